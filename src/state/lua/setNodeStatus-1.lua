@@ -1,0 +1,11 @@
+--[[
+  Operator status change of an existing node (drain / uncordon). A node the monitor has
+  marked down stays down until its agent registers again.
+  KEYS[1] node hash; ARGV[1] new status
+  Returns the status now in force, or false when there is no such node.
+]]
+local cur = redis.call('HGET', KEYS[1], 'status')
+if not cur then return false end
+if cur == 'down' then return 'down' end
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+return ARGV[1]

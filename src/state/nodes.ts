@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis';
+import type { Keyspace } from './keys.js';
+import { runScript } from './scripts.js';
+import { decodeNode, encodeNode, type NodeRecord, type NodeStatus } from './types.js';
+
+function pairs(fields: Record<string, string>): string[] {
+  return Object.entries(fields).flat();
+}
+
+export type NodeRegistration = Omit<NodeRecord, 'status' | 'lastHeartbeat' | 'registeredAt' | 'agentEpoch'>;
+
+/** Register (or re-register) a node; returns the agent epoch to put on heartbeats. */
+export async function registerNode(redis: Redis, ks: Keyspace, rec: NodeRegistration, now = Date.now()): Promise<number> {
+  return runScript<number>(redis, 'registerNode', [ks.nodes, ks.node(rec.name), ks.heartbeats], [
+    rec.name, now, ...pairs(encodeNode(rec)),
+  ]);
+}
+
+export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJobs'>;
+
+/** Record a heartbeat; false means the node was marked down or re-registered elsewhere. */
+export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now = Date.now()): Promise<boolean> {
+  const ok = await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats], [
+    name, now, epoch, ...pairs(encodeNode(load)),
+  ]);
+  return ok === 1;
+}
+
+export async function getNode(redis: Redis, ks: Keyspace, name: string): Promise<NodeRecord | undefined> {
+  const h = await redis.hgetall(ks.node(name));
+  return Object.keys(h).length ? decodeNode(h) : undefined;
+}
+
+export async function listNodes(redis: Redis, ks: Keyspace): Promise<NodeRecord[]> {
+  const names = (await redis.smembers(ks.nodes)).sort();
+  if (!names.length) return [];
+  const pipe = redis.pipeline();
+  for (const n of names) pipe.hgetall(ks.node(n));
+  const res = (await pipe.exec()) ?? [];
+  return res
+    .map(([err, h]) => (err ? undefined : (h as Record<string, string>)))
+    .filter((h): h is Record<string, string> => !!h && Object.keys(h).length > 0)
+    .map(decodeNode);
+}
+
+/**
+ * Operator status changes (drain, uncordon). Returns the status now in force
+ * ('down' stays down until the agent registers again), or undefined for an unknown node.
+ */
+export async function setNodeStatus(redis: Redis, ks: Keyspace, name: string, status: Exclude<NodeStatus, 'down'>): Promise<NodeStatus | undefined> {
+  const res = await runScript<string | null>(redis, 'setNodeStatus', [ks.node(name)], [status]);
+  return (res ?? undefined) as NodeStatus | undefined;
+}

@@ -1,0 +1,62 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { readFileSync } from 'node:fs';
+
+/**
+ * Connect to Redis from a URL:
+ *  - `redis://[:password@]host:port[/db]` and `rediss://…` (TLS) as ioredis reads them;
+ *  - `redis+sentinel://[:password@]host1:port1,host2:port2/masterName[/db]` for Sentinel.
+ * Anything else ioredis can do (TLS CA files, ACL users, timeouts) comes from a JSON
+ * file named by OSWALK_REDIS_OPTIONS, merged over what the URL says.
+ *
+ * Commands never fail because Redis is briefly away: they wait in ioredis' offline
+ * queue and the client reconnects for ever with a capped backoff, so a Redis restart
+ * costs latency, not work (the same choice BullMQ makes for its workers).
+ */
+export function connectRedis(url: string, extra: RedisOptions = {}): Redis {
+  const base: RedisOptions = {
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    reconnectOnError: (err) => err.message.startsWith('READONLY') || err.message.startsWith('LOADING'),
+    lazyConnect: false,
+  };
+  const fileOptions = process.env.OSWALK_REDIS_OPTIONS
+    ? (JSON.parse(readFileSync(process.env.OSWALK_REDIS_OPTIONS, 'utf8')) as RedisOptions)
+    : {};
+  if (url.startsWith('redis+sentinel://')) {
+    return new Redis({ ...base, ...parseSentinelUrl(url), ...fileOptions, ...extra });
+  }
+  if (!/^rediss?:\/\//.test(url)) {
+    throw new Error(`Redis URL "${url}" must start with redis://, rediss:// or redis+sentinel://`);
+  }
+  return new Redis(url, { ...base, ...fileOptions, ...extra });
+}
+
+export function parseSentinelUrl(url: string): RedisOptions {
+  const m = /^redis\+sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/]+)\/([^/]+)(?:\/(\d+))?$/.exec(url);
+  if (!m) throw new Error(`Sentinel URL "${url}" must look like redis+sentinel://[:password@]host:port[,host:port]/masterName[/db]`);
+  const [, password, hosts, name, db] = m;
+  return {
+    sentinels: hosts.split(',').map((hp) => {
+      const [host, port] = hp.split(':');
+      return { host, port: Number(port || 26379) };
+    }),
+    name,
+    password: password ? decodeURIComponent(password) : undefined,
+    db: db ? Number(db) : 0,
+  };
+}
+
+/** Resolve once whether Redis answers: for /readyz and start-up checks. */
+export async function redisReady(redis: Redis, timeoutMs = 1000): Promise<boolean> {
+  if (redis.status !== 'ready') return false;
+  try {
+    const pong = await Promise.race([
+      redis.ping(),
+      new Promise<never>((_, rej) => setTimeout(() => rej(new Error('timeout')), timeoutMs)),
+    ]);
+    return pong === 'PONG';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,53 @@
+export type NodeStatus = 'ready' | 'down' | 'draining';
+export type RuntimeName = 'docker' | 'process';
+
+/** What the cluster knows of one node; stored as the hash node:<name>. */
+export interface NodeRecord {
+  name: string;
+  /** Host or IP the node's agent is reached at by peers. */
+  address: string;
+  /** Base URL of the agent's HTTP server (chunks, metrics), e.g. http://10.0.0.2:7001 */
+  agentUrl: string;
+  labels: Record<string, string>;
+  runtime: RuntimeName;
+  /** Capacity, read from the OS by the agent (or capped by the Node manifest). */
+  cpus: number;
+  memoryBytes: number;
+  status: NodeStatus;
+  /** ms since the epoch of the last heartbeat. */
+  lastHeartbeat: number;
+  registeredAt: number;
+  /** Incremented by every agent start, so the cluster can tell a restarted agent from a late one. */
+  agentEpoch: number;
+  /** Current use as the agent measured it. */
+  load1: number;
+  memoryUsedBytes: number;
+  runningJobs: number;
+  exportDir: string;
+  mountPath: string;
+}
+
+/** Fields of a NodeRecord kept as JSON in the hash rather than as plain strings. */
+const JSON_FIELDS = new Set(['labels']);
+const NUMBER_FIELDS = new Set([
+  'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
+]);
+
+export function encodeNode(n: Partial<NodeRecord>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(n)) {
+    if (v === undefined) continue;
+    out[k] = JSON_FIELDS.has(k) ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
+export function decodeNode(h: Record<string, string>): NodeRecord {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(h)) {
+    out[k] = JSON_FIELDS.has(k) ? JSON.parse(v) : NUMBER_FIELDS.has(k) ? Number(v) : v;
+  }
+  const n = out as unknown as NodeRecord;
+  n.labels ??= {};
+  return n;
+}

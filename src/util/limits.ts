@@ -1,0 +1,13 @@
+/** Limits on everything that comes from outside. One place so docs and code agree. */
+export const LIMITS = {
+  /** A manifest file read by `apply -f` or posted to the API. */
+  manifestBytes: 1024 * 1024,
+  /** Documents in one manifest file. */
+  manifestDocuments: 500,
+  /** YAML aliases in one file: more than this is treated as an alias bomb. */
+  yamlAliases: 100,
+  /** Any JSON request body to the API. */
+  apiBodyBytes: 2 * 1024 * 1024,
+  /** Names of nodes, jobs, services, mounts (DNS-label-like). */
+  nameLength: 63,
+} as const;

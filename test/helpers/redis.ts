@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real redis-server on a free loopback port, with an append-only file so a restart keeps the data. */
+export class TestRedis {
+  private proc?: ChildProcess;
+  readonly dir = mkdtempSync(join(tmpdir(), 'oswalk-redis-'));
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<TestRedis> {
+    const r = new TestRedis(await freePort());
+    await r.startProcess();
+    return r;
+  }
+
+  async startProcess(): Promise<void> {
+    this.proc = spawn('redis-server', [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
+      '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no',
+    ], { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      try {
+        await probe.connect();
+        if ((await probe.ping()) === 'PONG') return;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
+        await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        probe.disconnect();
+      }
+    }
+  }
+
+  /** Stop redis-server (SIGTERM, so it flushes its append-only file) and wait for the exit. */
+  async stopProcess(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+  }
+
+  async restart(downMs = 500): Promise<void> {
+    await this.stopProcess();
+    await new Promise((r) => setTimeout(r, downMs));
+    await this.startProcess();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopProcess();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A key prefix of its own for one test, so tests can share a redis-server. */
+export function testPrefix(): string {
+  return `{t-${randomBytes(4).toString('hex')}}:`;
+}

@@ -1,0 +1,74 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
+import { TestRedis, testPrefix } from '../helpers/redis.js';
+import { connectRedis, parseSentinelUrl } from '../../src/state/redis.js';
+import { keyspace } from '../../src/state/keys.js';
+import { getNode, heartbeat, listNodes, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
+
+function reg(name: string): NodeRegistration {
+  return {
+    name, address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: { zone: 'a' }, runtime: 'process',
+    cpus: 4, memoryBytes: 8 << 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/srv/x', mountPath: '/cluster',
+  };
+}
+
+describe('node state', () => {
+  let server: TestRedis;
+  let redis: Redis;
+  before(async () => {
+    server = await TestRedis.start();
+    redis = connectRedis(server.url);
+  });
+  after(async () => {
+    redis.disconnect();
+    await server.stop();
+  });
+
+  it('registers a node, bumps the epoch on every registration and keeps labels as an object', async () => {
+    const ks = keyspace(testPrefix());
+    assert.equal(await registerNode(redis, ks, reg('n1')), 1);
+    assert.equal(await registerNode(redis, ks, reg('n1')), 2);
+    const n = await getNode(redis, ks, 'n1');
+    assert.equal(n?.status, 'ready');
+    assert.deepEqual(n?.labels, { zone: 'a' });
+    assert.equal(n?.cpus, 4);
+  });
+
+  it('refuses a heartbeat from a stale epoch and accepts the current one', async () => {
+    const ks = keyspace(testPrefix());
+    const e1 = await registerNode(redis, ks, reg('n1'));
+    const e2 = await registerNode(redis, ks, reg('n1'));
+    assert.equal(await heartbeat(redis, ks, 'n1', e1, { load1: 1, memoryUsedBytes: 5, runningJobs: 0 }), false);
+    assert.equal(await heartbeat(redis, ks, 'n1', e2, { load1: 2, memoryUsedBytes: 5, runningJobs: 3 }), true);
+    assert.equal((await getNode(redis, ks, 'n1'))?.runningJobs, 3);
+  });
+
+  it('keeps a drained node drained when its agent re-registers, and never revives a down node by drain', async () => {
+    const ks = keyspace(testPrefix());
+    await registerNode(redis, ks, reg('n1'));
+    assert.equal(await setNodeStatus(redis, ks, 'n1', 'draining'), 'draining');
+    await registerNode(redis, ks, reg('n1'));
+    assert.equal((await getNode(redis, ks, 'n1'))?.status, 'draining');
+    assert.equal(await setNodeStatus(redis, ks, 'nope', 'draining'), undefined);
+    await redis.hset(ks.node('n1'), 'status', 'down');
+    assert.equal(await setNodeStatus(redis, ks, 'n1', 'ready'), 'down');
+  });
+
+  it('carries on across a redis-server restart with nothing lost', async () => {
+    const ks = keyspace(testPrefix());
+    const epoch = await registerNode(redis, ks, reg('n1'));
+    await registerNode(redis, ks, reg('n2'));
+    await server.restart();
+    // Same connection object: ioredis reconnects and the scripts are re-sent after the flush.
+    assert.equal(await heartbeat(redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }), true);
+    assert.deepEqual((await listNodes(redis, ks)).map((n) => n.name), ['n1', 'n2']);
+  });
+
+  it('parses Sentinel URLs', () => {
+    assert.deepEqual(parseSentinelUrl('redis+sentinel://:s3cret@h1:26379,h2/mymaster/2'), {
+      sentinels: [{ host: 'h1', port: 26379 }, { host: 'h2', port: 26379 }], name: 'mymaster', password: 's3cret', db: 2,
+    });
+    assert.throws(() => parseSentinelUrl('redis+sentinel://h1:26379'), /masterName/);
+  });
+});
