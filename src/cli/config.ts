@@ -24,7 +24,7 @@ export function findConfigFile(dir = process.cwd()): string | undefined {
 }
 
 export function readConfig(file = findConfigFile()): CliConfig {
-  if (!file) return {};
+  if (!file || !existsSync(file)) return {};
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as CliConfig;
   } catch (err) {
@@ -42,8 +42,9 @@ export function writeConfig(dir: string, cfg: CliConfig): string {
 /** API address and token: flags, then OSWALK_API / OSWALK_TOKEN, then the config file. */
 export function resolveApi(flags: { api?: string; token?: string }): { api: string; token: string } {
   const cfg = readConfig();
-  const api = flags.api ?? process.env.OSWALK_API ?? cfg.api;
-  const token = flags.token ?? process.env.OSWALK_TOKEN ?? cfg.token;
+  // An empty variable counts as unset, as in most CLIs.
+  const api = flags.api || process.env.OSWALK_API || cfg.api;
+  const token = flags.token || process.env.OSWALK_TOKEN || cfg.token;
   if (!api) throw new Error('no control plane to talk to: pass --api URL, set OSWALK_API, or run `oswalk up` / `oswalk cluster init` in this directory');
   if (!token) throw new Error('no API token: pass --token, set OSWALK_TOKEN, or run from the directory where `oswalk cluster init` or `oswalk up` ran');
   return { api: api.replace(/\/$/, ''), token };
@@ -51,7 +52,7 @@ export function resolveApi(flags: { api?: string; token?: string }): { api: stri
 
 /** Redis URL for commands that talk to Redis directly: flag, OSWALK_REDIS_URL, config. */
 export function resolveRedisUrl(flag?: string): string {
-  const url = flag ?? process.env.OSWALK_REDIS_URL ?? readConfig().redisUrl;
+  const url = flag || process.env.OSWALK_REDIS_URL || readConfig().redisUrl;
   if (!url) throw new Error('no Redis to talk to: pass --redis URL or set OSWALK_REDIS_URL');
   return url;
 }
