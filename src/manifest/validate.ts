@@ -83,6 +83,7 @@ function mustBe(schema: Json, got: unknown): string {
   let hint = '';
   if ((typeof got === 'number' || typeof got === 'boolean') && onlyStrings(schema)) hint = `; quote it: "${String(got)}"`;
   else if (typeof got === 'string' && schema.type === 'array') hint = `; write a list, such as ["sh", "-c", ${JSON.stringify(got)}]`;
+  else if (Array.isArray(got) && schema.patternProperties) hint = '; write one "name: value" line per entry';
   return `must be ${expected} (got ${show(got)})${hint}`;
 }
 

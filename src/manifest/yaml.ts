@@ -122,6 +122,7 @@ export function loadYamlDocuments(src: SourceText): YamlDocument[] {
   for (const ev of events) {
     switch (ev.type) {
       case EVENT_ID.DOCUMENT:
+        anchors.clear(); // anchors belong to one document
         docs.push({ empty: true, positions: new Map() });
         break;
       case EVENT_ID.MAPPING:
@@ -193,7 +194,8 @@ function syntaxError(src: SourceText, e: unknown): ManifestError {
   if (e instanceof YAMLException && e.mark) {
     return new ManifestError({
       file: src.file, line: e.mark.line + 1, column: e.mark.column + 1,
-      reason: `invalid YAML: ${e.reason} (column ${e.mark.column + 1}); check the indentation and quoting there`,
+      reason: `invalid YAML: ${e.reason} (column ${e.mark.column + 1}); ${
+        /duplicated mapping key/.test(e.reason) ? 'a key may appear once in a mapping, so remove or rename one' : 'check the indentation and quoting there'}`,
     });
   }
   const reason = e instanceof YAMLException ? e.reason : e instanceof Error ? e.message : String(e);
