@@ -2,7 +2,7 @@ import Dockerode from 'dockerode';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../../util/log.js';
-import { failedStart, guardOutput, jobEnv, sleep } from './common.js';
+import { failedStart, guardOutput, jobEnv, within } from './common.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
 
 export interface DockerRuntimeOptions {
@@ -83,7 +83,7 @@ export class DockerRuntime implements Runtime {
     const done = (async (): Promise<RunResult> => {
       try {
         const { StatusCode } = (await container.wait()) as { StatusCode: number };
-        await Promise.race([ended, sleep(DRAIN_MS)]);
+        await within(ended, DRAIN_MS);
         const info = await container.inspect().catch(() => undefined);
         const result: RunResult = { exitCode: StatusCode };
         if (killReason) result.error = `killed: ${killReason}`;

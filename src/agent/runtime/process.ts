@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../../util/log.js';
-import { failedStart, guardOutput, jobEnv, sleep } from './common.js';
+import { failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
 import { Limiter, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
@@ -101,7 +101,7 @@ export class ProcessRuntime implements Runtime {
       // The job is its main process: whatever it left running in its group goes with it.
       signalGroup(pid, 'SIGKILL');
       if (limits.cgroup) await destroyCgroup(limits.cgroup).catch((err) => log.warn({ err }, 'cgroup not removed'));
-      await Promise.race([closed, sleep(DRAIN_MS)]);
+      await within(closed, DRAIN_MS);
       child.stdout!.destroy();
       child.stderr!.destroy();
       await this.records.remove(record);
