@@ -209,6 +209,18 @@ describe('process runtime', () => {
     assert.deepEqual(ok, { exitCode: 0 }, 'a job within the limit runs');
   });
 
+  test('without cgroups: prlimit, and a log line says CPU is not limited', async () => {
+    const lines: string[] = [];
+    const captured = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const noCgroups = new ProcessRuntime({ stateDir, logger: captured, cgroupRoot: '/nonexistent-cgroup-root' });
+    assert.equal((await noCgroups.limits()).kind, 'prlimit');
+    assert.ok(lines.some((l) => /CPU is NOT limited/.test(l)), lines.join(''));
+    const h = await noCgroups.start(spec(['true'], { cpus: 1, memoryBytes: 256 * 1024 * 1024 }), () => {});
+    assert.deepEqual(await h.wait(), { exitCode: 0 });
+    assert.ok(lines.some((l) => /CPU limit not enforced/.test(l)), 'the job that asked for CPUs is told too');
+    await assert.rejects(new ProcessRuntime({ stateDir, logger, limits: 'cgroup2', cgroupRoot: '/nonexistent-cgroup-root' }).limits(), /cgroup\.controllers/);
+  });
+
   test('cgroup limits: memory over the limit is OOM-killed, cpu quota is set, cgroup removed', async (t) => {
     const limiter = await rt.limits();
     if (limiter.kind !== 'cgroup1' && limiter.kind !== 'cgroup2') {

@@ -20,6 +20,9 @@ export interface ProcessRecord {
 }
 
 export class RecordStore {
+  /** Node directories known to exist: a job start costs one mkdir less. */
+  private readonly made = new Set<string>();
+
   constructor(private readonly dir: string) {}
 
   private nodeDir(node: string): string {
@@ -33,7 +36,10 @@ export class RecordStore {
   /** Written to a temporary name and renamed, so a crash never leaves half a record. */
   async write(rec: ProcessRecord): Promise<void> {
     const file = this.file(rec);
-    await mkdir(this.nodeDir(rec.node), { recursive: true });
+    if (!this.made.has(rec.node)) {
+      await mkdir(this.nodeDir(rec.node), { recursive: true });
+      this.made.add(rec.node);
+    }
     await writeFile(`${file}.tmp`, JSON.stringify(rec));
     await rename(`${file}.tmp`, file);
   }
