@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -181,6 +181,27 @@ describe('process runtime', () => {
     } finally {
       stranger.kill('SIGKILL');
     }
+  });
+
+  test('a job that cannot be recorded is not left running', async () => {
+    const notADir = join(stateDir, 'plain-file');
+    await writeFile(notADir, '');
+    const broken = new ProcessRuntime({ stateDir: notADir, logger, limits: 'none' });
+    const marker = `oswalk-unrecorded-${randomBytes(4).toString('hex')}`;
+    await assert.rejects(broken.start(spec(['sh', '-c', `sleep 300 # ${marker}`]), () => {}), /cannot record job/);
+    const running = async () => {
+      const found: string[] = [];
+      for (const pid of await readdir('/proc')) {
+        if (!/^\d+$/.test(pid)) continue;
+        const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        const st = await procStat(Number(pid));
+        if (cmd.includes(marker) && st && st.state !== 'Z') found.push(pid);
+      }
+      return found;
+    };
+    const deadline = Date.now() + 3000;
+    while ((await running()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(await running(), []);
   });
 
   test('50 MB of output streams through in small chunks', async () => {

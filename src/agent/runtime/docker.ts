@@ -62,7 +62,10 @@ export class DockerRuntime implements Runtime {
 
     const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'));
     // Attach before start, or the first output of a short job is lost.
-    const stream = (await container.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable;
+    const stream = (await container.attach({ stream: true, stdout: true, stderr: true }).catch(async (err: Error) => {
+      await remove();
+      throw new Error(`attaching to the container of job ${spec.jobId} failed: ${err.message}`);
+    })) as unknown as Readable;
     const ended = new Promise<void>((res) => {
       stream.once('end', res);
       stream.once('close', res);

@@ -88,7 +88,14 @@ export class ProcessRuntime implements Runtime {
       startTime: st?.startTime ?? '', cgroup: limits.cgroup, startedAt: Date.now(),
     };
     // A job that is over before we could read its start time needs no record: nothing to orphan.
-    if (st) await this.records.write(record);
+    if (st) {
+      await this.records.write(record).catch(async (err: Error) => {
+        // Without its record the job could outlive a crash unseen: do not let it run.
+        signalGroup(pid, 'SIGKILL');
+        if (limits.cgroup) await destroyCgroup(limits.cgroup).catch(() => {});
+        throw new Error(`cannot record job ${spec.jobId} in ${this.opts.stateDir}: ${err.message}`);
+      });
+    }
     log.debug({ pid, argv }, 'job started');
 
     let killReason: string | undefined;
