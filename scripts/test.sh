@@ -6,4 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 mapfile -t files < <(find dist/test -name "*.test.js" | sort)
-exec node --test --test-concurrency=1 --test-timeout=600000 "${files[@]}" "$@"
+# One engine for every docker test, stopped afterwards only if this run started it.
+export OSWALK_DOCKERD_STATE
+OSWALK_DOCKERD_STATE=$(mktemp -u /tmp/oswalk-dockerd.XXXXXX.pid)
+bash scripts/dockerd.sh start
+trap 'bash scripts/dockerd.sh stop' EXIT
+node --test --test-concurrency=1 --test-timeout=600000 "${files[@]}" "$@"
