@@ -249,6 +249,14 @@ export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner
   return { created, cancelled };
 }
 
+/** A deleted Job/Service manifest: cancel its live records and forget the owner. */
+export async function retireOwner(redis: Redis, ks: Keyspace, owner: JobOwner, now = Date.now()): Promise<{ created: number; cancelled: number }> {
+  const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
+    ks.prefix, owner.kind, owner.name, 0, '', now,
+  ]);
+  return { created, cancelled };
+}
+
 export interface OwnerStatus {
   kind: string;
   name: string;

@@ -2,7 +2,8 @@
   Make the job records of a Job or Service manifest match it, in one step.
   Job: the first time, create one record per completion index and the owner status
   (completions, succeeded, failed, phase Running → Complete | Failed, kept by finish());
-  afterwards a Job is immutable and nothing changes.
+  afterwards a Job is immutable and nothing changes. completions = 0 (the manifest was
+  deleted) cancels what still runs and forgets the owner, so the name can be applied again.
   Service: keep exactly one live record per replica index 0..replicas-1. A replica that
   ended is replaced, extra ones are cancelled, and a changed spec replaces every replica.
   replicas = 0 (the manifest was deleted) cancels them all.
@@ -17,6 +18,16 @@ local kind, name, n, specHash, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5
 local ok = KEYS[1]
 local created, cancelled = 0, 0
 local ownersKey = P .. 'owners:' .. kind
+
+if kind == 'Job' and n == 0 then
+  for _, id in ipairs(redis.call('SMEMBERS', ownerJobsKey(kind, name))) do
+    local r = cancel(id, now, 'its Job was deleted')
+    if r == 'cancelled' or r == 'cancelling' then cancelled = cancelled + 1 end
+  end
+  redis.call('DEL', ok, ownerJobsKey(kind, name))
+  redis.call('SREM', ownersKey, name)
+  return { 0, cancelled }
+end
 
 if kind == 'Job' then
   if redis.call('EXISTS', ok) == 1 then return { 0, 0 } end

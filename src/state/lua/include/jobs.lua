@@ -38,6 +38,7 @@ local function ownerFinished(id, state, now)
   local o = redis.call('HMGET', jobKey(id), 'ownerKind', 'ownerName')
   if o[1] ~= 'Job' then return end
   local ok = ownerKey('Job', o[2])
+  if redis.call('EXISTS', ok) == 0 then return end -- the Job was deleted
   redis.call('HINCRBY', ok, state, 1)
   local s = redis.call('HMGET', ok, 'completions', 'succeeded', 'failed', 'phase')
   if s[4] ~= 'Running' then return end
