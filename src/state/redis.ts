@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
+import type { Logger } from '../util/log.js';
 
 /**
  * Connect to Redis from a URL:
@@ -12,7 +13,19 @@ import { readFileSync } from 'node:fs';
  * queue and the client reconnects for ever with a capped backoff, so a Redis restart
  * costs latency, not work (the same choice BullMQ makes for its workers).
  */
-export function connectRedis(url: string, extra: RedisOptions = {}): Redis {
+export function connectRedis(url: string, extra: RedisOptions = {}, log?: Logger): Redis {
+  const client = createClient(url, extra);
+  // ioredis reconnects by itself; an error event is news for the log, not a crash.
+  let lastLogged = 0;
+  client.on('error', (err: Error) => {
+    if (!log || Date.now() - lastLogged < 5000) return;
+    lastLogged = Date.now();
+    log.warn({ err: err.message }, 'Redis connection error; reconnecting');
+  });
+  return client;
+}
+
+function createClient(url: string, extra: RedisOptions): Redis {
   const base: RedisOptions = {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { dump } from 'js-yaml';
+import { action } from './common.js';
+import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
+
+export function clusterManifest(nodes: string[]): string {
+  const docs: object[] = nodes.map((name) => ({
+    apiVersion: 'oswalk.dev/v1',
+    kind: 'Node',
+    metadata: { name },
+    spec: { address: name, labels: {}, exportDir: '/var/lib/oswalk/export' },
+  }));
+  docs.push({
+    apiVersion: 'oswalk.dev/v1',
+    kind: 'Mount',
+    metadata: { name: 'cluster' },
+    spec: { path: '/cluster', conflictPolicy: 'newest-wins', replication: [{ prefix: 'shared/', copies: 'all' }], cacheSize: '1Gi' },
+  });
+  return docs.map((d) => dump(d, { lineWidth: 120 })).join('---\n');
+}
+
+export function register(cluster: Command): void {
+  cluster.command('init')
+    .description('create a cluster: a token and a cluster manifest in ./.oswalk, and print how to start it')
+    .requiredOption('--nodes <names>', 'comma-separated node names, e.g. node1,node2,node3')
+    .option('--dir <dir>', 'where to write .oswalk/', '.')
+    .option('--control-plane <url>', 'URL the agents and the CLI will reach the control plane at', 'http://127.0.0.1:7000')
+    .option('--force', 'replace an existing token')
+    .action(action(async (opts: { nodes: string; dir: string; controlPlane: string; force?: boolean }, cmd: Command) => {
+      const nodes = opts.nodes.split(',').map((s) => s.trim()).filter(Boolean);
+      const bad = nodes.find((n) => !/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(n));
+      if (!nodes.length || bad !== undefined) {
+        throw new Error(`--nodes: "${bad ?? ''}" is not a valid node name (lower-case letters, digits, '-' and '.', at most 63)`);
+      }
+      if (new Set(nodes).size !== nodes.length) throw new Error('--nodes: a node name is repeated');
+      const dir = resolve(opts.dir);
+      const existing = join(dir, CONFIG_DIR, 'config.json');
+      if (existsSync(existing) && !opts.force) {
+        throw new Error(`${existing} already exists: pass --force to make a new token (agents with the old one will be refused)`);
+      }
+      const prev = existsSync(existing) ? readConfig(existing) : {};
+      const token = randomBytes(24).toString('base64url');
+      writeConfig(dir, { ...prev, api: opts.controlPlane, token });
+      const manifest = join(dir, CONFIG_DIR, 'cluster.yaml');
+      writeFileSync(manifest, clusterManifest(nodes));
+      const out = cmd.optsWithGlobals().output;
+      if (out === 'json') {
+        process.stdout.write(JSON.stringify({ token, api: opts.controlPlane, nodes, manifest }, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write([
+        `Cluster created: ${nodes.length} node(s), manifest ${manifest}`,
+        `Token: ${token}`,
+        '',
+        'Start the control plane (one machine, next to Redis):',
+        `  OSWALK_TOKEN=${token} oswalk control-plane --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7000`,
+        'Start an agent on each node:',
+        ...nodes.map((n) => `  oswalk agent --node ${n} --control-plane ${opts.controlPlane} --token ${token} --runtime docker --export /var/lib/oswalk/export`),
+        'Then apply the cluster manifest and check the nodes:',
+        `  oswalk apply -f ${manifest}`,
+        '  oswalk status',
+        '',
+      ].join('\n'));
+    }));
+}

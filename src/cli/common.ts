@@ -1,0 +1,61 @@
+import { Option, type Command } from 'commander';
+import { apiClient, ApiError, type ApiClient } from './client.js';
+import type { OutputFormat } from './output.js';
+
+/** Exit codes scripts can rely on. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, notFound: 4 } as const;
+
+export interface GlobalFlags {
+  api?: string;
+  token?: string;
+  output: OutputFormat;
+}
+
+export function addGlobalOptions(program: Command): void {
+  program
+    .option('--api <url>', 'control plane URL (default: $OSWALK_API, then .oswalk/config.json)')
+    .option('--token <token>', 'API token (default: $OSWALK_TOKEN, then .oswalk/config.json)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
+}
+
+export function globals(cmd: Command): GlobalFlags {
+  return cmd.optsWithGlobals() as GlobalFlags;
+}
+
+export function client(cmd: Command): ApiClient {
+  return apiClient(globals(cmd));
+}
+
+/**
+ * Wrap a command's action: errors become one line on stderr and an exit code, never a
+ * stack trace (OSWALK_DEBUG=1 shows it).
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | number>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      if (typeof code === 'number') process.exitCode = code;
+    } catch (err) {
+      if (process.env.OSWALK_DEBUG) console.error(err);
+      process.stderr.write(`error: ${(err as Error).message}\n`);
+      process.exitCode = err instanceof ApiError
+        ? err.status === 0 ? EXIT.unreachable : err.status === 404 ? EXIT.notFound : EXIT.failed
+        : EXIT.failed;
+    }
+  };
+}
+
+/** "5s", "500ms", "2m" or a bare number of seconds, as milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new Error(`"${text}" is not a duration: use e.g. 500ms, 5s, 2m`);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+/** "HOST:PORT" or ":PORT" or "PORT". */
+export function parseListen(text: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
+  const m = /^(?:(.*):)?(\d+)$/.exec(text);
+  if (!m || Number(m[2]) > 65535) throw new Error(`--listen "${text}" must be HOST:PORT, e.g. 0.0.0.0:7000`);
+  return { host: m[1] || defaultHost, port: Number(m[2]) };
+}

@@ -1,0 +1,58 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+/** What `oswalk cluster init` and `oswalk up` leave behind for later commands. */
+export interface CliConfig {
+  api?: string;
+  token?: string;
+  redisUrl?: string;
+}
+
+export const CONFIG_DIR = '.oswalk';
+export const CONFIG_FILE = 'config.json';
+
+/** The nearest .oswalk/config.json from dir upwards, then ~/.config/oswalk/config.json. */
+export function findConfigFile(dir = process.cwd()): string | undefined {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const f = join(d, CONFIG_DIR, CONFIG_FILE);
+    if (existsSync(f)) return f;
+    if (dirname(d) === d) break;
+  }
+  const home = join(homedir(), '.config', 'oswalk', CONFIG_FILE);
+  return existsSync(home) ? home : undefined;
+}
+
+export function readConfig(file = findConfigFile()): CliConfig {
+  if (!file || !existsSync(file)) return {};
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as CliConfig;
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as Error).message} (fix or delete it)`);
+  }
+}
+
+export function writeConfig(dir: string, cfg: CliConfig): string {
+  const file = join(dir, CONFIG_DIR, CONFIG_FILE);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+  return file;
+}
+
+/** API address and token: flags, then OSWALK_API / OSWALK_TOKEN, then the config file. */
+export function resolveApi(flags: { api?: string; token?: string }): { api: string; token: string } {
+  const cfg = readConfig();
+  // An empty variable counts as unset, as in most CLIs.
+  const api = flags.api || process.env.OSWALK_API || cfg.api;
+  const token = flags.token || process.env.OSWALK_TOKEN || cfg.token;
+  if (!api) throw new Error('no control plane to talk to: pass --api URL, set OSWALK_API, or run `oswalk up` / `oswalk cluster init` in this directory');
+  if (!token) throw new Error('no API token: pass --token, set OSWALK_TOKEN, or run from the directory where `oswalk cluster init` or `oswalk up` ran');
+  return { api: api.replace(/\/$/, ''), token };
+}
+
+/** Redis URL for commands that talk to Redis directly: flag, OSWALK_REDIS_URL, config. */
+export function resolveRedisUrl(flag?: string): string {
+  const url = flag || process.env.OSWALK_REDIS_URL || readConfig().redisUrl;
+  if (!url) throw new Error('no Redis to talk to: pass --redis URL or set OSWALK_REDIS_URL');
+  return url;
+}

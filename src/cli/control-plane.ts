@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { startControlPlane } from '../controlplane/index.js';
+import { DEFAULT_PREFIX } from '../state/keys.js';
+import { action, parseDuration, parseListen } from './common.js';
+import { readConfig, resolveRedisUrl } from './config.js';
+
+export function register(program: Command): void {
+  program.command('control-plane')
+    .description('run a control plane: the REST API, the scheduler and the node monitor (several may run; one leads)')
+    .option('--redis <url>', 'Redis URL (default: $OSWALK_REDIS_URL)')
+    .option('--agent-redis <url>', 'Redis URL handed to agents when it differs from --redis (e.g. a service name)')
+    .option('--listen <host:port>', 'address to serve the API on', '127.0.0.1:7000')
+    .option('--node-timeout <duration>', 'mark a node down when its heartbeats stop for this long', '5s')
+    .option('--prefix <prefix>', 'Redis key prefix with a {hash tag}', DEFAULT_PREFIX)
+    .action(action(async (opts: { redis?: string; agentRedis?: string; listen: string; nodeTimeout: string; prefix: string }, cmd: Command) => {
+      const token = cmd.optsWithGlobals().token ?? process.env.OSWALK_TOKEN ?? readConfig().token;
+      if (!token) throw new Error('no token: run `oswalk cluster init` first, or pass --token / set OSWALK_TOKEN');
+      const { host, port } = parseListen(opts.listen);
+      const cp = await startControlPlane({
+        redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
+        prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout),
+      });
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await cp.close();
+    }));
+}

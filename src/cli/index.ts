@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { addGlobalOptions, EXIT } from './common.js';
+import { register as registerClusterInit } from './cluster-init.js';
+import { register as registerControlPlane } from './control-plane.js';
+import { registerGetNodes } from './nodes.js';
+import { register as registerStatus } from './status.js';
+import { register as registerUp } from './up.js';
+
+const program = new Command('oswalk')
+  .description('OS Walk: several Linux machines that feel like one — one filesystem, one pool of CPUs')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
+  });
+addGlobalOptions(program);
+
+registerUp(program);
+registerClusterInit(program.command('cluster').description('create and manage a cluster'));
+registerControlPlane(program);
+registerStatus(program);
+registerGetNodes(program.command('get').description('list resources: nodes, jobs, services'));
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,25 @@
+import type { Command } from 'commander';
+import type { NodeRecord } from '../state/types.js';
+import { action, client, globals } from './common.js';
+import { formatAge, formatBytes, printRows, type Column } from './output.js';
+
+export const NODE_COLUMNS: Column<NodeRecord>[] = [
+  { header: 'NAME', value: (n) => n.name },
+  { header: 'STATUS', value: (n) => n.status },
+  { header: 'RUNTIME', value: (n) => n.runtime },
+  { header: 'CPUS', value: (n) => n.cpus },
+  { header: 'LOAD', value: (n) => n.load1?.toFixed(2) },
+  { header: 'MEMORY', value: (n) => `${formatBytes(n.memoryUsedBytes)}/${formatBytes(n.memoryBytes)}` },
+  { header: 'JOBS', value: (n) => n.runningJobs },
+  { header: 'HEARTBEAT', value: (n) => `${formatAge(Date.now() - n.lastHeartbeat)} ago` },
+  { header: 'LABELS', value: (n) => Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-' },
+];
+
+export function registerGetNodes(get: Command): void {
+  get.command('nodes')
+    .description('list the nodes of the cluster')
+    .action(action(async (_opts, cmd: Command) => {
+      const { items } = await client(cmd).get<{ items: NodeRecord[] }>('/v1/nodes');
+      printRows(globals(cmd).output, items, NODE_COLUMNS, { items });
+    }));
+}

@@ -1,0 +1,46 @@
+import Table from 'cli-table3';
+
+export type OutputFormat = 'table' | 'json';
+
+export interface Column<T> {
+  header: string;
+  value: (row: T) => string | number | undefined;
+}
+
+/** Rows as a readable table, or the raw objects as JSON for scripts. */
+export function printRows<T>(format: OutputFormat, rows: T[], columns: Column<T>[], json: unknown = rows): void {
+  if (format === 'json') {
+    process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+    return;
+  }
+  if (!rows.length) {
+    process.stdout.write('No resources found.\n');
+    return;
+  }
+  const table = new Table({
+    head: columns.map((c) => c.header),
+    chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
+    style: { head: process.stdout.isTTY ? ['bold'] : [], border: [], 'padding-left': 0, 'padding-right': 0 },
+  });
+  for (const r of rows) table.push(columns.map((c) => String(c.value(r) ?? '-')));
+  process.stdout.write(table.toString() + '\n');
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)}${units[i]}`;
+}
+
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}

@@ -1,0 +1,24 @@
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { Keyspace } from '../state/keys.js';
+import type { Logger } from '../util/log.js';
+
+export interface ControlPlaneConfig {
+  /** Bearer token every /v1/ request must carry. */
+  token: string;
+  /** The Redis URL handed to agents when they join (may differ from ours, e.g. a service name). */
+  agentRedisUrl: string;
+  /** A node whose last heartbeat is older than this is marked down. */
+  nodeTimeoutMs: number;
+  /** Unique id of this control-plane process (leader lease holder). */
+  id: string;
+}
+
+/** What every route plugin and control loop of the control plane is given. */
+export interface ControlPlaneContext {
+  redis: Redis;
+  ks: Keyspace;
+  log: Logger;
+  registry: Registry;
+  config: ControlPlaneConfig;
+}

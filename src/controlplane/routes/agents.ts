@@ -1,0 +1,19 @@
+import { Type } from 'typebox';
+import type { HttpServer } from '../../util/http.js';
+import type { ControlPlaneContext } from '../context.js';
+
+/**
+ * An agent joins with one URL and one token; the control plane answers with what the agent
+ * needs to talk to Redis directly from then on (the control plane is not on the data path).
+ */
+export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
+  app.post('/v1/agents/join', {
+    schema: {
+      body: Type.Object({ node: Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ redisUrl: Type.String(), prefix: Type.String(), nodeTimeoutMs: Type.Number() }) },
+    },
+  }, async (req) => {
+    req.log.info({ node: req.body.node }, 'agent joined');
+    return { redisUrl: ctx.config.agentRedisUrl, prefix: ctx.ks.prefix, nodeTimeoutMs: ctx.config.nodeTimeoutMs };
+  });
+}

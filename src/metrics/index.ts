@@ -1,0 +1,23 @@
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+/**
+ * A registry per process (control plane or agent), with Node's default process metrics
+ * under the oswalk_ prefix and the `component` label so one Prometheus job can scrape both.
+ */
+export function createRegistry(component: 'controlplane' | 'agent' | 'fs', labels: Record<string, string> = {}): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ component, ...labels });
+  collectDefaultMetrics({ register: registry, prefix: 'oswalk_' });
+  return registry;
+}
+
+/** Request duration histogram shared by the control plane's and the agents' HTTP servers. */
+export function httpDurationHistogram(registry: Registry): Histogram<'method' | 'route' | 'status'> {
+  return new Histogram({
+    name: 'oswalk_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route pattern and status code.',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+}

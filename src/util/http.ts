@@ -1,0 +1,87 @@
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { timingSafeEqual } from 'node:crypto';
+import type { Registry } from 'prom-client';
+import { httpDurationHistogram } from '../metrics/index.js';
+import { LIMITS } from './limits.js';
+import type { Logger } from './log.js';
+
+export type HttpServer = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  Logger,
+  TypeBoxTypeProvider
+>;
+
+export interface HttpServerOptions {
+  log: Logger;
+  registry: Registry;
+  /** Bearer token required on every /v1/ route. */
+  token: string;
+}
+
+export function tokenMatches(expected: string, header: string | undefined): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const got = Buffer.from(header.slice(7));
+  const want = Buffer.from(expected);
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+/**
+ * The HTTP plumbing the control plane and the agents share: JSON errors with the right
+ * status codes, a bearer token on /v1/, request durations, /metrics and /healthz.
+ * Each process adds its own route plugins.
+ */
+export function createHttpServer(opts: HttpServerOptions): HttpServer {
+  const app = Fastify({
+    loggerInstance: opts.log,
+    bodyLimit: LIMITS.apiBodyBytes,
+    // Request durations go to /metrics; per-request log lines would drown the useful ones.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
+
+  const durations = httpDurationHistogram(opts.registry);
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    durations.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) req.log.warn({ route, status: reply.statusCode }, 'request failed');
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/v1/')) return;
+    if (!tokenMatches(opts.token, req.headers.authorization)) {
+      return reply.code(401).send({ error: 'Unauthorized', message: 'a valid bearer token is required (oswalk cluster init prints it; set OSWALK_TOKEN or --token)' });
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err }, 'unhandled error');
+    const body: Record<string, unknown> = {
+      error: err.validation ? 'Bad Request' : err.name === 'Error' ? (status >= 500 ? 'Internal Server Error' : 'Error') : err.name,
+      message: err.message,
+    };
+    if (err.validation) body.details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message }));
+    return reply.code(status).send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', opts.registry.contentType);
+    return opts.registry.metrics();
+  });
+  return app;
+}
+
+/** An error whose message is safe to send to the client, with the status to send it with. */
+export class HttpError extends Error {
+  constructor(readonly statusCode: number, message: string, override readonly name = 'Error') {
+    super(message);
+  }
+}

@@ -1,0 +1,96 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
+import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
+import { registerNode } from '../../src/state/nodes.js';
+
+const TOKEN = 'test-token-123';
+
+describe('control plane API', () => {
+  let server: TestRedis;
+  let cp: RunningControlPlane;
+  const call = (path: string, init: RequestInit & { token?: string | null } = {}) => fetch(cp.url + path, {
+    ...init,
+    headers: {
+      ...(init.token === null ? {} : { authorization: `Bearer ${init.token ?? TOKEN}` }),
+      ...(init.body ? { 'content-type': 'application/json' } : {}),
+    },
+  });
+
+  before(async () => {
+    server = await TestRedis.start();
+    cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, host: '127.0.0.1', port: await freePort(), prefix: testPrefix() });
+    await registerNode(cp.ctx.redis, cp.ctx.ks, {
+      name: 'n1', address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process', cpus: 2,
+      memoryBytes: 1 << 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/x', mountPath: '/cluster',
+    });
+  });
+  after(async () => {
+    await cp.close();
+    await server.stop();
+  });
+
+  it('refuses /v1/ without a token, or with a wrong one, and returns no data', async () => {
+    for (const token of [null, 'wrong', TOKEN + 'x']) {
+      const res = await call('/v1/nodes', { token });
+      assert.equal(res.status, 401);
+      const body = await res.json();
+      assert.equal(body.error, 'Unauthorized');
+      assert.equal(body.items, undefined);
+    }
+  });
+
+  it('lists and gets nodes with a token', async () => {
+    const res = await call('/v1/nodes');
+    assert.equal(res.status, 200);
+    const { items } = await res.json();
+    assert.deepEqual(items.map((n: { name: string }) => n.name), ['n1']);
+    assert.equal((await (await call('/v1/nodes/n1')).json()).cpus, 2);
+    const missing = await call('/v1/nodes/nope');
+    assert.equal(missing.status, 404);
+    assert.match((await missing.json()).message, /not registered/);
+  });
+
+  it('answers unknown routes and bad input with JSON errors and the right status', async () => {
+    const r404 = await call('/v1/nothing-here');
+    assert.equal(r404.status, 404);
+    assert.equal((await r404.json()).error, 'Not Found');
+    const bad = await call('/v1/nodes/BAD_NAME/drain', { method: 'POST', body: '{}' });
+    assert.equal(bad.status, 400);
+    assert.match((await bad.json()).message, /name/);
+    const badJoin = await call('/v1/agents/join', { method: 'POST', body: JSON.stringify({ node: 'n1', extra: 1 }) });
+    assert.equal(badJoin.status, 400);
+    const notJson = await call('/v1/agents/join', { method: 'POST', body: '{nope' });
+    assert.equal(notJson.status, 400);
+  });
+
+  it('drains and uncordons a node, and hands joining agents the Redis details', async () => {
+    assert.deepEqual(await (await call('/v1/nodes/n1/drain', { method: 'POST', body: '{}' })).json(), { name: 'n1', status: 'draining' });
+    assert.equal((await (await call('/v1/nodes/n1')).json()).status, 'draining');
+    assert.equal((await call('/v1/nodes/n1/uncordon', { method: 'POST', body: '{}' })).status, 200);
+    const join = await (await call('/v1/agents/join', { method: 'POST', body: JSON.stringify({ node: 'n2' }) })).json();
+    assert.equal(join.redisUrl, server.url);
+    assert.equal(join.prefix, cp.ctx.ks.prefix);
+  });
+
+  it('serves health, readiness and Prometheus metrics without a token', async () => {
+    assert.equal((await call('/healthz', { token: null })).status, 200);
+    assert.deepEqual(await (await call('/readyz', { token: null })).json(), { ok: true, redis: 'ready' });
+    const metrics = await (await call('/metrics', { token: null })).text();
+    assert.match(metrics, /oswalk_http_request_duration_seconds_bucket\{.*route="\/v1\/nodes"/);
+    assert.match(metrics, /oswalk_process_cpu_seconds_total/);
+  });
+
+  it('reports not ready while Redis is away and ready again after it returns', async () => {
+    await server.stopProcess();
+    const res = await call('/readyz', { token: null });
+    assert.equal(res.status, 503);
+    await server.startProcess();
+    for (let i = 0; i < 50; i++) {
+      if ((await call('/readyz', { token: null })).status === 200) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await call('/readyz', { token: null })).status, 200);
+    assert.equal((await call('/v1/nodes')).status, 200);
+  });
+});
