@@ -1,9 +1,8 @@
 import { LeaderLease } from './leader.js';
-import type { JobsContext } from './loops-context.js';
+import type { ControlPlaneContext } from './context.js';
 import { startMonitor } from './monitor.js';
 import { startSchedulerLoop, type SchedulerLoopOptions } from './scheduler-loop.js';
 
-export type { JobsContext } from './loops-context.js';
 
 export interface ControlLoops {
   lease: LeaderLease;
@@ -16,7 +15,7 @@ export interface ControlLoops {
  * reconcile Job/Service manifests. Every control plane calls this; the loops idle while
  * another process holds the lease.
  */
-export function startControlLoops(ctx: JobsContext, opts: SchedulerLoopOptions & { leaseMs?: number } = {}): ControlLoops {
+export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopOptions & { leaseMs?: number } = {}): ControlLoops {
   const lease = new LeaderLease(ctx.redis, ctx.ks, ctx.config.id, opts.leaseMs ?? 3000);
   const isLeader = () => lease.isLeader;
   let wasLeader = false;

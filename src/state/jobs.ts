@@ -318,6 +318,11 @@ export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions
   return out;
 }
 
+/** Requeue the jobs the node's previous agent run was running (see releaseNodeJobs-1.lua). */
+export async function releaseNodeJobs(redis: Redis, ks: Keyspace, node: string, reason: string, now = Date.now()): Promise<number> {
+  return runScript<number>(redis, 'releaseNodeJobs', [ks.nodeJobs(node)], [ks.prefix, node, now, reason]);
+}
+
 /** Jobs Redis says are scheduled on or running on the node (for the agent's orphan cleanup). */
 export async function jobsOnNode(redis: Redis, ks: Keyspace, node: string): Promise<string[]> {
   return redis.smembers(ks.nodeJobs(node));

@@ -15,12 +15,7 @@ local now, timeout, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[
 local down, requeued, promoted = {}, 0, 0
 
 local function lose(id, reason)
-  if redis.call('HGET', jobKey(id), 'cancelRequested') == '1' then
-    finish(id, 'cancelled', '', 'cancelled; ' .. reason, now)
-  else
-    requeue(id, reason, now, 0)
-    requeued = requeued + 1
-  end
+  requeued = requeued + loseJob(id, reason, now)
 end
 
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout)) do

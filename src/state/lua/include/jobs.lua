@@ -115,3 +115,14 @@ local function cancel(id, now, message)
   finish(id, 'cancelled', '', message, now)
   return 'cancelled'
 end
+
+-- A job whose holder is gone (node down, lease expired, agent restarted): requeued, or
+-- ended if it was being cancelled anyway. Returns 1 when requeued.
+local function loseJob(id, reason, now)
+  if redis.call('HGET', jobKey(id), 'cancelRequested') == '1' then
+    finish(id, 'cancelled', '', 'cancelled; ' .. reason, now)
+    return 0
+  end
+  requeue(id, reason, now, 0)
+  return 1
+end
