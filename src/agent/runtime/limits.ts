@@ -1,0 +1,192 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../util/log.js';
+import { safeName, sleep } from './common.js';
+import type { RunSpec } from './types.js';
+
+/**
+ * How the process runtime limits a job's CPU and memory:
+ * - cgroup2: one cgroup per job under <root>/oswalk/ (memory.max, cpu.max);
+ * - cgroup1: the same under the memory and cpu hierarchies of a v1 (or hybrid) host, which is
+ *   what this project's CI machines have; the brief asked for v2 or prlimit, but a writable
+ *   v1 tree limits both CPU and memory where prlimit limits only address space;
+ * - prlimit: RLIMIT_AS for memory, CPU not limited (logged);
+ * - none: nothing is limited (logged).
+ * 'auto' takes the first of these that works on this host.
+ */
+export type LimitMode = 'auto' | 'cgroup2' | 'cgroup1' | 'prlimit' | 'none';
+
+/** A job's cgroup directories (one for v2, one per controller for v1). */
+export interface JobCgroup { kind: 'cgroup2' | 'cgroup1'; dirs: string[] }
+
+export interface JobLimits {
+  /** The argv that runs `argv` inside the job's limits (exec, so the pid stays the job's). */
+  wrap(argv: string[]): string[];
+  cgroup?: JobCgroup;
+}
+
+const CFS_PERIOD_US = 100_000;
+/**
+ * Joins the cgroups given as arguments, then execs the job. sh only does the joining: the
+ * command itself is exec'd as an argv, never parsed by a shell. A failed join aborts the job
+ * rather than running it unlimited.
+ */
+const JOIN_SCRIPT =
+  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "oswalk: cannot join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
+
+export class Limiter {
+  private constructor(
+    readonly kind: Exclude<LimitMode, 'auto'>,
+    private readonly root: string,
+    private readonly log: Logger,
+    private readonly prlimitPath?: string,
+  ) {}
+
+  static async create(mode: LimitMode, root: string, log: Logger): Promise<Limiter> {
+    const tries: Exclude<LimitMode, 'auto'>[] = mode === 'auto' ? ['cgroup2', 'cgroup1', 'prlimit', 'none'] : [mode];
+    const reasons: string[] = [];
+    for (const kind of tries) {
+      try {
+        const limiter = await Limiter.probe(kind, root, log);
+        if (kind === 'prlimit' || kind === 'none') {
+          log.warn({ limits: kind, cgroupsUnavailable: reasons }, kind === 'prlimit'
+            ? 'process runtime: no writable cgroups, memory limited by prlimit (RLIMIT_AS), CPU is NOT limited'
+            : 'process runtime: neither cgroups nor prlimit available, jobs run without CPU or memory limits');
+        } else {
+          log.info({ limits: kind, root }, 'process runtime: limiting jobs with cgroups');
+        }
+        return limiter;
+      } catch (err) {
+        if (mode !== 'auto') throw err;
+        reasons.push(`${kind}: ${(err as Error).message}`);
+      }
+    }
+    throw new Error(`no limit mode works: ${reasons.join('; ')}`);
+  }
+
+  private static async probe(kind: Exclude<LimitMode, 'auto'>, root: string, log: Logger): Promise<Limiter> {
+    if (kind === 'cgroup2') {
+      const controllers = (await readFile(join(root, 'cgroup.controllers'), 'utf8')).split(/\s+/);
+      for (const c of ['memory', 'cpu']) {
+        if (!controllers.includes(c)) throw new Error(`controller ${c} not available in ${root}`);
+      }
+      await enableV2(root, join(root, 'oswalk'));
+      await probeDir(join(root, 'oswalk'));
+    } else if (kind === 'cgroup1') {
+      for (const c of ['memory', 'cpu']) {
+        if (!existsSync(join(root, c, 'cgroup.procs'))) throw new Error(`no v1 ${c} hierarchy at ${join(root, c)}`);
+        await probeDir(join(root, c, 'oswalk'));
+      }
+    } else if (kind === 'prlimit') {
+      const path = execFileSync('sh', ['-c', 'command -v prlimit'], { encoding: 'utf8' }).trim();
+      if (!path) throw new Error('prlimit not found');
+      return new Limiter(kind, root, log, path);
+    }
+    return new Limiter(kind, root, log);
+  }
+
+  /** Make the job's cgroup (if any) and return how to start the job inside its limits. */
+  async forJob(spec: RunSpec): Promise<JobLimits> {
+    // Flat, so that nothing per node is left behind to tidy once its jobs are gone.
+    const rel = join('oswalk', `${safeName(spec.node)}.${safeName(spec.jobId)}-${spec.attempt}`);
+    if (this.kind === 'cgroup2') {
+      const dir = join(this.root, rel);
+      await mkdir(dir, { recursive: true });
+      if (spec.memoryBytes) await writeFile(join(dir, 'memory.max'), String(spec.memoryBytes));
+      if (spec.cpus) await writeFile(join(dir, 'cpu.max'), `${Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))} ${CFS_PERIOD_US}`);
+      return cgroupLimits({ kind: 'cgroup2', dirs: [dir] });
+    }
+    if (this.kind === 'cgroup1') {
+      const mem = join(this.root, 'memory', rel);
+      const cpu = join(this.root, 'cpu', rel);
+      await mkdir(mem, { recursive: true });
+      await mkdir(cpu, { recursive: true });
+      if (spec.memoryBytes) await writeFile(join(mem, 'memory.limit_in_bytes'), String(spec.memoryBytes));
+      if (spec.cpus) {
+        await writeFile(join(cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+        await writeFile(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))));
+      }
+      return cgroupLimits({ kind: 'cgroup1', dirs: [mem, cpu] });
+    }
+    if (this.kind === 'prlimit' && spec.memoryBytes) {
+      if (spec.cpus) this.log.warn({ jobId: spec.jobId, cpus: spec.cpus }, 'CPU limit not enforced: no cgroups on this node');
+      const prlimit = this.prlimitPath!;
+      const bytes = spec.memoryBytes;
+      return { wrap: (argv) => [prlimit, `--as=${bytes}`, '--', ...argv] };
+    }
+    if (spec.cpus || spec.memoryBytes) {
+      this.log.warn({ jobId: spec.jobId, cpus: spec.cpus, memoryBytes: spec.memoryBytes, limits: this.kind }, 'limits not enforced on this node');
+    }
+    return { wrap: (argv) => argv };
+  }
+}
+
+function cgroupLimits(cgroup: JobCgroup): JobLimits {
+  const procs = cgroup.dirs.map((d) => join(d, 'cgroup.procs'));
+  return { cgroup, wrap: (argv) => ['/bin/sh', '-c', JOIN_SCRIPT, 'oswalk-job', String(procs.length), ...procs, ...argv] };
+}
+
+/** Turn on the memory and cpu controllers on every level from root down to (and in) dir. */
+async function enableV2(root: string, dir: string): Promise<void> {
+  let cur = root;
+  for (const part of dir.slice(root.length).split('/').filter(Boolean)) {
+    await writeFile(join(cur, 'cgroup.subtree_control'), '+memory +cpu').catch(() => {});
+    cur = join(cur, part);
+    await mkdir(cur, { recursive: true });
+  }
+  await writeFile(join(cur, 'cgroup.subtree_control'), '+memory +cpu');
+}
+
+async function probeDir(parent: string): Promise<void> {
+  const probe = join(parent, `probe-${process.pid}`);
+  await mkdir(probe, { recursive: true });
+  await rmdir(probe);
+}
+
+/** Whether the kernel's OOM killer struck inside the job's cgroup. */
+export async function oomKilled(cg: JobCgroup): Promise<boolean> {
+  const file = cg.kind === 'cgroup2' ? join(cg.dirs[0], 'memory.events') : join(cg.dirs[0], 'memory.oom_control');
+  try {
+    const m = /oom_kill (\d+)/.exec(await readFile(file, 'utf8'));
+    return m !== null && Number(m[1]) > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kill whatever still runs in the job's cgroups (a job is over when its main process is, as in
+ * a container) and remove them. Processes leave a cgroup only once the kernel has finished
+ * them, so the rmdir is retried for a short while.
+ */
+export async function destroyCgroup(cg: JobCgroup): Promise<void> {
+  for (const dir of cg.dirs) {
+    for (let i = 0; ; i++) {
+      let pids: number[];
+      try {
+        pids = (await readFile(join(dir, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean).map(Number);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+        throw err;
+      }
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      try {
+        await rmdir(dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        if (code !== 'EBUSY' || i >= 100) throw new Error(`cannot remove cgroup ${dir}: ${(err as Error).message}`);
+        await sleep(20);
+      }
+    }
+  }
+}

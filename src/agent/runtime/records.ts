@@ -1,0 +1,77 @@
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { JobCgroup } from './limits.js';
+import { safeName } from './common.js';
+
+/**
+ * What the process runtime remembers of a running job on disk, so that an agent restarted
+ * after a crash can find and stop the processes its predecessor left behind.
+ */
+export interface ProcessRecord {
+  jobId: string;
+  attempt: number;
+  node: string;
+  pid: number;
+  pgid: number;
+  /** Field 22 of /proc/<pid>/stat at start: guards against a reused pid. */
+  startTime: string;
+  cgroup?: JobCgroup;
+  startedAt: number;
+}
+
+export class RecordStore {
+  constructor(private readonly dir: string) {}
+
+  private nodeDir(node: string): string {
+    return join(this.dir, safeName(node));
+  }
+
+  private file(rec: Pick<ProcessRecord, 'node' | 'jobId' | 'attempt'>): string {
+    return join(this.nodeDir(rec.node), `${safeName(rec.jobId)}-${rec.attempt}.json`);
+  }
+
+  /** Written to a temporary name and renamed, so a crash never leaves half a record. */
+  async write(rec: ProcessRecord): Promise<void> {
+    const file = this.file(rec);
+    await mkdir(this.nodeDir(rec.node), { recursive: true });
+    await writeFile(`${file}.tmp`, JSON.stringify(rec));
+    await rename(`${file}.tmp`, file);
+  }
+
+  async remove(rec: Pick<ProcessRecord, 'node' | 'jobId' | 'attempt'>): Promise<void> {
+    await rm(this.file(rec), { force: true });
+  }
+
+  /** Every record of the node; an unreadable one is skipped and reported in `bad`. */
+  async list(node: string): Promise<{ records: ProcessRecord[]; bad: { path: string; error: string }[] }> {
+    const dir = this.nodeDir(node);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], bad: [] };
+      throw err;
+    }
+    const records: ProcessRecord[] = [];
+    const bad: { path: string; error: string }[] = [];
+    for (const name of names) {
+      const path = join(dir, name);
+      if (!name.endsWith('.json')) {
+        if (name.endsWith('.tmp')) await rm(path, { force: true });
+        continue;
+      }
+      try {
+        const rec = JSON.parse(await readFile(path, 'utf8')) as ProcessRecord;
+        if (typeof rec.pid !== 'number' || typeof rec.jobId !== 'string') throw new Error('missing pid or jobId');
+        records.push(rec);
+      } catch (err) {
+        bad.push({ path, error: (err as Error).message });
+      }
+    }
+    return { records, bad };
+  }
+
+  async removeFile(path: string): Promise<void> {
+    await rm(path, { force: true });
+  }
+}

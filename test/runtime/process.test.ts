@@ -1,0 +1,241 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { ProcessRuntime } from '../../src/agent/runtime/process.js';
+import { createRuntime } from '../../src/agent/runtime/index.js';
+import { groupMembers, procStat } from '../../src/agent/runtime/procfs.js';
+import { safeName } from '../../src/agent/runtime/common.js';
+import type { RunSpec } from '../../src/agent/runtime/types.js';
+import { Output } from '../helpers/output.js';
+
+const logger = pino({ level: 'silent' });
+let stateDir: string;
+let rt: ProcessRuntime;
+const node = `n-${randomBytes(3).toString('hex')}`;
+let seq = 0;
+
+function spec(command: string[], extra: Partial<RunSpec> = {}): RunSpec {
+  return { jobId: `job-${++seq}`, attempt: 1, node, command, env: {}, ...extra };
+}
+
+async function run(s: RunSpec, out = new Output()) {
+  const h = await rt.start(s, out.onOutput);
+  return { result: await h.wait(), out };
+}
+
+/** The pid a job printed as its first line (`echo $$`). */
+async function printedPid(out: Output): Promise<number> {
+  await out.waitFor('\n');
+  return Number(out.stdout.split('\n')[0]);
+}
+
+before(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'oswalk-rt-'));
+  rt = new ProcessRuntime({ stateDir, logger, killGraceMs: 1000 });
+});
+
+after(async () => {
+  await rt.cleanup(node, new Set());
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+describe('process runtime', () => {
+  test('createRuntime returns the process runtime', () => {
+    assert.equal(createRuntime('process', { stateDir: '/nonexistent', logger }).name, 'process');
+  });
+
+  test('stdout and stderr stay separate and in order; the exit code comes back', async () => {
+    const { result, out } = await run(spec(['sh', '-c', 'for i in 1 2 3; do echo out$i; echo err$i >&2; done; exit 3']));
+    assert.deepEqual(result, { exitCode: 3 });
+    assert.equal(out.stdout, 'out1\nout2\nout3\n');
+    assert.equal(out.stderr, 'err1\nerr2\nerr3\n');
+  });
+
+  test('output is streamed while the job runs, not delivered at the end', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oswalk-rt-go-'));
+    const out = new Output();
+    const h = await rt.start(spec(['sh', '-c', `echo ready; while [ ! -e ${dir}/go ]; do sleep 0.05; done; echo done`]), out.onOutput);
+    await out.waitFor('ready\n');
+    assert.equal(out.stdout, 'ready\n', 'the job is still waiting for us, yet its first line has arrived');
+    await writeFile(join(dir, 'go'), '');
+    assert.deepEqual(await h.wait(), { exitCode: 0 });
+    assert.equal(out.stdout, 'ready\ndone\n');
+    await rm(dir, { recursive: true });
+  });
+
+  test('exit codes and signals', async () => {
+    assert.deepEqual((await run(spec(['true']))).result, { exitCode: 0 });
+    assert.deepEqual((await run(spec(['false']))).result, { exitCode: 1 });
+    assert.deepEqual((await run(spec(['sh', '-c', 'kill -USR1 $$']))).result, { exitCode: null, signal: 'SIGUSR1' });
+  });
+
+  test('command not found is a result with exit code 127, not a throw', async () => {
+    const { result } = await run(spec(['no-such-command-xyz', 'a']));
+    assert.equal(result.exitCode, 127);
+    assert.match(result.error!, /command "no-such-command-xyz" not found/);
+    const abs = await run(spec(['/nonexistent/bin/tool']));
+    assert.equal(abs.result.exitCode, 127);
+    assert.match(abs.result.error!, /command "\/nonexistent\/bin\/tool" not found/);
+  });
+
+  test('a file that is not executable gives 126', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oswalk-rt-x-'));
+    await writeFile(join(dir, 'script'), '#!/bin/sh\necho hi\n');
+    await chmod(join(dir, 'script'), 0o644);
+    const { result } = await run(spec([join(dir, 'script')]));
+    assert.equal(result.exitCode, 126);
+    assert.match(result.error!, /not executable/);
+    await rm(dir, { recursive: true });
+  });
+
+  test('working dir: absolute, relative under the cluster mount, missing', async () => {
+    const cluster = await mkdtemp(join(tmpdir(), 'oswalk-rt-cl-'));
+    await mkdir(join(cluster, 'sub'));
+    assert.equal((await run(spec(['pwd'], { workingDir: join(cluster, 'sub') }))).out.stdout, `${cluster}/sub\n`);
+    assert.equal((await run(spec(['pwd'], { workingDir: 'sub', clusterMount: cluster }))).out.stdout, `${cluster}/sub\n`);
+    const missing = await run(spec(['pwd'], { workingDir: join(cluster, 'nope') }));
+    assert.equal(missing.result.exitCode, null);
+    assert.match(missing.result.error!, /working dir ".*\/nope" not found on node n-/);
+    const relative = await run(spec(['pwd'], { workingDir: 'sub' }));
+    assert.match(relative.result.error!, /relative/);
+    await rm(cluster, { recursive: true });
+  });
+
+  test('env: the agent environment, OSWALK_* job variables and spec.env reach the job', async () => {
+    process.env.OSWALK_TEST_AGENT_VAR = 'from-agent';
+    try {
+      const s = spec(['env'], { env: { FOO: 'bar baz', OSWALK_CUSTOM: 'x=1', OSWALK_TEST_AGENT_VAR: 'overridden' }, attempt: 3 });
+      const lines = new Set((await run(s)).out.stdout.split('\n'));
+      for (const want of ['FOO=bar baz', 'OSWALK_CUSTOM=x=1', 'OSWALK_TEST_AGENT_VAR=overridden', `OSWALK_JOB_ID=${s.jobId}`, 'OSWALK_ATTEMPT=3', `OSWALK_NODE=${node}`]) {
+        assert.ok(lines.has(want), `missing ${want}`);
+      }
+      assert.ok([...lines].some((l) => l.startsWith('PATH=')), 'agent env (PATH) passed through');
+    } finally {
+      delete process.env.OSWALK_TEST_AGENT_VAR;
+    }
+  });
+
+  test('kill stops the whole process group', async () => {
+    const out = new Output();
+    const h = await rt.start(spec(['sh', '-c', 'echo $$; sleep 300 & sleep 300 & wait']), out.onOutput);
+    const pid = await printedPid(out);
+    while ((await groupMembers(pid)).length < 3) await new Promise((r) => setTimeout(r, 20));
+    await h.kill('cancelled by test');
+    const result = await h.wait();
+    assert.equal(result.signal, 'SIGTERM');
+    assert.equal(result.error, 'killed: cancelled by test');
+    assert.deepEqual(await groupMembers(pid), []);
+  });
+
+  test('kill escalates to SIGKILL when the job ignores SIGTERM', async () => {
+    const out = new Output();
+    const h = await rt.start(spec(['sh', '-c', 'trap "" TERM; echo $$; while :; do sleep 0.1; done']), out.onOutput);
+    const pid = await printedPid(out);
+    const t0 = Date.now();
+    await h.kill('test');
+    assert.equal((await h.wait()).signal, 'SIGKILL');
+    assert.ok(Date.now() - t0 >= 900, 'waited for the grace period first');
+    assert.deepEqual(await groupMembers(pid), []);
+  });
+
+  test('cleanup stops orphans of an earlier agent, keeps what it is told to keep', async () => {
+    const orphan = spec(['sh', '-c', 'echo $$; sleep 300']);
+    const kept = spec(['sh', '-c', 'echo $$; sleep 300']);
+    const o1 = new Output();
+    const o2 = new Output();
+    const keptHandle = await rt.start(kept, o2.onOutput);
+    await rt.start(orphan, o1.onOutput); // handle forgotten, as by a crashed agent
+    const [orphanPid, keptPid] = [await printedPid(o1), await printedPid(o2)];
+    // A fresh runtime on the same state dir: it knows the jobs only from their records.
+    const restarted = new ProcessRuntime({ stateDir, logger, killGraceMs: 1000 });
+    assert.deepEqual(await restarted.cleanup(node, new Set([kept.jobId])), [orphan.jobId]);
+    assert.deepEqual(await groupMembers(orphanPid), []);
+    assert.equal((await groupMembers(keptPid)).length, 2, 'the kept job still runs');
+    await keptHandle.kill('test over');
+    assert.deepEqual(await restarted.cleanup(node, new Set()), []);
+    assert.deepEqual(await readdir(join(stateDir, 'runtime', 'process')).then(async (d) => (await Promise.all(d.map((x) => readdir(join(stateDir, 'runtime', 'process', x))))).flat()), []);
+  });
+
+  test('cleanup does not kill a process that merely reuses a recorded pid', async () => {
+    const stranger = spawn('sleep', ['300'], { stdio: 'ignore', detached: true });
+    try {
+      await new Promise((r) => stranger.once('spawn', r));
+      const pid = stranger.pid!;
+      const reuseState = join(stateDir, 'reuse');
+      const other = new ProcessRuntime({ stateDir: reuseState, logger });
+      // A record as a crashed agent would have left it, whose pid now belongs to a stranger.
+      const nodeDir = join(reuseState, 'runtime', 'process', safeName(node));
+      const file = join(nodeDir, `${safeName('gone-job')}-1.json`);
+      await mkdir(nodeDir, { recursive: true });
+      const st = await procStat(pid);
+      await writeFile(file, JSON.stringify({ jobId: 'gone-job', attempt: 1, node, pid, pgid: pid, startTime: String(Number(st!.startTime) - 1), startedAt: 0 }));
+      assert.deepEqual(await other.cleanup(node, new Set()), []);
+      assert.equal((await procStat(pid))?.state !== undefined, true, 'the stranger still runs');
+      assert.equal(existsSync(file), false, 'the stale record is gone');
+    } finally {
+      stranger.kill('SIGKILL');
+    }
+  });
+
+  test('50 MB of output streams through in small chunks', async () => {
+    const out = new Output(false);
+    const { result } = await run(spec(['head', '-c', String(50 * 1024 * 1024), '/dev/zero']), out);
+    assert.deepEqual(result, { exitCode: 0 });
+    assert.equal(out.bytes, 50 * 1024 * 1024);
+    assert.ok(out.chunks.length > 50, `${out.chunks.length} chunks`);
+    assert.ok(Math.max(...out.chunks.map((c) => c.size)) <= 1024 * 1024, 'no chunk holds more than 1 MiB');
+  });
+
+  test('a throwing output callback does not take the agent down', async () => {
+    const h = await rt.start(spec(['echo', 'hi']), () => { throw new Error('consumer broke'); });
+    assert.deepEqual(await h.wait(), { exitCode: 0 });
+  });
+
+  test('memory limit by prlimit: a job allocating past it fails', async () => {
+    const pr = new ProcessRuntime({ stateDir, logger, limits: 'prlimit' });
+    const { result, out } = await (async () => {
+      const o = new Output();
+      const h = await pr.start(spec(['awk', 'BEGIN { s = "x"; while (1) s = s s }'], { memoryBytes: 64 * 1024 * 1024 }), o.onOutput);
+      return { result: await h.wait(), out: o };
+    })();
+    assert.notEqual(result.exitCode, 0, `stderr: ${out.stderr}`);
+    const ok = await (await pr.start(spec(['awk', 'BEGIN { print "small" }'], { memoryBytes: 64 * 1024 * 1024 }), () => {})).wait();
+    assert.deepEqual(ok, { exitCode: 0 }, 'a job within the limit runs');
+  });
+
+  test('cgroup limits: memory over the limit is OOM-killed, cpu quota is set, cgroup removed', async (t) => {
+    const limiter = await rt.limits();
+    if (limiter.kind !== 'cgroup1' && limiter.kind !== 'cgroup2') {
+      const reason = `no writable cgroups on this host (limit mode ${limiter.kind})`;
+      console.warn(`SKIP cgroup limit test: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    const out = new Output();
+    const h = await rt.start(spec(['sh', '-c', 'echo $$; cat /proc/$$/cgroup; exec awk \'BEGIN { s = "x"; while (1) s = s s }\''], { memoryBytes: 64 * 1024 * 1024, cpus: 0.5 }), out.onOutput);
+    const pid = await printedPid(out);
+    const result = await h.wait();
+    assert.equal(result.signal, 'SIGKILL');
+    assert.match(result.error!, /out of memory: the job exceeded its memory limit of 67108864 bytes/);
+    const lines = out.stdout.split('\n');
+    const cgPath = limiter.kind === 'cgroup2'
+      ? lines.find((l) => l.startsWith('0::'))!.slice(3)
+      : lines.find((l) => /^\d+:([^:]*,)?cpu(,[^:]*)?:/.test(l))!.split(':')[2];
+    assert.match(cgPath, /\/oswalk\//, `job ran in its own cgroup (${cgPath}, pid ${pid})`);
+    const root = limiter.kind === 'cgroup2' ? '/sys/fs/cgroup' : '/sys/fs/cgroup/cpu';
+    assert.equal(existsSync(join(root, cgPath)), false, 'cgroup removed after the job');
+
+    const cpuOut = new Output();
+    const cpuJob = await rt.start(spec(['sh', '-c', limiter.kind === 'cgroup2'
+      ? 'cat /sys/fs/cgroup$(cut -d: -f3 /proc/$$/cgroup)/cpu.max'
+      : 'cat /sys/fs/cgroup/cpu$(grep -E "^[0-9]+:([^:]*,)?cpu(,[^:]*)?:" /proc/$$/cgroup | cut -d: -f3)/cpu.cfs_quota_us'], { cpus: 0.5 }), cpuOut.onOutput);
+    assert.deepEqual(await cpuJob.wait(), { exitCode: 0 });
+    assert.match(cpuOut.stdout, /^50000\b/);
+  });
+});
