@@ -118,19 +118,17 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
    */
   const register = (why: string): Promise<void> => {
     registering ??= (async () => {
-      try {
-        if (epoch) await runner.stopAll('lost');
-        epoch = await registerNode(redis, ks, {
-          name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name,
-          cpus, memoryBytes, ...load(), exportDir: opts.exportDir, mountPath: opts.mountPath ?? '',
-        });
-        const stopped = await opts.runtime.cleanup(opts.node, runner.runningIds());
-        const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted; requeued`);
-        log.info({ epoch, why, orphansStopped: stopped.length, requeued, cpus, memoryBytes, agentUrl }, 'registered');
-      } finally {
-        registering = undefined;
-      }
-    })();
+      if (epoch) await runner.stopAll('lost');
+      epoch = await registerNode(redis, ks, {
+        name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name,
+        cpus, memoryBytes, ...load(), exportDir: opts.exportDir, mountPath: opts.mountPath ?? '',
+      });
+      const stopped = await opts.runtime.cleanup(opts.node, runner.runningIds());
+      const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted; requeued`);
+      log.info({ epoch, why, orphansStopped: stopped.length, requeued, cpus, memoryBytes, agentUrl }, 'registered');
+    })().finally(() => {
+      registering = undefined;
+    });
     return registering;
   };
 

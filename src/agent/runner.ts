@@ -123,25 +123,25 @@ export class JobRunner {
     }
   }
 
+  /** One renewal in flight at a time; callers share it. */
   private renew(): Promise<void> {
-    // One renewal in flight at a time; callers share it.
-    this.renewing ??= (async () => {
-      try {
-        const held = [...this.running.values()].filter((r) => !r.stop);
-        if (!held.length) return;
-        const codes = await renewLeases(this.o.redis, this.o.ks, held.map((r) => ({ id: r.claim.id, token: r.claim.token })), this.o.leaseMs);
-        codes.forEach((code, i) => {
-          if (code === 'cancel') void this.stopJob(held[i], 'cancel');
-          else if (code === 'move') void this.stopJob(held[i], 'move');
-          else if (code === 'lost') void this.stopJob(held[i], 'lost');
-        });
-      } catch (err) {
-        this.o.log.warn({ err }, 'lease renewal failed');
-      } finally {
-        this.renewing = undefined;
-      }
-    })();
+    this.renewing ??= this.renewOnce().finally(() => {
+      this.renewing = undefined;
+    });
     return this.renewing;
+  }
+
+  private async renewOnce(): Promise<void> {
+    const held = [...this.running.values()].filter((r) => !r.stop);
+    if (!held.length) return;
+    try {
+      const codes = await renewLeases(this.o.redis, this.o.ks, held.map((r) => ({ id: r.claim.id, token: r.claim.token })), this.o.leaseMs);
+      codes.forEach((code, i) => {
+        if (code !== 'ok') void this.stopJob(held[i], code);
+      });
+    } catch (err) {
+      this.o.log.warn({ err }, 'lease renewal failed');
+    }
   }
 
   private async stopJob(r: Running, reason: StopReason): Promise<void> {
