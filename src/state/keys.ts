@@ -14,6 +14,26 @@
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | events                      | pubsub | cluster events, JSON `{type, ...}`; a hint to wake up, never the truth |
+ * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
+ * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept) |
+ * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
+ * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |
+ * | jobs:delayed                | zset   | job id waiting out a retry backoff → time (ms) it may be pending again |
+ * | jobs:leases                 | zset   | running job id → lease expiry (ms) |
+ * | jobs:seq                    | string | submit sequence counter (age order within a priority) |
+ * | jobs:fence                  | string | fencing-token counter; every claim and requeue takes a new token |
+ * | jobs:results                | stream | append-only audit of every attempt's end {id, attempt, state, exitCode} (MAXLEN ~100k) |
+ * | nodejobs:<node>             | set    | ids of jobs scheduled on or running on the node |
+ * | nodequeue:<node>            | zset   | ids placed on the node and not yet claimed by its agent → placement time |
+ * | alloc:<node>                | hash   | what is reserved on the node: milliCpus, memoryBytes, jobs |
+ * | owner:<Kind>:<name>         | hash   | status of a Job/Service manifest's records: completions/replicas, succeeded, failed, phase, specHash |
+ * | owner:<Kind>:<name>:jobs    | set    | ids of the job records created for that manifest |
+ * | owners:<Kind>               | set    | names of the Job/Service manifests that have records |
+ * | wake:scheduler              | list   | at most one token; BLPOP'd by the leader's scheduling loop (submit/free capacity push it) |
+ * | wake:node:<node>            | list   | at most one token; BLPOP'd by the node's agent (placement/cancel push it) |
+ *
+ * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
+ * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
  */
 export interface Keyspace {
   prefix: string;
@@ -23,6 +43,21 @@ export interface Keyspace {
   heartbeats: string;
   leader: string;
   events: string;
+  job(id: string): string;
+  jobLog(id: string): string;
+  jobsAll: string;
+  jobsPending: string;
+  jobsDelayed: string;
+  jobsLeases: string;
+  jobsResults: string;
+  nodeJobs(node: string): string;
+  nodeQueue(node: string): string;
+  nodeAlloc(node: string): string;
+  owner(kind: string, name: string): string;
+  ownerJobs(kind: string, name: string): string;
+  owners(kind: string): string;
+  schedulerWake: string;
+  nodeWake(node: string): string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -39,5 +74,20 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     heartbeats: `${prefix}heartbeats`,
     leader: `${prefix}leader`,
     events: `${prefix}events`,
+    job: (id) => `${prefix}job:${id}`,
+    jobLog: (id) => `${prefix}joblog:${id}`,
+    jobsAll: `${prefix}jobs:all`,
+    jobsPending: `${prefix}jobs:pending`,
+    jobsDelayed: `${prefix}jobs:delayed`,
+    jobsLeases: `${prefix}jobs:leases`,
+    jobsResults: `${prefix}jobs:results`,
+    nodeJobs: (node) => `${prefix}nodejobs:${node}`,
+    nodeQueue: (node) => `${prefix}nodequeue:${node}`,
+    nodeAlloc: (node) => `${prefix}alloc:${node}`,
+    owner: (kind, name) => `${prefix}owner:${kind}:${name}`,
+    ownerJobs: (kind, name) => `${prefix}owner:${kind}:${name}:jobs`,
+    owners: (kind) => `${prefix}owners:${kind}`,
+    schedulerWake: `${prefix}wake:scheduler`,
+    nodeWake: (node) => `${prefix}wake:node:${node}`,
   };
 }

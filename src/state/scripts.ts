@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
 
@@ -8,6 +8,10 @@ import { packageRoot } from '../util/paths.js';
  * (BullMQ's convention). They are read once per process and defined on each connection
  * with ioredis' defineCommand, which sends EVALSHA and falls back to EVAL after a Redis
  * restart has flushed the script cache.
+ *
+ * A line `-- @include <name>` is replaced by src/state/lua/include/<name>.lua, so helpers
+ * several scripts need (the job-state transitions) are written once; each script still
+ * runs as one atomic step.
  */
 interface ScriptFile {
   name: string;
@@ -25,9 +29,17 @@ function scriptFiles(): ScriptFile[] {
     .map((f) => {
       const m = /^([A-Za-z0-9]+)-(\d+)\.lua$/.exec(f);
       if (!m) throw new Error(`Lua script ${join(dir, f)} must be named <name>-<numberOfKeys>.lua`);
-      return { name: m[1], numberOfKeys: Number(m[2]), lua: readFileSync(join(dir, f), 'utf8') };
+      return { name: m[1], numberOfKeys: Number(m[2]), lua: expandIncludes(readFileSync(join(dir, f), 'utf8'), dir, f) };
     });
   return files;
+}
+
+function expandIncludes(lua: string, dir: string, file: string): string {
+  return lua.replace(/^-- @include ([A-Za-z0-9_-]+)\s*$/gm, (_, inc: string) => {
+    const path = join(dir, 'include', `${inc}.lua`);
+    if (!existsSync(path)) throw new Error(`Lua script ${join(dir, file)} includes ${inc}, but ${path} does not exist`);
+    return readFileSync(path, 'utf8');
+  });
 }
 
 const defined = new WeakSet<Redis>();

@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
+import type { Redis } from 'ioredis';
+import { Gauge, type Registry } from 'prom-client';
+import { createRegistry } from '../metrics/index.js';
+import { keyspace, type Keyspace } from '../state/keys.js';
+import { releaseNodeJobs, type BackoffOptions } from '../state/jobs.js';
+import { heartbeat, registerNode } from '../state/nodes.js';
+import { connectRedis } from '../state/redis.js';
+import { createHttpServer, type HttpServer } from '../util/http.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { JobRunner } from './runner.js';
+import type { Runtime } from './runtime/types.js';
+
+export interface AgentOptions {
+  /** Node name (DNS-label-like), unique in the cluster. */
+  node: string;
+  /** Join through the control plane (it hands out the Redis URL and key prefix)… */
+  controlPlane?: string;
+  token: string;
+  /** …or talk to Redis directly (tests, or a control plane that is down). */
+  redisUrl?: string;
+  prefix?: string;
+  runtime: Runtime;
+  exportDir: string;
+  stateDir: string;
+  /** Host path of the unified filesystem; bound into jobs when it exists. */
+  mountPath?: string;
+  labels?: Record<string, string>;
+  /** Where the agent's HTTP server listens (chunks, metrics). Port 0 picks a free one. */
+  listen?: { host: string; port: number };
+  /** How peers reach this node; defaults to the listen host, or the hostname for 0.0.0.0. */
+  address?: string;
+  /** Caps on the measured capacity (a Node manifest's spec.capacity). */
+  cpus?: number;
+  memoryBytes?: number;
+  heartbeatMs?: number;
+  leaseMs?: number;
+  backoff?: BackoffOptions;
+  log?: Logger;
+}
+
+export interface RunningAgent {
+  app: HttpServer;
+  url: string;
+  redis: Redis;
+  ks: Keyspace;
+  registry: Registry;
+  runner: JobRunner;
+  /** Stop claiming, stop running jobs and requeue them, close the server. */
+  stop(): Promise<void>;
+}
+
+/** What the control plane answers on POST /v1/agents/join. */
+interface JoinAnswer {
+  redisUrl: string;
+  prefix: string;
+  nodeTimeoutMs: number;
+}
+
+async function join(controlPlane: string, token: string, node: string): Promise<JoinAnswer> {
+  const url = `${controlPlane.replace(/\/$/, '')}/v1/agents/join`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ node }),
+    });
+  } catch (err) {
+    throw new Error(`cannot reach the control plane at ${controlPlane} to join: ${(err as Error).message}`);
+  }
+  if (!res.ok) throw new Error(`the control plane at ${controlPlane} refused node ${node}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as JoinAnswer;
+}
+
+/**
+ * An agent: joins, registers its real capacity, heartbeats every second with its load,
+ * and runs the jobs the scheduler places on its node. Jobs a previous run of this agent
+ * left behind are stopped (runtime.cleanup) and requeued, never run twice.
+ */
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const log = opts.log ?? createLogger('agent', { node: opts.node });
+  let redisUrl = opts.redisUrl;
+  let prefix = opts.prefix;
+  if (opts.controlPlane) {
+    const j = await join(opts.controlPlane, opts.token, opts.node);
+    redisUrl ??= j.redisUrl;
+    prefix ??= j.prefix;
+  }
+  if (!redisUrl) throw new Error('the agent needs --control-plane URL (or --redis URL) to find the cluster');
+  const redis = connectRedis(redisUrl);
+  const ks = keyspace(prefix);
+  const registry = createRegistry('agent', { node: opts.node });
+  const heartbeatMs = opts.heartbeatMs ?? 1000;
+  const leaseMs = opts.leaseMs ?? 15_000;
+
+  const app = createHttpServer({ log, registry, token: opts.token });
+  const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
+  const address = await app.listen({ host: listen.host, port: listen.port });
+  const port = Number(new URL(address).port);
+  const advertised = opts.address ?? (listen.host === '0.0.0.0' || listen.host === '::' ? hostname() : listen.host);
+  const agentUrl = `http://${advertised}:${port}`;
+
+  const cpus = Math.min(osCpus().length, opts.cpus ?? Infinity);
+  const memoryBytes = Math.min(totalmem(), opts.memoryBytes ?? Infinity);
+  const load = () => ({ load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount });
+  new Gauge({ name: 'oswalk_node_load1', help: '1-minute load average of the node.', registers: [registry], collect() { this.set(loadavg()[0]); } });
+  new Gauge({ name: 'oswalk_node_memory_used_bytes', help: 'Memory in use on the node.', registers: [registry], collect() { this.set(totalmem() - freemem()); } });
+  new Gauge({ name: 'oswalk_node_cpus', help: 'CPUs the node offers to jobs.', registers: [registry], collect() { this.set(cpus); } });
+  new Gauge({ name: 'oswalk_node_memory_bytes', help: 'Memory the node offers to jobs.', registers: [registry], collect() { this.set(memoryBytes); } });
+
+  let epoch = 0;
+  let registering: Promise<void> | undefined;
+  /**
+   * (Re)join the cluster: a new epoch, then whatever ran under an older one is stopped
+   * and requeued, since nobody could report its end with a valid token any more.
+   */
+  const register = (why: string): Promise<void> => {
+    registering ??= (async () => {
+      if (epoch) await runner.stopAll('lost');
+      epoch = await registerNode(redis, ks, {
+        name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name,
+        cpus, memoryBytes, ...load(), exportDir: opts.exportDir, mountPath: opts.mountPath ?? '',
+      });
+      const stopped = await opts.runtime.cleanup(opts.node, runner.runningIds());
+      const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted; requeued`);
+      log.info({ epoch, why, orphansStopped: stopped.length, requeued, cpus, memoryBytes, agentUrl }, 'registered');
+    })().finally(() => {
+      registering = undefined;
+    });
+    return registering;
+  };
+
+  const runner: JobRunner = new JobRunner({
+    redis, ks, node: opts.node, runtime: opts.runtime, log, registry, leaseMs,
+    epoch: () => epoch,
+    onStaleEpoch: () => void register('claim refused').catch((err: unknown) => log.error({ err }, 'registration failed')),
+    ...(opts.mountPath && existsSync(opts.mountPath) ? { clusterMount: opts.mountPath } : {}),
+    ...(opts.backoff ? { backoff: opts.backoff } : {}),
+  });
+
+  await register('start');
+  runner.start();
+
+  let stopped = false;
+  const beat = setInterval(() => {
+    if (stopped || registering) return;
+    heartbeat(redis, ks, opts.node, epoch, load())
+      .then((ok) => (ok || stopped ? undefined : register('heartbeat refused')))
+      .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
+  }, heartbeatMs);
+
+  return {
+    app, url: agentUrl.replace(advertised, listen.host === '0.0.0.0' ? '127.0.0.1' : advertised), redis, ks, registry, runner,
+    async stop() {
+      stopped = true;
+      clearInterval(beat);
+      await runner.stop();
+      await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped; requeued`).catch(() => 0);
+      await app.close();
+      redis.disconnect();
+    },
+  };
+}

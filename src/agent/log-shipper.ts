@@ -1,0 +1,89 @@
+import type { Redis } from 'ioredis';
+import type { Keyspace } from '../state/keys.js';
+import { appendLog, type LogStream } from '../state/jobs.js';
+
+export interface LogShipperOptions {
+  /** Flush at least this often while output arrives. */
+  flushMs?: number;
+  /** Largest piece sent as one stream entry. */
+  chunkBytes?: number;
+  /** Output buffered while Redis is slow or away; past this the oldest is dropped and counted. */
+  maxBufferBytes?: number;
+}
+
+/**
+ * Carries one job's stdout/stderr into its Redis log stream in batches, one script call
+ * per flush. A job printing faster than Redis takes it loses its oldest unsent output,
+ * never the agent's memory: the buffer is bounded and what it drops is counted on the job.
+ */
+export class LogShipper {
+  private pending: { stream: LogStream; data: Buffer }[] = [];
+  private pendingBytes = 0;
+  private dropped = 0;
+  private timer?: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly flushMs: number;
+  private readonly chunkBytes: number;
+  private readonly maxBufferBytes: number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly ks: Keyspace,
+    private readonly jobId: string,
+    private readonly attempt: number,
+    opts: LogShipperOptions = {},
+  ) {
+    this.flushMs = opts.flushMs ?? 100;
+    this.chunkBytes = opts.chunkBytes ?? 64 * 1024;
+    this.maxBufferBytes = opts.maxBufferBytes ?? 4 * 1024 * 1024;
+  }
+
+  write(stream: 'stdout' | 'stderr', data: Buffer): void {
+    const s: LogStream = stream === 'stdout' ? 'out' : 'err';
+    for (let off = 0; off < data.length; off += this.chunkBytes) {
+      const piece = data.subarray(off, off + this.chunkBytes);
+      const last = this.pending.at(-1);
+      if (last && last.stream === s && last.data.length + piece.length <= this.chunkBytes) {
+        last.data = Buffer.concat([last.data, piece]);
+      } else {
+        this.pending.push({ stream: s, data: Buffer.from(piece) });
+      }
+      this.pendingBytes += piece.length;
+    }
+    while (this.pendingBytes > this.maxBufferBytes && this.pending.length > 1) {
+      const old = this.pending.shift()!;
+      this.pendingBytes -= old.data.length;
+      this.dropped += old.data.length;
+    }
+    if (this.pendingBytes >= this.chunkBytes * 4) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Send what is buffered; resolves when everything written so far is in Redis. */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.flushing = this.flushing.then(async () => {
+      while (this.pending.length || this.dropped) {
+        const batch: { stream: LogStream; data: Buffer }[] = [];
+        let bytes = 0;
+        while (this.pending.length && bytes < this.chunkBytes * 8) {
+          const c = this.pending.shift()!;
+          batch.push(c);
+          bytes += c.data.length;
+        }
+        this.pendingBytes -= bytes;
+        const dropped = this.dropped;
+        this.dropped = 0;
+        try {
+          await appendLog(this.redis, this.ks, this.jobId, this.attempt, batch, dropped);
+        } catch {
+          // Counted, and tried again with the next flush.
+          this.dropped += dropped + bytes;
+          return;
+        }
+      }
+    });
+    return this.flushing;
+  }
+}

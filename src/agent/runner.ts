@@ -1,0 +1,221 @@
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Keyspace } from '../state/keys.js';
+import {
+  claimJobs, completeJob, renewLeases, DEFAULT_BACKOFF, type BackoffOptions, type ClaimedJob, type Completion,
+} from '../state/jobs.js';
+import type { Logger } from '../util/log.js';
+import { LogShipper } from './log-shipper.js';
+import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
+
+export interface RunnerOptions {
+  redis: Redis;
+  ks: Keyspace;
+  node: string;
+  runtime: Runtime;
+  log: Logger;
+  registry: Registry;
+  /** The current agent epoch (changes when the agent registers again). */
+  epoch: () => number;
+  /** Called when a claim is refused: the agent must register again. */
+  onStaleEpoch: () => void;
+  /** Host path of the unified filesystem mount, handed to jobs as their cluster mount. */
+  clusterMount?: string;
+  leaseMs: number;
+  backoff?: BackoffOptions;
+  /** Jobs claimed per claim call. */
+  claimBatch?: number;
+}
+
+type StopReason = 'cancel' | 'move' | 'deadline' | 'lost' | 'shutdown';
+
+interface Running {
+  claim: ClaimedJob;
+  handle?: RunHandle;
+  stop?: StopReason;
+  done: Promise<void>;
+}
+
+/**
+ * The agent's job loop: wait on the node's wake-up list, claim what the scheduler placed
+ * here, run each job through the runtime, ship its output, renew all leases in one call,
+ * stop jobs that were cancelled, moved or lost, and report each end with its fencing token.
+ */
+export class JobRunner {
+  private readonly running = new Map<string, Running>();
+  private readonly blocking: Redis;
+  private stopped = false;
+  private loop?: Promise<void>;
+  private renewTimer?: NodeJS.Timeout;
+  private renewing?: Promise<void>;
+  private readonly durations: Histogram<'outcome'>;
+  private readonly ended: Counter<'outcome'>;
+
+  constructor(private readonly o: RunnerOptions) {
+    this.blocking = o.redis.duplicate();
+    this.durations = new Histogram({
+      name: 'oswalk_job_duration_seconds', help: 'Run time of job attempts on this node, by outcome.', labelNames: ['outcome'],
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600], registers: [o.registry],
+    });
+    this.ended = new Counter({ name: 'oswalk_job_attempts_total', help: 'Job attempts ended on this node, by outcome.', labelNames: ['outcome'], registers: [o.registry] });
+    const running = this.running;
+    new Gauge({
+      name: 'oswalk_agent_running_jobs', help: 'Jobs running on this node now.', registers: [o.registry],
+      collect() {
+        this.set(running.size);
+      },
+    });
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  runningIds(): Set<string> {
+    return new Set(this.running.keys());
+  }
+
+  start(): void {
+    this.loop = this.claimLoop();
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
+  }
+
+  /** Stop claiming, kill what runs (it is requeued by the caller) and wait for it to end. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.renewTimer);
+    this.blocking.disconnect();
+    await this.loop;
+    await this.stopAll('shutdown');
+  }
+
+  /** Kill every job without reporting it (after the node lost its registration). */
+  async stopAll(reason: StopReason): Promise<void> {
+    const all = [...this.running.values()];
+    await Promise.all(all.map((r) => this.stopJob(r, reason)));
+    await Promise.all(all.map((r) => r.done));
+  }
+
+  private async claimLoop(): Promise<void> {
+    const batch = this.o.claimBatch ?? 256;
+    let more = true;
+    while (!this.stopped) {
+      try {
+        if (!more) await this.blocking.blpop(this.o.ks.nodeWake(this.o.node), 1);
+        if (this.stopped) break;
+        // A wake-up may be a cancel: look at the leases first.
+        await this.renew();
+        const claimed = await claimJobs(this.o.redis, this.o.ks, this.o.node, this.o.epoch(), batch, this.o.leaseMs);
+        if (!claimed) {
+          more = false;
+          this.o.onStaleEpoch();
+          await new Promise((r) => setTimeout(r, 200));
+          continue;
+        }
+        for (const c of claimed) this.launch(c);
+        more = claimed.length === batch;
+      } catch (err) {
+        if (this.stopped) break;
+        this.o.log.warn({ err }, 'claim failed; retrying');
+        more = false;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  /** One renewal in flight at a time; callers share it. */
+  private renew(): Promise<void> {
+    this.renewing ??= this.renewOnce().finally(() => {
+      this.renewing = undefined;
+    });
+    return this.renewing;
+  }
+
+  private async renewOnce(): Promise<void> {
+    const held = [...this.running.values()].filter((r) => !r.stop);
+    if (!held.length) return;
+    try {
+      const codes = await renewLeases(this.o.redis, this.o.ks, held.map((r) => ({ id: r.claim.id, token: r.claim.token })), this.o.leaseMs);
+      codes.forEach((code, i) => {
+        if (code !== 'ok') void this.stopJob(held[i], code);
+      });
+    } catch (err) {
+      this.o.log.warn({ err }, 'lease renewal failed');
+    }
+  }
+
+  private async stopJob(r: Running, reason: StopReason): Promise<void> {
+    if (r.stop) return;
+    r.stop = reason;
+    this.o.log.info({ job: r.claim.id, reason }, 'stopping job');
+    await r.handle?.kill(reason).catch((err: unknown) => this.o.log.warn({ err, job: r.claim.id }, 'kill failed'));
+  }
+
+  private launch(claim: ClaimedJob): void {
+    const r: Running = { claim, done: Promise.resolve() };
+    this.running.set(claim.id, r);
+    r.done = this.supervise(r).catch((err: unknown) => this.o.log.error({ err, job: claim.id }, 'job supervision failed')).finally(() => {
+      this.running.delete(claim.id);
+    });
+  }
+
+  private async supervise(r: Running): Promise<void> {
+    const { claim } = r;
+    const { spec } = claim;
+    const log = this.o.log.child({ job: claim.id, attempt: claim.attempt });
+    const shipper = new LogShipper(this.o.redis, this.o.ks, claim.id, claim.attempt);
+    const runSpec: RunSpec = {
+      jobId: claim.id,
+      attempt: claim.attempt,
+      node: this.o.node,
+      ...(spec.image ? { image: spec.image } : {}),
+      command: [...spec.command, ...spec.args],
+      env: spec.env,
+      ...(spec.workingDir ? { workingDir: spec.workingDir } : {}),
+      cpus: spec.cpus,
+      ...(spec.memoryBytes ? { memoryBytes: spec.memoryBytes } : {}),
+      privileged: spec.privileged,
+      ...(this.o.clusterMount ? { clusterMount: this.o.clusterMount } : {}),
+    };
+    const started = Date.now();
+    let result: RunResult;
+    let deadline: NodeJS.Timeout | undefined;
+    try {
+      r.handle = await this.o.runtime.start(runSpec, (stream, data) => shipper.write(stream, data));
+      // A cancel that arrived while the runtime was starting the job.
+      if (r.stop) await r.handle.kill(r.stop);
+      if (spec.activeDeadlineSeconds) {
+        deadline = setTimeout(() => void this.stopJob(r, 'deadline'), spec.activeDeadlineSeconds * 1000);
+      }
+      result = await r.handle.wait();
+    } catch (err) {
+      result = { exitCode: null, error: `the ${this.o.runtime.name} runtime could not run the job: ${(err as Error).message}` };
+    } finally {
+      clearTimeout(deadline);
+    }
+    await shipper.flush();
+    const seconds = (Date.now() - started) / 1000;
+    if (r.stop === 'lost' || r.stop === 'shutdown') {
+      // Someone else holds the job now (or will, once it is requeued): report nothing.
+      log.info({ reason: r.stop }, 'job stopped without a report');
+      this.durations.observe({ outcome: r.stop }, seconds);
+      this.ended.inc({ outcome: r.stop });
+      return;
+    }
+    const c: Completion = { id: claim.id, token: claim.token, exitCode: result.exitCode, how: 'exit' };
+    if (r.stop === 'deadline') {
+      c.how = 'deadline';
+      c.message = `activeDeadlineSeconds (${spec.activeDeadlineSeconds}s) exceeded`;
+    } else if (r.stop) {
+      c.how = 'stopped';
+      c.message = r.stop === 'cancel' ? 'cancelled' : 'moved';
+    } else if (result.error || result.exitCode === null) {
+      c.how = 'error';
+      c.message = result.error ?? `killed by ${result.signal ?? 'a signal'}`;
+    }
+    const outcome = await completeJob(this.o.redis, this.o.ks, c, this.o.backoff ?? DEFAULT_BACKOFF);
+    log.info({ exitCode: result.exitCode, how: c.how, outcome, seconds }, 'job attempt ended');
+    this.durations.observe({ outcome }, seconds);
+    this.ended.inc({ outcome });
+  }
+}

@@ -1,0 +1,65 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { startAgent } from '../agent/index.js';
+import { createRuntime } from '../agent/runtime/index.js';
+import { parseLabels, parseMemory } from '../state/jobspec.js';
+import { createLogger } from '../util/log.js';
+import { action, parseListen } from './common.js';
+import { readConfig } from './config.js';
+
+export function register(program: Command): void {
+  program.command('agent')
+    .description('run a node agent: joins the cluster, heartbeats, and runs the jobs placed on this node')
+    .requiredOption('--node <name>', 'name of this node in the cluster')
+    .option('--control-plane <url>', 'control plane to join (default: --api, $OSWALK_API, then .oswalk/config.json)')
+    .addOption(new Option('--runtime <runtime>', 'how jobs run').choices(['docker', 'process']).default('process'))
+    .option('--export <dir>', 'this node\'s export directory (its files in the unified filesystem)', '/srv/oswalk/export')
+    .option('--redis <url>', 'talk to this Redis directly instead of the one the control plane hands out')
+    .option('--prefix <prefix>', 'Redis key prefix, with --redis (default {oswalk}:)')
+    .option('--state-dir <dir>', 'where the agent keeps its state', '/var/lib/oswalk')
+    .option('--mount <dir>', 'where the unified filesystem is mounted on this host', '/cluster')
+    .option('--labels <k=v,...>', 'node labels for nodeSelector', '')
+    .option('--listen <host:port>', 'address of the agent\'s HTTP server (chunks, /metrics)', '0.0.0.0:7001')
+    .option('--address <host>', 'host or IP peers use to reach this agent (default: the hostname)')
+    .option('--cpus <n>', 'offer at most this many CPUs to jobs')
+    .option('--memory <size>', 'offer at most this much memory to jobs, e.g. 8Gi')
+    .action(action(async (opts: {
+      node: string; controlPlane?: string; runtime: 'docker' | 'process'; export: string; redis?: string; prefix?: string;
+      stateDir: string; mount: string; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
+    }, cmd: Command) => {
+      const g = cmd.optsWithGlobals() as { api?: string; token?: string };
+      const cfg = readConfig();
+      const controlPlane = opts.controlPlane ?? g.api ?? process.env.OSWALK_API ?? cfg.api;
+      const token = g.token ?? process.env.OSWALK_TOKEN ?? cfg.token;
+      if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN (oswalk cluster init prints it)');
+      if (!controlPlane && !opts.redis) throw new Error('pass --control-plane URL to join a cluster (or --redis URL to use Redis directly)');
+      const cpus = opts.cpus === undefined ? undefined : Number(opts.cpus);
+      if (cpus !== undefined && !(cpus > 0)) throw new Error(`--cpus "${opts.cpus}" must be a number above 0`);
+      const stateDir = resolve(opts.stateDir);
+      mkdirSync(stateDir, { recursive: true });
+      const log = createLogger('agent', { node: opts.node });
+      const agent = await startAgent({
+        node: opts.node,
+        ...(opts.redis ? { redisUrl: opts.redis } : { controlPlane }),
+        ...(opts.prefix ? { prefix: opts.prefix } : {}),
+        token,
+        runtime: createRuntime(opts.runtime, { stateDir, logger: log.child({ runtime: opts.runtime }) }),
+        exportDir: resolve(opts.export),
+        stateDir,
+        mountPath: resolve(opts.mount),
+        labels: parseLabels(opts.labels, '--labels'),
+        listen: parseListen(opts.listen, '0.0.0.0'),
+        ...(opts.address ? { address: opts.address } : {}),
+        ...(cpus !== undefined ? { cpus } : {}),
+        ...(opts.memory ? { memoryBytes: parseMemory(opts.memory) } : {}),
+        log,
+      });
+      await new Promise<void>((done) => {
+        process.once('SIGINT', () => done());
+        process.once('SIGTERM', () => done());
+      });
+      log.info('stopping: running jobs are stopped and requeued');
+      await agent.stop();
+    }));
+}

@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { action, client, globals } from './common.js';
+import { printRows } from './output.js';
+
+interface StatusAnswer {
+  name: string;
+  status: string;
+  moved?: number;
+  remaining?: number;
+}
+
+/**
+ * `oswalk drain NODE`: no new jobs there; batch jobs already running finish (their work is
+ * not thrown away), service replicas move to other nodes. `oswalk uncordon NODE` undoes it.
+ */
+export function register(program: Command): void {
+  for (const [name, what] of [
+    ['drain', 'stop placing jobs on a node; running batch jobs finish, service replicas move elsewhere'],
+    ['uncordon', 'let the scheduler place jobs on a drained node again'],
+  ] as const) {
+    program.command(name)
+      .description(what)
+      .argument('<nodes...>', 'node names')
+      .action(action(async (nodes: string[], _opts: unknown, cmd: Command) => {
+        const api = client(cmd);
+        const rows: StatusAnswer[] = [];
+        for (const n of nodes) rows.push(await api.post<StatusAnswer>(`/v1/nodes/${n}/${name}`));
+        printRows(globals(cmd).output, rows, [
+          { header: 'NODE', value: (r) => r.name },
+          { header: 'STATUS', value: (r) => r.status },
+          ...(name === 'drain' ? [
+            { header: 'REPLICAS MOVED', value: (r: StatusAnswer) => r.moved },
+            { header: 'JOBS LEFT TO FINISH', value: (r: StatusAnswer) => r.remaining },
+          ] : []),
+        ]);
+      }));
+  }
+}

@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import type { JobRecord } from '../state/jobs.js';
+import type { LogLine } from '../controlplane/routes/jobs.js';
+import { action, client, globals } from './common.js';
+import { formatAge, printRows, type Column } from './output.js';
+import { followJob } from './run.js';
+
+function jobAge(j: JobRecord): string {
+  const end = j.finishedAt ?? Date.now();
+  const start = j.startedAt ?? j.createdAt;
+  return j.state === 'pending' || j.state === 'scheduled' ? `${formatAge(Date.now() - j.createdAt)} queued` : formatAge(end - start);
+}
+
+export const JOB_COLUMNS: Column<JobRecord>[] = [
+  { header: 'ID', value: (j) => j.id },
+  { header: 'NAME', value: (j) => j.name },
+  { header: 'STATE', value: (j) => (j.cancelRequested && j.state === 'running' ? 'cancelling' : j.state) },
+  { header: 'NODE', value: (j) => j.node ?? (j.lastNode ? `(${j.lastNode})` : undefined) },
+  { header: 'ATTEMPT', value: (j) => j.attempt },
+  { header: 'EXIT', value: (j) => j.exitCode },
+  { header: 'TIME', value: jobAge },
+  { header: 'WAIT REASON', value: (j) => (j.state === 'pending' ? j.waitReason : j.state === 'failed' ? j.message : undefined) },
+];
+
+/** `oswalk get jobs` (wired under the `get` command). */
+export function registerGetJobs(get: Command): void {
+  get.command('jobs')
+    .description('list jobs, newest first, with their state, node and why they wait')
+    .option('--state <state>', 'only jobs in this state (pending, scheduled, running, succeeded, failed, cancelled)')
+    .option('--owner <Kind/name>', 'only the records of this Job or Service manifest, e.g. Job/sweep')
+    .option('--limit <n>', 'at most this many', '100')
+    .action(action(async (opts: { state?: string; owner?: string; limit: string }, cmd: Command) => {
+      const q = new URLSearchParams({ limit: opts.limit, ...(opts.state ? { state: opts.state } : {}), ...(opts.owner ? { owner: opts.owner } : {}) });
+      const { items } = await client(cmd).get<{ items: JobRecord[] }>(`/v1/jobs?${q}`);
+      printRows(globals(cmd).output, items, JOB_COLUMNS, { items });
+    }));
+}
+
+/** `oswalk logs ID [-f]`, `oswalk cancel ID...`, `oswalk describe job ID`-like `oswalk job ID`. */
+export function register(program: Command): void {
+  program.command('logs')
+    .description('print the output of a job (the newest part when it printed more than is kept)')
+    .argument('<id>', 'job id')
+    .option('-f, --follow', 'keep printing until the job ends, then exit with its exit code')
+    .action(action(async (id: string, opts: { follow?: boolean }, cmd: Command) => {
+      const api = client(cmd);
+      if (opts.follow) return followJob(api, id, { verbose: true });
+      let rest = '';
+      const print = (line: string) => {
+        if (!line) return;
+        const l = JSON.parse(line) as LogLine;
+        const data = l.b64 !== undefined ? Buffer.from(l.b64, 'base64') : Buffer.from(l.text ?? '');
+        if (l.t === 'out') process.stdout.write(data);
+        else if (l.t === 'err') process.stderr.write(data);
+      };
+      for await (const chunk of api.stream(`/v1/jobs/${id}/logs`)) {
+        const lines = (rest + chunk.toString('utf8')).split('\n');
+        rest = lines.pop() ?? '';
+        lines.forEach(print);
+      }
+      print(rest);
+    }));
+
+  program.command('cancel')
+    .description('cancel jobs: waiting ones end at once, running ones are stopped by their agent')
+    .argument('<ids...>', 'job ids')
+    .action(action(async (ids: string[], _opts: unknown, cmd: Command) => {
+      const api = client(cmd);
+      const rows = [];
+      for (const id of ids) rows.push(await api.post<{ id: string; state: string }>(`/v1/jobs/${id}/cancel`));
+      printRows(globals(cmd).output, rows, [{ header: 'ID', value: (r) => r.id }, { header: 'STATE', value: (r) => r.state }]);
+    }));
+
+  program.command('job')
+    .description('show one job in full (JSON)')
+    .argument('<id>', 'job id')
+    .action(action(async (id: string, _opts: unknown, cmd: Command) => {
+      const job = await client(cmd).get<JobRecord>(`/v1/jobs/${id}`);
+      process.stdout.write(JSON.stringify(job, null, 2) + '\n');
+    }));
+}

@@ -1,0 +1,121 @@
+import { relative, resolve, sep } from 'node:path';
+import { Option, type Command } from 'commander';
+import type { JobSpecInput } from '../state/jobspec.js';
+import { parseLabels, parseMemory } from '../state/jobspec.js';
+import type { JobRecord } from '../state/jobs.js';
+import type { LogLine } from '../controlplane/routes/jobs.js';
+import type { ApiClient } from './client.js';
+import { action, client } from './common.js';
+
+/** Where `oswalk mount` puts the unified filesystem on this host. */
+export function clusterMountPath(): string {
+  return resolve(process.env.OSWALK_MOUNT ?? '/cluster');
+}
+
+/** The cwd relative to the unified mount, when the cwd is inside it. */
+export function workingDirInMount(cwd: string, mount: string): string | undefined {
+  if (cwd !== mount && !cwd.startsWith(mount + sep)) return undefined;
+  return relative(mount, cwd) || '.';
+}
+
+/**
+ * Follow a job's output: stdout and stderr to ours, until its end line. Returns the exit
+ * code the CLI should exit with: the job's own, 1 for a failure without one, 130 if cancelled.
+ */
+export async function followJob(api: ApiClient, id: string, opts: { verbose?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+  let rest = '';
+  let code: number | undefined;
+  const handle = (line: string) => {
+    if (!line) return;
+    const l = JSON.parse(line) as LogLine;
+    const data = l.b64 !== undefined ? Buffer.from(l.b64, 'base64') : Buffer.from(l.text ?? '');
+    if (l.t === 'out') process.stdout.write(data);
+    else if (l.t === 'err') process.stderr.write(data);
+    else if (l.t === 'sys' && opts.verbose) process.stderr.write(`oswalk: ${data.toString()}\n`);
+    else if (l.t === 'end') {
+      const end = JSON.parse(data.toString()) as { state: string; exitCode: string; message: string };
+      if (end.state === 'succeeded') code = 0;
+      else if (end.state === 'cancelled') code = 130;
+      else code = end.exitCode !== '' && Number(end.exitCode) > 0 ? Number(end.exitCode) : 1;
+      if (end.state !== 'succeeded' && (opts.verbose || end.exitCode === '')) {
+        process.stderr.write(`oswalk: job ${id} ${end.state}${end.message ? `: ${end.message}` : ''}\n`);
+      }
+    }
+  };
+  for await (const chunk of api.stream(`/v1/jobs/${id}/logs?follow=1`, opts.signal)) {
+    const lines = (rest + chunk.toString('utf8')).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) handle(l);
+  }
+  handle(rest);
+  if (code === undefined) throw new Error(`the log stream of job ${id} ended before the job did (oswalk logs -f ${id} to follow it again)`);
+  return code;
+}
+
+function collect(v: string, acc: string[]): string[] {
+  return [...acc, v];
+}
+
+export function register(program: Command): void {
+  program.command('run')
+    .description('run a command on the best node of the cluster, stream its output here, and exit with its exit code')
+    .argument('<command...>', 'the program and its arguments (put them after --)')
+    .option('--cpus <n>', 'CPUs to reserve', '1')
+    .option('--memory <size>', 'memory to reserve and limit the job to, e.g. 512Mi')
+    .option('--image <image>', 'container image (docker runtime)')
+    .option('--node-selector <k=v,...>', 'only nodes with these labels (oswalk.dev/node=NAME pins a node)')
+    .addOption(new Option('--runtime <runtime>', 'docker or process (default: docker with --image, else any)').choices(['docker', 'process']))
+    .option('-e, --env <NAME=value>', 'environment variable (repeatable)', collect, [] as string[])
+    .option('--name <name>', 'a name for the job')
+    .option('--priority <n>', 'higher runs first (-1000..1000)')
+    .option('--deadline <seconds>', 'kill and fail the job after this many seconds')
+    .option('--retries <n>', 'retry a failed run up to n times, with backoff')
+    .option('--detach', 'print the job id and return at once')
+    .option('-v, --verbose', 'also show scheduling and attempt messages')
+    .action(action(async (command: string[], opts: {
+      cpus: string; memory?: string; image?: string; nodeSelector?: string; runtime?: 'docker' | 'process'; env: string[];
+      name?: string; priority?: string; deadline?: string; retries?: string; detach?: boolean; verbose?: boolean;
+    }, cmd: Command) => {
+      const api = client(cmd);
+      const env = parseLabels(opts.env.join(','), '--env');
+      const wd = workingDirInMount(process.cwd(), clusterMountPath());
+      const runtime = opts.runtime ?? (opts.image ? 'docker' : undefined);
+      const spec: JobSpecInput = {
+        command,
+        cpus: Number(opts.cpus),
+        ...(opts.memory ? { memoryBytes: parseMemory(opts.memory) } : {}),
+        ...(opts.image ? { image: opts.image } : {}),
+        ...(runtime ? { runtime } : {}),
+        ...(opts.nodeSelector ? { nodeSelector: parseLabels(opts.nodeSelector, '--node-selector') } : {}),
+        ...(Object.keys(env).length ? { env } : {}),
+        ...(wd ? { workingDir: wd } : {}),
+        ...(opts.priority ? { priority: Number(opts.priority) } : {}),
+        ...(opts.deadline ? { activeDeadlineSeconds: Number(opts.deadline) } : {}),
+        ...(opts.retries ? { backoffLimit: Number(opts.retries) } : {}),
+      };
+      const { id } = await api.post<{ id: string }>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec });
+      if (opts.detach) {
+        process.stdout.write(`${id}\n`);
+        return 0;
+      }
+      // Ctrl-C cancels the job; its end (cancelled) still arrives through the stream.
+      const onInt = () => void api.post(`/v1/jobs/${id}/cancel`).catch(() => undefined);
+      process.on('SIGINT', onInt);
+      // Tell the user why nothing happens while the job waits for a node.
+      let lastReason = '';
+      const watch = setInterval(() => {
+        void api.get<JobRecord>(`/v1/jobs/${id}`).then((j) => {
+          if (j.state === 'pending' && j.waitReason && j.waitReason !== lastReason) {
+            lastReason = j.waitReason;
+            process.stderr.write(`oswalk: job ${id} is waiting: ${j.waitReason}\n`);
+          }
+        }, () => undefined);
+      }, 2000);
+      try {
+        return await followJob(api, id, { verbose: opts.verbose });
+      } finally {
+        clearInterval(watch);
+        process.off('SIGINT', onInt);
+      }
+    }));
+}

@@ -1,0 +1,40 @@
+import { LeaderLease } from './leader.js';
+import type { ControlPlaneContext } from './context.js';
+import { startMonitor } from './monitor.js';
+import { startSchedulerLoop, type SchedulerLoopOptions } from './scheduler-loop.js';
+
+
+export interface ControlLoops {
+  lease: LeaderLease;
+  /** Stop the loops and hand the leader lease back so another control plane takes over at once. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start what only the leader does: keep the leader lease, schedule, monitor nodes and
+ * reconcile Job/Service manifests. Every control plane calls this; the loops idle while
+ * another process holds the lease.
+ */
+export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopOptions & { leaseMs?: number } = {}): ControlLoops {
+  const lease = new LeaderLease(ctx.redis, ctx.ks, ctx.config.id, opts.leaseMs ?? 3000);
+  const isLeader = () => lease.isLeader;
+  let wasLeader = false;
+  const tick = async () => {
+    const now = await lease.tick();
+    if (now !== wasLeader) ctx.log.info({ holder: ctx.config.id }, now ? 'took the leader lease' : 'lost the leader lease');
+    wasLeader = now;
+  };
+  void tick();
+  const timer = setInterval(() => void tick(), Math.max(100, Math.floor(lease.ttlMs / 3)));
+  const log = ctx.log.child({ loop: 'jobs' });
+  const scheduler = startSchedulerLoop({ ...ctx, log, isLeader, ...opts });
+  const monitor = startMonitor({ ...ctx, log, isLeader, nodeTimeoutMs: ctx.config.nodeTimeoutMs });
+  return {
+    lease,
+    async stop() {
+      clearInterval(timer);
+      await Promise.all([scheduler.stop(), monitor.stop()]);
+      await lease.release().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,175 @@
+import { PassThrough } from 'node:stream';
+import { Type } from 'typebox';
+import { HttpError, type HttpServer } from '../../util/http.js';
+import { LIMITS } from '../../util/limits.js';
+import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
+import {
+  cancelJob, getJob, getOwnerStatus, listJobs, readLog, submitJobs, TERMINAL_STATES, waitLog,
+  type JobOwner, type JobState, type LogEntry,
+} from '../../state/jobs.js';
+import type { ControlPlaneContext } from '../context.js';
+
+const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
+const State = Type.Union(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)));
+
+const JobView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  owner: Type.Optional(Type.Object({ kind: Type.String(), name: Type.String() })),
+  index: Type.Optional(Type.Number()),
+  spec: Type.Object({}, { additionalProperties: true }),
+  state: Type.String(),
+  waitReason: Type.String(),
+  node: Type.Optional(Type.String()),
+  lastNode: Type.Optional(Type.String()),
+  attempt: Type.Number(),
+  failures: Type.Number(),
+  exitCode: Type.Optional(Type.Number()),
+  message: Type.String(),
+  cancelRequested: Type.Boolean(),
+  createdAt: Type.Number(),
+  scheduledAt: Type.Optional(Type.Number()),
+  startedAt: Type.Optional(Type.Number()),
+  finishedAt: Type.Optional(Type.Number()),
+  logBytes: Type.Number(),
+  logDropped: Type.Number(),
+});
+
+export const SubmitBody = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.nameLength })),
+  spec: JobSpecInputSchema,
+}, { additionalProperties: false });
+
+/** One line of the ndjson log stream. Output that is not UTF-8 travels as base64. */
+export interface LogLine {
+  id: string;
+  t: LogEntry['t'];
+  text?: string;
+  b64?: string;
+  attempt?: number;
+}
+
+export function logLine(e: LogEntry): LogLine {
+  const text = e.data.toString('utf8');
+  const exact = Buffer.byteLength(text) === e.data.length && !text.includes('\uFFFD');
+  return { id: e.id, t: e.t, ...(exact ? { text } : { b64: e.data.toString('base64') }), ...(e.attempt ? { attempt: e.attempt } : {}) };
+}
+
+/** How long one blocking read waits before the follower checks the job and the client again. */
+const FOLLOW_BLOCK_MS = 5000;
+
+/**
+ * Jobs: submit one-off jobs, list, inspect, cancel, and read or follow their output.
+ * `oswalk run` is POST /v1/jobs followed by GET /v1/jobs/:id/logs?follow=1, whose last line
+ * ({t: "end"}) carries the final state and exit code.
+ */
+export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
+  const { redis, ks } = ctx;
+
+  app.post('/v1/jobs', {
+    schema: { body: SubmitBody, response: { 200: Type.Object({ id: Type.String(), name: Type.String() }) } },
+  }, async (req) => {
+    let spec;
+    try {
+      spec = normalizeJobSpec(req.body.spec, 'body.spec');
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message, 'Bad Request');
+    }
+    const [id] = await submitJobs(redis, ks, [{ ...(req.body.name ? { name: req.body.name } : {}), spec }]);
+    req.log.info({ job: id }, 'job submitted');
+    return { id, name: req.body.name ?? `run-${id}` };
+  });
+
+  app.get('/v1/jobs', {
+    schema: {
+      querystring: Type.Object({
+        state: Type.Optional(State),
+        owner: Type.Optional(Type.String({ pattern: '^(Job|Service)/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' })),
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+      }),
+      response: { 200: Type.Object({ items: Type.Array(JobView) }) },
+    },
+  }, async (req) => {
+    const q = req.query;
+    const owner = q.owner ? { kind: q.owner.split('/')[0] as JobOwner['kind'], name: q.owner.split('/')[1] } : undefined;
+    const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state as JobState } : {}), ...(owner ? { owner } : {}), limit: q.limit ?? 100 });
+    return { items };
+  });
+
+  app.get('/v1/jobs/:id', { schema: { params: Type.Object({ id: JobId }), response: { 200: JobView } } }, async (req) => {
+    const job = await getJob(redis, ks, req.params.id);
+    if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist (oswalk get jobs lists them)`, 'NotFound');
+    return job;
+  });
+
+  app.get('/v1/owners/:kind/:name', {
+    schema: {
+      params: Type.Object({ kind: Type.Union([Type.Literal('Job'), Type.Literal('Service')]), name: Type.String({ maxLength: LIMITS.nameLength }) }),
+      response: { 200: Type.Object({}, { additionalProperties: true }) },
+    },
+  }, async (req) => {
+    const st = await getOwnerStatus(redis, ks, { kind: req.params.kind as JobOwner['kind'], name: req.params.name });
+    if (!st) throw new HttpError(404, `${req.params.kind} "${req.params.name}" has no job records`, 'NotFound');
+    return st;
+  });
+
+  app.post('/v1/jobs/:id/cancel', {
+    schema: { params: Type.Object({ id: JobId }), response: { 200: Type.Object({ id: Type.String(), state: Type.String() }) } },
+  }, async (req) => {
+    const state = await cancelJob(redis, ks, req.params.id);
+    if (!state) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
+    req.log.info({ job: req.params.id, state }, 'job cancel');
+    return { id: req.params.id, state };
+  });
+
+  app.get('/v1/jobs/:id/logs', {
+    schema: {
+      params: Type.Object({ id: JobId }),
+      querystring: Type.Object({
+        follow: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('true'), Type.Literal('0'), Type.Literal('false')])),
+        after: Type.Optional(Type.String({ pattern: '^\\d+(-\\d+)?$' })),
+      }),
+    },
+  }, async (req, reply) => {
+    const job = await getJob(redis, ks, req.params.id);
+    if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
+    const follow = req.query.follow === '1' || req.query.follow === 'true';
+    const out = new PassThrough();
+    let closed = false;
+    reply.raw.on('close', () => {
+      closed = true;
+    });
+    const pump = async () => {
+      const blocking = follow ? redis.duplicate() : undefined;
+      try {
+        let after = req.query.after ?? '0';
+        if (after === '0' && job.logDropped > 0) {
+          out.write(JSON.stringify({ id: '0', t: 'sys', text: `[${job.logDropped} bytes of earlier output were dropped; the newest are kept]` }) + '\n');
+        }
+        for (;;) {
+          const entries = blocking ? await waitLog(blocking, ks, job.id, after, FOLLOW_BLOCK_MS) : await readLog(redis, ks, job.id, after);
+          if (closed) return;
+          for (const e of entries) {
+            out.write(JSON.stringify(logLine(e)) + '\n');
+            after = e.id;
+          }
+          if (entries.some((e) => e.t === 'end')) return;
+          if (!blocking) {
+            if (entries.length < 1000) return;
+          } else if (!entries.length) {
+            // A quiet stream: stop if the job ended without an end line (e.g. it was trimmed away).
+            const now = await getJob(redis, ks, job.id);
+            if (!now || TERMINAL_STATES.has(now.state)) return;
+          }
+        }
+      } catch (err) {
+        req.log.warn({ err, job: job.id }, 'log stream failed');
+      } finally {
+        blocking?.disconnect();
+        out.end();
+      }
+    };
+    void pump();
+    return reply.type('application/x-ndjson').send(out);
+  });
+}

@@ -1,0 +1,164 @@
+/**
+ * Placement as a pure function, after Nomad's scheduler: for each pending job (in queue
+ * order: priority, then age) keep the feasible nodes — ready, matching the nodeSelector and
+ * runtime, with free CPUs and memory — rank them and take the best, then count the job's
+ * reservation against that node before looking at the next job. A job that fits nowhere
+ * gets a reason a person can act on.
+ *
+ * No I/O: the caller reads a snapshot and applies the plan with placeJobs(), which checks
+ * again that each placement is still valid.
+ */
+
+export interface SchedNode {
+  name: string;
+  status: 'ready' | 'down' | 'draining';
+  labels: Record<string, string>;
+  runtime: string;
+  cpus: number;
+  memoryBytes: number;
+  /** Reserved by jobs already placed there. */
+  allocated: { milliCpus: number; memoryBytes: number };
+  /** 1-minute load average, a tie-breaker between equally reserved nodes. */
+  load1: number;
+}
+
+export interface SchedJob {
+  id: string;
+  milliCpus: number;
+  /** 0: no memory reservation. */
+  memoryBytes: number;
+  priority: number;
+  nodeSelector: Record<string, string>;
+  runtime?: string;
+}
+
+export type Strategy = 'spread' | 'binpack';
+
+export interface Placement {
+  jobId: string;
+  node: string;
+}
+export interface Waiting {
+  jobId: string;
+  reason: string;
+}
+export interface SchedulePlan {
+  placements: Placement[];
+  waiting: Waiting[];
+}
+
+/** Every node carries this label with its own name, so a job can be pinned to a node. */
+export const NODE_NAME_LABEL = 'oswalk.dev/node';
+
+export function formatCpus(milli: number): string {
+  const n = milli / 1000;
+  return `${Number.isInteger(n) ? n : n.toFixed(2).replace(/0+$/, '')} CPU${n === 1 ? '' : 's'}`;
+}
+
+export function formatBytes(b: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = b;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+function selectorText(sel: Record<string, string>): string {
+  return Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
+}
+
+function matches(node: SchedNode, sel: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(sel)) {
+    const have = k === NODE_NAME_LABEL ? node.name : node.labels[k];
+    if (have !== v) return false;
+  }
+  return true;
+}
+
+interface Free {
+  node: SchedNode;
+  capMilli: number;
+  freeMilli: number;
+  freeMem: number;
+}
+
+/** Fraction of the node reserved once `job` is added (the larger of CPU and memory). */
+function fillAfter(f: Free, job: SchedJob): number {
+  const cpu = (f.capMilli - f.freeMilli + job.milliCpus) / f.capMilli;
+  const mem = f.node.memoryBytes > 0 ? (f.node.memoryBytes - f.freeMem + job.memoryBytes) / f.node.memoryBytes : 0;
+  return Math.max(cpu, mem);
+}
+
+function countBy(nodes: SchedNode[]): string {
+  const down = nodes.filter((n) => n.status === 'down').length;
+  const draining = nodes.filter((n) => n.status === 'draining').length;
+  return [down ? `${down} down` : '', draining ? `${draining} draining` : ''].filter(Boolean).join(', ');
+}
+
+/** Why no node can take the job, checking the constraints in the order a person fixes them. */
+function whyNot(job: SchedJob, nodes: SchedNode[], free: Map<string, Free>): string {
+  if (!nodes.length) return 'no node has joined the cluster';
+  const sel = Object.keys(job.nodeSelector).length ? job.nodeSelector : undefined;
+  const selected = sel ? nodes.filter((n) => matches(n, sel)) : nodes;
+  if (!selected.length) return `no node matches nodeSelector ${selectorText(sel!)}`;
+  const ready = selected.filter((n) => n.status === 'ready');
+  if (!ready.length) {
+    return `no ${sel ? 'matching ' : ''}node is ready (${countBy(selected)})`;
+  }
+  const rt = job.runtime ? ready.filter((n) => n.runtime === job.runtime) : ready;
+  if (!rt.length) return `no ready ${sel ? 'matching ' : ''}node runs the ${job.runtime} runtime`;
+  const which = sel || job.runtime ? 'largest matching node' : 'largest node';
+  const maxCpu = Math.max(...rt.map((n) => Math.round(n.cpus * 1000)));
+  if (job.milliCpus > maxCpu) return `needs ${formatCpus(job.milliCpus)}; the ${which} has ${formatCpus(maxCpu)}`;
+  const maxMem = Math.max(...rt.map((n) => n.memoryBytes));
+  if (job.memoryBytes > maxMem) return `needs ${formatBytes(job.memoryBytes)} of memory; the ${which} has ${formatBytes(maxMem)}`;
+  const roomiest = rt.map((n) => free.get(n.name)!).sort((a, b) => b.freeMilli - a.freeMilli || a.node.name.localeCompare(b.node.name))[0];
+  const needs = job.memoryBytes ? `${formatCpus(job.milliCpus)} and ${formatBytes(job.memoryBytes)}` : formatCpus(job.milliCpus);
+  const most = `most free: ${roomiest.node.name} with ${formatCpus(roomiest.freeMilli)}${job.memoryBytes ? ` and ${formatBytes(roomiest.freeMem)}` : ''}`;
+  return `all ${sel || job.runtime ? 'matching ' : ''}nodes are full (needs ${needs}; ${most})`;
+}
+
+export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[] }, strategy: Strategy = 'spread'): SchedulePlan {
+  const free = new Map<string, Free>();
+  for (const n of snapshot.nodes) {
+    const capMilli = Math.round(n.cpus * 1000);
+    free.set(n.name, {
+      node: n,
+      capMilli,
+      freeMilli: capMilli - n.allocated.milliCpus,
+      freeMem: n.memoryBytes - n.allocated.memoryBytes,
+    });
+  }
+  const ready = snapshot.nodes.filter((n) => n.status === 'ready');
+  // Stable: equal priorities keep the snapshot's (age) order.
+  const jobs = [...snapshot.pending].sort((a, b) => b.priority - a.priority);
+  const plan: SchedulePlan = { placements: [], waiting: [] };
+  for (const job of jobs) {
+    let best: Free | undefined;
+    let bestScore = Infinity;
+    for (const n of ready) {
+      if (job.runtime && n.runtime !== job.runtime) continue;
+      if (!matches(n, job.nodeSelector)) continue;
+      const f = free.get(n.name)!;
+      if (f.freeMilli < job.milliCpus || f.freeMem < job.memoryBytes) continue;
+      // spread: the emptiest node; binpack: the fullest that still fits. Load breaks ties.
+      const fill = fillAfter(f, job);
+      const score = (strategy === 'spread' ? fill : -fill) + Math.min(n.load1 / Math.max(n.cpus, 1), 4) * 1e-3;
+      if (score < bestScore || (score === bestScore && best && n.name < best.node.name)) {
+        best = f;
+        bestScore = score;
+      }
+    }
+    if (best) {
+      best.freeMilli -= job.milliCpus;
+      best.freeMem -= job.memoryBytes;
+      plan.placements.push({ jobId: job.id, node: best.node.name });
+    } else {
+      plan.waiting.push({ jobId: job.id, reason: whyNot(job, snapshot.nodes, free) });
+    }
+  }
+  return plan;
+}

@@ -1,0 +1,432 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keyspace } from './keys.js';
+import { runScript } from './scripts.js';
+import { milliCpus, type JobSpec } from './jobspec.js';
+import { listNodes } from './nodes.js';
+import type { NodeRecord } from './types.js';
+
+/**
+ * Jobs in Redis: every transition is one Lua script (src/state/lua/*Job*.lua and friends),
+ * this module only builds their arguments and decodes what they return.
+ *
+ *   pending ──place──► scheduled ──claim──► running ──complete──► succeeded | failed | cancelled
+ *      ▲  ▲                │                  │  └─ failed, retries left ─► pending (delayed, backoff)
+ *      │  └────── node down / lease expired ──┘
+ *      └── cancel: pending/scheduled end at once; running is marked and ends when its agent reports.
+ */
+
+export type JobState = 'pending' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
+
+export interface JobOwner {
+  kind: 'Job' | 'Service';
+  name: string;
+}
+
+export interface JobRecord {
+  id: string;
+  name: string;
+  owner?: JobOwner;
+  /** Completion index (Job) or replica index (Service). */
+  index?: number;
+  spec: JobSpec;
+  state: JobState;
+  /** Why a pending job is not running yet (scheduler's reason, backoff, requeue). */
+  waitReason: string;
+  node?: string;
+  lastNode?: string;
+  /** How many times the job was started (claimed). */
+  attempt: number;
+  failures: number;
+  token: number;
+  leaseExpiry?: number;
+  exitCode?: number;
+  message: string;
+  cancelRequested: boolean;
+  createdAt: number;
+  scheduledAt?: number;
+  startedAt?: number;
+  finishedAt?: number;
+  logBytes: number;
+  logDropped: number;
+}
+
+const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
+
+export function decodeJob(h: Record<string, string>): JobRecord {
+  return {
+    id: h.id,
+    name: h.name,
+    ...(h.ownerKind ? { owner: { kind: h.ownerKind as JobOwner['kind'], name: h.ownerName } } : {}),
+    ...(h.index !== undefined && h.index !== '' ? { index: Number(h.index) } : {}),
+    spec: JSON.parse(h.spec) as JobSpec,
+    state: h.state as JobState,
+    waitReason: h.waitReason ?? '',
+    ...(h.node ? { node: h.node } : {}),
+    ...(h.lastNode ? { lastNode: h.lastNode } : {}),
+    attempt: Number(h.attempt ?? 0),
+    failures: Number(h.failures ?? 0),
+    token: Number(h.token ?? 0),
+    leaseExpiry: num(h.leaseExpiry),
+    exitCode: num(h.exitCode),
+    message: h.message ?? '',
+    cancelRequested: !!h.cancelRequested,
+    createdAt: Number(h.createdAt),
+    scheduledAt: num(h.scheduledAt),
+    startedAt: num(h.startedAt),
+    finishedAt: num(h.finishedAt),
+    logBytes: Number(h.logBytes ?? 0),
+    logDropped: Number(h.logDropped ?? 0),
+  };
+}
+
+export function newJobId(): string {
+  return randomBytes(6).toString('hex');
+}
+
+export interface NewJob {
+  id?: string;
+  name?: string;
+  owner?: JobOwner;
+  index?: number;
+  spec: JobSpec;
+}
+
+/** The JSON record submitJob() in include/jobs.lua takes. */
+function submitRecord(j: NewJob & { id: string }): string {
+  return JSON.stringify({
+    id: j.id,
+    name: j.name ?? (j.owner ? `${j.owner.name}-${j.index ?? 0}` : `run-${j.id}`),
+    ownerKind: j.owner?.kind ?? '',
+    ownerName: j.owner?.name ?? '',
+    index: j.index === undefined ? '' : String(j.index),
+    spec: JSON.stringify(j.spec),
+    priority: j.spec.priority,
+    milliCpus: milliCpus(j.spec.cpus),
+    memoryBytes: j.spec.memoryBytes,
+    restartPolicy: j.spec.restartPolicy,
+    backoffLimit: j.spec.backoffLimit,
+  });
+}
+
+/** Submit jobs as pending in one step; returns their ids in order. */
+export async function submitJobs(redis: Redis, ks: Keyspace, jobs: NewJob[], now = Date.now()): Promise<string[]> {
+  const withIds = jobs.map((j) => ({ ...j, id: j.id ?? newJobId() }));
+  for (let i = 0; i < withIds.length; i += 1000) {
+    await runScript(redis, 'submitJobs', [ks.jobsPending], [ks.prefix, now, ...withIds.slice(i, i + 1000).map(submitRecord)]);
+  }
+  return withIds.map((j) => j.id);
+}
+
+export interface Plan {
+  placements: { jobId: string; node: string }[];
+  waiting: { jobId: string; reason: string }[];
+}
+
+/** Apply a scheduler plan; placements no longer valid are skipped (see placeJobs-1.lua). */
+export async function placeJobs(redis: Redis, ks: Keyspace, plan: Plan, now = Date.now()): Promise<{ placed: number; skipped: number }> {
+  const args: (string | number)[] = [ks.prefix, now, plan.placements.length];
+  for (const p of plan.placements) args.push(p.jobId, p.node);
+  for (const w of plan.waiting) args.push(w.jobId, w.reason);
+  const [placed, skipped] = await runScript<[number, number]>(redis, 'placeJobs', [ks.jobsPending], args);
+  return { placed, skipped };
+}
+
+export interface ClaimedJob {
+  id: string;
+  token: string;
+  attempt: number;
+  spec: JobSpec;
+}
+
+/** The agent's claim; undefined means the agent's epoch is stale or the node is down: register again. */
+export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch: number, max: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[] | undefined> {
+  const res = await runScript<string[] | number>(redis, 'claimJobs', [ks.node(node), ks.nodeQueue(node)], [
+    ks.prefix, node, epoch, max, now, leaseMs,
+  ]);
+  if (res === -1) return undefined;
+  const flat = res as string[];
+  const out: ClaimedJob[] = [];
+  for (let i = 0; i < flat.length; i += 4) {
+    out.push({ id: flat[i], token: flat[i + 1], attempt: Number(flat[i + 2]), spec: JSON.parse(flat[i + 3]) as JobSpec });
+  }
+  return out;
+}
+
+export type LeaseStatus = 'ok' | 'cancel' | 'move' | 'lost';
+const LEASE_CODES: LeaseStatus[] = ['lost', 'ok', 'cancel', 'move'];
+
+/** Renew the leases of running jobs in one step; the answer says what to do with each. */
+export async function renewLeases(redis: Redis, ks: Keyspace, held: { id: string; token: string }[], leaseMs: number, now = Date.now()): Promise<LeaseStatus[]> {
+  if (!held.length) return [];
+  const codes = await runScript<number[]>(redis, 'renewLeases', [ks.jobsLeases], [
+    ks.prefix, now, leaseMs, ...held.flatMap((h) => [h.id, h.token]),
+  ]);
+  return codes.map((c) => LEASE_CODES[c]);
+}
+
+export interface Completion {
+  id: string;
+  token: string;
+  exitCode: number | null;
+  /** exit: the program ended by itself; deadline: killed at activeDeadlineSeconds;
+   *  error: it could not run (or was killed by a signal); stopped: the agent stopped it (cancel, move). */
+  how: 'exit' | 'deadline' | 'error' | 'stopped';
+  message?: string;
+}
+
+export type CompleteOutcome = 'stale' | 'succeeded' | 'failed' | 'cancelled' | 'retrying' | 'requeued';
+
+export interface BackoffOptions {
+  baseMs: number;
+  maxMs: number;
+}
+export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 5 * 60_000 };
+
+export async function completeJob(redis: Redis, ks: Keyspace, c: Completion, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<CompleteOutcome> {
+  return runScript<CompleteOutcome>(redis, 'completeJob', [ks.job(c.id)], [
+    ks.prefix, c.id, c.token, now, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '', backoff.baseMs, backoff.maxMs,
+  ]);
+}
+
+export type CancelOutcome = 'cancelled' | 'cancelling' | JobState;
+
+/** Returns undefined for an unknown job. */
+export async function cancelJob(redis: Redis, ks: Keyspace, id: string, now = Date.now()): Promise<CancelOutcome | undefined> {
+  const res = await runScript<string | null>(redis, 'cancelJob', [ks.job(id)], [ks.prefix, id, now]);
+  return (res ?? undefined) as CancelOutcome | undefined;
+}
+
+export interface MonitorResult {
+  nodesDown: string[];
+  requeued: number;
+  promoted: number;
+}
+
+/** One node-monitor pass (see monitor-1.lua). */
+export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now = Date.now(), limit = 1000): Promise<MonitorResult> {
+  const [nodesDown, requeued, promoted] = await runScript<[string[], number, number]>(redis, 'monitor', [ks.heartbeats], [
+    ks.prefix, now, nodeTimeoutMs, limit,
+  ]);
+  return { nodesDown, requeued, promoted };
+}
+
+export interface DrainResult {
+  status: 'draining' | 'down';
+  /** Service replicas sent elsewhere. */
+  moved: number;
+  /** Batch jobs left to run to their end. */
+  remaining: number;
+}
+
+export async function drainNode(redis: Redis, ks: Keyspace, node: string, now = Date.now()): Promise<DrainResult | undefined> {
+  const res = await runScript<[string, number, number] | null>(redis, 'drainNode', [ks.node(node)], [ks.prefix, node, now]);
+  if (!res) return undefined;
+  return { status: res[0] as DrainResult['status'], moved: res[1], remaining: res[2] };
+}
+
+/** Give a drained node back to the scheduler. */
+export async function uncordonNode(redis: Redis, ks: Keyspace, node: string): Promise<string | undefined> {
+  const res = await runScript<string | null>(redis, 'setNodeStatus', [ks.node(node)], ['ready']);
+  await wakeScheduler(redis, ks);
+  return res ?? undefined;
+}
+
+/**
+ * Make the records of a Job (completions) or Service (replicas) manifest match it; `count`
+ * 0 removes a deleted Service's replicas. `specHash` tells a changed Service spec apart.
+ */
+export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner, count: number, spec: JobSpec, specHash: string, now = Date.now()): Promise<{ created: number; cancelled: number }> {
+  const records: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const env = owner.kind === 'Job' ? { ...spec.env, OSWALK_COMPLETION_INDEX: String(i) } : { ...spec.env, OSWALK_REPLICA_INDEX: String(i) };
+    records.push(submitRecord({ id: newJobId(), owner, index: i, spec: { ...spec, env } }));
+  }
+  const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
+    ks.prefix, owner.kind, owner.name, count, specHash, now, ...records,
+  ]);
+  return { created, cancelled };
+}
+
+/** A deleted Job/Service manifest: cancel its live records and forget the owner. */
+export async function retireOwner(redis: Redis, ks: Keyspace, owner: JobOwner, now = Date.now()): Promise<{ created: number; cancelled: number }> {
+  const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
+    ks.prefix, owner.kind, owner.name, 0, '', now,
+  ]);
+  return { created, cancelled };
+}
+
+export interface OwnerStatus {
+  kind: string;
+  name: string;
+  phase: string;
+  completions?: number;
+  replicas?: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+export async function getOwnerStatus(redis: Redis, ks: Keyspace, owner: JobOwner): Promise<OwnerStatus | undefined> {
+  const h = await redis.hgetall(ks.owner(owner.kind, owner.name));
+  if (!h.kind) return undefined;
+  return {
+    kind: h.kind, name: h.name, phase: h.phase,
+    completions: num(h.completions), replicas: num(h.replicas),
+    succeeded: Number(h.succeeded ?? 0), failed: Number(h.failed ?? 0), cancelled: Number(h.cancelled ?? 0),
+  };
+}
+
+export async function getJob(redis: Redis, ks: Keyspace, id: string): Promise<JobRecord | undefined> {
+  const h = await redis.hgetall(ks.job(id));
+  return h.id ? decodeJob(h) : undefined;
+}
+
+async function getJobs(redis: Redis, ks: Keyspace, ids: string[]): Promise<JobRecord[]> {
+  if (!ids.length) return [];
+  const pipe = redis.pipeline();
+  for (const id of ids) pipe.hgetall(ks.job(id));
+  const res = (await pipe.exec()) ?? [];
+  return res.map(([, h]) => h as Record<string, string>).filter((h) => h?.id).map(decodeJob);
+}
+
+export interface ListJobsOptions {
+  state?: JobState;
+  owner?: JobOwner;
+  limit?: number;
+}
+
+/** Newest first. */
+export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions = {}): Promise<JobRecord[]> {
+  const limit = opts.limit ?? 100;
+  if (opts.owner) {
+    const ids = await redis.smembers(ks.ownerJobs(opts.owner.kind, opts.owner.name));
+    const jobs = (await getJobs(redis, ks, ids)).filter((j) => !opts.state || j.state === opts.state);
+    return jobs.sort((a, b) => b.createdAt - a.createdAt).slice(0, limit);
+  }
+  const out: JobRecord[] = [];
+  const page = Math.max(limit, 200);
+  for (let start = 0; out.length < limit; start += page) {
+    const ids = await redis.zrevrange(ks.jobsAll, start, start + page - 1);
+    if (!ids.length) break;
+    for (const j of await getJobs(redis, ks, ids)) {
+      if (!opts.state || j.state === opts.state) out.push(j);
+      if (out.length >= limit) break;
+    }
+  }
+  return out;
+}
+
+/** Requeue the jobs the node's previous agent run was running (see releaseNodeJobs-1.lua). */
+export async function releaseNodeJobs(redis: Redis, ks: Keyspace, node: string, reason: string, now = Date.now()): Promise<number> {
+  return runScript<number>(redis, 'releaseNodeJobs', [ks.nodeJobs(node)], [ks.prefix, node, now, reason]);
+}
+
+/** Jobs Redis says are scheduled on or running on the node (for the agent's orphan cleanup). */
+export async function jobsOnNode(redis: Redis, ks: Keyspace, node: string): Promise<string[]> {
+  return redis.smembers(ks.nodeJobs(node));
+}
+
+export interface PendingJob {
+  id: string;
+  milliCpus: number;
+  memoryBytes: number;
+  priority: number;
+  nodeSelector: Record<string, string>;
+  runtime?: string;
+}
+
+export interface NodeAllocation {
+  milliCpus: number;
+  memoryBytes: number;
+  jobs: number;
+}
+
+export interface SchedulerSnapshot {
+  nodes: (NodeRecord & { allocated: NodeAllocation })[];
+  /** In queue order: highest priority, then oldest. */
+  pending: PendingJob[];
+}
+
+/** What the scheduler needs, read in two round trips (nodes, then the head of the queue). */
+export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000): Promise<SchedulerSnapshot> {
+  const [nodes, ids] = await Promise.all([listNodes(redis, ks), redis.zrange(ks.jobsPending, '0', String(maxJobs - 1))]);
+  const pipe = redis.pipeline();
+  for (const n of nodes) pipe.hmget(ks.nodeAlloc(n.name), 'milliCpus', 'memoryBytes', 'jobs');
+  for (const id of ids) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec');
+  const res = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
+  const withAlloc = nodes.map((n, i) => ({
+    ...n,
+    allocated: { milliCpus: Number(res[i][0] ?? 0), memoryBytes: Number(res[i][1] ?? 0), jobs: Number(res[i][2] ?? 0) },
+  }));
+  const pending: PendingJob[] = [];
+  ids.forEach((id, k) => {
+    const [mc, mem, prio, spec] = res[nodes.length + k];
+    if (!spec) return;
+    const s = JSON.parse(spec) as JobSpec;
+    pending.push({
+      id, milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
+      nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}),
+    });
+  });
+  return { nodes: withAlloc, pending };
+}
+
+/** Log retention per job: the newest this many bytes are kept. */
+export const LOG_MAX_BYTES = 8 * 1024 * 1024;
+
+export type LogStream = 'out' | 'err';
+
+/** Append output chunks to a job's log stream (byte-capped in the script). */
+export async function appendLog(redis: Redis, ks: Keyspace, id: string, attempt: number, chunks: { stream: LogStream; data: Buffer }[], droppedBytes = 0, maxBytes = LOG_MAX_BYTES): Promise<void> {
+  const args: (string | number | Buffer)[] = [ks.prefix, id, maxBytes, attempt, droppedBytes];
+  for (const c of chunks) args.push(c.stream, c.data);
+  await runScript(redis, 'appendLog', [ks.jobLog(id)], args);
+}
+
+export interface LogEntry {
+  /** Stream entry id, to resume after. */
+  id: string;
+  t: 'out' | 'err' | 'sys' | 'end';
+  data: Buffer;
+  attempt?: number;
+}
+
+function decodeEntries(raw: [Buffer, Buffer[]][]): LogEntry[] {
+  return raw.map(([eid, fields]) => {
+    const f: Record<string, Buffer> = {};
+    for (let i = 0; i < fields.length; i += 2) f[fields[i].toString()] = fields[i + 1];
+    return { id: eid.toString(), t: f.t.toString() as LogEntry['t'], data: f.d, ...(f.a ? { attempt: Number(f.a.toString()) } : {}) };
+  });
+}
+
+/** Entries after `after` (exclusive; '0' for the start), at most `count`. */
+export async function readLog(redis: Redis, ks: Keyspace, id: string, after = '0', count = 1000): Promise<LogEntry[]> {
+  const start = after === '0' ? '-' : `(${after}`;
+  return decodeEntries((await redis.xrangeBuffer(ks.jobLog(id), start, '+', 'COUNT', count)) as unknown as [Buffer, Buffer[]][]);
+}
+
+/**
+ * Wait up to blockMs for entries after `after`. Blocks its connection: give it one of its
+ * own (redis.duplicate()).
+ */
+export async function waitLog(blocking: Redis, ks: Keyspace, id: string, after: string, blockMs: number, count = 1000): Promise<LogEntry[]> {
+  const res = (await blocking.xreadBuffer('COUNT', count, 'BLOCK', String(blockMs), 'STREAMS', ks.jobLog(id), after)) as unknown as [Buffer, [Buffer, Buffer[]][]][] | null;
+  return res ? decodeEntries(res[0][1]) : [];
+}
+
+/** Entries of the append-only results audit stream (tests and `oswalk` diagnostics). */
+export async function readResults(redis: Redis, ks: Keyspace): Promise<{ id: string; attempt: number; state: string; exitCode: string }[]> {
+  const raw = await redis.xrange(ks.jobsResults, '-', '+');
+  return raw.map(([, f]) => {
+    const o: Record<string, string> = {};
+    for (let i = 0; i < f.length; i += 2) o[f[i]] = f[i + 1];
+    return { id: o.id, attempt: Number(o.attempt), state: o.state, exitCode: o.exitCode };
+  });
+}
+
+/** Nudge the scheduling loop (BLPOP on wake:scheduler). */
+export async function wakeScheduler(redis: Redis, ks: Keyspace): Promise<void> {
+  await redis.pipeline().lpush(ks.schedulerWake, '1').ltrim(ks.schedulerWake, 0, 0).exec();
+}

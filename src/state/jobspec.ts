@@ -1,0 +1,106 @@
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import type { RuntimeName } from './types.js';
+
+/**
+ * What a job runs and what it needs, as the API, `oswalk run` and the Job/Service
+ * manifests give it. normalizeJobSpec turns it into a JobSpec with every default filled,
+ * which is what a job record stores and the agent runs.
+ */
+const EnvName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 });
+const LabelMap = Type.Record(Type.String({ minLength: 1, maxLength: 253 }), Type.String({ maxLength: 253 }));
+
+export const JobSpecInputSchema = Type.Object({
+  image: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  command: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 4096 })),
+  args: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 4096 })),
+  env: Type.Optional(Type.Record(EnvName, Type.String({ maxLength: 65536 }))),
+  workingDir: Type.Optional(Type.String({ maxLength: 4096 })),
+  cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100000 })),
+  memoryBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+  runtime: Type.Optional(Type.Union([Type.Literal('docker'), Type.Literal('process')])),
+  nodeSelector: Type.Optional(LabelMap),
+  privileged: Type.Optional(Type.Boolean()),
+  priority: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000 })),
+  activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  backoffLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+  restartPolicy: Type.Optional(Type.Union([Type.Literal('Never'), Type.Literal('OnFailure'), Type.Literal('Always')])),
+}, { additionalProperties: false });
+
+export type JobSpecInput = Static<typeof JobSpecInputSchema>;
+
+export interface JobSpec {
+  image?: string;
+  command: string[];
+  args: string[];
+  env: Record<string, string>;
+  workingDir?: string;
+  cpus: number;
+  /** 0: no reservation and no limit. */
+  memoryBytes: number;
+  runtime?: RuntimeName;
+  nodeSelector: Record<string, string>;
+  privileged: boolean;
+  priority: number;
+  activeDeadlineSeconds?: number;
+  /** Failed attempts retried before the job counts as failed (Kubernetes' meaning). */
+  backoffLimit: number;
+  /** Always: a service replica, restarted whatever its exit. Never/OnFailure: retried up to backoffLimit. */
+  restartPolicy: 'Never' | 'OnFailure' | 'Always';
+}
+
+export const JOB_DEFAULTS = { cpus: 1, memoryBytes: 0, priority: 0, backoffLimit: 0 } as const;
+
+/** Validate and fill defaults; `where` names the source in errors (a file, "request body"). */
+export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
+  if (!Value.Check(JobSpecInputSchema, input)) {
+    const first = [...Value.Errors(JobSpecInputSchema, input)][0];
+    const path = first ? (first as { instancePath?: string }).instancePath || '/' : '/';
+    throw new Error(`${where}: invalid field ${path}: ${first?.message ?? 'invalid'}`);
+  }
+  const s = input as JobSpecInput;
+  const command = s.command ?? [];
+  if (!command.length && !s.image) throw new Error(`${where}: a job needs a command (or an image whose entrypoint runs)`);
+  return {
+    ...(s.image ? { image: s.image } : {}),
+    command,
+    args: s.args ?? [],
+    env: s.env ?? {},
+    ...(s.workingDir ? { workingDir: s.workingDir } : {}),
+    cpus: s.cpus ?? JOB_DEFAULTS.cpus,
+    memoryBytes: s.memoryBytes ?? JOB_DEFAULTS.memoryBytes,
+    ...(s.runtime ? { runtime: s.runtime } : {}),
+    nodeSelector: s.nodeSelector ?? {},
+    privileged: s.privileged ?? false,
+    priority: s.priority ?? JOB_DEFAULTS.priority,
+    ...(s.activeDeadlineSeconds ? { activeDeadlineSeconds: s.activeDeadlineSeconds } : {}),
+    backoffLimit: s.backoffLimit ?? JOB_DEFAULTS.backoffLimit,
+    restartPolicy: s.restartPolicy ?? 'Never',
+  };
+}
+
+export function milliCpus(cpus: number): number {
+  return Math.max(1, Math.round(cpus * 1000));
+}
+
+const UNITS: Record<string, number> = {
+  '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4,
+};
+
+/** "512Mi", "1G", "2gb", "1048576" → bytes. */
+export function parseMemory(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$/i.exec(text);
+  if (!m) throw new Error(`memory "${text}" must be a number with an optional unit (K, M, G, T, Ki, Mi, Gi, Ti)`);
+  return Math.round(Number(m[1]) * UNITS[(m[2] ?? '').toLowerCase()]);
+}
+
+/** "k=v,k2=v2" → {k: v, k2: v2}. */
+export function parseLabels(text: string, what = 'labels'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`${what}: "${part}" must look like key=value`);
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+-- Job-state transitions shared by several scripts (needs include keys).
+
+local TERMINAL = { succeeded = true, failed = true, cancelled = true }
+
+-- As a decimal string: Lua would print a 16-digit number as 1e+15 and lose the age order.
+local function pendingScore(priority, seq)
+  return string.format('%d', (1000 - tonumber(priority)) * 1e12 + tonumber(seq))
+end
+
+-- A short system line in the job's log stream (placement, requeue, retry, end).
+local function logSys(id, text)
+  redis.call('XADD', logKey(id), '*', 't', 'sys', 'd', text, 'n', 0)
+end
+
+-- Give back the job's reservation on its node and take it off that node's lists.
+-- Safe to call twice: the 'allocated' flag makes the release happen once.
+local function release(id)
+  local jk = jobKey(id)
+  local f = redis.call('HMGET', jk, 'node', 'milliCpus', 'memoryBytes', 'allocated')
+  local node = f[1]
+  if node and node ~= '' then
+    if f[4] == '1' then
+      local ak = allocKey(node)
+      redis.call('HINCRBY', ak, 'milliCpus', 0 - tonumber(f[2]))
+      redis.call('HINCRBY', ak, 'memoryBytes', 0 - tonumber(f[3]))
+      redis.call('HINCRBY', ak, 'jobs', -1)
+      redis.call('HSET', jk, 'allocated', '0')
+    end
+    redis.call('SREM', nodeJobsKey(node), id)
+    redis.call('ZREM', nodeQueueKey(node), id)
+  end
+  redis.call('ZREM', K.leases, id)
+  wake(K.schedWake)
+end
+
+-- The owner's status is derived in the same step as the record's end, so it never drifts.
+local function ownerFinished(id, state, now)
+  local o = redis.call('HMGET', jobKey(id), 'ownerKind', 'ownerName')
+  if o[1] ~= 'Job' then return end
+  local ok = ownerKey('Job', o[2])
+  if redis.call('EXISTS', ok) == 0 then return end -- the Job was deleted
+  redis.call('HINCRBY', ok, state, 1)
+  local s = redis.call('HMGET', ok, 'completions', 'succeeded', 'failed', 'phase')
+  if s[4] ~= 'Running' then return end
+  if tonumber(s[2] or '0') >= tonumber(s[1]) then
+    redis.call('HSET', ok, 'phase', 'Complete', 'finishedAt', now)
+  elseif tonumber(s[3] or '0') > 0 then
+    redis.call('HSET', ok, 'phase', 'Failed', 'finishedAt', now)
+  end
+end
+
+-- The one way a job reaches a terminal state: it happens once, with one result record.
+local function finish(id, state, exitCode, message, now)
+  local jk = jobKey(id)
+  release(id)
+  redis.call('ZREM', K.pending, id)
+  redis.call('ZREM', K.delayed, id)
+  redis.call('HSET', jk, 'state', state, 'finishedAt', now, 'waitReason', '', 'message', message,
+    'leaseExpiry', '', 'exitCode', exitCode, 'cancelRequested', '')
+  local attempt = redis.call('HGET', jk, 'attempt')
+  redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', attempt, 'state', state, 'exitCode', exitCode)
+  redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
+    cjson.encode({ state = state, exitCode = exitCode, message = message }), 'n', 0)
+  ownerFinished(id, state, now)
+  redis.call('PUBLISH', K.events, cjson.encode({ type = 'job', id = id, state = state }))
+end
+
+-- Back to pending (now, or after delayMs in the delayed set) with a new fencing token,
+-- so whatever the previous holder still reports is refused.
+local function requeue(id, reason, now, delayMs)
+  local jk = jobKey(id)
+  local node = redis.call('HGET', jk, 'node')
+  release(id)
+  redis.call('HSET', jk, 'state', 'pending', 'node', '', 'lastNode', node or '',
+    'token', redis.call('INCR', K.fence), 'leaseExpiry', '', 'waitReason', reason, 'cancelRequested', '')
+  if delayMs > 0 then
+    redis.call('ZADD', K.delayed, now + delayMs, id)
+  else
+    redis.call('ZADD', K.pending, redis.call('HGET', jk, 'score'), id)
+  end
+  logSys(id, reason)
+end
+
+-- Create one job record from the table the JS side built (see submitJobs in jobs.ts).
+-- Returns 0 when the id already exists, so a retried submit does not double a job.
+local function submitJob(r, now)
+  local jk = jobKey(r.id)
+  if redis.call('EXISTS', jk) == 1 then return 0 end
+  local seq = redis.call('INCR', K.seq)
+  local score = pendingScore(r.priority, seq)
+  redis.call('HSET', jk, 'id', r.id, 'name', r.name, 'ownerKind', r.ownerKind, 'ownerName', r.ownerName,
+    'index', r.index, 'spec', r.spec, 'priority', r.priority, 'milliCpus', r.milliCpus,
+    'memoryBytes', r.memoryBytes, 'restartPolicy', r.restartPolicy, 'backoffLimit', r.backoffLimit,
+    'state', 'pending', 'waitReason', 'waiting for the scheduler', 'attempt', 0, 'failures', 0,
+    'token', 0, 'score', score, 'createdAt', now)
+  redis.call('ZADD', K.pending, score, r.id)
+  redis.call('ZADD', K.all, now, r.id)
+  if r.ownerKind ~= '' then redis.call('SADD', ownerJobsKey(r.ownerKind, r.ownerName), r.id) end
+  return 1
+end
+
+-- Cancel: a job not yet running ends at once; a running one is marked and its agent woken
+-- (it stops the job, and its report records 'cancelled').
+-- Returns the state after the call, or false for an unknown job.
+local function cancel(id, now, message)
+  local jk = jobKey(id)
+  local j = redis.call('HMGET', jk, 'state', 'node')
+  if not j[1] then return false end
+  if TERMINAL[j[1]] then return j[1] end
+  if j[1] == 'running' then
+    redis.call('HSET', jk, 'cancelRequested', '1')
+    wake(nodeWakeKey(j[2]))
+    return 'cancelling'
+  end
+  finish(id, 'cancelled', '', message, now)
+  return 'cancelled'
+end
+
+-- A job whose holder is gone (node down, lease expired, agent restarted): requeued, or
+-- ended if it was being cancelled anyway. Returns 1 when requeued.
+local function loseJob(id, reason, now)
+  if redis.call('HGET', jobKey(id), 'cancelRequested') == '1' then
+    finish(id, 'cancelled', '', 'cancelled; ' .. reason, now)
+    return 0
+  end
+  requeue(id, reason, now, 0)
+  return 1
+end

@@ -1,0 +1,51 @@
+--[[
+  One pass of the node monitor, as one step:
+   1. a node whose last heartbeat is older than the timeout is marked down, and each job
+      scheduled or running there is requeued (or ends, if it was being cancelled);
+   2. a running job whose lease expired is requeued (its agent stopped renewing);
+   3. a delayed job whose backoff has passed becomes pending again.
+  Requeueing takes a new fencing token, so the old holder's late result is refused.
+  KEYS[1] heartbeats zset
+  ARGV[1] prefix, ARGV[2] now (ms), ARGV[3] node timeout (ms), ARGV[4] most jobs to move per kind
+  Returns {nodes marked down (list), jobs requeued, jobs promoted}
+]]
+-- @include keys
+-- @include jobs
+local now, timeout, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local down, requeued, promoted = {}, 0, 0
+
+local function lose(id, reason)
+  requeued = requeued + loseJob(id, reason, now)
+end
+
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout)) do
+  local nk = nodeKey(name)
+  if redis.call('HGET', nk, 'status') ~= 'down' then
+    redis.call('HSET', nk, 'status', 'down')
+    table.insert(down, name)
+    for _, id in ipairs(redis.call('SMEMBERS', nodeJobsKey(name))) do
+      lose(id, 'node ' .. name .. ' went down; requeued')
+    end
+  end
+end
+
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, limit)) do
+  if redis.call('HGET', jobKey(id), 'state') == 'running' then
+    lose(id, 'lease expired on node ' .. (redis.call('HGET', jobKey(id), 'node') or '?') .. '; requeued')
+  else
+    redis.call('ZREM', K.leases, id)
+  end
+end
+
+local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  local jk = jobKey(id)
+  redis.call('ZREM', K.delayed, id)
+  if redis.call('HGET', jk, 'state') == 'pending' then
+    redis.call('ZADD', K.pending, redis.call('HGET', jk, 'score'), id)
+    redis.call('HSET', jk, 'waitReason', 'waiting for the scheduler')
+    promoted = promoted + 1
+  end
+end
+if promoted > 0 then wake(K.schedWake) end
+return { down, requeued, promoted }

@@ -1,0 +1,70 @@
+--[[
+  Make the job records of a Job or Service manifest match it, in one step.
+  Job: the first time, create one record per completion index and the owner status
+  (completions, succeeded, failed, phase Running → Complete | Failed, kept by finish());
+  afterwards a Job is immutable and nothing changes. completions = 0 (the manifest was
+  deleted) cancels what still runs and forgets the owner, so the name can be applied again.
+  Service: keep exactly one live record per replica index 0..replicas-1. A replica that
+  ended is replaced, extra ones are cancelled, and a changed spec replaces every replica.
+  replicas = 0 (the manifest was deleted) cancels them all.
+  KEYS[1] owner:<Kind>:<name>
+  ARGV[1] prefix, ARGV[2] kind, ARGV[3] name, ARGV[4] replicas or completions, ARGV[5] spec hash,
+  ARGV[6] now (ms), ARGV[7..] one JSON record per index 0..n-1 (as submitJobs takes)
+  Returns {created, cancelled}
+]]
+-- @include keys
+-- @include jobs
+local kind, name, n, specHash, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local ok = KEYS[1]
+local created, cancelled = 0, 0
+local ownersKey = P .. 'owners:' .. kind
+
+if kind == 'Job' and n == 0 then
+  for _, id in ipairs(redis.call('SMEMBERS', ownerJobsKey(kind, name))) do
+    local r = cancel(id, now, 'its Job was deleted')
+    if r == 'cancelled' or r == 'cancelling' then cancelled = cancelled + 1 end
+  end
+  redis.call('DEL', ok, ownerJobsKey(kind, name))
+  redis.call('SREM', ownersKey, name)
+  return { 0, cancelled }
+end
+
+if kind == 'Job' then
+  if redis.call('EXISTS', ok) == 1 then return { 0, 0 } end
+  redis.call('HSET', ok, 'kind', kind, 'name', name, 'completions', n, 'succeeded', 0, 'failed', 0,
+    'cancelled', 0, 'phase', 'Running', 'specHash', specHash, 'createdAt', now)
+  redis.call('SADD', ownersKey, name)
+  for i = 7, #ARGV do created = created + submitJob(cjson.decode(ARGV[i]), now) end
+  if created > 0 then wake(K.schedWake) end
+  return { created, 0 }
+end
+
+local changed = redis.call('HGET', ok, 'specHash') ~= specHash
+local live = {}
+local ojk = ownerJobsKey(kind, name)
+for _, id in ipairs(redis.call('SMEMBERS', ojk)) do
+  local j = redis.call('HMGET', jobKey(id), 'state', 'index', 'cancelRequested')
+  local idx = tonumber(j[2])
+  if not j[1] or TERMINAL[j[1]] then
+    redis.call('SREM', ojk, id)
+  elseif j[3] == '1' then
+    -- already on its way out; its replacement is judged on its own
+  elseif changed or idx >= n or live[idx] then
+    cancel(id, now, 'replaced by service reconcile')
+    cancelled = cancelled + 1
+  else
+    live[idx] = id
+  end
+end
+for i = 0, n - 1 do
+  if not live[i] then created = created + submitJob(cjson.decode(ARGV[7 + i]), now) end
+end
+if n == 0 then
+  redis.call('SREM', ownersKey, name)
+  redis.call('DEL', ok)
+else
+  redis.call('SADD', ownersKey, name)
+  redis.call('HSET', ok, 'kind', kind, 'name', name, 'replicas', n, 'specHash', specHash, 'phase', 'Running')
+end
+if created > 0 then wake(K.schedWake) end
+return { created, cancelled }

@@ -1,0 +1,171 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpus } from 'node:os';
+import { pino } from 'pino';
+import { TestRedis } from '../helpers/redis.js';
+import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
+import { startAgent, type RunningAgent } from '../../src/agent/index.js';
+import { ProcessRuntime } from '../../src/agent/runtime/process.js';
+import type { JobRecord } from '../../src/state/jobs.js';
+import type { LogLine } from '../../src/controlplane/routes/jobs.js';
+
+describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
+  let server: TestRedis;
+  let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
+  let agent: RunningAgent;
+  let call: ReturnType<typeof api>;
+  const dirs: { remove(): void }[] = [];
+
+  before(async () => {
+    server = await TestRedis.start();
+    cp = await startJobsControlPlane(server.url);
+    call = api(cp.url);
+    const state = tempDir('agent');
+    dirs.push(state);
+    const logger = pino({ level: 'silent' });
+    agent = await startAgent({
+      node: 'n1', controlPlane: cp.url, token: TOKEN, runtime: new ProcessRuntime({ stateDir: state.dir, logger, killGraceMs: 500 }),
+      exportDir: state.dir, stateDir: state.dir, labels: { zone: 'a' }, listen: { host: '127.0.0.1', port: 0 }, log: logger,
+      backoff: { baseMs: 100, maxMs: 1000 },
+    });
+  });
+  after(async () => {
+    await agent?.stop();
+    await cp?.close();
+    await server.stop();
+    for (const d of dirs) d.remove();
+  });
+
+  async function submit(spec: Record<string, unknown>): Promise<string> {
+    const res = await call<{ id: string }>('/v1/jobs', { spec });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.id;
+  }
+
+  async function follow(id: string): Promise<LogLine[]> {
+    const res = await fetch(`${cp.url}/v1/jobs/${id}/logs?follow=1`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
+    return (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine);
+  }
+
+  const endOf = (lines: LogLine[]) => JSON.parse(lines.find((l) => l.t === 'end')!.text!) as { state: string; exitCode: string; message: string };
+  const job = async (id: string) => (await call<JobRecord>(`/v1/jobs/${id}`)).body;
+
+  it('runs a command, streams stdout and stderr live, and ends with its exit code', async () => {
+    const id = await submit({ command: ['sh', '-c', 'echo "hello $OSWALK_NODE $OSWALK_JOB_ID $OSWALK_ATTEMPT"; echo oops >&2; exit 3'] });
+    const lines = await follow(id);
+    const out = lines.filter((l) => l.t === 'out').map((l) => l.text).join('');
+    assert.equal(out, `hello n1 ${id} 1\n`);
+    assert.equal(lines.filter((l) => l.t === 'err').map((l) => l.text).join(''), 'oops\n');
+    assert.deepEqual({ ...endOf(lines), message: '' }, { state: 'failed', exitCode: '3', message: '' });
+    const j = await job(id);
+    assert.equal(j.state, 'failed');
+    assert.equal(j.exitCode, 3);
+    assert.equal(j.node, 'n1');
+  });
+
+  it('takes a trivial job from submit to its end quickly (no polling on the hot path)', async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const id = await submit({ command: ['true'], cpus: 0.1 });
+      assert.equal(endOf(await follow(id)).state, 'succeeded');
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    assert.ok(times[2] < 500, `median submit→end ${times[2].toFixed(0)} ms`);
+  });
+
+  it('cancels a running job: the agent stops it and it ends cancelled', async () => {
+    const id = await submit({ command: ['sleep', '60'], cpus: 0.1 });
+    const lines = follow(id);
+    for (let i = 0; (await job(id)).state !== 'running'; i++) {
+      assert.ok(i < 100, 'job never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const t0 = Date.now();
+    assert.equal((await call<{ state: string }>(`/v1/jobs/${id}/cancel`, {})).body.state, 'cancelling');
+    assert.equal(endOf(await lines).state, 'cancelled');
+    assert.ok(Date.now() - t0 < 3000, `cancel took ${Date.now() - t0} ms`);
+    assert.equal((await call<{ state: string }>(`/v1/jobs/${id}/cancel`, {})).body.state, 'cancelled');
+  });
+
+  it('kills and fails a job at its activeDeadlineSeconds', async () => {
+    const t0 = Date.now();
+    const id = await submit({ command: ['sleep', '60'], cpus: 0.1, activeDeadlineSeconds: 1, backoffLimit: 3 });
+    const end = endOf(await follow(id));
+    assert.equal(end.state, 'failed');
+    assert.match(end.message, /activeDeadlineSeconds \(1s\) exceeded/);
+    assert.ok(Date.now() - t0 < 5000);
+    assert.equal((await job(id)).attempt, 1, 'a deadline is not retried');
+  });
+
+  it('retries a failing job with backoff up to backoffLimit', async () => {
+    const id = await submit({ command: ['sh', '-c', 'echo "try $OSWALK_ATTEMPT"; exit 7'], cpus: 0.1, backoffLimit: 2 });
+    const lines = await follow(id);
+    assert.deepEqual(lines.filter((l) => l.t === 'out').map((l) => l.text), ['try 1\n', 'try 2\n', 'try 3\n']);
+    assert.ok(lines.some((l) => l.t === 'sys' && /exited with 7; retry 2 in 0\.2s/.test(l.text ?? '')));
+    const j = await job(id);
+    assert.equal(j.state, 'failed');
+    assert.equal(j.attempt, 3);
+    assert.equal(j.exitCode, 7);
+  });
+
+  it('keeps a job that fits nowhere pending, with a reason', async () => {
+    const id = await submit({ command: ['true'], cpus: 64 });
+    let j = await job(id);
+    for (let i = 0; !j.waitReason.startsWith('needs'); i++) {
+      assert.ok(i < 50, `reason: ${j.waitReason}`);
+      await new Promise((r) => setTimeout(r, 50));
+      j = await job(id);
+    }
+    assert.equal(j.state, 'pending');
+    const n = cpus().length;
+    assert.equal(j.waitReason, `needs 64 CPUs; the largest node has ${n} CPU${n === 1 ? '' : 's'}`);
+    const sel = await submit({ command: ['true'], nodeSelector: { zone: 'b' } });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await job(sel)).waitReason, 'no node matches nodeSelector zone=b');
+    const pending = await call<{ items: JobRecord[] }>('/v1/jobs?state=pending');
+    assert.deepEqual(pending.body.items.map((x) => x.id).sort(), [id, sel].sort());
+    await call(`/v1/jobs/${id}/cancel`, {});
+    await call(`/v1/jobs/${sel}/cancel`, {});
+  });
+
+  it('pins a job with the built-in node label and answers 404s and bad specs clearly', async () => {
+    const id = await submit({ command: ['true'], cpus: 0.1, nodeSelector: { 'oswalk.dev/node': 'n1' } });
+    assert.equal(endOf(await follow(id)).state, 'succeeded');
+    assert.equal((await call('/v1/jobs/nope')).status, 404);
+    const bad = await call<{ message: string }>('/v1/jobs', { spec: { command: ['x'], cpus: -2 } });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.message, /cpus/);
+  });
+
+  it('exposes agent metrics with units', async () => {
+    const text = await (await fetch(`${agent.url}/metrics`)).text();
+    assert.match(text, /oswalk_job_duration_seconds_bucket\{[^}]*outcome="succeeded"/);
+    assert.match(text, /oswalk_agent_running_jobs\{[^}]*\} \d/);
+    assert.match(text, /oswalk_node_memory_used_bytes/);
+    assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
+  });
+
+  it('turns an applied Job manifest into completion-indexed records and reports its status', async () => {
+    const manifest = {
+      apiVersion: 'oswalk.dev/v1', kind: 'Job', metadata: { name: 'sweep' },
+      spec: {
+        command: ['sh', '-c', 'echo "index $OSWALK_COMPLETION_INDEX"'], args: [], env: {}, resources: { cpus: 0.1, memoryBytes: 0 },
+        backoffLimit: 0, priority: 0, nodeSelector: {}, runtime: 'process', privileged: false, parallelism: 3, completions: 3,
+      },
+    };
+    await cp.ctx.redis.hset(cp.ctx.ks.objects('Job'), 'sweep', JSON.stringify(manifest));
+    let st = await call<{ phase: string; succeeded: number }>('/v1/owners/Job/sweep');
+    for (let i = 0; st.body.phase !== 'Complete'; i++) {
+      assert.ok(i < 100, JSON.stringify(st.body));
+      await new Promise((r) => setTimeout(r, 100));
+      st = await call('/v1/owners/Job/sweep');
+    }
+    assert.equal(st.body.succeeded, 3);
+    const { items } = (await call<{ items: JobRecord[] }>('/v1/jobs?owner=Job/sweep')).body;
+    const outs = await Promise.all(items.map(async (j) => (await follow(j.id)).find((l) => l.t === 'out')!.text));
+    assert.deepEqual(outs.sort(), ['index 0\n', 'index 1\n', 'index 2\n']);
+  });
+});

@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createRegistry } from '../../src/metrics/index.js';
+import { keyspace } from '../../src/state/keys.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { createHttpServer, type HttpServer } from '../../src/util/http.js';
+import { agentRoutes } from '../../src/controlplane/routes/agents.js';
+import { jobsRoutes } from '../../src/controlplane/routes/jobs.js';
+import { startControlLoops, type ControlLoops } from '../../src/controlplane/loops.js';
+import type { ControlPlaneContext } from '../../src/controlplane/context.js';
+import { testPrefix } from './redis.js';
+
+export const TOKEN = 'jobs-test-token';
+
+/**
+ * A control plane with the jobs routes and loops, serving on a free loopback port, on the
+ * given redis-server and a key prefix of its own.
+ */
+export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeoutMs?: number; prefix?: string } = {}): Promise<{
+  ctx: ControlPlaneContext; app: HttpServer; url: string; loops: ControlLoops; close(): Promise<void>;
+}> {
+  const log = pino({ level: process.env.OSWALK_TEST_LOG ?? 'silent' });
+  const redis = connectRedis(redisUrl);
+  const ctx: ControlPlaneContext = {
+    redis, ks: keyspace(opts.prefix ?? testPrefix()), log, registry: createRegistry('controlplane'),
+    config: { token: TOKEN, agentRedisUrl: redisUrl, nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000, id: `cp-${randomBytes(3).toString('hex')}` },
+  };
+  const app = createHttpServer({ log, registry: ctx.registry, token: TOKEN });
+  await app.register(agentRoutes, { ctx });
+  await app.register(jobsRoutes, { ctx });
+  const url = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('[::1]', '127.0.0.1');
+  const loops = startControlLoops(ctx);
+  return {
+    ctx, app, url, loops,
+    async close() {
+      await loops.stop();
+      await app.close();
+      redis.disconnect();
+    },
+  };
+}
+
+export function tempDir(tag: string): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `oswalk-${tag}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A bearer-token fetch against a base URL, JSON in and out. */
+export function api(base: string) {
+  return async <T = unknown>(path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const res = await fetch(base + path, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
+  };
+}

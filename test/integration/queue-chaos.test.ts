@@ -1,0 +1,123 @@
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TestRedis, testPrefix } from '../helpers/redis.js';
+import { startJobsControlPlane, tempDir } from '../helpers/jobs-cluster.js';
+import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { readResults, submitJobs, TERMINAL_STATES, listJobs } from '../../src/state/jobs.js';
+import { getNode } from '../../src/state/nodes.js';
+
+const AGENT_MAIN = join(fileURLToPath(import.meta.url), '..', '..', 'helpers', 'agent-process.js');
+const JOBS = 200;
+
+describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactly once', () => {
+  let server: TestRedis;
+  const children: ChildProcess[] = [];
+  const cleanups: (() => Promise<void> | void)[] = [];
+
+  before(async () => {
+    server = await TestRedis.start();
+  });
+  afterEach(async () => {
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const f of cleanups.splice(0).reverse()) await f();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  async function cluster() {
+    const prefix = testPrefix();
+    const cp = await startJobsControlPlane(server.url, { prefix, nodeTimeoutMs: 2000 });
+    cleanups.push(() => cp.close());
+    const work = tempDir('chaos');
+    cleanups.push(() => work.remove());
+    const agents = await Promise.all(['a1', 'a2', 'a3'].map(async (node) => {
+      const child = spawn(process.execPath, [AGENT_MAIN, JSON.stringify({
+        node, redisUrl: server.url, prefix, stateDir: join(work.dir, node), heartbeatMs: 250, leaseMs: 3000,
+      })], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`agent ${node} exited with ${code}`)));
+      });
+      return { node, child };
+    }));
+    const out = join(work.dir, 'ran.txt');
+    const spec = normalizeJobSpec({ command: ['sh', '-c', `sleep 0.3; echo "$OSWALK_JOB_ID $OSWALK_NODE" >> ${out}`], cpus: 0.1 });
+    return { cp, agents, out, spec };
+  }
+
+  /** Wait until every job is terminal; returns them. */
+  async function allDone(cp: Awaited<ReturnType<typeof startJobsControlPlane>>, timeoutMs: number) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const jobs = await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: JOBS + 10 });
+      if (jobs.length === JOBS && jobs.every((j) => TERMINAL_STATES.has(j.state))) return jobs;
+      if (Date.now() > deadline) {
+        const by: Record<string, number> = {};
+        for (const j of jobs) by[j.state] = (by[j.state] ?? 0) + 1;
+        throw new Error(`jobs not done after ${timeoutMs} ms: ${JSON.stringify(by)}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async function assertExactlyOnce(cp: Awaited<ReturnType<typeof startJobsControlPlane>>, ids: string[], out: string) {
+    const jobs = await allDone(cp, 50_000);
+    assert.deepEqual(jobs.filter((j) => j.state !== 'succeeded').map((j) => `${j.id}:${j.state}:${j.message}`), []);
+    const ends = (await readResults(cp.ctx.redis, cp.ctx.ks)).filter((r) => r.state !== 'attempt-ended');
+    const count = new Map<string, number>();
+    for (const e of ends) count.set(e.id, (count.get(e.id) ?? 0) + 1);
+    assert.equal(count.size, JOBS);
+    assert.deepEqual([...count.entries()].filter(([, n]) => n !== 1), [], 'a job finished more than once');
+    // Jobs run at least once: every id appears in the file the jobs wrote.
+    const ran = new Set(readFileSync(out, 'utf8').trim().split('\n').map((l) => l.split(' ')[0]));
+    assert.deepEqual(ids.filter((id) => !ran.has(id)), []);
+    // Nothing is left reserved.
+    for (const n of ['a1', 'a2', 'a3']) {
+      const alloc = await cp.ctx.redis.hget(cp.ctx.ks.nodeAlloc(n), 'milliCpus');
+      assert.ok(alloc === null || alloc === '0', `${n} still has ${alloc} milliCPUs reserved`);
+    }
+  }
+
+  async function waitSucceeded(cp: Awaited<ReturnType<typeof startJobsControlPlane>>, n: number) {
+    for (let i = 0; ; i++) {
+      const done = (await readResults(cp.ctx.redis, cp.ctx.ks)).filter((r) => r.state === 'succeeded').length;
+      if (done >= n) return;
+      assert.ok(i < 300, `only ${done} done`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('survives SIGKILL of one agent mid-run', async () => {
+    const { cp, agents, out, spec } = await cluster();
+    const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: JOBS }, () => ({ spec })));
+    await waitSucceeded(cp, 50);
+    const victim = agents[1];
+    const running = (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 500 })).filter((j) => j.node === victim.node);
+    const all = await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: 500 });
+    const by: Record<string, number> = {};
+    for (const j of all) by[j.state + ':' + (j.node ?? '')] = (by[j.state + ':' + (j.node ?? '')] ?? 0) + 1;
+    assert.ok(running.length > 0, 'the victim was running jobs when killed ' + JSON.stringify(by));
+    victim.child.kill('SIGKILL');
+    await assertExactlyOnce(cp, ids, out);
+    assert.equal((await getNode(cp.ctx.redis, cp.ctx.ks, victim.node))?.status, 'down');
+    // Some of those may have finished between the listing and the kill; the rest ran again elsewhere.
+    const final = new Map((await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: JOBS })).map((j) => [j.id, j]));
+    const moved = running.map((j) => final.get(j.id)!).filter((j) => j.node !== victim.node);
+    assert.ok(moved.length > 0 && moved.every((j) => j.attempt >= 2), 'the victim\'s jobs ran again elsewhere');
+  });
+
+  it('survives a redis-server restart mid-run', async () => {
+    const { cp, out, spec } = await cluster();
+    const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: JOBS }, () => ({ spec })));
+    await waitSucceeded(cp, 50);
+    await server.restart(500);
+    await assertExactlyOnce(cp, ids, out);
+    assert.ok(existsSync(out));
+  });
+});

@@ -1,0 +1,284 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatBytes, formatCpus, schedule, type SchedJob, type SchedNode, type Strategy } from '../../src/scheduler/index.js';
+
+const GiB = 1024 ** 3;
+
+function node(name: string, o: Partial<SchedNode> & { usedCpus?: number; usedMem?: number } = {}): SchedNode {
+  return {
+    name, status: o.status ?? 'ready', labels: o.labels ?? {}, runtime: o.runtime ?? 'process',
+    cpus: o.cpus ?? 4, memoryBytes: o.memoryBytes ?? 16 * GiB,
+    allocated: { milliCpus: (o.usedCpus ?? 0) * 1000, memoryBytes: o.usedMem ?? 0 }, load1: o.load1 ?? 0,
+  };
+}
+
+function job(id: string, o: Partial<Omit<SchedJob, 'milliCpus'>> & { cpus?: number } = {}): SchedJob {
+  return {
+    id, milliCpus: Math.round((o.cpus ?? 1) * 1000), memoryBytes: o.memoryBytes ?? 0, priority: o.priority ?? 0,
+    nodeSelector: o.nodeSelector ?? {}, ...(o.runtime ? { runtime: o.runtime } : {}),
+  };
+}
+
+interface Case {
+  name: string;
+  nodes: SchedNode[];
+  jobs: SchedJob[];
+  strategy?: Strategy;
+  /** jobId → node, for every job expected to be placed. */
+  placed?: Record<string, string>;
+  /** jobId → reason (string: exact, RegExp: match), for every job expected to wait. */
+  waiting?: Record<string, string | RegExp>;
+}
+
+const cases: Case[] = [
+  { name: 'no nodes at all', nodes: [], jobs: [job('a')], waiting: { a: 'no node has joined the cluster' } },
+  { name: 'one job, one node', nodes: [node('n1')], jobs: [job('a')], placed: { a: 'n1' } },
+  { name: 'no jobs, empty plan', nodes: [node('n1')], jobs: [], placed: {}, waiting: {} },
+  { name: 'down node is not used', nodes: [node('n1', { status: 'down' }), node('n2')], jobs: [job('a')], placed: { a: 'n2' } },
+  { name: 'draining node is not used', nodes: [node('n1', { status: 'draining' }), node('n2', { usedCpus: 3 })], jobs: [job('a')], placed: { a: 'n2' } },
+  {
+    name: 'every node down or draining',
+    nodes: [node('n1', { status: 'down' }), node('n2', { status: 'draining' }), node('n3', { status: 'down' })],
+    jobs: [job('a')],
+    waiting: { a: 'no node is ready (2 down, 1 draining)' },
+  },
+  {
+    name: 'too many CPUs for any node',
+    nodes: [node('n1', { cpus: 8 }), node('n2', { cpus: 4 })],
+    jobs: [job('a', { cpus: 64 })],
+    waiting: { a: 'needs 64 CPUs; the largest node has 8 CPUs' },
+  },
+  {
+    name: 'too much memory for any node',
+    nodes: [node('n1', { memoryBytes: 16 * GiB })],
+    jobs: [job('a', { memoryBytes: 64 * GiB })],
+    waiting: { a: 'needs 64 GiB of memory; the largest node has 16 GiB' },
+  },
+  {
+    name: 'selector matches no node',
+    nodes: [node('n1', { labels: { zone: 'a' } })],
+    jobs: [job('a', { nodeSelector: { zone: 'b' } })],
+    waiting: { a: 'no node matches nodeSelector zone=b' },
+  },
+  {
+    name: 'selector picks the labelled node even if busier',
+    nodes: [node('n1', { labels: { zone: 'a' } }), node('n2', { labels: { zone: 'b' }, usedCpus: 3 })],
+    jobs: [job('a', { nodeSelector: { zone: 'b' } })],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'selector with several labels must match all',
+    nodes: [node('n1', { labels: { zone: 'a', gpu: 'no' } }), node('n2', { labels: { zone: 'a', gpu: 'yes' } })],
+    jobs: [job('a', { nodeSelector: { zone: 'a', gpu: 'yes' } })],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'built-in node-name label pins a job',
+    nodes: [node('n1'), node('n2', { usedCpus: 3 })],
+    jobs: [job('a', { nodeSelector: { 'oswalk.dev/node': 'n2' } })],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'pinned to an unknown node',
+    nodes: [node('n1')],
+    jobs: [job('a', { nodeSelector: { 'oswalk.dev/node': 'n9' } })],
+    waiting: { a: 'no node matches nodeSelector oswalk.dev/node=n9' },
+  },
+  {
+    name: 'selector matches only a down node',
+    nodes: [node('n1', { labels: { zone: 'b' }, status: 'down' }), node('n2')],
+    jobs: [job('a', { nodeSelector: { zone: 'b' } })],
+    waiting: { a: 'no matching node is ready (1 down)' },
+  },
+  {
+    name: 'runtime must match',
+    nodes: [node('n1', { runtime: 'process' }), node('n2', { runtime: 'docker', usedCpus: 2 })],
+    jobs: [job('a', { runtime: 'docker' }), job('b', { runtime: 'process' })],
+    placed: { a: 'n2', b: 'n1' },
+  },
+  {
+    name: 'no node runs the runtime',
+    nodes: [node('n1', { runtime: 'process' })],
+    jobs: [job('a', { runtime: 'docker' })],
+    waiting: { a: 'no ready node runs the docker runtime' },
+  },
+  {
+    name: 'all nodes full',
+    nodes: [node('n1', { usedCpus: 4 }), node('n2', { usedCpus: 3.5 })],
+    jobs: [job('a')],
+    waiting: { a: 'all nodes are full (needs 1 CPU; most free: n2 with 0.5 CPUs)' },
+  },
+  {
+    name: 'full by memory though CPUs are free',
+    nodes: [node('n1', { memoryBytes: 4 * GiB, usedMem: 3 * GiB })],
+    jobs: [job('a', { memoryBytes: 2 * GiB })],
+    waiting: { a: 'all nodes are full (needs 1 CPU and 2 GiB; most free: n1 with 4 CPUs and 1 GiB)' },
+  },
+  {
+    name: 'spread: the emptier node wins',
+    nodes: [node('n1', { usedCpus: 2 }), node('n2', { usedCpus: 1 })],
+    jobs: [job('a')],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'binpack: the fuller node that fits wins',
+    nodes: [node('n1', { usedCpus: 2 }), node('n2', { usedCpus: 1 })],
+    jobs: [job('a')],
+    strategy: 'binpack',
+    placed: { a: 'n1' },
+  },
+  {
+    name: 'binpack skips a node it does not fit',
+    nodes: [node('n1', { usedCpus: 3.5 }), node('n2', { usedCpus: 1 })],
+    jobs: [job('a')],
+    strategy: 'binpack',
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'spread alternates across equal nodes',
+    nodes: [node('n1'), node('n2'), node('n3')],
+    jobs: [job('a'), job('b'), job('c')],
+    placed: { a: 'n1', b: 'n2', c: 'n3' },
+  },
+  {
+    name: 'binpack fills one node before the next',
+    nodes: [node('n1', { cpus: 2 }), node('n2', { cpus: 2 })],
+    jobs: [job('a'), job('b'), job('c')],
+    strategy: 'binpack',
+    placed: { a: 'n1', b: 'n1', c: 'n2' },
+  },
+  {
+    name: 'spread compares relative fill on nodes of different sizes',
+    nodes: [node('small', { cpus: 2, usedCpus: 1 }), node('big', { cpus: 16, usedCpus: 4 })],
+    jobs: [job('a')],
+    placed: { a: 'big' },
+  },
+  {
+    name: 'load breaks a tie in reservations',
+    nodes: [node('n1', { load1: 3 }), node('n2', { load1: 0.2 })],
+    jobs: [job('a')],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'equal nodes tie-break by name',
+    nodes: [node('b'), node('a')],
+    jobs: [job('x')],
+    placed: { x: 'a' },
+  },
+  {
+    name: 'reservations made in this pass count',
+    nodes: [node('n1', { cpus: 2 })],
+    jobs: [job('a'), job('b'), job('c')],
+    placed: { a: 'n1', b: 'n1' },
+    waiting: { c: /^all nodes are full \(needs 1 CPU; most free: n1 with 0 CPUs\)$/ },
+  },
+  {
+    name: 'higher priority placed first when capacity is short',
+    nodes: [node('n1', { cpus: 1 })],
+    jobs: [job('low', { priority: 0 }), job('high', { priority: 5 })],
+    placed: { high: 'n1' },
+    waiting: { low: /full/ },
+  },
+  {
+    name: 'equal priority keeps queue (age) order',
+    nodes: [node('n1', { cpus: 1 })],
+    jobs: [job('old'), job('new')],
+    placed: { old: 'n1' },
+    waiting: { new: /full/ },
+  },
+  {
+    name: 'a big job that does not fit does not block small ones behind it',
+    nodes: [node('n1', { cpus: 4, usedCpus: 2 })],
+    jobs: [job('big', { cpus: 3 }), job('small', { cpus: 1 })],
+    placed: { small: 'n1' },
+    waiting: { big: /full \(needs 3 CPUs; most free: n1 with 2 CPUs\)/ },
+  },
+  {
+    name: 'fractional CPUs pack exactly',
+    nodes: [node('n1', { cpus: 1 })],
+    jobs: [job('a', { cpus: 0.25 }), job('b', { cpus: 0.25 }), job('c', { cpus: 0.5 }), job('d', { cpus: 0.001 })],
+    placed: { a: 'n1', b: 'n1', c: 'n1' },
+    waiting: { d: /full/ },
+  },
+  {
+    name: 'memory 0 means no memory reservation',
+    nodes: [node('n1', { memoryBytes: 1 * GiB, usedMem: 1 * GiB })],
+    jobs: [job('a', { memoryBytes: 0 })],
+    placed: { a: 'n1' },
+  },
+  {
+    name: 'memory decides between nodes under spread',
+    nodes: [node('n1', { memoryBytes: 8 * GiB, usedMem: 6 * GiB }), node('n2', { memoryBytes: 8 * GiB, usedMem: 1 * GiB, usedCpus: 1 })],
+    jobs: [job('a', { memoryBytes: 1 * GiB })],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'job exactly as large as a node fits',
+    nodes: [node('n1', { cpus: 8 })],
+    jobs: [job('a', { cpus: 8 })],
+    placed: { a: 'n1' },
+  },
+  {
+    name: 'largest matching node is named in the reason',
+    nodes: [node('n1', { cpus: 32 }), node('n2', { cpus: 4, labels: { zone: 'a' } })],
+    jobs: [job('a', { cpus: 8, nodeSelector: { zone: 'a' } })],
+    waiting: { a: 'needs 8 CPUs; the largest matching node has 4 CPUs' },
+  },
+  {
+    name: 'a down node is not counted as the largest',
+    nodes: [node('n1', { cpus: 64, status: 'down' }), node('n2', { cpus: 4 })],
+    jobs: [job('a', { cpus: 8 })],
+    waiting: { a: 'needs 8 CPUs; the largest node has 4 CPUs' },
+  },
+  {
+    name: 'over-allocated node (capacity shrank) takes nothing',
+    nodes: [node('n1', { cpus: 2, usedCpus: 3 })],
+    jobs: [job('a', { cpus: 0.5 })],
+    waiting: { a: /full/ },
+  },
+  {
+    name: 'mixed batch: placements and reasons together',
+    nodes: [node('n1', { cpus: 2, labels: { zone: 'a' } }), node('n2', { cpus: 2, labels: { zone: 'b' } })],
+    jobs: [job('a', { nodeSelector: { zone: 'a' } }), job('b', { nodeSelector: { zone: 'c' } }), job('c', { cpus: 3 }), job('d'), job('e')],
+    placed: { a: 'n1', d: 'n2', e: 'n1' },
+    waiting: { b: 'no node matches nodeSelector zone=c', c: 'needs 3 CPUs; the largest node has 2 CPUs' },
+  },
+];
+
+describe('scheduler', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const plan = schedule({ nodes: c.nodes, pending: c.jobs }, c.strategy);
+      const placed = Object.fromEntries(plan.placements.map((p) => [p.jobId, p.node]));
+      assert.deepEqual(placed, c.placed ?? {});
+      const waiting = Object.fromEntries(plan.waiting.map((w) => [w.jobId, w.reason]));
+      assert.deepEqual(Object.keys(waiting).sort(), Object.keys(c.waiting ?? {}).sort());
+      for (const [id, want] of Object.entries(c.waiting ?? {})) {
+        if (typeof want === 'string') assert.equal(waiting[id], want);
+        else assert.match(waiting[id], want);
+      }
+    });
+  }
+
+  it('never over-commits a node, whatever the batch', () => {
+    const nodes = [node('n1', { cpus: 3 }), node('n2', { cpus: 5, usedCpus: 1 }), node('n3', { cpus: 2, status: 'down' })];
+    const jobs = Array.from({ length: 200 }, (_, i) => job(`j${i}`, { cpus: [0.1, 0.5, 1, 2][i % 4], priority: i % 3 }));
+    for (const strategy of ['spread', 'binpack'] as const) {
+      const plan = schedule({ nodes, pending: jobs }, strategy);
+      assert.equal(plan.placements.length + plan.waiting.length, jobs.length);
+      for (const n of nodes) {
+        const used = plan.placements.filter((p) => p.node === n.name).reduce((s, p) => s + jobs.find((j) => j.id === p.jobId)!.milliCpus, 0);
+        assert.ok(used + n.allocated.milliCpus <= n.cpus * 1000 || used === 0, `${strategy}: ${n.name} holds ${used}`);
+      }
+      assert.ok(!plan.placements.some((p) => p.node === 'n3'));
+    }
+  });
+
+  it('formats CPUs and bytes for people', () => {
+    assert.equal(formatCpus(1000), '1 CPU');
+    assert.equal(formatCpus(2500), '2.5 CPUs');
+    assert.equal(formatCpus(100), '0.1 CPUs');
+    assert.equal(formatBytes(512 * 1024 * 1024), '512 MiB');
+    assert.equal(formatBytes(1.5 * GiB), '1.5 GiB');
+  });
+});
