@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { startControlPlane, type RunningControlPlane } from '../controlplane/index.js';
 import { listNodes } from '../state/nodes.js';
 import { packageRoot } from '../util/paths.js';
-import { action, parseListen } from './common.js';
+import { action, parseListen, untilSignal } from './common.js';
 import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis-server.js';
 import { freePort } from '../util/net.js';
@@ -52,14 +52,6 @@ async function waitForNodes(cp: RunningControlPlane, names: string[], timeoutMs 
     if (Date.now() > deadline) throw new Error(`agents ${missing.join(', ')} did not become ready within ${timeoutMs / 1000}s (see their log lines above)`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
 }
 
 export function register(program: Command): void {
