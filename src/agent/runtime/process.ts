@@ -74,6 +74,8 @@ export class ProcessRuntime implements Runtime {
       return failedStart({ exitCode: code === 'ENOENT' ? 127 : code === 'EACCES' ? 126 : null, error: `cannot start ${JSON.stringify(spec.command[0])}: ${spawned.message}` });
     }
     const pid = child.pid!;
+    // Later 'error' events would otherwise be thrown as uncaught and take the agent down.
+    child.on('error', (err) => log.warn({ err }, 'child process error'));
     const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'));
     child.stdout!.on('data', (d: Buffer) => emit('stdout', d));
     child.stderr!.on('data', (d: Buffer) => emit('stderr', d));
@@ -111,7 +113,7 @@ export class ProcessRuntime implements Runtime {
       await within(closed, DRAIN_MS);
       child.stdout!.destroy();
       child.stderr!.destroy();
-      await this.records.remove(record);
+      await this.records.remove(record).catch((err) => log.warn({ err }, 'job record not removed; cleanup() will retry'));
       const result: RunResult = { exitCode: code };
       if (signal) result.signal = signal;
       if (killReason) result.error = `killed: ${killReason}`;
