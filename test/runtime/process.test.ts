@@ -149,15 +149,19 @@ describe('process runtime', () => {
     const kept = spec(['sh', '-c', 'echo $$; sleep 300']);
     const o1 = new Output();
     const o2 = new Output();
+    const o3 = new Output();
     const keptHandle = await rt.start(kept, o2.onOutput);
     await rt.start(orphan, o1.onOutput); // handle forgotten, as by a crashed agent
-    const [orphanPid, keptPid] = [await printedPid(o1), await printedPid(o2)];
+    const otherNode = await rt.start(spec(['sh', '-c', 'echo $$; sleep 300'], { node: `${node}-other` }), o3.onOutput);
+    const [orphanPid, keptPid, otherPid] = [await printedPid(o1), await printedPid(o2), await printedPid(o3)];
     // A fresh runtime on the same state dir: it knows the jobs only from their records.
     const restarted = new ProcessRuntime({ stateDir, logger, killGraceMs: 1000 });
     assert.deepEqual(await restarted.cleanup(node, new Set([kept.jobId])), [orphan.jobId]);
     assert.deepEqual(await groupMembers(orphanPid), []);
     assert.equal((await groupMembers(keptPid)).length, 2, 'the kept job still runs');
+    assert.equal((await groupMembers(otherPid)).length, 2, 'a job of another node is not touched');
     await keptHandle.kill('test over');
+    await otherNode.kill('test over');
     assert.deepEqual(await restarted.cleanup(node, new Set()), []);
     assert.deepEqual(await readdir(join(stateDir, 'runtime', 'process')).then(async (d) => (await Promise.all(d.map((x) => readdir(join(stateDir, 'runtime', 'process', x))))).flat()), []);
   });
