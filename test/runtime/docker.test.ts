@@ -42,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (docker.ok) await rt.cleanup(node, new Set());
+  if (docker.ok) for (const n of [node, `${node}-other`]) await rt.cleanup(n, new Set());
   await stopDockerIfStarted();
 });
 

@@ -41,7 +41,7 @@ before(async () => {
 });
 
 after(async () => {
-  await rt.cleanup(node, new Set());
+  for (const n of [node, `${node}-other`]) await rt.cleanup(n, new Set());
   await rm(stateDir, { recursive: true, force: true });
 });
 
