@@ -4,7 +4,7 @@ import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import { failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
-import { Limiter, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
+import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
@@ -160,6 +160,16 @@ export class ProcessRuntime implements Runtime {
       if (rec.cgroup) await destroyCgroup(rec.cgroup);
       await this.records.remove(rec);
     }));
+    // Cgroups outlive lost records (a state dir wiped, an agent killed between cgroup and
+    // record): whatever is in a cgroup of this node's unkept jobs is a job's, so it goes too.
+    const keepPrefixes = [...keepJobIds].map((id) => cgroupJobPrefix(node, id));
+    let unrecorded = 0;
+    for (const { name, cgroup } of await (await this.limits()).nodeCgroups(node)) {
+      if (keepPrefixes.some((p) => name.startsWith(p))) continue;
+      if (await cgroupBusy(cgroup)) unrecorded++;
+      await destroyCgroup(cgroup);
+    }
+    if (unrecorded > 0) this.opts.logger.warn({ node, cgroups: unrecorded }, 'killed jobs found in cgroups without a record');
     return stopped;
   }
 }
