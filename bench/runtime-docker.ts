@@ -8,7 +8,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
@@ -84,7 +84,8 @@ async function main(): Promise<void> {
     '',
     `Date: ${new Date().toISOString()}  `,
     `Machine: ${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}  `,
-    `Command: \`npx tsc -p . && node dist/bench/runtime-docker.js --runs ${RUNS} --process-runs ${PROCESS_RUNS}\``,
+    `Command: \`npx tsc -p . && node dist/bench/runtime-docker.js --runs ${RUNS} --process-runs ${PROCESS_RUNS}\`  `,
+    `Load average at start: ${loadavg()[0].toFixed(1)} (other work on the machine inflates both sides alike, as the cases are interleaved)`,
     '',
   ];
 
@@ -114,7 +115,15 @@ async function main(): Promise<void> {
     lines.push('### Docker runtime', '', `Engine ${info}, image ${TEST_IMAGE} (busybox, 2 MB).`, '', ...table(res, '`docker run --rm` CLI (baseline)'), '');
     await stopDockerIfStarted();
   }
-  lines.push('p99 of a few dozen runs is close to the maximum: read it as "worst seen".', '');
+  lines.push(`Load average at end: ${loadavg()[0].toFixed(1)}.`, '');
+  lines.push(
+    'p99 of a few dozen runs is close to the maximum: read it as "worst seen".',
+    'What the process runtime adds to a bare spawn: a PATH lookup of its own (clear "not found"',
+    'results), the orphan record written and removed on disk, and with cgroups two cgroup',
+    'directories made and removed plus a /bin/sh trampoline that joins them before exec.',
+    'The docker runtime adds an image inspect (clear "image not found") and attaches before start.',
+    '',
+  );
   const text = lines.join('\n');
   await writeFile('BENCHMARKS-runtime.md', `# Benchmarks: runtimes\n\n${text}`);
   console.log(text);

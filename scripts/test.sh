@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command of the README and of CI: installs what the tests need, builds, and runs
-# every test with node's test runner. Each test starts its own redis-server (and dockerd
-# when it needs one) and stops it again.
+# every test with node's test runner. Each test file starts its own redis-server and stops
+# it again; one Docker engine serves the whole run (scripts/dockerd.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { DockerRuntime, LABEL_JOB, LABEL_NODE } from '../../src/agent/runtime/docker.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
+import { createRuntime } from '../../src/agent/runtime/index.js';
 import { Output } from '../helpers/output.js';
 import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE, type DockerStatus } from '../helpers/docker.js';
 import { sharedTempDir } from '../helpers/mounts.js';
@@ -41,11 +42,15 @@ before(async () => {
 });
 
 after(async () => {
-  if (docker.ok) await rt.cleanup(node, new Set());
+  if (docker.ok) for (const n of [node, `${node}-other`]) await rt.cleanup(n, new Set());
   await stopDockerIfStarted();
 });
 
 describe('docker runtime', () => {
+  test('createRuntime returns the docker runtime', () => {
+    assert.equal(createRuntime('docker', { stateDir: '/nonexistent', logger }).name, 'docker');
+  });
+
   test('stdout and stderr stay separate and in order; the exit code comes back', async (t) => {
     if (skipWithoutDocker(t, docker)) return;
     const { result, out } = await run(spec(['sh', '-c', 'for i in 1 2 3; do echo out$i; echo err$i >&2; done; exit 3']));
@@ -158,8 +163,12 @@ describe('docker runtime', () => {
     const kept = spec(['sleep', '300']);
     await rt.start(orphan, () => {}); // handle forgotten, as by a crashed agent
     const keptHandle = await rt.start(kept, () => {});
+    const otherNode = await rt.start(spec(['sleep', '300'], { node: `${node}-other` }), () => {});
     const restarted = new DockerRuntime({ logger });
     assert.deepEqual(await restarted.cleanup(node, new Set([kept.jobId])), [orphan.jobId]);
+    const others = await rt.docker.listContainers({ filters: { label: [`${LABEL_NODE}=${node}-other`] } });
+    assert.equal(others.length, 1, 'a container of another node is not touched');
+    await otherNode.kill('test over');
     assert.deepEqual(await containersOf(orphan.jobId), []);
     assert.equal((await containersOf(kept.jobId))[0]?.State, 'running');
     await keptHandle.kill('test over');

@@ -11,6 +11,7 @@ import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import { createRuntime } from '../../src/agent/runtime/index.js';
 import { groupMembers, procStat } from '../../src/agent/runtime/procfs.js';
 import { safeName } from '../../src/agent/runtime/common.js';
+import { cgroupName } from '../../src/agent/runtime/limits.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { Output } from '../helpers/output.js';
 
@@ -41,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  await rt.cleanup(node, new Set());
+  for (const n of [node, `${node}-other`]) await rt.cleanup(n, new Set());
   await rm(stateDir, { recursive: true, force: true });
 });
 
@@ -149,17 +150,48 @@ describe('process runtime', () => {
     const kept = spec(['sh', '-c', 'echo $$; sleep 300']);
     const o1 = new Output();
     const o2 = new Output();
+    const o3 = new Output();
     const keptHandle = await rt.start(kept, o2.onOutput);
     await rt.start(orphan, o1.onOutput); // handle forgotten, as by a crashed agent
-    const [orphanPid, keptPid] = [await printedPid(o1), await printedPid(o2)];
+    const otherNode = await rt.start(spec(['sh', '-c', 'echo $$; sleep 300'], { node: `${node}-other` }), o3.onOutput);
+    const [orphanPid, keptPid, otherPid] = [await printedPid(o1), await printedPid(o2), await printedPid(o3)];
     // A fresh runtime on the same state dir: it knows the jobs only from their records.
     const restarted = new ProcessRuntime({ stateDir, logger, killGraceMs: 1000 });
     assert.deepEqual(await restarted.cleanup(node, new Set([kept.jobId])), [orphan.jobId]);
     assert.deepEqual(await groupMembers(orphanPid), []);
     assert.equal((await groupMembers(keptPid)).length, 2, 'the kept job still runs');
+    assert.equal((await groupMembers(otherPid)).length, 2, 'a job of another node is not touched');
     await keptHandle.kill('test over');
+    await otherNode.kill('test over');
     assert.deepEqual(await restarted.cleanup(node, new Set()), []);
     assert.deepEqual(await readdir(join(stateDir, 'runtime', 'process')).then(async (d) => (await Promise.all(d.map((x) => readdir(join(stateDir, 'runtime', 'process', x))))).flat()), []);
+  });
+
+  test('cleanup finds jobs through their cgroups when the records are lost', async (t) => {
+    const limiter = await rt.limits();
+    if (limiter.kind !== 'cgroup1' && limiter.kind !== 'cgroup2') {
+      const reason = `no writable cgroups on this host (limit mode ${limiter.kind})`;
+      console.warn(`SKIP cgroup sweep test: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    const lost = spec(['sh', '-c', 'echo $$; sleep 300']);
+    const kept = spec(['sh', '-c', 'echo $$; sleep 300']);
+    const [o1, o2] = [new Output(), new Output()];
+    await rt.start(lost, o1.onOutput);
+    const keptHandle = await rt.start(kept, o2.onOutput);
+    const [lostPid, keptPid] = [await printedPid(o1), await printedPid(o2)];
+    await rm(join(stateDir, 'runtime', 'process', safeName(node)), { recursive: true });
+    const parents = limiter.kind === 'cgroup2' ? ['/sys/fs/cgroup/oswalk'] : ['/sys/fs/cgroup/memory/oswalk', '/sys/fs/cgroup/cpu/oswalk'];
+    const stale = parents.map((p) => join(p, cgroupName(node, 'long-gone', 7)));
+    for (const d of stale) await mkdir(d);
+
+    assert.deepEqual(await rt.cleanup(node, new Set([kept.jobId])), [], 'no record names the lost job');
+    assert.deepEqual(await groupMembers(lostPid), [], 'the lost job was killed through its cgroup');
+    assert.equal((await groupMembers(keptPid)).length, 2, 'the kept job still runs');
+    for (const d of stale) assert.equal(existsSync(d), false, `${d} removed`);
+    assert.deepEqual((await limiter.nodeCgroups(node)).map((c) => c.name), [cgroupName(node, kept.jobId, 1)]);
+    await keptHandle.kill('test over');
   });
 
   test('cleanup does not kill a process that merely reuses a recorded pid', async () => {

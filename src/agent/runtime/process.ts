@@ -4,7 +4,7 @@ import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import { failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
-import { Limiter, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
+import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
@@ -74,6 +74,8 @@ export class ProcessRuntime implements Runtime {
       return failedStart({ exitCode: code === 'ENOENT' ? 127 : code === 'EACCES' ? 126 : null, error: `cannot start ${JSON.stringify(spec.command[0])}: ${spawned.message}` });
     }
     const pid = child.pid!;
+    // Later 'error' events would otherwise be thrown as uncaught and take the agent down.
+    child.on('error', (err) => log.warn({ err }, 'child process error'));
     const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'));
     child.stdout!.on('data', (d: Buffer) => emit('stdout', d));
     child.stderr!.on('data', (d: Buffer) => emit('stderr', d));
@@ -111,7 +113,7 @@ export class ProcessRuntime implements Runtime {
       await within(closed, DRAIN_MS);
       child.stdout!.destroy();
       child.stderr!.destroy();
-      await this.records.remove(record);
+      await this.records.remove(record).catch((err) => log.warn({ err }, 'job record not removed; cleanup() will retry'));
       const result: RunResult = { exitCode: code };
       if (signal) result.signal = signal;
       if (killReason) result.error = `killed: ${killReason}`;
@@ -158,6 +160,16 @@ export class ProcessRuntime implements Runtime {
       if (rec.cgroup) await destroyCgroup(rec.cgroup);
       await this.records.remove(rec);
     }));
+    // Cgroups outlive lost records (a state dir wiped, an agent killed between cgroup and
+    // record): whatever is in a cgroup of this node's unkept jobs is a job's, so it goes too.
+    const keepPrefixes = [...keepJobIds].map((id) => cgroupJobPrefix(node, id));
+    let unrecorded = 0;
+    for (const { name, cgroup } of await (await this.limits()).nodeCgroups(node)) {
+      if (keepPrefixes.some((p) => name.startsWith(p))) continue;
+      if (await cgroupBusy(cgroup)) unrecorded++;
+      await destroyCgroup(cgroup);
+    }
+    if (unrecorded > 0) this.opts.logger.warn({ node, cgroups: unrecorded }, 'killed jobs found in cgroups without a record');
     return stopped;
   }
 }

@@ -20,9 +20,6 @@ export interface ProcessRecord {
 }
 
 export class RecordStore {
-  /** Node directories known to exist: a job start costs one mkdir less. */
-  private readonly made = new Set<string>();
-
   constructor(private readonly dir: string) {}
 
   private nodeDir(node: string): string {
@@ -36,11 +33,12 @@ export class RecordStore {
   /** Written to a temporary name and renamed, so a crash never leaves half a record. */
   async write(rec: ProcessRecord): Promise<void> {
     const file = this.file(rec);
-    if (!this.made.has(rec.node)) {
+    // The directory is made only when missing: one mkdir less on the path of every job start.
+    await writeFile(`${file}.tmp`, JSON.stringify(rec)).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
       await mkdir(this.nodeDir(rec.node), { recursive: true });
-      this.made.add(rec.node);
-    }
-    await writeFile(`${file}.tmp`, JSON.stringify(rec));
+      await writeFile(`${file}.tmp`, JSON.stringify(rec));
+    });
     await rename(`${file}.tmp`, file);
   }
 
