@@ -122,6 +122,20 @@ describe('process runtime', () => {
     }
   });
 
+  test('env: the cluster credentials of the agent never reach a job', async () => {
+    const saved = { t: process.env.OSWALK_TOKEN, r: process.env.OSWALK_REDIS_URL };
+    process.env.OSWALK_TOKEN = 'secret-token';
+    process.env.OSWALK_REDIS_URL = 'redis://:pw@127.0.0.1:1';
+    try {
+      const out = (await run(spec(['env']))).out.stdout;
+      assert.doesNotMatch(out, /secret-token|OSWALK_TOKEN|OSWALK_REDIS_URL/);
+      assert.match(out, /^OSWALK_JOB_ID=/m);
+    } finally {
+      if (saved.t === undefined) delete process.env.OSWALK_TOKEN; else process.env.OSWALK_TOKEN = saved.t;
+      if (saved.r === undefined) delete process.env.OSWALK_REDIS_URL; else process.env.OSWALK_REDIS_URL = saved.r;
+    }
+  });
+
   test('kill stops the whole process group', async () => {
     const out = new Output();
     const h = await rt.start(spec(['sh', '-c', 'echo $$; sleep 300 & sleep 300 & wait']), out.onOutput);

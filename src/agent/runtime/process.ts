@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../../util/log.js';
-import { failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
+import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
 import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
@@ -48,7 +48,7 @@ export class ProcessRuntime implements Runtime {
   async start(spec: RunSpec, onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void): Promise<RunHandle> {
     const log = this.opts.logger.child({ jobId: spec.jobId, attempt: spec.attempt, runtime: 'process' });
     if (spec.command.length === 0) return failedStart({ exitCode: null, error: 'command is empty' });
-    const env = { ...(process.env as Record<string, string>), ...jobEnv(spec) };
+    const env = { ...agentEnvForJobs(), ...jobEnv(spec) };
 
     const cwd = await resolveWorkingDir(spec);
     if ('error' in cwd) return failedStart({ exitCode: null, error: cwd.error });
