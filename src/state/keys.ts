@@ -14,6 +14,7 @@
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | events                      | pubsub | cluster events, JSON `{type, ...}`; a hint to wake up, never the truth |
+ * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
  */
 export interface Keyspace {
   prefix: string;
@@ -23,6 +24,7 @@ export interface Keyspace {
   heartbeats: string;
   leader: string;
   events: string;
+  manifestLocations(manifestHash: string): string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -39,5 +41,6 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     heartbeats: `${prefix}heartbeats`,
     leader: `${prefix}leader`,
     events: `${prefix}events`,
+    manifestLocations: (manifestHash) => `${prefix}pfs:loc:${manifestHash}`,
   };
 }
