@@ -110,9 +110,19 @@ export class ChunkStore extends EventEmitter {
       const tmp = join(this.dir, 'tmp');
       const cutoff = Date.now() - TMP_MAX_AGE_MS;
       for (const name of await readdir(tmp)) {
+        const gcAside = /^gc\.([0-9a-f]{64})\./.exec(name);
         // Only old ones: a younger temp file may be another process's write in progress.
         const st = await lstat(join(tmp, name)).catch(() => undefined);
-        if (st && st.mtimeMs < cutoff) await unlink(join(tmp, name)).catch(() => undefined);
+        if (!st || st.mtimeMs >= cutoff) continue;
+        if (gcAside) {
+          // A gc that died between moving a chunk aside and deciding: put it back (owned, the
+          // safe side); the next gc decides again.
+          const to = this.path(gcAside[1], 'own');
+          await mkdir(join(to, '..'), { recursive: true });
+          await rename(join(tmp, name), to).catch(() => undefined);
+        } else {
+          await unlink(join(tmp, name)).catch(() => undefined);
+        }
       }
     })();
     return this.ready;
@@ -416,12 +426,14 @@ export class ChunkStore extends EventEmitter {
         } catch {
           continue;
         }
-        const st = await lstat(aside);
+        // Gone from aside means another process's init put it back: leave it.
+        const st = await lstat(aside).catch(() => undefined);
+        if (!st) continue;
         if (st.mtimeMs >= cutoff) {
-          await rename(aside, p);
+          await rename(aside, p).catch(() => undefined);
           continue;
         }
-        await unlink(aside);
+        if (!(await unlink(aside).then(() => true, () => false))) continue;
         res.deleted++;
         res.freedBytes += st.size;
       }
