@@ -52,7 +52,7 @@ class PeerError extends Error {
 /**
  * Gets chunks for readers: the local store first, then the nodes that hold the chunk.
  *
- * Holders come from the manifest's location set in Redis (then every other ready node,
+ * Holders come from the manifest's location set in Redis (then every other live node,
  * since dedup means unrelated manifests share chunks). They are tried in random order,
  * hedged: a second request starts when the first is slow (hedgeMs) and at once when one
  * fails, so a dead or slow peer costs at most a hedge interval. Every answer is hashed; a
@@ -203,13 +203,14 @@ export class ChunkFetcher {
     if (this.nodes && Date.now() - this.nodes.at < NODES_TTL_MS) return this.nodes.urls;
     const urls = new Map<string, string>();
     for (const n of await listNodes(this.o.redis, this.o.ks)) {
-      if (n.name !== this.o.self && n.status === 'ready' && n.agentUrl) urls.set(n.name, n.agentUrl.replace(/\/+$/, ''));
+      // A draining node still serves its chunks until it is gone; only down nodes are skipped.
+      if (n.name !== this.o.self && n.status !== 'down' && n.agentUrl) urls.set(n.name, n.agentUrl.replace(/\/+$/, ''));
     }
     this.nodes = { at: Date.now(), urls };
     return urls;
   }
 
-  /** Holders first, then every other ready peer; each group shuffled; peers that lied recently last. */
+  /** Holders first, then every other live peer; each group shuffled; peers that lied recently last. */
   private async candidates(manifestHash?: string): Promise<[string, string][]> {
     const urls = await this.peerUrls();
     const holders = manifestHash ? (await manifestLocations(this.o.redis, this.o.ks, manifestHash)).filter((n) => urls.has(n)) : [];
@@ -226,7 +227,7 @@ export class ChunkFetcher {
     const peers = await this.candidates(manifestHash);
     if (peers.length === 0) {
       this.s.failures++;
-      throw new ChunkUnavailableError(ref.hash, 'no other ready node to ask');
+      throw new ChunkUnavailableError(ref.hash, 'no other live node to ask');
     }
     const errors: string[] = [];
     const controllers = new Set<AbortController>();
