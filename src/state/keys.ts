@@ -35,6 +35,7 @@
  *
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
+ * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
  */
 export interface Keyspace {
   prefix: string;
@@ -60,6 +61,7 @@ export interface Keyspace {
   owners(kind: string): string;
   schedulerWake: string;
   nodeWake(node: string): string;
+  manifestLocations(manifestHash: string): string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -92,5 +94,6 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     owners: (kind) => `${prefix}owners:${kind}`,
     schedulerWake: `${prefix}wake:scheduler`,
     nodeWake: (node) => `${prefix}wake:node:${node}`,
+    manifestLocations: (manifestHash) => `${prefix}pfs:loc:${manifestHash}`,
   };
 }
