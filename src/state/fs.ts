@@ -59,7 +59,7 @@ export const FS_LIMITS = {
   /** Versions kept per node per path (also in fsOp-1.lua). */
   historyPerNode: 20,
   /** Entries one renamePath may move; a bigger directory gets EXDEV, and mv falls back to copying. */
-  renameEntries: 10_000,
+  renameEntries: 5_000,
 } as const;
 
 /**

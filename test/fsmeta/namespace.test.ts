@@ -6,7 +6,7 @@ import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  commitVersion, FsError, getCurrent, getManifest, listDir, listVersions, normalizePath, putManifest,
+  commitVersion, FS_LIMITS, FsError, getCurrent, getManifest, listDir, listVersions, normalizePath, putManifest,
   removePath, renamePath, restoreVersion, subscribeFsEvents, type NewVersion,
 } from '../../src/state/fs.js';
 import { pickCurrent } from '../../src/overlay/resolve.js';
@@ -244,6 +244,17 @@ describe('filesystem namespace', () => {
     assert.equal(await code(renamePath(redis, ks, '/d2', '/d1', 'n1')), 'ENOTEMPTY');
     assert.equal(await code(renamePath(redis, ks, '/d1', '/d2', 'n1')), 'ok');
     assert.deepEqual((await listDir(redis, ks, '/d2')).map((e) => e.name), ['f']);
+  });
+
+  it('refuses to rename a directory over the subtree bound with EXDEV, leaving it whole', async () => {
+    const ks = keyspace(testPrefix());
+    const n = FS_LIMITS.renameEntries; // files; with /big and /big/dN that is over the bound
+    for (let i = 0; i < n; i += 500) {
+      await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => commitVersion(redis, ks, file(`/big/d${(i + j) % 10}/f${i + j}`, 'n1', T))));
+    }
+    assert.equal(await code(renamePath(redis, ks, '/big', '/big2', 'n1')), 'EXDEV');
+    assert.equal((await listDir(redis, ks, '/big/d3')).length, n / 10);
+    assert.equal(await getCurrent(redis, ks, '/big2'), undefined);
   });
 
   it('publishes every changed path on fsEvents', async () => {

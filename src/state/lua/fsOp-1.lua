@@ -22,7 +22,7 @@
 ]]
 local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
 local HISTORY = 20        -- versions kept per node per path
-local SUBTREE_MAX = 10000 -- entries one rename may move; more gets EXDEV (mv then copies)
+local SUBTREE_MAX = 5000  -- entries one rename may move (about 0.3 s of Redis time); more gets EXDEV, and mv copies
 
 local function pkey(p) return prefix .. 'fs:p:' .. p end
 local function dkey(p) return prefix .. 'fs:d:' .. p end
@@ -76,20 +76,6 @@ end
 
 local function maxnum(a, b) if numcmp(a, b) >= 0 then return a end return b end
 
--- the wire form (ARGV, replies): 11 fields, manifest in hex
-local function split(raw)
-  local f, pos = {}, 1
-  for i = 1, 10 do
-    local j = string.find(raw, '|', pos, true)
-    f[i] = string.sub(raw, pos, j - 1)
-    pos = j + 1
-  end
-  f[11] = string.sub(raw, pos)
-  return f
-end
-
-local function encode(f) return table.concat(f, '|', 1, 11) end
-
 local function tohex(b)
   return (string.gsub(b, '.', function(c) return string.format('%02x', string.byte(c)) end))
 end
@@ -97,14 +83,30 @@ local function fromhex(h)
   return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
 end
 
+-- Fields in here are the 11 of a record, with the manifest as 32 raw bytes (hex only on the
+-- wire). The wire form (ARGV, replies) joins them with '|', manifest in hex.
+local function split(raw)
+  local f, pos = {}, 1
+  for i = 1, 10 do
+    local j = string.find(raw, '|', pos, true)
+    f[i] = string.sub(raw, pos, j - 1)
+    pos = j + 1
+  end
+  f[10] = fromhex(f[10])
+  f[11] = string.sub(raw, pos)
+  return f
+end
+
+local function encode(f)
+  return table.concat(f, '|', 1, 9) .. '|' .. tohex(f[10]) .. '|' .. f[11]
+end
+
 -- The stored form, sized for memory: all versions of a path in one string value (a hash would
 -- leave its compact listpack encoding once a value passes 64 bytes), each framed as
 -- `<id> <length> <record>`, the record being fields 1-9 joined by '|', then for files the
--- manifest as 32 raw bytes, then the target.
+-- 32 manifest bytes, then the target.
 local function pack(f)
-  local m = ''
-  if f[1] == 'f' then m = fromhex(f[10]) end
-  return table.concat(f, '|', 1, 9) .. '|' .. m .. f[11]
+  return table.concat(f, '|', 1, 9) .. '|' .. f[10] .. f[11]
 end
 
 local function unpack(rec)
@@ -116,7 +118,7 @@ local function unpack(rec)
   end
   f[10] = ''
   if f[1] == 'f' then
-    f[10] = tohex(string.sub(rec, pos, pos + 31))
+    f[10] = string.sub(rec, pos, pos + 31)
     pos = pos + 32
   end
   f[11] = string.sub(rec, pos)
