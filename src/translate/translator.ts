@@ -118,6 +118,10 @@ class TranslatorImpl implements Translator {
     this.concurrency = o.concurrency ?? 2;
     if (o.registry) {
       const registers = [o.registry];
+      // a translator restarted in the same process takes the metrics over
+      for (const name of ['backlog_files', 'dedup_ratio', 'bytes_total', 'new_bytes_total', 'versions_total', 'chunks_total', 'skipped_total', 'errors_total']) {
+        o.registry.removeSingleMetric(`oswalk_translate_${name}`);
+      }
       const self = this;
       new Gauge({
         name: 'oswalk_translate_backlog_files', help: 'Paths of the export directory waiting to be translated', registers,
@@ -149,7 +153,7 @@ class TranslatorImpl implements Translator {
       // Before the scan, so nothing that changes while we scan is missed.
       this.watcher = watch(this.o.exportDir, {
         ignoreInitial: true, followSymlinks: false, ignorePermissionErrors: true, atomic: false,
-        ignored: (p) => p === this.state.file || p.startsWith(this.state.file + '.'),
+        ignored: (p) => this.ignored(p),
       });
       this.watcher.on('all', (_event, p) => this.enqueue(this.rel(p)));
       this.watcher.on('error', (err) => this.log.error({ err }, 'watching the export directory failed'));
@@ -161,6 +165,13 @@ class TranslatorImpl implements Translator {
       this.scanned = true;
       this.pump();
     });
+  }
+
+  /** Our own files, should the state file or the chunk store live inside the export directory. */
+  private ignored(abs: string): boolean {
+    const { file } = this.state;
+    const store = this.o.store.dir;
+    return abs === file || abs.startsWith(file + '.') || abs === store || abs.startsWith(store + sep);
   }
 
   private rel(p: string): string {
@@ -233,7 +244,7 @@ class TranslatorImpl implements Translator {
           continue;
         }
         const absChild = join(abs, name);
-        if (absChild === this.state.file || absChild.startsWith(this.state.file + '.')) continue;
+        if (this.ignored(absChild)) continue;
         let st: BigIntStats;
         try {
           st = await lstat(absChild, { bigint: true });
@@ -333,6 +344,7 @@ class TranslatorImpl implements Translator {
         st = await lstat(join(this.o.exportDir, rel), { bigint: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+        this.pendingMark.delete(rel);
         await this.gone(rel);
         return;
       }
