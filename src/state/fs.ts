@@ -133,7 +133,7 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
   try {
     return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
   } catch (err) {
-    const m = /^(E[A-Z]+) ([\s\S]*)$/.exec((err as Error).message);
+    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY) ([\s\S]*)$/.exec((err as Error).message);
     if (m) throw new FsError(m[1] as FsErrorCode, m[2]);
     throw err;
   }
@@ -221,8 +221,10 @@ export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, i
 /**
  * rename(2) in one step: the entry (a directory with its whole subtree, up to
  * FS_LIMITS.renameEntries entries, else EXDEV) appears at `to` as new versions from `node`
- * reusing the same manifests, and tombstones hide it at `from`. All of them carry mtimeNs, or
- * just past the newest mtime now at either end if that is later, so the move wins everywhere.
+ * reusing the same manifests, and tombstones hide it at `from`. The tombstones carry mtimeNs,
+ * or just past the newest mtime now at either end if that is later (returned as `mtimeNs`).
+ * Each moved entry keeps its own mtime, as rename(2) does, where that still beats every other
+ * node's version at its new path; where it would not, it takes that stamp, so the move wins.
  * Replaces an existing `to` as POSIX does: ENOENT (no `from`, or no parent of `to`), ENOTDIR
  * (dir over non-dir, parent of `to` not a dir), EISDIR (non-dir over dir), ENOTEMPTY (over a
  * non-empty dir), EINVAL (`to` inside `from`). Publishes `from` and `to` (subtree roots).

@@ -209,7 +209,13 @@ describe('filesystem namespace', () => {
     const r = await renamePath(redis, ks, '/x', '/y', 'n1', String(T + 1n));
     assert.equal(r.mtimeNs, String(T * 2n + 1n));
     assert.equal(await getCurrent(redis, ks, '/x'), undefined);
+    // n2's newer /y would beat the moved file's own mtime: the move takes the stamp
     assert.equal((await getCurrent(redis, ks, '/y'))?.manifest, M1);
+    assert.equal((await getCurrent(redis, ks, '/y'))?.mtimeNs, String(T * 2n + 1n));
+    // nothing newer at the target: the moved file keeps its mtime, as rename(2) does
+    await renamePath(redis, ks, '/y', '/z', 'n2', String(T * 3n));
+    assert.equal((await getCurrent(redis, ks, '/z'))?.mtimeNs, String(T * 2n + 1n));
+    assert.equal((await getCurrent(redis, ks, '/z'))?.node, 'n2');
 
     await commitVersion(redis, ks, file('/src/a/1', 'n1', T));
     await commitVersion(redis, ks, file('/src/a/2', 'n2', T, M2));
@@ -217,10 +223,11 @@ describe('filesystem namespace', () => {
     await commitVersion(redis, ks, dir('/dst', 'n1', T));
     const moved = await renamePath(redis, ks, '/src', '/dst', 'n1', String(T + 5n));
     assert.equal(moved.moved, 5);
-    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['dst', 'y']);
+    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['dst', 'z']);
     assert.deepEqual((await listDir(redis, ks, '/dst')).map((e) => e.name), ['a', 'b']);
     assert.deepEqual((await listDir(redis, ks, '/dst/a')).map((e) => e.name), ['1', '2']);
     assert.equal((await getCurrent(redis, ks, '/dst/a/2'))?.manifest, M2);
+    assert.equal((await getCurrent(redis, ks, '/dst/a/2'))?.mtimeNs, String(T));
     assert.equal(await getCurrent(redis, ks, '/src/a/1'), undefined);
     // the old copy on n2 of /src/a/2 does not come back
     await commitVersion(redis, ks, file('/src/a/2', 'n2', T, M2));

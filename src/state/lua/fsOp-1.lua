@@ -155,12 +155,12 @@ local function find(vs, id)
 end
 
 -- The rule: take each node's latest version (highest id), then the newest mtime; equal mtimes
--- go to the node name first in byte order.
-local function winner(vs)
+-- go to the node name first in byte order. `except` leaves one node out.
+local function winner(vs, except)
   local latest = {}
   for _, v in ipairs(vs) do
     local l = latest[v.f[2]]
-    if not l or v.id > l.id then latest[v.f[2]] = v end
+    if v.f[2] ~= except and (not l or v.id > l.id) then latest[v.f[2]] = v end
   end
   local best
   for _, v in pairs(latest) do
@@ -364,17 +364,24 @@ elseif op == 'rename' then
     end
     i = i + 1
   end
-  -- one stamp for the whole move that beats everything now at either end
+  -- A stamp that beats everything now at either end, for the tombstones. A moved entry keeps
+  -- its own mtime, as rename(2) does, where that still beats every other node's version at the
+  -- target (this node's own are replaced anyway); else it takes the stamp, so the move wins.
   for _, m in ipairs(moves) do
     mtime = maxnum(mtime, inc(m.rec.f[3]))
-    local there = winner(versions(to .. m.rel))
+    local vs = versions(to .. m.rel)
+    local there = winner(vs)
     if there then mtime = maxnum(mtime, inc(there.f[3])) end
+    local other = winner(vs, node)
+    m.keep = not other or numcmp(m.rec.f[3], other.f[3]) > 0
+      or (numcmp(m.rec.f[3], other.f[3]) == 0 and bytecmp(node, other.f[2]) < 0)
   end
   -- subscribers hear the two subtree roots, not every entry below them
   quiet = true
   for _, m in ipairs(moves) do
     local f = m.rec.f
-    f[2], f[3], f[8], f[9] = node, mtime, 'm', now
+    if not m.keep then f[3] = mtime end
+    f[2], f[8], f[9] = node, 'm', now
     store(to .. m.rel, f)
   end
   for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime, now)) end
