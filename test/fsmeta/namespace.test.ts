@@ -161,10 +161,37 @@ describe('filesystem namespace', () => {
     const ks = keyspace(testPrefix());
     await commitVersion(redis, ks, dir('/p', 'n1', T));
     await removePath(redis, ks, '/p', 'n1', { dir: true, mtimeNs: String(T + 10n) });
-    await commitVersion(redis, ks, file('/p/old', 'n2', T + 5n));
+    assert.equal((await commitVersion(redis, ks, file('/p/old', 'n2', T + 5n))).current, false);
+    assert.equal((await commitVersion(redis, ks, file('/p/q/older', 'n2', T + 4n))).current, false);
     assert.deepEqual(await listDir(redis, ks, '/'), []);
-    await commitVersion(redis, ks, file('/p/new', 'n2', T + 20n));
+    assert.equal((await commitVersion(redis, ks, file('/p/new', 'n2', T + 20n))).current, true);
     assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['p']);
+    // the stale ones stay hidden although their directory is back
+    assert.deepEqual((await listDir(redis, ks, '/p')).map((e) => e.name), ['new']);
+    // a node that deleted the directory itself and then commits a stale child does not undo its delete
+    await commitVersion(redis, ks, tomb('/p/new', 'n2', T + 30n));
+    await commitVersion(redis, ks, tomb('/p', 'n2', T + 30n));
+    await commitVersion(redis, ks, file('/p/late', 'n2', T + 25n));
+    assert.deepEqual(await listDir(redis, ks, '/'), []);
+  });
+
+  it('a directory deleted on one node hides older entries of other nodes below it, not newer ones', async () => {
+    const ks = keyspace(testPrefix());
+    await commitVersion(redis, ks, file('/w/a/old1', 'n1', T));
+    await commitVersion(redis, ks, file('/w/old2', 'n1', T));
+    await commitVersion(redis, ks, file('/w/b/new', 'n1', T + 50n));
+    await commitVersion(redis, ks, dir('/w', 'n2', T - 1n));
+    // n2 removes its /w at T+10 (its translator saw rm -rf): what n1 had there before goes too
+    const r = await commitVersion(redis, ks, tomb('/w', 'n2', T + 10n));
+    assert.equal(r.current, false); // /w/b/new is newer, so /w stays
+    assert.deepEqual((await listDir(redis, ks, '/w')).map((e) => e.name), ['b']);
+    assert.deepEqual((await listDir(redis, ks, '/w/b')).map((e) => e.name), ['new']);
+    assert.equal(await getCurrent(redis, ks, '/w/a/old1'), undefined);
+    // and a directory replaced by a newer file hides what was below it
+    await commitVersion(redis, ks, file('/w/b', 'n2', T + 100n));
+    assert.equal((await getCurrent(redis, ks, '/w/b'))?.type, 'file');
+    await commitVersion(redis, ks, dir('/w/b', 'n2', T + 200n));
+    assert.deepEqual(await listDir(redis, ks, '/w/b'), []);
   });
 
   it('removePath: unlink, rmdir ENOTEMPTY/ENOTDIR, EISDIR, ENOENT, and beats a future mtime', async () => {

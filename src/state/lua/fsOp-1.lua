@@ -21,6 +21,7 @@
   Errors are replies `<ERRNO> <path>`.
 ]]
 local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
+local nowMs = '0' -- committedAt of the versions a step adds besides the one it was given
 local HISTORY = 20        -- versions kept per node per path
 local SUBTREE_MAX = 5000  -- entries one rename may move (about 0.3 s of Redis time); more gets EXDEV, and mv copies
 
@@ -154,6 +155,12 @@ local function find(vs, id)
   return nil
 end
 
+-- does version fields a win over b: newer mtime, or the same and a node name first in byte order
+local function beats(a, b)
+  local c = numcmp(a[3], b[3])
+  return c > 0 or (c == 0 and bytecmp(a[2], b[2]) < 0)
+end
+
 -- The rule: take each node's latest version (highest id), then the newest mtime; equal mtimes
 -- go to the node name first in byte order. `except` leaves one node out.
 local function winner(vs, except)
@@ -164,12 +171,7 @@ local function winner(vs, except)
   end
   local best
   for _, v in pairs(latest) do
-    if not best then
-      best = v
-    else
-      local c = numcmp(v.f[3], best.f[3])
-      if c > 0 or (c == 0 and bytecmp(v.f[2], best.f[2]) < 0) then best = v end
-    end
+    if not best or beats(v.f, best.f) then best = v end
   end
   return best
 end
@@ -194,17 +196,18 @@ local function setIndex(p, best)
   local old = redis.call('HGET', dkey(parent), name)
   local new = false
   if best and best.f[1] ~= 't' then new = best.f[1] .. best.id end
-  if old == new then return end
+  if old == new then return old end
   if new then
     redis.call('HSET', dkey(parent), name, new)
   else
     redis.call('HDEL', dkey(parent), name)
   end
   publish(p)
+  return old
 end
 
 -- Store f as a new version of p (or find it already there), recompute the winner, update the
--- parent's index. Returns id, isCurrent, wasNew.
+-- parent's index. Returns id, isCurrent, the winner, the parent's index entry before.
 local function store(p, f)
   local vs = versions(p)
   local node, maxId, mine, last = f[2], 0, {}, nil
@@ -238,27 +241,75 @@ local function store(p, f)
     save(p, vs)
   end
   local best = winner(vs)
-  setIndex(p, best)
-  return id, best.id == id, fresh
+  local old = setIndex(p, best)
+  return id, best.id == id, best, old
+end
+
+local function tombstone(node, mtime)
+  return { 't', node, mtime, '0', '0', '0', '0', 'm', nowMs, '', '' }
+end
+
+local function implicitDir(like)
+  return { 'd', like[2], like[3], '0', '16877', like[6], like[7], like[8], nowMs, '', '' }
+end
+
+-- A delete (or a newer non-directory) `by` now hides the directory above p. Whatever at and
+-- below p is older than `by` gets a tombstone from by's node at by's mtime, so it stays hidden
+-- should the directory come back; whatever is newer stays, with the directories above it.
+-- Returns the fields of the newest survivor, or nil. At most SUBTREE_MAX entries a step;
+-- past that, the rest is left as it is (hidden with its directory, not swept).
+local budget = SUBTREE_MAX
+local function sweep(p, by)
+  local e = entry(p)
+  if not e or budget <= 0 then return nil end
+  budget = budget - 1
+  local rec = find(versions(p), tonumber(string.sub(e, 2)))
+  local newest = nil
+  if beats(rec.f, by) then newest = rec.f end
+  if string.sub(e, 1, 1) == 'd' then
+    local kids = redis.call('HGETALL', dkey(p))
+    for k = 1, #kids, 2 do
+      local s = sweep(join(p, kids[k]), by)
+      if s and (not newest or beats(s, newest)) then newest = s end
+    end
+  end
+  if not newest then store(p, tombstone(by[2], by[3])) end
+  return newest
 end
 
 -- Make every missing or deleted ancestor of p a directory again, as a version from the same
--- node at the child's mtime: an ancestor deleted later than that stays deleted.
+-- node at the child's mtime, where that wins; an ancestor deleted (or replaced) later than
+-- that stays so, and p goes under with it.
 local function ensureParents(p, f)
-  local parent = parentOf(p)
+  local child, parent = p, parentOf(p)
   while parent ~= '/' do
     local e = entry(parent)
     if e and string.sub(e, 1, 1) == 'd' then return end
-    local _, current = store(parent, { 'd', f[2], f[3], '0', '16877', f[6], f[7], f[8], f[9], '', '' })
-    if not current then return end
-    parent = parentOf(parent)
+    local best = winner(versions(parent))
+    if best and not beats(f, best.f) then
+      sweep(child, best.f)
+      return
+    end
+    store(parent, implicitDir(f))
+    child, parent = parent, parentOf(parent)
   end
 end
 
+-- store() plus what a change of p means for the paths around it. Returns id, isCurrent.
 local function commit(p, f)
-  local id, current = store(p, f)
+  local id, current, best, old = store(p, f)
   if current and f[1] ~= 't' then ensureParents(p, f) end
-  return id, current
+  if old and string.sub(old, 1, 1) == 'd' and best.f[1] ~= 'd' then
+    -- a directory went away: sweep below it; something newer below brings it back
+    local newest = nil
+    local kids = redis.call('HGETALL', dkey(p))
+    for k = 1, #kids, 2 do
+      local s = sweep(join(p, kids[k]), best.f)
+      if s and (not newest or beats(s, newest)) then newest = s end
+    end
+    if newest then store(p, implicitDir(newest)) end
+  end
+  return id, winner(versions(p)).id == id
 end
 
 local function currentRecord(p)
@@ -268,16 +319,14 @@ local function currentRecord(p)
   return find(versions(p), tonumber(string.sub(e, 2)))
 end
 
-local function tombstone(node, mtime, now)
-  return { 't', node, mtime, '0', '0', '0', '0', 'm', now, '', '' }
-end
-
 local function isDir(e) return e and string.sub(e, 1, 1) == 'd' end
 
 if op == 'commit' then
   if path == '/' then return fail('EINVAL', path) end
   if ARGV[5] == 'x' and entry(path) then return fail('EEXIST', path) end
-  local id, current = commit(path, split(ARGV[4]))
+  local f = split(ARGV[4])
+  nowMs = f[9]
+  local id, current = commit(path, f)
   return { id, current and 1 or 0 }
 
 elseif op == 'get' then
@@ -302,7 +351,8 @@ elseif op == 'list' then
   return redis.call('HGETALL', dkey(path))
 
 elseif op == 'remove' then
-  local node, mtime, now, kind = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local node, mtime, kind = ARGV[4], ARGV[5], ARGV[7]
+  nowMs = ARGV[6]
   if path == '/' then return fail('EBUSY', path) end
   local cur = currentRecord(path)
   if not cur then return fail('ENOENT', path) end
@@ -314,11 +364,12 @@ elseif op == 'remove' then
   end
   -- what the user saw is what goes, even when its mtime is ahead of our clock
   mtime = maxnum(mtime, inc(cur.f[3]))
-  local id = commit(path, tombstone(node, mtime, now))
+  local id = commit(path, tombstone(node, mtime))
   return { id, mtime }
 
 elseif op == 'restore' then
-  local vid, node, nowNs, nowMs = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local vid, node, nowNs = ARGV[4], ARGV[5], ARGV[6]
+  nowMs = ARGV[7]
   local vs = versions(path)
   local old = find(vs, tonumber(vid))
   if not old then return fail('ENOENT', path .. '@' .. vid) end
@@ -331,7 +382,8 @@ elseif op == 'restore' then
   return { id, encode(f) }
 
 elseif op == 'rename' then
-  local to, node, mtime, now = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local to, node, mtime = ARGV[4], ARGV[5], ARGV[6]
+  nowMs = ARGV[7]
   local src = currentRecord(path)
   if not src or path == '/' then return fail('ENOENT', path) end
   if to == '/' then return fail('EBUSY', to) end
@@ -373,18 +425,17 @@ elseif op == 'rename' then
     local there = winner(vs)
     if there then mtime = maxnum(mtime, inc(there.f[3])) end
     local other = winner(vs, node)
-    m.keep = not other or numcmp(m.rec.f[3], other.f[3]) > 0
-      or (numcmp(m.rec.f[3], other.f[3]) == 0 and bytecmp(node, other.f[2]) < 0)
+    m.keep = not other or beats({ '', node, m.rec.f[3] }, other.f)
   end
   -- subscribers hear the two subtree roots, not every entry below them
   quiet = true
   for _, m in ipairs(moves) do
     local f = m.rec.f
     if not m.keep then f[3] = mtime end
-    f[2], f[8], f[9] = node, 'm', now
+    f[2], f[8], f[9] = node, 'm', nowMs
     store(to .. m.rel, f)
   end
-  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime, now)) end
+  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime)) end
   quiet = false
   publish(path)
   publish(to)
