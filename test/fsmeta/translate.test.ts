@@ -142,6 +142,17 @@ describe('translate daemon', () => {
     await t.close();
   });
 
+  it('keeps translating across a redis-server restart', async () => {
+    fresh();
+    writeFileSync(join(exportDir, 'before'), 'b');
+    const t = await start();
+    await t.idle();
+    await server.restart(300);
+    writeFileSync(join(exportDir, 'after'), 'a');
+    await until('file after restart', () => getCurrent(redis, ks, '/after'), 8000);
+    assert.equal((await getCurrent(redis, ks, '/before'))?.size, 1);
+  });
+
   it('waits for a file being appended to before translating it', async () => {
     fresh();
     const t = await start({ debounceMs: 300 });
