@@ -249,11 +249,18 @@ class TranslatorImpl implements Translator {
         try {
           st = await lstat(absChild, { bigint: true });
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail(rel, err, 'cannot stat');
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+            this.fail(rel, err, 'cannot stat');
+            found.add(rel);
+          }
           continue;
         }
         found.add(rel);
-        if (!sameStat(this.state.entries.get(rel), st)) changed.push({ rel, mtime: st.mtimeNs });
+        if (!sameStat(this.state.entries.get(rel), st)) {
+          // written a moment ago: it may still be being written, so let it settle like a change
+          if (st.isFile() && BigInt(Date.now()) * 1_000_000n - st.mtimeNs < BigInt(this.debounceMs) * 1_000_000n) this.enqueue(rel);
+          else changed.push({ rel, mtime: st.mtimeNs });
+        }
         if (st.isDirectory()) await walk(rel);
       }
     };
@@ -476,7 +483,10 @@ class TranslatorImpl implements Translator {
    * entry's own last mtime.
    */
   private async gone(rel: string, childrenOnly = false): Promise<void> {
-    const victims = [...this.state.entries.keys()].filter((k) => (k === rel && !childrenOnly) || k.startsWith(rel + '/'));
+    const known = this.state.entries.get(rel);
+    const victims = known && known.t !== 'd'
+      ? childrenOnly ? [] : [rel]
+      : [...this.state.entries.keys()].filter((k) => (k === rel && !childrenOnly) || k.startsWith(rel + '/'));
     if (!victims.length) {
       if (rel.includes('\uFFFD')) this.skip(rel, 'invalid-utf8', 'skipped: the name is not valid UTF-8');
       return;
