@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +141,53 @@ describe('translate daemon', () => {
     assert.equal((await listVersions(redis, ks, '/f3')).length, before);
     assert.equal(await getCurrent(redis, ks, '/f0'), undefined);
     await t.close();
+  });
+
+  it('two nodes: newest copy wins, a delete hides the older copy, a newer write brings it back', async () => {
+    fresh();
+    const export2 = tmp('export2');
+    const t1 = await start({ debounceMs: 100 });
+    const t2 = await startTranslator({ redis, ks, node: 'n2', exportDir: export2, store: new ChunkStore(tmp('store2'), { log: quiet }), log: quiet, debounceMs: 100 });
+    running.push(t2);
+    const old = new Date(Date.now() - 3600_000);
+    writeFileSync(join(export2, 'doc.txt'), 'old copy');
+    utimesSync(join(export2, 'doc.txt'), old, old);
+    await until('n2 copy', async () => (await getCurrent(redis, ks, '/doc.txt'))?.node === 'n2');
+    writeFileSync(join(exportDir, 'doc.txt'), 'newer copy');
+    await until('n1 wins', async () => (await getCurrent(redis, ks, '/doc.txt'))?.node === 'n1');
+    rmSync(join(exportDir, 'doc.txt'));
+    await until('deleted everywhere', async () => !(await getCurrent(redis, ks, '/doc.txt')));
+    // n2 restarts its daemon: its old copy is committed again and stays hidden
+    await t2.close();
+    const t2b = await startTranslator({ redis, ks, node: 'n2', exportDir: export2, store: new ChunkStore(tmp('store3'), { log: quiet }), log: quiet, stateFile: join(tmp('state'), 's.json') });
+    running.push(t2b);
+    await t2b.idle();
+    assert.equal(t2b.stats().filesTranslated, 1);
+    assert.equal(await getCurrent(redis, ks, '/doc.txt'), undefined);
+    // touching it on n2 makes it the newest: back, with n2's content
+    const now = new Date();
+    utimesSync(join(export2, 'doc.txt'), now, now);
+    const back = await until('newer write back', () => getCurrent(redis, ks, '/doc.txt'));
+    assert.equal(back.node, 'n2');
+    assert.equal(back.size, 8);
+    await t1.idle();
+  });
+
+  it('a file deleted while it is read leaves no version and the daemon carries on', async () => {
+    fresh();
+    const big = join(exportDir, 'big.bin');
+    writeFileSync(big, Buffer.alloc(0));
+    for (let i = 0; i < 8; i++) appendFileSync(big, randomBytes(8 << 20));
+    const t = await start();
+    // taken from the backlog: it is being read now (or, on a fast machine, already done:
+    // then the delete is a tombstone, and the end state is the same)
+    await until('reading started', async () => t.stats().scanned && t.stats().backlogFiles === 0);
+    rmSync(big);
+    await t.idle();
+    assert.equal(await getCurrent(redis, ks, '/big.bin'), undefined);
+    assert.equal(t.stats().errors, 0);
+    writeFileSync(join(exportDir, 'next'), 'n');
+    await until('next file', () => getCurrent(redis, ks, '/next'));
   });
 
   it('keeps translating across a redis-server restart', async () => {
