@@ -46,6 +46,10 @@ describe('oswalk versions / restore', () => {
     const cur = await getCurrent(redis, ks, '/docs/f.txt');
     assert.equal(cur?.manifest, 'a'.repeat(64));
     assert.equal(cur?.node, 'n3');
-    await assert.rejects(run(process.execPath, [CLI, 'restore', 'docs/f.txt', '42', ...common]), /ENOENT: \/docs\/f.txt@42/);
+    await assert.rejects(run(process.execPath, [CLI, 'restore', 'docs/f.txt', '42', ...common]), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 4);
+      assert.equal(err.stderr, 'error: ENOENT: /docs/f.txt@42\n');
+      return true;
+    });
   });
 });
