@@ -236,6 +236,10 @@ describe('filesystem namespace', () => {
     const r = await renamePath(redis, ks, '/x', '/y', 'n1', String(T + 1n));
     assert.equal(r.mtimeNs, String(T * 2n + 1n));
     assert.equal(await getCurrent(redis, ks, '/x'), undefined);
+    // the old name keeps its history untouched, with the tombstone on top
+    assert.deepEqual((await listVersions(redis, ks, '/x')).map((v) => [v.type, v.node, v.mtimeNs, v.source]), [
+      ['tombstone', 'n1', String(T * 2n + 1n), 'mount'], ['file', 'n1', String(T), 'export'],
+    ]);
     // n2's newer /y would beat the moved file's own mtime: the move takes the stamp
     assert.equal((await getCurrent(redis, ks, '/y'))?.manifest, M1);
     assert.equal((await getCurrent(redis, ks, '/y'))?.mtimeNs, String(T * 2n + 1n));

@@ -150,6 +150,12 @@ local function save(p, vs)
   redis.call('SET', pkey(p), table.concat(out))
 end
 
+local function copy(f)
+  local c = {}
+  for i = 1, 11 do c[i] = f[i] end
+  return c
+end
+
 local function find(vs, id)
   for _, v in ipairs(vs) do if v.id == id then return v end end
   return nil
@@ -207,9 +213,10 @@ local function setIndex(p, best)
 end
 
 -- Store f as a new version of p (or find it already there), recompute the winner, update the
--- parent's index. Returns id, isCurrent, the winner, the parent's index entry before.
-local function store(p, f)
-  local vs = versions(p)
+-- parent's index. `loaded`: versions(p), if the caller has just read them (they are consumed).
+-- Returns id, isCurrent, the winner, the parent's index entry before.
+local function store(p, f, loaded)
+  local vs = loaded or versions(p)
   local node, maxId, mine, last = f[2], 0, {}, nil
   for _, v in ipairs(vs) do
     if v.id > maxId then maxId = v.id end
@@ -373,7 +380,7 @@ elseif op == 'restore' then
   local vs = versions(path)
   local old = find(vs, tonumber(vid))
   if not old then return fail('ENOENT', path .. '@' .. vid) end
-  local f = old.f
+  local f = copy(old.f)
   if f[1] == 't' then return fail('EINVAL', path .. '@' .. vid) end
   local best = winner(vs)
   local mtime = maxnum(nowNs, inc(best.f[3]))
@@ -401,7 +408,7 @@ elseif op == 'rename' then
     if isDir(dst) and redis.call('HLEN', dkey(to)) > 0 then return fail('ENOTEMPTY', to) end
   end
   -- the subtree, parents before children, as paths relative to `path`
-  local moves = { { rel = '', rec = src } }
+  local moves = { { rel = '', rec = src, vs = versions(path) } }
   local i = 1
   while i <= #moves do
     local m = moves[i]
@@ -409,8 +416,8 @@ elseif op == 'rename' then
       local kids = redis.call('HGETALL', dkey(path .. m.rel))
       for k = 1, #kids, 2 do
         local rel = m.rel .. '/' .. kids[k]
-        local rec = find(versions(path .. rel), tonumber(string.sub(kids[k + 1], 2)))
-        moves[#moves + 1] = { rel = rel, rec = rec }
+        local vs = versions(path .. rel)
+        moves[#moves + 1] = { rel = rel, rec = find(vs, tonumber(string.sub(kids[k + 1], 2))), vs = vs }
         if #moves > SUBTREE_MAX then return fail('EXDEV', path) end
       end
     end
@@ -422,6 +429,7 @@ elseif op == 'rename' then
   for _, m in ipairs(moves) do
     mtime = maxnum(mtime, inc(m.rec.f[3]))
     local vs = versions(to .. m.rel)
+    m.toVs = vs
     local there = winner(vs)
     if there then mtime = maxnum(mtime, inc(there.f[3])) end
     local other = winner(vs, node)
@@ -430,12 +438,12 @@ elseif op == 'rename' then
   -- subscribers hear the two subtree roots, not every entry below them
   quiet = true
   for _, m in ipairs(moves) do
-    local f = m.rec.f
+    local f = copy(m.rec.f)
     if not m.keep then f[3] = mtime end
     f[2], f[8], f[9] = node, 'm', nowMs
-    store(to .. m.rel, f)
+    store(to .. m.rel, f, m.toVs)
   end
-  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime)) end
+  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime), moves[k].vs) end
   quiet = false
   publish(path)
   publish(to)
