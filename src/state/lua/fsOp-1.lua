@@ -286,27 +286,29 @@ end
 
 -- Make every missing or deleted ancestor of p a directory again, as a version from the same
 -- node at the child's mtime, where that wins; an ancestor deleted (or replaced) later than
--- that stays so, and p goes under with it.
+-- that stays so, and p goes under with it (returns true then).
 local function ensureParents(p, f)
   local child, parent = p, parentOf(p)
   while parent ~= '/' do
     local e = entry(parent)
-    if e and string.sub(e, 1, 1) == 'd' then return end
+    if e and string.sub(e, 1, 1) == 'd' then return false end
     local best = winner(versions(parent))
     if best and not beats(f, best.f) then
       sweep(child, best.f)
-      return
+      return true
     end
     store(parent, implicitDir(f))
     child, parent = parent, parentOf(parent)
   end
+  return false
 end
 
 -- store() plus what a change of p means for the paths around it. Returns id, isCurrent.
 local function commit(p, f)
   local id, current, best, old = store(p, f)
-  if current and f[1] ~= 't' then ensureParents(p, f) end
+  local swept = current and f[1] ~= 't' and ensureParents(p, f)
   if old and string.sub(old, 1, 1) == 'd' and best.f[1] ~= 'd' then
+    swept = true
     -- a directory went away: sweep below it; something newer below brings it back
     local newest = nil
     local kids = redis.call('HGETALL', dkey(p))
@@ -316,7 +318,8 @@ local function commit(p, f)
     end
     if newest then store(p, implicitDir(newest)) end
   end
-  return id, winner(versions(p)).id == id
+  if swept then current = winner(versions(p)).id == id end
+  return id, current
 end
 
 local function currentRecord(p)
