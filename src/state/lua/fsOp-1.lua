@@ -1,6 +1,7 @@
 --[[
   Every change to the filesystem namespace, and the reads that must see one consistent
-  state, as one script so the rules (winner, parent index, implicit parents, history bound)
+  state, as one script so the rules (winner, parent index, implicit parents, sweeps below a
+  deleted directory, history bound)
   exist once. See src/state/fs.ts for the model; this file is its only implementation in Lua,
   and src/overlay/resolve.ts mirrors the winner rule in TypeScript.
 
@@ -23,7 +24,7 @@
 local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
 local nowMs = '0' -- committedAt of the versions a step adds besides the one it was given
 local HISTORY = 20        -- versions kept per node per path
-local SUBTREE_MAX = 5000  -- entries one rename may move (about 0.3 s of Redis time); more gets EXDEV, and mv copies
+local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a few hundred ms of Redis time; more gets EXDEV, and mv copies
 
 local function pkey(p) return prefix .. 'fs:p:' .. p end
 local function dkey(p) return prefix .. 'fs:d:' .. p end
