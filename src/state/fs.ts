@@ -145,7 +145,11 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  * (same type, mtime, size, mode, owner, manifest, target as its latest version) is a no-op that
  * returns the existing id. A file committed at /a/b/c makes /a and /a/b directories if they are
  * missing or deleted (versions from the same node at the file's mtime, so a directory deleted
- * after that mtime stays deleted). `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL).
+ * after that mtime stays deleted, and the file with it). A directory that goes away (a
+ * tombstone, or a newer non-directory) takes everything below it that is older along (each gets
+ * a tombstone, so it stays hidden if the directory returns); anything newer below it keeps the
+ * directory. `current` says whether this version is what the path shows after all that.
+ * `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL).
  */
 export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean } = {}): Promise<{ id: string; current: boolean }> {
   const path = normalizePath(rec.path);
