@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
-import { getCurrent, getManifest, listDir, listVersions } from '../../src/state/fs.js';
+import { getCurrent, getManifest, listDir, listVersions, subscribeFsEvents } from '../../src/state/fs.js';
 import { ChunkStore, decodeChunkList, manifestLocations } from '../../src/packetfs/index.js';
 import { startTranslator, type Translator, type TranslatorOptions } from '../../src/translate/index.js';
 
@@ -98,6 +98,26 @@ describe('translate daemon', () => {
     const metrics = await registry.metrics();
     assert.match(metrics, /oswalk_translate_bytes_total 23/);
     assert.match(metrics, /oswalk_translate_backlog_files 0/);
+  });
+
+  it('translates the most recently modified files first', async () => {
+    fresh();
+    const hoursAgo = [3, 1, 5, 2, 4];
+    for (const h of hoursAgo) {
+      writeFileSync(join(exportDir, `h${h}`), String(h));
+      const at = new Date(Date.now() - h * 3600_000);
+      utimesSync(join(exportDir, `h${h}`), at, at);
+    }
+    const order: string[] = [];
+    const stop = await subscribeFsEvents(redis, ks, (p) => order.push(p));
+    try {
+      const t = await start({ watch: false, concurrency: 1 });
+      await t.idle();
+      await until('all events', async () => order.length === 5);
+      assert.deepEqual(order, ['/h1', '/h2', '/h3', '/h4', '/h5']);
+    } finally {
+      await stop();
+    }
   });
 
   it('picks up create, modify, rename and delete within a couple of seconds', async () => {
