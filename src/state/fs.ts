@@ -7,14 +7,16 @@ import { runScript } from './scripts.js';
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
  * manifests. A path ('/a/b') has versions; each version says which node it came from, its mtime,
  * size, mode, owner and (for files) the hash of its chunk list. What everyone sees at a path is
- * decided by the fsOp Lua script on every change, in one atomic step (mirrored by pickCurrent in src/overlay/resolve.ts):
- * each node's latest version counts, newest mtime wins, equal mtimes go to the node name first
- * in byte order. A delete is a version too (a tombstone), so "deleted at T" competes with
- * "written at T'" by the same rule.
+ * decided by the fsOp Lua script on every change, in one atomic step (mirrored by pickCurrent in
+ * src/overlay/resolve.ts): the latest version of each node's export stream and of its mount
+ * stream (mount and restore) counts, newest mtime wins, equal mtimes go to the node name first
+ * in byte order, then to the mount stream. A delete is a version too (a tombstone), so
+ * "deleted at T" competes with "written at T'" by the same rule.
  *
  * Storage per path: one string fs:p:<path> holding all its versions in a compact form (see
- * fsOp-1.lua) and one field in the parent's fs:d:<dir> index (name → type letter + current id). History: the last 20 versions of each node
- * per path are kept; older ones are dropped as new ones arrive.
+ * fsOp-1.lua) and one field in the parent's fs:d:<dir> index (name → type letter + current id).
+ * History: the last 20 versions of each node's each stream per path are kept; older ones are
+ * dropped as new ones arrive.
  */
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'tombstone';
@@ -56,7 +58,7 @@ export class FsError extends Error {
 export const FS_LIMITS = {
   nameBytes: 255,
   pathBytes: 4096,
-  /** Versions kept per node per path (also in fsOp-1.lua). */
+  /** Versions kept per node and stream per path (also in fsOp-1.lua). */
   historyPerNode: 20,
   /** Entries one renamePath may move; a bigger directory gets EXDEV, and mv falls back to copying. */
   renameEntries: 5_000,
@@ -142,8 +144,8 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
 /**
  * Store a version and recompute what the path shows, in one step; publishes the path on
  * ks.fsEvents when what it shows changed. Committing the same content again from the same node
- * (same type, mtime, size, mode, owner, manifest, target as its latest version) is a no-op that
- * returns the existing id. A file committed at /a/b/c makes /a and /a/b directories if they are
+ * (same type, mtime, size, mode, owner, manifest, target as its latest version in either
+ * stream) is a no-op that returns the existing id. A file committed at /a/b/c makes /a and /a/b directories if they are
  * missing or deleted (versions from the same node at the file's mtime, so a directory deleted
  * after that mtime stays deleted, and the file with it). A directory that goes away (a
  * tombstone, or a newer non-directory) takes everything below it that is older along (each gets

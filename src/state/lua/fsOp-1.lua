@@ -23,7 +23,7 @@
 ]]
 local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
 local nowMs = '0' -- committedAt of the versions a step adds besides the one it was given
-local HISTORY = 20        -- versions kept per node per path
+local HISTORY = 20        -- versions kept per node and stream per path
 local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a few hundred ms of Redis time; more gets EXDEV, and mv copies
 
 local function pkey(p) return prefix .. 'fs:p:' .. p end
@@ -162,19 +162,33 @@ local function find(vs, id)
   return nil
 end
 
--- does version fields a win over b: newer mtime, or the same and a node name first in byte order
-local function beats(a, b)
-  local c = numcmp(a[3], b[3])
-  return c > 0 or (c == 0 and bytecmp(a[2], b[2]) < 0)
+-- Which stream of its node a version belongs to: what the node's export directory says (e), or
+-- what was done through the mount or by a restore (m). A node's two streams count separately, so
+-- a file deleted through the mount stays deleted when the same node's export directory still
+-- has the older copy and its translator commits it again.
+local function stream(f)
+  if f[8] == 'e' then return 'e' end
+  return 'm'
 end
 
--- The rule: take each node's latest version (highest id), then the newest mtime; equal mtimes
--- go to the node name first in byte order. `except` leaves one node out.
+-- do version fields a win over b: newer mtime; the same, and a node name first in byte order;
+-- the same node, and a's stream is the mount's
+local function beats(a, b)
+  local c = numcmp(a[3], b[3])
+  if c ~= 0 then return c > 0 end
+  c = bytecmp(a[2], b[2])
+  if c ~= 0 then return c < 0 end
+  return stream(a) == 'm' and stream(b) == 'e'
+end
+
+-- The rule: take the latest version (highest id) of each node's each stream, then the one that
+-- beats the others. `except` (node .. ' ' .. stream) leaves one stream out.
 local function winner(vs, except)
   local latest = {}
   for _, v in ipairs(vs) do
-    local l = latest[v.f[2]]
-    if v.f[2] ~= except and (not l or v.id > l.id) then latest[v.f[2]] = v end
+    local k = v.f[2] .. ' ' .. stream(v.f)
+    local l = latest[k]
+    if k ~= except and (not l or v.id > l.id) then latest[k] = v end
   end
   local best
   for _, v in pairs(latest) do
@@ -218,21 +232,28 @@ end
 -- Returns id, isCurrent, the winner, the parent's index entry before.
 local function store(p, f, loaded)
   local vs = loaded or versions(p)
-  local node, maxId, mine, last = f[2], 0, {}, nil
+  local node, s, maxId, mine, last, lastOther = f[2], stream(f), 0, {}, nil, nil
   for _, v in ipairs(vs) do
     if v.id > maxId then maxId = v.id end
     if v.f[2] == node then
-      mine[#mine + 1] = v
-      if not last or v.id > last.id then last = v end
+      if stream(v.f) == s then
+        mine[#mine + 1] = v
+        if not last or v.id > last.id then last = v end
+      elseif not lastOther or v.id > lastOther.id then
+        lastOther = v
+      end
     end
   end
+  -- the same content as this node's latest in either stream: nothing new to say
   local id, fresh = maxId + 1, true
-  if last then
-    local same = true
-    for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11 }) do
-      if last.f[i] ~= f[i] then same = false; break end
+  for _, l in ipairs({ last or false, lastOther or false }) do
+    if l and fresh then
+      local same = true
+      for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11 }) do
+        if l.f[i] ~= f[i] then same = false; break end
+      end
+      if same then id, fresh = l.id, false end
     end
-    if same then id, fresh = last.id, false end
   end
   if fresh then
     local v = { id = id, f = f }
@@ -428,16 +449,16 @@ elseif op == 'rename' then
     i = i + 1
   end
   -- A stamp that beats everything now at either end, for the tombstones. A moved entry keeps
-  -- its own mtime, as rename(2) does, where that still beats every other node's version at the
-  -- target (this node's own are replaced anyway); else it takes the stamp, so the move wins.
+  -- its own mtime, as rename(2) does, where that still beats everything else at the target
+  -- (this node's mount stream there is replaced anyway); else it takes the stamp, so it wins.
   for _, m in ipairs(moves) do
     mtime = maxnum(mtime, inc(m.rec.f[3]))
     local vs = versions(to .. m.rel)
     m.toVs = vs
     local there = winner(vs)
     if there then mtime = maxnum(mtime, inc(there.f[3])) end
-    local other = winner(vs, node)
-    m.keep = not other or beats({ '', node, m.rec.f[3] }, other.f)
+    local other = winner(vs, node .. ' m')
+    m.keep = not other or beats({ '', node, m.rec.f[3], '', '', '', '', 'm' }, other.f)
   end
   -- subscribers hear the two subtree roots, not every entry below them
   quiet = true
