@@ -174,6 +174,25 @@ export async function getCurrent(redis: Redis, ks: Keyspace, path: string): Prom
   return res ? decodeVersion(p, String(res[0]), res[1]) : undefined;
 }
 
+/** Most paths getCurrentMany takes in one call (one script: it holds Redis for its duration). */
+export const GET_MANY_MAX = 1000;
+
+/**
+ * getCurrent for many paths in one consistent step (readdir-plus: the attributes of a directory's
+ * entries in one round trip). Answers in the order asked; undefined where nothing is.
+ */
+export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly string[]): Promise<(VersionRecord | undefined)[]> {
+  if (paths.length > GET_MANY_MAX) throw new FsError('EINVAL', paths[0], `getCurrentMany takes at most ${GET_MANY_MAX} paths, got ${paths.length}`);
+  if (!paths.length) return [];
+  const ps = paths.map(normalizePath);
+  const res = await runScript<(number | string)[]>(redis, 'fsOp', [ks.fsVersions(ps[0])], [ks.prefix, 'getmany', ...ps]);
+  return ps.map((p, i) => {
+    if (p === '/') return { ...ROOT, path: p };
+    const id = Number(res[2 * i]);
+    return id ? decodeVersion(p, String(id), String(res[2 * i + 1])) : undefined;
+  });
+}
+
 export interface DirEntry {
   name: string;
   type: Exclude<FileType, 'tombstone'>;

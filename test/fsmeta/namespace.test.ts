@@ -6,7 +6,7 @@ import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  commitVersion, FS_LIMITS, FsError, getCurrent, getManifest, listDir, listVersions, normalizePath, putManifest,
+  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, listDir, listVersions, normalizePath, putManifest,
   removePath, renamePath, restoreVersion, subscribeFsEvents, type NewVersion,
 } from '../../src/state/fs.js';
 import { pickCurrent } from '../../src/overlay/resolve.js';
@@ -129,6 +129,20 @@ describe('filesystem namespace', () => {
     assert.equal(await getCurrent(redis, ks, '/zz'), undefined);
     assert.equal((await getCurrent(redis, ks, '/'))?.type, 'dir');
     assert.equal(await code(commitVersion(redis, ks, dir('/a', 'n1', T), { exclusive: true })), 'EEXIST');
+  });
+
+  it('getCurrentMany answers many paths in one step, in order', async () => {
+    const ks = keyspace(testPrefix());
+    await commitVersion(redis, ks, file('/m/a', 'n1', T, M1, 1));
+    await commitVersion(redis, ks, file('/m/b', 'n1', T, M2, 2));
+    await commitVersion(redis, ks, tomb('/m/b', 'n1', T + 1n));
+    const got = await getCurrentMany(redis, ks, ['/m/a', '/m/b', '/m', '/nope', '/', '/m/a']);
+    assert.deepEqual(got.map((r) => r && [r.path, r.type, r.size]), [
+      ['/m/a', 'file', 1], undefined, ['/m', 'dir', 0], undefined, ['/', 'dir', 0], ['/m/a', 'file', 1],
+    ]);
+    assert.deepEqual(got[0], await getCurrent(redis, ks, '/m/a'));
+    assert.deepEqual(await getCurrentMany(redis, ks, []), []);
+    assert.equal(await code(getCurrentMany(redis, ks, Array.from({ length: GET_MANY_MAX + 1 }, (_, i) => `/x${i}`))), 'EINVAL');
   });
 
   it('rejects bad version records with EINVAL naming the field', async () => {

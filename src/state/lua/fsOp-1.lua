@@ -13,6 +13,7 @@
     restore <id> <node> <nowNs> <nowMs>               -> {id, record}
     rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
     get                                               -> {id, record} or false
+    getmany <path> ...  (ARGV[3] is the first path)   -> {id or 0, record or '', ...}
     versions                                          -> {winner id or 0, id, record, ...}
     list                                              -> {name, value, ...}
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|target`, with type
@@ -365,6 +366,15 @@ elseif op == 'get' then
   local cur = currentRecord(path)
   if not cur then return false end
   return { cur.id, encode(cur.f) }
+
+elseif op == 'getmany' then
+  local out = {}
+  for i = 3, #ARGV do
+    local cur = currentRecord(ARGV[i])
+    out[#out + 1] = cur and cur.id or 0
+    out[#out + 1] = cur and encode(cur.f) or ''
+  end
+  return out
 
 elseif op == 'versions' then
   local best = winner(versions(path))
