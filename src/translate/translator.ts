@@ -465,8 +465,11 @@ class TranslatorImpl implements Translator {
     }
     const encoded = encodeChunkList(res.chunks);
     const hash = manifestHash(res.chunks);
-    await putManifest(this.o.redis, this.o.ks, hash, encoded);
-    await addManifestLocation(this.o.redis, this.o.ks, hash, this.o.node);
+    // both before the version that names them, so no reader meets a manifest it cannot find
+    await Promise.all([
+      putManifest(this.o.redis, this.o.ks, hash, encoded),
+      addManifestLocation(this.o.redis, this.o.ks, hash, this.o.node),
+    ]);
     this.s.bytesTranslated += res.size;
     this.s.newBytes += res.newBytes;
     this.s.filesTranslated++;
