@@ -421,7 +421,9 @@ class TranslatorImpl implements Translator {
       this.state.set(rel, seenFromStat('s', st));
       return;
     }
-    const manifest = (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
+    // only the mode or owner changed: same content, same manifest
+    const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === mtimeOf(st);
+    const manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
     if (!manifest) return;
     await this.commit(rel, { ...base, type: 'file', size: Number(st.size), manifest });
     this.state.set(rel, seenFromStat('f', st, manifest));

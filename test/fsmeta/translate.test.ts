@@ -154,11 +154,14 @@ describe('translate daemon', () => {
     await t.close();
     const before = (await listVersions(redis, ks, '/f3')).length;
     rmSync(join(exportDir, 'f0'));
+    chmodSync(join(exportDir, 'f1'), 0o600);
     t = await start({ watch: false });
     await t.idle();
+    // f1: a new version for the new mode, without reading the file again
     assert.equal(t.stats().filesTranslated, 0);
-    assert.equal(t.stats().versions, 1);
+    assert.equal(t.stats().versions, 2);
     assert.equal(t.stats().tombstones, 1);
+    assert.equal((await getCurrent(redis, ks, '/f1'))?.mode, 0o100600);
     assert.equal((await listVersions(redis, ks, '/f3')).length, before);
     assert.equal(await getCurrent(redis, ks, '/f0'), undefined);
     await t.close();
