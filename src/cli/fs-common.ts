@@ -1,22 +1,22 @@
-import { Option, type Command } from 'commander';
-import { FsError } from '../state/fs.js';
+import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../state/redis.js';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
+import { resolveRedisUrl } from './config.js';
 
 /**
- * Options and helpers shared by the filesystem subcommands (versions, restore, translate),
- * which talk to Redis directly for now.
+ * Options and helpers shared by the filesystem subcommands. `translate` runs on a node and
+ * talks to Redis directly; versions and restore go through the API.
  */
 export function redisOptions(cmd: Command): Command {
   return cmd
-    .option('--redis <url>', 'Redis URL (env OSWALK_REDIS_URL)', process.env.OSWALK_REDIS_URL ?? 'redis://127.0.0.1:6379')
+    .option('--redis <url>', 'Redis URL (default: $OSWALK_REDIS_URL, then .oswalk/config.json)')
     .option('--prefix <prefix>', 'Redis key prefix with its {hash tag} (env OSWALK_REDIS_PREFIX)', process.env.OSWALK_REDIS_PREFIX ?? DEFAULT_PREFIX);
 }
 
-export async function withRedis<T>(opts: { redis: string; prefix: string }, fn: (redis: Redis, ks: Keyspace) => Promise<T>): Promise<T> {
+export async function withRedis<T>(opts: { redis?: string; prefix: string }, fn: (redis: Redis, ks: Keyspace) => Promise<T>): Promise<T> {
   const ks = keyspace(opts.prefix);
-  const redis = connectRedis(opts.redis);
+  const redis = connectRedis(resolveRedisUrl(opts.redis));
   try {
     return await fn(redis, ks);
   } finally {
@@ -44,34 +44,4 @@ export function isoNs(mtimeNs: string): string {
   const ns = BigInt(mtimeNs);
   const iso = new Date(Number(ns / 1_000_000n)).toISOString();
   return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
-}
-
-/**
- * `-o, --output table|json` on the command, unless the program already has it as a global
- * option (src/cli/common.ts on main does); read it with outputOf().
- */
-export function outputOption(cmd: Command, parent: Command): Command {
-  if (parent.options.some((o) => o.long === '--output')) return cmd;
-  return cmd.addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
-}
-
-export function outputOf(cmd: Command): 'table' | 'json' {
-  return (cmd.optsWithGlobals() as { output?: string }).output === 'json' ? 'json' : 'table';
-}
-
-/**
- * Errors become one line on stderr and an exit code (1, or 4 for a path or version that does
- * not exist), never a stack trace; OSWALK_DEBUG=1 shows it.
- */
-export function fsAction<A extends unknown[]>(fn: (...args: A) => Promise<void | number>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      const code = await fn(...args);
-      if (typeof code === 'number') process.exitCode = code;
-    } catch (err) {
-      if (process.env.OSWALK_DEBUG) console.error(err);
-      process.stderr.write(`error: ${(err as Error).message}\n`);
-      process.exitCode = err instanceof FsError && err.code === 'ENOENT' ? 4 : 1;
-    }
-  };
 }

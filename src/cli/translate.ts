@@ -7,10 +7,11 @@ import Table from 'cli-table3';
 import { ChunkStore } from '../packetfs/index.js';
 import { startTranslator } from '../translate/index.js';
 import { createLogger } from '../util/log.js';
-import { fsAction, outputOf, outputOption, redisOptions, withRedis } from './fs-common.js';
+import { action, globals } from './common.js';
+import { redisOptions, withRedis } from './fs-common.js';
 
 interface Opts {
-  redis: string;
+  redis?: string;
   prefix: string;
   node: string;
   store: string;
@@ -20,14 +21,14 @@ interface Opts {
 
 export function register(program: Command): void {
   const cmd = program.command('translate');
-  outputOption(redisOptions(cmd), program)
-    .description('Translate a directory into the unified filesystem once (what the agent\'s translate daemon does continuously), then exit')
+  redisOptions(cmd)
+    .description('translate a directory into the unified filesystem once (what the agent\'s translate daemon does continuously), then exit')
     .argument('<dir>', 'the directory to translate (a node\'s export directory)')
     .option('--node <name>', 'node the versions belong to (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
     .option('--store <dir>', 'PacketFS chunk store directory (env OSWALK_STORE)', process.env.OSWALK_STORE ?? '/var/lib/oswalk/chunks')
     .option('--state <file>', 'where to remember what was translated (default: translate-<node>.json in the store)')
     .option('--concurrency <n>', 'paths translated at once', '2')
-    .action(fsAction(async (dirArg: string, opts: Opts) => {
+    .action(action(async (dirArg: string, opts: Opts) => {
       const dir = resolve(dirArg);
       if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`translate: ${dir} is not a directory`);
       const concurrency = Number(opts.concurrency);
@@ -60,7 +61,7 @@ export function register(program: Command): void {
         }
         return t.stats();
       });
-      if (outputOf(cmd) === 'json') {
+      if (globals(cmd).output === 'json') {
         process.stdout.write(JSON.stringify(stats) + '\n');
       } else {
         const table = new Table({ head: ['VERSIONS', 'FILES', 'BYTES', 'NEW BYTES', 'DEDUP', 'TOMBSTONES', 'SKIPPED', 'ERRORS'] });

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import Table from 'cli-table3';
-import { listVersions, normalizePath, type VersionInfo } from '../state/fs.js';
-import { fsAction, isoNs, mountOption, namespacePath, outputOf, outputOption, redisOptions, withRedis } from './fs-common.js';
+import type { VersionInfo } from '../state/fs.js';
+import { action, client, globals } from './common.js';
+import { isoNs, mountOption, namespacePath } from './fs-common.js';
+import { formatBytes, printRows } from './output.js';
 
 /** What the HASH column shows: the manifest for files, else what kind of entry it is. */
 function what(v: VersionInfo): string {
@@ -11,26 +12,23 @@ function what(v: VersionInfo): string {
 }
 
 export function register(program: Command): void {
-  const cmd = program.command('versions');
-  outputOption(mountOption(redisOptions(cmd)), program)
-    .description('List the kept versions of a path of the unified filesystem, newest first; CURRENT is what everyone sees')
+  mountOption(program.command('versions'))
+    .description('list the kept versions of a path of the unified filesystem, newest first; CURRENT is what everyone sees')
     .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
-    .action(fsAction(async (arg: string, opts: { redis: string; prefix: string; mount: string }) => {
-      const path = normalizePath(namespacePath(arg, opts.mount));
-      const versions = await withRedis(opts, (redis, ks) => listVersions(redis, ks, path));
-      if (outputOf(cmd) === 'json') {
-        process.stdout.write(JSON.stringify(versions.map((v) => ({
-          id: v.id, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
-          current: v.current, type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid, target: v.target ?? null,
-        })), null, 2) + '\n');
-        return;
-      }
-      if (!versions.length) {
-        process.stderr.write(`error: no versions of ${path}\n`);
-        return 4;
-      }
-      const table = new Table({ head: ['ID', 'NODE', 'MTIME', 'SIZE', 'HASH', 'CURRENT'] });
-      for (const v of versions) table.push([v.id, v.node, isoNs(v.mtimeNs), v.size, what(v), v.current ? '*' : '']);
-      process.stdout.write(table.toString() + '\n');
+    .action(action(async (arg: string, opts: { mount: string }, cmd: Command) => {
+      const q = new URLSearchParams({ path: namespacePath(arg, opts.mount) });
+      const { items } = await client(cmd).get<{ items: VersionInfo[] }>(`/v1/fs/versions?${q}`);
+      printRows(globals(cmd).output, items, [
+        { header: 'ID', value: (v) => v.id },
+        { header: 'NODE', value: (v) => v.node },
+        { header: 'MTIME', value: (v) => isoNs(v.mtimeNs) },
+        { header: 'SIZE', value: (v) => (v.type === 'file' ? formatBytes(v.size) : '-') },
+        { header: 'HASH', value: what },
+        { header: 'SOURCE', value: (v) => v.source },
+        { header: 'CURRENT', value: (v) => (v.current ? '*' : '') },
+      ], items.map((v) => ({
+        id: v.id, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
+        current: v.current, type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid, target: v.target ?? null,
+      })));
     }));
 }

@@ -6,10 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { pino } from 'pino';
+import { OSWALK_BIN } from '../helpers/cli.js';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
@@ -17,7 +17,7 @@ import { getCurrent, getManifest, listDir, listVersions, subscribeFsEvents } fro
 import { ChunkStore, decodeChunkList, manifestLocations } from '../../src/packetfs/index.js';
 import { startTranslator, type Translator, type TranslatorOptions } from '../../src/translate/index.js';
 
-const CLI = join(fileURLToPath(new URL('.', import.meta.url)), 'fixtures', 'cli.js');
+const CLI = OSWALK_BIN;
 const quiet = pino({ level: 'silent' });
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 4000): Promise<T> {
