@@ -9,6 +9,8 @@ import { heartbeat, registerNode } from '../state/nodes.js';
 import { connectRedis } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { ChunkStore } from '../packetfs/index.js';
+import { chunkDir, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
 import { JobRunner } from './runner.js';
 import type { Runtime } from './runtime/types.js';
 
@@ -96,6 +98,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const leaseMs = opts.leaseMs ?? 15_000;
 
   const app = createHttpServer({ log, registry, token: opts.token });
+  const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
+  await registerChunkServer(app, store, opts.token);
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
   const address = await app.listen({ host: listen.host, port: listen.port });
   const port = Number(new URL(address).port);
@@ -104,7 +108,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const cpus = Math.min(osCpus().length, opts.cpus ?? Infinity);
   const memoryBytes = Math.min(totalmem(), opts.memoryBytes ?? Infinity);
-  const load = () => ({ load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount });
+  let fs: NodeFilesystem | undefined;
+  const load = () => ({ load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount, ...fs?.usage() });
   new Gauge({ name: 'oswalk_node_load1', help: '1-minute load average of the node.', registers: [registry], collect() { this.set(loadavg()[0]); } });
   new Gauge({ name: 'oswalk_node_memory_used_bytes', help: 'Memory in use on the node.', registers: [registry], collect() { this.set(totalmem() - freemem()); } });
   new Gauge({ name: 'oswalk_node_cpus', help: 'CPUs the node offers to jobs.', registers: [registry], collect() { this.set(cpus); } });
@@ -142,6 +147,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   await register('start');
   runner.start();
+  fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir: opts.exportDir, stateDir: opts.stateDir, registry, log });
 
   let stopped = false;
   const beat = setInterval(() => {
@@ -157,6 +163,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearInterval(beat);
       await runner.stop();
+      await fs?.stop();
       await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped; requeued`).catch(() => 0);
       await app.close();
       redis.disconnect();
