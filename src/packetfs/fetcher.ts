@@ -80,6 +80,7 @@ export class ChunkFetcher {
   private readonly mem = new Map<string, Buffer>();
   private memBytes = 0;
   private nodes?: { at: number; urls: Map<string, string> };
+  private readonly holders = new Map<string, { at: number; names: string[] }>();
   private ready?: Promise<void>;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
   private readonly s = { memoryHits: 0, localHits: 0, remoteFetches: 0, remoteBytes: 0, sharedFetches: 0, badPeerResponses: 0, failures: 0, evictions: 0 };
@@ -266,10 +267,24 @@ export class ChunkFetcher {
     return urls;
   }
 
+  /**
+   * A manifest's holders, remembered for a second: a reader streaming a file asks for many
+   * chunks of one manifest, and one Redis round trip per chunk would add its latency to each.
+   */
+  private async holdersOf(manifestHash: string): Promise<string[]> {
+    const now = Date.now();
+    const hit = this.holders.get(manifestHash);
+    if (hit && now - hit.at < NODES_TTL_MS) return hit.names;
+    if (this.holders.size > 1000) this.holders.clear();
+    const names = await manifestLocations(this.o.redis, this.o.ks, manifestHash);
+    this.holders.set(manifestHash, { at: now, names });
+    return names;
+  }
+
   /** Holders first, then every other live peer; each group shuffled; peers that lied recently last. */
   private async candidates(manifestHash?: string): Promise<[string, string][]> {
     const urls = await this.peerUrls();
-    const holders = manifestHash ? (await manifestLocations(this.o.redis, this.o.ks, manifestHash)).filter((n) => urls.has(n)) : [];
+    const holders = manifestHash ? (await this.holdersOf(manifestHash)).filter((n) => urls.has(n)) : [];
     const others = [...urls.keys()].filter((n) => !holders.includes(n));
     const now = Date.now();
     const shuffle = (a: string[]) => a.map((n) => [Math.random(), n] as const).sort((x, y) => x[0] - y[0]).map(([, n]) => n);
