@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Gauge, type Registry } from 'prom-client';
-import { ChunkFetcher, ChunkStore, chunkRoutes, decodeChunkList, replicate, type ReplicationRule } from '../packetfs/index.js';
+import type { Registry } from 'prom-client';
+import {
+  ChunkFetcher, ChunkStore, chunkRoutes, decodeChunkList, registerPacketfsMetrics, replicate, type ReplicationRule,
+} from '../packetfs/index.js';
 import type { Keyspace } from '../state/keys.js';
 import { getManifest } from '../state/fs.js';
 import { allReferencedManifests, currentManifestsUnder } from '../state/fs-walk.js';
@@ -73,9 +75,7 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
     const s = await store.stats();
     storeStats = { count: s.count, bytes: s.bytes, cacheBytes: s.cacheBytes };
   };
-  new Gauge({ name: 'oswalk_store_chunks', help: 'Chunks in this node\'s own PacketFS store.', registers: [opts.registry], collect() { this.set(storeStats.count); } });
-  new Gauge({ name: 'oswalk_store_bytes', help: 'Bytes of chunks in this node\'s own PacketFS store.', registers: [opts.registry], collect() { this.set(storeStats.bytes); } });
-  new Gauge({ name: 'oswalk_store_cache_bytes', help: 'Bytes of chunks cached from peers.', registers: [opts.registry], collect() { this.set(storeStats.cacheBytes); } });
+  registerPacketfsMetrics(opts.registry, { store, fetcher });
 
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
@@ -95,7 +95,8 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
     setImmediate(tick);
   };
 
-  every(10_000, 'store statistics', refreshStats);
+  // Counting walks the whole store directory: once a minute is plenty for status.
+  every(60_000, 'store statistics', refreshStats);
   every(opts.replicateEveryMs ?? 30_000, 'replication', async () => {
     const rules = await replicationRules(redis, ks);
     if (!rules.length) return;
