@@ -81,6 +81,15 @@ mkdir -p "$ROOT/usr/local/lib/node_modules"
 cp -a "$NPM_DIR" "$ROOT/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOT/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOT/usr/local/bin/npx"
+# Node's headers, as the official image has them: node-gyp builds native addons (fuse-native)
+# against them instead of downloading them from nodejs.org.
+HEADERS="$(dirname "$NODE")/../include/node"
+if [ -r "$HEADERS/node_api.h" ]; then
+  mkdir -p "$ROOT/usr/local/include"
+  cp -a "$HEADERS" "$ROOT/usr/local/include/node"
+else
+  say "no node headers next to $NODE: native addons cannot be rebuilt inside the image offline"
+fi
 
 say "adding the host CA bundle"
 # Appended to Debian's bundle rather than replacing it, so update-ca-certificates in a later
@@ -91,8 +100,9 @@ cp "$CA" "$ROOT/etc/ssl/certs/ca-certificates.crt"
 
 # apt inside the image uses the same mirror (debootstrap wrote only the main suite).
 echo "deb $MIRROR $SUITE main" >"$ROOT/etc/apt/sources.list"
-rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/tmp/* "$ROOT"/var/log/*.log
+rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/tmp/* "$ROOT"/var/log/*.log
 
+OLD="$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)"
 say "docker import -> $TAG"
 tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
@@ -101,4 +111,6 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change 'CMD ["node"]' \
   --message "OS Walk local base: debootstrap $SUITE minbase + host node $("$NODE" -v)" \
   - "$TAG" >/dev/null
+# A --force rebuild leaves the previous import untagged; drop it unless something still uses it.
+[ -z "$OLD" ] || docker image rm "$OLD" >/dev/null 2>&1 || true
 say "built $TAG ($(docker image inspect -f '{{.Size}}' "$TAG" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
