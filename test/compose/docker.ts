@@ -128,3 +128,30 @@ export function hasCommand(cmd: string): boolean {
   return run('which', [cmd]).status === 0;
 }
 
+
+/** The container's IP address on its (first) network, reachable from the host on Linux. */
+export function containerIp(container: string): string {
+  const ip = docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', container).trim().split(' ')[0];
+  if (!ip) throw new Error(`container ${container} has no IP address`);
+  return ip;
+}
+
+export interface PromTarget {
+  scrapeUrl: string;
+  health: 'up' | 'down' | 'unknown';
+  lastError: string;
+  labels: Record<string, string>;
+}
+
+/** Prometheus' view of its active scrape targets (GET /api/v1/targets). */
+export async function promTargets(promUrl: string): Promise<PromTarget[]> {
+  const res = await fetch(`${promUrl}/api/v1/targets?state=active`);
+  if (!res.ok) throw new Error(`GET ${promUrl}/api/v1/targets: HTTP ${res.status}`);
+  const body = (await res.json()) as { data: { activeTargets: PromTarget[] } };
+  return body.data.activeTargets;
+}
+
+/** Runs `promtool check metrics` (in the Prometheus container) on an exposition text. */
+export function promtoolCheckMetrics(promContainer: string, text: string): RunResult {
+  return run('docker', ['exec', '-i', promContainer, 'promtool', 'check', 'metrics'], { input: text });
+}
