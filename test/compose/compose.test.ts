@@ -82,6 +82,7 @@ describe('compose cluster end to end', { skip }, () => {
       if (left.length) run('docker', ['rm', '-f', ...left]);
     }
     run('bash', [join(repoRoot, 'docker', 'host-setup.sh'), '--down'], { env });
+    return engine.stop();
   });
 
   test('oswalk status shows three ready nodes with CPUs', async () => {

@@ -91,14 +91,19 @@ export class DockerEngine {
     const fd = openSync(logFile, 'a');
     this.started = spawn('dockerd', [], { stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
-    try {
-      await waitFor('dockerd to answer', 60_000, () => {
-        if (this.started?.exitCode !== null) throw new Error(`dockerd exited ${this.started?.exitCode}; see ${logFile}`);
-        return run('docker', ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 5_000 }).status === 0 ? true : undefined;
-      });
-    } catch (err) {
-      this.skipReason = `dockerd could not start: ${(err as Error).message}`;
-      await this.stop();
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (this.started.exitCode !== null) {
+        this.skipReason = `dockerd exited ${this.started.exitCode} at start; see ${logFile}`;
+        return;
+      }
+      if (run('docker', ['version', '--format', '{{.Server.Version}}'], { timeoutMs: 5_000 }).status === 0) return;
+      if (Date.now() > deadline) {
+        this.skipReason = `dockerd did not answer within 60 s; see ${logFile}`;
+        await this.stop();
+        return;
+      }
+      await sleep(500);
     }
   }
 

@@ -49,6 +49,7 @@ describe('prometheus image scrapes the control plane and agent addresses of comp
     const ids = run('docker', ['ps', '-aq', '--filter', `label=${label}`]).stdout.split('\n').filter(Boolean);
     if (ids.length) run('docker', ['rm', '-f', '-v', ...ids]);
     run('docker', ['network', 'rm', network]);
+    return engine.stop();
   });
 
   test('every target is scraped and up', async () => {

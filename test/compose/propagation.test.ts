@@ -86,6 +86,7 @@ describe('mount propagation: agent container → host → job containers', { ski
     const ids = run('docker', ['ps', '-aq', '--filter', `label=${label}`]).stdout.split('\n').filter(Boolean);
     if (ids.length) run('docker', ['rm', '-f', ...ids]);
     run('bash', [join(repoRoot, 'docker', 'host-setup.sh'), '--down'], { env });
+    return engine.stop();
   });
 
   test('host-setup.sh made the directory an rshared mount', () => {
