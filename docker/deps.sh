@@ -14,9 +14,16 @@ case "$mode" in
       echo "deps: the context's node_modules do not match package-lock.json: run 'npm ci' on the host, or build with --build-arg DEPS=image" >&2
       exit 1
     fi
-    if ! node -e "require('fuse-native')" 2>/tmp/fuse.err; then
-      cat /tmp/fuse.err >&2
-      echo "deps: fuse-native from the host does not load in the image (different glibc?): build with --build-arg DEPS=image" >&2
+    # The project's postinstall checks that the patched fuse-native addon loads (and would
+    # rebuild a stale one); without it, at least the addon must load here.
+    if [ -f scripts/patch-fuse-native.mjs ]; then
+      set -- node scripts/patch-fuse-native.mjs
+    else
+      set -- node -e "require('fuse-native')"
+    fi
+    if ! "$@" >/tmp/fuse.out 2>&1; then
+      cat /tmp/fuse.out >&2
+      echo "deps: fuse-native from the host does not load in the image (different glibc? not patched?): build with --build-arg DEPS=image" >&2
       exit 1
     fi
     ;;
