@@ -20,7 +20,7 @@ base_id="$(docker image inspect -f '{{.Id}}' "$BASE")"
 
 # hash_of FILE...: content hash of these inputs plus the base image they build on.
 hash_of() {
-  { echo "$base_id"; find "$@" -type f ! -path '*/node_modules/*' -print0 2>/dev/null | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16
+  { echo "$base_id"; find "$@" -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16
 }
 
 # build TAG HASH DOCKERFILE CONTEXT [docker build args...]
@@ -46,10 +46,15 @@ build() {
 }
 
 # The app's inputs: what the build stage reads (see .dockerignore), with the installed
-# dependencies represented by npm's record of them rather than 100 MB of files.
+# dependencies represented by npm's record of them and their native addons rather than
+# 100 MB of files.
 app_inputs=(package.json package-lock.json tsconfig.json bin src scripts docker/Dockerfile docker/deps.sh .dockerignore)
 for d in patches manifests; do [ -e "$d" ] && app_inputs+=("$d"); done
-[ -f node_modules/.package-lock.json ] && app_inputs+=(node_modules/.package-lock.json)
+if [ -f node_modules/.package-lock.json ]; then
+  # Native addons too: a postinstall may rebuild one (fuse-native's patch) with the same lock.
+  mapfile -t addons < <(find node_modules -name '*.node' -type f)
+  app_inputs+=(node_modules/.package-lock.json "${addons[@]}")
+fi
 build oswalk:latest "$(hash_of "${app_inputs[@]}")" docker/Dockerfile . --build-arg DEPS="${OSWALK_DEPS:-auto}"
 build oswalk-redis:latest "$(hash_of docker/redis.Dockerfile)" docker/redis.Dockerfile docker
 build oswalk-prometheus:latest "$(hash_of docker/prometheus.Dockerfile docker/prometheus.yml)" docker/prometheus.Dockerfile docker
