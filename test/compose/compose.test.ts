@@ -69,7 +69,7 @@ describe('compose cluster end to end', { skip }, () => {
     mustRun('bash', [join(repoRoot, 'docker', 'host-setup.sh')], { env });
     const up = run(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', 'up', '-d'], { env, timeoutMs: 5 * 60_000 });
     if (up.status !== 0) {
-      const logs = ['control-plane', ...AGENTS].map((s) => `--- ${s}\n${run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--tail', '30', s], { env }).stdout}`).join('\n');
+      const logs = ['control-plane', ...AGENTS].map((s) => `--- ${s}\n${run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', '--tail', '30', s], { env }).stdout}`).join('\n');
       throw new Error(`compose up failed:\n${up.stderr.slice(-3000)}\n${logs}`);
     }
   });
