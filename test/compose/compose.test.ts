@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/redis.js';
 import {
-  DockerEngine, buildImages, composeCommand, containerIp, docker, mustRun, promTargets, promtoolCheckMetrics, repoRoot, run, waitFor,
+  DockerEngine, StopWaiting, buildImages, composeCommand, containerIp, docker, mustRun, promTargets, promtoolCheckMetrics, repoRoot, run, waitFor,
 } from './docker.js';
 
 const engine = await DockerEngine.ensure();
@@ -100,14 +100,14 @@ describe('compose cluster end to end', { skip }, () => {
     oswalk('apply', '-f', 'manifests/examples/write-shared.yaml');
     const written = await waitFor('write-shared to succeed', 120_000, () => {
       const j = jobsOf('write-shared');
-      if (j.some((x) => x.state === 'failed')) throw new Error(`write-shared failed: ${JSON.stringify(j)}`);
+      if (j.some((x) => x.state === 'failed')) throw new StopWaiting(`write-shared failed: ${JSON.stringify(j)}`);
       return j.length > 0 && j.every((x) => x.state === 'succeeded') ? j : undefined;
     });
     assert.deepEqual(written.map((j) => j.node ?? j.lastNode), ['agent-1']);
     oswalk('apply', '-f', 'manifests/examples/read-shared.yaml');
     const read = await waitFor('read-shared to succeed', 120_000, () => {
       const j = jobsOf('read-shared');
-      if (j.some((x) => x.state === 'failed')) throw new Error(`read-shared failed: ${JSON.stringify(j)}`);
+      if (j.some((x) => x.state === 'failed')) throw new StopWaiting(`read-shared failed: ${JSON.stringify(j)}`);
       return j.length > 0 && j.every((x) => x.state === 'succeeded') ? j : undefined;
     });
     assert.deepEqual(read.map((j) => j.node ?? j.lastNode), ['agent-3']);
@@ -159,7 +159,7 @@ describe('compose cluster end to end', { skip }, () => {
     await waitFor(`${victim} marked down`, 60_000, () => (status().find((n) => n.name === victim)?.status === 'down' ? true : undefined));
     const done = await waitFor('survive-kill to succeed on another node', 120_000, () => {
       const j = jobsOf('survive-kill');
-      if (j.some((x) => x.state === 'failed')) throw new Error(`survive-kill failed: ${JSON.stringify(j)}`);
+      if (j.some((x) => x.state === 'failed')) throw new StopWaiting(`survive-kill failed: ${JSON.stringify(j)}`);
       return j.length === 1 && j[0].state === 'succeeded' ? j[0] : undefined;
     });
     assert.notEqual(done.node ?? done.lastNode, victim);

@@ -41,7 +41,13 @@ export function docker(...args: string[]): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `fn` until it returns a value other than undefined, or throws with `what` at the deadline. */
+/** Thrown from a `waitFor` probe to give up at once (the awaited state can no longer come). */
+export class StopWaiting extends Error {}
+
+/**
+ * Polls `fn` until it returns a value other than undefined, or throws with `what` at the
+ * deadline. Errors from `fn` count as "not yet", except StopWaiting.
+ */
 export async function waitFor<T>(what: string, timeoutMs: number, fn: () => T | undefined | Promise<T | undefined>, intervalMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -50,6 +56,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, fn: () => T | 
       const v = await fn();
       if (v !== undefined) return v;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       last = err;
     }
     if (Date.now() > deadline) {
