@@ -57,6 +57,16 @@ describe('compose cluster end to end', { skip }, () => {
     if (!Array.isArray(out.items)) throw new Error(`oswalk get jobs --output json: expected { items: [...] }, got ${JSON.stringify(out).slice(0, 300)}`);
     return out.items;
   };
+  /** Waits until every record of the Job manifest `name` succeeded; a failed one ends the wait with its output. */
+  const jobSucceeded = (name: string, timeoutMs: number) => waitFor(`${name} to succeed`, timeoutMs, () => {
+    const j = jobsOf(name);
+    const failed = j.find((x) => x.state === 'failed');
+    if (failed) {
+      const out = run('docker', ['exec', containerOf('control-plane'), 'oswalk', 'logs', failed.id]);
+      throw new StopWaiting(`${name} failed on ${failed.node ?? failed.lastNode}: ${JSON.stringify(failed).slice(0, 600)}\n--- its output\n${(out.stdout + out.stderr).slice(-1500)}`);
+    }
+    return j.length > 0 && j.every((x) => x.state === 'succeeded') ? j : undefined;
+  });
   const logsOf = (service: string) => run('docker', ['logs', '--tail', '40', containerOf(service)]);
 
   before(async () => {
@@ -98,18 +108,10 @@ describe('compose cluster end to end', { skip }, () => {
 
   test('a file written by a job on agent-1 is read back by a job pinned to agent-3', async () => {
     oswalk('apply', '-f', 'manifests/examples/write-shared.yaml');
-    const written = await waitFor('write-shared to succeed', 120_000, () => {
-      const j = jobsOf('write-shared');
-      if (j.some((x) => x.state === 'failed')) throw new StopWaiting(`write-shared failed: ${JSON.stringify(j)}`);
-      return j.length > 0 && j.every((x) => x.state === 'succeeded') ? j : undefined;
-    });
+    const written = await jobSucceeded('write-shared', 120_000);
     assert.deepEqual(written.map((j) => j.node ?? j.lastNode), ['agent-1']);
     oswalk('apply', '-f', 'manifests/examples/read-shared.yaml');
-    const read = await waitFor('read-shared to succeed', 120_000, () => {
-      const j = jobsOf('read-shared');
-      if (j.some((x) => x.state === 'failed')) throw new StopWaiting(`read-shared failed: ${JSON.stringify(j)}`);
-      return j.length > 0 && j.every((x) => x.state === 'succeeded') ? j : undefined;
-    });
+    const read = await jobSucceeded('read-shared', 120_000);
     assert.deepEqual(read.map((j) => j.node ?? j.lastNode), ['agent-3']);
     // The same bytes through each agent's own mount, as the host sees them (rshared).
     const bytes = AGENTS.map((a) => readFileSync(join(shared, a, 'shared', 'out.txt')));
@@ -157,11 +159,7 @@ describe('compose cluster end to end', { skip }, () => {
     const victim = running.node!;
     docker('kill', containerOf(victim));
     await waitFor(`${victim} marked down`, 60_000, () => (status().find((n) => n.name === victim)?.status === 'down' ? true : undefined));
-    const done = await waitFor('survive-kill to succeed on another node', 120_000, () => {
-      const j = jobsOf('survive-kill');
-      if (j.some((x) => x.state === 'failed')) throw new StopWaiting(`survive-kill failed: ${JSON.stringify(j)}`);
-      return j.length === 1 && j[0].state === 'succeeded' ? j[0] : undefined;
-    });
+    const [done] = await jobSucceeded('survive-kill', 120_000);
     assert.notEqual(done.node ?? done.lastNode, victim);
     assert.ok(done.attempt >= 2, `expected a second attempt, got ${JSON.stringify(done)}`);
     // Back up, the agent rejoins and removes the job container its killed self left running.
