@@ -1,0 +1,202 @@
+import type { Backend, ChunkRef, Entry } from './backend.js';
+import { fsError } from './errors.js';
+import { isWithin, parentOf } from './paths.js';
+
+interface Cached<T> {
+  value: T;
+  at: number;
+}
+
+export interface MetaCacheOptions {
+  /** Age after which an entry is asked again even without an invalidation (a safety net for lost events). */
+  ttlMs: number;
+  /** How long an operation waits for Redis before it fails with EIO. */
+  waitMs: number;
+  maxEntries: number;
+}
+
+/**
+ * Path → current version, and directory → names, kept until an invalidation from the
+ * namespace's pub/sub channel says the path changed (so another node's commit is seen at
+ * once), or ttlMs passes. While Redis is away every cached answer is served whatever its age,
+ * and only misses wait (then EIO); when Redis comes back the whole cache is dropped, since
+ * events sent meanwhile are lost.
+ */
+export class MetaCache {
+  private entries = new Map<string, Cached<Entry | null>>();
+  private dirs = new Map<string, Cached<string[]>>();
+  /** Bumped by every invalidation, so an answer that was asked for before it is not cached after it. */
+  private generation = 0;
+
+  constructor(private backend: Backend, private opts: MetaCacheOptions) {}
+
+  async get(path: string): Promise<Entry | null> {
+    return this.cached(this.entries, path, () => this.backend.get(path));
+  }
+
+  async list(path: string): Promise<string[]> {
+    return this.cached(this.dirs, path, () => this.backend.list(path));
+  }
+
+  private async cached<T>(map: Map<string, Cached<T>>, path: string, load: () => Promise<T>): Promise<T> {
+    const hit = map.get(path);
+    if (hit && (Date.now() - hit.at < this.opts.ttlMs || !this.backend.online())) {
+      map.delete(path); // LRU: move to the end
+      map.set(path, hit);
+      return hit.value;
+    }
+    const gen = this.generation;
+    const value = await this.bounded(load(), path);
+    if (gen === this.generation) {
+      map.set(path, { value, at: Date.now() });
+      if (map.size > this.opts.maxEntries) map.delete(map.keys().next().value as string);
+    }
+    return value;
+  }
+
+  private async bounded<T>(p: Promise<T>, path: string): Promise<T> {
+    if (this.backend.online()) return p;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(fsError('EIO', path, 'metadata store unreachable')), this.opts.waitMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Forget path, its parent's listing, and, for a directory (or a path we know nothing of), everything below it. */
+  invalidate(path: string): void {
+    this.generation++;
+    const hit = this.entries.get(path);
+    this.entries.delete(path);
+    this.dirs.delete(path);
+    this.dirs.delete(parentOf(path));
+    if (!hit || hit.value?.type === 'dir') {
+      for (const map of [this.entries, this.dirs] as Map<string, unknown>[]) {
+        for (const k of map.keys()) if (isWithin(k, path)) map.delete(k);
+      }
+    }
+  }
+
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.dirs.clear();
+  }
+}
+
+/** Cumulative offsets of a file's chunks, to find the chunk holding a byte. */
+export class ChunkIndex {
+  readonly ends: Float64Array;
+  constructor(readonly refs: ChunkRef[]) {
+    this.ends = new Float64Array(refs.length);
+    let end = 0;
+    refs.forEach((r, i) => {
+      end += r.size;
+      this.ends[i] = end;
+    });
+  }
+
+  get size(): number {
+    return this.ends.length ? this.ends[this.ends.length - 1] : 0;
+  }
+
+  /** Index of the chunk holding byte `offset` (refs.length when past the end). */
+  find(offset: number): number {
+    let lo = 0;
+    let hi = this.ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ends[mid] <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  start(i: number): number {
+    return i === 0 ? 0 : this.ends[i - 1];
+  }
+}
+
+/**
+ * Chunk bytes in memory, LRU by bytes. The chunk store verifies a chunk's hash on every get,
+ * and the kernel asks for 128 KiB at a time out of chunks of up to 1 MiB: without this every
+ * chunk would be read and hashed several times per pass. Concurrent readers of one chunk share
+ * one fetch. (Which chunks stay on disk is the PacketFS store's and fetcher's business.)
+ */
+export class ChunkCache {
+  private map = new Map<string, { data: Promise<Buffer>; size: number }>();
+  private bytes = 0;
+  private indexes = new Map<string, Promise<ChunkIndex>>();
+
+  constructor(private backend: Backend, private maxBytes: number) {}
+
+  index(manifest: string): Promise<ChunkIndex> {
+    let p = this.indexes.get(manifest);
+    if (!p) {
+      p = this.backend.chunks(manifest).then((refs) => new ChunkIndex(refs));
+      p.catch(() => this.indexes.delete(manifest));
+      this.indexes.set(manifest, p);
+      if (this.indexes.size > 1024) this.indexes.delete(this.indexes.keys().next().value as string);
+    } else {
+      this.indexes.delete(manifest);
+      this.indexes.set(manifest, p);
+    }
+    return p;
+  }
+
+  get(ref: ChunkRef, manifest: string): Promise<Buffer> {
+    const hit = this.map.get(ref.hash);
+    if (hit) {
+      this.map.delete(ref.hash);
+      this.map.set(ref.hash, hit);
+      return hit.data;
+    }
+    const data = this.backend.readChunk(ref, manifest);
+    const entry = { data, size: ref.size };
+    this.map.set(ref.hash, entry);
+    this.bytes += ref.size;
+    data.catch(() => {
+      if (this.map.get(ref.hash) === entry) {
+        this.map.delete(ref.hash);
+        this.bytes -= ref.size;
+      }
+    });
+    while (this.bytes > this.maxBytes && this.map.size > 1) {
+      const [k, v] = this.map.entries().next().value as [string, { size: number }];
+      this.map.delete(k);
+      this.bytes -= v.size;
+    }
+    return data;
+  }
+
+  /** Copy file bytes [offset, offset+len) of a manifest into buf; returns bytes copied (short at EOF). */
+  async read(manifest: string, buf: Buffer, len: number, offset: number, readAhead: number): Promise<number> {
+    const idx = await this.index(manifest);
+    const end = Math.min(offset + len, idx.size);
+    if (offset >= end) return 0;
+    const first = idx.find(offset);
+    const last = idx.find(end - 1);
+    for (let i = last + 1; i <= Math.min(last + readAhead, idx.refs.length - 1); i++) {
+      this.get(idx.refs[i], manifest).catch(() => undefined); // fetched again, and reported, when read
+    }
+    const parts = [];
+    for (let i = first; i <= last; i++) parts.push(this.get(idx.refs[i], manifest));
+    const datas = await Promise.all(parts);
+    let copied = 0;
+    for (let i = first; i <= last; i++) {
+      const data = datas[i - first];
+      const cs = idx.start(i);
+      const from = Math.max(offset, cs) - cs;
+      const to = Math.min(end, idx.ends[i]) - cs;
+      data.copy(buf, copied, from, to);
+      copied += to - from;
+    }
+    return copied;
+  }
+}
