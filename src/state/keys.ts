@@ -14,6 +14,13 @@
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | events                      | pubsub | cluster events, JSON `{type, ...}`; a hint to wake up, never the truth |
+ * | fs:p:<path>                 | hash   | the versions of one path: version id (decimal, per path, increasing) → encoded VersionRecord (src/state/fs.ts) |
+ * | fs:d:<dir path>             | hash   | a directory's visible children: name → type letter + id of the child's current version (`f12`, `d3`, `l1`) |
+ * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files |
+ * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |
+ *
+ * The fsOp script reaches fs:p/fs:d keys of parents and subtrees it cannot know in advance; it builds
+ * them from the prefix, so they stay in the prefix's slot.
  */
 export interface Keyspace {
   prefix: string;
@@ -23,6 +30,10 @@ export interface Keyspace {
   heartbeats: string;
   leader: string;
   events: string;
+  fsVersions(path: string): string;
+  fsDir(path: string): string;
+  fsManifest(hash: string): string;
+  fsEvents: string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -39,5 +50,9 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     heartbeats: `${prefix}heartbeats`,
     leader: `${prefix}leader`,
     events: `${prefix}events`,
+    fsVersions: (path) => `${prefix}fs:p:${path}`,
+    fsDir: (path) => `${prefix}fs:d:${path}`,
+    fsManifest: (hash) => `${prefix}fs:m:${hash}`,
+    fsEvents: `${prefix}fs:events`,
   };
 }

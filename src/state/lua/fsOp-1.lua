@@ -1,0 +1,322 @@
+--[[
+  Every change to the filesystem namespace, and the reads that must see one consistent
+  state, as one script so the rules (winner, parent index, implicit parents, history bound)
+  exist once. See src/state/fs.ts for the model; this file is its only implementation in Lua,
+  and src/overlay/resolve.ts mirrors the winner rule in TypeScript.
+
+  KEYS[1] fs:p:<path> of ARGV[3] (routes the script to the prefix's slot; every other key is
+          built from the prefix and so shares that slot)
+  ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
+    commit  <record> x|''  (x: EEXIST if it exists)  -> {id, current 0|1}
+    remove  <node> <mtimeNs> <nowMs> unlink|rmdir     -> {id, mtimeNs used}
+    restore <id> <node> <nowNs> <nowMs>               -> {id, mtimeNs used}
+    rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
+    get                                               -> {id, record} or false
+    versions                                          -> {winner id or 0, id, record, ...}
+    list                                              -> {name, value, ...}
+  A record is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|target`, with type
+  f(ile) d(ir) l(ink) t(ombstone) and source e(xport) m(ount) r(estore); target is last so it
+  may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
+  doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
+  Errors are replies `<ERRNO> <path>`.
+]]
+local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
+local HISTORY = 20        -- versions kept per node per path
+local SUBTREE_MAX = 10000 -- entries one rename may move; more gets EXDEV (mv then copies)
+
+local function pkey(p) return prefix .. 'fs:p:' .. p end
+local function dkey(p) return prefix .. 'fs:d:' .. p end
+local events = prefix .. 'fs:events'
+
+local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
+
+local function parentOf(p)
+  local i = string.match(p, '^.*()/')
+  local parent = string.sub(p, 1, i - 1)
+  if parent == '' then parent = '/' end
+  return parent, string.sub(p, i + 1)
+end
+
+local function join(dir, name)
+  if dir == '/' then return '/' .. name end
+  return dir .. '/' .. name
+end
+
+-- Byte order, not strcoll: redis-server sets LC_COLLATE from the environment, and every
+-- node must reach the same answer.
+local function bytecmp(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y and -1 or 1 end
+  end
+  if #a == #b then return 0 end
+  return #a < #b and -1 or 1
+end
+
+local function numcmp(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  return bytecmp(a, b)
+end
+
+-- a decimal string plus one
+local function inc(s)
+  local digits = {}
+  for i = 1, #s do digits[i] = string.byte(s, i) - 48 end
+  local i = #digits
+  while i >= 1 do
+    if digits[i] < 9 then digits[i] = digits[i] + 1; break end
+    digits[i] = 0
+    i = i - 1
+  end
+  local out = table.concat(digits)
+  if i < 1 then out = '1' .. out end
+  return out
+end
+
+local function maxnum(a, b) if numcmp(a, b) >= 0 then return a end return b end
+
+local function split(raw)
+  local f, pos = {}, 1
+  for i = 1, 10 do
+    local j = string.find(raw, '|', pos, true)
+    f[i] = string.sub(raw, pos, j - 1)
+    pos = j + 1
+  end
+  f[11] = string.sub(raw, pos)
+  return f
+end
+
+local function encode(f) return table.concat(f, '|', 1, 11) end
+
+-- every version of a path: list of {id=number, f=fields}
+local function versions(p)
+  local flat = redis.call('HGETALL', pkey(p))
+  local vs = {}
+  for i = 1, #flat, 2 do vs[#vs + 1] = { id = tonumber(flat[i]), f = split(flat[i + 1]) } end
+  return vs
+end
+
+-- The rule: take each node's latest version (highest id), then the newest mtime; equal mtimes
+-- go to the node name first in byte order.
+local function winner(vs)
+  local latest = {}
+  for _, v in ipairs(vs) do
+    local l = latest[v.f[2]]
+    if not l or v.id > l.id then latest[v.f[2]] = v end
+  end
+  local best
+  for _, v in pairs(latest) do
+    if not best then
+      best = v
+    else
+      local c = numcmp(v.f[3], best.f[3])
+      if c > 0 or (c == 0 and bytecmp(v.f[2], best.f[2]) < 0) then best = v end
+    end
+  end
+  return best
+end
+
+local changed, quiet = {}, false
+local function publish(p)
+  if not quiet and not changed[p] then
+    changed[p] = true
+    redis.call('PUBLISH', events, p)
+  end
+end
+
+-- the parent's index entry for p: type letter .. id, or false
+local function entry(p)
+  if p == '/' then return 'd0' end
+  local parent, name = parentOf(p)
+  return redis.call('HGET', dkey(parent), name)
+end
+
+local function setIndex(p, best)
+  local parent, name = parentOf(p)
+  local old = redis.call('HGET', dkey(parent), name)
+  local new = false
+  if best and best.f[1] ~= 't' then new = best.f[1] .. best.id end
+  if old == new then return end
+  if new then
+    redis.call('HSET', dkey(parent), name, new)
+  else
+    redis.call('HDEL', dkey(parent), name)
+  end
+  publish(p)
+end
+
+-- Store f as a new version of p (or find it already there), recompute the winner, update the
+-- parent's index. Returns id, isCurrent, wasNew.
+local function store(p, f)
+  local vs = versions(p)
+  local node, maxId, mine, last = f[2], 0, {}, nil
+  for _, v in ipairs(vs) do
+    if v.id > maxId then maxId = v.id end
+    if v.f[2] == node then
+      mine[#mine + 1] = v
+      if not last or v.id > last.id then last = v end
+    end
+  end
+  local id, fresh = maxId + 1, true
+  if last then
+    local same = true
+    for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11 }) do
+      if last.f[i] ~= f[i] then same = false; break end
+    end
+    if same then id, fresh = last.id, false end
+  end
+  if fresh then
+    local v = { id = id, f = f }
+    redis.call('HSET', pkey(p), id, encode(f))
+    vs[#vs + 1] = v
+    mine[#mine + 1] = v
+    if #mine > HISTORY then
+      table.sort(mine, function(a, b) return a.id < b.id end)
+      for i = 1, #mine - HISTORY do redis.call('HDEL', pkey(p), mine[i].id) end
+    end
+  end
+  local best = winner(vs)
+  setIndex(p, best)
+  return id, best.id == id, fresh
+end
+
+-- Make every missing or deleted ancestor of p a directory again, as a version from the same
+-- node at the child's mtime: an ancestor deleted later than that stays deleted.
+local function ensureParents(p, f)
+  local parent = parentOf(p)
+  while parent ~= '/' do
+    local e = entry(parent)
+    if e and string.sub(e, 1, 1) == 'd' then return end
+    local _, current = store(parent, { 'd', f[2], f[3], '0', '16877', f[6], f[7], f[8], f[9], '', '' })
+    if not current then return end
+    parent = parentOf(parent)
+  end
+end
+
+local function commit(p, f)
+  local id, current = store(p, f)
+  if current and f[1] ~= 't' then ensureParents(p, f) end
+  return id, current
+end
+
+local function currentRecord(p)
+  local e = entry(p)
+  if not e then return false end
+  if p == '/' then return { id = 0, f = { 'd', '', '0', '0', '16877', '0', '0', 'e', '0', '', '' } } end
+  local id = string.sub(e, 2)
+  return { id = tonumber(id), f = split(redis.call('HGET', pkey(p), id)) }
+end
+
+local function tombstone(node, mtime, now)
+  return { 't', node, mtime, '0', '0', '0', '0', 'm', now, '', '' }
+end
+
+local function isDir(e) return e and string.sub(e, 1, 1) == 'd' end
+
+if op == 'commit' then
+  if path == '/' then return fail('EINVAL', path) end
+  if ARGV[5] == 'x' and entry(path) then return fail('EEXIST', path) end
+  local id, current = commit(path, split(ARGV[4]))
+  return { id, current and 1 or 0 }
+
+elseif op == 'get' then
+  local cur = currentRecord(path)
+  if not cur then return false end
+  return { cur.id, encode(cur.f) }
+
+elseif op == 'versions' then
+  local best = winner(versions(path))
+  local out = { best and best.id or 0 }
+  for _, v in ipairs(redis.call('HGETALL', pkey(path))) do out[#out + 1] = v end
+  return out
+
+elseif op == 'list' then
+  if not isDir(entry(path)) then
+    if entry(path) then return fail('ENOTDIR', path) end
+    return fail('ENOENT', path)
+  end
+  return redis.call('HGETALL', dkey(path))
+
+elseif op == 'remove' then
+  local node, mtime, now, kind = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  if path == '/' then return fail('EBUSY', path) end
+  local cur = currentRecord(path)
+  if not cur then return fail('ENOENT', path) end
+  if kind == 'rmdir' then
+    if cur.f[1] ~= 'd' then return fail('ENOTDIR', path) end
+    if redis.call('HLEN', dkey(path)) > 0 then return fail('ENOTEMPTY', path) end
+  elseif cur.f[1] == 'd' then
+    return fail('EISDIR', path)
+  end
+  -- what the user saw is what goes, even when its mtime is ahead of our clock
+  mtime = maxnum(mtime, inc(cur.f[3]))
+  local id = commit(path, tombstone(node, mtime, now))
+  return { id, mtime }
+
+elseif op == 'restore' then
+  local vid, node, nowNs, nowMs = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local raw = redis.call('HGET', pkey(path), vid)
+  if not raw then return fail('ENOENT', path .. '@' .. vid) end
+  local f = split(raw)
+  if f[1] == 't' then return fail('EINVAL', path .. '@' .. vid) end
+  local best = winner(versions(path))
+  local mtime = maxnum(nowNs, inc(best.f[3]))
+  f[2], f[3], f[8], f[9] = node, mtime, 'r', nowMs
+  local id = commit(path, f)
+  return { id, mtime }
+
+elseif op == 'rename' then
+  local to, node, mtime, now = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local src = currentRecord(path)
+  if not src or path == '/' then return fail('ENOENT', path) end
+  if to == '/' then return fail('EBUSY', to) end
+  if path == to then return { 0, mtime } end
+  if string.sub(to, 1, #path + 1) == path .. '/' then return fail('EINVAL', to) end
+  local toParent = parentOf(to)
+  local pe = entry(toParent)
+  if not pe then return fail('ENOENT', toParent) end
+  if not isDir(pe) then return fail('ENOTDIR', toParent) end
+  local dst = entry(to)
+  local srcDir = src.f[1] == 'd'
+  if dst then
+    if srcDir and not isDir(dst) then return fail('ENOTDIR', to) end
+    if not srcDir and isDir(dst) then return fail('EISDIR', to) end
+    if isDir(dst) and redis.call('HLEN', dkey(to)) > 0 then return fail('ENOTEMPTY', to) end
+  end
+  -- the subtree, parents before children, as paths relative to `path`
+  local moves = { { rel = '', rec = src } }
+  local i = 1
+  while i <= #moves do
+    local m = moves[i]
+    if m.rec.f[1] == 'd' then
+      local kids = redis.call('HGETALL', dkey(path .. m.rel))
+      for k = 1, #kids, 2 do
+        local rel = m.rel .. '/' .. kids[k]
+        local id = string.sub(kids[k + 1], 2)
+        moves[#moves + 1] = { rel = rel, rec = { id = tonumber(id), f = split(redis.call('HGET', pkey(path .. rel), id)) } }
+        if #moves > SUBTREE_MAX then return fail('EXDEV', path) end
+      end
+    end
+    i = i + 1
+  end
+  -- one stamp for the whole move that beats everything now at either end
+  for _, m in ipairs(moves) do
+    mtime = maxnum(mtime, inc(m.rec.f[3]))
+    local there = winner(versions(to .. m.rel))
+    if there then mtime = maxnum(mtime, inc(there.f[3])) end
+  end
+  -- subscribers hear the two subtree roots, not every entry below them
+  quiet = true
+  for _, m in ipairs(moves) do
+    local f = m.rec.f
+    f[2], f[3], f[8], f[9] = node, mtime, 'm', now
+    store(to .. m.rel, f)
+  end
+  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime, now)) end
+  quiet = false
+  publish(path)
+  publish(to)
+  return { #moves, mtime }
+end
+return fail('EINVAL', 'unknown fsOp ' .. tostring(op))
