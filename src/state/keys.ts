@@ -18,6 +18,7 @@
  * | fs:d:<dir path>             | hash   | a directory's visible children: name → type letter + id of the child's current version (`f12`, `d3`, `l1`) |
  * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files |
  * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |
+ * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
  *
  * The fsOp script reaches fs:p/fs:d keys of parents and subtrees it cannot know in advance; it builds
  * them from the prefix, so they stay in the prefix's slot.
@@ -34,6 +35,7 @@ export interface Keyspace {
   fsDir(path: string): string;
   fsManifest(hash: string): string;
   fsEvents: string;
+  manifestLocations(manifestHash: string): string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -54,5 +56,6 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     fsDir: (path) => `${prefix}fs:d:${path}`,
     fsManifest: (hash) => `${prefix}fs:m:${hash}`,
     fsEvents: `${prefix}fs:events`,
+    manifestLocations: (manifestHash) => `${prefix}pfs:loc:${manifestHash}`,
   };
 }
