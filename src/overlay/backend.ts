@@ -43,7 +43,8 @@ export interface Backend {
   get(path: string): Promise<Entry | null>;
   /** Names in a directory. Throws ENOTDIR/ENOENT. */
   list(path: string): Promise<string[]>;
-  commit(path: string, v: NewVersion): Promise<void>;
+  /** Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink). */
+  commit(path: string, v: NewVersion, exclusive?: boolean): Promise<void>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY). */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */

@@ -23,6 +23,8 @@ export function fsError(code: keyof typeof constants.errno, path: string, detail
 export function errnoOf(err: unknown): number {
   if (err instanceof FsError) return err.errno;
   const e = err as { code?: unknown; message?: unknown; name?: unknown };
+  // The namespace's own FsError (src/state/fs.ts) carries the errno name as its code.
+  if (e && e.name === 'FsError' && typeof e.code === 'string' && e.code in E) return E[e.code as keyof typeof E];
   if (e && e.name === 'ReplyError' && typeof e.message === 'string') {
     const code = /^(E[A-Z]+)\b/.exec(e.message)?.[1];
     if (code && code in E) return E[code as keyof typeof E];

@@ -7,7 +7,8 @@ import { fsError } from './errors.js';
 import { OpenFile, nowNs } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
-const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_ACCMODE, O_RDONLY } = constants;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY } = constants;
+const O_ACCMODE = 3;
 
 /** What FUSE handlers learn about the process that asked. */
 export interface Caller {
@@ -308,9 +309,9 @@ export class OverlayFs {
     });
   }
 
-  private async commitEntry(path: string, v: NewVersion): Promise<void> {
+  private async commitEntry(path: string, v: NewVersion, exclusive = false): Promise<void> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
-    await this.backend.commit(path, v);
+    await this.backend.commit(path, v, exclusive);
     this.meta.invalidate(path);
   }
 
@@ -337,14 +338,14 @@ export class OverlayFs {
     checkPath(path);
     await this.parentDir(path);
     await this.mustNotExist(path);
-    await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777), uid: caller.uid, gid: caller.gid, size: 0, mtimeNs: nowNs() });
+    await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777), uid: caller.uid, gid: caller.gid, size: 0, mtimeNs: nowNs() }, true);
   }
 
   async symlink(target: string, path: string, caller: Caller): Promise<void> {
     checkPath(path);
     await this.parentDir(path);
     await this.mustNotExist(path);
-    await this.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: caller.uid, gid: caller.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target });
+    await this.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: caller.uid, gid: caller.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target }, true);
   }
 
   async readlink(path: string): Promise<string> {
