@@ -44,11 +44,11 @@ export interface Backend {
   /** Names in a directory. Throws ENOTDIR/ENOENT. */
   list(path: string): Promise<string[]>;
   /** Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink). */
-  commit(path: string, v: NewVersion, exclusive?: boolean): Promise<void>;
+  commit(path: string, v: NewVersion, exclusive?: boolean): Promise<{ current: boolean }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY). */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */
-  rename(from: string, to: string, mtimeNs: bigint): Promise<void>;
+  rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }>;
   /** The chunk list of a manifest (immutable: cacheable for ever). */
   chunks(manifest: string): Promise<ChunkRef[]>;
   /** One chunk's bytes, verified, from the local store or a peer. */

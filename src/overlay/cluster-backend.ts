@@ -71,8 +71,8 @@ export class ClusterBackend implements Backend {
     return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
   }
 
-  async commit(path: string, v: NewVersion, exclusive = false): Promise<void> {
-    await commitVersion(this.o.redis, this.o.ks, {
+  async commit(path: string, v: NewVersion, exclusive = false): Promise<{ current: boolean }> {
+    return commitVersion(this.o.redis, this.o.ks, {
       path,
       type: v.type,
       node: this.o.node,
@@ -91,8 +91,9 @@ export class ClusterBackend implements Backend {
     await removePath(this.o.redis, this.o.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString() });
   }
 
-  async rename(from: string, to: string, mtimeNs: bigint): Promise<void> {
-    await renamePath(this.o.redis, this.o.ks, from, to, this.o.node, mtimeNs.toString());
+  async rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }> {
+    const r = await renamePath(this.o.redis, this.o.ks, from, to, this.o.node, mtimeNs.toString());
+    return { stampNs: BigInt(r.mtimeNs) };
   }
 
   async chunks(manifest: string): Promise<ChunkRef[]> {

@@ -98,7 +98,7 @@ export class OverlayFs {
   }
 
   private fileEntry(f: OpenFile): Entry {
-    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, committedAt: Number(f.ctimeNs / 1_000_000n) };
+    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest };
   }
 
   /** The parent of a new entry must be an existing directory. */
@@ -393,9 +393,18 @@ export class OverlayFs {
     }
     // Uncommitted content moves with the name: commit it under the old name first.
     if (f) await this.commitFile(f);
-    await this.backend.rename(from, to, nowNs());
+    const moved = await this.mustExist(from);
+    const { stampNs } = await this.backend.rename(from, to, nowNs());
     this.meta.invalidate(from);
     this.meta.invalidate(to);
+    if (moved.type !== 'dir' && moved.mtimeNs < stampNs) {
+      // The namespace stamps a moved entry with a new mtime so the move wins on every node;
+      // rename(2) keeps the file's mtime (rsync, mv and make rely on it). Show the original
+      // again where that still wins, else keep the stamp.
+      const v: NewVersion = { type: moved.type, mode: moved.mode, uid: moved.uid, gid: moved.gid, size: moved.size, mtimeNs: moved.mtimeNs, manifest: moved.manifest, target: moved.target };
+      if (!(await this.backend.commit(to, v)).current) await this.backend.commit(to, { ...v, mtimeNs: stampNs });
+      this.meta.invalidate(to);
+    }
     for (const [p, of] of [...this.files]) {
       if (isWithin(p, from) && !of.hidden) {
         this.files.delete(p);

@@ -1,0 +1,77 @@
+import { execFile, type ExecFileOptions } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mountOverlay, unmountStale, type MountOverlayOptions, type OverlayMount } from '../../src/overlay/index.js';
+
+// The FS processes log warnings only, so test output stays readable.
+process.env.OSWALK_LOG_LEVEL ??= 'warn';
+
+export interface Sh {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run a shell command in another process, asynchronously: the test process may host chunk
+ * servers a command in the mount needs, so it must never block on a child.
+ */
+export function sh(cmd: string, opts: ExecFileOptions & { timeoutMs?: number } = {}): Promise<Sh> {
+  return new Promise((resolve) => {
+    execFile('bash', ['-c', cmd], { maxBuffer: 64 << 20, timeout: opts.timeoutMs ?? 120_000, ...opts }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+/** Like sh, but a non-zero exit fails with everything the command printed. */
+export async function ok(cmd: string, opts: ExecFileOptions & { timeoutMs?: number } = {}): Promise<string> {
+  const r = await sh(cmd, opts);
+  if (r.code !== 0) throw new Error(`command failed (${r.code}): ${cmd}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** One "node": its own state dir (chunk store, staging) and mount, on a shared Redis. */
+export interface TestNode {
+  name: string;
+  dir: string;
+  mnt: string;
+  stateDir: string;
+  mount: OverlayMount;
+}
+
+export async function startNode(name: string, redisUrl: string, prefix: string, extra: Partial<MountOverlayOptions> = {}): Promise<TestNode> {
+  const dir = mkdtempSync(join(tmpdir(), `oswalk-ovl-${name}-`));
+  const mnt = join(dir, 'mnt');
+  const stateDir = join(dir, 'state');
+  const mount = await mountOverlay({ mountDir: mnt, node: name, redisUrl, prefix, stateDir, ...extra });
+  return { name, dir, mnt, stateDir, mount };
+}
+
+export async function stopNode(n: TestNode | undefined): Promise<void> {
+  if (!n) return;
+  try {
+    await n.mount.stop();
+  } finally {
+    await unmountStale(n.mnt);
+    rmSync(n.dir, { recursive: true, force: true });
+  }
+}
+
+/** Mounts of ours still in the table (there must be none once a test file is done). */
+export function leftoverMounts(): string[] {
+  return readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes('oswalk-ovl-'));
+}
+
+/** Errno name of os calls made by python in another process: 'OK' or e.g. 'ENOTEMPTY'. */
+export function pyErrno(code: string, cwd: string): Promise<string> {
+  const script = `import os, errno\ntry:\n${code.split('\n').map((l) => '    ' + l).join('\n')}\n    print('OK')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])`;
+  return new Promise((resolve, reject) => {
+    execFile('python3', ['-c', script], { cwd, timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`python failed: ${stderr}\n${script}`));
+      else resolve(String(stdout).trim());
+    });
+  });
+}
