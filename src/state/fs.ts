@@ -12,8 +12,8 @@ import { runScript } from './scripts.js';
  * in byte order. A delete is a version too (a tombstone), so "deleted at T" competes with
  * "written at T'" by the same rule.
  *
- * Storage per path: one hash fs:p:<path> (id → compact record) and one field in the parent's
- * fs:d:<dir> index (name → type letter + current id). History: the last 20 versions of each node
+ * Storage per path: one string fs:p:<path> holding all its versions in a compact form (see
+ * fsOp-1.lua) and one field in the parent's fs:d:<dir> index (name → type letter + current id). History: the last 20 versions of each node
  * per path are kept; older ones are dropped as new ones arrive.
  */
 
@@ -214,9 +214,7 @@ export async function listVersions(redis: Redis, ks: Keyspace, path: string): Pr
 export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, id: string, node: string, now = nowNs()): Promise<VersionRecord> {
   const p = normalizePath(path);
   if (!/^[1-9][0-9]*$/.test(String(id))) throw new FsError('EINVAL', p, `version id must be a positive integer, got ${JSON.stringify(id)}`);
-  const [newId] = await fsOp<[number, string]>(redis, ks, 'restore', p, [String(id), node, now, Date.now()]);
-  const raw = await redis.hget(ks.fsVersions(p), String(newId));
-  if (raw === null) throw new FsError('ENOENT', p, `version ${newId} vanished right after the restore`);
+  const [newId, raw] = await fsOp<[number, string]>(redis, ks, 'restore', p, [String(id), node, now, Date.now()]);
   return decodeVersion(p, String(newId), raw);
 }
 

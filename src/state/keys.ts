@@ -14,7 +14,7 @@
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | events                      | pubsub | cluster events, JSON `{type, ...}`; a hint to wake up, never the truth |
- * | fs:p:<path>                 | hash   | the versions of one path: version id (decimal, per path, increasing) → encoded VersionRecord (src/state/fs.ts) |
+ * | fs:p:<path>                 | string | every kept version of one path, framed `<id> <len> <record>` (format in src/state/lua/fsOp-1.lua) |
  * | fs:d:<dir path>             | hash   | a directory's visible children: name → type letter + id of the child's current version (`f12`, `d3`, `l1`) |
  * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files |
  * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |

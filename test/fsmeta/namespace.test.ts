@@ -13,6 +13,8 @@ import { pickCurrent } from '../../src/overlay/resolve.js';
 
 const M1 = 'a'.repeat(64);
 const M2 = 'b'.repeat(64);
+/** '|' and ' ' bytes, the separators of the stored form */
+const M3 = '7c20'.repeat(16);
 
 function file(path: string, node: string, mtimeNs: string | bigint, manifest = M1, size = 10): NewVersion {
   return { path, type: 'file', node, mtimeNs: String(mtimeNs), size, mode: 0o100644, uid: 0, gid: 0, manifest, source: 'export' };
@@ -79,6 +81,20 @@ describe('filesystem namespace', () => {
     assert.equal(vs.length, 5);
     assert.deepEqual(vs.filter((v) => v.current).map((v) => v.id), ['3']);
     assert.equal(vs[0].mtimeNs, String(T + 1n));
+  });
+
+  it('round-trips every field, whatever bytes the manifest and target hold', async () => {
+    const ks = keyspace(testPrefix());
+    const rec: NewVersion = { ...file('/b y|te s', 'n-1.x', '0', M3, 2 ** 40), mode: 0o104755, uid: 4294967294, gid: 7 };
+    await commitVersion(redis, ks, { ...rec, committedAt: 123 });
+    const cur = await getCurrent(redis, ks, '/b y|te s');
+    assert.deepEqual(cur, { ...rec, id: '1', committedAt: 123 });
+    const link: NewVersion = { path: '/l', type: 'symlink', node: 'n1', mtimeNs: String(T), size: 9, mode: 0o120777, uid: 0, gid: 0, target: ' 12 |x\n ', source: 'mount' };
+    await commitVersion(redis, ks, link);
+    await commitVersion(redis, ks, file('/l', 'n2', T - 1n, M3));
+    const vs = await listVersions(redis, ks, '/l');
+    assert.equal(vs[0].target, ' 12 |x\n ');
+    assert.equal(vs[1].manifest, M3);
   });
 
   it('treats a repeated commit of the same content from the same node as a no-op', async () => {

@@ -9,12 +9,12 @@
   ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
     commit  <record> x|''  (x: EEXIST if it exists)  -> {id, current 0|1}
     remove  <node> <mtimeNs> <nowMs> unlink|rmdir     -> {id, mtimeNs used}
-    restore <id> <node> <nowNs> <nowMs>               -> {id, mtimeNs used}
+    restore <id> <node> <nowNs> <nowMs>               -> {id, record}
     rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
     get                                               -> {id, record} or false
     versions                                          -> {winner id or 0, id, record, ...}
     list                                              -> {name, value, ...}
-  A record is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|target`, with type
+  A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|target`, with type
   f(ile) d(ir) l(ink) t(ombstone) and source e(xport) m(ount) r(estore); target is last so it
   may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
   doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
@@ -76,6 +76,7 @@ end
 
 local function maxnum(a, b) if numcmp(a, b) >= 0 then return a end return b end
 
+-- the wire form (ARGV, replies): 11 fields, manifest in hex
 local function split(raw)
   local f, pos = {}, 1
   for i = 1, 10 do
@@ -89,12 +90,66 @@ end
 
 local function encode(f) return table.concat(f, '|', 1, 11) end
 
+local function tohex(b)
+  return (string.gsub(b, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+local function fromhex(h)
+  return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
+end
+
+-- The stored form, sized for memory: all versions of a path in one string value (a hash would
+-- leave its compact listpack encoding once a value passes 64 bytes), each framed as
+-- `<id> <length> <record>`, the record being fields 1-9 joined by '|', then for files the
+-- manifest as 32 raw bytes, then the target.
+local function pack(f)
+  local m = ''
+  if f[1] == 'f' then m = fromhex(f[10]) end
+  return table.concat(f, '|', 1, 9) .. '|' .. m .. f[11]
+end
+
+local function unpack(rec)
+  local f, pos = {}, 1
+  for i = 1, 9 do
+    local j = string.find(rec, '|', pos, true)
+    f[i] = string.sub(rec, pos, j - 1)
+    pos = j + 1
+  end
+  f[10] = ''
+  if f[1] == 'f' then
+    f[10] = tohex(string.sub(rec, pos, pos + 31))
+    pos = pos + 32
+  end
+  f[11] = string.sub(rec, pos)
+  return f
+end
+
 -- every version of a path: list of {id=number, f=fields}
 local function versions(p)
-  local flat = redis.call('HGETALL', pkey(p))
-  local vs = {}
-  for i = 1, #flat, 2 do vs[#vs + 1] = { id = tonumber(flat[i]), f = split(flat[i + 1]) } end
+  local raw = redis.call('GET', pkey(p))
+  local vs, pos = {}, 1
+  if not raw then return vs end
+  while pos <= #raw do
+    local a = string.find(raw, ' ', pos, true)
+    local b = string.find(raw, ' ', a + 1, true)
+    local len = tonumber(string.sub(raw, a + 1, b - 1))
+    vs[#vs + 1] = { id = tonumber(string.sub(raw, pos, a - 1)), f = unpack(string.sub(raw, b + 1, b + len)) }
+    pos = b + len + 1
+  end
   return vs
+end
+
+local function save(p, vs)
+  local out = {}
+  for i, v in ipairs(vs) do
+    local rec = pack(v.f)
+    out[i] = v.id .. ' ' .. #rec .. ' ' .. rec
+  end
+  redis.call('SET', pkey(p), table.concat(out))
+end
+
+local function find(vs, id)
+  for _, v in ipairs(vs) do if v.id == id then return v end end
+  return nil
 end
 
 -- The rule: take each node's latest version (highest id), then the newest mtime; equal mtimes
@@ -168,13 +223,17 @@ local function store(p, f)
   end
   if fresh then
     local v = { id = id, f = f }
-    redis.call('HSET', pkey(p), id, encode(f))
     vs[#vs + 1] = v
     mine[#mine + 1] = v
     if #mine > HISTORY then
       table.sort(mine, function(a, b) return a.id < b.id end)
-      for i = 1, #mine - HISTORY do redis.call('HDEL', pkey(p), mine[i].id) end
+      local drop = {}
+      for i = 1, #mine - HISTORY do drop[mine[i].id] = true end
+      local kept = {}
+      for _, x in ipairs(vs) do if not drop[x.id] then kept[#kept + 1] = x end end
+      vs = kept
     end
+    save(p, vs)
   end
   local best = winner(vs)
   setIndex(p, best)
@@ -204,8 +263,7 @@ local function currentRecord(p)
   local e = entry(p)
   if not e then return false end
   if p == '/' then return { id = 0, f = { 'd', '', '0', '0', '16877', '0', '0', 'e', '0', '', '' } } end
-  local id = string.sub(e, 2)
-  return { id = tonumber(id), f = split(redis.call('HGET', pkey(p), id)) }
+  return find(versions(p), tonumber(string.sub(e, 2)))
 end
 
 local function tombstone(node, mtime, now)
@@ -228,7 +286,10 @@ elseif op == 'get' then
 elseif op == 'versions' then
   local best = winner(versions(path))
   local out = { best and best.id or 0 }
-  for _, v in ipairs(redis.call('HGETALL', pkey(path))) do out[#out + 1] = v end
+  for _, v in ipairs(versions(path)) do
+    out[#out + 1] = tostring(v.id)
+    out[#out + 1] = encode(v.f)
+  end
   return out
 
 elseif op == 'list' then
@@ -256,15 +317,16 @@ elseif op == 'remove' then
 
 elseif op == 'restore' then
   local vid, node, nowNs, nowMs = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-  local raw = redis.call('HGET', pkey(path), vid)
-  if not raw then return fail('ENOENT', path .. '@' .. vid) end
-  local f = split(raw)
+  local vs = versions(path)
+  local old = find(vs, tonumber(vid))
+  if not old then return fail('ENOENT', path .. '@' .. vid) end
+  local f = old.f
   if f[1] == 't' then return fail('EINVAL', path .. '@' .. vid) end
-  local best = winner(versions(path))
+  local best = winner(vs)
   local mtime = maxnum(nowNs, inc(best.f[3]))
   f[2], f[3], f[8], f[9] = node, mtime, 'r', nowMs
   local id = commit(path, f)
-  return { id, mtime }
+  return { id, encode(f) }
 
 elseif op == 'rename' then
   local to, node, mtime, now = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -293,8 +355,8 @@ elseif op == 'rename' then
       local kids = redis.call('HGETALL', dkey(path .. m.rel))
       for k = 1, #kids, 2 do
         local rel = m.rel .. '/' .. kids[k]
-        local id = string.sub(kids[k + 1], 2)
-        moves[#moves + 1] = { rel = rel, rec = { id = tonumber(id), f = split(redis.call('HGET', pkey(path .. rel), id)) } }
+        local rec = find(versions(path .. rel), tonumber(string.sub(kids[k + 1], 2)))
+        moves[#moves + 1] = { rel = rel, rec = rec }
         if #moves > SUBTREE_MAX then return fail('EXDEV', path) end
       end
     end
