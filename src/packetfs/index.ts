@@ -24,3 +24,6 @@ export {
   HASH_RE,
   checkHash,
 } from './errors.js';
+export { chunkRoutes, parseRange, type ChunkRoutesOptions } from './routes.js';
+export { ChunkFetcher, type ChunkFetcherOptions, type FetcherStats } from './fetcher.js';
+export { replicate, type ReplicationRule, type ReplicateOptions, type ReplicateResult } from './replicate.js';

@@ -15,7 +15,8 @@ import { checkHash } from './errors.js';
 const VERSION = 1;
 
 export function encodeChunkList(chunks: readonly ChunkRef[]): Buffer {
-  const out = Buffer.allocUnsafe(1 + chunks.length * 37);
+  // 32 bytes of hash + at most 8 bytes of varint for any safe integer.
+  const out = Buffer.allocUnsafe(1 + chunks.length * 40);
   out[0] = VERSION;
   let o = 1;
   chunks.forEach((c, i) => {
