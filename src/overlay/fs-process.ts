@@ -7,7 +7,7 @@
  * thread, so a read of the mount from here would wait for itself. Every handler is async.
  */
 import { join } from 'node:path';
-import { ChunkStore } from '../packetfs/index.js';
+import { ChunkFetcher, ChunkStore } from '../packetfs/index.js';
 import { connectRedis } from '../state/redis.js';
 import { keyspace } from '../state/keys.js';
 import { createLogger } from '../util/log.js';
@@ -23,8 +23,12 @@ export interface FsProcessConfig {
   stateDir: string;
   /** The node's PacketFS chunk store (shared with the agent's chunk server). */
   chunkDir: string;
+  /** Bytes of chunks fetched from peers kept on disk (LRU; chunks this node owns never count). */
+  cacheSizeBytes: number;
   /** Bytes of chunk data kept in this process's memory cache. */
   memoryCacheBytes: number;
+  /** Bearer token of the peers' chunk servers. */
+  token: string;
   tuning: MountTuning;
 }
 
@@ -40,12 +44,13 @@ async function main(): Promise<void> {
   const redis = connectRedis(cfg.redisUrl);
   const ks = keyspace(cfg.prefix);
   const store = new ChunkStore(cfg.chunkDir, { log });
+  const fetcher = new ChunkFetcher({ store, redis, ks, self: cfg.node, token: cfg.token, cacheBytes: cfg.cacheSizeBytes, log });
   const backend = new ClusterBackend({
     redis,
     ks,
     node: cfg.node,
     store,
-    fetchChunk: (ref) => store.get(ref.hash),
+    fetchChunk: (ref, manifest) => fetcher.getChunk(ref, manifest),
     log,
   });
   const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), chunkCacheBytes: cfg.memoryCacheBytes, log });

@@ -28,8 +28,12 @@ export interface MountOverlayOptions {
   stateDir: string;
   /** The node's PacketFS chunk store; default <stateDir>/chunks. */
   chunkDir?: string;
+  /** The Mount's cache size: bytes of chunks fetched from peers kept on disk, LRU (default 1 GiB). */
+  cacheSizeBytes?: number;
   /** Bytes of chunk data the FS process keeps in memory (default 256 MiB). */
   memoryCacheBytes?: number;
+  /** Bearer token of the agents' chunk servers (the cluster's agent token). */
+  token: string;
   /** Kernel cache timeouts, seconds (defaults: 0.5 each, so a change elsewhere shows within a second). */
   tuning?: Partial<MountTuning>;
   /** Restart the FS process (and remount) when it dies (default true). */
@@ -125,7 +129,9 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     prefix: opts.prefix ?? DEFAULT_PREFIX,
     stateDir: resolve(opts.stateDir),
     chunkDir: resolve(opts.chunkDir ?? join(opts.stateDir, 'chunks')),
+    cacheSizeBytes: opts.cacheSizeBytes ?? 1024 ** 3,
     memoryCacheBytes: opts.memoryCacheBytes ?? 256 * 1024 * 1024,
+    token: opts.token,
     tuning: { entryTimeout: 0.5, attrTimeout: 0.5, negativeTimeout: 0.5, ...opts.tuning },
   };
   const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
@@ -198,14 +204,11 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     log.info('unmounted');
   };
 
-  return Object.assign(emitter, {
-    mountDir,
-    get pid() {
-      return child?.pid;
-    },
-    get restarts() {
-      return restarts;
-    },
-    stop,
+  // defineProperties, not Object.assign: assign would copy the getters' values once.
+  return Object.defineProperties(emitter, {
+    mountDir: { value: mountDir, enumerable: true },
+    pid: { get: () => child?.pid, enumerable: true },
+    restarts: { get: () => restarts, enumerable: true },
+    stop: { value: stop },
   }) as OverlayMount;
 }

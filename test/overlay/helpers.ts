@@ -2,7 +2,15 @@ import { execFile, type ExecFileOptions } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fastify, { type FastifyInstance } from 'fastify';
+import { connectRedis } from '../../src/state/redis.js';
+import { keyspace } from '../../src/state/keys.js';
+import { registerNode } from '../../src/state/nodes.js';
+import { ChunkStore, chunkRoutes } from '../../src/packetfs/index.js';
 import { mountOverlay, unmountStale, type MountOverlayOptions, type OverlayMount } from '../../src/overlay/index.js';
+import { freePort } from '../helpers/redis.js';
+
+export const TOKEN = 'overlay-test-token';
 
 // The FS processes log warnings only, so test output stays readable.
 process.env.OSWALK_LOG_LEVEL ??= 'warn';
@@ -33,27 +41,60 @@ export async function ok(cmd: string, opts: ExecFileOptions & { timeoutMs?: numb
   return r.stdout;
 }
 
-/** One "node": its own state dir (chunk store, staging) and mount, on a shared Redis. */
+/**
+ * One "node": its own state dir (chunk store, staging) and mount on a shared Redis, registered
+ * as a ready node whose agent URL is a chunk server (packetfs chunkRoutes over the node's store)
+ * run by the test process, as the agent's HTTP server does in production.
+ */
 export interface TestNode {
   name: string;
   dir: string;
   mnt: string;
   stateDir: string;
   mount: OverlayMount;
+  port: number;
+  server?: FastifyInstance;
+  startChunkServer(): Promise<void>;
+  stopChunkServer(): Promise<void>;
 }
 
 export async function startNode(name: string, redisUrl: string, prefix: string, extra: Partial<MountOverlayOptions> = {}): Promise<TestNode> {
   const dir = mkdtempSync(join(tmpdir(), `oswalk-ovl-${name}-`));
   const mnt = join(dir, 'mnt');
   const stateDir = join(dir, 'state');
-  const mount = await mountOverlay({ mountDir: mnt, node: name, redisUrl, prefix, stateDir, ...extra });
-  return { name, dir, mnt, stateDir, mount };
+  const port = await freePort();
+  const node: TestNode = {
+    name, dir, mnt, stateDir, port, mount: undefined as unknown as OverlayMount,
+    async startChunkServer() {
+      const app = fastify();
+      await app.register(chunkRoutes, { store: new ChunkStore(join(stateDir, 'chunks')), token: TOKEN });
+      await app.listen({ host: '127.0.0.1', port });
+      node.server = app;
+    },
+    async stopChunkServer() {
+      await node.server?.close();
+      node.server = undefined;
+    },
+  };
+  const redis = connectRedis(redisUrl);
+  try {
+    await registerNode(redis, keyspace(prefix), {
+      name, address: '127.0.0.1', agentUrl: `http://127.0.0.1:${port}`, labels: {}, runtime: 'process', cpus: 1,
+      memoryBytes: 1 << 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '', mountPath: mnt,
+    });
+  } finally {
+    redis.disconnect();
+  }
+  await node.startChunkServer();
+  node.mount = await mountOverlay({ mountDir: mnt, node: name, redisUrl, prefix, stateDir, token: TOKEN, ...extra });
+  return node;
 }
 
 export async function stopNode(n: TestNode | undefined): Promise<void> {
   if (!n) return;
   try {
-    await n.mount.stop();
+    await n.mount?.stop();
+    await n.stopChunkServer();
   } finally {
     await unmountStale(n.mnt);
     rmSync(n.dir, { recursive: true, force: true });
