@@ -42,6 +42,8 @@ async function main(): Promise<void> {
 
   const Fuse = loadFuse();
   const redis = connectRedis(cfg.redisUrl);
+  // ioredis reconnects by itself; while Redis is away the mount serves what it has cached.
+  redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const ks = keyspace(cfg.prefix);
   const store = new ChunkStore(cfg.chunkDir, { log });
   const fetcher = new ChunkFetcher({ store, redis, ks, self: cfg.node, token: cfg.token, cacheBytes: cfg.cacheSizeBytes, log });
