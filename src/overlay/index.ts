@@ -148,6 +148,8 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
   const start = async (): Promise<void> => {
     const c = fork(fsProcessEntry(), [], {
       env: { ...process.env, OSWALK_FS_CONFIG: JSON.stringify(cfg) },
+      // Not the parent's node flags (--eval, --inspect…): this is a program of its own.
+      execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child = c;
