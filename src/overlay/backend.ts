@@ -55,6 +55,8 @@ export interface Backend {
   readChunk(ref: ChunkRef, manifest: string): Promise<Buffer>;
   /** Chunk a local file into the store and record its manifest; returns the manifest hash. */
   storeFile(localPath: string): Promise<{ manifest: string; size: number }>;
+  /** The manifest of an empty file (stored once). */
+  emptyManifest(): Promise<string>;
   /** Paths whose namespace entry changed elsewhere (or here); `resync` after events may have been lost. */
   watch(onChange: (path: string) => void, onResync: () => void): void;
   /** Whether metadata can be asked for now (false while Redis is away). */

@@ -1,6 +1,6 @@
 import type { Backend, ChunkRef, Entry } from './backend.js';
 import { fsError } from './errors.js';
-import { isWithin, parentOf } from './paths.js';
+import { baseName, isWithin, parentOf } from './paths.js';
 
 interface Cached<T> {
   value: T;
@@ -24,23 +24,33 @@ export interface MetaCacheOptions {
  */
 export class MetaCache {
   private entries = new Map<string, Cached<Entry | null>>();
-  private dirs = new Map<string, Cached<string[]>>();
+  private dirs = new Map<string, Cached<Set<string>>>();
   /** Bumped by every invalidation, so an answer that was asked for before it is not cached after it. */
   private generation = 0;
 
   constructor(private backend: Backend, private opts: MetaCacheOptions) {}
 
   async get(path: string): Promise<Entry | null> {
+    // A name missing from its directory's cached listing does not exist: compilers, git and
+    // creates look up many names that are not there, and each would be a round trip.
+    if (path !== '/' && !this.entries.has(path)) {
+      const dir = this.dirs.get(parentOf(path));
+      if (dir && this.usable(dir) && !dir.value.has(baseName(path))) return null;
+    }
     return this.cached(this.entries, path, () => this.backend.get(path));
   }
 
   async list(path: string): Promise<string[]> {
-    return this.cached(this.dirs, path, () => this.backend.list(path));
+    return [...(await this.cached(this.dirs, path, async () => new Set(await this.backend.list(path))))];
+  }
+
+  private usable(hit: Cached<unknown>): boolean {
+    return Date.now() - hit.at < this.opts.ttlMs || !this.backend.online();
   }
 
   private async cached<T>(map: Map<string, Cached<T>>, path: string, load: () => Promise<T>): Promise<T> {
     const hit = map.get(path);
-    if (hit && (Date.now() - hit.at < this.opts.ttlMs || !this.backend.online())) {
+    if (hit && this.usable(hit)) {
       map.delete(path); // LRU: move to the end
       map.set(path, hit);
       return hit.value;
@@ -67,6 +77,56 @@ export class MetaCache {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Our own commits publish their path too; re-reading what we just wrote would make every
+   * stat after a create a Redis round trip. So a commit of ours announces itself (expect),
+   * its event is swallowed, and the committed entry is cached (settle). The bookkeeping is
+   * per path and safe against the event arriving before the commit's reply.
+   */
+  private expected = new Map<string, number>();
+
+  expect(path: string): void {
+    this.expected.set(path, (this.expected.get(path) ?? 0) + 1);
+  }
+
+  /** The commit of an expected change is done: cache what it made current, or forget the path. */
+  settle(path: string, ok: boolean, value: Entry | null, created = false): void {
+    const n = this.expected.get(path) ?? 0;
+    if (!ok) {
+      // No event comes for a commit that did not change what the path shows (or one that
+      // failed); if an event was already swallowed on its behalf, it was someone else's.
+      if (n > 0) this.setExpected(path, n - 1);
+      this.invalidate(path);
+      return;
+    }
+    this.generation++;
+    this.entries.delete(path);
+    this.entries.set(path, { value, at: Date.now() });
+    if (value?.type !== 'dir') this.dirs.delete(path);
+    // A directory we just made is empty: its lookups need not ask.
+    else if (created) this.dirs.set(path, { value: new Set(), at: Date.now() });
+    const dir = this.dirs.get(parentOf(path));
+    if (dir) {
+      if (value) dir.value.add(baseName(path));
+      else dir.value.delete(baseName(path));
+    }
+  }
+
+  private setExpected(path: string, n: number): void {
+    if (n > 0) this.expected.set(path, n);
+    else this.expected.delete(path);
+  }
+
+  /** An event from the namespace channel. */
+  event(path: string): void {
+    const n = this.expected.get(path) ?? 0;
+    if (n > 0) {
+      this.setExpected(path, n - 1);
+      return;
+    }
+    this.invalidate(path);
   }
 
   /** Forget path, its parent's listing, and, for a directory (or a path we know nothing of), everything below it. */

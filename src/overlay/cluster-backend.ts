@@ -108,10 +108,26 @@ export class ClusterBackend implements Backend {
 
   async storeFile(localPath: string): Promise<{ manifest: string; size: number }> {
     const { chunks, size } = await this.o.store.putFile(localPath);
+    return { manifest: await this.recordManifest(chunks), size };
+  }
+
+  /** Manifests this process has stored and located: a file written again with the same content costs no round trip. */
+  private recorded = new Set<string>();
+
+  private async recordManifest(chunks: ChunkRef[]): Promise<string> {
     const manifest = manifestHash(chunks);
-    await putManifest(this.o.redis, this.o.ks, manifest, encodeChunkList(chunks));
-    await addManifestLocation(this.o.redis, this.o.ks, manifest, this.o.node);
-    return { manifest, size };
+    if (this.recorded.has(manifest)) return manifest;
+    await Promise.all([
+      putManifest(this.o.redis, this.o.ks, manifest, encodeChunkList(chunks)),
+      chunks.length ? addManifestLocation(this.o.redis, this.o.ks, manifest, this.o.node) : undefined,
+    ]);
+    this.recorded.add(manifest);
+    if (this.recorded.size > 100_000) this.recorded.delete(this.recorded.values().next().value as string);
+    return manifest;
+  }
+
+  emptyManifest(): Promise<string> {
+    return this.recordManifest([]);
   }
 
   watch(onChange: (path: string) => void, onResync: () => void): void {

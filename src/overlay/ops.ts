@@ -79,7 +79,7 @@ export class OverlayFs {
     await mkdir(this.opts.stagingDir, { recursive: true, mode: 0o700 });
     for (const f of await readdir(this.opts.stagingDir)) await rm(`${this.opts.stagingDir}/${f}`, { force: true });
     this.backend.watch(
-      (path) => this.meta.invalidate(path),
+      (path) => this.meta.event(path),
       () => this.meta.clear(),
     );
   }
@@ -213,8 +213,15 @@ export class OverlayFs {
     return h.file.write(this.opts.stagingDir, buf, len, h.flags & O_APPEND ? h.file.size : offset);
   }
 
+  /**
+   * close(2): new content becomes a version before close returns, so its errors reach the
+   * program and another node that opens the file next sees it (close-to-open). A change of
+   * attributes alone, or an empty new file, is committed at release instead, which the kernel
+   * does not wait for: `touch`, creat+close and chmod-heavy tools do not pay a Redis round trip.
+   */
   async flush(path: string, fh: number): Promise<void> {
-    await this.commitFile(this.handle(fh, path).file);
+    const f = this.handle(fh, path).file;
+    if (f.contentDirty && f.size > 0) await this.commitFile(f);
   }
 
   async fsync(path: string, fh: number): Promise<void> {
@@ -247,15 +254,17 @@ export class OverlayFs {
       try {
         let manifest = f.entry?.manifest;
         let size = f.size;
-        if (content) {
+        if (content && f.size === 0) {
+          manifest = await this.backend.emptyManifest();
+          size = 0;
+        } else if (content) {
           const stored = await this.backend.storeFile(await f.materialize(this.opts.stagingDir, this.chunks));
           manifest = stored.manifest;
           size = stored.size;
         }
         const v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest };
-        await this.backend.commit(f.path, v);
+        await this.commitEntry(f.path, v);
         f.entry = { ...v, committedAt: Date.now() };
-        this.meta.invalidate(f.path);
       } catch (err) {
         f.dirty = true;
         f.contentChanged ||= content;
@@ -309,10 +318,17 @@ export class OverlayFs {
     });
   }
 
-  private async commitEntry(path: string, v: NewVersion, exclusive = false): Promise<void> {
+  /** Commit a version and keep it as the cached answer for path when it became current. */
+  private async commitEntry(path: string, v: NewVersion, exclusive = false): Promise<boolean> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
-    await this.backend.commit(path, v, exclusive);
-    this.meta.invalidate(path);
+    this.meta.expect(path);
+    let current = false;
+    try {
+      current = (await this.backend.commit(path, v, exclusive)).current;
+      return current;
+    } finally {
+      this.meta.settle(path, current, { ...v, committedAt: Date.now() }, exclusive);
+    }
   }
 
   chmod(path: string, mode: number): Promise<void> {
@@ -364,8 +380,14 @@ export class OverlayFs {
       this.files.delete(path);
       return;
     }
-    await this.backend.remove(path, 'unlink', nowNs());
-    this.meta.invalidate(path);
+    this.meta.expect(path);
+    let done = false;
+    try {
+      await this.backend.remove(path, 'unlink', nowNs());
+      done = true;
+    } finally {
+      this.meta.settle(path, done, null);
+    }
   }
 
   async rmdir(path: string): Promise<void> {
@@ -402,8 +424,7 @@ export class OverlayFs {
       // rename(2) keeps the file's mtime (rsync, mv and make rely on it). Show the original
       // again where that still wins, else keep the stamp.
       const v: NewVersion = { type: moved.type, mode: moved.mode, uid: moved.uid, gid: moved.gid, size: moved.size, mtimeNs: moved.mtimeNs, manifest: moved.manifest, target: moved.target };
-      if (!(await this.backend.commit(to, v)).current) await this.backend.commit(to, { ...v, mtimeNs: stampNs });
-      this.meta.invalidate(to);
+      if (!(await this.commitEntry(to, v))) await this.commitEntry(to, { ...v, mtimeNs: stampNs });
     }
     for (const [p, of] of [...this.files]) {
       if (isWithin(p, from) && !of.hidden) {
