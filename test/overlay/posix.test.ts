@@ -91,6 +91,16 @@ describe('overlay: POSIX behaviour of one mount', () => {
     assert.equal(await ok('cat ap; echo; od -An -c tr', { cwd: n.mnt }), 'line0\nline1\n\n   0   1   2   3  \\0  \\0  \\0  \\0   Z\n');
   });
 
+  it('keeps an unlinked file usable through its open descriptors, and leaves nothing behind', async () => {
+    assert.equal(await pyErrno([
+      "fd = os.open('gone', os.O_RDWR | os.O_CREAT, 0o644); os.write(fd, b'abc'); os.unlink('gone')",
+      "assert 'gone' not in os.listdir('.')",
+      "os.lseek(fd, 0, 0); assert os.read(fd, 10) == b'abc'",
+      "os.write(fd, b'def'); assert os.fstat(fd).st_size == 6; os.close(fd)",
+      "assert not [n for n in os.listdir('.') if n.startswith('.fuse_hidden') or n == 'gone']",
+    ].join('\n'), n.mnt), 'OK');
+  });
+
   it('holds a 5 GB sparse file: truncate -s 5G, write at the end, read it back', async () => {
     await ok('truncate -s 5G big && printf END | dd of=big bs=1 seek=$((5*1024*1024*1024-3)) conv=notrunc status=none', { cwd: n.mnt, timeoutMs: 300_000 });
     assert.equal(await ok('stat -c %s big; tail -c 3 big; dd if=big bs=1M skip=2500 count=1 status=none | tr -d "\\0" | wc -c', { cwd: n.mnt, timeoutMs: 120_000 }),
