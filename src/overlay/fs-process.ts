@@ -45,7 +45,9 @@ async function main(): Promise<void> {
   // ioredis reconnects by itself; while Redis is away the mount serves what it has cached.
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const ks = keyspace(cfg.prefix);
-  const store = new ChunkStore(cfg.chunkDir, { log });
+  // More chunk writes in flight than the store's default: each waits on its own fsync, and a
+  // file committed at close should not queue behind them one by one.
+  const store = new ChunkStore(cfg.chunkDir, { log, writeConcurrency: 32 });
   const fetcher = new ChunkFetcher({ store, redis, ks, self: cfg.node, token: cfg.token, cacheBytes: cfg.cacheSizeBytes, log });
   const backend = new ClusterBackend({
     redis,
