@@ -60,7 +60,7 @@ export interface TestNode {
 
 export async function startNode(name: string, redisUrl: string, prefix: string, extra: Partial<MountOverlayOptions> = {}): Promise<TestNode> {
   const dir = mkdtempSync(join(tmpdir(), `oswalk-ovl-${name}-`));
-  const mnt = join(dir, 'mnt');
+  const mnt = extra.mountDir ?? join(dir, 'mnt');
   const stateDir = join(dir, 'state');
   const port = await freePort();
   const node: TestNode = {
