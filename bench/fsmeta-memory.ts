@@ -9,11 +9,11 @@
  * one Redis hash per version with named fields (HSET id … path … node …).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { TestRedis, testPrefix } from '../test/helpers/redis.js';
 import { connectRedis } from '../src/state/redis.js';
 import { keyspace } from '../src/state/keys.js';
-import { commitVersion, putManifest, type NewVersion } from '../src/state/fs.js';
+import { commitVersion, FS_LIMITS, FsError, putManifest, renamePath, type NewVersion } from '../src/state/fs.js';
 import { addManifestLocation, encodeChunkList, manifestHash } from '../src/packetfs/index.js';
 
 const FILES = Number(process.argv[2] ?? 10_000);
@@ -77,6 +77,18 @@ for (let i = 0; i < FILES; i += BATCH) {
 let baseline = 0;
 for (const r of recs) baseline += Number(await redis.memory('USAGE', `${base.prefix}v:${r.path}:1`, 'SAMPLES', 0));
 
+// the biggest rename one script may do, and one past it
+const mv = keyspace(testPrefix());
+const MV = FS_LIMITS.renameEntries - 51; // files; plus 50 directories and /mv itself
+for (let i = 0; i < MV; i += BATCH) {
+  await Promise.all(recs.slice(i, Math.min(i + BATCH, MV)).map((r, j) => commitVersion(redis, mv, { ...r, path: `/mv/d${(i + j) % 50}/f${i + j}` })));
+}
+const r0 = performance.now();
+const moved = await renamePath(redis, mv, '/mv', '/mv2', 'node1');
+const renameMs = performance.now() - r0;
+await Promise.all(recs.slice(0, 51).map((r, j) => commitVersion(redis, mv, { ...r, path: `/mv2/extra/f${j}` })));
+const tooBig = await renamePath(redis, mv, '/mv2', '/mv3', 'node1').then(() => 'ok', (e: FsError) => e.code);
+
 const row = (name: string, kinds: string[]) => {
   const b = kinds.reduce((s, k) => s + (byKind.get(k)?.bytes ?? 0), 0);
   const n = kinds.reduce((s, k) => s + (byKind.get(k)?.keys ?? 0), 0);
@@ -85,7 +97,8 @@ const row = (name: string, kinds: string[]) => {
 const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))![1];
 console.log(`## Namespace metadata: Redis memory per file (fsmeta)
 
-${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0].model}, redis ${redisVersion}, Node ${process.version}.
+${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0].model}, redis ${redisVersion}, Node ${process.version};
+load average ${loadavg()[0].toFixed(1)} at the end (other work shared the machine: times are noisy, bytes are exact).
 Command: \`npx tsc -p . && node dist/bench/fsmeta-memory.js ${FILES}\`
 
 ${FILES} files, 100 per directory (\`/data/dir-NNN/file-NNNNNN.dat\`), each with its own one-chunk manifest.
@@ -107,6 +120,8 @@ ${row('everything a file costs', ['fs:p', 'fs:d', 'fs:m', 'pfs:loc'])}
 - JuiceFS documents about 300 bytes per file in Redis for its metadata (inode attr + dentry).
 - Commit throughput: ${FILES} × (putManifest + addManifestLocation + commitVersion), ${BATCH} in flight:
   ${secs.toFixed(2)} s, ${(FILES / secs).toFixed(0)} files/s.
+- renamePath of a directory with ${moved.moved} entries (the bound is ${FS_LIMITS.renameEntries}): one script, ${renameMs.toFixed(0)} ms
+  of Redis time; with ${moved.moved + 52} entries it answers ${tooBig} (mv then copies and deletes).
 `);
 redis.disconnect();
 await server.stop();

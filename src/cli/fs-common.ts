@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { FsError } from '../state/fs.js';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../state/redis.js';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
@@ -43,4 +44,34 @@ export function isoNs(mtimeNs: string): string {
   const ns = BigInt(mtimeNs);
   const iso = new Date(Number(ns / 1_000_000n)).toISOString();
   return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+}
+
+/**
+ * `-o, --output table|json` on the command, unless the program already has it as a global
+ * option (src/cli/common.ts on main does); read it with outputOf().
+ */
+export function outputOption(cmd: Command, parent: Command): Command {
+  if (parent.options.some((o) => o.long === '--output')) return cmd;
+  return cmd.addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
+}
+
+export function outputOf(cmd: Command): 'table' | 'json' {
+  return (cmd.optsWithGlobals() as { output?: string }).output === 'json' ? 'json' : 'table';
+}
+
+/**
+ * Errors become one line on stderr and an exit code (1, or 4 for a path or version that does
+ * not exist), never a stack trace; OSWALK_DEBUG=1 shows it.
+ */
+export function fsAction<A extends unknown[]>(fn: (...args: A) => Promise<void | number>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      if (typeof code === 'number') process.exitCode = code;
+    } catch (err) {
+      if (process.env.OSWALK_DEBUG) console.error(err);
+      process.stderr.write(`error: ${(err as Error).message}\n`);
+      process.exitCode = err instanceof FsError && err.code === 'ENOENT' ? 4 : 1;
+    }
+  };
 }

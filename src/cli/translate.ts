@@ -7,7 +7,7 @@ import Table from 'cli-table3';
 import { ChunkStore } from '../packetfs/index.js';
 import { startTranslator } from '../translate/index.js';
 import { createLogger } from '../util/log.js';
-import { redisOptions, withRedis } from './fs-common.js';
+import { fsAction, outputOf, outputOption, redisOptions, withRedis } from './fs-common.js';
 
 interface Opts {
   redis: string;
@@ -16,19 +16,18 @@ interface Opts {
   store: string;
   state?: string;
   concurrency: string;
-  output: string;
 }
 
 export function register(program: Command): void {
-  redisOptions(program.command('translate'))
+  const cmd = program.command('translate');
+  outputOption(redisOptions(cmd), program)
     .description('Translate a directory into the unified filesystem once (what the agent\'s translate daemon does continuously), then exit')
     .argument('<dir>', 'the directory to translate (a node\'s export directory)')
     .option('--node <name>', 'node the versions belong to (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
     .option('--store <dir>', 'PacketFS chunk store directory (env OSWALK_STORE)', process.env.OSWALK_STORE ?? '/var/lib/oswalk/chunks')
     .option('--state <file>', 'where to remember what was translated (default: translate-<node>.json in the store)')
     .option('--concurrency <n>', 'paths translated at once', '2')
-    .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (dirArg: string, opts: Opts) => {
+    .action(fsAction(async (dirArg: string, opts: Opts) => {
       const dir = resolve(dirArg);
       if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`translate: ${dir} is not a directory`);
       const concurrency = Number(opts.concurrency);
@@ -61,13 +60,14 @@ export function register(program: Command): void {
         }
         return t.stats();
       });
-      if (opts.output === 'json') {
+      if (outputOf(cmd) === 'json') {
         process.stdout.write(JSON.stringify(stats) + '\n');
       } else {
         const table = new Table({ head: ['VERSIONS', 'FILES', 'BYTES', 'NEW BYTES', 'DEDUP', 'TOMBSTONES', 'SKIPPED', 'ERRORS'] });
         table.push([stats.versions, stats.filesTranslated, stats.bytesTranslated, stats.newBytes, stats.dedupRatio.toFixed(2), stats.tombstones, stats.skipped, stats.errors]);
         process.stdout.write(table.toString() + '\n');
       }
-      if (stats.errors) process.exitCode = 2;
-    });
+      // some paths could not be translated (each logged): a script should notice
+      return stats.errors ? 1 : 0;
+    }));
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import Table from 'cli-table3';
 import { listVersions, normalizePath, type VersionInfo } from '../state/fs.js';
-import { isoNs, mountOption, namespacePath, redisOptions, withRedis } from './fs-common.js';
+import { fsAction, isoNs, mountOption, namespacePath, outputOf, outputOption, redisOptions, withRedis } from './fs-common.js';
 
 /** What the HASH column shows: the manifest for files, else what kind of entry it is. */
 function what(v: VersionInfo): string {
@@ -11,15 +11,14 @@ function what(v: VersionInfo): string {
 }
 
 export function register(program: Command): void {
-  mountOption(redisOptions(program.command('versions')))
+  const cmd = program.command('versions');
+  outputOption(mountOption(redisOptions(cmd)), program)
     .description('List the kept versions of a path of the unified filesystem, newest first; CURRENT is what everyone sees')
     .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
-    .option('-o, --output <format>', 'table or json', 'table')
-    .action(async (arg: string, opts: { redis: string; prefix: string; mount: string; output: string }) => {
-      if (opts.output !== 'table' && opts.output !== 'json') throw new Error(`--output must be table or json, got ${opts.output}`);
+    .action(fsAction(async (arg: string, opts: { redis: string; prefix: string; mount: string }) => {
       const path = normalizePath(namespacePath(arg, opts.mount));
       const versions = await withRedis(opts, (redis, ks) => listVersions(redis, ks, path));
-      if (opts.output === 'json') {
+      if (outputOf(cmd) === 'json') {
         process.stdout.write(JSON.stringify(versions.map((v) => ({
           id: v.id, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
           current: v.current, type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid, target: v.target ?? null,
@@ -27,12 +26,11 @@ export function register(program: Command): void {
         return;
       }
       if (!versions.length) {
-        process.stderr.write(`no versions of ${path}\n`);
-        process.exitCode = 1;
-        return;
+        process.stderr.write(`error: no versions of ${path}\n`);
+        return 4;
       }
       const table = new Table({ head: ['ID', 'NODE', 'MTIME', 'SIZE', 'HASH', 'CURRENT'] });
       for (const v of versions) table.push([v.id, v.node, isoNs(v.mtimeNs), v.size, what(v), v.current ? '*' : '']);
       process.stdout.write(table.toString() + '\n');
-    });
+    }));
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Agent, get as httpGet } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
@@ -71,6 +72,7 @@ export class ChunkFetcher {
   private readonly badUntil = new Map<string, number>();
   private nodes?: { at: number; urls: Map<string, string> };
   private ready?: Promise<void>;
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
   private readonly s = { localHits: 0, remoteFetches: 0, remoteBytes: 0, sharedFetches: 0, badPeerResponses: 0, failures: 0, evictions: 0 };
 
   constructor(opts: ChunkFetcherOptions) {
@@ -88,6 +90,11 @@ export class ChunkFetcher {
       await this.evict();
     })();
     return this.ready;
+  }
+
+  /** Close the idle keep-alive connections to peers (agent shutdown). */
+  close(): void {
+    this.agent.destroy();
   }
 
   stats(): FetcherStats {
@@ -280,29 +287,45 @@ export class ChunkFetcher {
     }
   }
 
-  private async attempt(ref: ChunkRef, baseUrl: string, signal: AbortSignal): Promise<Buffer> {
-    const res = await fetch(`${baseUrl}/v1/chunks/${ref.hash}`, {
-      headers: { authorization: `Bearer ${this.o.token}` },
-      signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.timeoutMs)]),
+  /**
+   * One GET against one peer. node:http with a keep-alive agent rather than fetch(): on
+   * loopback it moves a 300 KB chunk in about half the time (no WHATWG stream layer), and
+   * the body is collected only up to the size the chunk must have.
+   */
+  private attempt(ref: ChunkRef, baseUrl: string, signal: AbortSignal): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const req = httpGet(`${baseUrl}/v1/chunks/${ref.hash}`, {
+        agent: this.agent,
+        headers: { authorization: `Bearer ${this.o.token}` },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.timeoutMs)]),
+      }, (res) => {
+        const fail = (err: Error) => {
+          res.destroy();
+          reject(err);
+        };
+        if (res.statusCode === 404) return fail(new PeerError('does not hold it'));
+        if (res.statusCode !== 200) return fail(new Error(`HTTP ${res.statusCode}`));
+        const len = Number(res.headers['content-length'] ?? NaN);
+        if (len !== ref.size) return fail(new PeerError(`announced ${len} bytes, the chunk has ${ref.size}`, true));
+        const parts: Buffer[] = [];
+        let got = 0;
+        res.on('data', (d: Buffer) => {
+          got += d.length;
+          if (got > ref.size) fail(new PeerError(`sent more than ${ref.size} bytes`, true));
+          else parts.push(d);
+        });
+        res.on('error', reject);
+        res.on('aborted', () => reject(new Error('connection closed mid-body')));
+        res.on('end', () => {
+          const data = Buffer.concat(parts, got);
+          const actual = createHash('sha256').update(data).digest('hex');
+          if (got !== ref.size || actual !== ref.hash) return reject(new PeerError(`${got} bytes hashing to ${actual}`, true));
+          this.s.remoteFetches++;
+          this.s.remoteBytes += got;
+          resolve(data);
+        });
+      });
+      req.on('error', (err: Error) => reject(err.name === 'AbortError' ? new Error(`no answer within ${this.o.timeoutMs} ms or cancelled`) : err));
     });
-    if (res.status === 404) {
-      await res.body?.cancel();
-      throw new PeerError('does not hold it');
-    }
-    if (res.status !== 200) {
-      await res.body?.cancel();
-      throw new Error(`HTTP ${res.status}`);
-    }
-    const len = Number(res.headers.get('content-length') ?? NaN);
-    if (len !== ref.size) {
-      await res.body?.cancel();
-      throw new PeerError(`announced ${len} bytes, the chunk has ${ref.size}`, true);
-    }
-    const data = Buffer.from(await res.arrayBuffer());
-    const actual = createHash('sha256').update(data).digest('hex');
-    if (data.length !== ref.size || actual !== ref.hash) throw new PeerError(`${data.length} bytes hashing to ${actual}`, true);
-    this.s.remoteFetches++;
-    this.s.remoteBytes += data.length;
-    return data;
   }
 }

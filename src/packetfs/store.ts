@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { existsSync, utimesSync } from 'node:fs';
+import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../util/log.js';
 import { chunkStream, type ChunkerOptions } from './chunker.js';
@@ -77,7 +78,8 @@ function sha256hex(data: Uint8Array): string {
  *
  * Writes are atomic and durable: temp file in tmp/ → write → fsync → rename into place →
  * fsync of the fan-out directory (batched per putFile), so a chunk file is either absent
- * or complete, and once putFile returns its chunks survive a power cut. Reads are verified:
+ * or complete, and once putFile or put returns its chunks survive a power cut (cache-area
+ * copies skip the fsyncs: they are re-fetchable and verified on read). Reads are verified:
  * a chunk whose bytes do not match its name (bit rot, truncation, a stray write) is moved
  * to quarantine/, logged, reported with a 'corrupt' event and a CorruptChunkError, and
  * never returned, so the fetcher gets it from another node instead.
@@ -108,9 +110,19 @@ export class ChunkStore extends EventEmitter {
       const tmp = join(this.dir, 'tmp');
       const cutoff = Date.now() - TMP_MAX_AGE_MS;
       for (const name of await readdir(tmp)) {
+        const gcAside = /^gc\.([0-9a-f]{64})\./.exec(name);
         // Only old ones: a younger temp file may be another process's write in progress.
         const st = await lstat(join(tmp, name)).catch(() => undefined);
-        if (st && st.mtimeMs < cutoff) await unlink(join(tmp, name)).catch(() => undefined);
+        if (!st || st.mtimeMs >= cutoff) continue;
+        if (gcAside) {
+          // A gc that died between moving a chunk aside and deciding: put it back (owned, the
+          // safe side); the next gc decides again.
+          const to = this.path(gcAside[1], 'own');
+          await mkdir(join(to, '..'), { recursive: true });
+          await rename(join(tmp, name), to).catch(() => undefined);
+        } else {
+          await unlink(join(tmp, name)).catch(() => undefined);
+        }
       }
     })();
     return this.ready;
@@ -202,15 +214,17 @@ export class ChunkStore extends EventEmitter {
   private async putVerified(hash: string, data: Uint8Array, area: ChunkArea): Promise<{ wrote: boolean; dir?: string }> {
     await this.init();
     const target = this.path(hash, area);
-    if (await this.touch(target)) return { wrote: false };
-    if (area === 'own' && (await this.promote(hash))) return { wrote: false };
-    if (area === 'cache' && (await this.touch(this.path(hash, 'own')))) return { wrote: false };
+    if (this.touch(target)) return { wrote: false };
+    if (area === 'own' && existsSync(this.path(hash, 'cache')) && (await this.promote(hash))) return { wrote: false };
+    if (area === 'cache' && this.touch(this.path(hash, 'own'))) return { wrote: false };
     const tmp = join(this.dir, 'tmp', `${hash}.${process.pid}.${randomBytes(4).toString('hex')}`);
     let fh: FileHandle | undefined;
     try {
       fh = await open(tmp, 'wx', 0o444);
       await fh.writeFile(data);
-      await fh.sync();
+      // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
+      // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
+      if (area === 'own') await fh.sync();
       await fh.close();
       fh = undefined;
       const dir = join(this.dir, area, hash.slice(0, 2), hash.slice(2, 4));
@@ -222,7 +236,7 @@ export class ChunkStore extends EventEmitter {
         await rename(tmp, target);
         await fsyncDir(join(dir, '..'));
       }
-      return { wrote: true, dir };
+      return { wrote: true, dir: area === 'own' ? dir : undefined };
     } catch (err) {
       await fh?.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
@@ -232,11 +246,15 @@ export class ChunkStore extends EventEmitter {
     }
   }
 
-  /** Refresh a chunk file's mtime; false when it does not exist. */
-  private async touch(p: string): Promise<boolean> {
+  /**
+   * Refresh a chunk file's mtime; false when it does not exist. Synchronous on purpose: a
+   * metadata call on a cached directory takes microseconds, less than a hop through libuv's
+   * four-thread pool, which putFile keeps busy with writes and fsyncs.
+   */
+  private touch(p: string): boolean {
     const now = new Date();
     try {
-      await utimes(p, now, now);
+      utimesSync(p, now, now);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -251,20 +269,27 @@ export class ChunkStore extends EventEmitter {
   async promote(hash: string): Promise<boolean> {
     checkHash(hash);
     await this.init();
+    const from = this.path(hash, 'cache');
     const to = this.path(hash, 'own');
     const dir = join(to, '..');
     try {
-      await rename(this.path(hash, 'cache'), to);
+      const fh = await open(from, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(from, to);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && (await stat(this.path(hash, 'cache')).then(() => true, () => false))) {
+      if (code === 'ENOENT' && existsSync(from) && !existsSync(dir)) {
         await mkdir(dir, { recursive: true });
         return this.promote(hash);
       }
       if (code === 'ENOENT') return false;
       throw err;
     }
-    await this.touch(to);
+    this.touch(to);
     await fsyncDir(dir);
     return true;
   }
@@ -401,12 +426,14 @@ export class ChunkStore extends EventEmitter {
         } catch {
           continue;
         }
-        const st = await lstat(aside);
+        // Gone from aside means another process's init put it back: leave it.
+        const st = await lstat(aside).catch(() => undefined);
+        if (!st) continue;
         if (st.mtimeMs >= cutoff) {
-          await rename(aside, p);
+          await rename(aside, p).catch(() => undefined);
           continue;
         }
-        await unlink(aside);
+        if (!(await unlink(aside).then(() => true, () => false))) continue;
         res.deleted++;
         res.freedBytes += st.size;
       }

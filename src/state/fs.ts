@@ -7,14 +7,16 @@ import { runScript } from './scripts.js';
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
  * manifests. A path ('/a/b') has versions; each version says which node it came from, its mtime,
  * size, mode, owner and (for files) the hash of its chunk list. What everyone sees at a path is
- * decided by the fsOp Lua script on every change, in one atomic step (mirrored by pickCurrent in src/overlay/resolve.ts):
- * each node's latest version counts, newest mtime wins, equal mtimes go to the node name first
- * in byte order. A delete is a version too (a tombstone), so "deleted at T" competes with
- * "written at T'" by the same rule.
+ * decided by the fsOp Lua script on every change, in one atomic step (mirrored by pickCurrent in
+ * src/overlay/resolve.ts): the latest version of each node's export stream and of its mount
+ * stream (mount and restore) counts, newest mtime wins, equal mtimes go to the node name first
+ * in byte order, then to the mount stream. A delete is a version too (a tombstone), so
+ * "deleted at T" competes with "written at T'" by the same rule.
  *
  * Storage per path: one string fs:p:<path> holding all its versions in a compact form (see
- * fsOp-1.lua) and one field in the parent's fs:d:<dir> index (name → type letter + current id). History: the last 20 versions of each node
- * per path are kept; older ones are dropped as new ones arrive.
+ * fsOp-1.lua) and one field in the parent's fs:d:<dir> index (name → type letter + current id).
+ * History: the last 20 versions of each node's each stream per path are kept; older ones are
+ * dropped as new ones arrive.
  */
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'tombstone';
@@ -56,10 +58,10 @@ export class FsError extends Error {
 export const FS_LIMITS = {
   nameBytes: 255,
   pathBytes: 4096,
-  /** Versions kept per node per path (also in fsOp-1.lua). */
+  /** Versions kept per node and stream per path (also in fsOp-1.lua). */
   historyPerNode: 20,
   /** Entries one renamePath may move; a bigger directory gets EXDEV, and mv falls back to copying. */
-  renameEntries: 10_000,
+  renameEntries: 5_000,
 } as const;
 
 /**
@@ -133,7 +135,7 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
   try {
     return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
   } catch (err) {
-    const m = /^(E[A-Z]+) ([\s\S]*)$/.exec((err as Error).message);
+    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY) ([\s\S]*)$/.exec((err as Error).message);
     if (m) throw new FsError(m[1] as FsErrorCode, m[2]);
     throw err;
   }
@@ -142,10 +144,14 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
 /**
  * Store a version and recompute what the path shows, in one step; publishes the path on
  * ks.fsEvents when what it shows changed. Committing the same content again from the same node
- * (same type, mtime, size, mode, owner, manifest, target as its latest version) is a no-op that
- * returns the existing id. A file committed at /a/b/c makes /a and /a/b directories if they are
+ * (same type, mtime, size, mode, owner, manifest, target as its latest version in either
+ * stream) is a no-op that returns the existing id. A file committed at /a/b/c makes /a and /a/b directories if they are
  * missing or deleted (versions from the same node at the file's mtime, so a directory deleted
- * after that mtime stays deleted). `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL).
+ * after that mtime stays deleted, and the file with it). A directory that goes away (a
+ * tombstone, or a newer non-directory) takes everything below it that is older along (each gets
+ * a tombstone, so it stays hidden if the directory returns); anything newer below it keeps the
+ * directory. `current` says whether this version is what the path shows after all that.
+ * `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL).
  */
 export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean } = {}): Promise<{ id: string; current: boolean }> {
   const path = normalizePath(rec.path);
@@ -166,6 +172,25 @@ export async function getCurrent(redis: Redis, ks: Keyspace, path: string): Prom
   if (p === '/') return { ...ROOT, path: p };
   const res = await fsOp<[number, string] | null>(redis, ks, 'get', p);
   return res ? decodeVersion(p, String(res[0]), res[1]) : undefined;
+}
+
+/** Most paths getCurrentMany takes in one call (one script: it holds Redis for its duration). */
+export const GET_MANY_MAX = 1000;
+
+/**
+ * getCurrent for many paths in one consistent step (readdir-plus: the attributes of a directory's
+ * entries in one round trip). Answers in the order asked; undefined where nothing is.
+ */
+export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly string[]): Promise<(VersionRecord | undefined)[]> {
+  if (paths.length > GET_MANY_MAX) throw new FsError('EINVAL', paths[0], `getCurrentMany takes at most ${GET_MANY_MAX} paths, got ${paths.length}`);
+  if (!paths.length) return [];
+  const ps = paths.map(normalizePath);
+  const res = await runScript<(number | string)[]>(redis, 'fsOp', [ks.fsVersions(ps[0])], [ks.prefix, 'getmany', ...ps]);
+  return ps.map((p, i) => {
+    if (p === '/') return { ...ROOT, path: p };
+    const id = Number(res[2 * i]);
+    return id ? decodeVersion(p, String(id), String(res[2 * i + 1])) : undefined;
+  });
 }
 
 export interface DirEntry {
@@ -221,8 +246,10 @@ export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, i
 /**
  * rename(2) in one step: the entry (a directory with its whole subtree, up to
  * FS_LIMITS.renameEntries entries, else EXDEV) appears at `to` as new versions from `node`
- * reusing the same manifests, and tombstones hide it at `from`. All of them carry mtimeNs, or
- * just past the newest mtime now at either end if that is later, so the move wins everywhere.
+ * reusing the same manifests, and tombstones hide it at `from`. The tombstones carry mtimeNs,
+ * or just past the newest mtime now at either end if that is later (returned as `mtimeNs`).
+ * Each moved entry keeps its own mtime, as rename(2) does, where that still beats every other
+ * node's version at its new path; where it would not, it takes that stamp, so the move wins.
  * Replaces an existing `to` as POSIX does: ENOENT (no `from`, or no parent of `to`), ENOTDIR
  * (dir over non-dir, parent of `to` not a dir), EISDIR (non-dir over dir), ENOTEMPTY (over a
  * non-empty dir), EINVAL (`to` inside `from`). Publishes `from` and `to` (subtree roots).

@@ -118,6 +118,10 @@ class TranslatorImpl implements Translator {
     this.concurrency = o.concurrency ?? 2;
     if (o.registry) {
       const registers = [o.registry];
+      // a translator restarted in the same process takes the metrics over
+      for (const name of ['backlog_files', 'dedup_ratio', 'bytes_total', 'new_bytes_total', 'versions_total', 'chunks_total', 'skipped_total', 'errors_total']) {
+        o.registry.removeSingleMetric(`oswalk_translate_${name}`);
+      }
       const self = this;
       new Gauge({
         name: 'oswalk_translate_backlog_files', help: 'Paths of the export directory waiting to be translated', registers,
@@ -149,7 +153,7 @@ class TranslatorImpl implements Translator {
       // Before the scan, so nothing that changes while we scan is missed.
       this.watcher = watch(this.o.exportDir, {
         ignoreInitial: true, followSymlinks: false, ignorePermissionErrors: true, atomic: false,
-        ignored: (p) => p === this.state.file || p.startsWith(this.state.file + '.'),
+        ignored: (p) => this.ignored(p),
       });
       this.watcher.on('all', (_event, p) => this.enqueue(this.rel(p)));
       this.watcher.on('error', (err) => this.log.error({ err }, 'watching the export directory failed'));
@@ -161,6 +165,13 @@ class TranslatorImpl implements Translator {
       this.scanned = true;
       this.pump();
     });
+  }
+
+  /** Our own files, should the state file or the chunk store live inside the export directory. */
+  private ignored(abs: string): boolean {
+    const { file } = this.state;
+    const store = this.o.store.dir;
+    return abs === file || abs.startsWith(file + '.') || abs === store || abs.startsWith(store + sep);
   }
 
   private rel(p: string): string {
@@ -233,16 +244,23 @@ class TranslatorImpl implements Translator {
           continue;
         }
         const absChild = join(abs, name);
-        if (absChild === this.state.file || absChild.startsWith(this.state.file + '.')) continue;
+        if (this.ignored(absChild)) continue;
         let st: BigIntStats;
         try {
           st = await lstat(absChild, { bigint: true });
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.fail(rel, err, 'cannot stat');
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+            this.fail(rel, err, 'cannot stat');
+            found.add(rel);
+          }
           continue;
         }
         found.add(rel);
-        if (!sameStat(this.state.entries.get(rel), st)) changed.push({ rel, mtime: st.mtimeNs });
+        if (!sameStat(this.state.entries.get(rel), st)) {
+          // written a moment ago: it may still be being written, so let it settle like a change
+          if (st.isFile() && BigInt(Date.now()) * 1_000_000n - st.mtimeNs < BigInt(this.debounceMs) * 1_000_000n) this.enqueue(rel);
+          else changed.push({ rel, mtime: st.mtimeNs });
+        }
         if (st.isDirectory()) await walk(rel);
       }
     };
@@ -333,6 +351,7 @@ class TranslatorImpl implements Translator {
         st = await lstat(join(this.o.exportDir, rel), { bigint: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+        this.pendingMark.delete(rel);
         await this.gone(rel);
         return;
       }
@@ -402,7 +421,9 @@ class TranslatorImpl implements Translator {
       this.state.set(rel, seenFromStat('s', st));
       return;
     }
-    const manifest = (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
+    // only the mode or owner changed: same content, same manifest
+    const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === mtimeOf(st);
+    const manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
     if (!manifest) return;
     await this.commit(rel, { ...base, type: 'file', size: Number(st.size), manifest });
     this.state.set(rel, seenFromStat('f', st, manifest));
@@ -446,8 +467,11 @@ class TranslatorImpl implements Translator {
     }
     const encoded = encodeChunkList(res.chunks);
     const hash = manifestHash(res.chunks);
-    await putManifest(this.o.redis, this.o.ks, hash, encoded);
-    await addManifestLocation(this.o.redis, this.o.ks, hash, this.o.node);
+    // both before the version that names them, so no reader meets a manifest it cannot find
+    await Promise.all([
+      putManifest(this.o.redis, this.o.ks, hash, encoded),
+      addManifestLocation(this.o.redis, this.o.ks, hash, this.o.node),
+    ]);
     this.s.bytesTranslated += res.size;
     this.s.newBytes += res.newBytes;
     this.s.filesTranslated++;
@@ -464,7 +488,10 @@ class TranslatorImpl implements Translator {
    * entry's own last mtime.
    */
   private async gone(rel: string, childrenOnly = false): Promise<void> {
-    const victims = [...this.state.entries.keys()].filter((k) => (k === rel && !childrenOnly) || k.startsWith(rel + '/'));
+    const known = this.state.entries.get(rel);
+    const victims = known && known.t !== 'd'
+      ? childrenOnly ? [] : [rel]
+      : [...this.state.entries.keys()].filter((k) => (k === rel && !childrenOnly) || k.startsWith(rel + '/'));
     if (!victims.length) {
       if (rel.includes('\uFFFD')) this.skip(rel, 'invalid-utf8', 'skipped: the name is not valid UTF-8');
       return;

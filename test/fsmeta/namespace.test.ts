@@ -6,7 +6,7 @@ import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  commitVersion, FsError, getCurrent, getManifest, listDir, listVersions, normalizePath, putManifest,
+  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, listDir, listVersions, normalizePath, putManifest,
   removePath, renamePath, restoreVersion, subscribeFsEvents, type NewVersion,
 } from '../../src/state/fs.js';
 import { pickCurrent } from '../../src/overlay/resolve.js';
@@ -131,6 +131,20 @@ describe('filesystem namespace', () => {
     assert.equal(await code(commitVersion(redis, ks, dir('/a', 'n1', T), { exclusive: true })), 'EEXIST');
   });
 
+  it('getCurrentMany answers many paths in one step, in order', async () => {
+    const ks = keyspace(testPrefix());
+    await commitVersion(redis, ks, file('/m/a', 'n1', T, M1, 1));
+    await commitVersion(redis, ks, file('/m/b', 'n1', T, M2, 2));
+    await commitVersion(redis, ks, tomb('/m/b', 'n1', T + 1n));
+    const got = await getCurrentMany(redis, ks, ['/m/a', '/m/b', '/m', '/nope', '/', '/m/a']);
+    assert.deepEqual(got.map((r) => r && [r.path, r.type, r.size]), [
+      ['/m/a', 'file', 1], undefined, ['/m', 'dir', 0], undefined, ['/', 'dir', 0], ['/m/a', 'file', 1],
+    ]);
+    assert.deepEqual(got[0], await getCurrent(redis, ks, '/m/a'));
+    assert.deepEqual(await getCurrentMany(redis, ks, []), []);
+    assert.equal(await code(getCurrentMany(redis, ks, Array.from({ length: GET_MANY_MAX + 1 }, (_, i) => `/x${i}`))), 'EINVAL');
+  });
+
   it('rejects bad version records with EINVAL naming the field', async () => {
     const ks = keyspace(testPrefix());
     await assert.rejects(commitVersion(redis, ks, file('/x', 'n1', '-5')), /mtimeNs/);
@@ -157,14 +171,57 @@ describe('filesystem namespace', () => {
     assert.deepEqual((await listDir(redis, ks, '/d')).map((e) => e.name), ['f']);
   });
 
+  it("a delete through the mount stays when the same node's export directory still has the older copy", async () => {
+    const ks = keyspace(testPrefix());
+    await commitVersion(redis, ks, file('/e', 'n1', T));
+    await removePath(redis, ks, '/e', 'n1', { dir: false, mtimeNs: String(T + 10n) });
+    // n1's translator lost its state, or the file's mode changed: the old copy is committed again
+    await commitVersion(redis, ks, { ...file('/e', 'n1', T), mode: 0o100600 });
+    assert.equal(await getCurrent(redis, ks, '/e'), undefined);
+    // written again in n1's export directory after the delete: back
+    await commitVersion(redis, ks, file('/e', 'n1', T + 20n));
+    assert.equal((await getCurrent(redis, ks, '/e'))?.mtimeNs, String(T + 20n));
+    // the same content arriving through the other stream of the same node adds no version
+    const before = (await listVersions(redis, ks, '/e')).length;
+    await commitVersion(redis, ks, { ...file('/e', 'n1', T + 20n), source: 'mount' });
+    assert.equal((await listVersions(redis, ks, '/e')).length, before);
+  });
+
   it('a deleted directory stays deleted for stale children and comes back for newer ones', async () => {
     const ks = keyspace(testPrefix());
     await commitVersion(redis, ks, dir('/p', 'n1', T));
     await removePath(redis, ks, '/p', 'n1', { dir: true, mtimeNs: String(T + 10n) });
-    await commitVersion(redis, ks, file('/p/old', 'n2', T + 5n));
+    assert.equal((await commitVersion(redis, ks, file('/p/old', 'n2', T + 5n))).current, false);
+    assert.equal((await commitVersion(redis, ks, file('/p/q/older', 'n2', T + 4n))).current, false);
     assert.deepEqual(await listDir(redis, ks, '/'), []);
-    await commitVersion(redis, ks, file('/p/new', 'n2', T + 20n));
+    assert.equal((await commitVersion(redis, ks, file('/p/new', 'n2', T + 20n))).current, true);
     assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['p']);
+    // the stale ones stay hidden although their directory is back
+    assert.deepEqual((await listDir(redis, ks, '/p')).map((e) => e.name), ['new']);
+    // a node that deleted the directory itself and then commits a stale child does not undo its delete
+    await commitVersion(redis, ks, tomb('/p/new', 'n2', T + 30n));
+    await commitVersion(redis, ks, tomb('/p', 'n2', T + 30n));
+    await commitVersion(redis, ks, file('/p/late', 'n2', T + 25n));
+    assert.deepEqual(await listDir(redis, ks, '/'), []);
+  });
+
+  it('a directory deleted on one node hides older entries of other nodes below it, not newer ones', async () => {
+    const ks = keyspace(testPrefix());
+    await commitVersion(redis, ks, file('/w/a/old1', 'n1', T));
+    await commitVersion(redis, ks, file('/w/old2', 'n1', T));
+    await commitVersion(redis, ks, file('/w/b/new', 'n1', T + 50n));
+    await commitVersion(redis, ks, dir('/w', 'n2', T - 1n));
+    // n2 removes its /w at T+10 (its translator saw rm -rf): what n1 had there before goes too
+    const r = await commitVersion(redis, ks, tomb('/w', 'n2', T + 10n));
+    assert.equal(r.current, false); // /w/b/new is newer, so /w stays
+    assert.deepEqual((await listDir(redis, ks, '/w')).map((e) => e.name), ['b']);
+    assert.deepEqual((await listDir(redis, ks, '/w/b')).map((e) => e.name), ['new']);
+    assert.equal(await getCurrent(redis, ks, '/w/a/old1'), undefined);
+    // and a directory replaced by a newer file hides what was below it
+    await commitVersion(redis, ks, file('/w/b', 'n2', T + 100n));
+    assert.equal((await getCurrent(redis, ks, '/w/b'))?.type, 'file');
+    await commitVersion(redis, ks, dir('/w/b', 'n2', T + 200n));
+    assert.deepEqual(await listDir(redis, ks, '/w/b'), []);
   });
 
   it('removePath: unlink, rmdir ENOTEMPTY/ENOTDIR, EISDIR, ENOENT, and beats a future mtime', async () => {
@@ -209,7 +266,17 @@ describe('filesystem namespace', () => {
     const r = await renamePath(redis, ks, '/x', '/y', 'n1', String(T + 1n));
     assert.equal(r.mtimeNs, String(T * 2n + 1n));
     assert.equal(await getCurrent(redis, ks, '/x'), undefined);
+    // the old name keeps its history untouched, with the tombstone on top
+    assert.deepEqual((await listVersions(redis, ks, '/x')).map((v) => [v.type, v.node, v.mtimeNs, v.source]), [
+      ['tombstone', 'n1', String(T * 2n + 1n), 'mount'], ['file', 'n1', String(T), 'export'],
+    ]);
+    // n2's newer /y would beat the moved file's own mtime: the move takes the stamp
     assert.equal((await getCurrent(redis, ks, '/y'))?.manifest, M1);
+    assert.equal((await getCurrent(redis, ks, '/y'))?.mtimeNs, String(T * 2n + 1n));
+    // nothing newer at the target: the moved file keeps its mtime, as rename(2) does
+    await renamePath(redis, ks, '/y', '/z', 'n2', String(T * 3n));
+    assert.equal((await getCurrent(redis, ks, '/z'))?.mtimeNs, String(T * 2n + 1n));
+    assert.equal((await getCurrent(redis, ks, '/z'))?.node, 'n2');
 
     await commitVersion(redis, ks, file('/src/a/1', 'n1', T));
     await commitVersion(redis, ks, file('/src/a/2', 'n2', T, M2));
@@ -217,10 +284,11 @@ describe('filesystem namespace', () => {
     await commitVersion(redis, ks, dir('/dst', 'n1', T));
     const moved = await renamePath(redis, ks, '/src', '/dst', 'n1', String(T + 5n));
     assert.equal(moved.moved, 5);
-    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['dst', 'y']);
+    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['dst', 'z']);
     assert.deepEqual((await listDir(redis, ks, '/dst')).map((e) => e.name), ['a', 'b']);
     assert.deepEqual((await listDir(redis, ks, '/dst/a')).map((e) => e.name), ['1', '2']);
     assert.equal((await getCurrent(redis, ks, '/dst/a/2'))?.manifest, M2);
+    assert.equal((await getCurrent(redis, ks, '/dst/a/2'))?.mtimeNs, String(T));
     assert.equal(await getCurrent(redis, ks, '/src/a/1'), undefined);
     // the old copy on n2 of /src/a/2 does not come back
     await commitVersion(redis, ks, file('/src/a/2', 'n2', T, M2));
@@ -244,6 +312,17 @@ describe('filesystem namespace', () => {
     assert.equal(await code(renamePath(redis, ks, '/d2', '/d1', 'n1')), 'ENOTEMPTY');
     assert.equal(await code(renamePath(redis, ks, '/d1', '/d2', 'n1')), 'ok');
     assert.deepEqual((await listDir(redis, ks, '/d2')).map((e) => e.name), ['f']);
+  });
+
+  it('refuses to rename a directory over the subtree bound with EXDEV, leaving it whole', async () => {
+    const ks = keyspace(testPrefix());
+    const n = FS_LIMITS.renameEntries; // files; with /big and /big/dN that is over the bound
+    for (let i = 0; i < n; i += 500) {
+      await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => commitVersion(redis, ks, file(`/big/d${(i + j) % 10}/f${i + j}`, 'n1', T))));
+    }
+    assert.equal(await code(renamePath(redis, ks, '/big', '/big2', 'n1')), 'EXDEV');
+    assert.equal((await listDir(redis, ks, '/big/d3')).length, n / 10);
+    assert.equal(await getCurrent(redis, ks, '/big2'), undefined);
   });
 
   it('publishes every changed path on fsEvents', async () => {
@@ -289,13 +368,14 @@ describe('filesystem namespace', () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
-    for (let round = 0; round < 60; round++) {
+    for (let round = 0; round < 100; round++) {
       const ks: Keyspace = keyspace(ks0.replace('}', `-${round}}`));
       const n = 1 + rnd(8);
       for (let i = 0; i < n; i++) {
         const node = ['a', 'b', 'c', 'a-1', 'B'][rnd(5)];
         const mtime = T + BigInt(rnd(4)) * (rnd(2) ? 1n : 10n ** 12n);
-        await commitVersion(redis, ks, rnd(4) === 0 ? tomb('/r', node, mtime) : file('/r', node, mtime, rnd(2) ? M1 : M2, rnd(3)));
+        const source = (['export', 'mount', 'restore'] as const)[rnd(3)];
+        await commitVersion(redis, ks, { ...(rnd(4) === 0 ? tomb('/r', node, mtime) : file('/r', node, mtime, rnd(2) ? M1 : M2, rnd(3))), source });
       }
       const vs = await listVersions(redis, ks, '/r');
       const ts = pickCurrent(vs);

@@ -153,6 +153,23 @@ describe('chunk exchange', () => {
     await assert.rejects(lonely.fetcher().getChunk(ref), /no other ready node/);
   });
 
+  it('prefetches chunks ahead of a sequential reader', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const refs = [];
+    for (let i = 0; i < 10; i++) refs.push((await chunkOn(a, 20_000)).ref);
+    const m = manifestHash(refs);
+    await addManifestLocation(redis, ks, m, 'a');
+    const f = b.fetcher();
+    await f.prefetch(refs, m, 3);
+    assert.equal(f.stats().remoteFetches, 10);
+    for (const r of refs) await f.getChunk(r, m);
+    assert.equal(f.stats().localHits, 10);
+    // A prefetch that cannot be served does not reject: the reader's own getChunk reports it.
+    await f.prefetch([{ hash: sha(Buffer.from('absent')), size: 6 }], m);
+  });
+
   it('evicts fetched chunks beyond cacheBytes, least recently used first, never owned ones', async () => {
     const ks = keyspace(testPrefix());
     const a = await node(ks, 'a');
@@ -223,9 +240,13 @@ describe('chunk exchange', () => {
     const one = await run(b, 1);
     assert.equal(one.skipped, 1);
     assert.equal(await b.store.has(put.chunks[0].hash), false);
+    // A chunk B already read sits in its cache area; replication promotes it instead of fetching it again.
+    await b.fetcher().getChunk(put.chunks[0], m);
+    assert.equal(await b.store.where(put.chunks[0].hash), 'cache');
     const two = await run(b, 2);
     assert.equal(two.pulled, 1);
     assert.equal(two.pulledBytes, [...new Map(put.chunks.map((c) => [c.hash, c.size])).values()].reduce((x, y) => x + y, 0));
+    assert.equal(two.failed, 0);
     assert.deepEqual(await manifestLocations(redis, ks, m), ['a', 'b']);
     for (const c of put.chunks) assert.equal(await b.store.where(c.hash), 'own');
     const again = await run(b, 'all');

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, unlinkSync, openSync, closeSync, ftruncateSync, writeSync, statSync, readFileSync, utimesSync, mkdirSync, rmdirSync } from 'node:fs';
+import { renameSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, unlinkSync, openSync, closeSync, ftruncateSync, writeSync, statSync, readFileSync, utimesSync, mkdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -139,6 +139,22 @@ describe('ChunkStore', () => {
     for (const b of reput) assert.ok((await store.get(sha(b))).equals(b), 'a re-put chunk must survive gc');
     assert.ok(gcRes.deleted >= blobs.length - reput.length);
     assert.equal(readdirSync(join(store.dir, 'tmp')).length, 0);
+  });
+
+  it('after a crash, removes stale temp files and puts back a chunk a dead gc had moved aside', async () => {
+    const store = fresh('crash');
+    const data = randomBytes(4000);
+    await store.put(sha(data), data);
+    const aside = join(store.dir, 'tmp', `gc.${sha(data)}.dead`);
+    renameSync(store.path(sha(data)), aside);
+    writeFileSync(join(store.dir, 'tmp', 'stale-write'), 'x');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(aside, old, old);
+    utimesSync(join(store.dir, 'tmp', 'stale-write'), old, old);
+    writeFileSync(join(store.dir, 'tmp', 'young-write'), 'x');
+    const reopened = new ChunkStore(store.dir, { log: quiet });
+    assert.ok((await reopened.get(sha(data))).equals(data));
+    assert.deepEqual(readdirSync(join(store.dir, 'tmp')), ['young-write']);
   });
 
   it('fails putFile cleanly when the file is truncated or unlinked while it is read', async () => {

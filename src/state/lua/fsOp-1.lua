@@ -1,8 +1,9 @@
 --[[
   Every change to the filesystem namespace, and the reads that must see one consistent
-  state, as one script so the rules (winner, parent index, implicit parents, history bound)
-  exist once. See src/state/fs.ts for the model; this file is its only implementation in Lua,
-  and src/overlay/resolve.ts mirrors the winner rule in TypeScript.
+  state, as one script so the rules (winner, parent index, implicit parents, sweeps below a
+  deleted directory, history bound) exist once. See src/state/fs.ts for the model; this file
+  is its only implementation in Lua, and src/overlay/resolve.ts mirrors the winner rule in
+  TypeScript.
 
   KEYS[1] fs:p:<path> of ARGV[3] (routes the script to the prefix's slot; every other key is
           built from the prefix and so shares that slot)
@@ -12,6 +13,7 @@
     restore <id> <node> <nowNs> <nowMs>               -> {id, record}
     rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
     get                                               -> {id, record} or false
+    getmany <path> ...  (ARGV[3] is the first path)   -> {id or 0, record or '', ...}
     versions                                          -> {winner id or 0, id, record, ...}
     list                                              -> {name, value, ...}
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|target`, with type
@@ -21,8 +23,9 @@
   Errors are replies `<ERRNO> <path>`.
 ]]
 local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
-local HISTORY = 20        -- versions kept per node per path
-local SUBTREE_MAX = 10000 -- entries one rename may move; more gets EXDEV (mv then copies)
+local nowMs = '0' -- committedAt of the versions a step adds besides the one it was given
+local HISTORY = 20        -- versions kept per node and stream per path
+local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a few hundred ms of Redis time; more gets EXDEV, and mv copies
 
 local function pkey(p) return prefix .. 'fs:p:' .. p end
 local function dkey(p) return prefix .. 'fs:d:' .. p end
@@ -76,20 +79,6 @@ end
 
 local function maxnum(a, b) if numcmp(a, b) >= 0 then return a end return b end
 
--- the wire form (ARGV, replies): 11 fields, manifest in hex
-local function split(raw)
-  local f, pos = {}, 1
-  for i = 1, 10 do
-    local j = string.find(raw, '|', pos, true)
-    f[i] = string.sub(raw, pos, j - 1)
-    pos = j + 1
-  end
-  f[11] = string.sub(raw, pos)
-  return f
-end
-
-local function encode(f) return table.concat(f, '|', 1, 11) end
-
 local function tohex(b)
   return (string.gsub(b, '.', function(c) return string.format('%02x', string.byte(c)) end))
 end
@@ -97,14 +86,30 @@ local function fromhex(h)
   return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
 end
 
+-- Fields in here are the 11 of a record, with the manifest as 32 raw bytes (hex only on the
+-- wire). The wire form (ARGV, replies) joins them with '|', manifest in hex.
+local function split(raw)
+  local f, pos = {}, 1
+  for i = 1, 10 do
+    local j = string.find(raw, '|', pos, true)
+    f[i] = string.sub(raw, pos, j - 1)
+    pos = j + 1
+  end
+  f[10] = fromhex(f[10])
+  f[11] = string.sub(raw, pos)
+  return f
+end
+
+local function encode(f)
+  return table.concat(f, '|', 1, 9) .. '|' .. tohex(f[10]) .. '|' .. f[11]
+end
+
 -- The stored form, sized for memory: all versions of a path in one string value (a hash would
 -- leave its compact listpack encoding once a value passes 64 bytes), each framed as
 -- `<id> <length> <record>`, the record being fields 1-9 joined by '|', then for files the
--- manifest as 32 raw bytes, then the target.
+-- 32 manifest bytes, then the target.
 local function pack(f)
-  local m = ''
-  if f[1] == 'f' then m = fromhex(f[10]) end
-  return table.concat(f, '|', 1, 9) .. '|' .. m .. f[11]
+  return table.concat(f, '|', 1, 9) .. '|' .. f[10] .. f[11]
 end
 
 local function unpack(rec)
@@ -116,7 +121,7 @@ local function unpack(rec)
   end
   f[10] = ''
   if f[1] == 'f' then
-    f[10] = tohex(string.sub(rec, pos, pos + 31))
+    f[10] = string.sub(rec, pos, pos + 31)
     pos = pos + 32
   end
   f[11] = string.sub(rec, pos)
@@ -147,27 +152,48 @@ local function save(p, vs)
   redis.call('SET', pkey(p), table.concat(out))
 end
 
+local function copy(f)
+  local c = {}
+  for i = 1, 11 do c[i] = f[i] end
+  return c
+end
+
 local function find(vs, id)
   for _, v in ipairs(vs) do if v.id == id then return v end end
   return nil
 end
 
--- The rule: take each node's latest version (highest id), then the newest mtime; equal mtimes
--- go to the node name first in byte order.
-local function winner(vs)
+-- Which stream of its node a version belongs to: what the node's export directory says (e), or
+-- what was done through the mount or by a restore (m). A node's two streams count separately, so
+-- a file deleted through the mount stays deleted when the same node's export directory still
+-- has the older copy and its translator commits it again.
+local function stream(f)
+  if f[8] == 'e' then return 'e' end
+  return 'm'
+end
+
+-- do version fields a win over b: newer mtime; the same, and a node name first in byte order;
+-- the same node, and a's stream is the mount's
+local function beats(a, b)
+  local c = numcmp(a[3], b[3])
+  if c ~= 0 then return c > 0 end
+  c = bytecmp(a[2], b[2])
+  if c ~= 0 then return c < 0 end
+  return stream(a) == 'm' and stream(b) == 'e'
+end
+
+-- The rule: take the latest version (highest id) of each node's each stream, then the one that
+-- beats the others. `except` (node .. ' ' .. stream) leaves one stream out.
+local function winner(vs, except)
   local latest = {}
   for _, v in ipairs(vs) do
-    local l = latest[v.f[2]]
-    if not l or v.id > l.id then latest[v.f[2]] = v end
+    local k = v.f[2] .. ' ' .. stream(v.f)
+    local l = latest[k]
+    if k ~= except and (not l or v.id > l.id) then latest[k] = v end
   end
   local best
   for _, v in pairs(latest) do
-    if not best then
-      best = v
-    else
-      local c = numcmp(v.f[3], best.f[3])
-      if c > 0 or (c == 0 and bytecmp(v.f[2], best.f[2]) < 0) then best = v end
-    end
+    if not best or beats(v.f, best.f) then best = v end
   end
   return best
 end
@@ -192,34 +218,43 @@ local function setIndex(p, best)
   local old = redis.call('HGET', dkey(parent), name)
   local new = false
   if best and best.f[1] ~= 't' then new = best.f[1] .. best.id end
-  if old == new then return end
+  if old == new then return old end
   if new then
     redis.call('HSET', dkey(parent), name, new)
   else
     redis.call('HDEL', dkey(parent), name)
   end
   publish(p)
+  return old
 end
 
 -- Store f as a new version of p (or find it already there), recompute the winner, update the
--- parent's index. Returns id, isCurrent, wasNew.
-local function store(p, f)
-  local vs = versions(p)
-  local node, maxId, mine, last = f[2], 0, {}, nil
+-- parent's index. `loaded`: versions(p), if the caller has just read them (they are consumed).
+-- Returns id, isCurrent, the winner, the parent's index entry before.
+local function store(p, f, loaded)
+  local vs = loaded or versions(p)
+  local node, s, maxId, mine, last, lastOther = f[2], stream(f), 0, {}, nil, nil
   for _, v in ipairs(vs) do
     if v.id > maxId then maxId = v.id end
     if v.f[2] == node then
-      mine[#mine + 1] = v
-      if not last or v.id > last.id then last = v end
+      if stream(v.f) == s then
+        mine[#mine + 1] = v
+        if not last or v.id > last.id then last = v end
+      elseif not lastOther or v.id > lastOther.id then
+        lastOther = v
+      end
     end
   end
+  -- the same content as this node's latest in either stream: nothing new to say
   local id, fresh = maxId + 1, true
-  if last then
-    local same = true
-    for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11 }) do
-      if last.f[i] ~= f[i] then same = false; break end
+  for _, l in ipairs({ last or false, lastOther or false }) do
+    if l and fresh then
+      local same = true
+      for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11 }) do
+        if l.f[i] ~= f[i] then same = false; break end
+      end
+      if same then id, fresh = l.id, false end
     end
-    if same then id, fresh = last.id, false end
   end
   if fresh then
     local v = { id = id, f = f }
@@ -236,26 +271,77 @@ local function store(p, f)
     save(p, vs)
   end
   local best = winner(vs)
-  setIndex(p, best)
-  return id, best.id == id, fresh
+  local old = setIndex(p, best)
+  return id, best.id == id, best, old
+end
+
+local function tombstone(node, mtime)
+  return { 't', node, mtime, '0', '0', '0', '0', 'm', nowMs, '', '' }
+end
+
+local function implicitDir(like)
+  return { 'd', like[2], like[3], '0', '16877', like[6], like[7], like[8], nowMs, '', '' }
+end
+
+-- A delete (or a newer non-directory) `by` now hides the directory above p. Whatever at and
+-- below p is older than `by` gets a tombstone from by's node at by's mtime, so it stays hidden
+-- should the directory come back; whatever is newer stays, with the directories above it.
+-- Returns the fields of the newest survivor, or nil. At most SUBTREE_MAX entries a step;
+-- past that, the rest is left as it is (hidden with its directory, not swept).
+local budget = SUBTREE_MAX
+local function sweep(p, by)
+  local e = entry(p)
+  if not e or budget <= 0 then return nil end
+  budget = budget - 1
+  local rec = find(versions(p), tonumber(string.sub(e, 2)))
+  local newest = nil
+  if beats(rec.f, by) then newest = rec.f end
+  if string.sub(e, 1, 1) == 'd' then
+    local kids = redis.call('HGETALL', dkey(p))
+    for k = 1, #kids, 2 do
+      local s = sweep(join(p, kids[k]), by)
+      if s and (not newest or beats(s, newest)) then newest = s end
+    end
+  end
+  if not newest then store(p, tombstone(by[2], by[3])) end
+  return newest
 end
 
 -- Make every missing or deleted ancestor of p a directory again, as a version from the same
--- node at the child's mtime: an ancestor deleted later than that stays deleted.
+-- node at the child's mtime, where that wins; an ancestor deleted (or replaced) later than
+-- that stays so, and p goes under with it (returns true then).
 local function ensureParents(p, f)
-  local parent = parentOf(p)
+  local child, parent = p, parentOf(p)
   while parent ~= '/' do
     local e = entry(parent)
-    if e and string.sub(e, 1, 1) == 'd' then return end
-    local _, current = store(parent, { 'd', f[2], f[3], '0', '16877', f[6], f[7], f[8], f[9], '', '' })
-    if not current then return end
-    parent = parentOf(parent)
+    if e and string.sub(e, 1, 1) == 'd' then return false end
+    local best = winner(versions(parent))
+    if best and not beats(f, best.f) then
+      sweep(child, best.f)
+      return true
+    end
+    store(parent, implicitDir(f))
+    child, parent = parent, parentOf(parent)
   end
+  return false
 end
 
+-- store() plus what a change of p means for the paths around it. Returns id, isCurrent.
 local function commit(p, f)
-  local id, current = store(p, f)
-  if current and f[1] ~= 't' then ensureParents(p, f) end
+  local id, current, best, old = store(p, f)
+  local swept = current and f[1] ~= 't' and ensureParents(p, f)
+  if old and string.sub(old, 1, 1) == 'd' and best.f[1] ~= 'd' then
+    swept = true
+    -- a directory went away: sweep below it; something newer below brings it back
+    local newest = nil
+    local kids = redis.call('HGETALL', dkey(p))
+    for k = 1, #kids, 2 do
+      local s = sweep(join(p, kids[k]), best.f)
+      if s and (not newest or beats(s, newest)) then newest = s end
+    end
+    if newest then store(p, implicitDir(newest)) end
+  end
+  if swept then current = winner(versions(p)).id == id end
   return id, current
 end
 
@@ -266,22 +352,29 @@ local function currentRecord(p)
   return find(versions(p), tonumber(string.sub(e, 2)))
 end
 
-local function tombstone(node, mtime, now)
-  return { 't', node, mtime, '0', '0', '0', '0', 'm', now, '', '' }
-end
-
 local function isDir(e) return e and string.sub(e, 1, 1) == 'd' end
 
 if op == 'commit' then
   if path == '/' then return fail('EINVAL', path) end
   if ARGV[5] == 'x' and entry(path) then return fail('EEXIST', path) end
-  local id, current = commit(path, split(ARGV[4]))
+  local f = split(ARGV[4])
+  nowMs = f[9]
+  local id, current = commit(path, f)
   return { id, current and 1 or 0 }
 
 elseif op == 'get' then
   local cur = currentRecord(path)
   if not cur then return false end
   return { cur.id, encode(cur.f) }
+
+elseif op == 'getmany' then
+  local out = {}
+  for i = 3, #ARGV do
+    local cur = currentRecord(ARGV[i])
+    out[#out + 1] = cur and cur.id or 0
+    out[#out + 1] = cur and encode(cur.f) or ''
+  end
+  return out
 
 elseif op == 'versions' then
   local best = winner(versions(path))
@@ -300,7 +393,8 @@ elseif op == 'list' then
   return redis.call('HGETALL', dkey(path))
 
 elseif op == 'remove' then
-  local node, mtime, now, kind = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local node, mtime, kind = ARGV[4], ARGV[5], ARGV[7]
+  nowMs = ARGV[6]
   if path == '/' then return fail('EBUSY', path) end
   local cur = currentRecord(path)
   if not cur then return fail('ENOENT', path) end
@@ -312,15 +406,16 @@ elseif op == 'remove' then
   end
   -- what the user saw is what goes, even when its mtime is ahead of our clock
   mtime = maxnum(mtime, inc(cur.f[3]))
-  local id = commit(path, tombstone(node, mtime, now))
+  local id = commit(path, tombstone(node, mtime))
   return { id, mtime }
 
 elseif op == 'restore' then
-  local vid, node, nowNs, nowMs = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local vid, node, nowNs = ARGV[4], ARGV[5], ARGV[6]
+  nowMs = ARGV[7]
   local vs = versions(path)
   local old = find(vs, tonumber(vid))
   if not old then return fail('ENOENT', path .. '@' .. vid) end
-  local f = old.f
+  local f = copy(old.f)
   if f[1] == 't' then return fail('EINVAL', path .. '@' .. vid) end
   local best = winner(vs)
   local mtime = maxnum(nowNs, inc(best.f[3]))
@@ -329,7 +424,8 @@ elseif op == 'restore' then
   return { id, encode(f) }
 
 elseif op == 'rename' then
-  local to, node, mtime, now = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local to, node, mtime = ARGV[4], ARGV[5], ARGV[6]
+  nowMs = ARGV[7]
   local src = currentRecord(path)
   if not src or path == '/' then return fail('ENOENT', path) end
   if to == '/' then return fail('EBUSY', to) end
@@ -347,7 +443,7 @@ elseif op == 'rename' then
     if isDir(dst) and redis.call('HLEN', dkey(to)) > 0 then return fail('ENOTEMPTY', to) end
   end
   -- the subtree, parents before children, as paths relative to `path`
-  local moves = { { rel = '', rec = src } }
+  local moves = { { rel = '', rec = src, vs = versions(path) } }
   local i = 1
   while i <= #moves do
     local m = moves[i]
@@ -355,27 +451,34 @@ elseif op == 'rename' then
       local kids = redis.call('HGETALL', dkey(path .. m.rel))
       for k = 1, #kids, 2 do
         local rel = m.rel .. '/' .. kids[k]
-        local rec = find(versions(path .. rel), tonumber(string.sub(kids[k + 1], 2)))
-        moves[#moves + 1] = { rel = rel, rec = rec }
+        local vs = versions(path .. rel)
+        moves[#moves + 1] = { rel = rel, rec = find(vs, tonumber(string.sub(kids[k + 1], 2))), vs = vs }
         if #moves > SUBTREE_MAX then return fail('EXDEV', path) end
       end
     end
     i = i + 1
   end
-  -- one stamp for the whole move that beats everything now at either end
+  -- A stamp that beats everything now at either end, for the tombstones. A moved entry keeps
+  -- its own mtime, as rename(2) does, where that still beats everything else at the target
+  -- (this node's mount stream there is replaced anyway); else it takes the stamp, so it wins.
   for _, m in ipairs(moves) do
     mtime = maxnum(mtime, inc(m.rec.f[3]))
-    local there = winner(versions(to .. m.rel))
+    local vs = versions(to .. m.rel)
+    m.toVs = vs
+    local there = winner(vs)
     if there then mtime = maxnum(mtime, inc(there.f[3])) end
+    local other = winner(vs, node .. ' m')
+    m.keep = not other or beats({ '', node, m.rec.f[3], '', '', '', '', 'm' }, other.f)
   end
   -- subscribers hear the two subtree roots, not every entry below them
   quiet = true
   for _, m in ipairs(moves) do
-    local f = m.rec.f
-    f[2], f[3], f[8], f[9] = node, mtime, 'm', now
-    store(to .. m.rel, f)
+    local f = copy(m.rec.f)
+    if not m.keep then f[3] = mtime end
+    f[2], f[8], f[9] = node, 'm', nowMs
+    store(to .. m.rel, f, m.toVs)
   end
-  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime, now)) end
+  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime), moves[k].vs) end
   quiet = false
   publish(path)
   publish(to)
