@@ -4,7 +4,7 @@
  * cache area with fsync), with 1 and with 8 chunks in flight. Baseline in the same run: a
  * plain node:http server streaming the same file from disk to a plain client.
  *
- *   npx tsc -p . && UV_THREADPOOL_SIZE=16 node dist/bench/packetfs-fetch.js [sizeMiB] [rounds]
+ *   npx tsc -p . && UV_THREADPOOL_SIZE=64 node dist/bench/packetfs-fetch.js [sizeMiB] [rounds]
  */
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';

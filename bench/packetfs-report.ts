@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 
@@ -13,7 +13,8 @@ export function writeSection(id: string, title: string, command: string, body: s
   let text = existsSync(file) ? readFileSync(file, 'utf8') : head;
   const start = `<!-- bench:${id} -->`;
   const end = `<!-- /bench:${id} -->`;
-  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  // The load average matters: the machine is shared, and a busy neighbour slows every row.
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${loadavg()[0].toFixed(1)} at the end`;
   const section = `${start}\n## ${title}\n\n${new Date().toISOString()} · ${machine} · \`${command}\`\n\n${body.trim()}\n${end}`;
   const re = new RegExp(`${start}[\\s\\S]*?${end}`);
   text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}\n`;

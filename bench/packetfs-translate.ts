@@ -7,7 +7,7 @@
  * larger chunks: the per-chunk cost of the store (a file, an fsync, a rename) is what the
  * chunk-size choice trades against dedup.
  *
- *   npx tsc -p . && UV_THREADPOOL_SIZE=16 node dist/bench/packetfs-translate.js [sizeMiB] [rounds]
+ *   npx tsc -p . && UV_THREADPOOL_SIZE=64 node dist/bench/packetfs-translate.js [sizeMiB] [rounds]
  */
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';

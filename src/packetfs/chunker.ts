@@ -14,14 +14,18 @@ import { createHash } from 'node:crypto';
  * skipped unhashed ("cut-point skipping"), so a boundary depends only on the bytes just
  * before it and never on where the input buffers happen to be split.
  *
- * Sizes: min 128 KiB, avg 256 KiB, max 1 MiB. Chosen by bench/packetfs-chunksize.ts
- * (results in BENCHMARKS-packetfs.md): on a 200 MB tarball of /usr/share plus a copy with
- * one byte inserted near the start, every size from 16 KiB to 1 MiB shares all but one or
- * two chunks, but small chunks cost throughput in the store (one file, fsync and rename per
- * chunk: about 0.1-0.5 ms each here) and metadata (35 bytes of manifest per chunk). On
- * edited versions of a tarball (bench/packetfs-dedup.ts) smaller chunks dedup a little
- * better; 256 KiB keeps most of that gain while a 1 GB file is ~4000 chunks (140 KB of
- * manifest) and the store keeps up with the hash.
+ * Sizes: min 128 KiB, avg 256 KiB, max 1 MiB, chosen by measurement (bench/packetfs-dedup.ts
+ * and bench/packetfs-translate.ts, numbers in BENCHMARKS-packetfs.md):
+ *  - a copy with one byte inserted near the start costs 1 new chunk at every size tried;
+ *  - on five edited versions of a /usr/share/doc tarball the dedup ratio is 5.6 at 16 KiB
+ *    average, 4.2 at 64 KiB, 2.6 at 256 KiB, 1.7 at 1 MiB (fixed 256 KiB blocks: 1.0);
+ *  - but every chunk costs a file, an fsync and a rename in the store, and 35 bytes of
+ *    manifest in Redis: per GB 12 000 chunks (430 KB of manifest) at 64 KiB, 2 900 (100 KB)
+ *    at 256 KiB; putFile of 1 GiB ran at 0.03 GB/s with 64 KiB chunks, 0.06-0.08 with
+ *    256 KiB, 0.15 with 1 MiB in the same (loaded) run, against sha256sum's 0.08-0.10.
+ * 256 KiB keeps most of the dedup of small chunks at a quarter of their cost. The minimum
+ * is half the average rather than FastCDC's usual quarter: dedup is the same (2.60 vs 2.63)
+ * and the unhashed skip covers more bytes, so the chunker runs faster.
  */
 export interface ChunkerOptions {
   minSize?: number;

@@ -24,10 +24,16 @@ export interface ChunkFetcherOptions {
   hedgeMs?: number;
   /** Bytes of fetched chunks kept in the store's cache area before LRU eviction. Default 1 GiB. */
   cacheBytes?: number;
+  /**
+   * Bytes of recently read chunks kept in memory, verified, so that the several small reads
+   * FUSE makes within one chunk cost one disk read and one hash. Default 64 MiB.
+   */
+  memoryBytes?: number;
   log?: Logger;
 }
 
 export interface FetcherStats {
+  memoryHits: number;
   localHits: number;
   remoteFetches: number;
   remoteBytes: number;
@@ -52,7 +58,7 @@ class PeerError extends Error {
 /**
  * Gets chunks for readers: the local store first, then the nodes that hold the chunk.
  *
- * Holders come from the manifest's location set in Redis (then every other ready node,
+ * Holders come from the manifest's location set in Redis (then every other live node,
  * since dedup means unrelated manifests share chunks). They are tried in random order,
  * hedged: a second request starts when the first is slow (hedgeMs) and at once when one
  * fails, so a dead or slow peer costs at most a hedge interval. Every answer is hashed; a
@@ -70,13 +76,16 @@ export class ChunkFetcher {
   private readonly lru = new Map<string, number>();
   private lruBytes = 0;
   private readonly badUntil = new Map<string, number>();
+  /** Recently returned chunks (LRU, first = oldest). */
+  private readonly mem = new Map<string, Buffer>();
+  private memBytes = 0;
   private nodes?: { at: number; urls: Map<string, string> };
   private ready?: Promise<void>;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
-  private readonly s = { localHits: 0, remoteFetches: 0, remoteBytes: 0, sharedFetches: 0, badPeerResponses: 0, failures: 0, evictions: 0 };
+  private readonly s = { memoryHits: 0, localHits: 0, remoteFetches: 0, remoteBytes: 0, sharedFetches: 0, badPeerResponses: 0, failures: 0, evictions: 0 };
 
   constructor(opts: ChunkFetcherOptions) {
-    this.o = { timeoutMs: 2000, deadlineMs: 5000, hedgeMs: 300, cacheBytes: 1 << 30, ...opts };
+    this.o = { timeoutMs: 2000, deadlineMs: 5000, hedgeMs: 300, cacheBytes: 1 << 30, memoryBytes: 64 << 20, ...opts };
     this.log = opts.log ?? createLogger('packetfs-fetcher', { node: opts.self });
   }
 
@@ -104,20 +113,67 @@ export class ChunkFetcher {
   /** A chunk's bytes, verified. Rejects with ChunkUnavailableError (map to EIO) when no holder delivers in time. */
   async getChunk(ref: ChunkRef, manifestHash?: string): Promise<Buffer> {
     checkHash(ref.hash);
+    const hot = this.mem.get(ref.hash);
+    if (hot) {
+      this.mem.delete(ref.hash);
+      this.mem.set(ref.hash, hot);
+      if (this.lru.has(ref.hash)) this.remember(ref.hash, hot.length);
+      this.s.memoryHits++;
+      return hot;
+    }
     await this.init();
     let ownCorrupt = false;
     try {
       const data = await this.o.store.get(ref.hash);
       this.s.localHits++;
       if (this.lru.has(ref.hash)) this.remember(ref.hash, data.length);
-      return data;
+      return this.hold(ref.hash, data);
     } catch (err) {
       if (err instanceof CorruptChunkError) ownCorrupt = err.where === this.o.store.path(ref.hash, 'own');
       else if (!(err instanceof ChunkNotFoundError)) throw err;
     }
     const data = await this.fetchShared(ref, manifestHash);
     await this.keep(ref.hash, data, ownCorrupt ? 'own' : 'cache');
+    return this.hold(ref.hash, data);
+  }
+
+  private hold(hash: string, data: Buffer): Buffer {
+    if (data.length > this.o.memoryBytes || this.mem.has(hash)) return data;
+    this.mem.set(hash, data);
+    this.memBytes += data.length;
+    for (const [h, d] of this.mem) {
+      if (this.memBytes <= this.o.memoryBytes) break;
+      this.mem.delete(h);
+      this.memBytes -= d.length;
+    }
     return data;
+  }
+
+  /**
+   * Bytes [position, position + length) of a file from its chunk list (clipped at the end
+   * of the file), with the next `readAhead` chunks prefetched in the background for a
+   * sequential reader. `offsets` is chunkOffsets(chunks), computed once per open file.
+   */
+  async readRange(file: { chunks: readonly ChunkRef[]; offsets: readonly number[]; manifestHash?: string }, position: number, length: number, readAhead = 2): Promise<Buffer> {
+    const { chunks, offsets } = file;
+    const size = chunks.length ? offsets[chunks.length - 1] + chunks[chunks.length - 1].size : 0;
+    const end = Math.min(size, position + length);
+    if (position >= end) return Buffer.alloc(0);
+    let lo = 0;
+    let hi = chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (offsets[mid] <= position) lo = mid;
+      else hi = mid - 1;
+    }
+    const parts: Buffer[] = [];
+    let i = lo;
+    for (; i < chunks.length && offsets[i] < end; i++) {
+      const data = await this.getChunk(chunks[i], file.manifestHash);
+      parts.push(data.subarray(Math.max(0, position - offsets[i]), Math.min(data.length, end - offsets[i])));
+    }
+    if (readAhead > 0 && i < chunks.length) void this.prefetch(chunks.slice(i, i + readAhead), file.manifestHash, readAhead);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 
   /**
@@ -203,13 +259,14 @@ export class ChunkFetcher {
     if (this.nodes && Date.now() - this.nodes.at < NODES_TTL_MS) return this.nodes.urls;
     const urls = new Map<string, string>();
     for (const n of await listNodes(this.o.redis, this.o.ks)) {
-      if (n.name !== this.o.self && n.status === 'ready' && n.agentUrl) urls.set(n.name, n.agentUrl.replace(/\/+$/, ''));
+      // A draining node still serves its chunks until it is gone; only down nodes are skipped.
+      if (n.name !== this.o.self && n.status !== 'down' && n.agentUrl) urls.set(n.name, n.agentUrl.replace(/\/+$/, ''));
     }
     this.nodes = { at: Date.now(), urls };
     return urls;
   }
 
-  /** Holders first, then every other ready peer; each group shuffled; peers that lied recently last. */
+  /** Holders first, then every other live peer; each group shuffled; peers that lied recently last. */
   private async candidates(manifestHash?: string): Promise<[string, string][]> {
     const urls = await this.peerUrls();
     const holders = manifestHash ? (await manifestLocations(this.o.redis, this.o.ks, manifestHash)).filter((n) => urls.has(n)) : [];
@@ -226,7 +283,7 @@ export class ChunkFetcher {
     const peers = await this.candidates(manifestHash);
     if (peers.length === 0) {
       this.s.failures++;
-      throw new ChunkUnavailableError(ref.hash, 'no other ready node to ask');
+      throw new ChunkUnavailableError(ref.hash, 'no other live node to ask');
     }
     const errors: string[] = [];
     const controllers = new Set<AbortController>();

@@ -54,7 +54,11 @@ export interface GcResult {
 export interface ChunkStoreOptions {
   log?: Logger;
   chunker?: ChunkerOptions;
-  /** Chunk writes putFile keeps in flight (they overlap with hashing). */
+  /**
+   * Chunk writes putFile keeps in flight (they overlap with hashing). Default 32: fsyncs in
+   * parallel share ext4 journal commits, so 32 in flight wrote 3× faster than 8 here — when
+   * libuv's pool has the threads for them (the agent sets UV_THREADPOOL_SIZE=64).
+   */
   writeConcurrency?: number;
 }
 
@@ -100,7 +104,7 @@ export class ChunkStore extends EventEmitter {
     this.dir = dir;
     this.log = opts.log ?? createLogger('packetfs-store', { dir });
     this.chunker = opts.chunker ?? {};
-    this.writeConcurrency = opts.writeConcurrency ?? 8;
+    this.writeConcurrency = opts.writeConcurrency ?? 32;
   }
 
   /** Create the layout and remove temp files left by a crash (called lazily by every method). */
@@ -234,7 +238,8 @@ export class ChunkStore extends EventEmitter {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         await mkdir(dir, { recursive: true });
         await rename(tmp, target);
-        await fsyncDir(join(dir, '..'));
+        // New fan-out directories (at most 65 536 in a store's life) must reach the disk too.
+        if (area === 'own') for (const d of [join(dir, '..'), join(dir, '..', '..')]) await fsyncDir(d);
       }
       return { wrote: true, dir: area === 'own' ? dir : undefined };
     } catch (err) {

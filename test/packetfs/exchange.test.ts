@@ -1,14 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  ChunkUnavailableError, addManifestLocation, manifestHash, manifestLocations, removeManifestLocation, replicate, parseRange,
+  ChunkUnavailableError, addManifestLocation, chunkOffsets, manifestHash, manifestLocations, removeManifestLocation, replicate, parseRange,
   type ChunkRef,
 } from '../../src/packetfs/index.js';
 import { TOKEN, register, startFakePeer, startNode, type TestNode } from './cluster.js';
@@ -82,7 +82,8 @@ describe('chunk exchange', () => {
     assert.equal(f.stats().sharedFetches, 2);
     assert.equal(await b.store.where(ref.hash), 'cache');
     await f.getChunk(ref, m);
-    assert.equal(f.stats().localHits, 1);
+    assert.equal(f.stats().memoryHits, 1);
+    assert.equal(await b.fetcher().getChunk(ref, m).then(() => 'ok'), 'ok');
     // Without a manifest hash every ready peer is asked.
     const other = await chunkOn(a);
     assert.ok((await f.getChunk(other.ref)).equals(other.data));
@@ -123,7 +124,7 @@ describe('chunk exchange', () => {
     const m = manifestHash([ref]);
     await addManifestLocation(redis, ks, m, 'liar');
     await addManifestLocation(redis, ks, m, 'good');
-    const f = me.fetcher({ hedgeMs: 5000 });
+    const f = me.fetcher({ hedgeMs: 5000, memoryBytes: 0 });
     let lies = 0;
     for (let i = 0; i < 8 && lies === 0; i++) {
       await f.getChunk(ref, m);
@@ -150,7 +151,7 @@ describe('chunk exchange', () => {
     await assert.rejects(f.getChunk(ref), (err: unknown) => err instanceof ChunkUnavailableError && err.code === 'EIO');
     assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
     const lonely = await node(keyspace(testPrefix()), 'lonely');
-    await assert.rejects(lonely.fetcher().getChunk(ref), /no other ready node/);
+    await assert.rejects(lonely.fetcher().getChunk(ref), /no other live node/);
   });
 
   it('prefetches chunks ahead of a sequential reader', async () => {
@@ -165,9 +166,32 @@ describe('chunk exchange', () => {
     await f.prefetch(refs, m, 3);
     assert.equal(f.stats().remoteFetches, 10);
     for (const r of refs) await f.getChunk(r, m);
-    assert.equal(f.stats().localHits, 10);
+    assert.equal(f.stats().memoryHits, 10);
+    assert.equal(f.stats().remoteFetches, 10);
     // A prefetch that cannot be served does not reject: the reader's own getChunk reports it.
     await f.prefetch([{ hash: sha(Buffer.from('absent')), size: 6 }], m);
+  });
+
+  it('reads byte ranges across chunk boundaries and reads ahead', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const put = await a.store.putFile(shareTarball());
+    const m = manifestHash(put.chunks);
+    await addManifestLocation(redis, ks, m, 'a');
+    const bytes = readFileSync(shareTarball());
+    const f = b.fetcher();
+    const file = { chunks: put.chunks, offsets: chunkOffsets(put.chunks), manifestHash: m };
+    const b0 = put.chunks[0].size;
+    for (const [pos, len] of [[0, 100], [b0 - 10, 20], [b0 - 5, put.chunks[1].size + 10], [bytes.length - 7, 100], [bytes.length, 10], [12345, 0]]) {
+      assert.ok((await f.readRange(file, pos, len)).equals(bytes.subarray(pos, Math.min(bytes.length, pos + len))), `read ${len} at ${pos}`);
+    }
+    let pos = 0;
+    while (pos < 3 * b0) {
+      assert.ok((await f.readRange(file, pos, 131072, 2)).equals(bytes.subarray(pos, pos + 131072)));
+      pos += 131072;
+    }
+    assert.ok(f.stats().memoryHits > 0);
   });
 
   it('evicts fetched chunks beyond cacheBytes, least recently used first, never owned ones', async () => {
