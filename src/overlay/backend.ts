@@ -33,11 +33,6 @@ export interface NewVersion {
   target?: string;
 }
 
-export interface ChunkRef {
-  hash: string;
-  size: number;
-}
-
 export interface Backend {
   /** The current version of path, or null when there is none (or it is deleted). */
   get(path: string): Promise<Entry | null>;
@@ -49,10 +44,12 @@ export interface Backend {
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */
   rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }>;
-  /** The chunk list of a manifest (immutable: cacheable for ever). */
-  chunks(manifest: string): Promise<ChunkRef[]>;
-  /** One chunk's bytes, verified, from the local store or a peer. */
-  readChunk(ref: ChunkRef, manifest: string): Promise<Buffer>;
+  /**
+   * Bytes [position, position + length) of a file's content (short at its end), verified
+   * chunk by chunk, from the local store or peers; `readAhead` chunks after the range are
+   * fetched in the background for a sequential reader.
+   */
+  readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer>;
   /** Chunk a local file into the store and record its manifest; returns the manifest hash. */
   storeFile(localPath: string): Promise<{ manifest: string; size: number }>;
   /** The manifest of an empty file (stored once). */

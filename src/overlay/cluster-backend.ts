@@ -3,9 +3,11 @@ import { constants } from 'node:fs';
 import type { Logger } from 'pino';
 import {
   addManifestLocation,
+  chunkOffsets,
   decodeChunkList,
   encodeChunkList,
   manifestHash,
+  type ChunkFetcher,
   type ChunkRef,
   type ChunkStore,
 } from '../packetfs/index.js';
@@ -22,6 +24,12 @@ import {
 } from '../state/fs.js';
 import type { Keyspace } from '../state/keys.js';
 import type { Backend, Entry, NewVersion } from './backend.js';
+
+interface FileChunks {
+  chunks: ChunkRef[];
+  offsets: number[];
+  manifestHash: string;
+}
 import { fsError } from './errors.js';
 
 export interface ClusterBackendOptions {
@@ -30,8 +38,8 @@ export interface ClusterBackendOptions {
   /** This node's name: versions committed through the mount carry it. */
   node: string;
   store: ChunkStore;
-  /** Chunk bytes from the local store or peers (PacketFS ChunkFetcher.getChunk). */
-  fetchChunk: (ref: ChunkRef, manifest: string) => Promise<Buffer>;
+  /** Chunks from the local store or peers, verified, with a memory cache and read-ahead. */
+  fetcher: ChunkFetcher;
   log: Logger;
 }
 
@@ -96,14 +104,28 @@ export class ClusterBackend implements Backend {
     return { stampNs: BigInt(r.mtimeNs) };
   }
 
-  async chunks(manifest: string): Promise<ChunkRef[]> {
-    const buf = await getManifest(this.o.redis, this.o.ks, manifest);
-    if (!buf) throw fsError('EIO', `manifest ${manifest}`, 'not in the namespace');
-    return decodeChunkList(buf);
+  /** Chunk lists with their offsets, by manifest hash (immutable, so cached until pushed out). */
+  private files = new Map<string, Promise<FileChunks>>();
+
+  private file(manifest: string): Promise<FileChunks> {
+    let p = this.files.get(manifest);
+    if (p) {
+      this.files.delete(manifest);
+    } else {
+      p = getManifest(this.o.redis, this.o.ks, manifest).then((buf) => {
+        if (!buf) throw fsError('EIO', `manifest ${manifest}`, 'not in the namespace');
+        const chunks = decodeChunkList(buf);
+        return { chunks, offsets: chunkOffsets(chunks), manifestHash: manifest };
+      });
+      p.catch(() => this.files.delete(manifest));
+      if (this.files.size >= 1024) this.files.delete(this.files.keys().next().value as string);
+    }
+    this.files.set(manifest, p);
+    return p;
   }
 
-  readChunk(ref: ChunkRef, manifest: string): Promise<Buffer> {
-    return this.o.fetchChunk(ref, manifest);
+  async readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer> {
+    return this.o.fetcher.readRange(await this.file(manifest), position, length, readAhead);
   }
 
   async storeFile(localPath: string): Promise<{ manifest: string; size: number }> {

@@ -1,7 +1,6 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Entry } from './backend.js';
-import type { ChunkCache } from './cache.js';
+import type { Backend, Entry } from './backend.js';
 
 /** Sorted, disjoint, merged byte ranges [start, end). */
 export class Extents {
@@ -167,18 +166,18 @@ export class OpenFile {
     this.touch();
   }
 
-  async read(chunks: ChunkCache, buf: Buffer, len: number, offset: number): Promise<number> {
+  async read(backend: Backend, buf: Buffer, len: number, offset: number): Promise<number> {
     const end = Math.min(offset + len, this.size);
     if (offset >= end) return 0;
     const readAhead = offset === this.lastReadEnd ? 8 : 0;
     this.lastReadEnd = end;
     const s = this.staging;
-    if (!s) return chunks.read(this.entry!.manifest!, buf, end - offset, offset, readAhead);
+    if (!s) return (await backend.readRange(this.entry!.manifest!, offset, end - offset, readAhead)).copy(buf);
     const { bytesRead } = await s.fh.read(buf, 0, end - offset, offset);
     if (bytesRead < end - offset) buf.fill(0, bytesRead, end - offset);
     if (s.baseValid > offset && this.entry?.manifest) {
       for (const [a, b] of s.written.gaps(offset, Math.min(end, s.baseValid))) {
-        await chunks.read(this.entry.manifest, buf.subarray(a - offset), b - a, a, readAhead);
+        (await backend.readRange(this.entry.manifest, a, b - a, readAhead)).copy(buf, a - offset);
       }
     }
     return end - offset;
@@ -192,15 +191,15 @@ export class OpenFile {
   }
 
   /** Make the staging file hold the whole content: copy in the base bytes never overwritten. */
-  async materialize(dir: string, chunks: ChunkCache): Promise<string> {
+  async materialize(dir: string, backend: Backend): Promise<string> {
     const s = await this.stage(dir);
     if (s.baseValid > 0 && this.entry?.manifest) {
-      const buf = Buffer.allocUnsafe(1024 * 1024);
+      const step = 1024 * 1024;
       for (const [a, b] of s.written.gaps(0, s.baseValid)) {
-        for (let pos = a; pos < b; pos += buf.length) {
-          const n = Math.min(buf.length, b - pos);
-          await chunks.read(this.entry.manifest, buf, n, pos, 4);
-          if (!isZero(buf.subarray(0, n))) await s.fh.write(buf, 0, n, pos);
+        for (let pos = a; pos < b; pos += step) {
+          const n = Math.min(step, b - pos);
+          const data = await backend.readRange(this.entry.manifest, pos, n, 4);
+          if (!isZero(data)) await s.fh.write(data, 0, data.length, pos);
         }
       }
       s.written.add(0, s.baseValid);

@@ -48,16 +48,18 @@ async function main(): Promise<void> {
   // More chunk writes in flight than the store's default: each waits on its own fsync, and a
   // file committed at close should not queue behind them one by one.
   const store = new ChunkStore(cfg.chunkDir, { log, writeConcurrency: 32 });
-  const fetcher = new ChunkFetcher({ store, redis, ks, self: cfg.node, token: cfg.token, cacheBytes: cfg.cacheSizeBytes, log });
+  const fetcher = new ChunkFetcher({
+    store, redis, ks, self: cfg.node, token: cfg.token, cacheBytes: cfg.cacheSizeBytes, memoryBytes: cfg.memoryCacheBytes, log,
+  });
   const backend = new ClusterBackend({
     redis,
     ks,
     node: cfg.node,
     store,
-    fetchChunk: (ref, manifest) => fetcher.getChunk(ref, manifest),
+    fetcher,
     log,
   });
-  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), chunkCacheBytes: cfg.memoryCacheBytes, log });
+  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log });
   await fs.start();
 
   const fuse = new Fuse(cfg.mountDir, fuseOps(fs, () => fuse, log), mountOptions(cfg.tuning));

@@ -2,7 +2,7 @@ import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Backend, Entry, NewVersion } from './backend.js';
-import { ChunkCache, MetaCache } from './cache.js';
+import { MetaCache } from './cache.js';
 import { fsError } from './errors.js';
 import { OpenFile, nowNs } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
@@ -34,8 +34,6 @@ export interface OverlayFsOptions {
   backend: Backend;
   /** Directory for staging files (under the node's state dir). Emptied at start. */
   stagingDir: string;
-  /** Bytes of chunk data kept in memory. */
-  chunkCacheBytes: number;
   log: Logger;
 }
 
@@ -55,12 +53,11 @@ interface Handle {
 /**
  * The POSIX operations of the unified filesystem, as async functions that either return or
  * throw an FsError. Metadata comes from the namespace through MetaCache; file content from
- * chunks (ChunkCache over the local store and peers); a file's changes live in an OpenFile
+ * chunks (the PacketFS fetcher: local store, then peers); a file's changes live in an OpenFile
  * and become a new version when it is flushed, fsynced or released (close-to-open).
  */
 export class OverlayFs {
   readonly meta: MetaCache;
-  readonly chunks: ChunkCache;
   private files = new Map<string, OpenFile>();
   private handles = new Map<number, Handle>();
   private nextFh = 1;
@@ -71,7 +68,6 @@ export class OverlayFs {
     this.backend = opts.backend;
     this.log = opts.log;
     this.meta = new MetaCache(this.backend, { ttlMs: 60_000, waitMs: 5_000, maxEntries: 200_000 });
-    this.chunks = new ChunkCache(this.backend, opts.chunkCacheBytes);
   }
 
   async start(): Promise<void> {
@@ -204,7 +200,7 @@ export class OverlayFs {
 
   async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
     const { file } = this.handle(fh, path);
-    return file.read(this.chunks, buf, len, offset);
+    return file.read(this.backend, buf, len, offset);
   }
 
   async write(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
@@ -258,7 +254,7 @@ export class OverlayFs {
           manifest = await this.backend.emptyManifest();
           size = 0;
         } else if (content) {
-          const stored = await this.backend.storeFile(await f.materialize(this.opts.stagingDir, this.chunks));
+          const stored = await this.backend.storeFile(await f.materialize(this.opts.stagingDir, this.backend));
           manifest = stored.manifest;
           size = stored.size;
         }
