@@ -7,6 +7,7 @@ import { register as registerControlPlane } from './control-plane.js';
 import { register as registerDrain } from './drain.js';
 import { registerGetObjects } from './get-objects.js';
 import { register as registerJobs, registerGetJobs } from './jobs.js';
+import { register as registerMount } from './mount.js';
 import { registerGetNodes } from './nodes.js';
 import { register as registerRestore } from './restore.js';
 import { register as registerRun } from './run.js';
@@ -40,5 +41,6 @@ registerDrain(program);
 registerVersions(program);
 registerRestore(program);
 registerTranslate(program);
+registerMount(program);
 
 await program.parseAsync(process.argv);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { isMounted } from '../../src/overlay/index.js';
-import { parseSize } from '../../src/cli/mount.js';
+import { OSWALK_BIN } from '../helpers/cli.js';
 import { leftoverMounts, ok } from './helpers.js';
 
 describe('oswalk mount', () => {
@@ -22,19 +22,9 @@ describe('oswalk mount', () => {
     assert.deepEqual(leftoverMounts(), []);
   });
 
-  it('parses sizes', () => {
-    assert.equal(parseSize('1Gi', 'x'), 1024 ** 3);
-    assert.equal(parseSize('512Mi', 'x'), 512 * 1024 ** 2);
-    assert.equal(parseSize('2G', 'x'), 2e9);
-    assert.equal(parseSize('4096', 'x'), 4096);
-    assert.throws(() => parseSize('lots', '--cache-size'), /--cache-size "lots"/);
-  });
-
   it('mounts in the foreground and unmounts on Ctrl-C (SIGINT)', async () => {
     const mnt = join(dir, 'mnt');
-    const script = `import { Command } from 'commander'; import { register } from '${join(process.cwd(), 'dist/src/cli/mount.js')}';
-      const p = new Command(); register(p); await p.parseAsync(process.argv.slice(1), { from: 'user' });`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, '--', 'mount', mnt, '--node', 'cli', '--redis', redis.url,
+    const child = spawn(process.execPath, [OSWALK_BIN, 'mount', mnt, '--node', 'cli', '--redis', redis.url,
       '--prefix', testPrefix(), '--state-dir', join(dir, 'state'), '--cache-size', '64Mi', '--token', 't'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
