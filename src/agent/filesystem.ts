@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
   ChunkFetcher, ChunkStore, chunkRoutes, decodeChunkList, registerPacketfsMetrics, replicate, type ReplicationRule,
@@ -10,6 +10,7 @@ import { getManifest } from '../state/fs.js';
 import { allReferencedManifests, currentManifestsUnder } from '../state/fs-walk.js';
 import { listObjects } from '../state/objects.js';
 import { startTranslator, type Translator } from '../translate/index.js';
+import { isMounted, mountOverlay, prepareSharedMountDir, unmountStale } from '../overlay/index.js';
 import type { HttpServer } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 
@@ -51,6 +52,49 @@ export function chunkDir(stateDir: string): string {
 /** The chunk server is part of the agent's HTTP server, so it is registered before listen. */
 export async function registerChunkServer(app: HttpServer, store: ChunkStore, token: string): Promise<void> {
   await app.register(chunkRoutes, { store, token });
+}
+
+/** The cache size of the applied Mount (the first, if several), else the overlay's default. */
+async function mountCacheSize(redis: Redis, ks: Keyspace): Promise<number | undefined> {
+  const mounts = await listObjects(redis, ks, 'Mount');
+  const m = mounts.find((o) => o.kind === 'Mount');
+  return m?.kind === 'Mount' ? m.spec.cacheSizeBytes : undefined;
+}
+
+export interface NodeMountOptions {
+  mountPath: string;
+  node: string;
+  redisUrl: string;
+  ks: Keyspace;
+  redis: Redis;
+  stateDir: string;
+  token: string;
+  /** Make the mount point's parent an rshared mount, so the FUSE mount reaches job containers. */
+  shareWithContainers: boolean;
+  log: Logger;
+}
+
+/**
+ * Mount the unified filesystem at the node's mount path, served by its own FS process
+ * (restarted if it dies). For the docker runtime the parent directory is made an rshared
+ * mount point first; a bind this agent made is undone again on stop, so nothing stays mounted.
+ */
+export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<{ stop(): Promise<void> }> {
+  const parent = dirname(resolve(opts.mountPath));
+  const boundBefore = await isMounted(parent);
+  if (opts.shareWithContainers) await prepareSharedMountDir(parent);
+  const weBound = opts.shareWithContainers && !boundBefore;
+  const mount = await mountOverlay({
+    mountDir: opts.mountPath, node: opts.node, redisUrl: opts.redisUrl, prefix: opts.ks.prefix, stateDir: opts.stateDir,
+    chunkDir: chunkDir(opts.stateDir), token: opts.token, cacheSizeBytes: await mountCacheSize(opts.redis, opts.ks),
+    log: opts.log.child({ part: 'mount' }),
+  });
+  return {
+    async stop() {
+      await mount.stop();
+      if (weBound) await unmountStale(parent);
+    },
+  };
 }
 
 /** Replication rules of every applied Mount (a path prefix → how many nodes hold its files). */

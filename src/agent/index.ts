@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
@@ -10,7 +9,7 @@ import { connectRedis } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { ChunkStore } from '../packetfs/index.js';
-import { chunkDir, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
+import { chunkDir, mountNodeFilesystem, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
 import { JobRunner } from './runner.js';
 import type { Runtime } from './runtime/types.js';
 
@@ -26,8 +25,10 @@ export interface AgentOptions {
   runtime: Runtime;
   exportDir: string;
   stateDir: string;
-  /** Host path of the unified filesystem; bound into jobs when it exists. */
+  /** Host path of the unified filesystem: the agent mounts it there and binds it into jobs at /cluster. */
   mountPath?: string;
+  /** Mount the unified filesystem at mountPath (default true when mountPath is set). */
+  mount?: boolean;
   labels?: Record<string, string>;
   /** Where the agent's HTTP server listens (chunks, metrics). Port 0 picks a free one. */
   listen?: { host: string; port: number };
@@ -137,11 +138,19 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     return registering;
   };
 
+  // The mount comes before the runner so that every job, the first included, sees /cluster.
+  const mount = opts.mountPath && opts.mount !== false
+    ? await mountNodeFilesystem({
+      mountPath: opts.mountPath, node: opts.node, redisUrl, ks, redis, stateDir: opts.stateDir, token: opts.token,
+      shareWithContainers: opts.runtime.name === 'docker', log,
+    })
+    : undefined;
+
   const runner: JobRunner = new JobRunner({
     redis, ks, node: opts.node, runtime: opts.runtime, log, registry, leaseMs,
     epoch: () => epoch,
     onStaleEpoch: () => void register('claim refused').catch((err: unknown) => log.error({ err }, 'registration failed')),
-    ...(opts.mountPath && existsSync(opts.mountPath) ? { clusterMount: opts.mountPath } : {}),
+    ...(mount ? { clusterMount: opts.mountPath } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
   });
 
@@ -164,6 +173,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       clearInterval(beat);
       await runner.stop();
       await fs?.stop();
+      await mount?.stop();
       await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped; requeued`).catch(() => 0);
       await app.close();
       redis.disconnect();

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../state/redis.js';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
-import { resolveRedisUrl } from './config.js';
+import { localMountPath, resolveRedisUrl } from './config.js';
+import { resolve } from 'node:path';
 
 /**
  * Options and helpers shared by the filesystem subcommands. `translate` runs on a node and
@@ -29,14 +30,14 @@ export async function withRedis<T>(opts: { redis?: string; prefix: string }, fn:
  * ("a/b" → "/a/b"); an absolute path inside the local mount loses the mount's prefix
  * ("/cluster/a/b" → "/a/b"); any other absolute path is taken as a namespace path.
  */
-export function namespacePath(arg: string, mount: string): string {
-  const m = mount.replace(/\/+$/, '');
+export function namespacePath(arg: string, mount = localMountPath()): string {
+  const m = resolve(mount).replace(/\/+$/, '');
   if (m && (arg === m || arg.startsWith(m + '/'))) return arg.slice(m.length) || '/';
   return arg.startsWith('/') ? arg : '/' + arg;
 }
 
 export function mountOption(cmd: Command): Command {
-  return cmd.option('--mount <dir>', 'where the unified filesystem is mounted here (env OSWALK_MOUNT)', process.env.OSWALK_MOUNT ?? '/cluster');
+  return cmd.option('--mount <dir>', 'where the unified filesystem is mounted here (default: $OSWALK_MOUNT, .oswalk/config.json, then /cluster)');
 }
 
 /** ns since the epoch → ISO 8601 with all nine digits of the fraction. */

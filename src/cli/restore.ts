@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
     .argument('<version>', 'version id, as `oswalk versions PATH` shows it')
     .option('--node <name>', 'node to record the restore as (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
-    .action(action(async (arg: string, id: string, opts: { mount: string; node: string }, cmd: Command) => {
+    .action(action(async (arg: string, id: string, opts: { mount?: string; node: string }, cmd: Command) => {
       const path = namespacePath(arg, opts.mount);
       const v = await client(cmd).post<VersionRecord>('/v1/fs/restore', { path, version: id, node: opts.node });
       if (globals(cmd).output === 'json') process.stdout.write(JSON.stringify(v) + '\n');

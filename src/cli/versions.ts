@@ -15,7 +15,7 @@ export function register(program: Command): void {
   mountOption(program.command('versions'))
     .description('list the kept versions of a path of the unified filesystem, newest first; CURRENT is what everyone sees')
     .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
-    .action(action(async (arg: string, opts: { mount: string }, cmd: Command) => {
+    .action(action(async (arg: string, opts: { mount?: string }, cmd: Command) => {
       const q = new URLSearchParams({ path: namespacePath(arg, opts.mount) });
       const { items } = await client(cmd).get<{ items: VersionInfo[] }>(`/v1/fs/versions?${q}`);
       printRows(globals(cmd).output, items, [
