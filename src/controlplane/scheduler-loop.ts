@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { schedule, type SchedNode, type Strategy } from '../scheduler/index.js';
 import type { Keyspace } from '../state/keys.js';
-import { placeJobs, schedulerSnapshot } from '../state/jobs.js';
+import { placeJobs, schedulerSnapshot, type PendingJob } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
 
 export interface SchedulerLoopOptions {
@@ -13,16 +13,40 @@ export interface SchedulerLoopOptions {
   idleMs?: number;
 }
 
+/**
+ * What a scheduling loop remembers between passes: the requirements of pending jobs (they
+ * never change) and the wait reason last written for each, so a long queue is neither
+ * re-read nor re-written on every pass.
+ */
+export class SchedulerMemory {
+  readonly jobs = new Map<string, PendingJob>();
+  readonly reasons = new Map<string, string>();
+
+  /** Forget jobs that left the head of the queue, once the maps grow past `max`. */
+  prune(current: Set<string>, max: number): void {
+    if (this.jobs.size <= max && this.reasons.size <= max) return;
+    for (const id of this.jobs.keys()) if (!current.has(id)) this.jobs.delete(id);
+    for (const id of this.reasons.keys()) if (!current.has(id)) this.reasons.delete(id);
+  }
+}
+
 /** One pass: snapshot → plan → apply. Returns how many were placed and whether more are queued. */
-export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number): Promise<{ placed: number; waiting: number; full: boolean }> {
-  const snap = await schedulerSnapshot(redis, ks, batch);
+export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number, memory = new SchedulerMemory()): Promise<{ placed: number; waiting: number; full: boolean }> {
+  const snap = await schedulerSnapshot(redis, ks, batch, memory.jobs);
   if (!snap.pending.length) return { placed: 0, waiting: 0, full: false };
   const nodes: SchedNode[] = snap.nodes.map((n) => ({
     name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, cpus: n.cpus, memoryBytes: n.memoryBytes,
     allocated: { milliCpus: n.allocated.milliCpus, memoryBytes: n.allocated.memoryBytes }, load1: n.load1,
   }));
   const plan = schedule({ nodes, pending: snap.pending }, strategy);
-  const { placed } = await placeJobs(redis, ks, plan);
+  const changed = plan.waiting.filter((w) => memory.reasons.get(w.jobId) !== w.reason);
+  const { placed } = await placeJobs(redis, ks, { placements: plan.placements, waiting: changed });
+  for (const w of changed) memory.reasons.set(w.jobId, w.reason);
+  for (const p of plan.placements) {
+    memory.jobs.delete(p.jobId);
+    memory.reasons.delete(p.jobId);
+  }
+  memory.prune(new Set(snap.pending.map((j) => j.id)), 4 * batch);
   return { placed, waiting: plan.waiting.length, full: snap.pending.length >= batch };
 }
 
@@ -46,10 +70,13 @@ export function startSchedulerLoop(opts: {
   const placedTotal = new Counter({ name: 'oswalk_scheduler_placements_total', help: 'Jobs placed on a node.', registers: [opts.registry] });
   const waitingGauge = new Gauge({ name: 'oswalk_scheduler_waiting_jobs', help: 'Pending jobs no node could take in the last pass.', registers: [opts.registry] });
   let stopped = false;
+  let memory = new SchedulerMemory();
 
   const run = async (): Promise<void> => {
     while (!stopped) {
       if (!isLeader()) {
+        // Another process may have written reasons meanwhile.
+        memory = new SchedulerMemory();
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
@@ -58,7 +85,7 @@ export function startSchedulerLoop(opts: {
         if (stopped) break;
         for (;;) {
           const end = passes.startTimer();
-          const res = await schedulingPass(redis, ks, strategy, batch);
+          const res = await schedulingPass(redis, ks, strategy, batch, memory);
           end();
           placedTotal.inc(res.placed);
           waitingGauge.set(res.waiting);

@@ -136,7 +136,16 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[] }, 
   // Stable: equal priorities keep the snapshot's (age) order.
   const jobs = [...snapshot.pending].sort((a, b) => b.priority - a.priority);
   const plan: SchedulePlan = { placements: [], waiting: [] };
+  // Free capacity only shrinks during a pass, so a job shape that fitted nowhere still fits
+  // nowhere: a long queue of identical jobs behind a full cluster costs one check each.
+  const noFit = new Map<string, string>();
   for (const job of jobs) {
+    const shape = `${job.milliCpus}|${job.memoryBytes}|${job.runtime ?? ''}|${selectorText(job.nodeSelector)}`;
+    const known = noFit.get(shape);
+    if (known !== undefined) {
+      plan.waiting.push({ jobId: job.id, reason: known });
+      continue;
+    }
     let best: Free | undefined;
     let bestScore = Infinity;
     for (const n of ready) {
@@ -157,7 +166,9 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[] }, 
       best.freeMem -= job.memoryBytes;
       plan.placements.push({ jobId: job.id, node: best.node.name });
     } else {
-      plan.waiting.push({ jobId: job.id, reason: whyNot(job, snapshot.nodes, free) });
+      const reason = whyNot(job, snapshot.nodes, free);
+      noFit.set(shape, reason);
+      plan.waiting.push({ jobId: job.id, reason });
     }
   }
   return plan;

@@ -349,27 +349,35 @@ export interface SchedulerSnapshot {
   pending: PendingJob[];
 }
 
-/** What the scheduler needs, read in two round trips (nodes, then the head of the queue). */
-export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000): Promise<SchedulerSnapshot> {
+/**
+ * What the scheduler needs, in two round trips. A pending job's requirements never change,
+ * so a caller that passes `known` (id → PendingJob, kept between passes) only reads the
+ * jobs it has not seen: a pass over a long queue costs one ZRANGE, not a read per job.
+ */
+export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000, known?: Map<string, PendingJob>): Promise<SchedulerSnapshot> {
   const [nodes, ids] = await Promise.all([listNodes(redis, ks), redis.zrange(ks.jobsPending, '0', String(maxJobs - 1))]);
+  const unknown = known ? ids.filter((id) => !known.has(id)) : ids;
   const pipe = redis.pipeline();
   for (const n of nodes) pipe.hmget(ks.nodeAlloc(n.name), 'milliCpus', 'memoryBytes', 'jobs');
-  for (const id of ids) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec');
+  for (const id of unknown) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec');
   const res = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
   const withAlloc = nodes.map((n, i) => ({
     ...n,
     allocated: { milliCpus: Number(res[i][0] ?? 0), memoryBytes: Number(res[i][1] ?? 0), jobs: Number(res[i][2] ?? 0) },
   }));
-  const pending: PendingJob[] = [];
-  ids.forEach((id, k) => {
+  const fetched = new Map<string, PendingJob>();
+  unknown.forEach((id, k) => {
     const [mc, mem, prio, spec] = res[nodes.length + k];
     if (!spec) return;
     const s = JSON.parse(spec) as JobSpec;
-    pending.push({
+    const job: PendingJob = {
       id, milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
       nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}),
-    });
+    };
+    fetched.set(id, job);
+    known?.set(id, job);
   });
+  const pending = ids.map((id) => known?.get(id) ?? fetched.get(id)).filter((j): j is PendingJob => !!j);
   return { nodes: withAlloc, pending };
 }
 
