@@ -124,7 +124,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         cpus, memoryBytes, ...load(), exportDir: opts.exportDir, mountPath: opts.mountPath ?? '',
       });
       const stopped = await opts.runtime.cleanup(opts.node, runner.runningIds());
-      const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted; requeued`);
+      const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted; requeued`, 'start');
       log.info({ epoch, why, orphansStopped: stopped.length, requeued, cpus, memoryBytes, agentUrl }, 'registered');
     })().finally(() => {
       registering = undefined;
@@ -157,7 +157,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearInterval(beat);
       await runner.stop();
-      await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped; requeued`).catch(() => 0);
+      await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped; requeued`, 'stop').catch(() => 0);
       await app.close();
       redis.disconnect();
     },

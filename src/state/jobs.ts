@@ -318,9 +318,12 @@ export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions
   return out;
 }
 
-/** Requeue the jobs the node's previous agent run was running (see releaseNodeJobs-1.lua). */
-export async function releaseNodeJobs(redis: Redis, ks: Keyspace, node: string, reason: string, now = Date.now()): Promise<number> {
-  return runScript<number>(redis, 'releaseNodeJobs', [ks.nodeJobs(node)], [ks.prefix, node, now, reason]);
+/**
+ * Requeue the jobs an agent can no longer report on: at 'start', what its previous run was
+ * running; at 'stop', everything on the node, which is marked down (releaseNodeJobs-1.lua).
+ */
+export async function releaseNodeJobs(redis: Redis, ks: Keyspace, node: string, reason: string, when: 'start' | 'stop', now = Date.now()): Promise<number> {
+  return runScript<number>(redis, 'releaseNodeJobs', [ks.nodeJobs(node)], [ks.prefix, node, now, reason, when]);
 }
 
 /** Jobs Redis says are scheduled on or running on the node (for the agent's orphan cleanup). */
