@@ -38,7 +38,7 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
     name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, cpus: n.cpus, memoryBytes: n.memoryBytes,
     allocated: { milliCpus: n.allocated.milliCpus, memoryBytes: n.allocated.memoryBytes }, load1: n.load1,
   }));
-  const plan = schedule({ nodes, pending: snap.pending }, strategy);
+  const plan = schedule({ nodes, pending: snap.pending, groups: snap.groups }, strategy);
   const changed = plan.waiting.filter((w) => memory.reasons.get(w.jobId) !== w.reason);
   const { placed } = await placeJobs(redis, ks, { placements: plan.placements, waiting: changed });
   for (const w of changed) memory.reasons.set(w.jobId, w.reason);

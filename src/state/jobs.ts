@@ -237,14 +237,14 @@ export async function uncordonNode(redis: Redis, ks: Keyspace, node: string): Pr
  * Make the records of a Job (completions) or Service (replicas) manifest match it; `count`
  * 0 removes a deleted Service's replicas. `specHash` tells a changed Service spec apart.
  */
-export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner, count: number, spec: JobSpec, specHash: string, now = Date.now()): Promise<{ created: number; cancelled: number }> {
+export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner, count: number, spec: JobSpec, specHash: string, opts: { parallelism?: number } = {}, now = Date.now()): Promise<{ created: number; cancelled: number }> {
   const records: string[] = [];
   for (let i = 0; i < count; i++) {
     const env = owner.kind === 'Job' ? { ...spec.env, OSWALK_COMPLETION_INDEX: String(i) } : { ...spec.env, OSWALK_REPLICA_INDEX: String(i) };
     records.push(submitRecord({ id: newJobId(), owner, index: i, spec: { ...spec, env } }));
   }
   const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
-    ks.prefix, owner.kind, owner.name, count, specHash, now, ...records,
+    ks.prefix, owner.kind, owner.name, count, specHash, now, opts.parallelism ?? 0, ...records,
   ]);
   return { created, cancelled };
 }
@@ -252,7 +252,7 @@ export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner
 /** A deleted Job/Service manifest: cancel its live records and forget the owner. */
 export async function retireOwner(redis: Redis, ks: Keyspace, owner: JobOwner, now = Date.now()): Promise<{ created: number; cancelled: number }> {
   const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
-    ks.prefix, owner.kind, owner.name, 0, '', now,
+    ks.prefix, owner.kind, owner.name, 0, '', now, 0,
   ]);
   return { created, cancelled };
 }
@@ -338,6 +338,8 @@ export interface PendingJob {
   priority: number;
   nodeSelector: Record<string, string>;
   runtime?: string;
+  /** 'Job/<name>' for the records of a Job manifest (its parallelism applies). */
+  group?: string;
 }
 
 export interface NodeAllocation {
@@ -350,6 +352,8 @@ export interface SchedulerSnapshot {
   nodes: (NodeRecord & { allocated: NodeAllocation })[];
   /** In queue order: highest priority, then oldest. */
   pending: PendingJob[];
+  /** Parallelism of the Jobs with records in `pending`: limit (0 = none) and records placed now. */
+  groups: Record<string, { limit: number; active: number }>;
 }
 
 /**
@@ -362,7 +366,7 @@ export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 10
   const unknown = known ? ids.filter((id) => !known.has(id)) : ids;
   const pipe = redis.pipeline();
   for (const n of nodes) pipe.hmget(ks.nodeAlloc(n.name), 'milliCpus', 'memoryBytes', 'jobs');
-  for (const id of unknown) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec');
+  for (const id of unknown) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec', 'ownerKind', 'ownerName');
   const res = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
   const withAlloc = nodes.map((n, i) => ({
     ...n,
@@ -370,18 +374,29 @@ export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 10
   }));
   const fetched = new Map<string, PendingJob>();
   unknown.forEach((id, k) => {
-    const [mc, mem, prio, spec] = res[nodes.length + k];
+    const [mc, mem, prio, spec, ownerKind, ownerName] = res[nodes.length + k];
     if (!spec) return;
     const s = JSON.parse(spec) as JobSpec;
     const job: PendingJob = {
       id, milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
       nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}),
+      ...(ownerKind === 'Job' ? { group: `Job/${ownerName}` } : {}),
     };
     fetched.set(id, job);
     known?.set(id, job);
   });
   const pending = ids.map((id) => known?.get(id) ?? fetched.get(id)).filter((j): j is PendingJob => !!j);
-  return { nodes: withAlloc, pending };
+  const groupNames = [...new Set(pending.map((j) => j.group).filter((g): g is string => !!g))];
+  const groups: SchedulerSnapshot['groups'] = {};
+  if (groupNames.length) {
+    const gp = redis.pipeline();
+    for (const g of groupNames) gp.hmget(ks.owner('Job', g.slice(4)), 'parallelism', 'active');
+    ((await gp.exec()) ?? []).forEach(([, v], i) => {
+      const [limit, active] = v as (string | null)[];
+      groups[groupNames[i]] = { limit: Number(limit ?? 0), active: Number(active ?? 0) };
+    });
+  }
+  return { nodes: withAlloc, pending, groups };
 }
 
 /** Log retention per job: the newest this many bytes are kept. */

@@ -248,6 +248,21 @@ describe('job state scripts', () => {
     assert.equal(st?.succeeded, 3);
   });
 
+  it('enforces a Job\'s parallelism when placing, and frees the slot when a record ends', async () => {
+    const { ks, epoch } = await setup(8);
+    const owner = { kind: 'Job' as const, name: 'par' };
+    await reconcileOwner(redis, ks, owner, 3, spec(), 'h1', { parallelism: 1 });
+    const snap = await schedulerSnapshot(redis, ks);
+    assert.deepEqual(snap.groups, { 'Job/par': { limit: 1, active: 0 } });
+    const all = snap.pending.map((p) => ({ jobId: p.id, node: 'n1' }));
+    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
+    const [c] = (await claimJobs(redis, ks, 'n1', epoch, 10, LEASE))!;
+    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 0, skipped: 3 });
+    await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' });
+    assert.equal(await redis.hget(ks.owner('Job', 'par'), 'active'), '0');
+    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
+  });
+
   it('keeps a Service at N replicas: replaces ended ones, scales down, replaces all on a spec change', async () => {
     const { ks } = await setup(8);
     const owner = { kind: 'Service' as const, name: 'web' };

@@ -16,7 +16,7 @@ end
 -- Safe to call twice: the 'allocated' flag makes the release happen once.
 local function release(id)
   local jk = jobKey(id)
-  local f = redis.call('HMGET', jk, 'node', 'milliCpus', 'memoryBytes', 'allocated')
+  local f = redis.call('HMGET', jk, 'node', 'milliCpus', 'memoryBytes', 'allocated', 'ownerKind', 'ownerName')
   local node = f[1]
   if node and node ~= '' then
     if f[4] == '1' then
@@ -25,6 +25,10 @@ local function release(id)
       redis.call('HINCRBY', ak, 'memoryBytes', 0 - tonumber(f[3]))
       redis.call('HINCRBY', ak, 'jobs', -1)
       redis.call('HSET', jk, 'allocated', '0')
+      -- A Job's records placed at once count against its parallelism.
+      if f[5] == 'Job' and redis.call('EXISTS', ownerKey('Job', f[6])) == 1 then
+        redis.call('HINCRBY', ownerKey('Job', f[6]), 'active', -1)
+      end
     end
     redis.call('SREM', nodeJobsKey(node), id)
     redis.call('ZREM', nodeQueueKey(node), id)
