@@ -5,7 +5,7 @@ import { startAgent } from '../agent/index.js';
 import { createRuntime } from '../agent/runtime/index.js';
 import { parseLabels, parseMemory } from '../state/jobspec.js';
 import { createLogger } from '../util/log.js';
-import { action, parseListen } from './common.js';
+import { action, parseListen, untilSignal } from './common.js';
 import { readConfig } from './config.js';
 
 export function register(program: Command): void {
@@ -55,10 +55,7 @@ export function register(program: Command): void {
         ...(opts.memory ? { memoryBytes: parseMemory(opts.memory) } : {}),
         log,
       });
-      await new Promise<void>((done) => {
-        process.once('SIGINT', () => done());
-        process.once('SIGTERM', () => done());
-      });
+      await untilSignal();
       log.info('stopping: running jobs are stopped and requeued');
       await agent.stop();
     }));

@@ -59,3 +59,11 @@ export function parseListen(text: string, defaultHost = '127.0.0.1'): { host: st
   if (!m || Number(m[2]) > 65535) throw new Error(`--listen "${text}" must be HOST:PORT, e.g. 0.0.0.0:7000`);
   return { host: m[1] || defaultHost, port: Number(m[2]) };
 }
+
+/** Resolves on the first SIGINT or SIGTERM: how long-running commands wait to be stopped. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { startControlPlane } from '../controlplane/index.js';
 import { DEFAULT_PREFIX } from '../state/keys.js';
-import { action, parseDuration, parseListen } from './common.js';
+import { action, parseDuration, parseListen, untilSignal } from './common.js';
 import { readConfig, resolveRedisUrl } from './config.js';
 
 export function register(program: Command): void {
@@ -20,11 +20,7 @@ export function register(program: Command): void {
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
         prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout),
       });
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await untilSignal();
       await cp.close();
     }));
 }

@@ -1,8 +1,14 @@
 import { Command } from 'commander';
 import { addGlobalOptions, EXIT } from './common.js';
+import { register as registerAgent } from './agent.js';
+import { register as registerApply } from './apply.js';
 import { register as registerClusterInit } from './cluster-init.js';
 import { register as registerControlPlane } from './control-plane.js';
+import { register as registerDrain } from './drain.js';
+import { registerGetObjects } from './get-objects.js';
+import { register as registerJobs, registerGetJobs } from './jobs.js';
 import { registerGetNodes } from './nodes.js';
+import { register as registerRun } from './run.js';
 import { register as registerStatus } from './status.js';
 import { register as registerUp } from './up.js';
 
@@ -18,7 +24,15 @@ addGlobalOptions(program);
 registerUp(program);
 registerClusterInit(program.command('cluster').description('create and manage a cluster'));
 registerControlPlane(program);
+registerAgent(program);
+registerApply(program);
+registerRun(program);
 registerStatus(program);
-registerGetNodes(program.command('get').description('list resources: nodes, jobs, services'));
+const get = program.command('get').description('list resources: nodes, jobs, services, mounts');
+registerGetNodes(get);
+registerGetJobs(get);
+registerGetObjects(get);
+registerJobs(program);
+registerDrain(program);
 
 await program.parseAsync(process.argv);

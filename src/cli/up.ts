@@ -1,8 +1,12 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { startControlPlane } from '../controlplane/index.js';
-import { action, parseListen } from './common.js';
+import { startControlPlane, type RunningControlPlane } from '../controlplane/index.js';
+import { listNodes } from '../state/nodes.js';
+import { packageRoot } from '../util/paths.js';
+import { action, parseListen, untilSignal } from './common.js';
 import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './redis-server.js';
 import { freePort } from '../util/net.js';
@@ -11,14 +15,43 @@ interface UpOptions {
   redis?: string;
   listen?: string;
   dir: string;
+  nodes: string;
+  runtime: 'process' | 'docker';
 }
 
-/** Resolves on the first SIGINT or SIGTERM. */
-function untilSignal(): Promise<NodeJS.Signals> {
+/** A local agent as a child process of its own, so it can be killed and restarted like a real node. */
+function startLocalAgent(opts: { name: string; api: string; token: string; runtime: string; nodeDir: string }): ChildProcess {
+  mkdirSync(join(opts.nodeDir, 'export'), { recursive: true });
+  const child = spawn(process.execPath, [
+    join(packageRoot(), 'bin', 'oswalk.js'), 'agent', '--node', opts.name, '--control-plane', opts.api, '--token', opts.token,
+    '--runtime', opts.runtime, '--export', join(opts.nodeDir, 'export'), '--state-dir', join(opts.nodeDir, 'state'),
+    '--mount', join(opts.nodeDir, 'cluster'), '--listen', '127.0.0.1:0', '--address', '127.0.0.1',
+  ], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OSWALK_LOG_LEVEL: process.env.OSWALK_LOG_LEVEL ?? 'warn' } });
+  return child;
+}
+
+function stopChildProcess(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
   });
+}
+
+/** Wait until every named node is registered and ready, or say which are missing. */
+async function waitForNodes(cp: RunningControlPlane, names: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = new Set((await listNodes(cp.ctx.redis, cp.ctx.ks)).filter((n) => n.status === 'ready').map((n) => n.name));
+    const missing = names.filter((n) => !ready.has(n));
+    if (!missing.length) return;
+    if (Date.now() > deadline) throw new Error(`agents ${missing.join(', ')} did not become ready within ${timeoutMs / 1000}s (see their log lines above)`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 export function register(program: Command): void {
@@ -27,6 +60,8 @@ export function register(program: Command): void {
     .option('--redis <url>', 'use this Redis instead of starting an embedded redis-server')
     .option('--listen <host:port>', 'API address (default: a free port on 127.0.0.1)')
     .option('--dir <dir>', 'state directory (config, Redis data, node stores)', '.')
+    .option('--nodes <n>', 'how many local agents (node1, node2, …)', '3')
+    .addOption(new Option('--runtime <runtime>', 'how the local agents run jobs').choices(['process', 'docker']).default('process'))
     .action(action(async (opts: UpOptions) => {
       const dir = resolve(opts.dir);
       const stateDir = join(dir, CONFIG_DIR);
@@ -47,12 +82,21 @@ export function register(program: Command): void {
         const cp = await startControlPlane({ redisUrl, token, host, port });
         stack.push(() => cp.close());
         writeConfig(dir, { api: cp.url, token, redisUrl });
+        const count = Number(opts.nodes);
+        if (!Number.isInteger(count) || count < 0 || count > 64) throw new Error(`--nodes "${opts.nodes}" must be a whole number from 0 to 64`);
+        const names = Array.from({ length: count }, (_, i) => `node${i + 1}`);
+        for (const name of names) {
+          const child = startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir: join(stateDir, 'nodes', name) });
+          stack.push(() => stopChildProcess(child));
+        }
+        await waitForNodes(cp, names);
         process.stdout.write([
           'OS Walk is up.',
           `  API:    ${cp.url}`,
           `  Redis:  ${redisUrl}`,
+          `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${join(stateDir, 'nodes')})`,
           `  Config: ${join(stateDir, 'config.json')} (oswalk commands run from ${dir} find the API and token there)`,
-          'Try: oswalk status    Stop: Ctrl-C',
+          'Try: oswalk status    oswalk run -- uname -n    Stop: Ctrl-C',
           '',
         ].join('\n'));
         const sig = await untilSignal();

@@ -6,6 +6,7 @@ import { createRegistry } from '../metrics/index.js';
 import { createLogger } from '../util/log.js';
 import type { HttpServer } from '../util/http.js';
 import type { ControlPlaneContext } from './context.js';
+import { startControlLoops, type ControlLoops } from './loops.js';
 import { buildControlPlane } from './server.js';
 
 export type { ControlPlaneContext } from './context.js';
@@ -24,6 +25,7 @@ export interface ControlPlaneOptions {
 export interface RunningControlPlane {
   app: HttpServer;
   ctx: ControlPlaneContext;
+  loops: ControlLoops;
   url: string;
   close(): Promise<void>;
 }
@@ -47,11 +49,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const app = await buildControlPlane(ctx);
   const address = await app.listen({ host: opts.host, port: opts.port });
   log.info({ address }, 'control plane listening');
+  const loops = startControlLoops(ctx);
   return {
     app,
     ctx,
+    loops,
     url: address.replace('[::1]', '127.0.0.1'),
     async close() {
+      await loops.stop();
       await app.close();
       redis.disconnect();
     },

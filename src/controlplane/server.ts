@@ -1,8 +1,13 @@
+import { reconcileOwners } from './monitor.js';
+import { wakeScheduler } from '../state/jobs.js';
 import { redisReady } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
 import type { ControlPlaneContext } from './context.js';
 import { agentRoutes } from './routes/agents.js';
+import { jobsRoutes } from './routes/jobs.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { objectRoutes } from './routes/objects.js';
+import { statusRoutes } from './routes/status.js';
 
 /** The control plane's HTTP API: every route plugin registered on the shared plumbing. */
 export async function buildControlPlane(ctx: ControlPlaneContext): Promise<HttpServer> {
@@ -13,5 +18,17 @@ export async function buildControlPlane(ctx: ControlPlaneContext): Promise<HttpS
   });
   await app.register(nodeRoutes, { ctx });
   await app.register(agentRoutes, { ctx });
+  await app.register(jobsRoutes, { ctx });
+  await app.register(statusRoutes, { ctx });
+  await app.register(objectRoutes, {
+    ctx,
+    // Applied Jobs and Services get their job records now rather than at the leader's next
+    // reconcile pass; reconciling is idempotent, so any control plane may do it.
+    onApplied: async (c, applied) => {
+      if (!applied.some((a) => a.manifest.kind === 'Job' || a.manifest.kind === 'Service')) return;
+      await reconcileOwners(c.redis, c.ks, c.log);
+      await wakeScheduler(c.redis, c.ks);
+    },
+  });
   return app;
 }

@@ -22,6 +22,7 @@
  * | jobs:leases                 | zset   | running job id → lease expiry (ms) |
  * | jobs:seq                    | string | submit sequence counter (age order within a priority) |
  * | jobs:fence                  | string | fencing-token counter; every claim and requeue takes a new token |
+ * | jobs:finished               | hash   | terminal state → how many jobs ended in it (for status; never decremented) |
  * | jobs:results                | stream | append-only audit of every attempt's end {id, attempt, state, exitCode} (MAXLEN ~100k) |
  * | nodejobs:<node>             | set    | ids of jobs scheduled on or running on the node |
  * | nodequeue:<node>            | zset   | ids placed on the node and not yet claimed by its agent → placement time |
@@ -50,6 +51,7 @@ export interface Keyspace {
   jobsDelayed: string;
   jobsLeases: string;
   jobsResults: string;
+  jobsFinished: string;
   nodeJobs(node: string): string;
   nodeQueue(node: string): string;
   nodeAlloc(node: string): string;
@@ -81,6 +83,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     jobsDelayed: `${prefix}jobs:delayed`,
     jobsLeases: `${prefix}jobs:leases`,
     jobsResults: `${prefix}jobs:results`,
+    jobsFinished: `${prefix}jobs:finished`,
     nodeJobs: (node) => `${prefix}nodejobs:${node}`,
     nodeQueue: (node) => `${prefix}nodequeue:${node}`,
     nodeAlloc: (node) => `${prefix}alloc:${node}`,

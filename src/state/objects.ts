@@ -1,16 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
+import { KINDS, type Kind, type Manifest } from '../manifest/index.js';
 
-export const KINDS = ['Node', 'Mount', 'Job', 'Service'] as const;
-export type Kind = (typeof KINDS)[number];
-
-export interface StoredObject {
-  apiVersion: string;
-  kind: Kind;
-  metadata: { name: string; labels?: Record<string, string> };
-  spec: unknown;
-}
+/** Applied manifests are stored normalized, exactly as parseManifests returns them. */
+export type StoredObject = Manifest;
 
 export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
@@ -32,6 +26,7 @@ function canonical(v: unknown): string {
 export async function applyObjects(redis: Redis, ks: Keyspace, objects: StoredObject[]): Promise<ApplyResult[]> {
   if (!objects.length) return [];
   const args = objects.flatMap((o) => [KINDS.indexOf(o.kind) + 1, o.metadata.name, canonical(o)]);
+  // KEYS follow KINDS, whose first is Job: the script refuses a changed Job spec at KEYS[1].
   const res = await runScript<string[]>(redis, 'applyObjects', KINDS.map((k) => ks.objects(k)), args);
   if (res[0] === 'conflict') {
     throw new ApplyConflictError('Job', res[1]);

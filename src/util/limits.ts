@@ -6,6 +6,11 @@ export const LIMITS = {
   manifestDocuments: 500,
   /** YAML aliases in one file: more than this is treated as an alias bomb. */
   yamlAliases: 100,
+  /**
+   * Nodes that aliases add to one YAML file once expanded. A few aliases can stand for
+   * billions of nodes ("billion laughs"), so the count of aliases alone is no guard.
+   */
+  yamlAliasNodes: 10_000,
   /** Any JSON request body to the API. */
   apiBodyBytes: 2 * 1024 * 1024,
   /** Names of nodes, jobs, services, mounts (DNS-label-like). */

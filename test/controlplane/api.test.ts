@@ -65,7 +65,7 @@ describe('control plane API', () => {
   });
 
   it('drains and uncordons a node, and hands joining agents the Redis details', async () => {
-    assert.deepEqual(await (await call('/v1/nodes/n1/drain', { method: 'POST', body: '{}' })).json(), { name: 'n1', status: 'draining' });
+    assert.deepEqual(await (await call('/v1/nodes/n1/drain', { method: 'POST', body: '{}' })).json(), { name: 'n1', status: 'draining', moved: 0, remaining: 0 });
     assert.equal((await (await call('/v1/nodes/n1')).json()).status, 'draining');
     assert.equal((await call('/v1/nodes/n1/uncordon', { method: 'POST', body: '{}' })).status, 200);
     const join = await (await call('/v1/agents/join', { method: 'POST', body: JSON.stringify({ node: 'n2' }) })).json();

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +11,7 @@ import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import { createRuntime } from '../../src/agent/runtime/index.js';
 import { groupMembers, procStat } from '../../src/agent/runtime/procfs.js';
 import { safeName } from '../../src/agent/runtime/common.js';
+import { cgroupName } from '../../src/agent/runtime/limits.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { Output } from '../helpers/output.js';
 
@@ -41,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  await rt.cleanup(node, new Set());
+  for (const n of [node, `${node}-other`]) await rt.cleanup(n, new Set());
   await rm(stateDir, { recursive: true, force: true });
 });
 
@@ -121,6 +122,20 @@ describe('process runtime', () => {
     }
   });
 
+  test('env: the cluster credentials of the agent never reach a job', async () => {
+    const saved = { t: process.env.OSWALK_TOKEN, r: process.env.OSWALK_REDIS_URL };
+    process.env.OSWALK_TOKEN = 'secret-token';
+    process.env.OSWALK_REDIS_URL = 'redis://:pw@127.0.0.1:1';
+    try {
+      const out = (await run(spec(['env']))).out.stdout;
+      assert.doesNotMatch(out, /secret-token|OSWALK_TOKEN|OSWALK_REDIS_URL/);
+      assert.match(out, /^OSWALK_JOB_ID=/m);
+    } finally {
+      if (saved.t === undefined) delete process.env.OSWALK_TOKEN; else process.env.OSWALK_TOKEN = saved.t;
+      if (saved.r === undefined) delete process.env.OSWALK_REDIS_URL; else process.env.OSWALK_REDIS_URL = saved.r;
+    }
+  });
+
   test('kill stops the whole process group', async () => {
     const out = new Output();
     const h = await rt.start(spec(['sh', '-c', 'echo $$; sleep 300 & sleep 300 & wait']), out.onOutput);
@@ -149,17 +164,48 @@ describe('process runtime', () => {
     const kept = spec(['sh', '-c', 'echo $$; sleep 300']);
     const o1 = new Output();
     const o2 = new Output();
+    const o3 = new Output();
     const keptHandle = await rt.start(kept, o2.onOutput);
     await rt.start(orphan, o1.onOutput); // handle forgotten, as by a crashed agent
-    const [orphanPid, keptPid] = [await printedPid(o1), await printedPid(o2)];
+    const otherNode = await rt.start(spec(['sh', '-c', 'echo $$; sleep 300'], { node: `${node}-other` }), o3.onOutput);
+    const [orphanPid, keptPid, otherPid] = [await printedPid(o1), await printedPid(o2), await printedPid(o3)];
     // A fresh runtime on the same state dir: it knows the jobs only from their records.
     const restarted = new ProcessRuntime({ stateDir, logger, killGraceMs: 1000 });
     assert.deepEqual(await restarted.cleanup(node, new Set([kept.jobId])), [orphan.jobId]);
     assert.deepEqual(await groupMembers(orphanPid), []);
     assert.equal((await groupMembers(keptPid)).length, 2, 'the kept job still runs');
+    assert.equal((await groupMembers(otherPid)).length, 2, 'a job of another node is not touched');
     await keptHandle.kill('test over');
+    await otherNode.kill('test over');
     assert.deepEqual(await restarted.cleanup(node, new Set()), []);
     assert.deepEqual(await readdir(join(stateDir, 'runtime', 'process')).then(async (d) => (await Promise.all(d.map((x) => readdir(join(stateDir, 'runtime', 'process', x))))).flat()), []);
+  });
+
+  test('cleanup finds jobs through their cgroups when the records are lost', async (t) => {
+    const limiter = await rt.limits();
+    if (limiter.kind !== 'cgroup1' && limiter.kind !== 'cgroup2') {
+      const reason = `no writable cgroups on this host (limit mode ${limiter.kind})`;
+      console.warn(`SKIP cgroup sweep test: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    const lost = spec(['sh', '-c', 'echo $$; sleep 300']);
+    const kept = spec(['sh', '-c', 'echo $$; sleep 300']);
+    const [o1, o2] = [new Output(), new Output()];
+    await rt.start(lost, o1.onOutput);
+    const keptHandle = await rt.start(kept, o2.onOutput);
+    const [lostPid, keptPid] = [await printedPid(o1), await printedPid(o2)];
+    await rm(join(stateDir, 'runtime', 'process', safeName(node)), { recursive: true });
+    const parents = limiter.kind === 'cgroup2' ? ['/sys/fs/cgroup/oswalk'] : ['/sys/fs/cgroup/memory/oswalk', '/sys/fs/cgroup/cpu/oswalk'];
+    const stale = parents.map((p) => join(p, cgroupName(node, 'long-gone', 7)));
+    for (const d of stale) await mkdir(d);
+
+    assert.deepEqual(await rt.cleanup(node, new Set([kept.jobId])), [], 'no record names the lost job');
+    assert.deepEqual(await groupMembers(lostPid), [], 'the lost job was killed through its cgroup');
+    assert.equal((await groupMembers(keptPid)).length, 2, 'the kept job still runs');
+    for (const d of stale) assert.equal(existsSync(d), false, `${d} removed`);
+    assert.deepEqual((await limiter.nodeCgroups(node)).map((c) => c.name), [cgroupName(node, kept.jobId, 1)]);
+    await keptHandle.kill('test over');
   });
 
   test('cleanup does not kill a process that merely reuses a recorded pid', async () => {
@@ -181,6 +227,27 @@ describe('process runtime', () => {
     } finally {
       stranger.kill('SIGKILL');
     }
+  });
+
+  test('a job that cannot be recorded is not left running', async () => {
+    const notADir = join(stateDir, 'plain-file');
+    await writeFile(notADir, '');
+    const broken = new ProcessRuntime({ stateDir: notADir, logger, limits: 'none' });
+    const marker = `oswalk-unrecorded-${randomBytes(4).toString('hex')}`;
+    await assert.rejects(broken.start(spec(['sh', '-c', `sleep 300 # ${marker}`]), () => {}), /cannot record job/);
+    const running = async () => {
+      const found: string[] = [];
+      for (const pid of await readdir('/proc')) {
+        if (!/^\d+$/.test(pid)) continue;
+        const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+        const st = await procStat(Number(pid));
+        if (cmd.includes(marker) && st && st.state !== 'Z') found.push(pid);
+      }
+      return found;
+    };
+    const deadline = Date.now() + 3000;
+    while ((await running()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(await running(), []);
   });
 
   test('50 MB of output streams through in small chunks', async () => {
@@ -207,6 +274,18 @@ describe('process runtime', () => {
     assert.notEqual(result.exitCode, 0, `stderr: ${out.stderr}`);
     const ok = await (await pr.start(spec(['awk', 'BEGIN { print "small" }'], { memoryBytes: 64 * 1024 * 1024 }), () => {})).wait();
     assert.deepEqual(ok, { exitCode: 0 }, 'a job within the limit runs');
+  });
+
+  test('without cgroups: prlimit, and a log line says CPU is not limited', async () => {
+    const lines: string[] = [];
+    const captured = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const noCgroups = new ProcessRuntime({ stateDir, logger: captured, cgroupRoot: '/nonexistent-cgroup-root' });
+    assert.equal((await noCgroups.limits()).kind, 'prlimit');
+    assert.ok(lines.some((l) => /CPU is NOT limited/.test(l)), lines.join(''));
+    const h = await noCgroups.start(spec(['true'], { cpus: 1, memoryBytes: 256 * 1024 * 1024 }), () => {});
+    assert.deepEqual(await h.wait(), { exitCode: 0 });
+    assert.ok(lines.some((l) => /CPU limit not enforced/.test(l)), 'the job that asked for CPUs is told too');
+    await assert.rejects(new ProcessRuntime({ stateDir, logger, limits: 'cgroup2', cgroupRoot: '/nonexistent-cgroup-root' }).limits(), /cgroup\.controllers/);
   });
 
   test('cgroup limits: memory over the limit is OOM-killed, cpu quota is set, cgroup removed', async (t) => {

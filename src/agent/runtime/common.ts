@@ -5,6 +5,20 @@ import type { RunHandle, RunResult, RunSpec } from './types.js';
  * Variables every job sees whatever its runtime, so a program can tell which job, attempt and
  * node it is. spec.env comes last: the job's own settings win over ours.
  */
+/**
+ * The agent's own environment as a process job inherits it ("same environment" as a local
+ * run), less the cluster's credentials: a job must not be able to read the API token or
+ * the Redis URL (which may carry a password) and act as the agent.
+ */
+export function agentEnvForJobs(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || /^OSWALK_(TOKEN|REDIS_URL|REDIS_OPTIONS|API)$/.test(k)) continue;
+    env[k] = v;
+  }
+  return env;
+}
+
 export function jobEnv(spec: RunSpec): Record<string, string> {
   return {
     OSWALK_JOB_ID: spec.jobId,
@@ -47,3 +61,10 @@ export function guardOutput(
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Wait for p, but no longer than ms (and leave no timer behind to hold the process up). */
+export async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
+}

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import { safeName, sleep } from './common.js';
@@ -89,8 +89,7 @@ export class Limiter {
 
   /** Make the job's cgroup (if any) and return how to start the job inside its limits. */
   async forJob(spec: RunSpec): Promise<JobLimits> {
-    // Flat, so that nothing per node is left behind to tidy once its jobs are gone.
-    const rel = join('oswalk', `${safeName(spec.node)}.${safeName(spec.jobId)}-${spec.attempt}`);
+    const rel = join('oswalk', cgroupName(spec.node, spec.jobId, spec.attempt));
     if (this.kind === 'cgroup2') {
       const dir = join(this.root, rel);
       await mkdir(dir, { recursive: true });
@@ -121,6 +120,31 @@ export class Limiter {
     }
     return { wrap: (argv) => argv };
   }
+
+  /** The job cgroups of `node` on this host, whatever agent made them. */
+  async nodeCgroups(node: string): Promise<{ name: string; cgroup: JobCgroup }[]> {
+    if (this.kind !== 'cgroup1' && this.kind !== 'cgroup2') return [];
+    const parents = this.kind === 'cgroup2' ? [join(this.root, 'oswalk')] : ['memory', 'cpu'].map((c) => join(this.root, c, 'oswalk'));
+    const prefix = `${safeName(node)}.`;
+    const byName = new Map<string, string[]>();
+    for (const parent of parents) {
+      const names = await readdir(parent).catch(() => [] as string[]);
+      for (const name of names.filter((n) => n.startsWith(prefix))) byName.set(name, [...(byName.get(name) ?? []), join(parent, name)]);
+    }
+    return [...byName].map(([name, dirs]) => ({ name, cgroup: { kind: this.kind as JobCgroup['kind'], dirs } }));
+  }
+}
+
+/**
+ * Flat under oswalk/, so nothing per node is left to tidy once its jobs are gone, and a job's
+ * cgroups can be found from the node and job id alone (the attempt is the only suffix).
+ */
+export function cgroupName(node: string, jobId: string, attempt: number): string {
+  return `${cgroupJobPrefix(node, jobId)}${attempt}`;
+}
+
+export function cgroupJobPrefix(node: string, jobId: string): string {
+  return `${safeName(node)}.${safeName(jobId)}-`;
 }
 
 function cgroupLimits(cgroup: JobCgroup): JobLimits {
@@ -143,6 +167,15 @@ async function probeDir(parent: string): Promise<void> {
   const probe = join(parent, `probe-${process.pid}`);
   await mkdir(probe, { recursive: true });
   await rmdir(probe);
+}
+
+/** Whether any process is still in the cgroup. */
+export async function cgroupBusy(cg: JobCgroup): Promise<boolean> {
+  for (const dir of cg.dirs) {
+    const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+    if (procs.trim()) return true;
+  }
+  return false;
 }
 
 /** Whether the kernel's OOM killer struck inside the job's cgroup. */

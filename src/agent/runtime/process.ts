@@ -3,8 +3,8 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../../util/log.js';
-import { failedStart, guardOutput, jobEnv, sleep } from './common.js';
-import { Limiter, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
+import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
+import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
@@ -48,7 +48,7 @@ export class ProcessRuntime implements Runtime {
   async start(spec: RunSpec, onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void): Promise<RunHandle> {
     const log = this.opts.logger.child({ jobId: spec.jobId, attempt: spec.attempt, runtime: 'process' });
     if (spec.command.length === 0) return failedStart({ exitCode: null, error: 'command is empty' });
-    const env = { ...(process.env as Record<string, string>), ...jobEnv(spec) };
+    const env = { ...agentEnvForJobs(), ...jobEnv(spec) };
 
     const cwd = await resolveWorkingDir(spec);
     if ('error' in cwd) return failedStart({ exitCode: null, error: cwd.error });
@@ -74,6 +74,8 @@ export class ProcessRuntime implements Runtime {
       return failedStart({ exitCode: code === 'ENOENT' ? 127 : code === 'EACCES' ? 126 : null, error: `cannot start ${JSON.stringify(spec.command[0])}: ${spawned.message}` });
     }
     const pid = child.pid!;
+    // Later 'error' events would otherwise be thrown as uncaught and take the agent down.
+    child.on('error', (err) => log.warn({ err }, 'child process error'));
     const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'));
     child.stdout!.on('data', (d: Buffer) => emit('stdout', d));
     child.stderr!.on('data', (d: Buffer) => emit('stderr', d));
@@ -88,7 +90,14 @@ export class ProcessRuntime implements Runtime {
       startTime: st?.startTime ?? '', cgroup: limits.cgroup, startedAt: Date.now(),
     };
     // A job that is over before we could read its start time needs no record: nothing to orphan.
-    if (st) await this.records.write(record);
+    if (st) {
+      await this.records.write(record).catch(async (err: Error) => {
+        // Without its record the job could outlive a crash unseen: do not let it run.
+        signalGroup(pid, 'SIGKILL');
+        if (limits.cgroup) await destroyCgroup(limits.cgroup).catch(() => {});
+        throw new Error(`cannot record job ${spec.jobId} in ${this.opts.stateDir}: ${err.message}`);
+      });
+    }
     log.debug({ pid, argv }, 'job started');
 
     let killReason: string | undefined;
@@ -101,10 +110,10 @@ export class ProcessRuntime implements Runtime {
       // The job is its main process: whatever it left running in its group goes with it.
       signalGroup(pid, 'SIGKILL');
       if (limits.cgroup) await destroyCgroup(limits.cgroup).catch((err) => log.warn({ err }, 'cgroup not removed'));
-      await Promise.race([closed, sleep(DRAIN_MS)]);
+      await within(closed, DRAIN_MS);
       child.stdout!.destroy();
       child.stderr!.destroy();
-      await this.records.remove(record);
+      await this.records.remove(record).catch((err) => log.warn({ err }, 'job record not removed; cleanup() will retry'));
       const result: RunResult = { exitCode: code };
       if (signal) result.signal = signal;
       if (killReason) result.error = `killed: ${killReason}`;
@@ -151,6 +160,16 @@ export class ProcessRuntime implements Runtime {
       if (rec.cgroup) await destroyCgroup(rec.cgroup);
       await this.records.remove(rec);
     }));
+    // Cgroups outlive lost records (a state dir wiped, an agent killed between cgroup and
+    // record): whatever is in a cgroup of this node's unkept jobs is a job's, so it goes too.
+    const keepPrefixes = [...keepJobIds].map((id) => cgroupJobPrefix(node, id));
+    let unrecorded = 0;
+    for (const { name, cgroup } of await (await this.limits()).nodeCgroups(node)) {
+      if (keepPrefixes.some((p) => name.startsWith(p))) continue;
+      if (await cgroupBusy(cgroup)) unrecorded++;
+      await destroyCgroup(cgroup);
+    }
+    if (unrecorded > 0) this.opts.logger.warn({ node, cgroups: unrecorded }, 'killed jobs found in cgroups without a record');
     return stopped;
   }
 }

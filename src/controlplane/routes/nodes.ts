@@ -1,7 +1,8 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
-import { getNode, listNodes, setNodeStatus } from '../../state/nodes.js';
+import { getNode, listNodes } from '../../state/nodes.js';
+import { drainNode, uncordonNode } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
 
 const NodeName = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' });
@@ -35,15 +36,27 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     return node;
   });
 
-  for (const [action, status] of [['drain', 'draining'], ['uncordon', 'ready']] as const) {
-    app.post(`/v1/nodes/:name/${action}`, {
-      schema: { params: Type.Object({ name: NodeName }), response: { 200: Type.Object({ name: Type.String(), status: Type.String() }) } },
-    }, async (req) => {
-      const now = await setNodeStatus(ctx.redis, ctx.ks, req.params.name, status);
-      if (!now) throw new HttpError(404, `node "${req.params.name}" is not registered`, 'NotFound');
-      if (now !== status) throw new HttpError(409, `node "${req.params.name}" is ${now}; it must rejoin before it can be ${status}`, 'Conflict');
-      req.log.info({ node: req.params.name, status }, `node ${action}`);
-      return { name: req.params.name, status: now };
-    });
-  }
+  const params = Type.Object({ name: NodeName });
+  app.post('/v1/nodes/:name/drain', {
+    schema: {
+      params,
+      response: { 200: Type.Object({ name: Type.String(), status: Type.String(), moved: Type.Number(), remaining: Type.Number() }) },
+    },
+  }, async (req) => {
+    const res = await drainNode(ctx.redis, ctx.ks, req.params.name);
+    if (!res) throw new HttpError(404, `node "${req.params.name}" is not registered`, 'NotFound');
+    if (res.status === 'down') throw new HttpError(409, `node "${req.params.name}" is down; its jobs were already moved`, 'Conflict');
+    req.log.info({ node: req.params.name, ...res }, 'node drained');
+    return { name: req.params.name, ...res };
+  });
+
+  app.post('/v1/nodes/:name/uncordon', {
+    schema: { params, response: { 200: Type.Object({ name: Type.String(), status: Type.String() }) } },
+  }, async (req) => {
+    const status = await uncordonNode(ctx.redis, ctx.ks, req.params.name);
+    if (!status) throw new HttpError(404, `node "${req.params.name}" is not registered`, 'NotFound');
+    if (status !== 'ready') throw new HttpError(409, `node "${req.params.name}" is ${status}; its agent must rejoin first`, 'Conflict');
+    req.log.info({ node: req.params.name }, 'node uncordoned');
+    return { name: req.params.name, status };
+  });
 }

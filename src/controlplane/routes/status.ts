@@ -1,12 +1,10 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { listNodes } from '../../state/nodes.js';
+import { countJobsByState } from '../../state/job-counts.js';
 import type { ControlPlaneContext } from '../context.js';
 
-/** Counts of jobs by state; supplied by the job queue so this route does not know its keys. */
-export type JobCounter = (ctx: ControlPlaneContext) => Promise<Record<string, number>>;
-
-export async function statusRoutes(app: HttpServer, { ctx, countJobs }: { ctx: ControlPlaneContext; countJobs: JobCounter }): Promise<void> {
+export async function statusRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
   app.get('/v1/status', {
     schema: {
       response: {
@@ -17,7 +15,7 @@ export async function statusRoutes(app: HttpServer, { ctx, countJobs }: { ctx: C
       },
     },
   }, async () => {
-    const [nodes, jobs] = await Promise.all([listNodes(ctx.redis, ctx.ks), countJobs(ctx)]);
+    const [nodes, jobs] = await Promise.all([listNodes(ctx.redis, ctx.ks), countJobsByState(ctx.redis, ctx.ks)]);
     return { nodes, jobs };
   });
 }

@@ -2,7 +2,7 @@
   Store applied manifests, all or nothing (kubectl apply semantics per object:
   created / configured / unchanged). A Job's spec cannot change once applied: like
   Kubernetes, a changed Job is refused, and then nothing of the batch is stored.
-  KEYS[1..4] obj:Node, obj:Mount, obj:Job, obj:Service
+  KEYS[1..4] obj:Job, obj:Service, obj:Node, obj:Mount (the order of KINDS)
   ARGV: triples of kind index (1..4), name, canonical JSON
   Returns a list: for each object its result, or {'conflict', name} when refused.
 ]]
@@ -14,7 +14,7 @@ for i = 1, #ARGV, 3 do
     results[#results + 1] = 'created'
   elseif old == json then
     results[#results + 1] = 'unchanged'
-  elseif key == KEYS[3] then
+  elseif key == KEYS[1] then
     return { 'conflict', name }
   else
     results[#results + 1] = 'configured'

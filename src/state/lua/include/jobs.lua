@@ -63,6 +63,7 @@ local function finish(id, state, exitCode, message, now)
     'leaseExpiry', '', 'exitCode', exitCode, 'cancelRequested', '')
   local attempt = redis.call('HGET', jk, 'attempt')
   redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', attempt, 'state', state, 'exitCode', exitCode)
+  redis.call('HINCRBY', K.finished, state, 1)
   redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
     cjson.encode({ state = state, exitCode = exitCode, message = message }), 'n', 0)
   ownerFinished(id, state, now)

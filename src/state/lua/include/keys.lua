@@ -9,6 +9,7 @@ local K = {
   seq = P .. 'jobs:seq',
   fence = P .. 'jobs:fence',
   results = P .. 'jobs:results',
+  finished = P .. 'jobs:finished',
   heartbeats = P .. 'heartbeats',
   schedWake = P .. 'wake:scheduler',
   events = P .. 'events',

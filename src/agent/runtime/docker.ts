@@ -1,0 +1,230 @@
+import Dockerode from 'dockerode';
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../../util/log.js';
+import { failedStart, guardOutput, jobEnv, within } from './common.js';
+import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
+
+export interface DockerRuntimeOptions {
+  logger: Logger;
+  /** Default: the engine of DOCKER_HOST or /var/run/docker.sock. */
+  docker?: Dockerode;
+  /** docker stop's timeout: SIGTERM, then SIGKILL after this long. */
+  killGraceMs?: number;
+  /**
+   * 'never' (default): a missing image is the job's error; images are built or loaded on the
+   * node beforehand (`docker build`, `docker load`), as an air-gapped cluster needs.
+   * 'missing': try one pull, bounded by pullTimeoutMs, when the image is not on the node.
+   */
+  pull?: 'never' | 'missing';
+  pullTimeoutMs?: number;
+}
+
+/** Where the unified filesystem appears inside every job container. */
+export const CLUSTER_PATH = '/cluster';
+export const LABEL_NODE = 'oswalk.node';
+export const LABEL_JOB = 'oswalk.job';
+export const LABEL_ATTEMPT = 'oswalk.attempt';
+
+const DRAIN_MS = 2000;
+
+/**
+ * Runs a job as a container through dockerode: create (labelled with node, job and attempt),
+ * attach, start, wait, remove. Output goes through as it comes, frame by frame; the engine
+ * keeps no log of its own (log driver none) because the agent is the job's logger.
+ */
+export class DockerRuntime implements Runtime {
+  readonly name = 'docker' as const;
+  readonly docker: Dockerode;
+
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    this.docker = opts.docker ?? new Dockerode();
+  }
+
+  async start(spec: RunSpec, onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void): Promise<RunHandle> {
+    const log = this.opts.logger.child({ jobId: spec.jobId, attempt: spec.attempt, runtime: 'docker' });
+    if (spec.command.length === 0) return failedStart({ exitCode: null, error: 'command is empty' });
+    if (!spec.image) return failedStart({ exitCode: null, error: 'the docker runtime needs an image: set the job\'s image' });
+    let workingDir = spec.workingDir;
+    if (workingDir && !workingDir.startsWith('/')) {
+      if (!spec.clusterMount) return failedStart({ exitCode: null, error: `working dir "${workingDir}" is relative and the job has no cluster mount to resolve it under` });
+      workingDir = posix.join(CLUSTER_PATH, workingDir);
+    }
+    const missing = await this.ensureImage(spec.image, spec.node);
+    if (missing) return failedStart({ exitCode: null, error: missing });
+
+    const container = await this.docker.createContainer(this.createOptions(spec, workingDir)).catch((err: Error) => {
+      throw new Error(`creating the container of job ${spec.jobId} on node ${spec.node} failed: ${err.message}`);
+    });
+    const remove = () => container.remove({ force: true }).catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 404) log.warn({ err, container: container.id }, 'container not removed');
+    });
+
+    const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'));
+    // Attach before start, or the first output of a short job is lost.
+    const stream = (await container.attach({ stream: true, stdout: true, stderr: true }).catch(async (err: Error) => {
+      await remove();
+      throw new Error(`attaching to the container of job ${spec.jobId} failed: ${err.message}`);
+    })) as unknown as Readable;
+    const ended = new Promise<void>((res) => {
+      stream.once('end', res);
+      stream.once('close', res);
+      stream.once('error', () => res());
+    });
+    demux(stream, emit);
+
+    try {
+      await container.start();
+    } catch (err) {
+      stream.destroy();
+      await remove();
+      return failedStart(startError(err as Error, spec));
+    }
+    log.debug({ container: container.id }, 'container started');
+
+    let killReason: string | undefined;
+    const done = (async (): Promise<RunResult> => {
+      try {
+        const { StatusCode } = (await container.wait()) as { StatusCode: number };
+        await within(ended, DRAIN_MS);
+        const info = await container.inspect().catch(() => undefined);
+        const result: RunResult = { exitCode: StatusCode };
+        if (killReason) result.error = `killed: ${killReason}`;
+        else if (info?.State.OOMKilled) result.error = `out of memory: the job exceeded its memory limit of ${spec.memoryBytes} bytes`;
+        return result;
+      } catch (err) {
+        return { exitCode: null, error: killReason ? `killed: ${killReason}` : `lost container ${container.id.slice(0, 12)}: ${(err as Error).message}` };
+      } finally {
+        stream.destroy();
+        await remove();
+      }
+    })();
+
+    return {
+      wait: () => done,
+      kill: async (reason: string) => {
+        if (!killReason) {
+          killReason = reason;
+          log.info({ reason }, 'stopping container');
+          await container.stop({ t: Math.ceil((this.opts.killGraceMs ?? 10_000) / 1000) }).catch((err: { statusCode?: number }) => {
+            // 304: already stopped; 404: already gone. Either way the job is over.
+            if (err.statusCode !== 304 && err.statusCode !== 404) throw err;
+          });
+        }
+        await done;
+      },
+    };
+  }
+
+  private createOptions(spec: RunSpec, workingDir: string | undefined): Dockerode.ContainerCreateOptions {
+    return {
+      Image: spec.image,
+      Cmd: spec.command,
+      Env: Object.entries(jobEnv({ ...spec, clusterMount: spec.clusterMount ? CLUSTER_PATH : undefined })).map(([k, v]) => `${k}=${v}`),
+      WorkingDir: workingDir,
+      Labels: { [LABEL_NODE]: spec.node, [LABEL_JOB]: spec.jobId, [LABEL_ATTEMPT]: String(spec.attempt) },
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      HostConfig: {
+        NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,
+        // Swap equal to memory: the limit is a hard one, as in the process runtime.
+        Memory: spec.memoryBytes,
+        MemorySwap: spec.memoryBytes,
+        LogConfig: { Type: 'none', Config: {} },
+        // rslave: a FUSE mount made on the host after the container started still shows up.
+        Mounts: spec.clusterMount
+          ? [{ Type: 'bind', Source: spec.clusterMount, Target: CLUSTER_PATH, BindOptions: { Propagation: 'rslave' } }]
+          : undefined,
+        // "privileged" means "may mount FUSE": full --privileged is refused on hosts like ours
+        // (no writable /sys, restricted devices) and is far more than FUSE needs.
+        CapAdd: spec.privileged ? ['SYS_ADMIN'] : undefined,
+        Devices: spec.privileged ? [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }] : undefined,
+      },
+    };
+  }
+
+  /** Remove every container of `node` whose job is not in keep; the job ids removed. */
+  async cleanup(node: string, keepJobIds: Set<string>): Promise<string[]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_NODE}=${node}`] } });
+    const stopped = new Set<string>();
+    await Promise.all(containers.map(async (c) => {
+      const job = c.Labels[LABEL_JOB];
+      if (keepJobIds.has(job)) return;
+      this.opts.logger.warn({ jobId: job, container: c.Id, node }, 'removing orphaned container');
+      await this.docker.getContainer(c.Id).remove({ force: true }).catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404) throw err;
+      });
+      stopped.add(job);
+    }));
+    return [...stopped];
+  }
+
+  /** Undefined when the image is on the node (perhaps after a pull), else the job's error. */
+  private async ensureImage(image: string, node: string): Promise<string | undefined> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return undefined;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+    const notFound = `image "${image}" not found on node ${node}: build or load it first (docker images)`;
+    if ((this.opts.pull ?? 'never') === 'never') return notFound;
+    const timeoutMs = this.opts.pullTimeoutMs ?? 30_000;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    try {
+      const stream = (await this.docker.pull(image, { abortSignal: abort.signal })) as Readable;
+      await new Promise<void>((res, rej) => {
+        abort.signal.addEventListener('abort', () => { stream.destroy(); rej(new Error(`timed out after ${timeoutMs} ms`)); });
+        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? rej(err) : res()));
+      });
+      return undefined;
+    } catch (err) {
+      return `${notFound}; pulling it failed: ${abort.signal.aborted ? `timed out after ${timeoutMs} ms` : (err as Error).message.trim()}`;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** A failed `docker start`, told in the job's terms, with a shell's exit codes. */
+function startError(err: Error, spec: RunSpec): RunResult {
+  const msg = (err as { json?: { message?: string } }).json?.message ?? err.message;
+  const cmd = JSON.stringify(spec.command[0]);
+  if (/executable file not found|no such file or directory/i.test(msg) && !/chdir/i.test(msg)) {
+    return { exitCode: 127, error: `command ${cmd} not found in image "${spec.image}"` };
+  }
+  if (/permission denied/i.test(msg) && !/chdir/i.test(msg)) return { exitCode: 126, error: `command ${cmd} is not executable in image "${spec.image}"` };
+  return { exitCode: null, error: `container did not start: ${msg}` };
+}
+
+/**
+ * Docker's multiplexed stream: frames of an 8-byte header (stream type, 4-byte big-endian
+ * length) and a payload. Payload bytes go out as they arrive, so no frame, however long, is
+ * ever held whole; only a split header waits for its remaining bytes.
+ */
+function demux(stream: Readable, emit: (stream: 'stdout' | 'stderr', data: Buffer) => void): void {
+  let header = Buffer.alloc(0);
+  let kind: 'stdout' | 'stderr' = 'stdout';
+  let remaining = 0;
+  stream.on('data', (chunk: Buffer) => {
+    let off = 0;
+    while (off < chunk.length) {
+      if (remaining === 0) {
+        const need = 8 - header.length;
+        header = Buffer.concat([header, chunk.subarray(off, off + need)]);
+        off += Math.min(need, chunk.length - off);
+        if (header.length < 8) return;
+        kind = header[0] === 2 ? 'stderr' : 'stdout';
+        remaining = header.readUInt32BE(4);
+        header = Buffer.alloc(0);
+        continue;
+      }
+      const n = Math.min(remaining, chunk.length - off);
+      emit(kind, chunk.subarray(off, off + n));
+      off += n;
+      remaining -= n;
+    }
+  });
+}

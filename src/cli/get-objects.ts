@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import type { Manifest, MountManifest, ServiceManifest } from '../manifest/index.js';
+import type { OwnerStatus } from '../state/jobs.js';
+import { ApiError, type ApiClient } from './client.js';
+import { action, client, globals } from './common.js';
+import { formatBytes, printRows } from './output.js';
+
+async function ownerStatus(api: ApiClient, kind: string, name: string): Promise<OwnerStatus | undefined> {
+  try {
+    return await api.get<OwnerStatus>(`/v1/owners/${kind}/${name}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return undefined;
+    throw err;
+  }
+}
+
+/** `oswalk get services|mounts|manifests KIND`: applied manifests with their live status. */
+export function registerGetObjects(get: Command): void {
+  get.command('services')
+    .description('list Services with their desired replicas and what runs')
+    .action(action(async (_opts, cmd: Command) => {
+      const api = client(cmd);
+      const { items } = await api.get<{ items: ServiceManifest[] }>('/v1/objects/Service');
+      const rows = await Promise.all(items.map(async (s) => ({ manifest: s, status: await ownerStatus(api, 'Service', s.metadata.name) })));
+      printRows(globals(cmd).output, rows, [
+        { header: 'NAME', value: (r) => r.manifest.metadata.name },
+        { header: 'REPLICAS', value: (r) => r.manifest.spec.replicas },
+        { header: 'PHASE', value: (r) => r.status?.phase },
+        { header: 'RESTARTS', value: (r) => r.status?.failed },
+        { header: 'RUNTIME', value: (r) => r.manifest.spec.runtime },
+        { header: 'IMAGE / COMMAND', value: (r) => r.manifest.spec.image ?? r.manifest.spec.command.join(' ') },
+      ], { items: rows.map((r) => ({ ...r.manifest, status: r.status })) });
+    }));
+
+  get.command('mounts')
+    .description('list Mounts with their replication rules and cache size')
+    .action(action(async (_opts, cmd: Command) => {
+      const { items } = await client(cmd).get<{ items: MountManifest[] }>('/v1/objects/Mount');
+      printRows(globals(cmd).output, items, [
+        { header: 'NAME', value: (m) => m.metadata.name },
+        { header: 'PATH', value: (m) => m.spec.path },
+        { header: 'CONFLICTS', value: (m) => m.spec.conflictPolicy },
+        { header: 'REPLICATION', value: (m) => m.spec.replication.map((r) => `${r.prefix}→${r.copies}`).join(', ') || '-' },
+        { header: 'CACHE', value: (m) => formatBytes(m.spec.cacheSizeBytes) },
+      ], { items });
+    }));
+
+  get.command('manifests')
+    .description('list applied manifests of one kind (Job, Service, Node, Mount) as stored')
+    .argument('<kind>', 'Job, Service, Node or Mount')
+    .action(action(async (kind: string, _opts, cmd: Command) => {
+      const k = kind.charAt(0).toUpperCase() + kind.slice(1).toLowerCase().replace(/s$/, '');
+      const { items } = await client(cmd).get<{ items: Manifest[] }>(`/v1/objects/${k}`);
+      printRows(globals(cmd).output, items, [
+        { header: 'KIND', value: (m) => m.kind },
+        { header: 'NAME', value: (m) => m.metadata.name },
+        { header: 'LABELS', value: (m) => Object.entries(m.metadata.labels).map(([a, b]) => `${a}=${b}`).join(',') || '-' },
+      ], { items });
+    }));
+}

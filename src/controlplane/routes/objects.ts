@@ -1,0 +1,75 @@
+import { Type } from 'typebox';
+import type { HttpServer } from '../../util/http.js';
+import { HttpError } from '../../util/http.js';
+import { KINDS, ManifestError, parseManifests, validateManifestList, type Manifest } from '../../manifest/index.js';
+import { ApplyConflictError, applyObjects, getObject, listObjects, type ApplyResult } from '../../state/objects.js';
+import { LIMITS } from '../../util/limits.js';
+import type { ControlPlaneContext } from '../context.js';
+
+/** What else must happen when manifests are applied (the job queue submits Jobs, reconciles Services). */
+export type OnApplied = (ctx: ControlPlaneContext, applied: { manifest: Manifest; result: ApplyResult }[]) => Promise<void>;
+
+const KindParam = Type.Union(KINDS.map((k) => Type.Literal(k)));
+const ObjectSchema = Type.Object({
+  apiVersion: Type.String(), kind: Type.String(), metadata: Type.Object({ name: Type.String() }, { additionalProperties: true }),
+  spec: Type.Unknown(),
+}, { additionalProperties: true });
+
+/**
+ * kubectl-style apply: a whole file of manifests, as YAML text (so errors name the line) or
+ * as JSON objects. Everything is validated before anything is stored, and the store is
+ * one atomic step: a bad manifest changes nothing.
+ */
+export async function objectRoutes(app: HttpServer, { ctx, onApplied }: { ctx: ControlPlaneContext; onApplied: OnApplied }): Promise<void> {
+  app.post('/v1/apply', {
+    schema: {
+      body: Type.Object({
+        source: Type.String({ maxLength: 4096, default: 'request' }),
+        yaml: Type.Optional(Type.String({ maxLength: LIMITS.manifestBytes })),
+        manifests: Type.Optional(Type.Array(Type.Unknown(), { maxItems: LIMITS.manifestDocuments })),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ items: Type.Array(Type.Object({ kind: Type.String(), name: Type.String(), result: Type.String() })) }),
+        422: Type.Object({
+          error: Type.String(), message: Type.String(), file: Type.String(), field: Type.Optional(Type.String()), reason: Type.String(),
+          line: Type.Optional(Type.Number()), column: Type.Optional(Type.Number()), document: Type.Optional(Type.Number()),
+        }),
+      },
+    },
+  }, async (req, reply) => {
+    const { source, yaml, manifests } = req.body as { source: string; yaml?: string; manifests?: unknown[] };
+    if ((yaml === undefined) === (manifests === undefined)) {
+      throw new HttpError(400, 'send either "yaml" (the text of a manifest file) or "manifests" (a list of objects)', 'Bad Request');
+    }
+    let parsed: Manifest[];
+    try {
+      parsed = yaml !== undefined ? parseManifests(yaml, source) : validateManifestList(manifests!, source);
+    } catch (err) {
+      if (err instanceof ManifestError) return reply.code(422).send({ error: 'Invalid', ...err.toJSON() });
+      throw err;
+    }
+    let results: ApplyResult[];
+    try {
+      results = await applyObjects(ctx.redis, ctx.ks, parsed);
+    } catch (err) {
+      if (err instanceof ApplyConflictError) throw new HttpError(409, err.message, 'Conflict');
+      throw err;
+    }
+    const applied = parsed.map((manifest, i) => ({ manifest, result: results[i] }));
+    await onApplied(ctx, applied);
+    req.log.info({ source, objects: applied.map((a) => `${a.manifest.kind}/${a.manifest.metadata.name} ${a.result}`) }, 'applied');
+    return { items: applied.map((a) => ({ kind: a.manifest.kind, name: a.manifest.metadata.name, result: a.result })) };
+  });
+
+  app.get('/v1/objects/:kind', {
+    schema: { params: Type.Object({ kind: KindParam }), response: { 200: Type.Object({ items: Type.Array(ObjectSchema) }) } },
+  }, async (req) => ({ items: await listObjects(ctx.redis, ctx.ks, req.params.kind) }));
+
+  app.get('/v1/objects/:kind/:name', {
+    schema: { params: Type.Object({ kind: KindParam, name: Type.String({ maxLength: LIMITS.nameLength }) }), response: { 200: ObjectSchema } },
+  }, async (req) => {
+    const obj = await getObject(ctx.redis, ctx.ks, req.params.kind, req.params.name);
+    if (!obj) throw new HttpError(404, `${req.params.kind} "${req.params.name}" has not been applied`, 'NotFound');
+    return obj;
+  });
+}

@@ -1,0 +1,29 @@
+/**
+ * Manifests: Kubernetes-style YAML (`apiVersion: oswalk.dev/v1`, `kind`, `metadata`,
+ * `spec`) for the kinds Job, Service, Node and Mount.
+ *
+ * - `parseManifestFile(path)` / `parseManifests(text, source)`: YAML in, normalized
+ *   `Manifest[]` out, or a `ManifestError` naming file, line, column and field.
+ * - `validateManifestObject(obj, source, index)` / `validateManifestList(objs, source)`:
+ *   the same checks for manifests that arrive as JSON (no lines).
+ * - `*SpecSchema` / `*ManifestSchema`: TypeBox schemas of manifests as written
+ *   (`*Input` types); `JobSpec`, `ServiceSpec`, `NodeSpec`, `MountSpec`, `Manifest`: the
+ *   normalized shapes (see normalize.ts for defaults and units).
+ */
+export { ManifestError, formatPath, type FieldPath } from './errors.js';
+export { QuantityError, parseCpus, parseMemory } from './quantity.js';
+export {
+  API_VERSION, KINDS, NAME_PATTERN, type Kind,
+  CpusSchema, MemorySchema, ResourcesSchema, MetadataSchema, ReplicationRuleSchema,
+  JobSpecSchema, ServiceSpecSchema, NodeSpecSchema, MountSpecSchema,
+  JobManifestSchema, ServiceManifestSchema, NodeManifestSchema, MountManifestSchema, MANIFEST_SCHEMAS,
+  type JobSpecInput, type ServiceSpecInput, type NodeSpecInput, type MountSpecInput, type ResourcesInput, type ManifestInput,
+} from './schema.js';
+export {
+  DEFAULT_RESOURCES, DEFAULT_BACKOFF_LIMIT, DEFAULT_CACHE_SIZE, NODE_NAME_LABEL,
+  type Resources, type Metadata, type WorkloadRuntime,
+  type JobSpec, type ServiceSpec, type NodeSpec, type MountSpec, type ReplicationRule,
+  type JobManifest, type ServiceManifest, type NodeManifest, type MountManifest, type Manifest,
+} from './normalize.js';
+export { normalizeManifest } from './validate.js';
+export { parseManifests, parseManifestFile, validateManifestObject, validateManifestList } from './parse.js';

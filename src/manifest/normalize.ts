@@ -1,0 +1,250 @@
+/**
+ * Manifests as the rest of OS Walk sees them: defaults filled in, quantities in plain
+ * numbers (cores, bytes), rules checked that the JSON schemas cannot express.
+ *
+ * Shape (what `parseManifests` returns):
+ * - `metadata`: `{ name, labels }` (labels `{}` when absent).
+ * - Job and Service `spec.resources`: `{ cpus, memoryBytes }`, always present; either
+ *   missing falls back to DEFAULT_RESOURCES. `resources.memory` as written becomes
+ *   `memoryBytes`.
+ * - Job and Service: `command`, `args` `[]`, `env`, `nodeSelector` `{}`, `backoffLimit` 6,
+ *   `priority` 0, `privileged` false, `runtime` 'docker' with an image else 'process'.
+ *   Job: `parallelism` and `completions` 1. Service: `replicas` 1, `restartPolicy` 'Always'.
+ * - Node `spec`: `name` (= metadata.name), `labels` `{}`, `capacity: { cpus?, memoryBytes? }`
+ *   where a missing value means "what the agent measures".
+ * - Mount `spec`: `conflictPolicy` 'newest-wins', `replication` `[]`, `cacheSizeBytes` (1 GiB).
+ * Environment is a mapping NAME: value, not Kubernetes' list of {name, value}.
+ */
+import { posix } from 'node:path';
+import { FieldProblem, type FieldPath } from './errors.js';
+import { QuantityError, parseCpus, parseMemory, show } from './quantity.js';
+import type {
+  API_VERSION, JobSpecInput, ManifestInput, MountSpecInput, NodeSpecInput, ResourcesInput, ServiceSpecInput,
+} from './schema.js';
+
+export type WorkloadRuntime = 'docker' | 'process';
+
+export interface Resources {
+  /** Cores, > 0 (0.5 = half a core). */
+  cpus: number;
+  memoryBytes: number;
+}
+
+/** What a Job or Service reserves when its manifest does not say. */
+export const DEFAULT_RESOURCES: Readonly<Resources> = { cpus: 1, memoryBytes: 256 * 2 ** 20 };
+export const DEFAULT_BACKOFF_LIMIT = 6;
+export const DEFAULT_CACHE_SIZE = '1Gi';
+/** The label every node carries with its own name, so a nodeSelector can pin a job to one node. */
+export const NODE_NAME_LABEL = 'oswalk.dev/node';
+
+export interface Metadata {
+  name: string;
+  labels: Record<string, string>;
+}
+
+interface WorkloadSpec {
+  image?: string;
+  /** Empty with an image: the image's own entrypoint runs. */
+  command: string[];
+  args: string[];
+  env: Record<string, string>;
+  workingDir?: string;
+  resources: Resources;
+  backoffLimit: number;
+  priority: number;
+  nodeSelector: Record<string, string>;
+  runtime: WorkloadRuntime;
+  privileged: boolean;
+}
+
+export interface JobSpec extends WorkloadSpec {
+  parallelism: number;
+  completions: number;
+  activeDeadlineSeconds?: number;
+}
+
+export interface ServiceSpec extends WorkloadSpec {
+  replicas: number;
+  restartPolicy: 'Always' | 'OnFailure';
+}
+
+export interface NodeSpec {
+  name: string;
+  address?: string;
+  labels: Record<string, string>;
+  /** Caps on what the agent measures; a missing field means "all of it". */
+  capacity: { cpus?: number; memoryBytes?: number };
+  exportDir?: string;
+}
+
+export interface ReplicationRule {
+  /** Relative to the unified root, e.g. "shared/". "" matches everything. */
+  prefix: string;
+  copies: number | 'all';
+}
+
+export interface MountSpec {
+  path: string;
+  conflictPolicy: 'newest-wins';
+  replication: ReplicationRule[];
+  cacheSizeBytes: number;
+}
+
+interface Doc<K extends string, S> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: Metadata;
+  spec: S;
+}
+export type JobManifest = Doc<'Job', JobSpec>;
+export type ServiceManifest = Doc<'Service', ServiceSpec>;
+export type NodeManifest = Doc<'Node', NodeSpec>;
+export type MountManifest = Doc<'Mount', MountSpec>;
+export type Manifest = JobManifest | ServiceManifest | NodeManifest | MountManifest;
+
+/**
+ * Fills defaults and converts units of a manifest that passed its schema. Throws
+ * FieldProblem (with the path of the field at fault) for rules beyond the schema.
+ */
+export function normalize(m: ManifestInput): Manifest {
+  const metadata: Metadata = { name: m.metadata.name, labels: labels(m.metadata.labels, ['metadata', 'labels']) };
+  const apiVersion = m.apiVersion;
+  switch (m.kind) {
+    case 'Job': {
+      const s: JobSpecInput = m.spec;
+      const spec: JobSpec = {
+        ...workload(s),
+        parallelism: s.parallelism ?? 1,
+        completions: s.completions ?? 1,
+      };
+      if (s.activeDeadlineSeconds !== undefined) spec.activeDeadlineSeconds = s.activeDeadlineSeconds;
+      return { apiVersion, kind: 'Job', metadata, spec };
+    }
+    case 'Service': {
+      const s: ServiceSpecInput = m.spec;
+      return {
+        apiVersion, kind: 'Service', metadata,
+        spec: { ...workload(s), replicas: s.replicas ?? 1, restartPolicy: s.restartPolicy ?? 'Always' },
+      };
+    }
+    case 'Node':
+      return { apiVersion, kind: 'Node', metadata, spec: node(m.spec, metadata.name) };
+    case 'Mount':
+      return { apiVersion, kind: 'Mount', metadata, spec: mount(m.spec) };
+  }
+}
+
+function workload(s: JobSpecInput | ServiceSpecInput): WorkloadSpec {
+  const at = (...p: Array<string | number>): FieldPath => ['spec', ...p];
+  if (!s.image && !s.command?.length) {
+    throw new FieldProblem(at('command'), 'needs a command or an image: add command: ["program", "arg"] or image: NAME', at());
+  }
+  const runtime = s.runtime ?? (s.image ? 'docker' : 'process');
+  if (runtime === 'docker' && !s.image) {
+    throw new FieldProblem(at('runtime'), 'runtime "docker" needs spec.image; add an image or use runtime: process');
+  }
+  if (runtime === 'process' && s.image) {
+    throw new FieldProblem(at('image'), 'a runtime "process" workload runs on the host and takes no image; remove spec.image or use runtime: docker');
+  }
+  if (s.workingDir !== undefined) absolutePath(s.workingDir, at('workingDir'));
+  const env = s.env ?? {};
+  for (const name of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new FieldProblem(at('env', name), `${show(name)} is not a valid environment variable name: use letters, digits and "_", not starting with a digit`);
+    }
+  }
+  const out: WorkloadSpec = {
+    command: [...(s.command ?? [])],
+    args: [...(s.args ?? [])],
+    env: { ...env },
+    resources: resources(s.resources, at('resources')),
+    backoffLimit: s.backoffLimit ?? DEFAULT_BACKOFF_LIMIT,
+    priority: s.priority ?? 0,
+    nodeSelector: labels(s.nodeSelector, at('nodeSelector')),
+    runtime,
+    privileged: s.privileged ?? false,
+  };
+  if (s.image !== undefined) out.image = s.image;
+  if (s.workingDir !== undefined) out.workingDir = s.workingDir;
+  return out;
+}
+
+function resources(r: ResourcesInput | undefined, path: FieldPath): Resources {
+  return {
+    cpus: r?.cpus === undefined ? DEFAULT_RESOURCES.cpus : quantity(parseCpus, r.cpus, [...path, 'cpus']),
+    memoryBytes: r?.memory === undefined ? DEFAULT_RESOURCES.memoryBytes : quantity(parseMemory, r.memory, [...path, 'memory']),
+  };
+}
+
+function node(s: NodeSpecInput, name: string): NodeSpec {
+  if (s.name !== undefined && s.name !== name) {
+    throw new FieldProblem(['spec', 'name'], `must match metadata.name ${show(name)} (got ${show(s.name)}); remove it or make the two equal`);
+  }
+  const capacity: NodeSpec['capacity'] = {};
+  if (s.capacity?.cpus !== undefined) capacity.cpus = quantity(parseCpus, s.capacity.cpus, ['spec', 'capacity', 'cpus']);
+  if (s.capacity?.memory !== undefined) capacity.memoryBytes = quantity(parseMemory, s.capacity.memory, ['spec', 'capacity', 'memory']);
+  const out: NodeSpec = { name, labels: labels(s.labels, ['spec', 'labels']), capacity };
+  if (s.address !== undefined) out.address = s.address;
+  if (s.exportDir !== undefined) out.exportDir = absolutePath(s.exportDir, ['spec', 'exportDir']);
+  return out;
+}
+
+function mount(s: MountSpecInput): MountSpec {
+  const path = absolutePath(s.path, ['spec', 'path']);
+  if (path === '/') throw new FieldProblem(['spec', 'path'], 'cannot be "/"; mount the cluster filesystem on a directory of its own, such as /cluster');
+  const seen = new Map<string, number>();
+  const replication = (s.replication ?? []).map((rule, i): ReplicationRule => {
+    const at: FieldPath = ['spec', 'replication', i, 'prefix'];
+    const p = rule.prefix;
+    if (p.startsWith('/') || p.split('/').some((seg, j, all) => seg === '.' || seg === '..' || (seg === '' && j < all.length - 1))) {
+      throw new FieldProblem(at, `must be a path relative to the root of the mount, such as "shared/", without "." or ".." parts (got ${show(p)})`);
+    }
+    const first = seen.get(p);
+    if (first !== undefined) throw new FieldProblem(at, `repeats the prefix of spec.replication[${first}]; merge the two rules`);
+    seen.set(p, i);
+    return { prefix: p, copies: rule.copies };
+  });
+  return {
+    path,
+    conflictPolicy: s.conflictPolicy ?? 'newest-wins',
+    replication,
+    cacheSizeBytes: quantity(parseMemory, s.cacheSize ?? DEFAULT_CACHE_SIZE, ['spec', 'cacheSize']),
+  };
+}
+
+function quantity(parse: (x: unknown) => number, value: unknown, path: FieldPath): number {
+  try {
+    return parse(value);
+  } catch (e) {
+    if (e instanceof QuantityError) throw new FieldProblem(path, e.message);
+    throw e;
+  }
+}
+
+/** Absolute, without "." or ".." parts; returned without a trailing slash. */
+function absolutePath(p: string, path: FieldPath): string {
+  if (!p.startsWith('/') || p.split('/').some((seg) => seg === '.' || seg === '..')) {
+    throw new FieldProblem(path, `must be an absolute path without "." or ".." parts, such as /srv/oswalk (got ${show(p)})`);
+  }
+  return posix.normalize(p).replace(/(.)\/$/, '$1');
+}
+
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Kubernetes label syntax: keys `[prefix/]name`, values at most 63 characters. */
+function labels(map: Record<string, string> | undefined, path: FieldPath): Record<string, string> {
+  if (!map) return {};
+  for (const [key, value] of Object.entries(map)) {
+    const slash = key.lastIndexOf('/');
+    const prefix = slash === -1 ? undefined : key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    if ((prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) || name.length > 63 || !LABEL_NAME.test(name)) {
+      throw new FieldProblem([...path, key], `${show(key)} is not a valid label key: use an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", such as oswalk.dev/node or zone`);
+    }
+    if (value.length > 63 || (value !== '' && !LABEL_NAME.test(value))) {
+      throw new FieldProblem([...path, key], `${show(value)} is not a valid label value: use at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`);
+    }
+  }
+  return { ...map };
+}

@@ -1,0 +1,90 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+import { packageRoot } from '../../src/util/paths.js';
+
+describe('oswalk CLI: cluster init, up, status', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'oswalk-cli-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('cluster init writes a token and a cluster manifest, and refuses to overwrite without --force', async () => {
+    const r = await oswalk(['cluster', 'init', '--nodes', 'node1,node2,node3', '--dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const cfg = JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8'));
+    assert.match(cfg.token, /^[\w-]{32}$/);
+    assert.match(r.stdout, new RegExp(`Token: ${cfg.token}`));
+    assert.match(r.stdout, /oswalk agent --node node3/);
+    const manifest = readFileSync(join(dir, '.oswalk', 'cluster.yaml'), 'utf8');
+    assert.equal(manifest.match(/kind: Node/g)?.length, 3);
+    assert.match(manifest, /kind: Mount/);
+
+    const again = await oswalk(['cluster', 'init', '--nodes', 'node1', '--dir', dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists: pass --force/);
+    assert.equal(JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8')).token, cfg.token);
+  });
+
+  it('rejects bad node names with a usable message and exit code 1', async () => {
+    const r = await oswalk(['cluster', 'init', '--nodes', 'ok,Bad_Name', '--dir', dir, '--force']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /"Bad_Name" is not a valid node name/);
+  });
+
+  it('fails with exit code 2 on usage errors and 3 when the control plane is unreachable', async () => {
+    assert.equal((await oswalk(['no-such-command'])).code, 2);
+    const r = await oswalk(['status', '--api', 'http://127.0.0.1:1', '--token', 'x']);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /cannot reach the control plane at http:\/\/127.0.0.1:1/);
+  });
+
+  it('up starts Redis, the control plane and agents; later commands there need no flags; Ctrl-C leaves nothing behind', async () => {
+    const upDir = mkdtempSync(join(tmpdir(), 'oswalk-up-'));
+    const up = await startOswalk(['up', '--dir', upDir, '--nodes', '2'], /Nodes:\s+node1, node2/, { cwd: upDir, timeoutMs: 60_000 });
+    const env = { OSWALK_API: '', OSWALK_TOKEN: '' };
+    try {
+      const st = await oswalk(['status', '--output', 'json'], { cwd: upDir, env });
+      assert.equal(st.code, 0, st.stderr);
+      const status = JSON.parse(st.stdout);
+      assert.deepEqual(status.nodes.map((n: { name: string; status: string }) => [n.name, n.status]), [['node1', 'ready'], ['node2', 'ready']]);
+      assert.ok(status.nodes.every((n: { cpus: number }) => n.cpus > 0));
+      const table = await oswalk(['status'], { cwd: upDir, env });
+      assert.match(table.stdout, /Nodes: 2 ready of 2/);
+      assert.match(table.stdout, /node1\s+ready\s+process/);
+
+      const run = await oswalk(['run', '--', 'sh', '-c', 'echo "hello from $OSWALK_NODE"; echo oops >&2; exit 3'], { cwd: upDir, env });
+      assert.equal(run.code, 3, run.stderr);
+      assert.match(run.stdout, /^hello from node[12]\n$/);
+      assert.match(run.stderr, /oops/);
+
+      const applied = await oswalk(['apply', '-f', join(packageRoot(), 'manifests', 'examples', 'hello-job.yaml')], { cwd: upDir, env });
+      assert.equal(applied.code, 0, applied.stderr);
+      assert.match(applied.stdout, /^job\/\S+ created$/m);
+      const again = await oswalk(['apply', '-f', join(packageRoot(), 'manifests', 'examples', 'hello-job.yaml')], { cwd: upDir, env });
+      assert.match(again.stdout, /unchanged/);
+
+      const wrong = await oswalk(['get', 'nodes', '--token', 'wrong'], { cwd: upDir });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /refused the token/);
+    } finally {
+      assert.equal(await stopChild(up.child, 'SIGINT'), 0);
+    }
+    assert.ok(existsSync(join(upDir, '.oswalk', 'redis', 'appendonlydir')));
+    const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    assert.ok(!ps.includes(upDir), `no process of this cluster is left:\n${ps.split('\n').filter((l) => l.includes(upDir)).join('\n')}`);
+    const port = new URL(JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')).redisUrl).port;
+    assert.ok(!ps.includes(`redis-server 127.0.0.1:${port}`), 'the embedded redis-server is gone');
+    rmSync(upDir, { recursive: true, force: true });
+  });
+
+  it('apply refuses a bad manifest with file, line and field, and applies nothing', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'apiVersion: oswalk.dev/v1\nkind: Job\nmetadata:\n  name: ok\nspec:\n  command: [\"true\"]\n---\napiVersion: oswalk.dev/v1\nkind: Job\nmetadata:\n  name: bad\nspec:\n  command: [\"true\"]\n  resources:\n    cpus: -1\n');
+    const r = await oswalk(['apply', '-f', bad, '--api', 'http://127.0.0.1:1', '--token', 'x']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /bad\.yaml:15: documents\[1\]\.spec\.resources\.cpus: /);
+  });
+});

@@ -1,0 +1,194 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { DockerRuntime, LABEL_JOB, LABEL_NODE } from '../../src/agent/runtime/docker.js';
+import type { RunSpec } from '../../src/agent/runtime/types.js';
+import { createRuntime } from '../../src/agent/runtime/index.js';
+import { Output } from '../helpers/output.js';
+import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE, type DockerStatus } from '../helpers/docker.js';
+import { sharedTempDir } from '../helpers/mounts.js';
+
+const logger = pino({ level: 'silent' });
+const node = `dn-${randomBytes(3).toString('hex')}`;
+let docker: DockerStatus;
+let rt: DockerRuntime;
+let seq = 0;
+
+function spec(command: string[], extra: Partial<RunSpec> = {}): RunSpec {
+  return { jobId: `job-${++seq}`, attempt: 1, node, image: TEST_IMAGE, command, env: {}, ...extra };
+}
+
+async function run(s: RunSpec, out = new Output()) {
+  const h = await rt.start(s, out.onOutput);
+  return { result: await h.wait(), out };
+}
+
+async function containersOf(jobId: string) {
+  return rt.docker.listContainers({ all: true, filters: { label: [`${LABEL_NODE}=${node}`, `${LABEL_JOB}=${jobId}`] } });
+}
+
+before(async () => {
+  docker = await ensureDocker();
+  if (!docker.ok) {
+    console.warn(`docker runtime tests will SKIP: ${docker.reason}`);
+    return;
+  }
+  await ensureTestImage();
+  rt = new DockerRuntime({ logger, killGraceMs: 1000 });
+});
+
+after(async () => {
+  if (docker.ok) for (const n of [node, `${node}-other`]) await rt.cleanup(n, new Set());
+  await stopDockerIfStarted();
+});
+
+describe('docker runtime', () => {
+  test('createRuntime returns the docker runtime', () => {
+    assert.equal(createRuntime('docker', { stateDir: '/nonexistent', logger }).name, 'docker');
+  });
+
+  test('stdout and stderr stay separate and in order; the exit code comes back', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const { result, out } = await run(spec(['sh', '-c', 'for i in 1 2 3; do echo out$i; echo err$i >&2; done; exit 3']));
+    assert.deepEqual(result, { exitCode: 3 });
+    assert.equal(out.stdout, 'out1\nout2\nout3\n');
+    assert.equal(out.stderr, 'err1\nerr2\nerr3\n');
+    assert.deepEqual((await run(spec(['true']))).result, { exitCode: 0 });
+    assert.deepEqual((await run(spec(['false']))).result, { exitCode: 1 });
+    assert.deepEqual(await containersOf(`job-${seq}`), [], 'the container is removed after the job');
+  });
+
+  test('command not found: exit code 127 and a clear error', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const s = spec(['no-such-command-xyz']);
+    const { result } = await run(s);
+    assert.deepEqual(result, { exitCode: 127, error: `command "no-such-command-xyz" not found in image "${TEST_IMAGE}"` });
+    assert.deepEqual(await containersOf(s.jobId), []);
+  });
+
+  test('a missing image is the job\'s error, not a crash', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const { result } = await run(spec(['true'], { image: 'oswalk-test/no-such-image:1' }));
+    assert.deepEqual(result, { exitCode: null, error: `image "oswalk-test/no-such-image:1" not found on node ${node}: build or load it first (docker images)` });
+  });
+
+  test('pull: missing tries one bounded pull and reports its failure', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const pulling = new DockerRuntime({ logger, pull: 'missing', pullTimeoutMs: 5000 });
+    const t0 = Date.now();
+    const h = await pulling.start(spec(['true'], { image: 'oswalk-test/no-such-image:1' }), () => {});
+    const result = await h.wait();
+    assert.equal(result.exitCode, null);
+    assert.match(result.error!, /^image "oswalk-test\/no-such-image:1" not found on node dn-\w+: build or load it first \(docker images\); pulling it failed: /);
+    assert.ok(Date.now() - t0 < 15_000, 'the pull was bounded');
+  });
+
+  test('env and working dir', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const s = spec(['env'], { env: { FOO: 'bar baz', OSWALK_CUSTOM: 'x=1' }, attempt: 2 });
+    const lines = new Set((await run(s)).out.stdout.split('\n'));
+    for (const want of ['FOO=bar baz', 'OSWALK_CUSTOM=x=1', `OSWALK_JOB_ID=${s.jobId}`, 'OSWALK_ATTEMPT=2', `OSWALK_NODE=${node}`]) {
+      assert.ok(lines.has(want), `missing ${want}`);
+    }
+    assert.equal((await run(spec(['pwd'], { workingDir: '/tmp' }))).out.stdout, '/tmp\n');
+    const rel = await run(spec(['pwd'], { workingDir: 'sub' }));
+    assert.match(rel.result.error!, /relative/);
+  });
+
+  test('limits, labels, FUSE access and the cluster mount go into the container', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const shared = sharedTempDir('oswalk-cl-');
+    try {
+      const out = new Output();
+      const s = spec(['sh', '-c', 'ls /dev/fuse && echo started && sleep 300'], { cpus: 0.5, memoryBytes: 64 * 1024 * 1024, privileged: true, clusterMount: shared.dir });
+      const h = await rt.start(s, out.onOutput);
+      await out.waitFor('started');
+      const [c] = await containersOf(s.jobId);
+      const info = await rt.docker.getContainer(c.Id).inspect();
+      assert.equal(info.HostConfig.NanoCpus, 500_000_000);
+      assert.equal(info.HostConfig.Memory, 64 * 1024 * 1024);
+      assert.deepEqual(info.HostConfig.CapAdd, ['SYS_ADMIN']);
+      assert.equal(info.Config.Labels['oswalk.attempt'], '1');
+      assert.deepEqual(info.Mounts.map((m) => [m.Source, m.Destination, m.Propagation]), [[shared.dir, '/cluster', 'rslave']]);
+      await h.kill('test over');
+      const unprivileged = await run(spec(['ls', '/dev/fuse']));
+      assert.notEqual(unprivileged.result.exitCode, 0, 'no FUSE device without privileged');
+    } finally {
+      shared.dispose();
+    }
+  });
+
+  test('cluster mount: files and later mounts under it are visible at /cluster', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const shared = sharedTempDir('oswalk-cl-');
+    try {
+      await writeFile(join(shared.dir, 'hello.txt'), 'hello through the cluster mount\n');
+      await mkdir(join(shared.dir, 'sub'));
+      assert.equal((await run(spec(['cat', 'hello.txt'], { clusterMount: shared.dir, workingDir: '.' }))).out.stdout, 'hello through the cluster mount\n');
+      // A mount made on the host after the container started (as the FUSE mount may be)
+      // reaches it only through rslave propagation.
+      const out = new Output();
+      const h = await rt.start(spec(['sh', '-c', 'echo waiting; i=0; while [ ! -e /cluster/sub/marker ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; cat /cluster/sub/marker'], { clusterMount: shared.dir }), out.onOutput);
+      await out.waitFor('waiting');
+      execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(shared.dir, 'sub')]);
+      await writeFile(join(shared.dir, 'sub', 'marker'), 'propagated\n');
+      assert.deepEqual(await h.wait(), { exitCode: 0 });
+      assert.equal(out.stdout, 'waiting\npropagated\n');
+    } finally {
+      shared.dispose();
+    }
+  });
+
+  test('kill stops and removes the container', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const out = new Output();
+    const s = spec(['sh', '-c', 'echo started; sleep 300']);
+    const h = await rt.start(s, out.onOutput);
+    await out.waitFor('started');
+    assert.equal((await containersOf(s.jobId)).length, 1);
+    await h.kill('cancelled by test');
+    const result = await h.wait();
+    assert.equal(result.error, 'killed: cancelled by test');
+    assert.equal(result.exitCode, 137, 'sh as pid 1 ignores SIGTERM: killed after the grace period');
+    assert.deepEqual(await containersOf(s.jobId), []);
+  });
+
+  test('cleanup removes orphaned containers and keeps the rest', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const orphan = spec(['sleep', '300']);
+    const kept = spec(['sleep', '300']);
+    await rt.start(orphan, () => {}); // handle forgotten, as by a crashed agent
+    const keptHandle = await rt.start(kept, () => {});
+    const otherNode = await rt.start(spec(['sleep', '300'], { node: `${node}-other` }), () => {});
+    const restarted = new DockerRuntime({ logger });
+    assert.deepEqual(await restarted.cleanup(node, new Set([kept.jobId])), [orphan.jobId]);
+    const others = await rt.docker.listContainers({ filters: { label: [`${LABEL_NODE}=${node}-other`] } });
+    assert.equal(others.length, 1, 'a container of another node is not touched');
+    await otherNode.kill('test over');
+    assert.deepEqual(await containersOf(orphan.jobId), []);
+    assert.equal((await containersOf(kept.jobId))[0]?.State, 'running');
+    await keptHandle.kill('test over');
+    assert.deepEqual(await restarted.cleanup(node, new Set()), []);
+  });
+
+  test('memory limit: a container allocating past it is OOM-killed', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const { result } = await run(spec(['sh', '-c', 's=x; while :; do s="$s$s"; done'], { memoryBytes: 32 * 1024 * 1024 }));
+    assert.equal(result.exitCode, 137);
+    assert.equal(result.error, 'out of memory: the job exceeded its memory limit of 33554432 bytes');
+  });
+
+  test('50 MB of output streams through in small chunks', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const out = new Output(false);
+    const { result } = await run(spec(['head', '-c', String(50 * 1024 * 1024), '/dev/zero']), out);
+    assert.deepEqual(result, { exitCode: 0 });
+    assert.equal(out.bytes, 50 * 1024 * 1024);
+    assert.ok(out.chunks.length > 50, `${out.chunks.length} chunks`);
+    assert.ok(Math.max(...out.chunks.map((c) => c.size)) <= 1024 * 1024, 'no chunk holds more than 1 MiB');
+  });
+});
