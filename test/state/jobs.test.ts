@@ -135,6 +135,13 @@ describe('job state scripts', () => {
     assert.equal(log.at(-1)?.t, 'end');
     assert.equal(JSON.parse(log.at(-1)!.data.toString()).state, 'succeeded');
     assert.equal(await redis.scard(ks.nodeJobs('n1')), 0);
+    const ttl = await redis.pttl(ks.job(c.id));
+    assert.ok(ttl > 6 * 86_400_000 && ttl <= 7 * 86_400_000, 'a finished job expires after its retention');
+    assert.ok((await redis.pttl(ks.jobLog(c.id))) > 0);
+    // Once the record has expired, the monitor drops the id from the listing.
+    await redis.del(ks.job(c.id));
+    await monitorStep(redis, ks, 1e12, Date.now() + 8 * 86_400_000);
+    assert.equal(await redis.zscore(ks.jobsAll, c.id), null);
   });
 
   it('retries a failure with exponential backoff up to backoffLimit, then fails', async () => {

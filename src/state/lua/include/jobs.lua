@@ -1,6 +1,9 @@
 -- Job-state transitions shared by several scripts (needs include keys).
 
 local TERMINAL = { succeeded = true, failed = true, cancelled = true }
+-- A finished job's record and output are kept this long, then expire (the monitor drops
+-- expired ids from jobs:all).
+local RETENTION_MS = 7 * 24 * 3600 * 1000
 
 -- As a decimal string: Lua would print a 16-digit number as 1e+15 and lose the age order.
 local function pendingScore(priority, seq)
@@ -67,6 +70,8 @@ local function finish(id, state, exitCode, message, now)
   redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
     cjson.encode({ state = state, exitCode = exitCode, message = message }), 'n', 0)
   ownerFinished(id, state, now)
+  redis.call('PEXPIRE', jk, RETENTION_MS)
+  redis.call('PEXPIRE', logKey(id), RETENTION_MS)
   redis.call('PUBLISH', K.events, cjson.encode({ type = 'job', id = id, state = state }))
 end
 
