@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { schedule, type SchedNode, type Strategy } from '../scheduler/index.js';
+import { schedule, type GroupLimits, type SchedNode, type Strategy } from '../scheduler/index.js';
 import type { Keyspace } from '../state/keys.js';
-import { placeJobs, schedulerSnapshot, type PendingJob } from '../state/jobs.js';
+import { nodesWithAllocations, pendingPage, placeJobs, type PendingJob, type Plan } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
 
 export interface SchedulerLoopOptions {
@@ -30,15 +30,51 @@ export class SchedulerMemory {
   }
 }
 
-/** One pass: snapshot → plan → apply. Returns how many were placed and whether more are queued. */
+/** Pending jobs read at a time; a pass reads further pages only while nodes have room. */
+const PAGE = 128;
+
+/**
+ * One pass: nodes → pages of the queue → plan → apply. A pass costs what it can place, not
+ * the length of the queue: it stops reading once no ready node has room for the smallest
+ * job seen, so thousands of queued jobs behind a full cluster are not re-read per completion.
+ * Returns how many were placed and whether the queue holds more than the pass looked at.
+ */
 export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number, memory = new SchedulerMemory()): Promise<{ placed: number; waiting: number; full: boolean }> {
-  const snap = await schedulerSnapshot(redis, ks, batch, memory.jobs);
-  if (!snap.pending.length) return { placed: 0, waiting: 0, full: false };
-  const nodes: SchedNode[] = snap.nodes.map((n) => ({
+  const [snapNodes, first] = await Promise.all([nodesWithAllocations(redis, ks), pendingPage(redis, ks, 0, Math.min(PAGE, batch), memory.jobs)]);
+  if (!first.pending.length) return { placed: 0, waiting: 0, full: false };
+  const nodes: SchedNode[] = snapNodes.map((n) => ({
     name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, cpus: n.cpus, memoryBytes: n.memoryBytes,
     allocated: { milliCpus: n.allocated.milliCpus, memoryBytes: n.allocated.memoryBytes }, load1: n.load1,
   }));
-  const plan = schedule({ nodes, pending: snap.pending, groups: snap.groups }, strategy);
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const groups: GroupLimits = { ...first.groups };
+  const plan: Plan = { placements: [], waiting: [] };
+  const seen = new Set<string>();
+  let page = first;
+  let offset = 0;
+  let smallest = Infinity;
+  for (;;) {
+    for (const [g, v] of Object.entries(page.groups)) groups[g] ??= v;
+    const part = schedule({ nodes, pending: page.pending, groups }, strategy);
+    const jobs = new Map(page.pending.map((j) => [j.id, j]));
+    for (const p of part.placements) {
+      const j = jobs.get(p.jobId)!;
+      const n = byName.get(p.node)!;
+      n.allocated.milliCpus += j.milliCpus;
+      n.allocated.memoryBytes += j.memoryBytes;
+      if (j.group && groups[j.group]) groups[j.group].active++;
+    }
+    for (const j of page.pending) {
+      seen.add(j.id);
+      smallest = Math.min(smallest, j.milliCpus);
+    }
+    plan.placements.push(...part.placements);
+    plan.waiting.push(...part.waiting);
+    offset += page.ids;
+    const room = nodes.some((n) => n.status === 'ready' && Math.round(n.cpus * 1000) - n.allocated.milliCpus >= smallest);
+    if (page.ids < PAGE || offset >= batch || !room) break;
+    page = await pendingPage(redis, ks, offset, Math.min(PAGE, batch - offset), memory.jobs);
+  }
   const changed = plan.waiting.filter((w) => memory.reasons.get(w.jobId) !== w.reason);
   const { placed } = await placeJobs(redis, ks, { placements: plan.placements, waiting: changed });
   for (const w of changed) memory.reasons.set(w.jobId, w.reason);
@@ -46,8 +82,8 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
     memory.jobs.delete(p.jobId);
     memory.reasons.delete(p.jobId);
   }
-  memory.prune(new Set(snap.pending.map((j) => j.id)), 4 * batch);
-  return { placed, waiting: plan.waiting.length, full: snap.pending.length >= batch };
+  memory.prune(seen, 4 * batch);
+  return { placed, waiting: plan.waiting.length, full: offset >= batch };
 }
 
 /**

@@ -356,35 +356,45 @@ export interface SchedulerSnapshot {
   groups: Record<string, { limit: number; active: number }>;
 }
 
-/**
- * What the scheduler needs, in two round trips. A pending job's requirements never change,
- * so a caller that passes `known` (id → PendingJob, kept between passes) only reads the
- * jobs it has not seen: a pass over a long queue costs one ZRANGE, not a read per job.
- */
-export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000, known?: Map<string, PendingJob>): Promise<SchedulerSnapshot> {
-  const [nodes, ids] = await Promise.all([listNodes(redis, ks), redis.zrange(ks.jobsPending, '0', String(maxJobs - 1))]);
-  const unknown = known ? ids.filter((id) => !known.has(id)) : ids;
+/** Nodes with what is reserved on each: the node half of a scheduler snapshot. */
+export async function nodesWithAllocations(redis: Redis, ks: Keyspace): Promise<SchedulerSnapshot['nodes']> {
+  const nodes = await listNodes(redis, ks);
+  if (!nodes.length) return [];
   const pipe = redis.pipeline();
   for (const n of nodes) pipe.hmget(ks.nodeAlloc(n.name), 'milliCpus', 'memoryBytes', 'jobs');
-  for (const id of unknown) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec', 'ownerKind', 'ownerName');
   const res = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
-  const withAlloc = nodes.map((n, i) => ({
+  return nodes.map((n, i) => ({
     ...n,
     allocated: { milliCpus: Number(res[i][0] ?? 0), memoryBytes: Number(res[i][1] ?? 0), jobs: Number(res[i][2] ?? 0) },
   }));
+}
+
+/**
+ * A page of the pending queue (in queue order, from `offset`) with the parallelism of the
+ * Jobs it holds. A pending job's requirements never change, so a caller that passes `known`
+ * (id → PendingJob, kept between passes) only reads jobs it has not seen before.
+ * `ids` counts the ids the page held, so a short page means the end of the queue.
+ */
+export async function pendingPage(redis: Redis, ks: Keyspace, offset: number, count: number, known?: Map<string, PendingJob>): Promise<{ ids: number; pending: PendingJob[]; groups: SchedulerSnapshot['groups'] }> {
+  const ids = await redis.zrange(ks.jobsPending, String(offset), String(offset + count - 1));
+  const unknown = known ? ids.filter((id) => !known.has(id)) : ids;
   const fetched = new Map<string, PendingJob>();
-  unknown.forEach((id, k) => {
-    const [mc, mem, prio, spec, ownerKind, ownerName] = res[nodes.length + k];
-    if (!spec) return;
-    const s = JSON.parse(spec) as JobSpec;
-    const job: PendingJob = {
-      id, milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
-      nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}),
-      ...(ownerKind === 'Job' ? { group: `Job/${ownerName}` } : {}),
-    };
-    fetched.set(id, job);
-    known?.set(id, job);
-  });
+  if (unknown.length) {
+    const pipe = redis.pipeline();
+    for (const id of unknown) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec', 'ownerKind', 'ownerName');
+    ((await pipe.exec()) ?? []).forEach(([, v], k) => {
+      const [mc, mem, prio, spec, ownerKind, ownerName] = v as (string | null)[];
+      if (!spec) return;
+      const s = JSON.parse(spec) as JobSpec;
+      const job: PendingJob = {
+        id: unknown[k], milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
+        nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}),
+        ...(ownerKind === 'Job' ? { group: `Job/${ownerName}` } : {}),
+      };
+      fetched.set(job.id, job);
+      known?.set(job.id, job);
+    });
+  }
   const pending = ids.map((id) => known?.get(id) ?? fetched.get(id)).filter((j): j is PendingJob => !!j);
   const groupNames = [...new Set(pending.map((j) => j.group).filter((g): g is string => !!g))];
   const groups: SchedulerSnapshot['groups'] = {};
@@ -396,7 +406,13 @@ export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 10
       groups[groupNames[i]] = { limit: Number(limit ?? 0), active: Number(active ?? 0) };
     });
   }
-  return { nodes: withAlloc, pending, groups };
+  return { ids: ids.length, pending, groups };
+}
+
+/** Nodes and the head of the queue: what one scheduling pass looks at. */
+export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000, known?: Map<string, PendingJob>): Promise<SchedulerSnapshot> {
+  const [nodes, page] = await Promise.all([nodesWithAllocations(redis, ks), pendingPage(redis, ks, 0, maxJobs, known)]);
+  return { nodes, pending: page.pending, groups: page.groups };
 }
 
 /** Log retention per job: the newest this many bytes are kept. */

@@ -31,7 +31,8 @@
  * | owner:<Kind>:<name>:jobs    | set    | ids of the job records created for that manifest |
  * | owners:<Kind>               | set    | names of the Job/Service manifests that have records |
  * | wake:scheduler              | list   | at most one token; BLPOP'd by the leader's scheduling loop (submit/free capacity push it) |
- * | wake:node:<node>            | list   | at most one token; BLPOP'd by the node's agent (placement/cancel push it) |
+ * | wake:node:<node>            | list   | at most one token; BLPOP'd by the node's agent when jobs are placed there |
+ * | wake:node:<node>:stop       | list   | at most one token; pushed when a job there must stop (cancel, drain), so the agent renews its leases at once |
  *
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
@@ -60,6 +61,7 @@ export interface Keyspace {
   owners(kind: string): string;
   schedulerWake: string;
   nodeWake(node: string): string;
+  nodeStopWake(node: string): string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -92,5 +94,6 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     owners: (kind) => `${prefix}owners:${kind}`,
     schedulerWake: `${prefix}wake:scheduler`,
     nodeWake: (node) => `${prefix}wake:node:${node}`,
+    nodeStopWake: (node) => `${prefix}wake:node:${node}:stop`,
   };
 }

@@ -119,7 +119,7 @@ local function cancel(id, now, message)
   if TERMINAL[j[1]] then return j[1] end
   if j[1] == 'running' then
     redis.call('HSET', jk, 'cancelRequested', '1')
-    wake(nodeWakeKey(j[2]))
+    wake(nodeStopWakeKey(j[2]))
     return 'cancelling'
   end
   finish(id, 'cancelled', '', message, now)
