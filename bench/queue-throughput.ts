@@ -27,7 +27,9 @@ import { keyspace } from '../src/state/keys.js';
 import { connectRedis } from '../src/state/redis.js';
 
 const N = Number(process.argv[2] ?? 2000);
-const SAMPLES = Number(process.argv[3] ?? 300);
+const SAMPLES = Number(process.argv[3] ?? 100);
+/** Each configuration runs this many times, interleaved; the tables give the median. */
+const REPS = Number(process.argv[4] ?? 3);
 
 const noopRuntime: Runtime = {
   name: 'process',
@@ -92,7 +94,7 @@ async function oswalk(url: string, fsync: string, rows: Row[], lat: Record<strin
         samples.push(performance.now() - t);
       }
       blocking.disconnect();
-      lat[`OS Walk|${fsync}`] = samples.sort((a, b) => a - b);
+      (lat[`OS Walk|${fsync}`] ??= []).push(...samples);
     }
     await agent.stop();
     await loops.stop();
@@ -134,7 +136,7 @@ async function bullmq(url: string, fsync: string, rows: Row[], lat: Record<strin
         await job.waitUntilFinished(events);
         samples.push(performance.now() - t);
       }
-      lat[`BullMQ|${fsync}`] = samples.sort((a, b) => a - b);
+      (lat[`BullMQ|${fsync}`] ??= []).push(...samples);
       await events.close();
     }
     await worker.close();
@@ -151,9 +153,19 @@ try {
   // The tests' redis-server fsyncs every write; production Redis usually fsyncs once a second.
   for (const fsync of ['always', 'everysec']) {
     await admin.config('SET', 'appendfsync', fsync);
-    await bullmq(server.url, fsync, rows, lat);
-    await oswalk(server.url, fsync, rows, lat);
+    for (let rep = 0; rep < REPS; rep++) {
+      await bullmq(server.url, fsync, rows, lat);
+      await oswalk(server.url, fsync, rows, lat);
+    }
   }
+  const table = new Map<string, Row & { all: number[] }>();
+  for (const r of rows) {
+    const k = `${r.fsync}|${r.system}|${r.concurrency}`;
+    const t = table.get(k) ?? { ...r, all: [] };
+    t.all.push(r.jobsPerSec);
+    table.set(k, t);
+  }
+  for (const v of Object.values(lat)) v.sort((a, b) => a - b);
   admin.disconnect();
   const date = new Date().toISOString();
   const md = [
@@ -161,15 +173,18 @@ try {
     '',
     `${date}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`,
     'redis-server 7 with an append-only file, measured with appendfsync always (the tests\' setting: every write waits for the disk) and everysec (Redis\' usual setting).',
-    `Command: \`npx tsc -p . && node dist/bench/queue-throughput.js ${N} ${SAMPLES}\`. ${N} no-op jobs per row; latency over ${SAMPLES} jobs submitted one at a time.`,
+    `Command: \`npx tsc -p . && node dist/bench/queue-throughput.js ${N} ${SAMPLES} ${REPS}\`. ${N} no-op jobs per run; latency over ${SAMPLES * REPS} jobs submitted one at a time.`,
     '',
     'OS Walk: real scheduling loop + real agent (claim, lease, fenced complete) in one process; the runtime is an in-process',
     'runner that returns exit 0 at once (no fork/exec). BullMQ: Queue.addBulk + Worker with a no-op processor.',
-    'Same redis-server, same run. The machine is shared with other work, so treat the numbers as ±20 %.',
+    'Same redis-server, same run, configurations interleaved. The machine was shared with other heavy work (see the load average): single runs vary by 2×, hence medians.',
     '',
-    '| appendfsync | system | concurrency | jobs/s |',
-    '| --- | --- | --- | ---: |',
-    ...rows.map((r) => `| ${r.fsync} | ${r.system} | ${r.concurrency} | ${r.jobsPerSec.toFixed(0)} |`),
+    `| appendfsync | system | concurrency | jobs/s (median of ${REPS}) | runs |`,
+    '| --- | --- | --- | ---: | --- |',
+    ...[...table.values()].map((r) => {
+      const all = [...r.all].sort((a, b) => a - b);
+      return `| ${r.fsync} | ${r.system} | ${r.concurrency} | ${pct(all, 50).toFixed(0)} | ${r.all.map((x) => x.toFixed(0)).join(', ')} |`;
+    }),
     '',
     'Latency, one job at a time (OS Walk: submit → its end line in the log stream; BullMQ: add → waitUntilFinished), concurrency 10:',
     '',

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { schedule, type GroupLimits, type SchedNode, type Strategy } from '../scheduler/index.js';
 import type { Keyspace } from '../state/keys.js';
-import { nodesWithAllocations, pendingPage, placeJobs, type PendingJob, type Plan } from '../state/jobs.js';
+import { pendingIds, pendingJobs, placeJobs, schedulerView, type PendingJob, type Plan } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
 
 export interface SchedulerLoopOptions {
@@ -40,8 +40,11 @@ const PAGE = 128;
  * Returns how many were placed and whether the queue holds more than the pass looked at.
  */
 export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number, memory = new SchedulerMemory()): Promise<{ placed: number; waiting: number; full: boolean }> {
-  const [snapNodes, first] = await Promise.all([nodesWithAllocations(redis, ks), pendingPage(redis, ks, 0, Math.min(PAGE, batch), memory.jobs)]);
-  if (!first.pending.length) return { placed: 0, waiting: 0, full: false };
+  const view = await schedulerView(redis, ks, Math.min(PAGE, batch));
+  if (!view.ids.length) return { placed: 0, waiting: 0, full: false };
+  const snapNodes = view.nodes;
+  let ids = view.ids;
+  const first = await pendingJobs(redis, ks, ids, memory.jobs);
   const nodes: SchedNode[] = snapNodes.map((n) => ({
     name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, cpus: n.cpus, memoryBytes: n.memoryBytes,
     allocated: { milliCpus: n.allocated.milliCpus, memoryBytes: n.allocated.memoryBytes }, load1: n.load1,
@@ -70,10 +73,11 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
     }
     plan.placements.push(...part.placements);
     plan.waiting.push(...part.waiting);
-    offset += page.ids;
+    offset += ids.length;
     const room = nodes.some((n) => n.status === 'ready' && Math.round(n.cpus * 1000) - n.allocated.milliCpus >= smallest);
-    if (page.ids < PAGE || offset >= batch || !room) break;
-    page = await pendingPage(redis, ks, offset, Math.min(PAGE, batch - offset), memory.jobs);
+    if (ids.length < PAGE || offset >= batch || !room) break;
+    ids = await pendingIds(redis, ks, offset, Math.min(PAGE, batch - offset));
+    page = await pendingJobs(redis, ks, ids, memory.jobs);
   }
   const changed = plan.waiting.filter((w) => memory.reasons.get(w.jobId) !== w.reason);
   const { placed } = await placeJobs(redis, ks, { placements: plan.placements, waiting: changed });

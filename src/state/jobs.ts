@@ -3,8 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 import { milliCpus, type JobSpec } from './jobspec.js';
-import { listNodes } from './nodes.js';
-import type { NodeRecord } from './types.js';
+import { decodeNode, type NodeRecord } from './types.js';
 
 /**
  * Jobs in Redis: every transition is one Lua script (src/state/lua/*Job*.lua and friends),
@@ -356,27 +355,27 @@ export interface SchedulerSnapshot {
   groups: Record<string, { limit: number; active: number }>;
 }
 
-/** Nodes with what is reserved on each: the node half of a scheduler snapshot. */
-export async function nodesWithAllocations(redis: Redis, ks: Keyspace): Promise<SchedulerSnapshot['nodes']> {
-  const nodes = await listNodes(redis, ks);
-  if (!nodes.length) return [];
-  const pipe = redis.pipeline();
-  for (const n of nodes) pipe.hmget(ks.nodeAlloc(n.name), 'milliCpus', 'memoryBytes', 'jobs');
-  const res = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
-  return nodes.map((n, i) => ({
-    ...n,
-    allocated: { milliCpus: Number(res[i][0] ?? 0), memoryBytes: Number(res[i][1] ?? 0), jobs: Number(res[i][2] ?? 0) },
-  }));
+/**
+ * Nodes with what is reserved on each, and the ids at the head of the pending queue, in
+ * one round trip (schedulerView-1.lua, read-only).
+ */
+export async function schedulerView(redis: Redis, ks: Keyspace, count: number): Promise<{ nodes: SchedulerSnapshot['nodes']; ids: string[] }> {
+  const [rawNodes, ids] = await runScript<[[string[], string[]][], string[]]>(redis, 'schedulerView', [ks.nodes], [ks.prefix, count]);
+  const nodes = rawNodes.map(([flat, [mc, mem, jobs]]) => {
+    const h: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) h[flat[i]] = flat[i + 1];
+    return { ...decodeNode(h), allocated: { milliCpus: Number(mc), memoryBytes: Number(mem), jobs: Number(jobs) } };
+  });
+  nodes.sort((a, b) => a.name.localeCompare(b.name));
+  return { nodes, ids };
 }
 
 /**
- * A page of the pending queue (in queue order, from `offset`) with the parallelism of the
- * Jobs it holds. A pending job's requirements never change, so a caller that passes `known`
+ * The requirements of these pending jobs (queue order kept) and the parallelism of the Jobs
+ * they belong to. A pending job's requirements never change, so a caller that passes `known`
  * (id → PendingJob, kept between passes) only reads jobs it has not seen before.
- * `ids` counts the ids the page held, so a short page means the end of the queue.
  */
-export async function pendingPage(redis: Redis, ks: Keyspace, offset: number, count: number, known?: Map<string, PendingJob>): Promise<{ ids: number; pending: PendingJob[]; groups: SchedulerSnapshot['groups'] }> {
-  const ids = await redis.zrange(ks.jobsPending, String(offset), String(offset + count - 1));
+export async function pendingJobs(redis: Redis, ks: Keyspace, ids: string[], known?: Map<string, PendingJob>): Promise<{ pending: PendingJob[]; groups: SchedulerSnapshot['groups'] }> {
   const unknown = known ? ids.filter((id) => !known.has(id)) : ids;
   const fetched = new Map<string, PendingJob>();
   if (unknown.length) {
@@ -406,13 +405,19 @@ export async function pendingPage(redis: Redis, ks: Keyspace, offset: number, co
       groups[groupNames[i]] = { limit: Number(limit ?? 0), active: Number(active ?? 0) };
     });
   }
-  return { ids: ids.length, pending, groups };
+  return { pending, groups };
+}
+
+/** Ids `offset .. offset+count-1` of the pending queue. */
+export async function pendingIds(redis: Redis, ks: Keyspace, offset: number, count: number): Promise<string[]> {
+  return redis.zrange(ks.jobsPending, String(offset), String(offset + count - 1));
 }
 
 /** Nodes and the head of the queue: what one scheduling pass looks at. */
 export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000, known?: Map<string, PendingJob>): Promise<SchedulerSnapshot> {
-  const [nodes, page] = await Promise.all([nodesWithAllocations(redis, ks), pendingPage(redis, ks, 0, maxJobs, known)]);
-  return { nodes, pending: page.pending, groups: page.groups };
+  const view = await schedulerView(redis, ks, maxJobs);
+  const { pending, groups } = await pendingJobs(redis, ks, view.ids, known);
+  return { nodes: view.nodes, pending, groups };
 }
 
 /** Log retention per job: the newest this many bytes are kept. */
