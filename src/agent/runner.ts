@@ -101,10 +101,11 @@ export class JobRunner {
     let more = true;
     while (!this.stopped) {
       try {
-        if (!more) await this.blocking.blpop(this.o.ks.nodeWake(this.o.node), 1);
+        const stopKey = this.o.ks.nodeStopWake(this.o.node);
+        const woke = more ? undefined : await this.blocking.blpop(stopKey, this.o.ks.nodeWake(this.o.node), 1);
         if (this.stopped) break;
-        // A wake-up may be a cancel: look at the leases first.
-        await this.renew();
+        // A job here must stop (cancel, drain): the lease renewal says which.
+        if (woke?.[0] === stopKey) await this.renew();
         const claimed = await claimJobs(this.o.redis, this.o.ks, this.o.node, this.o.epoch(), batch, this.o.leaseMs);
         if (!claimed) {
           more = false;

@@ -24,6 +24,7 @@ export interface WorkloadManifestSpec {
   privileged: boolean;
   activeDeadlineSeconds?: number;
   completions?: number;
+  parallelism?: number;
   replicas?: number;
   restartPolicy?: 'Always' | 'OnFailure';
 }
@@ -60,7 +61,8 @@ export async function reconcileOwners(redis: Redis, ks: Keyspace, log: Logger, n
         const spec = jobSpecFromManifest(kind, m.spec);
         const count = kind === 'Job' ? (m.spec.completions ?? 1) : (m.spec.replicas ?? 1);
         const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
-        const res = await reconcileOwner(redis, ks, { kind, name }, count, spec, hash, now);
+        const parallelism = kind === 'Job' ? (m.spec.parallelism ?? 0) : 0;
+        const res = await reconcileOwner(redis, ks, { kind, name }, count, spec, hash, { parallelism }, now);
         if (res.created || res.cancelled) log.info({ kind, name, ...res }, 'reconciled job records');
       } catch (err) {
         log.warn({ err, kind, name }, 'cannot reconcile manifest');

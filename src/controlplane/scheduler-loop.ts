@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { schedule, type SchedNode, type Strategy } from '../scheduler/index.js';
+import { schedule, type GroupLimits, type SchedNode, type Strategy } from '../scheduler/index.js';
 import type { Keyspace } from '../state/keys.js';
-import { placeJobs, schedulerSnapshot } from '../state/jobs.js';
+import { pendingIds, pendingJobs, placeJobs, schedulerView, type PendingJob, type Plan } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
 
 export interface SchedulerLoopOptions {
@@ -13,17 +13,81 @@ export interface SchedulerLoopOptions {
   idleMs?: number;
 }
 
-/** One pass: snapshot → plan → apply. Returns how many were placed and whether more are queued. */
-export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number): Promise<{ placed: number; waiting: number; full: boolean }> {
-  const snap = await schedulerSnapshot(redis, ks, batch);
-  if (!snap.pending.length) return { placed: 0, waiting: 0, full: false };
-  const nodes: SchedNode[] = snap.nodes.map((n) => ({
+/**
+ * What a scheduling loop remembers between passes: the requirements of pending jobs (they
+ * never change) and the wait reason last written for each, so a long queue is neither
+ * re-read nor re-written on every pass.
+ */
+export class SchedulerMemory {
+  readonly jobs = new Map<string, PendingJob>();
+  readonly reasons = new Map<string, string>();
+
+  /** Forget jobs that left the head of the queue, once the maps grow past `max`. */
+  prune(current: Set<string>, max: number): void {
+    if (this.jobs.size <= max && this.reasons.size <= max) return;
+    for (const id of this.jobs.keys()) if (!current.has(id)) this.jobs.delete(id);
+    for (const id of this.reasons.keys()) if (!current.has(id)) this.reasons.delete(id);
+  }
+}
+
+/** Pending jobs read at a time; a pass reads further pages only while nodes have room. */
+const PAGE = 128;
+
+/**
+ * One pass: nodes → pages of the queue → plan → apply. A pass costs what it can place, not
+ * the length of the queue: it stops reading once no ready node has room for the smallest
+ * job seen, so thousands of queued jobs behind a full cluster are not re-read per completion.
+ * Returns how many were placed and whether the queue holds more than the pass looked at.
+ */
+export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number, memory = new SchedulerMemory()): Promise<{ placed: number; waiting: number; full: boolean }> {
+  const view = await schedulerView(redis, ks, Math.min(PAGE, batch));
+  if (!view.ids.length) return { placed: 0, waiting: 0, full: false };
+  const snapNodes = view.nodes;
+  let ids = view.ids;
+  const first = await pendingJobs(redis, ks, ids, memory.jobs);
+  const nodes: SchedNode[] = snapNodes.map((n) => ({
     name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, cpus: n.cpus, memoryBytes: n.memoryBytes,
     allocated: { milliCpus: n.allocated.milliCpus, memoryBytes: n.allocated.memoryBytes }, load1: n.load1,
   }));
-  const plan = schedule({ nodes, pending: snap.pending }, strategy);
-  const { placed } = await placeJobs(redis, ks, plan);
-  return { placed, waiting: plan.waiting.length, full: snap.pending.length >= batch };
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const groups: GroupLimits = { ...first.groups };
+  const plan: Plan = { placements: [], waiting: [] };
+  const seen = new Set<string>();
+  let page = first;
+  let offset = 0;
+  let smallest = Infinity;
+  for (;;) {
+    for (const [g, v] of Object.entries(page.groups)) groups[g] ??= v;
+    const part = schedule({ nodes, pending: page.pending, groups }, strategy);
+    const jobs = new Map(page.pending.map((j) => [j.id, j]));
+    for (const p of part.placements) {
+      const j = jobs.get(p.jobId)!;
+      const n = byName.get(p.node)!;
+      n.allocated.milliCpus += j.milliCpus;
+      n.allocated.memoryBytes += j.memoryBytes;
+      if (j.group && groups[j.group]) groups[j.group].active++;
+    }
+    for (const j of page.pending) {
+      seen.add(j.id);
+      smallest = Math.min(smallest, j.milliCpus);
+    }
+    plan.placements.push(...part.placements);
+    plan.waiting.push(...part.waiting);
+    offset += ids.length;
+    const room = nodes.some((n) => n.status === 'ready' && Math.round(n.cpus * 1000) - n.allocated.milliCpus >= smallest);
+    if (ids.length < PAGE || offset >= batch || !room) break;
+    ids = await pendingIds(redis, ks, offset, Math.min(PAGE, batch - offset));
+    page = await pendingJobs(redis, ks, ids, memory.jobs);
+  }
+  const changed = plan.waiting.filter((w) => memory.reasons.get(w.jobId) !== w.reason);
+  const { placed } = await placeJobs(redis, ks, { placements: plan.placements, waiting: changed });
+  for (const w of changed) memory.reasons.set(w.jobId, w.reason);
+  for (const p of plan.placements) {
+    memory.jobs.delete(p.jobId);
+    memory.reasons.delete(p.jobId);
+  }
+  memory.prune(seen, 4 * batch);
+  return { placed, waiting: plan.waiting.length, full: offset >= batch };
 }
 
 /**
@@ -46,10 +110,13 @@ export function startSchedulerLoop(opts: {
   const placedTotal = new Counter({ name: 'oswalk_scheduler_placements_total', help: 'Jobs placed on a node.', registers: [opts.registry] });
   const waitingGauge = new Gauge({ name: 'oswalk_scheduler_waiting_jobs', help: 'Pending jobs no node could take in the last pass.', registers: [opts.registry] });
   let stopped = false;
+  let memory = new SchedulerMemory();
 
   const run = async (): Promise<void> => {
     while (!stopped) {
       if (!isLeader()) {
+        // Another process may have written reasons meanwhile.
+        memory = new SchedulerMemory();
         await new Promise((r) => setTimeout(r, 200));
         continue;
       }
@@ -58,7 +125,7 @@ export function startSchedulerLoop(opts: {
         if (stopped) break;
         for (;;) {
           const end = passes.startTimer();
-          const res = await schedulingPass(redis, ks, strategy, batch);
+          const res = await schedulingPass(redis, ks, strategy, batch, memory);
           end();
           placedTotal.inc(res.placed);
           waitingGauge.set(res.waiting);

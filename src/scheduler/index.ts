@@ -30,7 +30,12 @@ export interface SchedJob {
   priority: number;
   nodeSelector: Record<string, string>;
   runtime?: string;
+  /** Jobs of one group share a parallelism limit (a Job manifest's records: 'Job/<name>'). */
+  group?: string;
 }
+
+/** Per group: how many of its jobs may be placed at once (0: no limit) and how many are. */
+export type GroupLimits = Record<string, { limit: number; active: number }>;
 
 export type Strategy = 'spread' | 'binpack';
 
@@ -121,7 +126,8 @@ function whyNot(job: SchedJob, nodes: SchedNode[], free: Map<string, Free>): str
   return `all ${sel || job.runtime ? 'matching ' : ''}nodes are full (needs ${needs}; ${most})`;
 }
 
-export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[] }, strategy: Strategy = 'spread'): SchedulePlan {
+export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; groups?: GroupLimits }, strategy: Strategy = 'spread'): SchedulePlan {
+  const active = new Map(Object.entries(snapshot.groups ?? {}).map(([g, v]) => [g, { ...v }]));
   const free = new Map<string, Free>();
   for (const n of snapshot.nodes) {
     const capMilli = Math.round(n.cpus * 1000);
@@ -136,7 +142,21 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[] }, 
   // Stable: equal priorities keep the snapshot's (age) order.
   const jobs = [...snapshot.pending].sort((a, b) => b.priority - a.priority);
   const plan: SchedulePlan = { placements: [], waiting: [] };
+  // Free capacity only shrinks during a pass, so a job shape that fitted nowhere still fits
+  // nowhere: a long queue of identical jobs behind a full cluster costs one check each.
+  const noFit = new Map<string, string>();
   for (const job of jobs) {
+    const group = job.group ? active.get(job.group) : undefined;
+    if (group && group.limit > 0 && group.active >= group.limit) {
+      plan.waiting.push({ jobId: job.id, reason: `${job.group} runs ${group.limit} at a time (its parallelism)` });
+      continue;
+    }
+    const shape = `${job.milliCpus}|${job.memoryBytes}|${job.runtime ?? ''}|${selectorText(job.nodeSelector)}`;
+    const known = noFit.get(shape);
+    if (known !== undefined) {
+      plan.waiting.push({ jobId: job.id, reason: known });
+      continue;
+    }
     let best: Free | undefined;
     let bestScore = Infinity;
     for (const n of ready) {
@@ -156,8 +176,11 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[] }, 
       best.freeMilli -= job.milliCpus;
       best.freeMem -= job.memoryBytes;
       plan.placements.push({ jobId: job.id, node: best.node.name });
+      if (group) group.active++;
     } else {
-      plan.waiting.push({ jobId: job.id, reason: whyNot(job, snapshot.nodes, free) });
+      const reason = whyNot(job, snapshot.nodes, free);
+      noFit.set(shape, reason);
+      plan.waiting.push({ jobId: job.id, reason });
     }
   }
   return plan;

@@ -3,8 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 import { milliCpus, type JobSpec } from './jobspec.js';
-import { listNodes } from './nodes.js';
-import type { NodeRecord } from './types.js';
+import { decodeNode, type NodeRecord } from './types.js';
 
 /**
  * Jobs in Redis: every transition is one Lua script (src/state/lua/*Job*.lua and friends),
@@ -237,14 +236,14 @@ export async function uncordonNode(redis: Redis, ks: Keyspace, node: string): Pr
  * Make the records of a Job (completions) or Service (replicas) manifest match it; `count`
  * 0 removes a deleted Service's replicas. `specHash` tells a changed Service spec apart.
  */
-export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner, count: number, spec: JobSpec, specHash: string, now = Date.now()): Promise<{ created: number; cancelled: number }> {
+export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner, count: number, spec: JobSpec, specHash: string, opts: { parallelism?: number } = {}, now = Date.now()): Promise<{ created: number; cancelled: number }> {
   const records: string[] = [];
   for (let i = 0; i < count; i++) {
     const env = owner.kind === 'Job' ? { ...spec.env, OSWALK_COMPLETION_INDEX: String(i) } : { ...spec.env, OSWALK_REPLICA_INDEX: String(i) };
     records.push(submitRecord({ id: newJobId(), owner, index: i, spec: { ...spec, env } }));
   }
   const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
-    ks.prefix, owner.kind, owner.name, count, specHash, now, ...records,
+    ks.prefix, owner.kind, owner.name, count, specHash, now, opts.parallelism ?? 0, ...records,
   ]);
   return { created, cancelled };
 }
@@ -252,7 +251,7 @@ export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner
 /** A deleted Job/Service manifest: cancel its live records and forget the owner. */
 export async function retireOwner(redis: Redis, ks: Keyspace, owner: JobOwner, now = Date.now()): Promise<{ created: number; cancelled: number }> {
   const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
-    ks.prefix, owner.kind, owner.name, 0, '', now,
+    ks.prefix, owner.kind, owner.name, 0, '', now, 0,
   ]);
   return { created, cancelled };
 }
@@ -318,9 +317,12 @@ export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions
   return out;
 }
 
-/** Requeue the jobs the node's previous agent run was running (see releaseNodeJobs-1.lua). */
-export async function releaseNodeJobs(redis: Redis, ks: Keyspace, node: string, reason: string, now = Date.now()): Promise<number> {
-  return runScript<number>(redis, 'releaseNodeJobs', [ks.nodeJobs(node)], [ks.prefix, node, now, reason]);
+/**
+ * Requeue the jobs an agent can no longer report on: at 'start', what its previous run was
+ * running; at 'stop', everything on the node, which is marked down (releaseNodeJobs-1.lua).
+ */
+export async function releaseNodeJobs(redis: Redis, ks: Keyspace, node: string, reason: string, when: 'start' | 'stop', now = Date.now()): Promise<number> {
+  return runScript<number>(redis, 'releaseNodeJobs', [ks.nodeJobs(node)], [ks.prefix, node, now, reason, when]);
 }
 
 /** Jobs Redis says are scheduled on or running on the node (for the agent's orphan cleanup). */
@@ -335,6 +337,8 @@ export interface PendingJob {
   priority: number;
   nodeSelector: Record<string, string>;
   runtime?: string;
+  /** 'Job/<name>' for the records of a Job manifest (its parallelism applies). */
+  group?: string;
 }
 
 export interface NodeAllocation {
@@ -347,30 +351,73 @@ export interface SchedulerSnapshot {
   nodes: (NodeRecord & { allocated: NodeAllocation })[];
   /** In queue order: highest priority, then oldest. */
   pending: PendingJob[];
+  /** Parallelism of the Jobs with records in `pending`: limit (0 = none) and records placed now. */
+  groups: Record<string, { limit: number; active: number }>;
 }
 
-/** What the scheduler needs, read in two round trips (nodes, then the head of the queue). */
-export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000): Promise<SchedulerSnapshot> {
-  const [nodes, ids] = await Promise.all([listNodes(redis, ks), redis.zrange(ks.jobsPending, '0', String(maxJobs - 1))]);
-  const pipe = redis.pipeline();
-  for (const n of nodes) pipe.hmget(ks.nodeAlloc(n.name), 'milliCpus', 'memoryBytes', 'jobs');
-  for (const id of ids) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec');
-  const res = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
-  const withAlloc = nodes.map((n, i) => ({
-    ...n,
-    allocated: { milliCpus: Number(res[i][0] ?? 0), memoryBytes: Number(res[i][1] ?? 0), jobs: Number(res[i][2] ?? 0) },
-  }));
-  const pending: PendingJob[] = [];
-  ids.forEach((id, k) => {
-    const [mc, mem, prio, spec] = res[nodes.length + k];
-    if (!spec) return;
-    const s = JSON.parse(spec) as JobSpec;
-    pending.push({
-      id, milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
-      nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}),
-    });
+/**
+ * Nodes with what is reserved on each, and the ids at the head of the pending queue, in
+ * one round trip (schedulerView-1.lua, read-only).
+ */
+export async function schedulerView(redis: Redis, ks: Keyspace, count: number): Promise<{ nodes: SchedulerSnapshot['nodes']; ids: string[] }> {
+  const [rawNodes, ids] = await runScript<[[string[], string[]][], string[]]>(redis, 'schedulerView', [ks.nodes], [ks.prefix, count]);
+  const nodes = rawNodes.map(([flat, [mc, mem, jobs]]) => {
+    const h: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) h[flat[i]] = flat[i + 1];
+    return { ...decodeNode(h), allocated: { milliCpus: Number(mc), memoryBytes: Number(mem), jobs: Number(jobs) } };
   });
-  return { nodes: withAlloc, pending };
+  nodes.sort((a, b) => a.name.localeCompare(b.name));
+  return { nodes, ids };
+}
+
+/**
+ * The requirements of these pending jobs (queue order kept) and the parallelism of the Jobs
+ * they belong to. A pending job's requirements never change, so a caller that passes `known`
+ * (id → PendingJob, kept between passes) only reads jobs it has not seen before.
+ */
+export async function pendingJobs(redis: Redis, ks: Keyspace, ids: string[], known?: Map<string, PendingJob>): Promise<{ pending: PendingJob[]; groups: SchedulerSnapshot['groups'] }> {
+  const unknown = known ? ids.filter((id) => !known.has(id)) : ids;
+  const fetched = new Map<string, PendingJob>();
+  if (unknown.length) {
+    const pipe = redis.pipeline();
+    for (const id of unknown) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec', 'ownerKind', 'ownerName');
+    ((await pipe.exec()) ?? []).forEach(([, v], k) => {
+      const [mc, mem, prio, spec, ownerKind, ownerName] = v as (string | null)[];
+      if (!spec) return;
+      const s = JSON.parse(spec) as JobSpec;
+      const job: PendingJob = {
+        id: unknown[k], milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
+        nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}),
+        ...(ownerKind === 'Job' ? { group: `Job/${ownerName}` } : {}),
+      };
+      fetched.set(job.id, job);
+      known?.set(job.id, job);
+    });
+  }
+  const pending = ids.map((id) => known?.get(id) ?? fetched.get(id)).filter((j): j is PendingJob => !!j);
+  const groupNames = [...new Set(pending.map((j) => j.group).filter((g): g is string => !!g))];
+  const groups: SchedulerSnapshot['groups'] = {};
+  if (groupNames.length) {
+    const gp = redis.pipeline();
+    for (const g of groupNames) gp.hmget(ks.owner('Job', g.slice(4)), 'parallelism', 'active');
+    ((await gp.exec()) ?? []).forEach(([, v], i) => {
+      const [limit, active] = v as (string | null)[];
+      groups[groupNames[i]] = { limit: Number(limit ?? 0), active: Number(active ?? 0) };
+    });
+  }
+  return { pending, groups };
+}
+
+/** Ids `offset .. offset+count-1` of the pending queue. */
+export async function pendingIds(redis: Redis, ks: Keyspace, offset: number, count: number): Promise<string[]> {
+  return redis.zrange(ks.jobsPending, String(offset), String(offset + count - 1));
+}
+
+/** Nodes and the head of the queue: what one scheduling pass looks at. */
+export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000, known?: Map<string, PendingJob>): Promise<SchedulerSnapshot> {
+  const view = await schedulerView(redis, ks, maxJobs);
+  const { pending, groups } = await pendingJobs(redis, ks, view.ids, known);
+  return { nodes: view.nodes, pending, groups };
 }
 
 /** Log retention per job: the newest this many bytes are kept. */

@@ -31,7 +31,8 @@
  * | owner:<Kind>:<name>:jobs    | set    | ids of the job records created for that manifest |
  * | owners:<Kind>               | set    | names of the Job/Service manifests that have records |
  * | wake:scheduler              | list   | at most one token; BLPOP'd by the leader's scheduling loop (submit/free capacity push it) |
- * | wake:node:<node>            | list   | at most one token; BLPOP'd by the node's agent (placement/cancel push it) |
+ * | wake:node:<node>            | list   | at most one token; BLPOP'd by the node's agent when jobs are placed there |
+ * | wake:node:<node>:stop       | list   | at most one token; pushed when a job there must stop (cancel, drain), so the agent renews its leases at once |
  *
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
@@ -73,6 +74,7 @@ export interface Keyspace {
   fsManifest(hash: string): string;
   fsEvents: string;
   manifestLocations(manifestHash: string): string;
+  nodeStopWake(node: string): string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -110,5 +112,6 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     fsManifest: (hash) => `${prefix}fs:m:${hash}`,
     fsEvents: `${prefix}fs:events`,
     manifestLocations: (manifestHash) => `${prefix}pfs:loc:${manifestHash}`,
+    nodeStopWake: (node) => `${prefix}wake:node:${node}:stop`,
   };
 }

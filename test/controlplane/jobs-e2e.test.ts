@@ -140,12 +140,63 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     assert.match(bad.body.message, /cpus/);
   });
 
+  it('keeps the tail of a job printing 256 MiB without Redis growing past the cap', async () => {
+    const before = Number(/used_memory:(\d+)/.exec(await cp.ctx.redis.info('memory'))![1]);
+    const id = await submit({ command: ['sh', '-c', 'head -c 268435456 /dev/zero | tr "\\0" x; echo; echo THE-END'], cpus: 0.1 });
+    const lines = await follow(id);
+    assert.equal(endOf(lines).state, 'succeeded');
+    const out = lines.filter((l) => l.t === 'out').map((l) => l.text).join('');
+    assert.ok(out.endsWith('THE-END\n'), 'the tail is kept');
+    const j = await job(id);
+    assert.ok(j.logBytes <= 8 * 1024 * 1024, `kept ${j.logBytes}`);
+    assert.equal(j.logBytes + j.logDropped, 268435456 + 1 + 8);
+    const afterMem = Number(/used_memory:(\d+)/.exec(await cp.ctx.redis.info('memory'))![1]);
+    assert.ok(afterMem - before < 64 * 1024 * 1024, `redis grew by ${afterMem - before} bytes`);
+    const first = JSON.parse((await (await fetch(`${cp.url}/v1/jobs/${id}/logs`, { headers: { authorization: `Bearer ${TOKEN}` } })).text()).split('\n')[0]) as LogLine;
+    assert.match(first.text!, /bytes of earlier output were dropped/);
+  });
+
   it('exposes agent metrics with units', async () => {
+    await follow(await submit({ command: ['true'], cpus: 0.1 }));
     const text = await (await fetch(`${agent.url}/metrics`)).text();
     assert.match(text, /oswalk_job_duration_seconds_bucket\{[^}]*outcome="succeeded"/);
     assert.match(text, /oswalk_agent_running_jobs\{[^}]*\} \d/);
     assert.match(text, /oswalk_node_memory_used_bytes/);
     assert.equal((await fetch(`${agent.url}/healthz`)).status, 200);
+    const cpText = await (await fetch(`${cp.url}/metrics`)).text();
+    assert.match(cpText, /oswalk_jobs\{[^}]*state="pending"[^}]*\} \d/);
+    assert.match(cpText, /oswalk_scheduler_pass_duration_seconds_count/);
+  });
+
+  it('keeps a Service at its replicas: replaces a cancelled replica, retires all when deleted', async () => {
+    const manifest = {
+      apiVersion: 'oswalk.dev/v1', kind: 'Service', metadata: { name: 'web' },
+      spec: {
+        command: ['sh', '-c', 'echo "replica $OSWALK_REPLICA_INDEX"; exec sleep 60'], args: [], env: {}, resources: { cpus: 0.1, memoryBytes: 0 },
+        backoffLimit: 6, priority: 0, nodeSelector: {}, runtime: 'process', privileged: false, replicas: 2, restartPolicy: 'Always',
+      },
+    };
+    const { redis, ks } = cp.ctx;
+    await redis.hset(ks.objects('Service'), 'web', JSON.stringify(manifest));
+    const running = async () => (await call<{ items: JobRecord[] }>('/v1/jobs?owner=Service/web&state=running')).body.items;
+    const waitRunning = async (n: number, not: string[] = []) => {
+      for (let i = 0; ; i++) {
+        const r = (await running()).filter((j) => !not.includes(j.id));
+        if (r.length === n) return r;
+        assert.ok(i < 150, `running replicas: ${r.length}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    };
+    const first = await waitRunning(2);
+    assert.deepEqual(first.map((j) => j.index).sort(), [0, 1]);
+    await call(`/v1/jobs/${first[0].id}/cancel`, {});
+    const again = await waitRunning(2, [first[0].id]);
+    assert.deepEqual(again.map((j) => j.index).sort(), [0, 1], 'the cancelled replica was replaced at its index');
+    await redis.hdel(ks.objects('Service'), 'web');
+    for (let i = 0; (await running()).length > 0; i++) {
+      assert.ok(i < 150, 'replicas still running after the Service was deleted');
+      await new Promise((res) => setTimeout(res, 100));
+    }
   });
 
   it('turns an applied Job manifest into completion-indexed records and reports its status', async () => {

@@ -112,6 +112,58 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     assert.ok(moved.length > 0 && moved.every((j) => j.attempt >= 2), 'the victim\'s jobs ran again elsewhere');
   });
 
+  it('an agent restarted after SIGKILL stops its orphans and requeues their jobs at once', async () => {
+    const prefix = testPrefix();
+    const cp = await startJobsControlPlane(server.url, { prefix, nodeTimeoutMs: 60_000 });
+    cleanups.push(() => cp.close());
+    const work = tempDir('restart');
+    cleanups.push(() => work.remove());
+    const startAgentProcess = async () => {
+      const child = spawn(process.execPath, [AGENT_MAIN, JSON.stringify({
+        node: 'r1', redisUrl: server.url, prefix, stateDir: join(work.dir, 'state'), leaseMs: 60_000,
+      })], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+      return child;
+    };
+    const first = await startAgentProcess();
+    const spec = normalizeJobSpec({ command: ['sh', '-c', `echo $$ > ${work.dir}/pid.$OSWALK_ATTEMPT; exec sleep 60`], cpus: 0.1 });
+    const [id] = await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec }]);
+    const pidFile = (attempt: number) => join(work.dir, `pid.${attempt}`);
+    const waitFor = async (what: string, ok: () => boolean | Promise<boolean>) => {
+      for (let i = 0; !(await ok()); i++) {
+        assert.ok(i < 200, `timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await waitFor('attempt 1', () => existsSync(pidFile(1)) && readFileSync(pidFile(1), 'utf8').trim() !== '');
+    const orphan = Number(readFileSync(pidFile(1), 'utf8'));
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    assert.doesNotThrow(() => process.kill(orphan, 0), 'the job outlived its agent');
+    const second = await startAgentProcess();
+    await waitFor('the orphan to be stopped', () => {
+      try {
+        process.kill(orphan, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    await waitFor('attempt 2', () => existsSync(pidFile(2)));
+    const j = (await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)!;
+    assert.equal(j.state, 'running');
+    assert.equal(j.attempt, 2);
+    const log = (await cp.ctx.redis.xrange(cp.ctx.ks.jobLog(id), '-', '+')).map(([, f]) => f[3]);
+    assert.ok(log.some((l) => /agent on r1 restarted; requeued/.test(l)), log.join(' | '));
+    // A graceful stop kills the job and requeues it.
+    second.kill('SIGTERM');
+    await new Promise((r) => second.once('exit', r));
+    const attempt2 = Number(readFileSync(pidFile(2), 'utf8'));
+    assert.throws(() => process.kill(attempt2, 0), 'the agent stopped its job on SIGTERM');
+    assert.equal((await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)?.state, 'pending');
+  });
+
   it('survives a redis-server restart mid-run', async () => {
     const { cp, out, spec } = await cluster();
     const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: JOBS }, () => ({ spec })));

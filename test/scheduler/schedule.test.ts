@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatCpus, schedule, type SchedJob, type SchedNode, type Strategy } from '../../src/scheduler/index.js';
+import { formatBytes, formatCpus, schedule, type GroupLimits, type SchedJob, type SchedNode, type Strategy } from '../../src/scheduler/index.js';
 
 const GiB = 1024 ** 3;
 
@@ -15,7 +15,7 @@ function node(name: string, o: Partial<SchedNode> & { usedCpus?: number; usedMem
 function job(id: string, o: Partial<Omit<SchedJob, 'milliCpus'>> & { cpus?: number } = {}): SchedJob {
   return {
     id, milliCpus: Math.round((o.cpus ?? 1) * 1000), memoryBytes: o.memoryBytes ?? 0, priority: o.priority ?? 0,
-    nodeSelector: o.nodeSelector ?? {}, ...(o.runtime ? { runtime: o.runtime } : {}),
+    nodeSelector: o.nodeSelector ?? {}, ...(o.runtime ? { runtime: o.runtime } : {}), ...(o.group ? { group: o.group } : {}),
   };
 }
 
@@ -24,6 +24,7 @@ interface Case {
   nodes: SchedNode[];
   jobs: SchedJob[];
   strategy?: Strategy;
+  groups?: GroupLimits;
   /** jobId → node, for every job expected to be placed. */
   placed?: Record<string, string>;
   /** jobId → reason (string: exact, RegExp: match), for every job expected to wait. */
@@ -237,6 +238,29 @@ const cases: Case[] = [
     waiting: { a: /full/ },
   },
   {
+    name: 'a Job\'s parallelism caps how many of its records are placed',
+    nodes: [node('n1', { cpus: 8 })],
+    jobs: [job('a', { group: 'Job/x' }), job('b', { group: 'Job/x' }), job('c', { group: 'Job/x' }), job('d')],
+    groups: { 'Job/x': { limit: 2, active: 0 } },
+    placed: { a: 'n1', b: 'n1', d: 'n1' },
+    waiting: { c: 'Job/x runs 2 at a time (its parallelism)' },
+  },
+  {
+    name: 'records already running count against parallelism',
+    nodes: [node('n1', { cpus: 8 })],
+    jobs: [job('a', { group: 'Job/x' }), job('b', { group: 'Job/x' })],
+    groups: { 'Job/x': { limit: 3, active: 2 } },
+    placed: { a: 'n1' },
+    waiting: { b: /parallelism/ },
+  },
+  {
+    name: 'parallelism 0 means no limit',
+    nodes: [node('n1', { cpus: 8 })],
+    jobs: [job('a', { group: 'Job/x' }), job('b', { group: 'Job/x' })],
+    groups: { 'Job/x': { limit: 0, active: 5 } },
+    placed: { a: 'n1', b: 'n1' },
+  },
+  {
     name: 'mixed batch: placements and reasons together',
     nodes: [node('n1', { cpus: 2, labels: { zone: 'a' } }), node('n2', { cpus: 2, labels: { zone: 'b' } })],
     jobs: [job('a', { nodeSelector: { zone: 'a' } }), job('b', { nodeSelector: { zone: 'c' } }), job('c', { cpus: 3 }), job('d'), job('e')],
@@ -248,7 +272,7 @@ const cases: Case[] = [
 describe('scheduler', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const plan = schedule({ nodes: c.nodes, pending: c.jobs }, c.strategy);
+      const plan = schedule({ nodes: c.nodes, pending: c.jobs, ...(c.groups ? { groups: c.groups } : {}) }, c.strategy);
       const placed = Object.fromEntries(plan.placements.map((p) => [p.jobId, p.node]));
       assert.deepEqual(placed, c.placed ?? {});
       const waiting = Object.fromEntries(plan.waiting.map((w) => [w.jobId, w.reason]));

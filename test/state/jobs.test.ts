@@ -135,6 +135,13 @@ describe('job state scripts', () => {
     assert.equal(log.at(-1)?.t, 'end');
     assert.equal(JSON.parse(log.at(-1)!.data.toString()).state, 'succeeded');
     assert.equal(await redis.scard(ks.nodeJobs('n1')), 0);
+    const ttl = await redis.pttl(ks.job(c.id));
+    assert.ok(ttl > 6 * 86_400_000 && ttl <= 7 * 86_400_000, 'a finished job expires after its retention');
+    assert.ok((await redis.pttl(ks.jobLog(c.id))) > 0);
+    // Once the record has expired, the monitor drops the id from the listing.
+    await redis.del(ks.job(c.id));
+    await monitorStep(redis, ks, 1e12, Date.now() + 8 * 86_400_000);
+    assert.equal(await redis.zscore(ks.jobsAll, c.id), null);
   });
 
   it('retries a failure with exponential backoff up to backoffLimit, then fails', async () => {
@@ -246,6 +253,21 @@ describe('job state scripts', () => {
     const st = await getOwnerStatus(redis, ks, owner);
     assert.equal(st?.phase, 'Complete');
     assert.equal(st?.succeeded, 3);
+  });
+
+  it('enforces a Job\'s parallelism when placing, and frees the slot when a record ends', async () => {
+    const { ks, epoch } = await setup(8);
+    const owner = { kind: 'Job' as const, name: 'par' };
+    await reconcileOwner(redis, ks, owner, 3, spec(), 'h1', { parallelism: 1 });
+    const snap = await schedulerSnapshot(redis, ks);
+    assert.deepEqual(snap.groups, { 'Job/par': { limit: 1, active: 0 } });
+    const all = snap.pending.map((p) => ({ jobId: p.id, node: 'n1' }));
+    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
+    const [c] = (await claimJobs(redis, ks, 'n1', epoch, 10, LEASE))!;
+    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 0, skipped: 3 });
+    await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' });
+    assert.equal(await redis.hget(ks.owner('Job', 'par'), 'active'), '0');
+    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
   });
 
   it('keeps a Service at N replicas: replaces ended ones, scales down, replaces all on a spec change', async () => {

@@ -28,5 +28,5 @@ for _, id in ipairs(redis.call('SMEMBERS', nodeJobsKey(node))) do
     moved = moved + 1
   end
 end
-if moved > 0 then wake(nodeWakeKey(node)) end
+if moved > 0 then wake(nodeStopWakeKey(node)) end
 return { 'draining', moved, left }

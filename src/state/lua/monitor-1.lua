@@ -3,7 +3,8 @@
    1. a node whose last heartbeat is older than the timeout is marked down, and each job
       scheduled or running there is requeued (or ends, if it was being cancelled);
    2. a running job whose lease expired is requeued (its agent stopped renewing);
-   3. a delayed job whose backoff has passed becomes pending again.
+   3. a delayed job whose backoff has passed becomes pending again;
+   4. ids of finished jobs whose records expired (RETENTION_MS) leave the listing index.
   Requeueing takes a new fencing token, so the old holder's late result is refused.
   KEYS[1] heartbeats zset
   ARGV[1] prefix, ARGV[2] now (ms), ARGV[3] node timeout (ms), ARGV[4] most jobs to move per kind
@@ -48,4 +49,8 @@ for _, id in ipairs(due) do
   end
 end
 if promoted > 0 then wake(K.schedWake) end
+
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.all, '-inf', now - RETENTION_MS, 'LIMIT', 0, limit)) do
+  if redis.call('EXISTS', jobKey(id)) == 0 then redis.call('ZREM', K.all, id) end
+end
 return { down, requeued, promoted }

@@ -16,7 +16,7 @@ local woken = {}
 for i = 4, 3 + 2 * n, 2 do
   local id, node = ARGV[i], ARGV[i + 1]
   local jk = jobKey(id)
-  local j = redis.call('HMGET', jk, 'state', 'milliCpus', 'memoryBytes')
+  local j = redis.call('HMGET', jk, 'state', 'milliCpus', 'memoryBytes', 'ownerKind', 'ownerName')
   local nd = redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'memoryBytes')
   local ok = j[1] == 'pending' and redis.call('ZSCORE', KEYS[1], id) and nd[1] == 'ready'
   if ok then
@@ -24,7 +24,14 @@ for i = 4, 3 + 2 * n, 2 do
     local mc, mem = tonumber(j[2]), tonumber(j[3])
     ok = (tonumber(a[1]) or 0) + mc <= math.floor(tonumber(nd[2]) * 1000 + 0.5)
       and (tonumber(a[2]) or 0) + mem <= tonumber(nd[3])
+    local ok_key = j[4] == 'Job' and ownerKey('Job', j[5])
+    if ok and ok_key then
+      local par = redis.call('HMGET', ok_key, 'parallelism', 'active')
+      local limit = tonumber(par[1]) or 0
+      ok = limit == 0 or (tonumber(par[2]) or 0) < limit
+    end
     if ok then
+      if ok_key and redis.call('EXISTS', ok_key) == 1 then redis.call('HINCRBY', ok_key, 'active', 1) end
       local ak = allocKey(node)
       redis.call('HINCRBY', ak, 'milliCpus', mc)
       redis.call('HINCRBY', ak, 'memoryBytes', mem)

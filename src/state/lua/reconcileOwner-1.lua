@@ -9,7 +9,8 @@
   replicas = 0 (the manifest was deleted) cancels them all.
   KEYS[1] owner:<Kind>:<name>
   ARGV[1] prefix, ARGV[2] kind, ARGV[3] name, ARGV[4] replicas or completions, ARGV[5] spec hash,
-  ARGV[6] now (ms), ARGV[7..] one JSON record per index 0..n-1 (as submitJobs takes)
+  ARGV[6] now (ms), ARGV[7] Job parallelism (0: no limit; the placeJobs script enforces it),
+  ARGV[8..] one JSON record per index 0..n-1 (as submitJobs takes)
   Returns {created, cancelled}
 ]]
 -- @include keys
@@ -32,9 +33,10 @@ end
 if kind == 'Job' then
   if redis.call('EXISTS', ok) == 1 then return { 0, 0 } end
   redis.call('HSET', ok, 'kind', kind, 'name', name, 'completions', n, 'succeeded', 0, 'failed', 0,
-    'cancelled', 0, 'phase', 'Running', 'specHash', specHash, 'createdAt', now)
+    'cancelled', 0, 'phase', 'Running', 'specHash', specHash, 'createdAt', now,
+    'parallelism', tonumber(ARGV[7]) or 0, 'active', 0)
   redis.call('SADD', ownersKey, name)
-  for i = 7, #ARGV do created = created + submitJob(cjson.decode(ARGV[i]), now) end
+  for i = 8, #ARGV do created = created + submitJob(cjson.decode(ARGV[i]), now) end
   if created > 0 then wake(K.schedWake) end
   return { created, 0 }
 end
@@ -57,7 +59,7 @@ for _, id in ipairs(redis.call('SMEMBERS', ojk)) do
   end
 end
 for i = 0, n - 1 do
-  if not live[i] then created = created + submitJob(cjson.decode(ARGV[7 + i]), now) end
+  if not live[i] then created = created + submitJob(cjson.decode(ARGV[8 + i]), now) end
 end
 if n == 0 then
   redis.call('SREM', ownersKey, name)

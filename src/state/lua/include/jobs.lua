@@ -1,6 +1,9 @@
 -- Job-state transitions shared by several scripts (needs include keys).
 
 local TERMINAL = { succeeded = true, failed = true, cancelled = true }
+-- A finished job's record and output are kept this long, then expire (the monitor drops
+-- expired ids from jobs:all).
+local RETENTION_MS = 7 * 24 * 3600 * 1000
 
 -- As a decimal string: Lua would print a 16-digit number as 1e+15 and lose the age order.
 local function pendingScore(priority, seq)
@@ -16,7 +19,7 @@ end
 -- Safe to call twice: the 'allocated' flag makes the release happen once.
 local function release(id)
   local jk = jobKey(id)
-  local f = redis.call('HMGET', jk, 'node', 'milliCpus', 'memoryBytes', 'allocated')
+  local f = redis.call('HMGET', jk, 'node', 'milliCpus', 'memoryBytes', 'allocated', 'ownerKind', 'ownerName')
   local node = f[1]
   if node and node ~= '' then
     if f[4] == '1' then
@@ -25,6 +28,10 @@ local function release(id)
       redis.call('HINCRBY', ak, 'memoryBytes', 0 - tonumber(f[3]))
       redis.call('HINCRBY', ak, 'jobs', -1)
       redis.call('HSET', jk, 'allocated', '0')
+      -- A Job's records placed at once count against its parallelism.
+      if f[5] == 'Job' and redis.call('EXISTS', ownerKey('Job', f[6])) == 1 then
+        redis.call('HINCRBY', ownerKey('Job', f[6]), 'active', -1)
+      end
     end
     redis.call('SREM', nodeJobsKey(node), id)
     redis.call('ZREM', nodeQueueKey(node), id)
@@ -63,6 +70,8 @@ local function finish(id, state, exitCode, message, now)
   redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
     cjson.encode({ state = state, exitCode = exitCode, message = message }), 'n', 0)
   ownerFinished(id, state, now)
+  redis.call('PEXPIRE', jk, RETENTION_MS)
+  redis.call('PEXPIRE', logKey(id), RETENTION_MS)
   redis.call('PUBLISH', K.events, cjson.encode({ type = 'job', id = id, state = state }))
 end
 
@@ -110,7 +119,7 @@ local function cancel(id, now, message)
   if TERMINAL[j[1]] then return j[1] end
   if j[1] == 'running' then
     redis.call('HSET', jk, 'cancelRequested', '1')
-    wake(nodeWakeKey(j[2]))
+    wake(nodeStopWakeKey(j[2]))
     return 'cancelling'
   end
   finish(id, 'cancelled', '', message, now)

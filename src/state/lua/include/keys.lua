@@ -20,6 +20,7 @@ local function nodeKey(n) return P .. 'node:' .. n end
 local function nodeJobsKey(n) return P .. 'nodejobs:' .. n end
 local function nodeQueueKey(n) return P .. 'nodequeue:' .. n end
 local function nodeWakeKey(n) return P .. 'wake:node:' .. n end
+local function nodeStopWakeKey(n) return P .. 'wake:node:' .. n .. ':stop' end
 local function allocKey(n) return P .. 'alloc:' .. n end
 local function ownerKey(kind, name) return P .. 'owner:' .. kind .. ':' .. name end
 local function ownerJobsKey(kind, name) return P .. 'owner:' .. kind .. ':' .. name .. ':jobs' end

@@ -1,0 +1,201 @@
+/**
+ * Queue throughput and latency: OS Walk's submit → schedule → claim → complete path against
+ * BullMQ's add → process, on the same redis-server in the same run.
+ *
+ * OS Walk runs its real pieces in this process: the leader's scheduling loop (BLPOP wake-ups,
+ * batched passes, placeJobs) and a real agent (startAgent: claim loop, lease renewal, log
+ * shipper, completeJob with fencing token). Only the runtime is replaced by an in-process
+ * runner that "exits 0" at once, so the numbers measure the queue, not fork/exec.
+ * Concurrency is set the OS Walk way: the node offers 1 CPU and each job asks for 1 CPU
+ * (concurrency 1) or 0.1 CPU (concurrency 10); "unbounded" asks for 0.001 CPU.
+ *
+ *   npx tsc -p . && node dist/bench/queue-throughput.js [jobs] [latencySamples]
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { pino } from 'pino';
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { TestRedis, testPrefix } from '../test/helpers/redis.js';
+import { startAgent } from '../src/agent/index.js';
+import type { Runtime } from '../src/agent/runtime/types.js';
+import { startControlLoops } from '../src/controlplane/loops.js';
+import type { ControlPlaneContext } from '../src/controlplane/context.js';
+import { createRegistry } from '../src/metrics/index.js';
+import { normalizeJobSpec } from '../src/state/jobspec.js';
+import { submitJobs, waitLog } from '../src/state/jobs.js';
+import { keyspace } from '../src/state/keys.js';
+import { connectRedis } from '../src/state/redis.js';
+
+const N = Number(process.argv[2] ?? 2000);
+const SAMPLES = Number(process.argv[3] ?? 100);
+/** Each configuration runs this many times, interleaved; the tables give the median. */
+const REPS = Number(process.argv[4] ?? 3);
+
+const noopRuntime: Runtime = {
+  name: 'process',
+  async start() {
+    return { wait: async () => ({ exitCode: 0 }), kill: async () => undefined };
+  },
+  async cleanup() {
+    return [];
+  },
+};
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+interface Row {
+  fsync: string;
+  system: string;
+  concurrency: string;
+  jobsPerSec: number;
+}
+
+async function oswalk(url: string, fsync: string, rows: Row[], lat: Record<string, number[]>) {
+  const log = pino({ level: 'silent' });
+  for (const [label, jobCpus] of [['1', 1], ['10', 0.1], ['unbounded', 0.001]] as const) {
+    const redis = connectRedis(url);
+    const ks = keyspace(testPrefix());
+    const ctx: ControlPlaneContext = {
+      redis, ks, log, registry: createRegistry('controlplane'),
+      config: { token: 't', agentRedisUrl: url, nodeTimeoutMs: 5000, id: 'bench' },
+    };
+    const loops = startControlLoops(ctx, { leaseMs: 3000 });
+    const agent = await startAgent({
+      node: 'b1', redisUrl: url, prefix: ks.prefix, token: 't', runtime: noopRuntime, exportDir: '/tmp', stateDir: '/tmp',
+      listen: { host: '127.0.0.1', port: 0 }, cpus: 1, log,
+    });
+    while (!loops.lease.isLeader) await new Promise((r) => setTimeout(r, 20));
+    const spec = normalizeJobSpec({ command: ['noop'], cpus: jobCpus });
+
+    const t0 = performance.now();
+    await submitJobs(redis, ks, Array.from({ length: N }, () => ({ spec })));
+    // Every job ends with two entries in the results stream (attempt-ended, succeeded).
+    while ((await redis.xlen(ks.jobsResults)) < 2 * N) await new Promise((r) => setTimeout(r, 5));
+    const secs = (performance.now() - t0) / 1000;
+    rows.push({ fsync, system: 'OS Walk', concurrency: label, jobsPerSec: N / secs });
+    console.log(`${fsync.padEnd(9)} OS Walk   concurrency ${label.padEnd(9)} ${(N / secs).toFixed(0)} jobs/s`);
+
+    if (label === '10') {
+      const blocking = redis.duplicate();
+      const samples: number[] = [];
+      for (let i = 0; i < SAMPLES; i++) {
+        const t = performance.now();
+        const [id] = await submitJobs(redis, ks, [{ spec }]);
+        let after = '0';
+        for (let done = false; !done;) {
+          const entries = await waitLog(blocking, ks, id, after, 5000);
+          for (const e of entries) {
+            after = e.id;
+            if (e.t === 'end') done = true;
+          }
+        }
+        samples.push(performance.now() - t);
+      }
+      blocking.disconnect();
+      (lat[`OS Walk|${fsync}`] ??= []).push(...samples);
+    }
+    await agent.stop();
+    await loops.stop();
+    redis.disconnect();
+  }
+}
+
+async function bullmq(url: string, fsync: string, rows: Row[], lat: Record<string, number[]>) {
+  const { hostname, port } = new URL(url);
+  const connection = { host: hostname, port: Number(port), maxRetriesPerRequest: null };
+  for (const concurrency of [1, 10]) {
+    const name = `bench-${concurrency}-${Date.now()}`;
+    const queue = new Queue(name, { connection });
+    let done = 0;
+    let allDone: () => void = () => undefined;
+    const finished = new Promise<void>((r) => {
+      allDone = r;
+    });
+    const worker = new Worker(name, async () => undefined, { connection, concurrency, autorun: false });
+    worker.on('completed', () => {
+      if (++done === N) allDone();
+    });
+    await worker.waitUntilReady();
+    const t0 = performance.now();
+    await queue.addBulk(Array.from({ length: N }, (_, i) => ({ name: 'noop', data: { i }, opts: { removeOnComplete: true } })));
+    void worker.run();
+    await finished;
+    const secs = (performance.now() - t0) / 1000;
+    rows.push({ fsync, system: 'BullMQ', concurrency: String(concurrency), jobsPerSec: N / secs });
+    console.log(`${fsync.padEnd(9)} BullMQ    concurrency ${String(concurrency).padEnd(9)} ${(N / secs).toFixed(0)} jobs/s`);
+
+    if (concurrency === 10) {
+      const events = new QueueEvents(name, { connection });
+      await events.waitUntilReady();
+      const samples: number[] = [];
+      for (let i = 0; i < SAMPLES; i++) {
+        const t = performance.now();
+        const job = await queue.add('noop', { i });
+        await job.waitUntilFinished(events);
+        samples.push(performance.now() - t);
+      }
+      (lat[`BullMQ|${fsync}`] ??= []).push(...samples);
+      await events.close();
+    }
+    await worker.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+}
+
+const server = await TestRedis.start();
+try {
+  const rows: Row[] = [];
+  const lat: Record<string, number[]> = {};
+  const admin = connectRedis(server.url);
+  // The tests' redis-server fsyncs every write; production Redis usually fsyncs once a second.
+  for (const fsync of ['always', 'everysec']) {
+    await admin.config('SET', 'appendfsync', fsync);
+    for (let rep = 0; rep < REPS; rep++) {
+      await bullmq(server.url, fsync, rows, lat);
+      await oswalk(server.url, fsync, rows, lat);
+    }
+  }
+  const table = new Map<string, Row & { all: number[] }>();
+  for (const r of rows) {
+    const k = `${r.fsync}|${r.system}|${r.concurrency}`;
+    const t = table.get(k) ?? { ...r, all: [] };
+    t.all.push(r.jobsPerSec);
+    table.set(k, t);
+  }
+  for (const v of Object.values(lat)) v.sort((a, b) => a - b);
+  admin.disconnect();
+  const date = new Date().toISOString();
+  const md = [
+    '# Queue throughput: OS Walk vs BullMQ',
+    '',
+    `${date}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`,
+    'redis-server 7 with an append-only file, measured with appendfsync always (the tests\' setting: every write waits for the disk) and everysec (Redis\' usual setting).',
+    `Command: \`npx tsc -p . && node dist/bench/queue-throughput.js ${N} ${SAMPLES} ${REPS}\`. ${N} no-op jobs per run; latency over ${SAMPLES * REPS} jobs submitted one at a time.`,
+    '',
+    'OS Walk: real scheduling loop + real agent (claim, lease, fenced complete) in one process; the runtime is an in-process',
+    'runner that returns exit 0 at once (no fork/exec). BullMQ: Queue.addBulk + Worker with a no-op processor.',
+    'Same redis-server, same run, configurations interleaved. The machine was shared with other heavy work (see the load average): single runs vary by 2×, hence medians.',
+    '',
+    `| appendfsync | system | concurrency | jobs/s (median of ${REPS}) | runs |`,
+    '| --- | --- | --- | ---: | --- |',
+    ...[...table.values()].map((r) => {
+      const all = [...r.all].sort((a, b) => a - b);
+      return `| ${r.fsync} | ${r.system} | ${r.concurrency} | ${pct(all, 50).toFixed(0)} | ${r.all.map((x) => x.toFixed(0)).join(', ')} |`;
+    }),
+    '',
+    'Latency, one job at a time (OS Walk: submit → its end line in the log stream; BullMQ: add → waitUntilFinished), concurrency 10:',
+    '',
+    '| appendfsync | system | add → done p50 (ms) | p99 (ms) |',
+    '| --- | --- | ---: | ---: |',
+    ...Object.entries(lat).map(([k, v]) => `| ${k.split('|')[1]} | ${k.split('|')[0]} | ${pct(v, 50).toFixed(1)} | ${pct(v, 99).toFixed(1)} |`),
+    '',
+  ].join('\n');
+  writeFileSync('BENCHMARKS-queue.md', md);
+  console.log(md);
+} finally {
+  await server.stop();
+}
+process.exit(0);

@@ -1,0 +1,94 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { TestRedis } from '../helpers/redis.js';
+import { startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
+import { startAgent, type RunningAgent } from '../../src/agent/index.js';
+import { ProcessRuntime } from '../../src/agent/runtime/process.js';
+import { workingDirInMount } from '../../src/cli/run.js';
+
+const CLI = join(fileURLToPath(import.meta.url), '..', '..', 'helpers', 'cli-main.js');
+
+describe('oswalk run / get jobs / logs / cancel as real processes', () => {
+  let server: TestRedis;
+  let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
+  let agent: RunningAgent;
+  const state = tempDir('cli');
+
+  before(async () => {
+    server = await TestRedis.start();
+    cp = await startJobsControlPlane(server.url);
+    const logger = pino({ level: 'silent' });
+    agent = await startAgent({
+      node: 'n1', controlPlane: cp.url, token: TOKEN, runtime: new ProcessRuntime({ stateDir: state.dir, logger, killGraceMs: 500 }),
+      exportDir: state.dir, stateDir: state.dir, listen: { host: '127.0.0.1', port: 0 }, log: logger,
+    });
+  });
+  after(async () => {
+    await agent?.stop();
+    await cp?.close();
+    await server.stop();
+    state.remove();
+  });
+
+  function oswalk(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const p = spawn(process.execPath, [CLI, '--api', cp.url, '--token', TOKEN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  it('streams the output and exits with the job\'s exit code', async () => {
+    const r = await oswalk(['run', '--cpus', '0.1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 4']);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    assert.equal(r.code, 4);
+    const ok = await oswalk(['run', '--', 'true']);
+    assert.equal(ok.code, 0);
+  });
+
+  it('lists jobs as a table with state and node, prints logs, and cancels', async () => {
+    const detached = await oswalk(['run', '--detach', '--cpus', '0.1', '--', 'sh', '-c', 'echo started; sleep 60']);
+    const id = detached.stdout.trim();
+    assert.match(id, /^[0-9a-f]{12}$/);
+    let table = '';
+    for (let i = 0; !/running/.test(table); i++) {
+      assert.ok(i < 50, table);
+      table = (await oswalk(['get', 'jobs', '--state', 'running'])).stdout;
+    }
+    assert.match(table, /ID\s+NAME\s+STATE\s+NODE/);
+    assert.match(table, new RegExp(`${id}\\s+run-${id}\\s+running\\s+n1`));
+    const cancel = await oswalk(['cancel', id]);
+    assert.match(cancel.stdout, /cancelling|cancelled/);
+    const follow = await oswalk(['logs', '-f', id]);
+    assert.equal(follow.stdout, 'started\n');
+    assert.equal(follow.code, 130);
+    const logs = await oswalk(['logs', id]);
+    assert.equal(logs.stdout, 'started\n');
+    const json = JSON.parse((await oswalk(['get', 'jobs', '-o', 'json'])).stdout) as { items: { id: string; state: string }[] };
+    assert.equal(json.items.find((j) => j.id === id)?.state, 'cancelled');
+  });
+
+  it('fails clearly on bad input and unknown jobs', async () => {
+    const r = await oswalk(['run', '--cpus', 'lots', '--', 'true']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cpus/);
+    const missing = await oswalk(['logs', 'ffffffffffff']);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /does not exist/);
+  });
+
+  it('maps a working directory inside the unified mount to a mount-relative path', () => {
+    assert.equal(workingDirInMount('/cluster/proj/src', '/cluster'), 'proj/src');
+    assert.equal(workingDirInMount('/cluster', '/cluster'), '.');
+    assert.equal(workingDirInMount('/clusterx/a', '/cluster'), undefined);
+    assert.equal(workingDirInMount('/home/u', '/cluster'), undefined);
+  });
+});
