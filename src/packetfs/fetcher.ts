@@ -114,7 +114,10 @@ export class ChunkFetcher {
     return { ...this.s, cacheBytes: this.lruBytes, cacheCount: this.lru.size };
   }
 
-  /** A chunk's bytes, verified. Rejects with ChunkUnavailableError (map to EIO) when no holder delivers in time. */
+  /**
+   * A chunk's bytes, verified. Rejects with ChunkUnavailableError (code 'EIO') when no holder
+   * delivers within deadlineMs. The buffer may be shared with other readers: do not modify it.
+   */
   async getChunk(ref: ChunkRef, manifestHash?: string): Promise<Buffer> {
     checkHash(ref.hash);
     const hot = this.mem.get(ref.hash);
