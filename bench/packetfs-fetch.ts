@@ -1,7 +1,7 @@
 /**
  * Chunk fetch throughput between two nodes on loopback: node A's chunk server holds a
  * file's chunks, node B's ChunkFetcher gets every chunk (HTTP, hash check, write into B's
- * cache area with fsync), with 1 and with 8 chunks in flight. Baseline in the same run: a
+ * cache area), with 1, 8 and 16 chunks in flight. Baseline in the same run: a
  * plain node:http server streaming the same file from disk to a plain client.
  *
  *   npx tsc -p . && UV_THREADPOOL_SIZE=64 node dist/bench/packetfs-fetch.js [sizeMiB] [rounds]
@@ -82,6 +82,7 @@ try {
     ['plain HTTP download of the file (baseline)', plainDownload],
     ['ChunkFetcher, 1 chunk in flight (fetch + verify + store)', fetchAll(1)],
     ['ChunkFetcher, 8 chunks in flight (fetch + verify + store)', fetchAll(8)],
+    ['ChunkFetcher, 16 chunks in flight (fetch + verify + store)', fetchAll(16)],
   ];
   execFileSync('sh', ['-c', `cat ${file} > /dev/null`]);
   const runs = pipelines.map(() => [] as number[]);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Agent, get as httpGet } from 'node:http';
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
@@ -83,6 +84,7 @@ export class ChunkFetcher {
   private readonly holders = new Map<string, { at: number; names: string[] }>();
   private ready?: Promise<void>;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
   private readonly s = { memoryHits: 0, localHits: 0, remoteFetches: 0, remoteBytes: 0, sharedFetches: 0, badPeerResponses: 0, failures: 0, evictions: 0 };
 
   constructor(opts: ChunkFetcherOptions) {
@@ -105,13 +107,17 @@ export class ChunkFetcher {
   /** Close the idle keep-alive connections to peers (agent shutdown). */
   close(): void {
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 
   stats(): FetcherStats {
     return { ...this.s, cacheBytes: this.lruBytes, cacheCount: this.lru.size };
   }
 
-  /** A chunk's bytes, verified. Rejects with ChunkUnavailableError (map to EIO) when no holder delivers in time. */
+  /**
+   * A chunk's bytes, verified. Rejects with ChunkUnavailableError (code 'EIO') when no holder
+   * delivers within deadlineMs. The buffer may be shared with other readers: do not modify it.
+   */
   async getChunk(ref: ChunkRef, manifestHash?: string): Promise<Buffer> {
     checkHash(ref.hash);
     const hot = this.mem.get(ref.hash);
@@ -366,8 +372,9 @@ export class ChunkFetcher {
    */
   private attempt(ref: ChunkRef, baseUrl: string, signal: AbortSignal): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
-      const req = httpGet(`${baseUrl}/v1/chunks/${ref.hash}`, {
-        agent: this.agent,
+      const tls = baseUrl.startsWith('https:');
+      const req = (tls ? httpsGet : httpGet)(`${baseUrl}/v1/chunks/${ref.hash}`, {
+        agent: tls ? this.httpsAgent : this.agent,
         headers: { authorization: `Bearer ${this.o.token}` },
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.timeoutMs)]),
       }, (res) => {

@@ -105,6 +105,15 @@ describe('ChunkStore', () => {
     assert.deepEqual(reported, [h]);
     assert.equal(await store.has(h), false);
     assert.equal((await store.stats()).quarantined, 1);
+    assert.deepEqual(reported, [h]);
+    // A scrub finds bit rot before any reader does.
+    const other = randomBytes(7000);
+    await store.put(sha(other), other);
+    const fd = openSync(store.path(sha(other)), 'r+');
+    writeSync(fd, Buffer.from([0xff ^ other[100]]), 0, 1, 100);
+    closeSync(fd);
+    assert.deepEqual((await store.scrub()).corrupt, [sha(other)]);
+    assert.equal(await store.has(sha(other)), false);
     // A fresh put of the right bytes heals it.
     await store.put(h, data);
     assert.ok((await store.get(h)).equals(data));
