@@ -124,8 +124,40 @@ export class ClusterBackend implements Backend {
     return p;
   }
 
+  /** Chunk fetches started here and not yet settled, by hash. */
+  private inflight = new Map<string, Promise<unknown>>();
+
+  /**
+   * The fetcher reads a local chunk (and hashes it) once per caller, and the kernel asks for
+   * 128 KiB at a time: left to readRange's own read-ahead, every request would start reading
+   * the same next chunks again. So read-ahead is scheduled here, once per chunk, and a
+   * request waits for the fetches of its chunks already under way; the bytes then come from
+   * the fetcher's memory cache.
+   */
   async readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer> {
-    return this.o.fetcher.readRange(await this.file(manifest), position, length, readAhead);
+    const file = await this.file(manifest);
+    const { chunks, offsets } = file;
+    let i = 0;
+    for (let hi = chunks.length - 1; i < hi;) {
+      const mid = (i + hi + 1) >> 1;
+      if (offsets[mid] <= position) i = mid;
+      else hi = mid - 1;
+    }
+    let last = i;
+    while (last + 1 < chunks.length && offsets[last + 1] < position + length) last++;
+    const waits = [];
+    for (let j = i; j <= last && j < chunks.length; j++) {
+      const p = this.inflight.get(chunks[j].hash);
+      if (p) waits.push(p);
+    }
+    for (let j = last + 1; j <= Math.min(last + readAhead, chunks.length - 1); j++) {
+      const { hash } = chunks[j];
+      if (this.inflight.has(hash)) continue;
+      const p = this.o.fetcher.getChunk(chunks[j], manifest).catch(() => undefined).finally(() => this.inflight.delete(hash));
+      this.inflight.set(hash, p);
+    }
+    await Promise.all(waits);
+    return this.o.fetcher.readRange(file, position, length, 0);
   }
 
   async storeFile(localPath: string): Promise<{ manifest: string; size: number }> {
