@@ -1,5 +1,6 @@
 import { reconcileOwners } from './monitor.js';
 import { wakeScheduler } from '../state/jobs.js';
+import { applyNodeManifests } from '../state/nodes.js';
 import { redisReady } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
 import type { ControlPlaneContext } from './context.js';
@@ -24,9 +25,11 @@ export async function buildControlPlane(ctx: ControlPlaneContext): Promise<HttpS
   await app.register(fsRoutes, { ctx });
   await app.register(objectRoutes, {
     ctx,
-    // Applied Jobs and Services get their job records now rather than at the leader's next
-    // reconcile pass; reconciling is idempotent, so any control plane may do it.
+    // Node manifests change what the scheduler sees of registered nodes. Applied Jobs and
+    // Services get their job records now rather than at the leader's next reconcile pass;
+    // reconciling is idempotent, so any control plane may do it.
     onApplied: async (c, applied) => {
+      if (applied.some((a) => a.manifest.kind === 'Node')) await applyNodeManifests(c.redis, c.ks);
       if (!applied.some((a) => a.manifest.kind === 'Job' || a.manifest.kind === 'Service')) return;
       await reconcileOwners(c.redis, c.ks, c.log);
       await wakeScheduler(c.redis, c.ks);

@@ -11,9 +11,18 @@ export type NodeRegistration = Omit<NodeRecord, 'status' | 'lastHeartbeat' | 're
 
 /** Register (or re-register) a node; returns the agent epoch to put on heartbeats. */
 export async function registerNode(redis: Redis, ks: Keyspace, rec: NodeRegistration, now = Date.now()): Promise<number> {
-  return runScript<number>(redis, 'registerNode', [ks.nodes, ks.node(rec.name), ks.heartbeats], [
-    rec.name, now, ...pairs(encodeNode(rec)),
+  // What the agent offers is kept apart (agent*), so that a Node manifest applied later can
+  // add labels and cap capacity on top of it (include/nodes.lua).
+  const { labels, cpus, memoryBytes, ...rest } = rec;
+  return runScript<number>(redis, 'registerNode', [ks.nodes, ks.node(rec.name), ks.heartbeats, ks.objects('Node')], [
+    rec.name, now, ...pairs(encodeNode(rest)),
+    'agentLabels', JSON.stringify(labels), 'agentCpus', String(cpus), 'agentMemoryBytes', String(memoryBytes),
   ]);
+}
+
+/** Node manifests changed: every registered node's labels and capacity are recomputed. */
+export async function applyNodeManifests(redis: Redis, ks: Keyspace): Promise<number> {
+  return runScript<number>(redis, 'applyNodeManifests', [ks.nodes, ks.objects('Node')], [ks.prefix]);
 }
 
 export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJobs'> &

@@ -33,10 +33,10 @@ export interface NodeRecord {
 }
 
 /** Fields of a NodeRecord kept as JSON in the hash rather than as plain strings. */
-const JSON_FIELDS = new Set(['labels']);
+const JSON_FIELDS = new Set(['labels', 'agentLabels']);
 const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
-  'translateBacklog', 'storeChunks', 'storeBytes', 'cacheBytes',
+  'translateBacklog', 'storeChunks', 'storeBytes', 'cacheBytes', 'agentCpus', 'agentMemoryBytes',
 ]);
 
 export function encodeNode(n: Partial<NodeRecord>): Record<string, string> {

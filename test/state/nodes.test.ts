@@ -4,7 +4,9 @@ import type { Redis } from 'ioredis';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { connectRedis, parseSentinelUrl } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
-import { getNode, heartbeat, listNodes, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
+import { applyNodeManifests, getNode, heartbeat, listNodes, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
+import { applyObjects } from '../../src/state/objects.js';
+import { parseManifests } from '../../src/manifest/index.js';
 
 function reg(name: string): NodeRegistration {
   return {
@@ -31,7 +33,7 @@ describe('node state', () => {
     assert.equal(await registerNode(redis, ks, reg('n1')), 2);
     const n = await getNode(redis, ks, 'n1');
     assert.equal(n?.status, 'ready');
-    assert.deepEqual(n?.labels, { zone: 'a' });
+    assert.deepEqual(n?.labels, { zone: 'a', 'oswalk.dev/node': 'n1' });
     assert.equal(n?.cpus, 4);
   });
 
@@ -63,6 +65,26 @@ describe('node state', () => {
     // Same connection object: ioredis reconnects and the scripts are re-sent after the flush.
     assert.equal(await heartbeat(redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }), true);
     assert.deepEqual((await listNodes(redis, ks)).map((n) => n.name), ['n1', 'n2']);
+  });
+
+  it('puts a Node manifest\'s labels on top of the agent\'s and caps its capacity, before or after the agent joins', async () => {
+    const ks = keyspace(testPrefix());
+    await registerNode(redis, ks, reg('n1'));
+    assert.deepEqual((await getNode(redis, ks, 'n1'))?.labels, { zone: 'a', 'oswalk.dev/node': 'n1' });
+    await applyObjects(redis, ks, parseManifests([
+      'apiVersion: oswalk.dev/v1\nkind: Node\nmetadata: {name: n1}\nspec: {labels: {rack: r1, zone: b}, capacity: {cpus: 2, memory: 1Gi}}',
+      'apiVersion: oswalk.dev/v1\nkind: Node\nmetadata: {name: n2}\nspec: {labels: {gpu: "yes"}}',
+    ].join('\n---\n'), 'nodes.yaml'));
+    assert.equal(await applyNodeManifests(redis, ks), 1);
+    const n1 = await getNode(redis, ks, 'n1');
+    assert.deepEqual(n1?.labels, { zone: 'b', rack: 'r1', 'oswalk.dev/node': 'n1' });
+    assert.equal(n1?.cpus, 2);
+    assert.equal(n1?.memoryBytes, 1 << 30);
+    await registerNode(redis, ks, { ...reg('n2'), memoryBytes: 48 * 2 ** 30 });
+    const n2 = await getNode(redis, ks, 'n2');
+    assert.deepEqual(n2?.labels, { zone: 'a', gpu: 'yes', 'oswalk.dev/node': 'n2' });
+    assert.equal(n2?.cpus, 4);
+    assert.equal(n2?.memoryBytes, 48 * 2 ** 30, 'large byte counts keep every digit');
   });
 
   it('parses Sentinel URLs', () => {
