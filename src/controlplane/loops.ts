@@ -1,4 +1,3 @@
-import { Gauge } from 'prom-client';
 import { LeaderLease } from './leader.js';
 import type { ControlPlaneContext } from './context.js';
 import { startMonitor } from './monitor.js';
@@ -28,17 +27,6 @@ export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopO
   void tick();
   const timer = setInterval(() => void tick(), Math.max(100, Math.floor(lease.ttlMs / 3)));
   const log = ctx.log.child({ loop: 'jobs' });
-  const { redis, ks } = ctx;
-  new Gauge({
-    name: 'oswalk_jobs', help: 'Jobs by queue state: pending (ready to place), delayed (retry backoff), running (leased).',
-    labelNames: ['state'], registers: [ctx.registry],
-    async collect() {
-      const [pending, delayed, running] = await Promise.all([redis.zcard(ks.jobsPending), redis.zcard(ks.jobsDelayed), redis.zcard(ks.jobsLeases)]);
-      this.set({ state: 'pending' }, pending);
-      this.set({ state: 'delayed' }, delayed);
-      this.set({ state: 'running' }, running);
-    },
-  });
   const scheduler = startSchedulerLoop({ ...ctx, log, isLeader, ...opts });
   const monitor = startMonitor({ ...ctx, log, isLeader, nodeTimeoutMs: ctx.config.nodeTimeoutMs });
   return {

@@ -1,3 +1,4 @@
+import { registerClusterMetrics } from './cluster-metrics.js';
 import { reconcileOwners } from './monitor.js';
 import { wakeScheduler } from '../state/jobs.js';
 import { applyNodeManifests } from '../state/nodes.js';
@@ -14,6 +15,7 @@ import { statusRoutes } from './routes/status.js';
 /** The control plane's HTTP API: every route plugin registered on the shared plumbing. */
 export async function buildControlPlane(ctx: ControlPlaneContext): Promise<HttpServer> {
   const app = createHttpServer({ log: ctx.log, registry: ctx.registry, token: ctx.config.token });
+  registerClusterMetrics(ctx);
   app.get('/readyz', async (_req, reply) => {
     const ok = await redisReady(ctx.redis);
     return reply.code(ok ? 200 : 503).send({ ok, redis: ok ? 'ready' : ctx.redis.status });

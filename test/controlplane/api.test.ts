@@ -80,6 +80,9 @@ describe('control plane API', () => {
     const metrics = await (await call('/metrics', { token: null })).text();
     assert.match(metrics, /oswalk_http_request_duration_seconds_bucket\{.*route="\/v1\/nodes"/);
     assert.match(metrics, /oswalk_process_cpu_seconds_total/);
+    assert.match(metrics, /oswalk_nodes\{status="ready",component="controlplane"\} 1/);
+    assert.match(metrics, /oswalk_objects\{kind="Job",component="controlplane"\} 0/);
+    assert.match(metrics, /oswalk_jobs\{state="pending",component="controlplane"\} 0/);
     // promtool (Debian's prometheus package, installed by the test set-up) lints the exposition.
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
     assert.equal(lint.status, 0, lint.stdout + lint.stderr);
