@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
@@ -9,6 +8,8 @@ import { heartbeat, registerNode } from '../state/nodes.js';
 import { connectRedis } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { ChunkStore } from '../packetfs/index.js';
+import { chunkDir, mountNodeFilesystem, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
 import { JobRunner } from './runner.js';
 import type { Runtime } from './runtime/types.js';
 
@@ -24,8 +25,10 @@ export interface AgentOptions {
   runtime: Runtime;
   exportDir: string;
   stateDir: string;
-  /** Host path of the unified filesystem; bound into jobs when it exists. */
+  /** Host path of the unified filesystem: the agent mounts it there and binds it into jobs at /cluster. */
   mountPath?: string;
+  /** Mount the unified filesystem at mountPath (default true when mountPath is set). */
+  mount?: boolean;
   labels?: Record<string, string>;
   /** Where the agent's HTTP server listens (chunks, metrics). Port 0 picks a free one. */
   listen?: { host: string; port: number };
@@ -98,6 +101,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const leaseMs = opts.leaseMs ?? 15_000;
 
   const app = createHttpServer({ log, registry, token: opts.token });
+  const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
+  await registerChunkServer(app, store, opts.token);
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
   const address = await app.listen({ host: listen.host, port: listen.port });
   const port = Number(new URL(address).port);
@@ -106,7 +111,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const cpus = Math.min(osCpus().length, opts.cpus ?? Infinity);
   const memoryBytes = Math.min(totalmem(), opts.memoryBytes ?? Infinity);
-  const load = () => ({ load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount });
+  let fs: NodeFilesystem | undefined;
+  const load = () => ({ load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount, ...fs?.usage() });
   new Gauge({ name: 'oswalk_node_load1', help: '1-minute load average of the node.', registers: [registry], collect() { this.set(loadavg()[0]); } });
   new Gauge({ name: 'oswalk_node_memory_used_bytes', help: 'Memory in use on the node.', registers: [registry], collect() { this.set(totalmem() - freemem()); } });
   new Gauge({ name: 'oswalk_node_cpus', help: 'CPUs the node offers to jobs.', registers: [registry], collect() { this.set(cpus); } });
@@ -134,16 +140,25 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     return registering;
   };
 
+  // The mount comes before the runner so that every job, the first included, sees /cluster.
+  const mount = opts.mountPath && opts.mount !== false
+    ? await mountNodeFilesystem({
+      mountPath: opts.mountPath, node: opts.node, redisUrl, ks, redis, stateDir: opts.stateDir, token: opts.token,
+      shareWithContainers: opts.runtime.name === 'docker', log,
+    })
+    : undefined;
+
   const runner: JobRunner = new JobRunner({
     redis, ks, node: opts.node, runtime: opts.runtime, log, registry, leaseMs,
     epoch: () => epoch,
     onStaleEpoch: () => void register('claim refused').catch((err: unknown) => log.error({ err }, 'registration failed')),
-    ...(opts.mountPath && existsSync(opts.mountPath) ? { clusterMount: opts.mountPath } : {}),
+    ...(mount ? { clusterMount: opts.mountPath } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
   });
 
   await register('start');
   runner.start();
+  fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir: opts.exportDir, stateDir: opts.stateDir, registry, log });
 
   let stopped = false;
   const beat = setInterval(() => {
@@ -159,6 +174,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearInterval(beat);
       await runner.stop();
+      await fs?.stop();
+      await mount?.stop();
       await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped; requeued`, 'stop').catch(() => 0);
       await app.close();
       redis.disconnect();

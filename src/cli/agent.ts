@@ -18,7 +18,8 @@ export function register(program: Command): void {
     .option('--redis <url>', 'talk to this Redis directly instead of the one the control plane hands out')
     .option('--prefix <prefix>', 'Redis key prefix, with --redis (default {oswalk}:)')
     .option('--state-dir <dir>', 'where the agent keeps its state', '/var/lib/oswalk')
-    .option('--mount <dir>', 'where the unified filesystem is mounted on this host', '/cluster')
+    .option('--mount <dir>', 'where the agent mounts the unified filesystem (bound into jobs at /cluster)', '/cluster')
+    .option('--no-mount', 'do not mount the unified filesystem (jobs get no /cluster)')
     .option('--labels <k=v,...>', 'node labels for nodeSelector', '')
     .option('--listen <host:port>', 'address of the agent\'s HTTP server (chunks, /metrics)', '0.0.0.0:7001')
     .option('--address <host>', 'host or IP peers use to reach this agent (default: the hostname)')
@@ -26,7 +27,7 @@ export function register(program: Command): void {
     .option('--memory <size>', 'offer at most this much memory to jobs, e.g. 8Gi')
     .action(action(async (opts: {
       node: string; controlPlane?: string; runtime: 'docker' | 'process'; export: string; redis?: string; prefix?: string;
-      stateDir: string; mount: string; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
+      stateDir: string; mount: string | false; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
     }, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { api?: string; token?: string };
       const cfg = readConfig();
@@ -47,7 +48,7 @@ export function register(program: Command): void {
         runtime: createRuntime(opts.runtime, { stateDir, logger: log.child({ runtime: opts.runtime }) }),
         exportDir: resolve(opts.export),
         stateDir,
-        mountPath: resolve(opts.mount),
+        ...(opts.mount === false ? { mount: false } : { mountPath: resolve(opts.mount) }),
         labels: parseLabels(opts.labels, '--labels'),
         listen: parseListen(opts.listen, '0.0.0.0'),
         ...(opts.address ? { address: opts.address } : {}),

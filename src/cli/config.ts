@@ -7,6 +7,8 @@ export interface CliConfig {
   api?: string;
   token?: string;
   redisUrl?: string;
+  /** Where the unified filesystem is mounted on this host (`oswalk up` mounts ./cluster). */
+  mount?: string;
 }
 
 export const CONFIG_DIR = '.oswalk';
@@ -55,4 +57,9 @@ export function resolveRedisUrl(flag?: string): string {
   const url = flag || process.env.OSWALK_REDIS_URL || readConfig().redisUrl;
   if (!url) throw new Error('no Redis to talk to: pass --redis URL or set OSWALK_REDIS_URL');
   return url;
+}
+
+/** Where the unified filesystem is mounted here: OSWALK_MOUNT, the config, then /cluster. */
+export function localMountPath(): string {
+  return resolve(process.env.OSWALK_MOUNT || readConfig().mount || '/cluster');
 }

@@ -7,10 +7,14 @@ import { register as registerControlPlane } from './control-plane.js';
 import { register as registerDrain } from './drain.js';
 import { registerGetObjects } from './get-objects.js';
 import { register as registerJobs, registerGetJobs } from './jobs.js';
+import { register as registerMount } from './mount.js';
 import { registerGetNodes } from './nodes.js';
+import { register as registerRestore } from './restore.js';
 import { register as registerRun } from './run.js';
 import { register as registerStatus } from './status.js';
+import { register as registerTranslate } from './translate.js';
 import { register as registerUp } from './up.js';
+import { register as registerVersions } from './versions.js';
 
 const program = new Command('oswalk')
   .description('OS Walk: several Linux machines that feel like one — one filesystem, one pool of CPUs')
@@ -34,5 +38,9 @@ registerGetJobs(get);
 registerGetObjects(get);
 registerJobs(program);
 registerDrain(program);
+registerVersions(program);
+registerRestore(program);
+registerTranslate(program);
+registerMount(program);
 
 await program.parseAsync(process.argv);

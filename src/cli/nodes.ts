@@ -11,6 +11,9 @@ export const NODE_COLUMNS: Column<NodeRecord>[] = [
   { header: 'LOAD', value: (n) => n.load1?.toFixed(2) },
   { header: 'MEMORY', value: (n) => `${formatBytes(n.memoryUsedBytes)}/${formatBytes(n.memoryBytes)}` },
   { header: 'JOBS', value: (n) => n.runningJobs },
+  { header: 'STORED', value: (n) => (n.storeBytes === undefined ? undefined : `${formatBytes(n.storeBytes)} (${n.storeChunks} chunks)`) },
+  { header: 'CACHE', value: (n) => (n.cacheBytes === undefined ? undefined : formatBytes(n.cacheBytes)) },
+  { header: 'BACKLOG', value: (n) => n.translateBacklog },
   { header: 'HEARTBEAT', value: (n) => `${formatAge(Date.now() - n.lastHeartbeat)} ago` },
   { header: 'LABELS', value: (n) => Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-' },
 ];

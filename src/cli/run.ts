@@ -1,4 +1,4 @@
-import { relative, resolve, sep } from 'node:path';
+import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { JobSpecInput } from '../state/jobspec.js';
 import { parseLabels, parseMemory } from '../state/jobspec.js';
@@ -6,11 +6,7 @@ import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import type { ApiClient } from './client.js';
 import { action, client } from './common.js';
-
-/** Where `oswalk mount` puts the unified filesystem on this host. */
-export function clusterMountPath(): string {
-  return resolve(process.env.OSWALK_MOUNT ?? '/cluster');
-}
+import { localMountPath } from './config.js';
 
 /** The cwd relative to the unified mount, when the cwd is inside it. */
 export function workingDirInMount(cwd: string, mount: string): string | undefined {
@@ -78,7 +74,7 @@ export function register(program: Command): void {
     }, cmd: Command) => {
       const api = client(cmd);
       const env = parseLabels(opts.env.join(','), '--env');
-      const wd = workingDirInMount(process.cwd(), clusterMountPath());
+      const wd = workingDirInMount(process.cwd(), localMountPath());
       const runtime = opts.runtime ?? (opts.image ? 'docker' : undefined);
       const spec: JobSpecInput = {
         command,

@@ -17,15 +17,16 @@ interface UpOptions {
   dir: string;
   nodes: string;
   runtime: 'process' | 'docker';
+  mount: string | false;
 }
 
 /** A local agent as a child process of its own, so it can be killed and restarted like a real node. */
-function startLocalAgent(opts: { name: string; api: string; token: string; runtime: string; nodeDir: string }): ChildProcess {
+function startLocalAgent(opts: { name: string; api: string; token: string; runtime: string; nodeDir: string; mountPath?: string }): ChildProcess {
   mkdirSync(join(opts.nodeDir, 'export'), { recursive: true });
   const child = spawn(process.execPath, [
     join(packageRoot(), 'bin', 'oswalk.js'), 'agent', '--node', opts.name, '--control-plane', opts.api, '--token', opts.token,
     '--runtime', opts.runtime, '--export', join(opts.nodeDir, 'export'), '--state-dir', join(opts.nodeDir, 'state'),
-    '--mount', join(opts.nodeDir, 'cluster'), '--listen', '127.0.0.1:0', '--address', '127.0.0.1',
+    ...(opts.mountPath ? ['--mount', opts.mountPath] : ['--no-mount']), '--listen', '127.0.0.1:0', '--address', '127.0.0.1',
   ], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OSWALK_LOG_LEVEL: process.env.OSWALK_LOG_LEVEL ?? 'warn' } });
   return child;
 }
@@ -62,6 +63,8 @@ export function register(program: Command): void {
     .option('--dir <dir>', 'state directory (config, Redis data, node stores)', '.')
     .option('--nodes <n>', 'how many local agents (node1, node2, …)', '3')
     .addOption(new Option('--runtime <runtime>', 'how the local agents run jobs').choices(['process', 'docker']).default('process'))
+    .option('--mount <dir>', 'where the unified filesystem shows (node1\'s view; the other nodes mount under .oswalk/nodes)', './cluster')
+    .option('--no-mount', 'run without the unified filesystem mounts')
     .action(action(async (opts: UpOptions) => {
       const dir = resolve(opts.dir);
       const stateDir = join(dir, CONFIG_DIR);
@@ -81,12 +84,14 @@ export function register(program: Command): void {
         const { host, port } = opts.listen ? parseListen(opts.listen) : { host: '127.0.0.1', port: await freePort() };
         const cp = await startControlPlane({ redisUrl, token, host, port });
         stack.push(() => cp.close());
-        writeConfig(dir, { api: cp.url, token, redisUrl });
+        writeConfig(dir, { api: cp.url, token, redisUrl, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount) }) });
         const count = Number(opts.nodes);
         if (!Number.isInteger(count) || count < 0 || count > 64) throw new Error(`--nodes "${opts.nodes}" must be a whole number from 0 to 64`);
         const names = Array.from({ length: count }, (_, i) => `node${i + 1}`);
         for (const name of names) {
-          const child = startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir: join(stateDir, 'nodes', name) });
+          const nodeDir = join(stateDir, 'nodes', name);
+          const mountPath = opts.mount === false ? undefined : name === 'node1' ? resolve(dir, opts.mount) : join(nodeDir, 'cluster');
+          const child = startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir, mountPath });
           stack.push(() => stopChildProcess(child));
         }
         await waitForNodes(cp, names);
@@ -95,6 +100,7 @@ export function register(program: Command): void {
           `  API:    ${cp.url}`,
           `  Redis:  ${redisUrl}`,
           `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${join(stateDir, 'nodes')})`,
+          ...(opts.mount === false || !count ? [] : [`  Files:  ${resolve(dir, opts.mount)} (the unified filesystem; each node's export directory is .oswalk/nodes/<node>/export)`]),
           `  Config: ${join(stateDir, 'config.json')} (oswalk commands run from ${dir} find the API and token there)`,
           'Try: oswalk status    oswalk run -- uname -n    Stop: Ctrl-C',
           '',

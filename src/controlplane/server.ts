@@ -4,6 +4,7 @@ import { redisReady } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
 import type { ControlPlaneContext } from './context.js';
 import { agentRoutes } from './routes/agents.js';
+import { fsRoutes } from './routes/fs.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { objectRoutes } from './routes/objects.js';
@@ -20,6 +21,7 @@ export async function buildControlPlane(ctx: ControlPlaneContext): Promise<HttpS
   await app.register(agentRoutes, { ctx });
   await app.register(jobsRoutes, { ctx });
   await app.register(statusRoutes, { ctx });
+  await app.register(fsRoutes, { ctx });
   await app.register(objectRoutes, {
     ctx,
     // Applied Jobs and Services get their job records now rather than at the leader's next

@@ -8,6 +8,11 @@ export function createRegistry(component: 'controlplane' | 'agent' | 'fs', label
   const registry = new Registry();
   registry.setDefaultLabels({ component, ...labels });
   collectDefaultMetrics({ register: registry, prefix: 'oswalk_' });
+  // prom-client exposes these three as gauges named *_total, which the exposition format
+  // reserves for counters: promtool check metrics rejects them, so they are not offered.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(`oswalk_${name}`);
+  }
   return registry;
 }
 

@@ -36,6 +36,14 @@
  *
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
+ * | fs:p:<path>                 | string | every kept version of one path, framed `<id> <len> <record>` (format in src/state/lua/fsOp-1.lua) |
+ * | fs:d:<dir path>             | hash   | a directory's visible children: name → type letter + id of the child's current version (`f12`, `d3`, `l1`) |
+ * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files |
+ * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |
+ * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
+ *
+ * The fsOp script reaches fs:p/fs:d keys of parents and subtrees it cannot know in advance; it builds
+ * them from the prefix, so they stay in the prefix's slot.
  */
 export interface Keyspace {
   prefix: string;
@@ -61,6 +69,11 @@ export interface Keyspace {
   owners(kind: string): string;
   schedulerWake: string;
   nodeWake(node: string): string;
+  fsVersions(path: string): string;
+  fsDir(path: string): string;
+  fsManifest(hash: string): string;
+  fsEvents: string;
+  manifestLocations(manifestHash: string): string;
   nodeStopWake(node: string): string;
 }
 
@@ -94,6 +107,11 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     owners: (kind) => `${prefix}owners:${kind}`,
     schedulerWake: `${prefix}wake:scheduler`,
     nodeWake: (node) => `${prefix}wake:node:${node}`,
+    fsVersions: (path) => `${prefix}fs:p:${path}`,
+    fsDir: (path) => `${prefix}fs:d:${path}`,
+    fsManifest: (hash) => `${prefix}fs:m:${hash}`,
+    fsEvents: `${prefix}fs:events`,
+    manifestLocations: (manifestHash) => `${prefix}pfs:loc:${manifestHash}`,
     nodeStopWake: (node) => `${prefix}wake:node:${node}:stop`,
   };
 }

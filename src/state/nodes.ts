@@ -16,7 +16,8 @@ export async function registerNode(redis: Redis, ks: Keyspace, rec: NodeRegistra
   ]);
 }
 
-export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJobs'>;
+export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJobs'> &
+  Partial<Pick<NodeRecord, 'translateBacklog' | 'storeChunks' | 'storeBytes' | 'cacheBytes'>>;
 
 /** Record a heartbeat; false means the node was marked down or re-registered elsewhere. */
 export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now = Date.now()): Promise<boolean> {

@@ -25,12 +25,18 @@ export interface NodeRecord {
   runningJobs: number;
   exportDir: string;
   mountPath: string;
+  /** Filesystem side, from the heartbeat: files waiting for the translate daemon, the chunk store. */
+  translateBacklog?: number;
+  storeChunks?: number;
+  storeBytes?: number;
+  cacheBytes?: number;
 }
 
 /** Fields of a NodeRecord kept as JSON in the hash rather than as plain strings. */
 const JSON_FIELDS = new Set(['labels']);
 const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
+  'translateBacklog', 'storeChunks', 'storeBytes', 'cacheBytes',
 ]);
 
 export function encodeNode(n: Partial<NodeRecord>): Record<string, string> {

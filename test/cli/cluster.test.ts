@@ -1,11 +1,28 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { oswalk, startOswalk, stopChild } from '../helpers/cli.js';
 import { packageRoot } from '../../src/util/paths.js';
+
+/** Retry fn until it returns want (or stops throwing with it) within timeoutMs. */
+async function eventually<T>(fn: () => T, want: T, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let got: T | undefined;
+    let err: unknown;
+    try {
+      got = fn();
+    } catch (e) {
+      err = e;
+    }
+    if (got === want) return;
+    if (Date.now() > deadline) assert.fail(`still ${err ? `failing: ${(err as Error).message}` : JSON.stringify(got)} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 describe('oswalk CLI: cluster init, up, status', () => {
   const dir = mkdtempSync(join(tmpdir(), 'oswalk-cli-'));
@@ -66,6 +83,21 @@ describe('oswalk CLI: cluster init, up, status', () => {
       const again = await oswalk(['apply', '-f', join(packageRoot(), 'manifests', 'examples', 'hello-job.yaml')], { cwd: upDir, env });
       assert.match(again.stdout, /unchanged/);
 
+      // The unified filesystem: ./cluster is node1's view; node2's mount sees the same tree.
+      const node2View = join(upDir, '.oswalk', 'nodes', 'node2', 'cluster');
+      writeFileSync(join(upDir, 'cluster', 'from-node1.txt'), 'written through node1\n');
+      writeFileSync(join(upDir, '.oswalk', 'nodes', 'node2', 'export', 'exported.txt'), 'exported by node2\n');
+      await eventually(() => readFileSync(join(node2View, 'from-node1.txt'), 'utf8'), 'written through node1\n');
+      await eventually(() => readFileSync(join(upDir, 'cluster', 'exported.txt'), 'utf8'), 'exported by node2\n');
+      const versions = await oswalk(['versions', 'exported.txt', '-o', 'json'], { cwd: upDir, env });
+      assert.deepEqual(JSON.parse(versions.stdout).map((v: { node: string; current: boolean }) => [v.node, v.current]), [['node2', true]]);
+      // A job started from inside the mount runs in the same directory of the unified tree.
+      mkdirSync(join(upDir, 'cluster', 'work'));
+      const inDir = await oswalk(['run', '--', 'sh', '-c', 'cat ../from-node1.txt; echo "job on $OSWALK_NODE" > out.txt'], { cwd: join(upDir, 'cluster', 'work'), env });
+      assert.equal(inDir.code, 0, inDir.stderr);
+      assert.equal(inDir.stdout, 'written through node1\n');
+      await eventually(() => readFileSync(join(node2View, 'work', 'out.txt'), 'utf8').startsWith('job on node'), true);
+
       const wrong = await oswalk(['get', 'nodes', '--token', 'wrong'], { cwd: upDir });
       assert.equal(wrong.code, 1);
       assert.match(wrong.stderr, /refused the token/);
@@ -73,6 +105,8 @@ describe('oswalk CLI: cluster init, up, status', () => {
       assert.equal(await stopChild(up.child, 'SIGINT'), 0);
     }
     assert.ok(existsSync(join(upDir, '.oswalk', 'redis', 'appendonlydir')));
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    assert.ok(!mounts.includes(upDir), `no mount of this cluster is left:\n${mounts.split('\n').filter((l) => l.includes(upDir)).join('\n')}`);
     const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
     assert.ok(!ps.includes(upDir), `no process of this cluster is left:\n${ps.split('\n').filter((l) => l.includes(upDir)).join('\n')}`);
     const port = new URL(JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')).redisUrl).port;

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { registerNode } from '../../src/state/nodes.js';
@@ -79,6 +80,9 @@ describe('control plane API', () => {
     const metrics = await (await call('/metrics', { token: null })).text();
     assert.match(metrics, /oswalk_http_request_duration_seconds_bucket\{.*route="\/v1\/nodes"/);
     assert.match(metrics, /oswalk_process_cpu_seconds_total/);
+    // promtool (Debian's prometheus package, installed by the test set-up) lints the exposition.
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    assert.equal(lint.status, 0, lint.stdout + lint.stderr);
   });
 
   it('reports not ready while Redis is away and ready again after it returns', async () => {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Makes sure a local image tagged node:20-bookworm-slim exists, the base of every OS Walk image.
+#
+# With a reachable registry this is a plain `docker pull`. Without one (air-gapped hosts, CI
+# behind a proxy that blocks registries) it builds an equivalent image: a minimal Debian 12
+# root filesystem from the machine's own apt mirror (debootstrap), plus this host's Node.js 20
+# and npm, plus the host's CA bundle (so npm works behind a TLS-intercepting proxy), imported
+# with `docker import`. Debootstrap also installs what the agent needs at run time
+# (fuse3, libfuse2: fuse-native's bundled libfuse.so is v2) so later layers need no network.
+#
+# Idempotent: does nothing when the tag already exists. Run as root (debootstrap needs it).
+#   docker/base-image.sh            build or pull when missing
+#   docker/base-image.sh --force    rebuild even when the tag exists
+set -euo pipefail
+
+TAG="${OSWALK_BASE_IMAGE:-node:20-bookworm-slim}"
+SUITE=bookworm
+INCLUDE=ca-certificates,fuse3,libfuse2
+
+say() { echo "==> base-image: $*"; }
+die() { echo "base-image: $*" >&2; exit 1; }
+
+if [ "${1:-}" != "--force" ] && docker image inspect "$TAG" >/dev/null 2>&1; then
+  say "$TAG already present, nothing to do"
+  exit 0
+fi
+
+if [ "${1:-}" != "--force" ]; then
+  say "trying docker pull $TAG"
+  if timeout 60 docker pull "$TAG" >/dev/null 2>&1; then
+    say "pulled $TAG from the registry"
+    exit 0
+  fi
+  say "registry unreachable, building $TAG locally with debootstrap"
+fi
+
+[ "$(id -u)" = 0 ] || die "debootstrap needs root; run: sudo $0"
+command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
+NODE="$(command -v node)" || die "node is not installed on this host"
+"$NODE" -e 'process.exit(Number(process.versions.node.split(".")[0]) === 20 ? 0 : 1)' \
+  || die "host node is $("$NODE" -v); the image must carry Node.js 20"
+NPM_DIR="$(dirname "$("$NODE" -p 'require.resolve("npm/package.json", { paths: ["/usr/lib/node_modules", "/usr/local/lib/node_modules"] })')")" \
+  || die "cannot find npm's lib directory on this host"
+CA=/etc/ssl/certs/ca-certificates.crt
+[ -r "$CA" ] || die "no CA bundle at $CA"
+
+# The Debian mirror this machine already uses (deb822 .sources or one-line .list), so the build
+# goes through whatever mirror or proxy the host is configured for.
+mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] || continue
+    awk -v s="$SUITE" '
+      BEGIN { RS = ""; FS = "\n" }
+      {
+        uri = ""; ok = 0
+        for (i = 1; i <= NF; i++) {
+          if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); split($i, u, /[ \t]+/); uri = u[1] }
+          if ($i ~ /^Suites:/) { n = split($i, w, /[ \t]+/); for (j = 2; j <= n; j++) if (w[j] == s) ok = 1 }
+        }
+        if (ok && uri != "") { print uri; exit }
+      }' "$f"
+  done
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk -v s="$SUITE" '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/) { if ($(i + 1) == s) print $i; break } }'
+  return 0
+}
+MIRROR="${OSWALK_DEBIAN_MIRROR:-$(mirror | sed -n 1p)}"
+[ -n "$MIRROR" ] || die "no Debian $SUITE mirror in /etc/apt/sources.list*; set OSWALK_DEBIAN_MIRROR"
+
+ROOT="$(mktemp -d /var/tmp/oswalk-rootfs.XXXXXX)"
+trap 'rm -rf "$ROOT"' EXIT
+
+say "debootstrap --variant=minbase --include=$INCLUDE $SUITE from $MIRROR"
+debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 \
+  || { tail -n 20 "$ROOT.log" >&2; rm -f "$ROOT.log"; die "debootstrap failed"; }
+rm -f "$ROOT.log"
+
+say "adding node $("$NODE" -v) from $NODE and npm $("$NODE" -p "require('$NPM_DIR/package.json').version") from $NPM_DIR"
+install -m 0755 "$NODE" "$ROOT/usr/local/bin/node"
+mkdir -p "$ROOT/usr/local/lib/node_modules"
+cp -a "$NPM_DIR" "$ROOT/usr/local/lib/node_modules/npm"
+ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOT/usr/local/bin/npm"
+ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOT/usr/local/bin/npx"
+# Node's headers, as the official image has them: node-gyp builds native addons (fuse-native)
+# against them instead of downloading them from nodejs.org.
+HEADERS="$(dirname "$NODE")/../include/node"
+if [ -r "$HEADERS/node_api.h" ]; then
+  mkdir -p "$ROOT/usr/local/include"
+  cp -a "$HEADERS" "$ROOT/usr/local/include/node"
+else
+  say "no node headers next to $NODE: native addons cannot be rebuilt inside the image offline"
+fi
+
+say "adding the host CA bundle"
+# Appended to Debian's bundle rather than replacing it, so update-ca-certificates in a later
+# layer does not drop the proxy's root; NODE_EXTRA_CA_CERTS makes node and npm trust it.
+mkdir -p "$ROOT/usr/local/share/ca-certificates"
+cp "$CA" "$ROOT/usr/local/share/ca-certificates/host-bundle.crt"
+cp "$CA" "$ROOT/etc/ssl/certs/ca-certificates.crt"
+
+# apt inside the image uses the same mirror (debootstrap wrote only the main suite).
+echo "deb $MIRROR $SUITE main" >"$ROOT/etc/apt/sources.list"
+rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/*.bin "$ROOT"/tmp/* "$ROOT"/var/log/*.log
+
+OLD="$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)"
+say "docker import -> $TAG"
+tar -C "$ROOT" --numeric-owner -c . | docker import \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV NODE_VERSION='"$("$NODE" -v | tr -d v)" \
+  --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
+  --change 'CMD ["node"]' \
+  --message "OS Walk local base: debootstrap $SUITE minbase + host node $("$NODE" -v)" \
+  - "$TAG" >/dev/null
+# A --force rebuild leaves the previous import untagged; drop it unless something still uses it.
+[ -z "$OLD" ] || docker image rm "$OLD" >/dev/null 2>&1 || true
+say "built $TAG ($(docker image inspect -f '{{.Size}}' "$TAG" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the images the compose cluster runs, each only when its inputs changed:
+#   node:20-bookworm-slim   base (docker/base-image.sh: pulled, or built with debootstrap)
+#   oswalk:latest           control plane, agent, CLI; also the example jobs' image
+#   oswalk-redis:latest     Debian's redis-server on the base
+#   oswalk-prometheus:latest Debian's prometheus on the base (compose profile `monitoring`)
+# An image carries a label with the hash of its inputs; when the hash matches, the build is
+# skipped (a plain `docker build` would also hit its cache, but hashing the 100 MB context
+# takes longer than this check). --force rebuilds everything but the base.
+#   docker/build.sh [--force]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FORCE="${1:-}"
+BASE="${OSWALK_BASE_IMAGE:-node:20-bookworm-slim}"
+
+say() { echo "==> build: $*"; }
+
+bash docker/base-image.sh
+base_id="$(docker image inspect -f '{{.Id}}' "$BASE")"
+
+# hash_of FILE...: content hash of these inputs plus the base image they build on.
+hash_of() {
+  { echo "$base_id"; find "$@" -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16
+}
+
+# build TAG HASH DOCKERFILE CONTEXT [docker build args...]
+build() {
+  local tag="$1" hash="$2" file="$3" ctx="$4"
+  shift 4
+  if [ "$FORCE" != --force ] && [ "$(docker image inspect -f '{{index .Config.Labels "dev.oswalk.inputs"}}' "$tag" 2>/dev/null)" = "$hash" ]; then
+    say "$tag is current ($hash)"
+    return
+  fi
+  say "docker build $tag"
+  local start=$SECONDS
+  local log
+  log="$(mktemp)"
+  if ! docker build --build-arg BASE="$BASE" --label dev.oswalk.inputs="$hash" -f "$file" -t "$tag" "$@" "$ctx" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    rm -f "$log"
+    echo "build: docker build of $tag failed" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  say "built $tag in $((SECONDS - start)) s"
+}
+
+# The app's inputs: what the build stage reads (see .dockerignore), with the installed
+# dependencies represented by npm's record of them and their native addons rather than
+# 100 MB of files.
+app_inputs=(package.json package-lock.json tsconfig.json bin src scripts docker/Dockerfile docker/deps.sh .dockerignore)
+for d in patches manifests; do [ -e "$d" ] && app_inputs+=("$d"); done
+if [ -f node_modules/.package-lock.json ]; then
+  # Native addons too: a postinstall may rebuild one (fuse-native's patch) with the same lock.
+  mapfile -t addons < <(find node_modules -name '*.node' -type f)
+  app_inputs+=(node_modules/.package-lock.json "${addons[@]}")
+fi
+build oswalk:latest "$(hash_of "${app_inputs[@]}")" docker/Dockerfile . --build-arg DEPS="${OSWALK_DEPS:-auto}"
+build oswalk-redis:latest "$(hash_of docker/redis.Dockerfile)" docker/redis.Dockerfile docker
+build oswalk-prometheus:latest "$(hash_of docker/prometheus.Dockerfile docker/prometheus.yml)" docker/prometheus.Dockerfile docker
+# Old builds of these tags stay behind untagged; remove the ones nothing uses.
+docker image prune -f --filter label=dev.oswalk.inputs >/dev/null

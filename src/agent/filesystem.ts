@@ -1,0 +1,184 @@
+import type { Redis } from 'ioredis';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Registry } from 'prom-client';
+import {
+  ChunkFetcher, ChunkStore, chunkRoutes, decodeChunkList, registerPacketfsMetrics, replicate, type ReplicationRule,
+} from '../packetfs/index.js';
+import type { Keyspace } from '../state/keys.js';
+import { getManifest } from '../state/fs.js';
+import { allReferencedManifests, currentManifestsUnder } from '../state/fs-walk.js';
+import { listObjects } from '../state/objects.js';
+import { startTranslator, type Translator } from '../translate/index.js';
+import { isMounted, mountOverlay, prepareSharedMountDir, unmountStale } from '../overlay/index.js';
+import type { HttpServer } from '../util/http.js';
+import type { Logger } from '../util/log.js';
+
+export interface NodeFilesystemOptions {
+  redis: Redis;
+  ks: Keyspace;
+  node: string;
+  /** Bearer token of the chunk servers (the cluster token). */
+  token: string;
+  exportDir: string;
+  stateDir: string;
+  registry: Registry;
+  log: Logger;
+  /** How often replication rules are applied. Default 30 s. */
+  replicateEveryMs?: number;
+  /** How often unreferenced chunks are collected. Default 1 h. */
+  gcEveryMs?: number;
+}
+
+/** What the node reports of its filesystem side in every heartbeat (and `oswalk status` shows). */
+export interface FilesystemUsage {
+  translateBacklog: number;
+  storeChunks: number;
+  storeBytes: number;
+  cacheBytes: number;
+}
+
+export interface NodeFilesystem {
+  store: ChunkStore;
+  translator: Translator;
+  usage(): FilesystemUsage;
+  stop(): Promise<void>;
+}
+
+export function chunkDir(stateDir: string): string {
+  return join(stateDir, 'chunks');
+}
+
+/** The chunk server is part of the agent's HTTP server, so it is registered before listen. */
+export async function registerChunkServer(app: HttpServer, store: ChunkStore, token: string): Promise<void> {
+  await app.register(chunkRoutes, { store, token });
+}
+
+/** The cache size of the applied Mount (the first, if several), else the overlay's default. */
+async function mountCacheSize(redis: Redis, ks: Keyspace): Promise<number | undefined> {
+  const mounts = await listObjects(redis, ks, 'Mount');
+  const m = mounts.find((o) => o.kind === 'Mount');
+  return m?.kind === 'Mount' ? m.spec.cacheSizeBytes : undefined;
+}
+
+export interface NodeMountOptions {
+  mountPath: string;
+  node: string;
+  redisUrl: string;
+  ks: Keyspace;
+  redis: Redis;
+  stateDir: string;
+  token: string;
+  /** Make the mount point's parent an rshared mount, so the FUSE mount reaches job containers. */
+  shareWithContainers: boolean;
+  log: Logger;
+}
+
+/**
+ * Mount the unified filesystem at the node's mount path, served by its own FS process
+ * (restarted if it dies). For the docker runtime the parent directory is made an rshared
+ * mount point first; a bind this agent made is undone again on stop, so nothing stays mounted.
+ */
+export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<{ stop(): Promise<void> }> {
+  const parent = dirname(resolve(opts.mountPath));
+  const boundBefore = await isMounted(parent);
+  if (opts.shareWithContainers) await prepareSharedMountDir(parent);
+  const weBound = opts.shareWithContainers && !boundBefore;
+  const mount = await mountOverlay({
+    mountDir: opts.mountPath, node: opts.node, redisUrl: opts.redisUrl, prefix: opts.ks.prefix, stateDir: opts.stateDir,
+    chunkDir: chunkDir(opts.stateDir), token: opts.token, cacheSizeBytes: await mountCacheSize(opts.redis, opts.ks),
+    log: opts.log.child({ part: 'mount' }),
+  });
+  return {
+    async stop() {
+      await mount.stop();
+      if (weBound) await unmountStale(parent);
+    },
+  };
+}
+
+/** Replication rules of every applied Mount (a path prefix → how many nodes hold its files). */
+async function replicationRules(redis: Redis, ks: Keyspace): Promise<ReplicationRule[]> {
+  const mounts = await listObjects(redis, ks, 'Mount');
+  return mounts.flatMap((m) => (m.kind === 'Mount' ? m.spec.replication : []));
+}
+
+/**
+ * The node's side of PacketFS and the unified filesystem that lives in the agent itself: the
+ * translate daemon over the export directory, pull-based replication per the Mounts' rules,
+ * and an occasional garbage collection of chunks no version references. The FUSE mount is a
+ * process of its own (src/overlay) and shares the chunk store directory.
+ */
+export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesystemOptions): Promise<NodeFilesystem> {
+  const { redis, ks, node, log } = opts;
+  await mkdir(opts.exportDir, { recursive: true });
+  const translator = await startTranslator({ redis, ks, node, exportDir: opts.exportDir, store, log: log.child({ part: 'translate' }), registry: opts.registry });
+  const fetcher = new ChunkFetcher({ store, redis, ks, self: node, token: opts.token, log: log.child({ part: 'fetch' }) });
+  let storeStats = { count: 0, bytes: 0, cacheBytes: 0 };
+  const refreshStats = async () => {
+    const s = await store.stats();
+    storeStats = { count: s.count, bytes: s.bytes, cacheBytes: s.cacheBytes };
+  };
+  registerPacketfsMetrics(opts.registry, { store, fetcher });
+
+  let stopped = false;
+  const inFlight = new Set<Promise<void>>();
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, what: string, fn: () => Promise<void>) => {
+    let running: Promise<void> | undefined;
+    const tick = () => {
+      if (stopped || running) return;
+      const p = fn().catch((err: unknown) => log.warn({ err, what }, `${what} failed; will retry`)).finally(() => {
+        running = undefined;
+        inFlight.delete(p);
+      });
+      running = p;
+      inFlight.add(p);
+    };
+    timers.push(setInterval(tick, ms));
+    setImmediate(tick);
+  };
+
+  // Counting walks the whole store directory: once a minute is plenty for status.
+  every(60_000, 'store statistics', refreshStats);
+  every(opts.replicateEveryMs ?? 30_000, 'replication', async () => {
+    const rules = await replicationRules(redis, ks);
+    if (!rules.length) return;
+    const res = await replicate({
+      fetcher, redis, ks, self: node, rules, log: log.child({ part: 'replicate' }),
+      manifestsUnder: (prefix) => currentManifestsUnder(redis, ks, prefix),
+      loadManifest: async (hash) => {
+        const buf = await getManifest(redis, ks, hash);
+        return buf ? decodeChunkList(buf) : undefined;
+      },
+    });
+    if (res.pulled || res.failed) log.info(res, 'replication pass');
+  });
+  every(opts.gcEveryMs ?? 3_600_000, 'garbage collection', async () => {
+    const live = (async function* () {
+      for await (const m of allReferencedManifests(redis, ks)) {
+        const buf = await getManifest(redis, ks, m);
+        if (buf) for (const c of decodeChunkList(buf)) yield c.hash;
+      }
+    })();
+    const res = await store.gc({ live });
+    if (res.deleted) log.info(res, 'garbage collection freed unreferenced chunks');
+  });
+
+  return {
+    store,
+    translator,
+    usage: () => ({
+      translateBacklog: translator.stats().backlogFiles,
+      storeChunks: storeStats.count,
+      storeBytes: storeStats.bytes,
+      cacheBytes: storeStats.cacheBytes,
+    }),
+    async stop() {
+      stopped = true;
+      for (const t of timers) clearInterval(t);
+      await Promise.allSettled([...inFlight]);
+      await translator.close();
+    },
+  };
+}

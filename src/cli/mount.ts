@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { hostname } from 'node:os';
+import { parseMemory } from '../manifest/index.js';
+import { mountOverlay } from '../overlay/index.js';
+import { action, untilSignal } from './common.js';
+import { readConfig, resolveRedisUrl } from './config.js';
+import { DEFAULT_PREFIX } from '../state/keys.js';
+
+export function register(program: Command): void {
+  program.command('mount')
+    .description('mount the unified filesystem at DIR in the foreground (Ctrl-C unmounts); the agent mounts it by itself')
+    .argument('<dir>', 'mount point (created if missing)')
+    .option('--node <name>', 'this node\'s name (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
+    .option('--redis <url>', 'Redis URL (default: $OSWALK_REDIS_URL, then .oswalk/config.json)')
+    .option('--prefix <prefix>', 'Redis key prefix with its {hash tag}', DEFAULT_PREFIX)
+    .option('--state-dir <dir>', 'the node\'s state directory, shared with its agent, whose chunk server serves what is written here (env OSWALK_STATE_DIR)', process.env.OSWALK_STATE_DIR ?? '/var/lib/oswalk')
+    .option('--cache-size <size>', 'disk cache for chunks fetched from other nodes', '1Gi')
+    .action(action(async (dir: string, opts: { node: string; redis?: string; prefix: string; stateDir: string; cacheSize: string }, cmd: Command) => {
+      const token = (cmd.optsWithGlobals() as { token?: string }).token || process.env.OSWALK_TOKEN || readConfig().token;
+      if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN; it lets this node fetch chunks from the others');
+      const mount = await mountOverlay({
+        mountDir: dir,
+        node: opts.node,
+        redisUrl: resolveRedisUrl(opts.redis),
+        prefix: opts.prefix,
+        stateDir: opts.stateDir,
+        cacheSizeBytes: parseMemory(opts.cacheSize),
+        token,
+      });
+      process.stderr.write(`mounted the unified filesystem at ${mount.mountDir} (node ${opts.node}); Ctrl-C unmounts\n`);
+      await untilSignal();
+      await mount.stop();
+    }));
+}

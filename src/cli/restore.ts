@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { hostname } from 'node:os';
+import type { VersionRecord } from '../state/fs.js';
+import { action, client, globals } from './common.js';
+import { isoNs, mountOption, namespacePath } from './fs-common.js';
+
+export function register(program: Command): void {
+  mountOption(program.command('restore'))
+    .description('make an older version of a path current again (a new version reusing its data; nothing is copied)')
+    .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
+    .argument('<version>', 'version id, as `oswalk versions PATH` shows it')
+    .option('--node <name>', 'node to record the restore as (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
+    .action(action(async (arg: string, id: string, opts: { mount?: string; node: string }, cmd: Command) => {
+      const path = namespacePath(arg, opts.mount);
+      const v = await client(cmd).post<VersionRecord>('/v1/fs/restore', { path, version: id, node: opts.node });
+      if (globals(cmd).output === 'json') process.stdout.write(JSON.stringify(v) + '\n');
+      else process.stdout.write(`restored ${v.path} version ${id} as version ${v.id} (mtime ${isoNs(v.mtimeNs)})\n`);
+    }));
+}

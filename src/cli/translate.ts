@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { SingleBar, Presets } from 'cli-progress';
+import Table from 'cli-table3';
+import { ChunkStore } from '../packetfs/index.js';
+import { startTranslator } from '../translate/index.js';
+import { createLogger } from '../util/log.js';
+import { action, globals } from './common.js';
+import { redisOptions, withRedis } from './fs-common.js';
+
+interface Opts {
+  redis?: string;
+  prefix: string;
+  node: string;
+  store: string;
+  state?: string;
+  concurrency: string;
+}
+
+export function register(program: Command): void {
+  const cmd = program.command('translate');
+  redisOptions(cmd)
+    .description('translate a directory into the unified filesystem once (what the agent\'s translate daemon does continuously), then exit')
+    .argument('<dir>', 'the directory to translate (a node\'s export directory)')
+    .option('--node <name>', 'node the versions belong to (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
+    .option('--store <dir>', 'PacketFS chunk store directory (env OSWALK_STORE)', process.env.OSWALK_STORE ?? '/var/lib/oswalk/chunks')
+    .option('--state <file>', 'where to remember what was translated (default: translate-<node>.json in the store)')
+    .option('--concurrency <n>', 'paths translated at once', '2')
+    .action(action(async (dirArg: string, opts: Opts) => {
+      const dir = resolve(dirArg);
+      if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`translate: ${dir} is not a directory`);
+      const concurrency = Number(opts.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error(`--concurrency must be 1..64, got ${opts.concurrency}`);
+      const log = createLogger('translate', { node: opts.node });
+      const stats = await withRedis(opts, async (redis, ks) => {
+        const store = new ChunkStore(resolve(opts.store), { log });
+        const t = await startTranslator({
+          redis, ks, node: opts.node, exportDir: dir, store, log, watch: false, concurrency,
+          stateFile: opts.state ? resolve(opts.state) : join(resolve(opts.store), `translate-${opts.node}.json`),
+        });
+        const bar = process.stderr.isTTY
+          ? new SingleBar({ format: 'translate |{bar}| {value}/{total} paths | {mb} MiB | {eta_formatted}', stream: process.stderr }, Presets.shades_classic)
+          : undefined;
+        const update = () => {
+          const s = t.stats();
+          const done = s.versions + s.skipped + s.errors;
+          bar?.setTotal(done + s.backlogFiles);
+          bar?.update(done, { mb: (s.bytesTranslated / 2 ** 20).toFixed(1) });
+        };
+        bar?.start(1, 0, { mb: '0.0' });
+        const tick = setInterval(update, 200);
+        try {
+          await t.idle();
+        } finally {
+          clearInterval(tick);
+          update();
+          bar?.stop();
+          await t.close();
+        }
+        return t.stats();
+      });
+      if (globals(cmd).output === 'json') {
+        process.stdout.write(JSON.stringify(stats) + '\n');
+      } else {
+        const table = new Table({ head: ['VERSIONS', 'FILES', 'BYTES', 'NEW BYTES', 'DEDUP', 'TOMBSTONES', 'SKIPPED', 'ERRORS'] });
+        table.push([stats.versions, stats.filesTranslated, stats.bytesTranslated, stats.newBytes, stats.dedupRatio.toFixed(2), stats.tombstones, stats.skipped, stats.errors]);
+        process.stdout.write(table.toString() + '\n');
+      }
+      // some paths could not be translated (each logged): a script should notice
+      return stats.errors ? 1 : 0;
+    }));
+}

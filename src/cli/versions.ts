@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import type { VersionInfo } from '../state/fs.js';
+import { action, client, globals } from './common.js';
+import { isoNs, mountOption, namespacePath } from './fs-common.js';
+import { formatBytes, printRows } from './output.js';
+
+/** What the HASH column shows: the manifest for files, else what kind of entry it is. */
+function what(v: VersionInfo): string {
+  if (v.type === 'file') return v.manifest!.slice(0, 12);
+  if (v.type === 'symlink') return `-> ${v.target}`;
+  return `(${v.type === 'tombstone' ? 'deleted' : 'dir'})`;
+}
+
+export function register(program: Command): void {
+  mountOption(program.command('versions'))
+    .description('list the kept versions of a path of the unified filesystem, newest first; CURRENT is what everyone sees')
+    .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
+    .action(action(async (arg: string, opts: { mount?: string }, cmd: Command) => {
+      const q = new URLSearchParams({ path: namespacePath(arg, opts.mount) });
+      const { items } = await client(cmd).get<{ items: VersionInfo[] }>(`/v1/fs/versions?${q}`);
+      printRows(globals(cmd).output, items, [
+        { header: 'ID', value: (v) => v.id },
+        { header: 'NODE', value: (v) => v.node },
+        { header: 'MTIME', value: (v) => isoNs(v.mtimeNs) },
+        { header: 'SIZE', value: (v) => (v.type === 'file' ? formatBytes(v.size) : '-') },
+        { header: 'HASH', value: what },
+        { header: 'SOURCE', value: (v) => v.source },
+        { header: 'CURRENT', value: (v) => (v.current ? '*' : '') },
+      ], items.map((v) => ({
+        id: v.id, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
+        current: v.current, type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid, target: v.target ?? null,
+      })));
+    }));
+}

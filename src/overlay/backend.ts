@@ -1,0 +1,62 @@
+/**
+ * What the FUSE layer needs from the cluster: the namespace (fsmeta, src/state/fs.ts) and file
+ * data (PacketFS, src/packetfs). One seam, so the filesystem code reads as POSIX and the
+ * cluster wiring lives in cluster-backend.ts.
+ */
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+/** The current (winning) version of a path, as the FUSE layer sees it. */
+export interface Entry {
+  type: EntryType;
+  /** Full st_mode, type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: bigint;
+  /** When this version was committed (ms): reported as ctime. */
+  committedAt: number;
+  /** PacketFS manifest hash of a file's content. */
+  manifest?: string;
+  /** Symlink target. */
+  target?: string;
+}
+
+export interface NewVersion {
+  type: EntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: bigint;
+  manifest?: string;
+  target?: string;
+}
+
+export interface Backend {
+  /** The current version of path, or null when there is none (or it is deleted). */
+  get(path: string): Promise<Entry | null>;
+  /** Names in a directory. Throws ENOTDIR/ENOENT. */
+  list(path: string): Promise<string[]>;
+  /** Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink). */
+  commit(path: string, v: NewVersion, exclusive?: boolean): Promise<{ current: boolean }>;
+  /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY). */
+  remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint): Promise<void>;
+  /** Move a path (a whole subtree for a directory) in one atomic step. */
+  rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }>;
+  /**
+   * Bytes [position, position + length) of a file's content (short at its end), verified
+   * chunk by chunk, from the local store or peers; `readAhead` chunks after the range are
+   * fetched in the background for a sequential reader.
+   */
+  readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer>;
+  /** Chunk a local file into the store and record its manifest; returns the manifest hash. */
+  storeFile(localPath: string): Promise<{ manifest: string; size: number }>;
+  /** The manifest of an empty file (stored once). */
+  emptyManifest(): Promise<string>;
+  /** Paths whose namespace entry changed elsewhere (or here); `resync` after events may have been lost. */
+  watch(onChange: (path: string) => void, onResync: () => void): void;
+  /** Whether metadata can be asked for now (false while Redis is away). */
+  online(): boolean;
+  close(): Promise<void>;
+}

@@ -1,0 +1,151 @@
+import type { Backend, Entry } from './backend.js';
+import { fsError } from './errors.js';
+import { baseName, isWithin, parentOf } from './paths.js';
+
+interface Cached<T> {
+  value: T;
+  at: number;
+}
+
+export interface MetaCacheOptions {
+  /** Age after which an entry is asked again even without an invalidation (a safety net for lost events). */
+  ttlMs: number;
+  /** How long an operation waits for Redis before it fails with EIO. */
+  waitMs: number;
+  maxEntries: number;
+}
+
+/**
+ * Path → current version, and directory → names, kept until an invalidation from the
+ * namespace's pub/sub channel says the path changed (so another node's commit is seen at
+ * once), or ttlMs passes. While Redis is away every cached answer is served whatever its age,
+ * and only misses wait (then EIO); when Redis comes back the whole cache is dropped, since
+ * events sent meanwhile are lost.
+ */
+export class MetaCache {
+  private entries = new Map<string, Cached<Entry | null>>();
+  private dirs = new Map<string, Cached<Set<string>>>();
+  /** Bumped by every invalidation, so an answer that was asked for before it is not cached after it. */
+  private generation = 0;
+
+  constructor(private backend: Backend, private opts: MetaCacheOptions) {}
+
+  async get(path: string): Promise<Entry | null> {
+    // A name missing from its directory's cached listing does not exist: compilers, git and
+    // creates look up many names that are not there, and each would be a round trip.
+    if (path !== '/' && !this.entries.has(path)) {
+      const dir = this.dirs.get(parentOf(path));
+      if (dir && this.usable(dir) && !dir.value.has(baseName(path))) return null;
+    }
+    return this.cached(this.entries, path, () => this.backend.get(path));
+  }
+
+  async list(path: string): Promise<string[]> {
+    return [...(await this.cached(this.dirs, path, async () => new Set(await this.backend.list(path))))];
+  }
+
+  private usable(hit: Cached<unknown>): boolean {
+    return Date.now() - hit.at < this.opts.ttlMs || !this.backend.online();
+  }
+
+  private async cached<T>(map: Map<string, Cached<T>>, path: string, load: () => Promise<T>): Promise<T> {
+    const hit = map.get(path);
+    if (hit && this.usable(hit)) {
+      map.delete(path); // LRU: move to the end
+      map.set(path, hit);
+      return hit.value;
+    }
+    const gen = this.generation;
+    const value = await this.bounded(load(), path);
+    if (gen === this.generation) {
+      map.set(path, { value, at: Date.now() });
+      if (map.size > this.opts.maxEntries) map.delete(map.keys().next().value as string);
+    }
+    return value;
+  }
+
+  private async bounded<T>(p: Promise<T>, path: string): Promise<T> {
+    if (this.backend.online()) return p;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(fsError('EIO', path, 'metadata store unreachable')), this.opts.waitMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Our own commits publish their path too; re-reading what we just wrote would make every
+   * stat after a create a Redis round trip. So a commit of ours announces itself (expect),
+   * its event is swallowed, and the committed entry is cached (settle). The bookkeeping is
+   * per path and safe against the event arriving before the commit's reply.
+   */
+  private expected = new Map<string, number>();
+
+  expect(path: string): void {
+    this.expected.set(path, (this.expected.get(path) ?? 0) + 1);
+  }
+
+  /** The commit of an expected change is done: cache what it made current, or forget the path. */
+  settle(path: string, ok: boolean, value: Entry | null, created = false): void {
+    const n = this.expected.get(path) ?? 0;
+    if (!ok) {
+      // No event comes for a commit that did not change what the path shows (or one that
+      // failed); if an event was already swallowed on its behalf, it was someone else's.
+      if (n > 0) this.setExpected(path, n - 1);
+      this.invalidate(path);
+      return;
+    }
+    this.generation++;
+    this.entries.delete(path);
+    this.entries.set(path, { value, at: Date.now() });
+    if (value?.type !== 'dir') this.dirs.delete(path);
+    // A directory we just made is empty: its lookups need not ask.
+    else if (created) this.dirs.set(path, { value: new Set(), at: Date.now() });
+    const dir = this.dirs.get(parentOf(path));
+    if (dir) {
+      if (value) dir.value.add(baseName(path));
+      else dir.value.delete(baseName(path));
+    }
+  }
+
+  private setExpected(path: string, n: number): void {
+    if (n > 0) this.expected.set(path, n);
+    else this.expected.delete(path);
+  }
+
+  /** An event from the namespace channel. */
+  event(path: string): void {
+    const n = this.expected.get(path) ?? 0;
+    if (n > 0) {
+      this.setExpected(path, n - 1);
+      return;
+    }
+    this.invalidate(path);
+  }
+
+  /** Forget path, its parent's listing, and, for a directory (or a path we know nothing of), everything below it. */
+  invalidate(path: string): void {
+    this.generation++;
+    const hit = this.entries.get(path);
+    this.entries.delete(path);
+    this.dirs.delete(path);
+    this.dirs.delete(parentOf(path));
+    if (!hit || hit.value?.type === 'dir') {
+      for (const map of [this.entries, this.dirs] as Map<string, unknown>[]) {
+        for (const k of map.keys()) if (isWithin(k, path)) map.delete(k);
+      }
+    }
+  }
+
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.dirs.clear();
+  }
+}

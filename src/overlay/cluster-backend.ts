@@ -1,0 +1,213 @@
+import type { Redis } from 'ioredis';
+import { constants } from 'node:fs';
+import type { Logger } from 'pino';
+import {
+  addManifestLocation,
+  chunkOffsets,
+  decodeChunkList,
+  encodeChunkList,
+  manifestHash,
+  type ChunkFetcher,
+  type ChunkRef,
+  type ChunkStore,
+} from '../packetfs/index.js';
+import {
+  commitVersion,
+  getCurrent,
+  getManifest,
+  listDir,
+  putManifest,
+  removePath,
+  renamePath,
+  subscribeFsEvents,
+  type VersionRecord,
+} from '../state/fs.js';
+import type { Keyspace } from '../state/keys.js';
+import type { Backend, Entry, NewVersion } from './backend.js';
+
+interface FileChunks {
+  chunks: ChunkRef[];
+  offsets: number[];
+  manifestHash: string;
+}
+import { fsError } from './errors.js';
+
+export interface ClusterBackendOptions {
+  redis: Redis;
+  ks: Keyspace;
+  /** This node's name: versions committed through the mount carry it. */
+  node: string;
+  store: ChunkStore;
+  /** Chunks from the local store or peers, verified, with a memory cache and read-ahead. */
+  fetcher: ChunkFetcher;
+  log: Logger;
+}
+
+/**
+ * The root shows as drwxrwxrwt (like /tmp): it has no versions of its own, and every user and
+ * container on every node may create entries in it; the sticky bit keeps them from deleting
+ * each other's.
+ */
+const ROOT_MODE = constants.S_IFDIR | 0o1777;
+
+/** The namespace in Redis (src/state/fs.ts) and file data in PacketFS, for the FUSE layer. */
+export class ClusterBackend implements Backend {
+  private unsubscribe?: () => Promise<void>;
+
+  constructor(private o: ClusterBackendOptions) {}
+
+  private toEntry(r: VersionRecord): Entry {
+    return {
+      type: r.type as Entry['type'],
+      mode: r.path === '/' ? ROOT_MODE : r.mode,
+      uid: r.uid,
+      gid: r.gid,
+      size: r.size,
+      mtimeNs: BigInt(r.mtimeNs),
+      committedAt: r.committedAt,
+      manifest: r.manifest,
+      target: r.target,
+    };
+  }
+
+  async get(path: string): Promise<Entry | null> {
+    const r = await getCurrent(this.o.redis, this.o.ks, path);
+    return r ? this.toEntry(r) : null;
+  }
+
+  async list(path: string): Promise<string[]> {
+    return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
+  }
+
+  async commit(path: string, v: NewVersion, exclusive = false): Promise<{ current: boolean }> {
+    return commitVersion(this.o.redis, this.o.ks, {
+      path,
+      type: v.type,
+      node: this.o.node,
+      mtimeNs: v.mtimeNs.toString(),
+      size: v.size,
+      mode: v.mode,
+      uid: v.uid,
+      gid: v.gid,
+      manifest: v.manifest,
+      target: v.target,
+      source: 'mount',
+    }, { exclusive });
+  }
+
+  async remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint): Promise<void> {
+    await removePath(this.o.redis, this.o.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString() });
+  }
+
+  async rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }> {
+    const r = await renamePath(this.o.redis, this.o.ks, from, to, this.o.node, mtimeNs.toString());
+    return { stampNs: BigInt(r.mtimeNs) };
+  }
+
+  /** Chunk lists with their offsets, by manifest hash (immutable, so cached until pushed out). */
+  private files = new Map<string, Promise<FileChunks>>();
+
+  private file(manifest: string): Promise<FileChunks> {
+    let p = this.files.get(manifest);
+    if (p) {
+      this.files.delete(manifest);
+    } else {
+      p = getManifest(this.o.redis, this.o.ks, manifest).then((buf) => {
+        if (!buf) throw fsError('EIO', `manifest ${manifest}`, 'not in the namespace');
+        const chunks = decodeChunkList(buf);
+        return { chunks, offsets: chunkOffsets(chunks), manifestHash: manifest };
+      });
+      p.catch(() => this.files.delete(manifest));
+      if (this.files.size >= 1024) this.files.delete(this.files.keys().next().value as string);
+    }
+    this.files.set(manifest, p);
+    return p;
+  }
+
+  /** Chunk fetches started here and not yet settled, by hash. */
+  private inflight = new Map<string, Promise<unknown>>();
+
+  /**
+   * The fetcher reads a local chunk (and hashes it) once per caller, and the kernel asks for
+   * 128 KiB at a time: left to readRange's own read-ahead, every request would start reading
+   * the same next chunks again. So read-ahead is scheduled here, once per chunk, and a
+   * request waits for the fetches of its chunks already under way; the bytes then come from
+   * the fetcher's memory cache.
+   */
+  async readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer> {
+    const file = await this.file(manifest);
+    const { chunks, offsets } = file;
+    let i = 0;
+    for (let hi = chunks.length - 1; i < hi;) {
+      const mid = (i + hi + 1) >> 1;
+      if (offsets[mid] <= position) i = mid;
+      else hi = mid - 1;
+    }
+    let last = i;
+    while (last + 1 < chunks.length && offsets[last + 1] < position + length) last++;
+    const waits = [];
+    for (let j = i; j <= last && j < chunks.length; j++) {
+      const p = this.inflight.get(chunks[j].hash);
+      if (p) waits.push(p);
+    }
+    for (let j = last + 1; j <= Math.min(last + readAhead, chunks.length - 1); j++) {
+      const { hash } = chunks[j];
+      if (this.inflight.has(hash)) continue;
+      const p = this.o.fetcher.getChunk(chunks[j], manifest).catch(() => undefined).finally(() => this.inflight.delete(hash));
+      this.inflight.set(hash, p);
+    }
+    await Promise.all(waits);
+    return this.o.fetcher.readRange(file, position, length, 0);
+  }
+
+  async storeFile(localPath: string): Promise<{ manifest: string; size: number }> {
+    const { chunks, size } = await this.o.store.putFile(localPath);
+    return { manifest: await this.recordManifest(chunks), size };
+  }
+
+  /** Manifests this process has stored and located: a file written again with the same content costs no round trip. */
+  private recorded = new Set<string>();
+
+  private async recordManifest(chunks: ChunkRef[]): Promise<string> {
+    const manifest = manifestHash(chunks);
+    if (this.recorded.has(manifest)) return manifest;
+    await Promise.all([
+      putManifest(this.o.redis, this.o.ks, manifest, encodeChunkList(chunks)),
+      chunks.length ? addManifestLocation(this.o.redis, this.o.ks, manifest, this.o.node) : undefined,
+    ]);
+    this.recorded.add(manifest);
+    if (this.recorded.size > 100_000) this.recorded.delete(this.recorded.values().next().value as string);
+    return manifest;
+  }
+
+  emptyManifest(): Promise<string> {
+    return this.recordManifest([]);
+  }
+
+  watch(onChange: (path: string) => void, onResync: () => void): void {
+    let wasDown = false;
+    this.o.redis.on('close', () => {
+      wasDown = true;
+    });
+    this.o.redis.on('ready', () => {
+      if (!wasDown) return;
+      wasDown = false;
+      this.o.log.info('metadata store is back: dropping cached metadata (invalidations may have been missed)');
+      onResync();
+    });
+    subscribeFsEvents(this.o.redis, this.o.ks, onChange).then(
+      (unsub) => {
+        this.unsubscribe = unsub;
+      },
+      (err) => this.o.log.error({ err }, 'cannot subscribe to namespace events'),
+    );
+  }
+
+  online(): boolean {
+    return this.o.redis.status === 'ready';
+  }
+
+  async close(): Promise<void> {
+    await this.unsubscribe?.();
+  }
+}

@@ -1,0 +1,106 @@
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { errnoOf, fsError } from './errors.js';
+import type { Caller, OverlayFs, Stat } from './ops.js';
+
+/** The parts of (patched) fuse-native this module uses. */
+interface FuseInstance {
+  caller: Caller;
+  mount(cb: (err: Error | null) => void): void;
+  unmount(cb: (err: Error | null) => void): void;
+}
+type FuseClass = new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>) => FuseInstance;
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Load fuse-native and make sure its addon is the one built from patches/fuse-native-2.2.6.patch:
+ * the prebuilt one would silently drop mtimes and file ownership.
+ */
+export function loadFuse(): FuseClass {
+  const dir = dirname(require.resolve('fuse-native/package.json'));
+  const binding = require('node-gyp-build')(dir) as Record<string, unknown>;
+  if (typeof binding.fuse_native_caller !== 'function') {
+    throw new Error(`fuse-native in ${dir} runs its unpatched prebuilt addon; run: node scripts/patch-fuse-native.mjs`);
+  }
+  return require('fuse-native') as FuseClass;
+}
+
+export interface MountTuning {
+  /** Seconds the kernel may trust a name lookup / attributes (and a failed lookup). */
+  entryTimeout: number;
+  attrTimeout: number;
+  negativeTimeout: number;
+}
+
+/**
+ * Mount options. big_writes + max_write: the kernel sends 128 KiB writes instead of 4 KiB (about
+ * ten times the throughput through fuse-native's one JS thread). auto_cache keeps file pages in
+ * the kernel across opens unless the mtime or size changed (so another node's new version is
+ * read fresh). allow_other + default_permissions: every user (and container) may use the mount,
+ * and the kernel checks modes against the owners we report.
+ */
+export function mountOptions(t: MountTuning): Record<string, unknown> {
+  return {
+    timeout: false,
+    allowOther: true,
+    defaultPermissions: true,
+    autoCache: true,
+    fsname: 'oswalk',
+    entryTimeout: t.entryTimeout,
+    attrTimeout: t.attrTimeout,
+    extraOptions: ['big_writes', 'max_write=131072', 'max_read=131072', `negative_timeout=${t.negativeTimeout}`, 'subtype=oswalk'],
+  };
+}
+
+/** fuse-native's callback-style handlers over OverlayFs's async operations. */
+export function fuseOps(fs: OverlayFs, fuse: () => FuseInstance, log: Logger): Record<string, unknown> {
+  type Cb = (code: number, value?: unknown) => void;
+  const answer = (op: string, path: string, cb: Cb, p: Promise<unknown>, ok: (v: unknown) => [number, unknown?] = (v) => [0, v]) => {
+    p.then(
+      (v) => {
+        const [code, value] = ok(v);
+        cb(code, value);
+      },
+      (err) => {
+        const errno = errnoOf(err);
+        if (errno === 5) log.warn({ err, op, path }, 'I/O error');
+        else log.debug({ op, path, errno, msg: (err as Error).message }, 'operation failed');
+        cb(-errno);
+      },
+    );
+  };
+  const caller = () => ({ ...fuse().caller });
+  const count = (v: unknown): [number] => [v as number];
+  return {
+    getattr: (p: string, cb: Cb) => answer('getattr', p, cb, fs.getattr(p)),
+    readdir: (p: string, cb: Cb) => answer('readdir', p, cb, fs.readdir(p)),
+    open: (p: string, flags: number, cb: Cb) => answer('open', p, cb, fs.open(p, flags)),
+    create: (p: string, mode: number, flags: number, cb: Cb) => answer('create', p, cb, fs.create(p, mode, flags, caller())),
+    read: (p: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      answer('read', p, cb, fs.read(p, fh, buf, len, pos), count),
+    write: (p: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      answer('write', p, cb, fs.write(p, fh, buf, len, pos), count),
+    flush: (p: string, fh: number, cb: Cb) => answer('flush', p, cb, fs.flush(p, fh)),
+    fsync: (p: string, _datasync: number, fh: number, cb: Cb) => answer('fsync', p, cb, fs.fsync(p, fh)),
+    release: (p: string, fh: number, cb: Cb) => answer('release', p, cb, fs.release(p, fh)),
+    truncate: (p: string, size: number, cb: Cb) => answer('truncate', p, cb, fs.truncate(p, size)),
+    ftruncate: (p: string, fh: number, size: number, cb: Cb) => answer('ftruncate', p, cb, fs.ftruncate(p, fh, size)),
+    chmod: (p: string, mode: number, cb: Cb) => answer('chmod', p, cb, fs.chmod(p, mode)),
+    chown: (p: string, uid: number, gid: number, cb: Cb) => answer('chown', p, cb, fs.chown(p, uid, gid)),
+    utimens: (p: string, atime: bigint | null, mtime: bigint | null, cb: Cb) => answer('utimens', p, cb, fs.utimens(p, atime, mtime)),
+    mkdir: (p: string, mode: number, cb: Cb) => answer('mkdir', p, cb, fs.mkdir(p, mode, caller())),
+    rmdir: (p: string, cb: Cb) => answer('rmdir', p, cb, fs.rmdir(p)),
+    unlink: (p: string, cb: Cb) => answer('unlink', p, cb, fs.unlink(p)),
+    rename: (from: string, to: string, cb: Cb) => answer('rename', from, cb, fs.rename(from, to)),
+    // Hard links cannot exist where every path has versions of its own; EPERM makes git and
+    // others fall back to rename or copy.
+    link: (_from: string, to: string, cb: Cb) => answer('link', to, cb, Promise.reject(fsError('EPERM', to, 'hard links are not supported'))),
+    symlink: (target: string, p: string, cb: Cb) => answer('symlink', p, cb, fs.symlink(target, p, caller())),
+    readlink: (p: string, cb: Cb) => answer('readlink', p, cb, fs.readlink(p)),
+    statfs: (p: string, cb: Cb) => answer('statfs', p, cb, fs.statfs()),
+  };
+}
+
+export type { Stat };

@@ -1,0 +1,216 @@
+/**
+ * The unified filesystem's public face: mount it (in a child process of its own), keep it
+ * mounted, unmount it. The parent never serves FUSE requests itself, so it may look at the
+ * mount (to check that it answers) without deadlocking.
+ */
+import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { DEFAULT_PREFIX } from '../state/keys.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { packageRoot } from '../util/paths.js';
+import type { FsProcessConfig } from './fs-process.js';
+import type { MountTuning } from './fuse.js';
+
+const run = promisify(execFile);
+
+export interface MountOverlayOptions {
+  /** Where to mount; created if missing. */
+  mountDir: string;
+  /** This node's name (versions written through the mount carry it). */
+  node: string;
+  redisUrl: string;
+  /** Redis key prefix of the cluster (default {oswalk}:). */
+  prefix?: string;
+  /** The node's state directory: staging files go to <stateDir>/staging. */
+  stateDir: string;
+  /** The node's PacketFS chunk store; default <stateDir>/chunks. */
+  chunkDir?: string;
+  /** The Mount's cache size: bytes of chunks fetched from peers kept on disk, LRU (default 1 GiB). */
+  cacheSizeBytes?: number;
+  /** Bytes of chunk data the FS process keeps in memory (default 256 MiB). */
+  memoryCacheBytes?: number;
+  /** Bearer token of the agents' chunk servers (the cluster's agent token). */
+  token: string;
+  /** Kernel cache timeouts, seconds (defaults: 0.5 each, so a change elsewhere shows within a second). */
+  tuning?: Partial<MountTuning>;
+  /** Restart the FS process (and remount) when it dies (default true). */
+  restart?: boolean;
+  /** How long a start may take before it counts as failed (default 20 s). */
+  startTimeoutMs?: number;
+  log?: Logger;
+}
+
+export interface OverlayMount extends EventEmitter {
+  readonly mountDir: string;
+  /** Pid of the FS process now serving the mount. */
+  readonly pid: number | undefined;
+  /** How many times the FS process was restarted. */
+  readonly restarts: number;
+  /** Unmount and stop the FS process; leaves no mount behind. */
+  stop(): Promise<void>;
+}
+
+/** Mount points (decoded) from /proc/self/mountinfo, with their fs type and propagation fields. */
+export async function mountTable(): Promise<Array<{ target: string; fstype: string; optional: string }>> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const out = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [left, right] = line.split(' - ');
+    const f = left.split(' ');
+    const decode = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    out.push({ target: decode(f[4]), fstype: right.split(' ')[0], optional: f.slice(6).join(' ') });
+  }
+  return out;
+}
+
+export async function isMounted(dir: string): Promise<boolean> {
+  const target = resolve(dir);
+  return (await mountTable()).some((m) => m.target === target);
+}
+
+/** Lazily detach whatever is mounted on dir (a FUSE mount whose server died answers ENOTCONN). */
+export async function unmountStale(dir: string): Promise<void> {
+  const target = resolve(dir);
+  while (await isMounted(target)) {
+    try {
+      await run('fusermount', ['-uz', target]);
+    } catch {
+      await run('umount', ['-l', target]);
+    }
+  }
+}
+
+/**
+ * Make dir a mount point with shared propagation (mount --bind dir dir; mount --make-rshared
+ * dir), so that a FUSE mount made below it later, or made again after a restart, also appears
+ * in containers that bind it with rslave propagation. `/` is private on these hosts, hence the
+ * bind. Idempotent.
+ */
+export async function prepareSharedMountDir(dir: string): Promise<void> {
+  const target = resolve(dir);
+  await mkdir(target, { recursive: true });
+  const entry = (await mountTable()).filter((m) => m.target === target).pop();
+  if (!entry) await run('mount', ['--bind', target, target]);
+  if (!entry || !/\bshared:\d+/.test(entry.optional)) await run('mount', ['--make-rshared', target]);
+}
+
+function fsProcessEntry(): string {
+  return join(packageRoot(), 'dist', 'src', 'overlay', 'fs-process.js');
+}
+
+/** Wait until the mount at dir is a live oswalk FUSE mount, asked from this (other) process. */
+async function waitMounted(dir: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the FS process for ${dir} exited during start-up`);
+    const m = (await mountTable()).filter((e) => e.target === dir).pop();
+    if (m?.fstype.startsWith('fuse') && (await stat(dir).then(() => true, () => false))) return;
+    if (Date.now() > deadline) throw new Error(`the FUSE mount at ${dir} did not come up within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Mount the unified filesystem at opts.mountDir, served by a child process (fs-process.ts).
+ * Resolves once the mount answers. If the FS process dies, the stale mount is cleared and a new
+ * FS process mounts again (backoff 0.5 s doubling to 10 s); stop() unmounts for good.
+ */
+export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMount> {
+  const mountDir = resolve(opts.mountDir);
+  const log = opts.log ?? createLogger('overlay', { mount: mountDir });
+  const cfg: FsProcessConfig = {
+    mountDir,
+    node: opts.node,
+    redisUrl: opts.redisUrl,
+    prefix: opts.prefix ?? DEFAULT_PREFIX,
+    stateDir: resolve(opts.stateDir),
+    chunkDir: resolve(opts.chunkDir ?? join(opts.stateDir, 'chunks')),
+    cacheSizeBytes: opts.cacheSizeBytes ?? 1024 ** 3,
+    memoryCacheBytes: opts.memoryCacheBytes ?? 256 * 1024 * 1024,
+    token: opts.token,
+    tuning: { entryTimeout: 0.5, attrTimeout: 0.5, negativeTimeout: 0.5, ...opts.tuning },
+  };
+  const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
+  await mkdir(mountDir, { recursive: true });
+  await unmountStale(mountDir);
+
+  const emitter = new EventEmitter();
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let restarts = 0;
+  let backoff = 500;
+  let restartTimer: NodeJS.Timeout | undefined;
+
+  const start = async (): Promise<void> => {
+    const c = fork(fsProcessEntry(), [], {
+      env: { ...process.env, OSWALK_FS_CONFIG: JSON.stringify(cfg) },
+      // Not the parent's node flags (--eval, --inspect…): this is a program of its own.
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child = c;
+    c.on('exit', (code, signal) => {
+      if (stopping || child !== c) return;
+      emitter.emit('died', { code, signal });
+      if (opts.restart === false) {
+        log.error({ code, signal }, 'FS process died');
+        void unmountStale(mountDir);
+        return;
+      }
+      log.error({ code, signal }, 'FS process died; remounting');
+      restartTimer = setTimeout(() => void restart(), backoff);
+      backoff = Math.min(backoff * 2, 10_000);
+    });
+    try {
+      await waitMounted(mountDir, c, startTimeoutMs);
+    } catch (err) {
+      c.kill('SIGKILL');
+      throw err;
+    }
+    log.info({ pid: c.pid }, 'mounted');
+  };
+
+  const restart = async (): Promise<void> => {
+    if (stopping) return;
+    try {
+      await unmountStale(mountDir);
+      restarts++;
+      await start();
+      backoff = 500;
+      emitter.emit('restarted', { pid: child?.pid, restarts });
+    } catch (err) {
+      log.error({ err }, 'remount failed; trying again');
+      if (!stopping) restartTimer = setTimeout(() => void restart(), backoff);
+      backoff = Math.min(backoff * 2, 10_000);
+    }
+  };
+
+  await start();
+
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    clearTimeout(restartTimer);
+    const c = child;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      const exited = new Promise<void>((r) => c.once('exit', () => r()));
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await unmountStale(mountDir);
+    log.info('unmounted');
+  };
+
+  // defineProperties, not Object.assign: assign would copy the getters' values once.
+  return Object.defineProperties(emitter, {
+    mountDir: { value: mountDir, enumerable: true },
+    pid: { get: () => child?.pid, enumerable: true },
+    restarts: { get: () => restarts, enumerable: true },
+    stop: { value: stop },
+  }) as OverlayMount;
+}

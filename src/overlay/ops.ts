@@ -1,0 +1,462 @@
+import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Backend, Entry, NewVersion } from './backend.js';
+import { MetaCache } from './cache.js';
+import { fsError } from './errors.js';
+import { OpenFile, nowNs } from './file.js';
+import { baseName, checkPath, isWithin, parentOf } from './paths.js';
+
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY } = constants;
+const O_ACCMODE = 3;
+
+/** What FUSE handlers learn about the process that asked. */
+export interface Caller {
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
+export interface Stat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  blksize: number;
+  blocks: number;
+  atime: bigint;
+  mtime: bigint;
+  ctime: bigint;
+}
+
+export interface OverlayFsOptions {
+  backend: Backend;
+  /** Directory for staging files (under the node's state dir). Emptied at start. */
+  stagingDir: string;
+  log: Logger;
+}
+
+/** The root when the namespace has no record of it: like /tmp, anyone may create entries. */
+const ROOT: Entry = { type: 'dir', mode: S_IFDIR | 0o1777, uid: 0, gid: 0, size: 0, mtimeNs: 0n, committedAt: 0 };
+
+/** libfuse renames a file unlinked while open to this (no hard_remove): it leaves the namespace. */
+const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]+$/;
+
+const UNCHANGED_ID = 0xffffffff;
+
+interface Handle {
+  file: OpenFile;
+  flags: number;
+}
+
+/**
+ * The POSIX operations of the unified filesystem, as async functions that either return or
+ * throw an FsError. Metadata comes from the namespace through MetaCache; file content from
+ * chunks (the PacketFS fetcher: local store, then peers); a file's changes live in an OpenFile
+ * and become a new version when it is flushed, fsynced or released (close-to-open).
+ */
+export class OverlayFs {
+  readonly meta: MetaCache;
+  private files = new Map<string, OpenFile>();
+  private handles = new Map<number, Handle>();
+  private nextFh = 1;
+  private backend: Backend;
+  private log: Logger;
+
+  constructor(private opts: OverlayFsOptions) {
+    this.backend = opts.backend;
+    this.log = opts.log;
+    this.meta = new MetaCache(this.backend, { ttlMs: 60_000, waitMs: 5_000, maxEntries: 200_000 });
+  }
+
+  async start(): Promise<void> {
+    // Staging files of a previous run belong to handles that no longer exist.
+    await mkdir(this.opts.stagingDir, { recursive: true, mode: 0o700 });
+    for (const f of await readdir(this.opts.stagingDir)) await rm(`${this.opts.stagingDir}/${f}`, { force: true });
+    this.backend.watch(
+      (path) => this.meta.event(path),
+      () => this.meta.clear(),
+    );
+  }
+
+  private async entry(path: string): Promise<Entry | null> {
+    const e = await this.meta.get(path);
+    return e ?? (path === '/' ? ROOT : null);
+  }
+
+  private async mustExist(path: string): Promise<Entry> {
+    const f = this.files.get(path);
+    if (f) return this.fileEntry(f);
+    const e = await this.entry(path);
+    if (!e) throw fsError('ENOENT', path);
+    return e;
+  }
+
+  private fileEntry(f: OpenFile): Entry {
+    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest };
+  }
+
+  /** The parent of a new entry must be an existing directory. */
+  private async parentDir(path: string): Promise<void> {
+    const parent = parentOf(path);
+    const e = await this.entry(parent);
+    if (!e) throw fsError('ENOENT', parent);
+    if (e.type !== 'dir') throw fsError('ENOTDIR', parent);
+  }
+
+  private async mustNotExist(path: string): Promise<void> {
+    if (this.files.has(path) || (await this.entry(path))) throw fsError('EEXIST', path);
+  }
+
+  async getattr(path: string): Promise<Stat> {
+    checkPath(path);
+    const f = this.files.get(path);
+    if (f) return this.stat(this.fileEntry(f));
+    return this.stat(await this.mustExist(path));
+  }
+
+  private stat(e: Entry): Stat {
+    const ctime = BigInt(e.committedAt) * 1_000_000n;
+    return {
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      size: e.size,
+      nlink: e.type === 'dir' ? 2 : 1,
+      blksize: 128 * 1024,
+      blocks: Math.ceil(e.size / 512),
+      atime: e.mtimeNs,
+      mtime: e.mtimeNs,
+      ctime: ctime > e.mtimeNs ? ctime : e.mtimeNs,
+    };
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    checkPath(path);
+    const e = await this.mustExist(path);
+    if (e.type !== 'dir') throw fsError('ENOTDIR', path);
+    const names = new Set(path === '/' && !(await this.meta.get('/')) ? await this.listRoot() : await this.meta.list(path));
+    // Files created here and not yet committed exist only in this mount until they are closed.
+    for (const [p, f] of this.files) if (!f.hidden && parentOf(p) === path && p !== '/') names.add(baseName(p));
+    return ['.', '..', ...names];
+  }
+
+  private async listRoot(): Promise<string[]> {
+    try {
+      return await this.meta.list('/');
+    } catch (err) {
+      if ((err as { message?: string }).message?.startsWith('ENOENT')) return [];
+      throw err;
+    }
+  }
+
+  private newHandle(file: OpenFile, flags: number): number {
+    while (this.handles.has(this.nextFh)) this.nextFh = this.nextFh >= 0x7fffffff ? 1 : this.nextFh + 1;
+    const fh = this.nextFh++;
+    this.handles.set(fh, { file, flags });
+    file.refs++;
+    return fh;
+  }
+
+  private handle(fh: number, path: string): Handle {
+    const h = this.handles.get(fh);
+    if (!h) throw fsError('EBADF', path);
+    return h;
+  }
+
+  async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
+    checkPath(path);
+    await this.parentDir(path);
+    const existing = this.files.get(path) ?? (await this.entry(path));
+    if (existing) {
+      if (flags & O_EXCL) throw fsError('EEXIST', path);
+      return this.open(path, flags);
+    }
+    const f = new OpenFile(path, null, { mode: S_IFREG | (mode & 0o7777), uid: caller.uid, gid: caller.gid, mtimeNs: nowNs() });
+    f.dirty = true;
+    this.files.set(path, f);
+    return this.newHandle(f, flags);
+  }
+
+  async open(path: string, flags: number): Promise<number> {
+    checkPath(path);
+    let f = this.files.get(path);
+    if (f && !f.dirty && f.stagingPath === null && f.entry) {
+      // A clean file reopened: take a newer version committed meanwhile (close-to-open).
+      const e = await this.entry(path);
+      if (e && e.type === 'file') f.entry = e;
+    }
+    if (!f) {
+      const e = await this.entry(path);
+      if (!e) throw fsError('ENOENT', path);
+      if (e.type === 'dir') throw fsError('EISDIR', path);
+      if (e.type !== 'file') throw fsError('EINVAL', path, 'not a regular file');
+      f = new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
+      this.files.set(path, f);
+    }
+    return this.newHandle(f, flags);
+  }
+
+  async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
+    const { file } = this.handle(fh, path);
+    return file.read(this.backend, buf, len, offset);
+  }
+
+  async write(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
+    const h = this.handle(fh, path);
+    if ((h.flags & O_ACCMODE) === O_RDONLY) throw fsError('EBADF', path);
+    return h.file.write(this.opts.stagingDir, buf, len, h.flags & O_APPEND ? h.file.size : offset);
+  }
+
+  /**
+   * close(2): new content becomes a version before close returns, so its errors reach the
+   * program and another node that opens the file next sees it (close-to-open). A change of
+   * attributes alone, or an empty new file, is committed at release instead, which the kernel
+   * does not wait for: `touch`, creat+close and chmod-heavy tools do not pay a Redis round trip.
+   */
+  async flush(path: string, fh: number): Promise<void> {
+    const f = this.handle(fh, path).file;
+    if (f.contentDirty && f.size > 0) await this.commitFile(f);
+  }
+
+  async fsync(path: string, fh: number): Promise<void> {
+    await this.commitFile(this.handle(fh, path).file);
+  }
+
+  async release(path: string, fh: number): Promise<void> {
+    const h = this.handle(fh, path);
+    this.handles.delete(fh);
+    try {
+      await this.commitFile(h.file);
+    } finally {
+      await this.drop(h.file);
+    }
+  }
+
+  private async drop(f: OpenFile): Promise<void> {
+    if (--f.refs > 0) return;
+    if (this.files.get(f.path) === f) this.files.delete(f.path);
+    await f.close();
+  }
+
+  /** Make an OpenFile's changes a new version: chunk the content if it changed, then commit. */
+  private commitFile(f: OpenFile): Promise<void> {
+    return f.serialize(async () => {
+      if (!f.dirty || f.hidden) return;
+      const content = f.contentDirty;
+      f.dirty = false;
+      f.contentChanged = false;
+      try {
+        let manifest = f.entry?.manifest;
+        let size = f.size;
+        if (content && f.size === 0) {
+          manifest = await this.backend.emptyManifest();
+          size = 0;
+        } else if (content) {
+          const stored = await this.backend.storeFile(await f.materialize(this.opts.stagingDir, this.backend));
+          manifest = stored.manifest;
+          size = stored.size;
+        }
+        const v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest };
+        await this.commitEntry(f.path, v);
+        f.entry = { ...v, committedAt: Date.now() };
+      } catch (err) {
+        f.dirty = true;
+        f.contentChanged ||= content;
+        throw err;
+      }
+    });
+  }
+
+  /** Run fn on the OpenFile of path (opening one for the moment if none is), then commit if it was not open. */
+  private async withFile(path: string, fn: (f: OpenFile) => Promise<void> | void): Promise<void> {
+    let f = this.files.get(path);
+    const wasOpen = !!f;
+    if (!f) {
+      const e = await this.mustExist(path);
+      if (e.type === 'dir') throw fsError('EISDIR', path);
+      f = new OpenFile(path, e, e);
+      this.files.set(path, f);
+    }
+    f.refs++;
+    try {
+      await fn(f);
+      if (!wasOpen) await this.commitFile(f);
+    } finally {
+      await this.drop(f);
+    }
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    checkPath(path);
+    await this.withFile(path, (f) => f.truncate(this.opts.stagingDir, size));
+  }
+
+  async ftruncate(path: string, fh: number, size: number): Promise<void> {
+    await this.handle(fh, path).file.truncate(this.opts.stagingDir, size);
+  }
+
+  /** chmod/chown/utimens: on a file, through its OpenFile; on a directory or symlink, a new version at once. */
+  private async setAttrs(path: string, patch: (a: { mode: number; uid: number; gid: number; mtimeNs: bigint }) => void): Promise<void> {
+    checkPath(path);
+    const e = this.files.has(path) ? null : await this.mustExist(path);
+    if (e && e.type !== 'file') {
+      const v: NewVersion = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeNs: e.mtimeNs, manifest: e.manifest, target: e.target };
+      patch(v);
+      await this.commitEntry(path, v);
+      return;
+    }
+    await this.withFile(path, (f) => {
+      patch(f);
+      f.ctimeNs = nowNs();
+      f.dirty = true;
+    });
+  }
+
+  /** Commit a version and keep it as the cached answer for path when it became current. */
+  private async commitEntry(path: string, v: NewVersion, exclusive = false): Promise<boolean> {
+    if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
+    this.meta.expect(path);
+    let current = false;
+    try {
+      current = (await this.backend.commit(path, v, exclusive)).current;
+      return current;
+    } finally {
+      this.meta.settle(path, current, { ...v, committedAt: Date.now() }, exclusive);
+    }
+  }
+
+  chmod(path: string, mode: number): Promise<void> {
+    return this.setAttrs(path, (a) => {
+      a.mode = (a.mode & S_IFMT) | (mode & 0o7777);
+    });
+  }
+
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return this.setAttrs(path, (a) => {
+      if (uid !== UNCHANGED_ID && uid !== -1) a.uid = uid;
+      if (gid !== UNCHANGED_ID && gid !== -1) a.gid = gid;
+    });
+  }
+
+  utimens(path: string, _atime: bigint | null, mtime: bigint | null): Promise<void> {
+    return this.setAttrs(path, (a) => {
+      if (mtime !== null) a.mtimeNs = mtime;
+    });
+  }
+
+  async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
+    checkPath(path);
+    await this.parentDir(path);
+    await this.mustNotExist(path);
+    await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777), uid: caller.uid, gid: caller.gid, size: 0, mtimeNs: nowNs() }, true);
+  }
+
+  async symlink(target: string, path: string, caller: Caller): Promise<void> {
+    checkPath(path);
+    await this.parentDir(path);
+    await this.mustNotExist(path);
+    await this.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: caller.uid, gid: caller.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target }, true);
+  }
+
+  async readlink(path: string): Promise<string> {
+    checkPath(path);
+    const e = await this.mustExist(path);
+    if (e.type !== 'symlink' || e.target === undefined) throw fsError('EINVAL', path, 'not a symlink');
+    return e.target;
+  }
+
+  async unlink(path: string): Promise<void> {
+    checkPath(path);
+    const f = this.files.get(path);
+    if (f && (f.hidden || !f.entry)) {
+      // Only this mount knows it: a hidden file libfuse now deletes, or a new file never committed.
+      f.hidden = true;
+      this.files.delete(path);
+      return;
+    }
+    this.meta.expect(path);
+    let done = false;
+    try {
+      await this.backend.remove(path, 'unlink', nowNs());
+      done = true;
+    } finally {
+      this.meta.settle(path, done, null);
+    }
+  }
+
+  async rmdir(path: string): Promise<void> {
+    checkPath(path);
+    for (const [p, f] of this.files) {
+      if (!f.hidden && parentOf(p) === path) throw fsError('ENOTEMPTY', path);
+    }
+    await this.backend.remove(path, 'rmdir', nowNs());
+    this.meta.invalidate(path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    checkPath(from);
+    checkPath(to);
+    const f = this.files.get(from);
+    if (HIDDEN_RE.test(baseName(to)) && f) {
+      // An open file being unlinked: it leaves the namespace now, lives on for its handles.
+      if (f.entry) await this.backend.remove(from, 'unlink', nowNs());
+      this.meta.invalidate(from);
+      this.files.delete(from);
+      f.hidden = true;
+      f.path = to;
+      this.files.set(to, f);
+      return;
+    }
+    // Uncommitted content moves with the name: commit it under the old name first.
+    if (f) await this.commitFile(f);
+    const moved = await this.mustExist(from);
+    const { stampNs } = await this.backend.rename(from, to, nowNs());
+    this.meta.invalidate(from);
+    this.meta.invalidate(to);
+    if (moved.type !== 'dir' && moved.mtimeNs < stampNs) {
+      // The namespace stamps a moved entry with a new mtime so the move wins on every node;
+      // rename(2) keeps the file's mtime (rsync, mv and make rely on it). Show the original
+      // again where that still wins, else keep the stamp.
+      const v: NewVersion = { type: moved.type, mode: moved.mode, uid: moved.uid, gid: moved.gid, size: moved.size, mtimeNs: moved.mtimeNs, manifest: moved.manifest, target: moved.target };
+      if (!(await this.commitEntry(to, v))) await this.commitEntry(to, { ...v, mtimeNs: stampNs });
+    }
+    for (const [p, of] of [...this.files]) {
+      if (isWithin(p, from) && !of.hidden) {
+        this.files.delete(p);
+        of.path = to + p.slice(from.length);
+        this.files.set(of.path, of);
+      }
+    }
+  }
+
+  async statfs(): Promise<Record<string, number>> {
+    const s = await statfs(this.opts.stagingDir);
+    const cap = (n: number) => Math.min(n, 0xffffffff);
+    return {
+      bsize: s.bsize,
+      frsize: s.bsize,
+      blocks: cap(s.blocks),
+      bfree: cap(s.bfree),
+      bavail: cap(s.bavail),
+      files: cap(s.files),
+      ffree: cap(s.ffree),
+      favail: cap(s.ffree),
+      fsid: 0x05a1c,
+      flag: 0,
+      namemax: 255,
+    };
+  }
+
+  /** Commit everything still dirty (on unmount). */
+  async flushAll(): Promise<void> {
+    for (const f of this.files.values()) {
+      try {
+        await this.commitFile(f);
+      } catch (err) {
+        this.log.error({ err, path: f.path }, 'could not commit an open file at unmount');
+      }
+    }
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * PacketFS: file data as content-defined chunks named by SHA-256.
+ * The public face other modules import from; see DESIGN.md ("PacketFS format").
+ */
+export { chunkStream, CutFinder, DEFAULT_CHUNKER, type Chunk, type ChunkerOptions } from './chunker.js';
+export {
+  ChunkStore,
+  type ChunkArea,
+  type ChunkRef,
+  type ChunkStoreOptions,
+  type GcOptions,
+  type GcResult,
+  type PutFileResult,
+  type StoreStats,
+} from './store.js';
+export { encodeChunkList, decodeChunkList, manifestHash, chunkOffsets } from './manifest.js';
+export { addManifestLocation, removeManifestLocation, manifestLocations } from './locations.js';
+export {
+  ChunkNotFoundError,
+  ChunkUnavailableError,
+  CorruptChunkError,
+  FileChangedError,
+  StoreWriteError,
+  HASH_RE,
+  checkHash,
+} from './errors.js';
+export { chunkRoutes, parseRange, type ChunkRoutesOptions } from './routes.js';
+export { ChunkFetcher, type ChunkFetcherOptions, type FetcherStats } from './fetcher.js';
+export { replicate, type ReplicationRule, type ReplicateOptions, type ReplicateResult } from './replicate.js';
+export { registerPacketfsMetrics } from './metrics.js';

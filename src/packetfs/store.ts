@@ -1,0 +1,471 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { existsSync, utimesSync } from 'node:fs';
+import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createLogger, type Logger } from '../util/log.js';
+import { chunkStream, type ChunkerOptions } from './chunker.js';
+import { ChunkNotFoundError, CorruptChunkError, FileChangedError, HASH_RE, StoreWriteError, checkHash } from './errors.js';
+
+export interface ChunkRef {
+  /** SHA-256 of the chunk's bytes, 64 lowercase hex digits. */
+  hash: string;
+  size: number;
+}
+
+/**
+ * Where a chunk lives in the store. `own`: chunks this node is a holder of (written by
+ * putFile, or pulled by replication); never evicted, only collected by gc when no live
+ * manifest needs them. `cache`: copies fetched from peers for reading, evicted LRU by the
+ * fetcher. Two directories rather than a flag, so the split survives restarts and eviction
+ * can never touch an owned chunk.
+ */
+export type ChunkArea = 'own' | 'cache';
+
+export interface PutFileResult {
+  chunks: ChunkRef[];
+  size: number;
+  /** Bytes of chunks this call wrote (chunks already present cost nothing). */
+  newBytes: number;
+}
+
+export interface StoreStats {
+  count: number;
+  bytes: number;
+  cacheCount: number;
+  cacheBytes: number;
+  quarantined: number;
+}
+
+export interface GcOptions {
+  /** Every chunk hash some live manifest references (the fsmeta side streams them). */
+  live: AsyncIterable<string> | Iterable<string>;
+  /** Chunks written or re-used less than this long ago are never collected. Default 1 hour. */
+  graceMs?: number;
+  now?: number;
+}
+
+export interface GcResult {
+  scanned: number;
+  deleted: number;
+  freedBytes: number;
+}
+
+export interface ChunkStoreOptions {
+  log?: Logger;
+  chunker?: ChunkerOptions;
+  /**
+   * Chunk writes putFile keeps in flight (they overlap with hashing). Default 32: fsyncs in
+   * parallel share ext4 journal commits, so 32 in flight wrote 3× faster than 8 here — when
+   * libuv's pool has the threads for them (the agent sets UV_THREADPOOL_SIZE=64).
+   */
+  writeConcurrency?: number;
+}
+
+const TMP_MAX_AGE_MS = 60 * 60 * 1000;
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function sha256hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * A node's content-addressed chunk store: one file per chunk at <area>/ab/cd/<hash>.
+ *
+ * Writes are atomic and durable: temp file in tmp/ → write → fsync → rename into place →
+ * fsync of the fan-out directory (batched per putFile), so a chunk file is either absent
+ * or complete, and once putFile or put returns its chunks survive a power cut (cache-area
+ * copies skip the fsyncs: they are re-fetchable and verified on read). Reads are verified:
+ * a chunk whose bytes do not match its name (bit rot, truncation, a stray write) is moved
+ * to quarantine/, logged, reported with a 'corrupt' event and a CorruptChunkError, and
+ * never returned, so the fetcher gets it from another node instead.
+ *
+ * Several processes may share one store directory (the agent and the translate daemon):
+ * every step is a single rename or utimes on a path, never a read-modify-write of shared
+ * state in memory.
+ */
+export class ChunkStore extends EventEmitter {
+  readonly dir: string;
+  private readonly log: Logger;
+  private readonly chunker: ChunkerOptions;
+  private readonly writeConcurrency: number;
+  private ready?: Promise<void>;
+
+  constructor(dir: string, opts: ChunkStoreOptions = {}) {
+    super();
+    this.dir = dir;
+    this.log = opts.log ?? createLogger('packetfs-store', { dir });
+    this.chunker = opts.chunker ?? {};
+    this.writeConcurrency = opts.writeConcurrency ?? 32;
+  }
+
+  /** Create the layout and remove temp files left by a crash (called lazily by every method). */
+  init(): Promise<void> {
+    this.ready ??= (async () => {
+      for (const d of ['own', 'cache', 'tmp', 'quarantine']) await mkdir(join(this.dir, d), { recursive: true });
+      const tmp = join(this.dir, 'tmp');
+      const cutoff = Date.now() - TMP_MAX_AGE_MS;
+      for (const name of await readdir(tmp)) {
+        const gcAside = /^gc\.([0-9a-f]{64})\./.exec(name);
+        // Only old ones: a younger temp file may be another process's write in progress.
+        const st = await lstat(join(tmp, name)).catch(() => undefined);
+        if (!st || st.mtimeMs >= cutoff) continue;
+        if (gcAside) {
+          // A gc that died between moving a chunk aside and deciding: put it back (owned, the
+          // safe side); the next gc decides again.
+          const to = this.path(gcAside[1], 'own');
+          await mkdir(join(to, '..'), { recursive: true });
+          await rename(join(tmp, name), to).catch(() => undefined);
+        } else {
+          await unlink(join(tmp, name)).catch(() => undefined);
+        }
+      }
+    })();
+    return this.ready;
+  }
+
+  path(hash: string, area: ChunkArea = 'own'): string {
+    return join(this.dir, area, hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+
+  /** Which area holds the chunk, if any. */
+  async where(hash: string): Promise<ChunkArea | undefined> {
+    checkHash(hash);
+    await this.init();
+    for (const area of ['own', 'cache'] as const) {
+      if (await stat(this.path(hash, area)).then(() => true, () => false)) return area;
+    }
+    return undefined;
+  }
+
+  async has(hash: string): Promise<boolean> {
+    return (await this.where(hash)) !== undefined;
+  }
+
+  /** Size on disk (unverified: for HEAD and listings), or undefined when absent. */
+  async size(hash: string): Promise<number | undefined> {
+    checkHash(hash);
+    await this.init();
+    for (const area of ['own', 'cache'] as const) {
+      const st = await stat(this.path(hash, area)).catch(() => undefined);
+      if (st) return st.size;
+    }
+    return undefined;
+  }
+
+  /** The chunk's bytes, checked against its hash. */
+  async get(hash: string): Promise<Buffer> {
+    checkHash(hash);
+    await this.init();
+    // Own first, then cache, then own again: a promotion (cache → own rename) between the
+    // first two looks must not read as "absent".
+    for (const area of ['own', 'cache', 'own'] as const) {
+      const p = this.path(hash, area);
+      let data: Buffer;
+      try {
+        data = await readFile(p);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      const actual = sha256hex(data);
+      if (actual !== hash) {
+        await this.quarantine(hash, area, `${data.length} bytes hash to ${actual}`);
+        throw new CorruptChunkError(hash, p, `${data.length} bytes hash to ${actual}`);
+      }
+      return data;
+    }
+    throw new ChunkNotFoundError(hash, this.dir);
+  }
+
+  private async quarantine(hash: string, area: ChunkArea, detail: string): Promise<void> {
+    const to = join(this.dir, 'quarantine', `${hash}.${Date.now()}.${randomBytes(3).toString('hex')}`);
+    try {
+      await rename(this.path(hash, area), to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    this.log.error({ hash, area, quarantinedTo: to, detail }, 'corrupt chunk quarantined; it will be fetched from another holder');
+    this.emit('corrupt', { hash, area, detail });
+  }
+
+  /**
+   * Store a chunk (its bytes are checked against `hash` first). Returns true when this call
+   * wrote it, false when it was already there (then its mtime is refreshed, which is what
+   * keeps gc away from a chunk a new manifest is about to reference).
+   */
+  async put(hash: string, data: Uint8Array, opts: { area?: ChunkArea } = {}): Promise<boolean> {
+    checkHash(hash);
+    const actual = sha256hex(data);
+    if (actual !== hash) throw new CorruptChunkError(hash, 'put', `${data.length} bytes hash to ${actual}`);
+    const res = await this.putVerified(hash, data, opts.area ?? 'own');
+    if (res.dir) await fsyncDir(res.dir);
+    return res.wrote;
+  }
+
+  /**
+   * The write path shared by put and putFile, for bytes already known to hash to `hash`.
+   * Returns the fan-out directory whose entry changed (to fsync) when it wrote.
+   */
+  private async putVerified(hash: string, data: Uint8Array, area: ChunkArea): Promise<{ wrote: boolean; dir?: string }> {
+    await this.init();
+    const target = this.path(hash, area);
+    if (this.touch(target)) return { wrote: false };
+    if (area === 'own' && existsSync(this.path(hash, 'cache')) && (await this.promote(hash))) return { wrote: false };
+    if (area === 'cache' && this.touch(this.path(hash, 'own'))) return { wrote: false };
+    const tmp = join(this.dir, 'tmp', `${hash}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(tmp, 'wx', 0o444);
+      await fh.writeFile(data);
+      // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
+      // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
+      if (area === 'own') await fh.sync();
+      await fh.close();
+      fh = undefined;
+      const dir = join(this.dir, area, hash.slice(0, 2), hash.slice(2, 4));
+      try {
+        await rename(tmp, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await mkdir(dir, { recursive: true });
+        await rename(tmp, target);
+        // New fan-out directories (at most 65 536 in a store's life) must reach the disk too.
+        if (area === 'own') for (const d of [join(dir, '..'), join(dir, '..', '..')]) await fsyncDir(d);
+      }
+      return { wrote: true, dir: area === 'own' ? dir : undefined };
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      const e = new StoreWriteError(this.dir, hash, err as NodeJS.ErrnoException);
+      this.log.error({ hash, code: e.code, err: (err as Error).message }, 'chunk write failed; temp file removed, store unchanged');
+      throw e;
+    }
+  }
+
+  /**
+   * Refresh a chunk file's mtime; false when it does not exist. Synchronous on purpose: a
+   * metadata call on a cached directory takes microseconds, less than a hop through libuv's
+   * four-thread pool, which putFile keeps busy with writes and fsyncs.
+   */
+  private touch(p: string): boolean {
+    const now = new Date();
+    try {
+      utimesSync(p, now, now);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Turn a cached copy into an owned chunk (replication pulled a chunk the reader had
+   * already fetched). One rename, then a touch so gc's grace period starts now.
+   */
+  async promote(hash: string): Promise<boolean> {
+    checkHash(hash);
+    await this.init();
+    const from = this.path(hash, 'cache');
+    const to = this.path(hash, 'own');
+    const dir = join(to, '..');
+    try {
+      const fh = await open(from, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(from, to);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && existsSync(from) && !existsSync(dir)) {
+        await mkdir(dir, { recursive: true });
+        return this.promote(hash);
+      }
+      if (code === 'ENOENT') return false;
+      throw err;
+    }
+    this.touch(to);
+    await fsyncDir(dir);
+    return true;
+  }
+
+  /** Delete a cached copy (LRU eviction). Owned chunks are never touched by this. */
+  async evict(hash: string): Promise<boolean> {
+    checkHash(hash);
+    return unlink(this.path(hash, 'cache')).then(() => true, () => false);
+  }
+
+  /**
+   * Chunk a file into the store. Returns its chunk list, size and the bytes newly stored.
+   * Throws FileChangedError when the file is truncated, rewritten or unlinked while it is
+   * read (the chunks already written stay as unreferenced chunks for gc; the store is
+   * consistent), and StoreWriteError when the disk refuses a write (ENOSPC…).
+   */
+  async putFile(path: string): Promise<PutFileResult> {
+    await this.init();
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FileChangedError(path, 'it vanished before it could be opened');
+      throw err;
+    }
+    try {
+      const before = await fh.stat({ bigint: true });
+      if (!before.isFile()) throw new Error(`putFile: ${path} is not a regular file`);
+      const chunks: ChunkRef[] = [];
+      const seen = new Set<string>();
+      const dirs = new Set<string>();
+      const inflight = new Set<Promise<void>>();
+      let failure: unknown;
+      let size = 0;
+      let newBytes = 0;
+      try {
+        const stream = fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false, start: 0 });
+        for await (const c of chunkStream(stream, this.chunker)) {
+          chunks.push({ hash: c.hash, size: c.size });
+          size += c.size;
+          if (seen.has(c.hash)) continue;
+          seen.add(c.hash);
+          const p: Promise<void> = this.putVerified(c.hash, c.data, 'own').then(
+            (r) => {
+              if (r.wrote) newBytes += c.size;
+              if (r.dir) dirs.add(r.dir);
+            },
+            (err) => {
+              failure ??= err;
+            },
+          ).finally(() => inflight.delete(p));
+          inflight.add(p);
+          if (failure) break;
+          if (inflight.size >= this.writeConcurrency) await Promise.race(inflight);
+        }
+      } finally {
+        await Promise.all(inflight);
+      }
+      if (failure) throw failure;
+      const after = await fh.stat({ bigint: true });
+      if (after.nlink === 0n) throw new FileChangedError(path, 'it was deleted');
+      if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || BigInt(size) !== after.size) {
+        throw new FileChangedError(path, `size ${before.size} → ${after.size}, read ${size} bytes, mtime ${before.mtimeNs} → ${after.mtimeNs}`);
+      }
+      await Promise.all([...dirs].map(fsyncDir));
+      return { chunks, size, newBytes };
+    } catch (err) {
+      if (err instanceof FileChangedError) this.log.warn({ path, err: err.message }, 'putFile gave up on a changing file');
+      throw err;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Every chunk file of one area: hash, size and mtime (for the cache's LRU after a restart). */
+  async *list(area: ChunkArea): AsyncGenerator<{ hash: string; size: number; mtimeMs: number }> {
+    await this.init();
+    const root = join(this.dir, area);
+    for (const a of await readdir(root)) {
+      for (const b of await readdir(join(root, a)).catch(() => [] as string[])) {
+        for (const name of await readdir(join(root, a, b)).catch(() => [] as string[])) {
+          if (!HASH_RE.test(name)) continue;
+          const st = await lstat(join(root, a, b, name)).catch(() => undefined);
+          if (st) yield { hash: name, size: st.size, mtimeMs: st.mtimeMs };
+        }
+      }
+    }
+  }
+
+  /**
+   * Read and verify every chunk (a scrub, for a periodic background job): corrupt ones are
+   * quarantined and reported like on any read, so bit rot is found before a reader needs
+   * the chunk. `pauseMs` between chunks keeps it from hogging the disk.
+   */
+  async scrub(opts: { pauseMs?: number } = {}): Promise<{ checked: number; corrupt: string[] }> {
+    const res = { checked: 0, corrupt: [] as string[] };
+    for (const area of ['own', 'cache'] as const) {
+      for await (const c of this.list(area)) {
+        try {
+          await this.get(c.hash);
+          res.checked++;
+        } catch (err) {
+          if (err instanceof CorruptChunkError) res.corrupt.push(c.hash);
+          else if (!(err instanceof ChunkNotFoundError)) throw err;
+        }
+        if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
+      }
+    }
+    return res;
+  }
+
+  async stats(): Promise<StoreStats> {
+    const s: StoreStats = { count: 0, bytes: 0, cacheCount: 0, cacheBytes: 0, quarantined: 0 };
+    for await (const c of this.list('own')) {
+      s.count++;
+      s.bytes += c.size;
+    }
+    for await (const c of this.list('cache')) {
+      s.cacheCount++;
+      s.cacheBytes += c.size;
+    }
+    s.quarantined = (await readdir(join(this.dir, 'quarantine'))).length;
+    return s;
+  }
+
+  /**
+   * Delete the chunks no live manifest references.
+   *
+   * Safe against concurrent writers by an mtime grace period rather than a Redis
+   * "pending commit" marker: it needs no Redis round trip per chunk on the write path and
+   * works the same for every process sharing the directory. Every put — including one that
+   * finds the chunk already there — sets the chunk's mtime to now, and a writer commits
+   * the manifest that references its chunks within the grace period (putFile of even a
+   * 100 GB file takes minutes; the grace is an hour). A manifest committed after the live
+   * set was read therefore only references chunks whose mtime is younger than the grace
+   * period, and those are kept. The check-then-delete race (a put refreshing the mtime just
+   * after gc looked at it) is closed by moving the file out of place first and looking at
+   * the moved inode's mtime: a touch that landed before the move is seen and the file is
+   * put back; one that comes after the move finds no file and writes the chunk anew.
+   */
+  async gc(opts: GcOptions): Promise<GcResult> {
+    await this.init();
+    const now = opts.now ?? Date.now();
+    const cutoff = now - (opts.graceMs ?? 60 * 60 * 1000);
+    const live = new Set<string>();
+    for await (const h of opts.live) live.add(h);
+    const res: GcResult = { scanned: 0, deleted: 0, freedBytes: 0 };
+    for (const area of ['own', 'cache'] as const) {
+      for await (const c of this.list(area)) {
+        res.scanned++;
+        if (live.has(c.hash) || c.mtimeMs >= cutoff) continue;
+        const p = this.path(c.hash, area);
+        const aside = join(this.dir, 'tmp', `gc.${c.hash}.${randomBytes(4).toString('hex')}`);
+        try {
+          await rename(p, aside);
+        } catch {
+          continue;
+        }
+        // Gone from aside means another process's init put it back: leave it.
+        const st = await lstat(aside).catch(() => undefined);
+        if (!st) continue;
+        if (st.mtimeMs >= cutoff) {
+          await rename(aside, p).catch(() => undefined);
+          continue;
+        }
+        if (!(await unlink(aside).then(() => true, () => false))) continue;
+        res.deleted++;
+        res.freedBytes += st.size;
+      }
+    }
+    this.log.info({ ...res, live: live.size }, 'chunk gc done');
+    return res;
+  }
+}

@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import type { Keyspace } from './keys.js';
+import { FsError, GET_MANY_MAX, getCurrentMany, listDir, listVersions, normalizePath } from './fs.js';
+
+/**
+ * Manifest hashes of the current files below a directory of the unified tree (replication:
+ * what a node should hold). Breadth-first, a directory listing and one batched lookup at a
+ * time, so memory stays bounded by the widest directory.
+ */
+export async function* currentManifestsUnder(redis: Redis, ks: Keyspace, dir: string): AsyncGenerator<string> {
+  const queue = [normalizePath(dir)];
+  while (queue.length) {
+    const d = queue.shift()!;
+    let entries;
+    try {
+      entries = await listDir(redis, ks, d);
+    } catch (err) {
+      // The prefix (or a directory found on the way) is gone or is not a directory: nothing below.
+      if (err instanceof FsError && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) continue;
+      throw err;
+    }
+    const base = d === '/' ? '' : d;
+    for (const e of entries) if (e.type === 'dir') queue.push(`${base}/${e.name}`);
+    const files = entries.filter((e) => e.type === 'file').map((e) => `${base}/${e.name}`);
+    for (let i = 0; i < files.length; i += GET_MANY_MAX) {
+      for (const v of await getCurrentMany(redis, ks, files.slice(i, i + GET_MANY_MAX))) {
+        if (v?.manifest) yield v.manifest;
+      }
+    }
+  }
+}
+
+/**
+ * Every manifest any kept version references, current or not (garbage collection: a chunk is
+ * live while some version could still be restored). SCANs the version keys, so it reads the
+ * whole namespace: it is meant for an occasional background pass, not a hot path.
+ */
+export async function* allReferencedManifests(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
+  const prefix = ks.fsVersions('');
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 500);
+    cursor = next;
+    for (const key of keys) {
+      for (const v of await listVersions(redis, ks, key.slice(prefix.length))) if (v.manifest) yield v.manifest;
+    }
+  } while (cursor !== '0');
+}

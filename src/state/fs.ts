@@ -1,0 +1,304 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keyspace } from './keys.js';
+import { runScript } from './scripts.js';
+
+/**
+ * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
+ * manifests. A path ('/a/b') has versions; each version says which node it came from, its mtime,
+ * size, mode, owner and (for files) the hash of its chunk list. What everyone sees at a path is
+ * decided by the fsOp Lua script on every change, in one atomic step (mirrored by pickCurrent in
+ * src/overlay/resolve.ts): the latest version of each node's export stream and of its mount
+ * stream (mount and restore) counts, newest mtime wins, equal mtimes go to the node name first
+ * in byte order, then to the mount stream. A delete is a version too (a tombstone), so
+ * "deleted at T" competes with "written at T'" by the same rule.
+ *
+ * Storage per path: one string fs:p:<path> holding all its versions in a compact form (see
+ * fsOp-1.lua) and one field in the parent's fs:d:<dir> index (name → type letter + current id).
+ * History: the last 20 versions of each node's each stream per path are kept; older ones are
+ * dropped as new ones arrive.
+ */
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'tombstone';
+export type VersionSource = 'export' | 'mount' | 'restore';
+
+export interface VersionRecord {
+  /** Decimal, unique and increasing per path. */
+  id: string;
+  path: string;
+  type: FileType;
+  node: string;
+  /** ns since the epoch as a decimal string (a bigint does not survive JSON or Lua). */
+  mtimeNs: string;
+  size: number;
+  /** st_mode including the file type bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+  target?: string;
+  /** manifestHash of the file's chunk list; files only. */
+  manifest?: string;
+  source: VersionSource;
+  /** ms since the epoch when the version was committed. */
+  committedAt: number;
+}
+
+export type NewVersion = Omit<VersionRecord, 'id' | 'committedAt'> & { committedAt?: number };
+
+export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'EXDEV' | 'EBUSY';
+
+/** A namespace error the FUSE layer maps to -errno; `path` names what was at fault. */
+export class FsError extends Error {
+  constructor(readonly code: FsErrorCode, readonly path: string, detail?: string) {
+    super(`${code}: ${path}${detail ? ` (${detail})` : ''}`);
+    this.name = 'FsError';
+  }
+}
+
+export const FS_LIMITS = {
+  nameBytes: 255,
+  pathBytes: 4096,
+  /** Versions kept per node and stream per path (also in fsOp-1.lua). */
+  historyPerNode: 20,
+  /** Entries one renamePath may move; a bigger directory gets EXDEV, and mv falls back to copying. */
+  renameEntries: 5_000,
+} as const;
+
+/**
+ * '/a//b/./c/' → '/a/b/c'. Throws EINVAL for relative paths, '..', NUL, names over 255 bytes
+ * and paths over 4096 bytes.
+ */
+export function normalizePath(p: string): string {
+  if (typeof p !== 'string' || !p.startsWith('/')) throw new FsError('EINVAL', String(p), 'path must be absolute');
+  if (p.includes('\0')) throw new FsError('EINVAL', p.replace(/\0/g, '\\0'), 'path contains NUL');
+  const parts: string[] = [];
+  for (const name of p.split('/')) {
+    if (name === '' || name === '.') continue;
+    if (name === '..') throw new FsError('EINVAL', p, "'..' is not allowed");
+    if (Buffer.byteLength(name) > FS_LIMITS.nameBytes) throw new FsError('EINVAL', p, `name over ${FS_LIMITS.nameBytes} bytes`);
+    parts.push(name);
+  }
+  const out = '/' + parts.join('/');
+  if (Buffer.byteLength(out) > FS_LIMITS.pathBytes) throw new FsError('EINVAL', p.slice(0, 64) + '…', `path over ${FS_LIMITS.pathBytes} bytes`);
+  return out;
+}
+
+/** The current time as mtimeNs. */
+export function nowNs(): string {
+  return (BigInt(Date.now()) * 1_000_000n).toString();
+}
+
+const TYPE_LETTER: Record<FileType, string> = { file: 'f', dir: 'd', symlink: 'l', tombstone: 't' };
+const LETTER_TYPE: Record<string, FileType> = { f: 'file', d: 'dir', l: 'symlink', t: 'tombstone' };
+const SOURCE_LETTER: Record<VersionSource, string> = { export: 'e', mount: 'm', restore: 'r' };
+const LETTER_SOURCE: Record<string, VersionSource> = { e: 'export', m: 'mount', r: 'restore' };
+
+function checkVersion(rec: NewVersion): void {
+  const bad = (field: string, why: string): never => {
+    throw new FsError('EINVAL', rec.path, `version field ${field} ${why}`);
+  };
+  if (!(rec.type in TYPE_LETTER)) bad('type', `must be file|dir|symlink|tombstone, got ${String(rec.type)}`);
+  if (!(rec.source in SOURCE_LETTER)) bad('source', `must be export|mount|restore, got ${String(rec.source)}`);
+  if (typeof rec.node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(rec.node)) bad('node', `must be a node name, got ${JSON.stringify(rec.node)}`);
+  if (typeof rec.mtimeNs !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(rec.mtimeNs)) bad('mtimeNs', `must be a non-negative decimal string, got ${JSON.stringify(rec.mtimeNs)}`);
+  for (const f of ['size', 'mode', 'uid', 'gid'] as const) {
+    if (!Number.isSafeInteger(rec[f]) || rec[f] < 0) bad(f, `must be a non-negative integer, got ${rec[f]}`);
+  }
+  if (rec.type === 'file' ? !/^[0-9a-f]{64}$/.test(rec.manifest ?? '') : rec.manifest) {
+    bad('manifest', rec.type === 'file' ? 'must be a 64-hex manifest hash' : 'is only for files');
+  }
+  if (rec.type === 'symlink' ? !rec.target || rec.target.includes('\0') || Buffer.byteLength(rec.target) > FS_LIMITS.pathBytes : rec.target) {
+    bad('target', rec.type === 'symlink' ? `must be 1..${FS_LIMITS.pathBytes} bytes without NUL` : 'is only for symlinks');
+  }
+}
+
+function encodeVersion(rec: NewVersion, committedAt: number): string {
+  return [
+    TYPE_LETTER[rec.type], rec.node, rec.mtimeNs, rec.size, rec.mode, rec.uid, rec.gid,
+    SOURCE_LETTER[rec.source], committedAt, rec.manifest ?? '', rec.target ?? '',
+  ].join('|');
+}
+
+export function decodeVersion(path: string, id: string, raw: string): VersionRecord {
+  const f = raw.split('|');
+  const target = f.slice(10).join('|');
+  const rec: VersionRecord = {
+    id, path, type: LETTER_TYPE[f[0]], node: f[1], mtimeNs: f[2], size: Number(f[3]), mode: Number(f[4]),
+    uid: Number(f[5]), gid: Number(f[6]), source: LETTER_SOURCE[f[7]], committedAt: Number(f[8]),
+  };
+  if (f[9]) rec.manifest = f[9];
+  if (target) rec.target = target;
+  return rec;
+}
+
+async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, args: (string | number)[] = []): Promise<T> {
+  try {
+    return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
+  } catch (err) {
+    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY) ([\s\S]*)$/.exec((err as Error).message);
+    if (m) throw new FsError(m[1] as FsErrorCode, m[2]);
+    throw err;
+  }
+}
+
+/**
+ * Store a version and recompute what the path shows, in one step; publishes the path on
+ * ks.fsEvents when what it shows changed. Committing the same content again from the same node
+ * (same type, mtime, size, mode, owner, manifest, target as its latest version in either
+ * stream) is a no-op that returns the existing id. A file committed at /a/b/c makes /a and /a/b directories if they are
+ * missing or deleted (versions from the same node at the file's mtime, so a directory deleted
+ * after that mtime stays deleted, and the file with it). A directory that goes away (a
+ * tombstone, or a newer non-directory) takes everything below it that is older along (each gets
+ * a tombstone, so it stays hidden if the directory returns); anything newer below it keeps the
+ * directory. `current` says whether this version is what the path shows after all that.
+ * `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL).
+ */
+export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean } = {}): Promise<{ id: string; current: boolean }> {
+  const path = normalizePath(rec.path);
+  checkVersion(rec);
+  const [id, current] = await fsOp<[number, number]>(redis, ks, 'commit', path, [
+    encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '',
+  ]);
+  return { id: String(id), current: current === 1 };
+}
+
+const ROOT: Omit<VersionRecord, 'path'> = {
+  id: '0', type: 'dir', node: '', mtimeNs: '0', size: 0, mode: 0o40755, uid: 0, gid: 0, source: 'export', committedAt: 0,
+};
+
+/** What the path shows now, or undefined when it does not exist (never a tombstone). '/' always exists. */
+export async function getCurrent(redis: Redis, ks: Keyspace, path: string): Promise<VersionRecord | undefined> {
+  const p = normalizePath(path);
+  if (p === '/') return { ...ROOT, path: p };
+  const res = await fsOp<[number, string] | null>(redis, ks, 'get', p);
+  return res ? decodeVersion(p, String(res[0]), res[1]) : undefined;
+}
+
+/** Most paths getCurrentMany takes in one call (one script: it holds Redis for its duration). */
+export const GET_MANY_MAX = 1000;
+
+/**
+ * getCurrent for many paths in one consistent step (readdir-plus: the attributes of a directory's
+ * entries in one round trip). Answers in the order asked; undefined where nothing is.
+ */
+export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly string[]): Promise<(VersionRecord | undefined)[]> {
+  if (paths.length > GET_MANY_MAX) throw new FsError('EINVAL', paths[0], `getCurrentMany takes at most ${GET_MANY_MAX} paths, got ${paths.length}`);
+  if (!paths.length) return [];
+  const ps = paths.map(normalizePath);
+  const res = await runScript<(number | string)[]>(redis, 'fsOp', [ks.fsVersions(ps[0])], [ks.prefix, 'getmany', ...ps]);
+  return ps.map((p, i) => {
+    if (p === '/') return { ...ROOT, path: p };
+    const id = Number(res[2 * i]);
+    return id ? decodeVersion(p, String(id), String(res[2 * i + 1])) : undefined;
+  });
+}
+
+export interface DirEntry {
+  name: string;
+  type: Exclude<FileType, 'tombstone'>;
+  /** Id of the child's current version. */
+  id: string;
+}
+
+/** The visible children of a directory, sorted by name. ENOENT / ENOTDIR as readdir. */
+export async function listDir(redis: Redis, ks: Keyspace, path: string): Promise<DirEntry[]> {
+  const p = normalizePath(path);
+  const flat = await fsOp<string[]>(redis, ks, 'list', p);
+  const out: DirEntry[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    out.push({ name: flat[i], type: LETTER_TYPE[flat[i + 1][0]] as DirEntry['type'], id: flat[i + 1].slice(1) });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export interface VersionInfo extends VersionRecord {
+  /** The winner: what the path shows (a current tombstone means the path is deleted). */
+  current: boolean;
+}
+
+/** Every kept version of the path, newest mtime first; empty when the path never existed. */
+export async function listVersions(redis: Redis, ks: Keyspace, path: string): Promise<VersionInfo[]> {
+  const p = normalizePath(path);
+  const [winner, ...flat] = await fsOp<[number, ...string[]]>(redis, ks, 'versions', p);
+  const all: VersionInfo[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    all.push({ ...decodeVersion(p, flat[i], flat[i + 1]), current: flat[i] === String(winner) });
+  }
+  return all
+    .sort((a, b) => {
+      const d = BigInt(b.mtimeNs) - BigInt(a.mtimeNs);
+      return d > 0n ? 1 : d < 0n ? -1 : Number(b.id) - Number(a.id);
+    });
+}
+
+/**
+ * Make an old version current again: a new version on `node` that reuses the old one's manifest
+ * (no data is copied), with mtime = now, or just past the current winner's if that is ahead of
+ * our clock, so it wins. ENOENT for an unknown id, EINVAL for a tombstone.
+ */
+export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, id: string, node: string, now = nowNs()): Promise<VersionRecord> {
+  const p = normalizePath(path);
+  if (!/^[1-9][0-9]*$/.test(String(id))) throw new FsError('EINVAL', p, `version id must be a positive integer, got ${JSON.stringify(id)}`);
+  const [newId, raw] = await fsOp<[number, string]>(redis, ks, 'restore', p, [String(id), node, now, Date.now()]);
+  return decodeVersion(p, String(newId), raw);
+}
+
+/**
+ * rename(2) in one step: the entry (a directory with its whole subtree, up to
+ * FS_LIMITS.renameEntries entries, else EXDEV) appears at `to` as new versions from `node`
+ * reusing the same manifests, and tombstones hide it at `from`. The tombstones carry mtimeNs,
+ * or just past the newest mtime now at either end if that is later (returned as `mtimeNs`).
+ * Each moved entry keeps its own mtime, as rename(2) does, where that still beats every other
+ * node's version at its new path; where it would not, it takes that stamp, so the move wins.
+ * Replaces an existing `to` as POSIX does: ENOENT (no `from`, or no parent of `to`), ENOTDIR
+ * (dir over non-dir, parent of `to` not a dir), EISDIR (non-dir over dir), ENOTEMPTY (over a
+ * non-empty dir), EINVAL (`to` inside `from`). Publishes `from` and `to` (subtree roots).
+ */
+export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, mtimeNs = nowNs()): Promise<{ moved: number; mtimeNs: string }> {
+  const f = normalizePath(from);
+  const t = normalizePath(to);
+  const [moved, stamp] = await fsOp<[number, string]>(redis, ks, 'rename', f, [t, node, mtimeNs, Date.now()]);
+  return { moved, mtimeNs: stamp };
+}
+
+/**
+ * unlink(2) (`dir: false`: EISDIR on a directory) or rmdir(2) (`dir: true`: ENOTDIR on a
+ * non-directory, ENOTEMPTY while it has visible children) as a tombstone from `node`. The
+ * tombstone's mtime is mtimeNs, or just past the current version's if that is later, so what
+ * the user saw is what goes. ENOENT when nothing is there.
+ */
+export async function removePath(redis: Redis, ks: Keyspace, path: string, node: string, opts: { dir: boolean; mtimeNs?: string }): Promise<{ id: string; mtimeNs: string }> {
+  const p = normalizePath(path);
+  const [id, stamp] = await fsOp<[number, string]>(redis, ks, 'remove', p, [node, opts.mtimeNs ?? nowNs(), Date.now(), opts.dir ? 'rmdir' : 'unlink']);
+  return { id: String(id), mtimeNs: stamp };
+}
+
+/**
+ * Store a file's encoded chunk list under its hash (sha256 of the bytes, checked here). Written
+ * once: identical files share it. Returns true when this call wrote it.
+ */
+export async function putManifest(redis: Redis, ks: Keyspace, hash: string, encoded: Buffer): Promise<boolean> {
+  const actual = createHash('sha256').update(encoded).digest('hex');
+  if (actual !== hash) throw new FsError('EINVAL', `manifest ${hash}`, `content hashes to ${actual}`);
+  return (await redis.set(ks.fsManifest(hash), encoded, 'NX')) === 'OK';
+}
+
+export async function getManifest(redis: Redis, ks: Keyspace, hash: string): Promise<Buffer | undefined> {
+  return (await redis.getBuffer(ks.fsManifest(hash))) ?? undefined;
+}
+
+/**
+ * Call onPath with every path published on ks.fsEvents (an entry changed there; its parent's
+ * listing too; after a rename, everything below it). Uses a connection of its own, as
+ * subscribers must; the returned function unsubscribes and closes it.
+ */
+export async function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
+  const sub = redis.duplicate();
+  sub.on('message', (channel: string, message: string) => {
+    if (channel === ks.fsEvents) onPath(message);
+  });
+  await sub.subscribe(ks.fsEvents);
+  return async () => {
+    sub.disconnect();
+  };
+}

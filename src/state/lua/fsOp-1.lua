@@ -1,0 +1,487 @@
+--[[
+  Every change to the filesystem namespace, and the reads that must see one consistent
+  state, as one script so the rules (winner, parent index, implicit parents, sweeps below a
+  deleted directory, history bound) exist once. See src/state/fs.ts for the model; this file
+  is its only implementation in Lua, and src/overlay/resolve.ts mirrors the winner rule in
+  TypeScript.
+
+  KEYS[1] fs:p:<path> of ARGV[3] (routes the script to the prefix's slot; every other key is
+          built from the prefix and so shares that slot)
+  ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
+    commit  <record> x|''  (x: EEXIST if it exists)  -> {id, current 0|1}
+    remove  <node> <mtimeNs> <nowMs> unlink|rmdir     -> {id, mtimeNs used}
+    restore <id> <node> <nowNs> <nowMs>               -> {id, record}
+    rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
+    get                                               -> {id, record} or false
+    getmany <path> ...  (ARGV[3] is the first path)   -> {id or 0, record or '', ...}
+    versions                                          -> {winner id or 0, id, record, ...}
+    list                                              -> {name, value, ...}
+  A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|target`, with type
+  f(ile) d(ir) l(ink) t(ombstone) and source e(xport) m(ount) r(estore); target is last so it
+  may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
+  doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
+  Errors are replies `<ERRNO> <path>`.
+]]
+local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
+local nowMs = '0' -- committedAt of the versions a step adds besides the one it was given
+local HISTORY = 20        -- versions kept per node and stream per path
+local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a few hundred ms of Redis time; more gets EXDEV, and mv copies
+
+local function pkey(p) return prefix .. 'fs:p:' .. p end
+local function dkey(p) return prefix .. 'fs:d:' .. p end
+local events = prefix .. 'fs:events'
+
+local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
+
+local function parentOf(p)
+  local i = string.match(p, '^.*()/')
+  local parent = string.sub(p, 1, i - 1)
+  if parent == '' then parent = '/' end
+  return parent, string.sub(p, i + 1)
+end
+
+local function join(dir, name)
+  if dir == '/' then return '/' .. name end
+  return dir .. '/' .. name
+end
+
+-- Byte order, not strcoll: redis-server sets LC_COLLATE from the environment, and every
+-- node must reach the same answer.
+local function bytecmp(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y and -1 or 1 end
+  end
+  if #a == #b then return 0 end
+  return #a < #b and -1 or 1
+end
+
+local function numcmp(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  return bytecmp(a, b)
+end
+
+-- a decimal string plus one
+local function inc(s)
+  local digits = {}
+  for i = 1, #s do digits[i] = string.byte(s, i) - 48 end
+  local i = #digits
+  while i >= 1 do
+    if digits[i] < 9 then digits[i] = digits[i] + 1; break end
+    digits[i] = 0
+    i = i - 1
+  end
+  local out = table.concat(digits)
+  if i < 1 then out = '1' .. out end
+  return out
+end
+
+local function maxnum(a, b) if numcmp(a, b) >= 0 then return a end return b end
+
+local function tohex(b)
+  return (string.gsub(b, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+local function fromhex(h)
+  return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
+end
+
+-- Fields in here are the 11 of a record, with the manifest as 32 raw bytes (hex only on the
+-- wire). The wire form (ARGV, replies) joins them with '|', manifest in hex.
+local function split(raw)
+  local f, pos = {}, 1
+  for i = 1, 10 do
+    local j = string.find(raw, '|', pos, true)
+    f[i] = string.sub(raw, pos, j - 1)
+    pos = j + 1
+  end
+  f[10] = fromhex(f[10])
+  f[11] = string.sub(raw, pos)
+  return f
+end
+
+local function encode(f)
+  return table.concat(f, '|', 1, 9) .. '|' .. tohex(f[10]) .. '|' .. f[11]
+end
+
+-- The stored form, sized for memory: all versions of a path in one string value (a hash would
+-- leave its compact listpack encoding once a value passes 64 bytes), each framed as
+-- `<id> <length> <record>`, the record being fields 1-9 joined by '|', then for files the
+-- 32 manifest bytes, then the target.
+local function pack(f)
+  return table.concat(f, '|', 1, 9) .. '|' .. f[10] .. f[11]
+end
+
+local function unpack(rec)
+  local f, pos = {}, 1
+  for i = 1, 9 do
+    local j = string.find(rec, '|', pos, true)
+    f[i] = string.sub(rec, pos, j - 1)
+    pos = j + 1
+  end
+  f[10] = ''
+  if f[1] == 'f' then
+    f[10] = string.sub(rec, pos, pos + 31)
+    pos = pos + 32
+  end
+  f[11] = string.sub(rec, pos)
+  return f
+end
+
+-- every version of a path: list of {id=number, f=fields}
+local function versions(p)
+  local raw = redis.call('GET', pkey(p))
+  local vs, pos = {}, 1
+  if not raw then return vs end
+  while pos <= #raw do
+    local a = string.find(raw, ' ', pos, true)
+    local b = string.find(raw, ' ', a + 1, true)
+    local len = tonumber(string.sub(raw, a + 1, b - 1))
+    vs[#vs + 1] = { id = tonumber(string.sub(raw, pos, a - 1)), f = unpack(string.sub(raw, b + 1, b + len)) }
+    pos = b + len + 1
+  end
+  return vs
+end
+
+local function save(p, vs)
+  local out = {}
+  for i, v in ipairs(vs) do
+    local rec = pack(v.f)
+    out[i] = v.id .. ' ' .. #rec .. ' ' .. rec
+  end
+  redis.call('SET', pkey(p), table.concat(out))
+end
+
+local function copy(f)
+  local c = {}
+  for i = 1, 11 do c[i] = f[i] end
+  return c
+end
+
+local function find(vs, id)
+  for _, v in ipairs(vs) do if v.id == id then return v end end
+  return nil
+end
+
+-- Which stream of its node a version belongs to: what the node's export directory says (e), or
+-- what was done through the mount or by a restore (m). A node's two streams count separately, so
+-- a file deleted through the mount stays deleted when the same node's export directory still
+-- has the older copy and its translator commits it again.
+local function stream(f)
+  if f[8] == 'e' then return 'e' end
+  return 'm'
+end
+
+-- do version fields a win over b: newer mtime; the same, and a node name first in byte order;
+-- the same node, and a's stream is the mount's
+local function beats(a, b)
+  local c = numcmp(a[3], b[3])
+  if c ~= 0 then return c > 0 end
+  c = bytecmp(a[2], b[2])
+  if c ~= 0 then return c < 0 end
+  return stream(a) == 'm' and stream(b) == 'e'
+end
+
+-- The rule: take the latest version (highest id) of each node's each stream, then the one that
+-- beats the others. `except` (node .. ' ' .. stream) leaves one stream out.
+local function winner(vs, except)
+  local latest = {}
+  for _, v in ipairs(vs) do
+    local k = v.f[2] .. ' ' .. stream(v.f)
+    local l = latest[k]
+    if k ~= except and (not l or v.id > l.id) then latest[k] = v end
+  end
+  local best
+  for _, v in pairs(latest) do
+    if not best or beats(v.f, best.f) then best = v end
+  end
+  return best
+end
+
+local changed, quiet = {}, false
+local function publish(p)
+  if not quiet and not changed[p] then
+    changed[p] = true
+    redis.call('PUBLISH', events, p)
+  end
+end
+
+-- the parent's index entry for p: type letter .. id, or false
+local function entry(p)
+  if p == '/' then return 'd0' end
+  local parent, name = parentOf(p)
+  return redis.call('HGET', dkey(parent), name)
+end
+
+local function setIndex(p, best)
+  local parent, name = parentOf(p)
+  local old = redis.call('HGET', dkey(parent), name)
+  local new = false
+  if best and best.f[1] ~= 't' then new = best.f[1] .. best.id end
+  if old == new then return old end
+  if new then
+    redis.call('HSET', dkey(parent), name, new)
+  else
+    redis.call('HDEL', dkey(parent), name)
+  end
+  publish(p)
+  return old
+end
+
+-- Store f as a new version of p (or find it already there), recompute the winner, update the
+-- parent's index. `loaded`: versions(p), if the caller has just read them (they are consumed).
+-- Returns id, isCurrent, the winner, the parent's index entry before.
+local function store(p, f, loaded)
+  local vs = loaded or versions(p)
+  local node, s, maxId, mine, last, lastOther = f[2], stream(f), 0, {}, nil, nil
+  for _, v in ipairs(vs) do
+    if v.id > maxId then maxId = v.id end
+    if v.f[2] == node then
+      if stream(v.f) == s then
+        mine[#mine + 1] = v
+        if not last or v.id > last.id then last = v end
+      elseif not lastOther or v.id > lastOther.id then
+        lastOther = v
+      end
+    end
+  end
+  -- the same content as this node's latest in either stream: nothing new to say
+  local id, fresh = maxId + 1, true
+  for _, l in ipairs({ last or false, lastOther or false }) do
+    if l and fresh then
+      local same = true
+      for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11 }) do
+        if l.f[i] ~= f[i] then same = false; break end
+      end
+      if same then id, fresh = l.id, false end
+    end
+  end
+  if fresh then
+    local v = { id = id, f = f }
+    vs[#vs + 1] = v
+    mine[#mine + 1] = v
+    if #mine > HISTORY then
+      table.sort(mine, function(a, b) return a.id < b.id end)
+      local drop = {}
+      for i = 1, #mine - HISTORY do drop[mine[i].id] = true end
+      local kept = {}
+      for _, x in ipairs(vs) do if not drop[x.id] then kept[#kept + 1] = x end end
+      vs = kept
+    end
+    save(p, vs)
+  end
+  local best = winner(vs)
+  local old = setIndex(p, best)
+  return id, best.id == id, best, old
+end
+
+local function tombstone(node, mtime)
+  return { 't', node, mtime, '0', '0', '0', '0', 'm', nowMs, '', '' }
+end
+
+local function implicitDir(like)
+  return { 'd', like[2], like[3], '0', '16877', like[6], like[7], like[8], nowMs, '', '' }
+end
+
+-- A delete (or a newer non-directory) `by` now hides the directory above p. Whatever at and
+-- below p is older than `by` gets a tombstone from by's node at by's mtime, so it stays hidden
+-- should the directory come back; whatever is newer stays, with the directories above it.
+-- Returns the fields of the newest survivor, or nil. At most SUBTREE_MAX entries a step;
+-- past that, the rest is left as it is (hidden with its directory, not swept).
+local budget = SUBTREE_MAX
+local function sweep(p, by)
+  local e = entry(p)
+  if not e or budget <= 0 then return nil end
+  budget = budget - 1
+  local rec = find(versions(p), tonumber(string.sub(e, 2)))
+  local newest = nil
+  if beats(rec.f, by) then newest = rec.f end
+  if string.sub(e, 1, 1) == 'd' then
+    local kids = redis.call('HGETALL', dkey(p))
+    for k = 1, #kids, 2 do
+      local s = sweep(join(p, kids[k]), by)
+      if s and (not newest or beats(s, newest)) then newest = s end
+    end
+  end
+  if not newest then store(p, tombstone(by[2], by[3])) end
+  return newest
+end
+
+-- Make every missing or deleted ancestor of p a directory again, as a version from the same
+-- node at the child's mtime, where that wins; an ancestor deleted (or replaced) later than
+-- that stays so, and p goes under with it (returns true then).
+local function ensureParents(p, f)
+  local child, parent = p, parentOf(p)
+  while parent ~= '/' do
+    local e = entry(parent)
+    if e and string.sub(e, 1, 1) == 'd' then return false end
+    local best = winner(versions(parent))
+    if best and not beats(f, best.f) then
+      sweep(child, best.f)
+      return true
+    end
+    store(parent, implicitDir(f))
+    child, parent = parent, parentOf(parent)
+  end
+  return false
+end
+
+-- store() plus what a change of p means for the paths around it. Returns id, isCurrent.
+local function commit(p, f)
+  local id, current, best, old = store(p, f)
+  local swept = current and f[1] ~= 't' and ensureParents(p, f)
+  if old and string.sub(old, 1, 1) == 'd' and best.f[1] ~= 'd' then
+    swept = true
+    -- a directory went away: sweep below it; something newer below brings it back
+    local newest = nil
+    local kids = redis.call('HGETALL', dkey(p))
+    for k = 1, #kids, 2 do
+      local s = sweep(join(p, kids[k]), best.f)
+      if s and (not newest or beats(s, newest)) then newest = s end
+    end
+    if newest then store(p, implicitDir(newest)) end
+  end
+  if swept then current = winner(versions(p)).id == id end
+  return id, current
+end
+
+local function currentRecord(p)
+  local e = entry(p)
+  if not e then return false end
+  if p == '/' then return { id = 0, f = { 'd', '', '0', '0', '16877', '0', '0', 'e', '0', '', '' } } end
+  return find(versions(p), tonumber(string.sub(e, 2)))
+end
+
+local function isDir(e) return e and string.sub(e, 1, 1) == 'd' end
+
+if op == 'commit' then
+  if path == '/' then return fail('EINVAL', path) end
+  if ARGV[5] == 'x' and entry(path) then return fail('EEXIST', path) end
+  local f = split(ARGV[4])
+  nowMs = f[9]
+  local id, current = commit(path, f)
+  return { id, current and 1 or 0 }
+
+elseif op == 'get' then
+  local cur = currentRecord(path)
+  if not cur then return false end
+  return { cur.id, encode(cur.f) }
+
+elseif op == 'getmany' then
+  local out = {}
+  for i = 3, #ARGV do
+    local cur = currentRecord(ARGV[i])
+    out[#out + 1] = cur and cur.id or 0
+    out[#out + 1] = cur and encode(cur.f) or ''
+  end
+  return out
+
+elseif op == 'versions' then
+  local best = winner(versions(path))
+  local out = { best and best.id or 0 }
+  for _, v in ipairs(versions(path)) do
+    out[#out + 1] = tostring(v.id)
+    out[#out + 1] = encode(v.f)
+  end
+  return out
+
+elseif op == 'list' then
+  if not isDir(entry(path)) then
+    if entry(path) then return fail('ENOTDIR', path) end
+    return fail('ENOENT', path)
+  end
+  return redis.call('HGETALL', dkey(path))
+
+elseif op == 'remove' then
+  local node, mtime, kind = ARGV[4], ARGV[5], ARGV[7]
+  nowMs = ARGV[6]
+  if path == '/' then return fail('EBUSY', path) end
+  local cur = currentRecord(path)
+  if not cur then return fail('ENOENT', path) end
+  if kind == 'rmdir' then
+    if cur.f[1] ~= 'd' then return fail('ENOTDIR', path) end
+    if redis.call('HLEN', dkey(path)) > 0 then return fail('ENOTEMPTY', path) end
+  elseif cur.f[1] == 'd' then
+    return fail('EISDIR', path)
+  end
+  -- what the user saw is what goes, even when its mtime is ahead of our clock
+  mtime = maxnum(mtime, inc(cur.f[3]))
+  local id = commit(path, tombstone(node, mtime))
+  return { id, mtime }
+
+elseif op == 'restore' then
+  local vid, node, nowNs = ARGV[4], ARGV[5], ARGV[6]
+  nowMs = ARGV[7]
+  local vs = versions(path)
+  local old = find(vs, tonumber(vid))
+  if not old then return fail('ENOENT', path .. '@' .. vid) end
+  local f = copy(old.f)
+  if f[1] == 't' then return fail('EINVAL', path .. '@' .. vid) end
+  local best = winner(vs)
+  local mtime = maxnum(nowNs, inc(best.f[3]))
+  f[2], f[3], f[8], f[9] = node, mtime, 'r', nowMs
+  local id = commit(path, f)
+  return { id, encode(f) }
+
+elseif op == 'rename' then
+  local to, node, mtime = ARGV[4], ARGV[5], ARGV[6]
+  nowMs = ARGV[7]
+  local src = currentRecord(path)
+  if not src or path == '/' then return fail('ENOENT', path) end
+  if to == '/' then return fail('EBUSY', to) end
+  if path == to then return { 0, mtime } end
+  if string.sub(to, 1, #path + 1) == path .. '/' then return fail('EINVAL', to) end
+  local toParent = parentOf(to)
+  local pe = entry(toParent)
+  if not pe then return fail('ENOENT', toParent) end
+  if not isDir(pe) then return fail('ENOTDIR', toParent) end
+  local dst = entry(to)
+  local srcDir = src.f[1] == 'd'
+  if dst then
+    if srcDir and not isDir(dst) then return fail('ENOTDIR', to) end
+    if not srcDir and isDir(dst) then return fail('EISDIR', to) end
+    if isDir(dst) and redis.call('HLEN', dkey(to)) > 0 then return fail('ENOTEMPTY', to) end
+  end
+  -- the subtree, parents before children, as paths relative to `path`
+  local moves = { { rel = '', rec = src, vs = versions(path) } }
+  local i = 1
+  while i <= #moves do
+    local m = moves[i]
+    if m.rec.f[1] == 'd' then
+      local kids = redis.call('HGETALL', dkey(path .. m.rel))
+      for k = 1, #kids, 2 do
+        local rel = m.rel .. '/' .. kids[k]
+        local vs = versions(path .. rel)
+        moves[#moves + 1] = { rel = rel, rec = find(vs, tonumber(string.sub(kids[k + 1], 2))), vs = vs }
+        if #moves > SUBTREE_MAX then return fail('EXDEV', path) end
+      end
+    end
+    i = i + 1
+  end
+  -- A stamp that beats everything now at either end, for the tombstones. A moved entry keeps
+  -- its own mtime, as rename(2) does, where that still beats everything else at the target
+  -- (this node's mount stream there is replaced anyway); else it takes the stamp, so it wins.
+  for _, m in ipairs(moves) do
+    mtime = maxnum(mtime, inc(m.rec.f[3]))
+    local vs = versions(to .. m.rel)
+    m.toVs = vs
+    local there = winner(vs)
+    if there then mtime = maxnum(mtime, inc(there.f[3])) end
+    local other = winner(vs, node .. ' m')
+    m.keep = not other or beats({ '', node, m.rec.f[3], '', '', '', '', 'm' }, other.f)
+  end
+  -- subscribers hear the two subtree roots, not every entry below them
+  quiet = true
+  for _, m in ipairs(moves) do
+    local f = copy(m.rec.f)
+    if not m.keep then f[3] = mtime end
+    f[2], f[8], f[9] = node, 'm', nowMs
+    store(to .. m.rel, f, m.toVs)
+  end
+  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime), moves[k].vs) end
+  quiet = false
+  publish(path)
+  publish(to)
+  return { #moves, mtime }
+end
+return fail('EINVAL', 'unknown fsOp ' .. tostring(op))

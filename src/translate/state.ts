@@ -1,0 +1,92 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { BigIntStats } from 'node:fs';
+
+/**
+ * What the translate daemon last committed for each path of its export directory, kept in a
+ * local JSON file so a restart skips unchanged files with one lstat each (no read, no Redis
+ * round trip) and notices files deleted while it was down. Losing the file costs a re-read of
+ * every file, never a wrong version: committing identical content again is a no-op in Redis.
+ */
+export interface Seen {
+  /** f(ile) d(ir) l(ink) s(kipped: fifo, socket, device) */
+  t: 'f' | 'd' | 'l' | 's';
+  size: number;
+  mtimeNs: string;
+  ino: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Manifest hash, for files: lets a rename reuse it without reading the file again. */
+  m?: string;
+}
+
+export function seenFromStat(t: Seen['t'], st: BigIntStats, m?: string): Seen {
+  const s: Seen = {
+    t, size: Number(st.size), mtimeNs: mtimeOf(st), ino: String(st.ino), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid),
+  };
+  if (m) s.m = m;
+  return s;
+}
+
+/** The stat's mtime as mtimeNs; times before 1970 count as 0. */
+export function mtimeOf(st: BigIntStats): string {
+  return st.mtimeNs < 0n ? '0' : st.mtimeNs.toString();
+}
+
+export function sameStat(a: Seen | undefined, st: BigIntStats): boolean {
+  return !!a && a.size === Number(st.size) && a.mtimeNs === mtimeOf(st) && a.ino === String(st.ino)
+    && a.mode === Number(st.mode) && a.uid === Number(st.uid) && a.gid === Number(st.gid);
+}
+
+export class SeenState {
+  readonly entries = new Map<string, Seen>();
+  private dirty = false;
+  private saving?: Promise<void>;
+
+  constructor(readonly file: string) {}
+
+  async load(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`translate state ${this.file} is not valid JSON (${(err as Error).message}); delete it to re-read every file`);
+    }
+    if (!data || typeof data !== 'object' || !('entries' in data) || typeof data.entries !== 'object') {
+      throw new Error(`translate state ${this.file} has no "entries" object; delete it to re-read every file`);
+    }
+    for (const [k, v] of Object.entries(data.entries as Record<string, Seen>)) this.entries.set(k, v);
+  }
+
+  set(rel: string, s: Seen): void {
+    this.entries.set(rel, s);
+    this.dirty = true;
+  }
+
+  delete(rel: string): void {
+    if (this.entries.delete(rel)) this.dirty = true;
+  }
+
+  /** Write the file if anything changed (temp file + rename, so a crash leaves the old or the new). */
+  save(): Promise<void> {
+    if (!this.dirty) return this.saving ?? Promise.resolve();
+    const prev = this.saving ?? Promise.resolve();
+    this.saving = prev.then(async () => {
+      if (!this.dirty) return;
+      this.dirty = false;
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      await mkdir(dirname(this.file), { recursive: true });
+      await writeFile(tmp, JSON.stringify({ version: 1, entries: Object.fromEntries(this.entries) }));
+      await rename(tmp, this.file);
+    });
+    return this.saving;
+  }
+}

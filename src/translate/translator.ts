@@ -1,0 +1,541 @@
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Keyspace } from '../state/keys.js';
+import { commitVersion, FsError, normalizePath, putManifest, type NewVersion } from '../state/fs.js';
+import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkStore } from '../packetfs/index.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { mtimeOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
+
+export interface TranslatorOptions {
+  redis: Redis;
+  ks: Keyspace;
+  /** This node's name: every version it commits carries it. */
+  node: string;
+  exportDir: string;
+  store: ChunkStore;
+  log?: Logger;
+  /** prom-client registry to add the oswalk_translate_* metrics to. */
+  registry?: Registry;
+  /** Where to remember what was translated (default: translate-<node>.json in the chunk store's directory). */
+  stateFile?: string;
+  /** A changed file is translated once its size and mtime have been stable this long. Default 500. */
+  debounceMs?: number;
+  /** Paths translated at once. Default 2: hashing runs on the main thread, and the agent's jobs come first. */
+  concurrency?: number;
+  /** Keep watching after the first scan (default true); false translates once (`oswalk translate`). */
+  watch?: boolean;
+}
+
+export interface TranslatorStats {
+  /** Paths waiting: scanned but not yet translated, plus changes still settling. */
+  backlogFiles: number;
+  /** Bytes of files read and turned into versions. */
+  bytesTranslated: number;
+  /** Bytes of chunks that were new to the store (the rest were already there). */
+  newBytes: number;
+  /** Versions committed (files, dirs, symlinks, tombstones). */
+  versions: number;
+  filesTranslated: number;
+  /** Chunks referenced by the translated files. */
+  chunks: number;
+  tombstones: number;
+  /** Files whose content was reused by inode after a rename, without reading them. */
+  renamesReused: number;
+  /** bytesTranslated / newBytes: how many times over the data was already stored (1 = no dedup). */
+  dedupRatio: number;
+  skipped: number;
+  errors: number;
+  /** True once the first full scan of the export directory has been queued. */
+  scanned: boolean;
+}
+
+export interface Translator {
+  stats(): TranslatorStats;
+  /** Resolves when the first scan is done and nothing is waiting or in flight. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Pending {
+  lastEvent: number;
+  due: number;
+  /** size:mtime when last looked at; translated only once it stops changing. */
+  seen?: string;
+}
+
+const STATE_SAVE_MS = 2000;
+const RECENTLY_GONE_MAX = 10_000;
+
+/**
+ * Scan and watch a node's export directory and turn what is there into namespace versions:
+ * file data into the chunk store and a manifest, then one commitVersion with the file's own
+ * mtime, mode and owner. Deletes become tombstones stamped with the deletion time (the mtime of
+ * the directory the entry vanished from). Symlinks are stored as links and never followed, so
+ * a symlink loop is just a link. Paths whose names are not valid UTF-8 are skipped with a log
+ * line (the namespace is UTF-8); names with newlines are ordinary names.
+ */
+export async function startTranslator(opts: TranslatorOptions): Promise<Translator> {
+  const t = new TranslatorImpl(opts);
+  await t.start();
+  return t;
+}
+
+class TranslatorImpl implements Translator {
+  private readonly log: Logger;
+  private readonly state: SeenState;
+  private readonly debounceMs: number;
+  private readonly concurrency: number;
+  private readonly pending = new Map<string, Pending>();
+  private ready: string[] = [];
+  /** Scanned paths to translate, most recently modified last (popped first). */
+  private backlog: string[] = [];
+  private readonly inflight = new Set<string>();
+  private readonly byIno = new Map<string, string>();
+  /** Files deleted lately, by inode: the other half of a rename may still be on its way. */
+  private readonly recentlyGone = new Map<string, Seen>();
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private saveTimer?: NodeJS.Timeout;
+  private waiters: (() => void)[] = [];
+  private closed = false;
+  private scanned = false;
+  private readonly s = {
+    bytesTranslated: 0, newBytes: 0, versions: 0, filesTranslated: 0, chunks: 0, tombstones: 0, renamesReused: 0, skipped: 0, errors: 0,
+  };
+  private readonly metrics?: {
+    bytes: Counter; newBytes: Counter; versions: Counter<'type'>; chunks: Counter; skipped: Counter<'reason'>; errors: Counter;
+  };
+
+  constructor(private readonly o: TranslatorOptions) {
+    this.log = o.log ?? createLogger('translate', { node: o.node });
+    this.state = new SeenState(o.stateFile ?? join(o.store.dir, `translate-${o.node}.json`));
+    this.debounceMs = o.debounceMs ?? 500;
+    this.concurrency = o.concurrency ?? 2;
+    if (o.registry) {
+      const registers = [o.registry];
+      // a translator restarted in the same process takes the metrics over
+      for (const name of ['backlog_files', 'dedup_ratio', 'bytes_total', 'new_bytes_total', 'versions_total', 'chunks_total', 'skipped_total', 'errors_total']) {
+        o.registry.removeSingleMetric(`oswalk_translate_${name}`);
+      }
+      const self = this;
+      new Gauge({
+        name: 'oswalk_translate_backlog_files', help: 'Paths of the export directory waiting to be translated', registers,
+        collect() {
+          this.set(self.backlogSize());
+        },
+      });
+      new Gauge({
+        name: 'oswalk_translate_dedup_ratio', help: 'Bytes translated per byte of new chunks written', registers,
+        collect() {
+          this.set(self.stats().dedupRatio);
+        },
+      });
+      this.metrics = {
+        bytes: new Counter({ name: 'oswalk_translate_bytes_total', help: 'Bytes of files translated into versions', registers }),
+        newBytes: new Counter({ name: 'oswalk_translate_new_bytes_total', help: 'Bytes of chunks new to the store', registers }),
+        versions: new Counter({ name: 'oswalk_translate_versions_total', help: 'Versions committed, by type', labelNames: ['type'], registers }),
+        chunks: new Counter({ name: 'oswalk_translate_chunks_total', help: 'Chunks referenced by translated files', registers }),
+        skipped: new Counter({ name: 'oswalk_translate_skipped_total', help: 'Paths skipped, by reason', labelNames: ['reason'], registers }),
+        errors: new Counter({ name: 'oswalk_translate_errors_total', help: 'Paths that failed to translate', registers }),
+      };
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.state.load();
+    for (const [rel, s] of this.state.entries) if (s.t === 'f') this.byIno.set(s.ino, rel);
+    if (this.o.watch !== false) {
+      // Before the scan, so nothing that changes while we scan is missed.
+      this.watcher = watch(this.o.exportDir, {
+        ignoreInitial: true, followSymlinks: false, ignorePermissionErrors: true, atomic: false,
+        ignored: (p) => this.ignored(p),
+      });
+      this.watcher.on('all', (_event, p) => this.enqueue(this.rel(p)));
+      this.watcher.on('error', (err) => this.log.error({ err }, 'watching the export directory failed'));
+      await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+    }
+    this.saveTimer = setInterval(() => void this.saveState(), STATE_SAVE_MS);
+    void this.scan().catch((err) => {
+      this.log.error({ err, dir: this.o.exportDir }, 'scanning the export directory failed');
+      this.scanned = true;
+      this.pump();
+    });
+  }
+
+  /** Our own files, should the state file or the chunk store live inside the export directory. */
+  private ignored(abs: string): boolean {
+    const { file } = this.state;
+    const store = this.o.store.dir;
+    return abs === file || abs.startsWith(file + '.') || abs === store || abs.startsWith(store + sep);
+  }
+
+  private rel(p: string): string {
+    return relative(this.o.exportDir, p).split(sep).join('/');
+  }
+
+  private backlogSize(): number {
+    return this.backlog.length + this.pending.size;
+  }
+
+  stats(): TranslatorStats {
+    return {
+      ...this.s, backlogFiles: this.backlogSize(), scanned: this.scanned,
+      dedupRatio: this.s.newBytes > 0 ? this.s.bytesTranslated / this.s.newBytes : this.s.bytesTranslated > 0 ? Infinity : 1,
+    };
+  }
+
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.scanned && this.backlog.length === 0 && this.pending.size === 0 && this.inflight.size === 0;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    clearInterval(this.saveTimer);
+    await this.watcher?.close();
+    while (this.inflight.size) await new Promise((r) => setTimeout(r, 20));
+    await this.saveState();
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private async saveState(): Promise<void> {
+    try {
+      await this.state.save();
+    } catch (err) {
+      this.log.error({ err, file: this.state.file }, 'cannot save the translate state');
+    }
+  }
+
+  /**
+   * Walk the export directory: every path that differs from what we last committed goes to the
+   * backlog (recently modified first); paths we knew that are gone get tombstones.
+   */
+  private async scan(): Promise<void> {
+    const found = new Set<string>();
+    const changed: { rel: string; mtime: bigint }[] = [];
+    const walk = async (dirRel: string): Promise<void> => {
+      const abs = dirRel ? join(this.o.exportDir, dirRel) : this.o.exportDir;
+      let names: Buffer[];
+      try {
+        names = await readdir(abs, { encoding: 'buffer' });
+      } catch (err) {
+        this.fail(dirRel || '.', err, 'cannot list directory');
+        // what we cannot see we must not delete
+        for (const k of this.state.entries.keys()) if (!dirRel || k.startsWith(dirRel + '/')) found.add(k);
+        return;
+      }
+      let n = 0;
+      for (const raw of names) {
+        if (++n % 256 === 0) await yieldLoop();
+        const name = raw.toString('utf8');
+        const rel = dirRel ? `${dirRel}/${name}` : name;
+        if (!Buffer.from(name, 'utf8').equals(raw)) {
+          this.skip(rel, 'invalid-utf8', `skipped: the name is not valid UTF-8 (bytes ${raw.toString('hex')})`);
+          continue;
+        }
+        const absChild = join(abs, name);
+        if (this.ignored(absChild)) continue;
+        let st: BigIntStats;
+        try {
+          st = await lstat(absChild, { bigint: true });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+            this.fail(rel, err, 'cannot stat');
+            found.add(rel);
+          }
+          continue;
+        }
+        found.add(rel);
+        if (!sameStat(this.state.entries.get(rel), st)) {
+          // written a moment ago: it may still be being written, so let it settle like a change
+          if (st.isFile() && BigInt(Date.now()) * 1_000_000n - st.mtimeNs < BigInt(this.debounceMs) * 1_000_000n) this.enqueue(rel);
+          else changed.push({ rel, mtime: st.mtimeNs });
+        }
+        if (st.isDirectory()) await walk(rel);
+      }
+    };
+    await walk('');
+    const gone = [...this.state.entries.keys()].filter((k) => !found.has(k));
+    // oldest first: the backlog is popped from the end
+    changed.sort((a, b) => (a.mtime < b.mtime ? -1 : a.mtime > b.mtime ? 1 : 0));
+    this.backlog.push(...changed.map((c) => c.rel));
+    for (const rel of gone) this.backlog.push(rel);
+    this.scanned = true;
+    this.log.info({ dir: this.o.exportDir, changed: changed.length, gone: gone.length, known: this.state.entries.size }, 'export directory scanned');
+    this.pump();
+  }
+
+  private enqueue(rel: string): void {
+    if (this.closed || rel === '' || rel.startsWith('..')) return;
+    const now = Date.now();
+    const p = this.pending.get(rel);
+    if (p) {
+      p.lastEvent = now;
+      p.due = now + this.debounceMs;
+    } else {
+      this.pending.set(rel, { lastEvent: now, due: now + this.debounceMs });
+    }
+    this.schedule(this.debounceMs);
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, Math.max(ms, 5));
+  }
+
+  /** Start work while there is room: settled changes first (most recent first), then the scan backlog. */
+  private pump(): void {
+    if (this.closed) return;
+    while (this.inflight.size < this.concurrency) {
+      const item = this.next();
+      if (item === undefined) break;
+      const rel = item.rel;
+      this.inflight.add(rel);
+      void this.process(rel, item.fromWatch).finally(() => {
+        this.inflight.delete(rel);
+        this.pump();
+      });
+    }
+    if (this.isIdle()) {
+      void this.saveState();
+      for (const w of this.waiters.splice(0)) w();
+    }
+  }
+
+  private next(): { rel: string; fromWatch: boolean } | undefined {
+    const now = Date.now();
+    for (;;) {
+      if (!this.ready.length) {
+        let soonest = Infinity;
+        for (const [rel, p] of this.pending) {
+          if (p.due <= now && !this.inflight.has(rel)) this.ready.push(rel);
+          else soonest = Math.min(soonest, p.due);
+        }
+        this.ready.sort((a, b) => this.pending.get(a)!.lastEvent - this.pending.get(b)!.lastEvent);
+        if (soonest < Infinity) this.schedule(soonest - now);
+      }
+      const rel = this.ready.pop();
+      if (rel === undefined) break;
+      const p = this.pending.get(rel);
+      if (p && p.due <= now && !this.inflight.has(rel)) {
+        this.pending.delete(rel);
+        return { rel, fromWatch: true };
+      }
+    }
+    while (this.backlog.length) {
+      const rel = this.backlog.pop()!;
+      if (!this.inflight.has(rel) && !this.pending.has(rel)) return { rel, fromWatch: false };
+    }
+    return undefined;
+  }
+
+  /** One path: a changed file from the watcher (or one that changed under us) must hold still first. */
+  private async process(rel: string, fromWatch: boolean): Promise<void> {
+    try {
+      await yieldLoop();
+      let st: BigIntStats;
+      try {
+        st = await lstat(join(this.o.exportDir, rel), { bigint: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' && (err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err;
+        this.pendingMark.delete(rel);
+        await this.gone(rel);
+        return;
+      }
+      if (fromWatch && st.isFile()) {
+        const mark = `${st.size}:${st.mtimeNs}`;
+        const prev = this.pendingMark.get(rel);
+        if (prev !== mark) {
+          // still changing (or first look): wait until it holds still for debounceMs
+          this.pendingMark.set(rel, mark);
+          this.requeue(rel);
+          return;
+        }
+        this.pendingMark.delete(rel);
+      }
+      await this.translate(rel, st);
+    } catch (err) {
+      this.fail(rel, err, 'cannot translate');
+    }
+  }
+
+  private readonly pendingMark = new Map<string, string>();
+
+  private requeue(rel: string): void {
+    const now = Date.now();
+    const p: Pending = this.pending.get(rel) ?? { lastEvent: now, due: 0 };
+    p.due = now + this.debounceMs;
+    this.pending.set(rel, p);
+    this.schedule(this.debounceMs);
+  }
+
+  private nsPath(rel: string): string {
+    return normalizePath('/' + rel);
+  }
+
+  private async commit(rel: string, v: Omit<NewVersion, 'path' | 'node' | 'source'>): Promise<void> {
+    await commitVersion(this.o.redis, this.o.ks, { ...v, path: this.nsPath(rel), node: this.o.node, source: 'export' });
+    this.s.versions++;
+    this.metrics?.versions.inc({ type: v.type });
+  }
+
+  private async translate(rel: string, st: BigIntStats): Promise<void> {
+    const known = this.state.entries.get(rel);
+    if (sameStat(known, st)) return;
+    const abs = join(this.o.exportDir, rel);
+    const base = { mtimeNs: mtimeOf(st), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) };
+    if (st.isDirectory()) {
+      await this.commit(rel, { ...base, type: 'dir', size: 0 });
+      this.state.set(rel, seenFromStat('d', st));
+      return;
+    }
+    // a directory replaced by something else: its children went with it (the new version
+    // replaces this node's directory version by itself)
+    if (known?.t === 'd') await this.gone(rel, true);
+    if (st.isSymbolicLink()) {
+      const raw = await readlink(abs, { encoding: 'buffer' });
+      const target = raw.toString('utf8');
+      if (!Buffer.from(target, 'utf8').equals(raw)) {
+        this.skip(rel, 'invalid-utf8', `skipped: the symlink target is not valid UTF-8 (bytes ${raw.toString('hex')})`);
+        return;
+      }
+      await this.commit(rel, { ...base, type: 'symlink', size: raw.length, target });
+      this.state.set(rel, seenFromStat('l', st));
+      return;
+    }
+    if (!st.isFile()) {
+      this.skip(rel, 'special', 'skipped: not a regular file, directory or symlink (fifo, socket or device)');
+      this.state.set(rel, seenFromStat('s', st));
+      return;
+    }
+    // only the mode or owner changed: same content, same manifest
+    const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === mtimeOf(st);
+    const manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
+    if (!manifest) return;
+    await this.commit(rel, { ...base, type: 'file', size: Number(st.size), manifest });
+    this.state.set(rel, seenFromStat('f', st, manifest));
+    this.byIno.set(String(st.ino), rel);
+  }
+
+  /** A file renamed inside the export directory keeps its inode, size and mtime: reuse its manifest. */
+  private async reuseByInode(rel: string, st: BigIntStats): Promise<string | undefined> {
+    const ino = String(st.ino);
+    const other = this.byIno.get(ino);
+    let s: Seen | undefined;
+    if (other !== undefined && other !== rel) {
+      const stillThere = await lstat(join(this.o.exportDir, other), { bigint: true }).then((o) => o.ino === st.ino, () => false);
+      if (!stillThere) s = this.state.entries.get(other);
+    } else if (other === undefined) {
+      s = this.recentlyGone.get(ino);
+    }
+    if (!s?.m || s.size !== Number(st.size) || s.mtimeNs !== mtimeOf(st)) return undefined;
+    this.recentlyGone.delete(ino);
+    this.s.renamesReused++;
+    return s.m;
+  }
+
+  private async storeFile(rel: string, abs: string, st: BigIntStats): Promise<string | undefined> {
+    let res;
+    try {
+      res = await this.o.store.putFile(abs);
+    } catch (err) {
+      if (err instanceof FileChangedError) {
+        this.log.info({ path: rel }, 'file changed while it was read; translating it again once it settles');
+        this.requeue(rel);
+        return undefined;
+      }
+      throw err;
+    }
+    // putFile saw a stable file; make sure it is the one we stat'ed
+    const after = await lstat(abs, { bigint: true }).catch(() => undefined);
+    if (!after || after.ino !== st.ino || after.size !== st.size || after.mtimeNs !== st.mtimeNs) {
+      this.requeue(rel);
+      return undefined;
+    }
+    const encoded = encodeChunkList(res.chunks);
+    const hash = manifestHash(res.chunks);
+    // both before the version that names them, so no reader meets a manifest it cannot find
+    await Promise.all([
+      putManifest(this.o.redis, this.o.ks, hash, encoded),
+      addManifestLocation(this.o.redis, this.o.ks, hash, this.o.node),
+    ]);
+    this.s.bytesTranslated += res.size;
+    this.s.newBytes += res.newBytes;
+    this.s.filesTranslated++;
+    this.s.chunks += res.chunks.length;
+    this.metrics?.bytes.inc(res.size);
+    this.metrics?.newBytes.inc(res.newBytes);
+    this.metrics?.chunks.inc(res.chunks.length);
+    return hash;
+  }
+
+  /**
+   * rel no longer exists: tombstones for it and everything we knew below it, stamped with the
+   * mtime of the nearest directory still there (unlink and rmdir set it), never before the
+   * entry's own last mtime.
+   */
+  private async gone(rel: string, childrenOnly = false): Promise<void> {
+    const known = this.state.entries.get(rel);
+    const victims = known && known.t !== 'd'
+      ? childrenOnly ? [] : [rel]
+      : [...this.state.entries.keys()].filter((k) => (k === rel && !childrenOnly) || k.startsWith(rel + '/'));
+    if (!victims.length) {
+      if (rel.includes('\uFFFD')) this.skip(rel, 'invalid-utf8', 'skipped: the name is not valid UTF-8');
+      return;
+    }
+    let deletedAt = BigInt(Date.now()) * 1_000_000n;
+    let dir = childrenOnly ? `${rel}/x` : rel;
+    while (dir !== '') {
+      dir = dir.includes('/') ? dir.slice(0, dir.lastIndexOf('/')) : '';
+      const st = await lstat(dir ? join(this.o.exportDir, dir) : this.o.exportDir, { bigint: true }).catch(() => undefined);
+      if (st?.isDirectory()) {
+        deletedAt = st.mtimeNs;
+        break;
+      }
+    }
+    // children first, so no moment shows a deleted directory with live entries
+    victims.sort((a, b) => b.length - a.length);
+    for (const k of victims) {
+      const s = this.state.entries.get(k)!;
+      if (s.t !== 's') {
+        const last = BigInt(s.mtimeNs) + 1n;
+        const mtimeNs = (deletedAt > last ? deletedAt : last).toString();
+        await this.commit(k, { type: 'tombstone', mtimeNs, size: 0, mode: 0, uid: 0, gid: 0 });
+        this.s.tombstones++;
+      }
+      this.state.delete(k);
+      if (s.t === 'f' && this.byIno.get(s.ino) === k) {
+        this.byIno.delete(s.ino);
+        this.recentlyGone.set(s.ino, s);
+        if (this.recentlyGone.size > RECENTLY_GONE_MAX) this.recentlyGone.delete(this.recentlyGone.keys().next().value!);
+      }
+    }
+  }
+
+  private skip(rel: string, reason: string, msg: string): void {
+    this.s.skipped++;
+    this.metrics?.skipped.inc({ reason });
+    this.log.warn({ path: join(this.o.exportDir, rel) }, msg);
+  }
+
+  private fail(rel: string, err: unknown, msg: string): void {
+    this.s.errors++;
+    this.metrics?.errors.inc();
+    const e = err as NodeJS.ErrnoException;
+    const detail = err instanceof FsError ? err.message : e?.code ?? (err as Error)?.message ?? String(err);
+    this.log.warn({ path: join(this.o.exportDir, rel), err: detail }, `${msg}; skipped until it changes`);
+  }
+}

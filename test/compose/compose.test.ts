@@ -1,0 +1,183 @@
+/**
+ * End to end against the compose cluster of compose.yaml (Redis, control plane, three agents,
+ * Prometheus): the example manifests share a file between agent-1 and agent-3 through the
+ * unified filesystem; `oswalk status` shows three ready nodes; Prometheus scrapes every
+ * service and promtool accepts their metrics; `docker kill` of an agent gets its running job
+ * finished elsewhere and the node marked down; `down -v` leaves nothing behind.
+ *
+ * The CLI runs inside the control-plane container (its OSWALK_API and OSWALK_TOKEN point it at
+ * the cluster), so this tests the image as a user gets it. The cluster has its own project name,
+ * shared mount directory and host ports, so it does not collide with one the user runs.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from '../helpers/redis.js';
+import {
+  DockerEngine, StopWaiting, buildImages, composeCommand, containerIp, docker, mustRun, promTargets, promtoolCheckMetrics, repoRoot, run, waitFor,
+} from './docker.js';
+
+const engine = await DockerEngine.ensure();
+const compose = engine.skipReason ? undefined : composeCommand();
+const skip = engine.skipReason ?? (compose ? undefined : 'neither `docker compose` nor docker-compose is installed');
+if (!engine.skipReason && !compose) process.stderr.write(`\n!!!!! COMPOSE TEST SKIPPED: ${skip} !!!!!\n\n`);
+
+const id = randomBytes(4).toString('hex');
+const project = `oswalk-e2e-${id}`;
+const shared = `/run/oswalk-e2e-${id}`;
+const AGENTS = ['agent-1', 'agent-2', 'agent-3'];
+
+interface NodeView { name: string; status: string; cpus: number }
+interface JobView { id: string; name: string; state: string; node?: string; lastNode?: string; attempt: number }
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
+    .filter((m): m is string => m !== undefined && m.startsWith(`${dir}/`));
+}
+
+describe('compose cluster end to end', { skip }, () => {
+  let env: NodeJS.ProcessEnv;
+  let promPort = 0;
+  const token = randomBytes(24).toString('hex');
+
+  const composeRun = (...args: string[]) => mustRun(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', ...args], { env, timeoutMs: 10 * 60_000 });
+  const containerOf = (service: string): string => {
+    const cid = composeRun('ps', '-q', service).trim();
+    if (!cid) throw new Error(`compose service ${service} has no container`);
+    return cid;
+  };
+  /** The oswalk CLI of the image, inside the control-plane container. */
+  const oswalk = (...args: string[]) => docker('exec', containerOf('control-plane'), 'oswalk', ...args);
+  const status = (): NodeView[] => (JSON.parse(oswalk('status', '--output', 'json')) as { nodes: NodeView[] }).nodes;
+  /** The job records the Job manifest `name` created (`get jobs --output json` → `{ items }`). */
+  const jobsOf = (name: string): JobView[] => {
+    const out = JSON.parse(oswalk('get', 'jobs', '--owner', `Job/${name}`, '--output', 'json')) as { items?: JobView[] };
+    if (!Array.isArray(out.items)) throw new Error(`oswalk get jobs --output json: expected { items: [...] }, got ${JSON.stringify(out).slice(0, 300)}`);
+    return out.items;
+  };
+  /** Waits until every record of the Job manifest `name` succeeded; a failed one ends the wait with its output. */
+  const jobSucceeded = (name: string, timeoutMs: number) => waitFor(`${name} to succeed`, timeoutMs, () => {
+    const j = jobsOf(name);
+    const failed = j.find((x) => x.state === 'failed');
+    if (failed) {
+      const out = run('docker', ['exec', containerOf('control-plane'), 'oswalk', 'logs', failed.id]);
+      throw new StopWaiting(`${name} failed on ${failed.node ?? failed.lastNode}: ${JSON.stringify(failed).slice(0, 600)}\n--- its output\n${(out.stdout + out.stderr).slice(-1500)}`);
+    }
+    return j.length > 0 && j.every((x) => x.state === 'succeeded') ? j : undefined;
+  });
+  const logsOf = (service: string) => run('docker', ['logs', '--tail', '40', containerOf(service)]);
+
+  before(async () => {
+    buildImages();
+    promPort = await freePort();
+    env = {
+      ...process.env, OSWALK_TOKEN: token, OSWALK_SHARED_DIR: shared,
+      OSWALK_CONTROL_PLANE_PORT: String(await freePort()), OSWALK_PROMETHEUS_PORT: String(promPort),
+    };
+    mustRun('bash', [join(repoRoot, 'docker', 'host-setup.sh')], { env });
+    const up = run(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', 'up', '-d'], { env, timeoutMs: 5 * 60_000 });
+    if (up.status !== 0) {
+      const logs = ['control-plane', ...AGENTS].map((s) => `--- ${s}\n${run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', '--tail', '30', s], { env }).stdout}`).join('\n');
+      throw new Error(`compose up failed:\n${up.stderr.slice(-3000)}\n${logs}`);
+    }
+  });
+
+  after(() => {
+    // Best effort when a test failed before `down` ran; the last test checks the clean way.
+    run(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', 'down', '-v', '--timeout', '30'], { env, timeoutMs: 3 * 60_000 });
+    for (const node of AGENTS) {
+      const left = run('docker', ['ps', '-aq', '--filter', `label=oswalk.node=${node}`]).stdout.split('\n').filter(Boolean);
+      if (left.length) run('docker', ['rm', '-f', ...left]);
+    }
+    run('bash', [join(repoRoot, 'docker', 'host-setup.sh'), '--down'], { env });
+    return engine.stop();
+  });
+
+  test('oswalk status shows three ready nodes with CPUs', async () => {
+    const nodes = await waitFor('three ready nodes', 90_000, () => {
+      const n = status();
+      return n.length === 3 && n.every((x) => x.status === 'ready') ? n : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${AGENTS.map((a) => `--- ${a}\n${logsOf(a).stdout}${logsOf(a).stderr}`).join('\n')}`);
+    });
+    assert.deepEqual(nodes.map((n) => n.name).sort(), AGENTS);
+    for (const n of nodes) assert.ok(n.cpus > 0, `${n.name} offers no CPUs: ${JSON.stringify(n)}`);
+  });
+
+  test('a file written by a job on agent-1 is read back by a job pinned to agent-3', async () => {
+    oswalk('apply', '-f', 'manifests/examples/write-shared.yaml');
+    const written = await jobSucceeded('write-shared', 120_000);
+    assert.deepEqual(written.map((j) => j.node ?? j.lastNode), ['agent-1']);
+    oswalk('apply', '-f', 'manifests/examples/read-shared.yaml');
+    const read = await jobSucceeded('read-shared', 120_000);
+    assert.deepEqual(read.map((j) => j.node ?? j.lastNode), ['agent-3']);
+    // The same bytes through each agent's own mount, as the host sees them (rshared).
+    const bytes = AGENTS.map((a) => readFileSync(join(shared, a, 'shared', 'out.txt')));
+    assert.match(bytes[0].toString(), /^written on agent-1 at /);
+    assert.deepEqual(bytes[2], bytes[0]);
+    assert.deepEqual(bytes[1], bytes[0]);
+  });
+
+  test('Prometheus scrapes the control plane and every agent, and promtool accepts their metrics', async () => {
+    const url = `http://127.0.0.1:${promPort}`;
+    const targets = await waitFor('every Prometheus target up', 60_000, async () => {
+      const t = await promTargets(url);
+      return t.length === 5 && t.every((x) => x.health === 'up') ? t : undefined;
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify((await promTargets(url)).map((t) => [t.scrapeUrl, t.health, t.lastError]))}`);
+    });
+    assert.deepEqual(targets.map((t) => t.scrapeUrl).sort(), [
+      'http://127.0.0.1:9090/metrics', 'http://agent-1:7001/metrics', 'http://agent-2:7001/metrics',
+      'http://agent-3:7001/metrics', 'http://control-plane:7000/metrics',
+    ]);
+    const prom = containerOf('prometheus');
+    for (const [service, port] of [['control-plane', 7000], ...AGENTS.map((a) => [a, 7001] as const)] as const) {
+      const res = await fetch(`http://${containerIp(containerOf(service))}:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 200, `${service} /metrics`);
+      const text = await res.text();
+      assert.match(text, /^oswalk_/m, `${service} serves oswalk_* metrics`);
+      const check = promtoolCheckMetrics(prom, text);
+      assert.equal(check.status, 0, `promtool check metrics on ${service}:\n${check.stdout}${check.stderr}`);
+    }
+  });
+
+  test('docker kill of an agent: its running job finishes elsewhere and the node is marked down', async () => {
+    const manifest = [
+      'apiVersion: oswalk.dev/v1', 'kind: Job', 'metadata:', '  name: survive-kill', 'spec:',
+      '  image: oswalk:latest', '  command: ["sh", "-c", "sleep 15; echo survived"]', '  backoffLimit: 3',
+      '  resources:', '    cpus: 100m', '    memory: 32Mi', '',
+    ].join('\n');
+    const cp = containerOf('control-plane');
+    mustRun('docker', ['exec', '-i', cp, 'sh', '-c', 'cat > /tmp/survive-kill.yaml'], { input: manifest });
+    oswalk('apply', '-f', '/tmp/survive-kill.yaml');
+    const running = await waitFor('survive-kill to run', 60_000, () => {
+      const j = jobsOf('survive-kill');
+      return j.length === 1 && j[0].state === 'running' && j[0].node ? j[0] : undefined;
+    });
+    const victim = running.node!;
+    docker('kill', containerOf(victim));
+    await waitFor(`${victim} marked down`, 60_000, () => (status().find((n) => n.name === victim)?.status === 'down' ? true : undefined));
+    const [done] = await jobSucceeded('survive-kill', 120_000);
+    assert.notEqual(done.node ?? done.lastNode, victim);
+    assert.ok(done.attempt >= 2, `expected a second attempt, got ${JSON.stringify(done)}`);
+    // Back up, the agent rejoins and removes the job container its killed self left running.
+    composeRun('start', victim);
+    await waitFor(`${victim} ready again`, 90_000, () => (status().find((n) => n.name === victim)?.status === 'ready' ? true : undefined));
+    await waitFor(`${victim}'s orphaned job container removed`, 60_000, () =>
+      run('docker', ['ps', '-aq', '--filter', `label=oswalk.node=${victim}`, '--filter', `label=oswalk.job=${running.id}`]).stdout.trim() === '' ? true : undefined);
+  });
+
+  test('down -v leaves no container, network, volume or mount behind', () => {
+    composeRun('down', '-v', '--timeout', '30');
+    const byProject = `label=com.docker.compose.project=${project}`;
+    assert.equal(docker('ps', '-aq', '--filter', byProject).trim(), '', 'containers left');
+    assert.equal(docker('network', 'ls', '-q', '--filter', byProject).trim(), '', 'networks left');
+    assert.equal(docker('volume', 'ls', '-q', '--filter', byProject).trim(), '', 'volumes left');
+    for (const node of AGENTS) {
+      assert.equal(docker('ps', '-aq', '--filter', `label=oswalk.node=${node}`).trim(), '', `job containers of ${node} left`);
+    }
+    assert.deepEqual(mountsUnder(shared), [], 'mounts left under the shared directory');
+  });
+});

@@ -1,0 +1,54 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
+import { oswalk } from '../helpers/cli.js';
+import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
+import { commitVersion, getCurrent, type NewVersion } from '../../src/state/fs.js';
+
+const T = 1_700_000_000_123_456_789n;
+const TOKEN = 'fs-cli-token';
+
+function file(node: string, mtimeNs: bigint, manifest: string): NewVersion {
+  return { path: '/docs/f.txt', type: 'file', node, mtimeNs: String(mtimeNs), size: 5, mode: 0o100644, uid: 0, gid: 0, manifest, source: 'export' };
+}
+
+describe('oswalk versions / restore through the API', () => {
+  let server: TestRedis;
+  let cp: RunningControlPlane;
+  before(async () => {
+    server = await TestRedis.start();
+    cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, host: '127.0.0.1', port: await freePort(), prefix: testPrefix() });
+  });
+  after(async () => {
+    await cp.close();
+    await server.stop();
+  });
+
+  it('lists versions as a table and as JSON, and restores one', async () => {
+    const { redis, ks } = cp.ctx;
+    await commitVersion(redis, ks, file('n1', T, 'a'.repeat(64)));
+    await commitVersion(redis, ks, file('n2', T + 1n, 'b'.repeat(64)));
+    const common = ['--api', cp.url, '--token', TOKEN];
+    const table = await oswalk(['versions', 'docs/f.txt', ...common]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /ID\s+NODE\s+MTIME\s+SIZE\s+HASH\s+SOURCE\s+CURRENT/);
+    assert.match(table.stdout, /n2\s+2023-11-14T22:13:20\.123456790Z\s+5B\s+bbbbbbbbbbbb\s+export\s+\*/);
+    const json = JSON.parse((await oswalk(['versions', '/cluster/docs/f.txt', '--mount', '/cluster', '-o', 'json', ...common])).stdout);
+    assert.deepEqual(json.map((v: { id: string; node: string; current: boolean; hash: string }) => [v.id, v.node, v.current, v.hash[0]]), [['2', 'n2', true, 'b'], ['1', 'n1', false, 'a']]);
+    assert.equal(json[1].mtime, '2023-11-14T22:13:20.123456789Z');
+    const out = await oswalk(['restore', 'docs/f.txt', '1', '--node', 'n3', ...common]);
+    assert.match(out.stdout, /restored \/docs\/f.txt version 1 as version 3/);
+    const cur = await getCurrent(redis, ks, '/docs/f.txt');
+    assert.equal(cur?.manifest, 'a'.repeat(64));
+    assert.equal(cur?.node, 'n3');
+    const missing = await oswalk(['restore', 'docs/f.txt', '42', ...common]);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /^error: .*ENOENT.*\/docs\/f\.txt/);
+    const bad = await oswalk(['restore', 'docs/f.txt', 'abc', ...common]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /version/);
+    const none = await oswalk(['versions', 'nope/x', ...common, '-o', 'json']);
+    assert.equal(none.code, 0);
+    assert.deepEqual(JSON.parse(none.stdout), []);
+  });
+});

@@ -1,0 +1,286 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { pino } from 'pino';
+import { OSWALK_BIN } from '../helpers/cli.js';
+import { TestRedis, testPrefix } from '../helpers/redis.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { getCurrent, getManifest, listDir, listVersions, subscribeFsEvents } from '../../src/state/fs.js';
+import { ChunkStore, decodeChunkList, manifestLocations } from '../../src/packetfs/index.js';
+import { startTranslator, type Translator, type TranslatorOptions } from '../../src/translate/index.js';
+
+const CLI = OSWALK_BIN;
+const quiet = pino({ level: 'silent' });
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 4000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('translate daemon', () => {
+  let server: TestRedis;
+  let redis: Redis;
+  const dirs: string[] = [];
+  const running: Translator[] = [];
+  const tmp = (name: string) => {
+    const d = mkdtempSync(join(tmpdir(), `oswalk-${name}-`));
+    dirs.push(d);
+    return d;
+  };
+  let ks: Keyspace;
+  let exportDir: string;
+  let storeDir: string;
+  const start = async (extra: Partial<TranslatorOptions> = {}) => {
+    const t = await startTranslator({
+      redis, ks, node: 'n1', exportDir, store: new ChunkStore(storeDir, { log: quiet }), log: quiet, debounceMs: 150, ...extra,
+    });
+    running.push(t);
+    return t;
+  };
+
+  before(async () => {
+    server = await TestRedis.start();
+    redis = connectRedis(server.url);
+  });
+  after(async () => {
+    for (const t of running) await t.close();
+    redis.disconnect();
+    await server.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  const fresh = () => {
+    ks = keyspace(testPrefix());
+    exportDir = tmp('export');
+    storeDir = tmp('store');
+  };
+
+  it('translates what is there at start, with real mtime, mode, manifest and chunk location', async () => {
+    fresh();
+    mkdirSync(join(exportDir, 'sub/deep'), { recursive: true });
+    writeFileSync(join(exportDir, 'sub/deep/a.txt'), 'hello world');
+    writeFileSync(join(exportDir, 'copy.txt'), 'hello world');
+    writeFileSync(join(exportDir, 'new\nline'), 'x');
+    chmodSync(join(exportDir, 'copy.txt'), 0o600);
+    const registry = new Registry();
+    // one at a time: two identical files read at the same moment may both count their chunk as new
+    const t = await start({ registry, concurrency: 1 });
+    await t.idle();
+    const a = await getCurrent(redis, ks, '/sub/deep/a.txt');
+    assert.equal(a?.size, 11);
+    assert.equal(a?.node, 'n1');
+    assert.equal(a?.source, 'export');
+    const st = execFileSync('stat', ['-c', '%Y%n', join(exportDir, 'sub/deep/a.txt')]).toString();
+    assert.equal(a!.mtimeNs.slice(0, 10), st.slice(0, 10));
+    assert.equal((await getCurrent(redis, ks, '/copy.txt'))?.mode, 0o100600);
+    assert.equal((await getCurrent(redis, ks, '/copy.txt'))?.manifest, a?.manifest);
+    const chunks = decodeChunkList((await getManifest(redis, ks, a!.manifest!))!);
+    assert.equal(chunks.reduce((s, c) => s + c.size, 0), 11);
+    assert.deepEqual(await manifestLocations(redis, ks, a!.manifest!), ['n1']);
+    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['copy.txt', 'new\nline', 'sub']);
+    const s = t.stats();
+    assert.equal(s.bytesTranslated, 23);
+    assert.equal(s.newBytes, 12);
+    assert.equal(s.backlogFiles, 0);
+    const metrics = await registry.metrics();
+    assert.match(metrics, /oswalk_translate_bytes_total 23/);
+    assert.match(metrics, /oswalk_translate_backlog_files 0/);
+  });
+
+  it('translates the most recently modified files first', async () => {
+    fresh();
+    const hoursAgo = [3, 1, 5, 2, 4];
+    for (const h of hoursAgo) {
+      writeFileSync(join(exportDir, `h${h}`), String(h));
+      const at = new Date(Date.now() - h * 3600_000);
+      utimesSync(join(exportDir, `h${h}`), at, at);
+    }
+    const order: string[] = [];
+    const stop = await subscribeFsEvents(redis, ks, (p) => order.push(p));
+    try {
+      const t = await start({ watch: false, concurrency: 1 });
+      await t.idle();
+      await until('all events', async () => order.length === 5);
+      assert.deepEqual(order, ['/h1', '/h2', '/h3', '/h4', '/h5']);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('picks up create, modify, rename and delete within a couple of seconds', async () => {
+    fresh();
+    const t = await start();
+    await t.idle();
+    writeFileSync(join(exportDir, 'f.txt'), 'one');
+    const v1 = await until('create', () => getCurrent(redis, ks, '/f.txt'));
+    writeFileSync(join(exportDir, 'f.txt'), 'two two');
+    await until('modify', async () => (await getCurrent(redis, ks, '/f.txt'))?.size === 7);
+    renameSync(join(exportDir, 'f.txt'), join(exportDir, 'g.txt'));
+    const g = await until('rename', async () => !(await getCurrent(redis, ks, '/f.txt')) && getCurrent(redis, ks, '/g.txt'));
+    assert.equal(g.size, 7);
+    assert.notEqual(g.manifest, v1.manifest);
+    mkdirSync(join(exportDir, 'd/e'), { recursive: true });
+    writeFileSync(join(exportDir, 'd/e/h'), 'h');
+    await until('dir create', () => getCurrent(redis, ks, '/d/e/h'));
+    renameSync(join(exportDir, 'd'), join(exportDir, 'd2'));
+    await until('dir rename', async () => !(await getCurrent(redis, ks, '/d')) && getCurrent(redis, ks, '/d2/e/h'));
+    rmSync(join(exportDir, 'g.txt'));
+    rmSync(join(exportDir, 'd2'), { recursive: true });
+    await until('delete', async () => (await listDir(redis, ks, '/')).length === 0);
+    const tomb = (await listVersions(redis, ks, '/g.txt')).find((v) => v.current);
+    assert.equal(tomb?.type, 'tombstone');
+    assert.ok(BigInt(tomb!.mtimeNs) > BigInt(g.mtimeNs));
+    assert.ok(t.stats().renamesReused >= 1, JSON.stringify(t.stats()));
+  });
+
+  it('skips unchanged files after a restart and tombstones files deleted while it was down', async () => {
+    fresh();
+    for (let i = 0; i < 20; i++) writeFileSync(join(exportDir, `f${i}`), `content ${i}`);
+    let t = await start({ watch: false });
+    await t.idle();
+    await t.close();
+    const before = (await listVersions(redis, ks, '/f3')).length;
+    rmSync(join(exportDir, 'f0'));
+    chmodSync(join(exportDir, 'f1'), 0o600);
+    t = await start({ watch: false });
+    await t.idle();
+    // f1: a new version for the new mode, without reading the file again
+    assert.equal(t.stats().filesTranslated, 0);
+    assert.equal(t.stats().versions, 2);
+    assert.equal(t.stats().tombstones, 1);
+    assert.equal((await getCurrent(redis, ks, '/f1'))?.mode, 0o100600);
+    assert.equal((await listVersions(redis, ks, '/f3')).length, before);
+    assert.equal(await getCurrent(redis, ks, '/f0'), undefined);
+    await t.close();
+  });
+
+  it('two nodes: newest copy wins, a delete hides the older copy, a newer write brings it back', async () => {
+    fresh();
+    const export2 = tmp('export2');
+    const t1 = await start({ debounceMs: 100 });
+    const t2 = await startTranslator({ redis, ks, node: 'n2', exportDir: export2, store: new ChunkStore(tmp('store2'), { log: quiet }), log: quiet, debounceMs: 100 });
+    running.push(t2);
+    const old = new Date(Date.now() - 3600_000);
+    writeFileSync(join(export2, 'doc.txt'), 'old copy');
+    utimesSync(join(export2, 'doc.txt'), old, old);
+    await until('n2 copy', async () => (await getCurrent(redis, ks, '/doc.txt'))?.node === 'n2');
+    writeFileSync(join(exportDir, 'doc.txt'), 'newer copy');
+    await until('n1 wins', async () => (await getCurrent(redis, ks, '/doc.txt'))?.node === 'n1');
+    rmSync(join(exportDir, 'doc.txt'));
+    await until('deleted everywhere', async () => !(await getCurrent(redis, ks, '/doc.txt')));
+    // n2 restarts its daemon: its old copy is committed again and stays hidden
+    await t2.close();
+    const t2b = await startTranslator({ redis, ks, node: 'n2', exportDir: export2, store: new ChunkStore(tmp('store3'), { log: quiet }), log: quiet, stateFile: join(tmp('state'), 's.json') });
+    running.push(t2b);
+    await t2b.idle();
+    assert.equal(t2b.stats().filesTranslated, 1);
+    assert.equal(await getCurrent(redis, ks, '/doc.txt'), undefined);
+    // touching it on n2 makes it the newest: back, with n2's content
+    const now = new Date();
+    utimesSync(join(export2, 'doc.txt'), now, now);
+    const back = await until('newer write back', () => getCurrent(redis, ks, '/doc.txt'));
+    assert.equal(back.node, 'n2');
+    assert.equal(back.size, 8);
+    await t1.idle();
+  });
+
+  it('a file deleted while it is read leaves no version and the daemon carries on', async () => {
+    fresh();
+    const big = join(exportDir, 'big.bin');
+    writeFileSync(big, Buffer.alloc(0));
+    for (let i = 0; i < 8; i++) appendFileSync(big, randomBytes(8 << 20));
+    const t = await start();
+    // taken from the backlog: it is being read now (or, on a fast machine, already done:
+    // then the delete is a tombstone, and the end state is the same)
+    await until('reading started', async () => t.stats().scanned && t.stats().backlogFiles === 0);
+    rmSync(big);
+    await t.idle();
+    assert.equal(await getCurrent(redis, ks, '/big.bin'), undefined);
+    assert.equal(t.stats().errors, 0);
+    writeFileSync(join(exportDir, 'next'), 'n');
+    await until('next file', () => getCurrent(redis, ks, '/next'));
+  });
+
+  it('keeps translating across a redis-server restart', async () => {
+    fresh();
+    writeFileSync(join(exportDir, 'before'), 'b');
+    const t = await start();
+    await t.idle();
+    await server.restart(300);
+    writeFileSync(join(exportDir, 'after'), 'a');
+    await until('file after restart', () => getCurrent(redis, ks, '/after'), 8000);
+    assert.equal((await getCurrent(redis, ks, '/before'))?.size, 1);
+  });
+
+  it('waits for a file being appended to before translating it', async () => {
+    fresh();
+    const t = await start({ debounceMs: 300 });
+    await t.idle();
+    const p = join(exportDir, 'growing.log');
+    for (let i = 0; i < 15; i++) {
+      appendFileSync(p, `line ${i}\n`);
+      await new Promise((r) => setTimeout(r, 80));
+    }
+    const size = 15 * 7 + 5 * 1; // 'line N\n' is 7 bytes, 'line NN\n' 8
+    await until('settled', async () => (await getCurrent(redis, ks, '/growing.log'))?.size === size);
+    assert.equal((await listVersions(redis, ks, '/growing.log')).length, 1);
+  });
+
+  it('survives a symlink loop, a fifo and a name that is not UTF-8', async () => {
+    fresh();
+    symlinkSync('b', join(exportDir, 'a'));
+    symlinkSync('a', join(exportDir, 'b'));
+    symlinkSync('.', join(exportDir, 'self'));
+    execFileSync('mkfifo', [join(exportDir, 'pipe')]);
+    writeFileSync(Buffer.concat([Buffer.from(exportDir + '/bad-'), Buffer.from([0xff, 0xfe])]), 'x');
+    writeFileSync(join(exportDir, 'ok'), 'fine');
+    const t = await start();
+    await t.idle();
+    assert.equal((await getCurrent(redis, ks, '/a'))?.target, 'b');
+    assert.equal((await getCurrent(redis, ks, '/self'))?.type, 'symlink');
+    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['a', 'b', 'ok', 'self']);
+    assert.equal(t.stats().skipped, 2);
+    writeFileSync(join(exportDir, 'later'), 'still watching');
+    await until('later file', () => getCurrent(redis, ks, '/later'));
+  });
+
+  // root reads every file: the unreadable one needs the CLI to run as another user
+  it('oswalk translate as another user: logs an unreadable file, translates the rest, exits 1', { skip: process.getuid?.() !== 0 && 'needs root to run the CLI as nobody' }, async () => {
+    fresh();
+    chmodSync(exportDir, 0o755);
+    chmodSync(storeDir, 0o777);
+    writeFileSync(join(exportDir, 'secret'), 'root only');
+    chmodSync(join(exportDir, 'secret'), 0o600);
+    writeFileSync(join(exportDir, 'public'), 'everyone');
+    chmodSync(join(exportDir, 'public'), 0o644);
+    chownSync(storeDir, 65534, 65534);
+    const res = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const p = spawn(process.execPath, [CLI, 'translate', exportDir, '--node', 'n9', '--store', storeDir, '--redis', server.url, '--prefix', ks.prefix, '-o', 'json'], {
+        uid: 65534, gid: 65534, env: { ...process.env, OSWALK_LOG_LEVEL: 'warn' },
+      });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (err += d));
+      p.on('exit', (code) => resolve({ code, out, err }));
+    });
+    assert.equal(res.code, 1, res.err);
+    assert.match(res.out + res.err, /secret/);
+    assert.match(res.out, /"errors":1/);
+    assert.equal((await getCurrent(redis, ks, '/public'))?.node, 'n9');
+    assert.equal(await getCurrent(redis, ks, '/secret'), undefined);
+  });
+});

@@ -1,0 +1,99 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { TestRedis, testPrefix } from '../helpers/redis.js';
+import { leftoverMounts, ok, sh, startNode, stopNode, type TestNode } from './helpers.js';
+
+/** Poll `check` (a shell command run on a node's mount) until it prints `want`; returns the ms it took. */
+async function until(n: TestNode, check: string, want: string, limitMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await sh(check, { cwd: n.mnt, timeoutMs: 10_000 });
+    if (r.code === 0 && r.stdout === want) return Date.now() - t0;
+    if (Date.now() - t0 > limitMs) assert.fail(`${n.name}: "${check}" printed ${JSON.stringify(r.stdout + r.stderr)} after ${limitMs} ms, want ${JSON.stringify(want)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('overlay: two nodes on one Redis', () => {
+  let redis: TestRedis;
+  let a: TestNode;
+  let b: TestNode;
+  before(async () => {
+    redis = await TestRedis.start();
+    const prefix = testPrefix();
+    a = await startNode('node-a', redis.url, prefix);
+    b = await startNode('node-b', redis.url, prefix);
+  });
+  after(async () => {
+    try {
+      await stopNode(a);
+      await stopNode(b);
+    } finally {
+      await redis.stop();
+    }
+    assert.deepEqual(leftoverMounts(), []);
+  });
+
+  it('shows a file written through A on B within 1 s, chunks fetched from A', async () => {
+    await ok('mkdir shared && ls shared', { cwd: a.mnt });
+    await until(b, 'ls -a shared', '.\n..\n', 1000); // B has looked: its caches hold the empty directory
+    await ok('head -c 20000000 /dev/urandom > /tmp/oswalk-ovl-src.bin', {});
+    try {
+      await ok('cp /tmp/oswalk-ovl-src.bin shared/data.bin && echo v1 > shared/small', { cwd: a.mnt });
+      const ms = await until(b, 'cat shared/small', 'v1\n', 1000);
+      const want = (await ok('md5sum < /tmp/oswalk-ovl-src.bin')).split(' ')[0];
+      assert.equal((await ok('md5sum < shared/data.bin', { cwd: b.mnt })).split(' ')[0], want);
+      // A new version replaces what B has read (and the kernel has cached) within 1 s too.
+      await ok('echo v2 > shared/small', { cwd: a.mnt });
+      const ms2 = await until(b, 'cat shared/small', 'v2\n', 1000);
+      await ok('rm shared/small', { cwd: b.mnt });
+      await until(a, 'ls shared', 'data.bin\n', 1000);
+      console.log(`visible on B after ${ms} ms, update after ${ms2} ms`);
+    } finally {
+      await sh('rm -f /tmp/oswalk-ovl-src.bin');
+    }
+  });
+
+  it('fails a read fast with EIO while the only holder is away, and succeeds when it is back', async () => {
+    await ok('head -c 3000000 /dev/urandom > only-a.bin && md5sum < only-a.bin', { cwd: a.mnt });
+    await until(b, 'stat -c %s only-a.bin', '3000000\n', 1000);
+    await a.stopChunkServer();
+    try {
+      const t0 = Date.now();
+      const r = await sh('cat only-a.bin > /dev/null', { cwd: b.mnt, timeoutMs: 30_000 });
+      const took = Date.now() - t0;
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /Input\/output error/);
+      assert.ok(took < 8000, `the read failed after ${took} ms`);
+    } finally {
+      await a.startChunkServer();
+    }
+    assert.equal(await ok('md5sum < only-a.bin', { cwd: b.mnt }), await ok('md5sum < only-a.bin', { cwd: a.mnt }));
+  });
+
+  it('keeps serving cached metadata and data while Redis is down, and recovers after', async () => {
+    await ok('mkdir -p keep && echo cached > keep/f', { cwd: a.mnt });
+    await until(b, 'cat keep/f; ls keep', 'cached\nf\n', 1000);
+    await redis.stopProcess();
+    try {
+      await new Promise((r) => setTimeout(r, 1500)); // past the kernel's attribute timeouts
+      assert.equal(await ok('cat keep/f; ls keep; stat -c %s keep/f', { cwd: b.mnt, timeoutMs: 20_000 }), 'cached\nf\n7\n');
+    } finally {
+      await redis.startProcess();
+    }
+    await ok('echo after > keep/g', { cwd: a.mnt, timeoutMs: 30_000 });
+    await until(b, 'cat keep/g', 'after\n', 5000);
+  });
+
+  it('restarts and remounts when the FS process is killed', async () => {
+    await ok('echo durable > survivor', { cwd: a.mnt });
+    const pid = a.mount.pid!;
+    const restarted = once(a.mount, 'restarted');
+    process.kill(pid, 'SIGKILL');
+    await restarted;
+    assert.notEqual(a.mount.pid, pid);
+    assert.equal(await ok('cat survivor', { cwd: a.mnt }), 'durable\n');
+    assert.equal(a.mount.restarts, 1);
+  });
+});

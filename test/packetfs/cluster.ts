@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import type { Keyspace } from '../../src/state/keys.js';
+import { registerNode } from '../../src/state/nodes.js';
+import { ChunkFetcher, ChunkStore, chunkRoutes, type ChunkFetcherOptions } from '../../src/packetfs/index.js';
+
+export const TOKEN = 'test-token';
+export const quiet = pino({ level: 'silent' });
+
+/** One node of a loopback cluster: a store, a real chunk server on a free port, and a registration in Redis. */
+export interface TestNode {
+  name: string;
+  store: ChunkStore;
+  app: FastifyInstance;
+  url: string;
+  fetcher(extra?: Partial<ChunkFetcherOptions>): ChunkFetcher;
+  close(): Promise<void>;
+}
+
+export async function register(redis: Redis, ks: Keyspace, name: string, agentUrl: string): Promise<void> {
+  await registerNode(redis, ks, {
+    name, address: '127.0.0.1', agentUrl, labels: {}, runtime: 'process', cpus: 1, memoryBytes: 1 << 30,
+    load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/tmp', mountPath: '/cluster',
+  });
+}
+
+export async function startNode(redis: Redis, ks: Keyspace, name: string): Promise<TestNode> {
+  const dir = mkdtempSync(join(tmpdir(), `oswalk-pfs-${name}-`));
+  const store = new ChunkStore(dir, { log: quiet });
+  const app = Fastify({ logger: false });
+  await app.register(chunkRoutes, { store, token: TOKEN });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  await register(redis, ks, name, url);
+  return {
+    name, store, app, url,
+    fetcher: (extra = {}) => new ChunkFetcher({ store, redis, ks, self: name, token: TOKEN, log: quiet, ...extra }),
+    close: async () => {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A misbehaving peer: a plain HTTP server whose answer the test chooses. */
+export async function startFakePeer(redis: Redis, ks: Keyspace, name: string, handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; close(): Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  await register(redis, ks, name, `http://127.0.0.1:${port}`);
+  return {
+    server,
+    close: () => new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+  };
+}

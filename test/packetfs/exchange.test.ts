@@ -1,0 +1,298 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import {
+  ChunkUnavailableError, addManifestLocation, chunkOffsets, registerPacketfsMetrics, manifestHash, manifestLocations, removeManifestLocation, replicate, parseRange,
+  type ChunkRef,
+} from '../../src/packetfs/index.js';
+import { TOKEN, register, startFakePeer, startNode, type TestNode } from './cluster.js';
+import { shareTarball } from './fixtures.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('chunk exchange', () => {
+  let server: TestRedis;
+  let redis: Redis;
+  const closers: (() => Promise<void>)[] = [];
+  before(async () => {
+    server = await TestRedis.start();
+    redis = connectRedis(server.url);
+  });
+  after(async () => {
+    for (const c of closers.reverse()) await c();
+    redis.disconnect();
+    await server.stop();
+  });
+  async function node(ks: Keyspace, name: string): Promise<TestNode> {
+    const n = await startNode(redis, ks, name);
+    closers.push(n.close);
+    return n;
+  }
+  async function chunkOn(n: TestNode, size = 100_000): Promise<{ ref: ChunkRef; data: Buffer }> {
+    const data = randomBytes(size);
+    await n.store.put(sha(data), data);
+    return { ref: { hash: sha(data), size }, data };
+  }
+
+  it('serves chunks with a bearer token, HEAD, ranges, 404 and 400, and never a corrupt chunk', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const { ref, data } = await chunkOn(a, 5000);
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const url = `${a.url}/v1/chunks/${ref.hash}`;
+    assert.equal((await fetch(url)).status, 401);
+    assert.equal((await fetch(url, { headers: { authorization: 'Bearer nope' } })).status, 401);
+    const full = await fetch(url, { headers: auth });
+    assert.equal(full.status, 200);
+    assert.ok(Buffer.from(await full.arrayBuffer()).equals(data));
+    const head = await fetch(url, { method: 'HEAD', headers: auth });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), '5000');
+    const part = await fetch(url, { headers: { ...auth, range: 'bytes=100-199' } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get('content-range'), 'bytes 100-199/5000');
+    assert.ok(Buffer.from(await part.arrayBuffer()).equals(data.subarray(100, 200)));
+    assert.equal((await fetch(url, { headers: { ...auth, range: 'bytes=9000-' } })).status, 416);
+    assert.equal((await fetch(`${a.url}/v1/chunks/${'0'.repeat(64)}`, { headers: auth })).status, 404);
+    assert.equal((await fetch(`${a.url}/v1/chunks/${'0'.repeat(64)}`, { method: 'HEAD', headers: auth })).status, 404);
+    assert.equal((await fetch(`${a.url}/v1/chunks/NOTHEX`, { headers: auth })).status, 400);
+    truncateSync(a.store.path(ref.hash), 10);
+    assert.equal((await fetch(url, { headers: auth })).status, 404);
+    assert.deepEqual(parseRange('bytes=-10', 100), [90, 99]);
+    assert.equal(parseRange('bytes=5-2', 100), 'bad');
+  });
+
+  it('fetches from a holder, verifies, caches, and shares one fetch between concurrent readers', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const { ref, data } = await chunkOn(a);
+    const m = manifestHash([ref]);
+    await addManifestLocation(redis, ks, m, 'a');
+    const f = b.fetcher();
+    const [x, y, z] = await Promise.all([f.getChunk(ref, m), f.getChunk(ref, m), f.getChunk(ref, m)]);
+    assert.ok(x.equals(data) && y.equals(data) && z.equals(data));
+    assert.equal(f.stats().remoteFetches, 1);
+    assert.equal(f.stats().sharedFetches, 2);
+    assert.equal(await b.store.where(ref.hash), 'cache');
+    await f.getChunk(ref, m);
+    assert.equal(f.stats().memoryHits, 1);
+    assert.equal(await b.fetcher().getChunk(ref, m).then(() => 'ok'), 'ok');
+    // Without a manifest hash every ready peer is asked.
+    const other = await chunkOn(a);
+    assert.ok((await f.getChunk(other.ref)).equals(other.data));
+  });
+
+  it('skips a peer that sends wrong bytes, one that is down and one that hangs', async () => {
+    const ks = keyspace(testPrefix());
+    const good = await node(ks, 'good');
+    const me = await node(ks, 'me');
+    const { ref, data } = await chunkOn(good);
+    const liar = await startFakePeer(redis, ks, 'liar', (_req, res) => {
+      res.writeHead(200, { 'content-length': ref.size }).end(randomBytes(ref.size));
+    });
+    closers.push(liar.close);
+    const hanger = await startFakePeer(redis, ks, 'hanger', () => undefined);
+    closers.push(hanger.close);
+    await register(redis, ks, 'dead', `http://127.0.0.1:${await freePort()}`);
+    const m = manifestHash([ref]);
+    for (const n of ['liar', 'hanger', 'dead', 'good']) await addManifestLocation(redis, ks, m, n);
+    for (let i = 0; i < 4; i++) {
+      const f = me.fetcher({ hedgeMs: 200, timeoutMs: 1500 });
+      const t0 = Date.now();
+      assert.ok((await f.getChunk(ref, m)).equals(data));
+      assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
+      await me.store.evict(ref.hash);
+    }
+  });
+
+  it('counts and avoids a lying peer', async () => {
+    const ks = keyspace(testPrefix());
+    const good = await node(ks, 'good');
+    const me = await node(ks, 'me');
+    const { ref } = await chunkOn(good);
+    const liar = await startFakePeer(redis, ks, 'liar', (_req, res) => {
+      res.writeHead(200, { 'content-length': ref.size }).end(randomBytes(ref.size));
+    });
+    closers.push(liar.close);
+    const m = manifestHash([ref]);
+    await addManifestLocation(redis, ks, m, 'liar');
+    await addManifestLocation(redis, ks, m, 'good');
+    const f = me.fetcher({ hedgeMs: 5000, memoryBytes: 0 });
+    let lies = 0;
+    for (let i = 0; i < 8 && lies === 0; i++) {
+      await f.getChunk(ref, m);
+      lies = f.stats().badPeerResponses;
+      await me.store.evict(ref.hash);
+    }
+    assert.equal(lies, 1, 'the liar was asked first in one of 8 random orders');
+    for (let i = 0; i < 5; i++) {
+      await f.getChunk(ref, m);
+      await me.store.evict(ref.hash);
+    }
+    assert.equal(f.stats().badPeerResponses, 1, 'the liar goes to the back of the queue');
+  });
+
+  it('fails fast with ChunkUnavailableError when no holder can deliver', async () => {
+    const ks = keyspace(testPrefix());
+    const me = await node(ks, 'me');
+    const hanger = await startFakePeer(redis, ks, 'hanger', () => undefined);
+    closers.push(hanger.close);
+    await register(redis, ks, 'dead', `http://127.0.0.1:${await freePort()}`);
+    const ref = { hash: sha(Buffer.from('nobody has me')), size: 13 };
+    const f = me.fetcher({ deadlineMs: 1500, timeoutMs: 1000, hedgeMs: 100 });
+    const t0 = Date.now();
+    await assert.rejects(f.getChunk(ref), (err: unknown) => err instanceof ChunkUnavailableError && err.code === 'EIO');
+    assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
+    const lonely = await node(keyspace(testPrefix()), 'lonely');
+    await assert.rejects(lonely.fetcher().getChunk(ref), /no other live node/);
+  });
+
+  it('exports fetcher and store metrics for Prometheus', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const { ref } = await chunkOn(a, 12_345);
+    const f = b.fetcher();
+    await f.getChunk(ref);
+    await f.getChunk(ref);
+    const registry = new Registry();
+    registerPacketfsMetrics(registry, { store: b.store, fetcher: f });
+    const text = await registry.metrics();
+    assert.match(text, /oswalk_packetfs_chunk_reads_total\{source="peer"\} 1/);
+    assert.match(text, /oswalk_packetfs_chunk_reads_total\{source="memory"\} 1/);
+    assert.match(text, /oswalk_packetfs_peer_bytes_total 12345/);
+    assert.match(text, /oswalk_packetfs_store_bytes\{area="cache"\} 12345/);
+  });
+
+  it('prefetches chunks ahead of a sequential reader', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const refs = [];
+    for (let i = 0; i < 10; i++) refs.push((await chunkOn(a, 20_000)).ref);
+    const m = manifestHash(refs);
+    await addManifestLocation(redis, ks, m, 'a');
+    const f = b.fetcher();
+    await f.prefetch(refs, m, 3);
+    assert.equal(f.stats().remoteFetches, 10);
+    for (const r of refs) await f.getChunk(r, m);
+    assert.equal(f.stats().memoryHits, 10);
+    assert.equal(f.stats().remoteFetches, 10);
+    // A prefetch that cannot be served does not reject: the reader's own getChunk reports it.
+    await f.prefetch([{ hash: sha(Buffer.from('absent')), size: 6 }], m);
+  });
+
+  it('reads byte ranges across chunk boundaries and reads ahead', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const put = await a.store.putFile(shareTarball());
+    const m = manifestHash(put.chunks);
+    await addManifestLocation(redis, ks, m, 'a');
+    const bytes = readFileSync(shareTarball());
+    const f = b.fetcher();
+    const file = { chunks: put.chunks, offsets: chunkOffsets(put.chunks), manifestHash: m };
+    const b0 = put.chunks[0].size;
+    for (const [pos, len] of [[0, 100], [b0 - 10, 20], [b0 - 5, put.chunks[1].size + 10], [bytes.length - 7, 100], [bytes.length, 10], [12345, 0]]) {
+      assert.ok((await f.readRange(file, pos, len)).equals(bytes.subarray(pos, Math.min(bytes.length, pos + len))), `read ${len} at ${pos}`);
+    }
+    let pos = 0;
+    while (pos < 3 * b0) {
+      assert.ok((await f.readRange(file, pos, 131072, 2)).equals(bytes.subarray(pos, pos + 131072)));
+      pos += 131072;
+    }
+    assert.ok(f.stats().memoryHits > 0);
+  });
+
+  it('evicts fetched chunks beyond cacheBytes, least recently used first, never owned ones', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const owned = await chunkOn(b, 50_000);
+    const refs = [];
+    for (let i = 0; i < 6; i++) refs.push((await chunkOn(a, 100_000)).ref);
+    const f = b.fetcher({ cacheBytes: 350_000 });
+    for (const r of refs.slice(0, 3)) await f.getChunk(r);
+    await f.getChunk(refs[0]);
+    for (const r of refs.slice(3)) await f.getChunk(r);
+    assert.ok(f.stats().cacheBytes <= 350_000);
+    assert.equal(await b.store.has(refs[0].hash), false);
+    assert.equal(await b.store.has(refs[1].hash), false);
+    assert.equal(await b.store.has(refs[5].hash), true);
+    assert.equal(await b.store.where(owned.ref.hash), 'own');
+    // A restarted fetcher finds the cache again.
+    const g = b.fetcher({ cacheBytes: 350_000 });
+    await g.init();
+    assert.equal(g.stats().cacheCount, f.stats().cacheCount);
+  });
+
+  it('re-fetches an owned chunk that went corrupt on disk back into the own area', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const data = randomBytes(30_000);
+    const ref = { hash: sha(data), size: data.length };
+    await a.store.put(ref.hash, data);
+    await b.store.put(ref.hash, data);
+    writeFileSync(join(b.store.dir, 'x'), '');
+    truncateSync(b.store.path(ref.hash), 100);
+    const f = b.fetcher();
+    assert.ok((await f.getChunk(ref)).equals(data));
+    assert.equal(await b.store.where(ref.hash), 'own');
+  });
+
+  it('keeps manifest locations in a Redis set and reports its memory per entry', async () => {
+    const ks = keyspace(testPrefix());
+    const m = sha(Buffer.from('manifest'));
+    assert.equal(await addManifestLocation(redis, ks, m, 'n2'), true);
+    assert.equal(await addManifestLocation(redis, ks, m, 'n1'), true);
+    assert.equal(await addManifestLocation(redis, ks, m, 'n1'), false);
+    assert.deepEqual(await manifestLocations(redis, ks, m), ['n1', 'n2']);
+    assert.equal(await removeManifestLocation(redis, ks, m, 'n2'), true);
+    assert.deepEqual(await manifestLocations(redis, ks, m), ['n1']);
+    const bytes = Number(await redis.call('MEMORY', 'USAGE', ks.manifestLocations(m)));
+    assert.ok(bytes > 0 && bytes < 400, `a one-node location set takes ${bytes} bytes`);
+    await assert.rejects(addManifestLocation(redis, ks, 'nope', 'n1'), /manifest hash/);
+  });
+
+  it('replicates manifests under a prefix to the wanted number of nodes, pull-based', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const put = await a.store.putFile(shareTarball());
+    const m = manifestHash(put.chunks);
+    await addManifestLocation(redis, ks, m, 'a');
+    const manifests = new Map([[m, put.chunks]]);
+    const run = (n: TestNode, copies: number | 'all') => replicate({
+      fetcher: n.fetcher(), redis, ks, self: n.name, rules: [{ prefix: '/data', copies }],
+      manifestsUnder: async function* (prefix) {
+        if (prefix === '/data') yield* manifests.keys();
+      },
+      loadManifest: async (h) => manifests.get(h),
+      log: undefined,
+    });
+    const one = await run(b, 1);
+    assert.equal(one.skipped, 1);
+    assert.equal(await b.store.has(put.chunks[0].hash), false);
+    // A chunk B already read sits in its cache area; replication promotes it instead of fetching it again.
+    await b.fetcher().getChunk(put.chunks[0], m);
+    assert.equal(await b.store.where(put.chunks[0].hash), 'cache');
+    const two = await run(b, 2);
+    assert.equal(two.pulled, 1);
+    assert.equal(two.pulledBytes, [...new Map(put.chunks.map((c) => [c.hash, c.size])).values()].reduce((x, y) => x + y, 0));
+    assert.equal(two.failed, 0);
+    assert.deepEqual(await manifestLocations(redis, ks, m), ['a', 'b']);
+    for (const c of put.chunks) assert.equal(await b.store.where(c.hash), 'own');
+    const again = await run(b, 'all');
+    assert.equal(again.held, 1);
+    assert.equal((await run(a, 2)).held, 1);
+  });
+});

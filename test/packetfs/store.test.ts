@@ -1,0 +1,250 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readlinkSync, renameSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, unlinkSync, openSync, closeSync, ftruncateSync, writeSync, statSync, readFileSync, utimesSync, mkdirSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import {
+  ChunkStore, CorruptChunkError, FileChangedError, StoreWriteError, chunkStream, decodeChunkList, encodeChunkList, manifestHash,
+} from '../../src/packetfs/index.js';
+import { readShareTarball, shareTarball } from './fixtures.js';
+
+const quiet = pino({ level: 'silent' });
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Resolves shortly after this process opened the file: putFile has taken its first fstat
+ * (a change before that is simply a different file to chunk) and is reading.
+ */
+async function opened(path: string): Promise<void> {
+  for (;;) {
+    for (const fd of readdirSync('/proc/self/fd')) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${fd}`) === path) return new Promise((r) => setTimeout(r, 50));
+      } catch {
+        // the fd closed while we looked
+      }
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('ChunkStore', () => {
+  let root: string;
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'oswalk-pfs-store-'));
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const fresh = (name: string) => new ChunkStore(join(root, name), { log: quiet });
+
+  it('putFile stores a real tarball, and a copy shifted by one inserted byte costs one or two chunks', async () => {
+    const store = fresh('tar');
+    const tar = shareTarball();
+    const a = await store.putFile(tar);
+    assert.equal(a.size, statSync(tar).size);
+    const unique = new Map(a.chunks.map((c) => [c.hash, c.size]));
+    assert.equal(a.newBytes, [...unique.values()].reduce((x, y) => x + y, 0));
+    const st = await store.stats();
+    assert.equal(st.count, new Set(a.chunks.map((c) => c.hash)).size);
+    const data = readShareTarball();
+    const shiftedPath = join(root, 'shifted.tar');
+    writeFileSync(shiftedPath, Buffer.concat([data.subarray(0, 777), Buffer.from([0]), data.subarray(777)]));
+    const b = await store.putFile(shiftedPath);
+    assert.equal(b.size, a.size + 1);
+    assert.ok(b.newBytes > 0 && b.newBytes <= 2 * 1024 * 1024, `shifted copy stored ${b.newBytes} new bytes`);
+    const again = await store.putFile(tar);
+    assert.equal(again.newBytes, 0);
+    assert.deepEqual(again.chunks, a.chunks);
+    const rebuilt = Buffer.concat(await Promise.all(b.chunks.map((c) => store.get(c.hash))));
+    assert.equal(sha(rebuilt), sha(readFileSync(shiftedPath)));
+  });
+
+  it('handles an empty file (zero chunks), a one-byte file and a sparse file', async () => {
+    const store = fresh('small');
+    const empty = join(root, 'empty');
+    writeFileSync(empty, '');
+    assert.deepEqual(await store.putFile(empty), { chunks: [], size: 0, newBytes: 0 });
+    const one = join(root, 'one');
+    writeFileSync(one, 'z');
+    const r1 = await store.putFile(one);
+    assert.deepEqual(r1.chunks, [{ hash: sha(Buffer.from('z')), size: 1 }]);
+    const sparse = join(root, 'sparse');
+    const fd = openSync(sparse, 'w');
+    ftruncateSync(fd, 64 << 20);
+    writeSync(fd, Buffer.from('middle'), 0, 6, 32 << 20);
+    closeSync(fd);
+    assert.ok(statSync(sparse).blocks * 512 < 1 << 20, 'the test file is really sparse');
+    const r2 = await store.putFile(sparse);
+    assert.equal(r2.size, 64 << 20);
+    assert.ok(r2.newBytes <= 4 << 20, `sparse file stored ${r2.newBytes} bytes`);
+    assert.ok(new Set(r2.chunks.map((c) => c.hash)).size <= 4);
+  });
+
+  it('put checks the hash, is idempotent, and get verifies what it returns', async () => {
+    const store = fresh('put');
+    const data = randomBytes(1000);
+    await assert.rejects(store.put(sha(Buffer.from('other')), data), CorruptChunkError);
+    assert.equal(await store.put(sha(data), data), true);
+    assert.equal(await store.put(sha(data), data), false);
+    assert.ok((await store.get(sha(data))).equals(data));
+    await assert.rejects(store.get('zz'), /64 lowercase hex/);
+    assert.equal(readdirSync(join(store.dir, 'tmp')).length, 0);
+  });
+
+  it('quarantines a truncated or corrupted chunk, reports it and never serves it', async () => {
+    const store = fresh('corrupt');
+    const data = randomBytes(50_000);
+    const h = sha(data);
+    await store.put(h, data);
+    const reported: string[] = [];
+    store.on('corrupt', (e: { hash: string }) => reported.push(e.hash));
+    truncateSync(store.path(h), 1000);
+    await assert.rejects(store.get(h), (err: unknown) => err instanceof CorruptChunkError && err.hash === h);
+    assert.deepEqual(reported, [h]);
+    assert.equal(await store.has(h), false);
+    assert.equal((await store.stats()).quarantined, 1);
+    assert.deepEqual(reported, [h]);
+    // A scrub finds bit rot before any reader does.
+    const other = randomBytes(7000);
+    await store.put(sha(other), other);
+    const fd = openSync(store.path(sha(other)), 'r+');
+    writeSync(fd, Buffer.from([0xff ^ other[100]]), 0, 1, 100);
+    closeSync(fd);
+    assert.deepEqual((await store.scrub()).corrupt, [sha(other)]);
+    assert.equal(await store.has(sha(other)), false);
+    // A fresh put of the right bytes heals it.
+    await store.put(h, data);
+    assert.ok((await store.get(h)).equals(data));
+  });
+
+  it('gc deletes unreferenced chunks past the grace period and keeps live, young and concurrently re-put ones', async () => {
+    const store = fresh('gc');
+    const mk = () => randomBytes(10_000);
+    const live = mk();
+    const dead = mk();
+    const young = mk();
+    const raced = mk();
+    for (const b of [live, dead, raced]) await store.put(sha(b), b);
+    const old = new Date(Date.now() - 2 * 3600_000);
+    for (const b of [live, dead, raced]) utimesSync(store.path(sha(b)), old, old);
+    await store.put(sha(young), young);
+    // A put of `raced` runs while gc is reading the live set: the put must win.
+    async function* liveSet(): AsyncGenerator<string> {
+      yield sha(live);
+      await store.put(sha(raced), raced);
+      yield sha(randomBytes(8));
+    }
+    const res = await store.gc({ live: liveSet(), graceMs: 3600_000 });
+    assert.equal(res.deleted, 1);
+    assert.equal(res.freedBytes, dead.length);
+    assert.equal(await store.has(sha(dead)), false);
+    for (const b of [live, young, raced]) assert.ok((await store.get(sha(b))).equals(b));
+  });
+
+  it('gc racing many concurrent puts of the same chunks never loses one that a put reported as stored', async () => {
+    const store = fresh('gc-race');
+    const blobs = Array.from({ length: 200 }, () => randomBytes(2000));
+    for (const b of blobs) await store.put(sha(b), b);
+    const old = new Date(Date.now() - 2 * 3600_000);
+    for (const b of blobs) utimesSync(store.path(sha(b)), old, old);
+    const reput = blobs.filter((_, i) => i % 2 === 0);
+    const [gcRes] = await Promise.all([
+      store.gc({ live: [], graceMs: 3600_000 }),
+      (async () => {
+        for (const b of reput) await store.put(sha(b), b);
+      })(),
+    ]);
+    for (const b of reput) assert.ok((await store.get(sha(b))).equals(b), 'a re-put chunk must survive gc');
+    assert.ok(gcRes.deleted >= blobs.length - reput.length);
+    assert.equal(readdirSync(join(store.dir, 'tmp')).length, 0);
+  });
+
+  it('after a crash, removes stale temp files and puts back a chunk a dead gc had moved aside', async () => {
+    const store = fresh('crash');
+    const data = randomBytes(4000);
+    await store.put(sha(data), data);
+    const aside = join(store.dir, 'tmp', `gc.${sha(data)}.dead`);
+    renameSync(store.path(sha(data)), aside);
+    writeFileSync(join(store.dir, 'tmp', 'stale-write'), 'x');
+    const old = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(aside, old, old);
+    utimesSync(join(store.dir, 'tmp', 'stale-write'), old, old);
+    writeFileSync(join(store.dir, 'tmp', 'young-write'), 'x');
+    const reopened = new ChunkStore(store.dir, { log: quiet });
+    assert.ok((await reopened.get(sha(data))).equals(data));
+    assert.deepEqual(readdirSync(join(store.dir, 'tmp')), ['young-write']);
+  });
+
+  it('fails putFile cleanly when the file is truncated or unlinked while it is read', async () => {
+    const store = fresh('vanish');
+    const p = join(root, 'big');
+    writeFileSync(p, randomBytes(96 << 20));
+    const pending = store.putFile(p);
+    await opened(p);
+    truncateSync(p, 1 << 20);
+    await assert.rejects(pending, FileChangedError);
+    writeFileSync(p, randomBytes(96 << 20));
+    const pending2 = store.putFile(p);
+    await opened(p);
+    unlinkSync(p);
+    await assert.rejects(pending2, (err: unknown) => err instanceof FileChangedError && /deleted/.test(err.message));
+    await assert.rejects(store.putFile(join(root, 'never-was')), FileChangedError);
+    assert.equal(readdirSync(join(store.dir, 'tmp')).length, 0);
+    // Whatever was written is whole: every chunk file verifies.
+    for await (const c of store.list('own')) await store.get(c.hash);
+  });
+
+  it('reports ENOSPC clearly, removes the temp file and stays consistent (1 MiB tmpfs)', async (t) => {
+    const mnt = join(root, 'tmpfs');
+    mkdirSync(mnt);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'ignore' });
+    } catch {
+      rmdirSync(mnt);
+      t.skip('cannot mount a tmpfs here (needs root)');
+      return;
+    }
+    try {
+      const store = new ChunkStore(join(mnt, 'store'), { log: quiet });
+      const small = randomBytes(300_000);
+      await store.put(sha(small), small);
+      const big = randomBytes(900_000);
+      await assert.rejects(store.put(sha(big), big), (err: unknown) => err instanceof StoreWriteError && err.code === 'ENOSPC' && /cannot write chunk/.test(err.message));
+      assert.equal(readdirSync(join(store.dir, 'tmp')).length, 0);
+      assert.equal(await store.has(sha(big)), false);
+      assert.ok((await store.get(sha(small))).equals(small));
+      const f = join(root, 'toobig');
+      writeFileSync(f, randomBytes(3 << 20));
+      await assert.rejects(store.putFile(f), StoreWriteError);
+      assert.equal(readdirSync(join(store.dir, 'tmp')).length, 0);
+      for await (const c of store.list('own')) await store.get(c.hash);
+    } finally {
+      execFileSync('umount', [mnt]);
+      rmdirSync(mnt);
+    }
+  });
+});
+
+describe('chunk lists (manifests)', () => {
+  it('round-trips, is compact, and its hash is stable', async () => {
+    const chunks = [];
+    for await (const c of chunkStream((async function* () { yield readShareTarball(); })())) chunks.push({ hash: c.hash, size: c.size });
+    const enc = encodeChunkList(chunks);
+    assert.ok(enc.length <= 1 + chunks.length * 35);
+    assert.deepEqual(decodeChunkList(enc), chunks);
+    assert.equal(manifestHash(chunks), sha(enc));
+    assert.deepEqual(decodeChunkList(encodeChunkList([])), []);
+    assert.deepEqual(decodeChunkList(encodeChunkList([{ hash: 'a'.repeat(64), size: 2 ** 40 }])), [{ hash: 'a'.repeat(64), size: 2 ** 40 }]);
+  });
+
+  it('names the fault in bad input', () => {
+    assert.throws(() => encodeChunkList([{ hash: 'xy', size: 1 }]), /chunk 0 hash/);
+    assert.throws(() => encodeChunkList([{ hash: 'a'.repeat(64), size: 0 }]), /invalid size 0/);
+    const enc = encodeChunkList([{ hash: 'b'.repeat(64), size: 300 }]);
+    assert.throws(() => decodeChunkList(enc.subarray(0, 20)), /truncated/);
+    assert.throws(() => decodeChunkList(Buffer.from([9])), /format version 9/);
+  });
+});
+
