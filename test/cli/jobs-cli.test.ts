@@ -1,18 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { oswalk as runOswalk } from '../helpers/cli.js';
 import { TestRedis } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import { workingDirInMount } from '../../src/cli/run.js';
 
-const CLI = join(fileURLToPath(import.meta.url), '..', '..', 'helpers', 'cli-main.js');
-
-describe('oswalk run / get jobs / logs / cancel as real processes', () => {
+describe('oswalk run / get jobs / logs / cancel, the real command', () => {
   let server: TestRedis;
   let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
   let agent: RunningAgent;
@@ -34,16 +30,7 @@ describe('oswalk run / get jobs / logs / cancel as real processes', () => {
     state.remove();
   });
 
-  function oswalk(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const p = spawn(process.execPath, [CLI, '--api', cp.url, '--token', TOKEN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const oswalk = (args: string[]) => runOswalk(['--api', cp.url, '--token', TOKEN, ...args], { cwd: state.dir });
 
   it('streams the output and exits with the job\'s exit code', async () => {
     const r = await oswalk(['run', '--cpus', '0.1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 4']);

@@ -6,9 +6,8 @@ import { pino } from 'pino';
 import { createRegistry } from '../../src/metrics/index.js';
 import { keyspace } from '../../src/state/keys.js';
 import { connectRedis } from '../../src/state/redis.js';
-import { createHttpServer, type HttpServer } from '../../src/util/http.js';
-import { agentRoutes } from '../../src/controlplane/routes/agents.js';
-import { jobsRoutes } from '../../src/controlplane/routes/jobs.js';
+import type { HttpServer } from '../../src/util/http.js';
+import { buildControlPlane } from '../../src/controlplane/server.js';
 import { startControlLoops, type ControlLoops } from '../../src/controlplane/loops.js';
 import type { ControlPlaneContext } from '../../src/controlplane/context.js';
 import { testPrefix } from './redis.js';
@@ -16,8 +15,9 @@ import { testPrefix } from './redis.js';
 export const TOKEN = 'jobs-test-token';
 
 /**
- * A control plane with the jobs routes and loops, serving on a free loopback port, on the
- * given redis-server and a key prefix of its own.
+ * The control plane (every route, the control loops) on a free loopback port, the given
+ * redis-server and a key prefix of its own — startControlPlane's parts, with a logger that
+ * stays quiet unless OSWALK_TEST_LOG names a level.
  */
 export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeoutMs?: number; prefix?: string } = {}): Promise<{
   ctx: ControlPlaneContext; app: HttpServer; url: string; loops: ControlLoops; close(): Promise<void>;
@@ -28,9 +28,7 @@ export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeou
     redis, ks: keyspace(opts.prefix ?? testPrefix()), log, registry: createRegistry('controlplane'),
     config: { token: TOKEN, agentRedisUrl: redisUrl, nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000, id: `cp-${randomBytes(3).toString('hex')}` },
   };
-  const app = createHttpServer({ log, registry: ctx.registry, token: TOKEN });
-  await app.register(agentRoutes, { ctx });
-  await app.register(jobsRoutes, { ctx });
+  const app = await buildControlPlane(ctx);
   const url = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('[::1]', '127.0.0.1');
   const loops = startControlLoops(ctx);
   return {
