@@ -33,7 +33,8 @@ export interface RunningControlPlane {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const log = createLogger('controlplane', { cp: id });
-  const redis = connectRedis(opts.redisUrl, {}, log);
+  // Route handlers issue many small independent reads; auto-pipelining batches them per tick.
+  const redis = connectRedis(opts.redisUrl, { enableAutoPipelining: true }, log);
   const ctx: ControlPlaneContext = {
     redis,
     ks: keyspace(opts.prefix),
