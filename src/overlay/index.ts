@@ -135,8 +135,9 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     tuning: { entryTimeout: 0.5, attrTimeout: 0.5, negativeTimeout: 0.5, ...opts.tuning },
   };
   const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
-  await mkdir(mountDir, { recursive: true });
+  // A crash leaves a dead FUSE mount behind, on which even mkdir fails (ENOTCONN): clear it first.
   await unmountStale(mountDir);
+  await mkdir(mountDir, { recursive: true });
 
   const emitter = new EventEmitter();
   let child: ChildProcess | undefined;
