@@ -8,6 +8,7 @@
  * No I/O: the caller reads a snapshot and applies the plan with placeJobs(), which checks
  * again that each placement is still valid.
  */
+import type { PendingJob } from '../state/jobs.js';
 
 export interface SchedNode {
   name: string;
@@ -22,17 +23,8 @@ export interface SchedNode {
   load1: number;
 }
 
-export interface SchedJob {
-  id: string;
-  milliCpus: number;
-  /** 0: no memory reservation. */
-  memoryBytes: number;
-  priority: number;
-  nodeSelector: Record<string, string>;
-  runtime?: string;
-  /** Jobs of one group share a parallelism limit (a Job manifest's records: 'Job/<name>'). */
-  group?: string;
-}
+/** A pending job as the queue describes it (its CPUs in thousandths, memory 0 for none). */
+export type SchedJob = PendingJob;
 
 /** Per group: how many of its jobs may be placed at once (0: no limit) and how many are. */
 export type GroupLimits = Record<string, { limit: number; active: number }>;

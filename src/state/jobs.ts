@@ -333,6 +333,7 @@ export async function jobsOnNode(redis: Redis, ks: Keyspace, node: string): Prom
 export interface PendingJob {
   id: string;
   milliCpus: number;
+  /** 0: no memory reservation. */
   memoryBytes: number;
   priority: number;
   nodeSelector: Record<string, string>;
