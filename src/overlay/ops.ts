@@ -37,9 +37,6 @@ export interface OverlayFsOptions {
   log: Logger;
 }
 
-/** The root when the namespace has no record of it: like /tmp, anyone may create entries. */
-const ROOT: Entry = { type: 'dir', mode: S_IFDIR | 0o1777, uid: 0, gid: 0, size: 0, mtimeNs: 0n, committedAt: 0 };
-
 /** libfuse renames a file unlinked while open to this (no hard_remove): it leaves the namespace. */
 const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]+$/;
 
@@ -80,9 +77,8 @@ export class OverlayFs {
     );
   }
 
-  private async entry(path: string): Promise<Entry | null> {
-    const e = await this.meta.get(path);
-    return e ?? (path === '/' ? ROOT : null);
+  private entry(path: string): Promise<Entry | null> {
+    return this.meta.get(path);
   }
 
   private async mustExist(path: string): Promise<Entry> {
@@ -136,19 +132,10 @@ export class OverlayFs {
     checkPath(path);
     const e = await this.mustExist(path);
     if (e.type !== 'dir') throw fsError('ENOTDIR', path);
-    const names = new Set(path === '/' && !(await this.meta.get('/')) ? await this.listRoot() : await this.meta.list(path));
+    const names = new Set(await this.meta.list(path));
     // Files created here and not yet committed exist only in this mount until they are closed.
     for (const [p, f] of this.files) if (!f.hidden && parentOf(p) === path && p !== '/') names.add(baseName(p));
     return ['.', '..', ...names];
-  }
-
-  private async listRoot(): Promise<string[]> {
-    try {
-      return await this.meta.list('/');
-    } catch (err) {
-      if ((err as { message?: string }).message?.startsWith('ENOENT')) return [];
-      throw err;
-    }
   }
 
   private newHandle(file: OpenFile, flags: number): number {
