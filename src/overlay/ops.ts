@@ -7,7 +7,7 @@ import { fsError } from './errors.js';
 import { OpenFile, nowNs } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
-const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY } = constants;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC } = constants;
 const O_ACCMODE = 3;
 
 /** What FUSE handlers learn about the process that asked. */
@@ -182,7 +182,17 @@ export class OverlayFs {
       f = new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
       this.files.set(path, f);
     }
-    return this.newHandle(f, flags);
+    const fh = this.newHandle(f, flags);
+    if (flags & O_TRUNC) {
+      try {
+        await f.truncate(this.opts.stagingDir, 0);
+      } catch (err) {
+        this.handles.delete(fh);
+        await this.drop(f);
+        throw err;
+      }
+    }
+    return fh;
   }
 
   async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
