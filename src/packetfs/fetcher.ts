@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Agent, get as httpGet } from 'node:http';
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
@@ -80,8 +81,10 @@ export class ChunkFetcher {
   private readonly mem = new Map<string, Buffer>();
   private memBytes = 0;
   private nodes?: { at: number; urls: Map<string, string> };
+  private readonly holders = new Map<string, { at: number; names: string[] }>();
   private ready?: Promise<void>;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
   private readonly s = { memoryHits: 0, localHits: 0, remoteFetches: 0, remoteBytes: 0, sharedFetches: 0, badPeerResponses: 0, failures: 0, evictions: 0 };
 
   constructor(opts: ChunkFetcherOptions) {
@@ -104,13 +107,17 @@ export class ChunkFetcher {
   /** Close the idle keep-alive connections to peers (agent shutdown). */
   close(): void {
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 
   stats(): FetcherStats {
     return { ...this.s, cacheBytes: this.lruBytes, cacheCount: this.lru.size };
   }
 
-  /** A chunk's bytes, verified. Rejects with ChunkUnavailableError (map to EIO) when no holder delivers in time. */
+  /**
+   * A chunk's bytes, verified. Rejects with ChunkUnavailableError (code 'EIO') when no holder
+   * delivers within deadlineMs. The buffer may be shared with other readers: do not modify it.
+   */
   async getChunk(ref: ChunkRef, manifestHash?: string): Promise<Buffer> {
     checkHash(ref.hash);
     const hot = this.mem.get(ref.hash);
@@ -190,7 +197,7 @@ export class ChunkFetcher {
       return 'promoted';
     }
     const data = await this.fetchShared(ref, manifestHash);
-    await this.o.store.put(ref.hash, data, { area: 'own' });
+    await this.o.store.put(ref.hash, data, { area: 'own', verified: true });
     this.forget(ref.hash);
     return 'fetched';
   }
@@ -222,7 +229,7 @@ export class ChunkFetcher {
 
   private async keep(hash: string, data: Buffer, area: 'own' | 'cache'): Promise<void> {
     try {
-      const wrote = await this.o.store.put(hash, data, { area });
+      const wrote = await this.o.store.put(hash, data, { area, verified: true });
       if (wrote && area === 'cache') {
         this.remember(hash, data.length);
         await this.evict();
@@ -266,10 +273,24 @@ export class ChunkFetcher {
     return urls;
   }
 
+  /**
+   * A manifest's holders, remembered for a second: a reader streaming a file asks for many
+   * chunks of one manifest, and one Redis round trip per chunk would add its latency to each.
+   */
+  private async holdersOf(manifestHash: string): Promise<string[]> {
+    const now = Date.now();
+    const hit = this.holders.get(manifestHash);
+    if (hit && now - hit.at < NODES_TTL_MS) return hit.names;
+    if (this.holders.size > 1000) this.holders.clear();
+    const names = await manifestLocations(this.o.redis, this.o.ks, manifestHash);
+    this.holders.set(manifestHash, { at: now, names });
+    return names;
+  }
+
   /** Holders first, then every other live peer; each group shuffled; peers that lied recently last. */
   private async candidates(manifestHash?: string): Promise<[string, string][]> {
     const urls = await this.peerUrls();
-    const holders = manifestHash ? (await manifestLocations(this.o.redis, this.o.ks, manifestHash)).filter((n) => urls.has(n)) : [];
+    const holders = manifestHash ? (await this.holdersOf(manifestHash)).filter((n) => urls.has(n)) : [];
     const others = [...urls.keys()].filter((n) => !holders.includes(n));
     const now = Date.now();
     const shuffle = (a: string[]) => a.map((n) => [Math.random(), n] as const).sort((x, y) => x[0] - y[0]).map(([, n]) => n);
@@ -351,8 +372,9 @@ export class ChunkFetcher {
    */
   private attempt(ref: ChunkRef, baseUrl: string, signal: AbortSignal): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
-      const req = httpGet(`${baseUrl}/v1/chunks/${ref.hash}`, {
-        agent: this.agent,
+      const tls = baseUrl.startsWith('https:');
+      const req = (tls ? httpsGet : httpGet)(`${baseUrl}/v1/chunks/${ref.hash}`, {
+        agent: tls ? this.httpsAgent : this.agent,
         headers: { authorization: `Bearer ${this.o.token}` },
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.timeoutMs)]),
       }, (res) => {

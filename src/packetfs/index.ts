@@ -27,3 +27,4 @@ export {
 export { chunkRoutes, parseRange, type ChunkRoutesOptions } from './routes.js';
 export { ChunkFetcher, type ChunkFetcherOptions, type FetcherStats } from './fetcher.js';
 export { replicate, type ReplicationRule, type ReplicateOptions, type ReplicateResult } from './replicate.js';
+export { registerPacketfsMetrics } from './metrics.js';

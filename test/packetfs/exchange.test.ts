@@ -4,11 +4,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  ChunkUnavailableError, addManifestLocation, chunkOffsets, manifestHash, manifestLocations, removeManifestLocation, replicate, parseRange,
+  ChunkUnavailableError, addManifestLocation, chunkOffsets, registerPacketfsMetrics, manifestHash, manifestLocations, removeManifestLocation, replicate, parseRange,
   type ChunkRef,
 } from '../../src/packetfs/index.js';
 import { TOKEN, register, startFakePeer, startNode, type TestNode } from './cluster.js';
@@ -152,6 +153,23 @@ describe('chunk exchange', () => {
     assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
     const lonely = await node(keyspace(testPrefix()), 'lonely');
     await assert.rejects(lonely.fetcher().getChunk(ref), /no other live node/);
+  });
+
+  it('exports fetcher and store metrics for Prometheus', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const { ref } = await chunkOn(a, 12_345);
+    const f = b.fetcher();
+    await f.getChunk(ref);
+    await f.getChunk(ref);
+    const registry = new Registry();
+    registerPacketfsMetrics(registry, { store: b.store, fetcher: f });
+    const text = await registry.metrics();
+    assert.match(text, /oswalk_packetfs_chunk_reads_total\{source="peer"\} 1/);
+    assert.match(text, /oswalk_packetfs_chunk_reads_total\{source="memory"\} 1/);
+    assert.match(text, /oswalk_packetfs_peer_bytes_total 12345/);
+    assert.match(text, /oswalk_packetfs_store_bytes\{area="cache"\} 12345/);
   });
 
   it('prefetches chunks ahead of a sequential reader', async () => {

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { renameSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, unlinkSync, openSync, closeSync, ftruncateSync, writeSync, statSync, readFileSync, utimesSync, mkdirSync, rmdirSync } from 'node:fs';
+import { readlinkSync, renameSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, unlinkSync, openSync, closeSync, ftruncateSync, writeSync, statSync, readFileSync, utimesSync, mkdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -14,10 +14,21 @@ import { readShareTarball, shareTarball } from './fixtures.js';
 const quiet = pino({ level: 'silent' });
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** Resolves once the store has written a chunk it did not hold before. */
-async function firstChunk(store: ChunkStore): Promise<void> {
-  const start = (await store.stats()).count;
-  while ((await store.stats()).count === start) await new Promise((r) => setTimeout(r, 2));
+/**
+ * Resolves shortly after this process opened the file: putFile has taken its first fstat
+ * (a change before that is simply a different file to chunk) and is reading.
+ */
+async function opened(path: string): Promise<void> {
+  for (;;) {
+    for (const fd of readdirSync('/proc/self/fd')) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${fd}`) === path) return new Promise((r) => setTimeout(r, 50));
+      } catch {
+        // the fd closed while we looked
+      }
+    }
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 describe('ChunkStore', () => {
@@ -94,6 +105,15 @@ describe('ChunkStore', () => {
     assert.deepEqual(reported, [h]);
     assert.equal(await store.has(h), false);
     assert.equal((await store.stats()).quarantined, 1);
+    assert.deepEqual(reported, [h]);
+    // A scrub finds bit rot before any reader does.
+    const other = randomBytes(7000);
+    await store.put(sha(other), other);
+    const fd = openSync(store.path(sha(other)), 'r+');
+    writeSync(fd, Buffer.from([0xff ^ other[100]]), 0, 1, 100);
+    closeSync(fd);
+    assert.deepEqual((await store.scrub()).corrupt, [sha(other)]);
+    assert.equal(await store.has(sha(other)), false);
     // A fresh put of the right bytes heals it.
     await store.put(h, data);
     assert.ok((await store.get(h)).equals(data));
@@ -162,12 +182,12 @@ describe('ChunkStore', () => {
     const p = join(root, 'big');
     writeFileSync(p, randomBytes(96 << 20));
     const pending = store.putFile(p);
-    await firstChunk(store);
+    await opened(p);
     truncateSync(p, 1 << 20);
     await assert.rejects(pending, FileChangedError);
     writeFileSync(p, randomBytes(96 << 20));
     const pending2 = store.putFile(p);
-    await firstChunk(store);
+    await opened(p);
     unlinkSync(p);
     await assert.rejects(pending2, (err: unknown) => err instanceof FileChangedError && /deleted/.test(err.message));
     await assert.rejects(store.putFile(join(root, 'never-was')), FileChangedError);
