@@ -106,10 +106,7 @@ export class OverlayFs {
   }
 
   async getattr(path: string): Promise<Stat> {
-    checkPath(path);
-    const f = this.files.get(path);
-    if (f) return this.stat(this.fileEntry(f));
-    return this.stat(await this.mustExist(path));
+    return this.stat(await this.mustExist(checkPath(path)));
   }
 
   private stat(e: Entry): Stat {
@@ -134,7 +131,7 @@ export class OverlayFs {
     if (e.type !== 'dir') throw fsError('ENOTDIR', path);
     const names = new Set(await this.meta.list(path));
     // Files created here and not yet committed exist only in this mount until they are closed.
-    for (const [p, f] of this.files) if (!f.hidden && parentOf(p) === path && p !== '/') names.add(baseName(p));
+    for (const [p, f] of this.files) if (!f.hidden && parentOf(p) === path) names.add(baseName(p));
     return ['.', '..', ...names];
   }
 
