@@ -1,16 +1,21 @@
 /**
- * Chunk fetch throughput between two nodes on loopback: node A's chunk server holds a
- * file's chunks, node B's ChunkFetcher gets every chunk (HTTP, hash check, write into B's
- * cache area), with 1, 8 and 16 chunks in flight. Baseline in the same run: a
- * plain node:http server streaming the same file from disk to a plain client.
+ * Chunk fetch throughput between two nodes on loopback, each its own process as in a
+ * cluster: a child process plays node A (a chunk server holding a file's chunks, and a
+ * plain node:http server streaming the same file from disk); this process plays node B,
+ * whose ChunkFetcher gets every chunk (HTTP, hash check, write into B's cache area) with
+ * 1, 8 and 16 chunks in flight. Baselines in the same run: a plain client downloading the
+ * file from A's plain server, discarding the bytes, and saving them to a file (a download
+ * that writes, as the fetcher does; on a machine whose disk is busy that is what costs).
  *
  *   npx tsc -p . && UV_THREADPOOL_SIZE=64 node dist/bench/packetfs-fetch.js [sizeMiB] [rounds]
  */
-import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { TestRedis, testPrefix } from '../test/helpers/redis.js';
@@ -20,87 +25,106 @@ import { registerNode } from '../src/state/nodes.js';
 import { ChunkFetcher, ChunkStore, addManifestLocation, chunkRoutes, manifestHash, type ChunkRef } from '../src/packetfs/index.js';
 import { gbps, table, writeSection } from './packetfs-report.js';
 
-const mib = Number(process.argv[2] ?? 512);
-const rounds = Number(process.argv[3] ?? 3);
 const log = pino({ level: 'silent' });
-const dir = mkdtempSync(join(tmpdir(), 'oswalk-bench-fetch-'));
-const redisServer = await TestRedis.start();
-const redis = connectRedis(redisServer.url);
-const closers: (() => Promise<unknown>)[] = [];
-try {
-  const file = join(dir, 'data.bin');
-  execFileSync('sh', ['-c', `head -c ${mib}M /dev/urandom > ${file}`]);
-  const bytes = mib * 2 ** 20;
-  const ks = keyspace(testPrefix());
-  const token = 'bench';
-  const storeA = new ChunkStore(join(dir, 'a'), { log });
-  const { chunks } = await storeA.putFile(file);
-  const m = manifestHash(chunks);
-  const app = Fastify({ logger: false });
-  await app.register(chunkRoutes, { store: storeA, token });
-  const urlA = await app.listen({ host: '127.0.0.1', port: 0 });
-  closers.push(() => app.close());
-  const reg = (name: string, agentUrl: string) => registerNode(redis, ks, {
-    name, address: '127.0.0.1', agentUrl, labels: {}, runtime: 'process', cpus: 1, memoryBytes: 1 << 30,
-    load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/tmp', mountPath: '/cluster',
-  });
-  await reg('a', urlA);
-  await reg('b', 'http://127.0.0.1:1');
-  await addManifestLocation(redis, ks, m, 'a');
+const token = 'bench';
 
-  const plain = createServer((req, res) => {
+/** Node A: serve the store and the plain file, print the two URLs, run until stdin closes. */
+async function serve(storeDir: string, file: string, bytes: number): Promise<void> {
+  const app = Fastify({ logger: false });
+  await app.register(chunkRoutes, { store: new ChunkStore(storeDir, { log }), token });
+  const chunkUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+  const plain = createServer((_req, res) => {
     res.writeHead(200, { 'content-length': bytes });
     createReadStream(file, { highWaterMark: 1 << 20 }).pipe(res);
   });
   await new Promise<void>((r) => plain.listen(0, '127.0.0.1', () => r()));
-  closers.push(() => new Promise((r) => plain.close(r)));
-  const plainPort = (plain.address() as { port: number }).port;
-
-  const plainDownload = () => new Promise<number>((resolve, reject) => {
-    const t = performance.now();
-    get(`http://127.0.0.1:${plainPort}/`, (res) => {
-      let n = 0;
-      res.on('data', (d: Buffer) => (n += d.length));
-      res.on('end', () => (n === bytes ? resolve(performance.now() - t) : reject(new Error(`got ${n} bytes`))));
-    }).on('error', reject);
-  });
-  const fetchAll = (inFlight: number) => async () => {
-    const storeB = new ChunkStore(join(dir, 'b'), { log });
-    await storeB.init();
-    const f = new ChunkFetcher({ store: storeB, redis, ks, self: 'b', token, log, cacheBytes: 4 * bytes });
-    const queue: ChunkRef[] = [...chunks];
-    const t = performance.now();
-    await Promise.all(Array.from({ length: inFlight }, async () => {
-      for (let c = queue.shift(); c; c = queue.shift()) await f.getChunk(c, m);
-    }));
-    const ms = performance.now() - t;
-    if (f.stats().remoteBytes !== bytes) throw new Error(`fetched ${f.stats().remoteBytes} of ${bytes} bytes`);
-    rmSync(storeB.dir, { recursive: true, force: true });
-    return ms;
-  };
-  const pipelines: [string, () => Promise<number>][] = [
-    ['plain HTTP download of the file (baseline)', plainDownload],
-    ['ChunkFetcher, 1 chunk in flight (fetch + verify + store)', fetchAll(1)],
-    ['ChunkFetcher, 8 chunks in flight (fetch + verify + store)', fetchAll(8)],
-    ['ChunkFetcher, 16 chunks in flight (fetch + verify + store)', fetchAll(16)],
-  ];
-  execFileSync('sh', ['-c', `cat ${file} > /dev/null`]);
-  const runs = pipelines.map(() => [] as number[]);
-  for (let r = 0; r < rounds; r++) {
-    for (const [i, [name, f]] of pipelines.entries()) {
-      runs[i].push(await f());
-      console.log(`round ${r + 1}: ${name} ${gbps(bytes, runs[i].at(-1)!)} GB/s`);
-    }
-  }
-  const best = runs.map((r) => Math.min(...r));
-  writeSection('fetch', `Chunk fetch throughput on loopback (${mib} MiB, ${chunks.length} chunks)`,
-    `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4} node dist/bench/packetfs-fetch.js ${mib} ${rounds}`,
-    table(['transfer', 'GB/s (best round)', 'vs plain HTTP', 'every round'], pipelines.map(([name], i) => [
-      name, gbps(bytes, best[i]), `${Math.round((best[0] / best[i]) * 100)}%`, runs[i].map((x) => gbps(bytes, x)).join(', '),
-    ])));
-} finally {
-  for (const c of closers.reverse()) await c();
-  redis.disconnect();
-  await redisServer.stop();
-  rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(JSON.stringify({ chunkUrl, plainUrl: `http://127.0.0.1:${(plain.address() as { port: number }).port}/` }) + '\n');
+  process.stdin.resume();
+  process.stdin.on('end', () => process.exit(0));
 }
+
+async function main(): Promise<void> {
+  const mib = Number(process.argv[2] ?? 512);
+  const rounds = Number(process.argv[3] ?? 3);
+  const dir = mkdtempSync(join(tmpdir(), 'oswalk-bench-fetch-'));
+  const redisServer = await TestRedis.start();
+  const redis = connectRedis(redisServer.url);
+  const child = { kill: () => undefined as unknown };
+  try {
+    const file = join(dir, 'data.bin');
+    execFileSync('sh', ['-c', `head -c ${mib}M /dev/urandom > ${file}`]);
+    const bytes = mib * 2 ** 20;
+    const ks = keyspace(testPrefix());
+    const { chunks } = await new ChunkStore(join(dir, 'a'), { log }).putFile(file);
+    const m = manifestHash(chunks);
+    const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', join(dir, 'a'), file, String(bytes)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    child.kill = () => proc.kill();
+    const first = await new Promise<string>((resolve) => createInterface({ input: proc.stdout }).once('line', resolve));
+    const { chunkUrl, plainUrl } = JSON.parse(first) as { chunkUrl: string; plainUrl: string };
+    const reg = (name: string, agentUrl: string) => registerNode(redis, ks, {
+      name, address: '127.0.0.1', agentUrl, labels: {}, runtime: 'process', cpus: 1, memoryBytes: 1 << 30,
+      load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/tmp', mountPath: '/cluster',
+    });
+    await reg('a', chunkUrl);
+    await reg('b', 'http://127.0.0.1:1');
+    await addManifestLocation(redis, ks, m, 'a');
+
+    const plainDownload = (save: boolean) => () => new Promise<number>((resolve, reject) => {
+      const t = performance.now();
+      get(plainUrl, (res) => {
+        let n = 0;
+        res.on('data', (d: Buffer) => (n += d.length));
+        const done = () => {
+          if (save) rmSync(join(dir, 'download'), { force: true });
+          return n === bytes ? resolve(performance.now() - t) : reject(new Error(`got ${n} bytes`));
+        };
+        if (save) res.pipe(createWriteStream(join(dir, 'download'))).on('finish', done).on('error', reject);
+        else res.on('end', done);
+      }).on('error', reject);
+    });
+    const fetchAll = (inFlight: number) => async () => {
+      const storeB = new ChunkStore(join(dir, 'b'), { log });
+      await storeB.init();
+      const f = new ChunkFetcher({ store: storeB, redis, ks, self: 'b', token, log, cacheBytes: 4 * bytes });
+      const queue: ChunkRef[] = [...chunks];
+      const t = performance.now();
+      await Promise.all(Array.from({ length: inFlight }, async () => {
+        for (let c = queue.shift(); c; c = queue.shift()) await f.getChunk(c, m);
+      }));
+      const ms = performance.now() - t;
+      f.close();
+      if (f.stats().remoteBytes !== bytes) throw new Error(`fetched ${f.stats().remoteBytes} of ${bytes} bytes`);
+      rmSync(storeB.dir, { recursive: true, force: true });
+      return ms;
+    };
+    const pipelines: [string, () => Promise<number>][] = [
+      ['plain HTTP download of the file, bytes discarded (baseline)', plainDownload(false)],
+      ['plain HTTP download of the file, saved to a file (baseline)', plainDownload(true)],
+      ['ChunkFetcher, 1 chunk in flight (fetch + verify + store)', fetchAll(1)],
+      ['ChunkFetcher, 8 chunks in flight (fetch + verify + store)', fetchAll(8)],
+      ['ChunkFetcher, 16 chunks in flight (fetch + verify + store)', fetchAll(16)],
+    ];
+    execFileSync('sh', ['-c', `cat ${file} > /dev/null`]);
+    const runs = pipelines.map(() => [] as number[]);
+    for (let r = 0; r < rounds; r++) {
+      for (const [i, [name, f]] of pipelines.entries()) {
+        runs[i].push(await f());
+        console.log(`round ${r + 1}: ${name} ${gbps(bytes, runs[i].at(-1)!)} GB/s`);
+      }
+    }
+    const best = runs.map((r) => Math.min(...r));
+    writeSection('fetch', `Chunk fetch throughput on loopback (${mib} MiB, ${chunks.length} chunks)`,
+      `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4} node dist/bench/packetfs-fetch.js ${mib} ${rounds}`,
+      table(['transfer (node A and node B are separate processes)', 'GB/s (best round)', 'vs plain download discarded / saved', 'every round'], pipelines.map(([name], i) => [
+        name, gbps(bytes, best[i]), `${Math.round((best[0] / best[i]) * 100)}% / ${Math.round((best[1] / best[i]) * 100)}%`, runs[i].map((x) => gbps(bytes, x)).join(', '),
+      ])));
+  } finally {
+    child.kill();
+    redis.disconnect();
+    await redisServer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--serve') await serve(process.argv[3], process.argv[4], Number(process.argv[5]));
+else await main();

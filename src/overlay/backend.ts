@@ -36,6 +36,8 @@ export interface NewVersion {
 export interface Backend {
   /** The current version of path, or null when there is none (or it is deleted). */
   get(path: string): Promise<Entry | null>;
+  /** get for many paths (at most 1000) in one round trip. */
+  getMany(paths: string[]): Promise<(Entry | null)[]>;
   /** Names in a directory. Throws ENOTDIR/ENOENT. */
   list(path: string): Promise<string[]>;
   /** Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink). */

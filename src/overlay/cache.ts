@@ -40,8 +40,25 @@ export class MetaCache {
     return this.cached(this.entries, path, () => this.backend.get(path));
   }
 
+  /**
+   * A directory's names. A listing read from Redis also fetches its entries' attributes in
+   * batches (readdir-plus): `ls -l`, find, cp -a, rsync and diff -r stat every name next.
+   */
   async list(path: string): Promise<string[]> {
-    return [...(await this.cached(this.dirs, path, async () => new Set(await this.backend.list(path))))];
+    return [...(await this.cached(this.dirs, path, async () => {
+      const names = await this.backend.list(path);
+      const gen = this.generation;
+      const paths = names.map((n) => (path === '/' ? `/${n}` : `${path}/${n}`)).filter((p) => !this.entries.has(p));
+      for (let i = 0; i < paths.length; i += 1000) {
+        const batch = paths.slice(i, i + 1000);
+        const found = await this.backend.getMany(batch);
+        if (gen !== this.generation) break;
+        const at = Date.now();
+        batch.forEach((p, j) => this.entries.set(p, { value: found[j], at }));
+      }
+      while (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+      return new Set(names);
+    }))];
   }
 
   private usable(hit: Cached<unknown>): boolean {

@@ -14,6 +14,7 @@ import {
 import {
   commitVersion,
   getCurrent,
+  getCurrentMany,
   getManifest,
   listDir,
   putManifest,
@@ -73,6 +74,10 @@ export class ClusterBackend implements Backend {
   async get(path: string): Promise<Entry | null> {
     const r = await getCurrent(this.o.redis, this.o.ks, path);
     return r ? this.toEntry(r) : null;
+  }
+
+  async getMany(paths: string[]): Promise<(Entry | null)[]> {
+    return (await getCurrentMany(this.o.redis, this.o.ks, paths)).map((r) => (r ? this.toEntry(r) : null));
   }
 
   async list(path: string): Promise<string[]> {

@@ -7,7 +7,7 @@ import { fsError } from './errors.js';
 import { OpenFile, nowNs } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
-const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY } = constants;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC } = constants;
 const O_ACCMODE = 3;
 
 /** What FUSE handlers learn about the process that asked. */
@@ -36,9 +36,6 @@ export interface OverlayFsOptions {
   stagingDir: string;
   log: Logger;
 }
-
-/** The root when the namespace has no record of it: like /tmp, anyone may create entries. */
-const ROOT: Entry = { type: 'dir', mode: S_IFDIR | 0o1777, uid: 0, gid: 0, size: 0, mtimeNs: 0n, committedAt: 0 };
 
 /** libfuse renames a file unlinked while open to this (no hard_remove): it leaves the namespace. */
 const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]+$/;
@@ -80,9 +77,8 @@ export class OverlayFs {
     );
   }
 
-  private async entry(path: string): Promise<Entry | null> {
-    const e = await this.meta.get(path);
-    return e ?? (path === '/' ? ROOT : null);
+  private entry(path: string): Promise<Entry | null> {
+    return this.meta.get(path);
   }
 
   private async mustExist(path: string): Promise<Entry> {
@@ -110,10 +106,7 @@ export class OverlayFs {
   }
 
   async getattr(path: string): Promise<Stat> {
-    checkPath(path);
-    const f = this.files.get(path);
-    if (f) return this.stat(this.fileEntry(f));
-    return this.stat(await this.mustExist(path));
+    return this.stat(await this.mustExist(checkPath(path)));
   }
 
   private stat(e: Entry): Stat {
@@ -136,19 +129,10 @@ export class OverlayFs {
     checkPath(path);
     const e = await this.mustExist(path);
     if (e.type !== 'dir') throw fsError('ENOTDIR', path);
-    const names = new Set(path === '/' && !(await this.meta.get('/')) ? await this.listRoot() : await this.meta.list(path));
+    const names = new Set(await this.meta.list(path));
     // Files created here and not yet committed exist only in this mount until they are closed.
-    for (const [p, f] of this.files) if (!f.hidden && parentOf(p) === path && p !== '/') names.add(baseName(p));
+    for (const [p, f] of this.files) if (!f.hidden && parentOf(p) === path) names.add(baseName(p));
     return ['.', '..', ...names];
-  }
-
-  private async listRoot(): Promise<string[]> {
-    try {
-      return await this.meta.list('/');
-    } catch (err) {
-      if ((err as { message?: string }).message?.startsWith('ENOENT')) return [];
-      throw err;
-    }
   }
 
   private newHandle(file: OpenFile, flags: number): number {
@@ -195,7 +179,17 @@ export class OverlayFs {
       f = new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
       this.files.set(path, f);
     }
-    return this.newHandle(f, flags);
+    const fh = this.newHandle(f, flags);
+    if (flags & O_TRUNC) {
+      try {
+        await f.truncate(this.opts.stagingDir, 0);
+      } catch (err) {
+        this.handles.delete(fh);
+        await this.drop(f);
+        throw err;
+      }
+    }
+    return fh;
   }
 
   async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {

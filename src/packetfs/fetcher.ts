@@ -197,7 +197,7 @@ export class ChunkFetcher {
       return 'promoted';
     }
     const data = await this.fetchShared(ref, manifestHash);
-    await this.o.store.put(ref.hash, data, { area: 'own' });
+    await this.o.store.put(ref.hash, data, { area: 'own', verified: true });
     this.forget(ref.hash);
     return 'fetched';
   }
@@ -229,7 +229,7 @@ export class ChunkFetcher {
 
   private async keep(hash: string, data: Buffer, area: 'own' | 'cache'): Promise<void> {
     try {
-      const wrote = await this.o.store.put(hash, data, { area });
+      const wrote = await this.o.store.put(hash, data, { area, verified: true });
       if (wrote && area === 'cache') {
         this.remember(hash, data.length);
         await this.evict();

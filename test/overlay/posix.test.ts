@@ -2,14 +2,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { checkPath } from '../../src/overlay/paths.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { keyspace } from '../../src/state/keys.js';
+import { listVersions } from '../../src/state/fs.js';
 import { leftoverMounts, ok, pyErrno, sh, startNode, stopNode, type TestNode } from './helpers.js';
 
 describe('overlay: POSIX behaviour of one mount', () => {
   let redis: TestRedis;
   let n: TestNode;
+  const prefix = testPrefix();
   before(async () => {
     redis = await TestRedis.start();
-    n = await startNode('posix', redis.url, testPrefix());
+    n = await startNode('posix', redis.url, prefix);
   });
   after(async () => {
     try {
@@ -66,6 +70,17 @@ describe('overlay: POSIX behaviour of one mount', () => {
     await ok('mkdir -p r/d1 && echo one > r/d1/x && echo new > r/a && echo old > r/b && touch -d "2003-04-05 06:07:08.5" r/a', { cwd: n.mnt });
     await ok('mv r/a r/b && mv r/d1 r/d2', { cwd: n.mnt });
     assert.equal(await ok('cat r/b; cat r/d2/x; ls r; stat -c %y r/b', { cwd: n.mnt }), 'new\none\nb\nd2\n2003-04-05 06:07:08.500000000 +0000\n');
+  });
+
+  it('makes one version per close: overwriting (O_TRUNC) does not commit an empty file first', async () => {
+    await ok('echo one > v && echo two > v && echo three >> v', { cwd: n.mnt });
+    const r = connectRedis(redis.url);
+    try {
+      const versions = await listVersions(r, keyspace(prefix), '/v');
+      assert.deepEqual(versions.map((v) => v.size), [10, 4, 4]);
+    } finally {
+      r.disconnect();
+    }
   });
 
   it('sets mtime with nanoseconds (touch -d, cp -p) and chmod/chown', async () => {
