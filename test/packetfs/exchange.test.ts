@@ -269,6 +269,34 @@ describe('chunk exchange', () => {
     await assert.rejects(addManifestLocation(redis, ks, 'nope', 'n1'), /manifest hash/);
   });
 
+  it('with three nodes and two copies wanted, exactly one of the other two pulls (rendezvous choice)', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const c = await node(ks, 'c');
+    const manifests = new Map<string, ChunkRef[]>();
+    for (let i = 0; i < 6; i++) {
+      const { ref } = await chunkOn(a, 10_000);
+      const m = manifestHash([ref]);
+      manifests.set(m, [ref]);
+      await addManifestLocation(redis, ks, m, 'a');
+    }
+    const run = (n: TestNode) => replicate({
+      fetcher: n.fetcher(), redis, ks, self: n.name, rules: [{ prefix: '/', copies: 2 }],
+      manifestsUnder: async function* () {
+        yield* manifests.keys();
+      },
+      loadManifest: async (h) => manifests.get(h),
+    });
+    const [rb, rc] = await Promise.all([run(b), run(c)]);
+    assert.equal(rb.pulled + rc.pulled, 6, 'each manifest pulled once');
+    for (const m of manifests.keys()) assert.equal((await manifestLocations(redis, ks, m)).length, 2);
+    // When c goes down, b (if it was not already a holder) makes up the second copy.
+    await redis.hset(ks.node('c'), 'status', 'down');
+    const again = await run(b);
+    assert.equal(again.held + again.pulled, 6);
+  });
+
   it('replicates manifests under a prefix to the wanted number of nodes, pull-based', async () => {
     const ks = keyspace(testPrefix());
     const a = await node(ks, 'a');
