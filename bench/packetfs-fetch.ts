@@ -91,6 +91,7 @@ async function main(): Promise<void> {
       await Promise.all(Array.from({ length: inFlight }, async () => {
         for (let c = queue.shift(); c; c = queue.shift()) await f.getChunk(c, m);
       }));
+      await f.flush();
       const ms = performance.now() - t;
       f.close();
       if (f.stats().remoteBytes !== bytes) throw new Error(`fetched ${f.stats().remoteBytes} of ${bytes} bytes`);

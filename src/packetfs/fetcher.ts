@@ -49,6 +49,8 @@ export interface FetcherStats {
 /** How long a peer that sent wrong bytes goes to the back of the queue. */
 const BAD_PEER_MS = 60_000;
 const NODES_TTL_MS = 1000;
+/** Cache writes of fetched chunks that may run behind the readers. */
+const MAX_PENDING_WRITES = 32;
 
 class PeerError extends Error {
   constructor(message: string, readonly badBytes = false) {
@@ -73,6 +75,9 @@ export class ChunkFetcher {
   private readonly o: Required<Omit<ChunkFetcherOptions, 'log'>>;
   private readonly log: Logger;
   private readonly inflight = new Map<string, Promise<Buffer>>();
+  private readonly writes = new Set<Promise<void>>();
+  /** Hashes whose cache write is still running. */
+  private readonly pending = new Set<string>();
   /** Cache-area chunks in LRU order (first = least recently used): hash → size. */
   private readonly lru = new Map<string, number>();
   private lruBytes = 0;
@@ -104,7 +109,7 @@ export class ChunkFetcher {
     return this.ready;
   }
 
-  /** Close the idle keep-alive connections to peers (agent shutdown). */
+  /** Close the idle keep-alive connections to peers (shutdown; call flush() first to keep every fetched chunk). */
   close(): void {
     this.agent.destroy();
     this.httpsAgent.destroy();
@@ -140,8 +145,22 @@ export class ChunkFetcher {
       else if (!(err instanceof ChunkNotFoundError)) throw err;
     }
     const data = await this.fetchShared(ref, manifestHash);
-    await this.keep(ref.hash, data, ownCorrupt ? 'own' : 'cache');
-    return this.hold(ref.hash, data);
+    this.hold(ref.hash, data);
+    if (ownCorrupt) {
+      await this.keep(ref.hash, data, 'own');
+      return data;
+    }
+    // The reader does not wait for the cache write (its bytes are verified and in memory);
+    // a bounded number of writes may be pending, then readers wait for the oldest.
+    const w: Promise<void> = this.keep(ref.hash, data, 'cache').finally(() => this.writes.delete(w));
+    this.writes.add(w);
+    if (this.writes.size > MAX_PENDING_WRITES) await Promise.race(this.writes);
+    return data;
+  }
+
+  /** Resolves when every fetched chunk has been written to the store's cache area. */
+  async flush(): Promise<void> {
+    while (this.writes.size) await Promise.all([...this.writes]);
   }
 
   private hold(hash: string, data: Buffer): Buffer {
@@ -228,16 +247,23 @@ export class ChunkFetcher {
   }
 
   private async keep(hash: string, data: Buffer, area: 'own' | 'cache'): Promise<void> {
+    // A cache entry joins the LRU when it is read, not when its write finishes, so the
+    // order is the readers' order; it cannot be evicted while its write is pending.
+    if (area === 'cache') {
+      this.remember(hash, data.length);
+      this.pending.add(hash);
+    }
     try {
       const wrote = await this.o.store.put(hash, data, { area, verified: true });
-      if (wrote && area === 'cache') {
-        this.remember(hash, data.length);
-        await this.evict();
-      }
+      if (!wrote) this.forget(hash);
     } catch (err) {
+      this.forget(hash);
       // The reader still gets its verified bytes; the store is unchanged (put is atomic).
       this.log.warn({ hash, err: (err as Error).message }, 'could not keep a fetched chunk');
+    } finally {
+      this.pending.delete(hash);
     }
+    if (area === 'cache') await this.evict();
   }
 
   private remember(hash: string, size: number): void {
@@ -254,8 +280,9 @@ export class ChunkFetcher {
   }
 
   private async evict(): Promise<void> {
-    while (this.lruBytes > this.o.cacheBytes && this.lru.size > 0) {
-      const [hash] = this.lru.keys();
+    for (const hash of [...this.lru.keys()]) {
+      if (this.lruBytes <= this.o.cacheBytes) break;
+      if (this.pending.has(hash) || !this.lru.has(hash)) continue;
       this.forget(hash);
       await this.o.store.evict(hash);
       this.s.evictions++;

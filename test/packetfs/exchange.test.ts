@@ -81,6 +81,7 @@ describe('chunk exchange', () => {
     assert.ok(x.equals(data) && y.equals(data) && z.equals(data));
     assert.equal(f.stats().remoteFetches, 1);
     assert.equal(f.stats().sharedFetches, 2);
+    await f.flush();
     assert.equal(await b.store.where(ref.hash), 'cache');
     await f.getChunk(ref, m);
     assert.equal(f.stats().memoryHits, 1);
@@ -109,6 +110,7 @@ describe('chunk exchange', () => {
       const t0 = Date.now();
       assert.ok((await f.getChunk(ref, m)).equals(data));
       assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
+      await f.flush();
       await me.store.evict(ref.hash);
     }
   });
@@ -130,11 +132,13 @@ describe('chunk exchange', () => {
     for (let i = 0; i < 8 && lies === 0; i++) {
       await f.getChunk(ref, m);
       lies = f.stats().badPeerResponses;
+      await f.flush();
       await me.store.evict(ref.hash);
     }
     assert.equal(lies, 1, 'the liar was asked first in one of 8 random orders');
     for (let i = 0; i < 5; i++) {
       await f.getChunk(ref, m);
+      await f.flush();
       await me.store.evict(ref.hash);
     }
     assert.equal(f.stats().badPeerResponses, 1, 'the liar goes to the back of the queue');
@@ -163,6 +167,7 @@ describe('chunk exchange', () => {
     const f = b.fetcher();
     await f.getChunk(ref);
     await f.getChunk(ref);
+    await f.flush();
     const registry = new Registry();
     registerPacketfsMetrics(registry, { store: b.store, fetcher: f });
     const text = await registry.metrics();
@@ -223,6 +228,7 @@ describe('chunk exchange', () => {
     for (const r of refs.slice(0, 3)) await f.getChunk(r);
     await f.getChunk(refs[0]);
     for (const r of refs.slice(3)) await f.getChunk(r);
+    await f.flush();
     assert.ok(f.stats().cacheBytes <= 350_000);
     assert.equal(await b.store.has(refs[0].hash), false);
     assert.equal(await b.store.has(refs[1].hash), false);
@@ -263,6 +269,34 @@ describe('chunk exchange', () => {
     await assert.rejects(addManifestLocation(redis, ks, 'nope', 'n1'), /manifest hash/);
   });
 
+  it('with three nodes and two copies wanted, exactly one of the other two pulls (rendezvous choice)', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const c = await node(ks, 'c');
+    const manifests = new Map<string, ChunkRef[]>();
+    for (let i = 0; i < 6; i++) {
+      const { ref } = await chunkOn(a, 10_000);
+      const m = manifestHash([ref]);
+      manifests.set(m, [ref]);
+      await addManifestLocation(redis, ks, m, 'a');
+    }
+    const run = (n: TestNode) => replicate({
+      fetcher: n.fetcher(), redis, ks, self: n.name, rules: [{ prefix: '/', copies: 2 }],
+      manifestsUnder: async function* () {
+        yield* manifests.keys();
+      },
+      loadManifest: async (h) => manifests.get(h),
+    });
+    const [rb, rc] = await Promise.all([run(b), run(c)]);
+    assert.equal(rb.pulled + rc.pulled, 6, 'each manifest pulled once');
+    for (const m of manifests.keys()) assert.equal((await manifestLocations(redis, ks, m)).length, 2);
+    // When c goes down, b (if it was not already a holder) makes up the second copy.
+    await redis.hset(ks.node('c'), 'status', 'down');
+    const again = await run(b);
+    assert.equal(again.held + again.pulled, 6);
+  });
+
   it('replicates manifests under a prefix to the wanted number of nodes, pull-based', async () => {
     const ks = keyspace(testPrefix());
     const a = await node(ks, 'a');
@@ -283,7 +317,9 @@ describe('chunk exchange', () => {
     assert.equal(one.skipped, 1);
     assert.equal(await b.store.has(put.chunks[0].hash), false);
     // A chunk B already read sits in its cache area; replication promotes it instead of fetching it again.
-    await b.fetcher().getChunk(put.chunks[0], m);
+    const reader = b.fetcher();
+    await reader.getChunk(put.chunks[0], m);
+    await reader.flush();
     assert.equal(await b.store.where(put.chunks[0].hash), 'cache');
     const two = await run(b, 2);
     assert.equal(two.pulled, 1);
