@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { mountOverlay, type OverlayMount } from '../src/overlay/index.js';
 import { freePort } from '../test/helpers/redis.js';
+import { table, writeSection as write } from './report.js';
 
 process.env.OSWALK_LOG_LEVEL ??= 'warn';
 
@@ -84,19 +85,10 @@ export interface Row {
   goal: string;
 }
 
-/** Replace (or add) this benchmark's section of BENCHMARKS-overlay.md. */
+/** This benchmark's section of BENCHMARKS.md: its rows against the raw disk, then notes. */
 export function writeSection(title: string, command: string, rows: Row[], notes: string): void {
-  const file = join(process.cwd(), 'BENCHMARKS-overlay.md');
-  const head = '# Overlay (FUSE) benchmarks\n\nEach section is written by the bench named in it; every overlay number is measured against the raw disk under it in the same run.\n';
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : head;
-  const machine = `${cpus().length} × ${cpus()[0].model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}`;
-  const table = ['| test | raw disk | overlay | overlay/raw | goal |', '| --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.test} | ${r.raw} | ${r.overlay} | ${r.ratio} | ${r.goal} |`)].join('\n');
-  const section = `## ${title}\n\n${new Date().toISOString()} · ${machine} · \`${command}\`\n\n${table}\n\n${notes}\n`;
-  const re = new RegExp(`## ${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n[\\s\\S]*?(?=\\n## |$)`);
-  text = re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}`;
-  writeFileSync(file, text);
-  console.log(section);
+  const body = table(['test', 'raw disk', 'overlay', 'overlay/raw', 'goal'], rows.map((r) => [r.test, r.raw, r.overlay, r.ratio, r.goal]));
+  write(`overlay-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`, `Overlay (FUSE): ${title}`, command, `${body}\n\n${notes}`);
 }
 
 export const mbps = (bytes: number, s: number) => `${(bytes / 1e6 / s).toFixed(0)} MB/s`;

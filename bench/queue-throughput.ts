@@ -11,7 +11,6 @@
  *
  *   npx tsc -p . && node dist/bench/queue-throughput.js [jobs] [latencySamples]
  */
-import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { pino } from 'pino';
 import { Queue, QueueEvents, Worker } from 'bullmq';
@@ -25,6 +24,7 @@ import { normalizeJobSpec } from '../src/state/jobspec.js';
 import { submitJobs, waitLog } from '../src/state/jobs.js';
 import { keyspace } from '../src/state/keys.js';
 import { connectRedis } from '../src/state/redis.js';
+import { writeSection } from './report.js';
 
 const N = Number(process.argv[2] ?? 2000);
 const SAMPLES = Number(process.argv[3] ?? 100);
@@ -208,8 +208,7 @@ try {
     '  remembers requirements and wait reasons it already wrote.',
     '',
   ].join('\n');
-  writeFileSync('BENCHMARKS-queue.md', md);
-  console.log(md);
+  writeSection('queue', 'Queue throughput: OS Walk vs BullMQ', `node dist/bench/queue-throughput.js ${process.argv.slice(2).join(' ')}`.trim(), md.replace(/^# .*\n/, ''));
 } finally {
   await server.stop();
 }

@@ -3,11 +3,11 @@
  * measured in the same run on the same machine, interleaved so drift hits both alike:
  *   docker runtime (inspect image, create, attach, start, wait, remove)  vs  `docker run --rm IMAGE true`
  *   process runtime (record, cgroup, spawn, wait, cleanup)               vs  a plain node spawn
- * Writes BENCHMARKS-runtime.md.
+ * Writes its section of BENCHMARKS.md.
  *   node dist/bench/runtime-docker.js [--runs 30] [--process-runs 200]
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import { DockerRuntime } from '../src/agent/runtime/docker.js';
 import { ProcessRuntime } from '../src/agent/runtime/process.js';
 import type { Runtime } from '../src/agent/runtime/types.js';
 import { ensureDocker, ensureTestImage, stopDockerIfStarted, TEST_IMAGE } from '../test/helpers/docker.js';
+import { writeSection } from './report.js';
 
 const run = promisify(execFile);
 const arg = (name: string, dflt: number) => {
@@ -125,8 +126,7 @@ async function main(): Promise<void> {
     '',
   );
   const text = lines.join('\n');
-  await writeFile('BENCHMARKS-runtime.md', `# Benchmarks: runtimes\n\n${text}`);
-  console.log(text);
+  writeSection('runtime', 'Runtimes: start latency of `true`', `node dist/bench/runtime-docker.js --runs ${RUNS} --process-runs ${PROCESS_RUNS}`, text.replace(/^## .*\n/, ''));
 }
 
 await main();
