@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
  * before it and never on where the input buffers happen to be split.
  *
  * Sizes: min 128 KiB, avg 256 KiB, max 1 MiB, chosen by measurement (bench/packetfs-dedup.ts
- * and bench/packetfs-translate.ts, numbers in BENCHMARKS-packetfs.md):
+ * and bench/packetfs-translate.ts, numbers in BENCHMARKS.md):
  *  - a copy with one byte inserted near the start costs 1 new chunk at every size tried;
  *  - on five edited versions of a /usr/share/doc tarball the dedup ratio is 5.6 at 16 KiB
  *    average, 4.2 at 64 KiB, 2.6 at 256 KiB, 1.7 at 1 MiB (fixed 256 KiB blocks: 1.0);
