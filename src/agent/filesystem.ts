@@ -124,7 +124,7 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
   const timers: NodeJS.Timeout[] = [];
-  const every = (ms: number, what: string, fn: () => Promise<void>) => {
+  const every = (ms: number, what: string, fn: () => Promise<void>, atStart = true) => {
     let running: Promise<void> | undefined;
     const tick = () => {
       if (stopped || running) return;
@@ -136,7 +136,7 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
       inFlight.add(p);
     };
     timers.push(setInterval(tick, ms));
-    setImmediate(tick);
+    if (atStart) setImmediate(tick);
   };
 
   // Counting walks the whole store directory: once a minute is plenty for status.
@@ -154,6 +154,10 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
     });
     if (res.pulled || res.failed) log.info(res, 'replication pass');
   });
+  // Bit rot is found by a slow background read of every chunk, before a reader meets it.
+  every(24 * 3_600_000, 'scrub', async () => {
+    await store.scrub({ pauseMs: 1 });
+  }, false);
   every(opts.gcEveryMs ?? 3_600_000, 'garbage collection', async () => {
     const live = (async function* () {
       for await (const m of allReferencedManifests(redis, ks)) {
@@ -179,6 +183,8 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
       for (const t of timers) clearInterval(t);
       await Promise.allSettled([...inFlight]);
       await translator.close();
+      await fetcher.flush();
+      await fetcher.close();
     },
   };
 }
