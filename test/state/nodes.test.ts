@@ -11,7 +11,7 @@ import { parseManifests } from '../../src/manifest/index.js';
 function reg(name: string): NodeRegistration {
   return {
     name, address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: { zone: 'a' }, runtime: 'process',
-    cpus: 4, memoryBytes: 8 << 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/srv/x', mountPath: '/cluster',
+    cpus: 4, memoryBytes: 8 * 2 ** 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/srv/x', mountPath: '/cluster',
   };
 }
 
