@@ -14,7 +14,7 @@ import {
 function reg(name: string, cpus = 4): NodeRegistration {
   return {
     name, address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process',
-    cpus, memoryBytes: 8 << 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/srv/x', mountPath: '/cluster',
+    cpus, memoryBytes: 8 * 2 ** 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/srv/x', mountPath: '/cluster',
   };
 }
 
