@@ -1,11 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { startAgent } from '../agent/index.js';
-import { createRuntime } from '../agent/runtime/index.js';
-import { parseLabels, parseMemory } from '../state/jobspec.js';
-import { createLogger } from '../util/log.js';
-import { action, parseListen, untilSignal } from './common.js';
+import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal } from './common.js';
 import { readConfig } from './config.js';
 
 export function register(program: Command): void {
@@ -29,6 +25,10 @@ export function register(program: Command): void {
       node: string; controlPlane?: string; runtime: 'docker' | 'process'; export: string; redis?: string; prefix?: string;
       stateDir: string; mount: string | false; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
     }, cmd: Command) => {
+      // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
+      const [{ startAgent }, { createRuntime }, { createLogger }] = await Promise.all([
+        import('../agent/index.js'), import('../agent/runtime/index.js'), import('../util/log.js'),
+      ]);
       const g = cmd.optsWithGlobals() as { api?: string; token?: string };
       const cfg = readConfig();
       const controlPlane = opts.controlPlane ?? g.api ?? process.env.OSWALK_API ?? cfg.api;
@@ -49,11 +49,11 @@ export function register(program: Command): void {
         exportDir: resolve(opts.export),
         stateDir,
         ...(opts.mount === false ? { mount: false } : { mountPath: resolve(opts.mount) }),
-        labels: parseLabels(opts.labels, '--labels'),
+        labels: parseKeyValues(opts.labels, '--labels'),
         listen: parseListen(opts.listen, '0.0.0.0'),
         ...(opts.address ? { address: opts.address } : {}),
         ...(cpus !== undefined ? { cpus } : {}),
-        ...(opts.memory ? { memoryBytes: parseMemory(opts.memory) } : {}),
+        ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory) } : {}),
         log,
       });
       await untilSignal();

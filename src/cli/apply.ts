@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseManifestFile, parseManifests } from '../manifest/index.js';
 import { LIMITS } from '../util/limits.js';
 import { action, client, globals } from './common.js';
 
@@ -41,6 +40,8 @@ export function register(program: Command): void {
     .requiredOption('-f, --filename <path...>', 'manifest file, directory of *.yaml, or - for stdin (repeatable)')
     .option('--dry-run', 'validate only; change nothing')
     .action(action(async (opts: { filename: string[]; dryRun?: boolean }, cmd: Command) => {
+      // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
+      const { parseManifestFile, parseManifests } = await import('../manifest/index.js');
       const files = expand(opts.filename);
       // Every file is checked here first, so one bad file stops the whole command before
       // anything reaches the cluster; the server checks again and applies each file atomically.

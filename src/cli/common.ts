@@ -67,3 +67,23 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
 }
+
+/** "k=v,k2=v2" → {k: v, k2: v2}, for --labels, --env and --node-selector. */
+export function parseKeyValues(text: string, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new Error(`${what}: "${part}" must look like key=value`);
+    out[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * A memory size from a flag, parsed as manifests parse it (512Mi, 1Gi, 100M). Loaded on use:
+ * the manifest module brings the schema library, which commands like `run` need not pay for.
+ */
+export async function parseMemoryFlag(text: string): Promise<number> {
+  const { parseMemory } = await import('../manifest/index.js');
+  return parseMemory(text);
+}

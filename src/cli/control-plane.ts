@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startControlPlane } from '../controlplane/index.js';
 import { DEFAULT_PREFIX } from '../state/keys.js';
 import { action, parseDuration, parseListen, untilSignal } from './common.js';
 import { readConfig, resolveRedisUrl } from './config.js';
@@ -16,6 +15,7 @@ export function register(program: Command): void {
       const token = cmd.optsWithGlobals().token ?? process.env.OSWALK_TOKEN ?? readConfig().token;
       if (!token) throw new Error('no token: run `oswalk cluster init` first, or pass --token / set OSWALK_TOKEN');
       const { host, port } = parseListen(opts.listen);
+      const { startControlPlane } = await import('../controlplane/index.js');
       const cp = await startControlPlane({
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
         prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout),

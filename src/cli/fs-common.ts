@@ -1,29 +1,7 @@
+/** Helpers shared by the filesystem subcommands (versions, restore): paths and times. */
 import type { Command } from 'commander';
-import type { Redis } from 'ioredis';
-import { connectRedis } from '../state/redis.js';
-import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
-import { localMountPath, resolveRedisUrl } from './config.js';
 import { resolve } from 'node:path';
-
-/**
- * Options and helpers shared by the filesystem subcommands. `translate` runs on a node and
- * talks to Redis directly; versions and restore go through the API.
- */
-export function redisOptions(cmd: Command): Command {
-  return cmd
-    .option('--redis <url>', 'Redis URL (default: $OSWALK_REDIS_URL, then .oswalk/config.json)')
-    .option('--prefix <prefix>', 'Redis key prefix with its {hash tag} (env OSWALK_REDIS_PREFIX)', process.env.OSWALK_REDIS_PREFIX ?? DEFAULT_PREFIX);
-}
-
-export async function withRedis<T>(opts: { redis?: string; prefix: string }, fn: (redis: Redis, ks: Keyspace) => Promise<T>): Promise<T> {
-  const ks = keyspace(opts.prefix);
-  const redis = connectRedis(resolveRedisUrl(opts.redis));
-  try {
-    return await fn(redis, ks);
-  } finally {
-    redis.disconnect();
-  }
-}
+import { localMountPath } from './config.js';
 
 /**
  * A PATH argument as a namespace path: relative paths are relative to the unified root

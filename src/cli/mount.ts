@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
-import { parseMemory } from '../manifest/index.js';
-import { mountOverlay } from '../overlay/index.js';
-import { action, untilSignal } from './common.js';
+import { action, parseMemoryFlag, untilSignal } from './common.js';
 import { readConfig, resolveRedisUrl } from './config.js';
 import { DEFAULT_PREFIX } from '../state/keys.js';
 
@@ -18,13 +16,14 @@ export function register(program: Command): void {
     .action(action(async (dir: string, opts: { node: string; redis?: string; prefix: string; stateDir: string; cacheSize: string }, cmd: Command) => {
       const token = (cmd.optsWithGlobals() as { token?: string }).token || process.env.OSWALK_TOKEN || readConfig().token;
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN; it lets this node fetch chunks from the others');
+      const { mountOverlay } = await import('../overlay/index.js');
       const mount = await mountOverlay({
         mountDir: dir,
         node: opts.node,
         redisUrl: resolveRedisUrl(opts.redis),
         prefix: opts.prefix,
         stateDir: opts.stateDir,
-        cacheSizeBytes: parseMemory(opts.cacheSize),
+        cacheSizeBytes: await parseMemoryFlag(opts.cacheSize),
         token,
       });
       process.stderr.write(`mounted the unified filesystem at ${mount.mountDir} (node ${opts.node}); Ctrl-C unmounts\n`);

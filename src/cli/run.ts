@@ -1,11 +1,10 @@
 import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { JobSpecInput } from '../state/jobspec.js';
-import { parseLabels, parseMemory } from '../state/jobspec.js';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import type { ApiClient } from './client.js';
-import { action, client } from './common.js';
+import { action, client, parseKeyValues, parseMemoryFlag } from './common.js';
 import { localMountPath } from './config.js';
 
 /** The cwd relative to the unified mount, when the cwd is inside it. */
@@ -73,16 +72,16 @@ export function register(program: Command): void {
       name?: string; priority?: string; deadline?: string; retries?: string; detach?: boolean; verbose?: boolean;
     }, cmd: Command) => {
       const api = client(cmd);
-      const env = parseLabels(opts.env.join(','), '--env');
+      const env = parseKeyValues(opts.env.join(','), '--env');
       const wd = workingDirInMount(process.cwd(), localMountPath());
       const runtime = opts.runtime ?? (opts.image ? 'docker' : undefined);
       const spec: JobSpecInput = {
         command,
         cpus: Number(opts.cpus),
-        ...(opts.memory ? { memoryBytes: parseMemory(opts.memory) } : {}),
+        ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory) } : {}),
         ...(opts.image ? { image: opts.image } : {}),
         ...(runtime ? { runtime } : {}),
-        ...(opts.nodeSelector ? { nodeSelector: parseLabels(opts.nodeSelector, '--node-selector') } : {}),
+        ...(opts.nodeSelector ? { nodeSelector: parseKeyValues(opts.nodeSelector, '--node-selector') } : {}),
         ...(Object.keys(env).length ? { env } : {}),
         ...(wd ? { workingDir: wd } : {}),
         ...(opts.priority ? { priority: Number(opts.priority) } : {}),

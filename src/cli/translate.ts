@@ -2,13 +2,11 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { SingleBar, Presets } from 'cli-progress';
 import Table from 'cli-table3';
-import { ChunkStore } from '../packetfs/index.js';
-import { startTranslator } from '../translate/index.js';
-import { createLogger } from '../util/log.js';
 import { action, globals } from './common.js';
-import { redisOptions, withRedis } from './fs-common.js';
+import type { Redis } from 'ioredis';
+import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
+import { resolveRedisUrl } from './config.js';
 
 interface Opts {
   redis?: string;
@@ -17,6 +15,23 @@ interface Opts {
   store: string;
   state?: string;
   concurrency: string;
+}
+
+function redisOptions(cmd: Command): Command {
+  return cmd
+    .option('--redis <url>', 'Redis URL (default: $OSWALK_REDIS_URL, then .oswalk/config.json)')
+    .option('--prefix <prefix>', 'Redis key prefix with its {hash tag} (env OSWALK_REDIS_PREFIX)', process.env.OSWALK_REDIS_PREFIX ?? DEFAULT_PREFIX);
+}
+
+async function withRedis<T>(opts: { redis?: string; prefix: string }, fn: (redis: Redis, ks: Keyspace) => Promise<T>): Promise<T> {
+  const ks = keyspace(opts.prefix);
+  const { connectRedis } = await import('../state/redis.js');
+  const redis = connectRedis(resolveRedisUrl(opts.redis));
+  try {
+    return await fn(redis, ks);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export function register(program: Command): void {
@@ -29,6 +44,10 @@ export function register(program: Command): void {
     .option('--state <file>', 'where to remember what was translated (default: translate-<node>.json in the store)')
     .option('--concurrency <n>', 'paths translated at once', '2')
     .action(action(async (dirArg: string, opts: Opts) => {
+      // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
+      const [{ SingleBar, Presets }, { ChunkStore }, { startTranslator }, { createLogger }] = await Promise.all([
+        import('cli-progress'), import('../packetfs/index.js'), import('../translate/index.js'), import('../util/log.js'),
+      ]);
       const dir = resolve(dirArg);
       if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`translate: ${dir} is not a directory`);
       const concurrency = Number(opts.concurrency);

@@ -3,12 +3,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { startControlPlane, type RunningControlPlane } from '../controlplane/index.js';
-import { listNodes } from '../state/nodes.js';
+import type { RunningControlPlane } from '../controlplane/index.js';
 import { packageRoot } from '../util/paths.js';
 import { action, parseListen, untilSignal } from './common.js';
 import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from './redis-server.js';
+import type { EmbeddedRedis } from './redis-server.js';
 import { freePort } from '../util/net.js';
 
 interface UpOptions {
@@ -45,6 +44,7 @@ function stopChildProcess(child: ChildProcess, timeoutMs = 15_000): Promise<void
 
 /** Wait until every named node is registered and ready, or say which are missing. */
 async function waitForNodes(cp: RunningControlPlane, names: string[], timeoutMs = 30_000): Promise<void> {
+  const { listNodes } = await import('../state/nodes.js');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ready = new Set((await listNodes(cp.ctx.redis, cp.ctx.ks)).filter((n) => n.status === 'ready').map((n) => n.name));
@@ -77,11 +77,13 @@ export function register(program: Command): void {
       try {
         let redisUrl = opts.redis;
         if (!redisUrl) {
+          const { startEmbeddedRedis } = await import('./redis-server.js');
           const embedded: EmbeddedRedis = await startEmbeddedRedis(join(stateDir, 'redis'));
           stack.push(() => embedded.stop());
           redisUrl = embedded.url;
         }
         const { host, port } = opts.listen ? parseListen(opts.listen) : { host: '127.0.0.1', port: await freePort() };
+        const { startControlPlane } = await import('../controlplane/index.js');
         const cp = await startControlPlane({ redisUrl, token, host, port });
         stack.push(() => cp.close());
         writeConfig(dir, { api: cp.url, token, redisUrl, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount) }) });

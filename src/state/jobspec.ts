@@ -82,25 +82,3 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
 export function milliCpus(cpus: number): number {
   return Math.max(1, Math.round(cpus * 1000));
 }
-
-const UNITS: Record<string, number> = {
-  '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4,
-};
-
-/** "512Mi", "1G", "2gb", "1048576" → bytes. */
-export function parseMemory(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?)?b?\s*$/i.exec(text);
-  if (!m) throw new Error(`memory "${text}" must be a number with an optional unit (K, M, G, T, Ki, Mi, Gi, Ti)`);
-  return Math.round(Number(m[1]) * UNITS[(m[2] ?? '').toLowerCase()]);
-}
-
-/** "k=v,k2=v2" → {k: v, k2: v2}. */
-export function parseLabels(text: string, what = 'labels'): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new Error(`${what}: "${part}" must look like key=value`);
-    out[part.slice(0, eq)] = part.slice(eq + 1);
-  }
-  return out;
-}
