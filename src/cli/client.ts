@@ -1,3 +1,5 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { resolveApi } from './config.js';
 
 export class ApiError extends Error {
@@ -14,26 +16,40 @@ export interface ApiClient {
   stream(path: string, signal?: AbortSignal): AsyncGenerator<Buffer>;
 }
 
-/** The HTTP client every CLI command uses; errors say what went wrong and what to do. */
+async function readAll(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The HTTP client every CLI command uses; errors say what went wrong and what to do.
+ * node:http rather than fetch: fetch loads undici on first use, which costs a short-lived
+ * command like `oswalk run` more than the whole round trip to the control plane.
+ */
 export function apiClient(flags: { api?: string; token?: string }): ApiClient {
   const { api, token } = resolveApi(flags);
-  const headers = { authorization: `Bearer ${token}` };
 
-  async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-    let res: Response;
-    try {
-      res = await fetch(api + path, {
+  async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<IncomingMessage> {
+    const url = new URL(api + path);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
         method,
-        headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
         signal,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+        },
+      }, resolve);
+      req.once('error', (err: NodeJS.ErrnoException) => {
+        reject(err.name === 'AbortError' ? err : new ApiError(0, `cannot reach the control plane at ${api} (${err.code ?? err.message}): is it running? Start one with \`oswalk up\` or \`oswalk control-plane\``));
       });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new ApiError(0, `cannot reach the control plane at ${api} (${cause}): is it running? Start one with \`oswalk up\` or \`oswalk control-plane\``);
-    }
-    if (res.ok) return res;
-    const text = await res.text();
+      req.end(payload);
+    });
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return res;
+    const text = await readAll(res);
     let parsed: { message?: string; details?: { path: string; message: string }[] } | undefined;
     try {
       parsed = JSON.parse(text);
@@ -41,22 +57,21 @@ export function apiClient(flags: { api?: string; token?: string }): ApiClient {
       parsed = undefined;
     }
     const details = parsed?.details?.map((d) => `${d.path}: ${d.message}`).join('; ');
-    const msg = parsed?.message ?? text ?? res.statusText;
-    throw new ApiError(res.status, res.status === 401 ? `the control plane refused the token: ${msg}` : details ? `${msg} (${details})` : msg, parsed);
+    const msg = parsed?.message ?? (text || res.statusMessage || `HTTP ${status}`);
+    throw new ApiError(status, status === 401 ? `the control plane refused the token: ${msg}` : details ? `${msg} (${details})` : msg, parsed);
   }
 
   return {
     api,
     async get<T>(path: string) {
-      return (await (await request('GET', path)).json()) as T;
+      return JSON.parse(await readAll(await request('GET', path))) as T;
     },
     async post<T>(path: string, body?: unknown) {
-      return (await (await request('POST', path, body ?? {})).json()) as T;
+      return JSON.parse(await readAll(await request('POST', path, body ?? {}))) as T;
     },
     async *stream(path: string, signal?: AbortSignal) {
       const res = await request('GET', path, undefined, signal);
-      if (!res.body) return;
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) yield Buffer.from(chunk);
+      for await (const chunk of res) yield chunk as Buffer;
     },
   };
 }

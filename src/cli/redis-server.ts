@@ -30,6 +30,8 @@ export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
   });
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { retryStrategy: (n) => (n > 100 ? null : 50), maxRetriesPerRequest: null });
+  // Refused connections are expected until redis-server listens; the retries handle them.
+  probe.on('error', () => undefined);
   try {
     await Promise.race([probe.ping(), exited]);
   } finally {
