@@ -33,6 +33,7 @@ export interface NodeFilesystemOptions {
 /** What the node reports of its filesystem side in every heartbeat (and `oswalk status` shows). */
 export interface FilesystemUsage {
   translateBacklog: number;
+  exportFiles: number;
   storeChunks: number;
   storeBytes: number;
   cacheBytes: number;
@@ -174,6 +175,7 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
     translator,
     usage: () => ({
       translateBacklog: translator.stats().backlogFiles,
+      exportFiles: translator.stats().exportFiles,
       storeChunks: storeStats.count,
       storeBytes: storeStats.bytes,
       cacheBytes: storeStats.cacheBytes,

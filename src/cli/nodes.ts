@@ -11,6 +11,7 @@ export const NODE_COLUMNS: Column<NodeRecord>[] = [
   { header: 'LOAD', value: (n) => n.load1?.toFixed(2) },
   { header: 'MEMORY', value: (n) => `${formatBytes(n.memoryUsedBytes)}/${formatBytes(n.memoryBytes)}` },
   { header: 'JOBS', value: (n) => n.runningJobs },
+  { header: 'FILES', value: (n) => n.exportFiles },
   { header: 'STORED', value: (n) => (n.storeBytes === undefined ? undefined : `${formatBytes(n.storeBytes)} (${n.storeChunks} chunks)`) },
   { header: 'CACHE', value: (n) => (n.cacheBytes === undefined ? undefined : formatBytes(n.cacheBytes)) },
   { header: 'BACKLOG', value: (n) => n.translateBacklog },

@@ -27,6 +27,8 @@ export interface NodeRecord {
   mountPath: string;
   /** Filesystem side, from the heartbeat: files waiting for the translate daemon, the chunk store. */
   translateBacklog?: number;
+  /** Regular files the node's export directory contributes to the unified filesystem. */
+  exportFiles?: number;
   storeChunks?: number;
   storeBytes?: number;
   cacheBytes?: number;
@@ -36,7 +38,7 @@ export interface NodeRecord {
 const JSON_FIELDS = new Set(['labels', 'agentLabels']);
 const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
-  'translateBacklog', 'storeChunks', 'storeBytes', 'cacheBytes', 'agentCpus', 'agentMemoryBytes',
+  'translateBacklog', 'exportFiles', 'storeChunks', 'storeBytes', 'cacheBytes', 'agentCpus', 'agentMemoryBytes',
 ]);
 
 export function encodeNode(n: Partial<NodeRecord>): Record<string, string> {

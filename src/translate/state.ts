@@ -41,6 +41,8 @@ export function sameStat(a: Seen | undefined, st: BigIntStats): boolean {
 
 export class SeenState {
   readonly entries = new Map<string, Seen>();
+  /** Regular files among the entries, kept as they change: status reports it every second. */
+  files = 0;
   private dirty = false;
   private saving?: Promise<void>;
 
@@ -63,16 +65,22 @@ export class SeenState {
     if (!data || typeof data !== 'object' || !('entries' in data) || typeof data.entries !== 'object') {
       throw new Error(`translate state ${this.file} has no "entries" object; delete it to re-read every file`);
     }
-    for (const [k, v] of Object.entries(data.entries as Record<string, Seen>)) this.entries.set(k, v);
+    for (const [k, v] of Object.entries(data.entries as Record<string, Seen>)) this.set(k, v);
+    this.dirty = false;
   }
 
   set(rel: string, s: Seen): void {
+    this.files += (s.t === 'f' ? 1 : 0) - (this.entries.get(rel)?.t === 'f' ? 1 : 0);
     this.entries.set(rel, s);
     this.dirty = true;
   }
 
   delete(rel: string): void {
-    if (this.entries.delete(rel)) this.dirty = true;
+    const old = this.entries.get(rel);
+    if (!old) return;
+    if (old.t === 'f') this.files--;
+    this.entries.delete(rel);
+    this.dirty = true;
   }
 
   /** Write the file if anything changed (temp file + rename, so a crash leaves the old or the new). */

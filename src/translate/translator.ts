@@ -34,6 +34,8 @@ export interface TranslatorOptions {
 export interface TranslatorStats {
   /** Paths waiting: scanned but not yet translated, plus changes still settling. */
   backlogFiles: number;
+  /** Regular files of the export directory that are in the unified filesystem now. */
+  exportFiles: number;
   /** Bytes of files read and turned into versions. */
   bytesTranslated: number;
   /** Bytes of chunks that were new to the store (the rest were already there). */
@@ -184,7 +186,7 @@ class TranslatorImpl implements Translator {
 
   stats(): TranslatorStats {
     return {
-      ...this.s, backlogFiles: this.backlogSize(), scanned: this.scanned,
+      ...this.s, backlogFiles: this.backlogSize(), exportFiles: this.state.files, scanned: this.scanned,
       dedupRatio: this.s.newBytes > 0 ? this.s.bytesTranslated / this.s.newBytes : this.s.bytesTranslated > 0 ? Infinity : 1,
     };
   }

@@ -90,6 +90,13 @@ describe('oswalk CLI: cluster init, up, status', () => {
       await eventually(() => readFileSync(join(node2View, 'from-node1.txt'), 'utf8'), 'written through node1\n');
       await eventually(() => readFileSync(join(upDir, 'cluster', 'exported.txt'), 'utf8'), 'exported by node2\n');
       const versions = await oswalk(['versions', 'exported.txt', '-o', 'json'], { cwd: upDir, env });
+      // node2's heartbeat (every second) reports the file its export directory contributes.
+      for (let i = 0; ; i++) {
+        const nodes = JSON.parse((await oswalk(['status', '-o', 'json'], { cwd: upDir, env })).stdout).nodes as { name: string; exportFiles?: number }[];
+        if (nodes.find((n) => n.name === 'node2')?.exportFiles === 1) break;
+        if (i > 20) assert.fail(`node2 never reported 1 export file: ${JSON.stringify(nodes)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
       assert.deepEqual(JSON.parse(versions.stdout).map((v: { node: string; current: boolean }) => [v.node, v.current]), [['node2', true]]);
       // A job started from inside the mount runs in the same directory of the unified tree.
       mkdirSync(join(upDir, 'cluster', 'work'));

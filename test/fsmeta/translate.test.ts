@@ -135,11 +135,13 @@ describe('translate daemon', () => {
     mkdirSync(join(exportDir, 'd/e'), { recursive: true });
     writeFileSync(join(exportDir, 'd/e/h'), 'h');
     await until('dir create', () => getCurrent(redis, ks, '/d/e/h'));
+    assert.equal(t.stats().exportFiles, 2, 'g.txt and d/e/h; directories do not count');
     renameSync(join(exportDir, 'd'), join(exportDir, 'd2'));
     await until('dir rename', async () => !(await getCurrent(redis, ks, '/d')) && getCurrent(redis, ks, '/d2/e/h'));
     rmSync(join(exportDir, 'g.txt'));
     rmSync(join(exportDir, 'd2'), { recursive: true });
     await until('delete', async () => (await listDir(redis, ks, '/')).length === 0);
+    assert.equal(t.stats().exportFiles, 0);
     const tomb = (await listVersions(redis, ks, '/g.txt')).find((v) => v.current);
     assert.equal(tomb?.type, 'tombstone');
     assert.ok(BigInt(tomb!.mtimeNs) > BigInt(g.mtimeNs));
@@ -152,6 +154,7 @@ describe('translate daemon', () => {
     let t = await start({ watch: false });
     await t.idle();
     await t.close();
+    assert.equal(t.stats().exportFiles, 20);
     const before = (await listVersions(redis, ks, '/f3')).length;
     rmSync(join(exportDir, 'f0'));
     chmodSync(join(exportDir, 'f1'), 0o600);
@@ -161,6 +164,7 @@ describe('translate daemon', () => {
     assert.equal(t.stats().filesTranslated, 0);
     assert.equal(t.stats().versions, 2);
     assert.equal(t.stats().tombstones, 1);
+    assert.equal(t.stats().exportFiles, 19, 'counted from the saved state, less the deleted file');
     assert.equal((await getCurrent(redis, ks, '/f1'))?.mode, 0o100600);
     assert.equal((await listVersions(redis, ks, '/f3')).length, before);
     assert.equal(await getCurrent(redis, ks, '/f0'), undefined);
