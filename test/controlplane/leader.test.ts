@@ -1,33 +1,22 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { connectRedis } from '../../src/state/redis.js';
+import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace } from '../../src/state/keys.js';
 import { LeaderLease } from '../../src/controlplane/leader.js';
 
 describe('leader lease', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  before(async () => {
-    server = await TestRedis.start();
-    redis = connectRedis(server.url);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const db = useTestRedis();
 
   it('lets one holder lead, renews only for it, and hands over on release or expiry', async () => {
     const ks = keyspace(testPrefix());
-    const a = new LeaderLease(redis, ks, 'cp-a', 300);
-    const b = new LeaderLease(redis, ks, 'cp-b', 300);
+    const a = new LeaderLease(db.redis, ks, 'cp-a', 300);
+    const b = new LeaderLease(db.redis, ks, 'cp-b', 300);
     assert.equal(await a.tick(), true);
     assert.equal(await b.tick(), false);
     assert.equal(await a.tick(), true, 'the holder renews');
-    assert.equal(await redis.get(ks.leader), 'cp-a');
+    assert.equal(await db.redis.get(ks.leader), 'cp-a');
     await b.release();
-    assert.equal(await redis.get(ks.leader), 'cp-a', 'a non-holder cannot release');
+    assert.equal(await db.redis.get(ks.leader), 'cp-a', 'a non-holder cannot release');
     await a.release();
     assert.equal(a.isLeader, false);
     assert.equal(await b.tick(), true, 'taken over after a release');

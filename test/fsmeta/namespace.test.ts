@@ -1,9 +1,7 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { connectRedis } from '../../src/state/redis.js';
+import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
   commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, listDir, listVersions, normalizePath, putManifest,
@@ -39,16 +37,7 @@ async function code(p: Promise<unknown>): Promise<string> {
 const T = 1_700_000_000_000_000_000n;
 
 describe('filesystem namespace', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  before(async () => {
-    server = await TestRedis.start();
-    redis = connectRedis(server.url);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const db = useTestRedis();
 
   it('normalizes paths and rejects .., NUL, long names and long paths', () => {
     assert.equal(normalizePath('/a//b/./c/'), '/a/b/c');
@@ -62,22 +51,22 @@ describe('filesystem namespace', () => {
 
   it('commits versions: newest mtime wins, ties go to the node name first in byte order', async () => {
     const ks = keyspace(testPrefix());
-    assert.deepEqual(await commitVersion(redis, ks, file('/f', 'n2', T)), { id: '1', current: true });
-    assert.deepEqual(await commitVersion(redis, ks, file('/f', 'n1', T - 1n, M2)), { id: '2', current: false });
-    assert.equal((await getCurrent(redis, ks, '/f'))?.node, 'n2');
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n2', T)), { id: '1', current: true });
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T - 1n, M2)), { id: '2', current: false });
+    assert.equal((await getCurrent(db.redis, ks, '/f'))?.node, 'n2');
     // same mtime to the nanosecond: n1 < n2, on every node
-    assert.deepEqual(await commitVersion(redis, ks, file('/f', 'n1', T, M2)), { id: '3', current: true });
-    const cur = await getCurrent(redis, ks, '/f');
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T, M2)), { id: '3', current: true });
+    const cur = await getCurrent(db.redis, ks, '/f');
     assert.equal(cur?.node, 'n1');
     assert.equal(cur?.manifest, M2);
     assert.equal(cur?.mtimeNs, String(T));
     // a one-nanosecond difference (lost in a double) still decides
-    await commitVersion(redis, ks, file('/f', 'n3', T + 1n));
-    assert.equal((await getCurrent(redis, ks, '/f'))?.node, 'n3');
+    await commitVersion(db.redis, ks, file('/f', 'n3', T + 1n));
+    assert.equal((await getCurrent(db.redis, ks, '/f'))?.node, 'n3');
     // a node's latest version is what counts: n3 went back to an older file
-    await commitVersion(redis, ks, file('/f', 'n3', T - 5n));
-    assert.equal((await getCurrent(redis, ks, '/f'))?.node, 'n1');
-    const vs = await listVersions(redis, ks, '/f');
+    await commitVersion(db.redis, ks, file('/f', 'n3', T - 5n));
+    assert.equal((await getCurrent(db.redis, ks, '/f'))?.node, 'n1');
+    const vs = await listVersions(db.redis, ks, '/f');
     assert.equal(vs.length, 5);
     assert.deepEqual(vs.filter((v) => v.current).map((v) => v.id), ['3']);
     assert.equal(vs[0].mtimeNs, String(T + 1n));
@@ -86,30 +75,30 @@ describe('filesystem namespace', () => {
   it('round-trips every field, whatever bytes the manifest and target hold', async () => {
     const ks = keyspace(testPrefix());
     const rec: NewVersion = { ...file('/b y|te s', 'n-1.x', '0', M3, 2 ** 40), mode: 0o104755, uid: 4294967294, gid: 7 };
-    await commitVersion(redis, ks, { ...rec, committedAt: 123 });
-    const cur = await getCurrent(redis, ks, '/b y|te s');
+    await commitVersion(db.redis, ks, { ...rec, committedAt: 123 });
+    const cur = await getCurrent(db.redis, ks, '/b y|te s');
     assert.deepEqual(cur, { ...rec, id: '1', committedAt: 123 });
     const link: NewVersion = { path: '/l', type: 'symlink', node: 'n1', mtimeNs: String(T), size: 9, mode: 0o120777, uid: 0, gid: 0, target: ' 12 |x\n ', source: 'mount' };
-    await commitVersion(redis, ks, link);
-    await commitVersion(redis, ks, file('/l', 'n2', T - 1n, M3));
-    const vs = await listVersions(redis, ks, '/l');
+    await commitVersion(db.redis, ks, link);
+    await commitVersion(db.redis, ks, file('/l', 'n2', T - 1n, M3));
+    const vs = await listVersions(db.redis, ks, '/l');
     assert.equal(vs[0].target, ' 12 |x\n ');
     assert.equal(vs[1].manifest, M3);
   });
 
   it('treats a repeated commit of the same content from the same node as a no-op', async () => {
     const ks = keyspace(testPrefix());
-    const a = await commitVersion(redis, ks, file('/g', 'n1', T));
-    const b = await commitVersion(redis, ks, { ...file('/g', 'n1', T), source: 'mount' });
+    const a = await commitVersion(db.redis, ks, file('/g', 'n1', T));
+    const b = await commitVersion(db.redis, ks, { ...file('/g', 'n1', T), source: 'mount' });
     assert.deepEqual(a, b);
-    assert.equal((await listVersions(redis, ks, '/g')).length, 1);
+    assert.equal((await listVersions(db.redis, ks, '/g')).length, 1);
   });
 
   it('keeps the last 20 versions per node', async () => {
     const ks = keyspace(testPrefix());
-    for (let i = 0; i < 25; i++) await commitVersion(redis, ks, file('/h', 'n1', T + BigInt(i)));
-    await commitVersion(redis, ks, file('/h', 'n2', T - 1n));
-    const vs = await listVersions(redis, ks, '/h');
+    for (let i = 0; i < 25; i++) await commitVersion(db.redis, ks, file('/h', 'n1', T + BigInt(i)));
+    await commitVersion(db.redis, ks, file('/h', 'n2', T - 1n));
+    const vs = await listVersions(db.redis, ks, '/h');
     assert.equal(vs.filter((v) => v.node === 'n1').length, 20);
     assert.equal(vs.filter((v) => v.node === 'n2').length, 1);
     assert.equal(vs.find((v) => v.current)?.id, '25');
@@ -117,222 +106,222 @@ describe('filesystem namespace', () => {
 
   it('creates implicit parent directories and lists children with their types', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/a/b/c', 'n1', T));
-    await commitVersion(redis, ks, { path: '/a/l', type: 'symlink', node: 'n1', mtimeNs: String(T), size: 1, mode: 0o120777, uid: 0, gid: 0, target: 'b|c\nx', source: 'export' });
-    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => [e.name, e.type]), [['a', 'dir']]);
-    assert.deepEqual((await listDir(redis, ks, '/a')).map((e) => [e.name, e.type]), [['b', 'dir'], ['l', 'symlink']]);
-    assert.deepEqual((await listDir(redis, ks, '/a/b')).map((e) => [e.name, e.type]), [['c', 'file']]);
-    assert.equal((await getCurrent(redis, ks, '/a/l'))?.target, 'b|c\nx');
-    assert.equal((await getCurrent(redis, ks, '/a/b'))?.mtimeNs, String(T));
-    assert.equal(await code(listDir(redis, ks, '/a/b/c')), 'ENOTDIR');
-    assert.equal(await code(listDir(redis, ks, '/zz')), 'ENOENT');
-    assert.equal(await getCurrent(redis, ks, '/zz'), undefined);
-    assert.equal((await getCurrent(redis, ks, '/'))?.type, 'dir');
-    assert.equal(await code(commitVersion(redis, ks, dir('/a', 'n1', T), { exclusive: true })), 'EEXIST');
+    await commitVersion(db.redis, ks, file('/a/b/c', 'n1', T));
+    await commitVersion(db.redis, ks, { path: '/a/l', type: 'symlink', node: 'n1', mtimeNs: String(T), size: 1, mode: 0o120777, uid: 0, gid: 0, target: 'b|c\nx', source: 'export' });
+    assert.deepEqual((await listDir(db.redis, ks, '/')).map((e) => [e.name, e.type]), [['a', 'dir']]);
+    assert.deepEqual((await listDir(db.redis, ks, '/a')).map((e) => [e.name, e.type]), [['b', 'dir'], ['l', 'symlink']]);
+    assert.deepEqual((await listDir(db.redis, ks, '/a/b')).map((e) => [e.name, e.type]), [['c', 'file']]);
+    assert.equal((await getCurrent(db.redis, ks, '/a/l'))?.target, 'b|c\nx');
+    assert.equal((await getCurrent(db.redis, ks, '/a/b'))?.mtimeNs, String(T));
+    assert.equal(await code(listDir(db.redis, ks, '/a/b/c')), 'ENOTDIR');
+    assert.equal(await code(listDir(db.redis, ks, '/zz')), 'ENOENT');
+    assert.equal(await getCurrent(db.redis, ks, '/zz'), undefined);
+    assert.equal((await getCurrent(db.redis, ks, '/'))?.type, 'dir');
+    assert.equal(await code(commitVersion(db.redis, ks, dir('/a', 'n1', T), { exclusive: true })), 'EEXIST');
   });
 
   it('getCurrentMany answers many paths in one step, in order', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/m/a', 'n1', T, M1, 1));
-    await commitVersion(redis, ks, file('/m/b', 'n1', T, M2, 2));
-    await commitVersion(redis, ks, tomb('/m/b', 'n1', T + 1n));
-    const got = await getCurrentMany(redis, ks, ['/m/a', '/m/b', '/m', '/nope', '/', '/m/a']);
+    await commitVersion(db.redis, ks, file('/m/a', 'n1', T, M1, 1));
+    await commitVersion(db.redis, ks, file('/m/b', 'n1', T, M2, 2));
+    await commitVersion(db.redis, ks, tomb('/m/b', 'n1', T + 1n));
+    const got = await getCurrentMany(db.redis, ks, ['/m/a', '/m/b', '/m', '/nope', '/', '/m/a']);
     assert.deepEqual(got.map((r) => r && [r.path, r.type, r.size]), [
       ['/m/a', 'file', 1], undefined, ['/m', 'dir', 0], undefined, ['/', 'dir', 0], ['/m/a', 'file', 1],
     ]);
-    assert.deepEqual(got[0], await getCurrent(redis, ks, '/m/a'));
-    assert.deepEqual(await getCurrentMany(redis, ks, []), []);
-    assert.equal(await code(getCurrentMany(redis, ks, Array.from({ length: GET_MANY_MAX + 1 }, (_, i) => `/x${i}`))), 'EINVAL');
+    assert.deepEqual(got[0], await getCurrent(db.redis, ks, '/m/a'));
+    assert.deepEqual(await getCurrentMany(db.redis, ks, []), []);
+    assert.equal(await code(getCurrentMany(db.redis, ks, Array.from({ length: GET_MANY_MAX + 1 }, (_, i) => `/x${i}`))), 'EINVAL');
   });
 
   it('rejects bad version records with EINVAL naming the field', async () => {
     const ks = keyspace(testPrefix());
-    await assert.rejects(commitVersion(redis, ks, file('/x', 'n1', '-5')), /mtimeNs/);
-    await assert.rejects(commitVersion(redis, ks, file('/x', 'n1', T, 'nothex')), /manifest/);
-    await assert.rejects(commitVersion(redis, ks, file('/x', 'bad|node', T)), /node/);
-    await assert.rejects(commitVersion(redis, ks, { ...file('/x', 'n1', T), size: -1 }), /size/);
-    assert.equal(await code(commitVersion(redis, ks, dir('/', 'n1', T))), 'EINVAL');
+    await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', '-5')), /mtimeNs/);
+    await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', T, 'nothex')), /manifest/);
+    await assert.rejects(commitVersion(db.redis, ks, file('/x', 'bad|node', T)), /node/);
+    await assert.rejects(commitVersion(db.redis, ks, { ...file('/x', 'n1', T), size: -1 }), /size/);
+    assert.equal(await code(commitVersion(db.redis, ks, dir('/', 'n1', T))), 'EINVAL');
   });
 
   it('tombstones: a delete hides older copies on other nodes, a newer write comes back', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/d/f', 'n1', T));
-    await commitVersion(redis, ks, file('/d/f', 'n2', T - 100n));
-    await commitVersion(redis, ks, tomb('/d/f', 'n1', T + 10n));
-    assert.equal(await getCurrent(redis, ks, '/d/f'), undefined);
-    assert.deepEqual(await listDir(redis, ks, '/d'), []);
+    await commitVersion(db.redis, ks, file('/d/f', 'n1', T));
+    await commitVersion(db.redis, ks, file('/d/f', 'n2', T - 100n));
+    await commitVersion(db.redis, ks, tomb('/d/f', 'n1', T + 10n));
+    assert.equal(await getCurrent(db.redis, ks, '/d/f'), undefined);
+    assert.deepEqual(await listDir(db.redis, ks, '/d'), []);
     // n2's stale copy is committed again (agent restart, touched on n2 before the delete): stays hidden
-    await commitVersion(redis, ks, file('/d/f', 'n2', T + 5n, M2));
-    assert.equal(await getCurrent(redis, ks, '/d/f'), undefined);
-    assert.equal((await listVersions(redis, ks, '/d/f')).find((v) => v.current)?.type, 'tombstone');
+    await commitVersion(db.redis, ks, file('/d/f', 'n2', T + 5n, M2));
+    assert.equal(await getCurrent(db.redis, ks, '/d/f'), undefined);
+    assert.equal((await listVersions(db.redis, ks, '/d/f')).find((v) => v.current)?.type, 'tombstone');
     // a write after the delete wins
-    await commitVersion(redis, ks, file('/d/f', 'n2', T + 20n, M2));
-    assert.equal((await getCurrent(redis, ks, '/d/f'))?.manifest, M2);
-    assert.deepEqual((await listDir(redis, ks, '/d')).map((e) => e.name), ['f']);
+    await commitVersion(db.redis, ks, file('/d/f', 'n2', T + 20n, M2));
+    assert.equal((await getCurrent(db.redis, ks, '/d/f'))?.manifest, M2);
+    assert.deepEqual((await listDir(db.redis, ks, '/d')).map((e) => e.name), ['f']);
   });
 
   it("a delete through the mount stays when the same node's export directory still has the older copy", async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/e', 'n1', T));
-    await removePath(redis, ks, '/e', 'n1', { dir: false, mtimeNs: String(T + 10n) });
+    await commitVersion(db.redis, ks, file('/e', 'n1', T));
+    await removePath(db.redis, ks, '/e', 'n1', { dir: false, mtimeNs: String(T + 10n) });
     // n1's translator lost its state, or the file's mode changed: the old copy is committed again
-    await commitVersion(redis, ks, { ...file('/e', 'n1', T), mode: 0o100600 });
-    assert.equal(await getCurrent(redis, ks, '/e'), undefined);
+    await commitVersion(db.redis, ks, { ...file('/e', 'n1', T), mode: 0o100600 });
+    assert.equal(await getCurrent(db.redis, ks, '/e'), undefined);
     // written again in n1's export directory after the delete: back
-    await commitVersion(redis, ks, file('/e', 'n1', T + 20n));
-    assert.equal((await getCurrent(redis, ks, '/e'))?.mtimeNs, String(T + 20n));
+    await commitVersion(db.redis, ks, file('/e', 'n1', T + 20n));
+    assert.equal((await getCurrent(db.redis, ks, '/e'))?.mtimeNs, String(T + 20n));
     // the same content arriving through the other stream of the same node adds no version
-    const before = (await listVersions(redis, ks, '/e')).length;
-    await commitVersion(redis, ks, { ...file('/e', 'n1', T + 20n), source: 'mount' });
-    assert.equal((await listVersions(redis, ks, '/e')).length, before);
+    const before = (await listVersions(db.redis, ks, '/e')).length;
+    await commitVersion(db.redis, ks, { ...file('/e', 'n1', T + 20n), source: 'mount' });
+    assert.equal((await listVersions(db.redis, ks, '/e')).length, before);
   });
 
   it('a deleted directory stays deleted for stale children and comes back for newer ones', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, dir('/p', 'n1', T));
-    await removePath(redis, ks, '/p', 'n1', { dir: true, mtimeNs: String(T + 10n) });
-    assert.equal((await commitVersion(redis, ks, file('/p/old', 'n2', T + 5n))).current, false);
-    assert.equal((await commitVersion(redis, ks, file('/p/q/older', 'n2', T + 4n))).current, false);
-    assert.deepEqual(await listDir(redis, ks, '/'), []);
-    assert.equal((await commitVersion(redis, ks, file('/p/new', 'n2', T + 20n))).current, true);
-    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['p']);
+    await commitVersion(db.redis, ks, dir('/p', 'n1', T));
+    await removePath(db.redis, ks, '/p', 'n1', { dir: true, mtimeNs: String(T + 10n) });
+    assert.equal((await commitVersion(db.redis, ks, file('/p/old', 'n2', T + 5n))).current, false);
+    assert.equal((await commitVersion(db.redis, ks, file('/p/q/older', 'n2', T + 4n))).current, false);
+    assert.deepEqual(await listDir(db.redis, ks, '/'), []);
+    assert.equal((await commitVersion(db.redis, ks, file('/p/new', 'n2', T + 20n))).current, true);
+    assert.deepEqual((await listDir(db.redis, ks, '/')).map((e) => e.name), ['p']);
     // the stale ones stay hidden although their directory is back
-    assert.deepEqual((await listDir(redis, ks, '/p')).map((e) => e.name), ['new']);
+    assert.deepEqual((await listDir(db.redis, ks, '/p')).map((e) => e.name), ['new']);
     // a node that deleted the directory itself and then commits a stale child does not undo its delete
-    await commitVersion(redis, ks, tomb('/p/new', 'n2', T + 30n));
-    await commitVersion(redis, ks, tomb('/p', 'n2', T + 30n));
-    await commitVersion(redis, ks, file('/p/late', 'n2', T + 25n));
-    assert.deepEqual(await listDir(redis, ks, '/'), []);
+    await commitVersion(db.redis, ks, tomb('/p/new', 'n2', T + 30n));
+    await commitVersion(db.redis, ks, tomb('/p', 'n2', T + 30n));
+    await commitVersion(db.redis, ks, file('/p/late', 'n2', T + 25n));
+    assert.deepEqual(await listDir(db.redis, ks, '/'), []);
   });
 
   it('a directory deleted on one node hides older entries of other nodes below it, not newer ones', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/w/a/old1', 'n1', T));
-    await commitVersion(redis, ks, file('/w/old2', 'n1', T));
-    await commitVersion(redis, ks, file('/w/b/new', 'n1', T + 50n));
-    await commitVersion(redis, ks, dir('/w', 'n2', T - 1n));
+    await commitVersion(db.redis, ks, file('/w/a/old1', 'n1', T));
+    await commitVersion(db.redis, ks, file('/w/old2', 'n1', T));
+    await commitVersion(db.redis, ks, file('/w/b/new', 'n1', T + 50n));
+    await commitVersion(db.redis, ks, dir('/w', 'n2', T - 1n));
     // n2 removes its /w at T+10 (its translator saw rm -rf): what n1 had there before goes too
-    const r = await commitVersion(redis, ks, tomb('/w', 'n2', T + 10n));
+    const r = await commitVersion(db.redis, ks, tomb('/w', 'n2', T + 10n));
     assert.equal(r.current, false); // /w/b/new is newer, so /w stays
-    assert.deepEqual((await listDir(redis, ks, '/w')).map((e) => e.name), ['b']);
-    assert.deepEqual((await listDir(redis, ks, '/w/b')).map((e) => e.name), ['new']);
-    assert.equal(await getCurrent(redis, ks, '/w/a/old1'), undefined);
+    assert.deepEqual((await listDir(db.redis, ks, '/w')).map((e) => e.name), ['b']);
+    assert.deepEqual((await listDir(db.redis, ks, '/w/b')).map((e) => e.name), ['new']);
+    assert.equal(await getCurrent(db.redis, ks, '/w/a/old1'), undefined);
     // and a directory replaced by a newer file hides what was below it
-    await commitVersion(redis, ks, file('/w/b', 'n2', T + 100n));
-    assert.equal((await getCurrent(redis, ks, '/w/b'))?.type, 'file');
-    await commitVersion(redis, ks, dir('/w/b', 'n2', T + 200n));
-    assert.deepEqual(await listDir(redis, ks, '/w/b'), []);
+    await commitVersion(db.redis, ks, file('/w/b', 'n2', T + 100n));
+    assert.equal((await getCurrent(db.redis, ks, '/w/b'))?.type, 'file');
+    await commitVersion(db.redis, ks, dir('/w/b', 'n2', T + 200n));
+    assert.deepEqual(await listDir(db.redis, ks, '/w/b'), []);
   });
 
   it('removePath: unlink, rmdir ENOTEMPTY/ENOTDIR, EISDIR, ENOENT, and beats a future mtime', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/r/f', 'n1', T));
-    assert.equal(await code(removePath(redis, ks, '/r', 'n1', { dir: true })), 'ENOTEMPTY');
-    assert.equal(await code(removePath(redis, ks, '/r', 'n1', { dir: false })), 'EISDIR');
-    assert.equal(await code(removePath(redis, ks, '/r/f', 'n1', { dir: true })), 'ENOTDIR');
-    assert.equal(await code(removePath(redis, ks, '/r/nope', 'n1', { dir: false })), 'ENOENT');
-    assert.equal(await code(removePath(redis, ks, '/', 'n1', { dir: true })), 'EBUSY');
+    await commitVersion(db.redis, ks, file('/r/f', 'n1', T));
+    assert.equal(await code(removePath(db.redis, ks, '/r', 'n1', { dir: true })), 'ENOTEMPTY');
+    assert.equal(await code(removePath(db.redis, ks, '/r', 'n1', { dir: false })), 'EISDIR');
+    assert.equal(await code(removePath(db.redis, ks, '/r/f', 'n1', { dir: true })), 'ENOTDIR');
+    assert.equal(await code(removePath(db.redis, ks, '/r/nope', 'n1', { dir: false })), 'ENOENT');
+    assert.equal(await code(removePath(db.redis, ks, '/', 'n1', { dir: true })), 'EBUSY');
     const future = T * 2n;
-    await commitVersion(redis, ks, file('/r/g', 'n2', future));
-    const { mtimeNs } = await removePath(redis, ks, '/r/g', 'n1', { dir: false, mtimeNs: String(T) });
+    await commitVersion(db.redis, ks, file('/r/g', 'n2', future));
+    const { mtimeNs } = await removePath(db.redis, ks, '/r/g', 'n1', { dir: false, mtimeNs: String(T) });
     assert.equal(mtimeNs, String(future + 1n));
-    assert.equal(await getCurrent(redis, ks, '/r/g'), undefined);
-    await removePath(redis, ks, '/r/f', 'n1', { dir: false });
-    await removePath(redis, ks, '/r', 'n1', { dir: true });
-    assert.deepEqual(await listDir(redis, ks, '/'), []);
+    assert.equal(await getCurrent(db.redis, ks, '/r/g'), undefined);
+    await removePath(db.redis, ks, '/r/f', 'n1', { dir: false });
+    await removePath(db.redis, ks, '/r', 'n1', { dir: true });
+    assert.deepEqual(await listDir(db.redis, ks, '/'), []);
   });
 
   it('restores an old version as a new one that wins, reusing its manifest', async () => {
     const ks = keyspace(testPrefix());
-    const old = await commitVersion(redis, ks, file('/s', 'n1', T, M1, 1));
-    await commitVersion(redis, ks, file('/s', 'n2', T * 2n, M2, 2));
-    const r = await restoreVersion(redis, ks, '/s', old.id, 'n3');
+    const old = await commitVersion(db.redis, ks, file('/s', 'n1', T, M1, 1));
+    await commitVersion(db.redis, ks, file('/s', 'n2', T * 2n, M2, 2));
+    const r = await restoreVersion(db.redis, ks, '/s', old.id, 'n3');
     assert.equal(r.manifest, M1);
     assert.equal(r.size, 1);
     assert.equal(r.source, 'restore');
     assert.equal(r.mtimeNs, String(T * 2n + 1n));
-    assert.equal((await getCurrent(redis, ks, '/s'))?.id, r.id);
-    assert.equal(await code(restoreVersion(redis, ks, '/s', '99', 'n3')), 'ENOENT');
-    const t = await removePath(redis, ks, '/s', 'n1', { dir: false });
-    assert.equal(await code(restoreVersion(redis, ks, '/s', t.id, 'n3')), 'EINVAL');
-    await restoreVersion(redis, ks, '/s', old.id, 'n3');
-    assert.equal((await getCurrent(redis, ks, '/s'))?.manifest, M1);
+    assert.equal((await getCurrent(db.redis, ks, '/s'))?.id, r.id);
+    assert.equal(await code(restoreVersion(db.redis, ks, '/s', '99', 'n3')), 'ENOENT');
+    const t = await removePath(db.redis, ks, '/s', 'n1', { dir: false });
+    assert.equal(await code(restoreVersion(db.redis, ks, '/s', t.id, 'n3')), 'EINVAL');
+    await restoreVersion(db.redis, ks, '/s', old.id, 'n3');
+    assert.equal((await getCurrent(db.redis, ks, '/s'))?.manifest, M1);
   });
 
   it('renames a file over another, and a directory subtree, in one step', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/x', 'n1', T, M1));
-    await commitVersion(redis, ks, file('/y', 'n2', T * 2n, M2));
-    const r = await renamePath(redis, ks, '/x', '/y', 'n1', String(T + 1n));
+    await commitVersion(db.redis, ks, file('/x', 'n1', T, M1));
+    await commitVersion(db.redis, ks, file('/y', 'n2', T * 2n, M2));
+    const r = await renamePath(db.redis, ks, '/x', '/y', 'n1', String(T + 1n));
     assert.equal(r.mtimeNs, String(T * 2n + 1n));
-    assert.equal(await getCurrent(redis, ks, '/x'), undefined);
+    assert.equal(await getCurrent(db.redis, ks, '/x'), undefined);
     // the old name keeps its history untouched, with the tombstone on top
-    assert.deepEqual((await listVersions(redis, ks, '/x')).map((v) => [v.type, v.node, v.mtimeNs, v.source]), [
+    assert.deepEqual((await listVersions(db.redis, ks, '/x')).map((v) => [v.type, v.node, v.mtimeNs, v.source]), [
       ['tombstone', 'n1', String(T * 2n + 1n), 'mount'], ['file', 'n1', String(T), 'export'],
     ]);
     // n2's newer /y would beat the moved file's own mtime: the move takes the stamp
-    assert.equal((await getCurrent(redis, ks, '/y'))?.manifest, M1);
-    assert.equal((await getCurrent(redis, ks, '/y'))?.mtimeNs, String(T * 2n + 1n));
+    assert.equal((await getCurrent(db.redis, ks, '/y'))?.manifest, M1);
+    assert.equal((await getCurrent(db.redis, ks, '/y'))?.mtimeNs, String(T * 2n + 1n));
     // nothing newer at the target: the moved file keeps its mtime, as rename(2) does
-    await renamePath(redis, ks, '/y', '/z', 'n2', String(T * 3n));
-    assert.equal((await getCurrent(redis, ks, '/z'))?.mtimeNs, String(T * 2n + 1n));
-    assert.equal((await getCurrent(redis, ks, '/z'))?.node, 'n2');
+    await renamePath(db.redis, ks, '/y', '/z', 'n2', String(T * 3n));
+    assert.equal((await getCurrent(db.redis, ks, '/z'))?.mtimeNs, String(T * 2n + 1n));
+    assert.equal((await getCurrent(db.redis, ks, '/z'))?.node, 'n2');
 
-    await commitVersion(redis, ks, file('/src/a/1', 'n1', T));
-    await commitVersion(redis, ks, file('/src/a/2', 'n2', T, M2));
-    await commitVersion(redis, ks, file('/src/b', 'n1', T));
-    await commitVersion(redis, ks, dir('/dst', 'n1', T));
-    const moved = await renamePath(redis, ks, '/src', '/dst', 'n1', String(T + 5n));
+    await commitVersion(db.redis, ks, file('/src/a/1', 'n1', T));
+    await commitVersion(db.redis, ks, file('/src/a/2', 'n2', T, M2));
+    await commitVersion(db.redis, ks, file('/src/b', 'n1', T));
+    await commitVersion(db.redis, ks, dir('/dst', 'n1', T));
+    const moved = await renamePath(db.redis, ks, '/src', '/dst', 'n1', String(T + 5n));
     assert.equal(moved.moved, 5);
-    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['dst', 'z']);
-    assert.deepEqual((await listDir(redis, ks, '/dst')).map((e) => e.name), ['a', 'b']);
-    assert.deepEqual((await listDir(redis, ks, '/dst/a')).map((e) => e.name), ['1', '2']);
-    assert.equal((await getCurrent(redis, ks, '/dst/a/2'))?.manifest, M2);
-    assert.equal((await getCurrent(redis, ks, '/dst/a/2'))?.mtimeNs, String(T));
-    assert.equal(await getCurrent(redis, ks, '/src/a/1'), undefined);
+    assert.deepEqual((await listDir(db.redis, ks, '/')).map((e) => e.name), ['dst', 'z']);
+    assert.deepEqual((await listDir(db.redis, ks, '/dst')).map((e) => e.name), ['a', 'b']);
+    assert.deepEqual((await listDir(db.redis, ks, '/dst/a')).map((e) => e.name), ['1', '2']);
+    assert.equal((await getCurrent(db.redis, ks, '/dst/a/2'))?.manifest, M2);
+    assert.equal((await getCurrent(db.redis, ks, '/dst/a/2'))?.mtimeNs, String(T));
+    assert.equal(await getCurrent(db.redis, ks, '/src/a/1'), undefined);
     // the old copy on n2 of /src/a/2 does not come back
-    await commitVersion(redis, ks, file('/src/a/2', 'n2', T, M2));
-    assert.equal(await getCurrent(redis, ks, '/src/a/2'), undefined);
+    await commitVersion(db.redis, ks, file('/src/a/2', 'n2', T, M2));
+    assert.equal(await getCurrent(db.redis, ks, '/src/a/2'), undefined);
   });
 
   it('rename follows the POSIX error rules', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/d1/f', 'n1', T));
-    await commitVersion(redis, ks, dir('/d2', 'n1', T));
-    await commitVersion(redis, ks, file('/d3/g', 'n1', T));
-    await commitVersion(redis, ks, file('/h', 'n1', T));
-    assert.equal(await code(renamePath(redis, ks, '/nope', '/z', 'n1')), 'ENOENT');
-    assert.equal(await code(renamePath(redis, ks, '/h', '/nodir/z', 'n1')), 'ENOENT');
-    assert.equal(await code(renamePath(redis, ks, '/h', '/d1/f/z', 'n1')), 'ENOTDIR');
-    assert.equal(await code(renamePath(redis, ks, '/d2', '/h', 'n1')), 'ENOTDIR');
-    assert.equal(await code(renamePath(redis, ks, '/h', '/d2', 'n1')), 'EISDIR');
-    assert.equal(await code(renamePath(redis, ks, '/d2', '/d3', 'n1')), 'ENOTEMPTY');
-    assert.equal(await code(renamePath(redis, ks, '/d1', '/d1/sub', 'n1')), 'EINVAL');
-    assert.equal(await code(renamePath(redis, ks, '/h', '/h', 'n1')), 'ok');
-    assert.equal(await code(renamePath(redis, ks, '/d2', '/d1', 'n1')), 'ENOTEMPTY');
-    assert.equal(await code(renamePath(redis, ks, '/d1', '/d2', 'n1')), 'ok');
-    assert.deepEqual((await listDir(redis, ks, '/d2')).map((e) => e.name), ['f']);
+    await commitVersion(db.redis, ks, file('/d1/f', 'n1', T));
+    await commitVersion(db.redis, ks, dir('/d2', 'n1', T));
+    await commitVersion(db.redis, ks, file('/d3/g', 'n1', T));
+    await commitVersion(db.redis, ks, file('/h', 'n1', T));
+    assert.equal(await code(renamePath(db.redis, ks, '/nope', '/z', 'n1')), 'ENOENT');
+    assert.equal(await code(renamePath(db.redis, ks, '/h', '/nodir/z', 'n1')), 'ENOENT');
+    assert.equal(await code(renamePath(db.redis, ks, '/h', '/d1/f/z', 'n1')), 'ENOTDIR');
+    assert.equal(await code(renamePath(db.redis, ks, '/d2', '/h', 'n1')), 'ENOTDIR');
+    assert.equal(await code(renamePath(db.redis, ks, '/h', '/d2', 'n1')), 'EISDIR');
+    assert.equal(await code(renamePath(db.redis, ks, '/d2', '/d3', 'n1')), 'ENOTEMPTY');
+    assert.equal(await code(renamePath(db.redis, ks, '/d1', '/d1/sub', 'n1')), 'EINVAL');
+    assert.equal(await code(renamePath(db.redis, ks, '/h', '/h', 'n1')), 'ok');
+    assert.equal(await code(renamePath(db.redis, ks, '/d2', '/d1', 'n1')), 'ENOTEMPTY');
+    assert.equal(await code(renamePath(db.redis, ks, '/d1', '/d2', 'n1')), 'ok');
+    assert.deepEqual((await listDir(db.redis, ks, '/d2')).map((e) => e.name), ['f']);
   });
 
   it('refuses to rename a directory over the subtree bound with EXDEV, leaving it whole', async () => {
     const ks = keyspace(testPrefix());
     const n = FS_LIMITS.renameEntries; // files; with /big and /big/dN that is over the bound
     for (let i = 0; i < n; i += 500) {
-      await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => commitVersion(redis, ks, file(`/big/d${(i + j) % 10}/f${i + j}`, 'n1', T))));
+      await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => commitVersion(db.redis, ks, file(`/big/d${(i + j) % 10}/f${i + j}`, 'n1', T))));
     }
-    assert.equal(await code(renamePath(redis, ks, '/big', '/big2', 'n1')), 'EXDEV');
-    assert.equal((await listDir(redis, ks, '/big/d3')).length, n / 10);
-    assert.equal(await getCurrent(redis, ks, '/big2'), undefined);
+    assert.equal(await code(renamePath(db.redis, ks, '/big', '/big2', 'n1')), 'EXDEV');
+    assert.equal((await listDir(db.redis, ks, '/big/d3')).length, n / 10);
+    assert.equal(await getCurrent(db.redis, ks, '/big2'), undefined);
   });
 
   it('publishes every changed path on fsEvents', async () => {
     const ks = keyspace(testPrefix());
     const got: string[] = [];
-    const stop = await subscribeFsEvents(redis, ks, (p) => got.push(p));
+    const stop = await subscribeFsEvents(db.redis, ks, (p) => got.push(p));
     try {
-      await commitVersion(redis, ks, file('/e/f', 'n1', T));
-      await commitVersion(redis, ks, file('/e/f', 'n2', T - 1n)); // loses: nothing visible changed
-      await renamePath(redis, ks, '/e', '/e2', 'n1');
+      await commitVersion(db.redis, ks, file('/e/f', 'n1', T));
+      await commitVersion(db.redis, ks, file('/e/f', 'n2', T - 1n)); // loses: nothing visible changed
+      await renamePath(db.redis, ks, '/e', '/e2', 'n1');
       const deadline = Date.now() + 1000;
       while (got.length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(got, ['/e/f', '/e', '/e', '/e2']);
@@ -345,20 +334,20 @@ describe('filesystem namespace', () => {
     const ks = keyspace(testPrefix());
     const data = randomBytes(100);
     const h = createHash('sha256').update(data).digest('hex');
-    assert.equal(await putManifest(redis, ks, h, data), true);
-    assert.equal(await putManifest(redis, ks, h, data), false);
-    assert.deepEqual(await getManifest(redis, ks, h), data);
-    assert.equal(await getManifest(redis, ks, M1), undefined);
-    await assert.rejects(putManifest(redis, ks, M1, data), /hashes to/);
+    assert.equal(await putManifest(db.redis, ks, h, data), true);
+    assert.equal(await putManifest(db.redis, ks, h, data), false);
+    assert.deepEqual(await getManifest(db.redis, ks, h), data);
+    assert.equal(await getManifest(db.redis, ks, M1), undefined);
+    await assert.rejects(putManifest(db.redis, ks, M1, data), /hashes to/);
   });
 
   it('keeps everything across a redis-server restart', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(redis, ks, file('/k/f', 'n1', T));
-    await server.restart();
-    await commitVersion(redis, ks, file('/k/g', 'n1', T));
-    assert.deepEqual((await listDir(redis, ks, '/k')).map((e) => e.name), ['f', 'g']);
-    assert.equal((await getCurrent(redis, ks, '/k/f'))?.mtimeNs, String(T));
+    await commitVersion(db.redis, ks, file('/k/f', 'n1', T));
+    await db.server.restart();
+    await commitVersion(db.redis, ks, file('/k/g', 'n1', T));
+    assert.deepEqual((await listDir(db.redis, ks, '/k')).map((e) => e.name), ['f', 'g']);
+    assert.equal((await getCurrent(db.redis, ks, '/k/f'))?.mtimeNs, String(T));
   });
 
   it('Lua and pickCurrent agree on random version sets', async () => {
@@ -375,12 +364,12 @@ describe('filesystem namespace', () => {
         const node = ['a', 'b', 'c', 'a-1', 'B'][rnd(5)];
         const mtime = T + BigInt(rnd(4)) * (rnd(2) ? 1n : 10n ** 12n);
         const source = (['export', 'mount', 'restore'] as const)[rnd(3)];
-        await commitVersion(redis, ks, { ...(rnd(4) === 0 ? tomb('/r', node, mtime) : file('/r', node, mtime, rnd(2) ? M1 : M2, rnd(3))), source });
+        await commitVersion(db.redis, ks, { ...(rnd(4) === 0 ? tomb('/r', node, mtime) : file('/r', node, mtime, rnd(2) ? M1 : M2, rnd(3))), source });
       }
-      const vs = await listVersions(redis, ks, '/r');
+      const vs = await listVersions(db.redis, ks, '/r');
       const ts = pickCurrent(vs);
       assert.equal(ts?.id, vs.find((v) => v.current)?.id, JSON.stringify(vs));
-      const cur = await getCurrent(redis, ks, '/r');
+      const cur = await getCurrent(db.redis, ks, '/r');
       assert.equal(cur?.id, ts?.type === 'tombstone' ? undefined : ts?.id);
     }
   });

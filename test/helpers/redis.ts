@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { after, before } from 'node:test';
+import { connectRedis } from '../../src/state/redis.js';
 import { freePort } from '../../src/util/net.js';
 
 export { freePort };
@@ -70,4 +72,21 @@ export class TestRedis {
 /** A key prefix of its own for one test, so tests can share a redis-server. */
 export function testPrefix(): string {
   return `{t-${randomBytes(4).toString('hex')}}:`;
+}
+
+/**
+ * One redis-server for the enclosing describe block: started before its tests, stopped after,
+ * with a connection to it. Each test still takes a key prefix of its own (testPrefix()).
+ */
+export function useTestRedis(): { readonly server: TestRedis; readonly redis: Redis } {
+  const ctx = {} as { server: TestRedis; redis: Redis };
+  before(async () => {
+    ctx.server = await TestRedis.start();
+    ctx.redis = connectRedis(ctx.server.url);
+  });
+  after(async () => {
+    ctx.redis.disconnect();
+    await ctx.server.stop();
+  });
+  return ctx;
 }

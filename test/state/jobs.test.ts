@@ -1,8 +1,6 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { connectRedis } from '../../src/state/redis.js';
+import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecInput } from '../../src/state/jobspec.js';
@@ -22,29 +20,20 @@ const spec = (extra: Partial<JobSpecInput> = {}) => normalizeJobSpec({ command: 
 const LEASE = 10_000;
 
 describe('job state scripts', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  before(async () => {
-    server = await TestRedis.start();
-    redis = connectRedis(server.url);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const db = useTestRedis();
 
   /** A fresh prefix with node n1 registered; returns its epoch. */
   async function setup(cpus = 4): Promise<{ ks: Keyspace; epoch: number }> {
     const ks = keyspace(testPrefix());
-    const epoch = await registerNode(redis, ks, reg('n1', cpus));
+    const epoch = await registerNode(db.redis, ks, reg('n1', cpus));
     return { ks, epoch };
   }
 
   /** Submit → place on n1 → claim; returns the claim. */
   async function running(ks: Keyspace, epoch: number, extra: Partial<JobSpecInput> = {}) {
-    const [id] = await submitJobs(redis, ks, [{ spec: spec(extra) }]);
-    await placeJobs(redis, ks, { placements: [{ jobId: id, node: 'n1' }], waiting: [] });
-    const claimed = await claimJobs(redis, ks, 'n1', epoch, 10, LEASE);
+    const [id] = await submitJobs(db.redis, ks, [{ spec: spec(extra) }]);
+    await placeJobs(db.redis, ks, { placements: [{ jobId: id, node: 'n1' }], waiting: [] });
+    const claimed = await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE);
     const c = claimed?.find((x) => x.id === id);
     assert.ok(c, 'job was claimed');
     return c;
@@ -52,119 +41,119 @@ describe('job state scripts', () => {
 
   it('orders the queue by priority, then age, and wakes the scheduler', async () => {
     const { ks } = await setup();
-    const ids = await submitJobs(redis, ks, [
+    const ids = await submitJobs(db.redis, ks, [
       { spec: spec() }, { spec: spec({ priority: 10 }) }, { spec: spec() }, { spec: spec({ priority: -5 }) },
     ]);
     // Ids sorting before the older ones: only the score can put them in age order.
-    const more = await submitJobs(redis, ks, [{ id: '0002', spec: spec() }, { id: '0001', spec: spec() }]);
-    const snap = await schedulerSnapshot(redis, ks);
+    const more = await submitJobs(db.redis, ks, [{ id: '0002', spec: spec() }, { id: '0001', spec: spec() }]);
+    const snap = await schedulerSnapshot(db.redis, ks);
     assert.deepEqual(snap.pending.map((p) => p.id), [ids[1], ids[0], ids[2], ...more, ids[3]]);
-    assert.equal(await redis.llen(ks.schedulerWake), 1);
+    assert.equal(await db.redis.llen(ks.schedulerWake), 1);
     assert.equal(snap.nodes[0].allocated.milliCpus, 0);
   });
 
   it('places only pending jobs on ready nodes with room, and records the allocation', async () => {
     const { ks } = await setup(2);
-    const [a, b, c, d] = await submitJobs(redis, ks, [{ spec: spec() }, { spec: spec() }, { spec: spec() }, { spec: spec() }]);
-    await cancelJob(redis, ks, d);
-    const res = await placeJobs(redis, ks, {
+    const [a, b, c, d] = await submitJobs(db.redis, ks, [{ spec: spec() }, { spec: spec() }, { spec: spec() }, { spec: spec() }]);
+    await cancelJob(db.redis, ks, d);
+    const res = await placeJobs(db.redis, ks, {
       placements: [{ jobId: a, node: 'n1' }, { jobId: b, node: 'n1' }, { jobId: c, node: 'n1' }, { jobId: d, node: 'n1' }, { jobId: a, node: 'nope' }],
       waiting: [],
     });
     // c does not fit (2 CPUs), d was cancelled, a twice and on an unknown node.
     assert.deepEqual(res, { placed: 2, skipped: 3 });
-    assert.equal((await getJob(redis, ks, a))?.state, 'scheduled');
-    assert.equal((await getJob(redis, ks, c))?.state, 'pending');
-    assert.equal(await redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '2000');
-    assert.equal(await redis.llen(ks.nodeWake('n1')), 1);
-    await placeJobs(redis, ks, { placements: [], waiting: [{ jobId: c, reason: 'all nodes are full' }, { jobId: a, reason: 'x' }] });
-    assert.equal((await getJob(redis, ks, c))?.waitReason, 'all nodes are full');
-    assert.equal((await getJob(redis, ks, a))?.waitReason, '', 'a placed job keeps no wait reason');
+    assert.equal((await getJob(db.redis, ks, a))?.state, 'scheduled');
+    assert.equal((await getJob(db.redis, ks, c))?.state, 'pending');
+    assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '2000');
+    assert.equal(await db.redis.llen(ks.nodeWake('n1')), 1);
+    await placeJobs(db.redis, ks, { placements: [], waiting: [{ jobId: c, reason: 'all nodes are full' }, { jobId: a, reason: 'x' }] });
+    assert.equal((await getJob(db.redis, ks, c))?.waitReason, 'all nodes are full');
+    assert.equal((await getJob(db.redis, ks, a))?.waitReason, '', 'a placed job keeps no wait reason');
   });
 
   it('does not place on a draining node', async () => {
     const { ks } = await setup();
-    const [a] = await submitJobs(redis, ks, [{ spec: spec() }]);
-    await drainNode(redis, ks, 'n1');
-    assert.deepEqual(await placeJobs(redis, ks, { placements: [{ jobId: a, node: 'n1' }], waiting: [] }), { placed: 0, skipped: 1 });
-    assert.equal(await uncordonNode(redis, ks, 'n1'), 'ready');
-    assert.deepEqual(await placeJobs(redis, ks, { placements: [{ jobId: a, node: 'n1' }], waiting: [] }), { placed: 1, skipped: 0 });
+    const [a] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    await drainNode(db.redis, ks, 'n1');
+    assert.deepEqual(await placeJobs(db.redis, ks, { placements: [{ jobId: a, node: 'n1' }], waiting: [] }), { placed: 0, skipped: 1 });
+    assert.equal(await uncordonNode(db.redis, ks, 'n1'), 'ready');
+    assert.deepEqual(await placeJobs(db.redis, ks, { placements: [{ jobId: a, node: 'n1' }], waiting: [] }), { placed: 1, skipped: 0 });
   });
 
   it('claims with a fresh fencing token and lease, only for the current agent epoch', async () => {
     const { ks, epoch } = await setup();
-    const [a] = await submitJobs(redis, ks, [{ spec: spec() }]);
-    await placeJobs(redis, ks, { placements: [{ jobId: a, node: 'n1' }], waiting: [] });
-    assert.equal(await claimJobs(redis, ks, 'n1', epoch - 1, 10, LEASE), undefined);
-    const claimed = await claimJobs(redis, ks, 'n1', epoch, 10, LEASE, 1000);
+    const [a] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    await placeJobs(db.redis, ks, { placements: [{ jobId: a, node: 'n1' }], waiting: [] });
+    assert.equal(await claimJobs(db.redis, ks, 'n1', epoch - 1, 10, LEASE), undefined);
+    const claimed = await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE, 1000);
     assert.equal(claimed?.length, 1);
     assert.equal(claimed?.[0].attempt, 1);
-    const j = await getJob(redis, ks, a);
+    const j = await getJob(db.redis, ks, a);
     assert.equal(j?.state, 'running');
     assert.equal(j?.leaseExpiry, 1000 + LEASE);
     assert.equal(String(j?.token), claimed?.[0].token);
-    assert.deepEqual(await claimJobs(redis, ks, 'n1', epoch, 10, LEASE), [], 'nothing is claimed twice');
+    assert.deepEqual(await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE), [], 'nothing is claimed twice');
   });
 
   it('renews only with the current token and reports cancel requests', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);
-    assert.deepEqual(await renewLeases(redis, ks, [{ id: c.id, token: c.token }, { id: c.id, token: '999999' }], LEASE, 5000), ['ok', 'lost']);
-    assert.equal((await getJob(redis, ks, c.id))?.leaseExpiry, 5000 + LEASE);
-    assert.equal(await cancelJob(redis, ks, c.id), 'cancelling');
-    assert.deepEqual(await renewLeases(redis, ks, [{ id: c.id, token: c.token }], LEASE), ['cancel']);
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: null, how: 'stopped', message: 'killed' }), 'cancelled');
-    const j = await getJob(redis, ks, c.id);
+    assert.deepEqual(await renewLeases(db.redis, ks, [{ id: c.id, token: c.token }, { id: c.id, token: '999999' }], LEASE, 5000), ['ok', 'lost']);
+    assert.equal((await getJob(db.redis, ks, c.id))?.leaseExpiry, 5000 + LEASE);
+    assert.equal(await cancelJob(db.redis, ks, c.id), 'cancelling');
+    assert.deepEqual(await renewLeases(db.redis, ks, [{ id: c.id, token: c.token }], LEASE), ['cancel']);
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: null, how: 'stopped', message: 'killed' }), 'cancelled');
+    const j = await getJob(db.redis, ks, c.id);
     assert.equal(j?.state, 'cancelled');
-    assert.equal(await redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '0');
+    assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '0');
   });
 
   it('completes exactly once; a stale or repeated token changes nothing', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: String(Number(c.token) + 100), exitCode: 1, how: 'exit' }), 'stale');
-    assert.equal((await getJob(redis, ks, c.id))?.state, 'running');
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'succeeded');
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 1, how: 'exit' }), 'stale');
-    const j = await getJob(redis, ks, c.id);
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: String(Number(c.token) + 100), exitCode: 1, how: 'exit' }), 'stale');
+    assert.equal((await getJob(db.redis, ks, c.id))?.state, 'running');
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'succeeded');
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 1, how: 'exit' }), 'stale');
+    const j = await getJob(db.redis, ks, c.id);
     assert.equal(j?.state, 'succeeded');
     assert.equal(j?.exitCode, 0);
-    const ends = (await readResults(redis, ks)).filter((r) => r.id === c.id && r.state !== 'attempt-ended');
+    const ends = (await readResults(db.redis, ks)).filter((r) => r.id === c.id && r.state !== 'attempt-ended');
     assert.deepEqual(ends.map((r) => r.state), ['succeeded']);
-    const log = await readLog(redis, ks, c.id);
+    const log = await readLog(db.redis, ks, c.id);
     assert.equal(log.at(-1)?.t, 'end');
     assert.equal(JSON.parse(log.at(-1)!.data.toString()).state, 'succeeded');
-    assert.equal(await redis.scard(ks.nodeJobs('n1')), 0);
-    const ttl = await redis.pttl(ks.job(c.id));
+    assert.equal(await db.redis.scard(ks.nodeJobs('n1')), 0);
+    const ttl = await db.redis.pttl(ks.job(c.id));
     assert.ok(ttl > 6 * 86_400_000 && ttl <= 7 * 86_400_000, 'a finished job expires after its retention');
-    assert.ok((await redis.pttl(ks.jobLog(c.id))) > 0);
+    assert.ok((await db.redis.pttl(ks.jobLog(c.id))) > 0);
     // Once the record has expired, the monitor drops the id from the listing.
-    await redis.del(ks.job(c.id));
-    await monitorStep(redis, ks, 1e12, Date.now() + 8 * 86_400_000);
-    assert.equal(await redis.zscore(ks.jobsAll, c.id), null);
+    await db.redis.del(ks.job(c.id));
+    await monitorStep(db.redis, ks, 1e12, Date.now() + 8 * 86_400_000);
+    assert.equal(await db.redis.zscore(ks.jobsAll, c.id), null);
   });
 
   it('retries a failure with exponential backoff up to backoffLimit, then fails', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch, { backoffLimit: 2 });
     const backoff = { baseMs: 1000, maxMs: 60_000 };
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 3, how: 'exit' }, backoff, 10_000), 'retrying');
-    let j = await getJob(redis, ks, c.id);
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 3, how: 'exit' }, backoff, 10_000), 'retrying');
+    let j = await getJob(db.redis, ks, c.id);
     assert.equal(j?.state, 'pending');
     assert.match(j!.waitReason, /exited with 3; retry 1 in 1\.0s/);
-    assert.equal(Number(await redis.zscore(ks.jobsDelayed, c.id)), 11_000);
-    assert.equal((await monitorStep(redis, ks, 1e12, 10_500)).promoted, 0, 'not before the backoff has passed');
-    assert.equal((await monitorStep(redis, ks, 1e12, 11_000)).promoted, 1);
-    await placeJobs(redis, ks, { placements: [{ jobId: c.id, node: 'n1' }], waiting: [] });
-    const [c2] = (await claimJobs(redis, ks, 'n1', epoch, 10, LEASE))!;
+    assert.equal(Number(await db.redis.zscore(ks.jobsDelayed, c.id)), 11_000);
+    assert.equal((await monitorStep(db.redis, ks, 1e12, 10_500)).promoted, 0, 'not before the backoff has passed');
+    assert.equal((await monitorStep(db.redis, ks, 1e12, 11_000)).promoted, 1);
+    await placeJobs(db.redis, ks, { placements: [{ jobId: c.id, node: 'n1' }], waiting: [] });
+    const [c2] = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
     assert.equal(c2.attempt, 2);
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c2.token, exitCode: 3, how: 'exit' }, backoff, 20_000), 'retrying');
-    assert.equal(Number(await redis.zscore(ks.jobsDelayed, c.id)), 22_000, 'second retry waits twice as long');
-    await monitorStep(redis, ks, 1e12, 22_000);
-    await placeJobs(redis, ks, { placements: [{ jobId: c.id, node: 'n1' }], waiting: [] });
-    const [c3] = (await claimJobs(redis, ks, 'n1', epoch, 10, LEASE))!;
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c3.token, exitCode: 3, how: 'exit' }, backoff), 'failed');
-    j = await getJob(redis, ks, c.id);
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c2.token, exitCode: 3, how: 'exit' }, backoff, 20_000), 'retrying');
+    assert.equal(Number(await db.redis.zscore(ks.jobsDelayed, c.id)), 22_000, 'second retry waits twice as long');
+    await monitorStep(db.redis, ks, 1e12, 22_000);
+    await placeJobs(db.redis, ks, { placements: [{ jobId: c.id, node: 'n1' }], waiting: [] });
+    const [c3] = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c3.token, exitCode: 3, how: 'exit' }, backoff), 'failed');
+    j = await getJob(db.redis, ks, c.id);
     assert.equal(j?.state, 'failed');
     assert.equal(j?.failures, 3);
   });
@@ -172,85 +161,85 @@ describe('job state scripts', () => {
   it('fails a job killed at its deadline without retrying it', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch, { backoffLimit: 5, activeDeadlineSeconds: 1 });
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: null, how: 'deadline' }), 'failed');
-    assert.match((await getJob(redis, ks, c.id))!.message, /activeDeadlineSeconds/);
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: null, how: 'deadline' }), 'failed');
+    assert.match((await getJob(db.redis, ks, c.id))!.message, /activeDeadlineSeconds/);
   });
 
   it('cancels pending and scheduled jobs at once, and leaves finished ones alone', async () => {
     const { ks, epoch } = await setup();
-    const [a, b] = await submitJobs(redis, ks, [{ spec: spec() }, { spec: spec() }]);
-    await placeJobs(redis, ks, { placements: [{ jobId: b, node: 'n1' }], waiting: [] });
-    assert.equal(await cancelJob(redis, ks, a), 'cancelled');
-    assert.equal(await cancelJob(redis, ks, b), 'cancelled');
-    assert.equal(await cancelJob(redis, ks, a), 'cancelled');
-    assert.equal(await cancelJob(redis, ks, 'nope'), undefined);
-    assert.deepEqual(await claimJobs(redis, ks, 'n1', epoch, 10, LEASE), [], 'a cancelled placement is not claimed');
-    assert.equal(await redis.zcard(ks.jobsPending), 0);
-    assert.equal(await redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '0');
+    const [a, b] = await submitJobs(db.redis, ks, [{ spec: spec() }, { spec: spec() }]);
+    await placeJobs(db.redis, ks, { placements: [{ jobId: b, node: 'n1' }], waiting: [] });
+    assert.equal(await cancelJob(db.redis, ks, a), 'cancelled');
+    assert.equal(await cancelJob(db.redis, ks, b), 'cancelled');
+    assert.equal(await cancelJob(db.redis, ks, a), 'cancelled');
+    assert.equal(await cancelJob(db.redis, ks, 'nope'), undefined);
+    assert.deepEqual(await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE), [], 'a cancelled placement is not claimed');
+    assert.equal(await db.redis.zcard(ks.jobsPending), 0);
+    assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '0');
   });
 
   it('marks a silent node down and requeues its jobs in one step; the old holder is refused', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);
-    const [placed] = await submitJobs(redis, ks, [{ spec: spec() }]);
-    await placeJobs(redis, ks, { placements: [{ jobId: placed, node: 'n1' }], waiting: [] });
-    const t0 = Number(await redis.hget(ks.node('n1'), 'lastHeartbeat'));
-    assert.deepEqual((await monitorStep(redis, ks, 5000, t0 + 4000)).nodesDown, []);
-    const res = await monitorStep(redis, ks, 5000, t0 + 6000);
+    const [placed] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    await placeJobs(db.redis, ks, { placements: [{ jobId: placed, node: 'n1' }], waiting: [] });
+    const t0 = Number(await db.redis.hget(ks.node('n1'), 'lastHeartbeat'));
+    assert.deepEqual((await monitorStep(db.redis, ks, 5000, t0 + 4000)).nodesDown, []);
+    const res = await monitorStep(db.redis, ks, 5000, t0 + 6000);
     assert.deepEqual(res.nodesDown, ['n1']);
     assert.equal(res.requeued, 2);
-    assert.equal(await redis.hget(ks.node('n1'), 'status'), 'down');
+    assert.equal(await db.redis.hget(ks.node('n1'), 'status'), 'down');
     for (const id of [c.id, placed]) {
-      const j = await getJob(redis, ks, id);
+      const j = await getJob(db.redis, ks, id);
       assert.equal(j?.state, 'pending');
       assert.match(j!.waitReason, /node n1 went down/);
     }
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'stale');
-    assert.deepEqual(await renewLeases(redis, ks, [{ id: c.id, token: c.token }], LEASE), ['lost']);
-    assert.equal(await claimJobs(redis, ks, 'n1', epoch, 10, LEASE), undefined, 'a down node claims nothing');
-    assert.equal(await redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '0');
-    assert.equal((await monitorStep(redis, ks, 5000, t0 + 7000)).nodesDown.length, 0, 'down once');
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'stale');
+    assert.deepEqual(await renewLeases(db.redis, ks, [{ id: c.id, token: c.token }], LEASE), ['lost']);
+    assert.equal(await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE), undefined, 'a down node claims nothing');
+    assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '0');
+    assert.equal((await monitorStep(db.redis, ks, 5000, t0 + 7000)).nodesDown.length, 0, 'down once');
   });
 
   it('requeues a job whose lease expired', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);
-    const j0 = await getJob(redis, ks, c.id);
-    const res = await monitorStep(redis, ks, 1e12, j0!.leaseExpiry! + 1);
+    const j0 = await getJob(db.redis, ks, c.id);
+    const res = await monitorStep(db.redis, ks, 1e12, j0!.leaseExpiry! + 1);
     assert.equal(res.requeued, 1);
-    const j = await getJob(redis, ks, c.id);
+    const j = await getJob(db.redis, ks, c.id);
     assert.equal(j?.state, 'pending');
     assert.match(j!.waitReason, /lease expired/);
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'stale');
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'stale');
   });
 
   it('drain lets batch jobs finish and moves service replicas', async () => {
     const { ks, epoch } = await setup();
     const batch = await running(ks, epoch);
     const replica = await running(ks, epoch, { restartPolicy: 'Always' });
-    assert.deepEqual(await drainNode(redis, ks, 'n1'), { status: 'draining', moved: 1, remaining: 1 });
-    assert.deepEqual(await renewLeases(redis, ks, [batch, replica], LEASE), ['ok', 'move']);
-    assert.equal(await completeJob(redis, ks, { id: replica.id, token: replica.token, exitCode: null, how: 'stopped' }), 'requeued');
-    assert.equal((await getJob(redis, ks, replica.id))?.state, 'pending');
-    assert.equal(await completeJob(redis, ks, { id: batch.id, token: batch.token, exitCode: 0, how: 'exit' }), 'succeeded');
-    assert.equal(await drainNode(redis, ks, 'zz'), undefined);
+    assert.deepEqual(await drainNode(db.redis, ks, 'n1'), { status: 'draining', moved: 1, remaining: 1 });
+    assert.deepEqual(await renewLeases(db.redis, ks, [batch, replica], LEASE), ['ok', 'move']);
+    assert.equal(await completeJob(db.redis, ks, { id: replica.id, token: replica.token, exitCode: null, how: 'stopped' }), 'requeued');
+    assert.equal((await getJob(db.redis, ks, replica.id))?.state, 'pending');
+    assert.equal(await completeJob(db.redis, ks, { id: batch.id, token: batch.token, exitCode: 0, how: 'exit' }), 'succeeded');
+    assert.equal(await drainNode(db.redis, ks, 'zz'), undefined);
   });
 
   it('turns a Job manifest into completion-indexed records and derives its status', async () => {
     const { ks, epoch } = await setup(8);
     const owner = { kind: 'Job' as const, name: 'sweep' };
-    assert.deepEqual(await reconcileOwner(redis, ks, owner, 3, spec({ backoffLimit: 0 }), 'h1'), { created: 3, cancelled: 0 });
-    assert.deepEqual(await reconcileOwner(redis, ks, owner, 3, spec(), 'h1'), { created: 0, cancelled: 0 }, 'idempotent');
-    const jobs = await listJobs(redis, ks, { owner });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, spec({ backoffLimit: 0 }), 'h1'), { created: 3, cancelled: 0 });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, spec(), 'h1'), { created: 0, cancelled: 0 }, 'idempotent');
+    const jobs = await listJobs(db.redis, ks, { owner });
     assert.deepEqual(jobs.map((j) => j.spec.env.OSWALK_COMPLETION_INDEX).sort(), ['0', '1', '2']);
-    await placeJobs(redis, ks, { placements: jobs.map((j) => ({ jobId: j.id, node: 'n1' })), waiting: [] });
-    const claimed = (await claimJobs(redis, ks, 'n1', epoch, 10, LEASE))!;
+    await placeJobs(db.redis, ks, { placements: jobs.map((j) => ({ jobId: j.id, node: 'n1' })), waiting: [] });
+    const claimed = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
     assert.equal(claimed.length, 3);
-    await completeJob(redis, ks, { id: claimed[0].id, token: claimed[0].token, exitCode: 0, how: 'exit' });
-    await completeJob(redis, ks, { id: claimed[1].id, token: claimed[1].token, exitCode: 0, how: 'exit' });
-    assert.equal((await getOwnerStatus(redis, ks, owner))?.phase, 'Running');
-    await completeJob(redis, ks, { id: claimed[2].id, token: claimed[2].token, exitCode: 0, how: 'exit' });
-    const st = await getOwnerStatus(redis, ks, owner);
+    await completeJob(db.redis, ks, { id: claimed[0].id, token: claimed[0].token, exitCode: 0, how: 'exit' });
+    await completeJob(db.redis, ks, { id: claimed[1].id, token: claimed[1].token, exitCode: 0, how: 'exit' });
+    assert.equal((await getOwnerStatus(db.redis, ks, owner))?.phase, 'Running');
+    await completeJob(db.redis, ks, { id: claimed[2].id, token: claimed[2].token, exitCode: 0, how: 'exit' });
+    const st = await getOwnerStatus(db.redis, ks, owner);
     assert.equal(st?.phase, 'Complete');
     assert.equal(st?.succeeded, 3);
   });
@@ -258,67 +247,67 @@ describe('job state scripts', () => {
   it('enforces a Job\'s parallelism when placing, and frees the slot when a record ends', async () => {
     const { ks, epoch } = await setup(8);
     const owner = { kind: 'Job' as const, name: 'par' };
-    await reconcileOwner(redis, ks, owner, 3, spec(), 'h1', { parallelism: 1 });
-    const snap = await schedulerSnapshot(redis, ks);
+    await reconcileOwner(db.redis, ks, owner, 3, spec(), 'h1', { parallelism: 1 });
+    const snap = await schedulerSnapshot(db.redis, ks);
     assert.deepEqual(snap.groups, { 'Job/par': { limit: 1, active: 0 } });
     const all = snap.pending.map((p) => ({ jobId: p.id, node: 'n1' }));
-    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
-    const [c] = (await claimJobs(redis, ks, 'n1', epoch, 10, LEASE))!;
-    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 0, skipped: 3 });
-    await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' });
-    assert.equal(await redis.hget(ks.owner('Job', 'par'), 'active'), '0');
-    assert.deepEqual(await placeJobs(redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
+    assert.deepEqual(await placeJobs(db.redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
+    const [c] = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
+    assert.deepEqual(await placeJobs(db.redis, ks, { placements: all, waiting: [] }), { placed: 0, skipped: 3 });
+    await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' });
+    assert.equal(await db.redis.hget(ks.owner('Job', 'par'), 'active'), '0');
+    assert.deepEqual(await placeJobs(db.redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
   });
 
   it('keeps a Service at N replicas: replaces ended ones, scales down, replaces all on a spec change', async () => {
     const { ks } = await setup(8);
     const owner = { kind: 'Service' as const, name: 'web' };
     const s = spec({ restartPolicy: 'Always' });
-    assert.deepEqual(await reconcileOwner(redis, ks, owner, 3, s, 'h1'), { created: 3, cancelled: 0 });
-    assert.deepEqual(await reconcileOwner(redis, ks, owner, 3, s, 'h1'), { created: 0, cancelled: 0 });
-    const live = await listJobs(redis, ks, { owner });
-    await cancelJob(redis, ks, live[0].id);
-    assert.deepEqual(await reconcileOwner(redis, ks, owner, 3, s, 'h1'), { created: 1, cancelled: 0 });
-    assert.deepEqual(await reconcileOwner(redis, ks, owner, 2, s, 'h1'), { created: 0, cancelled: 1 });
-    assert.deepEqual(await reconcileOwner(redis, ks, owner, 2, s, 'h2'), { created: 2, cancelled: 2 });
-    const now = (await listJobs(redis, ks, { owner })).filter((j) => j.state === 'pending');
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, s, 'h1'), { created: 3, cancelled: 0 });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, s, 'h1'), { created: 0, cancelled: 0 });
+    const live = await listJobs(db.redis, ks, { owner });
+    await cancelJob(db.redis, ks, live[0].id);
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, s, 'h1'), { created: 1, cancelled: 0 });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 0, cancelled: 1 });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2'), { created: 2, cancelled: 2 });
+    const now = (await listJobs(db.redis, ks, { owner })).filter((j) => j.state === 'pending');
     assert.deepEqual(now.map((j) => j.index).sort(), [0, 1]);
-    assert.deepEqual(await reconcileOwner(redis, ks, owner, 0, s, 'h2'), { created: 0, cancelled: 2 });
-    assert.deepEqual(await redis.smembers(ks.owners('Service')), []);
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 0, s, 'h2'), { created: 0, cancelled: 2 });
+    assert.deepEqual(await db.redis.smembers(ks.owners('Service')), []);
   });
 
   it('restarts a service replica whatever its exit', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch, { restartPolicy: 'Always' });
-    assert.equal(await completeJob(redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'retrying');
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'retrying');
   });
 
   it('keeps the tail of a huge log and counts what it dropped', async () => {
     const { ks } = await setup();
-    const [id] = await submitJobs(redis, ks, [{ spec: spec() }]);
+    const [id] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
     const chunk = Buffer.alloc(64 * 1024, 'x');
     const cap = 1024 * 1024;
     for (let i = 0; i < 40; i++) {
-      await appendLog(redis, ks, id, 1, [{ stream: 'out', data: chunk }, { stream: 'err', data: Buffer.from(`line ${i}\n`) }], 0, cap);
+      await appendLog(db.redis, ks, id, 1, [{ stream: 'out', data: chunk }, { stream: 'err', data: Buffer.from(`line ${i}\n`) }], 0, cap);
     }
-    const j = await getJob(redis, ks, id);
+    const j = await getJob(db.redis, ks, id);
     assert.ok(j!.logBytes <= cap, `kept ${j!.logBytes}`);
     assert.ok(j!.logBytes > cap - 70 * 1024);
     const total = 40 * (chunk.length + 8) + 30 * 1; // "line N\n" is 7 or 8 bytes
     assert.ok(Math.abs(j!.logBytes + j!.logDropped - total) < 100, `${j!.logBytes}+${j!.logDropped}`);
-    const entries = await readLog(redis, ks, id, '0', 10_000);
+    const entries = await readLog(db.redis, ks, id, '0', 10_000);
     assert.equal(entries.at(-1)?.data.toString(), 'line 39\n');
-    assert.ok(await redis.memory('USAGE', ks.jobLog(id)) as number < 2 * cap);
+    assert.ok(await db.redis.memory('USAGE', ks.jobLog(id)) as number < 2 * cap);
   });
 
   it('wakes a log follower as soon as output arrives', async () => {
     const { ks } = await setup();
-    const [id] = await submitJobs(redis, ks, [{ spec: spec() }]);
-    const blocking = redis.duplicate();
+    const [id] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    const blocking = db.redis.duplicate();
     try {
       const t0 = Date.now();
       const waiting = waitLog(blocking, ks, id, '$', 5000);
-      setTimeout(() => void appendLog(redis, ks, id, 1, [{ stream: 'out', data: Buffer.from('hi\n') }]), 50);
+      setTimeout(() => void appendLog(db.redis, ks, id, 1, [{ stream: 'out', data: Buffer.from('hi\n') }]), 50);
       const got = await waiting;
       assert.equal(got[0].data.toString(), 'hi\n');
       assert.ok(Date.now() - t0 < 1000);

@@ -1,8 +1,7 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { connectRedis, parseSentinelUrl } from '../../src/state/redis.js';
+import { testPrefix, useTestRedis } from '../helpers/redis.js';
+import { parseSentinelUrl } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
 import { applyNodeManifests, getNode, heartbeat, listNodes, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
 import { applyObjects } from '../../src/state/objects.js';
@@ -16,22 +15,13 @@ function reg(name: string): NodeRegistration {
 }
 
 describe('node state', () => {
-  let server: TestRedis;
-  let redis: Redis;
-  before(async () => {
-    server = await TestRedis.start();
-    redis = connectRedis(server.url);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const db = useTestRedis();
 
   it('registers a node, bumps the epoch on every registration and keeps labels as an object', async () => {
     const ks = keyspace(testPrefix());
-    assert.equal(await registerNode(redis, ks, reg('n1')), 1);
-    assert.equal(await registerNode(redis, ks, reg('n1')), 2);
-    const n = await getNode(redis, ks, 'n1');
+    assert.equal(await registerNode(db.redis, ks, reg('n1')), 1);
+    assert.equal(await registerNode(db.redis, ks, reg('n1')), 2);
+    const n = await getNode(db.redis, ks, 'n1');
     assert.equal(n?.status, 'ready');
     assert.deepEqual(n?.labels, { zone: 'a', 'oswalk.dev/node': 'n1' });
     assert.equal(n?.cpus, 4);
@@ -39,49 +29,49 @@ describe('node state', () => {
 
   it('refuses a heartbeat from a stale epoch and accepts the current one', async () => {
     const ks = keyspace(testPrefix());
-    const e1 = await registerNode(redis, ks, reg('n1'));
-    const e2 = await registerNode(redis, ks, reg('n1'));
-    assert.equal(await heartbeat(redis, ks, 'n1', e1, { load1: 1, memoryUsedBytes: 5, runningJobs: 0 }), false);
-    assert.equal(await heartbeat(redis, ks, 'n1', e2, { load1: 2, memoryUsedBytes: 5, runningJobs: 3 }), true);
-    assert.equal((await getNode(redis, ks, 'n1'))?.runningJobs, 3);
+    const e1 = await registerNode(db.redis, ks, reg('n1'));
+    const e2 = await registerNode(db.redis, ks, reg('n1'));
+    assert.equal(await heartbeat(db.redis, ks, 'n1', e1, { load1: 1, memoryUsedBytes: 5, runningJobs: 0 }), false);
+    assert.equal(await heartbeat(db.redis, ks, 'n1', e2, { load1: 2, memoryUsedBytes: 5, runningJobs: 3 }), true);
+    assert.equal((await getNode(db.redis, ks, 'n1'))?.runningJobs, 3);
   });
 
   it('keeps a drained node drained when its agent re-registers, and never revives a down node by drain', async () => {
     const ks = keyspace(testPrefix());
-    await registerNode(redis, ks, reg('n1'));
-    assert.equal(await setNodeStatus(redis, ks, 'n1', 'draining'), 'draining');
-    await registerNode(redis, ks, reg('n1'));
-    assert.equal((await getNode(redis, ks, 'n1'))?.status, 'draining');
-    assert.equal(await setNodeStatus(redis, ks, 'nope', 'draining'), undefined);
-    await redis.hset(ks.node('n1'), 'status', 'down');
-    assert.equal(await setNodeStatus(redis, ks, 'n1', 'ready'), 'down');
+    await registerNode(db.redis, ks, reg('n1'));
+    assert.equal(await setNodeStatus(db.redis, ks, 'n1', 'draining'), 'draining');
+    await registerNode(db.redis, ks, reg('n1'));
+    assert.equal((await getNode(db.redis, ks, 'n1'))?.status, 'draining');
+    assert.equal(await setNodeStatus(db.redis, ks, 'nope', 'draining'), undefined);
+    await db.redis.hset(ks.node('n1'), 'status', 'down');
+    assert.equal(await setNodeStatus(db.redis, ks, 'n1', 'ready'), 'down');
   });
 
   it('carries on across a redis-server restart with nothing lost', async () => {
     const ks = keyspace(testPrefix());
-    const epoch = await registerNode(redis, ks, reg('n1'));
-    await registerNode(redis, ks, reg('n2'));
-    await server.restart();
+    const epoch = await registerNode(db.redis, ks, reg('n1'));
+    await registerNode(db.redis, ks, reg('n2'));
+    await db.server.restart();
     // Same connection object: ioredis reconnects and the scripts are re-sent after the flush.
-    assert.equal(await heartbeat(redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }), true);
-    assert.deepEqual((await listNodes(redis, ks)).map((n) => n.name), ['n1', 'n2']);
+    assert.equal(await heartbeat(db.redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }), true);
+    assert.deepEqual((await listNodes(db.redis, ks)).map((n) => n.name), ['n1', 'n2']);
   });
 
   it('puts a Node manifest\'s labels on top of the agent\'s and caps its capacity, before or after the agent joins', async () => {
     const ks = keyspace(testPrefix());
-    await registerNode(redis, ks, reg('n1'));
-    assert.deepEqual((await getNode(redis, ks, 'n1'))?.labels, { zone: 'a', 'oswalk.dev/node': 'n1' });
-    await applyObjects(redis, ks, parseManifests([
+    await registerNode(db.redis, ks, reg('n1'));
+    assert.deepEqual((await getNode(db.redis, ks, 'n1'))?.labels, { zone: 'a', 'oswalk.dev/node': 'n1' });
+    await applyObjects(db.redis, ks, parseManifests([
       'apiVersion: oswalk.dev/v1\nkind: Node\nmetadata: {name: n1}\nspec: {labels: {rack: r1, zone: b}, capacity: {cpus: 2, memory: 1Gi}}',
       'apiVersion: oswalk.dev/v1\nkind: Node\nmetadata: {name: n2}\nspec: {labels: {gpu: "yes"}}',
     ].join('\n---\n'), 'nodes.yaml'));
-    assert.equal(await applyNodeManifests(redis, ks), 1);
-    const n1 = await getNode(redis, ks, 'n1');
+    assert.equal(await applyNodeManifests(db.redis, ks), 1);
+    const n1 = await getNode(db.redis, ks, 'n1');
     assert.deepEqual(n1?.labels, { zone: 'b', rack: 'r1', 'oswalk.dev/node': 'n1' });
     assert.equal(n1?.cpus, 2);
     assert.equal(n1?.memoryBytes, 1 << 30);
-    await registerNode(redis, ks, { ...reg('n2'), memoryBytes: 48 * 2 ** 30 });
-    const n2 = await getNode(redis, ks, 'n2');
+    await registerNode(db.redis, ks, { ...reg('n2'), memoryBytes: 48 * 2 ** 30 });
+    const n2 = await getNode(db.redis, ks, 'n2');
     assert.deepEqual(n2?.labels, { zone: 'a', gpu: 'yes', 'oswalk.dev/node': 'n2' });
     assert.equal(n2?.cpus, 4);
     assert.equal(n2?.memoryBytes, 48 * 2 ** 30, 'large byte counts keep every digit');
