@@ -22,16 +22,8 @@ export interface Entry {
   target?: string;
 }
 
-export interface NewVersion {
-  type: EntryType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeNs: bigint;
-  manifest?: string;
-  target?: string;
-}
+/** What a commit says of a path; the namespace stamps committedAt. */
+export type NewVersion = Omit<Entry, 'committedAt'>;
 
 export interface Backend {
   /** The current version of path, or null when there is none (or it is deleted). */

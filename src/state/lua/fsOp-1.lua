@@ -88,15 +88,22 @@ end
 
 -- Fields in here are the 11 of a record, with the manifest as 32 raw bytes (hex only on the
 -- wire). The wire form (ARGV, replies) joins them with '|', manifest in hex.
-local function split(raw)
+-- Fields 1-9, which both forms join with '|': the fields and the position just past them.
+local function firstNine(s)
   local f, pos = {}, 1
-  for i = 1, 10 do
-    local j = string.find(raw, '|', pos, true)
-    f[i] = string.sub(raw, pos, j - 1)
+  for i = 1, 9 do
+    local j = string.find(s, '|', pos, true)
+    f[i] = string.sub(s, pos, j - 1)
     pos = j + 1
   end
-  f[10] = fromhex(f[10])
-  f[11] = string.sub(raw, pos)
+  return f, pos
+end
+
+local function split(raw)
+  local f, pos = firstNine(raw)
+  local j = string.find(raw, '|', pos, true)
+  f[10] = fromhex(string.sub(raw, pos, j - 1))
+  f[11] = string.sub(raw, j + 1)
   return f
 end
 
@@ -113,12 +120,7 @@ local function pack(f)
 end
 
 local function unpack(rec)
-  local f, pos = {}, 1
-  for i = 1, 9 do
-    local j = string.find(rec, '|', pos, true)
-    f[i] = string.sub(rec, pos, j - 1)
-    pos = j + 1
-  end
+  local f, pos = firstNine(rec)
   f[10] = ''
   if f[1] == 'f' then
     f[10] = string.sub(rec, pos, pos + 31)
