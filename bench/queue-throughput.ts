@@ -11,7 +11,9 @@
  *
  *   npx tsc -p . && node dist/bench/queue-throughput.js [jobs] [latencySamples]
  */
-import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { TestRedis, testPrefix } from '../test/helpers/redis.js';
@@ -62,8 +64,11 @@ async function oswalk(url: string, fsync: string, rows: Row[], lat: Record<strin
       config: { token: 't', agentRedisUrl: url, nodeTimeoutMs: 5000, id: 'bench' },
     };
     const loops = startControlLoops(ctx, { leaseMs: 3000 });
+    // Empty directories of its own: the agent's translator must not walk a busy /tmp.
+    const dir = await mkdtemp(join(tmpdir(), 'oswalk-bench-queue-'));
+    await mkdir(join(dir, 'export'));
     const agent = await startAgent({
-      node: 'b1', redisUrl: url, prefix: ks.prefix, token: 't', runtime: noopRuntime, exportDir: '/tmp', stateDir: '/tmp',
+      node: 'b1', redisUrl: url, prefix: ks.prefix, token: 't', runtime: noopRuntime, exportDir: join(dir, 'export'), stateDir: join(dir, 'state'),
       listen: { host: '127.0.0.1', port: 0 }, cpus: 1, log,
     });
     while (!loops.lease.isLeader) await new Promise((r) => setTimeout(r, 20));
@@ -99,6 +104,7 @@ async function oswalk(url: string, fsync: string, rows: Row[], lat: Record<strin
     await agent.stop();
     await loops.stop();
     redis.disconnect();
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

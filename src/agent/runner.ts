@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import {
-  claimJobs, completeJob, renewLeases, DEFAULT_BACKOFF, type BackoffOptions, type ClaimedJob, type Completion,
+  claimJobs, completeAndTake, renewLeases, DEFAULT_BACKOFF, type BackoffOptions, type ClaimedJob, type Completion,
 } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
 import { LogShipper } from './log-shipper.js';
@@ -91,9 +91,12 @@ export class JobRunner {
 
   /** Kill every job without reporting it (after the node lost its registration). */
   async stopAll(reason: StopReason): Promise<void> {
-    const all = [...this.running.values()];
-    await Promise.all(all.map((r) => this.stopJob(r, reason)));
-    await Promise.all(all.map((r) => r.done));
+    // Until none is left: a report in flight may have started the next jobs (completeAndTake).
+    while (this.running.size) {
+      const all = [...this.running.values()];
+      await Promise.all(all.map((r) => this.stopJob(r, reason)));
+      await Promise.all(all.map((r) => r.done));
+    }
   }
 
   private async claimLoop(): Promise<void> {
@@ -214,7 +217,10 @@ export class JobRunner {
       c.how = 'error';
       c.message = result.error ?? `killed by ${result.signal ?? 'a signal'}`;
     }
-    const outcome = await completeJob(this.o.redis, this.o.ks, c, this.o.backoff ?? DEFAULT_BACKOFF);
+    const take = this.stopped ? undefined : { node: this.o.node, epoch: this.o.epoch(), leaseMs: this.o.leaseMs, max: this.o.claimBatch ?? 256 };
+    const { outcome, next } = await completeAndTake(this.o.redis, this.o.ks, c, take, this.o.backoff ?? DEFAULT_BACKOFF);
+    // Started in the report's step: a backlog runs without a scheduling pass per job.
+    for (const n of next) this.launch(n);
     log.info({ exitCode: result.exitCode, how: c.how, outcome, seconds }, 'job attempt ended');
     this.durations.observe({ outcome }, seconds);
     this.ended.inc({ outcome });

@@ -106,6 +106,8 @@ function submitRecord(j: NewJob & { id: string }): string {
     memoryBytes: j.spec.memoryBytes,
     restartPolicy: j.spec.restartPolicy,
     backoffLimit: j.spec.backoffLimit,
+    // No placement constraint: a completing agent may take the job itself (completeJob-1.lua).
+    anywhere: Object.keys(j.spec.nodeSelector).length === 0 && !j.spec.runtime ? '1' : '',
   });
 }
 
@@ -145,9 +147,13 @@ export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch:
     ks.prefix, node, epoch, max, now, leaseMs,
   ]);
   if (res === -1) return undefined;
-  const flat = res as string[];
+  return decodeClaims(res as string[]);
+}
+
+/** Claims as the scripts return them: {id, token, attempt, spec} flattened. */
+function decodeClaims(flat: string[], from = 0): ClaimedJob[] {
   const out: ClaimedJob[] = [];
-  for (let i = 0; i < flat.length; i += 4) {
+  for (let i = from; i < flat.length; i += 4) {
     out.push({ id: flat[i], token: flat[i + 1], attempt: Number(flat[i + 2]), spec: JSON.parse(flat[i + 3]) as JobSpec });
   }
   return out;
@@ -183,10 +189,28 @@ export interface BackoffOptions {
 }
 export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 5 * 60_000 };
 
-export async function completeJob(redis: Redis, ks: Keyspace, c: Completion, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<CompleteOutcome> {
-  return runScript<CompleteOutcome>(redis, 'completeJob', [ks.job(c.id)], [
+/** The agent that reports, when it would take the next jobs in the same step. */
+export interface TakeNext {
+  node: string;
+  epoch: number;
+  leaseMs: number;
+  max: number;
+}
+
+/**
+ * Record the end of an attempt; with `take`, also start the jobs at the head of the queue
+ * that only this node could run (see completeJob-1.lua) and return their claims.
+ */
+export async function completeAndTake(redis: Redis, ks: Keyspace, c: Completion, take?: TakeNext, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<{ outcome: CompleteOutcome; next: ClaimedJob[] }> {
+  const res = await runScript<string[]>(redis, 'completeJob', [ks.job(c.id)], [
     ks.prefix, c.id, c.token, now, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '', backoff.baseMs, backoff.maxMs,
+    take?.node ?? '', take?.epoch ?? 0, take?.leaseMs ?? 0, take?.max ?? 0,
   ]);
+  return { outcome: res[0] as CompleteOutcome, next: decodeClaims(res, 1) };
+}
+
+export async function completeJob(redis: Redis, ks: Keyspace, c: Completion, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<CompleteOutcome> {
+  return (await completeAndTake(redis, ks, c, undefined, backoff, now)).outcome;
 }
 
 export type CancelOutcome = 'cancelled' | 'cancelling' | JobState;

@@ -5,7 +5,7 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecInput } from '../../src/state/jobspec.js';
 import {
-  appendLog, cancelJob, claimJobs, completeJob, drainNode, getJob, getOwnerStatus, listJobs, monitorStep, placeJobs,
+  appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, listJobs, monitorStep, placeJobs,
   readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
 } from '../../src/state/jobs.js';
 
@@ -257,6 +257,78 @@ describe('job state scripts', () => {
     await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' });
     assert.equal(await db.redis.hget(ks.owner('Job', 'par'), 'active'), '0');
     assert.deepEqual(await placeJobs(db.redis, ks, { placements: all, waiting: [] }), { placed: 1, skipped: 2 });
+  });
+
+  describe('a report that takes the next job (completeAndTake)', () => {
+    const take = (epoch: number, node = 'n1') => ({ node, epoch, leaseMs: LEASE, max: 10 });
+    const ok = (c: { id: string; token: string }) => ({ id: c.id, token: c.token, exitCode: 0, how: 'exit' as const });
+
+    it('starts the head of a backlog on the node that freed room, in the same step', async () => {
+      const { ks, epoch } = await setup(1);
+      const c = await running(ks, epoch);
+      const [b, later] = await submitJobs(db.redis, ks, [{ spec: spec() }, { spec: spec() }]);
+      await db.redis.del(ks.schedulerWake);
+      const res = await completeAndTake(db.redis, ks, ok(c), take(epoch));
+      assert.equal(res.outcome, 'succeeded');
+      assert.deepEqual(res.next.map((n) => [n.id, n.attempt]), [[b, 1]], 'one job: the node has one CPU');
+      const jb = await getJob(db.redis, ks, b);
+      assert.equal(jb?.state, 'running');
+      assert.equal(jb?.node, 'n1');
+      assert.equal(jb?.token, Number(res.next[0].token));
+      assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '1000');
+      assert.ok(await db.redis.zscore(ks.jobsLeases, b));
+      assert.equal((await getJob(db.redis, ks, later))?.state, 'pending');
+      assert.equal(await db.redis.llen(ks.schedulerWake), 0, 'the node is full again: no pass to run');
+      assert.equal(await db.redis.zcard(ks.nodeQueue('n1')), 0);
+      // The job it took completes like any other.
+      assert.equal((await completeAndTake(db.redis, ks, ok(res.next[0]), take(epoch))).next[0].id, later);
+    });
+
+    it('leaves the choice to the scheduler when another node has room, the job is pinned, or the agent is stale', async () => {
+      const { ks, epoch } = await setup(1);
+      const c1 = await running(ks, epoch);
+      // Another node with room: the scheduler ranks the two.
+      const e2 = await registerNode(db.redis, ks, reg('n2', 1));
+      const [free] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+      let res = await completeAndTake(db.redis, ks, ok(c1), take(epoch));
+      assert.deepEqual(res.next, []);
+      assert.equal((await getJob(db.redis, ks, free))?.state, 'pending');
+      assert.equal(await db.redis.llen(ks.schedulerWake), 1);
+      // Fill n2; a pinned head job is not taken even though only n1 has room.
+      await placeJobs(db.redis, ks, { placements: [{ jobId: free, node: 'n2' }], waiting: [] });
+      assert.equal((await claimJobs(db.redis, ks, 'n2', e2, 10, LEASE))?.length, 1);
+      const c2 = await running(ks, epoch);
+      const [pinned] = await submitJobs(db.redis, ks, [{ spec: spec({ nodeSelector: { 'oswalk.dev/node': 'n1' } }) }]);
+      res = await completeAndTake(db.redis, ks, ok(c2), take(epoch));
+      assert.deepEqual(res.next, []);
+      assert.equal((await getJob(db.redis, ks, pinned))?.state, 'pending');
+      // A stale epoch takes nothing (and its report is still recorded).
+      await placeJobs(db.redis, ks, { placements: [{ jobId: pinned, node: 'n1' }], waiting: [] });
+      const [c3] = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
+      const [plain] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+      res = await completeAndTake(db.redis, ks, ok(c3), take(epoch + 1));
+      assert.equal(res.outcome, 'succeeded');
+      assert.deepEqual(res.next, []);
+      assert.equal((await getJob(db.redis, ks, plain))?.state, 'pending');
+    });
+
+    it('keeps a Job\'s parallelism and a draining node out of it', async () => {
+      const { ks, epoch } = await setup(8);
+      await reconcileOwner(db.redis, ks, { kind: 'Job', name: 'par' }, 3, spec(), 'h1', { parallelism: 1 });
+      const snap = await schedulerSnapshot(db.redis, ks);
+      const other = await running(ks, epoch);
+      await placeJobs(db.redis, ks, { placements: [{ jobId: snap.pending[0].id, node: 'n1' }], waiting: [] });
+      const [p1] = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
+      // Ending a job of another owner: the Job's one slot is taken, so its records wait.
+      assert.deepEqual((await completeAndTake(db.redis, ks, ok(other), take(epoch))).next, []);
+      // Its own record ends: the slot is free, and the next record starts here.
+      const res = await completeAndTake(db.redis, ks, ok(p1), take(epoch));
+      assert.deepEqual(res.next.map((n) => n.id), [snap.pending[1].id]);
+      assert.equal(await db.redis.hget(ks.owner('Job', 'par'), 'active'), '1');
+      await drainNode(db.redis, ks, 'n1');
+      assert.deepEqual((await completeAndTake(db.redis, ks, ok(res.next[0]), take(epoch))).next, []);
+      assert.equal((await getJob(db.redis, ks, snap.pending[2].id))?.state, 'pending');
+    });
   });
 
   it('keeps a Service at N replicas: replaces ended ones, scales down, replaces all on a spec change', async () => {

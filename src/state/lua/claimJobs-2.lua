@@ -7,25 +7,15 @@
   Returns -1 when this agent must register again, else a flat list {id, token, attempt, spec, ...}
 ]]
 -- @include keys
+-- @include jobs
 local node, now, lease = ARGV[2], tonumber(ARGV[5]), tonumber(ARGV[6])
-local st = redis.call('HMGET', KEYS[1], 'agentEpoch', 'status')
-if st[1] ~= ARGV[3] or st[2] == 'down' or not st[2] then return -1 end
+if not agentCurrent(node, ARGV[3]) then return -1 end
 local out = {}
-local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-for _, id in ipairs(ids) do
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[4]) - 1)) do
   redis.call('ZREM', KEYS[2], id)
-  local jk = jobKey(id)
-  local j = redis.call('HMGET', jk, 'state', 'node', 'spec')
+  local j = redis.call('HMGET', jobKey(id), 'state', 'node')
   if j[1] == 'scheduled' and j[2] == node then
-    local token = redis.call('INCR', K.fence)
-    local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
-    redis.call('HSET', jk, 'state', 'running', 'token', token, 'startedAt', now, 'leaseExpiry', now + lease)
-    redis.call('ZADD', K.leases, now + lease, id)
-    redis.call('XADD', logKey(id), '*', 't', 'sys', 'd', 'attempt ' .. attempt .. ' started on ' .. node, 'n', 0)
-    table.insert(out, id)
-    table.insert(out, tostring(token))
-    table.insert(out, tostring(attempt))
-    table.insert(out, j[3])
+    for _, v in ipairs(start(id, node, now, lease)) do table.insert(out, v) end
   end
 end
 return out

@@ -1,6 +1,9 @@
 -- Job-state transitions shared by several scripts (needs include keys).
 
 local TERMINAL = { succeeded = true, failed = true, cancelled = true }
+-- Set by a script that decides itself whether the scheduler needs a pass (completeJob taking
+-- the next job): release() then leaves wake:scheduler alone.
+local holdSchedulerWake = false
 -- A finished job's record and output are kept this long, then expire (the monitor drops
 -- expired ids from jobs:all).
 local RETENTION_MS = 7 * 24 * 3600 * 1000
@@ -37,7 +40,7 @@ local function release(id)
     redis.call('ZREM', nodeQueueKey(node), id)
   end
   redis.call('ZREM', K.leases, id)
-  wake(K.schedWake)
+  if not holdSchedulerWake then wake(K.schedWake) end
 end
 
 -- The owner's status is derived in the same step as the record's end, so it never drifts.
@@ -102,7 +105,7 @@ local function submitJob(r, now)
     'index', r.index, 'spec', r.spec, 'priority', r.priority, 'milliCpus', r.milliCpus,
     'memoryBytes', r.memoryBytes, 'restartPolicy', r.restartPolicy, 'backoffLimit', r.backoffLimit,
     'state', 'pending', 'waitReason', 'waiting for the scheduler', 'attempt', 0, 'failures', 0,
-    'token', 0, 'score', score, 'createdAt', now)
+    'token', 0, 'score', score, 'createdAt', now, 'anywhere', r.anywhere)
   redis.call('ZADD', K.pending, score, r.id)
   redis.call('ZADD', K.all, now, r.id)
   if r.ownerKind ~= '' then redis.call('SADD', ownerJobsKey(r.ownerKind, r.ownerName), r.id) end
@@ -135,4 +138,56 @@ local function loseJob(id, reason, now)
   end
   requeue(id, reason, now, 0)
   return 1
+end
+
+-- Can `node` take this job now: ready, and its reservations plus the job within its capacity?
+-- j: the job's {milliCpus, memoryBytes} as HMGET returned them.
+local function nodeFits(node, mc, mem)
+  local nd = redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'memoryBytes')
+  if nd[1] ~= 'ready' then return false end
+  local a = redis.call('HMGET', allocKey(node), 'milliCpus', 'memoryBytes')
+  return (tonumber(a[1]) or 0) + mc <= math.floor(tonumber(nd[2]) * 1000 + 0.5)
+    and (tonumber(a[2]) or 0) + mem <= tonumber(nd[3])
+end
+
+-- A Job manifest's parallelism: may one more of its records be placed? Returns the owner key
+-- to count against (false for jobs without a Job owner) and whether there is room.
+local function groupRoom(ownerKind, ownerName)
+  if ownerKind ~= 'Job' then return false, true end
+  local ok_key = ownerKey('Job', ownerName)
+  local par = redis.call('HMGET', ok_key, 'parallelism', 'active')
+  local limit = tonumber(par[1]) or 0
+  return ok_key, limit == 0 or (tonumber(par[2]) or 0) < limit
+end
+
+-- Reserve the job's CPUs and memory on `node` and make it scheduled there (off jobs:pending).
+-- queued: also put it on the node's claim queue (false when it starts in the same step).
+local function reserve(id, node, mc, mem, ok_key, now, queued)
+  if ok_key and redis.call('EXISTS', ok_key) == 1 then redis.call('HINCRBY', ok_key, 'active', 1) end
+  local ak = allocKey(node)
+  redis.call('HINCRBY', ak, 'milliCpus', mc)
+  redis.call('HINCRBY', ak, 'memoryBytes', mem)
+  redis.call('HINCRBY', ak, 'jobs', 1)
+  redis.call('HSET', jobKey(id), 'state', 'scheduled', 'node', node, 'scheduledAt', now, 'waitReason', '', 'allocated', '1')
+  redis.call('ZREM', K.pending, id)
+  if queued then redis.call('ZADD', nodeQueueKey(node), now, id) end
+  redis.call('SADD', nodeJobsKey(node), id)
+end
+
+-- A scheduled job starts on its node: running under a new fencing token and a lease.
+-- Returns the claim as {id, token, attempt, spec}.
+local function start(id, node, now, lease)
+  local jk = jobKey(id)
+  local token = redis.call('INCR', K.fence)
+  local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
+  redis.call('HSET', jk, 'state', 'running', 'token', token, 'startedAt', now, 'leaseExpiry', now + lease)
+  redis.call('ZADD', K.leases, now + lease, id)
+  logSys(id, 'attempt ' .. attempt .. ' started on ' .. node)
+  return { id, tostring(token), tostring(attempt), redis.call('HGET', jk, 'spec') }
+end
+
+-- May agent run `epoch` of `node` start work? Not a zombie (a newer run registered) and not down.
+local function agentCurrent(node, epoch)
+  local st = redis.call('HMGET', nodeKey(node), 'agentEpoch', 'status')
+  return st[1] == epoch and st[2] and st[2] ~= 'down'
 end

@@ -11,6 +11,7 @@ local K = {
   results = P .. 'jobs:results',
   finished = P .. 'jobs:finished',
   heartbeats = P .. 'heartbeats',
+  nodes = P .. 'nodes',
   schedWake = P .. 'wake:scheduler',
   events = P .. 'events',
 }
