@@ -23,7 +23,7 @@
  * | jobs:seq                    | string | submit sequence counter (age order within a priority) |
  * | jobs:fence                  | string | fencing-token counter; every claim and requeue takes a new token |
  * | jobs:finished               | hash   | terminal state → how many jobs ended in it (for status; never decremented) |
- * | jobs:results                | stream | append-only audit of every attempt's end {id, attempt, state, exitCode} (MAXLEN ~100k) |
+ * | jobs:results                | stream | append-only audit {id, attempt, state, exitCode}: every job's end, and every attempt that did not end its job (state attempt-ended) (MAXLEN ~100k) |
  * | nodejobs:<node>             | set    | ids of jobs scheduled on or running on the node |
  * | nodequeue:<node>            | zset   | ids placed on the node and not yet claimed by its agent → placement time |
  * | alloc:<node>                | hash   | what is reserved on the node: milliCpus, memoryBytes, jobs |

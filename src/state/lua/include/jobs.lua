@@ -18,11 +18,12 @@ local function logSys(id, text)
   redis.call('XADD', logKey(id), '*', 't', 'sys', 'd', text, 'n', 0)
 end
 
--- Give back the job's reservation on its node and take it off that node's lists.
--- Safe to call twice: the 'allocated' flag makes the release happen once.
+-- Give back the job's reservation on its node and take it off that node's lists. The caller
+-- writes 'allocated' = '0' on the record in its own HSET (the flag makes a release happen once).
+-- Returns the record's fields {node, milliCpus, memoryBytes, allocated, ownerKind, ownerName,
+-- state, attempt}, read once here for the callers too.
 local function release(id)
-  local jk = jobKey(id)
-  local f = redis.call('HMGET', jk, 'node', 'milliCpus', 'memoryBytes', 'allocated', 'ownerKind', 'ownerName')
+  local f = redis.call('HMGET', jobKey(id), 'node', 'milliCpus', 'memoryBytes', 'allocated', 'ownerKind', 'ownerName', 'state', 'attempt')
   local node = f[1]
   if node and node ~= '' then
     if f[4] == '1' then
@@ -30,24 +31,24 @@ local function release(id)
       redis.call('HINCRBY', ak, 'milliCpus', 0 - tonumber(f[2]))
       redis.call('HINCRBY', ak, 'memoryBytes', 0 - tonumber(f[3]))
       redis.call('HINCRBY', ak, 'jobs', -1)
-      redis.call('HSET', jk, 'allocated', '0')
       -- A Job's records placed at once count against its parallelism.
       if f[5] == 'Job' and redis.call('EXISTS', ownerKey('Job', f[6])) == 1 then
         redis.call('HINCRBY', ownerKey('Job', f[6]), 'active', -1)
       end
     end
     redis.call('SREM', nodeJobsKey(node), id)
-    redis.call('ZREM', nodeQueueKey(node), id)
+    -- A running job left the node's claim queue when it was claimed.
+    if f[7] ~= 'running' then redis.call('ZREM', nodeQueueKey(node), id) end
   end
   redis.call('ZREM', K.leases, id)
   if not holdSchedulerWake then wake(K.schedWake) end
+  return f
 end
 
 -- The owner's status is derived in the same step as the record's end, so it never drifts.
-local function ownerFinished(id, state, now)
-  local o = redis.call('HMGET', jobKey(id), 'ownerKind', 'ownerName')
-  if o[1] ~= 'Job' then return end
-  local ok = ownerKey('Job', o[2])
+local function ownerFinished(ownerKind, ownerName, state, now)
+  if ownerKind ~= 'Job' then return end
+  local ok = ownerKey('Job', ownerName)
   if redis.call('EXISTS', ok) == 0 then return end -- the Job was deleted
   redis.call('HINCRBY', ok, state, 1)
   local s = redis.call('HMGET', ok, 'completions', 'succeeded', 'failed', 'phase')
@@ -62,17 +63,19 @@ end
 -- The one way a job reaches a terminal state: it happens once, with one result record.
 local function finish(id, state, exitCode, message, now)
   local jk = jobKey(id)
-  release(id)
-  redis.call('ZREM', K.pending, id)
-  redis.call('ZREM', K.delayed, id)
+  local f = release(id)
+  -- Only a job that is not running can be queued.
+  if f[7] ~= 'running' then
+    redis.call('ZREM', K.pending, id)
+    redis.call('ZREM', K.delayed, id)
+  end
   redis.call('HSET', jk, 'state', state, 'finishedAt', now, 'waitReason', '', 'message', message,
-    'leaseExpiry', '', 'exitCode', exitCode, 'cancelRequested', '')
-  local attempt = redis.call('HGET', jk, 'attempt')
-  redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', attempt, 'state', state, 'exitCode', exitCode)
+    'leaseExpiry', '', 'exitCode', exitCode, 'cancelRequested', '', 'allocated', '0')
+  redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', f[8] or '0', 'state', state, 'exitCode', exitCode)
   redis.call('HINCRBY', K.finished, state, 1)
   redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
     cjson.encode({ state = state, exitCode = exitCode, message = message }), 'n', 0)
-  ownerFinished(id, state, now)
+  ownerFinished(f[5], f[6], state, now)
   redis.call('PEXPIRE', jk, RETENTION_MS)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
   redis.call('PUBLISH', K.events, cjson.encode({ type = 'job', id = id, state = state }))
@@ -82,9 +85,8 @@ end
 -- so whatever the previous holder still reports is refused.
 local function requeue(id, reason, now, delayMs)
   local jk = jobKey(id)
-  local node = redis.call('HGET', jk, 'node')
-  release(id)
-  redis.call('HSET', jk, 'state', 'pending', 'node', '', 'lastNode', node or '',
+  local f = release(id)
+  redis.call('HSET', jk, 'state', 'pending', 'node', '', 'lastNode', f[1] or '', 'allocated', '0',
     'token', redis.call('INCR', K.fence), 'leaseExpiry', '', 'waitReason', reason, 'cancelRequested', '')
   if delayMs > 0 then
     redis.call('ZADD', K.delayed, now + delayMs, id)
@@ -140,14 +142,19 @@ local function loseJob(id, reason, now)
   return 1
 end
 
--- Can `node` take this job now: ready, and its reservations plus the job within its capacity?
--- j: the job's {milliCpus, memoryBytes} as HMGET returned them.
-local function nodeFits(node, mc, mem)
+-- What `node` has free: whether it is ready, and its capacity less its reservations, as
+-- {ready, milliCpus, memoryBytes}.
+local function nodeFree(node)
   local nd = redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'memoryBytes')
-  if nd[1] ~= 'ready' then return false end
+  if nd[1] ~= 'ready' then return false, 0, 0 end
   local a = redis.call('HMGET', allocKey(node), 'milliCpus', 'memoryBytes')
-  return (tonumber(a[1]) or 0) + mc <= math.floor(tonumber(nd[2]) * 1000 + 0.5)
-    and (tonumber(a[2]) or 0) + mem <= tonumber(nd[3])
+  return true, math.floor(tonumber(nd[2]) * 1000 + 0.5) - (tonumber(a[1]) or 0), tonumber(nd[3]) - (tonumber(a[2]) or 0)
+end
+
+-- Can `node` take a job of this size now?
+local function nodeFits(node, mc, mem)
+  local ready, freeMilli, freeMem = nodeFree(node)
+  return ready and mc <= freeMilli and mem <= freeMem
 end
 
 -- A Job manifest's parallelism: may one more of its records be placed? Returns the owner key
@@ -175,15 +182,15 @@ local function reserve(id, node, mc, mem, ok_key, now, queued)
 end
 
 -- A scheduled job starts on its node: running under a new fencing token and a lease.
--- Returns the claim as {id, token, attempt, spec}.
-local function start(id, node, now, lease)
+-- Returns the claim as {id, token, attempt, spec}; spec: the record's, when the caller read it.
+local function start(id, node, now, lease, spec)
   local jk = jobKey(id)
   local token = redis.call('INCR', K.fence)
   local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
   redis.call('HSET', jk, 'state', 'running', 'token', token, 'startedAt', now, 'leaseExpiry', now + lease)
   redis.call('ZADD', K.leases, now + lease, id)
   logSys(id, 'attempt ' .. attempt .. ' started on ' .. node)
-  return { id, tostring(token), tostring(attempt), redis.call('HGET', jk, 'spec') }
+  return { id, tostring(token), tostring(attempt), spec or redis.call('HGET', jk, 'spec') }
 end
 
 -- May agent run `epoch` of `node` start work? Not a zombie (a newer run registered) and not down.
