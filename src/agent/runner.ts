@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import {
-  claimJobs, completeAndTake, renewLeases, DEFAULT_BACKOFF, type BackoffOptions, type ClaimedJob, type Completion,
+  claimJobs, completeAndTake, renewLeases, DEFAULT_BACKOFF, type BackoffOptions, type ClaimedJob, type CompleteOutcome, type Completion,
 } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
 import { LogShipper } from './log-shipper.js';
@@ -29,6 +29,11 @@ export interface RunnerOptions {
 
 type StopReason = 'cancel' | 'move' | 'deadline' | 'lost' | 'shutdown';
 
+/** Most reports one call carries. */
+const REPORT_BATCH = 256;
+/** Report calls on their way at once: the next batch forms while Redis works on one. */
+const REPORTS_IN_FLIGHT = 2;
+
 interface Running {
   claim: ClaimedJob;
   handle?: RunHandle;
@@ -50,6 +55,8 @@ export class JobRunner {
   private renewing?: Promise<void>;
   private readonly durations: Histogram<'outcome'>;
   private readonly ended: Counter<'outcome'>;
+  private readonly reports: { c: Completion; resolve: (o: CompleteOutcome) => void; reject: (err: unknown) => void }[] = [];
+  private reporting = 0;
 
   constructor(private readonly o: RunnerOptions) {
     this.blocking = o.redis.duplicate();
@@ -163,6 +170,34 @@ export class JobRunner {
     });
   }
 
+  /**
+   * Report an attempt's end. Reports go out as a group commit: one call at a time, carrying
+   * every report that came in while the previous one was on its way, so jobs that end
+   * together cost one round trip. The same call starts the next jobs of a backlog here.
+   */
+  private report(c: Completion): Promise<CompleteOutcome> {
+    return new Promise((resolve, reject) => {
+      this.reports.push({ c, resolve, reject });
+      if (this.reporting < REPORTS_IN_FLIGHT) void this.sendReports();
+    });
+  }
+
+  private async sendReports(): Promise<void> {
+    this.reporting++;
+    while (this.reports.length) {
+      const batch = this.reports.splice(0, REPORT_BATCH);
+      const take = this.stopped ? undefined : { node: this.o.node, epoch: this.o.epoch(), leaseMs: this.o.leaseMs, max: this.o.claimBatch ?? 256 };
+      try {
+        const { outcomes, next } = await completeAndTake(this.o.redis, this.o.ks, batch.map((b) => b.c), take, this.o.backoff ?? DEFAULT_BACKOFF);
+        for (const n of next) this.launch(n);
+        batch.forEach((b, i) => b.resolve(outcomes[i]));
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.reporting--;
+  }
+
   private async supervise(r: Running): Promise<void> {
     const { claim } = r;
     const { spec } = claim;
@@ -217,10 +252,7 @@ export class JobRunner {
       c.how = 'error';
       c.message = result.error ?? `killed by ${result.signal ?? 'a signal'}`;
     }
-    const take = this.stopped ? undefined : { node: this.o.node, epoch: this.o.epoch(), leaseMs: this.o.leaseMs, max: this.o.claimBatch ?? 256 };
-    const { outcome, next } = await completeAndTake(this.o.redis, this.o.ks, c, take, this.o.backoff ?? DEFAULT_BACKOFF);
-    // Started in the report's step: a backlog runs without a scheduling pass per job.
-    for (const n of next) this.launch(n);
+    const outcome = await this.report(c);
     log.info({ exitCode: result.exitCode, how: c.how, outcome, seconds }, 'job attempt ended');
     this.durations.observe({ outcome }, seconds);
     this.ended.inc({ outcome });

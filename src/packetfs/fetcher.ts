@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Agent, get as httpGet } from 'node:http';
 import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import type { Redis } from 'ioredis';
@@ -7,7 +6,7 @@ import { listNodes } from '../state/nodes.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { ChunkNotFoundError, ChunkUnavailableError, CorruptChunkError, checkHash } from './errors.js';
 import { manifestLocations } from './locations.js';
-import type { ChunkRef, ChunkStore } from './store.js';
+import { verifyHash, type ChunkRef, type ChunkStore } from './store.js';
 
 export interface ChunkFetcherOptions {
   store: ChunkStore;
@@ -424,11 +423,12 @@ export class ChunkFetcher {
         res.on('aborted', () => reject(new Error('connection closed mid-body')));
         res.on('end', () => {
           const data = Buffer.concat(parts, got);
-          const actual = createHash('sha256').update(data).digest('hex');
-          if (got !== ref.size || actual !== ref.hash) return reject(new PeerError(`${got} bytes hashing to ${actual}`, true));
-          this.s.remoteFetches++;
-          this.s.remoteBytes += got;
-          resolve(data);
+          void verifyHash(data).then((actual) => {
+            if (got !== ref.size || actual !== ref.hash) return reject(new PeerError(`${got} bytes hashing to ${actual}`, true));
+            this.s.remoteFetches++;
+            this.s.remoteBytes += got;
+            resolve(data);
+          }, reject);
         });
       });
       req.on('error', (err: Error) => reject(err.name === 'AbortError' ? new Error(`no answer within ${this.o.timeoutMs} ms or cancelled`) : err));

@@ -198,19 +198,20 @@ export interface TakeNext {
 }
 
 /**
- * Record the end of an attempt; with `take`, also start the jobs at the head of the queue
- * that only this node could run (see completeJob-1.lua) and return their claims.
+ * Record the ends of attempts in one step (completeJobs-1.lua); with `take`, also start the
+ * jobs at the head of the queue that only this node could run, and return their claims.
  */
-export async function completeAndTake(redis: Redis, ks: Keyspace, c: Completion, take?: TakeNext, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<{ outcome: CompleteOutcome; next: ClaimedJob[] }> {
-  const res = await runScript<string[]>(redis, 'completeJob', [ks.job(c.id)], [
-    ks.prefix, c.id, c.token, now, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '', backoff.baseMs, backoff.maxMs,
-    take?.node ?? '', take?.epoch ?? 0, take?.leaseMs ?? 0, take?.max ?? 0,
-  ]);
-  return { outcome: res[0] as CompleteOutcome, next: decodeClaims(res, 1) };
+export async function completeAndTake(redis: Redis, ks: Keyspace, reports: readonly Completion[], take?: TakeNext, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<{ outcomes: CompleteOutcome[]; next: ClaimedJob[] }> {
+  const args: (string | number)[] = [
+    ks.prefix, now, backoff.baseMs, backoff.maxMs, take?.node ?? '', take?.epoch ?? 0, take?.leaseMs ?? 0, take?.max ?? 0, reports.length,
+  ];
+  for (const c of reports) args.push(c.id, c.token, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '');
+  const res = await runScript<string[]>(redis, 'completeJobs', [ks.jobsLeases], args);
+  return { outcomes: res.slice(0, reports.length) as CompleteOutcome[], next: decodeClaims(res, reports.length) };
 }
 
 export async function completeJob(redis: Redis, ks: Keyspace, c: Completion, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<CompleteOutcome> {
-  return (await completeAndTake(redis, ks, c, undefined, backoff, now)).outcome;
+  return (await completeAndTake(redis, ks, [c], undefined, backoff, now)).outcomes[0];
 }
 
 export type CancelOutcome = 'cancelled' | 'cancelling' | JobState;

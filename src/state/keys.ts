@@ -13,7 +13,6 @@
  * | node:<name>                 | hash   | the node record (see NodeRecord in types.ts) |
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
- * | events                      | pubsub | cluster events, JSON `{type, ...}`; a hint to wake up, never the truth |
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
  * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept) |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
@@ -52,7 +51,6 @@ export interface Keyspace {
   node(name: string): string;
   heartbeats: string;
   leader: string;
-  events: string;
   job(id: string): string;
   jobLog(id: string): string;
   jobsAll: string;
@@ -90,7 +88,6 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     node: (name) => `${prefix}node:${name}`,
     heartbeats: `${prefix}heartbeats`,
     leader: `${prefix}leader`,
-    events: `${prefix}events`,
     job: (id) => `${prefix}job:${id}`,
     jobLog: (id) => `${prefix}joblog:${id}`,
     jobsAll: `${prefix}jobs:all`,

@@ -268,8 +268,8 @@ describe('job state scripts', () => {
       const c = await running(ks, epoch);
       const [b, later] = await submitJobs(db.redis, ks, [{ spec: spec() }, { spec: spec() }]);
       await db.redis.del(ks.schedulerWake);
-      const res = await completeAndTake(db.redis, ks, ok(c), take(epoch));
-      assert.equal(res.outcome, 'succeeded');
+      const res = await completeAndTake(db.redis, ks, [ok(c)], take(epoch));
+      assert.deepEqual(res.outcomes, ['succeeded']);
       assert.deepEqual(res.next.map((n) => [n.id, n.attempt]), [[b, 1]], 'one job: the node has one CPU');
       const jb = await getJob(db.redis, ks, b);
       assert.equal(jb?.state, 'running');
@@ -281,7 +281,25 @@ describe('job state scripts', () => {
       assert.equal(await db.redis.llen(ks.schedulerWake), 0, 'the node is full again: no pass to run');
       assert.equal(await db.redis.zcard(ks.nodeQueue('n1')), 0);
       // The job it took completes like any other.
-      assert.equal((await completeAndTake(db.redis, ks, ok(res.next[0]), take(epoch))).next[0].id, later);
+      assert.equal((await completeAndTake(db.redis, ks, [ok(res.next[0])], take(epoch))).next[0].id, later);
+    });
+
+    it('records several reports in one step, each on its own, and takes a job for each freed slot', async () => {
+      const { ks, epoch } = await setup(2);
+      const a = await running(ks, epoch);
+      const b = await running(ks, epoch, { backoffLimit: 0 });
+      const [n1, n2, n3] = await submitJobs(db.redis, ks, [{ spec: spec() }, { spec: spec() }, { spec: spec() }]);
+      const res = await completeAndTake(db.redis, ks, [
+        ok(a), { id: b.id, token: b.token, exitCode: 3, how: 'exit' }, { ...ok(a), token: '999999' },
+      ], take(epoch));
+      assert.deepEqual(res.outcomes, ['succeeded', 'failed', 'stale']);
+      assert.deepEqual(res.next.map((n) => n.id), [n1, n2]);
+      assert.equal((await getJob(db.redis, ks, b.id))?.exitCode, 3);
+      assert.equal((await getJob(db.redis, ks, n3))?.state, 'pending');
+      assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '2000');
+      assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'jobs'), '2');
+      const ends = (await readResults(db.redis, ks)).filter((r) => r.id === a.id || r.id === b.id);
+      assert.deepEqual(ends.map((r) => r.state), ['succeeded', 'failed'], 'one line per job end, none for the stale report');
     });
 
     it('leaves the choice to the scheduler when another node has room, the job is pinned, or the agent is stale', async () => {
@@ -290,7 +308,7 @@ describe('job state scripts', () => {
       // Another node with room: the scheduler ranks the two.
       const e2 = await registerNode(db.redis, ks, reg('n2', 1));
       const [free] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
-      let res = await completeAndTake(db.redis, ks, ok(c1), take(epoch));
+      let res = await completeAndTake(db.redis, ks, [ok(c1)], take(epoch));
       assert.deepEqual(res.next, []);
       assert.equal((await getJob(db.redis, ks, free))?.state, 'pending');
       assert.equal(await db.redis.llen(ks.schedulerWake), 1);
@@ -299,15 +317,15 @@ describe('job state scripts', () => {
       assert.equal((await claimJobs(db.redis, ks, 'n2', e2, 10, LEASE))?.length, 1);
       const c2 = await running(ks, epoch);
       const [pinned] = await submitJobs(db.redis, ks, [{ spec: spec({ nodeSelector: { 'oswalk.dev/node': 'n1' } }) }]);
-      res = await completeAndTake(db.redis, ks, ok(c2), take(epoch));
+      res = await completeAndTake(db.redis, ks, [ok(c2)], take(epoch));
       assert.deepEqual(res.next, []);
       assert.equal((await getJob(db.redis, ks, pinned))?.state, 'pending');
       // A stale epoch takes nothing (and its report is still recorded).
       await placeJobs(db.redis, ks, { placements: [{ jobId: pinned, node: 'n1' }], waiting: [] });
       const [c3] = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
       const [plain] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
-      res = await completeAndTake(db.redis, ks, ok(c3), take(epoch + 1));
-      assert.equal(res.outcome, 'succeeded');
+      res = await completeAndTake(db.redis, ks, [ok(c3)], take(epoch + 1));
+      assert.deepEqual(res.outcomes, ['succeeded']);
       assert.deepEqual(res.next, []);
       assert.equal((await getJob(db.redis, ks, plain))?.state, 'pending');
     });
@@ -320,13 +338,13 @@ describe('job state scripts', () => {
       await placeJobs(db.redis, ks, { placements: [{ jobId: snap.pending[0].id, node: 'n1' }], waiting: [] });
       const [p1] = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
       // Ending a job of another owner: the Job's one slot is taken, so its records wait.
-      assert.deepEqual((await completeAndTake(db.redis, ks, ok(other), take(epoch))).next, []);
+      assert.deepEqual((await completeAndTake(db.redis, ks, [ok(other)], take(epoch))).next, []);
       // Its own record ends: the slot is free, and the next record starts here.
-      const res = await completeAndTake(db.redis, ks, ok(p1), take(epoch));
+      const res = await completeAndTake(db.redis, ks, [ok(p1)], take(epoch));
       assert.deepEqual(res.next.map((n) => n.id), [snap.pending[1].id]);
       assert.equal(await db.redis.hget(ks.owner('Job', 'par'), 'active'), '1');
       await drainNode(db.redis, ks, 'n1');
-      assert.deepEqual((await completeAndTake(db.redis, ks, ok(res.next[0]), take(epoch))).next, []);
+      assert.deepEqual((await completeAndTake(db.redis, ks, [ok(res.next[0])], take(epoch))).next, []);
       assert.equal((await getJob(db.redis, ks, snap.pending[2].id))?.state, 'pending');
     });
   });

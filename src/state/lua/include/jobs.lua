@@ -18,6 +18,32 @@ local function logSys(id, text)
   redis.call('XADD', logKey(id), '*', 't', 'sys', 'd', text, 'n', 0)
 end
 
+-- Reservation changes per node. A script that sets allocDelta = {} collects them and writes
+-- them once with flushAlloc(): a job that ends and the next one that starts on the same node
+-- then cost no write at all. Otherwise (nil) each change is written at once.
+local allocDelta
+local function addAlloc(node, mc, mem, jobs)
+  if not allocDelta then
+    local ak = allocKey(node)
+    redis.call('HINCRBY', ak, 'milliCpus', mc)
+    redis.call('HINCRBY', ak, 'memoryBytes', mem)
+    redis.call('HINCRBY', ak, 'jobs', jobs)
+    return
+  end
+  local d = allocDelta[node] or { 0, 0, 0 }
+  d[1], d[2], d[3] = d[1] + mc, d[2] + mem, d[3] + jobs
+  allocDelta[node] = d
+end
+local function flushAlloc()
+  for node, d in pairs(allocDelta or {}) do
+    local ak = allocKey(node)
+    if d[1] ~= 0 then redis.call('HINCRBY', ak, 'milliCpus', d[1]) end
+    if d[2] ~= 0 then redis.call('HINCRBY', ak, 'memoryBytes', d[2]) end
+    if d[3] ~= 0 then redis.call('HINCRBY', ak, 'jobs', d[3]) end
+  end
+  allocDelta = {}
+end
+
 -- Give back the job's reservation on its node and take it off that node's lists. The caller
 -- writes 'allocated' = '0' on the record in its own HSET (the flag makes a release happen once).
 -- Returns the record's fields {node, milliCpus, memoryBytes, allocated, ownerKind, ownerName,
@@ -27,10 +53,8 @@ local function release(id)
   local node = f[1]
   if node and node ~= '' then
     if f[4] == '1' then
-      local ak = allocKey(node)
-      redis.call('HINCRBY', ak, 'milliCpus', 0 - tonumber(f[2]))
-      redis.call('HINCRBY', ak, 'memoryBytes', 0 - tonumber(f[3]))
-      redis.call('HINCRBY', ak, 'jobs', -1)
+      -- 0 - x, not -x: Lua prints -0 for a zero, which HINCRBY refuses.
+      addAlloc(node, 0 - tonumber(f[2]), 0 - tonumber(f[3]), -1)
       -- A Job's records placed at once count against its parallelism.
       if f[5] == 'Job' and redis.call('EXISTS', ownerKey('Job', f[6])) == 1 then
         redis.call('HINCRBY', ownerKey('Job', f[6]), 'active', -1)
@@ -78,7 +102,6 @@ local function finish(id, state, exitCode, message, now)
   ownerFinished(f[5], f[6], state, now)
   redis.call('PEXPIRE', jk, RETENTION_MS)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
-  redis.call('PUBLISH', K.events, cjson.encode({ type = 'job', id = id, state = state }))
 end
 
 -- Back to pending (now, or after delayMs in the delayed set) with a new fencing token,
@@ -143,12 +166,14 @@ local function loseJob(id, reason, now)
 end
 
 -- What `node` has free: whether it is ready, and its capacity less its reservations, as
--- {ready, milliCpus, memoryBytes}.
-local function nodeFree(node)
-  local nd = redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'memoryBytes')
+-- {ready, milliCpus, memoryBytes}. nd: its {status, cpus, memoryBytes} when already read.
+local function nodeFree(node, nd)
+  nd = nd or redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'memoryBytes')
   if nd[1] ~= 'ready' then return false, 0, 0 end
   local a = redis.call('HMGET', allocKey(node), 'milliCpus', 'memoryBytes')
-  return true, math.floor(tonumber(nd[2]) * 1000 + 0.5) - (tonumber(a[1]) or 0), tonumber(nd[3]) - (tonumber(a[2]) or 0)
+  local d = allocDelta and allocDelta[node] or { 0, 0 }
+  return true, math.floor(tonumber(nd[2]) * 1000 + 0.5) - (tonumber(a[1]) or 0) - d[1],
+    tonumber(nd[3]) - (tonumber(a[2]) or 0) - d[2]
 end
 
 -- Can `node` take a job of this size now?
@@ -167,27 +192,36 @@ local function groupRoom(ownerKind, ownerName)
   return ok_key, limit == 0 or (tonumber(par[2]) or 0) < limit
 end
 
--- Reserve the job's CPUs and memory on `node` and make it scheduled there (off jobs:pending).
--- queued: also put it on the node's claim queue (false when it starts in the same step).
+-- Reserve the job's CPUs and memory on `node` and take it off jobs:pending. queued: it waits
+-- on the node's claim queue as scheduled; otherwise start() follows in the same step and
+-- writes the placement with the start.
 local function reserve(id, node, mc, mem, ok_key, now, queued)
   if ok_key and redis.call('EXISTS', ok_key) == 1 then redis.call('HINCRBY', ok_key, 'active', 1) end
-  local ak = allocKey(node)
-  redis.call('HINCRBY', ak, 'milliCpus', mc)
-  redis.call('HINCRBY', ak, 'memoryBytes', mem)
-  redis.call('HINCRBY', ak, 'jobs', 1)
-  redis.call('HSET', jobKey(id), 'state', 'scheduled', 'node', node, 'scheduledAt', now, 'waitReason', '', 'allocated', '1')
+  addAlloc(node, mc, mem, 1)
+  if queued then
+    redis.call('HSET', jobKey(id), 'state', 'scheduled', 'node', node, 'scheduledAt', now, 'waitReason', '', 'allocated', '1')
+    redis.call('ZADD', nodeQueueKey(node), now, id)
+  end
   redis.call('ZREM', K.pending, id)
-  if queued then redis.call('ZADD', nodeQueueKey(node), now, id) end
   redis.call('SADD', nodeJobsKey(node), id)
 end
 
 -- A scheduled job starts on its node: running under a new fencing token and a lease.
--- Returns the claim as {id, token, attempt, spec}; spec: the record's, when the caller read it.
-local function start(id, node, now, lease, spec)
+-- Returns the claim as {id, token, attempt, spec}. A caller that read the record passes its
+-- spec and attempt count; placed: the job was reserved without being queued (see reserve).
+local function start(id, node, now, lease, spec, attempt, placed)
   local jk = jobKey(id)
   local token = redis.call('INCR', K.fence)
-  local attempt = redis.call('HINCRBY', jk, 'attempt', 1)
-  redis.call('HSET', jk, 'state', 'running', 'token', token, 'startedAt', now, 'leaseExpiry', now + lease)
+  if attempt then
+    attempt = tonumber(attempt) + 1
+  else
+    attempt = redis.call('HINCRBY', jk, 'attempt', 1)
+  end
+  local fields = { 'state', 'running', 'token', token, 'startedAt', now, 'leaseExpiry', now + lease, 'attempt', attempt }
+  if placed then
+    for _, v in ipairs({ 'node', node, 'scheduledAt', now, 'waitReason', '', 'allocated', '1' }) do table.insert(fields, v) end
+  end
+  redis.call('HSET', jk, unpack(fields))
   redis.call('ZADD', K.leases, now + lease, id)
   logSys(id, 'attempt ' .. attempt .. ' started on ' .. node)
   return { id, tostring(token), tostring(attempt), spec or redis.call('HGET', jk, 'spec') }

@@ -13,7 +13,6 @@ local K = {
   heartbeats = P .. 'heartbeats',
   nodes = P .. 'nodes',
   schedWake = P .. 'wake:scheduler',
-  events = P .. 'events',
 }
 local function jobKey(id) return P .. 'job:' .. id end
 local function logKey(id) return P .. 'joblog:' .. id end
