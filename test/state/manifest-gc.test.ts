@@ -1,0 +1,121 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { testPrefix, useTestRedis } from '../helpers/redis.js';
+import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { commitVersion, FsError, getCurrent, listVersions, putManifest, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
+import { beginManifestGc, collectManifests, deleteUnreferencedManifest } from '../../src/state/manifest-gc.js';
+import { addManifestLocation } from '../../src/packetfs/index.js';
+
+const T = 1_700_000_000_000_000_000n;
+
+function file(path: string, node: string, mtimeNs: bigint, manifest: string): NewVersion {
+  return { path, type: 'file', node, mtimeNs: String(mtimeNs), size: 40, mode: 0o100644, uid: 0, gid: 0, manifest, source: 'export' };
+}
+
+/** A stored manifest (random bytes under their hash) held by n1. */
+async function manifest(redis: Redis, ks: Keyspace): Promise<string> {
+  const data = randomBytes(40);
+  const hash = createHash('sha256').update(data).digest('hex');
+  await putManifest(redis, ks, hash, data);
+  await addManifestLocation(redis, ks, hash, 'n1');
+  return hash;
+}
+
+/** [fs:m there, pfs:loc there] */
+async function stored(redis: Redis, ks: Keyspace, hash: string): Promise<[number, number]> {
+  return [await redis.exists(ks.fsManifest(hash)), await redis.exists(ks.manifestLocations(hash))];
+}
+
+/** Commit `count` versions of path from n1 with fresh manifests: n1's older ones there are pruned past 20. */
+async function churn(redis: Redis, ks: Keyspace, path: string, count: number, from: bigint): Promise<string[]> {
+  const ms = [];
+  for (let i = 1; i <= count; i++) {
+    const m = await manifest(redis, ks);
+    await commitVersion(redis, ks, file(path, 'n1', from + BigInt(i), m));
+    ms.push(m);
+  }
+  return ms;
+}
+
+describe('manifest garbage collection', () => {
+  const db = useTestRedis();
+
+  it('deletes the chunk list and holders of manifests no kept version names, keeps the rest', async () => {
+    const ks = keyspace(testPrefix());
+    const pruned = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/f', 'n1', T, pruned));
+    const current = await churn(db.redis, ks, '/f', 20, T);
+    assert.ok(!(await listVersions(db.redis, ks, '/f')).some((v) => v.manifest === pruned));
+    // named only by versions that are not current: another node's older copy, a deleted file
+    const older = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/g', 'n2', T - 1n, older));
+    await commitVersion(db.redis, ks, file('/g', 'n1', T, current[0]));
+    const deleted = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/h', 'n1', T, deleted));
+    await commitVersion(db.redis, ks, { ...file('/h', 'n1', T + 1n, deleted), type: 'tombstone', manifest: undefined, size: 0 });
+    // put, and its commit never came
+    const orphan = await manifest(db.redis, ks);
+
+    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 2, superseded: false });
+    assert.deepEqual(await stored(db.redis, ks, pruned), [0, 0]);
+    assert.deepEqual(await stored(db.redis, ks, orphan), [0, 0]);
+    for (const m of [...current, older, deleted]) assert.deepEqual(await stored(db.redis, ks, m), [1, 1], m);
+    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 0, superseded: false });
+  });
+
+  it('keeps a manifest a version took after the pass began, though no version names it by the time it is looked at', async () => {
+    const ks = keyspace(testPrefix());
+    const token = await beginManifestGc(db.redis, ks);
+    const m = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/a', 'n1', T, m));
+    await churn(db.redis, ks, '/a', 20, T);
+    assert.equal(await deleteUnreferencedManifest(db.redis, ks, token, m), 0);
+    assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+    // the next pass starts afresh
+    assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+    assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+  });
+
+  it('counts a rename or a restore as taking the manifests it copies', async () => {
+    // The pass may read the target before the step and the source after its old versions are
+    // pruned, so it does not see these manifests named; the mark must keep them.
+    const ks = keyspace(testPrefix());
+    const moved = await manifest(db.redis, ks);
+    const restored = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/from', 'n1', T, moved));
+    const old = await commitVersion(db.redis, ks, file('/r', 'n1', T, restored));
+    await commitVersion(db.redis, ks, file('/r', 'n2', T + 1n, moved));
+    const token = await beginManifestGc(db.redis, ks);
+    await renamePath(db.redis, ks, '/from', '/to', 'n1', String(T + 2n));
+    await restoreVersion(db.redis, ks, '/r', old.id, 'n1', String(T + 3n));
+    for (const m of [moved, restored]) assert.equal(await deleteUnreferencedManifest(db.redis, ks, token, m), 0);
+    assert.equal((await getCurrent(db.redis, ks, '/to'))?.manifest, moved);
+    assert.equal((await getCurrent(db.redis, ks, '/r'))?.manifest, restored);
+  });
+
+  it('a commit of a manifest it deleted fails with ESTALE and changes nothing; putting it again lets it through', async () => {
+    const ks = keyspace(testPrefix());
+    const data = randomBytes(40);
+    const m = createHash('sha256').update(data).digest('hex');
+    await putManifest(db.redis, ks, m, data);
+    assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+    await assert.rejects(commitVersion(db.redis, ks, file('/x/y', 'n1', T, m)), (err: unknown) => err instanceof FsError && err.code === 'ESTALE');
+    assert.deepEqual(await listVersions(db.redis, ks, '/x/y'), []);
+    assert.equal(await getCurrent(db.redis, ks, '/x'), undefined);
+    await putManifest(db.redis, ks, m, data);
+    assert.equal((await commitVersion(db.redis, ks, file('/x/y', 'n1', T, m))).current, true);
+  });
+
+  it('a pass another pass has superseded stops without deleting', async () => {
+    const ks = keyspace(testPrefix());
+    const m = await manifest(db.redis, ks);
+    const first = await beginManifestGc(db.redis, ks);
+    const second = await beginManifestGc(db.redis, ks);
+    assert.equal(await deleteUnreferencedManifest(db.redis, ks, first, m), -1);
+    assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+    assert.equal(await deleteUnreferencedManifest(db.redis, ks, second, m), 1);
+    assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+  });
+});
