@@ -1,13 +1,21 @@
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { commitVersion, FsError, getCurrent, listVersions, putManifest, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
 import { beginManifestGc, collectManifests, deleteUnreferencedManifest } from '../../src/state/manifest-gc.js';
-import { addManifestLocation } from '../../src/packetfs/index.js';
+import { addManifestLocation, ChunkFetcher, ChunkStore, manifestLocations } from '../../src/packetfs/index.js';
+import { startTranslator } from '../../src/translate/index.js';
+import { ClusterBackend } from '../../src/overlay/cluster-backend.js';
+import { OverlayFs } from '../../src/overlay/ops.js';
 
+const quiet = pino({ level: 'silent' });
 const T = 1_700_000_000_000_000_000n;
 
 function file(path: string, node: string, mtimeNs: bigint, manifest: string): NewVersion {
@@ -41,6 +49,15 @@ async function churn(redis: Redis, ks: Keyspace, path: string, count: number, fr
 
 describe('manifest garbage collection', () => {
   const db = useTestRedis();
+  const dirs: string[] = [];
+  const tmp = (name: string) => {
+    const d = mkdtempSync(join(tmpdir(), `oswalk-${name}-`));
+    dirs.push(d);
+    return d;
+  };
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
 
   it('deletes the chunk list and holders of manifests no kept version names, keeps the rest', async () => {
     const ks = keyspace(testPrefix());
@@ -117,5 +134,64 @@ describe('manifest garbage collection', () => {
     assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
     assert.equal(await deleteUnreferencedManifest(db.redis, ks, second, m), 1);
     assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+  });
+
+  it('the translator stores a file again when a pass deletes its manifest between the put and the commit', async () => {
+    const ks = keyspace(testPrefix());
+    const exportDir = tmp('export');
+    writeFileSync(join(exportDir, 'a.txt'), 'some content');
+    // a connection on which a pass runs right after the first SET (putManifest) answers
+    const redis = db.redis.duplicate();
+    const set = redis.set.bind(redis) as (...a: unknown[]) => Promise<unknown>;
+    let passes = 0;
+    (redis as unknown as { set: typeof set }).set = async (...a) => {
+      const res = await set(...a);
+      if (!passes++) await collectManifests(db.redis, ks);
+      return res;
+    };
+    const t = await startTranslator({ redis, ks, node: 'n1', exportDir, store: new ChunkStore(tmp('store'), { log: quiet }), log: quiet, watch: false });
+    try {
+      await t.idle();
+      assert.equal(t.stats().errors, 0);
+      assert.equal(t.stats().filesTranslated, 2, 'stored twice');
+      const m = (await getCurrent(db.redis, ks, '/a.txt'))?.manifest;
+      assert.ok(m);
+      assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+      assert.deepEqual(await manifestLocations(db.redis, ks, m), ['n1']);
+    } finally {
+      await t.close();
+      redis.disconnect();
+    }
+  });
+
+  it('the mount stores content again when the manifest it remembers putting was deleted', async () => {
+    const ks = keyspace(testPrefix());
+    const store = new ChunkStore(tmp('store'), { log: quiet });
+    const fetcher = new ChunkFetcher({ store, redis: db.redis, ks, self: 'n1', token: 't', log: quiet });
+    const backend = new ClusterBackend({ redis: db.redis, ks, node: 'n1', store, fetcher, log: quiet });
+    const fs = new OverlayFs({ backend, stagingDir: tmp('staging'), log: quiet });
+    await fs.start();
+    const caller = { uid: 0, gid: 0, pid: process.pid };
+    const write = async (path: string, content: string) => {
+      const fh = await fs.create(path, 0o644, constants.O_WRONLY, caller);
+      const buf = Buffer.from(content);
+      await fs.write(path, fh, buf, buf.length, 0);
+      await fs.release(path, fh);
+    };
+    try {
+      await write('/a', 'same content');
+      const m = (await getCurrent(db.redis, ks, '/a'))!.manifest!;
+      // /a written 20 times more through this mount: no version names m any more
+      for (let i = 0; i < 20; i++) await write('/a', `other content ${i}`);
+      assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+      assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+      await write('/b', 'same content');
+      assert.equal((await getCurrent(db.redis, ks, '/b'))?.manifest, m);
+      assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+      assert.deepEqual(await manifestLocations(db.redis, ks, m), ['n1']);
+    } finally {
+      await backend.close();
+      await fetcher.close();
+    }
   });
 });
