@@ -4,12 +4,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { commitVersion, FsError, getCurrent, listVersions, putManifest, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
 import { beginManifestGc, collectManifests, deleteUnreferencedManifest } from '../../src/state/manifest-gc.js';
+import { startManifestGc } from '../../src/controlplane/manifest-gc.js';
 import { addManifestLocation, ChunkFetcher, ChunkStore, manifestLocations } from '../../src/packetfs/index.js';
 import { startTranslator } from '../../src/translate/index.js';
 import { ClusterBackend } from '../../src/overlay/cluster-backend.js';
@@ -45,6 +48,16 @@ async function churn(redis: Redis, ks: Keyspace, path: string, count: number, fr
     ms.push(m);
   }
   return ms;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 4000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 describe('manifest garbage collection', () => {
@@ -134,6 +147,35 @@ describe('manifest garbage collection', () => {
     assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
     assert.equal(await deleteUnreferencedManifest(db.redis, ks, second, m), 1);
     assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+  });
+
+  it('runs on the leader only, counting what it deleted and logging each pass', async () => {
+    const ks = keyspace(testPrefix());
+    const m = await manifest(db.redis, ks);
+    const registry = new Registry();
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }));
+    let leader = false;
+    const gc = startManifestGc({ redis: db.redis, ks, log, registry, isLeader: () => leader, intervalMs: 20 });
+    try {
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+      assert.equal(lines.length, 0);
+      leader = true;
+      await until('a pass', async () => lines.length > 0);
+      assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+      assert.match(await registry.metrics(), /^oswalk_fs_manifests_deleted_total 1$/m);
+      assert.equal(lines[0].msg, 'manifest garbage collection pass');
+      assert.equal(lines[0].deleted, 1);
+      assert.equal(typeof lines[0].ms, 'number');
+    } finally {
+      await gc.stop();
+    }
   });
 
   it('the translator stores a file again when a pass deletes its manifest between the put and the commit', async () => {
