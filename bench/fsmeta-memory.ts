@@ -112,6 +112,7 @@ ${row('namespace total (fs:p + fs:d)', ['fs:p', 'fs:d'])}
 ${row('fs:m (chunk lists)', ['fs:m'])}
 ${row('pfs:loc (chunk locations, packetfs)', ['pfs:loc'])}
 ${row('everything a file costs', ['fs:p', 'fs:d', 'fs:m', 'pfs:loc'])}
+${row('fs:mrecent (manifests taken since the last manifest GC pass began)', ['fs:mrecent'])}
 
 - used_memory grew by ${used1 - used0} bytes (${((used1 - used0) / FILES).toFixed(0)} per file; this also counts the
   main dictionary's entries and the Lua script cache).

@@ -1,5 +1,6 @@
 import { LeaderLease } from './leader.js';
 import type { ControlPlaneContext } from './context.js';
+import { startManifestGc } from './manifest-gc.js';
 import { startMonitor } from './monitor.js';
 import { startSchedulerLoop, type SchedulerLoopOptions } from './scheduler-loop.js';
 
@@ -11,9 +12,9 @@ export interface ControlLoops {
 }
 
 /**
- * Start what only the leader does: keep the leader lease, schedule, monitor nodes and
- * reconcile Job/Service manifests. Every control plane calls this; the loops idle while
- * another process holds the lease.
+ * Start what only the leader does: keep the leader lease, schedule, monitor nodes, reconcile
+ * Job/Service manifests and collect the file manifests no version names any more. Every
+ * control plane calls this; the loops idle while another process holds the lease.
  */
 export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopOptions & { leaseMs?: number } = {}): ControlLoops {
   const lease = new LeaderLease(ctx.redis, ctx.ks, ctx.config.id, opts.leaseMs ?? 3000);
@@ -29,11 +30,12 @@ export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopO
   const log = ctx.log.child({ loop: 'jobs' });
   const scheduler = startSchedulerLoop({ ...ctx, log, isLeader, ...opts });
   const monitor = startMonitor({ ...ctx, log, isLeader, nodeTimeoutMs: ctx.config.nodeTimeoutMs });
+  const manifestGc = startManifestGc({ ...ctx, log: ctx.log.child({ loop: 'manifest-gc' }), isLeader });
   return {
     lease,
     async stop() {
       clearInterval(timer);
-      await Promise.all([scheduler.stop(), monitor.stop()]);
+      await Promise.all([scheduler.stop(), monitor.stop(), manifestGc.stop()]);
       await lease.release().catch(() => undefined);
     },
   };

@@ -32,7 +32,10 @@ export interface Backend {
   getMany(paths: string[]): Promise<(Entry | null)[]>;
   /** Names in a directory. Throws ENOTDIR/ENOENT. */
   list(path: string): Promise<string[]>;
-  /** Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink). */
+  /**
+   * Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink).
+   * ESTALE: v.manifest is no longer stored (manifest GC took it); store the content again and retry.
+   */
   commit(path: string, v: NewVersion, exclusive?: boolean): Promise<{ current: boolean }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY). */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint): Promise<void>;

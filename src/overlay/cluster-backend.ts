@@ -13,6 +13,7 @@ import {
 } from '../packetfs/index.js';
 import {
   commitVersion,
+  FsError,
   getCurrent,
   getCurrentMany,
   getManifest,
@@ -85,19 +86,25 @@ export class ClusterBackend implements Backend {
   }
 
   async commit(path: string, v: NewVersion, exclusive = false): Promise<{ current: boolean }> {
-    return commitVersion(this.o.redis, this.o.ks, {
-      path,
-      type: v.type,
-      node: this.o.node,
-      mtimeNs: v.mtimeNs.toString(),
-      size: v.size,
-      mode: v.mode,
-      uid: v.uid,
-      gid: v.gid,
-      manifest: v.manifest,
-      target: v.target,
-      source: 'mount',
-    }, { exclusive });
+    try {
+      return await commitVersion(this.o.redis, this.o.ks, {
+        path,
+        type: v.type,
+        node: this.o.node,
+        mtimeNs: v.mtimeNs.toString(),
+        size: v.size,
+        mode: v.mode,
+        uid: v.uid,
+        gid: v.gid,
+        manifest: v.manifest,
+        target: v.target,
+        source: 'mount',
+      }, { exclusive });
+    } catch (err) {
+      // Manifest GC took it: storing the same content again must put it back, not trust `recorded`.
+      if (v.manifest && err instanceof FsError && err.code === 'ESTALE') this.recorded.delete(v.manifest);
+      throw err;
+    }
   }
 
   async remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint): Promise<void> {

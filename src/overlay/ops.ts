@@ -1,13 +1,15 @@
 import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import type { Backend, Entry, NewVersion } from './backend.js';
 import { MetaCache } from './cache.js';
-import { fsError } from './errors.js';
+import { errnoOf, fsError } from './errors.js';
 import { OpenFile, nowNs } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC } = constants;
+const { ESTALE } = osConstants.errno;
 const O_ACCMODE = 3;
 
 /** What FUSE handlers learn about the process that asked. */
@@ -242,18 +244,17 @@ export class OverlayFs {
       f.dirty = false;
       f.contentChanged = false;
       try {
-        let manifest = f.entry?.manifest;
-        let size = f.size;
-        if (content && f.size === 0) {
-          manifest = await this.backend.emptyManifest();
-          size = 0;
-        } else if (content) {
-          const stored = await this.backend.storeFile(await f.materialize(this.opts.stagingDir, this.backend));
-          manifest = stored.manifest;
-          size = stored.size;
+        const { manifest, size } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size };
+        let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest };
+        try {
+          await this.commitEntry(f.path, v);
+        } catch (err) {
+          if (errnoOf(err) !== ESTALE) throw err;
+          // Manifest GC took the manifest since it was stored (or since the file was opened):
+          // store the content again, which puts it back, and commit once more.
+          v = { ...v, ...(await this.storeContent(f)) };
+          await this.commitEntry(f.path, v);
         }
-        const v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest };
-        await this.commitEntry(f.path, v);
         f.entry = { ...v, committedAt: Date.now() };
       } catch (err) {
         f.dirty = true;
@@ -261,6 +262,11 @@ export class OverlayFs {
         throw err;
       }
     });
+  }
+
+  private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number }> {
+    if (f.size === 0) return { manifest: await this.backend.emptyManifest(), size: 0 };
+    return this.backend.storeFile(await f.materialize(this.opts.stagingDir, this.backend));
   }
 
   /** Run fn on the OpenFile of path (opening one for the moment if none is), then commit if it was not open. */

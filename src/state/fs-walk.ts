@@ -37,12 +37,23 @@ export async function* currentManifestsUnder(redis: Redis, ks: Keyspace, dir: st
  */
 export async function* allReferencedManifests(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
   const prefix = ks.fsVersions('');
+  for await (const key of keysWithPrefix(redis, prefix)) {
+    for (const v of await listVersions(redis, ks, key.slice(prefix.length))) if (v.manifest) yield v.manifest;
+  }
+}
+
+/** Every manifest hash in fs:m, referenced or not (manifest garbage collection); may repeat one. */
+export async function* allStoredManifests(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
+  const prefix = ks.fsManifest('');
+  for await (const key of keysWithPrefix(redis, prefix)) yield key.slice(prefix.length);
+}
+
+/** SCAN: a key there for the whole walk is yielded at least once, one that comes or goes meanwhile maybe. */
+async function* keysWithPrefix(redis: Redis, prefix: string): AsyncGenerator<string> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 500);
     cursor = next;
-    for (const key of keys) {
-      for (const v of await listVersions(redis, ks, key.slice(prefix.length))) if (v.manifest) yield v.manifest;
-    }
+    yield* keys;
   } while (cursor !== '0');
 }

@@ -45,7 +45,7 @@ export interface VersionRecord {
 
 export type NewVersion = Omit<VersionRecord, 'id' | 'committedAt'> & { committedAt?: number };
 
-export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'EXDEV' | 'EBUSY';
+export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'EXDEV' | 'EBUSY' | 'ESTALE';
 
 /** A namespace error the FUSE layer maps to -errno; `path` names what was at fault. */
 export class FsError extends Error {
@@ -135,7 +135,7 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
   try {
     return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
   } catch (err) {
-    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY) ([\s\S]*)$/.exec((err as Error).message);
+    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY|ESTALE) ([\s\S]*)$/.exec((err as Error).message);
     if (m) throw new FsError(m[1] as FsErrorCode, m[2]);
     throw err;
   }
@@ -151,7 +151,10 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  * tombstone, or a newer non-directory) takes everything below it that is older along (each gets
  * a tombstone, so it stays hidden if the directory returns); anything newer below it keeps the
  * directory. `current` says whether this version is what the path shows after all that.
- * `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL).
+ * `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL). A file's manifest must be in
+ * fs:m (putManifest): ESTALE says it is not, because manifest garbage collection
+ * (manifest-gc.ts) deleted it after the caller put it or last saw it named; put it again (the
+ * caller holds the chunks) and retry.
  */
 export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean } = {}): Promise<{ id: string; current: boolean }> {
   const path = normalizePath(rec.path);

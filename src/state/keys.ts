@@ -37,7 +37,8 @@
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
  * | fs:p:<path>                 | string | every kept version of one path, framed `<id> <len> <record>` (format in src/state/lua/fsOp-1.lua) |
  * | fs:d:<dir path>             | hash   | a directory's visible children: name → type letter + id of the child's current version (`f12`, `d3`, `l1`) |
- * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files |
+ * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files; deleted by manifest GC once no version names it (src/state/manifest-gc.ts) |
+ * | fs:mrecent                  | set    | the manifests (32 raw bytes each) versions took since the running manifest GC pass began, plus that pass's token |
  * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |
  * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
  *
@@ -70,6 +71,7 @@ export interface Keyspace {
   fsVersions(path: string): string;
   fsDir(path: string): string;
   fsManifest(hash: string): string;
+  fsManifestsRecent: string;
   fsEvents: string;
   manifestLocations(manifestHash: string): string;
   nodeStopWake(node: string): string;
@@ -107,6 +109,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     fsVersions: (path) => `${prefix}fs:p:${path}`,
     fsDir: (path) => `${prefix}fs:d:${path}`,
     fsManifest: (hash) => `${prefix}fs:m:${hash}`,
+    fsManifestsRecent: `${prefix}fs:mrecent`,
     fsEvents: `${prefix}fs:events`,
     manifestLocations: (manifestHash) => `${prefix}pfs:loc:${manifestHash}`,
     nodeStopWake: (node) => `${prefix}wake:node:${node}:stop`,

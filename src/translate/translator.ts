@@ -425,9 +425,19 @@ class TranslatorImpl implements Translator {
     }
     // only the mode or owner changed: same content, same manifest
     const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === mtimeOf(st);
-    const manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
+    let manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
     if (!manifest) return;
-    await this.commit(rel, { ...base, type: 'file', size: Number(st.size), manifest });
+    const commitFile = (m: string) => this.commit(rel, { ...base, type: 'file', size: Number(st.size), manifest: m });
+    try {
+      await commitFile(manifest);
+    } catch (err) {
+      if (!(err instanceof FsError && err.code === 'ESTALE')) throw err;
+      // Manifest GC took it since we put it or last committed it: store the file again, which
+      // puts the manifest and our location back.
+      manifest = await this.storeFile(rel, abs, st);
+      if (!manifest) return;
+      await commitFile(manifest);
+    }
     this.state.set(rel, seenFromStat('f', st, manifest));
     this.byIno.set(String(st.ino), rel);
   }

@@ -26,6 +26,8 @@ describe('oswalk versions / restore through the API', () => {
 
   it('lists versions as a table and as JSON, and restores one', async () => {
     const { redis, ks } = cp.ctx;
+    // a file version must name a stored manifest
+    for (const m of ['a', 'b']) await redis.set(ks.fsManifest(m.repeat(64)), m);
     await commitVersion(redis, ks, file('n1', T, 'a'.repeat(64)));
     await commitVersion(redis, ks, file('n2', T + 1n, 'b'.repeat(64)));
     const common = ['--api', cp.url, '--token', TOKEN];

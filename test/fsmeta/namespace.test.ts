@@ -38,6 +38,12 @@ const T = 1_700_000_000_000_000_000n;
 
 describe('filesystem namespace', () => {
   const db = useTestRedis();
+  /** A keyspace of its own whose fs:m holds M1-M3: a file version must name a stored manifest. */
+  const space = async (prefix = testPrefix()): Promise<Keyspace> => {
+    const ks = keyspace(prefix);
+    for (const m of [M1, M2, M3]) await db.redis.set(ks.fsManifest(m), m);
+    return ks;
+  };
 
   it('normalizes paths and rejects .., NUL, long names and long paths', () => {
     assert.equal(normalizePath('/a//b/./c/'), '/a/b/c');
@@ -50,7 +56,7 @@ describe('filesystem namespace', () => {
   });
 
   it('commits versions: newest mtime wins, ties go to the node name first in byte order', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n2', T)), { id: '1', current: true });
     assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T - 1n, M2)), { id: '2', current: false });
     assert.equal((await getCurrent(db.redis, ks, '/f'))?.node, 'n2');
@@ -73,7 +79,7 @@ describe('filesystem namespace', () => {
   });
 
   it('round-trips every field, whatever bytes the manifest and target hold', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     const rec: NewVersion = { ...file('/b y|te s', 'n-1.x', '0', M3, 2 ** 40), mode: 0o104755, uid: 4294967294, gid: 7 };
     await commitVersion(db.redis, ks, { ...rec, committedAt: 123 });
     const cur = await getCurrent(db.redis, ks, '/b y|te s');
@@ -87,7 +93,7 @@ describe('filesystem namespace', () => {
   });
 
   it('treats a repeated commit of the same content from the same node as a no-op', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     const a = await commitVersion(db.redis, ks, file('/g', 'n1', T));
     const b = await commitVersion(db.redis, ks, { ...file('/g', 'n1', T), source: 'mount' });
     assert.deepEqual(a, b);
@@ -95,7 +101,7 @@ describe('filesystem namespace', () => {
   });
 
   it('keeps the last 20 versions per node', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     for (let i = 0; i < 25; i++) await commitVersion(db.redis, ks, file('/h', 'n1', T + BigInt(i)));
     await commitVersion(db.redis, ks, file('/h', 'n2', T - 1n));
     const vs = await listVersions(db.redis, ks, '/h');
@@ -105,7 +111,7 @@ describe('filesystem namespace', () => {
   });
 
   it('creates implicit parent directories and lists children with their types', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/a/b/c', 'n1', T));
     await commitVersion(db.redis, ks, { path: '/a/l', type: 'symlink', node: 'n1', mtimeNs: String(T), size: 1, mode: 0o120777, uid: 0, gid: 0, target: 'b|c\nx', source: 'export' });
     assert.deepEqual((await listDir(db.redis, ks, '/')).map((e) => [e.name, e.type]), [['a', 'dir']]);
@@ -121,7 +127,7 @@ describe('filesystem namespace', () => {
   });
 
   it('getCurrentMany answers many paths in one step, in order', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/m/a', 'n1', T, M1, 1));
     await commitVersion(db.redis, ks, file('/m/b', 'n1', T, M2, 2));
     await commitVersion(db.redis, ks, tomb('/m/b', 'n1', T + 1n));
@@ -135,7 +141,7 @@ describe('filesystem namespace', () => {
   });
 
   it('rejects bad version records with EINVAL naming the field', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', '-5')), /mtimeNs/);
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', T, 'nothex')), /manifest/);
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'bad|node', T)), /node/);
@@ -144,7 +150,7 @@ describe('filesystem namespace', () => {
   });
 
   it('tombstones: a delete hides older copies on other nodes, a newer write comes back', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/d/f', 'n1', T));
     await commitVersion(db.redis, ks, file('/d/f', 'n2', T - 100n));
     await commitVersion(db.redis, ks, tomb('/d/f', 'n1', T + 10n));
@@ -161,7 +167,7 @@ describe('filesystem namespace', () => {
   });
 
   it("a delete through the mount stays when the same node's export directory still has the older copy", async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/e', 'n1', T));
     await removePath(db.redis, ks, '/e', 'n1', { dir: false, mtimeNs: String(T + 10n) });
     // n1's translator lost its state, or the file's mode changed: the old copy is committed again
@@ -177,7 +183,7 @@ describe('filesystem namespace', () => {
   });
 
   it('a deleted directory stays deleted for stale children and comes back for newer ones', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, dir('/p', 'n1', T));
     await removePath(db.redis, ks, '/p', 'n1', { dir: true, mtimeNs: String(T + 10n) });
     assert.equal((await commitVersion(db.redis, ks, file('/p/old', 'n2', T + 5n))).current, false);
@@ -195,7 +201,7 @@ describe('filesystem namespace', () => {
   });
 
   it('a directory deleted on one node hides older entries of other nodes below it, not newer ones', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/w/a/old1', 'n1', T));
     await commitVersion(db.redis, ks, file('/w/old2', 'n1', T));
     await commitVersion(db.redis, ks, file('/w/b/new', 'n1', T + 50n));
@@ -214,7 +220,7 @@ describe('filesystem namespace', () => {
   });
 
   it('removePath: unlink, rmdir ENOTEMPTY/ENOTDIR, EISDIR, ENOENT, and beats a future mtime', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/r/f', 'n1', T));
     assert.equal(await code(removePath(db.redis, ks, '/r', 'n1', { dir: true })), 'ENOTEMPTY');
     assert.equal(await code(removePath(db.redis, ks, '/r', 'n1', { dir: false })), 'EISDIR');
@@ -232,7 +238,7 @@ describe('filesystem namespace', () => {
   });
 
   it('restores an old version as a new one that wins, reusing its manifest', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     const old = await commitVersion(db.redis, ks, file('/s', 'n1', T, M1, 1));
     await commitVersion(db.redis, ks, file('/s', 'n2', T * 2n, M2, 2));
     const r = await restoreVersion(db.redis, ks, '/s', old.id, 'n3');
@@ -249,7 +255,7 @@ describe('filesystem namespace', () => {
   });
 
   it('renames a file over another, and a directory subtree, in one step', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/x', 'n1', T, M1));
     await commitVersion(db.redis, ks, file('/y', 'n2', T * 2n, M2));
     const r = await renamePath(db.redis, ks, '/x', '/y', 'n1', String(T + 1n));
@@ -285,7 +291,7 @@ describe('filesystem namespace', () => {
   });
 
   it('rename follows the POSIX error rules', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/d1/f', 'n1', T));
     await commitVersion(db.redis, ks, dir('/d2', 'n1', T));
     await commitVersion(db.redis, ks, file('/d3/g', 'n1', T));
@@ -304,7 +310,7 @@ describe('filesystem namespace', () => {
   });
 
   it('refuses to rename a directory over the subtree bound with EXDEV, leaving it whole', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     const n = FS_LIMITS.renameEntries; // files; with /big and /big/dN that is over the bound
     for (let i = 0; i < n; i += 500) {
       await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => commitVersion(db.redis, ks, file(`/big/d${(i + j) % 10}/f${i + j}`, 'n1', T))));
@@ -315,7 +321,7 @@ describe('filesystem namespace', () => {
   });
 
   it('publishes every changed path on fsEvents', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     const got: string[] = [];
     const stop = await subscribeFsEvents(db.redis, ks, (p) => got.push(p));
     try {
@@ -342,7 +348,7 @@ describe('filesystem namespace', () => {
   });
 
   it('keeps everything across a redis-server restart', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = await space();
     await commitVersion(db.redis, ks, file('/k/f', 'n1', T));
     await db.server.restart();
     await commitVersion(db.redis, ks, file('/k/g', 'n1', T));
@@ -358,7 +364,7 @@ describe('filesystem namespace', () => {
       return seed % n;
     };
     for (let round = 0; round < 100; round++) {
-      const ks: Keyspace = keyspace(ks0.replace('}', `-${round}}`));
+      const ks = await space(ks0.replace('}', `-${round}}`));
       const n = 1 + rnd(8);
       for (let i = 0; i < n; i++) {
         const node = ['a', 'b', 'c', 'a-1', 'B'][rnd(5)];

@@ -20,7 +20,8 @@
   f(ile) d(ir) l(ink) t(ombstone) and source e(xport) m(ount) r(estore); target is last so it
   may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
   doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
-  Errors are replies `<ERRNO> <path>`.
+  Errors are replies `<ERRNO> <path>`. A commit of a file whose manifest is not in fs:m (manifest
+  GC deleted it since the caller put it) fails with ESTALE: put the manifest again and retry.
 ]]
 local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
 local nowMs = '0' -- committedAt of the versions a step adds besides the one it was given
@@ -30,6 +31,7 @@ local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a f
 local function pkey(p) return prefix .. 'fs:p:' .. p end
 local function dkey(p) return prefix .. 'fs:d:' .. p end
 local events = prefix .. 'fs:events'
+local recentManifests = prefix .. 'fs:mrecent'
 
 local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
 
@@ -85,6 +87,7 @@ end
 local function fromhex(h)
   return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
 end
+local function mkey(raw) return prefix .. 'fs:m:' .. tohex(raw) end
 
 -- Fields in here are the 11 of a record, with the manifest as 32 raw bytes (hex only on the
 -- wire). The wire form (ARGV, replies) joins them with '|', manifest in hex.
@@ -259,6 +262,10 @@ local function store(p, f, loaded)
     end
   end
   if fresh then
+    -- Every op that writes a file version (commit, restore, rename) passes here: the mark tells
+    -- a manifest GC pass that began before this step, and may have scanned p already, to keep
+    -- the manifest (src/state/manifest-gc.ts).
+    if f[1] == 'f' then redis.call('SADD', recentManifests, f[10]) end
     local v = { id = id, f = f }
     vs[#vs + 1] = v
     mine[#mine + 1] = v
@@ -360,6 +367,9 @@ if op == 'commit' then
   if path == '/' then return fail('EINVAL', path) end
   if ARGV[5] == 'x' and entry(path) then return fail('EEXIST', path) end
   local f = split(ARGV[4])
+  -- Only a commit brings a manifest from outside; restore and rename copy one from a kept
+  -- version, and manifest GC never deletes what a kept version names.
+  if f[1] == 'f' and redis.call('EXISTS', mkey(f[10])) == 0 then return fail('ESTALE', path) end
   nowMs = f[9]
   local id, current = commit(path, f)
   return { id, current and 1 or 0 }

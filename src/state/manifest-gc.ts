@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keyspace } from './keys.js';
+import { allReferencedManifests, allStoredManifests } from './fs-walk.js';
+import { runScript } from './scripts.js';
+
+/**
+ * Manifest garbage collection: deletes fs:m:<hash> (the chunk list) and pfs:loc:<hash> (its
+ * holders) of manifests that no kept version names any more (pruned past the history bound),
+ * which would otherwise pile up in Redis under file churn. The chunks on the nodes' disks are
+ * collected by each node (ChunkStore.gc).
+ *
+ * A pass:
+ *  1. begins: a new token, and fs:mrecent emptied down to it, in one step;
+ *  2. reads every kept version (allReferencedManifests) into R;
+ *  3. for each manifest in fs:m not in R, runs gcManifest-3.lua: in one step, deletes it and
+ *     its locations unless fs:mrecent holds it; stops the pass if the token is gone from there.
+ * Meanwhile every fsOp step that writes a file version (commit, restore, rename) adds its
+ * manifest to fs:mrecent in that step, and a commit, the one op that brings a manifest from
+ * outside, fails with ESTALE in that step when fs:m no longer holds it.
+ *
+ * Why no version ever names a deleted manifest. Say step 3 deletes M at time D while a version
+ * V names M. A version is never changed, nor brought back once pruned, so V was written either
+ *  - before the pass began: V then existed all the way from step 1 to D, so did its fs:p key,
+ *    SCAN is bound to visit a key that exists for its whole walk, and M is in R; or
+ *  - after it began, by a step that put M in fs:mrecent; only a newer pass empties that set,
+ *    and it takes this pass's token with it, so gcManifest stops the pass rather than delete.
+ * Nor does a version write M after D: a commit finds fs:m:M gone and fails with ESTALE, and a
+ * restore or rename copies M from a version that exists then, which (by induction) none does.
+ *
+ * The interleavings this covers:
+ *  - a commit before the pass began whose version is pruned before step 2 reads its path:
+ *    nothing names M and it goes. If the committer names M again later (the translator's
+ *    memory of a file, the overlay's of content it stored), it gets ESTALE, puts M and its
+ *    location again and retries once (translator.ts, overlay/ops.ts);
+ *  - a commit during step 2 or 3: M is in fs:mrecent and stays this pass, named or not; the
+ *    next pass decides afresh;
+ *  - a commit after D, including one whose caller put M just before D: ESTALE, as above;
+ *  - two passes at once (a leader change mid-pass): the newer one's step 1 drops the older
+ *    one's token, so the older stops at its next deletion.
+ * What it leaves: a node that finishes replicating M just after D adds pfs:loc:M back on its
+ * own, a small set that stays until M is committed again.
+ */
+
+export interface ManifestGcResult {
+  /** Distinct manifests the kept versions name. */
+  referenced: number;
+  /** Unreferenced manifests deleted (fs:m and pfs:loc). */
+  deleted: number;
+  /** A newer pass began and this one stopped early. */
+  superseded: boolean;
+}
+
+/** Step 1: returns the pass's token. */
+export async function beginManifestGc(redis: Redis, ks: Keyspace): Promise<string> {
+  // never 32 bytes long, so never a manifest fsOp marks
+  const token = `gc:${randomBytes(8).toString('hex')}`;
+  const res = await redis.multi().unlink(ks.fsManifestsRecent).sadd(ks.fsManifestsRecent, token).exec();
+  const failed = res?.find(([err]) => err);
+  if (failed) throw failed[0];
+  return token;
+}
+
+/** Step 3 for one manifest: 1 deleted, 0 kept (a version took it during the pass) or already gone, -1 superseded. */
+export function deleteUnreferencedManifest(redis: Redis, ks: Keyspace, token: string, hash: string): Promise<number> {
+  return runScript<number>(
+    redis, 'gcManifest', [ks.fsManifestsRecent, ks.fsManifest(hash), ks.manifestLocations(hash)], [token, Buffer.from(hash, 'hex')],
+  );
+}
+
+/**
+ * One pass. It reads the whole namespace and holds every referenced hash in memory, so it is
+ * for an occasional background run (the leader's, hourly). `signal` stops it between steps.
+ */
+export async function collectManifests(redis: Redis, ks: Keyspace, signal?: AbortSignal): Promise<ManifestGcResult> {
+  const token = await beginManifestGc(redis, ks);
+  const referenced = new Set<string>();
+  for await (const m of allReferencedManifests(redis, ks)) {
+    signal?.throwIfAborted();
+    referenced.add(m);
+  }
+  const res: ManifestGcResult = { referenced: referenced.size, deleted: 0, superseded: false };
+  for await (const m of allStoredManifests(redis, ks)) {
+    if (referenced.has(m)) continue;
+    signal?.throwIfAborted();
+    const n = await deleteUnreferencedManifest(redis, ks, token, m);
+    if (n < 0) return { ...res, superseded: true };
+    res.deleted += n;
+  }
+  return res;
+}

@@ -1,0 +1,239 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { testPrefix, useTestRedis } from '../helpers/redis.js';
+import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { commitVersion, FsError, getCurrent, listVersions, putManifest, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
+import { beginManifestGc, collectManifests, deleteUnreferencedManifest } from '../../src/state/manifest-gc.js';
+import { startManifestGc } from '../../src/controlplane/manifest-gc.js';
+import { addManifestLocation, ChunkFetcher, ChunkStore, manifestLocations } from '../../src/packetfs/index.js';
+import { startTranslator } from '../../src/translate/index.js';
+import { ClusterBackend } from '../../src/overlay/cluster-backend.js';
+import { OverlayFs } from '../../src/overlay/ops.js';
+
+const quiet = pino({ level: 'silent' });
+const T = 1_700_000_000_000_000_000n;
+
+function file(path: string, node: string, mtimeNs: bigint, manifest: string): NewVersion {
+  return { path, type: 'file', node, mtimeNs: String(mtimeNs), size: 40, mode: 0o100644, uid: 0, gid: 0, manifest, source: 'export' };
+}
+
+/** A stored manifest (random bytes under their hash) held by n1. */
+async function manifest(redis: Redis, ks: Keyspace): Promise<string> {
+  const data = randomBytes(40);
+  const hash = createHash('sha256').update(data).digest('hex');
+  await putManifest(redis, ks, hash, data);
+  await addManifestLocation(redis, ks, hash, 'n1');
+  return hash;
+}
+
+/** [fs:m there, pfs:loc there] */
+async function stored(redis: Redis, ks: Keyspace, hash: string): Promise<[number, number]> {
+  return [await redis.exists(ks.fsManifest(hash)), await redis.exists(ks.manifestLocations(hash))];
+}
+
+/** Commit `count` versions of path from n1 with fresh manifests: n1's older ones there are pruned past 20. */
+async function churn(redis: Redis, ks: Keyspace, path: string, count: number, from: bigint): Promise<string[]> {
+  const ms = [];
+  for (let i = 1; i <= count; i++) {
+    const m = await manifest(redis, ks);
+    await commitVersion(redis, ks, file(path, 'n1', from + BigInt(i), m));
+    ms.push(m);
+  }
+  return ms;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 4000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('manifest garbage collection', () => {
+  const db = useTestRedis();
+  const dirs: string[] = [];
+  const tmp = (name: string) => {
+    const d = mkdtempSync(join(tmpdir(), `oswalk-${name}-`));
+    dirs.push(d);
+    return d;
+  };
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('deletes the chunk list and holders of manifests no kept version names, keeps the rest', async () => {
+    const ks = keyspace(testPrefix());
+    const pruned = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/f', 'n1', T, pruned));
+    const current = await churn(db.redis, ks, '/f', 20, T);
+    assert.ok(!(await listVersions(db.redis, ks, '/f')).some((v) => v.manifest === pruned));
+    // named only by versions that are not current: another node's older copy, a deleted file
+    const older = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/g', 'n2', T - 1n, older));
+    await commitVersion(db.redis, ks, file('/g', 'n1', T, current[0]));
+    const deleted = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/h', 'n1', T, deleted));
+    await commitVersion(db.redis, ks, { ...file('/h', 'n1', T + 1n, deleted), type: 'tombstone', manifest: undefined, size: 0 });
+    // put, and its commit never came
+    const orphan = await manifest(db.redis, ks);
+
+    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 2, superseded: false });
+    assert.deepEqual(await stored(db.redis, ks, pruned), [0, 0]);
+    assert.deepEqual(await stored(db.redis, ks, orphan), [0, 0]);
+    for (const m of [...current, older, deleted]) assert.deepEqual(await stored(db.redis, ks, m), [1, 1], m);
+    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 0, superseded: false });
+  });
+
+  it('keeps a manifest a version took after the pass began, though no version names it by the time it is looked at', async () => {
+    const ks = keyspace(testPrefix());
+    const token = await beginManifestGc(db.redis, ks);
+    const m = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/a', 'n1', T, m));
+    await churn(db.redis, ks, '/a', 20, T);
+    assert.equal(await deleteUnreferencedManifest(db.redis, ks, token, m), 0);
+    assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+    // the next pass starts afresh
+    assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+    assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+  });
+
+  it('counts a rename or a restore as taking the manifests it copies', async () => {
+    // The pass may read the target before the step and the source after its old versions are
+    // pruned, so it does not see these manifests named; the mark must keep them.
+    const ks = keyspace(testPrefix());
+    const moved = await manifest(db.redis, ks);
+    const restored = await manifest(db.redis, ks);
+    await commitVersion(db.redis, ks, file('/from', 'n1', T, moved));
+    const old = await commitVersion(db.redis, ks, file('/r', 'n1', T, restored));
+    await commitVersion(db.redis, ks, file('/r', 'n2', T + 1n, moved));
+    const token = await beginManifestGc(db.redis, ks);
+    await renamePath(db.redis, ks, '/from', '/to', 'n1', String(T + 2n));
+    await restoreVersion(db.redis, ks, '/r', old.id, 'n1', String(T + 3n));
+    for (const m of [moved, restored]) assert.equal(await deleteUnreferencedManifest(db.redis, ks, token, m), 0);
+    assert.equal((await getCurrent(db.redis, ks, '/to'))?.manifest, moved);
+    assert.equal((await getCurrent(db.redis, ks, '/r'))?.manifest, restored);
+  });
+
+  it('a commit of a manifest it deleted fails with ESTALE and changes nothing; putting it again lets it through', async () => {
+    const ks = keyspace(testPrefix());
+    const data = randomBytes(40);
+    const m = createHash('sha256').update(data).digest('hex');
+    await putManifest(db.redis, ks, m, data);
+    assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+    await assert.rejects(commitVersion(db.redis, ks, file('/x/y', 'n1', T, m)), (err: unknown) => err instanceof FsError && err.code === 'ESTALE');
+    assert.deepEqual(await listVersions(db.redis, ks, '/x/y'), []);
+    assert.equal(await getCurrent(db.redis, ks, '/x'), undefined);
+    await putManifest(db.redis, ks, m, data);
+    assert.equal((await commitVersion(db.redis, ks, file('/x/y', 'n1', T, m))).current, true);
+  });
+
+  it('a pass another pass has superseded stops without deleting', async () => {
+    const ks = keyspace(testPrefix());
+    const m = await manifest(db.redis, ks);
+    const first = await beginManifestGc(db.redis, ks);
+    const second = await beginManifestGc(db.redis, ks);
+    assert.equal(await deleteUnreferencedManifest(db.redis, ks, first, m), -1);
+    assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+    assert.equal(await deleteUnreferencedManifest(db.redis, ks, second, m), 1);
+    assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+  });
+
+  it('runs on the leader only, counting what it deleted and logging each pass', async () => {
+    const ks = keyspace(testPrefix());
+    const m = await manifest(db.redis, ks);
+    const registry = new Registry();
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, new Writable({
+      write(chunk, _enc, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }));
+    let leader = false;
+    const gc = startManifestGc({ redis: db.redis, ks, log, registry, isLeader: () => leader, intervalMs: 20 });
+    try {
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+      assert.equal(lines.length, 0);
+      leader = true;
+      await until('a pass', async () => lines.length > 0);
+      assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+      assert.match(await registry.metrics(), /^oswalk_fs_manifests_deleted_total 1$/m);
+      assert.equal(lines[0].msg, 'manifest garbage collection pass');
+      assert.equal(lines[0].deleted, 1);
+      assert.equal(typeof lines[0].ms, 'number');
+    } finally {
+      await gc.stop();
+    }
+  });
+
+  it('the translator stores a file again when a pass deletes its manifest between the put and the commit', async () => {
+    const ks = keyspace(testPrefix());
+    const exportDir = tmp('export');
+    writeFileSync(join(exportDir, 'a.txt'), 'some content');
+    // a connection on which a pass runs right after the first SET (putManifest) answers
+    const redis = db.redis.duplicate();
+    const set = redis.set.bind(redis) as (...a: unknown[]) => Promise<unknown>;
+    let passes = 0;
+    (redis as unknown as { set: typeof set }).set = async (...a) => {
+      const res = await set(...a);
+      if (!passes++) await collectManifests(db.redis, ks);
+      return res;
+    };
+    const t = await startTranslator({ redis, ks, node: 'n1', exportDir, store: new ChunkStore(tmp('store'), { log: quiet }), log: quiet, watch: false });
+    try {
+      await t.idle();
+      assert.equal(t.stats().errors, 0);
+      assert.equal(t.stats().filesTranslated, 2, 'stored twice');
+      const m = (await getCurrent(db.redis, ks, '/a.txt'))?.manifest;
+      assert.ok(m);
+      assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+      assert.deepEqual(await manifestLocations(db.redis, ks, m), ['n1']);
+    } finally {
+      await t.close();
+      redis.disconnect();
+    }
+  });
+
+  it('the mount stores content again when the manifest it remembers putting was deleted', async () => {
+    const ks = keyspace(testPrefix());
+    const store = new ChunkStore(tmp('store'), { log: quiet });
+    const fetcher = new ChunkFetcher({ store, redis: db.redis, ks, self: 'n1', token: 't', log: quiet });
+    const backend = new ClusterBackend({ redis: db.redis, ks, node: 'n1', store, fetcher, log: quiet });
+    const fs = new OverlayFs({ backend, stagingDir: tmp('staging'), log: quiet });
+    await fs.start();
+    const caller = { uid: 0, gid: 0, pid: process.pid };
+    const write = async (path: string, content: string) => {
+      const fh = await fs.create(path, 0o644, constants.O_WRONLY, caller);
+      const buf = Buffer.from(content);
+      await fs.write(path, fh, buf, buf.length, 0);
+      await fs.release(path, fh);
+    };
+    try {
+      await write('/a', 'same content');
+      const m = (await getCurrent(db.redis, ks, '/a'))!.manifest!;
+      // /a written 20 times more through this mount: no version names m any more
+      for (let i = 0; i < 20; i++) await write('/a', `other content ${i}`);
+      assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+      assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
+      await write('/b', 'same content');
+      assert.equal((await getCurrent(db.redis, ks, '/b'))?.manifest, m);
+      assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+      assert.deepEqual(await manifestLocations(db.redis, ks, m), ['n1']);
+    } finally {
+      await backend.close();
+      await fetcher.close();
+    }
+  });
+});
