@@ -1,6 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpus } from 'node:os';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pino } from 'pino';
 import { TestRedis } from '../helpers/redis.js';
 import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
@@ -42,10 +45,17 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     return res.body.id;
   }
 
-  async function follow(id: string): Promise<LogLine[]> {
+  /** The log lines as they stream; only the last `keep` of them for a job printing a lot. */
+  async function follow(id: string, keep = Infinity): Promise<LogLine[]> {
     const res = await fetch(`${cp.url}/v1/jobs/${id}/logs?follow=1`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
-    return (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine);
+    const lines: LogLine[] = [];
+    for await (const l of createInterface({ input: Readable.fromWeb(res.body! as WebReadableStream), crlfDelay: Infinity })) {
+      if (!l) continue;
+      lines.push(JSON.parse(l) as LogLine);
+      if (lines.length > keep) lines.shift();
+    }
+    return lines;
   }
 
   const endOf = (lines: LogLine[]) => JSON.parse(lines.find((l) => l.t === 'end')!.text!) as { state: string; exitCode: string; message: string };
@@ -143,7 +153,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
   it('keeps the tail of a job printing 1 GiB without Redis growing past the cap', async () => {
     const before = Number(/used_memory:(\d+)/.exec(await cp.ctx.redis.info('memory'))![1]);
     const id = await submit({ command: ['sh', '-c', 'head -c 1073741824 /dev/zero | tr "\\0" x; echo; echo THE-END'], cpus: 0.1 });
-    const lines = await follow(id);
+    const lines = await follow(id, 100);
     assert.equal(endOf(lines).state, 'succeeded');
     const out = lines.filter((l) => l.t === 'out').map((l) => l.text).join('');
     assert.ok(out.endsWith('THE-END\n'), 'the tail is kept');
