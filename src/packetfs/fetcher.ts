@@ -135,7 +135,7 @@ export class ChunkFetcher {
     await this.init();
     let ownCorrupt = false;
     try {
-      const data = await this.o.store.get(ref.hash);
+      const data = await this.o.store.get(ref.hash, ref.size);
       this.s.localHits++;
       if (this.lru.has(ref.hash)) this.remember(ref.hash, data.length);
       return this.hold(ref.hash, data);
