@@ -3,6 +3,7 @@
  * data (PacketFS, src/packetfs). One seam, so the filesystem code reads as POSIX and the
  * cluster wiring lives in cluster-backend.ts.
  */
+import type { ChunkRef } from '../packetfs/index.js';
 export type EntryType = 'file' | 'dir' | 'symlink';
 
 /** The current (winning) version of a path, as the FUSE layer sees it. */
@@ -49,6 +50,8 @@ export interface Backend {
   readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer>;
   /** Chunk a local file into the store and record its manifest; returns the manifest hash. */
   storeFile(localPath: string): Promise<{ manifest: string; size: number }>;
+  /** Record the manifest of chunks already durable in the store (a LiveChunker's result). */
+  storeChunks(stored: { chunks: ChunkRef[]; size: number }): Promise<{ manifest: string; size: number }>;
   /** The manifest of an empty file (stored once). */
   emptyManifest(): Promise<string>;
   /** Paths whose namespace entry changed elsewhere (or here); `resync` after events may have been lost. */

@@ -173,7 +173,10 @@ export class ClusterBackend implements Backend {
   }
 
   async storeFile(localPath: string): Promise<{ manifest: string; size: number }> {
-    const { chunks, size } = await this.o.store.putFile(localPath);
+    return this.storeChunks(await this.o.store.putFile(localPath));
+  }
+
+  async storeChunks({ chunks, size }: { chunks: ChunkRef[]; size: number }): Promise<{ manifest: string; size: number }> {
     return { manifest: await this.recordManifest(chunks), size };
   }
 

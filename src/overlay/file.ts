@@ -1,5 +1,6 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { LiveChunker, LiveFile } from '../packetfs/index.js';
 import type { Backend, Entry } from './backend.js';
 
 /** Sorted, disjoint, merged byte ranges [start, end). */
@@ -108,6 +109,11 @@ export class OpenFile {
   private commitChain: Promise<unknown> = Promise.resolve();
   /** End of the last read, to tell sequential reading (worth reading ahead) from random. */
   lastReadEnd = -1;
+  /**
+   * The chunker following this file while it is written front to back from empty; `false`
+   * once anything else happened to it (a write elsewhere, a truncate, an earlier commit).
+   */
+  private live: LiveFile | null | false = null;
 
   constructor(public path: string, public entry: Entry | null, init: { mode: number; uid: number; gid: number; mtimeNs: bigint }) {
     this.mode = entry?.mode ?? init.mode;
@@ -147,17 +153,43 @@ export class OpenFile {
     this.contentChanged = true;
   }
 
-  async write(dir: string, buf: Buffer, len: number, offset: number): Promise<number> {
+  async write(dir: string, buf: Buffer, len: number, offset: number, chunker?: LiveChunker): Promise<number> {
     const s = await this.stage(dir);
     const { bytesWritten } = await s.fh.write(buf, 0, len, offset);
     s.written.add(offset, offset + bytesWritten);
     if (offset + bytesWritten > this.size) this.size = offset + bytesWritten;
     this.touch();
+    if (chunker && this.live !== false) this.follow(chunker, s.path, s.baseValid, offset, bytesWritten);
     return bytesWritten;
+  }
+
+  /** Keep the live chunker on a file written in order from its first byte, or let it go. */
+  private follow(chunker: LiveChunker, path: string, baseValid: number, offset: number, n: number): void {
+    // Only a file written from empty: no bytes of a base version to merge in.
+    if (this.live === null && offset === 0 && baseValid === 0) this.live = chunker.open(path);
+    if (this.live && offset === this.live.end) this.live.advance(offset + n);
+    else this.dropLive();
+  }
+
+  private dropLive(): void {
+    if (this.live) this.live.abort();
+    this.live = false;
+  }
+
+  /**
+   * The live chunker's work for the content now, when it followed all of it; the file is not
+   * followed after this (a later commit stores the staging file whole).
+   */
+  takeLive(): LiveFile | null {
+    const live = this.live && this.live.end === this.size ? this.live : null;
+    if (live) this.live = false;
+    else this.dropLive();
+    return live;
   }
 
   async truncate(dir: string, size: number): Promise<void> {
     if (size === this.size) return this.touch();
+    this.dropLive();
     const s = await this.stage(dir);
     await s.fh.truncate(size);
     s.written.clip(size);
@@ -208,6 +240,7 @@ export class OpenFile {
   }
 
   async close(): Promise<void> {
+    this.dropLive();
     const s = this.staging;
     this.staging = null;
     if (s) {

@@ -7,7 +7,7 @@
  * thread, so a read of the mount from here would wait for itself. Every handler is async.
  */
 import { join } from 'node:path';
-import { ChunkFetcher, ChunkStore } from '../packetfs/index.js';
+import { ChunkFetcher, ChunkReadPool, ChunkStore, LiveChunker } from '../packetfs/index.js';
 import { connectRedis } from '../state/redis.js';
 import { keyspace } from '../state/keys.js';
 import { createLogger } from '../util/log.js';
@@ -47,7 +47,9 @@ async function main(): Promise<void> {
   const ks = keyspace(cfg.prefix);
   // More chunk writes in flight than the store's default: each waits on its own fsync, and a
   // file committed at close should not queue behind them one by one.
-  const store = new ChunkStore(cfg.chunkDir, { log, writeConcurrency: 32 });
+  // Chunk reads and their hash checks on two threads of their own: this thread serves FUSE.
+  const readPool = new ChunkReadPool(2);
+  const store = new ChunkStore(cfg.chunkDir, { log, writeConcurrency: 32, readPool });
   const fetcher = new ChunkFetcher({
     store, redis, ks, self: cfg.node, token: cfg.token, cacheBytes: cfg.cacheSizeBytes, memoryBytes: cfg.memoryCacheBytes, log,
   });
@@ -59,7 +61,9 @@ async function main(): Promise<void> {
     fetcher,
     log,
   });
-  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log });
+  // Files written front to back are chunked on another thread while they are written.
+  const liveChunker = new LiveChunker(cfg.chunkDir);
+  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log, liveChunker });
   await fs.start();
 
   const fuse = new Fuse(cfg.mountDir, fuseOps(fs, () => fuse, log), mountOptions(cfg.tuning));

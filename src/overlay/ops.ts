@@ -2,6 +2,7 @@ import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
+import type { LiveChunker } from '../packetfs/index.js';
 import type { Backend, Entry, NewVersion } from './backend.js';
 import { MetaCache } from './cache.js';
 import { errnoOf, fsError } from './errors.js';
@@ -37,6 +38,8 @@ export interface OverlayFsOptions {
   /** Directory for staging files (under the node's state dir). Emptied at start. */
   stagingDir: string;
   log: Logger;
+  /** Chunks files written front to back while they are written (the FS process has one). */
+  liveChunker?: LiveChunker;
 }
 
 /** libfuse renames a file unlinked while open to this (no hard_remove): it leaves the namespace. */
@@ -202,7 +205,7 @@ export class OverlayFs {
   async write(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
     const h = this.handle(fh, path);
     if ((h.flags & O_ACCMODE) === O_RDONLY) throw fsError('EBADF', path);
-    return h.file.write(this.opts.stagingDir, buf, len, h.flags & O_APPEND ? h.file.size : offset);
+    return h.file.write(this.opts.stagingDir, buf, len, h.flags & O_APPEND ? h.file.size : offset, this.opts.liveChunker);
   }
 
   /**
@@ -266,6 +269,15 @@ export class OverlayFs {
 
   private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number }> {
     if (f.size === 0) return { manifest: await this.backend.emptyManifest(), size: 0 };
+    const live = f.takeLive();
+    if (live) {
+      try {
+        return await this.backend.storeChunks(await live.finish());
+      } catch (err) {
+        // The staging file has every byte: store it whole, which reports its own errors.
+        this.opts.log.warn({ path: f.path, err: (err as Error).message }, 'live chunking failed; storing the file whole');
+      }
+    }
     return this.backend.storeFile(await f.materialize(this.opts.stagingDir, this.backend));
   }
 

@@ -26,5 +26,7 @@ export {
 } from './errors.js';
 export { chunkRoutes, parseRange, type ChunkRoutesOptions } from './routes.js';
 export { ChunkFetcher, type ChunkFetcherOptions, type FetcherStats } from './fetcher.js';
+export { ChunkReadPool } from './read-pool.js';
+export { LiveChunker, type LiveFile } from './live-chunker.js';
 export { replicate, type ReplicationRule, type ReplicateOptions, type ReplicateResult } from './replicate.js';
 export { registerPacketfsMetrics } from './metrics.js';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createLogger, type Logger } from '../util/log.js';
 import { chunkStream, type ChunkerOptions } from './chunker.js';
 import { ChunkNotFoundError, CorruptChunkError, FileChangedError, HASH_RE, StoreWriteError, checkHash } from './errors.js';
+import type { ChunkReadPool } from './read-pool.js';
 
 export interface ChunkRef {
   /** SHA-256 of the chunk's bytes, 64 lowercase hex digits. */
@@ -60,6 +61,8 @@ export interface ChunkStoreOptions {
    * libuv's pool has the threads for them (the agent sets UV_THREADPOOL_SIZE=64).
    */
   writeConcurrency?: number;
+  /** Read and verify chunks on these threads instead of the event loop (the FS process). */
+  readPool?: ChunkReadPool;
 }
 
 const TMP_MAX_AGE_MS = 60 * 60 * 1000;
@@ -121,6 +124,7 @@ export class ChunkStore extends EventEmitter {
   private readonly log: Logger;
   private readonly chunker: ChunkerOptions;
   private readonly writeConcurrency: number;
+  private readonly readPool?: ChunkReadPool;
   private ready?: Promise<void>;
 
   constructor(dir: string, opts: ChunkStoreOptions = {}) {
@@ -129,6 +133,7 @@ export class ChunkStore extends EventEmitter {
     this.log = opts.log ?? createLogger('packetfs-store', { dir });
     this.chunker = opts.chunker ?? {};
     this.writeConcurrency = opts.writeConcurrency ?? 32;
+    this.readPool = opts.readPool;
   }
 
   /** Create the layout and remove temp files left by a crash (called lazily by every method). */
@@ -195,7 +200,14 @@ export class ChunkStore extends EventEmitter {
     // Own first, then cache, then own again: a promotion (cache → own rename) between the
     // first two looks must not read as "absent". Every look goes through the thread pool: a
     // synchronous stat would stall the event loop on a disk read when the dentries are cold.
-    for (const area of ['own', 'cache', 'own'] as const) {
+    const areas = ['own', 'cache', 'own'] as const;
+    if (this.readPool) {
+      const r = await this.readPool.read(areas.map((a) => this.path(hash, a)), size);
+      if (!r) throw new ChunkNotFoundError(hash, this.dir);
+      if (r.hash !== hash) await this.corrupt(hash, areas[r.index], `${r.data.length} bytes hash to ${r.hash}`);
+      return r.data;
+    }
+    for (const area of areas) {
       const p = this.path(hash, area);
       let data: Buffer;
       try {
@@ -205,13 +217,16 @@ export class ChunkStore extends EventEmitter {
         throw err;
       }
       const actual = await verifyHash(data);
-      if (actual !== hash) {
-        await this.quarantine(hash, area, `${data.length} bytes hash to ${actual}`);
-        throw new CorruptChunkError(hash, p, `${data.length} bytes hash to ${actual}`);
-      }
+      if (actual !== hash) await this.corrupt(hash, area, `${data.length} bytes hash to ${actual}`);
       return data;
     }
     throw new ChunkNotFoundError(hash, this.dir);
+  }
+
+  /** A chunk that failed its hash: quarantined, never returned. */
+  private async corrupt(hash: string, area: ChunkArea, detail: string): Promise<never> {
+    await this.quarantine(hash, area, detail);
+    throw new CorruptChunkError(hash, this.path(hash, area), detail);
   }
 
   private async quarantine(hash: string, area: ChunkArea, detail: string): Promise<void> {
@@ -353,43 +368,19 @@ export class ChunkStore extends EventEmitter {
     try {
       const before = await fh.stat({ bigint: true });
       if (!before.isFile()) throw new Error(`putFile: ${path} is not a regular file`);
-      const chunks: ChunkRef[] = [];
-      const seen = new Set<string>();
-      const dirs = new Set<string>();
-      const inflight = new Set<Promise<void>>();
-      let failure: unknown;
-      let size = 0;
-      let newBytes = 0;
+      const w = this.writer();
       try {
         const stream = fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false, start: 0 });
-        for await (const c of chunkStream(stream, this.chunker)) {
-          chunks.push({ hash: c.hash, size: c.size });
-          size += c.size;
-          if (seen.has(c.hash)) continue;
-          seen.add(c.hash);
-          const p: Promise<void> = this.putVerified(c.hash, c.data, 'own').then(
-            (r) => {
-              if (r.wrote) newBytes += c.size;
-              if (r.dir) dirs.add(r.dir);
-            },
-            (err) => {
-              failure ??= err;
-            },
-          ).finally(() => inflight.delete(p));
-          inflight.add(p);
-          if (failure) break;
-          if (inflight.size >= this.writeConcurrency) await Promise.race(inflight);
-        }
+        for await (const c of chunkStream(stream, this.chunker)) await w.add(c.hash, c.data);
       } finally {
-        await Promise.all(inflight);
+        await w.settle();
       }
-      if (failure) throw failure;
+      const { chunks, size, newBytes } = await w.finish();
       const after = await fh.stat({ bigint: true });
       if (after.nlink === 0n) throw new FileChangedError(path, 'it was deleted');
       if (after.size !== before.size || after.mtimeNs !== before.mtimeNs || BigInt(size) !== after.size) {
         throw new FileChangedError(path, `size ${before.size} → ${after.size}, read ${size} bytes, mtime ${before.mtimeNs} → ${after.mtimeNs}`);
       }
-      await Promise.all([...dirs].map(fsyncDir));
       return { chunks, size, newBytes };
     } catch (err) {
       if (err instanceof FileChangedError) this.log.warn({ path, err: err.message }, 'putFile gave up on a changing file');
@@ -397,6 +388,14 @@ export class ChunkStore extends EventEmitter {
     } finally {
       await fh.close();
     }
+  }
+
+  /**
+   * A durable writer of one file's chunks, in order: putFile's pipeline, also fed by the
+   * overlay while a file is written (see ChunkWriter).
+   */
+  writer(): ChunkWriter {
+    return new ChunkWriter((hash, data) => this.putVerified(hash, data, 'own'), this.writeConcurrency);
   }
 
   /** Every chunk file of one area: hash, size and mtime (for the cache's LRU after a restart). */
@@ -497,5 +496,58 @@ export class ChunkStore extends EventEmitter {
     }
     this.log.info({ ...res, live: live.size }, 'chunk gc done');
     return res;
+  }
+}
+
+/**
+ * Stores the chunks of one file as they are cut: up to `concurrency` writes in flight (their
+ * fsyncs overlap the hashing of the next chunks), each distinct chunk once, and at finish()
+ * one fsync per fan-out directory touched. Bytes must already hash to their names.
+ */
+export class ChunkWriter {
+  private readonly chunks: ChunkRef[] = [];
+  private readonly seen = new Set<string>();
+  private readonly dirs = new Set<string>();
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: unknown;
+  private size = 0;
+  private newBytes = 0;
+
+  constructor(
+    private readonly put: (hash: string, data: Uint8Array) => Promise<{ wrote: boolean; dir?: string }>,
+    private readonly concurrency: number,
+  ) {}
+
+  /** Queue a chunk; waits while the writes in flight are at the limit. Throws the first write error. */
+  async add(hash: string, data: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.chunks.push({ hash, size: data.length });
+    this.size += data.length;
+    if (this.seen.has(hash)) return;
+    this.seen.add(hash);
+    const p: Promise<void> = this.put(hash, data).then(
+      (r) => {
+        if (r.wrote) this.newBytes += data.length;
+        if (r.dir) this.dirs.add(r.dir);
+      },
+      (err) => {
+        this.failure ??= err;
+      },
+    ).finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
+    if (this.inflight.size >= this.concurrency) await Promise.race(this.inflight);
+  }
+
+  /** Wait for every write in flight (also after a failure, so no write outlives the caller). */
+  async settle(): Promise<void> {
+    await Promise.all(this.inflight);
+  }
+
+  /** All chunks durable: the file's chunk list, size and the bytes newly stored. */
+  async finish(): Promise<PutFileResult> {
+    await this.settle();
+    if (this.failure) throw this.failure;
+    await Promise.all([...this.dirs].map(fsyncDir));
+    return { chunks: this.chunks, size: this.size, newBytes: this.newBytes };
   }
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import {
-  ChunkStore, CorruptChunkError, FileChangedError, StoreWriteError, chunkStream, decodeChunkList, encodeChunkList, manifestHash,
+  ChunkNotFoundError, ChunkReadPool, ChunkStore, CorruptChunkError, FileChangedError, LiveChunker, StoreWriteError, chunkStream, decodeChunkList, encodeChunkList, manifestHash,
 } from '../../src/packetfs/index.js';
 import { readShareTarball, shareTarball } from './fixtures.js';
 
@@ -117,6 +117,72 @@ describe('ChunkStore', () => {
     // A fresh put of the right bytes heals it.
     await store.put(h, data);
     assert.ok((await store.get(h)).equals(data));
+  });
+
+  it('reads and verifies on its reader threads just as on the event loop: own, cache, corrupt, missing', async () => {
+    const pool = new ChunkReadPool(2);
+    try {
+      const store = new ChunkStore(join(root, 'pool'), { log: quiet, readPool: pool });
+      const own = randomBytes(300_000);
+      const cached = randomBytes(5);
+      await store.put(sha(own), own);
+      await store.put(sha(cached), cached, { area: 'cache' });
+      const got = await Promise.all([store.get(sha(own), own.length), store.get(sha(own)), store.get(sha(cached))]);
+      assert.ok(got[0].equals(own) && got[1].equals(own) && got[2].equals(cached));
+      await assert.rejects(store.get(sha(Buffer.from('absent'))), ChunkNotFoundError);
+      const reported: string[] = [];
+      store.on('corrupt', (e: { hash: string }) => reported.push(e.hash));
+      truncateSync(store.path(sha(own)), 1000);
+      await assert.rejects(store.get(sha(own), own.length), (err: unknown) => err instanceof CorruptChunkError && err.hash === sha(own));
+      assert.deepEqual(reported, [sha(own)]);
+      assert.equal(await store.has(sha(own)), false, 'quarantined');
+      // An unreadable chunk is an error of its own, not "absent".
+      mkdirSync(join(store.path(sha(cached), 'own')), { recursive: true });
+      await assert.rejects(store.get(sha(cached)), /EISDIR/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a live chunker following a file as it is written cuts the same chunks as putFile, and lets go on abort', async () => {
+    const dir = join(root, 'live');
+    const live = new LiveChunker(dir);
+    try {
+      const store = new ChunkStore(dir, { log: quiet });
+      const data = Buffer.concat([randomBytes(9 << 20), Buffer.alloc(3 << 20), randomBytes(777)]);
+      const path = join(root, 'live-src.bin');
+      writeFileSync(path, '');
+      const f = live.open(path);
+      const fd = openSync(path, 'r+');
+      for (let off = 0; off < data.length; off += 131072) {
+        const n = Math.min(131072, data.length - off);
+        writeSync(fd, data, off, n, off);
+        f.advance(off + n);
+        if (off % (2 << 20) === 0) await new Promise((r) => setTimeout(r, 1));
+      }
+      closeSync(fd);
+      const got = await f.finish();
+      const whole = await store.putFile(path);
+      assert.deepEqual(got.chunks, whole.chunks);
+      assert.equal(got.size, data.length);
+      assert.equal(whole.newBytes, 0, 'every chunk was already stored, durably, by the live chunker');
+      for (const c of got.chunks) assert.ok(await store.has(c.hash));
+      // A file that turns out shorter than announced fails (the caller stores it whole instead).
+      const short = join(root, 'live-short.bin');
+      writeFileSync(short, randomBytes(1000));
+      const g = live.open(short);
+      g.advance(5 << 20);
+      await assert.rejects(g.finish(), /ends at 1000/);
+      // Aborted: no answer ever comes, and later files are followed as usual.
+      const h = live.open(short);
+      h.advance(1000);
+      h.abort();
+      const again = live.open(short);
+      again.advance(1000);
+      assert.deepEqual((await again.finish()).chunks, (await store.putFile(short)).chunks);
+    } finally {
+      await live.close();
+    }
   });
 
   it('gc deletes unreferenced chunks past the grace period and keeps live, young and concurrently re-put ones', async () => {
