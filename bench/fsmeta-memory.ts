@@ -81,7 +81,11 @@ for (const r of recs) baseline += Number(await redis.memory('USAGE', `${base.pre
 const mv = keyspace(testPrefix());
 const MV = FS_LIMITS.renameEntries - 51; // files; plus 50 directories and /mv itself
 for (let i = 0; i < MV; i += BATCH) {
-  await Promise.all(recs.slice(i, Math.min(i + BATCH, MV)).map((r, j) => commitVersion(redis, mv, { ...r, path: `/mv/d${(i + j) % 50}/f${i + j}` })));
+  await Promise.all(recs.slice(i, Math.min(i + BATCH, MV)).map(async (r, j) => {
+    // A commit names a manifest its keyspace holds (else ESTALE).
+    await putManifest(redis, mv, manifests[i + j].hash, manifests[i + j].enc);
+    await commitVersion(redis, mv, { ...r, path: `/mv/d${(i + j) % 50}/f${i + j}` });
+  }));
 }
 const r0 = performance.now();
 const moved = await renamePath(redis, mv, '/mv', '/mv2', 'node1');

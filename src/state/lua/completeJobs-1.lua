@@ -36,38 +36,43 @@ local function attemptEnded(id, attempt, exitCode)
   redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', attempt, 'state', 'attempt-ended', 'exitCode', exitCode)
 end
 
+-- What release() needs, then what the outcome needs: one read of each record.
+local ENDED_FIELDS = { unpack(RELEASE_FIELDS) }
+for _, x in ipairs({ 'token', 'cancelRequested', 'restartPolicy', 'backoffLimit' }) do table.insert(ENDED_FIELDS, x) end
+
 local function ended(id, token, exitCode, how, message)
   local jk = jobKey(id)
-  local j = redis.call('HMGET', jk, 'state', 'token', 'cancelRequested', 'restartPolicy', 'backoffLimit', 'attempt', 'node')
-  if j[1] ~= 'running' or j[2] ~= token then return 'stale' end
-  if j[3] == '1' then
-    finish(id, 'cancelled', exitCode, 'cancelled', now)
+  local f = redis.call('HMGET', jk, unpack(ENDED_FIELDS))
+  local j = { f[9], f[10], f[11], f[12] }
+  if f[7] ~= 'running' or j[1] ~= token then return 'stale' end
+  if j[2] == '1' then
+    finish(id, 'cancelled', exitCode, 'cancelled', now, f)
     return 'cancelled'
   end
-  if j[3] == 'move' then
-    attemptEnded(id, j[6], exitCode)
-    requeue(id, 'moved off draining node ' .. j[7], now, 0)
+  if j[2] == 'move' then
+    attemptEnded(id, f[8], exitCode)
+    requeue(id, 'moved off draining node ' .. f[1], now, 0, f)
     return 'requeued'
   end
-  local always = j[4] == 'Always'
+  local always = j[3] == 'Always'
   if how == 'exit' and exitCode == '0' and not always then
-    finish(id, 'succeeded', exitCode, message, now)
+    finish(id, 'succeeded', exitCode, message, now, f)
     return 'succeeded'
   end
   if how == 'deadline' and not always then
-    finish(id, 'failed', exitCode, message ~= '' and message or 'activeDeadlineSeconds exceeded', now)
+    finish(id, 'failed', exitCode, message ~= '' and message or 'activeDeadlineSeconds exceeded', now, f)
     return 'failed'
   end
   local failures = redis.call('HINCRBY', jk, 'failures', 1)
-  if always or failures <= tonumber(j[5]) then
+  if always or failures <= tonumber(j[4]) then
     local delay = math.min(tonumber(ARGV[3]) * 2 ^ (failures - 1), tonumber(ARGV[4]))
-    attemptEnded(id, j[6], exitCode)
+    attemptEnded(id, f[8], exitCode)
     redis.call('HSET', jk, 'exitCode', exitCode, 'message', message)
     local what = (how == 'exit' and ('exited with ' .. exitCode)) or message
-    requeue(id, string.format('%s; retry %d in %.1fs', what, failures, delay / 1000), now, delay)
+    requeue(id, string.format('%s; retry %d in %.1fs', what, failures, delay / 1000), now, delay, f)
     return 'retrying'
   end
-  finish(id, 'failed', exitCode, message, now)
+  finish(id, 'failed', exitCode, message, now, f)
   return 'failed'
 end
 

@@ -47,9 +47,10 @@ end
 -- Give back the job's reservation on its node and take it off that node's lists. The caller
 -- writes 'allocated' = '0' on the record in its own HSET (the flag makes a release happen once).
 -- Returns the record's fields {node, milliCpus, memoryBytes, allocated, ownerKind, ownerName,
--- state, attempt}, read once here for the callers too.
-local function release(id)
-  local f = redis.call('HMGET', jobKey(id), 'node', 'milliCpus', 'memoryBytes', 'allocated', 'ownerKind', 'ownerName', 'state', 'attempt')
+-- state, attempt}, read once here for the callers too (f: a caller that read them already).
+local RELEASE_FIELDS = { 'node', 'milliCpus', 'memoryBytes', 'allocated', 'ownerKind', 'ownerName', 'state', 'attempt' }
+local function release(id, f)
+  f = f or redis.call('HMGET', jobKey(id), unpack(RELEASE_FIELDS))
   local node = f[1]
   if node and node ~= '' then
     if f[4] == '1' then
@@ -85,9 +86,9 @@ local function ownerFinished(ownerKind, ownerName, state, now)
 end
 
 -- The one way a job reaches a terminal state: it happens once, with one result record.
-local function finish(id, state, exitCode, message, now)
+local function finish(id, state, exitCode, message, now, f)
   local jk = jobKey(id)
-  local f = release(id)
+  f = release(id, f)
   -- Only a job that is not running can be queued.
   if f[7] ~= 'running' then
     redis.call('ZREM', K.pending, id)
@@ -106,9 +107,9 @@ end
 
 -- Back to pending (now, or after delayMs in the delayed set) with a new fencing token,
 -- so whatever the previous holder still reports is refused.
-local function requeue(id, reason, now, delayMs)
+local function requeue(id, reason, now, delayMs, f)
   local jk = jobKey(id)
-  local f = release(id)
+  f = release(id, f)
   redis.call('HSET', jk, 'state', 'pending', 'node', '', 'lastNode', f[1] or '', 'allocated', '0',
     'token', redis.call('INCR', K.fence), 'leaseExpiry', '', 'waitReason', reason, 'cancelRequested', '')
   if delayMs > 0 then
@@ -119,12 +120,25 @@ local function requeue(id, reason, now, delayMs)
   logSys(id, reason)
 end
 
+-- Queue order numbers, taken from jobs:seq a block at a time: one INCRBY for a script's
+-- whole submit (a block has a number for every argument, so for every record). Numbers left
+-- over are never used; only their order matters.
+local seqNext, seqLast = 1, 0
+local function nextSeq()
+  if seqNext > seqLast then
+    seqLast = redis.call('INCRBY', K.seq, #ARGV)
+    seqNext = seqLast - #ARGV + 1
+  end
+  seqNext = seqNext + 1
+  return seqNext - 1
+end
+
 -- Create one job record from the table the JS side built (see submitJobs in jobs.ts).
 -- Returns 0 when the id already exists, so a retried submit does not double a job.
 local function submitJob(r, now)
   local jk = jobKey(r.id)
   if redis.call('EXISTS', jk) == 1 then return 0 end
-  local seq = redis.call('INCR', K.seq)
+  local seq = nextSeq()
   local score = pendingScore(r.priority, seq)
   redis.call('HSET', jk, 'id', r.id, 'name', r.name, 'ownerKind', r.ownerKind, 'ownerName', r.ownerName,
     'index', r.index, 'spec', r.spec, 'priority', r.priority, 'milliCpus', r.milliCpus,
