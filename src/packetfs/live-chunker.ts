@@ -26,10 +26,10 @@ export class LiveChunker {
 
   constructor(storeDir: string, chunker?: ChunkerOptions) {
     this.worker = new Worker(new URL('./live-worker.js', import.meta.url), { workerData: { dir: storeDir, ...(chunker ? { chunker } : {}) } });
-    this.worker.unref();
     this.worker.on('message', (r: LiveReply) => {
       const p = this.waiting.get(r.id);
       this.waiting.delete(r.id);
+      if (!this.waiting.size) this.worker.unref();
       if ('error' in r) p?.reject(new Error(r.error));
       else p?.resolve(r.result);
     });
@@ -37,13 +37,19 @@ export class LiveChunker {
       for (const p of this.waiting.values()) p.reject(err);
       this.waiting.clear();
     });
+    // Referenced only while someone awaits a result (see HashPool). After the listeners, since
+    // adding one refs the port again.
+    this.worker.unref();
   }
 
   /** Follow the file at `path`, whose bytes from 0 are about to be written in order. */
   open(path: string): LiveFile {
     const id = ++this.seq;
     this.post({ t: 'open', id, path });
-    return new LiveFile(id, (m) => this.post(m), (id) => new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject })));
+    return new LiveFile(id, (m) => this.post(m), (id) => new Promise((resolve, reject) => {
+      if (!this.waiting.size) this.worker.ref();
+      this.waiting.set(id, { resolve, reject });
+    }));
   }
 
   private post(m: LiveRequest): void {

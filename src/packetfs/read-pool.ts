@@ -36,11 +36,10 @@ export class ChunkReadPool {
   constructor(size = 2) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(new URL('./read-worker.js', import.meta.url));
-      // Idle readers never keep the process alive.
-      w.unref();
       const slot = { w, ids: new Set<number>() };
       w.on('message', (r: ReadReply) => {
         slot.ids.delete(r.id);
+        if (!slot.ids.size) w.unref();
         this.settle(r);
       });
       w.on('error', (err) => {
@@ -51,6 +50,9 @@ export class ChunkReadPool {
           this.waiting.delete(id);
         }
       });
+      // Referenced only while it has work (see HashPool). After the listeners, since adding one
+      // refs the port again.
+      w.unref();
       this.workers.push(slot);
     }
   }
@@ -60,6 +62,7 @@ export class ChunkReadPool {
     const slot = this.workers.reduce<{ w: Worker; ids: Set<number> } | undefined>((a, b) => (!a || b.ids.size < a.ids.size ? b : a), undefined);
     if (!slot) return Promise.reject(new Error('no chunk reader thread is left'));
     const id = ++this.seq;
+    if (!slot.ids.size) slot.w.ref();
     slot.ids.add(id);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });

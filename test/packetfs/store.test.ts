@@ -185,6 +185,29 @@ describe('ChunkStore', () => {
     }
   });
 
+  it('reader and chunker threads keep a process alive while it awaits them, and never when idle', () => {
+    // A child whose only pending work is a LiveChunker result, then a pooled read: it must wait
+    // for both (exit 0 with the output), then exit by itself with the threads still up.
+    const index = new URL('../../src/packetfs/index.js', import.meta.url).href;
+    const dir = join(root, 'alive');
+    const script = `
+      import { ChunkReadPool, ChunkStore, LiveChunker } from ${JSON.stringify(index)};
+      import { writeFileSync } from 'node:fs';
+      const file = ${JSON.stringify(join(root, 'alive.bin'))};
+      writeFileSync(file, Buffer.alloc(3 << 20, 7));
+      const live = new LiveChunker(${JSON.stringify(dir)});
+      const f = live.open(file);
+      f.advance(3 << 20);
+      const r = await f.finish();
+      const store = new ChunkStore(${JSON.stringify(dir)}, { readPool: new ChunkReadPool(1) });
+      const data = await store.get(r.chunks[0].hash, r.chunks[0].size);
+      console.log(r.chunks.length, data.length);
+    `;
+    writeFileSync(join(root, 'alive.mjs'), script);
+    const out = execFileSync(process.execPath, [join(root, 'alive.mjs')], { timeout: 20_000, env: { ...process.env, OSWALK_LOG_LEVEL: 'silent' } });
+    assert.match(out.toString(), /^\d+ \d+\n$/);
+  });
+
   it('gc deletes unreferenced chunks past the grace period and keeps live, young and concurrently re-put ones', async () => {
     const store = fresh('gc');
     const mk = () => randomBytes(10_000);
