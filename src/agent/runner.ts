@@ -171,9 +171,10 @@ export class JobRunner {
   }
 
   /**
-   * Report an attempt's end. Reports go out as a group commit: one call at a time, carrying
-   * every report that came in while the previous one was on its way, so jobs that end
-   * together cost one round trip. The same call starts the next jobs of a backlog here.
+   * Report an attempt's end. Reports go out as a group commit: at most REPORTS_IN_FLIGHT calls
+   * at a time, each carrying every report that came in while the calls before it were on their
+   * way, so jobs that end together cost one round trip. The same call starts the next jobs of
+   * a backlog here.
    */
   private report(c: Completion): Promise<CompleteOutcome> {
     return new Promise((resolve, reject) => {
