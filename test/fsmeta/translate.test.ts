@@ -16,19 +16,10 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { getCurrent, getManifest, listDir, listVersions, subscribeFsEvents } from '../../src/state/fs.js';
 import { ChunkStore, decodeChunkList, manifestLocations } from '../../src/packetfs/index.js';
 import { startTranslator, type Translator, type TranslatorOptions } from '../../src/translate/index.js';
+import { until } from '../helpers/until.js';
 
 const CLI = OSWALK_BIN;
 const quiet = pino({ level: 'silent' });
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 4000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('translate daemon', () => {
   let server: TestRedis;

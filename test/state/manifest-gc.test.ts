@@ -17,6 +17,7 @@ import { addManifestLocation, ChunkFetcher, ChunkStore, manifestLocations } from
 import { startTranslator } from '../../src/translate/index.js';
 import { ClusterBackend } from '../../src/overlay/cluster-backend.js';
 import { OverlayFs } from '../../src/overlay/ops.js';
+import { until } from '../helpers/until.js';
 
 const quiet = pino({ level: 'silent' });
 const T = 1_700_000_000_000_000_000n;
@@ -48,16 +49,6 @@ async function churn(redis: Redis, ks: Keyspace, path: string, count: number, fr
     ms.push(m);
   }
   return ms;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 4000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('manifest garbage collection', () => {
