@@ -23,7 +23,7 @@ import { connectRedis } from '../src/state/redis.js';
 import { keyspace } from '../src/state/keys.js';
 import { registerNode } from '../src/state/nodes.js';
 import { ChunkFetcher, ChunkStore, addManifestLocation, chunkRoutes, manifestHash, type ChunkRef } from '../src/packetfs/index.js';
-import { gbps, table, writeSection } from './packetfs-report.js';
+import { gbps, interleaved, table, writeSection } from './packetfs-report.js';
 
 const log = pino({ level: 'silent' });
 const token = 'bench';
@@ -106,14 +106,7 @@ async function main(): Promise<void> {
       ['ChunkFetcher, 16 chunks in flight (fetch + verify + store)', fetchAll(16)],
     ];
     execFileSync('sh', ['-c', `cat ${file} > /dev/null`]);
-    const runs = pipelines.map(() => [] as number[]);
-    for (let r = 0; r < rounds; r++) {
-      for (const [i, [name, f]] of pipelines.entries()) {
-        runs[i].push(await f());
-        console.log(`round ${r + 1}: ${name} ${gbps(bytes, runs[i].at(-1)!)} GB/s`);
-      }
-    }
-    const best = runs.map((r) => Math.min(...r));
+    const { runs, best } = await interleaved(pipelines, rounds, bytes);
     writeSection('fetch', `Chunk fetch throughput on loopback (${mib} MiB, ${chunks.length} chunks)`,
       `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? 4} node dist/bench/packetfs-fetch.js ${mib} ${rounds}`,
       table(['transfer (node A and node B are separate processes)', 'GB/s (best round)', 'vs plain download discarded / saved', 'every round'], pipelines.map(([name], i) => [

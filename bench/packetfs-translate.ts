@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ChunkStore, chunkStream, DEFAULT_CHUNKER, type ChunkerOptions } from '../src/packetfs/index.js';
-import { gbps, table, writeSection } from './packetfs-report.js';
+import { gbps, interleaved, table, writeSection } from './packetfs-report.js';
 
 const mib = Number(process.argv[2] ?? 1024);
 const rounds = Number(process.argv[3] ?? 3);
@@ -46,14 +46,7 @@ try {
     ['putFile, 16/64/256 KiB chunks', put({ minSize: 16 << 10, avgSize: 64 << 10, maxSize: 256 << 10 })],
     ['putFile, 256/1024/4096 KiB chunks', put({ minSize: 256 << 10, avgSize: 1 << 20, maxSize: 4 << 20 })],
   ];
-  const runs = pipelines.map(() => [] as number[]);
-  for (let r = 0; r < rounds; r++) {
-    for (const [i, [name, f]] of pipelines.entries()) {
-      runs[i].push(await f());
-      console.log(`round ${r + 1}: ${name} ${gbps(bytes, runs[i].at(-1)!)} GB/s`);
-    }
-  }
-  const best = runs.map((r) => Math.min(...r));
+  const { runs, best } = await interleaved(pipelines, rounds, bytes);
   const rows = pipelines.map(([name], i) => [
     name, gbps(bytes, best[i]), `${Math.round((best[0] / best[i]) * 100)}%`, runs[i].map((m) => gbps(bytes, m)).join(', '),
   ]);
