@@ -8,7 +8,9 @@ import { keyspace } from '../../src/state/keys.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { ChunkStore, chunkRoutes } from '../../src/packetfs/index.js';
 import { mountOverlay, unmountStale, type MountOverlayOptions, type OverlayMount } from '../../src/overlay/index.js';
-import { freePort } from '../helpers/redis.js';
+import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { freePort, TestRedis } from '../helpers/redis.js';
 
 export const TOKEN = 'overlay-test-token';
 
@@ -99,6 +101,27 @@ export async function stopNode(n: TestNode | undefined): Promise<void> {
     await unmountStale(n.mnt);
     rmSync(n.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * One mounted node on a redis-server of its own for a describe block (set in before(), torn
+ * down in after(), which then checks that no mount of ours is left).
+ */
+export function useOneNode(name: string, prefix: string): { n: TestNode; redis: TestRedis } {
+  const one = {} as { n: TestNode; redis: TestRedis };
+  before(async () => {
+    one.redis = await TestRedis.start();
+    one.n = await startNode(name, one.redis.url, prefix);
+  });
+  after(async () => {
+    try {
+      await stopNode(one.n);
+    } finally {
+      await one.redis.stop();
+    }
+    assert.deepEqual(leftoverMounts(), []);
+  });
+  return one;
 }
 
 /** Mounts of ours still in the table (there must be none once a test file is done). */

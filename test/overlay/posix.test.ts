@@ -1,37 +1,24 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
+import { testPrefix } from '../helpers/redis.js';
 import { checkPath } from '../../src/overlay/paths.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
 import { listVersions } from '../../src/state/fs.js';
-import { leftoverMounts, ok, pyErrno, sh, startNode, stopNode, type TestNode } from './helpers.js';
+import { ok, pyErrno, sh, useOneNode } from './helpers.js';
 
 describe('overlay: POSIX behaviour of one mount', () => {
-  let redis: TestRedis;
-  let n: TestNode;
   const prefix = testPrefix();
-  before(async () => {
-    redis = await TestRedis.start();
-    n = await startNode('posix', redis.url, prefix);
-  });
-  after(async () => {
-    try {
-      await stopNode(n);
-    } finally {
-      await redis.stop();
-    }
-    assert.deepEqual(leftoverMounts(), []);
-  });
+  const one = useOneNode('posix', prefix);
 
   it('writes, reads, lists (with . and ..) and stats files in deep directories', async () => {
-    const out = await ok('mkdir -p a/b/c/d && printf hello > a/b/c/d/f && cat a/b/c/d/f && stat -c "%s %F" a/b/c/d/f && ls -a a/b/c/d', { cwd: n.mnt });
+    const out = await ok('mkdir -p a/b/c/d && printf hello > a/b/c/d/f && cat a/b/c/d/f && stat -c "%s %F" a/b/c/d/f && ls -a a/b/c/d', { cwd: one.n.mnt });
     assert.equal(out, 'hello5 regular file\n.\n..\nf\n');
   });
 
   it('answers every failure with the right errno', async () => {
-    const py = (code: string) => pyErrno(code, n.mnt);
-    await ok('mkdir -p e/full && touch e/full/x e/file && mkdir e/empty', { cwd: n.mnt });
+    const py = (code: string) => pyErrno(code, one.n.mnt);
+    await ok('mkdir -p e/full && touch e/full/x e/file && mkdir e/empty', { cwd: one.n.mnt });
     assert.equal(await py("os.open('e/nope', os.O_RDONLY)"), 'ENOENT');
     assert.equal(await py("os.mkdir('e/full')"), 'EEXIST');
     assert.equal(await py("os.open('e/file', os.O_CREAT | os.O_EXCL | os.O_WRONLY)"), 'EEXIST');
@@ -47,8 +34,8 @@ describe('overlay: POSIX behaviour of one mount', () => {
     assert.equal(await py("os.link('e/file', 'e/hard')"), 'EPERM');
     assert.equal(await py("os.readlink('e/file')"), 'EINVAL');
     // The kernel checks permissions against the owners and modes we report.
-    await ok('chmod 644 e/file', { cwd: n.mnt });
-    const r = await sh('runuser -u nobody -- sh -c "echo x > e/file"', { cwd: n.mnt });
+    await ok('chmod 644 e/file', { cwd: one.n.mnt });
+    const r = await sh('runuser -u nobody -- sh -c "echo x > e/file"', { cwd: one.n.mnt });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Permission denied/);
     assert.equal(await py("os.rmdir('e/empty')"), 'OK');
@@ -62,19 +49,19 @@ describe('overlay: POSIX behaviour of one mount', () => {
   });
 
   it('keeps symlinks as text: absolute targets are never followed by the server', async () => {
-    await ok('ln -s /etc/shadow s/abs 2>/dev/null || (mkdir s && ln -s /etc/shadow s/abs) && ln -s ../a/b/c/d/f s/rel', { cwd: n.mnt });
-    assert.equal(await ok('readlink s/abs; readlink s/rel; cat s/rel; stat -c %F s/abs', { cwd: n.mnt }), '/etc/shadow\n../a/b/c/d/f\nhellosymbolic link\n');
+    await ok('ln -s /etc/shadow s/abs 2>/dev/null || (mkdir s && ln -s /etc/shadow s/abs) && ln -s ../a/b/c/d/f s/rel', { cwd: one.n.mnt });
+    assert.equal(await ok('readlink s/abs; readlink s/rel; cat s/rel; stat -c %F s/abs', { cwd: one.n.mnt }), '/etc/shadow\n../a/b/c/d/f\nhellosymbolic link\n');
   });
 
   it('renames files and directories atomically, over an existing target, keeping mtimes', async () => {
-    await ok('mkdir -p r/d1 && echo one > r/d1/x && echo new > r/a && echo old > r/b && touch -d "2003-04-05 06:07:08.5" r/a', { cwd: n.mnt });
-    await ok('mv r/a r/b && mv r/d1 r/d2', { cwd: n.mnt });
-    assert.equal(await ok('cat r/b; cat r/d2/x; ls r; stat -c %y r/b', { cwd: n.mnt }), 'new\none\nb\nd2\n2003-04-05 06:07:08.500000000 +0000\n');
+    await ok('mkdir -p r/d1 && echo one > r/d1/x && echo new > r/a && echo old > r/b && touch -d "2003-04-05 06:07:08.5" r/a', { cwd: one.n.mnt });
+    await ok('mv r/a r/b && mv r/d1 r/d2', { cwd: one.n.mnt });
+    assert.equal(await ok('cat r/b; cat r/d2/x; ls r; stat -c %y r/b', { cwd: one.n.mnt }), 'new\none\nb\nd2\n2003-04-05 06:07:08.500000000 +0000\n');
   });
 
   it('makes one version per close: overwriting (O_TRUNC) does not commit an empty file first', async () => {
-    await ok('echo one > v && echo two > v && echo three >> v', { cwd: n.mnt });
-    const r = connectRedis(redis.url);
+    await ok('echo one > v && echo two > v && echo three >> v', { cwd: one.n.mnt });
+    const r = connectRedis(one.redis.url);
     try {
       const versions = await listVersions(r, keyspace(prefix), '/v');
       assert.deepEqual(versions.map((v) => v.size), [10, 4, 4]);
@@ -84,26 +71,26 @@ describe('overlay: POSIX behaviour of one mount', () => {
   });
 
   it('sets mtime with nanoseconds (touch -d, cp -p) and chmod/chown', async () => {
-    await ok('echo t > m && touch -d "1999-12-31 23:59:59.123456789" m && cp -p m m2 && chmod 600 m2 && chown 1234:5678 m2', { cwd: n.mnt });
-    assert.equal(await ok('stat -c "%y %a" m; stat -c "%y %a %u %g" m2', { cwd: n.mnt }),
+    await ok('echo t > m && touch -d "1999-12-31 23:59:59.123456789" m && cp -p m m2 && chmod 600 m2 && chown 1234:5678 m2', { cwd: one.n.mnt });
+    assert.equal(await ok('stat -c "%y %a" m; stat -c "%y %a %u %g" m2', { cwd: one.n.mnt }),
       '1999-12-31 23:59:59.123456789 +0000 644\n1999-12-31 23:59:59.123456789 +0000 600 1234 5678\n');
   });
 
   it('gives a non-root user\'s new files and directories to that user', async () => {
-    await ok('mkdir pub && chmod 1777 pub', { cwd: n.mnt });
-    await ok('runuser -u nobody -- sh -c "echo mine > pub/f && mkdir pub/d"', { cwd: n.mnt });
-    assert.equal(await ok('stat -c "%u %g" pub/f pub/d; cat pub/f', { cwd: n.mnt }), '65534 65534\n65534 65534\nmine\n');
+    await ok('mkdir pub && chmod 1777 pub', { cwd: one.n.mnt });
+    await ok('runuser -u nobody -- sh -c "echo mine > pub/f && mkdir pub/d"', { cwd: one.n.mnt });
+    assert.equal(await ok('stat -c "%u %g" pub/f pub/d; cat pub/f', { cwd: one.n.mnt }), '65534 65534\n65534 65534\nmine\n');
   });
 
   it('appends with O_APPEND, truncates and ftruncates, and reads holes as zeros', async () => {
-    const py = (code: string) => pyErrno(code, n.mnt);
+    const py = (code: string) => pyErrno(code, one.n.mnt);
     assert.equal(await py([
       "for i in range(3):",
       "    fd = os.open('ap', os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644); os.write(fd, b'line%d\\n' % i); os.close(fd)",
       "fd = os.open('tr', os.O_RDWR | os.O_CREAT, 0o644); os.write(fd, b'0123456789'); os.ftruncate(fd, 4); os.pwrite(fd, b'Z', 8); os.close(fd)",
       "os.truncate('ap', 12)",
     ].join('\n')), 'OK');
-    assert.equal(await ok('cat ap; echo; od -An -c tr', { cwd: n.mnt }), 'line0\nline1\n\n   0   1   2   3  \\0  \\0  \\0  \\0   Z\n');
+    assert.equal(await ok('cat ap; echo; od -An -c tr', { cwd: one.n.mnt }), 'line0\nline1\n\n   0   1   2   3  \\0  \\0  \\0  \\0   Z\n');
   });
 
   it('keeps an unlinked file usable through its open descriptors, and leaves nothing behind', async () => {
@@ -113,20 +100,20 @@ describe('overlay: POSIX behaviour of one mount', () => {
       "os.lseek(fd, 0, 0); assert os.read(fd, 10) == b'abc'",
       "os.write(fd, b'def'); assert os.fstat(fd).st_size == 6; os.close(fd)",
       "assert not [n for n in os.listdir('.') if n.startswith('.fuse_hidden') or n == 'gone']",
-    ].join('\n'), n.mnt), 'OK');
+    ].join('\n'), one.n.mnt), 'OK');
   });
 
   it('holds a 5 GB sparse file: truncate -s 5G, write at the end, read it back', async () => {
-    await ok('truncate -s 5G big && printf END | dd of=big bs=1 seek=$((5*1024*1024*1024-3)) conv=notrunc status=none', { cwd: n.mnt, timeoutMs: 300_000 });
-    assert.equal(await ok('stat -c %s big; tail -c 3 big; dd if=big bs=1M skip=2500 count=1 status=none | tr -d "\\0" | wc -c', { cwd: n.mnt, timeoutMs: 120_000 }),
+    await ok('truncate -s 5G big && printf END | dd of=big bs=1 seek=$((5*1024*1024*1024-3)) conv=notrunc status=none', { cwd: one.n.mnt, timeoutMs: 300_000 });
+    assert.equal(await ok('stat -c %s big; tail -c 3 big; dd if=big bs=1M skip=2500 count=1 status=none | tr -d "\\0" | wc -c', { cwd: one.n.mnt, timeoutMs: 120_000 }),
       `${5 * 1024 ** 3}\nEND0\n`);
   });
 
   it('reports ENOSPC when the staging area is full', async () => {
-    const staging = `${n.stateDir}/staging`;
+    const staging = `${one.n.stateDir}/staging`;
     await ok(`mount -t tmpfs -o size=1m tmpfs ${staging}`);
     try {
-      const r = await sh('dd if=/dev/zero of=full bs=64k count=64 status=none', { cwd: n.mnt });
+      const r = await sh('dd if=/dev/zero of=full bs=64k count=64 status=none', { cwd: one.n.mnt });
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /No space left on device/);
     } finally {
@@ -135,7 +122,7 @@ describe('overlay: POSIX behaviour of one mount', () => {
   });
 
   it('answers statfs (df) from the local disk', async () => {
-    const out = await ok(`stat -f -c "%T %b" ${n.mnt}`);
+    const out = await ok(`stat -f -c "%T %b" ${one.n.mnt}`);
     assert.match(out, /^fuseblk|^fuse /);
     assert.ok(Number(out.split(' ')[1]) > 0);
   });

@@ -1,48 +1,35 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { leftoverMounts, ok, startNode, stopNode, type TestNode } from './helpers.js';
+import { testPrefix } from '../helpers/redis.js';
+import { ok, useOneNode } from './helpers.js';
 
 /** Real programs against a real mount: what a job in a container would run. */
 describe('overlay: real programs on the mount', () => {
-  let redis: TestRedis;
-  let n: TestNode;
   // A real tree of a few MB: the docs of a few packages (regular files, symlinks, subdirectories).
   const SRC = '/usr/share/doc';
   const TREE = 'git coreutils bash gcc-12 libc6 make rsync tar python3';
-  before(async () => {
-    redis = await TestRedis.start();
-    n = await startNode('programs', redis.url, testPrefix());
-  });
-  after(async () => {
-    try {
-      await stopNode(n);
-    } finally {
-      await redis.stop();
-    }
-    assert.deepEqual(leftoverMounts(), []);
-  });
+  const one = useOneNode('programs', testPrefix());
 
   it('cp -a then diff -r of a real tree, mtimes and modes kept', async () => {
-    await ok(`mkdir cp && for d in ${TREE}; do [ -e ${SRC}/$d ] && cp -a ${SRC}/$d cp/; done; true`, { cwd: n.mnt, timeoutMs: 300_000 });
-    await ok(`for d in ${TREE}; do [ -e ${SRC}/$d ] && diff -r --no-dereference ${SRC}/$d cp/$d; done; true`, { cwd: n.mnt });
+    await ok(`mkdir cp && for d in ${TREE}; do [ -e ${SRC}/$d ] && cp -a ${SRC}/$d cp/; done; true`, { cwd: one.n.mnt, timeoutMs: 300_000 });
+    await ok(`for d in ${TREE}; do [ -e ${SRC}/$d ] && diff -r --no-dereference ${SRC}/$d cp/$d; done; true`, { cwd: one.n.mnt });
     // Directory sizes are the one thing a different filesystem may report differently.
     const list = (root: string) => ok(`cd ${root} && find ${TREE} \\( -type d -printf '%p %M %T@\\n' \\) -o -printf '%p %M %s %T@\\n' 2>/dev/null | sort`);
-    assert.equal(await list(`${n.mnt}/cp`), await list(SRC));
+    assert.equal(await list(`${one.n.mnt}/cp`), await list(SRC));
   });
 
   it('tar in and out', async () => {
-    await ok(`mkdir tar && tar -C ${SRC} -cf - ${TREE} 2>/dev/null | tar -C tar -xf -`, { cwd: n.mnt, timeoutMs: 300_000 });
+    await ok(`mkdir tar && tar -C ${SRC} -cf - ${TREE} 2>/dev/null | tar -C tar -xf -`, { cwd: one.n.mnt, timeoutMs: 300_000 });
     const a = await ok(`tar -C ${SRC} --sort=name --mtime=@0 --owner=0 --group=0 -cf - ${TREE} 2>/dev/null | md5sum`);
-    const b = await ok(`tar -C tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - ${TREE} | md5sum`, { cwd: n.mnt });
+    const b = await ok(`tar -C tar --sort=name --mtime=@0 --owner=0 --group=0 -cf - ${TREE} | md5sum`, { cwd: one.n.mnt });
     assert.equal(b, a);
   });
 
   it('rsync -a, and a second rsync finds nothing to do', async () => {
-    await ok(`rsync -a ${SRC}/git/ rs/`, { cwd: n.mnt, timeoutMs: 300_000 });
-    await ok(`diff -r --no-dereference ${SRC}/git rs`, { cwd: n.mnt });
-    const again = await ok(`rsync -ai ${SRC}/git/ rs/`, { cwd: n.mnt });
+    await ok(`rsync -a ${SRC}/git/ rs/`, { cwd: one.n.mnt, timeoutMs: 300_000 });
+    await ok(`diff -r --no-dereference ${SRC}/git rs`, { cwd: one.n.mnt });
+    const again = await ok(`rsync -ai ${SRC}/git/ rs/`, { cwd: one.n.mnt });
     assert.equal(again, '');
   });
 
@@ -54,25 +41,25 @@ describe('overlay: real programs on the mount', () => {
       'echo hello > README && git add -A && git commit -qm one',
       'echo more >> README && git commit -qam two',
       'git fsck --full --strict && git log --oneline | wc -l && git status --porcelain | wc -l',
-    ].join(' && '), { cwd: n.mnt, timeoutMs: 300_000 });
+    ].join(' && '), { cwd: one.n.mnt, timeoutMs: 300_000 });
     assert.match(out, /2\n0\n$/);
   });
 
   it('builds a C program with make and gcc', async () => {
-    const dir = `${n.mnt}/cc`;
+    const dir = `${one.n.mnt}/cc`;
     await mkdir(dir);
     await writeFile(`${dir}/main.c`, '#include <stdio.h>\nint add(int a, int b);\nint main(void) { printf("%d\\n", add(40, 2)); return 0; }\n');
     await writeFile(`${dir}/add.c`, 'int add(int a, int b) { return a + b; }\n');
     await writeFile(`${dir}/Makefile`, 'prog: main.o add.o\n\tgcc -o prog main.o add.o\n%.o: %.c\n\tgcc -O2 -c $< -o $@\n');
     await ok('make -s', { cwd: dir });
-    assert.equal(await ok('./cc/prog', { cwd: n.mnt }), '42\n');
+    assert.equal(await ok('./cc/prog', { cwd: one.n.mnt }), '42\n');
     // make judges targets by mtime: nothing to rebuild.
     assert.match(await ok('make', { cwd: dir }), /is up to date/);
   });
 
   it('fio writes and verifies data (random and sequential)', async () => {
-    await ok('mkdir fio', { cwd: n.mnt });
-    await ok('fio --name=v --directory=fio --size=32m --bs=4k --rw=randwrite --verify=crc32c --do_verify=1 --ioengine=psync --numjobs=1 --output=/dev/null', { cwd: n.mnt, timeoutMs: 300_000 });
-    await ok('fio --name=s --directory=fio --size=64m --bs=128k --rw=write --verify=sha256 --do_verify=1 --ioengine=psync --output=/dev/null', { cwd: n.mnt, timeoutMs: 300_000 });
+    await ok('mkdir fio', { cwd: one.n.mnt });
+    await ok('fio --name=v --directory=fio --size=32m --bs=4k --rw=randwrite --verify=crc32c --do_verify=1 --ioengine=psync --numjobs=1 --output=/dev/null', { cwd: one.n.mnt, timeoutMs: 300_000 });
+    await ok('fio --name=s --directory=fio --size=64m --bs=128k --rw=write --verify=sha256 --do_verify=1 --ioengine=psync --output=/dev/null', { cwd: one.n.mnt, timeoutMs: 300_000 });
   });
 });
