@@ -39,8 +39,18 @@ export function sameStat(a: Seen | undefined, st: BigIntStats): boolean {
     && a.mode === Number(st.mode) && a.uid === Number(st.uid) && a.gid === Number(st.gid);
 }
 
+const EMPTY: ReadonlySet<string> = new Set();
+
+/** The directory a relative path is in; '' for the export directory itself. */
+export function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
 export class SeenState {
   readonly entries = new Map<string, Seen>();
+  /** Known paths by parent ('' is the export directory): deletes and directory checks need no walk of every entry. */
+  private readonly children = new Map<string, Set<string>>();
   /** Regular files among the entries, kept as they change: status reports it every second. */
   files = 0;
   private dirty = false;
@@ -70,9 +80,34 @@ export class SeenState {
   }
 
   set(rel: string, s: Seen): void {
-    this.files += (s.t === 'f' ? 1 : 0) - (this.entries.get(rel)?.t === 'f' ? 1 : 0);
+    const old = this.entries.get(rel);
+    this.files += (s.t === 'f' ? 1 : 0) - (old?.t === 'f' ? 1 : 0);
     this.entries.set(rel, s);
+    if (!old) {
+      const dir = parentOf(rel);
+      let set = this.children.get(dir);
+      if (!set) this.children.set(dir, (set = new Set()));
+      set.add(rel);
+    }
     this.dirty = true;
+  }
+
+  /** Known paths directly inside dirRel. */
+  childrenOf(dirRel: string): ReadonlySet<string> {
+    return this.children.get(dirRel) ?? EMPTY;
+  }
+
+  /** Known paths anywhere below dirRel. */
+  descendants(dirRel: string): string[] {
+    const out: string[] = [];
+    const walk = (d: string) => {
+      for (const c of this.childrenOf(d)) {
+        out.push(c);
+        walk(c);
+      }
+    };
+    walk(dirRel);
+    return out;
   }
 
   delete(rel: string): void {
@@ -80,6 +115,10 @@ export class SeenState {
     if (!old) return;
     if (old.t === 'f') this.files--;
     this.entries.delete(rel);
+    const dir = parentOf(rel);
+    const set = this.children.get(dir);
+    set?.delete(rel);
+    if (set?.size === 0) this.children.delete(dir);
     this.dirty = true;
   }
 

@@ -9,7 +9,7 @@ import type { Keyspace } from '../state/keys.js';
 import { commitVersion, FsError, normalizePath, putManifest, type NewVersion } from '../state/fs.js';
 import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkStore } from '../packetfs/index.js';
 import { createLogger, type Logger } from '../util/log.js';
-import { mtimeOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
+import { mtimeOf, parentOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
 
 export interface TranslatorOptions {
   redis: Redis;
@@ -66,12 +66,12 @@ export interface Translator {
 interface Pending {
   lastEvent: number;
   due: number;
-  /** size:mtime when last looked at; translated only once it stops changing. */
-  seen?: string;
 }
 
 const STATE_SAVE_MS = 2000;
 const RECENTLY_GONE_MAX = 10_000;
+/** A directory the watcher reported on is compared with what we know of it at most this often. */
+const DIR_CHECK_MS = 1000;
 
 /**
  * Scan and watch a node's export directory and turn what is there into namespace versions:
@@ -102,6 +102,11 @@ class TranslatorImpl implements Translator {
   private readonly recentlyGone = new Map<string, Seen>();
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
+  /** Directories to compare with their listing: the watcher can miss events (see checkDir). */
+  private dirChecks = new Set<string>();
+  private dirCheckTimer?: NodeJS.Timeout;
+  /** Paths that failed or were skipped: left alone until an event says they changed. */
+  private readonly failed = new Set<string>();
   private saveTimer?: NodeJS.Timeout;
   private waiters: (() => void)[] = [];
   private closed = false;
@@ -157,7 +162,12 @@ class TranslatorImpl implements Translator {
         ignoreInitial: true, followSymlinks: false, ignorePermissionErrors: true, atomic: false,
         ignored: (p) => this.ignored(p),
       });
-      this.watcher.on('all', (_event, p) => this.enqueue(this.rel(p)));
+      this.watcher.on('all', (_event, p) => {
+        const rel = this.rel(p);
+        this.failed.delete(rel);
+        this.enqueue(rel);
+        if (rel !== '' && !rel.startsWith('..')) this.checkDirSoon(parentOf(rel));
+      });
       this.watcher.on('error', (err) => this.log.error({ err }, 'watching the export directory failed'));
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     }
@@ -203,6 +213,7 @@ class TranslatorImpl implements Translator {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.dirCheckTimer);
     clearInterval(this.saveTimer);
     await this.watcher?.close();
     while (this.inflight.size) await new Promise((r) => setTimeout(r, 20));
@@ -233,7 +244,7 @@ class TranslatorImpl implements Translator {
       } catch (err) {
         this.fail(dirRel || '.', err, 'cannot list directory');
         // what we cannot see we must not delete
-        for (const k of this.state.entries.keys()) if (!dirRel || k.startsWith(dirRel + '/')) found.add(k);
+        for (const k of this.state.descendants(dirRel)) found.add(k);
         return;
       }
       let n = 0;
@@ -288,6 +299,44 @@ class TranslatorImpl implements Translator {
       this.pending.set(rel, { lastEvent: now, due: now + this.debounceMs });
     }
     this.schedule(this.debounceMs);
+  }
+
+  private checkDirSoon(dirRel: string): void {
+    if (this.closed) return;
+    this.dirChecks.add(dirRel);
+    this.dirCheckTimer ??= setTimeout(() => {
+      this.dirCheckTimer = undefined;
+      const dirs = this.dirChecks;
+      this.dirChecks = new Set();
+      for (const d of dirs) void this.checkDir(d);
+    }, DIR_CHECK_MS);
+  }
+
+  /**
+   * chokidar misses events now and then: a directory renamed in and removed before its watch
+   * was set up, say, leaves no unlink at all. So a directory with activity is compared with
+   * what we know of it, and whatever differs is looked at again.
+   */
+  private async checkDir(dirRel: string): Promise<void> {
+    let raw: Buffer[];
+    try {
+      raw = await readdir(dirRel ? join(this.o.exportDir, dirRel) : this.o.exportDir, { encoding: 'buffer' });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (dirRel !== '' && (code === 'ENOENT' || code === 'ENOTDIR')) this.enqueue(dirRel);
+      return;
+    }
+    const prefix = dirRel ? `${dirRel}/` : '';
+    const present = new Set<string>();
+    for (const r of raw) {
+      const name = r.toString('utf8');
+      // names that are not UTF-8 were reported by the scan or the event that brought them
+      if (Buffer.from(name, 'utf8').equals(r)) present.add(prefix + name);
+    }
+    for (const rel of this.state.childrenOf(dirRel)) if (!present.has(rel)) this.enqueue(rel);
+    for (const rel of present) {
+      if (!this.state.entries.has(rel) && !this.failed.has(rel) && !this.ignored(join(this.o.exportDir, rel))) this.enqueue(rel);
+    }
   }
 
   private schedule(ms: number): void {
@@ -503,7 +552,7 @@ class TranslatorImpl implements Translator {
     const known = this.state.entries.get(rel);
     const victims = known && known.t !== 'd'
       ? childrenOnly ? [] : [rel]
-      : [...this.state.entries.keys()].filter((k) => (k === rel && !childrenOnly) || k.startsWith(rel + '/'));
+      : [...(known && !childrenOnly ? [rel] : []), ...this.state.descendants(rel)];
     if (!victims.length) {
       if (rel.includes('\uFFFD')) this.skip(rel, 'invalid-utf8', 'skipped: the name is not valid UTF-8');
       return;
@@ -538,12 +587,14 @@ class TranslatorImpl implements Translator {
   }
 
   private skip(rel: string, reason: string, msg: string): void {
+    this.failed.add(rel);
     this.s.skipped++;
     this.metrics?.skipped.inc({ reason });
     this.log.warn({ path: join(this.o.exportDir, rel) }, msg);
   }
 
   private fail(rel: string, err: unknown, msg: string): void {
+    this.failed.add(rel);
     this.s.errors++;
     this.metrics?.errors.inc();
     const e = err as NodeJS.ErrnoException;

@@ -139,6 +139,26 @@ describe('translate daemon', () => {
     assert.ok(t.stats().renamesReused >= 1, JSON.stringify(t.stats()));
   });
 
+  it('notices deletes and creates the watcher missed once anything happens in the same directory', async () => {
+    fresh();
+    mkdirSync(join(exportDir, 'sub'));
+    writeFileSync(join(exportDir, 'sub/a'), 'a');
+    writeFileSync(join(exportDir, 'b'), 'b');
+    const t = await start();
+    await t.idle();
+    assert.ok(await getCurrent(redis, ks, '/sub/a'));
+    // what chokidar does when it loses a directory's events: nothing more is heard from it
+    const watcher = (t as unknown as { watcher: { unwatch(p: string): void } }).watcher;
+    watcher.unwatch(join(exportDir, 'sub'));
+    watcher.unwatch(join(exportDir, 'unheard'));
+    rmSync(join(exportDir, 'sub'), { recursive: true });
+    writeFileSync(join(exportDir, 'unheard'), 'u');
+    writeFileSync(join(exportDir, 'c'), 'c');
+    await until('the missed delete', async () => !(await getCurrent(redis, ks, '/sub')) && !(await getCurrent(redis, ks, '/sub/a')));
+    await until('the missed create', () => getCurrent(redis, ks, '/unheard'));
+    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name).sort(), ['b', 'c', 'unheard']);
+  });
+
   it('skips unchanged files after a restart and tombstones files deleted while it was down', async () => {
     fresh();
     for (let i = 0; i < 20; i++) writeFileSync(join(exportDir, `f${i}`), `content ${i}`);
