@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
   ChunkFetcher, ChunkStore, chunkRoutes, decodeChunkList, registerPacketfsMetrics, replicate, type ReplicationRule,
@@ -10,7 +10,7 @@ import { getManifest } from '../state/fs.js';
 import { allReferencedManifests, currentManifestsUnder } from '../state/fs-walk.js';
 import { listObjects } from '../state/objects.js';
 import { startTranslator, type Translator } from '../translate/index.js';
-import { isMounted, mountOverlay, prepareSharedMountDir, unmountStale } from '../overlay/index.js';
+import { mountOverlay, shareMount, unmountStale } from '../overlay/index.js';
 import type { HttpServer } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 
@@ -70,30 +70,47 @@ export interface NodeMountOptions {
   redis: Redis;
   stateDir: string;
   token: string;
-  /** Make the mount point's parent an rshared mount, so the FUSE mount reaches job containers. */
-  shareWithContainers: boolean;
+  /** Also bind the mount into this directory (made rshared), for job containers to bind. */
+  shareDir?: string;
   log: Logger;
+}
+
+export interface NodeMount {
+  /** The bind of the mount in shareDir, for job containers, kept current across remounts. */
+  containerPath?: string;
+  stop(): Promise<void>;
 }
 
 /**
  * Mount the unified filesystem at the node's mount path, served by its own FS process
- * (restarted if it dies). For the docker runtime the parent directory is made an rshared
- * mount point first; a bind this agent made is undone again on stop, so nothing stays mounted.
+ * (restarted if it dies). With a shareDir (the docker runtime) the mount is also bound at
+ * <shareDir>/<name> after every (re)mount, so running containers follow a remount (see
+ * shareMount); those binds are undone on stop, so nothing stays mounted.
  */
-export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<{ stop(): Promise<void> }> {
-  const parent = dirname(resolve(opts.mountPath));
-  const boundBefore = await isMounted(parent);
-  if (opts.shareWithContainers) await prepareSharedMountDir(parent);
-  const weBound = opts.shareWithContainers && !boundBefore;
+export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeMount> {
   const mount = await mountOverlay({
     mountDir: opts.mountPath, node: opts.node, redisUrl: opts.redisUrl, prefix: opts.ks.prefix, stateDir: opts.stateDir,
     chunkDir: chunkDir(opts.stateDir), token: opts.token, cacheSizeBytes: await mountCacheSize(opts.redis, opts.ks),
     log: opts.log.child({ part: 'mount' }),
   });
+  const { shareDir } = opts;
+  if (!shareDir) return { stop: () => mount.stop() };
+  let containerPath: string;
+  try {
+    containerPath = await shareMount(mount.mountDir, shareDir);
+  } catch (err) {
+    await mount.stop();
+    throw err;
+  }
+  mount.on('restarted', () => {
+    shareMount(mount.mountDir, shareDir).catch((err: unknown) => opts.log.error({ err, shareDir }, 'the remount could not be bound for job containers; they see no /cluster until the next remount'));
+  });
   return {
+    containerPath,
     async stop() {
       await mount.stop();
-      if (weBound) await unmountStale(parent);
+      await unmountStale(containerPath);
+      await unmountStale(shareDir);
     },
   };
 }

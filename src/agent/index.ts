@@ -1,4 +1,5 @@
 import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
+import { join as joinPath } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { createRegistry } from '../metrics/index.js';
@@ -29,6 +30,11 @@ export interface AgentOptions {
   mountPath?: string;
   /** Mount the unified filesystem at mountPath (default true when mountPath is set). */
   mount?: boolean;
+  /**
+   * docker runtime: the directory job containers bind to reach the mount (default
+   * <stateDir>/share). It must be the same path for the Docker daemon as for the agent.
+   */
+  shareDir?: string;
   labels?: Record<string, string>;
   /** Where the agent's HTTP server listens (chunks, metrics). Port 0 picks a free one. */
   listen?: { host: string; port: number };
@@ -145,7 +151,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const mount = opts.mountPath && opts.mount !== false
     ? await mountNodeFilesystem({
       mountPath: opts.mountPath, node: opts.node, redisUrl, ks, redis, stateDir: opts.stateDir, token: opts.token,
-      shareWithContainers: opts.runtime.name === 'docker', log,
+      shareDir: opts.runtime.name === 'docker' ? opts.shareDir ?? joinPath(opts.stateDir, 'share') : undefined, log,
     })
     : undefined;
 
@@ -153,7 +159,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     redis, ks, node: opts.node, runtime: opts.runtime, log, registry, leaseMs,
     epoch: () => epoch,
     onStaleEpoch: () => void register('claim refused').catch((err: unknown) => log.error({ err }, 'registration failed')),
-    ...(mount ? { clusterMount: opts.mountPath } : {}),
+    ...(mount ? { clusterMount: mount.containerPath ?? opts.mountPath } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
   });
 

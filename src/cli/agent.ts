@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'where the agent keeps its state', '/var/lib/oswalk')
     .option('--mount <dir>', 'where the agent mounts the unified filesystem (bound into jobs at /cluster)', '/cluster')
     .option('--no-mount', 'do not mount the unified filesystem (jobs get no /cluster)')
+    .option('--share-dir <dir>', 'docker runtime: directory job containers bind to reach the mount; the same path for the Docker daemon (default: <state-dir>/share)')
     .option('--labels <k=v,...>', 'node labels for nodeSelector', '')
     .option('--listen <host:port>', 'address of the agent\'s HTTP server (chunks, /metrics)', '0.0.0.0:7001')
     .option('--address <host>', 'host or IP peers use to reach this agent (default: the hostname)')
@@ -23,7 +24,7 @@ export function register(program: Command): void {
     .option('--memory <size>', 'offer at most this much memory to jobs, e.g. 8Gi')
     .action(action(async (opts: {
       node: string; controlPlane?: string; runtime: 'docker' | 'process'; export: string; redis?: string; prefix?: string;
-      stateDir: string; mount: string | false; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
+      stateDir: string; mount: string | false; shareDir?: string; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
     }, cmd: Command) => {
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
       const [{ startAgent }, { createRuntime }, { createLogger }] = await Promise.all([
@@ -49,6 +50,7 @@ export function register(program: Command): void {
         exportDir: resolve(opts.export),
         stateDir,
         ...(opts.mount === false ? { mount: false } : { mountPath: resolve(opts.mount) }),
+        ...(opts.shareDir ? { shareDir: resolve(opts.shareDir) } : {}),
         labels: parseKeyValues(opts.labels, '--labels'),
         listen: parseListen(opts.listen, '0.0.0.0'),
         ...(opts.address ? { address: opts.address } : {}),

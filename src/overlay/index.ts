@@ -6,7 +6,7 @@
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_PREFIX } from '../state/keys.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -96,6 +96,22 @@ export async function prepareSharedMountDir(dir: string): Promise<void> {
   const entry = (await mountTable()).filter((m) => m.target === target).pop();
   if (!entry) await run('mount', ['--bind', target, target]);
   if (!entry || !/\bshared:\d+/.test(entry.optional)) await run('mount', ['--make-rshared', target]);
+}
+
+/**
+ * Bind the mount at mountDir into shareDir (made rshared) as shareDir/<its name>, in place of a
+ * bind of an earlier mount there; returns the bind's path. Containers bind shareDir, never the
+ * FUSE mount itself: a bind copies the mount it finds, so a container holding the mount would
+ * hold the dead one after the FS process restarts. Holding shareDir rslave, they see both the
+ * old bind go and the new one come.
+ */
+export async function shareMount(mountDir: string, shareDir: string): Promise<string> {
+  await prepareSharedMountDir(shareDir);
+  const target = join(resolve(shareDir), basename(resolve(mountDir)));
+  await unmountStale(target);
+  await mkdir(target, { recursive: true });
+  await run('mount', ['--bind', resolve(mountDir), target]);
+  return target;
 }
 
 function fsProcessEntry(): string {

@@ -1,12 +1,30 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
+import { ensureDocker, ensureTestImage, skipWithoutDocker, TEST_IMAGE } from '../helpers/docker.js';
+import { Output } from '../helpers/output.js';
+import { until } from '../helpers/until.js';
 import { mountTable, prepareSharedMountDir, unmountStale } from '../../src/overlay/index.js';
-import { leftoverMounts, ok, startNode, stopNode, type TestNode } from './helpers.js';
+import { mountNodeFilesystem } from '../../src/agent/filesystem.js';
+import { DockerRuntime } from '../../src/agent/runtime/docker.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { keyspace } from '../../src/state/keys.js';
+import { leftoverMounts, ok, startNode, stopNode, TOKEN, type TestNode } from './helpers.js';
+
+/** The FS processes this test process runs (children of ours). */
+function fsProcesses(): string[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(process.pid), '-f', 'fs-process'], { encoding: 'utf8' }).trim().split('\n');
+  } catch {
+    return [];
+  }
+}
 
 describe('overlay: mounts reach other mount namespaces (containers)', () => {
   let redis: TestRedis;
@@ -48,6 +66,44 @@ describe('overlay: mounts reach other mount namespaces (containers)', () => {
     } finally {
       ns.kill('SIGKILL');
       await stopNode(node);
+    }
+  });
+
+  it('a running job container follows the agent\'s mount across an FS process restart', async (t) => {
+    const docker = await ensureDocker();
+    if (skipWithoutDocker(t, docker)) return;
+    await ensureTestImage();
+    const log = pino({ level: 'silent' });
+    const base = mkdtempSync(join(tmpdir(), 'oswalk-ovl-agent-'));
+    const conn = connectRedis(redis.url);
+    const rt = new DockerRuntime({ logger: log, killGraceMs: 1000 });
+    const mountPath = join(base, 'cluster');
+    const mount = await mountNodeFilesystem({
+      mountPath, node: 'cn', redisUrl: redis.url, ks: keyspace(testPrefix()), redis: conn, stateDir: join(base, 'state'), token: TOKEN,
+      shareDir: join(base, 'share'), log,
+    });
+    try {
+      await writeFile(join(mountPath, 'before'), 'before\n');
+      const out = new Output();
+      const h = await rt.start({
+        jobId: 'follows-remount', attempt: 1, node: 'cn', image: TEST_IMAGE, env: {}, clusterMount: mount.containerPath,
+        command: ['sh', '-c', 'cat /cluster/before; echo waiting; i=0; while ! cat /cluster/after 2>/dev/null && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done'],
+      }, out.onOutput);
+      await out.waitFor('waiting');
+      const [first] = fsProcesses();
+      process.kill(Number(first), 'SIGKILL');
+      await until('a new FS process', async () => {
+        const now = fsProcesses();
+        return now.length === 1 && now[0] !== first && (await mountTable()).some((m) => m.target === mountPath && m.fstype.startsWith('fuse'));
+      }, 20_000);
+      await writeFile(join(mountPath, 'after'), 'after\n');
+      assert.deepEqual(await h.wait(), { exitCode: 0 });
+      assert.equal(out.stdout, 'before\nwaiting\nafter\n');
+    } finally {
+      await rt.cleanup('cn', new Set());
+      await mount.stop();
+      conn.disconnect();
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });

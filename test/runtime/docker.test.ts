@@ -104,7 +104,7 @@ describe('docker runtime', () => {
     const shared = sharedTempDir('oswalk-cl-');
     try {
       const out = new Output();
-      const s = spec(['sh', '-c', 'ls /dev/fuse && echo started && sleep 300'], { cpus: 0.5, memoryBytes: 64 * 1024 * 1024, privileged: true, clusterMount: shared.dir });
+      const s = spec(['sh', '-c', 'ls /dev/fuse && echo started && sleep 300'], { cpus: 0.5, memoryBytes: 64 * 1024 * 1024, privileged: true, clusterMount: join(shared.dir, 'cluster') });
       const h = await rt.start(s, out.onOutput);
       await out.waitFor('started');
       const [c] = await containersOf(s.jobId);
@@ -113,7 +113,7 @@ describe('docker runtime', () => {
       assert.equal(info.HostConfig.Memory, 64 * 1024 * 1024);
       assert.deepEqual(info.HostConfig.CapAdd, ['SYS_ADMIN']);
       assert.equal(info.Config.Labels['oswalk.attempt'], '1');
-      assert.deepEqual(info.Mounts.map((m) => [m.Source, m.Destination, m.Propagation]), [[shared.dir, '/cluster', 'rslave']]);
+      assert.deepEqual(info.Mounts.map((m) => [m.Source, m.Destination, m.Propagation, m.RW]), [[shared.dir, '/.oswalk', 'rslave', false]]);
       await h.kill('test over');
       const unprivileged = await run(spec(['ls', '/dev/fuse']));
       assert.notEqual(unprivileged.result.exitCode, 0, 'no FUSE device without privileged');
@@ -122,22 +122,34 @@ describe('docker runtime', () => {
     }
   });
 
-  test('cluster mount: files and later mounts under it are visible at /cluster', async (t) => {
+  test('cluster mount: files, and mounts made or remade there later, are visible at /cluster', async (t) => {
     if (skipWithoutDocker(t, docker)) return;
     const shared = sharedTempDir('oswalk-cl-');
+    const cluster = join(shared.dir, 'cluster');
     try {
-      await writeFile(join(shared.dir, 'hello.txt'), 'hello through the cluster mount\n');
-      await mkdir(join(shared.dir, 'sub'));
-      assert.equal((await run(spec(['cat', 'hello.txt'], { clusterMount: shared.dir, workingDir: '.' }))).out.stdout, 'hello through the cluster mount\n');
-      // A mount made on the host after the container started (as the FUSE mount may be)
-      // reaches it only through rslave propagation.
+      await mkdir(join(cluster, 'sub'), { recursive: true });
+      await writeFile(join(cluster, 'hello.txt'), 'hello through the cluster mount\n');
+      // a mount of its own, as the agent's bind of the FUSE mount is
+      execFileSync('mount', ['--bind', cluster, cluster]);
+      assert.equal((await run(spec(['cat', 'hello.txt'], { clusterMount: cluster, workingDir: '.' }))).out.stdout, 'hello through the cluster mount\n');
+      const shell = await run(spec(['sh', '-c', 'echo x > /cluster/w && cat /cluster/w && pwd && touch /.oswalk/nope'], { clusterMount: cluster, workingDir: 'sub' }));
+      assert.equal(shell.out.stdout, 'x\n/cluster/sub\n', 'writable below /cluster, read-only beside it');
+      assert.notEqual(shell.result.exitCode, 0);
+      // A mount made on the host after the container started (the FUSE mount, as the agent binds
+      // it), then replaced by another as when the FS process restarts: both reach the container.
       const out = new Output();
-      const h = await rt.start(spec(['sh', '-c', 'echo waiting; i=0; while [ ! -e /cluster/sub/marker ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; cat /cluster/sub/marker'], { clusterMount: shared.dir }), out.onOutput);
+      const waitFor = (file: string) => `i=0; while [ ! -e /cluster/${file} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; cat /cluster/${file}`;
+      const h = await rt.start(spec(['sh', '-c', `echo waiting; ${waitFor('first')}; echo next; ${waitFor('second')}`], { clusterMount: cluster }), out.onOutput);
       await out.waitFor('waiting');
-      execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(shared.dir, 'sub')]);
-      await writeFile(join(shared.dir, 'sub', 'marker'), 'propagated\n');
+      execFileSync('umount', ['-l', cluster]);
+      execFileSync('mount', ['-t', 'tmpfs', 'first', cluster]);
+      await writeFile(join(cluster, 'first'), 'propagated\n');
+      await out.waitFor('next');
+      execFileSync('umount', ['-l', cluster]);
+      execFileSync('mount', ['-t', 'tmpfs', 'second', cluster]);
+      await writeFile(join(cluster, 'second'), 'remounted\n');
       assert.deepEqual(await h.wait(), { exitCode: 0 });
-      assert.equal(out.stdout, 'waiting\npropagated\n');
+      assert.equal(out.stdout, 'waiting\npropagated\nnext\nremounted\n');
     } finally {
       shared.dispose();
     }

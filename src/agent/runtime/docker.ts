@@ -1,6 +1,7 @@
 import Dockerode from 'dockerode';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pack } from 'tar-stream';
 import type { Logger } from '../../util/log.js';
 import { failedStart, guardOutput, jobEnv, within } from './common.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
@@ -22,6 +23,25 @@ export interface DockerRuntimeOptions {
 
 /** Where the unified filesystem appears inside every job container. */
 export const CLUSTER_PATH = '/cluster';
+/** Where the directory holding the cluster mount is bound; CLUSTER_PATH is a symlink into it. */
+export const SHARE_PATH = '/.oswalk';
+
+/**
+ * A tar of one entry, the symlink CLUSTER_PATH → SHARE_PATH/<name>. Binding the cluster mount
+ * itself would give the container a copy of that one mount, dead once the FS process restarts;
+ * the directory above it, bound rslave, follows the remount.
+ */
+function clusterLinkTar(name: string): Promise<Buffer> {
+  const p = pack();
+  p.entry({ name: CLUSTER_PATH.slice(1), type: 'symlink', linkname: posix.join(SHARE_PATH, name), mode: 0o777 });
+  p.finalize();
+  const parts: Buffer[] = [];
+  return new Promise((res, rej) => {
+    p.on('data', (b: Buffer) => parts.push(b));
+    p.on('end', () => res(Buffer.concat(parts)));
+    p.on('error', rej);
+  });
+}
 export const LABEL_NODE = 'oswalk.node';
 export const LABEL_JOB = 'oswalk.job';
 export const LABEL_ATTEMPT = 'oswalk.attempt';
@@ -59,6 +79,12 @@ export class DockerRuntime implements Runtime {
     const remove = () => container.remove({ force: true }).catch((err: { statusCode?: number }) => {
       if (err.statusCode !== 404) log.warn({ err, container: container.id }, 'container not removed');
     });
+    if (spec.clusterMount) {
+      await container.putArchive(await clusterLinkTar(posix.basename(spec.clusterMount)), { path: '/' }).catch(async (err: Error) => {
+        await remove();
+        throw new Error(`linking /cluster in the container of job ${spec.jobId} failed: ${err.message}`);
+      });
+    }
 
     const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'));
     // Attach before start, or the first output of a short job is lost.
@@ -120,7 +146,8 @@ export class DockerRuntime implements Runtime {
     return {
       Image: spec.image,
       Cmd: spec.command,
-      Env: Object.entries(jobEnv({ ...spec, clusterMount: spec.clusterMount ? CLUSTER_PATH : undefined })).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries(jobEnv({ ...spec, clusterMount: spec.clusterMount ? CLUSTER_PATH : undefined, env: { ...logicalPwd(workingDir), ...spec.env } }))
+        .map(([k, v]) => `${k}=${v}`),
       WorkingDir: workingDir,
       Labels: { [LABEL_NODE]: spec.node, [LABEL_JOB]: spec.jobId, [LABEL_ATTEMPT]: String(spec.attempt) },
       AttachStdout: true,
@@ -132,9 +159,10 @@ export class DockerRuntime implements Runtime {
         Memory: spec.memoryBytes,
         MemorySwap: spec.memoryBytes,
         LogConfig: { Type: 'none', Config: {} },
-        // rslave: a FUSE mount made on the host after the container started still shows up.
+        // rslave: a mount made (or remade) on the host after the container started shows up.
+        // Read-only: only the mount below it is the job's to write.
         Mounts: spec.clusterMount
-          ? [{ Type: 'bind', Source: spec.clusterMount, Target: CLUSTER_PATH, BindOptions: { Propagation: 'rslave' } }]
+          ? [{ Type: 'bind', Source: posix.dirname(spec.clusterMount), Target: SHARE_PATH, ReadOnly: true, BindOptions: { Propagation: 'rslave' } }]
           : undefined,
         // "privileged" means "may mount FUSE": full --privileged is refused on hosts like ours
         // (no writable /sys, restricted devices) and is far more than FUSE needs.
@@ -186,6 +214,14 @@ export class DockerRuntime implements Runtime {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The engine enters a working dir below /cluster through the symlink, so getcwd() names it
+ * below SHARE_PATH; PWD keeps the name the job asked for, which shells and most programs show.
+ */
+function logicalPwd(workingDir: string | undefined): Record<string, string> {
+  return workingDir && (workingDir === CLUSTER_PATH || workingDir.startsWith(`${CLUSTER_PATH}/`)) ? { PWD: workingDir } : {};
 }
 
 /** A failed `docker start`, told in the job's terms, with a shell's exit codes. */
