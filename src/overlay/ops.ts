@@ -162,7 +162,18 @@ export class OverlayFs {
       if (flags & O_EXCL) throw fsError('EEXIST', path);
       return this.open(path, flags);
     }
-    const f = new OpenFile(path, null, { mode: S_IFREG | (mode & 0o7777), uid: caller.uid, gid: caller.gid, mtimeNs: nowNs() });
+    const attrs = { mode: S_IFREG | (mode & 0o7777), uid: caller.uid, gid: caller.gid, mtimeNs: nowNs() };
+    if (flags & O_EXCL) {
+      // Lock files: another node may be creating the same name right now, and only the
+      // namespace can say who came first. So the empty file is a version before create returns.
+      const v: NewVersion = { type: 'file', ...attrs, size: 0, manifest: await this.backend.emptyManifest() };
+      await this.commitEntry(path, v, true);
+      if (this.files.has(path)) return this.open(path, flags);
+      const f = new OpenFile(path, { ...v, committedAt: Date.now() }, attrs);
+      this.files.set(path, f);
+      return this.newHandle(f, flags);
+    }
+    const f = new OpenFile(path, null, attrs);
     f.dirty = true;
     this.files.set(path, f);
     return this.newHandle(f, flags);

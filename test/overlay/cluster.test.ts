@@ -55,6 +55,25 @@ describe('overlay: two nodes on one Redis', () => {
     }
   });
 
+  it('O_EXCL is exclusive across nodes: of two racing creates of a lock file, exactly one wins', async () => {
+    await ok('mkdir locks', { cwd: a.mnt });
+    await until(b, 'ls -a locks', '.\n..\n', 1000);
+    const N = 60;
+    const race = `import os
+won = []
+for i in range(${N}):
+    try:
+        os.close(os.open(f'locks/l{i}', os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        won.append(str(i))
+    except FileExistsError:
+        pass
+print(' '.join(won))`;
+    const [wa, wb] = (await Promise.all([a, b].map((n) => ok(`python3 -c "${race}"`, { cwd: n.mnt })))).map((o) => o.trim().split(' ').filter(Boolean));
+    assert.equal(wa.length + wb.length, N, `A won ${wa.length}, B won ${wb.length}`);
+    assert.deepEqual([...new Set([...wa, ...wb])].length, N);
+    await until(b, 'ls locks | wc -l', `${N}\n`, 1000);
+  });
+
   it('fails a read fast with EIO while the only holder is away, and succeeds when it is back', async () => {
     await ok('head -c 3000000 /dev/urandom > only-a.bin && md5sum < only-a.bin', { cwd: a.mnt });
     await until(b, 'stat -c %s only-a.bin', '3000000\n', 1000);
