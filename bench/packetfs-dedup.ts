@@ -72,8 +72,9 @@ try {
     { name: 'FastCDC 4/16/64 KiB', opts: { minSize: 4 << 10, avgSize: 16 << 10, maxSize: 64 << 10 } },
     { name: 'FastCDC 16/64/256 KiB', opts: { minSize: 16 << 10, avgSize: 64 << 10, maxSize: 256 << 10 } },
     { name: 'FastCDC 64/256/1024 KiB', opts: { minSize: 64 << 10, avgSize: 256 << 10, maxSize: 1024 << 10 } },
-    { name: 'FastCDC 128/256/1024 KiB (default)', opts: DEFAULT_CHUNKER },
+    { name: 'FastCDC 128/256/1024 KiB', opts: { minSize: 128 << 10, avgSize: 256 << 10, maxSize: 1024 << 10 } },
     { name: 'FastCDC 256/1024/4096 KiB', opts: { minSize: 256 << 10, avgSize: 1024 << 10, maxSize: 4096 << 10 } },
+    { name: 'FastCDC 512/1024/4096 KiB (default)', opts: DEFAULT_CHUNKER },
   ];
   async function* fixedChunks(file: string, size: number): AsyncGenerator<{ hash: string; size: number }> {
     let pending: Buffer[] = [];

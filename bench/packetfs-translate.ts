@@ -42,9 +42,9 @@ try {
     ['chunk + SHA-256 only (chunkStream, default sizes)', () => time(async () => {
       for await (const c of chunkStream(createReadStream(file, { highWaterMark: 1 << 20 }))) void c;
     })],
-    ['putFile, default 128/256/1024 KiB chunks', put(DEFAULT_CHUNKER)],
+    ['putFile, default 512/1024/4096 KiB chunks', put(DEFAULT_CHUNKER)],
     ['putFile, 16/64/256 KiB chunks', put({ minSize: 16 << 10, avgSize: 64 << 10, maxSize: 256 << 10 })],
-    ['putFile, 256/1024/4096 KiB chunks', put({ minSize: 256 << 10, avgSize: 1 << 20, maxSize: 4 << 20 })],
+    ['putFile, 128/256/1024 KiB chunks', put({ minSize: 128 << 10, avgSize: 256 << 10, maxSize: 1024 << 10 })],
   ];
   const { runs, best } = await interleaved(pipelines, rounds, bytes);
   const rows = pipelines.map(([name], i) => [
