@@ -168,6 +168,7 @@ export class OverlayFs {
       // namespace can say who came first. So the empty file is a version before create returns.
       const v: NewVersion = { type: 'file', ...attrs, size: 0, manifest: await this.backend.emptyManifest() };
       await this.commitEntry(path, v, true);
+      // A plain create of the same name on this mount, made while we waited, is the same file.
       if (this.files.has(path)) return this.open(path, flags);
       const f = new OpenFile(path, { ...v, committedAt: Date.now() }, attrs);
       this.files.set(path, f);

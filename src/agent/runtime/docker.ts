@@ -1,6 +1,7 @@
 import Dockerode from 'dockerode';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { pack } from 'tar-stream';
 import type { Logger } from '../../util/log.js';
 import { failedStart, guardOutput, jobEnv, within } from './common.js';
@@ -26,22 +27,6 @@ export const CLUSTER_PATH = '/cluster';
 /** Where the directory holding the cluster mount is bound; CLUSTER_PATH is a symlink into it. */
 export const SHARE_PATH = '/.oswalk';
 
-/**
- * A tar of one entry, the symlink CLUSTER_PATH → SHARE_PATH/<name>. Binding the cluster mount
- * itself would give the container a copy of that one mount, dead once the FS process restarts;
- * the directory above it, bound rslave, follows the remount.
- */
-function clusterLinkTar(name: string): Promise<Buffer> {
-  const p = pack();
-  p.entry({ name: CLUSTER_PATH.slice(1), type: 'symlink', linkname: posix.join(SHARE_PATH, name), mode: 0o777 });
-  p.finalize();
-  const parts: Buffer[] = [];
-  return new Promise((res, rej) => {
-    p.on('data', (b: Buffer) => parts.push(b));
-    p.on('end', () => res(Buffer.concat(parts)));
-    p.on('error', rej);
-  });
-}
 export const LABEL_NODE = 'oswalk.node';
 export const LABEL_JOB = 'oswalk.job';
 export const LABEL_ATTEMPT = 'oswalk.attempt';
@@ -216,6 +201,17 @@ export class DockerRuntime implements Runtime {
   }
 }
 
+/**
+ * A tar of one entry, the symlink CLUSTER_PATH → SHARE_PATH/<name>. Binding the cluster mount
+ * itself would give the container a copy of that one mount, dead once the FS process restarts;
+ * the directory above it, bound rslave, follows the remount.
+ */
+function clusterLinkTar(name: string): Promise<Buffer> {
+  const p = pack();
+  p.entry({ name: CLUSTER_PATH.slice(1), type: 'symlink', linkname: posix.join(SHARE_PATH, name), mode: 0o777 });
+  p.finalize();
+  return buffer(p);
+}
 /**
  * The engine enters a working dir below /cluster through the symlink, so getcwd() names it
  * below SHARE_PATH; PWD keeps the name the job asked for, which shells and most programs show.
