@@ -6,6 +6,7 @@
 import { dropCaches, mbps, pct, setup, sh, timed, writeSection, type Row } from './overlay-common.js';
 
 const SIZE = 1024 ** 3;
+const ROUNDS = 3;
 
 async function randRead(file: string): Promise<number> {
   const out = await sh(`fio --name=r --filename=${file} --rw=randread --bs=4k --size=${SIZE} --ioengine=psync --runtime=10 --time_based --output-format=json`);
@@ -17,47 +18,58 @@ async function main(): Promise<void> {
   try {
     const rows: Row[] = [];
     const src = `${env.raw}/src.bin`;
-    // The write source lives in memory (tmpfs), so only the target's speed is measured.
-    const mem = `/dev/shm/oswalk-bench-${process.pid}.bin`;
-    await sh(`head -c ${SIZE} /dev/urandom > ${mem} && cp ${mem} ${src} && sync`);
+    // The write sources live in memory (tmpfs), so only the target's speed is measured; one
+    // per round, so that no overlay round finds its chunks already stored by an earlier one.
+    const mems = Array.from({ length: ROUNDS }, (_, r) => `/dev/shm/oswalk-bench-${process.pid}-${r}.bin`);
+    await sh(`for f in ${mems.join(' ')}; do head -c ${SIZE} /dev/urandom > $f; done && cp ${mems[0]} ${src} && sync`);
 
     // Sequential write, each target made durable: conv=fsync on the raw disk; the overlay
-    // fsyncs its chunks when the file is closed. A sync between runs, so no run pays for the
-    // previous one's writeback.
-    let rawW = 0;
-    let rawWnoSync = 0;
-    let ovlW = 0;
+    // fsyncs its chunks when the file is closed. A sync after each, so no run pays for the
+    // previous one's writeback. Rounds interleaved, best of each kept: this VM's disk slows
+    // down for a while after bursts of writes, which would otherwise hit whichever ran last.
+    const writes: number[][] = [[], [], []];
     try {
-      rawW = await timed(`dd if=${mem} of=${env.raw}/w.bin bs=1M conv=fsync status=none`);
-      await sh('sync');
-      rawWnoSync = await timed(`dd if=${mem} of=${env.raw}/w2.bin bs=1M status=none`);
-      await sh('sync');
-      ovlW = await timed(`dd if=${mem} of=${env.mnt}/w.bin bs=1M status=none`);
+      for (let r = 0; r < ROUNDS; r++) {
+        writes[0].push(await timed(`dd if=${mems[r]} of=${env.raw}/w.bin bs=1M conv=fsync status=none`));
+        await sh(`rm -f ${env.raw}/w.bin && sync`);
+        writes[1].push(await timed(`dd if=${mems[r]} of=${env.raw}/w.bin bs=1M status=none`));
+        await sh(`rm -f ${env.raw}/w.bin && sync`);
+        writes[2].push(await timed(`dd if=${mems[r]} of=${env.mnt}/w${r}.bin bs=1M status=none`));
+        await sh('sync');
+        console.log(`round ${r + 1}: raw ${mbps(SIZE, writes[0][r])} (fsync), ${mbps(SIZE, writes[1][r])} (page cache); overlay ${mbps(SIZE, writes[2][r])}`);
+      }
     } finally {
-      await sh(`rm -f ${mem} ${env.raw}/w.bin ${env.raw}/w2.bin && sync`);
+      await sh(`rm -f ${mems.join(' ')} ${env.raw}/w.bin && sync`);
     }
-    rows.push({ test: 'sequential write 1 GB (incl. chunking + commit at close)', raw: `${mbps(SIZE, rawW)} (fsync), ${mbps(SIZE, rawWnoSync)} (page cache)`, overlay: mbps(SIZE, ovlW), ratio: pct(rawW, ovlW), goal: '≥ 300 MB/s' });
+    const [rawW, rawWnoSync, ovlW] = writes.map((w) => Math.min(...w));
+    rows.push({
+      test: `sequential write 1 GB (incl. chunking + commit at close), best of ${ROUNDS}`,
+      raw: `${mbps(SIZE, rawW)} (fsync), ${mbps(SIZE, rawWnoSync)} (page cache)`,
+      overlay: `${mbps(SIZE, ovlW)} (rounds: ${writes[2].map((t) => mbps(SIZE, t).replace(' MB/s', '')).join(', ')} MB/s)`,
+      ratio: pct(rawW, ovlW),
+      goal: '≥ 300 MB/s',
+    });
 
     // Cold read: page cache dropped, and a fresh FS process (its chunk memory cache empty).
     await env.remount();
     await dropCaches();
     const rawCold = await timed(`cat ${src} > /dev/null`);
     await dropCaches();
-    const ovlCold = await timed(`cat ${env.mnt}/w.bin > /dev/null`);
+    const ovlCold = await timed(`cat ${env.mnt}/w0.bin > /dev/null`);
     rows.push({ test: 'sequential read 1 GB, cold', raw: mbps(SIZE, rawCold), overlay: mbps(SIZE, ovlCold), ratio: pct(rawCold, ovlCold), goal: '≥ 40 % of raw' });
     const rawWarm = await timed(`cat ${src} > /dev/null`);
-    const ovlWarm = await timed(`cat ${env.mnt}/w.bin > /dev/null`);
+    const ovlWarm = await timed(`cat ${env.mnt}/w0.bin > /dev/null`);
     rows.push({ test: 'sequential read 1 GB, warm', raw: mbps(SIZE, rawWarm), overlay: mbps(SIZE, ovlWarm), ratio: pct(rawWarm, ovlWarm), goal: '≥ 50 % of raw' });
 
     await env.remount();
     await dropCaches();
     const rawR = await randRead(src);
     await dropCaches();
-    const ovlR = await randRead(`${env.mnt}/w.bin`);
+    const ovlR = await randRead(`${env.mnt}/w0.bin`);
     rows.push({ test: '4 KiB random reads over 1 GB, cold start, 10 s', raw: `${rawR.toFixed(0)} IOPS`, overlay: `${ovlR.toFixed(0)} IOPS`, ratio: pct(ovlR, rawR), goal: '' });
 
     writeSection('Sequential and random I/O', 'node dist/bench/overlay-io.js', rows,
-      'Write: `dd bs=1M` into the mount; the time includes close(). The chunker thread of the FS process cuts, hashes and stores (fsync per chunk) the file while it is written; close() waits for the last chunks and commits the version to Redis. Reads: `cat` of the file written; cold = page cache dropped and a new FS process. Random reads: fio psync, 1 job.');
+      'Write: `dd bs=1M` into the mount, three rounds interleaved with the raw writes, each round new data; the time includes close(). The chunker thread of the FS process cuts, hashes and stores (fsync per chunk) the file while it is written; close() waits for the last chunks and commits the version to Redis. Reads: `cat` of the file written; cold = page cache dropped and a new FS process. Random reads: fio psync, 1 job.');
   } finally {
     await env.close();
   }
