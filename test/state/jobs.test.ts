@@ -300,6 +300,21 @@ describe('job state scripts', () => {
       assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'jobs'), '2');
       const ends = (await readResults(db.redis, ks)).filter((r) => r.id === a.id || r.id === b.id);
       assert.deepEqual(ends.map((r) => r.state), ['succeeded', 'failed'], 'one line per job end, none for the stale report');
+      const finished = await db.redis.hgetall(ks.jobsFinished);
+      assert.deepEqual([finished.succeeded, finished.failed], ['1', '1'], 'the counts of one step, written once');
+    });
+
+    it('takes more jobs than one page of the queue head, each under a token of its own', async () => {
+      const { ks, epoch } = await setup(24);
+      const c = await running(ks, epoch);
+      const queued = await submitJobs(db.redis, ks, Array.from({ length: 30 }, () => ({ spec: spec() })));
+      const res = await completeAndTake(db.redis, ks, [ok(c)], { ...take(epoch), max: 40 });
+      assert.deepEqual(res.next.map((n) => n.id), queued.slice(0, 24), 'in queue order, as many as the node has CPUs');
+      const tokens = res.next.map((n) => Number(n.token));
+      assert.equal(new Set([...tokens, Number(c.token)]).size, 25, 'no token given twice');
+      for (const n of res.next) assert.equal((await getJob(db.redis, ks, n.id))?.token, Number(n.token));
+      assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '24000');
+      assert.equal((await getJob(db.redis, ks, queued[24]))?.state, 'pending');
     });
 
     it('leaves the choice to the scheduler when another node has room, the job is pinned, or the agent is stale', async () => {

@@ -21,6 +21,7 @@
 -- @include keys
 -- @include jobs
 local now = tonumber(ARGV[2])
+local HEAD_PAGE = 16
 local node, lease, max = ARGV[5], tonumber(ARGV[7]), tonumber(ARGV[8])
 local pulling, nd = false, nil
 if node ~= '' then
@@ -28,7 +29,7 @@ if node ~= '' then
   pulling = nd[1] == ARGV[6] and nd[2] == 'ready'
 end
 holdSchedulerWake = pulling
-if pulling then allocDelta = {} end
+deferIncr = {}
 
 -- An attempt that does not end the job leaves its own line in the results audit; one that
 -- does is recorded by finish().
@@ -98,11 +99,25 @@ local out = {}
 for i = 10, 9 + 5 * tonumber(ARGV[9]), 5 do
   table.insert(out, ended(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]))
 end
-if not pulling then return out end
+if not pulling then
+  flushIncr()
+  return out
+end
 local _, freeMilli, freeMem = nodeFree(node, { nd[2], nd[3], nd[4] })
+-- The head of the queue, a page at a time: each job taken leaves it, so the next page starts
+-- at 0 again.
+local heads, hi = {}, 1
+local function nextHead()
+  if hi > #heads then
+    heads, hi = redis.call('ZRANGE', K.pending, 0, HEAD_PAGE - 1), 1
+  end
+  hi = hi + 1
+  return heads[hi - 1]
+end
+fenceBlock = math.min(max, HEAD_PAGE)
 local taken = 0
 while taken < max and freeMilli > 0 do
-  local h = redis.call('ZRANGE', K.pending, 0, 0)[1]
+  local h = nextHead()
   if not h then break end
   local j = redis.call('HMGET', jobKey(h), 'state', 'anywhere', 'milliCpus', 'memoryBytes', 'ownerKind', 'ownerName', 'spec', 'attempt')
   if j[1] ~= 'pending' or j[2] ~= '1' then break end
@@ -118,5 +133,5 @@ end
 -- The scheduler has work only if this node kept room (for jobs behind the head, or for a
 -- head job it could not take): every other node is as it was.
 if taken == 0 or freeMilli > 0 then wake(K.schedWake) end
-flushAlloc()
+flushIncr()
 return out

@@ -18,30 +18,40 @@ local function logSys(id, text)
   redis.call('XADD', logKey(id), '*', 't', 'sys', 'd', text, 'n', 0)
 end
 
--- Reservation changes per node. A script that sets allocDelta = {} collects them and writes
--- them once with flushAlloc(): a job that ends and the next one that starts on the same node
--- then cost no write at all. Otherwise (nil) each change is written at once.
-local allocDelta
-local function addAlloc(node, mc, mem, jobs)
-  if not allocDelta then
-    local ak = allocKey(node)
-    redis.call('HINCRBY', ak, 'milliCpus', mc)
-    redis.call('HINCRBY', ak, 'memoryBytes', mem)
-    redis.call('HINCRBY', ak, 'jobs', jobs)
+-- Counters (HINCRBY) a script may defer: one that sets deferIncr = {} has incr() add up per key
+-- and field, and flushIncr() write each sum once. A job that ends and the next one that starts
+-- on the same node then cost no reservation write at all, and reports that end together one
+-- count per state.
+local deferIncr
+local function incr(key, field, n)
+  if not deferIncr then
+    redis.call('HINCRBY', key, field, n)
     return
   end
-  local d = allocDelta[node] or { 0, 0, 0 }
-  d[1], d[2], d[3] = d[1] + mc, d[2] + mem, d[3] + jobs
-  allocDelta[node] = d
+  local k = deferIncr[key] or {}
+  k[field] = (k[field] or 0) + n
+  deferIncr[key] = k
 end
-local function flushAlloc()
-  for node, d in pairs(allocDelta or {}) do
-    local ak = allocKey(node)
-    if d[1] ~= 0 then redis.call('HINCRBY', ak, 'milliCpus', d[1]) end
-    if d[2] ~= 0 then redis.call('HINCRBY', ak, 'memoryBytes', d[2]) end
-    if d[3] ~= 0 then redis.call('HINCRBY', ak, 'jobs', d[3]) end
+-- What incr() has deferred for key and field, for scripts that read the counter meanwhile.
+local function deferred(key, field)
+  local k = deferIncr and deferIncr[key]
+  return k and k[field] or 0
+end
+local function flushIncr()
+  for key, fields in pairs(deferIncr or {}) do
+    for field, n in pairs(fields) do
+      if n ~= 0 then redis.call('HINCRBY', key, field, n) end
+    end
   end
-  allocDelta = {}
+  deferIncr = {}
+end
+
+-- A node's reservations: CPUs, memory and jobs placed on it.
+local function addAlloc(node, mc, mem, jobs)
+  local ak = allocKey(node)
+  incr(ak, 'milliCpus', mc)
+  incr(ak, 'memoryBytes', mem)
+  incr(ak, 'jobs', jobs)
 end
 
 -- Give back the job's reservation on its node and take it off that node's lists. The caller
@@ -97,12 +107,25 @@ local function finish(id, state, exitCode, message, now, f)
   redis.call('HSET', jk, 'state', state, 'finishedAt', now, 'waitReason', '', 'message', message,
     'leaseExpiry', '', 'exitCode', exitCode, 'cancelRequested', '', 'allocated', '0')
   redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', f[8] or '0', 'state', state, 'exitCode', exitCode)
-  redis.call('HINCRBY', K.finished, state, 1)
+  incr(K.finished, state, 1)
   redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
     cjson.encode({ state = state, exitCode = exitCode, message = message }), 'n', 0)
   ownerFinished(f[5], f[6], state, now)
   redis.call('PEXPIRE', jk, RETENTION_MS)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
+end
+
+-- Fencing tokens. A script that starts several jobs sets fenceBlock and takes them from
+-- jobs:fence that many at a time; numbers left over are never used (a token only has to be
+-- new: a report is heard only when its token equals the job's).
+local fenceBlock, fenceNext, fenceLast = 1, 1, 0
+local function nextFence()
+  if fenceNext > fenceLast then
+    fenceLast = redis.call('INCRBY', K.fence, fenceBlock)
+    fenceNext = fenceLast - fenceBlock + 1
+  end
+  fenceNext = fenceNext + 1
+  return fenceNext - 1
 end
 
 -- Back to pending (now, or after delayMs in the delayed set) with a new fencing token,
@@ -111,7 +134,7 @@ local function requeue(id, reason, now, delayMs, f)
   local jk = jobKey(id)
   f = release(id, f)
   redis.call('HSET', jk, 'state', 'pending', 'node', '', 'lastNode', f[1] or '', 'allocated', '0',
-    'token', redis.call('INCR', K.fence), 'leaseExpiry', '', 'waitReason', reason, 'cancelRequested', '')
+    'token', nextFence(), 'leaseExpiry', '', 'waitReason', reason, 'cancelRequested', '')
   if delayMs > 0 then
     redis.call('ZADD', K.delayed, now + delayMs, id)
   else
@@ -184,10 +207,10 @@ end
 local function nodeFree(node, nd)
   nd = nd or redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'memoryBytes')
   if nd[1] ~= 'ready' then return false, 0, 0 end
-  local a = redis.call('HMGET', allocKey(node), 'milliCpus', 'memoryBytes')
-  local d = allocDelta and allocDelta[node] or { 0, 0 }
-  return true, math.floor(tonumber(nd[2]) * 1000 + 0.5) - (tonumber(a[1]) or 0) - d[1],
-    tonumber(nd[3]) - (tonumber(a[2]) or 0) - d[2]
+  local ak = allocKey(node)
+  local a = redis.call('HMGET', ak, 'milliCpus', 'memoryBytes')
+  return true, math.floor(tonumber(nd[2]) * 1000 + 0.5) - (tonumber(a[1]) or 0) - deferred(ak, 'milliCpus'),
+    tonumber(nd[3]) - (tonumber(a[2]) or 0) - deferred(ak, 'memoryBytes')
 end
 
 -- Can `node` take a job of this size now?
@@ -225,7 +248,7 @@ end
 -- spec and attempt count; placed: the job was reserved without being queued (see reserve).
 local function start(id, node, now, lease, spec, attempt, placed)
   local jk = jobKey(id)
-  local token = redis.call('INCR', K.fence)
+  local token = nextFence()
   if attempt then
     attempt = tonumber(attempt) + 1
   else
