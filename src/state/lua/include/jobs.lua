@@ -115,17 +115,32 @@ local function finish(id, state, exitCode, message, now, f)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
 end
 
--- Fencing tokens. A script that starts several jobs sets fenceBlock and takes them from
--- jobs:fence that many at a time; numbers left over are never used (a token only has to be
--- new: a report is heard only when its token equals the job's).
-local fenceBlock, fenceNext, fenceLast = 1, 1, 0
-local function nextFence()
-  if fenceNext > fenceLast then
-    fenceLast = redis.call('INCRBY', K.fence, fenceBlock)
-    fenceNext = fenceLast - fenceBlock + 1
+-- Numbers from the counter at `key`, taken `block` at a time with one INCRBY. Numbers left
+-- over are never used: callers need them new and in order, not without gaps.
+local function counter(key)
+  local nextN, last = 1, 0
+  return function(block)
+    if nextN > last then
+      last = redis.call('INCRBY', key, block)
+      nextN = last - block + 1
+    end
+    nextN = nextN + 1
+    return nextN - 1
   end
-  fenceNext = fenceNext + 1
-  return fenceNext - 1
+end
+
+-- Fencing tokens: a report is heard only when its token equals the job's. A script that starts
+-- several jobs sets fenceBlock to take their tokens with one INCRBY.
+local fenceBlock, fences = 1, counter(K.fence)
+local function nextFence()
+  return fences(fenceBlock)
+end
+
+-- Queue order numbers: one INCRBY for a script's whole submit (a block has a number for every
+-- argument, so for every record).
+local seqs = counter(K.seq)
+local function nextSeq()
+  return seqs(#ARGV)
 end
 
 -- Back to pending (now, or after delayMs in the delayed set) with a new fencing token,
@@ -141,19 +156,6 @@ local function requeue(id, reason, now, delayMs, f)
     redis.call('ZADD', K.pending, redis.call('HGET', jk, 'score'), id)
   end
   logSys(id, reason)
-end
-
--- Queue order numbers, taken from jobs:seq a block at a time: one INCRBY for a script's
--- whole submit (a block has a number for every argument, so for every record). Numbers left
--- over are never used; only their order matters.
-local seqNext, seqLast = 1, 0
-local function nextSeq()
-  if seqNext > seqLast then
-    seqLast = redis.call('INCRBY', K.seq, #ARGV)
-    seqNext = seqLast - #ARGV + 1
-  end
-  seqNext = seqNext + 1
-  return seqNext - 1
 end
 
 -- Create one job record from the table the JS side built (see submitJobs in jobs.ts).
