@@ -25,8 +25,9 @@ async function main(): Promise<void> {
 
     // Sequential write, each target made durable: conv=fsync on the raw disk; the overlay
     // fsyncs its chunks when the file is closed. A sync after each, so no run pays for the
-    // previous one's writeback. Rounds interleaved, best of each kept: this VM's disk slows
-    // down for a while after bursts of writes, which would otherwise hit whichever ran last.
+    // previous one's writeback. Rounds interleaved, best of each kept: on this VM a run that
+    // needs memory pages new to the guest pays the host for them (BENCHMARKS.md), which would
+    // otherwise decide a single run.
     const writes: number[][] = [[], [], []];
     try {
       for (let r = 0; r < ROUNDS; r++) {
