@@ -146,7 +146,7 @@ export class JobRunner {
     const held = [...this.running.values()].filter((r) => !r.stop);
     if (!held.length) return;
     try {
-      const codes = await renewLeases(this.o.redis, this.o.ks, held.map((r) => ({ id: r.claim.id, token: r.claim.token })), this.o.leaseMs);
+      const codes = await renewLeases(this.o.redis, this.o.ks, this.o.node, held.map((r) => ({ id: r.claim.id, token: r.claim.token })), this.o.leaseMs);
       codes.forEach((code, i) => {
         if (code !== 'ok') void this.stopJob(held[i], code);
       });

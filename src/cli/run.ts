@@ -28,12 +28,13 @@ export async function followJob(api: ApiClient, id: string, opts: { verbose?: bo
     else if (l.t === 'err') process.stderr.write(data);
     else if (l.t === 'sys' && opts.verbose) process.stderr.write(`oswalk: ${data.toString()}\n`);
     else if (l.t === 'end') {
-      const end = JSON.parse(data.toString()) as { state: string; exitCode: string; message: string };
+      const end = JSON.parse(data.toString()) as { state: string; exitCode: string; message: string; attempt?: string; node?: string };
       if (end.state === 'succeeded') code = 0;
       else if (end.state === 'cancelled') code = 130;
       else code = end.exitCode !== '' && Number(end.exitCode) > 0 ? Number(end.exitCode) : 1;
-      if (end.state !== 'succeeded' && (opts.verbose || end.exitCode === '')) {
-        process.stderr.write(`oswalk: job ${id} ${end.state}${end.message ? `: ${end.message}` : ''}\n`);
+      if (opts.verbose || (end.state !== 'succeeded' && end.exitCode === '')) {
+        const where = end.node ? ` on ${end.node} (attempt ${end.attempt})` : '';
+        process.stderr.write(`oswalk: job ${id} ${end.state}${where}${end.message ? `: ${end.message}` : ''}\n`);
       }
     }
   };

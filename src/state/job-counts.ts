@@ -11,19 +11,20 @@ export async function countJobsByState(redis: Redis, ks: Keyspace): Promise<Reco
   const pipe = redis.pipeline()
     .zcard(ks.jobsPending)
     .zcard(ks.jobsDelayed)
-    .zcard(ks.jobsLeases)
     .hgetall(ks.jobsFinished);
-  for (const n of nodes) pipe.zcard(ks.nodeQueue(n));
+  for (const n of nodes) pipe.zcard(ks.nodeQueue(n)).zcard(ks.nodeLeases(n));
   const res = ((await pipe.exec()) ?? []).map(([err, v]) => {
     if (err) throw err;
     return v;
   });
-  const [pending, retrying, running, finished, ...queued] = res as [number, number, number, Record<string, string>, ...number[]];
+  const [pending, retrying, finished, ...perNode] = res as [number, number, Record<string, string>, ...number[]];
+  // perNode alternates each node's queued and running counts.
+  const sum = (odd: number) => perNode.filter((_, i) => i % 2 === odd).reduce((a, b) => a + b, 0);
   return {
     pending,
     retrying,
-    scheduled: queued.reduce((a, b) => a + b, 0),
-    running,
+    scheduled: sum(0),
+    running: sum(1),
     succeeded: Number(finished.succeeded ?? 0),
     failed: Number(finished.failed ?? 0),
     cancelled: Number(finished.cancelled ?? 0),

@@ -61,7 +61,8 @@ export function decodeJob(h: Record<string, string>): JobRecord {
     ...(h.index !== undefined && h.index !== '' ? { index: Number(h.index) } : {}),
     spec: JSON.parse(h.spec) as JobSpec,
     state: h.state as JobState,
-    waitReason: h.waitReason ?? '',
+    // submitJob leaves out this default (include/jobs.lua).
+    waitReason: h.waitReason || (h.state === 'pending' ? 'waiting for the scheduler' : ''),
     ...(h.node ? { node: h.node } : {}),
     ...(h.lastNode ? { lastNode: h.lastNode } : {}),
     attempt: Number(h.attempt ?? 0),
@@ -163,10 +164,10 @@ export type LeaseStatus = 'ok' | 'cancel' | 'move' | 'lost';
 const LEASE_CODES: LeaseStatus[] = ['lost', 'ok', 'cancel', 'move'];
 
 /** Renew the leases of running jobs in one step; the answer says what to do with each. */
-export async function renewLeases(redis: Redis, ks: Keyspace, held: { id: string; token: string }[], leaseMs: number, now = Date.now()): Promise<LeaseStatus[]> {
+export async function renewLeases(redis: Redis, ks: Keyspace, node: string, held: { id: string; token: string }[], leaseMs: number, now = Date.now()): Promise<LeaseStatus[]> {
   if (!held.length) return [];
-  const codes = await runScript<number[]>(redis, 'renewLeases', [ks.jobsLeases], [
-    ks.prefix, now, leaseMs, ...held.flatMap((h) => [h.id, h.token]),
+  const codes = await runScript<number[]>(redis, 'renewLeases', [ks.nodeLeases(node)], [
+    ks.prefix, now, leaseMs, node, ...held.flatMap((h) => [h.id, h.token]),
   ]);
   return codes.map((c) => LEASE_CODES[c]);
 }
@@ -206,7 +207,7 @@ export async function completeAndTake(redis: Redis, ks: Keyspace, reports: reado
     ks.prefix, now, backoff.baseMs, backoff.maxMs, take?.node ?? '', take?.epoch ?? 0, take?.leaseMs ?? 0, take?.max ?? 0, reports.length,
   ];
   for (const c of reports) args.push(c.id, c.token, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '');
-  const res = await runScript<string[]>(redis, 'completeJobs', [ks.jobsLeases], args);
+  const res = await runScript<string[]>(redis, 'completeJobs', [ks.jobsPending], args);
   return { outcomes: res.slice(0, reports.length) as CompleteOutcome[], next: decodeClaims(res, reports.length) };
 }
 
@@ -347,12 +348,16 @@ export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions
  * running; at 'stop', everything on the node, which is marked down (releaseNodeJobs-1.lua).
  */
 export async function releaseNodeJobs(redis: Redis, ks: Keyspace, node: string, reason: string, when: 'start' | 'stop', now = Date.now()): Promise<number> {
-  return runScript<number>(redis, 'releaseNodeJobs', [ks.nodeJobs(node)], [ks.prefix, node, now, reason, when]);
+  return runScript<number>(redis, 'releaseNodeJobs', [ks.nodeLeases(node)], [ks.prefix, node, now, reason, when]);
 }
 
 /** Jobs Redis says are scheduled on or running on the node (for the agent's orphan cleanup). */
 export async function jobsOnNode(redis: Redis, ks: Keyspace, node: string): Promise<string[]> {
-  return redis.smembers(ks.nodeJobs(node));
+  const [queued, running] = ((await redis.pipeline().zrange(ks.nodeQueue(node), '0', '-1').zrange(ks.nodeLeases(node), '0', '-1').exec()) ?? []).map(([err, ids]) => {
+    if (err) throw err;
+    return ids as string[];
+  });
+  return [...queued, ...running];
 }
 
 export interface PendingJob {

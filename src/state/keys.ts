@@ -18,13 +18,12 @@
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
  * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |
  * | jobs:delayed                | zset   | job id waiting out a retry backoff → time (ms) it may be pending again |
- * | jobs:leases                 | zset   | running job id → lease expiry (ms) |
  * | jobs:seq                    | string | submit sequence counter (age order within a priority) |
  * | jobs:fence                  | string | fencing-token counter; every claim and requeue takes a new token |
  * | jobs:finished               | hash   | terminal state → how many jobs ended in it (for status; never decremented) |
  * | jobs:results                | stream | append-only audit {id, attempt, state, exitCode}: every job's end, and every attempt that did not end its job (state attempt-ended) (MAXLEN ~100k) |
- * | nodejobs:<node>             | set    | ids of jobs scheduled on or running on the node |
- * | nodequeue:<node>            | zset   | ids placed on the node and not yet claimed by its agent → placement time |
+ * | leases:<node>               | zset   | id of a job running on the node → its lease expiry (ms) |
+ * | nodequeue:<node>            | zset   | ids placed on the node and not yet claimed by its agent → placement time (with leases:<node>, every job on the node) |
  * | alloc:<node>                | hash   | what is reserved on the node: milliCpus, memoryBytes, jobs |
  * | owner:<Kind>:<name>         | hash   | status of a Job/Service manifest's records: completions/replicas, succeeded, failed, phase, specHash |
  * | owner:<Kind>:<name>:jobs    | set    | ids of the job records created for that manifest |
@@ -57,10 +56,9 @@ export interface Keyspace {
   jobsAll: string;
   jobsPending: string;
   jobsDelayed: string;
-  jobsLeases: string;
   jobsResults: string;
   jobsFinished: string;
-  nodeJobs(node: string): string;
+  nodeLeases(node: string): string;
   nodeQueue(node: string): string;
   nodeAlloc(node: string): string;
   owner(kind: string, name: string): string;
@@ -95,10 +93,9 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     jobsAll: `${prefix}jobs:all`,
     jobsPending: `${prefix}jobs:pending`,
     jobsDelayed: `${prefix}jobs:delayed`,
-    jobsLeases: `${prefix}jobs:leases`,
     jobsResults: `${prefix}jobs:results`,
     jobsFinished: `${prefix}jobs:finished`,
-    nodeJobs: (node) => `${prefix}nodejobs:${node}`,
+    nodeLeases: (node) => `${prefix}leases:${node}`,
     nodeQueue: (node) => `${prefix}nodequeue:${node}`,
     nodeAlloc: (node) => `${prefix}alloc:${node}`,
     owner: (kind, name) => `${prefix}owner:${kind}:${name}`,

@@ -67,7 +67,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     const out = lines.filter((l) => l.t === 'out').map((l) => l.text).join('');
     assert.equal(out, `hello n1 ${id} 1\n`);
     assert.equal(lines.filter((l) => l.t === 'err').map((l) => l.text).join(''), 'oops\n');
-    assert.deepEqual({ ...endOf(lines), message: '' }, { state: 'failed', exitCode: '3', message: '' });
+    assert.deepEqual({ ...endOf(lines), message: '' }, { state: 'failed', exitCode: '3', message: '', attempt: '1', node: 'n1' });
     const j = await job(id);
     assert.equal(j.state, 'failed');
     assert.equal(j.exitCode, 3);

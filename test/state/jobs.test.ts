@@ -5,7 +5,7 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecInput } from '../../src/state/jobspec.js';
 import {
-  appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, listJobs, monitorStep, placeJobs,
+  appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
   readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
 } from '../../src/state/jobs.js';
 
@@ -98,10 +98,10 @@ describe('job state scripts', () => {
   it('renews only with the current token and reports cancel requests', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);
-    assert.deepEqual(await renewLeases(db.redis, ks, [{ id: c.id, token: c.token }, { id: c.id, token: '999999' }], LEASE, 5000), ['ok', 'lost']);
+    assert.deepEqual(await renewLeases(db.redis, ks, 'n1', [{ id: c.id, token: c.token }, { id: c.id, token: '999999' }], LEASE, 5000), ['ok', 'lost']);
     assert.equal((await getJob(db.redis, ks, c.id))?.leaseExpiry, 5000 + LEASE);
     assert.equal(await cancelJob(db.redis, ks, c.id), 'cancelling');
-    assert.deepEqual(await renewLeases(db.redis, ks, [{ id: c.id, token: c.token }], LEASE), ['cancel']);
+    assert.deepEqual(await renewLeases(db.redis, ks, 'n1', [{ id: c.id, token: c.token }], LEASE), ['cancel']);
     assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: null, how: 'stopped', message: 'killed' }), 'cancelled');
     const j = await getJob(db.redis, ks, c.id);
     assert.equal(j?.state, 'cancelled');
@@ -123,7 +123,7 @@ describe('job state scripts', () => {
     const log = await readLog(db.redis, ks, c.id);
     assert.equal(log.at(-1)?.t, 'end');
     assert.equal(JSON.parse(log.at(-1)!.data.toString()).state, 'succeeded');
-    assert.equal(await db.redis.scard(ks.nodeJobs('n1')), 0);
+    assert.deepEqual(await jobsOnNode(db.redis, ks, 'n1'), []);
     const ttl = await db.redis.pttl(ks.job(c.id));
     assert.ok(ttl > 6 * 86_400_000 && ttl <= 7 * 86_400_000, 'a finished job expires after its retention');
     assert.ok((await db.redis.pttl(ks.jobLog(c.id))) > 0);
@@ -195,7 +195,7 @@ describe('job state scripts', () => {
       assert.match(j!.waitReason, /node n1 went down/);
     }
     assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'stale');
-    assert.deepEqual(await renewLeases(db.redis, ks, [{ id: c.id, token: c.token }], LEASE), ['lost']);
+    assert.deepEqual(await renewLeases(db.redis, ks, 'n1', [{ id: c.id, token: c.token }], LEASE), ['lost']);
     assert.equal(await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE), undefined, 'a down node claims nothing');
     assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '0');
     assert.equal((await monitorStep(db.redis, ks, 5000, t0 + 7000)).nodesDown.length, 0, 'down once');
@@ -218,7 +218,7 @@ describe('job state scripts', () => {
     const batch = await running(ks, epoch);
     const replica = await running(ks, epoch, { restartPolicy: 'Always' });
     assert.deepEqual(await drainNode(db.redis, ks, 'n1'), { status: 'draining', moved: 1, remaining: 1 });
-    assert.deepEqual(await renewLeases(db.redis, ks, [batch, replica], LEASE), ['ok', 'move']);
+    assert.deepEqual(await renewLeases(db.redis, ks, 'n1', [batch, replica], LEASE), ['ok', 'move']);
     assert.equal(await completeJob(db.redis, ks, { id: replica.id, token: replica.token, exitCode: null, how: 'stopped' }), 'requeued');
     assert.equal((await getJob(db.redis, ks, replica.id))?.state, 'pending');
     assert.equal(await completeJob(db.redis, ks, { id: batch.id, token: batch.token, exitCode: 0, how: 'exit' }), 'succeeded');
@@ -276,7 +276,7 @@ describe('job state scripts', () => {
       assert.equal(jb?.node, 'n1');
       assert.equal(jb?.token, Number(res.next[0].token));
       assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '1000');
-      assert.ok(await db.redis.zscore(ks.jobsLeases, b));
+      assert.ok(await db.redis.zscore(ks.nodeLeases('n1'), b));
       assert.equal((await getJob(db.redis, ks, later))?.state, 'pending');
       assert.equal(await db.redis.llen(ks.schedulerWake), 0, 'the node is full again: no pass to run');
       assert.equal(await db.redis.zcard(ks.nodeQueue('n1')), 0);

@@ -10,7 +10,7 @@
   the job has no nodeSelector or runtime constraint, fits here, and no other node has room
   for it. Anything else is left to the scheduler, which is woken as usual. This saves the
   scheduling pass and the claim round trips for every job of a backlog.
-  KEYS[1] jobs:leases
+  KEYS[1] jobs:pending
   ARGV[1] prefix, ARGV[2] now (ms), ARGV[3] backoff base (ms), ARGV[4] backoff cap (ms),
   ARGV[5] node to take jobs for ('' for none), ARGV[6] agent epoch, ARGV[7] lease (ms),
   ARGV[8] most jobs to take, ARGV[9] number of reports n, then per report:

@@ -15,7 +15,7 @@ if not st then return false end
 if st == 'down' then return { 'down', 0, 0 } end
 redis.call('HSET', KEYS[1], 'status', 'draining')
 local moved, left = 0, 0
-for _, id in ipairs(redis.call('SMEMBERS', nodeJobsKey(node))) do
+for _, id in ipairs(nodeJobIds(node)) do
   local jk = jobKey(id)
   local j = redis.call('HMGET', jk, 'state', 'restartPolicy')
   if j[2] ~= 'Always' then

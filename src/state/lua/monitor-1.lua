@@ -24,17 +24,20 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout
   if redis.call('HGET', nk, 'status') ~= 'down' then
     redis.call('HSET', nk, 'status', 'down')
     table.insert(down, name)
-    for _, id in ipairs(redis.call('SMEMBERS', nodeJobsKey(name))) do
+    for _, id in ipairs(nodeJobIds(name)) do
       lose(id, 'node ' .. name .. ' went down; requeued')
     end
   end
 end
 
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now, 'LIMIT', 0, limit)) do
-  if redis.call('HGET', jobKey(id), 'state') == 'running' then
-    lose(id, 'lease expired on node ' .. (redis.call('HGET', jobKey(id), 'node') or '?') .. '; requeued')
-  else
-    redis.call('ZREM', K.leases, id)
+for _, name in ipairs(redis.call('SMEMBERS', K.nodes)) do
+  local lk = nodeLeasesKey(name)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', lk, '-inf', now, 'LIMIT', 0, limit)) do
+    if redis.call('HGET', jobKey(id), 'state') == 'running' then
+      lose(id, 'lease expired on node ' .. name .. '; requeued')
+    else
+      redis.call('ZREM', lk, id)
+    end
   end
 end
 

@@ -4,7 +4,7 @@
   their end, so they are requeued now instead of when their leases run out.
   On start, jobs placed but not yet claimed stay: the agent claims them next. On stop,
   the node is marked down (nothing more is placed there) and those are requeued too.
-  KEYS[1] nodejobs:<node>
+  KEYS[1] leases:<node>
   ARGV[1] prefix, ARGV[2] node, ARGV[3] now (ms), ARGV[4] reason, ARGV[5] 'start' | 'stop'
   Returns how many jobs were requeued.
 ]]
@@ -13,7 +13,7 @@
 local now, stopping = tonumber(ARGV[3]), ARGV[5] == 'stop'
 if stopping then redis.call('HSET', nodeKey(ARGV[2]), 'status', 'down') end
 local n = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, id in ipairs(nodeJobIds(ARGV[2])) do
   local state = redis.call('HGET', jobKey(id), 'state')
   if state == 'running' or (stopping and state == 'scheduled') then
     n = n + loseJob(id, ARGV[4], now)

@@ -71,11 +71,13 @@ local function release(id, f)
         redis.call('HINCRBY', ownerKey('Job', f[6]), 'active', -1)
       end
     end
-    redis.call('SREM', nodeJobsKey(node), id)
-    -- A running job left the node's claim queue when it was claimed.
-    if f[7] ~= 'running' then redis.call('ZREM', nodeQueueKey(node), id) end
+    -- A running job left the node's claim queue when it was claimed, and holds a lease there.
+    if f[7] == 'running' then
+      redis.call('ZREM', nodeLeasesKey(node), id)
+    else
+      redis.call('ZREM', nodeQueueKey(node), id)
+    end
   end
-  redis.call('ZREM', K.leases, id)
   if not holdSchedulerWake then wake(K.schedWake) end
   return f
 end
@@ -108,8 +110,9 @@ local function finish(id, state, exitCode, message, now, f)
     'leaseExpiry', '', 'exitCode', exitCode, 'cancelRequested', '', 'allocated', '0')
   redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', f[8] or '0', 'state', state, 'exitCode', exitCode)
   incr(K.finished, state, 1)
+  -- The end line also says where the last attempt ran: no line is written when one starts.
   redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
-    cjson.encode({ state = state, exitCode = exitCode, message = message }), 'n', 0)
+    cjson.encode({ state = state, exitCode = exitCode, message = message, attempt = f[8] or '0', node = f[1] or '' }), 'n', 0)
   ownerFinished(f[5], f[6], state, now)
   redis.call('PEXPIRE', jk, RETENTION_MS)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
@@ -160,19 +163,26 @@ end
 
 -- Create one job record from the table the JS side built (see submitJobs in jobs.ts).
 -- Returns 0 when the id already exists, so a retried submit does not double a job.
+-- Fields that would only hold their default (no owner, no failures yet, no token) are left
+-- out: readers take a missing field as its default (decodeJob in jobs.ts).
 local function submitJob(r, now)
   local jk = jobKey(r.id)
-  if redis.call('EXISTS', jk) == 1 then return 0 end
-  local seq = nextSeq()
-  local score = pendingScore(r.priority, seq)
-  redis.call('HSET', jk, 'id', r.id, 'name', r.name, 'ownerKind', r.ownerKind, 'ownerName', r.ownerName,
-    'index', r.index, 'spec', r.spec, 'priority', r.priority, 'milliCpus', r.milliCpus,
+  -- The listing index doubles as the existence check; an index entry can outlive its expired
+  -- record until the monitor drops it, so only then is the record itself asked.
+  if redis.call('ZADD', K.all, 'NX', now, r.id) == 0 then
+    if redis.call('EXISTS', jk) == 1 then return 0 end
+    redis.call('ZADD', K.all, now, r.id)
+  end
+  local score = pendingScore(r.priority, nextSeq())
+  local fields = { 'id', r.id, 'name', r.name, 'spec', r.spec, 'priority', r.priority, 'milliCpus', r.milliCpus,
     'memoryBytes', r.memoryBytes, 'restartPolicy', r.restartPolicy, 'backoffLimit', r.backoffLimit,
-    'state', 'pending', 'waitReason', 'waiting for the scheduler', 'attempt', 0, 'failures', 0,
-    'token', 0, 'score', score, 'createdAt', now, 'anywhere', r.anywhere)
+    'state', 'pending', 'attempt', 0, 'score', score, 'createdAt', now, 'anywhere', r.anywhere }
+  if r.ownerKind ~= '' then
+    for _, v in ipairs({ 'ownerKind', r.ownerKind, 'ownerName', r.ownerName, 'index', r.index }) do table.insert(fields, v) end
+    redis.call('SADD', ownerJobsKey(r.ownerKind, r.ownerName), r.id)
+  end
+  redis.call('HSET', jk, unpack(fields))
   redis.call('ZADD', K.pending, score, r.id)
-  redis.call('ZADD', K.all, now, r.id)
-  if r.ownerKind ~= '' then redis.call('SADD', ownerJobsKey(r.ownerKind, r.ownerName), r.id) end
   return 1
 end
 
@@ -242,7 +252,6 @@ local function reserve(id, node, mc, mem, ok_key, now, queued)
     redis.call('ZADD', nodeQueueKey(node), now, id)
   end
   redis.call('ZREM', K.pending, id)
-  redis.call('SADD', nodeJobsKey(node), id)
 end
 
 -- A scheduled job starts on its node: running under a new fencing token and a lease.
@@ -261,9 +270,15 @@ local function start(id, node, now, lease, spec, attempt, placed)
     for _, v in ipairs({ 'node', node, 'scheduledAt', now, 'waitReason', '', 'allocated', '1' }) do table.insert(fields, v) end
   end
   redis.call('HSET', jk, unpack(fields))
-  redis.call('ZADD', K.leases, now + lease, id)
-  logSys(id, 'attempt ' .. attempt .. ' started on ' .. node)
+  redis.call('ZADD', nodeLeasesKey(node), now + lease, id)
   return { id, tostring(token), tostring(attempt), spec or redis.call('HGET', jk, 'spec') }
+end
+
+-- Every job on `node`: placed there and waiting for its agent, or running there.
+local function nodeJobIds(node)
+  local ids = redis.call('ZRANGE', nodeQueueKey(node), 0, -1)
+  for _, id in ipairs(redis.call('ZRANGE', nodeLeasesKey(node), 0, -1)) do table.insert(ids, id) end
+  return ids
 end
 
 -- May agent run `epoch` of `node` start work? Not a zombie (a newer run registered) and not down.

@@ -5,7 +5,6 @@ local K = {
   all = P .. 'jobs:all',
   pending = P .. 'jobs:pending',
   delayed = P .. 'jobs:delayed',
-  leases = P .. 'jobs:leases',
   seq = P .. 'jobs:seq',
   fence = P .. 'jobs:fence',
   results = P .. 'jobs:results',
@@ -17,7 +16,7 @@ local K = {
 local function jobKey(id) return P .. 'job:' .. id end
 local function logKey(id) return P .. 'joblog:' .. id end
 local function nodeKey(n) return P .. 'node:' .. n end
-local function nodeJobsKey(n) return P .. 'nodejobs:' .. n end
+local function nodeLeasesKey(n) return P .. 'leases:' .. n end
 local function nodeQueueKey(n) return P .. 'nodequeue:' .. n end
 local function nodeWakeKey(n) return P .. 'wake:node:' .. n end
 local function nodeStopWakeKey(n) return P .. 'wake:node:' .. n .. ':stop' end
