@@ -112,11 +112,20 @@ function submitRecord(j: NewJob & { id: string }): string {
   });
 }
 
-/** Submit jobs as pending in one step; returns their ids in order. */
+/**
+ * Records one submit step takes. A step holds Redis for about 15 µs per record, and the
+ * scheduler and agents need several round trips before the first job of a burst runs: with
+ * steps of 1000 (15 ms each) every one of those round trips waited behind a step, and a burst
+ * of 5000 started its first job after about 150 ms. Steps go one after another, so the
+ * others' commands get in between (Redis runs a pipelined batch of one client back to back).
+ */
+const SUBMIT_STEP = 100;
+
+/** Submit jobs as pending, SUBMIT_STEP at a time; returns their ids in order. */
 export async function submitJobs(redis: Redis, ks: Keyspace, jobs: NewJob[], now = Date.now()): Promise<string[]> {
   const withIds = jobs.map((j) => ({ ...j, id: j.id ?? newJobId() }));
-  for (let i = 0; i < withIds.length; i += 1000) {
-    await runScript(redis, 'submitJobs', [ks.jobsPending], [ks.prefix, now, ...withIds.slice(i, i + 1000).map(submitRecord)]);
+  for (let i = 0; i < withIds.length; i += SUBMIT_STEP) {
+    await runScript(redis, 'submitJobs', [ks.jobsPending], [ks.prefix, now, ...withIds.slice(i, i + SUBMIT_STEP).map(submitRecord)]);
   }
   return withIds.map((j) => j.id);
 }
