@@ -23,12 +23,13 @@ export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopO
   const tick = async () => {
     const now = await lease.tick();
     if (now !== wasLeader) ctx.log.info({ holder: ctx.config.id }, now ? 'took the leader lease' : 'lost the leader lease');
+    if (now && !wasLeader) scheduler.tookLead();
     wasLeader = now;
   };
-  void tick();
-  const timer = setInterval(() => void tick(), Math.max(100, Math.floor(lease.ttlMs / 3)));
   const log = ctx.log.child({ loop: 'jobs' });
   const scheduler = startSchedulerLoop({ ...ctx, log, isLeader, ...opts });
+  void tick();
+  const timer = setInterval(() => void tick(), Math.max(100, Math.floor(lease.ttlMs / 3)));
   const monitor = startMonitor({ ...ctx, log, isLeader, nodeTimeoutMs: ctx.config.nodeTimeoutMs });
   const manifestGc = startManifestGc({ ...ctx, log: ctx.log.child({ loop: 'manifest-gc' }), isLeader });
   return {

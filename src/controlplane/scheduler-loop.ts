@@ -93,11 +93,13 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
 /**
  * The leader's scheduling loop. It sleeps in BLPOP on wake:scheduler, which submits and
  * freed capacity push, so a new job is placed within a round trip, and it drains the queue
- * in batches so a burst of thousands costs a few passes.
+ * in batches so a burst of thousands costs a few passes. tookLead() ends a follower's wait at
+ * once, and the new leader's first pass does not wait for a wake-up (one may have gone to the
+ * old leader).
  */
 export function startSchedulerLoop(opts: {
   redis: Redis; ks: Keyspace; log: Logger; registry: Registry; isLeader: () => boolean;
-} & SchedulerLoopOptions): { stop(): Promise<void> } {
+} & SchedulerLoopOptions): { stop(): Promise<void>; tookLead(): void } {
   const { redis, ks, log, isLeader } = opts;
   const strategy = opts.strategy ?? 'spread';
   const batch = opts.batch ?? 1000;
@@ -111,17 +113,24 @@ export function startSchedulerLoop(opts: {
   const waitingGauge = new Gauge({ name: 'oswalk_scheduler_waiting_jobs', help: 'Pending jobs no node could take in the last pass.', registers: [opts.registry] });
   let stopped = false;
   let memory = new SchedulerMemory();
+  let follower: (() => void) | undefined;
+  let leading = false;
 
   const run = async (): Promise<void> => {
     while (!stopped) {
       if (!isLeader()) {
         // Another process may have written reasons meanwhile.
         memory = new SchedulerMemory();
-        await new Promise((r) => setTimeout(r, 200));
+        leading = false;
+        await new Promise<void>((r) => {
+          follower = r;
+          setTimeout(r, 200);
+        });
         continue;
       }
       try {
-        await blocking.blpop(ks.schedulerWake, idleSeconds);
+        if (leading) await blocking.blpop(ks.schedulerWake, idleSeconds);
+        leading = true;
         if (stopped) break;
         for (;;) {
           const end = passes.startTimer();
@@ -142,8 +151,12 @@ export function startSchedulerLoop(opts: {
   return {
     async stop() {
       stopped = true;
+      follower?.();
       blocking.disconnect();
       await done;
+    },
+    tookLead() {
+      follower?.();
     },
   };
 }

@@ -3,6 +3,12 @@ import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace } from '../../src/state/keys.js';
 import { LeaderLease } from '../../src/controlplane/leader.js';
+import { startControlLoops } from '../../src/controlplane/loops.js';
+import { createRegistry } from '../../src/metrics/index.js';
+import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { getJob, submitJobs } from '../../src/state/jobs.js';
+import { registerNode } from '../../src/state/nodes.js';
+import { pino } from 'pino';
 
 describe('leader lease', () => {
   const db = useTestRedis();
@@ -25,5 +31,31 @@ describe('leader lease', () => {
     assert.equal(b.isLeader, false);
     assert.equal(await a.tick(), true, 'taken over after expiry');
     assert.equal(await b.tick(), false);
+  });
+
+  it('a new leader places the jobs already pending without waiting for a wake-up', async () => {
+    const ks = keyspace(testPrefix());
+    await registerNode(db.redis, ks, {
+      name: 'n1', address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process',
+      cpus: 1, memoryBytes: 2 ** 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/srv/x', mountPath: '/cluster',
+    });
+    const [id] = await submitJobs(db.redis, ks, [{ spec: normalizeJobSpec({ command: ['true'] }) }]);
+    // The wake-up went to a leader that is gone.
+    await db.redis.del(ks.schedulerWake);
+    // With no wake-up, a pass would otherwise come only after idleMs.
+    const loops = startControlLoops({
+      redis: db.redis, ks, log: pino({ level: 'silent' }), registry: createRegistry('controlplane'),
+      config: { token: 't', agentRedisUrl: db.server.url, nodeTimeoutMs: 60_000, id: 'cp-new' },
+    }, { idleMs: 60_000 });
+    try {
+      const until = Date.now() + 5000;
+      while ((await getJob(db.redis, ks, id))?.state !== 'scheduled') {
+        assert.ok(Date.now() < until, 'the job was not placed');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal((await getJob(db.redis, ks, id))?.node, 'n1');
+    } finally {
+      await loops.stop();
+    }
   });
 });
