@@ -52,6 +52,8 @@ export interface Backend {
   storeFile(localPath: string): Promise<{ manifest: string; size: number }>;
   /** Record the manifest of chunks already durable in the store (a LiveChunker's result). */
   storeChunks(stored: { chunks: ChunkRef[]; size: number }): Promise<{ manifest: string; size: number }>;
+  /** One chunk this node stored (a LiveChunker's, not yet named by a version). */
+  readChunk(chunk: ChunkRef): Promise<Buffer>;
   /** The manifest of an empty file (stored once). */
   emptyManifest(): Promise<string>;
   /** Paths whose namespace entry changed elsewhere (or here); `resync` after events may have been lost. */

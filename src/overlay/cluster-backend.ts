@@ -176,6 +176,10 @@ export class ClusterBackend implements Backend {
     return this.storeChunks(await this.o.store.putFile(localPath));
   }
 
+  readChunk({ hash, size }: ChunkRef): Promise<Buffer> {
+    return this.o.store.get(hash, size);
+  }
+
   async storeChunks({ chunks, size }: { chunks: ChunkRef[]; size: number }): Promise<{ manifest: string; size: number }> {
     return { manifest: await this.recordManifest(chunks), size };
   }

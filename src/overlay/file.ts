@@ -1,6 +1,6 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LiveChunker, LiveFile } from '../packetfs/index.js';
+import type { LiveChunker, LiveFile, PutFileResult } from '../packetfs/index.js';
 import type { Backend, Entry } from './backend.js';
 
 /** Sorted, disjoint, merged byte ranges [start, end). */
@@ -84,13 +84,26 @@ function isZero(b: Buffer): boolean {
   return true;
 }
 
+/** What an OpenFile works with: where staging files go, the chunks, and the live chunker. */
+export interface FileIo {
+  stagingDir: string;
+  backend: Backend;
+  liveChunker?: LiveChunker;
+}
+
 /**
  * A file as one mount sees it while it is open: the version it was opened at (its chunks are
- * the "base"), and, from the first change on, a local staging file. Copy-on-write is lazy: the
- * staging file holds only what was written (Extents); reads of the rest come from the base
- * chunks, bytes past `baseValid` (cut off by a truncate) read as zeros (holes of the sparse
- * staging file). At commit the untouched parts of the base are filled in, zero runs left as
- * holes, and the whole staging file goes to the chunk store.
+ * the "base"), and, from the first change on, its new content in one of two places:
+ *  - a file written front to back from empty hands its bytes straight to the live chunker,
+ *    which stores them as chunks (no staging copy); its content is then `chunks` until a
+ *    commit names them;
+ *  - anything else goes to a local staging file. Copy-on-write is lazy: the staging file
+ *    holds only what was written (Extents); reads of the rest come from the base chunks,
+ *    bytes past `baseValid` (cut off by a truncate) read as zeros (holes of the sparse
+ *    staging file). At commit the untouched parts of the base are filled in, zero runs left
+ *    as holes, and the whole staging file goes to the chunk store.
+ * A file written front to back that is then read, truncated or written elsewhere before a
+ * commit moves its chunks into a staging file first (unchunk).
  */
 export class OpenFile {
   mode: number;
@@ -109,11 +122,11 @@ export class OpenFile {
   private commitChain: Promise<unknown> = Promise.resolve();
   /** End of the last read, to tell sequential reading (worth reading ahead) from random. */
   lastReadEnd = -1;
-  /**
-   * The chunker following this file while it is written front to back from empty; `false`
-   * once anything else happened to it (a write elsewhere, a truncate, an earlier commit).
-   */
+  /** The live chunker taking this file's bytes; null until the first write, false once it cannot. */
   private live: LiveFile | null | false = null;
+  /** The content as the live chunker stored it, once taken from it and until committed or staged. */
+  private chunks: Promise<PutFileResult> | null = null;
+  private unchunking: Promise<void> | null = null;
 
   constructor(public path: string, public entry: Entry | null, init: { mode: number; uid: number; gid: number; mtimeNs: bigint }) {
     this.mode = entry?.mode ?? init.mode;
@@ -136,9 +149,10 @@ export class OpenFile {
     return this.contentChanged || this.entry === null;
   }
 
-  private async stage(dir: string) {
+  private async stage(io: FileIo) {
+    await this.unchunk(io);
     if (!this.staging) {
-      const path = join(dir, `${process.pid}-${++stagingSeq}`);
+      const path = join(io.stagingDir, `${process.pid}-${++stagingSeq}`);
       const fh = await open(path, 'w+', 0o600);
       if (this.size > 0) await fh.truncate(this.size);
       this.staging = { fh, path, written: new Extents(), baseValid: this.entry?.manifest ? this.size : 0 };
@@ -153,44 +167,83 @@ export class OpenFile {
     this.contentChanged = true;
   }
 
-  async write(dir: string, buf: Buffer, len: number, offset: number, chunker?: LiveChunker): Promise<number> {
-    const s = await this.stage(dir);
+  async write(io: FileIo, buf: Buffer, len: number, offset: number): Promise<number> {
+    if (this.live === null && io.liveChunker && offset === 0 && this.size === 0 && !this.chunks) {
+      // Written from empty; a staging file can only be an empty one a truncate left. No await
+      // before live is set: a write that comes meanwhile must find it.
+      this.live = io.liveChunker.open();
+      void this.dropStaging().catch(() => undefined);
+    }
+    if (this.live && offset === this.live.end) {
+      // live.end moves before the promise settles, so the next write in order is taken too.
+      const sent = this.live.write(buf.subarray(0, len));
+      this.size = this.live.end;
+      this.touch();
+      await sent;
+      return len;
+    }
+    const s = await this.stage(io);
     const { bytesWritten } = await s.fh.write(buf, 0, len, offset);
     s.written.add(offset, offset + bytesWritten);
     if (offset + bytesWritten > this.size) this.size = offset + bytesWritten;
     this.touch();
-    if (chunker && this.live !== false) this.follow(chunker, s.path, s.baseValid, offset, bytesWritten);
     return bytesWritten;
   }
 
-  /** Keep the live chunker on a file written in order from its first byte, or let it go. */
-  private follow(chunker: LiveChunker, path: string, baseValid: number, offset: number, n: number): void {
-    // Only a file written from empty: no bytes of a base version to merge in.
-    if (this.live === null && offset === 0 && baseValid === 0) this.live = chunker.open(path);
-    if (this.live && offset === this.live.end) this.live.advance(offset + n);
-    else this.dropLive();
-  }
-
-  private dropLive(): void {
-    if (this.live) this.live.abort();
-    this.live = false;
-  }
-
   /**
-   * The live chunker's work for the content now, when it followed all of it; the file is not
-   * followed after this (a later commit stores the staging file whole).
+   * The content as chunks, when the live chunker has it all (the caller records and commits
+   * them, then calls committed()); null when the content is in the staging file and the base.
    */
-  takeLive(): LiveFile | null {
-    const live = this.live && this.live.end === this.size ? this.live : null;
-    if (live) this.live = false;
-    else this.dropLive();
-    return live;
+  takeChunks(): Promise<PutFileResult> | null {
+    if (this.live) {
+      this.chunks = this.live.finish();
+      this.live = false;
+    }
+    return this.chunks;
   }
 
-  async truncate(dir: string, size: number): Promise<void> {
+  /** A commit recorded the content (entry is its version now): the chunks are its base. */
+  committed(entry: Entry): void {
+    this.entry = entry;
+    this.chunks = null;
+  }
+
+  /** Move the content from the live chunker's chunks into a staging file, to be changed there. */
+  private unchunk(io: FileIo): Promise<void> {
+    if (!this.live && !this.chunks) return Promise.resolve();
+    this.unchunking ??= (async () => {
+      const pending = this.takeChunks()!;
+      const stored = await pending;
+      if (this.chunks !== pending) return; // committed meanwhile: the base has it
+      const path = join(io.stagingDir, `${process.pid}-${++stagingSeq}`);
+      const fh = await open(path, 'w+', 0o600);
+      try {
+        await fh.truncate(stored.size);
+        let pos = 0;
+        for (const c of stored.chunks) {
+          const data = await io.backend.readChunk(c);
+          if (!isZero(data)) await fh.write(data, 0, data.length, pos);
+          pos += c.size;
+        }
+      } catch (err) {
+        await fh.close();
+        await rm(path, { force: true });
+        throw err;
+      }
+      const written = new Extents();
+      written.add(0, stored.size);
+      await this.dropStaging();
+      this.staging = { fh, path, written, baseValid: 0 };
+      this.chunks = null;
+    })().finally(() => {
+      this.unchunking = null;
+    });
+    return this.unchunking;
+  }
+
+  async truncate(io: FileIo, size: number): Promise<void> {
     if (size === this.size) return this.touch();
-    this.dropLive();
-    const s = await this.stage(dir);
+    const s = await this.stage(io);
     await s.fh.truncate(size);
     s.written.clip(size);
     s.baseValid = Math.min(s.baseValid, size);
@@ -198,18 +251,19 @@ export class OpenFile {
     this.touch();
   }
 
-  async read(backend: Backend, buf: Buffer, len: number, offset: number): Promise<number> {
+  async read(io: FileIo, buf: Buffer, len: number, offset: number): Promise<number> {
+    await this.unchunk(io);
     const end = Math.min(offset + len, this.size);
     if (offset >= end) return 0;
     const readAhead = offset === this.lastReadEnd ? 8 : 0;
     this.lastReadEnd = end;
     const s = this.staging;
-    if (!s) return (await backend.readRange(this.entry!.manifest!, offset, end - offset, readAhead)).copy(buf);
+    if (!s) return (await io.backend.readRange(this.entry!.manifest!, offset, end - offset, readAhead)).copy(buf);
     const { bytesRead } = await s.fh.read(buf, 0, end - offset, offset);
     if (bytesRead < end - offset) buf.fill(0, bytesRead, end - offset);
     if (s.baseValid > offset && this.entry?.manifest) {
       for (const [a, b] of s.written.gaps(offset, Math.min(end, s.baseValid))) {
-        (await backend.readRange(this.entry.manifest, a, b - a, readAhead)).copy(buf, a - offset);
+        (await io.backend.readRange(this.entry.manifest, a, b - a, readAhead)).copy(buf, a - offset);
       }
     }
     return end - offset;
@@ -223,14 +277,14 @@ export class OpenFile {
   }
 
   /** Make the staging file hold the whole content: copy in the base bytes never overwritten. */
-  async materialize(dir: string, backend: Backend): Promise<string> {
-    const s = await this.stage(dir);
+  async materialize(io: FileIo): Promise<string> {
+    const s = await this.stage(io);
     if (s.baseValid > 0 && this.entry?.manifest) {
       const step = 1024 * 1024;
       for (const [a, b] of s.written.gaps(0, s.baseValid)) {
         for (let pos = a; pos < b; pos += step) {
           const n = Math.min(step, b - pos);
-          const data = await backend.readRange(this.entry.manifest, pos, n, 4);
+          const data = await io.backend.readRange(this.entry.manifest, pos, n, 4);
           if (!isZero(data)) await s.fh.write(data, 0, data.length, pos);
         }
       }
@@ -239,13 +293,19 @@ export class OpenFile {
     return s.path;
   }
 
-  async close(): Promise<void> {
-    this.dropLive();
+  private async dropStaging(): Promise<void> {
     const s = this.staging;
     this.staging = null;
     if (s) {
       await s.fh.close();
       await rm(s.path, { force: true });
     }
+  }
+
+  async close(): Promise<void> {
+    if (this.live) this.live.abort();
+    this.live = false;
+    this.chunks = null;
+    await this.dropStaging();
   }
 }

@@ -6,7 +6,7 @@ import type { LiveChunker } from '../packetfs/index.js';
 import type { Backend, Entry, NewVersion } from './backend.js';
 import { MetaCache } from './cache.js';
 import { errnoOf, fsError } from './errors.js';
-import { OpenFile, nowNs } from './file.js';
+import { OpenFile, nowNs, type FileIo } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC } = constants;
@@ -65,10 +65,12 @@ export class OverlayFs {
   private nextFh = 1;
   private backend: Backend;
   private log: Logger;
+  private readonly io: FileIo;
 
   constructor(private opts: OverlayFsOptions) {
     this.backend = opts.backend;
     this.log = opts.log;
+    this.io = { stagingDir: opts.stagingDir, backend: opts.backend, ...(opts.liveChunker ? { liveChunker: opts.liveChunker } : {}) };
     this.meta = new MetaCache(this.backend, { ttlMs: 60_000, waitMs: 5_000, maxEntries: 200_000 });
   }
 
@@ -199,7 +201,7 @@ export class OverlayFs {
     const fh = this.newHandle(f, flags);
     if (flags & O_TRUNC) {
       try {
-        await f.truncate(this.opts.stagingDir, 0);
+        await f.truncate(this.io, 0);
       } catch (err) {
         this.handles.delete(fh);
         await this.drop(f);
@@ -211,13 +213,13 @@ export class OverlayFs {
 
   async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
     const { file } = this.handle(fh, path);
-    return file.read(this.backend, buf, len, offset);
+    return file.read(this.io, buf, len, offset);
   }
 
   async write(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
     const h = this.handle(fh, path);
     if ((h.flags & O_ACCMODE) === O_RDONLY) throw fsError('EBADF', path);
-    return h.file.write(this.opts.stagingDir, buf, len, h.flags & O_APPEND ? h.file.size : offset, this.opts.liveChunker);
+    return h.file.write(this.io, buf, len, h.flags & O_APPEND ? h.file.size : offset);
   }
 
   /**
@@ -270,7 +272,7 @@ export class OverlayFs {
           v = { ...v, ...(await this.storeContent(f)) };
           await this.commitEntry(f.path, v);
         }
-        f.entry = { ...v, committedAt: Date.now() };
+        f.committed({ ...v, committedAt: Date.now() });
       } catch (err) {
         f.dirty = true;
         f.contentChanged ||= content;
@@ -281,16 +283,9 @@ export class OverlayFs {
 
   private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number }> {
     if (f.size === 0) return { manifest: await this.backend.emptyManifest(), size: 0 };
-    const live = f.takeLive();
-    if (live) {
-      try {
-        return await this.backend.storeChunks(await live.finish());
-      } catch (err) {
-        // The staging file has every byte: store it whole, which reports its own errors.
-        this.opts.log.warn({ path: f.path, err: (err as Error).message }, 'live chunking failed; storing the file whole');
-      }
-    }
-    return this.backend.storeFile(await f.materialize(this.opts.stagingDir, this.backend));
+    const chunks = f.takeChunks();
+    if (chunks) return this.backend.storeChunks(await chunks);
+    return this.backend.storeFile(await f.materialize(this.io));
   }
 
   /** Run fn on the OpenFile of path (opening one for the moment if none is), then commit if it was not open. */
@@ -314,11 +309,11 @@ export class OverlayFs {
 
   async truncate(path: string, size: number): Promise<void> {
     checkPath(path);
-    await this.withFile(path, (f) => f.truncate(this.opts.stagingDir, size));
+    await this.withFile(path, (f) => f.truncate(this.io, size));
   }
 
   async ftruncate(path: string, fh: number, size: number): Promise<void> {
-    await this.handle(fh, path).file.truncate(this.opts.stagingDir, size);
+    await this.handle(fh, path).file.truncate(this.io, size);
   }
 
   /** chmod/chown/utimens: on a file, through its OpenFile; on a directory or symlink, a new version at once. */

@@ -1,27 +1,22 @@
 /**
- * The LiveChunker's thread: follows files that are being written front to back, cutting and
- * hashing what has been written so far and storing the chunks, so that little is left to do
- * when the file is closed. Reads are synchronous (page-cache bytes just written; this thread
- * does nothing else); chunk writes go through the store's pipeline.
+ * The LiveChunker's thread: cuts and hashes the bytes of files being written front to back
+ * as they arrive, and stores the chunks through the store's write pipeline, so that little
+ * is left to do when a file is closed. Every batch is acknowledged once consumed, which is
+ * what lets writers go on (LiveChunker's backpressure).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { CutFinder, type ChunkerOptions } from './chunker.js';
 import { ChunkStore, type ChunkWriter } from './store.js';
 import type { LiveReply, LiveRequest } from './live-chunker.js';
 
-const READ_BYTES = 1 << 20;
 const { dir, chunker } = workerData as { dir: string; chunker?: ChunkerOptions };
 const store = new ChunkStore(dir, { log: pino({ level: 'silent' }), ...(chunker ? { chunker } : {}) });
 
 interface Follow {
   id: number;
-  path: string;
-  fd?: number;
-  pos: number;
-  end: number;
+  queue: Buffer[];
   final: boolean;
   aborted: boolean;
   running: boolean;
@@ -62,49 +57,53 @@ async function emit(f: Follow, last?: Buffer): Promise<void> {
 async function run(f: Follow): Promise<void> {
   f.running = true;
   try {
-    f.fd ??= openSync(f.path, 'r');
-    while (!f.aborted && f.pos < f.end) {
-      const buf = Buffer.allocUnsafe(Math.min(READ_BYTES, f.end - f.pos));
-      const n = readSync(f.fd, buf, 0, buf.length, f.pos);
-      if (n === 0) throw new Error(`${f.path} ends at ${f.pos}, before the ${f.end} bytes announced`);
-      f.pos += n;
-      await consume(f, n === buf.length ? buf : buf.subarray(0, n));
+    for (let buf = f.queue.shift(); buf && !f.aborted; buf = f.queue.shift()) {
+      try {
+        await consume(f, buf);
+      } finally {
+        reply({ ack: buf.length });
+      }
     }
-    if (f.aborted || !f.final || f.pos < f.end) return;
+    if (f.aborted || !f.final) return;
     if (f.parts.length) await emit(f);
     const result = await f.writer.finish();
     follows.delete(f.id);
     reply({ id: f.id, result });
   } catch (err) {
     follows.delete(f.id);
+    drop(f);
     await f.writer.settle();
-    if (!f.aborted) reply({ id: f.id, error: (err as Error).message });
+    if (!f.aborted) reply({ id: f.id, error: (err as Error).message, ...(typeof (err as NodeJS.ErrnoException).code === 'string' ? { code: (err as NodeJS.ErrnoException).code } : {}) });
   } finally {
     f.running = false;
-    if (!follows.has(f.id) && f.fd !== undefined) {
-      closeSync(f.fd);
-      f.fd = undefined;
-    }
   }
+}
+
+/** Let go of what is queued, acknowledged all the same: the writer's account must balance. */
+function drop(f: Follow): void {
+  for (const b of f.queue.splice(0)) reply({ ack: b.length });
 }
 
 parentPort!.on('message', (m: LiveRequest) => {
   if (m.t === 'open') {
     follows.set(m.id, {
-      id: m.id, path: m.path, pos: 0, end: 0, final: false, aborted: false, running: false,
+      id: m.id, queue: [], final: false, aborted: false, running: false,
       finder: new CutFinder(chunker), parts: [], hash: createHash('sha256'), writer: store.writer(),
     });
     return;
   }
   const f = follows.get(m.id);
-  if (!f) return;
+  if (!f) {
+    if (m.t === 'data') reply({ ack: m.data.byteLength });
+    return;
+  }
   if (m.t === 'abort') {
     f.aborted = true;
     follows.delete(m.id);
-    if (!f.running && f.fd !== undefined) closeSync(f.fd);
+    drop(f);
     return;
   }
-  f.end = Math.max(f.end, m.end);
-  if (m.t === 'finish') f.final = true;
+  if (m.t === 'data') f.queue.push(Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+  else f.final = true;
   if (!f.running) void run(f);
 });

@@ -93,6 +93,27 @@ describe('overlay: POSIX behaviour of one mount', () => {
     assert.equal(await ok('cat ap; echo; od -An -c tr', { cwd: one.n.mnt }), 'line0\nline1\n\n   0   1   2   3  \\0  \\0  \\0  \\0   Z\n');
   });
 
+  it('keeps the bytes of a file written in order through a read, a write elsewhere, a truncate or an fsync before close', async () => {
+    // Such a file goes to the live chunker with no staging copy; each of these moves it into one.
+    const W = "os.O_RDWR | os.O_CREAT | os.O_TRUNC";
+    assert.equal(await pyErrno([
+      'data = os.urandom(12 << 20)',
+      'def check(name, want):',
+      "    with open(name, 'rb') as f: assert f.read() == want, name",
+      `fd = os.open('lr', ${W}, 0o644); os.write(fd, data[:5 << 20])`,
+      'assert os.pread(fd, 100, 4 << 20) == data[4 << 20:(4 << 20) + 100]',
+      "os.write(fd, data[5 << 20:]); os.close(fd); check('lr', data)",
+      `fd = os.open('lw', ${W}, 0o644); os.write(fd, data[:6 << 20]); os.pwrite(fd, b'X' * 10, 1000)`,
+      "os.write(fd, data[6 << 20:]); os.close(fd); check('lw', data[:1000] + b'X' * 10 + data[1010:])",
+      `fd = os.open('lt', ${W}, 0o644); os.write(fd, data[:6 << 20]); os.ftruncate(fd, 3 << 20)`,
+      "os.pwrite(fd, data[3 << 20:], 3 << 20); os.close(fd); check('lt', data)",
+      `fd = os.open('lf', ${W}, 0o644); os.write(fd, data[:6 << 20]); os.fsync(fd)`,
+      "os.write(fd, data[6 << 20:]); os.close(fd); check('lf', data)",
+      "with open('lf', 'wb') as f: f.write(data[::-1])",
+      "check('lf', data[::-1])",
+    ].join('\n'), one.n.mnt), 'OK');
+  });
+
   it('keeps an unlinked file usable through its open descriptors, and leaves nothing behind', async () => {
     assert.equal(await pyErrno([
       "fd = os.open('gone', os.O_RDWR | os.O_CREAT, 0o644); os.write(fd, b'abc'); os.unlink('gone')",
@@ -109,15 +130,19 @@ describe('overlay: POSIX behaviour of one mount', () => {
       `${5 * 1024 ** 3}\nEND0\n`);
   });
 
-  it('reports ENOSPC when the staging area is full', async () => {
+  it('reports ENOSPC when the local disk is full, for a file written in order (chunk store) or not (staging)', async () => {
     const staging = `${one.n.stateDir}/staging`;
-    await ok(`mount -t tmpfs -o size=1m tmpfs ${staging}`);
+    const chunks = `${one.n.stateDir}/chunks`;
+    await ok(`mkdir -p ${chunks} && mount -t tmpfs -o size=1m tmpfs ${staging}`);
     try {
-      const r = await sh('dd if=/dev/zero of=full bs=64k count=64 status=none', { cwd: one.n.mnt });
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /No space left on device/);
+      await ok(`mount -t tmpfs -o size=1m tmpfs ${chunks} && mkdir ${chunks}/own ${chunks}/cache ${chunks}/tmp ${chunks}/quarantine`);
+      for (const seek of [0, 1]) {
+        const r = await sh(`dd if=/dev/urandom of=full${seek} bs=64k count=64 seek=${seek} status=none`, { cwd: one.n.mnt });
+        assert.notEqual(r.code, 0, `seek=${seek}`);
+        assert.match(r.stderr, /No space left on device/, `seek=${seek}`);
+      }
     } finally {
-      await ok(`umount -l ${staging}`);
+      await ok(`umount -l ${staging}; ! mountpoint -q ${chunks} || umount -l ${chunks}`);
     }
   });
 
