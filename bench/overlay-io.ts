@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     rows.push({ test: '4 KiB random reads over 1 GB, cold start, 10 s', raw: `${rawR.toFixed(0)} IOPS`, overlay: `${ovlR.toFixed(0)} IOPS`, ratio: pct(ovlR, rawR), goal: '' });
 
     writeSection('Sequential and random I/O', 'node dist/bench/overlay-io.js', rows,
-      'Write: `dd bs=1M` into the mount, three rounds interleaved with the raw writes, each round new data; the time includes close(). The chunker thread of the FS process cuts, hashes and stores (fsync per chunk) the file while it is written; close() waits for the last chunks and commits the version to Redis. Reads: `cat` of the file written; cold = page cache dropped and a new FS process. Random reads: fio psync, 1 job.');
+      'Write: `dd bs=1M` into the mount, three rounds interleaved with the raw writes, each round new data; the time includes close(). The FS process hands the bytes to its chunker thread (no staging copy), which cuts, hashes and stores them (fsync per chunk) while the file is written; close() waits for the last chunks and commits the version to Redis. Reads: `cat` of the file written; cold = page cache dropped and a new FS process. Random reads: fio psync, 1 job.');
   } finally {
     await env.close();
   }
