@@ -10,7 +10,12 @@ export type LiveRequest =
 
 export type LiveReply = { id: number; result: PutFileResult } | { id: number; error: string; code?: string } | { ack: number };
 
-/** Bytes gathered before they go to the chunker thread in one message (moved, not copied). */
+/**
+ * Bytes gathered before they go to the chunker thread in one message (moved, not copied): a
+ * file's first batch is small, so that many small files written at once (tar, cp -a) do not
+ * each hold a big buffer, and each next one twice the size, up to the last.
+ */
+const FIRST_BATCH_BYTES = 256 << 10;
 const BATCH_BYTES = 4 << 20;
 /** Bytes sent to the chunker thread and not yet consumed there, beyond which writers wait. */
 const IN_FLIGHT_BYTES = 32 << 20;
@@ -126,6 +131,7 @@ export class LiveFile {
   /** Bytes written so far, from 0 with no gap. */
   end = 0;
   private batch: Uint8Array | null = null;
+  private batchBytes = FIRST_BATCH_BYTES;
   private filled = 0;
   private sending: Promise<void> = Promise.resolve();
   private aborted = false;
@@ -142,13 +148,16 @@ export class LiveFile {
   write(data: Uint8Array): Promise<void> {
     const full: Uint8Array[] = [];
     for (let off = 0; off < data.length;) {
-      this.batch ??= new Uint8Array(BATCH_BYTES);
-      const n = Math.min(data.length - off, BATCH_BYTES - this.filled);
+      this.batch ??= new Uint8Array(this.batchBytes);
+      const n = Math.min(data.length - off, this.batch.length - this.filled);
       this.batch.set(data.subarray(off, off + n), this.filled);
       this.filled += n;
       off += n;
       this.end += n;
-      if (this.filled === BATCH_BYTES) full.push(this.takeBatch()!);
+      if (this.filled === this.batch.length) {
+        full.push(this.takeBatch()!);
+        this.batchBytes = Math.min(BATCH_BYTES, this.batchBytes * 2);
+      }
     }
     return this.send(full);
   }
