@@ -488,6 +488,21 @@ function decodeEntries(raw: [Buffer, Buffer[]][]): LogEntry[] {
   });
 }
 
+/**
+ * Follow a job's log: marks it so that its end writes an end line into the stream, which wakes
+ * a blocking read (followJob-1.lua). Returns the job's state, undefined for an unknown job; a
+ * job that has already ended is not marked (endEntry builds its end line).
+ */
+export async function followJob(redis: Redis, ks: Keyspace, id: string): Promise<JobState | undefined> {
+  return (await runScript<JobState | null>(redis, 'followJob', [ks.job(id)])) ?? undefined;
+}
+
+/** A finished job's end line as its end writes it for followers (finish() in include/jobs.lua). */
+export function endEntry(job: JobRecord): LogEntry {
+  const end = { state: job.state, exitCode: job.exitCode === undefined ? '' : String(job.exitCode), message: job.message, attempt: String(job.attempt), node: job.node ?? '' };
+  return { id: `${job.finishedAt ?? 0}-0`, t: 'end', data: Buffer.from(JSON.stringify(end)) };
+}
+
 /** Entries after `after` (exclusive; '0' for the start), at most `count`. */
 export async function readLog(redis: Redis, ks: Keyspace, id: string, after = '0', count = 1000): Promise<LogEntry[]> {
   const start = after === '0' ? '-' : `(${after}`;

@@ -14,7 +14,7 @@
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
- * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept) |
+ * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept); the end line only for a job someone followed (field follow of its record) |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
  * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |
  * | jobs:delayed                | zset   | job id waiting out a retry backoff → time (ms) it may be pending again |

@@ -5,7 +5,7 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecInput } from '../../src/state/jobspec.js';
 import {
-  appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
+  appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, endEntry, followJob, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
   readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
 } from '../../src/state/jobs.js';
 
@@ -111,6 +111,7 @@ describe('job state scripts', () => {
   it('completes exactly once; a stale or repeated token changes nothing', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);
+    assert.equal(await followJob(db.redis, ks, c.id), 'running');
     assert.equal(await completeJob(db.redis, ks, { id: c.id, token: String(Number(c.token) + 100), exitCode: 1, how: 'exit' }), 'stale');
     assert.equal((await getJob(db.redis, ks, c.id))?.state, 'running');
     assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'succeeded');
@@ -120,9 +121,11 @@ describe('job state scripts', () => {
     assert.equal(j?.exitCode, 0);
     const ends = (await readResults(db.redis, ks)).filter((r) => r.id === c.id && r.state !== 'attempt-ended');
     assert.deepEqual(ends.map((r) => r.state), ['succeeded']);
+    // Followed: the end line is in the stream, and it is the line endEntry builds.
     const log = await readLog(db.redis, ks, c.id);
     assert.equal(log.at(-1)?.t, 'end');
-    assert.equal(JSON.parse(log.at(-1)!.data.toString()).state, 'succeeded');
+    assert.deepEqual(JSON.parse(log.at(-1)!.data.toString()), JSON.parse(endEntry(j!).data.toString()));
+    assert.deepEqual(JSON.parse(log.at(-1)!.data.toString()), { state: 'succeeded', exitCode: '0', message: '', attempt: '1', node: 'n1' });
     assert.deepEqual(await jobsOnNode(db.redis, ks, 'n1'), []);
     const ttl = await db.redis.pttl(ks.job(c.id));
     assert.ok(ttl > 6 * 86_400_000 && ttl <= 7 * 86_400_000, 'a finished job expires after its retention');
@@ -131,6 +134,19 @@ describe('job state scripts', () => {
     await db.redis.del(ks.job(c.id));
     await monitorStep(db.redis, ks, 1e12, Date.now() + 8 * 86_400_000);
     assert.equal(await db.redis.zscore(ks.jobsAll, c.id), null);
+  });
+
+  it('writes a log stream for a job that nobody follows only if it printed something', async () => {
+    const { ks, epoch } = await setup();
+    const c = await running(ks, epoch);
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 3, how: 'exit' }), 'failed');
+    assert.equal(await db.redis.exists(ks.jobLog(c.id)), 0);
+    const j = (await getJob(db.redis, ks, c.id))!;
+    assert.deepEqual(JSON.parse(endEntry(j).data.toString()), { state: 'failed', exitCode: '3', message: '', attempt: '1', node: 'n1' });
+    // Following a job that has ended marks nothing: the caller builds the end from the record.
+    assert.equal(await followJob(db.redis, ks, c.id), 'failed');
+    assert.equal(await db.redis.hget(ks.job(c.id), 'follow'), null);
+    assert.equal(await followJob(db.redis, ks, 'nope'), undefined);
   });
 
   it('retries a failure with exponential backoff up to backoffLimit, then fails', async () => {

@@ -4,7 +4,7 @@ import { HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
 import {
-  cancelJob, getJob, getOwnerStatus, listJobs, readLog, submitJobs, TERMINAL_STATES, waitLog,
+  cancelJob, endEntry, followJob, getJob, getOwnerStatus, listJobs, readLog, submitJobs, TERMINAL_STATES, waitLog,
   type JobOwner, type JobState, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -140,7 +140,15 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       closed = true;
     });
     const pump = async () => {
-      const blocking = follow ? redis.duplicate() : undefined;
+      // Marked before the first read: the end then writes an end line that wakes the blocking
+      // read. A job that ended before has none unless someone followed it; its end line is
+      // built from the record.
+      const state = follow ? await followJob(redis, ks, job.id) : job.state;
+      const blocking = state && !TERMINAL_STATES.has(state) && follow ? redis.duplicate() : undefined;
+      const end = async () => {
+        const now = await getJob(redis, ks, job.id);
+        if (now && TERMINAL_STATES.has(now.state)) out.write(JSON.stringify(logLine(endEntry(now))) + '\n');
+      };
       try {
         let after = req.query.after ?? '0';
         if (after === '0' && job.logDropped > 0) {
@@ -155,11 +163,12 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
           }
           if (entries.some((e) => e.t === 'end')) return;
           if (!blocking) {
-            if (entries.length < 1000) return;
+            if (entries.length < 1000) return await end();
           } else if (!entries.length) {
             // A quiet stream: stop if the job ended without an end line (e.g. it was trimmed away).
             const now = await getJob(redis, ks, job.id);
-            if (!now || TERMINAL_STATES.has(now.state)) return;
+            if (!now) return;
+            if (TERMINAL_STATES.has(now.state)) return await end();
           }
         }
       } catch (err) {

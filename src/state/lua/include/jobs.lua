@@ -57,8 +57,8 @@ end
 -- Give back the job's reservation on its node and take it off that node's lists. The caller
 -- writes 'allocated' = '0' on the record in its own HSET (the flag makes a release happen once).
 -- Returns the record's fields {node, milliCpus, memoryBytes, allocated, ownerKind, ownerName,
--- state, attempt}, read once here for the callers too (f: a caller that read them already).
-local RELEASE_FIELDS = { 'node', 'milliCpus', 'memoryBytes', 'allocated', 'ownerKind', 'ownerName', 'state', 'attempt' }
+-- state, attempt, follow}, read once here for the callers too (f: a caller that read them already).
+local RELEASE_FIELDS = { 'node', 'milliCpus', 'memoryBytes', 'allocated', 'ownerKind', 'ownerName', 'state', 'attempt', 'follow' }
 local function release(id, f)
   f = f or redis.call('HMGET', jobKey(id), unpack(RELEASE_FIELDS))
   local node = f[1]
@@ -110,9 +110,13 @@ local function finish(id, state, exitCode, message, now, f)
     'leaseExpiry', '', 'exitCode', exitCode, 'cancelRequested', '', 'allocated', '0')
   redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', f[8] or '0', 'state', state, 'exitCode', exitCode)
   incr(K.finished, state, 1)
-  -- The end line also says where the last attempt ran: no line is written when one starts.
-  redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
-    cjson.encode({ state = state, exitCode = exitCode, message = message, attempt = f[8] or '0', node = f[1] or '' }), 'n', 0)
+  -- The end line wakes those who follow the log (followJob-1.lua); readers of a job nobody
+  -- followed build the same line from the record (endEntry in jobs.ts), so most jobs cost no
+  -- log stream at all. It also says where the last attempt ran: a start writes no line.
+  if f[9] == '1' then
+    redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
+      cjson.encode({ state = state, exitCode = exitCode, message = message, attempt = f[8] or '0', node = f[1] or '' }), 'n', 0)
+  end
   ownerFinished(f[5], f[6], state, now)
   redis.call('PEXPIRE', jk, RETENTION_MS)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)

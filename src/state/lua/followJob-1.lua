@@ -1,0 +1,13 @@
+--[[
+  Someone follows the job's log: from now on its end writes an end line into the log stream
+  (finish() in include/jobs.lua), which wakes the follower's blocking read. Asked and marked in
+  one step, so the end cannot slip between the two: a job that has already ended answers with
+  its state and the follower builds the end line from the record.
+  KEYS[1] job hash
+  Returns the job's state, or false for an unknown job.
+]]
+local state = redis.call('HGET', KEYS[1], 'state')
+if state and state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' then
+  redis.call('HSET', KEYS[1], 'follow', '1')
+end
+return state
