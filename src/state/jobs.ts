@@ -494,7 +494,7 @@ function decodeEntries(raw: [Buffer, Buffer[]][]): LogEntry[] {
  * job that has already ended is not marked (endEntry builds its end line).
  */
 export async function followJob(redis: Redis, ks: Keyspace, id: string): Promise<JobState | undefined> {
-  return (await runScript<JobState | null>(redis, 'followJob', [ks.job(id)])) ?? undefined;
+  return (await runScript<JobState | null>(redis, 'followJob', [ks.job(id)], [ks.prefix])) ?? undefined;
 }
 
 /** A finished job's end line as its end writes it for followers (finish() in include/jobs.lua). */

@@ -5,7 +5,7 @@ import { LIMITS } from '../../util/limits.js';
 import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
 import {
   cancelJob, endEntry, followJob, getJob, getOwnerStatus, listJobs, readLog, submitJobs, TERMINAL_STATES, waitLog,
-  type JobOwner, type JobState, type LogEntry,
+  type JobOwner, type JobRecord, type JobState, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -144,10 +144,9 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       // read. A job that ended before has none unless someone followed it; its end line is
       // built from the record.
       const state = follow ? await followJob(redis, ks, job.id) : job.state;
-      const blocking = state && !TERMINAL_STATES.has(state) && follow ? redis.duplicate() : undefined;
-      const end = async () => {
-        const now = await getJob(redis, ks, job.id);
-        if (now && TERMINAL_STATES.has(now.state)) out.write(JSON.stringify(logLine(endEntry(now))) + '\n');
+      const blocking = follow && state && !TERMINAL_STATES.has(state) ? redis.duplicate() : undefined;
+      const writeEnd = (j: JobRecord | undefined) => {
+        if (j && TERMINAL_STATES.has(j.state)) out.write(JSON.stringify(logLine(endEntry(j))) + '\n');
       };
       try {
         let after = req.query.after ?? '0';
@@ -163,12 +162,11 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
           }
           if (entries.some((e) => e.t === 'end')) return;
           if (!blocking) {
-            if (entries.length < 1000) return await end();
+            if (entries.length < 1000) return writeEnd(await getJob(redis, ks, job.id));
           } else if (!entries.length) {
-            // A quiet stream: stop if the job ended without an end line (e.g. it was trimmed away).
+            // A quiet stream: stop if the job ended without an end line (it was trimmed away).
             const now = await getJob(redis, ks, job.id);
-            if (!now) return;
-            if (TERMINAL_STATES.has(now.state)) return await end();
+            if (!now || TERMINAL_STATES.has(now.state)) return writeEnd(now);
           }
         }
       } catch (err) {

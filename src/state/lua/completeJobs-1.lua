@@ -44,7 +44,8 @@ for _, x in ipairs({ 'token', 'cancelRequested', 'restartPolicy', 'backoffLimit'
 local function ended(id, token, exitCode, how, message)
   local jk = jobKey(id)
   local f = redis.call('HMGET', jk, unpack(ENDED_FIELDS))
-  local j = { f[10], f[11], f[12], f[13] }
+  local n = #RELEASE_FIELDS
+  local j = { f[n + 1], f[n + 2], f[n + 3], f[n + 4] }
   if f[7] ~= 'running' or j[1] ~= token then return 'stale' end
   if j[2] == '1' then
     finish(id, 'cancelled', exitCode, 'cancelled', now, f)

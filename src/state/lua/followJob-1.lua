@@ -4,10 +4,11 @@
   one step, so the end cannot slip between the two: a job that has already ended answers with
   its state and the follower builds the end line from the record.
   KEYS[1] job hash
+  ARGV[1] prefix
   Returns the job's state, or false for an unknown job.
 ]]
+-- @include keys
+-- @include jobs
 local state = redis.call('HGET', KEYS[1], 'state')
-if state and state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' then
-  redis.call('HSET', KEYS[1], 'follow', '1')
-end
+if state and not TERMINAL[state] then redis.call('HSET', KEYS[1], 'follow', '1') end
 return state
