@@ -243,6 +243,15 @@ export class OpenFile {
 
   async truncate(io: FileIo, size: number): Promise<void> {
     if (size === this.size) return this.touch();
+    if (size === 0 && !this.chunks) {
+      // Nothing of the content is left (O_TRUNC, `>`): no staging file until the next write,
+      // and a file written from here in order goes to the live chunker again.
+      if (this.live) this.live.abort();
+      this.live = null;
+      await this.dropStaging();
+      this.size = 0;
+      return this.touch();
+    }
     const s = await this.stage(io);
     await s.fh.truncate(size);
     s.written.clip(size);

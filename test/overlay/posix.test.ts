@@ -93,7 +93,7 @@ describe('overlay: POSIX behaviour of one mount', () => {
     assert.equal(await ok('cat ap; echo; od -An -c tr', { cwd: one.n.mnt }), 'line0\nline1\n\n   0   1   2   3  \\0  \\0  \\0  \\0   Z\n');
   });
 
-  it('keeps the bytes of a file written in order through a read, a write elsewhere, a truncate or an fsync before close', async () => {
+  it('keeps the bytes of a file written in order through a read, a write elsewhere, a truncate (to 0 too) or an fsync before close', async () => {
     // Such a file goes to the live chunker with no staging copy; each of these moves it into one.
     const W = "os.O_RDWR | os.O_CREAT | os.O_TRUNC";
     assert.equal(await pyErrno([
@@ -111,6 +111,8 @@ describe('overlay: POSIX behaviour of one mount', () => {
       "os.write(fd, data[6 << 20:]); os.close(fd); check('lf', data)",
       "with open('lf', 'wb') as f: f.write(data[::-1])",
       "check('lf', data[::-1])",
+      `fd = os.open('l0', ${W}, 0o644); os.write(fd, data[:3 << 20]); os.ftruncate(fd, 0)`,
+      "os.pwrite(fd, data[5 << 20:], 0); os.close(fd); check('l0', data[5 << 20:])",
     ].join('\n'), one.n.mnt), 'OK');
   });
 
