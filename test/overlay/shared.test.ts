@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { ensureDocker, ensureTestImage, skipWithoutDocker, TEST_IMAGE } from '../helpers/docker.js';
+import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE } from '../helpers/docker.js';
 import { Output } from '../helpers/output.js';
 import { until } from '../helpers/until.js';
 import { mountTable, prepareSharedMountDir, unmountStale } from '../../src/overlay/index.js';
@@ -36,6 +36,7 @@ describe('overlay: mounts reach other mount namespaces (containers)', () => {
     await redis.stop();
     await unmountStale(dir);
     rmSync(dir, { recursive: true, force: true });
+    await stopDockerIfStarted();
     assert.deepEqual(leftoverMounts(), []);
   });
 
