@@ -183,7 +183,12 @@ export class LiveFile {
   /** The file is complete: its chunks once all are durable in the store. */
   async finish(): Promise<PutFileResult> {
     const tail = this.takeBatch();
-    await this.send(tail ? [tail] : []);
+    try {
+      await this.send(tail ? [tail] : []);
+    } catch (err) {
+      this.chunker.forget(this.id); // result() would have taken the error it failed with
+      throw err;
+    }
     const r = this.chunker.result(this.id);
     this.chunker.post({ t: 'finish', id: this.id });
     return r;
