@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(redis-server fuse3 libfuse2 libfuse-dev docker.io iproute2 ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(docker-compose debootstrap prometheus busybox-static rsync fio git make gcc tar)
+  pkgs+=(docker-compose debootstrap prometheus busybox-static rsync fio git make gcc tar util-linux-extra)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -165,7 +165,7 @@ export class ClusterBackend implements Backend {
     for (let j = last + 1; j <= Math.min(last + readAhead, chunks.length - 1); j++) {
       const { hash } = chunks[j];
       if (this.inflight.has(hash)) continue;
-      const p = this.o.fetcher.getChunk(chunks[j], manifest).catch(() => undefined).finally(() => this.inflight.delete(hash));
+      const p = this.o.fetcher.getChunk(chunks[j], manifest, { streaming: true }).catch(() => undefined).finally(() => this.inflight.delete(hash));
       this.inflight.set(hash, p);
     }
     await Promise.all(waits);

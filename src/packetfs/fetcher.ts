@@ -121,8 +121,9 @@ export class ChunkFetcher {
   /**
    * A chunk's bytes, verified. Rejects with ChunkUnavailableError (code 'EIO') when no holder
    * delivers within deadlineMs. The buffer may be shared with other readers: do not modify it.
+   * `streaming` is for read-ahead (see ChunkStore.get).
    */
-  async getChunk(ref: ChunkRef, manifestHash?: string): Promise<Buffer> {
+  async getChunk(ref: ChunkRef, manifestHash?: string, { streaming = false } = {}): Promise<Buffer> {
     checkHash(ref.hash);
     const hot = this.mem.get(ref.hash);
     if (hot) {
@@ -135,7 +136,7 @@ export class ChunkFetcher {
     await this.init();
     let ownCorrupt = false;
     try {
-      const data = await this.o.store.get(ref.hash, ref.size);
+      const data = await this.o.store.get(ref.hash, ref.size, { streaming });
       this.s.localHits++;
       if (this.lru.has(ref.hash)) this.remember(ref.hash, data.length);
       return this.hold(ref.hash, data);
@@ -228,7 +229,7 @@ export class ChunkFetcher {
     const queue = [...chunks];
     const worker = async (): Promise<void> => {
       for (let ref = queue.shift(); ref; ref = queue.shift()) {
-        await this.getChunk(ref, manifestHash).catch((err: Error) => this.log.debug({ hash: ref?.hash, err: err.message }, 'prefetch failed'));
+        await this.getChunk(ref, manifestHash, { streaming: true }).catch((err: Error) => this.log.debug({ hash: ref?.hash, err: err.message }, 'prefetch failed'));
       }
     };
     return Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker)).then(() => undefined);

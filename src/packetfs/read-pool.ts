@@ -5,6 +5,8 @@ export interface ReadRequest {
   /** Where the chunk may be, in the order to look. */
   paths: string[];
   size?: number;
+  /** Read around the page cache (O_DIRECT) where the filesystem allows it. */
+  direct?: boolean;
 }
 
 export interface ReadReply {
@@ -58,7 +60,7 @@ export class ChunkReadPool {
   }
 
   /** The first of `paths` that exists, read whole and hashed; undefined when none does. */
-  read(paths: string[], size?: number): Promise<PooledRead | undefined> {
+  read(paths: string[], size?: number, direct = false): Promise<PooledRead | undefined> {
     const slot = this.workers.reduce<{ w: Worker; ids: Set<number> } | undefined>((a, b) => (!a || b.ids.size < a.ids.size ? b : a), undefined);
     if (!slot) return Promise.reject(new Error('no chunk reader thread is left'));
     const id = ++this.seq;
@@ -66,7 +68,7 @@ export class ChunkReadPool {
     slot.ids.add(id);
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      slot.w.postMessage({ id, paths, ...(size === undefined ? {} : { size }) } satisfies ReadRequest);
+      slot.w.postMessage({ id, paths, direct, ...(size === undefined ? {} : { size }) } satisfies ReadRequest);
     });
   }
 

@@ -147,6 +147,44 @@ describe('ChunkStore', () => {
     }
   });
 
+  it('streams chunk files around the page cache, and reads them back the same on any filesystem', async () => {
+    const pool = new ChunkReadPool(1);
+    // Bytes of the file in the page cache (fincore); dd with iflag=nocache drops its clean pages.
+    const resident = (p: string) => Number(execFileSync('fincore', ['--bytes', '--raw', '--noheadings', '-o', 'RES', p], { encoding: 'utf8' }));
+    const shm = mkdtempSync('/dev/shm/oswalk-pfs-store-');
+    try {
+      // The disk's filesystem takes O_DIRECT; tmpfs before Linux 6.6 refuses it, and the reader falls back.
+      for (const dir of [join(root, 'stream'), shm]) {
+        const store = new ChunkStore(dir, { log: quiet, readPool: pool });
+        for (const size of [1, 4096, 300_001, (3 << 20) + 5]) {
+          const data = randomBytes(size);
+          const h = sha(data);
+          await store.put(h, data);
+          execFileSync('dd', [`if=${store.path(h)}`, 'iflag=nocache', 'count=0', 'status=none']);
+          assert.ok((await store.get(h, size, { streaming: true })).equals(data), `${dir}: ${size} bytes streamed`);
+          if (dir !== shm) assert.equal(resident(store.path(h)), 0, `${size} bytes streamed left no page cache`);
+          assert.ok((await store.get(h, size)).equals(data));
+          assert.ok((await store.get(h, undefined, { streaming: true })).equals(data), 'size from fstat');
+        }
+        if (dir !== shm) {
+          const data = randomBytes(70_000);
+          await store.put(sha(data), data);
+          execFileSync('dd', [`if=${store.path(sha(data))}`, 'iflag=nocache', 'count=0', 'status=none']);
+          await store.get(sha(data));
+          assert.ok(resident(store.path(sha(data))) > 0, 'a read that is not streaming goes through the page cache');
+        }
+        // A chunk file cut short is caught by its hash, streamed or not.
+        const data = randomBytes(10_000);
+        await store.put(sha(data), data);
+        truncateSync(store.path(sha(data)), 5000);
+        await assert.rejects(store.get(sha(data), data.length, { streaming: true }), CorruptChunkError);
+      }
+    } finally {
+      await pool.close();
+      rmSync(shm, { recursive: true, force: true });
+    }
+  });
+
   it('a live chunker given a file\'s bytes in order cuts the same chunks as putFile, and lets go on abort', async () => {
     const dir = join(root, 'live');
     const live = new LiveChunker(dir);
