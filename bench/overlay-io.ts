@@ -3,10 +3,14 @@
  * overlay mount and on the raw disk below it. Run: node dist/bench/overlay-io.js (as root:
  * it drops the page cache).
  */
+import { mountNullFs, NULL_FILE } from './fuse-null.js';
 import { dropCaches, mbps, pct, setup, sh, timed, writeSection, type Row } from './overlay-common.js';
 
 const SIZE = 1024 ** 3;
 const ROUNDS = 3;
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const roundList = (ts: number[]): string => `rounds: ${ts.map((t) => mbps(SIZE, t).replace(' MB/s', '')).join(', ')} MB/s`;
 
 async function randRead(file: string): Promise<number> {
   const out = await sh(`fio --name=r --filename=${file} --rw=randread --bs=4k --size=${SIZE} --ioengine=psync --runtime=10 --time_based --output-format=json`);
@@ -46,21 +50,46 @@ async function main(): Promise<void> {
     rows.push({
       test: `sequential write 1 GB (incl. chunking + commit at close), best of ${ROUNDS}`,
       raw: `${mbps(SIZE, rawW)} (fsync), ${mbps(SIZE, rawWnoSync)} (page cache)`,
-      overlay: `${mbps(SIZE, ovlW)} (rounds: ${writes[2].map((t) => mbps(SIZE, t).replace(' MB/s', '')).join(', ')} MB/s)`,
+      overlay: `${mbps(SIZE, ovlW)} (${roundList(writes[2])})`,
       ratio: pct(rawW, ovlW),
       goal: '≥ 300 MB/s',
     });
 
     // Cold read: page cache dropped, and a fresh FS process (its chunk memory cache empty).
-    await env.remount();
-    await dropCaches();
-    const rawCold = await timed(`cat ${src} > /dev/null`);
-    await dropCaches();
-    const ovlCold = await timed(`cat ${env.mnt}/w0.bin > /dev/null`);
-    rows.push({ test: 'sequential read 1 GB, cold', raw: mbps(SIZE, rawCold), overlay: mbps(SIZE, ovlCold), ratio: pct(rawCold, ovlCold), goal: '≥ 40 % of raw' });
-    const rawWarm = await timed(`cat ${src} > /dev/null`);
-    const ovlWarm = await timed(`cat ${env.mnt}/w0.bin > /dev/null`);
-    rows.push({ test: 'sequential read 1 GB, warm', raw: mbps(SIZE, rawWarm), overlay: mbps(SIZE, ovlWarm), ratio: pct(rawWarm, ovlWarm), goal: '≥ 50 % of raw' });
+    // Rounds interleaved, medians compared: the host caches this VM's disk, so the same raw
+    // read takes anywhere from 0.3 to 2 s (BENCHMARKS.md). The same read from a FUSE mount
+    // that serves bytes from memory (fuse-null.ts) shows what FUSE alone allows.
+    const nullMnt = `${env.dir}/null`;
+    const nullFile = `${nullMnt}/${NULL_FILE}`;
+    const nullFs = await mountNullFs(nullMnt);
+    const colds: number[][] = [[], [], []];
+    const warms: number[][] = [[], [], []];
+    try {
+      for (let r = 0; r < ROUNDS; r++) {
+        await env.remount();
+        await dropCaches();
+        colds[0].push(await timed(`cat ${src} > /dev/null`));
+        await dropCaches();
+        colds[1].push(await timed(`cat ${env.mnt}/w0.bin > /dev/null`));
+        await dropCaches();
+        colds[2].push(await timed(`cat ${nullFile} > /dev/null`));
+      }
+      // Warm: each file read once untimed, so all are in the page cache; then rounds as above.
+      await sh(`cat ${src} ${env.mnt}/w0.bin ${nullFile} > /dev/null`);
+      for (let r = 0; r < ROUNDS; r++) {
+        warms[0].push(await timed(`cat ${src} > /dev/null`));
+        warms[1].push(await timed(`cat ${env.mnt}/w0.bin > /dev/null`));
+        warms[2].push(await timed(`cat ${nullFile} > /dev/null`));
+      }
+    } finally {
+      await nullFs.stop();
+    }
+    const medianOf = (ts: number[]) => `${mbps(SIZE, median(ts))} (${roundList(ts)})`;
+    const ceiling = 'the same read from a FUSE mount serving bytes from memory (fuse-native\'s ceiling, not the overlay)';
+    for (const [kind, ts, goal] of [['cold', colds, '≥ 40 % of raw'], ['warm', warms, '≥ 50 % of raw']] as const) {
+      rows.push({ test: `sequential read 1 GB, ${kind}, median of ${ROUNDS}`, raw: medianOf(ts[0]), overlay: medianOf(ts[1]), ratio: pct(median(ts[0]), median(ts[1])), goal });
+      rows.push({ test: ceiling, raw: medianOf(ts[0]), overlay: medianOf(ts[2]), ratio: pct(median(ts[0]), median(ts[2])), goal: '' });
+    }
 
     await env.remount();
     await dropCaches();
@@ -70,7 +99,7 @@ async function main(): Promise<void> {
     rows.push({ test: '4 KiB random reads over 1 GB, cold start, 10 s', raw: `${rawR.toFixed(0)} IOPS`, overlay: `${ovlR.toFixed(0)} IOPS`, ratio: pct(ovlR, rawR), goal: '' });
 
     writeSection('Sequential and random I/O', 'node dist/bench/overlay-io.js', rows,
-      'Write: `dd bs=1M` into the mount, three rounds interleaved with the raw writes, each round new data; the time includes close(). The FS process hands the bytes to its chunker thread (no staging copy), which cuts, hashes and stores them (fsync per chunk) while the file is written; close() waits for the last chunks and commits the version to Redis. Reads: `cat` of the file written; cold = page cache dropped and a new FS process. Random reads: fio psync, 1 job.');
+      'Write: `dd bs=1M` into the mount, three rounds interleaved with the raw writes, each round new data; the time includes close(). The FS process hands the bytes to its chunker thread (no staging copy), which cuts, hashes and stores them (fsync per chunk) while the file is written; close() waits for the last chunks and commits the version to Redis. Reads: `cat` of the file written; cold = page cache dropped and a new FS process, three rounds interleaved with the raw reads; the FS process reads the chunk files of a sequential reader with O_DIRECT. Random reads: fio psync, 1 job.');
   } finally {
     await env.close();
   }
