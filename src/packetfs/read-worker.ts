@@ -16,7 +16,7 @@ const WASM_PAGE = 65536;
  * not, and there is no other way to ask for aligned memory from JavaScript.
  */
 const aligned = new WebAssembly.Memory({ initial: 1 });
-/** Cleared when the store's filesystem refuses O_DIRECT (tmpfs, some overlays): buffered from then on. */
+/** Cleared when the store's filesystem refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE and network filesystems): buffered from then on. */
 let directWorks = true;
 
 function alignedArea(bytes: number): Uint8Array {
