@@ -196,8 +196,8 @@ export class ChunkStore extends EventEmitter {
    * to a sequential reader whose own page cache (the mount's) will keep them, so the reader
    * threads read the chunk file around the page cache: a file read once does not take twice
    * its size in page cache, and the read costs less CPU (BENCHMARKS.md). A chunk whose pages
-   * are still cached (just written) is then read from the disk again, the price of not
-   * caching every streamed chunk twice.
+   * are still cached (just written) is then read from the disk again, which measured no
+   * slower.
    */
   async get(hash: string, size?: number, { streaming = false } = {}): Promise<Buffer> {
     checkHash(hash);
