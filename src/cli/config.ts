@@ -9,6 +9,8 @@ export interface CliConfig {
   redisUrl?: string;
   /** Where the unified filesystem is mounted on this host (`oswalk up` mounts ./cluster). */
   mount?: string;
+  /** The node that mount belongs to: changes made from here (a restore) are recorded as it. */
+  node?: string;
 }
 
 export const CONFIG_DIR = '.oswalk';

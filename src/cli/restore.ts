@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import type { VersionRecord } from '../state/fs.js';
 import { action, client, globals } from './common.js';
+import { readConfig } from './config.js';
 import { isoNs, mountOption, namespacePath } from './fs-common.js';
 
 export function register(program: Command): void {
@@ -9,10 +10,11 @@ export function register(program: Command): void {
     .description('make an older version of a path current again (a new version reusing its data; nothing is copied)')
     .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
     .argument('<version>', 'version id, as `oswalk versions PATH` shows it')
-    .option('--node <name>', 'node to record the restore as (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
-    .action(action(async (arg: string, id: string, opts: { mount?: string; node: string }, cmd: Command) => {
+    .option('--node <name>', 'node to record the restore as (default: $OSWALK_NODE, then the node of the mount in .oswalk/config.json, then this host\'s name)')
+    .action(action(async (arg: string, id: string, opts: { mount?: string; node?: string }, cmd: Command) => {
       const path = namespacePath(arg, opts.mount);
-      const v = await client(cmd).post<VersionRecord>('/v1/fs/restore', { path, version: id, node: opts.node });
+      const node = opts.node || process.env.OSWALK_NODE || readConfig().node || hostname();
+      const v = await client(cmd).post<VersionRecord>('/v1/fs/restore', { path, version: id, node });
       if (globals(cmd).output === 'json') process.stdout.write(JSON.stringify(v) + '\n');
       else process.stdout.write(`restored ${v.path} version ${id} as version ${v.id} (mtime ${isoNs(v.mtimeNs)})\n`);
     }));

@@ -86,7 +86,7 @@ export function register(program: Command): void {
         const { startControlPlane } = await import('../controlplane/index.js');
         const cp = await startControlPlane({ redisUrl, token, host, port });
         stack.push(() => cp.close());
-        writeConfig(dir, { api: cp.url, token, redisUrl, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount) }) });
+        writeConfig(dir, { api: cp.url, token, redisUrl, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount), node: 'node1' }) });
         const count = Number(opts.nodes);
         if (!Number.isInteger(count) || count < 0 || count > 64) throw new Error(`--nodes "${opts.nodes}" must be a whole number from 0 to 64`);
         const names = Array.from({ length: count }, (_, i) => `node${i + 1}`);

@@ -98,6 +98,10 @@ describe('oswalk CLI: cluster init, up, status', () => {
         await new Promise((r) => setTimeout(r, 250));
       }
       assert.deepEqual(JSON.parse(versions.stdout).map((v: { node: string; current: boolean }) => [v.node, v.current]), [['node2', true]]);
+      // A restore made here is node1's (the node of ./cluster), not this host's.
+      const restored = await oswalk(['restore', 'exported.txt', JSON.parse(versions.stdout)[0].id, '-o', 'json'], { cwd: upDir, env: { ...env, OSWALK_NODE: '' } });
+      assert.equal(restored.code, 0, restored.stderr);
+      assert.equal(JSON.parse(restored.stdout).node, 'node1');
       // A job started from inside the mount runs in the same directory of the unified tree.
       mkdirSync(join(upDir, 'cluster', 'work'));
       const inDir = await oswalk(['run', '--', 'sh', '-c', 'cat ../from-node1.txt; echo "job on $OSWALK_NODE" > out.txt'], { cwd: join(upDir, 'cluster', 'work'), env });
