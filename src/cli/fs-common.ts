@@ -14,6 +14,18 @@ export function namespacePath(arg: string, mount = localMountPath()): string {
   return arg.startsWith('/') ? arg : '/' + arg;
 }
 
+/**
+ * For a relative PATH that names something under the local mount from the working directory
+ * (`cluster/a.txt` beside ./cluster): a note that PATH is taken from the unified root, naming
+ * the path meant. Empty otherwise.
+ */
+export function relativeToRootNote(arg: string, mount = localMountPath()): string {
+  const m = resolve(mount);
+  const here = resolve(arg);
+  if (arg.startsWith('/') || !here.startsWith(m + '/')) return '';
+  return ` (PATH is taken from the root of the unified tree; for ./${arg} give ${namespacePath(here, m)})`;
+}
+
 export function mountOption(cmd: Command): Command {
   return cmd.option('--mount <dir>', 'where the unified filesystem is mounted here (default: $OSWALK_MOUNT, .oswalk/config.json, then /cluster)');
 }

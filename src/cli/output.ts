@@ -8,13 +8,13 @@ export interface Column<T> {
 }
 
 /** Rows as a readable table, or the raw objects as JSON for scripts. */
-export function printRows<T>(format: OutputFormat, rows: T[], columns: Column<T>[], json: unknown = rows): void {
+export function printRows<T>(format: OutputFormat, rows: T[], columns: Column<T>[], json: unknown = rows, empty = 'No resources found.'): void {
   if (format === 'json') {
     process.stdout.write(JSON.stringify(json, null, 2) + '\n');
     return;
   }
   if (!rows.length) {
-    process.stdout.write('No resources found.\n');
+    process.stdout.write(`${empty}\n`);
     return;
   }
   const table = new Table({

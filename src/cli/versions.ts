@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { VersionInfo } from '../state/fs.js';
 import { action, client, globals } from './common.js';
-import { isoNs, mountOption, namespacePath } from './fs-common.js';
+import { isoNs, mountOption, namespacePath, relativeToRootNote } from './fs-common.js';
 import { formatBytes, printRows } from './output.js';
 
 /** What the HASH column shows: the manifest for files, else what kind of entry it is. */
@@ -16,7 +16,8 @@ export function register(program: Command): void {
     .description('list the kept versions of a path of the unified filesystem, newest first; CURRENT is what everyone sees')
     .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
     .action(action(async (arg: string, opts: { mount?: string }, cmd: Command) => {
-      const q = new URLSearchParams({ path: namespacePath(arg, opts.mount) });
+      const path = namespacePath(arg, opts.mount);
+      const q = new URLSearchParams({ path });
       const { items } = await client(cmd).get<{ items: VersionInfo[] }>(`/v1/fs/versions?${q}`);
       printRows(globals(cmd).output, items, [
         { header: 'ID', value: (v) => v.id },
@@ -29,6 +30,6 @@ export function register(program: Command): void {
       ], items.map((v) => ({
         id: v.id, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
         current: v.current, type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid, target: v.target ?? null,
-      })));
+      })), `${path} has no versions${relativeToRootNote(arg, opts.mount)}.`);
     }));
 }

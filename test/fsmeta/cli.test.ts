@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { oswalk } from '../helpers/cli.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
-import { commitVersion, getCurrent, type NewVersion } from '../../src/state/fs.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { commitVersion, getCurrent, removePath, type NewVersion } from '../../src/state/fs.js';
 
 const T = 1_700_000_000_123_456_789n;
 const TOKEN = 'fs-cli-token';
@@ -45,12 +48,27 @@ describe('oswalk versions / restore through the API', () => {
     assert.equal(cur?.node, 'n3');
     const missing = await oswalk(['restore', 'docs/f.txt', '42', ...common]);
     assert.equal(missing.code, 4);
-    assert.match(missing.stderr, /^error: .*ENOENT.*\/docs\/f\.txt/);
+    assert.match(missing.stderr, /^error: .*ENOENT.*\/docs\/f\.txt \(no version 42 is kept/);
+    await removePath(redis, ks, '/docs/f.txt', 'n1', { dir: false });
+    const deleted = JSON.parse((await oswalk(['versions', 'docs/f.txt', '-o', 'json', ...common])).stdout)[0];
+    const tomb = await oswalk(['restore', 'docs/f.txt', deleted.id, ...common]);
+    assert.equal(tomb.code, 1);
+    assert.match(tomb.stderr, new RegExp(`EINVAL: /docs/f.txt \\(version ${deleted.id} is a delete: restore one with content\\)`));
     const bad = await oswalk(['restore', 'docs/f.txt', 'abc', ...common]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /version/);
     const none = await oswalk(['versions', 'nope/x', ...common, '-o', 'json']);
     assert.equal(none.code, 0);
     assert.deepEqual(JSON.parse(none.stdout), []);
+    // A relative PATH into the local mount from here is not what it looks like: say so.
+    const here = mkdtempSync(join(tmpdir(), 'oswalk-fs-cli-'));
+    try {
+      const note = await oswalk(['versions', 'mnt/x', '--mount', join(here, 'mnt'), ...common], { cwd: here });
+      assert.equal(note.code, 0, note.stderr);
+      assert.equal(note.stdout, '/mnt/x has no versions (PATH is taken from the root of the unified tree; for ./mnt/x give /x).\n');
+      assert.equal((await oswalk(['versions', 'nope/x', ...common])).stdout, '/nope/x has no versions.\n');
+    } finally {
+      rmSync(here, { recursive: true, force: true });
+    }
   });
 });

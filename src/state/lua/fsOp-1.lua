@@ -426,9 +426,9 @@ elseif op == 'restore' then
   nowMs = ARGV[7]
   local vs = versions(path)
   local old = find(vs, tonumber(vid))
-  if not old then return fail('ENOENT', path .. '@' .. vid) end
+  if not old then return fail('ENOENT', path .. ' (no version ' .. vid .. ' is kept: oswalk versions lists those that are)') end
   local f = copy(old.f)
-  if f[1] == 't' then return fail('EINVAL', path .. '@' .. vid) end
+  if f[1] == 't' then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a delete: restore one with content)') end
   local best = winner(vs)
   local mtime = maxnum(nowNs, inc(best.f[3]))
   f[2], f[3], f[8], f[9] = node, mtime, 'r', nowMs
