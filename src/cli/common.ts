@@ -2,8 +2,25 @@ import { Option, type Command } from 'commander';
 import { apiClient, ApiError, type ApiClient } from './client.js';
 import type { OutputFormat } from './output.js';
 
-/** Exit codes scripts can rely on. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, notFound: 4 } as const;
+/** Exit codes scripts can rely on; brokenPipe is what a shell reports for a death by SIGPIPE. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, notFound: 4, brokenPipe: 141 } as const;
+
+/** Work to finish when stdout's reader goes away (`oswalk run … | head`), before the CLI exits. */
+export const onBrokenPipe = new Set<() => Promise<unknown>>();
+
+/**
+ * When the reader of stdout goes away (`oswalk get jobs | head`), end quietly with 141, as
+ * SIGPIPE ends other programs: Node ignores SIGPIPE and would print an EPIPE stack trace.
+ */
+export function exitOnBrokenPipe(): void {
+  let ending = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (ending) return;
+    ending = true;
+    void Promise.allSettled([...onBrokenPipe].map((f) => f())).then(() => process.exit(EXIT.brokenPipe));
+  });
+}
 
 export interface GlobalFlags {
   api?: string;

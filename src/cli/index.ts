@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { addGlobalOptions, EXIT } from './common.js';
+import { addGlobalOptions, EXIT, exitOnBrokenPipe } from './common.js';
 import { register as registerAgent } from './agent.js';
 import { register as registerApply } from './apply.js';
 import { register as registerClusterInit } from './cluster-init.js';
@@ -24,6 +24,7 @@ const program = new Command('oswalk')
     process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
   });
 addGlobalOptions(program);
+exitOnBrokenPipe();
 
 registerUp(program);
 registerClusterInit(program.command('cluster').description('create and manage a cluster'));

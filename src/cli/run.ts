@@ -4,7 +4,7 @@ import type { JobSpecInput } from '../state/jobspec.js';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import type { ApiClient } from './client.js';
-import { action, client, parseKeyValues, parseMemoryFlag } from './common.js';
+import { action, client, onBrokenPipe, parseKeyValues, parseMemoryFlag } from './common.js';
 import { localMountPath } from './config.js';
 
 /** The cwd relative to the unified mount, when the cwd is inside it. */
@@ -94,9 +94,12 @@ export function register(program: Command): void {
         process.stdout.write(`${id}\n`);
         return 0;
       }
-      // Ctrl-C cancels the job; its end (cancelled) still arrives through the stream.
-      const onInt = () => void api.post(`/v1/jobs/${id}/cancel`).catch(() => undefined);
+      // Ctrl-C cancels the job; its end (cancelled) still arrives through the stream. So does
+      // a reader of our output that goes away, as SIGPIPE would end the program run locally.
+      const cancel = () => api.post(`/v1/jobs/${id}/cancel`).catch(() => undefined);
+      const onInt = () => void cancel();
       process.on('SIGINT', onInt);
+      onBrokenPipe.add(cancel);
       // Tell the user why nothing happens while the job waits for a node.
       let lastReason = '';
       const watch = setInterval(() => {
@@ -112,6 +115,7 @@ export function register(program: Command): void {
       } finally {
         clearInterval(watch);
         process.off('SIGINT', onInt);
+        onBrokenPipe.delete(cancel);
       }
     }));
 }

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { oswalk as runOswalk } from '../helpers/cli.js';
+import { execFile } from 'node:child_process';
+import { OSWALK_BIN, oswalk as runOswalk } from '../helpers/cli.js';
 import { TestRedis } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
@@ -61,6 +62,27 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(logs.stdout, 'started\n');
     const json = JSON.parse((await oswalk(['get', 'jobs', '-o', 'json'])).stdout) as { items: { id: string; state: string }[] };
     assert.equal(json.items.find((j) => j.id === id)?.state, 'cancelled');
+  });
+
+  it('ends quietly with 141 when the reader of its output goes away; run cancels its job first', async () => {
+    const piped = (args: string[], reader: string) => new Promise<{ status: number[]; stderr: string }>((resolve, reject) => {
+      const quoted = [process.execPath, OSWALK_BIN, '--api', cp.url, '--token', TOKEN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+      execFile('bash', ['-c', `${quoted} | ${reader}; echo "\${PIPESTATUS[*]}"`], { cwd: state.dir }, (err, stdout, stderr) => {
+        if (err) reject(err);
+        else resolve({ status: stdout.trim().split(' ').map(Number), stderr });
+      });
+    });
+    // head reads one line and exits: the job's next line finds the pipe closed.
+    const run = await piped(['run', '--cpus', '0.1', '--', 'sh', '-c', 'while :; do echo y; sleep 0.05; done'], 'head -1 >/dev/null');
+    assert.deepEqual(run.status, [141, 0]);
+    assert.doesNotMatch(run.stderr, /EPIPE|Error/);
+    const jobs = JSON.parse((await oswalk(['get', 'jobs', '-o', 'json'])).stdout) as { items: { spec: { command: string[] }; state: string; cancelRequested?: boolean }[] };
+    const job = jobs.items.find((j) => j.spec.command.join(' ').includes('echo y'));
+    assert.ok(job && (job.state === 'cancelled' || job.cancelRequested), JSON.stringify(job));
+    // A reader that is gone before the command writes at all.
+    const get = await piped(['get', 'jobs'], 'exit 0');
+    assert.deepEqual(get.status, [141, 0]);
+    assert.equal(get.stderr, '');
   });
 
   it('fails clearly on bad input and unknown jobs', async () => {
