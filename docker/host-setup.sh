@@ -25,8 +25,16 @@ if [ "${1:-}" = --down ]; then
     umount "$m" 2>/dev/null || umount -l "$m"
   done
   if [ -d "$DIR" ]; then
-    rmdir "$DIR"/* 2>/dev/null || true
-    rmdir "$DIR" && say "removed $DIR"
+    # The agents' mount points and bind targets (agent-N, agent-N.share/agent-N): empty
+    # directories only, deepest first; a file left there stays, and says so.
+    find "$DIR" -mindepth 1 -depth -type d -empty -delete
+    if rmdir "$DIR" 2>/dev/null; then
+      say "removed $DIR"
+    else
+      echo "host-setup: $DIR still holds files, left in place:" >&2
+      find "$DIR" -mindepth 1 | head -5 >&2
+      exit 1
+    fi
   fi
   exit 0
 fi

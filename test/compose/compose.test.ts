@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/redis.js';
 import {
@@ -179,5 +179,8 @@ describe('compose cluster end to end', { skip }, () => {
       assert.equal(docker('ps', '-aq', '--filter', `label=oswalk.node=${node}`).trim(), '', `job containers of ${node} left`);
     }
     assert.deepEqual(mountsUnder(shared), [], 'mounts left under the shared directory');
+    // The README's last step: the agents' empty mount points go with the directory.
+    mustRun('bash', [join(repoRoot, 'docker', 'host-setup.sh'), '--down'], { env });
+    assert.equal(existsSync(shared), false, `${shared} is still there`);
   });
 });
