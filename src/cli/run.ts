@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { JobSpecInput } from '../state/jobspec.js';
@@ -52,6 +53,8 @@ function collect(v: string, acc: string[]): string[] {
   return [...acc, v];
 }
 
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export function register(program: Command): void {
   program.command('run')
     .description('run a command on the best node of the cluster, stream its output here, and exit with its exit code')
@@ -94,11 +97,19 @@ export function register(program: Command): void {
         process.stdout.write(`${id}\n`);
         return 0;
       }
-      // Ctrl-C cancels the job; its end (cancelled) still arrives through the stream. So does
-      // a reader of our output that goes away, as SIGPIPE would end the program run locally.
+      // Ctrl-C, a SIGTERM (timeout(1), a CI runner) or a closed terminal cancels the job, as it
+      // would end the program run locally; its end (cancelled) still arrives through the
+      // stream. A second signal leaves at once. A reader of our output that goes away
+      // cancels it too, as SIGPIPE would end the local program.
       const cancel = () => api.post(`/v1/jobs/${id}/cancel`).catch(() => undefined);
-      const onInt = () => void cancel();
-      process.on('SIGINT', onInt);
+      let signalled = false;
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (signalled) process.exit(128 + osConstants.signals[sig]);
+        signalled = true;
+        process.stderr.write(`oswalk: cancelling job ${id} (${sig} again to leave without waiting)\n`);
+        void cancel();
+      };
+      for (const s of STOP_SIGNALS) process.on(s, onSignal);
       onBrokenPipe.add(cancel);
       // Tell the user why nothing happens while the job waits for a node.
       let lastReason = '';
@@ -114,7 +125,7 @@ export function register(program: Command): void {
         return await followJob(api, id, { verbose: opts.verbose });
       } finally {
         clearInterval(watch);
-        process.off('SIGINT', onInt);
+        for (const s of STOP_SIGNALS) process.off(s, onSignal);
         onBrokenPipe.delete(cancel);
       }
     }));

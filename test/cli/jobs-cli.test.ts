@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { execFile } from 'node:child_process';
-import { OSWALK_BIN, oswalk as runOswalk } from '../helpers/cli.js';
+import { OSWALK_BIN, oswalk as runOswalk, startOswalk, stopChild } from '../helpers/cli.js';
 import { TestRedis } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
@@ -83,6 +83,15 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     const get = await piped(['get', 'jobs'], 'exit 0');
     assert.deepEqual(get.status, [141, 0]);
     assert.equal(get.stderr, '');
+  });
+
+  it('cancels its job on SIGTERM, as on Ctrl-C, and exits 130 when the job has ended', async () => {
+    const run = await startOswalk(['--api', cp.url, '--token', TOKEN, 'run', '--cpus', '0.1', '--', 'sh', '-c', 'echo started; sleep 60'], /started/, { cwd: state.dir });
+    assert.equal(await stopChild(run.child, 'SIGTERM'), 130);
+    const id = /cancelling job ([0-9a-f]{12})/.exec(run.output())?.[1];
+    assert.ok(id, run.output());
+    const job = JSON.parse((await oswalk(['job', id])).stdout) as { state: string };
+    assert.equal(job.state, 'cancelled');
   });
 
   it('fails clearly on bad input and unknown jobs', async () => {
