@@ -108,8 +108,11 @@ export class MetaCache {
     this.expected.set(path, (this.expected.get(path) ?? 0) + 1);
   }
 
-  /** The commit of an expected change is done: cache what it made current, or forget the path. */
-  settle(path: string, ok: boolean, value: Entry | null, created = false): void {
+  /**
+   * The commit of an expected change is done: cache what it made current, or forget the path.
+   * `atMs`: when a delete was made (a commit's time is value.committedAt).
+   */
+  settle(path: string, ok: boolean, value: Entry | null, created = false, atMs?: number): void {
     const n = this.expected.get(path) ?? 0;
     if (!ok) {
       // No event comes for a commit that did not change what the path shows (or one that
@@ -119,12 +122,21 @@ export class MetaCache {
       return;
     }
     this.generation++;
+    const before = this.entries.get(path);
     this.entries.delete(path);
     this.entries.set(path, { value, at: Date.now() });
     if (value?.type !== 'dir') this.dirs.delete(path);
     // A directory we just made is empty: its lookups need not ask.
     else if (created) this.dirs.set(path, { value: new Set(), at: Date.now() });
-    const dir = this.dirs.get(parentOf(path));
+    // A name that came or went moves the parent's mtime to the change's time, as the namespace
+    // does (src/state/fs.ts getCurrent): shown here at once, without asking Redis. When it is not
+    // known whether the name was there, the parent is asked again.
+    const parent = parentOf(path);
+    const dir = this.dirs.get(parent);
+    const was = dir ? dir.value.has(baseName(path)) : before ? before.value !== null : undefined;
+    const at = value?.committedAt ?? atMs;
+    if (was === undefined || at === undefined) this.stale(parent);
+    else if (was !== (value !== null)) this.touch(parent, BigInt(at) * 1_000_000n);
     if (dir) {
       if (value) dir.value.add(baseName(path));
       else dir.value.delete(baseName(path));
@@ -146,18 +158,35 @@ export class MetaCache {
     this.invalidate(path);
   }
 
-  /** Forget path, its parent's listing, and, for a directory (or a path we know nothing of), everything below it. */
+  /**
+   * Forget path, its parent's listing, and, for a directory (or a path we know nothing of),
+   * everything below it. The parent's attributes are asked again (its mtime moves when a name
+   * comes or goes), but kept for while Redis is away: every path lies under the root.
+   */
   invalidate(path: string): void {
     this.generation++;
     const hit = this.entries.get(path);
     this.entries.delete(path);
     this.dirs.delete(path);
     this.dirs.delete(parentOf(path));
+    this.stale(parentOf(path));
     if (!hit || hit.value?.type === 'dir') {
       for (const map of [this.entries, this.dirs] as Map<string, unknown>[]) {
         for (const k of map.keys()) if (isWithin(k, path)) map.delete(k);
       }
     }
+  }
+
+  /** A directory's cached mtime moved to atNs, if later. */
+  private touch(path: string, atNs: bigint): void {
+    const hit = this.entries.get(path);
+    if (hit?.value?.type === 'dir' && atNs > hit.value.mtimeNs) hit.value = { ...hit.value, mtimeNs: atNs };
+  }
+
+  /** Ask Redis again for path when it can answer; until then the answer held still serves. */
+  private stale(path: string): void {
+    const hit = this.entries.get(path);
+    if (hit) hit.at = 0;
   }
 
   clear(): void {

@@ -85,7 +85,7 @@ export class ClusterBackend implements Backend {
     return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
   }
 
-  async commit(path: string, v: NewVersion, exclusive = false): Promise<{ current: boolean }> {
+  async commit(path: string, v: NewVersion, exclusive = false, atMs = Date.now()): Promise<{ current: boolean }> {
     try {
       return await commitVersion(this.o.redis, this.o.ks, {
         path,
@@ -99,6 +99,7 @@ export class ClusterBackend implements Backend {
         manifest: v.manifest,
         target: v.target,
         source: 'mount',
+        committedAt: atMs,
       }, { exclusive });
     } catch (err) {
       // Manifest GC took it: storing the same content again must put it back, not trust `recorded`.
@@ -107,8 +108,8 @@ export class ClusterBackend implements Backend {
     }
   }
 
-  async remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint): Promise<void> {
-    await removePath(this.o.redis, this.o.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString() });
+  async remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs = Date.now()): Promise<void> {
+    await removePath(this.o.redis, this.o.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString(), nowMs: atMs });
   }
 
   async rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }> {

@@ -338,11 +338,12 @@ export class OverlayFs {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
     this.meta.expect(path);
     let current = false;
+    const at = Date.now();
     try {
-      current = (await this.backend.commit(path, v, exclusive)).current;
+      current = (await this.backend.commit(path, v, exclusive, at)).current;
       return current;
     } finally {
-      this.meta.settle(path, current, { ...v, committedAt: Date.now() }, exclusive);
+      this.meta.settle(path, current, { ...v, committedAt: at }, exclusive);
     }
   }
 
@@ -397,11 +398,12 @@ export class OverlayFs {
     }
     this.meta.expect(path);
     let done = false;
+    const at = Date.now();
     try {
-      await this.backend.remove(path, 'unlink', nowNs());
+      await this.backend.remove(path, 'unlink', nowNs(), at);
       done = true;
     } finally {
-      this.meta.settle(path, done, null);
+      this.meta.settle(path, done, null, false, at);
     }
   }
 

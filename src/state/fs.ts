@@ -165,14 +165,13 @@ export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion,
   return { id: String(id), current: current === 1 };
 }
 
-const ROOT: Omit<VersionRecord, 'path'> = {
-  id: '0', type: 'dir', node: '', mtimeNs: '0', size: 0, mode: 0o40755, uid: 0, gid: 0, source: 'export', committedAt: 0,
-};
-
-/** What the path shows now, or undefined when it does not exist (never a tombstone). '/' always exists. */
+/**
+ * What the path shows now, or undefined when it does not exist (never a tombstone). '/' always
+ * exists (version id 0). A directory's mtimeNs is that of its version or, if later, the time a
+ * name last came or went in it, as POSIX directories show.
+ */
 export async function getCurrent(redis: Redis, ks: Keyspace, path: string): Promise<VersionRecord | undefined> {
   const p = normalizePath(path);
-  if (p === '/') return { ...ROOT, path: p };
   const res = await fsOp<[number, string] | null>(redis, ks, 'get', p);
   return res ? decodeVersion(p, String(res[0]), res[1]) : undefined;
 }
@@ -190,9 +189,8 @@ export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly
   const ps = paths.map(normalizePath);
   const res = await runScript<(number | string)[]>(redis, 'fsOp', [ks.fsVersions(ps[0])], [ks.prefix, 'getmany', ...ps]);
   return ps.map((p, i) => {
-    if (p === '/') return { ...ROOT, path: p };
     const id = Number(res[2 * i]);
-    return id ? decodeVersion(p, String(id), String(res[2 * i + 1])) : undefined;
+    return id || p === '/' ? decodeVersion(p, String(id), String(res[2 * i + 1])) : undefined;
   });
 }
 
@@ -268,11 +266,12 @@ export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: s
  * unlink(2) (`dir: false`: EISDIR on a directory) or rmdir(2) (`dir: true`: ENOTDIR on a
  * non-directory, ENOTEMPTY while it has visible children) as a tombstone from `node`. The
  * tombstone's mtime is mtimeNs, or just past the current version's if that is later, so what
- * the user saw is what goes. ENOENT when nothing is there.
+ * the user saw is what goes. ENOENT when nothing is there. `nowMs` (default now) is the
+ * tombstone's committedAt and the parent directory's new mtime.
  */
-export async function removePath(redis: Redis, ks: Keyspace, path: string, node: string, opts: { dir: boolean; mtimeNs?: string }): Promise<{ id: string; mtimeNs: string }> {
+export async function removePath(redis: Redis, ks: Keyspace, path: string, node: string, opts: { dir: boolean; mtimeNs?: string; nowMs?: number }): Promise<{ id: string; mtimeNs: string }> {
   const p = normalizePath(path);
-  const [id, stamp] = await fsOp<[number, string]>(redis, ks, 'remove', p, [node, opts.mtimeNs ?? nowNs(), Date.now(), opts.dir ? 'rmdir' : 'unlink']);
+  const [id, stamp] = await fsOp<[number, string]>(redis, ks, 'remove', p, [node, opts.mtimeNs ?? nowNs(), opts.nowMs ?? Date.now(), opts.dir ? 'rmdir' : 'unlink']);
   return { id: String(id), mtimeNs: stamp };
 }
 

@@ -55,6 +55,33 @@ describe('filesystem namespace', () => {
     assert.equal(normalizePath('/' + 'x'.repeat(255)).length, 256);
   });
 
+  it('shows a directory\'s mtime moved to when a name last came or went in it; a set mtime holds until then', async () => {
+    const ks = await space();
+    const base = Date.now() - 60_000; // committedAt (ms) of the commits below; a delete stamps its own, now
+    const ns = (ms: number) => String(BigInt(ms) * 1_000_000n);
+    const mtime = async (p: string) => (await getCurrent(db.redis, ks, p))!.mtimeNs;
+    await commitVersion(db.redis, ks, { ...dir('/d', 'n1', T), committedAt: base });
+    assert.equal(await mtime('/d'), String(T));
+    // A new name in /d (and /d new in /): both move to the commit's time.
+    await commitVersion(db.redis, ks, { ...file('/d/f', 'n1', T), committedAt: base + 1000 });
+    assert.equal(await mtime('/d'), ns(base + 1000));
+    assert.equal(await mtime('/'), ns(base));
+    // New content under an existing name is not a change of the directory.
+    await commitVersion(db.redis, ks, { ...file('/d/f', 'n1', T + 5n, M2), committedAt: base + 2000 });
+    assert.equal(await mtime('/d'), ns(base + 1000));
+    // utimens (a new version of the directory) sets it, even back in time...
+    await commitVersion(db.redis, ks, { ...dir('/d', 'n1', T + 1n), committedAt: base + 3000 });
+    assert.equal(await mtime('/d'), String(T + 1n));
+    assert.deepEqual((await getCurrentMany(db.redis, ks, ['/d', '/'])).map((v) => v?.mtimeNs), [String(T + 1n), ns(base)]);
+    // ...until a name goes (or comes) again; the versions keep their own mtimes.
+    await removePath(db.redis, ks, '/d/f', 'n1', { dir: false, mtimeNs: String(T + 10n) });
+    assert.ok(BigInt(await mtime('/d')) > BigInt(ns(base + 3000)), await mtime('/d'));
+    assert.deepEqual((await listVersions(db.redis, ks, '/d')).map((v) => v.mtimeNs), [String(T + 1n), String(T)]);
+    // A directory that goes away takes its time along.
+    await removePath(db.redis, ks, '/d', 'n1', { dir: true, mtimeNs: String(T + 20n) });
+    assert.equal(await db.redis.hexists(`${ks.prefix}fs:dt`, '/d'), 0);
+  });
+
   it('commits versions: newest mtime wins, ties go to the node name first in byte order', async () => {
     const ks = await space();
     assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n2', T)), { id: '1', current: true });
@@ -118,7 +145,9 @@ describe('filesystem namespace', () => {
     assert.deepEqual((await listDir(db.redis, ks, '/a')).map((e) => [e.name, e.type]), [['b', 'dir'], ['l', 'symlink']]);
     assert.deepEqual((await listDir(db.redis, ks, '/a/b')).map((e) => [e.name, e.type]), [['c', 'file']]);
     assert.equal((await getCurrent(db.redis, ks, '/a/l'))?.target, 'b|c\nx');
-    assert.equal((await getCurrent(db.redis, ks, '/a/b'))?.mtimeNs, String(T));
+    // The implicit directory's version takes the child's mtime; it shows when c came into it.
+    assert.deepEqual((await listVersions(db.redis, ks, '/a/b')).map((v) => v.mtimeNs), [String(T)]);
+    assert.ok(BigInt((await getCurrent(db.redis, ks, '/a/b'))!.mtimeNs) > T);
     assert.equal(await code(listDir(db.redis, ks, '/a/b/c')), 'ENOTDIR');
     assert.equal(await code(listDir(db.redis, ks, '/zz')), 'ENOENT');
     assert.equal(await getCurrent(db.redis, ks, '/zz'), undefined);

@@ -47,8 +47,13 @@ describe('overlay: two nodes on one Redis', () => {
       // A new version replaces what B has read (and the kernel has cached) within 1 s too.
       await ok('echo v2 > shared/small', { cwd: a.mnt });
       const ms2 = await until(b, 'cat shared/small', 'v2\n', 1000);
+      // A delete on B moves the directory's mtime on A too (and on B at once).
+      await ok('touch -d 2001-01-01 shared', { cwd: a.mnt });
+      await until(b, 'stat -c %Y shared', `${Date.UTC(2001, 0, 1) / 1000}\n`, 1000);
       await ok('rm shared/small', { cwd: b.mnt });
       await until(a, 'ls shared', 'data.bin\n', 1000);
+      const recent = `test $(stat -c %Y shared) -gt ${Math.floor(Date.now() / 1000) - 60} && echo moved`;
+      for (const n of [a, b]) await until(n, recent, 'moved\n', 1000);
       console.log(`visible on B after ${ms} ms, update after ${ms2} ms`);
     } finally {
       await sh('rm -f /tmp/oswalk-ovl-src.bin');

@@ -76,6 +76,20 @@ describe('overlay: POSIX behaviour of one mount', () => {
       '1999-12-31 23:59:59.123456789 +0000 644\n1999-12-31 23:59:59.123456789 +0000 600 1234 5678\n');
   });
 
+  it('moves a directory\'s mtime when a name comes or goes in it, and keeps one set with touch -d', async () => {
+    const t = (f: string) => ok(`stat -c %Y ${f}`, { cwd: one.n.mnt }).then((s) => Number(s));
+    await ok('mkdir dm && touch -d "2001-02-03 04:05:06" dm', { cwd: one.n.mnt });
+    assert.equal(await t('dm'), Date.UTC(2001, 1, 3, 4, 5, 6) / 1000);
+    const now = Math.floor(Date.now() / 1000);
+    await ok('touch dm/x', { cwd: one.n.mnt });
+    assert.ok(await t('dm') >= now, 'a name came');
+    await ok('touch -d "2001-02-03 04:05:06" dm && echo more >> dm/x', { cwd: one.n.mnt });
+    assert.equal(await t('dm'), Date.UTC(2001, 1, 3, 4, 5, 6) / 1000, 'new content under a name is no change of the directory');
+    await ok('rm dm/x', { cwd: one.n.mnt });
+    assert.ok(await t('dm') >= now, 'a name went');
+    assert.ok(await t('.') >= now - 600, 'the root shows when its names last changed, not 1970');
+  });
+
   it('gives a non-root user\'s new files and directories to that user', async () => {
     await ok('mkdir pub && chmod 1777 pub', { cwd: one.n.mnt });
     await ok('runuser -u nobody -- sh -c "echo mine > pub/f && mkdir pub/d"', { cwd: one.n.mnt });

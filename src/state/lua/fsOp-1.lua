@@ -32,6 +32,7 @@ local function pkey(p) return prefix .. 'fs:p:' .. p end
 local function dkey(p) return prefix .. 'fs:d:' .. p end
 local events = prefix .. 'fs:events'
 local recentManifests = prefix .. 'fs:mrecent'
+local dirTimes = prefix .. 'fs:dt'
 
 local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
 
@@ -211,6 +212,8 @@ local function publish(p)
   end
 end
 
+local function isDirEntry(e) return e and string.sub(e, 1, 1) == 'd' end
+
 -- the parent's index entry for p: type letter .. id, or false
 local function entry(p)
   if p == '/' then return 'd0' end
@@ -229,6 +232,10 @@ local function setIndex(p, best)
   else
     redis.call('HDEL', dkey(parent), name)
   end
+  -- A name came or went: the parent's mtime moves to now (shown by get; a commit of the
+  -- directory itself, as utimens makes, sets it again). A directory that went away takes it along.
+  if (not old) ~= (not new) and nowMs ~= '0' then redis.call('HSET', dirTimes, parent, nowMs .. '000000') end
+  if isDirEntry(old) and not isDirEntry(new) then redis.call('HDEL', dirTimes, p) end
   publish(p)
   return old
 end
@@ -361,7 +368,17 @@ local function currentRecord(p)
   return find(versions(p), tonumber(string.sub(e, 2)))
 end
 
-local function isDir(e) return e and string.sub(e, 1, 1) == 'd' end
+-- What get shows of p: its current version, a directory's mtime moved to the last time a name
+-- came or went in it, if later (setIndex).
+local function shown(p)
+  local cur = currentRecord(p)
+  if not cur or cur.f[1] ~= 'd' then return cur end
+  local t = redis.call('HGET', dirTimes, p)
+  if not t or numcmp(t, cur.f[3]) <= 0 then return cur end
+  local f = copy(cur.f)
+  f[3] = t
+  return { id = cur.id, f = f }
+end
 
 if op == 'commit' then
   if path == '/' then return fail('EINVAL', path) end
@@ -372,17 +389,20 @@ if op == 'commit' then
   if f[1] == 'f' and redis.call('EXISTS', mkey(f[10])) == 0 then return fail('ESTALE', path) end
   nowMs = f[9]
   local id, current = commit(path, f)
+  -- Even when it repeats the latest version (rsync sets a directory's times when it makes it
+  -- and again when it has filled it), what the directory says of its mtime holds again.
+  if current and f[1] == 'd' then redis.call('HDEL', dirTimes, path) end
   return { id, current and 1 or 0 }
 
 elseif op == 'get' then
-  local cur = currentRecord(path)
+  local cur = shown(path)
   if not cur then return false end
   return { cur.id, encode(cur.f) }
 
 elseif op == 'getmany' then
   local out = {}
   for i = 3, #ARGV do
-    local cur = currentRecord(ARGV[i])
+    local cur = shown(ARGV[i])
     out[#out + 1] = cur and cur.id or 0
     out[#out + 1] = cur and encode(cur.f) or ''
   end
@@ -398,7 +418,7 @@ elseif op == 'versions' then
   return out
 
 elseif op == 'list' then
-  if not isDir(entry(path)) then
+  if not isDirEntry(entry(path)) then
     if entry(path) then return fail('ENOTDIR', path) end
     return fail('ENOENT', path)
   end
@@ -446,13 +466,13 @@ elseif op == 'rename' then
   local toParent = parentOf(to)
   local pe = entry(toParent)
   if not pe then return fail('ENOENT', toParent) end
-  if not isDir(pe) then return fail('ENOTDIR', toParent) end
+  if not isDirEntry(pe) then return fail('ENOTDIR', toParent) end
   local dst = entry(to)
   local srcDir = src.f[1] == 'd'
   if dst then
-    if srcDir and not isDir(dst) then return fail('ENOTDIR', to) end
-    if not srcDir and isDir(dst) then return fail('EISDIR', to) end
-    if isDir(dst) and redis.call('HLEN', dkey(to)) > 0 then return fail('ENOTEMPTY', to) end
+    if srcDir and not isDirEntry(dst) then return fail('ENOTDIR', to) end
+    if not srcDir and isDirEntry(dst) then return fail('EISDIR', to) end
+    if isDirEntry(dst) and redis.call('HLEN', dkey(to)) > 0 then return fail('ENOTEMPTY', to) end
   end
   -- the subtree, parents before children, as paths relative to `path`
   local moves = { { rel = '', rec = src, vs = versions(path) } }
