@@ -12,6 +12,7 @@ export interface ApiClient {
   api: string;
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  delete<T>(path: string): Promise<T>;
   /** A streaming GET: yields the response body as it arrives. */
   stream(path: string, signal?: AbortSignal): AsyncGenerator<Buffer>;
 }
@@ -68,6 +69,9 @@ export function apiClient(flags: { api?: string; token?: string }): ApiClient {
     },
     async post<T>(path: string, body?: unknown) {
       return JSON.parse(await readAll(await request('POST', path, body ?? {}))) as T;
+    },
+    async delete<T>(path: string) {
+      return JSON.parse(await readAll(await request('DELETE', path))) as T;
     },
     async *stream(path: string, signal?: AbortSignal) {
       const res = await request('GET', path, undefined, signal);

@@ -4,6 +4,7 @@ import { register as registerAgent } from './agent.js';
 import { register as registerApply } from './apply.js';
 import { register as registerClusterInit } from './cluster-init.js';
 import { register as registerControlPlane } from './control-plane.js';
+import { register as registerDelete } from './delete.js';
 import { register as registerDrain } from './drain.js';
 import { registerGetObjects } from './get-objects.js';
 import { register as registerJobs, registerGetJobs } from './jobs.js';
@@ -31,6 +32,7 @@ registerClusterInit(program.command('cluster').description('create and manage a 
 registerControlPlane(program);
 registerAgent(program);
 registerApply(program);
+registerDelete(program);
 registerRun(program);
 registerStatus(program);
 const get = program.command('get').description('list resources: nodes, jobs, services, mounts');

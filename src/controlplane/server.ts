@@ -27,12 +27,12 @@ export async function buildControlPlane(ctx: ControlPlaneContext): Promise<HttpS
   await app.register(fsRoutes, { ctx });
   await app.register(objectRoutes, {
     ctx,
-    // Node manifests change what the scheduler sees of registered nodes. Applied Jobs and
-    // Services get their job records now rather than at the leader's next reconcile pass;
-    // reconciling is idempotent, so any control plane may do it.
-    onApplied: async (c, applied) => {
-      if (applied.some((a) => a.manifest.kind === 'Node')) await applyNodeManifests(c.redis, c.ks);
-      if (!applied.some((a) => a.manifest.kind === 'Job' || a.manifest.kind === 'Service')) return;
+    // Node manifests change what the scheduler sees of registered nodes. Applied (or deleted)
+    // Jobs and Services get (or lose) their job records now rather than at the leader's next
+    // reconcile pass; reconciling is idempotent, so any control plane may do it.
+    onChanged: async (c, kinds) => {
+      if (kinds.has('Node')) await applyNodeManifests(c.redis, c.ks);
+      if (!kinds.has('Job') && !kinds.has('Service')) return;
       await reconcileOwners(c.redis, c.ks, c.log);
       await wakeScheduler(c.redis, c.ks);
     },

@@ -2,6 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { OSWALK_BIN, oswalk as runOswalk, startOswalk, stopChild } from '../helpers/cli.js';
 import { TestRedis } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
@@ -92,6 +94,43 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.ok(id, run.output());
     const job = JSON.parse((await oswalk(['job', id])).stdout) as { state: string };
     assert.equal(job.state, 'cancelled');
+  });
+
+  it('deletes applied manifests by kind and name or by file: a Service\'s replicas stop', async () => {
+    const svc = join(state.dir, 'svc.yaml');
+    writeFileSync(svc, [
+      'apiVersion: oswalk.dev/v1', 'kind: Service', 'metadata:', '  name: sleeper', 'spec:', '  runtime: process',
+      '  command: ["sleep", "60"]', '  replicas: 2', '  resources:', '    cpus: 100m',
+      '---', 'apiVersion: oswalk.dev/v1', 'kind: Job', 'metadata:', '  name: quick', 'spec:', '  runtime: process',
+      '  command: ["true"]', '  resources:', '    cpus: 100m', '',
+    ].join('\n'));
+    assert.equal((await oswalk(['apply', '-f', svc])).code, 0);
+    type Jobs = { items: { owner?: { kind: string; name: string }; state: string }[] };
+    const replicas = async (states: string[]) => (JSON.parse((await oswalk(['get', 'jobs', '-o', 'json'])).stdout) as Jobs).items
+      .filter((j) => j.owner?.name === 'sleeper' && states.includes(j.state)).length;
+    for (let i = 0; (await replicas(['running'])) < 2; i++) {
+      assert.ok(i < 100, 'two replicas running');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const del = await oswalk(['delete', 'svc', 'sleeper']);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(del.stdout, 'service/sleeper deleted\n');
+    for (let i = 0; (await replicas(['pending', 'running'])) > 0; i++) {
+      assert.ok(i < 100, 'replicas still live after the Service was deleted');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await oswalk(['get', 'services'])).stdout, 'No resources found.\n');
+    // Again: not found (exit 4), unless told to ignore that; the file's other manifest goes.
+    const again = await oswalk(['delete', 'service', 'sleeper']);
+    assert.equal(again.code, 4);
+    assert.match(again.stderr, /Service "sleeper" has not been applied/);
+    const byFile = await oswalk(['delete', '-f', svc, '--ignore-not-found', '-o', 'json']);
+    assert.equal(byFile.code, 0, byFile.stderr);
+    assert.deepEqual(JSON.parse(byFile.stdout).items, [{ kind: 'Job', name: 'quick', result: 'deleted' }]);
+    const bad = await oswalk(['delete', 'pods', 'x']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /"pods" is not a kind: use one of job, service, node, mount/);
+    assert.match((await oswalk(['delete'])).stderr, /oswalk delete KIND NAME/);
   });
 
   it('fails clearly on bad input and unknown jobs', async () => {

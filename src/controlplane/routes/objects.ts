@@ -1,13 +1,13 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
-import { KINDS, ManifestError, parseManifests, validateManifestList, type Manifest } from '../../manifest/index.js';
-import { ApplyConflictError, applyObjects, getObject, listObjects, type ApplyResult } from '../../state/objects.js';
+import { KINDS, ManifestError, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
+import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects, type ApplyResult } from '../../state/objects.js';
 import { LIMITS } from '../../util/limits.js';
 import type { ControlPlaneContext } from '../context.js';
 
-/** What else must happen when manifests are applied (the job queue submits Jobs, reconciles Services). */
-export type OnApplied = (ctx: ControlPlaneContext, applied: { manifest: Manifest; result: ApplyResult }[]) => Promise<void>;
+/** What else must happen when manifests of these kinds were applied or deleted (nodes' labels, Jobs' and Services' records). */
+export type OnChanged = (ctx: ControlPlaneContext, kinds: ReadonlySet<Kind>) => Promise<void>;
 
 const KindParam = Type.Union(KINDS.map((k) => Type.Literal(k)));
 const ObjectSchema = Type.Object({
@@ -20,7 +20,7 @@ const ObjectSchema = Type.Object({
  * as JSON objects. Everything is validated before anything is stored, and the store is
  * one atomic step: a bad manifest changes nothing.
  */
-export async function objectRoutes(app: HttpServer, { ctx, onApplied }: { ctx: ControlPlaneContext; onApplied: OnApplied }): Promise<void> {
+export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: ControlPlaneContext; onChanged: OnChanged }): Promise<void> {
   app.post('/v1/apply', {
     schema: {
       body: Type.Object({
@@ -56,7 +56,7 @@ export async function objectRoutes(app: HttpServer, { ctx, onApplied }: { ctx: C
       throw err;
     }
     const applied = parsed.map((manifest, i) => ({ manifest, result: results[i] }));
-    await onApplied(ctx, applied);
+    await onChanged(ctx, new Set(parsed.map((m) => m.kind)));
     req.log.info({ source, objects: applied.map((a) => `${a.manifest.kind}/${a.manifest.metadata.name} ${a.result}`) }, 'applied');
     return { items: applied.map((a) => ({ kind: a.manifest.kind, name: a.manifest.metadata.name, result: a.result })) };
   });
@@ -71,5 +71,23 @@ export async function objectRoutes(app: HttpServer, { ctx, onApplied }: { ctx: C
     const obj = await getObject(ctx.redis, ctx.ks, req.params.kind, req.params.name);
     if (!obj) throw new HttpError(404, `${req.params.kind} "${req.params.name}" has not been applied`, 'NotFound');
     return obj;
+  });
+
+  /**
+   * kubectl delete: the manifest goes in one step; what it made follows at once (a Job's or
+   * Service's records are cancelled, a Node's labels and capacity fall back to its agent's),
+   * and again at the leader's next reconcile pass should this control plane stop in between.
+   */
+  app.delete('/v1/objects/:kind/:name', {
+    schema: {
+      params: Type.Object({ kind: KindParam, name: Type.String({ maxLength: LIMITS.nameLength }) }),
+      response: { 200: Type.Object({ kind: Type.String(), name: Type.String(), result: Type.Literal('deleted') }) },
+    },
+  }, async (req) => {
+    const { kind, name } = req.params;
+    if (!(await deleteObject(ctx.redis, ctx.ks, kind, name))) throw new HttpError(404, `${kind} "${name}" has not been applied`, 'NotFound');
+    await onChanged(ctx, new Set([kind]));
+    req.log.info({ object: `${kind}/${name}` }, 'deleted');
+    return { kind, name, result: 'deleted' as const };
   });
 }
