@@ -14,6 +14,8 @@
     rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
     get                                               -> {id, record} or false
     getmany <path> ...  (ARGV[3] is the first path)   -> {id or 0, record or '', ...}
+    (get and getmany show a directory's mtime moved to fs:dt[path] when that is later: the
+    time a name last came or went in it; a commit of the directory clears it)
     versions                                          -> {winner id or 0, id, record, ...}
     list                                              -> {name, value, ...}
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|target`, with type
