@@ -112,10 +112,11 @@ MEMORY USAGE (SAMPLES 0, exact) summed over every key, by kind:
 | --- | --- | --- | --- |
 ${row('fs:p (versions of a path)', ['fs:p'])}
 ${row('fs:d (directory indexes)', ['fs:d'])}
-${row('namespace total (fs:p + fs:d)', ['fs:p', 'fs:d'])}
+${row("fs:dt (when a name last came or went in each directory)", ['fs:dt'])}
+${row('namespace total (fs:p + fs:d + fs:dt)', ['fs:p', 'fs:d', 'fs:dt'])}
 ${row('fs:m (chunk lists)', ['fs:m'])}
 ${row('pfs:loc (chunk locations, packetfs)', ['pfs:loc'])}
-${row('everything a file costs', ['fs:p', 'fs:d', 'fs:m', 'pfs:loc'])}
+${row('everything a file costs', ['fs:p', 'fs:d', 'fs:dt', 'fs:m', 'pfs:loc'])}
 ${row('fs:mrecent (manifests taken since the last manifest GC pass began)', ['fs:mrecent'])}
 
 - used_memory grew by ${used1 - used0} bytes (${((used1 - used0) / FILES).toFixed(0)} per file; this also counts the
