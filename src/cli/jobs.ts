@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
+import { ApiError, type ApiClient } from './client.js';
 import { action, client, globals } from './common.js';
 import { formatAge, printRows, type Column } from './output.js';
 import { followJob } from './run.js';
@@ -36,14 +37,35 @@ export function registerGetJobs(get: Command): void {
     }));
 }
 
-/** `oswalk logs ID [-f]`, `oswalk cancel ID...`, `oswalk describe job ID`-like `oswalk job ID`. */
+const LIVE = new Set(['pending', 'scheduled', 'running']);
+
+/**
+ * A job named as `get jobs` shows it: its id, or its name (`run-<id>`, `<Job or Service>-<index>`,
+ * a `run --name`); of several records with one name (a replica restarted), the live one, else
+ * the newest.
+ */
+async function resolveJob(api: ApiClient, arg: string): Promise<string> {
+  if (/^[0-9a-f]{12}$/.test(arg)) return arg;
+  const run = /^run-([0-9a-f]{12})$/.exec(arg);
+  if (run) return run[1];
+  const list = async (q: Record<string, string>) => (await api.get<{ items: JobRecord[] }>(`/v1/jobs?${new URLSearchParams({ limit: '10000', ...q })}`)).items;
+  const owned = /^([a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)-(\d+)$/.exec(arg);
+  let found = owned ? (await Promise.all(['Job', 'Service'].map((k) => list({ owner: `${k}/${owned[1]}` })))).flat().filter((j) => j.name === arg) : [];
+  if (!found.length) found = (await list({})).filter((j) => j.name === arg);
+  const best = found.sort((a, b) => Number(LIVE.has(b.state)) - Number(LIVE.has(a.state)) || b.createdAt - a.createdAt)[0];
+  if (!best) throw new ApiError(404, `no job has the id or name "${arg}" (oswalk get jobs lists them)`);
+  return best.id;
+}
+
+/** `oswalk logs JOB [-f]`, `oswalk cancel JOB...`, `oswalk describe job JOB`-like `oswalk job JOB`; JOB is an id or a name. */
 export function register(program: Command): void {
   program.command('logs')
     .description('print the output of a job (the newest part when it printed more than is kept)')
-    .argument('<id>', 'job id')
+    .argument('<job>', 'job id or name (as `oswalk get jobs` shows them)')
     .option('-f, --follow', 'keep printing until the job ends, then exit with its exit code')
-    .action(action(async (id: string, opts: { follow?: boolean }, cmd: Command) => {
+    .action(action(async (job: string, opts: { follow?: boolean }, cmd: Command) => {
       const api = client(cmd);
+      const id = await resolveJob(api, job);
       if (opts.follow) return followJob(api, id, { verbose: true });
       let rest = '';
       const print = (line: string) => {
@@ -63,19 +85,20 @@ export function register(program: Command): void {
 
   program.command('cancel')
     .description('cancel jobs: waiting ones end at once, running ones are stopped by their agent')
-    .argument('<ids...>', 'job ids')
-    .action(action(async (ids: string[], _opts: unknown, cmd: Command) => {
+    .argument('<jobs...>', 'job ids or names')
+    .action(action(async (jobs: string[], _opts: unknown, cmd: Command) => {
       const api = client(cmd);
       const rows = [];
-      for (const id of ids) rows.push(await api.post<{ id: string; state: string }>(`/v1/jobs/${id}/cancel`));
+      for (const job of jobs) rows.push(await api.post<{ id: string; state: string }>(`/v1/jobs/${await resolveJob(api, job)}/cancel`));
       printRows(globals(cmd).output, rows, [{ header: 'ID', value: (r) => r.id }, { header: 'STATE', value: (r) => r.state }]);
     }));
 
   program.command('job')
     .description('show one job in full (JSON)')
-    .argument('<id>', 'job id')
-    .action(action(async (id: string, _opts: unknown, cmd: Command) => {
-      const job = await client(cmd).get<JobRecord>(`/v1/jobs/${id}`);
+    .argument('<job>', 'job id or name')
+    .action(action(async (arg: string, _opts: unknown, cmd: Command) => {
+      const api = client(cmd);
+      const job = await api.get<JobRecord>(`/v1/jobs/${await resolveJob(api, arg)}`);
       process.stdout.write(JSON.stringify(job, null, 2) + '\n');
     }));
 }

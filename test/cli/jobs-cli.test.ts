@@ -112,6 +112,9 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
       assert.ok(i < 100, 'two replicas running');
       await new Promise((r) => setTimeout(r, 100));
     }
+    // A replica by the name `get jobs` shows.
+    const replica = JSON.parse((await oswalk(['job', 'sleeper-1'])).stdout) as { index: number; state: string };
+    assert.deepEqual([replica.index, replica.state], [1, 'running']);
     const del = await oswalk(['delete', 'svc', 'sleeper']);
     assert.equal(del.code, 0, del.stderr);
     assert.equal(del.stdout, 'service/sleeper deleted\n');
@@ -131,6 +134,19 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /"pods" is not a kind: use one of job, service, node, mount/);
     assert.match((await oswalk(['delete'])).stderr, /oswalk delete KIND NAME/);
+  });
+
+  it('takes a job\'s name wherever it takes its id', async () => {
+    const id = (await oswalk(['run', '--detach', '--name', 'greeter', '--cpus', '0.1', '--', 'sh', '-c', 'echo hi; sleep 60'])).stdout.trim();
+    for (let i = 0; (await oswalk(['logs', 'greeter'])).stdout !== 'hi\n'; i++) {
+      assert.ok(i < 100, 'logs by name');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const cancel = await oswalk(['cancel', 'greeter']);
+    assert.match(cancel.stdout, new RegExp(`${id}\\s+(cancelling|cancelled)`));
+    const missing = await oswalk(['logs', 'no-such-job']);
+    assert.equal(missing.code, 4);
+    assert.match(missing.stderr, /no job has the id or name "no-such-job"/);
   });
 
   it('fails clearly on bad input and unknown jobs', async () => {
