@@ -20,6 +20,9 @@ export function exitOnBrokenPipe(): void {
     ending = true;
     void Promise.allSettled([...onBrokenPipe].map((f) => f())).then(() => process.exit(EXIT.brokenPipe));
   });
+  // A closed terminal (SIGHUP) fails writes to stderr too; there is nowhere left to report that,
+  // and the work under way (cancelling `oswalk run`'s job) must still finish.
+  process.stderr.on('error', () => undefined);
 }
 
 export interface GlobalFlags {
