@@ -18,7 +18,7 @@ const ENOENT = -2;
 type Cb = (code: number, value?: unknown) => void;
 
 function serve(mountDir: string): void {
-  const Fuse = loadFuse();
+  const { Fuse } = loadFuse('.');
   const block = randomBytes(1 << 20);
   const stat = (mode: number, size: number) => ({ mode, size, uid: 0, gid: 0, nlink: 1, blksize: 4096, blocks: Math.ceil(size / 512), atime: 0n, mtime: 0n, ctime: 0n });
   const ops = {

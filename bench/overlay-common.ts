@@ -36,7 +36,8 @@ export interface BenchEnv {
   raw: string;
   mnt: string;
   mount: OverlayMount;
-  remount(): Promise<void>;
+  /** A new FS process; `fsEnv`: environment variables for it alone. */
+  remount(fsEnv?: Record<string, string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,9 +65,18 @@ export async function setup(): Promise<BenchEnv> {
   const opts = { mountDir: join(dir, 'mnt'), node: 'bench', redisUrl: url, prefix: '{bench}:', stateDir: join(dir, 'state'), token: 'bench' };
   const env: BenchEnv = {
     dir, raw, mnt: opts.mountDir, mount: await mountOverlay(opts),
-    async remount() {
+    async remount(fsEnv = {}) {
       await env.mount.stop();
-      env.mount = await mountOverlay(opts);
+      const saved = { ...process.env };
+      Object.assign(process.env, fsEnv);
+      try {
+        env.mount = await mountOverlay(opts);
+      } finally {
+        for (const k of Object.keys(fsEnv)) {
+          if (saved[k] === undefined) delete process.env[k];
+          else process.env[k] = saved[k];
+        }
+      }
     },
     async close() {
       await env.mount.stop();

@@ -6,16 +6,18 @@
 //
 // The patch fixes what a POSIX filesystem needs from fuse-native 2.2.6: utimens passed atime in
 // both slots (mtime could never be set), times lost their nanoseconds, handlers never learned
-// the caller's uid/gid/pid, and create did not see the open flags.
+// the caller's uid/gid/pid, and create did not see the open flags. It also compiles in
+// patches/oswalk-fast-read.c, which serves reads of unchanged files on the FUSE threads.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const patchFile = join(root, 'patches', 'fuse-native-2.2.6.patch');
-const MARKER = 'OSWALK_PATCHED';
+const fastRead = join(root, 'patches', 'oswalk-fast-read.c');
+const MARKER = 'OSWALK_PATCHED v2';
 const require = createRequire(join(root, 'package.json'));
 
 let dir;
@@ -32,13 +34,20 @@ if (version !== '2.2.6') {
 }
 
 const source = join(dir, 'fuse-native.c');
-if (!readFileSync(source, 'utf8').includes(MARKER)) {
+const text = readFileSync(source, 'utf8');
+if (!text.includes(MARKER)) {
+  if (text.includes('OSWALK_PATCHED')) {
+    console.error(`patch-fuse-native: ${dir} carries an older version of the patch; reinstall it: rm -rf ${dir} && npm install`);
+    process.exit(1);
+  }
   execFileSync('patch', ['-p1', '--forward', '--no-backup-if-mismatch', '-d', dir, '-i', patchFile], { stdio: 'inherit' });
   console.log(`patch-fuse-native: patched ${dir}`);
 }
+const fastReadCopy = join(dir, 'oswalk-fast-read.c');
+if (!existsSync(fastReadCopy) || !readFileSync(fastReadCopy).equals(readFileSync(fastRead))) copyFileSync(fastRead, fastReadCopy);
 
 const addon = join(dir, 'build', 'Release', 'fuse.node');
-const stale = !existsSync(addon) || statSync(addon).mtimeMs < statSync(source).mtimeMs;
+const stale = !existsSync(addon) || [source, fastReadCopy].some((f) => statSync(addon).mtimeMs < statSync(f).mtimeMs);
 if (stale) {
   const gyp = [
     () => require.resolve('node-gyp/bin/node-gyp.js'),
@@ -55,9 +64,9 @@ if (stale) {
   execFileSync(process.execPath, [gyp, 'rebuild', ...nodedir], { cwd: dir, stdio: 'inherit' });
 }
 
-// node-gyp-build must now pick the patched addon: it exports fuse_native_caller.
+// node-gyp-build must now pick the patched addon.
 const binding = require('node-gyp-build')(dir);
-if (typeof binding.fuse_native_caller !== 'function') {
+if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_fast_read_add !== 'function') {
   console.error(`patch-fuse-native: fuse-native in ${dir} still loads an unpatched addon (is PREBUILDS_ONLY set?)`);
   process.exit(1);
 }

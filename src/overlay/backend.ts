@@ -49,6 +49,11 @@ export interface Backend {
    * fetched in the background for a sequential reader.
    */
   readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer>;
+  /**
+   * A file content's chunks in order, for reads served outside readRange (fast-read.ts); they
+   * count as used for the local cache's eviction.
+   */
+  chunkList(manifest: string): Promise<readonly ChunkRef[]>;
   /** Chunk a local file into the store and record its manifest; returns the manifest hash. */
   storeFile(localPath: string): Promise<{ manifest: string; size: number }>;
   /** Record the manifest of chunks already durable in the store (a LiveChunker's result). */

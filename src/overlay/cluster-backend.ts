@@ -173,6 +173,12 @@ export class ClusterBackend implements Backend {
     return this.o.fetcher.readRange(file, position, length, 0);
   }
 
+  async chunkList(manifest: string): Promise<readonly ChunkRef[]> {
+    const { chunks } = await this.file(manifest);
+    this.o.fetcher.used(chunks);
+    return chunks;
+  }
+
   async storeFile(localPath: string): Promise<{ manifest: string; size: number }> {
     return this.storeChunks(await this.o.store.putFile(localPath));
   }

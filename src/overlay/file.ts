@@ -2,6 +2,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LiveChunker, LiveFile, PutFileResult } from '../packetfs/index.js';
 import type { Backend, Entry } from './backend.js';
+import type { FastReads } from './fast-read.js';
 
 /** Sorted, disjoint, merged byte ranges [start, end). */
 export class Extents {
@@ -89,6 +90,8 @@ export interface FileIo {
   stagingDir: string;
   backend: Backend;
   liveChunker?: LiveChunker;
+  /** Reads served on the FUSE threads, which must stop before the content changes. */
+  fastReads?: FastReads;
 }
 
 /**
@@ -120,6 +123,8 @@ export class OpenFile {
   hidden = false;
   private staging: { fh: FileHandle; path: string; written: Extents; baseValid: number } | null = null;
   private commitChain: Promise<unknown> = Promise.resolve();
+  /** Handles whose reads the FUSE threads serve from the chunks of `entry` (fast-read.ts). */
+  readonly fastHandles = new Set<number>();
   /** End of the last read, to tell sequential reading (worth reading ahead) from random. */
   lastReadEnd = -1;
   /** The live chunker taking this file's bytes; null until the first write, false once it cannot. */
@@ -167,7 +172,19 @@ export class OpenFile {
     this.contentChanged = true;
   }
 
+  /** The content is about to change (or `entry` to be replaced): reads come here again. */
+  dropFastReads(io: FileIo): void {
+    for (const fh of this.fastHandles) io.fastReads?.drop(fh);
+    this.fastHandles.clear();
+  }
+
+  /** Whether the content is exactly entry's committed version, nothing written since. */
+  get clean(): boolean {
+    return !this.contentDirty && !this.staging && !this.live && !this.chunks && !!this.entry?.manifest;
+  }
+
   async write(io: FileIo, buf: Buffer, len: number, offset: number): Promise<number> {
+    this.dropFastReads(io);
     if (this.live === null && io.liveChunker && offset === 0 && this.size === 0 && !this.chunks) {
       // Written from empty; a staging file can only be an empty one a truncate left. No await
       // before live is set: a write that comes meanwhile must find it.
@@ -242,6 +259,7 @@ export class OpenFile {
   }
 
   async truncate(io: FileIo, size: number): Promise<void> {
+    this.dropFastReads(io);
     if (size === this.size) return this.touch();
     if (size === 0 && !this.chunks) {
       // Nothing of the content is left (O_TRUNC, `>`): no staging file until the next write,

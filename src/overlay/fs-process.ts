@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   // Modes come from the callers (the kernel applies their umask); ours must not cut them again.
   process.umask(0);
 
-  const Fuse = loadFuse();
+  const { Fuse, fastReads } = loadFuse(cfg.chunkDir);
   const redis = connectRedis(cfg.redisUrl);
   // ioredis reconnects by itself; while Redis is away the mount serves what it has cached.
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
@@ -63,7 +63,9 @@ async function main(): Promise<void> {
   });
   // Files written front to back are chunked on another thread while they are written.
   const liveChunker = new LiveChunker(cfg.chunkDir);
-  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log, liveChunker });
+  // OSWALK_FAST_READ=0 leaves every read to JavaScript (for comparing the two in benchmarks).
+  const fast = process.env.OSWALK_FAST_READ === '0' ? {} : { fastReads };
+  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log, liveChunker, ...fast });
   await fs.start();
 
   const fuse = new Fuse(cfg.mountDir, fuseOps(fs, () => fuse, log), mountOptions(cfg.tuning));
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
   const stop = async (why: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ why }, 'unmounting');
+    log.info({ why, fastReads: fastReads.stats() }, 'unmounting');
     await fs.flushAll();
     await new Promise<void>((resolve) => fuse.unmount((err) => {
       if (err) log.error({ err }, 'unmount failed');

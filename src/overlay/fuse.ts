@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { errnoOf, fsError } from './errors.js';
+import { fastReads, type FastReads } from './fast-read.js';
 import type { Caller, OverlayFs, Stat } from './ops.js';
 
 /** The parts of (patched) fuse-native this module uses. */
@@ -15,16 +16,22 @@ type FuseClass = new (mnt: string, ops: Record<string, unknown>, opts: Record<st
 const require = createRequire(import.meta.url);
 
 /**
- * Load fuse-native and make sure its addon is the one built from patches/fuse-native-2.2.6.patch:
- * the prebuilt one would silently drop mtimes and file ownership.
+ * fuse-native's addon, made sure to be the one built from patches/fuse-native-2.2.6.patch: the
+ * prebuilt one would silently drop mtimes and file ownership, and has no fast reads.
  */
-export function loadFuse(): FuseClass {
+function patchedBinding(): Parameters<typeof fastReads>[0] {
   const dir = dirname(require.resolve('fuse-native/package.json'));
   const binding = require('node-gyp-build')(dir) as Record<string, unknown>;
-  if (typeof binding.fuse_native_caller !== 'function') {
-    throw new Error(`fuse-native in ${dir} runs its unpatched prebuilt addon; run: node scripts/patch-fuse-native.mjs`);
+  if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_fast_read_add !== 'function') {
+    throw new Error(`fuse-native in ${dir} runs an addon without OS Walk's patch; run: node scripts/patch-fuse-native.mjs`);
   }
-  return require('fuse-native') as FuseClass;
+  return binding as unknown as Parameters<typeof fastReads>[0];
+}
+
+/** fuse-native, with its patched addon; and the addon's reads on the FUSE threads over the store at storeDir. */
+export function loadFuse(storeDir: string): { Fuse: FuseClass; fastReads: FastReads } {
+  const binding = patchedBinding();
+  return { Fuse: require('fuse-native') as FuseClass, fastReads: fastReads(binding, storeDir) };
 }
 
 export interface MountTuning {

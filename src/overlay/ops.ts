@@ -6,6 +6,7 @@ import type { LiveChunker } from '../packetfs/index.js';
 import type { Backend, Entry, NewVersion } from './backend.js';
 import { MetaCache } from './cache.js';
 import { errnoOf, fsError } from './errors.js';
+import type { FastReads } from './fast-read.js';
 import { OpenFile, nowNs, type FileIo } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
@@ -40,6 +41,8 @@ export interface OverlayFsOptions {
   log: Logger;
   /** Chunks files written front to back while they are written (the FS process has one). */
   liveChunker?: LiveChunker;
+  /** Reads of unchanged files served on the FUSE threads (the FS process has them). */
+  fastReads?: FastReads;
 }
 
 /** libfuse renames a file unlinked while open to this (no hard_remove): it leaves the namespace. */
@@ -70,7 +73,12 @@ export class OverlayFs {
   constructor(private opts: OverlayFsOptions) {
     this.backend = opts.backend;
     this.log = opts.log;
-    this.io = { stagingDir: opts.stagingDir, backend: opts.backend, ...(opts.liveChunker ? { liveChunker: opts.liveChunker } : {}) };
+    this.io = {
+      stagingDir: opts.stagingDir,
+      backend: opts.backend,
+      ...(opts.liveChunker ? { liveChunker: opts.liveChunker } : {}),
+      ...(opts.fastReads ? { fastReads: opts.fastReads } : {}),
+    };
     this.meta = new MetaCache(this.backend, { ttlMs: 60_000, waitMs: 5_000, maxEntries: 200_000 });
   }
 
@@ -188,7 +196,11 @@ export class OverlayFs {
     if (f && !f.dirty && f.stagingPath === null && f.entry) {
       // A clean file reopened: take a newer version committed meanwhile (close-to-open).
       const e = await this.entry(path);
-      if (e && e.type === 'file') f.entry = e;
+      if (e && e.type === 'file') {
+        // Handles already open must not mix versions: their reads come here, from the new one.
+        if (e.manifest !== f.entry.manifest) f.dropFastReads(this.io);
+        f.entry = e;
+      }
     }
     if (!f) {
       const e = await this.entry(path);
@@ -207,8 +219,27 @@ export class OverlayFs {
         await this.drop(f);
         throw err;
       }
+    } else {
+      await this.serveFast(f, fh);
     }
     return fh;
+  }
+
+  /** Let the FUSE threads serve fh's reads while its file is the committed version (fast-read.ts). */
+  private async serveFast(f: OpenFile, fh: number): Promise<void> {
+    const fast = this.io.fastReads;
+    const manifest = f.entry?.manifest;
+    if (!fast || !f.clean || !manifest) return;
+    let chunks;
+    try {
+      chunks = await this.backend.chunkList(manifest);
+    } catch (err) {
+      this.log.debug({ err, path: f.path }, 'no chunk list: reads go through the fetcher');
+      return;
+    }
+    // A write, a newer version or a close may have come meanwhile.
+    if (!f.clean || f.entry?.manifest !== manifest || this.handles.get(fh)?.file !== f) return;
+    if (fast.add(fh, chunks)) f.fastHandles.add(fh);
   }
 
   async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
@@ -240,6 +271,7 @@ export class OverlayFs {
   async release(path: string, fh: number): Promise<void> {
     const h = this.handle(fh, path);
     this.handles.delete(fh);
+    if (h.file.fastHandles.delete(fh)) this.io.fastReads?.drop(fh);
     try {
       await this.commitFile(h.file);
     } finally {

@@ -266,6 +266,14 @@ export class ChunkFetcher {
     if (area === 'cache') await this.evict();
   }
 
+  /**
+   * These chunks are about to be read without the fetcher (the FUSE threads read local chunks
+   * themselves): cached ones count as just used, for LRU eviction.
+   */
+  used(chunks: readonly ChunkRef[]): void {
+    for (const c of chunks) if (this.lru.has(c.hash)) this.remember(c.hash, c.size);
+  }
+
   private remember(hash: string, size: number): void {
     this.forget(hash);
     this.lru.set(hash, size);

@@ -130,6 +130,22 @@ describe('overlay: POSIX behaviour of one mount', () => {
     ].join('\n'), one.n.mnt), 'OK');
   });
 
+  it('shows a handle opened before another one wrote the new bytes (its reads no longer come from the old chunks)', async () => {
+    assert.equal(await pyErrno([
+      'data = os.urandom(3 << 20)',
+      "with open('fr', 'wb') as f: f.write(data)",
+      "r = os.open('fr', os.O_RDONLY)",
+      'assert os.pread(r, 1 << 20, 0) == data[:1 << 20]',
+      "w = os.open('fr', os.O_RDWR); os.pwrite(w, b'X' * 8192, 4096)",
+      // Out of the kernel's page cache, so the read reaches the filesystem.
+      'os.posix_fadvise(r, 0, 0, os.POSIX_FADV_DONTNEED)',
+      "assert os.pread(r, 16384, 0) == data[:4096] + b'X' * 8192 + data[12288:16384]",
+      'os.close(w); os.posix_fadvise(r, 0, 0, os.POSIX_FADV_DONTNEED)',
+      "assert os.pread(r, 16384, 0) == data[:4096] + b'X' * 8192 + data[12288:16384]",
+      'os.close(r)',
+    ].join('\n'), one.n.mnt), 'OK');
+  });
+
   it('keeps an unlinked file usable through its open descriptors, and leaves nothing behind', async () => {
     assert.equal(await pyErrno([
       "fd = os.open('gone', os.O_RDWR | os.O_CREAT, 0o644); os.write(fd, b'abc'); os.unlink('gone')",

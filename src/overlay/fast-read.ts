@@ -1,0 +1,58 @@
+import { resolve } from 'node:path';
+import type { ChunkRef } from '../packetfs/index.js';
+
+/**
+ * Reads served on the FUSE threads (patches/oswalk-fast-read.c, compiled into the patched
+ * fuse-native addon): while a handle's file is exactly a committed version, the addon gets the
+ * version's chunk list and answers the handle's reads from the local chunk store itself,
+ * verifying each chunk's SHA-256 as it loads it. What it cannot serve (a chunk only a peer
+ * has, a corrupt one) comes to JavaScript as before.
+ */
+export interface FastReads {
+  /** Serve fh's reads from these chunks until dropped; false when the addon cannot. */
+  add(fh: number, chunks: readonly ChunkRef[]): boolean;
+  /** Stop serving fh (before its file's content changes, and at release). */
+  drop(fh: number): void;
+  stats(): FastReadStats;
+}
+
+export interface FastReadStats {
+  /** Reads and bytes answered on the FUSE threads. */
+  reads: number;
+  bytes: number;
+  /** Chunks read from the store and verified there. */
+  chunkLoads: number;
+  /** Reads handed to JavaScript (a chunk absent or failing its hash). */
+  fallbacks: number;
+  /** Bytes of chunks held now. */
+  memoryBytes: number;
+}
+
+interface Binding {
+  oswalk_fast_read_add(fh: number, dir: string, table: Buffer): number;
+  oswalk_fast_read_drop(fh: number): void;
+  oswalk_fast_read_stats(): FastReadStats;
+}
+
+const HASH_BYTES = 32;
+const ENTRY_BYTES = HASH_BYTES + 4;
+
+/** The addon's table: per chunk its SHA-256 and its size (uint32 LE). */
+export function chunkTable(chunks: readonly ChunkRef[]): Buffer {
+  const t = Buffer.allocUnsafe(chunks.length * ENTRY_BYTES);
+  chunks.forEach((c, i) => {
+    t.write(c.hash, i * ENTRY_BYTES, HASH_BYTES, 'hex');
+    t.writeUInt32LE(c.size, i * ENTRY_BYTES + HASH_BYTES);
+  });
+  return t;
+}
+
+/** FastReads over the addon's functions, reading chunks of the store at storeDir. */
+export function fastReads(binding: Binding, storeDir: string): FastReads {
+  const dir = resolve(storeDir);
+  return {
+    add: (fh, chunks) => binding.oswalk_fast_read_add(fh, dir, chunkTable(chunks)) === 1,
+    drop: (fh) => binding.oswalk_fast_read_drop(fh),
+    stats: () => binding.oswalk_fast_read_stats(),
+  };
+}

@@ -1,0 +1,127 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pino } from 'pino';
+import { ChunkStore, type ChunkRef } from '../../src/packetfs/index.js';
+import { chunkTable, fastReads, type FastReadStats } from '../../src/overlay/fast-read.js';
+
+const require = createRequire(import.meta.url);
+
+/** The patched fuse-native addon; oswalk_fast_read_pread runs the FUSE threads' read path on this thread. */
+interface Addon {
+  oswalk_fast_read_add(fh: number, dir: string, table: Buffer): number;
+  oswalk_fast_read_drop(fh: number): void;
+  oswalk_fast_read_stats(): FastReadStats;
+  oswalk_fast_read_pread(fh: number, buf: Buffer, position: number): number;
+}
+const addon = require('node-gyp-build')(dirname(require.resolve('fuse-native/package.json'))) as Addon;
+
+/** What a FUSE read of `len` bytes at `pos` would return: the bytes, or null when JavaScript would answer. */
+function pread(fh: number, pos: number, len: number): Buffer | null {
+  const buf = Buffer.alloc(len);
+  const n = addon.oswalk_fast_read_pread(fh, buf, pos);
+  return n < 0 ? null : buf.subarray(0, n);
+}
+
+describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
+  let root: string;
+  let store: ChunkStore;
+  let data: Buffer;
+  let chunks: ChunkRef[];
+  const reads = () => fastReads(addon, root);
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'oswalk-fast-read-'));
+    store = new ChunkStore(root, { log: pino({ level: 'silent' }) });
+    data = randomBytes(9 << 20);
+    writeFileSync(join(root, 'src.bin'), data);
+    ({ chunks } = await store.putFile(join(root, 'src.bin')));
+    assert.ok(chunks.length >= 4, `several chunks (${chunks.length})`);
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('encodes a chunk list as hash and little-endian size per chunk', () => {
+    const t = chunkTable([{ hash: 'ab'.repeat(32), size: 0x01020304 }]);
+    assert.equal(t.length, 36);
+    assert.equal(t.subarray(0, 32).toString('hex'), 'ab'.repeat(32));
+    assert.deepEqual([...t.subarray(32)], [4, 3, 2, 1]);
+  });
+
+  it('serves a handle\'s reads from verified local chunks: sequential, across chunk boundaries, at random, up to the end', () => {
+    const fr = reads();
+    const before = fr.stats();
+    assert.equal(fr.add(101, chunks), true);
+    const step = 128 * 1024;
+    const whole = Buffer.concat(Array.from({ length: Math.ceil(data.length / step) }, (_, i) => pread(101, i * step, step)!));
+    assert.ok(whole.equals(data), 'sequential 128 KiB reads give the file');
+    let boundary = 0;
+    for (const c of chunks.slice(0, -1)) {
+      boundary += c.size;
+      assert.ok(pread(101, boundary - 100, 300)!.equals(data.subarray(boundary - 100, boundary + 200)), `across the boundary at ${boundary}`);
+    }
+    for (let i = 0; i < 50; i++) {
+      const pos = Math.floor(Math.random() * data.length);
+      const len = 1 + Math.floor(Math.random() * 200_000);
+      assert.ok(pread(101, pos, len)!.equals(data.subarray(pos, pos + len)), `${len} bytes at ${pos}`);
+    }
+    assert.equal(pread(101, data.length - 10, 4096)!.length, 10, 'short at the end');
+    assert.equal(pread(101, data.length + 5, 4096)!.length, 0, 'nothing past the end');
+    const after = fr.stats();
+    assert.ok(after.bytes - before.bytes >= data.length);
+    assert.ok(after.chunkLoads - before.chunkLoads >= chunks.length);
+    fr.drop(101);
+    assert.equal(pread(101, 0, 10), null, 'a dropped handle goes to JavaScript');
+  });
+
+  it('serves an empty file, and knows nothing of handles it was not given', () => {
+    const fr = reads();
+    assert.equal(fr.add(102, []), true);
+    assert.equal(pread(102, 0, 4096)!.length, 0);
+    fr.drop(102);
+    assert.equal(pread(103, 0, 4096), null);
+  });
+
+  it('leaves to JavaScript a chunk that is not in the store or does not match its hash, and serves the others', async () => {
+    const fr = reads();
+    const other = randomBytes(6 << 20);
+    writeFileSync(join(root, 'other.bin'), other);
+    const { chunks: oc } = await store.putFile(join(root, 'other.bin'));
+    unlinkSync(store.path(oc[1].hash));
+    const corrupt = Buffer.from(other.subarray(oc[0].size + oc[1].size, oc[0].size + oc[1].size + oc[2].size));
+    corrupt[100] ^= 1;
+    writeFileSync(store.path(oc[2].hash), corrupt);
+    const fallbacks = fr.stats().fallbacks;
+    assert.equal(fr.add(104, oc), true);
+    assert.ok(pread(104, 0, 4096)!.equals(other.subarray(0, 4096)));
+    assert.equal(pread(104, oc[0].size + 10, 4096), null, 'absent chunk');
+    assert.equal(pread(104, oc[0].size - 10, 4096), null, 'a read that reaches into the absent chunk');
+    assert.equal(pread(104, oc[0].size + oc[1].size + 10, 4096), null, 'corrupt chunk');
+    const lastAt = other.length - oc[oc.length - 1].size;
+    assert.ok(pread(104, lastAt, 4096)!.equals(other.subarray(lastAt, lastAt + 4096)));
+    assert.equal(fr.stats().fallbacks - fallbacks, 3);
+    fr.drop(104);
+  });
+
+  it('keeps several handles apart, a new plan for a handle replacing the old one', () => {
+    const fr = reads();
+    const small = [chunks[0]];
+    assert.equal(fr.add(105, chunks), true);
+    assert.equal(fr.add(105 + 1024, small), true); // the same hash bucket
+    assert.equal(pread(105 + 1024, chunks[0].size, 10)!.length, 0, 'one chunk long');
+    assert.equal(pread(105, chunks[0].size, 10)!.length, 10);
+    assert.equal(fr.add(105, small), true);
+    assert.equal(pread(105, chunks[0].size, 10)!.length, 0, 'the new plan');
+    fr.drop(105);
+    fr.drop(105 + 1024);
+  });
+
+  it('frees the chunks it held once every handle is dropped', async () => {
+    const deadline = Date.now() + 5000;
+    while (reads().stats().memoryBytes > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(reads().stats().memoryBytes, 0);
+  });
+});
