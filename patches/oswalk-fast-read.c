@@ -160,13 +160,16 @@ static int ow_open_chunk (const char *dir, const unsigned char *hash, int flags)
   return -1;
 }
 
-/* Reads and verifies chunk i; NULL when it is absent, unreadable or does not match its hash. */
-static unsigned char *ow_load (ow_plan_t *p, int64_t i) {
+/* Reads and verifies chunk i; NULL when it is absent, unreadable or does not match its hash.
+ * `streaming`: read-ahead for a sequential reader, whose bytes the mount's page cache keeps, so
+ * the chunk file is read around the page cache (O_DIRECT: no second copy in memory, less CPU).
+ * A reader's own load goes through the page cache, where a random reader finds hot chunks. */
+static unsigned char *ow_load (ow_plan_t *p, int64_t i, int streaming) {
   const ow_chunk_t *c = &p->chunks[i];
   size_t span = ((size_t) c->size + OW_ALIGN - 1) / OW_ALIGN * OW_ALIGN;
   unsigned char *buf = NULL;
   if (posix_memalign((void **) &buf, OW_ALIGN, span == 0 ? OW_ALIGN : span) != 0) return NULL;
-  int direct = atomic_load(&ow_direct);
+  int direct = streaming && atomic_load(&ow_direct);
   int fd = ow_open_chunk(p->dir, c->hash, direct ? O_DIRECT : 0);
   if (fd < 0 && direct && errno == EINVAL) {
     atomic_store(&ow_direct, 0);
@@ -183,9 +186,10 @@ static unsigned char *ow_load (ow_plan_t *p, int64_t i) {
     ssize_t n = pread(fd, buf + got, direct ? span - got : c->size - got, (off_t) got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && direct && errno == EINVAL && got == 0) {
+      /* Opened, but refused at read time (some filesystems check only then). */
       atomic_store(&ow_direct, 0);
       direct = 0;
-      continue;
+      if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) == 0) continue;
     }
     if (n <= 0) break;
     got += (size_t) n;
@@ -234,13 +238,13 @@ static ow_slot_t *ow_victim (ow_plan_t *p, int64_t i, int for_reader) {
   return for_reader ? ahead : NULL;
 }
 
-/* Loads chunk i into slot s, which the caller marked OW_LOADING (plan lock held; released
- * while reading). Returns whether the chunk is ready. */
-static int ow_fill (ow_plan_t *p, ow_slot_t *s, int64_t i) {
+/* Loads chunk i into slot s (plan lock held; released while reading). Returns whether the chunk
+ * is ready. */
+static int ow_fill (ow_plan_t *p, ow_slot_t *s, int64_t i, int streaming) {
   s->index = i;
   s->state = OW_LOADING;
   pthread_mutex_unlock(&p->lock);
-  unsigned char *buf = ow_load(p, i);
+  unsigned char *buf = ow_load(p, i, streaming);
   pthread_mutex_lock(&p->lock);
   s->buf = buf;
   if (buf == NULL) ow_slot_clear(p, s);
@@ -257,7 +261,7 @@ static ow_slot_t *ow_acquire (ow_plan_t *p, int64_t i) {
     if (s == NULL && (s = ow_victim(p, i, 1)) != NULL) {
       /* Absent, or a load by another thread failed: one try here, then JavaScript answers. */
       ow_slot_clear(p, s);
-      return ow_fill(p, s, i) ? s : NULL;
+      return ow_fill(p, s, i, 0) ? s : NULL;
     }
     pthread_cond_wait(&p->cond, &p->lock);
   }
@@ -280,7 +284,7 @@ static void *ow_loader (void *arg) {
       ow_slot_t *s = ow_victim(p, p->current, 0);
       if (s != NULL) {
         ow_slot_clear(p, s);
-        ow_fill(p, s, job->index);
+        ow_fill(p, s, job->index, 1);
       }
     }
     pthread_mutex_unlock(&p->lock);
