@@ -269,6 +269,8 @@ static ow_slot_t *ow_acquire (ow_plan_t *p, int64_t i) {
 
 static void *ow_loader (void *arg) {
   (void) arg;
+  /* So that top -H and /proc tell them from the FUSE threads. */
+  pthread_setname_np(pthread_self(), "oswalk-loader");
   for (;;) {
     pthread_mutex_lock(&ow_queue_lock);
     while (ow_queue_head == NULL) pthread_cond_wait(&ow_queue_cond, &ow_queue_lock);
