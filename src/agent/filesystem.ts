@@ -11,6 +11,7 @@ import { allReferencedManifests, currentManifestsUnder } from '../state/fs-walk.
 import { listObjects } from '../state/objects.js';
 import { startTranslator, type Translator } from '../translate/index.js';
 import { mountOverlay, shareMount, unmountStale } from '../overlay/index.js';
+import { registerMountMetrics } from '../overlay/metrics.js';
 import type { HttpServer } from '../util/http.js';
 import type { Logger } from '../util/log.js';
 
@@ -73,6 +74,8 @@ export interface NodeMountOptions {
   /** Also bind the mount into this directory (made rshared), for job containers to bind. */
   shareDir?: string;
   log: Logger;
+  /** Where the mount's metrics go (the agent's registry). */
+  registry?: Registry;
 }
 
 export interface NodeMount {
@@ -93,6 +96,7 @@ export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeM
     chunkDir: chunkDir(opts.stateDir), token: opts.token, cacheSizeBytes: await mountCacheSize(opts.redis, opts.ks),
     log: opts.log.child({ part: 'mount' }),
   });
+  if (opts.registry) registerMountMetrics(opts.registry, mount);
   const { shareDir } = opts;
   if (!shareDir) return { stop: () => mount.stop() };
   let containerPath: string;

@@ -151,7 +151,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const mount = opts.mountPath && opts.mount !== false
     ? await mountNodeFilesystem({
       mountPath: opts.mountPath, node: opts.node, redisUrl, ks, redis, stateDir: opts.stateDir, token: opts.token,
-      shareDir: opts.runtime.name === 'docker' ? opts.shareDir ?? joinPath(opts.stateDir, 'share') : undefined, log,
+      shareDir: opts.runtime.name === 'docker' ? opts.shareDir ?? joinPath(opts.stateDir, 'share') : undefined, log, registry,
     })
     : undefined;
 

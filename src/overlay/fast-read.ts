@@ -28,7 +28,8 @@ export interface FastReadStats {
   memoryBytes: number;
 }
 
-interface Binding {
+/** The patched addon's functions behind FastReads. */
+export interface FastReadBinding {
   oswalk_fast_read_add(fh: number, dir: string, table: Buffer): number;
   oswalk_fast_read_drop(fh: number): void;
   oswalk_fast_read_stats(): FastReadStats;
@@ -48,7 +49,7 @@ export function chunkTable(chunks: readonly ChunkRef[]): Buffer {
 }
 
 /** FastReads over the addon's functions, reading chunks of the store at storeDir. */
-export function fastReads(binding: Binding, storeDir: string): FastReads {
+export function fastReads(binding: FastReadBinding, storeDir: string): FastReads {
   const dir = resolve(storeDir);
   return {
     add: (fh, chunks) => binding.oswalk_fast_read_add(fh, dir, chunkTable(chunks)) === 1,

@@ -14,6 +14,7 @@ import { createLogger } from '../util/log.js';
 import { ClusterBackend } from './cluster-backend.js';
 import { fuseOps, loadFuse, mountOptions, type MountTuning } from './fuse.js';
 import { OverlayFs } from './ops.js';
+import type { MountReadStats } from './index.js';
 
 export interface FsProcessConfig {
   mountDir: string;
@@ -72,6 +73,12 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
   log.info('mounted');
   process.send?.({ type: 'mounted' });
+  // The agent asks when Prometheus scrapes it (src/overlay/metrics.ts).
+  process.on('message', (m: { type?: string; id?: number }) => {
+    if (m?.type !== 'stats') return;
+    const stats: MountReadStats = { fastReads: fastReads.stats(), javascriptReadBytes: fs.readBytes, fetcher: fetcher.stats() };
+    process.send?.({ type: 'stats', id: m.id, stats });
+  });
 
   let stopping = false;
   const stop = async (why: string) => {

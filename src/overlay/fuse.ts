@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { errnoOf, fsError } from './errors.js';
-import { fastReads, type FastReads } from './fast-read.js';
+import { fastReads, type FastReadBinding, type FastReads } from './fast-read.js';
 import type { Caller, OverlayFs, Stat } from './ops.js';
 
 /** The parts of (patched) fuse-native this module uses. */
@@ -19,13 +19,13 @@ const require = createRequire(import.meta.url);
  * fuse-native's addon, made sure to be the one built from patches/fuse-native-2.2.6.patch: the
  * prebuilt one would silently drop mtimes and file ownership, and has no fast reads.
  */
-function patchedBinding(): Parameters<typeof fastReads>[0] {
+function patchedBinding(): FastReadBinding {
   const dir = dirname(require.resolve('fuse-native/package.json'));
   const binding = require('node-gyp-build')(dir) as Record<string, unknown>;
   if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_fast_read_add !== 'function') {
     throw new Error(`fuse-native in ${dir} runs an addon without OS Walk's patch; run: node scripts/patch-fuse-native.mjs`);
   }
-  return binding as unknown as Parameters<typeof fastReads>[0];
+  return binding as unknown as FastReadBinding;
 }
 
 /** fuse-native, with its patched addon; and the addon's reads on the FUSE threads over the store at storeDir. */

@@ -11,6 +11,8 @@ import { promisify } from 'node:util';
 import { DEFAULT_PREFIX } from '../state/keys.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
+import type { FetcherStats } from '../packetfs/index.js';
+import type { FastReadStats } from './fast-read.js';
 import type { FsProcessConfig } from './fs-process.js';
 import type { MountTuning } from './fuse.js';
 
@@ -49,8 +51,20 @@ export interface OverlayMount extends EventEmitter {
   readonly pid: number | undefined;
   /** How many times the FS process was restarted. */
   readonly restarts: number;
+  /** What the FS process has read so far; undefined when it does not answer within timeoutMs (restarting, say). */
+  readStats(timeoutMs?: number): Promise<MountReadStats | undefined>;
   /** Unmount and stop the FS process; leaves no mount behind. */
   stop(): Promise<void>;
+}
+
+/** Counters of one FS process (they start again from 0 when it restarts). */
+export interface MountReadStats {
+  /** Reads answered on the FUSE threads (fast-read.ts). */
+  fastReads: FastReadStats;
+  /** Bytes of reads answered by the JavaScript thread. */
+  javascriptReadBytes: number;
+  /** The FS process's chunk fetcher: local and peer chunk reads, the cache of peers' chunks. */
+  fetcher: FetcherStats;
 }
 
 /** Mount points (decoded) from /proc/self/mountinfo, with their fs type and propagation fields. */
@@ -223,11 +237,32 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     log.info('unmounted');
   };
 
+  let statsSeq = 0;
+  const readStats = (timeoutMs = 2000): Promise<MountReadStats | undefined> => {
+    const c = child;
+    if (!c?.connected) return Promise.resolve(undefined);
+    const id = ++statsSeq;
+    return new Promise((resolve) => {
+      const done = (v: MountReadStats | undefined) => {
+        clearTimeout(timer);
+        c.off('message', onMessage);
+        resolve(v);
+      };
+      const onMessage = (m: { type?: string; id?: number; stats?: MountReadStats }) => {
+        if (m?.type === 'stats' && m.id === id) done(m.stats);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      c.on('message', onMessage);
+      c.send({ type: 'stats', id }, (err) => err && done(undefined));
+    });
+  };
+
   // defineProperties, not Object.assign: assign would copy the getters' values once.
   return Object.defineProperties(emitter, {
     mountDir: { value: mountDir, enumerable: true },
     pid: { get: () => child?.pid, enumerable: true },
     restarts: { get: () => restarts, enumerable: true },
+    readStats: { value: readStats },
     stop: { value: stop },
   }) as OverlayMount;
 }

@@ -242,9 +242,14 @@ export class OverlayFs {
     if (fast.add(fh, chunks)) f.fastHandles.add(fh);
   }
 
+  /** Bytes of reads answered here (the rest of a mount's reads are answered on the FUSE threads). */
+  readBytes = 0;
+
   async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
     const { file } = this.handle(fh, path);
-    return file.read(this.io, buf, len, offset);
+    const n = await file.read(this.io, buf, len, offset);
+    this.readBytes += n;
+    return n;
   }
 
   async write(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {

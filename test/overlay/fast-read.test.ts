@@ -7,15 +7,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { ChunkStore, type ChunkRef } from '../../src/packetfs/index.js';
-import { chunkTable, fastReads, type FastReadStats } from '../../src/overlay/fast-read.js';
+import { chunkTable, fastReads, type FastReadBinding } from '../../src/overlay/fast-read.js';
 
 const require = createRequire(import.meta.url);
 
 /** The patched fuse-native addon; oswalk_fast_read_pread runs the FUSE threads' read path on this thread. */
-interface Addon {
-  oswalk_fast_read_add(fh: number, dir: string, table: Buffer): number;
-  oswalk_fast_read_drop(fh: number): void;
-  oswalk_fast_read_stats(): FastReadStats;
+interface Addon extends FastReadBinding {
   oswalk_fast_read_pread(fh: number, buf: Buffer, position: number): number;
 }
 const addon = require('node-gyp-build')(dirname(require.resolve('fuse-native/package.json'))) as Addon;

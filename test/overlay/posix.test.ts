@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
 import { testPrefix } from '../helpers/redis.js';
+import { registerMountMetrics } from '../../src/overlay/metrics.js';
 import { checkPath } from '../../src/overlay/paths.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
@@ -144,6 +146,33 @@ describe('overlay: POSIX behaviour of one mount', () => {
       "assert os.pread(r, 16384, 0) == data[:4096] + b'X' * 8192 + data[12288:16384]",
       'os.close(r)',
     ].join('\n'), one.n.mnt), 'OK');
+  });
+
+  it('counts its reads for Prometheus: those of an unchanged file on the FUSE threads, of a changed one in JavaScript', async () => {
+    const registry = new Registry();
+    registerMountMetrics(registry, one.n.mount);
+    const metric = async (name: string, labels = ''): Promise<number> => {
+      const text = await registry.metrics();
+      const m = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : NaN;
+    };
+    const fast = await metric('oswalk_mount_read_bytes_total', '{served="fuse_threads"}');
+    const js = await metric('oswalk_mount_read_bytes_total', '{served="javascript"}');
+    assert.equal(await pyErrno([
+      'data = os.urandom(3 << 20)',
+      "with open('counted', 'wb') as f: f.write(data)",
+      // Out of the kernel's page cache, so the reads reach the filesystem.
+      "r = os.open('counted', os.O_RDONLY); os.posix_fadvise(r, 0, 0, os.POSIX_FADV_DONTNEED)",
+      'got = b"".join(os.pread(r, 1 << 20, i << 20) for i in range(3)); os.close(r)',
+      'assert got == data',
+      "w = os.open('counted', os.O_RDWR); os.pwrite(w, b'Y' * 4096, 0); os.posix_fadvise(w, 0, 0, os.POSIX_FADV_DONTNEED)",
+      "assert os.pread(w, 1 << 20, 0) == b'Y' * 4096 + data[4096:1 << 20]; os.close(w)",
+    ].join('\n'), one.n.mnt), 'OK');
+    assert.ok(await metric('oswalk_mount_read_bytes_total', '{served="fuse_threads"}') - fast >= 3 << 20);
+    assert.ok(await metric('oswalk_mount_read_bytes_total', '{served="javascript"}') - js >= 1 << 20);
+    assert.ok(await metric('oswalk_mount_chunk_loads_total', '{source="local_fuse_threads"}') >= 3);
+    assert.equal(await metric('oswalk_mount_fs_restarts_total'), 0);
+    assert.equal(await metric('oswalk_mount_unavailable_total'), 0);
   });
 
   it('keeps an unlinked file usable through its open descriptors, and leaves nothing behind', async () => {

@@ -1,0 +1,56 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { MountReadStats, OverlayMount } from './index.js';
+
+/**
+ * The mount's metrics on a prom-client registry (the agent's): its reads, where they were
+ * answered and where their chunks came from, the cache of peers' chunks, and FS process
+ * restarts. The counters live in the FS process and start again from 0 when it restarts
+ * (Prometheus' rate() takes that as a counter reset); while it does not answer, they are absent.
+ */
+export function registerMountMetrics(registry: Registry, mount: OverlayMount): void {
+  // One question to the FS process per scrape: a scrape collects every metric at once.
+  let pending: Promise<MountReadStats | undefined> | undefined;
+  const stats = (): Promise<MountReadStats | undefined> => {
+    pending ??= mount.readStats().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  };
+  const counter = (name: string, help: string, labelNames: string[], values: (s: MountReadStats) => Array<[Record<string, string>, number]>) =>
+    new Counter({
+      name, help, labelNames, registers: [registry],
+      async collect() {
+        const s = await stats();
+        this.reset();
+        if (s) for (const [labels, v] of values(s)) this.inc(labels, v);
+      },
+    });
+  counter('oswalk_mount_read_bytes_total', 'Bytes read through the mount, by where the read was answered (the FUSE threads from local chunks, or the JavaScript thread)', ['served'], (s) => [
+    [{ served: 'fuse_threads' }, s.fastReads.bytes],
+    [{ served: 'javascript' }, s.javascriptReadBytes],
+  ]);
+  counter('oswalk_mount_chunk_loads_total', 'Chunks the mount loaded and checked by hash, by where they came from', ['source'], (s) => [
+    [{ source: 'local_fuse_threads' }, s.fastReads.chunkLoads],
+    [{ source: 'local' }, s.fetcher.localHits],
+    [{ source: 'memory' }, s.fetcher.memoryHits],
+    [{ source: 'peer' }, s.fetcher.remoteFetches],
+  ]);
+  counter('oswalk_mount_fast_read_fallbacks_total', 'Reads the FUSE threads left to JavaScript (a chunk absent locally or failing its hash)', [], (s) => [[{}, s.fastReads.fallbacks]]);
+  counter('oswalk_mount_peer_bytes_total', 'Chunk bytes the mount fetched from peers', [], (s) => [[{}, s.fetcher.remoteBytes]]);
+  counter('oswalk_mount_unavailable_total', 'Chunk reads that failed because no holder delivered in time (EIO to the reader)', [], (s) => [[{}, s.fetcher.failures]]);
+  new Gauge({
+    name: 'oswalk_mount_cache_bytes', help: 'Bytes of peers\' chunks the mount keeps in the store\'s cache area (bounded by the Mount\'s cacheSize)', registers: [registry],
+    async collect() {
+      const s = await stats();
+      this.reset();
+      if (s) this.set(s.fetcher.cacheBytes);
+    },
+  });
+  new Counter({
+    name: 'oswalk_mount_fs_restarts_total', help: 'Times the FS process serving the mount died and was restarted', registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(mount.restarts);
+    },
+  });
+}
