@@ -240,6 +240,21 @@ describe('chunk exchange', () => {
     assert.equal(g.stats().cacheCount, f.stats().cacheCount);
   });
 
+  it('counts chunks read without it (the mount\'s FUSE threads) as just used, for eviction', async () => {
+    const ks = keyspace(testPrefix());
+    const a = await node(ks, 'a');
+    const b = await node(ks, 'b');
+    const refs = [];
+    for (let i = 0; i < 4; i++) refs.push((await chunkOn(a, 100_000)).ref);
+    const f = b.fetcher({ cacheBytes: 350_000 });
+    for (const r of refs.slice(0, 3)) await f.getChunk(r);
+    f.used([refs[0]]);
+    await f.getChunk(refs[3]);
+    await f.flush();
+    assert.equal(await b.store.has(refs[0].hash), true);
+    assert.equal(await b.store.has(refs[1].hash), false);
+  });
+
   it('re-fetches an owned chunk that went corrupt on disk back into the own area', async () => {
     const ks = keyspace(testPrefix());
     const a = await node(ks, 'a');
