@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { ChunkStore, type ChunkRef } from '../../src/packetfs/index.js';
@@ -114,6 +115,50 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
     assert.equal(pread(105, chunks[0].size, 10)!.length, 0, 'the new plan');
     fr.drop(105);
     fr.drop(105 + 1024);
+  });
+
+  it('gives every reader the right bytes while readers on several threads share a handle and its plan is dropped and given again', async () => {
+    const fr = reads();
+    const fh = 106;
+    fr.add(fh, chunks);
+    // Each worker calls the read path as a FUSE thread would: half read in order (read-ahead), half at random.
+    const code = `
+      const { workerData: w, parentPort } = require('node:worker_threads');
+      const addon = require(w.addon);
+      const data = Buffer.from(w.data);
+      const r = { bad: 0, served: 0, fell: 0 };
+      let pos = 0;
+      for (let i = 0; i < w.reads; i++) {
+        if (w.random) pos = Math.floor(Math.random() * data.length);
+        else pos = (pos + 131072) % data.length;
+        const buf = Buffer.alloc(w.random ? 1 + Math.floor(Math.random() * 262144) : 131072);
+        const n = addon.oswalk_fast_read_pread(w.fh, buf, pos);
+        if (n < 0) { r.fell++; continue; }
+        r.served++;
+        const want = data.subarray(pos, pos + buf.length);
+        if (n !== want.length || !buf.subarray(0, n).equals(want)) r.bad++;
+      }
+      parentPort.postMessage(r);`;
+    const addonPath = require('node-gyp-build').path(dirname(require.resolve('fuse-native/package.json'))) as string;
+    const results = Array.from({ length: 4 }, (_, i) => new Promise<{ bad: number; served: number; fell: number }>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { addon: addonPath, data, fh, reads: 1500, random: i % 2 === 1 } });
+      w.once('message', resolve);
+      w.once('error', reject);
+    }));
+    let running = true;
+    const churn = (async () => {
+      while (running) {
+        await new Promise((r) => setTimeout(r, 3));
+        fr.drop(fh);
+        fr.add(fh, chunks);
+      }
+    })();
+    const all = await Promise.all(results);
+    running = false;
+    await churn;
+    fr.drop(fh);
+    assert.deepEqual(all.map((r) => r.bad), [0, 0, 0, 0]);
+    assert.ok(all.every((r) => r.served > 0), JSON.stringify(all));
   });
 
   it('frees the chunks it held once every handle is dropped', async () => {
