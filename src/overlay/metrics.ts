@@ -29,7 +29,7 @@ export function registerMountMetrics(registry: Registry, mount: OverlayMount): v
     [{ served: 'fuse_threads' }, s.fastReads.bytes],
     [{ served: 'javascript' }, s.javascriptReadBytes],
   ]);
-  counter('oswalk_mount_chunk_loads_total', 'Chunks the mount loaded and checked by hash, by where they came from', ['source'], (s) => [
+  counter('oswalk_mount_chunk_loads_total', 'Chunks the mount\'s reads used, by where they came from: loaded from the local store (on the FUSE threads or for JavaScript) or a peer and checked by hash, or already in memory', ['source'], (s) => [
     [{ source: 'local_fuse_threads' }, s.fastReads.chunkLoads],
     [{ source: 'local' }, s.fetcher.localHits],
     [{ source: 'memory' }, s.fetcher.memoryHits],

@@ -10,7 +10,7 @@ import type { FastReads } from './fast-read.js';
 import { OpenFile, nowNs, type FileIo } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
-const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC } = constants;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
 const { ESTALE } = osConstants.errno;
 const O_ACCMODE = 3;
 
@@ -219,7 +219,7 @@ export class OverlayFs {
         await this.drop(f);
         throw err;
       }
-    } else {
+    } else if ((flags & O_ACCMODE) !== O_WRONLY) {
       await this.serveFast(f, fh);
     }
     return fh;
