@@ -118,9 +118,14 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
   });
 
   it('gives every reader the right bytes while readers on several threads share a handle and its plan is dropped and given again', async () => {
-    const fr = reads();
+    // Small chunks, far more than a handle keeps: loads, read-ahead and evictions all the time.
+    const small = new ChunkStore(join(root, 'small'), { log: pino({ level: 'silent' }), chunker: { minSize: 16 << 10, avgSize: 32 << 10, maxSize: 128 << 10 } });
+    const { chunks: many } = await small.putFile(join(root, 'src.bin'));
+    assert.ok(many.length > 200, `${many.length} chunks`);
+    const fr = fastReads(addon, join(root, 'small'));
     const fh = 106;
-    fr.add(fh, chunks);
+    const add = () => fr.add(fh, many);
+    add();
     // Each worker calls the read path as a FUSE thread would: half read in order (read-ahead), half at random.
     const code = `
       const { workerData: w, parentPort } = require('node:worker_threads');
@@ -150,7 +155,7 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
       while (running) {
         await new Promise((r) => setTimeout(r, 3));
         fr.drop(fh);
-        fr.add(fh, chunks);
+        add();
       }
     })();
     const all = await Promise.all(results);
