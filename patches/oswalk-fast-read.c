@@ -6,8 +6,8 @@
  * the bottleneck of sequential reads (BENCHMARKS.md). So when a file is opened and its
  * content is exactly a committed version, the overlay gives this code the version's chunk
  * list ("plan", keyed by the open file handle). A read then finds its chunks in the node's
- * chunk store, checks each one's SHA-256 once per load, and copies from it, all on the FUSE
- * thread that took the request; two loader threads read ahead of a sequential reader.
+ * chunk store, checks each one once per load (oswalk-chunk-check.c), and copies from it, all on
+ * the FUSE thread that took the request; loader threads read ahead of a sequential reader.
  *
  * Anything this code cannot do it leaves to JavaScript, unchanged: a chunk that is not in the
  * local store (the fetcher gets it from a peer), a chunk whose bytes do not match its hash
@@ -22,9 +22,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* From OpenSSL inside the node binary (exported for addons); weak, so an addon loaded by a node
- * without it still loads, with this path off. */
-extern unsigned char *SHA256 (const unsigned char *d, size_t n, unsigned char *md) __attribute__((weak));
+#include "oswalk-chunk-check.c"
 
 #define OW_ALIGN 4096
 /* Chunks loaded ahead of a sequential reader, by this many loader threads: each load is one
@@ -41,7 +39,6 @@ extern unsigned char *SHA256 (const unsigned char *d, size_t n, unsigned char *m
 #define OW_BUCKETS 1024
 /* Past this many bytes of loaded chunks in all plans, plans keep only the chunk in use. */
 #define OW_MEMORY_SOFT_LIMIT (256u << 20)
-#define OW_HASH_SIZE 32
 #define OW_ENTRY_SIZE (OW_HASH_SIZE + 4)
 
 typedef struct {
@@ -72,6 +69,8 @@ typedef struct ow_plan {
   uint64_t size;
   uint32_t n;
   ow_chunk_t *chunks;
+  /* OSWALK_VERIFY_READS=sha256 when the plan was made. */
+  int sha_always;
   ow_slot_t slots[OW_SLOTS];
   /* Where the last read ended, and the chunk being read: sequential reading is worth reading ahead. */
   uint64_t last_end;
@@ -197,9 +196,9 @@ static unsigned char *ow_load (ow_plan_t *p, int64_t i, int streaming) {
     if (n <= 0) break;
     got += (size_t) n;
   }
+  int ok = got == c->size && ow_chunk_check(fd, buf, c->size, c->hash, p->sha_always) != OW_CHECK_FAILED;
   close(fd);
-  unsigned char md[OW_HASH_SIZE];
-  if (got != c->size || memcmp(SHA256(buf, c->size, md), c->hash, OW_HASH_SIZE) != 0) {
+  if (!ok) {
     free(buf);
     return NULL;
   }
@@ -437,6 +436,7 @@ NAPI_METHOD(oswalk_fast_read_add) {
   p->size = offset;
   p->n = n;
   p->chunks = chunks;
+  p->sha_always = ow_sha_always();
   p->current = -1;
   for (int s = 0; s < OW_SLOTS; s++) p->slots[s].index = -1;
   pthread_once(&ow_loaders_once, ow_start_loaders);
@@ -470,7 +470,8 @@ NAPI_METHOD(oswalk_fast_read_drop) {
 }
 
 /* Counters since the process started: reads and bytes served here, chunks loaded (and
- * verified), reads handed to JavaScript; and the bytes of chunks held now. */
+ * checked: by their CRC or by SHA-256), reads handed to JavaScript; and the bytes of chunks
+ * held now. */
 NAPI_METHOD(oswalk_fast_read_stats) {
   napi_value result, v;
   napi_create_object(env, &result);
@@ -484,5 +485,19 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   napi_set_named_property(env, result, "fallbacks", v);
   napi_create_double(env, (double) atomic_load(&ow_memory), &v);
   napi_set_named_property(env, result, "memoryBytes", v);
+  napi_create_double(env, (double) atomic_load(&ow_stat_crc_checks), &v);
+  napi_set_named_property(env, result, "crcChecks", v);
+  napi_create_double(env, (double) atomic_load(&ow_stat_sha_checks), &v);
+  napi_set_named_property(env, result, "shaChecks", v);
   return result;
 }
+
+/* What the addon's NAPI_INIT exports of this file and oswalk-chunk-check.c (the patch names
+ * only this macro, so new functions need no new patch). */
+#define OSWALK_EXPORT_FUNCTIONS \
+  NAPI_EXPORT_FUNCTION(oswalk_fast_read_add) \
+  NAPI_EXPORT_FUNCTION(oswalk_fast_read_drop) \
+  NAPI_EXPORT_FUNCTION(oswalk_fast_read_pread) \
+  NAPI_EXPORT_FUNCTION(oswalk_fast_read_stats) \
+  NAPI_EXPORT_FUNCTION(oswalk_chunk_seal) \
+  NAPI_EXPORT_FUNCTION(oswalk_chunk_sealed)

@@ -7,17 +7,18 @@
 // The patch fixes what a POSIX filesystem needs from fuse-native 2.2.6: utimens passed atime in
 // both slots (mtime could never be set), times lost their nanoseconds, handlers never learned
 // the caller's uid/gid/pid, and create did not see the open flags. It also compiles in
-// patches/oswalk-fast-read.c, which serves reads of unchanged files on the FUSE threads.
+// patches/oswalk-fast-read.c, which serves reads of unchanged files on the FUSE threads, and
+// patches/oswalk-chunk-check.c, the CRC each chunk file carries.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const patchFile = join(root, 'patches', 'fuse-native-2.2.6.patch');
-const fastRead = join(root, 'patches', 'oswalk-fast-read.c');
-const MARKER = 'OSWALK_PATCHED v2';
+const patches = join(root, 'patches');
+const patchFile = join(patches, 'fuse-native-2.2.6.patch');
+const MARKER = 'OSWALK_PATCHED v3';
 const require = createRequire(join(root, 'package.json'));
 
 let dir;
@@ -43,11 +44,15 @@ if (!text.includes(MARKER)) {
   execFileSync('patch', ['-p1', '--forward', '--no-backup-if-mismatch', '-d', dir, '-i', patchFile], { stdio: 'inherit' });
   console.log(`patch-fuse-native: patched ${dir}`);
 }
-const fastReadCopy = join(dir, 'oswalk-fast-read.c');
-if (!existsSync(fastReadCopy) || !readFileSync(fastReadCopy).equals(readFileSync(fastRead))) copyFileSync(fastRead, fastReadCopy);
+// OS Walk's own C files, #included by the patched fuse-native.c.
+const copies = readdirSync(patches).filter((f) => /^oswalk-.*\.c$/.test(f)).map((f) => {
+  const copy = join(dir, f);
+  if (!existsSync(copy) || !readFileSync(copy).equals(readFileSync(join(patches, f)))) copyFileSync(join(patches, f), copy);
+  return copy;
+});
 
 const addon = join(dir, 'build', 'Release', 'fuse.node');
-const stale = !existsSync(addon) || [source, fastReadCopy].some((f) => statSync(addon).mtimeMs < statSync(f).mtimeMs);
+const stale = !existsSync(addon) || [source, ...copies].some((f) => statSync(addon).mtimeMs < statSync(f).mtimeMs);
 if (stale) {
   const gyp = [
     () => require.resolve('node-gyp/bin/node-gyp.js'),
@@ -66,7 +71,7 @@ if (stale) {
 
 // node-gyp-build must now pick the patched addon.
 const binding = require('node-gyp-build')(dir);
-if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_fast_read_add !== 'function') {
+if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_chunk_seal !== 'function') {
   console.error(`patch-fuse-native: fuse-native in ${dir} still loads an unpatched addon (is PREBUILDS_ONLY set?)`);
   process.exit(1);
 }

@@ -5,8 +5,9 @@ import type { ChunkRef } from '../packetfs/index.js';
  * Reads served on the FUSE threads (patches/oswalk-fast-read.c, compiled into the patched
  * fuse-native addon): while a handle's file is exactly a committed version, the addon gets the
  * version's chunk list and answers the handle's reads from the local chunk store itself,
- * verifying each chunk's SHA-256 as it loads it. What it cannot serve (a chunk only a peer
- * has, a corrupt one) comes to JavaScript as before.
+ * checking each chunk as it loads it (by the CRC-32 its file carries, else by its SHA-256: see
+ * chunk-seal.ts). What it cannot serve (a chunk only a peer has, a corrupt one) comes to
+ * JavaScript as before.
  */
 export interface FastReads {
   /** Serve fh's reads from these chunks until dropped; false when the addon cannot. */
@@ -20,8 +21,10 @@ export interface FastReadStats {
   /** Reads and bytes answered on the FUSE threads. */
   reads: number;
   bytes: number;
-  /** Chunks read from the store and verified there. */
+  /** Chunks read from the store and checked there, and how many by CRC and by SHA-256. */
   chunkLoads: number;
+  crcChecks: number;
+  shaChecks: number;
   /** Reads handed to JavaScript (a chunk absent or failing its hash). */
   fallbacks: number;
   /** Bytes of chunks held now. */

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { oswalkAddon } from '../native/addon.js';
 import { errnoOf, fsError } from './errors.js';
 import { fastReads, type FastReadBinding, type FastReads } from './fast-read.js';
 import type { Caller, OverlayFs, Stat } from './ops.js';
@@ -15,22 +15,9 @@ type FuseClass = new (mnt: string, ops: Record<string, unknown>, opts: Record<st
 
 const require = createRequire(import.meta.url);
 
-/**
- * fuse-native's addon, made sure to be the one built from patches/fuse-native-2.2.6.patch: the
- * prebuilt one would silently drop mtimes and file ownership, and has no fast reads.
- */
-function patchedBinding(): FastReadBinding {
-  const dir = dirname(require.resolve('fuse-native/package.json'));
-  const binding = require('node-gyp-build')(dir) as Record<string, unknown>;
-  if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_fast_read_add !== 'function') {
-    throw new Error(`fuse-native in ${dir} runs an addon without OS Walk's patch; run: node scripts/patch-fuse-native.mjs`);
-  }
-  return binding as unknown as FastReadBinding;
-}
-
 /** fuse-native, with its patched addon; and the addon's reads on the FUSE threads over the store at storeDir. */
 export function loadFuse(storeDir: string): { Fuse: FuseClass; fastReads: FastReads } {
-  const binding = patchedBinding();
+  const binding = oswalkAddon() as unknown as FastReadBinding;
   return { Fuse: require('fuse-native') as FuseClass, fastReads: fastReads(binding, storeDir) };
 }
 

@@ -29,13 +29,17 @@ export function registerMountMetrics(registry: Registry, mount: OverlayMount): v
     [{ served: 'fuse_threads' }, s.fastReads.bytes],
     [{ served: 'javascript' }, s.javascriptReadBytes],
   ]);
-  counter('oswalk_mount_chunk_loads_total', 'Chunks the mount\'s reads used, by where they came from: loaded from the local store (on the FUSE threads or for JavaScript) or a peer and checked by hash, or already in memory', ['source'], (s) => [
+  counter('oswalk_mount_chunk_loads_total', 'Chunks the mount\'s reads used, by where they came from: loaded from the local store (on the FUSE threads or for JavaScript) or a peer and checked, or already in memory', ['source'], (s) => [
     [{ source: 'local_fuse_threads' }, s.fastReads.chunkLoads],
     [{ source: 'local' }, s.fetcher.localHits],
     [{ source: 'memory' }, s.fetcher.memoryHits],
     [{ source: 'peer' }, s.fetcher.remoteFetches],
   ]);
-  counter('oswalk_mount_fast_read_fallbacks_total', 'Reads the FUSE threads left to JavaScript (a chunk absent locally or failing its hash)', [], (s) => [[{}, s.fastReads.fallbacks]]);
+  counter('oswalk_mount_chunk_checks_total', 'Chunks the FUSE threads loaded from the local store and checked, by how: the CRC-32 the chunk file carries, or its SHA-256 name (a chunk without a CRC, one whose CRC failed, or with OSWALK_VERIFY_READS=sha256)', ['by'], (s) => [
+    [{ by: 'crc32' }, s.fastReads.crcChecks],
+    [{ by: 'sha256' }, s.fastReads.shaChecks],
+  ]);
+  counter('oswalk_mount_fast_read_fallbacks_total', 'Reads the FUSE threads left to JavaScript (a chunk absent locally or failing its check)', [], (s) => [[{}, s.fastReads.fallbacks]]);
   counter('oswalk_mount_peer_bytes_total', 'Chunk bytes the mount fetched from peers', [], (s) => [[{}, s.fetcher.remoteBytes]]);
   counter('oswalk_mount_unavailable_total', 'Chunk reads that failed because no holder delivered in time (EIO to the reader)', [], (s) => [[{}, s.fetcher.failures]]);
   new Gauge({

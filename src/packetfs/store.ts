@@ -1,9 +1,10 @@
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, utimesSync } from 'node:fs';
+import { existsSync, fchmodSync, utimesSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../util/log.js';
+import { chunkSealer, type ChunkSealer } from './chunk-seal.js';
 import { chunkStream, type ChunkerOptions } from './chunker.js';
 import { ChunkNotFoundError, CorruptChunkError, FileChangedError, HASH_RE, StoreWriteError, checkHash } from './errors.js';
 import type { ChunkReadPool } from './read-pool.js';
@@ -113,7 +114,9 @@ export async function verifyHash(data: Uint8Array): Promise<string> {
  * copies skip the fsyncs: they are re-fetchable and verified on read). Reads are verified:
  * a chunk whose bytes do not match its name (bit rot, truncation, a stray write) is moved
  * to quarantine/, logged, reported with a 'corrupt' event and a CorruptChunkError, and
- * never returned, so the fetcher gets it from another node instead.
+ * never returned, so the fetcher gets it from another node instead. Each chunk file also
+ * carries the CRC-32 of its bytes in an extended attribute, written before the rename; reads
+ * on a mount's FUSE threads check that instead of the SHA-256 (chunk-seal.ts).
  *
  * Several processes may share one store directory (the agent and the translate daemon):
  * every step is a single rename or utimes on a path, never a read-modify-write of shared
@@ -124,6 +127,7 @@ export class ChunkStore extends EventEmitter {
   private readonly log: Logger;
   private readonly chunker: ChunkerOptions;
   private readonly writeConcurrency: number;
+  private readonly seal: ChunkSealer | null = chunkSealer();
   private readonly readPool?: ChunkReadPool;
   private ready?: Promise<void>;
 
@@ -274,8 +278,14 @@ export class ChunkStore extends EventEmitter {
     const tmp = join(this.dir, 'tmp', `${hash}.${process.pid}.${randomBytes(4).toString('hex')}`);
     let fh: FileHandle | undefined;
     try {
-      fh = await open(tmp, 'wx', 0o444);
+      // Created writable for the owner only while its CRC is recorded (a user xattr needs write
+      // permission to the file); read-only before it is renamed into place.
+      fh = await open(tmp, 'wx', this.seal ? 0o644 : 0o444);
       await fh.writeFile(data);
+      if (this.seal) {
+        this.seal(fh.fd, data);
+        fchmodSync(fh.fd, 0o444);
+      }
       // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
       // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
       if (area === 'own') await fh.sync();

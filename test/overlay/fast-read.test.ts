@@ -1,20 +1,23 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { ChunkStore, type ChunkRef } from '../../src/packetfs/index.js';
-import { chunkTable, fastReads, type FastReadBinding } from '../../src/overlay/fast-read.js';
+import { chunkTable, fastReads, type FastReadBinding, type FastReadStats } from '../../src/overlay/fast-read.js';
+import { sealedCrc } from '../../src/packetfs/chunk-seal.js';
 
 const require = createRequire(import.meta.url);
 
 /** The patched fuse-native addon; oswalk_fast_read_pread runs the FUSE threads' read path on this thread. */
 interface Addon extends FastReadBinding {
   oswalk_fast_read_pread(fh: number, buf: Buffer, position: number): number;
+  oswalk_chunk_seal(fd: number, data: Uint8Array): number;
 }
 const addon = require('node-gyp-build')(dirname(require.resolve('fuse-native/package.json'))) as Addon;
 
@@ -25,6 +28,17 @@ function pread(fh: number, pos: number, len: number): Buffer | null {
   return n < 0 ? null : buf.subarray(0, n);
 }
 
+/** A new store in a temp directory holding one file of random bytes, cut into at least minChunks chunks. */
+async function storeWithFile(prefix: string, size: number, minChunks: number): Promise<{ root: string; store: ChunkStore; data: Buffer; chunks: ChunkRef[] }> {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const store = new ChunkStore(root, { log: pino({ level: 'silent' }) });
+  const data = randomBytes(size);
+  writeFileSync(join(root, 'src.bin'), data);
+  const { chunks } = await store.putFile(join(root, 'src.bin'));
+  assert.ok(chunks.length >= minChunks, `several chunks (${chunks.length})`);
+  return { root, store, data, chunks };
+}
+
 describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
   let root: string;
   let store: ChunkStore;
@@ -33,12 +47,7 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
   const reads = () => fastReads(addon, root);
 
   before(async () => {
-    root = mkdtempSync(join(tmpdir(), 'oswalk-fast-read-'));
-    store = new ChunkStore(root, { log: pino({ level: 'silent' }) });
-    data = randomBytes(9 << 20);
-    writeFileSync(join(root, 'src.bin'), data);
-    ({ chunks } = await store.putFile(join(root, 'src.bin')));
-    assert.ok(chunks.length >= 4, `several chunks (${chunks.length})`);
+    ({ root, store, data, chunks } = await storeWithFile('oswalk-fast-read-', 9 << 20, 4));
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -170,5 +179,107 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
     const deadline = Date.now() + 5000;
     while (reads().stats().memoryBytes > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.equal(reads().stats().memoryBytes, 0);
+  });
+});
+
+describe('how the FUSE threads check a chunk they load (patches/oswalk-chunk-check.c)', () => {
+  let root: string;
+  let store: ChunkStore;
+  let data: Buffer;
+  let chunks: ChunkRef[];
+  let nextFh = 300;
+  const reads = () => fastReads(addon, root);
+  const crcOf = (hash: string): number | null => {
+    const fd = openSync(store.path(hash), 'r');
+    try {
+      return sealedCrc(fd);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  /** Reads the whole file through a new plan; the check counters it moved. */
+  const readAll = (): { crc: number; sha: number; loads: number; ok: boolean } => {
+    const fr = reads();
+    const before: FastReadStats = fr.stats();
+    const fh = nextFh++;
+    fr.add(fh, chunks);
+    const got = pread(fh, 0, data.length);
+    fr.drop(fh);
+    const after = fr.stats();
+    return { crc: after.crcChecks - before.crcChecks, sha: after.shaChecks - before.shaChecks, loads: after.chunkLoads - before.chunkLoads, ok: got !== null && got.equals(data) };
+  };
+
+  before(async () => {
+    ({ root, store, data, chunks } = await storeWithFile('oswalk-chunk-check-', 6 << 20, 3));
+  });
+  after(() => {
+    delete process.env.OSWALK_VERIFY_READS;
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('checks the chunks the store wrote by the CRC-32 they carry, hashing none of them again', () => {
+    let at = 0;
+    for (const c of chunks) {
+      assert.equal(crcOf(c.hash), crc32(data.subarray(at, at + c.size)), `CRC of chunk at ${at}`);
+      at += c.size;
+    }
+    const r = readAll();
+    assert.ok(r.ok, 'the file read back');
+    assert.deepEqual([r.crc, r.sha], [chunks.length, 0]);
+    assert.equal(r.loads, chunks.length);
+  });
+
+  it('checks a chunk file without a CRC by SHA-256, and records its CRC for the next read', () => {
+    const c = chunks[1];
+    const p = store.path(c.hash);
+    writeFileSync(`${p}.new`, readFileSync(p));
+    renameSync(`${p}.new`, p);
+    assert.equal(crcOf(c.hash), null);
+    const first = readAll();
+    assert.ok(first.ok);
+    assert.deepEqual([first.crc, first.sha], [chunks.length - 1, 1]);
+    assert.equal(crcOf(c.hash), crc32(data.subarray(chunks[0].size, chunks[0].size + c.size)));
+    const second = readAll();
+    assert.deepEqual([second.crc, second.sha], [chunks.length, 0]);
+  });
+
+  it('checks good bytes under a wrong CRC by SHA-256, serves them and corrects the CRC', () => {
+    const c = chunks[2];
+    const fd = openSync(store.path(c.hash), 'r');
+    addon.oswalk_chunk_seal(fd, Buffer.from('not these bytes'));
+    closeSync(fd);
+    assert.notEqual(crcOf(c.hash), crc32(readFileSync(store.path(c.hash))));
+    const r = readAll();
+    assert.ok(r.ok);
+    assert.equal(r.sha, 1);
+    assert.equal(crcOf(c.hash), crc32(readFileSync(store.path(c.hash))));
+  });
+
+  it('leaves to JavaScript a chunk whose bytes changed in place under their CRC (they fail both checks)', () => {
+    const c = chunks[0];
+    const fd = openSync(store.path(c.hash), 'r+');
+    writeSync(fd, Buffer.from([data[4096] ^ 0xff]), 0, 1, 4096);
+    closeSync(fd);
+    assert.notEqual(crcOf(c.hash), null, 'the CRC is still there');
+    const fr = reads();
+    const fh = nextFh++;
+    fr.add(fh, chunks);
+    assert.equal(pread(fh, 0, 8192), null);
+    assert.ok(pread(fh, c.size, 4096)!.equals(data.subarray(c.size, c.size + 4096)), 'the next chunk is served');
+    fr.drop(fh);
+    const fd2 = openSync(store.path(c.hash), 'r+');
+    writeSync(fd2, Buffer.from([data[4096]]), 0, 1, 4096);
+    closeSync(fd2);
+  });
+
+  it('checks every chunk by SHA-256 with OSWALK_VERIFY_READS=sha256', () => {
+    process.env.OSWALK_VERIFY_READS = 'sha256';
+    try {
+      const r = readAll();
+      assert.ok(r.ok);
+      assert.deepEqual([r.crc, r.sha], [0, chunks.length]);
+    } finally {
+      delete process.env.OSWALK_VERIFY_READS;
+    }
   });
 });

@@ -171,6 +171,9 @@ describe('overlay: POSIX behaviour of one mount', () => {
     assert.ok(await metric('oswalk_mount_read_bytes_total', '{served="fuse_threads"}') - fast >= 3 << 20);
     assert.ok(await metric('oswalk_mount_read_bytes_total', '{served="javascript"}') - js >= 1 << 20);
     assert.ok(await metric('oswalk_mount_chunk_loads_total', '{source="local_fuse_threads"}') >= 3);
+    // The chunks were written through this mount, with their CRC: no SHA-256 on the way back.
+    assert.ok(await metric('oswalk_mount_chunk_checks_total', '{by="crc32"}') >= 3);
+    assert.equal(await metric('oswalk_mount_chunk_checks_total', '{by="sha256"}'), 0);
     assert.equal(await metric('oswalk_mount_fs_restarts_total'), 0);
     assert.equal(await metric('oswalk_mount_unavailable_total'), 0);
   });

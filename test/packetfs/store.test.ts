@@ -4,11 +4,13 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readlinkSync, renameSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, unlinkSync, openSync, closeSync, ftruncateSync, writeSync, statSync, readFileSync, utimesSync, mkdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import {
   ChunkNotFoundError, ChunkReadPool, DEFAULT_CHUNKER, ChunkStore, CorruptChunkError, FileChangedError, LiveChunker, StoreWriteError, chunkStream, decodeChunkList, encodeChunkList, manifestHash,
 } from '../../src/packetfs/index.js';
+import { sealedCrc } from '../../src/packetfs/chunk-seal.js';
 import { readShareTarball, shareTarball } from './fixtures.js';
 
 const quiet = pino({ level: 'silent' });
@@ -94,6 +96,26 @@ describe('ChunkStore', () => {
     assert.ok((await store.get(sha(data))).equals(data));
     await assert.rejects(store.get('zz'), /64 lowercase hex/);
     assert.equal(readdirSync(join(store.dir, 'tmp')).length, 0);
+  });
+
+  it('writes every chunk read-only and carrying the CRC-32 of its bytes (own and cache area, put and putFile)', async () => {
+    const store = fresh('crc');
+    const a = randomBytes(5000);
+    const b = randomBytes(7000);
+    await store.put(sha(a), a);
+    await store.put(sha(b), b, { area: 'cache' });
+    writeFileSync(join(root, 'crc.bin'), randomBytes(3 << 20));
+    const { chunks } = await store.putFile(join(root, 'crc.bin'));
+    for (const [hash, area] of [[sha(a), 'own'], [sha(b), 'cache'], ...chunks.map((c) => [c.hash, 'own'] as const)] as const) {
+      const p = store.path(hash, area);
+      assert.equal(statSync(p).mode & 0o777, 0o444, p);
+      const fd = openSync(p, 'r');
+      try {
+        assert.equal(sealedCrc(fd), crc32(readFileSync(p)), p);
+      } finally {
+        closeSync(fd);
+      }
+    }
   });
 
   it('quarantines a truncated or corrupted chunk, reports it and never serves it', async () => {

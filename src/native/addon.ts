@@ -1,0 +1,18 @@
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * fuse-native's addon, made sure to be the one built from patches/fuse-native-2.2.6.patch with
+ * OS Walk's C files (patches/oswalk-*.c): the prebuilt one would silently drop mtimes and file
+ * ownership, and has neither fast reads nor chunk CRCs.
+ */
+export function oswalkAddon(): Record<string, unknown> {
+  const dir = dirname(require.resolve('fuse-native/package.json'));
+  const binding = require('node-gyp-build')(dir) as Record<string, unknown>;
+  if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_chunk_seal !== 'function') {
+    throw new Error(`fuse-native in ${dir} runs an addon without OS Walk's patch; run: node scripts/patch-fuse-native.mjs`);
+  }
+  return binding;
+}
