@@ -84,12 +84,57 @@ static int ow_sha_always (void) {
   return v != NULL && strcmp(v, "sha256") == 0;
 }
 
-/* oswalk_chunk_seal(fd, bytes): the store records the CRC of a chunk it is writing; 0 or an errno. */
+/* The store's writes record a chunk's CRC off the thread that cuts and hashes the chunks
+ * (there it cost 0.14 s per GiB written: writes 8-10 % slower, in 4 interleaved rounds). */
+typedef struct {
+  napi_async_work work;
+  napi_ref callback;
+  napi_ref bytes;
+  int fd;
+  const unsigned char *data;
+  size_t size;
+  int err;
+} ow_seal_job_t;
+
+static void ow_seal_execute (napi_env env, void *data) {
+  ow_seal_job_t *job = (ow_seal_job_t *) data;
+  job->err = ow_crc_seal(job->fd, job->data, job->size);
+}
+
+static void ow_seal_complete (napi_env env, napi_status status, void *data) {
+  ow_seal_job_t *job = (ow_seal_job_t *) data;
+  napi_value callback, global, err;
+  napi_get_reference_value(env, job->callback, &callback);
+  napi_get_global(env, &global);
+  napi_create_int32(env, status == napi_ok ? job->err : ECANCELED, &err);
+  napi_delete_reference(env, job->callback);
+  napi_delete_reference(env, job->bytes);
+  napi_delete_async_work(env, job->work);
+  free(job);
+  napi_call_function(env, global, callback, 1, &err, NULL);
+}
+
+/* oswalk_chunk_seal(fd, bytes, callback): records the CRC of bytes (being written to the chunk
+ * file open at fd) on that file, on libuv's thread pool; callback(0 or an errno). */
 NAPI_METHOD(oswalk_chunk_seal) {
-  NAPI_ARGV(2)
+  NAPI_ARGV(3)
   NAPI_ARGV_INT32(fd, 0)
   NAPI_ARGV_BUFFER(buf, 1)
-  NAPI_RETURN_INT32(ow_crc_seal(fd, (const unsigned char *) buf, buf_len))
+  ow_seal_job_t *job = calloc(1, sizeof(ow_seal_job_t));
+  if (job == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  job->fd = fd;
+  job->data = (const unsigned char *) buf;
+  job->size = buf_len;
+  napi_value name;
+  napi_create_string_utf8(env, "oswalk_chunk_seal", NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, argv[1], 1, &job->bytes);
+  napi_create_reference(env, argv[2], 1, &job->callback);
+  napi_create_async_work(env, NULL, name, ow_seal_execute, ow_seal_complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return NULL;
 }
 
 /* oswalk_chunk_sealed(fd): the CRC recorded on a chunk file, or -1. */

@@ -5,10 +5,10 @@ import { oswalkAddon } from '../native/addon.js';
  * chunk (bytes it has just checked against their SHA-256 name). Reads served on the FUSE threads
  * check it instead of hashing the chunk again: patches/oswalk-chunk-check.c says why and how.
  */
-export type ChunkSealer = (fd: number, data: Uint8Array) => void;
+export type ChunkSealer = (fd: number, data: Uint8Array) => Promise<void>;
 
 interface SealBinding {
-  oswalk_chunk_seal(fd: number, data: Uint8Array): number;
+  oswalk_chunk_seal(fd: number, data: Uint8Array, done: (errno: number) => void): void;
   oswalk_chunk_sealed(fd: number): number;
 }
 
@@ -28,12 +28,13 @@ function sealBinding(): SealBinding | null {
 }
 
 /**
- * A function recording a chunk's CRC on its open file, or null when this process cannot. A
- * filesystem without user xattrs refuses quietly: reads of those chunks are checked by SHA-256.
+ * A function recording a chunk's CRC on its open file (on libuv's thread pool), or null when
+ * this process cannot. A filesystem without user xattrs refuses quietly: reads of those chunks
+ * are checked by SHA-256.
  */
 export function chunkSealer(): ChunkSealer | null {
   const b = sealBinding();
-  return b && ((fd, data) => void b.oswalk_chunk_seal(fd, data));
+  return b && ((fd, data) => new Promise((resolve) => b.oswalk_chunk_seal(fd, data, () => resolve())));
 }
 
 /** The CRC recorded on the chunk file open at fd, or null. */

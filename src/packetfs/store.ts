@@ -283,7 +283,7 @@ export class ChunkStore extends EventEmitter {
       fh = await open(tmp, 'wx', this.seal ? 0o644 : 0o444);
       await fh.writeFile(data);
       if (this.seal) {
-        this.seal(fh.fd, data);
+        await this.seal(fh.fd, data);
         fchmodSync(fh.fd, 0o444);
       }
       // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
