@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readlinkSync, renameSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, unlinkSync, openSync, closeSync, ftruncateSync, writeSync, statSync, readFileSync, utimesSync, mkdirSync, rmdirSync } from 'node:fs';
+import { chmodSync, readlinkSync, renameSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, unlinkSync, openSync, closeSync, ftruncateSync, writeSync, statSync, readFileSync, utimesSync, mkdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
@@ -116,6 +116,35 @@ describe('ChunkStore', () => {
         closeSync(fd);
       }
     }
+  });
+
+  it('records the CRC when run by an unprivileged user too (each chunk file writable by its owner until the CRC is on it)', (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to run a child as another user');
+      return;
+    }
+    const dir = join(root, 'unprivileged');
+    mkdirSync(dir);
+    chmodSync(root, 0o755);
+    execFileSync('chown', ['65534:65534', dir]);
+    const storeModule = new URL('../../src/packetfs/store.js', import.meta.url).href;
+    const sealModule = new URL('../../src/packetfs/chunk-seal.js', import.meta.url).href;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', `
+      import { ChunkStore } from ${JSON.stringify(storeModule)};
+      import { sealedCrc } from ${JSON.stringify(sealModule)};
+      import { createHash, randomBytes } from 'node:crypto';
+      import { openSync, statSync } from 'node:fs';
+      import { crc32 } from 'node:zlib';
+      const store = new ChunkStore(${JSON.stringify(dir)});
+      const data = randomBytes(10000);
+      const hash = createHash('sha256').update(data).digest('hex');
+      await store.put(hash, data);
+      const p = store.path(hash);
+      console.log(JSON.stringify({ uid: statSync(p).uid, mode: statSync(p).mode & 0o777, crc: sealedCrc(openSync(p, 'r')), want: crc32(data) }));
+    `], { uid: 65534, gid: 65534, env: { ...process.env, OSWALK_LOG_LEVEL: 'silent' } }).toString();
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    assert.deepEqual(r, { uid: 65534, mode: 0o444, crc: r.want, want: r.want });
+    assert.notEqual(r.crc, null);
   });
 
   it('quarantines a truncated or corrupted chunk, reports it and never serves it', async () => {
