@@ -178,7 +178,8 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
   });
   // Bit rot is found by a slow background read of every chunk, before a reader meets it.
   every(24 * 3_600_000, 'scrub', async () => {
-    await store.scrub({ pauseMs: 1 });
+    const res = await store.scrub({ pauseMs: 1 });
+    log.info({ checked: res.checked, corrupt: res.corrupt.length, resealed: res.resealed }, 'scrub pass');
   }, false);
   every(opts.gcEveryMs ?? 3_600_000, 'garbage collection', async () => {
     const live = (async function* () {

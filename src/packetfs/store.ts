@@ -3,8 +3,9 @@ import { EventEmitter } from 'node:events';
 import { existsSync, fchmodSync, utimesSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { createLogger, type Logger } from '../util/log.js';
-import { chunkSealer, type ChunkSealer } from './chunk-seal.js';
+import { chunkSealer, sealedCrc, type ChunkSealer } from './chunk-seal.js';
 import { chunkStream, type ChunkerOptions } from './chunker.js';
 import { ChunkNotFoundError, CorruptChunkError, FileChangedError, HASH_RE, StoreWriteError, checkHash } from './errors.js';
 import type { ChunkReadPool } from './read-pool.js';
@@ -431,15 +432,16 @@ export class ChunkStore extends EventEmitter {
   /**
    * Read and verify every chunk (a scrub, for a periodic background job): corrupt ones are
    * quarantined and reported like on any read, so bit rot is found before a reader needs
-   * the chunk. `pauseMs` between chunks keeps it from hogging the disk.
+   * the chunk; good ones without their right CRC get it (reseal). `pauseMs` between chunks keeps it from hogging the disk.
    */
-  async scrub(opts: { pauseMs?: number } = {}): Promise<{ checked: number; corrupt: string[] }> {
-    const res = { checked: 0, corrupt: [] as string[] };
+  async scrub(opts: { pauseMs?: number } = {}): Promise<{ checked: number; corrupt: string[]; resealed: number }> {
+    const res = { checked: 0, corrupt: [] as string[], resealed: 0 };
     for (const area of ['own', 'cache'] as const) {
       for await (const c of this.list(area)) {
         try {
-          await this.get(c.hash);
+          const data = await this.get(c.hash);
           res.checked++;
+          if (await this.reseal(this.path(c.hash, area), data)) res.resealed++;
         } catch (err) {
           if (err instanceof CorruptChunkError) res.corrupt.push(c.hash);
           else if (!(err instanceof ChunkNotFoundError)) throw err;
@@ -448,6 +450,28 @@ export class ChunkStore extends EventEmitter {
       }
     }
     return res;
+  }
+
+  /**
+   * Give a chunk file whose bytes were just checked against their name the CRC it lacks or has
+   * wrong (written before stores recorded CRCs, or changed since), so reads on the FUSE threads
+   * need not hash it. True when it wrote one; false as well when it may not (another owner).
+   */
+  private async reseal(p: string, data: Uint8Array): Promise<boolean> {
+    if (!this.seal) return false;
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(p, 'r');
+      if (sealedCrc(fh.fd) === crc32(data)) return false;
+      await fh.chmod(0o644);
+      await this.seal(fh.fd, data);
+      await fh.chmod(0o444);
+      return sealedCrc(fh.fd) === crc32(data);
+    } catch {
+      return false;
+    } finally {
+      await fh?.close();
+    }
   }
 
   async stats(): Promise<StoreStats> {

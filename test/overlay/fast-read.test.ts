@@ -10,14 +10,13 @@ import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { ChunkStore, type ChunkRef } from '../../src/packetfs/index.js';
 import { chunkTable, fastReads, type FastReadBinding, type FastReadStats } from '../../src/overlay/fast-read.js';
-import { sealedCrc } from '../../src/packetfs/chunk-seal.js';
+import { chunkCrc, sealWith } from '../packetfs/fixtures.js';
 
 const require = createRequire(import.meta.url);
 
 /** The patched fuse-native addon; oswalk_fast_read_pread runs the FUSE threads' read path on this thread. */
 interface Addon extends FastReadBinding {
   oswalk_fast_read_pread(fh: number, buf: Buffer, position: number): number;
-  oswalk_chunk_seal(fd: number, data: Uint8Array, done: (errno: number) => void): void;
 }
 const addon = require('node-gyp-build')(dirname(require.resolve('fuse-native/package.json'))) as Addon;
 
@@ -189,14 +188,7 @@ describe('how the FUSE threads check a chunk they load (patches/oswalk-chunk-che
   let chunks: ChunkRef[];
   let nextFh = 300;
   const reads = () => fastReads(addon, root);
-  const crcOf = (hash: string): number | null => {
-    const fd = openSync(store.path(hash), 'r');
-    try {
-      return sealedCrc(fd);
-    } finally {
-      closeSync(fd);
-    }
-  };
+  const crcOf = (hash: string): number | null => chunkCrc(store.path(hash));
   /** Reads the whole file through a new plan; the check counters it moved. */
   const readAll = async (): Promise<{ crc: number; sha: number; loads: number; ok: boolean }> => {
     const fr = reads();
@@ -249,9 +241,7 @@ describe('how the FUSE threads check a chunk they load (patches/oswalk-chunk-che
 
   it('checks good bytes under a wrong CRC by SHA-256, serves them and corrects the CRC', async () => {
     const c = chunks[2];
-    const fd = openSync(store.path(c.hash), 'r');
-    await new Promise((resolve) => addon.oswalk_chunk_seal(fd, Buffer.from('not these bytes'), resolve));
-    closeSync(fd);
+    await sealWith(store.path(c.hash), Buffer.from('not these bytes'));
     assert.notEqual(crcOf(c.hash), crc32(readFileSync(store.path(c.hash))));
     const r = await readAll();
     assert.ok(r.ok);

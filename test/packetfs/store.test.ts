@@ -10,8 +10,7 @@ import { pino } from 'pino';
 import {
   ChunkNotFoundError, ChunkReadPool, DEFAULT_CHUNKER, ChunkStore, CorruptChunkError, FileChangedError, LiveChunker, StoreWriteError, chunkStream, decodeChunkList, encodeChunkList, manifestHash,
 } from '../../src/packetfs/index.js';
-import { sealedCrc } from '../../src/packetfs/chunk-seal.js';
-import { readShareTarball, shareTarball } from './fixtures.js';
+import { chunkCrc, readShareTarball, sealWith, shareTarball } from './fixtures.js';
 
 const quiet = pino({ level: 'silent' });
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -109,13 +108,29 @@ describe('ChunkStore', () => {
     for (const [hash, area] of [[sha(a), 'own'], [sha(b), 'cache'], ...chunks.map((c) => [c.hash, 'own'] as const)] as const) {
       const p = store.path(hash, area);
       assert.equal(statSync(p).mode & 0o777, 0o444, p);
-      const fd = openSync(p, 'r');
-      try {
-        assert.equal(sealedCrc(fd), crc32(readFileSync(p)), p);
-      } finally {
-        closeSync(fd);
-      }
+      assert.equal(chunkCrc(p), crc32(readFileSync(p)), p);
     }
+  });
+
+  it('a scrub gives good chunks whose CRC is missing or wrong their right one, keeping them read-only', async () => {
+    const store = fresh('reseal');
+    const [a, b, c] = [randomBytes(3000), randomBytes(4000), randomBytes(5000)];
+    for (const x of [a, b, c]) await store.put(sha(x), x);
+    // a: written before stores recorded CRCs (a new file, no attribute); b: a wrong CRC.
+    const pa = store.path(sha(a));
+    writeFileSync(`${pa}.old`, a, { mode: 0o444 });
+    renameSync(`${pa}.old`, pa);
+    assert.equal(chunkCrc(pa), null);
+    const pb = store.path(sha(b));
+    await sealWith(pb, c);
+    assert.equal(chunkCrc(pb), crc32(c));
+    const res = await store.scrub();
+    assert.deepEqual([res.checked, res.corrupt, res.resealed], [3, [], 2]);
+    for (const [x, p] of [[a, pa], [b, pb], [c, store.path(sha(c))]] as const) {
+      assert.equal(chunkCrc(p), crc32(x));
+      assert.equal(statSync(p).mode & 0o777, 0o444);
+    }
+    assert.equal((await store.scrub()).resealed, 0, 'nothing left to do');
   });
 
   it('records the CRC when run by an unprivileged user too (each chunk file writable by its owner until the CRC is on it)', (t) => {
