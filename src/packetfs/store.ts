@@ -432,7 +432,8 @@ export class ChunkStore extends EventEmitter {
   /**
    * Read and verify every chunk (a scrub, for a periodic background job): corrupt ones are
    * quarantined and reported like on any read, so bit rot is found before a reader needs
-   * the chunk; good ones without their right CRC get it (reseal). `pauseMs` between chunks keeps it from hogging the disk.
+   * the chunk; good ones without their right CRC get it (reseal). `pauseMs` between chunks
+   * keeps it from hogging the disk.
    */
   async scrub(opts: { pauseMs?: number } = {}): Promise<{ checked: number; corrupt: string[]; resealed: number }> {
     const res = { checked: 0, corrupt: [] as string[], resealed: 0 };
