@@ -219,6 +219,21 @@ export class OpenFile {
     return this.chunks;
   }
 
+  /**
+   * A clean file opened again finds a newer version (another node's, close-to-open): it becomes
+   * that version, attributes and all, for every handle. Only for a file with nothing of its own
+   * to commit (not dirty, no staging file).
+   */
+  adopt(e: Entry): void {
+    this.entry = e;
+    this.mode = e.mode;
+    this.uid = e.uid;
+    this.gid = e.gid;
+    this.size = e.size;
+    this.mtimeNs = e.mtimeNs;
+    this.ctimeNs = BigInt(e.committedAt) * 1_000_000n;
+  }
+
   /** A commit recorded the content (entry is its version now): the chunks are its base. */
   committed(entry: Entry): void {
     this.entry = entry;

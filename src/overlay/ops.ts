@@ -199,7 +199,7 @@ export class OverlayFs {
       if (e && e.type === 'file') {
         // Handles already open must not mix versions: their reads come here, from the new one.
         if (e.manifest !== f.entry.manifest) f.dropFastReads(this.io);
-        f.entry = e;
+        f.adopt(e);
       }
     }
     if (!f) {

@@ -110,6 +110,33 @@ print(' '.join(won))`;
     await until(b, 'cat keep/g', 'after\n', 5000);
   });
 
+  it('a new open on B sees the version A wrote, within the attribute timeout, while B still holds the old one open', async () => {
+    await ok('mkdir held && printf old > held/f', { cwd: a.mnt });
+    await until(b, 'cat held/f', 'old', 1000);
+    const reader = ok(`python3 -c "
+import os, time
+h1 = open('held/f', 'rb')
+old = h1.read()
+open('held/ready', 'w').close()
+deadline = time.time() + 20
+while not os.path.exists('held/go') and time.time() < deadline: time.sleep(0.02)
+# Each open within the attribute timeout may keep the kernel's cached pages; a later one may not.
+while True:
+    h2 = open('held/f', 'rb')
+    new = h2.read()
+    st = os.fstat(h2.fileno())
+    h2.close()
+    if new != old or time.time() > deadline: break
+    time.sleep(0.05)
+print(old.decode(), new.decode(), st.st_size, st.st_mtime_ns == os.stat('held/f').st_mtime_ns, h1.read())
+"`, { cwd: b.mnt, timeoutMs: 30_000 });
+    await until(a, 'ls held', 'f\nready\n', 5000);
+    await ok('printf "new and longer" > held/f.tmp && touch -d 2002-02-02 held/f.tmp && mv held/f.tmp held/f && touch held/go', { cwd: a.mnt });
+    // The handle held open reads on in the new version too (one file, one version, as over NFS).
+    assert.equal(await reader, "old new and longer 14 True b' and longer'\n");
+    assert.equal(await ok('stat -c %s held/f', { cwd: b.mnt }), '14\n');
+  });
+
   it('restarts and remounts when the FS process is killed', async () => {
     await ok('echo durable > survivor', { cwd: a.mnt });
     const pid = a.mount.pid!;
