@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
+import { decodeXattrs, encodeXattrs, type Xattrs } from './xattrs.js';
 
 /**
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
@@ -38,6 +39,8 @@ export interface VersionRecord {
   target?: string;
   /** manifestHash of the file's chunk list; files only. */
   manifest?: string;
+  /** Extended attributes, when it has any. */
+  xattrs?: Xattrs;
   source: VersionSource;
   /** ms since the epoch when the version was committed. */
   committedAt: number;
@@ -110,23 +113,32 @@ function checkVersion(rec: NewVersion): void {
   if (rec.type === 'symlink' ? !rec.target || rec.target.includes('\0') || Buffer.byteLength(rec.target) > FS_LIMITS.pathBytes : rec.target) {
     bad('target', rec.type === 'symlink' ? `must be 1..${FS_LIMITS.pathBytes} bytes without NUL` : 'is only for symlinks');
   }
+  if (rec.xattrs !== undefined) {
+    if (rec.type === 'tombstone') bad('xattrs', 'are not for a delete');
+    try {
+      encodeXattrs(rec.xattrs);
+    } catch (err) {
+      bad('xattrs', (err as Error).message);
+    }
+  }
 }
 
 function encodeVersion(rec: NewVersion, committedAt: number): string {
   return [
     TYPE_LETTER[rec.type], rec.node, rec.mtimeNs, rec.size, rec.mode, rec.uid, rec.gid,
-    SOURCE_LETTER[rec.source], committedAt, rec.manifest ?? '', rec.target ?? '',
+    SOURCE_LETTER[rec.source], committedAt, rec.manifest ?? '', rec.xattrs ? encodeXattrs(rec.xattrs).toString('hex') : '', rec.target ?? '',
   ].join('|');
 }
 
 export function decodeVersion(path: string, id: string, raw: string): VersionRecord {
   const f = raw.split('|');
-  const target = f.slice(10).join('|');
+  const target = f.slice(11).join('|');
   const rec: VersionRecord = {
     id, path, type: LETTER_TYPE[f[0]], node: f[1], mtimeNs: f[2], size: Number(f[3]), mode: Number(f[4]),
     uid: Number(f[5]), gid: Number(f[6]), source: LETTER_SOURCE[f[7]], committedAt: Number(f[8]),
   };
   if (f[9]) rec.manifest = f[9];
+  if (f[10]) rec.xattrs = decodeXattrs(Buffer.from(f[10], 'hex'));
   if (target) rec.target = target;
   return rec;
 }

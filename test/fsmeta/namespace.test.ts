@@ -119,6 +119,41 @@ describe('filesystem namespace', () => {
     assert.equal(vs[1].manifest, M3);
   });
 
+  it('keeps extended attributes with each version: round trip, a change is a new version, restore and rename carry them', async () => {
+    const ks = await space();
+    // Values with the separators of the stored form, and one attribute per record type.
+    const x1 = { 'user.a': Buffer.from('1 |: 2').toString('base64'), 'user.empty': '', 'trusted.t': Buffer.from([0, 255, 124]).toString('base64') };
+    const first = await commitVersion(db.redis, ks, { ...file('/x y|z', 'n1', T, M3), source: 'mount', xattrs: x1 });
+    assert.deepEqual((await getCurrent(db.redis, ks, '/x y|z'))?.xattrs, x1);
+    // Only the attributes differ: a new version, not the no-op of a repeated commit.
+    const x2 = { 'user.a': Buffer.from('changed').toString('base64') };
+    const second = await commitVersion(db.redis, ks, { ...file('/x y|z', 'n1', T, M3), source: 'mount', xattrs: x2 });
+    assert.notEqual(second.id, first.id);
+    assert.deepEqual((await getCurrent(db.redis, ks, '/x y|z'))?.xattrs, x2);
+    const again = await commitVersion(db.redis, ks, { ...file('/x y|z', 'n1', T, M3), source: 'mount', xattrs: x2 });
+    assert.equal(again.id, second.id);
+    // Removing the last one leaves none.
+    await commitVersion(db.redis, ks, { ...file('/x y|z', 'n1', T, M3), source: 'mount', xattrs: {} });
+    assert.equal((await getCurrent(db.redis, ks, '/x y|z'))?.xattrs, undefined);
+    const vs = await listVersions(db.redis, ks, '/x y|z');
+    assert.deepEqual(vs.map((v) => v.xattrs), [undefined, x2, x1]);
+    const r = await restoreVersion(db.redis, ks, '/x y|z', first.id, 'n2');
+    assert.deepEqual(r.xattrs, x1);
+    await renamePath(db.redis, ks, '/x y|z', '/moved', 'n2', String(T * 3n));
+    assert.deepEqual((await getCurrent(db.redis, ks, '/moved'))?.xattrs, x1);
+    // Directories and symlinks have them too.
+    await commitVersion(db.redis, ks, { ...dir('/d', 'n1', T), xattrs: { 'user.d': 'AA==' } });
+    await commitVersion(db.redis, ks, { path: '/l', type: 'symlink', node: 'n1', mtimeNs: String(T), size: 3, mode: 0o120777, uid: 0, gid: 0, target: 'a|b', source: 'mount', xattrs: { 'trusted.l': 'AQ==' } });
+    assert.deepEqual((await getCurrent(db.redis, ks, '/d'))?.xattrs, { 'user.d': 'AA==' });
+    const l = await getCurrent(db.redis, ks, '/l');
+    assert.deepEqual([l?.target, l?.xattrs], ['a|b', { 'trusted.l': 'AQ==' }]);
+    assert.equal((await listDir(db.redis, ks, '/d')).length, 0);
+    // Past the bounds: EINVAL naming the field, nothing stored.
+    await assert.rejects(commitVersion(db.redis, ks, { ...file('/big', 'n1', T), xattrs: { 'user.v': Buffer.alloc(5000).toString('base64') } }), /xattrs.*over 4096/);
+    await assert.rejects(commitVersion(db.redis, ks, { ...file('/big', 'n1', T), xattrs: { ['user.' + 'n'.repeat(251)]: '' } }), /xattr name/);
+    assert.equal(await getCurrent(db.redis, ks, '/big'), undefined);
+  });
+
   it('treats a repeated commit of the same content from the same node as a no-op', async () => {
     const ks = await space();
     const a = await commitVersion(db.redis, ks, file('/g', 'n1', T));

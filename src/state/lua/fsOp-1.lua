@@ -18,9 +18,10 @@
     time a name last came or went in it; a commit of the directory clears it)
     versions                                          -> {winner id or 0, id, record, ...}
     list                                              -> {name, value, ...}
-  A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|target`, with type
-  f(ile) d(ir) l(ink) t(ombstone) and source e(xport) m(ount) r(estore); target is last so it
-  may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
+  A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|xattrs|target`,
+  with type f(ile) d(ir) l(ink) t(ombstone) and source e(xport) m(ount) r(estore), manifest and
+  xattrs (the extended attributes, encoded by src/state/xattrs.ts; opaque here) in hex; target
+  is last so it may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
   doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
   Errors are replies `<ERRNO> <path>`. A commit of a file whose manifest is not in fs:m (manifest
   GC deleted it since the caller put it) fails with ESTALE: put the manifest again and retry.
@@ -92,8 +93,9 @@ local function fromhex(h)
 end
 local function mkey(raw) return prefix .. 'fs:m:' .. tohex(raw) end
 
--- Fields in here are the 11 of a record, with the manifest as 32 raw bytes (hex only on the
--- wire). The wire form (ARGV, replies) joins them with '|', manifest in hex.
+-- Fields in here are the 12 of a record: 1-9 as on the wire, 10 the manifest as 32 raw bytes,
+-- 11 the target, 12 the xattrs as raw bytes ('' for none). The wire form (ARGV, replies) joins
+-- them with '|' in the order 1-10, 12, 11, manifest and xattrs in hex.
 -- Fields 1-9, which both forms join with '|': the fields and the position just past them.
 local function firstNine(s)
   local f, pos = {}, 1
@@ -109,28 +111,42 @@ local function split(raw)
   local f, pos = firstNine(raw)
   local j = string.find(raw, '|', pos, true)
   f[10] = fromhex(string.sub(raw, pos, j - 1))
-  f[11] = string.sub(raw, j + 1)
+  local k = string.find(raw, '|', j + 1, true)
+  f[12] = fromhex(string.sub(raw, j + 1, k - 1))
+  f[11] = string.sub(raw, k + 1)
   return f
 end
 
 local function encode(f)
-  return table.concat(f, '|', 1, 9) .. '|' .. tohex(f[10]) .. '|' .. f[11]
+  return table.concat(f, '|', 1, 9) .. '|' .. tohex(f[10]) .. '|' .. tohex(f[12]) .. '|' .. f[11]
 end
 
 -- The stored form, sized for memory: all versions of a path in one string value (a hash would
 -- leave its compact listpack encoding once a value passes 64 bytes), each framed as
 -- `<id> <length> <record>`, the record being fields 1-9 joined by '|', then for files the
--- 32 manifest bytes, then the target.
+-- 32 manifest bytes, then the target. A version with xattrs has its type letter in upper case
+-- and `<length>:<xattrs>` before the target (records stored before xattrs existed read as before).
 local function pack(f)
-  return table.concat(f, '|', 1, 9) .. '|' .. f[10] .. f[11]
+  if f[12] == '' then return table.concat(f, '|', 1, 9) .. '|' .. f[10] .. f[11] end
+  return string.upper(f[1]) .. '|' .. table.concat(f, '|', 2, 9) .. '|' .. f[10] .. #f[12] .. ':' .. f[12] .. f[11]
 end
 
 local function unpack(rec)
   local f, pos = firstNine(rec)
+  local lower = string.lower(f[1])
+  local xattrs = lower ~= f[1]
+  f[1] = lower
   f[10] = ''
   if f[1] == 'f' then
     f[10] = string.sub(rec, pos, pos + 31)
     pos = pos + 32
+  end
+  f[12] = ''
+  if xattrs then
+    local colon = string.find(rec, ':', pos, true)
+    local len = tonumber(string.sub(rec, pos, colon - 1))
+    f[12] = string.sub(rec, colon + 1, colon + len)
+    pos = colon + len + 1
   end
   f[11] = string.sub(rec, pos)
   return f
@@ -162,7 +178,7 @@ end
 
 local function copy(f)
   local c = {}
-  for i = 1, 11 do c[i] = f[i] end
+  for i = 1, 12 do c[i] = f[i] end
   return c
 end
 
@@ -264,7 +280,7 @@ local function store(p, f, loaded)
   for _, l in ipairs({ last or false, lastOther or false }) do
     if l and fresh then
       local same = true
-      for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11 }) do
+      for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11, 12 }) do
         if l.f[i] ~= f[i] then same = false; break end
       end
       if same then id, fresh = l.id, false end
@@ -294,11 +310,11 @@ local function store(p, f, loaded)
 end
 
 local function tombstone(node, mtime)
-  return { 't', node, mtime, '0', '0', '0', '0', 'm', nowMs, '', '' }
+  return { 't', node, mtime, '0', '0', '0', '0', 'm', nowMs, '', '', '' }
 end
 
 local function implicitDir(like)
-  return { 'd', like[2], like[3], '0', '16877', like[6], like[7], like[8], nowMs, '', '' }
+  return { 'd', like[2], like[3], '0', '16877', like[6], like[7], like[8], nowMs, '', '', '' }
 end
 
 -- A delete (or a newer non-directory) `by` now hides the directory above p. Whatever at and
@@ -366,7 +382,7 @@ end
 local function currentRecord(p)
   local e = entry(p)
   if not e then return false end
-  if p == '/' then return { id = 0, f = { 'd', '', '0', '0', '16877', '0', '0', 'e', '0', '', '' } } end
+  if p == '/' then return { id = 0, f = { 'd', '', '0', '0', '16877', '0', '0', 'e', '0', '', '', '' } } end
   return find(versions(p), tonumber(string.sub(e, 2)))
 end
 
