@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const patches = join(root, 'patches');
 const patchFile = join(patches, 'fuse-native-2.2.6.patch');
-const MARKER = 'OSWALK_PATCHED v3';
+const MARKER = 'OSWALK_PATCHED v4';
 const require = createRequire(join(root, 'package.json'));
 
 let dir;

@@ -4,6 +4,7 @@
  * cluster wiring lives in cluster-backend.ts.
  */
 import type { ChunkRef } from '../packetfs/index.js';
+import type { Xattrs } from '../state/xattrs.js';
 export type EntryType = 'file' | 'dir' | 'symlink';
 
 /** The current (winning) version of a path, as the FUSE layer sees it. */
@@ -21,10 +22,18 @@ export interface Entry {
   manifest?: string;
   /** Symlink target. */
   target?: string;
+  /** Extended attributes (name → base64 value), when it has any. */
+  xattrs?: Xattrs;
 }
 
 /** What a commit says of a path; the namespace stamps committedAt. */
 export type NewVersion = Omit<Entry, 'committedAt'>;
+
+/** The version to commit again for what an entry says (its attributes changed, or its name). */
+export function versionOf(e: Entry): NewVersion {
+  const { committedAt: _, ...v } = e;
+  return v;
+}
 
 export interface Backend {
   /** The current version of path, or null when there is none (or it is deleted). */

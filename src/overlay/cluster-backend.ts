@@ -69,6 +69,7 @@ export class ClusterBackend implements Backend {
       committedAt: r.committedAt,
       manifest: r.manifest,
       target: r.target,
+      xattrs: r.xattrs,
     };
   }
 
@@ -98,6 +99,7 @@ export class ClusterBackend implements Backend {
         gid: v.gid,
         manifest: v.manifest,
         target: v.target,
+        xattrs: v.xattrs,
         source: 'mount',
         committedAt: atMs,
       }, { exclusive });

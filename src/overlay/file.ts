@@ -1,6 +1,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LiveChunker, LiveFile, PutFileResult } from '../packetfs/index.js';
+import type { Xattrs } from '../state/xattrs.js';
 import type { Backend, Entry } from './backend.js';
 import type { FastReads } from './fast-read.js';
 
@@ -112,6 +113,7 @@ export class OpenFile {
   mode: number;
   uid: number;
   gid: number;
+  xattrs: Xattrs | undefined;
   size: number;
   mtimeNs: bigint;
   ctimeNs: bigint;
@@ -137,6 +139,7 @@ export class OpenFile {
     this.mode = entry?.mode ?? init.mode;
     this.uid = entry?.uid ?? init.uid;
     this.gid = entry?.gid ?? init.gid;
+    this.xattrs = entry?.xattrs;
     this.size = entry?.size ?? 0;
     this.mtimeNs = entry?.mtimeNs ?? init.mtimeNs;
     this.ctimeNs = entry ? BigInt(entry.committedAt) * 1_000_000n : init.mtimeNs;
@@ -229,6 +232,7 @@ export class OpenFile {
     this.mode = e.mode;
     this.uid = e.uid;
     this.gid = e.gid;
+    this.xattrs = e.xattrs;
     this.size = e.size;
     this.mtimeNs = e.mtimeNs;
     this.ctimeNs = BigInt(e.committedAt) * 1_000_000n;

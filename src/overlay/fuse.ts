@@ -96,6 +96,12 @@ export function fuseOps(fs: OverlayFs, fuse: () => FuseInstance, log: Logger): R
     link: (_from: string, to: string, cb: Cb) => answer('link', to, cb, Promise.reject(fsError('EPERM', to, 'hard links are not supported'))),
     symlink: (target: string, p: string, cb: Cb) => answer('symlink', p, cb, fs.symlink(target, p, caller())),
     readlink: (p: string, cb: Cb) => answer('readlink', p, cb, fs.readlink(p)),
+    // fuse-native hands over the value in memory it reuses once this returns: copy it first.
+    setxattr: (p: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
+      answer('setxattr', p, cb, fs.setxattr(p, name, Buffer.from(value), flags)),
+    getxattr: (p: string, name: string, _position: number, cb: Cb) => answer('getxattr', p, cb, fs.getxattr(p, name)),
+    listxattr: (p: string, cb: Cb) => answer('listxattr', p, cb, fs.listxattr(p)),
+    removexattr: (p: string, name: string, cb: Cb) => answer('removexattr', p, cb, fs.removexattr(p, name)),
     statfs: (p: string, cb: Cb) => answer('statfs', p, cb, fs.statfs()),
   };
 }

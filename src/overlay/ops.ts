@@ -3,7 +3,8 @@ import { constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import type { LiveChunker } from '../packetfs/index.js';
-import type { Backend, Entry, NewVersion } from './backend.js';
+import { encodeXattrs, type Xattrs } from '../state/xattrs.js';
+import { versionOf, type Backend, type Entry, type NewVersion } from './backend.js';
 import { MetaCache } from './cache.js';
 import { errnoOf, fsError } from './errors.js';
 import type { FastReads } from './fast-read.js';
@@ -49,6 +50,25 @@ export interface OverlayFsOptions {
 const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]+$/;
 
 const UNCHANGED_ID = 0xffffffff;
+
+/** What chmod, chown, utimens and setxattr change: of a file's OpenFile, or of a new version. */
+interface Attrs {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeNs: bigint;
+  xattrs?: Xattrs;
+}
+
+/** setxattr's flags (linux/xattr.h). */
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+
+/**
+ * Namespaces of extended attributes the mount keeps. `system.` holds POSIX ACLs, which the
+ * kernel itself refuses on this mount (no ACL support negotiated), and anything else is unknown.
+ */
+const XATTR_NAMESPACES = /^(user|trusted|security)\./;
 
 interface Handle {
   file: OpenFile;
@@ -105,7 +125,7 @@ export class OverlayFs {
   }
 
   private fileEntry(f: OpenFile): Entry {
-    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest };
+    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest, xattrs: f.xattrs };
   }
 
   /** The parent of a new entry must be an existing directory. */
@@ -299,7 +319,7 @@ export class OverlayFs {
       f.contentChanged = false;
       try {
         const { manifest, size } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size };
-        let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest };
+        let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest, xattrs: f.xattrs };
         try {
           await this.commitEntry(f.path, v);
         } catch (err) {
@@ -353,12 +373,12 @@ export class OverlayFs {
     await this.handle(fh, path).file.truncate(this.io, size);
   }
 
-  /** chmod/chown/utimens: on a file, through its OpenFile; on a directory or symlink, a new version at once. */
-  private async setAttrs(path: string, patch: (a: { mode: number; uid: number; gid: number; mtimeNs: bigint }) => void): Promise<void> {
+  /** chmod/chown/utimens/setxattr: on a file, through its OpenFile; on a directory or symlink, a new version at once. */
+  private async setAttrs(path: string, patch: (a: Attrs) => void): Promise<void> {
     checkPath(path);
     const e = this.files.has(path) ? null : await this.mustExist(path);
     if (e && e.type !== 'file') {
-      const v: NewVersion = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeNs: e.mtimeNs, manifest: e.manifest, target: e.target };
+      const v = versionOf(e);
       patch(v);
       await this.commitEntry(path, v);
       return;
@@ -400,6 +420,54 @@ export class OverlayFs {
   utimens(path: string, _atime: bigint | null, mtime: bigint | null): Promise<void> {
     return this.setAttrs(path, (a) => {
       if (mtime !== null) a.mtimeNs = mtime;
+    });
+  }
+
+  /** An extended attribute's value; ENODATA when the path has none by that name. */
+  async getxattr(path: string, name: string): Promise<Buffer> {
+    const value = (await this.mustExist(checkPath(path))).xattrs?.[name];
+    if (value === undefined) throw fsError('ENODATA', path, name);
+    return Buffer.from(value, 'base64');
+  }
+
+  async listxattr(path: string): Promise<string[]> {
+    return Object.keys((await this.mustExist(checkPath(path))).xattrs ?? {});
+  }
+
+  /**
+   * Set one (a new version, or part of the open file's next one). XATTR_CREATE fails with EEXIST
+   * when it is there, XATTR_REPLACE with ENODATA when it is not; past 4 KiB of attributes in all,
+   * ENOSPC, as on ext4.
+   */
+  setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
+    if (!XATTR_NAMESPACES.test(name)) return Promise.reject(fsError('EOPNOTSUPP', path, `${name}: only user., trusted. and security. attributes are kept`));
+    // The addon answers reads of it without asking (patches/): the mount is nosuid, so file
+    // capabilities would do nothing.
+    if (name === 'security.capability') return Promise.reject(fsError('EOPNOTSUPP', path, 'file capabilities have no effect on a nosuid mount'));
+    return this.changeXattrs(path, name, (x) => {
+      if (flags & XATTR_CREATE && name in x) throw fsError('EEXIST', path, name);
+      if (flags & XATTR_REPLACE && !(name in x)) throw fsError('ENODATA', path, name);
+      x[name] = value.toString('base64');
+    });
+  }
+
+  removexattr(path: string, name: string): Promise<void> {
+    return this.changeXattrs(path, name, (x) => {
+      if (!(name in x)) throw fsError('ENODATA', path, name);
+      delete x[name];
+    });
+  }
+
+  private changeXattrs(path: string, name: string, change: (x: Xattrs) => void): Promise<void> {
+    return this.setAttrs(path, (a) => {
+      const x = { ...a.xattrs };
+      change(x);
+      try {
+        encodeXattrs(x);
+      } catch (err) {
+        throw fsError('ENOSPC', path, `${name}: ${(err as Error).message}`);
+      }
+      a.xattrs = Object.keys(x).length ? x : undefined;
     });
   }
 
@@ -477,7 +545,7 @@ export class OverlayFs {
       // The namespace stamps a moved entry with a new mtime so the move wins on every node;
       // rename(2) keeps the file's mtime (rsync, mv and make rely on it). Show the original
       // again where that still wins, else keep the stamp.
-      const v: NewVersion = { type: moved.type, mode: moved.mode, uid: moved.uid, gid: moved.gid, size: moved.size, mtimeNs: moved.mtimeNs, manifest: moved.manifest, target: moved.target };
+      const v = versionOf(moved);
       if (!(await this.commitEntry(to, v))) await this.commitEntry(to, { ...v, mtimeNs: stampNs });
     }
     for (const [p, of] of [...this.files]) {

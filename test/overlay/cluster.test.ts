@@ -137,6 +137,16 @@ print(old.decode(), new.decode(), st.st_size, st.st_mtime_ns == os.stat('held/f'
     assert.equal(await ok('stat -c %s held/f', { cwd: b.mnt }), '14\n');
   });
 
+  it('shows an extended attribute set through A on B within 1 s, and its removal too', async () => {
+    await ok('echo x > tagged', { cwd: a.mnt });
+    await until(b, 'cat tagged', 'x\n', 1000);
+    const get = `python3 -c "import os; print(os.listxattr('tagged'), os.getxattr('tagged', 'user.k') if os.listxattr('tagged') else '')"`;
+    await ok(`python3 -c "import os; os.setxattr('tagged', 'user.k', b'v1')"`, { cwd: a.mnt });
+    await until(b, get, "['user.k'] b'v1'\n", 1000);
+    await ok(`python3 -c "import os; os.removexattr('tagged', 'user.k')"`, { cwd: a.mnt });
+    await until(b, get, '[] \n', 1000);
+  });
+
   it('restarts and remounts when the FS process is killed', async () => {
     await ok('echo durable > survivor', { cwd: a.mnt });
     const pid = a.mount.pid!;

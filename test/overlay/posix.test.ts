@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { testPrefix } from '../helpers/redis.js';
 import { registerMountMetrics } from '../../src/overlay/metrics.js';
@@ -41,6 +42,67 @@ describe('overlay: POSIX behaviour of one mount', () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Permission denied/);
     assert.equal(await py("os.rmdir('e/empty')"), 'OK');
+  });
+
+  it('keeps extended attributes on files, directories and symlinks, with the errno of every failure', async () => {
+    const py = (code: string) => pyErrno(code, one.n.mnt);
+    await ok('mkdir xa && echo data > xa/f && ln -s f xa/l', { cwd: one.n.mnt });
+    assert.equal(await py([
+      "os.setxattr('xa/f', 'user.color', b'blue')",
+      "os.setxattr('xa/f', 'user.bin', bytes([0, 124, 255, 10]))",
+      "os.setxattr('xa/f', 'trusted.t', b'')",
+      "os.setxattr('xa', 'user.dir', b'yes')",
+      "os.setxattr('xa/l', 'trusted.link', b'l', follow_symlinks=False)",
+      "assert os.getxattr('xa/f', 'user.color') == b'blue'",
+      "assert os.getxattr('xa/f', 'user.bin') == bytes([0, 124, 255, 10])",
+      "assert os.getxattr('xa/f', 'trusted.t') == b''",
+      "assert sorted(os.listxattr('xa/f')) == ['trusted.t', 'user.bin', 'user.color'], os.listxattr('xa/f')",
+      "assert os.getxattr('xa', 'user.dir') == b'yes'",
+      "assert os.listxattr('xa/l', follow_symlinks=False) == ['trusted.link']",
+      "assert os.listxattr('xa/l') == os.listxattr('xa/f')",
+      "os.setxattr('xa/f', 'user.color', b'green', os.XATTR_REPLACE)",
+      "os.removexattr('xa/f', 'user.bin')",
+      "assert sorted(os.listxattr('xa/f')) == ['trusted.t', 'user.color']",
+      "assert open('xa/f').read() == 'data\\n'",
+    ].join('\n')), 'OK');
+    assert.equal(await py("os.getxattr('xa/f', 'user.none')"), 'ENODATA');
+    assert.equal(await py("os.removexattr('xa/f', 'user.none')"), 'ENODATA');
+    assert.equal(await py("os.setxattr('xa/f', 'user.none', b'x', os.XATTR_REPLACE)"), 'ENODATA');
+    assert.equal(await py("os.setxattr('xa/f', 'user.color', b'x', os.XATTR_CREATE)"), 'EEXIST');
+    assert.equal(await py("os.setxattr('xa/f', 'other.ns', b'x')"), 'ENOTSUP'); // EOPNOTSUPP, the same number on Linux
+    assert.equal(await py("os.setxattr('xa/f', 'user.big', bytes(5000))"), 'ENOSPC');
+    // A well-formed one (cap_net_raw), or the kernel refuses it itself with EINVAL.
+    assert.equal(await py("import struct; os.setxattr('xa/f', 'security.capability', struct.pack('<5I', 0x02000000, 1 << 13, 0, 0, 0))"), 'ENOTSUP');
+    assert.equal(await py("os.getxattr('xa/f', 'security.capability')"), 'ENODATA');
+    assert.equal(await py("os.setxattr('xa/f', 'security.other', b'x'); assert os.getxattr('xa/f', 'security.other') == b'x'; os.removexattr('xa/f', 'security.other')"), 'OK');
+    assert.equal(await py("os.getxattr('xa/nope', 'user.x')"), 'ENOENT');
+    // A buffer too small is ERANGE (the C library asks for the size first, Python does not).
+    assert.equal(await ok(`python3 -c "
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(2)
+n = libc.getxattr(b'xa/f', b'user.color', buf, 2)
+m = libc.listxattr(b'xa/f', buf, 2)
+print(n, m, os.strerror(ctypes.get_errno()))
+"`, { cwd: one.n.mnt }), '-1 -1 Numerical result out of range\n');
+    // Only the owner (or root) may set user. attributes: the kernel checks the mode we report.
+    await ok('chmod 644 xa/f', { cwd: one.n.mnt });
+    const r = await sh(`runuser -u nobody -- python3 -c "import os; os.setxattr('xa/f', 'user.x', b'1')"`, { cwd: one.n.mnt });
+    assert.match(r.stderr, /Permission denied/);
+    // Each change is a version; the attributes are in the namespace, so a new FS process has them.
+    const redis = connectRedis(one.redis.url);
+    try {
+      const vs = await listVersions(redis, keyspace(prefix), '/xa/f');
+      assert.deepEqual(vs[0].xattrs, { 'user.color': Buffer.from('green').toString('base64'), 'trusted.t': '' });
+      // One version per change: user.bin was there after its own set, trusted.t's and the color's replacement.
+      assert.equal(vs.filter((v) => v.xattrs?.['user.bin']).length, 3);
+    } finally {
+      redis.disconnect();
+    }
+    const restarted = once(one.n.mount, 'restarted');
+    process.kill(one.n.mount.pid!, 'SIGKILL');
+    await restarted;
+    assert.equal(await py("assert os.getxattr('xa/f', 'user.color') == b'green' and os.getxattr('xa', 'user.dir') == b'yes'"), 'OK');
   });
 
   it('refuses paths that try to leave the namespace', () => {

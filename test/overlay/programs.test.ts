@@ -33,6 +33,33 @@ describe('overlay: real programs on the mount', () => {
     assert.equal(again, '');
   });
 
+  it('cp -a, rsync -aX and tar --xattrs keep extended attributes, into the mount and out of it', async () => {
+    const local = `/tmp/oswalk-xattr-${process.pid}`;
+    const dump = (dir: string) => ok(`python3 -c "
+import os
+for root, dirs, files in sorted(os.walk('.')):
+    for n in sorted(dirs + files):
+        p = os.path.join(root, n)
+        print(p, sorted((k, os.getxattr(p, k, follow_symlinks=False).hex()) for k in os.listxattr(p, follow_symlinks=False) if k.startswith('user.')))
+"`, { cwd: dir });
+    try {
+      await ok(`rm -rf ${local} && mkdir -p ${local}/src/sub && echo a > ${local}/src/a && echo b > ${local}/src/sub/b && python3 -c "
+import os
+os.setxattr('${local}/src/a', 'user.mime_type', b'text/plain')
+os.setxattr('${local}/src/sub/b', 'user.checksum', bytes(range(40)))
+os.setxattr('${local}/src/sub', 'user.owner', b'team')
+"`);
+      const want = await dump(`${local}/src`);
+      assert.match(want, /user\.checksum/);
+      await ok(`cp -a ${local}/src xcp && rsync -aX ${local}/src/ xrs/ && mkdir xtar && tar --xattrs --xattrs-include='user.*' -C ${local}/src -cf - . | tar --xattrs --xattrs-include='user.*' -C xtar -xf -`, { cwd: one.n.mnt });
+      for (const d of ['xcp', 'xrs', 'xtar']) assert.equal(await dump(`${one.n.mnt}/${d}`), want, d);
+      await ok(`rsync -aX ${one.n.mnt}/xcp/ ${local}/back/`);
+      assert.equal(await dump(`${local}/back`), want);
+    } finally {
+      await ok(`rm -rf ${local}`);
+    }
+  });
+
   it('git init, commit, fsck', async () => {
     const out = await ok([
       'mkdir repo && cd repo && git init -q -b main',
