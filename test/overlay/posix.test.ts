@@ -219,6 +219,7 @@ print(n, m, os.strerror(ctypes.get_errno()))
       return m ? Number(m[1]) : NaN;
     };
     const fast = await metric('oswalk_mount_read_bytes_total', '{served="fuse_threads"}');
+    const restarts = await metric('oswalk_mount_fs_restarts_total'); // the xattr test kills the FS process once
     const js = await metric('oswalk_mount_read_bytes_total', '{served="javascript"}');
     assert.equal(await pyErrno([
       'data = os.urandom(3 << 20)',
@@ -236,7 +237,7 @@ print(n, m, os.strerror(ctypes.get_errno()))
     // The chunks were written through this mount, with their CRC: no SHA-256 on the way back.
     assert.ok(await metric('oswalk_mount_chunk_checks_total', '{by="crc32"}') >= 3);
     assert.equal(await metric('oswalk_mount_chunk_checks_total', '{by="sha256"}'), 0);
-    assert.equal(await metric('oswalk_mount_fs_restarts_total'), 0);
+    assert.equal(await metric('oswalk_mount_fs_restarts_total'), restarts);
     assert.equal(await metric('oswalk_mount_unavailable_total'), 0);
   });
 
