@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "oswalk-chunk-check.c"
+#include "oswalk-xattrs.c"
 
 #define OW_ALIGN 4096
 /* Chunks loaded ahead of a sequential reader, by this many loader threads: each load is one
@@ -492,12 +493,13 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   return result;
 }
 
-/* What the addon's NAPI_INIT exports of this file and oswalk-chunk-check.c (the patch names
- * only this macro, so new functions need no new patch). */
+/* What the addon's NAPI_INIT exports of this file, oswalk-chunk-check.c and oswalk-xattrs.c
+ * (the patch names only this macro, so new functions need no new patch). */
 #define OSWALK_EXPORT_FUNCTIONS \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_add) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_drop) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_pread) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_stats) \
   NAPI_EXPORT_FUNCTION(oswalk_chunk_seal) \
-  NAPI_EXPORT_FUNCTION(oswalk_chunk_sealed)
+  NAPI_EXPORT_FUNCTION(oswalk_chunk_sealed) \
+  NAPI_EXPORT_FUNCTION(oswalk_xattrs_read)

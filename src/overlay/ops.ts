@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import type { LiveChunker } from '../packetfs/index.js';
-import { encodeXattrs, type Xattrs } from '../state/xattrs.js';
+import { encodeXattrs, xattrKept, type Xattrs } from '../state/xattrs.js';
 import { versionOf, type Backend, type Entry, type NewVersion } from './backend.js';
 import { MetaCache } from './cache.js';
 import { errnoOf, fsError } from './errors.js';
@@ -63,12 +63,6 @@ interface Attrs {
 /** setxattr's flags (linux/xattr.h). */
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
-
-/**
- * Namespaces of extended attributes the mount keeps. `system.` holds POSIX ACLs, which the
- * kernel itself refuses on this mount (no ACL support negotiated), and anything else is unknown.
- */
-const XATTR_NAMESPACES = /^(user|trusted|security)\./;
 
 interface Handle {
   file: OpenFile;
@@ -440,10 +434,7 @@ export class OverlayFs {
    * ENOSPC, as on ext4.
    */
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
-    if (!XATTR_NAMESPACES.test(name)) return Promise.reject(fsError('EOPNOTSUPP', path, `${name}: only user., trusted. and security. attributes are kept`));
-    // The addon answers reads of it without asking (patches/): the mount is nosuid, so file
-    // capabilities would do nothing.
-    if (name === 'security.capability') return Promise.reject(fsError('EOPNOTSUPP', path, 'file capabilities have no effect on a nosuid mount'));
+    if (!xattrKept(name)) return Promise.reject(fsError('EOPNOTSUPP', path, `${name}: only user., trusted. and security. attributes are kept, not file capabilities`));
     return this.changeXattrs(path, name, (x) => {
       if (flags & XATTR_CREATE && name in x) throw fsError('EEXIST', path, name);
       if (flags & XATTR_REPLACE && !(name in x)) throw fsError('ENODATA', path, name);

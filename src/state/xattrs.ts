@@ -6,6 +6,21 @@
  */
 export type Xattrs = Record<string, string>;
 
+/**
+ * The namespaces kept. `system.` holds POSIX ACLs, which the kernel refuses itself on a mount
+ * without ACL support, and anything else is unknown to Linux.
+ */
+export const XATTR_PREFIXES = ['user.', 'trusted.', 'security.'] as const;
+
+/**
+ * Whether an attribute of this name is kept. Not security.capability: the mount is nosuid, where
+ * file capabilities do nothing, and the kernel asks for it before every write(2), so the addon
+ * answers it as absent without a trip to JavaScript (patches/fuse-native-2.2.6.patch).
+ */
+export function xattrKept(name: string): boolean {
+  return XATTR_PREFIXES.some((p) => name.startsWith(p)) && name !== 'security.capability';
+}
+
 export const XATTR_LIMITS = {
   /** As Linux's XATTR_NAME_MAX. */
   nameBytes: 255,

@@ -19,11 +19,14 @@ export interface Seen {
   gid: number;
   /** Manifest hash, for files: lets a rename reuse it without reading the file again. */
   m?: string;
+  /** The change time: extended attributes change it alone. Absent in state saved before. */
+  ctimeNs?: string;
 }
 
 export function seenFromStat(t: Seen['t'], st: BigIntStats, m?: string): Seen {
   const s: Seen = {
     t, size: Number(st.size), mtimeNs: mtimeOf(st), ino: String(st.ino), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid),
+    ctimeNs: st.ctimeNs.toString(),
   };
   if (m) s.m = m;
   return s;
@@ -36,7 +39,7 @@ export function mtimeOf(st: BigIntStats): string {
 
 export function sameStat(a: Seen | undefined, st: BigIntStats): boolean {
   return !!a && a.size === Number(st.size) && a.mtimeNs === mtimeOf(st) && a.ino === String(st.ino)
-    && a.mode === Number(st.mode) && a.uid === Number(st.uid) && a.gid === Number(st.gid);
+    && a.mode === Number(st.mode) && a.uid === Number(st.uid) && a.gid === Number(st.gid) && a.ctimeNs === st.ctimeNs.toString();
 }
 
 const EMPTY: ReadonlySet<string> = new Set();

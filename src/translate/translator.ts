@@ -7,6 +7,8 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import { commitVersion, FsError, normalizePath, putManifest, type NewVersion } from '../state/fs.js';
+import { XATTR_LIMITS } from '../state/xattrs.js';
+import { exportXattrs } from './xattrs.js';
 import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkStore } from '../packetfs/index.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { mtimeOf, parentOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
@@ -167,6 +169,16 @@ class TranslatorImpl implements Translator {
         this.failed.delete(rel);
         this.enqueue(rel);
         if (rel !== '' && !rel.startsWith('..')) this.checkDirSoon(parentOf(rel));
+      });
+      // chokidar drops a change that moves neither mtime nor atime past mtime: chmod, chown and
+      // extended attributes of a file read since it was written. The raw event still comes;
+      // a path we know is looked at again (an lstat when nothing changed).
+      this.watcher.on('raw', (event, name, details) => {
+        const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
+        if (event !== 'change' || !watched) return;
+        for (const rel of [this.rel(watched), this.rel(join(watched, name))]) {
+          if (this.state.entries.has(rel)) this.enqueue(rel);
+        }
       });
       this.watcher.on('error', (err) => this.log.error({ err }, 'watching the export directory failed'));
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
@@ -447,7 +459,9 @@ class TranslatorImpl implements Translator {
     const known = this.state.entries.get(rel);
     if (sameStat(known, st)) return;
     const abs = join(this.o.exportDir, rel);
-    const base = { mtimeNs: mtimeOf(st), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) };
+    const { xattrs, tooBig } = st.isFile() || st.isDirectory() || st.isSymbolicLink() ? exportXattrs(abs) : {};
+    if (tooBig) this.log.warn({ path: rel }, `extended attributes over ${XATTR_LIMITS.totalBytes} bytes: the version keeps none`);
+    const base = { mtimeNs: mtimeOf(st), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), xattrs };
     if (st.isDirectory()) {
       await this.commit(rel, { ...base, type: 'dir', size: 0 });
       this.state.set(rel, seenFromStat('d', st));
@@ -472,7 +486,7 @@ class TranslatorImpl implements Translator {
       this.state.set(rel, seenFromStat('s', st));
       return;
     }
-    // only the mode or owner changed: same content, same manifest
+    // only the mode, owner or extended attributes changed: same content, same manifest
     const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === mtimeOf(st);
     let manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
     if (!manifest) return;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
+import { exportXattrs } from '../../src/translate/xattrs.js';
 import { pino } from 'pino';
 import { OSWALK_BIN } from '../helpers/cli.js';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
@@ -157,6 +158,44 @@ describe('translate daemon', () => {
     await until('the missed delete', async () => !(await getCurrent(redis, ks, '/sub')) && !(await getCurrent(redis, ks, '/sub/a')));
     await until('the missed create', () => getCurrent(redis, ks, '/unheard'));
     assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name).sort(), ['b', 'c', 'unheard']);
+  });
+
+  it('translates extended attributes, and a change of them alone into a new version without reading the file', async () => {
+    fresh();
+    mkdirSync(join(exportDir, 'd'));
+    writeFileSync(join(exportDir, 'd/f'), 'content');
+    symlinkSync('f', join(exportDir, 'd/l'));
+    const py = (code: string) => execFileSync('python3', ['-c', `import os\n${code}`], { cwd: exportDir });
+    py([
+      "os.setxattr('d/f', 'user.tag', b'one')",
+      "os.setxattr('d', 'user.dir', b'yes')",
+      "os.setxattr('d/l', 'trusted.link', b'own', follow_symlinks=False)",
+    ].join('\n'));
+    const t = await start();
+    await t.idle();
+    const b64 = (x: string) => Buffer.from(x).toString('base64');
+    const f = await getCurrent(redis, ks, '/d/f');
+    assert.deepEqual(f?.xattrs, { 'user.tag': b64('one') });
+    assert.deepEqual((await getCurrent(redis, ks, '/d'))?.xattrs, { 'user.dir': b64('yes') });
+    assert.deepEqual((await getCurrent(redis, ks, '/d/l'))?.xattrs, { 'trusted.link': b64('own') });
+    // More than a version keeps (ext4 cannot hold that much; tmpfs can): none kept.
+    const big = `/dev/shm/oswalk-xattr-${process.pid}`;
+    writeFileSync(big, 'x');
+    try {
+      py(`os.setxattr('${big}', 'user.big', bytes(5000))`);
+      assert.deepEqual(exportXattrs(big), { tooBig: true });
+    } finally {
+      rmSync(big);
+    }
+    const read = t.stats().filesTranslated;
+    py("os.setxattr('d/f', 'user.tag', b'two'); os.setxattr('d/f', 'user.more', b'3')");
+    const g = await until('xattr change', async () => {
+      const v = await getCurrent(redis, ks, '/d/f');
+      return v?.xattrs?.['user.tag'] === b64('two') && v;
+    });
+    assert.deepEqual(g.xattrs, { 'user.tag': b64('two'), 'user.more': b64('3') });
+    assert.equal(g.manifest, f?.manifest);
+    assert.equal(t.stats().filesTranslated, read, 'the content was not read again');
   });
 
   it('skips unchanged files after a restart and tombstones files deleted while it was down', async () => {
