@@ -26,10 +26,13 @@ export function register(program: Command): void {
         { header: 'SIZE', value: (v) => (v.type === 'file' ? formatBytes(v.size) : '-') },
         { header: 'HASH', value: what },
         { header: 'SOURCE', value: (v) => v.source },
+        // A version that changed only extended attributes differs from the one before here.
+        { header: 'XATTRS', value: (v) => String(Object.keys(v.xattrs ?? {}).length) },
         { header: 'CURRENT', value: (v) => (v.current ? '*' : '') },
       ], items.map((v) => ({
         id: v.id, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
         current: v.current, type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid, target: v.target ?? null,
+        xattrs: v.xattrs ?? {},
       })), `${path} has no versions${relativeToRootNote(arg, opts.mount)}.`);
     }));
 }

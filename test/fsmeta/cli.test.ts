@@ -32,14 +32,15 @@ describe('oswalk versions / restore through the API', () => {
     // a file version must name a stored manifest
     for (const m of ['a', 'b']) await redis.set(ks.fsManifest(m.repeat(64)), m);
     await commitVersion(redis, ks, file('n1', T, 'a'.repeat(64)));
-    await commitVersion(redis, ks, file('n2', T + 1n, 'b'.repeat(64)));
+    await commitVersion(redis, ks, { ...file('n2', T + 1n, 'b'.repeat(64)), xattrs: { 'user.a': 'MQ==', 'user.b': '' } });
     const common = ['--api', cp.url, '--token', TOKEN];
     const table = await oswalk(['versions', 'docs/f.txt', ...common]);
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, /ID\s+NODE\s+MTIME\s+SIZE\s+HASH\s+SOURCE\s+CURRENT/);
-    assert.match(table.stdout, /n2\s+2023-11-14T22:13:20\.123456790Z\s+5B\s+bbbbbbbbbbbb\s+export\s+\*/);
+    assert.match(table.stdout, /ID\s+NODE\s+MTIME\s+SIZE\s+HASH\s+SOURCE\s+XATTRS\s+CURRENT/);
+    assert.match(table.stdout, /n2\s+2023-11-14T22:13:20\.123456790Z\s+5B\s+bbbbbbbbbbbb\s+export\s+2\s+\*/);
     const json = JSON.parse((await oswalk(['versions', '/cluster/docs/f.txt', '--mount', '/cluster', '-o', 'json', ...common])).stdout);
     assert.deepEqual(json.map((v: { id: string; node: string; current: boolean; hash: string }) => [v.id, v.node, v.current, v.hash[0]]), [['2', 'n2', true, 'b'], ['1', 'n1', false, 'a']]);
+    assert.deepEqual(json.map((v: { xattrs: object }) => v.xattrs), [{ 'user.a': 'MQ==', 'user.b': '' }, {}]);
     assert.equal(json[1].mtime, '2023-11-14T22:13:20.123456789Z');
     const out = await oswalk(['restore', 'docs/f.txt', '1', '--node', 'n3', ...common]);
     assert.match(out.stdout, /restored \/docs\/f.txt version 1 as version 3/);
