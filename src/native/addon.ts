@@ -16,3 +16,20 @@ export function oswalkAddon(): Record<string, unknown> {
   }
   return binding;
 }
+
+let optional: Record<string, unknown> | null | undefined;
+
+/**
+ * The addon, or null where it is not built (a process that only stores chunks or translates
+ * works without it: no chunk CRCs, no extended attributes). Loaded once.
+ */
+export function oswalkAddonIfBuilt(): Record<string, unknown> | null {
+  if (optional === undefined) {
+    try {
+      optional = oswalkAddon();
+    } catch {
+      optional = null;
+    }
+  }
+  return optional;
+}

@@ -1,4 +1,4 @@
-import { oswalkAddon } from '../native/addon.js';
+import { oswalkAddonIfBuilt } from '../native/addon.js';
 
 /**
  * The CRC-32 each chunk file carries in an extended attribute, recorded as the store writes the
@@ -12,20 +12,9 @@ interface SealBinding {
   oswalk_chunk_sealed(fd: number): number;
 }
 
-let binding: SealBinding | null | undefined;
-
-function sealBinding(): SealBinding | null {
-  if (binding === undefined) {
-    try {
-      binding = oswalkAddon() as unknown as SealBinding;
-    } catch {
-      // Without the patched addon no mount can serve reads on the FUSE threads either: there is
-      // nothing to check a CRC, and the store works as before.
-      binding = null;
-    }
-  }
-  return binding;
-}
+// Without the patched addon no mount can serve reads on the FUSE threads either: there is
+// nothing to check a CRC, and the store works as before.
+const sealBinding = () => oswalkAddonIfBuilt() as SealBinding | null;
 
 /**
  * A function recording a chunk's CRC on its open file (on libuv's thread pool), or null when

@@ -1,9 +1,7 @@
-import { oswalkAddon } from '../native/addon.js';
+import { oswalkAddonIfBuilt } from '../native/addon.js';
 import { encodeXattrs, XATTR_PREFIXES, xattrKept, type Xattrs } from '../state/xattrs.js';
 
 type ReadXattrs = (path: string, prefixes: readonly string[]) => Record<string, Buffer> | null;
-
-let reader: ReadXattrs | null | undefined;
 
 /**
  * The extended attributes of a file, directory or symlink in an export directory that its
@@ -11,15 +9,8 @@ let reader: ReadXattrs | null | undefined;
  * then it keeps none. Nothing when this process has no patched addon to read them with.
  */
 export function exportXattrs(path: string): { xattrs?: Xattrs; tooBig?: boolean } {
-  if (reader === undefined) {
-    try {
-      const b = oswalkAddon();
-      reader = b.oswalk_xattrs_read as ReadXattrs;
-    } catch {
-      reader = null;
-    }
-  }
-  const raw = reader?.(path, XATTR_PREFIXES);
+  const read = oswalkAddonIfBuilt()?.oswalk_xattrs_read as ReadXattrs | undefined;
+  const raw = read?.(path, XATTR_PREFIXES);
   if (!raw) return {};
   const xattrs: Xattrs = {};
   for (const [name, value] of Object.entries(raw)) if (xattrKept(name)) xattrs[name] = value.toString('base64');
