@@ -473,23 +473,22 @@ NAPI_METHOD(oswalk_fast_read_drop) {
 /* Counters since the process started: reads and bytes served here, chunks loaded (and
  * checked: by their CRC or by SHA-256), reads handed to JavaScript; and the bytes of chunks
  * held now. */
+static void ow_set_number (napi_env env, napi_value obj, const char *name, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
 NAPI_METHOD(oswalk_fast_read_stats) {
-  napi_value result, v;
+  napi_value result;
   napi_create_object(env, &result);
-  napi_create_double(env, (double) atomic_load(&ow_stat_reads), &v);
-  napi_set_named_property(env, result, "reads", v);
-  napi_create_double(env, (double) atomic_load(&ow_stat_bytes), &v);
-  napi_set_named_property(env, result, "bytes", v);
-  napi_create_double(env, (double) atomic_load(&ow_stat_loads), &v);
-  napi_set_named_property(env, result, "chunkLoads", v);
-  napi_create_double(env, (double) atomic_load(&ow_stat_fallbacks), &v);
-  napi_set_named_property(env, result, "fallbacks", v);
-  napi_create_double(env, (double) atomic_load(&ow_memory), &v);
-  napi_set_named_property(env, result, "memoryBytes", v);
-  napi_create_double(env, (double) atomic_load(&ow_stat_crc_checks), &v);
-  napi_set_named_property(env, result, "crcChecks", v);
-  napi_create_double(env, (double) atomic_load(&ow_stat_sha_checks), &v);
-  napi_set_named_property(env, result, "shaChecks", v);
+  ow_set_number(env, result, "reads", (double) atomic_load(&ow_stat_reads));
+  ow_set_number(env, result, "bytes", (double) atomic_load(&ow_stat_bytes));
+  ow_set_number(env, result, "chunkLoads", (double) atomic_load(&ow_stat_loads));
+  ow_set_number(env, result, "fallbacks", (double) atomic_load(&ow_stat_fallbacks));
+  ow_set_number(env, result, "memoryBytes", (double) atomic_load(&ow_memory));
+  ow_set_number(env, result, "crcChecks", (double) atomic_load(&ow_stat_crc_checks));
+  ow_set_number(env, result, "shaChecks", (double) atomic_load(&ow_stat_sha_checks));
   return result;
 }
 
