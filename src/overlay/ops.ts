@@ -419,9 +419,9 @@ export class OverlayFs {
 
   /** An extended attribute's value; ENODATA when the path has none by that name. */
   async getxattr(path: string, name: string): Promise<Buffer> {
-    const value = (await this.mustExist(checkPath(path))).xattrs?.[name];
-    if (value === undefined) throw fsError('ENODATA', path, name);
-    return Buffer.from(value, 'base64');
+    const x = (await this.mustExist(checkPath(path))).xattrs ?? {};
+    if (!Object.hasOwn(x, name)) throw fsError('ENODATA', path, name);
+    return Buffer.from(x[name], 'base64');
   }
 
   async listxattr(path: string): Promise<string[]> {
@@ -436,15 +436,15 @@ export class OverlayFs {
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     if (!xattrKept(name)) return Promise.reject(fsError('EOPNOTSUPP', path, `${name}: only user., trusted. and security. attributes are kept, not file capabilities`));
     return this.changeXattrs(path, name, (x) => {
-      if (flags & XATTR_CREATE && name in x) throw fsError('EEXIST', path, name);
-      if (flags & XATTR_REPLACE && !(name in x)) throw fsError('ENODATA', path, name);
+      if (flags & XATTR_CREATE && Object.hasOwn(x, name)) throw fsError('EEXIST', path, name);
+      if (flags & XATTR_REPLACE && !Object.hasOwn(x, name)) throw fsError('ENODATA', path, name);
       x[name] = value.toString('base64');
     });
   }
 
   removexattr(path: string, name: string): Promise<void> {
     return this.changeXattrs(path, name, (x) => {
-      if (!(name in x)) throw fsError('ENODATA', path, name);
+      if (!Object.hasOwn(x, name)) throw fsError('ENODATA', path, name);
       delete x[name];
     });
   }

@@ -66,6 +66,9 @@ describe('overlay: POSIX behaviour of one mount', () => {
       "assert open('xa/f').read() == 'data\\n'",
     ].join('\n')), 'OK');
     assert.equal(await py("os.getxattr('xa/f', 'user.none')"), 'ENODATA');
+    // Names of what every JavaScript object has are no attributes either.
+    assert.equal(await py("os.getxattr('xa/f', 'constructor')"), 'ENODATA');
+    assert.equal(await py("os.removexattr('xa/f', 'toString')"), 'ENODATA');
     assert.equal(await py("os.removexattr('xa/f', 'user.none')"), 'ENODATA');
     assert.equal(await py("os.setxattr('xa/f', 'user.none', b'x', os.XATTR_REPLACE)"), 'ENODATA');
     assert.equal(await py("os.setxattr('xa/f', 'user.color', b'x', os.XATTR_CREATE)"), 'EEXIST');
