@@ -283,10 +283,7 @@ export class ChunkStore extends EventEmitter {
       // permission to the file); read-only before it is renamed into place.
       fh = await open(tmp, 'wx', this.seal ? 0o644 : 0o444);
       await fh.writeFile(data);
-      if (this.seal) {
-        await this.seal(fh.fd, data);
-        fchmodSync(fh.fd, 0o444);
-      }
+      if (this.seal) await this.sealReadOnly(fh, data);
       // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
       // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
       if (area === 'own') await fh.sync();
@@ -460,19 +457,28 @@ export class ChunkStore extends EventEmitter {
    */
   private async reseal(p: string, data: Uint8Array): Promise<boolean> {
     if (!this.seal) return false;
+    const want = crc32(data);
     let fh: FileHandle | undefined;
     try {
       fh = await open(p, 'r');
-      if (sealedCrc(fh.fd) === crc32(data)) return false;
-      await fh.chmod(0o644);
-      await this.seal(fh.fd, data);
-      await fh.chmod(0o444);
-      return sealedCrc(fh.fd) === crc32(data);
+      if (sealedCrc(fh.fd) === want) return false;
+      fchmodSync(fh.fd, 0o644);
+      await this.sealReadOnly(fh, data);
+      return sealedCrc(fh.fd) === want;
     } catch {
       return false;
     } finally {
       await fh?.close();
     }
+  }
+
+  /**
+   * Record data's CRC on the chunk file open at fh (writable for its owner meanwhile: a user
+   * xattr needs write permission), then make the file read-only.
+   */
+  private async sealReadOnly(fh: FileHandle, data: Uint8Array): Promise<void> {
+    await this.seal!(fh.fd, data);
+    fchmodSync(fh.fd, 0o444);
   }
 
   async stats(): Promise<StoreStats> {
