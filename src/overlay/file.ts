@@ -121,6 +121,8 @@ export class OpenFile {
   refs = 0;
   /** Something (content or attributes) differs from the committed version. */
   dirty = false;
+  /** Changed since a handle on it was last closed: a writer may be half-way through. */
+  changedSinceClose = false;
   /** Unlinked while open (renamed by libfuse to .fuse_hidden…): never committed again. */
   hidden = false;
   private staging: { fh: FileHandle; path: string; written: Extents; baseValid: number } | null = null;
@@ -168,10 +170,16 @@ export class OpenFile {
     return this.staging;
   }
 
+  /** Content or attributes changed: a new version at the next commit. */
+  markDirty(): void {
+    this.dirty = true;
+    this.changedSinceClose = true;
+  }
+
   private touch(): void {
     this.mtimeNs = nowNs();
     this.ctimeNs = this.mtimeNs;
-    this.dirty = true;
+    this.markDirty();
     this.contentChanged = true;
   }
 

@@ -85,7 +85,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ why, fastReads: fastReads.stats() }, 'unmounting');
-    await fs.flushAll();
+    const abandoned = await fs.flushClosed();
+    if (abandoned.length > 0) log.warn({ paths: abandoned.slice(0, 20), count: abandoned.length }, 'files still being written keep their last version');
     await new Promise<void>((resolve) => fuse.unmount((err) => {
       if (err) log.error({ err }, 'unmount failed');
       resolve();

@@ -136,9 +136,11 @@ function fsProcessEntry(): string {
 async function waitMounted(dir: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the FS process for ${dir} exited during start-up`);
     const m = (await mountTable()).filter((e) => e.target === dir).pop();
-    if (m?.fstype.startsWith('fuse') && (await stat(dir).then(() => true, () => false))) return;
+    const up = m?.fstype.startsWith('fuse') && (await stat(dir).then(() => true, () => false));
+    // Checked after the awaits: a child that died meanwhile must not count as started.
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the FS process for ${dir} exited during start-up`);
+    if (up) return;
     if (Date.now() > deadline) throw new Error(`the FUSE mount at ${dir} did not come up within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -184,8 +186,11 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child = c;
+    // Until it has mounted, a child's death is start()'s failure, and start()'s caller retries:
+    // restarting here too would run two restarts at once, each forking a child of its own.
+    let mounted = false;
     c.on('exit', (code, signal) => {
-      if (stopping || child !== c) return;
+      if (stopping || child !== c || !mounted) return;
       emitter.emit('died', { code, signal });
       if (opts.restart === false) {
         log.error({ code, signal }, 'FS process died');
@@ -202,6 +207,7 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
       c.kill('SIGKILL');
       throw err;
     }
+    mounted = true;
     log.info({ pid: c.pid }, 'mounted');
   };
 

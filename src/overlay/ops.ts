@@ -199,7 +199,7 @@ export class OverlayFs {
       return this.newHandle(f, flags);
     }
     const f = new OpenFile(path, null, attrs);
-    f.dirty = true;
+    f.markDirty();
     this.files.set(path, f);
     return this.newHandle(f, flags);
   }
@@ -280,6 +280,7 @@ export class OverlayFs {
    */
   async flush(path: string, fh: number): Promise<void> {
     const f = this.handle(fh, path).file;
+    f.changedSinceClose = false;
     if (f.contentDirty && f.size > 0) await this.commitFile(f);
   }
 
@@ -380,7 +381,7 @@ export class OverlayFs {
     await this.withFile(path, (f) => {
       patch(f);
       f.ctimeNs = nowNs();
-      f.dirty = true;
+      f.markDirty();
     });
   }
 
@@ -566,14 +567,25 @@ export class OverlayFs {
     };
   }
 
-  /** Commit everything still dirty (on unmount). */
-  async flushAll(): Promise<void> {
+  /**
+   * At unmount: commit what was closed but is not committed yet (attributes and empty files are
+   * committed at release, which the kernel sends after close(2) returned), and let commits under
+   * way finish. A file changed since its last close stays at its last version, as if its writer
+   * had crashed: the writer is cut off (ENOTCONN) and knows its write failed, and committing
+   * its bytes would make a half-written file the current version on every node. Returns the
+   * paths of those files.
+   */
+  async flushClosed(): Promise<string[]> {
+    const abandoned: string[] = [];
     for (const f of this.files.values()) {
       try {
-        await this.commitFile(f);
+        if (f.changedSinceClose) await f.serialize(async () => undefined);
+        else await this.commitFile(f);
       } catch (err) {
-        this.log.error({ err, path: f.path }, 'could not commit an open file at unmount');
+        this.log.error({ err, path: f.path }, 'could not commit a closed file at unmount');
       }
+      if (f.dirty && !f.hidden) abandoned.push(f.path);
     }
+    return abandoned;
   }
 }

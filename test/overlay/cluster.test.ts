@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { leftoverMounts, ok, sh, startNode, stopNode, type TestNode } from './helpers.js';
@@ -156,5 +157,37 @@ print(old.decode(), new.decode(), st.st_size, st.st_mtime_ns == os.stat('held/f'
     assert.notEqual(a.mount.pid, pid);
     assert.equal(await ok('cat survivor', { cwd: a.mnt }), 'durable\n');
     assert.equal(a.mount.restarts, 1);
+  });
+
+  it('keeps a file being written at its last version when the FS process stops, and commits one just closed', async () => {
+    await ok('echo v1 > midway', { cwd: a.mnt });
+    await until(b, 'cat midway', 'v1\n', 1000);
+    // A writer half-way through replacing the file (opened O_TRUNC, part written, not closed),
+    // after making an empty file and closing it (committed at release, which may still be on its way).
+    const script = "import time; open('closed', 'w').close(); f = open('midway', 'wb'); f.write(b'partial'); f.flush(); print('ready', flush=True); time.sleep(60)";
+    const writer = spawn('python3', ['-c', script], { cwd: a.mnt, stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await once(writer.stdout, 'data');
+      const restarted = once(a.mount, 'restarted');
+      process.kill(a.mount.pid!, 'SIGTERM');
+      await restarted;
+    } finally {
+      writer.kill('SIGKILL');
+    }
+    for (const n of [a, b]) assert.equal(await ok('cat midway; stat -c %s closed', { cwd: n.mnt }), 'v1\n0\n', n.name);
+  });
+
+  it('runs one FS process after a new one dies while starting', async () => {
+    const fsProcesses = async () => (await ok(`pgrep -P ${process.pid} -f 'overlay/[f]s-process.js' | wc -l`)).trim();
+    assert.equal(await fsProcesses(), '2');
+    const first = a.mount.pid!;
+    process.kill(first, 'SIGKILL');
+    // Its successor is killed as soon as it is forked, long before it has mounted.
+    while (a.mount.pid === first) await new Promise((r) => setTimeout(r, 5));
+    process.kill(a.mount.pid!, 'SIGKILL');
+    await once(a.mount, 'restarted');
+    await new Promise((r) => setTimeout(r, 3000)); // past the backoff of any second restart
+    assert.equal(await fsProcesses(), '2');
+    assert.equal(await ok('cat survivor', { cwd: a.mnt }), 'durable\n');
   });
 });
