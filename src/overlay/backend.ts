@@ -46,8 +46,9 @@ export interface Backend {
    * Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink).
    * ESTALE: v.manifest is no longer stored (manifest GC took it); store the content again and retry.
    * `atMs` (default now) is the commit's time: committedAt, and the parent's mtime if the name is new.
+   * `published`: an event for the path went out (not for a repeat of the latest version).
    */
-  commit(path: string, v: NewVersion, exclusive?: boolean, atMs?: number): Promise<{ current: boolean }>;
+  commit(path: string, v: NewVersion, exclusive?: boolean, atMs?: number): Promise<{ current: boolean; published: boolean }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */

@@ -86,7 +86,7 @@ export class ClusterBackend implements Backend {
     return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
   }
 
-  async commit(path: string, v: NewVersion, exclusive = false, atMs = Date.now()): Promise<{ current: boolean }> {
+  async commit(path: string, v: NewVersion, exclusive = false, atMs = Date.now()): Promise<{ current: boolean; published: boolean }> {
     try {
       return await commitVersion(this.o.redis, this.o.ks, {
         path,

@@ -389,13 +389,14 @@ export class OverlayFs {
   private async commitEntry(path: string, v: NewVersion, exclusive = false): Promise<boolean> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
     this.meta.expect(path);
-    let current = false;
+    let r = { current: false, published: false };
     const at = Date.now();
     try {
-      current = (await this.backend.commit(path, v, exclusive, at)).current;
-      return current;
+      r = await this.backend.commit(path, v, exclusive, at);
+      return r.current;
     } finally {
-      this.meta.settle(path, current, { ...v, committedAt: at }, exclusive);
+      // A repeat of the latest version publishes no event for the cache to swallow.
+      this.meta.settle(path, r.current && r.published, { ...v, committedAt: at }, exclusive);
     }
   }
 

@@ -157,7 +157,9 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  * Store a version and recompute what the path shows, in one step; publishes the path on
  * ks.fsEvents when what it shows changed. Committing the same content again from the same node
  * (same type, mtime, size, mode, owner, manifest, target as its latest version in either
- * stream) is a no-op that returns the existing id. A file committed at /a/b/c makes /a and /a/b directories if they are
+ * stream) is a no-op that returns the existing id, and publishes nothing (`published` false).
+ * A change of attributes alone made through a mount to another node's current version (same
+ * type, content and mtime) is stored as a version of that node's copy, so that it wins. A file committed at /a/b/c makes /a and /a/b directories if they are
  * missing or deleted (versions from the same node at the file's mtime, so a directory deleted
  * after that mtime stays deleted, and the file with it). A directory that goes away (a
  * tombstone, or a newer non-directory) takes everything below it that is older along (each gets
@@ -168,13 +170,13 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  * (manifest-gc.ts) deleted it after the caller put it or last saw it named; put it again (the
  * caller holds the chunks) and retry.
  */
-export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean } = {}): Promise<{ id: string; current: boolean }> {
+export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean }> {
   const path = normalizePath(rec.path);
   checkVersion(rec);
-  const [id, current] = await fsOp<[number, number]>(redis, ks, 'commit', path, [
+  const [id, current, published] = await fsOp<[number, number, number]>(redis, ks, 'commit', path, [
     encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '',
   ]);
-  return { id: String(id), current: current === 1 };
+  return { id: String(id), current: current === 1, published: published === 1 };
 }
 
 /**

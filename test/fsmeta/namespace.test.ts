@@ -84,11 +84,11 @@ describe('filesystem namespace', () => {
 
   it('commits versions: newest mtime wins, ties go to the node name first in byte order', async () => {
     const ks = await space();
-    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n2', T)), { id: '1', current: true });
-    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T - 1n, M2)), { id: '2', current: false });
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n2', T)), { id: '1', current: true, published: true });
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T - 1n, M2)), { id: '2', current: false, published: false });
     assert.equal((await getCurrent(db.redis, ks, '/f'))?.node, 'n2');
     // same mtime to the nanosecond: n1 < n2, on every node
-    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T, M2)), { id: '3', current: true });
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T, M2)), { id: '3', current: true, published: true });
     const cur = await getCurrent(db.redis, ks, '/f');
     assert.equal(cur?.node, 'n1');
     assert.equal(cur?.manifest, M2);
@@ -158,8 +158,24 @@ describe('filesystem namespace', () => {
     const ks = await space();
     const a = await commitVersion(db.redis, ks, file('/g', 'n1', T));
     const b = await commitVersion(db.redis, ks, { ...file('/g', 'n1', T), source: 'mount' });
-    assert.deepEqual(a, b);
+    assert.deepEqual(a, { id: '1', current: true, published: true });
+    // Nothing changed, so no event: a mount waiting for its own commit's event must not wait.
+    assert.deepEqual(b, { id: '1', current: true, published: false });
     assert.equal((await listVersions(db.redis, ks, '/g')).length, 1);
+  });
+
+  it('stores a change of attributes alone, made through a mount, as a version of the copy it changes', async () => {
+    const ks = await space();
+    await commitVersion(db.redis, ks, file('/p', 'n1', T));
+    // n2 sorts after n1: as its own version, a chmod (same content, same mtime) would lose the tie.
+    const chmod = await commitVersion(db.redis, ks, { ...file('/p', 'n2', T), mode: 0o100600, source: 'mount' });
+    assert.equal(chmod.current, true);
+    const cur = await getCurrent(db.redis, ks, '/p');
+    assert.deepEqual([cur?.node, cur?.source, cur?.mode], ['n1', 'mount', 0o100600]);
+    // Not for new content, nor for what an export directory says: those are n2's own.
+    assert.equal((await commitVersion(db.redis, ks, { ...file('/p', 'n2', T, M2), source: 'mount' })).current, false);
+    assert.equal((await commitVersion(db.redis, ks, { ...file('/p', 'n2', T), mode: 0o100644 })).current, false);
+    assert.deepEqual((await listVersions(db.redis, ks, '/p')).map((v) => v.node).sort(), ['n1', 'n1', 'n2', 'n2']);
   });
 
   it('keeps the last 20 versions per node', async () => {

@@ -148,6 +148,21 @@ print(old.decode(), new.decode(), st.st_size, st.st_mtime_ns == os.stat('held/f'
     await until(b, get, '[] \n', 1000);
   });
 
+  it('takes a chmod through B of a file A wrote, though B sorts after A and the mtime stays', async () => {
+    await ok('echo x > perm && chmod 644 perm', { cwd: a.mnt });
+    await until(b, 'stat -c %a perm', '644\n', 1000);
+    await ok('chmod 751 perm && chown 7:8 perm', { cwd: b.mnt });
+    for (const n of [b, a]) await until(n, 'stat -c %a:%u:%g perm', '751:7:8\n', 1000);
+  });
+
+  it('still sees changes from B after a change through A that changed nothing', async () => {
+    await ok('echo one > noop', { cwd: a.mnt });
+    await until(b, 'cat noop', 'one\n', 1000);
+    await ok('chown 0:0 noop && chmod 644 noop && stat noop >/dev/null', { cwd: a.mnt }); // as it was
+    await ok('echo two > noop', { cwd: b.mnt });
+    await until(a, 'cat noop', 'two\n', 1000);
+  });
+
   it('restarts and remounts when the FS process is killed', async () => {
     await ok('echo durable > survivor', { cwd: a.mnt });
     const pid = a.mount.pid!;

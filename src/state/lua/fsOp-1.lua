@@ -8,7 +8,8 @@
   KEYS[1] fs:p:<path> of ARGV[3] (routes the script to the prefix's slot; every other key is
           built from the prefix and so shares that slot)
   ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
-    commit  <record> x|''  (x: EEXIST if it exists)  -> {id, current 0|1}
+    commit  <record> x|''  (x: EEXIST if it exists)  -> {id, current 0|1, published 0|1}
+            (published: an event went out for the path; not for a repeat of the latest version)
     remove  <node> <mtimeNs> <nowMs> unlink|rmdir     -> {id, mtimeNs used}
     restore <id> <node> <nowNs> <nowMs>               -> {id, record}
     rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
@@ -406,11 +407,19 @@ if op == 'commit' then
   -- version, and manifest GC never deletes what a kept version names.
   if f[1] == 'f' and redis.call('EXISTS', mkey(f[10])) == 0 then return fail('ESTALE', path) end
   nowMs = f[9]
+  -- A change of attributes alone (chmod, chown, extended attributes: the same content and
+  -- mtime) made through the mount to another node's current version is a version of that
+  -- node's copy. As one of its own node's, it would tie with the copy it changes on mtime and
+  -- lose whenever its node's name sorts later.
+  local cur = f[8] == 'm' and currentRecord(path)
+  if cur and cur.f[2] ~= f[2] and cur.f[1] == f[1] and cur.f[3] == f[3] and cur.f[10] == f[10] and cur.f[12] == f[12] then
+    f[2] = cur.f[2]
+  end
   local id, current = commit(path, f)
   -- Even when it repeats the latest version (rsync sets a directory's times when it makes it
   -- and again when it has filled it), what the directory says of its mtime holds again.
   if current and f[1] == 'd' then redis.call('HDEL', dirTimes, path) end
-  return { id, current and 1 or 0 }
+  return { id, current and 1 or 0, changed[path] and 1 or 0 }
 
 elseif op == 'get' then
   local cur = shown(path)
