@@ -7,14 +7,18 @@ export interface LogShipperOptions {
   flushMs?: number;
   /** Largest piece sent as one stream entry. */
   chunkBytes?: number;
-  /** Output buffered while Redis is slow or away; past this the oldest is dropped and counted. */
+  /** Past this much unsent output, write() asks the runtime to stop reading the job's output until it is sent. */
+  highWaterBytes?: number;
+  /** Output buffered beyond that (bytes the runtime had read already); past this the oldest is dropped and counted. */
   maxBufferBytes?: number;
 }
 
 /**
  * Carries one job's stdout/stderr into its Redis log stream in batches, one script call
- * per flush. A job printing faster than Redis takes it loses its oldest unsent output,
- * never the agent's memory: the buffer is bounded and what it drops is counted on the job.
+ * per flush. A job printing faster than Redis takes it is held back (write() returns a promise,
+ * and the runtime stops reading its output meanwhile), so a follower sees all of it, as a
+ * local terminal would. Output is dropped, and the count kept on the job, only when Redis
+ * refuses a batch (it is away), or past maxBufferBytes: never the agent's memory.
  */
 export class LogShipper {
   private pending: { stream: LogStream; data: Buffer }[] = [];
@@ -22,8 +26,10 @@ export class LogShipper {
   private dropped = 0;
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  private draining?: Promise<void>;
   private readonly flushMs: number;
   private readonly chunkBytes: number;
+  private readonly highWaterBytes: number;
   private readonly maxBufferBytes: number;
 
   constructor(
@@ -35,10 +41,12 @@ export class LogShipper {
   ) {
     this.flushMs = opts.flushMs ?? 100;
     this.chunkBytes = opts.chunkBytes ?? 64 * 1024;
+    this.highWaterBytes = opts.highWaterBytes ?? 1024 * 1024;
     this.maxBufferBytes = opts.maxBufferBytes ?? 4 * 1024 * 1024;
   }
 
-  write(stream: 'stdout' | 'stderr', data: Buffer): void {
+  /** Take output; a promise back means: read no more of the job's output until it settles. */
+  write(stream: 'stdout' | 'stderr', data: Buffer): Promise<void> | undefined {
     const s: LogStream = stream === 'stdout' ? 'out' : 'err';
     for (let off = 0; off < data.length; off += this.chunkBytes) {
       const piece = data.subarray(off, off + this.chunkBytes);
@@ -55,8 +63,19 @@ export class LogShipper {
       this.pendingBytes -= old.data.length;
       this.dropped += old.data.length;
     }
+    if (this.pendingBytes > this.highWaterBytes) return (this.draining ??= this.drain());
     if (this.pendingBytes >= this.chunkBytes * 4) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+    return undefined;
+  }
+
+  /** Flush until what is left is under the high-water mark again (each flush sends or drops). */
+  private async drain(): Promise<void> {
+    try {
+      while (this.pendingBytes > this.highWaterBytes / 2) await this.flush();
+    } finally {
+      this.draining = undefined;
+    }
   }
 
   /** Send what is buffered; resolves when everything written so far is in Redis. */

@@ -70,6 +70,22 @@ describe('process runtime', () => {
     await rm(dir, { recursive: true });
   });
 
+  test('stops reading a job\'s output while the output callback asks it to hold on', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let bytes = 0;
+    const h = await rt.start(spec(['sh', '-c', 'head -c 3000000 /dev/zero']), (_s, d) => {
+      bytes += d.length;
+      return bytes === d.length ? gate : undefined; // hold on after the first piece
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    // What the pipe and the stream's buffer hold at most; the job is blocked in write(2).
+    assert.ok(bytes < 512 * 1024, `${bytes} bytes arrived while held`);
+    release();
+    assert.deepEqual(await h.wait(), { exitCode: 0 });
+    assert.equal(bytes, 3_000_000);
+  });
+
   test('exit codes and signals', async () => {
     assert.deepEqual((await run(spec(['true']))).result, { exitCode: 0 });
     assert.deepEqual((await run(spec(['false']))).result, { exitCode: 1 });

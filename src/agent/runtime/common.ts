@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type { RunHandle, RunResult, RunSpec } from './types.js';
 
@@ -44,15 +45,34 @@ export function safeName(s: string): string {
   return `${readable}-${hash}`;
 }
 
-/** Catch a throwing output callback so that it cannot take the agent down with an uncaught error. */
+/**
+ * Where a job's output goes. A promise back means "hold on": the runtime reads no more of the
+ * job's output until it settles, so a job printing faster than its output is shipped blocks in
+ * write(2), as it would on a slow terminal, instead of losing output.
+ */
+export type OnOutput = (stream: 'stdout' | 'stderr', data: Buffer) => Promise<void> | void;
+
+/**
+ * The runtime's side of OnOutput: pause `sources` (the job's output streams) while the callback
+ * asks to, and catch a throwing callback so that it cannot take the agent down.
+ */
 export function guardOutput(
-  onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+  onOutput: OnOutput,
   report: (err: unknown) => void,
+  sources: Readable[],
 ): (stream: 'stdout' | 'stderr', data: Buffer) => void {
   let reported = false;
+  let held = false;
   return (stream, data) => {
     try {
-      onOutput(stream, data);
+      const wait = onOutput(stream, data);
+      if (!wait || held) return;
+      held = true;
+      for (const s of sources) s.pause();
+      void wait.catch(() => undefined).then(() => {
+        held = false;
+        for (const s of sources) s.resume();
+      });
     } catch (err) {
       if (!reported) report(err);
       reported = true;

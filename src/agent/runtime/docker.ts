@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pack } from 'tar-stream';
 import type { Logger } from '../../util/log.js';
-import { failedStart, guardOutput, jobEnv, within } from './common.js';
+import { failedStart, guardOutput, jobEnv, within, type OnOutput } from './common.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
 
 export interface DockerRuntimeOptions {
@@ -46,7 +46,7 @@ export class DockerRuntime implements Runtime {
     this.docker = opts.docker ?? new Dockerode();
   }
 
-  async start(spec: RunSpec, onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void): Promise<RunHandle> {
+  async start(spec: RunSpec, onOutput: OnOutput): Promise<RunHandle> {
     const log = this.opts.logger.child({ jobId: spec.jobId, attempt: spec.attempt, runtime: 'docker' });
     if (spec.command.length === 0) return failedStart({ exitCode: null, error: 'command is empty' });
     if (!spec.image) return failedStart({ exitCode: null, error: 'the docker runtime needs an image: set the job\'s image' });
@@ -71,12 +71,12 @@ export class DockerRuntime implements Runtime {
       });
     }
 
-    const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'));
     // Attach before start, or the first output of a short job is lost.
     const stream = (await container.attach({ stream: true, stdout: true, stderr: true }).catch(async (err: Error) => {
       await remove();
       throw new Error(`attaching to the container of job ${spec.jobId} failed: ${err.message}`);
     })) as unknown as Readable;
+    const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'), [stream]);
     const ended = new Promise<void>((res) => {
       stream.once('end', res);
       stream.once('close', res);

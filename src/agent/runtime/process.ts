@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../../util/log.js';
-import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
+import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within, type OnOutput } from './common.js';
 import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
@@ -45,7 +45,7 @@ export class ProcessRuntime implements Runtime {
     return this.limiter;
   }
 
-  async start(spec: RunSpec, onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void): Promise<RunHandle> {
+  async start(spec: RunSpec, onOutput: OnOutput): Promise<RunHandle> {
     const log = this.opts.logger.child({ jobId: spec.jobId, attempt: spec.attempt, runtime: 'process' });
     if (spec.command.length === 0) return failedStart({ exitCode: null, error: 'command is empty' });
     const env = { ...agentEnvForJobs(), ...jobEnv(spec) };
@@ -76,7 +76,7 @@ export class ProcessRuntime implements Runtime {
     const pid = child.pid!;
     // Later 'error' events would otherwise be thrown as uncaught and take the agent down.
     child.on('error', (err) => log.warn({ err }, 'child process error'));
-    const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'));
+    const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'), [child.stdout!, child.stderr!]);
     child.stdout!.on('data', (d: Buffer) => emit('stdout', d));
     child.stderr!.on('data', (d: Buffer) => emit('stderr', d));
 

@@ -1,4 +1,5 @@
+import type { OnOutput } from './common.js';
 export interface RunSpec { jobId: string; attempt: number; node: string; image?: string; command: string[]; env: Record<string, string>; workingDir?: string; cpus?: number; memoryBytes?: number; privileged?: boolean; clusterMount?: string }
 export interface RunResult { exitCode: number | null; signal?: string; error?: string }
 export interface RunHandle { wait(): Promise<RunResult>; kill(reason: string): Promise<void> }
-export interface Runtime { name: 'docker' | 'process'; start(spec: RunSpec, onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void): Promise<RunHandle>; cleanup(node: string, keepJobIds: Set<string>): Promise<string[]> }
+export interface Runtime { name: 'docker' | 'process'; start(spec: RunSpec, onOutput: OnOutput): Promise<RunHandle>; cleanup(node: string, keepJobIds: Set<string>): Promise<string[]> }

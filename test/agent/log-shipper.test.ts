@@ -1,0 +1,39 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { LogShipper } from '../../src/agent/log-shipper.js';
+import { ProcessRuntime } from '../../src/agent/runtime/process.js';
+import { keyspace } from '../../src/state/keys.js';
+import { readLog } from '../../src/state/jobs.js';
+import { testPrefix, useTestRedis } from '../helpers/redis.js';
+
+describe('log shipper', () => {
+  const db = useTestRedis();
+  let stateDir: string;
+  let rt: ProcessRuntime;
+  before(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'oswalk-ship-'));
+    rt = new ProcessRuntime({ stateDir, logger: pino({ level: 'silent' }) });
+  });
+  after(async () => {
+    await rt.cleanup('n1', new Set());
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('holds back a job that prints faster than its output is shipped, and loses none of it', async () => {
+    const ks = keyspace(testPrefix());
+    // Buffers far smaller than the output: without holding the job back, most of it would be dropped.
+    const shipper = new LogShipper(db.redis, ks, 'j1', 1, { highWaterBytes: 128 * 1024, maxBufferBytes: 256 * 1024 });
+    const h = await rt.start({ jobId: 'j1', attempt: 1, node: 'n1', command: ['seq', '1', '800000'], env: {} }, (s, d) => shipper.write(s, d));
+    assert.deepEqual(await h.wait(), { exitCode: 0 });
+    await shipper.flush();
+    const entries = await readLog(db.redis, ks, 'j1', '0', 1_000_000);
+    const shipped = Buffer.concat(entries.filter((e) => e.t === 'out').map((e) => e.data));
+    assert.equal(await db.redis.hget(ks.job('j1'), 'logDropped'), null);
+    assert.ok(shipped.equals(execFileSync('seq', ['1', '800000'], { maxBuffer: 64 << 20 })), `shipped ${shipped.length} bytes`);
+  });
+});
