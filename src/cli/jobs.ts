@@ -74,6 +74,7 @@ export function register(program: Command): void {
         const data = l.b64 !== undefined ? Buffer.from(l.b64, 'base64') : Buffer.from(l.text ?? '');
         if (l.t === 'out') process.stdout.write(data);
         else if (l.t === 'err') process.stderr.write(data);
+        else if (l.t === 'sys') process.stderr.write(`oswalk: ${data.toString()}\n`);
       };
       for await (const chunk of api.stream(`/v1/jobs/${id}/logs`)) {
         const lines = (rest + chunk.toString('utf8')).split('\n');

@@ -14,6 +14,12 @@ export function workingDirInMount(cwd: string, mount: string): string | undefine
   return relative(mount, cwd) || '.';
 }
 
+/** A shell's exit code for a job the agent reported `killed by SIGTERM` (runner.ts): 128 + the signal's number. */
+function signalExitCode(message: string): number | undefined {
+  const sig = /^killed by (SIG[A-Z0-9]+)$/.exec(message)?.[1] as keyof typeof osConstants.signals | undefined;
+  return sig && osConstants.signals[sig] ? 128 + osConstants.signals[sig] : undefined;
+}
+
 /**
  * Follow a job's output: stdout and stderr to ours, until its end line. Returns the exit
  * code the CLI should exit with: the job's own, 1 for a failure without one, 130 if cancelled.
@@ -27,13 +33,16 @@ export async function followJob(api: ApiClient, id: string, opts: { verbose?: bo
     const data = l.b64 !== undefined ? Buffer.from(l.b64, 'base64') : Buffer.from(l.text ?? '');
     if (l.t === 'out') process.stdout.write(data);
     else if (l.t === 'err') process.stderr.write(data);
-    else if (l.t === 'sys' && opts.verbose) process.stderr.write(`oswalk: ${data.toString()}\n`);
+    // sys: what the API says of the output itself (bytes dropped), which a reader must not miss.
+    else if (l.t === 'sys') process.stderr.write(`oswalk: ${data.toString()}\n`);
     else if (l.t === 'end') {
       const end = JSON.parse(data.toString()) as { state: string; exitCode: string; message: string; attempt?: string; node?: string };
       if (end.state === 'succeeded') code = 0;
       else if (end.state === 'cancelled') code = 130;
-      else code = end.exitCode !== '' && Number(end.exitCode) > 0 ? Number(end.exitCode) : 1;
-      if (opts.verbose || (end.state !== 'succeeded' && end.exitCode === '')) {
+      else if (end.exitCode !== '' && Number(end.exitCode) > 0) code = Number(end.exitCode);
+      else code = signalExitCode(end.message) ?? 1;
+      // The message is the agent's when the program could not start or was killed: say why.
+      if (opts.verbose || (end.state !== 'succeeded' && end.message !== '')) {
         const where = end.node ? ` on ${end.node} (attempt ${end.attempt})` : '';
         process.stderr.write(`oswalk: job ${id} ${end.state}${where}${end.message ? `: ${end.message}` : ''}\n`);
       }

@@ -44,6 +44,14 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(ok.code, 0);
   });
 
+  it('exits as a shell would for a job killed by a signal, and says why a program did not start', async () => {
+    const killed = await oswalk(['run', '--cpus', '0.1', '--', 'sh', '-c', 'kill -TERM $$']);
+    assert.equal(killed.code, 143);
+    const missing = await oswalk(['run', '--cpus', '0.1', '--', 'no-such-program-xyz']);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /failed on n1 \(attempt 1\): command "no-such-program-xyz" not found in PATH/);
+  });
+
   it('lists jobs as a table with state and node, prints logs, and cancels', async () => {
     const detached = await oswalk(['run', '--detach', '--cpus', '0.1', '--', 'sh', '-c', 'echo started; sleep 60']);
     const id = detached.stdout.trim();
