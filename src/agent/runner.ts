@@ -7,6 +7,7 @@ import {
 import type { Logger } from '../util/log.js';
 import { LogShipper } from './log-shipper.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
+import { duplicateRedis } from '../state/redis.js';
 
 export interface RunnerOptions {
   redis: Redis;
@@ -59,7 +60,7 @@ export class JobRunner {
   private reporting = 0;
 
   constructor(private readonly o: RunnerOptions) {
-    this.blocking = o.redis.duplicate();
+    this.blocking = duplicateRedis(o.redis);
     this.durations = new Histogram({
       name: 'oswalk_job_duration_seconds', help: 'Run time of job attempts on this node, by outcome.', labelNames: ['outcome'],
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600], registers: [o.registry],

@@ -85,6 +85,12 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));
+    // Started by `oswalk up` (an IPC channel): its end, even by SIGKILL, is a hang-up. The
+    // channel alone must not keep this process alive once it has stopped.
+    if (process.channel) {
+      process.channel.unref();
+      process.once('disconnect', () => resolve('SIGHUP'));
+    }
   });
 }
 

@@ -7,6 +7,8 @@ import type { RunningControlPlane } from '../controlplane/index.js';
 import { packageRoot } from '../util/paths.js';
 import { action, parseListen, untilSignal } from './common.js';
 import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
+import { supervise } from './supervise.js';
+import { takeUpLock } from './up-lock.js';
 import type { EmbeddedRedis } from './redis-server.js';
 import { freePort } from '../util/net.js';
 
@@ -19,27 +21,22 @@ interface UpOptions {
   mount: string | false;
 }
 
-/** A local agent as a child process of its own, so it can be killed and restarted like a real node. */
+/**
+ * A local agent as a child process of its own, so it can be killed and restarted like a real
+ * node. The token goes in its environment, which only its user can read (a command line is
+ * everyone's); the IPC channel makes it stop when `up` goes, however `up` went.
+ */
 function startLocalAgent(opts: { name: string; api: string; token: string; runtime: string; nodeDir: string; mountPath?: string }): ChildProcess {
   mkdirSync(join(opts.nodeDir, 'export'), { recursive: true });
   const child = spawn(process.execPath, [
-    join(packageRoot(), 'bin', 'oswalk.js'), 'agent', '--node', opts.name, '--control-plane', opts.api, '--token', opts.token,
+    join(packageRoot(), 'bin', 'oswalk.js'), 'agent', '--node', opts.name, '--control-plane', opts.api,
     '--runtime', opts.runtime, '--export', join(opts.nodeDir, 'export'), '--state-dir', join(opts.nodeDir, 'state'),
     ...(opts.mountPath ? ['--mount', opts.mountPath] : ['--no-mount']), '--listen', '127.0.0.1:0', '--address', '127.0.0.1',
-  ], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OSWALK_LOG_LEVEL: process.env.OSWALK_LOG_LEVEL ?? 'warn' } });
-  return child;
-}
-
-function stopChildProcess(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
+  ], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { ...process.env, OSWALK_TOKEN: opts.token, OSWALK_LOG_LEVEL: process.env.OSWALK_LOG_LEVEL ?? 'warn' },
   });
+  return child;
 }
 
 /** Wait until every named node is registered and ready, or say which are missing. */
@@ -70,7 +67,9 @@ export function register(program: Command): void {
       const stateDir = join(dir, CONFIG_DIR);
       const cfg = readConfig(join(stateDir, 'config.json'));
       const token = cfg.token ?? randomBytes(24).toString('base64url');
-      const stack: (() => Promise<void>)[] = [];
+      mkdirSync(stateDir, { recursive: true });
+      const lock = await takeUpLock(stateDir);
+      const stack: (() => Promise<void>)[] = [async () => lock.release()];
       const stopAll = async () => {
         for (const stop of stack.reverse()) await stop().catch(() => undefined);
       };
@@ -78,7 +77,7 @@ export function register(program: Command): void {
         let redisUrl = opts.redis;
         if (!redisUrl) {
           const { startEmbeddedRedis } = await import('./redis-server.js');
-          const embedded: EmbeddedRedis = await startEmbeddedRedis(join(stateDir, 'redis'));
+          const embedded: EmbeddedRedis = await startEmbeddedRedis(join(stateDir, 'redis'), (pid) => lock.setRedisPid(pid));
           stack.push(() => embedded.stop());
           redisUrl = embedded.url;
         }
@@ -93,8 +92,7 @@ export function register(program: Command): void {
         for (const name of names) {
           const nodeDir = join(stateDir, 'nodes', name);
           const mountPath = opts.mount === false ? undefined : name === 'node1' ? resolve(dir, opts.mount) : join(nodeDir, 'cluster');
-          const child = startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir, mountPath });
-          stack.push(() => stopChildProcess(child));
+          stack.push(supervise(`${name}'s agent`, () => startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir, mountPath })));
         }
         await waitForNodes(cp, names);
         process.stdout.write([

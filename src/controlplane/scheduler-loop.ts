@@ -4,6 +4,7 @@ import { schedule, type GroupLimits, type SchedNode, type Strategy } from '../sc
 import type { Keyspace } from '../state/keys.js';
 import { pendingIds, pendingJobs, placeJobs, schedulerView, type PendingJob, type Plan } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
+import { duplicateRedis } from '../state/redis.js';
 
 export interface SchedulerLoopOptions {
   strategy?: Strategy;
@@ -104,7 +105,7 @@ export function startSchedulerLoop(opts: {
   const strategy = opts.strategy ?? 'spread';
   const batch = opts.batch ?? 1000;
   const idleSeconds = (opts.idleMs ?? 1000) / 1000;
-  const blocking = redis.duplicate();
+  const blocking = duplicateRedis(redis);
   const passes = new Histogram({
     name: 'oswalk_scheduler_pass_duration_seconds', help: 'Time of one scheduling pass (snapshot, plan, apply).',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [opts.registry],

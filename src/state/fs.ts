@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 import { decodeXattrs, encodeXattrs, type Xattrs } from './xattrs.js';
+import { duplicateRedis } from './redis.js';
 
 /**
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
@@ -309,7 +310,7 @@ export async function getManifest(redis: Redis, ks: Keyspace, hash: string): Pro
  * subscribers must; the returned function unsubscribes and closes it.
  */
 export async function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
-  const sub = redis.duplicate();
+  const sub = duplicateRedis(redis);
   sub.on('message', (channel: string, message: string) => {
     if (channel === ks.fsEvents) onPath(message);
   });

@@ -25,6 +25,17 @@ export function connectRedis(url: string, extra: RedisOptions = {}, log?: Logger
   return client;
 }
 
+/**
+ * A second connection like `redis` (for blocking reads and subscriptions). duplicate() copies
+ * no listeners, and an ioredis client without an 'error' listener prints every failed
+ * reconnect as an unhandled error event; it reconnects by itself, and the original logs.
+ */
+export function duplicateRedis(redis: Redis): Redis {
+  const d = redis.duplicate();
+  d.on('error', () => undefined);
+  return d;
+}
+
 function createClient(url: string, extra: RedisOptions): Redis {
   const base: RedisOptions = {
     maxRetriesPerRequest: null,

@@ -109,6 +109,21 @@ describe('oswalk CLI: cluster init, up, status', () => {
       assert.equal(inDir.stdout, 'written through node1\n');
       await eventually(() => readFileSync(join(node2View, 'work', 'out.txt'), 'utf8').startsWith('job on node'), true);
 
+      // One up per directory; the token is on no command line (every user can read those).
+      const second = await oswalk(['up', '--nodes', '1'], { cwd: upDir, env });
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /oswalk up is already running in this directory \(pid \d+\)/);
+      const token = JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')).token as string;
+      assert.ok(!execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(token));
+      // A killed agent and a killed redis-server are started again, and the cluster carries on.
+      const agentPid = () => execFileSync('pgrep', ['-f', `agent --node node2 .*${upDir}`], { encoding: 'utf8' }).trim();
+      const before = agentPid();
+      execFileSync('pkill', ['-KILL', '-f', `redis-server 127.0.0.1:${new URL(JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')).redisUrl).port}`]);
+      process.kill(Number(before), 'SIGKILL');
+      await eventually(() => { const p = agentPid(); return p !== '' && p !== before; }, true, 20_000);
+      const onNode2 = await oswalk(['run', '--node-selector', 'oswalk.dev/node=node2', '--', 'sh', '-c', 'echo back on $OSWALK_NODE'], { cwd: upDir, env });
+      assert.equal(onNode2.stdout, 'back on node2\n', onNode2.stderr);
+
       const wrong = await oswalk(['get', 'nodes', '--token', 'wrong'], { cwd: upDir });
       assert.equal(wrong.code, 1);
       assert.match(wrong.stderr, /refused the token/);
@@ -122,6 +137,28 @@ describe('oswalk CLI: cluster init, up, status', () => {
     assert.ok(!ps.includes(upDir), `no process of this cluster is left:\n${ps.split('\n').filter((l) => l.includes(upDir)).join('\n')}`);
     const port = new URL(JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')).redisUrl).port;
     assert.ok(!ps.includes(`redis-server 127.0.0.1:${port}`), 'the embedded redis-server is gone');
+    rmSync(upDir, { recursive: true, force: true });
+  });
+
+  it('an up killed with SIGKILL leaves no agent behind, and the next up there takes over its data', async () => {
+    const upDir = mkdtempSync(join(tmpdir(), 'oswalk-up-'));
+    const env = { OSWALK_API: '', OSWALK_TOKEN: '' };
+    const first = await startOswalk(['up', '--dir', upDir, '--nodes', '1'], /Nodes:\s+node1/, { cwd: upDir, timeoutMs: 60_000 });
+    writeFileSync(join(upDir, 'cluster', 'kept.txt'), 'kept\n');
+    const { redisPid } = JSON.parse(readFileSync(join(upDir, '.oswalk', 'up.pid'), 'utf8')) as { redisPid: number };
+    first.child.kill('SIGKILL');
+    await eventually(() => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(`--state-dir ${upDir}`), false, 20_000);
+    const second = await startOswalk(['up', '--dir', upDir, '--nodes', '1'], /Nodes:\s+node1/, { cwd: upDir, timeoutMs: 60_000 });
+    try {
+      assert.equal(readFileSync(join(upDir, 'cluster', 'kept.txt'), 'utf8'), 'kept\n');
+      // The killed up's redis-server, still appending to the same file, was stopped.
+      assert.ok(!existsSync(`/proc/${redisPid}`), `the old redis-server ${redisPid} is gone`);
+      assert.equal((await oswalk(['status'], { cwd: upDir, env })).code, 0);
+    } finally {
+      assert.equal(await stopChild(second.child, 'SIGINT'), 0);
+    }
+    const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    assert.ok(!ps.includes(upDir), `no process of this cluster is left:\n${ps.split('\n').filter((l) => l.includes(upDir)).join('\n')}`);
     rmSync(upDir, { recursive: true, force: true });
   });
 

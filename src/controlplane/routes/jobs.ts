@@ -8,6 +8,7 @@ import {
   type JobOwner, type JobRecord, type JobState, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
+import { duplicateRedis } from '../../state/redis.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
 const State = Type.Union(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)));
@@ -144,7 +145,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       // read. A job that ended before has none unless someone followed it; its end line is
       // built from the record.
       const state = follow ? await followJob(redis, ks, job.id) : job.state;
-      const blocking = follow && state && !TERMINAL_STATES.has(state) ? redis.duplicate() : undefined;
+      const blocking = follow && state && !TERMINAL_STATES.has(state) ? duplicateRedis(redis) : undefined;
       const writeEnd = (j: JobRecord | undefined) => {
         if (j && TERMINAL_STATES.has(j.state)) out.write(JSON.stringify(logLine(endEntry(j))) + '\n');
       };
