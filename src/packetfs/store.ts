@@ -1,7 +1,7 @@
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync, fchmodSync, utimesSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { createLogger, type Logger } from '../util/log.js';
@@ -144,7 +144,11 @@ export class ChunkStore extends EventEmitter {
   /** Create the layout and remove temp files left by a crash (called lazily by every method). */
   init(): Promise<void> {
     this.ready ??= (async () => {
-      for (const d of ['own', 'cache', 'tmp', 'quarantine']) await mkdir(join(this.dir, d), { recursive: true });
+      // Chunks hold every file's bytes whatever the file's own mode says: only the node's own
+      // processes may read them (peers fetch them over authenticated HTTP, jobs through the mount).
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await chmod(this.dir, 0o700);
+      for (const d of ['own', 'cache', 'tmp', 'quarantine']) await mkdir(join(this.dir, d), { recursive: true, mode: 0o755 });
       const tmp = join(this.dir, 'tmp');
       const cutoff = Date.now() - TMP_MAX_AGE_MS;
       for (const name of await readdir(tmp)) {
@@ -156,7 +160,7 @@ export class ChunkStore extends EventEmitter {
           // A gc that died between moving a chunk aside and deciding: put it back (owned, the
           // safe side); the next gc decides again.
           const to = this.path(gcAside[1], 'own');
-          await mkdir(join(to, '..'), { recursive: true });
+          await mkdir(join(to, '..'), { recursive: true, mode: 0o755 });
           await rename(join(tmp, name), to).catch(() => undefined);
         } else {
           await unlink(join(tmp, name)).catch(() => undefined);
@@ -294,7 +298,7 @@ export class ChunkStore extends EventEmitter {
         await rename(tmp, target);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await mkdir(dir, { recursive: true });
+        await mkdir(dir, { recursive: true, mode: 0o755 });
         await rename(tmp, target);
         // New fan-out directories (at most 65 536 in a store's life) must reach the disk too.
         if (area === 'own') for (const d of [join(dir, '..'), join(dir, '..', '..')]) await fsyncDir(d);
@@ -346,7 +350,7 @@ export class ChunkStore extends EventEmitter {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' && existsSync(from) && !existsSync(dir)) {
-        await mkdir(dir, { recursive: true });
+        await mkdir(dir, { recursive: true, mode: 0o755 });
         return this.promote(hash);
       }
       if (code === 'ENOENT') return false;

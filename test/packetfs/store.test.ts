@@ -162,6 +162,24 @@ describe('ChunkStore', () => {
     assert.notEqual(r.crc, null);
   });
 
+  it('keeps chunks from other local users: the store is 0700 whatever the umask, an old store too', async (t) => {
+    const dir = join(root, 'private');
+    chmodSync(root, 0o755);
+    mkdirSync(dir, { mode: 0o755 });
+    const old = process.umask(0);
+    try {
+      const store = fresh('private');
+      const data = randomBytes(1000);
+      await store.put(sha(data), data);
+      assert.equal(statSync(dir).mode & 0o777, 0o700);
+      assert.equal(statSync(join(dir, 'cache')).mode & 0o777, 0o755, 'no world-writable directory under umask 0');
+      if (process.getuid?.() !== 0) return t.skip('needs root to try as another user');
+      assert.throws(() => execFileSync('cat', [store.path(sha(data))], { uid: 65534, gid: 65534, stdio: 'pipe' }), /Permission denied/);
+    } finally {
+      process.umask(old);
+    }
+  });
+
   it('quarantines a truncated or corrupted chunk, reports it and never serves it', async () => {
     const store = fresh('corrupt');
     const data = randomBytes(50_000);
