@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { action, parseMemoryFlag, untilSignal } from './common.js';
 import { readConfig, resolveRedisUrl } from './config.js';
-import { DEFAULT_PREFIX } from '../state/keys.js';
+import { DEFAULT_PREFIX, keyspace } from '../state/keys.js';
+import { warnIfNotANode } from './node-check.js';
 
 export function register(program: Command): void {
   program.command('mount')
@@ -16,11 +17,18 @@ export function register(program: Command): void {
     .action(action(async (dir: string, opts: { node: string; redis?: string; prefix: string; stateDir: string; cacheSize: string }, cmd: Command) => {
       const token = (cmd.optsWithGlobals() as { token?: string }).token || process.env.OSWALK_TOKEN || readConfig().token;
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN; it lets this node fetch chunks from the others');
-      const { mountOverlay } = await import('../overlay/index.js');
+      const redisUrl = resolveRedisUrl(opts.redis);
+      const [{ mountOverlay }, { connectRedis }] = await Promise.all([import('../overlay/index.js'), import('../state/redis.js')]);
+      const redis = connectRedis(redisUrl);
+      try {
+        await warnIfNotANode(redis, keyspace(opts.prefix), opts.node, 'what is written through this mount');
+      } finally {
+        redis.disconnect();
+      }
       const mount = await mountOverlay({
         mountDir: dir,
         node: opts.node,
-        redisUrl: resolveRedisUrl(opts.redis),
+        redisUrl,
         prefix: opts.prefix,
         stateDir: opts.stateDir,
         cacheSizeBytes: await parseMemoryFlag(opts.cacheSize),

@@ -7,6 +7,7 @@ import { action, globals } from './common.js';
 import type { Redis } from 'ioredis';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
 import { resolveRedisUrl } from './config.js';
+import { warnIfNotANode } from './node-check.js';
 
 interface Opts {
   redis?: string;
@@ -54,6 +55,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error(`--concurrency must be 1..64, got ${opts.concurrency}`);
       const log = createLogger('translate', { node: opts.node });
       const stats = await withRedis(opts, async (redis, ks) => {
+        await warnIfNotANode(redis, ks, opts.node, 'the files translated here');
         const store = new ChunkStore(resolve(opts.store), { log });
         const t = await startTranslator({
           redis, ks, node: opts.node, exportDir: dir, store, log, watch: false, concurrency,

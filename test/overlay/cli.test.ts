@@ -34,6 +34,8 @@ describe('oswalk mount', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       assert.equal(await ok('echo hi > f && cat f', { cwd: mnt }), 'hi\n');
+      // No agent named "cli" has joined: other nodes could not fetch what is written here.
+      assert.match(err, /warning: no agent named "cli" has joined this cluster \(it has no nodes yet\)/);
       child.kill('SIGINT');
       const [code] = await once(child, 'exit');
       assert.equal(code, 0);
