@@ -1,4 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import type { Manifest } from '../manifest/index.js';
+import { ApiError } from './client.js';
 import { action, client, globals } from './common.js';
 import { readManifestFiles } from './manifest-files.js';
 
@@ -6,26 +8,46 @@ interface Applied {
   items: { kind: string; name: string; result: string }[];
 }
 
+type ManifestFile = { source: string; yaml: string; manifests: Manifest[] };
+
+/** Where kind/name is defined among the files. */
+function fileOf(files: ManifestFile[], kind: string, name: string): string | undefined {
+  return files.find((f) => f.manifests.some((m) => m.kind === kind && m.metadata.name === name))?.source;
+}
+
 export function register(program: Command): void {
   program.command('apply')
     .description('create or update Nodes, Mounts, Jobs and Services from YAML manifests')
     .requiredOption('-f, --filename <path...>', 'manifest file, directory of *.yaml, or - for stdin (repeatable)')
-    .option('--dry-run', 'validate only; change nothing')
-    .action(action(async (opts: { filename: string[]; dryRun?: boolean }, cmd: Command) => {
+    .addOption(new Option('--dry-run [strategy]', 'change nothing: "server" (the default) says what would be created, changed or refused; "client" only checks the files, without a cluster')
+      .choices(['server', 'client']).preset('server'))
+    .action(action(async (opts: { filename: string[]; dryRun?: 'server' | 'client' }, cmd: Command) => {
       // Every file is checked here first, so one bad file stops the whole command before
-      // anything reaches the cluster; the server checks again and applies each file atomically.
+      // anything reaches the cluster; the server checks again (its errors name file and line)
+      // and applies them all in one atomic step: a refused object leaves every file unapplied.
       const files = await readManifestFiles(opts.filename);
-      const out: Applied['items'] = [];
-      if (!opts.dryRun) {
-        const api = client(cmd);
-        for (const { source, yaml } of files) out.push(...(await api.post<Applied>('/v1/apply', { source, yaml })).items);
+      const { checkFilesTogether } = await import('../manifest/index.js');
+      checkFilesTogether(files);
+      let out: Applied['items'] = [];
+      if (opts.dryRun !== 'client') {
+        const dryRun = opts.dryRun === 'server';
+        const body = { source: 'oswalk apply', files: files.map(({ source, yaml }) => ({ source, yaml })), dryRun };
+        try {
+          out = (await client(cmd).post<Applied>('/v1/apply', body)).items;
+        } catch (err) {
+          const job = err instanceof ApiError && err.status === 409 ? /^Job "([^"]+)"/.exec(err.message)?.[1] : undefined;
+          const file = job === undefined ? undefined : fileOf(files, 'Job', job);
+          if (file && files.length > 1) throw new Error(`${file}: ${(err as Error).message}; nothing was applied`);
+          throw err;
+        }
       }
+      const note = opts.dryRun ? ` (${opts.dryRun} dry run)` : '';
       if (globals(cmd).output === 'json') {
-        process.stdout.write(JSON.stringify({ items: out, dryRun: !!opts.dryRun }, null, 2) + '\n');
-      } else if (opts.dryRun) {
-        process.stdout.write(`${files.length} file(s) valid (dry run: nothing applied)\n`);
+        process.stdout.write(JSON.stringify({ items: out, dryRun: opts.dryRun ?? false }, null, 2) + '\n');
+      } else if (opts.dryRun === 'client') {
+        process.stdout.write(`${files.length} file(s) valid${note}: nothing applied\n`);
       } else {
-        for (const o of out) process.stdout.write(`${o.kind.toLowerCase()}/${o.name} ${o.result}\n`);
+        for (const o of out) process.stdout.write(`${o.kind.toLowerCase()}/${o.name} ${o.result}${note}\n`);
       }
     }));
 }

@@ -26,4 +26,4 @@ export {
   type JobManifest, type ServiceManifest, type NodeManifest, type MountManifest, type Manifest,
 } from './normalize.js';
 export { normalizeManifest } from './validate.js';
-export { parseManifests, parseManifestFile, validateManifestObject, validateManifestList } from './parse.js';
+export { checkFilesTogether, parseManifests, parseManifestFile, validateManifestObject, validateManifestList } from './parse.js';

@@ -89,6 +89,31 @@ export function validateManifestList(objs: unknown[], source: string): Manifest[
   });
 }
 
+/**
+ * Files applied together: one name per kind across all of them, as within one file (which of
+ * two would win is anyone's guess), and at most LIMITS.manifestDocuments manifests in all.
+ */
+export function checkFilesTogether(files: { source: string; manifests: Manifest[] }[]): void {
+  const total = files.reduce((n, f) => n + f.manifests.length, 0);
+  if (total > LIMITS.manifestDocuments) {
+    throw new ManifestError({ file: files.at(-1)?.source ?? 'request', reason: `${total} manifests at once, more than ${LIMITS.manifestDocuments}; apply them in several commands` });
+  }
+  const seen = new Map<string, string>();
+  for (const f of files) {
+    for (const m of f.manifests) {
+      const key = `${m.kind}/${m.metadata.name}`;
+      const first = seen.get(key);
+      if (first !== undefined && first !== f.source) {
+        throw new ManifestError({
+          file: f.source, field: 'metadata.name',
+          reason: `a second ${m.kind} named ${JSON.stringify(m.metadata.name)} (the first is in ${first}); names must be unique per kind, so rename one`,
+        });
+      }
+      seen.set(key, f.source);
+    }
+  }
+}
+
 /** Names seen so far in one file; a second of the same kind is an error at its metadata.name. */
 class Names {
   /** Where each name was first seen, worked out only when it is needed for an error. */

@@ -22,10 +22,10 @@ function canonical(v: unknown): string {
       : val);
 }
 
-/** Store validated manifests in one atomic step: either all of them or, on a conflict, none. */
-export async function applyObjects(redis: Redis, ks: Keyspace, objects: StoredObject[]): Promise<ApplyResult[]> {
+/** Store validated manifests in one atomic step: either all of them or, on a conflict, none. `dryRun`: what would happen, nothing stored. */
+export async function applyObjects(redis: Redis, ks: Keyspace, objects: StoredObject[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult[]> {
   if (!objects.length) return [];
-  const args = objects.flatMap((o) => [KINDS.indexOf(o.kind) + 1, o.metadata.name, canonical(o)]);
+  const args = [opts.dryRun ? '1' : '0', ...objects.flatMap((o) => [KINDS.indexOf(o.kind) + 1, o.metadata.name, canonical(o)])];
   // KEYS follow KINDS, whose first is Job: the script refuses a changed Job spec at KEYS[1].
   const res = await runScript<string[]>(redis, 'applyObjects', KINDS.map((k) => ks.objects(k)), args);
   if (res[0] === 'conflict') {

@@ -104,6 +104,31 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(job.state, 'cancelled');
   });
 
+  it('applies several files in one step: a refused Job leaves every file unapplied; --dry-run asks the server', async () => {
+    const job = (name: string, cmd: string) => ['apiVersion: oswalk.dev/v1', 'kind: Job', 'metadata:', `  name: ${name}`, 'spec:', '  runtime: process',
+      `  command: ["${cmd}"]`, '  resources:', '    cpus: 100m', ''].join('\n');
+    const [a, b, b2, dup] = ['a', 'b', 'b2', 'dup'].map((n) => join(state.dir, `multi-${n}.yaml`));
+    writeFileSync(a, job('multi-a', 'true'));
+    writeFileSync(b, job('multi-b', 'true'));
+    writeFileSync(b2, job('multi-b', 'false'));
+    writeFileSync(dup, job('multi-a', 'false'));
+    assert.equal((await oswalk(['apply', '-f', b])).stdout, 'job/multi-b created\n');
+    // The server's dry run sees the changed Job, which a check of the files alone cannot.
+    const dry = await oswalk(['apply', '-f', a, '-f', b2, '--dry-run']);
+    assert.equal(dry.code, 1);
+    assert.match(dry.stderr, /multi-b\.yaml|b2\.yaml/);
+    assert.equal((await oswalk(['apply', '-f', a, '--dry-run'])).stdout, 'job/multi-a created (server dry run)\n');
+    assert.equal((await oswalk(['apply', '-f', a, '-f', b2, '--dry-run', 'client'])).stdout, '2 file(s) valid (client dry run): nothing applied\n');
+    const refused = await oswalk(['apply', '-f', a, '-f', b2]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /multi-b2\.yaml: Job "multi-b" already exists with a different spec.*nothing was applied/);
+    assert.equal((await oswalk(['job', 'multi-a'])).code, 4, 'multi-a.yaml was not applied either');
+    const twice = await oswalk(['apply', '-f', a, '-f', dup]);
+    assert.match(twice.stderr, /multi-dup\.yaml: metadata\.name: a second Job named "multi-a" \(the first is in .*multi-a\.yaml\)/);
+    // Sent as one request of objects, a file applied before on its own is unchanged.
+    assert.equal((await oswalk(['apply', '-f', a, '-f', b])).stdout, 'job/multi-a created\njob/multi-b unchanged\n');
+  });
+
   it('deletes applied manifests by kind and name or by file: a Service\'s replicas stop', async () => {
     const svc = join(state.dir, 'svc.yaml');
     writeFileSync(svc, [

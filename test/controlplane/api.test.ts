@@ -65,6 +65,23 @@ describe('control plane API', () => {
     assert.equal(notJson.status, 400);
   });
 
+  it('applies several files in one request: errors name the file and line, a duplicate across files is refused, nothing half applied', async () => {
+    const mount = (name: string, path = '/cluster') => `apiVersion: oswalk.dev/v1\nkind: Mount\nmetadata:\n  name: ${name}\nspec:\n  path: ${path}\n`;
+    const apply = (files: { source: string; yaml: string }[], dryRun = false) => call('/v1/apply', { method: 'POST', body: JSON.stringify({ files, dryRun }) });
+    const bad = await apply([{ source: 'one.yaml', yaml: mount('m1') }, { source: 'two.yaml', yaml: mount('m2', 'relative') }]);
+    assert.equal(bad.status, 422);
+    assert.deepEqual((({ file, line, field }) => ({ file, line, field }))(await bad.json()), { file: 'two.yaml', line: 6, field: 'spec.path' });
+    const dup = await apply([{ source: 'one.yaml', yaml: mount('m1') }, { source: 'two.yaml', yaml: mount('m1', '/other') }]);
+    assert.equal(dup.status, 422);
+    assert.match((await dup.json()).message, /^two\.yaml: metadata\.name: a second Mount named "m1" \(the first is in one\.yaml\)/);
+    assert.equal((await call('/v1/objects/Mount/m1')).status, 404, 'nothing of the first file was stored');
+    const dry = await apply([{ source: 'one.yaml', yaml: mount('m1') }, { source: 'two.yaml', yaml: mount('m2') }], true);
+    assert.deepEqual((await dry.json()).items.map((i: { result: string }) => i.result), ['created', 'created']);
+    assert.equal((await call('/v1/objects/Mount/m1')).status, 404, 'a dry run stores nothing');
+    const both = await call('/v1/apply', { method: 'POST', body: JSON.stringify({ yaml: mount('m1'), files: [] }) });
+    assert.equal(both.status, 400);
+  });
+
   it('drains and uncordons a node, and hands joining agents the Redis details', async () => {
     assert.deepEqual(await (await call('/v1/nodes/n1/drain', { method: 'POST', body: '{}' })).json(), { name: 'n1', status: 'draining', moved: 0, remaining: 0 });
     assert.equal((await (await call('/v1/nodes/n1')).json()).status, 'draining');

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
-import { KINDS, ManifestError, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
+import { KINDS, ManifestError, checkFilesTogether, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
 import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects, type ApplyResult } from '../../state/objects.js';
 import { LIMITS } from '../../util/limits.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -17,8 +17,9 @@ const ObjectSchema = Type.Object({
 
 /**
  * kubectl-style apply: a whole file of manifests, as YAML text (so errors name the line) or
- * as JSON objects. Everything is validated before anything is stored, and the store is
- * one atomic step: a bad manifest changes nothing.
+ * as JSON objects, or several files' texts at once (`oswalk apply -f a -f b`). Everything is
+ * validated before anything is stored, and the store is one atomic step: a bad manifest
+ * changes nothing. `dryRun` answers what would happen and stores nothing.
  */
 export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: ControlPlaneContext; onChanged: OnChanged }): Promise<void> {
   app.post('/v1/apply', {
@@ -27,6 +28,10 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
         source: Type.String({ maxLength: 4096, default: 'request' }),
         yaml: Type.Optional(Type.String({ maxLength: LIMITS.manifestBytes })),
         manifests: Type.Optional(Type.Array(Type.Unknown(), { maxItems: LIMITS.manifestDocuments })),
+        files: Type.Optional(Type.Array(Type.Object({
+          source: Type.String({ maxLength: 4096 }), yaml: Type.String({ maxLength: LIMITS.manifestBytes }),
+        }, { additionalProperties: false }), { maxItems: LIMITS.manifestDocuments })),
+        dryRun: Type.Boolean({ default: false }),
       }, { additionalProperties: false }),
       response: {
         200: Type.Object({ items: Type.Array(Type.Object({ kind: Type.String(), name: Type.String(), result: Type.String() })) }),
@@ -37,28 +42,37 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
       },
     },
   }, async (req, reply) => {
-    const { source, yaml, manifests } = req.body as { source: string; yaml?: string; manifests?: unknown[] };
-    if ((yaml === undefined) === (manifests === undefined)) {
-      throw new HttpError(400, 'send either "yaml" (the text of a manifest file) or "manifests" (a list of objects)', 'Bad Request');
+    const { source, yaml, manifests, files, dryRun } = req.body as {
+      source: string; yaml?: string; manifests?: unknown[]; files?: { source: string; yaml: string }[]; dryRun: boolean;
+    };
+    if ([yaml, manifests, files].filter((x) => x !== undefined).length !== 1) {
+      throw new HttpError(400, 'send one of "yaml" (the text of a manifest file), "manifests" (a list of objects) or "files" (several files\' texts)', 'Bad Request');
     }
     let parsed: Manifest[];
     try {
-      parsed = yaml !== undefined ? parseManifests(yaml, source) : validateManifestList(manifests!, source);
+      if (files) {
+        const each = files.map((f) => ({ source: f.source, manifests: parseManifests(f.yaml, f.source) }));
+        checkFilesTogether(each);
+        parsed = each.flatMap((f) => f.manifests);
+      } else {
+        parsed = yaml !== undefined ? parseManifests(yaml, source) : validateManifestList(manifests!, source);
+      }
     } catch (err) {
       if (err instanceof ManifestError) return reply.code(422).send({ error: 'Invalid', ...err.toJSON() });
       throw err;
     }
     let results: ApplyResult[];
     try {
-      results = await applyObjects(ctx.redis, ctx.ks, parsed);
+      results = await applyObjects(ctx.redis, ctx.ks, parsed, { dryRun });
     } catch (err) {
       if (err instanceof ApplyConflictError) throw new HttpError(409, err.message, 'Conflict');
       throw err;
     }
-    const applied = parsed.map((manifest, i) => ({ manifest, result: results[i] }));
+    const items = parsed.map((m, i) => ({ kind: m.kind, name: m.metadata.name, result: results[i] }));
+    if (dryRun) return { items };
     await onChanged(ctx, new Set(parsed.map((m) => m.kind)));
-    req.log.info({ source, objects: applied.map((a) => `${a.manifest.kind}/${a.manifest.metadata.name} ${a.result}`) }, 'applied');
-    return { items: applied.map((a) => ({ kind: a.manifest.kind, name: a.manifest.metadata.name, result: a.result })) };
+    req.log.info({ source, objects: items.map((a) => `${a.kind}/${a.name} ${a.result}`) }, 'applied');
+    return { items };
   });
 
   app.get('/v1/objects/:kind', {
