@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { apiClient, ApiError, type ApiClient } from './client.js';
 import type { OutputFormat } from './output.js';
 
@@ -112,4 +112,10 @@ export function parseKeyValues(text: string, what: string): Record<string, strin
 export async function parseMemoryFlag(text: string): Promise<number> {
   const { parseMemory } = await import('../manifest/index.js');
   return parseMemory(text);
+}
+
+/** A commander parser for a number above 0: a bad value is a usage error (exit 2), said before anything is sent. */
+export function positiveNumber(text: string): string {
+  if (!(Number(text) > 0)) throw new InvalidArgumentError('must be a number above 0, e.g. 0.5 or 2');
+  return text;
 }

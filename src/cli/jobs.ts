@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import { ApiError, type ApiClient } from './client.js';
@@ -20,14 +20,15 @@ export const JOB_COLUMNS: Column<JobRecord>[] = [
   { header: 'ATTEMPT', value: (j) => j.attempt },
   { header: 'EXIT', value: (j) => j.exitCode },
   { header: 'TIME', value: jobAge },
-  { header: 'WAIT REASON', value: (j) => (j.state === 'pending' ? j.waitReason : j.state === 'failed' ? j.message : undefined) },
+  // Why a job waits, or why it failed: the one thing to know about a job in either state.
+  { header: 'REASON', value: (j) => (j.state === 'pending' ? j.waitReason : j.state === 'failed' ? j.message : undefined) },
 ];
 
 /** `oswalk get jobs` (wired under the `get` command). */
 export function registerGetJobs(get: Command): void {
   get.command('jobs')
     .description('list jobs, newest first, with their state, node and why they wait')
-    .option('--state <state>', 'only jobs in this state (pending, scheduled, running, succeeded, failed, cancelled)')
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled']))
     .option('--owner <Kind/name>', 'only the records of this Job or Service manifest, e.g. Job/sweep')
     .option('--limit <n>', 'at most this many', '100')
     .action(action(async (opts: { state?: string; owner?: string; limit: string }, cmd: Command) => {

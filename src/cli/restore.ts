@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { hostname } from 'node:os';
 import type { VersionRecord } from '../state/fs.js';
 import { action, client, globals } from './common.js';
@@ -9,7 +9,10 @@ export function register(program: Command): void {
   mountOption(program.command('restore'))
     .description('make an older version of a path current again (a new version reusing its data; nothing is copied)')
     .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
-    .argument('<version>', 'version id, as `oswalk versions PATH` shows it')
+    .argument('<version>', 'version id, as `oswalk versions PATH` shows it', (id: string) => {
+      if (!/^[1-9]\d{0,15}$/.test(id)) throw new InvalidArgumentError('a version id is a number, as the ID column of `oswalk versions PATH` shows');
+      return id;
+    })
     .option('--node <name>', 'node to record the restore as (default: $OSWALK_NODE, then the node of the mount in .oswalk/config.json, then this host\'s name)')
     .action(action(async (arg: string, id: string, opts: { mount?: string; node?: string }, cmd: Command) => {
       const path = namespacePath(arg, opts.mount);

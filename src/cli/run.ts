@@ -5,7 +5,7 @@ import type { JobSpecInput } from '../state/jobspec.js';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import type { ApiClient } from './client.js';
-import { action, client, onBrokenPipe, parseKeyValues, parseMemoryFlag } from './common.js';
+import { action, client, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber } from './common.js';
 import { localMountPath } from './config.js';
 
 /** The cwd relative to the unified mount, when the cwd is inside it. */
@@ -68,7 +68,7 @@ export function register(program: Command): void {
   program.command('run')
     .description('run a command on the best node of the cluster, stream its output here, and exit with its exit code')
     .argument('<command...>', 'the program and its arguments (put them after --)')
-    .option('--cpus <n>', 'CPUs to reserve', '1')
+    .option('--cpus <n>', 'CPUs to reserve', positiveNumber, '1')
     .option('--memory <size>', 'memory to reserve and limit the job to, e.g. 512Mi')
     .option('--image <image>', 'container image (docker runtime)')
     .option('--node-selector <k=v,...>', 'only nodes with these labels (oswalk.dev/node=NAME pins a node)')

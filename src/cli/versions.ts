@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { VersionInfo } from '../state/fs.js';
-import { action, client, globals } from './common.js';
+import { action, client, EXIT, globals } from './common.js';
 import { isoNs, mountOption, namespacePath, relativeToRootNote } from './fs-common.js';
 import { formatBytes, printRows } from './output.js';
 
@@ -34,5 +34,6 @@ export function register(program: Command): void {
         current: v.current, type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid, target: v.target ?? null,
         xattrs: v.xattrs ?? {},
       })), `${path} has no versions${relativeToRootNote(arg, opts.mount)}.`);
+      return items.length ? undefined : EXIT.notFound;
     }));
 }

@@ -184,8 +184,9 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
 
   it('fails clearly on bad input and unknown jobs', async () => {
     const r = await oswalk(['run', '--cpus', 'lots', '--', 'true']);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /cpus/);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--cpus <n>' argument 'lots' is invalid\. must be a number above 0/);
+    assert.equal((await oswalk(['get', 'jobs', '--state', 'bogus'])).code, 2);
     const missing = await oswalk(['logs', 'ffffffffffff']);
     assert.equal(missing.code, 4);
     assert.match(missing.stderr, /does not exist/);

@@ -56,16 +56,16 @@ describe('oswalk versions / restore through the API', () => {
     assert.equal(tomb.code, 1);
     assert.match(tomb.stderr, new RegExp(`EINVAL: /docs/f.txt \\(version ${deleted.id} is a delete: restore one with content\\)`));
     const bad = await oswalk(['restore', 'docs/f.txt', 'abc', ...common]);
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /version/);
+    assert.equal(bad.code, 2, 'a usage error, found before asking anyone');
+    assert.match(bad.stderr, /a version id is a number/);
     const none = await oswalk(['versions', 'nope/x', ...common, '-o', 'json']);
-    assert.equal(none.code, 0);
+    assert.equal(none.code, 4);
     assert.deepEqual(JSON.parse(none.stdout), []);
     // A relative PATH into the local mount from here is not what it looks like: say so.
     const here = mkdtempSync(join(tmpdir(), 'oswalk-fs-cli-'));
     try {
       const note = await oswalk(['versions', 'mnt/x', '--mount', join(here, 'mnt'), ...common], { cwd: here });
-      assert.equal(note.code, 0, note.stderr);
+      assert.equal(note.code, 4, note.stderr);
       assert.equal(note.stdout, '/mnt/x has no versions (PATH is taken from the root of the unified tree; for ./mnt/x give /x).\n');
       assert.equal((await oswalk(['versions', 'nope/x', ...common])).stdout, '/nope/x has no versions.\n');
     } finally {
