@@ -21,15 +21,19 @@ export function registerGetObjects(get: Command): void {
     .action(action(async (_opts, cmd: Command) => {
       const api = client(cmd);
       const { items } = await api.get<{ items: ServiceManifest[] }>('/v1/objects/Service');
-      const rows = await Promise.all(items.map(async (s) => ({ manifest: s, status: await ownerStatus(api, 'Service', s.metadata.name) })));
+      // READY as kubectl shows it: replicas running of those wanted (PHASE is the Service's own: Running until deleted).
+      const running = async (name: string) => (await api.get<{ items: unknown[] }>(`/v1/jobs?${new URLSearchParams({ owner: `Service/${name}`, state: 'running', limit: '1000' })}`)).items.length;
+      const rows = await Promise.all(items.map(async (s) => ({
+        manifest: s, status: await ownerStatus(api, 'Service', s.metadata.name), ready: await running(s.metadata.name),
+      })));
       printRows(globals(cmd).output, rows, [
         { header: 'NAME', value: (r) => r.manifest.metadata.name },
-        { header: 'REPLICAS', value: (r) => r.manifest.spec.replicas },
+        { header: 'READY', value: (r) => `${r.ready}/${r.manifest.spec.replicas}` },
         { header: 'PHASE', value: (r) => r.status?.phase },
         { header: 'RESTARTS', value: (r) => r.status?.failed },
         { header: 'RUNTIME', value: (r) => r.manifest.spec.runtime },
         { header: 'IMAGE / COMMAND', value: (r) => r.manifest.spec.image ?? r.manifest.spec.command.join(' ') },
-      ], { items: rows.map((r) => ({ ...r.manifest, status: r.status })) });
+      ], { items: rows.map((r) => ({ ...r.manifest, status: r.status && { ...r.status, readyReplicas: r.ready } })) });
     }));
 
   get.command('mounts')

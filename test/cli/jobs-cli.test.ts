@@ -145,6 +145,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
       assert.ok(i < 100, 'two replicas running');
       await new Promise((r) => setTimeout(r, 100));
     }
+    assert.match((await oswalk(['get', 'services'])).stdout, /^sleeper\s+2\/2\s+Running\s/m);
     // A replica by the name `get jobs` shows.
     const replica = JSON.parse((await oswalk(['job', 'sleeper-1'])).stdout) as { index: number; state: string };
     assert.deepEqual([replica.index, replica.state], [1, 'running']);
