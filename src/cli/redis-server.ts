@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../util/net.js';
 import { supervise } from './supervise.js';
 
 export interface EmbeddedRedis {
+  /** With the password: for config.json and the cluster's own processes only. */
   url: string;
   stop(): Promise<void>;
 }
@@ -16,14 +19,21 @@ export interface EmbeddedRedis {
  * `onStart` learns each redis-server's pid.
  */
 export async function startEmbeddedRedis(dir: string, onStart: (pid: number) => void = () => undefined): Promise<EmbeddedRedis> {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
+  // Any local user can reach 127.0.0.1: a password, kept with the data (the cluster's
+  // config.json has it in the URL), and given in a file, not on the command line.
+  const passwordFile = join(dir, 'password');
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(24).toString('hex'), { mode: 0o600 });
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  const conf = join(dir, 'redis.conf');
+  writeFileSync(conf, [
+    `port ${port}`, 'bind 127.0.0.1', `dir "${dir}"`, 'appendonly yes', 'appendfsync everysec', 'save ""', 'daemonize no',
+    `requirepass ${password}`, '',
+  ].join('\n'), { mode: 0o600 });
+  const url = `redis://:${password}@127.0.0.1:${port}`;
   const spawnServer = () => {
-    const p = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
-      '--appendfsync', 'everysec', '--save', '', '--daemonize', 'no',
-    ], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const p = spawn('redis-server', [conf], { stdio: ['ignore', 'ignore', 'inherit'] });
     if (p.pid) onStart(p.pid);
     return p;
   };

@@ -98,7 +98,7 @@ export function register(program: Command): void {
         process.stdout.write([
           'OS Walk is up.',
           `  API:    ${cp.url}`,
-          `  Redis:  ${redisUrl}`,
+          `  Redis:  ${redisUrl.replace(/\/\/:[^@]*@/, '//')}${opts.redis ? '' : ' (its password is in the config below)'}`,
           `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${join(stateDir, 'nodes')})`,
           ...(opts.mount === false || !count ? [] : [`  Files:  ${resolve(dir, opts.mount)} (the unified filesystem; each node's export directory is .oswalk/nodes/<node>/export)`]),
           `  Config: ${join(stateDir, 'config.json')} (oswalk commands run from ${dir} find the API and token there)`,

@@ -1,7 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { oswalk, startOswalk, stopChild } from '../helpers/cli.js';
@@ -115,6 +115,10 @@ describe('oswalk CLI: cluster init, up, status', () => {
       assert.match(second.stderr, /oswalk up is already running in this directory \(pid \d+\)/);
       const token = JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')).token as string;
       assert.ok(!execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(token));
+      // The embedded Redis wants the password config.json holds, which is no one else's.
+      const redisUrl = new URL(JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')).redisUrl);
+      assert.match(execFileSync('redis-cli', ['-p', redisUrl.port, 'ping'], { encoding: 'utf8' }), /NOAUTH/);
+      assert.equal(statSync(join(upDir, '.oswalk', 'config.json')).mode & 0o777, 0o600);
       // A killed agent and a killed redis-server are started again, and the cluster carries on.
       const agentPid = () => execFileSync('pgrep', ['-f', `agent --node node2 .*${upDir}`], { encoding: 'utf8' }).trim();
       const before = agentPid();
