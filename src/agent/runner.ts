@@ -6,6 +6,7 @@ import {
 } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
 import { LogShipper } from './log-shipper.js';
+import { pumpStdin } from './stdin-pump.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
 import { duplicateRedis } from '../state/redis.js';
 
@@ -217,12 +218,15 @@ export class JobRunner {
       ...(spec.memoryBytes ? { memoryBytes: spec.memoryBytes } : {}),
       privileged: spec.privileged,
       ...(this.o.clusterMount ? { clusterMount: this.o.clusterMount } : {}),
+      ...(spec.stdin ? { stdin: true } : {}),
     };
     const started = Date.now();
     let result: RunResult;
     let deadline: NodeJS.Timeout | undefined;
+    const over = new AbortController();
     try {
       r.handle = await this.o.runtime.start(runSpec, (stream, data) => shipper.write(stream, data));
+      if (r.handle.stdin) void pumpStdin(this.o.redis, this.o.ks, claim.id, r.handle.stdin, over.signal);
       // A cancel that arrived while the runtime was starting the job.
       if (r.stop) await r.handle.kill(r.stop);
       if (spec.activeDeadlineSeconds) {
@@ -233,6 +237,7 @@ export class JobRunner {
       result = { exitCode: null, error: `the ${this.o.runtime.name} runtime could not run the job: ${(err as Error).message}` };
     } finally {
       clearTimeout(deadline);
+      over.abort();
     }
     await shipper.flush();
     const seconds = (Date.now() - started) / 1000;

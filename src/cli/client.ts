@@ -12,6 +12,8 @@ export interface ApiClient {
   api: string;
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
+  /** POST raw bytes (application/octet-stream). */
+  postBytes<T>(path: string, data: Buffer): Promise<T>;
   delete<T>(path: string): Promise<T>;
   /** A streaming GET: yields the response body as it arrives. */
   stream(path: string, signal?: AbortSignal): AsyncGenerator<Buffer>;
@@ -33,14 +35,15 @@ export function apiClient(flags: { api?: string; token?: string }): ApiClient {
 
   async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<IncomingMessage> {
     const url = new URL(api + path);
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const raw = Buffer.isBuffer(body);
+    const payload = body === undefined ? undefined : raw ? body : Buffer.from(JSON.stringify(body));
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
         method,
         signal,
         headers: {
           authorization: `Bearer ${token}`,
-          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+          ...(payload ? { 'content-type': raw ? 'application/octet-stream' : 'application/json', 'content-length': payload.length } : {}),
         },
       }, resolve);
       req.once('error', (err: NodeJS.ErrnoException) => {
@@ -69,6 +72,9 @@ export function apiClient(flags: { api?: string; token?: string }): ApiClient {
     },
     async post<T>(path: string, body?: unknown) {
       return JSON.parse(await readAll(await request('POST', path, body ?? {}))) as T;
+    },
+    async postBytes<T>(path: string, data: Buffer) {
+      return JSON.parse(await readAll(await request('POST', path, data))) as T;
     },
     async delete<T>(path: string) {
       return JSON.parse(await readAll(await request('DELETE', path))) as T;

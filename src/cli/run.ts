@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 import type { JobSpecInput } from '../state/jobspec.js';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
-import type { ApiClient } from './client.js';
+import { ApiError, type ApiClient } from './client.js';
 import { action, client, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber } from './common.js';
 import { localMountPath } from './config.js';
 
@@ -58,6 +58,28 @@ export async function followJob(api: ApiClient, id: string, opts: { verbose?: bo
   return code;
 }
 
+/**
+ * Our standard input to the job, as it comes, then its end. A job that has ended, or closed
+ * its input, stops it quietly (what it did not read is its business, as with a local pipe);
+ * input past the cap cancels the job rather than let it work on a part as if it were the whole.
+ */
+async function sendStdin(api: ApiClient, id: string, cancel: () => Promise<unknown>): Promise<void> {
+  const path = `/v1/jobs/${id}/stdin`;
+  try {
+    for await (const chunk of process.stdin) await api.postBytes(path, chunk as Buffer);
+    await api.postBytes(`${path}?eof=1`, Buffer.alloc(0));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 413) {
+      process.stderr.write(`oswalk: ${err.message}; cancelling the job\n`);
+      await cancel();
+    } else if (!(err instanceof ApiError && err.status === 409)) {
+      process.stderr.write(`oswalk: could not send standard input to job ${id}: ${(err as Error).message}\n`);
+    }
+  } finally {
+    process.stdin.destroy();
+  }
+}
+
 function collect(v: string, acc: string[]): string[] {
   return [...acc, v];
 }
@@ -78,12 +100,14 @@ export function register(program: Command): void {
     .option('--priority <n>', 'higher runs first (-1000..1000)')
     .option('--deadline <seconds>', 'kill and fail the job after this many seconds')
     .option('--retries <n>', 'retry a failed run up to n times, with backoff')
+    .option('-i, --stdin', 'pass this command\'s standard input to the job, as docker run -i does (without it the job reads EOF)')
     .option('--detach', 'print the job id and return at once')
     .option('-v, --verbose', 'also show scheduling and attempt messages')
     .action(action(async (command: string[], opts: {
       cpus: string; memory?: string; image?: string; nodeSelector?: string; runtime?: 'docker' | 'process'; env: string[];
-      name?: string; priority?: string; deadline?: string; retries?: string; detach?: boolean; verbose?: boolean;
+      name?: string; priority?: string; deadline?: string; retries?: string; stdin?: boolean; detach?: boolean; verbose?: boolean;
     }, cmd: Command) => {
+      if (opts.stdin && opts.detach) throw new Error('-i sends this command\'s input to the job while it runs, so it cannot --detach');
       const api = client(cmd);
       const env = parseKeyValues(opts.env.join(','), '--env');
       const wd = workingDirInMount(process.cwd(), localMountPath());
@@ -100,6 +124,7 @@ export function register(program: Command): void {
         ...(opts.priority ? { priority: Number(opts.priority) } : {}),
         ...(opts.deadline ? { activeDeadlineSeconds: Number(opts.deadline) } : {}),
         ...(opts.retries ? { backoffLimit: Number(opts.retries) } : {}),
+        ...(opts.stdin ? { stdin: true } : {}),
       };
       const { id } = await api.post<{ id: string }>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec });
       if (opts.detach) {
@@ -120,6 +145,7 @@ export function register(program: Command): void {
       };
       for (const s of STOP_SIGNALS) process.on(s, onSignal);
       onBrokenPipe.add(cancel);
+      if (opts.stdin) void sendStdin(api, id, cancel);
       // Tell the user why nothing happens while the job waits for a node.
       let lastReason = '';
       const watch = setInterval(() => {
@@ -136,6 +162,8 @@ export function register(program: Command): void {
         clearInterval(watch);
         for (const s of STOP_SIGNALS) process.off(s, onSignal);
         onBrokenPipe.delete(cancel);
+        // The job is over: input still to come (a terminal, a pipe that never ends) is no one's.
+        if (opts.stdin) process.stdin.destroy();
       }
     }));
 }

@@ -14,10 +14,14 @@ export function stopChildProcess(child: ChildProcess, timeoutMs = 15_000): Promi
 }
 
 /**
- * Keep a child of `oswalk up` running, as systemd's Restart=always would: one that exits on its
- * own (killed to watch the cluster heal, or crashed) is started again after 1 s, doubling to
- * 30 s while it keeps failing. `first`: a child already started. Returns its stop.
+ * Keep a child of `oswalk up` running, as systemd's Restart=on-abnormal would: one that crashes
+ * (a non-zero exit) or is killed (SIGKILL, to watch the cluster heal) is started again after
+ * 1 s, doubling to 30 s while it keeps failing. One that was asked to stop (exit 0, SIGINT,
+ * SIGTERM, SIGHUP) stays stopped: Ctrl-C in a terminal signals the whole process group, the
+ * children with `up`. `first`: a child already started. Returns its stop.
  */
+const ASKED_TO_STOP = new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', 'SIGHUP']);
+
 export function supervise(what: string, start: () => ChildProcess, first = start()): () => Promise<void> {
   let stopping = false;
   let delay = 1000;
@@ -29,7 +33,7 @@ export function supervise(what: string, start: () => ChildProcess, first = start
     // A failed spawn also ends in 'exit' or is retried below; it must not throw as unhandled.
     c.on('error', (err) => process.stderr.write(`oswalk up: ${what}: ${err.message}\n`));
     c.once('exit', (code, signal) => {
-      if (stopping) return;
+      if (stopping || code === 0 || (signal && ASKED_TO_STOP.has(signal))) return;
       if (Date.now() - startedAt > 60_000) delay = 1000;
       process.stderr.write(`oswalk up: ${what} exited (${signal ?? `code ${code}`}); starting it again in ${delay / 1000} s\n`);
       timer = setTimeout(() => {

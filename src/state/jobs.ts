@@ -472,6 +472,50 @@ export async function appendLog(redis: Redis, ks: Keyspace, id: string, attempt:
   await runScript(redis, 'appendLog', [ks.jobLog(id)], args);
 }
 
+/**
+ * Standard input a job may be given (`oswalk run -i`). All of it stays in Redis until the job
+ * ends, so that an attempt that starts over reads it from the start: data to process belongs in
+ * /cluster, this is for what a pipe carries.
+ */
+export const STDIN_MAX_BYTES = 16 * 1024 * 1024;
+
+export type StdinRefusal = 'NOJOB' | 'ENDED' | 'CLOSED' | 'TOOBIG';
+
+export class StdinError extends Error {
+  constructor(readonly reason: StdinRefusal, id: string) {
+    super({
+      NOJOB: `job ${id} does not exist`,
+      ENDED: `job ${id} has ended`,
+      CLOSED: `the standard input of job ${id} has already ended`,
+      TOOBIG: `more than ${STDIN_MAX_BYTES / 2 ** 20} MiB of standard input for job ${id}: put large data in /cluster and have the job read it from there`,
+    }[reason]);
+  }
+}
+
+/** Append to a job's standard input; `eof` ends it. */
+export async function appendStdin(redis: Redis, ks: Keyspace, id: string, data: Buffer, eof: boolean, maxBytes = STDIN_MAX_BYTES): Promise<void> {
+  try {
+    await runScript(redis, 'appendStdin', [ks.jobStdin(id)], [ks.prefix, id, maxBytes, data, eof ? '1' : '0']);
+  } catch (err) {
+    const reason = /^(?:ERR )?(NOJOB|ENDED|CLOSED|TOOBIG)$/.exec((err as Error).message)?.[1] as StdinRefusal | undefined;
+    if (reason) throw new StdinError(reason, id);
+    throw err;
+  }
+}
+
+/**
+ * Wait up to blockMs for a job's standard input after `after` ('0' for the start): data, then
+ * an entry with eof set. Blocks its connection: give it one of its own.
+ */
+export async function waitStdin(blocking: Redis, ks: Keyspace, id: string, after: string, blockMs: number): Promise<{ id: string; data?: Buffer; eof?: true }[]> {
+  const res = (await blocking.xreadBuffer('COUNT', 64, 'BLOCK', String(blockMs), 'STREAMS', ks.jobStdin(id), after)) as unknown as [Buffer, [Buffer, Buffer[]][]][] | null;
+  if (!res) return [];
+  return res[0][1].map(([eid, fields]) => {
+    const name = fields[0].toString();
+    return name === 'eof' ? { id: eid.toString(), eof: true as const } : { id: eid.toString(), data: fields[1] };
+  });
+}
+
 export interface LogEntry {
   /** Stream entry id, to resume after. */
   id: string;

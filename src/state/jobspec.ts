@@ -25,6 +25,8 @@ export const JobSpecInputSchema = Type.Object({
   activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
   backoffLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
   restartPolicy: Type.Optional(Type.Union([Type.Literal('Never'), Type.Literal('OnFailure'), Type.Literal('Always')])),
+  /** The job reads standard input sent to it (POST /v1/jobs/:id/stdin, `oswalk run -i`); otherwise it reads EOF. */
+  stdin: Type.Optional(Type.Boolean()),
 }, { additionalProperties: false });
 
 export type JobSpecInput = Static<typeof JobSpecInputSchema>;
@@ -47,6 +49,8 @@ export interface JobSpec {
   backoffLimit: number;
   /** Always: a service replica, restarted whatever its exit. Never/OnFailure: retried up to backoffLimit. */
   restartPolicy: 'Never' | 'OnFailure' | 'Always';
+  /** Present only when set, so that the specs of jobs without it stay as they were. */
+  stdin?: true;
 }
 
 export const JOB_DEFAULTS = { cpus: 1, memoryBytes: 0, priority: 0, backoffLimit: 0 } as const;
@@ -76,6 +80,7 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
     ...(s.activeDeadlineSeconds ? { activeDeadlineSeconds: s.activeDeadlineSeconds } : {}),
     backoffLimit: s.backoffLimit ?? JOB_DEFAULTS.backoffLimit,
     restartPolicy: s.restartPolicy ?? 'Never',
+    ...(s.stdin ? { stdin: true as const } : {}),
   };
 }
 

@@ -15,6 +15,7 @@
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
  * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept); the end line only for a job someone followed (field follow of its record) |
+ * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data} then {eof: 1}; kept whole (capped) so every attempt reads it from the start |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
  * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |
  * | jobs:delayed                | zset   | job id waiting out a retry backoff → time (ms) it may be pending again |
@@ -54,6 +55,7 @@ export interface Keyspace {
   leader: string;
   job(id: string): string;
   jobLog(id: string): string;
+  jobStdin(id: string): string;
   jobsAll: string;
   jobsPending: string;
   jobsDelayed: string;
@@ -91,6 +93,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     leader: `${prefix}leader`,
     job: (id) => `${prefix}job:${id}`,
     jobLog: (id) => `${prefix}joblog:${id}`,
+    jobStdin: (id) => `${prefix}jobin:${id}`,
     jobsAll: `${prefix}jobs:all`,
     jobsPending: `${prefix}jobs:pending`,
     jobsDelayed: `${prefix}jobs:delayed`,

@@ -13,6 +13,8 @@ export const LIMITS = {
   yamlAliasNodes: 10_000,
   /** Any JSON request body to the API. */
   apiBodyBytes: 2 * 1024 * 1024,
+  /** One piece of a job's standard input, as POST /v1/jobs/:id/stdin takes it. */
+  stdinPieceBytes: 1024 * 1024,
   /** Names of nodes, jobs, services, mounts (DNS-label-like). */
   nameLength: 63,
 } as const;

@@ -144,6 +144,18 @@ describe('oswalk CLI: cluster init, up, status', () => {
     rmSync(upDir, { recursive: true, force: true });
   });
 
+  it('Ctrl-C in a terminal (SIGINT to the whole process group) stops up, restarting nothing', async () => {
+    const upDir = mkdtempSync(join(tmpdir(), 'oswalk-up-'));
+    const up = await startOswalk(['up', '--dir', upDir, '--nodes', '1'], /Nodes:\s+node1/, { cwd: upDir, timeoutMs: 60_000, ownProcessGroup: true });
+    const exited = new Promise<number | null>((r) => up.child.once('exit', (code) => r(code)));
+    process.kill(-up.child.pid!, 'SIGINT');
+    assert.equal(await exited, 0);
+    assert.doesNotMatch(up.output(), /starting it again/);
+    await eventually(() => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(upDir), false, 10_000);
+    assert.ok(!existsSync(join(upDir, '.oswalk', 'up.pid')));
+    rmSync(upDir, { recursive: true, force: true });
+  });
+
   it('an up killed with SIGKILL leaves no agent behind, and the next up there takes over its data', async () => {
     const upDir = mkdtempSync(join(tmpdir(), 'oswalk-up-'));
     const env = { OSWALK_API: '', OSWALK_TOKEN: '' };

@@ -44,6 +44,25 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(ok.code, 0);
   });
 
+  it('passes its standard input to the job with -i, as docker run -i does; without -i the job reads EOF', async () => {
+    const withInput = (input: string, args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const quoted = [process.execPath, OSWALK_BIN, '--api', cp.url, '--token', TOKEN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+      execFile('bash', ['-c', `${input} | ${quoted}`], { cwd: state.dir, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+    const lines = await withInput('seq 1 200000', ['run', '-i', '--cpus', '0.1', '--', 'sh', '-c', 'wc -l; echo done']);
+    assert.equal(lines.stdout.trim().replace(/ +/g, ''), '200000\ndone', lines.stderr);
+    assert.equal(lines.code, 0);
+    // The job ends before its input does: the command still ends, with the job's code.
+    const early = await withInput('yes', ['run', '-i', '--cpus', '0.1', '--', 'sh', '-c', 'head -2; exit 5']);
+    assert.equal(early.stdout, 'y\ny\n');
+    assert.equal(early.code, 5);
+    const without = await withInput('echo ignored', ['run', '--cpus', '0.1', '--', 'sh', '-c', 'cat; echo eof']);
+    assert.equal(without.stdout, 'eof\n');
+    assert.equal((await oswalk(['run', '-i', '--detach', '--', 'true'])).code, 1);
+  });
+
   it('exits as a shell would for a job killed by a signal, and says why a program did not start', async () => {
     const killed = await oswalk(['run', '--cpus', '0.1', '--', 'sh', '-c', 'kill -TERM $$']);
     assert.equal(killed.code, 143);

@@ -30,9 +30,11 @@ export function oswalk(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
 }
 
 /** Start a long-running `oswalk` command (up, agent, control-plane) and wait for a line on stdout. */
-export async function startOswalk(args: string[], waitFor: RegExp, opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ child: ChildProcess; output: () => string; match: RegExpMatchArray }> {
+export async function startOswalk(args: string[], waitFor: RegExp, opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; ownProcessGroup?: boolean } = {}): Promise<{ child: ChildProcess; output: () => string; match: RegExpMatchArray }> {
   const child = spawn(process.execPath, [OSWALK_BIN, ...args], {
     cwd: opts.cwd, env: { ...process.env, OSWALK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    // As a shell runs a job: Ctrl-C then signals the whole group (process.kill(-pid)).
+    detached: opts.ownProcessGroup ?? false,
   });
   let out = '';
   child.stderr!.on('data', (d) => (out += d));

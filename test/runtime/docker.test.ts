@@ -62,6 +62,19 @@ describe('docker runtime', () => {
     assert.deepEqual(await containersOf(`job-${seq}`), [], 'the container is removed after the job');
   });
 
+  test('standard input, when asked for, reaches the container and its end closes it; otherwise it reads EOF', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const out = new Output();
+    const h = await rt.start(spec(['sh', '-c', 'wc -c; echo read-all'], { stdin: true }), out.onOutput);
+    assert.ok(h.stdin, 'a handle with stdin');
+    h.stdin.write(Buffer.alloc(300_000, 'x'));
+    h.stdin.end();
+    assert.deepEqual(await h.wait(), { exitCode: 0 });
+    assert.equal(out.stdout.replace(/ +/g, ''), '300000\nread-all\n');
+    const none = await run(spec(['sh', '-c', 'cat; echo eof']));
+    assert.equal(none.out.stdout, 'eof\n');
+  });
+
   test('command not found: exit code 127 and a clear error', async (t) => {
     if (skipWithoutDocker(t, docker)) return;
     const s = spec(['no-such-command-xyz']);

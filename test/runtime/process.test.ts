@@ -86,6 +86,19 @@ describe('process runtime', () => {
     assert.equal(bytes, 3_000_000);
   });
 
+  test('standard input, when asked for, reaches the job and its end closes it; otherwise it reads EOF', async () => {
+    const out = new Output();
+    const h = await rt.start(spec(['sh', '-c', 'wc -c; echo read-all'], { stdin: true }), out.onOutput);
+    assert.ok(h.stdin, 'a handle with stdin');
+    h.stdin.write(Buffer.alloc(300_000, 'x'));
+    h.stdin.end();
+    assert.deepEqual(await h.wait(), { exitCode: 0 });
+    assert.equal(out.stdout.replace(/ +/g, ''), '300000\nread-all\n');
+    const none = await run(spec(['sh', '-c', 'cat; echo eof']));
+    assert.equal(none.out.stdout, 'eof\n');
+    assert.equal((await rt.start(spec(['true']), new Output().onOutput)).stdin, undefined);
+  });
+
   test('exit codes and signals', async () => {
     assert.deepEqual((await run(spec(['true']))).result, { exitCode: 0 });
     assert.deepEqual((await run(spec(['false']))).result, { exitCode: 1 });

@@ -7,7 +7,9 @@ import { normalizeJobSpec, type JobSpecInput } from '../../src/state/jobspec.js'
 import {
   appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, endEntry, followJob, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
   readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
+  appendStdin, StdinError, waitStdin,
 } from '../../src/state/jobs.js';
+import { duplicateRedis } from '../../src/state/redis.js';
 
 function reg(name: string, cpus = 4): NodeRegistration {
   return {
@@ -435,6 +437,31 @@ describe('job state scripts', () => {
     } finally {
       blocking.disconnect();
     }
+  });
+
+  it('keeps a job\'s standard input whole for every attempt, up to its end, and refuses what comes after or beyond the cap', async () => {
+    const { ks } = await setup();
+    const [id] = await submitJobs(db.redis, ks, [{ spec: spec({ stdin: true }) }]);
+    await appendStdin(db.redis, ks, id, Buffer.from('one\n'), false, 10);
+    await assert.rejects(appendStdin(db.redis, ks, id, Buffer.from('far too long'), false, 10), (e: unknown) => e instanceof StdinError && e.reason === 'TOOBIG');
+    await appendStdin(db.redis, ks, id, Buffer.from('two\n'), true, 10);
+    await assert.rejects(appendStdin(db.redis, ks, id, Buffer.from('x'), false), (e: unknown) => e instanceof StdinError && e.reason === 'CLOSED');
+    const blocking = duplicateRedis(db.redis);
+    try {
+      // Read twice from the start, as a first attempt and its retry would: the same both times.
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const got = await waitStdin(blocking, ks, id, '0', 1000);
+        assert.deepEqual(got.map((e) => (e.eof ? 'EOF' : e.data!.toString())), ['one\n', 'two\n', 'EOF']);
+      }
+    } finally {
+      blocking.disconnect();
+    }
+    await cancelJob(db.redis, ks, id);
+    const [other] = await submitJobs(db.redis, ks, [{ spec: spec({ stdin: true }) }]);
+    await cancelJob(db.redis, ks, other);
+    await assert.rejects(appendStdin(db.redis, ks, other, Buffer.from('late'), false), (e: unknown) => e instanceof StdinError && e.reason === 'ENDED');
+    await assert.rejects(appendStdin(db.redis, ks, 'no-such-job', Buffer.from('x'), false), (e: unknown) => e instanceof StdinError && e.reason === 'NOJOB');
+    assert.ok(await db.redis.pttl(ks.jobStdin(id)) > 0, 'it expires with the job');
   });
 
   it('refuses a bad job spec with the field at fault', () => {

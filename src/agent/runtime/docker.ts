@@ -1,6 +1,6 @@
 import Dockerode from 'dockerode';
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pack } from 'tar-stream';
 import type { Logger } from '../../util/log.js';
@@ -71,11 +71,12 @@ export class DockerRuntime implements Runtime {
       });
     }
 
-    // Attach before start, or the first output of a short job is lost.
-    const stream = (await container.attach({ stream: true, stdout: true, stderr: true }).catch(async (err: Error) => {
+    // Attach before start, or the first output of a short job is lost. With standard input the
+    // connection is hijacked: one socket both ways, ended to close the job's stdin (StdinOnce).
+    const stream = (await container.attach({ stream: true, stdout: true, stderr: true, ...(spec.stdin ? { stdin: true, hijack: true } : {}) }).catch(async (err: Error) => {
       await remove();
       throw new Error(`attaching to the container of job ${spec.jobId} failed: ${err.message}`);
-    })) as unknown as Readable;
+    })) as unknown as Duplex;
     const emit = guardOutput(onOutput, (err) => log.error({ err }, 'output callback threw; later output of this job is dropped where it throws'), [stream]);
     const ended = new Promise<void>((res) => {
       stream.once('end', res);
@@ -113,6 +114,7 @@ export class DockerRuntime implements Runtime {
 
     return {
       wait: () => done,
+      ...(spec.stdin ? { stdin: stream } : {}),
       kill: async (reason: string) => {
         if (!killReason) {
           killReason = reason;
@@ -137,6 +139,9 @@ export class DockerRuntime implements Runtime {
       Labels: { [LABEL_NODE]: spec.node, [LABEL_JOB]: spec.jobId, [LABEL_ATTEMPT]: String(spec.attempt) },
       AttachStdout: true,
       AttachStderr: true,
+      AttachStdin: !!spec.stdin,
+      OpenStdin: !!spec.stdin,
+      StdinOnce: !!spec.stdin,
       Tty: false,
       HostConfig: {
         NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,

@@ -61,7 +61,7 @@ export class ProcessRuntime implements Runtime {
       cwd: cwd.dir,
       env,
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
 
     const spawned = await new Promise<Error | undefined>((res) => {
@@ -121,8 +121,11 @@ export class ProcessRuntime implements Runtime {
       return result;
     })();
 
+    // A job that exits without reading all its input makes writes to the pipe fail (EPIPE): its business.
+    child.stdin?.on('error', () => undefined);
     return {
       wait: () => done,
+      ...(child.stdin ? { stdin: child.stdin } : {}),
       kill: async (reason: string) => {
         if (child.exitCode === null && child.signalCode === null && !killReason) {
           killReason = reason;

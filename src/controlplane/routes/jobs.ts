@@ -4,7 +4,7 @@ import { HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
 import {
-  cancelJob, endEntry, followJob, getJob, getOwnerStatus, listJobs, readLog, submitJobs, TERMINAL_STATES, waitLog,
+  appendStdin, cancelJob, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, readLog, submitJobs, TERMINAL_STATES, waitLog,
   type JobOwner, type JobRecord, type JobState, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -121,6 +121,29 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     if (!state) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
     req.log.info({ job: req.params.id, state }, 'job cancel');
     return { id: req.params.id, state };
+  });
+
+  // Standard input arrives as raw bytes, a piece at a time (`oswalk run -i`).
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: LIMITS.stdinPieceBytes }, (_req, body, done) => done(null, body));
+  app.post('/v1/jobs/:id/stdin', {
+    schema: {
+      params: Type.Object({ id: JobId }),
+      querystring: Type.Object({ eof: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')])) }),
+      response: { 200: Type.Object({ ok: Type.Boolean() }) },
+    },
+  }, async (req) => {
+    const body = req.body;
+    if (body !== undefined && !Buffer.isBuffer(body)) throw new HttpError(415, 'send standard input as application/octet-stream', 'Unsupported Media Type');
+    const job = await getJob(redis, ks, req.params.id);
+    if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
+    if (!job.spec.stdin) throw new HttpError(409, `job "${job.id}" reads no standard input: submit it with "stdin": true (oswalk run -i)`, 'Conflict');
+    try {
+      await appendStdin(redis, ks, job.id, body ?? Buffer.alloc(0), req.query.eof === '1');
+    } catch (err) {
+      if (err instanceof StdinError) throw new HttpError(err.reason === 'NOJOB' ? 404 : err.reason === 'TOOBIG' ? 413 : 409, err.message, err.reason === 'TOOBIG' ? 'Payload Too Large' : 'Conflict');
+      throw err;
+    }
+    return { ok: true };
   });
 
   app.get('/v1/jobs/:id/logs', {

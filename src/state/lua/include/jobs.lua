@@ -120,6 +120,7 @@ local function finish(id, state, exitCode, message, now, f)
   ownerFinished(f[5], f[6], state, now)
   redis.call('PEXPIRE', jk, RETENTION_MS)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
+  redis.call('PEXPIRE', stdinKey(id), RETENTION_MS)
 end
 
 -- Numbers from the counter at `key`, taken `block` at a time with one INCRBY. Numbers left

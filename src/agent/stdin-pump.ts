@@ -1,0 +1,36 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { Redis } from 'ioredis';
+import type { Keyspace } from '../state/keys.js';
+import { waitStdin } from '../state/jobs.js';
+import { duplicateRedis } from '../state/redis.js';
+
+/**
+ * Feed a job's standard input from its stream in Redis (`oswalk run -i`), from the start: an
+ * attempt that starts over reads all of it again. Writes wait for the job to read (drain), so
+ * a job that reads slowly holds nothing up but itself. Ends the job's input at the end of the
+ * stream; stops when `signal` aborts (the job is over).
+ */
+export async function pumpStdin(redis: Redis, ks: Keyspace, id: string, stdin: Writable, signal: AbortSignal): Promise<void> {
+  const blocking = duplicateRedis(redis);
+  const stop = () => blocking.disconnect();
+  signal.addEventListener('abort', stop);
+  let after = '0';
+  try {
+    while (!signal.aborted) {
+      for (const e of await waitStdin(blocking, ks, id, after, 5000)) {
+        after = e.id;
+        if (e.eof) {
+          stdin.end();
+          return;
+        }
+        if (!stdin.write(e.data)) await once(stdin, 'drain', { signal });
+      }
+    }
+  } catch {
+    // Aborted (the blocking read is cut off with its connection), or the job closed its input.
+  } finally {
+    signal.removeEventListener('abort', stop);
+    blocking.disconnect();
+  }
+}

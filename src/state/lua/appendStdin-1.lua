@@ -1,0 +1,27 @@
+--[[
+  Append to a job's standard input (`oswalk run -i`). The stream keeps all of it, so an
+  attempt that starts over (a retry, a job moved off a dead node) reads it from the start
+  again; hence the cap.
+  KEYS[1] jobin:<id>
+  ARGV[1] prefix, ARGV[2] job id, ARGV[3] max bytes in all, ARGV[4] data (may be empty),
+  ARGV[5] '1' when this is the end of the input
+  Returns the bytes now held; errors NOJOB (no such job), ENDED (the job is over), CLOSED (the
+  input has ended), TOOBIG (past the cap).
+]]
+-- @include keys
+local jk = jobKey(ARGV[2])
+local state = redis.call('HGET', jk, 'state')
+if not state then return redis.error_reply('NOJOB') end
+if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return redis.error_reply('ENDED') end
+if redis.call('HGET', jk, 'stdinClosed') == '1' then return redis.error_reply('CLOSED') end
+local held = tonumber(redis.call('HGET', jk, 'stdinBytes') or '0') + #ARGV[4]
+if held > tonumber(ARGV[3]) then return redis.error_reply('TOOBIG') end
+if #ARGV[4] > 0 then
+  redis.call('XADD', KEYS[1], '*', 'd', ARGV[4])
+  redis.call('HSET', jk, 'stdinBytes', held)
+end
+if ARGV[5] == '1' then
+  redis.call('XADD', KEYS[1], '*', 'eof', '1')
+  redis.call('HSET', jk, 'stdinClosed', '1')
+end
+return held
