@@ -14,7 +14,7 @@ export function stopChildProcess(child: ChildProcess, timeoutMs = 15_000): Promi
 }
 
 /**
- * Keep a child of `oswalk up` running, as systemd's Restart=on-abnormal would: one that crashes
+ * Keep a child of `oswalk up` running, as systemd's Restart=on-failure would: one that crashes
  * (a non-zero exit) or is killed (SIGKILL, to watch the cluster heal) is started again after
  * 1 s, doubling to 30 s while it keeps failing. One that was asked to stop (exit 0, SIGINT,
  * SIGTERM, SIGHUP) stays stopped: Ctrl-C in a terminal signals the whole process group, the
