@@ -13,6 +13,8 @@ export function stopChildProcess(child: ChildProcess, timeoutMs = 15_000): Promi
   });
 }
 
+const ASKED_TO_STOP = new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', 'SIGHUP']);
+
 /**
  * Keep a child of `oswalk up` running, as systemd's Restart=on-failure would: one that crashes
  * (a non-zero exit) or is killed (SIGKILL, to watch the cluster heal) is started again after
@@ -20,8 +22,6 @@ export function stopChildProcess(child: ChildProcess, timeoutMs = 15_000): Promi
  * SIGTERM, SIGHUP) stays stopped: Ctrl-C in a terminal signals the whole process group, the
  * children with `up`. `first`: a child already started. Returns its stop.
  */
-const ASKED_TO_STOP = new Set<NodeJS.Signals>(['SIGINT', 'SIGTERM', 'SIGHUP']);
-
 export function supervise(what: string, start: () => ChildProcess, first = start()): () => Promise<void> {
   let stopping = false;
   let delay = 1000;
