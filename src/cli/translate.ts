@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
-import Table from 'cli-table3';
+import { printRows } from './output.js';
 import { action, globals } from './common.js';
 import type { Redis } from 'ioredis';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
@@ -53,7 +53,8 @@ export function register(program: Command): void {
       if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`translate: ${dir} is not a directory`);
       const concurrency = Number(opts.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error(`--concurrency must be 1..64, got ${opts.concurrency}`);
-      const log = createLogger('translate', { node: opts.node });
+      // On stderr: stdout is the result, for the reader or a script.
+      const log = createLogger('translate', { node: opts.node }, { stderr: true });
       const stats = await withRedis(opts, async (redis, ks) => {
         await warnIfNotANode(redis, ks, opts.node, 'the files translated here');
         const store = new ChunkStore(resolve(opts.store), { log });
@@ -82,13 +83,16 @@ export function register(program: Command): void {
         }
         return t.stats();
       });
-      if (globals(cmd).output === 'json') {
-        process.stdout.write(JSON.stringify(stats) + '\n');
-      } else {
-        const table = new Table({ head: ['VERSIONS', 'FILES', 'BYTES', 'NEW BYTES', 'DEDUP', 'TOMBSTONES', 'SKIPPED', 'ERRORS'] });
-        table.push([stats.versions, stats.filesTranslated, stats.bytesTranslated, stats.newBytes, stats.dedupRatio.toFixed(2), stats.tombstones, stats.skipped, stats.errors]);
-        process.stdout.write(table.toString() + '\n');
-      }
+      printRows(globals(cmd).output, [stats], [
+        { header: 'VERSIONS', value: (x) => x.versions },
+        { header: 'FILES', value: (x) => x.filesTranslated },
+        { header: 'BYTES', value: (x) => x.bytesTranslated },
+        { header: 'NEW BYTES', value: (x) => x.newBytes },
+        { header: 'DEDUP', value: (x) => x.dedupRatio.toFixed(2) },
+        { header: 'TOMBSTONES', value: (x) => x.tombstones },
+        { header: 'SKIPPED', value: (x) => x.skipped },
+        { header: 'ERRORS', value: (x) => x.errors },
+      ], stats);
       // some paths could not be translated (each logged): a script should notice
       return stats.errors ? 1 : 0;
     }));
