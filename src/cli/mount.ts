@@ -34,8 +34,10 @@ export function register(program: Command): void {
         cacheSizeBytes: await parseMemoryFlag(opts.cacheSize),
         token,
       });
+      // Listening before saying so: whoever reads it may signal at once.
+      const signalled = untilSignal();
       process.stderr.write(`mounted the unified filesystem at ${mount.mountDir} (node ${opts.node}); Ctrl-C unmounts\n`);
-      await untilSignal();
+      await signalled;
       await mount.stop();
     }));
 }

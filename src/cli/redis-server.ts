@@ -33,7 +33,9 @@ export async function startEmbeddedRedis(dir: string, onStart: (pid: number) => 
   ].join('\n'), { mode: 0o600 });
   const url = `redis://:${password}@127.0.0.1:${port}`;
   const spawnServer = () => {
-    const p = spawn('redis-server', [conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // A process group of its own: Ctrl-C in the terminal signals `up`'s group, and Redis must
+    // outlive the control plane and agents, which still talk to it while they stop.
+    const p = spawn('redis-server', [conf], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
     if (p.pid) onStart(p.pid);
     return p;
   };

@@ -95,6 +95,8 @@ export function register(program: Command): void {
           stack.push(supervise(`${name}'s agent`, () => startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir, mountPath })));
         }
         await waitForNodes(cp, names);
+        // Listening before the banner: whoever reads it may signal at once.
+        const signalled = untilSignal();
         process.stdout.write([
           'OS Walk is up.',
           `  API:    ${cp.url}`,
@@ -105,7 +107,7 @@ export function register(program: Command): void {
           'Try: oswalk status    oswalk run -- uname -n    Stop: Ctrl-C',
           '',
         ].join('\n'));
-        const sig = await untilSignal();
+        const sig = await signalled;
         process.stdout.write(`\n${sig}: stopping…\n`);
       } finally {
         await stopAll();

@@ -57,7 +57,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     loops,
     url: address.replace('[::1]', '127.0.0.1'),
     async close() {
-      await loops.stop();
+      // Bounded: with Redis away the loops' last commands wait for it (they queue until it
+      // returns), and a lease never released just expires. Disconnecting fails them.
+      await Promise.race([loops.stop(), new Promise((r) => setTimeout(r, 5000).unref())]);
       await app.close();
       redis.disconnect();
     },
