@@ -547,6 +547,21 @@ export function endEntry(job: JobRecord): LogEntry {
   return { id: `${job.finishedAt ?? 0}-0`, t: 'end', data: Buffer.from(JSON.stringify(end)) };
 }
 
+/** Whether stream entry id a ("ms-seq") comes after b. */
+export function streamIdAfter(a: string, b: string): boolean {
+  const [am, as = 0n] = a.split('-').map((x) => BigInt(x));
+  const [bm, bs = 0n] = b.split('-').map((x) => BigInt(x));
+  return am !== bm ? am > bm : as > bs;
+}
+
+/**
+ * The id of the last log entry trimmed to keep the log under its cap, if any was: a reader
+ * that has read only up to an earlier entry has lost those in between.
+ */
+export async function logTrimmedThrough(redis: Redis, ks: Keyspace, id: string): Promise<string | undefined> {
+  return (await redis.hget(ks.job(id), 'logTrimmed')) ?? undefined;
+}
+
 /** Entries after `after` (exclusive; '0' for the start), at most `count`. */
 export async function readLog(redis: Redis, ks: Keyspace, id: string, after = '0', count = 1000): Promise<LogEntry[]> {
   const start = after === '0' ? '-' : `(${after}`;

@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { registerNode } from '../../src/state/nodes.js';
+import { appendLog, readLog, submitJobs } from '../../src/state/jobs.js';
+import { normalizeJobSpec } from '../../src/state/jobspec.js';
 
 const TOKEN = 'test-token-123';
 
@@ -116,5 +118,22 @@ describe('control plane API', () => {
     }
     assert.equal((await call('/readyz', { token: null })).status, 200);
     assert.equal((await call('/v1/nodes')).status, 200);
+  });
+
+  it('tells a log reader that fell behind the kept amount where output is missing', async () => {
+    const [id] = await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec: normalizeJobSpec({ command: ['true'] }) }]);
+    const line = (i: number) => Buffer.from(`line ${i} ${'x'.repeat(1000)}\n`);
+    await appendLog(cp.ctx.redis, cp.ctx.ks, id, 1, [{ stream: 'out', data: line(0) }], 0, 10_000);
+    const [first] = await readLog(cp.ctx.redis, cp.ctx.ks, id);
+    // A reader that has read line 0; then 30 more lines, of which the log keeps about 10.
+    for (let i = 1; i <= 30; i++) await appendLog(cp.ctx.redis, cp.ctx.ks, id, 1, [{ stream: 'out', data: line(i) }], 0, 10_000);
+    const lines = (await (await call(`/v1/jobs/${id}/logs?after=${first.id}`)).text()).trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines[0].t, 'sys');
+    assert.match(lines[0].text, /output dropped here/);
+    assert.match(lines[1].text, /^line (1\d|2\d) /, 'then what is kept');
+    // A reader that is not behind hears nothing of it.
+    const last = lines.filter((l) => l.t === 'out').at(-2).id;
+    const tail = (await (await call(`/v1/jobs/${id}/logs?after=${last}`)).text()).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(tail.map((l) => l.t), ['out']);
   });
 });

@@ -4,7 +4,8 @@ import { HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
 import {
-  appendStdin, cancelJob, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, readLog, submitJobs, TERMINAL_STATES, waitLog,
+  appendStdin, cancelJob, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
+  submitJobs, TERMINAL_STATES, waitLog,
   type JobOwner, type JobRecord, type JobState, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -178,6 +179,13 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
           out.write(JSON.stringify({ id: '0', t: 'sys', text: `[${job.logDropped} bytes of earlier output were dropped; the newest are kept]` }) + '\n');
         }
         for (;;) {
+          // A reader that fell more than the kept amount behind a fast job: say where output is
+          // missing, rather than splice what is left together.
+          const trimmed = after === '0' ? undefined : await logTrimmedThrough(redis, ks, job.id);
+          if (trimmed && streamIdAfter(trimmed, after)) {
+            out.write(JSON.stringify({ id: trimmed, t: 'sys', text: `[output dropped here: the job printed more than the ${LOG_MAX_BYTES / 2 ** 20} MiB kept before this reader read it]` }) + '\n');
+            after = trimmed;
+          }
           const entries = blocking ? await waitLog(blocking, ks, job.id, after, FOLLOW_BLOCK_MS) : await readLog(redis, ks, job.id, after);
           if (closed) return;
           for (const e of entries) {

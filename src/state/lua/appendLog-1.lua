@@ -5,7 +5,7 @@
   KEYS[1] joblog:<id>
   ARGV[1] prefix, ARGV[2] job id, ARGV[3] max bytes kept, ARGV[4] attempt,
   ARGV[5] bytes the agent itself dropped before sending, ARGV[6..] stream ('out'|'err'), data pairs
-  Returns the bytes now kept.
+  Returns the bytes now kept; the id of the last entry trimmed goes to the job's logTrimmed.
 ]]
 -- @include keys
 local jk = jobKey(ARGV[2])
@@ -39,6 +39,8 @@ if kept > maxBytes then
   end
   kept = kept - dropped
   redis.call('HINCRBY', jk, 'logDropped', dropped)
+  -- The last entry dropped: a reader still behind it has lost what lay between (logs route).
+  if from ~= '-' then redis.call('HSET', jk, 'logTrimmed', string.sub(from, 2)) end
 end
 redis.call('HSET', jk, 'logBytes', kept)
 return kept
