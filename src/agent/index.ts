@@ -6,6 +6,8 @@ import { createRegistry } from '../metrics/index.js';
 import { keyspace, type Keyspace } from '../state/keys.js';
 import { releaseNodeJobs, type BackoffOptions } from '../state/jobs.js';
 import { heartbeat, registerNode } from '../state/nodes.js';
+import { getObject } from '../state/objects.js';
+import type { NodeManifest } from '../manifest/index.js';
 import { connectRedis } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -24,7 +26,8 @@ export interface AgentOptions {
   redisUrl?: string;
   prefix?: string;
   runtime: Runtime;
-  exportDir: string;
+  /** This node's export directory; default: its Node manifest's exportDir, then DEFAULT_EXPORT_DIR. */
+  exportDir?: string;
   stateDir: string;
   /** Host path of the unified filesystem: the agent mounts it there and binds it into jobs at /cluster. */
   mountPath?: string;
@@ -38,7 +41,7 @@ export interface AgentOptions {
   labels?: Record<string, string>;
   /** Where the agent's HTTP server listens (chunks, metrics). Port 0 picks a free one. */
   listen?: { host: string; port: number };
-  /** How peers reach this node; defaults to the listen host, or the hostname for 0.0.0.0. */
+  /** How peers reach this node; default: its Node manifest's address, then the listen host, or the hostname for 0.0.0.0. */
   address?: string;
   /** Caps on the measured capacity (a Node manifest's spec.capacity). */
   cpus?: number;
@@ -59,6 +62,8 @@ export interface RunningAgent {
   /** Stop claiming, stop running jobs and requeue them, close the server. */
   stop(): Promise<void>;
 }
+
+export const DEFAULT_EXPORT_DIR = '/srv/oswalk/export';
 
 /** What the control plane answers on POST /v1/agents/join. */
 interface JoinAnswer {
@@ -103,6 +108,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   // 3.8k vs 2.7k at 10).
   const redis = connectRedis(redisUrl);
   const ks = keyspace(prefix);
+  // What a Node manifest says of the address and export directory stands in for options not
+  // given (read once, at start; labels and capacity the control plane merges in as they change).
+  const manifest = (await getObject<NodeManifest>(redis, ks, 'Node', opts.node))?.spec;
+  const exportDir = opts.exportDir ?? manifest?.exportDir ?? DEFAULT_EXPORT_DIR;
   const registry = createRegistry('agent', { node: opts.node });
   const heartbeatMs = opts.heartbeatMs ?? 1000;
   const leaseMs = opts.leaseMs ?? 15_000;
@@ -113,7 +122,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
   const address = await app.listen({ host: listen.host, port: listen.port });
   const port = Number(new URL(address).port);
-  const advertised = opts.address ?? (listen.host === '0.0.0.0' || listen.host === '::' ? hostname() : listen.host);
+  const advertised = opts.address ?? manifest?.address ?? (listen.host === '0.0.0.0' || listen.host === '::' ? hostname() : listen.host);
   const agentUrl = `http://${advertised}:${port}`;
 
   const cpus = Math.min(osCpus().length, opts.cpus ?? Infinity);
@@ -136,7 +145,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       if (epoch) await runner.stopAll('lost');
       epoch = await registerNode(redis, ks, {
         name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name,
-        cpus, memoryBytes, ...load(), exportDir: opts.exportDir, mountPath: opts.mountPath ?? '',
+        cpus, memoryBytes, ...load(), exportDir, mountPath: opts.mountPath ?? '',
       });
       const stopped = await opts.runtime.cleanup(opts.node, runner.runningIds());
       const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted; requeued`, 'start');
@@ -165,7 +174,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   await register('start');
   runner.start();
-  fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir: opts.exportDir, stateDir: opts.stateDir, registry, log });
+  fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir, stateDir: opts.stateDir, registry, log });
 
   let stopped = false;
   const beat = setInterval(() => {

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .requiredOption('--node <name>', 'name of this node in the cluster')
     .option('--control-plane <url>', 'control plane to join (default: --api, $OSWALK_API, then .oswalk/config.json)')
     .addOption(new Option('--runtime <runtime>', 'how jobs run').choices(['docker', 'process']).default('process'))
-    .option('--export <dir>', 'this node\'s export directory (its files in the unified filesystem)', '/srv/oswalk/export')
+    .option('--export <dir>', 'this node\'s export directory (its files in the unified filesystem; default: its Node manifest\'s exportDir, then /srv/oswalk/export)')
     .option('--redis <url>', 'talk to this Redis directly instead of the one the control plane hands out')
     .option('--prefix <prefix>', 'Redis key prefix, with --redis (default {oswalk}:)')
     .option('--state-dir <dir>', 'where the agent keeps its state', '/var/lib/oswalk')
@@ -19,11 +19,11 @@ export function register(program: Command): void {
     .option('--share-dir <dir>', 'docker runtime: directory job containers bind to reach the mount; the same path for the Docker daemon (default: <state-dir>/share)')
     .option('--labels <k=v,...>', 'node labels for nodeSelector', '')
     .option('--listen <host:port>', 'address of the agent\'s HTTP server (chunks, /metrics)', '0.0.0.0:7001')
-    .option('--address <host>', 'host or IP peers use to reach this agent (default: the hostname)')
+    .option('--address <host>', 'host or IP peers use to reach this agent (default: its Node manifest\'s address, then the hostname)')
     .option('--cpus <n>', 'offer at most this many CPUs to jobs')
     .option('--memory <size>', 'offer at most this much memory to jobs, e.g. 8Gi')
     .action(action(async (opts: {
-      node: string; controlPlane?: string; runtime: 'docker' | 'process'; export: string; redis?: string; prefix?: string;
+      node: string; controlPlane?: string; runtime: 'docker' | 'process'; export?: string; redis?: string; prefix?: string;
       stateDir: string; mount: string | false; shareDir?: string; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
     }, cmd: Command) => {
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
@@ -47,7 +47,7 @@ export function register(program: Command): void {
         ...(opts.prefix ? { prefix: opts.prefix } : {}),
         token,
         runtime: createRuntime(opts.runtime, { stateDir, logger: log.child({ runtime: opts.runtime }) }),
-        exportDir: resolve(opts.export),
+        ...(opts.export ? { exportDir: resolve(opts.export) } : {}),
         stateDir,
         ...(opts.mount === false ? { mount: false } : { mountPath: resolve(opts.mount) }),
         ...(opts.shareDir ? { shareDir: resolve(opts.shareDir) } : {}),

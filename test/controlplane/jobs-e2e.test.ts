@@ -166,6 +166,27 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     assert.match(first.text!, /bytes of earlier output were dropped/);
   });
 
+  it('takes the export directory and address an agent was not given from its Node manifest', async () => {
+    const exportDir = tempDir('manifest-export');
+    dirs.push(exportDir);
+    const yaml = `apiVersion: oswalk.dev/v1\nkind: Node\nmetadata:\n  name: from-manifest\nspec:\n  address: localhost\n  exportDir: ${exportDir.dir}\n`;
+    assert.equal((await call('/v1/apply', { source: 'node.yaml', yaml })).status, 200);
+    const state = tempDir('manifest-agent');
+    dirs.push(state);
+    const second = await startAgent({
+      node: 'from-manifest', controlPlane: cp.url, token: TOKEN, runtime: new ProcessRuntime({ stateDir: state.dir, logger: pino({ level: 'silent' }) }),
+      stateDir: state.dir, listen: { host: '127.0.0.1', port: 0 }, log: pino({ level: 'silent' }),
+    });
+    try {
+      const node = (await call<{ exportDir: string; address: string; agentUrl: string }>('/v1/nodes/from-manifest')).body;
+      assert.equal(node.exportDir, exportDir.dir);
+      assert.equal(node.address, 'localhost');
+      assert.match(node.agentUrl, /^http:\/\/localhost:\d+$/);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('exposes agent metrics with units', async () => {
     await follow(await submit({ command: ['true'], cpus: 0.1 }));
     const text = await (await fetch(`${agent.url}/metrics`)).text();
