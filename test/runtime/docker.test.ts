@@ -9,6 +9,7 @@ import { DockerRuntime, LABEL_JOB, LABEL_NODE } from '../../src/agent/runtime/do
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { createRuntime } from '../../src/agent/runtime/index.js';
 import { Output } from '../helpers/output.js';
+import { checkStdin } from '../helpers/runtime-stdin.js';
 import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE, type DockerStatus } from '../helpers/docker.js';
 import { sharedTempDir } from '../helpers/mounts.js';
 
@@ -64,15 +65,7 @@ describe('docker runtime', () => {
 
   test('standard input, when asked for, reaches the container and its end closes it; otherwise it reads EOF', async (t) => {
     if (skipWithoutDocker(t, docker)) return;
-    const out = new Output();
-    const h = await rt.start(spec(['sh', '-c', 'wc -c; echo read-all'], { stdin: true }), out.onOutput);
-    assert.ok(h.stdin, 'a handle with stdin');
-    h.stdin.write(Buffer.alloc(300_000, 'x'));
-    h.stdin.end();
-    assert.deepEqual(await h.wait(), { exitCode: 0 });
-    assert.equal(out.stdout.replace(/ +/g, ''), '300000\nread-all\n');
-    const none = await run(spec(['sh', '-c', 'cat; echo eof']));
-    assert.equal(none.out.stdout, 'eof\n');
+    await checkStdin(rt, spec);
   });
 
   test('command not found: exit code 127 and a clear error', async (t) => {

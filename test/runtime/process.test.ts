@@ -14,6 +14,7 @@ import { safeName } from '../../src/agent/runtime/common.js';
 import { cgroupName } from '../../src/agent/runtime/limits.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { Output } from '../helpers/output.js';
+import { checkStdin } from '../helpers/runtime-stdin.js';
 
 const logger = pino({ level: 'silent' });
 let stateDir: string;
@@ -87,16 +88,7 @@ describe('process runtime', () => {
   });
 
   test('standard input, when asked for, reaches the job and its end closes it; otherwise it reads EOF', async () => {
-    const out = new Output();
-    const h = await rt.start(spec(['sh', '-c', 'wc -c; echo read-all'], { stdin: true }), out.onOutput);
-    assert.ok(h.stdin, 'a handle with stdin');
-    h.stdin.write(Buffer.alloc(300_000, 'x'));
-    h.stdin.end();
-    assert.deepEqual(await h.wait(), { exitCode: 0 });
-    assert.equal(out.stdout.replace(/ +/g, ''), '300000\nread-all\n');
-    const none = await run(spec(['sh', '-c', 'cat; echo eof']));
-    assert.equal(none.out.stdout, 'eof\n');
-    assert.equal((await rt.start(spec(['true']), new Output().onOutput)).stdin, undefined);
+    await checkStdin(rt, spec);
   });
 
   test('exit codes and signals', async () => {
