@@ -585,7 +585,7 @@ export class OverlayFs {
       } catch (err) {
         this.log.error({ err, path: f.path }, 'could not commit a closed file at unmount');
       }
-      if (f.dirty && !f.hidden) abandoned.push(f.path);
+      if (f.changedSinceClose && f.dirty && !f.hidden) abandoned.push(f.path);
     }
     return abandoned;
   }
