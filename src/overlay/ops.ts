@@ -201,6 +201,7 @@ export class OverlayFs {
     const f = new OpenFile(path, null, attrs);
     f.markDirty();
     this.files.set(path, f);
+    this.meta.nameMade(path, attrs.mtimeNs);
     return this.newHandle(f, flags);
   }
 
