@@ -177,7 +177,6 @@ export class MetaCache {
     }
   }
 
-  /** A directory's cached mtime moved to atNs, if later. */
   /**
    * A name made in path's parent that is not committed yet (a new file is, when it is released,
    * which the kernel does not wait for): the parent shows the change at once, as POSIX has it.
@@ -187,6 +186,7 @@ export class MetaCache {
     this.touch(parentOf(path), atNs);
   }
 
+  /** A directory's cached mtime moved to atNs, if later. */
   private touch(path: string, atNs: bigint): void {
     const hit = this.entries.get(path);
     if (hit?.value?.type === 'dir' && atNs > hit.value.mtimeNs) hit.value = { ...hit.value, mtimeNs: atNs };

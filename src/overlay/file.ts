@@ -123,6 +123,8 @@ export class OpenFile {
   dirty = false;
   /** Changed since a handle on it was last closed: a writer may be half-way through. */
   changedSinceClose = false;
+  /** A truncate or setattr changed it: the last user commits it (ops.ts drop). */
+  commitWhenDropped = false;
   /** Unlinked while open (renamed by libfuse to .fuse_hidden…): never committed again. */
   hidden = false;
   private staging: { fh: FileHandle; path: string; written: Extents; baseValid: number } | null = null;

@@ -69,6 +69,11 @@ interface Handle {
   flags: number;
 }
 
+/** Open with no change of its own since its version was committed: a reopen may take a newer one. */
+function unchanged(f: OpenFile): boolean {
+  return !f.dirty && f.stagingPath === null && !!f.entry;
+}
+
 /**
  * The POSIX operations of the unified filesystem, as async functions that either return or
  * throw an FsError. Metadata comes from the namespace through MetaCache; file content from
@@ -208,34 +213,38 @@ export class OverlayFs {
   async open(path: string, flags: number): Promise<number> {
     checkPath(path);
     let f = this.files.get(path);
-    if (f && !f.dirty && f.stagingPath === null && f.entry) {
-      // A clean file reopened: take a newer version committed meanwhile (close-to-open).
-      const e = await this.entry(path);
-      if (e && e.type === 'file') {
-        // Handles already open must not mix versions: their reads come here, from the new one.
-        if (e.manifest !== f.entry.manifest) f.dropFastReads(this.io);
-        f.adopt(e);
-      }
-    }
     if (!f) {
       const e = await this.entry(path);
       if (!e) throw fsError('ENOENT', path);
       if (e.type === 'dir') throw fsError('EISDIR', path);
       if (e.type !== 'file') throw fsError('EINVAL', path, 'not a regular file');
-      f = new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
+      // Another open of the same path may have made its OpenFile meanwhile: one per path.
+      f = this.files.get(path) ?? new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
       this.files.set(path, f);
+    } else if (unchanged(f)) {
+      // A clean file reopened: take a newer version committed meanwhile (close-to-open), asked
+      // after this mount's own commit of it under way (a release's) is in the cache. The file is
+      // held meanwhile, so the release of its last handle cannot close it.
+      f.refs++;
+      try {
+        const e = await f.serialize(() => this.entry(path));
+        if (e && e.type === 'file' && unchanged(f)) {
+          // Handles already open must not mix versions: their reads come here, from the new one.
+          if (e.manifest !== f.entry?.manifest) f.dropFastReads(this.io);
+          f.adopt(e);
+        }
+      } finally {
+        f.refs--;
+      }
     }
     const fh = this.newHandle(f, flags);
-    if (flags & O_TRUNC) {
-      try {
-        await f.truncate(this.io, 0);
-      } catch (err) {
-        this.handles.delete(fh);
-        await this.drop(f);
-        throw err;
-      }
-    } else if ((flags & O_ACCMODE) !== O_WRONLY) {
-      await this.serveFast(f, fh);
+    try {
+      if (flags & O_TRUNC) await f.truncate(this.io, 0);
+      else if ((flags & O_ACCMODE) !== O_WRONLY) await this.serveFast(f, fh);
+    } catch (err) {
+      this.handles.delete(fh);
+      await this.drop(f);
+      throw err;
     }
     return fh;
   }
@@ -300,15 +309,35 @@ export class OverlayFs {
     }
   }
 
+  /**
+   * One user of f less; the last one commits what a truncate or setattr left to it and forgets
+   * the file. A setattr that finds the file open leaves its commit to the last release, which
+   * may already have taken its version (rsync: close, then utimensat at once): then it is here.
+   */
   private async drop(f: OpenFile): Promise<void> {
     if (--f.refs > 0) return;
-    if (this.files.get(f.path) === f) this.files.delete(f.path);
-    await f.close();
+    try {
+      if (f.commitWhenDropped) {
+        // Held while it commits: an open meanwhile shares it, and the last user then is that.
+        f.refs++;
+        try {
+          await this.commitFile(f);
+        } finally {
+          f.refs--;
+        }
+      }
+    } finally {
+      if (f.refs === 0) {
+        if (this.files.get(f.path) === f) this.files.delete(f.path);
+        await f.close();
+      }
+    }
   }
 
   /** Make an OpenFile's changes a new version: chunk the content if it changed, then commit. */
   private commitFile(f: OpenFile): Promise<void> {
     return f.serialize(async () => {
+      f.commitWhenDropped = false;
       if (!f.dirty || f.hidden) return;
       const content = f.contentDirty;
       f.dirty = false;
@@ -341,20 +370,20 @@ export class OverlayFs {
     return this.backend.storeFile(await f.materialize(this.io));
   }
 
-  /** Run fn on the OpenFile of path (opening one for the moment if none is), then commit if it was not open. */
+  /** Run fn on the OpenFile of path (opening one for the moment if none is); its last user commits the change. */
   private async withFile(path: string, fn: (f: OpenFile) => Promise<void> | void): Promise<void> {
     let f = this.files.get(path);
-    const wasOpen = !!f;
     if (!f) {
       const e = await this.mustExist(path);
       if (e.type === 'dir') throw fsError('EISDIR', path);
-      f = new OpenFile(path, e, e);
+      f = this.files.get(path) ?? new OpenFile(path, e, e);
       this.files.set(path, f);
     }
     f.refs++;
     try {
       await fn(f);
-      if (!wasOpen) await this.commitFile(f);
+      // Committed by the last user of f: this call, or the release of a handle still open.
+      f.commitWhenDropped = true;
     } finally {
       await this.drop(f);
     }
