@@ -533,6 +533,12 @@ export class OverlayFs {
     } finally {
       this.meta.settle(path, done, null, false, at);
     }
+    // Still held (libfuse hides a file unlinked while open, but not one whose last release is
+    // under way): what its release commits must not bring it back.
+    if (f && this.files.get(path) === f) {
+      f.hidden = true;
+      this.files.delete(path);
+    }
   }
 
   async rmdir(path: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
@@ -125,6 +125,21 @@ describe('overlay operations: requests that overlap a release', () => {
       await m.fs.flush('/b', fh2);
       await m.fs.release('/b', fh2);
       assert.equal((await m.current('/b'))?.size, 6);
+    } finally {
+      await m.close();
+    }
+  });
+  it('a file unlinked before the release of its handle is not brought back by that release', async () => {
+    const m = await mount();
+    try {
+      await m.fs.release('/c', await written(m.fs, '/c', 'data'));
+      const fh = await m.fs.open('/c', constants.O_RDONLY);
+      await m.fs.chmod('/c', 0o600); // left to the release
+      await m.fs.flush('/c', fh);
+      await m.fs.unlink('/c');
+      await m.fs.release('/c', fh);
+      assert.equal(await m.current('/c'), undefined);
+      await assert.rejects(m.fs.getattr('/c'), { errno: osConstants.errno.ENOENT });
     } finally {
       await m.close();
     }
