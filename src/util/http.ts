@@ -17,7 +17,7 @@ export type HttpServer = FastifyInstance<
 export interface HttpServerOptions {
   log: Logger;
   registry: Registry;
-  /** Bearer token required on every /v1/ route. */
+  /** Bearer token required on every route but /healthz, /readyz and /metrics. */
   token: string;
 }
 
@@ -28,9 +28,12 @@ export function tokenMatches(expected: string, header: string | undefined): bool
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
+/** Routes anyone may call (probes and Prometheus); every other request needs the token. */
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /**
  * The HTTP plumbing the control plane and the agents share: JSON errors with the right
- * status codes, a bearer token on /v1/, request durations, /metrics and /healthz.
+ * status codes, a bearer token on every route but the public ones, request durations, /metrics and /healthz.
  * Each process adds its own route plugins.
  */
 export function createHttpServer(opts: HttpServerOptions): HttpServer {
@@ -49,8 +52,9 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     if (reply.statusCode >= 500) req.log.warn({ route, status: reply.statusCode }, 'request failed');
   });
 
+  // Decided by the route matched, not by the path as sent: the router decodes %76 to v.
   app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/v1/')) return;
+    if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     if (!tokenMatches(opts.token, req.headers.authorization)) {
       return reply.code(401).send({ error: 'Unauthorized', message: 'a valid bearer token is required (oswalk cluster init prints it; set OSWALK_TOKEN or --token)' });
     }
@@ -61,14 +65,15 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     if (status >= 500) req.log.error({ err }, 'unhandled error');
     const body: Record<string, unknown> = {
       error: err.validation ? 'Bad Request' : err.name === 'Error' ? (status >= 500 ? 'Internal Server Error' : 'Error') : err.name,
-      message: err.message,
+      // Fastify's own messages may quote the whole URL back.
+      message: clip(err.message, 1000),
     };
     if (err.validation) body.details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message }));
     return reply.code(status).send(body);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: 'Not Found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+    reply.code(404).send({ error: 'Not Found', message: `no route ${req.method} ${clip(req.url.split('?')[0])}` });
   });
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -77,6 +82,11 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     return opts.registry.metrics();
   });
   return app;
+}
+
+/** A client's string in a message, cut to a length that keeps the message readable. */
+export function clip(s: string, max = 200): string {
+  return s.length > max ? `${s.slice(0, max)}… (${s.length} characters)` : s;
 }
 
 /** An error whose message is safe to send to the client, with the status to send it with. */

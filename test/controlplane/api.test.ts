@@ -43,6 +43,19 @@ describe('control plane API', () => {
     }
   });
 
+  it('asks for the token however the path is spelled (the router decodes %76 to v), and on unknown paths', async () => {
+    for (const path of ['/%761/status', '/%76%31/nodes', '/v%31/status', '/%2Fv1/status', '/no-such-route']) {
+      const res = await call(path, { token: null, method: 'GET' });
+      assert.equal(res.status, 401, path);
+      assert.equal((await res.json()).items, undefined, path);
+    }
+    const join = await call('/%761/agents/join', { token: null, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node: 'evil' }) });
+    assert.equal(join.status, 401);
+    assert.doesNotMatch(await join.text(), /redis/i);
+    // With the token the same spelling reaches the route, as the router matches it.
+    assert.equal((await call('/%761/status')).status, 200);
+  });
+
   it('lists and gets nodes with a token', async () => {
     const res = await call('/v1/nodes');
     assert.equal(res.status, 200);
