@@ -97,13 +97,18 @@ const LETTER_TYPE: Record<string, FileType> = { f: 'file', d: 'dir', l: 'symlink
 const SOURCE_LETTER: Record<VersionSource, string> = { export: 'e', mount: 'm', restore: 'r' };
 const LETTER_SOURCE: Record<string, VersionSource> = { e: 'export', m: 'mount', r: 'restore' };
 
+/** A node name goes into the version records as it is: one with a `|` in it would split them. */
+function checkNode(path: string, node: unknown): void {
+  if (typeof node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) throw new FsError('EINVAL', path, `version field node must be a node name, got ${JSON.stringify(node)}`);
+}
+
 function checkVersion(rec: NewVersion): void {
   const bad = (field: string, why: string): never => {
     throw new FsError('EINVAL', rec.path, `version field ${field} ${why}`);
   };
   if (!(rec.type in TYPE_LETTER)) bad('type', `must be file|dir|symlink|tombstone, got ${String(rec.type)}`);
   if (!(rec.source in SOURCE_LETTER)) bad('source', `must be export|mount|restore, got ${String(rec.source)}`);
-  if (typeof rec.node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(rec.node)) bad('node', `must be a node name, got ${JSON.stringify(rec.node)}`);
+  checkNode(rec.path, rec.node);
   if (typeof rec.mtimeNs !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(rec.mtimeNs)) bad('mtimeNs', `must be a non-negative decimal string, got ${JSON.stringify(rec.mtimeNs)}`);
   for (const f of ['size', 'mode', 'uid', 'gid'] as const) {
     if (!Number.isSafeInteger(rec[f]) || rec[f] < 0) bad(f, `must be a non-negative integer, got ${rec[f]}`);
@@ -255,6 +260,7 @@ export async function listVersions(redis: Redis, ks: Keyspace, path: string): Pr
 export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, id: string, node: string, now = nowNs()): Promise<VersionRecord> {
   const p = normalizePath(path);
   if (!/^[1-9][0-9]*$/.test(String(id))) throw new FsError('EINVAL', p, `version id must be a positive integer, got ${JSON.stringify(id)}`);
+  checkNode(p, node);
   const [newId, raw] = await fsOp<[number, string]>(redis, ks, 'restore', p, [String(id), node, now, Date.now()]);
   return decodeVersion(p, String(newId), raw);
 }
@@ -273,6 +279,7 @@ export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, i
 export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, mtimeNs = nowNs()): Promise<{ moved: number; mtimeNs: string }> {
   const f = normalizePath(from);
   const t = normalizePath(to);
+  checkNode(f, node);
   const [moved, stamp] = await fsOp<[number, string]>(redis, ks, 'rename', f, [t, node, mtimeNs, Date.now()]);
   return { moved, mtimeNs: stamp };
 }
@@ -286,6 +293,7 @@ export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: s
  */
 export async function removePath(redis: Redis, ks: Keyspace, path: string, node: string, opts: { dir: boolean; mtimeNs?: string; nowMs?: number }): Promise<{ id: string; mtimeNs: string }> {
   const p = normalizePath(path);
+  checkNode(p, node);
   const [id, stamp] = await fsOp<[number, string]>(redis, ks, 'remove', p, [node, opts.mtimeNs ?? nowNs(), opts.nowMs ?? Date.now(), opts.dir ? 'rmdir' : 'unlink']);
   return { id: String(id), mtimeNs: stamp };
 }

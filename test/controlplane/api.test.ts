@@ -56,6 +56,13 @@ describe('control plane API', () => {
     assert.equal((await call('/%761/status')).status, 200);
   });
 
+  it('refuses a restore for a node name that is not one, and stores nothing', async () => {
+    const res = await call('/v1/fs/restore', { method: 'POST', body: JSON.stringify({ path: '/b.txt', version: '1', node: 'zz|d|1|2|3' }) });
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).details[0].path, /node/);
+    assert.deepEqual((await (await call('/v1/fs/versions?path=/b.txt')).json()).items ?? [], []);
+  });
+
   it('lists and gets nodes with a token', async () => {
     const res = await call('/v1/nodes');
     assert.equal(res.status, 200);

@@ -227,6 +227,14 @@ describe('filesystem namespace', () => {
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'bad|node', T)), /node/);
     await assert.rejects(commitVersion(db.redis, ks, { ...file('/x', 'n1', T), size: -1 }), /size/);
     assert.equal(await code(commitVersion(db.redis, ks, dir('/', 'n1', T))), 'EINVAL');
+    // A node name is written into the records as it is: restore, rename and remove check it too.
+    const old = await commitVersion(db.redis, ks, file('/x', 'n1', T));
+    const before = await listVersions(db.redis, ks, '/x');
+    await assert.rejects(restoreVersion(db.redis, ks, '/x', old.id, 'zz|d|1|2|3'), /node/);
+    await assert.rejects(renamePath(db.redis, ks, '/x', '/y', 'a|b'), /node/);
+    await assert.rejects(removePath(db.redis, ks, '/x', 'a|b', { dir: false }), /node/);
+    assert.deepEqual(await listVersions(db.redis, ks, '/x'), before);
+    assert.equal(await getCurrent(db.redis, ks, '/y'), undefined);
   });
 
   it('tombstones: a delete hides older copies on other nodes, a newer write comes back', async () => {

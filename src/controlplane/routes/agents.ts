@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
+import { NodeName } from './nodes.js';
 import type { ControlPlaneContext } from '../context.js';
 
 /**
@@ -9,7 +10,7 @@ import type { ControlPlaneContext } from '../context.js';
 export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
   app.post('/v1/agents/join', {
     schema: {
-      body: Type.Object({ node: Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' }) }, { additionalProperties: false }),
+      body: Type.Object({ node: NodeName }, { additionalProperties: false }),
       response: { 200: Type.Object({ redisUrl: Type.String(), prefix: Type.String(), nodeTimeoutMs: Type.Number() }) },
     },
   }, async (req) => {

@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
 import { FsError, FS_LIMITS, listVersions, normalizePath, restoreVersion } from '../../state/fs.js';
+import { NodeName } from './nodes.js';
 import type { ControlPlaneContext } from '../context.js';
 
 const Path = Type.String({ minLength: 1, maxLength: FS_LIMITS.pathBytes });
@@ -32,7 +33,7 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
 
   app.post('/v1/fs/restore', {
     schema: {
-      body: Type.Object({ path: Path, version: Type.String({ pattern: '^[1-9][0-9]{0,18}$' }), node: Type.String({ minLength: 1, maxLength: 63 }) }, { additionalProperties: false }),
+      body: Type.Object({ path: Path, version: Type.String({ pattern: '^[1-9][0-9]{0,18}$' }), node: NodeName }, { additionalProperties: false }),
       response: { 200: Type.Object({}, { additionalProperties: true }) },
     },
   }, async (req) => {

@@ -5,7 +5,8 @@ import { getNode, listNodes } from '../../state/nodes.js';
 import { drainNode, uncordonNode } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
 
-const NodeName = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' });
+/** A node's name, as agents join with it: DNS-like, at most 63 characters. */
+export const NodeName = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' });
 
 const NodeView = Type.Object({
   name: Type.String(),
