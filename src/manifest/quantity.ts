@@ -83,6 +83,7 @@ export function show(x: unknown): string {
   else if (x === null) s = 'null';
   else if (Array.isArray(x)) s = 'a list';
   else if (typeof x === 'object') s = 'a mapping';
+  else if (typeof x === 'number' && !Number.isFinite(x)) s = String(x); // .nan, 1e400: JSON says null
   else s = JSON.stringify(x) ?? String(x);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }

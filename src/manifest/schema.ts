@@ -24,7 +24,8 @@ const Name = Type.String({
 const NonEmpty = Type.String({ minLength: 1 });
 /** Label and nodeSelector maps; key and value syntax is checked in normalize.ts. */
 const StringMap = Type.Record(Type.String(), Type.String());
-const StringList = Type.Array(Type.String());
+const StringList = Type.Array(Type.String({ maxLength: LIMITS.argLength }), { maxItems: LIMITS.argItems });
+const EnvMap = Type.Record(Type.String(), Type.String({ maxLength: LIMITS.argLength }));
 
 export const CpusSchema = Type.Union([
   Type.Number({ exclusiveMinimum: 0 }),
@@ -50,7 +51,7 @@ const workload = {
   command: Type.Optional(StringList),
   args: Type.Optional(StringList),
   /** Environment as a mapping NAME: value (not Kubernetes' list of {name, value}). */
-  env: Type.Optional(StringMap),
+  env: Type.Optional(EnvMap),
   workingDir: Type.Optional(NonEmpty),
   resources: Type.Optional(ResourcesSchema),
   backoffLimit: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -63,9 +64,9 @@ const workload = {
 export const JobSpecSchema = Type.Object(
   {
     ...workload,
-    parallelism: Type.Optional(Type.Integer({ minimum: 1 })),
-    completions: Type.Optional(Type.Integer({ minimum: 1 })),
-    activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+    parallelism: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.completions })),
+    completions: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.completions })),
+    activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.deadlineSeconds })),
   },
   { additionalProperties: false },
 );
@@ -73,7 +74,7 @@ export const JobSpecSchema = Type.Object(
 export const ServiceSpecSchema = Type.Object(
   {
     ...workload,
-    replicas: Type.Optional(Type.Integer({ minimum: 0 })),
+    replicas: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.replicas })),
     restartPolicy: Type.Optional(Type.Union([Type.Literal('Always'), Type.Literal('OnFailure')])),
   },
   { additionalProperties: false },

@@ -65,6 +65,8 @@ function schemaProblems(schema: Json, value: unknown): FieldProblem[] {
       }
     } else if (err.keyword === 'boolean') {
       // The per-property twin of an additionalProperties error, already reported above.
+    } else if (err.keyword in TOO_BIG && here) {
+      add(new FieldProblem(path, TOO_BIG[err.keyword]!(here, valueAt(value, path))));
     } else {
       const got = valueAt(value, path);
       add(new FieldProblem(path, here ? mustBe(here, got) : `${err.message} (got ${show(got)})`));
@@ -72,6 +74,13 @@ function schemaProblems(schema: Json, value: unknown): FieldProblem[] {
   }
   return problems;
 }
+
+/** Limits (src/util/limits.ts) passed: say the limit, not the type. */
+const TOO_BIG: Record<string, (s: Json, got: unknown) => string> = {
+  maximum: (s, got) => `must be at most ${s.maximum} (got ${show(got)})`,
+  maxItems: (s, got) => `must have at most ${s.maxItems} items (got ${(got as unknown[]).length})`,
+  maxLength: (s, got) => `must be at most ${s.maxLength} characters long (got ${(got as string).length})`,
+};
 
 function unknownField(name: string, allowed: string[]): string {
   const guess = allowed.find((a) => a.toLowerCase() === name.toLowerCase()) ?? allowed.find((a) => editDistance(a, name) <= 2);

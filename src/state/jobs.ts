@@ -272,15 +272,19 @@ export async function uncordonNode(redis: Redis, ks: Keyspace, node: string): Pr
  * 0 removes a deleted Service's replicas. `specHash` tells a changed Service spec apart.
  */
 export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner, count: number, spec: JobSpec, specHash: string, opts: { parallelism?: number } = {}, now = Date.now()): Promise<{ created: number; cancelled: number }> {
-  const records: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const env = owner.kind === 'Job' ? { ...spec.env, OSWALK_COMPLETION_INDEX: String(i) } : { ...spec.env, OSWALK_REPLICA_INDEX: String(i) };
-    records.push(submitRecord({ id: newJobId(), owner, index: i, spec: { ...spec, env } }));
-  }
-  const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
+  // First without records: the script does what it can and names the indices that need one.
+  const step = (records: string[]) => runScript<number[]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
     ks.prefix, owner.kind, owner.name, count, specHash, now, opts.parallelism ?? 0, ...records,
   ]);
-  return { created, cancelled };
+  const [created, cancelled, ...missing] = await step([]);
+  if (!missing.length) return { created, cancelled };
+  const records = missing.flatMap((i) => {
+    const env = owner.kind === 'Job' ? { ...spec.env, OSWALK_COMPLETION_INDEX: String(i) } : { ...spec.env, OSWALK_REPLICA_INDEX: String(i) };
+    return [String(i), submitRecord({ id: newJobId(), owner, index: i, spec: { ...spec, env } })];
+  });
+  // Indices still missing after this (a replica that ended in between) get theirs next pass.
+  const [more, alsoCancelled] = await step(records);
+  return { created: created + more, cancelled: cancelled + alsoCancelled };
 }
 
 /** A deleted Job/Service manifest: cancel its live records and forget the owner. */

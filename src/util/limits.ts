@@ -17,4 +17,15 @@ export const LIMITS = {
   stdinPieceBytes: 1024 * 1024,
   /** Names of nodes, jobs, services, mounts (DNS-label-like). */
   nameLength: 63,
+  /** Items of a job's command or args, and the length of each (and of an env value). */
+  argItems: 4096,
+  argLength: 65536,
+  /**
+   * A Job's completions (and parallelism) and a Service's replicas: each is a job record, all
+   * made in one Lua step that holds Redis meanwhile.
+   */
+  completions: 10_000,
+  replicas: 1_000,
+  /** activeDeadlineSeconds: ten years. */
+  deadlineSeconds: 315_360_000,
 } as const;

@@ -88,6 +88,24 @@ describe('manifest limits', () => {
     const docs = Array.from({ length: LIMITS.manifestDocuments }, (_, i) => job(`j${i}`, '  command: [x]'));
     assert.equal(parseManifests(docs.join('---\n'), 'many.yaml').length, LIMITS.manifestDocuments);
   });
+
+  it('refuses counts and sizes past the limits the API has too, naming the field', () => {
+    const service = (spec: string) => job('s', spec).replace('kind: Job', 'kind: Service');
+    const cases: [string, string, RegExp][] = [
+      [job('j', '  command: [x]', `  completions: ${LIMITS.completions + 1}`), 'completions', /must be at most 10000 \(got 10001\)/],
+      [job('j', '  command: [x]', `  parallelism: ${LIMITS.completions + 1}`), 'parallelism', /at most 10000/],
+      [service(`  command: [x]\n  replicas: ${LIMITS.replicas + 1}`), 'replicas', /must be at most 1000 \(got 1001\)/],
+      [job('j', '  command: [x]', '  activeDeadlineSeconds: 1e300'), 'activeDeadlineSeconds', /at most 315360000 \(got 1e\+300\)/],
+      [job('j', `  command: [${Array(LIMITS.argItems + 1).fill('a').join(',')}]`), 'command', /must have at most 4096 items \(got 4097\)/],
+      [job('j', '  command: [x]', `  env: {A: ${'v'.repeat(LIMITS.argLength + 1)}}`), 'env.A', /must be at most 65536 characters long \(got 65537\)/],
+    ];
+    for (const [yaml, field, reason] of cases) {
+      const e = manifestError(() => parseManifests(yaml, 'big.yaml'));
+      assert.equal(e.field, `spec.${field}`);
+      assert.match(e.reason, reason);
+    }
+    assert.equal(parseManifests(job('j', '  command: [x]', `  completions: ${LIMITS.completions}`), 'ok.yaml').length, 1);
+  });
 });
 
 describe('parseManifestFile', () => {

@@ -10,8 +10,10 @@
   KEYS[1] owner:<Kind>:<name>
   ARGV[1] prefix, ARGV[2] kind, ARGV[3] name, ARGV[4] replicas or completions, ARGV[5] spec hash,
   ARGV[6] now (ms), ARGV[7] Job parallelism (0: no limit; the placeJobs script enforces it),
-  ARGV[8..] one JSON record per index 0..n-1 (as submitJobs takes)
-  Returns {created, cancelled}
+  ARGV[8..] pairs: an index, its JSON record (as submitJobs takes). Records are made only for
+  the indices a call without them said were missing (a Job of 10,000 completions would
+  otherwise be 10,000 records built on every pass), and a Job is created whole or not at all.
+  Returns {created, cancelled, indices still missing a record...}
 ]]
 -- @include keys
 -- @include jobs
@@ -19,6 +21,8 @@ local kind, name, n, specHash, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5
 local ok = KEYS[1]
 local created, cancelled = 0, 0
 local ownersKey = P .. 'owners:' .. kind
+local given = {}
+for i = 8, #ARGV, 2 do given[tonumber(ARGV[i])] = ARGV[i + 1] end
 
 if kind == 'Job' and n == 0 then
   for _, id in ipairs(redis.call('SMEMBERS', ownerJobsKey(kind, name))) do
@@ -32,11 +36,16 @@ end
 
 if kind == 'Job' then
   if redis.call('EXISTS', ok) == 1 then return { 0, 0 } end
+  if #ARGV < 8 then
+    local missing = { 0, 0 }
+    for i = 0, n - 1 do missing[#missing + 1] = i end
+    return missing
+  end
   redis.call('HSET', ok, 'kind', kind, 'name', name, 'completions', n, 'succeeded', 0, 'failed', 0,
     'cancelled', 0, 'phase', 'Running', 'specHash', specHash, 'createdAt', now,
     'parallelism', tonumber(ARGV[7]) or 0, 'active', 0)
   redis.call('SADD', ownersKey, name)
-  for i = 8, #ARGV do created = created + submitJob(cjson.decode(ARGV[i]), now) end
+  for i = 9, #ARGV, 2 do created = created + submitJob(cjson.decode(ARGV[i]), now) end
   if created > 0 then wake(K.schedWake) end
   return { created, 0 }
 end
@@ -58,8 +67,11 @@ for _, id in ipairs(redis.call('SMEMBERS', ojk)) do
     live[idx] = id
   end
 end
+local missing = {}
 for i = 0, n - 1 do
-  if not live[i] then created = created + submitJob(cjson.decode(ARGV[8 + i]), now) end
+  if not live[i] then
+    if given[i] then created = created + submitJob(cjson.decode(given[i]), now) else missing[#missing + 1] = i end
+  end
 end
 if n == 0 then
   redis.call('SREM', ownersKey, name)
@@ -69,4 +81,6 @@ else
   redis.call('HSET', ok, 'kind', kind, 'name', name, 'replicas', n, 'specHash', specHash, 'phase', 'Running')
 end
 if created > 0 then wake(K.schedWake) end
-return { created, cancelled }
+local out = { created, cancelled }
+for _, i in ipairs(missing) do out[#out + 1] = i end
+return out
