@@ -222,7 +222,7 @@ export class JobRunner {
     };
     const started = Date.now();
     let result: RunResult;
-    let deadline: NodeJS.Timeout | undefined;
+    let deadline: { clear(): void } | undefined;
     const over = new AbortController();
     try {
       r.handle = await this.o.runtime.start(runSpec, (stream, data) => shipper.write(stream, data));
@@ -230,13 +230,13 @@ export class JobRunner {
       // A cancel that arrived while the runtime was starting the job.
       if (r.stop) await r.handle.kill(r.stop);
       if (spec.activeDeadlineSeconds) {
-        deadline = setTimeout(() => void this.stopJob(r, 'deadline'), spec.activeDeadlineSeconds * 1000);
+        deadline = longTimeout(() => void this.stopJob(r, 'deadline'), spec.activeDeadlineSeconds * 1000);
       }
       result = await r.handle.wait();
     } catch (err) {
       result = { exitCode: null, error: `the ${this.o.runtime.name} runtime could not run the job: ${(err as Error).message}` };
     } finally {
-      clearTimeout(deadline);
+      deadline?.clear();
       over.abort();
     }
     await shipper.flush();
@@ -264,4 +264,17 @@ export class JobRunner {
     this.durations.observe({ outcome }, seconds);
     this.ended.inc({ outcome });
   }
+}
+
+/** The longest delay setTimeout takes; past it, it waits 1 ms instead (about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** setTimeout for any delay: a deadline of 30 days must not fire at once. */
+export function longTimeout(fn: () => void, ms: number): { clear(): void } {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number): void => {
+    timer = setTimeout(() => (left > MAX_TIMEOUT_MS ? arm(left - MAX_TIMEOUT_MS) : fn()), Math.min(left, MAX_TIMEOUT_MS));
+  };
+  arm(ms);
+  return { clear: () => clearTimeout(timer) };
 }

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { LIMITS } from '../util/limits.js';
 import type { RuntimeName } from './types.js';
 
 /**
@@ -12,9 +13,9 @@ const LabelMap = Type.Record(Type.String({ minLength: 1, maxLength: 253 }), Type
 
 export const JobSpecInputSchema = Type.Object({
   image: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
-  command: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 4096 })),
-  args: Type.Optional(Type.Array(Type.String({ maxLength: 65536 }), { maxItems: 4096 })),
-  env: Type.Optional(Type.Record(EnvName, Type.String({ maxLength: 65536 }))),
+  command: Type.Optional(Type.Array(Type.String({ maxLength: LIMITS.argLength }), { maxItems: LIMITS.argItems })),
+  args: Type.Optional(Type.Array(Type.String({ maxLength: LIMITS.argLength }), { maxItems: LIMITS.argItems })),
+  env: Type.Optional(Type.Record(EnvName, Type.String({ maxLength: LIMITS.argLength }))),
   workingDir: Type.Optional(Type.String({ maxLength: 4096 })),
   cpus: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100000 })),
   memoryBytes: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -22,7 +23,7 @@ export const JobSpecInputSchema = Type.Object({
   nodeSelector: Type.Optional(LabelMap),
   privileged: Type.Optional(Type.Boolean()),
   priority: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000 })),
-  activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  activeDeadlineSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.deadlineSeconds })),
   backoffLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
   restartPolicy: Type.Optional(Type.Union([Type.Literal('Never'), Type.Literal('OnFailure'), Type.Literal('Always')])),
   /** The job reads standard input sent to it (POST /v1/jobs/:id/stdin, `oswalk run -i`); otherwise it reads EOF. */
@@ -65,6 +66,7 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
   const s = input as JobSpecInput;
   const command = s.command ?? [];
   if (!command.length && !s.image) throw new Error(`${where}: a job needs a command (or an image whose entrypoint runs)`);
+  checkStrings(s, where);
   return {
     ...(s.image ? { image: s.image } : {}),
     command,
@@ -82,6 +84,28 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
     restartPolicy: s.restartPolicy ?? 'Never',
     ...(s.stdin ? { stdin: true as const } : {}),
   };
+}
+
+/**
+ * What a JSON schema does not say well: env names (a pattern on a record's keys does not
+ * refuse other keys), NUL bytes (no process takes them), and a relative working directory,
+ * which is under the cluster mount and must stay there.
+ */
+function checkStrings(s: JobSpecInput, where: string): void {
+  for (const [name, value] of Object.entries(s.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || name.length > 256) {
+      throw new Error(`${where}: env name ${JSON.stringify(name.slice(0, 100))} is not a valid environment variable name: use letters, digits and "_", not starting with a digit`);
+    }
+    if (value.includes('\0')) throw new Error(`${where}: env ${name} holds a NUL byte`);
+  }
+  for (const field of ['command', 'args'] as const) {
+    const i = (s[field] ?? []).findIndex((a) => a.includes('\0'));
+    if (i >= 0) throw new Error(`${where}: ${field}[${i}] holds a NUL byte`);
+  }
+  const dir = s.workingDir;
+  if (dir !== undefined && (dir.includes('\0') || (!dir.startsWith('/') && dir.split('/').includes('..')))) {
+    throw new Error(`${where}: workingDir ${JSON.stringify(dir.slice(0, 200))} must be an absolute path, or a path under the cluster mount without ".." parts`);
+  }
 }
 
 export function milliCpus(cpus: number): number {

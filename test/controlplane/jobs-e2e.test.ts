@@ -110,6 +110,42 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     assert.equal((await job(id)).attempt, 1, 'a deadline is not retried');
   });
 
+  it('runs a job with a deadline longer than setTimeout can wait (25 days) to its end', async () => {
+    const id = await submit({ command: ['sh', '-c', 'sleep 0.5; echo done'], cpus: 0.1, activeDeadlineSeconds: 2_200_000 });
+    const end = endOf(await follow(id));
+    assert.equal(end.state, 'succeeded', end.message);
+  });
+
+  it('refuses env names, NUL bytes and a working directory leaving the mount that no job can use, naming the field', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ command: ['true'], env: { 'PATH=/evil': 'x' } }, /env name "PATH=\/evil"/],
+      [{ command: ['true'], env: { '1A': 'x' } }, /env name "1A"/],
+      [{ command: ['true'], env: { A: 'x\u0000y' } }, /env A holds a NUL byte/],
+      [{ command: ['echo', 'a\u0000b'] }, /command\[1\] holds a NUL byte/],
+      [{ command: ['pwd'], workingDir: '../../../etc' }, /workingDir "..\/..\/..\/etc"/],
+      [{ command: ['true'], activeDeadlineSeconds: 1e300 }, /activeDeadlineSeconds/],
+    ];
+    for (const [spec, want] of cases) {
+      const res = await call<{ message: string }>('/v1/jobs', { spec });
+      assert.equal(res.status, 400, JSON.stringify(spec));
+      assert.match(res.body.message, want);
+    }
+    const named = await call<{ message: string }>('/v1/jobs', { name: '\u001b[31mRED\nx', spec: { command: ['true'] } });
+    assert.equal(named.status, 400);
+    assert.match(named.body.message, /name/);
+  });
+
+  it('answers 400, not 500 or an empty 200, to a list limit of Infinity and a log position past 64 bits', async () => {
+    for (const path of ['/v1/jobs?limit=Infinity', '/v1/jobs?limit=1e400']) {
+      const res = await fetch(cp.url + path, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(res.status, 400, path);
+    }
+    const id = await submit({ command: ['true'], cpus: 0.1 });
+    const res = await fetch(`${cp.url}/v1/jobs/${id}/logs?after=99999999999999999999-1`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).message, /after/);
+  });
+
   it('retries a failing job with backoff up to backoffLimit', async () => {
     const id = await submit({ command: ['sh', '-c', 'echo "try $OSWALK_ATTEMPT"; exit 7'], cpus: 0.1, backoffLimit: 2 });
     const lines = await follow(id);

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { Type } from 'typebox';
-import { HttpError, type HttpServer } from '../../util/http.js';
+import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
 import {
@@ -38,7 +38,7 @@ const JobView = Type.Object({
 });
 
 export const SubmitBody = Type.Object({
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.nameLength })),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.nameLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$' })),
   spec: JobSpecInputSchema,
 }, { additionalProperties: false });
 
@@ -56,6 +56,8 @@ export function logLine(e: LogEntry): LogLine {
   const exact = Buffer.byteLength(text) === e.data.length && !text.includes('\uFFFD');
   return { id: e.id, t: e.t, ...(exact ? { text } : { b64: e.data.toString('base64') }), ...(e.attempt ? { attempt: e.attempt } : {}) };
 }
+
+const MAX_U64 = 2n ** 64n - 1n;
 
 /** How long one blocking read waits before the follower checks the job and the client again. */
 const FOLLOW_BLOCK_MS = 5000;
@@ -94,6 +96,8 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   }, async (req) => {
     const q = req.query;
     const owner = q.owner ? { kind: q.owner.split('/')[0] as JobOwner['kind'], name: q.owner.split('/')[1] } : undefined;
+    // The schema's coercion turns "Infinity" into a number that passes as an integer.
+    if (q.limit !== undefined && !Number.isSafeInteger(q.limit)) throw new HttpError(400, 'querystring/limit must be an integer from 1 to 10000', 'Bad Request');
     const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state as JobState } : {}), ...(owner ? { owner } : {}), limit: q.limit ?? 100 });
     return { items };
   });
@@ -152,10 +156,14 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       params: Type.Object({ id: JobId }),
       querystring: Type.Object({
         follow: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('true'), Type.Literal('0'), Type.Literal('false')])),
-        after: Type.Optional(Type.String({ pattern: '^\\d+(-\\d+)?$' })),
+        after: Type.Optional(Type.String({ pattern: '^\\d{1,20}(-\\d{1,20})?$' })),
       }),
     },
   }, async (req, reply) => {
+    // Checked before the 200 goes out: Redis refuses a stream id part past 64 bits.
+    if (req.query.after?.split('-').some((part) => BigInt(part) > MAX_U64)) {
+      throw new HttpError(400, `querystring/after must be a log entry id (two numbers of at most 64 bits), got ${clip(req.query.after, 60)}`, 'Bad Request');
+    }
     const job = await getJob(redis, ks, req.params.id);
     if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
     const follow = req.query.follow === '1' || req.query.follow === 'true';
