@@ -22,9 +22,19 @@ export function printRows<T>(format: OutputFormat, rows: T[], columns: Column<T>
     chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
     style: { head: process.stdout.isTTY ? ['bold'] : [], border: [], 'padding-left': 0, 'padding-right': 0 },
   });
-  for (const r of rows) table.push(columns.map((c) => String(c.value(r) ?? '-')));
+  for (const r of rows) table.push(columns.map((c) => printable(String(c.value(r) ?? '-'))));
   process.stdout.write(table.toString() + '\n');
 }
+
+/**
+ * A cell as it may reach a terminal: control characters (a job name or message with escape
+ * sequences, a carriage return or a newline) shown as escapes, not obeyed.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => CONTROL_NAMES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+const CONTROL_NAMES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return '-';

@@ -69,6 +69,11 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     const missing = await oswalk(['run', '--cpus', '0.1', '--', 'no-such-program-xyz']);
     assert.equal(missing.code, 127);
     assert.match(missing.stderr, /failed on n1 \(attempt 1\): command "no-such-program-xyz" not found in PATH/);
+    // A failure message quoting a name with a terminal escape in it: the table shows it, inert.
+    assert.equal((await oswalk(['run', '--cpus', '0.1', '--', '\u001b[31mred\rx'])).code, 127);
+    const table = (await oswalk(['get', 'jobs', '--state', 'failed'])).stdout;
+    assert.match(table, /\\x1b\[31mred\\rx/);
+    assert.doesNotMatch(table, /[\u001b\r]/);
   });
 
   it('lists jobs as a table with state and node, prints logs, and cancels', async () => {
