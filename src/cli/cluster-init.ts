@@ -58,7 +58,7 @@ export function register(cluster: Command): void {
         'Start the control plane (one machine, next to Redis):',
         `  OSWALK_TOKEN=${token} oswalk control-plane --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7000`,
         'Start an agent on each node:',
-        ...nodes.map((n) => `  oswalk agent --node ${n} --control-plane ${opts.controlPlane} --token ${token} --runtime docker --export /var/lib/oswalk/export`),
+        ...nodes.map((n) => `  OSWALK_TOKEN=${token} oswalk agent --node ${n} --control-plane ${opts.controlPlane} --runtime docker --export /var/lib/oswalk/export`),
         'Then apply the cluster manifest and check the nodes:',
         `  oswalk apply -f ${manifest}`,
         '  oswalk status',

@@ -34,7 +34,7 @@ export interface GlobalFlags {
 export function addGlobalOptions(program: Command): void {
   program
     .option('--api <url>', 'control plane URL (default: $OSWALK_API, then .oswalk/config.json)')
-    .option('--token <token>', 'API token (default: $OSWALK_TOKEN, then .oswalk/config.json)')
+    .option('--token <token>', 'API token (default: $OSWALK_TOKEN, then .oswalk/config.json); any local user can read a command line, so prefer those')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
 }
 
