@@ -55,7 +55,7 @@ export function register(program: Command): void {
         listen: parseListen(opts.listen, '0.0.0.0'),
         ...(opts.address ? { address: opts.address } : {}),
         ...(cpus !== undefined ? { cpus } : {}),
-        ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory) } : {}),
+        ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory, '--memory') } : {}),
         log,
       });
       await untilSignal();

@@ -46,6 +46,9 @@ export function client(cmd: Command): ApiClient {
   return apiClient(globals(cmd));
 }
 
+/** A flag or argument that cannot be right, found before anything is sent: exit 2. */
+export class UsageError extends Error {}
+
 /**
  * Wrap a command's action: errors become one line on stderr and an exit code, never a
  * stack trace (OSWALK_DEBUG=1 shows it).
@@ -58,9 +61,10 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
     } catch (err) {
       if (process.env.OSWALK_DEBUG) console.error(err);
       process.stderr.write(`error: ${(err as Error).message}\n`);
-      process.exitCode = err instanceof ApiError
-        ? err.status === 0 ? EXIT.unreachable : err.status === 404 ? EXIT.notFound : EXIT.failed
-        : EXIT.failed;
+      process.exitCode = err instanceof UsageError ? EXIT.usage
+        : err instanceof ApiError
+          ? err.status === 0 ? EXIT.unreachable : err.status === 404 ? EXIT.notFound : EXIT.failed
+          : EXIT.failed;
     }
   };
 }
@@ -68,7 +72,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
 /** "5s", "500ms", "2m" or a bare number of seconds, as milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new Error(`"${text}" is not a duration: use e.g. 500ms, 5s, 2m`);
+  if (!m) throw new UsageError(`"${text}" is not a duration: use e.g. 500ms, 5s, 2m`);
   const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   return Math.round(Number(m[1]) * mult);
 }
@@ -99,7 +103,7 @@ export function parseKeyValues(text: string, what: string): Record<string, strin
   const out: Record<string, string> = {};
   for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new Error(`${what}: "${part}" must look like key=value`);
+    if (eq <= 0) throw new UsageError(`${what}: "${part}" must look like key=value`);
     out[part.slice(0, eq)] = part.slice(eq + 1);
   }
   return out;
@@ -109,10 +113,20 @@ export function parseKeyValues(text: string, what: string): Record<string, strin
  * A memory size from a flag, parsed as manifests parse it (512Mi, 1Gi, 100M). Loaded on use:
  * the manifest module brings the schema library, which commands like `run` need not pay for.
  */
-export async function parseMemoryFlag(text: string): Promise<number> {
+export async function parseMemoryFlag(text: string, flag: string, minBytes = 0): Promise<number> {
   const { parseMemory } = await import('../manifest/index.js');
-  return parseMemory(text);
+  let bytes: number;
+  try {
+    bytes = parseMemory(text);
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
+  if (bytes < minBytes) throw new UsageError(`${flag} ${text} is ${bytes} bytes, below the ${minBytes >> 20}Mi it must be at least: did you mean ${text}Mi?`);
+  return bytes;
 }
+
+/** The least memory a job may be limited to: less is a unit left out (512 for 512Mi), and no program starts in it. */
+export const MIN_JOB_MEMORY = 4 * 1024 * 1024;
 
 /** A commander parser for a number above 0: a bad value is a usage error (exit 2), said before anything is sent. */
 export function positiveNumber(text: string): string {

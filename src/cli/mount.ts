@@ -31,7 +31,7 @@ export function register(program: Command): void {
         redisUrl,
         prefix: opts.prefix,
         stateDir: opts.stateDir,
-        cacheSizeBytes: await parseMemoryFlag(opts.cacheSize),
+        cacheSizeBytes: await parseMemoryFlag(opts.cacheSize, '--cache-size'),
         token,
       });
       // Listening before saying so: whoever reads it may signal at once.

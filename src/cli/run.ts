@@ -5,7 +5,7 @@ import type { JobSpecInput } from '../state/jobspec.js';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import { ApiError, type ApiClient } from './client.js';
-import { action, client, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber } from './common.js';
+import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
 import { localMountPath } from './config.js';
 
 /** The cwd relative to the unified mount, when the cwd is inside it. */
@@ -107,7 +107,9 @@ export function register(program: Command): void {
       cpus: string; memory?: string; image?: string; nodeSelector?: string; runtime?: 'docker' | 'process'; env: string[];
       name?: string; priority?: string; deadline?: string; retries?: string; stdin?: boolean; detach?: boolean; verbose?: boolean;
     }, cmd: Command) => {
-      if (opts.stdin && opts.detach) throw new Error('-i sends this command\'s input to the job while it runs, so it cannot --detach');
+      if (opts.stdin && opts.detach) throw new UsageError('-i sends this command\'s input to the job while it runs, so it cannot --detach');
+      if (command[0] === '') throw new UsageError('the command is an empty string: give a program to run, as in oswalk run -- ./my_program');
+      if (opts.image === '') throw new UsageError('--image is empty: give an image name, or leave --image out to run on the host');
       const api = client(cmd);
       const env = parseKeyValues(opts.env.join(','), '--env');
       const wd = workingDirInMount(process.cwd(), localMountPath());
@@ -115,7 +117,7 @@ export function register(program: Command): void {
       const spec: JobSpecInput = {
         command,
         cpus: Number(opts.cpus),
-        ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory) } : {}),
+        ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory, '--memory', MIN_JOB_MEMORY) } : {}),
         ...(opts.image ? { image: opts.image } : {}),
         ...(runtime ? { runtime } : {}),
         ...(opts.nodeSelector ? { nodeSelector: parseKeyValues(opts.nodeSelector, '--node-selector') } : {}),

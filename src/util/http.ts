@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Registry } from 'prom-client';
 import { httpDurationHistogram } from '../metrics/index.js';
 import { LIMITS } from './limits.js';
@@ -45,6 +46,10 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
 
+  // Every body the API takes is JSON (or octet-stream where a route says so): a text/plain one
+  // gets 415, not a string that fails the schema as "must be object".
+  app.removeContentTypeParser('text/plain');
+
   const durations = httpDurationHistogram(opts.registry);
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -64,7 +69,8 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err }, 'unhandled error');
     const body: Record<string, unknown> = {
-      error: err.validation ? 'Bad Request' : err.name === 'Error' ? (status >= 500 ? 'Internal Server Error' : 'Error') : err.name,
+      // Fastify's own errors (bad JSON, a body too large) are named by their status, not "FastifyError".
+      error: err.validation || err.code?.startsWith('FST_') ? (STATUS_CODES[status] ?? 'Error') : err.name === 'Error' ? (status >= 500 ? 'Internal Server Error' : 'Error') : err.name,
       // Fastify's own messages may quote the whole URL back.
       message: clip(err.message, 1000),
     };

@@ -60,7 +60,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(early.code, 5);
     const without = await withInput('echo ignored', ['run', '--cpus', '0.1', '--', 'sh', '-c', 'cat; echo eof']);
     assert.equal(without.stdout, 'eof\n');
-    assert.equal((await oswalk(['run', '-i', '--detach', '--', 'true'])).code, 1);
+    assert.equal((await oswalk(['run', '-i', '--detach', '--', 'true'])).code, 2);
   });
 
   it('exits as a shell would for a job killed by a signal, and says why a program did not start', async () => {
@@ -212,6 +212,20 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--cpus <n>' argument 'lots' is invalid\. must be a number above 0/);
     assert.equal((await oswalk(['get', 'jobs', '--state', 'bogus'])).code, 2);
+    const before = (await oswalk(['get', 'jobs', '-o', 'json'])).stdout;
+    for (const [args, why] of [
+      [['--memory', '1Zi'], /--memory: invalid memory quantity "1Zi"/],
+      [['--memory', '512'], /--memory 512 is 512 bytes, below the 4Mi .* did you mean 512Mi\?/],
+      [['--node-selector', 'noequals'], /"noequals" must look like key=value/],
+      [['--env', 'A'], /--env: "A" must look like key=value/],
+      [['--image', ''], /--image is empty/],
+    ] as [string[], RegExp][]) {
+      const bad = await oswalk(['run', ...args, '--', 'true']);
+      assert.equal(bad.code, 2, args.join(' '));
+      assert.match(bad.stderr, why);
+    }
+    assert.equal((await oswalk(['run', '--', ''])).code, 2);
+    assert.equal((await oswalk(['get', 'jobs', '-o', 'json'])).stdout, before, 'nothing was submitted');
     const missing = await oswalk(['logs', 'ffffffffffff']);
     assert.equal(missing.code, 4);
     assert.match(missing.stderr, /does not exist/);

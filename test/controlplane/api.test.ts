@@ -63,6 +63,14 @@ describe('control plane API', () => {
     assert.deepEqual((await (await call('/v1/fs/versions?path=/b.txt')).json()).items ?? [], []);
   });
 
+  it('answers a text/plain body with 415 and bad JSON with a 400 named as such', async () => {
+    const plain = await fetch(cp.url + '/v1/jobs', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/plain' }, body: '{"spec":{"command":["true"]}}' });
+    assert.equal(plain.status, 415);
+    const bad = await fetch(cp.url + '/v1/jobs', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{"spec":' });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error, 'Bad Request');
+  });
+
   it('lists and gets nodes with a token', async () => {
     const res = await call('/v1/nodes');
     assert.equal(res.status, 200);
