@@ -95,6 +95,14 @@ export interface FileIo {
   fastReads?: FastReads;
 }
 
+/** A file's content being changed: the bytes written, over the committed version's. */
+interface Staging {
+  fh: FileHandle;
+  path: string;
+  written: Extents;
+  baseValid: number;
+}
+
 /**
  * A file as one mount sees it while it is open: the version it was opened at (its chunks are
  * the "base"), and, from the first change on, its new content in one of two places:
@@ -127,7 +135,9 @@ export class OpenFile {
   commitWhenDropped = false;
   /** Unlinked while open (renamed by libfuse to .fuse_hidden…): never committed again. */
   hidden = false;
-  private staging: { fh: FileHandle; path: string; written: Extents; baseValid: number } | null = null;
+  private staging: Staging | null = null;
+  /** The staging file being made. */
+  private makingStaging: Promise<Staging> | null = null;
   private commitChain: Promise<unknown> = Promise.resolve();
   /** Handles whose reads the FUSE threads serve from the chunks of `entry` (fast-read.ts). */
   readonly fastHandles = new Set<number>();
@@ -161,15 +171,21 @@ export class OpenFile {
     return this.contentChanged || this.entry === null;
   }
 
-  private async stage(io: FileIo) {
+  private async stage(io: FileIo): Promise<Staging> {
     await this.unchunk(io);
-    if (!this.staging) {
+    if (this.staging) return this.staging;
+    // One staging file, however many writes come at once (the kernel writes back the dirty
+    // pages of a shared mmap in parallel requests): each making its own lost all but one's bytes.
+    this.makingStaging ??= (async () => {
       const path = join(io.stagingDir, `${process.pid}-${++stagingSeq}`);
       const fh = await open(path, 'w+', 0o600);
       if (this.size > 0) await fh.truncate(this.size);
       this.staging = { fh, path, written: new Extents(), baseValid: this.entry?.manifest ? this.size : 0 };
-    }
-    return this.staging;
+      return this.staging;
+    })().finally(() => {
+      this.makingStaging = null;
+    });
+    return this.makingStaging;
   }
 
   /** Content or attributes changed: a new version at the next commit. */
