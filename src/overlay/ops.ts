@@ -12,6 +12,8 @@ import { OpenFile, nowNs, type FileIo } from './file.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
+/** Set on a directory: what is made in it takes its group (node's constants lack it). */
+const S_ISGID = 0o2000;
 const { ESTALE } = osConstants.errno;
 const O_ACCMODE = 3;
 
@@ -127,12 +129,17 @@ export class OverlayFs {
     return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest, xattrs: f.xattrs };
   }
 
-  /** The parent of a new entry must be an existing directory. */
-  private async parentDir(path: string): Promise<void> {
+  /**
+   * The parent of a new entry must be an existing directory; returns the owner a new entry in
+   * it gets: the caller, but the directory's group when it is setgid (and a new directory in it
+   * is setgid too), as on ext4.
+   */
+  private async parentDir(path: string, caller: Caller): Promise<{ uid: number; gid: number; setgid: number }> {
     const parent = parentOf(path);
     const e = await this.entry(parent);
     if (!e) throw fsError('ENOENT', parent);
     if (e.type !== 'dir') throw fsError('ENOTDIR', parent);
+    return e.mode & S_ISGID ? { uid: caller.uid, gid: e.gid, setgid: S_ISGID } : { uid: caller.uid, gid: caller.gid, setgid: 0 };
   }
 
   private async mustNotExist(path: string): Promise<void> {
@@ -185,13 +192,13 @@ export class OverlayFs {
 
   async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
     checkPath(path);
-    await this.parentDir(path);
+    const owner = await this.parentDir(path, caller);
     const existing = this.files.get(path) ?? (await this.entry(path));
     if (existing) {
       if (flags & O_EXCL) throw fsError('EEXIST', path);
       return this.open(path, flags);
     }
-    const attrs = { mode: S_IFREG | (mode & 0o7777), uid: caller.uid, gid: caller.gid, mtimeNs: nowNs() };
+    const attrs = { mode: S_IFREG | (mode & 0o7777), uid: owner.uid, gid: owner.gid, mtimeNs: nowNs() };
     if (flags & O_EXCL) {
       // Lock files: another node may be creating the same name right now, and only the
       // namespace can say who came first. So the empty file is a version before create returns.
@@ -496,16 +503,16 @@ export class OverlayFs {
 
   async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
     checkPath(path);
-    await this.parentDir(path);
+    const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
-    await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777), uid: caller.uid, gid: caller.gid, size: 0, mtimeNs: nowNs() }, true);
+    await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777) | owner.setgid, uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs() }, true);
   }
 
   async symlink(target: string, path: string, caller: Caller): Promise<void> {
     checkPath(path);
-    await this.parentDir(path);
+    const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
-    await this.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: caller.uid, gid: caller.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target }, true);
+    await this.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: owner.uid, gid: owner.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target }, true);
   }
 
   async readlink(path: string): Promise<string> {

@@ -141,6 +141,38 @@ print(n, m, os.strerror(ctypes.get_errno()))
     await ok('echo t > m && touch -d "1999-12-31 23:59:59.123456789" m && cp -p m m2 && chmod 600 m2 && chown 1234:5678 m2', { cwd: one.n.mnt });
     assert.equal(await ok('stat -c "%y %a" m; stat -c "%y %a %u %g" m2', { cwd: one.n.mnt }),
       '1999-12-31 23:59:59.123456789 +0000 644\n1999-12-31 23:59:59.123456789 +0000 600 1234 5678\n');
+    // A setgid directory gives what is made in it its group, and a new directory the bit too.
+    await ok('mkdir sg && chgrp 1000 sg && chmod 2775 sg && touch sg/f && mkdir sg/d && ln -s f sg/l', { cwd: one.n.mnt });
+    assert.equal(await ok('stat -c "%n %g %A" sg/f sg/d && stat -c "%n %g" sg/l', { cwd: one.n.mnt }), 'sg/f 1000 -rw-r--r--\nsg/d 1000 drwxr-sr-x\nsg/l 1000\n');
+    // One time set, the other omitted (UTIME_OMIT): touch -m, and GNU tar restoring mtimes.
+    const src = `/tmp/oswalk-tarm-${process.pid}`;
+    try {
+      await ok(`rm -rf ${src} && mkdir -p ${src}/t/d && echo a > ${src}/t/d/f && touch -d 2001-02-03T04:05:06 ${src}/t/d/f ${src}/t/d ${src}/t`);
+      await ok(`echo t > m3 && touch -m -d "2002-03-04 05:06:07.25" m3 && tar -C ${src} -cf - t | tar -xf -`, { cwd: one.n.mnt });
+      assert.equal(await ok('stat -c "%n %y" m3 t t/d t/d/f', { cwd: one.n.mnt }),
+        'm3 2002-03-04 05:06:07.250000000 +0000\n' + ['t', 't/d', 't/d/f'].map((p) => `${p} 2001-02-03 04:05:06.000000000 +0000\n`).join(''));
+    } finally {
+      await ok(`rm -rf ${src}`);
+    }
+  });
+
+  it('keeps every page written through a shared mmap (the kernel writes them back in parallel requests)', async () => {
+    const kept = await ok(`python3 -c "
+import mmap, os
+N = 2 * 1048576
+out = []
+for trial in range(3):
+    with open('mm.bin', 'wb') as f: f.write(bytes(N))
+    fd = os.open('mm.bin', os.O_RDWR)
+    m = mmap.mmap(fd, N, mmap.MAP_SHARED)
+    for o in range(0, N, 4096): m[o] = 1
+    m.flush(); m.close(); os.close(fd)
+    d = open('mm.bin', 'rb').read()
+    out.append(sum(d[o] == 1 for o in range(0, N, 4096)))
+print(out)
+"`, { cwd: one.n.mnt });
+    assert.equal(kept, '[512, 512, 512]\n');
+    assert.equal(await ok(`ls ${one.n.dir}/state/staging 2>/dev/null | wc -l`), '0\n', 'no staging file left behind');
   });
 
   it('moves a directory\'s mtime when a name comes or goes in it, and keeps one set with touch -d', async () => {
