@@ -16,6 +16,8 @@ import { fuseOps, loadFuse, mountOptions, type MountTuning } from './fuse.js';
 import { OverlayFs } from './ops.js';
 import type { MountReadStats } from './index.js';
 
+const REDIS_COMMAND_TIMEOUT_MS = 10_000;
+
 export interface FsProcessConfig {
   mountDir: string;
   node: string;
@@ -42,7 +44,10 @@ async function main(): Promise<void> {
   process.umask(0);
 
   const { Fuse, fastReads } = loadFuse(cfg.chunkDir);
-  const redis = connectRedis(cfg.redisUrl);
+  // A Redis that keeps the connection but does not answer (stopped, a paused VM, a path that
+  // drops packets) would hold every FUSE request that needs it, and its caller, unkillable in
+  // the kernel: each command fails after this long instead, and the caller gets EIO.
+  const redis = connectRedis(cfg.redisUrl, { commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
   // ioredis reconnects by itself; while Redis is away the mount serves what it has cached.
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const ks = keyspace(cfg.prefix);

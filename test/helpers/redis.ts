@@ -57,6 +57,15 @@ export class TestRedis {
     });
   }
 
+  /** Stop answering while keeping connections open (SIGSTOP), as a paused VM would; resume() ends it. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   async restart(downMs = 500): Promise<void> {
     await this.stopProcess();
     await new Promise((r) => setTimeout(r, downMs));

@@ -111,6 +111,22 @@ print(' '.join(won))`;
     await until(b, 'cat keep/g', 'after\n', 5000);
   });
 
+  it('fails a write with EIO, not a hang, while Redis keeps its connections but answers nothing', async () => {
+    await ok(`ls ${a.mnt} > /dev/null`); // the root cached: the write is what waits
+    redis.pause();
+    try {
+      const t0 = Date.now();
+      // python, not the shell's echo > f: bash does not report close(2) failing, where this fails.
+      const r = await sh(`python3 -c "f = open('${a.mnt}/frozen.txt', 'w'); f.write('hi'); f.close()"`, { timeoutMs: 60_000 });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /Input\/output error/);
+      assert.ok(Date.now() - t0 < 30_000, `took ${Date.now() - t0} ms`);
+    } finally {
+      redis.resume();
+    }
+    await ok('echo after > frozen2.txt && cat frozen2.txt', { cwd: a.mnt, timeoutMs: 30_000 });
+  });
+
   it('a new open on B sees the version A wrote, within the attribute timeout, while B still holds the old one open', async () => {
     await ok('mkdir held && printf old > held/f', { cwd: a.mnt });
     await until(b, 'cat held/f', 'old', 1000);
