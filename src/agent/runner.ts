@@ -165,11 +165,22 @@ export class JobRunner {
   }
 
   private launch(claim: ClaimedJob): void {
+    // An attempt of this job still running here lost its lease (this node was cut off longer
+    // than that) and the job was placed here again: that one is stopped, and this one starts
+    // when it has ended, so the node never runs a job twice.
+    const earlier = this.running.get(claim.id);
+    if (earlier) {
+      this.o.log.warn({ job: claim.id }, 'claimed again while an earlier attempt still runs here: stopping that one first');
+      void this.stopJob(earlier, 'lost');
+    }
     const r: Running = { claim, done: Promise.resolve() };
     this.running.set(claim.id, r);
-    r.done = this.supervise(r).catch((err: unknown) => this.o.log.error({ err, job: claim.id }, 'job supervision failed')).finally(() => {
-      this.running.delete(claim.id);
-    });
+    r.done = (earlier?.done ?? Promise.resolve())
+      .then(() => this.supervise(r))
+      .catch((err: unknown) => this.o.log.error({ err, job: claim.id }, 'job supervision failed'))
+      .finally(() => {
+        if (this.running.get(claim.id) === r) this.running.delete(claim.id);
+      });
   }
 
   /**

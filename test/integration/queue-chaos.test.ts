@@ -164,6 +164,41 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     assert.equal((await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)?.state, 'pending');
   });
 
+  it('a job placed again on the node still running it (its lease expired while the agent was stopped) runs there once, and ends', async () => {
+    const prefix = testPrefix();
+    const cp = await startJobsControlPlane(server.url, { prefix, nodeTimeoutMs: 60_000 });
+    cleanups.push(() => cp.close());
+    const work = tempDir('again');
+    cleanups.push(() => work.remove());
+    const child = spawn(process.execPath, [AGENT_MAIN, JSON.stringify({
+      node: 'g1', redisUrl: server.url, prefix, stateDir: join(work.dir, 'state'), heartbeatMs: 250, leaseMs: 1000,
+    })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    const marks = join(work.dir, 'marks');
+    const spec = normalizeJobSpec({ command: ['sh', '-c', `echo start $OSWALK_ATTEMPT >> ${marks}; sleep 3; echo end $OSWALK_ATTEMPT >> ${marks}`], cpus: 0.1 });
+    const [id] = await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec }]);
+    for (let i = 0; !existsSync(marks); i++) {
+      assert.ok(i < 200, 'attempt 1 did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Stopped past its 1 s lease (not past the node timeout): the job is placed on g1 again.
+    child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGCONT');
+    for (let i = 0; ; i++) {
+      const j = (await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)!;
+      if (TERMINAL_STATES.has(j.state)) {
+        assert.equal(j.state, 'succeeded', j.message);
+        assert.equal(j.attempt, 2);
+        break;
+      }
+      assert.ok(i < 150, `still ${j.state} at attempt ${j.attempt}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(readFileSync(marks, 'utf8').trim().split('\n'), ['start 1', 'start 2', 'end 2'], 'attempt 1 was stopped before attempt 2 ran');
+  });
+
   it('survives a redis-server restart mid-run', async () => {
     const { cp, out, spec } = await cluster();
     const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: JOBS }, () => ({ spec })));
