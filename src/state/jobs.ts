@@ -152,9 +152,9 @@ export interface ClaimedJob {
 }
 
 /** The agent's claim; undefined means the agent's epoch is stale or the node is down: register again. */
-export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch: number, max: number, leaseMs: number, now = Date.now()): Promise<ClaimedJob[] | undefined> {
+export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch: number, max: number, leaseMs: number, now?: number): Promise<ClaimedJob[] | undefined> {
   const res = await runScript<string[] | number>(redis, 'claimJobs', [ks.node(node), ks.nodeQueue(node)], [
-    ks.prefix, node, epoch, max, now, leaseMs,
+    ks.prefix, node, epoch, max, now ?? '', leaseMs,
   ]);
   if (res === -1) return undefined;
   return decodeClaims(res as string[]);
@@ -173,10 +173,10 @@ export type LeaseStatus = 'ok' | 'cancel' | 'move' | 'lost';
 const LEASE_CODES: LeaseStatus[] = ['lost', 'ok', 'cancel', 'move'];
 
 /** Renew the leases of running jobs in one step; the answer says what to do with each. */
-export async function renewLeases(redis: Redis, ks: Keyspace, node: string, held: { id: string; token: string }[], leaseMs: number, now = Date.now()): Promise<LeaseStatus[]> {
+export async function renewLeases(redis: Redis, ks: Keyspace, node: string, held: { id: string; token: string }[], leaseMs: number, now?: number): Promise<LeaseStatus[]> {
   if (!held.length) return [];
   const codes = await runScript<number[]>(redis, 'renewLeases', [ks.nodeLeases(node)], [
-    ks.prefix, now, leaseMs, node, ...held.flatMap((h) => [h.id, h.token]),
+    ks.prefix, now ?? '', leaseMs, node, ...held.flatMap((h) => [h.id, h.token]),
   ]);
   return codes.map((c) => LEASE_CODES[c]);
 }
@@ -211,16 +211,16 @@ export interface TakeNext {
  * Record the ends of attempts in one step (completeJobs-1.lua); with `take`, also start the
  * jobs at the head of the queue that only this node could run, and return their claims.
  */
-export async function completeAndTake(redis: Redis, ks: Keyspace, reports: readonly Completion[], take?: TakeNext, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<{ outcomes: CompleteOutcome[]; next: ClaimedJob[] }> {
+export async function completeAndTake(redis: Redis, ks: Keyspace, reports: readonly Completion[], take?: TakeNext, backoff = DEFAULT_BACKOFF, now?: number): Promise<{ outcomes: CompleteOutcome[]; next: ClaimedJob[] }> {
   const args: (string | number)[] = [
-    ks.prefix, now, backoff.baseMs, backoff.maxMs, take?.node ?? '', take?.epoch ?? 0, take?.leaseMs ?? 0, take?.max ?? 0, reports.length,
+    ks.prefix, now ?? '', backoff.baseMs, backoff.maxMs, take?.node ?? '', take?.epoch ?? 0, take?.leaseMs ?? 0, take?.max ?? 0, reports.length,
   ];
   for (const c of reports) args.push(c.id, c.token, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '');
   const res = await runScript<string[]>(redis, 'completeJobs', [ks.jobsPending], args);
   return { outcomes: res.slice(0, reports.length) as CompleteOutcome[], next: decodeClaims(res, reports.length) };
 }
 
-export async function completeJob(redis: Redis, ks: Keyspace, c: Completion, backoff = DEFAULT_BACKOFF, now = Date.now()): Promise<CompleteOutcome> {
+export async function completeJob(redis: Redis, ks: Keyspace, c: Completion, backoff = DEFAULT_BACKOFF, now?: number): Promise<CompleteOutcome> {
   return (await completeAndTake(redis, ks, [c], undefined, backoff, now)).outcomes[0];
 }
 
@@ -239,9 +239,9 @@ export interface MonitorResult {
 }
 
 /** One node-monitor pass (see monitor-1.lua). */
-export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now = Date.now(), limit = 1000): Promise<MonitorResult> {
+export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now?: number, limit = 1000): Promise<MonitorResult> {
   const [nodesDown, requeued, promoted] = await runScript<[string[], number, number]>(redis, 'monitor', [ks.heartbeats], [
-    ks.prefix, now, nodeTimeoutMs, limit,
+    ks.prefix, now ?? '', nodeTimeoutMs, limit,
   ]);
   return { nodesDown, requeued, promoted };
 }

@@ -10,12 +10,12 @@ function pairs(fields: Record<string, string>): string[] {
 export type NodeRegistration = Omit<NodeRecord, 'status' | 'lastHeartbeat' | 'registeredAt' | 'agentEpoch'>;
 
 /** Register (or re-register) a node; returns the agent epoch to put on heartbeats. */
-export async function registerNode(redis: Redis, ks: Keyspace, rec: NodeRegistration, now = Date.now()): Promise<number> {
+export async function registerNode(redis: Redis, ks: Keyspace, rec: NodeRegistration, now?: number): Promise<number> {
   // What the agent offers is kept apart (agent*), so that a Node manifest applied later can
   // add labels and cap capacity on top of it (include/nodes.lua).
   const { labels, cpus, memoryBytes, ...rest } = rec;
   return runScript<number>(redis, 'registerNode', [ks.nodes, ks.node(rec.name), ks.heartbeats, ks.objects('Node')], [
-    rec.name, now, ...pairs(encodeNode(rest)),
+    rec.name, now ?? '', ...pairs(encodeNode(rest)),
     'agentLabels', JSON.stringify(labels), 'agentCpus', String(cpus), 'agentMemoryBytes', String(memoryBytes),
   ]);
 }
@@ -29,9 +29,9 @@ export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJo
   Partial<Pick<NodeRecord, 'translateBacklog' | 'exportFiles' | 'storeChunks' | 'storeBytes' | 'cacheBytes'>>;
 
 /** Record a heartbeat; false means the node was marked down or re-registered elsewhere. */
-export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now = Date.now()): Promise<boolean> {
+export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now?: number): Promise<boolean> {
   const ok = await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats], [
-    name, now, epoch, ...pairs(encodeNode(load)),
+    name, now ?? '', epoch, ...pairs(encodeNode(load)),
   ]);
   return ok === 1;
 }

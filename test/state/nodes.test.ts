@@ -36,6 +36,22 @@ describe('node state', () => {
     assert.equal((await getNode(db.redis, ks, 'n1'))?.runningJobs, 3);
   });
 
+  it('stamps registrations and heartbeats with Redis\' clock, not the agent\'s, unless a test sets the time', async () => {
+    const ks = keyspace(testPrefix());
+    const redisNow = async () => {
+      const [s, us] = await db.redis.time();
+      return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    };
+    const before = await redisNow();
+    const epoch = await registerNode(db.redis, ks, reg('n1'));
+    const registered = (await getNode(db.redis, ks, 'n1'))!.lastHeartbeat;
+    assert.ok(registered >= before && registered <= (await redisNow()), `${registered} is not Redis' time ${before}`);
+    await heartbeat(db.redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 });
+    assert.ok((await getNode(db.redis, ks, 'n1'))!.lastHeartbeat >= registered);
+    await heartbeat(db.redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }, 42);
+    assert.equal((await getNode(db.redis, ks, 'n1'))!.lastHeartbeat, 42);
+  });
+
   it('keeps a drained node drained when its agent re-registers, and never revives a down node by drain', async () => {
     const ks = keyspace(testPrefix());
     await registerNode(db.redis, ks, reg('n1'));

@@ -11,16 +11,17 @@
   for it. Anything else is left to the scheduler, which is woken as usual. This saves the
   scheduling pass and the claim round trips for every job of a backlog.
   KEYS[1] jobs:pending
-  ARGV[1] prefix, ARGV[2] now (ms), ARGV[3] backoff base (ms), ARGV[4] backoff cap (ms),
+  ARGV[1] prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] backoff base (ms), ARGV[4] backoff cap (ms),
   ARGV[5] node to take jobs for ('' for none), ARGV[6] agent epoch, ARGV[7] lease (ms),
   ARGV[8] most jobs to take, ARGV[9] number of reports n, then per report:
   job id, token, exit code ('' if none), how it ended (exit | deadline | error | stopped), message
   Returns {outcome 1..n, claims...}: each outcome is stale | succeeded | failed | cancelled |
   retrying | requeued; each claim is 4 elements {id, token, attempt, spec}
 ]]
+-- @include clock
 -- @include keys
 -- @include jobs
-local now = tonumber(ARGV[2])
+local now = clock(ARGV[2])
 local HEAD_PAGE = 16
 local node, lease, max = ARGV[5], tonumber(ARGV[7]), tonumber(ARGV[8])
 local pulling, nd = false, nil

@@ -4,9 +4,11 @@
   node the monitor has marked down: that agent must register again, which makes it
   clean up what it ran before.
   KEYS[1] node hash, KEYS[2] heartbeats zset
-  ARGV[1] node name, ARGV[2] now (ms), ARGV[3] agent epoch, ARGV[4..] field/value pairs
+  ARGV[1] node name, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] agent epoch, ARGV[4..] field/value pairs
   Returns 1 when accepted, 0 when the agent must re-register.
 ]]
+-- @include clock
+local now = clock(ARGV[2])
 local rec = redis.call('HMGET', KEYS[1], 'agentEpoch', 'status')
 if rec[1] ~= ARGV[3] or rec[2] == 'down' or rec[2] == false then
   return 0
@@ -14,6 +16,6 @@ end
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
-redis.call('HSET', KEYS[1], 'lastHeartbeat', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'lastHeartbeat', now)
+redis.call('ZADD', KEYS[2], now, ARGV[1])
 return 1

@@ -7,12 +7,13 @@
    4. ids of finished jobs whose records expired (RETENTION_MS) leave the listing index.
   Requeueing takes a new fencing token, so the old holder's late result is refused.
   KEYS[1] heartbeats zset
-  ARGV[1] prefix, ARGV[2] now (ms), ARGV[3] node timeout (ms), ARGV[4] most jobs to move per kind
+  ARGV[1] prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] node timeout (ms), ARGV[4] most jobs to move per kind
   Returns {nodes marked down (list), jobs requeued, jobs promoted}
 ]]
+-- @include clock
 -- @include keys
 -- @include jobs
-local now, timeout, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, timeout, limit = clock(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local down, requeued, promoted = {}, 0, 0
 
 local function lose(id, reason)

@@ -2,11 +2,12 @@
   An agent (re)joins: write its node record, mark it ready unless an operator drained it,
   and bump its epoch so everything the previous run of this agent held can be told apart.
   KEYS[1] nodes set, KEYS[2] node hash, KEYS[3] heartbeats zset, KEYS[4] obj:Node (manifests)
-  ARGV[1] node name, ARGV[2] now (ms), ARGV[3..] field/value pairs of the record
+  ARGV[1] node name, ARGV[2] now (ms, '' for Redis' clock), ARGV[3..] field/value pairs of the record
   Returns the new epoch.
 ]]
+-- @include clock
 -- @include nodes
-local name, now = ARGV[1], ARGV[2]
+local name, now = ARGV[1], clock(ARGV[2])
 redis.call('SADD', KEYS[1], name)
 for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])

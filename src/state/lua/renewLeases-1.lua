@@ -2,12 +2,13 @@
   Renew the leases of the jobs an agent runs, all in one step. A lease whose token no
   longer matches is not renewed: the job was requeued or ended and the agent must stop it.
   KEYS[1] leases:<node>
-  ARGV[1] prefix, ARGV[2] now (ms), ARGV[3] lease (ms), ARGV[4] node, ARGV[5..] jobId, token pairs
+  ARGV[1] prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] lease (ms), ARGV[4] node, ARGV[5..] jobId, token pairs
   Returns one code per job: 1 renewed, 2 renewed but cancel requested (stop and complete),
   3 renewed but asked to move (drain: stop, it is placed elsewhere), 0 lost (stop, do not complete).
 ]]
+-- @include clock
 -- @include keys
-local now, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, lease = clock(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for i = 5, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
