@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -20,13 +20,34 @@ export interface ProcessRuntimeOptions {
   cgroupRoot?: string;
 }
 
+/**
+ * The argv run so that the job's main process is killed when the agent dies (kill -9, a
+ * crash): its node is then marked down, or the agent comes back, and the job runs again
+ * elsewhere; left running it would do its work twice. setpriv (util-linux, on every Debian)
+ * sets the parent-death signal, which lasts across the exec of the job; where it is missing the
+ * agent's next start stops the orphans instead.
+ */
+function diesWithAgent(argv: string[]): string[] {
+  setprivPath ??= (() => {
+    try {
+      return execFileSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).trim();
+    } catch {
+      return '';
+    }
+  })();
+  return setprivPath ? [setprivPath, '--pdeathsig', 'KILL', '--', ...argv] : argv;
+}
+
+let setprivPath: string | undefined;
+
 /** How long to wait for the job's pipes to drain after its main process exited. */
 const DRAIN_MS = 2000;
 
 /**
  * Runs a job as a plain child process of the agent ("metal"): no shell, its own session and
  * process group (so kill() reaches everything it forked), limits by cgroup where the host
- * allows, and a record on disk while it runs so orphans survive no agent crash.
+ * allows, killed when the agent dies, and a record on disk while it runs so that what it forked
+ * survives no agent crash.
  */
 export class ProcessRuntime implements Runtime {
   readonly name = 'process' as const;
@@ -56,7 +77,7 @@ export class ProcessRuntime implements Runtime {
     if ('error' in found) return failedStart({ exitCode: found.exitCode, error: found.error });
 
     const limits = await (await this.limits()).forJob(spec);
-    const argv = limits.wrap([found.path, ...spec.command.slice(1)]);
+    const argv = diesWithAgent(limits.wrap([found.path, ...spec.command.slice(1)]));
     const child = spawn(argv[0], argv.slice(1), {
       cwd: cwd.dir,
       env,
