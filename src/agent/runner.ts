@@ -54,6 +54,8 @@ export class JobRunner {
   private stopped = false;
   private loop?: Promise<void>;
   private renewTimer?: NodeJS.Timeout;
+  /** When the last lease renewal that Redis answered was asked for. */
+  private lastRenewed = Date.now();
   private renewing?: Promise<void>;
   private readonly durations: Histogram<'outcome'>;
   private readonly ended: Counter<'outcome'>;
@@ -86,7 +88,23 @@ export class JobRunner {
 
   start(): void {
     this.loop = this.claimLoop();
-    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
+    this.renewTimer = setInterval(() => {
+      this.fence();
+      void this.renew();
+    }, Math.max(50, Math.floor(this.o.leaseMs / 3)));
+  }
+
+  /**
+   * Cut off from Redis (a partition, Redis stopped) for longer than a lease: the control plane
+   * has requeued these jobs by now, so they stop here rather than run twice. Nomad's clients do
+   * the same (stop_after_client_disconnect).
+   */
+  private fence(): void {
+    const silentMs = Date.now() - this.lastRenewed;
+    const held = [...this.running.values()].filter((r) => !r.stop);
+    if (silentMs <= this.o.leaseMs || !held.length) return;
+    this.o.log.warn({ silentMs, jobs: held.length }, 'no lease renewed for longer than a lease: stopping the jobs here, the cluster runs them elsewhere');
+    for (const r of held) void this.stopJob(r, 'lost');
   }
 
   /** Stop claiming, kill what runs (it is requeued by the caller) and wait for it to end. */
@@ -146,9 +164,14 @@ export class JobRunner {
 
   private async renewOnce(): Promise<void> {
     const held = [...this.running.values()].filter((r) => !r.stop);
-    if (!held.length) return;
+    if (!held.length) {
+      this.lastRenewed = Date.now();
+      return;
+    }
     try {
+      const asked = Date.now();
       const codes = await renewLeases(this.o.redis, this.o.ks, this.o.node, held.map((r) => ({ id: r.claim.id, token: r.claim.token })), this.o.leaseMs);
+      this.lastRenewed = asked;
       codes.forEach((code, i) => {
         if (code !== 'ok') void this.stopJob(held[i], code);
       });

@@ -199,6 +199,45 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     assert.deepEqual(readFileSync(marks, 'utf8').trim().split('\n'), ['start 1', 'start 2', 'end 2'], 'attempt 1 was stopped before attempt 2 ran');
   });
 
+  it('an agent cut off from Redis for longer than a lease stops its jobs, which then run again', async () => {
+    const prefix = testPrefix();
+    const cp = await startJobsControlPlane(server.url, { prefix, nodeTimeoutMs: 60_000 });
+    cleanups.push(() => cp.close());
+    const work = tempDir('fence');
+    cleanups.push(() => work.remove());
+    const child = spawn(process.execPath, [AGENT_MAIN, JSON.stringify({
+      node: 'f1', redisUrl: server.url, prefix, stateDir: join(work.dir, 'state'), heartbeatMs: 250, leaseMs: 1000,
+    })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    const pidFile = (attempt: number) => join(work.dir, `pid.${attempt}`);
+    const spec = normalizeJobSpec({ command: ['sh', '-c', `echo $$ > ${work.dir}/pid.$OSWALK_ATTEMPT; exec sleep 60`], cpus: 0.1 });
+    await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec }]);
+    const waitFor = async (what: string, ok: () => boolean) => {
+      for (let i = 0; !ok(); i++) {
+        assert.ok(i < 200, `timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor('attempt 1', () => existsSync(pidFile(1)) && readFileSync(pidFile(1), 'utf8').trim() !== '');
+    const first = Number(readFileSync(pidFile(1), 'utf8'));
+    server.pause();
+    try {
+      await waitFor('the agent to stop its job', () => !alive(first));
+    } finally {
+      server.resume();
+    }
+    await waitFor('attempt 2', () => existsSync(pidFile(2)));
+  });
+
   it('survives a redis-server restart mid-run', async () => {
     const { cp, out, spec } = await cluster();
     const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: JOBS }, () => ({ spec })));
