@@ -117,8 +117,38 @@ export class OverlayFs {
     return this.meta.get(path);
   }
 
-  private async mustExist(path: string): Promise<Entry> {
+  /**
+   * The OpenFile of path while it is what the path shows here: while it has changes of its own,
+   * or follows the namespace. A file open here without changes takes a newer version at once (a
+   * chmod or a write on another node): the kernel keeps one inode, one size and one page cache
+   * per path, so every handle on it reads the path's current version, as over NFS. A delete
+   * detaches it: the path is gone, and its handles read on what they opened, as after unlink(2).
+   * It is held while Redis answers, after this mount's own commit of it under way is in the
+   * cache, so the release of its last handle cannot close it meanwhile.
+   */
+  private async local(path: string): Promise<OpenFile | undefined> {
     const f = this.files.get(path);
+    if (!f || !unchanged(f)) return f;
+    f.refs++;
+    let e: Entry | null;
+    try {
+      e = await f.serialize(() => this.entry(path));
+    } finally {
+      f.refs--;
+    }
+    if (this.files.get(path) !== f || !unchanged(f)) return this.files.get(path);
+    if (e?.type !== 'file') {
+      this.files.delete(path);
+      return undefined;
+    }
+    // Handles already open must not mix versions: their reads come here, from the new one.
+    if (e.manifest !== f.entry?.manifest) f.dropFastReads(this.io);
+    f.adopt(e);
+    return f;
+  }
+
+  private async mustExist(path: string): Promise<Entry> {
+    const f = await this.local(path);
     if (f) return this.fileEntry(f);
     const e = await this.entry(path);
     if (!e) throw fsError('ENOENT', path);
@@ -143,7 +173,7 @@ export class OverlayFs {
   }
 
   private async mustNotExist(path: string): Promise<void> {
-    if (this.files.has(path) || (await this.entry(path))) throw fsError('EEXIST', path);
+    if ((await this.local(path)) || (await this.entry(path))) throw fsError('EEXIST', path);
   }
 
   async getattr(path: string): Promise<Stat> {
@@ -172,7 +202,9 @@ export class OverlayFs {
     if (e.type !== 'dir') throw fsError('ENOTDIR', path);
     const names = new Set(await this.meta.list(path));
     // Files created here and not yet committed exist only in this mount until they are closed.
-    for (const [p, f] of this.files) if (!f.hidden && parentOf(p) === path) names.add(baseName(p));
+    // Files with changes not committed yet (a new file is committed at its release): what
+    // local() shows without asking the namespace.
+    for (const [p, f] of this.files) if (!f.hidden && !unchanged(f) && parentOf(p) === path) names.add(baseName(p));
     return ['.', '..', ...names];
   }
 
@@ -193,7 +225,7 @@ export class OverlayFs {
   async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
     checkPath(path);
     const owner = await this.parentDir(path, caller);
-    const existing = this.files.get(path) ?? (await this.entry(path));
+    const existing = (await this.local(path)) ?? (await this.entry(path));
     if (existing) {
       if (flags & O_EXCL) throw fsError('EEXIST', path);
       return this.open(path, flags);
@@ -219,7 +251,7 @@ export class OverlayFs {
 
   async open(path: string, flags: number): Promise<number> {
     checkPath(path);
-    let f = this.files.get(path);
+    let f = await this.local(path);
     if (!f) {
       const e = await this.entry(path);
       if (!e) throw fsError('ENOENT', path);
@@ -228,21 +260,6 @@ export class OverlayFs {
       // Another open of the same path may have made its OpenFile meanwhile: one per path.
       f = this.files.get(path) ?? new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
       this.files.set(path, f);
-    } else if (unchanged(f)) {
-      // A clean file reopened: take a newer version committed meanwhile (close-to-open), asked
-      // after this mount's own commit of it under way (a release's) is in the cache. The file is
-      // held meanwhile, so the release of its last handle cannot close it.
-      f.refs++;
-      try {
-        const e = await f.serialize(() => this.entry(path));
-        if (e && e.type === 'file' && unchanged(f)) {
-          // Handles already open must not mix versions: their reads come here, from the new one.
-          if (e.manifest !== f.entry?.manifest) f.dropFastReads(this.io);
-          f.adopt(e);
-        }
-      } finally {
-        f.refs--;
-      }
     }
     const fh = this.newHandle(f, flags);
     try {
@@ -377,9 +394,9 @@ export class OverlayFs {
     return this.backend.storeFile(await f.materialize(this.io));
   }
 
-  /** Run fn on the OpenFile of path (opening one for the moment if none is); its last user commits the change. */
+  /** Run fn on the OpenFile of path (opening one for the moment if none is), and commit the change. */
   private async withFile(path: string, fn: (f: OpenFile) => Promise<void> | void): Promise<void> {
-    let f = this.files.get(path);
+    let f = await this.local(path);
     if (!f) {
       const e = await this.mustExist(path);
       if (e.type === 'dir') throw fsError('EISDIR', path);
@@ -389,8 +406,11 @@ export class OverlayFs {
     f.refs++;
     try {
       await fn(f);
-      // Committed by the last user of f: this call, or the release of a handle still open.
-      f.commitWhenDropped = true;
+      // While content is being written (cp -a, tar: fchmod, futimens, then close), the change
+      // goes with it, at the release of the last handle (or its drop here). Otherwise it is
+      // committed now: a chmod of a file some program holds open holds on every node at once.
+      if (f.contentDirty) f.commitWhenDropped = true;
+      else await this.commitFile(f);
     } finally {
       await this.drop(f);
     }
@@ -408,7 +428,7 @@ export class OverlayFs {
   /** chmod/chown/utimens/setxattr: on a file, through its OpenFile; on a directory or symlink, a new version at once. */
   private async setAttrs(path: string, patch: (a: Attrs) => void): Promise<void> {
     checkPath(path);
-    const e = this.files.has(path) ? null : await this.mustExist(path);
+    const e = (await this.local(path)) ? null : await this.mustExist(path);
     if (e && e.type !== 'file') {
       const v = versionOf(e);
       patch(v);
@@ -551,7 +571,7 @@ export class OverlayFs {
   async rmdir(path: string): Promise<void> {
     checkPath(path);
     for (const [p, f] of this.files) {
-      if (!f.hidden && parentOf(p) === path) throw fsError('ENOTEMPTY', path);
+      if (!f.hidden && !unchanged(f) && parentOf(p) === path) throw fsError('ENOTEMPTY', path);
     }
     await this.backend.remove(path, 'rmdir', nowNs());
     this.meta.invalidate(path);

@@ -149,9 +149,52 @@ print(old.decode(), new.decode(), st.st_size, st.st_mtime_ns == os.stat('held/f'
 "`, { cwd: b.mnt, timeoutMs: 30_000 });
     await until(a, 'ls held', 'f\nready\n', 5000);
     await ok('printf "new and longer" > held/f.tmp && touch -d 2002-02-02 held/f.tmp && mv held/f.tmp held/f && touch held/go', { cwd: a.mnt });
-    // The handle held open reads on in the new version too (one file, one version, as over NFS).
+    // The handle held open reads on in the new version too (one path, one version, as over NFS).
     assert.equal(await reader, "old new and longer 14 True b' and longer'\n");
     assert.equal(await ok('stat -c %s held/f', { cwd: b.mnt }), '14\n');
+  });
+
+  it('a file open on B follows the namespace: a chmod through A holds on B at once, a delete through A hides it, a write after is a new file', async () => {
+    await ok('mkdir opened && echo secret > opened/c && chmod 644 opened/c && printf "old1\nold2\n" > opened/d', { cwd: a.mnt });
+    await until(b, 'cat opened/c opened/d', 'secret\nold1\nold2\n', 1000);
+    const holder = sh('exec 7<opened/c 8<opened/d; sleep 8', { cwd: b.mnt, timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await ok('runuser -u nobody -- cat opened/c', { cwd: b.mnt }), 'secret\n');
+    await ok('chmod 600 opened/c && rm opened/d', { cwd: a.mnt });
+    await until(b, 'stat -c %A opened/c', '-rw-------\n', 3000);
+    const nobody = await sh('runuser -u nobody -- cat opened/c', { cwd: b.mnt });
+    assert.notEqual(nobody.code, 0, 'the chmod holds on B while B has the file open');
+    await until(b, 'ls opened', 'c\n', 3000);
+    await ok('echo new >> opened/d', { cwd: b.mnt });
+    await until(a, 'cat opened/d', 'new\n', 3000);
+    await holder;
+  });
+
+  it('a chmod and an xattr through A of a file a program on A holds open show on B at once', async () => {
+    await ok('mkdir -p heldopen && echo data > heldopen/f', { cwd: a.mnt });
+    await until(b, 'stat -c %A heldopen/f', '-rw-r--r--\n', 1000);
+    const holder = sh('exec 8<heldopen/f; sleep 6', { cwd: a.mnt, timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    await ok(`chmod 600 heldopen/f && python3 -c "import os; os.setxattr('heldopen/f', 'user.k', b'1')"`, { cwd: a.mnt });
+    await until(b, `stat -c %A heldopen/f && python3 -c "import os; print(os.listxattr('heldopen/f'))"`, "-rw-------\n['user.k']\n", 3000);
+    await holder;
+  });
+
+  it('a reader on B follows what A appends, through the handle it holds (tail -f)', async () => {
+    await ok('mkdir -p follow && echo line1 > follow/log', { cwd: a.mnt });
+    await until(b, 'cat follow/log', 'line1\n', 1000);
+    const follower = ok(`python3 -c "
+import time
+f = open('follow/log'); first = f.read()
+open('follow/reading', 'w').close()
+deadline = time.time() + 10; more = ''
+while 'line3' not in more and time.time() < deadline:
+    more += f.read(); time.sleep(0.05)
+print(repr(first), repr(more))
+"`, { cwd: b.mnt, timeoutMs: 20_000 });
+    await until(a, 'ls follow', 'log\nreading\n', 5000);
+    await ok('echo line2 >> follow/log && sleep 0.3 && echo line3 >> follow/log', { cwd: a.mnt });
+    assert.equal(await follower, "'line1\\n' 'line2\\nline3\\n'\n");
   });
 
   it('shows an extended attribute set through A on B within 1 s, and its removal too', async () => {
