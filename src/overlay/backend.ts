@@ -48,7 +48,11 @@ export interface Backend {
    * `atMs` (default now) is the commit's time: committedAt, and the parent's mtime if the name is new.
    * `published`: an event for the path went out (not for a repeat of the latest version).
    */
-  commit(path: string, v: NewVersion, exclusive?: boolean, atMs?: number): Promise<{ current: boolean; published: boolean }>;
+  /**
+   * Commit a version from this mount. `written`: new content, which wins over what the path held
+   * (src/state/fs.ts commitVersion); mtimeNs is the time it was committed with.
+   */
+  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */

@@ -86,9 +86,9 @@ export class ClusterBackend implements Backend {
     return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
   }
 
-  async commit(path: string, v: NewVersion, exclusive = false, atMs = Date.now()): Promise<{ current: boolean; published: boolean }> {
+  async commit(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; atMs?: number } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }> {
     try {
-      return await commitVersion(this.o.redis, this.o.ks, {
+      const r = await commitVersion(this.o.redis, this.o.ks, {
         path,
         type: v.type,
         node: this.o.node,
@@ -101,8 +101,9 @@ export class ClusterBackend implements Backend {
         target: v.target,
         xattrs: v.xattrs,
         source: 'mount',
-        committedAt: atMs,
-      }, { exclusive });
+        committedAt: opts.atMs ?? Date.now(),
+      }, { exclusive: opts.exclusive, written: opts.written });
+      return { current: r.current, published: r.published, mtimeNs: BigInt(r.mtimeNs) };
     } catch (err) {
       // Manifest GC took it: storing the same content again must put it back, not trust `recorded`.
       if (v.manifest && err instanceof FsError && err.code === 'ESTALE') this.recorded.delete(v.manifest);

@@ -235,7 +235,7 @@ export class OverlayFs {
       // Lock files: another node may be creating the same name right now, and only the
       // namespace can say who came first. So the empty file is a version before create returns.
       const v: NewVersion = { type: 'file', ...attrs, size: 0, manifest: await this.backend.emptyManifest() };
-      await this.commitEntry(path, v, true);
+      await this.commitEntry(path, v, { exclusive: true });
       // A plain create of the same name on this mount, made while we waited, is the same file.
       if (this.files.has(path)) return this.open(path, flags);
       const f = new OpenFile(path, { ...v, committedAt: Date.now() }, attrs);
@@ -369,16 +369,19 @@ export class OverlayFs {
       try {
         const { manifest, size } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size };
         let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest, xattrs: f.xattrs };
+        let r;
         try {
-          await this.commitEntry(f.path, v);
+          r = await this.commitEntry(f.path, v, { written: content });
         } catch (err) {
           if (errnoOf(err) !== ESTALE) throw err;
           // Manifest GC took the manifest since it was stored (or since the file was opened):
           // store the content again, which puts it back, and commit once more.
           v = { ...v, ...(await this.storeContent(f)) };
-          await this.commitEntry(f.path, v);
+          r = await this.commitEntry(f.path, v, { written: content });
         }
-        f.committed({ ...v, committedAt: Date.now() });
+        // New content that had to beat a later version took a later mtime (commitVersion).
+        if (r.mtimeNs !== v.mtimeNs && f.mtimeNs === v.mtimeNs) f.mtimeNs = r.mtimeNs;
+        f.committed({ ...v, mtimeNs: r.mtimeNs, committedAt: Date.now() });
       } catch (err) {
         f.dirty = true;
         f.contentChanged ||= content;
@@ -443,17 +446,17 @@ export class OverlayFs {
   }
 
   /** Commit a version and keep it as the cached answer for path when it became current. */
-  private async commitEntry(path: string, v: NewVersion, exclusive = false): Promise<boolean> {
+  private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean } = {}): Promise<{ current: boolean; mtimeNs: bigint }> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
     this.meta.expect(path);
-    let r = { current: false, published: false };
+    let r = { current: false, published: false, mtimeNs: v.mtimeNs };
     const at = Date.now();
     try {
-      r = await this.backend.commit(path, v, exclusive, at);
-      return r.current;
+      r = await this.backend.commit(path, v, { ...opts, atMs: at });
+      return r;
     } finally {
       // A repeat of the latest version publishes no event for the cache to swallow.
-      this.meta.settle(path, r.current && r.published, { ...v, committedAt: at }, exclusive);
+      this.meta.settle(path, r.current && r.published, { ...v, mtimeNs: r.mtimeNs, committedAt: at }, opts.exclusive);
     }
   }
 
@@ -525,14 +528,14 @@ export class OverlayFs {
     checkPath(path);
     const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
-    await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777) | owner.setgid, uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs() }, true);
+    await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777) | owner.setgid, uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs() }, { exclusive: true });
   }
 
   async symlink(target: string, path: string, caller: Caller): Promise<void> {
     checkPath(path);
     const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
-    await this.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: owner.uid, gid: owner.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target }, true);
+    await this.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: owner.uid, gid: owner.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target }, { exclusive: true });
   }
 
   async readlink(path: string): Promise<string> {
@@ -602,7 +605,7 @@ export class OverlayFs {
       // rename(2) keeps the file's mtime (rsync, mv and make rely on it). Show the original
       // again where that still wins, else keep the stamp.
       const v = versionOf(moved);
-      if (!(await this.commitEntry(to, v))) await this.commitEntry(to, { ...v, mtimeNs: stampNs });
+      if (!(await this.commitEntry(to, v)).current) await this.commitEntry(to, { ...v, mtimeNs: stampNs });
     }
     for (const [p, of] of [...this.files]) {
       if (isWithin(p, from) && !of.hidden) {

@@ -176,13 +176,17 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  * (manifest-gc.ts) deleted it after the caller put it or last saw it named; put it again (the
  * caller holds the chunks) and retry.
  */
-export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean }> {
+/**
+ * `written`: new content written through a mount, which wins over what the path held: when
+ * another version beats its mtime, it takes the time just past that one's (returned as mtimeNs).
+ */
+export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string }> {
   const path = normalizePath(rec.path);
   checkVersion(rec);
-  const [id, current, published] = await fsOp<[number, number, number]>(redis, ks, 'commit', path, [
-    encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '',
+  const [id, current, published, mtimeNs] = await fsOp<[number, number, number, string]>(redis, ks, 'commit', path, [
+    encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '', opts.written ? 'w' : '',
   ]);
-  return { id: String(id), current: current === 1, published: published === 1 };
+  return { id: String(id), current: current === 1, published: published === 1, mtimeNs: String(mtimeNs) };
 }
 
 /**

@@ -84,11 +84,11 @@ describe('filesystem namespace', () => {
 
   it('commits versions: newest mtime wins, ties go to the node name first in byte order', async () => {
     const ks = await space();
-    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n2', T)), { id: '1', current: true, published: true });
-    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T - 1n, M2)), { id: '2', current: false, published: false });
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n2', T)), { id: '1', current: true, published: true, mtimeNs: String(T) });
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T - 1n, M2)), { id: '2', current: false, published: false, mtimeNs: String(T - 1n) });
     assert.equal((await getCurrent(db.redis, ks, '/f'))?.node, 'n2');
     // same mtime to the nanosecond: n1 < n2, on every node
-    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T, M2)), { id: '3', current: true, published: true });
+    assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T, M2)), { id: '3', current: true, published: true, mtimeNs: String(T) });
     const cur = await getCurrent(db.redis, ks, '/f');
     assert.equal(cur?.node, 'n1');
     assert.equal(cur?.manifest, M2);
@@ -158,9 +158,9 @@ describe('filesystem namespace', () => {
     const ks = await space();
     const a = await commitVersion(db.redis, ks, file('/g', 'n1', T));
     const b = await commitVersion(db.redis, ks, { ...file('/g', 'n1', T), source: 'mount' });
-    assert.deepEqual(a, { id: '1', current: true, published: true });
+    assert.deepEqual(a, { id: '1', current: true, published: true, mtimeNs: String(T) });
     // Nothing changed, so no event: a mount waiting for its own commit's event must not wait.
-    assert.deepEqual(b, { id: '1', current: true, published: false });
+    assert.deepEqual(b, { id: '1', current: true, published: false, mtimeNs: String(T) });
     assert.equal((await listVersions(db.redis, ks, '/g')).length, 1);
   });
 
@@ -323,6 +323,26 @@ describe('filesystem namespace', () => {
     await removePath(db.redis, ks, '/r/f', 'n1', { dir: false });
     await removePath(db.redis, ks, '/r', 'n1', { dir: true });
     assert.deepEqual(await listDir(db.redis, ks, '/'), []);
+  });
+
+  it('new content written through a mount wins over a later version or delete elsewhere, with a time just past it', async () => {
+    const ks = await space();
+    const mount = (path: string, node: string, mtimeNs: bigint): NewVersion => ({ ...file(path, node, mtimeNs, M2), source: 'mount' });
+    await commitVersion(db.redis, ks, file('/w', 'n2', T * 2n));
+    // Attributes or content with an older mtime, not marked as written: the later version stays.
+    assert.equal((await commitVersion(db.redis, ks, mount('/w', 'n1', T))).current, false);
+    const w = await commitVersion(db.redis, ks, mount('/w', 'n1', T), { written: true });
+    assert.equal(w.current, true);
+    assert.equal(w.mtimeNs, String(T * 2n + 1n));
+    assert.equal((await getCurrent(db.redis, ks, '/w'))?.manifest, M2);
+    // A delete on another node stamped far in the future (the file had a future mtime).
+    await commitVersion(db.redis, ks, file('/f', 'n2', T * 3n));
+    await removePath(db.redis, ks, '/f', 'n2', { dir: false });
+    const after = await commitVersion(db.redis, ks, mount('/f', 'n1', T), { written: true });
+    assert.equal(after.current, true);
+    assert.equal(after.mtimeNs, String(T * 3n + 2n));
+    // Ahead of everything already: the mtime it was written with stays.
+    assert.equal((await commitVersion(db.redis, ks, mount('/w', 'n1', T * 4n), { written: true })).mtimeNs, String(T * 4n));
   });
 
   it('restores an old version as a new one that wins, reusing its manifest', async () => {

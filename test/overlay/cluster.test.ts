@@ -180,6 +180,22 @@ print(old.decode(), new.decode(), st.st_size, st.st_mtime_ns == os.stat('held/f'
     await holder;
   });
 
+  it('a copy through A that keeps an older mtime (cp -p) replaces B\'s later file, and stays after B\'s delete', async () => {
+    const old = `/tmp/oswalk-cpp-${process.pid}`;
+    try {
+      await ok(`echo data > ${old} && touch -d 2024-05-01 ${old}`);
+      await ok('mkdir -p cpp && echo "written on B" > cpp/target && echo v1 > cpp/gone', { cwd: b.mnt });
+      await until(a, 'cat cpp/target cpp/gone', 'written on B\nv1\n', 1000);
+      await ok('rm cpp/gone', { cwd: b.mnt });
+      await until(a, 'ls cpp', 'target\n', 1000);
+      await ok(`cp -p ${old} cpp/target && cp -p ${old} cpp/gone`, { cwd: a.mnt });
+      await new Promise((r) => setTimeout(r, 1500));
+      for (const n of [a, b]) await until(n, 'cat cpp/target cpp/gone', 'data\ndata\n', 2000);
+    } finally {
+      await ok(`rm -f ${old}`);
+    }
+  });
+
   it('a reader on B follows what A appends, through the handle it holds (tail -f)', async () => {
     await ok('mkdir -p follow && echo line1 > follow/log', { cwd: a.mnt });
     await until(b, 'cat follow/log', 'line1\n', 1000);

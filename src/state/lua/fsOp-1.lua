@@ -415,11 +415,18 @@ if op == 'commit' then
   if cur and cur.f[2] ~= f[2] and cur.f[1] == f[1] and cur.f[3] == f[3] and cur.f[10] == f[10] and cur.f[12] == f[12] then
     f[2] = cur.f[2]
   end
+  -- New content written through a mount is what the path holds from now on. Kept with an older
+  -- mtime (cp -p, tar, a clock behind) than another copy's, or a delete's, it would vanish
+  -- behind it at once: it takes the time just past that one's instead, as a rename does.
+  if ARGV[6] == 'w' and f[1] == 'f' then
+    local other = winner(versions(path), f[2] .. ' m')
+    if other and beats(other.f, f) then f[3] = inc(other.f[3]) end
+  end
   local id, current = commit(path, f)
   -- Even when it repeats the latest version (rsync sets a directory's times when it makes it
   -- and again when it has filled it), what the directory says of its mtime holds again.
   if current and f[1] == 'd' then redis.call('HDEL', dirTimes, path) end
-  return { id, current and 1 or 0, changed[path] and 1 or 0 }
+  return { id, current and 1 or 0, changed[path] and 1 or 0, f[3] }
 
 elseif op == 'get' then
   local cur = shown(path)
