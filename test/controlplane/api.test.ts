@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { registerNode } from '../../src/state/nodes.js';
-import { appendLog, readLog, submitJobs } from '../../src/state/jobs.js';
+import { appendLog, claimJobs, readLog, submitJobs } from '../../src/state/jobs.js';
 import { normalizeJobSpec } from '../../src/state/jobspec.js';
 
 const TOKEN = 'test-token-123';
@@ -20,10 +20,11 @@ describe('control plane API', () => {
     },
   });
 
+  let epoch = 0;
   before(async () => {
     server = await TestRedis.start();
     cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, host: '127.0.0.1', port: await freePort(), prefix: testPrefix() });
-    await registerNode(cp.ctx.redis, cp.ctx.ks, {
+    epoch = await registerNode(cp.ctx.redis, cp.ctx.ks, {
       name: 'n1', address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process', cpus: 2,
       memoryBytes: 1 << 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/x', mountPath: '/cluster',
     });
@@ -150,6 +151,11 @@ describe('control plane API', () => {
 
   it('tells a log reader that fell behind the kept amount where output is missing', async () => {
     const [id] = await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec: normalizeJobSpec({ command: ['true'] }) }]);
+    // Running on n1 (placed there by the scheduler): the log takes output from its attempt only.
+    for (let i = 0; !(await claimJobs(cp.ctx.redis, cp.ctx.ks, 'n1', epoch, 100, 60_000))?.some((c) => c.id === id); i++) {
+      assert.ok(i < 100, 'the job was not placed on n1');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const line = (i: number) => Buffer.from(`line ${i} ${'x'.repeat(1000)}\n`);
     await appendLog(cp.ctx.redis, cp.ctx.ks, id, 1, [{ stream: 'out', data: line(0) }], 0, 10_000);
     const [first] = await readLog(cp.ctx.redis, cp.ctx.ks, id);

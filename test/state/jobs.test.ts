@@ -406,8 +406,8 @@ describe('job state scripts', () => {
   });
 
   it('keeps the tail of a huge log and counts what it dropped', async () => {
-    const { ks } = await setup();
-    const [id] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    const { ks, epoch } = await setup();
+    const { id } = await running(ks, epoch);
     const chunk = Buffer.alloc(64 * 1024, 'x');
     const cap = 1024 * 1024;
     for (let i = 0; i < 40; i++) {
@@ -423,9 +423,22 @@ describe('job state scripts', () => {
     assert.ok(await db.redis.memory('USAGE', ks.jobLog(id)) as number < 2 * cap);
   });
 
+  it('takes output only from the attempt that runs the job: a cut-off attempt printing on is not the job\'s', async () => {
+    const { ks, epoch } = await setup();
+    const c = await running(ks, epoch);
+    await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('first\n') }]);
+    await monitorStep(db.redis, ks, 60_000, Date.now() + 2 * LEASE); // its lease ran out: requeued
+    await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('zombie\n') }]);
+    await placeJobs(db.redis, ks, { placements: [{ jobId: c.id, node: 'n1' }], waiting: [] });
+    assert.equal((await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))?.[0]?.attempt, 2);
+    await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('zombie again\n') }]);
+    await appendLog(db.redis, ks, c.id, 2, [{ stream: 'out', data: Buffer.from('second\n') }]);
+    assert.deepEqual((await readLog(db.redis, ks, c.id)).filter((e) => e.t === 'out').map((e) => e.data.toString()), ['first\n', 'second\n']);
+  });
+
   it('wakes a log follower as soon as output arrives', async () => {
-    const { ks } = await setup();
-    const [id] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    const { ks, epoch } = await setup();
+    const { id } = await running(ks, epoch);
     const blocking = db.redis.duplicate();
     try {
       const t0 = Date.now();

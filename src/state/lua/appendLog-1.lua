@@ -5,10 +5,15 @@
   KEYS[1] joblog:<id>
   ARGV[1] prefix, ARGV[2] job id, ARGV[3] max bytes kept, ARGV[4] attempt,
   ARGV[5] bytes the agent itself dropped before sending, ARGV[6..] stream ('out'|'err'), data pairs
-  Returns the bytes now kept; the id of the last entry trimmed goes to the job's logTrimmed.
+  Returns the bytes now kept (-1: refused, the attempt is not the job's running one); the id of
+  the last entry trimmed goes to the job's logTrimmed.
 ]]
 -- @include keys
 local jk = jobKey(ARGV[2])
+-- An attempt that lost its lease (its node was cut off) may print on after the job was
+-- requeued, ran elsewhere or even ended: its output is not the job's any more.
+local job = redis.call('HMGET', jk, 'state', 'attempt')
+if job[1] ~= 'running' or job[2] ~= ARGV[4] then return -1 end
 local maxBytes = tonumber(ARGV[3])
 if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', jk, 'logDropped', ARGV[5]) end
 local kept = tonumber(redis.call('HGET', jk, 'logBytes') or '0')
