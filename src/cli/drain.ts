@@ -27,7 +27,8 @@ export function register(program: Command): void {
         for (const n of nodes) rows.push(await api.post<StatusAnswer>(`/v1/nodes/${n}/${name}`));
         printRows(globals(cmd).output, rows, [
           { header: 'NODE', value: (r) => r.name },
-          { header: 'STATUS', value: (r) => r.status },
+          // A node that is down keeps the cordon (or its lifting) for when its agent comes back.
+          { header: 'STATUS', value: (r) => (r.status === 'down' ? `down (back as ${name === 'drain' ? 'draining' : 'ready'})` : r.status) },
           ...(name === 'drain' ? [
             { header: 'REPLICAS MOVED', value: (r: StatusAnswer) => r.moved },
             { header: 'JOBS LEFT TO FINISH', value: (r: StatusAnswer) => r.remaining },

@@ -5,6 +5,7 @@ import { parseSentinelUrl } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
 import { applyNodeManifests, getNode, heartbeat, listNodes, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
 import { applyObjects } from '../../src/state/objects.js';
+import { drainNode, monitorStep, uncordonNode } from '../../src/state/jobs.js';
 import { parseManifests } from '../../src/manifest/index.js';
 
 function reg(name: string): NodeRegistration {
@@ -61,6 +62,23 @@ describe('node state', () => {
     assert.equal(await setNodeStatus(db.redis, ks, 'nope', 'draining'), undefined);
     await db.redis.hset(ks.node('n1'), 'status', 'down');
     assert.equal(await setNodeStatus(db.redis, ks, 'n1', 'ready'), 'down');
+  });
+
+  it('keeps a drain across the node going down and its agent restarting, and takes one for a node that is down', async () => {
+    const ks = keyspace(testPrefix());
+    await registerNode(db.redis, ks, reg('n1'));
+    assert.deepEqual(await drainNode(db.redis, ks, 'n1'), { status: 'draining', moved: 0, remaining: 0 });
+    await monitorStep(db.redis, ks, 1000, Date.now() + 60_000); // missed its heartbeats
+    assert.equal((await getNode(db.redis, ks, 'n1'))?.status, 'down');
+    await registerNode(db.redis, ks, reg('n1'));
+    assert.equal((await getNode(db.redis, ks, 'n1'))?.status, 'draining');
+    await uncordonNode(db.redis, ks, 'n1');
+    await monitorStep(db.redis, ks, 1000, Date.now() + 60_000);
+    assert.deepEqual(await drainNode(db.redis, ks, 'n1'), { status: 'down', moved: 0, remaining: 0 });
+    await registerNode(db.redis, ks, reg('n1'));
+    assert.equal((await getNode(db.redis, ks, 'n1'))?.status, 'draining');
+    await uncordonNode(db.redis, ks, 'n1');
+    assert.equal((await getNode(db.redis, ks, 'n1'))?.status, 'ready');
   });
 
   it('carries on across a redis-server restart with nothing lost', async () => {

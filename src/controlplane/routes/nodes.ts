@@ -46,7 +46,6 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   }, async (req) => {
     const res = await drainNode(ctx.redis, ctx.ks, req.params.name);
     if (!res) throw new HttpError(404, `node "${req.params.name}" is not registered`, 'NotFound');
-    if (res.status === 'down') throw new HttpError(409, `node "${req.params.name}" is down; its jobs were already moved`, 'Conflict');
     req.log.info({ node: req.params.name, ...res }, 'node drained');
     return { name: req.params.name, ...res };
   });
@@ -56,7 +55,6 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   }, async (req) => {
     const status = await uncordonNode(ctx.redis, ctx.ks, req.params.name);
     if (!status) throw new HttpError(404, `node "${req.params.name}" is not registered`, 'NotFound');
-    if (status !== 'ready') throw new HttpError(409, `node "${req.params.name}" is ${status}; its agent must rejoin first`, 'Conflict');
     req.log.info({ node: req.params.name }, 'node uncordoned');
     return { name: req.params.name, status };
   });

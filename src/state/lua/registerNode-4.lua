@@ -1,5 +1,6 @@
 --[[
-  An agent (re)joins: write its node record, mark it ready unless an operator drained it,
+  An agent (re)joins: write its node record, mark it ready unless an operator drained it (the
+  cordon outlasts the node going down and its agent restarting, as kubectl's does),
   and bump its epoch so everything the previous run of this agent held can be told apart.
   KEYS[1] nodes set, KEYS[2] node hash, KEYS[3] heartbeats zset, KEYS[4] obj:Node (manifests)
   ARGV[1] node name, ARGV[2] now (ms, '' for Redis' clock), ARGV[3..] field/value pairs of the record
@@ -13,9 +14,7 @@ for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
 effectiveNode(KEYS[2], KEYS[4], name)
-if redis.call('HGET', KEYS[2], 'status') ~= 'draining' then
-  redis.call('HSET', KEYS[2], 'status', 'ready')
-end
+redis.call('HSET', KEYS[2], 'status', redis.call('HGET', KEYS[2], 'cordoned') == '1' and 'draining' or 'ready')
 if not redis.call('HGET', KEYS[2], 'registeredAt') then
   redis.call('HSET', KEYS[2], 'registeredAt', now)
 end

@@ -1,11 +1,13 @@
 --[[
-  Operator status change of an existing node (drain / uncordon). A node the monitor has
-  marked down stays down until its agent registers again.
+  Operator status change of an existing node (drain / uncordon), kept as the node's cordon
+  too. A node the monitor has marked down stays down until its agent registers again, and then
+  takes the status set here.
   KEYS[1] node hash; ARGV[1] new status
   Returns the status now in force, or false when there is no such node.
 ]]
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return false end
+redis.call('HSET', KEYS[1], 'cordoned', ARGV[1] == 'draining' and '1' or '0')
 if cur == 'down' then return 'down' end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
 return ARGV[1]
