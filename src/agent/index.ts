@@ -72,20 +72,32 @@ interface JoinAnswer {
   nodeTimeoutMs: number;
 }
 
-async function join(controlPlane: string, token: string, node: string): Promise<JoinAnswer> {
+/**
+ * Join through the control plane, waiting for it while it cannot be reached or answers 5xx (a
+ * node that reboots while the control plane is down joins when it is back, as kubelets and
+ * Nomad clients do). A refusal (a wrong token, a bad node name) fails at once.
+ */
+async function join(controlPlane: string, token: string, node: string, log: Logger): Promise<JoinAnswer> {
   const url = `${controlPlane.replace(/\/$/, '')}/v1/agents/join`;
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ node }),
-    });
-  } catch (err) {
-    throw new Error(`cannot reach the control plane at ${controlPlane} to join: ${(err as Error).message}`);
+  for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 30_000)) {
+    let res: Response | undefined;
+    let why: string;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ node }),
+      });
+      if (res.ok) return (await res.json()) as JoinAnswer;
+      why = `${res.status} ${await res.text()}`;
+      if (res.status < 500) throw new Error(`the control plane at ${controlPlane} refused node ${node}: ${why}`);
+    } catch (err) {
+      if (res) throw err;
+      why = (err as Error).message;
+    }
+    log.warn({ controlPlane, err: why, retryInMs: waitMs }, 'cannot join through the control plane yet; retrying');
+    await new Promise((r) => setTimeout(r, waitMs));
   }
-  if (!res.ok) throw new Error(`the control plane at ${controlPlane} refused node ${node}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as JoinAnswer;
 }
 
 /**
@@ -98,7 +110,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   let redisUrl = opts.redisUrl;
   let prefix = opts.prefix;
   if (opts.controlPlane) {
-    const j = await join(opts.controlPlane, opts.token, opts.node);
+    const j = await join(opts.controlPlane, opts.token, opts.node, log);
     redisUrl ??= j.redisUrl;
     prefix ??= j.prefix;
   }

@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pino } from 'pino';
-import { TestRedis } from '../helpers/redis.js';
+import { createServer } from 'node:http';
+import { freePort, TestRedis } from '../helpers/redis.js';
 import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
@@ -220,6 +221,34 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
       assert.match(node.agentUrl, /^http:\/\/localhost:\d+$/);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('an agent started while the control plane cannot be reached joins when it can', async () => {
+    const port = await freePort();
+    const state = tempDir('late-join');
+    dirs.push(state);
+    const started = startAgent({
+      node: 'late', controlPlane: `http://127.0.0.1:${port}`, token: TOKEN, runtime: new ProcessRuntime({ stateDir: state.dir, logger: pino({ level: 'silent' }) }),
+      stateDir: state.dir, listen: { host: '127.0.0.1', port: 0 }, log: pino({ level: 'silent' }),
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    // The control plane "comes back" on the agent's URL: a stand-in that passes the join on.
+    const front = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        void fetch(cp.url + req.url, { method: 'POST', headers: { authorization: req.headers.authorization ?? '', 'content-type': 'application/json' }, body })
+          .then(async (r) => res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text()));
+      });
+    });
+    await new Promise<void>((r) => front.listen(port, '127.0.0.1', () => r()));
+    try {
+      const late = await started;
+      await late.stop();
+      assert.equal((await call<{ name: string }>('/v1/nodes/late')).status, 200);
+    } finally {
+      front.close();
     }
   });
 
