@@ -48,15 +48,45 @@ export async function followJob(api: ApiClient, id: string, opts: { verbose?: bo
       }
     }
   };
-  for await (const chunk of api.stream(`/v1/jobs/${id}/logs?follow=1`, opts.signal)) {
-    const lines = (rest + chunk.toString('utf8')).split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) handle(l);
+  // The control plane may go away mid-stream (restarted, or one of several failing over): the
+  // job runs on, so follow again from the last line seen, for up to a minute.
+  let after = '';
+  let lostAt: number | undefined;
+  let followed = false;
+  for (;;) {
+    try {
+      for await (const chunk of api.stream(`/v1/jobs/${id}/logs?follow=1${after ? `&after=${after}` : ''}`, opts.signal)) {
+        if (lostAt !== undefined) process.stderr.write('oswalk: following again\n');
+        lostAt = undefined;
+        followed = true;
+        const lines = (rest + chunk.toString('utf8')).split('\n');
+        rest = lines.pop() ?? '';
+        for (const l of lines) {
+          handle(l);
+          if (l) after = (JSON.parse(l) as LogLine).id || after;
+        }
+      }
+      handle(rest);
+      rest = '';
+      if (code !== undefined) return code;
+      throw new Error('the log stream ended before the job did');
+    } catch (err) {
+      // Never reached, or an answer (the job is gone): nothing to wait for.
+      if (opts.signal?.aborted || code !== undefined || !followed || (err instanceof ApiError && err.status > 0)) throw err;
+      rest = '';
+      if (lostAt === undefined) {
+        lostAt = Date.now();
+        process.stderr.write(`oswalk: lost the control plane (${(err as Error).message}); job ${id} runs on, following again when it is back\n`);
+      } else if (Date.now() - lostAt > RECONNECT_FOR_MS) {
+        throw new ApiError(0, `cannot reach the control plane for ${RECONNECT_FOR_MS / 1000} s; job ${id} may still be running: oswalk logs -f ${id} follows it again`);
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
-  handle(rest);
-  if (code === undefined) throw new Error(`the log stream of job ${id} ended before the job did (oswalk logs -f ${id} to follow it again)`);
-  return code;
 }
+
+/** How long `run` and `logs -f` try to follow a job again after losing the control plane. */
+const RECONNECT_FOR_MS = 60_000;
 
 /**
  * Our standard input to the job, as it comes, then its end. A job that has ended, or closed

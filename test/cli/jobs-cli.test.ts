@@ -5,7 +5,10 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OSWALK_BIN, oswalk as runOswalk, startOswalk, stopChild } from '../helpers/cli.js';
-import { TestRedis } from '../helpers/redis.js';
+import { createServer, type Server } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { freePort, TestRedis } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
@@ -61,6 +64,44 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     const without = await withInput('echo ignored', ['run', '--cpus', '0.1', '--', 'sh', '-c', 'cat; echo eof']);
     assert.equal(without.stdout, 'eof\n');
     assert.equal((await oswalk(['run', '-i', '--detach', '--', 'true'])).code, 2);
+  });
+
+  it('follows its job again when the control plane comes back, missing no line and printing none twice', async () => {
+    // The control plane as the CLI reaches it: a pass-through that goes away and comes back.
+    const port = await freePort();
+    const front = (): Server => createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => {
+        const headers: Record<string, string> = { authorization: req.headers.authorization ?? '' };
+        if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
+        const body = chunks.length ? Buffer.concat(chunks) : undefined;
+        void fetch(cp.url + req.url, { method: req.method, headers, body }).then((r) => {
+          res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
+          if (r.body) Readable.fromWeb(r.body as WebReadableStream).pipe(res);
+          else res.end();
+        }, () => res.destroy());
+      });
+    });
+    const listen = (srv: Server) => new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
+    let srv = front();
+    await listen(srv);
+    const run = runOswalk(['--api', `http://127.0.0.1:${port}`, '--token', TOKEN, 'run', '--cpus', '0.1', '--', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do echo t$i; sleep 0.4; done; exit 5'], { cwd: state.dir });
+    await new Promise((r) => setTimeout(r, 1300));
+    srv.closeAllConnections();
+    srv.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    srv = front();
+    await listen(srv);
+    try {
+      const r = await run;
+      assert.equal(r.code, 5, r.stderr);
+      assert.equal(r.stdout, 't1\nt2\nt3\nt4\nt5\nt6\nt7\nt8\n');
+      assert.match(r.stderr, /lost the control plane .*following again when it is back\noswalk: following again/s);
+    } finally {
+      srv.closeAllConnections();
+      srv.close();
+    }
   });
 
   it('exits as a shell would for a job killed by a signal, and says why a program did not start', async () => {
