@@ -262,6 +262,22 @@ describe('job state scripts', () => {
     assert.equal(st?.succeeded, 3);
   });
 
+  it('stops a Job that failed: what runs is asked to stop, what waits is cancelled', async () => {
+    const { ks, epoch } = await setup(8);
+    const owner = { kind: 'Job' as const, name: 'fails' };
+    await reconcileOwner(db.redis, ks, owner, 4, spec({ backoffLimit: 0 }), 'h1');
+    const jobs = await listJobs(db.redis, ks, { owner });
+    await placeJobs(db.redis, ks, { placements: jobs.slice(0, 2).map((j) => ({ jobId: j.id, node: 'n1' })), waiting: [] });
+    const claimed = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
+    assert.equal(claimed.length, 2);
+    await completeJob(db.redis, ks, { id: claimed[0].id, token: claimed[0].token, exitCode: 1, how: 'exit' });
+    assert.equal((await getOwnerStatus(db.redis, ks, owner))?.phase, 'Failed');
+    const after = new Map((await listJobs(db.redis, ks, { owner })).map((j) => [j.id, j]));
+    assert.equal(after.get(claimed[1].id)?.cancelRequested, true, 'the running one is asked to stop');
+    assert.deepEqual(jobs.slice(2).map((j) => after.get(j.id)?.state), ['cancelled', 'cancelled']);
+    assert.equal(after.get(jobs[2].id)?.message, 'its Job failed');
+  });
+
   it('enforces a Job\'s parallelism when placing, and frees the slot when a record ends', async () => {
     const { ks, epoch } = await setup(8);
     const owner = { kind: 'Job' as const, name: 'par' };

@@ -83,6 +83,9 @@ local function release(id, f)
 end
 
 -- The owner's status is derived in the same step as the record's end, so it never drifts.
+-- Defined below (it finishes jobs, which tell their owner); ownerFinished needs it first.
+local cancel
+
 local function ownerFinished(ownerKind, ownerName, state, now)
   if ownerKind ~= 'Job' then return end
   local ok = ownerKey('Job', ownerName)
@@ -94,6 +97,10 @@ local function ownerFinished(ownerKind, ownerName, state, now)
     redis.call('HSET', ok, 'phase', 'Complete', 'finishedAt', now)
   elseif tonumber(s[3] or '0') > 0 then
     redis.call('HSET', ok, 'phase', 'Failed', 'finishedAt', now)
+    -- A failed Job starts nothing more and stops what still runs, as a Kubernetes Job does.
+    for _, id in ipairs(redis.call('SMEMBERS', ownerJobsKey('Job', ownerName))) do
+      cancel(id, now, 'its Job failed')
+    end
   end
 end
 
@@ -194,7 +201,7 @@ end
 -- Cancel: a job not yet running ends at once; a running one is marked and its agent woken
 -- (it stops the job, and its report records 'cancelled').
 -- Returns the state after the call, or false for an unknown job.
-local function cancel(id, now, message)
+cancel = function(id, now, message)
   local jk = jobKey(id)
   local j = redis.call('HMGET', jk, 'state', 'node')
   if not j[1] then return false end
