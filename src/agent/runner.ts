@@ -264,7 +264,8 @@ export class JobRunner {
       // A cancel that arrived while the runtime was starting the job.
       if (r.stop) await r.handle.kill(r.stop);
       if (spec.activeDeadlineSeconds) {
-        deadline = longTimeout(() => void this.stopJob(r, 'deadline'), spec.activeDeadlineSeconds * 1000);
+        // Counted from the job's first start, across retries and moves (as Kubernetes counts it).
+        deadline = longTimeout(() => void this.stopJob(r, 'deadline'), Math.max(0, spec.activeDeadlineSeconds * 1000 - claim.sinceFirstStartMs));
       }
       result = await r.handle.wait();
     } catch (err) {

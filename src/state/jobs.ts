@@ -149,6 +149,8 @@ export interface ClaimedJob {
   token: string;
   attempt: number;
   spec: JobSpec;
+  /** Since the job's first attempt started (Redis' clock): its activeDeadlineSeconds count from there. */
+  sinceFirstStartMs: number;
 }
 
 /** The agent's claim; undefined means the agent's epoch is stale or the node is down: register again. */
@@ -163,8 +165,8 @@ export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch:
 /** Claims as the scripts return them: {id, token, attempt, spec} flattened. */
 function decodeClaims(flat: string[], from = 0): ClaimedJob[] {
   const out: ClaimedJob[] = [];
-  for (let i = from; i < flat.length; i += 4) {
-    out.push({ id: flat[i], token: flat[i + 1], attempt: Number(flat[i + 2]), spec: JSON.parse(flat[i + 3]) as JobSpec });
+  for (let i = from; i < flat.length; i += 5) {
+    out.push({ id: flat[i], token: flat[i + 1], attempt: Number(flat[i + 2]), spec: JSON.parse(flat[i + 3]) as JobSpec, sinceFirstStartMs: Number(flat[i + 4]) });
   }
   return out;
 }

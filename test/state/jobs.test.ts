@@ -452,6 +452,19 @@ describe('job state scripts', () => {
     assert.deepEqual((await readLog(db.redis, ks, c.id)).filter((e) => e.t === 'out').map((e) => e.data.toString()), ['first\n', 'second\n']);
   });
 
+  it('tells each attempt how long ago the job first started, for a deadline that counts across retries', async () => {
+    const { ks, epoch } = await setup();
+    const [id] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    const t0 = Date.now();
+    await placeJobs(db.redis, ks, { placements: [{ jobId: id, node: 'n1' }], waiting: [] });
+    assert.equal((await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE, t0))?.[0]?.sinceFirstStartMs, 0);
+    await monitorStep(db.redis, ks, 60_000, t0 + 2 * LEASE); // its lease ran out: requeued
+    await placeJobs(db.redis, ks, { placements: [{ jobId: id, node: 'n1' }], waiting: [] });
+    const again = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE, t0 + 2 * LEASE + 500))?.[0];
+    assert.equal(again?.attempt, 2);
+    assert.equal(again?.sinceFirstStartMs, 2 * LEASE + 500);
+  });
+
   it('wakes a log follower as soon as output arrives', async () => {
     const { ks, epoch } = await setup();
     const { id } = await running(ks, epoch);

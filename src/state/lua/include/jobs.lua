@@ -267,8 +267,10 @@ local function reserve(id, node, mc, mem, ok_key, now, queued)
 end
 
 -- A scheduled job starts on its node: running under a new fencing token and a lease.
--- Returns the claim as {id, token, attempt, spec}. A caller that read the record passes its
--- spec and attempt count; placed: the job was reserved without being queued (see reserve).
+-- Returns the claim as {id, token, attempt, spec, ms since its first attempt started} (an
+-- activeDeadlineSeconds counts from there, across retries and moves, as Kubernetes counts it).
+-- A caller that read the record passes its spec and attempt count; placed: the job was reserved
+-- without being queued (see reserve).
 local function start(id, node, now, lease, spec, attempt, placed)
   local jk = jobKey(id)
   local token = nextFence()
@@ -278,12 +280,19 @@ local function start(id, node, now, lease, spec, attempt, placed)
     attempt = redis.call('HINCRBY', jk, 'attempt', 1)
   end
   local fields = { 'state', 'running', 'token', token, 'startedAt', now, 'leaseExpiry', now + lease, 'attempt', attempt }
+  local since = 0
+  if attempt == 1 then
+    table.insert(fields, 'firstStartedAt')
+    table.insert(fields, now)
+  else
+    since = now - (tonumber(redis.call('HGET', jk, 'firstStartedAt')) or now)
+  end
   if placed then
     for _, v in ipairs({ 'node', node, 'scheduledAt', now, 'waitReason', '', 'allocated', '1' }) do table.insert(fields, v) end
   end
   redis.call('HSET', jk, unpack(fields))
   redis.call('ZADD', nodeLeasesKey(node), now + lease, id)
-  return { id, tostring(token), tostring(attempt), spec or redis.call('HGET', jk, 'spec') }
+  return { id, tostring(token), tostring(attempt), spec or redis.call('HGET', jk, 'spec'), tostring(since) }
 end
 
 -- Every job on `node`: placed there and waiting for its agent, or running there.
