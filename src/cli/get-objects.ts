@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Manifest, MountManifest, ServiceManifest } from '../manifest/index.js';
-import type { OwnerStatus } from '../state/jobs.js';
+import type { JobRecord, OwnerStatus } from '../state/jobs.js';
+import { TERMINAL_STATES } from '../state/types.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, globals } from './common.js';
 import { formatBytes, printRows } from './output.js';
@@ -21,19 +22,25 @@ export function registerGetObjects(get: Command): void {
     .action(action(async (_opts, cmd: Command) => {
       const api = client(cmd);
       const { items } = await api.get<{ items: ServiceManifest[] }>('/v1/objects/Service');
-      // READY as kubectl shows it: replicas running of those wanted (PHASE is the Service's own: Running until deleted).
-      const running = async (name: string) => (await api.get<{ items: unknown[] }>(`/v1/jobs?${new URLSearchParams({ owner: `Service/${name}`, state: 'running', limit: '1000' })}`)).items.length;
+      // READY as kubectl shows it: replicas running of those wanted (PHASE is the Service's own:
+      // Running until deleted); RESTARTS: how often its replicas now in place were started again
+      // (a crash, a move off a node that went down).
+      const replicas = async (name: string) => {
+        const { items: jobs } = await api.get<{ items: JobRecord[] }>(`/v1/jobs?${new URLSearchParams({ owner: `Service/${name}`, limit: '1000' })}`);
+        const live = jobs.filter((j) => !TERMINAL_STATES.has(j.state));
+        return { ready: live.filter((j) => j.state === 'running').length, restarts: live.reduce((n, j) => n + Math.max(0, j.attempt - 1), 0) };
+      };
       const rows = await Promise.all(items.map(async (s) => ({
-        manifest: s, status: await ownerStatus(api, 'Service', s.metadata.name), ready: await running(s.metadata.name),
+        manifest: s, status: await ownerStatus(api, 'Service', s.metadata.name), ...(await replicas(s.metadata.name)),
       })));
       printRows(globals(cmd).output, rows, [
         { header: 'NAME', value: (r) => r.manifest.metadata.name },
         { header: 'READY', value: (r) => `${r.ready}/${r.manifest.spec.replicas}` },
         { header: 'PHASE', value: (r) => r.status?.phase },
-        { header: 'RESTARTS', value: (r) => r.status?.failed },
+        { header: 'RESTARTS', value: (r) => r.restarts },
         { header: 'RUNTIME', value: (r) => r.manifest.spec.runtime },
         { header: 'IMAGE / COMMAND', value: (r) => r.manifest.spec.image ?? r.manifest.spec.command.join(' ') },
-      ], { items: rows.map((r) => ({ ...r.manifest, status: r.status && { ...r.status, readyReplicas: r.ready } })) });
+      ], { items: rows.map((r) => ({ ...r.manifest, status: r.status && { ...r.status, readyReplicas: r.ready, restarts: r.restarts } })) });
     }));
 
   get.command('mounts')

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 import { milliCpus, type JobSpec } from './jobspec.js';
-import { decodeNode, type NodeRecord } from './types.js';
+import { decodeNode, TERMINAL_STATES, type JobState, type NodeRecord } from './types.js';
 
 /**
  * Jobs in Redis: every transition is one Lua script (src/state/lua/*Job*.lua and friends),
@@ -15,8 +15,7 @@ import { decodeNode, type NodeRecord } from './types.js';
  *      └── cancel: pending/scheduled end at once; running is marked and ends when its agent reports.
  */
 
-export type JobState = 'pending' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
+export { TERMINAL_STATES, type JobState };
 
 export interface JobOwner {
   kind: 'Job' | 'Service';

@@ -104,6 +104,23 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     }
   });
 
+  it('counts the restarts of a crashing Service\'s replica in get services', async () => {
+    const svc = join(state.dir, 'crash.yaml');
+    writeFileSync(svc, ['apiVersion: oswalk.dev/v1', 'kind: Service', 'metadata:', '  name: crasher', 'spec:', '  runtime: process',
+      '  command: ["sh", "-c", "exit 1"]', '  resources:', '    cpus: 100m', ''].join('\n'));
+    assert.equal((await oswalk(['apply', '-f', svc])).code, 0);
+    try {
+      for (let i = 0; ; i++) {
+        const row = /^crasher\s+\d\/1\s+Running\s+(\d+)\s/m.exec((await oswalk(['get', 'services'])).stdout);
+        if (row && Number(row[1]) >= 2) break;
+        assert.ok(i < 100, `no restarts counted: ${row?.[0]}`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    } finally {
+      assert.equal((await oswalk(['delete', 'service', 'crasher'])).code, 0);
+    }
+  });
+
   it('exits as a shell would for a job killed by a signal, and says why a program did not start', async () => {
     const killed = await oswalk(['run', '--cpus', '0.1', '--', 'sh', '-c', 'kill -TERM $$']);
     assert.equal(killed.code, 143);

@@ -415,6 +415,26 @@ describe('job state scripts', () => {
     assert.deepEqual(await db.redis.smembers(ks.owners('Service')), []);
   });
 
+  it('leaves a restartPolicy OnFailure replica that succeeded, or failed for good, ended until the spec changes', async () => {
+    const { ks, epoch } = await setup(8);
+    const owner = { kind: 'Service' as const, name: 'batchy' };
+    const s = spec({ restartPolicy: 'OnFailure', backoffLimit: 0 });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 2, cancelled: 0 });
+    const jobs = await listJobs(db.redis, ks, { owner });
+    await placeJobs(db.redis, ks, { placements: jobs.map((j) => ({ jobId: j.id, node: 'n1' })), waiting: [] });
+    const claimed = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
+    await completeJob(db.redis, ks, { id: claimed[0].id, token: claimed[0].token, exitCode: 0, how: 'exit' });
+    await completeJob(db.redis, ks, { id: claimed[1].id, token: claimed[1].token, exitCode: 3, how: 'exit' });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 0, cancelled: 0 });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 0, cancelled: 0 }, 'and on every pass after');
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2'), { created: 2, cancelled: 0 }, 'a new spec runs them again');
+    const again = (await listJobs(db.redis, ks, { owner })).filter((j) => j.state === 'pending');
+    assert.equal(again.length, 2);
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 0, s, 'h2'), { created: 0, cancelled: 2 });
+    assert.equal(await db.redis.exists(ks.owner('Service', 'batchy'), `${ks.owner('Service', 'batchy')}:jobs`), 0, 'a deleted Service leaves nothing');
+    assert.equal((await getJob(db.redis, ks, again[0].id))?.message, 'its Service was deleted');
+  });
+
   it('restarts a service replica whatever its exit', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch, { restartPolicy: 'Always' });

@@ -53,15 +53,28 @@ end
 local changed = redis.call('HGET', ok, 'specHash') ~= specHash
 local live = {}
 local ojk = ownerJobsKey(kind, name)
+-- A replica of a restartPolicy OnFailure Service that succeeded, or failed past its
+-- backoffLimit, has ended for good (as docker's on-failure policy has it): its index stays
+-- ended (owner field ended.<index>) until the spec changes.
+if changed then
+  for _, f in ipairs(redis.call('HKEYS', ok)) do
+    if string.sub(f, 1, 6) == 'ended.' then redis.call('HDEL', ok, f) end
+  end
+end
 for _, id in ipairs(redis.call('SMEMBERS', ojk)) do
-  local j = redis.call('HMGET', jobKey(id), 'state', 'index', 'cancelRequested')
+  local j = redis.call('HMGET', jobKey(id), 'state', 'index', 'cancelRequested', 'restartPolicy')
   local idx = tonumber(j[2])
   if not j[1] or TERMINAL[j[1]] then
     redis.call('SREM', ojk, id)
+    if not changed and j[4] == 'OnFailure' and (j[1] == 'succeeded' or j[1] == 'failed') then
+      redis.call('HSET', ok, 'ended.' .. idx, j[1])
+    end
   elseif j[3] == '1' then
     -- already on its way out; its replacement is judged on its own
   elseif changed or idx >= n or live[idx] then
-    cancel(id, now, 'replaced by service reconcile')
+    local why = n == 0 and 'its Service was deleted' or changed and 'replaced: the Service spec changed'
+      or idx >= n and 'the Service was scaled down' or 'a second replica of the same index'
+    cancel(id, now, why)
     cancelled = cancelled + 1
   else
     live[idx] = id
@@ -69,13 +82,14 @@ for _, id in ipairs(redis.call('SMEMBERS', ojk)) do
 end
 local missing = {}
 for i = 0, n - 1 do
-  if not live[i] then
+  if not live[i] and not redis.call('HGET', ok, 'ended.' .. i) then
     if given[i] then created = created + submitJob(cjson.decode(given[i]), now) else missing[#missing + 1] = i end
   end
 end
 if n == 0 then
   redis.call('SREM', ownersKey, name)
   redis.call('DEL', ok)
+  redis.call('DEL', ojk) -- what it held is cancelled; nothing asks for it again
 else
   redis.call('SADD', ownersKey, name)
   redis.call('HSET', ok, 'kind', kind, 'name', name, 'replicas', n, 'specHash', specHash, 'phase', 'Running')
