@@ -52,7 +52,7 @@ export function jobSpecFromManifest(kind: JobOwner['kind'], s: WorkloadManifestS
  * Bring the job records of every applied Job and Service manifest (obj:Job, obj:Service)
  * in line, and retire those of deleted manifests.
  */
-export async function reconcileOwners(redis: Redis, ks: Keyspace, log: Logger, now = Date.now()): Promise<void> {
+export async function reconcileOwners(redis: Redis, ks: Keyspace, log: Logger, now?: number): Promise<void> {
   for (const kind of ['Job', 'Service'] as const) {
     const [applied, known] = await Promise.all([redis.hgetall(ks.objects(kind)), redis.smembers(ks.owners(kind))]);
     for (const [name, json] of Object.entries(applied)) {

@@ -90,6 +90,8 @@ export interface NewJob {
   owner?: JobOwner;
   index?: number;
   spec: JobSpec;
+  /** Of an owner's record: the hash of the manifest spec it was made from (a Service rolls by it). */
+  specHash?: string;
 }
 
 /** The JSON record submitJob() in include/jobs.lua takes. */
@@ -100,6 +102,7 @@ function submitRecord(j: NewJob & { id: string }): string {
     ownerKind: j.owner?.kind ?? '',
     ownerName: j.owner?.name ?? '',
     index: j.index === undefined ? '' : String(j.index),
+    specHash: j.specHash ?? '',
     spec: JSON.stringify(j.spec),
     priority: j.spec.priority,
     milliCpus: milliCpus(j.spec.cpus),
@@ -272,16 +275,16 @@ export async function uncordonNode(redis: Redis, ks: Keyspace, node: string): Pr
  * Make the records of a Job (completions) or Service (replicas) manifest match it; `count`
  * 0 removes a deleted Service's replicas. `specHash` tells a changed Service spec apart.
  */
-export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner, count: number, spec: JobSpec, specHash: string, opts: { parallelism?: number } = {}, now = Date.now()): Promise<{ created: number; cancelled: number }> {
+export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner, count: number, spec: JobSpec, specHash: string, opts: { parallelism?: number } = {}, now?: number): Promise<{ created: number; cancelled: number }> {
   // First without records: the script does what it can and names the indices that need one.
   const step = (records: string[]) => runScript<number[]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
-    ks.prefix, owner.kind, owner.name, count, specHash, now, opts.parallelism ?? 0, ...records,
+    ks.prefix, owner.kind, owner.name, count, specHash, now ?? '', opts.parallelism ?? 0, ...records,
   ]);
   const [created, cancelled, ...missing] = await step([]);
   if (!missing.length) return { created, cancelled };
   const records = missing.flatMap((i) => {
     const env = owner.kind === 'Job' ? { ...spec.env, OSWALK_COMPLETION_INDEX: String(i) } : { ...spec.env, OSWALK_REPLICA_INDEX: String(i) };
-    return [String(i), submitRecord({ id: newJobId(), owner, index: i, spec: { ...spec, env } })];
+    return [String(i), submitRecord({ id: newJobId(), owner, index: i, spec: { ...spec, env }, specHash })];
   });
   // Indices still missing after this (a replica that ended in between) get theirs next pass.
   const [more, alsoCancelled] = await step(records);
@@ -289,9 +292,9 @@ export async function reconcileOwner(redis: Redis, ks: Keyspace, owner: JobOwner
 }
 
 /** A deleted Job/Service manifest: cancel its live records and forget the owner. */
-export async function retireOwner(redis: Redis, ks: Keyspace, owner: JobOwner, now = Date.now()): Promise<{ created: number; cancelled: number }> {
+export async function retireOwner(redis: Redis, ks: Keyspace, owner: JobOwner, now?: number): Promise<{ created: number; cancelled: number }> {
   const [created, cancelled] = await runScript<[number, number]>(redis, 'reconcileOwner', [ks.owner(owner.kind, owner.name)], [
-    ks.prefix, owner.kind, owner.name, 0, '', now, 0,
+    ks.prefix, owner.kind, owner.name, 0, '', now ?? '', 0,
   ]);
   return { created, cancelled };
 }

@@ -6,7 +6,7 @@ import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecInput } from '../../src/state/jobspec.js';
 import {
   appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, endEntry, followJob, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
-  readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
+  readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, TERMINAL_STATES, uncordonNode, waitLog,
   appendStdin, StdinError, waitStdin,
 } from '../../src/state/jobs.js';
 import { duplicateRedis } from '../../src/state/redis.js';
@@ -398,8 +398,8 @@ describe('job state scripts', () => {
     });
   });
 
-  it('keeps a Service at N replicas: replaces ended ones, scales down, replaces all on a spec change', async () => {
-    const { ks } = await setup(8);
+  it('keeps a Service at N replicas: replaces ended ones, scales down, rolls a spec change out one replica at a time', async () => {
+    const { ks, epoch } = await setup(8);
     const owner = { kind: 'Service' as const, name: 'web' };
     const s = spec({ restartPolicy: 'Always' });
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, s, 'h1'), { created: 3, cancelled: 0 });
@@ -408,9 +408,30 @@ describe('job state scripts', () => {
     await cancelJob(db.redis, ks, live[0].id);
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, s, 'h1'), { created: 1, cancelled: 0 });
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 0, cancelled: 1 });
-    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2'), { created: 2, cancelled: 2 });
-    const now = (await listJobs(db.redis, ks, { owner })).filter((j) => j.state === 'pending');
-    assert.deepEqual(now.map((j) => j.index).sort(), [0, 1]);
+    const byIndex = async (hash: string) => {
+      const jobs = (await listJobs(db.redis, ks, { owner })).filter((j) => !TERMINAL_STATES.has(j.state));
+      const mine = await Promise.all(jobs.map(async (j) => (await db.redis.hget(ks.job(j.id), 'specHash')) === hash));
+      return jobs.filter((_, i) => mine[i]).map((j) => ({ id: j.id, index: j.index, state: j.state })).sort((a, b) => a.index! - b.index!);
+    };
+    // A new spec: one replica of it starts next to index 0's old one, and the rollout waits.
+    const t = Date.now();
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2', {}, t), { created: 1, cancelled: 0 });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2', {}, t + 1000), { created: 0, cancelled: 0 });
+    const [n0] = await byIndex('h2');
+    assert.equal(n0.index, 0);
+    assert.equal((await byIndex('h1')).length, 2, 'both old replicas still serve');
+    // Running, but not yet for 5 s: still waiting. Then index 0's old one goes and index 1 rolls.
+    await placeJobs(db.redis, ks, { placements: [{ jobId: n0.id, node: 'n1' }], waiting: [] }, t);
+    await claimJobs(db.redis, ks, 'n1', epoch, 10, 60_000, t + 1000);
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2', {}, t + 3000), { created: 0, cancelled: 0 });
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2', {}, t + 6500), { created: 1, cancelled: 1 });
+    assert.deepEqual((await byIndex('h1')).map((j) => j.index), [1]);
+    const n1 = (await byIndex('h2')).find((j) => j.index === 1)!;
+    await placeJobs(db.redis, ks, { placements: [{ jobId: n1.id, node: 'n1' }], waiting: [] }, t + 6500);
+    await claimJobs(db.redis, ks, 'n1', epoch, 10, 60_000, t + 7000);
+    assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2', {}, t + 12_500), { created: 0, cancelled: 1 });
+    assert.deepEqual(await byIndex('h1'), []);
+    assert.deepEqual((await byIndex('h2')).map((j) => j.index), [0, 1]);
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 0, s, 'h2'), { created: 0, cancelled: 2 });
     assert.deepEqual(await db.redis.smembers(ks.owners('Service')), []);
   });

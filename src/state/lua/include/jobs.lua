@@ -190,7 +190,7 @@ local function submitJob(r, now)
     'memoryBytes', r.memoryBytes, 'restartPolicy', r.restartPolicy, 'backoffLimit', r.backoffLimit,
     'state', 'pending', 'attempt', 0, 'score', score, 'createdAt', now, 'anywhere', r.anywhere }
   if r.ownerKind ~= '' then
-    for _, v in ipairs({ 'ownerKind', r.ownerKind, 'ownerName', r.ownerName, 'index', r.index }) do table.insert(fields, v) end
+    for _, v in ipairs({ 'ownerKind', r.ownerKind, 'ownerName', r.ownerName, 'index', r.index, 'specHash', r.specHash or '' }) do table.insert(fields, v) end
     redis.call('SADD', ownerJobsKey(r.ownerKind, r.ownerName), r.id)
   end
   redis.call('HSET', jk, unpack(fields))
