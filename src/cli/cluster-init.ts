@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -22,12 +22,24 @@ export function clusterManifest(nodes: string[]): string {
   return docs.map((d) => dump(d, { lineWidth: 120 })).join('---\n');
 }
 
+/** A commander parser for an http(s) URL: a bad one is a usage error, said before anything is written. */
+function httpUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError('must be a URL such as http://cp.example:7000');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('must be an http:// or https:// URL');
+  return text;
+}
+
 export function register(cluster: Command): void {
   cluster.command('init')
     .description('create a cluster: a token and a cluster manifest in ./.oswalk, and print how to start it')
     .requiredOption('--nodes <names>', 'comma-separated node names, e.g. node1,node2,node3')
     .option('--dir <dir>', 'where to write .oswalk/', '.')
-    .option('--control-plane <url>', 'URL the agents and the CLI will reach the control plane at', 'http://127.0.0.1:7000')
+    .option('--control-plane <url>', 'URL the agents and the CLI will reach the control plane at', httpUrl, 'http://127.0.0.1:7000')
     .option('--force', 'replace an existing token')
     .action(action(async (opts: { nodes: string; dir: string; controlPlane: string; force?: boolean }, cmd: Command) => {
       const nodes = opts.nodes.split(',').map((s) => s.trim()).filter(Boolean);
@@ -56,7 +68,7 @@ export function register(cluster: Command): void {
         `Token: ${token}`,
         '',
         'Start the control plane (one machine, next to Redis):',
-        `  OSWALK_TOKEN=${token} oswalk control-plane --redis redis://127.0.0.1:6379 --listen 0.0.0.0:7000`,
+        `  OSWALK_TOKEN=${token} oswalk control-plane --redis redis://127.0.0.1:6379 --listen 0.0.0.0:${new URL(opts.controlPlane).port || 7000}`,
         'Start an agent on each node:',
         ...nodes.map((n) => `  OSWALK_TOKEN=${token} oswalk agent --node ${n} --control-plane ${opts.controlPlane} --runtime docker --export /var/lib/oswalk/export`),
         'Then apply the cluster manifest and check the nodes:',

@@ -460,6 +460,14 @@ describe('job state scripts', () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch, { restartPolicy: 'Always' });
     assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'retrying');
+    assert.equal((await getJob(db.redis, ks, c.id))?.failures, 1);
+    // Back after its backoff, it runs 11 minutes and exits: its backoff starts over.
+    const t = Date.now() + 60_000;
+    await monitorStep(db.redis, ks, 1e12, t);
+    await placeJobs(db.redis, ks, { placements: [{ jobId: c.id, node: 'n1' }], waiting: [] }, t);
+    const again = (await claimJobs(db.redis, ks, 'n1', epoch, 10, 10 * LEASE, t))![0];
+    assert.equal(await completeJob(db.redis, ks, { id: again.id, token: again.token, exitCode: 1, how: 'exit' }, undefined, t + 11 * 60_000), 'retrying');
+    assert.equal((await getJob(db.redis, ks, c.id))?.failures, 1);
   });
 
   it('keeps the tail of a huge log and counts what it dropped', async () => {

@@ -40,13 +40,15 @@ end
 
 -- What release() needs, then what the outcome needs: one read of each record.
 local ENDED_FIELDS = { unpack(RELEASE_FIELDS) }
-for _, x in ipairs({ 'token', 'cancelRequested', 'restartPolicy', 'backoffLimit' }) do table.insert(ENDED_FIELDS, x) end
+for _, x in ipairs({ 'token', 'cancelRequested', 'restartPolicy', 'backoffLimit', 'startedAt' }) do table.insert(ENDED_FIELDS, x) end
+-- A service replica that ran this long before it exited starts its backoff over (Kubernetes: 10 min).
+local BACKOFF_RESET_MS = 600000
 
 local function ended(id, token, exitCode, how, message)
   local jk = jobKey(id)
   local f = redis.call('HMGET', jk, unpack(ENDED_FIELDS))
   local n = #RELEASE_FIELDS
-  local j = { f[n + 1], f[n + 2], f[n + 3], f[n + 4] }
+  local j = { f[n + 1], f[n + 2], f[n + 3], f[n + 4], f[n + 5] }
   if f[7] ~= 'running' or j[1] ~= token then return 'stale' end
   if j[2] == '1' then
     finish(id, 'cancelled', exitCode, 'cancelled', now, f)
@@ -66,6 +68,7 @@ local function ended(id, token, exitCode, how, message)
     finish(id, 'failed', exitCode, message ~= '' and message or 'activeDeadlineSeconds exceeded', now, f)
     return 'failed'
   end
+  if always and now - (tonumber(j[5]) or now) >= BACKOFF_RESET_MS then redis.call('HSET', jk, 'failures', 0) end
   local failures = redis.call('HINCRBY', jk, 'failures', 1)
   if always or failures <= tonumber(j[4]) then
     local delay = math.min(tonumber(ARGV[3]) * 2 ^ (failures - 1), tonumber(ARGV[4]))

@@ -23,7 +23,8 @@ end
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout)) do
   local nk = nodeKey(name)
   if redis.call('HGET', nk, 'status') ~= 'down' then
-    redis.call('HSET', nk, 'status', 'down')
+    -- Its jobs are requeued below: it runs none that count.
+    redis.call('HSET', nk, 'status', 'down', 'runningJobs', 0)
     table.insert(down, name)
     for _, id in ipairs(nodeJobIds(name)) do
       lose(id, 'node ' .. name .. ' went down; requeued')
