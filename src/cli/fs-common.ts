@@ -1,17 +1,35 @@
 /** Helpers shared by the filesystem subcommands (versions, restore): paths and times. */
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { localMountPath } from './config.js';
 
 /**
  * A PATH argument as a namespace path: relative paths are relative to the unified root
  * ("a/b" → "/a/b"); an absolute path inside the local mount loses the mount's prefix
- * ("/cluster/a/b" → "/a/b"); any other absolute path is taken as a namespace path.
+ * ("/cluster/a/b" → "/a/b"), and so does one inside any other mount of the unified tree on
+ * this host; any other absolute path is taken as a namespace path.
  */
 export function namespacePath(arg: string, mount = localMountPath()): string {
-  const m = resolve(mount).replace(/\/+$/, '');
-  if (m && (arg === m || arg.startsWith(m + '/'))) return arg.slice(m.length) || '/';
+  // The local mount, then any other mount of the unified tree on this host (another node's
+  // view under `oswalk up`, a second `oswalk mount`).
+  for (const m of [resolve(mount).replace(/\/+$/, ''), ...unifiedMounts()]) {
+    if (m && (arg === m || arg.startsWith(m + '/'))) return arg.slice(m.length) || '/';
+  }
   return arg.startsWith('/') ? arg : '/' + arg;
+}
+
+/** Mount points of the unified filesystem on this host (FUSE subtype oswalk), longest first. */
+export function unifiedMounts(): string[] {
+  let info: string;
+  try {
+    info = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  return info.split('\n').filter((l) => / - fuse\.oswalk /.test(l))
+    .map((l) => l.split(' ')[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .sort((a, b) => b.length - a.length);
 }
 
 /**

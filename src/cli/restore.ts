@@ -8,7 +8,7 @@ import { isoNs, mountOption, namespacePath } from './fs-common.js';
 export function register(program: Command): void {
   mountOption(program.command('restore'))
     .description('make an older version of a path current again (a new version reusing its data; nothing is copied)')
-    .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
+    .argument('<path>', 'path relative to the unified root, or an absolute path inside a mount of it on this host')
     .argument('<version>', 'version id, as `oswalk versions PATH` shows it', (id: string) => {
       if (!/^[1-9]\d{0,15}$/.test(id)) throw new InvalidArgumentError('a version id is a number, as the ID column of `oswalk versions PATH` shows');
       return id;

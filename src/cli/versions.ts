@@ -14,7 +14,7 @@ function what(v: VersionInfo): string {
 export function register(program: Command): void {
   mountOption(program.command('versions'))
     .description('list the kept versions of a path of the unified filesystem, newest first; CURRENT is what everyone sees')
-    .argument('<path>', 'path relative to the unified root, or an absolute path inside the local mount')
+    .argument('<path>', 'path relative to the unified root, or an absolute path inside a mount of it on this host')
     .action(action(async (arg: string, opts: { mount?: string }, cmd: Command) => {
       const path = namespacePath(arg, opts.mount);
       const q = new URLSearchParams({ path });

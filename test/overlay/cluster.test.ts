@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { leftoverMounts, ok, sh, startNode, stopNode, type TestNode } from './helpers.js';
+import { namespacePath, unifiedMounts } from '../../src/cli/fs-common.js';
 
 /** Poll `check` (a shell command run on a node's mount) until it prints `want`; returns the ms it took. */
 async function until(n: TestNode, check: string, want: string, limitMs: number): Promise<number> {
@@ -194,6 +195,13 @@ print(old.decode(), new.decode(), st.st_size, st.st_mtime_ns == os.stat('held/f'
     } finally {
       await ok(`rm -f ${old}`);
     }
+  });
+
+  it('takes a path inside any mount of the unified tree on this host as that path of the tree (versions, restore)', () => {
+    assert.ok(unifiedMounts().includes(b.mnt), `${b.mnt} not among ${unifiedMounts().join(' ')}`);
+    assert.equal(namespacePath(`${b.mnt}/x/y`, a.mnt), '/x/y');
+    assert.equal(namespacePath(`${a.mnt}/x`, a.mnt), '/x');
+    assert.equal(namespacePath('/etc/passwd', a.mnt), '/etc/passwd');
   });
 
   it('a reader on B follows what A appends, through the handle it holds (tail -f)', async () => {
