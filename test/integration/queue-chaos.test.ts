@@ -93,6 +93,49 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     }
   }
 
+  /**
+   * A control plane whose nodes time out after a minute (so only leases expire), a work
+   * directory, and a way to start an agent process of `node` there (again after it is killed).
+   */
+  async function loneAgent(tag: string, node: string, agent: Record<string, unknown>) {
+    const prefix = testPrefix();
+    const cp = await startJobsControlPlane(server.url, { prefix, nodeTimeoutMs: 60_000 });
+    cleanups.push(() => cp.close());
+    const work = tempDir(tag);
+    cleanups.push(() => work.remove());
+    const start = async () => {
+      const child = spawn(process.execPath, [AGENT_MAIN, JSON.stringify({
+        node, redisUrl: server.url, prefix, stateDir: join(work.dir, 'state'), ...agent,
+      })], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+      return child;
+    };
+    // A job that writes its pid to pid.<attempt> and sleeps.
+    const sleeper = normalizeJobSpec({ command: ['sh', '-c', `echo $$ > ${work.dir}/pid.$OSWALK_ATTEMPT; exec sleep 60`], cpus: 0.1 });
+    const pid = (attempt: number) => {
+      const f = join(work.dir, `pid.${attempt}`);
+      return existsSync(f) ? Number(readFileSync(f, 'utf8')) || undefined : undefined;
+    };
+    return { cp, work, start, sleeper, pid };
+  }
+
+  async function waitFor(what: string, ok: () => boolean | Promise<boolean>): Promise<void> {
+    for (let i = 0; !(await ok()); i++) {
+      assert.ok(i < 200, `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  function alive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   it('survives SIGKILL of one agent mid-run', async () => {
     const { cp, agents, out, spec } = await cluster();
     const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: JOBS }, () => ({ spec })));
@@ -113,44 +156,17 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
   });
 
   it('a job dies with its agent (SIGKILL), and the agent restarted requeues it at once', async () => {
-    const prefix = testPrefix();
-    const cp = await startJobsControlPlane(server.url, { prefix, nodeTimeoutMs: 60_000 });
-    cleanups.push(() => cp.close());
-    const work = tempDir('restart');
-    cleanups.push(() => work.remove());
-    const startAgentProcess = async () => {
-      const child = spawn(process.execPath, [AGENT_MAIN, JSON.stringify({
-        node: 'r1', redisUrl: server.url, prefix, stateDir: join(work.dir, 'state'), leaseMs: 60_000,
-      })], { stdio: ['ignore', 'pipe', 'inherit'] });
-      children.push(child);
-      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-      return child;
-    };
-    const first = await startAgentProcess();
-    const spec = normalizeJobSpec({ command: ['sh', '-c', `echo $$ > ${work.dir}/pid.$OSWALK_ATTEMPT; exec sleep 60`], cpus: 0.1 });
-    const [id] = await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec }]);
-    const pidFile = (attempt: number) => join(work.dir, `pid.${attempt}`);
-    const waitFor = async (what: string, ok: () => boolean | Promise<boolean>) => {
-      for (let i = 0; !(await ok()); i++) {
-        assert.ok(i < 200, `timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    await waitFor('attempt 1', () => existsSync(pidFile(1)) && readFileSync(pidFile(1), 'utf8').trim() !== '');
-    const orphan = Number(readFileSync(pidFile(1), 'utf8'));
+    const { cp, start, sleeper, pid } = await loneAgent('restart', 'r1', { leaseMs: 60_000 });
+    const first = await start();
+    const [id] = await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec: sleeper }]);
+    await waitFor('attempt 1', () => pid(1) !== undefined);
+    const orphan = pid(1)!;
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     // Left running, it would run a second time next to its requeued copy.
-    await waitFor('the job to die with its agent', () => {
-      try {
-        process.kill(orphan, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
-    const second = await startAgentProcess();
-    await waitFor('attempt 2', () => existsSync(pidFile(2)));
+    await waitFor('the job to die with its agent', () => !alive(orphan));
+    const second = await start();
+    await waitFor('attempt 2', () => pid(2) !== undefined);
     const j = (await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)!;
     assert.equal(j.state, 'running');
     assert.equal(j.attempt, 2);
@@ -159,29 +175,17 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     // A graceful stop kills the job and requeues it.
     second.kill('SIGTERM');
     await new Promise((r) => second.once('exit', r));
-    const attempt2 = Number(readFileSync(pidFile(2), 'utf8'));
-    assert.throws(() => process.kill(attempt2, 0), 'the agent stopped its job on SIGTERM');
+    assert.equal(alive(pid(2)!), false, 'the agent stopped its job on SIGTERM');
     assert.equal((await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)?.state, 'pending');
   });
 
   it('a job placed again on the node still running it (its lease expired while the agent was stopped) runs there once, and ends', async () => {
-    const prefix = testPrefix();
-    const cp = await startJobsControlPlane(server.url, { prefix, nodeTimeoutMs: 60_000 });
-    cleanups.push(() => cp.close());
-    const work = tempDir('again');
-    cleanups.push(() => work.remove());
-    const child = spawn(process.execPath, [AGENT_MAIN, JSON.stringify({
-      node: 'g1', redisUrl: server.url, prefix, stateDir: join(work.dir, 'state'), heartbeatMs: 250, leaseMs: 1000,
-    })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    const { cp, work, start } = await loneAgent('again', 'g1', { heartbeatMs: 250, leaseMs: 1000 });
+    const child = await start();
     const marks = join(work.dir, 'marks');
     const spec = normalizeJobSpec({ command: ['sh', '-c', `echo start $OSWALK_ATTEMPT >> ${marks}; sleep 3; echo end $OSWALK_ATTEMPT >> ${marks}`], cpus: 0.1 });
     const [id] = await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec }]);
-    for (let i = 0; !existsSync(marks); i++) {
-      assert.ok(i < 200, 'attempt 1 did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor('attempt 1', () => existsSync(marks));
     // Stopped past its 1 s lease (not past the node timeout): the job is placed on g1 again.
     child.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, 2500));
@@ -200,42 +204,18 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
   });
 
   it('an agent cut off from Redis for longer than a lease stops its jobs, which then run again', async () => {
-    const prefix = testPrefix();
-    const cp = await startJobsControlPlane(server.url, { prefix, nodeTimeoutMs: 60_000 });
-    cleanups.push(() => cp.close());
-    const work = tempDir('fence');
-    cleanups.push(() => work.remove());
-    const child = spawn(process.execPath, [AGENT_MAIN, JSON.stringify({
-      node: 'f1', redisUrl: server.url, prefix, stateDir: join(work.dir, 'state'), heartbeatMs: 250, leaseMs: 1000,
-    })], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-    const pidFile = (attempt: number) => join(work.dir, `pid.${attempt}`);
-    const spec = normalizeJobSpec({ command: ['sh', '-c', `echo $$ > ${work.dir}/pid.$OSWALK_ATTEMPT; exec sleep 60`], cpus: 0.1 });
-    await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec }]);
-    const waitFor = async (what: string, ok: () => boolean) => {
-      for (let i = 0; !ok(); i++) {
-        assert.ok(i < 200, `timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    await waitFor('attempt 1', () => existsSync(pidFile(1)) && readFileSync(pidFile(1), 'utf8').trim() !== '');
-    const first = Number(readFileSync(pidFile(1), 'utf8'));
+    const { cp, start, sleeper, pid } = await loneAgent('fence', 'f1', { heartbeatMs: 250, leaseMs: 1000 });
+    await start();
+    await submitJobs(cp.ctx.redis, cp.ctx.ks, [{ spec: sleeper }]);
+    await waitFor('attempt 1', () => pid(1) !== undefined);
+    const first = pid(1)!;
     server.pause();
     try {
       await waitFor('the agent to stop its job', () => !alive(first));
     } finally {
       server.resume();
     }
-    await waitFor('attempt 2', () => existsSync(pidFile(2)));
+    await waitFor('attempt 2', () => pid(2) !== undefined);
   });
 
   it('survives a redis-server restart mid-run', async () => {

@@ -62,6 +62,16 @@ describe('overlay operations: requests that overlap a release', () => {
     };
   }
 
+  /** Run a test on a fresh mount's operations, closed after. */
+  async function onMount(fn: (m: Awaited<ReturnType<typeof mount>>) => Promise<void>): Promise<void> {
+    const m = await mount();
+    try {
+      await fn(m);
+    } finally {
+      await m.close();
+    }
+  }
+
   async function written(fs: OverlayFs, path: string, content: string): Promise<number> {
     const fh = await fs.create(path, 0o600, constants.O_RDWR | constants.O_EXCL, caller);
     const buf = Buffer.from(content);
@@ -75,8 +85,7 @@ describe('overlay operations: requests that overlap a release', () => {
   // first handle, which may still be under way when the utimensat comes, or the second open.
   for (const during of ['utimensat', 'open'] as const) {
     it(`keeps the mtime rsync sets when the ${during} comes while the release of the written file commits`, async () => {
-      const m = await mount();
-      try {
+      await onMount(async (m) => {
         const tmp = `/.a-${during}.tmp`;
         const fh = await written(m.fs, tmp, 'hello');
         await m.fs.chmod(tmp, 0o600);
@@ -98,15 +107,12 @@ describe('overlay operations: requests that overlap a release', () => {
         assert.equal(v?.mtimeNs, String(OLD));
         assert.equal(Number(v?.mode) & 0o777, 0o644);
         assert.equal((await m.fs.getattr('/a')).mtime, OLD);
-      } finally {
-        await m.close();
-      }
+      });
     });
   }
 
   it('a file reopened while its last handle is released stays one open file: what the new handle writes, the next open reads', async () => {
-    const m = await mount();
-    try {
+    await onMount(async (m) => {
       await m.fs.release('/b', await written(m.fs, '/b', 'first'));
       const fh = await m.fs.open('/b', constants.O_RDONLY);
       m.fs.meta.invalidate('/b'); // the reopen asks Redis, and the release ends meanwhile
@@ -125,23 +131,18 @@ describe('overlay operations: requests that overlap a release', () => {
       await m.fs.flush('/b', fh2);
       await m.fs.release('/b', fh2);
       assert.equal((await m.current('/b'))?.size, 6);
-    } finally {
-      await m.close();
-    }
+    });
   });
   it('a file unlinked before the release of its handle is not brought back by that release', async () => {
-    const m = await mount();
-    try {
+    await onMount(async (m) => {
       await m.fs.release('/c', await written(m.fs, '/c', 'data'));
-      const fh = await m.fs.open('/c', constants.O_RDONLY);
-      await m.fs.chmod('/c', 0o600); // left to the release
-      await m.fs.flush('/c', fh);
+      const fh = await m.fs.open('/c', constants.O_RDWR);
+      const more = Buffer.from('more');
+      await m.fs.write('/c', fh, more, more.length, 4); // content left to the release to commit
       await m.fs.unlink('/c');
       await m.fs.release('/c', fh);
       assert.equal(await m.current('/c'), undefined);
       await assert.rejects(m.fs.getattr('/c'), { errno: osConstants.errno.ENOENT });
-    } finally {
-      await m.close();
-    }
+    });
   });
 });
