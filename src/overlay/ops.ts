@@ -201,7 +201,6 @@ export class OverlayFs {
     const e = await this.mustExist(path);
     if (e.type !== 'dir') throw fsError('ENOTDIR', path);
     const names = new Set(await this.meta.list(path));
-    // Files created here and not yet committed exist only in this mount until they are closed.
     // Files with changes not committed yet (a new file is committed at its release): what
     // local() shows without asking the namespace.
     for (const [p, f] of this.files) if (!f.hidden && !unchanged(f) && parentOf(p) === path) names.add(baseName(p));
@@ -334,9 +333,9 @@ export class OverlayFs {
   }
 
   /**
-   * One user of f less; the last one commits what a truncate or setattr left to it and forgets
-   * the file. A setattr that finds the file open leaves its commit to the last release, which
-   * may already have taken its version (rsync: close, then utimensat at once): then it is here.
+   * One user of f less; the last one commits what a truncate or setattr left to it (withFile)
+   * and forgets the file. That may come after the last release took its version: a utimensat
+   * right after close (rsync) finds the file still open, with that release under way.
    */
   private async drop(f: OpenFile): Promise<void> {
     if (--f.refs > 0) return;
@@ -563,8 +562,8 @@ export class OverlayFs {
     } finally {
       this.meta.settle(path, done, null, false, at);
     }
-    // Still held (libfuse hides a file unlinked while open, but not one whose last release is
-    // under way): what its release commits must not bring it back.
+    // Still held: libfuse renames a file unlinked while open (rename, above), but these
+    // operations keep the same promise without it: what its release commits must not bring it back.
     if (f && this.files.get(path) === f) {
       f.hidden = true;
       this.files.delete(path);
