@@ -183,6 +183,10 @@ function node(s: NodeSpecInput, name: string): NodeSpec {
   const capacity: NodeSpec['capacity'] = {};
   if (s.capacity?.cpus !== undefined) capacity.cpus = quantity(parseCpus, s.capacity.cpus, ['spec', 'capacity', 'cpus']);
   if (s.capacity?.memory !== undefined) capacity.memoryBytes = quantity(parseMemory, s.capacity.memory, ['spec', 'capacity', 'memory']);
+  // The node's own name label is the cluster's: set here it would be silently ignored.
+  if (s.labels && Object.hasOwn(s.labels, NODE_NAME_LABEL)) {
+    throw new FieldProblem(['spec', 'labels', NODE_NAME_LABEL], `is set by the cluster to the node's name (${show(name)}); remove it`);
+  }
   const out: NodeSpec = { name, labels: labels(s.labels, ['spec', 'labels']), capacity };
   if (s.address !== undefined) out.address = s.address;
   if (s.exportDir !== undefined) out.exportDir = absolutePath(s.exportDir, ['spec', 'exportDir']);

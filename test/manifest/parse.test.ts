@@ -263,6 +263,11 @@ const ERRORS: ErrorCase[] = [
     line: 5, field: 'spec.name', reason: /must match metadata.name "n1"/,
   },
   {
+    name: 'a node name label set in a Node manifest',
+    text: `${V}\nkind: Node\nmetadata: { name: n1 }\nspec:\n  labels:\n    oswalk.dev/node: n2\n`,
+    line: 6, field: 'spec.labels["oswalk.dev/node"]', reason: /is set by the cluster to the node's name \("n1"\); remove it/,
+  },
+  {
     name: 'absolute replication prefix',
     text: `${V}\nkind: Mount\nmetadata: { name: m }\nspec:\n  path: /cluster\n  replication:\n    - prefix: shared/\n      copies: 2\n    - prefix: /abs/\n      copies: all\n`,
     line: 9, field: 'spec.replication[1].prefix', reason: /must be a path relative to the root of the mount/,
