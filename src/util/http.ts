@@ -44,6 +44,10 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     // Request durations go to /metrics; per-request log lines would drown the useful ones.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // A client that trickles a request in (headers, or a body) is cut off: these servers listen
+    // on 0.0.0.0, and without it a few slow connections would be held open for minutes.
+    requestTimeout: LIMITS.requestMs,
+    http: { headersTimeout: LIMITS.requestHeadersMs, connectionsCheckingInterval: 1000 },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
 
   // Every body the API takes is JSON (or octet-stream where a route says so): a text/plain one

@@ -26,6 +26,9 @@ export const LIMITS = {
    */
   completions: 10_000,
   replicas: 1_000,
+  /** How long a client may take to send a request's headers, and the whole request, to the API or a chunk server. */
+  requestHeadersMs: 10_000,
+  requestMs: 30_000,
   /** activeDeadlineSeconds: ten years. */
   deadlineSeconds: 315_360_000,
 } as const;

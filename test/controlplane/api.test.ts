@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
+import { LIMITS } from '../../src/util/limits.js';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { registerNode } from '../../src/state/nodes.js';
@@ -169,5 +171,22 @@ describe('control plane API', () => {
     const last = lines.filter((l) => l.t === 'out').at(-2).id;
     const tail = (await (await call(`/v1/jobs/${id}/logs?after=${last}`)).text()).trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(tail.map((l) => l.t), ['out']);
+  });
+
+  // Last: it takes 10 s, past the node timeout of the node the other tests use.
+  it('cuts off a client that trickles its request in', async () => {
+    const t0 = Date.now();
+    const port = Number(new URL(cp.url).port);
+    const closed = await new Promise<number>((resolve) => {
+      const sock = connect(port, '127.0.0.1', () => sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'));
+      const drip = setInterval(() => sock.write('X-Slow: 1\r\n'), 1000);
+      sock.on('data', () => undefined);
+      sock.on('error', () => undefined);
+      sock.on('close', () => {
+        clearInterval(drip);
+        resolve(Date.now() - t0);
+      });
+    });
+    assert.ok(closed >= LIMITS.requestHeadersMs - 1000 && closed < LIMITS.requestHeadersMs + 5000, `closed after ${closed} ms`);
   });
 });
