@@ -13,9 +13,15 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-/** Parse a single `bytes=` range against a chunk of `size` bytes: [start, end] inclusive, or 'bad'. */
-export function parseRange(header: string, size: number): [number, number] | 'bad' {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+/**
+ * Parse a single `bytes=` range against a chunk of `size` bytes: [start, end] inclusive, 'bad'
+ * when it cannot be satisfied (416), or 'whole' for a Range this server does not do (another
+ * unit, several ranges), which RFC 9110 lets it answer with the whole chunk.
+ */
+export function parseRange(header: string, size: number): [number, number] | 'bad' | 'whole' {
+  const h = header.trim();
+  if (!h.startsWith('bytes=') || h.includes(',')) return 'whole';
+  const m = /^bytes=(\d*)-(\d*)$/.exec(h);
   if (!m || (m[1] === '' && m[2] === '')) return 'bad';
   let start: number;
   let end: number;
@@ -91,6 +97,7 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
     const range = req.headers.range;
     if (range === undefined) return reply.send(data);
     const r = parseRange(range, data.length);
+    if (r === 'whole') return reply.send(data);
     if (r === 'bad') return reply.code(416).header('content-range', `bytes */${data.length}`).send();
     return reply
       .code(206)

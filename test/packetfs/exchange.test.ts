@@ -60,6 +60,12 @@ describe('chunk exchange', () => {
     assert.equal(part.headers.get('content-range'), 'bytes 100-199/5000');
     assert.ok(Buffer.from(await part.arrayBuffer()).equals(data.subarray(100, 200)));
     assert.equal((await fetch(url, { headers: { ...auth, range: 'bytes=9000-' } })).status, 416);
+    // A Range it does not do (several ranges, another unit): the whole chunk, as RFC 9110 allows.
+    for (const range of ['bytes=0-1,5-6', 'items=0-1']) {
+      const whole = await fetch(url, { headers: { ...auth, range } });
+      assert.equal(whole.status, 200, range);
+      assert.ok(Buffer.from(await whole.arrayBuffer()).equals(data), range);
+    }
     assert.equal((await fetch(`${a.url}/v1/chunks/${'0'.repeat(64)}`, { headers: auth })).status, 404);
     assert.equal((await fetch(`${a.url}/v1/chunks/${'0'.repeat(64)}`, { method: 'HEAD', headers: auth })).status, 404);
     assert.equal((await fetch(`${a.url}/v1/chunks/NOTHEX`, { headers: auth })).status, 400);
