@@ -101,7 +101,7 @@ export class JobRunner {
    */
   private fence(): void {
     const silentMs = Date.now() - this.lastRenewed;
-    const held = [...this.running.values()].filter((r) => !r.stop);
+    const held = this.held();
     if (silentMs <= this.o.leaseMs || !held.length) return;
     this.o.log.warn({ silentMs, jobs: held.length }, 'no lease renewed for longer than a lease: stopping the jobs here, the cluster runs them elsewhere');
     for (const r of held) void this.stopJob(r, 'lost');
@@ -162,8 +162,13 @@ export class JobRunner {
     return this.renewing;
   }
 
+  /** The jobs here not being stopped: those whose leases this node keeps. */
+  private held(): Running[] {
+    return [...this.running.values()].filter((r) => !r.stop);
+  }
+
   private async renewOnce(): Promise<void> {
-    const held = [...this.running.values()].filter((r) => !r.stop);
+    const held = this.held();
     if (!held.length) {
       this.lastRenewed = Date.now();
       return;

@@ -27,8 +27,9 @@ function signalExitCode(message: string): number | undefined {
 export async function followJob(api: ApiClient, id: string, opts: { verbose?: boolean; signal?: AbortSignal } = {}): Promise<number> {
   let rest = '';
   let code: number | undefined;
-  const handle = (line: string) => {
-    if (!line) return;
+  /** One line of the stream: printed, or taken as the end; returned for its id. */
+  const handle = (line: string): LogLine | undefined => {
+    if (!line) return undefined;
     const l = JSON.parse(line) as LogLine;
     const data = l.b64 !== undefined ? Buffer.from(l.b64, 'base64') : Buffer.from(l.text ?? '');
     if (l.t === 'out') process.stdout.write(data);
@@ -47,6 +48,7 @@ export async function followJob(api: ApiClient, id: string, opts: { verbose?: bo
         process.stderr.write(`oswalk: job ${id} ${end.state}${where}${end.message ? `: ${end.message}` : ''}\n`);
       }
     }
+    return l;
   };
   // The control plane may go away mid-stream (restarted, or one of several failing over): the
   // job runs on, so follow again from the last line seen, for up to a minute.
@@ -61,10 +63,7 @@ export async function followJob(api: ApiClient, id: string, opts: { verbose?: bo
         followed = true;
         const lines = (rest + chunk.toString('utf8')).split('\n');
         rest = lines.pop() ?? '';
-        for (const l of lines) {
-          handle(l);
-          if (l) after = (JSON.parse(l) as LogLine).id || after;
-        }
+        for (const l of lines) after = handle(l)?.id || after;
       }
       handle(rest);
       rest = '';

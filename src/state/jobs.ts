@@ -164,7 +164,7 @@ export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch:
   return decodeClaims(res as string[]);
 }
 
-/** Claims as the scripts return them: {id, token, attempt, spec} flattened. */
+/** Claims as the scripts return them: {id, token, attempt, spec, ms since first start} flattened. */
 function decodeClaims(flat: string[], from = 0): ClaimedJob[] {
   const out: ClaimedJob[] = [];
   for (let i = from; i < flat.length; i += 5) {

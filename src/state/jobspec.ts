@@ -8,7 +8,9 @@ import type { RuntimeName } from './types.js';
  * manifests give it. normalizeJobSpec turns it into a JobSpec with every default filled,
  * which is what a job record stores and the agent runs.
  */
-const EnvName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', maxLength: 256 });
+/** An environment variable's name (the manifest parser has its twin, src/manifest/normalize.ts). */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const EnvName = Type.String({ pattern: ENV_NAME.source, maxLength: 256 });
 const LabelMap = Type.Record(Type.String({ minLength: 1, maxLength: 253 }), Type.String({ maxLength: 253 }));
 
 export const JobSpecInputSchema = Type.Object({
@@ -93,7 +95,7 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
  */
 function checkStrings(s: JobSpecInput, where: string): void {
   for (const [name, value] of Object.entries(s.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || name.length > 256) {
+    if (!ENV_NAME.test(name) || name.length > 256) {
       throw new Error(`${where}: env name ${JSON.stringify(name.slice(0, 100))} is not a valid environment variable name: use letters, digits and "_", not starting with a digit`);
     }
     if (value.includes('\0')) throw new Error(`${where}: env ${name} holds a NUL byte`);

@@ -16,7 +16,7 @@
   ARGV[8] most jobs to take, ARGV[9] number of reports n, then per report:
   job id, token, exit code ('' if none), how it ended (exit | deadline | error | stopped), message
   Returns {outcome 1..n, claims...}: each outcome is stale | succeeded | failed | cancelled |
-  retrying | requeued; each claim is 4 elements {id, token, attempt, spec}
+  retrying | requeued; each claim is 5 elements {id, token, attempt, spec, ms since first start}
 ]]
 -- @include clock
 -- @include keys
