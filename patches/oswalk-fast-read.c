@@ -24,6 +24,7 @@
 
 #include "oswalk-chunk-check.c"
 #include "oswalk-xattrs.c"
+#include "oswalk-passthrough.c"
 
 #define OW_ALIGN 4096
 /* Chunks loaded ahead of a sequential reader, by this many loader threads: each load is one
@@ -64,6 +65,8 @@ typedef struct ow_plan {
   atomic_int refs;
   /* Out of the table: queued read-ahead is skipped. */
   atomic_int dropped;
+  /* Bytes this plan's reads returned (the overlay keeps a file read whole in its file cache). */
+  atomic_uint_fast64_t served;
   pthread_mutex_t lock;
   pthread_cond_t cond;
   char *dir;
@@ -130,16 +133,19 @@ static ow_plan_t *ow_plan_get (uint64_t fh) {
 }
 
 /* Takes the plan out of the table; readers that hold it finish with it. */
-static void ow_plan_remove (uint64_t fh) {
+/* Takes fh's plan out of the table; returns the bytes its reads returned. */
+static uint64_t ow_plan_remove (uint64_t fh) {
   pthread_mutex_lock(&ow_table_lock);
   ow_plan_t **at = &ow_table[fh % OW_BUCKETS];
   while (*at != NULL && (*at)->fh != fh) at = &(*at)->next;
   ow_plan_t *p = *at;
   if (p != NULL) *at = p->next;
   pthread_mutex_unlock(&ow_table_lock);
-  if (p == NULL) return;
+  if (p == NULL) return 0;
   atomic_store(&p->dropped, 1);
+  uint64_t served = atomic_load(&p->served);
   ow_plan_unref(p);
+  return served;
 }
 
 static int ow_open_chunk (const char *dir, const unsigned char *hash, int flags) {
@@ -390,6 +396,7 @@ static int ow_read (uint64_t fh, char *buf, size_t len, off_t offset) {
     }
   }
   pthread_mutex_unlock(&p->lock);
+  if (result >= 0) atomic_fetch_add(&p->served, (uint64_t) result);
   ow_plan_unref(p);
   if (result >= 0) {
     atomic_fetch_add(&ow_stat_reads, 1);
@@ -463,11 +470,13 @@ NAPI_METHOD(oswalk_fast_read_pread) {
   NAPI_RETURN_INT32(ow_read(fh, buf, buf_len, (off_t) position))
 }
 
+/* oswalk_fast_read_drop(fh): stop serving fh; the bytes its reads were given here. */
 NAPI_METHOD(oswalk_fast_read_drop) {
   NAPI_ARGV(1)
   NAPI_ARGV_UINT32(fh, 0)
-  ow_plan_remove(fh);
-  return NULL;
+  napi_value result;
+  napi_create_double(env, (double) ow_plan_remove(fh), &result);
+  return result;
 }
 
 /* Counters since the process started: reads and bytes served here, chunks loaded (and
@@ -492,8 +501,8 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   return result;
 }
 
-/* What the addon's NAPI_INIT exports of this file, oswalk-chunk-check.c and oswalk-xattrs.c
- * (the patch names only this macro, so new functions need no new patch). */
+/* What the addon's NAPI_INIT exports of this file, oswalk-chunk-check.c, oswalk-xattrs.c and
+ * oswalk-passthrough.c (the patch names only this macro, so new functions need no new patch). */
 #define OSWALK_EXPORT_FUNCTIONS \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_add) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_drop) \
@@ -501,4 +510,7 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_stats) \
   NAPI_EXPORT_FUNCTION(oswalk_chunk_seal) \
   NAPI_EXPORT_FUNCTION(oswalk_chunk_sealed) \
-  NAPI_EXPORT_FUNCTION(oswalk_xattrs_read)
+  NAPI_EXPORT_FUNCTION(oswalk_xattrs_read) \
+  NAPI_EXPORT_FUNCTION(oswalk_backing_open) \
+  NAPI_EXPORT_FUNCTION(oswalk_backing_close) \
+  NAPI_EXPORT_FUNCTION(oswalk_open_reply)

@@ -9,8 +9,9 @@
 // the caller's uid/gid/pid, create did not see the open flags, and libfuse dropped a utimensat
 // that omits one of the times (touch -m, tar's mtimes) since the addon never said it takes
 // UTIME_OMIT. It also compiles in
-// patches/oswalk-fast-read.c, which serves reads of unchanged files on the FUSE threads, and
-// patches/oswalk-chunk-check.c, the CRC each chunk file carries.
+// patches/oswalk-fast-read.c, which serves reads of unchanged files on the FUSE threads,
+// patches/oswalk-chunk-check.c, the CRC each chunk file carries, and patches/oswalk-passthrough.c,
+// FUSE passthrough under libfuse 2.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const patches = join(root, 'patches');
 const patchFile = join(patches, 'fuse-native-2.2.6.patch');
-const MARKER = 'OSWALK_PATCHED v5';
+const MARKER = 'OSWALK_PATCHED v6';
 const require = createRequire(join(root, 'package.json'));
 
 let dir;
@@ -73,7 +74,7 @@ if (stale) {
 
 // node-gyp-build must now pick the patched addon.
 const binding = require('node-gyp-build')(dir);
-if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_chunk_seal !== 'function') {
+if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_open_reply !== 'function') {
   console.error(`patch-fuse-native: fuse-native in ${dir} still loads an unpatched addon (is PREBUILDS_ONLY set?)`);
   process.exit(1);
 }
