@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadFuse, mountOptions } from '../src/overlay/fuse.js';
+import { createLogger } from '../src/util/log.js';
 
 export const NULL_FILE = 'f.bin';
 const SIZE = 1024 ** 3;
@@ -18,7 +19,7 @@ const ENOENT = -2;
 type Cb = (code: number, value?: unknown) => void;
 
 function serve(mountDir: string): void {
-  const { Fuse } = loadFuse('.');
+  const { Fuse } = loadFuse('.', createLogger('fuse-null'));
   const block = randomBytes(1 << 20);
   const stat = (mode: number, size: number) => ({ mode, size, uid: 0, gid: 0, nlink: 1, blksize: 4096, blocks: Math.ceil(size / 512), atime: 0n, mtime: 0n, ctime: 0n });
   const ops = {

@@ -12,8 +12,8 @@ import type { ChunkRef } from '../packetfs/index.js';
 export interface FastReads {
   /** Serve fh's reads from these chunks until dropped; false when the addon cannot. */
   add(fh: number, chunks: readonly ChunkRef[]): boolean;
-  /** Stop serving fh (before its file's content changes, and at release). */
-  drop(fh: number): void;
+  /** Stop serving fh (before its file's content changes, and at release); the bytes its reads got. */
+  drop(fh: number): number;
   stats(): FastReadStats;
 }
 
@@ -34,7 +34,7 @@ export interface FastReadStats {
 /** The patched addon's functions behind FastReads. */
 export interface FastReadBinding {
   oswalk_fast_read_add(fh: number, dir: string, table: Buffer): number;
-  oswalk_fast_read_drop(fh: number): void;
+  oswalk_fast_read_drop(fh: number): number;
   oswalk_fast_read_stats(): FastReadStats;
 }
 

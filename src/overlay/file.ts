@@ -201,6 +201,18 @@ export class OpenFile {
     this.contentChanged = true;
   }
 
+  /**
+   * Its content changed in its passthrough backing file (passthrough.ts), which holds all of it
+   * now: written there by the kernel, or truncated by us. The next commit stores that file.
+   */
+  changedInBacking(size: number, mtimeNs: bigint, ctimeNs: bigint): void {
+    this.size = size;
+    this.mtimeNs = mtimeNs;
+    this.ctimeNs = ctimeNs;
+    this.contentChanged = true;
+    this.markDirty();
+  }
+
   /** The content is about to change (or `entry` to be replaced): reads come here again. */
   dropFastReads(io: FileIo): void {
     for (const fh of this.fastHandles) io.fastReads?.drop(fh);

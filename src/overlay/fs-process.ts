@@ -12,11 +12,14 @@ import { connectRedis } from '../state/redis.js';
 import { keyspace } from '../state/keys.js';
 import { createLogger } from '../util/log.js';
 import { ClusterBackend } from './cluster-backend.js';
+import { FileCache } from './file-cache.js';
 import { fuseOps, loadFuse, mountOptions, type MountTuning } from './fuse.js';
 import { OverlayFs } from './ops.js';
 import type { MountReadStats } from './index.js';
 
 const REDIS_COMMAND_TIMEOUT_MS = 10_000;
+/** Smaller files are not copied whole for passthrough: for them it saves little. */
+const FILE_CACHE_MIN_BYTES = 1024 * 1024;
 
 export interface FsProcessConfig {
   mountDir: string;
@@ -30,6 +33,8 @@ export interface FsProcessConfig {
   cacheSizeBytes: number;
   /** Bytes of chunk data kept in this process's memory cache. */
   memoryCacheBytes: number;
+  /** Bytes of whole files read end to end kept for passthrough opens (0: none). */
+  fileCacheBytes: number;
   /** Bearer token of the peers' chunk servers. */
   token: string;
   tuning: MountTuning;
@@ -43,7 +48,7 @@ async function main(): Promise<void> {
   // Modes come from the callers (the kernel applies their umask); ours must not cut them again.
   process.umask(0);
 
-  const { Fuse, fastReads } = loadFuse(cfg.chunkDir);
+  const { Fuse, fastReads, passthrough } = loadFuse(cfg.chunkDir, log);
   // A Redis that keeps the connection but does not answer (stopped, a paused VM, a path that
   // drops packets) would hold every FUSE request that needs it, and its caller, unkillable in
   // the kernel: each command fails after this long instead, and the caller gets EIO.
@@ -69,9 +74,13 @@ async function main(): Promise<void> {
   });
   // Files written front to back are chunked on another thread while they are written.
   const liveChunker = new LiveChunker(cfg.chunkDir);
-  // OSWALK_FAST_READ=0 leaves every read to JavaScript (for comparing the two in benchmarks).
+  // OSWALK_FAST_READ=0 leaves every read to JavaScript, OSWALK_PASSTHROUGH=0 every open to
+  // the FS process (for comparing them in benchmarks).
   const fast = process.env.OSWALK_FAST_READ === '0' ? {} : { fastReads };
-  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log, liveChunker, ...fast });
+  const fileCache = new FileCache({ dir: join(cfg.stateDir, 'files'), maxBytes: cfg.fileCacheBytes, minFileBytes: FILE_CACHE_MIN_BYTES, log });
+  await fileCache.start();
+  const pt = process.env.OSWALK_PASSTHROUGH === '0' || !fileCache.enabled ? {} : { fileCache, passthrough };
+  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log, liveChunker, ...fast, ...pt });
   await fs.start();
 
   const fuse = new Fuse(cfg.mountDir, fuseOps(fs, () => fuse, log), mountOptions(cfg.tuning));
@@ -81,7 +90,9 @@ async function main(): Promise<void> {
   // The agent asks when Prometheus scrapes it (src/overlay/metrics.ts).
   process.on('message', (m: { type?: string; id?: number }) => {
     if (m?.type !== 'stats') return;
-    const stats: MountReadStats = { fastReads: fastReads.stats(), javascriptReadBytes: fs.readBytes, fetcher: fetcher.stats() };
+    const stats: MountReadStats = {
+      fastReads: fastReads.stats(), javascriptReadBytes: fs.readBytes, fetcher: fetcher.stats(), fileCache: fileCache.stats(), passthroughOpens: fs.passthroughOpens,
+    };
     process.send?.({ type: 'stats', id: m.id, stats });
   });
 

@@ -4,6 +4,7 @@ import { oswalkAddon } from '../native/addon.js';
 import { errnoOf, fsError } from './errors.js';
 import { fastReads, type FastReadBinding, type FastReads } from './fast-read.js';
 import type { Caller, OverlayFs, Stat } from './ops.js';
+import { Passthrough, type PassthroughBinding } from './passthrough.js';
 
 /** The parts of (patched) fuse-native this module uses. */
 interface FuseInstance {
@@ -15,10 +16,13 @@ type FuseClass = new (mnt: string, ops: Record<string, unknown>, opts: Record<st
 
 const require = createRequire(import.meta.url);
 
-/** fuse-native, with its patched addon; and the addon's reads on the FUSE threads over the store at storeDir. */
-export function loadFuse(storeDir: string): { Fuse: FuseClass; fastReads: FastReads } {
-  const binding = oswalkAddon() as unknown as FastReadBinding;
-  return { Fuse: require('fuse-native') as FuseClass, fastReads: fastReads(binding, storeDir) };
+/**
+ * fuse-native, with its patched addon; the addon's reads on the FUSE threads over the store at
+ * storeDir, and its FUSE passthrough.
+ */
+export function loadFuse(storeDir: string, log: Logger): { Fuse: FuseClass; fastReads: FastReads; passthrough: Passthrough } {
+  const binding = oswalkAddon() as unknown as FastReadBinding & PassthroughBinding;
+  return { Fuse: require('fuse-native') as FuseClass, fastReads: fastReads(binding, storeDir), passthrough: new Passthrough(binding, log) };
 }
 
 export interface MountTuning {

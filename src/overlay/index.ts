@@ -13,10 +13,13 @@ import { createLogger, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
 import type { FetcherStats } from '../packetfs/index.js';
 import type { FastReadStats } from './fast-read.js';
+import type { FileCacheStats } from './file-cache.js';
 import type { FsProcessConfig } from './fs-process.js';
 import type { MountTuning } from './fuse.js';
 
 const run = promisify(execFile);
+
+const DEFAULT_FILE_CACHE_BYTES = 4 * 1024 ** 3;
 
 export interface MountOverlayOptions {
   /** Where to mount; created if missing. */
@@ -34,6 +37,8 @@ export interface MountOverlayOptions {
   cacheSizeBytes?: number;
   /** Bytes of chunk data the FS process keeps in memory (default 256 MiB). */
   memoryCacheBytes?: number;
+  /** The Mount's file cache: bytes of whole files read end to end, kept for passthrough opens (default 4 GiB; 0 turns it off). */
+  fileCacheBytes?: number;
   /** Bearer token of the agents' chunk servers (the cluster's agent token). */
   token: string;
   /** Kernel cache timeouts, seconds (defaults: 0.5 each, so a change elsewhere shows within a second). */
@@ -65,6 +70,9 @@ export interface MountReadStats {
   javascriptReadBytes: number;
   /** The FS process's chunk fetcher: local and peer chunk reads, the cache of peers' chunks. */
   fetcher: FetcherStats;
+  /** Whole files kept for passthrough (file-cache.ts), and opens the kernel served from them. */
+  fileCache: FileCacheStats;
+  passthroughOpens: number;
 }
 
 /** Mount points (decoded) from /proc/self/mountinfo, with their fs type and propagation fields. */
@@ -163,6 +171,7 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     chunkDir: resolve(opts.chunkDir ?? join(opts.stateDir, 'chunks')),
     cacheSizeBytes: opts.cacheSizeBytes ?? 1024 ** 3,
     memoryCacheBytes: opts.memoryCacheBytes ?? 256 * 1024 * 1024,
+    fileCacheBytes: opts.fileCacheBytes ?? DEFAULT_FILE_CACHE_BYTES,
     token: opts.token,
     tuning: { entryTimeout: 0.5, attrTimeout: 0.5, negativeTimeout: 0.5, ...opts.tuning },
   };

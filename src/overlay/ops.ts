@@ -8,7 +8,9 @@ import { versionOf, type Backend, type Entry, type NewVersion } from './backend.
 import { MetaCache } from './cache.js';
 import { errnoOf, fsError } from './errors.js';
 import type { FastReads } from './fast-read.js';
+import type { FileCache } from './file-cache.js';
 import { OpenFile, nowNs, type FileIo } from './file.js';
+import { InodeState, type Backing, type Passthrough } from './passthrough.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
@@ -46,6 +48,12 @@ export interface OverlayFsOptions {
   liveChunker?: LiveChunker;
   /** Reads of unchanged files served on the FUSE threads (the FS process has them). */
   fastReads?: FastReads;
+  /**
+   * Whole copies of files read end to end, and the kernel reading them directly (FUSE
+   * passthrough) for later opens (the FS process has them where the kernel can).
+   */
+  fileCache?: FileCache;
+  passthrough?: Passthrough;
 }
 
 /** libfuse renames a file unlinked while open to this (no hard_remove): it leaves the namespace. */
@@ -69,6 +77,11 @@ const XATTR_REPLACE = 2;
 interface Handle {
   file: OpenFile;
   flags: number;
+  /** The path's kernel inode, and whether the kernel reads and writes this handle's backing file itself. */
+  inode?: InodeState;
+  pt: boolean;
+  /** Bytes its reads got from here (not counting the FUSE threads'). */
+  readBytes: number;
 }
 
 /** Open with no change of its own since its version was committed: a reopen may take a newer one. */
@@ -86,6 +99,10 @@ export class OverlayFs {
   readonly meta: MetaCache;
   private files = new Map<string, OpenFile>();
   private handles = new Map<number, Handle>();
+  /** Per path with open handles: which kind the kernel inode has (passthrough.ts). */
+  private inodes = new Map<string, InodeState>();
+  /** Opens the kernel served by passthrough. */
+  passthroughOpens = 0;
   private nextFh = 1;
   private backend: Backend;
   private log: Logger;
@@ -108,7 +125,12 @@ export class OverlayFs {
     await mkdir(this.opts.stagingDir, { recursive: true, mode: 0o700 });
     for (const f of await readdir(this.opts.stagingDir)) await rm(`${this.opts.stagingDir}/${f}`, { force: true });
     this.backend.watch(
-      (path) => this.meta.event(path),
+      (path) => {
+        this.meta.event(path);
+        // The kernel reads a passthrough file without asking us, so a newer version from
+        // elsewhere goes into its backing file now, not at the next stat.
+        if (this.inodes.get(path)?.pt) void this.local(path).catch((err) => this.log.warn({ err, path }, 'could not bring a passthrough file up to date'));
+      },
       () => this.meta.clear(),
     );
   }
@@ -128,6 +150,7 @@ export class OverlayFs {
    */
   private async local(path: string): Promise<OpenFile | undefined> {
     const f = this.files.get(path);
+    if (f) await this.refresh(f);
     if (!f || !unchanged(f)) return f;
     f.refs++;
     let e: Entry | null;
@@ -141,10 +164,30 @@ export class OverlayFs {
       this.files.delete(path);
       return undefined;
     }
-    // Handles already open must not mix versions: their reads come here, from the new one.
-    if (e.manifest !== f.entry?.manifest) f.dropFastReads(this.io);
+    if (e.manifest !== f.entry?.manifest) {
+      // Handles already open must not mix versions: their reads come here, from the new one,
+      // or from their backing file, which gets the new version's bytes first.
+      f.dropFastReads(this.io);
+      const b = this.backingOf(f);
+      if (b && e.manifest) await b.become(this.opts.fileCache!, this.backend, e.manifest, e.size);
+    }
     f.adopt(e);
     return f;
+  }
+
+  /** f's passthrough backing file, while its inode has one holding f's content. */
+  private backingOf(f: OpenFile): Backing | null {
+    const b = this.inodes.get(f.path)?.pt;
+    return b && b.owner === f ? b : null;
+  }
+
+  /** Take in what the kernel wrote to f's backing file since last looked. */
+  private async refresh(f: OpenFile): Promise<void> {
+    const b = this.backingOf(f);
+    const s = b && (await b.changes());
+    if (!b || !s) return;
+    b.manifest = null;
+    f.changedInBacking(Number(s.size), s.mtimeNs, s.ctimeNs);
   }
 
   private async mustExist(path: string): Promise<Entry> {
@@ -210,9 +253,109 @@ export class OverlayFs {
   private newHandle(file: OpenFile, flags: number): number {
     while (this.handles.has(this.nextFh)) this.nextFh = this.nextFh >= 0x7fffffff ? 1 : this.nextFh + 1;
     const fh = this.nextFh++;
-    this.handles.set(fh, { file, flags });
+    this.handles.set(fh, { file, flags, pt: false, readBytes: 0 });
     file.refs++;
     return fh;
+  }
+
+  /**
+   * A new handle's kind (passthrough.ts InodeState): passthrough when its inode has a backing
+   * file already (the kernel allows nothing else then), or is idle and the open may start one:
+   * read-only, of a committed version the file cache holds whole. Else a cached open.
+   */
+  private async chooseKind(path: string, fh: number, flags: number): Promise<void> {
+    const h = this.handles.get(fh)!;
+    let inode = this.inodes.get(path);
+    if (!inode) this.inodes.set(path, (inode = new InodeState()));
+    h.inode = inode;
+    const state = inode;
+    const decided = state.deciding.then(async () => {
+      const f = h.file;
+      const pt = this.opts.passthrough;
+      if (state.pt && pt) {
+        const b = state.pt;
+        b.handles.add(fh);
+        h.pt = true;
+        await this.joinBacking(b, f, flags);
+        pt.reply(fh, b);
+        this.passthroughOpens++;
+        return;
+      }
+      const cache = this.opts.fileCache;
+      const m = f.entry?.manifest;
+      if (state.idle && pt?.enabled && cache && m && f.clean && !f.hidden && (flags & O_ACCMODE) === O_RDONLY && !(flags & O_TRUNC) && cache.has(m)) {
+        const b = await pt.backing(cache, m);
+        if (b && state.idle && f.clean && f.entry?.manifest === m) {
+          b.owner = f;
+          b.handles.add(fh);
+          state.pt = b;
+          h.pt = true;
+          cache.use(m);
+          pt.reply(fh, b);
+          this.passthroughOpens++;
+          return;
+        }
+        if (b) await pt.close(cache, b);
+      }
+      state.cached++;
+    });
+    state.deciding = decided.catch(() => undefined);
+    await decided;
+  }
+
+  /** A new passthrough handle on b, through which f is opened: b must hold f's content. */
+  private async joinBacking(b: Backing, f: OpenFile, flags: number): Promise<void> {
+    const cache = this.opts.fileCache!;
+    if (b.owner !== f) {
+      // The path's file is another one now (deleted and made again elsewhere, say): one inode,
+      // one backing file, which takes its content.
+      b.owner = f;
+      if (f.entry?.manifest && f.clean) await b.become(cache, this.backend, f.entry.manifest, f.size);
+      else await this.truncateBacking(b, f, 0);
+    } else if (f.entry?.manifest && f.clean) {
+      await b.become(cache, this.backend, f.entry.manifest, f.size);
+    }
+    if (flags & O_TRUNC) await this.truncateBacking(b, f, 0);
+    else if ((flags & O_ACCMODE) !== O_RDONLY) await b.detach(cache);
+  }
+
+  private async truncateBacking(b: Backing, f: OpenFile, size: number): Promise<void> {
+    await b.truncate(this.opts.fileCache!, size);
+    const now = nowNs();
+    f.changedInBacking(size, now, now);
+  }
+
+  /** Truncate f's content, wherever it is. */
+  private truncateFile(f: OpenFile, size: number): Promise<void> {
+    const b = this.backingOf(f);
+    return b ? this.truncateBacking(b, f, size) : f.truncate(this.io, size);
+  }
+
+  /** fh is closed: its inode may go idle (and its backing file with it). */
+  private async leaveInode(h: Handle, fh: number): Promise<void> {
+    const inode = h.inode;
+    if (!inode) return;
+    h.inode = undefined;
+    if (h.pt && inode.pt) {
+      const b = inode.pt;
+      b.handles.delete(fh);
+      if (b.handles.size === 0) {
+        inode.pt = null;
+        await this.opts.passthrough!.close(this.opts.fileCache!, b);
+      }
+    } else if (!h.pt) {
+      inode.cached--;
+    }
+    if (inode.idle) for (const [p, s] of this.inodes) if (s === inode) this.inodes.delete(p);
+  }
+
+  /** A handle that read its whole version: keep a copy for passthrough opens (file-cache.ts). */
+  private keepCopy(h: Handle, fastBytes: number): void {
+    const f = h.file;
+    const m = f.entry?.manifest;
+    const cache = this.opts.fileCache;
+    if (!cache || h.pt || !m || !f.clean || fastBytes + h.readBytes < f.size || !cache.wants(m, f.size)) return;
+    cache.fill(m, f.size, (pos, len) => this.backend.readRange(m, pos, len, 4));
   }
 
   private handle(fh: number, path: string): Handle {
@@ -239,13 +382,13 @@ export class OverlayFs {
       if (this.files.has(path)) return this.open(path, flags);
       const f = new OpenFile(path, { ...v, committedAt: Date.now() }, attrs);
       this.files.set(path, f);
-      return this.newHandle(f, flags);
+      return this.openHandle(f, flags);
     }
     const f = new OpenFile(path, null, attrs);
     f.markDirty();
     this.files.set(path, f);
     this.meta.nameMade(path, attrs.mtimeNs);
-    return this.newHandle(f, flags);
+    return this.openHandle(f, flags);
   }
 
   async open(path: string, flags: number): Promise<number> {
@@ -260,12 +403,21 @@ export class OverlayFs {
       f = this.files.get(path) ?? new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
       this.files.set(path, f);
     }
+    return this.openHandle(f, flags);
+  }
+
+  private async openHandle(f: OpenFile, flags: number): Promise<number> {
     const fh = this.newHandle(f, flags);
+    const h = this.handles.get(fh)!;
     try {
+      await this.chooseKind(f.path, fh, flags);
+      if (h.pt) return fh;
       if (flags & O_TRUNC) await f.truncate(this.io, 0);
       else if ((flags & O_ACCMODE) !== O_WRONLY) await this.serveFast(f, fh);
     } catch (err) {
       this.handles.delete(fh);
+      if (h.pt) this.opts.passthrough?.forget(fh);
+      await this.leaveInode(h, fh);
       await this.drop(f);
       throw err;
     }
@@ -293,9 +445,10 @@ export class OverlayFs {
   readBytes = 0;
 
   async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
-    const { file } = this.handle(fh, path);
-    const n = await file.read(this.io, buf, len, offset);
+    const h = this.handle(fh, path);
+    const n = await h.file.read(this.io, buf, len, offset);
     this.readBytes += n;
+    h.readBytes += n;
     return n;
   }
 
@@ -313,21 +466,27 @@ export class OverlayFs {
    */
   async flush(path: string, fh: number): Promise<void> {
     const f = this.handle(fh, path).file;
+    await this.refresh(f);
     f.changedSinceClose = false;
     if (f.contentDirty && f.size > 0) await this.commitFile(f);
   }
 
   async fsync(path: string, fh: number): Promise<void> {
-    await this.commitFile(this.handle(fh, path).file);
+    const f = this.handle(fh, path).file;
+    await this.refresh(f);
+    await this.commitFile(f);
   }
 
   async release(path: string, fh: number): Promise<void> {
     const h = this.handle(fh, path);
     this.handles.delete(fh);
-    if (h.file.fastHandles.delete(fh)) this.io.fastReads?.drop(fh);
+    const fastBytes = (h.file.fastHandles.delete(fh) && this.io.fastReads?.drop(fh)) || 0;
     try {
+      await this.refresh(h.file);
       await this.commitFile(h.file);
+      this.keepCopy(h, fastBytes);
     } finally {
+      await this.leaveInode(h, fh);
       await this.drop(h.file);
     }
   }
@@ -381,6 +540,9 @@ export class OverlayFs {
         // New content that had to beat a later version took a later mtime (commitVersion).
         if (r.mtimeNs !== v.mtimeNs && f.mtimeNs === v.mtimeNs) f.mtimeNs = r.mtimeNs;
         f.committed({ ...v, mtimeNs: r.mtimeNs, committedAt: Date.now() });
+        // A backing file whose changes this stored holds that version now (unless written to since).
+        const b = this.backingOf(f);
+        if (b && content && b.manifest === null && !f.contentChanged && v.manifest) b.manifest = v.manifest;
       } catch (err) {
         f.dirty = true;
         f.contentChanged ||= content;
@@ -391,6 +553,8 @@ export class OverlayFs {
 
   private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number }> {
     if (f.size === 0) return { manifest: await this.backend.emptyManifest(), size: 0 };
+    const b = this.backingOf(f);
+    if (b && b.manifest === null) return this.backend.storeFile(b.contentPath);
     const chunks = f.takeChunks();
     if (chunks) return this.backend.storeChunks(await chunks);
     return this.backend.storeFile(await f.materialize(this.io));
@@ -420,11 +584,11 @@ export class OverlayFs {
 
   async truncate(path: string, size: number): Promise<void> {
     checkPath(path);
-    await this.withFile(path, (f) => f.truncate(this.io, size));
+    await this.withFile(path, (f) => this.truncateFile(f, size));
   }
 
   async ftruncate(path: string, fh: number, size: number): Promise<void> {
-    await this.handle(fh, path).file.truncate(this.io, size);
+    await this.truncateFile(this.handle(fh, path).file, size);
   }
 
   /** chmod/chown/utimens/setxattr: on a file, through its OpenFile; on a directory or symlink, a new version at once. */
@@ -591,10 +755,14 @@ export class OverlayFs {
       f.hidden = true;
       f.path = to;
       this.files.set(to, f);
+      this.moveInodes(from, to);
       return;
     }
     // Uncommitted content moves with the name: commit it under the old name first.
-    if (f) await this.commitFile(f);
+    if (f) {
+      await this.refresh(f);
+      await this.commitFile(f);
+    }
     const moved = await this.mustExist(from);
     const { stampNs } = await this.backend.rename(from, to, nowNs());
     this.meta.invalidate(from);
@@ -612,6 +780,16 @@ export class OverlayFs {
         of.path = to + p.slice(from.length);
         this.files.set(of.path, of);
       }
+    }
+    this.moveInodes(from, to);
+  }
+
+  /** libfuse moves its inodes with a rename through the mount: their states move too. */
+  private moveInodes(from: string, to: string): void {
+    for (const [p, s] of [...this.inodes]) {
+      if (!isWithin(p, from)) continue;
+      this.inodes.delete(p);
+      this.inodes.set(to + p.slice(from.length), s);
     }
   }
 

@@ -1,0 +1,186 @@
+import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+
+/** Reads bytes [position, position + length) of a version's content, checked (Backend.readRange). */
+export type ReadRange = (position: number, length: number) => Promise<Buffer>;
+
+export interface FileCacheOptions {
+  /** Directory of the cache (under the node's state dir); made if missing. */
+  dir: string;
+  /** Bytes of whole files kept, least recently used dropped first; 0 turns the cache off. */
+  maxBytes: number;
+  /** Files smaller than this are not kept (passthrough gains them little). */
+  minFileBytes: number;
+  log: Logger;
+}
+
+export interface FileCacheStats {
+  files: number;
+  bytes: number;
+  /** Files copied in since the process started, and bytes. */
+  fills: number;
+  fillBytes: number;
+}
+
+const STEP = 4 * 1024 * 1024;
+const ZERO = Buffer.alloc(STEP);
+
+/**
+ * Whole copies of versions a mount's users read end to end, one file per version named by its
+ * manifest hash, for FUSE passthrough (passthrough.ts): the kernel reads an open file straight
+ * from its copy here, at local-disk speed and through the page cache of a local file. A copy is
+ * made in the background after a read of the whole version, from chunks checked by hash as
+ * every read's are, and synced before it is renamed into place, so a name here always holds
+ * that version's bytes. What a passthrough reader's inode must change (a writer, a newer
+ * version) happens on a "live" copy taken out of the cache first (detach): the name never
+ * holds other bytes.
+ */
+export class FileCache {
+  /** manifest → size, least recently used first (Map order). */
+  private entries = new Map<string, number>();
+  private bytes = 0;
+  private filling = new Set<string>();
+  /** Copies open as backing files (count of holders): never dropped meanwhile, their changes go to live copies. */
+  private pinned = new Map<string, number>();
+  /** Copies are made one at a time: each reads and writes a whole file. */
+  private queue: Promise<void> = Promise.resolve();
+  private seq = 0;
+  private fills = 0;
+  private fillBytes = 0;
+
+  constructor(private opts: FileCacheOptions) {}
+
+  get enabled(): boolean {
+    return this.opts.maxBytes > 0;
+  }
+
+  /** Load what a previous run kept; drop what it left half made and its live copies. */
+  async start(): Promise<void> {
+    await mkdir(join(this.opts.dir, 'live'), { recursive: true, mode: 0o700 });
+    for (const f of await readdir(join(this.opts.dir, 'live'))) await rm(join(this.opts.dir, 'live', f), { force: true });
+    const found: Array<{ name: string; size: number; used: number }> = [];
+    for (const name of await readdir(this.opts.dir)) {
+      if (name === 'live') continue;
+      const path = join(this.opts.dir, name);
+      if (!/^[0-9a-f]{64}$/.test(name)) {
+        await rm(path, { force: true });
+        continue;
+      }
+      const s = await stat(path);
+      found.push({ name, size: s.size, used: s.mtimeMs });
+    }
+    for (const f of found.sort((a, b) => a.used - b.used)) {
+      this.entries.set(f.name, f.size);
+      this.bytes += f.size;
+    }
+    await this.evict(0);
+  }
+
+  path(manifest: string): string {
+    return join(this.opts.dir, manifest);
+  }
+
+  has(manifest: string): boolean {
+    return this.entries.has(manifest);
+  }
+
+  /** Keep manifest's copy while it is open as a backing file (unpin when closed). */
+  pin(manifest: string): void {
+    this.pinned.set(manifest, (this.pinned.get(manifest) ?? 0) + 1);
+  }
+
+  unpin(manifest: string): void {
+    const n = (this.pinned.get(manifest) ?? 1) - 1;
+    if (n > 0) this.pinned.set(manifest, n);
+    else this.pinned.delete(manifest);
+  }
+
+  /** The copy is in use: last to be dropped (its mtime keeps the order across restarts). */
+  use(manifest: string): void {
+    const size = this.entries.get(manifest);
+    if (size === undefined) return;
+    this.entries.delete(manifest);
+    this.entries.set(manifest, size);
+    const now = new Date();
+    void utimes(this.path(manifest), now, now).catch(() => undefined);
+  }
+
+  /** Whether a version of this size is worth a copy (and one is not there or being made). */
+  wants(manifest: string, size: number): boolean {
+    return this.enabled && size >= this.opts.minFileBytes && size <= this.opts.maxBytes && !this.entries.has(manifest) && !this.filling.has(manifest);
+  }
+
+  /** Copy a version in, in the background (errors are logged: the copy is only a cache). */
+  fill(manifest: string, size: number, read: ReadRange): void {
+    if (!this.wants(manifest, size)) return;
+    this.filling.add(manifest);
+    this.queue = this.queue
+      .then(() => this.copyIn(manifest, size, read))
+      .catch((err: unknown) => this.opts.log.warn({ err, manifest }, 'could not copy a file into the file cache'))
+      .finally(() => this.filling.delete(manifest));
+  }
+
+  /** Wait for the copies asked for so far (tests, benchmarks). */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+
+  private async copyIn(manifest: string, size: number, read: ReadRange): Promise<void> {
+    await this.evict(size);
+    const tmp = join(this.opts.dir, `tmp-${process.pid}-${++this.seq}`);
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.truncate(size);
+      for (let pos = 0; pos < size; pos += STEP) {
+        const data = await read(pos, Math.min(STEP, size - pos));
+        // Holes stay holes: a sparse file costs here what it costs in chunks.
+        if (!data.equals(ZERO.subarray(0, data.length))) await fh.write(data, 0, data.length, pos);
+      }
+      await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    await rename(tmp, this.path(manifest));
+    this.entries.set(manifest, size);
+    this.bytes += size;
+    this.fills++;
+    this.fillBytes += size;
+  }
+
+  /** Drop least recently used copies until `room` more bytes fit (those in use stay). */
+  private async evict(room: number): Promise<void> {
+    for (const manifest of [...this.entries.keys()]) {
+      if (this.bytes + room <= this.opts.maxBytes) break;
+      if (this.pinned.has(manifest)) continue;
+      this.forget(manifest);
+      await rm(this.path(manifest), { force: true });
+    }
+  }
+
+  private forget(manifest: string): void {
+    const size = this.entries.get(manifest);
+    if (size === undefined) return;
+    this.entries.delete(manifest);
+    this.bytes -= size;
+  }
+
+  /**
+   * Take the (pinned) copy of manifest out of the cache, to be changed where it is open: renamed
+   * to a live name (returned), which the caller removes when done with it.
+   */
+  async detach(manifest: string): Promise<string> {
+    const live = join(this.opts.dir, 'live', `${process.pid}-${++this.seq}`);
+    this.forget(manifest);
+    this.unpin(manifest);
+    await rename(this.path(manifest), live);
+    return live;
+  }
+
+  stats(): FileCacheStats {
+    return { files: this.entries.size, bytes: this.bytes, fills: this.fills, fillBytes: this.fillBytes };
+  }
+}

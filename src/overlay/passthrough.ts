@@ -1,0 +1,191 @@
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:os';
+import type { Logger } from 'pino';
+import type { Backend } from './backend.js';
+import type { FileCache } from './file-cache.js';
+import type { OpenFile } from './file.js';
+
+/** The patched addon's functions behind passthrough (patches/oswalk-passthrough.c). */
+export interface PassthroughBinding {
+  oswalk_backing_open(fd: number): number;
+  oswalk_backing_close(id: number): number;
+  oswalk_open_reply(fh: number, backingId: number): void;
+}
+const { EPERM, ENODEV, EINVAL, ENOTTY } = constants.errno;
+
+/**
+ * What one path's kernel inode is doing on this mount. The kernel allows an inode either
+ * cached opens (its page cache, reads and writes through the FS process) or passthrough opens,
+ * all on one backing file, never both at once: an open of the other kind fails with EIO. So
+ * the first open of an idle inode decides, and every open until the last one closes follows.
+ * Kept per path, as libfuse keeps one inode per name, and moved by renames with it.
+ */
+export class InodeState {
+  /** Open handles without passthrough. */
+  cached = 0;
+  /** The backing file while passthrough handles are open. */
+  pt: Backing | null = null;
+  /** Opens deciding their kind, one at a time (each may await the backing file). */
+  deciding: Promise<unknown> = Promise.resolve();
+
+  get idle(): boolean {
+    return this.cached === 0 && this.pt === null;
+  }
+}
+
+interface Seen {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/**
+ * A backing file registered with the kernel: a whole copy of the file's content, which every
+ * passthrough handle of the inode reads and writes directly. It starts as a copy in the file
+ * cache; anything that changes it (a writer, a newer version from another node) works on a
+ * copy taken out of the cache first (FileCache.detach). The FS process learns of the kernel's
+ * writes to it from its times and size (changes()).
+ */
+export class Backing {
+  readonly handles = new Set<number>();
+  /** The version whose bytes it holds; null once it holds changes of its own. */
+  manifest: string | null;
+  /** Out of the file cache, free to change. */
+  live = false;
+  /** Its name once live (removed at close). */
+  livePath: string | null = null;
+  /** The OpenFile whose content it holds (the path's file when the first handle opened). */
+  owner: OpenFile | null = null;
+  private seen: Seen;
+
+  constructor(readonly id: number, readonly file: FileHandle, manifest: string, seen: Seen) {
+    this.manifest = manifest;
+    this.seen = seen;
+  }
+
+  /** Where its content can be read by name, wherever (and whether) it has one. */
+  get contentPath(): string {
+    return `/proc/self/fd/${this.file.fd}`;
+  }
+
+  /** Out of the cache before it changes: the cache's name for a version must keep its bytes. */
+  async detach(cache: FileCache): Promise<void> {
+    if (this.live) return;
+    this.live = true;
+    this.livePath = await cache.detach(this.manifest!);
+  }
+
+  /** Its size and times now, when they moved since last looked at (the kernel wrote to it). */
+  async changes(): Promise<Seen | null> {
+    if (!this.live) return null;
+    const s = await this.file.stat({ bigint: true });
+    const now = { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs };
+    const moved = now.size !== this.seen.size || now.mtimeNs !== this.seen.mtimeNs || now.ctimeNs !== this.seen.ctimeNs;
+    this.seen = now;
+    return moved ? now : null;
+  }
+
+  /**
+   * Make it hold version `manifest` (size bytes): only the chunks that differ from the version
+   * it holds are written, so an append elsewhere costs its last chunks, not the file.
+   */
+  async become(cache: FileCache, backend: Backend, manifest: string, size: number): Promise<void> {
+    if (manifest === this.manifest) return;
+    await this.detach(cache);
+    const before = new Map<number, string>();
+    if (this.manifest) for (const c of await offsets(backend, this.manifest)) before.set(c.offset, c.hash);
+    for (const c of await offsets(backend, manifest)) {
+      if (before.get(c.offset) === c.hash) continue;
+      const data = await backend.readRange(manifest, c.offset, c.size, 0);
+      await this.file.write(data, 0, data.length, c.offset);
+    }
+    await this.file.truncate(size);
+    this.manifest = manifest;
+    await this.changes();
+  }
+
+  /** Truncate it (the FS process's own change: truncate, O_TRUNC). */
+  async truncate(cache: FileCache, size: number): Promise<void> {
+    await this.detach(cache);
+    await this.file.truncate(size);
+    this.manifest = null;
+    await this.changes();
+  }
+}
+
+async function offsets(backend: Backend, manifest: string): Promise<Array<{ offset: number; size: number; hash: string }>> {
+  let offset = 0;
+  return (await backend.chunkList(manifest)).map((c) => {
+    const at = offset;
+    offset += c.size;
+    return { offset: at, size: c.size, hash: c.hash };
+  });
+}
+
+/**
+ * FUSE passthrough for one mount (patches/oswalk-passthrough.c): backing file ids from the
+ * kernel, and the flags of open replies. Off for good after the kernel refuses a backing file
+ * (before Linux 6.9, or without CAP_SYS_ADMIN).
+ */
+export class Passthrough {
+  private off = false;
+
+  constructor(private binding: PassthroughBinding, private log: Logger) {}
+
+  get enabled(): boolean {
+    return !this.off;
+  }
+
+  /**
+   * Register the file cache's copy of manifest as a backing file (pinned in the cache until
+   * closed or detached); null when the kernel will not.
+   */
+  async backing(cache: FileCache, manifest: string): Promise<Backing | null> {
+    const path = cache.path(manifest);
+    cache.pin(manifest);
+    let file: FileHandle;
+    try {
+      file = await open(path, 'r+');
+    } catch (err) {
+      cache.unpin(manifest);
+      this.log.warn({ err, path }, 'could not open a copy in the file cache');
+      return null;
+    }
+    try {
+      const id = this.binding.oswalk_backing_open(file.fd);
+      if (id > 0) {
+        const s = await file.stat({ bigint: true });
+        return new Backing(id, file, manifest, { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
+      }
+      if ([EPERM, ENODEV, EINVAL, ENOTTY].includes(-id)) {
+        this.off = true;
+        this.log.info({ errno: -id }, 'this kernel does not do FUSE passthrough here: cached files are read through the FS process');
+      } else {
+        this.log.warn({ errno: -id, path }, 'could not register a backing file');
+      }
+    } catch (err) {
+      this.log.warn({ err, path }, 'could not register a backing file');
+    }
+    cache.unpin(manifest);
+    await file.close();
+    return null;
+  }
+
+  /** The open reply for fh is to say passthrough with this backing file. */
+  reply(fh: number, b: Backing): void {
+    this.binding.oswalk_open_reply(fh, b.id);
+  }
+
+  /** fh's open failed after reply(): its mark must not outlive it. */
+  forget(fh: number): void {
+    this.binding.oswalk_open_reply(fh, 0);
+  }
+
+  /** The last handle on b closed: the kernel drops the id (and the inode its file), we the rest. */
+  async close(cache: FileCache, b: Backing): Promise<void> {
+    this.binding.oswalk_backing_close(b.id);
+    await b.file.close();
+    if (b.livePath) await rm(b.livePath, { force: true });
+    else if (b.manifest) cache.unpin(b.manifest);
+  }
+}

@@ -1,0 +1,230 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestRedis, testPrefix } from '../helpers/redis.js';
+import { leftoverMounts, ok, startNode, stopNode, type TestNode } from './helpers.js';
+import type { MountReadStats } from '../../src/overlay/index.js';
+
+const MiB = 1024 * 1024;
+
+async function stats(n: TestNode): Promise<MountReadStats> {
+  const s = await n.mount.readStats(5000);
+  assert.ok(s, `${n.name}: the FS process answers`);
+  return s;
+}
+
+/** Wait until n's file cache holds `files` copies (made in the background after a whole read). */
+async function cached(n: TestNode, files: number): Promise<MountReadStats> {
+  const t0 = Date.now();
+  for (;;) {
+    const s = await stats(n);
+    if (s.fileCache.files >= files) return s;
+    if (Date.now() - t0 > 20_000) assert.fail(`${n.name}: ${s.fileCache.files} files in the file cache after 20 s, want ${files}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const md5 = async (n: TestNode, path: string) => (await ok(`md5sum < ${path}`, { cwd: n.mnt })).split(' ')[0];
+
+/** Run a python program in n's mount; its stdout. */
+const py = (n: TestNode, code: string) => ok(`python3 -c '${code}'`, { cwd: n.mnt, timeoutMs: 60_000 });
+
+describe('overlay: the file cache and FUSE passthrough', () => {
+  let redis: TestRedis;
+  let a: TestNode;
+  let b: TestNode;
+  before(async () => {
+    redis = await TestRedis.start();
+    const prefix = testPrefix();
+    a = await startNode('pt-a', redis.url, prefix);
+    b = await startNode('pt-b', redis.url, prefix);
+  });
+  after(async () => {
+    try {
+      await stopNode(a);
+      await stopNode(b);
+    } finally {
+      await redis.stop();
+    }
+    assert.deepEqual(leftoverMounts(), []);
+  });
+
+  /** A file of random bytes written through B, read whole through A, and in A's file cache. */
+  async function cachedOnA(name: string, size: number): Promise<string> {
+    const before = (await stats(a)).fileCache.files;
+    await ok(`head -c ${size} /dev/urandom > ${name}`, { cwd: b.mnt });
+    const want = await md5(b, name);
+    await ok(`test -f ${name}`, { cwd: a.mnt });
+    assert.equal(await md5(a, name), want);
+    await cached(a, before + 1);
+    return want;
+  }
+
+  it('copies a file read end to end into the file cache; later opens are read by the kernel, not the FS process', async () => {
+    const want = await cachedOnA('whole.bin', 6 * MiB);
+    const s0 = await stats(a);
+    assert.equal(await md5(a, 'whole.bin'), want);
+    const s1 = await stats(a);
+    assert.equal(s1.passthroughOpens, s0.passthroughOpens + 1, 'the open was a passthrough one');
+    assert.equal(s1.fastReads.bytes, s0.fastReads.bytes, 'no read reached the FUSE threads');
+    assert.equal(s1.javascriptReadBytes, s0.javascriptReadBytes, 'no read reached JavaScript');
+    // mmap reads the backing file too.
+    assert.equal((await py(a, 'import mmap, hashlib\nf = open("whole.bin", "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint(hashlib.md5(m[:]).hexdigest())')).trim(), want);
+    // A small file is not worth a copy.
+    await ok('head -c 100000 /dev/urandom > small.bin && cat small.bin > /dev/null', { cwd: a.mnt });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await stats(a)).fileCache.files, s1.fileCache.files);
+  });
+
+  it('keeps the file cache across a restart of the FS process', async () => {
+    const want = await cachedOnA('kept.bin', 2 * MiB);
+    const pid = a.mount.pid!;
+    const restarted = new Promise((r) => a.mount.once('restarted', r));
+    process.kill(pid, 'SIGKILL');
+    await restarted;
+    const s0 = await stats(a);
+    assert.equal(await md5(a, 'kept.bin'), want);
+    assert.equal((await stats(a)).passthroughOpens, s0.passthroughOpens + 1);
+  });
+
+  it('a writer on the same node while a passthrough reader holds the file: the reader sees its bytes at once, close makes the version everywhere', async () => {
+    await cachedOnA('rw.bin', 3 * MiB);
+    const out = await py(a, [
+      'import os',
+      'r = os.open("rw.bin", os.O_RDONLY)',
+      'w = os.open("rw.bin", os.O_RDWR)',
+      'os.pwrite(w, b"hello", 1000)',
+      'print(os.pread(r, 5, 1000).decode())',
+      'os.close(w)',
+      'print(os.fstat(r).st_size)',
+      'os.close(r)',
+    ].join('\n'));
+    assert.equal(out, `hello\n${3 * MiB}\n`);
+    assert.equal(await ok('dd if=rw.bin bs=1 skip=1000 count=5 status=none', { cwd: b.mnt }), 'hello');
+    assert.equal(await ok('dd if=rw.bin bs=1 skip=1000 count=5 status=none', { cwd: a.mnt }), 'hello');
+    // The cache's copy of the old version was taken out before the write, not changed.
+    for (const f of readdirSync(join(a.stateDir, 'files'))) assert.ok(f === 'live' || /^[0-9a-f]{64}$/.test(f), f);
+    assert.deepEqual(readdirSync(join(a.stateDir, 'files', 'live')), [], 'live copies are removed at the last close');
+  });
+
+  it('a passthrough reader follows what another node appends, without a stat (the FS process updates its backing file)', async () => {
+    await cachedOnA('grow.bin', 2 * MiB);
+    const reader = py(a, [
+      'import os, time',
+      'f = os.open("grow.bin", os.O_RDONLY)',
+      'n = 0',
+      'while True:',
+      '    d = os.read(f, 1 << 20)',
+      '    if not d: break',
+      '    n += len(d)',
+      'open("grow.reading", "w").close()',
+      'more = b""',
+      'deadline = time.time() + 10',
+      'while b"tail" not in more and time.time() < deadline:',
+      '    more += os.read(f, 4096); time.sleep(0.05)',
+      'print(n, more.decode())',
+    ].join('\n'));
+    await ok('for i in $(seq 100); do test -e grow.reading && exit 0; sleep 0.1; done; exit 1', { cwd: b.mnt });
+    const s0 = await stats(a);
+    await ok('printf tail >> grow.bin', { cwd: b.mnt });
+    assert.equal(await reader, `${2 * MiB} tail\n`);
+    assert.equal((await stats(a)).passthroughOpens, s0.passthroughOpens, 'the reader was a passthrough one all along');
+  });
+
+  it('truncate, O_TRUNC and a rewrite while a passthrough handle is open', async () => {
+    await cachedOnA('trunc.bin', 2 * MiB);
+    const out = await py(a, [
+      'import os',
+      'r = os.open("trunc.bin", os.O_RDONLY)',
+      'os.truncate("trunc.bin", 10)',
+      'print(os.fstat(r).st_size, len(os.pread(r, 100, 0)))',
+      'with open("trunc.bin", "w") as w: w.write("new content")',
+      'print(os.pread(r, 100, 0).decode())',
+      'os.close(r)',
+    ].join('\n'));
+    assert.equal(out, '10 10\nnew content\n');
+    assert.equal(await ok('cat trunc.bin', { cwd: b.mnt }), 'new content');
+  });
+
+  it('a file deleted and made again elsewhere while a passthrough handle holds it here opens with its new content, never EIO', async () => {
+    await cachedOnA('again.bin', 2 * MiB);
+    const out = py(a, [
+      'import os, time, subprocess',
+      'r = os.open("again.bin", os.O_RDONLY)',
+      'open("again.held", "w").close()',
+      'deadline = time.time() + 10',
+      'while not os.path.exists("again.made") and time.time() < deadline: time.sleep(0.05)',
+      'time.sleep(1)',
+      'with open("again.bin") as f: print(f.read())',
+      'os.close(r)',
+    ].join('\n'));
+    await ok('for i in $(seq 100); do test -e again.held && break; sleep 0.1; done; rm again.bin && echo made again > again.bin && touch again.made', { cwd: b.mnt });
+    assert.equal(await out, 'made again\n\n');
+  });
+
+  it('an inode with a cached open stays cached: a reader that comes while another handle reads through the FS process is not a passthrough one', async () => {
+    await ok(`head -c ${2 * MiB} /dev/urandom > mixed.bin`, { cwd: b.mnt });
+    const want = await md5(b, 'mixed.bin');
+    const s0 = await stats(a);
+    const out = await py(a, [
+      'import os, hashlib, time',
+      'held = os.open("mixed.bin", os.O_RDONLY)',
+      'd = b""',
+      'while True:',
+      '    c = os.read(held, 1 << 20)',
+      '    if not c: break',
+      '    d += c',
+      // Another whole read, closed: the copy is made while `held` is still open.
+      'with open("mixed.bin", "rb") as f: f.read()',
+      'time.sleep(2)',
+      'with open("mixed.bin", "rb") as f: print(hashlib.md5(f.read()).hexdigest())',
+      'os.close(held)',
+    ].join('\n'));
+    assert.equal(out.trim(), want);
+    const s1 = await cached(a, s0.fileCache.files + 1);
+    assert.equal(s1.passthroughOpens, s0.passthroughOpens, 'no passthrough open while a cached one was there');
+    assert.equal(await md5(a, 'mixed.bin'), want);
+    assert.equal((await stats(a)).passthroughOpens, s0.passthroughOpens + 1, 'the next open, alone, is one');
+  });
+});
+
+describe('overlay: the file cache keeps its size', () => {
+  let redis: TestRedis;
+  let c: TestNode;
+  before(async () => {
+    redis = await TestRedis.start();
+    c = await startNode('pt-c', redis.url, testPrefix(), { fileCacheBytes: 5 * MiB });
+  });
+  after(async () => {
+    try {
+      await stopNode(c);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('drops the least recently used copies to stay within its size', async () => {
+    for (const name of ['one', 'two', 'three']) {
+      const before = (await stats(c)).fileCache.fills;
+      await ok(`head -c ${2 * MiB} /dev/urandom > ${name} && cat ${name} > /dev/null`, { cwd: c.mnt });
+      for (let t0 = Date.now(); (await stats(c)).fileCache.fills === before; ) {
+        if (Date.now() - t0 > 20_000) assert.fail(`${name} was not copied in`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const s = await stats(c);
+    assert.equal(s.fileCache.files, 2);
+    assert.equal(s.fileCache.bytes, 4 * MiB);
+    const copies = readdirSync(join(c.stateDir, 'files')).filter((f) => f !== 'live');
+    assert.equal(copies.length, 2);
+    // "one" went: its next open is read through the FS process, "three"'s by the kernel.
+    const s0 = await stats(c);
+    await ok('cat three > /dev/null', { cwd: c.mnt });
+    const s1 = await stats(c);
+    await ok('cat one > /dev/null', { cwd: c.mnt });
+    const s2 = await stats(c);
+    assert.equal(s1.passthroughOpens, s0.passthroughOpens + 1);
+    assert.equal(s2.passthroughOpens, s1.passthroughOpens);
+  });
+});
