@@ -56,11 +56,11 @@ export async function registerChunkServer(app: HttpServer, store: ChunkStore, to
   await app.register(chunkRoutes, { store, token });
 }
 
-/** The cache size of the applied Mount (the first, if several), else the overlay's default. */
-async function mountCacheSize(redis: Redis, ks: Keyspace): Promise<number | undefined> {
+/** The cache sizes of the applied Mount (the first, if several), else the overlay's defaults. */
+async function mountCacheSizes(redis: Redis, ks: Keyspace): Promise<{ cacheSizeBytes?: number; fileCacheBytes?: number }> {
   const mounts = await listObjects(redis, ks, 'Mount');
   const m = mounts.find((o) => o.kind === 'Mount');
-  return m?.kind === 'Mount' ? m.spec.cacheSizeBytes : undefined;
+  return m?.kind === 'Mount' ? { cacheSizeBytes: m.spec.cacheSizeBytes, fileCacheBytes: m.spec.fileCacheSizeBytes } : {};
 }
 
 export interface NodeMountOptions {
@@ -93,7 +93,7 @@ export interface NodeMount {
 export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeMount> {
   const mount = await mountOverlay({
     mountDir: opts.mountPath, node: opts.node, redisUrl: opts.redisUrl, prefix: opts.ks.prefix, stateDir: opts.stateDir,
-    chunkDir: chunkDir(opts.stateDir), token: opts.token, cacheSizeBytes: await mountCacheSize(opts.redis, opts.ks),
+    chunkDir: chunkDir(opts.stateDir), token: opts.token, ...(await mountCacheSizes(opts.redis, opts.ks)),
     log: opts.log.child({ part: 'mount' }),
   });
   if (opts.registry) registerMountMetrics(opts.registry, mount);

@@ -53,6 +53,7 @@ export function registerGetObjects(get: Command): void {
         { header: 'CONFLICTS', value: (m) => m.spec.conflictPolicy },
         { header: 'REPLICATION', value: (m) => m.spec.replication.map((r) => `${r.prefix}→${r.copies}`).join(', ') || '-' },
         { header: 'CACHE', value: (m) => formatBytes(m.spec.cacheSizeBytes) },
+        { header: 'FILE CACHE', value: (m) => formatBytes(m.spec.fileCacheSizeBytes) },
       ], { items });
     }));
 

@@ -14,7 +14,8 @@ export function register(program: Command): void {
     .option('--prefix <prefix>', 'Redis key prefix with its {hash tag}', DEFAULT_PREFIX)
     .option('--state-dir <dir>', 'the node\'s state directory, shared with its agent, whose chunk server serves what is written here (env OSWALK_STATE_DIR)', process.env.OSWALK_STATE_DIR ?? '/var/lib/oswalk')
     .option('--cache-size <size>', 'disk cache for chunks fetched from other nodes', '1Gi')
-    .action(action(async (dir: string, opts: { node: string; redis?: string; prefix: string; stateDir: string; cacheSize: string }, cmd: Command) => {
+    .option('--file-cache-size <size>', 'disk cache of whole files read end to end, which later opens read at local-disk speed (FUSE passthrough); 0 turns it off', '4Gi')
+    .action(action(async (dir: string, opts: { node: string; redis?: string; prefix: string; stateDir: string; cacheSize: string; fileCacheSize: string }, cmd: Command) => {
       const token = (cmd.optsWithGlobals() as { token?: string }).token || process.env.OSWALK_TOKEN || readConfig().token;
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN; it lets this node fetch chunks from the others');
       const redisUrl = resolveRedisUrl(opts.redis);
@@ -32,6 +33,7 @@ export function register(program: Command): void {
         prefix: opts.prefix,
         stateDir: opts.stateDir,
         cacheSizeBytes: await parseMemoryFlag(opts.cacheSize, '--cache-size'),
+        fileCacheBytes: opts.fileCacheSize === '0' ? 0 : await parseMemoryFlag(opts.fileCacheSize, '--file-cache-size'),
         token,
       });
       // Listening before saying so: whoever reads it may signal at once.

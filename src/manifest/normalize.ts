@@ -12,7 +12,8 @@
  *   Job: `parallelism` and `completions` 1. Service: `replicas` 1, `restartPolicy` 'Always'.
  * - Node `spec`: `name` (= metadata.name), `labels` `{}`, `capacity: { cpus?, memoryBytes? }`
  *   where a missing value means "what the agent measures".
- * - Mount `spec`: `conflictPolicy` 'newest-wins', `replication` `[]`, `cacheSizeBytes` (1 GiB).
+ * - Mount `spec`: `conflictPolicy` 'newest-wins', `replication` `[]`, `cacheSizeBytes` (1 GiB),
+ *   `fileCacheSizeBytes` (4 GiB).
  * Environment is a mapping NAME: value, not Kubernetes' list of {name, value}.
  */
 import { posix } from 'node:path';
@@ -34,6 +35,7 @@ export interface Resources {
 export const DEFAULT_RESOURCES: Readonly<Resources> = { cpus: 1, memoryBytes: 256 * 2 ** 20 };
 export const DEFAULT_BACKOFF_LIMIT = 6;
 export const DEFAULT_CACHE_SIZE = '1Gi';
+export const DEFAULT_FILE_CACHE_SIZE = '4Gi';
 /** The label every node carries with its own name, so a nodeSelector can pin a job to one node. */
 export const NODE_NAME_LABEL = 'oswalk.dev/node';
 
@@ -88,6 +90,8 @@ export interface MountSpec {
   conflictPolicy: 'newest-wins';
   replication: ReplicationRule[];
   cacheSizeBytes: number;
+  /** Whole files read end to end kept for passthrough opens (src/overlay/file-cache.ts); 0: none. */
+  fileCacheSizeBytes: number;
 }
 
 interface Doc<K extends string, S> {
@@ -213,7 +217,13 @@ function mount(s: MountSpecInput): MountSpec {
     conflictPolicy: s.conflictPolicy ?? 'newest-wins',
     replication,
     cacheSizeBytes: quantity(parseMemory, s.cacheSize ?? DEFAULT_CACHE_SIZE, ['spec', 'cacheSize']),
+    fileCacheSizeBytes: isZero(s.fileCacheSize) ? 0 : quantity(parseMemory, s.fileCacheSize ?? DEFAULT_FILE_CACHE_SIZE, ['spec', 'fileCacheSize']),
   };
+}
+
+/** 0 where a size may turn a feature off. */
+function isZero(x: unknown): boolean {
+  return x === 0 || x === '0';
 }
 
 function quantity(parse: (x: unknown) => number, value: unknown, path: FieldPath): number {

@@ -105,6 +105,10 @@ export const MountSpecSchema = Type.Object(
     conflictPolicy: Type.Optional(Type.Literal('newest-wins')),
     replication: Type.Optional(Type.Array(ReplicationRuleSchema)),
     cacheSize: Type.Optional(MemorySchema),
+    fileCacheSize: Type.Optional(Type.Union([
+      Type.Integer({ minimum: 0, description: 'a whole number of bytes, 0 for none' }),
+      Type.String({ description: 'a memory quantity such as "512Mi", "1Gi" or "100M", or "0" for none' }),
+    ])),
   },
   { additionalProperties: false },
 );

@@ -3,8 +3,8 @@ import type { MountReadStats, OverlayMount } from './index.js';
 
 /**
  * The mount's metrics on a prom-client registry (the agent's): its reads, where they were
- * answered and where their chunks came from, the cache of peers' chunks, and FS process
- * restarts. The counters live in the FS process and start again from 0 when it restarts
+ * answered and where their chunks came from, the cache of peers' chunks, the file cache and
+ * passthrough opens, and FS process restarts. The counters live in the FS process and start again from 0 when it restarts
  * (Prometheus' rate() takes that as a counter reset); while it does not answer, they are absent.
  */
 export function registerMountMetrics(registry: Registry, mount: OverlayMount): void {
@@ -42,14 +42,18 @@ export function registerMountMetrics(registry: Registry, mount: OverlayMount): v
   counter('oswalk_mount_fast_read_fallbacks_total', 'Reads the FUSE threads left to JavaScript (a chunk absent locally or failing its check)', [], (s) => [[{}, s.fastReads.fallbacks]]);
   counter('oswalk_mount_peer_bytes_total', 'Chunk bytes the mount fetched from peers', [], (s) => [[{}, s.fetcher.remoteBytes]]);
   counter('oswalk_mount_unavailable_total', 'Chunk reads that failed because no holder delivered in time (EIO to the reader)', [], (s) => [[{}, s.fetcher.failures]]);
-  new Gauge({
-    name: 'oswalk_mount_cache_bytes', help: 'Bytes of peers\' chunks the mount keeps in the store\'s cache area (bounded by the Mount\'s cacheSize)', registers: [registry],
-    async collect() {
-      const s = await stats();
-      this.reset();
-      if (s) this.set(s.fetcher.cacheBytes);
-    },
-  });
+  const gauge = (name: string, help: string, value: (s: MountReadStats) => number) =>
+    new Gauge({
+      name, help, registers: [registry],
+      async collect() {
+        const s = await stats();
+        this.reset();
+        if (s) this.set(value(s));
+      },
+    });
+  gauge('oswalk_mount_cache_bytes', 'Bytes of peers\' chunks the mount keeps in the store\'s cache area (bounded by the Mount\'s cacheSize)', (s) => s.fetcher.cacheBytes);
+  gauge('oswalk_mount_file_cache_bytes', 'Bytes of whole files the mount keeps for passthrough opens (bounded by the Mount\'s fileCacheSize)', (s) => s.fileCache.bytes);
+  counter('oswalk_mount_passthrough_opens_total', 'Opens the kernel served from the file cache itself (FUSE passthrough): their reads and writes never reach the FS process', [], (s) => [[{}, s.passthroughOpens]]);
   new Counter({
     name: 'oswalk_mount_fs_restarts_total', help: 'Times the FS process serving the mount died and was restarted', registers: [registry],
     collect() {

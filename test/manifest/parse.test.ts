@@ -66,10 +66,16 @@ spec: { command: [x] }
     assert.deepEqual(svc.metadata.labels, { app: 'web' });
     assert.deepEqual(node.spec, { name: 'node1', labels: {}, capacity: { cpus: 1.5, memoryBytes: 2 ** 31 }, exportDir: '/srv/export' });
     assert.deepEqual(mount.spec, {
-      path: '/cluster', conflictPolicy: 'newest-wins', cacheSizeBytes: 2 ** 30,
+      path: '/cluster', conflictPolicy: 'newest-wins', cacheSizeBytes: 2 ** 30, fileCacheSizeBytes: 4 * 2 ** 30,
       replication: [{ prefix: 'shared/', copies: 'all' }, { prefix: 'tmp/', copies: 1 }],
     });
     assert.equal(j.metadata.name, 'web', 'the same name under another kind is fine');
+  });
+
+  it('takes a Mount\'s file cache size, 0 turning it off', () => {
+    const mount = (size: string) => (parseManifests(`${V}\nkind: Mount\nmetadata: { name: m }\nspec:\n  path: /cluster\n  fileCacheSize: ${size}\n`, 'm.yaml')[0] as MountManifest).spec.fileCacheSizeBytes;
+    assert.equal(mount('10Gi'), 10 * 2 ** 30);
+    assert.equal(mount('0'), 0);
   });
 
   it('gives aliases their value and does not share objects between fields', () => {
@@ -276,6 +282,11 @@ const ERRORS: ErrorCase[] = [
     name: 'bad copies',
     text: `${V}\nkind: Mount\nmetadata: { name: m }\nspec:\n  path: /cluster\n  replication:\n    - prefix: shared/\n      copies: every\n`,
     line: 8, field: 'spec.replication[0].copies', reason: /must be an integer >= 1 or "all" \(got "every"\)/,
+  },
+  {
+    name: 'bad file cache size',
+    text: `${V}\nkind: Mount\nmetadata: { name: m }\nspec:\n  path: /cluster\n  fileCacheSize: lots\n`,
+    line: 6, field: 'spec.fileCacheSize', reason: /invalid memory quantity "lots"/,
   },
   {
     name: 'unknown conflict policy',

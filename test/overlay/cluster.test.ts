@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { leftoverMounts, ok, sh, startNode, stopNode, type TestNode } from './helpers.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { ok, sh, useTwoNodes, type TestNode } from './helpers.js';
 import { namespacePath, unifiedMounts } from '../../src/cli/fs-common.js';
 
 /** Poll `check` (a shell command run on a node's mount) until it prints `want`; returns the ms it took. */
@@ -18,24 +18,11 @@ async function until(n: TestNode, check: string, want: string, limitMs: number):
 }
 
 describe('overlay: two nodes on one Redis', () => {
+  const nodes = useTwoNodes(['node-a', 'node-b']);
   let redis: TestRedis;
   let a: TestNode;
   let b: TestNode;
-  before(async () => {
-    redis = await TestRedis.start();
-    const prefix = testPrefix();
-    a = await startNode('node-a', redis.url, prefix);
-    b = await startNode('node-b', redis.url, prefix);
-  });
-  after(async () => {
-    try {
-      await stopNode(a);
-      await stopNode(b);
-    } finally {
-      await redis.stop();
-    }
-    assert.deepEqual(leftoverMounts(), []);
-  });
+  before(() => ({ a, b, redis } = nodes));
 
   it('shows a file written through A on B within 1 s, chunks fetched from A', async () => {
     await ok('mkdir shared && ls shared', { cwd: a.mnt });

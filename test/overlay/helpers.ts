@@ -10,7 +10,7 @@ import { ChunkStore, chunkRoutes } from '../../src/packetfs/index.js';
 import { mountOverlay, unmountStale, type MountOverlayOptions, type OverlayMount } from '../../src/overlay/index.js';
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, TestRedis } from '../helpers/redis.js';
+import { freePort, TestRedis, testPrefix } from '../helpers/redis.js';
 
 export const TOKEN = 'overlay-test-token';
 
@@ -122,6 +122,30 @@ export function useOneNode(name: string, prefix: string): { n: TestNode; redis: 
     assert.deepEqual(leftoverMounts(), []);
   });
   return one;
+}
+
+/**
+ * Two mounted nodes (A and B) on one redis-server of their own for a describe block, set up and
+ * torn down as useOneNode's.
+ */
+export function useTwoNodes(names: [string, string]): { a: TestNode; b: TestNode; redis: TestRedis } {
+  const two = {} as { a: TestNode; b: TestNode; redis: TestRedis };
+  before(async () => {
+    two.redis = await TestRedis.start();
+    const prefix = testPrefix();
+    two.a = await startNode(names[0], two.redis.url, prefix);
+    two.b = await startNode(names[1], two.redis.url, prefix);
+  });
+  after(async () => {
+    try {
+      await stopNode(two.a);
+      await stopNode(two.b);
+    } finally {
+      await two.redis.stop();
+    }
+    assert.deepEqual(leftoverMounts(), []);
+  });
+  return two;
 }
 
 /** Mounts of ours still in the table (there must be none once a test file is done). */

@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { leftoverMounts, ok, startNode, stopNode, type TestNode } from './helpers.js';
+import { ok, startNode, stopNode, useTwoNodes, type TestNode } from './helpers.js';
+import { Registry } from 'prom-client';
 import type { MountReadStats } from '../../src/overlay/index.js';
+import { registerMountMetrics } from '../../src/overlay/metrics.js';
 
 const MiB = 1024 * 1024;
 
@@ -31,24 +33,10 @@ const md5 = async (n: TestNode, path: string) => (await ok(`md5sum < ${path}`, {
 const py = (n: TestNode, code: string) => ok(`python3 -c '${code}'`, { cwd: n.mnt, timeoutMs: 60_000 });
 
 describe('overlay: the file cache and FUSE passthrough', () => {
-  let redis: TestRedis;
+  const nodes = useTwoNodes(['pt-a', 'pt-b']);
   let a: TestNode;
   let b: TestNode;
-  before(async () => {
-    redis = await TestRedis.start();
-    const prefix = testPrefix();
-    a = await startNode('pt-a', redis.url, prefix);
-    b = await startNode('pt-b', redis.url, prefix);
-  });
-  after(async () => {
-    try {
-      await stopNode(a);
-      await stopNode(b);
-    } finally {
-      await redis.stop();
-    }
-    assert.deepEqual(leftoverMounts(), []);
-  });
+  before(() => ({ a, b } = nodes));
 
   /** A file of random bytes written through B, read whole through A, and in A's file cache. */
   async function cachedOnA(name: string, size: number): Promise<string> {
@@ -71,6 +59,12 @@ describe('overlay: the file cache and FUSE passthrough', () => {
     assert.equal(s1.javascriptReadBytes, s0.javascriptReadBytes, 'no read reached JavaScript');
     // mmap reads the backing file too.
     assert.equal((await py(a, 'import mmap, hashlib\nf = open("whole.bin", "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\nprint(hashlib.md5(m[:]).hexdigest())')).trim(), want);
+    // Prometheus sees both.
+    const registry = new Registry();
+    registerMountMetrics(registry, a.mount);
+    const text = await registry.metrics();
+    assert.match(text, new RegExp(`^oswalk_mount_passthrough_opens_total ${s1.passthroughOpens + 1}$`, 'm'));
+    assert.match(text, new RegExp(`^oswalk_mount_file_cache_bytes ${s1.fileCache.bytes}$`, 'm'));
     // A small file is not worth a copy.
     await ok('head -c 100000 /dev/urandom > small.bin && cat small.bin > /dev/null', { cwd: a.mnt });
     await new Promise((r) => setTimeout(r, 300));
