@@ -57,6 +57,8 @@ export class Backing {
   /** The OpenFile whose content it holds (the path's file when the first handle opened). */
   owner: OpenFile | null = null;
   private seen: Seen;
+  /** Changes of ours to it, one at a time (a newer version may arrive while a writer truncates). */
+  private changing: Promise<unknown> = Promise.resolve();
 
   constructor(readonly id: number, readonly file: FileHandle, manifest: string, seen: Seen) {
     this.manifest = manifest;
@@ -89,27 +91,37 @@ export class Backing {
    * Make it hold version `manifest` (size bytes): only the chunks that differ from the version
    * it holds are written, so an append elsewhere costs its last chunks, not the file.
    */
-  async become(cache: FileCache, backend: Backend, manifest: string, size: number): Promise<void> {
-    if (manifest === this.manifest) return;
-    await this.detach(cache);
-    const before = new Map<number, string>();
-    if (this.manifest) for (const c of await offsets(backend, this.manifest)) before.set(c.offset, c.hash);
-    for (const c of await offsets(backend, manifest)) {
-      if (before.get(c.offset) === c.hash) continue;
-      const data = await backend.readRange(manifest, c.offset, c.size, 0);
-      await this.file.write(data, 0, data.length, c.offset);
-    }
-    await this.file.truncate(size);
-    this.manifest = manifest;
-    await this.changes();
+  become(cache: FileCache, backend: Backend, manifest: string, size: number): Promise<void> {
+    return this.serially(async () => {
+      if (manifest === this.manifest) return;
+      await this.detach(cache);
+      const before = new Map<number, string>();
+      if (this.manifest) for (const c of await offsets(backend, this.manifest)) before.set(c.offset, c.hash);
+      for (const c of await offsets(backend, manifest)) {
+        if (before.get(c.offset) === c.hash) continue;
+        const data = await backend.readRange(manifest, c.offset, c.size, 0);
+        await this.file.write(data, 0, data.length, c.offset);
+      }
+      await this.file.truncate(size);
+      this.manifest = manifest;
+      await this.changes();
+    });
   }
 
   /** Truncate it (the FS process's own change: truncate, O_TRUNC). */
-  async truncate(cache: FileCache, size: number): Promise<void> {
-    await this.detach(cache);
-    await this.file.truncate(size);
-    this.manifest = null;
-    await this.changes();
+  truncate(cache: FileCache, size: number): Promise<void> {
+    return this.serially(async () => {
+      await this.detach(cache);
+      await this.file.truncate(size);
+      this.manifest = null;
+      await this.changes();
+    });
+  }
+
+  private serially(fn: () => Promise<void>): Promise<void> {
+    const p = this.changing.then(fn);
+    this.changing = p.catch(() => undefined);
+    return p;
   }
 }
 
