@@ -11,7 +11,7 @@ export interface PassthroughBinding {
   oswalk_backing_close(id: number): number;
   oswalk_open_reply(fh: number, backingId: number): void;
 }
-const { EPERM, ENODEV, EINVAL, ENOTTY } = constants.errno;
+const { EPERM, ENODEV, EINVAL, ENOTTY, ELOOP } = constants.errno;
 
 /**
  * What one path's kernel inode is doing on this mount. The kernel allows an inode either
@@ -169,9 +169,11 @@ export class Passthrough {
         const s = await file.stat({ bigint: true });
         return new Backing(id, file, manifest, { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
       }
-      if ([EPERM, ENODEV, EINVAL, ENOTTY].includes(-id)) {
+      if ([EPERM, ENODEV, EINVAL, ENOTTY, ELOOP].includes(-id)) {
+        // ELOOP: the state dir is on a stacked filesystem (overlayfs), under which the kernel
+        // will not pass through.
         this.off = true;
-        this.log.info({ errno: -id }, 'this kernel does not do FUSE passthrough here: cached files are read through the FS process');
+        this.log.info({ errno: -id, path }, 'no FUSE passthrough here (an older kernel, no CAP_SYS_ADMIN, or a state dir on overlayfs): every open goes through the FS process');
       } else {
         this.log.warn({ errno: -id, path }, 'could not register a backing file');
       }
