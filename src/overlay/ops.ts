@@ -61,6 +61,14 @@ const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]+$/;
 
 const UNCHANGED_ID = 0xffffffff;
 
+/** Tries to chunk a file being written (10, 20, 40, 80 ms apart). */
+const STORE_ATTEMPTS = 5;
+
+/** The store's "changed while it was being chunked" (packetfs FileChangedError). */
+function changing(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'ECHANGED';
+}
+
 /** What chmod, chown, utimens and setxattr change: of a file's OpenFile, or of a new version. */
 interface Attrs {
   mode: number;
@@ -546,6 +554,8 @@ export class OverlayFs {
       } catch (err) {
         f.dirty = true;
         f.contentChanged ||= content;
+        // Still being written through another handle: that one's close commits it.
+        if (changing(err) && f.refs > 1) return;
         throw err;
       }
     });
@@ -554,10 +564,26 @@ export class OverlayFs {
   private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number }> {
     if (f.size === 0) return { manifest: await this.backend.emptyManifest(), size: 0 };
     const b = this.backingOf(f);
-    if (b && b.manifest === null) return this.backend.storeFile(b.contentPath);
+    if (b && b.manifest === null) return this.storeFile(b.contentPath);
     const chunks = f.takeChunks();
     if (chunks) return this.backend.storeChunks(await chunks);
-    return this.backend.storeFile(await f.materialize(this.io));
+    return this.storeFile(await f.materialize(this.io));
+  }
+
+  /**
+   * Chunk a file holding an OpenFile's content (its staging or backing file), which other
+   * handles may be writing right now: the store refuses bytes that changed while it read them,
+   * so it tries again, a little later each time, for a quiet moment.
+   */
+  private async storeFile(path: string): Promise<{ manifest: string; size: number }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.backend.storeFile(path);
+      } catch (err) {
+        if (!changing(err) || attempt === STORE_ATTEMPTS - 1) throw err;
+        await new Promise((r) => setTimeout(r, 10 << attempt));
+      }
+    }
   }
 
   /** Run fn on the OpenFile of path (opening one for the moment if none is), and commit the change. */

@@ -56,6 +56,8 @@ export class Backing {
   livePath: string | null = null;
   /** The OpenFile whose content it holds (the path's file when the first handle opened). */
   owner: OpenFile | null = null;
+  /** Its last handle closed: nothing reads it any more (a stat or an event may still come). */
+  closed = false;
   private seen: Seen;
   /** Changes of ours to it, one at a time (a newer version may arrive while a writer truncates). */
   private changing: Promise<unknown> = Promise.resolve();
@@ -79,7 +81,7 @@ export class Backing {
 
   /** Its size and times now, when they moved since last looked at (the kernel wrote to it). */
   async changes(): Promise<Seen | null> {
-    if (!this.live) return null;
+    if (!this.live || this.closed) return null;
     const s = await this.file.stat({ bigint: true });
     const now = { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs };
     const moved = now.size !== this.seen.size || now.mtimeNs !== this.seen.mtimeNs || now.ctimeNs !== this.seen.ctimeNs;
@@ -118,8 +120,13 @@ export class Backing {
     });
   }
 
+  /** When changes of ours under way are done. */
+  idle(): Promise<unknown> {
+    return this.changing;
+  }
+
   private serially(fn: () => Promise<void>): Promise<void> {
-    const p = this.changing.then(fn);
+    const p = this.changing.then(() => (this.closed ? undefined : fn()));
     this.changing = p.catch(() => undefined);
     return p;
   }
@@ -197,7 +204,10 @@ export class Passthrough {
 
   /** The last handle on b closed: the kernel drops the id (and the inode its file), we the rest. */
   async close(cache: FileCache, b: Backing): Promise<void> {
+    b.closed = true;
     this.binding.oswalk_backing_close(b.id);
+    // After changes of ours under way: they may still be writing to it.
+    await b.idle();
     await b.file.close();
     if (b.livePath) await rm(b.livePath, { force: true });
     else if (b.manifest) cache.unpin(b.manifest);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { ok, startNode, stopNode, useTwoNodes, type TestNode } from './helpers.js';
+import { ok, sh, startNode, stopNode, useTwoNodes, type TestNode } from './helpers.js';
 import { Registry } from 'prom-client';
 import type { MountReadStats } from '../../src/overlay/index.js';
 import { registerMountMetrics } from '../../src/overlay/metrics.js';
@@ -180,6 +180,41 @@ describe('overlay: the file cache and FUSE passthrough', () => {
     assert.equal(s1.passthroughOpens, s0.passthroughOpens, 'no passthrough open while a cached one was there');
     assert.equal(await md5(a, 'mixed.bin'), want);
     assert.equal((await stats(a)).passthroughOpens, s0.passthroughOpens + 1, 'the next open, alone, is one');
+  });
+});
+
+describe('overlay: passthrough under load', () => {
+  const nodes = useTwoNodes(['pt-load-a', 'pt-load-b']);
+
+  it('readers, appenders, truncates, chmods and another node\'s appends on one file at once: no EIO, and both nodes agree after', async () => {
+    const { a, b } = nodes;
+    await ok(`head -c ${3 * MiB} /dev/urandom > load.bin && cat load.bin > /dev/null`, { cwd: a.mnt });
+    await cached(a, 1);
+    const s0 = await stats(a);
+    const failures: string[] = [];
+    const loop = async (n: TestNode, cmd: string) => {
+      for (const t0 = Date.now(); Date.now() - t0 < 6000; ) {
+        const r = await sh(cmd, { cwd: n.mnt, timeoutMs: 30_000 });
+        if (r.code !== 0) failures.push(`${n.name}: ${cmd}: ${r.stderr.trim()}`);
+      }
+    };
+    await Promise.all([
+      loop(a, 'cat load.bin > /dev/null'),
+      loop(a, 'md5sum load.bin > /dev/null'),
+      loop(a, 'echo x >> load.bin'),
+      loop(a, 'chmod 644 load.bin && chmod 600 load.bin'),
+      loop(a, 'python3 -c "import os; os.truncate(\'load.bin\', 2000000)" && sleep 0.5'),
+      loop(b, 'echo y >> load.bin && sleep 0.2'),
+    ]);
+    assert.deepEqual(failures.slice(0, 5), []);
+    assert.ok((await stats(a)).passthroughOpens > s0.passthroughOpens + 10, 'opens were passthrough ones');
+    const t0 = Date.now();
+    for (;;) {
+      const [ma, mb] = [await md5(a, 'load.bin'), await md5(b, 'load.bin')];
+      if (ma === mb) break;
+      if (Date.now() - t0 > 5000) assert.fail(`A reads ${ma}, B ${mb}, 5 s after the last change`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
 });
 
