@@ -81,8 +81,13 @@ export interface NodeMountOptions {
 export interface NodeMount {
   /** The bind of the mount in shareDir, for job containers, kept current across remounts. */
   containerPath?: string;
+  /** What the node reports of its mount in heartbeats: the file cache's size, as last asked. */
+  usage(): { fileCacheBytes?: number };
   stop(): Promise<void>;
 }
+
+/** How often the agent asks its FS process for the file cache's size (for heartbeats). */
+const MOUNT_USAGE_EVERY_MS = 10_000;
 
 /**
  * Mount the unified filesystem at the node's mount path, served by its own FS process
@@ -97,13 +102,24 @@ export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeM
     log: opts.log.child({ part: 'mount' }),
   });
   if (opts.registry) registerMountMetrics(opts.registry, mount);
+  let fileCacheBytes: number | undefined;
+  const ask = () => void mount.readStats().then((s) => {
+    if (s) fileCacheBytes = s.fileCache.bytes;
+  });
+  ask();
+  const timer = setInterval(ask, MOUNT_USAGE_EVERY_MS);
+  const usage = () => (fileCacheBytes === undefined ? {} : { fileCacheBytes });
+  const stopMount = () => {
+    clearInterval(timer);
+    return mount.stop();
+  };
   const { shareDir } = opts;
-  if (!shareDir) return { stop: () => mount.stop() };
+  if (!shareDir) return { usage, stop: stopMount };
   let containerPath: string;
   try {
     containerPath = await shareMount(mount.mountDir, shareDir);
   } catch (err) {
-    await mount.stop();
+    await stopMount();
     throw err;
   }
   mount.on('restarted', () => {
@@ -111,8 +127,9 @@ export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeM
   });
   return {
     containerPath,
+    usage,
     async stop() {
-      await mount.stop();
+      await stopMount();
       await unmountStale(containerPath);
       await unmountStale(shareDir);
     },

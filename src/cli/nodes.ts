@@ -14,6 +14,7 @@ export const NODE_COLUMNS: Column<NodeRecord>[] = [
   { header: 'EXPORTED', value: (n) => n.exportFiles },
   { header: 'STORED', value: (n) => (n.storeBytes === undefined ? undefined : `${formatBytes(n.storeBytes)} (${n.storeChunks} chunks)`) },
   { header: 'CACHE', value: (n) => (n.cacheBytes === undefined ? undefined : formatBytes(n.cacheBytes)) },
+  { header: 'FILE CACHE', value: (n) => (n.fileCacheBytes === undefined ? undefined : formatBytes(n.fileCacheBytes)) },
   { header: 'BACKLOG', value: (n) => n.translateBacklog },
   { header: 'HEARTBEAT', value: (n) => `${formatAge(Date.now() - n.lastHeartbeat)} ago` },
   { header: 'LABELS', value: (n) => Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-' },

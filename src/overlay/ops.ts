@@ -177,7 +177,16 @@ export class OverlayFs {
       // or from their backing file, which gets the new version's bytes first.
       f.dropFastReads(this.io);
       const b = this.backingOf(f);
-      if (b && e.manifest) await b.become(this.opts.fileCache!, this.backend, e.manifest, e.size);
+      if (b && e.manifest) {
+        try {
+          await b.become(this.opts.fileCache!, this.backend, e.manifest, e.size);
+        } catch (err) {
+          // Its chunks cannot be had now (a peer away): the handles read on the version they
+          // have, which the path shows here until a later look gets the new one.
+          this.log.warn({ err, path }, 'could not bring a passthrough file to its newer version; trying again at the next look');
+          return f;
+        }
+      }
     }
     f.adopt(e);
     return f;

@@ -36,13 +36,15 @@ export interface NodeRecord {
   storeChunks?: number;
   storeBytes?: number;
   cacheBytes?: number;
+  /** The mount's file cache (whole files kept for passthrough opens). */
+  fileCacheBytes?: number;
 }
 
 /** Fields of a NodeRecord kept as JSON in the hash rather than as plain strings. */
 const JSON_FIELDS = new Set(['labels', 'agentLabels']);
 const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
-  'translateBacklog', 'exportFiles', 'storeChunks', 'storeBytes', 'cacheBytes', 'agentCpus', 'agentMemoryBytes',
+  'translateBacklog', 'exportFiles', 'storeChunks', 'storeBytes', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
 ]);
 
 export function encodeNode(n: Partial<NodeRecord>): Record<string, string> {

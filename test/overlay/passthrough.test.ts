@@ -1,6 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pino } from 'pino';
+import { mountNodeFilesystem } from '../../src/agent/filesystem.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { keyspace } from '../../src/state/keys.js';
 import { join } from 'node:path';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { ok, sh, startNode, stopNode, useTwoNodes, type TestNode } from './helpers.js';
@@ -214,6 +219,30 @@ describe('overlay: passthrough under load', () => {
       if (ma === mb) break;
       if (Date.now() - t0 > 5000) assert.fail(`A reads ${ma}, B ${mb}, 5 s after the last change`);
       await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
+
+describe('overlay: the agent\'s mount reports its file cache', () => {
+  it('gives the file cache\'s size for heartbeats (oswalk get nodes: FILE CACHE)', async () => {
+    const redis = await TestRedis.start();
+    const base = mkdtempSync(join(tmpdir(), 'oswalk-ovl-usage-'));
+    const conn = connectRedis(redis.url);
+    const mount = await mountNodeFilesystem({
+      mountPath: join(base, 'mnt'), node: 'usage', redisUrl: redis.url, ks: keyspace(testPrefix()), redis: conn, stateDir: join(base, 'state'),
+      token: 'usage-token', log: pino({ level: 'silent' }),
+    });
+    try {
+      await ok(`head -c ${2 * MiB} /dev/urandom > f && cat f > /dev/null`, { cwd: join(base, 'mnt') });
+      for (const t0 = Date.now(); mount.usage().fileCacheBytes !== 2 * MiB; ) {
+        if (Date.now() - t0 > 30_000) assert.fail(`usage() says ${JSON.stringify(mount.usage())} after 30 s`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await mount.stop();
+      conn.disconnect();
+      await redis.stop();
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });
