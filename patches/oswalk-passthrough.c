@@ -55,12 +55,12 @@ typedef struct { int32_t fd; uint32_t flags; uint64_t padding; } ow_backing_map_
 #define OW_DEV_IOC_BACKING_OPEN _IOW(229, 1, ow_backing_map_t)
 #define OW_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
-/* Requests whose replies may need changing (INIT, OPEN, CREATE), by unique id; and the open
- * flags marked for file handles, until their OPEN/CREATE reply goes out. Few at a time: a
+/* Requests whose replies may need changing (INIT, OPEN, CREATE), by unique id; and the backing
+ * files marked for file handles, until their OPEN/CREATE reply goes out. Few at a time: a
  * request is in the first table from the moment it is read until it is answered. */
 #define OW_PENDING 256
 typedef struct { uint64_t unique; uint32_t opcode; } ow_request_t;
-typedef struct { uint64_t fh; uint32_t open_flags; int32_t backing_id; } ow_mark_t;
+typedef struct { uint64_t fh; int32_t backing_id; } ow_mark_t;
 static pthread_mutex_t ow_pt_lock = PTHREAD_MUTEX_INITIALIZER;
 static ow_request_t ow_requests[OW_PENDING];
 /* Entries in ow_requests: most replies (reads) need not look. */
@@ -173,8 +173,7 @@ static int ow_channel_send (struct fuse_chan *ch, const struct iovec iov[], size
     ow_open_out_t *open_out = (ow_open_out_t *) ((char *) iov[1].iov_base + at);
     ow_mark_t mark;
     if (ow_mark_take(open_out->fh, &mark)) {
-      if (mark.open_flags & OW_FOPEN_PASSTHROUGH) open_out->open_flags &= OW_FOPEN_PASSTHROUGH_MASK;
-      open_out->open_flags |= mark.open_flags;
+      open_out->open_flags = (open_out->open_flags & OW_FOPEN_PASSTHROUGH_MASK) | OW_FOPEN_PASSTHROUGH;
       open_out->backing_id = mark.backing_id;
     }
   }
@@ -229,7 +228,7 @@ NAPI_METHOD(oswalk_open_reply) {
   pthread_mutex_lock(&ow_pt_lock);
   for (int i = 0; i < OW_PENDING; i++) {
     if (ow_marks[i].fh == 0) {
-      ow_marks[i] = (ow_mark_t) { fh, OW_FOPEN_PASSTHROUGH, backing_id };
+      ow_marks[i] = (ow_mark_t) { fh, backing_id };
       break;
     }
   }

@@ -282,10 +282,9 @@ export class OverlayFs {
    */
   private async chooseKind(path: string, fh: number, flags: number): Promise<void> {
     const h = this.handles.get(fh)!;
-    let inode = this.inodes.get(path);
-    if (!inode) this.inodes.set(path, (inode = new InodeState()));
-    h.inode = inode;
-    const state = inode;
+    const state = this.inodes.get(path) ?? new InodeState();
+    this.inodes.set(path, state);
+    h.inode = state;
     const decided = state.deciding.then(async () => {
       const f = h.file;
       const pt = this.opts.passthrough;
