@@ -90,6 +90,11 @@ export class FileCache {
     this.pinned.set(manifest, (this.pinned.get(manifest) ?? 0) + 1);
   }
 
+  /** Whether a backing file is open on manifest's copy (a second one would share its inode). */
+  inUse(manifest: string): boolean {
+    return this.pinned.has(manifest);
+  }
+
   unpin(manifest: string): void {
     const n = (this.pinned.get(manifest) ?? 1) - 1;
     if (n > 0) this.pinned.set(manifest, n);

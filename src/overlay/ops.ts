@@ -299,7 +299,9 @@ export class OverlayFs {
       }
       const cache = this.opts.fileCache;
       const m = f.entry?.manifest;
-      if (state.idle && pt?.enabled && cache && m && f.clean && !f.hidden && (flags & O_ACCMODE) === O_RDONLY && !(flags & O_TRUNC) && cache.has(m)) {
+      // One backing file per copy: two paths of the same content share a copy, and a writer of
+      // one would change the other's bytes.
+      if (state.idle && pt?.enabled && cache && m && f.clean && !f.hidden && (flags & O_ACCMODE) === O_RDONLY && !(flags & O_TRUNC) && cache.has(m) && !cache.inUse(m)) {
         const b = await pt.backing(cache, m);
         if (b && state.idle && f.clean && f.entry?.manifest === m) {
           b.owner = f;

@@ -131,6 +131,24 @@ describe('overlay: the file cache and FUSE passthrough', () => {
     assert.equal((await stats(a)).passthroughOpens, s0.passthroughOpens, 'the reader was a passthrough one all along');
   });
 
+  it('two paths of the same content held at once: a write to one leaves the other\'s bytes alone', async () => {
+    const want = await cachedOnA('twin1.bin', 2 * MiB);
+    await ok('cp twin1.bin twin2.bin', { cwd: b.mnt });
+    await ok('test -f twin2.bin', { cwd: a.mnt });
+    const out = await py(a, [
+      'import os, hashlib',
+      'r1 = os.open("twin1.bin", os.O_RDONLY)',
+      'r2 = os.open("twin2.bin", os.O_RDONLY)',
+      'w = os.open("twin1.bin", os.O_RDWR)',
+      'os.pwrite(w, b"changed", 0)',
+      'os.close(w)',
+      'print(os.pread(r1, 7, 0).decode())',
+      'print(hashlib.md5(os.pread(r2, 4 << 20, 0)).hexdigest())',
+    ].join('\n'));
+    assert.equal(out, `changed\n${want}\n`);
+    assert.equal(await md5(b, 'twin2.bin'), want);
+  });
+
   it('truncate, O_TRUNC and a rewrite while a passthrough handle is open', async () => {
     await cachedOnA('trunc.bin', 2 * MiB);
     const out = await py(a, [
