@@ -41,8 +41,8 @@ export class FileCache {
   private entries = new Map<string, number>();
   private bytes = 0;
   private filling = new Set<string>();
-  /** Copies open as backing files (count of holders): never dropped meanwhile, their changes go to live copies. */
-  private pinned = new Map<string, number>();
+  /** Copies open as backing files: never dropped meanwhile (their changes go to live copies). */
+  private pinned = new Set<string>();
   /** Copies are made one at a time: each reads and writes a whole file. */
   private queue: Promise<void> = Promise.resolve();
   private seq = 0;
@@ -87,7 +87,7 @@ export class FileCache {
 
   /** Keep manifest's copy while it is open as a backing file (unpin when closed). */
   pin(manifest: string): void {
-    this.pinned.set(manifest, (this.pinned.get(manifest) ?? 0) + 1);
+    this.pinned.add(manifest);
   }
 
   /** Whether a backing file is open on manifest's copy (a second one would share its inode). */
@@ -96,9 +96,7 @@ export class FileCache {
   }
 
   unpin(manifest: string): void {
-    const n = (this.pinned.get(manifest) ?? 1) - 1;
-    if (n > 0) this.pinned.set(manifest, n);
-    else this.pinned.delete(manifest);
+    this.pinned.delete(manifest);
   }
 
   /** The copy is in use: last to be dropped (its mtime keeps the order across restarts). */
@@ -124,11 +122,6 @@ export class FileCache {
       .then(() => this.copyIn(manifest, size, read))
       .catch((err: unknown) => this.opts.log.warn({ err, manifest }, 'could not copy a file into the file cache'))
       .finally(() => this.filling.delete(manifest));
-  }
-
-  /** Wait for the copies asked for so far (tests, benchmarks). */
-  settled(): Promise<void> {
-    return this.queue;
   }
 
   private async copyIn(manifest: string, size: number, read: ReadRange): Promise<void> {
