@@ -145,3 +145,14 @@ NAPI_METHOD(oswalk_chunk_sealed) {
   napi_create_double(env, (double) ow_crc_sealed(fd), &result);
   return result;
 }
+
+/* oswalk_chunk_forget_pages(fd): drop the page cache of a chunk file just written and synced.
+ * A file written through a mount is in the mount's own page cache already (and one from an
+ * export directory in that file's): its chunks' pages would hold the same bytes twice, and
+ * on a VM each page new to the guest costs (BENCHMARKS.md). Readers that stream a file read
+ * its chunks around the page cache too (O_DIRECT, oswalk-fast-read.c). Returns 0 or an errno. */
+NAPI_METHOD(oswalk_chunk_forget_pages) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_INT32(fd, 0)
+  NAPI_RETURN_INT32(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED))
+}

@@ -510,6 +510,7 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_stats) \
   NAPI_EXPORT_FUNCTION(oswalk_chunk_seal) \
   NAPI_EXPORT_FUNCTION(oswalk_chunk_sealed) \
+  NAPI_EXPORT_FUNCTION(oswalk_chunk_forget_pages) \
   NAPI_EXPORT_FUNCTION(oswalk_xattrs_read) \
   NAPI_EXPORT_FUNCTION(oswalk_backing_open) \
   NAPI_EXPORT_FUNCTION(oswalk_backing_close) \

@@ -74,7 +74,7 @@ if (stale) {
 
 // node-gyp-build must now pick the patched addon.
 const binding = require('node-gyp-build')(dir);
-if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_open_reply !== 'function') {
+if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_chunk_forget_pages !== 'function') {
   console.error(`patch-fuse-native: fuse-native in ${dir} still loads an unpatched addon (is PREBUILDS_ONLY set?)`);
   process.exit(1);
 }

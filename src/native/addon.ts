@@ -11,8 +11,9 @@ const require = createRequire(import.meta.url);
 export function oswalkAddon(): Record<string, unknown> {
   const dir = dirname(require.resolve('fuse-native/package.json'));
   const binding = require('node-gyp-build')(dir) as Record<string, unknown>;
-  if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_chunk_seal !== 'function') {
-    throw new Error(`fuse-native in ${dir} runs an addon without OS Walk's patch; run: node scripts/patch-fuse-native.mjs`);
+  // The newest function of patches/oswalk-*.c: an addon built from older sources lacks it.
+  if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_chunk_forget_pages !== 'function') {
+    throw new Error(`fuse-native in ${dir} runs an addon without OS Walk's patch, or one built from older sources; run: node scripts/patch-fuse-native.mjs`);
   }
   return binding;
 }

@@ -10,6 +10,7 @@ export type ChunkSealer = (fd: number, data: Uint8Array) => Promise<void>;
 interface SealBinding {
   oswalk_chunk_seal(fd: number, data: Uint8Array, done: (errno: number) => void): void;
   oswalk_chunk_sealed(fd: number): number;
+  oswalk_chunk_forget_pages(fd: number): number;
 }
 
 // Without the patched addon no mount can serve reads on the FUSE threads either: there is
@@ -24,6 +25,14 @@ const sealBinding = () => oswalkAddonIfBuilt() as SealBinding | null;
 export function chunkSealer(): ChunkSealer | null {
   const b = sealBinding();
   return b && ((fd, data) => new Promise((resolve) => b.oswalk_chunk_seal(fd, data, () => resolve())));
+}
+
+/**
+ * Drop the page cache of the chunk file open at fd, written and synced (patches/
+ * oswalk-chunk-check.c says why); nothing where the addon is not built.
+ */
+export function forgetPages(fd: number): void {
+  sealBinding()?.oswalk_chunk_forget_pages(fd);
 }
 
 /** The CRC recorded on the chunk file open at fd, or null. */

@@ -5,7 +5,7 @@ import { chmod, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, typ
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { createLogger, type Logger } from '../util/log.js';
-import { chunkSealer, sealedCrc, type ChunkSealer } from './chunk-seal.js';
+import { chunkSealer, forgetPages, sealedCrc, type ChunkSealer } from './chunk-seal.js';
 import { chunkStream, type ChunkerOptions } from './chunker.js';
 import { ChunkNotFoundError, CorruptChunkError, FileChangedError, HASH_RE, StoreWriteError, checkHash } from './errors.js';
 import type { ChunkReadPool } from './read-pool.js';
@@ -290,7 +290,10 @@ export class ChunkStore extends EventEmitter {
       if (this.seal) await this.sealReadOnly(fh, data);
       // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
       // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
-      if (area === 'own') await fh.sync();
+      if (area === 'own') {
+        await fh.sync();
+        forgetPages(fh.fd);
+      }
       await fh.close();
       fh = undefined;
       const dir = join(this.dir, area, hash.slice(0, 2), hash.slice(2, 4));

@@ -231,6 +231,22 @@ describe('ChunkStore', () => {
     }
   });
 
+  it('leaves no page cache behind the chunks it writes and syncs, file or single chunk; a peer\'s copy in the cache area keeps it', async () => {
+    const resident = (p: string) => Number(execFileSync('fincore', ['--bytes', '--raw', '--noheadings', '-o', 'RES', p], { encoding: 'utf8' }));
+    const store = fresh('forget');
+    const file = join(root, 'forget.bin');
+    writeFileSync(file, randomBytes(6 << 20));
+    const { chunks } = await store.putFile(file);
+    assert.ok(chunks.length > 1);
+    for (const c of chunks) assert.equal(resident(store.path(c.hash)), 0, `chunk ${c.hash} of ${c.size} bytes`);
+    const one = randomBytes(300_000);
+    await store.put(sha(one), one);
+    assert.equal(resident(store.path(sha(one))), 0);
+    const peer = randomBytes(300_000);
+    await store.put(sha(peer), peer, { area: 'cache' });
+    assert.ok(resident(store.path(sha(peer), 'cache')) > 0, 'not synced, so not dropped');
+  });
+
   it('streams chunk files around the page cache, and reads them back the same on any filesystem', async () => {
     const pool = new ChunkReadPool(1);
     // Bytes of the file in the page cache (fincore); dd with iflag=nocache drops its clean pages.
