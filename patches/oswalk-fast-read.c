@@ -132,8 +132,8 @@ static ow_plan_t *ow_plan_get (uint64_t fh) {
   return p;
 }
 
-/* Takes the plan out of the table; readers that hold it finish with it. */
-/* Takes fh's plan out of the table; returns the bytes its reads returned. */
+/* Takes fh's plan out of the table (readers that hold it finish with it); returns the bytes its
+ * reads returned. */
 static uint64_t ow_plan_remove (uint64_t fh) {
   pthread_mutex_lock(&ow_table_lock);
   ow_plan_t **at = &ow_table[fh % OW_BUCKETS];
