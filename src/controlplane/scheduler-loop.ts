@@ -49,6 +49,7 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
   const nodes: SchedNode[] = snapNodes.map((n) => ({
     name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, cpus: n.cpus, memoryBytes: n.memoryBytes,
     allocated: { milliCpus: n.allocated.milliCpus, memoryBytes: n.allocated.memoryBytes }, load1: n.load1,
+    ...(n.mountReady === false ? { mountDown: n.mountError || 'the cluster filesystem is not mounted' } : {}),
   }));
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const groups: GroupLimits = { ...first.groups };
@@ -75,7 +76,7 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
     plan.placements.push(...part.placements);
     plan.waiting.push(...part.waiting);
     offset += ids.length;
-    const room = nodes.some((n) => n.status === 'ready' && Math.round(n.cpus * 1000) - n.allocated.milliCpus >= smallest);
+    const room = nodes.some((n) => n.status === 'ready' && !n.mountDown && Math.round(n.cpus * 1000) - n.allocated.milliCpus >= smallest);
     if (ids.length < PAGE || offset >= batch || !room) break;
     ids = await pendingIds(redis, ks, offset, Math.min(PAGE, batch - offset));
     page = await pendingJobs(redis, ks, ids, memory.jobs);

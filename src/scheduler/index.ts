@@ -1,9 +1,9 @@
 /**
  * Placement as a pure function, after Nomad's scheduler: for each pending job (in queue
- * order: priority, then age) keep the feasible nodes — ready, matching the nodeSelector and
- * runtime, with free CPUs and memory — rank them and take the best, then count the job's
- * reservation against that node before looking at the next job. A job that fits nowhere
- * gets a reason a person can act on.
+ * order: priority, then age) keep the feasible nodes — ready with the cluster filesystem
+ * mounted, matching the nodeSelector and runtime, with free CPUs and memory — rank them and
+ * take the best, then count the job's reservation against that node before looking at the
+ * next job. A job that fits nowhere gets a reason a person can act on.
  *
  * No I/O: the caller reads a snapshot and applies the plan with placeJobs(), which checks
  * again that each placement is still valid.
@@ -21,6 +21,11 @@ export interface SchedNode {
   allocated: { milliCpus: number; memoryBytes: number };
   /** 1-minute load average, a tie-breaker between equally reserved nodes. */
   load1: number;
+  /**
+   * Why the node's mount of the unified filesystem is down, if it is: jobs there would find
+   * no /cluster (the path fails every write meanwhile), so the node takes none until it is up.
+   */
+  mountDown?: string;
 }
 
 /** A pending job as the queue describes it (its CPUs in thousandths, memory 0 for none). */
@@ -105,8 +110,14 @@ function whyNot(job: SchedJob, nodes: SchedNode[], free: Map<string, Free>): str
   if (!ready.length) {
     return `no ${sel ? 'matching ' : ''}node is ready (${countBy(selected)})`;
   }
-  const rt = job.runtime ? ready.filter((n) => n.runtime === job.runtime) : ready;
-  if (!rt.length) return `no ready ${sel ? 'matching ' : ''}node runs the ${job.runtime} runtime`;
+  const mounted = ready.filter((n) => !n.mountDown);
+  if (!mounted.length) {
+    const why = ready.slice(0, 3).map((n) => `${n.name}: ${n.mountDown}`).join('; ');
+    return `no ready ${sel ? 'matching ' : ''}node has the cluster filesystem mounted (${why}${ready.length > 3 ? '; …' : ''})`;
+  }
+  const rt = job.runtime ? mounted.filter((n) => n.runtime === job.runtime) : mounted;
+  const withMount = mounted.length < ready.length ? ' with the cluster filesystem mounted' : '';
+  if (!rt.length) return `no ready ${sel ? 'matching ' : ''}node${withMount} runs the ${job.runtime} runtime`;
   const which = sel || job.runtime ? 'largest matching node' : 'largest node';
   const maxCpu = Math.max(...rt.map((n) => Math.round(n.cpus * 1000)));
   if (job.milliCpus > maxCpu) return `needs ${formatCpus(job.milliCpus)}; the ${which} has ${formatCpus(maxCpu)}`;
@@ -130,7 +141,7 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; gr
       freeMem: n.memoryBytes - n.allocated.memoryBytes,
     });
   }
-  const ready = snapshot.nodes.filter((n) => n.status === 'ready');
+  const ready = snapshot.nodes.filter((n) => n.status === 'ready' && !n.mountDown);
   // Stable: equal priorities keep the snapshot's (age) order.
   const jobs = [...snapshot.pending].sort((a, b) => b.priority - a.priority);
   const plan: SchedulePlan = { placements: [], waiting: [] };

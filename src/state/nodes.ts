@@ -26,7 +26,7 @@ export async function applyNodeManifests(redis: Redis, ks: Keyspace): Promise<nu
 }
 
 export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJobs'> &
-  Partial<Pick<NodeRecord, 'translateBacklog' | 'exportFiles' | 'storeChunks' | 'storeBytes' | 'cacheBytes' | 'fileCacheBytes'>>;
+  Partial<Pick<NodeRecord, 'translateBacklog' | 'exportFiles' | 'storeChunks' | 'storeBytes' | 'cacheBytes' | 'fileCacheBytes' | 'mountReady' | 'mountError'>>;
 
 /** Record a heartbeat; false means the node was marked down or re-registered elsewhere. */
 export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now?: number): Promise<boolean> {

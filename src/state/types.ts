@@ -38,6 +38,12 @@ export interface NodeRecord {
   cacheBytes?: number;
   /** The mount's file cache (whole files kept for passthrough opens). */
   fileCacheBytes?: number;
+  /**
+   * Whether the node's mount of the unified filesystem is up (absent: the agent mounts none).
+   * A node whose mount is down gets no jobs, and mountError says why.
+   */
+  mountReady?: boolean;
+  mountError?: string;
 }
 
 /** Fields of a NodeRecord kept as JSON in the hash rather than as plain strings. */
@@ -46,6 +52,9 @@ const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
   'translateBacklog', 'exportFiles', 'storeChunks', 'storeBytes', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
 ]);
+const BOOLEAN_FIELDS = new Set(['mountReady']);
+/** Fields a heartbeat clears by sending '' (a hash field stays until written again). */
+const EMPTY_IS_ABSENT = new Set(['mountError']);
 
 export function encodeNode(n: Partial<NodeRecord>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -59,7 +68,8 @@ export function encodeNode(n: Partial<NodeRecord>): Record<string, string> {
 export function decodeNode(h: Record<string, string>): NodeRecord {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(h)) {
-    out[k] = JSON_FIELDS.has(k) ? JSON.parse(v) : NUMBER_FIELDS.has(k) ? Number(v) : v;
+    if (EMPTY_IS_ABSENT.has(k) && v === '') continue;
+    out[k] = JSON_FIELDS.has(k) ? JSON.parse(v) : NUMBER_FIELDS.has(k) ? Number(v) : BOOLEAN_FIELDS.has(k) ? v === 'true' : v;
   }
   const n = out as unknown as NodeRecord;
   n.labels ??= {};

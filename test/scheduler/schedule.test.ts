@@ -9,6 +9,7 @@ function node(name: string, o: Partial<SchedNode> & { usedCpus?: number; usedMem
     name, status: o.status ?? 'ready', labels: o.labels ?? {}, runtime: o.runtime ?? 'process',
     cpus: o.cpus ?? 4, memoryBytes: o.memoryBytes ?? 16 * GiB,
     allocated: { milliCpus: (o.usedCpus ?? 0) * 1000, memoryBytes: o.usedMem ?? 0 }, load1: o.load1 ?? 0,
+    ...(o.mountDown ? { mountDown: o.mountDown } : {}),
   };
 }
 
@@ -42,6 +43,24 @@ const cases: Case[] = [
     nodes: [node('n1', { status: 'down' }), node('n2', { status: 'draining' }), node('n3', { status: 'down' })],
     jobs: [job('a')],
     waiting: { a: 'no node is ready (2 down, 1 draining)' },
+  },
+  {
+    name: 'a node whose mount is down is not used, however empty',
+    nodes: [node('n1', { mountDown: 'remount failed: EIO; retrying' }), node('n2', { usedCpus: 3 })],
+    jobs: [job('a')],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'no ready node has its mount',
+    nodes: [node('n1', { mountDown: 'the filesystem process died (SIGKILL); remounting' }), node('n2', { status: 'down' })],
+    jobs: [job('a')],
+    waiting: { a: 'no ready node has the cluster filesystem mounted (n1: the filesystem process died (SIGKILL); remounting)' },
+  },
+  {
+    name: 'the only node of the runtime has its mount down',
+    nodes: [node('n1', { runtime: 'docker', mountDown: 'remount failed: EIO; retrying' }), node('n2', { runtime: 'process' })],
+    jobs: [job('a', { runtime: 'docker' })],
+    waiting: { a: 'no ready node with the cluster filesystem mounted runs the docker runtime' },
   },
   {
     name: 'too many CPUs for any node',
