@@ -81,25 +81,33 @@ export interface NodeMountOptions {
 export interface NodeMount {
   /** The bind of the mount in shareDir, for job containers, kept current across remounts. */
   containerPath?: string;
-  /** What the node reports of its mount in heartbeats: the file cache's size, as last asked. */
-  usage(): { fileCacheBytes?: number };
+  /**
+   * What the node reports of its mount in heartbeats: whether jobs can use it now (and why
+   * not: the scheduler places no job on a node whose mount is down), the file cache's size.
+   * mountError is '' while the mount is up, so a heartbeat clears an earlier reason.
+   */
+  usage(): { mountReady: boolean; mountError: string; fileCacheBytes?: number };
   stop(): Promise<void>;
 }
 
 /** How often the agent asks its FS process for the file cache's size (for heartbeats). */
 const MOUNT_USAGE_EVERY_MS = 10_000;
+/** How soon a bind for job containers that failed after a remount is tried again. */
+const SHARE_RETRY_MS = 2_000;
 
 /**
  * Mount the unified filesystem at the node's mount path, served by its own FS process
- * (restarted if it dies). With a shareDir (the docker runtime) the mount is also bound at
- * <shareDir>/<name> after every (re)mount, so running containers follow a remount (see
- * shareMount); those binds are undone on stop, so nothing stays mounted.
+ * (restarted if it dies; while it is down the path fails writes, see guardMountDir). With a
+ * shareDir (the docker runtime) the mount is also bound at <shareDir>/<name> after every
+ * (re)mount, so running containers follow a remount (see shareMount); those binds are undone
+ * on stop, so nothing stays mounted.
  */
 export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeMount> {
+  const log = opts.log.child({ part: 'mount' });
   const mount = await mountOverlay({
     mountDir: opts.mountPath, node: opts.node, redisUrl: opts.redisUrl, prefix: opts.ks.prefix, stateDir: opts.stateDir,
     chunkDir: chunkDir(opts.stateDir), token: opts.token, ...(await mountCacheSizes(opts.redis, opts.ks)),
-    log: opts.log.child({ part: 'mount' }),
+    log,
   });
   if (opts.registry) registerMountMetrics(opts.registry, mount);
   let fileCacheBytes: number | undefined;
@@ -108,23 +116,41 @@ export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeM
   });
   ask();
   const timer = setInterval(ask, MOUNT_USAGE_EVERY_MS);
-  const usage = () => (fileCacheBytes === undefined ? {} : { fileCacheBytes });
+  // Why job containers cannot reach the mount though it is up (their bind failed), if so.
+  let shareError: string | undefined;
+  const usage = () => {
+    const why = mount.down ?? shareError;
+    return { mountReady: why === undefined, mountError: why ?? '', ...(fileCacheBytes === undefined ? {} : { fileCacheBytes }) };
+  };
+  let shareTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
   const stopMount = () => {
+    stopped = true;
     clearInterval(timer);
+    clearTimeout(shareTimer);
     return mount.stop();
   };
   const { shareDir } = opts;
   if (!shareDir) return { usage, stop: stopMount };
   let containerPath: string;
   try {
-    containerPath = await shareMount(mount.mountDir, shareDir);
+    containerPath = await shareMount(mount.mountDir, shareDir, log);
   } catch (err) {
     await stopMount();
     throw err;
   }
-  mount.on('restarted', () => {
-    shareMount(mount.mountDir, shareDir).catch((err: unknown) => opts.log.error({ err, shareDir }, 'the remount could not be bound for job containers; they see no /cluster until the next remount'));
-  });
+  const share = () => {
+    clearTimeout(shareTimer);
+    shareMount(mount.mountDir, shareDir, log).then(() => {
+      shareError = undefined;
+    }, (err: unknown) => {
+      if (stopped || mount.down) return; // the next remount binds again
+      shareError = `the mount could not be bound for job containers: ${(err as Error).message}`;
+      log.error({ err, shareDir }, 'the remount could not be bound for job containers; trying again');
+      shareTimer = setTimeout(share, SHARE_RETRY_MS);
+    });
+  };
+  mount.on('restarted', share);
   return {
     containerPath,
     usage,

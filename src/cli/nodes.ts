@@ -3,9 +3,17 @@ import type { NodeRecord } from '../state/types.js';
 import { action, client, globals } from './common.js';
 import { formatAge, formatBytes, printRows, type Column } from './output.js';
 
+/**
+ * A node's status as a person reads it: a ready node whose mount of the unified filesystem is
+ * down takes no jobs, and says why (`ready (mount down: …)`).
+ */
+export function nodeStatus(n: NodeRecord): string {
+  return n.status !== 'down' && n.mountReady === false ? `${n.status} (mount down: ${n.mountError ?? 'unknown'})` : n.status;
+}
+
 export const NODE_COLUMNS: Column<NodeRecord>[] = [
   { header: 'NAME', value: (n) => n.name },
-  { header: 'STATUS', value: (n) => n.status },
+  { header: 'STATUS', value: nodeStatus },
   { header: 'RUNTIME', value: (n) => n.runtime },
   { header: 'CPUS', value: (n) => n.cpus },
   { header: 'LOAD', value: (n) => n.load1?.toFixed(2) },

@@ -19,9 +19,11 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify(st, null, 2) + '\n');
         return;
       }
-      const ready = st.nodes.filter((n) => n.status === 'ready');
+      // Ready for jobs: a node without its mount of the unified filesystem takes none.
+      const ready = st.nodes.filter((n) => n.status === 'ready' && n.mountReady !== false);
+      const unmounted = st.nodes.filter((n) => n.status === 'ready' && n.mountReady === false).length;
       const cpus = ready.reduce((s, n) => s + n.cpus, 0);
-      process.stdout.write(`Nodes: ${ready.length} ready of ${st.nodes.length}, ${cpus} CPUs ready\n\n`);
+      process.stdout.write(`Nodes: ${ready.length} ready of ${st.nodes.length}${unmounted ? ` (${unmounted} with the mount down)` : ''}, ${cpus} CPUs ready\n\n`);
       printRows(format, st.nodes, NODE_COLUMNS);
       const jobs = Object.entries(st.jobs).filter(([, n]) => n > 0);
       process.stdout.write(`\nJobs: ${jobs.length ? jobs.map(([s, n]) => `${n} ${s}`).join(', ') : 'none'}\n`);

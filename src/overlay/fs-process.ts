@@ -1,11 +1,14 @@
 /**
  * The process that serves one FUSE mount of the unified filesystem. It is started by
- * mountOverlay (src/overlay/index.ts) with child_process.fork, gets its settings in the
- * OSWALK_FS_CONFIG environment variable, and reports `{type: 'mounted'}` over IPC.
+ * mountOverlay (src/overlay/index.ts) with child_process.fork, gets its settings as the first
+ * IPC message (`{type: 'config'}`: they hold the Redis URL and the cluster token, which its
+ * environment, readable by root jobs in /proc/<pid>/environ, must not), and reports
+ * `{type: 'mounted'}` over IPC, or `{type: 'failed', message}` before it exits.
  *
  * It must never touch its own mount: fuse-native runs every handler on this process's one JS
  * thread, so a read of the mount from here would wait for itself. Every handler is async.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkFetcher, ChunkReadPool, ChunkStore, LiveChunker } from '../packetfs/index.js';
 import { connectRedis } from '../state/redis.js';
@@ -15,7 +18,7 @@ import { ClusterBackend } from './cluster-backend.js';
 import { FileCache } from './file-cache.js';
 import { fuseOps, loadFuse, mountOptions, type MountTuning } from './fuse.js';
 import { OverlayFs } from './ops.js';
-import type { MountReadStats } from './index.js';
+import { mountStack, parseMountinfo, type MountReadStats } from './index.js';
 
 const REDIS_COMMAND_TIMEOUT_MS = 10_000;
 /** Smaller files are not copied whole for passthrough: for them it saves little. */
@@ -40,10 +43,32 @@ export interface FsProcessConfig {
   tuning: MountTuning;
 }
 
+/** The settings, sent by the parent as its first message. */
+function receiveConfig(): Promise<FsProcessConfig> {
+  if (!process.send) return Promise.reject(new Error('no IPC channel: this process is started by mountOverlay'));
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: { type?: string; config?: FsProcessConfig }) => {
+      if (m?.type !== 'config' || !m.config) return;
+      process.off('message', onMessage);
+      process.off('disconnect', onGone);
+      resolve(m.config);
+    };
+    const onGone = () => reject(new Error('the parent went away before sending the settings'));
+    process.on('message', onMessage);
+    process.once('disconnect', onGone);
+  });
+}
+
+/**
+ * The device (major:minor) of the mount on top of dir, read from the mount table: never by a
+ * stat of dir, which would be a request to this very process.
+ */
+function topDevice(dir: string): string | undefined {
+  return mountStack(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')), dir).pop()?.dev;
+}
+
 async function main(): Promise<void> {
-  const raw = process.env.OSWALK_FS_CONFIG;
-  if (!raw) throw new Error('OSWALK_FS_CONFIG is not set: this process is started by mountOverlay');
-  const cfg = JSON.parse(raw) as FsProcessConfig;
+  const cfg = await receiveConfig();
   const log = createLogger('overlay-fs', { node: cfg.node, mount: cfg.mountDir });
   // Modes come from the callers (the kernel applies their umask); ours must not cut them again.
   process.umask(0);
@@ -85,7 +110,9 @@ async function main(): Promise<void> {
 
   const fuse = new Fuse(cfg.mountDir, fuseOps(fs, () => fuse, log), mountOptions(cfg.tuning));
   await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
-  log.info('mounted');
+  // Ours, right after mounting: at unmount, the top of the path must still be this connection.
+  const ourDevice = topDevice(cfg.mountDir);
+  log.info({ device: ourDevice }, 'mounted');
   process.send?.({ type: 'mounted' });
   // The agent asks when Prometheus scrapes it (src/overlay/metrics.ts).
   process.on('message', (m: { type?: string; id?: number }) => {
@@ -103,10 +130,18 @@ async function main(): Promise<void> {
     log.info({ why, fastReads: fastReads.stats() }, 'unmounting');
     const abandoned = await fs.flushClosed();
     if (abandoned.length > 0) log.warn({ paths: abandoned.slice(0, 20), count: abandoned.length }, 'files still being written keep their last version');
-    await new Promise<void>((resolve) => fuse.unmount((err) => {
-      if (err) log.error({ err }, 'unmount failed');
-      resolve();
-    }));
+    // libfuse unmounts by path (umount2 with MNT_DETACH, as root): if the agent has already
+    // detached our mount (it thought us dead, or a new agent took over the path), that would
+    // detach whatever is on top now, a newer FS process's mount or the guard under it. Then we
+    // only exit; closing /dev/fuse ends what is left of our mount.
+    const top = topDevice(cfg.mountDir);
+    if (top !== ourDevice) log.warn({ top, ours: ourDevice }, 'our mount is no longer on top of the mount point; not unmounting it');
+    else {
+      await new Promise<void>((resolve) => fuse.unmount((err) => {
+        if (err) log.error({ err }, 'unmount failed');
+        resolve();
+      }));
+    }
     await backend.close();
     redis.disconnect();
     process.exit(0);
@@ -119,5 +154,7 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   console.error(`oswalk fs process: ${(err as Error).stack ?? err}`);
-  process.exit(1);
+  // The parent reports this as the reason the mount is down (oswalk status shows it).
+  if (process.connected) process.send?.({ type: 'failed', message: (err as Error).message ?? String(err) }, () => process.exit(1));
+  else process.exit(1);
 });

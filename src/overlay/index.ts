@@ -4,9 +4,10 @@
  * mount (to check that it answers) without deadlocking.
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { EventEmitter, once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rename, rmdir, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_PREFIX } from '../state/keys.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -52,6 +53,12 @@ export interface MountOverlayOptions {
 
 export interface OverlayMount extends EventEmitter {
   readonly mountDir: string;
+  /**
+   * Why the unified filesystem is not mounted now (the FS process died and is being
+   * replaced, a remount failed), undefined while it is. Events: 'died', 'remountFailed' (err),
+   * 'restarted'.
+   */
+  readonly down: string | undefined;
   /** Pid of the FS process now serving the mount. */
   readonly pid: number | undefined;
   /** How many times the FS process was restarted. */
@@ -75,18 +82,63 @@ export interface MountReadStats {
   passthroughOpens: number;
 }
 
+/** One line of /proc/self/mountinfo, decoded. */
+export interface MountEntry {
+  id: number;
+  parent: number;
+  /** major:minor of the mounted filesystem (a FUSE connection has one of its own). */
+  dev: string;
+  /** The directory of that filesystem mounted here (a bind's source). */
+  root: string;
+  target: string;
+  /** Per-mount options (ro, nosuid…), not the filesystem's. */
+  options: string[];
+  fstype: string;
+  source: string;
+  /** Propagation fields (shared:N, master:N). */
+  optional: string;
+}
+
 /** Mount points (decoded) from /proc/self/mountinfo, with their fs type and propagation fields. */
-export async function mountTable(): Promise<Array<{ target: string; fstype: string; optional: string }>> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
+export async function mountTable(): Promise<MountEntry[]> {
+  return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+export function parseMountinfo(text: string): MountEntry[] {
   const out = [];
   for (const line of text.split('\n')) {
     if (!line) continue;
     const [left, right] = line.split(' - ');
     const f = left.split(' ');
+    const r = right.split(' ');
     const decode = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    out.push({ target: decode(f[4]), fstype: right.split(' ')[0], optional: f.slice(6).join(' ') });
+    out.push({
+      id: Number(f[0]), parent: Number(f[1]), dev: f[2], root: decode(f[3]), target: decode(f[4]), options: f[5].split(','),
+      fstype: r[0], source: decode(r[1] ?? ''), optional: f.slice(6).join(' '),
+    });
   }
   return out;
+}
+
+/**
+ * The mounts stacked on dir, bottom first (each one's parent is the one below it): what a
+ * path lookup of dir reaches is the last.
+ */
+export function mountStack(table: MountEntry[], dir: string): MountEntry[] {
+  const target = resolve(dir);
+  const here = table.filter((m) => m.target === target);
+  const ids = new Set(here.map((m) => m.id));
+  const bottom = here.filter((m) => !ids.has(m.parent));
+  const stack: MountEntry[] = [];
+  // A mount whose parent is not at dir is the bottom; more than one (propagated copies) is odd
+  // but harmless: follow the last, as the kernel's lookup does.
+  let cur = bottom.pop();
+  while (cur) {
+    stack.push(cur);
+    const id: number = cur.id;
+    cur = here.find((m) => m.parent === id);
+  }
+  return stack;
 }
 
 export async function isMounted(dir: string): Promise<boolean> {
@@ -107,6 +159,95 @@ export async function unmountStale(dir: string): Promise<void> {
 }
 
 /**
+ * The read-only guard under every mount of the unified filesystem (and under its binds for
+ * containers): a read-only bind of the (empty) mount point onto itself. The FUSE mount goes on
+ * top of it; when the FS process dies and its dead mount is detached, a lookup of the path
+ * reaches the guard, where every write fails with EROFS, for root too (root ignores mode bits,
+ * not a read-only mount) and for containers that see the path through a bind. Without it the
+ * gap until the new FS process mounts was the plain directory underneath, and whatever a job
+ * wrote there in that second landed on the local disk, out of the cluster, then hid under the
+ * next mount or kept libfuse from mounting ("mountpoint is not empty").
+ *
+ * A bind, not an empty read-only tmpfs: fuse-native refuses a mount point whose device is not
+ * its parent directory's ("Mountpoint in use"), and a bind keeps the device. Made read-only
+ * where nothing sees it (a private bind elsewhere, remounted ro) and then bound into place,
+ * because a bind-then-remount at the mount point itself stays writable in every copy that
+ * propagation made before the remount (a container's, the host's under compose); a bind of a
+ * read-only mount is read-only in all of them. nosuid,nodev,noexec mark it as ours.
+ */
+const GUARD_OPTIONS = ['ro', 'nosuid', 'nodev', 'noexec'];
+
+export function isGuard(m: MountEntry | undefined): boolean {
+  return !!m && !m.fstype.startsWith('fuse') && GUARD_OPTIONS.every((o) => m.options.includes(o)) &&
+    (m.root === '/' || m.root.endsWith('/' + basename(m.target)));
+}
+
+async function mountGuard(target: string): Promise<void> {
+  const staging = await mkdtemp(join(tmpdir(), 'oswalk-guard-'));
+  try {
+    await run('mount', ['--bind', target, staging]);
+    try {
+      await run('mount', ['--make-private', staging]);
+      await run('mount', ['-o', `remount,bind,${GUARD_OPTIONS.join(',')}`, staging]);
+      await run('mount', ['--bind', staging, target]);
+    } finally {
+      await run('umount', [staging]);
+    }
+  } finally {
+    await rmdir(staging).catch(() => undefined);
+  }
+}
+
+/**
+ * Files in the directory under a mount point (written while nothing guarded it) are not in
+ * the cluster: they move to a sibling directory `.<name>.stray-<time>` with a log line, rather
+ * than stay hidden under the mount or keep it from mounting. Returns where they went.
+ */
+export async function moveStrays(dir: string, log: Logger): Promise<string | undefined> {
+  const target = resolve(dir);
+  const names = await readdir(target);
+  if (!names.length) return undefined;
+  const dest = join(dirname(target), `.${basename(target)}.stray-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  await mkdir(dest, { recursive: true, mode: 0o700 });
+  for (const n of names) await rename(join(target, n), join(dest, n));
+  log.warn({ dir: target, movedTo: dest, count: names.length, names: names.slice(0, 10) },
+    'the mount point held files written while nothing was mounted there (they are not in the cluster); moved them aside');
+  return dest;
+}
+
+/**
+ * Make the top of dir the read-only guard: detach whatever is mounted above a guard there (a
+ * dead or old FUSE mount, an old bind), or, with no guard, detach everything, move stray
+ * files aside and mount one. Returns false when no guard can be mounted (not root): dir is
+ * then left empty and unmounted, and the caller mounts on the plain directory.
+ */
+export async function guardMountDir(dir: string, log: Logger): Promise<boolean> {
+  const target = resolve(dir);
+  for (let i = 0; ; i++) {
+    const stack = mountStack(await mountTable(), target);
+    const top = stack[stack.length - 1];
+    if (isGuard(top)) return true;
+    if (stack.some(isGuard)) {
+      // Only the top: the guard below stays, so the path never shows the directory itself.
+      await run('umount', ['-l', target]);
+    } else if (top) {
+      await unmountStale(target);
+    } else {
+      await mkdir(target, { recursive: true });
+      await moveStrays(target, log);
+      try {
+        await mountGuard(target);
+      } catch (err) {
+        log.warn({ err: (err as Error).message, dir: target },
+          'no read-only guard under the mount point (mounting needs root): while the FS process restarts, writes to it land in the directory itself, and are moved aside at the next mount');
+        return false;
+      }
+    }
+    if (i > 100) throw new Error(`could not clear the mounts on ${target}`);
+  }
+}
+
+/**
  * Make dir a mount point with shared propagation (mount --bind dir dir; mount --make-rshared
  * dir), so that a FUSE mount made below it later, or made again after a restart, also appears
  * in containers that bind it with rslave propagation. `/` is private on these hosts, hence the
@@ -115,7 +256,7 @@ export async function unmountStale(dir: string): Promise<void> {
 export async function prepareSharedMountDir(dir: string): Promise<void> {
   const target = resolve(dir);
   await mkdir(target, { recursive: true });
-  const entry = (await mountTable()).filter((m) => m.target === target).pop();
+  const entry = mountStack(await mountTable(), target).pop();
   if (!entry) await run('mount', ['--bind', target, target]);
   if (!entry || !/\bshared:\d+/.test(entry.optional)) await run('mount', ['--make-rshared', target]);
 }
@@ -125,15 +266,30 @@ export async function prepareSharedMountDir(dir: string): Promise<void> {
  * bind of an earlier mount there; returns the bind's path. Containers bind shareDir, never the
  * FUSE mount itself: a bind copies the mount it finds, so a container holding the mount would
  * hold the dead one after the FS process restarts. Holding shareDir rslave, they see both the
- * old bind go and the new one come.
+ * old bind go and the new one come, and between the two a read-only guard (guardMountDir),
+ * never the directory under it.
  */
-export async function shareMount(mountDir: string, shareDir: string): Promise<string> {
+export async function shareMount(mountDir: string, shareDir: string, log: Logger = createLogger('overlay')): Promise<string> {
   await prepareSharedMountDir(shareDir);
   const target = join(resolve(shareDir), basename(resolve(mountDir)));
-  await unmountStale(target);
-  await mkdir(target, { recursive: true });
+  await guardMountDir(target, log);
+  // Bind the top of mountDir only (not --rbind): that is the FUSE mount, not its guard.
   await run('mount', ['--bind', resolve(mountDir), target]);
   return target;
+}
+
+/**
+ * The FS process's environment: ours without the cluster's credentials (the API token, a Redis
+ * URL that may carry a password), which it gets over IPC instead. OSWALK_REDIS_OPTIONS stays:
+ * it names a file, whose own mode guards what it holds.
+ */
+export function fsProcessEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || /^OSWALK_(TOKEN|REDIS_URL|FS_CONFIG)$/.test(k)) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 function fsProcessEntry(): string {
@@ -144,7 +300,7 @@ function fsProcessEntry(): string {
 async function waitMounted(dir: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const m = (await mountTable()).filter((e) => e.target === dir).pop();
+    const m = mountStack(await mountTable(), dir).pop();
     const up = m?.fstype.startsWith('fuse') && (await stat(dir).then(() => true, () => false));
     // Checked after the awaits: a child that died meanwhile must not count as started.
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the FS process for ${dir} exited during start-up`);
@@ -155,9 +311,12 @@ async function waitMounted(dir: string, child: ChildProcess, timeoutMs: number):
 }
 
 /**
- * Mount the unified filesystem at opts.mountDir, served by a child process (fs-process.ts).
- * Resolves once the mount answers. If the FS process dies, the stale mount is cleared and a new
- * FS process mounts again (backoff 0.5 s doubling to 10 s); stop() unmounts for good.
+ * Mount the unified filesystem at opts.mountDir, served by a child process (fs-process.ts), on
+ * top of a read-only guard (guardMountDir). Resolves once the mount answers. If the FS process
+ * dies, its dead mount answers ENOTCONN until the restart (backoff 0.5 s doubling to 10 s)
+ * detaches it, the guard then answers EROFS until a new FS process has mounted: at no moment
+ * does a write reach the directory under the mount. `down` says why while it is not mounted.
+ * stop() unmounts for good, guard included.
  */
 export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMount> {
   const mountDir = resolve(opts.mountDir);
@@ -176,9 +335,9 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     tuning: { entryTimeout: 0.5, attrTimeout: 0.5, negativeTimeout: 0.5, ...opts.tuning },
   };
   const startTimeoutMs = opts.startTimeoutMs ?? 20_000;
-  // A crash leaves a dead FUSE mount behind, on which even mkdir fails (ENOTCONN): clear it first.
-  await unmountStale(mountDir);
-  await mkdir(mountDir, { recursive: true });
+  // A crash leaves a dead FUSE mount behind, on which even mkdir fails (ENOTCONN): clear it
+  // first, down to the read-only guard (made here if there is none).
+  let guarded = await guardMountDir(mountDir, log);
 
   const emitter = new EventEmitter();
   let child: ChildProcess | undefined;
@@ -186,27 +345,41 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
   let restarts = 0;
   let backoff = 500;
   let restartTimer: NodeJS.Timeout | undefined;
+  let down: string | undefined;
 
   const start = async (): Promise<void> => {
     const c = fork(fsProcessEntry(), [], {
-      env: { ...process.env, OSWALK_FS_CONFIG: JSON.stringify(cfg) },
+      // The settings, the Redis URL and token among them, go over the IPC channel (a socket
+      // pair only the two processes hold), not the environment: /proc/<pid>/environ of the FS
+      // process is readable by any root job on the node, and so is argv by everyone.
+      env: fsProcessEnv(),
       // Not the parent's node flags (--eval, --inspect…): this is a program of its own.
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     child = c;
+    c.send({ type: 'config', config: cfg });
+    // What the child says when it fails to start (its own words beat "exited during start-up").
+    let failure: string | undefined;
+    c.on('message', (m: { type?: string; message?: string }) => {
+      if (m?.type === 'failed') failure = m.message;
+    });
     // Until it has mounted, a child's death is start()'s failure, and start()'s caller retries:
     // restarting here too would run two restarts at once, each forking a child of its own.
     let mounted = false;
     c.on('exit', (code, signal) => {
       if (stopping || child !== c || !mounted) return;
+      const how = signal ?? `exit code ${code}`;
+      down = `the filesystem process died (${how})${opts.restart === false ? '' : '; remounting'}`;
       emitter.emit('died', { code, signal });
       if (opts.restart === false) {
         log.error({ code, signal }, 'FS process died');
-        void unmountStale(mountDir);
+        // Down to the guard: the path fails writes until stop() instead of showing the directory.
+        void guardMountDir(mountDir, log).catch((err: unknown) => log.error({ err }, 'could not clear the dead mount'));
         return;
       }
       log.error({ code, signal }, 'FS process died; remounting');
+      // The dead mount stays until the restart: callers get ENOTCONN from it, never the disk.
       restartTimer = setTimeout(() => void restart(), backoff);
       backoff = Math.min(backoff * 2, 10_000);
     });
@@ -214,6 +387,9 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
       await waitMounted(mountDir, c, startTimeoutMs);
     } catch (err) {
       c.kill('SIGKILL');
+      // Its last message may come after its exit: the channel's close comes after both.
+      if (!failure) await Promise.race([once(c, 'close'), new Promise((r) => setTimeout(r, 1000))]);
+      if (failure) throw new Error(failure);
       throw err;
     }
     mounted = true;
@@ -223,19 +399,29 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
   const restart = async (): Promise<void> => {
     if (stopping) return;
     try {
-      await unmountStale(mountDir);
+      // The dead mount goes (down to the guard); stray files go aside when there is no guard.
+      guarded = await guardMountDir(mountDir, log);
       restarts++;
       await start();
       backoff = 500;
+      down = undefined;
       emitter.emit('restarted', { pid: child?.pid, restarts });
     } catch (err) {
+      down = `remount failed: ${(err as Error).message}; retrying`;
       log.error({ err }, 'remount failed; trying again');
+      emitter.emit('remountFailed', err);
       if (!stopping) restartTimer = setTimeout(() => void restart(), backoff);
       backoff = Math.min(backoff * 2, 10_000);
     }
   };
 
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    // Nothing of ours stays mounted after a failed first mount: not the guard either.
+    await unmountStale(mountDir);
+    throw err;
+  }
 
   const stop = async (): Promise<void> => {
     stopping = true;
@@ -249,7 +435,7 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
       clearTimeout(timer);
     }
     await unmountStale(mountDir);
-    log.info('unmounted');
+    log.info({ guarded }, 'unmounted');
   };
 
   let statsSeq = 0;
@@ -275,6 +461,7 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
   // defineProperties, not Object.assign: assign would copy the getters' values once.
   return Object.defineProperties(emitter, {
     mountDir: { value: mountDir, enumerable: true },
+    down: { get: () => down, enumerable: true },
     pid: { get: () => child?.pid, enumerable: true },
     restarts: { get: () => restarts, enumerable: true },
     readStats: { value: readStats },
