@@ -41,6 +41,9 @@ export function register(program: Command): void {
       const stateDir = resolve(opts.stateDir);
       mkdirSync(stateDir, { recursive: true });
       const log = createLogger('agent', { node: opts.node });
+      // Listening from here on: a signal while the agent starts stops it once started, rather
+      // than killing it half-way with its mount up (Ctrl-C under `oswalk up` right at start).
+      const signalled = untilSignal();
       const agent = await startAgent({
         node: opts.node,
         ...(opts.redis ? { redisUrl: opts.redis } : { controlPlane }),
@@ -58,8 +61,14 @@ export function register(program: Command): void {
         ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory, '--memory') } : {}),
         log,
       });
-      await untilSignal();
-      log.info('stopping: running jobs are stopped and requeued');
+      const signal = await signalled;
+      // Ctrl-C under `oswalk up` signals the whole group, and up then sends its SIGTERM too: a
+      // second signal must not cut the stop short (it would leave jobs unrequeued and the mount
+      // point's read-only guard mounted). The supervisor's SIGKILL remains the hard stop.
+      const again = (s: NodeJS.Signals) => log.info({ signal: s }, 'already stopping');
+      process.on('SIGINT', again);
+      process.on('SIGTERM', again);
+      log.info({ signal }, 'stopping: running jobs are stopped and requeued');
       await agent.stop();
     }));
 }

@@ -8,6 +8,7 @@
  * It must never touch its own mount: fuse-native runs every handler on this process's one JS
  * thread, so a read of the mount from here would wait for itself. Every handler is async.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkFetcher, ChunkReadPool, ChunkStore, LiveChunker } from '../packetfs/index.js';
@@ -18,7 +19,7 @@ import { ClusterBackend } from './cluster-backend.js';
 import { FileCache } from './file-cache.js';
 import { fuseOps, loadFuse, mountOptions, type MountTuning } from './fuse.js';
 import { OverlayFs } from './ops.js';
-import { mountStack, parseMountinfo, type MountReadStats } from './index.js';
+import { isGuard, mountStack, parseMountinfo, type MountReadStats } from './index.js';
 
 const REDIS_COMMAND_TIMEOUT_MS = 10_000;
 /** Smaller files are not copied whole for passthrough: for them it saves little. */
@@ -141,6 +142,19 @@ async function main(): Promise<void> {
         if (err) log.error({ err }, 'unmount failed');
         resolve();
       }));
+    }
+    // With the parent gone nobody remounts: the read-only guard under our mount goes too, as
+    // its stop() would have taken it, so nothing of ours stays mounted (a new agent makes a new
+    // one, moving aside whatever was written in the directory meanwhile). While the parent
+    // lives, the guard is its business: it stays for the remount.
+    if (!process.connected) {
+      const now = mountStack(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')), cfg.mountDir).pop();
+      if (isGuard(now)) {
+        await new Promise<void>((resolve) => execFile('umount', ['-l', cfg.mountDir], (err) => {
+          if (err) log.error({ err }, 'could not unmount the guard under the mount');
+          resolve();
+        }));
+      }
     }
     await backend.close();
     redis.disconnect();

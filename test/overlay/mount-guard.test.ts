@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
-import { oswalk } from '../helpers/cli.js';
+import { OSWALK_BIN, oswalk } from '../helpers/cli.js';
 import { api, startJobsControlPlane, TOKEN as CP_TOKEN } from '../helpers/jobs-cluster.js';
-import { isGuard, mountStack, mountTable, unmountStale } from '../../src/overlay/index.js';
+import { isGuard, isMounted, mountStack, mountTable, unmountStale } from '../../src/overlay/index.js';
 import { mountNodeFilesystem } from '../../src/agent/filesystem.js';
 import { startAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
@@ -337,6 +337,26 @@ describe('overlay: the mount never falls through to the directory under it', () 
       execFileSync('umount', [view]);
       rmSync(view, { recursive: true, force: true });
       rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('a parent killed with SIGKILL (`oswalk mount`) leaves nothing mounted: its FS process takes its mount and the guard', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oswalk-ovl-guardparent-'));
+    const mnt = join(dir, 'mnt');
+    const child = spawn(process.execPath, [OSWALK_BIN, 'mount', mnt, '--node', 'guard-parent', '--redis', redis.url,
+      '--prefix', testPrefix(), '--state-dir', join(dir, 'state'), '--token', 't'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    try {
+      await until('oswalk mount to come up', async () => err.includes('mounted the unified filesystem'), 20_000);
+      assert.equal(mountStack(await mountTable(), mnt).length, 2);
+      child.kill('SIGKILL');
+      await until('nothing mounted on the mount point', async () => !(await isMounted(mnt)), 10_000);
+      await ok(`! pgrep -f 'overlay/[f]s-process.js' -P ${child.pid}`);
+    } finally {
+      child.kill('SIGKILL');
+      await unmountStale(mnt);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
