@@ -1,14 +1,15 @@
+import { FS_LIMITS } from '../state/fs.js';
 import { fsError } from './errors.js';
-
-/** Longest name of one path component, as NAME_MAX. */
-const NAME_MAX = 255;
 
 /**
  * Check a path as the FUSE kernel module hands it over: absolute, no empty, '.' or '..'
- * components, no NUL, no component longer than NAME_MAX bytes. The kernel resolves '..'
+ * components, no NUL; ENAMETOOLONG for a component over NAME_MAX (255) bytes or a path past
+ * PATH_MAX (4096 bytes with its NUL: 4095 at most), the namespace's limits. The kernel resolves '..'
  * before it asks us, so a path that still carries one did not come from the kernel and is
  * refused rather than resolved: namespace paths never leave the namespace, and nothing in
  * this filesystem maps a path to a local file (staging files are named by handle number).
+ * The kernel walks a path one name at a time, so a program that goes deeper a directory at a
+ * time (mkdir -p, mkdirat) reaches us with paths longer than it could pass in one call.
  */
 export function checkPath(path: string): string {
   if (typeof path !== 'string' || !path.startsWith('/') || path.includes('\0')) throw fsError('EINVAL', String(path));
@@ -16,8 +17,9 @@ export function checkPath(path: string): string {
   const parts = path.split('/').slice(1);
   for (const part of parts) {
     if (part === '' || part === '.' || part === '..') throw fsError('EINVAL', path);
-    if (Buffer.byteLength(part) > NAME_MAX) throw fsError('ENAMETOOLONG', path);
+    if (Buffer.byteLength(part) > FS_LIMITS.nameBytes) throw fsError('ENAMETOOLONG', path);
   }
+  if (Buffer.byteLength(path) >= FS_LIMITS.pathBytes) throw fsError('ENAMETOOLONG', `${path.slice(0, 64)}…`, `${Buffer.byteLength(path)} bytes`);
   return path;
 }
 

@@ -49,7 +49,7 @@ export interface VersionRecord {
 
 export type NewVersion = Omit<VersionRecord, 'id' | 'committedAt'> & { committedAt?: number };
 
-export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'EXDEV' | 'EBUSY' | 'ESTALE';
+export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'ENAMETOOLONG' | 'EXDEV' | 'EBUSY' | 'ESTALE';
 
 /** A namespace error the FUSE layer maps to -errno; `path` names what was at fault. */
 export class FsError extends Error {
@@ -60,7 +60,9 @@ export class FsError extends Error {
 }
 
 export const FS_LIMITS = {
+  /** NAME_MAX: the longest name of one path component. */
   nameBytes: 255,
+  /** PATH_MAX, the terminating NUL included, as Linux counts it: a path holds at most 4095 bytes. */
   pathBytes: 4096,
   /** Versions kept per node and stream per path (also in fsOp-1.lua). */
   historyPerNode: 20,
@@ -69,8 +71,8 @@ export const FS_LIMITS = {
 } as const;
 
 /**
- * '/a//b/./c/' → '/a/b/c'. Throws EINVAL for relative paths, '..', NUL, names over 255 bytes
- * and paths over 4096 bytes.
+ * '/a//b/./c/' → '/a/b/c'. Throws EINVAL for relative paths, '..' and NUL, ENAMETOOLONG for a
+ * name over 255 bytes and a path of 4096 bytes or more (PATH_MAX counts the NUL), as Linux does.
  */
 export function normalizePath(p: string): string {
   if (typeof p !== 'string' || !p.startsWith('/')) throw new FsError('EINVAL', String(p), 'path must be absolute');
@@ -79,11 +81,11 @@ export function normalizePath(p: string): string {
   for (const name of p.split('/')) {
     if (name === '' || name === '.') continue;
     if (name === '..') throw new FsError('EINVAL', p, "'..' is not allowed");
-    if (Buffer.byteLength(name) > FS_LIMITS.nameBytes) throw new FsError('EINVAL', p, `name over ${FS_LIMITS.nameBytes} bytes`);
+    if (Buffer.byteLength(name) > FS_LIMITS.nameBytes) throw new FsError('ENAMETOOLONG', p, `name over ${FS_LIMITS.nameBytes} bytes`);
     parts.push(name);
   }
   const out = '/' + parts.join('/');
-  if (Buffer.byteLength(out) > FS_LIMITS.pathBytes) throw new FsError('EINVAL', p.slice(0, 64) + '…', `path over ${FS_LIMITS.pathBytes} bytes`);
+  if (Buffer.byteLength(out) >= FS_LIMITS.pathBytes) throw new FsError('ENAMETOOLONG', p.slice(0, 64) + '…', `path of ${FS_LIMITS.pathBytes} bytes or more`);
   return out;
 }
 

@@ -45,14 +45,20 @@ describe('filesystem namespace', () => {
     return ks;
   };
 
-  it('normalizes paths and rejects .., NUL, long names and long paths', () => {
+  it('normalizes paths and rejects .., NUL (EINVAL), long names and long paths (ENAMETOOLONG)', () => {
     assert.equal(normalizePath('/a//b/./c/'), '/a/b/c');
     assert.equal(normalizePath('/'), '/');
     assert.equal(normalizePath('/with\nnewline'), '/with\nnewline');
-    for (const bad of ['a/b', '/a/../b', '/a\0b', '/' + 'x'.repeat(256), '/' + 'é'.repeat(128), ('/' + 'y'.repeat(200)).repeat(21)]) {
+    for (const bad of ['a/b', '/a/../b', '/a\0b']) {
       assert.throws(() => normalizePath(bad), (e: unknown) => e instanceof FsError && e.code === 'EINVAL', JSON.stringify(bad.slice(0, 20)));
     }
+    // NAME_MAX and PATH_MAX as Linux counts them: 255 bytes a name, 4096 a path with its NUL
+    const longest = ('/' + 'y'.repeat(255)).repeat(15) + '/' + 'z'.repeat(254);
+    for (const bad of ['/' + 'x'.repeat(256), '/' + 'é'.repeat(128), ('/' + 'y'.repeat(200)).repeat(21), longest + 'z']) {
+      assert.throws(() => normalizePath(bad), (e: unknown) => e instanceof FsError && e.code === 'ENAMETOOLONG', JSON.stringify(bad.slice(0, 20)));
+    }
     assert.equal(normalizePath('/' + 'x'.repeat(255)).length, 256);
+    assert.equal(normalizePath(longest).length, 4095);
   });
 
   it('shows a directory\'s mtime moved to when a name last came or went in it; a set mtime holds until then', async () => {
