@@ -11,7 +11,8 @@
  * FOPEN_PASSTHROUGH with the backing file's id.
  *
  * A kernel without passthrough ignores the flag and answers EPERM to oswalk_backing_open; the
- * overlay then does without it.
+ * overlay then does without it. The same channel refuses names that are not UTF-8
+ * (oswalk-names.c).
  *
  * Included by oswalk-fast-read.c.
  */
@@ -24,6 +25,8 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "oswalk-names.c"
 
 /* From <linux/fuse.h> of Linux 6.9+ (Debian 12's headers are older). */
 #define OW_FUSE_OPEN 14
@@ -133,6 +136,11 @@ static int ow_channel_receive (struct fuse_chan **chp, char *buf, size_t size) {
       return -EIO;
     }
     const ow_in_header_t *in = (const ow_in_header_t *) buf;
+    /* A name that is not UTF-8 never reaches libfuse (oswalk-names.c). */
+    if (ow_request_badly_named(buf, (size_t) res, sizeof(ow_in_header_t), in->opcode)) {
+      ow_reply_error(fuse_chan_fd(ch), in->unique, EILSEQ);
+      continue;
+    }
     if (in->opcode == OW_FUSE_INIT || in->opcode == OW_FUSE_OPEN || in->opcode == OW_FUSE_CREATE) ow_request_put(in->unique, in->opcode);
     return (int) res;
   }

@@ -10,8 +10,9 @@
 // that omits one of the times (touch -m, tar's mtimes) since the addon never said it takes
 // UTIME_OMIT. It also compiles in
 // patches/oswalk-fast-read.c, which serves reads of unchanged files on the FUSE threads,
-// patches/oswalk-chunk-check.c, the CRC each chunk file carries, and patches/oswalk-passthrough.c,
-// FUSE passthrough under libfuse 2.
+// patches/oswalk-chunk-check.c, the CRC each chunk file carries, patches/oswalk-passthrough.c,
+// FUSE passthrough under libfuse 2, and patches/oswalk-names.c, which answers EILSEQ to a name
+// that is not UTF-8 before fuse-native turns its stray bytes into U+FFFD.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
