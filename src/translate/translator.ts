@@ -1,6 +1,6 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Redis } from 'ioredis';
@@ -11,6 +11,7 @@ import { XATTR_LIMITS } from '../state/xattrs.js';
 import { exportXattrs } from './xattrs.js';
 import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkStore } from '../packetfs/index.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { escapeBytes, holdsExactly } from './names.js';
 import { mtimeOf, parentOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
 
 export interface TranslatorOptions {
@@ -52,7 +53,13 @@ export interface TranslatorStats {
   renamesReused: number;
   /** bytesTranslated / newBytes: how many times over the data was already stored (1 = no dedup). */
   dedupRatio: number;
+  /** Paths skipped (each once while it stays): names the namespace cannot hold, fifos, sockets, devices. */
   skipped: number;
+  /**
+   * Entries of the export directory left out now because the namespace cannot hold them
+   * exactly: a name, or a symlink's target, that is not valid UTF-8 (each logged once).
+   */
+  exportSkipped: number;
   errors: number;
   /** True once the first full scan of the export directory has been queued. */
   scanned: boolean;
@@ -75,13 +82,23 @@ const RECENTLY_GONE_MAX = 10_000;
 /** A directory the watcher reported on is compared with what we know of it at most this often. */
 const DIR_CHECK_MS = 1000;
 
+/** An entry left out because the namespace cannot hold it exactly. */
+interface Unfit {
+  /** The directory it is in (a path the namespace holds; '' for the top). */
+  dir: string;
+  /** Its name is not UTF-8, or (a symlink) its target is not. */
+  what: 'name' | 'target';
+}
+
 /**
  * Scan and watch a node's export directory and turn what is there into namespace versions:
  * file data into the chunk store and a manifest, then one commitVersion with the file's own
  * mtime, mode and owner. Deletes become tombstones stamped with the deletion time (the mtime of
  * the directory the entry vanished from). Symlinks are stored as links and never followed, so
- * a symlink loop is just a link. Paths whose names are not valid UTF-8 are skipped with a log
- * line (the namespace is UTF-8); names with newlines are ordinary names.
+ * a symlink loop is just a link. An entry whose name (or symlink target) is not valid UTF-8 is
+ * skipped, never changed: the namespace is UTF-8, and decoding would make two such names one.
+ * Each is logged once, its path escaped (`\xff`), and counted in exportSkipped while it stays.
+ * Names with newlines are ordinary names.
  */
 export async function startTranslator(opts: TranslatorOptions): Promise<Translator> {
   const t = new TranslatorImpl(opts);
@@ -109,6 +126,8 @@ class TranslatorImpl implements Translator {
   private dirCheckTimer?: NodeJS.Timeout;
   /** Paths that failed or were skipped: left alone until an event says they changed. */
   private readonly failed = new Set<string>();
+  /** Entries the namespace cannot hold exactly, by their path escaped (escapeBytes). */
+  private readonly unfit = new Map<string, Unfit>();
   private saveTimer?: NodeJS.Timeout;
   private waiters: (() => void)[] = [];
   private closed = false;
@@ -128,7 +147,7 @@ class TranslatorImpl implements Translator {
     if (o.registry) {
       const registers = [o.registry];
       // a translator restarted in the same process takes the metrics over
-      for (const name of ['backlog_files', 'dedup_ratio', 'bytes_total', 'new_bytes_total', 'versions_total', 'chunks_total', 'skipped_total', 'errors_total']) {
+      for (const name of ['backlog_files', 'skipped_paths', 'dedup_ratio', 'bytes_total', 'new_bytes_total', 'versions_total', 'chunks_total', 'skipped_total', 'errors_total']) {
         o.registry.removeSingleMetric(`oswalk_translate_${name}`);
       }
       const self = this;
@@ -136,6 +155,13 @@ class TranslatorImpl implements Translator {
         name: 'oswalk_translate_backlog_files', help: 'Paths of the export directory waiting to be translated', registers,
         collect() {
           this.set(self.backlogSize());
+        },
+      });
+      new Gauge({
+        name: 'oswalk_translate_skipped_paths',
+        help: 'Entries of the export directory left out because their names or symlink targets are not UTF-8', registers,
+        collect() {
+          this.set(self.unfit.size);
         },
       });
       new Gauge({
@@ -175,7 +201,11 @@ class TranslatorImpl implements Translator {
       // a path we know is looked at again (an lstat when nothing changed).
       this.watcher.on('raw', (event, name, details) => {
         const watched = (details as { watchedPath?: string } | undefined)?.watchedPath;
-        if (event !== 'change' || !watched) return;
+        if (!watched) return;
+        // A name that is not UTF-8 arrives changed (U+FFFD) and chokidar, finding no such path,
+        // reports nothing: the listing of its directory shows it.
+        if (typeof name === 'string' && name.includes('\uFFFD')) this.checkDirSoon(this.rel(basename(watched) === name ? dirname(watched) : watched));
+        if (event !== 'change') return;
         for (const rel of [this.rel(watched), this.rel(join(watched, name))]) {
           if (this.state.entries.has(rel)) this.enqueue(rel);
         }
@@ -208,7 +238,7 @@ class TranslatorImpl implements Translator {
 
   stats(): TranslatorStats {
     return {
-      ...this.s, backlogFiles: this.backlogSize(), exportFiles: this.state.files, scanned: this.scanned,
+      ...this.s, backlogFiles: this.backlogSize(), exportFiles: this.state.files, exportSkipped: this.unfit.size, scanned: this.scanned,
       dedupRatio: this.s.newBytes > 0 ? this.s.bytesTranslated / this.s.newBytes : this.s.bytesTranslated > 0 ? Infinity : 1,
     };
   }
@@ -262,12 +292,12 @@ class TranslatorImpl implements Translator {
       let n = 0;
       for (const raw of names) {
         if (++n % 256 === 0) await yieldLoop();
-        const name = raw.toString('utf8');
-        const rel = dirRel ? `${dirRel}/${name}` : name;
-        if (!Buffer.from(name, 'utf8').equals(raw)) {
-          this.skip(rel, 'invalid-utf8', `skipped: the name is not valid UTF-8 (bytes ${raw.toString('hex')})`);
+        if (!holdsExactly(raw)) {
+          this.skipUnfitName(dirRel, raw);
           continue;
         }
+        const name = raw.toString('utf8');
+        const rel = dirRel ? `${dirRel}/${name}` : name;
         const absChild = join(abs, name);
         if (this.ignored(absChild)) continue;
         let st: BigIntStats;
@@ -340,11 +370,13 @@ class TranslatorImpl implements Translator {
     }
     const prefix = dirRel ? `${dirRel}/` : '';
     const present = new Set<string>();
+    // Names that are not UTF-8 come to the watcher changed (U+FFFD): they are seen here.
+    const unfitHere = new Set<string>();
     for (const r of raw) {
-      const name = r.toString('utf8');
-      // names that are not UTF-8 were reported by the scan or the event that brought them
-      if (Buffer.from(name, 'utf8').equals(r)) present.add(prefix + name);
+      if (holdsExactly(r)) present.add(prefix + r.toString('utf8'));
+      else unfitHere.add(this.skipUnfitName(dirRel, r));
     }
+    for (const [key, u] of this.unfit) if (u.what === 'name' && u.dir === dirRel && !unfitHere.has(key)) this.unfit.delete(key);
     for (const rel of this.state.childrenOf(dirRel)) if (!present.has(rel)) this.enqueue(rel);
     for (const rel of present) {
       if (!this.state.entries.has(rel) && !this.failed.has(rel) && !this.ignored(join(this.o.exportDir, rel))) this.enqueue(rel);
@@ -472,13 +504,15 @@ class TranslatorImpl implements Translator {
     if (known?.t === 'd') await this.gone(rel, true);
     if (st.isSymbolicLink()) {
       const raw = await readlink(abs, { encoding: 'buffer' });
-      const target = raw.toString('utf8');
-      if (!Buffer.from(target, 'utf8').equals(raw)) {
-        this.skip(rel, 'invalid-utf8', `skipped: the symlink target is not valid UTF-8 (bytes ${raw.toString('hex')})`);
+      if (!holdsExactly(raw)) {
+        // What the namespace showed of this link is no longer what is here.
+        if (known) await this.gone(rel);
+        this.skipUnfit(escapeBytes(Buffer.from(rel)), parentOf(rel), 'target', `skipped: the symlink's target ${escapeBytes(raw)} is not valid UTF-8, which the namespace cannot hold exactly`);
         return;
       }
-      await this.commit(rel, { ...base, type: 'symlink', size: raw.length, target });
+      await this.commit(rel, { ...base, type: 'symlink', size: raw.length, target: raw.toString('utf8') });
       this.state.set(rel, seenFromStat('l', st));
+      this.unfit.delete(escapeBytes(Buffer.from(rel)));
       return;
     }
     if (!st.isFile()) {
@@ -567,10 +601,15 @@ class TranslatorImpl implements Translator {
     const victims = known && known.t !== 'd'
       ? childrenOnly ? [] : [rel]
       : [...(known && !childrenOnly ? [rel] : []), ...this.state.descendants(rel)];
-    if (!victims.length) {
-      if (rel.includes('\uFFFD')) this.skip(rel, 'invalid-utf8', 'skipped: the name is not valid UTF-8');
-      return;
+    if (this.unfit.size) {
+      const self = escapeBytes(Buffer.from(rel));
+      for (const [key, u] of this.unfit) {
+        if ((key === self && !childrenOnly) || u.dir === rel || u.dir.startsWith(`${rel}/`)) this.unfit.delete(key);
+      }
     }
+    // (A name that is not UTF-8 reaches here from the watcher changed, and is not found: the
+    // check of its directory that every event brings reports it.)
+    if (!victims.length) return;
     let deletedAt = BigInt(Date.now()) * 1_000_000n;
     let dir = childrenOnly ? `${rel}/x` : rel;
     while (dir !== '') {
@@ -598,6 +637,21 @@ class TranslatorImpl implements Translator {
         if (this.recentlyGone.size > RECENTLY_GONE_MAX) this.recentlyGone.delete(this.recentlyGone.keys().next().value!);
       }
     }
+  }
+
+  /** A name in dirRel that is not UTF-8: skipped, logged once while it stays. Returns its key. */
+  private skipUnfitName(dirRel: string, raw: Buffer): string {
+    const key = escapeBytes(Buffer.concat([Buffer.from(dirRel ? `${dirRel}/` : ''), raw]));
+    this.skipUnfit(key, dirRel, 'name', 'skipped: the name is not valid UTF-8, which the namespace cannot hold exactly');
+    return key;
+  }
+
+  private skipUnfit(key: string, dir: string, what: Unfit['what'], msg: string): void {
+    if (this.unfit.has(key)) return;
+    this.unfit.set(key, { dir, what });
+    this.s.skipped++;
+    this.metrics?.skipped.inc({ reason: 'invalid-utf8' });
+    this.log.warn({ path: `${this.o.exportDir}/${key}` }, msg);
   }
 
   private skip(rel: string, reason: string, msg: string): void {

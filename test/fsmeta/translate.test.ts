@@ -311,6 +311,49 @@ describe('translate daemon', () => {
     await until('later file', () => getCurrent(redis, ks, '/later'));
   });
 
+  it('skips names the namespace cannot hold exactly (not UTF-8), each logged once with its path escaped and counted while it stays', async () => {
+    fresh();
+    const bytes = (...parts: (string | number[])[]) => Buffer.concat([Buffer.from(exportDir + '/'), ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p)))]);
+    writeFileSync(bytes('bad-', [0xff]), 'x');
+    // two names that differ only in bytes that are not UTF-8: decoded, both would be "x\uFFFD"
+    writeFileSync(bytes('x', [0xfa]), 'one');
+    writeFileSync(bytes('x', [0xfb]), 'two');
+    mkdirSync(bytes('dir-', [0xc3, 0x28]));
+    writeFileSync(Buffer.concat([bytes('dir-', [0xc3, 0x28]), Buffer.from('/inside')]), 'not reached');
+    symlinkSync(Buffer.from([0x2e, 0x2f, 0xe9]), bytes('link'));
+    writeFileSync(join(exportDir, 'ok-é.txt'), 'fine');
+    writeFileSync(join(exportDir, 'u\uFFFD'), 'a real U+FFFD');
+    const lines: { msg: string; path?: string }[] = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const t = await start({ log });
+    await t.idle();
+    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name).sort(), ['ok-é.txt', 'u\uFFFD']);
+    assert.equal((await getCurrent(redis, ks, '/u\uFFFD'))?.size, 13);
+    assert.equal(t.stats().exportSkipped, 5);
+    const skips = () => lines.filter((l) => /not valid UTF-8/.test(l.msg)).map((l) => l.path!.slice(exportDir.length + 1)).sort();
+    assert.deepEqual(skips(), ['bad-\\xff', 'dir-\\xc3(', 'link', 'x\\xfa', 'x\\xfb']);
+    assert.match(lines.find((l) => l.path?.endsWith('/link'))!.msg, /target \.\/\\xe9 is not valid UTF-8/);
+
+    // Live: a new one is logged once, however often it changes; one removed is no longer counted.
+    writeFileSync(bytes('late-', [0x80]), 'x');
+    await until('late name counted', async () => t.stats().exportSkipped === 6);
+    for (let i = 0; i < 3; i++) {
+      appendFileSync(bytes('late-', [0x80]), 'more');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    rmSync(bytes('bad-', [0xff]));
+    await until('removed name no longer counted', async () => t.stats().exportSkipped === 5);
+    writeFileSync(join(exportDir, 'later.txt'), 'still translating');
+    await until('later file', () => getCurrent(redis, ks, '/later.txt'));
+    assert.deepEqual(skips(), ['bad-\\xff', 'dir-\\xc3(', 'late-\\x80', 'link', 'x\\xfa', 'x\\xfb']);
+    // The link given a target the namespace holds is translated and no longer counted.
+    rmSync(bytes('link'));
+    symlinkSync('ok-é.txt', bytes('link'));
+    await until('link translated', async () => (await getCurrent(redis, ks, '/link'))?.target === 'ok-é.txt');
+    await until('link no longer counted', async () => t.stats().exportSkipped === 4);
+    assert.equal(await getCurrent(redis, ks, '/x\uFFFD'), undefined);
+  });
+
   // root reads every file: the unreadable one needs the CLI to run as another user
   it('oswalk translate as another user: logs an unreadable file, translates the rest, exits 1', { skip: process.getuid?.() !== 0 && 'needs root to run the CLI as nobody' }, async () => {
     fresh();
