@@ -31,14 +31,20 @@ export function parseManifests(text: string, source: string): Manifest[] {
   return docs.map((d) => {
     const r = checkDocument(d.value);
     if (r.problems) throw placed(d, earliest(r.problems, d));
-    const dup = names.add(r.manifest, () => {
-      const at = d.offsetOf(['metadata', 'name']);
-      return at === undefined ? `documents[${d.index}]` : `line ${src.position(at).line}`;
-    });
+    const at = d.offsetOf(['metadata', 'name']);
+    const line = at === undefined ? undefined : src.position(at).line;
+    const dup = names.add(r.manifest, () => (line === undefined ? `documents[${d.index}]` : `line ${line}`));
     if (dup) throw placed(d, dup);
+    namePlaces.set(r.manifest, { line, document: d.index, numbered });
     return r.manifest;
   });
 }
+
+/**
+ * Where each manifest parsed from YAML has its metadata.name, for errors that involve two files
+ * (checkFilesTogether). Kept beside the manifests, not in them: they are stored as they are.
+ */
+const namePlaces = new WeakMap<Manifest, { line: number | undefined; document: number; numbered: boolean }>();
 
 /** Reads and parses a manifest file, refusing one over LIMITS.manifestBytes before reading it whole. */
 export async function parseManifestFile(path: string): Promise<Manifest[]> {
@@ -98,18 +104,22 @@ export function checkFilesTogether(files: { source: string; manifests: Manifest[
   if (total > LIMITS.manifestDocuments) {
     throw new ManifestError({ file: files.at(-1)?.source ?? 'request', reason: `${total} manifests at once, more than ${LIMITS.manifestDocuments}; apply them in several commands` });
   }
-  const seen = new Map<string, string>();
+  const seen = new Map<string, { source: string; m: Manifest }>();
   for (const f of files) {
     for (const m of f.manifests) {
       const key = `${m.kind}/${m.metadata.name}`;
       const first = seen.get(key);
-      if (first !== undefined && first !== f.source) {
+      if (first !== undefined && first.source !== f.source) {
+        const here = namePlaces.get(m);
+        const there = namePlaces.get(first.m);
+        const thereAt = there?.line === undefined ? first.source : `${first.source}:${there.line}`;
         throw new ManifestError({
-          file: f.source, field: 'metadata.name',
-          reason: `a second ${m.kind} named ${JSON.stringify(m.metadata.name)} (the first is in ${first}); names must be unique per kind, so rename one`,
+          file: f.source, line: here?.line, document: here?.document,
+          field: fieldName(['metadata', 'name'], here?.numbered ? here.document : undefined),
+          reason: `a second ${m.kind} named ${JSON.stringify(m.metadata.name)} (the first is at ${thereAt}); names must be unique per kind, so rename one`,
         });
       }
-      seen.set(key, f.source);
+      seen.set(key, { source: f.source, m });
     }
   }
 }

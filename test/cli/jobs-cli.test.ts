@@ -206,7 +206,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.match(refused.stderr, /multi-b2\.yaml: Job "multi-b" already exists with a different spec.*nothing was applied/);
     assert.equal((await oswalk(['job', 'multi-a'])).code, 4, 'multi-a.yaml was not applied either');
     const twice = await oswalk(['apply', '-f', a, '-f', dup]);
-    assert.match(twice.stderr, /multi-dup\.yaml: metadata\.name: a second Job named "multi-a" \(the first is in .*multi-a\.yaml\)/);
+    assert.match(twice.stderr, /multi-dup\.yaml:4: metadata\.name: a second Job named "multi-a" \(the first is at .*multi-a\.yaml:4\)/);
     // Sent as one request of objects, a file applied before on its own is unchanged.
     assert.equal((await oswalk(['apply', '-f', a, '-f', b])).stdout, 'job/multi-a created\njob/multi-b unchanged\n');
   });

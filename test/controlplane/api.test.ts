@@ -106,7 +106,7 @@ describe('control plane API', () => {
     assert.deepEqual((({ file, line, field }) => ({ file, line, field }))(await bad.json()), { file: 'two.yaml', line: 6, field: 'spec.path' });
     const dup = await apply([{ source: 'one.yaml', yaml: mount('m1') }, { source: 'two.yaml', yaml: mount('m1', '/other') }]);
     assert.equal(dup.status, 422);
-    assert.match((await dup.json()).message, /^two\.yaml: metadata\.name: a second Mount named "m1" \(the first is in one\.yaml\)/);
+    assert.match((await dup.json()).message, /^two\.yaml:4: metadata\.name: a second Mount named "m1" \(the first is at one\.yaml:4\)/);
     assert.equal((await call('/v1/objects/Mount/m1')).status, 404, 'nothing of the first file was stored');
     const dry = await apply([{ source: 'one.yaml', yaml: mount('m1') }, { source: 'two.yaml', yaml: mount('m2') }], true);
     assert.deepEqual((await dry.json()).items.map((i: { result: string }) => i.result), ['created', 'created']);
