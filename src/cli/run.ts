@@ -139,6 +139,7 @@ export function register(program: Command): void {
       if (opts.stdin && opts.detach) throw new UsageError('-i sends this command\'s input to the job while it runs, so it cannot --detach');
       if (command[0] === '') throw new UsageError('the command is an empty string: give a program to run, as in oswalk run -- ./my_program');
       if (opts.image === '') throw new UsageError('--image is empty: give an image name, or leave --image out to run on the host');
+      if (opts.name !== undefined) await checkName(opts.name);
       const api = client(cmd);
       const env = parseKeyValues(opts.env.join(','), '--env');
       const wd = workingDirInMount(process.cwd(), localMountPath());
@@ -197,4 +198,10 @@ export function register(program: Command): void {
         if (opts.stdin) process.stdin.destroy();
       }
     }));
+}
+
+/** A job's name follows the rule of a manifest's metadata.name, as the API checks it. */
+async function checkName(name: string): Promise<void> {
+  const [{ NameSchema }, { Value }] = await Promise.all([import('../manifest/schema.js'), import('typebox/value')]);
+  if (!Value.Check(NameSchema, name)) throw new UsageError(`--name ${JSON.stringify(name)}: must be ${(NameSchema as { description?: string }).description}`);
 }

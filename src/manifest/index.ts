@@ -13,14 +13,14 @@
 export { ManifestError, formatPath, type FieldPath } from './errors.js';
 export { QuantityError, parseCpus, parseMemory } from './quantity.js';
 export {
-  API_VERSION, KINDS, NAME_PATTERN, type Kind,
+  API_VERSION, KINDS, NAME_PATTERN, NameSchema, type Kind,
   CpusSchema, MemorySchema, ResourcesSchema, MetadataSchema, ReplicationRuleSchema,
   JobSpecSchema, ServiceSpecSchema, NodeSpecSchema, MountSpecSchema,
   JobManifestSchema, ServiceManifestSchema, NodeManifestSchema, MountManifestSchema, MANIFEST_SCHEMAS,
   type JobSpecInput, type ServiceSpecInput, type NodeSpecInput, type MountSpecInput, type ResourcesInput, type ManifestInput,
 } from './schema.js';
 export {
-  DEFAULT_RESOURCES, DEFAULT_BACKOFF_LIMIT, DEFAULT_CACHE_SIZE, DEFAULT_FILE_CACHE_SIZE, NODE_NAME_LABEL,
+  DEFAULT_RESOURCES, DEFAULT_BACKOFF_LIMIT, DEFAULT_CACHE_SIZE, DEFAULT_FILE_CACHE_SIZE, NODE_NAME_LABEL, runtimeProblem,
   type Resources, type Metadata, type WorkloadRuntime,
   type JobSpec, type ServiceSpec, type NodeSpec, type MountSpec, type ReplicationRule,
   type JobManifest, type ServiceManifest, type NodeManifest, type MountManifest, type Manifest,

@@ -138,18 +138,36 @@ export function normalize(m: ManifestInput): Manifest {
   }
 }
 
+/**
+ * What a workload's runtime cannot take, which would otherwise be accepted and ignored (or fail
+ * only when the job starts): the field at fault and why. `runtime` defaults to docker with an
+ * image, else process. Manifests and the jobs API (src/state/jobspec.ts) share it.
+ */
+export function runtimeProblem(s: { runtime?: WorkloadRuntime; image?: string; privileged?: boolean }): { field: 'runtime' | 'image' | 'privileged'; reason: string } | undefined {
+  const runtime = s.runtime ?? (s.image ? 'docker' : 'process');
+  if (runtime === 'docker' && !s.image) {
+    return { field: 'runtime', reason: 'runtime "docker" needs spec.image; add an image or use runtime: process' };
+  }
+  if (runtime === 'process' && s.image) {
+    return { field: 'image', reason: 'a runtime "process" workload runs on the host and takes no image; remove spec.image or use runtime: docker' };
+  }
+  if (runtime === 'process' && s.privileged) {
+    return {
+      field: 'privileged',
+      reason: 'a runtime "process" workload runs on the host as the agent, so privileged (FUSE in a container) means nothing to it; remove spec.privileged or use runtime: docker with an image',
+    };
+  }
+  return undefined;
+}
+
 function workload(s: JobSpecInput | ServiceSpecInput): WorkloadSpec {
   const at = (...p: Array<string | number>): FieldPath => ['spec', ...p];
   if (!s.image && !s.command?.length) {
     throw new FieldProblem(at('command'), 'needs a command or an image: add command: ["program", "arg"] or image: NAME', at());
   }
   const runtime = s.runtime ?? (s.image ? 'docker' : 'process');
-  if (runtime === 'docker' && !s.image) {
-    throw new FieldProblem(at('runtime'), 'runtime "docker" needs spec.image; add an image or use runtime: process');
-  }
-  if (runtime === 'process' && s.image) {
-    throw new FieldProblem(at('image'), 'a runtime "process" workload runs on the host and takes no image; remove spec.image or use runtime: docker');
-  }
+  const problem = runtimeProblem(s);
+  if (problem) throw new FieldProblem(at(problem.field), problem.reason);
   if (s.workingDir !== undefined) absolutePath(s.workingDir, at('workingDir'));
   const env = s.env ?? {};
   for (const name of Object.keys(env)) {

@@ -16,7 +16,8 @@ export type Kind = (typeof KINDS)[number];
 
 export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
-const Name = Type.String({
+/** metadata.name of every kind, and a job's name in the API: one rule. */
+export const NameSchema = Type.String({
   pattern: NAME_PATTERN,
   maxLength: LIMITS.nameLength,
   description: `a DNS label (lowercase letters, digits and "-", starting and ending with a letter or digit, at most ${LIMITS.nameLength} characters)`,
@@ -41,7 +42,7 @@ export const ResourcesSchema = Type.Object(
 );
 
 export const MetadataSchema = Type.Object(
-  { name: Name, labels: Type.Optional(StringMap) },
+  { name: NameSchema, labels: Type.Optional(StringMap) },
   { additionalProperties: false },
 );
 
@@ -82,7 +83,7 @@ export const ServiceSpecSchema = Type.Object(
 
 export const NodeSpecSchema = Type.Object(
   {
-    name: Type.Optional(Name),
+    name: Type.Optional(NameSchema),
     address: Type.Optional(NonEmpty),
     labels: Type.Optional(StringMap),
     capacity: Type.Optional(ResourcesSchema),

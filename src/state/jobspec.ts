@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { runtimeProblem } from '../manifest/normalize.js';
 import { LIMITS } from '../util/limits.js';
 import type { RuntimeName } from './types.js';
 
@@ -69,6 +70,11 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
   const command = s.command ?? [];
   if (!command.length && !s.image) throw new Error(`${where}: a job needs a command (or an image whose entrypoint runs)`);
   checkStrings(s, where);
+  // What the runtime would ignore (an image or privileged on the host) is refused, as in manifests.
+  const problem = runtimeProblem(s);
+  if (problem) throw new Error(`${where}: ${problem.field}: ${problem.reason}`);
+  // An image means docker, as in manifests and `oswalk run`: a node of the process runtime would run the command without it.
+  const runtime = s.runtime ?? (s.image ? 'docker' : undefined);
   return {
     ...(s.image ? { image: s.image } : {}),
     command,
@@ -77,7 +83,7 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
     ...(s.workingDir ? { workingDir: s.workingDir } : {}),
     cpus: s.cpus ?? JOB_DEFAULTS.cpus,
     memoryBytes: s.memoryBytes ?? JOB_DEFAULTS.memoryBytes,
-    ...(s.runtime ? { runtime: s.runtime } : {}),
+    ...(runtime ? { runtime } : {}),
     nodeSelector: s.nodeSelector ?? {},
     privileged: s.privileged ?? false,
     priority: s.priority ?? JOB_DEFAULTS.priority,
@@ -90,8 +96,8 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
 
 /**
  * What a JSON schema does not say well: env names (a pattern on a record's keys does not
- * refuse other keys), NUL bytes (no process takes them), and a relative working directory,
- * which is under the cluster mount and must stay there.
+ * refuse other keys), NUL bytes (no process takes them, no label holds them), and a relative
+ * working directory, which is under the cluster mount and must stay there.
  */
 function checkStrings(s: JobSpecInput, where: string): void {
   for (const [name, value] of Object.entries(s.env ?? {})) {
@@ -99,6 +105,9 @@ function checkStrings(s: JobSpecInput, where: string): void {
       throw new Error(`${where}: env name ${JSON.stringify(name.slice(0, 100))} is not a valid environment variable name: use letters, digits and "_", not starting with a digit`);
     }
     if (value.includes('\0')) throw new Error(`${where}: env ${name} holds a NUL byte`);
+  }
+  for (const [key, value] of Object.entries(s.nodeSelector ?? {})) {
+    if (key.includes('\0') || value.includes('\0')) throw new Error(`${where}: nodeSelector[${JSON.stringify(key)}] holds a NUL byte: no node's label can match it`);
   }
   for (const field of ['command', 'args'] as const) {
     const i = (s[field] ?? []).findIndex((a) => a.includes('\0'));

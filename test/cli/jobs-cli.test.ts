@@ -277,6 +277,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
       [['--node-selector', 'noequals'], /"noequals" must look like key=value/],
       [['--env', 'A'], /--env: "A" must look like key=value/],
       [['--image', ''], /--image is empty/],
+      [['--name', '../../etc/passwd'], /--name "\.\.\/\.\.\/etc\/passwd": must be a DNS label/],
     ] as [string[], RegExp][]) {
       const bad = await oswalk(['run', ...args, '--', 'true']);
       assert.equal(bad.code, 2, args.join(' '));

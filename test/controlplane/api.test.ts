@@ -115,6 +115,45 @@ describe('control plane API', () => {
     assert.equal(both.status, 400);
   });
 
+  it('refuses a job name that is no manifest name, a NUL in a nodeSelector, and what the process runtime would ignore, naming the field', async () => {
+    const submit = (body: unknown) => call('/v1/jobs', { method: 'POST', body: JSON.stringify(body) });
+    for (const name of ['../../etc/passwd', '\u202Eevil', '\u2066x', 'UPPER', 'a/b', 'x'.repeat(64), '']) {
+      const res = await submit({ name, spec: { command: ['true'] } });
+      assert.equal(res.status, 400, JSON.stringify(name));
+      assert.match((await res.json()).message, /name/, JSON.stringify(name));
+    }
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ command: ['true'], nodeSelector: { zone: 'a\u0000b' } }, /nodeSelector\["zone"\] holds a NUL byte/],
+      [{ command: ['true'], nodeSelector: { 'zo\u0000ne': 'a' } }, /nodeSelector\["zo\\u0000ne"\] holds a NUL byte/],
+      [{ command: ['true'], runtime: 'process', image: 'alpine' }, /image: a runtime "process" workload .* takes no image/],
+      [{ command: ['true'], runtime: 'process', privileged: true }, /privileged: a runtime "process" workload runs on the host/],
+      [{ command: ['true'], privileged: true }, /privileged: /],
+      [{ command: ['true'], runtime: 'docker' }, /runtime: runtime "docker" needs spec\.image/],
+    ];
+    for (const [spec, want] of cases) {
+      const res = await submit({ spec });
+      assert.equal(res.status, 400, JSON.stringify(spec));
+      assert.match((await res.json()).message, want, JSON.stringify(spec));
+    }
+    assert.deepEqual((await (await call('/v1/jobs')).json()).items, [], 'nothing was submitted');
+    // An image means docker, as in a manifest: no process node runs the command without it.
+    const ok = await submit({ name: 'web-1', spec: { command: ['true'], image: 'alpine', privileged: true } });
+    assert.equal(ok.status, 200);
+    const job = await (await call(`/v1/jobs/${(await ok.json()).id}`)).json();
+    assert.equal(job.name, 'web-1');
+    assert.equal(job.spec.runtime, 'docker');
+    await call(`/v1/jobs/${job.id}/cancel`, { method: 'POST', body: '{}' });
+    // Manifests refuse the same, naming the field with its line.
+    const apply = (spec: string) => call('/v1/apply', {
+      method: 'POST', body: JSON.stringify({ source: 'w.yaml', yaml: `apiVersion: oswalk.dev/v1\nkind: Job\nmetadata:\n  name: w\nspec:\n  command: ["true"]\n${spec}` }),
+    });
+    for (const [spec, field] of [['  privileged: true\n', 'spec.privileged'], ['  runtime: process\n  image: alpine\n', 'spec.image'], ['  nodeSelector:\n    zone: "a\\0b"\n', 'spec.nodeSelector.zone']]) {
+      const res = await apply(spec);
+      assert.equal(res.status, 422, spec);
+      assert.equal((await res.json()).field, field, spec);
+    }
+  });
+
   it('drains and uncordons a node, and hands joining agents the Redis details', async () => {
     assert.deepEqual(await (await call('/v1/nodes/n1/drain', { method: 'POST', body: '{}' })).json(), { name: 'n1', status: 'draining', moved: 0, remaining: 0 });
     assert.equal((await (await call('/v1/nodes/n1')).json()).status, 'draining');

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
+import { NameSchema } from '../../manifest/schema.js';
 import {
   appendStdin, cancelJob, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
   submitJobs, TERMINAL_STATES, waitLog,
@@ -38,7 +39,8 @@ const JobView = Type.Object({
 });
 
 export const SubmitBody = Type.Object({
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.nameLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$' })),
+  /** A job's name follows the rule of a manifest's metadata.name (`../x` or a bidi override is no name). */
+  name: Type.Optional(NameSchema),
   spec: JobSpecInputSchema,
 }, { additionalProperties: false });
 
