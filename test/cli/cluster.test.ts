@@ -1,10 +1,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+import { OSWALK_BIN, oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+import { freePort, TestRedis } from '../helpers/redis.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 /** Retry fn until it returns want (or stops throwing with it) within timeoutMs. */
@@ -35,6 +36,9 @@ describe('oswalk CLI: cluster init, up, status', () => {
     assert.match(cfg.token, /^[\w-]{32}$/);
     assert.match(r.stdout, new RegExp(`Token: ${cfg.token}`));
     assert.match(r.stdout, /oswalk agent --node node3/);
+    // Redis' URL may carry its password: the printed command puts it in the environment.
+    assert.match(r.stdout, /^ {2}OSWALK_TOKEN=\S+ OSWALK_REDIS_URL=redis:\/\/127\.0\.0\.1:6379 oswalk control-plane --listen 0\.0\.0\.0:7000$/m);
+    assert.doesNotMatch(r.stdout, /--redis/);
     const manifest = readFileSync(join(dir, '.oswalk', 'cluster.yaml'), 'utf8');
     assert.equal(manifest.match(/kind: Node/g)?.length, 3);
     assert.match(manifest, /kind: Mount/);
@@ -43,6 +47,30 @@ describe('oswalk CLI: cluster init, up, status', () => {
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already exists: pass --force/);
     assert.equal(JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8')).token, cfg.token);
+  });
+
+  it('control-plane takes Redis from OSWALK_REDIS_URL, keeping the URL off its command line', async () => {
+    const redis = await TestRedis.start();
+    const port = await freePort();
+    const child = spawn(process.execPath, [OSWALK_BIN, 'control-plane', '--listen', `127.0.0.1:${port}`], {
+      env: { ...process.env, OSWALK_LOG_LEVEL: 'warn', OSWALK_TOKEN: 'env-token', OSWALK_REDIS_URL: redis.url }, stdio: 'ignore',
+    });
+    try {
+      for (const deadline = Date.now() + 20_000; ;) {
+        if (child.exitCode !== null) assert.fail(`control-plane exited with ${child.exitCode}`);
+        if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false)) break;
+        if (Date.now() > deadline) assert.fail('control-plane not ready within 20 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+      assert.doesNotMatch(cmdline, /redis:/);
+      const res = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: 'Bearer env-token' } });
+      assert.equal(res.status, 200);
+      assert.match((await oswalk(['control-plane', '--help'])).stdout, /env:\s+OSWALK_REDIS_URL/);
+    } finally {
+      await stopChild(child, 'SIGTERM');
+      await redis.stop();
+    }
   });
 
   it('rejects bad node names with a usable message and exit code 1', async () => {
