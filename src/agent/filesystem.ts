@@ -35,6 +35,8 @@ export interface NodeFilesystemOptions {
 export interface FilesystemUsage {
   translateBacklog: number;
   exportFiles: number;
+  /** Export entries left out because their names are not UTF-8 (logged once each). */
+  exportSkipped: number;
   storeChunks: number;
   storeBytes: number;
   cacheBytes: number;
@@ -241,6 +243,7 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
     usage: () => ({
       translateBacklog: translator.stats().backlogFiles,
       exportFiles: translator.stats().exportFiles,
+      exportSkipped: translator.stats().exportSkipped,
       storeChunks: storeStats.count,
       storeBytes: storeStats.bytes,
       cacheBytes: storeStats.cacheBytes,

@@ -20,6 +20,7 @@ export const NODE_COLUMNS: Column<NodeRecord>[] = [
   { header: 'MEMORY', value: (n) => `${formatBytes(n.memoryUsedBytes)}/${formatBytes(n.memoryBytes)}` },
   { header: 'RUNNING', value: (n) => n.runningJobs },
   { header: 'EXPORTED', value: (n) => n.exportFiles },
+  { header: 'SKIPPED', value: (n) => n.exportSkipped },
   { header: 'STORED', value: (n) => (n.storeBytes === undefined ? undefined : `${formatBytes(n.storeBytes)} (${n.storeChunks} chunks)`) },
   { header: 'CACHE', value: (n) => (n.cacheBytes === undefined ? undefined : formatBytes(n.cacheBytes)) },
   { header: 'FILE CACHE', value: (n) => (n.fileCacheBytes === undefined ? undefined : formatBytes(n.fileCacheBytes)) },

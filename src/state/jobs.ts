@@ -242,9 +242,9 @@ export interface MonitorResult {
   promoted: number;
 }
 
-/** One node-monitor pass (see monitor-1.lua). */
+/** One node-monitor pass (see monitor-2.lua); nodeTimeoutMs becomes the cluster's. */
 export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now?: number, limit = 1000): Promise<MonitorResult> {
-  const [nodesDown, requeued, promoted] = await runScript<[string[], number, number]>(redis, 'monitor', [ks.heartbeats], [
+  const [nodesDown, requeued, promoted] = await runScript<[string[], number, number]>(redis, 'monitor', [ks.heartbeats, ks.cluster], [
     ks.prefix, now ?? '', nodeTimeoutMs, limit,
   ]);
   return { nodesDown, requeued, promoted };

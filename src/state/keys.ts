@@ -12,6 +12,7 @@
  * | nodes                       | set    | names of every node that ever registered |
  * | node:<name>                 | hash   | the node record (see NodeRecord in types.ts) |
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
+ * | cluster                     | hash   | id (random, set by the first agent or control plane: marks what this cluster creates on a host), nodeTimeoutMs (the leading monitor's) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
  * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept); the end line only for a job someone followed (field follow of its record) |
@@ -52,6 +53,7 @@ export interface Keyspace {
   nodes: string;
   node(name: string): string;
   heartbeats: string;
+  cluster: string;
   leader: string;
   job(id: string): string;
   jobLog(id: string): string;
@@ -90,6 +92,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     nodes: `${prefix}nodes`,
     node: (name) => `${prefix}node:${name}`,
     heartbeats: `${prefix}heartbeats`,
+    cluster: `${prefix}cluster`,
     leader: `${prefix}leader`,
     job: (id) => `${prefix}job:${id}`,
     jobLog: (id) => `${prefix}joblog:${id}`,

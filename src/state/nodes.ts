@@ -26,14 +26,27 @@ export async function applyNodeManifests(redis: Redis, ks: Keyspace): Promise<nu
 }
 
 export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJobs'> &
-  Partial<Pick<NodeRecord, 'translateBacklog' | 'exportFiles' | 'storeChunks' | 'storeBytes' | 'cacheBytes' | 'fileCacheBytes' | 'mountReady' | 'mountError'>>;
+  Partial<Pick<NodeRecord, 'translateBacklog' | 'exportFiles' | 'exportSkipped' | 'storeChunks' | 'storeBytes' | 'cacheBytes' | 'fileCacheBytes' | 'mountReady' | 'mountError'>>;
 
-/** Record a heartbeat; false means the node was marked down or re-registered elsewhere. */
-export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now?: number): Promise<boolean> {
-  const ok = await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats], [
+/**
+ * Record a heartbeat. The answer is the node timeout in force, which the agent fences its jobs
+ * by (src/agent/fence.ts); undefined means the node was marked down or re-registered elsewhere.
+ */
+export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now?: number): Promise<number | undefined> {
+  const timeout = await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats, ks.cluster], [
     name, now ?? '', epoch, ...pairs(encodeNode(load)),
   ]);
-  return ok === 1;
+  return timeout > 0 ? timeout : undefined;
+}
+
+/**
+ * The cluster's id: `candidate` if none is set yet (the first agent or control plane to ask
+ * sets it). Everything an agent makes on a host (cgroups, containers, job records) carries it,
+ * so two clusters on one host, whose nodes may share names, never touch each other's work.
+ */
+export async function clusterId(redis: Redis, ks: Keyspace, candidate: string): Promise<string> {
+  await redis.hsetnx(ks.cluster, 'id', candidate);
+  return (await redis.hget(ks.cluster, 'id')) ?? candidate;
 }
 
 export async function getNode(redis: Redis, ks: Keyspace, name: string): Promise<NodeRecord | undefined> {

@@ -33,6 +33,8 @@ export interface NodeRecord {
   translateBacklog?: number;
   /** Regular files the node's export directory contributes to the unified filesystem. */
   exportFiles?: number;
+  /** Export directory entries left out: names that are not UTF-8 (the translator logs each). */
+  exportSkipped?: number;
   storeChunks?: number;
   storeBytes?: number;
   cacheBytes?: number;
@@ -50,7 +52,7 @@ export interface NodeRecord {
 const JSON_FIELDS = new Set(['labels', 'agentLabels']);
 const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
-  'translateBacklog', 'exportFiles', 'storeChunks', 'storeBytes', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
+  'translateBacklog', 'exportFiles', 'exportSkipped', 'storeChunks', 'storeBytes', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
 ]);
 const BOOLEAN_FIELDS = new Set(['mountReady']);
 /** Fields a heartbeat clears by sending '' (a hash field stays until written again). */

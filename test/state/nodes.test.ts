@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { parseSentinelUrl } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
-import { applyNodeManifests, getNode, heartbeat, listNodes, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
+import { applyNodeManifests, clusterId, getNode, heartbeat, listNodes, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
 import { applyObjects } from '../../src/state/objects.js';
 import { drainNode, monitorStep, uncordonNode } from '../../src/state/jobs.js';
 import { parseManifests } from '../../src/manifest/index.js';
@@ -32,9 +32,29 @@ describe('node state', () => {
     const ks = keyspace(testPrefix());
     const e1 = await registerNode(db.redis, ks, reg('n1'));
     const e2 = await registerNode(db.redis, ks, reg('n1'));
-    assert.equal(await heartbeat(db.redis, ks, 'n1', e1, { load1: 1, memoryUsedBytes: 5, runningJobs: 0 }), false);
-    assert.equal(await heartbeat(db.redis, ks, 'n1', e2, { load1: 2, memoryUsedBytes: 5, runningJobs: 3 }), true);
+    assert.equal(await heartbeat(db.redis, ks, 'n1', e1, { load1: 1, memoryUsedBytes: 5, runningJobs: 0 }), undefined);
+    assert.equal(await heartbeat(db.redis, ks, 'n1', e2, { load1: 2, memoryUsedBytes: 5, runningJobs: 3 }), 5000, 'accepted, with the default node timeout');
     assert.equal((await getNode(db.redis, ks, 'n1'))?.runningJobs, 3);
+  });
+
+  it('tells each heartbeat the leading monitor\'s node timeout, and never marks a node down sooner than it was told', async () => {
+    const ks = keyspace(testPrefix());
+    const epoch = await registerNode(db.redis, ks, reg('n1'), 1000);
+    await monitorStep(db.redis, ks, 8000, 1000);
+    assert.equal(await heartbeat(db.redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }, 2000), 8000);
+    // A leader with a shorter timeout takes over: the agent fences by 8 s until it hears of 2 s.
+    assert.deepEqual((await monitorStep(db.redis, ks, 2000, 9000)).nodesDown, [], 'not before the 8 s the agent was told');
+    assert.deepEqual((await monitorStep(db.redis, ks, 2000, 10_001)).nodesDown, ['n1']);
+    const again = await registerNode(db.redis, ks, reg('n1'), 11_000);
+    assert.equal(await heartbeat(db.redis, ks, 'n1', again, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }, 11_000), 2000);
+    assert.deepEqual((await monitorStep(db.redis, ks, 2000, 13_001)).nodesDown, ['n1'], 'the new timeout, once told');
+  });
+
+  it('gives every agent and control plane of a cluster one cluster id, the first one proposed', async () => {
+    const ks = keyspace(testPrefix());
+    assert.equal(await clusterId(db.redis, ks, 'aaa'), 'aaa');
+    assert.equal(await clusterId(db.redis, ks, 'bbb'), 'aaa');
+    assert.equal(await clusterId(db.redis, keyspace(testPrefix()), 'ccc'), 'ccc', 'another cluster (prefix) has its own');
   });
 
   it('stamps registrations and heartbeats with Redis\' clock, not the agent\'s, unless a test sets the time', async () => {
@@ -87,7 +107,7 @@ describe('node state', () => {
     await registerNode(db.redis, ks, reg('n2'));
     await db.server.restart();
     // Same connection object: ioredis reconnects and the scripts are re-sent after the flush.
-    assert.equal(await heartbeat(db.redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }), true);
+    assert.equal(await heartbeat(db.redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }), 5000);
     assert.deepEqual((await listNodes(db.redis, ks)).map((n) => n.name), ['n1', 'n2']);
   });
 

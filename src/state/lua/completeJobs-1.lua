@@ -26,8 +26,8 @@ local HEAD_PAGE = 16
 local node, lease, max = ARGV[5], tonumber(ARGV[7]), tonumber(ARGV[8])
 local pulling, nd = false, nil
 if node ~= '' then
-  nd = redis.call('HMGET', nodeKey(node), 'agentEpoch', 'status', 'cpus', 'memoryBytes')
-  pulling = nd[1] == ARGV[6] and nd[2] == 'ready'
+  nd = redis.call('HMGET', nodeKey(node), 'agentEpoch', 'status', 'cpus', 'memoryBytes', 'mountReady')
+  pulling = nd[1] == ARGV[6] and nd[2] == 'ready' and nd[5] ~= 'false'
 end
 holdSchedulerWake = pulling
 deferIncr = {}
@@ -108,7 +108,7 @@ if not pulling then
   flushIncr()
   return out
 end
-local _, freeMilli, freeMem = nodeFree(node, { nd[2], nd[3], nd[4] })
+local _, freeMilli, freeMem = nodeFree(node, { nd[2], nd[3], nd[4], nd[5] })
 -- The head of the queue, a page at a time: each job taken leaves it, so the next page starts
 -- at 0 again.
 local heads, hi = {}, 1

@@ -229,8 +229,9 @@ end
 -- What `node` has free: whether it is ready, and its capacity less its reservations, as
 -- {ready, milliCpus, memoryBytes}. nd: its {status, cpus, memoryBytes} when already read.
 local function nodeFree(node, nd)
-  nd = nd or redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'memoryBytes')
-  if nd[1] ~= 'ready' then return false, 0, 0 end
+  nd = nd or redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'memoryBytes', 'mountReady')
+  -- A node whose mount of the unified filesystem is down runs nothing: jobs would see no /cluster.
+  if nd[1] ~= 'ready' or nd[4] == 'false' then return false, 0, 0 end
   local ak = allocKey(node)
   local a = redis.call('HMGET', ak, 'milliCpus', 'memoryBytes')
   return true, math.floor(tonumber(nd[2]) * 1000 + 0.5) - (tonumber(a[1]) or 0) - deferred(ak, 'milliCpus'),

@@ -10,6 +10,7 @@ local K = {
   results = P .. 'jobs:results',
   finished = P .. 'jobs:finished',
   heartbeats = P .. 'heartbeats',
+  cluster = P .. 'cluster',
   nodes = P .. 'nodes',
   schedWake = P .. 'wake:scheduler',
 }

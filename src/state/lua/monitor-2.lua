@@ -1,12 +1,14 @@
 --[[
   One pass of the node monitor, as one step:
-   1. a node whose last heartbeat is older than the timeout is marked down, and each job
-      scheduled or running there is requeued (or ends, if it was being cancelled);
+   1. a node whose last heartbeat is older than the timeout (and than the timeout its agent was
+      last told, which it fences its jobs by: see heartbeat-3.lua) is marked down, and each
+      job scheduled or running there is requeued (or ends, if it was being cancelled);
    2. a running job whose lease expired is requeued (its agent stopped renewing);
    3. a delayed job whose backoff has passed becomes pending again;
    4. ids of finished jobs whose records expired (RETENTION_MS) leave the listing index.
   Requeueing takes a new fencing token, so the old holder's late result is refused.
-  KEYS[1] heartbeats zset
+  The timeout becomes the cluster's (cluster hash), which heartbeats hand to the agents.
+  KEYS[1] heartbeats zset, KEYS[2] cluster hash
   ARGV[1] prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] node timeout (ms), ARGV[4] most jobs to move per kind
   Returns {nodes marked down (list), jobs requeued, jobs promoted}
 ]]
@@ -20,9 +22,12 @@ local function lose(id, reason)
   requeued = requeued + loseJob(id, reason, now)
 end
 
+redis.call('HSET', KEYS[2], 'nodeTimeoutMs', timeout)
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout)) do
   local nk = nodeKey(name)
-  if redis.call('HGET', nk, 'status') ~= 'down' then
+  local rec = redis.call('HMGET', nk, 'status', 'lastHeartbeat', 'nodeTimeoutMs')
+  -- A node told a longer timeout (a leader with a shorter one took over since) keeps it.
+  if rec[1] ~= 'down' and now - tonumber(rec[2] or 0) > tonumber(rec[3] or 0) then
     -- Its jobs are requeued below: it runs none that count.
     redis.call('HSET', nk, 'status', 'down', 'runningJobs', 0)
     table.insert(down, name)

@@ -3,9 +3,13 @@
   the current one (a previous run of a restarted agent) is refused, and so is one for a
   node the monitor has marked down: that agent must register again, which makes it
   clean up what it ran before.
-  KEYS[1] node hash, KEYS[2] heartbeats zset
+  The answer is the node timeout in force (the leading monitor's, cluster hash), also kept in
+  the node record: the agent kills its jobs before that long has passed since it sent this
+  heartbeat (src/agent/fence.ts), and the monitor never marks the node down sooner than the
+  timeout its agent was last told, so the kill always comes before the requeue.
+  KEYS[1] node hash, KEYS[2] heartbeats zset, KEYS[3] cluster hash
   ARGV[1] node name, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] agent epoch, ARGV[4..] field/value pairs
-  Returns 1 when accepted, 0 when the agent must re-register.
+  Returns the node timeout (ms) when accepted, 0 when the agent must re-register.
 ]]
 -- @include clock
 local now = clock(ARGV[2])
@@ -16,6 +20,7 @@ end
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
-redis.call('HSET', KEYS[1], 'lastHeartbeat', now)
+local timeout = tonumber(redis.call('HGET', KEYS[3], 'nodeTimeoutMs') or '5000')
+redis.call('HSET', KEYS[1], 'lastHeartbeat', now, 'nodeTimeoutMs', timeout)
 redis.call('ZADD', KEYS[2], now, ARGV[1])
-return 1
+return timeout
