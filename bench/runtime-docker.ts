@@ -17,6 +17,7 @@ import { ProcessRuntime } from '../src/agent/runtime/process.js';
 import type { Runtime } from '../src/agent/runtime/types.js';
 import { ensureDocker, ensureTestImage, stopDockerIfStarted, TEST_IMAGE } from '../test/helpers/docker.js';
 import { writeSection } from './report.js';
+import { heldFence } from '../test/helpers/fence.js';
 
 const run = promisify(execFile);
 const arg = (name: string, dflt: number) => {
@@ -53,9 +54,11 @@ async function measure(cases: Case[], runs: number): Promise<Map<string, number[
 }
 
 let seq = 0;
+/** Held for the whole run: the guard's cost is part of every start measured. */
+const fence = heldFence(true);
 function viaRuntime(rt: Runtime, image?: string): () => Promise<void> {
   return async () => {
-    const h = await rt.start({ jobId: `bench-${++seq}`, attempt: 1, node: 'bench', image, command: ['true'], env: {} }, () => {});
+    const h = await rt.start({ cluster: 'bench', fenceDir: fence.dir, jobId: `bench-${++seq}`, attempt: 1, node: 'bench', image, command: ['true'], env: {} }, () => {});
     const r = await h.wait();
     if (r.exitCode !== 0) throw new Error(`true failed: ${JSON.stringify(r)}`);
   };

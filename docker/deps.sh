@@ -32,7 +32,7 @@ case "$mode" in
     rm -rf node_modules
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      python3 make g++ pkg-config patch libfuse-dev >/dev/null
+      python3 make gcc g++ libc6-dev pkg-config patch libfuse-dev >/dev/null
     npm ci --no-audit --no-fund
     ;;
   *)

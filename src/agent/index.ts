@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
 import { join as joinPath } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -5,7 +6,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { createRegistry } from '../metrics/index.js';
 import { keyspace, type Keyspace } from '../state/keys.js';
 import { releaseNodeJobs, type BackoffOptions } from '../state/jobs.js';
-import { heartbeat, registerNode } from '../state/nodes.js';
+import { clusterId, heartbeat, registerNode } from '../state/nodes.js';
 import { getObject } from '../state/objects.js';
 import type { NodeManifest } from '../manifest/index.js';
 import { connectRedis } from '../state/redis.js';
@@ -13,6 +14,7 @@ import { createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { ChunkStore } from '../packetfs/index.js';
 import { chunkDir, mountNodeFilesystem, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
+import { monotonicMs, NodeFence } from './fence.js';
 import { JobRunner } from './runner.js';
 import type { Runtime } from './runtime/types.js';
 
@@ -127,6 +129,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const registry = createRegistry('agent', { node: opts.node });
   const heartbeatMs = opts.heartbeatMs ?? 1000;
   const leaseMs = opts.leaseMs ?? 15_000;
+  const cluster = await clusterId(redis, ks, randomBytes(6).toString('hex'));
+  const shareDir = opts.runtime.name === 'docker' ? opts.shareDir ?? joinPath(opts.stateDir, 'share') : undefined;
+  // Job containers bind the fence's directory: with docker it lives in the share directory,
+  // which is the same path for the Docker daemon as for the agent.
+  const fence = new NodeFence(shareDir ? joinPath(shareDir, '.guard') : joinPath(opts.stateDir, 'guard'), !!shareDir);
 
   const app = createHttpServer({ log, registry, token: opts.token });
   const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
@@ -148,18 +155,31 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   let epoch = 0;
   let registering: Promise<void> | undefined;
+  /** One heartbeat; it moves the fence. False: the node must register again. */
+  const beat = async (): Promise<boolean> => {
+    const sent = monotonicMs();
+    const nodeTimeoutMs = await heartbeat(redis, ks, opts.node, epoch, load());
+    if (nodeTimeoutMs) fence.heartbeatAccepted(sent, nodeTimeoutMs);
+    return !!nodeTimeoutMs;
+  };
   /**
    * (Re)join the cluster: a new epoch, then whatever ran under an older one is stopped
    * and requeued, since nobody could report its end with a valid token any more.
    */
   const register = (why: string): Promise<void> => {
     registering ??= (async () => {
-      if (epoch) await runner.stopAll('lost');
+      if (epoch) {
+        // Marked down, or registered again elsewhere: the jobs here are the cluster's to move.
+        fence.revoke();
+        await runner.stopAll('lost');
+      }
       epoch = await registerNode(redis, ks, {
         name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name,
         cpus, memoryBytes, ...load(), exportDir, mountPath: opts.mountPath ?? '',
       });
-      const stopped = await opts.runtime.cleanup(opts.node, runner.runningIds());
+      // The first heartbeat sets the fence, so the first job claimed is not fenced at once.
+      if (!(await beat())) throw new Error(`node ${opts.node} was marked down as it registered`);
+      const stopped = await opts.runtime.cleanup({ cluster, node: opts.node }, runner.runningIds());
       const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted; requeued`, 'start');
       log.info({ epoch, why, orphansStopped: stopped.length, requeued, cpus, memoryBytes, agentUrl }, 'registered');
     })().finally(() => {
@@ -172,12 +192,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const mount = opts.mountPath && opts.mount !== false
     ? await mountNodeFilesystem({
       mountPath: opts.mountPath, node: opts.node, redisUrl, ks, redis, stateDir: opts.stateDir, token: opts.token,
-      shareDir: opts.runtime.name === 'docker' ? opts.shareDir ?? joinPath(opts.stateDir, 'share') : undefined, log, registry,
+      shareDir, log, registry,
     })
     : undefined;
 
   const runner: JobRunner = new JobRunner({
-    redis, ks, node: opts.node, runtime: opts.runtime, log, registry, leaseMs,
+    redis, ks, node: opts.node, runtime: opts.runtime, log, registry, leaseMs, cluster, fence,
     epoch: () => epoch,
     onStaleEpoch: () => void register('claim refused').catch((err: unknown) => log.error({ err }, 'registration failed')),
     ...(mount ? { clusterMount: mount.containerPath ?? opts.mountPath } : {}),
@@ -189,9 +209,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir, stateDir: opts.stateDir, registry, log });
 
   let stopped = false;
-  const beat = setInterval(() => {
+  const beats = setInterval(() => {
     if (stopped || registering) return;
-    heartbeat(redis, ks, opts.node, epoch, load())
+    beat()
       .then((ok) => (ok || stopped ? undefined : register('heartbeat refused')))
       .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
   }, heartbeatMs);
@@ -200,7 +220,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     app, url: agentUrl.replace(advertised, listen.host === '0.0.0.0' ? '127.0.0.1' : advertised), redis, ks, registry, runner,
     async stop() {
       stopped = true;
-      clearInterval(beat);
+      clearInterval(beats);
       await runner.stop();
       await fs?.stop();
       await mount?.stop();

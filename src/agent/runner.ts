@@ -9,6 +9,7 @@ import { LogShipper } from './log-shipper.js';
 import { pumpStdin } from './stdin-pump.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
 import { duplicateRedis } from '../state/redis.js';
+import { monotonicMs, type NodeFence } from './fence.js';
 
 export interface RunnerOptions {
   redis: Redis;
@@ -21,6 +22,10 @@ export interface RunnerOptions {
   epoch: () => number;
   /** Called when a claim is refused: the agent must register again. */
   onStaleEpoch: () => void;
+  /** The cluster's id: everything the runtime makes on the host carries it. */
+  cluster: string;
+  /** The node's fence: every job runs under its guard, and the leases here move it. */
+  fence: NodeFence;
   /** Host path of the unified filesystem mount, handed to jobs as their cluster mount. */
   clusterMount?: string;
   leaseMs: number;
@@ -31,6 +36,8 @@ export interface RunnerOptions {
 
 type StopReason = 'cancel' | 'move' | 'deadline' | 'lost' | 'shutdown';
 
+/** How often the agent looks whether the node's fence has passed. */
+const FENCE_CHECK_MS = 200;
 /** Most reports one call carries. */
 const REPORT_BATCH = 256;
 /** Report calls on their way at once: the next batch forms while Redis works on one. */
@@ -38,6 +45,8 @@ const REPORTS_IN_FLIGHT = 2;
 
 interface Running {
   claim: ClaimedJob;
+  /** When the call that last set this job's lease (its claim, a renewal) was sent (monotonicMs). */
+  leaseSentAt: number;
   handle?: RunHandle;
   stop?: StopReason;
   done: Promise<void>;
@@ -54,8 +63,7 @@ export class JobRunner {
   private stopped = false;
   private loop?: Promise<void>;
   private renewTimer?: NodeJS.Timeout;
-  /** When the last lease renewal that Redis answered was asked for. */
-  private lastRenewed = Date.now();
+  private fenceTimer?: NodeJS.Timeout;
   private renewing?: Promise<void>;
   private readonly durations: Histogram<'outcome'>;
   private readonly ended: Counter<'outcome'>;
@@ -88,22 +96,19 @@ export class JobRunner {
 
   start(): void {
     this.loop = this.claimLoop();
-    this.renewTimer = setInterval(() => {
-      this.fence();
-      void this.renew();
-    }, Math.max(50, Math.floor(this.o.leaseMs / 3)));
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(50, Math.floor(this.o.leaseMs / 3)));
+    this.fenceTimer = setInterval(() => this.fence(), FENCE_CHECK_MS);
   }
 
   /**
-   * Cut off from Redis (a partition, Redis stopped) for longer than a lease: the control plane
-   * has requeued these jobs by now, so they stop here rather than run twice. Nomad's clients do
-   * the same (stop_after_client_disconnect).
+   * Cut off from Redis (a partition, Redis stopped) until the node's fence passed: the cluster
+   * is about to take these jobs away, and their guards kill them now; they are marked lost here
+   * so that nothing reports them. Nomad's clients do the same (stop_after_client_disconnect).
    */
   private fence(): void {
-    const silentMs = Date.now() - this.lastRenewed;
     const held = this.held();
-    if (silentMs <= this.o.leaseMs || !held.length) return;
-    this.o.log.warn({ silentMs, jobs: held.length }, 'no lease renewed for longer than a lease: stopping the jobs here, the cluster runs them elsewhere');
+    if (!held.length || !this.o.fence.passed()) return;
+    this.o.log.warn({ jobs: held.length }, 'no heartbeat or lease renewal answered in time: the jobs here are killed, the cluster runs them elsewhere');
     for (const r of held) void this.stopJob(r, 'lost');
   }
 
@@ -111,6 +116,7 @@ export class JobRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.renewTimer);
+    clearInterval(this.fenceTimer);
     this.blocking.disconnect();
     await this.loop;
     await this.stopAll('shutdown');
@@ -136,6 +142,7 @@ export class JobRunner {
         if (this.stopped) break;
         // A job here must stop (cancel, drain): the lease renewal says which.
         if (woke?.[0] === stopKey) await this.renew();
+        const sent = monotonicMs();
         const claimed = await claimJobs(this.o.redis, this.o.ks, this.o.node, this.o.epoch(), batch, this.o.leaseMs);
         if (!claimed) {
           more = false;
@@ -143,7 +150,7 @@ export class JobRunner {
           await new Promise((r) => setTimeout(r, 200));
           continue;
         }
-        for (const c of claimed) this.launch(c);
+        for (const c of claimed) this.launch(c, sent);
         more = claimed.length === batch;
       } catch (err) {
         if (this.stopped) break;
@@ -162,24 +169,37 @@ export class JobRunner {
     return this.renewing;
   }
 
-  /** The jobs here not being stopped: those whose leases this node keeps. */
+  /** The jobs here not being stopped. */
   private held(): Running[] {
     return [...this.running.values()].filter((r) => !r.stop);
   }
 
+  /**
+   * The jobs whose leases this node keeps: all but those it lost or gives back. A job being
+   * stopped (cancel, drain, deadline) keeps its lease until it is gone, so that a slow stop is
+   * never taken for a dead node.
+   */
+  private leased(): Running[] {
+    return [...this.running.values()].filter((r) => r.stop !== 'lost' && r.stop !== 'shutdown');
+  }
+
+  /** The fence follows the oldest lease here. */
+  private fenceLeases(): void {
+    this.o.fence.leases(this.leased().map((r) => r.leaseSentAt), this.o.leaseMs);
+  }
+
   private async renewOnce(): Promise<void> {
-    const held = this.held();
-    if (!held.length) {
-      this.lastRenewed = Date.now();
-      return;
-    }
+    const leased = this.leased();
+    if (!leased.length) return;
     try {
-      const asked = Date.now();
-      const codes = await renewLeases(this.o.redis, this.o.ks, this.o.node, held.map((r) => ({ id: r.claim.id, token: r.claim.token })), this.o.leaseMs);
-      this.lastRenewed = asked;
+      const sent = monotonicMs();
+      const codes = await renewLeases(this.o.redis, this.o.ks, this.o.node, leased.map((r) => ({ id: r.claim.id, token: r.claim.token })), this.o.leaseMs);
       codes.forEach((code, i) => {
-        if (code !== 'ok') void this.stopJob(held[i], code);
+        if (code === 'lost') void this.stopJob(leased[i], code);
+        else leased[i].leaseSentAt = sent;
+        if (code === 'cancel' || code === 'move') void this.stopJob(leased[i], code);
       });
+      this.fenceLeases();
     } catch (err) {
       this.o.log.warn({ err }, 'lease renewal failed');
     }
@@ -188,11 +208,13 @@ export class JobRunner {
   private async stopJob(r: Running, reason: StopReason): Promise<void> {
     if (r.stop) return;
     r.stop = reason;
+    if (reason === 'lost' || reason === 'shutdown') this.fenceLeases();
     this.o.log.info({ job: r.claim.id, reason }, 'stopping job');
     await r.handle?.kill(reason).catch((err: unknown) => this.o.log.warn({ err, job: r.claim.id }, 'kill failed'));
   }
 
-  private launch(claim: ClaimedJob): void {
+  /** Run a job claimed by a call sent at `leaseSentAt` (monotonicMs). */
+  private launch(claim: ClaimedJob, leaseSentAt: number): void {
     // An attempt of this job still running here lost its lease (this node was cut off longer
     // than that) and the job was placed here again: that one is stopped, and this one starts
     // when it has ended, so the node never runs a job twice.
@@ -201,13 +223,15 @@ export class JobRunner {
       this.o.log.warn({ job: claim.id }, 'claimed again while an earlier attempt still runs here: stopping that one first');
       void this.stopJob(earlier, 'lost');
     }
-    const r: Running = { claim, done: Promise.resolve() };
+    const r: Running = { claim, leaseSentAt, done: Promise.resolve() };
     this.running.set(claim.id, r);
+    this.fenceLeases();
     r.done = (earlier?.done ?? Promise.resolve())
       .then(() => this.supervise(r))
       .catch((err: unknown) => this.o.log.error({ err, job: claim.id }, 'job supervision failed'))
       .finally(() => {
         if (this.running.get(claim.id) === r) this.running.delete(claim.id);
+        this.fenceLeases();
       });
   }
 
@@ -230,8 +254,9 @@ export class JobRunner {
       const batch = this.reports.splice(0, REPORT_BATCH);
       const take = this.stopped ? undefined : { node: this.o.node, epoch: this.o.epoch(), leaseMs: this.o.leaseMs, max: this.o.claimBatch ?? 256 };
       try {
+        const sent = monotonicMs();
         const { outcomes, next } = await completeAndTake(this.o.redis, this.o.ks, batch.map((b) => b.c), take, this.o.backoff ?? DEFAULT_BACKOFF);
-        for (const n of next) this.launch(n);
+        for (const n of next) this.launch(n, sent);
         batch.forEach((b, i) => b.resolve(outcomes[i]));
       } catch (err) {
         for (const b of batch) b.reject(err);
@@ -246,6 +271,8 @@ export class JobRunner {
     const log = this.o.log.child({ job: claim.id, attempt: claim.attempt });
     const shipper = new LogShipper(this.o.redis, this.o.ks, claim.id, claim.attempt);
     const runSpec: RunSpec = {
+      cluster: this.o.cluster,
+      fenceDir: this.o.fence.dir,
       jobId: claim.id,
       attempt: claim.attempt,
       node: this.o.node,

@@ -12,6 +12,7 @@ import { claimJobs, placeJobs, readLog, submitJobs } from '../../src/state/jobs.
 import { normalizeJobSpec } from '../../src/state/jobspec.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
+import { heldFence } from '../helpers/fence.js';
 
 describe('log shipper', () => {
   const db = useTestRedis();
@@ -22,7 +23,7 @@ describe('log shipper', () => {
     rt = new ProcessRuntime({ stateDir, logger: pino({ level: 'silent' }) });
   });
   after(async () => {
-    await rt.cleanup('n1', new Set());
+    await rt.cleanup({ cluster: 'c1', node: 'n1' }, new Set());
     await rm(stateDir, { recursive: true, force: true });
   });
 
@@ -38,7 +39,7 @@ describe('log shipper', () => {
     assert.equal((await claimJobs(db.redis, ks, 'n1', epoch, 1, 60_000))?.length, 1);
     // Buffers far smaller than the output: without holding the job back, most of it would be dropped.
     const shipper = new LogShipper(db.redis, ks, id, 1, { highWaterBytes: 128 * 1024, maxBufferBytes: 256 * 1024 });
-    const h = await rt.start({ jobId: id, attempt: 1, node: 'n1', command: ['seq', '1', '800000'], env: {} }, (s, d) => shipper.write(s, d));
+    const h = await rt.start({ cluster: 'c1', fenceDir: heldFence().dir, jobId: id, attempt: 1, node: 'n1', command: ['seq', '1', '800000'], env: {} }, (s, d) => shipper.write(s, d));
     assert.deepEqual(await h.wait(), { exitCode: 0 });
     await shipper.flush();
     const entries = await readLog(db.redis, ks, id, '0', 1_000_000);

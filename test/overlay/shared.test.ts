@@ -10,6 +10,7 @@ import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE } from '../helpers/docker.js';
 import { Output } from '../helpers/output.js';
 import { until } from '../helpers/until.js';
+import { heldFence } from '../helpers/fence.js';
 import { mountTable, prepareSharedMountDir, unmountStale } from '../../src/overlay/index.js';
 import { mountNodeFilesystem } from '../../src/agent/filesystem.js';
 import { DockerRuntime } from '../../src/agent/runtime/docker.js';
@@ -87,7 +88,7 @@ describe('overlay: mounts reach other mount namespaces (containers)', () => {
       await writeFile(join(mountPath, 'before'), 'before\n');
       const out = new Output();
       const h = await rt.start({
-        jobId: 'follows-remount', attempt: 1, node: 'cn', image: TEST_IMAGE, env: {}, clusterMount: mount.containerPath,
+        cluster: 'c1', fenceDir: heldFence(true).dir, jobId: 'follows-remount', attempt: 1, node: 'cn', image: TEST_IMAGE, env: {}, clusterMount: mount.containerPath,
         command: ['sh', '-c', 'cat /cluster/before; echo waiting; i=0; while ! cat /cluster/after 2>/dev/null && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done'],
       }, out.onOutput);
       await out.waitFor('waiting');
@@ -101,7 +102,7 @@ describe('overlay: mounts reach other mount namespaces (containers)', () => {
       assert.deepEqual(await h.wait(), { exitCode: 0 });
       assert.equal(out.stdout, 'before\nwaiting\nafter\n');
     } finally {
-      await rt.cleanup('cn', new Set());
+      await rt.cleanup({ cluster: 'c1', node: 'cn' }, new Set());
       await mount.stop();
       conn.disconnect();
       rmSync(base, { recursive: true, force: true });

@@ -1,7 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
@@ -9,6 +11,7 @@ import { DockerRuntime, LABEL_JOB, LABEL_NODE } from '../../src/agent/runtime/do
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { createRuntime } from '../../src/agent/runtime/index.js';
 import { Output } from '../helpers/output.js';
+import { heldFence } from '../helpers/fence.js';
 import { checkStdin } from '../helpers/runtime-stdin.js';
 import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE, type DockerStatus } from '../helpers/docker.js';
 import { sharedTempDir } from '../helpers/mounts.js';
@@ -18,9 +21,11 @@ const node = `dn-${randomBytes(3).toString('hex')}`;
 let docker: DockerStatus;
 let rt: DockerRuntime;
 let seq = 0;
+const cluster = `c-${randomBytes(3).toString('hex')}`;
+const fence = heldFence(true);
 
 function spec(command: string[], extra: Partial<RunSpec> = {}): RunSpec {
-  return { jobId: `job-${++seq}`, attempt: 1, node, image: TEST_IMAGE, command, env: {}, ...extra };
+  return { cluster, fenceDir: fence.dir, jobId: `job-${++seq}`, attempt: 1, node, image: TEST_IMAGE, command, env: {}, ...extra };
 }
 
 async function run(s: RunSpec, out = new Output()) {
@@ -43,9 +48,16 @@ before(async () => {
 });
 
 after(async () => {
-  if (docker.ok) for (const n of [node, `${node}-other`]) await rt.cleanup(n, new Set());
+  if (docker.ok) for (const n of [node, `${node}-other`]) await rt.cleanup({ cluster, node: n }, new Set());
   await stopDockerIfStarted();
 });
+
+/** A build context: the test image with an entrypoint that prints its arguments. */
+async function entrypointContext(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'oswalk-ep-'));
+  writeFileSync(join(dir, 'Dockerfile'), `FROM ${TEST_IMAGE}\nENTRYPOINT ["sh", "-c", "echo entry: $0"]\n`);
+  return dir;
+}
 
 describe('docker runtime', () => {
   test('createRuntime returns the docker runtime', () => {
@@ -119,7 +131,9 @@ describe('docker runtime', () => {
       assert.equal(info.HostConfig.Memory, 64 * 1024 * 1024);
       assert.deepEqual(info.HostConfig.CapAdd, ['SYS_ADMIN']);
       assert.equal(info.Config.Labels['oswalk.attempt'], '1');
-      assert.deepEqual(info.Mounts.map((m) => [m.Source, m.Destination, m.Propagation, m.RW]), [[shared.dir, '/.oswalk', 'rslave', false]]);
+      assert.equal(info.Config.Labels['oswalk.cluster'], cluster);
+      assert.deepEqual(info.Config.Entrypoint, ['/.oswalk-guard/oswalk-guard', '/.oswalk-guard/fence', '--'], 'the guard is PID 1');
+      assert.deepEqual(info.Mounts.map((m) => [m.Source, m.Destination, m.Propagation, m.RW]).sort(), [[shared.dir, '/.oswalk', 'rslave', false], [fence.dir, '/.oswalk-guard', 'rprivate', false]]);
       await h.kill('test over');
       const unprivileged = await run(spec(['ls', '/dev/fuse']));
       assert.notEqual(unprivileged.result.exitCode, 0, 'no FUSE device without privileged');
@@ -171,8 +185,37 @@ describe('docker runtime', () => {
     await h.kill('cancelled by test');
     const result = await h.wait();
     assert.equal(result.error, 'killed: cancelled by test');
-    assert.equal(result.exitCode, 137, 'sh as pid 1 ignores SIGTERM: killed after the grace period');
+    assert.equal(result.exitCode, 143, 'the guard (PID 1) passed SIGTERM on to sh, which is not PID 1 and so dies of it');
     assert.deepEqual(await containersOf(s.jobId), []);
+  });
+
+  test('the guard kills a container whose node fence passed, with nobody to stop it', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const own = heldFence(true);
+    const out = new Output();
+    const s = spec(['sh', '-c', 'sleep 300 & echo started; wait'], { fenceDir: own.dir });
+    const h = await rt.start(s, out.onOutput);
+    await out.waitFor('started');
+    const t0 = Date.now();
+    own.revoke(); // what a frozen or cut-off agent leaves: a fence nobody moves on
+    const result = await h.wait();
+    assert.equal(result.exitCode, 137);
+    assert.ok(Date.now() - t0 < 3000, `killed within the guard's look interval (${Date.now() - t0} ms)`);
+    assert.match(out.stderr, /oswalk: no lease renewal reached this node in time/);
+  });
+
+  test('an image entrypoint runs under the guard with the job command as its arguments', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const tag = `oswalk-test/entrypoint:${randomBytes(3).toString('hex')}`;
+    const stream = await rt.docker.buildImage({ context: await entrypointContext(), src: ['Dockerfile'] }, { t: tag });
+    await new Promise((res, rej) => rt.docker.modem.followProgress(stream, (err) => (err ? rej(err) : res(undefined))));
+    try {
+      const { result, out } = await run(spec(['hello'], { image: tag }));
+      assert.deepEqual(result, { exitCode: 0 });
+      assert.equal(out.stdout, 'entry: hello\n');
+    } finally {
+      await rt.docker.getImage(tag).remove({ force: true });
+    }
   });
 
   test('cleanup removes orphaned containers and keeps the rest', async (t) => {
@@ -183,14 +226,14 @@ describe('docker runtime', () => {
     const keptHandle = await rt.start(kept, () => {});
     const otherNode = await rt.start(spec(['sleep', '300'], { node: `${node}-other` }), () => {});
     const restarted = new DockerRuntime({ logger });
-    assert.deepEqual(await restarted.cleanup(node, new Set([kept.jobId])), [orphan.jobId]);
+    assert.deepEqual(await restarted.cleanup({ cluster, node }, new Set([kept.jobId])), [orphan.jobId]);
     const others = await rt.docker.listContainers({ filters: { label: [`${LABEL_NODE}=${node}-other`] } });
     assert.equal(others.length, 1, 'a container of another node is not touched');
     await otherNode.kill('test over');
     assert.deepEqual(await containersOf(orphan.jobId), []);
     assert.equal((await containersOf(kept.jobId))[0]?.State, 'running');
     await keptHandle.kill('test over');
-    assert.deepEqual(await restarted.cleanup(node, new Set()), []);
+    assert.deepEqual(await restarted.cleanup({ cluster, node }, new Set()), []);
   });
 
   test('memory limit: a container allocating past it is OOM-killed', async (t) => {

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,15 +15,18 @@ import { cgroupName } from '../../src/agent/runtime/limits.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { Output } from '../helpers/output.js';
 import { checkStdin } from '../helpers/runtime-stdin.js';
+import { heldFence } from '../helpers/fence.js';
 
 const logger = pino({ level: 'silent' });
 let stateDir: string;
 let rt: ProcessRuntime;
 const node = `n-${randomBytes(3).toString('hex')}`;
 let seq = 0;
+const cluster = `c-${randomBytes(3).toString('hex')}`;
+const fence = heldFence();
 
 function spec(command: string[], extra: Partial<RunSpec> = {}): RunSpec {
-  return { jobId: `job-${++seq}`, attempt: 1, node, command, env: {}, ...extra };
+  return { cluster, fenceDir: fence.dir, jobId: `job-${++seq}`, attempt: 1, node, command, env: {}, ...extra };
 }
 
 async function run(s: RunSpec, out = new Output()) {
@@ -31,10 +34,13 @@ async function run(s: RunSpec, out = new Output()) {
   return { result: await h.wait(), out };
 }
 
-/** The pid a job printed as its first line (`echo $$`). */
-async function printedPid(out: Output): Promise<number> {
+/**
+ * The process group of a job that printed its pid as its first line (`echo $$`): its guard's,
+ * which holds the guard, the job and what the job forked.
+ */
+async function printedGroup(out: Output): Promise<number> {
   await out.waitFor('\n');
-  return Number(out.stdout.split('\n')[0]);
+  return (await procStat(Number(out.stdout.split('\n')[0])))!.pgrp;
 }
 
 before(async () => {
@@ -43,7 +49,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const n of [node, `${node}-other`]) await rt.cleanup(n, new Set());
+  for (const n of [node, `${node}-other`]) await rt.cleanup({ cluster, node: n }, new Set());
   await rm(stateDir, { recursive: true, force: true });
 });
 
@@ -160,8 +166,8 @@ describe('process runtime', () => {
   test('kill stops the whole process group', async () => {
     const out = new Output();
     const h = await rt.start(spec(['sh', '-c', 'echo $$; sleep 300 & sleep 300 & wait']), out.onOutput);
-    const pid = await printedPid(out);
-    while ((await groupMembers(pid)).length < 3) await new Promise((r) => setTimeout(r, 20));
+    const pid = await printedGroup(out);
+    while ((await groupMembers(pid)).length < 4) await new Promise((r) => setTimeout(r, 20));
     await h.kill('cancelled by test');
     const result = await h.wait();
     assert.equal(result.signal, 'SIGTERM');
@@ -169,10 +175,51 @@ describe('process runtime', () => {
     assert.deepEqual(await groupMembers(pid), []);
   });
 
+  test('the guard kills the job and all it forked once the node fence passes, with nobody to stop it', async () => {
+    const own = heldFence();
+    const out = new Output();
+    // One child in the job's process group, one escaped from it (setsid): only its cgroup holds it.
+    const h = await rt.start(spec(['sh', '-c', 'trap "" TERM; setsid sleep 3017 & sleep 300 & echo $$; wait'], { fenceDir: own.dir }), out.onOutput);
+    const group = await printedGroup(out);
+    while ((await groupMembers(group)).length < 3) await new Promise((r) => setTimeout(r, 20));
+    const t0 = Date.now();
+    own.revoke(); // what a frozen or cut-off agent leaves: a fence nobody moves on
+    const result = await h.wait();
+    assert.equal(result.signal, 'SIGKILL');
+    assert.ok(Date.now() - t0 < 2000, `killed within the guard's look interval (${Date.now() - t0} ms)`);
+    assert.deepEqual(await groupMembers(group), []);
+    assert.match(out.stderr, /oswalk: no lease renewal reached this node in time/);
+    const escaped = () => execFileSync('pgrep', ['-f', '^sleep 3017$']).toString().trim();
+    if (['cgroup1', 'cgroup2'].includes((await rt.limits()).kind)) {
+      assert.throws(escaped, 'the process that left the group was killed through the cgroup');
+    } else {
+      process.kill(Number(escaped()), 'SIGKILL'); // without cgroups nothing holds it: said in the runtime README
+    }
+  });
+
+  test('a job dies with its agent (kill -9), what it forked included', async () => {
+    // An agent of its own: a node process that starts the job and is then SIGKILLed.
+    const script = `
+      import { ProcessRuntime } from ${JSON.stringify(new URL('../../src/agent/runtime/process.js', import.meta.url).href)};
+      import { pino } from 'pino';
+      const rt = new ProcessRuntime({ stateDir: process.argv[1], logger: pino({ level: 'silent' }) });
+      const h = await rt.start(JSON.parse(process.argv[2]), (s, d) => process.stdout.write(d));
+      await h.wait();`;
+    const agent = spawn(process.execPath, ['--input-type=module', '-e', script, stateDir, JSON.stringify(spec(['sh', '-c', 'echo $$; sleep 300 & sleep 300']))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = new Output();
+    agent.stdout!.on('data', (d: Buffer) => out.onOutput('stdout', d));
+    const group = await printedGroup(out);
+    while ((await groupMembers(group)).length < 3) await new Promise((r) => setTimeout(r, 20));
+    agent.kill('SIGKILL');
+    const t0 = Date.now();
+    while ((await groupMembers(group)).length > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await groupMembers(group), [], 'the guard took the job and its children down with the agent');
+  });
+
   test('kill escalates to SIGKILL when the job ignores SIGTERM', async () => {
     const out = new Output();
     const h = await rt.start(spec(['sh', '-c', 'trap "" TERM; echo $$; while :; do sleep 0.1; done']), out.onOutput);
-    const pid = await printedPid(out);
+    const pid = await printedGroup(out);
     const t0 = Date.now();
     await h.kill('test');
     assert.equal((await h.wait()).signal, 'SIGKILL');
@@ -189,17 +236,17 @@ describe('process runtime', () => {
     const keptHandle = await rt.start(kept, o2.onOutput);
     await rt.start(orphan, o1.onOutput); // handle forgotten, as by a crashed agent
     const otherNode = await rt.start(spec(['sh', '-c', 'echo $$; sleep 300'], { node: `${node}-other` }), o3.onOutput);
-    const [orphanPid, keptPid, otherPid] = [await printedPid(o1), await printedPid(o2), await printedPid(o3)];
+    const [orphanPid, keptPid, otherPid] = [await printedGroup(o1), await printedGroup(o2), await printedGroup(o3)];
     // A fresh runtime on the same state dir: it knows the jobs only from their records.
     const restarted = new ProcessRuntime({ stateDir, logger, killGraceMs: 1000 });
-    assert.deepEqual(await restarted.cleanup(node, new Set([kept.jobId])), [orphan.jobId]);
+    assert.deepEqual(await restarted.cleanup({ cluster, node }, new Set([kept.jobId])), [orphan.jobId]);
     assert.deepEqual(await groupMembers(orphanPid), []);
-    assert.equal((await groupMembers(keptPid)).length, 2, 'the kept job still runs');
-    assert.equal((await groupMembers(otherPid)).length, 2, 'a job of another node is not touched');
+    assert.equal((await groupMembers(keptPid)).length, 3, 'the kept job (guard, sh, sleep) still runs');
+    assert.equal((await groupMembers(otherPid)).length, 3, 'a job of another node is not touched');
     await keptHandle.kill('test over');
     await otherNode.kill('test over');
-    assert.deepEqual(await restarted.cleanup(node, new Set()), []);
-    assert.deepEqual(await readdir(join(stateDir, 'runtime', 'process')).then(async (d) => (await Promise.all(d.map((x) => readdir(join(stateDir, 'runtime', 'process', x))))).flat()), []);
+    assert.deepEqual(await restarted.cleanup({ cluster, node }, new Set()), []);
+    assert.deepEqual(await readdir(join(stateDir, 'runtime', 'process', safeName(cluster))).then(async (d) => (await Promise.all(d.map((x) => readdir(join(stateDir, 'runtime', 'process', safeName(cluster), x))))).flat()), []);
   });
 
   test('cleanup finds jobs through their cgroups when the records are lost', async (t) => {
@@ -215,17 +262,17 @@ describe('process runtime', () => {
     const [o1, o2] = [new Output(), new Output()];
     await rt.start(lost, o1.onOutput);
     const keptHandle = await rt.start(kept, o2.onOutput);
-    const [lostPid, keptPid] = [await printedPid(o1), await printedPid(o2)];
-    await rm(join(stateDir, 'runtime', 'process', safeName(node)), { recursive: true });
+    const [lostPid, keptPid] = [await printedGroup(o1), await printedGroup(o2)];
+    await rm(join(stateDir, 'runtime', 'process', safeName(cluster), safeName(node)), { recursive: true });
     const parents = limiter.kind === 'cgroup2' ? ['/sys/fs/cgroup/oswalk'] : ['/sys/fs/cgroup/memory/oswalk', '/sys/fs/cgroup/cpu/oswalk'];
-    const stale = parents.map((p) => join(p, cgroupName(node, 'long-gone', 7)));
+    const stale = parents.map((p) => join(p, cgroupName({ cluster, node }, 'long-gone', 7)));
     for (const d of stale) await mkdir(d);
 
-    assert.deepEqual(await rt.cleanup(node, new Set([kept.jobId])), [], 'no record names the lost job');
+    assert.deepEqual(await rt.cleanup({ cluster, node }, new Set([kept.jobId])), [], 'no record names the lost job');
     assert.deepEqual(await groupMembers(lostPid), [], 'the lost job was killed through its cgroup');
-    assert.equal((await groupMembers(keptPid)).length, 2, 'the kept job still runs');
+    assert.equal((await groupMembers(keptPid)).length, 3, 'the kept job (guard, sh, sleep) still runs');
     for (const d of stale) assert.equal(existsSync(d), false, `${d} removed`);
-    assert.deepEqual((await limiter.nodeCgroups(node)).map((c) => c.name), [cgroupName(node, kept.jobId, 1)]);
+    assert.deepEqual((await limiter.nodeCgroups({ cluster, node })).map((c) => c.name), [cgroupName({ cluster, node }, kept.jobId, 1)]);
     await keptHandle.kill('test over');
   });
 
@@ -237,12 +284,12 @@ describe('process runtime', () => {
       const reuseState = join(stateDir, 'reuse');
       const other = new ProcessRuntime({ stateDir: reuseState, logger });
       // A record as a crashed agent would have left it, whose pid now belongs to a stranger.
-      const nodeDir = join(reuseState, 'runtime', 'process', safeName(node));
+      const nodeDir = join(reuseState, 'runtime', 'process', safeName(cluster), safeName(node));
       const file = join(nodeDir, `${safeName('gone-job')}-1.json`);
       await mkdir(nodeDir, { recursive: true });
       const st = await procStat(pid);
-      await writeFile(file, JSON.stringify({ jobId: 'gone-job', attempt: 1, node, pid, pgid: pid, startTime: String(Number(st!.startTime) - 1), startedAt: 0 }));
-      assert.deepEqual(await other.cleanup(node, new Set()), []);
+      await writeFile(file, JSON.stringify({ jobId: 'gone-job', attempt: 1, cluster, node, pid, pgid: pid, startTime: String(Number(st!.startTime) - 1), startedAt: 0 }));
+      assert.deepEqual(await other.cleanup({ cluster, node }, new Set()), []);
       assert.equal((await procStat(pid))?.state !== undefined, true, 'the stranger still runs');
       assert.equal(existsSync(file), false, 'the stale record is gone');
     } finally {
@@ -319,7 +366,7 @@ describe('process runtime', () => {
     }
     const out = new Output();
     const h = await rt.start(spec(['sh', '-c', 'echo $$; cat /proc/$$/cgroup; exec awk \'BEGIN { s = "x"; while (1) s = s s }\''], { memoryBytes: 64 * 1024 * 1024, cpus: 0.5 }), out.onOutput);
-    const pid = await printedPid(out);
+    const pid = await printedGroup(out);
     const result = await h.wait();
     assert.equal(result.signal, 'SIGKILL');
     assert.match(result.error!, /out of memory: the job exceeded its memory limit of 67108864 bytes/);

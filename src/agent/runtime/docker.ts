@@ -5,7 +5,8 @@ import { buffer } from 'node:stream/consumers';
 import { pack } from 'tar-stream';
 import type { Logger } from '../../util/log.js';
 import { failedStart, guardOutput, jobEnv, within, type OnOutput } from './common.js';
-import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
+import { GUARD_PATH, guarded } from './guard.js';
+import type { HostOwner, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
 
 export interface DockerRuntimeOptions {
   logger: Logger;
@@ -27,6 +28,7 @@ export const CLUSTER_PATH = '/cluster';
 /** Where the directory holding the cluster mount is bound; CLUSTER_PATH is a symlink into it. */
 export const SHARE_PATH = '/.oswalk';
 
+export const LABEL_CLUSTER = 'oswalk.cluster';
 export const LABEL_NODE = 'oswalk.node';
 export const LABEL_JOB = 'oswalk.job';
 export const LABEL_ATTEMPT = 'oswalk.attempt';
@@ -55,10 +57,10 @@ export class DockerRuntime implements Runtime {
       if (!spec.clusterMount) return failedStart({ exitCode: null, error: `working dir "${workingDir}" is relative and the job has no cluster mount to resolve it under` });
       workingDir = posix.join(CLUSTER_PATH, workingDir);
     }
-    const missing = await this.ensureImage(spec.image, spec.node);
-    if (missing) return failedStart({ exitCode: null, error: missing });
+    const image = await this.ensureImage(spec.image, spec.node);
+    if ('error' in image) return failedStart({ exitCode: null, error: image.error });
 
-    const container = await this.docker.createContainer(this.createOptions(spec, workingDir)).catch((err: Error) => {
+    const container = await this.docker.createContainer(this.createOptions(spec, workingDir, image.entrypoint)).catch((err: Error) => {
       throw new Error(`creating the container of job ${spec.jobId} on node ${spec.node} failed: ${err.message}`);
     });
     const remove = () => container.remove({ force: true }).catch((err: { statusCode?: number }) => {
@@ -83,7 +85,12 @@ export class DockerRuntime implements Runtime {
       stream.once('close', res);
       stream.once('error', () => res());
     });
-    demux(stream, emit);
+    // The guard tells an exec failure on stderr (its exit code alone is the job's to use too).
+    let stderrTail = '';
+    demux(stream, (kind, data) => {
+      if (kind === 'stderr') stderrTail = (stderrTail + data.toString('latin1')).slice(-512);
+      emit(kind, data);
+    });
 
     try {
       await container.start();
@@ -101,7 +108,9 @@ export class DockerRuntime implements Runtime {
         await within(ended, DRAIN_MS);
         const info = await container.inspect().catch(() => undefined);
         const result: RunResult = { exitCode: StatusCode };
+        const execFailed = (StatusCode === 127 || StatusCode === 126) && /oswalk: command "(.*)" (not found|is not executable)\n$/.exec(stderrTail);
         if (killReason) result.error = `killed: ${killReason}`;
+        else if (execFailed) result.error = `command "${execFailed[1]}" ${execFailed[2]} in image "${spec.image}"`;
         else if (info?.State.OOMKilled) result.error = `out of memory: the job exceeded its memory limit of ${spec.memoryBytes} bytes`;
         return result;
       } catch (err) {
@@ -129,14 +138,19 @@ export class DockerRuntime implements Runtime {
     };
   }
 
-  private createOptions(spec: RunSpec, workingDir: string | undefined): Dockerode.ContainerCreateOptions {
+  private createOptions(spec: RunSpec, workingDir: string | undefined, entrypoint: string[]): Dockerode.ContainerCreateOptions {
     return {
       Image: spec.image,
+      // The guard is the container's PID 1 (the image's own entrypoint runs under it): it kills
+      // the container's processes when the node's fence passes, even with the agent frozen,
+      // cut off or gone (docker-compose kill of an agent container), and reaps and forwards
+      // signals as docker --init does.
+      Entrypoint: guarded(posix.join(GUARD_PATH, 'oswalk-guard'), posix.join(GUARD_PATH, 'fence'), entrypoint),
       Cmd: spec.command,
       Env: Object.entries(jobEnv({ ...spec, clusterMount: spec.clusterMount ? CLUSTER_PATH : undefined, env: { ...logicalPwd(workingDir), ...spec.env } }))
         .map(([k, v]) => `${k}=${v}`),
       WorkingDir: workingDir,
-      Labels: { [LABEL_NODE]: spec.node, [LABEL_JOB]: spec.jobId, [LABEL_ATTEMPT]: String(spec.attempt) },
+      Labels: { [LABEL_CLUSTER]: spec.cluster, [LABEL_NODE]: spec.node, [LABEL_JOB]: spec.jobId, [LABEL_ATTEMPT]: String(spec.attempt) },
       AttachStdout: true,
       AttachStderr: true,
       AttachStdin: !!spec.stdin,
@@ -151,9 +165,12 @@ export class DockerRuntime implements Runtime {
         LogConfig: { Type: 'none', Config: {} },
         // rslave: a mount made (or remade) on the host after the container started shows up.
         // Read-only: only the mount below it is the job's to write.
-        Mounts: spec.clusterMount
-          ? [{ Type: 'bind', Source: posix.dirname(spec.clusterMount), Target: SHARE_PATH, ReadOnly: true, BindOptions: { Propagation: 'rslave' } }]
-          : undefined,
+        Mounts: [
+          { Type: 'bind', Source: spec.fenceDir, Target: GUARD_PATH, ReadOnly: true },
+          ...(spec.clusterMount
+            ? [{ Type: 'bind' as const, Source: posix.dirname(spec.clusterMount), Target: SHARE_PATH, ReadOnly: true, BindOptions: { Propagation: 'rslave' as const } }]
+            : []),
+        ],
         // "privileged" means "may mount FUSE": full --privileged is refused on hosts like ours
         // (no writable /sys, restricted devices) and is far more than FUSE needs.
         CapAdd: spec.privileged ? ['SYS_ADMIN'] : undefined,
@@ -162,9 +179,9 @@ export class DockerRuntime implements Runtime {
     };
   }
 
-  /** Remove every container of `node` whose job is not in keep; the job ids removed. */
-  async cleanup(node: string, keepJobIds: Set<string>): Promise<string[]> {
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_NODE}=${node}`] } });
+  /** Remove every container of this cluster's `node` whose job is not in keep; the job ids removed. */
+  async cleanup({ cluster, node }: HostOwner, keepJobIds: Set<string>): Promise<string[]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_CLUSTER}=${cluster}`, `${LABEL_NODE}=${node}`] } });
     const stopped = new Set<string>();
     await Promise.all(containers.map(async (c) => {
       const job = c.Labels[LABEL_JOB];
@@ -178,16 +195,16 @@ export class DockerRuntime implements Runtime {
     return [...stopped];
   }
 
-  /** Undefined when the image is on the node (perhaps after a pull), else the job's error. */
-  private async ensureImage(image: string, node: string): Promise<string | undefined> {
+  /** The image's entrypoint when it is on the node (perhaps after a pull), else the job's error. */
+  private async ensureImage(image: string, node: string): Promise<{ entrypoint: string[] } | { error: string }> {
+    const entrypoint = async () => ({ entrypoint: ((await this.docker.getImage(image).inspect()) as { Config?: { Entrypoint?: string[] | null } }).Config?.Entrypoint ?? [] });
     try {
-      await this.docker.getImage(image).inspect();
-      return undefined;
+      return await entrypoint();
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
     const notFound = `image "${image}" not found on node ${node}: build or load it first (docker images)`;
-    if ((this.opts.pull ?? 'never') === 'never') return notFound;
+    if ((this.opts.pull ?? 'never') === 'never') return { error: notFound };
     const timeoutMs = this.opts.pullTimeoutMs ?? 30_000;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timeoutMs);
@@ -197,12 +214,12 @@ export class DockerRuntime implements Runtime {
         abort.signal.addEventListener('abort', () => { stream.destroy(); rej(new Error(`timed out after ${timeoutMs} ms`)); });
         this.docker.modem.followProgress(stream, (err: Error | null) => (err ? rej(err) : res()));
       });
-      return undefined;
     } catch (err) {
-      return `${notFound}; pulling it failed: ${abort.signal.aborted ? `timed out after ${timeoutMs} ms` : (err as Error).message.trim()}`;
+      return { error: `${notFound}; pulling it failed: ${abort.signal.aborted ? `timed out after ${timeoutMs} ms` : (err as Error).message.trim()}` };
     } finally {
       clearTimeout(timer);
     }
+    return entrypoint();
   }
 }
 

@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import { safeName, sleep } from './common.js';
-import type { RunSpec } from './types.js';
+import type { HostOwner, RunSpec } from './types.js';
 
 /**
  * How the process runtime limits a job's CPU and memory:
@@ -89,7 +89,7 @@ export class Limiter {
 
   /** Make the job's cgroup (if any) and return how to start the job inside its limits. */
   async forJob(spec: RunSpec): Promise<JobLimits> {
-    const rel = join('oswalk', cgroupName(spec.node, spec.jobId, spec.attempt));
+    const rel = join('oswalk', cgroupName(spec, spec.jobId, spec.attempt));
     if (this.kind === 'cgroup2') {
       const dir = join(this.root, rel);
       await mkdir(dir, { recursive: true });
@@ -121,11 +121,11 @@ export class Limiter {
     return { wrap: (argv) => argv };
   }
 
-  /** The job cgroups of `node` on this host, whatever agent made them. */
-  async nodeCgroups(node: string): Promise<{ name: string; cgroup: JobCgroup }[]> {
+  /** The job cgroups of the cluster's node on this host, whatever agent made them. */
+  async nodeCgroups(owner: HostOwner): Promise<{ name: string; cgroup: JobCgroup }[]> {
     if (this.kind !== 'cgroup1' && this.kind !== 'cgroup2') return [];
     const parents = this.kind === 'cgroup2' ? [join(this.root, 'oswalk')] : ['memory', 'cpu'].map((c) => join(this.root, c, 'oswalk'));
-    const prefix = `${safeName(node)}.`;
+    const prefix = ownerPrefix(owner);
     const byName = new Map<string, string[]>();
     for (const parent of parents) {
       const names = await readdir(parent).catch(() => [] as string[]);
@@ -137,14 +137,19 @@ export class Limiter {
 
 /**
  * Flat under oswalk/, so nothing per node is left to tidy once its jobs are gone, and a job's
- * cgroups can be found from the node and job id alone (the attempt is the only suffix).
+ * cgroups can be found from the cluster, node and job id alone (the attempt is the only
+ * suffix). The cluster comes first: two clusters on one host may both have a node1.
  */
-export function cgroupName(node: string, jobId: string, attempt: number): string {
-  return `${cgroupJobPrefix(node, jobId)}${attempt}`;
+export function cgroupName(owner: HostOwner, jobId: string, attempt: number): string {
+  return `${cgroupJobPrefix(owner, jobId)}${attempt}`;
 }
 
-export function cgroupJobPrefix(node: string, jobId: string): string {
-  return `${safeName(node)}.${safeName(jobId)}-`;
+export function cgroupJobPrefix(owner: HostOwner, jobId: string): string {
+  return `${ownerPrefix(owner)}${safeName(jobId)}-`;
+}
+
+function ownerPrefix(owner: HostOwner): string {
+  return `${safeName(owner.cluster)}.${safeName(owner.node)}.`;
 }
 
 function cgroupLimits(cgroup: JobCgroup): JobLimits {

@@ -1,13 +1,14 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within, type OnOutput } from './common.js';
+import { guardBinary, guarded } from './guard.js';
 import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
-import type { RunHandle, RunResult, RunSpec, Runtime } from './types.js';
+import type { HostOwner, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
 
 export interface ProcessRuntimeOptions {
   /** The agent's state directory; records of running jobs live in <stateDir>/runtime/process/. */
@@ -20,25 +21,6 @@ export interface ProcessRuntimeOptions {
   cgroupRoot?: string;
 }
 
-/**
- * The argv run so that the job's main process is killed when the agent dies (kill -9, a
- * crash): its node is then marked down, or the agent comes back, and the job runs again
- * elsewhere; left running it would do its work twice. setpriv (util-linux, on every Debian)
- * sets the parent-death signal, which lasts across the exec of the job; where it is missing the
- * agent's next start stops the orphans instead.
- */
-function diesWithAgent(argv: string[]): string[] {
-  setprivPath ??= (() => {
-    try {
-      return execFileSync('sh', ['-c', 'command -v setpriv'], { encoding: 'utf8' }).trim();
-    } catch {
-      return '';
-    }
-  })();
-  return setprivPath ? [setprivPath, '--pdeathsig', 'KILL', '--', ...argv] : argv;
-}
-
-let setprivPath: string | undefined;
 
 /** How long to wait for the job's pipes to drain after its main process exited. */
 const DRAIN_MS = 2000;
@@ -46,8 +28,8 @@ const DRAIN_MS = 2000;
 /**
  * Runs a job as a plain child process of the agent ("metal"): no shell, its own session and
  * process group (so kill() reaches everything it forked), limits by cgroup where the host
- * allows, killed when the agent dies, and a record on disk while it runs so that what it forked
- * survives no agent crash.
+ * allows, under a guard that kills it when the agent dies or the node's fence passes, and a
+ * record on disk while it runs so that what it forked survives no agent crash.
  */
 export class ProcessRuntime implements Runtime {
   readonly name = 'process' as const;
@@ -77,7 +59,10 @@ export class ProcessRuntime implements Runtime {
     if ('error' in found) return failedStart({ exitCode: found.exitCode, error: found.error });
 
     const limits = await (await this.limits()).forJob(spec);
-    const argv = diesWithAgent(limits.wrap([found.path, ...spec.command.slice(1)]));
+    // Under its guard (guard/oswalk-guard.c): killed, with all it forked, when the agent dies
+    // or the node's fence passes (agent frozen or cut off), so it never runs next to the copy
+    // the cluster starts elsewhere.
+    const argv = guarded(guardBinary(), join(spec.fenceDir, 'fence'), limits.wrap([found.path, ...spec.command.slice(1)]), limits.cgroup?.dirs);
     const child = spawn(argv[0], argv.slice(1), {
       cwd: cwd.dir,
       env,
@@ -107,7 +92,7 @@ export class ProcessRuntime implements Runtime {
     const closed = new Promise<void>((res) => child.once('close', () => res()));
     const st = await procStat(pid);
     const record: ProcessRecord = {
-      jobId: spec.jobId, attempt: spec.attempt, node: spec.node, pid, pgid: pid,
+      jobId: spec.jobId, attempt: spec.attempt, cluster: spec.cluster, node: spec.node, pid, pgid: pid,
       startTime: st?.startTime ?? '', cgroup: limits.cgroup, startedAt: Date.now(),
     };
     // A job that is over before we could read its start time needs no record: nothing to orphan.
@@ -160,12 +145,13 @@ export class ProcessRuntime implements Runtime {
   }
 
   /**
-   * Stop every job the records of `node` name and `keep` does not, whether this process or an
-   * earlier agent started it. A record whose process is gone, or whose pid now belongs to
-   * another process, is only removed.
+   * Stop every job the records of the cluster's node name and `keep` does not, whether this
+   * process or an earlier agent started it. A record whose process is gone, or whose pid now
+   * belongs to another process, is only removed.
    */
-  async cleanup(node: string, keepJobIds: Set<string>): Promise<string[]> {
-    const { records, bad } = await this.records.list(node);
+  async cleanup(owner: HostOwner, keepJobIds: Set<string>): Promise<string[]> {
+    const { node } = owner;
+    const { records, bad } = await this.records.list(owner);
     for (const b of bad) {
       this.opts.logger.warn({ file: b.path, error: b.error }, 'unreadable job record removed');
       await this.records.removeFile(b.path);
@@ -186,9 +172,9 @@ export class ProcessRuntime implements Runtime {
     }));
     // Cgroups outlive lost records (a state dir wiped, an agent killed between cgroup and
     // record): whatever is in a cgroup of this node's unkept jobs is a job's, so it goes too.
-    const keepPrefixes = [...keepJobIds].map((id) => cgroupJobPrefix(node, id));
+    const keepPrefixes = [...keepJobIds].map((id) => cgroupJobPrefix(owner, id));
     let unrecorded = 0;
-    for (const { name, cgroup } of await (await this.limits()).nodeCgroups(node)) {
+    for (const { name, cgroup } of await (await this.limits()).nodeCgroups(owner)) {
       if (keepPrefixes.some((p) => name.startsWith(p))) continue;
       if (await cgroupBusy(cgroup)) unrecorded++;
       await destroyCgroup(cgroup);

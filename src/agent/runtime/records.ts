@@ -2,6 +2,7 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import type { JobCgroup } from './limits.js';
 import { safeName } from './common.js';
+import type { HostOwner } from './types.js';
 
 /**
  * What the process runtime remembers of a running job on disk, so that an agent restarted
@@ -10,6 +11,7 @@ import { safeName } from './common.js';
 export interface ProcessRecord {
   jobId: string;
   attempt: number;
+  cluster: string;
   node: string;
   pid: number;
   pgid: number;
@@ -22,12 +24,12 @@ export interface ProcessRecord {
 export class RecordStore {
   constructor(private readonly dir: string) {}
 
-  private nodeDir(node: string): string {
-    return join(this.dir, safeName(node));
+  private nodeDir(owner: HostOwner): string {
+    return join(this.dir, safeName(owner.cluster), safeName(owner.node));
   }
 
-  private file(rec: Pick<ProcessRecord, 'node' | 'jobId' | 'attempt'>): string {
-    return join(this.nodeDir(rec.node), `${safeName(rec.jobId)}-${rec.attempt}.json`);
+  private file(rec: Pick<ProcessRecord, 'cluster' | 'node' | 'jobId' | 'attempt'>): string {
+    return join(this.nodeDir(rec), `${safeName(rec.jobId)}-${rec.attempt}.json`);
   }
 
   /** Written to a temporary name and renamed, so a crash never leaves half a record. */
@@ -36,19 +38,19 @@ export class RecordStore {
     // The directory is made only when missing: one mkdir less on the path of every job start.
     await writeFile(`${file}.tmp`, JSON.stringify(rec)).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
-      await mkdir(this.nodeDir(rec.node), { recursive: true });
+      await mkdir(this.nodeDir(rec), { recursive: true });
       await writeFile(`${file}.tmp`, JSON.stringify(rec));
     });
     await rename(`${file}.tmp`, file);
   }
 
-  async remove(rec: Pick<ProcessRecord, 'node' | 'jobId' | 'attempt'>): Promise<void> {
+  async remove(rec: Pick<ProcessRecord, 'cluster' | 'node' | 'jobId' | 'attempt'>): Promise<void> {
     await rm(this.file(rec), { force: true });
   }
 
-  /** Every record of the node; an unreadable one is skipped and reported in `bad`. */
-  async list(node: string): Promise<{ records: ProcessRecord[]; bad: { path: string; error: string }[] }> {
-    const dir = this.nodeDir(node);
+  /** Every record of the cluster's node; an unreadable one is skipped and reported in `bad`. */
+  async list(owner: HostOwner): Promise<{ records: ProcessRecord[]; bad: { path: string; error: string }[] }> {
+    const dir = this.nodeDir(owner);
     let names: string[];
     try {
       names = await readdir(dir);

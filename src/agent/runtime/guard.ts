@@ -1,0 +1,22 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../../util/paths.js';
+
+/** Where a job's guard finds the node's fence file in a job container (bound read-only). */
+export const GUARD_PATH = '/.oswalk-guard';
+
+/**
+ * The guard every job runs under (guard/oswalk-guard.c, compiled statically into native/ by
+ * scripts/build-guard.mjs at install and build). A missing binary is the node's fault, not the
+ * job's: the agent must not run jobs it cannot fence.
+ */
+export function guardBinary(): string {
+  const path = join(packageRoot(), 'native', 'oswalk-guard');
+  if (!existsSync(path)) throw new Error(`the job guard ${path} is missing: run 'npm run build' (it needs a C compiler: apt-get install gcc libc6-dev)`);
+  return path;
+}
+
+/** The argv that runs `argv` under the guard of the fence file `fenceFile`. */
+export function guarded(guard: string, fenceFile: string, argv: string[], cgroupDirs: string[] = []): string[] {
+  return [guard, fenceFile, ...cgroupDirs.flatMap((d) => ['--cgroup', d]), '--', ...argv];
+}
