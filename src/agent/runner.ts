@@ -306,6 +306,9 @@ export class JobRunner {
       deadline?.clear();
       over.abort();
     }
+    // Past the fence the job is the cluster's to move (its guard may be what ended it): an end
+    // seen now is not this node's to report, or a kill by the guard would count as a failure.
+    if (!r.stop && this.o.fence.passed()) r.stop = 'lost';
     await shipper.flush();
     const seconds = (Date.now() - started) / 1000;
     if (r.stop === 'lost' || r.stop === 'shutdown') {
