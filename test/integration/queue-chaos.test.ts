@@ -48,7 +48,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     }));
     const out = join(work.dir, 'ran.txt');
     const spec = normalizeJobSpec({ command: ['sh', '-c', `sleep 0.3; echo "$OSWALK_JOB_ID $OSWALK_NODE" >> ${out}`], cpus: 0.1 });
-    return { cp, agents, out, spec };
+    return { cp, agents, out, spec, work };
   }
 
   /** Wait until every job is terminal; returns them. */
@@ -127,10 +127,10 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     }
   }
 
+  /** A zombie is dead: its reaper (PID 1 of this sandbox, say) may take seconds to collect it. */
   function alive(pid: number): boolean {
     try {
-      process.kill(pid, 0);
-      return true;
+      return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     } catch {
       return false;
     }
@@ -216,6 +216,58 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
       server.resume();
     }
     await waitFor('attempt 2', () => pid(2) !== undefined);
+  });
+
+  it('an agent paused past the node timeout: its jobs die on their node before they start anywhere else', async () => {
+    const { cp, agents, work: cw } = await cluster();
+    const work = tempDir('paused');
+    cleanups.push(() => work.remove());
+    const marks = join(work.dir, 'marks');
+    // Each attempt records itself and checks, as it starts, that no earlier attempt of its job
+    // still runs: the history is written by the jobs, on the host's disk, outside the product.
+    const spec = normalizeJobSpec({ command: ['sh', '-c', [
+      `d=${work.dir}/$OSWALK_JOB_ID; mkdir -p $d; echo $$ > $d/pid.$OSWALK_ATTEMPT`,
+      // Alive and not a zombie (a killed attempt may wait a while for its reaper).
+      'for f in $d/pid.*; do [ "$f" = $d/pid.$OSWALK_ATTEMPT ] && continue; p=$(cat $f); [ -e /proc/$p ] && ! grep -q "^$p ([^)]*) Z" /proc/$p/stat && echo "overlap $OSWALK_JOB_ID $f" >> ' + marks + '; done',
+      `echo "start $OSWALK_JOB_ID $OSWALK_ATTEMPT $OSWALK_NODE" >> ${marks}`,
+      'sleep 6',
+    ].join('; ')], cpus: 0.1 });
+    const victim = agents[0];
+    // Pinned to the victim first, then free to move (the nodeSelector is the victim's; a retry
+    // anywhere needs none): 10 jobs, as in the issue.
+    const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: 10 }, () => ({ spec: { ...spec, nodeSelector: {} } })));
+    await waitFor('10 jobs running', async () => (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 20 })).length === 10);
+    const onVictim = (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 20 })).filter((j) => j.node === victim.node).map((j) => j.id);
+    assert.ok(onVictim.length > 0, 'the victim runs some of them');
+    const pids = () => onVictim.map((id) => Number(readFileSync(join(work.dir, id, 'pid.1'), 'utf8')));
+    await waitFor('the victim\'s attempts to record their pids', () => onVictim.every((id) => existsSync(join(work.dir, id, 'pid.1'))));
+    const victimPids = pids();
+    const paused = Date.now();
+    victim.child.kill('SIGSTOP');
+    try {
+      await waitFor('the guards to kill the paused node\'s jobs', () => victimPids.every((p) => !alive(p)));
+      const killedAfter = Date.now() - paused;
+      // Node timeout 2 s: the fence passes 1.5 s after the last answered heartbeat was sent.
+      assert.ok(killedAfter < 2000, `killed ${killedAfter} ms after the pause, before the 2 s node timeout`);
+      await waitFor('the moved jobs to start again elsewhere', () => onVictim.every((id) => existsSync(join(work.dir, id, 'pid.2'))));
+      console.log(`paused agent: its ${onVictim.length} jobs killed ${killedAfter} ms after SIGSTOP, running elsewhere ${Date.now() - paused} ms after it`);
+    } finally {
+      victim.child.kill('SIGCONT');
+    }
+    const jobs = await (async () => {
+      for (let i = 0; ; i++) {
+        const all = (await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: 20 })).filter((j) => ids.includes(j.id));
+        if (all.every((j) => TERMINAL_STATES.has(j.state))) return all;
+        assert.ok(i < 300, 'jobs not done');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    assert.deepEqual(jobs.filter((j) => j.state !== 'succeeded').map((j) => `${j.id} ${j.state} ${j.message}`), []);
+    const lines = readFileSync(marks, 'utf8').trim().split('\n');
+    assert.deepEqual(lines.filter((l) => l.startsWith('overlap')), [], 'no attempt started while an earlier one of its job ran');
+    for (const id of onVictim) {
+      assert.ok(!lines.includes(`start ${id} 2 ${victim.node}`), `${id} ran again elsewhere, not on the paused node`);
+    }
   });
 
   it('survives a redis-server restart mid-run', async () => {
