@@ -98,7 +98,7 @@ export function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** "k=v,k2=v2" → {k: v, k2: v2}, for --labels, --env and --node-selector. */
+/** "k=v,k2=v2" → {k: v, k2: v2}, for --labels and --node-selector. */
 export function parseKeyValues(text: string, what: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {

@@ -113,6 +113,23 @@ function collect(v: string, acc: string[]): string[] {
   return [...acc, v];
 }
 
+/**
+ * The -e values as docker run takes them: each one is one variable, NAME=value with the value
+ * exactly as typed (commas, equals signs, spaces and all), or NAME alone for this shell's value
+ * of it (left out when it has none).
+ */
+function envFlags(values: string[], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    const name = eq < 0 ? v : v.slice(0, eq);
+    if (!name) throw new UsageError(`-e "${v}": give NAME=value, or NAME to pass this shell's value`);
+    if (eq >= 0) env[name] = v.slice(eq + 1);
+    else if (from[name] !== undefined) env[name] = from[name]!;
+  }
+  return env;
+}
+
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function register(program: Command): void {
@@ -124,7 +141,7 @@ export function register(program: Command): void {
     .option('--image <image>', 'container image (docker runtime)')
     .option('--node-selector <k=v,...>', 'only nodes with these labels (oswalk.dev/node=NAME pins a node)')
     .addOption(new Option('--runtime <runtime>', 'docker or process (default: docker with --image, else any)').choices(['docker', 'process']))
-    .option('-e, --env <NAME=value>', 'environment variable (repeatable)', collect, [] as string[])
+    .option('-e, --env <NAME=value>', 'environment variable, its value exactly as given (repeatable; NAME alone passes this shell\'s value)', collect, [] as string[])
     .option('--name <name>', 'a name for the job')
     .option('--priority <n>', 'higher runs first (-1000..1000)')
     .option('--deadline <seconds>', 'kill and fail the job after this many seconds')
@@ -141,7 +158,7 @@ export function register(program: Command): void {
       if (opts.image === '') throw new UsageError('--image is empty: give an image name, or leave --image out to run on the host');
       if (opts.name !== undefined) await checkName(opts.name);
       const api = client(cmd);
-      const env = parseKeyValues(opts.env.join(','), '--env');
+      const env = envFlags(opts.env);
       const wd = workingDirInMount(process.cwd(), localMountPath());
       const runtime = opts.runtime ?? (opts.image ? 'docker' : undefined);
       const spec: JobSpecInput = {

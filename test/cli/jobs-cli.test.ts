@@ -47,6 +47,13 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(ok.code, 0);
   });
 
+  it('hands -e values to the job exactly as typed, one variable each, as docker run -e does', async () => {
+    const r = await oswalk(['run', '--cpus', '0.1', '-e', 'QUERY=sort=asc,limit=10', '-e', 'LIST=a,b,c', '-e', 'SPACED= x ', '-e', 'EMPTY=', '--', 'sh', '-c', 'printf "%s|%s|%s|%s" "$QUERY" "$LIST" "$SPACED" "${EMPTY-unset}"']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'sort=asc,limit=10|a,b,c| x |');
+    assert.equal((await oswalk(['run', '-e', '=x', '--', 'true'])).code, 2);
+  });
+
   it('passes its standard input to the job with -i, as docker run -i does; without -i the job reads EOF', async () => {
     const withInput = (input: string, args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       const quoted = [process.execPath, OSWALK_BIN, '--api', cp.url, '--token', TOKEN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');

@@ -48,7 +48,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     }));
     const out = join(work.dir, 'ran.txt');
     const spec = normalizeJobSpec({ command: ['sh', '-c', `sleep 0.3; echo "$OSWALK_JOB_ID $OSWALK_NODE" >> ${out}`], cpus: 0.1 });
-    return { cp, agents, out, spec, work };
+    return { cp, agents, out, spec };
   }
 
   /** Wait until every job is terminal; returns them. */
@@ -219,7 +219,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
   });
 
   it('an agent paused past the node timeout: its jobs die on their node before they start anywhere else', async () => {
-    const { cp, agents, work: cw } = await cluster();
+    const { cp, agents } = await cluster();
     const work = tempDir('paused');
     cleanups.push(() => work.remove());
     const marks = join(work.dir, 'marks');
