@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
-import { join as joinPath } from 'node:path';
+import { rm, rmdir } from 'node:fs/promises';
+import { dirname, join as joinPath } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { createRegistry } from '../metrics/index.js';
@@ -17,6 +18,7 @@ import { chunkDir, mountNodeFilesystem, registerChunkServer, startNodeFilesystem
 import { monotonicMs, NodeFence } from './fence.js';
 import { JobRunner } from './runner.js';
 import type { Runtime } from './runtime/types.js';
+import { safeName } from './runtime/common.js';
 
 export interface AgentOptions {
   /** Node name (DNS-label-like), unique in the cluster. */
@@ -132,8 +134,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const cluster = await clusterId(redis, ks, randomBytes(6).toString('hex'));
   const shareDir = opts.runtime.name === 'docker' ? opts.shareDir ?? joinPath(opts.stateDir, 'share') : undefined;
   // Job containers bind the fence's directory: with docker it lives in the share directory,
-  // which is the same path for the Docker daemon as for the agent.
-  const fence = new NodeFence(shareDir ? joinPath(shareDir, '.guard') : joinPath(opts.stateDir, 'guard'), !!shareDir);
+  // which is the same path for the Docker daemon as for the agent. Named by cluster and node:
+  // an agent zeroes its fence as it starts, which must never fence another agent's jobs (a
+  // share or state directory given to two agents, of one cluster or two).
+  const fenceDir = joinPath(shareDir ?? opts.stateDir, shareDir ? '.guard' : 'guard', `${safeName(cluster)}.${safeName(opts.node)}`);
+  const fence = new NodeFence(fenceDir, !!shareDir);
 
   const app = createHttpServer({ log, registry, token: opts.token });
   const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
@@ -224,6 +229,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       await runner.stop();
       await fs?.stop();
       await mount?.stop();
+      // Its jobs are gone: the fence goes too, so that a stopped agent leaves no file in a
+      // share directory (docker/host-setup.sh --down removes only empty directories).
+      await rm(fenceDir, { recursive: true, force: true });
+      await rmdir(dirname(fenceDir)).catch(() => undefined);
       await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped; requeued`, 'stop').catch(() => 0);
       await app.close();
       redis.disconnect();

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal } from './common.js';
 import { readConfig } from './config.js';
+import { lockStateDir } from '../agent/state-lock.js';
 
 export function register(program: Command): void {
   program.command('agent')
@@ -40,6 +41,7 @@ export function register(program: Command): void {
       if (cpus !== undefined && !(cpus > 0)) throw new Error(`--cpus "${opts.cpus}" must be a number above 0`);
       const stateDir = resolve(opts.stateDir);
       mkdirSync(stateDir, { recursive: true });
+      const lock = lockStateDir(stateDir, opts.node);
       const log = createLogger('agent', { node: opts.node });
       // Listening from here on: a signal while the agent starts stops it once started, rather
       // than killing it half-way with its mount up (Ctrl-C under `oswalk up` right at start).
@@ -70,5 +72,6 @@ export function register(program: Command): void {
       process.on('SIGTERM', again);
       log.info({ signal }, 'stopping: running jobs are stopped and requeued');
       await agent.stop();
+      lock.release();
     }));
 }

@@ -1,0 +1,64 @@
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What `oswalk agent` records in its state directory while it runs. */
+interface AgentRecord {
+  pid: number;
+  node: string;
+}
+
+/** Whether pid is a running `oswalk agent` other than this process. */
+function otherAgent(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    return /\boswalk(\.js)?\0(?:[^\0]*\0)*agent\0/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export interface StateLock {
+  release(): void;
+}
+
+/**
+ * One agent per state directory. Two would share everything in it: the chunk store (each
+ * cluster's garbage collection deletes the chunks only the other's files use), the file
+ * cache, the job records and the fence, so the second one's start could stop or fence the
+ * first one's jobs (the default --state-dir, /var/lib/oswalk, is the same for every agent on
+ * a host). The record of an agent that is gone (killed, a container started again with the
+ * same volume) is taken over.
+ */
+export function lockStateDir(stateDir: string, node: string): StateLock {
+  const file = join(stateDir, 'agent.pid');
+  let old: AgentRecord | undefined;
+  try {
+    old = JSON.parse(readFileSync(file, 'utf8')) as AgentRecord;
+  } catch {
+    old = undefined;
+  }
+  if (old && typeof old.pid === 'number' && otherAgent(old.pid)) {
+    throw new Error(`the state directory ${stateDir} is in use by the agent of node ${old.node} (pid ${old.pid}): give each agent on a host its own --state-dir (and --mount and --listen)`);
+  }
+  try {
+    unlinkSync(file);
+  } catch {
+    // none
+  }
+  try {
+    writeFileSync(file, JSON.stringify({ pid: process.pid, node } satisfies AgentRecord), { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`another agent is starting with the state directory ${stateDir} (${file} appeared just now)`);
+    throw err;
+  }
+  return {
+    release() {
+      try {
+        const now = JSON.parse(readFileSync(file, 'utf8')) as AgentRecord;
+        if (now.pid === process.pid) unlinkSync(file);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
