@@ -203,16 +203,38 @@ async function mountGuard(target: string): Promise<void> {
  * the cluster: they move to a sibling directory `.<name>.stray-<time>` with a log line, rather
  * than stay hidden under the mount or keep it from mounting. Returns where they went.
  */
-export async function moveStrays(dir: string, log: Logger): Promise<string | undefined> {
+export async function moveStrays(dir: string, log: Logger, shownAs = dir): Promise<string | undefined> {
   const target = resolve(dir);
   const names = await readdir(target);
   if (!names.length) return undefined;
-  const dest = join(dirname(target), `.${basename(target)}.stray-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const name = `.${basename(target)}.stray-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  const dest = join(dirname(target), name);
   await mkdir(dest, { recursive: true, mode: 0o700 });
   for (const n of names) await rename(join(target, n), join(dest, n));
-  log.warn({ dir: target, movedTo: dest, count: names.length, names: names.slice(0, 10) },
+  log.warn({ dir: resolve(shownAs), movedTo: join(dirname(resolve(shownAs)), name), count: names.length, names: names.slice(0, 10) },
     'the mount point held files written while nothing was mounted there (they are not in the cluster); moved them aside');
   return dest;
+}
+
+/**
+ * Move aside what the directory under the guard at dir holds, through a (non-recursive, so
+ * guard-free) bind of its parent: the guard is a bind of that directory, so it is empty after.
+ */
+async function moveStraysUnderGuard(dir: string, log: Logger): Promise<void> {
+  const target = resolve(dir);
+  if ((await readdir(target)).length === 0) return;
+  const staging = await mkdtemp(join(tmpdir(), 'oswalk-guard-'));
+  try {
+    await run('mount', ['--bind', dirname(target), staging]);
+    try {
+      await run('mount', ['--make-private', staging]);
+      await moveStrays(join(staging, basename(target)), log, target);
+    } finally {
+      await run('umount', [staging]);
+    }
+  } finally {
+    await rmdir(staging).catch(() => undefined);
+  }
 }
 
 /**
@@ -226,22 +248,32 @@ export async function guardMountDir(dir: string, log: Logger): Promise<boolean> 
   for (let i = 0; ; i++) {
     const stack = mountStack(await mountTable(), target);
     const top = stack[stack.length - 1];
-    if (isGuard(top)) return true;
-    if (stack.some(isGuard)) {
+    if (isGuard(top)) {
+      if ((await readdir(target)).length === 0) return true;
+      // Files under the guard (a process whose working directory is in there wrote them, or an
+      // older version bound the guard after moving the strays): libfuse refuses a mount point
+      // that is not empty.
+      await moveStraysUnderGuard(target, log);
+    } else if (stack.some(isGuard)) {
       // Only the top: the guard below stays, so the path never shows the directory itself.
       await run('umount', ['-l', target]);
     } else if (top) {
       await unmountStale(target);
     } else {
       await mkdir(target, { recursive: true });
-      await moveStrays(target, log);
+      // The guard first, then the strays go aside from under it: moved first, a program still
+      // writing to the path (while no agent mounted it) put new ones back before the bind, the
+      // guard showed them and libfuse refused to mount on it. Once the guard is on, nothing
+      // new lands in the directory.
       try {
         await mountGuard(target);
       } catch (err) {
+        await moveStrays(target, log);
         log.warn({ err: (err as Error).message, dir: target },
           'no read-only guard under the mount point (mounting needs root): while the FS process restarts, writes to it land in the directory itself, and are moved aside at the next mount');
         return false;
       }
+      await moveStraysUnderGuard(target, log);
     }
     if (i > 100) throw new Error(`could not clear the mounts on ${target}`);
   }
