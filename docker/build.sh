@@ -47,9 +47,10 @@ build() {
 
 # The app's inputs: what the build stage reads (see .dockerignore), with the installed
 # dependencies represented by npm's record of them and their native addons rather than
-# 100 MB of files.
+# 100 MB of files. native/ holds the job guard compiled on the host (scripts/build-guard.mjs),
+# which the build stage keeps: it has no C compiler (src/ holds the guard's source).
 app_inputs=(package.json package-lock.json tsconfig.json bin src scripts docker/Dockerfile docker/deps.sh .dockerignore)
-for d in patches manifests; do [ -e "$d" ] && app_inputs+=("$d"); done
+for d in patches manifests native; do [ -e "$d" ] && app_inputs+=("$d"); done
 if [ -f node_modules/.package-lock.json ]; then
   # Native addons too: a postinstall may rebuild one (fuse-native's patch) with the same lock.
   mapfile -t addons < <(find node_modules -name '*.node' -type f)

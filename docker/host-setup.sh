@@ -25,8 +25,13 @@ if [ "${1:-}" = --down ]; then
     umount "$m" 2>/dev/null || umount -l "$m"
   done
   if [ -d "$DIR" ]; then
-    # The agents' mount points and bind targets (agent-N, agent-N.share/agent-N): empty
-    # directories only, deepest first; a file left there stays, and says so.
+    # The fence files and job guard a killed agent left in its share directory
+    # (agent-N.share/.guard/<cluster>.<node>/), which no job container uses any more once the
+    # mounts are gone; then the agents' mount points and bind targets (agent-N,
+    # agent-N.share/agent-N): empty directories only, deepest first; any other file left
+    # there stays, and says so.
+    find "$DIR" -mindepth 3 -maxdepth 4 -path "$DIR/*/.guard/*" -type f \
+      \( -name fence -o -name fence.tmp -o -name oswalk-guard -o -name .oswalk-guard.tmp \) -delete
     find "$DIR" -mindepth 1 -depth -type d -empty -delete
     if rmdir "$DIR" 2>/dev/null; then
       say "removed $DIR"

@@ -2,8 +2,9 @@
  * End to end against the compose cluster of compose.yaml (Redis, control plane, three agents,
  * Prometheus): the example manifests share a file between agent-1 and agent-3 through the
  * unified filesystem; `oswalk status` shows three ready nodes; Prometheus scrapes every
- * service and promtool accepts their metrics; `docker kill` of an agent gets its running job
- * finished elsewhere and the node marked down; `down -v` leaves nothing behind.
+ * service and promtool accepts their metrics; `docker kill` of an agent: its job container is
+ * killed by its guard within the node timeout, before the job starts again elsewhere, where it
+ * finishes, and the node is marked down; `down -v` leaves nothing behind.
  *
  * The CLI runs inside the control-plane container (its OSWALK_API and OSWALK_TOKEN point it at
  * the cluster), so this tests the image as a user gets it. The cluster has its own project name,
@@ -30,7 +31,7 @@ const shared = `/run/oswalk-e2e-${id}`;
 const AGENTS = ['agent-1', 'agent-2', 'agent-3'];
 
 interface NodeView { name: string; status: string; cpus: number }
-interface JobView { id: string; name: string; state: string; node?: string; lastNode?: string; attempt: number }
+interface JobView { id: string; name: string; state: string; node?: string; lastNode?: string; attempt: number; startedAt?: number }
 
 function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
@@ -68,6 +69,21 @@ describe('compose cluster end to end', { skip }, () => {
     return j.length > 0 && j.every((x) => x.state === 'succeeded') ? j : undefined;
   });
   const logsOf = (service: string) => run('docker', ['logs', '--tail', '40', containerOf(service)]);
+  /**
+   * The cluster's id, which labels its job containers (oswalk.cluster): another cluster on this
+   * host (the user's, another test's) has an agent-1 too, and its containers are not ours.
+   */
+  let cluster: string | undefined;
+  const clusterId = (): string | undefined => {
+    if (cluster) return cluster;
+    const redis = run(compose![0], [...compose!.slice(1), '-p', project, 'ps', '-q', 'redis'], { env }).stdout.trim();
+    const id = redis ? run('docker', ['exec', redis, 'redis-cli', 'hget', '{oswalk}:cluster', 'id']).stdout.trim() : '';
+    if (id) cluster = id;
+    return cluster;
+  };
+  /** This cluster's job containers (all, running or not) with these labels too. */
+  const jobContainers = (...labels: string[]): string[] =>
+    run('docker', ['ps', '-aq', '--filter', `label=oswalk.cluster=${clusterId()}`, ...labels.flatMap((l) => ['--filter', `label=${l}`])]).stdout.split('\n').filter(Boolean);
 
   before(async () => {
     buildImages();
@@ -86,11 +102,10 @@ describe('compose cluster end to end', { skip }, () => {
 
   after(() => {
     // Best effort when a test failed before `down` ran; the last test checks the clean way.
+    const id = clusterId();
     run(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', 'down', '-v', '--timeout', '30'], { env, timeoutMs: 3 * 60_000 });
-    for (const node of AGENTS) {
-      const left = run('docker', ['ps', '-aq', '--filter', `label=oswalk.node=${node}`]).stdout.split('\n').filter(Boolean);
-      if (left.length) run('docker', ['rm', '-f', ...left]);
-    }
+    const left = id ? jobContainers() : [];
+    if (left.length) run('docker', ['rm', '-f', ...left]);
     run('bash', [join(repoRoot, 'docker', 'host-setup.sh'), '--down'], { env });
     return engine.stop();
   });
@@ -104,6 +119,7 @@ describe('compose cluster end to end', { skip }, () => {
     });
     assert.deepEqual(nodes.map((n) => n.name).sort(), AGENTS);
     for (const n of nodes) assert.ok(n.cpus > 0, `${n.name} offers no CPUs: ${JSON.stringify(n)}`);
+    assert.match(clusterId() ?? '', /^\w+$/, 'the cluster has an id');
   });
 
   test('a file written by a job on agent-1 is read back by a job pinned to agent-3', async () => {
@@ -143,7 +159,7 @@ describe('compose cluster end to end', { skip }, () => {
     }
   });
 
-  test('docker kill of an agent: its running job finishes elsewhere and the node is marked down', async () => {
+  test('docker kill of an agent: its job container dies within the fence, before the job starts again elsewhere; the node is marked down', async (t) => {
     const manifest = [
       'apiVersion: oswalk.dev/v1', 'kind: Job', 'metadata:', '  name: survive-kill', 'spec:',
       '  image: oswalk:latest', '  command: ["sh", "-c", "sleep 15; echo survived"]', '  backoffLimit: 3',
@@ -157,16 +173,37 @@ describe('compose cluster end to end', { skip }, () => {
       return j.length === 1 && j[0].state === 'running' && j[0].node ? j[0] : undefined;
     });
     const victim = running.node!;
-    docker('kill', containerOf(victim));
+    const [jobContainer] = await waitFor(`the container of survive-kill on ${victim}`, 30_000, () => {
+      const c = jobContainers(`oswalk.node=${victim}`, `oswalk.job=${running.id}`);
+      return c.length === 1 && docker('inspect', '-f', '{{.State.Running}}', c[0]).trim() === 'true' ? c : undefined;
+    });
+    const agent = containerOf(victim);
+    docker('kill', agent);
+    const killedAt = await waitFor(`${victim}'s agent container to stop`, 30_000, () => {
+      const st = JSON.parse(docker('inspect', '-f', '{{json .State}}', agent)) as { Running: boolean; FinishedAt: string };
+      return st.Running ? undefined : Date.parse(st.FinishedAt);
+    }, 100);
+    // The killed agent moves the fence no more: the job's guard (the container's PID 1) kills
+    // the job once it passes, the node timeout (5 s) less its margin (1 s) after the last
+    // heartbeat, while the cluster may start the job elsewhere only once the timeout is over.
+    const state = await waitFor(`${victim}'s job container to stop`, 30_000, () => {
+      const st = JSON.parse(docker('inspect', '-f', '{{json .State}}', jobContainer)) as { Running: boolean; ExitCode: number; FinishedAt: string };
+      return st.Running ? undefined : st;
+    }, 100);
+    const diedAt = Date.parse(state.FinishedAt);
     await waitFor(`${victim} marked down`, 60_000, () => (status().find((n) => n.name === victim)?.status === 'down' ? true : undefined));
     const [done] = await jobSucceeded('survive-kill', 120_000);
     assert.notEqual(done.node ?? done.lastNode, victim);
     assert.ok(done.attempt >= 2, `expected a second attempt, got ${JSON.stringify(done)}`);
-    // Back up, the agent rejoins and removes the job container its killed self left running.
+    t.diagnostic(`agent ${victim} killed; its job container exited ${state.ExitCode} ${diedAt - killedAt} ms later; attempt ${done.attempt} was claimed on ${done.node ?? done.lastNode} ${done.startedAt! - killedAt} ms after the kill`);
+    assert.equal(state.ExitCode, 137, 'the guard killed the job (exit 137)');
+    assert.ok(diedAt - killedAt < 5_000, `the job container died ${diedAt - killedAt} ms after its agent, not within the node timeout`);
+    assert.ok(diedAt < done.startedAt!, `the job container of the killed agent died (${diedAt - killedAt} ms) before the next attempt started (${done.startedAt! - killedAt} ms)`);
+    // Back up, the agent rejoins and removes the job container its killed self left behind.
     composeRun('start', victim);
     await waitFor(`${victim} ready again`, 90_000, () => (status().find((n) => n.name === victim)?.status === 'ready' ? true : undefined));
     await waitFor(`${victim}'s orphaned job container removed`, 60_000, () =>
-      run('docker', ['ps', '-aq', '--filter', `label=oswalk.node=${victim}`, '--filter', `label=oswalk.job=${running.id}`]).stdout.trim() === '' ? true : undefined);
+      jobContainers(`oswalk.node=${victim}`, `oswalk.job=${running.id}`).length === 0 ? true : undefined);
   });
 
   test('down -v leaves no container, network, volume or mount behind', () => {
@@ -175,9 +212,7 @@ describe('compose cluster end to end', { skip }, () => {
     assert.equal(docker('ps', '-aq', '--filter', byProject).trim(), '', 'containers left');
     assert.equal(docker('network', 'ls', '-q', '--filter', byProject).trim(), '', 'networks left');
     assert.equal(docker('volume', 'ls', '-q', '--filter', byProject).trim(), '', 'volumes left');
-    for (const node of AGENTS) {
-      assert.equal(docker('ps', '-aq', '--filter', `label=oswalk.node=${node}`).trim(), '', `job containers of ${node} left`);
-    }
+    assert.deepEqual(jobContainers(), [], 'job containers left');
     assert.deepEqual(mountsUnder(shared), [], 'mounts left under the shared directory');
     // The README's last step: the agents' empty mount points go with the directory.
     mustRun('bash', [join(repoRoot, 'docker', 'host-setup.sh'), '--down'], { env });
