@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -69,6 +69,7 @@ function alive(rec: ProcessRecord): boolean {
 describe('two oswalk up clusters on one host, same node names', () => {
   const clusters: Cluster[] = [];
   const dirs: string[] = [];
+  const ups: ChildProcess[] = [];
   const cli = async (c: Cluster, args: string[]) => {
     const r = await oswalk(args, { cwd: c.dir, env });
     assert.equal(r.code, 0, `oswalk ${args.join(' ')} in cluster ${c.name}: ${r.stderr}`);
@@ -90,8 +91,12 @@ describe('two oswalk up clusters on one host, same node names', () => {
 
   before(async () => {
     for (const name of ['a', 'b']) dirs.push(mkdtempSync(join(tmpdir(), `oswalk-two-${name}-`)));
-    const ups = await Promise.all(dirs.map((dir) => startOswalk(['up', '--dir', dir, '--nodes', String(NODES.length)], /Nodes:\s+node1, node2/, { cwd: dir, timeoutMs: 90_000 })));
-    for (const [i, up] of ups.entries()) {
+    // Both started before either failure is thrown, so that after() stops whichever came up.
+    const started = await Promise.allSettled(dirs.map((dir) => startOswalk(['up', '--dir', dir, '--nodes', String(NODES.length)], /Nodes:\s+node1, node2/, { cwd: dir, timeoutMs: 90_000 })));
+    for (const s of started) if (s.status === 'fulfilled') ups.push(s.value.child);
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
+    for (const [i, s] of started.entries()) {
+      const up = (s as PromiseFulfilledResult<Awaited<ReturnType<typeof startOswalk>>>).value;
       const dir = dirs[i];
       const redis = new Redis(JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8')).redisUrl as string, { lazyConnect: true, maxRetriesPerRequest: 1 });
       await redis.connect();
@@ -103,7 +108,14 @@ describe('two oswalk up clusters on one host, same node names', () => {
   });
 
   after(async () => {
-    for (const c of clusters) await stopChild(c.up.child, 'SIGINT', 30_000);
+    for (const child of ups) await stopChild(child, 'SIGINT', 30_000);
+    // An up that never printed its banner (startOswalk gave up on it) is still ours to stop.
+    for (const d of dirs) {
+      const pids = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n')
+        .filter((l) => l.includes(` up --dir ${d} `)).map((l) => Number(l.trim().split(/\s+/)[0]));
+      for (const pid of pids) process.kill(pid, 'SIGINT');
+      if (pids.length) await new Promise((r) => setTimeout(r, 10_000));
+    }
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
