@@ -80,9 +80,9 @@ export function parseHistory(text: string): History {
   const overlaps: OverlapLine[] = [];
   const problems: string[] = [];
   const lines = text.split('\n');
-  // A line cut short by the end of the file (a job killed mid-write cannot do that: one write
-  // per line) is the last one only while a job is writing it.
-  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  // What follows the last newline is a line a job is writing as we read (a job killed mid-way
+  // cannot leave one: one write per line): it is read whole next time.
+  lines.pop();
   for (const line of lines) {
     const f = line.split(' ');
     const [id, attemptS, node, what, at] = f;
