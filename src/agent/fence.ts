@@ -31,6 +31,8 @@ export class NodeFence {
   private heartbeatUntil = 0;
   private leasesUntil = Infinity;
   private written = -1;
+  /** The latest moment the fence lapsed (it was passed before it was moved on), or -Infinity. */
+  private lapsedAt = -Infinity;
   readonly file: string;
 
   /**
@@ -58,6 +60,15 @@ export class NodeFence {
     return monotonicMs() >= this.until;
   }
 
+  /**
+   * Whether the fence passed at some moment since `t` (monotonicMs()), even if it has been
+   * moved on since: every guard then killed its job, so an end seen now may be the guard's
+   * doing, and the job is the cluster's to move.
+   */
+  lapsedSince(t: number): boolean {
+    return this.lapsedAt >= t || this.passed();
+  }
+
   /** A heartbeat sent at `sentAt` (monotonicMs()) was accepted under this node timeout. */
   heartbeatAccepted(sentAt: number, nodeTimeoutMs: number): void {
     this.heartbeatUntil = Math.max(this.heartbeatUntil, sentAt + nodeTimeoutMs - margin(nodeTimeoutMs));
@@ -75,6 +86,7 @@ export class NodeFence {
 
   /** The node lost its registration: nothing it runs is its own any more. */
   revoke(): void {
+    this.lapsedAt = Math.max(this.lapsedAt, monotonicMs());
     this.heartbeatUntil = 0;
     this.flush();
   }
@@ -87,6 +99,8 @@ export class NodeFence {
 
   /** Atomically (rename), so a guard never reads half a number. */
   private write(until: number): void {
+    // A guard that read the old fence at or after its time has killed its job by now.
+    if (this.written >= 0 && this.written <= monotonicMs()) this.lapsedAt = Math.max(this.lapsedAt, this.written);
     const tmp = `${this.file}.tmp`;
     writeFileSync(tmp, `${Number.isFinite(until) ? Math.floor(until) : 0}\n`, { mode: 0o644 });
     renameSync(tmp, this.file);

@@ -47,6 +47,8 @@ interface Running {
   claim: ClaimedJob;
   /** When the call that last set this job's lease (its claim, a renewal) was sent (monotonicMs). */
   leaseSentAt: number;
+  /** When this node took the job (monotonicMs). */
+  launchedAt: number;
   handle?: RunHandle;
   stop?: StopReason;
   done: Promise<void>;
@@ -223,7 +225,7 @@ export class JobRunner {
       this.o.log.warn({ job: claim.id }, 'claimed again while an earlier attempt still runs here: stopping that one first');
       void this.stopJob(earlier, 'lost');
     }
-    const r: Running = { claim, leaseSentAt, done: Promise.resolve() };
+    const r: Running = { claim, leaseSentAt, launchedAt: monotonicMs(), done: Promise.resolve() };
     this.running.set(claim.id, r);
     this.fenceLeases();
     r.done = (earlier?.done ?? Promise.resolve())
@@ -306,9 +308,9 @@ export class JobRunner {
       deadline?.clear();
       over.abort();
     }
-    // Past the fence the job is the cluster's to move (its guard may be what ended it): an end
-    // seen now is not this node's to report, or a kill by the guard would count as a failure.
-    if (!r.stop && this.o.fence.passed()) r.stop = 'lost';
+    // The fence lapsed while the job ran: its guard may be what ended it, and the job is the
+    // cluster's to move; reported, a kill by the guard would count as the job's failure.
+    if (!r.stop && this.o.fence.lapsedSince(r.launchedAt)) r.stop = 'lost';
     await shipper.flush();
     const seconds = (Date.now() - started) / 1000;
     if (r.stop === 'lost' || r.stop === 'shutdown') {
