@@ -203,6 +203,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const runner: JobRunner = new JobRunner({
     redis, ks, node: opts.node, runtime: opts.runtime, log, registry, leaseMs, cluster, fence,
+    canRun: () => mount?.usage().mountReady !== false,
     epoch: () => epoch,
     onStaleEpoch: () => void register('claim refused').catch((err: unknown) => log.error({ err }, 'registration failed')),
     ...(mount ? { clusterMount: mount.containerPath ?? opts.mountPath } : {}),

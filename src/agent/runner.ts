@@ -26,6 +26,12 @@ export interface RunnerOptions {
   cluster: string;
   /** The node's fence: every job runs under its guard, and the leases here move it. */
   fence: NodeFence;
+  /**
+   * Whether the node can start jobs now (false while its mount of the unified filesystem is
+   * down): no claims and no next jobs taken meanwhile, since they would start without /cluster
+   * or in a dead working directory and fail for the node's fault.
+   */
+  canRun?: () => boolean;
   /** Host path of the unified filesystem mount, handed to jobs as their cluster mount. */
   clusterMount?: string;
   leaseMs: number;
@@ -144,6 +150,10 @@ export class JobRunner {
         if (this.stopped) break;
         // A job here must stop (cancel, drain): the lease renewal says which.
         if (woke?.[0] === stopKey) await this.renew();
+        if (this.o.canRun && !this.o.canRun()) {
+          more = false;
+          continue;
+        }
         const sent = monotonicMs();
         const claimed = await claimJobs(this.o.redis, this.o.ks, this.o.node, this.o.epoch(), batch, this.o.leaseMs);
         if (!claimed) {
@@ -254,7 +264,7 @@ export class JobRunner {
     this.reporting++;
     while (this.reports.length) {
       const batch = this.reports.splice(0, REPORT_BATCH);
-      const take = this.stopped ? undefined : { node: this.o.node, epoch: this.o.epoch(), leaseMs: this.o.leaseMs, max: this.o.claimBatch ?? 256 };
+      const take = this.stopped || (this.o.canRun && !this.o.canRun()) ? undefined : { node: this.o.node, epoch: this.o.epoch(), leaseMs: this.o.leaseMs, max: this.o.claimBatch ?? 256 };
       try {
         const sent = monotonicMs();
         const { outcomes, next } = await completeAndTake(this.o.redis, this.o.ks, batch.map((b) => b.c), take, this.o.backoff ?? DEFAULT_BACKOFF);

@@ -18,7 +18,7 @@ import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
 import { OSWALK_BIN, oswalk } from '../helpers/cli.js';
 import { api, startJobsControlPlane, TOKEN as CP_TOKEN } from '../helpers/jobs-cluster.js';
-import { isGuard, isMounted, mountStack, mountTable, unmountStale } from '../../src/overlay/index.js';
+import { isGuard, mountStack, mountTable, unmountStale } from '../../src/overlay/index.js';
 import { mountNodeFilesystem } from '../../src/agent/filesystem.js';
 import { startAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
@@ -340,7 +340,7 @@ describe('overlay: the mount never falls through to the directory under it', () 
     }
   });
 
-  it('a parent killed with SIGKILL (`oswalk mount`) leaves nothing mounted: its FS process takes its mount and the guard', async () => {
+  it('a parent killed with SIGKILL (`oswalk mount`) leaves the read-only guard: no FUSE mount, and no write lands in the directory', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'oswalk-ovl-guardparent-'));
     const mnt = join(dir, 'mnt');
     const child = spawn(process.execPath, [OSWALK_BIN, 'mount', mnt, '--node', 'guard-parent', '--redis', redis.url,
@@ -351,8 +351,14 @@ describe('overlay: the mount never falls through to the directory under it', () 
       await until('oswalk mount to come up', async () => err.includes('mounted the unified filesystem'), 20_000);
       assert.equal(mountStack(await mountTable(), mnt).length, 2);
       child.kill('SIGKILL');
-      await until('nothing mounted on the mount point', async () => !(await isMounted(mnt)), 10_000);
+      await until('only the guard on the mount point', async () => {
+        const stack = mountStack(await mountTable(), mnt);
+        return stack.length === 1 && isGuard(stack[0]);
+      }, 10_000);
       await ok(`! pgrep -f 'overlay/[f]s-process.js' -P ${child.pid}`);
+      const write = await sh(`echo lost > ${mnt}/after-parent-died`);
+      assert.notEqual(write.code, 0, 'a write with no agent gets EROFS');
+      assert.match(write.stderr, /Read-only file system/);
     } finally {
       child.kill('SIGKILL');
       await unmountStale(mnt);

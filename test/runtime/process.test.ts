@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { createRuntime } from '../../src/agent/runtime/index.js';
 import { groupMembers, procStat } from '../../src/agent/runtime/procfs.js';
 import { safeName } from '../../src/agent/runtime/common.js';
 import { cgroupName } from '../../src/agent/runtime/limits.js';
+import { guardBinary } from '../../src/agent/runtime/guard.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { Output } from '../helpers/output.js';
 import { checkStdin } from '../helpers/runtime-stdin.js';
@@ -194,6 +196,24 @@ describe('process runtime', () => {
       assert.throws(escaped, 'the process that left the group was killed through the cgroup');
     } else {
       process.kill(Number(escaped()), 'SIGKILL'); // without cgroups nothing holds it: said in the runtime README
+    }
+  });
+
+  test('the job enters its working dir itself (the agent never chdirs into the mount), and a dir gone by then is a clear error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oswalk-rt-cwd-'));
+    try {
+      const { result, out } = await run(spec(['sh', '-c', 'pwd'], { workingDir: dir }));
+      assert.deepEqual(result, { exitCode: 0 });
+      assert.equal(out.stdout, `${dir}\n`);
+      // Gone between the runtime's check and the start: the guard's child says so.
+      const gone = spawn(guardBinary(), [join(fence.dir, 'fence'), '--cwd', join(dir, 'gone'), '--', 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      gone.stderr!.on('data', (d: Buffer) => (stderr += d));
+      const [code] = await once(gone, 'exit');
+      assert.equal(code, 125);
+      assert.match(stderr, /oswalk: cannot enter the working directory ".*gone": No such file or directory/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

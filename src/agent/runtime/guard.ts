@@ -16,7 +16,10 @@ export function guardBinary(): string {
   return path;
 }
 
-/** The argv that runs `argv` under the guard of the fence file `fenceFile`. */
-export function guarded(guard: string, fenceFile: string, argv: string[], cgroupDirs: string[] = []): string[] {
-  return [guard, fenceFile, ...cgroupDirs.flatMap((d) => ['--cgroup', d]), '--', ...argv];
+/**
+ * The argv that runs `argv` under the guard of the fence file `fenceFile`, in `cwd` when given
+ * (entered by the guard's child, never by the agent: see --cwd in guard/oswalk-guard.c).
+ */
+export function guarded(guard: string, fenceFile: string, argv: string[], opts: { cgroupDirs?: string[]; cwd?: string } = {}): string[] {
+  return [guard, fenceFile, ...(opts.cgroupDirs ?? []).flatMap((d) => ['--cgroup', d]), ...(opts.cwd ? ['--cwd', opts.cwd] : []), '--', ...argv];
 }

@@ -62,9 +62,11 @@ export class ProcessRuntime implements Runtime {
     // Under its guard (guard/oswalk-guard.c): killed, with all it forked, when the agent dies
     // or the node's fence passes (agent frozen or cut off), so it never runs next to the copy
     // the cluster starts elsewhere.
-    const argv = guarded(guardBinary(), join(spec.fenceDir, 'fence'), limits.wrap([found.path, ...spec.command.slice(1)]), limits.cgroup?.dirs);
+    const argv = guarded(guardBinary(), join(spec.fenceDir, 'fence'), limits.wrap([found.path, ...spec.command.slice(1)]), { cgroupDirs: limits.cgroup?.dirs, cwd: cwd.dir });
     const child = spawn(argv[0], argv.slice(1), {
-      cwd: cwd.dir,
+      // The guard's child enters cwd.dir: a chdir into a stopped mount here would hold the
+      // agent's event loop until the mount answers.
+      cwd: '/',
       env,
       detached: true,
       stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],

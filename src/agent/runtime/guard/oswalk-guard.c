@@ -2,7 +2,7 @@
  * oswalk-guard: the per-job supervisor that makes "a job runs at most once at a time" hold when
  * the agent cannot act (frozen by SIGSTOP or a paused VM, cut off from Redis, killed).
  *
- *   oswalk-guard FENCE_FILE [--cgroup DIR]... -- COMMAND [ARG]...
+ *   oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] -- COMMAND [ARG]...
  *
  * It starts COMMAND as its child and waits for it. FENCE_FILE holds one number: the
  * CLOCK_MONOTONIC time, in milliseconds, until which the node's hold on its jobs is known to be
@@ -21,6 +21,10 @@
  * - container (PID 1 of a job container): there is no agent process to watch (it may be in
  *   another container); the fence file, bound in read-only, is the only link. Signals sent to
  *   the container (docker stop) are forwarded to the child, and orphans are reaped, as tini does.
+ *
+ * --cwd: the child enters DIR before the exec, not the agent: a spawn with a working directory
+ * in a stopped FUSE mount would block the agent's whole event loop in chdir (Node's spawn waits
+ * for the exec), freezing every other job's supervision with it.
  *
  * Exit status: the child's (its exit code, or in process mode the same signal raised again, so
  * the agent sees "killed by SIGX"; in container mode 128+N, as Docker reports signals). An
@@ -47,6 +51,7 @@
 #define MAX_WAIT_MS 1000
 
 static const char *fence_file;
+static const char *cwd;
 static const char *cgroups[MAX_CGROUPS];
 static int n_cgroups;
 static int pid1;
@@ -110,7 +115,7 @@ static void fence(const char *why) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: oswalk-guard FENCE_FILE [--cgroup DIR]... -- COMMAND [ARG]...\n");
+  fprintf(stderr, "usage: oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] -- COMMAND [ARG]...\n");
   return 125;
 }
 
@@ -121,6 +126,9 @@ int main(int argc, char **argv) {
   while (i < argc && strcmp(argv[i], "--") != 0) {
     if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc && n_cgroups < MAX_CGROUPS) {
       cgroups[n_cgroups++] = argv[i + 1];
+      i += 2;
+    } else if (strcmp(argv[i], "--cwd") == 0 && i + 1 < argc) {
+      cwd = argv[i + 1];
       i += 2;
     } else {
       return usage();
@@ -156,18 +164,27 @@ int main(int argc, char **argv) {
     close(errpipe[0]);
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (!pid1) prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execvp(cmd[0], cmd);
-    int e = errno;
-    if (write(errpipe[1], &e, sizeof e) < 0) { /* the parent sees EOF and a 127 anyway */ }
+    /* What failed, for the parent: {0, errno} the chdir, {1, errno} the exec. */
+    int failed[2] = { 0, 0 };
+    if (!cwd || chdir(cwd) == 0) {
+      failed[0] = 1;
+      execvp(cmd[0], cmd);
+    }
+    failed[1] = errno;
+    if (write(errpipe[1], failed, sizeof failed) < 0) { /* the parent sees EOF and a 127 anyway */ }
     _exit(127);
   }
   close(errpipe[1]);
-  int exec_errno = 0;
-  if (read(errpipe[0], &exec_errno, sizeof exec_errno) == (ssize_t)sizeof exec_errno) {
+  int failed[2];
+  if (read(errpipe[0], failed, sizeof failed) == (ssize_t)sizeof failed) {
     waitpid(child, NULL, 0);
+    if (!failed[0]) {
+      dprintf(2, "oswalk: cannot enter the working directory \"%s\": %s\n", cwd, strerror(failed[1]));
+      return 125;
+    }
     dprintf(2, "oswalk: command \"%s\" %s\n", cmd[0],
-            exec_errno == ENOENT ? "not found" : exec_errno == EACCES ? "is not executable" : strerror(exec_errno));
-    return exec_errno == ENOENT ? 127 : 126;
+            failed[1] == ENOENT ? "not found" : failed[1] == EACCES ? "is not executable" : strerror(failed[1]));
+    return failed[1] == ENOENT ? 127 : 126;
   }
   close(errpipe[0]);
 
