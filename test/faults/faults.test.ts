@@ -125,6 +125,11 @@ describe(`fault injection (seed ${seed}): jobs run at most once at a time, end e
     if (!leftover.length) {
       if (failed) {
         console.log(`fault run (seed ${seed}) kept for a look: ${root} (history, ledgers, logs/)`);
+        // The tail of every process's log in the test's own output too: CI keeps no files.
+        for (const f of readdirSync(join(root, 'logs'))) {
+          const lines = readFileSync(join(root, 'logs', f), 'utf8').trimEnd().split('\n');
+          console.log(`--- logs/${f}, last ${Math.min(15, lines.length)} of ${lines.length} lines:\n${lines.slice(-15).map((l) => l.slice(0, 400)).join('\n')}`);
+        }
         rmSync(join(root, 'nodes'), { recursive: true, force: true });
         rmSync(join(root, 'redis'), { recursive: true, force: true });
       } else {
