@@ -247,8 +247,10 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     try {
       await waitFor('the guards to kill the paused node\'s jobs', () => victimPids.every((p) => !alive(p)));
       const killedAfter = Date.now() - paused;
-      // Node timeout 2 s: the fence passes 1.5 s after the last answered heartbeat was sent.
-      assert.ok(killedAfter < 2000, `killed ${killedAfter} ms after the pause, before the 2 s node timeout`);
+      // Node timeout 2 s: the fence passes 1.5 s after the last answered heartbeat was sent
+      // (about 1.4 s after the pause here). The order that matters, killed before started
+      // elsewhere, is what the attempts check; this bound only catches a guard that never acts.
+      assert.ok(killedAfter < 5000, `killed ${killedAfter} ms after the pause`);
       await waitFor('the moved jobs to start again elsewhere', () => onVictim.every((id) => existsSync(join(work.dir, id, 'pid.2'))));
       console.log(`paused agent: its ${onVictim.length} jobs killed ${killedAfter} ms after SIGSTOP, running elsewhere ${Date.now() - paused} ms after it`);
     } finally {
