@@ -197,7 +197,8 @@ describe('compose cluster end to end', { skip }, () => {
     assert.ok(done.attempt >= 2, `expected a second attempt, got ${JSON.stringify(done)}`);
     t.diagnostic(`agent ${victim} killed; its job container exited ${state.ExitCode} ${diedAt - killedAt} ms later; attempt ${done.attempt} was claimed on ${done.node ?? done.lastNode} ${done.startedAt! - killedAt} ms after the kill`);
     assert.equal(state.ExitCode, 137, 'the guard killed the job (exit 137)');
-    assert.ok(diedAt - killedAt < 5_000, `the job container died ${diedAt - killedAt} ms after its agent, not within the node timeout`);
+    // The fence passes at most 4 s after the kill; the bound leaves room for a loaded machine.
+    assert.ok(diedAt - killedAt < 8_000, `the job container died ${diedAt - killedAt} ms after its agent: its guard did not act on the fence`);
     assert.ok(diedAt < done.startedAt!, `the job container of the killed agent died (${diedAt - killedAt} ms) before the next attempt started (${done.startedAt! - killedAt} ms)`);
     // Back up, the agent rejoins and removes the job container its killed self left behind.
     composeRun('start', victim);

@@ -188,7 +188,7 @@ describe('process runtime', () => {
     own.revoke(); // what a frozen or cut-off agent leaves: a fence nobody moves on
     const result = await h.wait();
     assert.equal(result.signal, 'SIGKILL');
-    assert.ok(Date.now() - t0 < 2000, `killed within the guard's look interval (${Date.now() - t0} ms)`);
+    assert.ok(Date.now() - t0 < 4000, `killed within the guard's look interval (1 s) (${Date.now() - t0} ms)`);
     assert.deepEqual(await groupMembers(group), []);
     assert.match(out.stderr, /oswalk: no lease renewal reached this node in time/);
     const escaped = () => execFileSync('pgrep', ['-f', '^sleep 3017$']).toString().trim();
