@@ -1,5 +1,6 @@
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { processArgv, readPidFile, takePidFile } from '../util/pid-file.js';
 
 /** What `oswalk agent` records in its state directory while it runs. */
 interface AgentRecord {
@@ -10,11 +11,9 @@ interface AgentRecord {
 /** Whether pid is a running `oswalk agent` other than this process. */
 function otherAgent(pid: number): boolean {
   if (pid === process.pid) return false;
-  try {
-    return /\boswalk(\.js)?\0(?:[^\0]*\0)*agent\0/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-  } catch {
-    return false;
-  }
+  const argv = processArgv(pid) ?? [];
+  const bin = argv.findIndex((a) => /\boswalk(\.js)?$/.test(a));
+  return bin >= 0 && argv.slice(bin + 1).includes('agent');
 }
 
 export interface StateLock {
@@ -31,12 +30,7 @@ export interface StateLock {
  */
 export function lockStateDir(stateDir: string, node: string): StateLock {
   const file = join(stateDir, 'agent.pid');
-  let old: AgentRecord | undefined;
-  try {
-    old = JSON.parse(readFileSync(file, 'utf8')) as AgentRecord;
-  } catch {
-    old = undefined;
-  }
+  const old = readPidFile<AgentRecord>(file);
   if (old && typeof old.pid === 'number' && otherAgent(old.pid)) {
     throw new Error(`the state directory ${stateDir} is in use by the agent of node ${old.node} (pid ${old.pid}): give each agent on a host its own --state-dir (and --mount and --listen)`);
   }
@@ -45,12 +39,7 @@ export function lockStateDir(stateDir: string, node: string): StateLock {
   } catch {
     // none
   }
-  try {
-    writeFileSync(file, JSON.stringify({ pid: process.pid, node } satisfies AgentRecord), { flag: 'wx', mode: 0o644 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`another agent is starting with the state directory ${stateDir} (${file} appeared just now)`);
-    throw err;
-  }
+  takePidFile(file, { pid: process.pid, node } satisfies AgentRecord, `another agent is starting with the state directory ${stateDir} (${file} appeared just now)`);
   return {
     release() {
       try {

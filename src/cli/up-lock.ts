@@ -1,5 +1,6 @@
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processArgv, readPidFile, takePidFile } from '../util/pid-file.js';
 
 /** What `oswalk up` records in its state directory while it runs. */
 interface UpRecord {
@@ -9,12 +10,8 @@ interface UpRecord {
 }
 
 function running(pid: number | undefined, command: RegExp): boolean {
-  if (!pid) return false;
-  try {
-    return command.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
-  } catch {
-    return false;
-  }
+  const argv = pid ? processArgv(pid) : undefined;
+  return !!argv && command.test(argv.map((a) => `${a} `).join(''));
 }
 
 async function stopStale(pid: number): Promise<void> {
@@ -40,24 +37,14 @@ export interface UpLock {
  */
 export async function takeUpLock(stateDir: string): Promise<UpLock> {
   const file = join(stateDir, 'up.pid');
-  let old: UpRecord | undefined;
-  try {
-    old = JSON.parse(readFileSync(file, 'utf8')) as UpRecord;
-  } catch {
-    old = undefined;
-  }
+  const old = readPidFile<UpRecord>(file);
   if (old && running(old.pid, /\boswalk(\.js)? .*\bup\b/)) {
     throw new Error(`oswalk up is already running in this directory (pid ${old.pid}): use that cluster, or stop it first (Ctrl-C in its terminal, or kill -INT ${old.pid})`);
   }
   if (old && old.redisPid && running(old.redisPid, /redis-server/)) await stopStale(old.redisPid);
   if (old) unlinkSync(file);
   const rec: UpRecord = { pid: process.pid };
-  try {
-    writeFileSync(file, JSON.stringify(rec), { flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`another oswalk up is starting in this directory (${file} appeared just now)`);
-    throw err;
-  }
+  takePidFile(file, rec, `another oswalk up is starting in this directory (${file} appeared just now)`);
   return {
     setRedisPid(pid) {
       rec.redisPid = pid;
