@@ -31,7 +31,8 @@ const token = 'bench';
 /** Node A: serve the store and the plain file, print the two URLs, run until stdin closes. */
 async function serve(storeDir: string, file: string, bytes: number): Promise<void> {
   const app = Fastify({ logger: false });
-  await app.register(chunkRoutes, { store: new ChunkStore(storeDir, { log }), token });
+  // Holds are not part of this benchmark (node B only reads).
+  await app.register(chunkRoutes, { store: new ChunkStore(storeDir, { log }), token, hold: async () => undefined });
   const chunkUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   const plain = createServer((_req, res) => {
     res.writeHead(200, { 'content-length': bytes });

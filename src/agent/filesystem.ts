@@ -1,13 +1,14 @@
 import type { Redis } from 'ioredis';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
-  ChunkFetcher, ChunkStore, chunkRoutes, decodeChunkList, registerPacketfsMetrics, replicate, type ReplicationRule,
+  addManifestLocation, ChunkFetcher, ChunkStore, chunkRoutes, CopyPusher, decodeChunkList, Pace, registerPacketfsMetrics, replicate,
+  storagePolicy, wantedCopies, type ReplicationTotals,
 } from '../packetfs/index.js';
 import type { Keyspace } from '../state/keys.js';
 import { getManifest } from '../state/fs.js';
-import { allReferencedManifests, currentManifestsUnder } from '../state/fs-walk.js';
+import { allReferencedManifests, currentFilesUnder } from '../state/fs-walk.js';
 import { listObjects } from '../state/objects.js';
 import { startTranslator, type Translator } from '../translate/index.js';
 import { mountOverlay, shareMount, unmountStale } from '../overlay/index.js';
@@ -25,7 +26,7 @@ export interface NodeFilesystemOptions {
   stateDir: string;
   registry: Registry;
   log: Logger;
-  /** How often replication rules are applied. Default 30 s. */
+  /** How often the replication pass runs. Default 15 s. */
   replicateEveryMs?: number;
   /** How often unreferenced chunks are collected. Default 1 h. */
   gcEveryMs?: number;
@@ -39,6 +40,7 @@ export interface FilesystemUsage {
   exportSkipped: number;
   storeChunks: number;
   storeBytes: number;
+  storeFreeBytes?: number;
   cacheBytes: number;
 }
 
@@ -53,9 +55,17 @@ export function chunkDir(stateDir: string): string {
   return join(stateDir, 'chunks');
 }
 
-/** The chunk server is part of the agent's HTTP server, so it is registered before listen. */
-export async function registerChunkServer(app: HttpServer, store: ChunkStore, token: string): Promise<void> {
-  await app.register(chunkRoutes, { store, token });
+/**
+ * The chunk server is part of the agent's HTTP server, so it is registered before listen. A
+ * peer that sent this node a file's chunks has it recorded as a holder here.
+ */
+export async function registerChunkServer(app: HttpServer, store: ChunkStore, o: { token: string; redis: Redis; ks: Keyspace; node: string }): Promise<void> {
+  await app.register(chunkRoutes, {
+    store, token: o.token,
+    hold: async (manifest) => {
+      await addManifestLocation(o.redis, o.ks, manifest, o.node);
+    },
+  });
 }
 
 /** The cache sizes of the applied Mount (the first, if several), else the overlay's defaults. */
@@ -164,29 +174,33 @@ export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeM
   };
 }
 
-/** Replication rules of every applied Mount (a path prefix → how many nodes hold its files). */
-async function replicationRules(redis: Redis, ks: Keyspace): Promise<ReplicationRule[]> {
-  const mounts = await listObjects(redis, ks, 'Mount');
-  return mounts.flatMap((m) => (m.kind === 'Mount' ? m.spec.replication : []));
-}
-
 /**
  * The node's side of PacketFS and the unified filesystem that lives in the agent itself: the
- * translate daemon over the export directory, pull-based replication per the Mounts' rules,
+ * translate daemon over the export directory (each file it takes in copied to as many nodes as
+ * the Mount wants, as a close through a mount is), the replication pass (src/packetfs/replicate.ts),
  * and an occasional garbage collection of chunks no version references. The FUSE mount is a
  * process of its own (src/overlay) and shares the chunk store directory.
  */
 export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesystemOptions): Promise<NodeFilesystem> {
   const { redis, ks, node, log } = opts;
   await mkdir(opts.exportDir, { recursive: true });
-  const translator = await startTranslator({ redis, ks, node, exportDir: opts.exportDir, store, log: log.child({ part: 'translate' }), registry: opts.registry });
+  const pusher = new CopyPusher({ store, redis, ks, self: node, token: opts.token, log: log.child({ part: 'push' }) });
+  const translator = await startTranslator({
+    redis, ks, node, exportDir: opts.exportDir, store, log: log.child({ part: 'translate' }), registry: opts.registry,
+    // Not a close: a file short of copies is left to the replication pass, which finds it.
+    copies: async (path, manifest, chunks) => {
+      await pusher.ensure(manifest, chunks, wantedCopies(await storagePolicy(redis, ks), path));
+    },
+  });
   const fetcher = new ChunkFetcher({ store, redis, ks, self: node, token: opts.token, log: log.child({ part: 'fetch' }) });
-  let storeStats = { count: 0, bytes: 0, cacheBytes: 0 };
+  let storeStats: { count: number; bytes: number; cacheBytes: number; freeBytes?: number } = { count: 0, bytes: 0, cacheBytes: 0 };
   const refreshStats = async () => {
     const s = await store.stats();
-    storeStats = { count: s.count, bytes: s.bytes, cacheBytes: s.cacheBytes };
+    const fsStat = await statfs(store.dir).catch(() => undefined);
+    storeStats = { count: s.count, bytes: s.bytes, cacheBytes: s.cacheBytes, ...(fsStat ? { freeBytes: fsStat.bavail * fsStat.bsize } : {}) };
   };
-  registerPacketfsMetrics(opts.registry, { store, fetcher });
+  let replication: ReplicationTotals | undefined;
+  registerPacketfsMetrics(opts.registry, { store, fetcher, replication: () => replication });
 
   let stopped = false;
   const inFlight = new Set<Promise<void>>();
@@ -208,18 +222,20 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
 
   // Counting walks the whole store directory: once a minute is plenty for status.
   every(60_000, 'store statistics', refreshStats);
-  every(opts.replicateEveryMs ?? 30_000, 'replication', async () => {
-    const rules = await replicationRules(redis, ks);
-    if (!rules.length) return;
+  const pace = new Pace(0);
+  every(opts.replicateEveryMs ?? 15_000, 'replication', async () => {
+    const policy = await storagePolicy(redis, ks);
+    pace.setRate(policy.rereplicateBytesPerSecond);
     const res = await replicate({
-      fetcher, redis, ks, self: node, rules, log: log.child({ part: 'replicate' }),
-      manifestsUnder: (prefix) => currentManifestsUnder(redis, ks, prefix),
+      fetcher, redis, ks, self: node, policy, pace, log: log.child({ part: 'replicate' }),
+      files: () => currentFilesUnder(redis, ks, '/'),
       loadManifest: async (hash) => {
         const buf = await getManifest(redis, ks, hash);
         return buf ? decodeChunkList(buf) : undefined;
       },
     });
-    if (res.pulled || res.failed) log.info(res, 'replication pass');
+    replication = { last: res, pulledBytes: (replication?.pulledBytes ?? 0) + res.pulledBytes };
+    if (res.pulled || res.failed || res.underFiles) log.info(res, 'replication pass');
   });
   // Bit rot is found by a slow background read of every chunk, before a reader meets it.
   every(24 * 3_600_000, 'scrub', async () => {
@@ -246,6 +262,7 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
       exportSkipped: translator.stats().exportSkipped,
       storeChunks: storeStats.count,
       storeBytes: storeStats.bytes,
+      ...(storeStats.freeBytes === undefined ? {} : { storeFreeBytes: storeStats.freeBytes }),
       cacheBytes: storeStats.cacheBytes,
     }),
     async stop() {
@@ -254,7 +271,8 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
       await Promise.allSettled([...inFlight]);
       await translator.close();
       await fetcher.flush();
-      await fetcher.close();
+      fetcher.close();
+      pusher.close();
     },
   };
 }

@@ -142,7 +142,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const app = createHttpServer({ log, registry, token: opts.token });
   const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
-  await registerChunkServer(app, store, opts.token);
+  await registerChunkServer(app, store, { token: opts.token, redis, ks, node: opts.node });
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
   const address = await app.listen({ host: listen.host, port: listen.port });
   const port = Number(new URL(address).port);

@@ -20,7 +20,7 @@ export {
   type JobSpecInput, type ServiceSpecInput, type NodeSpecInput, type MountSpecInput, type ResourcesInput, type ManifestInput,
 } from './schema.js';
 export {
-  DEFAULT_RESOURCES, DEFAULT_BACKOFF_LIMIT, DEFAULT_CACHE_SIZE, DEFAULT_FILE_CACHE_SIZE, NODE_NAME_LABEL, runtimeProblem,
+  DEFAULT_RESOURCES, DEFAULT_BACKOFF_LIMIT, DEFAULT_CACHE_SIZE, DEFAULT_FILE_CACHE_SIZE, DEFAULT_COPIES, DEFAULT_REREPLICATE_AFTER_SECONDS, DEFAULT_REREPLICATE_RATE, NODE_NAME_LABEL, runtimeProblem,
   type Resources, type Metadata, type WorkloadRuntime,
   type JobSpec, type ServiceSpec, type NodeSpec, type MountSpec, type ReplicationRule,
   type JobManifest, type ServiceManifest, type NodeManifest, type MountManifest, type Manifest,

@@ -12,7 +12,8 @@
  *   Job: `parallelism` and `completions` 1. Service: `replicas` 1, `restartPolicy` 'Always'.
  * - Node `spec`: `name` (= metadata.name), `labels` `{}`, `capacity: { cpus?, memoryBytes? }`
  *   where a missing value means "what the agent measures".
- * - Mount `spec`: `conflictPolicy` 'newest-wins', `replication` `[]`, `cacheSizeBytes` (1 GiB),
+ * - Mount `spec`: `conflictPolicy` 'newest-wins', `copies` 2, `replication` `[]`,
+ *   `rereplicateAfterSeconds` 600, `rereplicateBytesPerSecond` (64 MiB), `cacheSizeBytes` (1 GiB),
  *   `fileCacheSizeBytes` (4 GiB).
  * Environment is a mapping NAME: value, not Kubernetes' list of {name, value}.
  */
@@ -36,6 +37,12 @@ export const DEFAULT_RESOURCES: Readonly<Resources> = { cpus: 1, memoryBytes: 25
 export const DEFAULT_BACKOFF_LIMIT = 6;
 export const DEFAULT_CACHE_SIZE = '1Gi';
 export const DEFAULT_FILE_CACHE_SIZE = '4Gi';
+/** Copies of every file no replication rule covers: one node may be lost without losing a file. */
+export const DEFAULT_COPIES = 2;
+/** How long a node may be down before the copies it held are made again elsewhere (Ceph's mon_osd_down_out_interval). */
+export const DEFAULT_REREPLICATE_AFTER_SECONDS = 600;
+/** What one node's re-replication may pull per second, so that it does not starve jobs. */
+export const DEFAULT_REREPLICATE_RATE = '64Mi';
 /** The label every node carries with its own name, so a nodeSelector can pin a job to one node. */
 export const NODE_NAME_LABEL = 'oswalk.dev/node';
 
@@ -88,7 +95,12 @@ export interface ReplicationRule {
 export interface MountSpec {
   path: string;
   conflictPolicy: 'newest-wins';
+  /** Copies of a file no replication rule covers. */
+  copies: number | 'all';
+  /** Per prefix; the longest prefix that covers a file decides its copies. */
   replication: ReplicationRule[];
+  rereplicateAfterSeconds: number;
+  rereplicateBytesPerSecond: number;
   cacheSizeBytes: number;
   /** Whole files read end to end kept for passthrough opens (src/overlay/file-cache.ts); 0: none. */
   fileCacheSizeBytes: number;
@@ -233,7 +245,10 @@ function mount(s: MountSpecInput): MountSpec {
   return {
     path,
     conflictPolicy: s.conflictPolicy ?? 'newest-wins',
+    copies: s.copies ?? DEFAULT_COPIES,
     replication,
+    rereplicateAfterSeconds: s.rereplicateAfterSeconds ?? DEFAULT_REREPLICATE_AFTER_SECONDS,
+    rereplicateBytesPerSecond: quantity(parseMemory, s.rereplicateRate ?? DEFAULT_REREPLICATE_RATE, ['spec', 'rereplicateRate']),
     cacheSizeBytes: quantity(parseMemory, s.cacheSize ?? DEFAULT_CACHE_SIZE, ['spec', 'cacheSize']),
     fileCacheSizeBytes: isZero(s.fileCacheSize) ? 0 : quantity(parseMemory, s.fileCacheSize ?? DEFAULT_FILE_CACHE_SIZE, ['spec', 'fileCacheSize']),
   };

@@ -104,7 +104,10 @@ export const MountSpecSchema = Type.Object(
   {
     path: NonEmpty,
     conflictPolicy: Type.Optional(Type.Literal('newest-wins')),
+    copies: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')])),
     replication: Type.Optional(Type.Array(ReplicationRuleSchema)),
+    rereplicateAfterSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),
+    rereplicateRate: Type.Optional(MemorySchema),
     cacheSize: Type.Optional(MemorySchema),
     fileCacheSize: Type.Optional(Type.Union([
       Type.Integer({ minimum: 0, description: 'a whole number of bytes, 0 for none' }),

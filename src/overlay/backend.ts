@@ -74,6 +74,11 @@ export interface Backend {
   storeChunks(stored: { chunks: ChunkRef[]; size: number }): Promise<{ manifest: string; size: number }>;
   /** One chunk this node stored (a LiveChunker's, not yet named by a version). */
   readChunk(chunk: ChunkRef): Promise<Buffer>;
+  /**
+   * Make the copies of stored content that a file at `path` wants on other nodes before its
+   * version names it (a close returns once they are made). EIO when too few nodes took it.
+   */
+  ensureCopies(path: string, manifest: string): Promise<void>;
   /** The manifest of an empty file (stored once). */
   emptyManifest(): Promise<string>;
   /** Paths whose namespace entry changed elsewhere (or here); `resync` after events may have been lost. */

@@ -7,7 +7,10 @@ import {
   decodeChunkList,
   encodeChunkList,
   manifestHash,
+  wantedCopies,
   type ChunkFetcher,
+  type CopyPolicy,
+  type CopyPusher,
   type ChunkRef,
   type ChunkStore,
 } from '../packetfs/index.js';
@@ -42,6 +45,11 @@ export interface ClusterBackendOptions {
   store: ChunkStore;
   /** Chunks from the local store or peers, verified, with a memory cache and read-ahead. */
   fetcher: ChunkFetcher;
+  /**
+   * Copies on other nodes of what a close stores (push.ts), as many as the policy wants for the
+   * path; without it, files stay on this node (the replication pass copies them later).
+   */
+  copies?: { pusher: CopyPusher; policy: () => Promise<CopyPolicy> };
   log: Logger;
 }
 
@@ -207,6 +215,18 @@ export class ClusterBackend implements Backend {
     this.recorded.add(manifest);
     if (this.recorded.size > 100_000) this.recorded.delete(this.recorded.values().next().value as string);
     return manifest;
+  }
+
+  async ensureCopies(path: string, manifest: string): Promise<void> {
+    if (!this.o.copies) return;
+    const wanted = wantedCopies(await this.o.copies.policy(), path);
+    if (wanted === 1) return;
+    const { chunks } = await this.file(manifest);
+    try {
+      await this.o.copies.pusher.ensure(manifest, chunks, wanted);
+    } catch (err) {
+      throw fsError('EIO', path, (err as Error).message);
+    }
   }
 
   emptyManifest(): Promise<string> {

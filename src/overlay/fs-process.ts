@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ChunkFetcher, ChunkReadPool, ChunkStore, LiveChunker } from '../packetfs/index.js';
+import { cachedStoragePolicy, ChunkFetcher, ChunkReadPool, ChunkStore, CopyPusher, LiveChunker } from '../packetfs/index.js';
 import { connectRedis } from '../state/redis.js';
 import { keyspace } from '../state/keys.js';
 import { createLogger } from '../util/log.js';
@@ -89,12 +89,14 @@ async function main(): Promise<void> {
   const fetcher = new ChunkFetcher({
     store, redis, ks, self: cfg.node, token: cfg.token, cacheBytes: cfg.cacheSizeBytes, memoryBytes: cfg.memoryCacheBytes, log,
   });
+  const pusher = new CopyPusher({ store, redis, ks, self: cfg.node, token: cfg.token, log });
   const backend = new ClusterBackend({
     redis,
     ks,
     node: cfg.node,
     store,
     fetcher,
+    copies: { pusher, policy: cachedStoragePolicy(redis, ks) },
     log,
   });
   // Files written front to back are chunked on another thread while they are written.

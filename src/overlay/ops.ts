@@ -544,6 +544,7 @@ export class OverlayFs {
       f.contentChanged = false;
       try {
         const { manifest, size } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size };
+        if (content && manifest) await this.backend.ensureCopies(f.path, manifest);
         let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest, xattrs: f.xattrs };
         let r;
         try {

@@ -1,6 +1,13 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ChunkFetcher } from './fetcher.js';
+import type { ReplicateResult } from './replicate.js';
 import type { ChunkStore, StoreStats } from './store.js';
+
+/** The replication pass's last result, and the bytes every pass pulled so far. */
+export interface ReplicationTotals {
+  last: ReplicateResult;
+  pulledBytes: number;
+}
 
 /** How stale the store's chunk count may be: counting walks the whole store directory. */
 const STORE_STATS_MS = 60_000;
@@ -10,8 +17,28 @@ const STORE_STATS_MS = 60_000;
  * fetcher's counters and the store's stats when Prometheus scrapes, so the hot paths carry
  * no metric calls.
  */
-export function registerPacketfsMetrics(registry: Registry, parts: { store?: ChunkStore; fetcher?: ChunkFetcher }): void {
-  const { store, fetcher } = parts;
+export function registerPacketfsMetrics(registry: Registry, parts: { store?: ChunkStore; fetcher?: ChunkFetcher; replication?: () => ReplicationTotals | undefined }): void {
+  const { store, fetcher, replication } = parts;
+  if (replication) {
+    const gauge = (name: string, help: string, pick: (r: ReplicateResult) => number) =>
+      new Gauge({
+        name, help, registers: [registry],
+        collect() {
+          const r = replication();
+          if (r) this.set(pick(r.last));
+        },
+      });
+    gauge('oswalk_storage_under_replicated_files', 'Distinct file contents held by fewer live nodes than they want (as this node\'s last replication pass saw the cluster)', (r) => r.underFiles);
+    gauge('oswalk_storage_under_replicated_bytes', 'Bytes of the file contents held by fewer live nodes than they want', (r) => r.underBytes);
+    gauge('oswalk_storage_unavailable_files', 'Distinct file contents no live node holds (unreadable until a holder is back)', (r) => r.lostFiles);
+    new Counter({
+      name: 'oswalk_storage_replicated_bytes_total', help: 'Bytes this node pulled to make copies of files short of copies', registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(replication()?.pulledBytes ?? 0);
+      },
+    });
+  }
   if (fetcher) {
     new Counter({
       name: 'oswalk_packetfs_chunk_reads_total',

@@ -1,113 +1,158 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
+import type { CurrentFile } from '../state/fs-walk.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { copiesIn, rankTargets, wantedCopies } from './copies.js';
 import type { ChunkFetcher } from './fetcher.js';
 import { addManifestLocation, manifestLocations } from './locations.js';
+import type { StoragePolicy } from './policy.js';
+import { copyTarget, holdsCopies } from './push.js';
 import type { ChunkRef } from './store.js';
-
-/** A Mount's replication rule: every file under `prefix` is held by `copies` nodes (or all ready nodes). */
-export interface ReplicationRule {
-  prefix: string;
-  copies: number | 'all';
-}
 
 export interface ReplicateOptions {
   fetcher: ChunkFetcher;
   redis: Redis;
   ks: Keyspace;
   self: string;
-  rules: readonly ReplicationRule[];
-  /** The manifest hashes of the current files under a prefix (the fsmeta side supplies them). */
-  manifestsUnder(prefix: string): AsyncIterable<string>;
+  policy: StoragePolicy;
+  /** Every current file of the unified tree (fs-walk's currentFilesUnder('/')). */
+  files(): AsyncIterable<CurrentFile>;
   /** A manifest's chunk list, or undefined when it is gone (fsmeta's getManifest + decodeChunkList). */
   loadManifest(manifestHash: string): Promise<readonly ChunkRef[] | undefined>;
+  /** Paces the bytes pulled (shared across passes, so the rate holds over time). */
+  pace: Pace;
   /** Chunks fetched at once while pulling one manifest. Default 4. */
   concurrency?: number;
+  now?: number;
   log?: Logger;
 }
 
+/** What a pass found of the whole cluster's files, and what this node did about it. */
 export interface ReplicateResult {
+  /** Distinct file contents (manifests) in the tree, and their bytes. */
   manifests: number;
-  /** Manifests this node already held. */
-  held: number;
+  bytes: number;
+  /** Held by fewer live nodes than they want. */
+  underFiles: number;
+  underBytes: number;
+  /** Held by no live node: unreadable until a holder is back. */
+  lostFiles: number;
+  lostBytes: number;
   /** Manifests this node pulled and now holds. */
   pulled: number;
   pulledBytes: number;
-  /** Manifests with enough holders that this node was not chosen for. */
-  skipped: number;
   failed: number;
 }
 
-/** Rendezvous (highest-random-weight) score: every node ranks the candidates the same way. */
-function score(manifest: string, node: string): string {
-  return createHash('sha256').update(`${manifest}\0${node}`).digest('hex');
+/** Bytes per second, with a burst of one second's worth: a token bucket as a timeline. */
+export class Pace {
+  private next = 0;
+  constructor(private bytesPerSecond: number) {}
+
+  setRate(bytesPerSecond: number): void {
+    this.bytesPerSecond = bytesPerSecond;
+  }
+
+  /** Wait until `bytes` more fit in the rate (no wait with a rate of 0: no limit). */
+  async take(bytes: number): Promise<void> {
+    if (!(this.bytesPerSecond > 0)) return;
+    const now = Date.now();
+    this.next = Math.max(this.next, now - 1000) + (bytes * 1000) / this.bytesPerSecond;
+    const wait = this.next - now;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+interface Need {
+  manifest: string;
+  bytes: number;
+  want: number;
+  /** Holders that count: live ones, and down ones still within the grace period. */
+  counted: string[];
+  live: number;
 }
 
 /**
- * One pass of pull-based replication, run periodically by each agent.
+ * One replication pass, run periodically by every agent (pull-based, as HDFS's re-replication
+ * is driven by the namenode's view, with Redis as that view).
  *
- * For every manifest under a rule's prefix (the highest `copies` wins when rules overlap)
- * the ready holders are counted; if fewer than wanted, the missing holders are chosen among
- * the other ready nodes by rendezvous hashing of (manifest, node). Every agent computes the
- * same choice from the same Redis state, so they neither all pull the same file nor wait on
- * each other; an agent pulls only the manifests it was chosen for, and adds itself as a
- * location once every chunk is durable in its own area. A holder that goes down stops being
- * counted, so the next pass on some other node restores the number of copies.
+ * For every current file the copies it wants are its Mount's (the longest replication prefix
+ * that covers it, else spec.copies), at most the number of live nodes. Holders count while
+ * their node is live, and for the grace period (rereplicateAfterMs) after it went down, so a
+ * node that restarts does not set off a storm of copies; a node being removed never counts.
+ * Files short of copies are taken last copy first; for each, the nodes to take the missing
+ * copies are ranked by rankTargets (zones first, then rendezvous hashing), which every agent
+ * computes the same from the same Redis state, so they neither all pull the same file nor wait
+ * on each other: an agent pulls only what it was chosen for, at the policy's rate, and adds
+ * itself as a holder once every chunk is durable in its own area. The pass also writes what it
+ * saw of the whole cluster to pfs:health, for `oswalk status`.
  */
 export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult> {
   const log = opts.log ?? createLogger('packetfs-replicate', { node: opts.self });
-  const res: ReplicateResult = { manifests: 0, held: 0, pulled: 0, pulledBytes: 0, skipped: 0, failed: 0 };
+  const now = opts.now ?? Date.now();
+  const res: ReplicateResult = { manifests: 0, bytes: 0, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, pulled: 0, pulledBytes: 0, failed: 0 };
   const nodes = await listNodes(opts.redis, opts.ks);
-  const ready = nodes.filter((n) => n.status === 'ready').map((n) => n.name);
-  if (!ready.includes(opts.self)) {
-    log.info({ status: nodes.find((n) => n.name === opts.self)?.status ?? 'unregistered' }, 'not ready; replication pass skipped');
-    return res;
+  const live = nodes.filter(holdsCopies);
+  const liveNames = new Set(live.map((n) => n.name));
+  const counts = new Set(nodes.filter((n) => !n.removing && (holdsCopies(n) || now - n.lastHeartbeat < opts.policy.rereplicateAfterMs)).map((n) => n.name));
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+
+  // One entry per content: identical files share a manifest, and the most copies any of them wants wins.
+  const wanted = new Map<string, { want: number; bytes: number }>();
+  for await (const f of opts.files()) {
+    const want = copiesIn(wantedCopies(opts.policy, f.path), Math.max(1, live.length));
+    const w = wanted.get(f.manifest);
+    if (!w || w.want < want) wanted.set(f.manifest, { want, bytes: f.size });
   }
-  const wanted = new Map<string, number>();
-  for (const rule of opts.rules) {
-    const copies = rule.copies === 'all' ? ready.length : rule.copies;
-    if (!Number.isInteger(copies) || copies < 1) throw new Error(`replication rule for ${rule.prefix}: copies must be a positive integer or "all" (got ${rule.copies})`);
-    for await (const m of opts.manifestsUnder(rule.prefix)) wanted.set(m, Math.max(wanted.get(m) ?? 0, Math.min(copies, ready.length)));
-  }
-  for (const [manifest, copies] of wanted) {
+  const needs: Need[] = [];
+  for (const [manifest, { want, bytes }] of wanted) {
+    if (bytes === 0) continue;
     res.manifests++;
-    const holders = (await manifestLocations(opts.redis, opts.ks, manifest)).filter((n) => ready.includes(n));
-    if (holders.includes(opts.self)) {
-      res.held++;
-      continue;
+    res.bytes += bytes;
+    const holders = await manifestLocations(opts.redis, opts.ks, manifest);
+    const liveHolders = holders.filter((h) => liveNames.has(h)).length;
+    if (liveHolders < want) {
+      res.underFiles++;
+      res.underBytes += bytes;
     }
-    const missing = copies - holders.length;
-    const chosen = ready
-      .filter((n) => !holders.includes(n))
-      .sort((a, b) => (score(manifest, a) < score(manifest, b) ? 1 : -1))
-      .slice(0, Math.max(0, missing));
-    if (!chosen.includes(opts.self)) {
-      res.skipped++;
-      continue;
+    if (liveHolders === 0) {
+      res.lostFiles++;
+      res.lostBytes += bytes;
     }
+    const counted = holders.filter((h) => counts.has(h));
+    if (counted.length < want) needs.push({ manifest, bytes, want, counted, live: liveHolders });
+  }
+  await opts.redis.hset(opts.ks.storageHealth, {
+    at: now, by: opts.self, manifests: res.manifests, bytes: res.bytes,
+    underFiles: res.underFiles, underBytes: res.underBytes, lostFiles: res.lostFiles, lostBytes: res.lostBytes,
+  });
+  if (!liveNames.has(opts.self)) return res;
+
+  needs.sort((a, b) => a.live - b.live || b.bytes - a.bytes);
+  for (const need of needs) {
+    if (need.counted.includes(opts.self)) continue;
+    const targets = rankTargets(need.manifest, need.bytes, live.map(copyTarget), need.counted.map((h) => (byName.has(h) ? copyTarget(byName.get(h)!) : { name: h })));
+    if (!targets.slice(0, need.want - need.counted.length).includes(opts.self)) continue;
     try {
-      const chunks = await opts.loadManifest(manifest);
-      if (!chunks) {
-        res.skipped++;
-        continue;
-      }
+      const chunks = await opts.loadManifest(need.manifest);
+      if (!chunks) continue;
       const queue = [...chunks];
       let bytes = 0;
       const worker = async (): Promise<void> => {
         for (let c = queue.shift(); c; c = queue.shift()) {
-          if ((await opts.fetcher.pull(c, manifest)) !== 'had') bytes += c.size;
+          await opts.pace.take(c.size);
+          if ((await opts.fetcher.pull(c, need.manifest)) !== 'had') bytes += c.size;
         }
       };
       await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
-      await addManifestLocation(opts.redis, opts.ks, manifest, opts.self);
+      await addManifestLocation(opts.redis, opts.ks, need.manifest, opts.self);
       res.pulled++;
       res.pulledBytes += bytes;
-      log.info({ manifest, chunks: chunks.length, bytes }, 'replicated manifest');
+      log.info({ manifest: need.manifest, chunks: chunks.length, bytes, liveCopiesBefore: need.live, wanted: need.want }, 'made a copy of a file that was short of copies');
     } catch (err) {
       res.failed++;
-      log.warn({ manifest, err: (err as Error).message }, 'replication of a manifest failed; next pass retries');
+      log.warn({ manifest: need.manifest, err: (err as Error).message }, 'could not copy a file that is short of copies; the next pass tries again');
     }
   }
   return res;

@@ -1,13 +1,22 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { ChunkStore } from './store.js';
+import { verifyHash, type ChunkStore } from './store.js';
 import { ChunkNotFoundError, CorruptChunkError, HASH_RE } from './errors.js';
+import { decodeChunkList } from './manifest.js';
 
 export interface ChunkRoutesOptions {
   store: ChunkStore;
   /** Bearer token peers must present (the cluster's agent token). */
   token: string;
+  /** Record this node as a holder of the manifest (addManifestLocation); every chunk of it is durable here. */
+  hold(manifest: string): Promise<void>;
 }
+
+/**
+ * The largest body a copy request takes: a chunk (the chunker allows up to 64 MiB), or a chunk
+ * list (64 MiB of entries of a few dozen bytes lists a file of a terabyte or more).
+ */
+const COPY_BODY_BYTES = 64 << 20;
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -46,6 +55,11 @@ export function parseRange(header: string, size: number): [number, number] | 'ba
  * be served, and a mismatch found at the end of a pipe could only cut the response short.
  * The chunk is then quarantined by the store and the peer gets a 404 and asks another
  * holder. Range requests get 206 with the verified slice.
+ *
+ * Copies (push.ts): PUT /v1/chunks/:hash stores a chunk a writer sends, checked against its
+ * name, durably in the own area. POST /v1/holds/:manifest with the manifest's encoded chunk
+ * list (checked against its hash) answers which chunks this node lacks, or, when it lacks none,
+ * records the node as a holder of the manifest and answers held.
  */
 export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, opts) => {
   if (!opts.token) throw new Error('chunkRoutes: a token is required');
@@ -64,6 +78,35 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
     void reply.code(400).send({ error: `chunk hash "${hash.slice(0, 80)}" must be 64 lowercase hex digits` });
     return false;
   };
+
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: COPY_BODY_BYTES }, (_req, body, done) => done(null, body));
+
+  app.put<{ Params: { hash: string }; Body: Buffer }>('/v1/chunks/:hash', { bodyLimit: COPY_BODY_BYTES }, async (req, reply) => {
+    const { hash } = req.params;
+    if (!checkHash(hash, reply)) return reply;
+    if (!Buffer.isBuffer(req.body)) return reply.code(415).send({ error: 'a chunk is sent as application/octet-stream' });
+    const actual = await verifyHash(req.body);
+    if (actual !== hash) return reply.code(400).send({ error: `the ${req.body.length} bytes sent hash to ${actual}, not ${hash}` });
+    const wrote = await opts.store.put(hash, req.body, { area: 'own', verified: true });
+    return reply.code(wrote ? 201 : 200).send({ stored: hash });
+  });
+
+  app.post<{ Params: { manifest: string }; Body: Buffer }>('/v1/holds/:manifest', { bodyLimit: COPY_BODY_BYTES }, async (req, reply) => {
+    const { manifest } = req.params;
+    if (!checkHash(manifest, reply)) return reply;
+    if (!Buffer.isBuffer(req.body)) return reply.code(415).send({ error: 'a chunk list is sent as application/octet-stream' });
+    if (createHash('sha256').update(req.body).digest('hex') !== manifest) return reply.code(400).send({ error: `the chunk list sent does not hash to ${manifest}` });
+    const missing: string[] = [];
+    for (const hash of new Set(decodeChunkList(req.body).map((c) => c.hash))) {
+      const where = await opts.store.where(hash);
+      if (where === 'own') continue;
+      if (where === 'cache' && (await opts.store.promote(hash))) continue;
+      missing.push(hash);
+    }
+    if (missing.length) return { held: false, missing };
+    await opts.hold(manifest);
+    return { held: true, missing };
+  });
 
   app.head<{ Params: { hash: string } }>('/v1/chunks/:hash', async (req, reply) => {
     if (!checkHash(req.params.hash, reply)) return reply;

@@ -2,12 +2,19 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { FsError, GET_MANY_MAX, getCurrentMany, listDir, listVersions, normalizePath } from './fs.js';
 
+/** A current file of the unified tree, as replication sees it. */
+export interface CurrentFile {
+  path: string;
+  manifest: string;
+  size: number;
+}
+
 /**
- * Manifest hashes of the current files below a directory of the unified tree (replication:
- * what a node should hold). Breadth-first, a directory listing and one batched lookup at a
- * time, so memory stays bounded by the widest directory.
+ * The current files below a directory of the unified tree (replication: what the nodes
+ * should hold). Breadth-first, a directory listing and one batched lookup at a time, so
+ * memory stays bounded by the widest directory.
  */
-export async function* currentManifestsUnder(redis: Redis, ks: Keyspace, dir: string): AsyncGenerator<string> {
+export async function* currentFilesUnder(redis: Redis, ks: Keyspace, dir: string): AsyncGenerator<CurrentFile> {
   const queue = [normalizePath(dir)];
   while (queue.length) {
     const d = queue.shift()!;
@@ -24,7 +31,7 @@ export async function* currentManifestsUnder(redis: Redis, ks: Keyspace, dir: st
     const files = entries.filter((e) => e.type === 'file').map((e) => `${base}/${e.name}`);
     for (let i = 0; i < files.length; i += GET_MANY_MAX) {
       for (const v of await getCurrentMany(redis, ks, files.slice(i, i + GET_MANY_MAX))) {
-        if (v?.manifest) yield v.manifest;
+        if (v?.manifest) yield { path: v.path, manifest: v.manifest, size: v.size };
       }
     }
   }

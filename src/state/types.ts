@@ -37,6 +37,8 @@ export interface NodeRecord {
   exportSkipped?: number;
   storeChunks?: number;
   storeBytes?: number;
+  /** Bytes free on the disk of the node's chunk store: copies go to nodes with room. */
+  storeFreeBytes?: number;
   cacheBytes?: number;
   /** The mount's file cache (whole files kept for passthrough opens). */
   fileCacheBytes?: number;
@@ -46,15 +48,20 @@ export interface NodeRecord {
    */
   mountReady?: boolean;
   mountError?: string;
+  /**
+   * Being removed (`oswalk node remove`): it takes no jobs and no new copies, its copies do not
+   * count, and replication moves what only it holds to other nodes; it still serves reads.
+   */
+  removing?: boolean;
 }
 
 /** Fields of a NodeRecord kept as JSON in the hash rather than as plain strings. */
 const JSON_FIELDS = new Set(['labels', 'agentLabels']);
 const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
-  'translateBacklog', 'exportFiles', 'exportSkipped', 'storeChunks', 'storeBytes', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
+  'translateBacklog', 'exportFiles', 'exportSkipped', 'storeChunks', 'storeBytes', 'storeFreeBytes', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
 ]);
-const BOOLEAN_FIELDS = new Set(['mountReady']);
+const BOOLEAN_FIELDS = new Set(['mountReady', 'removing']);
 /** Fields a heartbeat clears by sending '' (a hash field stays until written again). */
 const EMPTY_IS_ABSENT = new Set(['mountError']);
 

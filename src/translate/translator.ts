@@ -9,7 +9,7 @@ import type { Keyspace } from '../state/keys.js';
 import { commitVersion, FsError, normalizePath, putManifest, type NewVersion } from '../state/fs.js';
 import { XATTR_LIMITS } from '../state/xattrs.js';
 import { exportXattrs } from './xattrs.js';
-import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkStore } from '../packetfs/index.js';
+import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkRef, type ChunkStore } from '../packetfs/index.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { escapeBytes, holdsExactly } from './names.js';
 import { mtimeOf, parentOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
@@ -32,6 +32,11 @@ export interface TranslatorOptions {
   concurrency?: number;
   /** Keep watching after the first scan (default true); false translates once (`oswalk translate`). */
   watch?: boolean;
+  /**
+   * Make the copies a file wants on other nodes (CopyPusher), once its chunks are stored here and
+   * before its version is committed. A failure is logged and left to the replication pass.
+   */
+  copies?(path: string, manifest: string, chunks: readonly ChunkRef[]): Promise<void>;
 }
 
 export interface TranslatorStats {
@@ -581,6 +586,11 @@ class TranslatorImpl implements Translator {
       putManifest(this.o.redis, this.o.ks, hash, encoded),
       addManifestLocation(this.o.redis, this.o.ks, hash, this.o.node),
     ]);
+    if (this.o.copies && res.chunks.length) {
+      await this.o.copies(this.nsPath(rel), hash, res.chunks).catch((err: Error) => {
+        this.log.warn({ path: rel, err: err.message }, 'the copies of a translated file could not all be made now; the replication pass will');
+      });
+    }
     this.s.bytesTranslated += res.size;
     this.s.newBytes += res.newBytes;
     this.s.filesTranslated++;

@@ -9,7 +9,7 @@ import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  ChunkUnavailableError, addManifestLocation, chunkOffsets, registerPacketfsMetrics, manifestHash, manifestLocations, removeManifestLocation, replicate, parseRange,
+  ChunkUnavailableError, addManifestLocation, chunkOffsets, registerPacketfsMetrics, manifestHash, manifestLocations, removeManifestLocation, parseRange,
   type ChunkRef,
 } from '../../src/packetfs/index.js';
 import { TOKEN, register, startFakePeer, startNode, type TestNode } from './cluster.js';
@@ -288,68 +288,5 @@ describe('chunk exchange', () => {
     const bytes = Number(await redis.call('MEMORY', 'USAGE', ks.manifestLocations(m)));
     assert.ok(bytes > 0 && bytes < 400, `a one-node location set takes ${bytes} bytes`);
     await assert.rejects(addManifestLocation(redis, ks, 'nope', 'n1'), /manifest hash/);
-  });
-
-  it('with three nodes and two copies wanted, exactly one of the other two pulls (rendezvous choice)', async () => {
-    const ks = keyspace(testPrefix());
-    const a = await node(ks, 'a');
-    const b = await node(ks, 'b');
-    const c = await node(ks, 'c');
-    const manifests = new Map<string, ChunkRef[]>();
-    for (let i = 0; i < 6; i++) {
-      const { ref } = await chunkOn(a, 10_000);
-      const m = manifestHash([ref]);
-      manifests.set(m, [ref]);
-      await addManifestLocation(redis, ks, m, 'a');
-    }
-    const run = (n: TestNode) => replicate({
-      fetcher: n.fetcher(), redis, ks, self: n.name, rules: [{ prefix: '/', copies: 2 }],
-      manifestsUnder: async function* () {
-        yield* manifests.keys();
-      },
-      loadManifest: async (h) => manifests.get(h),
-    });
-    const [rb, rc] = await Promise.all([run(b), run(c)]);
-    assert.equal(rb.pulled + rc.pulled, 6, 'each manifest pulled once');
-    for (const m of manifests.keys()) assert.equal((await manifestLocations(redis, ks, m)).length, 2);
-    // When c goes down, b (if it was not already a holder) makes up the second copy.
-    await redis.hset(ks.node('c'), 'status', 'down');
-    const again = await run(b);
-    assert.equal(again.held + again.pulled, 6);
-  });
-
-  it('replicates manifests under a prefix to the wanted number of nodes, pull-based', async () => {
-    const ks = keyspace(testPrefix());
-    const a = await node(ks, 'a');
-    const b = await node(ks, 'b');
-    const put = await a.store.putFile(shareTarball());
-    const m = manifestHash(put.chunks);
-    await addManifestLocation(redis, ks, m, 'a');
-    const manifests = new Map([[m, put.chunks]]);
-    const run = (n: TestNode, copies: number | 'all') => replicate({
-      fetcher: n.fetcher(), redis, ks, self: n.name, rules: [{ prefix: '/data', copies }],
-      manifestsUnder: async function* (prefix) {
-        if (prefix === '/data') yield* manifests.keys();
-      },
-      loadManifest: async (h) => manifests.get(h),
-      log: undefined,
-    });
-    const one = await run(b, 1);
-    assert.equal(one.skipped, 1);
-    assert.equal(await b.store.has(put.chunks[0].hash), false);
-    // A chunk B already read sits in its cache area; replication promotes it instead of fetching it again.
-    const reader = b.fetcher();
-    await reader.getChunk(put.chunks[0], m);
-    await reader.flush();
-    assert.equal(await b.store.where(put.chunks[0].hash), 'cache');
-    const two = await run(b, 2);
-    assert.equal(two.pulled, 1);
-    assert.equal(two.pulledBytes, [...new Map(put.chunks.map((c) => [c.hash, c.size])).values()].reduce((x, y) => x + y, 0));
-    assert.equal(two.failed, 0);
-    assert.deepEqual(await manifestLocations(redis, ks, m), ['a', 'b']);
-    for (const c of put.chunks) assert.equal(await b.store.where(c.hash), 'own');
-    const again = await run(b, 'all');
-    assert.equal(again.held, 1);
-    assert.equal((await run(a, 2)).held, 1);
   });
 });

@@ -1,0 +1,158 @@
+import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Redis } from 'ioredis';
+import type { Keyspace } from '../state/keys.js';
+import { listNodes } from '../state/nodes.js';
+import type { NodeRecord } from '../state/types.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { copiesIn, rankTargets, type CopyTarget } from './copies.js';
+import { manifestLocations } from './locations.js';
+import { encodeChunkList } from './manifest.js';
+import type { ChunkRef, ChunkStore } from './store.js';
+
+/**
+ * A node that can take and serve copies now: its agent heartbeats (a draining node still
+ * stores; only jobs leave it) and it is not being removed from the cluster.
+ */
+export function holdsCopies(n: NodeRecord): boolean {
+  return n.status !== 'down' && !n.removing && !!n.agentUrl;
+}
+
+export function copyTarget(n: NodeRecord): CopyTarget {
+  const zone = n.labels.zone;
+  return { name: n.name, ...(zone ? { zone } : {}), ...(n.storeFreeBytes === undefined ? {} : { freeBytes: n.storeFreeBytes }) };
+}
+
+/** Fewer nodes took a file's copies than it wants, though enough nodes are up: the close fails with EIO. */
+export class CopiesError extends Error {
+  readonly code = 'EIO';
+  constructor(readonly manifest: string, readonly held: number, readonly wanted: number, detail: string) {
+    super(`manifest ${manifest}: ${held} of ${wanted} copies made (${detail})`);
+    this.name = 'CopiesError';
+  }
+}
+
+export interface CopyPusherOptions {
+  store: ChunkStore;
+  redis: Redis;
+  ks: Keyspace;
+  self: string;
+  /** Bearer token of the peers' chunk servers. */
+  token: string;
+  /** One request to one peer. Default 10 s. */
+  timeoutMs?: number;
+  /** Chunks sent to one peer at once. Default 4. */
+  concurrency?: number;
+  log?: Logger;
+}
+
+const NODES_TTL_MS = 1000;
+
+/**
+ * Makes the copies of a file its node just stored (HDFS's write pipeline, in one hop): the
+ * writer sends the chunks a chosen peer lacks, and the peer adds itself to the manifest's
+ * holders once every chunk is durable in its store (POST /v1/holds/:manifest, see routes.ts).
+ * A close waits for this, so a file whose close succeeded is on `wanted` nodes.
+ */
+export class CopyPusher {
+  private readonly log: Logger;
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
+  private nodes?: { at: number; list: NodeRecord[] };
+
+  constructor(private readonly o: CopyPusherOptions) {
+    this.log = o.log ?? createLogger('packetfs-push', { node: o.self });
+  }
+
+  close(): void {
+    this.agent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private async liveNodes(): Promise<NodeRecord[]> {
+    if (this.nodes && Date.now() - this.nodes.at < NODES_TTL_MS) return this.nodes.list;
+    const list = (await listNodes(this.o.redis, this.o.ks)).filter(holdsCopies);
+    this.nodes = { at: Date.now(), list };
+    return list;
+  }
+
+  /**
+   * Make sure `wanted` live nodes (fewer when fewer are up) hold the manifest, this one among
+   * them (its chunks are in this node's store). Returns the holders; throws CopiesError when
+   * every candidate failed before enough copies were made.
+   */
+  async ensure(manifest: string, chunks: readonly ChunkRef[], wanted: number | 'all'): Promise<string[]> {
+    const live = await this.liveNodes();
+    const peers = live.filter((n) => n.name !== this.o.self);
+    const want = copiesIn(wanted, peers.length + 1);
+    if (want <= 1 || chunks.length === 0) return [this.o.self];
+    const byName = new Map(live.map((n) => [n.name, n]));
+    const holders = (await manifestLocations(this.o.redis, this.o.ks, manifest)).filter((h) => h === this.o.self || byName.has(h));
+    if (!holders.includes(this.o.self)) holders.push(this.o.self);
+    if (holders.length >= want) return holders;
+    const bytes = chunks.reduce((s, c) => s + c.size, 0);
+    const targets = rankTargets(manifest, bytes, peers.map(copyTarget), holders.map((h) => byName.get(h) ? copyTarget(byName.get(h)!) : { name: h }));
+    const errors: string[] = [];
+    const worker = async (): Promise<void> => {
+      while (holders.length < want) {
+        const t = targets.shift();
+        if (!t) return;
+        try {
+          await this.pushTo(byName.get(t)!, manifest, chunks);
+          holders.push(t);
+        } catch (err) {
+          errors.push(`${t}: ${(err as Error).message}`);
+          this.log.warn({ peer: t, manifest, err: (err as Error).message }, 'a peer did not take a copy; trying another');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: want - holders.length }, worker));
+    if (holders.length < want) throw new CopiesError(manifest, holders.length, want, errors.join('; ') || 'no other node to take it');
+    return holders;
+  }
+
+  /** Send one peer what it lacks of the manifest; resolves once it holds the whole manifest. */
+  async pushTo(peer: NodeRecord, manifest: string, chunks: readonly ChunkRef[]): Promise<void> {
+    const base = peer.agentUrl.replace(/\/+$/, '');
+    const list = encodeChunkList(chunks);
+    const ask = async (): Promise<string[]> => {
+      const res = await this.request('POST', `${base}/v1/holds/${manifest}`, list);
+      if (res.status !== 200) throw new Error(`hold: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
+      const body = JSON.parse(res.body.toString()) as { held: boolean; missing: string[] };
+      return body.held ? [] : body.missing;
+    };
+    const missing = await ask();
+    if (!missing.length) return;
+    const size = new Map(chunks.map((c) => [c.hash, c.size]));
+    const queue = [...missing];
+    const send = async (): Promise<void> => {
+      for (let h = queue.shift(); h; h = queue.shift()) {
+        const data = await this.o.store.get(h, size.get(h));
+        const res = await this.request('PUT', `${base}/v1/chunks/${h}`, data);
+        if (res.status !== 201 && res.status !== 200) throw new Error(`chunk ${h}: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency ?? 4, queue.length) }, send));
+    const still = await ask();
+    if (still.length) throw new Error(`still lacks ${still.length} chunks after they were sent`);
+  }
+
+  private request(method: string, url: string, body: Uint8Array): Promise<{ status: number; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const tls = url.startsWith('https:');
+      const req = (tls ? httpsRequest : httpRequest)(url, {
+        method,
+        agent: tls ? this.httpsAgent : this.agent,
+        headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/octet-stream', 'content-length': body.length },
+        signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
+      }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
+      });
+      req.on('error', (err: Error) => reject(err.name === 'AbortError' ? new Error(`no answer within ${this.o.timeoutMs ?? 10_000} ms`) : err));
+      req.end(body);
+    });
+  }
+}
