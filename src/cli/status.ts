@@ -1,12 +1,24 @@
 import type { Command } from 'commander';
 import type { NodeRecord } from '../state/types.js';
+import type { StorageHealth } from '../packetfs/index.js';
 import { action, client, globals } from './common.js';
 import { NODE_COLUMNS } from './nodes.js';
-import { printRows } from './output.js';
+import { formatBytes, printRows } from './output.js';
 
 export interface ClusterStatus {
   nodes: NodeRecord[];
   jobs: Record<string, number>;
+  /** Absent until a replication pass has run. */
+  storage?: StorageHealth;
+}
+
+/** One line on the cluster's files: how many, and how many are short of their copies or unreadable. */
+export function storageLine(s: StorageHealth | undefined, now = Date.now()): string {
+  if (!s) return 'Storage: no replication pass has run yet';
+  const parts = [`${s.manifests} file contents (${formatBytes(s.bytes)})`];
+  parts.push(s.underFiles ? `${s.underFiles} (${formatBytes(s.underBytes)}) short of their copies, being copied` : 'every one with all its copies');
+  if (s.lostFiles) parts.push(`${s.lostFiles} (${formatBytes(s.lostBytes)}) on no live node: unreadable until a holder is back`);
+  return `Storage: ${parts.join(', ')} (as of ${Math.max(0, Math.round((now - s.at) / 1000))} s ago)`;
 }
 
 export function register(program: Command): void {
@@ -27,5 +39,6 @@ export function register(program: Command): void {
       printRows(format, st.nodes, NODE_COLUMNS);
       const jobs = Object.entries(st.jobs).filter(([, n]) => n > 0);
       process.stdout.write(`\nJobs: ${jobs.length ? jobs.map(([s, n]) => `${n} ${s}`).join(', ') : 'none'}\n`);
+      process.stdout.write(`${storageLine(st.storage)}\n`);
     }));
 }

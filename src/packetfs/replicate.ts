@@ -45,6 +45,29 @@ export interface ReplicateResult {
   failed: number;
 }
 
+/** What the last replication pass saw of the cluster's files (pfs:health), for `oswalk status`. */
+export interface StorageHealth {
+  /** ms since the epoch of that pass, and the node that made it. */
+  at: number;
+  by: string;
+  manifests: number;
+  bytes: number;
+  underFiles: number;
+  underBytes: number;
+  lostFiles: number;
+  lostBytes: number;
+}
+
+export async function storageHealth(redis: Redis, ks: Keyspace): Promise<StorageHealth | undefined> {
+  const h = await redis.hgetall(ks.storageHealth);
+  if (!h.at) return undefined;
+  const n = (k: string) => Number(h[k] ?? 0);
+  return {
+    at: n('at'), by: h.by ?? '', manifests: n('manifests'), bytes: n('bytes'),
+    underFiles: n('underFiles'), underBytes: n('underBytes'), lostFiles: n('lostFiles'), lostBytes: n('lostBytes'),
+  };
+}
+
 /** Bytes per second, with a burst of one second's worth: a token bucket as a timeline. */
 export class Pace {
   private next = 0;

@@ -5,6 +5,8 @@ import { once } from 'node:events';
 import type { TestRedis } from '../helpers/redis.js';
 import { ok, sh, useTwoNodes, type TestNode } from './helpers.js';
 import { namespacePath, unifiedMounts } from '../../src/cli/fs-common.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { keyspace } from '../../src/state/keys.js';
 
 /** Poll `check` (a shell command run on a node's mount) until it prints `want`; returns the ms it took. */
 async function until(n: TestNode, check: string, want: string, limitMs: number): Promise<number> {
@@ -22,7 +24,8 @@ describe('overlay: two nodes on one Redis', () => {
   let redis: TestRedis;
   let a: TestNode;
   let b: TestNode;
-  before(() => ({ a, b, redis } = nodes));
+  let prefix: string;
+  before(() => ({ a, b, redis, prefix } = nodes));
 
   it('shows a file written through A on B within 1 s, chunks fetched from A', async () => {
     await ok('mkdir shared && ls shared', { cwd: a.mnt });
@@ -68,13 +71,29 @@ print(' '.join(won))`;
     await until(b, 'ls locks | wc -l', `${N}\n`, 1000);
   });
 
+  it('a file closed on A is on B too (two copies by default): B reads it while A is away', async () => {
+    await ok('head -c 3000000 /dev/urandom > both.bin', { cwd: a.mnt });
+    const want = await ok('md5sum < both.bin', { cwd: a.mnt });
+    await a.stopChunkServer();
+    try {
+      assert.equal(await ok('md5sum < both.bin', { cwd: b.mnt }), want);
+    } finally {
+      await a.startChunkServer();
+    }
+  });
+
   it('fails a read fast with EIO while the only holder is away, and succeeds when it is back', async () => {
-    await ok('head -c 3000000 /dev/urandom > only-a.bin && md5sum < only-a.bin', { cwd: a.mnt });
-    await until(b, 'stat -c %s only-a.bin', '3000000\n', 1000);
+    // A rule keeps files under single/ on one node: here, the only holder can be taken away.
+    const conn = connectRedis(redis.url);
+    await conn.hset(keyspace(prefix).objects('Mount'), 'cluster', JSON.stringify({ kind: 'Mount', metadata: { name: 'cluster' }, spec: { replication: [{ prefix: 'single/', copies: 1 }] } }));
+    conn.disconnect();
+    await new Promise((r) => setTimeout(r, 5500)); // the FS processes read the Mount again (cachedStoragePolicy)
+    await ok('mkdir -p single && head -c 3000000 /dev/urandom > single/only-a.bin && md5sum < single/only-a.bin', { cwd: a.mnt });
+    await until(b, 'stat -c %s single/only-a.bin', '3000000\n', 1000);
     await a.stopChunkServer();
     try {
       const t0 = Date.now();
-      const r = await sh('cat only-a.bin > /dev/null', { cwd: b.mnt, timeoutMs: 30_000 });
+      const r = await sh('cat single/only-a.bin > /dev/null', { cwd: b.mnt, timeoutMs: 30_000 });
       const took = Date.now() - t0;
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /Input\/output error/);
@@ -82,7 +101,7 @@ print(' '.join(won))`;
     } finally {
       await a.startChunkServer();
     }
-    assert.equal(await ok('md5sum < only-a.bin', { cwd: b.mnt }), await ok('md5sum < only-a.bin', { cwd: a.mnt }));
+    assert.equal(await ok('md5sum < single/only-a.bin', { cwd: b.mnt }), await ok('md5sum < single/only-a.bin', { cwd: a.mnt }));
   });
 
   it('keeps serving cached metadata and data while Redis is down, and recovers after', async () => {

@@ -133,13 +133,13 @@ export function useOneNode(name: string, prefix: string): { n: TestNode; redis: 
  * Two mounted nodes (A and B) on one redis-server of their own for a describe block, set up and
  * torn down as useOneNode's.
  */
-export function useTwoNodes(names: [string, string]): { a: TestNode; b: TestNode; redis: TestRedis } {
-  const two = {} as { a: TestNode; b: TestNode; redis: TestRedis };
+export function useTwoNodes(names: [string, string]): { a: TestNode; b: TestNode; redis: TestRedis; prefix: string } {
+  const two = {} as { a: TestNode; b: TestNode; redis: TestRedis; prefix: string };
   before(async () => {
     two.redis = await TestRedis.start();
-    const prefix = testPrefix();
-    two.a = await startNode(names[0], two.redis.url, prefix);
-    two.b = await startNode(names[1], two.redis.url, prefix);
+    two.prefix = testPrefix();
+    two.a = await startNode(names[0], two.redis.url, two.prefix);
+    two.b = await startNode(names[1], two.redis.url, two.prefix);
   });
   after(async () => {
     try {

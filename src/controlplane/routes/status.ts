@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { listNodes } from '../../state/nodes.js';
 import { countJobsByState } from '../../state/job-counts.js';
+import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
 
 export async function statusRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
@@ -15,7 +16,7 @@ export async function statusRoutes(app: HttpServer, { ctx }: { ctx: ControlPlane
       },
     },
   }, async () => {
-    const [nodes, jobs] = await Promise.all([listNodes(ctx.redis, ctx.ks), countJobsByState(ctx.redis, ctx.ks)]);
-    return { nodes, jobs };
+    const [nodes, jobs, storage] = await Promise.all([listNodes(ctx.redis, ctx.ks), countJobsByState(ctx.redis, ctx.ks), storageHealth(ctx.redis, ctx.ks)]);
+    return { nodes, jobs, ...(storage ? { storage } : {}) };
   });
 }
