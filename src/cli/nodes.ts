@@ -5,10 +5,12 @@ import { formatAge, formatBytes, printRows, type Column } from './output.js';
 
 /**
  * A node's status as a person reads it: a ready node whose mount of the unified filesystem is
- * down takes no jobs, and says why (`ready (mount down: …)`).
+ * down takes no jobs, and says why (`ready (mount down: …)`); one being removed says so
+ * (`draining,removing`).
  */
 export function nodeStatus(n: NodeRecord): string {
-  return n.status !== 'down' && n.mountReady === false ? `${n.status} (mount down: ${n.mountError ?? 'unknown'})` : n.status;
+  const status = n.removing ? `${n.status},removing` : n.status;
+  return n.status !== 'down' && n.mountReady === false ? `${status} (mount down: ${n.mountError ?? 'unknown'})` : status;
 }
 
 export const NODE_COLUMNS: Column<NodeRecord>[] = [

@@ -26,7 +26,7 @@ export async function applyNodeManifests(redis: Redis, ks: Keyspace): Promise<nu
 }
 
 export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJobs'> &
-  Partial<Pick<NodeRecord, 'translateBacklog' | 'exportFiles' | 'exportSkipped' | 'storeChunks' | 'storeBytes' | 'cacheBytes' | 'fileCacheBytes' | 'mountReady' | 'mountError'>>;
+  Partial<Pick<NodeRecord, 'translateBacklog' | 'exportFiles' | 'exportSkipped' | 'storeChunks' | 'storeBytes' | 'storeFreeBytes' | 'cacheBytes' | 'fileCacheBytes' | 'mountReady' | 'mountError'>>;
 
 /**
  * Record a heartbeat. The answer is the node timeout in force, which the agent fences its jobs
@@ -73,4 +73,26 @@ export async function listNodes(redis: Redis, ks: Keyspace): Promise<NodeRecord[
 export async function setNodeStatus(redis: Redis, ks: Keyspace, name: string, status: Exclude<NodeStatus, 'down'>): Promise<NodeStatus | undefined> {
   const res = await runScript<string | null>(redis, 'setNodeStatus', [ks.node(name)], [status]);
   return (res ?? undefined) as NodeStatus | undefined;
+}
+
+/**
+ * Mark a node as being removed (`oswalk node remove`: no new copies go there, its copies stop
+ * counting and replication moves what only it holds elsewhere), or undo that (`on` false).
+ * Returns when the removal began (ms; kept when it was already under way), 0 once cleared,
+ * or false for an unknown node.
+ */
+export async function markRemoving(redis: Redis, ks: Keyspace, name: string, on: boolean, now?: number): Promise<number | false> {
+  const res = await runScript<number | null>(redis, 'markRemoving', [ks.nodes, ks.node(name)], [name, on ? '1' : '0', now ?? '']);
+  return res ?? false;
+}
+
+/** A node's record with when its removal began (absent when it is not being removed). */
+export type NodeRemoval = NodeRecord & { removingSince?: number };
+
+export async function getNodeRemoval(redis: Redis, ks: Keyspace, name: string): Promise<NodeRemoval | undefined> {
+  const h = await redis.hgetall(ks.node(name));
+  if (!Object.keys(h).length) return undefined;
+  // Read from the raw hash: decodeNode does not know removingSince as a number yet.
+  const { removingSince, ...rest } = h;
+  return { ...decodeNode(rest), ...(removingSince ? { removingSince: Number(removingSince) } : {}) };
 }

@@ -1,8 +1,9 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
-import { getNode, listNodes } from '../../state/nodes.js';
-import { drainNode, uncordonNode } from '../../state/jobs.js';
+import { getNode, getNodeRemoval, listNodes, markRemoving } from '../../state/nodes.js';
+import { drainNode, jobsOnNode, uncordonNode } from '../../state/jobs.js';
+import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
 
 /** A node's name, as agents join with it: DNS-like, at most 63 characters. */
@@ -25,7 +26,7 @@ const NodeView = Type.Object({
   mountPath: Type.String(),
 }, { additionalProperties: true });
 
-/** Nodes: list, inspect, drain and uncordon. Registration happens through /v1/agents/join. */
+/** Nodes: list, inspect, drain, remove and uncordon. Registration happens through /v1/agents/join. */
 export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
   app.get('/v1/nodes', { schema: { response: { 200: Type.Object({ items: Type.Array(NodeView) }) } } }, async () => ({
     items: await listNodes(ctx.redis, ctx.ks),
@@ -45,7 +46,7 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     },
   }, async (req) => {
     const res = await drainNode(ctx.redis, ctx.ks, req.params.name);
-    if (!res) throw new HttpError(404, `node "${req.params.name}" is not registered`, 'NotFound');
+    if (!res) throw notRegistered(req.params.name);
     req.log.info({ node: req.params.name, ...res }, 'node drained');
     return { name: req.params.name, ...res };
   });
@@ -53,9 +54,72 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   app.post('/v1/nodes/:name/uncordon', {
     schema: { params, response: { 200: Type.Object({ name: Type.String(), status: Type.String() }) } },
   }, async (req) => {
+    // Uncordon undoes a removal too: the node's copies count again and it takes new ones.
+    if ((await markRemoving(ctx.redis, ctx.ks, req.params.name, false)) === false) throw notRegistered(req.params.name);
     const status = await uncordonNode(ctx.redis, ctx.ks, req.params.name);
-    if (!status) throw new HttpError(404, `node "${req.params.name}" is not registered`, 'NotFound');
+    if (!status) throw notRegistered(req.params.name);
     req.log.info({ node: req.params.name }, 'node uncordoned');
     return { name: req.params.name, status };
   });
+
+  // Decommission (`oswalk node remove`): marked first, so no new copy goes there while its
+  // jobs drain; the replication passes then copy what only it holds to the other nodes.
+  app.post('/v1/nodes/:name/remove', {
+    schema: {
+      params,
+      response: {
+        200: Type.Object({
+          name: Type.String(), status: Type.String(), removing: Type.Boolean(), removingSince: Type.Number(),
+          moved: Type.Number(), remaining: Type.Number(),
+        }),
+      },
+    },
+  }, async (req) => {
+    const since = await markRemoving(ctx.redis, ctx.ks, req.params.name, true);
+    if (since === false) throw notRegistered(req.params.name);
+    const drained = await drainNode(ctx.redis, ctx.ks, req.params.name);
+    if (!drained) throw notRegistered(req.params.name);
+    req.log.info({ node: req.params.name, removingSince: since, ...drained }, 'node removal started');
+    return { name: req.params.name, ...drained, removing: true, removingSince: since };
+  });
+
+  app.get('/v1/nodes/:name/removal', {
+    schema: {
+      params,
+      response: {
+        200: Type.Object({
+          name: Type.String(),
+          status: Type.String(),
+          removing: Type.Boolean(),
+          removingSince: Type.Union([Type.Number(), Type.Null()]),
+          runningJobs: Type.Number(),
+          pass: Type.Union([Type.Object({ at: Type.Number(), files: Type.Number(), bytes: Type.Number() }), Type.Null()]),
+        }),
+      },
+    },
+  }, async (req) => {
+    const [node, health, jobs] = await Promise.all([
+      getNodeRemoval(ctx.redis, ctx.ks, req.params.name),
+      storageHealth(ctx.redis, ctx.ks),
+      jobsOnNode(ctx.redis, ctx.ks, req.params.name),
+    ]);
+    if (!node) throw notRegistered(req.params.name);
+    // Only a pass that began after the removal counted the node's copies out. It must also
+    // name the node, i.e. have seen it marked when it listed the nodes: a pass that began on an
+    // agent whose clock runs ahead of Redis' could otherwise end the wait before anything moved.
+    const since = node.removing ? node.removingSince : undefined;
+    const seen = since !== undefined && health && health.at >= since ? health.removing[node.name] : undefined;
+    return {
+      name: node.name,
+      status: node.status,
+      removing: !!node.removing,
+      removingSince: since ?? null,
+      runningJobs: jobs.length,
+      pass: seen && health ? { at: health.at, files: seen.files, bytes: seen.bytes } : null,
+    };
+  });
+}
+
+function notRegistered(name: string): HttpError {
+  return new HttpError(404, `node "${name}" is not registered (oswalk get nodes lists them)`, 'NotFound');
 }
