@@ -78,7 +78,12 @@ export interface Backend {
    * Make the copies of stored content that a file at `path` wants on other nodes before its
    * version names it (a close returns once they are made). EIO when too few nodes took it.
    */
-  ensureCopies(path: string, manifest: string): Promise<void>;
+  ensureCopies(path: string, manifest: string, prefer?: readonly string[]): Promise<void>;
+  /**
+   * Peers (agent URLs) a file at `path` written from empty should stream its chunks to as they
+   * are cut, so that its close finds its copies made; [] for none. Never waits.
+   */
+  copyTargets(path: string): string[];
   /** The manifest of an empty file (stored once). */
   emptyManifest(): Promise<string>;
   /** Paths whose namespace entry changed elsewhere (or here); `resync` after events may have been lost. */

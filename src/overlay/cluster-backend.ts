@@ -9,8 +9,8 @@ import {
   manifestHash,
   wantedCopies,
   type ChunkFetcher,
-  type CopyPolicy,
   type CopyPusher,
+  type PolicyCache,
   type ChunkRef,
   type ChunkStore,
 } from '../packetfs/index.js';
@@ -49,7 +49,7 @@ export interface ClusterBackendOptions {
    * Copies on other nodes of what a close stores (push.ts), as many as the policy wants for the
    * path; without it, files stay on this node (the replication pass copies them later).
    */
-  copies?: { pusher: CopyPusher; policy: () => Promise<CopyPolicy> };
+  copies?: { pusher: CopyPusher; policy: PolicyCache };
   log: Logger;
 }
 
@@ -217,16 +217,25 @@ export class ClusterBackend implements Backend {
     return manifest;
   }
 
-  async ensureCopies(path: string, manifest: string): Promise<void> {
+  async ensureCopies(path: string, manifest: string, prefer: readonly string[] = []): Promise<void> {
     if (!this.o.copies) return;
-    const wanted = wantedCopies(await this.o.copies.policy(), path);
-    if (wanted === 1) return;
+    const wanted = wantedCopies(await this.o.copies.policy.get(), path);
+    if (wanted === 1 && !prefer.length) return;
     const { chunks } = await this.file(manifest);
     try {
-      await this.o.copies.pusher.ensure(manifest, chunks, wanted);
+      // Peers the chunks were streamed to hold them in any case (the policy read at open may
+      // have asked for more than the one read now): make them holders, not stray chunks.
+      await this.o.copies.pusher.ensure(manifest, chunks, wanted === 'all' ? wanted : Math.max(wanted, 1 + prefer.length), prefer);
     } catch (err) {
       throw fsError('EIO', path, (err as Error).message);
     }
+  }
+
+  copyTargets(path: string): string[] {
+    const policy = this.o.copies?.policy.last();
+    if (!policy) return [];
+    const wanted = wantedCopies(policy, path);
+    return wanted === 1 ? [] : this.o.copies!.pusher.streamTargets(path, wanted);
   }
 
   emptyManifest(): Promise<string> {

@@ -229,7 +229,7 @@ export class OpenFile {
     if (this.live === null && io.liveChunker && offset === 0 && this.size === 0 && !this.chunks) {
       // Written from empty; a staging file can only be an empty one a truncate left. No await
       // before live is set: a write that comes meanwhile must find it.
-      this.live = io.liveChunker.open();
+      this.live = io.liveChunker.open(io.backend.copyTargets(this.path));
       void this.dropStaging().catch(() => undefined);
     }
     if (this.live && offset === this.live.end) {

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cachedStoragePolicy, ChunkFetcher, ChunkReadPool, ChunkStore, CopyPusher, LiveChunker } from '../packetfs/index.js';
+import { ChunkFetcher, ChunkReadPool, ChunkStore, CopyPusher, LiveChunker, PolicyCache } from '../packetfs/index.js';
 import { connectRedis } from '../state/redis.js';
 import { keyspace } from '../state/keys.js';
 import { createLogger } from '../util/log.js';
@@ -96,11 +96,11 @@ async function main(): Promise<void> {
     node: cfg.node,
     store,
     fetcher,
-    copies: { pusher, policy: cachedStoragePolicy(redis, ks) },
+    copies: { pusher, policy: new PolicyCache(redis, ks) },
     log,
   });
   // Files written front to back are chunked on another thread while they are written.
-  const liveChunker = new LiveChunker(cfg.chunkDir);
+  const liveChunker = new LiveChunker(cfg.chunkDir, { token: cfg.token });
   // OSWALK_FAST_READ=0 leaves every read to JavaScript, OSWALK_PASSTHROUGH=0 every open to
   // the FS process (for comparing them in benchmarks).
   const fast = process.env.OSWALK_FAST_READ === '0' ? {} : { fastReads };

@@ -543,8 +543,8 @@ export class OverlayFs {
       f.dirty = false;
       f.contentChanged = false;
       try {
-        const { manifest, size } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size };
-        if (content && manifest) await this.backend.ensureCopies(f.path, manifest);
+        const { manifest, size, copiedTo } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size, copiedTo: undefined };
+        if (content && manifest) await this.backend.ensureCopies(f.path, manifest, copiedTo);
         let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest, xattrs: f.xattrs };
         let r;
         try {
@@ -572,12 +572,16 @@ export class OverlayFs {
     });
   }
 
-  private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number }> {
+  /** `copiedTo`: peers the live chunker streamed the chunks to (their copies are made first). */
+  private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number; copiedTo?: string[] }> {
     if (f.size === 0) return { manifest: await this.backend.emptyManifest(), size: 0 };
     const b = this.backingOf(f);
     if (b && b.manifest === null) return this.storeFile(b.contentPath);
     const chunks = f.takeChunks();
-    if (chunks) return this.backend.storeChunks(await chunks);
+    if (chunks) {
+      const stored = await chunks;
+      return { ...(await this.backend.storeChunks(stored)), ...(stored.copiedTo ? { copiedTo: stored.copiedTo } : {}) };
+    }
     return this.storeFile(await f.materialize(this.io));
   }
 

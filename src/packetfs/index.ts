@@ -31,5 +31,5 @@ export { LiveChunker, type LiveFile } from './live-chunker.js';
 export { replicate, storageHealth, Pace, type ReplicateOptions, type ReplicateResult, type StorageHealth } from './replicate.js';
 export { wantedCopies, copiesIn, rankTargets, DEFAULT_POLICY, type CopyPolicy, type CopyTarget } from './copies.js';
 export { CopyPusher, CopiesError, holdsCopies, type CopyPusherOptions } from './push.js';
-export { storagePolicy, cachedStoragePolicy, type StoragePolicy } from './policy.js';
+export { storagePolicy, PolicyCache, type StoragePolicy } from './policy.js';
 export { registerPacketfsMetrics, type ReplicationTotals } from './metrics.js';

@@ -3,7 +3,7 @@ import type { ChunkerOptions } from './chunker.js';
 import type { PutFileResult } from './store.js';
 
 export type LiveRequest =
-  | { t: 'open'; id: number }
+  | { t: 'open'; id: number; copyTo?: string[] }
   | { t: 'data'; id: number; data: Uint8Array }
   | { t: 'finish'; id: number }
   | { t: 'abort'; id: number };
@@ -37,8 +37,14 @@ export class LiveChunker {
   private failed?: Error;
   private readonly fileErrors = new Map<number, Error>();
 
-  constructor(storeDir: string, chunker?: ChunkerOptions) {
-    this.worker = new Worker(new URL('./live-worker.js', import.meta.url), { workerData: { dir: storeDir, ...(chunker ? { chunker } : {}) } });
+  /**
+   * `token`: of the peers' chunk servers, for files opened with peers to copy their chunks to
+   * as they are cut (the copies a close waits for, mostly made by the time it comes).
+   */
+  constructor(storeDir: string, opts: { chunker?: ChunkerOptions; token?: string } = {}) {
+    this.worker = new Worker(new URL('./live-worker.js', import.meta.url), {
+      workerData: { dir: storeDir, ...(opts.chunker ? { chunker: opts.chunker } : {}), ...(opts.token ? { token: opts.token } : {}) },
+    });
     this.worker.on('message', (r: LiveReply) => {
       if ('ack' in r) {
         this.inFlight -= r.ack;
@@ -68,10 +74,10 @@ export class LiveChunker {
     this.worker.unref();
   }
 
-  /** A file about to be written from its first byte, in order. */
-  open(): LiveFile {
+  /** A file about to be written from its first byte, in order; its chunks also go to the peers at `copyTo` (agent URLs). */
+  open(copyTo: string[] = []): LiveFile {
     const id = ++this.seq;
-    this.post({ t: 'open', id });
+    this.post({ t: 'open', id, ...(copyTo.length ? { copyTo } : {}) });
     return new LiveFile(id, this);
   }
 

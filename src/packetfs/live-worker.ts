@@ -10,9 +10,24 @@ import { pino } from 'pino';
 import { CutFinder, type ChunkerOptions } from './chunker.js';
 import { ChunkStore, type ChunkWriter } from './store.js';
 import type { LiveReply, LiveRequest } from './live-chunker.js';
+import { PeerClient } from './peer-http.js';
 
-const { dir, chunker } = workerData as { dir: string; chunker?: ChunkerOptions };
+const { dir, chunker, token } = workerData as { dir: string; chunker?: ChunkerOptions; token?: string };
 const store = new ChunkStore(dir, { log: pino({ level: 'silent' }), ...(chunker ? { chunker } : {}) });
+const peers = token ? new PeerClient(token) : undefined;
+/** Chunk copies in flight per file: they overlap with the cutting and storing of the next chunks. */
+const COPIES_IN_FLIGHT = 8;
+
+/**
+ * A file's chunks streamed to its copies' peers as they are cut, from memory. Best effort: a
+ * peer that fails one chunk gets no more and is left out of `copiedTo`; the close's hold
+ * (push.ts) sends whatever a peer still lacks, so nothing here decides what is durable where.
+ */
+interface Copies {
+  urls: string[];
+  failed: Set<string>;
+  inflight: Set<Promise<void>>;
+}
 
 interface Follow {
   id: number;
@@ -24,6 +39,7 @@ interface Follow {
   parts: Buffer[];
   hash: Hash;
   writer: ChunkWriter;
+  copies?: Copies;
 }
 
 const follows = new Map<number, Follow>();
@@ -52,6 +68,14 @@ async function emit(f: Follow, last?: Buffer): Promise<void> {
   f.parts = [];
   f.hash = createHash('sha256');
   await f.writer.add(hash, data);
+  const c = f.copies;
+  if (!c || !peers) return;
+  for (const url of c.urls) {
+    if (c.failed.has(url)) continue;
+    const p: Promise<void> = peers.putChunk(url, hash, data).catch(() => void c.failed.add(url)).finally(() => c.inflight.delete(p));
+    c.inflight.add(p);
+  }
+  while (c.inflight.size >= COPIES_IN_FLIGHT) await Promise.race(c.inflight);
 }
 
 async function run(f: Follow): Promise<void> {
@@ -67,12 +91,18 @@ async function run(f: Follow): Promise<void> {
     if (f.aborted || !f.final) return;
     if (f.parts.length) await emit(f);
     const result = await f.writer.finish();
+    const c = f.copies;
+    if (c) {
+      await Promise.all(c.inflight);
+      result.copiedTo = c.urls.filter((u) => !c.failed.has(u));
+    }
     follows.delete(f.id);
     reply({ id: f.id, result });
   } catch (err) {
     follows.delete(f.id);
     drop(f);
     await f.writer.settle();
+    await Promise.all(f.copies?.inflight ?? []);
     if (!f.aborted) reply({ id: f.id, error: (err as Error).message, ...(typeof (err as NodeJS.ErrnoException).code === 'string' ? { code: (err as NodeJS.ErrnoException).code } : {}) });
   } finally {
     f.running = false;
@@ -89,6 +119,7 @@ parentPort!.on('message', (m: LiveRequest) => {
     follows.set(m.id, {
       id: m.id, queue: [], final: false, aborted: false, running: false,
       finder: new CutFinder(chunker), parts: [], hash: createHash('sha256'), writer: store.writer(),
+      ...(m.copyTo?.length ? { copies: { urls: m.copyTo, failed: new Set<string>(), inflight: new Set<Promise<void>>() } } : {}),
     });
     return;
   }

@@ -29,17 +29,29 @@ export async function storagePolicy(redis: Redis, ks: Keyspace): Promise<Storage
   };
 }
 
-/** storagePolicy read at most once per `ttlMs`: a writer asks on every close. */
-export function cachedStoragePolicy(redis: Redis, ks: Keyspace, ttlMs = 5000): () => Promise<StoragePolicy> {
-  let last: { at: number; p: Promise<StoragePolicy> } | undefined;
-  return () => {
-    if (!last || Date.now() - last.at > ttlMs) {
-      const p = storagePolicy(redis, ks);
-      last = { at: Date.now(), p };
-      p.catch(() => {
-        if (last?.p === p) last = undefined;
+/** storagePolicy read at most once per `ttlMs`: a writer asks on every close (and every open, without waiting). */
+export class PolicyCache {
+  private read?: { at: number; p: Promise<StoragePolicy> };
+  private value?: { at: number; policy: StoragePolicy };
+
+  constructor(private readonly redis: Redis, private readonly ks: Keyspace, private readonly ttlMs = 5000) {}
+
+  get(): Promise<StoragePolicy> {
+    if (!this.read || Date.now() - this.read.at > this.ttlMs) {
+      const p = storagePolicy(this.redis, this.ks);
+      this.read = { at: Date.now(), p };
+      p.then((policy) => {
+        this.value = { at: Date.now(), policy };
+      }, () => {
+        if (this.read?.p === p) this.read = undefined;
       });
     }
-    return last.p;
-  };
+    return this.read.p;
+  }
+
+  /** The policy, if it was read within the TTL (never an older one); starts a new read when it is old. */
+  last(): StoragePolicy | undefined {
+    void this.get().catch(() => undefined);
+    return this.value && Date.now() - this.value.at <= this.ttlMs ? this.value.policy : undefined;
+  }
 }

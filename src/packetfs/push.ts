@@ -1,5 +1,3 @@
-import { Agent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
@@ -8,6 +6,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import { copiesIn, rankTargets, type CopyTarget } from './copies.js';
 import { manifestLocations } from './locations.js';
 import { encodeChunkList } from './manifest.js';
+import { PeerClient } from './peer-http.js';
 import type { ChunkRef, ChunkStore } from './store.js';
 
 /**
@@ -56,32 +55,58 @@ const NODES_TTL_MS = 1000;
  */
 export class CopyPusher {
   private readonly log: Logger;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
+  private readonly peers: PeerClient;
   private nodes?: { at: number; list: NodeRecord[] };
 
   constructor(private readonly o: CopyPusherOptions) {
     this.log = o.log ?? createLogger('packetfs-push', { node: o.self });
+    this.peers = new PeerClient(o.token, o.timeoutMs);
   }
 
   close(): void {
-    this.agent.destroy();
-    this.httpsAgent.destroy();
+    this.peers.close();
   }
 
-  private async liveNodes(): Promise<NodeRecord[]> {
-    if (this.nodes && Date.now() - this.nodes.at < NODES_TTL_MS) return this.nodes.list;
-    const list = (await listNodes(this.o.redis, this.o.ks)).filter(holdsCopies);
-    this.nodes = { at: Date.now(), list };
-    return list;
+  private refreshing?: Promise<NodeRecord[]>;
+
+  private liveNodes(): Promise<NodeRecord[]> {
+    if (this.nodes && Date.now() - this.nodes.at < NODES_TTL_MS) return Promise.resolve(this.nodes.list);
+    this.refreshing ??= listNodes(this.o.redis, this.o.ks).then((all) => {
+      const list = all.filter(holdsCopies);
+      this.nodes = { at: Date.now(), list };
+      return list;
+    }).finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  /**
+   * The agent URLs of the peers a file about to be written should stream its chunks to (the
+   * live chunker does, as they are cut), ranked for `key` (its path: the content is not known
+   * yet), from what this pusher last knew of the nodes, without waiting; none until it knows.
+   * The close then holds these peers first (ensure's `prefer`).
+   */
+  streamTargets(key: string, wanted: number | 'all'): string[] {
+    void this.liveNodes().catch(() => undefined);
+    const live = this.nodes?.list ?? [];
+    const peers = live.filter((n) => n.name !== this.o.self);
+    const want = copiesIn(wanted, peers.length + 1);
+    if (want <= 1) return [];
+    const self = live.find((n) => n.name === this.o.self);
+    const byName = new Map(peers.map((n) => [n.name, n]));
+    return rankTargets(key, 0, peers.map(copyTarget), [self ? copyTarget(self) : { name: this.o.self }])
+      .slice(0, want - 1)
+      .map((name) => byName.get(name)!.agentUrl);
   }
 
   /**
    * Make sure `wanted` live nodes (fewer when fewer are up) hold the manifest, this one among
-   * them (its chunks are in this node's store). Returns the holders; throws CopiesError when
+   * them (its chunks are in this node's store). Peers whose agent URL is in `prefer` (those
+   * the chunks were streamed to) are asked first. Returns the holders; throws CopiesError when
    * every candidate failed before enough copies were made.
    */
-  async ensure(manifest: string, chunks: readonly ChunkRef[], wanted: number | 'all'): Promise<string[]> {
+  async ensure(manifest: string, chunks: readonly ChunkRef[], wanted: number | 'all', prefer: readonly string[] = []): Promise<string[]> {
     const live = await this.liveNodes();
     const peers = live.filter((n) => n.name !== this.o.self);
     const want = copiesIn(wanted, peers.length + 1);
@@ -91,7 +116,9 @@ export class CopyPusher {
     if (!holders.includes(this.o.self)) holders.push(this.o.self);
     if (holders.length >= want) return holders;
     const bytes = chunks.reduce((s, c) => s + c.size, 0);
-    const targets = rankTargets(manifest, bytes, peers.map(copyTarget), holders.map((h) => byName.get(h) ? copyTarget(byName.get(h)!) : { name: h }));
+    const ranked = rankTargets(manifest, bytes, peers.map(copyTarget), holders.map((h) => byName.get(h) ? copyTarget(byName.get(h)!) : { name: h }));
+    const preferred = ranked.filter((t) => prefer.includes(byName.get(t)!.agentUrl));
+    const targets = [...preferred, ...ranked.filter((t) => !preferred.includes(t))];
     const errors: string[] = [];
     const worker = async (): Promise<void> => {
       while (holders.length < want) {
@@ -116,7 +143,7 @@ export class CopyPusher {
     const base = peer.agentUrl.replace(/\/+$/, '');
     const list = encodeChunkList(chunks);
     const ask = async (): Promise<string[]> => {
-      const res = await this.request('POST', `${base}/v1/holds/${manifest}`, list);
+      const res = await this.peers.request('POST', `${base}/v1/holds/${manifest}`, list);
       if (res.status !== 200) throw new Error(`hold: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
       const body = JSON.parse(res.body.toString()) as { held: boolean; missing: string[] };
       return body.held ? [] : body.missing;
@@ -127,32 +154,11 @@ export class CopyPusher {
     const queue = [...missing];
     const send = async (): Promise<void> => {
       for (let h = queue.shift(); h; h = queue.shift()) {
-        const data = await this.o.store.get(h, size.get(h));
-        const res = await this.request('PUT', `${base}/v1/chunks/${h}`, data);
-        if (res.status !== 201 && res.status !== 200) throw new Error(`chunk ${h}: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
+        await this.peers.putChunk(base, h, await this.o.store.get(h, size.get(h)));
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency ?? 4, queue.length) }, send));
     const still = await ask();
     if (still.length) throw new Error(`still lacks ${still.length} chunks after they were sent`);
-  }
-
-  private request(method: string, url: string, body: Uint8Array): Promise<{ status: number; body: Buffer }> {
-    return new Promise((resolve, reject) => {
-      const tls = url.startsWith('https:');
-      const req = (tls ? httpsRequest : httpRequest)(url, {
-        method,
-        agent: tls ? this.httpsAgent : this.agent,
-        headers: { authorization: `Bearer ${this.o.token}`, 'content-type': 'application/octet-stream', 'content-length': body.length },
-        signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
-      }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (d: Buffer) => parts.push(d));
-        res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
-      });
-      req.on('error', (err: Error) => reject(err.name === 'AbortError' ? new Error(`no answer within ${this.o.timeoutMs ?? 10_000} ms`) : err));
-      req.end(body);
-    });
   }
 }

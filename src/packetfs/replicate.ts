@@ -39,6 +39,8 @@ export interface ReplicateResult {
   /** Held by no live node: unreadable until a holder is back. */
   lostFiles: number;
   lostBytes: number;
+  /** What each node being removed still holds that the others lack (StorageHealth.removing). */
+  removing: Record<string, { files: number; bytes: number }>;
   /** Manifests this node pulled and now holds. */
   pulled: number;
   pulledBytes: number;
@@ -56,6 +58,11 @@ export interface StorageHealth {
   underBytes: number;
   lostFiles: number;
   lostBytes: number;
+  /**
+   * Per node being removed: the files (and bytes) it holds that no other node holds enough
+   * copies of yet. At 0 in a pass that began after the removal, the node can go.
+   */
+  removing: Record<string, { files: number; bytes: number }>;
 }
 
 export async function storageHealth(redis: Redis, ks: Keyspace): Promise<StorageHealth | undefined> {
@@ -65,6 +72,7 @@ export async function storageHealth(redis: Redis, ks: Keyspace): Promise<Storage
   return {
     at: n('at'), by: h.by ?? '', manifests: n('manifests'), bytes: n('bytes'),
     underFiles: n('underFiles'), underBytes: n('underBytes'), lostFiles: n('lostFiles'), lostBytes: n('lostBytes'),
+    removing: h.removing ? (JSON.parse(h.removing) as StorageHealth['removing']) : {},
   };
 }
 
@@ -114,8 +122,12 @@ interface Need {
 export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult> {
   const log = opts.log ?? createLogger('packetfs-replicate', { node: opts.self });
   const now = opts.now ?? Date.now();
-  const res: ReplicateResult = { manifests: 0, bytes: 0, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, pulled: 0, pulledBytes: 0, failed: 0 };
   const nodes = await listNodes(opts.redis, opts.ks);
+  const removing = nodes.filter((n) => n.removing).map((n) => n.name);
+  const res: ReplicateResult = {
+    manifests: 0, bytes: 0, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, pulled: 0, pulledBytes: 0, failed: 0,
+    removing: Object.fromEntries(removing.map((n) => [n, { files: 0, bytes: 0 }])),
+  };
   const live = nodes.filter(holdsCopies);
   const liveNames = new Set(live.map((n) => n.name));
   const counts = new Set(nodes.filter((n) => !n.removing && (holdsCopies(n) || now - n.lastHeartbeat < opts.policy.rereplicateAfterMs)).map((n) => n.name));
@@ -144,11 +156,19 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
       res.lostBytes += bytes;
     }
     const counted = holders.filter((h) => counts.has(h));
-    if (counted.length < want) needs.push({ manifest, bytes, want, counted, live: liveHolders });
+    if (counted.length < want) {
+      needs.push({ manifest, bytes, want, counted, live: liveHolders });
+      for (const r of removing) {
+        if (!holders.includes(r)) continue;
+        res.removing[r].files++;
+        res.removing[r].bytes += bytes;
+      }
+    }
   }
   await opts.redis.hset(opts.ks.storageHealth, {
     at: now, by: opts.self, manifests: res.manifests, bytes: res.bytes,
     underFiles: res.underFiles, underBytes: res.underBytes, lostFiles: res.lostFiles, lostBytes: res.lostBytes,
+    removing: JSON.stringify(res.removing),
   });
   if (!liveNames.has(opts.self)) return res;
 

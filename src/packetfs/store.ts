@@ -30,6 +30,8 @@ export interface PutFileResult {
   size: number;
   /** Bytes of chunks this call wrote (chunks already present cost nothing). */
   newBytes: number;
+  /** The live chunker's: peers (agent URLs) every chunk was also sent to, as it was cut. */
+  copiedTo?: string[];
 }
 
 export interface StoreStats {

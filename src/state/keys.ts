@@ -43,7 +43,7 @@
  * | fs:mrecent                  | set    | the manifests (32 raw bytes each) versions took since the running manifest GC pass began, plus that pass's token |
  * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |
  * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
- * | pfs:health                  | hash   | what the last replication pass saw of the cluster's files: at, by, manifests, bytes, underFiles/Bytes (fewer live copies than wanted), lostFiles/Bytes (none live) (src/packetfs/replicate.ts) |
+ * | pfs:health                  | hash   | what the last replication pass saw of the cluster's files: at, by, manifests, bytes, underFiles/Bytes (fewer live copies than wanted), lostFiles/Bytes (none live), removing (JSON: node being removed → files and bytes only it holds enough of) (src/packetfs/replicate.ts) |
  *
  * The fsOp script reaches fs:p/fs:d keys of parents and subtrees it cannot know in advance; it builds
  * them from the prefix, so they stay in the prefix's slot.
