@@ -16,7 +16,7 @@ interface StatusAnswer {
 export function register(program: Command): void {
   for (const [name, what] of [
     ['drain', 'stop placing jobs on a node; running batch jobs finish, service replicas move elsewhere'],
-    ['uncordon', 'let the scheduler place jobs on a drained node again'],
+    ['uncordon', 'let the scheduler place jobs on a drained node again, and stop a removal (oswalk node remove)'],
   ] as const) {
     program.command(name)
       .description(what)

@@ -121,7 +121,8 @@ interface Need {
  */
 export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult> {
   const log = opts.log ?? createLogger('packetfs-replicate', { node: opts.self });
-  const now = opts.now ?? Date.now();
+  // Redis' clock, as node heartbeats and removals are stamped with: an agent's own clock may be off.
+  const now: number = opts.now ?? (await opts.redis.time().then(([s, us]) => Number(s) * 1000 + Math.floor(Number(us) / 1000)));
   const nodes = await listNodes(opts.redis, opts.ks);
   const removing = nodes.filter((n) => n.removing).map((n) => n.name);
   const res: ReplicateResult = {

@@ -10,7 +10,7 @@
  * | --------------------------- | ------ | ----- |
  * | obj:<Kind>                  | hash   | name → JSON of the applied manifest (Node, Mount, Job, Service) |
  * | nodes                       | set    | names of every node that ever registered |
- * | node:<name>                 | hash   | the node record (see NodeRecord in types.ts) |
+ * | node:<name>                 | hash   | the node record (see NodeRecord in types.ts; `removing`/`removingSince` while `oswalk node remove` runs) |
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
  * | cluster                     | hash   | id (random, set by the first agent or control plane: marks what this cluster creates on a host), nodeTimeoutMs (the leading monitor's) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |

@@ -85,14 +85,3 @@ export async function markRemoving(redis: Redis, ks: Keyspace, name: string, on:
   const res = await runScript<number | null>(redis, 'markRemoving', [ks.nodes, ks.node(name)], [name, on ? '1' : '0', now ?? '']);
   return res ?? false;
 }
-
-/** A node's record with when its removal began (absent when it is not being removed). */
-export type NodeRemoval = NodeRecord & { removingSince?: number };
-
-export async function getNodeRemoval(redis: Redis, ks: Keyspace, name: string): Promise<NodeRemoval | undefined> {
-  const h = await redis.hgetall(ks.node(name));
-  if (!Object.keys(h).length) return undefined;
-  // Read from the raw hash: decodeNode does not know removingSince as a number yet.
-  const { removingSince, ...rest } = h;
-  return { ...decodeNode(rest), ...(removingSince ? { removingSince: Number(removingSince) } : {}) };
-}

@@ -53,13 +53,15 @@ export interface NodeRecord {
    * count, and replication moves what only it holds to other nodes; it still serves reads.
    */
   removing?: boolean;
+  /** ms (Redis' clock) when its removal began. */
+  removingSince?: number;
 }
 
 /** Fields of a NodeRecord kept as JSON in the hash rather than as plain strings. */
 const JSON_FIELDS = new Set(['labels', 'agentLabels']);
 const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
-  'translateBacklog', 'exportFiles', 'exportSkipped', 'storeChunks', 'storeBytes', 'storeFreeBytes', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
+  'translateBacklog', 'exportFiles', 'exportSkipped', 'storeChunks', 'storeBytes', 'storeFreeBytes', 'removingSince', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
 ]);
 const BOOLEAN_FIELDS = new Set(['mountReady', 'removing']);
 /** Fields a heartbeat clears by sending '' (a hash field stays until written again). */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { oswalk } from '../helpers/cli.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
-import { getNodeRemoval, registerNode, type NodeRegistration } from '../../src/state/nodes.js';
+import { getNode, registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { jobsOnNode, submitJobs } from '../../src/state/jobs.js';
 import { normalizeJobSpec } from '../../src/state/jobspec.js';
 import type { Removal } from '../../src/cli/node-remove.js';
@@ -87,7 +87,7 @@ describe('oswalk node remove', () => {
     assert.equal((await call('/v1/nodes/n2/remove', 'POST')).body.removingSince, since, 'removing again keeps when it began');
     // An agent restart keeps the removal.
     await registerNode(redis, ks, reg('n2'));
-    const rec = await getNodeRemoval(redis, ks, 'n2');
+    const rec = await getNode(redis, ks, 'n2');
     assert.equal(rec?.removing, true);
     assert.equal(rec?.removingSince, since);
     assert.equal(rec?.status, 'draining');
@@ -118,7 +118,7 @@ describe('oswalk node remove', () => {
     const { ks, redis } = cp.ctx;
     const run = cli(['n1', '--timeout', '60s'], 60_000);
     let since: number | undefined;
-    for (let i = 0; !(since = (await getNodeRemoval(redis, ks, 'n1'))?.removingSince); i++) {
+    for (let i = 0; !(since = (await getNode(redis, ks, 'n1'))?.removingSince); i++) {
       assert.ok(i < 100, 'the command marked n1');
       await sleep(50);
     }

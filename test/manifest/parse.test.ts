@@ -67,7 +67,8 @@ spec: { command: [x] }
     assert.deepEqual(node.spec, { name: 'node1', labels: {}, capacity: { cpus: 1.5, memoryBytes: 2 ** 31 }, exportDir: '/srv/export' });
     assert.deepEqual(mount.spec, {
       path: '/cluster', conflictPolicy: 'newest-wins', cacheSizeBytes: 2 ** 30, fileCacheSizeBytes: 4 * 2 ** 30,
-      replication: [{ prefix: 'shared/', copies: 'all' }, { prefix: 'tmp/', copies: 1 }],
+      copies: 2, replication: [{ prefix: 'shared/', copies: 'all' }, { prefix: 'tmp/', copies: 1 }],
+      rereplicateAfterSeconds: 600, rereplicateBytesPerSecond: 64 * 2 ** 20,
     });
     assert.equal(j.metadata.name, 'web', 'the same name under another kind is fine');
   });

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
-import { getNode, getNodeRemoval, listNodes, markRemoving } from '../../state/nodes.js';
+import { getNode, listNodes, markRemoving } from '../../state/nodes.js';
 import { drainNode, jobsOnNode, uncordonNode } from '../../state/jobs.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -99,7 +99,7 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     },
   }, async (req) => {
     const [node, health, jobs] = await Promise.all([
-      getNodeRemoval(ctx.redis, ctx.ks, req.params.name),
+      getNode(ctx.redis, ctx.ks, req.params.name),
       storageHealth(ctx.redis, ctx.ks),
       jobsOnNode(ctx.redis, ctx.ks, req.params.name),
     ]);
