@@ -14,9 +14,20 @@ import { PeerClient } from './peer-http.js';
 
 const { dir, chunker, token } = workerData as { dir: string; chunker?: ChunkerOptions; token?: string };
 const store = new ChunkStore(dir, { log: pino({ level: 'silent' }), ...(chunker ? { chunker } : {}) });
-const peers = token ? new PeerClient(token) : undefined;
+/**
+ * A chunk on a healthy peer takes milliseconds; a peer that does not answer in this long is
+ * left out (the close's hold then picks another), rather than hold the writer up.
+ */
+const PEER_TIMEOUT_MS = 2000;
+const peers = token ? new PeerClient(token, PEER_TIMEOUT_MS) : undefined;
 /** Chunk copies in flight per file: they overlap with the cutting and storing of the next chunks. */
 const COPIES_IN_FLIGHT = 8;
+/**
+ * Peers that failed a chunk lately get no stream for a while: until a dead or cut-off node is
+ * marked down, every file would otherwise wait out its timeout once.
+ */
+const FAILED_PEER_MS = 10_000;
+const failedUntil = new Map<string, number>();
 
 /**
  * A file's chunks streamed to its copies' peers as they are cut, from memory. Best effort: a
@@ -72,7 +83,10 @@ async function emit(f: Follow, last?: Buffer): Promise<void> {
   if (!c || !peers) return;
   for (const url of c.urls) {
     if (c.failed.has(url)) continue;
-    const p: Promise<void> = peers.putChunk(url, hash, data).catch(() => void c.failed.add(url)).finally(() => c.inflight.delete(p));
+    const p: Promise<void> = peers.putChunk(url, hash, data).catch(() => {
+      c.failed.add(url);
+      failedUntil.set(url, Date.now() + FAILED_PEER_MS);
+    }).finally(() => c.inflight.delete(p));
     c.inflight.add(p);
   }
   while (c.inflight.size >= COPIES_IN_FLIGHT) await Promise.race(c.inflight);
@@ -119,7 +133,7 @@ parentPort!.on('message', (m: LiveRequest) => {
     follows.set(m.id, {
       id: m.id, queue: [], final: false, aborted: false, running: false,
       finder: new CutFinder(chunker), parts: [], hash: createHash('sha256'), writer: store.writer(),
-      ...(m.copyTo?.length ? { copies: { urls: m.copyTo, failed: new Set<string>(), inflight: new Set<Promise<void>>() } } : {}),
+      ...(m.copyTo?.length ? { copies: { urls: m.copyTo.filter((u) => (failedUntil.get(u) ?? 0) < Date.now()), failed: new Set<string>(), inflight: new Set<Promise<void>>() } } : {}),
     });
     return;
   }

@@ -38,7 +38,7 @@ export interface CopyPusherOptions {
   self: string;
   /** Bearer token of the peers' chunk servers. */
   token: string;
-  /** One request to one peer. Default 10 s. */
+  /** One request to one peer. Default 5 s: a chunk takes milliseconds on a healthy peer. */
   timeoutMs?: number;
   /** Chunks sent to one peer at once. Default 4. */
   concurrency?: number;
@@ -46,6 +46,8 @@ export interface CopyPusherOptions {
 }
 
 const NODES_TTL_MS = 1000;
+/** A peer that failed a copy lately is asked last (it may be dead and not yet marked down). */
+const FAILED_PEER_MS = 10_000;
 
 /**
  * Makes the copies of a file its node just stored (HDFS's write pipeline, in one hop): the
@@ -57,10 +59,15 @@ export class CopyPusher {
   private readonly log: Logger;
   private readonly peers: PeerClient;
   private nodes?: { at: number; list: NodeRecord[] };
+  private readonly failedUntil = new Map<string, number>();
 
   constructor(private readonly o: CopyPusherOptions) {
     this.log = o.log ?? createLogger('packetfs-push', { node: o.self });
-    this.peers = new PeerClient(o.token, o.timeoutMs);
+    this.peers = new PeerClient(o.token, o.timeoutMs ?? 5000);
+  }
+
+  private failedLately(name: string): boolean {
+    return (this.failedUntil.get(name) ?? 0) > Date.now();
   }
 
   close(): void {
@@ -95,7 +102,8 @@ export class CopyPusher {
     if (want <= 1) return [];
     const self = live.find((n) => n.name === this.o.self);
     const byName = new Map(peers.map((n) => [n.name, n]));
-    return rankTargets(key, 0, peers.map(copyTarget), [self ? copyTarget(self) : { name: this.o.self }])
+    const ranked = rankTargets(key, 0, peers.map(copyTarget), [self ? copyTarget(self) : { name: this.o.self }]);
+    return [...ranked.filter((t) => !this.failedLately(t)), ...ranked.filter((t) => this.failedLately(t))]
       .slice(0, want - 1)
       .map((name) => byName.get(name)!.agentUrl);
   }
@@ -118,7 +126,8 @@ export class CopyPusher {
     const bytes = chunks.reduce((s, c) => s + c.size, 0);
     const ranked = rankTargets(manifest, bytes, peers.map(copyTarget), holders.map((h) => byName.get(h) ? copyTarget(byName.get(h)!) : { name: h }));
     const preferred = ranked.filter((t) => prefer.includes(byName.get(t)!.agentUrl));
-    const targets = [...preferred, ...ranked.filter((t) => !preferred.includes(t))];
+    const rest = ranked.filter((t) => !preferred.includes(t));
+    const targets = [...preferred, ...rest.filter((t) => !this.failedLately(t)), ...rest.filter((t) => this.failedLately(t))];
     const errors: string[] = [];
     const worker = async (): Promise<void> => {
       while (holders.length < want) {
@@ -129,6 +138,7 @@ export class CopyPusher {
           holders.push(t);
         } catch (err) {
           errors.push(`${t}: ${(err as Error).message}`);
+          this.failedUntil.set(t, Date.now() + FAILED_PEER_MS);
           this.log.warn({ peer: t, manifest, err: (err as Error).message }, 'a peer did not take a copy; trying another');
         }
       }

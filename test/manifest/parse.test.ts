@@ -285,6 +285,21 @@ const ERRORS: ErrorCase[] = [
     line: 8, field: 'spec.replication[0].copies', reason: /must be an integer >= 1 or "all" \(got "every"\)/,
   },
   {
+    name: 'no copies at all',
+    text: `${V}\nkind: Mount\nmetadata: { name: m }\nspec:\n  path: /cluster\n  copies: 0\n`,
+    line: 6, field: 'spec.copies', reason: /must be an integer >= 1 \(got 0\)/,
+  },
+  {
+    name: 'a negative grace period',
+    text: `${V}\nkind: Mount\nmetadata: { name: m }\nspec:\n  path: /cluster\n  rereplicateAfterSeconds: -5\n`,
+    line: 6, field: 'spec.rereplicateAfterSeconds', reason: />= 0/,
+  },
+  {
+    name: 'bad re-replication rate',
+    text: `${V}\nkind: Mount\nmetadata: { name: m }\nspec:\n  path: /cluster\n  rereplicateRate: fast\n`,
+    line: 6, field: 'spec.rereplicateRate', reason: /invalid memory quantity "fast"/,
+  },
+  {
     name: 'bad file cache size',
     text: `${V}\nkind: Mount\nmetadata: { name: m }\nspec:\n  path: /cluster\n  fileCacheSize: lots\n`,
     line: 6, field: 'spec.fileCacheSize', reason: /invalid memory quantity "lots"/,
