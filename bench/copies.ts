@@ -11,7 +11,7 @@
  *
  * Run as root on a quiet machine: node dist/bench/copies.js
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FaultCluster, TOKEN, sleep, until } from '../test/faults/cluster.js';
@@ -21,9 +21,19 @@ import { sh, timed, mbps, pct } from './overlay-common.js';
 import { table, writeSection } from './report.js';
 
 const SIZE = 512 * 2 ** 20;
+const TICK = 100; // clock ticks per second (getconf CLK_TCK on Linux)
+
+/** CPU seconds a process has used so far (user + system). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / TICK;
+}
 const ROUNDS = 3;
 const RR_FILES = 16;
 const RR_SIZE = 64 * 2 ** 20;
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'oswalk-bench-copies-'));
@@ -54,11 +64,20 @@ spec:
     await sh(`for f in ${mems.join(' ')}; do head -c ${SIZE} /dev/urandom > $f; done`);
 
     const t: Record<string, number[]> = { raw: [], c1: [], c2: [], c3: [] };
+    // CPU seconds per write: node1's FS process (the writer's side of a copy) and the other two
+    // agents (the receiving side), to tell what a copy costs the writer from what it costs the peers.
+    const cpu: Record<string, { writer: number[]; peers: number[] }> = { c1: { writer: [], peers: [] }, c2: { writer: [], peers: [] }, c3: { writer: [], peers: [] } };
+    const writerPid = (await c.agents.get("node1")!.fsPid())!;
+    const peerPids = ['node2', 'node3'].map((n) => c.agents.get(n)!.proc!.pid);
+    const peerCpu = () => peerPids.reduce((x, p) => x + cpuSeconds(p), 0);
     for (let r = 0; r < ROUNDS; r++) {
       t.raw.push(await timed(`dd if=${mems[r * 3]} of=${raw}/w.bin bs=1M conv=fsync status=none`));
       await sh(`rm -f ${raw}/w.bin && sync`);
       for (const [i, k] of (['c1', 'c2', 'c3'] as const).entries()) {
+        const [w0, p0] = [cpuSeconds(writerPid), peerCpu()];
         t[k].push(await timed(`dd if=${mems[r * 3 + i]} of=${m1}/${k}/w${r}.bin bs=1M status=none`));
+        cpu[k].writer.push(cpuSeconds(writerPid) - w0);
+        cpu[k].peers.push(peerCpu() - p0);
         await sh('sync');
       }
       console.log(`round ${r + 1}: raw ${mbps(SIZE, t.raw[r])}, 1 copy ${mbps(SIZE, t.c1[r])}, 2 copies ${mbps(SIZE, t.c2[r])}, 3 copies ${mbps(SIZE, t.c3[r])}`);
@@ -106,6 +125,11 @@ spec:
         ['2 copies', '', `${mbps(SIZE, best('c2'))} (rounds: ${rounds('c2')})`, pct(best('c1'), best('c2')), '≥ 70 %'],
         ['3 copies', '', `${mbps(SIZE, best('c3'))} (rounds: ${rounds('c3')})`, pct(best('c1'), best('c3')), ''],
       ]),
+      '',
+      table(['CPU per GiB written (median of 3)', 'writer (node1\'s FS process)', 'peers (the two other agents)'], (['c1', 'c2', 'c3'] as const).map((k, i) => {
+        const perGiB = (xs: number[]) => `${((median(xs) * 2 ** 30) / SIZE).toFixed(2)} s`;
+        return [`${i + 1} ${i ? 'copies' : 'copy'}`, perGiB(cpu[k].writer), perGiB(cpu[k].peers)];
+      })),
       '',
       table(['re-replication after a node loss', 'value'], [
         ['data that lost a copy', `${(lostBytes / 2 ** 30).toFixed(2)} GiB in ${count(victim)} files of 64 MiB`],

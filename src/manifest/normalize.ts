@@ -13,7 +13,7 @@
  * - Node `spec`: `name` (= metadata.name), `labels` `{}`, `capacity: { cpus?, memoryBytes? }`
  *   where a missing value means "what the agent measures".
  * - Mount `spec`: `conflictPolicy` 'newest-wins', `copies` 2, `replication` `[]`,
- *   `rereplicateAfterSeconds` 600, `rereplicateBytesPerSecond` (64 MiB), `cacheSizeBytes` (1 GiB),
+ *   `rereplicateAfterSeconds` 600, `rereplicateBytesPerSecond` (64 MiB; 0: no limit), `cacheSizeBytes` (1 GiB),
  *   `fileCacheSizeBytes` (4 GiB).
  * Environment is a mapping NAME: value, not Kubernetes' list of {name, value}.
  */
@@ -248,7 +248,7 @@ function mount(s: MountSpecInput): MountSpec {
     copies: s.copies ?? DEFAULT_COPIES,
     replication,
     rereplicateAfterSeconds: s.rereplicateAfterSeconds ?? DEFAULT_REREPLICATE_AFTER_SECONDS,
-    rereplicateBytesPerSecond: quantity(parseMemory, s.rereplicateRate ?? DEFAULT_REREPLICATE_RATE, ['spec', 'rereplicateRate']),
+    rereplicateBytesPerSecond: isZero(s.rereplicateRate) ? 0 : quantity(parseMemory, s.rereplicateRate ?? DEFAULT_REREPLICATE_RATE, ['spec', 'rereplicateRate']),
     cacheSizeBytes: quantity(parseMemory, s.cacheSize ?? DEFAULT_CACHE_SIZE, ['spec', 'cacheSize']),
     fileCacheSizeBytes: isZero(s.fileCacheSize) ? 0 : quantity(parseMemory, s.fileCacheSize ?? DEFAULT_FILE_CACHE_SIZE, ['spec', 'fileCacheSize']),
   };

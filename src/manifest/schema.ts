@@ -100,6 +100,12 @@ export const ReplicationRuleSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A size where 0 turns a feature off (or lifts a limit). */
+const MemoryOrZeroSchema = Type.Union([
+  Type.Integer({ minimum: 0, description: 'a whole number of bytes, or 0' }),
+  Type.String({ description: 'a memory quantity such as "512Mi", "1Gi" or "100M", or "0"' }),
+]);
+
 export const MountSpecSchema = Type.Object(
   {
     path: NonEmpty,
@@ -107,12 +113,9 @@ export const MountSpecSchema = Type.Object(
     copies: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')])),
     replication: Type.Optional(Type.Array(ReplicationRuleSchema)),
     rereplicateAfterSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600 })),
-    rereplicateRate: Type.Optional(MemorySchema),
+    rereplicateRate: Type.Optional(MemoryOrZeroSchema),
     cacheSize: Type.Optional(MemorySchema),
-    fileCacheSize: Type.Optional(Type.Union([
-      Type.Integer({ minimum: 0, description: 'a whole number of bytes, 0 for none' }),
-      Type.String({ description: 'a memory quantity such as "512Mi", "1Gi" or "100M", or "0" for none' }),
-    ])),
+    fileCacheSize: Type.Optional(MemoryOrZeroSchema),
   },
   { additionalProperties: false },
 );

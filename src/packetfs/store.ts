@@ -261,15 +261,29 @@ export class ChunkStore extends EventEmitter {
    * wrote it, false when it was already there (then its mtime is refreshed, which is what
    * keeps gc away from a chunk a new manifest is about to reference).
    */
-  async put(hash: string, data: Uint8Array, opts: { area?: ChunkArea; verified?: boolean } = {}): Promise<boolean> {
+  async put(hash: string, data: Uint8Array, opts: { area?: ChunkArea; verified?: boolean; syncDirLater?: boolean } = {}): Promise<boolean> {
     checkHash(hash);
     // `verified`: the caller has just hashed these very bytes (the fetcher does), so a second
     // SHA-256 pass would only cost time.
     const actual = opts.verified ? hash : sha256hex(data);
     if (actual !== hash) throw new CorruptChunkError(hash, 'put', `${data.length} bytes hash to ${actual}`);
     const res = await this.putVerified(hash, data, opts.area ?? 'own');
-    if (res.dir) await fsyncDir(res.dir);
+    // `syncDirLater`: the caller makes the entry durable with syncDirs, for many chunks at once.
+    if (res.dir && !opts.syncDirLater) await fsyncDir(res.dir);
     return res.wrote;
+  }
+
+  /**
+   * Make the directory entries of these own-area chunks durable (after puts with
+   * syncDirLater): one fsync per fan-out directory, all at once, which the filesystem's
+   * journal commits together.
+   */
+  async syncDirs(hashes: Iterable<string>): Promise<void> {
+    const dirs = new Set<string>();
+    for (const h of hashes) dirs.add(join(this.path(h, 'own'), '..'));
+    await Promise.all([...dirs].map((d) => fsyncDir(d).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    })));
   }
 
   /**
