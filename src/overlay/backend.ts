@@ -5,7 +5,7 @@
  */
 import type { ChunkRef } from '../packetfs/index.js';
 import type { Xattrs } from '../state/xattrs.js';
-export type EntryType = 'file' | 'dir' | 'symlink';
+export type EntryType = 'file' | 'dir' | 'symlink' | 'special';
 
 /** The current (winning) version of a path, as the FUSE layer sees it. */
 export interface Entry {
@@ -22,6 +22,8 @@ export interface Entry {
   manifest?: string;
   /** Symlink target. */
   target?: string;
+  /** A device node's device number (special files: fifos, sockets, devices, by their mode's type bits). */
+  rdev?: number;
   /** Extended attributes (name → base64 value), when it has any. */
   xattrs?: Xattrs;
 }

@@ -77,6 +77,7 @@ export class ClusterBackend implements Backend {
       committedAt: r.committedAt,
       manifest: r.manifest,
       target: r.target,
+      rdev: r.rdev,
       xattrs: r.xattrs,
     };
   }
@@ -107,6 +108,7 @@ export class ClusterBackend implements Backend {
         gid: v.gid,
         manifest: v.manifest,
         target: v.target,
+        rdev: v.rdev,
         xattrs: v.xattrs,
         source: 'mount',
         committedAt: opts.atMs ?? Date.now(),

@@ -98,6 +98,7 @@ export function fuseOps(fs: OverlayFs, fuse: () => FuseInstance, log: Logger): R
     // Hard links cannot exist where every path has versions of its own; EPERM makes git and
     // others fall back to rename or copy.
     link: (_from: string, to: string, cb: Cb) => answer('link', to, cb, Promise.reject(fsError('EPERM', to, 'hard links are not supported'))),
+    mknod: (p: string, mode: number, dev: number, cb: Cb) => answer('mknod', p, cb, fs.mknod(p, mode, dev, caller())),
     symlink: (target: string, p: string, cb: Cb) => answer('symlink', p, cb, fs.symlink(target, p, caller())),
     readlink: (p: string, cb: Cb) => answer('readlink', p, cb, fs.readlink(p)),
     // fuse-native hands over the value in memory it reuses once this returns: copy it first.

@@ -13,7 +13,7 @@ import { OpenFile, nowNs, type FileIo } from './file.js';
 import { InodeState, type Backing, type Passthrough } from './passthrough.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
-const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
 /** Set on a directory: what is made in it takes its group (node's constants lack it). */
 const S_ISGID = 0o2000;
 const { ESTALE } = osConstants.errno;
@@ -247,6 +247,7 @@ export class OverlayFs {
       uid: e.uid,
       gid: e.gid,
       size: e.size,
+      ...(e.rdev ? { rdev: e.rdev } : {}),
       nlink: e.type === 'dir' ? 2 : 1,
       blksize: 128 * 1024,
       blocks: Math.ceil(e.size / 512),
@@ -733,6 +734,27 @@ export class OverlayFs {
     const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
     await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777) | owner.setgid, uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs() }, { exclusive: true });
+  }
+
+  /**
+   * mknod(2): a regular file (empty, as creat and close), or a special file: a fifo, a socket
+   * (bind() of a Unix socket makes one) or a device node. A special file is a namespace entry
+   * like a symlink, the same on every node; what it does is the kernel's, on the node that
+   * opens it (a fifo joins the processes of one node, a device node opens that node's device).
+   */
+  async mknod(path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
+    checkPath(path);
+    const kind = mode & S_IFMT;
+    if (kind === S_IFREG || kind === 0) {
+      const fh = await this.create(path, S_IFREG | (mode & 0o7777), O_WRONLY | O_EXCL, caller);
+      await this.release(path, fh);
+      return;
+    }
+    if (![S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK].includes(kind)) throw fsError('EINVAL', path, `mknod of file type ${kind.toString(8)}`);
+    const owner = await this.parentDir(path, caller);
+    await this.mustNotExist(path);
+    const dev = kind === S_IFCHR || kind === S_IFBLK ? { rdev } : {};
+    await this.commitEntry(path, { type: 'special', mode: kind | (mode & 0o7777), uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs(), ...dev }, { exclusive: true });
   }
 
   async symlink(target: string, path: string, caller: Caller): Promise<void> {

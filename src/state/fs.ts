@@ -21,7 +21,8 @@ import { duplicateRedis } from './redis.js';
  * dropped as new ones arrive.
  */
 
-export type FileType = 'file' | 'dir' | 'symlink' | 'tombstone';
+/** `special`: a fifo, a socket or a device node, told apart by the type bits of its mode. */
+export type FileType = 'file' | 'dir' | 'symlink' | 'special' | 'tombstone';
 export type VersionSource = 'export' | 'mount' | 'restore';
 
 export interface VersionRecord {
@@ -38,6 +39,8 @@ export interface VersionRecord {
   uid: number;
   gid: number;
   target?: string;
+  /** A device node's device number (st_rdev); special files only. */
+  rdev?: number;
   /** manifestHash of the file's chunk list; files only. */
   manifest?: string;
   /** Extended attributes, when it has any. */
@@ -94,8 +97,10 @@ export function nowNs(): string {
   return (BigInt(Date.now()) * 1_000_000n).toString();
 }
 
-const TYPE_LETTER: Record<FileType, string> = { file: 'f', dir: 'd', symlink: 'l', tombstone: 't' };
-const LETTER_TYPE: Record<string, FileType> = { f: 'file', d: 'dir', l: 'symlink', t: 'tombstone' };
+const TYPE_LETTER: Record<FileType, string> = { file: 'f', dir: 'd', symlink: 'l', special: 's', tombstone: 't' };
+const LETTER_TYPE: Record<string, FileType> = { f: 'file', d: 'dir', l: 'symlink', s: 'special', t: 'tombstone' };
+/** The type bits a special file's mode may carry: fifo, socket, character and block device. */
+const SPECIAL_KINDS = new Set([0o010000, 0o140000, 0o020000, 0o060000]);
 const SOURCE_LETTER: Record<VersionSource, string> = { export: 'e', mount: 'm', restore: 'r' };
 const LETTER_SOURCE: Record<string, VersionSource> = { e: 'export', m: 'mount', r: 'restore' };
 
@@ -121,6 +126,13 @@ function checkVersion(rec: NewVersion): void {
   if (rec.type === 'symlink' ? !rec.target || rec.target.includes('\0') || Buffer.byteLength(rec.target) > FS_LIMITS.pathBytes : rec.target) {
     bad('target', rec.type === 'symlink' ? `must be 1..${FS_LIMITS.pathBytes} bytes without NUL` : 'is only for symlinks');
   }
+  if (rec.type === 'special') {
+    if (!SPECIAL_KINDS.has(rec.mode & 0o170000)) bad('mode', `of a special file must be a fifo, socket or device (type bits ${(rec.mode & 0o170000).toString(8)})`);
+    if (rec.size !== 0) bad('size', 'of a special file is 0');
+    if (rec.rdev !== undefined && (!Number.isSafeInteger(rec.rdev) || rec.rdev < 0)) bad('rdev', `must be a non-negative integer, got ${rec.rdev}`);
+  } else if (rec.rdev !== undefined) {
+    bad('rdev', 'is only for special files');
+  }
   if (rec.xattrs !== undefined) {
     if (rec.type === 'tombstone') bad('xattrs', 'are not for a delete');
     try {
@@ -133,7 +145,8 @@ function checkVersion(rec: NewVersion): void {
 
 function encodeVersion(rec: NewVersion, committedAt: number): string {
   return [
-    TYPE_LETTER[rec.type], rec.node, rec.mtimeNs, rec.size, rec.mode, rec.uid, rec.gid,
+    // A special file's size is 0: the size field holds its device number instead.
+    TYPE_LETTER[rec.type], rec.node, rec.mtimeNs, rec.type === 'special' ? rec.rdev ?? 0 : rec.size, rec.mode, rec.uid, rec.gid,
     SOURCE_LETTER[rec.source], committedAt, rec.manifest ?? '', rec.xattrs ? encodeXattrs(rec.xattrs).toString('hex') : '', rec.target ?? '',
   ].join('|');
 }
@@ -145,6 +158,10 @@ export function decodeVersion(path: string, id: string, raw: string): VersionRec
     id, path, type: LETTER_TYPE[f[0]], node: f[1], mtimeNs: f[2], size: Number(f[3]), mode: Number(f[4]),
     uid: Number(f[5]), gid: Number(f[6]), source: LETTER_SOURCE[f[7]], committedAt: Number(f[8]),
   };
+  if (rec.type === 'special') {
+    rec.rdev = rec.size;
+    rec.size = 0;
+  }
   if (f[9]) rec.manifest = f[9];
   if (f[10]) rec.xattrs = decodeXattrs(Buffer.from(f[10], 'hex'));
   if (target) rec.target = target;

@@ -226,6 +226,25 @@ describe('filesystem namespace', () => {
     assert.equal(await code(getCurrentMany(db.redis, ks, Array.from({ length: GET_MANY_MAX + 1 }, (_, i) => `/x${i}`))), 'EINVAL');
   });
 
+  it('special files: a device keeps its number, a fifo and a socket their type bits, listed with their type', async () => {
+    const ks = await space();
+    const special = (path: string, mode: number, rdev?: number): NewVersion => ({
+      path, type: 'special', node: 'n1', mtimeNs: String(T), size: 0, mode, uid: 0, gid: 0, source: 'mount', ...(rdev === undefined ? {} : { rdev }),
+    });
+    const chr = special('/d/null', 0o020666, (1 << 8) | 3);
+    await commitVersion(db.redis, ks, chr);
+    await commitVersion(db.redis, ks, special('/d/fifo', 0o010644));
+    await commitVersion(db.redis, ks, special('/d/sock', 0o140755));
+    const cur = await getCurrent(db.redis, ks, '/d/null');
+    assert.equal(cur?.rdev, 259);
+    assert.equal(cur?.size, 0);
+    assert.equal((await getCurrent(db.redis, ks, '/d/fifo'))?.rdev, 0);
+    assert.deepEqual((await listDir(db.redis, ks, '/d')).map((e) => [e.name, e.type]), [['fifo', 'special'], ['null', 'special'], ['sock', 'special']]);
+    await assert.rejects(commitVersion(db.redis, ks, special('/d/x', 0o100644)), /mode of a special file/);
+    await assert.rejects(commitVersion(db.redis, ks, { ...special('/d/x', 0o010644), size: 3 }), /size of a special file is 0/);
+    await assert.rejects(commitVersion(db.redis, ks, { ...file('/d/y', 'n1', T), rdev: 5 }), /rdev is only for special files/);
+  });
+
   it('rejects bad version records with EINVAL naming the field', async () => {
     const ks = await space();
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', '-5')), /mtimeNs/);

@@ -104,6 +104,20 @@ print(' '.join(won))`;
     assert.equal(await ok('md5sum < single/only-a.bin', { cwd: b.mnt }), await ok('md5sum < single/only-a.bin', { cwd: a.mnt }));
   });
 
+  it('special files: a fifo, a Unix socket and device nodes made on A are the same entries on B, with their numbers, as on ext4', async () => {
+    const make = 'mkfifo sp/fifo && mknod sp/chr c 1 3 && mknod sp/blk b 8 1 && python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.bind(\'sp/sock\')" && chmod 640 sp/fifo';
+    const show = 'stat -c "%n %F %t:%T %a %s %h" sp/fifo sp/chr sp/blk sp/sock';
+    const local = await ok('d=$(mktemp -d) && cd $d && mkdir sp && ' + make + ' && ' + show + ' && rm -r $d');
+    await ok(`mkdir sp && ${make}`, { cwd: a.mnt });
+    assert.equal(await ok(show, { cwd: a.mnt }), local);
+    await until(b, show, local, 2000);
+    // A fifo joins two processes of one node, as on a local disk.
+    assert.equal(await ok('(echo through > sp/fifo &) ; cat sp/fifo', { cwd: b.mnt, timeoutMs: 10_000 }), 'through\n');
+    await ok('mv sp/fifo sp/fifo2 && rm sp/chr sp/blk sp/sock', { cwd: b.mnt });
+    await until(a, 'ls sp', 'fifo2\n', 2000);
+    assert.equal((await sh('mknod sp/x q 1 1', { cwd: a.mnt })).code !== 0, true);
+  });
+
   it('keeps serving cached metadata and data while Redis is down, and recovers after', async () => {
     await ok('mkdir -p keep && echo cached > keep/f', { cwd: a.mnt });
     await until(b, 'cat keep/f; ls keep', 'cached\nf\n', 1000);

@@ -20,7 +20,8 @@
     versions                                          -> {winner id or 0, id, record, ...}
     list                                              -> {name, value, ...}
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|xattrs|target`,
-  with type f(ile) d(ir) l(ink) t(ombstone) and source e(xport) m(ount) r(estore), manifest and
+  with type f(ile) d(ir) l(ink) s(pecial: a fifo, socket or device, whose size field holds its
+  device number) t(ombstone) and source e(xport) m(ount) r(estore), manifest and
   xattrs (the extended attributes, encoded by src/state/xattrs.ts; opaque here) in hex; target
   is last so it may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
   doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
