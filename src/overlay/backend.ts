@@ -16,6 +16,8 @@ export interface Entry {
   gid: number;
   size: number;
   mtimeNs: bigint;
+  /** The access time utimensat set apart from the mtime; absent: the mtime (reads do not move it). */
+  atimeNs?: bigint;
   /** When this version was committed (ms): reported as ctime. */
   committedAt: number;
   /** PacketFS manifest hash of a file's content. */

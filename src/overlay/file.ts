@@ -124,6 +124,8 @@ export class OpenFile {
   xattrs: Xattrs | undefined;
   size: number;
   mtimeNs: bigint;
+  /** Set apart from the mtime by utimensat (Entry.atimeNs); kept when the content changes, as a write does not read. */
+  atimeNs: bigint | undefined;
   ctimeNs: bigint;
   /** Handles open on this file, plus transient users (a truncate by path). */
   refs = 0;
@@ -156,6 +158,7 @@ export class OpenFile {
     this.xattrs = entry?.xattrs;
     this.size = entry?.size ?? 0;
     this.mtimeNs = entry?.mtimeNs ?? init.mtimeNs;
+    this.atimeNs = entry?.atimeNs;
     this.ctimeNs = entry ? BigInt(entry.committedAt) * 1_000_000n : init.mtimeNs;
   }
 
@@ -273,6 +276,7 @@ export class OpenFile {
     this.xattrs = e.xattrs;
     this.size = e.size;
     this.mtimeNs = e.mtimeNs;
+    this.atimeNs = e.atimeNs;
     this.ctimeNs = BigInt(e.committedAt) * 1_000_000n;
   }
 

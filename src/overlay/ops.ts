@@ -75,6 +75,7 @@ interface Attrs {
   uid: number;
   gid: number;
   mtimeNs: bigint;
+  atimeNs?: bigint;
   xattrs?: Xattrs;
 }
 
@@ -216,7 +217,7 @@ export class OverlayFs {
   }
 
   private fileEntry(f: OpenFile): Entry {
-    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest, xattrs: f.xattrs };
+    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest, xattrs: f.xattrs };
   }
 
   /**
@@ -251,7 +252,7 @@ export class OverlayFs {
       nlink: e.type === 'dir' ? 2 : 1,
       blksize: 128 * 1024,
       blocks: Math.ceil(e.size / 512),
-      atime: e.mtimeNs,
+      atime: e.atimeNs ?? e.mtimeNs,
       mtime: e.mtimeNs,
       ctime: ctime > e.mtimeNs ? ctime : e.mtimeNs,
     };
@@ -546,7 +547,7 @@ export class OverlayFs {
       try {
         const { manifest, size, copiedTo } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size, copiedTo: undefined };
         if (content && manifest) await this.backend.ensureCopies(f.path, manifest, copiedTo);
-        let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, manifest, xattrs: f.xattrs };
+        let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), manifest, xattrs: f.xattrs };
         let r;
         try {
           r = await this.commitEntry(f.path, v, { written: content });
@@ -678,9 +679,13 @@ export class OverlayFs {
     });
   }
 
-  utimens(path: string, _atime: bigint | null, mtime: bigint | null): Promise<void> {
+  /** null: UTIME_OMIT (the kernel turns UTIME_NOW into the time). An atime equal to the mtime is not kept apart. */
+  utimens(path: string, atime: bigint | null, mtime: bigint | null): Promise<void> {
     return this.setAttrs(path, (a) => {
+      const before = a.atimeNs ?? a.mtimeNs;
       if (mtime !== null) a.mtimeNs = mtime;
+      const next = atime ?? before;
+      a.atimeNs = next === a.mtimeNs ? undefined : next;
     });
   }
 

@@ -33,6 +33,8 @@ export interface VersionRecord {
   node: string;
   /** ns since the epoch as a decimal string (a bigint does not survive JSON or Lua). */
   mtimeNs: string;
+  /** The access time, when utimensat set one apart from the mtime; absent: the mtime. */
+  atimeNs?: string;
   size: number;
   /** st_mode including the file type bits. */
   mode: number;
@@ -117,6 +119,7 @@ function checkVersion(rec: NewVersion): void {
   if (!(rec.source in SOURCE_LETTER)) bad('source', `must be export|mount|restore, got ${String(rec.source)}`);
   checkNode(rec.path, rec.node);
   if (typeof rec.mtimeNs !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(rec.mtimeNs)) bad('mtimeNs', `must be a non-negative decimal string, got ${JSON.stringify(rec.mtimeNs)}`);
+  if (rec.atimeNs !== undefined && (typeof rec.atimeNs !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(rec.atimeNs))) bad('atimeNs', `must be a non-negative decimal string, got ${JSON.stringify(rec.atimeNs)}`);
   for (const f of ['size', 'mode', 'uid', 'gid'] as const) {
     if (!Number.isSafeInteger(rec[f]) || rec[f] < 0) bad(f, `must be a non-negative integer, got ${rec[f]}`);
   }
@@ -146,7 +149,7 @@ function checkVersion(rec: NewVersion): void {
 function encodeVersion(rec: NewVersion, committedAt: number): string {
   return [
     // A special file's size is 0: the size field holds its device number instead.
-    TYPE_LETTER[rec.type], rec.node, rec.mtimeNs, rec.type === 'special' ? rec.rdev ?? 0 : rec.size, rec.mode, rec.uid, rec.gid,
+    TYPE_LETTER[rec.type], rec.node, rec.atimeNs === undefined || rec.atimeNs === rec.mtimeNs ? rec.mtimeNs : `${rec.mtimeNs}/${rec.atimeNs}`, rec.type === 'special' ? rec.rdev ?? 0 : rec.size, rec.mode, rec.uid, rec.gid,
     SOURCE_LETTER[rec.source], committedAt, rec.manifest ?? '', rec.xattrs ? encodeXattrs(rec.xattrs).toString('hex') : '', rec.target ?? '',
   ].join('|');
 }
@@ -154,10 +157,12 @@ function encodeVersion(rec: NewVersion, committedAt: number): string {
 export function decodeVersion(path: string, id: string, raw: string): VersionRecord {
   const f = raw.split('|');
   const target = f.slice(11).join('|');
+  const [mtimeNs, atimeNs] = f[2].split('/');
   const rec: VersionRecord = {
-    id, path, type: LETTER_TYPE[f[0]], node: f[1], mtimeNs: f[2], size: Number(f[3]), mode: Number(f[4]),
+    id, path, type: LETTER_TYPE[f[0]], node: f[1], mtimeNs, size: Number(f[3]), mode: Number(f[4]),
     uid: Number(f[5]), gid: Number(f[6]), source: LETTER_SOURCE[f[7]], committedAt: Number(f[8]),
   };
+  if (atimeNs !== undefined) rec.atimeNs = atimeNs;
   if (rec.type === 'special') {
     rec.rdev = rec.size;
     rec.size = 0;

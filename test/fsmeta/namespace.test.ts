@@ -245,6 +245,21 @@ describe('filesystem namespace', () => {
     await assert.rejects(commitVersion(db.redis, ks, { ...file('/d/y', 'n1', T), rdev: 5 }), /rdev is only for special files/);
   });
 
+  it('keeps an atime set apart from the mtime: round trip, a new version when only it changes, carried by restore and rename', async () => {
+    const ks = await space();
+    const v = { ...file('/t', 'n1', T, M3), atimeNs: String(T - 5n) };
+    const first = await commitVersion(db.redis, ks, v);
+    assert.equal((await getCurrent(db.redis, ks, '/t'))?.atimeNs, String(T - 5n));
+    const again = await commitVersion(db.redis, ks, { ...v, atimeNs: String(T - 7n) });
+    assert.notEqual(again.id, first.id, 'an atime of its own is a change');
+    assert.equal((await getCurrent(db.redis, ks, '/t'))?.atimeNs, String(T - 7n));
+    await renamePath(db.redis, ks, '/t', '/u', 'n1', String(T + 1n));
+    assert.equal((await getCurrent(db.redis, ks, '/u'))?.atimeNs, String(T - 7n));
+    await commitVersion(db.redis, ks, file('/w', 'n1', T, M3));
+    assert.equal((await getCurrent(db.redis, ks, '/w'))?.atimeNs, undefined, 'none set: the mtime stands for it');
+    await assert.rejects(commitVersion(db.redis, ks, { ...file('/x', 'n1', T), atimeNs: '-1' }), /atimeNs/);
+  });
+
   it('rejects bad version records with EINVAL naming the field', async () => {
     const ks = await space();
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', '-5')), /mtimeNs/);

@@ -118,6 +118,18 @@ print(' '.join(won))`;
     assert.equal((await sh('mknod sp/x q 1 1', { cwd: a.mnt })).code !== 0, true);
   });
 
+  it('utimensat: an atime apart from the mtime, UTIME_OMIT and UTIME_NOW, seen the same on B, as on ext4', async () => {
+    const script = 'import os\nos.utime("t", ns=(1000000000, 2000000000))\nos.utime("t", ns=(3000000000, 2000000000))\nos.chmod("t", 0o640)';
+    const local = await ok(`d=$(mktemp -d) && cd $d && echo x > t && python3 -c '${script}' && touch -a -d 2001-01-01 t && stat -c '%X %Y %a' t && rm -r $d`);
+    await ok(`echo x > t && python3 -c '${script}' && touch -a -d 2001-01-01 t`, { cwd: a.mnt });
+    assert.equal(await ok("stat -c '%X %Y %a' t", { cwd: a.mnt }), local);
+    await until(b, "stat -c '%X %Y %a' t", local, 2000);
+    // UTIME_NOW moves both to now; ctime moves with every change.
+    await ok('touch t', { cwd: b.mnt });
+    const [at, mt, ct] = (await ok("stat -c '%X %Y %Z' t", { cwd: b.mnt })).trim().split(' ').map(Number);
+    assert.ok(at === mt && Math.abs(mt - Date.now() / 1000) < 5 && ct >= mt, `after touch: ${at} ${mt} ${ct}`);
+  });
+
   it('keeps serving cached metadata and data while Redis is down, and recovers after', async () => {
     await ok('mkdir -p keep && echo cached > keep/f', { cwd: a.mnt });
     await until(b, 'cat keep/f; ls keep', 'cached\nf\n', 1000);

@@ -25,6 +25,9 @@
   xattrs (the extended attributes, encoded by src/state/xattrs.ts; opaque here) in hex; target
   is last so it may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
   doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
+  A version whose atime differs from its mtime (utimensat) carries it in the same field,
+  `<mtimeNs>/<atimeNs>`, on the wire and stored; in here it is field 13 ('' when the same), so
+  that every rule on field 3 sees the mtime alone.
   Errors are replies `<ERRNO> <path>`. A commit of a file whose manifest is not in fs:m (manifest
   GC deleted it since the caller put it) fails with ESTALE: put the manifest again and retry.
 ]]
@@ -106,7 +109,20 @@ local function firstNine(s)
     f[i] = string.sub(s, pos, j - 1)
     pos = j + 1
   end
+  local slash = string.find(f[3], '/', 1, true)
+  f[13] = ''
+  if slash then
+    f[13] = string.sub(f[3], slash + 1)
+    f[3] = string.sub(f[3], 1, slash - 1)
+  end
   return f, pos
+end
+
+-- fields 1-9 as stored and sent: the atime (field 13) rides in the mtime field
+local function joinNine(f)
+  local a = f[13] or ''
+  if a == '' then return table.concat(f, '|', 1, 9) end
+  return table.concat(f, '|', 1, 2) .. '|' .. f[3] .. '/' .. a .. '|' .. table.concat(f, '|', 4, 9)
 end
 
 local function split(raw)
@@ -120,7 +136,7 @@ local function split(raw)
 end
 
 local function encode(f)
-  return table.concat(f, '|', 1, 9) .. '|' .. tohex(f[10]) .. '|' .. tohex(f[12]) .. '|' .. f[11]
+  return joinNine(f) .. '|' .. tohex(f[10]) .. '|' .. tohex(f[12]) .. '|' .. f[11]
 end
 
 -- The stored form, sized for memory: all versions of a path in one string value (a hash would
@@ -129,8 +145,9 @@ end
 -- 32 manifest bytes, then the target. A version with xattrs has its type letter in upper case
 -- and `<length>:<xattrs>` before the target (records stored before xattrs existed read as before).
 local function pack(f)
-  if f[12] == '' then return table.concat(f, '|', 1, 9) .. '|' .. f[10] .. f[11] end
-  return string.upper(f[1]) .. '|' .. table.concat(f, '|', 2, 9) .. '|' .. f[10] .. #f[12] .. ':' .. f[12] .. f[11]
+  local nine = joinNine(f)
+  if f[12] == '' then return nine .. '|' .. f[10] .. f[11] end
+  return string.upper(f[1]) .. string.sub(nine, 2) .. '|' .. f[10] .. #f[12] .. ':' .. f[12] .. f[11]
 end
 
 local function unpack(rec)
@@ -180,7 +197,7 @@ end
 
 local function copy(f)
   local c = {}
-  for i = 1, 12 do c[i] = f[i] end
+  for i = 1, 13 do c[i] = f[i] end
   return c
 end
 
@@ -282,8 +299,8 @@ local function store(p, f, loaded)
   for _, l in ipairs({ last or false, lastOther or false }) do
     if l and fresh then
       local same = true
-      for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11, 12 }) do
-        if l.f[i] ~= f[i] then same = false; break end
+      for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11, 12, 13 }) do
+        if (l.f[i] or '') ~= (f[i] or '') then same = false; break end
       end
       if same then id, fresh = l.id, false end
     end
