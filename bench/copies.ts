@@ -14,7 +14,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FaultCluster, TOKEN, sleep, until } from '../test/faults/cluster.js';
+import { applyMount, FaultCluster, until } from '../test/faults/cluster.js';
 import { getCurrent } from '../src/state/fs.js';
 import { manifestLocations } from '../src/packetfs/index.js';
 import { sh, timed, mbps, pct } from './overlay-common.js';
@@ -41,22 +41,7 @@ async function main(): Promise<void> {
   const mems = Array.from({ length: ROUNDS * 3 }, (_, i) => `/dev/shm/oswalk-bench-copies-${process.pid}-${i}.bin`);
   try {
     await c.start();
-    const mount = `apiVersion: oswalk.dev/v1
-kind: Mount
-metadata: {name: cluster}
-spec:
-  path: /cluster
-  copies: 1
-  rereplicateAfterSeconds: 0
-  rereplicateRate: 0
-  replication: [{prefix: c2/, copies: 2}, {prefix: c3/, copies: 3}, {prefix: rr/, copies: 2}]
-`;
-    const res = await fetch(`http://127.0.0.1:${c.cps[0].port}/v1/apply`, {
-      method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ source: 'bench', files: [{ source: 'mount.yaml', yaml: mount }] }),
-    });
-    if (res.status !== 200) throw new Error(`apply: ${res.status} ${await res.text()}`);
-    await sleep(6000);
+    await applyMount(c, '{path: /cluster, copies: 1, rereplicateAfterSeconds: 0, rereplicateRate: 0, replication: [{prefix: c2/, copies: 2}, {prefix: c3/, copies: 3}, {prefix: rr/, copies: 2}]}');
     const m1 = c.agents.get('node1')!.mount;
     const raw = join(root, 'raw');
     await sh(`mkdir -p ${raw} ${m1}/c1 ${m1}/c2 ${m1}/c3 ${m1}/rr`);

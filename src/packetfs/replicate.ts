@@ -28,8 +28,8 @@ export interface ReplicateOptions {
   log?: Logger;
 }
 
-/** What a pass found of the whole cluster's files, and what this node did about it. */
-export interface ReplicateResult {
+/** What a replication pass sees of the whole cluster's files. */
+export interface StorageCounts {
   /** Distinct file contents (manifests) in the tree, and their bytes. */
   manifests: number;
   bytes: number;
@@ -39,30 +39,26 @@ export interface ReplicateResult {
   /** Held by no live node: unreadable until a holder is back. */
   lostFiles: number;
   lostBytes: number;
-  /** What each node being removed still holds that the others lack (StorageHealth.removing). */
+  /**
+   * Per node being removed: the files (and bytes) it holds that no other node holds enough
+   * copies of yet. At 0 in a pass that began after the removal, the node can go.
+   */
   removing: Record<string, { files: number; bytes: number }>;
+}
+
+/** What a pass found, and what this node did about it. */
+export interface ReplicateResult extends StorageCounts {
   /** Manifests this node pulled and now holds. */
   pulled: number;
   pulledBytes: number;
   failed: number;
 }
 
-/** What the last replication pass saw of the cluster's files (pfs:health), for `oswalk status`. */
-export interface StorageHealth {
-  /** ms since the epoch of that pass, and the node that made it. */
+/** What the last replication pass saw (pfs:health), for `oswalk status`. */
+export interface StorageHealth extends StorageCounts {
+  /** ms since the epoch (Redis' clock) when that pass began, and the node that made it. */
   at: number;
   by: string;
-  manifests: number;
-  bytes: number;
-  underFiles: number;
-  underBytes: number;
-  lostFiles: number;
-  lostBytes: number;
-  /**
-   * Per node being removed: the files (and bytes) it holds that no other node holds enough
-   * copies of yet. At 0 in a pass that began after the removal, the node can go.
-   */
-  removing: Record<string, { files: number; bytes: number }>;
 }
 
 export async function storageHealth(redis: Redis, ks: Keyspace): Promise<StorageHealth | undefined> {

@@ -11,8 +11,8 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { OSWALK_BIN } from '../helpers/cli.js';
@@ -22,6 +22,8 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { getNode } from '../../src/state/nodes.js';
 import type { NodeRecord } from '../../src/state/types.js';
 import { mountStack, mountTable, unmountStale } from '../../src/overlay/index.js';
+import { getCurrent } from '../../src/state/fs.js';
+import { manifestLocations } from '../../src/packetfs/index.js';
 
 export const TOKEN = 'faults-token';
 
@@ -340,6 +342,18 @@ export class FaultCluster {
     return within(`node ${name}'s record`, getNode(this.conn, this.ks, name), 3000);
   }
 
+  /** The first control plane's API. */
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.cps[0].port}`;
+  }
+
+  /** The nodes holding the current content of a file of the unified tree, sorted. */
+  async holders(path: string): Promise<string[]> {
+    const v = await within(`the version of ${path}`, getCurrent(this.conn, this.ks, path), 3000);
+    if (!v?.manifest) throw new Error(`${path} is not a file in the namespace`);
+    return manifestLocations(this.conn, this.ks, v.manifest);
+  }
+
   /** The control plane holding the leader lease (its id carries its pid), if one does. */
   async leader(): Promise<ControlPlane | undefined> {
     const id = await within('the leader key', this.conn.get(this.ks.leader), 3000);
@@ -465,5 +479,69 @@ export class Writer {
   async stop(timeoutMs: number): Promise<void> {
     writeFileSync(this.stopFile, '');
     if (this.proc?.running) await within(`the writer of ${this.node} to finish its last file and exit`, this.proc.exited, timeoutMs);
+  }
+}
+
+/**
+ * What the copies tests (copies, decommission) and bench/copies.ts share: a Mount applied through
+ * the API, seeded file contents, and reads through a mount from a process of their own.
+ */
+export async function applyMount(c: FaultCluster, spec: string): Promise<void> {
+  const yaml = `apiVersion: oswalk.dev/v1\nkind: Mount\nmetadata: {name: cluster}\nspec: ${spec}\n`;
+  const res = await fetch(`${c.apiUrl}/v1/apply`, {
+    method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ source: 'test', files: [{ source: 'mount.yaml', yaml }] }),
+  });
+  if (res.status !== 200) throw new Error(`applying the Mount: HTTP ${res.status} ${await res.text()}`);
+  // The FS processes read the Mount again when theirs is 5 s old (PolicyCache).
+  await sleep(5500);
+}
+
+/** Seeded file contents and sizes: SHA-256 in counter mode, the same for the same seed. */
+export class SeededFiles {
+  constructor(readonly seed: number) {}
+
+  bytes(label: string, size: number): Buffer {
+    const out = Buffer.alloc(size);
+    for (let i = 0; i * 32 < size; i++) createHash('sha256').update(`${this.seed}:${label}:${i}`).digest().copy(out, i * 32);
+    return out;
+  }
+
+  /** Most files small, every `bigEvery`th (at `bigAt` in the cycle) a few MB: several chunks. */
+  size(i: number, bigEvery: number, bigAt: number): number {
+    const h = createHash('sha256').update(`${this.seed}:size:${i}`).digest().readUInt32BE(0);
+    return i % bigEvery === bigAt ? 1_500_000 + (h % 2_500_000) : 1 + (h % 200_000);
+  }
+}
+
+export const sha256hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/**
+ * SHA-256 of every file of the list read through a mount ('/a/b' → hex, or `error: <strerror>`),
+ * in a process of its own: the test process must not block on FUSE.
+ */
+export function readAllThrough(mount: string, paths: string[]): Promise<Map<string, string>> {
+  const script = `
+import hashlib, sys, json
+out = {}
+for p in json.load(sys.stdin):
+    try:
+        with open(sys.argv[1] + p, 'rb') as f: out[p] = hashlib.sha256(f.read()).hexdigest()
+    except OSError as e: out[p] = 'error: ' + (e.strerror or str(e))
+print(json.dumps(out))`;
+  return new Promise((resolve, reject) => {
+    const child = execFile('python3', ['-c', script, mount], { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`reading through ${mount}: ${err.message}\n${stderr}`));
+      else resolve(new Map(Object.entries(JSON.parse(stdout) as Record<string, string>)));
+    });
+    child.stdin!.end(JSON.stringify(paths));
+  });
+}
+
+/** The tail of every log of a run in the test's own output (CI keeps no files): for a failed run. */
+export function printLogTails(root: string, lines = 30): void {
+  for (const f of readdirSync(join(root, 'logs'))) {
+    const all = readFileSync(join(root, 'logs', f), 'utf8').trimEnd().split('\n');
+    console.log(`--- logs/${f}, last ${Math.min(lines, all.length)} of ${all.length} lines:\n${all.slice(-lines).map((l) => l.slice(0, 400)).join('\n')}`);
   }
 }

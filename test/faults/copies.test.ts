@@ -15,16 +15,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testPrefix } from '../helpers/redis.js';
 import { OSWALK_BIN } from '../helpers/cli.js';
-import { getCurrent } from '../../src/state/fs.js';
-import { manifestLocations } from '../../src/packetfs/index.js';
-import { FaultCluster, TOKEN, run, sleep, until, within } from './cluster.js';
+import { applyMount, FaultCluster, printLogTails, readAllThrough, SeededFiles, sha256hex, TOKEN, run, until, within } from './cluster.js';
 
 const NODE_TIMEOUT_MS = 3000;
 const GRACE_S = 2;
@@ -33,40 +29,7 @@ console.log(`copies seed: ${seed} (replay: OSWALK_COPIES_SEED=${seed})`);
 // For the `oswalk status` this test runs.
 process.env.OSWALK_TOKEN = TOKEN;
 
-/** Seeded bytes: SHA-256 in counter mode. */
-function bytesOf(label: string, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  for (let i = 0; i * 32 < size; i++) createHash('sha256').update(`${seed}:${label}:${i}`).digest().copy(out, i * 32);
-  return out;
-}
-/** A seeded size: most files small, every 25th a few MB (several chunks). */
-function sizeOf(i: number): number {
-  const h = createHash('sha256').update(`${seed}:size:${i}`).digest().readUInt32BE(0);
-  return i % 25 === 7 ? 1_500_000 + (h % 2_500_000) : 1 + (h % 200_000);
-}
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/**
- * Read every file of the list through a mount in a process of its own (the test process must
- * not block on FUSE): path → SHA-256, or the error it met.
- */
-function readAll(mount: string, paths: string[]): Promise<Map<string, string>> {
-  const script = `
-import hashlib, sys, json
-out = {}
-for p in json.load(sys.stdin):
-    try:
-        with open(sys.argv[1] + p, 'rb') as f: out[p] = hashlib.sha256(f.read()).hexdigest()
-    except OSError as e: out[p] = 'error: ' + (e.strerror or str(e))
-print(json.dumps(out))`;
-  return new Promise((resolve, reject) => {
-    const child = execFile('python3', ['-c', script, mount], { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`reading through ${mount}: ${err.message}\n${stderr}`));
-      else resolve(new Map(Object.entries(JSON.parse(stdout) as Record<string, string>)));
-    });
-    child.stdin!.end(JSON.stringify(paths));
-  });
-}
+const files = new SeededFiles(seed);
 
 describe('copies: every closed file on two nodes, made again when a node goes', () => {
   const root = mkdtempSync(join(tmpdir(), 'oswalk-copies-'));
@@ -74,51 +37,28 @@ describe('copies: every closed file on two nodes, made again when a node goes', 
   /** Unified path → SHA-256 of what was written. */
   const want = new Map<string, string>();
   let failed = true;
-  const api = () => `http://127.0.0.1:${c.cps[0].port}`;
   const agent = (n: string) => c.agents.get(n)!;
 
   before(async () => {
     await c.start();
-    const mount = `apiVersion: oswalk.dev/v1
-kind: Mount
-metadata: {name: cluster}
-spec:
-  path: /cluster
-  copies: 2
-  rereplicateAfterSeconds: ${GRACE_S}
-  replication: [{prefix: shared/, copies: all}]
-`;
-    const res = await fetch(`${api()}/v1/apply`, {
-      method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ source: 'test', files: [{ source: 'mount.yaml', yaml: mount }] }),
-    });
-    assert.equal(res.status, 200, await res.text());
-    await sleep(5500); // the FS processes read the Mount again (at most 5 s old)
+    await applyMount(c, `{path: /cluster, copies: 2, rereplicateAfterSeconds: ${GRACE_S}, replication: [{prefix: shared/, copies: all}]}`);
   });
 
   after(async () => {
     await c.stop();
     if (failed) {
       console.log(`copies run kept for a look: ${root}`);
-      for (const f of readdirSync(join(root, 'logs'))) {
-        const lines = readFileSync(join(root, 'logs', f), 'utf8').trimEnd().split('\n');
-        console.log(`--- ${f} (last 30 lines)\n${lines.slice(-30).join('\n')}`);
-      }
+      printLogTails(root);
     } else {
       rmSync(root, { recursive: true, force: true });
     }
   });
 
-  async function holders(path: string): Promise<string[]> {
-    const v = await within(`the version of ${path}`, getCurrent(c.conn, c.ks, path), 3000);
-    assert.ok(v?.manifest, `${path} is in the namespace`);
-    return manifestLocations(c.conn, c.ks, v.manifest);
-  }
 
   async function readsBack(nodes: string[], what: string): Promise<void> {
     const paths = [...want.keys()];
     const t0 = Date.now();
-    const got = await Promise.all(nodes.map((n) => readAll(agent(n).mount, paths)));
+    const got = await Promise.all(nodes.map((n) => readAllThrough(agent(n).mount, paths)));
     const ms = Date.now() - t0;
     for (const [i, n] of nodes.entries()) {
       const bad = paths.filter((p) => got[i].get(p) !== want.get(p)).map((p) => `${p}: ${got[i].get(p)}`);
@@ -131,36 +71,33 @@ spec:
     const m1 = agent('node1').mount;
     mkdirSync(join(m1, 'data'));
     for (let i = 0; i < 200; i++) {
-      const data = bytesOf(`f${i}`, sizeOf(i));
+      const data = files.bytes(`f${i}`, files.size(i, 25, 7));
       writeFileSync(join(m1, 'data', `f${i}`), data);
-      want.set(`/data/f${i}`, sha(data));
+      want.set(`/data/f${i}`, sha256hex(data));
     }
-    for (const p of want.keys()) assert.equal((await holders(p)).length, 2, `${p} is on two nodes once its close returned`);
-    const big = bytesOf('big', 5 << 20);
+    for (const p of want.keys()) assert.equal((await c.holders(p)).length, 2, `${p} is on two nodes once its close returned`);
+    const big = files.bytes('big', 5 << 20);
     mkdirSync(join(m1, 'shared'));
     writeFileSync(join(m1, 'shared', 'big.bin'), big);
-    want.set('/shared/big.bin', sha(big));
-    assert.deepEqual(await holders('/shared/big.bin'), ['node1', 'node2', 'node3']);
+    want.set('/shared/big.bin', sha256hex(big));
+    assert.deepEqual(await c.holders('/shared/big.bin'), ['node1', 'node2', 'node3']);
 
     const exp = agent('node1').exportDir;
     mkdirSync(join(exp, 'in'));
     for (let i = 0; i < 20; i++) {
-      const data = bytesOf(`e${i}`, sizeOf(i + 1000));
+      const data = files.bytes(`e${i}`, files.size(i + 1000, 25, 7));
       writeFileSync(join(exp, 'in', `e${i}`), data);
-      want.set(`/in/e${i}`, sha(data));
+      want.set(`/in/e${i}`, sha256hex(data));
     }
     for (let i = 0; i < 20; i++) {
-      await until(`/in/e${i} translated and on two nodes`, async () => {
-        const v = await getCurrent(c.conn, c.ks, `/in/e${i}`);
-        return !!v?.manifest && (await manifestLocations(c.conn, c.ks, v.manifest)).length >= 2;
-      }, 60_000, 200);
+      await until(`/in/e${i} translated and on two nodes`, async () => (await c.holders(`/in/e${i}`)).length >= 2, 60_000, 200);
     }
 
     // node1's agent paused (the report that started this issue: node3 read EIO then).
     const a1 = agent('node1').proc!;
     a1.signal('SIGSTOP');
     try {
-      const got = await readAll(agent('node3').mount, ['/shared/big.bin']);
+      const got = await readAllThrough(agent('node3').mount, ['/shared/big.bin']);
       assert.equal(got.get('/shared/big.bin'), want.get('/shared/big.bin'));
     } finally {
       a1.signal('SIGCONT');
@@ -180,13 +117,13 @@ spec:
     // node1 is marked down after the node timeout, then its copies count for the grace period.
     await until('every file on both survivors', async () => {
       for (const p of want.keys()) {
-        const h = await holders(p);
+        const h = await c.holders(p);
         if (!h.includes('node2') || !h.includes('node3')) return false;
       }
       return true;
     }, 90_000, 1000);
     const status = await until('oswalk status to show nothing short of copies', async () => {
-      const out = await run(process.execPath, [OSWALK_BIN, 'status', '-o', 'json', '--api', api()], 15_000).catch(() => '');
+      const out = await run(process.execPath, [OSWALK_BIN, 'status', '-o', 'json', '--api', c.apiUrl], 15_000).catch(() => '');
       const st = out ? (JSON.parse(out) as { storage?: { underFiles: number; lostFiles: number; manifests: number; at: number } }) : undefined;
       return st?.storage && st.storage.underFiles === 0 && st.storage.at > Date.now() - 20_000 ? st.storage : undefined;
     }, 60_000, 1000);

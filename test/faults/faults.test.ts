@@ -39,7 +39,7 @@ import { normalizeJobSpec } from '../../src/state/jobspec.js';
 import { listJobs, readLog, readResults, submitJobs, TERMINAL_STATES } from '../../src/state/jobs.js';
 import { drawSchedule, faultSeed, Rng, type Fault, type FaultKind } from './schedule.js';
 import { checkHistory, describeAttempt, JOB_SCRIPT, parseHistory, type Attempt, type History } from './history.js';
-import { alive, FaultCluster, run, sleep, until, within, Writer, type LedgerEntry } from './cluster.js';
+import { alive, FaultCluster, printLogTails, run, sleep, until, within, Writer, type LedgerEntry } from './cluster.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 /** In its own network namespace: the one a partition cuts off. */
@@ -125,11 +125,7 @@ describe(`fault injection (seed ${seed}): jobs run at most once at a time, end e
     if (!leftover.length) {
       if (failed) {
         console.log(`fault run (seed ${seed}) kept for a look: ${root} (history, ledgers, logs/)`);
-        // The tail of every process's log in the test's own output too: CI keeps no files.
-        for (const f of readdirSync(join(root, 'logs'))) {
-          const lines = readFileSync(join(root, 'logs', f), 'utf8').trimEnd().split('\n');
-          console.log(`--- logs/${f}, last ${Math.min(15, lines.length)} of ${lines.length} lines:\n${lines.slice(-15).map((l) => l.slice(0, 400)).join('\n')}`);
-        }
+        printLogTails(root, 15);
         rmSync(join(root, 'nodes'), { recursive: true, force: true });
         rmSync(join(root, 'redis'), { recursive: true, force: true });
       } else {

@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,8 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { Keyspace } from '../../src/state/keys.js';
 import { registerNode } from '../../src/state/nodes.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { TestRedis } from '../helpers/redis.js';
 import { addManifestLocation, ChunkFetcher, ChunkStore, chunkRoutes, type ChunkFetcherOptions } from '../../src/packetfs/index.js';
 
 export const TOKEN = 'test-token';
@@ -59,5 +62,33 @@ export async function startFakePeer(redis: Redis, ks: Keyspace, name: string, ha
       server.closeAllConnections();
       server.close(() => r());
     }),
+  };
+}
+
+/**
+ * A redis-server shared by a describe block's nodes, started in before(); every node made with
+ * node() and everything given to onClose() is closed in after(), then the server stops.
+ */
+export function useChunkCluster(): { redis(): Redis; node(ks: Keyspace, name: string): Promise<TestNode>; onClose(fn: () => Promise<void> | void): void } {
+  let server: TestRedis;
+  let redis: Redis;
+  const closers: (() => Promise<void> | void)[] = [];
+  before(async () => {
+    server = await TestRedis.start();
+    redis = connectRedis(server.url);
+  });
+  after(async () => {
+    for (const c of closers.reverse()) await c();
+    redis.disconnect();
+    await server.stop();
+  });
+  return {
+    redis: () => redis,
+    async node(ks, name) {
+      const n = await startNode(redis, ks, name);
+      closers.push(n.close);
+      return n;
+    },
+    onClose: (fn) => void closers.push(fn),
   };
 }

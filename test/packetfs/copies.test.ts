@@ -1,15 +1,14 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
-import { connectRedis } from '../../src/state/redis.js';
+import { testPrefix } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
   addManifestLocation, copiesIn, CopiesError, CopyPusher, manifestHash, manifestLocations, Pace, rankTargets, replicate, wantedCopies,
   type ChunkRef, type CopyPolicy, type StoragePolicy,
 } from '../../src/packetfs/index.js';
-import { TOKEN, startNode, type TestNode } from './cluster.js';
+import { TOKEN, useChunkCluster, type TestNode } from './cluster.js';
 import { quiet } from './cluster.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -75,23 +74,12 @@ describe('copies: which files want how many copies, and where they go (pure)', (
 });
 
 describe('copies between real chunk servers', () => {
-  let server: TestRedis;
+  const cluster = useChunkCluster();
   let redis: Redis;
-  const closers: (() => Promise<void>)[] = [];
-  before(async () => {
-    server = await TestRedis.start();
-    redis = connectRedis(server.url);
+  before(() => {
+    redis = cluster.redis();
   });
-  after(async () => {
-    for (const c of closers.reverse()) await c();
-    redis.disconnect();
-    await server.stop();
-  });
-  async function node(ks: Keyspace, name: string): Promise<TestNode> {
-    const n = await startNode(redis, ks, name);
-    closers.push(n.close);
-    return n;
-  }
+  const node = cluster.node;
   /** A file of `chunks` chunks stored on n and located there. */
   async function fileOn(n: TestNode, ks: Keyspace, seed: string, chunks = 3, size = 70_000): Promise<{ m: string; refs: ChunkRef[] }> {
     const refs: ChunkRef[] = [];
@@ -106,7 +94,7 @@ describe('copies between real chunk servers', () => {
   }
   const pusher = (n: TestNode, ks: Keyspace) => {
     const p = new CopyPusher({ store: n.store, redis, ks, self: n.name, token: TOKEN, log: quiet, timeoutMs: 2000 });
-    closers.push(async () => p.close());
+    cluster.onClose(async () => p.close());
     return p;
   };
 
@@ -181,23 +169,12 @@ describe('copies between real chunk servers', () => {
 });
 
 describe('the replication pass', () => {
-  let server: TestRedis;
+  const cluster = useChunkCluster();
   let redis: Redis;
-  const closers: (() => Promise<void>)[] = [];
-  before(async () => {
-    server = await TestRedis.start();
-    redis = connectRedis(server.url);
+  before(() => {
+    redis = cluster.redis();
   });
-  after(async () => {
-    for (const c of closers.reverse()) await c();
-    redis.disconnect();
-    await server.stop();
-  });
-  async function node(ks: Keyspace, name: string): Promise<TestNode> {
-    const n = await startNode(redis, ks, name);
-    closers.push(n.close);
-    return n;
-  }
+  const node = cluster.node;
   const policy = (p: Partial<StoragePolicy> = {}): StoragePolicy => ({ copies: 2, replication: [], rereplicateAfterMs: 0, rereplicateBytesPerSecond: 0, ...p });
   /** n files on `on`, one chunk each, under dir. */
   async function files(ks: Keyspace, on: TestNode, n: number, dir = '/f'): Promise<Map<string, { path: string; refs: ChunkRef[]; size: number }>> {

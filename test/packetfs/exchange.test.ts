@@ -1,40 +1,28 @@
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
-import { connectRedis } from '../../src/state/redis.js';
-import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { freePort, testPrefix } from '../helpers/redis.js';
+import { keyspace } from '../../src/state/keys.js';
 import {
   ChunkUnavailableError, addManifestLocation, chunkOffsets, registerPacketfsMetrics, manifestHash, manifestLocations, removeManifestLocation, parseRange,
   type ChunkRef,
 } from '../../src/packetfs/index.js';
-import { TOKEN, register, startFakePeer, startNode, type TestNode } from './cluster.js';
+import { TOKEN, register, startFakePeer, useChunkCluster, type TestNode } from './cluster.js';
 import { shareTarball } from './fixtures.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('chunk exchange', () => {
-  let server: TestRedis;
+  const cluster = useChunkCluster();
   let redis: Redis;
-  const closers: (() => Promise<void>)[] = [];
-  before(async () => {
-    server = await TestRedis.start();
-    redis = connectRedis(server.url);
+  before(() => {
+    redis = cluster.redis();
   });
-  after(async () => {
-    for (const c of closers.reverse()) await c();
-    redis.disconnect();
-    await server.stop();
-  });
-  async function node(ks: Keyspace, name: string): Promise<TestNode> {
-    const n = await startNode(redis, ks, name);
-    closers.push(n.close);
-    return n;
-  }
+  const node = cluster.node;
   async function chunkOn(n: TestNode, size = 100_000): Promise<{ ref: ChunkRef; data: Buffer }> {
     const data = randomBytes(size);
     await n.store.put(sha(data), data);
@@ -105,9 +93,9 @@ describe('chunk exchange', () => {
     const liar = await startFakePeer(redis, ks, 'liar', (_req, res) => {
       res.writeHead(200, { 'content-length': ref.size }).end(randomBytes(ref.size));
     });
-    closers.push(liar.close);
+    cluster.onClose(liar.close);
     const hanger = await startFakePeer(redis, ks, 'hanger', () => undefined);
-    closers.push(hanger.close);
+    cluster.onClose(hanger.close);
     await register(redis, ks, 'dead', `http://127.0.0.1:${await freePort()}`);
     const m = manifestHash([ref]);
     for (const n of ['liar', 'hanger', 'dead', 'good']) await addManifestLocation(redis, ks, m, n);
@@ -129,7 +117,7 @@ describe('chunk exchange', () => {
     const liar = await startFakePeer(redis, ks, 'liar', (_req, res) => {
       res.writeHead(200, { 'content-length': ref.size }).end(randomBytes(ref.size));
     });
-    closers.push(liar.close);
+    cluster.onClose(liar.close);
     const m = manifestHash([ref]);
     await addManifestLocation(redis, ks, m, 'liar');
     await addManifestLocation(redis, ks, m, 'good');
@@ -154,7 +142,7 @@ describe('chunk exchange', () => {
     const ks = keyspace(testPrefix());
     const me = await node(ks, 'me');
     const hanger = await startFakePeer(redis, ks, 'hanger', () => undefined);
-    closers.push(hanger.close);
+    cluster.onClose(hanger.close);
     await register(redis, ks, 'dead', `http://127.0.0.1:${await freePort()}`);
     const ref = { hash: sha(Buffer.from('nobody has me')), size: 13 };
     const f = me.fetcher({ deadlineMs: 1500, timeoutMs: 1000, hedgeMs: 100 });
