@@ -15,8 +15,8 @@
  *   - every job ends, exactly once: each succeeds, with one terminal entry in jobs:results, for
  *     an attempt that the history shows ending normally; none is lost;
  *   - a file whose close returned success is in the cluster: after every fault has healed, each
- *     reads back byte for byte (SHA-256) through every node's mount; and nothing ever lands in
- *     the directory under a mount;
+ *     reads back byte for byte (SHA-256) through every node's mount, and is held by two nodes;
+ *     and nothing ever lands in the directory under a mount;
  *   - an agent killed with SIGKILL has its jobs running again within 10 s.
  *
  * One known gap, a finding of this suite, is reported and not held against the run (with
@@ -500,6 +500,17 @@ describe(`fault injection (seed ${seed}): jobs run at most once at a time, end e
         if (duringAgentDeath(e) && n === e.writer) fellThrough.push(what);
       }
     }
+    // Copies (issue 26): every such file is on two nodes. A close returns once it is; the
+    // replication pass makes up, within a pass or two, for a holder lost to a fault since.
+    let short: string[] = [];
+    await until('every file whose close succeeded to be on two nodes', async () => {
+      short = [];
+      for (const name of expected.keys()) {
+        const h = await c.holders(`/${name}`).catch(() => []);
+        if (h.length < 2) short.push(`${name} on ${h.join(', ') || 'no node'}`);
+      }
+      return short.length === 0;
+    }, 60_000, 2000).catch(() => undefined);
     // Nothing ever landed in the directory under a mount (strays the agent moved aside are next to it).
     const under = NODES.flatMap((n) => readdirSync(join(view, n, 'cluster')).map((f) => `${n}: ${f}`));
     const strays = NODES.flatMap((n) => readdirSync(join(view, n)).filter((f) => f.startsWith('.cluster.stray-'))
@@ -542,6 +553,7 @@ describe(`fault injection (seed ${seed}): jobs run at most once at a time, end e
 
     assert.deepEqual(mismatched, [], `seed ${seed}: ${mismatched.length} file(s) whose close returned success do not read back the same on every node`);
     assert.deepEqual(under, [], `seed ${seed}: nothing lands in the directory under a mount`);
+    assert.deepEqual(short.slice(0, 20), [], `seed ${seed}: ${short.length} file(s) whose close returned success are on fewer than two nodes`);
     assert.ok(ids.length >= MIN_JOBS && written.length >= MIN_FILES);
     assert.deepEqual(checkHistory(h, t0 * 1000), []);
     failed = false;
