@@ -18,6 +18,7 @@ export function storageLine(s: StorageHealth | undefined, now = Date.now()): str
   const parts = [`${s.manifests} file contents (${formatBytes(s.bytes)})`];
   parts.push(s.underFiles ? `${s.underFiles} (${formatBytes(s.underBytes)}) short of their copies, being copied` : 'every one with all its copies');
   if (s.lostFiles) parts.push(`${s.lostFiles} (${formatBytes(s.lostBytes)}) on no live node: unreadable until a holder is back`);
+  for (const [node, r] of Object.entries(s.removing)) parts.push(`${node} being removed holds ${r.files} (${formatBytes(r.bytes)}) not yet copied elsewhere`);
   return `Storage: ${parts.join(', ')} (as of ${Math.max(0, Math.round((now - s.at) / 1000))} s ago)`;
 }
 
