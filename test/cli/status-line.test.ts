@@ -12,8 +12,8 @@ describe('oswalk status: the storage line', () => {
   });
   it('names what is short of copies, unreadable, and held only by a node being removed', () => {
     const line = storageLine({ ...base, underFiles: 3, underBytes: 2 ** 20, lostFiles: 1, lostBytes: 1024, removing: { node2: { files: 2, bytes: 2048 } } }, 1_000_000);
-    assert.match(line, /3 \(1\.0 MiB\) short of their copies, being copied/);
-    assert.match(line, /1 \(1\.0 KiB\) on no live node: unreadable until a holder is back/);
-    assert.match(line, /node2 being removed holds 2 \(2\.0 KiB\) not yet copied elsewhere/);
+    assert.match(line, /3 \(1\.0MiB\) short of their copies, being copied/);
+    assert.match(line, /1 \(1\.0KiB\) on no live node: unreadable until a holder is back/);
+    assert.match(line, /node2 being removed holds 2 \(2\.0KiB\) not yet copied elsewhere/);
   });
 });
