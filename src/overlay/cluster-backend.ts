@@ -223,13 +223,17 @@ export class ClusterBackend implements Backend {
 
   async ensureCopies(path: string, manifest: string, prefer: readonly string[] = []): Promise<void> {
     if (!this.o.copies) return;
-    const wanted = wantedCopies(await this.o.copies.policy.get(), path);
+    const policy = await this.o.copies.policy.get();
+    const wanted = wantedCopies(policy, path);
     if (wanted === 1 && !prefer.length) return;
     const { chunks } = await this.file(manifest);
     try {
       // Peers the chunks were streamed to hold them in any case (the policy read at open may
-      // have asked for more than the one read now): make them holders, not stray chunks.
-      await this.o.copies.pusher.ensure(manifest, chunks, wanted === 'all' ? wanted : Math.max(wanted, 1 + prefer.length), prefer);
+      // have asked for more than the one read now): make them holders, not stray chunks. A
+      // rule of `all` fails a close only below the Mount's own copies (at least 2): one node
+      // dead and not yet marked down must not fail every write under it.
+      const atLeast = wanted === 'all' ? (policy.copies === 'all' ? 2 : Math.max(2, policy.copies)) : undefined;
+      await this.o.copies.pusher.ensure(manifest, chunks, wanted === 'all' ? wanted : Math.max(wanted, 1 + prefer.length), prefer, atLeast);
     } catch (err) {
       throw fsError('EIO', path, (err as Error).message);
     }

@@ -112,9 +112,10 @@ export class CopyPusher {
    * Make sure `wanted` live nodes (fewer when fewer are up) hold the manifest, this one among
    * them (its chunks are in this node's store). Peers whose agent URL is in `prefer` (those
    * the chunks were streamed to) are asked first. Returns the holders; throws CopiesError when
-   * every candidate failed before enough copies were made.
+   * every candidate failed before `atLeast` copies (default: all wanted) were made, and leaves
+   * what is short beyond that to the replication pass.
    */
-  async ensure(manifest: string, chunks: readonly ChunkRef[], wanted: number | 'all', prefer: readonly string[] = []): Promise<string[]> {
+  async ensure(manifest: string, chunks: readonly ChunkRef[], wanted: number | 'all', prefer: readonly string[] = [], atLeast?: number): Promise<string[]> {
     const live = await this.liveNodes();
     const peers = live.filter((n) => n.name !== this.o.self);
     const want = copiesIn(wanted, peers.length + 1);
@@ -144,7 +145,9 @@ export class CopyPusher {
       }
     };
     await Promise.all(Array.from({ length: want - holders.length }, worker));
-    if (holders.length < want) throw new CopiesError(manifest, holders.length, want, errors.join('; ') || 'no other node to take it');
+    const needed = Math.min(want, atLeast ?? want);
+    if (holders.length < needed) throw new CopiesError(manifest, holders.length, needed, errors.join('; ') || 'no other node to take it');
+    if (holders.length < want) this.log.warn({ manifest, holders, wanted: want, errors }, 'fewer copies than wanted; the replication pass makes the rest');
     return holders;
   }
 

@@ -142,6 +142,10 @@ describe('copies between real chunk servers', () => {
     const { m, refs } = await fileOn(a, ks, 'dead');
     const holders = await pusher(a, ks).ensure(m, refs, 2);
     assert.deepEqual([...holders].sort(), ['a', 'c']);
+    // `all` with a floor of two: the dead node is left to the replication pass, the push succeeds.
+    const all = await fileOn(a, ks, 'dead-all');
+    assert.deepEqual([...(await pusher(a, ks).ensure(all.m, all.refs, 'all', [], 2))].sort(), ['a', 'c']);
+    await assert.rejects(pusher(a, ks).ensure(all.m, all.refs, 'all'), /2 of 3 copies/);
     await c.app.close();
     const other = await fileOn(a, ks, 'dead2');
     await assert.rejects(pusher(a, ks).ensure(other.m, other.refs, 2), (err: unknown) => err instanceof CopiesError && err.code === 'EIO' && /1 of 2 copies/.test(err.message));
