@@ -186,10 +186,10 @@ export class MetaCache {
     this.touch(parentOf(path), atNs);
   }
 
-  /** A directory's cached mtime moved to atNs, if later. */
+  /** A directory's cached mtime moved to atNs, if later; not its atime (as the namespace shows it, fsOp's shown()). */
   private touch(path: string, atNs: bigint): void {
     const hit = this.entries.get(path);
-    if (hit?.value?.type === 'dir' && atNs > hit.value.mtimeNs) hit.value = { ...hit.value, mtimeNs: atNs };
+    if (hit?.value?.type === 'dir' && atNs > hit.value.mtimeNs) hit.value = { ...hit.value, atimeNs: hit.value.atimeNs ?? hit.value.mtimeNs, mtimeNs: atNs };
   }
 
   /** Ask Redis again for path when it can answer; until then the answer held still serves. */

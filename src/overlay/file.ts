@@ -198,6 +198,8 @@ export class OpenFile {
   }
 
   private touch(): void {
+    // A write does not read: the atime stays where it was (the mtime, until now, when none was set).
+    this.atimeNs ??= this.mtimeNs;
     this.mtimeNs = nowNs();
     this.ctimeNs = this.mtimeNs;
     this.markDirty();
@@ -210,6 +212,7 @@ export class OpenFile {
    */
   changedInBacking(size: number, mtimeNs: bigint, ctimeNs: bigint): void {
     this.size = size;
+    this.atimeNs ??= this.mtimeNs;
     this.mtimeNs = mtimeNs;
     this.ctimeNs = ctimeNs;
     this.contentChanged = true;

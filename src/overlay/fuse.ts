@@ -75,7 +75,7 @@ export function fuseOps(fs: OverlayFs, fuse: () => FuseInstance, log: Logger): R
   return {
     getattr: (p: string, cb: Cb) => answer('getattr', p, cb, fs.getattr(p)),
     readdir: (p: string, cb: Cb) => answer('readdir', p, cb, fs.readdir(p)),
-    open: (p: string, flags: number, cb: Cb) => answer('open', p, cb, fs.open(p, flags)),
+    open: (p: string, flags: number, cb: Cb) => answer('open', p, cb, fs.open(p, flags, caller())),
     create: (p: string, mode: number, flags: number, cb: Cb) => answer('create', p, cb, fs.create(p, mode, flags, caller())),
     read: (p: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
       answer('read', p, cb, fs.read(p, fh, buf, len, pos), count),

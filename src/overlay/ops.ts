@@ -13,8 +13,9 @@ import { OpenFile, nowNs, type FileIo } from './file.js';
 import { InodeState, type Backing, type Passthrough } from './passthrough.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
-const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
-/** Set on a directory: what is made in it takes its group (node's constants lack it). */
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK, S_IXGRP, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
+/** Set on a directory: what is made in it takes its group; on a program, who it runs as (node's constants lack them). */
+const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 const { ESTALE } = osConstants.errno;
 const O_ACCMODE = 3;
@@ -411,7 +412,12 @@ export class OverlayFs {
     return this.openHandle(f, flags);
   }
 
-  async open(path: string, flags: number): Promise<number> {
+  /**
+   * `caller`: who opens. An O_TRUNC by anyone but root drops set-uid (and set-gid when the group
+   * may execute) as a write does: the kernel sends no mode change for a truncating open
+   * (atomic_o_trunc), where it does for write and truncate.
+   */
+  async open(path: string, flags: number, caller?: Caller): Promise<number> {
     checkPath(path);
     let f = await this.local(path);
     if (!f) {
@@ -422,6 +428,10 @@ export class OverlayFs {
       // Another open of the same path may have made its OpenFile meanwhile: one per path.
       f = this.files.get(path) ?? new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
       this.files.set(path, f);
+    }
+    if (flags & O_TRUNC && caller && caller.uid !== 0 && f.mode & (S_ISUID | S_ISGID)) {
+      f.mode &= ~(S_ISUID | (f.mode & S_IXGRP ? S_ISGID : 0));
+      f.markDirty();
     }
     return this.openHandle(f, flags);
   }

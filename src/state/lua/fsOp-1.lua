@@ -413,6 +413,8 @@ local function shown(p)
   local t = redis.call('HGET', dirTimes, p)
   if not t or numcmp(t, cur.f[3]) <= 0 then return cur end
   local f = copy(cur.f)
+  -- a name that comes or goes moves the directory's mtime, not its atime
+  if (f[13] or '') == '' then f[13] = f[3] end
   f[3] = t
   return { id = cur.id, f = f }
 end
