@@ -19,6 +19,7 @@ const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 const { ESTALE } = osConstants.errno;
 const O_ACCMODE = 3;
+const DIR_SIZE = 4096;
 
 /** What FUSE handlers learn about the process that asked. */
 export interface Caller {
@@ -161,7 +162,8 @@ export class OverlayFs {
   private async local(path: string): Promise<OpenFile | undefined> {
     const f = this.files.get(path);
     if (f) await this.refresh(f);
-    if (!f || !unchanged(f)) return f;
+    // An unlinked open file (libfuse's .fuse_hidden name) has no namespace entry to follow.
+    if (!f || f.hidden || !unchanged(f)) return f;
     f.refs++;
     let e: Entry | null;
     try {
@@ -244,15 +246,17 @@ export class OverlayFs {
 
   private stat(e: Entry): Stat {
     const ctime = BigInt(e.committedAt) * 1_000_000n;
+    // A directory shows the size of one ext4 block, as a small directory on ext4 does (du, ls -l).
+    const size = e.type === 'dir' ? DIR_SIZE : e.size;
     return {
       mode: e.mode,
       uid: e.uid,
       gid: e.gid,
-      size: e.size,
+      size,
       ...(e.rdev ? { rdev: e.rdev } : {}),
       nlink: e.type === 'dir' ? 2 : 1,
       blksize: 128 * 1024,
-      blocks: Math.ceil(e.size / 512),
+      blocks: Math.ceil(size / 512),
       atime: e.atimeNs ?? e.mtimeNs,
       mtime: e.mtimeNs,
       ctime: ctime > e.mtimeNs ? ctime : e.mtimeNs,
