@@ -34,6 +34,7 @@ const RR_FILES = 16;
 const RR_SIZE = 64 * 2 ** 20;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const perGiB = (s: number) => `${((s * 2 ** 30) / SIZE).toFixed(2)}`;
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'oswalk-bench-copies-'));
@@ -55,6 +56,8 @@ async function main(): Promise<void> {
     const writerPid = (await c.agents.get("node1")!.fsPid())!;
     const peerPids = ['node2', 'node3'].map((n) => c.agents.get(n)!.proc!.pid);
     const peerCpu = () => peerPids.reduce((x, p) => x + cpuSeconds(p), 0);
+    const cpuPer = (k: string) => perGiB(median(cpu[k].writer));
+    const cpuTotal = (k: string) => perGiB(median(cpu[k].writer) + median(cpu[k].peers));
     for (let r = 0; r < ROUNDS; r++) {
       t.raw.push(await timed(`dd if=${mems[r * 3]} of=${raw}/w.bin bs=1M conv=fsync status=none`));
       await sh(`rm -f ${raw}/w.bin && sync`);
@@ -75,14 +78,19 @@ async function main(): Promise<void> {
       if (holders.length !== i + 1) throw new Error(`/${k}/w0.bin is on ${holders.length} nodes, not ${i + 1}`);
     }
 
-    // Re-replication of 1 GiB.
-    for (let i = 0; i < RR_FILES; i++) await sh(`head -c ${RR_SIZE} /dev/urandom > ${m1}/rr/f${i}`);
+    // Re-replication of 1 GiB: 64 MiB files written until node2 holds 16 of them (which node
+    // takes a file's second copy is the rendezvous ranking's choice), then node2 is lost.
+    const victim = 'node2';
     const manifests: string[] = [];
-    for (let i = 0; i < RR_FILES; i++) manifests.push((await getCurrent(c.conn, c.ks, `/rr/f${i}`))!.manifest!);
-    const firstHolders = await Promise.all(manifests.map((m) => manifestLocations(c.conn, c.ks, m)));
-    // The node other than node1 that holds the most of them: its loss costs the most copies.
+    const firstHolders: string[][] = [];
     const count = (n: string) => firstHolders.filter((h) => h.includes(n)).length;
-    const victim = count('node2') >= count('node3') ? 'node2' : 'node3';
+    for (let i = 0; count(victim) < RR_FILES; i++) {
+      if (i >= 4 * RR_FILES) throw new Error(`${victim} took only ${count(victim)} of ${i} files`);
+      await sh(`head -c ${RR_SIZE} /dev/urandom > ${m1}/rr/f${i}`);
+      const m = (await getCurrent(c.conn, c.ks, `/rr/f${i}`))!.manifest!;
+      manifests.push(m);
+      firstHolders.push(await manifestLocations(c.conn, c.ks, m));
+    }
     const lostBytes = count(victim) * RR_SIZE;
     const a = c.agents.get(victim)!;
     const fsPid = await a.fsPid();
@@ -98,8 +106,8 @@ async function main(): Promise<void> {
         const h = (await manifestLocations(c.conn, c.ks, m)).filter((n) => n !== victim);
         if (h.length >= 2) ok++;
       }
-      if (ok > RR_FILES - count(victim) && !firstCopy) firstCopy = Date.now();
-      return ok === RR_FILES;
+      if (ok > manifests.length - count(victim) && !firstCopy) firstCopy = Date.now();
+      return ok === manifests.length;
     }, 300_000, 100);
     const done = Date.now();
     const copying = (done - (firstCopy || done)) / 1000;
@@ -112,18 +120,19 @@ async function main(): Promise<void> {
       ]),
       '',
       table(['CPU per GiB written (median of 3)', 'writer (node1\'s FS process)', 'peers (the two other agents)'], (['c1', 'c2', 'c3'] as const).map((k, i) => {
-        const perGiB = (xs: number[]) => `${((median(xs) * 2 ** 30) / SIZE).toFixed(2)} s`;
-        return [`${i + 1} ${i ? 'copies' : 'copy'}`, perGiB(cpu[k].writer), perGiB(cpu[k].peers)];
+        return [`${i + 1} ${i ? 'copies' : 'copy'}`, `${perGiB(median(cpu[k].writer))} s`, `${perGiB(median(cpu[k].peers))} s`];
       })),
       '',
       table(['re-replication after a node loss', 'value'], [
-        ['data that lost a copy', `${(lostBytes / 2 ** 30).toFixed(2)} GiB in ${count(victim)} files of 64 MiB`],
+        ['data that lost a copy', `${(lostBytes / 2 ** 30).toFixed(2)} GiB in ${count(victim)} files of 64 MiB (of ${manifests.length} written)`],
         ['SIGKILL → node marked down (node timeout 3 s)', `${((down - t0) / 1000).toFixed(1)} s`],
         ['marked down → every file on two live nodes (grace 0; the pass runs every 15 s)', `${((done - down) / 1000).toFixed(1)} s`],
         ['first file copied → last (copying itself)', `${copying.toFixed(1)} s${copying > 0 ? `, ${(lostBytes / 1e6 / copying).toFixed(0)} MB/s` : ''}`],
       ]),
       '',
       'Three agents on this one machine (2 cores): the writer\'s FS process, the peers\' agents and their disks share the same cores and the same disk, so each copy costs disk and CPU a real cluster spreads over machines. A close returns once the copies are on their nodes: the FS process streams each chunk to the peers as it is cut (from memory, overlapping the writing) and the close then asks each peer to hold the file, sending any chunk it lacks.',
+      '',
+      `What the goal of 70 % means here: the write is CPU-bound on these 2 cores. With 2 copies the cluster spends ${cpuTotal('c2')} CPU-seconds per GiB against ${cpuTotal('c1')} with 1 (the peer receives over loopback TCP, checks every chunk\'s SHA-256 and writes it durably), so on shared cores 2 copies run at about half the speed of 1 at best, and the goal is not met on this machine. The writer\'s own share grows from ${cpuPer('c1')} to ${cpuPer('c2')} CPU-seconds per GiB: where the peers are other machines, a CPU-bound writer would run at about ${pct(median(cpu.c1.writer), median(cpu.c2.writer))} of its 1-copy speed, its network carrying one more byte per byte written (a projection from these measurements, not a measurement).`,
     ].join('\n');
     writeSection('copies', 'Copies: write cost and re-replication', 'node dist/bench/copies.js', body);
   } finally {
