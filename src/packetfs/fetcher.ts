@@ -8,14 +8,18 @@ import { ChunkNotFoundError, ChunkUnavailableError, CorruptChunkError, checkHash
 import { manifestLocations } from './locations.js';
 import { verifyHash, type ChunkRef, type ChunkStore } from './store.js';
 
-export interface ChunkFetcherOptions {
+/** What a node's side of a chunk exchange with its peers works with (fetcher and pusher alike). */
+export interface PeerSideOptions {
   store: ChunkStore;
   redis: Redis;
   ks: Keyspace;
-  /** This node's name (never asked for chunks). */
+  /** This node's name (never asked for chunks, never sent a copy). */
   self: string;
   /** Bearer token of the peers' chunk servers. */
   token: string;
+}
+
+export interface ChunkFetcherOptions extends PeerSideOptions {
   /** One attempt against one holder, headers and body. Default 2 s. */
   timeoutMs?: number;
   /** The whole getChunk, across every holder tried; then ChunkUnavailableError (EIO). Default 5 s. */

@@ -1,13 +1,12 @@
-import type { Redis } from 'ioredis';
-import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
 import type { NodeRecord } from '../state/types.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { copiesIn, rankTargets, type CopyTarget } from './copies.js';
+import type { PeerSideOptions } from './fetcher.js';
 import { manifestLocations } from './locations.js';
 import { encodeChunkList } from './manifest.js';
 import { PeerClient } from './peer-http.js';
-import type { ChunkRef, ChunkStore } from './store.js';
+import type { ChunkRef } from './store.js';
 
 /**
  * A node that can take and serve copies now: its agent heartbeats (a draining node still
@@ -31,13 +30,7 @@ export class CopiesError extends Error {
   }
 }
 
-export interface CopyPusherOptions {
-  store: ChunkStore;
-  redis: Redis;
-  ks: Keyspace;
-  self: string;
-  /** Bearer token of the peers' chunk servers. */
-  token: string;
+export interface CopyPusherOptions extends PeerSideOptions {
   /** One request to one peer. Default 5 s: a chunk takes milliseconds on a healthy peer. */
   timeoutMs?: number;
   /** Chunks sent to one peer at once. Default 4. */
