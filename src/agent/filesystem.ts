@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
   addManifestLocation, ChunkFetcher, ChunkStore, chunkRoutes, CopyPusher, decodeChunkList, Pace, registerPacketfsMetrics, replicate,
-  storagePolicy, wantedCopies, type ReplicationTotals,
+  PolicyCache, wantedCopies, type ReplicationTotals,
 } from '../packetfs/index.js';
 import type { Keyspace } from '../state/keys.js';
 import { getManifest } from '../state/fs.js';
@@ -185,11 +185,13 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
   const { redis, ks, node, log } = opts;
   await mkdir(opts.exportDir, { recursive: true });
   const pusher = new CopyPusher({ store, redis, ks, self: node, token: opts.token, log: log.child({ part: 'push' }) });
+  // Read once per 5 s, not once per translated file.
+  const policy = new PolicyCache(redis, ks);
   const translator = await startTranslator({
     redis, ks, node, exportDir: opts.exportDir, store, log: log.child({ part: 'translate' }), registry: opts.registry,
     // Not a close: a file short of copies is left to the replication pass, which finds it.
     copies: async (path, manifest, chunks) => {
-      await pusher.ensure(manifest, chunks, wantedCopies(await storagePolicy(redis, ks), path));
+      await pusher.ensure(manifest, chunks, wantedCopies(await policy.get(), path));
     },
   });
   const fetcher = new ChunkFetcher({ store, redis, ks, self: node, token: opts.token, log: log.child({ part: 'fetch' }) });
@@ -224,10 +226,10 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
   every(60_000, 'store statistics', refreshStats);
   const pace = new Pace(0);
   every(opts.replicateEveryMs ?? 15_000, 'replication', async () => {
-    const policy = await storagePolicy(redis, ks);
-    pace.setRate(policy.rereplicateBytesPerSecond);
+    const p = await policy.get();
+    pace.setRate(p.rereplicateBytesPerSecond);
     const res = await replicate({
-      fetcher, redis, ks, self: node, policy, pace, log: log.child({ part: 'replicate' }),
+      fetcher, redis, ks, self: node, policy: p, pace, log: log.child({ part: 'replicate' }),
       files: () => currentFilesUnder(redis, ks, '/'),
       loadManifest: async (hash) => {
         const buf = await getManifest(redis, ks, hash);

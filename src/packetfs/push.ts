@@ -21,6 +21,14 @@ export function copyTarget(n: NodeRecord): CopyTarget {
   return { name: n.name, ...(zone ? { zone } : {}), ...(n.storeFreeBytes === undefined ? {} : { freeBytes: n.storeFreeBytes }) };
 }
 
+/** Holders by name as copy targets (a holder no longer listed has only its name). */
+export function holderTargets(names: readonly string[], byName: ReadonlyMap<string, NodeRecord>): CopyTarget[] {
+  return names.map((h) => {
+    const n = byName.get(h);
+    return n ? copyTarget(n) : { name: h };
+  });
+}
+
 /** Fewer nodes took a file's copies than it wants, though enough nodes are up: the close fails with EIO. */
 export class CopiesError extends Error {
   readonly code = 'EIO';
@@ -118,7 +126,7 @@ export class CopyPusher {
     if (!holders.includes(this.o.self)) holders.push(this.o.self);
     if (holders.length >= want) return holders;
     const bytes = chunks.reduce((s, c) => s + c.size, 0);
-    const ranked = rankTargets(manifest, bytes, peers.map(copyTarget), holders.map((h) => byName.get(h) ? copyTarget(byName.get(h)!) : { name: h }));
+    const ranked = rankTargets(manifest, bytes, peers.map(copyTarget), holderTargets(holders, byName));
     const preferred = ranked.filter((t) => prefer.includes(byName.get(t)!.agentUrl));
     const rest = ranked.filter((t) => !preferred.includes(t));
     const targets = [...preferred, ...rest.filter((t) => !this.failedLately(t)), ...rest.filter((t) => this.failedLately(t))];

@@ -7,7 +7,7 @@ import { copiesIn, rankTargets, wantedCopies } from './copies.js';
 import type { ChunkFetcher } from './fetcher.js';
 import { addManifestLocation, manifestLocations } from './locations.js';
 import type { StoragePolicy } from './policy.js';
-import { copyTarget, holdsCopies } from './push.js';
+import { copyTarget, holderTargets, holdsCopies } from './push.js';
 import type { ChunkRef } from './store.js';
 
 export interface ReplicateOptions {
@@ -172,7 +172,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
   needs.sort((a, b) => a.live - b.live || b.bytes - a.bytes);
   for (const need of needs) {
     if (need.counted.includes(opts.self)) continue;
-    const targets = rankTargets(need.manifest, need.bytes, live.map(copyTarget), need.counted.map((h) => (byName.has(h) ? copyTarget(byName.get(h)!) : { name: h })));
+    const targets = rankTargets(need.manifest, need.bytes, live.map(copyTarget), holderTargets(need.counted, byName));
     if (!targets.slice(0, need.want - need.counted.length).includes(opts.self)) continue;
     try {
       const chunks = await opts.loadManifest(need.manifest);
