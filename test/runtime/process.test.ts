@@ -18,6 +18,8 @@ import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { Output } from '../helpers/output.js';
 import { checkStdin } from '../helpers/runtime-stdin.js';
 import { heldFence } from '../helpers/fence.js';
+import { stalledMount } from '../helpers/stalled-mount.js';
+import { monotonicMs, NodeFence } from '../../src/agent/fence.js';
 
 const logger = pino({ level: 'silent' });
 let stateDir: string;
@@ -214,6 +216,31 @@ describe('process runtime', () => {
       assert.match(stderr, /oswalk: cannot enter the working directory ".*gone": No such file or directory/);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a job whose working dir hangs (a stalled mount) while its fence passes never starts: the guard watches the fence during the start', async () => {
+    const mount = await stalledMount();
+    try {
+      const own = new NodeFence(await mkdtemp(join(tmpdir(), 'oswalk-fence-')));
+      own.heartbeatAccepted(monotonicMs(), 2000); // good for 1.5 s
+      // A group of its own, as the agent starts it: the guard's fence kills its whole group.
+      const g = spawn(guardBinary(), [own.file, '--cwd', join(mount.dir, 'stalled'), '--', 'sh', '-c', 'echo started'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = new Output();
+      g.stdout!.on('data', (d: Buffer) => out.onOutput('stdout', d));
+      g.stderr!.on('data', (d: Buffer) => out.onOutput('stderr', d));
+      const t0 = Date.now();
+      const exited = once(g, 'exit');
+      const bound = new Promise((r) => setTimeout(r, 10_000, 'still waiting'));
+      const res = await Promise.race([exited, bound]);
+      if (res === 'still waiting') process.kill(-g.pid!, 'SIGKILL');
+      assert.notEqual(res, 'still waiting', 'the guard fenced the job that hung starting, within 10 s');
+      assert.equal((res as [number | null, string | null])[1], 'SIGKILL');
+      assert.equal(out.stdout, '', 'the command never ran');
+      assert.match(out.stderr, /oswalk: the node's lease lapsed while the job was starting/);
+      assert.ok(Date.now() - t0 >= 1000, 'not before the fence');
+    } finally {
+      await mount.close();
     }
   });
 

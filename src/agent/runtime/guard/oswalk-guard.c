@@ -24,7 +24,10 @@
  *
  * --cwd: the child enters DIR before the exec, not the agent: a spawn with a working directory
  * in a stopped FUSE mount would block the agent's whole event loop in chdir (Node's spawn waits
- * for the exec), freezing every other job's supervision with it.
+ * for the exec), freezing every other job's supervision with it. The guard watches the fence
+ * while its child enters DIR and execs (both can hang for as long as the mount's FS process
+ * does, e.g. while Redis is down), and the child looks at the fence once more just before the
+ * exec: a job whose node lost its hold while it was starting never starts.
  *
  * Exit status: the child's (its exit code, or in process mode the same signal raised again, so
  * the agent sees "killed by SIGX"; in container mode 128+N, as Docker reports signals). An
@@ -37,6 +40,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +118,27 @@ static void fence(const char *why) {
   _exit(137);
 }
 
+/*
+ * Waits for the child's exec (EOF on its error pipe: 0) or for its report of a failure (1, in
+ * `failed`), fencing if the fence passes or the agent goes meanwhile: entering a working
+ * directory in a FUSE mount, or loading the program from one, waits on the mount's FS process.
+ */
+static int wait_exec(int fd, int failed[2]) {
+  for (;;) {
+    long long left = read_fence() - now_ms();
+    if (left <= 0) fence("the node's lease lapsed while the job was starting");
+    if (left > MAX_WAIT_MS) left = MAX_WAIT_MS;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int n = poll(&p, 1, (int)left);
+    if (!pid1 && getppid() != parent) fence("the agent that started this job is gone");
+    if (n > 0) return read(fd, failed, 2 * sizeof failed[0]) == (ssize_t)(2 * sizeof failed[0]);
+    if (n < 0 && errno != EINTR) {
+      perror("oswalk-guard: poll");
+      fence("the guard cannot watch its job start");
+    }
+  }
+}
+
 static int usage(void) {
   fprintf(stderr, "usage: oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] -- COMMAND [ARG]...\n");
   return 125;
@@ -168,7 +193,11 @@ int main(int argc, char **argv) {
     int failed[2] = { 0, 0 };
     if (!cwd || chdir(cwd) == 0) {
       failed[0] = 1;
-      execvp(cmd[0], cmd);
+      if (read_fence() <= now_ms()) {
+        failed[0] = 2;
+      } else {
+        execvp(cmd[0], cmd);
+      }
     }
     failed[1] = errno;
     if (write(errpipe[1], failed, sizeof failed) < 0) { /* the parent sees EOF and a 127 anyway */ }
@@ -176,8 +205,9 @@ int main(int argc, char **argv) {
   }
   close(errpipe[1]);
   int failed[2];
-  if (read(errpipe[0], failed, sizeof failed) == (ssize_t)sizeof failed) {
+  if (wait_exec(errpipe[0], failed)) {
     waitpid(child, NULL, 0);
+    if (failed[0] == 2) fence("the node's lease lapsed while the job was starting");
     if (!failed[0]) {
       dprintf(2, "oswalk: cannot enter the working directory \"%s\": %s\n", cwd, strerror(failed[1]));
       return 125;
