@@ -44,6 +44,15 @@
  * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |
  * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
  * | pfs:health                  | hash   | what the last replication pass saw of the cluster's files: at, by, manifests, bytes, underFiles/Bytes (fewer live copies than wanted), lostFiles/Bytes (none live), removing (JSON: node being removed → files and bytes only it holds enough of) (src/packetfs/replicate.ts) |
+ * | lk:sessions                 | zset   | lock session (one FS process's run on one node, e.g. `node1:ab12cd`) → its lease deadline (ms, Redis' clock); past it the session is dead and its locks and waits go (src/state/locks.ts) |
+ * | lk:s:<session>              | set    | `p:<path>` / `f:<path>`: where the session has POSIX / flock locks or waits (so dropping a dead session is cheap) |
+ * | lk:p:<path>                 | hash   | POSIX record locks: owner (`<session>/<kernel lock owner>`) → `<pid>\|r,0,9;w,20,inf` (sorted, disjoint, end inclusive) |
+ * | lk:f:<path>                 | hash   | flock locks: owner → `<pid>\|sh` or `<pid>\|ex` |
+ * | lk:pq:<path>                | zset   | queued F_SETLKW requests `<r\|w>\|<start>\|<end>\|<owner>` → arrival number (served in order) |
+ * | lk:fq:<path>                | zset   | queued blocking flock requests `<sh\|ex>\|<owner>` → arrival number |
+ * | lk:pw                       | hash   | waiting POSIX owner → `<type>\|<start>\|<end>\|<path>` of its latest queued request (deadlock detection) |
+ * | lk:seq                      | string | arrival counter of the lock wait queues |
+ * | lk:wake                     | pubsub | a path where a lock or wait went away (unlock, cancel, release, w→r, a dead session dropped): its waiters retry |
  *
  * The fsOp script reaches fs:p/fs:d keys of parents and subtrees it cannot know in advance; it builds
  * them from the prefix, so they stay in the prefix's slot.
@@ -80,6 +89,15 @@ export interface Keyspace {
   manifestLocations(manifestHash: string): string;
   storageHealth: string;
   nodeStopWake(node: string): string;
+  lockSessions: string;
+  lockSession(session: string): string;
+  posixLocks(path: string): string;
+  flockLocks(path: string): string;
+  posixWaiters(path: string): string;
+  flockWaiters(path: string): string;
+  posixWaiting: string;
+  lockSeq: string;
+  lockWake: string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -120,5 +138,14 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     manifestLocations: (manifestHash) => `${prefix}pfs:loc:${manifestHash}`,
     storageHealth: `${prefix}pfs:health`,
     nodeStopWake: (node) => `${prefix}wake:node:${node}:stop`,
+    lockSessions: `${prefix}lk:sessions`,
+    lockSession: (session) => `${prefix}lk:s:${session}`,
+    posixLocks: (path) => `${prefix}lk:p:${path}`,
+    flockLocks: (path) => `${prefix}lk:f:${path}`,
+    posixWaiters: (path) => `${prefix}lk:pq:${path}`,
+    flockWaiters: (path) => `${prefix}lk:fq:${path}`,
+    posixWaiting: `${prefix}lk:pw`,
+    lockSeq: `${prefix}lk:seq`,
+    lockWake: `${prefix}lk:wake`,
   };
 }

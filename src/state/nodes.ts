@@ -85,3 +85,8 @@ export async function markRemoving(redis: Redis, ks: Keyspace, name: string, on:
   const res = await runScript<number | null>(redis, 'markRemoving', [ks.nodes, ks.node(name)], [name, on ? '1' : '0', now ?? '']);
   return res ?? false;
 }
+
+/** The node timeout in force (the leading monitor's; 5 s before any monitor ran), in ms. */
+export async function clusterNodeTimeoutMs(redis: Redis, ks: Keyspace): Promise<number> {
+  return Number((await redis.hget(ks.cluster, 'nodeTimeoutMs')) ?? 5000);
+}
