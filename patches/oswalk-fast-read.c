@@ -25,6 +25,7 @@
 #include "oswalk-chunk-check.c"
 #include "oswalk-xattrs.c"
 #include "oswalk-passthrough.c"
+#include "oswalk-locks.c"
 
 #define OW_ALIGN 4096
 /* Chunks loaded ahead of a sequential reader, by this many loader threads: each load is one
@@ -501,8 +502,9 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   return result;
 }
 
-/* What the addon's NAPI_INIT exports of this file, oswalk-chunk-check.c, oswalk-xattrs.c and
- * oswalk-passthrough.c (the patch names only this macro, so new functions need no new patch). */
+/* What the addon's NAPI_INIT exports of this file, oswalk-chunk-check.c, oswalk-xattrs.c,
+ * oswalk-passthrough.c and oswalk-locks.c (the patch names only this macro, so new functions
+ * need no new patch). */
 #define OSWALK_EXPORT_FUNCTIONS \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_add) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_drop) \
@@ -514,4 +516,6 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   NAPI_EXPORT_FUNCTION(oswalk_xattrs_read) \
   NAPI_EXPORT_FUNCTION(oswalk_backing_open) \
   NAPI_EXPORT_FUNCTION(oswalk_backing_close) \
-  NAPI_EXPORT_FUNCTION(oswalk_open_reply)
+  NAPI_EXPORT_FUNCTION(oswalk_open_reply) \
+  NAPI_EXPORT_FUNCTION(oswalk_locks_handler) \
+  NAPI_EXPORT_FUNCTION(oswalk_lock_reply)

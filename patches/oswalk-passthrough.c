@@ -32,6 +32,8 @@
 #define OW_FUSE_OPEN 14
 #define OW_FUSE_INIT 26
 #define OW_FUSE_CREATE 35
+#define OW_FUSE_GETLK 31
+#define OW_FUSE_SETLKW 33
 #define OW_FUSE_INIT_EXT (1u << 30)
 /* FUSE_PASSTHROUGH is bit 37 of the 64-bit flags: bit 5 of flags2. */
 #define OW_FUSE_PASSTHROUGH_FLAGS2 (1u << 5)
@@ -70,6 +72,12 @@ static ow_request_t ow_requests[OW_PENDING];
 static atomic_int ow_requests_pending = 0;
 static ow_mark_t ow_marks[OW_PENDING];
 static int ow_dev_fd = -1;
+/* The channel of the mount, for notifications to the kernel (oswalk-locks.c). */
+static struct fuse_chan *ow_chan;
+/* The kernel's node id of the lock request this thread is serving (GETLK, SETLK, SETLKW):
+ * libfuse's high-level API names the file by path only, and the kernel's caches of it are
+ * dropped by node id (oswalk-locks.c). A thread serves the request it received. */
+static __thread uint64_t ow_lock_nodeid;
 
 static void ow_request_put (uint64_t unique, uint32_t opcode) {
   pthread_mutex_lock(&ow_pt_lock);
@@ -142,6 +150,7 @@ static int ow_channel_receive (struct fuse_chan **chp, char *buf, size_t size) {
       continue;
     }
     if (in->opcode == OW_FUSE_INIT || in->opcode == OW_FUSE_OPEN || in->opcode == OW_FUSE_CREATE) ow_request_put(in->unique, in->opcode);
+    if (in->opcode >= OW_FUSE_GETLK && in->opcode <= OW_FUSE_SETLKW) ow_lock_nodeid = in->nodeid;
     return (int) res;
   }
 }
@@ -161,6 +170,8 @@ static int ow_channel_send (struct fuse_chan *ch, const struct iovec iov[], size
   if (iov == NULL) return 0;
   if (count < 1 || iov[0].iov_len < sizeof(ow_out_header_t)) return ow_channel_write(ch, iov, count);
   ow_out_header_t *out = (ow_out_header_t *) iov[0].iov_base;
+  /* A notification (unique 0) answers no request: it must not take a free slot's entry. */
+  if (out->unique == 0) return ow_channel_write(ch, iov, count);
   uint32_t opcode = ow_request_take(out->unique);
   if (opcode == 0 || out->error != 0 || count != 2) return ow_channel_write(ch, iov, count);
   if (opcode == OW_FUSE_INIT && iov[1].iov_len <= sizeof(ow_init_out_t)) {
@@ -201,6 +212,7 @@ static struct fuse_chan *ow_channel (struct fuse_chan *mounted) {
   struct fuse_chan *ch = fuse_chan_new(&ops, fuse_chan_fd(mounted), fuse_chan_bufsize(mounted), NULL);
   if (ch == NULL) return mounted;
   ow_dev_fd = fuse_chan_fd(mounted);
+  ow_chan = ch;
   return ch;
 }
 

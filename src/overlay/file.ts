@@ -137,6 +137,11 @@ export class OpenFile {
   commitWhenDropped = false;
   /** Unlinked while open (renamed by libfuse to .fuse_hidden…): never committed again. */
   hidden = false;
+  /**
+   * A lock on it lapsed while it was open (the mount's lease in the lock table ran out): what was
+   * written under that lock must not become a version over what the next holder did (locks.ts).
+   */
+  lockLost = false;
   private staging: Staging | null = null;
   /** The staging file being made. */
   private makingStaging: Promise<Staging> | null = null;

@@ -15,8 +15,10 @@ import { connectRedis } from '../state/redis.js';
 import { keyspace } from '../state/keys.js';
 import { createLogger } from '../util/log.js';
 import { ClusterBackend } from './cluster-backend.js';
+import { ClusterLocks } from './cluster-locks.js';
 import { FileCache } from './file-cache.js';
 import { fuseOps, loadFuse, mountOptions, type MountTuning } from './fuse.js';
+import { MountLocks } from './locks.js';
 import { OverlayFs } from './ops.js';
 import { mountStack, parseMountinfo, type MountReadStats } from './index.js';
 
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
   // Modes come from the callers (the kernel applies their umask); ours must not cut them again.
   process.umask(0);
 
-  const { Fuse, fastReads, passthrough } = loadFuse(cfg.chunkDir, log);
+  const { Fuse, fastReads, passthrough, locks: lockBinding } = loadFuse(cfg.chunkDir, log);
   // A Redis that keeps the connection but does not answer (stopped, a paused VM, a path that
   // drops packets) would hold every FUSE request that needs it, and its caller, unkillable in
   // the kernel: each command fails after this long instead, and the caller gets EIO.
@@ -109,6 +111,14 @@ async function main(): Promise<void> {
   const pt = process.env.OSWALK_PASSTHROUGH === '0' || !fileCache.enabled ? {} : { fileCache, passthrough };
   const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log, liveChunker, ...fast, ...pt });
   await fs.start();
+  // flock and fcntl locks through the mount hold across the cluster (before the mount: the
+  // addon gives the mount lock operations only once it has someone to ask).
+  const locks = new MountLocks(lockBinding, new ClusterLocks({ redis, ks, node: cfg.node }), {
+    taking: (path) => fs.lockTaking(path),
+    releasing: (path) => fs.lockReleasing(path),
+    lost: (paths) => fs.locksLost(paths),
+  }, log);
+  await locks.start();
 
   const fuse = new Fuse(cfg.mountDir, fuseOps(fs, () => fuse, log), mountOptions(cfg.tuning));
   await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
@@ -132,6 +142,9 @@ async function main(): Promise<void> {
     log.info({ why, fastReads: fastReads.stats() }, 'unmounting');
     const abandoned = await fs.flushClosed();
     if (abandoned.length > 0) log.warn({ paths: abandoned.slice(0, 20), count: abandoned.length }, 'files still being written keep their last version');
+    // Waiting lock requests are answered (EIO) and this mount's locks let go: nothing written
+    // under them from now on becomes a version.
+    await locks.close().catch((err) => log.warn({ err }, 'could not end the lock session (its locks lapse with its lease)'));
     // libfuse unmounts by path (umount2 with MNT_DETACH, as root): if the agent has already
     // detached our mount (it thought us dead, or a new agent took over the path), that would
     // detach whatever is on top now, a newer FS process's mount or the guard under it. Then we

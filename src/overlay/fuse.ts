@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { oswalkAddon } from '../native/addon.js';
 import { errnoOf, fsError } from './errors.js';
 import { fastReads, type FastReadBinding, type FastReads } from './fast-read.js';
+import type { LockBinding } from './locks.js';
 import type { Caller, OverlayFs, Stat } from './ops.js';
 import { Passthrough, type PassthroughBinding } from './passthrough.js';
 
@@ -18,11 +19,11 @@ const require = createRequire(import.meta.url);
 
 /**
  * fuse-native, with its patched addon; the addon's reads on the FUSE threads over the store at
- * storeDir, and its FUSE passthrough.
+ * storeDir, its FUSE passthrough, and its lock requests (locks.ts).
  */
-export function loadFuse(storeDir: string, log: Logger): { Fuse: FuseClass; fastReads: FastReads; passthrough: Passthrough } {
-  const binding = oswalkAddon() as unknown as FastReadBinding & PassthroughBinding;
-  return { Fuse: require('fuse-native') as FuseClass, fastReads: fastReads(binding, storeDir), passthrough: new Passthrough(binding, log) };
+export function loadFuse(storeDir: string, log: Logger): { Fuse: FuseClass; fastReads: FastReads; passthrough: Passthrough; locks: LockBinding } {
+  const binding = oswalkAddon() as unknown as FastReadBinding & PassthroughBinding & LockBinding;
+  return { Fuse: require('fuse-native') as FuseClass, fastReads: fastReads(binding, storeDir), passthrough: new Passthrough(binding, log), locks: binding };
 }
 
 export interface MountTuning {

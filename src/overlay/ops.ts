@@ -555,6 +555,7 @@ export class OverlayFs {
     return f.serialize(async () => {
       f.commitWhenDropped = false;
       if (!f.dirty || f.hidden) return;
+      if (f.lockLost) throw fsError('EIO', f.path, 'a lock on it was lost (this mount was cut off from the lock table): changes made under it are not committed');
       const content = f.contentDirty;
       f.dirty = false;
       f.contentChanged = false;
@@ -891,6 +892,33 @@ export class OverlayFs {
       flag: 0,
       namemax: 255,
     };
+  }
+
+  /**
+   * A lock on path is about to be granted here (locks.ts): what this mount knows of the path
+   * may be older than what the previous holder, on another node, published when it let go, and
+   * the namespace's event saying so may not have arrived. Ask again, and bring a file open here
+   * without changes of its own to that version.
+   */
+  async lockTaking(path: string): Promise<void> {
+    this.meta.invalidate(path);
+    await this.local(path);
+  }
+
+  /** A lock on path is about to be let go here: what was written to it here becomes a version first. */
+  async lockReleasing(path: string): Promise<void> {
+    const f = this.files.get(path);
+    if (!f) return;
+    await this.refresh(f);
+    await this.commitFile(f);
+  }
+
+  /** Locks on these paths lapsed (locks.ts): their files' unpublished changes are refused. */
+  locksLost(paths: string[]): void {
+    for (const p of paths) {
+      const f = this.files.get(p);
+      if (f) f.lockLost = true;
+    }
   }
 
   /**

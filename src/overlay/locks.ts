@@ -1,0 +1,306 @@
+/**
+ * flock(2) and fcntl(2) record locks through a mount, held cluster-wide (issue 25): the kernel
+ * hands every lock request on a file of the mount to the addon (patches/oswalk-locks.c), which
+ * passes it here; the answer comes from the cluster's lock table (Backend.locks, kept in Redis
+ * by src/state/locks.ts), so a lock taken through one node's mount excludes the same lock taken
+ * through every other node's. Linux's local semantics are kept: who owns a lock (the process for
+ * record locks, the open file for flock), release on close and exit (libfuse unlocks at every
+ * flush, and a flock at the last release), F_GETLK naming the holder, waits served in arrival
+ * order, EDEADLK for a cycle of record-lock waits.
+ *
+ * What a lock protects is seen fresh: granting one first drops this mount's cached view of the
+ * file and takes its newest version (and the addon then drops the kernel's pages and attributes
+ * of it); letting go first commits what was written to it here (what an fsync does), so the next
+ * holder, on any node, reads it.
+ *
+ * A lock lives as long as this mount's session in the table, which this module renews; a mount
+ * that cannot renew (its process frozen, cut off from Redis) loses its locks once the lease has
+ * passed, and the others go on. Its own locks are then void: `onLost` names the files, whose
+ * unpublished changes must not be committed over what the next holder did.
+ */
+import type { Logger } from 'pino';
+
+/** The addon's side (patches/oswalk-locks.c). */
+export interface LockBinding {
+  oswalk_locks_handler(fn: (...args: unknown[]) => void): void;
+  oswalk_lock_reply(id: number, res: number, type?: number, start?: number, end?: number, pid?: number): boolean;
+}
+
+/** What a lock request ends in (src/state/locks.ts). */
+export type LockStatus = 'granted' | 'blocked' | 'wouldblock' | 'deadlock' | 'lost' | 'nolck';
+
+export interface HeldLock {
+  type: 'r' | 'w';
+  start: number;
+  /** Inclusive; Infinity: to the end of the file. */
+  end: number;
+  pid: number;
+}
+
+/** The cluster's lock table as one mount's session sees it; owners are the kernel's lock owners. */
+export interface LockTable {
+  /** How long the session lives without a renewal (ms). */
+  readonly leaseMs: number;
+  /** Starts a new session (a mount's first, or after the last one was lost). */
+  open(): Promise<void>;
+  /** Moves the session's lease on; false: the session is gone and its locks with it. */
+  renew(): Promise<boolean>;
+  close(): Promise<void>;
+  setlk(r: { owner: string; pid: number; path: string; type: 'r' | 'w' | 'u'; start: number; end: number; wait: boolean }): Promise<LockStatus>;
+  getlk(r: { owner: string; path: string; type: 'r' | 'w'; start: number; end: number }): Promise<HeldLock | undefined>;
+  flock(r: { owner: string; pid: number; path: string; op: 'sh' | 'ex' | 'un'; wait: boolean }): Promise<LockStatus>;
+  /** Drops a queued wait (the waiting call was interrupted). */
+  cancel(r: { owner: string; path: string; kind: 'posix' | 'flock' }): Promise<void>;
+  /** Calls fn with a path whose locks changed anywhere in the cluster (a wait there may be granted now). */
+  onWake(fn: (path: string) => void): Promise<() => Promise<void>>;
+}
+
+/** What granting and letting go do to the files (ops.ts). */
+export interface LockHooks {
+  /** Before a lock on path is granted: take the newest version (drop cached views). */
+  taking(path: string): Promise<void>;
+  /** Before a lock on path is let go: commit what was written to it here. */
+  releasing(path: string): Promise<void>;
+  /** The session was lost: locks on these paths are no longer held. */
+  lost(paths: string[]): void;
+}
+
+// <fcntl.h> on Linux (x86-64, arm64), and what patches/oswalk-locks.c sends.
+const F_GETLK = 5;
+const F_SETLKW = 7;
+const F_RDLCK = 0;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+const KIND_POSIX = 0;
+const KIND_CANCEL = 2;
+const EINTR = 4;
+const EIO = 5;
+const EAGAIN = 11;
+const EDEADLK = 35;
+const ENOLCK = 37;
+
+/** How often waits are asked again without a wake (a publish lost across a reconnect). */
+const RETRY_MS = 1000;
+
+interface Request {
+  id: number;
+  kind: 'posix' | 'flock';
+  path: string;
+  owner: string;
+  pid: number;
+  type: 'r' | 'w' | 'u';
+  start: number;
+  end: number;
+  wait: boolean;
+  /** Queued in the table behind a lock held elsewhere. */
+  queued: boolean;
+  /** Being asked of the table right now (a retry must not overlap its own ask). */
+  asking: boolean;
+  /** The waiting process got a signal. */
+  cancelled: boolean;
+}
+
+const ERRNO: Record<Exclude<LockStatus, 'granted' | 'blocked'>, number> = { wouldblock: EAGAIN, deadlock: EDEADLK, lost: ENOLCK, nolck: ENOLCK };
+
+export class MountLocks {
+  /** Requests not answered yet, by the addon's id, in arrival order. */
+  private requests = new Map<number, Request>();
+  /**
+   * Per path, the owners ("posix:<owner>", "flock:<owner>") that were granted a lock on it here
+   * and have not let go of the whole file: libfuse unlocks at every close of every file, which
+   * for an owner holding nothing here is answered at once, without the cluster.
+   */
+  private holders = new Map<string, Set<string>>();
+  private renewTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private unsubscribe?: () => Promise<void>;
+  private closed = false;
+  /** Until when (Date.now()) the session's last renewal surely holds, counting from when it was sent. */
+  private validUntil = 0;
+
+  constructor(
+    private binding: LockBinding,
+    private table: LockTable,
+    private hooks: LockHooks,
+    private log: Logger,
+  ) {}
+
+  /** Opens the session and takes the mount's lock requests from its next mount on. */
+  async start(): Promise<void> {
+    await this.openSession();
+    this.unsubscribe = await this.table.onWake((path) => this.wake(path));
+    this.binding.oswalk_locks_handler((...a: unknown[]) => this.onRequest(a));
+    this.renewTimer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.table.leaseMs / 3)));
+    this.retryTimer = setInterval(() => this.wake(), RETRY_MS);
+  }
+
+  private async openSession(): Promise<void> {
+    const sent = Date.now();
+    await this.table.open();
+    this.validUntil = sent + Math.floor((this.table.leaseMs * 3) / 4);
+  }
+
+  private onRequest(a: unknown[]): void {
+    const id = a[0] as number;
+    if (a[1] === KIND_CANCEL) return this.cancel(id);
+    const [, kind, path, owner, pid, cmd, type, start, end] = a as [number, number, string, bigint, number, number, number, number, number];
+    const r: Request = {
+      id,
+      kind: kind === KIND_POSIX ? 'posix' : 'flock',
+      path,
+      owner: owner.toString(),
+      pid,
+      type: type === F_RDLCK ? 'r' : type === F_WRLCK ? 'w' : 'u',
+      start,
+      end: end < 0 ? Infinity : end,
+      // Record locks: F_SETLKW waits; flock: the addon sends 1 for a blocking request.
+      wait: kind === KIND_POSIX ? cmd === F_SETLKW : cmd === 1,
+      queued: false,
+      asking: false,
+      cancelled: false,
+    };
+    this.requests.set(id, r);
+    if (this.closed) return this.reply(r, -EIO);
+    if (r.kind === 'posix' && cmd === F_GETLK) return void this.getlk(r);
+    if (r.type === 'u' && !this.holders.get(r.path)?.has(`${r.kind}:${r.owner}`)) return this.reply(r, 0);
+    void this.ask(r);
+  }
+
+  private async getlk(r: Request): Promise<void> {
+    try {
+      const h = r.type === 'u' ? undefined : await this.table.getlk({ owner: r.owner, path: r.path, type: r.type, start: r.start, end: r.end });
+      if (!h) this.reply(r, 0, F_UNLCK, 0, -1, 0);
+      else this.reply(r, 0, h.type === 'r' ? F_RDLCK : F_WRLCK, h.start, Number.isFinite(h.end) ? h.end : -1, h.pid);
+    } catch (err) {
+      this.log.warn({ err, path: r.path }, 'F_GETLK failed');
+      this.reply(r, -EIO);
+    }
+  }
+
+  /** Asks the table for r (again); answers the addon unless r must wait on. */
+  private async ask(r: Request): Promise<void> {
+    if (r.asking || !this.requests.has(r.id)) return;
+    r.asking = true;
+    try {
+      const who = `${r.kind}:${r.owner}`;
+      if (r.type === 'u') {
+        // What was written under the lock goes out first; a failure to is reported, but the lock
+        // is let go all the same: its owner would hold it until the mount restarts otherwise.
+        let res = 0;
+        try {
+          await this.hooks.releasing(r.path);
+        } catch (err) {
+          this.log.warn({ err, path: r.path }, 'could not commit the file before letting go of its lock');
+          res = -EIO;
+        }
+        await this.change(r);
+        if (r.kind === 'flock' || (r.start === 0 && r.end === Infinity)) this.forget(r.path, who);
+        return this.reply(r, res);
+      }
+      // A downgrade (w to r) lets readers elsewhere in: they must find what was written.
+      if (r.type === 'r' && this.holders.get(r.path)?.has(who)) await this.hooks.releasing(r.path);
+      // Fresh before asked (a wait that is granted at once is the common case) …
+      if (!r.queued) await this.hooks.taking(r.path);
+      const status = await this.change(r);
+      if (status === 'blocked') {
+        r.queued = true;
+        return;
+      }
+      if (status === 'granted') {
+        let set = this.holders.get(r.path);
+        if (!set) this.holders.set(r.path, (set = new Set()));
+        set.add(who);
+        // … and again once granted after a wait: the holder it waited for published on leaving.
+        if (r.queued) await this.hooks.taking(r.path);
+        return this.reply(r, 0);
+      }
+      this.reply(r, -ERRNO[status]);
+    } catch (err) {
+      this.log.warn({ err, path: r.path, kind: r.kind }, 'lock request failed');
+      this.reply(r, -EIO);
+    } finally {
+      r.asking = false;
+      // Interrupted while it was being asked: the wait it may have queued goes now.
+      if (r.cancelled && this.requests.has(r.id)) void this.dropWait(r);
+    }
+  }
+
+  private forget(path: string, who: string): void {
+    const set = this.holders.get(path);
+    if (set?.delete(who) && set.size === 0) this.holders.delete(path);
+  }
+
+  private change(r: Request): Promise<LockStatus> {
+    if (r.kind === 'posix') return this.table.setlk({ owner: r.owner, pid: r.pid, path: r.path, type: r.type, start: r.start, end: r.end, wait: r.wait });
+    return this.table.flock({ owner: r.owner, pid: r.pid, path: r.path, op: r.type === 'r' ? 'sh' : r.type === 'w' ? 'ex' : 'un', wait: r.wait });
+  }
+
+  /** The waiting process got a signal: it stops waiting, with EINTR (0 if granted first). */
+  private cancel(id: number): void {
+    const r = this.requests.get(id);
+    if (!r) return;
+    r.cancelled = true;
+    if (!r.asking) void this.dropWait(r);
+  }
+
+  private async dropWait(r: Request): Promise<void> {
+    if (r.queued) {
+      try {
+        await this.table.cancel({ owner: r.owner, path: r.path, kind: r.kind });
+      } catch (err) {
+        this.log.warn({ err, path: r.path }, 'could not drop an interrupted lock wait (it lapses with its owner)');
+      }
+    }
+    this.reply(r, -EINTR);
+  }
+
+  /** Asks the waits on path (all waits when none is given) again, oldest first. */
+  private wake(path?: string): void {
+    for (const r of this.requests.values()) if (r.queued && (path === undefined || r.path === path)) void this.ask(r);
+  }
+
+  private async renew(): Promise<void> {
+    const sent = Date.now();
+    let ok: boolean;
+    try {
+      ok = await this.table.renew();
+    } catch (err) {
+      this.log.debug({ err }, 'lock session renewal failed; trying again');
+      if (Date.now() < this.validUntil || this.closed) return;
+      ok = false;
+    }
+    if (ok) {
+      this.validUntil = sent + Math.floor((this.table.leaseMs * 3) / 4);
+      return;
+    }
+    if (this.closed) return;
+    // The cluster let go of this mount's locks (or may have: the lease passed unrenewed).
+    const paths = [...this.holders.keys()];
+    this.holders.clear();
+    if (paths.length) this.log.error({ paths }, 'this mount lost its locks (its lease in the lock table ran out): changes made under them are refused');
+    this.hooks.lost(paths);
+    for (const r of this.requests.values()) if (r.queued) this.reply(r, -ENOLCK);
+    try {
+      await this.openSession();
+    } catch (err) {
+      this.log.warn({ err }, 'cannot open a new lock session yet; trying again');
+    }
+  }
+
+  /** The one answer r gets. */
+  private reply(r: Request, res: number, type?: number, start?: number, end?: number, pid?: number): void {
+    if (!this.requests.delete(r.id)) return;
+    if (type === undefined) this.binding.oswalk_lock_reply(r.id, res);
+    else this.binding.oswalk_lock_reply(r.id, res, type, start, end, pid);
+  }
+
+  /** Answers every wait (EIO: the mount is going away) and ends the session, letting go of its locks. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.renewTimer);
+    clearInterval(this.retryTimer);
+    for (const r of this.requests.values()) this.reply(r, -EIO);
+    await this.unsubscribe?.();
+    await this.table.close();
+  }
+}

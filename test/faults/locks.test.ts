@@ -1,0 +1,265 @@
+/**
+ * Locks that hold across the cluster (issue 25), on the real processes of a cluster: redis-server,
+ * two control planes, three agents with their FUSE mounts.
+ *
+ *  1. flock(1) from jobs on three nodes, each adding 1 to a counter file under the lock 100
+ *     times: it ends at exactly 300. The same with fcntl record locks (python's lockf).
+ *  2. Linux's semantics between nodes: F_SETLK refused with EAGAIN while another node holds a
+ *     conflicting range, F_GETLK naming the holder's pid and range, a wait granted when the
+ *     holder closes the file, EDEADLK for a cycle of two processes on two nodes, flock's shared
+ *     and exclusive locks.
+ *  3. A holder SIGKILLed mid-lock lets go at once (the kernel closes its files); a node whose FS
+ *     process is SIGSTOPped mid-lock loses it once its lease (the node timeout) has passed, and
+ *     the others go on.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testPrefix } from '../helpers/redis.js';
+import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { getJob, readLog, submitJobs } from '../../src/state/jobs.js';
+import { FaultCluster, printLogTails, sleep, until } from './cluster.js';
+
+const NODE_TIMEOUT_MS = 3000;
+const NODES = ['node1', 'node2', 'node3'];
+
+/**
+ * A Python helper run on a node's mount: `locker.py OP PATH ...` prints one line per step to
+ * stdout, so the test can follow it; ops as in the cases below.
+ */
+const LOCKER = String.raw`
+import fcntl, os, struct, sys, time, errno
+op, path = sys.argv[1], sys.argv[2]
+def say(*a):
+    print(*a, flush=True)
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+if op == 'hold':            # write-lock bytes [a, b] and hold until stdin closes
+    a, b = int(sys.argv[3]), int(sys.argv[4])
+    fcntl.lockf(fd, fcntl.LOCK_EX, b - a + 1, a)
+    say('held', os.getpid())
+    sys.stdin.read()
+elif op == 'try':           # non-blocking write lock of [a, b]: ok or the errno's name
+    a, b = int(sys.argv[3]), int(sys.argv[4])
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, b - a + 1, a)
+        say('ok')
+    except OSError as e:
+        say(errno.errorcode[e.errno])
+elif op == 'getlk':         # who holds a lock conflicting with a write lock of [a, b]
+    a, b = int(sys.argv[3]), int(sys.argv[4])
+    fl = struct.pack('hhqqi', fcntl.F_WRLCK, 0, a, b - a + 1, 0)
+    t, w, s, l, p = struct.unpack('hhqqi', fcntl.fcntl(fd, fcntl.F_GETLK, fl))
+    say('getlk', {fcntl.F_UNLCK: 'unlocked', fcntl.F_RDLCK: 'read', fcntl.F_WRLCK: 'write'}[t], s, l, p)
+elif op == 'wait':          # blocking write lock of [a, b]; says when granted, then holds until stdin closes
+    a, b = int(sys.argv[3]), int(sys.argv[4])
+    say('waiting')
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX, b - a + 1, a)
+        say('granted')
+    except OSError as e:
+        say(errno.errorcode[e.errno])
+    sys.stdin.read()
+elif op == 'cycle':         # hold [a, a], say so, wait for a line, then ask for [b, b]
+    a, b = int(sys.argv[3]), int(sys.argv[4])
+    fcntl.lockf(fd, fcntl.LOCK_EX, 1, a)
+    say('held')
+    sys.stdin.readline()
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1, b)
+        say('granted')
+    except OSError as e:
+        say(errno.errorcode[e.errno])
+    sys.stdin.read()
+elif op == 'flock':         # flock(2) sh/ex, non-blocking: ok or the errno's name; holds until stdin closes
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if sys.argv[3] == 'sh' else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        say('ok')
+    except OSError as e:
+        say(errno.errorcode[e.errno])
+    sys.stdin.read()
+`;
+
+/** One locker process and the lines it printed. */
+class Locker {
+  readonly proc: ChildProcess;
+  lines: string[] = [];
+  private buf = '';
+
+  constructor(script: string, args: string[]) {
+    this.proc = spawn('python3', [script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.proc.stdout!.on('data', (d: Buffer) => {
+      this.buf += d.toString();
+      const parts = this.buf.split('\n');
+      this.buf = parts.pop()!;
+      this.lines.push(...parts);
+    });
+  }
+
+  /** The first printed line matching re (waiting for it at most ms). */
+  line(re: RegExp, ms = 15_000): Promise<string> {
+    return until(`a line ${re} from locker ${this.proc.pid} (so far: ${JSON.stringify(this.lines)})`, async () => this.lines.find((l) => re.test(l)), ms, 20);
+  }
+
+  send(text: string): void {
+    this.proc.stdin!.write(text);
+  }
+
+  async end(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = once(this.proc, 'exit');
+    this.proc.stdin!.end();
+    await exited;
+  }
+}
+
+describe('locks: flock and fcntl locks exclude each other across nodes', () => {
+  const root = mkdtempSync(join(tmpdir(), 'oswalk-locks-'));
+  const c = new FaultCluster({ root, prefix: testPrefix(), nodeTimeoutMs: NODE_TIMEOUT_MS, nodes: NODES, nsNode: 'node3' });
+  const script = join(root, 'locker.py');
+  const mount = (n: string) => c.agents.get(n)!.mount;
+  const lockers: Locker[] = [];
+  const locker = (node: string, ...args: string[]) => {
+    const l = new Locker(script, [args[0], join(mount(node), args[1]), ...args.slice(2)]);
+    lockers.push(l);
+    return l;
+  };
+  let failed = true;
+
+  before(async () => {
+    writeFileSync(script, LOCKER);
+    await c.start();
+    mkdirSync(join(mount('node1'), 'locks'), { recursive: true });
+  });
+
+  after(async () => {
+    for (const l of lockers) l.proc.kill('SIGKILL');
+    await c.stop();
+    if (failed) {
+      console.log(`locks run kept for a look: ${root}`);
+      printLogTails(root);
+    } else {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  /** Runs one job per node with this bash script (the node's mount in $OSWALK_CLUSTER); waits for all to succeed. */
+  async function jobsOnEveryNode(script: string): Promise<void> {
+    const ids: string[] = [];
+    for (const n of NODES) {
+      const spec = normalizeJobSpec({ command: ['bash', '-c', script], cpus: 0.1, nodeSelector: { 'oswalk.dev/node': n } });
+      ids.push(...(await submitJobs(c.conn, c.ks, [{ spec }])));
+    }
+    for (const id of ids) {
+      const j = await until(`job ${id} to end`, async () => {
+        const r = await getJob(c.conn, c.ks, id);
+        return r && ['succeeded', 'failed', 'cancelled'].includes(r.state) ? r : undefined;
+      }, 240_000, 250);
+      if (j.state !== 'succeeded') {
+        const log = (await readLog(c.conn, c.ks, id)).map((e) => e.data).join('');
+        assert.fail(`job ${id} on ${j.node} ${j.state}: ${log.slice(-2000)}`);
+      }
+    }
+  }
+
+  it('flock(1) from jobs on three nodes: 300 increments of one counter end at 300', async () => {
+    writeFileSync(join(mount('node1'), 'locks', 'flock-counter'), '0\n');
+    const t0 = Date.now();
+    await jobsOnEveryNode('f=$OSWALK_CLUSTER/locks/flock-counter; for i in $(seq 100); do flock "$f" -c "n=\\$(cat $f); echo \\$((n + 1)) > $f" || exit 1; done');
+    console.log(`flock: 300 increments from three nodes in ${Date.now() - t0} ms`);
+    for (const n of NODES) assert.equal(readFileSync(join(mount(n), 'locks', 'flock-counter'), 'utf8'), '300\n', `the counter as ${n} reads it`);
+  });
+
+  it('fcntl record locks (lockf) from jobs on three nodes: 300 increments end at 300', async () => {
+    writeFileSync(join(mount('node1'), 'locks', 'lockf-counter'), '0\n');
+    const py = [
+      'import fcntl, os, sys',
+      'p = os.path.join(os.environ["OSWALK_CLUSTER"], "locks", "lockf-counter")',
+      'for i in range(100):',
+      '    with open(p, "r+") as f:',
+      '        fcntl.lockf(f, fcntl.LOCK_EX)',
+      '        n = int(f.read())',
+      '        f.seek(0); f.truncate(); f.write(f"{n + 1}\\n"); f.flush()',
+      '        fcntl.lockf(f, fcntl.LOCK_UN)',
+    ].join('\n');
+    const t0 = Date.now();
+    await jobsOnEveryNode(`python3 -c '${py}'`);
+    console.log(`lockf: 300 increments from three nodes in ${Date.now() - t0} ms`);
+    for (const n of NODES) assert.equal(readFileSync(join(mount(n), 'locks', 'lockf-counter'), 'utf8'), '300\n', `the counter as ${n} reads it`);
+  });
+
+  it('between nodes: EAGAIN, F_GETLK names the holder, a wait is granted at the holder\'s close', async () => {
+    const holder = locker('node1', 'hold', 'locks/ranges', '100', '199');
+    const pid = (await holder.line(/^held/)).split(' ')[1];
+    const other = locker('node2', 'try', 'locks/ranges', '150', '150');
+    assert.equal(await other.line(/^[A-Z]+|ok/), 'EAGAIN', 'a conflicting range held on node1 is refused on node2');
+    const free = locker('node2', 'try', 'locks/ranges', '200', '300');
+    assert.equal(await free.line(/^[A-Z]+|ok/), 'ok', 'a range next to it is not');
+    const probe = locker('node3', 'getlk', 'locks/ranges', '0', '1000');
+    assert.equal(await probe.line(/^getlk/), `getlk write 100 100 ${pid}`, 'F_GETLK on node3 names node1\'s holder');
+    const waiter = locker('node3', 'wait', 'locks/ranges', '120', '130');
+    await waiter.line(/^waiting/);
+    await sleep(500);
+    assert.ok(!waiter.lines.includes('granted'), 'the wait waits while node1 holds the range');
+    await holder.end();
+    assert.equal(await waiter.line(/^granted|^E/), 'granted', 'granted once node1\'s holder closed the file');
+    await waiter.end();
+  });
+
+  it('between nodes: a cycle of waits is EDEADLK; flock shared and exclusive', async () => {
+    const a = locker('node1', 'cycle', 'locks/deadlock', '1', '2');
+    const b = locker('node2', 'cycle', 'locks/deadlock', '2', '1');
+    await a.line(/^held/);
+    await b.line(/^held/);
+    a.send('\n');
+    await sleep(300);
+    b.send('\n');
+    assert.match(await b.line(/^granted|^E/), /^EDEADLO?C?K$/, 'the second of the cycle is refused (python names EDEADLK EDEADLOCK)');
+    await b.end();
+    assert.equal(await a.line(/^granted|^E/), 'granted', 'and the first granted once the second let go');
+    await a.end();
+
+    const sh1 = locker('node1', 'flock', 'locks/flock', 'sh');
+    const sh2 = locker('node2', 'flock', 'locks/flock', 'sh');
+    assert.equal(await sh1.line(/^ok|^E/), 'ok');
+    assert.equal(await sh2.line(/^ok|^E/), 'ok', 'two shared flocks on two nodes');
+    const ex = locker('node3', 'flock', 'locks/flock', 'ex');
+    assert.equal(await ex.line(/^ok|^E/), 'EAGAIN', 'an exclusive one is refused meanwhile');
+    await sh1.end();
+    await sh2.end();
+    const ex2 = locker('node3', 'flock', 'locks/flock', 'ex');
+    assert.equal(await ex2.line(/^ok|^E/), 'ok', 'and taken once they closed');
+    await ex2.end();
+    await ex.end();
+  });
+
+  it('a holder killed mid-lock lets go at once; a frozen node loses its lock after the node timeout', async () => {
+    const killed = locker('node1', 'hold', 'locks/faults', '0', '0');
+    await killed.line(/^held/);
+    const w1 = locker('node2', 'wait', 'locks/faults', '0', '0');
+    await w1.line(/^waiting/);
+    killed.proc.kill('SIGKILL');
+    assert.equal(await w1.line(/^granted|^E/, 5000), 'granted', 'granted on node2 once the holder on node1 was killed');
+
+    // node2's FS process frozen while node2's locker holds the range: node3 waits out the lease.
+    const fs2 = await c.agents.get('node2')!.fsPid();
+    assert.ok(fs2, 'node2 has an FS process');
+    const t0 = Date.now();
+    process.kill(fs2, 'SIGSTOP');
+    try {
+      const w2 = locker('node3', 'wait', 'locks/faults', '0', '0');
+      await w2.line(/^waiting/);
+      assert.equal(await w2.line(/^granted|^E/, 20_000), 'granted', 'node3 is granted the lock of the frozen node');
+      const waited = Date.now() - t0;
+      console.log(`the frozen node's lock went to node3 after ${waited} ms (node timeout ${NODE_TIMEOUT_MS} ms)`);
+      assert.ok(waited >= NODE_TIMEOUT_MS * 0.9, `not before the lease could have passed (${waited} ms)`);
+      await w2.end();
+    } finally {
+      process.kill(fs2, 'SIGCONT');
+    }
+    failed = false;
+  });
+});
