@@ -14,7 +14,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -191,6 +191,27 @@ describe('locks: flock and fcntl locks exclude each other across nodes', () => {
     for (const n of NODES) assert.equal(readFileSync(join(mount(n), 'locks', 'lockf-counter'), 'utf8'), '300\n', `the counter as ${n} reads it`);
   });
 
+  it('SQLite (rollback journal) from jobs on three nodes: 1,000 rows each, 3,000 in all, integrity ok', async () => {
+    const db = join(mount('node1'), 'locks', 'rows.db');
+    execFileSync('sqlite3', [db, 'PRAGMA journal_mode=DELETE; CREATE TABLE t (node TEXT, i INTEGER);']);
+    const t0 = Date.now();
+    // 100 transactions of 10 rows per node; SQLite takes its locks with F_SETLK and retries
+    // while busy (.timeout), as it does on a local disk.
+    await jobsOnEveryNode([
+      'for b in $(seq 100); do',
+      '  sql="BEGIN;"; for i in $(seq 10); do sql="$sql INSERT INTO t VALUES (\'$OSWALK_NODE\', $(( (b - 1) * 10 + i )));"; done',
+      '  sqlite3 -cmd ".timeout 120000" "$OSWALK_CLUSTER/locks/rows.db" "$sql COMMIT;" || exit 1',
+      'done',
+    ].join('\n'));
+    console.log(`sqlite: 3 x 100 transactions of 10 rows from three nodes in ${Date.now() - t0} ms`);
+    for (const n of NODES) {
+      const at = join(mount(n), 'locks', 'rows.db');
+      assert.equal(execFileSync('sqlite3', [at, 'PRAGMA integrity_check;']).toString().trim(), 'ok', `integrity as ${n} reads it`);
+      assert.equal(execFileSync('sqlite3', [at, 'SELECT node, count(*), count(DISTINCT i) FROM t GROUP BY node ORDER BY node;']).toString().trim(),
+        NODES.map((m) => `${m}|1000|1000`).join('\n'), `1,000 rows from each node, as ${n} reads them`);
+    }
+  });
+
   it('between nodes: EAGAIN, F_GETLK names the holder, a wait is granted at the holder\'s close', async () => {
     const holder = locker('node1', 'hold', 'locks/ranges', '100', '199');
     const pid = (await holder.line(/^held/)).split(' ')[1];
@@ -234,6 +255,22 @@ describe('locks: flock and fcntl locks exclude each other across nodes', () => {
     assert.equal(await ex2.line(/^ok|^E/), 'ok', 'and taken once they closed');
     await ex2.end();
     await ex.end();
+
+    // A wait cut short by a signal: flock -w 1 (SIGALRM) gives up after its second with EINTR,
+    // and its queued wait goes with it: the lock stays the holder's, and nobody's after.
+    const holder = locker('node1', 'flock', 'locks/flock-wait', 'ex');
+    assert.equal(await holder.line(/^ok|^E/), 'ok');
+    const t0 = Date.now();
+    const timedOut = spawnSync('flock', ['-w', '1', join(mount('node2'), 'locks', 'flock-wait'), 'true'], { timeout: 20_000 });
+    assert.equal(timedOut.status, 1, `flock -w 1 on node2 timed out (status ${timedOut.status}, ${timedOut.stderr})`);
+    assert.ok(Date.now() - t0 < 5000, `and came back soon after its second (${Date.now() - t0} ms)`);
+    const still = locker('node3', 'flock', 'locks/flock-wait', 'sh');
+    assert.equal(await still.line(/^ok|^E/), 'EAGAIN', 'the holder on node1 still holds it');
+    await still.end();
+    await holder.end();
+    const after = locker('node3', 'flock', 'locks/flock-wait', 'ex');
+    assert.equal(await after.line(/^ok|^E/), 'ok', 'free once the holder closed: the interrupted wait left nothing behind');
+    await after.end();
   });
 
   it('a holder killed mid-lock lets go at once; a frozen node loses its lock after the node timeout', async () => {
