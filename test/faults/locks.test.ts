@@ -74,6 +74,11 @@ elif op == 'cycle':         # hold [a, a], say so, wait for a line, then ask for
     except OSError as e:
         say(errno.errorcode[e.errno])
     sys.stdin.read()
+elif op == 'ofd':           # an OFD write lock of byte 0, then close the file; holds the process until stdin closes
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 1, 0))
+    os.close(fd)
+    say('closed')
+    sys.stdin.read()
 elif op == 'flock':         # flock(2) sh/ex, non-blocking: ok or the errno's name; holds until stdin closes
     try:
         fcntl.flock(fd, (fcntl.LOCK_SH if sys.argv[3] == 'sh' else fcntl.LOCK_EX) | fcntl.LOCK_NB)
@@ -271,6 +276,13 @@ describe('locks: flock and fcntl locks exclude each other across nodes', () => {
     const after = locker('node3', 'flock', 'locks/flock-wait', 'ex');
     assert.equal(await after.line(/^ok|^E/), 'ok', 'free once the holder closed: the interrupted wait left nothing behind');
     await after.end();
+    // The known gap (docs/filesystem.md): an OFD lock excludes across nodes, but its close never
+    // reaches the mount, so it is still held after it. When this fails, the gap is closed.
+    const ofd = locker('node1', 'ofd', 'locks/ofd');
+    await ofd.line(/^closed/);
+    const probe = locker('node2', 'try', 'locks/ofd', '0', '0');
+    assert.equal(await probe.line(/^[A-Z]+|ok/), 'EAGAIN', 'an OFD lock closed on node1 still holds on node2 (known gap)');
+    await ofd.end();
   });
 
   it('a holder killed mid-lock lets go at once; a frozen node loses its lock after the node timeout', async () => {
