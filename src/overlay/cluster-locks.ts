@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from '../state/keys.js';
 import { clusterNodeTimeoutMs } from '../state/nodes.js';
 import {
-  cancelLockWait, closeLockSession, flockFile, getPosixLock, lockOwnerId, openLockSession, renewLockSession, setPosixLock, subscribeLockWakes,
+  cancelLockWait, closeLockSession, flockFile, getPosixLock, lockOwnerId, openLockSession, releaseLockOwner, renewLockSession, setPosixLock, subscribeLockWakes,
 } from '../state/locks.js';
 import type { LockTable } from './locks.js';
 
@@ -49,6 +49,10 @@ export class ClusterLocks implements LockTable {
 
   flock(r: Parameters<LockTable['flock']>[0]) {
     return flockFile(this.o.redis, this.o.ks, { ...r, owner: this.owner(r.owner) });
+  }
+
+  async release(r: Parameters<LockTable['release']>[0]): Promise<void> {
+    await releaseLockOwner(this.o.redis, this.o.ks, this.owner(r.owner), r.path, r.kind);
   }
 
   async cancel(r: Parameters<LockTable['cancel']>[0]): Promise<void> {

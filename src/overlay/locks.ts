@@ -49,6 +49,8 @@ export interface LockTable {
   setlk(r: { owner: string; pid: number; path: string; type: 'r' | 'w' | 'u'; start: number; end: number; wait: boolean }): Promise<LockStatus>;
   getlk(r: { owner: string; path: string; type: 'r' | 'w'; start: number; end: number }): Promise<HeldLock | undefined>;
   flock(r: { owner: string; pid: number; path: string; op: 'sh' | 'ex' | 'un'; wait: boolean }): Promise<LockStatus>;
+  /** Lets go of all the owner's locks of that kind on path (a close; a whole-file unlock). */
+  release(r: { owner: string; path: string; kind: 'posix' | 'flock' }): Promise<void>;
   /** Drops a queued wait (the waiting call was interrupted). */
   cancel(r: { owner: string; path: string; kind: 'posix' | 'flock' }): Promise<void>;
   /** Calls fn with a path whose locks changed anywhere in the cluster (a wait there may be granted now). */
@@ -193,8 +195,12 @@ export class MountLocks {
           this.log.warn({ err, path: r.path }, 'could not commit the file before letting go of its lock');
           res = -EIO;
         }
-        await this.change(r);
-        if (r.kind === 'flock' || (r.start === 0 && r.end === Infinity)) this.forget(r.path, who);
+        if (r.kind === 'flock' || (r.start === 0 && r.end === Infinity)) {
+          await this.table.release({ owner: r.owner, path: r.path, kind: r.kind });
+          this.forget(r.path, who);
+        } else {
+          await this.change(r);
+        }
         return this.reply(r, res);
       }
       // A downgrade (w to r) lets readers elsewhere in: they must find what was written.
