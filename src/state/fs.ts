@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 import { decodeXattrs, encodeXattrs, type Xattrs } from './xattrs.js';
-import { duplicateRedis } from './redis.js';
+import { subscribeChannel } from './redis.js';
 
 /**
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
@@ -345,13 +345,6 @@ export async function getManifest(redis: Redis, ks: Keyspace, hash: string): Pro
  * listing too; after a rename, everything below it). Uses a connection of its own, as
  * subscribers must; the returned function unsubscribes and closes it.
  */
-export async function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
-  const sub = duplicateRedis(redis);
-  sub.on('message', (channel: string, message: string) => {
-    if (channel === ks.fsEvents) onPath(message);
-  });
-  await sub.subscribe(ks.fsEvents);
-  return async () => {
-    sub.disconnect();
-  };
+export function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
+  return subscribeChannel(redis, ks.fsEvents, onPath);
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
-import { duplicateRedis } from './redis.js';
+import { subscribeChannel } from './redis.js';
 import { runScript } from './scripts.js';
 
 /**
@@ -217,17 +217,9 @@ export async function listLocks(redis: Redis, ks: Keyspace, path: string, now?: 
 
 /**
  * Call onPath with every path published on ks.lockWake (a lock or wait there went away, so a
- * wait on it may be granted now). Uses a connection of its own, as subscribers must; the
- * returned function unsubscribes and closes it. Messages sent while the connection is down are
- * lost: waiters also retry on a timer.
+ * wait on it may be granted now). Messages sent while the subscriber is disconnected are lost:
+ * waiters also retry on a timer.
  */
-export async function subscribeLockWakes(redis: Redis, ks: Keyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
-  const sub = duplicateRedis(redis);
-  sub.on('message', (channel: string, message: string) => {
-    if (channel === ks.lockWake) onPath(message);
-  });
-  await sub.subscribe(ks.lockWake);
-  return async () => {
-    sub.disconnect();
-  };
+export function subscribeLockWakes(redis: Redis, ks: Keyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
+  return subscribeChannel(redis, ks.lockWake, onPath);
 }

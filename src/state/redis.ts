@@ -36,6 +36,22 @@ export function duplicateRedis(redis: Redis): Redis {
   return d;
 }
 
+/**
+ * Call onMessage with every message published on channel, over a connection of its own (as
+ * subscribers must); the returned function unsubscribes and closes it. Messages published while
+ * that connection is down are lost: callers have a way to catch up (a resync, a retry timer).
+ */
+export async function subscribeChannel(redis: Redis, channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+  const sub = duplicateRedis(redis);
+  sub.on('message', (ch: string, message: string) => {
+    if (ch === channel) onMessage(message);
+  });
+  await sub.subscribe(channel);
+  return async () => {
+    sub.disconnect();
+  };
+}
+
 function createClient(url: string, extra: RedisOptions): Redis {
   const base: RedisOptions = {
     maxRetriesPerRequest: null,
