@@ -100,6 +100,8 @@ interface Request {
   asking: boolean;
   /** The waiting process got a signal. */
   cancelled: boolean;
+  /** A wake for its path came while it was being asked: the answer may be stale, ask again. */
+  woken: boolean;
 }
 
 const ERRNO: Record<Exclude<LockStatus, 'granted' | 'blocked'>, number> = { wouldblock: EAGAIN, deadlock: EDEADLK, lost: ENOLCK, nolck: ENOLCK };
@@ -160,6 +162,7 @@ export class MountLocks {
       queued: false,
       asking: false,
       cancelled: false,
+      woken: false,
     };
     this.requests.set(id, r);
     if (this.closed) return this.reply(r, -EIO);
@@ -183,6 +186,7 @@ export class MountLocks {
   private async ask(r: Request): Promise<void> {
     if (r.asking || !this.requests.has(r.id)) return;
     r.asking = true;
+    r.woken = false;
     try {
       const who = `${r.kind}:${r.owner}`;
       if (r.type === 'u') {
@@ -228,6 +232,8 @@ export class MountLocks {
       r.asking = false;
       // Interrupted while it was being asked: the wait it may have queued goes now.
       if (r.cancelled && this.requests.has(r.id)) void this.dropWait(r);
+      // The lock it waits for may have gone between the table's answer and now.
+      else if (r.woken && r.queued && this.requests.has(r.id)) void this.ask(r);
     }
   }
 
@@ -262,7 +268,11 @@ export class MountLocks {
 
   /** Asks the waits on path (all waits when none is given) again, oldest first. */
   private wake(path?: string): void {
-    for (const r of this.requests.values()) if (r.queued && (path === undefined || r.path === path)) void this.ask(r);
+    for (const r of this.requests.values()) {
+      if (path !== undefined && r.path !== path) continue;
+      if (r.asking) r.woken = true;
+      else if (r.queued) void this.ask(r);
+    }
   }
 
   private async renew(): Promise<void> {
