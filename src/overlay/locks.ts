@@ -209,8 +209,6 @@ export class MountLocks {
       }
       // A downgrade (w to r) lets readers elsewhere in: they must find what was written.
       if (r.type === 'r' && this.holders.get(r.path)?.has(who)) await this.hooks.releasing(r.path);
-      // Fresh before asked (a wait that is granted at once is the common case) …
-      if (!r.queued) await this.hooks.taking(r.path);
       const status = await this.change(r);
       if (status === 'blocked') {
         r.queued = true;
@@ -220,8 +218,9 @@ export class MountLocks {
         let set = this.holders.get(r.path);
         if (!set) this.holders.set(r.path, (set = new Set()));
         set.add(who);
-        // … and again once granted after a wait: the holder it waited for published on leaving.
-        if (r.queued) await this.hooks.taking(r.path);
+        // Fresh once granted, never before: until the grant another node may still take the
+        // lock, write and publish. The previous holder published before it let go.
+        await this.hooks.taking(r.path);
         return this.reply(r, 0);
       }
       this.reply(r, -ERRNO[status]);
