@@ -18,8 +18,9 @@
  * if the lock was granted first. Every request gets exactly one answer: the thread's request
  * lives on its stack until then.
  *
- * fn(id, kind, path, owner, pid, cmd, type, start, end) for a request, where kind is 0 (fcntl
- * record lock) or 1 (flock); owner is the kernel's lock owner (BigInt: the process's files for
+ * fn(id, kind, path, owner, pid, cmd, type, start, end, fh) for a request, where kind is 0
+ * (fcntl record lock), 1 (flock) or 3 (the open file fh, through which record locks were taken,
+ * is closed for good: see ow_locks_release); owner is the kernel's lock owner (BigInt: the process's files for
  * record locks, the open file for flock); cmd is F_GETLK / F_SETLK / F_SETLKW for record locks,
  * 0 (non-blocking) or 1 (blocking) for flock; type is F_RDLCK / F_WRLCK / F_UNLCK (flock:
  * LOCK_SH as F_RDLCK, LOCK_EX as F_WRLCK, LOCK_UN as F_UNLCK); start and end are byte offsets,
@@ -46,6 +47,8 @@ typedef struct ow_lock_req {
   int type;
   double start;
   double end;
+  /* The open file (the overlay's file handle) the request came through. */
+  double fh;
   /* The answer, set by oswalk_lock_reply under ow_locks_mutex. */
   int done;
   int res;
@@ -74,7 +77,7 @@ static uint32_t ow_locks_next_id;
 static void ow_locks_call_js(napi_env env, napi_value fn, void *context, void *data) {
   ow_lock_msg *m = (ow_lock_msg *) data;
   if (env != NULL) {
-    napi_value argv[9], undefined;
+    napi_value argv[10], undefined;
     napi_get_undefined(env, &undefined);
     if (m->req == NULL) {
       napi_create_uint32(env, m->cancel_id, &argv[0]);
@@ -91,7 +94,8 @@ static void ow_locks_call_js(napi_env env, napi_value fn, void *context, void *d
       napi_create_int32(env, r->type, &argv[6]);
       napi_create_double(env, r->start, &argv[7]);
       napi_create_double(env, r->end, &argv[8]);
-      napi_call_function(env, undefined, fn, 9, argv, NULL);
+      napi_create_double(env, r->fh, &argv[9]);
+      napi_call_function(env, undefined, fn, 10, argv, NULL);
     }
   }
   free(m);
@@ -160,12 +164,59 @@ static void ow_locks_taken(uint64_t nodeid) {
   if (ow_chan != NULL && nodeid != 0) fuse_lowlevel_notify_inval_inode(ow_chan, nodeid, 0, 0);
 }
 
+/*
+ * Open files (file handles) through which record locks were asked for. Linux ends a process's
+ * record locks at a flush, which names the process; an OFD lock (F_OFD_SETLK) is owned by the
+ * open file, whose last close reaches the filesystem as a release that names no lock owner. So
+ * the release of a handle in this set asks JavaScript to let go of what was taken through it
+ * and is still held (process locks were let go by the flush before). Few at a time: a handle is
+ * here from its first lock request until its release.
+ */
+static pthread_mutex_t ow_locked_mutex = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *ow_locked_fhs;
+static size_t ow_locked_n, ow_locked_cap;
+
+static void ow_locked_add(uint64_t fh) {
+  pthread_mutex_lock(&ow_locked_mutex);
+  size_t i = 0;
+  while (i < ow_locked_n && ow_locked_fhs[i] != fh) i++;
+  if (i == ow_locked_n) {
+    if (ow_locked_n == ow_locked_cap) {
+      size_t cap = ow_locked_cap ? ow_locked_cap * 2 : 64;
+      uint64_t *grown = realloc(ow_locked_fhs, cap * sizeof *grown);
+      if (grown != NULL) {
+        ow_locked_fhs = grown;
+        ow_locked_cap = cap;
+      }
+    }
+    if (ow_locked_n < ow_locked_cap) ow_locked_fhs[ow_locked_n++] = fh;
+  }
+  pthread_mutex_unlock(&ow_locked_mutex);
+}
+
+/* Whether fh was in the set (it is not any more). */
+static int ow_locked_take(uint64_t fh) {
+  int found = 0;
+  pthread_mutex_lock(&ow_locked_mutex);
+  for (size_t i = 0; i < ow_locked_n; i++) {
+    if (ow_locked_fhs[i] == fh) {
+      ow_locked_fhs[i] = ow_locked_fhs[--ow_locked_n];
+      found = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&ow_locked_mutex);
+  return found;
+}
+
 static int ow_lock(const char *path, struct fuse_file_info *fi, int cmd, struct flock *lock) {
   ow_lock_req r;
   memset(&r, 0, sizeof r);
   r.kind = 0;
   r.path = path;
   r.owner = fi != NULL ? fi->lock_owner : 0;
+  r.fh = fi != NULL ? (double) fi->fh : 0;
+  if (fi != NULL && cmd != F_GETLK && lock->l_type != F_UNLCK) ow_locked_add(fi->fh);
   /* libfuse sets l_pid to the caller's pid for F_SETLK(W); F_GETLK's caller is the context's. */
   r.pid = cmd == F_GETLK ? (uint32_t) fuse_get_context()->pid : (uint32_t) lock->l_pid;
   r.cmd = cmd;
@@ -194,6 +245,7 @@ static int ow_flock(const char *path, struct fuse_file_info *fi, int op) {
   r.kind = 1;
   r.path = path;
   r.owner = fi != NULL ? fi->lock_owner : 0;
+  r.fh = fi != NULL ? (double) fi->fh : 0;
   r.pid = (uint32_t) fuse_get_context()->pid;
   r.cmd = (op & LOCK_NB) ? 0 : 1;
   int what = op & ~LOCK_NB;
@@ -258,11 +310,20 @@ NAPI_METHOD(oswalk_lock_reply) {
 
 static int (*ow_locks_next_release)(const char *, struct fuse_file_info *);
 
-/* The last close of an open file lets go of its flock: the kernel says so with flock_release,
- * which libfuse 2.9 sets but does not act on everywhere. An unlock of an owner that holds
- * nothing is answered by JavaScript without the cluster, so a second one costs nothing. */
+/* The last close of an open file lets go of its flock (the kernel says so with flock_release,
+ * which libfuse 2.9 sets but does not act on everywhere; an unlock of an owner that holds
+ * nothing is answered by JavaScript without the cluster, so a second one costs nothing), and
+ * of the record locks taken through it that are still held: its OFD locks (ow_locked_add). */
 static int ow_locks_release(const char *path, struct fuse_file_info *fi) {
   if (fi != NULL && fi->flock_release) ow_flock(path, fi, LOCK_UN);
+  if (fi != NULL && ow_locked_take(fi->fh)) {
+    ow_lock_req r;
+    memset(&r, 0, sizeof r);
+    r.kind = 3;
+    r.path = path;
+    r.fh = (double) fi->fh;
+    ow_locks_ask(&r);
+  }
   return ow_locks_next_release != NULL ? ow_locks_next_release(path, fi) : 0;
 }
 

@@ -54,9 +54,10 @@ export interface Backend {
    */
   /**
    * Commit a version from this mount. `written`: new content, which wins over what the path held
-   * (src/state/fs.ts commitVersion); mtimeNs is the time it was committed with.
+   * (src/state/fs.ts commitVersion); mtimeNs is the time it was committed with. `lockSession`:
+   * made under a lock this mount holds (locks.ts); ENOLCK once that lock's session has lapsed.
    */
-  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }>;
+  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */

@@ -14,7 +14,7 @@ import type { LockTable } from './locks.js';
  * one, with a new id.
  */
 export class ClusterLocks implements LockTable {
-  private session = '';
+  session = '';
   leaseMs = 5000;
 
   constructor(private o: { redis: Redis; ks: Keyspace; node: string }) {}

@@ -119,6 +119,7 @@ async function main(): Promise<void> {
     lost: (paths) => fs.locksLost(paths),
   }, log);
   await locks.start();
+  fs.lockFence = (path) => locks.sessionHolding(path);
 
   const fuse = new Fuse(cfg.mountDir, fuseOps(fs, () => fuse, log), mountOptions(cfg.tuning));
   await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));

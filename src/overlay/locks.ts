@@ -41,6 +41,8 @@ export interface HeldLock {
 export interface LockTable {
   /** How long the session lives without a renewal (ms). */
   readonly leaseMs: number;
+  /** The session's id in the table (commits under its locks name it: ops.ts lockFence). */
+  readonly session: string;
   /** Starts a new session (a mount's first, or after the last one was lost). */
   open(): Promise<void>;
   /** Moves the session's lease on; false: the session is gone and its locks with it. */
@@ -75,6 +77,7 @@ const F_WRLCK = 1;
 const F_UNLCK = 2;
 const KIND_POSIX = 0;
 const KIND_CANCEL = 2;
+const KIND_FILE_CLOSED = 3;
 const EINTR = 4;
 const EIO = 5;
 const EAGAIN = 11;
@@ -90,6 +93,8 @@ interface Request {
   path: string;
   owner: string;
   pid: number;
+  /** The open file it came through. */
+  fh: number;
   type: 'r' | 'w' | 'u';
   start: number;
   end: number;
@@ -115,6 +120,12 @@ export class MountLocks {
    * for an owner holding nothing here is answered at once, without the cluster.
    */
   private holders = new Map<string, Set<string>>();
+  /**
+   * Per open file (the overlay's file handle), the record-lock owners granted a lock through it
+   * since they last let go of the whole file. At the open file's last close, those still holding
+   * are its OFD locks (process locks end at the flush before), which end with it.
+   */
+  private byHandle = new Map<number, Set<string>>();
   private renewTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private unsubscribe?: () => Promise<void>;
@@ -147,13 +158,15 @@ export class MountLocks {
   private onRequest(a: unknown[]): void {
     const id = a[0] as number;
     if (a[1] === KIND_CANCEL) return this.cancel(id);
-    const [, kind, path, owner, pid, cmd, type, start, end] = a as [number, number, string, bigint, number, number, number, number, number];
+    const [, kind, path, owner, pid, cmd, type, start, end, fh] = a as [number, number, string, bigint, number, number, number, number, number, number];
+    if (kind === KIND_FILE_CLOSED) return void this.fileClosed(id, path, fh);
     const r: Request = {
       id,
       kind: kind === KIND_POSIX ? 'posix' : 'flock',
       path,
       owner: owner.toString(),
       pid,
+      fh,
       type: type === F_RDLCK ? 'r' : type === F_WRLCK ? 'w' : 'u',
       start,
       end: end < 0 ? Infinity : end,
@@ -202,6 +215,7 @@ export class MountLocks {
         if (r.kind === 'flock' || (r.start === 0 && r.end === Infinity)) {
           await this.table.release({ owner: r.owner, path: r.path, kind: r.kind });
           this.forget(r.path, who);
+          if (r.kind === 'posix') for (const owners of this.byHandle.values()) owners.delete(r.owner);
         } else {
           await this.change(r);
         }
@@ -218,6 +232,11 @@ export class MountLocks {
         let set = this.holders.get(r.path);
         if (!set) this.holders.set(r.path, (set = new Set()));
         set.add(who);
+        if (r.kind === 'posix') {
+          let owners = this.byHandle.get(r.fh);
+          if (!owners) this.byHandle.set(r.fh, (owners = new Set()));
+          owners.add(r.owner);
+        }
         // Fresh once granted, never before: until the grant another node may still take the
         // lock, write and publish. The previous holder published before it let go.
         await this.hooks.taking(r.path);
@@ -234,6 +253,28 @@ export class MountLocks {
       // The lock it waits for may have gone between the table's answer and now.
       else if (r.woken && r.queued && this.requests.has(r.id)) void this.ask(r);
     }
+  }
+
+  /** The session under which this mount holds a lock on path, if it holds one. */
+  sessionHolding(path: string): string | undefined {
+    return this.holders.has(path) ? this.table.session : undefined;
+  }
+
+  /** The last close of open file fh: the record locks taken through it and still held go (OFD locks). */
+  private async fileClosed(id: number, path: string, fh: number): Promise<void> {
+    const owners = this.byHandle.get(fh) ?? new Set<string>();
+    this.byHandle.delete(fh);
+    try {
+      for (const owner of owners) {
+        if (!this.holders.get(path)?.has(`posix:${owner}`)) continue;
+        await this.hooks.releasing(path);
+        await this.table.release({ owner, path, kind: 'posix' });
+        this.forget(path, `posix:${owner}`);
+      }
+    } catch (err) {
+      this.log.warn({ err, path }, 'could not let go of the locks of a closed file (they lapse with the session)');
+    }
+    this.binding.oswalk_lock_reply(id, 0);
   }
 
   private forget(path: string, who: string): void {

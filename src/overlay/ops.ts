@@ -17,7 +17,7 @@ const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK, 
 /** Set on a directory: what is made in it takes its group; on a program, who it runs as (node's constants lack them). */
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
-const { ESTALE } = osConstants.errno;
+const { ENOLCK, ESTALE } = osConstants.errno;
 const O_ACCMODE = 3;
 const DIR_SIZE = 4096;
 
@@ -112,6 +112,11 @@ export class OverlayFs {
   private handles = new Map<number, Handle>();
   /** Per path with open handles: which kind the kernel inode has (passthrough.ts). */
   private inodes = new Map<string, InodeState>();
+  /**
+   * The lock-table session under which this mount holds a lock on path, if it holds one
+   * (locks.ts): commits of such a path are fenced by it.
+   */
+  lockFence?: (path: string) => string | undefined;
   /** Opens the kernel served by passthrough. */
   passthroughOpens = 0;
   private nextFh = 1;
@@ -672,9 +677,16 @@ export class OverlayFs {
     this.meta.expect(path);
     let r = { current: false, published: false, mtimeNs: v.mtimeNs };
     const at = Date.now();
+    // A path locked here is committed only while the lock holds, checked in the commit's own step.
+    const lockSession = this.lockFence?.(path);
     try {
-      r = await this.backend.commit(path, v, { ...opts, atMs: at });
+      r = await this.backend.commit(path, v, { ...opts, atMs: at, ...(lockSession ? { lockSession } : {}) });
       return r;
+    } catch (err) {
+      if (errnoOf(err) !== ENOLCK) throw err;
+      const f = this.files.get(path);
+      if (f) f.lockLost = true;
+      throw fsError('EIO', path, 'a lock on it was lost (this mount was cut off from the lock table): changes made under it are not committed');
     } finally {
       // A repeat of the latest version publishes no event for the cache to swallow.
       this.meta.settle(path, r.current && r.published, { ...v, mtimeNs: r.mtimeNs, committedAt: at }, opts.exclusive);

@@ -54,7 +54,7 @@ export interface VersionRecord {
 
 export type NewVersion = Omit<VersionRecord, 'id' | 'committedAt'> & { committedAt?: number };
 
-export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'ENAMETOOLONG' | 'EXDEV' | 'EBUSY' | 'ESTALE';
+export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'ENAMETOOLONG' | 'EXDEV' | 'EBUSY' | 'ESTALE' | 'ENOLCK';
 
 /** A namespace error the FUSE layer maps to -errno; `path` names what was at fault. */
 export class FsError extends Error {
@@ -177,7 +177,7 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
   try {
     return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
   } catch (err) {
-    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY|ESTALE) ([\s\S]*)$/.exec((err as Error).message);
+    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY|ESTALE|ENOLCK) ([\s\S]*)$/.exec((err as Error).message);
     if (m) throw new FsError(m[1] as FsErrorCode, m[2]);
     throw err;
   }
@@ -204,11 +204,15 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  * `written`: new content written through a mount, which wins over what the path held: when
  * another version beats its mtime, it takes the time just past that one's (returned as mtimeNs).
  */
-export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string }> {
+/**
+ * `lockSession`: the commit is made under a lock that session holds in the lock table
+ * (src/state/locks.ts); it fails with ENOLCK once that session's lease has passed.
+ */
+export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string }> {
   const path = normalizePath(rec.path);
   checkVersion(rec);
   const [id, current, published, mtimeNs] = await fsOp<[number, number, number, string]>(redis, ks, 'commit', path, [
-    encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '', opts.written ? 'w' : '',
+    encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '', opts.written ? 'w' : '', opts.lockSession ?? '',
   ]);
   return { id: String(id), current: current === 1, published: published === 1, mtimeNs: String(mtimeNs) };
 }

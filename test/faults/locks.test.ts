@@ -3,14 +3,16 @@
  * two control planes, three agents with their FUSE mounts.
  *
  *  1. flock(1) from jobs on three nodes, each adding 1 to a counter file under the lock 100
- *     times: it ends at exactly 300. The same with fcntl record locks (python's lockf).
+ *     times: it ends at exactly 300. The same with fcntl record locks (python's lockf), and
+ *     SQLite inserting 1,000 rows from each node into one database.
  *  2. Linux's semantics between nodes: F_SETLK refused with EAGAIN while another node holds a
  *     conflicting range, F_GETLK naming the holder's pid and range, a wait granted when the
  *     holder closes the file, EDEADLK for a cycle of two processes on two nodes, flock's shared
- *     and exclusive locks.
+ *     and exclusive locks, a wait cut short by a signal, OFD locks going with their file.
  *  3. A holder SIGKILLed mid-lock lets go at once (the kernel closes its files); a node whose FS
- *     process is SIGSTOPped mid-lock loses it once its lease (the node timeout) has passed, and
- *     the others go on.
+ *     process is SIGSTOPped mid-lock, or that is cut off from Redis, loses it once its lease
+ *     (the node timeout) has passed, and the others go on; what the frozen holder wrote under
+ *     the lock fails at its close and never lands over the next holder's write.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -63,6 +65,21 @@ elif op == 'wait':          # blocking write lock of [a, b]; says when granted, 
     except OSError as e:
         say(errno.errorcode[e.errno])
     sys.stdin.read()
+elif op == 'lockwrite':     # blocking write lock of [a, b]; then the file's content becomes TEXT; a line on stdin closes it
+    a, b, text = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    say('waiting')
+    fcntl.lockf(fd, fcntl.LOCK_EX, b - a + 1, a)
+    say('granted')
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text.encode(), 0)
+    say('wrote')
+    sys.stdin.readline()
+    try:
+        os.close(fd)
+        say('closed ok')
+    except OSError as e:
+        say('closed', errno.errorcode[e.errno])
+    sys.stdin.read()
 elif op == 'cycle':         # hold [a, a], say so, wait for a line, then ask for [b, b]
     a, b = int(sys.argv[3]), int(sys.argv[4])
     fcntl.lockf(fd, fcntl.LOCK_EX, 1, a)
@@ -74,8 +91,10 @@ elif op == 'cycle':         # hold [a, a], say so, wait for a line, then ask for
     except OSError as e:
         say(errno.errorcode[e.errno])
     sys.stdin.read()
-elif op == 'ofd':           # an OFD write lock of byte 0, then close the file; holds the process until stdin closes
+elif op == 'ofd':           # an OFD write lock of byte 0; a line on stdin closes the file; holds the process until stdin closes
     fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 1, 0))
+    say('held')
+    sys.stdin.readline()
     os.close(fd)
     say('closed')
     sys.stdin.read()
@@ -276,40 +295,80 @@ describe('locks: flock and fcntl locks exclude each other across nodes', () => {
     const after = locker('node3', 'flock', 'locks/flock-wait', 'ex');
     assert.equal(await after.line(/^ok|^E/), 'ok', 'free once the holder closed: the interrupted wait left nothing behind');
     await after.end();
-    // The known gap (docs/filesystem.md): an OFD lock excludes across nodes, but its close never
-    // reaches the mount, so it is still held after it. When this fails, the gap is closed.
+    // An OFD lock is the open file's: it holds across nodes while the file is open, and goes
+    // with its last close though its process lives on.
     const ofd = locker('node1', 'ofd', 'locks/ofd');
+    await ofd.line(/^held/);
+    const refused = locker('node2', 'try', 'locks/ofd', '0', '0');
+    assert.equal(await refused.line(/^[A-Z]+|ok/), 'EAGAIN', 'an OFD lock held on node1 excludes on node2');
+    ofd.send('\n');
     await ofd.line(/^closed/);
-    const probe = locker('node2', 'try', 'locks/ofd', '0', '0');
-    assert.equal(await probe.line(/^[A-Z]+|ok/), 'EAGAIN', 'an OFD lock closed on node1 still holds on node2 (known gap)');
+    // The kernel sends the release after close(2) has returned: a moment later, not at once.
+    await until('the OFD lock to go with its file', async () => {
+      const probe = locker('node2', 'try', 'locks/ofd', '0', '0');
+      return (await probe.line(/^[A-Z]+|ok/)) === 'ok';
+    }, 5000, 100);
     await ofd.end();
   });
 
-  it('a holder killed mid-lock lets go at once; a frozen node loses its lock after the node timeout', async () => {
+  it('a holder killed mid-lock lets go at once; a frozen node loses its lock after the node timeout, and what it wrote under it never lands', async () => {
     const killed = locker('node1', 'hold', 'locks/faults', '0', '0');
     await killed.line(/^held/);
-    const w1 = locker('node2', 'wait', 'locks/faults', '0', '0');
+    const w1 = locker('node2', 'lockwrite', 'locks/faults', '0', '0', 'node2 wrote this under a lock it then lost\n');
     await w1.line(/^waiting/);
     killed.proc.kill('SIGKILL');
     assert.equal(await w1.line(/^granted|^E/, 5000), 'granted', 'granted on node2 once the holder on node1 was killed');
+    await w1.line(/^wrote/);
 
-    // node2's FS process frozen while node2's locker holds the range: node3 waits out the lease.
+    // node2's FS process frozen while node2's locker holds the range and has written: node3
+    // waits out the lease, takes the lock and writes its own.
     const fs2 = await c.agents.get('node2')!.fsPid();
     assert.ok(fs2, 'node2 has an FS process');
     const t0 = Date.now();
     process.kill(fs2, 'SIGSTOP');
+    let thawed = false;
     try {
-      const w2 = locker('node3', 'wait', 'locks/faults', '0', '0');
+      const w2 = locker('node3', 'lockwrite', 'locks/faults', '0', '0', 'node3\n');
       await w2.line(/^waiting/);
       assert.equal(await w2.line(/^granted|^E/, 20_000), 'granted', 'node3 is granted the lock of the frozen node');
       const waited = Date.now() - t0;
       console.log(`the frozen node's lock went to node3 after ${waited} ms (node timeout ${NODE_TIMEOUT_MS} ms)`);
       // Its lease ran from its last renewal, at most a third of a lease before the SIGSTOP.
       assert.ok(waited >= (NODE_TIMEOUT_MS * 2) / 3 - 50, `not before the lease could have passed (${waited} ms)`);
+      await w2.line(/^wrote/);
+      w2.send('\n');
+      assert.equal(await w2.line(/^closed/), 'closed ok');
+      process.kill(fs2, 'SIGCONT');
+      thawed = true;
+      // Awake, node2's mount learns at its next renewal that its locks are gone; the close of
+      // what it wrote under one then fails, and node3's content stays.
+      const log = join(root, 'logs', 'node2.log');
+      await until('node2 to learn it lost its locks', async () => readFileSync(log, 'utf8').includes('this mount lost its locks'), 10_000);
+      w1.send('\n');
+      assert.equal(await w1.line(/^closed/), 'closed EIO', 'node2\'s close of what it wrote under the lost lock fails');
+      for (const n of NODES) assert.equal(readFileSync(join(mount(n), 'locks', 'faults'), 'utf8'), 'node3\n', `the file holds node3's write, as ${n} reads it`);
+      await w1.end();
       await w2.end();
     } finally {
-      process.kill(fs2, 'SIGCONT');
+      if (!thawed) process.kill(fs2, 'SIGCONT');
     }
+  });
+
+  it('a node cut off from Redis and its peers loses its lock after the node timeout', async () => {
+    const held = locker('node3', 'hold', 'locks/partition', '0', '0');
+    await held.line(/^held/);
+    await c.netns.cut();
+    const t0 = Date.now();
+    try {
+      const w = locker('node1', 'wait', 'locks/partition', '0', '0');
+      await w.line(/^waiting/);
+      assert.equal(await w.line(/^granted|^E/, 20_000), 'granted', 'node1 is granted the lock of the cut-off node');
+      console.log(`the cut-off node's lock went to node1 after ${Date.now() - t0} ms`);
+      await w.end();
+    } finally {
+      await c.netns.heal();
+    }
+    await held.end();
     failed = false;
   });
 });

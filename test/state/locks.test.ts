@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { commitVersion, FsError, getCurrent } from '../../src/state/fs.js';
 import {
   cancelLockWait, closeLockSession, flockFile, getPosixLock, listLocks, lockOwnerId, MAX_LOCK_RANGES, openLockSession,
   releaseLockOwner, renewLockSession, setPosixLock, subscribeLockWakes, type FlockOp, type LockStatus, type PosixLockType,
@@ -352,5 +353,18 @@ describe('lock table', () => {
     } finally {
       await unsubscribe();
     }
+  });
+
+  it('a commit under a lock session is fenced by its lease: refused with ENOLCK once it has passed', async () => {
+    const ks = await setup();
+    await openLockSession(db.redis, ks, 'n1:a', 200);
+    const dir = (mtimeNs: string) => ({ path: '/locked', type: 'dir' as const, node: 'n1', mtimeNs, size: 0, mode: 0o40755, uid: 0, gid: 0, source: 'mount' as const });
+    await commitVersion(db.redis, ks, dir('1000'), { lockSession: 'n1:a' });
+    await sleep(300);
+    await assert.rejects(commitVersion(db.redis, ks, dir('2000'), { lockSession: 'n1:a' }), (err: FsError) => err.code === 'ENOLCK' && err.path === '/locked');
+    await assert.rejects(commitVersion(db.redis, ks, dir('3000'), { lockSession: 'n1:never' }), (err: FsError) => err.code === 'ENOLCK', 'an unknown session fences too');
+    assert.equal((await getCurrent(db.redis, ks, '/locked'))?.mtimeNs, '1000', 'the refused commits changed nothing');
+    await commitVersion(db.redis, ks, dir('4000'));
+    assert.equal((await getCurrent(db.redis, ks, '/locked'))?.mtimeNs, '4000', 'a commit without a session is not fenced');
   });
 });

@@ -8,8 +8,12 @@
   KEYS[1] fs:p:<path> of ARGV[3] (routes the script to the prefix's slot; every other key is
           built from the prefix and so shares that slot)
   ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
-    commit  <record> x|''  (x: EEXIST if it exists)  -> {id, current 0|1, published 0|1}
-            (published: an event went out for the path; not for a repeat of the latest version)
+    commit  <record> x|''  (x: EEXIST if it exists) w|'' <lock session>|''
+                                                      -> {id, current 0|1, published 0|1}
+            (published: an event went out for the path; not for a repeat of the latest version;
+            a lock session: the commit is made under a lock of that session of the lock table,
+            src/state/locks.ts, and fails with ENOLCK unless its lease still holds, by Redis'
+            clock, so a mount that lost its locks never lands what it wrote under them)
     remove  <node> <mtimeNs> <nowMs> unlink|rmdir     -> {id, mtimeNs used}
     restore <id> <node> <nowNs> <nowMs>               -> {id, record}
     rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
@@ -422,6 +426,11 @@ end
 if op == 'commit' then
   if path == '/' then return fail('EINVAL', path) end
   if ARGV[5] == 'x' and entry(path) then return fail('EEXIST', path) end
+  if ARGV[7] and ARGV[7] ~= '' then
+    local t = redis.call('TIME')
+    local lease = redis.call('ZSCORE', prefix .. 'lk:sessions', ARGV[7])
+    if not lease or tonumber(lease) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return fail('ENOLCK', path) end
+  end
   local f = split(ARGV[4])
   -- Only a commit brings a manifest from outside; restore and rename copy one from a kept
   -- version, and manifest GC never deletes what a kept version names.
