@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,7 +210,16 @@ static int ow_locked_take(uint64_t fh) {
   return found;
 }
 
+/* Whether anyone has asked this mount for a record lock yet. libfuse unlocks the closing
+ * process's record locks at every close of every file (a flush); until some program has locked
+ * anything, that is answered here, without a trip to JavaScript. */
+static atomic_int ow_record_locks_asked;
+
 static int ow_lock(const char *path, struct fuse_file_info *fi, int cmd, struct flock *lock) {
+  if (cmd != F_GETLK) {
+    if (lock->l_type != F_UNLCK) atomic_store(&ow_record_locks_asked, 1);
+    else if (!atomic_load(&ow_record_locks_asked)) return 0;
+  }
   ow_lock_req r;
   memset(&r, 0, sizeof r);
   r.kind = 0;

@@ -117,6 +117,7 @@ async function main(): Promise<void> {
     taking: (path) => fs.lockTaking(path),
     releasing: (path) => fs.lockReleasing(path),
     lost: (paths) => fs.locksLost(paths),
+    fileOf: (fh) => fs.fileOf(fh),
   }, log);
   await locks.start();
   fs.lockFence = (path) => locks.sessionHolding(path);

@@ -67,6 +67,8 @@ export interface LockHooks {
   releasing(path: string): Promise<void>;
   /** The session was lost: locks on these paths are no longer held. */
   lost(paths: string[]): void;
+  /** The file open file handle fh is on (one object per file however it is renamed), if any. */
+  fileOf(fh: number): unknown;
 }
 
 // <fcntl.h> on Linux (x86-64, arm64), and what patches/oswalk-locks.c sends.
@@ -109,23 +111,29 @@ interface Request {
   woken: boolean;
 }
 
+/** A lock granted here, as the table holds it. */
+interface Held {
+  kind: 'posix' | 'flock';
+  owner: string;
+  /** The path the table holds it under: the file's name when it was locked. */
+  path: string;
+  /** The open file it was last asked through (an OFD lock ends with it). */
+  fh: number;
+  /** The file (LockHooks.fileOf), which may have been renamed since. */
+  file: unknown;
+}
+
 const ERRNO: Record<Exclude<LockStatus, 'granted' | 'blocked'>, number> = { wouldblock: EAGAIN, deadlock: EDEADLK, lost: ENOLCK, nolck: ENOLCK };
 
 export class MountLocks {
   /** Requests not answered yet, by the addon's id, in arrival order. */
   private requests = new Map<number, Request>();
   /**
-   * Per path, the owners ("posix:<owner>", "flock:<owner>") that were granted a lock on it here
-   * and have not let go of the whole file: libfuse unlocks at every close of every file, which
-   * for an owner holding nothing here is answered at once, without the cluster.
+   * What this mount was granted and has not let go of, per owner ("posix:<owner>",
+   * "flock:<owner>") and path the table holds it under. libfuse unlocks at every close of every
+   * file; an unlock by an owner holding nothing here is answered at once, without the cluster.
    */
-  private holders = new Map<string, Set<string>>();
-  /**
-   * Per open file (the overlay's file handle), the record-lock owners granted a lock through it
-   * since they last let go of the whole file. At the open file's last close, those still holding
-   * are its OFD locks (process locks end at the flush before), which end with it.
-   */
-  private byHandle = new Map<number, Set<string>>();
+  private held = new Map<string, Map<string, Held>>();
   private renewTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private unsubscribe?: () => Promise<void>;
@@ -180,7 +188,7 @@ export class MountLocks {
     this.requests.set(id, r);
     if (this.closed) return this.reply(r, -EIO);
     if (r.kind === 'posix' && cmd === F_GETLK) return void this.getlk(r);
-    if (r.type === 'u' && !this.holders.get(r.path)?.has(`${r.kind}:${r.owner}`)) return this.reply(r, 0);
+    if (r.type === 'u' && !this.heldBy(r).length) return this.reply(r, 0);
     void this.ask(r);
   }
 
@@ -212,31 +220,28 @@ export class MountLocks {
           this.log.warn({ err, path: r.path }, 'could not commit the file before letting go of its lock');
           res = -EIO;
         }
-        if (r.kind === 'flock' || (r.start === 0 && r.end === Infinity)) {
-          await this.table.release({ owner: r.owner, path: r.path, kind: r.kind });
-          this.forget(r.path, who);
-          if (r.kind === 'posix') for (const owners of this.byHandle.values()) owners.delete(r.owner);
-        } else {
-          await this.change(r);
+        // Under the name the file was locked by (it may have been renamed since).
+        for (const h of this.heldBy(r)) {
+          if (r.kind === 'flock' || (r.start === 0 && r.end === Infinity)) {
+            await this.table.release({ owner: r.owner, path: h.path, kind: r.kind });
+            this.forget(h);
+          } else {
+            await this.change({ ...r, path: h.path });
+          }
         }
         return this.reply(r, res);
       }
       // A downgrade (w to r) lets readers elsewhere in: they must find what was written.
-      if (r.type === 'r' && this.holders.get(r.path)?.has(who)) await this.hooks.releasing(r.path);
+      if (r.type === 'r' && this.held.get(who)?.has(r.path)) await this.hooks.releasing(r.path);
       const status = await this.change(r);
       if (status === 'blocked') {
         r.queued = true;
         return;
       }
       if (status === 'granted') {
-        let set = this.holders.get(r.path);
-        if (!set) this.holders.set(r.path, (set = new Set()));
-        set.add(who);
-        if (r.kind === 'posix') {
-          let owners = this.byHandle.get(r.fh);
-          if (!owners) this.byHandle.set(r.fh, (owners = new Set()));
-          owners.add(r.owner);
-        }
+        let mine = this.held.get(who);
+        if (!mine) this.held.set(who, (mine = new Map()));
+        mine.set(r.path, { kind: r.kind, owner: r.owner, path: r.path, fh: r.fh, file: this.hooks.fileOf(r.fh) });
         // Fresh once granted, never before: until the grant another node may still take the
         // lock, write and publish. The previous holder published before it let go.
         await this.hooks.taking(r.path);
@@ -257,19 +262,18 @@ export class MountLocks {
 
   /** The session under which this mount holds a lock on path, if it holds one. */
   sessionHolding(path: string): string | undefined {
-    return this.holders.has(path) ? this.table.session : undefined;
+    for (const mine of this.held.values()) if (mine.has(path)) return this.table.session;
+    return undefined;
   }
 
-  /** The last close of open file fh: the record locks taken through it and still held go (OFD locks). */
+  /** The last close of open file fh: the record locks asked through it and still held go (OFD locks). */
   private async fileClosed(id: number, path: string, fh: number): Promise<void> {
-    const owners = this.byHandle.get(fh) ?? new Set<string>();
-    this.byHandle.delete(fh);
+    const through = [...this.held.values()].flatMap((mine) => [...mine.values()]).filter((h) => h.kind === 'posix' && h.fh === fh);
     try {
-      for (const owner of owners) {
-        if (!this.holders.get(path)?.has(`posix:${owner}`)) continue;
+      for (const h of through) {
         await this.hooks.releasing(path);
-        await this.table.release({ owner, path, kind: 'posix' });
-        this.forget(path, `posix:${owner}`);
+        await this.table.release({ owner: h.owner, path: h.path, kind: 'posix' });
+        this.forget(h);
       }
     } catch (err) {
       this.log.warn({ err, path }, 'could not let go of the locks of a closed file (they lapse with the session)');
@@ -277,9 +281,21 @@ export class MountLocks {
     this.binding.oswalk_lock_reply(id, 0);
   }
 
-  private forget(path: string, who: string): void {
-    const set = this.holders.get(path);
-    if (set?.delete(who) && set.size === 0) this.holders.delete(path);
+  /**
+   * What r's owner holds of r's file: under r's path, or under the name the same file had when
+   * it was locked (a process's close names the file as it is called now).
+   */
+  private heldBy(r: Request): Held[] {
+    const mine = this.held.get(`${r.kind}:${r.owner}`);
+    if (!mine) return [];
+    const file = this.hooks.fileOf(r.fh);
+    return [...mine.values()].filter((h) => h.path === r.path || (file !== undefined && h.file === file));
+  }
+
+  private forget(h: Held): void {
+    const who = `${h.kind}:${h.owner}`;
+    const mine = this.held.get(who);
+    if (mine?.delete(h.path) && mine.size === 0) this.held.delete(who);
   }
 
   private change(r: Request): Promise<LockStatus> {
@@ -331,8 +347,8 @@ export class MountLocks {
     }
     if (this.closed) return;
     // The cluster let go of this mount's locks (or may have: the lease passed unrenewed).
-    const paths = [...this.holders.keys()];
-    this.holders.clear();
+    const paths = [...new Set([...this.held.values()].flatMap((mine) => [...mine.keys()]))];
+    this.held.clear();
     if (paths.length) this.log.error({ paths }, 'this mount lost its locks (its lease in the lock table ran out): changes made under them are refused');
     this.hooks.lost(paths);
     for (const r of this.requests.values()) if (r.queued) this.reply(r, -ENOLCK);

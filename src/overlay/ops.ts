@@ -925,6 +925,11 @@ export class OverlayFs {
     await this.commitFile(f);
   }
 
+  /** The file a handle is open on: one object per file here, whatever it is renamed to (locks.ts). */
+  fileOf(fh: number): OpenFile | undefined {
+    return this.handles.get(fh)?.file;
+  }
+
   /** Locks on these paths lapsed (locks.ts): their files' unpublished changes are refused. */
   locksLost(paths: string[]): void {
     for (const p of paths) {

@@ -80,6 +80,14 @@ elif op == 'lockwrite':     # blocking write lock of [a, b]; then the file's con
     except OSError as e:
         say('closed', errno.errorcode[e.errno])
     sys.stdin.read()
+elif op == 'lockrename':    # write-lock byte 0, rename the file to PATH.moved, then a line on stdin closes it
+    fcntl.lockf(fd, fcntl.LOCK_EX, 1, 0)
+    os.rename(path, path + '.moved')
+    say('renamed')
+    sys.stdin.readline()
+    os.close(fd)
+    say('closed')
+    sys.stdin.read()
 elif op == 'cycle':         # hold [a, a], say so, wait for a line, then ask for [b, b]
     a, b = int(sys.argv[3]), int(sys.argv[4])
     fcntl.lockf(fd, fcntl.LOCK_EX, 1, a)
@@ -252,6 +260,18 @@ describe('locks: flock and fcntl locks exclude each other across nodes', () => {
     await holder.end();
     assert.equal(await waiter.line(/^granted|^E/), 'granted', 'granted once node1\'s holder closed the file');
     await waiter.end();
+
+    // A file renamed while locked: its holder's close (which names the new path) lets go of the
+    // lock, which the table holds under the old name: a new file there locks freely after it.
+    const renamer = locker('node1', 'lockrename', 'locks/renamed');
+    await renamer.line(/^renamed/);
+    renamer.send('\n');
+    await renamer.line(/^closed/);
+    await until('the lock of the renamed file to go with its close', async () => {
+      const probe = locker('node2', 'try', 'locks/renamed', '0', '0');
+      return (await probe.line(/^[A-Z]+|ok/)) === 'ok';
+    }, 5000, 100);
+    await renamer.end();
   });
 
   it('between nodes: a cycle of waits is EDEADLK; flock shared and exclusive', async () => {
