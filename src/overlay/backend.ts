@@ -24,6 +24,8 @@ export interface Entry {
   manifest?: string;
   /** Symlink target. */
   target?: string;
+  /** How many of a directory's names are directories (its link count is 2 more). */
+  subdirs?: number;
   /** A device node's device number (special files: fifos, sockets, devices, by their mode's type bits). */
   rdev?: number;
   /** Extended attributes (name → base64 value), when it has any. */
@@ -56,8 +58,9 @@ export interface Backend {
    * Commit a version from this mount. `written`: new content, which wins over what the path held
    * (src/state/fs.ts commitVersion); mtimeNs is the time it was committed with. `lockSession`:
    * made under a lock this mount holds (locks.ts); ENOLCK once that lock's session has lapsed.
+   * `touch`: a new version even if it repeats the latest (a setattr moves ctime).
    */
-  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }>;
+  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */

@@ -124,7 +124,8 @@ export class MetaCache {
     this.generation++;
     const before = this.entries.get(path);
     this.entries.delete(path);
-    this.entries.set(path, { value, at: Date.now() });
+    // A directory we just made has no subdirectories yet.
+    this.entries.set(path, { value: value?.type === 'dir' && created && value.subdirs === undefined ? { ...value, subdirs: 0 } : value, at: Date.now() });
     if (value?.type !== 'dir') this.dirs.delete(path);
     // A directory we just made is empty: its lookups need not ask.
     else if (created) this.dirs.set(path, { value: new Set(), at: Date.now() });
@@ -137,6 +138,10 @@ export class MetaCache {
     const at = value?.committedAt ?? atMs;
     if (was === undefined || at === undefined) this.stale(parent);
     else if (was !== (value !== null)) this.touch(parent, BigInt(at) * 1_000_000n);
+    // A directory that came or went is one subdirectory more or less of its parent (its link count).
+    const wasDir = before === undefined ? undefined : before.value?.type === 'dir';
+    const isDir = value?.type === 'dir';
+    if (wasDir === undefined ? isDir || value === null : wasDir !== isDir) this.subdirCount(parent, wasDir === undefined ? undefined : isDir ? 1 : -1);
     if (dir) {
       if (value) dir.value.add(baseName(path));
       else dir.value.delete(baseName(path));
@@ -190,6 +195,14 @@ export class MetaCache {
   private touch(path: string, atNs: bigint): void {
     const hit = this.entries.get(path);
     if (hit?.value?.type === 'dir' && atNs > hit.value.mtimeNs) hit.value = { ...hit.value, atimeNs: hit.value.atimeNs ?? hit.value.mtimeNs, mtimeNs: atNs };
+  }
+
+  /** A directory's cached count of subdirectories moves by delta (unknown: it is asked again). */
+  private subdirCount(path: string, delta: number | undefined): void {
+    const hit = this.entries.get(path);
+    if (hit?.value?.type !== 'dir') return;
+    if (delta === undefined || hit.value.subdirs === undefined) this.stale(path);
+    else hit.value = { ...hit.value, subdirs: Math.max(0, hit.value.subdirs + delta) };
   }
 
   /** Ask Redis again for path when it can answer; until then the answer held still serves. */

@@ -80,6 +80,7 @@ export class ClusterBackend implements Backend {
       target: r.target,
       rdev: r.rdev,
       xattrs: r.xattrs,
+      ...(r.subdirs === undefined ? {} : { subdirs: r.subdirs }),
     };
   }
 
@@ -96,7 +97,7 @@ export class ClusterBackend implements Backend {
     return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
   }
 
-  async commit(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }> {
+  async commit(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }> {
     try {
       const r = await commitVersion(this.o.redis, this.o.ks, {
         path,
@@ -114,7 +115,7 @@ export class ClusterBackend implements Backend {
         xattrs: v.xattrs,
         source: 'mount',
         committedAt: opts.atMs ?? Date.now(),
-      }, { exclusive: opts.exclusive, written: opts.written, ...(opts.lockSession ? { lockSession: opts.lockSession } : {}) });
+      }, { exclusive: opts.exclusive, written: opts.written, touch: opts.touch, ...(opts.lockSession ? { lockSession: opts.lockSession } : {}) });
       return { current: r.current, published: r.published, mtimeNs: BigInt(r.mtimeNs) };
     } catch (err) {
       // Manifest GC took it: storing the same content again must put it back, not trust `recorded`.

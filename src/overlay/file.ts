@@ -142,6 +142,8 @@ export class OpenFile {
    * written under that lock must not become a version over what the next holder did (locks.ts).
    */
   lockLost = false;
+  /** A setattr (chmod, chown, utimens, setxattr) since the last commit: that commit is a new version even if nothing differs, so ctime moves, as on ext4. */
+  attrsTouched = false;
   private staging: Staging | null = null;
   /** The staging file being made. */
   private makingStaging: Promise<Staging> | null = null;

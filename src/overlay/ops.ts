@@ -259,7 +259,8 @@ export class OverlayFs {
       gid: e.gid,
       size,
       ...(e.rdev ? { rdev: e.rdev } : {}),
-      nlink: e.type === 'dir' ? 2 : 1,
+      // A directory's link count: its own name, its '.', and each subdirectory's '..'.
+      nlink: e.type === 'dir' ? 2 + (e.subdirs ?? 0) : 1,
       blksize: 128 * 1024,
       blocks: Math.ceil(size / 512),
       atime: e.atimeNs ?? e.mtimeNs,
@@ -562,21 +563,23 @@ export class OverlayFs {
       if (!f.dirty || f.hidden) return;
       if (f.lockLost) throw fsError('EIO', f.path, 'a lock on it was lost (this mount was cut off from the lock table): changes made under it are not committed');
       const content = f.contentDirty;
+      const touch = f.attrsTouched;
       f.dirty = false;
       f.contentChanged = false;
+      f.attrsTouched = false;
       try {
         const { manifest, size, copiedTo } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size, copiedTo: undefined };
         if (content && manifest) await this.backend.ensureCopies(f.path, manifest, copiedTo);
         let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), manifest, xattrs: f.xattrs };
         let r;
         try {
-          r = await this.commitEntry(f.path, v, { written: content });
+          r = await this.commitEntry(f.path, v, { written: content, touch });
         } catch (err) {
           if (errnoOf(err) !== ESTALE) throw err;
           // Manifest GC took the manifest since it was stored (or since the file was opened):
           // store the content again, which puts it back, and commit once more.
           v = { ...v, ...(await this.storeContent(f)) };
-          r = await this.commitEntry(f.path, v, { written: content });
+          r = await this.commitEntry(f.path, v, { written: content, touch });
         }
         // New content that had to beat a later version took a later mtime (commitVersion).
         if (r.mtimeNs !== v.mtimeNs && f.mtimeNs === v.mtimeNs) f.mtimeNs = r.mtimeNs;
@@ -587,6 +590,7 @@ export class OverlayFs {
       } catch (err) {
         f.dirty = true;
         f.contentChanged ||= content;
+        f.attrsTouched ||= touch;
         // Still being written through another handle: that one's close commits it.
         if (changing(err) && f.refs > 1) return;
         throw err;
@@ -661,18 +665,19 @@ export class OverlayFs {
     if (e && e.type !== 'file') {
       const v = versionOf(e);
       patch(v);
-      await this.commitEntry(path, v);
+      await this.commitEntry(path, v, { touch: true });
       return;
     }
     await this.withFile(path, (f) => {
       patch(f);
       f.ctimeNs = nowNs();
+      f.attrsTouched = true;
       f.markDirty();
     });
   }
 
   /** Commit a version and keep it as the cached answer for path when it became current. */
-  private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean } = {}): Promise<{ current: boolean; mtimeNs: bigint }> {
+  private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; touch?: boolean } = {}): Promise<{ current: boolean; mtimeNs: bigint }> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
     this.meta.expect(path);
     let r = { current: false, published: false, mtimeNs: v.mtimeNs };

@@ -43,6 +43,8 @@ export interface VersionRecord {
   target?: string;
   /** A device node's device number (st_rdev); special files only. */
   rdev?: number;
+  /** How many of a directory's names are directories, as getCurrent shows it (its link count is 2 more). */
+  subdirs?: number;
   /** manifestHash of the file's chunk list; files only. */
   manifest?: string;
   /** Extended attributes, when it has any. */
@@ -173,6 +175,12 @@ export function decodeVersion(path: string, id: string, raw: string): VersionRec
   return rec;
 }
 
+/** A directory as get shows it: with how many of its names are directories. */
+function withSubdirs(rec: VersionRecord, subdirs: number): VersionRecord {
+  if (rec.type === 'dir') rec.subdirs = Number(subdirs);
+  return rec;
+}
+
 async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, args: (string | number)[] = []): Promise<T> {
   try {
     return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
@@ -206,13 +214,14 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  */
 /**
  * `lockSession`: the commit is made under a lock that session holds in the lock table
- * (src/state/locks.ts); it fails with ENOLCK once that session's lease has passed.
+ * (src/state/locks.ts); it fails with ENOLCK once that session's lease has passed. `touch`: a
+ * new version even when it repeats the latest (a setattr that changes nothing moves ctime).
  */
-export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string }> {
+export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string; touch?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string }> {
   const path = normalizePath(rec.path);
   checkVersion(rec);
   const [id, current, published, mtimeNs] = await fsOp<[number, number, number, string]>(redis, ks, 'commit', path, [
-    encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '', opts.written ? 'w' : '', opts.lockSession ?? '',
+    encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '', opts.written ? 'w' : '', opts.lockSession ?? '', opts.touch ? 't' : '',
   ]);
   return { id: String(id), current: current === 1, published: published === 1, mtimeNs: String(mtimeNs) };
 }
@@ -224,8 +233,8 @@ export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion,
  */
 export async function getCurrent(redis: Redis, ks: Keyspace, path: string): Promise<VersionRecord | undefined> {
   const p = normalizePath(path);
-  const res = await fsOp<[number, string] | null>(redis, ks, 'get', p);
-  return res ? decodeVersion(p, String(res[0]), res[1]) : undefined;
+  const res = await fsOp<[number, string, number] | null>(redis, ks, 'get', p);
+  return res ? withSubdirs(decodeVersion(p, String(res[0]), res[1]), res[2]) : undefined;
 }
 
 /** Most paths getCurrentMany takes in one call (one script: it holds Redis for its duration). */
@@ -241,8 +250,8 @@ export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly
   const ps = paths.map(normalizePath);
   const res = await runScript<(number | string)[]>(redis, 'fsOp', [ks.fsVersions(ps[0])], [ks.prefix, 'getmany', ...ps]);
   return ps.map((p, i) => {
-    const id = Number(res[2 * i]);
-    return id || p === '/' ? decodeVersion(p, String(id), String(res[2 * i + 1])) : undefined;
+    const id = Number(res[3 * i]);
+    return id || p === '/' ? withSubdirs(decodeVersion(p, String(id), String(res[3 * i + 1])), Number(res[3 * i + 2])) : undefined;
   });
 }
 

@@ -88,6 +88,36 @@ describe('filesystem namespace', () => {
     assert.equal(await db.redis.hexists(`${ks.prefix}fs:dt`, '/d'), 0);
   });
 
+  it('counts a directory\'s subdirectories (its link count less 2) through mkdir, rmdir, a subtree rename, a remote delete, and from a listing made before counting began', async () => {
+    const ks = await space();
+    const subdirs = async (p: string) => (await getCurrent(db.redis, ks, p))!.subdirs;
+    await commitVersion(db.redis, ks, dir('/a', 'n1', T));
+    await commitVersion(db.redis, ks, dir('/a/x', 'n1', T));
+    await commitVersion(db.redis, ks, file('/a/f', 'n1', T));
+    // Made before anyone asked: counted from the listing at the first get.
+    assert.equal(await db.redis.hexists(`${ks.prefix}fs:dn`, '/a'), 0);
+    assert.equal(await subdirs('/a'), 1);
+    assert.equal(await subdirs('/'), 1);
+    assert.equal((await getCurrent(db.redis, ks, '/a/f'))!.subdirs, undefined, 'files have none');
+    // Kept from then on.
+    await commitVersion(db.redis, ks, dir('/a/y', 'n1', T));
+    await commitVersion(db.redis, ks, dir('/a/y/z', 'n1', T));
+    assert.equal(await subdirs('/a'), 2);
+    assert.equal(await subdirs('/a/y'), 1);
+    // A subtree moved to another parent takes its count along and leaves its old parent one less.
+    await commitVersion(db.redis, ks, dir('/b', 'n1', T));
+    assert.equal(await subdirs('/b'), 0);
+    await renamePath(db.redis, ks, '/a/y', '/b/y', 'n1', String(T + 1n));
+    assert.deepEqual(await Promise.all(['/a', '/b', '/b/y'].map(subdirs)), [1, 1, 1]);
+    assert.deepEqual((await getCurrentMany(db.redis, ks, ['/a', '/b/y', '/a/f'])).map((v) => v?.subdirs), [1, 1, undefined]);
+    // rmdir, and another node's newer delete of a directory.
+    await removePath(db.redis, ks, '/b/y/z', 'n1', { dir: true, mtimeNs: String(T + 2n) });
+    assert.equal(await subdirs('/b/y'), 0);
+    await commitVersion(db.redis, ks, tomb('/a/x', 'n2', T + 3n));
+    assert.equal(await subdirs('/a'), 0);
+    assert.equal(await subdirs('/'), 2);
+  });
+
   it('commits versions: newest mtime wins, ties go to the node name first in byte order', async () => {
     const ks = await space();
     assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n2', T)), { id: '1', current: true, published: true, mtimeNs: String(T) });

@@ -8,8 +8,10 @@
   KEYS[1] fs:p:<path> of ARGV[3] (routes the script to the prefix's slot; every other key is
           built from the prefix and so shares that slot)
   ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
-    commit  <record> x|''  (x: EEXIST if it exists) w|'' <lock session>|''
+    commit  <record> x|''  (x: EEXIST if it exists) w|'' <lock session>|'' t|''
                                                       -> {id, current 0|1, published 0|1}
+            (t: a version even when it repeats the latest: a setattr that changes nothing
+            still moves ctime)
             (published: an event went out for the path; not for a repeat of the latest version;
             a lock session: the commit is made under a lock of that session of the lock table,
             src/state/locks.ts, and fails with ENOLCK unless its lease still holds, by Redis'
@@ -17,8 +19,9 @@
     remove  <node> <mtimeNs> <nowMs> unlink|rmdir     -> {id, mtimeNs used}
     restore <id> <node> <nowNs> <nowMs>               -> {id, record}
     rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
-    get                                               -> {id, record} or false
-    getmany <path> ...  (ARGV[3] is the first path)   -> {id or 0, record or '', ...}
+    get                                               -> {id, record, subdirectories} or false
+    getmany <path> ...  (ARGV[3] is the first path)   -> {id or 0, record or '', subdirectories, ...}
+    (subdirectories: how many of a directory's names are directories, 0 for anything else)
     (get and getmany show a directory's mtime moved to fs:dt[path] when that is later: the
     time a name last came or went in it; a commit of the directory clears it)
     versions                                          -> {winner id or 0, id, record, ...}
@@ -45,6 +48,9 @@ local function dkey(p) return prefix .. 'fs:d:' .. p end
 local events = prefix .. 'fs:events'
 local recentManifests = prefix .. 'fs:mrecent'
 local dirTimes = prefix .. 'fs:dt'
+-- directory path -> how many of its names are directories (its link count is 2 more), kept from
+-- the first time a get asked for it (subdirs below); a directory not in it is counted then
+local dirLinks = prefix .. 'fs:dn'
 
 local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
 
@@ -277,6 +283,12 @@ local function setIndex(p, best)
   -- directory itself, as utimens makes, sets it again). A directory that went away takes it along.
   if (not old) ~= (not new) and nowMs ~= '0' then redis.call('HSET', dirTimes, parent, nowMs .. '000000') end
   if isDirEntry(old) and not isDirEntry(new) then redis.call('HDEL', dirTimes, p) end
+  -- A directory came or went: the parent's count of subdirectories follows (once counted), and
+  -- the directory's own count, if any, is for a directory that is no more.
+  if isDirEntry(old) ~= isDirEntry(new) then
+    if redis.call('HEXISTS', dirLinks, parent) == 1 then redis.call('HINCRBY', dirLinks, parent, isDirEntry(new) and 1 or -1) end
+    redis.call('HDEL', dirLinks, p)
+  end
   publish(p)
   return old
 end
@@ -284,7 +296,7 @@ end
 -- Store f as a new version of p (or find it already there), recompute the winner, update the
 -- parent's index. `loaded`: versions(p), if the caller has just read them (they are consumed).
 -- Returns id, isCurrent, the winner, the parent's index entry before.
-local function store(p, f, loaded)
+local function store(p, f, loaded, touch)
   local vs = loaded or versions(p)
   local node, s, maxId, mine, last, lastOther = f[2], stream(f), 0, {}, nil, nil
   for _, v in ipairs(vs) do
@@ -298,9 +310,10 @@ local function store(p, f, loaded)
       end
     end
   end
-  -- the same content as this node's latest in either stream: nothing new to say
+  -- the same content as this node's latest in either stream: nothing new to say (unless the
+  -- caller touched it: a chmod or chown to what it already is still moves ctime, as on ext4)
   local id, fresh = maxId + 1, true
-  for _, l in ipairs({ last or false, lastOther or false }) do
+  for _, l in ipairs(touch and {} or { last or false, lastOther or false }) do
     if l and fresh then
       local same = true
       for _, i in ipairs({ 1, 3, 4, 5, 6, 7, 10, 11, 12, 13 }) do
@@ -384,8 +397,8 @@ local function ensureParents(p, f)
 end
 
 -- store() plus what a change of p means for the paths around it. Returns id, isCurrent.
-local function commit(p, f)
-  local id, current, best, old = store(p, f)
+local function commit(p, f, touch)
+  local id, current, best, old = store(p, f, nil, touch)
   local swept = current and f[1] ~= 't' and ensureParents(p, f)
   if old and string.sub(old, 1, 1) == 'd' and best.f[1] ~= 'd' then
     swept = true
@@ -411,6 +424,19 @@ end
 
 -- What get shows of p: its current version, a directory's mtime moved to the last time a name
 -- came or went in it, if later (setIndex).
+-- How many of directory p's names are directories: counted from its index the first time, then
+-- kept up to date by setIndex.
+local function subdirs(p)
+  local n = redis.call('HGET', dirLinks, p)
+  if n then return tonumber(n) end
+  local count = 0
+  for _, v in ipairs(redis.call('HVALS', dkey(p))) do
+    if isDirEntry(v) then count = count + 1 end
+  end
+  redis.call('HSET', dirLinks, p, count)
+  return count
+end
+
 local function shown(p)
   local cur = currentRecord(p)
   if not cur or cur.f[1] ~= 'd' then return cur end
@@ -451,7 +477,7 @@ if op == 'commit' then
     local other = winner(versions(path), f[2] .. ' m')
     if other and beats(other.f, f) then f[3] = inc(other.f[3]) end
   end
-  local id, current = commit(path, f)
+  local id, current = commit(path, f, ARGV[8] == 't')
   -- Even when it repeats the latest version (rsync sets a directory's times when it makes it
   -- and again when it has filled it), what the directory says of its mtime holds again.
   if current and f[1] == 'd' then redis.call('HDEL', dirTimes, path) end
@@ -460,7 +486,7 @@ if op == 'commit' then
 elseif op == 'get' then
   local cur = shown(path)
   if not cur then return false end
-  return { cur.id, encode(cur.f) }
+  return { cur.id, encode(cur.f), cur.f[1] == 'd' and subdirs(path) or 0 }
 
 elseif op == 'getmany' then
   local out = {}
@@ -468,6 +494,7 @@ elseif op == 'getmany' then
     local cur = shown(ARGV[i])
     out[#out + 1] = cur and cur.id or 0
     out[#out + 1] = cur and encode(cur.f) or ''
+    out[#out + 1] = cur and cur.f[1] == 'd' and subdirs(ARGV[i]) or 0
   end
   return out
 
