@@ -25,19 +25,47 @@ async function readAll(res: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** How long a request may take by default before the CLI gives up (kubectl's --request-timeout). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
 /**
  * The HTTP client every CLI command uses; errors say what went wrong and what to do.
  * node:http rather than fetch: fetch loads undici on first use, which costs a short-lived
  * command like `oswalk run` more than the whole round trip to the control plane.
+ *
+ * `timeoutMs` (0: none) bounds each request from its start until its whole answer is in, or, for
+ * a stream, until its answer begins: a server that takes the connection and never answers must
+ * not hang the CLI.
  */
-export function apiClient(flags: { api?: string; token?: string }): ApiClient {
+export function apiClient(flags: { api?: string; token?: string; timeoutMs?: number }): ApiClient {
   const { api, token } = resolveApi(flags);
+  const timeoutMs = flags.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const notOurs = (what: string) => new ApiError(0, `${api} is not an OS Walk control plane (it answered ${what}): check --api, $OSWALK_API or .oswalk/config.json`);
 
-  async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<IncomingMessage> {
+  /** Runs fn, failing with a clear error once the request has taken longer than timeoutMs. */
+  async function bounded<T>(req: { destroy(err: Error): void } | undefined, fn: () => Promise<T>): Promise<T> {
+    if (!timeoutMs) return fn();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new ApiError(0, `the control plane at ${api} did not answer within ${timeoutMs / 1000}s: is it overloaded, or is that address not an OS Walk control plane? (--request-timeout sets the limit; 0 waits for ever)`);
+        req?.destroy(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([fn(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ res: IncomingMessage; req: { destroy(err: Error): void } }> {
     const url = new URL(api + path);
     const raw = Buffer.isBuffer(body);
     const payload = body === undefined ? undefined : raw ? body : Buffer.from(JSON.stringify(body));
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    let sent: { destroy(err: Error): void } | undefined;
+    const res = await bounded({ destroy: (err) => sent?.destroy(err) }, () => new Promise<IncomingMessage>((resolve, reject) => {
       const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
         method,
         signal,
@@ -46,14 +74,17 @@ export function apiClient(flags: { api?: string; token?: string }): ApiClient {
           ...(payload ? { 'content-type': raw ? 'application/octet-stream' : 'application/json', 'content-length': payload.length } : {}),
         },
       }, resolve);
+      sent = req;
       req.once('error', (err: NodeJS.ErrnoException) => {
-        reject(err.name === 'AbortError' ? err : new ApiError(0, `cannot reach the control plane at ${api} (${err.code ?? err.message}): is it running? Start one with \`oswalk up\` or \`oswalk control-plane\``));
+        reject(err.name === 'AbortError' || err instanceof ApiError ? err : new ApiError(0, `cannot reach the control plane at ${api} (${err.code ?? err.message}): is it running? Start one with \`oswalk up\` or \`oswalk control-plane\``));
       });
       req.end(payload);
-    });
+    }));
     const status = res.statusCode ?? 0;
-    if (status >= 200 && status < 300) return res;
-    const text = await readAll(res);
+    if (status >= 200 && status < 300) return { res, req: sent! };
+    const text = await bounded(sent, () => readAll(res));
+    // Every answer of the API that is not a success is a JSON error body.
+    if (!String(res.headers['content-type'] ?? '').startsWith('application/json')) throw notOurs(`HTTP ${status} ${JSON.stringify(text.slice(0, 60))}`);
     let parsed: { message?: string; details?: { path: string; message: string }[] } | undefined;
     try {
       parsed = JSON.parse(text);
@@ -65,22 +96,25 @@ export function apiClient(flags: { api?: string; token?: string }): ApiClient {
     throw new ApiError(status, status === 401 ? `the control plane refused the token: ${msg}` : details ? `${msg} (${details})` : msg, parsed);
   }
 
+  /** A request whose whole answer is one JSON document. */
+  async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const { res, req } = await request(method, path, body);
+    const text = await bounded(req, () => readAll(res));
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw notOurs(`${JSON.stringify(text.slice(0, 60))} where JSON was due`);
+    }
+  }
+
   return {
     api,
-    async get<T>(path: string) {
-      return JSON.parse(await readAll(await request('GET', path))) as T;
-    },
-    async post<T>(path: string, body?: unknown) {
-      return JSON.parse(await readAll(await request('POST', path, body ?? {}))) as T;
-    },
-    async postBytes<T>(path: string, data: Buffer) {
-      return JSON.parse(await readAll(await request('POST', path, data))) as T;
-    },
-    async delete<T>(path: string) {
-      return JSON.parse(await readAll(await request('DELETE', path))) as T;
-    },
+    get: <T>(path: string) => json<T>('GET', path),
+    post: <T>(path: string, body?: unknown) => json<T>('POST', path, body ?? {}),
+    postBytes: <T>(path: string, data: Buffer) => json<T>('POST', path, data),
+    delete: <T>(path: string) => json<T>('DELETE', path),
     async *stream(path: string, signal?: AbortSignal) {
-      const res = await request('GET', path, undefined, signal);
+      const { res } = await request('GET', path, undefined, signal);
       for await (const chunk of res) yield chunk as Buffer;
     },
   };

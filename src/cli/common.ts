@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { apiClient, ApiError, type ApiClient } from './client.js';
+import { apiClient, ApiError, DEFAULT_REQUEST_TIMEOUT_MS, type ApiClient } from './client.js';
 import type { OutputFormat } from './output.js';
 
 /** Exit codes scripts can rely on; brokenPipe is what a shell reports for a death by SIGPIPE. */
@@ -28,6 +28,7 @@ export function exitOnBrokenPipe(): void {
 export interface GlobalFlags {
   api?: string;
   token?: string;
+  requestTimeout?: string;
   output: OutputFormat;
 }
 
@@ -35,6 +36,7 @@ export function addGlobalOptions(program: Command): void {
   program
     .option('--api <url>', 'control plane URL (default: $OSWALK_API, then .oswalk/config.json)')
     .option('--token <token>', 'API token (default: $OSWALK_TOKEN, then .oswalk/config.json); any local user can read a command line, so prefer those')
+    .option('--request-timeout <duration>', `how long a request to the control plane may take before the command gives up (e.g. 10s; 0: no limit; default: $OSWALK_REQUEST_TIMEOUT, then ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
 }
 
@@ -43,7 +45,9 @@ export function globals(cmd: Command): GlobalFlags {
 }
 
 export function client(cmd: Command): ApiClient {
-  return apiClient(globals(cmd));
+  const g = globals(cmd);
+  const timeout = g.requestTimeout ?? process.env.OSWALK_REQUEST_TIMEOUT;
+  return apiClient({ ...g, ...(timeout ? { timeoutMs: parseDuration(timeout) } : {}) });
 }
 
 /** A flag or argument that cannot be right, found before anything is sent: exit 2. */
