@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal } from './common.js';
+import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal, UsageError } from './common.js';
 import { readConfig } from './config.js';
 import { lockStateDir } from '../agent/state-lock.js';
 
@@ -38,7 +38,7 @@ export function register(program: Command): void {
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN (oswalk cluster init prints it)');
       if (!controlPlane && !opts.redis) throw new Error('pass --control-plane URL to join a cluster (or --redis URL to use Redis directly)');
       const cpus = opts.cpus === undefined ? undefined : Number(opts.cpus);
-      if (cpus !== undefined && !(cpus > 0)) throw new Error(`--cpus "${opts.cpus}" must be a number above 0`);
+      if (cpus !== undefined && !(cpus > 0)) throw new UsageError(`--cpus "${opts.cpus}" must be a number above 0`);
       const stateDir = resolve(opts.stateDir);
       mkdirSync(stateDir, { recursive: true });
       const lock = lockStateDir(stateDir, opts.node);

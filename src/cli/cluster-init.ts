@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
-import { action } from './common.js';
+import { action, UsageError } from './common.js';
 import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
 
 export function clusterManifest(nodes: string[]): string {
@@ -45,9 +45,9 @@ export function register(cluster: Command): void {
       const nodes = opts.nodes.split(',').map((s) => s.trim()).filter(Boolean);
       const bad = nodes.find((n) => !/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(n));
       if (!nodes.length || bad !== undefined) {
-        throw new Error(`--nodes: "${bad ?? ''}" is not a valid node name (lower-case letters, digits, '-' and '.', at most 63)`);
+        throw new UsageError(`--nodes: "${bad ?? ''}" is not a valid node name (lower-case letters, digits, '-' and '.', at most 63)`);
       }
-      if (new Set(nodes).size !== nodes.length) throw new Error('--nodes: a node name is repeated');
+      if (new Set(nodes).size !== nodes.length) throw new UsageError('--nodes: a node name is repeated');
       const dir = resolve(opts.dir);
       const existing = join(dir, CONFIG_DIR, 'config.json');
       if (existsSync(existing) && !opts.force) {

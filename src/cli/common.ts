@@ -73,6 +73,14 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
   };
 }
 
+/** What kubectl users type for a kind (job, jobs, svc, Service), as one of `kinds`; a usage error otherwise. */
+export function kindOf<K extends string>(word: string, kinds: readonly K[]): K {
+  const w = word.toLowerCase().replace(/s$/, '');
+  const k = kinds.find((kind) => kind.toLowerCase() === w || (w === 'svc' && kind === 'Service'));
+  if (!k) throw new UsageError(`"${word}" is not a kind: use one of ${kinds.map((x) => x.toLowerCase()).join(', ')}`);
+  return k;
+}
+
 /** "5s", "500ms", "2m" or a bare number of seconds, as milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -84,7 +92,7 @@ export function parseDuration(text: string): number {
 /** "HOST:PORT" or ":PORT" or "PORT". */
 export function parseListen(text: string, defaultHost = '127.0.0.1'): { host: string; port: number } {
   const m = /^(?:(.*):)?(\d+)$/.exec(text);
-  if (!m || Number(m[2]) > 65535) throw new Error(`--listen "${text}" must be HOST:PORT, e.g. 0.0.0.0:7000`);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`--listen "${text}" must be HOST:PORT, e.g. 0.0.0.0:7000`);
   return { host: m[1] || defaultHost, port: Number(m[2]) };
 }
 

@@ -1,16 +1,7 @@
 import type { Command } from 'commander';
-import type { Kind } from '../manifest/index.js';
 import { ApiError } from './client.js';
-import { action, client, EXIT, globals } from './common.js';
+import { action, client, EXIT, globals, kindOf, UsageError } from './common.js';
 import { readManifestFiles } from './manifest-files.js';
-
-/** What kubectl users type for a kind: job, jobs, svc, Service. */
-function kindOf(word: string, kinds: readonly Kind[]): Kind {
-  const w = word.toLowerCase().replace(/s$/, '');
-  const k = kinds.find((kind) => kind.toLowerCase() === w || (w === 'svc' && kind === 'Service'));
-  if (!k) throw new Error(`"${word}" is not a kind: use one of ${kinds.map((x) => x.toLowerCase()).join(', ')}`);
-  return k;
-}
 
 export function register(program: Command): void {
   program.command('delete')
@@ -22,7 +13,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExamples:\n  oswalk delete service web\n  oswalk delete -f manifests/examples/parallel-job.yaml')
     .action(action(async (kindWord: string | undefined, names: string[], opts: { filename?: string[]; ignoreNotFound?: boolean }, cmd: Command) => {
       if (!opts.filename === !kindWord || (kindWord && !names.length)) {
-        throw new Error('name what to delete: `oswalk delete KIND NAME...` or `oswalk delete -f FILE`');
+        throw new UsageError('name what to delete: `oswalk delete KIND NAME...` or `oswalk delete -f FILE`');
       }
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
       const { KINDS } = await import('../manifest/index.js');

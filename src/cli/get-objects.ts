@@ -3,7 +3,7 @@ import type { Manifest, MountManifest, ServiceManifest } from '../manifest/index
 import type { JobRecord, OwnerStatus } from '../state/jobs.js';
 import { TERMINAL_STATES } from '../state/types.js';
 import { ApiError, type ApiClient } from './client.js';
-import { action, client, globals } from './common.js';
+import { action, client, globals, kindOf } from './common.js';
 import { formatBytes, printRows } from './output.js';
 
 async function ownerStatus(api: ApiClient, kind: string, name: string): Promise<OwnerStatus | undefined> {
@@ -61,7 +61,8 @@ export function registerGetObjects(get: Command): void {
     .description('list applied manifests of one kind (Job, Service, Node, Mount) as stored')
     .argument('<kind>', 'Job, Service, Node or Mount')
     .action(action(async (kind: string, _opts, cmd: Command) => {
-      const k = kind.charAt(0).toUpperCase() + kind.slice(1).toLowerCase().replace(/s$/, '');
+      const { KINDS } = await import('../manifest/index.js');
+      const k = kindOf(kind, KINDS);
       const { items } = await client(cmd).get<{ items: Manifest[] }>(`/v1/objects/${k}`);
       printRows(globals(cmd).output, items, [
         { header: 'KIND', value: (m) => m.kind },

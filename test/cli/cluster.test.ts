@@ -73,9 +73,9 @@ describe('oswalk CLI: cluster init, up, status', () => {
     }
   });
 
-  it('rejects bad node names with a usable message and exit code 1', async () => {
+  it('rejects bad node names with a usable message and exit code 2 (a usage error)', async () => {
     const r = await oswalk(['cluster', 'init', '--nodes', 'ok,Bad_Name', '--dir', dir, '--force']);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /"Bad_Name" is not a valid node name/);
   });
 

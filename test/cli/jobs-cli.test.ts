@@ -253,7 +253,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(byFile.code, 0, byFile.stderr);
     assert.deepEqual(JSON.parse(byFile.stdout).items, [{ kind: 'Job', name: 'quick', result: 'deleted' }]);
     const bad = await oswalk(['delete', 'pods', 'x']);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2);
     assert.match(bad.stderr, /"pods" is not a kind: use one of job, service, node, mount/);
     assert.match((await oswalk(['delete'])).stderr, /oswalk delete KIND NAME/);
   });

@@ -1,8 +1,9 @@
 /**
- * The CLI never hangs on, and never misreads, a server that is not an answering OS Walk control
- * plane (issue 23): one that takes the connection and says nothing gives up after the request
- * timeout, and one that answers as some other HTTP server does is named as such, both with exit 3
- * (the control plane could not be reached), not a hang or "not found".
+ * The CLI's errors that need no cluster (issue 23): it never hangs on, and never misreads, a
+ * server that is not an answering OS Walk control plane (one that takes the connection and says
+ * nothing gives up after the request timeout, one that answers as some other HTTP server does is
+ * named as such, both with exit 3, not a hang or "not found"); and a word or flag that cannot be
+ * right is one clear line and exit 2, before anything is sent.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,4 +66,23 @@ describe('oswalk against a server that is not an answering control plane', () =>
     assert.equal(html.code, EXIT_UNREACHABLE, html.stderr);
     assert.match(html.stderr, /is not an OS Walk control plane .*where JSON was due/);
   });
+});
+
+describe('oswalk usage errors: one line, exit 2, nothing sent', () => {
+  // An address nothing listens on: a command that tried to send would exit 3, not 2.
+  const nowhere = ['--api', 'http://127.0.0.1:1', '--token', 't'];
+  for (const [args, why] of [
+    [['delete', 'pod', 'web'], /^error: "pod" is not a kind: use one of job, service, node, mount\n$/],
+    [['delete'], /^error: name what to delete: `oswalk delete KIND NAME\.\.\.` or `oswalk delete -f FILE`\n$/],
+    [['delete', 'job'], /^error: name what to delete/],
+    [['get', 'manifests', 'Pod'], /^error: "Pod" is not a kind/],
+    [['control-plane', '--listen', 'nonsense'], /^error: --listen "nonsense" must be HOST:PORT/],
+    [['agent', '--node', 'n1', '--redis', 'redis://127.0.0.1:1', '--cpus', '-1'], /^error: --cpus "-1" must be a number above 0/],
+  ] as [string[], RegExp][]) {
+    it(`oswalk ${args.join(' ')}`, async () => {
+      const r = await oswalk([...args, ...nowhere]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, why);
+    });
+  }
 });
