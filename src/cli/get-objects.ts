@@ -17,7 +17,7 @@ async function ownerStatus(api: ApiClient, kind: string, name: string): Promise<
 
 /** `oswalk get services|mounts|manifests KIND`: applied manifests with their live status. */
 export function registerGetObjects(get: Command): void {
-  get.command('services')
+  get.command('services').aliases(['service', 'svc'])
     .description('list Services with their desired replicas and what runs')
     .action(action(async (_opts, cmd: Command) => {
       const api = client(cmd);
@@ -43,7 +43,7 @@ export function registerGetObjects(get: Command): void {
       ], { items: rows.map((r) => ({ ...r.manifest, status: r.status && { ...r.status, readyReplicas: r.ready, restarts: r.restarts } })) });
     }));
 
-  get.command('mounts')
+  get.command('mounts').alias('mount')
     .description('list Mounts with their replication rules and cache size')
     .action(action(async (_opts, cmd: Command) => {
       const { items } = await client(cmd).get<{ items: MountManifest[] }>('/v1/objects/Mount');

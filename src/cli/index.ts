@@ -22,6 +22,8 @@ const program = new Command('oswalk')
   .description('OS Walk: several Linux machines that feel like one — one filesystem, one pool of CPUs')
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)')
+  // Every command's --help lists --api, --token, -o too, as kubectl's do.
+  .configureHelp({ showGlobalOptions: true })
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : EXIT.usage);
   });

@@ -26,14 +26,19 @@ export const JOB_COLUMNS: Column<JobRecord>[] = [
 
 /** `oswalk get jobs` (wired under the `get` command). */
 export function registerGetJobs(get: Command): void {
-  get.command('jobs')
-    .description('list jobs, newest first, with their state, node and why they wait')
+  // `get job` as kubectl users type it; `get jobs NAME...` for some.
+  get.command('jobs').alias('job')
+    .description('list jobs, newest first, with their state, node and why they wait (all, or the ones named)')
+    .argument('[jobs...]', 'only these jobs: ids or names, as `get jobs` shows them')
     .addOption(new Option('--state <state>', 'only jobs in this state').choices(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled']))
     .option('--owner <Kind/name>', 'only the records of this Job or Service manifest, e.g. Job/sweep')
     .option('--limit <n>', 'at most this many', '100')
-    .action(action(async (opts: { state?: string; owner?: string; limit: string }, cmd: Command) => {
+    .action(action(async (names: string[], opts: { state?: string; owner?: string; limit: string }, cmd: Command) => {
+      const api = client(cmd);
       const q = new URLSearchParams({ limit: opts.limit, ...(opts.state ? { state: opts.state } : {}), ...(opts.owner ? { owner: opts.owner } : {}) });
-      const { items } = await client(cmd).get<{ items: JobRecord[] }>(`/v1/jobs?${q}`);
+      const items = names.length
+        ? await Promise.all(names.map(async (n) => api.get<JobRecord>(`/v1/jobs/${await resolveJob(api, n)}`)))
+        : (await api.get<{ items: JobRecord[] }>(`/v1/jobs?${q}`)).items;
       printRows(globals(cmd).output, items, JOB_COLUMNS, { items });
     }));
 }

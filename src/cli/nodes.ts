@@ -32,7 +32,7 @@ export const NODE_COLUMNS: Column<NodeRecord>[] = [
 ];
 
 export function registerGetNodes(get: Command): void {
-  get.command('nodes')
+  get.command('nodes').alias('node')
     .description('list the nodes of the cluster')
     .action(action(async (_opts, cmd: Command) => {
       const { items } = await client(cmd).get<{ items: NodeRecord[] }>('/v1/nodes');

@@ -264,6 +264,13 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
       assert.ok(i < 100, 'logs by name');
       await new Promise((r) => setTimeout(r, 100));
     }
+    // kubectl's forms: `get job NAME`, `get jobs ID...`.
+    const one = await oswalk(['get', 'job', 'greeter', '-o', 'json']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.deepEqual(JSON.parse(one.stdout).items.map((j: { id: string }) => j.id), [id]);
+    const both = await oswalk(['get', 'jobs', id, 'greeter']);
+    assert.equal(both.stdout.trim().split('\n').length, 3, both.stdout);
+    assert.equal((await oswalk(['get', 'job', 'no-such-job'])).code, 4);
     const cancel = await oswalk(['cancel', 'greeter']);
     assert.match(cancel.stdout, new RegExp(`${id}\\s+(cancelling|cancelled)`));
     const missing = await oswalk(['logs', 'no-such-job']);
