@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import type { Manifest } from '../manifest/index.js';
 import { ApiError } from './client.js';
 import { action, client, globals } from './common.js';
+import { printDocument } from './output.js';
 import { readManifestFiles } from './manifest-files.js';
 
 interface Applied {
@@ -42,8 +43,9 @@ export function register(program: Command): void {
         }
       }
       const note = opts.dryRun ? ` (${opts.dryRun} dry run)` : '';
-      if (globals(cmd).output === 'json') {
-        process.stdout.write(JSON.stringify({ items: out, dryRun: opts.dryRun ?? false }, null, 2) + '\n');
+      const format = globals(cmd).output;
+      if (format !== 'table') {
+        printDocument(format, { items: out, dryRun: opts.dryRun ?? false });
       } else if (opts.dryRun === 'client') {
         process.stdout.write(`${files.length} file(s) valid${note}: nothing applied\n`);
       } else {

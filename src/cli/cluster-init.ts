@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
 import { action, UsageError } from './common.js';
+import { printDocument, type OutputFormat } from './output.js';
 import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
 
 export function clusterManifest(nodes: string[]): string {
@@ -58,11 +59,8 @@ export function register(cluster: Command): void {
       writeConfig(dir, { ...prev, api: opts.controlPlane, token });
       const manifest = join(dir, CONFIG_DIR, 'cluster.yaml');
       writeFileSync(manifest, clusterManifest(nodes));
-      const out = cmd.optsWithGlobals().output;
-      if (out === 'json') {
-        process.stdout.write(JSON.stringify({ token, api: opts.controlPlane, nodes, manifest }, null, 2) + '\n');
-        return;
-      }
+      const out = cmd.optsWithGlobals().output as OutputFormat;
+      if (out !== 'table') return printDocument(out, { token, api: opts.controlPlane, nodes, manifest });
       process.stdout.write([
         `Cluster created: ${nodes.length} node(s), manifest ${manifest}`,
         `Token: ${token}`,

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { apiClient, ApiError, DEFAULT_REQUEST_TIMEOUT_MS, type ApiClient } from './client.js';
-import type { OutputFormat } from './output.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 
 /** Exit codes scripts can rely on; brokenPipe is what a shell reports for a death by SIGPIPE. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, notFound: 4, brokenPipe: 141 } as const;
@@ -37,7 +37,7 @@ export function addGlobalOptions(program: Command): void {
     .option('--api <url>', 'control plane URL (default: $OSWALK_API, then .oswalk/config.json)')
     .option('--token <token>', 'API token (default: $OSWALK_TOKEN, then .oswalk/config.json); any local user can read a command line, so prefer those')
     .option('--request-timeout <duration>', `how long a request to the control plane may take before the command gives up (e.g. 10s; 0: no limit; default: $OSWALK_REQUEST_TIMEOUT, then ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`)
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'));
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'));
 }
 
 export function globals(cmd: Command): GlobalFlags {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ApiError } from './client.js';
 import { action, client, EXIT, globals, kindOf, UsageError } from './common.js';
+import { printDocument } from './output.js';
 import { readManifestFiles } from './manifest-files.js';
 
 export function register(program: Command): void {
@@ -33,7 +34,8 @@ export function register(program: Command): void {
           code = EXIT.notFound;
         }
       }
-      if (globals(cmd).output === 'json') process.stdout.write(JSON.stringify({ items: deleted }, null, 2) + '\n');
+      const format = globals(cmd).output;
+      if (format !== 'table') printDocument(format, { items: deleted });
       else for (const d of deleted) process.stdout.write(`${d.kind.toLowerCase()}/${d.name} deleted\n`);
       return code;
     }));

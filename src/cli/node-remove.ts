@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ApiError } from './client.js';
 import { action, client, globals, parseDuration } from './common.js';
-import { formatAge, formatBytes, printRows } from './output.js';
+import { formatAge, formatBytes, printDocument, printRows } from './output.js';
 
 interface RemoveAnswer {
   name: string;
@@ -137,7 +137,7 @@ removal on stdout.`)
         show(`removing ${name}: ${state}${trouble}${tty ? ` [${elapsed}]` : ''}`);
         if (Date.now() >= deadline) {
           endLine();
-          if (output === 'json' && last) process.stdout.write(JSON.stringify(last, null, 2) + '\n');
+          if (output !== 'table' && last) printDocument(output, last);
           const steps = last ? nextSteps(last) : [`run \`oswalk node remove ${name}\` again once it answers`];
           throw new Error(`node ${name} is not ready to be stopped after ${opts.timeout}: ${last ? left(last) : `the control plane did not answer${trouble}`}. What to do:\n` +
             steps.map((s) => `  - ${s}`).join('\n'));
@@ -145,7 +145,7 @@ removal on stdout.`)
         await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
       }
       endLine();
-      if (output === 'json') process.stdout.write(JSON.stringify(last, null, 2) + '\n');
+      if (output !== 'table') printDocument(output, last);
       else process.stdout.write(`node ${name} holds no copy the cluster lacks and runs no jobs: its agent can be stopped now\n`);
     }));
 }

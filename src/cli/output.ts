@@ -1,18 +1,30 @@
+import { createRequire } from 'node:module';
 import Table from 'cli-table3';
 
-export type OutputFormat = 'table' | 'json';
+export type OutputFormat = 'table' | 'json' | 'yaml';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'json', 'yaml'];
+
+/**
+ * What a command answers, for scripts: JSON, or YAML as kubectl's -o yaml gives it. js-yaml is
+ * loaded only then: a quick command must not pay for it.
+ */
+export function printDocument(format: Exclude<OutputFormat, 'table'>, doc: unknown): void {
+  if (format === 'json') {
+    process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+    return;
+  }
+  const { dump } = createRequire(import.meta.url)('js-yaml') as typeof import('js-yaml');
+  process.stdout.write(dump(doc, { noRefs: true, lineWidth: -1 }));
+}
 
 export interface Column<T> {
   header: string;
   value: (row: T) => string | number | undefined;
 }
 
-/** Rows as a readable table, or the raw objects as JSON for scripts. */
+/** Rows as a readable table, or the raw objects as JSON or YAML for scripts. */
 export function printRows<T>(format: OutputFormat, rows: T[], columns: Column<T>[], json: unknown = rows, empty = 'No resources found.'): void {
-  if (format === 'json') {
-    process.stdout.write(JSON.stringify(json, null, 2) + '\n');
-    return;
-  }
+  if (format !== 'table') return printDocument(format, json);
   if (!rows.length) {
     process.stdout.write(`${empty}\n`);
     return;

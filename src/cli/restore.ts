@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { hostname } from 'node:os';
 import type { VersionRecord } from '../state/fs.js';
 import { action, client, globals } from './common.js';
+import { printDocument } from './output.js';
 import { readConfig } from './config.js';
 import { isoNs, mountOption, namespacePath } from './fs-common.js';
 
@@ -18,7 +19,8 @@ export function register(program: Command): void {
       const path = namespacePath(arg, opts.mount);
       const node = opts.node || process.env.OSWALK_NODE || readConfig().node || hostname();
       const v = await client(cmd).post<VersionRecord>('/v1/fs/restore', { path, version: id, node });
-      if (globals(cmd).output === 'json') process.stdout.write(JSON.stringify(v) + '\n');
+      const format = globals(cmd).output;
+      if (format !== 'table') printDocument(format, v);
       else process.stdout.write(`restored ${v.path} version ${id} as version ${v.id} (mtime ${isoNs(v.mtimeNs)})\n`);
     }));
 }

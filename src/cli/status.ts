@@ -3,7 +3,7 @@ import type { NodeRecord } from '../state/types.js';
 import type { StorageHealth } from '../packetfs/index.js';
 import { action, client, globals } from './common.js';
 import { NODE_COLUMNS } from './nodes.js';
-import { formatBytes, printRows } from './output.js';
+import { formatBytes, printDocument, printRows } from './output.js';
 
 export interface ClusterStatus {
   nodes: NodeRecord[];
@@ -28,10 +28,7 @@ export function register(program: Command): void {
     .action(action(async (_opts, cmd: Command) => {
       const st = await client(cmd).get<ClusterStatus>('/v1/status');
       const format = globals(cmd).output;
-      if (format === 'json') {
-        process.stdout.write(JSON.stringify(st, null, 2) + '\n');
-        return;
-      }
+      if (format !== 'table') return printDocument(format, st);
       // Ready for jobs: a node without its mount of the unified filesystem takes none.
       const ready = st.nodes.filter((n) => n.status === 'ready' && n.mountReady !== false);
       const unmounted = st.nodes.filter((n) => n.status === 'ready' && n.mountReady === false).length;

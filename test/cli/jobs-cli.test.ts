@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { load } from 'js-yaml';
 import { pino } from 'pino';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -271,6 +272,8 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     const both = await oswalk(['get', 'jobs', id, 'greeter']);
     assert.equal(both.stdout.trim().split('\n').length, 3, both.stdout);
     assert.equal((await oswalk(['get', 'job', 'no-such-job'])).code, 4);
+    const asYaml = await oswalk(['get', 'job', 'greeter', '-o', 'yaml']);
+    assert.deepEqual((load(asYaml.stdout) as { items: { id: string }[] }).items.map((j) => j.id), [id], asYaml.stdout);
     const cancel = await oswalk(['cancel', 'greeter']);
     assert.match(cancel.stdout, new RegExp(`${id}\\s+(cancelling|cancelled)`));
     const missing = await oswalk(['logs', 'no-such-job']);
