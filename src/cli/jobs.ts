@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import { ApiError, type ApiClient } from './client.js';
-import { action, client, globals } from './common.js';
+import { action, client, globals, kindOf, UsageError } from './common.js';
 import { formatAge, printRows, type Column } from './output.js';
 import { followJob } from './run.js';
 
@@ -31,16 +31,27 @@ export function registerGetJobs(get: Command): void {
     .description('list jobs, newest first, with their state, node and why they wait (all, or the ones named)')
     .argument('[jobs...]', 'only these jobs: ids or names, as `get jobs` shows them')
     .addOption(new Option('--state <state>', 'only jobs in this state').choices(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled']))
-    .option('--owner <Kind/name>', 'only the records of this Job or Service manifest, e.g. Job/sweep')
+    .option('--owner <kind/name>', 'only the records of this Job or Service manifest, e.g. Job/sweep or svc/web')
     .option('--limit <n>', 'at most this many', '100')
     .action(action(async (names: string[], opts: { state?: string; owner?: string; limit: string }, cmd: Command) => {
       const api = client(cmd);
-      const q = new URLSearchParams({ limit: opts.limit, ...(opts.state ? { state: opts.state } : {}), ...(opts.owner ? { owner: opts.owner } : {}) });
+      const owner = opts.owner ? await ownerOf(opts.owner) : undefined;
+      const q = new URLSearchParams({ limit: opts.limit, ...(opts.state ? { state: opts.state } : {}), ...(owner ? { owner } : {}) });
       const items = names.length
         ? await Promise.all(names.map(async (n) => api.get<JobRecord>(`/v1/jobs/${await resolveJob(api, n)}`)))
         : (await api.get<{ items: JobRecord[] }>(`/v1/jobs?${q}`)).items;
       printRows(globals(cmd).output, items, JOB_COLUMNS, { items });
     }));
+}
+
+/** --owner as kubectl users write it (job/sweep, Job/sweep, svc/web), as the API takes it (Job/sweep). */
+async function ownerOf(text: string): Promise<string> {
+  const [kind, name, ...rest] = text.split('/');
+  const { NAME_PATTERN } = await import('../manifest/schema.js');
+  if (!kind || !name || rest.length || !new RegExp(NAME_PATTERN).test(name)) {
+    throw new UsageError(`--owner "${text}" must be KIND/NAME, e.g. Job/sweep or svc/web, with NAME a manifest's name`);
+  }
+  return `${kindOf(kind, ['Job', 'Service'] as const)}/${name}`;
 }
 
 const LIVE = new Set(['pending', 'scheduled', 'running']);

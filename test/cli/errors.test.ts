@@ -76,6 +76,8 @@ describe('oswalk usage errors: one line, exit 2, nothing sent', () => {
     [['delete'], /^error: name what to delete: `oswalk delete KIND NAME\.\.\.` or `oswalk delete -f FILE`\n$/],
     [['delete', 'job'], /^error: name what to delete/],
     [['get', 'manifests', 'Pod'], /^error: "Pod" is not a kind/],
+    [['get', 'jobs', '--owner', 'sweep'], /^error: --owner "sweep" must be KIND\/NAME, e\.g\. Job\/sweep or svc\/web/],
+    [['get', 'jobs', '--owner', 'pod/x'], /^error: "pod" is not a kind: use one of job, service\n/],
     [['control-plane', '--listen', 'nonsense'], /^error: --listen "nonsense" must be HOST:PORT/],
     [['agent', '--node', 'n1', '--redis', 'redis://127.0.0.1:1', '--cpus', '-1'], /^error: --cpus "-1" must be a number above 0/],
   ] as [string[], RegExp][]) {
