@@ -25,6 +25,26 @@ function signalExitCode(message: string): number | undefined {
  * code the CLI should exit with: the job's own, 1 for a failure without one, 130 if cancelled.
  */
 export async function followJob(api: ApiClient, id: string, opts: { verbose?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+  // Tell the user why nothing happens while the job waits for a node (`run`, and `logs -f` of a
+  // job that is still pending): at once, then whenever the reason changes.
+  let lastReason = '';
+  const explain = () => void api.get<JobRecord>(`/v1/jobs/${id}`).then((j) => {
+    if (j.state === 'pending' && j.waitReason && j.waitReason !== lastReason) {
+      lastReason = j.waitReason;
+      process.stderr.write(`oswalk: job ${id} is waiting: ${j.waitReason}\n`);
+    }
+  }, () => undefined);
+  const first = setTimeout(explain, 300);
+  const watch = setInterval(explain, 2000);
+  try {
+    return await followOutput(api, id, opts);
+  } finally {
+    clearTimeout(first);
+    clearInterval(watch);
+  }
+}
+
+async function followOutput(api: ApiClient, id: string, opts: { verbose?: boolean; signal?: AbortSignal }): Promise<number> {
   let rest = '';
   let code: number | undefined;
   /** One line of the stream: printed, or taken as the end; returned for its id. */
@@ -195,20 +215,9 @@ export function register(program: Command): void {
       for (const s of STOP_SIGNALS) process.on(s, onSignal);
       onBrokenPipe.add(cancel);
       if (opts.stdin) void sendStdin(api, id, cancel);
-      // Tell the user why nothing happens while the job waits for a node.
-      let lastReason = '';
-      const watch = setInterval(() => {
-        void api.get<JobRecord>(`/v1/jobs/${id}`).then((j) => {
-          if (j.state === 'pending' && j.waitReason && j.waitReason !== lastReason) {
-            lastReason = j.waitReason;
-            process.stderr.write(`oswalk: job ${id} is waiting: ${j.waitReason}\n`);
-          }
-        }, () => undefined);
-      }, 2000);
       try {
         return await followJob(api, id, { verbose: opts.verbose });
       } finally {
-        clearInterval(watch);
         for (const s of STOP_SIGNALS) process.off(s, onSignal);
         onBrokenPipe.delete(cancel);
         // The job is over: input still to come (a terminal, a pipe that never ends) is no one's.

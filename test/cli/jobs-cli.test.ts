@@ -37,7 +37,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     state.remove();
   });
 
-  const oswalk = (args: string[]) => runOswalk(['--api', cp.url, '--token', TOKEN, ...args], { cwd: state.dir });
+  const oswalk = (args: string[], opts: { timeoutMs?: number } = {}) => runOswalk(['--api', cp.url, '--token', TOKEN, ...args], { cwd: state.dir, ...opts });
 
   it('streams the output and exits with the job\'s exit code', async () => {
     const r = await oswalk(['run', '--cpus', '0.1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 4']);
@@ -279,6 +279,14 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     const missing = await oswalk(['logs', 'no-such-job']);
     assert.equal(missing.code, 4);
     assert.match(missing.stderr, /no job has the id or name "no-such-job"/);
+  });
+
+  it('says why a job waits, in logs -f as in run', async () => {
+    // More CPUs than any node has: it waits, and says so, until cancelled.
+    const id = (await oswalk(['run', '--detach', '--cpus', '500', '--', 'true'])).stdout.trim();
+    const following = await oswalk(['logs', '-f', id], { timeoutMs: 4000 });
+    assert.match(following.stderr, new RegExp(`oswalk: job ${id} is waiting: .+`), following.stderr);
+    await oswalk(['cancel', id]);
   });
 
   it('fails clearly on bad input and unknown jobs', async () => {
