@@ -20,8 +20,9 @@ export const JOB_COLUMNS: Column<JobRecord>[] = [
   { header: 'ATTEMPT', value: (j) => j.attempt },
   { header: 'EXIT', value: (j) => j.exitCode },
   { header: 'TIME', value: jobAge },
-  // Why a job waits, or why it failed: the one thing to know about a job in either state.
-  { header: 'REASON', value: (j) => (j.state === 'pending' ? j.waitReason : j.state === 'failed' ? j.message : undefined) },
+  // Why a job waits, or why it failed: the one thing to know about a job in either state (a
+  // program that just exited non-zero has no message of the agent's: its exit code says it).
+  { header: 'REASON', value: (j) => (j.state === 'pending' ? j.waitReason : j.state === 'failed' ? j.message || (j.exitCode ? `exit code ${j.exitCode}` : undefined) : undefined) },
 ];
 
 /** `oswalk get jobs` (wired under the `get` command). */

@@ -161,6 +161,10 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     assert.equal(logs.stdout, 'started\n');
     const json = JSON.parse((await oswalk(['get', 'jobs', '-o', 'json'])).stdout) as { items: { id: string; state: string }[] };
     assert.equal(json.items.find((j) => j.id === id)?.state, 'cancelled');
+    // A program that failed by its exit code: REASON says which.
+    const failed = await oswalk(['run', '--cpus', '0.1', '--', 'sh', '-c', 'exit 3']);
+    assert.equal(failed.code, 3);
+    assert.match((await oswalk(['get', 'jobs', '--state', 'failed'])).stdout, /failed\s+n1\s+1\s+3\s+\S+\s+exit code 3 *\n/);
   });
 
   it('ends quietly with 141 when the reader of its output goes away; run cancels its job first', async () => {
