@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   process.on('message', (m: { type?: string; id?: number }) => {
     if (m?.type !== 'stats') return;
     const stats: MountReadStats = {
-      fastReads: fastReads.stats(), javascriptReadBytes: fs.readBytes, fetcher: fetcher.stats(), fileCache: fileCache.stats(), passthroughOpens: fs.passthroughOpens,
+      fastReads: fastReads.stats(), javascriptReadBytes: fs.readBytes, fetcher: fetcher.stats(), fileCache: fileCache.stats(), passthroughOpens: fs.passthroughOpens, locks: locks.stats(),
     };
     process.send?.({ type: 'stats', id: m.id, stats });
   });

@@ -13,6 +13,7 @@ import { DEFAULT_PREFIX } from '../state/keys.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
 import type { FetcherStats } from '../packetfs/index.js';
+import type { LockStats } from './locks.js';
 import type { FastReadStats } from './fast-read.js';
 import type { FileCacheStats } from './file-cache.js';
 import type { FsProcessConfig } from './fs-process.js';
@@ -80,6 +81,8 @@ export interface MountReadStats {
   /** Whole files kept for passthrough (file-cache.ts), and opens the kernel served from them. */
   fileCache: FileCacheStats;
   passthroughOpens: number;
+  /** Cluster-wide flock and fcntl locks through the mount (locks.ts). */
+  locks: LockStats;
 }
 
 /** One line of /proc/self/mountinfo, decoded. */

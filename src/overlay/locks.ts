@@ -26,6 +26,20 @@ export interface LockBinding {
   oswalk_lock_reply(id: number, res: number, type?: number, start?: number, end?: number, pid?: number): boolean;
 }
 
+/** Counters of one FS process's locks (metrics.ts); they start from 0 when it restarts. */
+export interface LockStats {
+  /** Locks granted, by kind. */
+  granted: { posix: number; flock: number };
+  /** Requests that had to wait for a lock held elsewhere, by kind (granted since or not). */
+  waited: { posix: number; flock: number };
+  /** Seconds spent waiting by the requests granted after a wait. */
+  waitSeconds: number;
+  /** Requests waiting now. */
+  waiting: number;
+  /** Times this mount lost its session in the lock table, and its locks with it. */
+  sessionsLost: number;
+}
+
 /** What a lock request ends in (src/state/locks.ts). */
 export type LockStatus = 'granted' | 'blocked' | 'wouldblock' | 'deadlock' | 'lost' | 'nolck';
 
@@ -101,8 +115,9 @@ interface Request {
   start: number;
   end: number;
   wait: boolean;
-  /** Queued in the table behind a lock held elsewhere. */
+  /** Queued in the table behind a lock held elsewhere (since when: Date.now(), 0 if not). */
   queued: boolean;
+  queuedAt: number;
   /** Being asked of the table right now (a retry must not overlap its own ask). */
   asking: boolean;
   /** The waiting process got a signal. */
@@ -138,6 +153,7 @@ export class MountLocks {
   private retryTimer?: NodeJS.Timeout;
   private unsubscribe?: () => Promise<void>;
   private closed = false;
+  private counts = { granted: { posix: 0, flock: 0 }, waited: { posix: 0, flock: 0 }, waitSeconds: 0, sessionsLost: 0 };
   /** Until when (Date.now()) the session's last renewal surely holds, counting from when it was sent. */
   private validUntil = 0;
 
@@ -181,6 +197,7 @@ export class MountLocks {
       // Record locks: F_SETLKW waits; flock: the addon sends 1 for a blocking request.
       wait: kind === KIND_POSIX ? cmd === F_SETLKW : cmd === 1,
       queued: false,
+      queuedAt: 0,
       asking: false,
       cancelled: false,
       woken: false,
@@ -235,13 +252,19 @@ export class MountLocks {
       if (r.type === 'r' && this.held.get(who)?.has(r.path)) await this.hooks.releasing(r.path);
       const status = await this.change(r);
       if (status === 'blocked') {
-        r.queued = true;
+        if (!r.queued) {
+          r.queued = true;
+          r.queuedAt = Date.now();
+          this.counts.waited[r.kind]++;
+        }
         return;
       }
       if (status === 'granted') {
         let mine = this.held.get(who);
         if (!mine) this.held.set(who, (mine = new Map()));
         mine.set(r.path, { kind: r.kind, owner: r.owner, path: r.path, fh: r.fh, file: this.hooks.fileOf(r.fh) });
+        this.counts.granted[r.kind]++;
+        if (r.queued) this.counts.waitSeconds += (Date.now() - r.queuedAt) / 1000;
         // Fresh once granted, never before: until the grant another node may still take the
         // lock, write and publish. The previous holder published before it let go.
         await this.hooks.taking(r.path);
@@ -258,6 +281,12 @@ export class MountLocks {
       // The lock it waits for may have gone between the table's answer and now.
       else if (r.woken && r.queued && this.requests.has(r.id)) void this.ask(r);
     }
+  }
+
+  stats(): LockStats {
+    let waiting = 0;
+    for (const r of this.requests.values()) if (r.queued) waiting++;
+    return { granted: { ...this.counts.granted }, waited: { ...this.counts.waited }, waitSeconds: this.counts.waitSeconds, waiting, sessionsLost: this.counts.sessionsLost };
   }
 
   /** The session under which this mount holds a lock on path, if it holds one. */
@@ -349,6 +378,7 @@ export class MountLocks {
     // The cluster let go of this mount's locks (or may have: the lease passed unrenewed).
     const paths = [...new Set([...this.held.values()].flatMap((mine) => [...mine.keys()]))];
     this.held.clear();
+    this.counts.sessionsLost++;
     if (paths.length) this.log.error({ paths }, 'this mount lost its locks (its lease in the lock table ran out): changes made under them are refused');
     this.hooks.lost(paths);
     for (const r of this.requests.values()) if (r.queued) this.reply(r, -ENOLCK);

@@ -4,7 +4,7 @@ import type { MountReadStats, OverlayMount } from './index.js';
 /**
  * The mount's metrics on a prom-client registry (the agent's): its reads, where they were
  * answered and where their chunks came from, the cache of peers' chunks, the file cache and
- * passthrough opens, and FS process restarts. The counters live in the FS process and start again from 0 when it restarts
+ * passthrough opens, its cluster-wide locks, and FS process restarts. The counters live in the FS process and start again from 0 when it restarts
  * (Prometheus' rate() takes that as a counter reset); while it does not answer, they are absent.
  */
 export function registerMountMetrics(registry: Registry, mount: OverlayMount): void {
@@ -53,6 +53,17 @@ export function registerMountMetrics(registry: Registry, mount: OverlayMount): v
     });
   gauge('oswalk_mount_cache_bytes', 'Bytes of peers\' chunks the mount keeps in the store\'s cache area (bounded by the Mount\'s cacheSize)', (s) => s.fetcher.cacheBytes);
   gauge('oswalk_mount_file_cache_bytes', 'Bytes of whole files the mount keeps for passthrough opens (bounded by the Mount\'s fileCacheSize)', (s) => s.fileCache.bytes);
+  counter('oswalk_mount_locks_granted_total', 'flock and fcntl locks granted through the mount, held cluster-wide, by kind (posix: fcntl record and OFD locks)', ['kind'], (s) => [
+    [{ kind: 'posix' }, s.locks.granted.posix],
+    [{ kind: 'flock' }, s.locks.granted.flock],
+  ]);
+  counter('oswalk_mount_lock_waits_total', 'Lock requests that had to wait for a lock held elsewhere in the cluster, by kind', ['kind'], (s) => [
+    [{ kind: 'posix' }, s.locks.waited.posix],
+    [{ kind: 'flock' }, s.locks.waited.flock],
+  ]);
+  counter('oswalk_mount_lock_wait_seconds_total', 'Seconds lock requests waited before they were granted', [], (s) => [[{}, s.locks.waitSeconds]]);
+  gauge('oswalk_mount_lock_waiting', 'Lock requests waiting now for a lock held elsewhere', (s) => s.locks.waiting);
+  counter('oswalk_mount_lock_sessions_lost_total', 'Times the mount lost its lease in the lock table (cut off from Redis or frozen) and its locks with it', [], (s) => [[{}, s.locks.sessionsLost]]);
   counter('oswalk_mount_passthrough_opens_total', 'Opens the kernel served from the file cache itself (FUSE passthrough): their reads and writes never reach the FS process', [], (s) => [[{}, s.passthroughOpens]]);
   new Counter({
     name: 'oswalk_mount_fs_restarts_total', help: 'Times the FS process serving the mount died and was restarted', registers: [registry],

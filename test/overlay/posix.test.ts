@@ -1,8 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { Registry } from 'prom-client';
 import { testPrefix } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 import { registerMountMetrics } from '../../src/overlay/metrics.js';
 import { checkPath } from '../../src/overlay/paths.js';
 import { connectRedis } from '../../src/state/redis.js';
@@ -243,6 +245,45 @@ print(out)
       "assert os.pread(r, 16384, 0) == data[:4096] + b'X' * 8192 + data[12288:16384]",
       'os.close(r)',
     ].join('\n'), one.n.mnt), 'OK');
+  });
+
+  it('counts its cluster-wide locks for Prometheus: grants by kind, waits and the time waited', async () => {
+    const registry = new Registry();
+    registerMountMetrics(registry, one.n.mount);
+    const metric = async (name: string, labels = ''): Promise<number> => {
+      const m = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(await registry.metrics());
+      return m ? Number(m[1]) : NaN;
+    };
+    const before = {
+      flock: await metric('oswalk_mount_locks_granted_total', '{kind="flock"}'),
+      posix: await metric('oswalk_mount_locks_granted_total', '{kind="posix"}'),
+      waits: await metric('oswalk_mount_lock_waits_total', '{kind="flock"}'),
+      seconds: await metric('oswalk_mount_lock_wait_seconds_total'),
+    };
+    // A holder, and a second open file that waits for it in a child process; the holder lets go
+    // once the mount counts the wait (a line on its stdin), then takes a lockf.
+    const py = spawn('python3', ['-c', [
+      'import fcntl, os, sys',
+      "a = os.open('locked', os.O_RDWR | os.O_CREAT, 0o644); fcntl.flock(a, fcntl.LOCK_EX)",
+      'pid = os.fork()',
+      'if pid == 0:',
+      "    b = os.open('locked', os.O_RDWR); fcntl.flock(b, fcntl.LOCK_EX); os._exit(0)",
+      'sys.stdin.readline(); fcntl.flock(a, fcntl.LOCK_UN)',
+      'assert os.waitpid(pid, 0)[1] == 0',
+      "fcntl.lockf(a, fcntl.LOCK_EX); os.close(a); print('OK')",
+    ].join('\n')], { cwd: one.n.mnt, stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    py.stdout!.on('data', (d: Buffer) => (out += d));
+    const exited = once(py, 'exit');
+    await until('the child to wait for the lock', async () => (await metric('oswalk_mount_lock_waiting')) === 1, 10_000);
+    py.stdin!.end('\n');
+    assert.deepEqual(await exited, [0, null]);
+    assert.equal(out, 'OK\n');
+    assert.equal(await metric('oswalk_mount_locks_granted_total', '{kind="flock"}') - before.flock, 2);
+    assert.equal(await metric('oswalk_mount_locks_granted_total', '{kind="posix"}') - before.posix, 1);
+    assert.equal(await metric('oswalk_mount_lock_waits_total', '{kind="flock"}') - before.waits, 1);
+    assert.ok(await metric('oswalk_mount_lock_wait_seconds_total') - before.seconds > 0);
+    assert.equal(await metric('oswalk_mount_lock_waiting'), 0);
   });
 
   it('counts its reads for Prometheus: those of an unchanged file on the FUSE threads, of a changed one in JavaScript', async () => {
