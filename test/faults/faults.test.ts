@@ -62,9 +62,10 @@ const KNOWN_FAILURES: { name: string; text: RegExp; faults: FaultKind[] }[] = [
   {
     // A process job starts with its working directory in the node's mount. The agent claims
     // nothing while it knows its mount is down, but a job claimed in the instant before it
-    // learns of the FS process's death finds its working directory dead and cannot start.
+    // learns of the FS process's death finds its working directory dead and cannot start: the
+    // guard's child cannot enter it, and the guard exits 125 (the queue records "exited with 125").
     name: 'start in a dead mount',
-    text: /^(the process runtime could not run the job: .*ENOTCONN|cannot start "[^"]+": .*ENOTCONN|working dir "[^"]+" not found on node \S+|exit code 125|.*cannot enter the working directory.*); retry \d+ in /,
+    text: /^(the process runtime could not run the job: .*ENOTCONN|cannot start "[^"]+": .*ENOTCONN|working dir "[^"]+" not found on node \S+|exited with 125|.*cannot enter the working directory.*); retry \d+ in /,
     faults: ['fs-kill'],
   },
 ];
