@@ -48,21 +48,13 @@ const UNCONTENDED = String.raw`
 import fcntl, os, sys, time
 path, n, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-if how == 'lockf':
-    fcntl.lockf(fd, fcntl.LOCK_EX); fcntl.lockf(fd, fcntl.LOCK_UN)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fcntl.lockf(fd, fcntl.LOCK_EX)
-        fcntl.lockf(fd, fcntl.LOCK_UN)
-    t = time.perf_counter() - t0
-else:
-    fcntl.flock(fd, fcntl.LOCK_EX); fcntl.flock(fd, fcntl.LOCK_UN)
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    t = time.perf_counter() - t0
-print(t)
+lock = fcntl.lockf if how == 'lockf' else fcntl.flock
+lock(fd, fcntl.LOCK_EX); lock(fd, fcntl.LOCK_UN)
+t0 = time.perf_counter()
+for _ in range(n):
+    lock(fd, fcntl.LOCK_EX)
+    lock(fd, fcntl.LOCK_UN)
+print(time.perf_counter() - t0)
 `;
 
 /**
