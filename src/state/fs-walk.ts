@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
-import { FsError, GET_MANY_MAX, getCurrentMany, listDir, listVersions, normalizePath } from './fs.js';
+import { FsError, GET_MANY_MAX, getCurrentMany, listDir, listVersions, normalizePath, type VersionInfo } from './fs.js';
 
 /** A current file of the unified tree, as replication sees it. */
 export interface CurrentFile {
@@ -43,9 +43,20 @@ export async function* currentFilesUnder(redis: Redis, ks: Keyspace, dir: string
  * whole namespace: it is meant for an occasional background pass, not a hot path.
  */
 export async function* allReferencedManifests(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
+  for await (const { versions } of allKeptVersions(redis, ks)) {
+    for (const v of versions) if (v.manifest) yield v.manifest;
+  }
+}
+
+/**
+ * Every kept version, a path (or a hard-linked file's inode, `#<n>`) at a time: SCANs the
+ * version keys, as allReferencedManifests does.
+ */
+export async function* allKeptVersions(redis: Redis, ks: Keyspace): AsyncGenerator<{ path: string; versions: VersionInfo[] }> {
   const prefix = ks.fsVersions('');
   for await (const key of keysWithPrefix(redis, prefix)) {
-    for (const v of await listVersions(redis, ks, key.slice(prefix.length))) if (v.manifest) yield v.manifest;
+    const path = key.slice(prefix.length);
+    yield { path, versions: await listVersions(redis, ks, path, { stored: true }) };
   }
 }
 

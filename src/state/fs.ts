@@ -21,8 +21,12 @@ import { subscribeChannel } from './redis.js';
  * dropped as new ones arrive.
  */
 
-/** `special`: a fifo, a socket or a device node, told apart by the type bits of its mode. */
-export type FileType = 'file' | 'dir' | 'symlink' | 'special' | 'tombstone';
+/**
+ * `special`: a fifo, a socket or a device node, told apart by the type bits of its mode.
+ * `hardlink`: a name of a hard-linked file, whose versions are its inode's (`inode`); get and
+ * the listings show the file itself, so only a name's history holds one.
+ */
+export type FileType = 'file' | 'dir' | 'symlink' | 'special' | 'tombstone' | 'hardlink';
 export type VersionSource = 'export' | 'mount' | 'restore';
 
 export interface VersionRecord {
@@ -45,6 +49,12 @@ export interface VersionRecord {
   rdev?: number;
   /** How many of a directory's names are directories, as getCurrent shows it (its link count is 2 more). */
   subdirs?: number;
+  /**
+   * The inode number of a hard-linked file (decimal): what a `hardlink` version names, and, as
+   * getCurrent shows a name of one, the file's (with `links`, its link count).
+   */
+  inode?: string;
+  links?: number;
   /** manifestHash of the file's chunk list; files only. */
   manifest?: string;
   /** Extended attributes, when it has any. */
@@ -56,7 +66,7 @@ export interface VersionRecord {
 
 export type NewVersion = Omit<VersionRecord, 'id' | 'committedAt'> & { committedAt?: number };
 
-export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'ENAMETOOLONG' | 'EXDEV' | 'EBUSY' | 'ESTALE' | 'ENOLCK';
+export type FsErrorCode = 'ENOENT' | 'EEXIST' | 'ENOTDIR' | 'EISDIR' | 'ENOTEMPTY' | 'EINVAL' | 'ENAMETOOLONG' | 'EXDEV' | 'EBUSY' | 'ESTALE' | 'ENOLCK' | 'EPERM';
 
 /** A namespace error the FUSE layer maps to -errno; `path` names what was at fault. */
 export class FsError extends Error {
@@ -101,8 +111,8 @@ export function nowNs(): string {
   return (BigInt(Date.now()) * 1_000_000n).toString();
 }
 
-const TYPE_LETTER: Record<FileType, string> = { file: 'f', dir: 'd', symlink: 'l', special: 's', tombstone: 't' };
-const LETTER_TYPE: Record<string, FileType> = { f: 'file', d: 'dir', l: 'symlink', s: 'special', t: 'tombstone' };
+const TYPE_LETTER: Record<FileType, string> = { file: 'f', dir: 'd', symlink: 'l', special: 's', tombstone: 't', hardlink: 'h' };
+const LETTER_TYPE: Record<string, FileType> = { f: 'file', d: 'dir', l: 'symlink', s: 'special', t: 'tombstone', h: 'hardlink' };
 /** The type bits a special file's mode may carry: fifo, socket, character and block device. */
 const SPECIAL_KINDS = new Set([0o010000, 0o140000, 0o020000, 0o060000]);
 const SOURCE_LETTER: Record<VersionSource, string> = { export: 'e', mount: 'm', restore: 'r' };
@@ -117,7 +127,8 @@ function checkVersion(rec: NewVersion): void {
   const bad = (field: string, why: string): never => {
     throw new FsError('EINVAL', rec.path, `version field ${field} ${why}`);
   };
-  if (!(rec.type in TYPE_LETTER)) bad('type', `must be file|dir|symlink|tombstone, got ${String(rec.type)}`);
+  // a hard link is made by linkPath only
+  if (!(rec.type in TYPE_LETTER) || rec.type === 'hardlink') bad('type', `must be file|dir|symlink|special|tombstone, got ${String(rec.type)}`);
   if (!(rec.source in SOURCE_LETTER)) bad('source', `must be export|mount|restore, got ${String(rec.source)}`);
   checkNode(rec.path, rec.node);
   if (typeof rec.mtimeNs !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(rec.mtimeNs)) bad('mtimeNs', `must be a non-negative decimal string, got ${JSON.stringify(rec.mtimeNs)}`);
@@ -171,13 +182,21 @@ export function decodeVersion(path: string, id: string, raw: string): VersionRec
   }
   if (f[9]) rec.manifest = f[9];
   if (f[10]) rec.xattrs = decodeXattrs(Buffer.from(f[10], 'hex'));
-  if (target) rec.target = target;
+  if (rec.type === 'hardlink') rec.inode = target;
+  else if (target) rec.target = target;
   return rec;
 }
 
-/** A directory as get shows it: with how many of its names are directories. */
-function withSubdirs(rec: VersionRecord, subdirs: number): VersionRecord {
+/**
+ * A path as get shows it: a directory with how many of its names are directories, a name of a
+ * hard-linked file with the file's inode number and link count.
+ */
+function asShown(rec: VersionRecord, subdirs: number | string, inode: number | string, links: number | string): VersionRecord {
   if (rec.type === 'dir') rec.subdirs = Number(subdirs);
+  if (Number(inode)) {
+    rec.inode = String(inode);
+    rec.links = Number(links);
+  }
   return rec;
 }
 
@@ -185,14 +204,15 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
   try {
     return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
   } catch (err) {
-    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY|ESTALE|ENOLCK) ([\s\S]*)$/.exec((err as Error).message);
+    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY|ESTALE|ENOLCK|EPERM) ([\s\S]*)$/.exec((err as Error).message);
     if (m) throw new FsError(m[1] as FsErrorCode, m[2]);
     throw err;
   }
 }
 
 /**
- * Store a version and recompute what the path shows, in one step; publishes the path on
+ * Store a version and recompute what the path shows, in one step (at a name of a hard-linked
+ * file, a version of the file, at its inode: `inode` and `links` say which, as get would); publishes the path on
  * ks.fsEvents when what it shows changed. Committing the same content again from the same node
  * (same type, mtime, size, mode, owner, manifest, target as its latest version in either
  * stream) is a no-op that returns the existing id, and publishes nothing (`published` false).
@@ -217,13 +237,13 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  * (src/state/locks.ts); it fails with ENOLCK once that session's lease has passed. `touch`: a
  * new version even when it repeats the latest (a setattr that changes nothing moves ctime).
  */
-export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string; touch?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string }> {
+export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string; touch?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string; inode?: string; links?: number }> {
   const path = normalizePath(rec.path);
   checkVersion(rec);
-  const [id, current, published, mtimeNs] = await fsOp<[number, number, number, string]>(redis, ks, 'commit', path, [
+  const [id, current, published, mtimeNs, inode, links] = await fsOp<[number, number, number, string, number | string, number]>(redis, ks, 'commit', path, [
     encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '', opts.written ? 'w' : '', opts.lockSession ?? '', opts.touch ? 't' : '',
   ]);
-  return { id: String(id), current: current === 1, published: published === 1, mtimeNs: String(mtimeNs) };
+  return { id: String(id), current: current === 1, published: published === 1, mtimeNs: String(mtimeNs), ...(Number(inode) ? { inode: String(inode), links: Number(links) } : {}) };
 }
 
 /**
@@ -233,8 +253,8 @@ export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion,
  */
 export async function getCurrent(redis: Redis, ks: Keyspace, path: string): Promise<VersionRecord | undefined> {
   const p = normalizePath(path);
-  const res = await fsOp<[number, string, number] | null>(redis, ks, 'get', p);
-  return res ? withSubdirs(decodeVersion(p, String(res[0]), res[1]), res[2]) : undefined;
+  const res = await fsOp<[number, string, number, number | string, number] | null>(redis, ks, 'get', p);
+  return res ? asShown(decodeVersion(p, String(res[0]), res[1]), res[2], res[3], res[4]) : undefined;
 }
 
 /** Most paths getCurrentMany takes in one call (one script: it holds Redis for its duration). */
@@ -250,14 +270,15 @@ export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly
   const ps = paths.map(normalizePath);
   const res = await runScript<(number | string)[]>(redis, 'fsOp', [ks.fsVersions(ps[0])], [ks.prefix, 'getmany', ...ps]);
   return ps.map((p, i) => {
-    const id = Number(res[3 * i]);
-    return id || p === '/' ? withSubdirs(decodeVersion(p, String(id), String(res[3 * i + 1])), Number(res[3 * i + 2])) : undefined;
+    const [id, raw, subdirs, inode, links] = res.slice(5 * i, 5 * i + 5);
+    return Number(id) || p === '/' ? asShown(decodeVersion(p, String(id), String(raw)), subdirs, inode, links) : undefined;
   });
 }
 
 export interface DirEntry {
   name: string;
-  type: Exclude<FileType, 'tombstone'>;
+  /** A hard link's is its file's. */
+  type: Exclude<FileType, 'tombstone' | 'hardlink'>;
   /** Id of the child's current version. */
   id: string;
 }
@@ -278,10 +299,18 @@ export interface VersionInfo extends VersionRecord {
   current: boolean;
 }
 
-/** Every kept version of the path, newest mtime first; empty when the path never existed. */
-export async function listVersions(redis: Redis, ks: Keyspace, path: string): Promise<VersionInfo[]> {
-  const p = normalizePath(path);
-  const [winner, ...flat] = await fsOp<[number, ...string[]]>(redis, ks, 'versions', p);
+/** An inode's pseudo-path (fsOp-1.lua): `#` and its number. */
+const INODE_PATH = /^#[1-9][0-9]*$/;
+
+/**
+ * Every kept version of the path, newest mtime first; empty when the path never existed. Those
+ * of a name of a hard-linked file are the file's, unless `stored`: then those stored at the
+ * path, its `hardlink` versions among them. `path` may also be an inode's pseudo-path `#<n>`
+ * (manifest GC reads every version key as stored).
+ */
+export async function listVersions(redis: Redis, ks: Keyspace, path: string, opts: { stored?: boolean } = {}): Promise<VersionInfo[]> {
+  const p = INODE_PATH.test(path) ? path : normalizePath(path);
+  const [winner, ...flat] = await fsOp<[number, ...string[]]>(redis, ks, 'versions', p, opts.stored ? ['stored'] : []);
   const all: VersionInfo[] = [];
   for (let i = 0; i < flat.length; i += 2) {
     all.push({ ...decodeVersion(p, flat[i], flat[i + 1]), current: flat[i] === String(winner) });
@@ -323,6 +352,22 @@ export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: s
   checkNode(f, node);
   const [moved, stamp] = await fsOp<[number, string]>(redis, ks, 'rename', f, [t, node, mtimeNs, Date.now()]);
   return { moved, mtimeNs: stamp };
+}
+
+/**
+ * link(2): `to` becomes another name of the file (or symlink, or special file) at `from`, in one
+ * step, made through a mount, or (`source: 'export'`) found in `node`'s export directory by its
+ * translator, whose later versions of the file at either name then change the file too. The first link makes the file an inode: its versions from then on are the inode's,
+ * which every name shows and every commit through a name changes (see fsOp-1.lua). Returns the
+ * inode number and the link count. ENOENT (no `from`, or no parent of `to`), EPERM (a
+ * directory), EEXIST (`to` exists), ENOTDIR (the parent of `to` is not a directory).
+ */
+export async function linkPath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, opts: { source?: 'export' | 'mount'; nowNs?: string; nowMs?: number } = {}): Promise<{ inode: string; links: number }> {
+  const f = normalizePath(from);
+  const t = normalizePath(to);
+  checkNode(f, node);
+  const [inode, links] = await fsOp<[number | string, number]>(redis, ks, 'link', f, [t, node, opts.nowNs ?? nowNs(), opts.nowMs ?? Date.now(), SOURCE_LETTER[opts.source ?? 'mount']]);
+  return { inode: String(inode), links: Number(links) };
 }
 
 /**

@@ -37,11 +37,14 @@
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
  * | fs:p:<path>                 | string | every kept version of one path, framed `<id> <len> <record>` (format in src/state/lua/fsOp-1.lua) |
+ * | fs:p:#<n>                   | string | the same for the hard-linked file with inode number n, whose names hold `h` versions naming it; deleted by manifest GC once no kept version names it |
+ * | fs:in:<n>                   | set    | the paths given as names to inode n (its link count: those still current links to it) |
+ * | fs:ino                      | string | the last inode number link(2) gave out |
  * | fs:d:<dir path>             | hash   | a directory's visible children: name → type letter + id of the child's current version (`f12`, `d3`, `l1`) |
  * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files; deleted by manifest GC once no version names it (src/state/manifest-gc.ts) |
  * | fs:dt                       | hash   | directory path → ns when a name last came or went in it (shown as its mtime when later than its version's; a commit of the directory clears it) |
  * | fs:dn                       | hash   | directory path → how many of its names are directories (its st_nlink is 2 more); counted at the first get, then kept by every change of its names |
- * | fs:mrecent                  | set    | the manifests (32 raw bytes each) versions took since the running manifest GC pass began, plus that pass's token |
+ * | fs:mrecent                  | set    | the manifests (32 raw bytes each) and inodes (`#<n>`) versions took since the running manifest GC pass began, plus that pass's token |
  * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |
  * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
  * | pfs:health                  | hash   | what the last replication pass saw of the cluster's files: at, by, manifests, bytes, underFiles/Bytes (fewer live copies than wanted), lostFiles/Bytes (none live), removing (JSON: node being removed → files and bytes only it holds enough of) (src/packetfs/replicate.ts) |
@@ -83,6 +86,7 @@ export interface Keyspace {
   schedulerWake: string;
   nodeWake(node: string): string;
   fsVersions(path: string): string;
+  fsInodeNames(inode: string): string;
   fsDir(path: string): string;
   fsManifest(hash: string): string;
   fsManifestsRecent: string;
@@ -132,6 +136,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     schedulerWake: `${prefix}wake:scheduler`,
     nodeWake: (node) => `${prefix}wake:node:${node}`,
     fsVersions: (path) => `${prefix}fs:p:${path}`,
+    fsInodeNames: (inode) => `${prefix}fs:in:${inode}`,
     fsDir: (path) => `${prefix}fs:d:${path}`,
     fsManifest: (hash) => `${prefix}fs:m:${hash}`,
     fsManifestsRecent: `${prefix}fs:mrecent`,

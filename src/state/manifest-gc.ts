@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
-import { allReferencedManifests, allStoredManifests } from './fs-walk.js';
+import { allKeptVersions, allStoredManifests } from './fs-walk.js';
 import { runScript } from './scripts.js';
 
 /**
@@ -40,6 +40,12 @@ import { runScript } from './scripts.js';
  *    one's token, so the older stops at its next deletion.
  * What it leaves: a node that finishes replicating M just after D adds pfs:loc:M back on its
  * own, a small set that stays until M is committed again.
+ *
+ * The same pass collects hard-linked files' inodes (fs:p:#<n> and fs:in:<n>, fsOp-1.lua) that no
+ * kept version names: a name's `hardlink` version names its inode, and every step that writes
+ * one marks `#<n>` in fs:mrecent, so the argument above holds with "inode" for "manifest" (a
+ * commit through a name reaches the inode through a current, and so kept, version). The
+ * manifests an inode's versions name were read in step 2, so they go in the next pass.
  */
 
 export interface ManifestGcResult {
@@ -47,6 +53,8 @@ export interface ManifestGcResult {
   referenced: number;
   /** Unreferenced manifests deleted (fs:m and pfs:loc). */
   deleted: number;
+  /** Inodes of hard-linked files no kept version names any more, deleted. */
+  inodesDeleted: number;
   /** A newer pass began and this one stopped early. */
   superseded: boolean;
 }
@@ -68,6 +76,11 @@ export function deleteUnreferencedManifest(redis: Redis, ks: Keyspace, token: st
   );
 }
 
+/** Step 3 for one inode of a hard-linked file, as for a manifest. */
+export function deleteUnreferencedInode(redis: Redis, ks: Keyspace, token: string, inode: string): Promise<number> {
+  return runScript<number>(redis, 'gcManifest', [ks.fsManifestsRecent, ks.fsVersions(`#${inode}`), ks.fsInodeNames(inode)], [token, `#${inode}`]);
+}
+
 /**
  * One pass. It reads the whole namespace and holds every referenced hash in memory, so it is
  * for an occasional background run (the leader's, hourly). `signal` stops it between steps.
@@ -75,11 +88,25 @@ export function deleteUnreferencedManifest(redis: Redis, ks: Keyspace, token: st
 export async function collectManifests(redis: Redis, ks: Keyspace, signal?: AbortSignal): Promise<ManifestGcResult> {
   const token = await beginManifestGc(redis, ks);
   const referenced = new Set<string>();
-  for await (const m of allReferencedManifests(redis, ks)) {
+  /** Inodes stored, and those a kept version names. */
+  const inodes: string[] = [];
+  const linked = new Set<string>();
+  for await (const { path, versions } of allKeptVersions(redis, ks)) {
     signal?.throwIfAborted();
-    referenced.add(m);
+    if (path.startsWith('#')) inodes.push(path.slice(1));
+    for (const v of versions) {
+      if (v.manifest) referenced.add(v.manifest);
+      if (v.type === 'hardlink' && v.inode) linked.add(v.inode);
+    }
   }
-  const res: ManifestGcResult = { referenced: referenced.size, deleted: 0, superseded: false };
+  const res: ManifestGcResult = { referenced: referenced.size, deleted: 0, inodesDeleted: 0, superseded: false };
+  for (const inode of inodes) {
+    if (linked.has(inode)) continue;
+    signal?.throwIfAborted();
+    const n = await deleteUnreferencedInode(redis, ks, token, inode);
+    if (n < 0) return { ...res, superseded: true };
+    res.inodesDeleted += n;
+  }
   for await (const m of allStoredManifests(redis, ks)) {
     if (referenced.has(m)) continue;
     signal?.throwIfAborted();

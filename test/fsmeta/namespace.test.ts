@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, listDir, listVersions, normalizePath, putManifest,
+  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, linkPath, listDir, listVersions, normalizePath, putManifest,
   removePath, renamePath, restoreVersion, subscribeFsEvents, type NewVersion,
 } from '../../src/state/fs.js';
 import { pickCurrent } from '../../src/overlay/resolve.js';
@@ -496,6 +496,109 @@ describe('filesystem namespace', () => {
     assert.equal(await code(renamePath(db.redis, ks, '/big', '/big2', 'n1')), 'EXDEV');
     assert.equal((await listDir(db.redis, ks, '/big/d3')).length, n / 10);
     assert.equal(await getCurrent(db.redis, ks, '/big2'), undefined);
+  });
+
+  describe('hard links', () => {
+    const mount = (path: string, node: string, mtimeNs: bigint, manifest = M1, size = 10): NewVersion => ({ ...file(path, node, mtimeNs, manifest, size), source: 'mount' });
+    const links = async (ks: Keyspace, ...paths: string[]) => (await getCurrentMany(db.redis, ks, paths)).map((r) => r ? `${r.inode}:${r.links}:${r.manifest === M1 ? 'M1' : r.manifest === M2 ? 'M2' : r.manifest}` : null);
+
+    it('link makes two names of one file: one inode, a link count, one content, both listed as files, ctime moved', async () => {
+      const ks = await space();
+      await commitVersion(db.redis, ks, { ...mount('/d/a', 'n1', T), committedAt: 1000 });
+      const l = await linkPath(db.redis, ks, '/d/a', '/d/b', 'n2', { nowNs: String(T * 2n), nowMs: 5000 });
+      assert.equal(l.links, 2);
+      assert.deepEqual(await links(ks, '/d/a', '/d/b'), [`${l.inode}:2:M1`, `${l.inode}:2:M1`]);
+      const a = (await getCurrent(db.redis, ks, '/d/a'))!;
+      assert.equal(a.type, 'file');
+      assert.equal(a.mtimeNs, String(T), "a link keeps the file's mtime");
+      assert.equal(a.committedAt, 5000, 'and moves its ctime');
+      assert.equal(a.path, '/d/a');
+      assert.deepEqual((await listDir(db.redis, ks, '/d')).map((e) => `${e.name}:${e.type}`), ['a:file', 'b:file']);
+      // a third name, made from the second
+      assert.equal((await linkPath(db.redis, ks, '/d/b', '/c', 'n1')).links, 3);
+      assert.deepEqual(await links(ks, '/d/a', '/d/b', '/c'), Array(3).fill(`${l.inode}:3:M1`));
+    });
+
+    it('a commit through one name is the file\'s: every name shows it, and hears of it', async () => {
+      const ks = await space();
+      await commitVersion(db.redis, ks, mount('/a', 'n1', T));
+      const { inode } = await linkPath(db.redis, ks, '/a', '/b', 'n1');
+      const got: string[] = [];
+      const stop = await subscribeFsEvents(db.redis, ks, (p) => got.push(p));
+      try {
+        const c = await commitVersion(db.redis, ks, mount('/b', 'n2', T * 2n, M2, 3), { written: true });
+        assert.deepEqual([c.current, c.inode, c.links], [true, inode, 2]);
+        assert.deepEqual(await links(ks, '/a', '/b'), [`${inode}:2:M2`, `${inode}:2:M2`]);
+        assert.equal((await getCurrent(db.redis, ks, '/a'))?.size, 3);
+        const deadline = Date.now() + 1000;
+        while (got.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        assert.deepEqual(got.sort(), ['/a', '/b']);
+      } finally {
+        await stop();
+      }
+      // A chmod through the other name (the same content and mtime) is the file's too.
+      await commitVersion(db.redis, ks, { ...mount('/a', 'n1', T * 2n, M2, 3), mode: 0o100600 }, { touch: true });
+      assert.equal((await getCurrent(db.redis, ks, '/b'))?.mode, 0o100600);
+      // Versions and restore of a name are the file's.
+      const vs = await listVersions(db.redis, ks, '/b');
+      assert.deepEqual(vs.map((v) => v.type), ['file', 'file', 'file']);
+      const first = vs.find((v) => v.manifest === M1)!;
+      await restoreVersion(db.redis, ks, '/a', first.id, 'n1');
+      assert.deepEqual(await links(ks, '/a', '/b'), [`${inode}:2:M1`, `${inode}:2:M1`]);
+    });
+
+    it('unlink, rename and replacement of names count links; a rename onto another name of itself does nothing', async () => {
+      const ks = await space();
+      await commitVersion(db.redis, ks, mount('/a', 'n1', T));
+      const { inode } = await linkPath(db.redis, ks, '/a', '/b', 'n1');
+      await linkPath(db.redis, ks, '/a', '/c', 'n1');
+      assert.equal((await renamePath(db.redis, ks, '/a', '/b', 'n1')).moved, 0);
+      assert.deepEqual(await links(ks, '/a', '/b', '/c'), Array(3).fill(`${inode}:3:M1`));
+      await removePath(db.redis, ks, '/c', 'n2', { dir: false });
+      assert.deepEqual(await links(ks, '/a', '/b', '/c'), [`${inode}:2:M1`, `${inode}:2:M1`, null]);
+      await commitVersion(db.redis, ks, dir('/sub', 'n1', T));
+      await renamePath(db.redis, ks, '/b', '/sub/b2', 'n1');
+      assert.deepEqual(await links(ks, '/a', '/sub/b2'), [`${inode}:2:M1`, `${inode}:2:M1`]);
+      // a directory holding a name moves with it
+      await renamePath(db.redis, ks, '/sub', '/sub2', 'n1');
+      assert.deepEqual(await links(ks, '/a', '/sub2/b2'), [`${inode}:2:M1`, `${inode}:2:M1`]);
+      // another file renamed over a name: one name less
+      await commitVersion(db.redis, ks, mount('/other', 'n1', T, M2));
+      await renamePath(db.redis, ks, '/other', '/a', 'n1');
+      assert.deepEqual(await links(ks, '/a', '/sub2/b2'), ['undefined:undefined:M2', `${inode}:1:M1`]);
+      // a newer file from a node's export directory at the name wins over the link
+      await commitVersion(db.redis, ks, file('/sub2/b2', 'n3', T * 9n, M2));
+      assert.deepEqual(await links(ks, '/sub2/b2'), ['undefined:undefined:M2']);
+    });
+
+    it('a deleted name\'s link is kept in its history and restored as a link', async () => {
+      const ks = await space();
+      await commitVersion(db.redis, ks, mount('/a', 'n1', T));
+      const { inode } = await linkPath(db.redis, ks, '/a', '/b', 'n1');
+      await removePath(db.redis, ks, '/b', 'n1', { dir: false });
+      const h = (await listVersions(db.redis, ks, '/b')).find((v) => v.type === 'hardlink')!;
+      assert.equal(h.inode, inode);
+      await restoreVersion(db.redis, ks, '/b', h.id, 'n2');
+      assert.deepEqual(await links(ks, '/a', '/b'), [`${inode}:2:M1`, `${inode}:2:M1`]);
+    });
+
+    it('link follows the POSIX error rules, and a hard link cannot be committed from outside', async () => {
+      const ks = await space();
+      await commitVersion(db.redis, ks, mount('/d/f', 'n1', T));
+      await commitVersion(db.redis, ks, mount('/g', 'n1', T));
+      assert.equal(await code(linkPath(db.redis, ks, '/nope', '/x', 'n1')), 'ENOENT');
+      assert.equal(await code(linkPath(db.redis, ks, '/d', '/x', 'n1')), 'EPERM');
+      assert.equal(await code(linkPath(db.redis, ks, '/d/f', '/g', 'n1')), 'EEXIST');
+      assert.equal(await code(linkPath(db.redis, ks, '/d/f', '/no/x', 'n1')), 'ENOENT');
+      assert.equal(await code(linkPath(db.redis, ks, '/d/f', '/g/x', 'n1')), 'ENOTDIR');
+      assert.equal(await code(commitVersion(db.redis, ks, { ...mount('/h', 'n1', T), type: 'hardlink' })), 'EINVAL');
+      assert.equal((await getCurrent(db.redis, ks, '/d/f'))?.inode, undefined, 'a failed link changes nothing');
+      // symlinks and special files have hard links too
+      await commitVersion(db.redis, ks, { path: '/s', type: 'symlink', node: 'n1', mtimeNs: String(T), size: 1, mode: 0o120777, uid: 0, gid: 0, target: 't', source: 'mount' });
+      await linkPath(db.redis, ks, '/s', '/s2', 'n1');
+      const s2 = (await getCurrent(db.redis, ks, '/s2'))!;
+      assert.deepEqual([s2.type, s2.target, s2.links], ['symlink', 't', 2]);
+    });
   });
 
   it('publishes every changed path on fsEvents', async () => {

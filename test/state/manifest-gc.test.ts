@@ -10,8 +10,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
-import { commitVersion, FsError, getCurrent, listVersions, putManifest, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
-import { beginManifestGc, collectManifests, deleteUnreferencedManifest } from '../../src/state/manifest-gc.js';
+import { commitVersion, FsError, getCurrent, linkPath, listVersions, putManifest, removePath, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
+import { beginManifestGc, collectManifests, deleteUnreferencedInode, deleteUnreferencedManifest } from '../../src/state/manifest-gc.js';
 import { startManifestGc } from '../../src/controlplane/manifest-gc.js';
 import { addManifestLocation, ChunkFetcher, ChunkStore, manifestLocations } from '../../src/packetfs/index.js';
 import { startTranslator } from '../../src/translate/index.js';
@@ -79,11 +79,45 @@ describe('manifest garbage collection', () => {
     // put, and its commit never came
     const orphan = await manifest(db.redis, ks);
 
-    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 2, superseded: false });
+    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 2, inodesDeleted: 0, superseded: false });
     assert.deepEqual(await stored(db.redis, ks, pruned), [0, 0]);
     assert.deepEqual(await stored(db.redis, ks, orphan), [0, 0]);
     for (const m of [...current, older, deleted]) assert.deepEqual(await stored(db.redis, ks, m), [1, 1], m);
-    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 0, superseded: false });
+    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 0, inodesDeleted: 0, superseded: false });
+  });
+
+  it('keeps a hard-linked file\'s inode and its manifests while a kept version names it, then deletes them', async () => {
+    const ks = keyspace(testPrefix());
+    const mount = (path: string, mtimeNs: bigint, m: string): NewVersion => ({ ...file(path, 'n1', mtimeNs, m), source: 'mount' });
+    const [m1, m2] = [await manifest(db.redis, ks), await manifest(db.redis, ks)];
+    await commitVersion(db.redis, ks, mount('/a', T, m1));
+    const { inode } = await linkPath(db.redis, ks, '/a', '/b', 'n1');
+    await commitVersion(db.redis, ks, mount('/b', T + 1n, m2), { written: true });
+    // the names' current versions are links; the manifests only the inode's versions name
+    assert.ok(!(await listVersions(db.redis, ks, '/a', { stored: true })).some((v) => v.manifest === m2));
+    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 2, deleted: 0, inodesDeleted: 0, superseded: false });
+    // both names deleted: the links in their histories keep the file restorable
+    await removePath(db.redis, ks, '/a', 'n1', { dir: false });
+    await removePath(db.redis, ks, '/b', 'n1', { dir: false });
+    assert.equal((await collectManifests(db.redis, ks)).inodesDeleted, 0);
+    assert.deepEqual([await stored(db.redis, ks, m1), await stored(db.redis, ks, m2)], [[1, 1], [1, 1]]);
+    // until the histories forget them: 20 newer versions of n1's mount stream, where the links were
+    for (let i = 0; i < 20; i++) for (const p of ['/a', '/b']) await commitVersion(db.redis, ks, { ...mount(p, T * 3n + BigInt(i), m1), type: 'tombstone', manifest: undefined, size: 0 });
+    for (const p of ['/a', '/b']) for (const v of await listVersions(db.redis, ks, p, { stored: true })) assert.notEqual(v.type, 'hardlink');
+    assert.equal((await collectManifests(db.redis, ks)).inodesDeleted, 1);
+    assert.deepEqual([await db.redis.exists(ks.fsVersions(`#${inode}`)), await db.redis.exists(ks.fsInodeNames(inode))], [0, 0]);
+    // its manifests (m1's first version at /a was pruned with the link) go in the next pass
+    assert.equal((await collectManifests(db.redis, ks)).deleted, 2);
+    assert.deepEqual([await stored(db.redis, ks, m1), await stored(db.redis, ks, m2)], [[0, 0], [0, 0]]);
+  });
+
+  it('keeps an inode a link named after the pass began', async () => {
+    const ks = keyspace(testPrefix());
+    await commitVersion(db.redis, ks, { ...file('/c', 'n1', T, await manifest(db.redis, ks)), source: 'mount' });
+    const token = await beginManifestGc(db.redis, ks);
+    const { inode } = await linkPath(db.redis, ks, '/c', '/d', 'n1');
+    assert.equal(await deleteUnreferencedInode(db.redis, ks, token, inode), 0);
+    assert.equal((await getCurrent(db.redis, ks, '/d'))?.links, 2);
   });
 
   it('keeps a manifest a version took after the pass began, though no version names it by the time it is looked at', async () => {

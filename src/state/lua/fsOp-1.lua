@@ -9,7 +9,8 @@
           built from the prefix and so shares that slot)
   ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
     commit  <record> x|''  (x: EEXIST if it exists) w|'' <lock session>|'' t|''
-                                                      -> {id, current 0|1, published 0|1}
+                                  -> {id, current 0|1, published 0|1, mtimeNs, inode, links}
+            (inode and links: those of the hard-linked file the commit changed, else 0 and 0)
             (t: a version even when it repeats the latest: a setattr that changes nothing
             still moves ctime)
             (published: an event went out for the path; not for a repeat of the latest version;
@@ -24,17 +25,32 @@
     (subdirectories: how many of a directory's names are directories, 0 for anything else)
     (get and getmany show a directory's mtime moved to fs:dt[path] when that is later: the
     time a name last came or went in it; a commit of the directory clears it)
-    versions                                          -> {winner id or 0, id, record, ...}
+    versions stored|''                                -> {winner id or 0, id, record, ...}
+            (those of a hard link's inode, unless `stored`: those stored at the path)
     list                                              -> {name, value, ...}
+    link    <to> <node> <nowNs> <nowMs> e|m           -> {inode, link count}
+            (e: a link a node's export directory has, made by its translator; m: through a mount)
+  get and getmany also answer, after the subdirectories, the inode number and link count of a
+  hard-linked file (0 and 0 for anything else).
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|xattrs|target`,
   with type f(ile) d(ir) l(ink) s(pecial: a fifo, socket or device, whose size field holds its
-  device number) t(ombstone) and source e(xport) m(ount) r(estore), manifest and
+  device number) t(ombstone) h(ard link, whose target is an inode number) and source e(xport) m(ount) r(estore), manifest and
   xattrs (the extended attributes, encoded by src/state/xattrs.ts; opaque here) in hex; target
   is last so it may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
   doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
   A version whose atime differs from its mtime (utimensat) carries it in the same field,
   `<mtimeNs>/<atimeNs>`, on the wire and stored; in here it is field 13 ('' when the same), so
   that every rule on field 3 sees the mtime alone.
+  Hard links. link() makes the file an inode: its versions move to the pseudo-path `#<n>`
+  (stored at fs:p:#<n>, n from fs:ino), and each of its names holds an `h` version naming n.
+  Every rule above applies at the names (which name wins at a path, deletes, renames) and at
+  the inode (which version of the file wins); get, a commit through the mount, versions and
+  restore of a name reach through it to the inode. fs:in:<n> holds the names it was given; its
+  link count is how many of them are still current links to it. The inode is kept while any
+  kept version names it; manifest GC deletes it after (src/state/manifest-gc.ts), so every
+  step that writes an `h` version marks `#<n>` in fs:mrecent. A link the translator made (an `h`
+  version of a node's export stream) is that node's export directory's: its translator's later
+  versions of the file at either name are the inode's too, as the mount's are.
   Errors are replies `<ERRNO> <path>`. A commit of a file whose manifest is not in fs:m (manifest
   GC deleted it since the caller put it) fails with ESTALE: put the manifest again and retry.
 ]]
@@ -44,6 +60,9 @@ local HISTORY = 20        -- versions kept per node and stream per path
 local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a few hundred ms of Redis time; more gets EXDEV, and mv copies
 
 local function pkey(p) return prefix .. 'fs:p:' .. p end
+-- a hard-linked file's inode, as the pseudo-path its versions live at
+local function isInode(p) return string.sub(p, 1, 1) == '#' end
+local function namesKey(ino) return prefix .. 'fs:in:' .. ino end
 local function dkey(p) return prefix .. 'fs:d:' .. p end
 local events = prefix .. 'fs:events'
 local recentManifests = prefix .. 'fs:mrecent'
@@ -327,6 +346,8 @@ local function store(p, f, loaded, touch)
     -- a manifest GC pass that began before this step, and may have scanned p already, to keep
     -- the manifest (src/state/manifest-gc.ts).
     if f[1] == 'f' then redis.call('SADD', recentManifests, f[10]) end
+    -- likewise an inode that an `h` version names
+    if f[1] == 'h' then redis.call('SADD', recentManifests, '#' .. f[11]) end
     local v = { id = id, f = f }
     vs[#vs + 1] = v
     mine[#mine + 1] = v
@@ -340,13 +361,25 @@ local function store(p, f, loaded, touch)
     end
     save(p, vs)
   end
+  -- a name given to an inode (again: restore, rename) counts among its names
+  if f[1] == 'h' then redis.call('SADD', namesKey(f[11]), p) end
   local best = winner(vs)
+  if isInode(p) then
+    -- an inode has no index entry; every one of its names shows the change
+    for _, name in ipairs(redis.call('SMEMBERS', namesKey(string.sub(p, 2)))) do publish(name) end
+    return id, best.id == id, best, nil
+  end
   local old = setIndex(p, best)
   return id, best.id == id, best, old
 end
 
 local function tombstone(node, mtime)
   return { 't', node, mtime, '0', '0', '0', '0', 'm', nowMs, '', '', '' }
+end
+
+-- a name of inode `ino`, of a node's export (e) or mount (m) stream
+local function hardlink(node, mtime, ino, source)
+  return { 'h', node, mtime, '0', '0', '0', '0', source, nowMs, '', ino, '' }
 end
 
 local function implicitDir(like)
@@ -399,7 +432,7 @@ end
 -- store() plus what a change of p means for the paths around it. Returns id, isCurrent.
 local function commit(p, f, touch)
   local id, current, best, old = store(p, f, nil, touch)
-  local swept = current and f[1] ~= 't' and ensureParents(p, f)
+  local swept = current and f[1] ~= 't' and not isInode(p) and ensureParents(p, f)
   if old and string.sub(old, 1, 1) == 'd' and best.f[1] ~= 'd' then
     swept = true
     -- a directory went away: sweep below it; something newer below brings it back
@@ -422,6 +455,41 @@ local function currentRecord(p)
   return find(versions(p), tonumber(string.sub(e, 2)))
 end
 
+-- What a name's current record stands for: a hard link's inode's current version (with .ino,
+-- the inode number), anything else itself.
+local function through(cur)
+  if not cur or cur.f[1] ~= 'h' then return cur end
+  local best = winner(versions('#' .. cur.f[11]))
+  if not best then return false end
+  return { id = best.id, f = best.f, ino = cur.f[11] }
+end
+
+-- An inode's link count: its names that are still links to it (the others leave the set).
+local function linkCount(ino)
+  local n = 0
+  for _, name in ipairs(redis.call('SMEMBERS', namesKey(ino))) do
+    local cur = currentRecord(name)
+    if cur and cur.f[1] == 'h' and cur.f[11] == ino then
+      n = n + 1
+    else
+      redis.call('SREM', namesKey(ino), name)
+    end
+  end
+  return n
+end
+
+-- A name came or went: the inode's ctime moves, as ext4's does (a version like its current one,
+-- committed now).
+local function touchInode(ino)
+  local p = '#' .. ino
+  local vs = versions(p)
+  local best = winner(vs)
+  if not best then return end
+  local f = copy(best.f)
+  f[8], f[9] = 'm', nowMs
+  store(p, f, vs, true)
+end
+
 -- What get shows of p: its current version, a directory's mtime moved to the last time a name
 -- came or went in it, if later (setIndex).
 -- How many of directory p's names are directories: counted from its index the first time, then
@@ -438,7 +506,7 @@ local function subdirs(p)
 end
 
 local function shown(p)
-  local cur = currentRecord(p)
+  local cur = through(currentRecord(p))
   if not cur or cur.f[1] ~= 'd' then return cur end
   local t = redis.call('HGET', dirTimes, p)
   if not t or numcmp(t, cur.f[3]) <= 0 then return cur end
@@ -462,11 +530,18 @@ if op == 'commit' then
   -- version, and manifest GC never deletes what a kept version names.
   if f[1] == 'f' and redis.call('EXISTS', mkey(f[10])) == 0 then return fail('ESTALE', path) end
   nowMs = f[9]
+  -- What the mount changes through a hard link it changes in the file, at its inode; so does a
+  -- node's translator through a link it made. Another export directory's file at the name stays
+  -- a version of the name: the name shows it when it wins.
+  local at, named = path, currentRecord(path)
+  if named and named.f[1] == 'h' and f[1] ~= 'd' and f[1] ~= 't' and (f[8] ~= 'e' or (named.f[8] == 'e' and named.f[2] == f[2])) then
+    at = '#' .. named.f[11]
+  end
   -- A change of attributes alone (chmod, chown, extended attributes: the same content and
   -- mtime) made through the mount to another node's current version is a version of that
   -- node's copy. As one of its own node's, it would tie with the copy it changes on mtime and
   -- lose whenever its node's name sorts later.
-  local cur = f[8] == 'm' and currentRecord(path)
+  local cur = f[8] == 'm' and through(named)
   if cur and cur.f[2] ~= f[2] and cur.f[1] == f[1] and cur.f[3] == f[3] and cur.f[10] == f[10] and cur.f[12] == f[12] then
     f[2] = cur.f[2]
   end
@@ -474,19 +549,20 @@ if op == 'commit' then
   -- mtime (cp -p, tar, a clock behind) than another copy's, or a delete's, it would vanish
   -- behind it at once: it takes the time just past that one's instead, as a rename does.
   if ARGV[6] == 'w' and f[1] == 'f' then
-    local other = winner(versions(path), f[2] .. ' m')
+    local other = winner(versions(at), f[2] .. ' m')
     if other and beats(other.f, f) then f[3] = inc(other.f[3]) end
   end
-  local id, current = commit(path, f, ARGV[8] == 't')
+  local id, current = commit(at, f, ARGV[8] == 't')
   -- Even when it repeats the latest version (rsync sets a directory's times when it makes it
   -- and again when it has filled it), what the directory says of its mtime holds again.
   if current and f[1] == 'd' then redis.call('HDEL', dirTimes, path) end
-  return { id, current and 1 or 0, changed[path] and 1 or 0, f[3] }
+  local ino = at ~= path and string.sub(at, 2)
+  return { id, current and 1 or 0, changed[path] and 1 or 0, f[3], ino or 0, ino and linkCount(ino) or 0 }
 
 elseif op == 'get' then
   local cur = shown(path)
   if not cur then return false end
-  return { cur.id, encode(cur.f), cur.f[1] == 'd' and subdirs(path) or 0 }
+  return { cur.id, encode(cur.f), cur.f[1] == 'd' and subdirs(path) or 0, cur.ino or 0, cur.ino and linkCount(cur.ino) or 0 }
 
 elseif op == 'getmany' then
   local out = {}
@@ -495,13 +571,19 @@ elseif op == 'getmany' then
     out[#out + 1] = cur and cur.id or 0
     out[#out + 1] = cur and encode(cur.f) or ''
     out[#out + 1] = cur and cur.f[1] == 'd' and subdirs(ARGV[i]) or 0
+    out[#out + 1] = cur and cur.ino or 0
+    out[#out + 1] = cur and cur.ino and linkCount(cur.ino) or 0
   end
   return out
 
 elseif op == 'versions' then
-  local best = winner(versions(path))
+  -- a hard link's are its file's, at the inode
+  local at, cur = path, ARGV[4] ~= 'stored' and not isInode(path) and currentRecord(path)
+  if cur and cur.f[1] == 'h' then at = '#' .. cur.f[11] end
+  local vs = versions(at)
+  local best = winner(vs)
   local out = { best and best.id or 0 }
-  for _, v in ipairs(versions(path)) do
+  for _, v in ipairs(vs) do
     out[#out + 1] = tostring(v.id)
     out[#out + 1] = encode(v.f)
   end
@@ -512,7 +594,15 @@ elseif op == 'list' then
     if entry(path) then return fail('ENOTDIR', path) end
     return fail('ENOENT', path)
   end
-  return redis.call('HGETALL', dkey(path))
+  local kv = redis.call('HGETALL', dkey(path))
+  -- a hard link is listed as what its file is
+  for i = 2, #kv, 2 do
+    if string.sub(kv[i], 1, 1) == 'h' then
+      local cur = through(currentRecord(join(path, kv[i - 1])))
+      if cur then kv[i] = cur.f[1] .. string.sub(kv[i], 2) end
+    end
+  end
+  return kv
 
 elseif op == 'remove' then
   local node, mtime, kind = ARGV[4], ARGV[5], ARGV[7]
@@ -529,20 +619,25 @@ elseif op == 'remove' then
   -- what the user saw is what goes, even when its mtime is ahead of our clock
   mtime = maxnum(mtime, inc(cur.f[3]))
   local id = commit(path, tombstone(node, mtime))
+  if cur.f[1] == 'h' then touchInode(cur.f[11]) end
   return { id, mtime }
 
 elseif op == 'restore' then
   local vid, node, nowNs = ARGV[4], ARGV[5], ARGV[6]
   nowMs = ARGV[7]
-  local vs = versions(path)
+  -- a hard link's versions are its file's, at the inode
+  local at, cur = path, currentRecord(path)
+  if cur and cur.f[1] == 'h' then at = '#' .. cur.f[11] end
+  local vs = versions(at)
   local old = find(vs, tonumber(vid))
   if not old then return fail('ENOENT', path .. ' (no version ' .. vid .. ' is kept: oswalk versions lists those that are)') end
   local f = copy(old.f)
   if f[1] == 't' then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a delete: restore one with content)') end
+  if f[1] == 'h' and redis.call('EXISTS', pkey('#' .. f[11])) == 0 then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a hard link to a file no longer kept)') end
   local best = winner(vs)
   local mtime = maxnum(nowNs, inc(best.f[3]))
   f[2], f[3], f[8], f[9] = node, mtime, 'r', nowMs
-  local id = commit(path, f)
+  local id = commit(at, f)
   return { id, encode(f) }
 
 elseif op == 'rename' then
@@ -559,6 +654,9 @@ elseif op == 'rename' then
   if not isDirEntry(pe) then return fail('ENOTDIR', toParent) end
   local dst = entry(to)
   local srcDir = src.f[1] == 'd'
+  -- to is another name of the same file: nothing happens (rename(2))
+  local dstRec = dst and string.sub(dst, 1, 1) == 'h' and currentRecord(to)
+  if dstRec and src.f[1] == 'h' and dstRec.f[11] == src.f[11] then return { 0, mtime } end
   if dst then
     if srcDir and not isDirEntry(dst) then return fail('ENOTDIR', to) end
     if not srcDir and isDirEntry(dst) then return fail('EISDIR', to) end
@@ -604,6 +702,41 @@ elseif op == 'rename' then
   quiet = false
   publish(path)
   publish(to)
+  -- the moved file's ctime moves, and that of one it replaced which has other names
+  if src.f[1] == 'h' then touchInode(src.f[11]) end
+  if dstRec then touchInode(dstRec.f[11]) end
   return { #moves, mtime }
+
+elseif op == 'link' then
+  local to, node, nowNs, source = ARGV[4], ARGV[5], ARGV[6], ARGV[8]
+  nowMs = ARGV[7]
+  local src = currentRecord(path)
+  if not src or path == '/' then return fail('ENOENT', path) end
+  if src.f[1] == 'd' then return fail('EPERM', path) end
+  local toParent = parentOf(to)
+  local pe = entry(toParent)
+  if not pe then return fail('ENOENT', toParent) end
+  if not isDirEntry(pe) then return fail('ENOTDIR', toParent) end
+  if entry(to) then return fail('EEXIST', to) end
+  local ino
+  if src.f[1] == 'h' then
+    ino = src.f[11]
+    touchInode(ino)
+  else
+    -- The file becomes an inode: its current version moves there (committed now: its ctime
+    -- moves), and its name becomes a link to it that beats what the name held.
+    ino = tostring(redis.call('INCR', prefix .. 'fs:ino'))
+    local f = copy(src.f)
+    f[8], f[9] = source, nowMs
+    store('#' .. ino, f, nil, true)
+    store(path, hardlink(node, inc(src.f[3]), ino, source))
+  end
+  -- the new name beats whatever was deleted there
+  local vs = versions(to)
+  local there = winner(vs)
+  local mtime = nowNs
+  if there then mtime = maxnum(mtime, inc(there.f[3])) end
+  store(to, hardlink(node, mtime, ino, source), vs)
+  return { ino, linkCount(ino) }
 end
 return fail('EINVAL', 'unknown fsOp ' .. tostring(op))

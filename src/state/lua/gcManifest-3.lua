@@ -1,11 +1,11 @@
 --[[
-  Delete a manifest that a manifest GC pass found no version naming, unless a version took it
-  since the pass began. Why that is enough: src/state/manifest-gc.ts.
+  Delete a manifest (or a hard-linked file's inode) that a manifest GC pass found no version
+  naming, unless a version took it since the pass began. Why that is enough: src/state/manifest-gc.ts.
 
-  KEYS[1] fs:mrecent, KEYS[2] fs:m:<hash>, KEYS[3] pfs:loc:<hash>
-  ARGV[1] the pass's token, ARGV[2] the manifest hash as 32 raw bytes (as fsOp marks it)
+  KEYS[1] fs:mrecent, KEYS[2] fs:m:<hash> (fs:p:#<n>), KEYS[3] pfs:loc:<hash> (fs:in:<n>)
+  ARGV[1] the pass's token, ARGV[2] the manifest hash as 32 raw bytes (`#<n>`), as fsOp marks it
   -> -1 when a newer pass has begun (fs:mrecent no longer holds this pass's token: its marks
-     are not this pass's), else how many manifests it deleted (0 or 1)
+     are not this pass's), else how many it deleted (0 or 1)
 ]]
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return -1 end
 if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 1 then return 0 end
