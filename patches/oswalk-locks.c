@@ -234,7 +234,7 @@ static int ow_lock(const char *path, struct fuse_file_info *fi, int cmd, struct 
   /* libfuse always hands over SEEK_SET ranges; a length of 0 means "to the end of the file". */
   r.start = (double) lock->l_start;
   r.end = lock->l_len == 0 ? -1 : (double) (lock->l_start + lock->l_len - 1);
-  uint64_t nodeid = ow_lock_nodeid;
+  uint64_t nodeid = ow_req_nodeid;
   int res = ow_locks_ask(&r);
   if (res == 0 && lock->l_type != F_UNLCK && cmd != F_GETLK) ow_locks_taken(nodeid);
   if (res == 0 && cmd == F_GETLK) {
@@ -262,7 +262,7 @@ static int ow_flock(const char *path, struct fuse_file_info *fi, int op) {
   r.type = what == LOCK_SH ? F_RDLCK : what == LOCK_EX ? F_WRLCK : F_UNLCK;
   r.start = 0;
   r.end = -1;
-  uint64_t nodeid = ow_lock_nodeid;
+  uint64_t nodeid = ow_req_nodeid;
   int res = ow_locks_ask(&r);
   if (res == 0 && r.type != F_UNLCK) ow_locks_taken(nodeid);
   return res;

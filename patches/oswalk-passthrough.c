@@ -23,12 +23,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "oswalk-names.c"
 
 /* From <linux/fuse.h> of Linux 6.9+ (Debian 12's headers are older). */
+#define OW_FUSE_LOOKUP 1
+#define OW_FUSE_GETATTR 3
+#define OW_FUSE_SETATTR 4
+#define OW_FUSE_SYMLINK 6
+#define OW_FUSE_MKNOD 8
+#define OW_FUSE_MKDIR 9
+#define OW_FUSE_LINK 13
 #define OW_FUSE_OPEN 14
 #define OW_FUSE_INIT 26
 #define OW_FUSE_CREATE 35
@@ -74,10 +82,27 @@ static ow_mark_t ow_marks[OW_PENDING];
 static int ow_dev_fd = -1;
 /* The channel of the mount, for notifications to the kernel (oswalk-locks.c). */
 static struct fuse_chan *ow_chan;
-/* The kernel's node id of the lock request this thread is serving (GETLK, SETLK, SETLKW):
- * libfuse's high-level API names the file by path only, and the kernel's caches of it are
- * dropped by node id (oswalk-locks.c). A thread serves the request it received. */
-static __thread uint64_t ow_lock_nodeid;
+/* The request this thread serves (a thread serves the request it received, and sends its reply):
+ * its unique id, its opcode, and the kernel's node id of the inode it is about, where it names
+ * one as its own (the lock requests; for a LINK, the inode linked), else 0. libfuse's high-level
+ * API names a file by path only, and the kernel's caches of it are dropped by node id
+ * (oswalk-locks.c, ow_reply_attrs). */
+static __thread uint64_t ow_req_unique;
+static __thread uint32_t ow_req_opcode;
+static __thread uint64_t ow_req_nodeid;
+
+static uint64_t ow_request_nodeid (const ow_in_header_t *in, size_t len) {
+  switch (in->opcode) {
+    case OW_FUSE_LINK: {
+      /* struct fuse_link_in { uint64_t oldnodeid; } follows the header */
+      uint64_t old = 0;
+      if (len >= sizeof(ow_in_header_t) + sizeof old) memcpy(&old, (const char *) in + sizeof(ow_in_header_t), sizeof old);
+      return old;
+    }
+    default:
+      return in->opcode >= OW_FUSE_GETLK && in->opcode <= OW_FUSE_SETLKW ? in->nodeid : 0;
+  }
+}
 
 static void ow_request_put (uint64_t unique, uint32_t opcode) {
   pthread_mutex_lock(&ow_pt_lock);
@@ -150,7 +175,9 @@ static int ow_channel_receive (struct fuse_chan **chp, char *buf, size_t size) {
       continue;
     }
     if (in->opcode == OW_FUSE_INIT || in->opcode == OW_FUSE_OPEN || in->opcode == OW_FUSE_CREATE) ow_request_put(in->unique, in->opcode);
-    if (in->opcode >= OW_FUSE_GETLK && in->opcode <= OW_FUSE_SETLKW) ow_lock_nodeid = in->nodeid;
+    ow_req_unique = in->unique;
+    ow_req_opcode = in->opcode;
+    ow_req_nodeid = ow_request_nodeid(in, (size_t) res);
     return (int) res;
   }
 }
@@ -165,6 +192,42 @@ static int ow_channel_write (struct fuse_chan *ch, const struct iovec iov[], siz
   return 0;
 }
 
+/*
+ * Hard links. The kernel knows each name of a hard-linked file as an inode of its own (libfuse's
+ * high-level API has one node per path), so what it caches of one name's attributes would hide,
+ * for attr_timeout, a change made through another. A reply with the attributes of a file with
+ * more than one link (not a directory) says they may not be kept: the kernel asks each time,
+ * and the FS process answers from its cache, which follows every name (cache.ts dropInode). A
+ * LINK first drops what the kernel holds of the linked inode (a link count of 1, maybe), before
+ * the reply lets the caller stat it. Only attributes: no page lock is taken, so a FUSE thread
+ * may do it.
+ */
+static void ow_reply_attrs (struct fuse_chan *ch, uint32_t opcode, const struct iovec *arg) {
+  /* Offsets of attr_valid, attr_valid_nsec and struct fuse_attr in fuse_entry_out (LOOKUP and
+   * the replies that make a name; CREATE's has fuse_open_out after it) or fuse_attr_out. */
+  size_t valid_at, nsec_at, attr_at;
+  switch (opcode) {
+    case OW_FUSE_LOOKUP: case OW_FUSE_SYMLINK: case OW_FUSE_MKNOD: case OW_FUSE_MKDIR: case OW_FUSE_LINK: case OW_FUSE_CREATE:
+      valid_at = 24; nsec_at = 36; attr_at = 40;
+      break;
+    case OW_FUSE_GETATTR: case OW_FUSE_SETATTR:
+      valid_at = 0; nsec_at = 8; attr_at = 16;
+      break;
+    default:
+      return;
+  }
+  if (opcode == OW_FUSE_LINK && ow_req_nodeid != 0) fuse_lowlevel_notify_inval_inode(ch, ow_req_nodeid, -1, 0);
+  /* struct fuse_attr: mode at 60, nlink at 64 */
+  if (arg->iov_len < attr_at + 68) return;
+  char *p = (char *) arg->iov_base;
+  uint32_t mode, nlink;
+  memcpy(&mode, p + attr_at + 60, sizeof mode);
+  memcpy(&nlink, p + attr_at + 64, sizeof nlink);
+  if (nlink < 2 || (mode & S_IFMT) == S_IFDIR) return;
+  memset(p + valid_at, 0, sizeof(uint64_t));
+  memset(p + nsec_at, 0, sizeof(uint32_t));
+}
+
 /* libfuse 2 hands a reply over as a header and at most one argument. */
 static int ow_channel_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
   if (iov == NULL) return 0;
@@ -172,6 +235,7 @@ static int ow_channel_send (struct fuse_chan *ch, const struct iovec iov[], size
   ow_out_header_t *out = (ow_out_header_t *) iov[0].iov_base;
   /* A notification (unique 0) answers no request: it must not take a free slot's entry. */
   if (out->unique == 0) return ow_channel_write(ch, iov, count);
+  if (out->unique == ow_req_unique && out->error == 0 && count == 2) ow_reply_attrs(ch, ow_req_opcode, &iov[1]);
   uint32_t opcode = ow_request_take(out->unique);
   if (opcode == 0 || out->error != 0 || count != 2) return ow_channel_write(ch, iov, count);
   if (opcode == OW_FUSE_INIT && iov[1].iov_len <= sizeof(ow_init_out_t)) {

@@ -30,14 +30,17 @@ export interface Entry {
   rdev?: number;
   /** Extended attributes (name → base64 value), when it has any. */
   xattrs?: Xattrs;
+  /** A hard-linked file's inode number in the namespace (decimal), and its link count. */
+  inode?: string;
+  links?: number;
 }
 
-/** What a commit says of a path; the namespace stamps committedAt. */
-export type NewVersion = Omit<Entry, 'committedAt'>;
+/** What a commit says of a path; the namespace stamps committedAt (and knows its links). */
+export type NewVersion = Omit<Entry, 'committedAt' | 'inode' | 'links'>;
 
 /** The version to commit again for what an entry says (its attributes changed, or its name). */
 export function versionOf(e: Entry): NewVersion {
-  const { committedAt: _, ...v } = e;
+  const { committedAt: _, inode: _i, links: _l, ...v } = e;
   return v;
 }
 
@@ -60,9 +63,12 @@ export interface Backend {
    * made under a lock this mount holds (locks.ts); ENOLCK once that lock's session has lapsed.
    * `touch`: a new version even if it repeats the latest (a setattr moves ctime).
    */
-  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }>;
+  /** `inode`, `links`: the commit changed the hard-linked file path is a name of (those are its). */
+  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
+  /** link(2): `to` becomes another name of the file at `from`, in one atomic step. */
+  link(from: string, to: string, atMs?: number): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */
   rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }>;
   /**

@@ -124,6 +124,7 @@ export class MetaCache {
     this.generation++;
     const before = this.entries.get(path);
     this.entries.delete(path);
+    if (value?.inode) this.dropInode(value.inode);
     // A directory we just made has no subdirectories yet.
     this.entries.set(path, { value: value?.type === 'dir' && created && value.subdirs === undefined ? { ...value, subdirs: 0 } : value, at: Date.now() });
     if (value?.type !== 'dir') this.dirs.delete(path);
@@ -146,6 +147,22 @@ export class MetaCache {
       if (value) dir.value.add(baseName(path));
       else dir.value.delete(baseName(path));
     }
+  }
+
+  /**
+   * A hard-linked file changed (its content, attributes or names): forget every cached name of
+   * it, which must show the change before its event comes (the kernel asks for a hard-linked
+   * file's attributes each time: patches/oswalk-passthrough.c). A scan, not an index: changes
+   * of hard-linked files are rare.
+   */
+  dropInode(inode: string): void {
+    let dropped = false;
+    for (const [p, hit] of this.entries) {
+      if (hit.value?.inode !== inode) continue;
+      this.entries.delete(p);
+      dropped = true;
+    }
+    if (dropped) this.generation++;
   }
 
   private setExpected(path: string, n: number): void {

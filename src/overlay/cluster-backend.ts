@@ -20,6 +20,7 @@ import {
   getCurrent,
   getCurrentMany,
   getManifest,
+  linkPath,
   listDir,
   putManifest,
   removePath,
@@ -81,6 +82,7 @@ export class ClusterBackend implements Backend {
       rdev: r.rdev,
       xattrs: r.xattrs,
       ...(r.subdirs === undefined ? {} : { subdirs: r.subdirs }),
+      ...(r.inode === undefined ? {} : { inode: r.inode, links: r.links }),
     };
   }
 
@@ -97,7 +99,7 @@ export class ClusterBackend implements Backend {
     return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
   }
 
-  async commit(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint }> {
+  async commit(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
     try {
       const r = await commitVersion(this.o.redis, this.o.ks, {
         path,
@@ -116,7 +118,7 @@ export class ClusterBackend implements Backend {
         source: 'mount',
         committedAt: opts.atMs ?? Date.now(),
       }, { exclusive: opts.exclusive, written: opts.written, touch: opts.touch, ...(opts.lockSession ? { lockSession: opts.lockSession } : {}) });
-      return { current: r.current, published: r.published, mtimeNs: BigInt(r.mtimeNs) };
+      return { current: r.current, published: r.published, mtimeNs: BigInt(r.mtimeNs), ...(r.inode ? { inode: r.inode, links: r.links } : {}) };
     } catch (err) {
       // Manifest GC took it: storing the same content again must put it back, not trust `recorded`.
       if (v.manifest && err instanceof FsError && err.code === 'ESTALE') this.recorded.delete(v.manifest);
@@ -126,6 +128,10 @@ export class ClusterBackend implements Backend {
 
   async remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs = Date.now()): Promise<void> {
     await removePath(this.o.redis, this.o.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString(), nowMs: atMs });
+  }
+
+  async link(from: string, to: string, atMs = Date.now()): Promise<void> {
+    await linkPath(this.o.redis, this.o.ks, from, to, this.o.node, { nowNs: (BigInt(atMs) * 1_000_000n).toString(), nowMs: atMs });
   }
 
   async rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }> {

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import { oswalkAddon } from '../native/addon.js';
-import { errnoOf, fsError } from './errors.js';
+import { errnoOf } from './errors.js';
 import { fastReads, type FastReadBinding, type FastReads } from './fast-read.js';
 import type { LockBinding } from './locks.js';
 import type { Caller, OverlayFs, Stat } from './ops.js';
@@ -38,7 +38,8 @@ export interface MountTuning {
  * ten times the throughput through fuse-native's one JS thread). auto_cache keeps file pages in
  * the kernel across opens unless the mtime or size changed (so another node's new version is
  * read fresh). atomic_o_trunc: O_TRUNC arrives with open instead of as a truncate before it,
- * so overwriting a file makes one new version, not an empty one first. allow_other + default_permissions: every user (and container) may use the mount,
+ * so overwriting a file makes one new version, not an empty one first. use_ino: the inode numbers
+ * are the mount's (ops.ts inoOf), so that the names of a hard-linked file share one. allow_other + default_permissions: every user (and container) may use the mount,
  * and the kernel checks modes against the owners we report.
  */
 export function mountOptions(t: MountTuning): Record<string, unknown> {
@@ -50,7 +51,7 @@ export function mountOptions(t: MountTuning): Record<string, unknown> {
     fsname: 'oswalk',
     entryTimeout: t.entryTimeout,
     attrTimeout: t.attrTimeout,
-    extraOptions: ['big_writes', 'max_write=131072', 'max_read=131072', 'atomic_o_trunc', `negative_timeout=${t.negativeTimeout}`, 'subtype=oswalk'],
+    extraOptions: ['use_ino', 'big_writes', 'max_write=131072', 'max_read=131072', 'atomic_o_trunc', `negative_timeout=${t.negativeTimeout}`, 'subtype=oswalk'],
   };
 }
 
@@ -96,9 +97,7 @@ export function fuseOps(fs: OverlayFs, fuse: () => FuseInstance, log: Logger): R
     rmdir: (p: string, cb: Cb) => answer('rmdir', p, cb, fs.rmdir(p)),
     unlink: (p: string, cb: Cb) => answer('unlink', p, cb, fs.unlink(p)),
     rename: (from: string, to: string, cb: Cb) => answer('rename', from, cb, fs.rename(from, to)),
-    // Hard links cannot exist where every path has versions of its own; EPERM makes git and
-    // others fall back to rename or copy.
-    link: (_from: string, to: string, cb: Cb) => answer('link', to, cb, Promise.reject(fsError('EPERM', to, 'hard links are not supported'))),
+    link: (from: string, to: string, cb: Cb) => answer('link', to, cb, fs.link(from, to)),
     mknod: (p: string, mode: number, dev: number, cb: Cb) => answer('mknod', p, cb, fs.mknod(p, mode, dev, caller())),
     symlink: (target: string, p: string, cb: Cb) => answer('symlink', p, cb, fs.symlink(target, p, caller())),
     readlink: (p: string, cb: Cb) => answer('readlink', p, cb, fs.readlink(p)),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -29,6 +30,8 @@ export interface Caller {
 }
 
 export interface Stat {
+  /** st_ino: the mount reports its own (use_ino), so that the names of a hard-linked file share one. */
+  ino: bigint;
   mode: number;
   uid: number;
   gid: number;
@@ -62,6 +65,20 @@ export interface OverlayFsOptions {
 const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]+$/;
 
 const UNCHANGED_ID = 0xffffffff;
+
+const INO_LINKED = 1n << 63n;
+
+/**
+ * st_ino. A hard-linked file's is its inode's number in the namespace, with the top bit set; any
+ * other entry's is 63 bits of a hash of its path: the namespace has no inode numbers that
+ * outlive a rename, and a number per path is stable on every node and across remounts (the
+ * kernel reports the one it got last, libfuse's node ids being per mount). The root's is 1.
+ */
+function inoOf(path: string, e: Entry): bigint {
+  if (e.inode) return INO_LINKED | BigInt(e.inode);
+  if (path === '/') return 1n;
+  return createHash('sha256').update(path).digest().readBigUInt64BE(0) & (INO_LINKED - 1n);
+}
 
 /** Tries to chunk a file being written (10, 20, 40, 80 ms apart). */
 const STORE_ATTEMPTS = 5;
@@ -155,6 +172,7 @@ export class OverlayFs {
     return this.meta.get(path);
   }
 
+
   /**
    * The OpenFile of path while it is what the path shows here: while it has changes of its own,
    * or follows the namespace. A file open here without changes takes a newer version at once (a
@@ -225,7 +243,8 @@ export class OverlayFs {
   }
 
   private fileEntry(f: OpenFile): Entry {
-    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest, xattrs: f.xattrs };
+    const linked = f.entry?.inode ? { inode: f.entry.inode, links: f.entry.links } : {};
+    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest, xattrs: f.xattrs, ...linked };
   }
 
   /**
@@ -246,21 +265,22 @@ export class OverlayFs {
   }
 
   async getattr(path: string): Promise<Stat> {
-    return this.stat(await this.mustExist(checkPath(path)));
+    return this.stat(path, await this.mustExist(checkPath(path)));
   }
 
-  private stat(e: Entry): Stat {
+  private stat(path: string, e: Entry): Stat {
     const ctime = BigInt(e.committedAt) * 1_000_000n;
     // A directory shows the size of one ext4 block, as a small directory on ext4 does (du, ls -l).
     const size = e.type === 'dir' ? DIR_SIZE : e.size;
     return {
+      ino: inoOf(path, e),
       mode: e.mode,
       uid: e.uid,
       gid: e.gid,
       size,
       ...(e.rdev ? { rdev: e.rdev } : {}),
       // A directory's link count: its own name, its '.', and each subdirectory's '..'.
-      nlink: e.type === 'dir' ? 2 + (e.subdirs ?? 0) : 1,
+      nlink: e.type === 'dir' ? 2 + (e.subdirs ?? 0) : e.links ?? 1,
       blksize: 128 * 1024,
       blocks: Math.ceil(size / 512),
       atime: e.atimeNs ?? e.mtimeNs,
@@ -583,7 +603,7 @@ export class OverlayFs {
         }
         // New content that had to beat a later version took a later mtime (commitVersion).
         if (r.mtimeNs !== v.mtimeNs && f.mtimeNs === v.mtimeNs) f.mtimeNs = r.mtimeNs;
-        f.committed({ ...v, mtimeNs: r.mtimeNs, committedAt: Date.now() });
+        f.committed({ ...v, mtimeNs: r.mtimeNs, committedAt: Date.now(), ...(r.inode ? { inode: r.inode, links: r.links } : {}) });
         // A backing file whose changes this stored holds that version now (unless written to since).
         const b = this.backingOf(f);
         if (b && content && b.manifest === null && !f.contentChanged && v.manifest) b.manifest = v.manifest;
@@ -677,10 +697,10 @@ export class OverlayFs {
   }
 
   /** Commit a version and keep it as the cached answer for path when it became current. */
-  private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; touch?: boolean } = {}): Promise<{ current: boolean; mtimeNs: bigint }> {
+  private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; touch?: boolean } = {}): Promise<{ current: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
     this.meta.expect(path);
-    let r = { current: false, published: false, mtimeNs: v.mtimeNs };
+    let r: { current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number } = { current: false, published: false, mtimeNs: v.mtimeNs };
     const at = Date.now();
     // A path locked here is committed only while the lock holds, checked in the commit's own step.
     const lockSession = this.lockFence?.(path);
@@ -694,7 +714,7 @@ export class OverlayFs {
       throw fsError('EIO', path, 'a lock on it was lost (this mount was cut off from the lock table): changes made under it are not committed');
     } finally {
       // A repeat of the latest version publishes no event for the cache to swallow.
-      this.meta.settle(path, r.current && r.published, { ...v, mtimeNs: r.mtimeNs, committedAt: at }, opts.exclusive);
+      this.meta.settle(path, r.current && r.published, { ...v, mtimeNs: r.mtimeNs, committedAt: at, ...(r.inode ? { inode: r.inode, links: r.links } : {}) }, opts.exclusive);
     }
   }
 
@@ -817,6 +837,7 @@ export class OverlayFs {
       this.files.delete(path);
       return;
     }
+    const inode = (await this.entry(path))?.inode;
     this.meta.expect(path);
     let done = false;
     const at = Date.now();
@@ -826,12 +847,36 @@ export class OverlayFs {
     } finally {
       this.meta.settle(path, done, null, false, at);
     }
+    if (inode) this.meta.dropInode(inode);
     // Still held: libfuse renames a file unlinked while open (rename, above), but these
     // operations keep the same promise without it: what its release commits must not bring it back.
     if (f && this.files.get(path) === f) {
       f.hidden = true;
       this.files.delete(path);
     }
+  }
+
+  /**
+   * link(2): `to` becomes another name of the file at `from` (of any type but a directory, which
+   * the kernel refuses first), on every node. Content not committed yet goes with the file: it
+   * is committed first, as for a rename. (What the kernel cached of the file, a link count of
+   * 1, goes in the addon: patches/oswalk-passthrough.c ow_reply_attrs.)
+   */
+  async link(from: string, to: string): Promise<void> {
+    checkPath(from);
+    checkPath(to);
+    const f = this.files.get(from);
+    if (f && !f.hidden) {
+      await this.refresh(f);
+      await this.commitFile(f);
+    }
+    const inode = (await this.entry(from))?.inode;
+    await this.backend.link(from, to);
+    // Every name shows the file with its new link count and ctime (the events say so too, but
+    // the kernel asks for `to` as soon as this returns).
+    this.meta.invalidate(from);
+    this.meta.invalidate(to);
+    if (inode) this.meta.dropInode(inode);
   }
 
   async rmdir(path: string): Promise<void> {
@@ -851,6 +896,7 @@ export class OverlayFs {
       // An open file being unlinked: it leaves the namespace now, lives on for its handles.
       if (f.entry) await this.backend.remove(from, 'unlink', nowNs());
       this.meta.invalidate(from);
+      if (f.entry?.inode) this.meta.dropInode(f.entry.inode);
       this.files.delete(from);
       f.hidden = true;
       f.path = to;
@@ -864,10 +910,13 @@ export class OverlayFs {
       await this.commitFile(f);
     }
     const moved = await this.mustExist(from);
+    const replaced = (await this.entry(to))?.inode;
     const { stampNs } = await this.backend.rename(from, to, nowNs());
     this.meta.invalidate(from);
     this.meta.invalidate(to);
-    if (moved.type !== 'dir' && moved.mtimeNs < stampNs) {
+    for (const inode of new Set([moved.inode, replaced])) if (inode) this.meta.dropInode(inode);
+    // (A hard link's name moves alone: its file, and so its mtime, stays as it was.)
+    if (moved.type !== 'dir' && !moved.inode && moved.mtimeNs < stampNs) {
       // The namespace stamps a moved entry with a new mtime so the move wins on every node;
       // rename(2) keeps the file's mtime (rsync, mv and make rely on it). Show the original
       // again where that still wins, else keep the stamp.

@@ -36,7 +36,8 @@ describe('overlay: POSIX behaviour of one mount', () => {
     assert.equal(await py("os.rename('e/file', 'e/empty')"), 'EISDIR');
     assert.equal(await py("os.rename('e/empty', 'e/file')"), 'ENOTDIR');
     assert.equal(await py("os.rename('e', 'e/full/inside')"), 'EINVAL');
-    assert.equal(await py("os.link('e/file', 'e/hard')"), 'EPERM');
+    assert.equal(await py("os.link('e/full', 'e/hard')"), 'EPERM');
+    assert.equal(await py("os.link('e/file', 'e/full/x')"), 'EEXIST');
     assert.equal(await py("os.readlink('e/file')"), 'EINVAL');
     // The kernel checks permissions against the owners and modes we report.
     await ok('chmod 644 e/file', { cwd: one.n.mnt });
@@ -315,6 +316,20 @@ print(out)
     assert.equal(await metric('oswalk_mount_chunk_checks_total', '{by="sha256"}'), 0);
     assert.equal(await metric('oswalk_mount_fs_restarts_total'), restarts);
     assert.equal(await metric('oswalk_mount_unavailable_total'), 0);
+  });
+
+  it('hard links: every name shows a change through another at once, though the kernel had cached it (ln, write, rm, mv over)', async () => {
+    const m = one.n.mnt;
+    // Each step stats the names first, so the kernel holds their attributes when the next one changes them.
+    const out = await ok([
+      'mkdir hl && cd hl && echo hi > x && stat -c %h x',
+      'ln x y && stat -c "%i %h" x y | uniq -c | sed "s/^ *//; s/ .* / /"',
+      'echo new > y && cat x && stat -c %s x',
+      'ln y z && rm x && stat -c %h y z',
+      'echo other > o && mv o y && stat -c "%h %s" y z',
+      'cat z && rm z && ls',
+    ].join(' && '), { cwd: m });
+    assert.equal(out, '1\n2 2\nnew\n4\n2\n2\n1 6\n1 4\nnew\ny\n');
   });
 
   it('keeps an unlinked file usable through its open descriptors, and leaves nothing behind', async () => {

@@ -229,6 +229,7 @@ add('link', 'reg', 'nobody', 'EPERM: a user links root\'s file (protected_hardli
 add('link', 'reg', 'root', 'ENOTDIR: a file as the new name\'s middle component', "put('x'); put('f')", "os.link('x', 'f/y')", ['x', 'f']);
 add('link', 'reg', 'root', 'a link count of 3, one unlinked', "put('x')", "os.link('x', 'y'); os.link('x', 'z'); os.unlink('y')", ['x', 'z']);
 add('link', 'reg', 'root', 'a write through one name shows through the other', "put('x')", "os.link('x', 'y'); put('y', b'new'); out = read('x')", ['x', 'y']);
+add('link', 'reg', 'root', 'both names have one inode number', "put('x')", "os.link('x', 'y'); out = os.stat('y').st_ino == os.stat('x').st_ino", ['x', 'y']);
 
 // ---------------------------------------------------------------------------------------------
 // unlink and rmdir of each kind, by root, by the owner and others in a sticky directory (only

@@ -24,7 +24,6 @@ import { CASES, type Case } from './cases.js';
 /*
  * Why the mount differs from ext4, one cause each; KNOWN_DIFFERENCES maps cases to them.
  */
-const HARD_LINKS = 'no hard links: link() answers EPERM (each path has versions of its own)';
 const DIR_RENAME_MTIME = 'a non-empty directory that is renamed gets a new mtime';
 const RENAME_OVER_MTIME = 'a rename over an existing name in another directory does not move that directory\'s mtime/ctime';
 const RENAME_FLAGS = 'renameat2 flags (RENAME_NOREPLACE, RENAME_EXCHANGE) are refused with EINVAL (libfuse 2)';
@@ -42,18 +41,6 @@ const PATH_MAX_ABS = 'a path within the mount is limited to PATH_MAX from the mo
  * agrees fails the test: take it out.
  */
 const KNOWN_DIFFERENCES: Record<string, string> = {
-  'link reg root: a second name': HARD_LINKS,
-  'link symlink root: a second name': HARD_LINKS,
-  'link fifo root: a second name': HARD_LINKS,
-  'link sock root: a second name': HARD_LINKS,
-  'link chr root: a second name': HARD_LINKS,
-  'link reg root: across directories, then unlink the first name': HARD_LINKS,
-  'link reg root: follow a symlink (linkat AT_SYMLINK_FOLLOW)': HARD_LINKS,
-  'link reg user: a user links a file of its own': HARD_LINKS,
-  'link reg root: a link count of 3, one unlinked': HARD_LINKS,
-  'link reg root: a write through one name shows through the other': HARD_LINKS,
-  'rename reg root: over a second name of itself: nothing happens': HARD_LINKS,
-  'rename reg root: a hard-linked file renamed keeps its link count': HARD_LINKS,
 
   'rename dir root: a directory with content across directories': DIR_RENAME_MTIME,
 
@@ -241,6 +228,8 @@ const SHARED: Case[] = [
   ['symlink and mkdir', '', "os.symlink('somewhere', 'x'); os.mkdir('d')", ['x', 'd']],
   ['truncate', "put('x', b'0123456789')", "os.truncate('x', 4)", ['x']],
   ['unlink', "put('x')", "os.unlink('x')", ['x']],
+  ['link, then a write through the new name', "put('x')", "os.link('x', 'y'); put('y', b'new')", ['x', 'y']],
+  ['link, then unlink of the first name', "put('x')", "os.link('x', 'y'); os.unlink('x')", ['x', 'y']],
 ].map(([what, setup, act, observe], i) => ({
   id: `two nodes: ${what as string}`, call: 'shared', type: '-' as const, user: 'root' as const,
   setup: setup as string, act: act as string, observe: observe as string[], dir: `s${String(i).padStart(2, '0')}`,

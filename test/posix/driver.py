@@ -408,8 +408,8 @@ def raw(root, case):
                 extra = ' ->' + os.readlink(p)
             elif stat.S_ISDIR(st.st_mode):
                 extra = ' [%s]' % ','.join(sorted(os.listdir(p)))
-            out.append('%s: %s %o nlink=%d %d:%d size=%d rdev=%d a=%d m=%d c=%d%s' % (
-                spec, type_of(st.st_mode), stat.S_IMODE(st.st_mode), st.st_nlink, st.st_uid, st.st_gid,
+            out.append('%s: ino=%d %s %o nlink=%d %d:%d size=%d rdev=%d a=%d m=%d c=%d%s' % (
+                spec, st.st_ino, type_of(st.st_mode), stat.S_IMODE(st.st_mode), st.st_nlink, st.st_uid, st.st_gid,
                 st.st_size, st.st_rdev, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns, extra))
         except OSError as e:
             out.append('%s: %s' % (spec, errname(e)))
