@@ -6,7 +6,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
-import { commitVersion, FsError, normalizePath, putManifest, type NewVersion } from '../state/fs.js';
+import { commitVersion, FsError, linkPath, normalizePath, putManifest, type NewVersion } from '../state/fs.js';
 import { XATTR_LIMITS } from '../state/xattrs.js';
 import { exportXattrs } from './xattrs.js';
 import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkRef, type ChunkStore } from '../packetfs/index.js';
@@ -56,6 +56,8 @@ export interface TranslatorStats {
   tombstones: number;
   /** Files whose content was reused by inode after a rename, without reading them. */
   renamesReused: number;
+  /** Hard links of the export directory made hard links in the namespace (a second name of a file, not read again). */
+  hardLinks: number;
   /** bytesTranslated / newBytes: how many times over the data was already stored (1 = no dedup). */
   dedupRatio: number;
   /** Paths skipped (each once while it stays): names the namespace cannot hold, fifos, sockets, devices. */
@@ -122,6 +124,8 @@ class TranslatorImpl implements Translator {
   private backlog: string[] = [];
   private readonly inflight = new Set<string>();
   private readonly byIno = new Map<string, string>();
+  /** The names of one hard-linked file are translated one after another, so the later ones link to the first: by inode. */
+  private readonly linking = new Map<string, Promise<void>>();
   /** Files deleted lately, by inode: the other half of a rename may still be on its way. */
   private readonly recentlyGone = new Map<string, Seen>();
   private watcher?: FSWatcher;
@@ -138,7 +142,7 @@ class TranslatorImpl implements Translator {
   private closed = false;
   private scanned = false;
   private readonly s = {
-    bytesTranslated: 0, newBytes: 0, versions: 0, filesTranslated: 0, chunks: 0, tombstones: 0, renamesReused: 0, skipped: 0, errors: 0,
+    bytesTranslated: 0, newBytes: 0, versions: 0, filesTranslated: 0, chunks: 0, tombstones: 0, renamesReused: 0, hardLinks: 0, skipped: 0, errors: 0,
   };
   private readonly metrics?: {
     bytes: Counter; newBytes: Counter; versions: Counter<'type'>; chunks: Counter; skipped: Counter<'reason'>; errors: Counter;
@@ -492,7 +496,19 @@ class TranslatorImpl implements Translator {
     this.metrics?.versions.inc({ type: v.type });
   }
 
-  private async translate(rel: string, st: BigIntStats): Promise<void> {
+  private translate(rel: string, st: BigIntStats): Promise<void> {
+    if (!st.isFile() || st.nlink < 2n) return this.translateEntry(rel, st);
+    const ino = String(st.ino);
+    const run = (this.linking.get(ino) ?? Promise.resolve()).then(() => this.translateEntry(rel, st));
+    const settled = run.catch(() => undefined);
+    this.linking.set(ino, settled);
+    void settled.then(() => {
+      if (this.linking.get(ino) === settled) this.linking.delete(ino);
+    });
+    return run;
+  }
+
+  private async translateEntry(rel: string, st: BigIntStats): Promise<void> {
     const known = this.state.entries.get(rel);
     if (sameStat(known, st)) return;
     const abs = join(this.o.exportDir, rel);
@@ -525,6 +541,7 @@ class TranslatorImpl implements Translator {
       this.state.set(rel, seenFromStat('s', st));
       return;
     }
+    if (!known && st.nlink > 1n && (await this.linkByInode(rel, st))) return;
     // only the mode, owner or extended attributes changed: same content, same manifest
     const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === mtimeOf(st);
     let manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
@@ -542,6 +559,31 @@ class TranslatorImpl implements Translator {
     }
     this.state.set(rel, seenFromStat('f', st, manifest));
     this.byIno.set(String(st.ino), rel);
+  }
+
+  /**
+   * A new name of a file whose other name is translated (a hard link in the export directory)
+   * becomes a hard link in the namespace: one file, whose later changes this translator makes
+   * through either name. False when it cannot (the other name is gone or not the same file now,
+   * or the new name is taken in the namespace): the name is translated as a file of its own.
+   */
+  private async linkByInode(rel: string, st: BigIntStats): Promise<boolean> {
+    const other = this.byIno.get(String(st.ino));
+    const s = other === undefined || other === rel ? undefined : this.state.entries.get(other);
+    if (s?.t !== 'f' || !s.m) return false;
+    const same = await lstat(join(this.o.exportDir, other!), { bigint: true }).then((o) => o.ino === st.ino && o.dev === st.dev, () => false);
+    if (!same) return false;
+    try {
+      await linkPath(this.o.redis, this.o.ks, this.nsPath(other!), this.nsPath(rel), this.o.node, { source: 'export' });
+    } catch (err) {
+      if (err instanceof FsError && (err.code === 'EEXIST' || err.code === 'ENOENT' || err.code === 'ENOTDIR')) return false;
+      throw err;
+    }
+    this.s.versions++;
+    this.s.hardLinks++;
+    this.metrics?.versions.inc({ type: 'hardlink' });
+    this.state.set(rel, seenFromStat('f', st, s.m));
+    return true;
   }
 
   /** A file renamed inside the export directory keeps its inode, size and mtime: reuse its manifest. */

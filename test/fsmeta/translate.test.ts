@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -219,6 +219,30 @@ describe('translate daemon', () => {
     assert.equal((await listVersions(redis, ks, '/f3')).length, before);
     assert.equal(await getCurrent(redis, ks, '/f0'), undefined);
     await t.close();
+  });
+
+  it('hard links of the export directory become hard links: read once, one file changed through either name', async () => {
+    fresh();
+    mkdirSync(join(exportDir, 'd'));
+    writeFileSync(join(exportDir, 'a'), 'one');
+    linkSync(join(exportDir, 'a'), join(exportDir, 'd/b'));
+    writeFileSync(join(exportDir, 'lone'), 'one');
+    const t = await start();
+    await t.idle();
+    const [a, b] = [(await getCurrent(redis, ks, '/a'))!, (await getCurrent(redis, ks, '/d/b'))!];
+    assert.ok(a.inode, 'a is a hard-linked file');
+    assert.deepEqual([b.inode, a.links, b.links, b.manifest, b.source], [a.inode, 2, 2, a.manifest, 'export']);
+    assert.equal((await getCurrent(redis, ks, '/lone'))?.inode, undefined, 'a file of the same content is another file');
+    assert.deepEqual([t.stats().hardLinks, t.stats().filesTranslated], [1, 2], 'the linked file read once');
+    // a change through one name is the file's
+    writeFileSync(join(exportDir, 'd/b'), 'two two');
+    await until('a change through d/b shows at a', async () => (await getCurrent(redis, ks, '/a'))?.size === 7);
+    assert.equal((await getCurrent(redis, ks, '/a'))?.inode, a.inode);
+    // a third name made while it runs, then the first name removed
+    linkSync(join(exportDir, 'a'), join(exportDir, 'c'));
+    await until('a third name', async () => (await getCurrent(redis, ks, '/c'))?.links === 3);
+    rmSync(join(exportDir, 'a'));
+    await until('the first name gone', async () => !(await getCurrent(redis, ks, '/a')) && (await getCurrent(redis, ks, '/c'))?.links === 2);
   });
 
   it('two nodes: newest copy wins, a delete hides the older copy, a newer write brings it back', async () => {
