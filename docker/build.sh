@@ -3,7 +3,10 @@
 #   node:20-bookworm-slim   base (docker/base-image.sh: pulled, or built with debootstrap)
 #   oswalk:latest           control plane, agent, CLI; also the example jobs' image
 #   oswalk-redis:latest     Debian's redis-server on the base
-#   oswalk-prometheus:latest Debian's prometheus on the base (compose profile `monitoring`)
+#   oswalk-prometheus:latest Debian's prometheus on the base, with the alert rules
+#   oswalk-alertmanager:latest Debian's prometheus-alertmanager on the base
+#   oswalk-redis-exporter:latest Debian's prometheus-redis-exporter on the base
+#   (the last three for compose's profile `monitoring`)
 # An image carries a label with the hash of its inputs; when the hash matches, the build is
 # skipped (a plain `docker build` would also hit its cache, but hashing the 100 MB context
 # takes longer than this check). --force rebuilds everything but the base.
@@ -58,7 +61,9 @@ if [ -f node_modules/.package-lock.json ]; then
 fi
 build oswalk:latest "$(hash_of "${app_inputs[@]}")" docker/Dockerfile . --build-arg DEPS="${OSWALK_DEPS:-auto}"
 build oswalk-redis:latest "$(hash_of docker/redis.Dockerfile)" docker/redis.Dockerfile docker
-build oswalk-prometheus:latest "$(hash_of docker/prometheus.Dockerfile docker/prometheus.yml)" docker/prometheus.Dockerfile docker
+build oswalk-prometheus:latest "$(hash_of docker/prometheus.Dockerfile docker/prometheus.yml docker/alerts.yml)" docker/prometheus.Dockerfile docker
+build oswalk-alertmanager:latest "$(hash_of docker/alertmanager.Dockerfile docker/alertmanager.yml)" docker/alertmanager.Dockerfile docker
+build oswalk-redis-exporter:latest "$(hash_of docker/redis-exporter.Dockerfile)" docker/redis-exporter.Dockerfile docker
 # Old builds of these tags stay behind untagged, and so does the build stage of each (378 MB);
 # remove the ones nothing uses.
 docker image prune -f --filter label=dev.oswalk.inputs >/dev/null

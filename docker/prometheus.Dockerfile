@@ -10,7 +10,7 @@ RUN apt-get update -qq \
  && dpkg --purge --force-depends libjs-moment-timezone >/dev/null \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && mkdir -p /prometheus && chown prometheus:prometheus /prometheus
-COPY prometheus.yml /etc/prometheus/prometheus.yml
+COPY prometheus.yml alerts.yml /etc/prometheus/
 USER prometheus
 EXPOSE 9090
 # The bearer token comes from OSWALK_TOKEN in the environment: Prometheus does not expand

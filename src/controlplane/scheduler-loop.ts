@@ -16,18 +16,21 @@ export interface SchedulerLoopOptions {
 
 /**
  * What a scheduling loop remembers between passes: the requirements of pending jobs (they
- * never change) and the wait reason last written for each, so a long queue is neither
- * re-read nor re-written on every pass.
+ * never change), the wait reason last written for each, so a long queue is neither re-read
+ * nor re-written on every pass, and since when each has waited for want of a node.
  */
 export class SchedulerMemory {
   readonly jobs = new Map<string, PendingJob>();
   readonly reasons = new Map<string, string>();
+  /** Job id → when (ms) a pass of this loop first found no place for it. */
+  readonly waitingSince = new Map<string, number>();
 
   /** Forget jobs that left the head of the queue, once the maps grow past `max`. */
   prune(current: Set<string>, max: number): void {
-    if (this.jobs.size <= max && this.reasons.size <= max) return;
-    for (const id of this.jobs.keys()) if (!current.has(id)) this.jobs.delete(id);
-    for (const id of this.reasons.keys()) if (!current.has(id)) this.reasons.delete(id);
+    if (this.jobs.size <= max && this.reasons.size <= max && this.waitingSince.size <= max) return;
+    for (const map of [this.jobs, this.reasons, this.waitingSince]) {
+      for (const id of map.keys()) if (!current.has(id)) map.delete(id);
+    }
   }
 }
 
@@ -38,11 +41,12 @@ const PAGE = 128;
  * One pass: nodes → pages of the queue → plan → apply. A pass costs what it can place, not
  * the length of the queue: it stops reading once no ready node has room for the smallest
  * job seen, so thousands of queued jobs behind a full cluster are not re-read per completion.
- * Returns how many were placed and whether the queue holds more than the pass looked at.
+ * Returns how many were placed, how many it left waiting and the longest of their waits (ms),
+ * and whether the queue holds more than the pass looked at.
  */
-export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number, memory = new SchedulerMemory()): Promise<{ placed: number; waiting: number; full: boolean }> {
+export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number, memory = new SchedulerMemory()): Promise<{ placed: number; waiting: number; longestWaitMs: number; full: boolean }> {
   const view = await schedulerView(redis, ks, Math.min(PAGE, batch));
-  if (!view.ids.length) return { placed: 0, waiting: 0, full: false };
+  if (!view.ids.length) return { placed: 0, waiting: 0, longestWaitMs: 0, full: false };
   const snapNodes = view.nodes;
   let ids = view.ids;
   const first = await pendingJobs(redis, ks, ids, memory.jobs);
@@ -84,12 +88,20 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
   const changed = plan.waiting.filter((w) => memory.reasons.get(w.jobId) !== w.reason);
   const { placed } = await placeJobs(redis, ks, { placements: plan.placements, waiting: changed });
   for (const w of changed) memory.reasons.set(w.jobId, w.reason);
+  const now = Date.now();
+  let oldest = now;
+  for (const w of plan.waiting) {
+    const since = memory.waitingSince.get(w.jobId) ?? now;
+    memory.waitingSince.set(w.jobId, since);
+    oldest = Math.min(oldest, since);
+  }
   for (const p of plan.placements) {
     memory.jobs.delete(p.jobId);
     memory.reasons.delete(p.jobId);
+    memory.waitingSince.delete(p.jobId);
   }
   memory.prune(seen, 4 * batch);
-  return { placed, waiting: plan.waiting.length, full: offset >= batch };
+  return { placed, waiting: plan.waiting.length, longestWaitMs: now - oldest, full: offset >= batch };
 }
 
 /**
@@ -112,7 +124,13 @@ export function startSchedulerLoop(opts: {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [opts.registry],
   });
   const placedTotal = new Counter({ name: 'oswalk_scheduler_placements_total', help: 'Jobs placed on a node.', registers: [opts.registry] });
+  // Only the leader schedules: the others report 0, so max() over control planes is the leader's.
   const waitingGauge = new Gauge({ name: 'oswalk_scheduler_waiting_jobs', help: 'Pending jobs no node could take in the last pass.', registers: [opts.registry] });
+  const longestWait = new Gauge({
+    name: 'oswalk_scheduler_longest_wait_seconds',
+    help: 'How long the longest-waiting of the jobs the last pass could not place has waited since the leading control plane first found no place for it (0 when none waits).',
+    registers: [opts.registry],
+  });
   let stopped = false;
   let memory = new SchedulerMemory();
   let follower: (() => void) | undefined;
@@ -124,6 +142,8 @@ export function startSchedulerLoop(opts: {
         // Another process may have written reasons meanwhile.
         memory = new SchedulerMemory();
         leading = false;
+        waitingGauge.set(0);
+        longestWait.set(0);
         await new Promise<void>((r) => {
           follower = r;
           setTimeout(r, 200);
@@ -140,6 +160,7 @@ export function startSchedulerLoop(opts: {
           end();
           placedTotal.inc(res.placed);
           waitingGauge.set(res.waiting);
+          longestWait.set(res.longestWaitMs / 1000);
           if (!(res.full && res.placed > 0) || stopped || !isLeader()) break;
         }
       } catch (err) {

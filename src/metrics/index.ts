@@ -1,17 +1,18 @@
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /**
- * A registry per process (control plane or agent), with Node's default process metrics
- * under the oswalk_ prefix and the `component` label so one Prometheus job can scrape both.
+ * A registry per process (control plane or agent), with the `component` label so one
+ * Prometheus job can scrape both. Node's default process metrics keep their standard names
+ * (process_*, nodejs_*, no oswalk_ prefix): stock Node.js dashboards and alerts query those.
  */
 export function createRegistry(component: 'controlplane' | 'agent' | 'fs', labels: Record<string, string> = {}): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ component, ...labels });
-  collectDefaultMetrics({ register: registry, prefix: 'oswalk_' });
+  collectDefaultMetrics({ register: registry });
   // prom-client exposes these three as gauges named *_total, which the exposition format
   // reserves for counters: promtool check metrics rejects them, so they are not offered.
   for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-    registry.removeSingleMetric(`oswalk_${name}`);
+    registry.removeSingleMetric(name);
   }
   return registry;
 }

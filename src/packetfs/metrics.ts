@@ -1,3 +1,4 @@
+import { statfs } from 'node:fs/promises';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ChunkFetcher } from './fetcher.js';
 import type { ReplicateResult } from './replicate.js';
@@ -93,6 +94,23 @@ export function registerPacketfsMetrics(registry: Registry, parts: { store?: Chu
         const s = await stats();
         this.set({ area: 'own' }, s.bytes);
         this.set({ area: 'cache' }, s.cacheBytes);
+      },
+    });
+    // The disk the store is on, as node_exporter's node_filesystem_{avail,size}_bytes give it
+    // (read at each scrape: statfs is one system call): the store fills the disk, it has no cap.
+    const disk = () => statfs(store.dir);
+    new Gauge({
+      name: 'oswalk_packetfs_store_filesystem_avail_bytes', help: 'Bytes free to unprivileged users on the filesystem that holds the store', registers: [registry],
+      async collect() {
+        const s = await disk();
+        this.set(s.bavail * s.bsize);
+      },
+    });
+    new Gauge({
+      name: 'oswalk_packetfs_store_filesystem_size_bytes', help: 'Size in bytes of the filesystem that holds the store', registers: [registry],
+      async collect() {
+        const s = await disk();
+        this.set(s.blocks * s.bsize);
       },
     });
     new Gauge({

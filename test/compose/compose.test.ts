@@ -1,8 +1,10 @@
 /**
  * End to end against the compose cluster of compose.yaml (Redis, control plane, three agents,
- * Prometheus): the example manifests share a file between agent-1 and agent-3 through the
- * unified filesystem; `oswalk status` shows three ready nodes; Prometheus scrapes every
- * service and promtool accepts their metrics; `docker kill` of an agent: its job container is
+ * and the monitoring profile: Prometheus, Alertmanager, the Redis exporter): the example
+ * manifests share a file between agent-1 and agent-3 through the unified filesystem; `oswalk
+ * status` shows three ready nodes; Prometheus scrapes every service and Redis through the
+ * exporter, promtool accepts their metrics, the alert rules are loaded and a failed job's alert
+ * reaches Alertmanager; `docker kill` of an agent: its job container is
  * killed by its guard within the node timeout, before the job starts again elsewhere, where it
  * finishes, and the node is marked down; `down -v` leaves nothing behind.
  *
@@ -17,7 +19,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/redis.js';
 import {
-  DockerEngine, StopWaiting, buildImages, composeCommand, containerIp, docker, mustRun, promTargets, promtoolCheckMetrics, repoRoot, run, waitFor,
+  DockerEngine, StopWaiting, alertNames, alertmanagerAlerts, buildImages, composeCommand, containerIp, docker, mustRun, promAlertmanagers, promRules,
+  promTargets, promtoolCheckMetrics, repoRoot, run, waitFor,
 } from './docker.js';
 
 const engine = await DockerEngine.ensure();
@@ -41,6 +44,7 @@ function mountsUnder(dir: string): string[] {
 describe('compose cluster end to end', { skip }, () => {
   let env: NodeJS.ProcessEnv;
   let promPort = 0;
+  let alertmanagerPort = 0;
   const token = randomBytes(24).toString('hex');
 
   const composeRun = (...args: string[]) => mustRun(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', ...args], { env, timeoutMs: 10 * 60_000 });
@@ -88,9 +92,11 @@ describe('compose cluster end to end', { skip }, () => {
   before(async () => {
     buildImages();
     promPort = await freePort();
+    alertmanagerPort = await freePort();
     env = {
       ...process.env, OSWALK_TOKEN: token, OSWALK_SHARED_DIR: shared,
       OSWALK_CONTROL_PLANE_PORT: String(await freePort()), OSWALK_PROMETHEUS_PORT: String(promPort),
+      OSWALK_ALERTMANAGER_PORT: String(alertmanagerPort),
     };
     mustRun('bash', [join(repoRoot, 'docker', 'host-setup.sh')], { env });
     const up = run(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', 'up', '-d'], { env, timeoutMs: 5 * 60_000 });
@@ -136,18 +142,23 @@ describe('compose cluster end to end', { skip }, () => {
     assert.deepEqual(bytes[1], bytes[0]);
   });
 
-  test('Prometheus scrapes the control plane and every agent, and promtool accepts their metrics', async () => {
+  test('Prometheus scrapes the control plane, every agent and Redis, and promtool accepts their metrics', async () => {
     const url = `http://127.0.0.1:${promPort}`;
     const targets = await waitFor('every Prometheus target up', 60_000, async () => {
       const t = await promTargets(url);
-      return t.length === 5 && t.every((x) => x.health === 'up') ? t : undefined;
+      return t.length === 6 && t.every((x) => x.health === 'up') ? t : undefined;
     }).catch(async (err: Error) => {
       throw new Error(`${err.message}: ${JSON.stringify((await promTargets(url)).map((t) => [t.scrapeUrl, t.health, t.lastError]))}`);
     });
     assert.deepEqual(targets.map((t) => t.scrapeUrl).sort(), [
       'http://127.0.0.1:9090/metrics', 'http://agent-1:7001/metrics', 'http://agent-2:7001/metrics',
-      'http://agent-3:7001/metrics', 'http://control-plane:7000/metrics',
+      'http://agent-3:7001/metrics', 'http://control-plane:7000/metrics', 'http://redis-exporter:9121/metrics',
     ]);
+    const redisUp = await fetch(`${url}/api/v1/query?query=redis_up`);
+    const up = ((await redisUp.json()) as { data: { result: Array<{ value: [number, string] }> } }).data.result;
+    assert.deepEqual(up.map((r) => r.value[1]), ['1'], 'the exporter reaches Redis');
+    // Its settings come from the environment: nothing on its command line (a password would be).
+    assert.equal(docker('inspect', '-f', '{{json .Args}}', containerOf('redis-exporter')).trim(), '[]');
     const prom = containerOf('prometheus');
     for (const [service, port] of [['control-plane', 7000], ...AGENTS.map((a) => [a, 7001] as const)] as const) {
       const res = await fetch(`http://${containerIp(containerOf(service))}:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
@@ -157,6 +168,26 @@ describe('compose cluster end to end', { skip }, () => {
       const check = promtoolCheckMetrics(prom, text);
       assert.equal(check.status, 0, `promtool check metrics on ${service}:\n${check.stdout}${check.stderr}`);
     }
+  });
+
+  test('Prometheus loads the alert rules and sends Alertmanager the alert of a failed job', async () => {
+    const url = `http://127.0.0.1:${promPort}`;
+    const rules = await promRules(url);
+    assert.deepEqual(rules.map((r) => r.name).sort(), alertNames());
+    for (const r of rules) assert.notEqual(r.health, 'err', `${r.name}: ${r.lastError}`);
+    assert.deepEqual((await promAlertmanagers(url)).map((a) => a.url), ['http://alertmanager:9093/api/v2/alerts']);
+    const manifest = [
+      'apiVersion: oswalk.dev/v1', 'kind: Job', 'metadata:', '  name: fail-once', 'spec:',
+      '  image: oswalk:latest', '  command: ["sh", "-c", "exit 3"]', '  backoffLimit: 0', '',
+    ].join('\n');
+    mustRun('docker', ['exec', '-i', containerOf('control-plane'), 'sh', '-c', 'cat > /tmp/fail-once.yaml'], { input: manifest });
+    oswalk('apply', '-f', '/tmp/fail-once.yaml');
+    await waitFor('fail-once to fail', 60_000, () => (jobsOf('fail-once')[0]?.state === 'failed' ? true : undefined));
+    const am = `http://127.0.0.1:${alertmanagerPort}`;
+    const alert = await waitFor('OSWalkJobsFailing in Alertmanager', 60_000, async () =>
+      (await alertmanagerAlerts(am)).find((a) => a.labels.alertname === 'OSWalkJobsFailing'));
+    assert.equal(alert.labels.severity, 'warning');
+    assert.match(alert.annotations.summary, /jobs failed in the last 15 minutes/);
   });
 
   test('docker kill of an agent: its job container dies within the fence, before the job starts again elsewhere; the node is marked down', async (t) => {

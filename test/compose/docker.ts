@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { load } from 'js-yaml';
 
 /** The repository root (this file compiles to dist/test/compose/). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -161,6 +162,40 @@ export async function promTargets(promUrl: string): Promise<PromTarget[]> {
   if (!res.ok) throw new Error(`GET ${promUrl}/api/v1/targets: HTTP ${res.status}`);
   const body = (await res.json()) as { data: { activeTargets: PromTarget[] } };
   return body.data.activeTargets;
+}
+
+export interface PromRule {
+  name: string;
+  health: 'ok' | 'err' | 'unknown';
+  lastError?: string;
+}
+
+/** The alerting rules Prometheus has loaded (GET /api/v1/rules?type=alert). */
+export async function promRules(promUrl: string): Promise<PromRule[]> {
+  const res = await fetch(`${promUrl}/api/v1/rules?type=alert`);
+  if (!res.ok) throw new Error(`GET ${promUrl}/api/v1/rules: HTTP ${res.status}`);
+  const body = (await res.json()) as { data: { groups: Array<{ rules: PromRule[] }> } };
+  return body.data.groups.flatMap((g) => g.rules);
+}
+
+/** The Alertmanagers Prometheus sends alerts to (GET /api/v1/alertmanagers). */
+export async function promAlertmanagers(promUrl: string): Promise<Array<{ url: string }>> {
+  const res = await fetch(`${promUrl}/api/v1/alertmanagers`);
+  if (!res.ok) throw new Error(`GET ${promUrl}/api/v1/alertmanagers: HTTP ${res.status}`);
+  return ((await res.json()) as { data: { activeAlertmanagers: Array<{ url: string }> } }).data.activeAlertmanagers;
+}
+
+/** The alerts an Alertmanager holds (GET /api/v2/alerts). */
+export async function alertmanagerAlerts(amUrl: string): Promise<Array<{ labels: Record<string, string>; annotations: Record<string, string> }>> {
+  const res = await fetch(`${amUrl}/api/v2/alerts`);
+  if (!res.ok) throw new Error(`GET ${amUrl}/api/v2/alerts: HTTP ${res.status}`);
+  return (await res.json()) as Array<{ labels: Record<string, string>; annotations: Record<string, string> }>;
+}
+
+/** The names of the alerts docker/alerts.yml defines, sorted. */
+export function alertNames(): string[] {
+  const rules = load(readFileSync(join(repoRoot, 'docker', 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string }> }> };
+  return rules.groups.flatMap((g) => g.rules.map((r) => r.alert)).sort();
 }
 
 /** Runs `promtool check metrics` (in the Prometheus container) on an exposition text. */

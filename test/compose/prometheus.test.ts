@@ -2,13 +2,17 @@
  * The Prometheus packaging, with a real Prometheus server: oswalk-prometheus:latest with the
  * docker/prometheus.yml that compose uses scrapes, with the bearer token from OSWALK_TOKEN,
  * metrics servers standing where compose puts the control plane and the agents (prom-client in
- * oswalk:latest, answering 401 without the token). Every target must be up, and promtool must
- * accept what they serve. The compose end-to-end test does the same against the real services.
+ * oswalk:latest, answering 401 without the token), and Redis through oswalk-redis-exporter.
+ * Every target must be up, and promtool must accept what they serve. It loads the alert rules
+ * of docker/alerts.yml and sends what fires to oswalk-alertmanager. The compose end-to-end test
+ * does the same against the real services.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { DockerEngine, buildImages, containerIp, docker, promTargets, promtoolCheckMetrics, run, waitFor } from './docker.js';
+import {
+  DockerEngine, alertNames, alertmanagerAlerts, buildImages, containerIp, docker, promAlertmanagers, promRules, promTargets, promtoolCheckMetrics, run, waitFor,
+} from './docker.js';
 
 const engine = await DockerEngine.ensure();
 const id = randomBytes(4).toString('hex');
@@ -24,6 +28,8 @@ const metricsServer = (port: number) => `
   new client.Gauge({ name: 'oswalk_standin_up', help: 'Always 1.', registers: [registry] }).set(1);
   new client.Histogram({ name: 'oswalk_standin_duration_seconds', help: 'A histogram.', registers: [registry] }).observe(0.2);
   new client.Counter({ name: 'oswalk_standin_requests_total', help: 'Requests served.', registers: [registry] }).inc();
+  // A job fails between any two scrapes, so the OSWalkJobsFailing rule fires at once.
+  new client.Gauge({ name: 'oswalk_jobs', help: 'Jobs by state.', labelNames: ['state'], registers: [registry], collect() { this.inc({ state: 'failed' }); } });
   http.createServer(async (req, res) => {
     if (req.headers.authorization !== 'Bearer ' + process.env.OSWALK_TOKEN) { res.writeHead(401); res.end(); return; }
     res.setHeader('content-type', registry.contentType);
@@ -42,6 +48,10 @@ describe('prometheus image scrapes the control plane and agent addresses of comp
       docker('run', '-d', '--name', `${prom}-${alias}`, '--label', label, '--network', network, '--network-alias', alias,
         '-e', `OSWALK_TOKEN=${token}`, '-w', '/opt/oswalk', 'oswalk:latest', 'node', '-e', metricsServer(port));
     }
+    docker('run', '-d', '--name', `${prom}-redis`, '--label', label, '--network', network, '--network-alias', 'redis', 'oswalk-redis:latest');
+    docker('run', '-d', '--name', `${prom}-redis-exporter`, '--label', label, '--network', network, '--network-alias', 'redis-exporter',
+      '-e', 'REDIS_ADDR=redis://redis:6379', 'oswalk-redis-exporter:latest');
+    docker('run', '-d', '--name', `${prom}-alertmanager`, '--label', label, '--network', network, '--network-alias', 'alertmanager', 'oswalk-alertmanager:latest');
     docker('run', '-d', '--name', prom, '--label', label, '--network', network, '-e', `OSWALK_TOKEN=${token}`, 'oswalk-prometheus:latest');
   });
 
@@ -54,17 +64,33 @@ describe('prometheus image scrapes the control plane and agent addresses of comp
 
   test('every target is scraped and up', async () => {
     const url = `http://${containerIp(prom)}:9090`;
-    const up = await waitFor('all five targets up', 60_000, async () => {
+    const up = await waitFor('all six targets up', 60_000, async () => {
       const t = await promTargets(url);
-      return t.length === 5 && t.every((x) => x.health === 'up') ? t : undefined;
+      return t.length === 6 && t.every((x) => x.health === 'up') ? t : undefined;
     });
     assert.deepEqual(up.map((t) => t.scrapeUrl).sort(), [
       'http://127.0.0.1:9090/metrics', 'http://agent-1:7001/metrics', 'http://agent-2:7001/metrics',
-      'http://agent-3:7001/metrics', 'http://control-plane:7000/metrics',
+      'http://agent-3:7001/metrics', 'http://control-plane:7000/metrics', 'http://redis-exporter:9121/metrics',
     ]);
-    const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent('oswalk_standin_requests_total')}`);
-    const body = (await res.json()) as { data: { result: unknown[] } };
-    assert.equal(body.data.result.length, 4, 'the scraped samples are queryable');
+    const query = async (q: string) => {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`);
+      return ((await res.json()) as { data: { result: Array<{ value: [number, string] }> } }).data.result;
+    };
+    assert.equal((await query('oswalk_standin_requests_total')).length, 4, 'the scraped samples are queryable');
+    assert.deepEqual((await query('redis_up')).map((r) => r.value[1]), ['1'], 'the exporter reaches Redis');
+  });
+
+  test('the alert rules are loaded, and a firing alert reaches the Alertmanager', async () => {
+    const url = `http://${containerIp(prom)}:9090`;
+    const rules = await promRules(url);
+    assert.deepEqual(rules.map((r) => r.name).sort(), alertNames());
+    for (const r of rules) assert.notEqual(r.health, 'err', `${r.name}: ${r.lastError}`);
+    assert.deepEqual((await promAlertmanagers(url)).map((a) => a.url), ['http://alertmanager:9093/api/v2/alerts']);
+    const am = `http://${containerIp(`${prom}-alertmanager`)}:9093`;
+    const got = await waitFor('OSWalkJobsFailing in the Alertmanager', 60_000, async () =>
+      (await alertmanagerAlerts(am)).find((x) => x.labels.alertname === 'OSWalkJobsFailing'));
+    assert.equal(got.labels.severity, 'warning');
+    assert.match(got.annotations.description, /oswalk get jobs --state failed/);
   });
 
   test('promtool accepts the metrics of every target; without the token they are refused', async () => {

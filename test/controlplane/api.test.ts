@@ -168,7 +168,10 @@ describe('control plane API', () => {
     assert.deepEqual(await (await call('/readyz', { token: null })).json(), { ok: true, redis: 'ready' });
     const metrics = await (await call('/metrics', { token: null })).text();
     assert.match(metrics, /oswalk_http_request_duration_seconds_bucket\{.*route="\/v1\/nodes"/);
-    assert.match(metrics, /oswalk_process_cpu_seconds_total/);
+    // Node's default metrics under their standard names, which stock dashboards query.
+    assert.match(metrics, /^process_cpu_seconds_total\{component="controlplane"\} /m);
+    assert.match(metrics, /^nodejs_heap_size_used_bytes\{component="controlplane"\} /m);
+    assert.doesNotMatch(metrics, /oswalk_(process|nodejs)_/);
     assert.match(metrics, /oswalk_nodes\{status="ready",component="controlplane"\} 1/);
     assert.match(metrics, /oswalk_objects\{kind="Job",component="controlplane"\} 0/);
     assert.match(metrics, /oswalk_jobs\{state="pending",component="controlplane"\} 0/);

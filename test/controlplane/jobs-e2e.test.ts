@@ -158,7 +158,8 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     assert.equal(j.exitCode, 7);
   });
 
-  it('keeps a job that fits nowhere pending, with a reason', async () => {
+  it('keeps a job that fits nowhere pending, with a reason, and says for how long in /metrics', async () => {
+    const t0 = Date.now();
     const id = await submit({ command: ['true'], cpus: 64 });
     let j = await job(id);
     for (let i = 0; !j.waitReason.startsWith('needs'); i++) {
@@ -174,8 +175,27 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     assert.equal((await job(sel)).waitReason, 'no node matches nodeSelector zone=b');
     const pending = await call<{ items: JobRecord[] }>('/v1/jobs?state=pending');
     assert.deepEqual(pending.body.items.map((x) => x.id).sort(), [id, sel].sort());
+    // What the 'jobs waiting too long' alert reads: the count, and the longest wait, growing.
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${cp.url}/metrics`)).text();
+      return Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    };
+    let longest = await metric('oswalk_scheduler_longest_wait_seconds');
+    for (let i = 0; longest < 1; i++) {
+      assert.ok(i < 40, `longest wait ${longest} s`);
+      await new Promise((r) => setTimeout(r, 100));
+      longest = await metric('oswalk_scheduler_longest_wait_seconds');
+    }
+    const since = (Date.now() - t0) / 1000;
+    assert.ok(longest <= since, `longest wait ${longest} s, but the first job was submitted ${since} s ago`);
+    assert.equal(await metric('oswalk_scheduler_waiting_jobs'), 2);
     await call(`/v1/jobs/${id}/cancel`, {});
     await call(`/v1/jobs/${sel}/cancel`, {});
+    for (let i = 0; await metric('oswalk_scheduler_longest_wait_seconds') !== 0; i++) {
+      assert.ok(i < 40, 'the longest wait is back to 0 once nothing waits');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await metric('oswalk_scheduler_waiting_jobs'), 0);
   });
 
   it('pins a job with the built-in node label and answers 404s and bad specs clearly', async () => {
@@ -262,6 +282,8 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     const cpText = await (await fetch(`${cp.url}/metrics`)).text();
     assert.match(cpText, /oswalk_jobs\{[^}]*state="pending"[^}]*\} \d/);
     assert.match(cpText, /oswalk_scheduler_pass_duration_seconds_count/);
+    assert.match(cpText, /^oswalk_node_status\{node="n1",status="ready",component="controlplane"\} 1$/m);
+    assert.match(cpText, /^oswalk_node_status\{node="n1",status="down",component="controlplane"\} 0$/m);
   });
 
   it('keeps a Service at its replicas: replaces a cancelled replica, retires all when deleted', async () => {

@@ -1,5 +1,6 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -169,6 +170,13 @@ describe('chunk exchange', () => {
     assert.match(text, /oswalk_packetfs_chunk_reads_total\{source="memory"\} 1/);
     assert.match(text, /oswalk_packetfs_peer_bytes_total 12345/);
     assert.match(text, /oswalk_packetfs_store_bytes\{area="cache"\} 12345/);
+    // The store's disk, as statfs(1) reports it for the store directory.
+    const df = spawnSync('stat', ['-f', '-c', '%S %a %b', b.store.dir], { encoding: 'utf8' });
+    const [bsize, bavail, blocks] = df.stdout.trim().split(' ').map(Number);
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    assert.equal(value('oswalk_packetfs_store_filesystem_size_bytes'), blocks * bsize);
+    const avail = value('oswalk_packetfs_store_filesystem_avail_bytes');
+    assert.ok(avail > 0 && Math.abs(avail - bavail * bsize) < 64 << 20, `avail ${avail}, stat -f says ${bavail * bsize}`);
   });
 
   it('prefetches chunks ahead of a sequential reader', async () => {
