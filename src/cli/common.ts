@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseLabelSelector, type LabelSelector } from '../manifest/labels.js';
 import { apiClient, ApiError, DEFAULT_REQUEST_TIMEOUT_MS, type ApiClient } from './client.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 
@@ -37,11 +38,27 @@ export function addGlobalOptions(program: Command): void {
     .option('--api <url>', 'control plane URL (default: $OSWALK_API, then .oswalk/config.json)')
     .option('--token <token>', 'API token (default: $OSWALK_TOKEN, then .oswalk/config.json); any local user can read a command line, so prefer those')
     .option('--request-timeout <duration>', `how long a request to the control plane may take before the command gives up (e.g. 10s; 0: no limit; default: $OSWALK_REQUEST_TIMEOUT, then ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`)
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'));
+    .addOption(new Option('-o, --output <format>', 'output format: a table, one with more columns (wide), kind/name lines (name, as kubectl\'s), JSON or YAML').choices(OUTPUT_FORMATS).default('table'));
 }
 
-export function globals(cmd: Command): GlobalFlags {
+function globals(cmd: Command): GlobalFlags {
   return cmd.optsWithGlobals() as GlobalFlags;
+}
+
+/**
+ * The -o a command prints in; `names`: whether what it prints are named objects, which -o name
+ * lists. Asked for names a command does not print, it is a usage error before anything is sent.
+ */
+export function output(cmd: Command, opts: { names?: boolean } = {}): OutputFormat {
+  const format = globals(cmd).output;
+  if (format === 'name' && !opts.names) throw new UsageError(`-o name: \`oswalk ${commandPath(cmd)}\` prints no named objects; use -o json or -o yaml`);
+  return format;
+}
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 export function client(cmd: Command): ApiClient {
@@ -109,6 +126,18 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     }
   });
 }
+
+/** The -l of a `get`, as kubectl takes it (app=web,tier!=db,canary,!legacy); a malformed one is a usage error. */
+export function selectorFlag(text: string): LabelSelector {
+  try {
+    return parseLabelSelector(text);
+  } catch (err) {
+    throw new UsageError(`-l: ${(err as Error).message}`);
+  }
+}
+
+/** The help of every -l. */
+export const SELECTOR_HELP = 'key=value, key!=value, key or !key, joined by commas; all must hold, e.g. app=web,tier!=db';
 
 /** "k=v,k2=v2" → {k: v, k2: v2}, for --labels and --node-selector. */
 export function parseKeyValues(text: string, what: string): Record<string, string> {
