@@ -53,6 +53,10 @@ export function register(program: Command): void {
         process.stdout.write(`${files.length} file(s) valid${note}: nothing applied\n`);
       } else {
         for (const o of out) process.stdout.write(`${o.kind.toLowerCase()}/${o.name} ${o.result}${note}\n`);
+        // "configured" says that something changes, not what: diff says that.
+        if (opts.dryRun && out.some((o) => o.result === 'configured')) {
+          process.stderr.write(`oswalk diff ${opts.filename.map((f) => `-f ${f}`).join(' ')} shows what would change\n`);
+        }
       }
     }));
 }

@@ -72,9 +72,10 @@ export class UsageError extends Error {}
 
 /**
  * Wrap a command's action: errors become one line on stderr and an exit code, never a
- * stack trace (OSWALK_DEBUG=1 shows it).
+ * stack trace (OSWALK_DEBUG=1 shows it). `failed`: the code of an error that has none of its
+ * own, for a command whose 1 means something else (diff: "there are differences").
  */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | number>): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | number>, opts: { failed?: number } = {}): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       const code = await fn(...args);
@@ -84,8 +85,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
       process.stderr.write(`error: ${(err as Error).message}\n`);
       process.exitCode = err instanceof UsageError ? EXIT.usage
         : err instanceof ApiError
-          ? err.status === 0 ? EXIT.unreachable : err.status === 404 ? EXIT.notFound : EXIT.failed
-          : EXIT.failed;
+          ? err.status === 0 ? EXIT.unreachable : err.status === 404 ? EXIT.notFound : opts.failed ?? EXIT.failed
+          : opts.failed ?? EXIT.failed;
     }
   };
 }

@@ -1,7 +1,7 @@
 /**
  * kubectl's habits in `oswalk get` (issue 23): -l label selectors on every kind with labels,
- * -o name and -o wide, -w to watch, one JSON form for lists with RFC 3339 times;
- * the real command against a control plane and an agent.
+ * -o name and -o wide, -w to watch, one JSON form for lists with RFC 3339 times, and
+ * `oswalk diff -f`; the real command against a control plane and an agent.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,11 +17,12 @@ import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 function manifest(kind: 'Job' | 'Service' | 'Mount', name: string, labels: Record<string, string>, spec: string[]): string {
-  return ['apiVersion: oswalk.dev/v1', `kind: ${kind}`, 'metadata:', `  name: ${name}`, '  labels:',
-    ...Object.entries(labels).map(([k, v]) => `    ${k}: "${v}"`), 'spec:', ...spec.map((l) => `  ${l}`), ''].join('\n');
+  const entries = Object.entries(labels);
+  return ['apiVersion: oswalk.dev/v1', `kind: ${kind}`, 'metadata:', `  name: ${name}`, ...(entries.length ? ['  labels:'] : []),
+    ...entries.map(([k, v]) => `    ${k}: "${v}"`), 'spec:', ...spec.map((l) => `  ${l}`), ''].join('\n');
 }
 
-describe('oswalk get: selectors, output forms, watch', () => {
+describe('oswalk get: selectors, output forms, watch; oswalk diff', () => {
   let server: TestRedis;
   let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
   let agent: RunningAgent;
@@ -158,5 +159,49 @@ describe('oswalk get: selectors, output forms, watch', () => {
     }
     const nodes = await startOswalk(['--api', cp.url, '--token', TOKEN, 'get', 'nodes', '--watch', '-o', 'name'], /node\/n1\n/, { cwd: state.dir });
     assert.equal(await stopChild(nodes.child, 'SIGINT'), null, 'ended by Ctrl-C, as kubectl is');
+  });
+
+  it('diffs files against the cluster as kubectl diff: one unified diff per object that would change, exit 1; 0 when none would', async () => {
+    const svc = (tier: string, cpus: string) => manifest('Service', 'differ', { app: 'differ', tier }, ['runtime: process', 'command: ["sleep", "60"]', 'replicas: 0', 'resources:', `  cpus: ${cpus}`]);
+    const job = (cmd: string) => manifest('Job', 'differ-job', {}, ['runtime: process', `command: ["${cmd}"]`, 'resources:', '  cpus: 100m']);
+    const path = file('differ.yaml', svc('a', '100m'));
+    const created = await oswalk(['diff', '-f', path]);
+    assert.equal(created.code, 1, created.stderr);
+    assert.match(created.stdout, /^--- \/dev\/null\n\+\+\+ merged\/service\/differ\n@@ -0,0 \+1,\d+ @@\n\+apiVersion: oswalk\.dev\/v1\n\+kind: Service\n/);
+    assert.equal((await oswalk(['apply', '-f', path])).code, 0);
+    const same = await oswalk(['diff', '-f', path]);
+    assert.deepEqual([same.code, same.stdout, same.stderr], [0, '', '']);
+
+    // A change: only what differs, in the form the cluster stores (100m is 0.1 CPUs).
+    writeFileSync(path, svc('b', '200m') + '---\n' + job('true'));
+    const changed = await oswalk(['diff', '-f', path]);
+    assert.equal(changed.code, 1, changed.stderr);
+    const [service, newJob] = changed.stdout.split(/(?=^--- )/m);
+    assert.match(service, /^--- live\/service\/differ\n\+\+\+ merged\/service\/differ\n@@ /);
+    assert.deepEqual(service.split('\n').filter((l) => /^[-+][^-+]/.test(l)), ['-    tier: a', '+    tier: b', '-    cpus: 0.1', '+    cpus: 0.2']);
+    assert.match(newJob, /^--- \/dev\/null\n\+\+\+ merged\/job\/differ-job\n/);
+    // apply --dry-run says what each object would become, and where to see how.
+    assert.equal((await oswalk(['apply', '-f', file('differ-job.yaml', job('true'))])).code, 0);
+    const dry = await oswalk(['apply', '-f', path, '-f', file('differ-mount.yaml', manifest('Mount', 'differ-data', {}, ['path: /differ'])), '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.stdout, 'service/differ configured (server dry run)\njob/differ-job unchanged (server dry run)\nmount/differ-data created (server dry run)\n');
+    assert.match(dry.stderr, /^oswalk diff -f \S+differ\.yaml -f \S+differ-mount\.yaml shows what would change\n$/);
+    // A Job is never changed by apply: diff shows the change, and says so.
+    const jobChange = await oswalk(['diff', '-f', file('differ-job.yaml', job('false'))]);
+    assert.equal(jobChange.code, 1);
+    assert.match(jobChange.stdout, /^-    - 'true'\n\+    - 'false'$/m);
+    assert.match(jobChange.stderr, /job\/differ-job: apply refuses a change to a Job that exists/);
+  });
+
+  it('fails diff with 2 or more, never 1: a missing or bad file, -o, an unreachable control plane', async () => {
+    const missing = await oswalk(['diff', '-f', join(state.dir, 'nope.yaml')]);
+    assert.deepEqual([missing.code, missing.stderr], [2, `error: ${join(state.dir, 'nope.yaml')}: no such file or directory\n`]);
+    const bad = await oswalk(['diff', '-f', file('bad.yaml', 'apiVersion: oswalk.dev/v1\nkind: Pod\nmetadata:\n  name: x\n')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /bad\.yaml:2/);
+    assert.equal((await oswalk(['diff', '-f', file('ok.yaml', manifest('Mount', 'm', {}, ['path: /m'])), '-o', 'json'])).code, 2);
+    const away = await runOswalk(['--api', 'http://127.0.0.1:1', '--token', TOKEN, 'diff', '-f', join(state.dir, 'ok.yaml')], { cwd: state.dir });
+    assert.equal(away.code, 3, away.stderr);
+    assert.match((await oswalk(['diff', '--help'])).stdout, /-f, --filename <path\.\.\.>/);
   });
 });
