@@ -76,7 +76,7 @@ export function printRows<T>(format: OutputFormat, rows: T[], columns: Column<T>
 }
 
 /** The columns -o wide or a plain table shows. */
-export function shownColumns<T>(format: OutputFormat, columns: Column<T>[]): Column<T>[] {
+function shownColumns<T>(format: OutputFormat, columns: Column<T>[]): Column<T>[] {
   return format === 'wide' ? columns : columns.filter((c) => !c.wide);
 }
 

@@ -22,13 +22,12 @@ export async function watchRows<T>(format: OutputFormat, list: () => Promise<T[]
         if (format === 'yaml') process.stdout.write('---\n');
         printDocument(format, r);
       }
-    } else if (!headed) {
-      printRows(format, changed, columns, { name: opts.name });
-      headed = changed.length > 0;
-    } else if (format === 'name') {
-      printRows(format, changed, columns, { name: opts.name });
-    } else {
+    } else if (headed) {
       process.stdout.write(tableText(format, changed, columns, false));
+    } else {
+      printRows(format, changed, columns, { name: opts.name });
+      // A table's header comes with its first row; name lines have none.
+      headed = format !== 'name' && changed.length > 0;
     }
   };
   // A control plane restarting or failing over must not end a watch, which may have run for hours.

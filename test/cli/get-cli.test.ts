@@ -157,6 +157,12 @@ describe('oswalk get: selectors, output forms, watch; oswalk diff', () => {
     } finally {
       await stopChild(watch.child, 'SIGINT');
     }
+    // -o json: each object as a document of its own, as kubectl's watch prints it.
+    const json = await startOswalk(['--api', cp.url, '--token', TOKEN, 'get', 'jobs', '-w', '-l', 'app=watched', '-o', 'json'], /^}$/m, { cwd: state.dir });
+    await stopChild(json.child, 'SIGINT');
+    const doc = JSON.parse(json.output()) as { name: string; state: string; finishedAt: string };
+    assert.deepEqual([doc.name, doc.state], ['watched-0', 'succeeded']);
+    assert.match(doc.finishedAt, RFC3339);
     const nodes = await startOswalk(['--api', cp.url, '--token', TOKEN, 'get', 'nodes', '--watch', '-o', 'name'], /node\/n1\n/, { cwd: state.dir });
     assert.equal(await stopChild(nodes.child, 'SIGINT'), null, 'ended by Ctrl-C, as kubectl is');
   });
