@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { Manifest } from '../manifest/index.js';
 import { ApiError } from './client.js';
-import { action, client, globals } from './common.js';
-import { printDocument } from './output.js';
+import { action, client, output } from './common.js';
+import { isDocumentFormat, listDocument, printDocument } from './output.js';
 import { readManifestFiles } from './manifest-files.js';
 
 interface Applied {
@@ -23,13 +23,15 @@ export function register(program: Command): void {
     .addOption(new Option('--dry-run [strategy]', 'change nothing: "server" (the default) says what would be created, changed or refused; "client" only checks the files, without a cluster')
       .choices(['server', 'client']).preset('server'))
     .action(action(async (opts: { filename: string[]; dryRun?: 'server' | 'client' }, cmd: Command) => {
+      const format = output(cmd, { names: true });
       // Every file is checked here first, so one bad file stops the whole command before
       // anything reaches the cluster; the server checks again (its errors name file and line)
       // and applies them all in one atomic step: a refused object leaves every file unapplied.
       const files = await readManifestFiles(opts.filename);
       const { checkFilesTogether } = await import('../manifest/index.js');
       checkFilesTogether(files);
-      let out: Applied['items'] = [];
+      // A client dry run only checks the files: their objects are all it can name.
+      let out: Applied['items'] = files.flatMap((f) => f.manifests.map((m) => ({ kind: m.kind, name: m.metadata.name, result: 'valid' })));
       if (opts.dryRun !== 'client') {
         const dryRun = opts.dryRun === 'server';
         const body = { source: 'oswalk apply', files: files.map(({ source, yaml }) => ({ source, yaml })), dryRun };
@@ -43,13 +45,18 @@ export function register(program: Command): void {
         }
       }
       const note = opts.dryRun ? ` (${opts.dryRun} dry run)` : '';
-      const format = globals(cmd).output;
-      if (format !== 'table') {
-        printDocument(format, { items: out, dryRun: opts.dryRun ?? false });
+      if (isDocumentFormat(format)) {
+        printDocument(format, listDocument(out, { dryRun: opts.dryRun ?? false }));
+      } else if (format === 'name') {
+        for (const o of out) process.stdout.write(`${o.kind.toLowerCase()}/${o.name}\n`);
       } else if (opts.dryRun === 'client') {
         process.stdout.write(`${files.length} file(s) valid${note}: nothing applied\n`);
       } else {
         for (const o of out) process.stdout.write(`${o.kind.toLowerCase()}/${o.name} ${o.result}${note}\n`);
+        // "configured" says that something changes, not what: diff says that.
+        if (opts.dryRun && out.some((o) => o.result === 'configured')) {
+          process.stderr.write(`oswalk diff ${opts.filename.map((f) => `-f ${f}`).join(' ')} shows what would change\n`);
+        }
       }
     }));
 }

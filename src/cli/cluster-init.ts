@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
-import { action, UsageError } from './common.js';
-import { printDocument, type OutputFormat } from './output.js';
+import { action, output, UsageError } from './common.js';
+import { isDocumentFormat, printDocument } from './output.js';
 import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
 
 export function clusterManifest(nodes: string[]): string {
@@ -43,6 +43,7 @@ export function register(cluster: Command): void {
     .option('--control-plane <url>', 'URL the agents and the CLI will reach the control plane at', httpUrl, 'http://127.0.0.1:7000')
     .option('--force', 'replace an existing token')
     .action(action(async (opts: { nodes: string; dir: string; controlPlane: string; force?: boolean }, cmd: Command) => {
+      const out = output(cmd);
       const nodes = opts.nodes.split(',').map((s) => s.trim()).filter(Boolean);
       const bad = nodes.find((n) => !/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(n));
       if (!nodes.length || bad !== undefined) {
@@ -59,8 +60,7 @@ export function register(cluster: Command): void {
       writeConfig(dir, { ...prev, api: opts.controlPlane, token });
       const manifest = join(dir, CONFIG_DIR, 'cluster.yaml');
       writeFileSync(manifest, clusterManifest(nodes));
-      const out = cmd.optsWithGlobals().output as OutputFormat;
-      if (out !== 'table') return printDocument(out, { token, api: opts.controlPlane, nodes, manifest });
+      if (isDocumentFormat(out)) return printDocument(out, { token, api: opts.controlPlane, nodes, manifest });
       process.stdout.write([
         `Cluster created: ${nodes.length} node(s), manifest ${manifest}`,
         `Token: ${token}`,

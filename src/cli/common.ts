@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseLabelSelector, type LabelSelector } from '../manifest/labels.js';
 import { apiClient, ApiError, DEFAULT_REQUEST_TIMEOUT_MS, type ApiClient } from './client.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 
@@ -37,11 +38,27 @@ export function addGlobalOptions(program: Command): void {
     .option('--api <url>', 'control plane URL (default: $OSWALK_API, then .oswalk/config.json)')
     .option('--token <token>', 'API token (default: $OSWALK_TOKEN, then .oswalk/config.json); any local user can read a command line, so prefer those')
     .option('--request-timeout <duration>', `how long a request to the control plane may take before the command gives up (e.g. 10s; 0: no limit; default: $OSWALK_REQUEST_TIMEOUT, then ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`)
-    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'));
+    .addOption(new Option('-o, --output <format>', 'output format: a table, one with more columns (wide), kind/name lines (name, as kubectl\'s), JSON or YAML').choices(OUTPUT_FORMATS).default('table'));
 }
 
-export function globals(cmd: Command): GlobalFlags {
+function globals(cmd: Command): GlobalFlags {
   return cmd.optsWithGlobals() as GlobalFlags;
+}
+
+/**
+ * The -o a command prints in; `names`: whether what it prints are named objects, which -o name
+ * lists. Asked for names a command does not print, it is a usage error before anything is sent.
+ */
+export function output(cmd: Command, opts: { names?: boolean } = {}): OutputFormat {
+  const format = globals(cmd).output;
+  if (format === 'name' && !opts.names) throw new UsageError(`-o name: \`oswalk ${commandPath(cmd)}\` prints no named objects; use -o json or -o yaml`);
+  return format;
+}
+
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 export function client(cmd: Command): ApiClient {
@@ -55,9 +72,10 @@ export class UsageError extends Error {}
 
 /**
  * Wrap a command's action: errors become one line on stderr and an exit code, never a
- * stack trace (OSWALK_DEBUG=1 shows it).
+ * stack trace (OSWALK_DEBUG=1 shows it). `failed`: the code of an error that has none of its
+ * own, for a command whose 1 means something else (diff: "there are differences").
  */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | number>): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | number>, opts: { failed?: number } = {}): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       const code = await fn(...args);
@@ -67,8 +85,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
       process.stderr.write(`error: ${(err as Error).message}\n`);
       process.exitCode = err instanceof UsageError ? EXIT.usage
         : err instanceof ApiError
-          ? err.status === 0 ? EXIT.unreachable : err.status === 404 ? EXIT.notFound : EXIT.failed
-          : EXIT.failed;
+          ? err.status === 0 ? EXIT.unreachable : err.status === 404 ? EXIT.notFound : opts.failed ?? EXIT.failed
+          : opts.failed ?? EXIT.failed;
     }
   };
 }
@@ -109,6 +127,18 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     }
   });
 }
+
+/** The -l of a `get`, as kubectl takes it (app=web,tier!=db,canary,!legacy); a malformed one is a usage error. */
+export function selectorFlag(text: string): LabelSelector {
+  try {
+    return parseLabelSelector(text);
+  } catch (err) {
+    throw new UsageError(`-l: ${(err as Error).message}`);
+  }
+}
+
+/** The help of every -l. */
+export const SELECTOR_HELP = 'key=value, key!=value, key or !key, joined by commas; all must hold, e.g. app=web,tier!=db';
 
 /** "k=v,k2=v2" → {k: v, k2: v2}, for --labels and --node-selector. */
 export function parseKeyValues(text: string, what: string): Record<string, string> {

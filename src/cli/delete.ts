@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ApiError } from './client.js';
-import { action, client, EXIT, globals, kindOf, UsageError } from './common.js';
-import { printDocument } from './output.js';
+import { action, client, EXIT, kindOf, output, UsageError } from './common.js';
+import { isDocumentFormat, listDocument, printDocument } from './output.js';
 import { readManifestFiles } from './manifest-files.js';
 
 export function register(program: Command): void {
@@ -13,6 +13,7 @@ export function register(program: Command): void {
     .option('--ignore-not-found', 'a manifest that is not applied is no error')
     .addHelpText('after', '\nExamples:\n  oswalk delete service web\n  oswalk delete -f manifests/examples/parallel-job.yaml')
     .action(action(async (kindWord: string | undefined, names: string[], opts: { filename?: string[]; ignoreNotFound?: boolean }, cmd: Command) => {
+      const format = output(cmd, { names: true });
       if (!opts.filename === !kindWord || (kindWord && !names.length)) {
         throw new UsageError('name what to delete: `oswalk delete KIND NAME...` or `oswalk delete -f FILE`');
       }
@@ -34,9 +35,8 @@ export function register(program: Command): void {
           code = EXIT.notFound;
         }
       }
-      const format = globals(cmd).output;
-      if (format !== 'table') printDocument(format, { items: deleted });
-      else for (const d of deleted) process.stdout.write(`${d.kind.toLowerCase()}/${d.name} deleted\n`);
+      if (isDocumentFormat(format)) printDocument(format, listDocument(deleted));
+      else for (const d of deleted) process.stdout.write(`${d.kind.toLowerCase()}/${d.name}${format === 'name' ? '' : ' deleted'}\n`);
       return code;
     }));
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action, client, globals } from './common.js';
+import { action, client, output } from './common.js';
 import { printRows } from './output.js';
 
 interface StatusAnswer {
@@ -22,10 +22,11 @@ export function register(program: Command): void {
       .description(what)
       .argument('<nodes...>', 'node names')
       .action(action(async (nodes: string[], _opts: unknown, cmd: Command) => {
+        const format = output(cmd, { names: true });
         const api = client(cmd);
         const rows: StatusAnswer[] = [];
         for (const n of nodes) rows.push(await api.post<StatusAnswer>(`/v1/nodes/${n}/${name}`));
-        printRows(globals(cmd).output, rows, [
+        printRows(format, rows, [
           { header: 'NODE', value: (r) => r.name },
           // A node that is down keeps the cordon (or its lifting) for when its agent comes back.
           { header: 'STATUS', value: (r) => (r.status === 'down' ? `down (back as ${name === 'drain' ? 'draining' : 'ready'})` : r.status) },
@@ -33,7 +34,7 @@ export function register(program: Command): void {
             { header: 'REPLICAS MOVED', value: (r: StatusAnswer) => r.moved },
             { header: 'JOBS LEFT TO FINISH', value: (r: StatusAnswer) => r.remaining },
           ] : []),
-        ]);
+        ], { name: (r) => `node/${r.name}` });
       }));
   }
 }

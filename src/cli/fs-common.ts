@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { VersionRecord } from '../state/fs.js';
 import { localMountPath } from './config.js';
 
 /**
@@ -53,4 +54,13 @@ export function isoNs(mtimeNs: string): string {
   const ns = BigInt(mtimeNs);
   const iso = new Date(Number(ns / 1_000_000n)).toISOString();
   return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+}
+
+/** A version as `versions` and `restore` print it for scripts: its time in RFC 3339 with all nine digits (and as ns), its manifest as the hash. */
+export function versionDocument(v: VersionRecord & { current?: boolean }): Record<string, unknown> {
+  return {
+    id: v.id, path: v.path, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
+    ...(v.current === undefined ? {} : { current: v.current }), type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid,
+    target: v.target ?? null, xattrs: v.xattrs ?? {}, committedAt: v.committedAt,
+  };
 }

@@ -5,6 +5,7 @@ import { register as registerApply } from './apply.js';
 import { register as registerClusterInit } from './cluster-init.js';
 import { register as registerControlPlane } from './control-plane.js';
 import { register as registerDelete } from './delete.js';
+import { register as registerDiff } from './diff.js';
 import { register as registerDrain } from './drain.js';
 import { registerGetObjects } from './get-objects.js';
 import { register as registerJobs, registerGetJobs } from './jobs.js';
@@ -35,6 +36,7 @@ registerClusterInit(program.command('cluster').description('create and manage a 
 registerControlPlane(program);
 registerAgent(program);
 registerApply(program);
+registerDiff(program);
 registerDelete(program);
 registerRun(program);
 registerStatus(program);

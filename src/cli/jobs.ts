@@ -2,9 +2,10 @@ import { Option, type Command } from 'commander';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import { ApiError, type ApiClient } from './client.js';
-import { action, client, globals, kindOf, UsageError } from './common.js';
-import { formatAge, printRows, type Column } from './output.js';
+import { action, client, kindOf, output, SELECTOR_HELP, selectorFlag, UsageError } from './common.js';
+import { formatAge, printDocument, printRows, type Column } from './output.js';
 import { followJob } from './run.js';
+import { watchRows } from './watch.js';
 
 function jobAge(j: JobRecord): string {
   const end = j.finishedAt ?? Date.now();
@@ -19,11 +20,16 @@ export const JOB_COLUMNS: Column<JobRecord>[] = [
   { header: 'NODE', value: (j) => j.node ?? (j.lastNode ? `(${j.lastNode})` : undefined) },
   { header: 'ATTEMPT', value: (j) => j.attempt },
   { header: 'EXIT', value: (j) => j.exitCode },
-  { header: 'TIME', value: jobAge },
+  { header: 'TIME', value: jobAge, ticks: true },
   // Why a job waits, or why it failed: the one thing to know about a job in either state (a
   // program that just exited non-zero has no message of the agent's: its exit code says it).
   { header: 'REASON', value: (j) => (j.state === 'pending' ? j.waitReason : j.state === 'failed' ? j.message || (j.exitCode ? `exit code ${j.exitCode}` : undefined) : undefined) },
+  { header: 'OWNER', value: (j) => j.owner && `${j.owner.kind}/${j.owner.name}`, wide: true },
+  { header: 'IMAGE / COMMAND', value: (j) => [j.spec.image, ...j.spec.command, ...j.spec.args].filter(Boolean).join(' '), wide: true },
+  { header: 'AGE', value: (j) => formatAge(Date.now() - j.createdAt), wide: true, ticks: true },
 ];
+
+const jobName = (j: JobRecord) => `job/${j.name}`;
 
 /** `oswalk get jobs` (wired under the `get` command). */
 export function registerGetJobs(get: Command): void {
@@ -33,15 +39,25 @@ export function registerGetJobs(get: Command): void {
     .argument('[jobs...]', 'only these jobs: ids or names, as `get jobs` shows them')
     .addOption(new Option('--state <state>', 'only jobs in this state').choices(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled']))
     .option('--owner <kind/name>', 'only the records of this Job or Service manifest, e.g. Job/sweep or svc/web')
+    .option('-l, --selector <selector>', `only the jobs of Job and Service manifests whose labels match the selector (${SELECTOR_HELP})`)
     .option('--limit <n>', 'at most this many', '100')
-    .action(action(async (names: string[], opts: { state?: string; owner?: string; limit: string }, cmd: Command) => {
+    .option('-w, --watch', 'after the list, print a job again whenever it changes (its state, node, reason...), until Ctrl-C')
+    .action(action(async (names: string[], opts: { state?: string; owner?: string; selector?: string; limit: string; watch?: boolean }, cmd: Command) => {
+      const format = output(cmd, { names: true });
+      // Checked here so that a malformed one is one line of ours, not the API's 400.
+      if (opts.selector !== undefined) selectorFlag(opts.selector);
+      if (names.length && opts.selector !== undefined) throw new UsageError('give job names or a selector (-l), not both, as kubectl takes them');
       const api = client(cmd);
       const owner = opts.owner ? await ownerOf(opts.owner) : undefined;
-      const q = new URLSearchParams({ limit: opts.limit, ...(opts.state ? { state: opts.state } : {}), ...(owner ? { owner } : {}) });
-      const items = names.length
-        ? await Promise.all(names.map(async (n) => api.get<JobRecord>(`/v1/jobs/${await resolveJob(api, n)}`)))
-        : (await api.get<{ items: JobRecord[] }>(`/v1/jobs?${q}`)).items;
-      printRows(globals(cmd).output, items, JOB_COLUMNS, { items });
+      const q = new URLSearchParams({
+        limit: opts.limit, ...(opts.state ? { state: opts.state } : {}), ...(owner ? { owner } : {}), ...(opts.selector !== undefined ? { labelSelector: opts.selector } : {}),
+      });
+      const ids = await Promise.all(names.map((n) => resolveJob(api, n)));
+      const list = async () => (ids.length
+        ? Promise.all(ids.map((id) => api.get<JobRecord>(`/v1/jobs/${id}`)))
+        : (await api.get<{ items: JobRecord[] }>(`/v1/jobs?${q}`)).items);
+      if (opts.watch) return watchRows(format, list, JOB_COLUMNS, { key: (j) => j.id, name: jobName });
+      printRows(format, await list(), JOB_COLUMNS, { name: jobName });
     }));
 }
 
@@ -106,18 +122,20 @@ export function register(program: Command): void {
     .description('cancel jobs: waiting ones end at once, running ones are stopped by their agent')
     .argument('<jobs...>', 'job ids or names')
     .action(action(async (jobs: string[], _opts: unknown, cmd: Command) => {
+      const format = output(cmd);
       const api = client(cmd);
       const rows = [];
       for (const job of jobs) rows.push(await api.post<{ id: string; state: string }>(`/v1/jobs/${await resolveJob(api, job)}/cancel`));
-      printRows(globals(cmd).output, rows, [{ header: 'ID', value: (r) => r.id }, { header: 'STATE', value: (r) => r.state }]);
+      printRows(format, rows, [{ header: 'ID', value: (r) => r.id }, { header: 'STATE', value: (r) => r.state }]);
     }));
 
   program.command('job')
-    .description('show one job in full (JSON)')
+    .description('show one job in full (JSON, or YAML with -o yaml)')
     .argument('<job>', 'job id or name')
     .action(action(async (arg: string, _opts: unknown, cmd: Command) => {
+      const format = output(cmd);
       const api = client(cmd);
       const job = await api.get<JobRecord>(`/v1/jobs/${await resolveJob(api, arg)}`);
-      process.stdout.write(JSON.stringify(job, null, 2) + '\n');
+      printDocument(format === 'yaml' ? 'yaml' : 'json', job);
     }));
 }

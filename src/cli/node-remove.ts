@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ApiError } from './client.js';
-import { action, client, globals, parseDuration } from './common.js';
-import { formatAge, formatBytes, printDocument, printRows } from './output.js';
+import { action, client, output as outputOf, parseDuration } from './common.js';
+import { formatAge, formatBytes, isDocumentFormat, printDocument, printRows } from './output.js';
 
 interface RemoveAnswer {
   name: string;
@@ -85,8 +85,8 @@ Progress goes to stderr (one updating line on a terminal); -o json prints the fi
 removal on stdout.`)
     .action(action(async (name: string, opts: { wait: boolean; timeout: string }, cmd: Command) => {
       const timeoutMs = parseDuration(opts.timeout);
+      const output = outputOf(cmd, { names: true });
       const api = client(cmd);
-      const output = globals(cmd).output;
       const path = `/v1/nodes/${encodeURIComponent(name)}`;
       const started = await api.post<RemoveAnswer>(`${path}/remove`);
       if (!opts.wait) {
@@ -95,8 +95,8 @@ removal on stdout.`)
           { header: 'STATUS', value: (r) => `${r.status},removing` },
           { header: 'REPLICAS MOVED', value: (r) => r.moved },
           { header: 'JOBS LEFT TO FINISH', value: (r) => r.remaining },
-        ], started);
-        if (output === 'table') process.stderr.write(`run \`oswalk node remove ${name}\` again to wait until its agent can be stopped\n`);
+        ], { json: started, name: (r) => `node/${r.name}` });
+        if (!isDocumentFormat(output)) process.stderr.write(`run \`oswalk node remove ${name}\` again to wait until its agent can be stopped\n`);
         return;
       }
 
@@ -137,7 +137,7 @@ removal on stdout.`)
         show(`removing ${name}: ${state}${trouble}${tty ? ` [${elapsed}]` : ''}`);
         if (Date.now() >= deadline) {
           endLine();
-          if (output !== 'table' && last) printDocument(output, last);
+          if (isDocumentFormat(output) && last) printDocument(output, last);
           const steps = last ? nextSteps(last) : [`run \`oswalk node remove ${name}\` again once it answers`];
           throw new Error(`node ${name} is not ready to be stopped after ${opts.timeout}: ${last ? left(last) : `the control plane did not answer${trouble}`}. What to do:\n` +
             steps.map((s) => `  - ${s}`).join('\n'));
@@ -145,7 +145,8 @@ removal on stdout.`)
         await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
       }
       endLine();
-      if (output !== 'table') printDocument(output, last);
+      if (isDocumentFormat(output)) printDocument(output, last);
+      else if (output === 'name') process.stdout.write(`node/${name}\n`);
       else process.stdout.write(`node ${name} holds no copy the cluster lacks and runs no jobs: its agent can be stopped now\n`);
     }));
 }

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import type { NodeRecord } from '../state/types.js';
-import { action, client, globals } from './common.js';
-import { formatAge, formatBytes, printRows, type Column } from './output.js';
+import { matchesLabels } from '../manifest/labels.js';
+import { action, client, output, SELECTOR_HELP, selectorFlag } from './common.js';
+import { formatAge, formatBytes, formatLabels, printRows, type Column } from './output.js';
+import { watchRows } from './watch.js';
 
 /**
  * A node's status as a person reads it: a ready node whose mount of the unified filesystem is
@@ -27,15 +29,27 @@ export const NODE_COLUMNS: Column<NodeRecord>[] = [
   { header: 'CACHE', value: (n) => (n.cacheBytes === undefined ? undefined : formatBytes(n.cacheBytes)) },
   { header: 'FILE CACHE', value: (n) => (n.fileCacheBytes === undefined ? undefined : formatBytes(n.fileCacheBytes)) },
   { header: 'BACKLOG', value: (n) => n.translateBacklog },
-  { header: 'HEARTBEAT', value: (n) => `${formatAge(Date.now() - n.lastHeartbeat)} ago` },
-  { header: 'LABELS', value: (n) => Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-' },
+  { header: 'HEARTBEAT', value: (n) => `${formatAge(Date.now() - n.lastHeartbeat)} ago`, ticks: true },
+  { header: 'LABELS', value: (n) => formatLabels(n.labels) },
+  { header: 'ADDRESS', value: (n) => n.address, wide: true },
+  { header: 'AGENT', value: (n) => n.agentUrl, wide: true },
+  { header: 'AGE', value: (n) => formatAge(Date.now() - n.registeredAt), wide: true, ticks: true },
 ];
+
+const nodeName = (n: NodeRecord) => `node/${n.name}`;
 
 export function registerGetNodes(get: Command): void {
   get.command('nodes').alias('node')
     .description('list the nodes of the cluster')
-    .action(action(async (_opts, cmd: Command) => {
-      const { items } = await client(cmd).get<{ items: NodeRecord[] }>('/v1/nodes');
-      printRows(globals(cmd).output, items, NODE_COLUMNS, { items });
+    .option('-l, --selector <selector>', `only nodes whose labels match the selector (${SELECTOR_HELP})`)
+    .option('-w, --watch', 'after the list, print a node again whenever it changes, until Ctrl-C')
+    .action(action(async (opts: { selector?: string; watch?: boolean }, cmd: Command) => {
+      const format = output(cmd, { names: true });
+      const selector = opts.selector === undefined ? undefined : selectorFlag(opts.selector);
+      const api = client(cmd);
+      // Nodes are few and listed whole: the selector is applied here, not by the API.
+      const list = async () => (await api.get<{ items: NodeRecord[] }>('/v1/nodes')).items.filter((n) => !selector || matchesLabels(selector, n.labels));
+      if (opts.watch) return watchRows(format, list, NODE_COLUMNS, { key: (n) => n.name, name: nodeName });
+      printRows(format, await list(), NODE_COLUMNS, { name: nodeName });
     }));
 }

@@ -1,10 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { hostname } from 'node:os';
 import type { VersionRecord } from '../state/fs.js';
-import { action, client, globals } from './common.js';
-import { printDocument } from './output.js';
+import { action, client, output } from './common.js';
+import { isDocumentFormat, printDocument } from './output.js';
 import { readConfig } from './config.js';
-import { isoNs, mountOption, namespacePath } from './fs-common.js';
+import { isoNs, mountOption, namespacePath, versionDocument } from './fs-common.js';
 
 export function register(program: Command): void {
   mountOption(program.command('restore'))
@@ -16,11 +16,11 @@ export function register(program: Command): void {
     })
     .option('--node <name>', 'node to record the restore as (default: $OSWALK_NODE, then the node of the mount in .oswalk/config.json, then this host\'s name)')
     .action(action(async (arg: string, id: string, opts: { mount?: string; node?: string }, cmd: Command) => {
+      const format = output(cmd);
       const path = namespacePath(arg, opts.mount);
       const node = opts.node || process.env.OSWALK_NODE || readConfig().node || hostname();
       const v = await client(cmd).post<VersionRecord>('/v1/fs/restore', { path, version: id, node });
-      const format = globals(cmd).output;
-      if (format !== 'table') printDocument(format, v);
+      if (isDocumentFormat(format)) printDocument(format, versionDocument(v));
       else process.stdout.write(`restored ${v.path} version ${id} as version ${v.id} (mtime ${isoNs(v.mtimeNs)})\n`);
     }));
 }

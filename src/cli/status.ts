@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import type { NodeRecord } from '../state/types.js';
 import type { StorageHealth } from '../packetfs/index.js';
-import { action, client, globals } from './common.js';
+import { action, client, output } from './common.js';
 import { NODE_COLUMNS } from './nodes.js';
-import { formatBytes, printDocument, printRows } from './output.js';
+import { formatBytes, isDocumentFormat, printDocument, printRows } from './output.js';
 
 export interface ClusterStatus {
   nodes: NodeRecord[];
@@ -26,9 +26,9 @@ export function register(program: Command): void {
   program.command('status')
     .description('the cluster at a glance: nodes, CPUs, memory and jobs by state')
     .action(action(async (_opts, cmd: Command) => {
+      const format = output(cmd);
       const st = await client(cmd).get<ClusterStatus>('/v1/status');
-      const format = globals(cmd).output;
-      if (format !== 'table') return printDocument(format, st);
+      if (isDocumentFormat(format)) return printDocument(format, st);
       // Ready for jobs: a node without its mount of the unified filesystem takes none.
       const ready = st.nodes.filter((n) => n.status === 'ready' && n.mountReady !== false);
       const unmounted = st.nodes.filter((n) => n.status === 'ready' && n.mountReady === false).length;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { printRows } from './output.js';
-import { action, globals } from './common.js';
+import { action, output } from './common.js';
 import type { Redis } from 'ioredis';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
 import { resolveRedisUrl } from './config.js';
@@ -45,6 +45,7 @@ export function register(program: Command): void {
     .option('--state <file>', 'where to remember what was translated (default: translate-<node>.json in the store)')
     .option('--concurrency <n>', 'paths translated at once', '2')
     .action(action(async (dirArg: string, opts: Opts) => {
+      const format = output(cmd);
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
       const [{ SingleBar, Presets }, { ChunkStore }, { startTranslator }, { createLogger }] = await Promise.all([
         import('cli-progress'), import('../packetfs/index.js'), import('../translate/index.js'), import('../util/log.js'),
@@ -83,7 +84,7 @@ export function register(program: Command): void {
         }
         return t.stats();
       });
-      printRows(globals(cmd).output, [stats], [
+      printRows(format, [stats], [
         { header: 'VERSIONS', value: (x) => x.versions },
         { header: 'FILES', value: (x) => x.filesTranslated },
         { header: 'BYTES', value: (x) => x.bytesTranslated },
@@ -92,7 +93,7 @@ export function register(program: Command): void {
         { header: 'TOMBSTONES', value: (x) => x.tombstones },
         { header: 'SKIPPED', value: (x) => x.skipped },
         { header: 'ERRORS', value: (x) => x.errors },
-      ], stats);
+      ], { json: stats });
       // some paths could not be translated (each logged): a script should notice
       return stats.errors ? 1 : 0;
     }));

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { VersionInfo } from '../state/fs.js';
-import { action, client, EXIT, globals } from './common.js';
-import { isoNs, mountOption, namespacePath, relativeToRootNote } from './fs-common.js';
-import { formatBytes, printRows } from './output.js';
+import { action, client, EXIT, output } from './common.js';
+import { isoNs, mountOption, namespacePath, relativeToRootNote, versionDocument } from './fs-common.js';
+import { formatBytes, listDocument, printRows } from './output.js';
 
 /** What the HASH column shows: the manifest for files, else what kind of entry it is. */
 function what(v: VersionInfo): string {
@@ -16,10 +16,11 @@ export function register(program: Command): void {
     .description('list the kept versions of a path of the unified filesystem, newest first; CURRENT is what everyone sees')
     .argument('<path>', 'path relative to the unified root, or an absolute path inside a mount of it on this host')
     .action(action(async (arg: string, opts: { mount?: string }, cmd: Command) => {
+      const format = output(cmd);
       const path = namespacePath(arg, opts.mount);
       const q = new URLSearchParams({ path });
       const { items } = await client(cmd).get<{ items: VersionInfo[] }>(`/v1/fs/versions?${q}`);
-      printRows(globals(cmd).output, items, [
+      printRows(format, items, [
         { header: 'ID', value: (v) => v.id },
         { header: 'NODE', value: (v) => v.node },
         { header: 'MTIME', value: (v) => isoNs(v.mtimeNs) },
@@ -29,11 +30,7 @@ export function register(program: Command): void {
         // A version that changed only extended attributes differs from the one before here.
         { header: 'XATTRS', value: (v) => String(Object.keys(v.xattrs ?? {}).length) },
         { header: 'CURRENT', value: (v) => (v.current ? '*' : '') },
-      ], items.map((v) => ({
-        id: v.id, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
-        current: v.current, type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid, target: v.target ?? null,
-        xattrs: v.xattrs ?? {},
-      })), `${path} has no versions${relativeToRootNote(arg, opts.mount)}.`);
+      ], { json: listDocument(items.map(versionDocument)), empty: `${path} has no versions${relativeToRootNote(arg, opts.mount)}.` });
       return items.length ? undefined : EXIT.notFound;
     }));
 }

@@ -19,6 +19,7 @@
  */
 import { posix } from 'node:path';
 import { FieldProblem, type FieldPath } from './errors.js';
+import { isLabelKey, isLabelValue } from './labels.js';
 import { QuantityError, parseCpus, parseMemory, show } from './quantity.js';
 import type {
   API_VERSION, JobSpecInput, ManifestInput, MountSpecInput, NodeSpecInput, ResourcesInput, ServiceSpecInput,
@@ -276,20 +277,14 @@ function absolutePath(p: string, path: FieldPath): string {
   return posix.normalize(p).replace(/(.)\/$/, '$1');
 }
 
-const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 /** Kubernetes label syntax: keys `[prefix/]name`, values at most 63 characters. */
 function labels(map: Record<string, string> | undefined, path: FieldPath): Record<string, string> {
   if (!map) return {};
   for (const [key, value] of Object.entries(map)) {
-    const slash = key.lastIndexOf('/');
-    const prefix = slash === -1 ? undefined : key.slice(0, slash);
-    const name = key.slice(slash + 1);
-    if ((prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) || name.length > 63 || !LABEL_NAME.test(name)) {
+    if (!isLabelKey(key)) {
       throw new FieldProblem([...path, key], `${show(key)} is not a valid label key: use an optional DNS prefix and "/", then at most 63 letters, digits, "-", "_" or ".", such as oswalk.dev/node or zone`);
     }
-    if (value.length > 63 || (value !== '' && !LABEL_NAME.test(value))) {
+    if (!isLabelValue(value)) {
       throw new FieldProblem([...path, key], `${show(value)} is not a valid label value: use at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`);
     }
   }

@@ -337,6 +337,12 @@ export interface ListJobsOptions {
   state?: JobState;
   owner?: JobOwner;
   limit?: number;
+  /** Only jobs it holds for (a label selector's): applied before the limit, which then counts those. */
+  where?: (job: JobRecord) => boolean;
+}
+
+function wanted(j: JobRecord, opts: ListJobsOptions): boolean {
+  return (!opts.state || j.state === opts.state) && (!opts.where || opts.where(j));
 }
 
 /** Newest first. */
@@ -344,7 +350,7 @@ export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions
   const limit = opts.limit ?? 100;
   if (opts.owner) {
     const ids = await redis.smembers(ks.ownerJobs(opts.owner.kind, opts.owner.name));
-    const jobs = (await getJobs(redis, ks, ids)).filter((j) => !opts.state || j.state === opts.state);
+    const jobs = (await getJobs(redis, ks, ids)).filter((j) => wanted(j, opts));
     return jobs.sort((a, b) => b.createdAt - a.createdAt).slice(0, limit);
   }
   const out: JobRecord[] = [];
@@ -353,7 +359,7 @@ export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions
     const ids = await redis.zrevrange(ks.jobsAll, start, start + page - 1);
     if (!ids.length) break;
     for (const j of await getJobs(redis, ks, ids)) {
-      if (!opts.state || j.state === opts.state) out.push(j);
+      if (wanted(j, opts)) out.push(j);
       if (out.length >= limit) break;
     }
   }

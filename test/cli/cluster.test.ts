@@ -125,9 +125,9 @@ describe('oswalk CLI: cluster init, up, status', () => {
         if (i > 20) assert.fail(`node2 never reported 1 export file: ${JSON.stringify(nodes)}`);
         await new Promise((r) => setTimeout(r, 250));
       }
-      assert.deepEqual(JSON.parse(versions.stdout).map((v: { node: string; current: boolean }) => [v.node, v.current]), [['node2', true]]);
+      assert.deepEqual(JSON.parse(versions.stdout).items.map((v: { node: string; current: boolean }) => [v.node, v.current]), [['node2', true]]);
       // A restore made here is node1's (the node of ./cluster), not this host's.
-      const restored = await oswalk(['restore', 'exported.txt', JSON.parse(versions.stdout)[0].id, '-o', 'json'], { cwd: upDir, env: { ...env, OSWALK_NODE: '' } });
+      const restored = await oswalk(['restore', 'exported.txt', JSON.parse(versions.stdout).items[0].id, '-o', 'json'], { cwd: upDir, env: { ...env, OSWALK_NODE: '' } });
       assert.equal(restored.code, 0, restored.stderr);
       assert.equal(JSON.parse(restored.stdout).node, 'node1');
       // A job started from inside the mount runs in the same directory of the unified tree.

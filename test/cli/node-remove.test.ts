@@ -136,7 +136,7 @@ describe('oswalk node remove', () => {
     const json = await cli(['n1', '-o', 'json']);
     assert.equal(json.code, 0, json.stderr);
     const { pass: last, ...rest } = JSON.parse(json.stdout) as Removal;
-    assert.deepEqual(rest, { name: 'n1', status: 'draining', removing: true, removingSince: since, runningJobs: 0 });
+    assert.deepEqual(rest, { name: 'n1', status: 'draining', removing: true, removingSince: new Date(since).toISOString(), runningJobs: 0 });
     assert.deepEqual({ files: last?.files, bytes: last?.bytes }, { files: 0, bytes: 0 });
     assert.equal((await call('/v1/nodes/n1/uncordon', 'POST')).status, 200);
   });

@@ -24,7 +24,7 @@ interface Cluster {
   /** The cluster's id (Redis: <prefix>cluster, field id). */
   id: string;
 }
-interface JobView { id: string; name: string; state: string; node?: string; attempt: number; startedAt?: number }
+interface JobView { id: string; name: string; state: string; node?: string; attempt: number; startedAt?: string }
 interface Held { job: JobView; rec: ProcessRecord; file: string }
 
 const NODES = ['node1', 'node2'];
@@ -200,8 +200,7 @@ describe('two oswalk up clusters on one host, same node names', () => {
       }
       const told = other.up.output().slice(quietFrom);
       assert.doesNotMatch(told, /orphan|exited \(|requeued/, `cluster ${other.name} said nothing of it:\n${told}`);
-      const nodes = JSON.parse(await cli(other, ['get', 'nodes', '-o', 'json'])) as { items?: { name: string; status: string }[] } | { name: string; status: string }[];
-      const list = Array.isArray(nodes) ? nodes : nodes.items ?? [];
+      const list = (JSON.parse(await cli(other, ['get', 'nodes', '-o', 'json'])) as { items: { name: string; status: string }[] }).items;
       assert.deepEqual(list.map((n) => [n.name, n.status]), NODES.map((n) => [n, 'ready']));
     }
   });

@@ -34,7 +34,7 @@ const shared = `/run/oswalk-e2e-${id}`;
 const AGENTS = ['agent-1', 'agent-2', 'agent-3'];
 
 interface NodeView { name: string; status: string; cpus: number }
-interface JobView { id: string; name: string; state: string; node?: string; lastNode?: string; attempt: number; startedAt?: number }
+interface JobView { id: string; name: string; state: string; node?: string; lastNode?: string; attempt: number; startedAt?: string }
 
 function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
@@ -226,11 +226,11 @@ describe('compose cluster end to end', { skip }, () => {
     const [done] = await jobSucceeded('survive-kill', 120_000);
     assert.notEqual(done.node ?? done.lastNode, victim);
     assert.ok(done.attempt >= 2, `expected a second attempt, got ${JSON.stringify(done)}`);
-    t.diagnostic(`agent ${victim} killed; its job container exited ${state.ExitCode} ${diedAt - killedAt} ms later; attempt ${done.attempt} was claimed on ${done.node ?? done.lastNode} ${done.startedAt! - killedAt} ms after the kill`);
+    t.diagnostic(`agent ${victim} killed; its job container exited ${state.ExitCode} ${diedAt - killedAt} ms later; attempt ${done.attempt} was claimed on ${done.node ?? done.lastNode} ${Date.parse(done.startedAt!) - killedAt} ms after the kill`);
     assert.equal(state.ExitCode, 137, 'the guard killed the job (exit 137)');
     // The fence passes at most 4 s after the kill; the bound leaves room for a loaded machine.
     assert.ok(diedAt - killedAt < 8_000, `the job container died ${diedAt - killedAt} ms after its agent: its guard did not act on the fence`);
-    assert.ok(diedAt < done.startedAt!, `the job container of the killed agent died (${diedAt - killedAt} ms) before the next attempt started (${done.startedAt! - killedAt} ms)`);
+    assert.ok(diedAt < Date.parse(done.startedAt!), `the job container of the killed agent died (${diedAt - killedAt} ms) before the next attempt started (${Date.parse(done.startedAt!) - killedAt} ms)`);
     // Back up, the agent rejoins and removes the job container its killed self left behind.
     composeRun('start', victim);
     await waitFor(`${victim} ready again`, 90_000, () => (status().find((n) => n.name === victim)?.status === 'ready' ? true : undefined));

@@ -38,7 +38,7 @@ describe('oswalk versions / restore through the API', () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /ID\s+NODE\s+MTIME\s+SIZE\s+HASH\s+SOURCE\s+XATTRS\s+CURRENT/);
     assert.match(table.stdout, /n2\s+2023-11-14T22:13:20\.123456790Z\s+5B\s+bbbbbbbbbbbb\s+export\s+2\s+\*/);
-    const json = JSON.parse((await oswalk(['versions', '/cluster/docs/f.txt', '--mount', '/cluster', '-o', 'json', ...common])).stdout);
+    const json = JSON.parse((await oswalk(['versions', '/cluster/docs/f.txt', '--mount', '/cluster', '-o', 'json', ...common])).stdout).items;
     assert.deepEqual(json.map((v: { id: string; node: string; current: boolean; hash: string }) => [v.id, v.node, v.current, v.hash[0]]), [['2', 'n2', true, 'b'], ['1', 'n1', false, 'a']]);
     assert.deepEqual(json.map((v: { xattrs: object }) => v.xattrs), [{ 'user.a': 'MQ==', 'user.b': '' }, {}]);
     assert.equal(json[1].mtime, '2023-11-14T22:13:20.123456789Z');
@@ -51,7 +51,7 @@ describe('oswalk versions / restore through the API', () => {
     assert.equal(missing.code, 4);
     assert.match(missing.stderr, /^error: .*ENOENT.*\/docs\/f\.txt \(no version 42 is kept/);
     await removePath(redis, ks, '/docs/f.txt', 'n1', { dir: false });
-    const deleted = JSON.parse((await oswalk(['versions', 'docs/f.txt', '-o', 'json', ...common])).stdout)[0];
+    const deleted = JSON.parse((await oswalk(['versions', 'docs/f.txt', '-o', 'json', ...common])).stdout).items[0];
     const tomb = await oswalk(['restore', 'docs/f.txt', deleted.id, ...common]);
     assert.equal(tomb.code, 1);
     assert.match(tomb.stderr, new RegExp(`EINVAL: /docs/f.txt \\(version ${deleted.id} is a delete: restore one with content\\)`));
@@ -60,7 +60,7 @@ describe('oswalk versions / restore through the API', () => {
     assert.match(bad.stderr, /a version id is a number/);
     const none = await oswalk(['versions', 'nope/x', ...common, '-o', 'json']);
     assert.equal(none.code, 4);
-    assert.deepEqual(JSON.parse(none.stdout), []);
+    assert.deepEqual(JSON.parse(none.stdout), { kind: 'List', items: [] });
     // A relative PATH into the local mount from here is not what it looks like: say so.
     const here = mkdtempSync(join(tmpdir(), 'oswalk-fs-cli-'));
     try {

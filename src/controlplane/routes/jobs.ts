@@ -4,6 +4,8 @@ import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
 import { NameSchema } from '../../manifest/schema.js';
+import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
+import { listObjects } from '../../state/objects.js';
 import {
   appendStdin, cancelJob, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
   submitJobs, TERMINAL_STATES, waitLog,
@@ -92,6 +94,8 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
         state: Type.Optional(State),
         owner: Type.Optional(Type.String({ pattern: '^(Job|Service)/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' })),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+        // A job's labels are those of the Job or Service manifest it runs for (kubectl's -l).
+        labelSelector: Type.Optional(Type.String({ maxLength: 4096 })),
       }),
       response: { 200: Type.Object({ items: Type.Array(JobView) }) },
     },
@@ -100,9 +104,29 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     const owner = q.owner ? { kind: q.owner.split('/')[0] as JobOwner['kind'], name: q.owner.split('/')[1] } : undefined;
     // The schema's coercion turns "Infinity" into a number that passes as an integer.
     if (q.limit !== undefined && !Number.isSafeInteger(q.limit)) throw new HttpError(400, 'querystring/limit must be an integer from 1 to 10000', 'Bad Request');
-    const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state as JobState } : {}), ...(owner ? { owner } : {}), limit: q.limit ?? 100 });
+    const where = q.labelSelector === undefined ? undefined : await labelFilter(q.labelSelector);
+    const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state as JobState } : {}), ...(owner ? { owner } : {}), ...(where ? { where } : {}), limit: q.limit ?? 100 });
     return { items };
   });
+
+  /**
+   * Whether a job's labels match the selector. A job has the labels of the Job or Service
+   * manifest it runs for (as a Pod has its template's); one that `oswalk run` started, or whose
+   * manifest is gone, has none, so only requirements like key!=value or !key can hold for it.
+   */
+  async function labelFilter(text: string): Promise<(j: JobRecord) => boolean> {
+    let selector;
+    try {
+      selector = parseLabelSelector(text);
+    } catch (err) {
+      throw new HttpError(400, `querystring/labelSelector: ${(err as Error).message}`, 'Bad Request');
+    }
+    const labels = new Map<string, Record<string, string>>();
+    for (const kind of ['Job', 'Service'] as const) {
+      for (const m of await listObjects(redis, ks, kind)) labels.set(`${kind}/${m.metadata.name}`, m.metadata.labels);
+    }
+    return (j) => matchesLabels(selector, (j.owner && labels.get(`${j.owner.kind}/${j.owner.name}`)) ?? {});
+  }
 
   app.get('/v1/jobs/:id', { schema: { params: Type.Object({ id: JobId }), response: { 200: JobView } } }, async (req) => {
     const job = await getJob(redis, ks, req.params.id);
