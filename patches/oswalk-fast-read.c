@@ -480,6 +480,18 @@ NAPI_METHOD(oswalk_fast_read_drop) {
   return result;
 }
 
+/* oswalk_fast_read_served(fh): the bytes fh's reads were given here so far (0: not served here). */
+NAPI_METHOD(oswalk_fast_read_served) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UINT32(fh, 0)
+  ow_plan_t *p = ow_plan_get(fh);
+  double served = p == NULL ? 0 : (double) atomic_load(&p->served);
+  if (p != NULL) ow_plan_unref(p);
+  napi_value result;
+  napi_create_double(env, served, &result);
+  return result;
+}
+
 /* Counters since the process started: reads and bytes served here, chunks loaded (and
  * checked: by their CRC or by SHA-256), reads handed to JavaScript; and the bytes of chunks
  * held now. */
@@ -508,6 +520,7 @@ NAPI_METHOD(oswalk_fast_read_stats) {
 #define OSWALK_EXPORT_FUNCTIONS \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_add) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_drop) \
+  NAPI_EXPORT_FUNCTION(oswalk_fast_read_served) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_pread) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_stats) \
   NAPI_EXPORT_FUNCTION(oswalk_chunk_seal) \

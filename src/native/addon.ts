@@ -12,7 +12,7 @@ export function oswalkAddon(): Record<string, unknown> {
   const dir = dirname(require.resolve('fuse-native/package.json'));
   const binding = require('node-gyp-build')(dir) as Record<string, unknown>;
   // The newest function of patches/oswalk-*.c: an addon built from older sources lacks it.
-  if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_chunk_forget_pages !== 'function') {
+  if (typeof binding.fuse_native_caller !== 'function' || typeof binding.oswalk_fast_read_served !== 'function') {
     throw new Error(`fuse-native in ${dir} runs an addon without OS Walk's patch, or one built from older sources; run: node scripts/patch-fuse-native.mjs`);
   }
   return binding;

@@ -67,6 +67,8 @@ export interface Backend {
   commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
+  /** A read of path (content, listing, link target) at atNs: true when its atime moved (relatime: src/state/fs.ts markAccessed). */
+  access(path: string, atNs: bigint): Promise<boolean>;
   /** link(2): `to` becomes another name of the file at `from`, in one atomic step. */
   link(from: string, to: string, atMs?: number): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */

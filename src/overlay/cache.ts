@@ -149,6 +149,20 @@ export class MetaCache {
     }
   }
 
+  /** What is cached of path, without asking: an entry, null (no such path), or undefined (not cached). */
+  peek(path: string): Entry | null | undefined {
+    return this.entries.get(path)?.value;
+  }
+
+  /** A read moved path's atime to atNs (and that of every other name of it, a hard-linked file). */
+  accessed(path: string, atNs: bigint): void {
+    const e = this.entries.get(path)?.value;
+    if (!e) return;
+    for (const hit of e.inode ? [...this.entries.values()] : [this.entries.get(path)!]) {
+      if (hit.value && (hit.value === e || hit.value.inode === e.inode)) hit.value = { ...hit.value, atimeNs: atNs };
+    }
+  }
+
   /**
    * A hard-linked file changed (its content, attributes or names): forget every cached name of
    * it, which must show the change before its event comes (the kernel asks for a hard-linked

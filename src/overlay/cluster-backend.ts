@@ -22,6 +22,7 @@ import {
   getManifest,
   linkPath,
   listDir,
+  markAccessed,
   putManifest,
   removePath,
   renamePath,
@@ -128,6 +129,10 @@ export class ClusterBackend implements Backend {
 
   async remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs = Date.now()): Promise<void> {
     await removePath(this.o.redis, this.o.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString(), nowMs: atMs });
+  }
+
+  access(path: string, atNs: bigint): Promise<boolean> {
+    return markAccessed(this.o.redis, this.o.ks, path, atNs.toString());
   }
 
   async link(from: string, to: string, atMs = Date.now()): Promise<void> {

@@ -14,6 +14,8 @@ export interface FastReads {
   add(fh: number, chunks: readonly ChunkRef[]): boolean;
   /** Stop serving fh (before its file's content changes, and at release); the bytes its reads got. */
   drop(fh: number): number;
+  /** The bytes fh's reads got here so far. */
+  served(fh: number): number;
   stats(): FastReadStats;
 }
 
@@ -35,6 +37,7 @@ export interface FastReadStats {
 export interface FastReadBinding {
   oswalk_fast_read_add(fh: number, dir: string, table: Buffer): number;
   oswalk_fast_read_drop(fh: number): number;
+  oswalk_fast_read_served(fh: number): number;
   oswalk_fast_read_stats(): FastReadStats;
 }
 
@@ -57,6 +60,7 @@ export function fastReads(binding: FastReadBinding, storeDir: string): FastReads
   return {
     add: (fh, chunks) => binding.oswalk_fast_read_add(fh, dir, chunkTable(chunks)) === 1,
     drop: (fh) => binding.oswalk_fast_read_drop(fh),
+    served: (fh) => binding.oswalk_fast_read_served(fh),
     stats: () => binding.oswalk_fast_read_stats(),
   };
 }

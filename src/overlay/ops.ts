@@ -110,7 +110,11 @@ interface Handle {
   pt: boolean;
   /** Bytes its reads got from here (not counting the FUSE threads'). */
   readBytes: number;
+  /** Its reads have moved the file's atime (or did not need to): once per handle. */
+  accessed: boolean;
 }
+
+const DAY_NS = 86_400_000_000_000n;
 
 /** Open with no change of its own since its version was committed: a reopen may take a newer one. */
 function unchanged(f: OpenFile): boolean {
@@ -297,13 +301,14 @@ export class OverlayFs {
     // Files with changes not committed yet (a new file is committed at its release): what
     // local() shows without asking the namespace.
     for (const [p, f] of this.files) if (!f.hidden && !unchanged(f) && parentOf(p) === path) names.add(baseName(p));
+    this.accessed(path);
     return ['.', '..', ...names];
   }
 
   private newHandle(file: OpenFile, flags: number): number {
     while (this.handles.has(this.nextFh)) this.nextFh = this.nextFh >= 0x7fffffff ? 1 : this.nextFh + 1;
     const fh = this.nextFh++;
-    this.handles.set(fh, { file, flags, pt: false, readBytes: 0 });
+    this.handles.set(fh, { file, flags, pt: false, readBytes: 0, accessed: false });
     file.refs++;
     return fh;
   }
@@ -525,10 +530,17 @@ export class OverlayFs {
    * does not wait for: `touch`, creat+close and chmod-heavy tools do not pay a Redis round trip.
    */
   async flush(path: string, fh: number): Promise<void> {
-    const f = this.handle(fh, path).file;
+    const h = this.handle(fh, path);
+    const f = h.file;
     await this.refresh(f);
     f.changedSinceClose = false;
     if (f.contentDirty && f.size > 0) await this.commitFile(f);
+    // A close after reads (here, on the FUSE threads, or by the kernel from a passthrough
+    // backing file, which it opens only for reading) moves the atime, before the close returns.
+    if (!h.accessed && (h.readBytes > 0 || h.pt || (f.fastHandles.has(fh) && (this.io.fastReads?.served(fh) ?? 0) > 0))) {
+      h.accessed = true;
+      this.accessed(path);
+    }
   }
 
   async fsync(path: string, fh: number): Promise<void> {
@@ -825,7 +837,27 @@ export class OverlayFs {
     checkPath(path);
     const e = await this.mustExist(path);
     if (e.type !== 'symlink' || e.target === undefined) throw fsError('EINVAL', path, 'not a symlink');
+    this.accessed(path);
     return e.target;
+  }
+
+  /**
+   * path was read (its content, its listing, its link target): its atime moves as Linux's
+   * relatime has it (src/state/fs.ts markAccessed). The namespace is asked only when what this
+   * mount shows of path says the atime is due, so most reads cost nothing; the mount shows the
+   * new atime at once, and the namespace's answer is not waited for (a read must not wait for
+   * Redis, nor fail without it). Nothing when path is not cached (the kernel asks for its
+   * attributes before it reads).
+   */
+  private accessed(path: string): void {
+    const e = this.meta.peek(path);
+    if (!e || !this.backend.online()) return;
+    const now = nowNs();
+    const atime = e.atimeNs ?? e.mtimeNs;
+    const due = atime <= e.mtimeNs || atime <= BigInt(e.committedAt) * 1_000_000n || now - atime >= DAY_NS;
+    if (!due || now <= atime) return;
+    this.meta.accessed(path, now);
+    this.backend.access(path, now).catch((err) => this.log.debug({ err, path }, 'could not record the atime of a read'));
   }
 
   async unlink(path: string): Promise<void> {

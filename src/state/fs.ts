@@ -355,6 +355,16 @@ export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: s
 }
 
 /**
+ * A read of path's content, listing or link target: its atime moves to `now` as Linux's relatime
+ * has it (when the atime it shows is not after its mtime or ctime, or is a day old), kept apart
+ * from its versions, so a read is no new version and, mostly, no write at all. True when it
+ * moved. Publishes nothing: another node shows it when it asks again.
+ */
+export async function markAccessed(redis: Redis, ks: Keyspace, path: string, now = nowNs()): Promise<boolean> {
+  return (await fsOp<number>(redis, ks, 'access', normalizePath(path), [now])) === 1;
+}
+
+/**
  * link(2): `to` becomes another name of the file (or symlink, or special file) at `from`, in one
  * step, made through a mount, or (`source: 'export'`) found in `node`'s export directory by its
  * translator, whose later versions of the file at either name then change the file too. The first link makes the file an inode: its versions from then on are the inode's,

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, linkPath, listDir, listVersions, normalizePath, putManifest,
+  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, linkPath, listDir, listVersions, markAccessed, normalizePath, putManifest,
   removePath, renamePath, restoreVersion, subscribeFsEvents, type NewVersion,
 } from '../../src/state/fs.js';
 import { pickCurrent } from '../../src/overlay/resolve.js';
@@ -86,6 +86,24 @@ describe('filesystem namespace', () => {
     // A directory that goes away takes its time along.
     await removePath(db.redis, ks, '/d', 'n1', { dir: true, mtimeNs: String(T + 20n) });
     assert.equal(await db.redis.hexists(`${ks.prefix}fs:dt`, '/d'), 0);
+  });
+
+  it('a rename keeps a moved directory\'s mtime, and moves that of the target\'s directory even where it replaces a name', async () => {
+    const ks = await space();
+    const base = Date.now() - 60_000;
+    const mtime = async (p: string) => (await getCurrent(db.redis, ks, p))!.mtimeNs;
+    for (const d of ['/a', '/a/x', '/b']) await commitVersion(db.redis, ks, { ...dir(d, 'n1', T), source: 'mount', committedAt: base });
+    await commitVersion(db.redis, ks, { ...file('/a/x/f', 'n1', T), source: 'mount', committedAt: base + 1000 });
+    await commitVersion(db.redis, ks, { ...file('/b/y', 'n1', T), source: 'mount', committedAt: base });
+    const before = await mtime('/a/x');
+    await renamePath(db.redis, ks, '/a/x', '/b/x', 'n1', String(T));
+    assert.equal(await mtime('/b/x'), before, 'the moved directory\'s time');
+    // a file over a file in another directory: that directory's time moves
+    await commitVersion(db.redis, ks, { ...file('/a/z', 'n1', T), source: 'mount', committedAt: base });
+    const b = await mtime('/b');
+    await new Promise((r) => setTimeout(r, 5));
+    await renamePath(db.redis, ks, '/a/z', '/b/y', 'n1', String(T));
+    assert.ok(BigInt(await mtime('/b')) > BigInt(b), `${await mtime('/b')} > ${b}`);
   });
 
   it('counts a directory\'s subdirectories (its link count less 2) through mkdir, rmdir, a subtree rename, a remote delete, and from a listing made before counting began', async () => {
@@ -288,6 +306,38 @@ describe('filesystem namespace', () => {
     await commitVersion(db.redis, ks, file('/w', 'n1', T, M3));
     assert.equal((await getCurrent(db.redis, ks, '/w'))?.atimeNs, undefined, 'none set: the mtime stands for it');
     await assert.rejects(commitVersion(db.redis, ks, { ...file('/x', 'n1', T), atimeNs: '-1' }), /atimeNs/);
+  });
+
+  it('moves the atime on a read as relatime does, apart from the versions; a rename carries it, a new version takes it along', async () => {
+    const ks = await space();
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const at = async (p: string) => (await getCurrent(db.redis, ks, p))?.atimeNs;
+    await commitVersion(db.redis, ks, { ...file('/r', 'n1', now - 10_000_000_000n), committedAt: Date.now() - 10_000 });
+    // the atime is the mtime: due
+    assert.equal(await markAccessed(db.redis, ks, '/r', String(now)), true);
+    assert.equal(await at('/r'), String(now));
+    assert.equal((await listVersions(db.redis, ks, '/r')).length, 1, 'a read is no new version');
+    // after the mtime and the ctime, and less than a day old: not due
+    assert.equal(await markAccessed(db.redis, ks, '/r', String(now + 1000n)), false);
+    assert.equal(await at('/r'), String(now));
+    // a day later: due again
+    assert.equal(await markAccessed(db.redis, ks, '/r', String(now + 86_400_000_000_000n)), true);
+    // never backwards, and an atime set apart after the mtime holds (utimensat T2, T1)
+    await commitVersion(db.redis, ks, { ...file('/u', 'n1', now - 2n), atimeNs: String(now + 5n), committedAt: Date.now() - 10_000 });
+    assert.equal(await markAccessed(db.redis, ks, '/u', String(now)), false);
+    // a rename carries it; a new version (a chmod that keeps the atime shown) takes it along
+    await renamePath(db.redis, ks, '/r', '/r2', 'n1');
+    assert.equal(await at('/r2'), String(now + 86_400_000_000_000n));
+    const shown = (await getCurrent(db.redis, ks, '/r2'))!;
+    await commitVersion(db.redis, ks, { ...file('/r2', 'n1', BigInt(shown.mtimeNs)), atimeNs: shown.atimeNs, mode: 0o100600, source: 'mount' });
+    assert.equal(await at('/r2'), String(now + 86_400_000_000_000n));
+    assert.equal(await db.redis.hexists(`${ks.prefix}fs:at`, '/r2'), 0, 'kept in the version now');
+    // a directory: a new name moves its mtime past its atime, so a listing is due
+    await commitVersion(db.redis, ks, { ...dir('/d', 'n1', now - 10n), atimeNs: String(now), committedAt: Date.now() - 10_000 });
+    assert.equal(await markAccessed(db.redis, ks, '/d', String(now + 1n)), false);
+    await commitVersion(db.redis, ks, file('/d/f', 'n1', now));
+    assert.equal(await markAccessed(db.redis, ks, '/d', String(now + 2n)), true);
+    assert.equal(await code(markAccessed(db.redis, ks, '/nope')), 'ENOENT');
   });
 
   it('rejects bad version records with EINVAL naming the field', async () => {

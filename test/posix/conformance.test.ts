@@ -24,10 +24,7 @@ import { CASES, type Case } from './cases.js';
 /*
  * Why the mount differs from ext4, one cause each; KNOWN_DIFFERENCES maps cases to them.
  */
-const DIR_RENAME_MTIME = 'a non-empty directory that is renamed gets a new mtime';
-const RENAME_OVER_MTIME = 'a rename over an existing name in another directory does not move that directory\'s mtime/ctime';
 const RENAME_FLAGS = 'renameat2 flags (RENAME_NOREPLACE, RENAME_EXCHANGE) are refused with EINVAL (libfuse 2)';
-const ATIME_READ = 'atime does not move on reads, listings or symlink lookups (no relatime)';
 const CTIME_CLOSE = 'a file\'s ctime becomes the time its close committed it, after what fstat showed';
 const NODEV = 'the mount is nodev: device nodes cannot be opened (EACCES)';
 const NOSUID = 'the mount is nosuid: a set-uid program runs as its caller';
@@ -41,28 +38,10 @@ const PATH_MAX_ABS = 'a path within the mount is limited to PATH_MAX from the mo
  * agrees fails the test: take it out.
  */
 const KNOWN_DIFFERENCES: Record<string, string> = {
-
-  'rename dir root: a directory with content across directories': DIR_RENAME_MTIME,
-
-
-  'rename dir root: a directory over an empty directory': DIR_RENAME_MTIME,
-
-  'rename reg root: a file over a file in another directory': RENAME_OVER_MTIME,
-
   'rename reg root: RENAME_NOREPLACE to a new name': RENAME_FLAGS,
   'rename reg root: RENAME_EXCHANGE of a file and a directory': RENAME_FLAGS,
 
-  'open reg root: read moves atime': ATIME_READ,
-  'utimensat reg root: then a read moves atime (relatime: atime before mtime)': ATIME_READ,
-  'utimensat reg root: then a read of a file with atime after mtime': ATIME_READ,
-  'dir dir root: listing moves a directory\'s atime': ATIME_READ,
-  'symlink symlink root: following a symlink moves its atime, not its mtime': ATIME_READ,
-  'symlink symlink root: readlink moves the link\'s atime': ATIME_READ,
-
-
-
   'stat reg root: times seen before close are those seen after': CTIME_CLOSE,
-
 
   'open chr root: O_RDONLY|O_NONBLOCK': NODEV,
   'open chr nobody: O_RDONLY|O_NONBLOCK': NODEV,
@@ -71,7 +50,6 @@ const KNOWN_DIFFERENCES: Record<string, string> = {
   'access reg nobody: exec of a set-uid root program runs as root': NOSUID,
 
   'open fifo root: a fifo carries bytes between two opens': FIFO_TIMES,
-
 
   'utimensat reg root: before the epoch (-1.5 s)': PRE_EPOCH,
 

@@ -29,6 +29,10 @@
             (those of a hard link's inode, unless `stored`: those stored at the path)
     list                                              -> {name, value, ...}
     link    <to> <node> <nowNs> <nowMs> e|m           -> {inode, link count}
+    access  <nowNs>                                   -> 1 when the atime moved, else 0
+            (a read: the atime moves to now as relatime has it, when the atime shown is not
+            after the mtime or ctime, or is a day old; kept apart from the versions in fs:at,
+            so that a read is no new version; no event: other nodes see it when they ask again)
             (e: a link a node's export directory has, made by its translator; m: through a mount)
   get and getmany also answer, after the subdirectories, the inode number and link count of a
   hard-linked file (0 and 0 for anything else).
@@ -70,6 +74,9 @@ local dirTimes = prefix .. 'fs:dt'
 -- directory path -> how many of its names are directories (its link count is 2 more), kept from
 -- the first time a get asked for it (subdirs below); a directory not in it is counted then
 local dirLinks = prefix .. 'fs:dn'
+-- path (a hard-linked file's: its inode's pseudo-path) -> ns of the last read that moved its atime
+-- (access), shown when later than its version's atime; a new version of it takes the atime along
+local accessTimes = prefix .. 'fs:at'
 
 local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
 
@@ -348,6 +355,7 @@ local function store(p, f, loaded, touch)
     if f[1] == 'f' then redis.call('SADD', recentManifests, f[10]) end
     -- likewise an inode that an `h` version names
     if f[1] == 'h' then redis.call('SADD', recentManifests, '#' .. f[11]) end
+    redis.call('HDEL', accessTimes, p)
     local v = { id = id, f = f }
     vs[#vs + 1] = v
     mine[#mine + 1] = v
@@ -478,8 +486,13 @@ local function linkCount(ino)
   return n
 end
 
+local function atimeOf(f)
+  if (f[13] or '') ~= '' then return f[13] end
+  return f[3]
+end
+
 -- A name came or went: the inode's ctime moves, as ext4's does (a version like its current one,
--- committed now).
+-- committed now, with the atime a read gave it).
 local function touchInode(ino)
   local p = '#' .. ino
   local vs = versions(p)
@@ -487,6 +500,8 @@ local function touchInode(ino)
   if not best then return end
   local f = copy(best.f)
   f[8], f[9] = 'm', nowMs
+  local a = redis.call('HGET', accessTimes, p)
+  if a and numcmp(a, atimeOf(f)) > 0 then f[13] = a end
   store(p, f, vs, true)
 end
 
@@ -505,16 +520,27 @@ local function subdirs(p)
   return count
 end
 
+-- And its atime, a read's when that is later.
 local function shown(p)
   local cur = through(currentRecord(p))
-  if not cur or cur.f[1] ~= 'd' then return cur end
-  local t = redis.call('HGET', dirTimes, p)
-  if not t or numcmp(t, cur.f[3]) <= 0 then return cur end
-  local f = copy(cur.f)
-  -- a name that comes or goes moves the directory's mtime, not its atime
-  if (f[13] or '') == '' then f[13] = f[3] end
-  f[3] = t
-  return { id = cur.id, f = f }
+  if not cur then return cur end
+  local f = cur.f
+  if f[1] == 'd' then
+    local t = redis.call('HGET', dirTimes, p)
+    if t and numcmp(t, f[3]) > 0 then
+      f = copy(f)
+      -- a name that comes or goes moves the directory's mtime, not its atime
+      if (f[13] or '') == '' then f[13] = f[3] end
+      f[3] = t
+    end
+  end
+  local a = redis.call('HGET', accessTimes, cur.ino and ('#' .. cur.ino) or p)
+  if a and numcmp(a, atimeOf(f)) > 0 then
+    if f == cur.f then f = copy(f) end
+    f[13] = a
+  end
+  if f == cur.f then return cur end
+  return { id = cur.id, f = f, ino = cur.ino }
 end
 
 if op == 'commit' then
@@ -690,6 +716,12 @@ elseif op == 'rename' then
     local other = winner(vs, node .. ' m')
     m.keep = not other or beats({ '', node, m.rec.f[3], '', '', '', '', 'm' }, other.f)
   end
+  -- A moved directory keeps its mtime, as rename(2) has it: the time a name last came or went in
+  -- it moves with it (storing its names anew would make that now). So do the atimes reads gave.
+  for _, m in ipairs(moves) do
+    if m.rec.f[1] == 'd' then m.dirTime = redis.call('HGET', dirTimes, path .. m.rel) end
+    m.atime = redis.call('HGET', accessTimes, path .. m.rel)
+  end
   -- subscribers hear the two subtree roots, not every entry below them
   quiet = true
   for _, m in ipairs(moves) do
@@ -699,6 +731,16 @@ elseif op == 'rename' then
     store(to .. m.rel, f, m.toVs)
   end
   for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime), moves[k].vs) end
+  for _, m in ipairs(moves) do
+    if m.dirTime then
+      redis.call('HSET', dirTimes, to .. m.rel, m.dirTime)
+    elseif m.rec.f[1] == 'd' then
+      redis.call('HDEL', dirTimes, to .. m.rel)
+    end
+    if m.atime then redis.call('HSET', accessTimes, to .. m.rel, m.atime) end
+  end
+  -- the target's directory changed even where a name was replaced, not added
+  redis.call('HSET', dirTimes, toParent, nowMs .. '000000')
   quiet = false
   publish(path)
   publish(to)
@@ -706,6 +748,18 @@ elseif op == 'rename' then
   if src.f[1] == 'h' then touchInode(src.f[11]) end
   if dstRec then touchInode(dstRec.f[11]) end
   return { #moves, mtime }
+
+elseif op == 'access' then
+  local nowNs = ARGV[4]
+  local cur = shown(path)
+  if not cur then return fail('ENOENT', path) end
+  local f = cur.f
+  local atime = atimeOf(f)
+  -- relatime (Linux's default): not after the mtime, nor the ctime (ms), or a day old
+  local due = numcmp(atime, f[3]) <= 0 or numcmp(atime, f[9] .. '000000') <= 0 or tonumber(nowNs) - tonumber(atime) >= 86400e9
+  if not due or numcmp(nowNs, atime) <= 0 then return 0 end
+  redis.call('HSET', accessTimes, cur.ino and ('#' .. cur.ino) or path, nowNs)
+  return 1
 
 elseif op == 'link' then
   local to, node, nowNs, source = ARGV[4], ARGV[5], ARGV[6], ARGV[8]
