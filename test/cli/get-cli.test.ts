@@ -3,16 +3,12 @@
  * -o name and -o wide, -w to watch, one JSON form for lists with RFC 3339 times, and
  * `oswalk diff -f`; the real command against a control plane and an agent.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { oswalk as runOswalk, startOswalk, stopChild } from '../helpers/cli.js';
-import { TestRedis } from '../helpers/redis.js';
-import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
-import { startAgent, type RunningAgent } from '../../src/agent/index.js';
-import { ProcessRuntime } from '../../src/agent/runtime/process.js';
+import { api, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
@@ -23,33 +19,14 @@ function manifest(kind: 'Job' | 'Service' | 'Mount', name: string, labels: Recor
 }
 
 describe('oswalk get: selectors, output forms, watch; oswalk diff', () => {
-  let server: TestRedis;
-  let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
-  let agent: RunningAgent;
-  const state = tempDir('get-cli');
+  const c = useCliCluster('get-cli', { zone: 'z1' });
+  const { state, oswalk } = c;
   const file = (name: string, text: string) => {
     const path = join(state.dir, name);
     writeFileSync(path, text);
     return path;
   };
 
-  before(async () => {
-    server = await TestRedis.start();
-    cp = await startJobsControlPlane(server.url);
-    const logger = pino({ level: 'silent' });
-    agent = await startAgent({
-      node: 'n1', controlPlane: cp.url, token: TOKEN, runtime: new ProcessRuntime({ stateDir: state.dir, logger, killGraceMs: 500 }),
-      exportDir: state.dir, stateDir: state.dir, listen: { host: '127.0.0.1', port: 0 }, log: logger, labels: { zone: 'z1' },
-    });
-  });
-  after(async () => {
-    await agent?.stop();
-    await cp?.close();
-    await server.stop();
-    state.remove();
-  });
-
-  const oswalk = (args: string[], opts: { timeoutMs?: number } = {}) => runOswalk(['--api', cp.url, '--token', TOKEN, ...args], { cwd: state.dir, ...opts });
   const lines = async (args: string[]) => {
     const r = await oswalk(args);
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
@@ -100,7 +77,7 @@ describe('oswalk get: selectors, output forms, watch; oswalk diff', () => {
     }
     assert.match((await oswalk(['get', 'jobs', '-l', 'a,,b'])).stderr, /^error: -l: label selector "a,,b" has an empty requirement/);
     assert.equal((await oswalk(['get', 'jobs', 'front-0', '-l', 'app=web'])).code, 2);
-    const bad = await api(cp.url)(`/v1/jobs?${new URLSearchParams({ labelSelector: 'a b' })}`);
+    const bad = await api(c.url)(`/v1/jobs?${new URLSearchParams({ labelSelector: 'a b' })}`);
     assert.equal(bad.status, 400);
     assert.match((bad.body as { message: string }).message, /labelSelector: label selector "a b": "a b" is not a requirement/);
   });
@@ -143,7 +120,7 @@ describe('oswalk get: selectors, output forms, watch; oswalk diff', () => {
   });
 
   it('watches jobs with -w: the table, then a line each time a job changes, until Ctrl-C', async () => {
-    const watch = await startOswalk(['--api', cp.url, '--token', TOKEN, 'get', 'jobs', '-w', '-l', 'app=watched'], /No resources found\.\n/, { cwd: state.dir });
+    const watch = await startOswalk(['--api', c.url, '--token', TOKEN, 'get', 'jobs', '-w', '-l', 'app=watched'], /No resources found\.\n/, { cwd: state.dir });
     try {
       const job = file('watched.yaml', manifest('Job', 'watched', { app: 'watched' }, ['runtime: process', 'command: ["sleep", "1.5"]', 'resources:', '  cpus: 100m']));
       assert.equal((await oswalk(['apply', '-f', job])).code, 0);
@@ -158,12 +135,12 @@ describe('oswalk get: selectors, output forms, watch; oswalk diff', () => {
       await stopChild(watch.child, 'SIGINT');
     }
     // -o json: each object as a document of its own, as kubectl's watch prints it.
-    const json = await startOswalk(['--api', cp.url, '--token', TOKEN, 'get', 'jobs', '-w', '-l', 'app=watched', '-o', 'json'], /^}$/m, { cwd: state.dir });
+    const json = await startOswalk(['--api', c.url, '--token', TOKEN, 'get', 'jobs', '-w', '-l', 'app=watched', '-o', 'json'], /^}$/m, { cwd: state.dir });
     await stopChild(json.child, 'SIGINT');
     const doc = JSON.parse(json.output()) as { name: string; state: string; finishedAt: string };
     assert.deepEqual([doc.name, doc.state], ['watched-0', 'succeeded']);
     assert.match(doc.finishedAt, RFC3339);
-    const nodes = await startOswalk(['--api', cp.url, '--token', TOKEN, 'get', 'nodes', '--watch', '-o', 'name'], /node\/n1\n/, { cwd: state.dir });
+    const nodes = await startOswalk(['--api', c.url, '--token', TOKEN, 'get', 'nodes', '--watch', '-o', 'name'], /node\/n1\n/, { cwd: state.dir });
     assert.equal(await stopChild(nodes.child, 'SIGINT'), null, 'ended by Ctrl-C, as kubectl is');
   });
 

@@ -1,7 +1,6 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { load } from 'js-yaml';
-import { pino } from 'pino';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,35 +8,13 @@ import { OSWALK_BIN, oswalk as runOswalk, startOswalk, stopChild } from '../help
 import { createServer, type Server } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { freePort, TestRedis } from '../helpers/redis.js';
-import { startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
-import { startAgent, type RunningAgent } from '../../src/agent/index.js';
-import { ProcessRuntime } from '../../src/agent/runtime/process.js';
+import { freePort } from '../helpers/redis.js';
+import { TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
 import { workingDirInMount } from '../../src/cli/run.js';
 
 describe('oswalk run / get jobs / logs / cancel, the real command', () => {
-  let server: TestRedis;
-  let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
-  let agent: RunningAgent;
-  const state = tempDir('cli');
-
-  before(async () => {
-    server = await TestRedis.start();
-    cp = await startJobsControlPlane(server.url);
-    const logger = pino({ level: 'silent' });
-    agent = await startAgent({
-      node: 'n1', controlPlane: cp.url, token: TOKEN, runtime: new ProcessRuntime({ stateDir: state.dir, logger, killGraceMs: 500 }),
-      exportDir: state.dir, stateDir: state.dir, listen: { host: '127.0.0.1', port: 0 }, log: logger,
-    });
-  });
-  after(async () => {
-    await agent?.stop();
-    await cp?.close();
-    await server.stop();
-    state.remove();
-  });
-
-  const oswalk = (args: string[], opts: { timeoutMs?: number } = {}) => runOswalk(['--api', cp.url, '--token', TOKEN, ...args], { cwd: state.dir, ...opts });
+  const c = useCliCluster('cli');
+  const { state, oswalk } = c;
 
   it('streams the output and exits with the job\'s exit code', async () => {
     const r = await oswalk(['run', '--cpus', '0.1', '--', 'sh', '-c', 'echo out; echo err >&2; exit 4']);
@@ -56,7 +33,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
 
   it('passes its standard input to the job with -i, as docker run -i does; without -i the job reads EOF', async () => {
     const withInput = (input: string, args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const quoted = [process.execPath, OSWALK_BIN, '--api', cp.url, '--token', TOKEN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+      const quoted = [process.execPath, OSWALK_BIN, '--api', c.url, '--token', TOKEN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
       execFile('bash', ['-c', `${input} | ${quoted}`], { cwd: state.dir, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
         resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       });
@@ -83,7 +60,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
         const headers: Record<string, string> = { authorization: req.headers.authorization ?? '' };
         if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
         const body = chunks.length ? Buffer.concat(chunks) : undefined;
-        void fetch(cp.url + req.url, { method: req.method, headers, body }).then((r) => {
+        void fetch(c.url + req.url, { method: req.method, headers, body }).then((r) => {
           res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
           if (r.body) Readable.fromWeb(r.body as WebReadableStream).pipe(res);
           else res.end();
@@ -169,7 +146,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
 
   it('ends quietly with 141 when the reader of its output goes away; run cancels its job first', async () => {
     const piped = (args: string[], reader: string) => new Promise<{ status: number[]; stderr: string }>((resolve, reject) => {
-      const quoted = [process.execPath, OSWALK_BIN, '--api', cp.url, '--token', TOKEN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+      const quoted = [process.execPath, OSWALK_BIN, '--api', c.url, '--token', TOKEN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
       execFile('bash', ['-c', `${quoted} | ${reader}; echo "\${PIPESTATUS[*]}"`], { cwd: state.dir }, (err, stdout, stderr) => {
         if (err) reject(err);
         else resolve({ status: stdout.trim().split(' ').map(Number), stderr });
@@ -189,7 +166,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
   });
 
   it('cancels its job on SIGTERM, as on Ctrl-C, and exits 130 when the job has ended', async () => {
-    const run = await startOswalk(['--api', cp.url, '--token', TOKEN, 'run', '--cpus', '0.1', '--', 'sh', '-c', 'echo started; sleep 60'], /started/, { cwd: state.dir });
+    const run = await startOswalk(['--api', c.url, '--token', TOKEN, 'run', '--cpus', '0.1', '--', 'sh', '-c', 'echo started; sleep 60'], /started/, { cwd: state.dir });
     assert.equal(await stopChild(run.child, 'SIGTERM'), 130);
     const id = /cancelling job ([0-9a-f]{12})/.exec(run.output())?.[1];
     assert.ok(id, run.output());

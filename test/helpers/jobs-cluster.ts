@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,10 @@ import type { HttpServer } from '../../src/util/http.js';
 import { buildControlPlane } from '../../src/controlplane/server.js';
 import { startControlLoops, type ControlLoops } from '../../src/controlplane/loops.js';
 import type { ControlPlaneContext } from '../../src/controlplane/context.js';
-import { testPrefix } from './redis.js';
+import { startAgent, type RunningAgent } from '../../src/agent/index.js';
+import { ProcessRuntime } from '../../src/agent/runtime/process.js';
+import { oswalk as runOswalk, type CliResult } from './cli.js';
+import { TestRedis, testPrefix } from './redis.js';
 
 export const TOKEN = 'jobs-test-token';
 
@@ -56,5 +60,43 @@ export function api(base: string) {
     });
     const text = await res.text();
     return { status: res.status, body: (text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
+  };
+}
+
+/**
+ * For a describe block: a redis-server, a control plane and one agent (node n1 with `labels`,
+ * the process runtime, its state and export directory one temporary directory), and the CLI
+ * pointed at them, run in that directory.
+ */
+export function useCliCluster(tag: string, labels: Record<string, string> = {}): {
+  readonly url: string;
+  readonly state: { dir: string };
+  oswalk(args: string[], opts?: { timeoutMs?: number }): Promise<CliResult>;
+} {
+  let server: TestRedis;
+  let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
+  let agent: RunningAgent;
+  const state = tempDir(tag);
+  before(async () => {
+    server = await TestRedis.start();
+    cp = await startJobsControlPlane(server.url);
+    const logger = pino({ level: 'silent' });
+    agent = await startAgent({
+      node: 'n1', controlPlane: cp.url, token: TOKEN, runtime: new ProcessRuntime({ stateDir: state.dir, logger, killGraceMs: 500 }),
+      exportDir: state.dir, stateDir: state.dir, listen: { host: '127.0.0.1', port: 0 }, log: logger, labels,
+    });
+  });
+  after(async () => {
+    await agent?.stop();
+    await cp?.close();
+    await server.stop();
+    state.remove();
+  });
+  return {
+    get url() {
+      return cp.url;
+    },
+    state,
+    oswalk: (args, opts = {}) => runOswalk(['--api', cp.url, '--token', TOKEN, ...args], { cwd: state.dir, ...opts }),
   };
 }
