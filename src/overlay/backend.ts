@@ -102,8 +102,11 @@ export interface Backend {
   copyTargets(path: string): string[];
   /** The manifest of an empty file (stored once). */
   emptyManifest(): Promise<string>;
-  /** Paths whose namespace entry changed elsewhere (or here); `resync` after events may have been lost. */
-  watch(onChange: (path: string) => void, onResync: () => void): void;
+  /**
+   * Paths whose namespace entry changed elsewhere (or here), `atimeOnly` when only a read's
+   * atime moved; `resync` after events may have been lost.
+   */
+  watch(onChange: (path: string, atimeOnly: boolean) => void, onResync: () => void): void;
   /** Whether metadata can be asked for now (false while Redis is away). */
   online(): boolean;
   close(): Promise<void>;

@@ -262,7 +262,7 @@ export class ClusterBackend implements Backend {
     return this.recordManifest([]);
   }
 
-  watch(onChange: (path: string) => void, onResync: () => void): void {
+  watch(onChange: (path: string, atimeOnly: boolean) => void, onResync: () => void): void {
     let wasDown = false;
     this.o.redis.on('close', () => {
       wasDown = true;

@@ -184,7 +184,12 @@ export class OverlayFs {
     await mkdir(this.opts.stagingDir, { recursive: true, mode: 0o700 });
     for (const f of await readdir(this.opts.stagingDir)) await rm(`${this.opts.stagingDir}/${f}`, { force: true });
     this.backend.watch(
-      (path) => {
+      (path, atimeOnly) => {
+        // A read moved an atime: that entry alone is asked again.
+        if (atimeOnly) {
+          this.meta.forget(path);
+          return;
+        }
         this.meta.event(path);
         // The kernel reads a passthrough file without asking us, so a newer version from
         // elsewhere goes into its backing file now, not at the next stat.
@@ -197,7 +202,6 @@ export class OverlayFs {
   private entry(path: string): Promise<Entry | null> {
     return this.meta.get(path);
   }
-
 
   /**
    * The OpenFile of path while it is what the path shows here: while it has changes of its own,
@@ -879,7 +883,11 @@ export class OverlayFs {
     const due = atime <= e.mtimeNs || atime <= BigInt(e.committedAt) * 1_000_000n || now - atime >= DAY_NS;
     if (!due || now <= atime) return;
     this.meta.accessed(path, now);
-    this.backend.access(path, now).catch((err) => this.log.debug({ err, path }, 'could not record the atime of a read'));
+    // Not due after all (another node's read was first): show what the namespace holds.
+    this.backend.access(path, now).then(
+      (moved) => moved || this.meta.forget(path),
+      (err) => this.log.debug({ err, path }, 'could not record the atime of a read'),
+    );
   }
 
   async unlink(path: string): Promise<void> {
@@ -891,7 +899,8 @@ export class OverlayFs {
       this.files.delete(path);
       return;
     }
-    const inode = (await this.entry(path))?.inode;
+    // (Other names of a hard-linked file: when this one is cached, so is what it is.)
+    const inode = this.meta.peek(path)?.inode;
     this.meta.expect(path);
     let done = false;
     const at = Date.now();
@@ -924,7 +933,7 @@ export class OverlayFs {
       await this.refresh(f);
       await this.commitFile(f);
     }
-    const inode = (await this.entry(from))?.inode;
+    const inode = this.meta.peek(from)?.inode;
     await this.backend.link(from, to);
     // Every name shows the file with its new link count and ctime (the events say so too, but
     // the kernel asks for `to` as soon as this returns).
@@ -964,7 +973,7 @@ export class OverlayFs {
       await this.commitFile(f);
     }
     const moved = await this.mustExist(from);
-    const replaced = (await this.entry(to))?.inode;
+    const replaced = this.meta.peek(to)?.inode;
     const { stampNs } = await this.backend.rename(from, to, nowNs());
     this.meta.invalidate(from);
     this.meta.invalidate(to);

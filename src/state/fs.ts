@@ -358,7 +358,7 @@ export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: s
  * A read of path's content, listing or link target: its atime moves to `now` as Linux's relatime
  * has it (when the atime it shows is not after its mtime or ctime, or is a day old), kept apart
  * from its versions, so a read is no new version and, mostly, no write at all. True when it
- * moved. Publishes nothing: another node shows it when it asks again.
+ * moved; then an atime-only event goes out for it (subscribeFsEvents).
  */
 export async function markAccessed(redis: Redis, ks: Keyspace, path: string, now = nowNs()): Promise<boolean> {
   return (await fsOp<number>(redis, ks, 'access', normalizePath(path), [now])) === 1;
@@ -410,9 +410,11 @@ export async function getManifest(redis: Redis, ks: Keyspace, hash: string): Pro
 
 /**
  * Call onPath with every path published on ks.fsEvents (an entry changed there; its parent's
- * listing too; after a rename, everything below it). Uses a connection of its own, as
- * subscribers must; the returned function unsubscribes and closes it.
+ * listing too; after a rename, everything below it), `atimeOnly` when only the atime a read
+ * gave it moved (markAccessed). Uses a connection of its own, as subscribers must; the returned
+ * function unsubscribes and closes it.
  */
-export function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
-  return subscribeChannel(redis, ks.fsEvents, onPath);
+export function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string, atimeOnly: boolean) => void): Promise<() => Promise<void>> {
+  // A path never holds a NUL: the mark of an atime-only event (fsOp-1.lua access).
+  return subscribeChannel(redis, ks.fsEvents, (m) => (m.startsWith('\0') ? onPath(m.slice(1), true) : onPath(m, false)));
 }

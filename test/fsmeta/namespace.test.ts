@@ -313,8 +313,16 @@ describe('filesystem namespace', () => {
     const now = BigInt(Date.now()) * 1_000_000n;
     const at = async (p: string) => (await getCurrent(db.redis, ks, p))?.atimeNs;
     await commitVersion(db.redis, ks, { ...file('/r', 'n1', now - 10_000_000_000n), committedAt: Date.now() - 10_000 });
-    // the atime is the mtime: due
-    assert.equal(await markAccessed(db.redis, ks, '/r', String(now)), true);
+    // the atime is the mtime: due; other nodes hear that only the atime moved
+    const heard: string[] = [];
+    const stop = await subscribeFsEvents(db.redis, ks, (p, atimeOnly) => heard.push(`${p}${atimeOnly ? ' atime' : ''}`));
+    try {
+      assert.equal(await markAccessed(db.redis, ks, '/r', String(now)), true);
+      for (let i = 0; i < 100 && !heard.length; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(heard, ['/r atime']);
+    } finally {
+      await stop();
+    }
     assert.equal(await at('/r'), String(now));
     assert.equal((await listVersions(db.redis, ks, '/r')).length, 1, 'a read is no new version');
     // after the mtime and the ctime, and less than a day old: not due

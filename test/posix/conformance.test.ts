@@ -208,6 +208,7 @@ const SHARED: Case[] = [
   ['unlink', "put('x')", "os.unlink('x')", ['x']],
   ['link, then a write through the new name', "put('x')", "os.link('x', 'y'); put('y', b'new')", ['x', 'y']],
   ['link, then unlink of the first name', "put('x')", "os.link('x', 'y'); os.unlink('x')", ['x', 'y']],
+  ['a read moves the atime (relatime)', "put('x', b'data'); old('x')", "read('x')", ['x']],
 ].map(([what, setup, act, observe], i) => ({
   id: `two nodes: ${what as string}`, call: 'shared', type: '-' as const, user: 'root' as const,
   setup: setup as string, act: act as string, observe: observe as string[], dir: `s${String(i).padStart(2, '0')}`,

@@ -32,7 +32,8 @@
     access  <nowNs>                                   -> 1 when the atime moved, else 0
             (a read: the atime moves to now as relatime has it, when the atime shown is not
             after the mtime or ctime, or is a day old; kept apart from the versions in fs:at,
-            so that a read is no new version; no event: other nodes see it when they ask again)
+            so that a read is no new version; its event is the path after a NUL byte: only
+            its attributes changed, not its parent's listing nor anything below it)
             (e: a link a node's export directory has, made by its translator; m: through a mount)
   get and getmany also answer, after the subdirectories, the inode number and link count of a
   hard-linked file (0 and 0 for anything else).
@@ -559,15 +560,16 @@ if op == 'commit' then
   -- What the mount changes through a hard link it changes in the file, at its inode; so does a
   -- node's translator through a link it made. Another export directory's file at the name stays
   -- a version of the name: the name shows it when it wins.
-  local at, named = path, currentRecord(path)
-  if named and named.f[1] == 'h' and f[1] ~= 'd' and f[1] ~= 't' and (f[8] ~= 'e' or (named.f[8] == 'e' and named.f[2] == f[2])) then
+  local e = entry(path)
+  local at, named = path, e and string.sub(e, 1, 1) == 'h' and currentRecord(path)
+  if named and f[1] ~= 'd' and f[1] ~= 't' and (f[8] ~= 'e' or (named.f[8] == 'e' and named.f[2] == f[2])) then
     at = '#' .. named.f[11]
   end
   -- A change of attributes alone (chmod, chown, extended attributes: the same content and
   -- mtime) made through the mount to another node's current version is a version of that
   -- node's copy. As one of its own node's, it would tie with the copy it changes on mtime and
   -- lose whenever its node's name sorts later.
-  local cur = f[8] == 'm' and through(named)
+  local cur = f[8] == 'm' and (named and through(named) or currentRecord(path))
   if cur and cur.f[2] ~= f[2] and cur.f[1] == f[1] and cur.f[3] == f[3] and cur.f[10] == f[10] and cur.f[12] == f[12] then
     f[2] = cur.f[2]
   end
@@ -759,6 +761,8 @@ elseif op == 'access' then
   local due = numcmp(atime, f[3]) <= 0 or numcmp(atime, f[9] .. '000000') <= 0 or tonumber(nowNs) - tonumber(atime) >= 86400e9
   if not due or numcmp(nowNs, atime) <= 0 then return 0 end
   redis.call('HSET', accessTimes, cur.ino and ('#' .. cur.ino) or path, nowNs)
+  local names = cur.ino and redis.call('SMEMBERS', namesKey(cur.ino)) or { path }
+  for _, name in ipairs(names) do redis.call('PUBLISH', events, '\0' .. name) end
   return 1
 
 elseif op == 'link' then
