@@ -67,8 +67,8 @@ export interface Backend {
   commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
-  /** A read of path (content, listing, link target) at atNs: true when its atime moved (relatime: src/state/fs.ts markAccessed). */
-  access(path: string, atNs: bigint): Promise<boolean>;
+  /** A read of path (content, listing, link target) at atNs; the atime it shows after (relatime: src/state/fs.ts markAccessed). */
+  access(path: string, atNs: bigint): Promise<bigint>;
   /** link(2): `to` becomes another name of the file at `from`, in one atomic step. */
   link(from: string, to: string, atMs?: number): Promise<void>;
   /** Move a path (a whole subtree for a directory) in one atomic step. */
@@ -103,10 +103,10 @@ export interface Backend {
   /** The manifest of an empty file (stored once). */
   emptyManifest(): Promise<string>;
   /**
-   * Paths whose namespace entry changed elsewhere (or here), `atimeOnly` when only a read's
-   * atime moved; `resync` after events may have been lost.
+   * Paths whose namespace entry changed elsewhere (or here), or (`atimeNs`) only the atime, which
+   * a read moved to that; `resync` after events may have been lost.
    */
-  watch(onChange: (path: string, atimeOnly: boolean) => void, onResync: () => void): void;
+  watch(onChange: (path: string, atimeNs?: bigint) => void, onResync: () => void): void;
   /** Whether metadata can be asked for now (false while Redis is away). */
   online(): boolean;
   close(): Promise<void>;

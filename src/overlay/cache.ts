@@ -149,12 +149,6 @@ export class MetaCache {
     }
   }
 
-  /** Ask the namespace for path's entry again (only its attributes changed: not its parent's listing, nor below it). */
-  forget(path: string): void {
-    this.generation++;
-    this.entries.delete(path);
-  }
-
   /** What is cached of path, without asking: an entry, null (no such path), or undefined (not cached). */
   peek(path: string): Entry | null | undefined {
     return this.entries.get(path)?.value;

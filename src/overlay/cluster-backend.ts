@@ -131,8 +131,8 @@ export class ClusterBackend implements Backend {
     await removePath(this.o.redis, this.o.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString(), nowMs: atMs });
   }
 
-  access(path: string, atNs: bigint): Promise<boolean> {
-    return markAccessed(this.o.redis, this.o.ks, path, atNs.toString());
+  async access(path: string, atNs: bigint): Promise<bigint> {
+    return BigInt((await markAccessed(this.o.redis, this.o.ks, path, atNs.toString())).atimeNs);
   }
 
   async link(from: string, to: string, atMs = Date.now()): Promise<void> {
@@ -262,7 +262,7 @@ export class ClusterBackend implements Backend {
     return this.recordManifest([]);
   }
 
-  watch(onChange: (path: string, atimeOnly: boolean) => void, onResync: () => void): void {
+  watch(onChange: (path: string, atimeNs?: bigint) => void, onResync: () => void): void {
     let wasDown = false;
     this.o.redis.on('close', () => {
       wasDown = true;
@@ -273,7 +273,7 @@ export class ClusterBackend implements Backend {
       this.o.log.info('metadata store is back: dropping cached metadata (invalidations may have been missed)');
       onResync();
     });
-    subscribeFsEvents(this.o.redis, this.o.ks, onChange).then(
+    subscribeFsEvents(this.o.redis, this.o.ks, (path, atimeNs) => onChange(path, atimeNs === undefined ? undefined : BigInt(atimeNs))).then(
       (unsub) => {
         this.unsubscribe = unsub;
       },

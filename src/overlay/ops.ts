@@ -184,10 +184,10 @@ export class OverlayFs {
     await mkdir(this.opts.stagingDir, { recursive: true, mode: 0o700 });
     for (const f of await readdir(this.opts.stagingDir)) await rm(`${this.opts.stagingDir}/${f}`, { force: true });
     this.backend.watch(
-      (path, atimeOnly) => {
-        // A read moved an atime: that entry alone is asked again.
-        if (atimeOnly) {
-          this.meta.forget(path);
+      (path, atimeNs) => {
+        // A read moved an atime: that of the entry held (nothing else changed, nothing to ask).
+        if (atimeNs !== undefined) {
+          this.meta.accessed(path, atimeNs);
           return;
         }
         this.meta.event(path);
@@ -883,9 +883,9 @@ export class OverlayFs {
     const due = atime <= e.mtimeNs || atime <= BigInt(e.committedAt) * 1_000_000n || now - atime >= DAY_NS;
     if (!due || now <= atime) return;
     this.meta.accessed(path, now);
-    // Not due after all (another node's read was first): show what the namespace holds.
+    // Not due after all (another node's read came first): show the namespace's.
     this.backend.access(path, now).then(
-      (moved) => moved || this.meta.forget(path),
+      (atimeNs) => this.meta.accessed(path, atimeNs),
       (err) => this.log.debug({ err, path }, 'could not record the atime of a read'),
     );
   }

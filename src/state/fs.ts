@@ -357,11 +357,13 @@ export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: s
 /**
  * A read of path's content, listing or link target: its atime moves to `now` as Linux's relatime
  * has it (when the atime it shows is not after its mtime or ctime, or is a day old), kept apart
- * from its versions, so a read is no new version and, mostly, no write at all. True when it
- * moved; then an atime-only event goes out for it (subscribeFsEvents).
+ * from its versions, so a read is no new version and, mostly, no write at all. Says whether it
+ * moved, and the atime path shows; when it moved, an atime event goes out for it
+ * (subscribeFsEvents).
  */
-export async function markAccessed(redis: Redis, ks: Keyspace, path: string, now = nowNs()): Promise<boolean> {
-  return (await fsOp<number>(redis, ks, 'access', normalizePath(path), [now])) === 1;
+export async function markAccessed(redis: Redis, ks: Keyspace, path: string, now = nowNs()): Promise<{ moved: boolean; atimeNs: string }> {
+  const [moved, atimeNs] = await fsOp<[number, string]>(redis, ks, 'access', normalizePath(path), [now]);
+  return { moved: moved === 1, atimeNs: String(atimeNs) };
 }
 
 /**
@@ -410,11 +412,15 @@ export async function getManifest(redis: Redis, ks: Keyspace, hash: string): Pro
 
 /**
  * Call onPath with every path published on ks.fsEvents (an entry changed there; its parent's
- * listing too; after a rename, everything below it), `atimeOnly` when only the atime a read
- * gave it moved (markAccessed). Uses a connection of its own, as subscribers must; the returned
- * function unsubscribes and closes it.
+ * listing too; after a rename, everything below it), or `atimeNs` when only the atime a read
+ * gave it moved, to that (markAccessed). Uses a connection of its own, as subscribers must; the
+ * returned function unsubscribes and closes it.
  */
-export function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string, atimeOnly: boolean) => void): Promise<() => Promise<void>> {
-  // A path never holds a NUL: the mark of an atime-only event (fsOp-1.lua access).
-  return subscribeChannel(redis, ks.fsEvents, (m) => (m.startsWith('\0') ? onPath(m.slice(1), true) : onPath(m, false)));
+export function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string, atimeNs?: string) => void): Promise<() => Promise<void>> {
+  return subscribeChannel(redis, ks.fsEvents, (m) => {
+    // A path never holds a NUL: the mark of an atime event, `\0<atime> <path>` (fsOp-1.lua access).
+    if (!m.startsWith('\0')) return onPath(m);
+    const space = m.indexOf(' ');
+    onPath(m.slice(space + 1), m.slice(1, space));
+  });
 }

@@ -315,24 +315,24 @@ describe('filesystem namespace', () => {
     await commitVersion(db.redis, ks, { ...file('/r', 'n1', now - 10_000_000_000n), committedAt: Date.now() - 10_000 });
     // the atime is the mtime: due; other nodes hear that only the atime moved
     const heard: string[] = [];
-    const stop = await subscribeFsEvents(db.redis, ks, (p, atimeOnly) => heard.push(`${p}${atimeOnly ? ' atime' : ''}`));
+    const stop = await subscribeFsEvents(db.redis, ks, (p, atimeNs) => heard.push(`${p} ${atimeNs}`));
     try {
-      assert.equal(await markAccessed(db.redis, ks, '/r', String(now)), true);
+      assert.equal((await markAccessed(db.redis, ks, '/r', String(now))).moved, true);
       for (let i = 0; i < 100 && !heard.length; i++) await new Promise((r) => setTimeout(r, 10));
-      assert.deepEqual(heard, ['/r atime']);
+      assert.deepEqual(heard, [`/r ${now}`]);
     } finally {
       await stop();
     }
     assert.equal(await at('/r'), String(now));
     assert.equal((await listVersions(db.redis, ks, '/r')).length, 1, 'a read is no new version');
-    // after the mtime and the ctime, and less than a day old: not due
-    assert.equal(await markAccessed(db.redis, ks, '/r', String(now + 1000n)), false);
+    // after the mtime and the ctime, and less than a day old: not due, and the atime is said
+    assert.deepEqual(await markAccessed(db.redis, ks, '/r', String(now + 1000n)), { moved: false, atimeNs: String(now) });
     assert.equal(await at('/r'), String(now));
     // a day later: due again
-    assert.equal(await markAccessed(db.redis, ks, '/r', String(now + 86_400_000_000_000n)), true);
+    assert.equal((await markAccessed(db.redis, ks, '/r', String(now + 86_400_000_000_000n))).moved, true);
     // never backwards, and an atime set apart after the mtime holds (utimensat T2, T1)
     await commitVersion(db.redis, ks, { ...file('/u', 'n1', now - 2n), atimeNs: String(now + 5n), committedAt: Date.now() - 10_000 });
-    assert.equal(await markAccessed(db.redis, ks, '/u', String(now)), false);
+    assert.equal((await markAccessed(db.redis, ks, '/u', String(now))).moved, false);
     // a rename carries it; a new version (a chmod that keeps the atime shown) takes it along
     await renamePath(db.redis, ks, '/r', '/r2', 'n1');
     assert.equal(await at('/r2'), String(now + 86_400_000_000_000n));
@@ -342,9 +342,9 @@ describe('filesystem namespace', () => {
     assert.equal(await db.redis.hexists(`${ks.prefix}fs:at`, '/r2'), 0, 'kept in the version now');
     // a directory: a new name moves its mtime past its atime, so a listing is due
     await commitVersion(db.redis, ks, { ...dir('/d', 'n1', now - 10n), atimeNs: String(now), committedAt: Date.now() - 10_000 });
-    assert.equal(await markAccessed(db.redis, ks, '/d', String(now + 1n)), false);
+    assert.equal((await markAccessed(db.redis, ks, '/d', String(now + 1n))).moved, false);
     await commitVersion(db.redis, ks, file('/d/f', 'n1', now));
-    assert.equal(await markAccessed(db.redis, ks, '/d', String(now + 2n)), true);
+    assert.equal((await markAccessed(db.redis, ks, '/d', String(now + 2n))).moved, true);
     assert.equal(await code(markAccessed(db.redis, ks, '/nope')), 'ENOENT');
   });
 

@@ -29,11 +29,11 @@
             (those of a hard link's inode, unless `stored`: those stored at the path)
     list                                              -> {name, value, ...}
     link    <to> <node> <nowNs> <nowMs> e|m           -> {inode, link count}
-    access  <nowNs>                                   -> 1 when the atime moved, else 0
+    access  <nowNs>                                   -> {1 when the atime moved else 0, the atime shown}
             (a read: the atime moves to now as relatime has it, when the atime shown is not
             after the mtime or ctime, or is a day old; kept apart from the versions in fs:at,
-            so that a read is no new version; its event is the path after a NUL byte: only
-            its attributes changed, not its parent's listing nor anything below it)
+            so that a read is no new version; its event is `\0<atime> <path>`: only that
+            path's atime changed, not its parent's listing nor anything below it)
             (e: a link a node's export directory has, made by its translator; m: through a mount)
   get and getmany also answer, after the subdirectories, the inode number and link count of a
   hard-linked file (0 and 0 for anything else).
@@ -759,11 +759,11 @@ elseif op == 'access' then
   local atime = atimeOf(f)
   -- relatime (Linux's default): not after the mtime, nor the ctime (ms), or a day old
   local due = numcmp(atime, f[3]) <= 0 or numcmp(atime, f[9] .. '000000') <= 0 or tonumber(nowNs) - tonumber(atime) >= 86400e9
-  if not due or numcmp(nowNs, atime) <= 0 then return 0 end
+  if not due or numcmp(nowNs, atime) <= 0 then return { 0, atime } end
   redis.call('HSET', accessTimes, cur.ino and ('#' .. cur.ino) or path, nowNs)
   local names = cur.ino and redis.call('SMEMBERS', namesKey(cur.ino)) or { path }
-  for _, name in ipairs(names) do redis.call('PUBLISH', events, '\0' .. name) end
-  return 1
+  for _, name in ipairs(names) do redis.call('PUBLISH', events, '\0' .. nowNs .. ' ' .. name) end
+  return { 1, nowNs }
 
 elseif op == 'link' then
   local to, node, nowNs, source = ARGV[4], ARGV[5], ARGV[6], ARGV[8]
