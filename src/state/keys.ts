@@ -46,7 +46,7 @@
  * | fs:at                       | hash   | path (a hard-linked file: `#<n>`) → ns of the last read that moved its atime (relatime; shown when later than its version's atime; dropped by its next version, which carries it) |
  * | fs:dn                       | hash   | directory path → how many of its names are directories (its st_nlink is 2 more); counted at the first get, then kept by every change of its names |
  * | fs:mrecent                  | set    | the manifests (32 raw bytes each) and inodes (`#<n>`) versions took since the running manifest GC pass began, plus that pass's token |
- * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename |
+ * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename; `\0<atime> <path>`: only that path's atime moved, to that (a read) |
  * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
  * | pfs:health                  | hash   | what the last replication pass saw of the cluster's files: at, by, manifests, bytes, underFiles/Bytes (fewer live copies than wanted), lostFiles/Bytes (none live), removing (JSON: node being removed → files and bytes only it holds enough of) (src/packetfs/replicate.ts) |
  * | lk:sessions                 | zset   | lock session (one FS process's run on one node, e.g. `node1:ab12cd`) → its lease deadline (ms, Redis' clock); past it the session is dead and its locks and waits go (src/state/locks.ts) |
