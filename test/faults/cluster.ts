@@ -404,8 +404,9 @@ export class FaultCluster {
 
 /**
  * A writer per node: a Python loop that writes files of seeded sizes and contents through that
- * node's mount, each opened, written in pieces and closed, and appends to its ledger (local
- * disk) `ok NAME SIZE SHA256 T0 T1` when open, every write and close succeeded, else
+ * node's mount, each opened, written in pieces and closed (every fifth through a hard link of
+ * an empty file NAME.a, which must then hold the same), and appends to its ledger (local disk)
+ * `ok NAME SIZE SHA256 T0 T1` for each name when open, every write and close succeeded, else
  * `fail NAME ERRNO T0 T1` (times: unix seconds). It stops when the stop file exists.
  */
 export const WRITER = `
@@ -420,9 +421,14 @@ while not os.path.exists(stop) and i < 5000:
     size = rng.randint(0, 16384) if r < 0.6 else rng.randint(16384, 524288) if r < 0.92 else rng.randint(524288, 3 << 20)
     data = rng.randbytes(size)
     name = 'f%04d' % i
+    # every fifth file is written through a hard link: NAME.a made empty, linked as NAME
+    names = [name, name + '.a'] if i % 5 == 4 else [name]
     t0 = time.time()
     try:
         os.makedirs(d, exist_ok=True)
+        if len(names) == 2:
+            os.close(os.open(os.path.join(d, names[1]), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+            os.link(os.path.join(d, names[1]), os.path.join(d, name))
         fd = os.open(os.path.join(d, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             n = 0
@@ -430,7 +436,8 @@ while not os.path.exists(stop) and i < 5000:
                 n += os.write(fd, data[n:n + rng.randint(1, 262144)])
         finally:
             os.close(fd)
-        out.write('ok %s %d %s %.6f %.6f\\n' % (name, size, hashlib.sha256(data).hexdigest(), t0, time.time()))
+        for nm in names:
+            out.write('ok %s %d %s %.6f %.6f\\n' % (nm, size, hashlib.sha256(data).hexdigest(), t0, time.time()))
     except OSError as e:
         out.write('fail %s %s %.6f %.6f\\n' % (name, errno.errorcode.get(e.errno, str(e.errno)), t0, time.time()))
     i += 1

@@ -15,7 +15,8 @@
  *   - every job ends, exactly once: each succeeds, with one terminal entry in jobs:results, for
  *     an attempt that the history shows ending normally; none is lost;
  *   - a file whose close returned success is in the cluster: after every fault has healed, each
- *     reads back byte for byte (SHA-256) through every node's mount, and is held by two nodes;
+ *     reads back byte for byte (SHA-256) through every node's mount, under every name (a fifth
+ *     are written through a hard link), and is held by two nodes;
  *     and nothing ever lands in the directory under a mount;
  *   - an agent killed with SIGKILL has its jobs running again within 10 s.
  *
