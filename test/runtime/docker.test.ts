@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import { DockerRuntime, LABEL_JOB, LABEL_NODE } from '../../src/agent/runtime/docker.js';
+import { containerName, DockerRuntime, LABEL_JOB, LABEL_NODE } from '../../src/agent/runtime/docker.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { createRuntime } from '../../src/agent/runtime/index.js';
 import { Output } from '../helpers/output.js';
@@ -181,11 +181,16 @@ describe('docker runtime', () => {
     const s = spec(['sh', '-c', 'echo started; sleep 300']);
     const h = await rt.start(s, out.onOutput);
     await out.waitFor('started');
-    assert.equal((await containersOf(s.jobId)).length, 1);
+    const [c] = await containersOf(s.jobId);
+    assert.deepEqual(c.Names, [`/${containerName(s)}`]);
+    assert.match(containerName({ cluster: 'a b/c', jobId: 'j:1', attempt: 2 }), /^oswalk-a-b-c-j-1-2$/);
+    const t0 = Date.now();
     await h.kill('cancelled by test');
     const result = await h.wait();
+    const took = Date.now() - t0;
     assert.equal(result.error, 'killed: cancelled by test');
     assert.equal(result.exitCode, 143, 'the guard (PID 1) passed SIGTERM on to sh, which is not PID 1 and so dies of it');
+    assert.ok(took < 2000, `cancel ended the job in ${took} ms, not after the kill timeout`);
     assert.deepEqual(await containersOf(s.jobId), []);
   });
 
