@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +60,17 @@ async function entrypointContext(): Promise<string> {
 }
 
 describe('docker runtime', () => {
+  test('the base image has an OS Walk name: docker/ never tags the official node:20-bookworm-slim', () => {
+    const dir = join(process.cwd(), 'docker');
+    for (const f of ['base-image.sh', 'build.sh']) {
+      assert.match(readFileSync(join(dir, f), 'utf8'), /\$\{OSWALK_BASE_IMAGE:-oswalk-base:node20-bookworm\}/, f);
+    }
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('Dockerfile'))) {
+      assert.match(readFileSync(join(dir, f), 'utf8'), /^ARG BASE=oswalk-base:node20-bookworm$/m, f);
+    }
+    assert.doesNotMatch(readFileSync(join(dir, 'base-image.sh'), 'utf8'), /(docker (tag|import)|-t)\s[^\n]*node:20-bookworm-slim/);
+  });
+
   test('createRuntime returns the docker runtime', () => {
     assert.equal(createRuntime('docker', { stateDir: '/nonexistent', logger }).name, 'docker');
   });
