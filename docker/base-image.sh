@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure a local image tagged node:20-bookworm-slim exists, the base of every OS Walk image.
+# Makes sure a local image tagged oswalk-base:node20-bookworm exists, the base of every OS Walk image.
+# Its own name, not node:20-bookworm-slim: the locally built one would shadow the official image.
 #
-# With a reachable registry this is a plain `docker pull`. Without one (air-gapped hosts, CI
+# With a reachable registry this is a `docker pull` of node:20-bookworm-slim, tagged with the OS Walk name. Without one (air-gapped hosts, CI
 # behind a proxy that blocks registries) it builds an equivalent image: a minimal Debian 12
 # root filesystem from the machine's own apt mirror (debootstrap), plus this host's Node.js 20
 # and npm, plus the host's CA bundle (so npm works behind a TLS-intercepting proxy), imported
@@ -13,7 +14,8 @@
 #   docker/base-image.sh --force    rebuild even when the tag exists
 set -euo pipefail
 
-TAG="${OSWALK_BASE_IMAGE:-node:20-bookworm-slim}"
+TAG="${OSWALK_BASE_IMAGE:-oswalk-base:node20-bookworm}"
+OFFICIAL=node:20-bookworm-slim
 SUITE=bookworm
 INCLUDE=ca-certificates,fuse3,libfuse2
 
@@ -26,9 +28,9 @@ if [ "${1:-}" != "--force" ] && docker image inspect "$TAG" >/dev/null 2>&1; the
 fi
 
 if [ "${1:-}" != "--force" ]; then
-  say "trying docker pull $TAG"
-  if timeout 60 docker pull "$TAG" >/dev/null 2>&1; then
-    say "pulled $TAG from the registry"
+  say "trying docker pull $OFFICIAL"
+  if timeout 60 docker pull "$OFFICIAL" >/dev/null 2>&1 && docker tag "$OFFICIAL" "$TAG"; then
+    say "pulled $OFFICIAL from the registry as $TAG"
     exit 0
   fi
   say "registry unreachable, building $TAG locally with debootstrap"

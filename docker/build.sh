@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the images the compose cluster runs, each only when its inputs changed:
-#   node:20-bookworm-slim   base (docker/base-image.sh: pulled, or built with debootstrap)
+#   oswalk-base:node20-bookworm base, named apart from the official node:20-bookworm-slim it stands in for (docker/base-image.sh: pulled, or built with debootstrap)
 #   oswalk:latest           control plane, agent, CLI; also the example jobs' image
 #   oswalk-redis:latest     Debian's redis-server on the base
 #   oswalk-prometheus:latest Debian's prometheus on the base, with the alert rules
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FORCE="${1:-}"
-BASE="${OSWALK_BASE_IMAGE:-node:20-bookworm-slim}"
+BASE="${OSWALK_BASE_IMAGE:-oswalk-base:node20-bookworm}"
 
 say() { echo "==> build: $*"; }
 

@@ -1,13 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import { DockerRuntime, LABEL_JOB, LABEL_NODE } from '../../src/agent/runtime/docker.js';
+import { containerName, DockerRuntime, LABEL_JOB, LABEL_NODE } from '../../src/agent/runtime/docker.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { createRuntime } from '../../src/agent/runtime/index.js';
 import { Output } from '../helpers/output.js';
@@ -60,6 +60,17 @@ async function entrypointContext(): Promise<string> {
 }
 
 describe('docker runtime', () => {
+  test('the base image has an OS Walk name: docker/ never tags the official node:20-bookworm-slim', () => {
+    const dir = join(process.cwd(), 'docker');
+    for (const f of ['base-image.sh', 'build.sh']) {
+      assert.match(readFileSync(join(dir, f), 'utf8'), /\$\{OSWALK_BASE_IMAGE:-oswalk-base:node20-bookworm\}/, f);
+    }
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('Dockerfile'))) {
+      assert.match(readFileSync(join(dir, f), 'utf8'), /^ARG BASE=oswalk-base:node20-bookworm$/m, f);
+    }
+    assert.doesNotMatch(readFileSync(join(dir, 'base-image.sh'), 'utf8'), /(docker (tag|import)|-t)\s[^\n]*node:20-bookworm-slim/);
+  });
+
   test('createRuntime returns the docker runtime', () => {
     assert.equal(createRuntime('docker', { stateDir: '/nonexistent', logger }).name, 'docker');
   });
@@ -181,11 +192,16 @@ describe('docker runtime', () => {
     const s = spec(['sh', '-c', 'echo started; sleep 300']);
     const h = await rt.start(s, out.onOutput);
     await out.waitFor('started');
-    assert.equal((await containersOf(s.jobId)).length, 1);
+    const [c] = await containersOf(s.jobId);
+    assert.deepEqual(c.Names, [`/${containerName(s)}`]);
+    assert.match(containerName({ cluster: 'a b/c', jobId: 'j:1', attempt: 2 }), /^oswalk-a-b-c-j-1-2$/);
+    const t0 = Date.now();
     await h.kill('cancelled by test');
     const result = await h.wait();
+    const took = Date.now() - t0;
     assert.equal(result.error, 'killed: cancelled by test');
     assert.equal(result.exitCode, 143, 'the guard (PID 1) passed SIGTERM on to sh, which is not PID 1 and so dies of it');
+    assert.ok(took < 2000, `cancel ended the job in ${took} ms, not after the kill timeout`);
     assert.deepEqual(await containersOf(s.jobId), []);
   });
 

@@ -150,6 +150,9 @@ export class DockerRuntime implements Runtime {
       Env: Object.entries(jobEnv({ ...spec, clusterMount: spec.clusterMount ? CLUSTER_PATH : undefined, env: { ...logicalPwd(workingDir), ...spec.env } }))
         .map(([k, v]) => `${k}=${v}`),
       WorkingDir: workingDir,
+      // A name people can find in `docker ps`; the labels, not the name, are how the agent finds
+      // its containers again. The attempt keeps a retry clear of a leftover of the last one.
+      name: containerName(spec),
       Labels: { [LABEL_CLUSTER]: spec.cluster, [LABEL_NODE]: spec.node, [LABEL_JOB]: spec.jobId, [LABEL_ATTEMPT]: String(spec.attempt) },
       AttachStdout: true,
       AttachStderr: true,
@@ -221,6 +224,11 @@ export class DockerRuntime implements Runtime {
     }
     return entrypoint();
   }
+}
+
+/** oswalk-<cluster>-<job>-<attempt>, with what docker refuses in a name ([^a-zA-Z0-9_.-]) as '-'. */
+export function containerName({ cluster, jobId, attempt }: Pick<RunSpec, 'cluster' | 'jobId' | 'attempt'>): string {
+  return `oswalk-${cluster}-${jobId}-${attempt}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
 }
 
 /**
