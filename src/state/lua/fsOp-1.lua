@@ -29,12 +29,12 @@
             (those of a hard link's inode, unless `stored`: those stored at the path)
     list                                              -> {name, value, ...}
     link    <to> <node> <nowNs> <nowMs> e|m           -> {inode, link count}
+            (e: a link a node's export directory has, made by its translator; m: through a mount)
     access  <nowNs>                                   -> {1 when the atime moved else 0, the atime shown}
             (a read: the atime moves to now as relatime has it, when the atime shown is not
             after the mtime or ctime, or is a day old; kept apart from the versions in fs:at,
             so that a read is no new version; its event is `\0<atime> <path>`: only that
             path's atime changed, not its parent's listing nor anything below it)
-            (e: a link a node's export directory has, made by its translator; m: through a mount)
   get and getmany also answer, after the subdirectories, the inode number and link count of a
   hard-linked file (0 and 0 for anything else).
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|xattrs|target`,
