@@ -7,6 +7,7 @@ import type { Logger } from '../../util/log.js';
 import { failedStart, guardOutput, jobEnv, within, type OnOutput } from './common.js';
 import { GUARD_PATH, guarded } from './guard.js';
 import type { HostOwner, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
+import type { WindowSize } from '../../state/jobspec.js';
 
 export interface DockerRuntimeOptions {
   logger: Logger;
@@ -86,11 +87,19 @@ export class DockerRuntime implements Runtime {
       stream.once('error', () => res());
     });
     // The guard tells an exec failure on stderr (its exit code alone is the job's to use too).
+    // A Tty container has one stream, the terminal's, not docker's frames.
     let stderrTail = '';
-    demux(stream, (kind, data) => {
-      if (kind === 'stderr') stderrTail = (stderrTail + data.toString('latin1')).slice(-512);
-      emit(kind, data);
-    });
+    if (spec.tty) {
+      stream.on('data', (data: Buffer) => {
+        stderrTail = (stderrTail + data.toString('latin1')).slice(-512);
+        emit('stdout', data);
+      });
+    } else {
+      demux(stream, (kind, data) => {
+        if (kind === 'stderr') stderrTail = (stderrTail + data.toString('latin1')).slice(-512);
+        emit(kind, data);
+      });
+    }
 
     try {
       await container.start();
@@ -100,6 +109,10 @@ export class DockerRuntime implements Runtime {
       return failedStart(startError(err as Error, spec));
     }
     log.debug({ container: container.id }, 'container started');
+    // The engine sizes a container's terminal only once it runs (ConsoleSize at create needs API
+    // 1.42; Debian 12's engine speaks 1.41): the guard waits for this first size before the job starts.
+    const resize = (size: WindowSize) => void container.resize({ h: size.rows, w: size.cols }).catch((err: Error) => log.debug({ err }, 'terminal resize failed'));
+    if (spec.tty) resize(spec.tty);
 
     let killReason: string | undefined;
     const done = (async (): Promise<RunResult> => {
@@ -108,7 +121,7 @@ export class DockerRuntime implements Runtime {
         await within(ended, DRAIN_MS);
         const info = await container.inspect().catch(() => undefined);
         const result: RunResult = { exitCode: StatusCode };
-        const execFailed = (StatusCode === 127 || StatusCode === 126) && /oswalk: command "(.*)" (not found|is not executable)\n$/.exec(stderrTail);
+        const execFailed = (StatusCode === 127 || StatusCode === 126) && /oswalk: command "(.*)" (not found|is not executable)\r?\n$/.exec(stderrTail);
         if (killReason) result.error = `killed: ${killReason}`;
         else if (execFailed) result.error = `command "${execFailed[1]}" ${execFailed[2]} in image "${spec.image}"`;
         else if (info?.State.OOMKilled) result.error = `out of memory: the job exceeded its memory limit of ${spec.memoryBytes} bytes`;
@@ -124,14 +137,25 @@ export class DockerRuntime implements Runtime {
     return {
       wait: () => done,
       ...(spec.stdin ? { stdin: stream } : {}),
+      ...(spec.tty ? { resize } : {}),
       kill: async (reason: string) => {
         if (!killReason) {
           killReason = reason;
           log.info({ reason }, 'stopping container');
-          await container.stop({ t: Math.ceil((this.opts.killGraceMs ?? 10_000) / 1000) }).catch((err: { statusCode?: number }) => {
-            // 304: already stopped; 404: already gone. Either way the job is over.
-            if (err.statusCode !== 304 && err.statusCode !== 404) throw err;
-          });
+          const graceMs = this.opts.killGraceMs ?? 10_000;
+          // 304: already stopped; 404: already gone. Either way the job is over.
+          const over = (err: { statusCode?: number }) => {
+            if (err.statusCode !== 304 && err.statusCode !== 404 && err.statusCode !== 409) throw err;
+          };
+          if (spec.tty) {
+            // A terminal session ends as a closed ssh connection ends it: a hang-up, then, after
+            // the grace period, a kill (the guard passes the hang-up on to the job).
+            await container.kill({ signal: 'SIGHUP' }).catch(over);
+            await within(done, graceMs);
+            await container.stop({ t: 0 }).catch(over);
+          } else {
+            await container.stop({ t: Math.ceil(graceMs / 1000) }).catch(over);
+          }
         }
         await done;
       },
@@ -159,7 +183,7 @@ export class DockerRuntime implements Runtime {
       AttachStdin: !!spec.stdin,
       OpenStdin: !!spec.stdin,
       StdinOnce: !!spec.stdin,
-      Tty: false,
+      Tty: !!spec.tty,
       HostConfig: {
         NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,
         // Swap equal to memory: the limit is a hard one, as in the process runtime.

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../util/paths.js';
+import type { WindowSize } from '../../state/jobspec.js';
 
 /** Where a job's guard finds the node's fence file in a job container (bound read-only). */
 export const GUARD_PATH = '/.oswalk-guard';
@@ -18,8 +19,13 @@ export function guardBinary(): string {
 
 /**
  * The argv that runs `argv` under the guard of the fence file `fenceFile`, in `cwd` when given
- * (entered by the guard's child, never by the agent: see --cwd in guard/oswalk-guard.c).
+ * (entered by the guard's child, never by the agent: see --cwd in guard/oswalk-guard.c), on a
+ * pseudo-terminal of the guard's when `tty` gives its size (--pty: the guard then relays its
+ * stdin and stdout to the terminal and reads new sizes from fd 3).
  */
-export function guarded(guard: string, fenceFile: string, argv: string[], opts: { cgroupDirs?: string[]; cwd?: string } = {}): string[] {
-  return [guard, fenceFile, ...(opts.cgroupDirs ?? []).flatMap((d) => ['--cgroup', d]), ...(opts.cwd ? ['--cwd', opts.cwd] : []), '--', ...argv];
+export function guarded(guard: string, fenceFile: string, argv: string[], opts: { cgroupDirs?: string[]; cwd?: string; tty?: WindowSize } = {}): string[] {
+  return [
+    guard, fenceFile, ...(opts.cgroupDirs ?? []).flatMap((d) => ['--cgroup', d]), ...(opts.cwd ? ['--cwd', opts.cwd] : []),
+    ...(opts.tty ? ['--pty', `${opts.tty.rows}x${opts.tty.cols}`] : []), '--', ...argv,
+  ];
 }

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { Logger } from '../../util/log.js';
 import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within, type OnOutput } from './common.js';
 import { guardBinary, guarded } from './guard.js';
@@ -9,6 +10,7 @@ import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type Li
 import { groupMembers, procStat, signalGroup } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { HostOwner, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
+import type { WindowSize } from '../../state/jobspec.js';
 
 export interface ProcessRuntimeOptions {
   /** The agent's state directory; records of running jobs live in <stateDir>/runtime/process/. */
@@ -62,14 +64,15 @@ export class ProcessRuntime implements Runtime {
     // Under its guard (guard/oswalk-guard.c): killed, with all it forked, when the agent dies
     // or the node's fence passes (agent frozen or cut off), so it never runs next to the copy
     // the cluster starts elsewhere.
-    const argv = guarded(guardBinary(), join(spec.fenceDir, 'fence'), limits.wrap([found.path, ...spec.command.slice(1)]), { cgroupDirs: limits.cgroup?.dirs, cwd: cwd.dir });
+    const argv = guarded(guardBinary(), join(spec.fenceDir, 'fence'), limits.wrap([found.path, ...spec.command.slice(1)]), { cgroupDirs: limits.cgroup?.dirs, cwd: cwd.dir, ...(spec.tty ? { tty: spec.tty } : {}) });
     const child = spawn(argv[0], argv.slice(1), {
       // The guard's child enters cwd.dir: a chdir into a stopped mount here would hold the
       // agent's event loop until the mount answers.
       cwd: '/',
       env,
       detached: true,
-      stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      // A tty job's guard reads the terminal's new sizes from fd 3.
+      stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(spec.tty ? ['pipe' as const] : [])],
     });
 
     const spawned = await new Promise<Error | undefined>((res) => {
@@ -131,14 +134,19 @@ export class ProcessRuntime implements Runtime {
 
     // A job that exits without reading all its input makes writes to the pipe fail (EPIPE): its business.
     child.stdin?.on('error', () => undefined);
+    const sizes = spec.tty ? (child.stdio[3] as Writable) : undefined;
+    sizes?.on('error', () => undefined);
     return {
       wait: () => done,
       ...(child.stdin ? { stdin: child.stdin } : {}),
+      ...(sizes ? { resize: (size: WindowSize) => void sizes.write(`${size.rows} ${size.cols}\n`) } : {}),
       kill: async (reason: string) => {
         if (child.exitCode === null && child.signalCode === null && !killReason) {
           killReason = reason;
           log.info({ reason }, 'killing job');
-          signalGroup(pid, 'SIGTERM');
+          // A terminal session ends as a closed ssh connection ends it: a hang-up (the guard
+          // passes it to the terminal's foreground group).
+          signalGroup(pid, spec.tty ? 'SIGHUP' : 'SIGTERM');
           killTimer = setTimeout(() => signalGroup(pid, 'SIGKILL'), this.graceMs);
         }
         await done;

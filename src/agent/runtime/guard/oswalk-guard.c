@@ -2,7 +2,7 @@
  * oswalk-guard: the per-job supervisor that makes "a job runs at most once at a time" hold when
  * the agent cannot act (frozen by SIGSTOP or a paused VM, cut off from Redis, killed).
  *
- *   oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] -- COMMAND [ARG]...
+ *   oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] [--pty ROWSxCOLS] -- COMMAND [ARG]...
  *
  * It starts COMMAND as its child and waits for it. FENCE_FILE holds one number: the
  * CLOCK_MONOTONIC time, in milliseconds, until which the node's hold on its jobs is known to be
@@ -29,6 +29,18 @@
  * does, e.g. while Redis is down), and the child looks at the fence once more just before the
  * exec: a job whose node lost its hold while it was starting never starts.
  *
+ * --pty (process mode; `oswalk run -t`): the job gets a pseudo-terminal of its own, as under
+ * sshd. The guard, which the agent starts as a session leader, takes the terminal as its
+ * controlling terminal and gives its slave side to the child as stdin, stdout and stderr; it
+ * relays its own stdin to the terminal and the terminal to its own stdout (the agent's pipes),
+ * and reads window sizes ("ROWS COLS\n") from fd 3. Ctrl-C, Ctrl-Z and Ctrl-\ are then the
+ * terminal's to turn into signals for its foreground process group, as on a local terminal. The
+ * relay never blocks: a frozen agent that stops reading must not keep the guard from its fence.
+ * A polite stop (SIGTERM from the agent) hangs the terminal up (SIGHUP to its foreground group
+ * and the job), as a closed ssh connection does; the job's shell may have moved its jobs into
+ * process groups of their own, so when the job ends or is fenced, the guard kills every process
+ * left in its session, not only its process group.
+ *
  * Exit status: the child's (its exit code, or in process mode the same signal raised again, so
  * the agent sees "killed by SIGX"; in container mode 128+N, as Docker reports signals). An
  * exec failure prints a line to stderr and exits 127 (not found) or 126 (not executable), as
@@ -45,7 +57,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +75,8 @@ static const char *cgroups[MAX_CGROUPS];
 static int n_cgroups;
 static int pid1;
 static pid_t parent;
+/* The pseudo-terminal's master side in --pty mode, else -1. */
+static int master = -1;
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -103,9 +120,28 @@ static void kill_cgroup(const char *dir) {
   }
 }
 
+/*
+ * Send sig to every other process of our session (--pty: the guard leads it, and a job's shell
+ * puts its pipelines into process groups of their own, out of reach of kill(0, ...)).
+ */
+static void kill_session(int sig) {
+  pid_t self = getpid(), sid = getsid(0);
+  DIR *d = opendir("/proc");
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long pid = strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0 || pid == self) continue;
+    if (getsid((pid_t)pid) == sid) kill((pid_t)pid, sig);
+  }
+  closedir(d);
+}
+
 /* Kill everything the job is made of; does not return. */
 static void fence(const char *why) {
   for (int i = 0; i < n_cgroups; i++) kill_cgroup(cgroups[i]);
+  if (master >= 0) kill_session(SIGKILL);
   /* Never block on the job's output pipe: the agent that reads it may be the frozen one. */
   fcntl(2, F_SETFL, fcntl(2, F_GETFL) | O_NONBLOCK);
   dprintf(2, "\noswalk: %s: the job is killed so that it never runs on two nodes at once\n", why);
@@ -140,12 +176,82 @@ static int wait_exec(int fd, int failed[2]) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] -- COMMAND [ARG]...\n");
+  fprintf(stderr, "usage: oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] [--pty ROWSxCOLS] -- COMMAND [ARG]...\n");
   return 125;
+}
+
+/* Leave as the child ended (see "Exit status" above). */
+static int exit_like(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  int s = WTERMSIG(status);
+  if (pid1) return 128 + s;
+  signal(s, SIG_DFL);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, s);
+  sigprocmask(SIG_UNBLOCK, &one, NULL);
+  raise(s);
+  return 128 + s;
+}
+
+/* What a closed ssh connection does to its session: SIGHUP (and SIGCONT, for a stopped job). */
+static void hang_up(pid_t child) {
+  pid_t fg = tcgetpgrp(master);
+  if (fg > 0 && fg != getpgrp()) {
+    kill(-fg, SIGHUP);
+    kill(-fg, SIGCONT);
+  }
+  kill(child, SIGHUP);
+  kill(child, SIGCONT);
+}
+
+/* One direction of the --pty relay: bytes read from one side, not yet written to the other. */
+struct relay {
+  char buf[65536];
+  size_t off, len;
+};
+
+/* Write what `r` holds to fd without blocking; 0 when the other side is gone (what is left is dropped). */
+static int flush_relay(struct relay *r, int fd) {
+  ssize_t n = write(fd, r->buf + r->off, r->len - r->off);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return 1;
+    r->off = r->len = 0;
+    return 0;
+  }
+  r->off += (size_t)n;
+  if (r->off == r->len) r->off = r->len = 0;
+  return 1;
+}
+
+/* Window sizes from the agent, "ROWS COLS\n" each; the last complete one counts. */
+static int read_sizes(int fd) {
+  static char line[64];
+  static size_t have;
+  ssize_t n = read(fd, line + have, sizeof line - 1 - have);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return 0;
+  if (n < 0) return 1;
+  have += (size_t)n;
+  line[have] = 0;
+  char *nl;
+  while ((nl = strchr(line, '\n')) != NULL) {
+    struct winsize ws = { 0 };
+    if (sscanf(line, "%hu %hu", &ws.ws_row, &ws.ws_col) == 2) ioctl(master, TIOCSWINSZ, &ws);
+    have -= (size_t)(nl + 1 - line);
+    memmove(line, nl + 1, have + 1);
+  }
+  if (have == sizeof line - 1) have = 0; /* no newline in a full buffer: not ours to make sense of */
+  return 1;
+}
+
+static void nonblocking(int fd) {
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
 int main(int argc, char **argv) {
   int i = 1;
+  struct winsize ws = { 0 };
+  int pty = 0;
   if (i >= argc) return usage();
   fence_file = argv[i++];
   while (i < argc && strcmp(argv[i], "--") != 0) {
@@ -154,6 +260,9 @@ int main(int argc, char **argv) {
       i += 2;
     } else if (strcmp(argv[i], "--cwd") == 0 && i + 1 < argc) {
       cwd = argv[i + 1];
+      i += 2;
+    } else if (strcmp(argv[i], "--pty") == 0 && i + 1 < argc && sscanf(argv[i + 1], "%hux%hu", &ws.ws_row, &ws.ws_col) == 2) {
+      pty = 1;
       i += 2;
     } else {
       return usage();
@@ -175,6 +284,29 @@ int main(int argc, char **argv) {
   }
   if (read_fence() <= now_ms()) fence("the node's lease was not current when the job started");
 
+  int slave = -1;
+  if (pty) {
+    /* A container's terminal is the engine's (a Tty container): --pty is for process jobs. */
+    if (pid1 || getsid(0) != getpid()) {
+      fprintf(stderr, "oswalk-guard: --pty needs the guard to lead its own session, outside a container's PID 1\n");
+      return 125;
+    }
+    master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || ioctl(master, TIOCSWINSZ, &ws) < 0 ||
+        (slave = open(ptsname(master), O_RDWR | O_CLOEXEC)) < 0 || ioctl(slave, TIOCSCTTY, 0) < 0) {
+      perror("oswalk-guard: pseudo-terminal");
+      return 125;
+    }
+  }
+
+  /* A Tty container's terminal is 0x0 until the engine's first resize, which comes just after
+   * the start: wait for it (up to 1 s) so that the job starts with its real size. */
+  for (int t = 0; pid1 && isatty(0) && t < 100; t++) {
+    struct winsize w;
+    if (ioctl(0, TIOCGWINSZ, &w) == 0 && w.ws_row) break;
+    usleep(10000);
+  }
+
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) {
     perror("oswalk-guard: pipe");
@@ -189,6 +321,11 @@ int main(int argc, char **argv) {
     close(errpipe[0]);
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (!pid1) prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (slave >= 0) {
+      dup2(slave, 0);
+      dup2(slave, 1);
+      dup2(slave, 2);
+    }
     /* What failed, for the parent: {0, errno} the chdir, {1, errno} the exec. */
     int failed[2] = { 0, 0 };
     if (!cwd || chdir(cwd) == 0) {
@@ -204,6 +341,7 @@ int main(int argc, char **argv) {
     _exit(127);
   }
   close(errpipe[1]);
+  if (slave >= 0) close(slave);
   int failed[2];
   if (wait_exec(errpipe[0], failed)) {
     waitpid(child, NULL, 0);
@@ -218,35 +356,91 @@ int main(int argc, char **argv) {
   }
   close(errpipe[0]);
 
+  int sigfd = signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) {
+    perror("oswalk-guard: signalfd");
+    fence("the guard cannot watch its job");
+  }
+  /* --pty: terminal -> our stdout, our stdin -> terminal, window sizes on fd 3. */
+  static struct relay out, in;
+  int master_open = master >= 0, in_open = master >= 0, sizes_open = master >= 0 && fcntl(3, F_GETFD) >= 0;
+  int hung_up = 0, exited = 0, status = 0;
+  long long drain_until = 0;
+  if (master >= 0) {
+    nonblocking(master);
+    nonblocking(0);
+    nonblocking(1);
+    if (sizes_open) nonblocking(3);
+  }
   for (;;) {
-    long long deadline = read_fence();
-    long long left = deadline - now_ms();
+    long long left = read_fence() - now_ms();
     if (left <= 0) fence("no lease renewal reached this node in time (agent frozen, cut off or gone)");
+    if (exited && ((!master_open && !out.len) || now_ms() >= drain_until)) return exit_like(status);
     if (left > MAX_WAIT_MS) left = MAX_WAIT_MS;
-    struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
-    siginfo_t si;
-    int sig = sigtimedwait(&all, &si, &ts);
-    if (!pid1 && getppid() != parent) fence("the agent that started this job is gone");
-    if (sig < 0) continue; /* timeout or EINTR: look at the fence again */
-    if (sig == SIGCHLD) {
-      int status;
-      pid_t p;
-      while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (p != child) continue; /* an orphan reaped as PID 1 */
-        if (WIFEXITED(status)) return WEXITSTATUS(status);
-        int s = WTERMSIG(status);
-        if (pid1) return 128 + s;
-        signal(s, SIG_DFL);
-        sigset_t one;
-        sigemptyset(&one);
-        sigaddset(&one, s);
-        sigprocmask(SIG_UNBLOCK, &one, NULL);
-        raise(s);
-        return 128 + s;
-      }
-      continue;
+    struct pollfd p[5] = { { .fd = sigfd, .events = POLLIN } };
+    int n = 1, at_master = -1, at_out = -1, at_in = -1, at_sizes = -1;
+    if (master_open && (!out.len || in.len)) {
+      at_master = n;
+      p[n++] = (struct pollfd){ .fd = master, .events = (short)((out.len ? 0 : POLLIN) | (in.len ? POLLOUT : 0)) };
     }
-    /* Container mode: what is sent to the container is meant for the job. */
-    if (pid1) kill(child, sig);
+    if (out.len) {
+      at_out = n;
+      p[n++] = (struct pollfd){ .fd = 1, .events = POLLOUT };
+    }
+    if (in_open && !in.len) {
+      at_in = n;
+      p[n++] = (struct pollfd){ .fd = 0, .events = POLLIN };
+    }
+    if (sizes_open) {
+      at_sizes = n;
+      p[n++] = (struct pollfd){ .fd = 3, .events = POLLIN };
+    }
+    int ready = poll(p, (nfds_t)n, (int)left);
+    if (!pid1 && getppid() != parent) fence("the agent that started this job is gone");
+    if (ready < 0 && errno != EINTR) {
+      perror("oswalk-guard: poll");
+      fence("the guard cannot watch its job");
+    }
+    if (ready <= 0) continue; /* timeout or EINTR: look at the fence again */
+
+    struct signalfd_siginfo si;
+    while (p[0].revents && read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+      int sig = (int)si.ssi_signo;
+      if (sig == SIGCHLD) {
+        int st;
+        pid_t c;
+        while ((c = waitpid(-1, &st, WNOHANG)) > 0) {
+          if (c != child || exited) continue; /* an orphan reaped as PID 1 */
+          if (master < 0) return exit_like(st);
+          /* The job is its main process: what it left in the session goes, and what it wrote
+           * to the terminal is passed on (bounded: a reader that stopped reading is the fence's). */
+          exited = 1;
+          status = st;
+          kill_session(SIGKILL);
+          drain_until = now_ms() + 2000;
+        }
+      } else if (pid1) {
+        /* Container mode: what is sent to the container is meant for the job. A signal from the
+         * terminal itself (Ctrl-C in a Tty container) reached the job's process group already. */
+        if (si.ssi_code != SI_KERNEL) kill(child, sig);
+      } else if (master >= 0 && (sig == SIGTERM || sig == SIGHUP) && !hung_up && !exited) {
+        hung_up = 1;
+        hang_up(child);
+      }
+    }
+    if (at_master >= 0 && (p[at_master].revents & (POLLIN | POLLHUP | POLLERR)) && !out.len) {
+      ssize_t got = read(master, out.buf, sizeof out.buf);
+      if (got > 0) out.len = (size_t)got;
+      /* EIO: no process has the terminal open any more. */
+      else if (got == 0 || (errno != EAGAIN && errno != EINTR)) master_open = 0;
+    }
+    if (at_master >= 0 && (p[at_master].revents & POLLOUT) && in.len && !flush_relay(&in, master)) in_open = 0;
+    if (at_out >= 0 && p[at_out].revents) flush_relay(&out, 1);
+    if (at_in >= 0 && p[at_in].revents) {
+      ssize_t got = read(0, in.buf, sizeof in.buf);
+      if (got > 0) in.len = (size_t)got;
+      else if (got == 0 || (errno != EAGAIN && errno != EINTR)) in_open = 0;
+    }
+    if (at_sizes >= 0 && p[at_sizes].revents && !read_sizes(3)) sizes_open = 0;
   }
 }
