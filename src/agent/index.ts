@@ -185,7 +185,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       // The first heartbeat sets the fence, so the first job claimed is not fenced at once.
       if (!(await beat())) throw new Error(`node ${opts.node} was marked down as it registered`);
       const stopped = await opts.runtime.cleanup({ cluster, node: opts.node }, runner.runningIds());
-      const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted; requeued`, 'start');
+      const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted`, 'start');
       log.info({ epoch, why, orphansStopped: stopped.length, requeued, cpus, memoryBytes, agentUrl }, 'registered');
     })().finally(() => {
       registering = undefined;
@@ -234,7 +234,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       // share directory (docker/host-setup.sh --down removes only empty directories).
       await rm(fenceDir, { recursive: true, force: true });
       await rmdir(dirname(fenceDir)).catch(() => undefined);
-      await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped; requeued`, 'stop').catch(() => 0);
+      await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped`, 'stop').catch(() => 0);
       await app.close();
       redis.disconnect();
     },

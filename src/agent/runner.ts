@@ -281,7 +281,8 @@ export class JobRunner {
     const { claim } = r;
     const { spec } = claim;
     const log = this.o.log.child({ job: claim.id, attempt: claim.attempt });
-    const shipper = new LogShipper(this.o.redis, this.o.ks, claim.id, claim.attempt);
+    // A terminal's output is someone's echo: sent at once, not batched for 100 ms.
+    const shipper = new LogShipper(this.o.redis, this.o.ks, claim.id, claim.attempt, spec.tty ? { flushMs: 0 } : {});
     const runSpec: RunSpec = {
       cluster: this.o.cluster,
       fenceDir: this.o.fence.dir,
@@ -297,6 +298,7 @@ export class JobRunner {
       privileged: spec.privileged,
       ...(this.o.clusterMount ? { clusterMount: this.o.clusterMount } : {}),
       ...(spec.stdin ? { stdin: true } : {}),
+      ...(spec.tty ? { tty: spec.tty } : {}),
     };
     const started = Date.now();
     let result: RunResult;
@@ -304,7 +306,7 @@ export class JobRunner {
     const over = new AbortController();
     try {
       r.handle = await this.o.runtime.start(runSpec, (stream, data) => shipper.write(stream, data));
-      if (r.handle.stdin) void pumpStdin(this.o.redis, this.o.ks, claim.id, r.handle.stdin, over.signal);
+      if (r.handle.stdin || r.handle.resize) void pumpStdin(this.o.redis, this.o.ks, claim.id, r.handle, over.signal);
       // A cancel that arrived while the runtime was starting the job.
       if (r.stop) await r.handle.kill(r.stop);
       if (spec.activeDeadlineSeconds) {

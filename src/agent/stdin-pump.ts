@@ -3,15 +3,17 @@ import type { Writable } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from '../state/keys.js';
 import { waitStdin } from '../state/jobs.js';
+import type { WindowSize } from '../state/jobspec.js';
 import { duplicateRedis } from '../state/redis.js';
 
 /**
  * Feed a job's standard input from its stream in Redis (`oswalk run -i`), from the start: an
  * attempt that starts over reads all of it again. Writes wait for the job to read (drain), so
  * a job that reads slowly holds nothing up but itself. Ends the job's input at the end of the
- * stream; stops when `signal` aborts (the job is over).
+ * stream (a tty job's terminal still takes new sizes after it); stops when `signal` aborts
+ * (the job is over).
  */
-export async function pumpStdin(redis: Redis, ks: Keyspace, id: string, stdin: Writable, signal: AbortSignal): Promise<void> {
+export async function pumpStdin(redis: Redis, ks: Keyspace, id: string, job: { stdin?: Writable; resize?(size: WindowSize): void }, signal: AbortSignal): Promise<void> {
   const blocking = duplicateRedis(redis);
   const stop = () => blocking.disconnect();
   signal.addEventListener('abort', stop);
@@ -20,12 +22,11 @@ export async function pumpStdin(redis: Redis, ks: Keyspace, id: string, stdin: W
     while (!signal.aborted) {
       for (const e of await waitStdin(blocking, ks, id, after, 5000)) {
         after = e.id;
-        if (e.eof) {
-          stdin.end();
-          return;
-        }
-        if (!stdin.write(e.data)) await once(stdin, 'drain', { signal });
+        if ('size' in e) job.resize?.(e.size);
+        else if ('eof' in e) job.stdin?.end();
+        else if (job.stdin && !job.stdin.write(e.data)) await once(job.stdin, 'drain', { signal });
       }
+      if (!job.resize && job.stdin?.writableEnded) return;
     }
   } catch {
     // Aborted (the blocking read is cut off with its connection), or the job closed its input.

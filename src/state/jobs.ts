@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
-import { milliCpus, type JobSpec } from './jobspec.js';
+import { milliCpus, type JobSpec, type WindowSize } from './jobspec.js';
 import { decodeNode, TERMINAL_STATES, type JobState, type NodeRecord } from './types.js';
 
 /**
@@ -508,8 +508,17 @@ export class StdinError extends Error {
 
 /** Append to a job's standard input; `eof` ends it. */
 export async function appendStdin(redis: Redis, ks: Keyspace, id: string, data: Buffer, eof: boolean, maxBytes = STDIN_MAX_BYTES): Promise<void> {
+  await stdinScript(redis, ks, id, [maxBytes, data, eof ? '1' : '0', '']);
+}
+
+/** A tty job's terminal takes a new size: in its input stream, in order with the keys typed. */
+export async function resizeTerminal(redis: Redis, ks: Keyspace, id: string, size: WindowSize): Promise<void> {
+  await stdinScript(redis, ks, id, [STDIN_MAX_BYTES, '', '0', `${size.rows} ${size.cols}`]);
+}
+
+async function stdinScript(redis: Redis, ks: Keyspace, id: string, args: (string | number | Buffer)[]): Promise<void> {
   try {
-    await runScript(redis, 'appendStdin', [ks.jobStdin(id)], [ks.prefix, id, maxBytes, data, eof ? '1' : '0']);
+    await runScript(redis, 'appendStdin', [ks.jobStdin(id)], [ks.prefix, id, ...args]);
   } catch (err) {
     const reason = /^(?:ERR )?(NOJOB|ENDED|CLOSED|TOOBIG)$/.exec((err as Error).message)?.[1] as StdinRefusal | undefined;
     if (reason) throw new StdinError(reason, id);
@@ -517,16 +526,24 @@ export async function appendStdin(redis: Redis, ks: Keyspace, id: string, data: 
   }
 }
 
+/** One entry of a job's input stream: bytes, a tty job's new window size, or the end. */
+export type StdinEntry = { id: string } & ({ data: Buffer } | { size: WindowSize } | { eof: true });
+
 /**
- * Wait up to blockMs for a job's standard input after `after` ('0' for the start): data, then
- * an entry with eof set. Blocks its connection: give it one of its own.
+ * Wait up to blockMs for a job's standard input after `after` ('0' for the start): data and
+ * window sizes, then an entry with eof set. Blocks its connection: give it one of its own.
  */
-export async function waitStdin(blocking: Redis, ks: Keyspace, id: string, after: string, blockMs: number): Promise<{ id: string; data?: Buffer; eof?: true }[]> {
+export async function waitStdin(blocking: Redis, ks: Keyspace, id: string, after: string, blockMs: number): Promise<StdinEntry[]> {
   const res = (await blocking.xreadBuffer('COUNT', 64, 'BLOCK', String(blockMs), 'STREAMS', ks.jobStdin(id), after)) as unknown as [Buffer, [Buffer, Buffer[]][]][] | null;
   if (!res) return [];
-  return res[0][1].map(([eid, fields]) => {
+  return res[0][1].map(([eid, fields]): StdinEntry => {
     const name = fields[0].toString();
-    return name === 'eof' ? { id: eid.toString(), eof: true as const } : { id: eid.toString(), data: fields[1] };
+    if (name === 'eof') return { id: eid.toString(), eof: true };
+    if (name === 'w') {
+      const [rows, cols] = fields[1].toString().split(' ').map(Number);
+      return { id: eid.toString(), size: { rows, cols } };
+    }
+    return { id: eid.toString(), data: fields[1] };
   });
 }
 

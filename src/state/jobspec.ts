@@ -14,6 +14,13 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const EnvName = Type.String({ pattern: ENV_NAME.source, maxLength: 256 });
 const LabelMap = Type.Record(Type.String({ minLength: 1, maxLength: 253 }), Type.String({ maxLength: 253 }));
 
+/** A terminal's size in character cells (a tty job's, at its start and on every resize). */
+export const WindowSizeSchema = Type.Object({
+  rows: Type.Integer({ minimum: 1, maximum: 10000 }),
+  cols: Type.Integer({ minimum: 1, maximum: 10000 }),
+}, { additionalProperties: false });
+export type WindowSize = Static<typeof WindowSizeSchema>;
+
 export const JobSpecInputSchema = Type.Object({
   image: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   command: Type.Optional(Type.Array(Type.String({ maxLength: LIMITS.argLength }), { maxItems: LIMITS.argItems })),
@@ -31,6 +38,11 @@ export const JobSpecInputSchema = Type.Object({
   restartPolicy: Type.Optional(Type.Union([Type.Literal('Never'), Type.Literal('OnFailure'), Type.Literal('Always')])),
   /** The job reads standard input sent to it (POST /v1/jobs/:id/stdin, `oswalk run -i`); otherwise it reads EOF. */
   stdin: Type.Optional(Type.Boolean()),
+  /**
+   * A pseudo-terminal for the job, of this size at its start (`oswalk run -t`); later sizes
+   * come through POST /v1/jobs/:id/resize. Its output is the terminal's, all on stdout.
+   */
+  tty: Type.Optional(WindowSizeSchema),
 }, { additionalProperties: false });
 
 export type JobSpecInput = Static<typeof JobSpecInputSchema>;
@@ -55,6 +67,8 @@ export interface JobSpec {
   restartPolicy: 'Never' | 'OnFailure' | 'Always';
   /** Present only when set, so that the specs of jobs without it stay as they were. */
   stdin?: true;
+  /** A terminal session: never started again elsewhere when its node is lost (see loseJob in include/jobs.lua). */
+  tty?: WindowSize;
 }
 
 export const JOB_DEFAULTS = { cpus: 1, memoryBytes: 0, priority: 0, backoffLimit: 0 } as const;
@@ -91,6 +105,7 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
     backoffLimit: s.backoffLimit ?? JOB_DEFAULTS.backoffLimit,
     restartPolicy: s.restartPolicy ?? 'Never',
     ...(s.stdin ? { stdin: true as const } : {}),
+    ...(s.tty ? { tty: { rows: s.tty.rows, cols: s.tty.cols } } : {}),
   };
 }
 

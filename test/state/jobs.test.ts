@@ -7,7 +7,7 @@ import { normalizeJobSpec, type JobSpecInput } from '../../src/state/jobspec.js'
 import {
   appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, endEntry, followJob, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
   readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, TERMINAL_STATES, uncordonNode, waitLog,
-  appendStdin, StdinError, waitStdin,
+  appendStdin, resizeTerminal, StdinError, waitStdin,
 } from '../../src/state/jobs.js';
 import { duplicateRedis } from '../../src/state/redis.js';
 
@@ -537,12 +537,14 @@ describe('job state scripts', () => {
     await assert.rejects(appendStdin(db.redis, ks, id, Buffer.from('far too long'), false, 10), (e: unknown) => e instanceof StdinError && e.reason === 'TOOBIG');
     await appendStdin(db.redis, ks, id, Buffer.from('two\n'), true, 10);
     await assert.rejects(appendStdin(db.redis, ks, id, Buffer.from('x'), false), (e: unknown) => e instanceof StdinError && e.reason === 'CLOSED');
+    // A terminal takes new sizes after its input ended, in order with it.
+    await resizeTerminal(db.redis, ks, id, { rows: 50, cols: 132 });
     const blocking = duplicateRedis(db.redis);
     try {
       // Read twice from the start, as a first attempt and its retry would: the same both times.
       for (let attempt = 1; attempt <= 2; attempt++) {
         const got = await waitStdin(blocking, ks, id, '0', 1000);
-        assert.deepEqual(got.map((e) => (e.eof ? 'EOF' : e.data!.toString())), ['one\n', 'two\n', 'EOF']);
+        assert.deepEqual(got.map((e) => ('eof' in e ? 'EOF' : 'size' in e ? `${e.size.rows}x${e.size.cols}` : e.data.toString())), ['one\n', 'two\n', 'EOF', '50x132']);
       }
     } finally {
       blocking.disconnect();

@@ -2,12 +2,12 @@ import { PassThrough } from 'node:stream';
 import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
-import { JobSpecInputSchema, normalizeJobSpec } from '../../state/jobspec.js';
+import { JobSpecInputSchema, normalizeJobSpec, WindowSizeSchema } from '../../state/jobspec.js';
 import { NameSchema } from '../../manifest/schema.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
 import {
-  appendStdin, cancelJob, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
+  appendStdin, cancelJob, resizeTerminal, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
   submitJobs, TERMINAL_STATES, waitLog,
   type JobOwner, type JobRecord, type JobState, type LogEntry,
 } from '../../state/jobs.js';
@@ -172,6 +172,26 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       await appendStdin(redis, ks, job.id, body ?? Buffer.alloc(0), req.query.eof === '1');
     } catch (err) {
       if (err instanceof StdinError) throw new HttpError(err.reason === 'NOJOB' ? 404 : err.reason === 'TOOBIG' ? 413 : 409, err.message, err.reason === 'TOOBIG' ? 'Payload Too Large' : 'Conflict');
+      throw err;
+    }
+    return { ok: true };
+  });
+
+  // A tty job's terminal takes a new size (the client's window changed: SIGWINCH).
+  app.post('/v1/jobs/:id/resize', {
+    schema: {
+      params: Type.Object({ id: JobId }),
+      body: WindowSizeSchema,
+      response: { 200: Type.Object({ ok: Type.Boolean() }) },
+    },
+  }, async (req) => {
+    const job = await getJob(redis, ks, req.params.id);
+    if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
+    if (!job.spec.tty) throw new HttpError(409, `job "${job.id}" has no terminal: submit it with "tty" (oswalk run -t)`, 'Conflict');
+    try {
+      await resizeTerminal(redis, ks, job.id, req.body);
+    } catch (err) {
+      if (err instanceof StdinError) throw new HttpError(err.reason === 'NOJOB' ? 404 : 409, err.message, 'Conflict');
       throw err;
     }
     return { ok: true };

@@ -4,7 +4,10 @@
   again; hence the cap.
   KEYS[1] jobin:<id>
   ARGV[1] prefix, ARGV[2] job id, ARGV[3] max bytes in all, ARGV[4] data (may be empty),
-  ARGV[5] '1' when this is the end of the input
+  ARGV[5] '1' when this is the end of the input,
+  ARGV[6] a tty job's new window size, "ROWS COLS", or '' (data is then empty): it goes into the
+  same stream, so that the agent applies it in order with the keystrokes around it, as ssh sends
+  a window change on the session's channel
   Returns the bytes now held; errors NOJOB (no such job), ENDED (the job is over), CLOSED (the
   input has ended), TOOBIG (past the cap).
 ]]
@@ -13,6 +16,11 @@ local jk = jobKey(ARGV[2])
 local state = redis.call('HGET', jk, 'state')
 if not state then return redis.error_reply('NOJOB') end
 if state == 'succeeded' or state == 'failed' or state == 'cancelled' then return redis.error_reply('ENDED') end
+if ARGV[6] ~= '' then
+  -- A terminal takes new sizes after its input has ended (`oswalk run -t` without -i).
+  redis.call('XADD', KEYS[1], '*', 'w', ARGV[6])
+  return tonumber(redis.call('HGET', jk, 'stdinBytes') or '0')
+end
 if redis.call('HGET', jk, 'stdinClosed') == '1' then return redis.error_reply('CLOSED') end
 local held = tonumber(redis.call('HGET', jk, 'stdinBytes') or '0') + #ARGV[4]
 if held > tonumber(ARGV[3]) then return redis.error_reply('TOOBIG') end

@@ -32,7 +32,7 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout
     redis.call('HSET', nk, 'status', 'down', 'runningJobs', 0)
     table.insert(down, name)
     for _, id in ipairs(nodeJobIds(name)) do
-      lose(id, 'node ' .. name .. ' went down; requeued')
+      lose(id, 'node ' .. name .. ' went down')
     end
   end
 end
@@ -41,7 +41,7 @@ for _, name in ipairs(redis.call('SMEMBERS', K.nodes)) do
   local lk = nodeLeasesKey(name)
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', lk, '-inf', now, 'LIMIT', 0, limit)) do
     if redis.call('HGET', jobKey(id), 'state') == 'running' then
-      lose(id, 'lease expired on node ' .. name .. '; requeued')
+      lose(id, 'lease expired on node ' .. name)
     else
       redis.call('ZREM', lk, id)
     end

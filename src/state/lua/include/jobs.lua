@@ -215,14 +215,22 @@ cancel = function(id, now, message)
   return 'cancelled'
 end
 
--- A job whose holder is gone (node down, lease expired, agent restarted): requeued, or
--- ended if it was being cancelled anyway. Returns 1 when requeued.
-local function loseJob(id, reason, now)
-  if redis.call('HGET', jobKey(id), 'cancelRequested') == '1' then
-    finish(id, 'cancelled', '', 'cancelled; ' .. reason, now)
+-- A job whose holder is gone (node down, lease expired, agent restarted; `why` says which):
+-- requeued, or ended if it was being cancelled anyway. A running terminal session (`oswalk run
+-- -t`) ends too: it is a person's, typing at it, and a new start elsewhere would feed what they
+-- typed to a new program; it ends as an ssh session ends with its connection. Returns 1 when
+-- requeued.
+local function loseJob(id, why, now)
+  local j = redis.call('HMGET', jobKey(id), 'cancelRequested', 'state', 'spec')
+  if j[1] == '1' then
+    finish(id, 'cancelled', '', 'cancelled; ' .. why, now)
     return 0
   end
-  requeue(id, reason, now, 0)
+  if j[2] == 'running' and cjson.decode(j[3]).tty then
+    finish(id, 'failed', '', 'the terminal session was lost: ' .. why, now)
+    return 0
+  end
+  requeue(id, why .. '; requeued', now, 0)
   return 1
 end
 
