@@ -1,12 +1,13 @@
 import { constants as osConstants } from 'node:os';
 import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { JobSpecInput } from '../state/jobspec.js';
+import type { JobSpecInput, WindowSize } from '../state/jobspec.js';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogLine } from '../controlplane/routes/jobs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
 import { localMountPath } from './config.js';
+import { makeTerminalRaw, note, restoreTerminal } from './terminal.js';
 
 /** The cwd relative to the unified mount, when the cwd is inside it. */
 export function workingDirInMount(cwd: string, mount: string): string | undefined {
@@ -20,18 +21,29 @@ function signalExitCode(message: string): number | undefined {
   return sig && osConstants.signals[sig] ? 128 + osConstants.signals[sig] : undefined;
 }
 
+export interface FollowOptions {
+  verbose?: boolean;
+  signal?: AbortSignal;
+  /** A terminal session (`run -t`): one that ends without the program's exit status (its node was lost) exits 255, as ssh does when its connection is lost. */
+  terminal?: boolean;
+}
+
+/** What `run -t` exits with when the session ended without the program's exit status. */
+export const SESSION_LOST_EXIT = 255;
+
 /**
  * Follow a job's output: stdout and stderr to ours, until its end line. Returns the exit
- * code the CLI should exit with: the job's own, 1 for a failure without one, 130 if cancelled.
+ * code the CLI should exit with: the job's own, 1 for a failure without one (255 for a
+ * terminal session), 130 if cancelled.
  */
-export async function followJob(api: ApiClient, id: string, opts: { verbose?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+export async function followJob(api: ApiClient, id: string, opts: FollowOptions = {}): Promise<number> {
   // Tell the user why nothing happens while the job waits for a node (`run`, and `logs -f` of a
   // job that is still pending): at once, then whenever the reason changes.
   let lastReason = '';
   const explain = () => void api.get<JobRecord>(`/v1/jobs/${id}`).then((j) => {
     if (j.state === 'pending' && j.waitReason && j.waitReason !== lastReason) {
       lastReason = j.waitReason;
-      process.stderr.write(`oswalk: job ${id} is waiting: ${j.waitReason}\n`);
+      note(`job ${id} is waiting: ${j.waitReason}`);
     }
   }, () => undefined);
   const first = setTimeout(explain, 300);
@@ -44,7 +56,7 @@ export async function followJob(api: ApiClient, id: string, opts: { verbose?: bo
   }
 }
 
-async function followOutput(api: ApiClient, id: string, opts: { verbose?: boolean; signal?: AbortSignal }): Promise<number> {
+async function followOutput(api: ApiClient, id: string, opts: FollowOptions): Promise<number> {
   let rest = '';
   let code: number | undefined;
   /** One line of the stream: printed, or taken as the end; returned for its id. */
@@ -55,17 +67,17 @@ async function followOutput(api: ApiClient, id: string, opts: { verbose?: boolea
     if (l.t === 'out') process.stdout.write(data);
     else if (l.t === 'err') process.stderr.write(data);
     // sys: what the API says of the output itself (bytes dropped), which a reader must not miss.
-    else if (l.t === 'sys') process.stderr.write(`oswalk: ${data.toString()}\n`);
+    else if (l.t === 'sys') note(data.toString());
     else if (l.t === 'end') {
       const end = JSON.parse(data.toString()) as { state: string; exitCode: string; message: string; attempt?: string; node?: string };
       if (end.state === 'succeeded') code = 0;
       else if (end.state === 'cancelled') code = 130;
       else if (end.exitCode !== '' && Number(end.exitCode) > 0) code = Number(end.exitCode);
-      else code = signalExitCode(end.message) ?? 1;
+      else code = signalExitCode(end.message) ?? (opts.terminal ? SESSION_LOST_EXIT : 1);
       // The message is the agent's when the program could not start or was killed: say why.
       if (opts.verbose || (end.state !== 'succeeded' && end.message !== '')) {
         const where = end.node ? ` on ${end.node} (attempt ${end.attempt})` : '';
-        process.stderr.write(`oswalk: job ${id} ${end.state}${where}${end.message ? `: ${end.message}` : ''}\n`);
+        note(`job ${id} ${end.state}${where}${end.message ? `: ${end.message}` : ''}`);
       }
     }
     return l;
@@ -78,7 +90,7 @@ async function followOutput(api: ApiClient, id: string, opts: { verbose?: boolea
   for (;;) {
     try {
       for await (const chunk of api.stream(`/v1/jobs/${id}/logs?follow=1${after ? `&after=${after}` : ''}`, opts.signal)) {
-        if (lostAt !== undefined) process.stderr.write('oswalk: following again\n');
+        if (lostAt !== undefined) note('following again');
         lostAt = undefined;
         followed = true;
         const lines = (rest + chunk.toString('utf8')).split('\n');
@@ -95,7 +107,7 @@ async function followOutput(api: ApiClient, id: string, opts: { verbose?: boolea
       rest = '';
       if (lostAt === undefined) {
         lostAt = Date.now();
-        process.stderr.write(`oswalk: lost the control plane (${(err as Error).message}); job ${id} runs on, following again when it is back\n`);
+        note(`lost the control plane (${(err as Error).message}); job ${id} runs on, following again when it is back`);
       } else if (Date.now() - lostAt > RECONNECT_FOR_MS) {
         throw new ApiError(0, `cannot reach the control plane for ${RECONNECT_FOR_MS / 1000} s; job ${id} may still be running: oswalk logs -f ${id} follows it again`);
       }
@@ -119,10 +131,11 @@ async function sendStdin(api: ApiClient, id: string, cancel: () => Promise<unkno
     await api.postBytes(`${path}?eof=1`, Buffer.alloc(0));
   } catch (err) {
     if (err instanceof ApiError && err.status === 413) {
-      process.stderr.write(`oswalk: ${err.message}; cancelling the job\n`);
+      note(`${err.message}; cancelling the job`);
       await cancel();
-    } else if (!(err instanceof ApiError && err.status === 409)) {
-      process.stderr.write(`oswalk: could not send standard input to job ${id}: ${(err as Error).message}\n`);
+    } else if (!(err instanceof ApiError && err.status === 409) && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+      // (A premature close is ours: the job ended, and its input, a terminal that never ends, was closed.)
+      note(`could not send standard input to job ${id}: ${(err as Error).message}`);
     }
   } finally {
     process.stdin.destroy();
@@ -152,6 +165,11 @@ function envFlags(values: string[], from: NodeJS.ProcessEnv = process.env): Reco
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/** This terminal's size (standard output's, as ssh takes it; 24x80 when only input is one). */
+function windowSize(): WindowSize {
+  return { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 };
+}
+
 export function register(program: Command): void {
   program.command('run')
     .description('run a command on the best node of the cluster, stream its output here, and exit with its exit code')
@@ -167,18 +185,25 @@ export function register(program: Command): void {
     .option('--deadline <seconds>', 'kill and fail the job after this many seconds')
     .option('--retries <n>', 'retry a failed run up to n times, with backoff')
     .option('-i, --stdin', 'pass this command\'s standard input to the job, as docker run -i does (without it the job reads EOF)')
+    .option('-t, --tty', 'give the job a terminal, as ssh -t and docker run -t do (with -i: an interactive session, keys and window size go through)')
     .option('--detach', 'print the job id and return at once')
     .option('-v, --verbose', 'also show scheduling and attempt messages')
     .action(action(async (command: string[], opts: {
       cpus: string; memory?: string; image?: string; nodeSelector?: string; runtime?: 'docker' | 'process'; env: string[];
-      name?: string; priority?: string; deadline?: string; retries?: string; stdin?: boolean; detach?: boolean; verbose?: boolean;
+      name?: string; priority?: string; deadline?: string; retries?: string; stdin?: boolean; tty?: boolean; detach?: boolean; verbose?: boolean;
     }, cmd: Command) => {
       if (opts.stdin && opts.detach) throw new UsageError('-i sends this command\'s input to the job while it runs, so it cannot --detach');
+      if (opts.tty && opts.detach) throw new UsageError('-t gives the job this terminal while it runs, so it cannot --detach');
+      // As docker run -it: a terminal session needs one here, to take keys from and size by.
+      if (opts.tty && !process.stdin.isTTY) throw new UsageError('-t needs a terminal, and standard input is not one: run it from a terminal, or leave out -t (output then comes as from a pipe)');
       if (command[0] === '') throw new UsageError('the command is an empty string: give a program to run, as in oswalk run -- ./my_program');
       if (opts.image === '') throw new UsageError('--image is empty: give an image name, or leave --image out to run on the host');
       if (opts.name !== undefined) await checkName(opts.name);
       const api = client(cmd);
       const env = envFlags(opts.env);
+      const window = opts.tty ? windowSize() : undefined;
+      // The job's terminal is of the kind this one is, as ssh tells sshd (an -e TERM wins).
+      if (opts.tty && env.TERM === undefined && process.env.TERM) env.TERM = process.env.TERM;
       const wd = workingDirInMount(process.cwd(), localMountPath());
       const runtime = opts.runtime ?? (opts.image ? 'docker' : undefined);
       const spec: JobSpecInput = {
@@ -194,6 +219,7 @@ export function register(program: Command): void {
         ...(opts.deadline ? { activeDeadlineSeconds: Number(opts.deadline) } : {}),
         ...(opts.retries ? { backoffLimit: Number(opts.retries) } : {}),
         ...(opts.stdin ? { stdin: true } : {}),
+        ...(window ? { tty: window } : {}),
       };
       const { id } = await api.post<{ id: string }>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec });
       if (opts.detach) {
@@ -209,15 +235,24 @@ export function register(program: Command): void {
       const onSignal = (sig: NodeJS.Signals) => {
         if (signalled) process.exit(128 + osConstants.signals[sig]);
         signalled = true;
-        process.stderr.write(`oswalk: cancelling job ${id} (${sig} again to leave without waiting)\n`);
+        note(`${opts.tty ? 'hanging up' : 'cancelling'} job ${id} (${sig} again to leave without waiting)`);
         void cancel();
       };
+      // With a terminal, a closed one (SIGHUP) or a kill of this command hangs the job's
+      // terminal up, as ssh's end does to its session: the agent stops a tty job with SIGHUP.
       for (const s of STOP_SIGNALS) process.on(s, onSignal);
       onBrokenPipe.add(cancel);
+      // Keys reach the job as typed (Ctrl-C, Ctrl-Z, Ctrl-\ and Ctrl-D included): its terminal
+      // turns them into signals and end of input, as a local one would.
+      if (opts.tty && opts.stdin) makeTerminalRaw();
+      const resized = () => void api.post(`/v1/jobs/${id}/resize`, windowSize()).catch(() => undefined);
+      if (window) process.stdout.on('resize', resized);
       if (opts.stdin) void sendStdin(api, id, cancel);
       try {
-        return await followJob(api, id, { verbose: opts.verbose });
+        return await followJob(api, id, { verbose: opts.verbose, terminal: opts.tty });
       } finally {
+        restoreTerminal();
+        process.stdout.off('resize', resized);
         for (const s of STOP_SIGNALS) process.off(s, onSignal);
         onBrokenPipe.delete(cancel);
         // The job is over: input still to come (a terminal, a pipe that never ends) is no one's.

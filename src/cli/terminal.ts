@@ -1,0 +1,43 @@
+import { execFileSync } from 'node:child_process';
+
+/**
+ * The local terminal of `oswalk run -t`, made raw as ssh makes it (no line editing, no echo,
+ * no signals from keys, no output processing: the job's own terminal on its node does all of
+ * that) and given back as it was, also when the CLI leaves through process.exit or a second
+ * signal. Node's setRawMode keeps output processing on (ONLCR), which turns every line feed a
+ * full-screen program sends into a carriage return and a line feed; stty (coreutils, on every
+ * Debian) sets what ssh sets.
+ */
+let saved: string | undefined;
+
+function stty(args: string[]): string {
+  return execFileSync('stty', args, { stdio: ['inherit', 'pipe', 'pipe'], encoding: 'utf8' }).trim();
+}
+
+const raw = () => stty(['raw', '-echo']);
+
+/** Make standard input's terminal raw until restoreTerminal() or the process's exit. */
+export function makeTerminalRaw(): void {
+  saved = stty(['-g']);
+  raw();
+  process.once('exit', restoreTerminal);
+  // A shell that resumed us (after a kill -STOP) may have set its own modes meanwhile.
+  process.on('SIGCONT', raw);
+}
+
+export function restoreTerminal(): void {
+  if (saved === undefined) return;
+  const was = saved;
+  saved = undefined;
+  process.off('SIGCONT', raw);
+  try {
+    stty([was]);
+  } catch {
+    // The terminal is gone (closed window): nothing left to restore.
+  }
+}
+
+/** One line of the CLI's own on stderr, readable also while the terminal is raw. */
+export function note(text: string): void {
+  process.stderr.write(`oswalk: ${text}${saved === undefined ? '\n' : '\r\n'}`);
+}
