@@ -12,7 +12,7 @@ import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { createRuntime } from '../../src/agent/runtime/index.js';
 import { Output } from '../helpers/output.js';
 import { heldFence } from '../helpers/fence.js';
-import { checkStdin } from '../helpers/runtime-stdin.js';
+import { checkStdin, checkTty } from '../helpers/runtime-stdin.js';
 import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE, type DockerStatus } from '../helpers/docker.js';
 import { sharedTempDir } from '../helpers/mounts.js';
 
@@ -89,6 +89,11 @@ describe('docker runtime', () => {
   test('standard input, when asked for, reaches the container and its end closes it; otherwise it reads EOF', async (t) => {
     if (skipWithoutDocker(t, docker)) return;
     await checkStdin(rt, spec);
+  });
+
+  test('a tty job: a terminal of its size that takes new ones, keys through it, Ctrl-C as SIGINT, a stop as a hang-up', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    await checkTty(rt, spec);
   });
 
   test('command not found: exit code 127 and a clear error', async (t) => {

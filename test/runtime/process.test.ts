@@ -16,7 +16,7 @@ import { cgroupName } from '../../src/agent/runtime/limits.js';
 import { guardBinary } from '../../src/agent/runtime/guard.js';
 import type { RunSpec } from '../../src/agent/runtime/types.js';
 import { Output } from '../helpers/output.js';
-import { checkStdin } from '../helpers/runtime-stdin.js';
+import { checkStdin, checkTty } from '../helpers/runtime-stdin.js';
 import { heldFence } from '../helpers/fence.js';
 import { stalledMount } from '../helpers/stalled-mount.js';
 import { monotonicMs, NodeFence } from '../../src/agent/fence.js';
@@ -99,6 +99,10 @@ describe('process runtime', () => {
 
   test('standard input, when asked for, reaches the job and its end closes it; otherwise it reads EOF', async () => {
     await checkStdin(rt, spec);
+  });
+
+  test('a tty job: a terminal of its size that takes new ones, keys through it, Ctrl-C as SIGINT, a stop as a hang-up', async () => {
+    await checkTty(rt, spec);
   });
 
   test('exit codes and signals', async () => {
