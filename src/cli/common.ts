@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseLabelSelector, type LabelSelector } from '../manifest/labels.js';
 import { apiClient, ApiError, DEFAULT_REQUEST_TIMEOUT_MS, type ApiClient } from './client.js';
@@ -11,15 +12,17 @@ export const onBrokenPipe = new Set<() => Promise<unknown>>();
 
 /**
  * When the reader of stdout goes away (`oswalk get jobs | head`), end quietly with 141, as
- * SIGPIPE ends other programs: Node ignores SIGPIPE and would print an EPIPE stack trace.
+ * SIGPIPE ends other programs: Node ignores SIGPIPE and would print an EPIPE stack trace. A
+ * terminal that closed (EIO) ends it the same way, with 129, as its SIGHUP would.
  */
 export function exitOnBrokenPipe(): void {
   let ending = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
+    if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err;
     if (ending) return;
     ending = true;
-    void Promise.allSettled([...onBrokenPipe].map((f) => f())).then(() => process.exit(EXIT.brokenPipe));
+    const code = err.code === 'EPIPE' ? EXIT.brokenPipe : 128 + osConstants.signals.SIGHUP;
+    void Promise.allSettled([...onBrokenPipe].map((f) => f())).then(() => process.exit(code));
   });
   // A closed terminal (SIGHUP) fails writes to stderr too; there is nowhere left to report that,
   // and the work under way (cancelling `oswalk run`'s job) must still finish.

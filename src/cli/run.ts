@@ -235,8 +235,8 @@ export function register(program: Command): void {
       const onSignal = (sig: NodeJS.Signals) => {
         if (signalled) process.exit(128 + osConstants.signals[sig]);
         signalled = true;
-        note(`${opts.tty ? 'hanging up' : 'cancelling'} job ${id} (${sig} again to leave without waiting)`);
         void cancel();
+        note(`${opts.tty ? 'hanging up' : 'cancelling'} job ${id} (${sig} again to leave without waiting)`);
       };
       // With a terminal, a closed one (SIGHUP) or a kill of this command hangs the job's
       // terminal up, as ssh's end does to its session: the agent stops a tty job with SIGHUP.

@@ -37,7 +37,10 @@ export function restoreTerminal(): void {
   }
 }
 
-/** One line of the CLI's own on stderr, readable also while the terminal is raw. */
+/**
+ * One line of the CLI's own on stderr, readable also while the terminal is raw (on a line of
+ * its own: the job's last output, a prompt, may have left the cursor mid-line).
+ */
 export function note(text: string): void {
-  process.stderr.write(`oswalk: ${text}${saved === undefined ? '\n' : '\r\n'}`);
+  process.stderr.write(saved === undefined ? `oswalk: ${text}\n` : `\r\noswalk: ${text}\r\n`);
 }

@@ -1,10 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OSWALK_BIN } from '../helpers/cli.js';
-import { TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
+import { api, startJobsControlPlane, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
+import { TestRedis } from '../helpers/redis.js';
 import { Tmux } from '../helpers/tmux.js';
+import { until } from '../helpers/until.js';
 
 /**
  * `oswalk run -it`, driven in a real terminal (tmux) as a person would: full-screen and
@@ -129,9 +132,67 @@ describe('oswalk run -t: a terminal session', () => {
     await term.clear();
   });
 
+  test('a closed terminal hangs the session up: the job gets SIGHUP, as under ssh', async () => {
+    const own = await Tmux.start({ cols: 80, rows: 24, cwd: cluster.state.dir });
+    const mark = join(cluster.state.dir, 'hangup.txt');
+    try {
+      await own.type(osw(['run', '-it', '--', 'sh', '-c', `trap 'echo "hung up" > ${mark}; exit 1' HUP; echo ready; while :; do sleep 0.1; done`]));
+      await own.waitFor(/^ready$/m, 20_000);
+      // The window goes: its shell and the CLI in the foreground get SIGHUP from the kernel.
+      await own.tmux('kill-server');
+      await until('the job to get SIGHUP', async () => existsSync(mark) && readFileSync(mark, 'utf8') === 'hung up\n', 15_000).catch(async (err) => {
+        console.log(JSON.stringify((await api(cluster.url)('/v1/jobs')).body, null, 1).slice(0, 3000));
+        throw err;
+      });
+    } finally {
+      await own.stop();
+    }
+  });
+
   test('-t without a terminal is refused, as docker run -t is, and runs nothing', async () => {
     const r = await cluster.oswalk(['run', '-it', '--', 'true']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /-t needs a terminal, and standard input is not one/);
+  });
+});
+
+describe('oswalk run -t: the node of a terminal session dies', () => {
+  let server: TestRedis;
+  let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
+  let agent: ChildProcess | undefined;
+  let term: Tmux;
+  const state = tempDir('tty-lost');
+  const nodeTimeoutMs = 3000;
+
+  before(async () => {
+    server = await TestRedis.start();
+    cp = await startJobsControlPlane(server.url, { nodeTimeoutMs });
+    agent = spawn(process.execPath, [OSWALK_BIN, '--api', cp.url, '--token', TOKEN, 'agent', '--node', 'lost1', '--runtime', 'process',
+      '--state-dir', state.dir, '--export', state.dir, '--no-mount', '--listen', '127.0.0.1:0'], { stdio: 'ignore', env: { ...process.env, OSWALK_LOG_LEVEL: 'warn' } });
+    const get = api(cp.url);
+    await until('the agent to register', async () => (await get<{ items: { name: string; status: string }[] }>('/v1/nodes')).body.items?.some((n) => n.status === 'ready'), 20_000);
+    term = await Tmux.start({ cols: 200, rows: 30, cwd: state.dir });
+  });
+  after(async () => {
+    agent?.kill('SIGKILL');
+    await term?.stop();
+    await cp?.close();
+    await server?.stop();
+    state.remove();
+  });
+
+  test('the client says so and exits 255 within the node timeout, and the terminal is restored', async () => {
+    const cmd = [process.execPath, OSWALK_BIN, '--api', cp.url, '--token', TOKEN, 'run', '-it', '--', 'bash', '--norc', '--noprofile'];
+    await term.type(cmd.map((a) => `'${a}'`).join(' '));
+    await term.waitFor(/bash-[\d.]+[#$]$/m, 20_000);
+    const killedAt = Date.now();
+    agent!.kill('SIGKILL');
+    const shown = await term.waitFor(/the terminal session was lost: node lost1 went down\n\$$/m, nodeTimeoutMs + 10_000);
+    const tookMs = Date.now() - killedAt;
+    // The node is declared down after nodeTimeoutMs without a heartbeat, by the next monitor pass (each second).
+    assert.ok(tookMs < nodeTimeoutMs + 3000, `the session ended ${tookMs} ms after the node died`);
+    assert.match(shown, /oswalk: job \w+ failed on lost1 \(attempt 1\): the terminal session was lost/);
+    await term.type('echo "rc=$?"; stty -a | tr " " "\\n" | grep -cxE "icanon|echo|opost|isig"');
+    await term.waitFor(/rc=255\n4$/m);
   });
 });
