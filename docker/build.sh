@@ -50,7 +50,7 @@ build() {
 
 # The app's inputs: what the build stage reads (see .dockerignore), with the installed
 # dependencies represented by npm's record of them and their native addons rather than
-# 100 MB of files. native/ holds the job guard compiled on the host (scripts/build-guard.mjs),
+# 100 MB of files. native/ holds the job guard compiled on the host (scripts/build-native.mjs),
 # which the build stage keeps: it has no C compiler (src/ holds the guard's source).
 app_inputs=(package.json package-lock.json tsconfig.json bin src scripts docker/Dockerfile docker/deps.sh .dockerignore)
 for d in patches manifests native; do [ -e "$d" ] && app_inputs+=("$d"); done

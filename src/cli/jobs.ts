@@ -100,7 +100,7 @@ export function register(program: Command): void {
     .action(action(async (job: string, opts: { follow?: boolean }, cmd: Command) => {
       const api = client(cmd);
       const id = await resolveJob(api, job);
-      if (opts.follow) return followJob(api, id, { verbose: true });
+      if (opts.follow) return (await followJob(api, id, { verbose: true })).code;
       let rest = '';
       const print = (line: string) => {
         if (!line) return;

@@ -15,69 +15,92 @@ export function workingDirInMount(cwd: string, mount: string): string | undefine
   return relative(mount, cwd) || '.';
 }
 
-/** A shell's exit code for a job the agent reported `killed by SIGTERM` (runner.ts): 128 + the signal's number. */
-function signalExitCode(message: string): number | undefined {
+/** The signal of a job the agent reported `killed by SIGTERM` (runner.ts), as its number. */
+function killedBy(message: string): number | undefined {
   const sig = /^killed by (SIG[A-Z0-9]+)$/.exec(message)?.[1] as keyof typeof osConstants.signals | undefined;
-  return sig && osConstants.signals[sig] ? 128 + osConstants.signals[sig] : undefined;
+  return sig ? osConstants.signals[sig] : undefined;
 }
+
+/** Where a followed job's output and the CLI's own lines about it go. */
+export interface FollowSink {
+  /** A promise back: read no more of the stream until it settles (the reader is slow). */
+  out(data: Buffer): void | Promise<void>;
+  err(data: Buffer): void | Promise<void>;
+  note(text: string): void;
+}
+
+/** This process's stdout and stderr. */
+const OWN_OUTPUT: FollowSink = { out: (d) => void process.stdout.write(d), err: (d) => void process.stderr.write(d), note };
 
 export interface FollowOptions {
   verbose?: boolean;
   signal?: AbortSignal;
   /** A terminal session (`run -t`): one that ends without the program's exit status (its node was lost) exits 255, as ssh does when its connection is lost. */
   terminal?: boolean;
+  sink?: FollowSink;
+  /** The job stands in for a local program (`oswalk shell`): a signal that killed it shows in how it ends, as a local one's would, not in a line of ours. */
+  asLocal?: boolean;
+}
+
+/** How a followed job ended, as a shell would see the program: an exit code, and the signal that killed it. */
+export interface JobExit {
+  /** The job's own; 128+N for signal N; 1 for a failure without one (255 for a terminal session); 130 if cancelled. */
+  code: number;
+  signal?: number;
 }
 
 /** What `run -t` exits with when the session ended without the program's exit status. */
 export const SESSION_LOST_EXIT = 255;
 
 /**
- * Follow a job's output: stdout and stderr to ours, until its end line. Returns the exit
- * code the CLI should exit with: the job's own, 1 for a failure without one (255 for a
- * terminal session), 130 if cancelled.
+ * Follow a job's output (to the sink, by default our stdout and stderr) until its end line;
+ * how it ended.
  */
-export async function followJob(api: ApiClient, id: string, opts: FollowOptions = {}): Promise<number> {
+export async function followJob(api: ApiClient, id: string, opts: FollowOptions = {}): Promise<JobExit> {
+  const sink = opts.sink ?? OWN_OUTPUT;
   // Tell the user why nothing happens while the job waits for a node (`run`, and `logs -f` of a
   // job that is still pending): at once, then whenever the reason changes.
   let lastReason = '';
   const explain = () => void api.get<JobRecord>(`/v1/jobs/${id}`).then((j) => {
     if (j.state === 'pending' && j.waitReason && j.waitReason !== lastReason) {
       lastReason = j.waitReason;
-      note(`job ${id} is waiting: ${j.waitReason}`);
+      sink.note(`job ${id} is waiting: ${j.waitReason}`);
     }
   }, () => undefined);
   const first = setTimeout(explain, 300);
   const watch = setInterval(explain, 2000);
   try {
-    return await followOutput(api, id, opts);
+    return await followOutput(api, id, opts, sink);
   } finally {
     clearTimeout(first);
     clearInterval(watch);
   }
 }
 
-async function followOutput(api: ApiClient, id: string, opts: FollowOptions): Promise<number> {
+async function followOutput(api: ApiClient, id: string, opts: FollowOptions, sink: FollowSink): Promise<JobExit> {
   let rest = '';
-  let code: number | undefined;
-  /** One line of the stream: printed, or taken as the end; returned for its id. */
-  const handle = (line: string): LogLine | undefined => {
+  let exit: JobExit | undefined;
+  /** One line of the stream: passed on, or taken as the end; returned for its id. */
+  const handle = async (line: string): Promise<LogLine | undefined> => {
     if (!line) return undefined;
     const l = JSON.parse(line) as LogLine;
     const data = l.b64 !== undefined ? Buffer.from(l.b64, 'base64') : Buffer.from(l.text ?? '');
-    if (l.t === 'out') process.stdout.write(data);
-    else if (l.t === 'err') process.stderr.write(data);
+    if (l.t === 'out') await sink.out(data);
+    else if (l.t === 'err') await sink.err(data);
     // sys: what the API says of the output itself (bytes dropped), which a reader must not miss.
-    else if (l.t === 'sys') note(data.toString());
+    else if (l.t === 'sys') sink.note(data.toString());
     else if (l.t === 'end') {
       const end = JSON.parse(data.toString()) as { state: string; exitCode: string; message: string; attempt?: string; node?: string };
-      if (end.state === 'succeeded') code = 0;
-      else if (end.state === 'cancelled') code = 130;
-      else if (end.exitCode !== '' && Number(end.exitCode) > 0) code = Number(end.exitCode);
-      else code = signalExitCode(end.message) ?? (opts.terminal ? SESSION_LOST_EXIT : 1);
+      const signal = end.state === 'failed' && end.exitCode === '' ? killedBy(end.message) : undefined;
+      if (end.state === 'succeeded') exit = { code: 0 };
+      else if (end.state === 'cancelled') exit = { code: 130 };
+      else if (end.exitCode !== '' && Number(end.exitCode) > 0) exit = { code: Number(end.exitCode) };
+      else if (signal) exit = { code: 128 + signal, signal };
+      else exit = { code: opts.terminal ? SESSION_LOST_EXIT : 1 };
       // The message is the agent's when the program could not start or was killed: say why.
-      if (opts.verbose || (end.state !== 'succeeded' && end.message !== '')) {
+      if (opts.verbose || (end.state !== 'succeeded' && end.message !== '' && !(opts.asLocal && signal))) {
         const where = end.node ? ` on ${end.node} (attempt ${end.attempt})` : '';
-        note(`job ${id} ${end.state}${where}${end.message ? `: ${end.message}` : ''}`);
+        sink.note(`job ${id} ${end.state}${where}${end.message ? `: ${end.message}` : ''}`);
       }
     }
     return l;
@@ -90,24 +113,24 @@ async function followOutput(api: ApiClient, id: string, opts: FollowOptions): Pr
   for (;;) {
     try {
       for await (const chunk of api.stream(`/v1/jobs/${id}/logs?follow=1${after ? `&after=${after}` : ''}`, opts.signal)) {
-        if (lostAt !== undefined) note('following again');
+        if (lostAt !== undefined) sink.note('following again');
         lostAt = undefined;
         followed = true;
         const lines = (rest + chunk.toString('utf8')).split('\n');
         rest = lines.pop() ?? '';
-        for (const l of lines) after = handle(l)?.id || after;
+        for (const l of lines) after = (await handle(l))?.id || after;
       }
-      handle(rest);
+      await handle(rest);
       rest = '';
-      if (code !== undefined) return code;
+      if (exit) return exit;
       throw new Error('the log stream ended before the job did');
     } catch (err) {
       // Never reached, or an answer (the job is gone): nothing to wait for.
-      if (opts.signal?.aborted || code !== undefined || !followed || (err instanceof ApiError && err.status > 0)) throw err;
+      if (opts.signal?.aborted || exit || !followed || (err instanceof ApiError && err.status > 0)) throw err;
       rest = '';
       if (lostAt === undefined) {
         lostAt = Date.now();
-        note(`lost the control plane (${(err as Error).message}); job ${id} runs on, following again when it is back`);
+        sink.note(`lost the control plane (${(err as Error).message}); job ${id} runs on, following again when it is back`);
       } else if (Date.now() - lostAt > RECONNECT_FOR_MS) {
         throw new ApiError(0, `cannot reach the control plane for ${RECONNECT_FOR_MS / 1000} s; job ${id} may still be running: oswalk logs -f ${id} follows it again`);
       }
@@ -249,7 +272,7 @@ export function register(program: Command): void {
       if (window) process.stdout.on('resize', resized);
       if (opts.stdin) void sendStdin(api, id, cancel);
       try {
-        return await followJob(api, id, { verbose: opts.verbose, terminal: opts.tty });
+        return (await followJob(api, id, { verbose: opts.verbose, terminal: opts.tty })).code;
       } finally {
         restoreTerminal();
         process.stdout.off('resize', resized);

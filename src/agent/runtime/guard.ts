@@ -8,7 +8,7 @@ export const GUARD_PATH = '/.oswalk-guard';
 
 /**
  * The guard every job runs under (guard/oswalk-guard.c, compiled statically into native/ by
- * scripts/build-guard.mjs at install and build). A missing binary is the node's fault, not the
+ * scripts/build-native.mjs at install and build). A missing binary is the node's fault, not the
  * job's: the agent must not run jobs it cannot fence.
  */
 export function guardBinary(): string {
