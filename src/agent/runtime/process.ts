@@ -5,8 +5,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within, type OnOutput } from './common.js';
 import { guardBinary, guarded } from './guard.js';
-import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
-import { groupMembers, procStat, signalGroup } from './procfs.js';
+import { Limiter, cgroupBusy, cgroupCpuSeconds, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
+import { groupMembers, procStat, signalGroup, treeCpuSeconds } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { HostOwner, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
 
@@ -131,8 +131,12 @@ export class ProcessRuntime implements Runtime {
 
     // A job that exits without reading all its input makes writes to the pipe fail (EPIPE): its business.
     child.stdin?.on('error', () => undefined);
+    const cgroup = limits.cgroup;
     return {
       wait: () => done,
+      // The cgroup counts everything the job ran, escaped daemons too; without one, the tree
+      // below its guard does (a job over before its start time was read has no tree to walk).
+      cpuSeconds: () => (cgroup?.cpuUsage ? cgroupCpuSeconds(cgroup) : st ? treeCpuSeconds(pid, st.startTime) : Promise.resolve(undefined)),
       ...(child.stdin ? { stdin: child.stdin } : {}),
       kill: async (reason: string) => {
         if (child.exitCode === null && child.signalCode === null && !killReason) {
