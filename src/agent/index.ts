@@ -16,7 +16,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import { ChunkStore } from '../packetfs/index.js';
 import { chunkDir, mountNodeFilesystem, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
 import { monotonicMs, NodeFence } from './fence.js';
-import { CpuMeter } from './cpu-meter.js';
+import { CpuMeter, type CpuUse } from './cpu-meter.js';
 import { JobRunner } from './runner.js';
 import type { Runtime } from './runtime/types.js';
 import { safeName } from './runtime/common.js';
@@ -156,10 +156,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   // of one kernel (oswalk up, agents in containers of one host) share it.
   const hostId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
   const meter = new CpuMeter();
-  let usedCpus = 0;
+  let cpuUse: CpuUse = { usedCpus: 0, burstCpus: 0 };
   let fs: NodeFilesystem | undefined;
   const load = () => ({
-    load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount, usedCpus: Math.round(usedCpus * 100) / 100,
+    load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount,
+    usedCpus: Math.round(cpuUse.usedCpus * 100) / 100, burstCpus: Math.round(cpuUse.burstCpus * 100) / 100,
     ...fs?.usage(), ...mount?.usage(),
   });
   new Gauge({ name: 'oswalk_node_load1', help: '1-minute load average of the node.', registers: [registry], collect() { this.set(loadavg()[0]); } });
@@ -229,7 +230,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const sampler = setInterval(() => {
     sampling ??= runner.cpuTimes()
       .then((jobs) => {
-        usedCpus = meter.sample(monotonicMs(), jobs);
+        cpuUse = meter.sample(monotonicMs(), jobs);
       })
       .catch((err: unknown) => log.warn({ err }, 'reading the CPU time of the jobs failed'))
       .finally(() => {

@@ -10,6 +10,7 @@ import { pumpStdin } from './stdin-pump.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
 import { duplicateRedis } from '../state/redis.js';
 import { monotonicMs, type NodeFence } from './fence.js';
+import { milliCpus } from '../state/jobspec.js';
 import type { JobCpuTime } from './cpu-meter.js';
 
 export interface RunnerOptions {
@@ -107,7 +108,9 @@ export class JobRunner {
   async cpuTimes(): Promise<JobCpuTime[]> {
     const times = await Promise.all([...this.running.values()].map(async (r) => {
       const cpuSeconds = await r.handle?.cpuSeconds().catch(() => undefined);
-      return cpuSeconds === undefined ? undefined : { key: `${r.claim.id}#${r.claim.attempt}`, startedAt: r.launchedAt, cpuSeconds };
+      return cpuSeconds === undefined
+        ? undefined
+        : { key: `${r.claim.id}#${r.claim.attempt}`, startedAt: r.launchedAt, reservedCpus: milliCpus(r.claim.spec.cpus) / 1000, cpuSeconds };
     }));
     return times.filter((t): t is JobCpuTime => t !== undefined);
   }
