@@ -211,15 +211,14 @@ export async function cgroupBusy(cg: JobCgroup): Promise<boolean> {
 }
 
 /**
- * CPU seconds used so far by everything that ran in the job's cgroup, or undefined when its
- * cgroup counts none or is gone (the job is over). The cgroup2 reading is written to the
+ * CPU seconds used so far by everything that ran in a job's cgroup, from its `cpuUsage` file,
+ * or undefined once the cgroup is gone (the job is over). The cgroup2 reading is written to the
  * kernel's documentation but untested here: this project's machines run cgroup v1.
  */
-export async function cgroupCpuSeconds(cg: JobCgroup): Promise<number | undefined> {
-  if (!cg.cpuUsage) return undefined;
-  const text = await readFile(cg.cpuUsage, 'utf8').catch(() => undefined);
+export async function cgroupCpuSeconds(kind: JobCgroup['kind'], cpuUsage: string): Promise<number | undefined> {
+  const text = await readFile(cpuUsage, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
-  if (cg.kind === 'cgroup1') return Number(text) / 1e9;
+  if (kind === 'cgroup1') return Number(text) / 1e9;
   const usec = /^usage_usec (\d+)$/m.exec(text);
   return usec ? Number(usec[1]) / 1e6 : undefined;
 }

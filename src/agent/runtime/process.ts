@@ -136,7 +136,7 @@ export class ProcessRuntime implements Runtime {
       wait: () => done,
       // The cgroup counts everything the job ran, escaped daemons too; without one, the tree
       // below its guard does (a job over before its start time was read has no tree to walk).
-      cpuSeconds: () => (cgroup?.cpuUsage ? cgroupCpuSeconds(cgroup) : st ? treeCpuSeconds(pid, st.startTime) : Promise.resolve(undefined)),
+      cpuSeconds: () => (cgroup?.cpuUsage ? cgroupCpuSeconds(cgroup.kind, cgroup.cpuUsage) : st ? treeCpuSeconds(pid, st.startTime) : Promise.resolve(undefined)),
       ...(child.stdin ? { stdin: child.stdin } : {}),
       kill: async (reason: string) => {
         if (child.exitCode === null && child.signalCode === null && !killReason) {
