@@ -36,7 +36,7 @@ const REPS = Number(process.argv[4] ?? 3);
 const noopRuntime: Runtime = {
   name: 'process',
   async start() {
-    return { wait: async () => ({ exitCode: 0 }), kill: async () => undefined };
+    return { wait: async () => ({ exitCode: 0 }), kill: async () => undefined, cpuSeconds: async () => 0 };
   },
   async cleanup() {
     return [];

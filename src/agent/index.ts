@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
-import { rm, rmdir } from 'node:fs/promises';
+import { readFile, rm, rmdir } from 'node:fs/promises';
 import { dirname, join as joinPath } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
@@ -16,6 +16,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import { ChunkStore } from '../packetfs/index.js';
 import { chunkDir, mountNodeFilesystem, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
 import { monotonicMs, NodeFence } from './fence.js';
+import { CpuMeter, type CpuUse } from './cpu-meter.js';
 import { JobRunner } from './runner.js';
 import type { Runtime } from './runtime/types.js';
 import { safeName } from './runtime/common.js';
@@ -151,8 +152,17 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   const cpus = Math.min(osCpus().length, opts.cpus ?? Infinity);
   const memoryBytes = Math.min(totalmem(), opts.memoryBytes ?? Infinity);
+  // The scheduler weighs a host's load average against what all its nodes' jobs use: the nodes
+  // of one kernel (oswalk up, agents in containers of one host) share it.
+  const hostId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+  const meter = new CpuMeter();
+  let cpuUse: CpuUse = { usedCpus: 0, burstCpus: 0 };
   let fs: NodeFilesystem | undefined;
-  const load = () => ({ load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount, ...fs?.usage(), ...mount?.usage() });
+  const load = () => ({
+    load1: loadavg()[0], memoryUsedBytes: totalmem() - freemem(), runningJobs: runner.runningCount,
+    usedCpus: Math.round(cpuUse.usedCpus * 100) / 100, burstCpus: Math.round(cpuUse.burstCpus * 100) / 100,
+    ...fs?.usage(), ...mount?.usage(),
+  });
   new Gauge({ name: 'oswalk_node_load1', help: '1-minute load average of the node.', registers: [registry], collect() { this.set(loadavg()[0]); } });
   new Gauge({ name: 'oswalk_node_memory_used_bytes', help: 'Memory in use on the node.', registers: [registry], collect() { this.set(totalmem() - freemem()); } });
   new Gauge({ name: 'oswalk_node_cpus', help: 'CPUs the node offers to jobs.', registers: [registry], collect() { this.set(cpus); } });
@@ -180,7 +190,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       }
       epoch = await registerNode(redis, ks, {
         name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name,
-        cpus, memoryBytes, ...load(), exportDir, mountPath: opts.mountPath ?? '',
+        cpus, memoryBytes, ...load(), exportDir, mountPath: opts.mountPath ?? '', ...(hostId ? { hostId } : {}),
       });
       // The first heartbeat sets the fence, so the first job claimed is not fenced at once.
       if (!(await beat())) throw new Error(`node ${opts.node} was marked down as it registered`);
@@ -215,6 +225,18 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir, stateDir: opts.stateDir, registry, log });
 
   let stopped = false;
+  // What the jobs here burn, measured as often as the heartbeat reports it.
+  let sampling: Promise<void> | undefined;
+  const sampler = setInterval(() => {
+    sampling ??= runner.cpuTimes()
+      .then((jobs) => {
+        cpuUse = meter.sample(monotonicMs(), jobs);
+      })
+      .catch((err: unknown) => log.warn({ err }, 'reading the CPU time of the jobs failed'))
+      .finally(() => {
+        sampling = undefined;
+      });
+  }, heartbeatMs);
   const beats = setInterval(() => {
     if (stopped || registering) return;
     beat()
@@ -227,6 +249,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     async stop() {
       stopped = true;
       clearInterval(beats);
+      clearInterval(sampler);
+      await sampling;
       await runner.stop();
       await fs?.stop();
       await mount?.stop();

@@ -10,6 +10,8 @@ import { pumpStdin } from './stdin-pump.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
 import { duplicateRedis } from '../state/redis.js';
 import { monotonicMs, type NodeFence } from './fence.js';
+import { milliCpus } from '../state/jobspec.js';
+import type { JobCpuTime } from './cpu-meter.js';
 
 export interface RunnerOptions {
   redis: Redis;
@@ -100,6 +102,17 @@ export class JobRunner {
 
   runningIds(): Set<string> {
     return new Set(this.running.keys());
+  }
+
+  /** The CPU time of each job running here, as its runtime reads it; one it cannot read is left out. */
+  async cpuTimes(): Promise<JobCpuTime[]> {
+    const times = await Promise.all([...this.running.values()].map(async (r) => {
+      const cpuSeconds = await r.handle?.cpuSeconds().catch(() => undefined);
+      return cpuSeconds === undefined
+        ? undefined
+        : { key: `${r.claim.id}#${r.claim.attempt}`, startedAt: r.launchedAt, reservedCpus: milliCpus(r.claim.spec.cpus) / 1000, cpuSeconds };
+    }));
+    return times.filter((t): t is JobCpuTime => t !== undefined);
   }
 
   start(): void {

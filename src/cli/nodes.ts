@@ -20,6 +20,8 @@ export const NODE_COLUMNS: Column<NodeRecord>[] = [
   { header: 'STATUS', value: nodeStatus },
   { header: 'RUNTIME', value: (n) => n.runtime },
   { header: 'CPUS', value: (n) => n.cpus },
+  // What its jobs burned over the last seconds, as the scheduler weighs it with their reservations.
+  { header: 'CPU USED', value: (n) => n.usedCpus?.toFixed(2) },
   { header: 'LOAD', value: (n) => n.load1?.toFixed(2) },
   { header: 'MEMORY', value: (n) => `${formatBytes(n.memoryUsedBytes)}/${formatBytes(n.memoryBytes)}` },
   { header: 'RUNNING', value: (n) => n.runningJobs },

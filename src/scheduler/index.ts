@@ -5,6 +5,9 @@
  * take the best, then count the job's reservation against that node before looking at the
  * next job. A job that fits nowhere gets a reason a person can act on.
  *
+ * Feasibility goes by reservations alone (a reservation is a promise: measured use never keeps
+ * a job out), ranking by how busy a node's CPUs are: see busyAfter().
+ *
  * No I/O: the caller reads a snapshot and applies the plan with placeJobs(), which checks
  * again that each placement is still valid.
  */
@@ -19,8 +22,17 @@ export interface SchedNode {
   memoryBytes: number;
   /** Reserved by jobs already placed there. */
   allocated: { milliCpus: number; memoryBytes: number };
-  /** 1-minute load average, a tie-breaker between equally reserved nodes. */
+  /** 1-minute load average of its host. */
   load1: number;
+  /** CPUs its running jobs used over the last few seconds, measured (0 when not measured). */
+  usedCpus: number;
+  /** The part of usedCpus its jobs burn beyond their own reservations, job by job. */
+  burstCpus: number;
+  /**
+   * The kernel it runs on: nodes with the same one share CPUs and load average. Absent: a host
+   * of its own.
+   */
+  host?: string;
   /**
    * Why the node's mount of the unified filesystem is down, if it is: jobs there would find
    * no /cluster (the path fails every write meanwhile), so the node takes none until it is up.
@@ -87,11 +99,55 @@ interface Free {
   freeMem: number;
 }
 
-/** Fraction of the node reserved once `job` is added (the larger of CPU and memory). */
+function memFillAfter(f: Free, job: SchedJob): number {
+  return f.node.memoryBytes > 0 ? (f.node.memoryBytes - f.freeMem + job.memoryBytes) / f.node.memoryBytes : 0;
+}
+
+/** Fraction of the node reserved once `job` is added (the larger of CPU and memory): what binpack packs. */
 function fillAfter(f: Free, job: SchedJob): number {
-  const cpu = (f.capMilli - f.freeMilli + job.milliCpus) / f.capMilli;
-  const mem = f.node.memoryBytes > 0 ? (f.node.memoryBytes - f.freeMem + job.memoryBytes) / f.node.memoryBytes : 0;
-  return Math.max(cpu, mem);
+  return Math.max((f.capMilli - f.freeMilli + job.milliCpus) / f.capMilli, memFillAfter(f, job));
+}
+
+/**
+ * How busy the node is once `job` is added, as a fraction (the larger of CPU and memory): the
+ * spread ranking, so that a job goes where it will run soonest. Its CPUs count everything
+ * reserved there (this pass's placements too), what its jobs burn beyond their reservations
+ * (measured), and `hostLoad`, its host's work that no job of the cluster explains.
+ */
+function busyAfter(f: Free, job: SchedJob, hostLoad: number): number {
+  const cpus = (f.capMilli - f.freeMilli + job.milliCpus) / 1000 + f.node.burstCpus + hostLoad;
+  return Math.max(cpus / (f.capMilli / 1000), memFillAfter(f, job));
+}
+
+/**
+ * Per node, the CPUs its host is busy with beyond what the jobs of all its nodes use: the load
+ * average less their measured use, at least 0. That is work the cluster did not place (other
+ * programs, an agent translating files), and it slows a job on any node of that host alike. The
+ * nodes of one host (oswalk up, agents in containers) share one load average that counts every
+ * node's jobs: subtracting only a node's own would leave the others' in it, and a busy node and
+ * an idle one on that host would look the same.
+ */
+function hostLoads(nodes: SchedNode[]): Map<string, number> {
+  const hostOf = (n: SchedNode) => n.host ?? `node ${n.name}`;
+  const hosts = new Map<string, { load1: number; used: number }>();
+  for (const n of nodes) {
+    // A down node's last report is stale.
+    if (n.status === 'down') continue;
+    const h = hosts.get(hostOf(n)) ?? { load1: 0, used: 0 };
+    h.load1 = Math.max(h.load1, n.load1);
+    h.used += n.usedCpus;
+    hosts.set(hostOf(n), h);
+  }
+  return new Map(nodes.map((n) => {
+    const h = hosts.get(hostOf(n));
+    return [n.name, h ? Math.max(0, h.load1 - h.used) : 0];
+  }));
+}
+
+/** Lexicographic: negative when score a ranks before b. */
+function compareScores(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return 0;
 }
 
 function countBy(nodes: SchedNode[]): string {
@@ -142,6 +198,7 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; gr
     });
   }
   const ready = snapshot.nodes.filter((n) => n.status === 'ready' && !n.mountDown);
+  const hostLoad = hostLoads(snapshot.nodes);
   // Stable: equal priorities keep the snapshot's (age) order.
   const jobs = [...snapshot.pending].sort((a, b) => b.priority - a.priority);
   const plan: SchedulePlan = { placements: [], waiting: [] };
@@ -161,16 +218,18 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; gr
       continue;
     }
     let best: Free | undefined;
-    let bestScore = Infinity;
+    let bestScore: number[] = [];
     for (const n of ready) {
       if (job.runtime && n.runtime !== job.runtime) continue;
       if (!matches(n, job.nodeSelector)) continue;
       const f = free.get(n.name)!;
       if (f.freeMilli < job.milliCpus || f.freeMem < job.memoryBytes) continue;
-      // spread: the emptiest node; binpack: the fullest that still fits. Load breaks ties.
-      const fill = fillAfter(f, job);
-      const score = (strategy === 'spread' ? fill : -fill) + Math.min(n.load1 / Math.max(n.cpus, 1), 4) * 1e-3;
-      if (score < bestScore || (score === bestScore && best && n.name < best.node.name)) {
+      // spread: the least busy node; binpack: the fullest by reservations that still fits (it
+      // keeps whole nodes free for big jobs), the least busy of equally full ones.
+      const busy = busyAfter(f, job, hostLoad.get(n.name)!);
+      const score = strategy === 'spread' ? [busy] : [-fillAfter(f, job), busy];
+      const order = best ? compareScores(score, bestScore) : -1;
+      if (order < 0 || (order === 0 && n.name < best!.node.name)) {
         best = f;
         bestScore = score;
       }

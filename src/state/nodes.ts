@@ -26,7 +26,7 @@ export async function applyNodeManifests(redis: Redis, ks: Keyspace): Promise<nu
 }
 
 export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJobs'> &
-  Partial<Pick<NodeRecord, 'translateBacklog' | 'exportFiles' | 'exportSkipped' | 'storeChunks' | 'storeBytes' | 'storeFreeBytes' | 'cacheBytes' | 'fileCacheBytes' | 'mountReady' | 'mountError'>>;
+  Partial<Pick<NodeRecord, 'usedCpus' | 'burstCpus' | 'translateBacklog' | 'exportFiles' | 'exportSkipped' | 'storeChunks' | 'storeBytes' | 'storeFreeBytes' | 'cacheBytes' | 'fileCacheBytes' | 'mountReady' | 'mountError'>>;
 
 /**
  * Record a heartbeat. The answer is the node timeout in force, which the agent fences its jobs

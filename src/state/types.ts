@@ -27,6 +27,21 @@ export interface NodeRecord {
   load1: number;
   memoryUsedBytes: number;
   runningJobs: number;
+  /**
+   * CPUs its running jobs used over the last few seconds, read from their cgroups, processes or
+   * containers (src/agent/cpu-meter.ts). Absent from agents that do not measure it.
+   */
+  usedCpus?: number;
+  /**
+   * The part of usedCpus that jobs burn beyond their own reservations, job by job: where the
+   * runtime does not enforce a reservation, a job that reserved 0.1 CPU may burn a whole one.
+   */
+  burstCpus?: number;
+  /**
+   * The kernel the node runs on (its boot id). Nodes that share one share its CPUs and its load
+   * average: agents in containers of one host, every node of `oswalk up`.
+   */
+  hostId?: string;
   exportDir: string;
   mountPath: string;
   /** Filesystem side, from the heartbeat: files waiting for the translate daemon, the chunk store. */
@@ -60,7 +75,7 @@ export interface NodeRecord {
 /** Fields of a NodeRecord kept as JSON in the hash rather than as plain strings. */
 const JSON_FIELDS = new Set(['labels', 'agentLabels']);
 const NUMBER_FIELDS = new Set([
-  'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs',
+  'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs', 'usedCpus', 'burstCpus',
   'translateBacklog', 'exportFiles', 'exportSkipped', 'storeChunks', 'storeBytes', 'storeFreeBytes', 'removingSince', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
 ]);
 const BOOLEAN_FIELDS = new Set(['mountReady', 'removing']);

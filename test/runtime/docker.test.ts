@@ -15,6 +15,7 @@ import { heldFence } from '../helpers/fence.js';
 import { checkStdin, checkTty } from '../helpers/runtime-stdin.js';
 import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE, type DockerStatus } from '../helpers/docker.js';
 import { sharedTempDir } from '../helpers/mounts.js';
+import { until } from '../helpers/until.js';
 
 const logger = pino({ level: 'silent' });
 const node = `dn-${randomBytes(3).toString('hex')}`;
@@ -237,6 +238,27 @@ describe('docker runtime', () => {
     } finally {
       await rt.docker.getImage(tag).remove({ force: true });
     }
+  });
+
+  test('CPU time: what the container burns, never past its quota, and none once it is gone', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    // A busy loop held to 0.3 CPUs by NanoCpus: the test takes no whole core from the machine.
+    const h = await rt.start(spec(['sh', '-c', 'while :; do :; done'], { cpus: 0.3 }), () => {});
+    try {
+      await until('the loop to use 0.2 CPU seconds', async () => ((await h.cpuSeconds()) ?? 0) >= 0.2, 20_000);
+      // The interval measured around both reads is at least the one between them.
+      const t0 = performance.now();
+      const a = (await h.cpuSeconds())!;
+      await new Promise((r) => setTimeout(r, 1000));
+      const b = (await h.cpuSeconds())!;
+      const seconds = (performance.now() - t0) / 1000;
+      // CFS hands out 0.3 of every 100 ms period: at most one period's share (0.03 s) more than
+      // the rate, and what a period overran by (a slice or a tick) is taken from the next.
+      assert.ok(b > a && b - a <= 0.3 * seconds + 0.05, `${b - a} CPU seconds in ${seconds} s under a 0.3 CPU quota`);
+    } finally {
+      await h.kill('test over');
+    }
+    assert.equal(await h.cpuSeconds(), undefined, 'nothing to read once the container is removed');
   });
 
   test('cleanup removes orphaned containers and keeps the rest', async (t) => {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import { createRuntime } from '../../src/agent/runtime/index.js';
-import { groupMembers, procStat } from '../../src/agent/runtime/procfs.js';
+import { groupMembers, procStat, treeCpuSeconds } from '../../src/agent/runtime/procfs.js';
 import { safeName } from '../../src/agent/runtime/common.js';
 import { cgroupName } from '../../src/agent/runtime/limits.js';
 import { guardBinary } from '../../src/agent/runtime/guard.js';
@@ -19,6 +19,7 @@ import { Output } from '../helpers/output.js';
 import { checkStdin, checkTty } from '../helpers/runtime-stdin.js';
 import { heldFence } from '../helpers/fence.js';
 import { stalledMount } from '../helpers/stalled-mount.js';
+import { until } from '../helpers/until.js';
 import { monotonicMs, NodeFence } from '../../src/agent/fence.js';
 
 const logger = pino({ level: 'silent' });
@@ -435,5 +436,50 @@ describe('process runtime', () => {
       : 'cat /sys/fs/cgroup/cpu$(grep -E "^[0-9]+:([^:]*,)?cpu(,[^:]*)?:" /proc/$$/cgroup | cut -d: -f3)/cpu.cfs_quota_us'], { cpus: 0.5 }), cpuOut.onOutput);
     assert.deepEqual(await cpuJob.wait(), { exitCode: 0 });
     assert.match(cpuOut.stdout, /^50000\b/);
+  });
+
+  test('CPU time through the cgroup: what /proc counts for the same processes, never past the quota', async (t) => {
+    const limiter = await rt.limits();
+    if (limiter.kind !== 'cgroup1' && limiter.kind !== 'cgroup2') {
+      const reason = `no writable cgroups on this host (limit mode ${limiter.kind})`;
+      console.warn(`SKIP cgroup CPU time test: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    const out = new Output();
+    // A busy loop held to 0.3 CPUs by its quota: the test takes no whole core from the machine.
+    const h = await rt.start(spec(['sh', '-c', 'echo $$; while :; do :; done'], { cpus: 0.3 }), out.onOutput);
+    try {
+      const guard = await printedGroup(out);
+      const guardStart = (await procStat(guard))!.startTime;
+      await until('the loop to use 0.2 CPU seconds', async () => ((await h.cpuSeconds()) ?? 0) >= 0.2, 20_000);
+      const fromCgroup = (await h.cpuSeconds())!;
+      const fromProc = (await treeCpuSeconds(guard, guardStart))!;
+      assert.ok(Math.abs(fromCgroup - fromProc) < 0.05, `cgroup ${fromCgroup} s, /proc ${fromProc} s`);
+      // The interval measured around both reads is at least the one between them.
+      const t0 = performance.now();
+      const a = (await h.cpuSeconds())!;
+      await new Promise((r) => setTimeout(r, 1000));
+      const b = (await h.cpuSeconds())!;
+      const seconds = (performance.now() - t0) / 1000;
+      // CFS hands out 0.3 of every 100 ms period: at most one period's share (0.03 s) more than
+      // the rate, and what a period overran by (a slice or a tick) is taken from the next.
+      assert.ok(b - a <= 0.3 * seconds + 0.05, `${b - a} CPU seconds in ${seconds} s under a 0.3 CPU quota`);
+    } finally {
+      await h.kill('test over');
+    }
+    assert.equal(await h.cpuSeconds(), undefined, 'nothing to read once the job and its cgroup are gone');
+  });
+
+  test('CPU time without cgroups: the job\'s whole process tree, read from /proc', async () => {
+    const bare = new ProcessRuntime({ stateDir, logger, limits: 'none' });
+    // The loop is the job's child: its time counts though the job's own process is idle.
+    const h = await bare.start(spec(['sh', '-c', 'sh -c "while :; do :; done" & wait']), () => {});
+    try {
+      await until('the loop to use 0.3 CPU seconds', async () => ((await h.cpuSeconds()) ?? 0) >= 0.3, 20_000);
+    } finally {
+      await h.kill('test over');
+    }
+    assert.equal(await h.cpuSeconds(), undefined, 'nothing to read once the job is gone');
   });
 });

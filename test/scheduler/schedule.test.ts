@@ -4,11 +4,14 @@ import { formatBytes, formatCpus, schedule, type GroupLimits, type SchedJob, typ
 
 const GiB = 1024 ** 3;
 
-function node(name: string, o: Partial<SchedNode> & { usedCpus?: number; usedMem?: number } = {}): SchedNode {
+/** A node; `reserved` CPUs and `reservedMem` bytes are what its jobs reserved. */
+function node(name: string, o: Partial<SchedNode> & { reserved?: number; reservedMem?: number } = {}): SchedNode {
   return {
     name, status: o.status ?? 'ready', labels: o.labels ?? {}, runtime: o.runtime ?? 'process',
     cpus: o.cpus ?? 4, memoryBytes: o.memoryBytes ?? 16 * GiB,
-    allocated: { milliCpus: (o.usedCpus ?? 0) * 1000, memoryBytes: o.usedMem ?? 0 }, load1: o.load1 ?? 0,
+    allocated: { milliCpus: Math.round((o.reserved ?? 0) * 1000), memoryBytes: o.reservedMem ?? 0 }, load1: o.load1 ?? 0,
+    usedCpus: o.usedCpus ?? 0, burstCpus: o.burstCpus ?? 0,
+    ...(o.host ? { host: o.host } : {}),
     ...(o.mountDown ? { mountDown: o.mountDown } : {}),
   };
 }
@@ -37,7 +40,7 @@ const cases: Case[] = [
   { name: 'one job, one node', nodes: [node('n1')], jobs: [job('a')], placed: { a: 'n1' } },
   { name: 'no jobs, empty plan', nodes: [node('n1')], jobs: [], placed: {}, waiting: {} },
   { name: 'down node is not used', nodes: [node('n1', { status: 'down' }), node('n2')], jobs: [job('a')], placed: { a: 'n2' } },
-  { name: 'draining node is not used', nodes: [node('n1', { status: 'draining' }), node('n2', { usedCpus: 3 })], jobs: [job('a')], placed: { a: 'n2' } },
+  { name: 'draining node is not used', nodes: [node('n1', { status: 'draining' }), node('n2', { reserved: 3 })], jobs: [job('a')], placed: { a: 'n2' } },
   {
     name: 'every node down or draining',
     nodes: [node('n1', { status: 'down' }), node('n2', { status: 'draining' }), node('n3', { status: 'down' })],
@@ -46,7 +49,7 @@ const cases: Case[] = [
   },
   {
     name: 'a node whose mount is down is not used, however empty',
-    nodes: [node('n1', { mountDown: 'remount failed: EIO; retrying' }), node('n2', { usedCpus: 3 })],
+    nodes: [node('n1', { mountDown: 'remount failed: EIO; retrying' }), node('n2', { reserved: 3 })],
     jobs: [job('a')],
     placed: { a: 'n2' },
   },
@@ -82,7 +85,7 @@ const cases: Case[] = [
   },
   {
     name: 'selector picks the labelled node even if busier',
-    nodes: [node('n1', { labels: { zone: 'a' } }), node('n2', { labels: { zone: 'b' }, usedCpus: 3 })],
+    nodes: [node('n1', { labels: { zone: 'a' } }), node('n2', { labels: { zone: 'b' }, reserved: 3 })],
     jobs: [job('a', { nodeSelector: { zone: 'b' } })],
     placed: { a: 'n2' },
   },
@@ -94,7 +97,7 @@ const cases: Case[] = [
   },
   {
     name: 'built-in node-name label pins a job',
-    nodes: [node('n1'), node('n2', { usedCpus: 3 })],
+    nodes: [node('n1'), node('n2', { reserved: 3 })],
     jobs: [job('a', { nodeSelector: { 'oswalk.dev/node': 'n2' } })],
     placed: { a: 'n2' },
   },
@@ -112,7 +115,7 @@ const cases: Case[] = [
   },
   {
     name: 'runtime must match',
-    nodes: [node('n1', { runtime: 'process' }), node('n2', { runtime: 'docker', usedCpus: 2 })],
+    nodes: [node('n1', { runtime: 'process' }), node('n2', { runtime: 'docker', reserved: 2 })],
     jobs: [job('a', { runtime: 'docker' }), job('b', { runtime: 'process' })],
     placed: { a: 'n2', b: 'n1' },
   },
@@ -124,32 +127,32 @@ const cases: Case[] = [
   },
   {
     name: 'all nodes full',
-    nodes: [node('n1', { usedCpus: 4 }), node('n2', { usedCpus: 3.5 })],
+    nodes: [node('n1', { reserved: 4 }), node('n2', { reserved: 3.5 })],
     jobs: [job('a')],
     waiting: { a: 'all nodes are full (needs 1 CPU; most free: n2 with 0.5 CPUs)' },
   },
   {
     name: 'full by memory though CPUs are free',
-    nodes: [node('n1', { memoryBytes: 4 * GiB, usedMem: 3 * GiB })],
+    nodes: [node('n1', { memoryBytes: 4 * GiB, reservedMem: 3 * GiB })],
     jobs: [job('a', { memoryBytes: 2 * GiB })],
     waiting: { a: 'all nodes are full (needs 1 CPU and 2 GiB; most free: n1 with 4 CPUs and 1 GiB)' },
   },
   {
     name: 'spread: the emptier node wins',
-    nodes: [node('n1', { usedCpus: 2 }), node('n2', { usedCpus: 1 })],
+    nodes: [node('n1', { reserved: 2 }), node('n2', { reserved: 1 })],
     jobs: [job('a')],
     placed: { a: 'n2' },
   },
   {
     name: 'binpack: the fuller node that fits wins',
-    nodes: [node('n1', { usedCpus: 2 }), node('n2', { usedCpus: 1 })],
+    nodes: [node('n1', { reserved: 2 }), node('n2', { reserved: 1 })],
     jobs: [job('a')],
     strategy: 'binpack',
     placed: { a: 'n1' },
   },
   {
     name: 'binpack skips a node it does not fit',
-    nodes: [node('n1', { usedCpus: 3.5 }), node('n2', { usedCpus: 1 })],
+    nodes: [node('n1', { reserved: 3.5 }), node('n2', { reserved: 1 })],
     jobs: [job('a')],
     strategy: 'binpack',
     placed: { a: 'n2' },
@@ -169,14 +172,77 @@ const cases: Case[] = [
   },
   {
     name: 'spread compares relative fill on nodes of different sizes',
-    nodes: [node('small', { cpus: 2, usedCpus: 1 }), node('big', { cpus: 16, usedCpus: 4 })],
+    nodes: [node('small', { cpus: 2, reserved: 1 }), node('big', { cpus: 16, reserved: 4 })],
     jobs: [job('a')],
     placed: { a: 'big' },
   },
   {
-    name: 'load breaks a tie in reservations',
+    name: 'a host busy with work the cluster did not place ranks after an idle one',
     nodes: [node('n1', { load1: 3 }), node('n2', { load1: 0.2 })],
     jobs: [job('a')],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'a job burning beyond its reservation makes its node busy: the next one goes elsewhere',
+    // n1 is emptier by reservations (0.1 against 0.5), but its job burns a whole CPU.
+    nodes: [node('n1', { reserved: 0.1, usedCpus: 1, burstCpus: 0.9, load1: 1 }), node('n2', { reserved: 0.5, usedCpus: 0.5, load1: 0.5 })],
+    jobs: [job('a')],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'jobs using less than they reserved do not make their node look emptier',
+    nodes: [node('n1', { reserved: 2, usedCpus: 0.1 }), node('n2', { reserved: 1, usedCpus: 1, load1: 1 })],
+    jobs: [job('a')],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'a host\'s load that its jobs explain is not counted again',
+    // n1's load average is its own job's; n2's host is busy with something else.
+    nodes: [node('n1', { reserved: 1, usedCpus: 1, load1: 1 }), node('n2', { load1: 1.5 })],
+    jobs: [job('a')],
+    placed: { a: 'n1' },
+  },
+  {
+    name: 'nodes on one host: its load average counts every node\'s jobs, so only the rest weighs',
+    // As `oswalk up` runs them: one load average, 2.3, of which n1's burst is 2; were each node
+    // a host of its own, n2 and n3 would carry n1's load and look as busy as n1.
+    nodes: [
+      node('n1', { cpus: 2, reserved: 0.2, usedCpus: 2, burstCpus: 1.8, load1: 2.3, host: 'h' }),
+      node('n2', { cpus: 2, load1: 2.3, host: 'h' }),
+      node('n3', { cpus: 2, load1: 2.3, host: 'h' }),
+    ],
+    jobs: [job('a', { cpus: 0.5 }), job('b', { cpus: 0.5 }), job('c', { cpus: 0.5 })],
+    placed: { a: 'n2', b: 'n3', c: 'n2' },
+  },
+  {
+    name: 'a down node\'s last report weighs nothing on its host',
+    nodes: [
+      node('n1', { status: 'down', reserved: 2, usedCpus: 2, load1: 2, host: 'h' }),
+      node('n2', { load1: 2, host: 'h' }),
+      node('n3', { load1: 0.5 }),
+    ],
+    jobs: [job('a')],
+    placed: { a: 'n3' },
+  },
+  {
+    name: 'measured use never keeps a job out: a reservation is a promise',
+    nodes: [node('n1', { cpus: 2, reserved: 0.1, usedCpus: 2, burstCpus: 1.9, load1: 2 })],
+    jobs: [job('a'), job('b')],
+    placed: { a: 'n1' },
+    waiting: { b: 'all nodes are full (needs 1 CPU; most free: n1 with 0.9 CPUs)' },
+  },
+  {
+    name: 'binpack still packs by reservations, whatever the fuller node burns',
+    nodes: [node('n1', { reserved: 2 }), node('n2', { reserved: 1, usedCpus: 3, burstCpus: 2 })],
+    jobs: [job('a')],
+    strategy: 'binpack',
+    placed: { a: 'n1' },
+  },
+  {
+    name: 'binpack: of equally full nodes, the least busy',
+    nodes: [node('n1', { reserved: 1, usedCpus: 2, burstCpus: 1 }), node('n2', { reserved: 1 })],
+    jobs: [job('a')],
+    strategy: 'binpack',
     placed: { a: 'n2' },
   },
   {
@@ -208,7 +274,7 @@ const cases: Case[] = [
   },
   {
     name: 'a big job that does not fit does not block small ones behind it',
-    nodes: [node('n1', { cpus: 4, usedCpus: 2 })],
+    nodes: [node('n1', { cpus: 4, reserved: 2 })],
     jobs: [job('big', { cpus: 3 }), job('small', { cpus: 1 })],
     placed: { small: 'n1' },
     waiting: { big: /full \(needs 3 CPUs; most free: n1 with 2 CPUs\)/ },
@@ -222,13 +288,13 @@ const cases: Case[] = [
   },
   {
     name: 'memory 0 means no memory reservation',
-    nodes: [node('n1', { memoryBytes: 1 * GiB, usedMem: 1 * GiB })],
+    nodes: [node('n1', { memoryBytes: 1 * GiB, reservedMem: 1 * GiB })],
     jobs: [job('a', { memoryBytes: 0 })],
     placed: { a: 'n1' },
   },
   {
     name: 'memory decides between nodes under spread',
-    nodes: [node('n1', { memoryBytes: 8 * GiB, usedMem: 6 * GiB }), node('n2', { memoryBytes: 8 * GiB, usedMem: 1 * GiB, usedCpus: 1 })],
+    nodes: [node('n1', { memoryBytes: 8 * GiB, reservedMem: 6 * GiB }), node('n2', { memoryBytes: 8 * GiB, reservedMem: 1 * GiB, reserved: 1 })],
     jobs: [job('a', { memoryBytes: 1 * GiB })],
     placed: { a: 'n2' },
   },
@@ -252,7 +318,7 @@ const cases: Case[] = [
   },
   {
     name: 'over-allocated node (capacity shrank) takes nothing',
-    nodes: [node('n1', { cpus: 2, usedCpus: 3 })],
+    nodes: [node('n1', { cpus: 2, reserved: 3 })],
     jobs: [job('a', { cpus: 0.5 })],
     waiting: { a: /full/ },
   },
@@ -304,7 +370,7 @@ describe('scheduler', () => {
   }
 
   it('never over-commits a node, whatever the batch', () => {
-    const nodes = [node('n1', { cpus: 3 }), node('n2', { cpus: 5, usedCpus: 1 }), node('n3', { cpus: 2, status: 'down' })];
+    const nodes = [node('n1', { cpus: 3 }), node('n2', { cpus: 5, reserved: 1 }), node('n3', { cpus: 2, status: 'down' })];
     const jobs = Array.from({ length: 200 }, (_, i) => job(`j${i}`, { cpus: [0.1, 0.5, 1, 2][i % 4], priority: i % 3 }));
     for (const strategy of ['spread', 'binpack'] as const) {
       const plan = schedule({ nodes, pending: jobs }, strategy);
@@ -315,6 +381,25 @@ describe('scheduler', () => {
       }
       assert.ok(!plan.placements.some((p) => p.node === 'n3'));
     }
+  });
+
+  it('20 short jobs at once: none on the node burning a CPU beyond its reservations, some there when only reservations count', () => {
+    // What test/integration/best-node.test.ts builds for real: three nodes of one host, a busy
+    // loop reserving 0.1 CPU on node1, and 20 jobs reserving 0.05 each placed in one pass.
+    const cluster = (burst: number) => [
+      node('node1', { cpus: 2, reserved: 0.1, usedCpus: 0.1 + burst, burstCpus: burst, load1: 1.2, host: 'h' }),
+      node('node2', { cpus: 2, load1: 1.2, host: 'h' }),
+      node('node3', { cpus: 2, load1: 1.2, host: 'h' }),
+    ];
+    const short = Array.from({ length: 20 }, (_, i) => job(`s${i}`, { cpus: 0.05 }));
+    const on = (plan: ReturnType<typeof schedule>, n: string) => plan.placements.filter((p) => p.node === n).length;
+    // Measured at 0.5 CPU of burst, half of what the integration test waits for.
+    const measured = schedule({ nodes: cluster(0.5), pending: short });
+    assert.equal(measured.placements.length, 20);
+    assert.equal(on(measured, 'node1'), 0);
+    assert.deepEqual([on(measured, 'node2'), on(measured, 'node3')], [10, 10]);
+    const reservationsOnly = schedule({ nodes: cluster(0), pending: short });
+    assert.ok(on(reservationsOnly, 'node1') > 0, 'by reservations alone node1 looks as empty as the others');
   });
 
   it('formats CPUs and bytes for people', () => {

@@ -35,7 +35,7 @@ export function jobEnv(spec: RunSpec): Record<string, string> {
  * result, not an exception: the agent records it as the job's failure and carries on.
  */
 export function failedStart(result: RunResult): RunHandle {
-  return { wait: async () => result, kill: async () => {} };
+  return { wait: async () => result, kill: async () => {}, cpuSeconds: async () => 0 };
 }
 
 /** A name safe for a file or cgroup directory, still readable, and unique per input. */

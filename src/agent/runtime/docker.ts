@@ -136,6 +136,13 @@ export class DockerRuntime implements Runtime {
 
     return {
       wait: () => done,
+      // The engine reads the container's cgroup; one-shot: without it, the call waits for a
+      // second sample (about a second) to fill in fields the agent does not use.
+      cpuSeconds: async () => {
+        const stats = await container.stats({ stream: false, 'one-shot': true }).catch(() => undefined);
+        const ns = stats?.cpu_stats?.cpu_usage?.total_usage;
+        return typeof ns === 'number' ? ns / 1e9 : undefined;
+      },
       ...(spec.stdin ? { stdin: stream } : {}),
       ...(spec.tty ? { resize } : {}),
       kill: async (reason: string) => {

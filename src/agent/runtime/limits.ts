@@ -19,7 +19,15 @@ import type { HostOwner, RunSpec } from './types.js';
 export type LimitMode = 'auto' | 'cgroup2' | 'cgroup1' | 'prlimit' | 'none';
 
 /** A job's cgroup directories (one for v2, one per controller for v1). */
-export interface JobCgroup { kind: 'cgroup2' | 'cgroup1'; dirs: string[] }
+export interface JobCgroup {
+  kind: 'cgroup2' | 'cgroup1';
+  dirs: string[];
+  /**
+   * The file that counts the CPU time of everything in the job (v2: cpu.stat, v1:
+   * cpuacct.usage); absent on a v1 host without a writable cpuacct hierarchy.
+   */
+  cpuUsage?: string;
+}
 
 export interface JobLimits {
   /** The argv that runs `argv` inside the job's limits (exec, so the pid stays the job's). */
@@ -42,7 +50,18 @@ export class Limiter {
     private readonly root: string,
     private readonly log: Logger,
     private readonly prlimitPath?: string,
+    /**
+     * cgroup1: the hierarchy whose job cgroup counts the job's CPU time: cpu where cpuacct is
+     * mounted with it, cpuacct where it is mounted apart (as on this project's CI machines),
+     * none where no cpuacct hierarchy is writable.
+     */
+    private readonly v1Accounting?: 'cpu' | 'cpuacct',
   ) {}
+
+  /** cgroup1: the hierarchies a job's cgroup is made in, memory first (oomKilled reads dirs[0]). */
+  private get v1Controllers(): string[] {
+    return this.v1Accounting === 'cpuacct' ? ['memory', 'cpu', 'cpuacct'] : ['memory', 'cpu'];
+  }
 
   static async create(mode: LimitMode, root: string, log: Logger): Promise<Limiter> {
     const tries: Exclude<LimitMode, 'auto'>[] = mode === 'auto' ? ['cgroup2', 'cgroup1', 'prlimit', 'none'] : [mode];
@@ -79,6 +98,14 @@ export class Limiter {
         if (!existsSync(join(root, c, 'cgroup.procs'))) throw new Error(`no v1 ${c} hierarchy at ${join(root, c)}`);
         await probeDir(join(root, c, 'oswalk'));
       }
+      if (existsSync(join(root, 'cpu', 'cpuacct.usage'))) return new Limiter(kind, root, log, undefined, 'cpu');
+      // Without a cpuacct cgroup the job's CPU time is still read, from /proc (procfs.ts).
+      const apart = existsSync(join(root, 'cpuacct', 'cpuacct.usage'))
+        && await probeDir(join(root, 'cpuacct', 'oswalk')).then(() => true, (err: Error) => {
+          log.warn({ err: err.message }, 'process runtime: the cpuacct hierarchy is not writable; jobs\' CPU time is read from /proc');
+          return false;
+        });
+      return new Limiter(kind, root, log, undefined, apart ? 'cpuacct' : undefined);
     } else if (kind === 'prlimit') {
       const path = execFileSync('sh', ['-c', 'command -v prlimit'], { encoding: 'utf8' }).trim();
       if (!path) throw new Error('prlimit not found');
@@ -95,19 +122,19 @@ export class Limiter {
       await mkdir(dir, { recursive: true });
       if (spec.memoryBytes) await writeFile(join(dir, 'memory.max'), String(spec.memoryBytes));
       if (spec.cpus) await writeFile(join(dir, 'cpu.max'), `${Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))} ${CFS_PERIOD_US}`);
-      return cgroupLimits({ kind: 'cgroup2', dirs: [dir] });
+      return cgroupLimits({ kind: 'cgroup2', dirs: [dir], cpuUsage: join(dir, 'cpu.stat') });
     }
     if (this.kind === 'cgroup1') {
-      const mem = join(this.root, 'memory', rel);
-      const cpu = join(this.root, 'cpu', rel);
-      await mkdir(mem, { recursive: true });
-      await mkdir(cpu, { recursive: true });
+      const dirs = this.v1Controllers.map((c) => join(this.root, c, rel));
+      for (const d of dirs) await mkdir(d, { recursive: true });
+      const [mem, cpu] = dirs;
       if (spec.memoryBytes) await writeFile(join(mem, 'memory.limit_in_bytes'), String(spec.memoryBytes));
       if (spec.cpus) {
         await writeFile(join(cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
         await writeFile(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))));
       }
-      return cgroupLimits({ kind: 'cgroup1', dirs: [mem, cpu] });
+      const acct = this.v1Accounting && join(this.root, this.v1Accounting, rel);
+      return cgroupLimits({ kind: 'cgroup1', dirs, ...(acct ? { cpuUsage: join(acct, 'cpuacct.usage') } : {}) });
     }
     if (this.kind === 'prlimit' && spec.memoryBytes) {
       if (spec.cpus) this.log.warn({ jobId: spec.jobId, cpus: spec.cpus }, 'CPU limit not enforced: no cgroups on this node');
@@ -124,7 +151,7 @@ export class Limiter {
   /** The job cgroups of the cluster's node on this host, whatever agent made them. */
   async nodeCgroups(owner: HostOwner): Promise<{ name: string; cgroup: JobCgroup }[]> {
     if (this.kind !== 'cgroup1' && this.kind !== 'cgroup2') return [];
-    const parents = this.kind === 'cgroup2' ? [join(this.root, 'oswalk')] : ['memory', 'cpu'].map((c) => join(this.root, c, 'oswalk'));
+    const parents = this.kind === 'cgroup2' ? [join(this.root, 'oswalk')] : this.v1Controllers.map((c) => join(this.root, c, 'oswalk'));
     const prefix = ownerPrefix(owner);
     const byName = new Map<string, string[]>();
     for (const parent of parents) {
@@ -181,6 +208,19 @@ export async function cgroupBusy(cg: JobCgroup): Promise<boolean> {
     if (procs.trim()) return true;
   }
   return false;
+}
+
+/**
+ * CPU seconds used so far by everything that ran in a job's cgroup, from its `cpuUsage` file,
+ * or undefined once the cgroup is gone (the job is over). The cgroup2 reading is written to the
+ * kernel's documentation but untested here: this project's machines run cgroup v1.
+ */
+export async function cgroupCpuSeconds(kind: JobCgroup['kind'], cpuUsage: string): Promise<number | undefined> {
+  const text = await readFile(cpuUsage, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  if (kind === 'cgroup1') return Number(text) / 1e9;
+  const usec = /^usage_usec (\d+)$/m.exec(text);
+  return usec ? Number(usec[1]) / 1e6 : undefined;
 }
 
 /** Whether the kernel's OOM killer struck inside the job's cgroup. */

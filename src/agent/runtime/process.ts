@@ -6,8 +6,8 @@ import type { Writable } from 'node:stream';
 import type { Logger } from '../../util/log.js';
 import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within, type OnOutput } from './common.js';
 import { guardBinary, guarded } from './guard.js';
-import { Limiter, cgroupBusy, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
-import { groupMembers, procStat, signalGroup } from './procfs.js';
+import { Limiter, cgroupBusy, cgroupCpuSeconds, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
+import { groupMembers, procStat, signalGroup, treeCpuSeconds } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { HostOwner, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
 import type { WindowSize } from '../../state/jobspec.js';
@@ -136,8 +136,12 @@ export class ProcessRuntime implements Runtime {
     child.stdin?.on('error', () => undefined);
     const sizes = spec.tty ? (child.stdio[3] as Writable) : undefined;
     sizes?.on('error', () => undefined);
+    const cgroup = limits.cgroup;
     return {
       wait: () => done,
+      // The cgroup counts everything the job ran, escaped daemons too; without one, the tree
+      // below its guard does (a job over before its start time was read has no tree to walk).
+      cpuSeconds: () => (cgroup?.cpuUsage ? cgroupCpuSeconds(cgroup.kind, cgroup.cpuUsage) : st ? treeCpuSeconds(pid, st.startTime) : Promise.resolve(undefined)),
       ...(child.stdin ? { stdin: child.stdin } : {}),
       ...(sizes ? { resize: (size: WindowSize) => void sizes.write(`${size.rows} ${size.cols}\n`) } : {}),
       kill: async (reason: string) => {

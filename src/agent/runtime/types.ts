@@ -5,5 +5,14 @@ import type { WindowSize } from '../../state/jobspec.js';
 export interface HostOwner { cluster: string; node: string }
 export interface RunSpec { cluster: string; jobId: string; attempt: number; node: string; image?: string; command: string[]; env: Record<string, string>; workingDir?: string; cpus?: number; memoryBytes?: number; privileged?: boolean; clusterMount?: string; stdin?: boolean; /** A pseudo-terminal for the job, of this size (`oswalk run -t`): its output comes as stdout only. */ tty?: WindowSize; /** Holds the node's fence file `fence` (src/agent/fence.ts), and for docker a copy of the guard: every job runs under the guard of that fence. */ fenceDir: string }
 export interface RunResult { exitCode: number | null; signal?: string; error?: string }
-export interface RunHandle { wait(): Promise<RunResult>; kill(reason: string): Promise<void>; /** The job's standard input, when RunSpec.stdin asked for it. */ stdin?: Writable; /** A tty job's terminal takes a new size (the job gets SIGWINCH). */ resize?(size: WindowSize): void }
+export interface RunHandle {
+  wait(): Promise<RunResult>;
+  kill(reason: string): Promise<void>;
+  /** CPU seconds (user and system) the job has used since it started; undefined once it is gone or when they cannot be read. */
+  cpuSeconds(): Promise<number | undefined>;
+  /** The job's standard input, when RunSpec.stdin asked for it. */
+  stdin?: Writable;
+  /** A tty job's terminal takes a new size (the job gets SIGWINCH). */
+  resize?(size: WindowSize): void;
+}
 export interface Runtime { name: 'docker' | 'process'; start(spec: RunSpec, onOutput: OnOutput): Promise<RunHandle>; cleanup(owner: HostOwner, keepJobIds: Set<string>): Promise<string[]> }
