@@ -11,6 +11,11 @@ export interface CliConfig {
   mount?: string;
   /** The node that mount belongs to: changes made from here (a restore) are recorded as it. */
   node?: string;
+  /**
+   * Written by `oswalk up`: where it keeps its nodes, `<nodesDir>/<node>/state` being each one's
+   * state directory. Commands that write a node's chunk store (translate, mount) find it there.
+   */
+  nodesDir?: string;
 }
 
 export const CONFIG_DIR = '.oswalk';

@@ -7,13 +7,13 @@ import { action, output } from './common.js';
 import type { Redis } from 'ioredis';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
 import { resolveRedisUrl } from './config.js';
-import { warnIfNotANode } from './node-check.js';
+import { nodeStateDir, warnIfNotANode } from './node-check.js';
 
 interface Opts {
   redis?: string;
   prefix: string;
   node: string;
-  store: string;
+  store?: string;
   state?: string;
   concurrency: string;
 }
@@ -41,27 +41,29 @@ export function register(program: Command): void {
     .description('translate a directory into the unified filesystem once (what the agent\'s translate daemon does continuously), then exit')
     .argument('<dir>', 'the directory to translate (a node\'s export directory)')
     .option('--node <name>', 'node the versions belong to (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
-    .option('--store <dir>', 'PacketFS chunk store directory (env OSWALK_STORE)', process.env.OSWALK_STORE ?? '/var/lib/oswalk/chunks')
+    // No fixed default: chunks stored where the node's agent does not serve them read as EIO.
+    .option('--store <dir>', 'the node\'s PacketFS chunk store, <its agent\'s --state-dir>/chunks (env OSWALK_STORE; default: the node\'s under the `oswalk up` cluster, or /var/lib/oswalk/chunks when the agent running with /var/lib/oswalk is that node)', process.env.OSWALK_STORE || undefined)
     .option('--state <file>', 'where to remember what was translated (default: translate-<node>.json in the store)')
     .option('--concurrency <n>', 'paths translated at once', '2')
     .action(action(async (dirArg: string, opts: Opts) => {
       const format = output(cmd);
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
-      const [{ SingleBar, Presets }, { ChunkStore }, { startTranslator }, { createLogger }] = await Promise.all([
+      const [{ SingleBar, Presets }, { ChunkStore, chunkDir }, { startTranslator }, { createLogger }] = await Promise.all([
         import('cli-progress'), import('../packetfs/index.js'), import('../translate/index.js'), import('../util/log.js'),
       ]);
       const dir = resolve(dirArg);
       if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`translate: ${dir} is not a directory`);
       const concurrency = Number(opts.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error(`--concurrency must be 1..64, got ${opts.concurrency}`);
+      const storeDir = resolve(opts.store ?? chunkDir(nodeStateDir(opts.node, `--store with its chunk store (<its agent's --state-dir>/chunks)`)));
       // On stderr: stdout is the result, for the reader or a script.
       const log = createLogger('translate', { node: opts.node }, { stderr: true });
       const stats = await withRedis(opts, async (redis, ks) => {
         await warnIfNotANode(redis, ks, opts.node, 'the files translated here');
-        const store = new ChunkStore(resolve(opts.store), { log });
+        const store = new ChunkStore(storeDir, { log });
         const t = await startTranslator({
           redis, ks, node: opts.node, exportDir: dir, store, log, watch: false, concurrency,
-          stateFile: opts.state ? resolve(opts.state) : join(resolve(opts.store), `translate-${opts.node}.json`),
+          stateFile: opts.state ? resolve(opts.state) : join(storeDir, `translate-${opts.node}.json`),
         });
         const bar = process.stderr.isTTY
           ? new SingleBar({ format: 'translate |{bar}| {value}/{total} paths | {mb} MiB | {eta_formatted}', stream: process.stderr }, Presets.shades_classic)

@@ -85,12 +85,13 @@ export function register(program: Command): void {
         const { startControlPlane } = await import('../controlplane/index.js');
         const cp = await startControlPlane({ redisUrl, token, host, port });
         stack.push(() => cp.close());
-        writeConfig(dir, { api: cp.url, token, redisUrl, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount), node: 'node1' }) });
+        const nodesDir = join(stateDir, 'nodes');
+        writeConfig(dir, { api: cp.url, token, redisUrl, nodesDir, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount), node: 'node1' }) });
         const count = Number(opts.nodes);
         if (!Number.isInteger(count) || count < 0 || count > 64) throw new Error(`--nodes "${opts.nodes}" must be a whole number from 0 to 64`);
         const names = Array.from({ length: count }, (_, i) => `node${i + 1}`);
         for (const name of names) {
-          const nodeDir = join(stateDir, 'nodes', name);
+          const nodeDir = join(nodesDir, name);
           const mountPath = opts.mount === false ? undefined : name === 'node1' ? resolve(dir, opts.mount) : join(nodeDir, 'cluster');
           stack.push(supervise(`${name}'s agent`, () => startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir, mountPath })));
         }
@@ -101,7 +102,7 @@ export function register(program: Command): void {
           'OS Walk is up.',
           `  API:    ${cp.url}`,
           `  Redis:  ${redisUrl.replace(/\/\/:[^@]*@/, '//')}${opts.redis ? '' : ' (its password is in the config below)'}`,
-          `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${join(stateDir, 'nodes')})`,
+          `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${nodesDir})`,
           ...(opts.mount === false || !count ? [] : [`  Files:  ${resolve(dir, opts.mount)} (the unified filesystem; each node's export directory is .oswalk/nodes/<node>/export)`]),
           `  Config: ${join(stateDir, 'config.json')} (oswalk commands run from ${dir} find the API and token there)`,
           'Try: oswalk status    oswalk run -- uname -n    Stop: Ctrl-C',

@@ -10,11 +10,16 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The environment the CLI runs with in tests: quiet logs, then `extra`. */
+export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, OSWALK_LOG_LEVEL: 'warn', ...extra };
+}
+
 /** Run the real `oswalk` command as a user would, in cwd, and collect its output. */
 export function oswalk(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [OSWALK_BIN, ...args], {
-      cwd: opts.cwd, env: { ...process.env, OSWALK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: opts.cwd, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -32,7 +37,7 @@ export function oswalk(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
 /** Start a long-running `oswalk` command (up, agent, control-plane) and wait for a line on stdout. */
 export async function startOswalk(args: string[], waitFor: RegExp, opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; ownProcessGroup?: boolean } = {}): Promise<{ child: ChildProcess; output: () => string; match: RegExpMatchArray }> {
   const child = spawn(process.execPath, [OSWALK_BIN, ...args], {
-    cwd: opts.cwd, env: { ...process.env, OSWALK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: opts.cwd, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'],
     // As a shell runs a job: Ctrl-C then signals the whole group (process.kill(-pid)).
     detached: opts.ownProcessGroup ?? false,
   });

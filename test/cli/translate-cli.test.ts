@@ -1,0 +1,101 @@
+/**
+ * `oswalk translate` and `oswalk mount` on an `oswalk up` cluster (issue 23): what they store
+ * as a node goes to that node's chunk store, the one its agent serves, so the other nodes read
+ * it; a node the command cannot place is refused before anything is stored.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { cliEnv, OSWALK_BIN, oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
+import { ChunkStore } from '../../src/packetfs/index.js';
+
+// What the commands find must come from the cluster's config alone.
+const env = { OSWALK_API: '', OSWALK_TOKEN: '', OSWALK_REDIS_URL: '', OSWALK_STORE: '', OSWALK_STATE_DIR: '', OSWALK_NODE: '' };
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('translate and mount on an oswalk up cluster store into the named node\'s chunk store', () => {
+  const upDir = mkdtempSync(join(tmpdir(), 'oswalk-translate-up-'));
+  let up: Awaited<ReturnType<typeof startOswalk>>;
+  const node2Store = () => new ChunkStore(join(upDir, '.oswalk', 'nodes', 'node2', 'state', 'chunks'), { log: pino({ level: 'silent' }) });
+
+  before(async () => {
+    up = await startOswalk(['up', '--dir', upDir, '--nodes', '2'], /Nodes:\s+node1, node2/, { cwd: upDir, env, timeoutMs: 60_000 });
+  });
+  after(async () => {
+    if (up) assert.equal(await stopChild(up.child, 'SIGINT'), 0);
+    rmSync(upDir, { recursive: true, force: true });
+  });
+
+  it('translate --node node2: the chunks are node2\'s, and the files read back through node1\'s mount', async () => {
+    const src = join(upDir, 'to-translate');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    const small = randomBytes(3000);
+    const big = randomBytes(3 * 2 ** 20);
+    writeFileSync(join(src, 'small.bin'), small);
+    writeFileSync(join(src, 'sub', 'big.bin'), big);
+    const r = await oswalk(['translate', src, '--node', 'node2', '-o', 'json'], { cwd: upDir, env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).filesTranslated, 2);
+    // A file this small is one chunk, named by the hash of its bytes.
+    assert.ok(await node2Store().has(sha256(small)), 'node2\'s store holds the small file\'s chunk');
+    // node1 has none of these chunks: it fetches them from node2's agent (before the fix: EIO).
+    assert.deepEqual(readFileSync(join(upDir, 'cluster', 'small.bin')), small);
+    assert.ok(readFileSync(join(upDir, 'cluster', 'sub', 'big.bin')).equals(big), 'big.bin reads back through node1\'s mount');
+  });
+
+  it('translate --node NAME the cluster does not have: exit 2, one line naming it, nothing stored', async () => {
+    const src = mkdtempSync(join(upDir, 'nowhere-'));
+    writeFileSync(join(src, 'not-stored.txt'), 'x');
+    const r = await oswalk(['translate', src, '--node', 'node9'], { cwd: upDir, env });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `error: node "node9" is not a node of the oswalk up cluster in ${upDir} (its nodes: node1, node2): pass --node with one of them, or --store with its chunk store (<its agent's --state-dir>/chunks)\n`);
+    assert.deepEqual(readdirSync(join(upDir, '.oswalk', 'nodes')).sort(), ['node1', 'node2']);
+    const v = await oswalk(['versions', 'not-stored.txt'], { cwd: upDir, env });
+    assert.equal(v.code, 4, `not-stored.txt must not be in the tree: ${v.stdout}${v.stderr}`);
+  });
+
+  it('translate and mount with no oswalk up cluster configured and no --store or --state-dir: exit 2, naming the node', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'oswalk-no-cluster-'));
+    try {
+      const { redisUrl } = JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')) as { redisUrl: string };
+      // Through the environment: a command line is every user's to read.
+      const noConfig = { ...env, OSWALK_REDIS_URL: redisUrl, OSWALK_TOKEN: 't' };
+      writeFileSync(join(elsewhere, 'f.txt'), 'x');
+      const t = await oswalk(['translate', elsewhere, '--node', 'node2'], { cwd: elsewhere, env: noConfig });
+      assert.equal(t.code, 2, t.stderr);
+      assert.match(t.stderr, /^error: where node "node2" keeps its chunks is not known here \(no oswalk up cluster is configured, .*\): pass --store with its chunk store \(<its agent's --state-dir>\/chunks\)\n$/);
+      const m = await oswalk(['mount', join(elsewhere, 'view'), '--node', 'node2'], { cwd: elsewhere, env: noConfig });
+      assert.equal(m.code, 2, m.stderr);
+      assert.match(m.stderr, /^error: where node "node2" keeps its chunks is not known here .*: pass --state-dir with its agent's state directory\n$/);
+      assert.deepEqual(readdirSync(elsewhere), ['f.txt'], 'nothing made: no view, no store');
+      assert.equal((await oswalk(['versions', 'f.txt'], { cwd: upDir, env })).code, 4);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('mount --node node2: a file written through it is stored in node2\'s chunk store', async () => {
+    const view = join(upDir, 'node2-view');
+    const child = spawn(process.execPath, [OSWALK_BIN, 'mount', view, '--node', 'node2'], { cwd: upDir, env: cliEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    try {
+      await until('the mount', async () => {
+        if (child.exitCode !== null) assert.fail(`oswalk mount exited with ${child.exitCode}: ${stderr}`);
+        return stderr.includes('mounted the unified filesystem');
+      }, 30_000);
+      const data = randomBytes(2000);
+      writeFileSync(join(view, 'via-node2.bin'), data);
+      assert.ok(await node2Store().has(sha256(data)), `node2's store holds the chunk written through its mount (stderr: ${stderr})`);
+      assert.deepEqual(readFileSync(join(upDir, 'cluster', 'via-node2.bin')), data);
+    } finally {
+      assert.equal(await stopChild(child, 'SIGINT'), 0, stderr);
+    }
+  });
+});
