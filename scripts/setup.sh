@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # gcc and libc6-dev: the job guard is a static C binary (scripts/build-guard.mjs).
 pkgs=(redis-server fuse3 libfuse2 libfuse-dev docker.io iproute2 ca-certificates gcc libc6-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(docker-compose debootstrap prometheus busybox-static rsync fio git make tar util-linux-extra)
+  pkgs+=(docker-compose debootstrap prometheus busybox-static rsync fio git make tar util-linux-extra tmux)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { cliEnv, OSWALK_BIN, oswalk, startOswalk, stopChild } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
+import { testPrefix, useTestRedis } from '../helpers/redis.js';
+import { Tmux } from '../helpers/tmux.js';
 import { ChunkStore } from '../../src/packetfs/index.js';
 
 // What the commands find must come from the cluster's config alone.
@@ -97,5 +99,68 @@ describe('translate and mount on an oswalk up cluster store into the named node\
     } finally {
       assert.equal(await stopChild(child, 'SIGINT'), 0, stderr);
     }
+  });
+});
+
+describe('translate\'s progress line', () => {
+  const redis = useTestRedis();
+  const work = mkdtempSync(join(tmpdir(), 'oswalk-translate-progress-'));
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  /** A directory of 3 MiB and more in a few files, and a fresh prefix and store to translate it into. */
+  const fresh = (name: string) => {
+    const src = join(work, name);
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'a.bin'), randomBytes(2 * 2 ** 20));
+    writeFileSync(join(src, 'sub', 'b.bin'), randomBytes(2 ** 20));
+    writeFileSync(join(src, 'c.txt'), 'small\n');
+    return { src, args: ['translate', src, '--node', 'n9', '--store', join(work, `${name}-store`), '--prefix', testPrefix()] };
+  };
+
+  it('on a terminal: one line drawn in place and cut to its width, log lines above it, sizes readable, the table below it clean', async () => {
+    const term = await Tmux.start({ cols: 100, rows: 40, cwd: work, env: { OSWALK_REDIS_URL: redis.server.url, OSWALK_LOG_LEVEL: 'info', XDG_CONFIG_HOME: work } });
+    try {
+      const { src, args } = fresh('wide');
+      await term.type(`node ${OSWALK_BIN} ${args.join(' ')}; echo "exit=$?"`);
+      await term.waitFor(/^exit=0$/m, 30_000);
+      // Joined: a log line longer than the terminal is one line, wrapped only by the terminal.
+      const lines = (await term.tmux('capture-pane', '-p', '-J')).split('\n').map((l) => l.trimEnd());
+      const progress = lines.filter((l) => l.includes('translating '));
+      assert.equal(progress.length, 1, `one progress line is left, the last one:\n${lines.join('\n')}`);
+      assert.match(progress[0], new RegExp(`^translating ${src} as n9: (\\d+)/\\1 paths \\(100%\\), 3\\.0MiB$`));
+      // pino-pretty's line, on a row of its own above the progress.
+      const logged = lines.findIndex((l) => /INFO.*export directory scanned/.test(l));
+      assert.ok(logged >= 0 && logged < lines.indexOf(progress[0]), `the log line is above the progress line:\n${lines.join('\n')}`);
+      const header = lines.findIndex((l) => l.startsWith('VERSIONS'));
+      assert.ok(header > lines.indexOf(progress[0]));
+      assert.match(lines[header], /^VERSIONS\s+FILES\s+BYTES\s+NEW BYTES\s+DEDUP\s+TOMBSTONES\s+SKIPPED\s+ERRORS$/);
+      assert.match(lines[header + 1], /^4\s+3\s+3\.0MiB\s+3\.0MiB\s+1\.00\s+0\s+0\s+0$/);
+
+      // 40 columns: the line is cut to 39, so that drawing it again clears all of it.
+      await term.clear();
+      await term.resize(40, 40);
+      const narrow = fresh('narrow');
+      await term.type(`node ${OSWALK_BIN} ${narrow.args.join(' ')} -o json > /dev/null; echo "exit=$?"`);
+      await term.waitFor(/^exit=0$/m, 30_000);
+      const rows = (await term.screen()).split('\n');
+      const cut = `translating ${narrow.src} as n9: 4/4 paths (100%), 3.0MiB`.slice(0, 39);
+      assert.deepEqual(rows.filter((r) => r.startsWith('translating')), [cut], `the progress is one row of 39 columns:\n${rows.join('\n')}`);
+      // Nothing of the progress text wrapped onto the row below it.
+      assert.equal(rows[rows.indexOf(cut) + 1], 'exit=0');
+    } finally {
+      await term.stop();
+    }
+  });
+
+  it('elsewhere: plain lines, JSON log lines, the last progress line at the end', async () => {
+    const { src, args } = fresh('piped');
+    const r = await oswalk(args, { cwd: work, env: { OSWALK_REDIS_URL: redis.server.url, OSWALK_LOG_LEVEL: 'info' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /[\r\x1b]/, 'no redrawing, no escapes');
+    const lines = r.stderr.trimEnd().split('\n');
+    for (const l of lines.filter((x) => x.startsWith('{'))) assert.equal(JSON.parse(l).name, 'translate');
+    assert.ok(lines.some((l) => l.startsWith('{') && JSON.parse(l).msg === 'export directory scanned'));
+    assert.match(lines.at(-1)!, new RegExp(`^translating ${src} as n9: 4/4 paths \\(100%\\), 3\\.0MiB$`));
+    assert.match(r.stdout, /^VERSIONS\s+FILES\s+BYTES\s+NEW BYTES.*\n4\s+3\s+3\.0MiB\s+3\.0MiB\s/);
   });
 });
