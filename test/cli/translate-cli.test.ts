@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { cliEnv, OSWALK_BIN, oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+import { cliEnv, OSWALK_BIN, oswalk, startOswalk, stopChild, testConfigHome } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { Tmux } from '../helpers/tmux.js';
@@ -34,21 +34,27 @@ describe('translate and mount on an oswalk up cluster store into the named node\
     rmSync(upDir, { recursive: true, force: true });
   });
 
-  it('translate --node node2: the chunks are node2\'s, and the files read back through node1\'s mount', async () => {
-    const src = join(upDir, 'to-translate');
-    mkdirSync(join(src, 'sub'), { recursive: true });
-    const small = randomBytes(3000);
-    const big = randomBytes(3 * 2 ** 20);
-    writeFileSync(join(src, 'small.bin'), small);
-    writeFileSync(join(src, 'sub', 'big.bin'), big);
-    const r = await oswalk(['translate', src, '--node', 'node2', '-o', 'json'], { cwd: upDir, env });
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(JSON.parse(r.stdout).filesTranslated, 2);
-    // A file this small is one chunk, named by the hash of its bytes.
-    assert.ok(await node2Store().has(sha256(small)), 'node2\'s store holds the small file\'s chunk');
-    // node1 has none of these chunks: it fetches them from node2's agent (before the fix: EIO).
-    assert.deepEqual(readFileSync(join(upDir, 'cluster', 'small.bin')), small);
-    assert.ok(readFileSync(join(upDir, 'cluster', 'sub', 'big.bin')).equals(big), 'big.bin reads back through node1\'s mount');
+  it('translate --node node2, run from another directory: the chunks are node2\'s, and the files read back through node1\'s mount', async () => {
+    // Outside the cluster's directory: the user config `up` wrote names the cluster there.
+    const src = mkdtempSync(join(tmpdir(), 'oswalk-to-translate-'));
+    try {
+      mkdirSync(join(src, 'sub'));
+      const small = randomBytes(3000);
+      const big = randomBytes(3 * 2 ** 20);
+      writeFileSync(join(src, 'small.bin'), small);
+      writeFileSync(join(src, 'sub', 'big.bin'), big);
+      const r = await oswalk(['translate', '.', '--node', 'node2', '-o', 'json'], { cwd: src, env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).filesTranslated, 2);
+      // A file this small is one chunk, named by the hash of its bytes.
+      assert.ok(await node2Store().has(sha256(small)), 'node2\'s store holds the small file\'s chunk');
+      // node1 fetches them from node2's agent, whose store this is (or from a copy the replication
+      // pass made from it): chunks in a store no agent serves read as EIO, as before the fix.
+      assert.deepEqual(readFileSync(join(upDir, 'cluster', 'small.bin')), small);
+      assert.ok(readFileSync(join(upDir, 'cluster', 'sub', 'big.bin')).equals(big), 'big.bin reads back through node1\'s mount');
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
   });
 
   it('translate --node NAME the cluster does not have: exit 2, one line naming it, nothing stored', async () => {
@@ -66,8 +72,9 @@ describe('translate and mount on an oswalk up cluster store into the named node\
     const elsewhere = mkdtempSync(join(tmpdir(), 'oswalk-no-cluster-'));
     try {
       const { redisUrl } = JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')) as { redisUrl: string };
-      // Through the environment: a command line is every user's to read.
-      const noConfig = { ...env, OSWALK_REDIS_URL: redisUrl, OSWALK_TOKEN: 't' };
+      // Through the environment: a command line is every user's to read. No user config either
+      // (the one `up` wrote would name the cluster from here too).
+      const noConfig = { ...env, OSWALK_REDIS_URL: redisUrl, OSWALK_TOKEN: 't', XDG_CONFIG_HOME: join(upDir, 'no-config-home') };
       writeFileSync(join(elsewhere, 'f.txt'), 'x');
       const t = await oswalk(['translate', elsewhere, '--node', 'node2'], { cwd: elsewhere, env: noConfig });
       assert.equal(t.code, 2, t.stderr);
@@ -118,7 +125,7 @@ describe('translate\'s progress line', () => {
   };
 
   it('on a terminal: one line drawn in place and cut to its width, log lines above it, sizes readable, the table below it clean', async () => {
-    const term = await Tmux.start({ cols: 100, rows: 40, cwd: work, env: { OSWALK_REDIS_URL: redis.server.url, OSWALK_LOG_LEVEL: 'info', XDG_CONFIG_HOME: work } });
+    const term = await Tmux.start({ cols: 100, rows: 40, cwd: work, env: { OSWALK_REDIS_URL: redis.server.url, OSWALK_LOG_LEVEL: 'info', XDG_CONFIG_HOME: testConfigHome() } });
     try {
       const { src, args } = fresh('wide');
       await term.type(`node ${OSWALK_BIN} ${args.join(' ')}; echo "exit=$?"`);

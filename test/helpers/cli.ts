@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/util/paths.js';
 
@@ -10,9 +12,25 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The environment the CLI runs with in tests: quiet logs, then `extra`. */
+let configHome: string | undefined;
+
+/**
+ * XDG_CONFIG_HOME for the CLI in this test process: a directory of its own, removed at exit, so
+ * that `oswalk up` in a test never writes the user's own config (~/.config/oswalk) and a real
+ * one never steers a test.
+ */
+export function testConfigHome(): string {
+  if (!configHome) {
+    const dir = mkdtempSync(join(tmpdir(), 'oswalk-config-home-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    configHome = dir;
+  }
+  return configHome;
+}
+
+/** The environment the CLI runs with in tests: quiet logs, a config home of the test's own, then `extra`. */
 export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...process.env, OSWALK_LOG_LEVEL: 'warn', ...extra };
+  return { ...process.env, OSWALK_LOG_LEVEL: 'warn', XDG_CONFIG_HOME: testConfigHome(), ...extra };
 }
 
 /** Run the real `oswalk` command as a user would, in cwd, and collect its output. */
