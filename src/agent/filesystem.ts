@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
 import { mkdir, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import {
-  addManifestLocation, ChunkFetcher, ChunkStore, chunkRoutes, CopyPusher, decodeChunkList, Pace, registerPacketfsMetrics, replicate,
+  addManifestLocation, ChunkFetcher, ChunkStore, chunkDir, chunkRoutes, CopyPusher, decodeChunkList, Pace, registerPacketfsMetrics, replicate,
   PolicyCache, wantedCopies, type ReplicationTotals,
 } from '../packetfs/index.js';
 import type { Keyspace } from '../state/keys.js';
@@ -49,10 +48,6 @@ export interface NodeFilesystem {
   translator: Translator;
   usage(): FilesystemUsage;
   stop(): Promise<void>;
-}
-
-export function chunkDir(stateDir: string): string {
-  return join(stateDir, 'chunks');
 }
 
 /**

@@ -2,6 +2,9 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { processArgv, readPidFile, takePidFile } from '../util/pid-file.js';
 
+/** An agent's state directory when it is given no --state-dir. */
+export const DEFAULT_STATE_DIR = '/var/lib/oswalk';
+
 /** What `oswalk agent` records in its state directory while it runs. */
 interface AgentRecord {
   pid: number;
@@ -14,6 +17,12 @@ function otherAgent(pid: number): boolean {
   const argv = processArgv(pid) ?? [];
   const bin = argv.findIndex((a) => /\boswalk(\.js)?$/.test(a));
   return bin >= 0 && argv.slice(bin + 1).includes('agent');
+}
+
+/** The node of the agent running with this state directory now, or undefined when none is. */
+export function stateDirAgent(stateDir: string): string | undefined {
+  const rec = readPidFile<AgentRecord>(join(stateDir, 'agent.pid'));
+  return rec && typeof rec.pid === 'number' && otherAgent(rec.pid) ? rec.node : undefined;
 }
 
 export interface StateLock {

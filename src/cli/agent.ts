@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal, UsageError } from './common.js';
 import { readConfig } from './config.js';
-import { lockStateDir } from '../agent/state-lock.js';
+import { DEFAULT_STATE_DIR, lockStateDir } from '../agent/state-lock.js';
 
 export function register(program: Command): void {
   program.command('agent')
@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--export <dir>', 'this node\'s export directory (its files in the unified filesystem; default: its Node manifest\'s exportDir, then /srv/oswalk/export)')
     .option('--redis <url>', 'talk to this Redis directly instead of the one the control plane hands out')
     .option('--prefix <prefix>', 'Redis key prefix, with --redis (default {oswalk}:)')
-    .option('--state-dir <dir>', 'where the agent keeps its state', '/var/lib/oswalk')
+    .option('--state-dir <dir>', 'where the agent keeps its state', DEFAULT_STATE_DIR)
     .option('--mount <dir>', 'where the agent mounts the unified filesystem (bound into jobs at /cluster)', '/cluster')
     .option('--no-mount', 'do not mount the unified filesystem (jobs get no /cluster)')
     .option('--share-dir <dir>', 'docker runtime: directory job containers bind to reach the mount; the same path for the Docker daemon (default: <state-dir>/share)')

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 /** What `oswalk cluster init` and `oswalk up` leave behind for later commands. */
 export interface CliConfig {
@@ -11,20 +11,35 @@ export interface CliConfig {
   mount?: string;
   /** The node that mount belongs to: changes made from here (a restore) are recorded as it. */
   node?: string;
+  /**
+   * Written by `oswalk up`: where it keeps its nodes, `<nodesDir>/<node>/state` being each one's
+   * state directory. Commands that write a node's chunk store (translate, mount) find it there.
+   */
+  nodesDir?: string;
 }
 
 export const CONFIG_DIR = '.oswalk';
 export const CONFIG_FILE = 'config.json';
 
-/** The nearest .oswalk/config.json from dir upwards, then ~/.config/oswalk/config.json. */
+/**
+ * The user's own config, read from any directory: $XDG_CONFIG_HOME/oswalk/config.json, by
+ * default ~/.config/oswalk/config.json (the XDG base directory rule, which ignores a relative
+ * XDG_CONFIG_HOME).
+ */
+export function userConfigFile(): string {
+  const xdg = process.env.XDG_CONFIG_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.config'), 'oswalk', CONFIG_FILE);
+}
+
+/** The nearest .oswalk/config.json from dir upwards, then the user's config. */
 export function findConfigFile(dir = process.cwd()): string | undefined {
   for (let d = resolve(dir); ; d = dirname(d)) {
     const f = join(d, CONFIG_DIR, CONFIG_FILE);
     if (existsSync(f)) return f;
     if (dirname(d) === d) break;
   }
-  const home = join(homedir(), '.config', 'oswalk', CONFIG_FILE);
-  return existsSync(home) ? home : undefined;
+  const user = userConfigFile();
+  return existsSync(user) ? user : undefined;
 }
 
 export function readConfig(file = findConfigFile()): CliConfig {
@@ -36,8 +51,13 @@ export function readConfig(file = findConfigFile()): CliConfig {
   }
 }
 
+/** Write `<dir>/.oswalk/config.json`. */
 export function writeConfig(dir: string, cfg: CliConfig): string {
-  const file = join(dir, CONFIG_DIR, CONFIG_FILE);
+  return writeConfigFile(join(dir, CONFIG_DIR, CONFIG_FILE), cfg);
+}
+
+/** Write a config file only its user can read: it holds the token and Redis' password. */
+export function writeConfigFile(file: string, cfg: CliConfig): string {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(file, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
   return file;
@@ -49,8 +69,8 @@ export function resolveApi(flags: { api?: string; token?: string }): { api: stri
   // An empty variable counts as unset, as in most CLIs.
   const api = flags.api || process.env.OSWALK_API || cfg.api;
   const token = flags.token || process.env.OSWALK_TOKEN || cfg.token;
-  if (!api) throw new Error('no control plane to talk to: pass --api URL, set OSWALK_API, or run `oswalk up` / `oswalk cluster init` in this directory');
-  if (!token) throw new Error('no API token: pass --token, set OSWALK_TOKEN, or run from the directory where `oswalk cluster init` or `oswalk up` ran');
+  if (!api) throw new Error('no control plane to talk to: pass --api URL, set OSWALK_API, start one with `oswalk up`, or run from the directory where `oswalk cluster init` ran');
+  if (!token) throw new Error('no API token: pass --token, set OSWALK_TOKEN, or run from the directory where `oswalk cluster init` ran');
   return { api: api.replace(/\/$/, ''), token };
 }
 

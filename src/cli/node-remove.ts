@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ApiError } from './client.js';
 import { action, client, output as outputOf, parseDuration } from './common.js';
 import { formatAge, formatBytes, isDocumentFormat, printDocument, printRows } from './output.js';
+import { ProgressLine } from './progress-line.js';
 
 interface RemoveAnswer {
   name: string;
@@ -104,16 +105,7 @@ removal on stdout.`)
       const start = Date.now();
       const deadline = start + timeoutMs;
       let last: Removal | undefined;
-      let shown = '';
-      const show = (line: string): void => {
-        // Cut to the terminal's width: a wrapped line would not be cleared by the next one.
-        if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, Math.max(20, (process.stderr.columns || 80) - 1))}`);
-        else if (line !== shown) process.stderr.write(`${line}\n`);
-        shown = line;
-      };
-      const endLine = (): void => {
-        if (tty && shown) process.stderr.write('\n');
-      };
+      const progress = new ProgressLine(process.stderr);
       for (;;) {
         let trouble = '';
         try {
@@ -121,22 +113,22 @@ removal on stdout.`)
         } catch (err) {
           // A control plane restarting or failing over must not end a wait of many minutes.
           if (!(err instanceof ApiError) || (err.status !== 0 && err.status < 500)) {
-            endLine();
+            progress.end();
             throw err;
           }
           trouble = ` (asking again: ${err.message})`;
         }
         if (last && !last.removing) {
-          endLine();
+          progress.end();
           throw new Error(`the removal of node ${name} was undone (oswalk uncordon) while waiting: run \`oswalk node remove ${name}\` again to remove it`);
         }
         if (last && done(last)) break;
         const elapsed = formatAge(Date.now() - start);
         const state = last ? left(last) : 'waiting for the control plane';
         // The elapsed time only on a terminal: piped output gets a line per change, not per poll.
-        show(`removing ${name}: ${state}${trouble}${tty ? ` [${elapsed}]` : ''}`);
+        progress.update(`removing ${name}: ${state}${trouble}${tty ? ` [${elapsed}]` : ''}`);
         if (Date.now() >= deadline) {
-          endLine();
+          progress.end();
           if (isDocumentFormat(output) && last) printDocument(output, last);
           const steps = last ? nextSteps(last) : [`run \`oswalk node remove ${name}\` again once it answers`];
           throw new Error(`node ${name} is not ready to be stopped after ${opts.timeout}: ${last ? left(last) : `the control plane did not answer${trouble}`}. What to do:\n` +
@@ -144,7 +136,7 @@ removal on stdout.`)
         }
         await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
       }
-      endLine();
+      progress.end();
       if (isDocumentFormat(output)) printDocument(output, last);
       else if (output === 'name') process.stdout.write(`node/${name}\n`);
       else process.stdout.write(`node ${name} holds no copy the cluster lacks and runs no jobs: its agent can be stopped now\n`);

@@ -2,18 +2,19 @@ import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { printRows } from './output.js';
+import { formatBytes, printRows } from './output.js';
+import { ProgressLine } from './progress-line.js';
 import { action, output } from './common.js';
 import type { Redis } from 'ioredis';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
 import { resolveRedisUrl } from './config.js';
-import { warnIfNotANode } from './node-check.js';
+import { nodeStateDir, warnIfNotANode } from './node-check.js';
 
 interface Opts {
   redis?: string;
   prefix: string;
   node: string;
-  store: string;
+  store?: string;
   state?: string;
   concurrency: string;
 }
@@ -41,54 +42,58 @@ export function register(program: Command): void {
     .description('translate a directory into the unified filesystem once (what the agent\'s translate daemon does continuously), then exit')
     .argument('<dir>', 'the directory to translate (a node\'s export directory)')
     .option('--node <name>', 'node the versions belong to (env OSWALK_NODE)', process.env.OSWALK_NODE ?? hostname())
-    .option('--store <dir>', 'PacketFS chunk store directory (env OSWALK_STORE)', process.env.OSWALK_STORE ?? '/var/lib/oswalk/chunks')
+    // No fixed default: chunks stored where the node's agent does not serve them read as EIO.
+    .option('--store <dir>', 'the node\'s PacketFS chunk store, <its agent\'s --state-dir>/chunks (env OSWALK_STORE; default: the node\'s under the `oswalk up` cluster, or /var/lib/oswalk/chunks when the agent running with /var/lib/oswalk is that node)', process.env.OSWALK_STORE || undefined)
     .option('--state <file>', 'where to remember what was translated (default: translate-<node>.json in the store)')
     .option('--concurrency <n>', 'paths translated at once', '2')
     .action(action(async (dirArg: string, opts: Opts) => {
       const format = output(cmd);
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
-      const [{ SingleBar, Presets }, { ChunkStore }, { startTranslator }, { createLogger }] = await Promise.all([
-        import('cli-progress'), import('../packetfs/index.js'), import('../translate/index.js'), import('../util/log.js'),
+      const [{ ChunkStore, chunkDir }, { startTranslator }, { createLogger }] = await Promise.all([
+        import('../packetfs/index.js'), import('../translate/index.js'), import('../util/log.js'),
       ]);
       const dir = resolve(dirArg);
       if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`translate: ${dir} is not a directory`);
       const concurrency = Number(opts.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new Error(`--concurrency must be 1..64, got ${opts.concurrency}`);
-      // On stderr: stdout is the result, for the reader or a script.
-      const log = createLogger('translate', { node: opts.node }, { stderr: true });
+      const storeDir = resolve(opts.store ?? chunkDir(nodeStateDir(opts.node, `--store with its chunk store (<its agent's --state-dir>/chunks)`)));
+      // On stderr: stdout is the result, for the reader or a script. Log lines go above the progress.
+      const progress = new ProgressLine(process.stderr, { plainEveryMs: 5000 });
+      const log = createLogger('translate', { node: opts.node }, { stderr: true, write: (line) => progress.print(line) });
+      const doing = `translating ${dir} as ${opts.node}`;
       const stats = await withRedis(opts, async (redis, ks) => {
         await warnIfNotANode(redis, ks, opts.node, 'the files translated here');
-        const store = new ChunkStore(resolve(opts.store), { log });
-        const t = await startTranslator({
-          redis, ks, node: opts.node, exportDir: dir, store, log, watch: false, concurrency,
-          stateFile: opts.state ? resolve(opts.state) : join(resolve(opts.store), `translate-${opts.node}.json`),
-        });
-        const bar = process.stderr.isTTY
-          ? new SingleBar({ format: 'translate |{bar}| {value}/{total} paths | {mb} MiB | {eta_formatted}', stream: process.stderr }, Presets.shades_classic)
-          : undefined;
-        const update = () => {
-          const s = t.stats();
-          const done = s.versions + s.skipped + s.errors;
-          bar?.setTotal(done + s.backlogFiles);
-          bar?.update(done, { mb: (s.bytesTranslated / 2 ** 20).toFixed(1) });
-        };
-        bar?.start(1, 0, { mb: '0.0' });
-        const tick = setInterval(update, 200);
         try {
-          await t.idle();
+          progress.update(`${doing}: scanning`);
+          const t = await startTranslator({
+            redis, ks, node: opts.node, exportDir: dir, store: new ChunkStore(storeDir, { log }), log, watch: false, concurrency,
+            stateFile: opts.state ? resolve(opts.state) : join(storeDir, `translate-${opts.node}.json`),
+          });
+          const update = () => {
+            const s = t.stats();
+            const done = s.versions + s.skipped + s.errors;
+            const total = done + s.backlogFiles;
+            const errors = s.errors ? `, ${s.errors} error${s.errors === 1 ? '' : 's'}` : '';
+            progress.update(`${doing}: ${done}/${total} paths (${total ? Math.floor((100 * done) / total) : 100}%), ${formatBytes(s.bytesTranslated)}${errors}`);
+          };
+          const tick = setInterval(update, 200);
+          try {
+            await t.idle();
+          } finally {
+            clearInterval(tick);
+            update();
+            await t.close();
+          }
+          return t.stats();
         } finally {
-          clearInterval(tick);
-          update();
-          bar?.stop();
-          await t.close();
+          progress.end();
         }
-        return t.stats();
       });
       printRows(format, [stats], [
         { header: 'VERSIONS', value: (x) => x.versions },
         { header: 'FILES', value: (x) => x.filesTranslated },
-        { header: 'BYTES', value: (x) => x.bytesTranslated },
-        { header: 'NEW BYTES', value: (x) => x.newBytes },
+        { header: 'BYTES', value: (x) => formatBytes(x.bytesTranslated) },
+        { header: 'NEW BYTES', value: (x) => formatBytes(x.newBytes) },
         { header: 'DEDUP', value: (x) => x.dedupRatio.toFixed(2) },
         { header: 'TOMBSTONES', value: (x) => x.tombstones },
         { header: 'SKIPPED', value: (x) => x.skipped },

@@ -1,12 +1,12 @@
 import { Option, type Command } from 'commander';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { RunningControlPlane } from '../controlplane/index.js';
 import { packageRoot } from '../util/paths.js';
 import { action, parseListen, untilSignal } from './common.js';
-import { CONFIG_DIR, readConfig, writeConfig } from './config.js';
+import { CONFIG_DIR, readConfig, userConfigFile, writeConfig, writeConfigFile, type CliConfig } from './config.js';
 import { supervise } from './supervise.js';
 import { takeUpLock } from './up-lock.js';
 import type { EmbeddedRedis } from './redis-server.js';
@@ -52,6 +52,54 @@ async function waitForNodes(cp: RunningControlPlane, names: string[], timeoutMs 
   }
 }
 
+/**
+ * The cluster's config written as the user's config too, so that oswalk commands find the
+ * cluster from any directory, as kubectl finds minikube's through ~/.kube/config. Only over none,
+ * or over one an `up` wrote (it names its nodes directory): one written for another cluster is
+ * left alone. Returns what the banner says of it, and what undoes it when `up` stops.
+ */
+function writeUserConfig(cfg: CliConfig & { nodesDir: string }): { said: string; undo(): void } {
+  const file = userConfigFile();
+  let theirs: string | undefined;
+  try {
+    if (existsSync(file) && !readConfig(file).nodesDir) theirs = 'written for another cluster';
+  } catch (err) {
+    theirs = (err as Error).message;
+  }
+  if (!theirs) {
+    try {
+      writeConfigFile(file, cfg);
+    } catch (err) {
+      theirs = (err as Error).message;
+    }
+  }
+  if (theirs) return { said: `; ${file} is left as it is (${theirs}): elsewhere, pass --api and --token`, undo: () => undefined };
+  return {
+    said: `, and ${file} for oswalk commands run anywhere else`,
+    undo() {
+      // Unless a later `up` elsewhere has made it its own meanwhile.
+      try {
+        if (readConfig(file).nodesDir === cfg.nodesDir) unlinkSync(file);
+      } catch {
+        // gone, or no longer readable: not ours to touch
+      }
+    },
+  };
+}
+
+/**
+ * How to run this oswalk, as the banner suggests it: `oswalk` when the first one on PATH is this
+ * one (the set-up links it there), else the path of its bin/oswalk.js.
+ */
+function commandName(): string {
+  const bin = join(packageRoot(), 'bin', 'oswalk.js');
+  for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) {
+    const p = join(dir, 'oswalk');
+    if (existsSync(p)) return realpathSync(p) === realpathSync(bin) ? 'oswalk' : bin;
+  }
+  return bin;
+}
+
 export function register(program: Command): void {
   program.command('up')
     .description('run a whole cluster on this machine: Redis, the control plane, local agents and the mount (Ctrl-C stops it all)')
@@ -85,26 +133,32 @@ export function register(program: Command): void {
         const { startControlPlane } = await import('../controlplane/index.js');
         const cp = await startControlPlane({ redisUrl, token, host, port });
         stack.push(() => cp.close());
-        writeConfig(dir, { api: cp.url, token, redisUrl, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount), node: 'node1' }) });
+        const nodesDir = join(stateDir, 'nodes');
+        const config = { api: cp.url, token, redisUrl, nodesDir, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount), node: 'node1' }) };
+        writeConfig(dir, config);
+        const userConfig = writeUserConfig(config);
+        stack.push(async () => userConfig.undo());
         const count = Number(opts.nodes);
         if (!Number.isInteger(count) || count < 0 || count > 64) throw new Error(`--nodes "${opts.nodes}" must be a whole number from 0 to 64`);
         const names = Array.from({ length: count }, (_, i) => `node${i + 1}`);
         for (const name of names) {
-          const nodeDir = join(stateDir, 'nodes', name);
+          const nodeDir = join(nodesDir, name);
           const mountPath = opts.mount === false ? undefined : name === 'node1' ? resolve(dir, opts.mount) : join(nodeDir, 'cluster');
           stack.push(supervise(`${name}'s agent`, () => startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir, mountPath })));
         }
         await waitForNodes(cp, names);
         // Listening before the banner: whoever reads it may signal at once.
         const signalled = untilSignal();
+        const oswalk = commandName();
         process.stdout.write([
           'OS Walk is up.',
           `  API:    ${cp.url}`,
           `  Redis:  ${redisUrl.replace(/\/\/:[^@]*@/, '//')}${opts.redis ? '' : ' (its password is in the config below)'}`,
-          `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${join(stateDir, 'nodes')})`,
+          `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${nodesDir})`,
           ...(opts.mount === false || !count ? [] : [`  Files:  ${resolve(dir, opts.mount)} (the unified filesystem; each node's export directory is .oswalk/nodes/<node>/export)`]),
-          `  Config: ${join(stateDir, 'config.json')} (oswalk commands run from ${dir} find the API and token there)`,
-          'Try: oswalk status    oswalk run -- uname -n    Stop: Ctrl-C',
+          `  Config: ${join(stateDir, 'config.json')} for oswalk commands run from ${dir}${userConfig.said}`,
+          `Try: ${oswalk} status    ${oswalk} run -- uname -n    Stop: Ctrl-C`,
+          ...(oswalk === 'oswalk' ? [] : [`(this is not the oswalk on your PATH: ${join(packageRoot(), 'scripts', 'link-bin.sh')} links it there)`]),
           '',
         ].join('\n'));
         const sig = await signalled;

@@ -5,6 +5,7 @@
 export { chunkStream, CutFinder, DEFAULT_CHUNKER, type Chunk, type ChunkerOptions } from './chunker.js';
 export {
   ChunkStore,
+  chunkDir,
   type ChunkArea,
   type ChunkRef,
   type ChunkStoreOptions,

@@ -9,10 +9,26 @@ import { pino, type DestinationStream, type Logger } from 'pino';
  * lines and anything else JSON, as `docker compose` and kubectl's own logs do. fastify reuses the
  * same instance so request logs and our own share one stream.
  */
-export function createLogger(name: string, bindings: Record<string, unknown> = {}, opts: { stderr?: boolean } = {}): Logger {
+export function createLogger(name: string, bindings: Record<string, unknown> = {}, opts: LoggerOutput = {}): Logger {
   const options = { name, level: process.env.OSWALK_LOG_LEVEL ?? 'info', base: { pid: process.pid, ...bindings } };
   const fd = opts.stderr ? 2 : 1;
-  return pino(options, logFormat(fd) === 'pretty' ? prettyStream(fd) : pino.destination(fd));
+  const pretty = logFormat(fd) === 'pretty';
+  if (opts.write) {
+    const write = opts.write;
+    const format = pretty ? prettyLine(fd) : undefined;
+    return pino(options, { write: (line: string) => write(format ? format(line) : line) });
+  }
+  return pino(options, pretty ? prettyStream(fd) : pino.destination(fd));
+}
+
+export interface LoggerOutput {
+  /** Log to stderr rather than stdout. */
+  stderr?: boolean;
+  /**
+   * Hand each line to this instead of writing it to the stream, which still decides the lines'
+   * form: a command's progress line takes them, to write them above itself.
+   */
+  write?: (line: string) => void;
 }
 
 /** The form of the log lines written to fd (OSWALK_LOG_FORMAT; else pretty on a terminal). */
@@ -23,10 +39,23 @@ export function logFormat(fd: number): 'json' | 'pretty' {
 }
 
 /** pino-pretty, loaded only for a terminal: processes that log JSON never pay for it. */
+function pinoPretty(): { (o: Record<string, unknown>): DestinationStream; prettyFactory(o: Record<string, unknown>): (line: string) => string } {
+  return createRequire(import.meta.url)('pino-pretty');
+}
+
+/** How a readable line looks: time, level, message, then the fields, in colour on a terminal. */
+function prettyOptions(fd: number): Record<string, unknown> {
+  return { colorize: isatty(fd), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true };
+}
+
 function prettyStream(fd: number): DestinationStream {
-  const pretty = createRequire(import.meta.url)('pino-pretty') as (o: Record<string, unknown>) => DestinationStream;
   // sync: a line is out before the process may exit (a fatal error's last words).
-  return pretty({ destination: fd, sync: true, colorize: isatty(fd), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
+  return pinoPretty()({ destination: fd, sync: true, ...prettyOptions(fd) });
+}
+
+/** A pino JSON line as a readable one. */
+function prettyLine(fd: number): (line: string) => string {
+  return pinoPretty().prettyFactory(prettyOptions(fd));
 }
 
 export type { Logger };

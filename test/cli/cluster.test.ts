@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OSWALK_BIN, oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+import { cliEnv, OSWALK_BIN, oswalk, startOswalk, stopChild, testConfigHome } from '../helpers/cli.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
 import { packageRoot } from '../../src/util/paths.js';
 
@@ -88,9 +88,29 @@ describe('oswalk CLI: cluster init, up, status', () => {
 
   it('up starts Redis, the control plane and agents; later commands there need no flags; Ctrl-C leaves nothing behind', async () => {
     const upDir = mkdtempSync(join(tmpdir(), 'oswalk-up-'));
-    const up = await startOswalk(['up', '--dir', upDir, '--nodes', '2'], /Nodes:\s+node1, node2/, { cwd: upDir, timeoutMs: 60_000 });
+    // oswalk on PATH as the set-up puts it there (scripts/link-bin.sh), in a directory of the test's.
+    const bin = join(dir, 'bin');
+    execFileSync(join(packageRoot(), 'scripts', 'link-bin.sh'), [bin], { stdio: 'ignore' });
+    const path = `${bin}:${process.env.PATH}`;
+    const up = await startOswalk(['up', '--dir', upDir, '--nodes', '2'], /Try: .*\n/, { cwd: upDir, timeoutMs: 60_000, env: { PATH: path } });
     const env = { OSWALK_API: '', OSWALK_TOKEN: '' };
+    const userConfig = join(testConfigHome(), 'oswalk', 'config.json');
     try {
+      // The banner's advice works as printed, from any directory: the user's config names this cluster.
+      assert.match(up.output(), new RegExp(`^ {2}Config: ${upDir}/\\.oswalk/config\\.json for oswalk commands run from ${upDir}, and ${userConfig} for oswalk commands run anywhere else$`, 'm'));
+      assert.match(up.output(), /^Try: oswalk status {4}oswalk run -- uname -n {4}Stop: Ctrl-C$/m);
+      const local = JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8'));
+      assert.deepEqual(JSON.parse(readFileSync(userConfig, 'utf8')), local);
+      assert.equal(local.nodesDir, join(upDir, '.oswalk', 'nodes'));
+      assert.equal(statSync(userConfig).mode & 0o777, 0o600);
+      const elsewhere = mkdtempSync(join(tmpdir(), 'oswalk-elsewhere-'));
+      try {
+        const tried = execFileSync('sh', ['-c', 'oswalk status'], { cwd: elsewhere, env: cliEnv({ ...env, PATH: path }), encoding: 'utf8' });
+        assert.match(tried, /Nodes: 2 ready of 2/);
+      } finally {
+        rmSync(elsewhere, { recursive: true, force: true });
+      }
+
       const st = await oswalk(['status', '--output', 'json'], { cwd: upDir, env });
       assert.equal(st.code, 0, st.stderr);
       const status = JSON.parse(st.stdout);
@@ -162,6 +182,7 @@ describe('oswalk CLI: cluster init, up, status', () => {
     } finally {
       assert.equal(await stopChild(up.child, 'SIGINT'), 0);
     }
+    assert.ok(!existsSync(userConfig), 'the user\'s config names no stopped cluster');
     assert.ok(existsSync(join(upDir, '.oswalk', 'redis', 'appendonlydir')));
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
     assert.ok(!mounts.includes(upDir), `no mount of this cluster is left:\n${mounts.split('\n').filter((l) => l.includes(upDir)).join('\n')}`);
@@ -172,12 +193,23 @@ describe('oswalk CLI: cluster init, up, status', () => {
     rmSync(upDir, { recursive: true, force: true });
   });
 
-  it('Ctrl-C in a terminal (SIGINT to the whole process group) stops up, restarting nothing', async () => {
+  it('Ctrl-C in a terminal (SIGINT to the whole process group) stops up, restarting nothing; another cluster\'s user config is left alone', async () => {
     const upDir = mkdtempSync(join(tmpdir(), 'oswalk-up-'));
-    const up = await startOswalk(['up', '--dir', upDir, '--nodes', '1'], /Nodes:\s+node1/, { cwd: upDir, timeoutMs: 60_000, ownProcessGroup: true });
+    // The user's config, written for a cluster of theirs; and no oswalk on PATH.
+    const configHome = join(upDir, 'config-home');
+    const theirs = '{ "api": "http://cp.example:7000", "token": "theirs" }\n';
+    mkdirSync(join(configHome, 'oswalk'), { recursive: true });
+    writeFileSync(join(configHome, 'oswalk', 'config.json'), theirs);
+    const up = await startOswalk(['up', '--dir', upDir, '--nodes', '1'], /Try: .*\n.*\n/, {
+      cwd: upDir, timeoutMs: 60_000, ownProcessGroup: true, env: { XDG_CONFIG_HOME: configHome, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
+    assert.match(up.output(), new RegExp(`^ {2}Config: .*; ${configHome}/oswalk/config\\.json is left as it is \\(written for another cluster\\): elsewhere, pass --api and --token$`, 'm'));
+    const bin = join(packageRoot(), 'bin', 'oswalk.js');
+    assert.ok(up.output().includes(`Try: ${bin} status    ${bin} run -- uname -n    Stop: Ctrl-C\n(this is not the oswalk on your PATH: ${packageRoot()}/scripts/link-bin.sh links it there)\n`), up.output());
     const exited = new Promise<number | null>((r) => up.child.once('exit', (code) => r(code)));
     process.kill(-up.child.pid!, 'SIGINT');
     assert.equal(await exited, 0);
+    assert.equal(readFileSync(join(configHome, 'oswalk', 'config.json'), 'utf8'), theirs);
     assert.doesNotMatch(up.output(), /starting it again/);
     await eventually(() => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(upDir), false, 10_000);
     assert.ok(!existsSync(join(upDir, '.oswalk', 'up.pid')));

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/util/paths.js';
 
@@ -10,11 +12,32 @@ export interface CliResult {
   stderr: string;
 }
 
+let configHome: string | undefined;
+
+/**
+ * XDG_CONFIG_HOME for the CLI in this test process: a directory of its own, removed at exit, so
+ * that `oswalk up` in a test never writes the user's own config (~/.config/oswalk) and a real
+ * one never steers a test.
+ */
+export function testConfigHome(): string {
+  if (!configHome) {
+    const dir = mkdtempSync(join(tmpdir(), 'oswalk-config-home-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    configHome = dir;
+  }
+  return configHome;
+}
+
+/** The environment the CLI runs with in tests: quiet logs, a config home of the test's own, then `extra`. */
+export function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, OSWALK_LOG_LEVEL: 'warn', XDG_CONFIG_HOME: testConfigHome(), ...extra };
+}
+
 /** Run the real `oswalk` command as a user would, in cwd, and collect its output. */
 export function oswalk(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [OSWALK_BIN, ...args], {
-      cwd: opts.cwd, env: { ...process.env, OSWALK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: opts.cwd, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -32,7 +55,7 @@ export function oswalk(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
 /** Start a long-running `oswalk` command (up, agent, control-plane) and wait for a line on stdout. */
 export async function startOswalk(args: string[], waitFor: RegExp, opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; ownProcessGroup?: boolean } = {}): Promise<{ child: ChildProcess; output: () => string; match: RegExpMatchArray }> {
   const child = spawn(process.execPath, [OSWALK_BIN, ...args], {
-    cwd: opts.cwd, env: { ...process.env, OSWALK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: opts.cwd, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'],
     // As a shell runs a job: Ctrl-C then signals the whole group (process.kill(-pid)).
     detached: opts.ownProcessGroup ?? false,
   });
