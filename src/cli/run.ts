@@ -256,10 +256,13 @@ export function register(program: Command): void {
       const cancel = () => api.post(`/v1/jobs/${id}/cancel`).catch(() => undefined);
       let signalled = false;
       const onSignal = (sig: NodeJS.Signals) => {
+        // A closed terminal sends SIGHUP twice (the kernel's, then the shell's to its jobs as it
+        // exits): not a second one to leave by, or the cancel would not go out.
+        if (signalled && sig === 'SIGHUP') return;
         if (signalled) process.exit(128 + osConstants.signals[sig]);
         signalled = true;
         void cancel();
-        note(`${opts.tty ? 'hanging up' : 'cancelling'} job ${id} (${sig} again to leave without waiting)`);
+        note(`${opts.tty ? 'hanging up' : 'cancelling'} job ${id} (${sig === 'SIGHUP' ? 'Ctrl-C or SIGTERM' : sig} again to leave without waiting)`);
       };
       // With a terminal, a closed one (SIGHUP) or a kill of this command hangs the job's
       // terminal up, as ssh's end does to its session: the agent stops a tty job with SIGHUP.

@@ -16,20 +16,29 @@ function stty(args: string[]): string {
 
 const raw = () => stty(['raw', '-echo']);
 
+/** On SIGCONT: again raw, if there is still a terminal (a hang-up sends SIGCONT too). */
+const rawAgain = () => {
+  try {
+    raw();
+  } catch {
+    // The terminal is gone: the hang-up's SIGHUP ends the session.
+  }
+};
+
 /** Make standard input's terminal raw until restoreTerminal() or the process's exit. */
 export function makeTerminalRaw(): void {
   saved = stty(['-g']);
   raw();
   process.once('exit', restoreTerminal);
   // A shell that resumed us (after a kill -STOP) may have set its own modes meanwhile.
-  process.on('SIGCONT', raw);
+  process.on('SIGCONT', rawAgain);
 }
 
 export function restoreTerminal(): void {
   if (saved === undefined) return;
   const was = saved;
   saved = undefined;
-  process.off('SIGCONT', raw);
+  process.off('SIGCONT', rawAgain);
   try {
     stty([was]);
   } catch {
