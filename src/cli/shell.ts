@@ -29,6 +29,9 @@ import { followJob, workingDirInMount, type FollowSink, type JobExit } from './r
 /** Commands that run here by default: editors and pagers (every key would cross the network), and tools that act on this machine or session. */
 const LOCAL_BY_DEFAULT = ['oswalk', 'vi', 'vim', 'nvim', 'nano', 'emacs', 'ed', 'sudo', 'su', 'ssh', 'scp', 'tmux', 'screen', 'clear', 'reset', 'tput', 'stty', 'tty'];
 
+/** Commands that run here and send what they start to the nodes: make's recipes, xargs' and parallel's commands. */
+const FAN_OUT = ['make', 'gmake', 'xargs', 'parallel'];
+
 /** Where a user lists more commands to run here, one name a line (# comments). */
 export function localListFile(): string {
   return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'oswalk', 'shell-local');
@@ -92,7 +95,8 @@ Inside the cluster mount, every external command runs on the best node: in the s
 with the shell's exported environment, its input, output, terminal and exit status. Builtins
 and the shell's state (cd, export, variables, functions, aliases, history, job control) stay
 here. Outside the mount everything runs here, and the prompt says so. Always here: ${LOCAL_BY_DEFAULT.join(', ')},
-and the names listed in ${localListFile()}; \`here CMD\` (or OSWALK_LOCAL=1 CMD) runs one command here.`)
+and the names listed in ${localListFile()}; \`here CMD\` (or OSWALK_LOCAL=1 CMD) runs one command here.
+${FAN_OUT.join(', ')} run here and send what they start to the nodes: \`make -j8\` compiles on all of them.`)
     .action(action(async (script: string | undefined, args: string[], opts: { command?: string }, cmd: Command) => {
       if (script !== undefined && opts.command !== undefined) throw new UsageError('give -c COMMANDS or a SCRIPT, not both');
       const api = client(cmd);
@@ -120,6 +124,7 @@ and the names listed in ${localListFile()}; \`here CMD\` (or OSWALK_LOCAL=1 CMD)
             OSWALK_SHELL_SOCK: sock,
             OSWALK_SHELL_MOUNT: mount,
             OSWALK_SHELL_LOCAL: local.join(':'),
+            OSWALK_SHELL_FANOUT: FAN_OUT.filter((c) => !local.includes(c)).join(':'),
             OSWALK_SHELL_DIR: dir,
           },
         });

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OSWALK_BIN, oswalk, startOswalk, stopChild } from '../helpers/cli.js';
@@ -98,6 +98,38 @@ describe('oswalk shell', () => {
     ].join('\n'));
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['here: local', 'OSWALK_LOCAL: local', 'outside: local']);
+  });
+
+  test('make -j in the mount spreads its compiles over the nodes, and builds what a local make builds', async () => {
+    // A generated project: 100 files of one function each, and a main that sums them.
+    const project = (root: string) => {
+      mkdirSync(root, { recursive: true });
+      for (let i = 0; i < 100; i++) writeFileSync(join(root, `f${i}.c`), `int f${i}(void) { int s = 0; for (int k = 0; k < ${i + 1}; k++) s += k * ${i}; return s; }\n`);
+      writeFileSync(join(root, 'main.c'), `#include <stdio.h>\n${Array.from({ length: 100 }, (_, i) => `int f${i}(void);`).join('\n')}\nint main(void) { long s = 0;\n${Array.from({ length: 100 }, (_, i) => `  s += f${i}();`).join('\n')}\n  printf("%ld\\n", s); return 0; }\n`);
+      // Each compile leaves a note of the node it ran on (OSWALK_NODE is unset here).
+      writeFileSync(join(root, 'Makefile'), [
+        'OBJS := $(patsubst %.c,%.o,$(wildcard *.c))',
+        'app: $(OBJS)',
+        '\tcc -o $@ $(OBJS)',
+        '%.o: %.c',
+        '\tcc -O1 -c $< -o $@ && echo "$${OSWALK_NODE:-here}" > $@.node',
+        '',
+      ].join('\n'));
+    };
+    const local = mkdtempSync(join(tmpdir(), 'oswalk-make-local-'));
+    try {
+      project(join(mount, 'proj'));
+      project(local);
+      const r = await shell('cd cluster/proj && make -j8 -s && ./app', 240_000);
+      assert.equal(r.code, 0, r.stderr);
+      const nodes = new Set(readdirSync(join(mount, 'proj')).filter((f) => f.endsWith('.o.node')).map((f) => readFileSync(join(mount, 'proj', f), 'utf8').trim()));
+      assert.ok(nodes.size >= 2 && !nodes.has('here'), `the compiles ran on the nodes, at least two of them: ${[...nodes].join(', ')}`);
+      execFileSync('make', ['-j2', '-s'], { cwd: local });
+      assert.ok(readFileSync(join(mount, 'proj', 'app')).equals(readFileSync(join(local, 'app'))), 'the binary is the one a local make builds');
+      assert.equal(r.stdout.trim(), execFileSync(join(local, 'app'), { encoding: 'utf8' }).trim());
+    } finally {
+      rmSync(local, { recursive: true, force: true });
+    }
   });
 
   test('interactive: the prompt says where commands run, a program gets a terminal, Ctrl-C reaches it, exit gives the status', async () => {
