@@ -270,6 +270,16 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     await oswalk(['cancel', id]);
   });
 
+  it('keeps following a job that waits longer than the request timeout: the stream starts at once', async () => {
+    const id = (await oswalk(['run', '--detach', '--cpus', '500', '--', 'true'])).stdout.trim();
+    const following = oswalk(['--request-timeout', '1s', 'logs', '-f', id], { timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 3000));
+    await oswalk(['cancel', id]);
+    const r = await following;
+    assert.equal(r.code, 130, `still following after 3 s, then the cancel ended it: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /did not answer/);
+  });
+
   it('fails clearly on bad input and unknown jobs', async () => {
     const r = await oswalk(['run', '--cpus', 'lots', '--', 'true']);
     assert.equal(r.code, 2);

@@ -262,6 +262,10 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
         out.end();
       }
     };
+    // An empty line at once (NDJSON readers skip it): the response starts now, so a client's
+    // request timeout, which bounds a stream only until it starts, does not fire on a job that
+    // waits for a node longer than that.
+    if (follow) out.write('\n');
     void pump();
     return reply.type('application/x-ndjson').send(out);
   });
