@@ -103,6 +103,7 @@ export function startMonitor(opts: { redis: Redis; ks: Keyspace; log: Logger; re
         try {
           const res = await monitorStep(redis, ks, opts.nodeTimeoutMs);
           for (const n of res.nodesDown) log.warn({ node: n, timeoutMs: opts.nodeTimeoutMs }, 'node missed its heartbeats: marked down, its jobs requeued');
+          for (const job of res.hungUp) log.info({ job }, 'terminal session without a client: hung up');
           downTotal.inc(res.nodesDown.length);
           requeuedTotal.inc(res.requeued);
           if (Date.now() - lastReconcile >= reconcileEvery) {

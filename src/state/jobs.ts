@@ -111,7 +111,21 @@ function submitRecord(j: NewJob & { id: string }): string {
     backoffLimit: j.spec.backoffLimit,
     // No placement constraint: a completing agent may take the job itself (completeJob-1.lua).
     anywhere: Object.keys(j.spec.nodeSelector).length === 0 && !j.spec.runtime ? '1' : '',
+    // A terminal session is watched for its client from its submit on (touchTerminalClient).
+    ...(j.spec.tty ? { clientGraceMs: TERMINAL_CLIENT_GRACE_MS } : {}),
   });
+}
+
+/**
+ * How long a terminal session (`oswalk run -t`) runs on without a client following it: then the
+ * leader's monitor hangs it up (SIGHUP), as sshd does when its connection goes. Long enough to
+ * ride out a control plane's restart or failover (the client follows again within seconds).
+ */
+export const TERMINAL_CLIENT_GRACE_MS = 15_000;
+
+/** A client follows this terminal session now: it runs on for TERMINAL_CLIENT_GRACE_MS more. */
+export async function touchTerminalClient(redis: Redis, ks: Keyspace, id: string): Promise<void> {
+  await redis.set(ks.jobClient(id), '1', 'PX', TERMINAL_CLIENT_GRACE_MS);
 }
 
 /**
@@ -240,14 +254,16 @@ export interface MonitorResult {
   nodesDown: string[];
   requeued: number;
   promoted: number;
+  /** Terminal sessions hung up: no client followed them for TERMINAL_CLIENT_GRACE_MS. */
+  hungUp: string[];
 }
 
 /** One node-monitor pass (see monitor-2.lua); nodeTimeoutMs becomes the cluster's. */
 export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now?: number, limit = 1000): Promise<MonitorResult> {
-  const [nodesDown, requeued, promoted] = await runScript<[string[], number, number]>(redis, 'monitor', [ks.heartbeats, ks.cluster], [
+  const [nodesDown, requeued, promoted, hungUp] = await runScript<[string[], number, number, string[]]>(redis, 'monitor', [ks.heartbeats, ks.cluster], [
     ks.prefix, now ?? '', nodeTimeoutMs, limit,
   ]);
-  return { nodesDown, requeued, promoted };
+  return { nodesDown, requeued, promoted, hungUp };
 }
 
 export interface DrainResult {

@@ -16,6 +16,8 @@
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
  * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept); the end line only for a job someone followed (field follow of its record) |
+ * | jobclient:<id>              | string | a terminal session's client followed it lately (PX TERMINAL_CLIENT_GRACE_MS, renewed while one follows); gone: the monitor hangs the session up |
+ * | jobs:tty                    | set    | ids of terminal sessions (spec.tty) not yet seen ended, which the monitor watches for their client |
  * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data} then {eof: 1}; kept whole (capped) so every attempt reads it from the start |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
  * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |
@@ -73,6 +75,8 @@ export interface Keyspace {
   job(id: string): string;
   jobLog(id: string): string;
   jobStdin(id: string): string;
+  jobClient(id: string): string;
+  jobsTty: string;
   jobsAll: string;
   jobsPending: string;
   jobsDelayed: string;
@@ -123,6 +127,8 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     job: (id) => `${prefix}job:${id}`,
     jobLog: (id) => `${prefix}joblog:${id}`,
     jobStdin: (id) => `${prefix}jobin:${id}`,
+    jobClient: (id) => `${prefix}jobclient:${id}`,
+    jobsTty: `${prefix}jobs:tty`,
     jobsAll: `${prefix}jobs:all`,
     jobsPending: `${prefix}jobs:pending`,
     jobsDelayed: `${prefix}jobs:delayed`,

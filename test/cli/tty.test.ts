@@ -1,12 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OSWALK_BIN } from '../helpers/cli.js';
 import { api, startJobsControlPlane, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
 import { TestRedis } from '../helpers/redis.js';
 import { Tmux } from '../helpers/tmux.js';
+import { TERMINAL_CLIENT_GRACE_MS } from '../../src/state/jobs.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -144,6 +145,23 @@ describe('oswalk run -t: a terminal session', () => {
         console.log(JSON.stringify((await api(cluster.url)('/v1/jobs')).body, null, 1).slice(0, 3000));
         throw err;
       });
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test('a client killed with SIGKILL leaves its session no longer than the grace period: the job gets SIGHUP', async () => {
+    const own = await Tmux.start({ cols: 80, rows: 24, cwd: cluster.state.dir });
+    const mark = join(cluster.state.dir, 'orphan-hangup.txt');
+    try {
+      await own.type(osw(['run', '-it', '--', 'sh', '-c', `trap 'echo "hung up" > ${mark}; exit 1' HUP; echo ready; while :; do sleep 0.1; done`]));
+      await own.waitFor(/^ready$/m, 20_000);
+      const pid = Number(execFileSync('pgrep', ['-f', `${OSWALK_BIN}.*orphan-hangup`], { encoding: 'utf8' }).trim().split('\n')[0]);
+      const killedAt = Date.now();
+      process.kill(pid, 'SIGKILL');
+      await until('the job to get SIGHUP', async () => existsSync(mark), TERMINAL_CLIENT_GRACE_MS + 10_000);
+      const tookMs = Date.now() - killedAt;
+      assert.ok(tookMs >= TERMINAL_CLIENT_GRACE_MS - 4000, `not before the grace period, which a control plane's failover may need (${tookMs} ms)`);
     } finally {
       await own.stop();
     }

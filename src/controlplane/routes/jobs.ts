@@ -8,7 +8,7 @@ import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
 import {
   appendStdin, cancelJob, resizeTerminal, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
-  submitJobs, TERMINAL_STATES, waitLog,
+  submitJobs, TERMINAL_CLIENT_GRACE_MS, TERMINAL_STATES, touchTerminalClient, waitLog,
   type JobOwner, type JobRecord, type JobState, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -215,8 +215,14 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     const follow = req.query.follow === '1' || req.query.follow === 'true';
     const out = new PassThrough();
     let closed = false;
+    // A terminal session runs on only while a client follows it (the monitor hangs it up).
+    const client = follow && job.spec.tty && !TERMINAL_STATES.has(job.state)
+      ? setInterval(() => void touchTerminalClient(redis, ks, job.id).catch(() => undefined), TERMINAL_CLIENT_GRACE_MS / 5)
+      : undefined;
+    if (client) await touchTerminalClient(redis, ks, job.id);
     reply.raw.on('close', () => {
       closed = true;
+      clearInterval(client);
     });
     const pump = async () => {
       // Marked before the first read: the end then writes an end line that wakes the blocking

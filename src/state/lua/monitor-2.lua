@@ -5,12 +5,14 @@
       job scheduled or running there is requeued (or ends, if it was being cancelled);
    2. a running job whose lease expired is requeued (its agent stopped renewing);
    3. a delayed job whose backoff has passed becomes pending again;
-   4. ids of finished jobs whose records expired (RETENTION_MS) leave the listing index.
+   4. ids of finished jobs whose records expired (RETENTION_MS) leave the listing index;
+   5. a terminal session (jobs:tty) that no client has followed for its grace period is hung
+      up: cancelled, which its agent does with SIGHUP, as sshd does when its connection goes.
   Requeueing takes a new fencing token, so the old holder's late result is refused.
   The timeout becomes the cluster's (cluster hash), which heartbeats hand to the agents.
   KEYS[1] heartbeats zset, KEYS[2] cluster hash
   ARGV[1] prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] node timeout (ms), ARGV[4] most jobs to move per kind
-  Returns {nodes marked down (list), jobs requeued, jobs promoted}
+  Returns {nodes marked down (list), jobs requeued, jobs promoted, sessions hung up (list)}
 ]]
 -- @include clock
 -- @include keys
@@ -63,4 +65,16 @@ if promoted > 0 then wake(K.schedWake) end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.all, '-inf', now - RETENTION_MS, 'LIMIT', 0, limit)) do
   if redis.call('EXISTS', jobKey(id)) == 0 then redis.call('ZREM', K.all, id) end
 end
-return { down, requeued, promoted }
+
+local hungUp = {}
+for _, id in ipairs(redis.call('SRANDMEMBER', K.tty, limit)) do
+  local state = redis.call('HGET', jobKey(id), 'state')
+  if not state or TERMINAL[state] then
+    redis.call('SREM', K.tty, id)
+  elseif redis.call('EXISTS', clientKey(id)) == 0 then
+    redis.call('SREM', K.tty, id)
+    cancel(id, now, 'hung up: no client followed the terminal session (its oswalk run -t was killed or cut off)')
+    table.insert(hungUp, id)
+  end
+end
+return { down, requeued, promoted, hungUp }

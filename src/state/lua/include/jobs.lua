@@ -195,6 +195,10 @@ local function submitJob(r, now)
   end
   redis.call('HSET', jk, unpack(fields))
   redis.call('ZADD', K.pending, score, r.id)
+  if r.clientGraceMs then
+    redis.call('SADD', K.tty, r.id)
+    redis.call('SET', clientKey(r.id), '1', 'PX', r.clientGraceMs)
+  end
   return 1
 end
 

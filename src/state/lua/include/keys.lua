@@ -9,6 +9,7 @@ local K = {
   fence = P .. 'jobs:fence',
   results = P .. 'jobs:results',
   finished = P .. 'jobs:finished',
+  tty = P .. 'jobs:tty',
   heartbeats = P .. 'heartbeats',
   cluster = P .. 'cluster',
   nodes = P .. 'nodes',
@@ -17,6 +18,7 @@ local K = {
 local function jobKey(id) return P .. 'job:' .. id end
 local function logKey(id) return P .. 'joblog:' .. id end
 local function stdinKey(id) return P .. 'jobin:' .. id end
+local function clientKey(id) return P .. 'jobclient:' .. id end
 local function nodeKey(n) return P .. 'node:' .. n end
 local function nodeLeasesKey(n) return P .. 'leases:' .. n end
 local function nodeQueueKey(n) return P .. 'nodequeue:' .. n end
