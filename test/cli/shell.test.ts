@@ -132,6 +132,14 @@ describe('oswalk shell', () => {
     }
   });
 
+  test('xargs -P sends each of its commands to the nodes', async () => {
+    const r = await shell('cd cluster && seq 1 8 | xargs -P 4 -n 1 sh -c \'echo "$0 $OSWALK_NODE"\' | sort -n');
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.deepEqual(lines.map((l) => l.split(' ')[0]), ['1', '2', '3', '4', '5', '6', '7', '8']);
+    for (const l of lines) assert.match(l, / node[12]$/, 'each ran on a node, not here');
+  });
+
   test('interactive: the prompt says where commands run, a program gets a terminal, Ctrl-C reaches it, exit gives the status', async () => {
     const term = await Tmux.start({ cols: 120, rows: 30, cwd: dir, env: { OSWALK_API: '', OSWALK_TOKEN: '', OSWALK_MOUNT: '' } });
     try {
