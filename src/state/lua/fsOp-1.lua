@@ -67,6 +67,8 @@ local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a f
 local function pkey(p) return prefix .. 'fs:p:' .. p end
 -- a hard-linked file's inode, as the pseudo-path its versions live at
 local function isInode(p) return string.sub(p, 1, 1) == '#' end
+-- Where the versions of hard-linked file number `ino` are kept, as a path.
+local function inodePath(ino) return '#' .. ino end
 local function namesKey(ino) return prefix .. 'fs:in:' .. ino end
 local function dkey(p) return prefix .. 'fs:d:' .. p end
 local events = prefix .. 'fs:events'
@@ -355,7 +357,7 @@ local function store(p, f, loaded, touch)
     -- the manifest (src/state/manifest-gc.ts).
     if f[1] == 'f' then redis.call('SADD', recentManifests, f[10]) end
     -- likewise an inode that an `h` version names
-    if f[1] == 'h' then redis.call('SADD', recentManifests, '#' .. f[11]) end
+    if f[1] == 'h' then redis.call('SADD', recentManifests, inodePath(f[11])) end
     redis.call('HDEL', accessTimes, p)
     local v = { id = id, f = f }
     vs[#vs + 1] = v
@@ -468,9 +470,24 @@ end
 -- the inode number), anything else itself.
 local function through(cur)
   if not cur or cur.f[1] ~= 'h' then return cur end
-  local best = winner(versions('#' .. cur.f[11]))
+  local best = winner(versions(inodePath(cur.f[11])))
   if not best then return false end
   return { id = best.id, f = best.f, ino = cur.f[11] }
+end
+
+-- Where the versions of a name whose current record is `cur` are: a hard link's are its
+-- file's, at the inode; anything else's at the name.
+local function versionsAt(path, cur)
+  if cur and cur.f[1] == 'h' then return inodePath(cur.f[11]) end
+  return path
+end
+
+-- A new name's parent cannot take it: the error to return (rename, link), or nil.
+local function parentRefusal(to)
+  local parent = parentOf(to)
+  local pe = entry(parent)
+  if not pe then return fail('ENOENT', parent) end
+  if not isDirEntry(pe) then return fail('ENOTDIR', parent) end
 end
 
 -- An inode's link count: its names that are still links to it (the others leave the set).
@@ -495,7 +512,7 @@ end
 -- A name came or went: the inode's ctime moves, as ext4's does (a version like its current one,
 -- committed now, with the atime a read gave it).
 local function touchInode(ino)
-  local p = '#' .. ino
+  local p = inodePath(ino)
   local vs = versions(p)
   local best = winner(vs)
   if not best then return end
@@ -535,7 +552,7 @@ local function shown(p)
       f[3] = t
     end
   end
-  local a = redis.call('HGET', accessTimes, cur.ino and ('#' .. cur.ino) or p)
+  local a = redis.call('HGET', accessTimes, cur.ino and inodePath(cur.ino) or p)
   if a and numcmp(a, atimeOf(f)) > 0 then
     if f == cur.f then f = copy(f) end
     f[13] = a
@@ -563,7 +580,7 @@ if op == 'commit' then
   local e = entry(path)
   local at, named = path, e and string.sub(e, 1, 1) == 'h' and currentRecord(path)
   if named and f[1] ~= 'd' and f[1] ~= 't' and (f[8] ~= 'e' or (named.f[8] == 'e' and named.f[2] == f[2])) then
-    at = '#' .. named.f[11]
+    at = inodePath(named.f[11])
   end
   -- A change of attributes alone (chmod, chown, extended attributes: the same content and
   -- mtime) made through the mount to another node's current version is a version of that
@@ -606,8 +623,7 @@ elseif op == 'getmany' then
 
 elseif op == 'versions' then
   -- a hard link's are its file's, at the inode
-  local at, cur = path, ARGV[4] ~= 'stored' and not isInode(path) and currentRecord(path)
-  if cur and cur.f[1] == 'h' then at = '#' .. cur.f[11] end
+  local at = versionsAt(path, ARGV[4] ~= 'stored' and not isInode(path) and currentRecord(path))
   local vs = versions(at)
   local best = winner(vs)
   local out = { best and best.id or 0 }
@@ -654,14 +670,13 @@ elseif op == 'restore' then
   local vid, node, nowNs = ARGV[4], ARGV[5], ARGV[6]
   nowMs = ARGV[7]
   -- a hard link's versions are its file's, at the inode
-  local at, cur = path, currentRecord(path)
-  if cur and cur.f[1] == 'h' then at = '#' .. cur.f[11] end
+  local at = versionsAt(path, currentRecord(path))
   local vs = versions(at)
   local old = find(vs, tonumber(vid))
   if not old then return fail('ENOENT', path .. ' (no version ' .. vid .. ' is kept: oswalk versions lists those that are)') end
   local f = copy(old.f)
   if f[1] == 't' then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a delete: restore one with content)') end
-  if f[1] == 'h' and redis.call('EXISTS', pkey('#' .. f[11])) == 0 then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a hard link to a file no longer kept)') end
+  if f[1] == 'h' and redis.call('EXISTS', pkey(inodePath(f[11]))) == 0 then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a hard link to a file no longer kept)') end
   local best = winner(vs)
   local mtime = maxnum(nowNs, inc(best.f[3]))
   f[2], f[3], f[8], f[9] = node, mtime, 'r', nowMs
@@ -676,10 +691,8 @@ elseif op == 'rename' then
   if to == '/' then return fail('EBUSY', to) end
   if path == to then return { 0, mtime } end
   if string.sub(to, 1, #path + 1) == path .. '/' then return fail('EINVAL', to) end
-  local toParent = parentOf(to)
-  local pe = entry(toParent)
-  if not pe then return fail('ENOENT', toParent) end
-  if not isDirEntry(pe) then return fail('ENOTDIR', toParent) end
+  local refused = parentRefusal(to)
+  if refused then return refused end
   local dst = entry(to)
   local srcDir = src.f[1] == 'd'
   -- to is another name of the same file: nothing happens (rename(2))
@@ -742,7 +755,7 @@ elseif op == 'rename' then
     if m.atime then redis.call('HSET', accessTimes, to .. m.rel, m.atime) end
   end
   -- the target's directory changed even where a name was replaced, not added
-  redis.call('HSET', dirTimes, toParent, nowMs .. '000000')
+  redis.call('HSET', dirTimes, parentOf(to), nowMs .. '000000')
   quiet = false
   publish(path)
   publish(to)
@@ -760,7 +773,7 @@ elseif op == 'access' then
   -- relatime (Linux's default): not after the mtime, nor the ctime (ms), or a day old
   local due = numcmp(atime, f[3]) <= 0 or numcmp(atime, f[9] .. '000000') <= 0 or tonumber(nowNs) - tonumber(atime) >= 86400e9
   if not due or numcmp(nowNs, atime) <= 0 then return { 0, atime } end
-  redis.call('HSET', accessTimes, cur.ino and ('#' .. cur.ino) or path, nowNs)
+  redis.call('HSET', accessTimes, cur.ino and inodePath(cur.ino) or path, nowNs)
   local names = cur.ino and redis.call('SMEMBERS', namesKey(cur.ino)) or { path }
   for _, name in ipairs(names) do redis.call('PUBLISH', events, '\0' .. nowNs .. ' ' .. name) end
   return { 1, nowNs }
@@ -771,10 +784,8 @@ elseif op == 'link' then
   local src = currentRecord(path)
   if not src or path == '/' then return fail('ENOENT', path) end
   if src.f[1] == 'd' then return fail('EPERM', path) end
-  local toParent = parentOf(to)
-  local pe = entry(toParent)
-  if not pe then return fail('ENOENT', toParent) end
-  if not isDirEntry(pe) then return fail('ENOTDIR', toParent) end
+  local refused = parentRefusal(to)
+  if refused then return refused end
   if entry(to) then return fail('EEXIST', to) end
   local ino
   if src.f[1] == 'h' then
@@ -786,7 +797,7 @@ elseif op == 'link' then
     ino = tostring(redis.call('INCR', prefix .. 'fs:ino'))
     local f = copy(src.f)
     f[8], f[9] = source, nowMs
-    store('#' .. ino, f, nil, true)
+    store(inodePath(ino), f, nil, true)
     store(path, hardlink(node, inc(src.f[3]), ino, source))
   end
   -- the new name beats whatever was deleted there
