@@ -1,7 +1,7 @@
 /**
  * End-to-end latency of `oswalk run -- true`: the real CLI against a control plane and real
  * agents on this machine, each against what the same run costs locally, in the same run:
- *   oswalk run -- true                        vs  sh -c true spawned directly, and the CLI's own start-up (oswalk --version)
+ *   oswalk run -- true                        vs  sh -c true spawned directly, node -e 0, and the CLI's own start-up (oswalk --version)
  *   oswalk run --image IMG -- true (docker)   vs  docker run --rm IMG true
  *   node dist/bench/run-latency.js [runs=30]
  */
@@ -57,6 +57,7 @@ try {
   await agent('metal', 'process');
   const rows = await measure([
     { name: '`sh -c true`, spawned locally (baseline)', once: () => timed('sh', ['-c', 'true']) },
+    { name: '`node -e 0` (baseline: what Node itself costs to start, the floor of a Node CLI)', once: () => timed(process.execPath, ['-e', '0']) },
     { name: '`oswalk --version` (the CLI\'s start-up alone)', once: () => timed(process.execPath, [OSWALK_BIN, '--version'], env) },
     { name: '`oswalk run --node-selector oswalk.dev/node=metal -- true`', once: () => timed(process.execPath, [OSWALK_BIN, 'run', '--node-selector', 'oswalk.dev/node=metal', '--', 'true'], env) },
   ]);
