@@ -98,6 +98,16 @@ describe('oswalk shell', () => {
     ].join('\n'));
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['here: local', 'OSWALK_LOCAL: local', 'outside: local']);
+    // The user's list of commands to run here (XDG_CONFIG_HOME/oswalk/shell-local).
+    const config = mkdtempSync(join(tmpdir(), 'oswalk-shell-config-'));
+    try {
+      mkdirSync(join(config, 'oswalk'));
+      writeFileSync(join(config, 'oswalk', 'shell-local'), '# run these here\nprintenv\n');
+      const listed = await oswalk(['shell', '-c', 'cd cluster && { printenv OSWALK_NODE || echo "listed: local"; } && env | grep -c "^OSWALK_NODE="'], { cwd: dir, env: { ...env, XDG_CONFIG_HOME: config } });
+      assert.deepEqual(listed.stdout.trim().split('\n'), ['listed: local', '1'], 'printenv ran here; env, not listed, on a node');
+    } finally {
+      rmSync(config, { recursive: true, force: true });
+    }
   });
 
   test('make -j in the mount spreads its compiles over the nodes, and builds what a local make builds', async () => {

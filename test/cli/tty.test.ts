@@ -133,38 +133,36 @@ describe('oswalk run -t: a terminal session', () => {
     await term.clear();
   });
 
-  test('a closed terminal hangs the session up: the job gets SIGHUP, as under ssh', async () => {
+  /** A session in a terminal of its own whose job writes `name` when it gets SIGHUP; runs `then` with it. */
+  const hangUpSession = async (name: string, then: (own: Tmux, mark: string) => Promise<void>) => {
     const own = await Tmux.start({ cols: 80, rows: 24, cwd: cluster.state.dir });
-    const mark = join(cluster.state.dir, 'hangup.txt');
+    const mark = join(cluster.state.dir, name);
     try {
       await own.type(osw(['run', '-it', '--', 'sh', '-c', `trap 'echo "hung up" > ${mark}; exit 1' HUP; echo ready; while :; do sleep 0.1; done`]));
       await own.waitFor(/^ready$/m, 20_000);
-      // The window goes: its shell and the CLI in the foreground get SIGHUP from the kernel.
-      await own.tmux('kill-server');
-      await until('the job to get SIGHUP', async () => existsSync(mark) && readFileSync(mark, 'utf8') === 'hung up\n', 15_000).catch(async (err) => {
-        console.log(JSON.stringify((await api(cluster.url)('/v1/jobs')).body, null, 1).slice(0, 3000));
-        throw err;
-      });
+      await then(own, mark);
     } finally {
       await own.stop();
     }
+  };
+
+  test('a closed terminal hangs the session up: the job gets SIGHUP, as under ssh', async () => {
+    await hangUpSession('hangup.txt', async (own, mark) => {
+      // The window goes: its shell and the CLI in the foreground get SIGHUP from the kernel.
+      await own.tmux('kill-server');
+      await until('the job to get SIGHUP', async () => existsSync(mark) && readFileSync(mark, 'utf8') === 'hung up\n', 15_000);
+    });
   });
 
   test('a client killed with SIGKILL leaves its session no longer than the grace period: the job gets SIGHUP', async () => {
-    const own = await Tmux.start({ cols: 80, rows: 24, cwd: cluster.state.dir });
-    const mark = join(cluster.state.dir, 'orphan-hangup.txt');
-    try {
-      await own.type(osw(['run', '-it', '--', 'sh', '-c', `trap 'echo "hung up" > ${mark}; exit 1' HUP; echo ready; while :; do sleep 0.1; done`]));
-      await own.waitFor(/^ready$/m, 20_000);
+    await hangUpSession('orphan-hangup.txt', async (_own, mark) => {
       const pid = Number(execFileSync('pgrep', ['-f', `${OSWALK_BIN}.*orphan-hangup`], { encoding: 'utf8' }).trim().split('\n')[0]);
       const killedAt = Date.now();
       process.kill(pid, 'SIGKILL');
       await until('the job to get SIGHUP', async () => existsSync(mark), TERMINAL_CLIENT_GRACE_MS + 10_000);
       const tookMs = Date.now() - killedAt;
       assert.ok(tookMs >= TERMINAL_CLIENT_GRACE_MS - 4000, `not before the grace period, which a control plane's failover may need (${tookMs} ms)`);
-    } finally {
-      await own.stop();
-    }
+    });
   });
 
   test('-t without a terminal is refused, as docker run -t is, and runs nothing', async () => {
