@@ -355,6 +355,7 @@ export class JobRunner {
     } else if (result.error || result.exitCode === null) {
       c.how = 'error';
       c.message = result.error ?? `killed by ${result.signal ?? 'a signal'}`;
+      if (result.signal) c.signal = result.signal;
     }
     const outcome = await this.report(c);
     log.info({ exitCode: result.exitCode, how: c.how, outcome, seconds }, 'job attempt ended');

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { JobRecord } from '../state/jobs.js';
-import type { LogLine } from '../controlplane/routes/jobs.js';
+import type { LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, kindOf, output, SELECTOR_HELP, selectorFlag, UsageError } from './common.js';
 import { formatAge, printDocument, printRows, type Column } from './output.js';

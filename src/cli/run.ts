@@ -3,7 +3,7 @@ import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { JobSpecInput, WindowSize } from '../state/jobspec.js';
 import type { JobRecord } from '../state/jobs.js';
-import type { LogLine } from '../controlplane/routes/jobs.js';
+import type { LogEnd, LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
 import { localMountPath } from './config.js';
@@ -13,12 +13,6 @@ import { makeTerminalRaw, note, restoreTerminal } from './terminal.js';
 export function workingDirInMount(cwd: string, mount: string): string | undefined {
   if (cwd !== mount && !cwd.startsWith(mount + sep)) return undefined;
   return relative(mount, cwd) || '.';
-}
-
-/** The signal of a job the agent reported `killed by SIGTERM` (runner.ts), as its number. */
-function killedBy(message: string): number | undefined {
-  const sig = /^killed by (SIG[A-Z0-9]+)$/.exec(message)?.[1] as keyof typeof osConstants.signals | undefined;
-  return sig ? osConstants.signals[sig] : undefined;
 }
 
 /** Where a followed job's output and the CLI's own lines about it go. */
@@ -90,11 +84,11 @@ async function followOutput(api: ApiClient, id: string, opts: FollowOptions, sin
     // sys: what the API says of the output itself (bytes dropped), which a reader must not miss.
     else if (l.t === 'sys') sink.note(data.toString());
     else if (l.t === 'end') {
-      const end = JSON.parse(data.toString()) as { state: string; exitCode: string; message: string; attempt?: string; node?: string };
-      const signal = end.state === 'failed' && end.exitCode === '' ? killedBy(end.message) : undefined;
+      const end = JSON.parse(data.toString()) as LogEnd;
+      const signal = end.signal ? osConstants.signals[end.signal as NodeJS.Signals] : undefined;
       if (end.state === 'succeeded') exit = { code: 0 };
       else if (end.state === 'cancelled') exit = { code: 130 };
-      else if (end.exitCode !== '' && Number(end.exitCode) > 0) exit = { code: Number(end.exitCode) };
+      else if (end.exitCode !== null && end.exitCode > 0) exit = { code: end.exitCode };
       else if (signal) exit = { code: 128 + signal, signal };
       else exit = { code: opts.terminal ? SESSION_LOST_EXIT : 1 };
       // The message is the agent's when the program could not start or was killed: say why.

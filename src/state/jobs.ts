@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
+import type { LogEnd } from '../api/logs.js';
 import { milliCpus, type JobSpec, type WindowSize } from './jobspec.js';
 import { decodeNode, TERMINAL_STATES, type JobState, type NodeRecord } from './types.js';
 
@@ -40,6 +41,8 @@ export interface JobRecord {
   token: number;
   leaseExpiry?: number;
   exitCode?: number;
+  /** The signal that killed the last attempt's program, when one did. */
+  signal?: string;
   message: string;
   cancelRequested: boolean;
   createdAt: number;
@@ -69,6 +72,7 @@ export function decodeJob(h: Record<string, string>): JobRecord {
     token: Number(h.token ?? 0),
     leaseExpiry: num(h.leaseExpiry),
     exitCode: num(h.exitCode),
+    ...(h.signal ? { signal: h.signal } : {}),
     message: h.message ?? '',
     cancelRequested: !!h.cancelRequested,
     createdAt: Number(h.createdAt),
@@ -207,6 +211,8 @@ export interface Completion {
    *  error: it could not run (or was killed by a signal); stopped: the agent stopped it (cancel, move). */
   how: 'exit' | 'deadline' | 'error' | 'stopped';
   message?: string;
+  /** The signal that killed the program (SIGTERM...), when one did. */
+  signal?: string;
 }
 
 export type CompleteOutcome = 'stale' | 'succeeded' | 'failed' | 'cancelled' | 'retrying' | 'requeued';
@@ -233,7 +239,7 @@ export async function completeAndTake(redis: Redis, ks: Keyspace, reports: reado
   const args: (string | number)[] = [
     ks.prefix, now ?? '', backoff.baseMs, backoff.maxMs, take?.node ?? '', take?.epoch ?? 0, take?.leaseMs ?? 0, take?.max ?? 0, reports.length,
   ];
-  for (const c of reports) args.push(c.id, c.token, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '');
+  for (const c of reports) args.push(c.id, c.token, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '', c.signal ?? '');
   const res = await runScript<string[]>(redis, 'completeJobs', [ks.jobsPending], args);
   return { outcomes: res.slice(0, reports.length) as CompleteOutcome[], next: decodeClaims(res, reports.length) };
 }
@@ -590,7 +596,10 @@ export async function followJob(redis: Redis, ks: Keyspace, id: string): Promise
 
 /** A finished job's end line as its end writes it for followers (finish() in include/jobs.lua). */
 export function endEntry(job: JobRecord): LogEntry {
-  const end = { state: job.state, exitCode: job.exitCode === undefined ? '' : String(job.exitCode), message: job.message, attempt: String(job.attempt), node: job.node ?? '' };
+  const end: LogEnd = {
+    state: job.state as LogEnd['state'], exitCode: job.exitCode ?? null, ...(job.signal ? { signal: job.signal } : {}),
+    message: job.message, attempt: job.attempt, node: job.node ?? '',
+  };
   return { id: `${job.finishedAt ?? 0}-0`, t: 'end', data: Buffer.from(JSON.stringify(end)) };
 }
 

@@ -11,7 +11,7 @@ import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-clus
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import type { JobRecord } from '../../src/state/jobs.js';
-import type { LogLine } from '../../src/controlplane/routes/jobs.js';
+import type { LogEnd, LogLine } from '../../src/api/logs.js';
 
 describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
   let server: TestRedis;
@@ -59,7 +59,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     return lines;
   }
 
-  const endOf = (lines: LogLine[]) => JSON.parse(lines.find((l) => l.t === 'end')!.text!) as { state: string; exitCode: string; message: string };
+  const endOf = (lines: LogLine[]) => JSON.parse(lines.find((l) => l.t === 'end')!.text!) as LogEnd;
   const job = async (id: string) => (await call<JobRecord>(`/v1/jobs/${id}`)).body;
 
   it('runs a command, streams stdout and stderr live, and ends with its exit code', async () => {
@@ -68,7 +68,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     const out = lines.filter((l) => l.t === 'out').map((l) => l.text).join('');
     assert.equal(out, `hello n1 ${id} 1\n`);
     assert.equal(lines.filter((l) => l.t === 'err').map((l) => l.text).join(''), 'oops\n');
-    assert.deepEqual({ ...endOf(lines), message: '' }, { state: 'failed', exitCode: '3', message: '', attempt: '1', node: 'n1' });
+    assert.deepEqual({ ...endOf(lines), message: '' }, { state: 'failed', exitCode: 3, message: '', attempt: 1, node: 'n1' });
     const j = await job(id);
     assert.equal(j.state, 'failed');
     assert.equal(j.exitCode, 3);
@@ -109,6 +109,13 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     assert.match(end.message, /activeDeadlineSeconds \(1s\) exceeded/);
     assert.ok(Date.now() - t0 < 5000);
     assert.equal((await job(id)).attempt, 1, 'a deadline is not retried');
+  });
+
+  it('ends the log with the signal that killed the program as a field of its own, and no exit code', async () => {
+    const id = await submit({ command: ['sh', '-c', 'kill -TERM $$'], cpus: 0.1 });
+    const end = endOf(await follow(id));
+    assert.deepEqual({ state: end.state, exitCode: end.exitCode, signal: end.signal }, { state: 'failed', exitCode: null, signal: 'SIGTERM' });
+    assert.equal((await job(id)).signal, 'SIGTERM');
   });
 
   it('runs a job with a deadline longer than setTimeout can wait (25 days) to its end', async () => {

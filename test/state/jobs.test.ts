@@ -127,7 +127,7 @@ describe('job state scripts', () => {
     const log = await readLog(db.redis, ks, c.id);
     assert.equal(log.at(-1)?.t, 'end');
     assert.deepEqual(JSON.parse(log.at(-1)!.data.toString()), JSON.parse(endEntry(j!).data.toString()));
-    assert.deepEqual(JSON.parse(log.at(-1)!.data.toString()), { state: 'succeeded', exitCode: '0', message: '', attempt: '1', node: 'n1' });
+    assert.deepEqual(JSON.parse(log.at(-1)!.data.toString()), { state: 'succeeded', exitCode: 0, message: '', attempt: 1, node: 'n1' });
     assert.deepEqual(await jobsOnNode(db.redis, ks, 'n1'), []);
     const ttl = await db.redis.pttl(ks.job(c.id));
     assert.ok(ttl > 6 * 86_400_000 && ttl <= 7 * 86_400_000, 'a finished job expires after its retention');
@@ -144,7 +144,7 @@ describe('job state scripts', () => {
     assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 3, how: 'exit' }), 'failed');
     assert.equal(await db.redis.exists(ks.jobLog(c.id)), 0);
     const j = (await getJob(db.redis, ks, c.id))!;
-    assert.deepEqual(JSON.parse(endEntry(j).data.toString()), { state: 'failed', exitCode: '3', message: '', attempt: '1', node: 'n1' });
+    assert.deepEqual(JSON.parse(endEntry(j).data.toString()), { state: 'failed', exitCode: 3, message: '', attempt: 1, node: 'n1' });
     // Following a job that has ended marks nothing: the caller builds the end from the record.
     assert.equal(await followJob(db.redis, ks, c.id), 'failed');
     assert.equal(await db.redis.hget(ks.job(c.id), 'follow'), null);

@@ -12,6 +12,7 @@ import {
   type JobOwner, type JobRecord, type JobState, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
+import type { LogLine } from '../../api/logs.js';
 import { duplicateRedis } from '../../state/redis.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
@@ -30,6 +31,7 @@ const JobView = Type.Object({
   attempt: Type.Number(),
   failures: Type.Number(),
   exitCode: Type.Optional(Type.Number()),
+  signal: Type.Optional(Type.String()),
   message: Type.String(),
   cancelRequested: Type.Boolean(),
   createdAt: Type.Number(),
@@ -47,14 +49,6 @@ export const SubmitBody = Type.Object({
 }, { additionalProperties: false });
 
 /** One line of the ndjson log stream. Output that is not UTF-8 travels as base64. */
-export interface LogLine {
-  id: string;
-  t: LogEntry['t'];
-  text?: string;
-  b64?: string;
-  attempt?: number;
-}
-
 export function logLine(e: LogEntry): LogLine {
   const text = e.data.toString('utf8');
   const exact = Buffer.byteLength(text) === e.data.length && !text.includes('\uFFFD');

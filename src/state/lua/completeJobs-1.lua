@@ -14,7 +14,8 @@
   ARGV[1] prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] backoff base (ms), ARGV[4] backoff cap (ms),
   ARGV[5] node to take jobs for ('' for none), ARGV[6] agent epoch, ARGV[7] lease (ms),
   ARGV[8] most jobs to take, ARGV[9] number of reports n, then per report:
-  job id, token, exit code ('' if none), how it ended (exit | deadline | error | stopped), message
+  job id, token, exit code ('' if none), how it ended (exit | deadline | error | stopped), message,
+  the signal that killed the program ('' if none)
   Returns {outcome 1..n, claims...}: each outcome is stale | succeeded | failed | cancelled |
   retrying | requeued; each claim is 5 elements {id, token, attempt, spec, ms since first start}
 ]]
@@ -44,7 +45,7 @@ for _, x in ipairs({ 'token', 'cancelRequested', 'restartPolicy', 'backoffLimit'
 -- A service replica that ran this long before it exited starts its backoff over (Kubernetes: 10 min).
 local BACKOFF_RESET_MS = 600000
 
-local function ended(id, token, exitCode, how, message)
+local function ended(id, token, exitCode, how, message, signal)
   local jk = jobKey(id)
   local f = redis.call('HMGET', jk, unpack(ENDED_FIELDS))
   local n = #RELEASE_FIELDS
@@ -65,7 +66,7 @@ local function ended(id, token, exitCode, how, message)
     return 'succeeded'
   end
   if how == 'deadline' and not always then
-    finish(id, 'failed', exitCode, message ~= '' and message or 'activeDeadlineSeconds exceeded', now, f)
+    finish(id, 'failed', exitCode, message ~= '' and message or 'activeDeadlineSeconds exceeded', now, f, signal)
     return 'failed'
   end
   if always and now - (tonumber(j[5]) or now) >= BACKOFF_RESET_MS then redis.call('HSET', jk, 'failures', 0) end
@@ -73,12 +74,12 @@ local function ended(id, token, exitCode, how, message)
   if always or failures <= tonumber(j[4]) then
     local delay = math.min(tonumber(ARGV[3]) * 2 ^ (failures - 1), tonumber(ARGV[4]))
     attemptEnded(id, f[8], exitCode)
-    redis.call('HSET', jk, 'exitCode', exitCode, 'message', message)
+    redis.call('HSET', jk, 'exitCode', exitCode, 'message', message, 'signal', signal)
     local what = (how == 'exit' and ('exited with ' .. exitCode)) or message
     requeue(id, string.format('%s; retry %d in %.1fs', what, failures, delay / 1000), now, delay, f)
     return 'retrying'
   end
-  finish(id, 'failed', exitCode, message, now, f)
+  finish(id, 'failed', exitCode, message, now, f, signal)
   return 'failed'
 end
 
@@ -101,8 +102,8 @@ local function roomElsewhere(mc, mem)
 end
 
 local out = {}
-for i = 10, 9 + 5 * tonumber(ARGV[9]), 5 do
-  table.insert(out, ended(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]))
+for i = 10, 9 + 6 * tonumber(ARGV[9]), 6 do
+  table.insert(out, ended(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]))
 end
 if not pulling then
   flushIncr()

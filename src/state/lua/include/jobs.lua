@@ -105,7 +105,8 @@ local function ownerFinished(ownerKind, ownerName, state, now)
 end
 
 -- The one way a job reaches a terminal state: it happens once, with one result record.
-local function finish(id, state, exitCode, message, now, f)
+-- signal: what killed the program, when its agent reported one (completeJobs-1.lua).
+local function finish(id, state, exitCode, message, now, f, signal)
   local jk = jobKey(id)
   f = release(id, f)
   -- Only a job that is not running can be queued.
@@ -114,15 +115,17 @@ local function finish(id, state, exitCode, message, now, f)
     redis.call('ZREM', K.delayed, id)
   end
   redis.call('HSET', jk, 'state', state, 'finishedAt', now, 'waitReason', '', 'message', message,
-    'leaseExpiry', '', 'exitCode', exitCode, 'cancelRequested', '', 'allocated', '0')
+    'leaseExpiry', '', 'exitCode', exitCode, 'signal', signal or '', 'cancelRequested', '', 'allocated', '0')
   redis.call('XADD', K.results, 'MAXLEN', '~', 100000, '*', 'id', id, 'attempt', f[8] or '0', 'state', state, 'exitCode', exitCode)
   incr(K.finished, state, 1)
   -- The end line wakes those who follow the log (followJob-1.lua); readers of a job nobody
   -- followed build the same line from the record (endEntry in jobs.ts), so most jobs cost no
   -- log stream at all. It also says where the last attempt ran: a start writes no line.
+  -- Its form is LogEnd (src/api/logs.ts).
   if f[9] == '1' then
-    redis.call('XADD', logKey(id), '*', 't', 'end', 'd',
-      cjson.encode({ state = state, exitCode = exitCode, message = message, attempt = f[8] or '0', node = f[1] or '' }), 'n', 0)
+    local ended = { state = state, exitCode = tonumber(exitCode) or cjson.null, message = message, attempt = tonumber(f[8]) or 0, node = f[1] or '' }
+    if signal and signal ~= '' then ended.signal = signal end
+    redis.call('XADD', logKey(id), '*', 't', 'end', 'd', cjson.encode(ended), 'n', 0)
   end
   ownerFinished(f[5], f[6], state, now)
   redis.call('PEXPIRE', jk, RETENTION_MS)
