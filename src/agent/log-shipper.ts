@@ -13,12 +13,16 @@ export interface LogShipperOptions {
   maxBufferBytes?: number;
 }
 
+/** How soon output held back for a slow reader is offered again. */
+const HELD_RETRY_MS = 20;
+
 /**
  * Carries one job's stdout/stderr into its Redis log stream in batches, one script call
  * per flush. A job printing faster than Redis takes it is held back (write() returns a promise,
  * and the runtime stops reading its output meanwhile), so a follower sees all of it, as a
- * local terminal would. Output is dropped, and the count kept on the job, only when Redis
- * refuses a batch (it is away), or past maxBufferBytes: never the agent's memory.
+ * local terminal would; so is a job whose follower (`oswalk run`, `oswalk shell`) reads slower
+ * than it prints (appendLog-1.lua). Output is dropped, and the count kept on the job, only when
+ * Redis refuses a batch (it is away), or past maxBufferBytes: never the agent's memory.
  */
 export class LogShipper {
   private pending: { stream: LogStream; data: Buffer }[] = [];
@@ -94,12 +98,22 @@ export class LogShipper {
         this.pendingBytes -= bytes;
         const dropped = this.dropped;
         this.dropped = 0;
+        let sent;
         try {
-          await appendLog(this.redis, this.ks, this.jobId, this.attempt, batch, dropped);
+          sent = await appendLog(this.redis, this.ks, this.jobId, this.attempt, batch, dropped);
         } catch {
           // Counted, and tried again with the next flush.
           this.dropped += dropped + bytes;
           return;
+        }
+        if (sent === 'held') {
+          // A reader following the job is behind: the batch goes back, first, and is sent
+          // again shortly. The job waits with it (write() holds it past the high-water mark),
+          // as a program writing into a pipe waits for its reader.
+          this.pending.unshift(...batch);
+          this.pendingBytes += bytes;
+          this.dropped += dropped;
+          await new Promise((r) => setTimeout(r, HELD_RETRY_MS));
         }
       }
     });

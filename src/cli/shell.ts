@@ -48,6 +48,9 @@ function localCommands(): string[] {
   return [...new Set([...LOCAL_BY_DEFAULT, ...listed])];
 }
 
+/** How much of a command's input the session holds while it is sent to the job. */
+const INPUT_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+
 /** Variables that describe this machine or this session, not the command: the job gets the node's own. */
 const NOT_EXPORTED = new Set(['PWD', 'OLDPWD', 'SHLVL', '_', 'OSWALK_LOCAL', 'OSWALK_TOKEN', 'LD_PRELOAD']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -182,10 +185,33 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
   conn.on('close', () => {
     if (!ended) later(async () => id && api.post(`/v1/jobs/${id}/cancel`));
   });
+  // Input in flight to the job: past this much, read no more from the client until it is sent,
+  // so that a command fed gigabytes holds a bounded amount here (the client then blocks in write).
+  let inFlight = 0;
+  const sendInput = (data: Buffer) => {
+    inFlight += data.length;
+    if (inFlight > INPUT_IN_FLIGHT_BYTES) conn.pause();
+    toJob(async (jobId) => {
+      try {
+        await api.postBytes(`/v1/jobs/${jobId}/stdin`, data);
+      } catch (err) {
+        // Past the cap of what a job's input may hold: the command cannot have all of its
+        // input, so it must not run on a part of it as if that were the whole.
+        if (err instanceof ApiError && err.status === 413) {
+          send('e', `oswalk: ${err.message}; the command is cancelled\n`);
+          await api.post(`/v1/jobs/${jobId}/cancel`);
+        }
+        throw err;
+      } finally {
+        inFlight -= data.length;
+        if (inFlight <= INPUT_IN_FLIGHT_BYTES) conn.resume();
+      }
+    });
+  };
   conn.on('data', (chunk: Buffer) => {
     for (const f of frames.push(chunk)) {
       if (f.type === 'R') void run(f.data);
-      else if (f.type === 'I') toJob((jobId) => api.postBytes(`/v1/jobs/${jobId}/stdin`, f.data));
+      else if (f.type === 'I') sendInput(f.data);
       else if (f.type === 'E') toJob((jobId) => api.postBytes(`/v1/jobs/${jobId}/stdin?eof=1`, Buffer.alloc(0)));
       else if (f.type === 'W') {
         const [rows, cols] = f.data.toString().split(' ').map(Number);

@@ -501,11 +501,28 @@ export const LOG_MAX_BYTES = 8 * 1024 * 1024;
 
 export type LogStream = 'out' | 'err';
 
-/** Append output chunks to a job's log stream (byte-capped in the script). */
-export async function appendLog(redis: Redis, ks: Keyspace, id: string, attempt: number, chunks: { stream: LogStream; data: Buffer }[], droppedBytes = 0, maxBytes = LOG_MAX_BYTES): Promise<void> {
-  const args: (string | number | Buffer)[] = [ks.prefix, id, maxBytes, attempt, droppedBytes];
+/**
+ * How far a reader following a job may fall behind its output before the job is held back
+ * (appendLog-1.lua): under LOG_MAX_BYTES, so that such a reader never loses any of it.
+ */
+export const LOG_READER_WINDOW_BYTES = 4 * 1024 * 1024;
+/** A reader that has not said it is there for this long holds no job back (its client went away). */
+export const LOG_READER_FRESH_MS = 5000;
+
+/**
+ * Append output chunks to a job's log stream (byte-capped in the script). 'held': a reader
+ * following the job is behind, nothing was appended; send the same chunks again later.
+ */
+export async function appendLog(redis: Redis, ks: Keyspace, id: string, attempt: number, chunks: { stream: LogStream; data: Buffer }[], droppedBytes = 0, maxBytes = LOG_MAX_BYTES): Promise<'appended' | 'held' | 'refused'> {
+  const args: (string | number | Buffer)[] = [ks.prefix, id, maxBytes, attempt, droppedBytes, LOG_READER_WINDOW_BYTES, LOG_READER_FRESH_MS, ''];
   for (const c of chunks) args.push(c.stream, c.data);
-  await runScript(redis, 'appendLog', [ks.jobLog(id)], args);
+  const kept = await runScript<number>(redis, 'appendLog', [ks.jobLog(id)], args);
+  return kept === -2 ? 'held' : kept === -1 ? 'refused' : 'appended';
+}
+
+/** A reader has passed on a job's output up to `offset` (an entry's), or says only that it is still there. */
+export async function markLogRead(redis: Redis, ks: Keyspace, id: string, offset?: number): Promise<void> {
+  await runScript(redis, 'markLogRead', [ks.job(id)], [offset ?? '', '']);
 }
 
 /**
@@ -575,13 +592,18 @@ export interface LogEntry {
   t: 'out' | 'err' | 'sys' | 'end';
   data: Buffer;
   attempt?: number;
+  /** Output: the bytes the job printed up to this entry's end (what a reader reports back, markLogRead). */
+  offset?: number;
 }
 
 function decodeEntries(raw: [Buffer, Buffer[]][]): LogEntry[] {
   return raw.map(([eid, fields]) => {
     const f: Record<string, Buffer> = {};
     for (let i = 0; i < fields.length; i += 2) f[fields[i].toString()] = fields[i + 1];
-    return { id: eid.toString(), t: f.t.toString() as LogEntry['t'], data: f.d, ...(f.a ? { attempt: Number(f.a.toString()) } : {}) };
+    return {
+      id: eid.toString(), t: f.t.toString() as LogEntry['t'], data: f.d,
+      ...(f.a ? { attempt: Number(f.a.toString()) } : {}), ...(f.o ? { offset: Number(f.o.toString()) } : {}),
+    };
   });
 }
 

@@ -270,6 +270,17 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     await oswalk(['cancel', id]);
   });
 
+  it('holds a job back while the reader of its output is slow, as a pipe does: none of it is lost', async () => {
+    // 24 MB, three times what a log keeps, into a reader that first sleeps: a pipe would block
+    // the writer meanwhile, and so does run.
+    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      execFile('sh', ['-c', `"${process.execPath}" "${OSWALK_BIN}" --api ${c.url} --token ${TOKEN} run -- head -c 24000000 /dev/zero | (sleep 3; wc -c)`], { cwd: state.dir }, (err, out, errOut) => resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, out, err: errOut }));
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out.trim(), '24000000');
+    assert.doesNotMatch(r.err, /dropped/);
+  });
+
   it('keeps following a job that waits longer than the request timeout: the stream starts at once', async () => {
     const id = (await oswalk(['run', '--detach', '--cpus', '500', '--', 'true'])).stdout.trim();
     const following = oswalk(['--request-timeout', '1s', 'logs', '-f', id], { timeoutMs: 20_000 });

@@ -8,7 +8,7 @@ import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
 import {
   appendStdin, cancelJob, resizeTerminal, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
-  submitJobs, TERMINAL_CLIENT_GRACE_MS, TERMINAL_STATES, touchTerminalClient, waitLog,
+  LOG_READER_FRESH_MS, markLogRead, submitJobs, TERMINAL_CLIENT_GRACE_MS, TERMINAL_STATES, touchTerminalClient, waitLog,
   type JobOwner, type JobRecord, type JobState, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -209,14 +209,25 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     const follow = req.query.follow === '1' || req.query.follow === 'true';
     const out = new PassThrough();
     let closed = false;
+    const drained = () => new Promise<void>((r) => {
+      out.once('drain', r);
+      reply.raw.once('close', r);
+    });
+    // A follower holds a job that prints faster than it is read (appendLog-1.lua) while its
+    // client is here: it says so, also while waiting for that client.
+    const present = follow && !TERMINAL_STATES.has(job.state)
+      ? setInterval(() => void markLogRead(redis, ks, job.id).catch(() => undefined), LOG_READER_FRESH_MS / 4)
+      : undefined;
     // A terminal session runs on only while a client follows it (the monitor hangs it up).
     const client = follow && job.spec.tty && !TERMINAL_STATES.has(job.state)
       ? setInterval(() => void touchTerminalClient(redis, ks, job.id).catch(() => undefined), TERMINAL_CLIENT_GRACE_MS / 5)
       : undefined;
     if (client) await touchTerminalClient(redis, ks, job.id);
+    if (present) await markLogRead(redis, ks, job.id);
     reply.raw.on('close', () => {
       closed = true;
       clearInterval(client);
+      clearInterval(present);
     });
     const pump = async () => {
       // Marked before the first read: the end then writes an end line that wakes the blocking
@@ -242,10 +253,16 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
           }
           const entries = blocking ? await waitLog(blocking, ks, job.id, after, FOLLOW_BLOCK_MS) : await readLog(redis, ks, job.id, after);
           if (closed) return;
+          let readThrough: number | undefined;
           for (const e of entries) {
-            out.write(JSON.stringify(logLine(e)) + '\n');
+            // As fast as the client takes it, not faster: what it has not taken holds the job
+            // back (markLogRead), instead of piling up here.
+            if (!out.write(JSON.stringify(logLine(e)) + '\n')) await drained();
+            if (closed) return;
             after = e.id;
+            readThrough = e.offset ?? readThrough;
           }
+          if (blocking && readThrough !== undefined) await markLogRead(redis, ks, job.id, readThrough);
           if (entries.some((e) => e.t === 'end')) return;
           if (!blocking) {
             if (entries.length < 1000) return writeEnd(await getJob(redis, ks, job.id));

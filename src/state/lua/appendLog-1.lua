@@ -2,26 +2,42 @@
   Append output to a job's log stream, keeping at most maxBytes of it: the oldest entries
   are trimmed (the tail is what people read) and the dropped bytes are counted on the job,
   so a job printing a gigabyte costs Redis a few megabytes.
+  A reader following the job (logRead: how far it has taken the output, counted in bytes the
+  job ever printed; logReadAt: when its connection last said it is there) holds the job back
+  instead: while it is more than the window behind, nothing is appended, and the agent keeps the
+  output (and so the job, blocked in write) until it catches up, as a pipe to a slow reader
+  does. A reader gone for readerFreshMs holds nothing.
+  Each entry carries o, the bytes the job printed up to its end, which readers report back.
   KEYS[1] joblog:<id>
   ARGV[1] prefix, ARGV[2] job id, ARGV[3] max bytes kept, ARGV[4] attempt,
-  ARGV[5] bytes the agent itself dropped before sending, ARGV[6..] stream ('out'|'err'), data pairs
-  Returns the bytes now kept (-1: refused, the attempt is not the job's running one); the id of
-  the last entry trimmed goes to the job's logTrimmed.
+  ARGV[5] bytes the agent itself dropped before sending, ARGV[6] reader window (bytes),
+  ARGV[7] readerFreshMs, ARGV[8] now (ms, '' for Redis' clock, which readers mark by too),
+  ARGV[9..] stream ('out'|'err'), data pairs
+  Returns the bytes now kept (-1: refused, the attempt is not the job's running one; -2: held,
+  a reader is behind: send it again later); the id of the last entry trimmed goes to the job's
+  logTrimmed.
 ]]
+-- @include clock
 -- @include keys
 local jk = jobKey(ARGV[2])
 -- An attempt that lost its lease (its node was cut off) may print on after the job was
 -- requeued, ran elsewhere or even ended: its output is not the job's any more.
-local job = redis.call('HMGET', jk, 'state', 'attempt')
+local job = redis.call('HMGET', jk, 'state', 'attempt', 'logTotal', 'logRead', 'logReadAt')
 if job[1] ~= 'running' or job[2] ~= ARGV[4] then return -1 end
+local total = tonumber(job[3] or '0')
+if tonumber(job[5] or '0') >= clock(ARGV[8]) - tonumber(ARGV[7]) and total - tonumber(job[4] or '0') > tonumber(ARGV[6]) then
+  return -2
+end
 local maxBytes = tonumber(ARGV[3])
 if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', jk, 'logDropped', ARGV[5]) end
 local kept = tonumber(redis.call('HGET', jk, 'logBytes') or '0')
-for i = 6, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   local n = #ARGV[i + 1]
-  redis.call('XADD', KEYS[1], '*', 't', ARGV[i], 'd', ARGV[i + 1], 'n', n, 'a', ARGV[4])
+  total = total + n
+  redis.call('XADD', KEYS[1], '*', 't', ARGV[i], 'd', ARGV[i + 1], 'n', n, 'a', ARGV[4], 'o', total)
   kept = kept + n
 end
+redis.call('HSET', jk, 'logTotal', total)
 if kept > maxBytes then
   -- Walk from the oldest entry until enough is dropped, then cut with one XTRIM MINID.
   local excess, dropped, from, cut = kept - maxBytes, 0, '-', nil
