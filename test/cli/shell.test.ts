@@ -142,6 +142,13 @@ describe('oswalk shell', () => {
     }
   });
 
+  test('a pipeline between two commands on the nodes passes every byte, more than a log keeps', async () => {
+    const r = await shell('cd cluster && head -c 12000000 /dev/zero | wc -c');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '12000000');
+    assert.doesNotMatch(r.stderr, /dropped/);
+  });
+
   test('xargs -P sends each of its commands to the nodes', async () => {
     const r = await shell('cd cluster && seq 1 8 | xargs -P 4 -n 1 sh -c \'echo "$0 $OSWALK_NODE"\' | sort -n');
     assert.equal(r.code, 0, r.stderr);
