@@ -229,6 +229,8 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
       // A program named by its path in the mount is found there on the node too: by its path from the working directory.
       const program = isAbsolute(req.path) && workingDirInMount(req.path, mount) ? relativeProgram(req.cwd, req.path) : req.path;
       const spec: JobSpecInput = {
+        // A program of the host's, as typed at a prompt: nodes that run processes.
+        runtime: 'process',
         command: [program, ...req.args],
         env: req.env,
         workingDir: wd,
