@@ -23,8 +23,11 @@ export interface FollowSink {
   note(text: string): void;
 }
 
+/** Write, and when the reader is slow, wait for it: the job is held back meanwhile, as a pipe holds a writer. */
+const written = (stream: NodeJS.WriteStream, data: Buffer) => (stream.write(data) ? undefined : new Promise<void>((r) => stream.once('drain', r)));
+
 /** This process's stdout and stderr. */
-const OWN_OUTPUT: FollowSink = { out: (d) => void process.stdout.write(d), err: (d) => void process.stderr.write(d), note };
+const OWN_OUTPUT: FollowSink = { out: (d) => written(process.stdout, d), err: (d) => written(process.stderr, d), note };
 
 export interface FollowOptions {
   verbose?: boolean;
