@@ -38,7 +38,7 @@ export function register(program: Command): void {
       const token = g.token ?? process.env.OSWALK_TOKEN ?? cfg.token;
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN (oswalk cluster init prints it)');
       if (!controlPlane && !opts.redis) throw new Error('pass --control-plane URL to join a cluster (or --redis URL to use Redis directly)');
-      const ca = resolveCa(g.caCert, cfg, configFile);
+      const ca = opts.redis ? undefined : resolveCa(g.caCert, cfg, configFile);
       const cpus = opts.cpus === undefined ? undefined : Number(opts.cpus);
       if (cpus !== undefined && !(cpus > 0)) throw new UsageError(`--cpus "${opts.cpus}" must be a number above 0`);
       const stateDir = resolve(opts.stateDir);

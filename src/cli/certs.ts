@@ -58,7 +58,7 @@ export function register(cluster: Command): void {
       const config = join(dir, CONFIG_DIR, CONFIG_FILE);
       if (existsSync(config)) writeConfig(dir, { ...readConfig(config), caCert: made.caCert });
       const doc = {
-        caCert: made.paths.ca.cert, caCreated: made.caCreated, tlsCert: made.paths.controlPlane.cert, tlsKey: made.paths.controlPlane.key,
+        caCertFile: made.paths.ca.cert, caCreated: made.caCreated, tlsCertFile: made.paths.controlPlane.cert, tlsKeyFile: made.paths.controlPlane.key,
         hosts, notAfter: made.notAfter.toISOString(),
       };
       if (isDocumentFormat(out)) return printDocument(out, doc);

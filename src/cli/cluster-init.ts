@@ -75,7 +75,7 @@ export function register(cluster: Command): void {
       writeFileSync(manifest, clusterManifest(nodes));
       const pki = certs?.paths;
       if (isDocumentFormat(out)) {
-        return printDocument(out, { token, api: opts.controlPlane, nodes, manifest, ...(pki ? { caCert: pki.ca.cert, tlsCert: pki.controlPlane.cert, tlsKey: pki.controlPlane.key } : {}) });
+        return printDocument(out, { token, api: opts.controlPlane, nodes, manifest, ...(pki ? { caCertFile: pki.ca.cert, tlsCertFile: pki.controlPlane.cert, tlsKeyFile: pki.controlPlane.key } : {}) });
       }
       const port = url.port || 7000;
       process.stdout.write([
