@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { startAgent, type RunningAgent } from '../src/agent/index.js';
 import { createRuntime } from '../src/agent/runtime/index.js';
+import { makeControlPlaneCertificates } from '../src/cli/certs.js';
 import { startControlPlane } from '../src/controlplane/index.js';
 import { OSWALK_BIN } from '../test/helpers/cli.js';
 import { TEST_IMAGE, ensureDocker, ensureTestImage, stopDockerIfStarted } from '../test/helpers/docker.js';
@@ -42,17 +43,19 @@ async function measure(cases: { name: string; once: () => Promise<number> }[]): 
 
 const redis = await TestRedis.start();
 const dir = mkdtempSync(join(tmpdir(), 'oswalk-bench-run-'));
-const cp = await startControlPlane({ redisUrl: redis.url, token: TOKEN, host: '127.0.0.1', port: await freePort() });
+// Over TLS with a cluster CA, as `oswalk up` and `cluster init` serve the API.
+const certs = await makeControlPlaneCertificates(dir, ['127.0.0.1'], 'bench');
+const cp = await startControlPlane({ redisUrl: redis.url, token: TOKEN, tls: { cert: certs.cert, key: certs.key }, host: '127.0.0.1', port: await freePort() });
 const log = pino({ level: 'warn' });
 const agents: RunningAgent[] = [];
 const agent = async (name: string, runtime: 'process' | 'docker') => {
   const stateDir = join(dir, name);
   agents.push(await startAgent({
-    node: name, controlPlane: cp.url, token: TOKEN, runtime: createRuntime(runtime, { stateDir, logger: log }),
+    node: name, controlPlane: cp.url, ca: { pem: certs.caCert, source: 'bench' }, token: TOKEN, runtime: createRuntime(runtime, { stateDir, logger: log }),
     exportDir: join(stateDir, 'export'), stateDir, mount: false, listen: { host: '127.0.0.1', port: 0 }, log,
   }));
 };
-const env = { ...process.env, OSWALK_API: cp.url, OSWALK_TOKEN: TOKEN, OSWALK_LOG_LEVEL: 'warn' };
+const env = { ...process.env, OSWALK_API: cp.url, OSWALK_TOKEN: TOKEN, OSWALK_CA_CERT: certs.paths.ca.cert, OSWALK_LOG_LEVEL: 'warn' };
 try {
   await agent('metal', 'process');
   const rows = await measure([

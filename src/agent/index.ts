@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
 import { readFile, rm, rmdir } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { dirname, join as joinPath } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
@@ -13,6 +15,7 @@ import type { NodeManifest } from '../manifest/index.js';
 import { connectRedis } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { tlsRefusal, type TrustedCa } from '../util/tls.js';
 import { ChunkStore, chunkDir } from '../packetfs/index.js';
 import { mountNodeFilesystem, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
 import { monotonicMs, NodeFence } from './fence.js';
@@ -26,6 +29,8 @@ export interface AgentOptions {
   node: string;
   /** Join through the control plane (it hands out the Redis URL and key prefix)… */
   controlPlane?: string;
+  /** The cluster CA the control plane's certificate must be signed by (an https:// controlPlane). */
+  ca?: TrustedCa;
   token: string;
   /** …or talk to Redis directly (tests, or a control plane that is down). */
   redisUrl?: string;
@@ -77,27 +82,55 @@ interface JoinAnswer {
   nodeTimeoutMs: number;
 }
 
+/** One POST of JSON, trusting `ca` alone for https (node:http: fetch takes no CA of its own). */
+function postJson(url: string, token: string, body: unknown, ca: TrustedCa | undefined): Promise<{ status: number; text: string }> {
+  const payload = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': payload.length },
+      ...(ca ? { ca: ca.pem } : {}),
+      timeout: 30_000,
+    }, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A refusal, as opposed to a control plane that cannot be reached yet: joining again will not help. */
+class JoinRefused extends Error {}
+
 /**
  * Join through the control plane, waiting for it while it cannot be reached or answers 5xx (a
  * node that reboots while the control plane is down joins when it is back, as kubelets and
- * Nomad clients do). A refusal (a wrong token, a bad node name) fails at once.
+ * Nomad clients do). A refusal (a wrong token, a bad node name, a certificate not signed by the
+ * cluster CA) fails at once.
  */
-async function join(controlPlane: string, token: string, node: string, log: Logger): Promise<JoinAnswer> {
+async function join(controlPlane: string, token: string, node: string, ca: TrustedCa | undefined, log: Logger): Promise<JoinAnswer> {
   const url = `${controlPlane.replace(/\/$/, '')}/v1/agents/join`;
   for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 30_000)) {
-    let res: Response | undefined;
     let why: string;
     try {
-      res = await fetch(url, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ node }),
-      });
-      if (res.ok) return (await res.json()) as JoinAnswer;
-      why = `${res.status} ${await res.text()}`;
-      if (res.status < 500) throw new Error(`the control plane at ${controlPlane} refused node ${node}: ${why}`);
+      const res = await postJson(url, token, { node }, ca);
+      if (res.status >= 200 && res.status < 300) {
+        try {
+          return JSON.parse(res.text) as JoinAnswer;
+        } catch {
+          throw new JoinRefused(`${controlPlane} answered ${JSON.stringify(res.text.slice(0, 60))} where JSON was due: is it an OS Walk control plane?`);
+        }
+      }
+      why = `${res.status} ${res.text}`;
+      if (res.status < 500) throw new JoinRefused(`the control plane at ${controlPlane} refused node ${node}: ${why}`);
     } catch (err) {
-      if (res) throw err;
+      if (err instanceof JoinRefused) throw err;
+      const refused = tlsRefusal(err as NodeJS.ErrnoException, controlPlane, ca);
+      if (refused) throw new Error(`node ${node} cannot join: ${refused}`);
       why = (err as Error).message;
     }
     log.warn({ controlPlane, err: why, retryInMs: waitMs }, 'cannot join through the control plane yet; retrying');
@@ -115,7 +148,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   let redisUrl = opts.redisUrl;
   let prefix = opts.prefix;
   if (opts.controlPlane) {
-    const j = await join(opts.controlPlane, opts.token, opts.node, log);
+    const j = await join(opts.controlPlane, opts.token, opts.node, opts.ca, log);
     redisUrl ??= j.redisUrl;
     prefix ??= j.prefix;
   }

@@ -2,14 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal, UsageError } from './common.js';
-import { readConfig } from './config.js';
+import { findConfigFile, readConfig, resolveCa } from './config.js';
 import { DEFAULT_STATE_DIR, lockStateDir } from '../agent/state-lock.js';
 
 export function register(program: Command): void {
   program.command('agent')
     .description('run a node agent: joins the cluster, heartbeats, and runs the jobs placed on this node')
     .requiredOption('--node <name>', 'name of this node in the cluster')
-    .option('--control-plane <url>', 'control plane to join (default: --api, $OSWALK_API, then .oswalk/config.json)')
+    .option('--control-plane <url>', 'control plane to join (default: --api, $OSWALK_API, then .oswalk/config.json); its certificate must be signed by the cluster CA (--ca-cert)')
     .addOption(new Option('--runtime <runtime>', 'how jobs run').choices(['docker', 'process']).default('process'))
     .option('--export <dir>', 'this node\'s export directory (its files in the unified filesystem; default: its Node manifest\'s exportDir, then /srv/oswalk/export)')
     .option('--redis <url>', 'talk to this Redis directly instead of the one the control plane hands out')
@@ -31,12 +31,14 @@ export function register(program: Command): void {
       const [{ startAgent }, { createRuntime }, { createLogger }] = await Promise.all([
         import('../agent/index.js'), import('../agent/runtime/index.js'), import('../util/log.js'),
       ]);
-      const g = cmd.optsWithGlobals() as { api?: string; token?: string };
-      const cfg = readConfig();
+      const g = cmd.optsWithGlobals() as { api?: string; token?: string; caCert?: string };
+      const configFile = findConfigFile();
+      const cfg = readConfig(configFile);
       const controlPlane = opts.controlPlane ?? g.api ?? process.env.OSWALK_API ?? cfg.api;
       const token = g.token ?? process.env.OSWALK_TOKEN ?? cfg.token;
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN (oswalk cluster init prints it)');
       if (!controlPlane && !opts.redis) throw new Error('pass --control-plane URL to join a cluster (or --redis URL to use Redis directly)');
+      const ca = opts.redis ? undefined : resolveCa(g.caCert, cfg, configFile);
       const cpus = opts.cpus === undefined ? undefined : Number(opts.cpus);
       if (cpus !== undefined && !(cpus > 0)) throw new UsageError(`--cpus "${opts.cpus}" must be a number above 0`);
       const stateDir = resolve(opts.stateDir);
@@ -49,6 +51,7 @@ export function register(program: Command): void {
       const agent = await startAgent({
         node: opts.node,
         ...(opts.redis ? { redisUrl: opts.redis } : { controlPlane }),
+        ...(ca ? { ca } : {}),
         ...(opts.prefix ? { prefix: opts.prefix } : {}),
         token,
         runtime: createRuntime(opts.runtime, { stateDir, logger: log.child({ runtime: opts.runtime }) }),

@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { tlsRefusal } from '../util/tls.js';
 import { resolveApi } from './config.js';
 
 export class ApiError extends Error {
@@ -37,8 +38,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
  * a stream, until its answer begins: a server that takes the connection and never answers must
  * not hang the CLI.
  */
-export function apiClient(flags: { api?: string; token?: string; timeoutMs?: number }): ApiClient {
-  const { api, token } = resolveApi(flags);
+export function apiClient(flags: { api?: string; token?: string; caCert?: string; timeoutMs?: number }): ApiClient {
+  const { api, token, ca } = resolveApi(flags);
   const timeoutMs = flags.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const notOurs = (what: string) => new ApiError(0, `${api} is not an OS Walk control plane (it answered ${what}): check --api, $OSWALK_API or .oswalk/config.json`);
 
@@ -69,6 +70,8 @@ export function apiClient(flags: { api?: string; token?: string; timeoutMs?: num
       const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
         method,
         signal,
+        // The cluster CA alone, not the system's CAs beside it: the API is the cluster's only.
+        ...(ca ? { ca: ca.pem } : {}),
         headers: {
           authorization: `Bearer ${token}`,
           ...(payload ? { 'content-type': raw ? 'application/octet-stream' : 'application/json', 'content-length': payload.length } : {}),
@@ -76,7 +79,11 @@ export function apiClient(flags: { api?: string; token?: string; timeoutMs?: num
       }, resolve);
       sent = req;
       req.once('error', (err: NodeJS.ErrnoException) => {
-        reject(err.name === 'AbortError' || err instanceof ApiError ? err : new ApiError(0, `cannot reach the control plane at ${api} (${err.code ?? err.message}): is it running? Start one with \`oswalk up\` or \`oswalk control-plane\``));
+        if (err.name === 'AbortError' || err instanceof ApiError) return reject(err);
+        const refused = tlsRefusal(err, api, ca);
+        // A TLS server hangs up on a request in plain HTTP without a word.
+        const https = url.protocol === 'http:' && err.code === 'ECONNRESET' ? ` (a control plane serves HTTPS unless started with --insecure-http: try https://${api.slice('http://'.length)})` : '';
+        reject(new ApiError(0, refused ?? `cannot reach the control plane at ${api} (${err.code ?? err.message}): is it running? Start one with \`oswalk up\` or \`oswalk control-plane\`${https}`));
       });
       req.end(payload);
     }));

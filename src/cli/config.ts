@@ -1,11 +1,17 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { checkCa, readCaFile, type TrustedCa } from '../util/tls.js';
 
 /** What `oswalk cluster init` and `oswalk up` leave behind for later commands. */
 export interface CliConfig {
   api?: string;
   token?: string;
+  /**
+   * The cluster CA's certificate (PEM), which the API's certificate must be signed by: in the
+   * file itself rather than named, so that the file alone is enough on another machine.
+   */
+  caCert?: string;
   redisUrl?: string;
   /** Where the unified filesystem is mounted on this host (`oswalk up` mounts ./cluster). */
   mount?: string;
@@ -22,6 +28,19 @@ export const CONFIG_DIR = '.oswalk';
 export const CONFIG_FILE = 'config.json';
 
 /**
+ * A cluster's certificates, in `<dir>/.oswalk/pki` (kubeadm's layout: ca.crt, ca.key, and the
+ * API server's pair).
+ */
+export function pkiPaths(dir: string): { dir: string; ca: { cert: string; key: string }; controlPlane: { cert: string; key: string } } {
+  const pki = join(dir, CONFIG_DIR, 'pki');
+  return {
+    dir: pki,
+    ca: { cert: join(pki, 'ca.crt'), key: join(pki, 'ca.key') },
+    controlPlane: { cert: join(pki, 'control-plane.crt'), key: join(pki, 'control-plane.key') },
+  };
+}
+
+/**
  * The user's own config, read from any directory: $XDG_CONFIG_HOME/oswalk/config.json, by
  * default ~/.config/oswalk/config.json (the XDG base directory rule, which ignores a relative
  * XDG_CONFIG_HOME).
@@ -31,13 +50,18 @@ export function userConfigFile(): string {
   return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.config'), 'oswalk', CONFIG_FILE);
 }
 
+/** The nearest directory from dir upwards with a .oswalk/config.json: where `cluster init` or `up` ran. */
+export function findClusterDir(dir = process.cwd()): string | undefined {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(join(d, CONFIG_DIR, CONFIG_FILE))) return d;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
 /** The nearest .oswalk/config.json from dir upwards, then the user's config. */
 export function findConfigFile(dir = process.cwd()): string | undefined {
-  for (let d = resolve(dir); ; d = dirname(d)) {
-    const f = join(d, CONFIG_DIR, CONFIG_FILE);
-    if (existsSync(f)) return f;
-    if (dirname(d) === d) break;
-  }
+  const cluster = findClusterDir(dir);
+  if (cluster) return join(cluster, CONFIG_DIR, CONFIG_FILE);
   const user = userConfigFile();
   return existsSync(user) ? user : undefined;
 }
@@ -63,15 +87,32 @@ export function writeConfigFile(file: string, cfg: CliConfig): string {
   return file;
 }
 
-/** API address and token: flags, then OSWALK_API / OSWALK_TOKEN, then the config file. */
-export function resolveApi(flags: { api?: string; token?: string }): { api: string; token: string } {
-  const cfg = readConfig();
+/**
+ * API address, token and the cluster CA to trust: flags, then OSWALK_API / OSWALK_TOKEN /
+ * OSWALK_CA_CERT, then the config file.
+ */
+export function resolveApi(flags: { api?: string; token?: string; caCert?: string }): { api: string; token: string; ca?: TrustedCa } {
+  const file = findConfigFile();
+  const cfg = readConfig(file);
   // An empty variable counts as unset, as in most CLIs.
   const api = flags.api || process.env.OSWALK_API || cfg.api;
   const token = flags.token || process.env.OSWALK_TOKEN || cfg.token;
   if (!api) throw new Error('no control plane to talk to: pass --api URL, set OSWALK_API, start one with `oswalk up`, or run from the directory where `oswalk cluster init` ran');
   if (!token) throw new Error('no API token: pass --token, set OSWALK_TOKEN, or run from the directory where `oswalk cluster init` ran');
-  return { api: api.replace(/\/$/, ''), token };
+  const ca = resolveCa(flags.caCert, cfg, file);
+  return { api: api.replace(/\/$/, ''), token, ...(ca ? { ca } : {}) };
+}
+
+/**
+ * The cluster CA a client trusts for the API: --ca-cert FILE, then OSWALK_CA_CERT (a file), then
+ * the config's caCert. None: the system's CAs, which an OS Walk cluster's certificate is not
+ * signed by.
+ */
+export function resolveCa(flag: string | undefined, cfg: CliConfig, file: string | undefined): TrustedCa | undefined {
+  if (flag) return readCaFile(flag, '--ca-cert');
+  if (process.env.OSWALK_CA_CERT) return readCaFile(process.env.OSWALK_CA_CERT, '$OSWALK_CA_CERT');
+  if (cfg.caCert && file) return { pem: checkCa(cfg.caCert, `caCert in ${file}`), source: file };
+  return undefined;
 }
 
 /** Redis URL for commands that talk to Redis directly: flag, OSWALK_REDIS_URL, config. */

@@ -1,25 +1,59 @@
+import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DEFAULT_PREFIX } from '../state/keys.js';
-import { action, parseDuration, parseListen, untilSignal } from './common.js';
-import { readConfig, resolveRedisUrl } from './config.js';
+import { loadServerTls, type ServerTls } from '../util/tls.js';
+import { action, parseDuration, parseListen, untilSignal, UsageError } from './common.js';
+import { findClusterDir, pkiPaths, readConfig, resolveRedisUrl } from './config.js';
+
+interface ControlPlaneFlags {
+  redis?: string;
+  agentRedis?: string;
+  listen: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecureHttp?: boolean;
+  nodeTimeout: string;
+  prefix: string;
+}
+
+/**
+ * The certificate and key to serve the API with: the flags, else the pair `oswalk cluster init`
+ * made in the nearest .oswalk/pki. Never plain HTTP by default: that takes --insecure-http.
+ */
+function apiTls(opts: ControlPlaneFlags): ServerTls | 'insecure-http' {
+  if (opts.insecureHttp) {
+    if (opts.tlsCert || opts.tlsKey) throw new UsageError('--insecure-http serves plain HTTP: it takes no --tls-cert or --tls-key');
+    return 'insecure-http';
+  }
+  if (!opts.tlsCert !== !opts.tlsKey) throw new UsageError(`--${opts.tlsCert ? 'tls-key' : 'tls-cert'} is missing: a certificate is served with its key`);
+  if (opts.tlsCert && opts.tlsKey) return loadServerTls(opts.tlsCert, opts.tlsKey);
+  const dir = findClusterDir();
+  const found = dir ? pkiPaths(dir).controlPlane : undefined;
+  if (found && existsSync(found.cert)) return loadServerTls(found.cert, found.key);
+  throw new UsageError('no certificate to serve the API with: run `oswalk cluster init` first and start the control plane where it ran (it finds .oswalk/pki), pass --tls-cert FILE --tls-key FILE, or pass --insecure-http to serve plain HTTP, the token then crossing the network in clear text');
+}
 
 export function register(program: Command): void {
   program.command('control-plane')
-    .description('run a control plane: the REST API, the scheduler and the node monitor (several may run; one leads)')
+    .description('run a control plane: the REST API (HTTPS), the scheduler and the node monitor (several may run; one leads)')
     // From the environment rather than the command line, which any local user can read: the URL
     // may carry Redis' password.
     .addOption(new Option('--redis <url>', 'Redis URL (with a password, set the variable instead: any local user can read a command line)').env('OSWALK_REDIS_URL'))
     .addOption(new Option('--agent-redis <url>', 'Redis URL handed to agents when it differs from --redis (e.g. a service name)').env('OSWALK_AGENT_REDIS_URL'))
     .option('--listen <host:port>', 'address to serve the API on', '127.0.0.1:7000')
+    .addOption(new Option('--tls-cert <file>', 'certificate to serve the API with, signed by the cluster CA (default: .oswalk/pki/control-plane.crt where `oswalk cluster init` ran)').env('OSWALK_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'its private key (default: .oswalk/pki/control-plane.key)').env('OSWALK_TLS_KEY'))
+    .option('--insecure-http', 'INSECURE: serve plain HTTP, the token and all API traffic in clear text for anyone on the network to read')
     .option('--node-timeout <duration>', 'mark a node down when its heartbeats stop for this long', '5s')
     .option('--prefix <prefix>', 'Redis key prefix with a {hash tag}', DEFAULT_PREFIX)
-    .action(action(async (opts: { redis?: string; agentRedis?: string; listen: string; nodeTimeout: string; prefix: string }, cmd: Command) => {
+    .action(action(async (opts: ControlPlaneFlags, cmd: Command) => {
       const token = cmd.optsWithGlobals().token ?? process.env.OSWALK_TOKEN ?? readConfig().token;
       if (!token) throw new Error('no token: run `oswalk cluster init` first, or pass --token / set OSWALK_TOKEN');
       const { host, port } = parseListen(opts.listen);
       const { startControlPlane } = await import('../controlplane/index.js');
       const cp = await startControlPlane({
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
+        tls: apiTls(opts),
         prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout),
       });
       await untilSignal();

@@ -3,6 +3,7 @@ import { addGlobalOptions, EXIT, exitOnBrokenPipe } from './common.js';
 import { register as registerAgent } from './agent.js';
 import { register as registerApply } from './apply.js';
 import { register as registerClusterInit } from './cluster-init.js';
+import { register as registerCerts } from './certs.js';
 import { register as registerControlPlane } from './control-plane.js';
 import { register as registerDelete } from './delete.js';
 import { register as registerDiff } from './diff.js';
@@ -33,7 +34,9 @@ addGlobalOptions(program);
 exitOnBrokenPipe();
 
 registerUp(program);
-registerClusterInit(program.command('cluster').description('create and manage a cluster'));
+const cluster = program.command('cluster').description('create and manage a cluster');
+registerClusterInit(cluster);
+registerCerts(cluster);
 registerControlPlane(program);
 registerAgent(program);
 registerApply(program);

@@ -7,6 +7,7 @@ import type { RunningControlPlane } from '../controlplane/index.js';
 import { packageRoot } from '../util/paths.js';
 import { action, parseListen, untilSignal } from './common.js';
 import { CONFIG_DIR, readConfig, userConfigFile, writeConfig, writeConfigFile, type CliConfig } from './config.js';
+import { makeControlPlaneCertificates } from './certs.js';
 import { supervise } from './supervise.js';
 import { takeUpLock } from './up-lock.js';
 import type { EmbeddedRedis } from './redis-server.js';
@@ -19,6 +20,7 @@ interface UpOptions {
   nodes: string;
   runtime: 'process' | 'docker';
   mount: string | false;
+  insecureHttp?: boolean;
 }
 
 /**
@@ -26,10 +28,11 @@ interface UpOptions {
  * node. The token goes in its environment, which only its user can read (a command line is
  * everyone's); the IPC channel makes it stop when `up` goes, however `up` went.
  */
-function startLocalAgent(opts: { name: string; api: string; token: string; runtime: string; nodeDir: string; mountPath?: string }): ChildProcess {
+function startLocalAgent(opts: { name: string; api: string; caFile?: string; token: string; runtime: string; nodeDir: string; mountPath?: string }): ChildProcess {
   mkdirSync(join(opts.nodeDir, 'export'), { recursive: true });
   const child = spawn(process.execPath, [
     join(packageRoot(), 'bin', 'oswalk.js'), 'agent', '--node', opts.name, '--control-plane', opts.api,
+    ...(opts.caFile ? ['--ca-cert', opts.caFile] : []),
     '--runtime', opts.runtime, '--export', join(opts.nodeDir, 'export'), '--state-dir', join(opts.nodeDir, 'state'),
     ...(opts.mountPath ? ['--mount', opts.mountPath] : ['--no-mount']), '--listen', '127.0.0.1:0', '--address', '127.0.0.1',
   ], {
@@ -110,6 +113,7 @@ export function register(program: Command): void {
     .addOption(new Option('--runtime <runtime>', 'how the local agents run jobs').choices(['process', 'docker']).default('process'))
     .option('--mount <dir>', 'where the unified filesystem shows (node1\'s view; the other nodes mount under .oswalk/nodes)', './cluster')
     .option('--no-mount', 'run without the unified filesystem mounts')
+    .option('--insecure-http', 'INSECURE: serve the API on plain HTTP, with no CA or certificate; the token then crosses the network in clear text')
     .action(action(async (opts: UpOptions) => {
       const dir = resolve(opts.dir);
       const stateDir = join(dir, CONFIG_DIR);
@@ -130,11 +134,19 @@ export function register(program: Command): void {
           redisUrl = embedded.url;
         }
         const { host, port } = opts.listen ? parseListen(opts.listen) : { host: '127.0.0.1', port: await freePort() };
+        // The CA is kept from one up to the next; the API's certificate is made anew at each
+        // start, for the addresses of this one (the loopback ones, and --listen's own host).
+        const certs = opts.insecureHttp ? undefined : await makeControlPlaneCertificates(dir, [
+          '127.0.0.1', 'localhost', ...(host === '0.0.0.0' || host === '::' || host === '127.0.0.1' || host === 'localhost' ? [] : [host]),
+        ], '--listen');
         const { startControlPlane } = await import('../controlplane/index.js');
-        const cp = await startControlPlane({ redisUrl, token, host, port });
+        const cp = await startControlPlane({ redisUrl, token, host, port, tls: certs ? { cert: certs.cert, key: certs.key } : 'insecure-http' });
         stack.push(() => cp.close());
         const nodesDir = join(stateDir, 'nodes');
-        const config = { api: cp.url, token, redisUrl, nodesDir, ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount), node: 'node1' }) };
+        const config = {
+          api: cp.url, token, ...(certs ? { caCert: certs.caCert } : {}), redisUrl, nodesDir,
+          ...(opts.mount === false ? {} : { mount: resolve(dir, opts.mount), node: 'node1' }),
+        };
         writeConfig(dir, config);
         const userConfig = writeUserConfig(config);
         stack.push(async () => userConfig.undo());
@@ -144,7 +156,9 @@ export function register(program: Command): void {
         for (const name of names) {
           const nodeDir = join(nodesDir, name);
           const mountPath = opts.mount === false ? undefined : name === 'node1' ? resolve(dir, opts.mount) : join(nodeDir, 'cluster');
-          stack.push(supervise(`${name}'s agent`, () => startLocalAgent({ name, api: cp.url, token, runtime: opts.runtime, nodeDir, mountPath })));
+          stack.push(supervise(`${name}'s agent`, () => startLocalAgent({
+            name, api: cp.url, ...(certs ? { caFile: certs.paths.ca.cert } : {}), token, runtime: opts.runtime, nodeDir, mountPath,
+          })));
         }
         await waitForNodes(cp, names);
         // Listening before the banner: whoever reads it may signal at once.
@@ -152,7 +166,7 @@ export function register(program: Command): void {
         const oswalk = commandName();
         process.stdout.write([
           'OS Walk is up.',
-          `  API:    ${cp.url}`,
+          `  API:    ${cp.url} ${certs ? `(HTTPS; its certificate is signed by the cluster CA ${certs.paths.ca.cert})` : '(INSECURE: plain HTTP, --insecure-http; the token crosses the network in clear text)'}`,
           `  Redis:  ${redisUrl.replace(/\/\/:[^@]*@/, '//')}${opts.redis ? '' : ' (its password is in the config below)'}`,
           `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${nodesDir})`,
           ...(opts.mount === false || !count ? [] : [`  Files:  ${resolve(dir, opts.mount)} (the unified filesystem; each node's export directory is .oswalk/nodes/<node>/export)`]),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { keyspace } from '../state/keys.js';
 import { connectRedis } from '../state/redis.js';
@@ -7,15 +7,18 @@ import { createLogger } from '../util/log.js';
 import type { HttpServer } from '../util/http.js';
 import type { ControlPlaneContext } from './context.js';
 import { startControlLoops, type ControlLoops } from './loops.js';
-import { buildControlPlane } from './server.js';
+import { buildControlPlane, type ApiTransport } from './server.js';
 
 export type { ControlPlaneContext } from './context.js';
+export type { ApiTransport } from './server.js';
 
 export interface ControlPlaneOptions {
   redisUrl: string;
   /** Redis URL to hand to agents; defaults to redisUrl. */
   agentRedisUrl?: string;
   token: string;
+  /** The API's certificate and key, or 'insecure-http'. */
+  tls: ApiTransport;
   host: string;
   port: number;
   prefix?: string;
@@ -47,9 +50,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       id,
     },
   };
-  const app = await buildControlPlane(ctx);
+  const app = await buildControlPlane(ctx, opts.tls);
   const address = await app.listen({ host: opts.host, port: opts.port });
-  log.info({ address }, 'control plane listening');
+  if (opts.tls === 'insecure-http') {
+    log.warn({ address }, 'control plane listening on plain HTTP (--insecure-http): INSECURE, the token and all API traffic cross the network in clear text, for anyone on the way to read and use');
+  } else {
+    const expires = new Date(new X509Certificate(opts.tls.cert).validTo);
+    log.info({ address, certificateExpires: expires.toISOString() }, 'control plane listening (HTTPS)');
+    // Nothing renews it yet: say so while there is time.
+    if (expires.getTime() - Date.now() < 30 * 86_400_000) log.warn({ certificateExpires: expires.toISOString() }, 'the API\'s certificate expires within 30 days: make a new one with `oswalk cluster certs` and restart the control plane');
+  }
   const loops = startControlLoops(ctx);
   return {
     app,

@@ -4,6 +4,7 @@ import { wakeScheduler } from '../state/jobs.js';
 import { applyNodeManifests } from '../state/nodes.js';
 import { redisReady } from '../state/redis.js';
 import { createHttpServer, type HttpServer } from '../util/http.js';
+import type { ServerTls } from '../util/tls.js';
 import type { ControlPlaneContext } from './context.js';
 import { agentRoutes } from './routes/agents.js';
 import { fsRoutes } from './routes/fs.js';
@@ -12,9 +13,15 @@ import { nodeRoutes } from './routes/nodes.js';
 import { objectRoutes } from './routes/objects.js';
 import { statusRoutes } from './routes/status.js';
 
+/**
+ * How the API is served: HTTPS with a certificate, or plain HTTP only when asked for by that
+ * name, since then the token and everything else cross the network in clear text.
+ */
+export type ApiTransport = ServerTls | 'insecure-http';
+
 /** The control plane's HTTP API: every route plugin registered on the shared plumbing. */
-export async function buildControlPlane(ctx: ControlPlaneContext): Promise<HttpServer> {
-  const app = createHttpServer({ log: ctx.log, registry: ctx.registry, token: ctx.config.token });
+export async function buildControlPlane(ctx: ControlPlaneContext, tls: ApiTransport): Promise<HttpServer> {
+  const app = createHttpServer({ log: ctx.log, registry: ctx.registry, token: ctx.config.token, ...(tls === 'insecure-http' ? {} : { tls }) });
   registerClusterMetrics(ctx);
   app.get('/readyz', async (_req, reply) => {
     const ok = await redisReady(ctx.redis);

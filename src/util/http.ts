@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { httpDurationHistogram } from '../metrics/index.js';
 import { LIMITS } from './limits.js';
 import type { Logger } from './log.js';
+import type { ServerTls } from './tls.js';
 
 export type HttpServer = FastifyInstance<
   import('node:http').Server,
@@ -20,6 +21,8 @@ export interface HttpServerOptions {
   registry: Registry;
   /** Bearer token required on every route but /healthz, /readyz and /metrics. */
   token: string;
+  /** Serve HTTPS with this certificate; without it, plain HTTP. */
+  tls?: ServerTls;
 }
 
 export function tokenMatches(expected: string, header: string | undefined): boolean {
@@ -38,16 +41,19 @@ const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
  * Each process adds its own route plugins.
  */
 export function createHttpServer(opts: HttpServerOptions): HttpServer {
+  // A client that trickles a request in (headers, or a body) is cut off: these servers listen
+  // on 0.0.0.0, and without it a few slow connections would be held open for minutes.
+  const server = { headersTimeout: LIMITS.requestHeadersMs, connectionsCheckingInterval: 1000 };
   const app = Fastify({
     loggerInstance: opts.log,
     bodyLimit: LIMITS.apiBodyBytes,
     // Request durations go to /metrics; per-request log lines would drown the useful ones.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
-    // A client that trickles a request in (headers, or a body) is cut off: these servers listen
-    // on 0.0.0.0, and without it a few slow connections would be held open for minutes.
     requestTimeout: LIMITS.requestMs,
-    http: { headersTimeout: LIMITS.requestHeadersMs, connectionsCheckingInterval: 1000 },
+    // fastify hands an https server only its `https` options; a TLS handshake is bounded as
+    // the headers that follow it are (node's default would hold a silent one for 120 s).
+    ...(opts.tls ? { https: { ...server, ...opts.tls, handshakeTimeout: LIMITS.requestHeadersMs } } : { http: server }),
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
 
   // Every body the API takes is JSON (or octet-stream where a route says so): a text/plain one

@@ -1,7 +1,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliEnv, OSWALK_BIN, oswalk, startOswalk, stopChild, testConfigHome } from '../helpers/cli.js';
@@ -25,19 +27,36 @@ async function eventually<T>(fn: () => T, want: T, timeoutMs = 10_000): Promise<
   }
 }
 
+/** GET url over HTTPS trusting only `ca`: the status code, or undefined when it cannot connect. */
+function httpsStatus(url: string, ca: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    httpsGet(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on('error', () => resolve(undefined));
+  });
+}
+
 describe('oswalk CLI: cluster init, up, status', () => {
   const dir = mkdtempSync(join(tmpdir(), 'oswalk-cli-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('cluster init writes a token and a cluster manifest, and refuses to overwrite without --force', async () => {
+  it('cluster init writes a token, a cluster CA with the control plane\'s certificate, and a cluster manifest, and refuses to overwrite without --force', async () => {
     const r = await oswalk(['cluster', 'init', '--nodes', 'node1,node2,node3', '--dir', dir]);
     assert.equal(r.code, 0, r.stderr);
     const cfg = JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8'));
     assert.match(cfg.token, /^[\w-]{32}$/);
+    assert.equal(cfg.api, 'https://127.0.0.1:7000');
+    const pki = join(dir, '.oswalk', 'pki');
+    // The config carries the CA itself, so that it alone is enough on another machine.
+    assert.equal(cfg.caCert, readFileSync(join(pki, 'ca.crt'), 'utf8').trim());
+    const cert = new X509Certificate(readFileSync(join(pki, 'control-plane.crt')));
+    assert.ok(cert.verify(new X509Certificate(cfg.caCert).publicKey));
+    assert.equal(cert.subjectAltName, 'IP Address:127.0.0.1');
     assert.match(r.stdout, new RegExp(`Token: ${cfg.token}`));
-    assert.match(r.stdout, /oswalk agent --node node3/);
+    assert.match(r.stdout, new RegExp(`^ {2}OSWALK_TOKEN=\\S+ oswalk agent --node node3 --control-plane https://127\\.0\\.0\\.1:7000 --ca-cert ${pki}/ca\\.crt `, 'm'));
     // Redis' URL may carry its password: the printed command puts it in the environment.
-    assert.match(r.stdout, /^ {2}OSWALK_TOKEN=\S+ OSWALK_REDIS_URL=redis:\/\/127\.0\.0\.1:6379 oswalk control-plane --listen 0\.0\.0\.0:7000$/m);
+    assert.match(r.stdout, new RegExp(`^ {2}OSWALK_TOKEN=\\S+ OSWALK_REDIS_URL=redis://127\\.0\\.0\\.1:6379 oswalk control-plane --listen 0\\.0\\.0\\.0:7000 --tls-cert ${pki}/control-plane\\.crt --tls-key ${pki}/control-plane\\.key$`, 'm'));
     assert.doesNotMatch(r.stdout, /--redis/);
     const manifest = readFileSync(join(dir, '.oswalk', 'cluster.yaml'), 'utf8');
     assert.equal(manifest.match(/kind: Node/g)?.length, 3);
@@ -49,23 +68,26 @@ describe('oswalk CLI: cluster init, up, status', () => {
     assert.equal(JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8')).token, cfg.token);
   });
 
-  it('control-plane takes Redis from OSWALK_REDIS_URL, keeping the URL off its command line', async () => {
+  it('control-plane takes Redis from OSWALK_REDIS_URL, keeping the URL off its command line, and serves HTTPS with the certificate cluster init made there', async () => {
     const redis = await TestRedis.start();
     const port = await freePort();
+    // Started where cluster init ran: it finds .oswalk/pki there by itself.
     const child = spawn(process.execPath, [OSWALK_BIN, 'control-plane', '--listen', `127.0.0.1:${port}`], {
-      env: { ...process.env, OSWALK_LOG_LEVEL: 'warn', OSWALK_TOKEN: 'env-token', OSWALK_REDIS_URL: redis.url }, stdio: 'ignore',
+      cwd: dir, env: { ...process.env, OSWALK_LOG_LEVEL: 'warn', OSWALK_TOKEN: 'env-token', OSWALK_REDIS_URL: redis.url }, stdio: 'ignore',
     });
+    const ca = readFileSync(join(dir, '.oswalk', 'pki', 'ca.crt'), 'utf8');
     try {
       for (const deadline = Date.now() + 20_000; ;) {
         if (child.exitCode !== null) assert.fail(`control-plane exited with ${child.exitCode}`);
-        if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false)) break;
+        if (await httpsStatus(`https://127.0.0.1:${port}/readyz`, ca) === 200) break;
         if (Date.now() > deadline) assert.fail('control-plane not ready within 20 s');
         await new Promise((r) => setTimeout(r, 100));
       }
       const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
       assert.doesNotMatch(cmdline, /redis:/);
-      const res = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: 'Bearer env-token' } });
-      assert.equal(res.status, 200);
+      // The CLI there trusts the CA from the config cluster init wrote.
+      const st = await oswalk(['status'], { cwd: dir, env: { OSWALK_API: `https://127.0.0.1:${port}`, OSWALK_TOKEN: 'env-token' } });
+      assert.equal(st.code, 0, st.stderr);
       assert.match((await oswalk(['control-plane', '--help'])).stdout, /env:\s+OSWALK_REDIS_URL/);
     } finally {
       await stopChild(child, 'SIGTERM');
@@ -77,6 +99,38 @@ describe('oswalk CLI: cluster init, up, status', () => {
     const r = await oswalk(['cluster', 'init', '--nodes', 'ok,Bad_Name', '--dir', dir, '--force']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /"Bad_Name" is not a valid node name/);
+  });
+
+  it('cluster certs keeps the CA and makes the control plane a new certificate for the names given; plain HTTP only with --insecure-http', async () => {
+    const pki = join(dir, '.oswalk', 'pki');
+    const ca = readFileSync(join(pki, 'ca.crt'), 'utf8');
+    const r = await oswalk(['cluster', 'certs', '--dir', dir, '--san', 'cp.example, 10.0.0.5,::1', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).caCreated, false);
+    assert.equal(readFileSync(join(pki, 'ca.crt'), 'utf8'), ca);
+    const cert = new X509Certificate(readFileSync(join(pki, 'control-plane.crt')));
+    assert.equal(cert.subjectAltName, 'DNS:cp.example, IP Address:10.0.0.5, IP Address:0:0:0:0:0:0:0:1');
+    assert.ok(cert.verify(new X509Certificate(ca).publicKey));
+    assert.ok(cert.checkPrivateKey((await import('node:crypto')).createPrivateKey(readFileSync(join(pki, 'control-plane.key')))));
+    const bad = await oswalk(['cluster', 'certs', '--dir', dir, '--san', 'cp.example,not a name']);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, 'error: --san: "not a name" is neither an IP address nor a DNS name, so no certificate can be for it\n');
+
+    const plain = mkdtempSync(join(tmpdir(), 'oswalk-plain-'));
+    try {
+      const refused = await oswalk(['cluster', 'init', '--nodes', 'a', '--dir', plain, '--control-plane', 'http://cp.example:7000']);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /^error: --control-plane http:\/\/cp\.example:7000: plain HTTP sends the token in clear text; use https:\/\/ .*or pass --insecure-http to mean it\n$/);
+      assert.ok(!existsSync(join(plain, '.oswalk')), 'nothing written');
+      const insecure = await oswalk(['cluster', 'init', '--nodes', 'a', '--dir', plain, '--control-plane', 'http://cp.example:7000', '--insecure-http']);
+      assert.equal(insecure.code, 0, insecure.stderr);
+      assert.match(insecure.stdout, /^INSECURE: no certificates \(--insecure-http\)/m);
+      assert.match(insecure.stdout, /oswalk control-plane --listen 0\.0\.0\.0:7000 --insecure-http$/m);
+      assert.equal(JSON.parse(readFileSync(join(plain, '.oswalk', 'config.json'), 'utf8')).caCert, undefined);
+      assert.ok(!existsSync(join(plain, '.oswalk', 'pki')));
+    } finally {
+      rmSync(plain, { recursive: true, force: true });
+    }
   });
 
   it('fails with exit code 2 on usage errors and 3 when the control plane is unreachable', async () => {
@@ -103,6 +157,13 @@ describe('oswalk CLI: cluster init, up, status', () => {
       assert.deepEqual(JSON.parse(readFileSync(userConfig, 'utf8')), local);
       assert.equal(local.nodesDir, join(upDir, '.oswalk', 'nodes'));
       assert.equal(statSync(userConfig).mode & 0o777, 0o600);
+      // The API is HTTPS, its certificate signed by the cluster CA up made, which the configs name.
+      const pki = join(upDir, '.oswalk', 'pki');
+      assert.match(local.api, /^https:\/\/127\.0\.0\.1:\d+$/);
+      assert.match(up.output(), new RegExp(`^ {2}API: {4}${local.api} \\(HTTPS; its certificate is signed by the cluster CA ${pki}/ca\\.crt\\)$`, 'm'));
+      assert.equal(local.caCert, readFileSync(join(pki, 'ca.crt'), 'utf8').trim());
+      assert.equal(new X509Certificate(readFileSync(join(pki, 'control-plane.crt'))).subjectAltName, 'IP Address:127.0.0.1, DNS:localhost');
+      for (const f of ['ca.crt', 'ca.key', 'control-plane.crt', 'control-plane.key']) assert.equal(statSync(join(pki, f)).mode & 0o777, 0o600, f);
       const elsewhere = mkdtempSync(join(tmpdir(), 'oswalk-elsewhere-'));
       try {
         const tried = execFileSync('sh', ['-c', 'oswalk status'], { cwd: elsewhere, env: cliEnv({ ...env, PATH: path }), encoding: 'utf8' });
@@ -191,6 +252,23 @@ describe('oswalk CLI: cluster init, up, status', () => {
     const port = new URL(JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8')).redisUrl).port;
     assert.ok(!ps.includes(`redis-server 127.0.0.1:${port}`), 'the embedded redis-server is gone');
     rmSync(upDir, { recursive: true, force: true });
+  });
+
+  it('up --insecure-http serves plain HTTP, and its banner says that it is insecure', async () => {
+    const upDir = mkdtempSync(join(tmpdir(), 'oswalk-up-'));
+    const up = await startOswalk(['up', '--dir', upDir, '--nodes', '0', '--no-mount', '--insecure-http'], /Try: .*\n/, { cwd: upDir, timeoutMs: 60_000 });
+    try {
+      const cfg = JSON.parse(readFileSync(join(upDir, '.oswalk', 'config.json'), 'utf8'));
+      assert.match(cfg.api, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(cfg.caCert, undefined);
+      assert.match(up.output(), new RegExp(`^ {2}API: {4}${cfg.api} \\(INSECURE: plain HTTP, --insecure-http; the token crosses the network in clear text\\)$`, 'm'));
+      assert.match(up.output(), /control plane listening on plain HTTP \(--insecure-http\): INSECURE/);
+      const st = await oswalk(['status'], { cwd: upDir, env: { OSWALK_API: '', OSWALK_TOKEN: '' } });
+      assert.equal(st.code, 0, st.stderr);
+    } finally {
+      assert.equal(await stopChild(up.child, 'SIGINT'), 0);
+      rmSync(upDir, { recursive: true, force: true });
+    }
   });
 
   it('Ctrl-C in a terminal (SIGINT to the whole process group) stops up, restarting nothing; another cluster\'s user config is left alone', async () => {

@@ -44,7 +44,7 @@ describe('oswalk node remove', () => {
   before(async () => {
     server = await TestRedis.start();
     // No heartbeats here: a long node timeout keeps the nodes ready.
-    cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, host: '127.0.0.1', port: await freePort(), prefix: testPrefix(), nodeTimeoutMs: 600_000 });
+    cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, tls: 'insecure-http', host: '127.0.0.1', port: await freePort(), prefix: testPrefix(), nodeTimeoutMs: 600_000 });
     for (const n of ['n1', 'n2', 'n3']) await registerNode(cp.ctx.redis, cp.ctx.ks, reg(n));
   });
   after(async () => {

@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/redis.js';
 import {
-  DockerEngine, StopWaiting, alertNames, alertmanagerAlerts, buildImages, composeCommand, containerIp, docker, mustRun, promAlertmanagers, promRules,
+  DockerEngine, StopWaiting, alertNames, alertmanagerAlerts, buildImages, composeCommand, containerIp, docker, getMetrics, mustRun, promAlertmanagers, promRules,
   promTargets, promtoolCheckMetrics, repoRoot, run, waitFor,
 } from './docker.js';
 
@@ -124,6 +124,10 @@ describe('compose cluster end to end', { skip }, () => {
       throw new Error(`${err.message}\n${AGENTS.map((a) => `--- ${a}\n${logsOf(a).stdout}${logsOf(a).stderr}`).join('\n')}`);
     });
     assert.deepEqual(nodes.map((n) => n.name).sort(), AGENTS);
+    // The agents joined over HTTPS (OSWALK_API in the image's CLI is https:// too): plain HTTP gets no answer.
+    const plain = run('docker', ['exec', containerOf('control-plane'), 'oswalk', 'status', '--api', 'http://127.0.0.1:7000']);
+    assert.equal(plain.status, 3, plain.stderr);
+    assert.match(plain.stderr, /a control plane serves HTTPS unless started with --insecure-http/);
     for (const n of nodes) assert.ok(n.cpus > 0, `${n.name} offers no CPUs: ${JSON.stringify(n)}`);
     assert.match(clusterId() ?? '', /^\w+$/, 'the cluster has an id');
   });
@@ -152,7 +156,7 @@ describe('compose cluster end to end', { skip }, () => {
     });
     assert.deepEqual(targets.map((t) => t.scrapeUrl).sort(), [
       'http://127.0.0.1:9090/metrics', 'http://agent-1:7001/metrics', 'http://agent-2:7001/metrics',
-      'http://agent-3:7001/metrics', 'http://control-plane:7000/metrics', 'http://redis-exporter:9121/metrics',
+      'http://agent-3:7001/metrics', 'http://redis-exporter:9121/metrics', 'https://control-plane:7000/metrics',
     ]);
     const redisUp = await fetch(`${url}/api/v1/query?query=redis_up`);
     const up = ((await redisUp.json()) as { data: { result: Array<{ value: [number, string] }> } }).data.result;
@@ -160,10 +164,13 @@ describe('compose cluster end to end', { skip }, () => {
     // Its settings come from the environment: nothing on its command line (a password would be).
     assert.equal(docker('inspect', '-f', '{{json .Args}}', containerOf('redis-exporter')).trim(), '[]');
     const prom = containerOf('prometheus');
+    // The API is HTTPS under the cluster CA the certs service made; the agents' servers are not yet.
+    const ca = docker('exec', containerOf('control-plane'), 'cat', '/etc/oswalk/pki/ca.crt');
     for (const [service, port] of [['control-plane', 7000], ...AGENTS.map((a) => [a, 7001] as const)] as const) {
-      const res = await fetch(`http://${containerIp(containerOf(service))}:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      const tls = service === 'control-plane' ? { ca, name: service } : undefined;
+      const res = await getMetrics(`${tls ? 'https' : 'http'}://${containerIp(containerOf(service))}:${port}/metrics`, { token, ...(tls ? { tls } : {}) });
       assert.equal(res.status, 200, `${service} /metrics`);
-      const text = await res.text();
+      const text = res.text;
       assert.match(text, /^oswalk_/m, `${service} serves oswalk_* metrics`);
       const check = promtoolCheckMetrics(prom, text);
       assert.equal(check.status, 0, `promtool check metrics on ${service}:\n${check.stdout}${check.stderr}`);

@@ -1,5 +1,7 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
@@ -196,6 +198,25 @@ export async function alertmanagerAlerts(amUrl: string): Promise<Array<{ labels:
 export function alertNames(): string[] {
   const rules = load(readFileSync(join(repoRoot, 'docker', 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string }> }> };
   return rules.groups.flatMap((g) => g.rules.map((r) => r.alert)).sort();
+}
+
+/**
+ * GET a metrics endpoint at a container's address: plain, or over TLS trusting `tls.ca` alone,
+ * the certificate checked for `tls.name` (the service's name on the compose network, which an
+ * address is not). node:http(s) rather than fetch, which takes no CA of its own.
+ */
+export function getMetrics(url: string, opts: { token?: string; tls?: { ca: string; name: string } } = {}): Promise<{ status: number; text: string }> {
+  const headers = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
+  return new Promise((resolve, reject) => {
+    const done = (res: import('node:http').IncomingMessage) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    };
+    const req = opts.tls ? httpsGet(url, { headers, ca: opts.tls.ca, servername: opts.tls.name }, done) : httpGet(url, { headers }, done);
+    req.on('error', reject);
+  });
 }
 
 /** Runs `promtool check metrics` (in the Prometheus container) on an exposition text. */

@@ -1,7 +1,8 @@
 /**
  * The Prometheus packaging, with a real Prometheus server: oswalk-prometheus:latest with the
  * docker/prometheus.yml that compose uses scrapes, with the bearer token from OSWALK_TOKEN,
- * metrics servers standing where compose puts the control plane and the agents (prom-client in
+ * metrics servers standing where compose puts the control plane (over HTTPS, with a certificate
+ * of a cluster CA that Prometheus finds where compose mounts it) and the agents (prom-client in
  * oswalk:latest, answering 401 without the token), and Redis through oswalk-redis-exporter.
  * Every target must be up, and promtool must accept what they serve. It loads the alert rules
  * of docker/alerts.yml and sends what fires to oswalk-alertmanager. The compose end-to-end test
@@ -10,8 +11,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeControlPlaneCertificates } from '../../src/cli/certs.js';
 import {
-  DockerEngine, alertNames, alertmanagerAlerts, buildImages, containerIp, docker, promAlertmanagers, promRules, promTargets, promtoolCheckMetrics, run, waitFor,
+  DockerEngine, alertNames, alertmanagerAlerts, buildImages, containerIp, docker, getMetrics, promAlertmanagers, promRules, promTargets, promtoolCheckMetrics, run, waitFor,
 } from './docker.js';
 
 const engine = await DockerEngine.ensure();
@@ -20,8 +25,12 @@ const label = `dev.oswalk.test=prometheus-${id}`;
 const token = randomBytes(16).toString('hex');
 const network = `oswalk-prom-${id}`;
 
-const metricsServer = (port: number) => `
-  const http = require('node:http');
+/** Where compose mounts the pki volume, in the control plane and in Prometheus. */
+const PKI = '/etc/oswalk/pki';
+
+const metricsServer = (port: number, tls: boolean) => `
+  const http = require('node:${tls ? 'https' : 'http'}');
+  const fs = require('node:fs');
   const client = require('prom-client');
   const registry = new client.Registry();
   // Not collectDefaultMetrics(): its nodejs_active_*_total gauges fail promtool's lint.
@@ -30,7 +39,7 @@ const metricsServer = (port: number) => `
   new client.Counter({ name: 'oswalk_standin_requests_total', help: 'Requests served.', registers: [registry] }).inc();
   // A job fails between any two scrapes, so the OSWalkJobsFailing rule fires at once.
   new client.Gauge({ name: 'oswalk_jobs', help: 'Jobs by state.', labelNames: ['state'], registers: [registry], collect() { this.inc({ state: 'failed' }); } });
-  http.createServer(async (req, res) => {
+  http.createServer(${tls ? `{ cert: fs.readFileSync('${PKI}/control-plane.crt'), key: fs.readFileSync('${PKI}/control-plane.key') }, ` : ''}async (req, res) => {
     if (req.headers.authorization !== 'Bearer ' + process.env.OSWALK_TOKEN) { res.writeHead(401); res.end(); return; }
     res.setHeader('content-type', registry.contentType);
     res.end(await registry.metrics());
@@ -40,25 +49,36 @@ const metricsServer = (port: number) => `
 describe('prometheus image scrapes the control plane and agent addresses of compose.yaml', { skip: engine.skipReason }, () => {
   const prom = `oswalk-prom-${id}`;
   const targets: Array<[alias: string, port: number]> = [['control-plane', 7000], ['agent-1', 7001], ['agent-2', 7001], ['agent-3', 7001]];
+  // A cluster CA and the control plane's certificate, as compose's certs service makes them.
+  const dir = mkdtempSync(join(tmpdir(), 'oswalk-prom-pki-'));
+  let certs: Awaited<ReturnType<typeof makeControlPlaneCertificates>>;
+  const mountPki = ['-v', `${join(dir, '.oswalk', 'pki')}:${PKI}:ro`];
 
-  before(() => {
+  before(async () => {
     buildImages();
+    certs = await makeControlPlaneCertificates(dir, ['control-plane'], 'test');
+    // Readable by the containers' users (oswalk, prometheus), as the certs service hands them
+    // over; a CA made for this test alone.
+    chmodSync(certs.paths.dir, 0o755);
+    for (const f of readdirSync(certs.paths.dir)) chmodSync(join(certs.paths.dir, f), 0o644);
     docker('network', 'create', '--label', label, network);
     for (const [alias, port] of targets) {
-      docker('run', '-d', '--name', `${prom}-${alias}`, '--label', label, '--network', network, '--network-alias', alias,
-        '-e', `OSWALK_TOKEN=${token}`, '-w', '/opt/oswalk', 'oswalk:latest', 'node', '-e', metricsServer(port));
+      const tls = alias === 'control-plane';
+      docker('run', '-d', '--name', `${prom}-${alias}`, '--label', label, '--network', network, '--network-alias', alias, ...(tls ? mountPki : []),
+        '-e', `OSWALK_TOKEN=${token}`, '-w', '/opt/oswalk', 'oswalk:latest', 'node', '-e', metricsServer(port, tls));
     }
     docker('run', '-d', '--name', `${prom}-redis`, '--label', label, '--network', network, '--network-alias', 'redis', 'oswalk-redis:latest');
     docker('run', '-d', '--name', `${prom}-redis-exporter`, '--label', label, '--network', network, '--network-alias', 'redis-exporter',
       '-e', 'REDIS_ADDR=redis://redis:6379', 'oswalk-redis-exporter:latest');
     docker('run', '-d', '--name', `${prom}-alertmanager`, '--label', label, '--network', network, '--network-alias', 'alertmanager', 'oswalk-alertmanager:latest');
-    docker('run', '-d', '--name', prom, '--label', label, '--network', network, '-e', `OSWALK_TOKEN=${token}`, 'oswalk-prometheus:latest');
+    docker('run', '-d', '--name', prom, '--label', label, '--network', network, ...mountPki, '-e', `OSWALK_TOKEN=${token}`, 'oswalk-prometheus:latest');
   });
 
   after(() => {
     const ids = run('docker', ['ps', '-aq', '--filter', `label=${label}`]).stdout.split('\n').filter(Boolean);
     if (ids.length) run('docker', ['rm', '-f', '-v', ...ids]);
     run('docker', ['network', 'rm', network]);
+    rmSync(dir, { recursive: true, force: true });
     return engine.stop();
   });
 
@@ -70,7 +90,7 @@ describe('prometheus image scrapes the control plane and agent addresses of comp
     });
     assert.deepEqual(up.map((t) => t.scrapeUrl).sort(), [
       'http://127.0.0.1:9090/metrics', 'http://agent-1:7001/metrics', 'http://agent-2:7001/metrics',
-      'http://agent-3:7001/metrics', 'http://control-plane:7000/metrics', 'http://redis-exporter:9121/metrics',
+      'http://agent-3:7001/metrics', 'http://redis-exporter:9121/metrics', 'https://control-plane:7000/metrics',
     ]);
     const query = async (q: string) => {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`);
@@ -95,12 +115,13 @@ describe('prometheus image scrapes the control plane and agent addresses of comp
 
   test('promtool accepts the metrics of every target; without the token they are refused', async () => {
     for (const [alias, port] of targets) {
-      const ip = containerIp(`${prom}-${alias}`);
-      const refused = await fetch(`http://${ip}:${port}/metrics`);
+      const tls = alias === 'control-plane' ? { tls: { ca: certs.caCert, name: alias } } : {};
+      const url = `${alias === 'control-plane' ? 'https' : 'http'}://${containerIp(`${prom}-${alias}`)}:${port}/metrics`;
+      const refused = await getMetrics(url, tls);
       assert.equal(refused.status, 401, alias);
-      const res = await fetch(`http://${ip}:${port}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await getMetrics(url, { token, ...tls });
       assert.equal(res.status, 200, alias);
-      const check = promtoolCheckMetrics(prom, await res.text());
+      const check = promtoolCheckMetrics(prom, res.text);
       assert.equal(check.status, 0, `promtool check metrics for ${alias}: ${check.stdout}${check.stderr}`);
     }
     const bad = promtoolCheckMetrics(prom, 'oswalk_bad_metric{ 1\n');

@@ -25,7 +25,7 @@ describe('control plane API', () => {
   let epoch = 0;
   before(async () => {
     server = await TestRedis.start();
-    cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, host: '127.0.0.1', port: await freePort(), prefix: testPrefix() });
+    cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, tls: 'insecure-http', host: '127.0.0.1', port: await freePort(), prefix: testPrefix() });
     epoch = await registerNode(cp.ctx.redis, cp.ctx.ks, {
       name: 'n1', address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process', cpus: 2,
       memoryBytes: 1 << 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/x', mountPath: '/cluster',

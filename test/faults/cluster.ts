@@ -241,7 +241,9 @@ export class ControlPlane {
 
   async start(): Promise<void> {
     this.starts++;
-    this.proc = new Proc(this.name, [process.execPath, OSWALK_BIN, 'control-plane', '--listen', `127.0.0.1:${this.port}`,
+    // Plain HTTP: the faults are the subject here (the agents reach Redis directly, not the
+    // API); test/cli/tls.test.ts and the `oswalk up` tests run the API over TLS.
+    this.proc = new Proc(this.name, [process.execPath, OSWALK_BIN, 'control-plane', '--listen', `127.0.0.1:${this.port}`, '--insecure-http',
       '--node-timeout', `${this.c.layout.nodeTimeoutMs}ms`, '--prefix', this.c.layout.prefix],
     join(this.c.layout.root, 'logs', `${this.name}.log`),
     { ...process.env, OSWALK_REDIS_URL: this.c.redis.url(), OSWALK_TOKEN: TOKEN, OSWALK_LOG_LEVEL: 'info' });

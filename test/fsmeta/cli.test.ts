@@ -20,7 +20,7 @@ describe('oswalk versions / restore through the API', () => {
   let cp: RunningControlPlane;
   before(async () => {
     server = await TestRedis.start();
-    cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, host: '127.0.0.1', port: await freePort(), prefix: testPrefix() });
+    cp = await startControlPlane({ redisUrl: server.url, token: TOKEN, tls: 'insecure-http', host: '127.0.0.1', port: await freePort(), prefix: testPrefix() });
   });
   after(async () => {
     await cp.close();

@@ -32,7 +32,9 @@ export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeou
     redis, ks: keyspace(opts.prefix ?? testPrefix()), log, registry: createRegistry('controlplane'),
     config: { token: TOKEN, agentRedisUrl: redisUrl, nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000, id: `cp-${randomBytes(3).toString('hex')}` },
   };
-  const app = await buildControlPlane(ctx);
+  // Plain HTTP: these tests are of the API's routes and the jobs' life; test/cli/tls.test.ts and
+  // the `oswalk up` tests run the API over TLS.
+  const app = await buildControlPlane(ctx, 'insecure-http');
   const url = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('[::1]', '127.0.0.1');
   const loops = startControlLoops(ctx);
   return {

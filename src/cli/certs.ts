@@ -1,0 +1,72 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { action, output, UsageError } from './common.js';
+import { isDocumentFormat, printDocument } from './output.js';
+import { CONFIG_DIR, CONFIG_FILE, pkiPaths, readConfig, writeConfig } from './config.js';
+
+/** What makeControlPlaneCertificates made: the PEM texts, and where they are kept. */
+export interface ControlPlaneCertificates {
+  /** The cluster CA's certificate, PEM. */
+  caCert: string;
+  caCreated: boolean;
+  /** The control plane's certificate and key, PEM. */
+  cert: string;
+  key: string;
+  notAfter: Date;
+  paths: ReturnType<typeof pkiPaths>;
+}
+
+/**
+ * The cluster CA in `<dir>/.oswalk/pki` (made if there is none, kept otherwise: every client
+ * trusts it) and a new certificate for the control plane, signed by it, for `hosts`: the names
+ * and addresses clients reach the API at. `flag` names where the hosts came from, for an error.
+ */
+export async function makeControlPlaneCertificates(dir: string, hosts: string[], flag: string): Promise<ControlPlaneCertificates> {
+  // Loaded here: the X.509 library is for the few commands that make certificates.
+  const { issueServerCertificate, loadOrCreateCa, subjectAltName } = await import('../util/pki.js');
+  for (const host of hosts) {
+    try {
+      subjectAltName(host);
+    } catch (err) {
+      throw new UsageError(`${flag}: ${(err as Error).message}`);
+    }
+  }
+  const paths = pkiPaths(dir);
+  const ca = await loadOrCreateCa(paths.ca);
+  const issued = await issueServerCertificate(ca, hosts, paths.controlPlane);
+  return { caCert: ca.certPem, caCreated: ca.created, ...issued, paths };
+}
+
+/** "a,b, c" as a list, for --san. */
+export function hostList(text: string): string[] {
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function register(cluster: Command): void {
+  cluster.command('certs')
+    .description('make the cluster CA in ./.oswalk/pki if there is none (an existing one is kept), and a new certificate for the control plane; restart the control plane to serve it')
+    .requiredOption('--san <names>', 'comma-separated names and IP addresses clients reach the control plane at, e.g. cp.example,10.0.0.5')
+    .option('--dir <dir>', 'the cluster\'s directory (the one holding .oswalk/)', '.')
+    .action(action(async (opts: { san: string; dir: string }, cmd: Command) => {
+      const out = output(cmd);
+      const hosts = hostList(opts.san);
+      if (!hosts.length) throw new UsageError('--san: name at least one host or address');
+      const dir = resolve(opts.dir);
+      const made = await makeControlPlaneCertificates(dir, hosts, '--san');
+      // The CLI config there, if any, trusts the CA it has now.
+      const config = join(dir, CONFIG_DIR, CONFIG_FILE);
+      if (existsSync(config)) writeConfig(dir, { ...readConfig(config), caCert: made.caCert });
+      const doc = {
+        caCertFile: made.paths.ca.cert, caCreated: made.caCreated, tlsCertFile: made.paths.controlPlane.cert, tlsKeyFile: made.paths.controlPlane.key,
+        hosts, notAfter: made.notAfter.toISOString(),
+      };
+      if (isDocumentFormat(out)) return printDocument(out, doc);
+      process.stdout.write([
+        `CA: ${made.paths.ca.cert} (${made.caCreated ? 'made now: clients need this new ca.crt' : 'kept'})`,
+        `Control plane certificate: ${made.paths.controlPlane.cert} and its key ${made.paths.controlPlane.key}, for ${hosts.join(', ')}, valid until ${made.notAfter.toISOString()}`,
+        'Restart the control plane to serve it.',
+        '',
+      ].join('\n'));
+    }));
+}
