@@ -44,7 +44,8 @@ async function bullmqLatency(redisUrl: string, samples: number): Promise<number[
   try {
     for (let i = 0; i < samples + 5; i++) {
       const t0 = performance.now();
-      const job = await queue.add('noop', {}, { removeOnComplete: true });
+      // Kept until the end: waitUntilFinished looks the job up after it finished.
+      const job = await queue.add('noop', {});
       await job.waitUntilFinished(events);
       if (i >= 5) out.push(performance.now() - t0);
     }
@@ -62,8 +63,8 @@ async function bullmqLatency(redisUrl: string, samples: number): Promise<number[
  * sees a terminal), fed one key at a time through script's stdin; the time until the key comes
  * back on its stdout. The first key waits for the program to be ready.
  */
-async function echoLatency(command: string, keys: number): Promise<number[]> {
-  const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function echoLatency(command: string, keys: number, cwd: string): Promise<number[]> {
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd, stdio: ['pipe', 'pipe', 'inherit'] });
   let seen = '';
   let waiter: (() => void) | undefined;
   child.stdout!.on('data', (d: Buffer) => {
@@ -164,8 +165,9 @@ try {
   const baseline = sshd ? sshd.command(`"${program}"`) : program;
   try {
     for (let round = 0; round < 2; round++) {
-      oswalkEcho.push(...await echoLatency(`${oswalk} run -it -- ${program}`, KEYS / 2));
-      baseEcho.push(...await echoLatency(baseline, KEYS / 2));
+      // From the cluster's folder, whose config names the API and its CA.
+      oswalkEcho.push(...await echoLatency(`${oswalk} run -it -- ${program}`, KEYS / 2, dir));
+      baseEcho.push(...await echoLatency(baseline, KEYS / 2, dir));
     }
   } finally {
     await sshd?.close();
