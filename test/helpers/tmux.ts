@@ -25,9 +25,15 @@ export class Tmux {
     writeFileSync(join(dir, 'tmux.conf'), 'set -g status off\nset -g escape-time 0\nset -g history-limit 5000\n');
     const t = new Tmux(dir);
     const env = Object.entries({ PS1: '$ ', TERM: 'xterm-256color', ...opts.env }).map(([k, v]) => `${k}=${v}`);
-    await t.tmux('-f', join(dir, 'tmux.conf'), 'new-session', '-d', '-x', String(opts.cols ?? 100), '-y', String(opts.rows ?? 30),
-      ...(opts.cwd ? ['-c', opts.cwd] : []), 'env', ...env, 'bash', '--norc', '--noprofile');
-    await t.waitFor(/^\$$/m);
+    try {
+      await t.tmux('-f', join(dir, 'tmux.conf'), 'new-session', '-d', '-x', String(opts.cols ?? 100), '-y', String(opts.rows ?? 30),
+        ...(opts.cwd ? ['-c', opts.cwd] : []), 'env', ...env, 'bash', '--norc', '--noprofile');
+      await t.waitFor(/^\$$/m);
+    } catch (err) {
+      // A suite whose set-up fails runs no after hooks: leave no tmux server behind.
+      await t.stop();
+      throw err;
+    }
     return t;
   }
 
