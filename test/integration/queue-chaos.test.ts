@@ -266,7 +266,9 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     })();
     assert.deepEqual(jobs.filter((j) => j.state !== 'succeeded').map((j) => `${j.id} ${j.state} ${j.message}`), []);
     const lines = readFileSync(marks, 'utf8').trim().split('\n');
-    assert.deepEqual(lines.filter((l) => l.startsWith('overlap')), [], 'no attempt started while an earlier one of its job ran');
+    // The whole history on failure: which node ran which attempt, and which ones the paused node had.
+    assert.deepEqual(lines.filter((l) => l.startsWith('overlap')), [],
+      `no attempt started while an earlier one of its job ran; paused ${victim.node} ran ${onVictim.join(', ')}; the attempts wrote:\n${lines.join('\n')}`);
     for (const id of onVictim) {
       assert.ok(!lines.includes(`start ${id} 2 ${victim.node}`), `${id} ran again elsewhere, not on the paused node`);
     }
