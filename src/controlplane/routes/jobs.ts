@@ -209,9 +209,16 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     const follow = req.query.follow === '1' || req.query.follow === 'true';
     const out = new PassThrough();
     let closed = false;
+    // Whichever comes first; the other listener goes with it, or a slow client's every wait
+    // would leave one behind on the connection.
     const drained = () => new Promise<void>((r) => {
-      out.once('drain', r);
-      reply.raw.once('close', r);
+      const done = () => {
+        out.off('drain', done);
+        reply.raw.off('close', done);
+        r();
+      };
+      out.once('drain', done);
+      reply.raw.once('close', done);
     });
     // A follower holds a job that prints faster than it is read (appendLog-1.lua) while its
     // client is here: it says so, also while waiting for that client.
