@@ -13,7 +13,7 @@ import { clusterId, heartbeat, registerNode } from '../state/nodes.js';
 import { getObject } from '../state/objects.js';
 import type { NodeManifest } from '../manifest/index.js';
 import { connectRedis } from '../state/redis.js';
-import { createHttpServer, type HttpServer } from '../util/http.js';
+import { clusterTokenOnly, createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { tlsRefusal, type TrustedCa } from '../util/tls.js';
 import { ChunkStore, chunkDir } from '../packetfs/index.js';
@@ -174,7 +174,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const fenceDir = joinPath(shareDir ?? opts.stateDir, shareDir ? '.guard' : 'guard', `${safeName(cluster)}.${safeName(opts.node)}`);
   const fence = new NodeFence(fenceDir, !!shareDir);
 
-  const app = createHttpServer({ log, registry, token: opts.token });
+  const app = createHttpServer({ log, registry, authenticate: clusterTokenOnly(opts.token) });
   const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
   await registerChunkServer(app, store, { token: opts.token, redis, ks, node: opts.node });
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };

@@ -104,11 +104,11 @@ export function kindOf<K extends string>(word: string, kinds: readonly K[]): K {
   return k;
 }
 
-/** "5s", "500ms", "2m" or a bare number of seconds, as milliseconds. */
+/** "5s", "500ms", "2m", "12h", "30d" or a bare number of seconds, as milliseconds. */
 export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`"${text}" is not a duration: use e.g. 500ms, 5s, 2m`);
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`"${text}" is not a duration: use e.g. 500ms, 5s, 2m, 12h, 30d`);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
   return Math.round(Number(m[1]) * mult);
 }
 

@@ -17,6 +17,7 @@ import { register as registerRestore } from './restore.js';
 import { register as registerRun } from './run.js';
 import { register as registerShell } from './shell.js';
 import { register as registerStatus } from './status.js';
+import { register as registerTokens } from './tokens.js';
 import { register as registerTranslate } from './translate.js';
 import { register as registerUp } from './up.js';
 import { register as registerVersions } from './versions.js';
@@ -56,5 +57,6 @@ registerVersions(program);
 registerRestore(program);
 registerTranslate(program);
 registerMount(program);
+registerTokens(program);
 
 await program.parseAsync(process.argv);

@@ -3,7 +3,8 @@ import { reconcileOwners } from './monitor.js';
 import { wakeScheduler } from '../state/jobs.js';
 import { applyNodeManifests } from '../state/nodes.js';
 import { redisReady } from '../state/redis.js';
-import { createHttpServer, type HttpServer } from '../util/http.js';
+import { clusterTokenOnly, createHttpServer, neededRole, type Caller, type HttpServer } from '../util/http.js';
+import { appendAudit, findToken } from '../state/tokens.js';
 import type { ServerTls } from '../util/tls.js';
 import type { ControlPlaneContext } from './context.js';
 import { agentRoutes } from './routes/agents.js';
@@ -12,6 +13,7 @@ import { jobsRoutes } from './routes/jobs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { objectRoutes } from './routes/objects.js';
 import { statusRoutes } from './routes/status.js';
+import { tokenRoutes } from './routes/tokens.js';
 
 /**
  * How the API is served: HTTPS with a certificate, or plain HTTP only when asked for by that
@@ -21,7 +23,22 @@ export type ApiTransport = ServerTls | 'insecure-http';
 
 /** The control plane's HTTP API: every route plugin registered on the shared plumbing. */
 export async function buildControlPlane(ctx: ControlPlaneContext, tls: ApiTransport): Promise<HttpServer> {
-  const app = createHttpServer({ log: ctx.log, registry: ctx.registry, token: ctx.config.token, ...(tls === 'insecure-http' ? {} : { tls }) });
+  const cluster = clusterTokenOnly(ctx.config.token);
+  // The cluster token is checked first, in this process; a user token costs one HGET.
+  const authenticate = async (token: string): Promise<Caller | undefined> => cluster(token) ?? await findToken(ctx.redis, ctx.ks, token);
+  const app = createHttpServer({ log: ctx.log, registry: ctx.registry, authenticate, ...(tls === 'insecure-http' ? {} : { tls }) });
+  // Who changed what, and who was turned away. Reads are left out (a followed log would be a
+  // line a second); so are a terminal's keys and sizes, whose session's start is in it. A write
+  // that fails is logged, never failed back to a client whose request already happened.
+  app.addHook('onResponse', async (req, reply) => {
+    const refused = reply.statusCode === 401 || reply.statusCode === 403;
+    const reading = neededRole(req.method, {}) === 'read-only';
+    if (!refused && (reading || req.routeOptions.config.audit === false)) return;
+    const caller = req.caller ?? { name: '', role: '' };
+    appendAudit(ctx.redis, ctx.ks, {
+      token: caller.name, role: caller.role, method: req.method, path: req.url.split('?')[0], status: reply.statusCode, from: req.ip,
+    }).catch((err: Error) => req.log.warn({ err: err.message }, 'audit log: the entry could not be written'));
+  });
   registerClusterMetrics(ctx);
   app.get('/readyz', async (_req, reply) => {
     const ok = await redisReady(ctx.redis);
@@ -32,6 +49,7 @@ export async function buildControlPlane(ctx: ControlPlaneContext, tls: ApiTransp
   await app.register(jobsRoutes, { ctx });
   await app.register(statusRoutes, { ctx });
   await app.register(fsRoutes, { ctx });
+  await app.register(tokenRoutes, { ctx });
   await app.register(objectRoutes, {
     ctx,
     // Node manifests change what the scheduler sees of registered nodes. Applied (or deleted)

@@ -35,6 +35,8 @@
  * | wake:scheduler              | list   | at most one token; BLPOP'd by the leader's scheduling loop (submit/free capacity push it) |
  * | wake:node:<node>            | list   | at most one token; BLPOP'd by the node's agent when jobs are placed there |
  * | wake:node:<node>:stop       | list   | at most one token; pushed when a job there must stop (cancel, drain), so the agent renews its leases at once |
+ * | tokens                      | hash   | the API's user tokens: SHA-256 of the secret (hex) → JSON {name, role, createdAt, expiresAt (0: never), createdBy}; expired ones dropped by the next create or revoke (src/state/tokens.ts) |
+ * | audit                       | stream | the audit log: every change made through the API and every request refused for its token, {token (name), role, method, path, status, from} (MAXLEN ~100k) |
  *
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
@@ -108,6 +110,8 @@ export interface Keyspace {
   posixWaiting: string;
   lockSeq: string;
   lockWake: string;
+  tokens: string;
+  audit: string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
@@ -160,5 +164,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     posixWaiting: `${prefix}lk:pw`,
     lockSeq: `${prefix}lk:seq`,
     lockWake: `${prefix}lk:wake`,
+    tokens: `${prefix}tokens`,
+    audit: `${prefix}audit`,
   };
 }

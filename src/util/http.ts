@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Registry } from 'prom-client';
+import { CLUSTER_TOKEN_NAME, roleAllows, type Role } from '../api/auth.js';
 import { httpDurationHistogram } from '../metrics/index.js';
 import { LIMITS } from './limits.js';
 import type { Logger } from './log.js';
@@ -16,20 +17,51 @@ export type HttpServer = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+/** Who made a request: the name of the token it carried, and that token's role. */
+export interface Caller {
+  name: string;
+  role: Role;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The least role a caller needs; default read-only for GET and HEAD, operator for the rest. */
+    role?: Role;
+    /** false: the control plane's audit log leaves this route out (a terminal's keys and sizes). */
+    audit?: false;
+  }
+  interface FastifyRequest {
+    /** Set once the request's token is known (null on the public routes). */
+    caller: Caller | null;
+  }
+}
+
 export interface HttpServerOptions {
   log: Logger;
   registry: Registry;
-  /** Bearer token required on every route but /healthz, /readyz and /metrics. */
-  token: string;
+  /**
+   * Who a bearer token belongs to, or undefined to refuse it (401). Every route but /healthz,
+   * /readyz and /metrics needs one; the route's role (config.role) decides what it may do (403).
+   */
+  authenticate: (token: string) => Caller | undefined | Promise<Caller | undefined>;
   /** Serve HTTPS with this certificate; without it, plain HTTP. */
   tls?: ServerTls;
 }
 
-export function tokenMatches(expected: string, header: string | undefined): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const got = Buffer.from(header.slice(7));
+function secretMatches(expected: string, token: string): boolean {
+  const got = Buffer.from(token);
   const want = Buffer.from(expected);
   return got.length === want.length && timingSafeEqual(got, want);
+}
+
+/** An authenticate for one secret, the cluster token's: its bearer is an admin. */
+export function clusterTokenOnly(clusterToken: string): (token: string) => Caller | undefined {
+  return (token) => (secretMatches(clusterToken, token) ? { name: CLUSTER_TOKEN_NAME, role: 'admin' } : undefined);
+}
+
+/** The role a route needs. */
+export function neededRole(method: string, config: { role?: Role }): Role {
+  return config.role ?? (method === 'GET' || method === 'HEAD' ? 'read-only' : 'operator');
 }
 
 /** Routes anyone may call (probes and Prometheus); every other request needs the token. */
@@ -68,10 +100,18 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   });
 
   // Decided by the route matched, not by the path as sent: the router decodes %76 to v.
+  app.decorateRequest('caller', null);
   app.addHook('onRequest', async (req, reply) => {
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
-    if (!tokenMatches(opts.token, req.headers.authorization)) {
-      return reply.code(401).send({ error: 'Unauthorized', message: 'a valid bearer token is required (oswalk cluster init prints it; set OSWALK_TOKEN or --token)' });
+    const header = req.headers.authorization;
+    const caller = header?.startsWith('Bearer ') ? await opts.authenticate(header.slice(7)) : undefined;
+    if (!caller) {
+      return reply.code(401).send({ error: 'Unauthorized', message: 'a valid bearer token is required; this one is missing, unknown, revoked or expired (oswalk cluster init prints the cluster token, an admin makes others with oswalk token create; set OSWALK_TOKEN or --token)' });
+    }
+    req.caller = caller;
+    const needed = neededRole(req.method, req.routeOptions.config);
+    if (!roleAllows(caller.role, needed)) {
+      return reply.code(403).send({ error: 'Forbidden', message: `the token "${caller.name}" is ${caller.role}, and ${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]} needs ${needed}: use a token with that role (an admin makes one with oswalk token create --role ${needed})` });
     }
   });
 

@@ -151,6 +151,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   // Standard input arrives as raw bytes, a piece at a time (`oswalk run -i`).
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: LIMITS.stdinPieceBytes }, (_req, body, done) => done(null, body));
   app.post('/v1/jobs/:id/stdin', {
+    config: { audit: false },
     schema: {
       params: Type.Object({ id: JobId }),
       querystring: Type.Object({ eof: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')])) }),
@@ -173,6 +174,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
 
   // A tty job's terminal takes a new size (the client's window changed: SIGWINCH).
   app.post('/v1/jobs/:id/resize', {
+    config: { audit: false },
     schema: {
       params: Type.Object({ id: JobId }),
       body: WindowSizeSchema,

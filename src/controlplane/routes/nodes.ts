@@ -65,6 +65,7 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   // Decommission (`oswalk node remove`): marked first, so no new copy goes there while its
   // jobs drain; the replication passes then copy what only it holds to the other nodes.
   app.post('/v1/nodes/:name/remove', {
+    config: { role: 'admin' },
     schema: {
       params,
       response: {
