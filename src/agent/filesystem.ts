@@ -54,9 +54,9 @@ export interface NodeFilesystem {
  * The chunk server is part of the agent's HTTP server, so it is registered before listen. A
  * peer that sent this node a file's chunks has it recorded as a holder here.
  */
-export async function registerChunkServer(app: HttpServer, store: ChunkStore, o: { token: string; redis: Redis; ks: Keyspace; node: string }): Promise<void> {
+export async function registerChunkServer(app: HttpServer, store: ChunkStore, o: { token: string; byCertificate: boolean; redis: Redis; ks: Keyspace; node: string }): Promise<void> {
   await app.register(chunkRoutes, {
-    store, token: o.token,
+    store, token: o.token, byCertificate: o.byCertificate,
     hold: async (manifest) => {
       await addManifestLocation(o.redis, o.ks, manifest, o.node);
     },
@@ -179,7 +179,7 @@ export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeM
 export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesystemOptions): Promise<NodeFilesystem> {
   const { redis, ks, node, log } = opts;
   await mkdir(opts.exportDir, { recursive: true });
-  const pusher = new CopyPusher({ store, redis, ks, self: node, token: opts.token, log: log.child({ part: 'push' }) });
+  const pusher = new CopyPusher({ store, redis, ks, self: node, token: opts.token, stateDir: opts.stateDir, log: log.child({ part: 'push' }) });
   // Read once per 5 s, not once per translated file.
   const policy = new PolicyCache(redis, ks);
   const translator = await startTranslator({
@@ -189,7 +189,7 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
       await pusher.ensure(manifest, chunks, wantedCopies(await policy.get(), path));
     },
   });
-  const fetcher = new ChunkFetcher({ store, redis, ks, self: node, token: opts.token, log: log.child({ part: 'fetch' }) });
+  const fetcher = new ChunkFetcher({ store, redis, ks, self: node, token: opts.token, stateDir: opts.stateDir, log: log.child({ part: 'fetch' }) });
   let storeStats: { count: number; bytes: number; cacheBytes: number; freeBytes?: number } = { count: 0, bytes: 0, cacheBytes: 0 };
   const refreshStats = async () => {
     const s = await store.stats();

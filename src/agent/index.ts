@@ -16,6 +16,8 @@ import { connectRedis } from '../state/redis.js';
 import { clusterTokenOnly, createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { tlsRefusal, type TrustedCa } from '../util/tls.js';
+import type { Server as TlsServer } from 'node:tls';
+import { nodeTlsFiles, saveNodeTls, type NodeTls } from '../packetfs/peer-tls.js';
 import { ChunkStore, chunkDir } from '../packetfs/index.js';
 import { mountNodeFilesystem, registerChunkServer, startNodeFilesystem, type NodeFilesystem } from './filesystem.js';
 import { monotonicMs, NodeFence } from './fence.js';
@@ -75,20 +77,33 @@ export interface RunningAgent {
 
 export const DEFAULT_EXPORT_DIR = '/srv/oswalk/export';
 
+/** A node certificate, as the control plane hands it out (POST /v1/agents/join and /renew). */
+interface NodeCertificate {
+  certificate: string;
+  caCert: string;
+  notAfter: number;
+}
+
 /** What the control plane answers on POST /v1/agents/join. */
 interface JoinAnswer {
   redisUrl: string;
   prefix: string;
   nodeTimeoutMs: number;
+  /** When the control plane holds the cluster CA. */
+  nodeCertificate?: NodeCertificate;
 }
 
-/** One POST of JSON, trusting `ca` alone for https (node:http: fetch takes no CA of its own). */
-function postJson(url: string, token: string, body: unknown, ca: TrustedCa | undefined): Promise<{ status: number; text: string }> {
+/**
+ * One POST of JSON, trusting `ca` alone for https (node:http: fetch takes no CA of its own),
+ * with a bearer token or as the node itself (its certificate as the client's).
+ */
+function postJson(url: string, auth: { token: string } | { key: string; cert: string }, body: unknown, ca: TrustedCa | undefined): Promise<{ status: number; text: string }> {
   const payload = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': payload.length },
+      headers: { ...('token' in auth ? { authorization: `Bearer ${auth.token}` } : {}), 'content-type': 'application/json', 'content-length': payload.length },
+      ...('key' in auth ? { key: auth.key, cert: auth.cert } : {}),
       ...(ca ? { ca: ca.pem } : {}),
       timeout: 30_000,
     }, (res: IncomingMessage) => {
@@ -112,12 +127,12 @@ class JoinRefused extends Error {}
  * Nomad clients do). A refusal (a wrong token, a bad node name, a certificate not signed by the
  * cluster CA) fails at once.
  */
-async function join(controlPlane: string, token: string, node: string, ca: TrustedCa | undefined, log: Logger): Promise<JoinAnswer> {
+async function join(controlPlane: string, token: string, node: string, csr: string, ca: TrustedCa | undefined, log: Logger): Promise<JoinAnswer> {
   const url = `${controlPlane.replace(/\/$/, '')}/v1/agents/join`;
   for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 30_000)) {
     let why: string;
     try {
-      const res = await postJson(url, token, { node }, ca);
+      const res = await postJson(url, { token }, { node, csr }, ca);
       if (res.status >= 200 && res.status < 300) {
         try {
           return JSON.parse(res.text) as JoinAnswer;
@@ -139,6 +154,53 @@ async function join(controlPlane: string, token: string, node: string, ca: Trust
 }
 
 /**
+ * Renews the node's certificate when two thirds of its life have passed (as Docker Swarm's
+ * nodes do), asking as the node itself: the current certificate is the client's, so a join
+ * token revoked since does not matter, and the name cannot change. The new one is kept on disk,
+ * where the node's other parts read it within a second, and served from then on by the
+ * agent's server (`installed`) without a restart. A failure is tried again after a tenth of
+ * the time left (at least 5 s, at most a minute), and logged as a warning each time.
+ */
+function renewNodeCertificate(o: { controlPlane: string; ca: TrustedCa | undefined; stateDir: string; first: NodeTls; log: Logger; installed(t: NodeTls): void }): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const url = `${o.controlPlane.replace(/\/$/, '')}/v1/agents/renew`;
+  const schedule = (issuedAt: number, current: NodeTls) => {
+    const due = issuedAt + (current.notAfter - issuedAt) * 2 / 3;
+    timer = setTimeout(() => void attempt(current), Math.max(0, due - Date.now()));
+    timer.unref();
+  };
+  const attempt = async (current: NodeTls) => {
+    if (stopped) return;
+    try {
+      const { nodeCertificateRequest } = await import('../util/pki.js');
+      const request = await nodeCertificateRequest(current.node);
+      const res = await postJson(url, { key: current.key, cert: current.cert }, { csr: request.csr }, o.ca ?? { pem: current.ca, source: 'the node\'s pki/ca.crt' });
+      if (res.status !== 200) throw new Error(`HTTP ${res.status} ${res.text.slice(0, 300)}`);
+      const answer = JSON.parse(res.text) as NodeCertificate;
+      const next = saveNodeTls(o.stateDir, { key: request.key, cert: answer.certificate, ca: answer.caCert });
+      o.installed(next);
+      o.log.info({ notAfter: new Date(next.notAfter).toISOString() }, 'node certificate renewed');
+      schedule(Date.now(), next);
+    } catch (err) {
+      const retryMs = Math.min(60_000, Math.max(5000, (current.notAfter - Date.now()) / 10));
+      o.log.warn({ err: (err as Error).message, notAfter: new Date(current.notAfter).toISOString(), retryInMs: retryMs }, 'renewing the node certificate failed; trying again');
+      if (!stopped) {
+        timer = setTimeout(() => void attempt(current), retryMs);
+        timer.unref();
+      }
+    }
+  };
+  schedule(Date.now(), o.first);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
  * An agent: joins, registers its real capacity, heartbeats every second with its load,
  * and runs the jobs the scheduler places on its node. Jobs a previous run of this agent
  * left behind are stopped (runtime.cleanup) and requeued, never run twice.
@@ -147,11 +209,19 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? createLogger('agent', { node: opts.node });
   let redisUrl = opts.redisUrl;
   let prefix = opts.prefix;
+  /** This node's certificate, when the control plane gave it one: its chunk server is then HTTPS. */
+  let tls: NodeTls | undefined;
   if (opts.controlPlane) {
-    const j = await join(opts.controlPlane, opts.token, opts.node, opts.ca, log);
+    // The key is made here and never leaves the node; the control plane signs its request.
+    const { nodeCertificateRequest } = await import('../util/pki.js');
+    const request = await nodeCertificateRequest(opts.node);
+    const j = await join(opts.controlPlane, opts.token, opts.node, request.csr, opts.ca, log);
     redisUrl ??= j.redisUrl;
     prefix ??= j.prefix;
+    if (j.nodeCertificate) tls = saveNodeTls(opts.stateDir, { key: request.key, cert: j.nodeCertificate.certificate, ca: j.nodeCertificate.caCert });
   }
+  // A certificate of an earlier run, or of another cluster, must not outlive this join.
+  if (!tls) await rm(nodeTlsFiles(opts.stateDir).pem, { force: true });
   if (!redisUrl) throw new Error('the agent needs --control-plane URL (or --redis URL) to find the cluster');
   // No auto-pipelining: a job costs one script call per end (completeAndTake), and batching
   // those per tick measured slower here (queue bench: 1.5k vs 1.3k jobs/s at concurrency 1,
@@ -174,14 +244,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const fenceDir = joinPath(shareDir ?? opts.stateDir, shareDir ? '.guard' : 'guard', `${safeName(cluster)}.${safeName(opts.node)}`);
   const fence = new NodeFence(fenceDir, !!shareDir);
 
-  const app = createHttpServer({ log, registry, authenticate: clusterTokenOnly(opts.token) });
+  const app = createHttpServer({ log, registry, authenticate: clusterTokenOnly(opts.token), ...(tls ? { tls: { key: tls.key, cert: tls.cert, ca: tls.ca } } : {}) });
   const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
-  await registerChunkServer(app, store, { token: opts.token, redis, ks, node: opts.node });
+  await registerChunkServer(app, store, { token: opts.token, byCertificate: !!tls, redis, ks, node: opts.node });
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
   const address = await app.listen({ host: listen.host, port: listen.port });
   const port = Number(new URL(address).port);
   const advertised = opts.address ?? manifest?.address ?? (listen.host === '0.0.0.0' || listen.host === '::' ? hostname() : listen.host);
-  const agentUrl = `http://${advertised}:${port}`;
+  const agentUrl = `${tls ? 'https' : 'http'}://${advertised}:${port}`;
 
   const cpus = Math.min(osCpus().length, opts.cpus ?? Infinity);
   const memoryBytes = Math.min(totalmem(), opts.memoryBytes ?? Infinity);
@@ -258,6 +328,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir, stateDir: opts.stateDir, registry, log });
 
   let stopped = false;
+  const renewal = tls && opts.controlPlane ? renewNodeCertificate({
+    controlPlane: opts.controlPlane, ca: opts.ca, stateDir: opts.stateDir, first: tls, log,
+    installed: (t) => (app.server as unknown as TlsServer).setSecureContext({ key: t.key, cert: t.cert, ca: t.ca }),
+  }) : undefined;
   // What the jobs here burn, measured as often as the heartbeat reports it.
   let sampling: Promise<void> | undefined;
   const sampler = setInterval(() => {
@@ -281,6 +355,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     app, url: agentUrl.replace(advertised, listen.host === '0.0.0.0' ? '127.0.0.1' : advertised), redis, ks, registry, runner,
     async stop() {
       stopped = true;
+      renewal?.stop();
       clearInterval(beats);
       clearInterval(sampler);
       await sampling;

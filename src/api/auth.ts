@@ -13,13 +13,19 @@ import { Type, type Static } from 'typebox';
  *   the audit log).
  */
 export const ROLES = ['read-only', 'operator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+/**
+ * `node` stands apart: a join token's role (an agent joins with it, and may do nothing else),
+ * and the role of a node's certificate where a route takes one. An admin may join agents too.
+ */
+export const TOKEN_ROLES = [...ROLES, 'node'] as const;
+export type Role = (typeof TOKEN_ROLES)[number];
 
 export function roleAllows(held: Role, needed: Role): boolean {
+  if (held === 'node' || needed === 'node') return held === needed || held === 'admin';
   return ROLES.indexOf(held) >= ROLES.indexOf(needed);
 }
 
-export const RoleSchema = Type.Union([Type.Literal('read-only'), Type.Literal('operator'), Type.Literal('admin')]);
+export const RoleSchema = Type.Union([Type.Literal('read-only'), Type.Literal('operator'), Type.Literal('admin'), Type.Literal('node')]);
 
 /** The name the cluster token (made by `oswalk cluster init`, an admin) goes by in the audit log. */
 export const CLUSTER_TOKEN_NAME = 'cluster-token';

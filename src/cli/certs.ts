@@ -4,12 +4,15 @@ import type { Command } from 'commander';
 import { action, output, UsageError } from './common.js';
 import { isDocumentFormat, printDocument } from './output.js';
 import { CONFIG_DIR, CONFIG_FILE, pkiPaths, readConfig, writeConfig } from './config.js';
+import type { ClusterCa } from '../util/pki.js';
 
 /** What makeControlPlaneCertificates made: the PEM texts, and where they are kept. */
 export interface ControlPlaneCertificates {
   /** The cluster CA's certificate, PEM. */
   caCert: string;
   caCreated: boolean;
+  /** The CA itself, to sign node certificates with (a control plane started in this process). */
+  ca: ClusterCa;
   /** The control plane's certificate and key, PEM. */
   cert: string;
   key: string;
@@ -35,7 +38,7 @@ export async function makeControlPlaneCertificates(dir: string, hosts: string[],
   const paths = pkiPaths(dir);
   const ca = await loadOrCreateCa(paths.ca);
   const issued = await issueServerCertificate(ca, hosts, paths.controlPlane);
-  return { caCert: ca.certPem, caCreated: ca.created, ...issued, paths };
+  return { caCert: ca.certPem, caCreated: ca.created, ca, ...issued, paths };
 }
 
 /** "a,b, c" as a list, for --san. */

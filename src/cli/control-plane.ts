@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DEFAULT_PREFIX } from '../state/keys.js';
 import { loadServerTls, type ServerTls } from '../util/tls.js';
+import type { ClusterCa } from '../util/pki.js';
 import { action, parseDuration, parseListen, untilSignal, UsageError } from './common.js';
 import { findClusterDir, pkiPaths, readConfig, resolveRedisUrl } from './config.js';
 
@@ -14,6 +15,8 @@ interface ControlPlaneFlags {
   insecureHttp?: boolean;
   nodeTimeout: string;
   prefix: string;
+  caKey?: string;
+  nodeCertTtl: string;
 }
 
 /**
@@ -33,6 +36,21 @@ function apiTls(opts: ControlPlaneFlags): ServerTls | 'insecure-http' {
   throw new UsageError('no certificate to serve the API with: run `oswalk cluster init` first and start the control plane where it ran (it finds .oswalk/pki), pass --tls-cert FILE --tls-key FILE, or pass --insecure-http to serve plain HTTP, the token then crossing the network in clear text');
 }
 
+/**
+ * The cluster CA the control plane signs node certificates with: --ca-key (and --ca-cert),
+ * else the pair `oswalk cluster init` made in the nearest .oswalk/pki, else none.
+ */
+async function signingCa(opts: ControlPlaneFlags, caCert: string | undefined): Promise<ClusterCa | undefined> {
+  const { loadCaIfPresent } = await import('../util/pki.js');
+  if (opts.caKey) {
+    if (!caCert) throw new UsageError('--ca-key needs the CA\'s certificate too: pass --ca-cert FILE (or set OSWALK_CA_CERT)');
+    for (const f of [opts.caKey, caCert]) if (!existsSync(f)) throw new UsageError(`${f} does not exist`);
+    return loadCaIfPresent({ cert: caCert, key: opts.caKey });
+  }
+  const dir = findClusterDir();
+  return dir ? loadCaIfPresent(pkiPaths(dir).ca) : undefined;
+}
+
 export function register(program: Command): void {
   program.command('control-plane')
     .description('run a control plane: the REST API (HTTPS), the scheduler and the node monitor (several may run; one leads)')
@@ -44,6 +62,8 @@ export function register(program: Command): void {
     .addOption(new Option('--tls-cert <file>', 'certificate to serve the API with, signed by the cluster CA (default: .oswalk/pki/control-plane.crt where `oswalk cluster init` ran)').env('OSWALK_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'its private key (default: .oswalk/pki/control-plane.key)').env('OSWALK_TLS_KEY'))
     .option('--insecure-http', 'INSECURE: serve plain HTTP, the token and all API traffic in clear text for anyone on the network to read')
+    .addOption(new Option('--ca-key <file>', 'the cluster CA\'s private key, to give each joining node a certificate of its own (mutual TLS between nodes); its certificate is --ca-cert\'s (default: .oswalk/pki/ca.key and ca.crt where `oswalk cluster init` ran; without a CA, nodes get no certificate and talk to each other in plain HTTP)').env('OSWALK_CA_KEY'))
+    .option('--node-cert-ttl <duration>', 'how long a node certificate lasts; nodes renew theirs after two thirds of it', '30d')
     .option('--node-timeout <duration>', 'mark a node down when its heartbeats stop for this long', '5s')
     .option('--prefix <prefix>', 'Redis key prefix with a {hash tag}', DEFAULT_PREFIX)
     .action(action(async (opts: ControlPlaneFlags, cmd: Command) => {
@@ -51,9 +71,11 @@ export function register(program: Command): void {
       if (!token) throw new Error('no token: run `oswalk cluster init` first, or pass --token / set OSWALK_TOKEN');
       const { host, port } = parseListen(opts.listen);
       const { startControlPlane } = await import('../controlplane/index.js');
+      const tls = apiTls(opts);
+      const ca = tls === 'insecure-http' ? undefined : await signingCa(opts, cmd.optsWithGlobals().caCert as string | undefined);
       const cp = await startControlPlane({
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
-        tls: apiTls(opts),
+        tls, ...(ca ? { ca, nodeCertLifetimeMs: parseDuration(opts.nodeCertTtl) } : {}),
         prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout),
       });
       await untilSignal();

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ROLES, type AuditEntry, type Role, type TokenCreated, type TokenView } from '../api/auth.js';
+import { TOKEN_ROLES, type AuditEntry, type Role, type TokenCreated, type TokenView } from '../api/auth.js';
 import { action, client, output, parseDuration, UsageError } from './common.js';
 import { formatAge, isDocumentFormat, printDocument, printRows } from './output.js';
 
@@ -17,11 +17,11 @@ export function register(program: Command): void {
   token.command('create')
     .description('make a token; its secret is printed this once and stored nowhere, so keep it (give it to its user as OSWALK_TOKEN)')
     .argument('<name>', 'what the token is called in `token list` and the audit log, e.g. ci or alice')
-    .requiredOption('--role <role>', `what it may do: ${ROLES.join(', ')} (read-only looks: status, get, logs, versions; operator also runs, applies, deletes, cancels, drains and restores; admin also manages tokens, removes nodes and reads the audit log)`)
+    .requiredOption('--role <role>', `what it may do: ${TOKEN_ROLES.join(', ')} (read-only looks: status, get, logs, versions; operator also runs, applies, deletes, cancels, drains and restores; admin also manages tokens, removes nodes and reads the audit log; node is a join token: an agent joins with it (oswalk agent --token), and it can do nothing else)`)
     .option('--ttl <duration>', 'how long it is valid, e.g. 12h or 30d (default: until revoked)')
     .action(action(async (name: string, opts: { role: string; ttl?: string }, cmd: Command) => {
       const out = output(cmd, { names: true });
-      if (!(ROLES as readonly string[]).includes(opts.role)) throw new UsageError(`--role "${opts.role}": use one of ${ROLES.join(', ')}`);
+      if (!(TOKEN_ROLES as readonly string[]).includes(opts.role)) throw new UsageError(`--role "${opts.role}": use one of ${TOKEN_ROLES.join(', ')}`);
       const ttlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);
       if (ttlMs !== undefined && ttlMs < 1000) throw new UsageError(`--ttl ${opts.ttl}: a token must live at least 1s`);
       const made = await client(cmd).post<TokenCreated>('/v1/tokens', { name, role: opts.role as Role, ...(ttlMs ? { ttlMs } : {}) });

@@ -140,7 +140,8 @@ export function register(program: Command): void {
           '127.0.0.1', 'localhost', ...(host === '0.0.0.0' || host === '::' || host === '127.0.0.1' || host === 'localhost' ? [] : [host]),
         ], '--listen');
         const { startControlPlane } = await import('../controlplane/index.js');
-        const cp = await startControlPlane({ redisUrl, token, host, port, tls: certs ? { cert: certs.cert, key: certs.key } : 'insecure-http' });
+        // With the CA, each node gets a certificate of its own at its join: their chunk servers are then HTTPS.
+        const cp = await startControlPlane({ redisUrl, token, host, port, tls: certs ? { cert: certs.cert, key: certs.key } : 'insecure-http', ...(certs ? { ca: certs.ca } : {}) });
         stack.push(() => cp.close());
         const nodesDir = join(stateDir, 'nodes');
         const config = {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import type { Logger } from '../util/log.js';
+import type { ClusterCa } from '../util/pki.js';
 
 export interface ControlPlaneConfig {
   /** Bearer token every /v1/ request must carry. */
@@ -12,6 +13,8 @@ export interface ControlPlaneConfig {
   nodeTimeoutMs: number;
   /** Unique id of this control-plane process (leader lease holder). */
   id: string;
+  /** What signs node certificates, and for how long they last; absent: nodes get none. */
+  nodeCa?: { ca: ClusterCa; lifetimeMs: number };
 }
 
 /** What every route plugin and control loop of the control plane is given. */

@@ -5,6 +5,7 @@ import { connectRedis } from '../state/redis.js';
 import { createRegistry } from '../metrics/index.js';
 import { createLogger } from '../util/log.js';
 import type { HttpServer } from '../util/http.js';
+import type { ClusterCa } from '../util/pki.js';
 import type { ControlPlaneContext } from './context.js';
 import { startControlLoops, type ControlLoops } from './loops.js';
 import { buildControlPlane, type ApiTransport } from './server.js';
@@ -23,7 +24,17 @@ export interface ControlPlaneOptions {
   port: number;
   prefix?: string;
   nodeTimeoutMs?: number;
+  /**
+   * The cluster CA, to give each joining node a certificate of its own (and to check the ones
+   * nodes present); without it nodes get none, and their chunk servers speak plain HTTP.
+   */
+  ca?: ClusterCa;
+  /** How long a node certificate lasts (default NODE_CERT_LIFETIME_MS); nodes renew at two thirds. */
+  nodeCertLifetimeMs?: number;
 }
+
+/** Node certificates last 30 days, renewed after 20: Docker Swarm's rotate every 90 by default. */
+export const NODE_CERT_LIFETIME_MS = 30 * 86_400_000;
 
 export interface RunningControlPlane {
   app: HttpServer;
@@ -48,9 +59,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       agentRedisUrl: opts.agentRedisUrl ?? opts.redisUrl,
       nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000,
       id,
+      ...(opts.ca && opts.tls !== 'insecure-http' ? { nodeCa: { ca: opts.ca, lifetimeMs: opts.nodeCertLifetimeMs ?? NODE_CERT_LIFETIME_MS } } : {}),
     },
   };
-  const app = await buildControlPlane(ctx, opts.tls);
+  const app = await buildControlPlane(ctx, opts.tls === 'insecure-http' || !opts.ca ? opts.tls : { ...opts.tls, ca: opts.ca.certPem });
   const address = await app.listen({ host: opts.host, port: opts.port });
   if (opts.tls === 'insecure-http') {
     log.warn({ address }, 'control plane listening on plain HTTP (--insecure-http): INSECURE, the token and all API traffic cross the network in clear text, for anyone on the way to read and use');

@@ -89,9 +89,9 @@ async function main(): Promise<void> {
   const readPool = new ChunkReadPool(2);
   const store = new ChunkStore(cfg.chunkDir, { log, writeConcurrency: 32, readPool });
   const fetcher = new ChunkFetcher({
-    store, redis, ks, self: cfg.node, token: cfg.token, cacheBytes: cfg.cacheSizeBytes, memoryBytes: cfg.memoryCacheBytes, log,
+    store, redis, ks, self: cfg.node, token: cfg.token, stateDir: cfg.stateDir, cacheBytes: cfg.cacheSizeBytes, memoryBytes: cfg.memoryCacheBytes, log,
   });
-  const pusher = new CopyPusher({ store, redis, ks, self: cfg.node, token: cfg.token, log });
+  const pusher = new CopyPusher({ store, redis, ks, self: cfg.node, token: cfg.token, stateDir: cfg.stateDir, log });
   const backend = new ClusterBackend({
     redis,
     ks,
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     log,
   });
   // Files written front to back are chunked on another thread while they are written.
-  const liveChunker = new LiveChunker(cfg.chunkDir, { token: cfg.token });
+  const liveChunker = new LiveChunker(cfg.chunkDir, { token: cfg.token, stateDir: cfg.stateDir });
   // OSWALK_FAST_READ=0 leaves every read to JavaScript, OSWALK_PASSTHROUGH=0 every open to
   // the FS process (for comparing them in benchmarks).
   const fast = process.env.OSWALK_FAST_READ === '0' ? {} : { fastReads };

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import { ChunkNotFoundError, ChunkUnavailableError, CorruptChunkError, checkHash } from './errors.js';
 import { manifestLocations } from './locations.js';
 import { verifyHash, type ChunkRef, type ChunkStore } from './store.js';
+import { peerTls } from './peer-tls.js';
 
 /** What a node's side of a chunk exchange with its peers works with (fetcher and pusher alike). */
 export interface PeerSideOptions {
@@ -15,8 +16,10 @@ export interface PeerSideOptions {
   ks: Keyspace;
   /** This node's name (never asked for chunks, never sent a copy). */
   self: string;
-  /** Bearer token of the peers' chunk servers. */
+  /** Bearer token of the peers' chunk servers (plain HTTP ones: over TLS the node's certificate is what counts). */
   token: string;
+  /** The node's state directory, where its certificate is (peer-tls.ts): peers at https:// URLs are reached with it. */
+  stateDir?: string;
 }
 
 export interface ChunkFetcherOptions extends PeerSideOptions {
@@ -75,7 +78,7 @@ class PeerError extends Error {
  * evicted, so eviction can never delete the last copy in the cluster.
  */
 export class ChunkFetcher {
-  private readonly o: Required<Omit<ChunkFetcherOptions, 'log'>>;
+  private readonly o: Required<Omit<ChunkFetcherOptions, 'log' | 'stateDir'>> & Pick<ChunkFetcherOptions, 'stateDir'>;
   private readonly log: Logger;
   private readonly inflight = new Map<string, Promise<Buffer>>();
   private readonly writes = new Set<Promise<void>>();
@@ -414,6 +417,7 @@ export class ChunkFetcher {
       const tls = baseUrl.startsWith('https:');
       const req = (tls ? httpsGet : httpGet)(`${baseUrl}/v1/chunks/${ref.hash}`, {
         agent: tls ? this.httpsAgent : this.agent,
+        ...(tls ? peerTls(this.o.stateDir) : {}),
         headers: { authorization: `Bearer ${this.o.token}` },
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.timeoutMs)]),
       }, (res) => {

@@ -39,11 +39,12 @@ export class LiveChunker {
 
   /**
    * `token`: of the peers' chunk servers, for files opened with peers to copy their chunks to
-   * as they are cut (the copies a close waits for, mostly made by the time it comes).
+   * as they are cut (the copies a close waits for, mostly made by the time it comes);
+   * `stateDir`: the node's, whose certificate reaches peers at https:// URLs.
    */
-  constructor(storeDir: string, opts: { chunker?: ChunkerOptions; token?: string } = {}) {
+  constructor(storeDir: string, opts: { chunker?: ChunkerOptions; token?: string; stateDir?: string } = {}) {
     this.worker = new Worker(new URL('./live-worker.js', import.meta.url), {
-      workerData: { dir: storeDir, ...(opts.chunker ? { chunker: opts.chunker } : {}), ...(opts.token ? { token: opts.token } : {}) },
+      workerData: { dir: storeDir, ...(opts.chunker ? { chunker: opts.chunker } : {}), ...(opts.token ? { token: opts.token } : {}), ...(opts.stateDir ? { stateDir: opts.stateDir } : {}) },
     });
     this.worker.on('message', (r: LiveReply) => {
       if ('ack' in r) {

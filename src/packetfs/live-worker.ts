@@ -12,14 +12,14 @@ import { ChunkStore, type ChunkWriter } from './store.js';
 import type { LiveReply, LiveRequest } from './live-chunker.js';
 import { PeerClient } from './peer-http.js';
 
-const { dir, chunker, token } = workerData as { dir: string; chunker?: ChunkerOptions; token?: string };
+const { dir, chunker, token, stateDir } = workerData as { dir: string; chunker?: ChunkerOptions; token?: string; stateDir?: string };
 const store = new ChunkStore(dir, { log: pino({ level: 'silent' }), ...(chunker ? { chunker } : {}) });
 /**
  * A chunk on a healthy peer takes milliseconds; a peer that does not answer in this long is
  * left out (the close's hold then picks another), rather than hold the writer up.
  */
 const PEER_TIMEOUT_MS = 2000;
-const peers = token ? new PeerClient(token, PEER_TIMEOUT_MS) : undefined;
+const peers = token ? new PeerClient(token, PEER_TIMEOUT_MS, stateDir) : undefined;
 /** Chunk copies in flight per file: they overlap with the cutting and storing of the next chunks. */
 const COPIES_IN_FLIGHT = 8;
 /**

@@ -1,5 +1,6 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { peerTls } from './peer-tls.js';
 
 /**
  * Requests to peers' chunk servers for copies (push.ts, and the live chunker's thread, which
@@ -11,7 +12,8 @@ export class PeerClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
   private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
 
-  constructor(private readonly token: string, private readonly timeoutMs = 10_000) {}
+  /** `stateDir`: the node's, where its certificate is, for peers at https:// URLs (peer-tls.ts). */
+  constructor(private readonly token: string, private readonly timeoutMs = 10_000, private readonly stateDir?: string) {}
 
   request(method: string, url: string, body: Uint8Array): Promise<{ status: number; body: Buffer }> {
     return new Promise((resolve, reject) => {
@@ -19,6 +21,7 @@ export class PeerClient {
       const req = (tls ? httpsRequest : httpRequest)(url, {
         method,
         agent: tls ? this.httpsAgent : this.agent,
+        ...(tls ? peerTls(this.stateDir) : {}),
         headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/octet-stream', 'content-length': body.length },
         signal: AbortSignal.timeout(this.timeoutMs),
       }, (res) => {

@@ -64,7 +64,7 @@ export class CopyPusher {
 
   constructor(private readonly o: CopyPusherOptions) {
     this.log = o.log ?? createLogger('packetfs-push', { node: o.self });
-    this.peers = new PeerClient(o.token, o.timeoutMs ?? 5000);
+    this.peers = new PeerClient(o.token, o.timeoutMs ?? 5000, o.stateDir);
   }
 
   private failedLately(name: string): boolean {

@@ -6,8 +6,13 @@ import { decodeChunkList } from './manifest.js';
 
 export interface ChunkRoutesOptions {
   store: ChunkStore;
-  /** Bearer token peers must present (the cluster's agent token). */
+  /** Bearer token peers must present (the cluster's agent token), on a server without TLS. */
   token: string;
+  /**
+   * The server is HTTPS and asks for client certificates: a peer is a node of the cluster by its
+   * certificate (signed by the cluster CA, for clients), and needs no token.
+   */
+  byCertificate?: boolean;
   /** Record this node as a holder of the manifest (addManifestLocation); every chunk of it is durable here. */
   hold(manifest: string): Promise<void>;
 }
@@ -65,7 +70,9 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
   if (!opts.token) throw new Error('chunkRoutes: a token is required');
   const want = digest(opts.token);
 
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+  // With certificates, the server's own hook checks each route's caller (config.nodeCertificate).
+  const config = opts.byCertificate ? { nodeCertificate: true as const } : {};
+  if (!opts.byCertificate) app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const h = req.headers.authorization ?? '';
     const got = h.startsWith('Bearer ') ? digest(h.slice(7)) : undefined;
     if (!got || !timingSafeEqual(got, want)) {
@@ -81,7 +88,7 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: COPY_BODY_BYTES }, (_req, body, done) => done(null, body));
 
-  app.put<{ Params: { hash: string }; Body: Buffer }>('/v1/chunks/:hash', { bodyLimit: COPY_BODY_BYTES }, async (req, reply) => {
+  app.put<{ Params: { hash: string }; Body: Buffer }>('/v1/chunks/:hash', { config, bodyLimit: COPY_BODY_BYTES }, async (req, reply) => {
     const { hash } = req.params;
     if (!checkHash(hash, reply)) return reply;
     if (!Buffer.isBuffer(req.body)) return reply.code(415).send({ error: 'a chunk is sent as application/octet-stream' });
@@ -93,7 +100,7 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
     return reply.code(wrote ? 201 : 200).send({ stored: hash });
   });
 
-  app.post<{ Params: { manifest: string }; Body: Buffer }>('/v1/holds/:manifest', { bodyLimit: COPY_BODY_BYTES }, async (req, reply) => {
+  app.post<{ Params: { manifest: string }; Body: Buffer }>('/v1/holds/:manifest', { config, bodyLimit: COPY_BODY_BYTES }, async (req, reply) => {
     const { manifest } = req.params;
     if (!checkHash(manifest, reply)) return reply;
     if (!Buffer.isBuffer(req.body)) return reply.code(415).send({ error: 'a chunk list is sent as application/octet-stream' });
@@ -112,7 +119,7 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
     return { held: true, missing };
   });
 
-  app.head<{ Params: { hash: string } }>('/v1/chunks/:hash', async (req, reply) => {
+  app.head<{ Params: { hash: string } }>('/v1/chunks/:hash', { config }, async (req, reply) => {
     if (!checkHash(req.params.hash, reply)) return reply;
     const size = await opts.store.size(req.params.hash);
     if (size === undefined) return reply.code(404).send();
@@ -124,7 +131,7 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
       .send();
   });
 
-  app.get<{ Params: { hash: string } }>('/v1/chunks/:hash', { exposeHeadRoute: false }, async (req, reply) => {
+  app.get<{ Params: { hash: string } }>('/v1/chunks/:hash', { config, exposeHeadRoute: false }, async (req, reply) => {
     const { hash } = req.params;
     if (!checkHash(hash, reply)) return reply;
     let data: Buffer;

@@ -2,6 +2,8 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { CLUSTER_TOKEN_NAME, roleAllows, type Role } from '../api/auth.js';
 import { httpDurationHistogram } from '../metrics/index.js';
@@ -29,6 +31,11 @@ declare module 'fastify' {
     role?: Role;
     /** false: the control plane's audit log leaves this route out (a terminal's keys and sizes). */
     audit?: false;
+    /**
+     * The caller is the node named by its TLS client certificate (signed by the cluster CA, for
+     * clients), not a bearer token: what a node does as itself (renewing that certificate).
+     */
+    nodeCertificate?: true;
   }
   interface FastifyRequest {
     /** Set once the request's token is known (null on the public routes). */
@@ -59,6 +66,17 @@ export function clusterTokenOnly(clusterToken: string): (token: string) => Calle
   return (token) => (secretMatches(clusterToken, token) ? { name: CLUSTER_TOKEN_NAME, role: 'admin' } : undefined);
 }
 
+/**
+ * The node a request's TLS client certificate names, when the certificate chains to the cluster
+ * CA and is for clients (OpenSSL checks both: `authorized`); undefined otherwise.
+ */
+export function certifiedNode(socket: Socket): string | undefined {
+  const tls = socket as TLSSocket;
+  if (!tls.encrypted || !tls.authorized) return undefined;
+  const cn = tls.getPeerCertificate().subject?.CN;
+  return typeof cn === 'string' && cn ? cn : undefined;
+}
+
 /** The role a route needs. */
 export function neededRole(method: string, config: { role?: Role }): Role {
   return config.role ?? (method === 'GET' || method === 'HEAD' ? 'read-only' : 'operator');
@@ -85,7 +103,9 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     requestTimeout: LIMITS.requestMs,
     // fastify hands an https server only its `https` options; a TLS handshake is bounded as
     // the headers that follow it are (node's default would hold a silent one for 120 s).
-    ...(opts.tls ? { https: { ...server, ...opts.tls, handshakeTimeout: LIMITS.requestHeadersMs } } : { http: server }),
+    // With a CA, clients are asked for a certificate but not refused without one: the routes
+    // that take one check it (nodeCertificate, the chunk server), the others take a token.
+    ...(opts.tls ? { https: { ...server, ...opts.tls, ...(opts.tls.ca ? { requestCert: true, rejectUnauthorized: false } : {}), handshakeTimeout: LIMITS.requestHeadersMs } } : { http: server }),
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpServer;
 
   // Every body the API takes is JSON (or octet-stream where a route says so): a text/plain one
@@ -103,6 +123,12 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   app.decorateRequest('caller', null);
   app.addHook('onRequest', async (req, reply) => {
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
+    if (req.routeOptions.config.nodeCertificate) {
+      const node = certifiedNode(req.socket);
+      if (!node) return reply.code(401).send({ error: 'Unauthorized', message: 'this route takes a node certificate of the cluster CA, presented as the TLS client certificate' });
+      req.caller = { name: `node/${node}`, role: 'node' };
+      return;
+    }
     const header = req.headers.authorization;
     const caller = header?.startsWith('Bearer ') ? await opts.authenticate(header.slice(7)) : undefined;
     if (!caller) {

@@ -169,3 +169,53 @@ export async function issueServerCertificate(ca: ClusterCa, hosts: string[], fil
   writePrivate(files.cert, cert);
   return { cert, key, notAfter };
 }
+
+/** A node's new key and the request for its certificate, both PEM; the key never leaves the node. */
+export async function nodeCertificateRequest(node: string): Promise<{ key: string; csr: string }> {
+  const keys = await newKeys();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${node}`, keys, signingAlgorithm: SIGNING_ALGORITHM });
+  return { key: pemOfKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), csr: csr.toString('pem') };
+}
+
+/**
+ * A certificate for node `node`, signed by `ca`, for the key of `csrPem` (a request the node
+ * signed with that key, which proves it holds it). Whatever name the request asks for, the
+ * certificate is for `node`, the name the control plane admitted: its common name, and its one
+ * DNS name, which peers check when they reach the node. For serving (its chunk server) and for
+ * being a client (of peers and of the control plane) alike.
+ */
+export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: string, lifetimeMs: number): Promise<{ cert: string; notAfter: Date }> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch (err) {
+    throw new Error(`the certificate request is not a PEM PKCS#10 request (${(err as Error).message})`);
+  }
+  if (!(await csr.verify())) throw new Error('the certificate request is not signed by the key it carries');
+  const publicKey = await csr.publicKey.export(KEY_ALGORITHM, ['verify']);
+  const now = Date.now();
+  const notAfter = new Date(now + lifetimeMs);
+  const certificate = await x509.X509CertificateGenerator.create({
+    subject: `CN=${node}`,
+    issuer: ca.certificate.subject,
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter,
+    publicKey,
+    signingKey: ca.privateKey,
+    signingAlgorithm: SIGNING_ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([subjectAltName(node)]),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.certificate),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
+    ],
+  });
+  return { cert: certificate.toString('pem') + '\n', notAfter };
+}
+
+/** The cluster CA of `files` for signing, or undefined when they are not there (a control plane that signs no node certificates). */
+export async function loadCaIfPresent(files: KeyPairFiles): Promise<ClusterCa | undefined> {
+  return existsSync(files.cert) && existsSync(files.key) ? loadCa(files) : undefined;
+}

@@ -11,6 +11,11 @@ import { readFileSync } from 'node:fs';
 export interface ServerTls {
   cert: string;
   key: string;
+  /**
+   * The cluster CA, PEM: a server with it asks clients for a certificate, which routes that take
+   * one (a node's) check; a client without one is still served the routes that need none.
+   */
+  ca?: string;
 }
 
 /** The cluster CA a client trusts, and where it came from, so that an error can say where to look. */

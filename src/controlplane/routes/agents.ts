@@ -1,22 +1,65 @@
 import { Type } from 'typebox';
-import type { HttpServer } from '../../util/http.js';
+import { HttpError, type HttpServer } from '../../util/http.js';
 import { NodeName } from './nodes.js';
 import type { ControlPlaneContext } from '../context.js';
 
+const Csr = Type.String({ maxLength: 16_384, description: 'a PEM PKCS#10 request the node signed with its new key' });
+
+const NodeCertificate = Type.Object({
+  /** PEM, for the node's name. */
+  certificate: Type.String(),
+  /** The cluster CA's certificate, PEM: what the node's peers' certificates must be signed by. */
+  caCert: Type.String(),
+  /** ms since the epoch. */
+  notAfter: Type.Number(),
+});
+
 /**
- * An agent joins with one URL and one token; the control plane answers with what the agent
- * needs to talk to Redis directly from then on (the control plane is not on the data path).
+ * An agent joins with one URL and a token (a join token, role node, or an admin's); the control
+ * plane answers with what the agent needs to talk to Redis directly from then on (the control
+ * plane is not on the data path) and, when it holds the cluster CA, a certificate for the node,
+ * for the key of the request the agent sent (the key never leaves the node). The node renews it
+ * as itself, presenting the certificate it has.
  */
 export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
-  // The answer holds Redis' address and password: what every node holds, for admins only.
+  const issue = async (csr: string, node: string) => {
+    const signer = ctx.config.nodeCa!;
+    const { issueNodeCertificate } = await import('../../util/pki.js');
+    try {
+      const made = await issueNodeCertificate(signer.ca, csr, node, signer.lifetimeMs);
+      return { certificate: made.cert, caCert: signer.ca.certPem, notAfter: made.notAfter.getTime() };
+    } catch (err) {
+      throw new HttpError(400, `node ${node}: ${(err as Error).message}`, 'Bad Request');
+    }
+  };
+
+  // The answer holds Redis' address and password: what every node holds, for nodes and admins only.
   app.post('/v1/agents/join', {
-    config: { role: 'admin' },
+    config: { role: 'node' },
     schema: {
-      body: Type.Object({ node: NodeName }, { additionalProperties: false }),
-      response: { 200: Type.Object({ redisUrl: Type.String(), prefix: Type.String(), nodeTimeoutMs: Type.Number() }) },
+      body: Type.Object({ node: NodeName, csr: Type.Optional(Csr) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          redisUrl: Type.String(), prefix: Type.String(), nodeTimeoutMs: Type.Number(), nodeCertificate: Type.Optional(NodeCertificate),
+        }),
+      },
     },
   }, async (req) => {
-    req.log.info({ node: req.body.node }, 'agent joined');
-    return { redisUrl: ctx.config.agentRedisUrl, prefix: ctx.ks.prefix, nodeTimeoutMs: ctx.config.nodeTimeoutMs };
+    const { node, csr } = req.body;
+    const nodeCertificate = csr && ctx.config.nodeCa ? await issue(csr, node) : undefined;
+    req.log.info({ node, by: req.caller?.name, certificate: nodeCertificate ? new Date(nodeCertificate.notAfter).toISOString() : 'none' }, 'agent joined');
+    return { redisUrl: ctx.config.agentRedisUrl, prefix: ctx.ks.prefix, nodeTimeoutMs: ctx.config.nodeTimeoutMs, ...(nodeCertificate ? { nodeCertificate } : {}) };
+  });
+
+  // A node's new certificate, for the name its current one is for, and no other.
+  app.post('/v1/agents/renew', {
+    config: { nodeCertificate: true },
+    schema: { body: Type.Object({ csr: Csr }, { additionalProperties: false }), response: { 200: NodeCertificate } },
+  }, async (req) => {
+    if (!ctx.config.nodeCa) throw new HttpError(409, 'this control plane holds no cluster CA, so it signs no node certificates', 'Conflict');
+    const node = req.caller!.name.slice('node/'.length);
+    const made = await issue(req.body.csr, node);
+    req.log.info({ node, notAfter: new Date(made.notAfter).toISOString() }, 'node certificate renewed');
+    return made;
   });
 }
