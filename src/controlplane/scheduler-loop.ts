@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { schedule, type GroupLimits, type SchedJob, type SchedNode, type Strategy } from '../scheduler/index.js';
 import type { Keyspace } from '../state/keys.js';
 import { pendingIds, pendingJobs, placeJobs, schedulerView, type PendingJob, type Plan } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
-import { duplicateRedis } from '../state/redis.js';
+import { duplicateRedis, type Redis } from '../state/redis.js';
 
 export interface SchedulerLoopOptions {
   strategy?: Strategy;
