@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
+# The import rules (docs/architecture.md, .dependency-cruiser.cjs) before any test: a broken one
+# fails the run in a few seconds, with the rule, the import and why the rule is there.
+npm run --silent lint:imports
 mapfile -t files < <(find dist/test -name "*.test.js" | sort)
 # One engine for every docker test, stopped afterwards only if this run started it.
 export OSWALK_DOCKERD_STATE

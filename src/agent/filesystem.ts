@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Registry } from 'prom-client';
 import {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
 import { appendLog, type LogStream } from '../state/jobs.js';
 

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import {
@@ -8,7 +7,7 @@ import type { Logger } from '../util/log.js';
 import { LogShipper } from './log-shipper.js';
 import { pumpStdin } from './stdin-pump.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
-import { duplicateRedis } from '../state/redis.js';
+import { duplicateRedis, type Redis } from '../state/redis.js';
 import { monotonicMs, type NodeFence } from './fence.js';
 import { milliCpus } from '../state/jobspec.js';
 import type { JobCpuTime } from './cpu-meter.js';

@@ -1,10 +1,9 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import type { Redis } from 'ioredis';
 import type { Keyspace } from '../state/keys.js';
 import { waitStdin } from '../state/jobs.js';
 import type { WindowSize } from '../state/jobspec.js';
-import { duplicateRedis } from '../state/redis.js';
+import { duplicateRedis, type Redis } from '../state/redis.js';
 
 /**
  * Feed a job's standard input from its stream in Redis (`oswalk run -i`), from the start: an

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
 import { DEFAULT_STATE_DIR, stateDirAgent } from '../agent/state-lock.js';
 import { UsageError } from './common.js';

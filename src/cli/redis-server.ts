@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { waitForRedis } from '../state/redis.js';
 import { freePort } from '../util/net.js';
 import { supervise } from './supervise.js';
 
@@ -44,14 +44,7 @@ export async function startEmbeddedRedis(dir: string, onStart: (pid: number) => 
     first.once('error', (err) => reject(new Error(`cannot start redis-server (${err.message}): install it with apt-get install redis-server, or pass --redis URL`)));
     first.once('exit', (code) => reject(new Error(`redis-server exited with code ${code} at start`)));
   });
-  const probe = new Redis(url, { retryStrategy: (n) => (n > 100 ? null : 50), maxRetriesPerRequest: null });
-  // Refused connections are expected until redis-server listens; the retries handle them.
-  probe.on('error', () => undefined);
-  try {
-    await Promise.race([probe.ping(), exited]);
-  } finally {
-    probe.disconnect();
-  }
+  await waitForRedis(url, exited);
   exited.catch(() => undefined);
   return { url, stop: supervise('redis-server', spawnServer, first) };
 }

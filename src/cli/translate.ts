@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import { formatBytes, printRows } from './output.js';
 import { ProgressLine } from './progress-line.js';
 import { action, output } from './common.js';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
 import { resolveRedisUrl } from './config.js';
 import { nodeStateDir, warnIfNotANode } from './node-check.js';

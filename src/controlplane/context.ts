@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import type { Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import type { Logger } from '../util/log.js';

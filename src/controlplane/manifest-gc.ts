@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import { Counter, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import { collectManifests } from '../state/manifest-gc.js';

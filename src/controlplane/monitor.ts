@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import { Counter, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import { monitorStep, reconcileOwner, retireOwner, type JobOwner } from '../state/jobs.js';

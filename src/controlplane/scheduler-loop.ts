@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { schedule, type GroupLimits, type SchedNode, type Strategy } from '../scheduler/index.js';
+import { schedule, type GroupLimits, type SchedJob, type SchedNode, type Strategy } from '../scheduler/index.js';
 import type { Keyspace } from '../state/keys.js';
 import { pendingIds, pendingJobs, placeJobs, schedulerView, type PendingJob, type Plan } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
-import { duplicateRedis } from '../state/redis.js';
+import { duplicateRedis, type Redis } from '../state/redis.js';
 
 export interface SchedulerLoopOptions {
   strategy?: Strategy;
@@ -65,7 +64,9 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
   let smallest = Infinity;
   for (;;) {
     for (const [g, v] of Object.entries(page.groups)) groups[g] ??= v;
-    const part = schedule({ nodes, pending: page.pending, groups }, strategy);
+    // The state's records of pending jobs are the scheduler's jobs as they are (same shape).
+    const pending: SchedJob[] = page.pending;
+    const part = schedule({ nodes, pending, groups }, strategy);
     const jobs = new Map(page.pending.map((j) => [j.id, j]));
     for (const p of part.placements) {
       const j = jobs.get(p.jobId)!;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import { constants } from 'node:fs';
 import type { Logger } from 'pino';
 import {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
 import { clusterNodeTimeoutMs } from '../state/nodes.js';
 import {

@@ -17,33 +17,14 @@ import { createLogger } from '../util/log.js';
 import { ClusterBackend } from './cluster-backend.js';
 import { ClusterLocks } from './cluster-locks.js';
 import { FileCache } from './file-cache.js';
-import { fuseOps, loadFuse, mountOptions, type MountTuning } from './fuse.js';
+import { fuseOps, loadFuse, mountOptions } from './fuse.js';
 import { MountLocks } from './locks.js';
 import { OverlayFs } from './ops.js';
-import { mountStack, parseMountinfo, type MountReadStats } from './index.js';
+import { mountStack, parseMountinfo, type FsProcessConfig, type MountReadStats } from './index.js';
 
 const REDIS_COMMAND_TIMEOUT_MS = 10_000;
 /** Smaller files are not copied whole for passthrough: for them it saves little. */
 const FILE_CACHE_MIN_BYTES = 1024 * 1024;
-
-export interface FsProcessConfig {
-  mountDir: string;
-  node: string;
-  redisUrl: string;
-  prefix: string;
-  stateDir: string;
-  /** The node's PacketFS chunk store (shared with the agent's chunk server). */
-  chunkDir: string;
-  /** Bytes of chunks fetched from peers kept on disk (LRU; chunks this node owns never count). */
-  cacheSizeBytes: number;
-  /** Bytes of chunk data kept in this process's memory cache. */
-  memoryCacheBytes: number;
-  /** Bytes of whole files read end to end kept for passthrough opens (0: none). */
-  fileCacheBytes: number;
-  /** Bearer token of the peers' chunk servers. */
-  token: string;
-  tuning: MountTuning;
-}
 
 /** The settings, sent by the parent as its first message. */
 function receiveConfig(): Promise<FsProcessConfig> {

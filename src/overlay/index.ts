@@ -16,7 +16,6 @@ import type { FetcherStats } from '../packetfs/index.js';
 import type { LockStats } from './locks.js';
 import type { FastReadStats } from './fast-read.js';
 import type { FileCacheStats } from './file-cache.js';
-import type { FsProcessConfig } from './fs-process.js';
 import type { MountTuning } from './fuse.js';
 
 const run = promisify(execFile);
@@ -68,6 +67,26 @@ export interface OverlayMount extends EventEmitter {
   readStats(timeoutMs?: number): Promise<MountReadStats | undefined>;
   /** Unmount and stop the FS process; leaves no mount behind. */
   stop(): Promise<void>;
+}
+
+/** The settings mountOverlay sends its FS process (fs-process.ts) as the first IPC message. */
+export interface FsProcessConfig {
+  mountDir: string;
+  node: string;
+  redisUrl: string;
+  prefix: string;
+  stateDir: string;
+  /** The node's PacketFS chunk store (shared with the agent's chunk server). */
+  chunkDir: string;
+  /** Bytes of chunks fetched from peers kept on disk (LRU; chunks this node owns never count). */
+  cacheSizeBytes: number;
+  /** Bytes of chunk data kept in this process's memory cache. */
+  memoryCacheBytes: number;
+  /** Bytes of whole files read end to end kept for passthrough opens (0: none). */
+  fileCacheBytes: number;
+  /** Bearer token of the peers' chunk servers. */
+  token: string;
+  tuning: MountTuning;
 }
 
 /** Counters of one FS process (they start again from 0 when it restarts). */

@@ -1,6 +1,6 @@
 import { Agent, get as httpGet } from 'node:http';
 import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
 import { createLogger, type Logger } from '../util/log.js';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import {
   DEFAULT_COPIES, DEFAULT_REREPLICATE_AFTER_SECONDS, DEFAULT_REREPLICATE_RATE, parseMemory,
 } from '../manifest/index.js';

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
 import type { CurrentFile } from '../state/fs-walk.js';

@@ -10,9 +10,14 @@
  *
  * No I/O: the caller reads a snapshot and applies the plan with placeJobs(), which checks
  * again that each placement is still valid.
+ *
+ * The scheduler owns its model: the types below (SchedNode, SchedJob, GroupLimits and the
+ * plan) are what it schedules and what it answers, and it imports nothing outside itself and
+ * src/api (.dependency-cruiser.cjs). The control plane maps the state's records onto them
+ * (src/controlplane/scheduler-loop.ts).
  */
-import type { PendingJob } from '../state/jobs.js';
 
+/** A node as the scheduler sees it: its capacity, what is reserved there and how busy it is. */
 export interface SchedNode {
   name: string;
   status: 'ready' | 'down' | 'draining';
@@ -40,8 +45,22 @@ export interface SchedNode {
   mountDown?: string;
 }
 
-/** A pending job as the queue describes it (its CPUs in thousandths, memory 0 for none). */
-export type SchedJob = PendingJob;
+/** A pending job as the scheduler sees it: what it needs of a node. */
+export interface SchedJob {
+  id: string;
+  /** CPUs, in thousandths. */
+  milliCpus: number;
+  /** 0: no memory reservation. */
+  memoryBytes: number;
+  /** Higher first; jobs of equal priority keep their order in the snapshot (oldest first). */
+  priority: number;
+  /** Labels the node must carry (NODE_NAME_LABEL names the node itself). */
+  nodeSelector: Record<string, string>;
+  /** The runtime the node must run; absent: any. */
+  runtime?: string;
+  /** The group whose limit in GroupLimits applies ('Job/<name>' for a Job manifest's records). */
+  group?: string;
+}
 
 /** Per group: how many of its jobs may be placed at once (0: no limit) and how many are. */
 export type GroupLimits = Record<string, { limit: number; active: number }>;

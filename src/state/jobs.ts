@@ -405,6 +405,10 @@ export async function jobsOnNode(redis: Redis, ks: Keyspace, node: string): Prom
   return [...queued, ...running];
 }
 
+/**
+ * What the queue records of a pending job's needs. The control plane hands these to the
+ * scheduler as its SchedJob (src/scheduler), which has the same shape.
+ */
 export interface PendingJob {
   id: string;
   milliCpus: number;

@@ -3,6 +3,12 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
 
 /**
+ * The client's type for the rest of OS Walk: only src/state imports ioredis
+ * (.dependency-cruiser.cjs); the others take a client from connectRedis() and its type from here.
+ */
+export type { Redis };
+
+/**
  * Connect to Redis from a URL:
  *  - `redis://[:password@]host:port[/db]` and `rediss://…` (TLS) as ioredis reads them;
  *  - `redis+sentinel://[:password@]host1:port1,host2:port2/masterName[/db]` for Sentinel.
@@ -50,6 +56,21 @@ export async function subscribeChannel(redis: Redis, channel: string, onMessage:
   return async () => {
     sub.disconnect();
   };
+}
+
+/**
+ * Wait until a redis-server that is starting answers at url: refused connections are retried
+ * every 50 ms, 100 times, unless `failed` (the server exited, say) rejects first.
+ */
+export async function waitForRedis(url: string, failed: Promise<never>): Promise<void> {
+  const probe = new Redis(url, { retryStrategy: (n) => (n > 100 ? null : 50), maxRetriesPerRequest: null });
+  // Refused connections are expected until redis-server listens; the retries handle them.
+  probe.on('error', () => undefined);
+  try {
+    await Promise.race([probe.ping(), failed]);
+  } finally {
+    probe.disconnect();
+  }
 }
 
 function createClient(url: string, extra: RedisOptions): Redis {

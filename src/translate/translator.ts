@@ -3,7 +3,7 @@ import type { BigIntStats } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { watch, type FSWatcher } from 'chokidar';
-import type { Redis } from 'ioredis';
+import type { Redis } from '../state/redis.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import { commitVersion, FsError, linkPath, normalizePath, putManifest, type NewVersion } from '../state/fs.js';

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import type { RunHandle, RunResult, RunSpec } from './types.js';
+import type { OnOutput, RunHandle, RunResult, RunSpec } from './types.js';
 
 /**
  * Variables every job sees whatever its runtime, so a program can tell which job, attempt and
@@ -44,13 +44,6 @@ export function safeName(s: string): string {
   const hash = createHash('sha256').update(s).digest('hex').slice(0, 8);
   return `${readable}-${hash}`;
 }
-
-/**
- * Where a job's output goes. A promise back means "hold on": the runtime reads no more of the
- * job's output until it settles, so a job printing faster than its output is shipped blocks in
- * write(2), as it would on a slow terminal, instead of losing output.
- */
-export type OnOutput = (stream: 'stdout' | 'stderr', data: Buffer) => Promise<void> | void;
 
 /**
  * The runtime's side of OnOutput: pause `sources` (the job's output streams) while the callback

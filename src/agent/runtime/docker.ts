@@ -4,9 +4,9 @@ import type { Duplex, Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pack } from 'tar-stream';
 import type { Logger } from '../../util/log.js';
-import { failedStart, guardOutput, jobEnv, within, type OnOutput } from './common.js';
+import { failedStart, guardOutput, jobEnv, within } from './common.js';
 import { GUARD_PATH, guarded } from './guard.js';
-import type { HostOwner, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
+import type { HostOwner, OnOutput, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
 import type { WindowSize } from '../../state/jobspec.js';
 
 export interface DockerRuntimeOptions {

@@ -4,12 +4,12 @@ import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../../util/log.js';
-import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within, type OnOutput } from './common.js';
+import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
 import { guardBinary, guarded } from './guard.js';
 import { Limiter, cgroupBusy, cgroupCpuSeconds, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup, treeCpuSeconds } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
-import type { HostOwner, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
+import type { HostOwner, OnOutput, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
 import type { WindowSize } from '../../state/jobspec.js';
 
 export interface ProcessRuntimeOptions {

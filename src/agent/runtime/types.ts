@@ -1,5 +1,4 @@
 import type { Writable } from 'node:stream';
-import type { OnOutput } from './common.js';
 import type { WindowSize } from '../../state/jobspec.js';
 /** Whose work something on a host is: a node of one cluster (node names repeat across clusters). */
 export interface HostOwner { cluster: string; node: string }
@@ -15,4 +14,10 @@ export interface RunHandle {
   /** A tty job's terminal takes a new size (the job gets SIGWINCH). */
   resize?(size: WindowSize): void;
 }
+/**
+ * Where a job's output goes. A promise back means "hold on": the runtime reads no more of the
+ * job's output until it settles, so a job printing faster than its output is shipped blocks in
+ * write(2), as it would on a slow terminal, instead of losing output.
+ */
+export type OnOutput = (stream: 'stdout' | 'stderr', data: Buffer) => Promise<void> | void;
 export interface Runtime { name: 'docker' | 'process'; start(spec: RunSpec, onOutput: OnOutput): Promise<RunHandle>; cleanup(owner: HostOwner, keepJobIds: Set<string>): Promise<string[]> }
