@@ -72,7 +72,7 @@ export function register(program: Command): void {
       const { host, port } = parseListen(opts.listen);
       const { startControlPlane } = await import('../controlplane/index.js');
       const tls = apiTls(opts);
-      const ca = tls === 'insecure-http' ? undefined : await signingCa(opts, cmd.optsWithGlobals().caCert as string | undefined);
+      const ca = tls === 'insecure-http' ? undefined : await signingCa(opts, (cmd.optsWithGlobals().caCert as string | undefined) ?? process.env.OSWALK_CA_CERT);
       const cp = await startControlPlane({
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
         tls, ...(ca ? { ca, nodeCertLifetimeMs: parseDuration(opts.nodeCertTtl) } : {}),

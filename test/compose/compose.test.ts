@@ -155,8 +155,8 @@ describe('compose cluster end to end', { skip }, () => {
       throw new Error(`${err.message}: ${JSON.stringify((await promTargets(url)).map((t) => [t.scrapeUrl, t.health, t.lastError]))}`);
     });
     assert.deepEqual(targets.map((t) => t.scrapeUrl).sort(), [
-      'http://127.0.0.1:9090/metrics', 'http://agent-1:7001/metrics', 'http://agent-2:7001/metrics',
-      'http://agent-3:7001/metrics', 'http://redis-exporter:9121/metrics', 'https://control-plane:7000/metrics',
+      'http://127.0.0.1:9090/metrics', 'http://redis-exporter:9121/metrics', 'https://agent-1:7001/metrics',
+      'https://agent-2:7001/metrics', 'https://agent-3:7001/metrics', 'https://control-plane:7000/metrics',
     ]);
     const redisUp = await fetch(`${url}/api/v1/query?query=redis_up`);
     const up = ((await redisUp.json()) as { data: { result: Array<{ value: [number, string] }> } }).data.result;
@@ -164,11 +164,11 @@ describe('compose cluster end to end', { skip }, () => {
     // Its settings come from the environment: nothing on its command line (a password would be).
     assert.equal(docker('inspect', '-f', '{{json .Args}}', containerOf('redis-exporter')).trim(), '[]');
     const prom = containerOf('prometheus');
-    // The API is HTTPS under the cluster CA the certs service made; the agents' servers are not yet.
+    // The API is HTTPS under the cluster CA the certs service made, and so is every agent's
+    // server, with the node certificate the control plane signed it for its name.
     const ca = docker('exec', containerOf('control-plane'), 'cat', '/etc/oswalk/pki/ca.crt');
     for (const [service, port] of [['control-plane', 7000], ...AGENTS.map((a) => [a, 7001] as const)] as const) {
-      const tls = service === 'control-plane' ? { ca, name: service } : undefined;
-      const res = await getMetrics(`${tls ? 'https' : 'http'}://${containerIp(containerOf(service))}:${port}/metrics`, { token, ...(tls ? { tls } : {}) });
+      const res = await getMetrics(`https://${containerIp(containerOf(service))}:${port}/metrics`, { token, tls: { ca, name: service } });
       assert.equal(res.status, 200, `${service} /metrics`);
       const text = res.text;
       assert.match(text, /^oswalk_/m, `${service} serves oswalk_* metrics`);

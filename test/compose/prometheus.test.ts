@@ -1,9 +1,10 @@
 /**
  * The Prometheus packaging, with a real Prometheus server: oswalk-prometheus:latest with the
  * docker/prometheus.yml that compose uses scrapes, with the bearer token from OSWALK_TOKEN,
- * metrics servers standing where compose puts the control plane (over HTTPS, with a certificate
- * of a cluster CA that Prometheus finds where compose mounts it) and the agents (prom-client in
- * oswalk:latest, answering 401 without the token), and Redis through oswalk-redis-exporter.
+ * metrics servers standing where compose puts the control plane and the agents (prom-client in
+ * oswalk:latest, over HTTPS with a certificate of a cluster CA that Prometheus finds where
+ * compose mounts it: the control plane's, and node certificates for the agents' names;
+ * answering 401 without the token), and Redis through oswalk-redis-exporter.
  * Every target must be up, and promtool must accept what they serve. It loads the alert rules
  * of docker/alerts.yml and sends what fires to oswalk-alertmanager. The compose end-to-end test
  * does the same against the real services.
@@ -11,10 +12,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeControlPlaneCertificates } from '../../src/cli/certs.js';
+import { issueNodeCertificate, nodeCertificateRequest } from '../../src/util/pki.js';
 import {
   DockerEngine, alertNames, alertmanagerAlerts, buildImages, containerIp, docker, getMetrics, promAlertmanagers, promRules, promTargets, promtoolCheckMetrics, run, waitFor,
 } from './docker.js';
@@ -28,8 +30,9 @@ const network = `oswalk-prom-${id}`;
 /** Where compose mounts the pki volume, in the control plane and in Prometheus. */
 const PKI = '/etc/oswalk/pki';
 
-const metricsServer = (port: number, tls: boolean) => `
-  const http = require('node:${tls ? 'https' : 'http'}');
+/** A stand-in's metrics server over HTTPS, with the certificate `${name}.crt` of the pki directory. */
+const metricsServer = (port: number, name: string) => `
+  const http = require('node:https');
   const fs = require('node:fs');
   const client = require('prom-client');
   const registry = new client.Registry();
@@ -39,7 +42,7 @@ const metricsServer = (port: number, tls: boolean) => `
   new client.Counter({ name: 'oswalk_standin_requests_total', help: 'Requests served.', registers: [registry] }).inc();
   // A job fails between any two scrapes, so the OSWalkJobsFailing rule fires at once.
   new client.Gauge({ name: 'oswalk_jobs', help: 'Jobs by state.', labelNames: ['state'], registers: [registry], collect() { this.inc({ state: 'failed' }); } });
-  http.createServer(${tls ? `{ cert: fs.readFileSync('${PKI}/control-plane.crt'), key: fs.readFileSync('${PKI}/control-plane.key') }, ` : ''}async (req, res) => {
+  http.createServer({ cert: fs.readFileSync('${PKI}/${name}.crt'), key: fs.readFileSync('${PKI}/${name}.key') }, async (req, res) => {
     if (req.headers.authorization !== 'Bearer ' + process.env.OSWALK_TOKEN) { res.writeHead(401); res.end(); return; }
     res.setHeader('content-type', registry.contentType);
     res.end(await registry.metrics());
@@ -57,15 +60,20 @@ describe('prometheus image scrapes the control plane and agent addresses of comp
   before(async () => {
     buildImages();
     certs = await makeControlPlaneCertificates(dir, ['control-plane'], 'test');
+    // The agents' node certificates, for their names, as the control plane signs them at their joins.
+    for (const [alias] of targets.slice(1)) {
+      const request = await nodeCertificateRequest(alias);
+      writeFileSync(join(certs.paths.dir, `${alias}.key`), request.key);
+      writeFileSync(join(certs.paths.dir, `${alias}.crt`), (await issueNodeCertificate(certs.ca, request.csr, alias, 3_600_000)).cert);
+    }
     // Readable by the containers' users (oswalk, prometheus), as the certs service hands them
     // over; a CA made for this test alone.
     chmodSync(certs.paths.dir, 0o755);
     for (const f of readdirSync(certs.paths.dir)) chmodSync(join(certs.paths.dir, f), 0o644);
     docker('network', 'create', '--label', label, network);
     for (const [alias, port] of targets) {
-      const tls = alias === 'control-plane';
-      docker('run', '-d', '--name', `${prom}-${alias}`, '--label', label, '--network', network, '--network-alias', alias, ...(tls ? mountPki : []),
-        '-e', `OSWALK_TOKEN=${token}`, '-w', '/opt/oswalk', 'oswalk:latest', 'node', '-e', metricsServer(port, tls));
+      docker('run', '-d', '--name', `${prom}-${alias}`, '--label', label, '--network', network, '--network-alias', alias, ...mountPki,
+        '-e', `OSWALK_TOKEN=${token}`, '-w', '/opt/oswalk', 'oswalk:latest', 'node', '-e', metricsServer(port, alias));
     }
     docker('run', '-d', '--name', `${prom}-redis`, '--label', label, '--network', network, '--network-alias', 'redis', 'oswalk-redis:latest');
     docker('run', '-d', '--name', `${prom}-redis-exporter`, '--label', label, '--network', network, '--network-alias', 'redis-exporter',
@@ -89,8 +97,8 @@ describe('prometheus image scrapes the control plane and agent addresses of comp
       return t.length === 6 && t.every((x) => x.health === 'up') ? t : undefined;
     });
     assert.deepEqual(up.map((t) => t.scrapeUrl).sort(), [
-      'http://127.0.0.1:9090/metrics', 'http://agent-1:7001/metrics', 'http://agent-2:7001/metrics',
-      'http://agent-3:7001/metrics', 'http://redis-exporter:9121/metrics', 'https://control-plane:7000/metrics',
+      'http://127.0.0.1:9090/metrics', 'http://redis-exporter:9121/metrics', 'https://agent-1:7001/metrics',
+      'https://agent-2:7001/metrics', 'https://agent-3:7001/metrics', 'https://control-plane:7000/metrics',
     ]);
     const query = async (q: string) => {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(q)}`);
