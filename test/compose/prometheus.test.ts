@@ -123,8 +123,8 @@ describe('prometheus image scrapes the control plane and agent addresses of comp
 
   test('promtool accepts the metrics of every target; without the token they are refused', async () => {
     for (const [alias, port] of targets) {
-      const tls = alias === 'control-plane' ? { tls: { ca: certs.caCert, name: alias } } : {};
-      const url = `${alias === 'control-plane' ? 'https' : 'http'}://${containerIp(`${prom}-${alias}`)}:${port}/metrics`;
+      const tls = { tls: { ca: certs.caCert, name: alias } };
+      const url = `https://${containerIp(`${prom}-${alias}`)}:${port}/metrics`;
       const refused = await getMetrics(url, tls);
       assert.equal(refused.status, 401, alias);
       const res = await getMetrics(url, { token, ...tls });
