@@ -25,7 +25,7 @@ export interface ControlPlaneCertificates {
  * trusts it) and a new certificate for the control plane, signed by it, for `hosts`: the names
  * and addresses clients reach the API at. `flag` names where the hosts came from, for an error.
  */
-export async function makeControlPlaneCertificates(dir: string, hosts: string[], flag: string): Promise<ControlPlaneCertificates> {
+export async function makeControlPlaneCertificates(dir: string, hosts: string[], flag: string, name = 'control-plane'): Promise<ControlPlaneCertificates> {
   // Loaded here: the X.509 library is for the few commands that make certificates.
   const { issueServerCertificate, loadOrCreateCa, subjectAltName } = await import('../util/pki.js');
   for (const host of hosts) {
@@ -35,9 +35,9 @@ export async function makeControlPlaneCertificates(dir: string, hosts: string[],
       throw new UsageError(`${flag}: ${(err as Error).message}`);
     }
   }
-  const paths = pkiPaths(dir);
+  const paths = pkiPaths(dir, name);
   const ca = await loadOrCreateCa(paths.ca);
-  const issued = await issueServerCertificate(ca, hosts, paths.controlPlane);
+  const issued = await issueServerCertificate(ca, hosts, paths.controlPlane, name === 'control-plane' ? undefined : `OS Walk ${name}`);
   return { caCert: ca.certPem, caCreated: ca.created, ca, ...issued, paths };
 }
 
@@ -48,15 +48,17 @@ export function hostList(text: string): string[] {
 
 export function register(cluster: Command): void {
   cluster.command('certs')
-    .description('make the cluster CA in ./.oswalk/pki if there is none (an existing one is kept), and a new certificate for the control plane; restart the control plane to serve it')
-    .requiredOption('--san <names>', 'comma-separated names and IP addresses clients reach the control plane at, e.g. cp.example,10.0.0.5')
+    .description('make the cluster CA in ./.oswalk/pki if there is none (an existing one is kept), and a new certificate for the control plane (or, with --name, another server of the cluster, such as Redis); restart the server to serve it')
+    .requiredOption('--san <names>', 'comma-separated names and IP addresses clients reach the server at, e.g. cp.example,10.0.0.5')
     .option('--dir <dir>', 'the cluster\'s directory (the one holding .oswalk/)', '.')
-    .action(action(async (opts: { san: string; dir: string }, cmd: Command) => {
+    .option('--name <name>', 'the server the certificate is for: its files are pki/NAME.crt and pki/NAME.key (e.g. redis, for Redis over TLS)', 'control-plane')
+    .action(action(async (opts: { san: string; dir: string; name: string }, cmd: Command) => {
       const out = output(cmd);
       const hosts = hostList(opts.san);
       if (!hosts.length) throw new UsageError('--san: name at least one host or address');
       const dir = resolve(opts.dir);
-      const made = await makeControlPlaneCertificates(dir, hosts, '--san');
+      if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(opts.name) || opts.name === 'ca') throw new UsageError(`--name "${opts.name}": a lowercase name (letters, digits, -) other than ca`);
+      const made = await makeControlPlaneCertificates(dir, hosts, '--san', opts.name);
       // The CLI config there, if any, trusts the CA it has now.
       const config = join(dir, CONFIG_DIR, CONFIG_FILE);
       if (existsSync(config)) writeConfig(dir, { ...readConfig(config), caCert: made.caCert });
@@ -67,8 +69,8 @@ export function register(cluster: Command): void {
       if (isDocumentFormat(out)) return printDocument(out, doc);
       process.stdout.write([
         `CA: ${made.paths.ca.cert} (${made.caCreated ? 'made now: clients need this new ca.crt' : 'kept'})`,
-        `Control plane certificate: ${made.paths.controlPlane.cert} and its key ${made.paths.controlPlane.key}, for ${hosts.join(', ')}, valid until ${made.notAfter.toISOString()}`,
-        'Restart the control plane to serve it.',
+        `${opts.name === 'control-plane' ? 'Control plane' : opts.name} certificate: ${made.paths.controlPlane.cert} and its key ${made.paths.controlPlane.key}, for ${hosts.join(', ')}, valid until ${made.notAfter.toISOString()}`,
+        `Restart ${opts.name === 'control-plane' ? 'the control plane' : opts.name} to serve it.`,
         '',
       ].join('\n'));
     }));

@@ -31,12 +31,13 @@ export const CONFIG_FILE = 'config.json';
  * A cluster's certificates, in `<dir>/.oswalk/pki` (kubeadm's layout: ca.crt, ca.key, and the
  * API server's pair).
  */
-export function pkiPaths(dir: string): { dir: string; ca: { cert: string; key: string }; controlPlane: { cert: string; key: string } } {
+export function pkiPaths(dir: string, server = 'control-plane'): { dir: string; ca: { cert: string; key: string }; controlPlane: { cert: string; key: string } } {
   const pki = join(dir, CONFIG_DIR, 'pki');
   return {
     dir: pki,
     ca: { cert: join(pki, 'ca.crt'), key: join(pki, 'ca.key') },
-    controlPlane: { cert: join(pki, 'control-plane.crt'), key: join(pki, 'control-plane.key') },
+    // `server`: another server's pair under the same CA (`cluster certs --name redis`).
+    controlPlane: { cert: join(pki, `${server}.crt`), key: join(pki, `${server}.key`) },
   };
 }
 
@@ -119,7 +120,25 @@ export function resolveCa(flag: string | undefined, cfg: CliConfig, file: string
 export function resolveRedisUrl(flag?: string): string {
   const url = flag || process.env.OSWALK_REDIS_URL || readConfig().redisUrl;
   if (!url) throw new Error('no Redis to talk to: pass --redis URL or set OSWALK_REDIS_URL');
-  return url;
+  return withPasswordFile(url, process.env.OSWALK_REDIS_PASSWORD_FILE);
+}
+
+/**
+ * The URL with the password of `file` in it (a secret mounted as a file, as compose and
+ * Kubernetes hand them out, so that it is neither on a command line nor in an environment).
+ */
+export function withPasswordFile(url: string, file: string | undefined): string {
+  if (!file) return url;
+  let password: string;
+  try {
+    password = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`OSWALK_REDIS_PASSWORD_FILE ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!password) throw new Error(`OSWALK_REDIS_PASSWORD_FILE ${file} is empty`);
+  const m = /^(rediss?|redis\+sentinel):\/\/(?:[^@/]*@)?(.*)$/.exec(url);
+  if (!m) throw new Error(`Redis URL "${url}" must start with redis://, rediss:// or redis+sentinel://`);
+  return `${m[1]}://:${encodeURIComponent(password)}@${m[2]}`;
 }
 
 /** Where the unified filesystem is mounted here: OSWALK_MOUNT, the config, then /cluster. */

@@ -12,8 +12,9 @@ export type { Redis };
  * Connect to Redis from a URL:
  *  - `redis://[:password@]host:port[/db]` and `rediss://…` (TLS) as ioredis reads them;
  *  - `redis+sentinel://[:password@]host1:port1,host2:port2/masterName[/db]` for Sentinel.
- * Anything else ioredis can do (TLS CA files, ACL users, timeouts) comes from a JSON
- * file named by OSWALK_REDIS_OPTIONS, merged over what the URL says.
+ * A rediss:// server's certificate must be signed by the CA of OSWALK_REDIS_CA_CERT, else of
+ * OSWALK_CA_CERT (the cluster CA). Anything else ioredis can do (client certificates, ACL
+ * users, timeouts) comes from a JSON file named by OSWALK_REDIS_OPTIONS, merged over that.
  *
  * Commands never fail because Redis is briefly away: they wait in ioredis' offline
  * queue and the client reconnects for ever with a capped backoff, so a Redis restart
@@ -90,7 +91,23 @@ function createClient(url: string, extra: RedisOptions): Redis {
   if (!/^rediss?:\/\//.test(url)) {
     throw new Error(`Redis URL "${url}" must start with redis://, rediss:// or redis+sentinel://`);
   }
-  return new Redis(url, { ...base, ...fileOptions, ...extra });
+  const ca = url.startsWith('rediss://') ? redisCa() : undefined;
+  return new Redis(url, { ...base, ...(ca ? { tls: { ca } } : {}), ...fileOptions, ...extra });
+}
+
+/**
+ * The CA a rediss:// server's certificate must be signed by: OSWALK_REDIS_CA_CERT, else the
+ * cluster CA (OSWALK_CA_CERT), which signs Redis' certificate where OS Walk makes one (compose);
+ * neither: the system's CAs, as ioredis does by itself.
+ */
+function redisCa(): string | undefined {
+  const file = process.env.OSWALK_REDIS_CA_CERT || process.env.OSWALK_CA_CERT;
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`the CA for Redis over TLS, ${file} (${process.env.OSWALK_REDIS_CA_CERT ? 'OSWALK_REDIS_CA_CERT' : 'OSWALK_CA_CERT'}): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 export function parseSentinelUrl(url: string): RedisOptions {

@@ -140,14 +140,14 @@ export function subjectAltName(host: string): x509.JsonGeneralName {
  * clients reach it at (`hosts`, the certificate's subject alternative names: TLS clients match
  * the host of the URL against them, never the common name).
  */
-export async function issueServerCertificate(ca: ClusterCa, hosts: string[], files: KeyPairFiles): Promise<{ cert: string; key: string; notAfter: Date }> {
+export async function issueServerCertificate(ca: ClusterCa, hosts: string[], files: KeyPairFiles, commonName = 'OS Walk control plane'): Promise<{ cert: string; key: string; notAfter: Date }> {
   const names = [...new Set(hosts)].map(subjectAltName);
   if (!names.length) throw new Error('a certificate needs at least one name or address to be for');
   const keys = await newKeys();
   const now = Date.now();
   const notAfter = new Date(now + SERVER_CERT_DAYS * DAY_MS);
   const certificate = await x509.X509CertificateGenerator.create({
-    subject: 'CN=OS Walk control plane',
+    subject: `CN=${commonName}`,
     issuer: ca.certificate.subject,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter,

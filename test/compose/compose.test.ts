@@ -81,10 +81,13 @@ describe('compose cluster end to end', { skip }, () => {
   const clusterId = (): string | undefined => {
     if (cluster) return cluster;
     const redis = run(compose![0], [...compose!.slice(1), '-p', project, 'ps', '-q', 'redis'], { env }).stdout.trim();
-    const id = redis ? run('docker', ['exec', redis, 'redis-cli', 'hget', '{oswalk}:cluster', 'id']).stdout.trim() : '';
+    const id = redis ? redisCli(redis, 'hget', '{oswalk}:cluster', 'id').stdout.trim() : '';
     if (id) cluster = id;
     return cluster;
   };
+  /** redis-cli in the Redis container, over TLS with the password, as its health check runs it. */
+  const redisCli = (container: string, ...args: string[]) => run('docker', ['exec', container, 'sh', '-c',
+    'REDISCLI_AUTH=$(cat /etc/oswalk/pki/redis.password) exec redis-cli --tls --cacert /etc/oswalk/pki/ca.crt -h 127.0.0.1 "$@"', 'redis-cli', ...args]);
   /** This cluster's job containers (all, running or not) with these labels too. */
   const jobContainers = (...labels: string[]): string[] =>
     run('docker', ['ps', '-aq', '--filter', `label=oswalk.cluster=${clusterId()}`, ...labels.flatMap((l) => ['--filter', `label=${l}`])]).stdout.split('\n').filter(Boolean);
@@ -132,6 +135,26 @@ describe('compose cluster end to end', { skip }, () => {
     assert.match(clusterId() ?? '', /^\w+$/, 'the cluster has an id');
   });
 
+  test('Redis speaks TLS only and wants its password, which no command line and no environment of the cluster\'s processes holds', () => {
+    const redis = containerOf('redis');
+    const password = docker('exec', redis, 'cat', '/etc/oswalk/pki/redis.password').trim();
+    assert.match(password, /^[0-9a-f]{64}$/);
+    assert.equal(redisCli(redis, 'ping').stdout.trim(), 'PONG');
+    const plain = run('docker', ['exec', redis, 'redis-cli', '-h', '127.0.0.1', 'ping']);
+    assert.notEqual(plain.stdout.trim(), 'PONG', 'plain TCP is not served');
+    const anonymous = run('docker', ['exec', redis, 'redis-cli', '--tls', '--cacert', '/etc/oswalk/pki/ca.crt', '-h', '127.0.0.1', 'ping']);
+    assert.match(anonymous.stdout + anonymous.stderr, /NOAUTH/);
+    for (const service of ['redis', 'control-plane', ...AGENTS]) {
+      const c = containerOf(service);
+      const procs = docker('exec', c, 'sh', '-c', 'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline; echo; tr "\\0" "\\n" < $p/environ; done 2>/dev/null; true');
+      assert.ok(procs.length > 0, service);
+      assert.ok(!procs.includes(password), `${service}: the password is on a command line or in an environment`);
+      assert.ok(!docker('inspect', c).includes(password), `${service}: the password is in the container's configuration`);
+    }
+    // The agents reach Redis over TLS: they are ready, so they did.
+    assert.equal(status().filter((n) => n.status === 'ready').length, 3);
+  });
+
   test('a file written by a job on agent-1 is read back by a job pinned to agent-3', async () => {
     oswalk('apply', '-f', 'manifests/examples/write-shared.yaml');
     const written = await jobSucceeded('write-shared', 120_000);
@@ -161,8 +184,14 @@ describe('compose cluster end to end', { skip }, () => {
     const redisUp = await fetch(`${url}/api/v1/query?query=redis_up`);
     const up = ((await redisUp.json()) as { data: { result: Array<{ value: [number, string] }> } }).data.result;
     assert.deepEqual(up.map((r) => r.value[1]), ['1'], 'the exporter reaches Redis');
-    // Its settings come from the environment: nothing on its command line (a password would be).
-    assert.equal(docker('inspect', '-f', '{{json .Args}}', containerOf('redis-exporter')).trim(), '[]');
+    // It reads Redis' password from its file, into its own environment: not into its command
+    // line, nor into the container's configuration.
+    const exporter = containerOf('redis-exporter');
+    const password = docker('exec', containerOf('redis'), 'cat', '/etc/oswalk/pki/redis.password').trim();
+    assert.ok(!docker('inspect', exporter).includes(password));
+    const cmdlines = docker('exec', exporter, 'sh', '-c', 'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline; echo; done 2>/dev/null; true');
+    assert.match(cmdlines, /prometheus-redis-exporter/);
+    assert.ok(!cmdlines.includes(password));
     const prom = containerOf('prometheus');
     // The API is HTTPS under the cluster CA the certs service made, and so is every agent's
     // server, with the node certificate the control plane signed it for its name.
