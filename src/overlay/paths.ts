@@ -4,7 +4,8 @@ import { fsError } from './errors.js';
 /**
  * Check a path as the FUSE kernel module hands it over: absolute, no empty, '.' or '..'
  * components, no NUL; ENAMETOOLONG for a component over NAME_MAX (255) bytes or a path past
- * PATH_MAX (4096 bytes with its NUL: 4095 at most), the namespace's limits. The kernel resolves '..'
+ * the namespace's bound (FS_LIMITS.treePathBytes; the kernel holds each call to PATH_MAX
+ * counted from where the call starts, not from our root). The kernel resolves '..'
  * before it asks us, so a path that still carries one did not come from the kernel and is
  * refused rather than resolved: namespace paths never leave the namespace, and nothing in
  * this filesystem maps a path to a local file (staging files are named by handle number).
@@ -19,7 +20,7 @@ export function checkPath(path: string): string {
     if (part === '' || part === '.' || part === '..') throw fsError('EINVAL', path);
     if (Buffer.byteLength(part) > FS_LIMITS.nameBytes) throw fsError('ENAMETOOLONG', path);
   }
-  if (Buffer.byteLength(path) >= FS_LIMITS.pathBytes) throw fsError('ENAMETOOLONG', `${path.slice(0, 64)}…`, `${Buffer.byteLength(path)} bytes`);
+  if (Buffer.byteLength(path) >= FS_LIMITS.treePathBytes) throw fsError('ENAMETOOLONG', `${path.slice(0, 64)}…`, `${Buffer.byteLength(path)} bytes`);
   return path;
 }
 

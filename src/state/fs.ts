@@ -79,8 +79,15 @@ export class FsError extends Error {
 export const FS_LIMITS = {
   /** NAME_MAX: the longest name of one path component. */
   nameBytes: 255,
-  /** PATH_MAX, the terminating NUL included, as Linux counts it: a path holds at most 4095 bytes. */
+  /** PATH_MAX, the terminating NUL included, as Linux counts it: a symlink's target holds at most 4095 bytes. */
   pathBytes: 4096,
+  /**
+   * The longest path from the mount's root. PATH_MAX bounds what one call passes, counted from
+   * where the call starts (its working directory, an open directory), so on ext4 a tree is as
+   * deep as one likes; here a path is a Redis key and a Lua argument, so it has a bound, eight
+   * times PATH_MAX: past it ENAMETOOLONG, where ext4 would go on.
+   */
+  treePathBytes: 32_768,
   /** Versions kept per node and stream per path (also in fsOp-1.lua). */
   historyPerNode: 20,
   /** Entries one renamePath may move; a bigger directory gets EXDEV, and mv falls back to copying. */
@@ -89,7 +96,7 @@ export const FS_LIMITS = {
 
 /**
  * '/a//b/./c/' → '/a/b/c'. Throws EINVAL for relative paths, '..' and NUL, ENAMETOOLONG for a
- * name over 255 bytes and a path of 4096 bytes or more (PATH_MAX counts the NUL), as Linux does.
+ * name over 255 bytes, as Linux does, and for a path past treePathBytes.
  */
 export function normalizePath(p: string): string {
   if (typeof p !== 'string' || !p.startsWith('/')) throw new FsError('EINVAL', String(p), 'path must be absolute');
@@ -102,7 +109,7 @@ export function normalizePath(p: string): string {
     parts.push(name);
   }
   const out = '/' + parts.join('/');
-  if (Buffer.byteLength(out) >= FS_LIMITS.pathBytes) throw new FsError('ENAMETOOLONG', p.slice(0, 64) + '…', `path of ${FS_LIMITS.pathBytes} bytes or more`);
+  if (Buffer.byteLength(out) >= FS_LIMITS.treePathBytes) throw new FsError('ENAMETOOLONG', p.slice(0, 64) + '…', `path of ${FS_LIMITS.treePathBytes} bytes or more`);
   return out;
 }
 

@@ -5,7 +5,7 @@ import { FsError, FS_LIMITS, listVersions, normalizePath, restoreVersion } from 
 import { NodeName } from './nodes.js';
 import type { ControlPlaneContext } from '../context.js';
 
-const Path = Type.String({ minLength: 1, maxLength: FS_LIMITS.pathBytes });
+const Path = Type.String({ minLength: 1, maxLength: FS_LIMITS.treePathBytes });
 
 /** Namespace errors as HTTP: a missing path or version is a 404, a bad one a 400. */
 function asHttp(err: unknown): never {
