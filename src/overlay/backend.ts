@@ -33,14 +33,16 @@ export interface Entry {
   /** A hard-linked file's inode number in the namespace (decimal), and its link count. */
   inode?: string;
   links?: number;
+  /** The st_ino a rename or link carried to it (decimal; src/state/fs.ts VersionRecord.stIno). */
+  stIno?: string;
 }
 
-/** What a commit says of a path; the namespace stamps committedAt (and knows its links). */
-export type NewVersion = Omit<Entry, 'committedAt' | 'inode' | 'links'>;
+/** What a commit says of a path; the namespace stamps committedAt (and knows its links and numbers). */
+export type NewVersion = Omit<Entry, 'committedAt' | 'inode' | 'links' | 'stIno'>;
 
 /** The version to commit again for what an entry says (its attributes changed, or its name). */
 export function versionOf(e: Entry): NewVersion {
-  const { committedAt: _, inode: _i, links: _l, ...v } = e;
+  const { committedAt: _, inode: _i, links: _l, stIno: _s, ...v } = e;
   return v;
 }
 
@@ -69,10 +71,10 @@ export interface Backend {
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
   /** A read of path (content, listing, link target) at atNs; the atime it shows after (relatime: src/state/fs.ts markAccessed). */
   access(path: string, atNs: bigint): Promise<bigint>;
-  /** link(2): `to` becomes another name of the file at `from`, in one atomic step. */
-  link(from: string, to: string, atMs?: number): Promise<void>;
-  /** Move a path (a whole subtree for a directory) in one atomic step. */
-  rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }>;
+  /** link(2): `to` becomes another name of the file at `from`, in one atomic step; the file keeps `stIno`, the number it showed. */
+  link(from: string, to: string, atMs?: number, stIno?: bigint): Promise<void>;
+  /** Move a path (a whole subtree for a directory) in one atomic step; the entry keeps `stIno`, the number it showed. */
+  rename(from: string, to: string, mtimeNs: bigint, stIno?: bigint): Promise<{ stampNs: bigint }>;
   /**
    * Bytes [position, position + length) of a file's content (short at its end), verified
    * chunk by chunk, from the local store or peers; `readAhead` chunks after the range are

@@ -84,6 +84,7 @@ export class ClusterBackend implements Backend {
       xattrs: r.xattrs,
       ...(r.subdirs === undefined ? {} : { subdirs: r.subdirs }),
       ...(r.inode === undefined ? {} : { inode: r.inode, links: r.links }),
+      ...(r.stIno === undefined ? {} : { stIno: r.stIno }),
     };
   }
 
@@ -135,12 +136,12 @@ export class ClusterBackend implements Backend {
     return BigInt((await markAccessed(this.o.redis, this.o.ks, path, atNs.toString())).atimeNs);
   }
 
-  async link(from: string, to: string, atMs = Date.now()): Promise<void> {
-    await linkPath(this.o.redis, this.o.ks, from, to, this.o.node, { nowNs: (BigInt(atMs) * 1_000_000n).toString(), nowMs: atMs });
+  async link(from: string, to: string, atMs = Date.now(), stIno?: bigint): Promise<void> {
+    await linkPath(this.o.redis, this.o.ks, from, to, this.o.node, { nowNs: (BigInt(atMs) * 1_000_000n).toString(), nowMs: atMs, ...(stIno === undefined ? {} : { stIno: stIno.toString() }) });
   }
 
-  async rename(from: string, to: string, mtimeNs: bigint): Promise<{ stampNs: bigint }> {
-    const r = await renamePath(this.o.redis, this.o.ks, from, to, this.o.node, mtimeNs.toString());
+  async rename(from: string, to: string, mtimeNs: bigint, stIno?: bigint): Promise<{ stampNs: bigint }> {
+    const r = await renamePath(this.o.redis, this.o.ks, from, to, this.o.node, mtimeNs.toString(), stIno?.toString() ?? '');
     return { stampNs: BigInt(r.mtimeNs) };
   }
 

@@ -65,15 +65,18 @@ const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]+$/;
 
 const UNCHANGED_ID = 0xffffffff;
 
-const INO_LINKED = 1n << 63n;
+/** Bit 62: within what a signed 64-bit st_ino holds (a program printing it as intmax_t sees it positive). */
+const INO_LINKED = 1n << 62n;
 
 /**
- * st_ino. A hard-linked file's is its inode's number in the namespace, with the top bit set; any
- * other entry's is 63 bits of a hash of its path: the namespace has no inode numbers that
- * outlive a rename, and a number per path is stable on every node and across remounts (the
- * kernel reports the one it got last, libfuse's node ids being per mount). The root's is 1.
+ * st_ino. An entry's number is 63 bits of a hash of its path, stable on every node and across
+ * remounts (the kernel reports the one it got last, libfuse's node ids being per mount), until
+ * a rename or a link: the entry keeps the number it showed, as on ext4, carried in the
+ * namespace (stIno). A hard-linked file made so without one (by a translator) shows its
+ * inode's number in the namespace with bit 62 set. The root's is 1.
  */
 function inoOf(path: string, e: Entry): bigint {
+  if (e.stIno) return BigInt(e.stIno);
   if (e.inode) return INO_LINKED | BigInt(e.inode);
   if (path === '/') return 1n;
   return pathHash(path) & (INO_LINKED - 1n);
@@ -933,8 +936,9 @@ export class OverlayFs {
       await this.refresh(f);
       await this.commitFile(f);
     }
-    const inode = this.meta.peek(from)?.inode;
-    await this.backend.link(from, to);
+    const src = await this.mustExist(from);
+    const inode = src.inode;
+    await this.backend.link(from, to, undefined, inoOf(from, src));
     // Every name shows the file with its new link count and ctime (the events say so too, but
     // the kernel asks for `to` as soon as this returns).
     this.meta.invalidate(from);
@@ -974,7 +978,7 @@ export class OverlayFs {
     }
     const moved = await this.mustExist(from);
     const replaced = this.meta.peek(to)?.inode;
-    const { stampNs } = await this.backend.rename(from, to, nowNs());
+    const { stampNs } = await this.backend.rename(from, to, nowNs(), inoOf(from, moved));
     this.meta.invalidate(from);
     this.meta.invalidate(to);
     for (const inode of new Set([moved.inode, replaced])) if (inode) this.meta.dropInode(inode);

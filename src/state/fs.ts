@@ -55,6 +55,11 @@ export interface VersionRecord {
    */
   inode?: string;
   links?: number;
+  /**
+   * The inode number the path shows, when a rename or link carried one to it (what it showed
+   * before, kept in fs:st, decimal); absent: the mount numbers it by its path.
+   */
+  stIno?: string;
   /** manifestHash of the file's chunk list; files only. */
   manifest?: string;
   /** Extended attributes, when it has any. */
@@ -198,8 +203,9 @@ export function decodeVersion(path: string, id: string, raw: string): VersionRec
  * A path as get shows it: a directory with how many of its names are directories, a name of a
  * hard-linked file with the file's inode number and link count.
  */
-function asShown(rec: VersionRecord, subdirs: number | string, inode: number | string, links: number | string): VersionRecord {
+function asShown(rec: VersionRecord, subdirs: number | string, inode: number | string, links: number | string, stIno: number | string): VersionRecord {
   if (rec.type === 'dir') rec.subdirs = Number(subdirs);
+  if (stIno !== '' && stIno !== undefined && stIno !== null) rec.stIno = String(stIno);
   if (Number(inode)) {
     rec.inode = String(inode);
     rec.links = Number(links);
@@ -260,8 +266,8 @@ export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion,
  */
 export async function getCurrent(redis: Redis, ks: Keyspace, path: string): Promise<VersionRecord | undefined> {
   const p = normalizePath(path);
-  const res = await fsOp<[number, string, number, number | string, number] | null>(redis, ks, 'get', p);
-  return res ? asShown(decodeVersion(p, String(res[0]), res[1]), res[2], res[3], res[4]) : undefined;
+  const res = await fsOp<[number, string, number, number | string, number, string] | null>(redis, ks, 'get', p);
+  return res ? asShown(decodeVersion(p, String(res[0]), res[1]), res[2], res[3], res[4], res[5]) : undefined;
 }
 
 /** Most paths getCurrentMany takes in one call (one script: it holds Redis for its duration). */
@@ -277,8 +283,8 @@ export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly
   const ps = paths.map(normalizePath);
   const res = await runScript<(number | string)[]>(redis, 'fsOp', [ks.fsVersions(ps[0])], [ks.prefix, 'getmany', ...ps]);
   return ps.map((p, i) => {
-    const [id, raw, subdirs, inode, links] = res.slice(5 * i, 5 * i + 5);
-    return Number(id) || p === '/' ? asShown(decodeVersion(p, String(id), String(raw)), subdirs, inode, links) : undefined;
+    const [id, raw, subdirs, inode, links, stIno] = res.slice(6 * i, 6 * i + 6);
+    return Number(id) || p === '/' ? asShown(decodeVersion(p, String(id), String(raw)), subdirs, inode, links, stIno) : undefined;
   });
 }
 
@@ -352,12 +358,13 @@ export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, i
  * Replaces an existing `to` as POSIX does: ENOENT (no `from`, or no parent of `to`), ENOTDIR
  * (dir over non-dir, parent of `to` not a dir), EISDIR (non-dir over dir), ENOTEMPTY (over a
  * non-empty dir), EINVAL (`to` inside `from`). Publishes `from` and `to` (subtree roots).
+ * `stIno`: the inode number the mount showed for `from`, which the entry keeps at `to`.
  */
-export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, mtimeNs = nowNs()): Promise<{ moved: number; mtimeNs: string }> {
+export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, mtimeNs = nowNs(), stIno = ''): Promise<{ moved: number; mtimeNs: string }> {
   const f = normalizePath(from);
   const t = normalizePath(to);
   checkNode(f, node);
-  const [moved, stamp] = await fsOp<[number, string]>(redis, ks, 'rename', f, [t, node, mtimeNs, Date.now()]);
+  const [moved, stamp] = await fsOp<[number, string]>(redis, ks, 'rename', f, [t, node, mtimeNs, Date.now(), stIno]);
   return { moved, mtimeNs: stamp };
 }
 
@@ -381,11 +388,11 @@ export async function markAccessed(redis: Redis, ks: Keyspace, path: string, now
  * inode number and the link count. ENOENT (no `from`, or no parent of `to`), EPERM (a
  * directory), EEXIST (`to` exists), ENOTDIR (the parent of `to` is not a directory).
  */
-export async function linkPath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, opts: { source?: 'export' | 'mount'; nowNs?: string; nowMs?: number } = {}): Promise<{ inode: string; links: number }> {
+export async function linkPath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, opts: { source?: 'export' | 'mount'; nowNs?: string; nowMs?: number; stIno?: string } = {}): Promise<{ inode: string; links: number }> {
   const f = normalizePath(from);
   const t = normalizePath(to);
   checkNode(f, node);
-  const [inode, links] = await fsOp<[number | string, number]>(redis, ks, 'link', f, [t, node, opts.nowNs ?? nowNs(), opts.nowMs ?? Date.now(), SOURCE_LETTER[opts.source ?? 'mount']]);
+  const [inode, links] = await fsOp<[number | string, number]>(redis, ks, 'link', f, [t, node, opts.nowNs ?? nowNs(), opts.nowMs ?? Date.now(), SOURCE_LETTER[opts.source ?? 'mount'], opts.stIno ?? '']);
   return { inode: String(inode), links: Number(links) };
 }
 

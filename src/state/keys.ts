@@ -48,6 +48,7 @@
  * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files; deleted by manifest GC once no version names it (src/state/manifest-gc.ts) |
  * | fs:dt                       | hash   | directory path → ns when a name last came or went in it (shown as its mtime when later than its version's; a commit of the directory clears it) |
  * | fs:at                       | hash   | path (a hard-linked file: `#<n>`) → ns of the last read that moved its atime (relatime; shown when later than its version's atime; dropped by its next version, which carries it) |
+ * | fs:st                       | hash   | path (a hard-linked file: `#<n>`) → the st_ino it keeps, decimal: what its entry showed before a rename or the link that made it an inode (without one, a mount numbers an entry by a hash of its path) |
  * | fs:dn                       | hash   | directory path → how many of its names are directories (its st_nlink is 2 more); counted at the first get, then kept by every change of its names |
  * | fs:mrecent                  | set    | the manifests (32 raw bytes each) and inodes (`#<n>`) versions took since the running manifest GC pass began, plus that pass's token |
  * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename; `\0<atime> <path>`: only that path's atime moved, to that (a read) |

@@ -230,6 +230,7 @@ add('link', 'reg', 'root', 'ENOTDIR: a file as the new name\'s middle component'
 add('link', 'reg', 'root', 'a link count of 3, one unlinked', "put('x')", "os.link('x', 'y'); os.link('x', 'z'); os.unlink('y')", ['x', 'z']);
 add('link', 'reg', 'root', 'a write through one name shows through the other', "put('x')", "os.link('x', 'y'); put('y', b'new'); out = read('x')", ['x', 'y']);
 add('link', 'reg', 'root', 'both names have one inode number', "put('x')", "os.link('x', 'y'); out = os.stat('y').st_ino == os.stat('x').st_ino", ['x', 'y']);
+add('link', 'reg', 'root', 'the file keeps the inode number it had', "put('x')", "i = os.stat('x').st_ino; os.link('x', 'y'); out = (os.stat('x').st_ino == i, os.stat('y').st_ino == i)", ['x', 'y']);
 
 // ---------------------------------------------------------------------------------------------
 // unlink and rmdir of each kind, by root, by the owner and others in a sticky directory (only
@@ -275,6 +276,10 @@ for (const k of KINDS) {
 add('rename', 'reg', 'root', 'over itself: nothing happens', "put('x'); old('x')", "os.rename('x', 'x')", ['x']);
 add('rename', 'reg', 'root', 'over a second name of itself: nothing happens', "put('x'); os.link('x', 'y')", "os.rename('x', 'y')", ['x', 'y']);
 add('rename', 'reg', 'root', 'a file over a file in another directory', "os.mkdir('a'); os.mkdir('b'); put('a/x', b'new'); put('b/y', b'old')", "os.rename('a/x', 'b/y')", ['a', 'b', 'b/y<a/x']);
+// rename(2) moves the inode: its number goes with it, whichever type it is.
+for (const [type, make] of [['reg', "put('x')"], ['dir', "os.mkdir('x')"], ['symlink', "os.symlink('t', 'x')"], ['fifo', "os.mkfifo('x')"]] as const) {
+  add('rename', type, 'root', 'the inode number goes with the name', `${make}; os.mkdir('d')`, "i = os.lstat('x').st_ino; os.rename('x', 'd/y'); out = os.lstat('d/y').st_ino == i", ['d', 'd/y']);
+}
 add('rename', 'dir', 'root', 'a directory over an empty directory', "os.makedirs('x/sub'); os.mkdir('y')", "os.rename('x', 'y')", ['x', 'y<x']);
 add('rename', 'dir', 'root', 'a directory with content across directories', "os.makedirs('a/x/s/t'); put('a/x/s/t/f', b'deep'); os.mkdir('b')", "os.rename('a/x', 'b/x'); out = read('b/x/s/t/f')", ['a', 'b', 'b/x<a/x', 'b/x/s/t/f'], ['dirnlink']);
 add('rename', 'dir', 'root', 'ENOTEMPTY: a directory over a non-empty directory', "os.mkdir('x'); os.mkdir('y'); put('y/f')", "os.rename('x', 'y')", ['x', 'y']);

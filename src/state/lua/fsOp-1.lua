@@ -19,7 +19,8 @@
             clock, so a mount that lost its locks never lands what it wrote under them)
     remove  <node> <mtimeNs> <nowMs> unlink|rmdir     -> {id, mtimeNs used}
     restore <id> <node> <nowNs> <nowMs>               -> {id, record}
-    rename  <to> <node> <mtimeNs> <nowMs>             -> {entries moved, mtimeNs used}
+    rename  <to> <node> <mtimeNs> <nowMs> <st_ino>|''  -> {entries moved, mtimeNs used}
+            (st_ino: the inode number the mount showed for the path, which the entry keeps)
     get                                               -> {id, record, subdirectories} or false
     getmany <path> ...  (ARGV[3] is the first path)   -> {id or 0, record or '', subdirectories, ...}
     (subdirectories: how many of a directory's names are directories, 0 for anything else)
@@ -28,7 +29,8 @@
     versions stored|''                                -> {winner id or 0, id, record, ...}
             (those of a hard link's inode, unless `stored`: those stored at the path)
     list                                              -> {name, value, ...}
-    link    <to> <node> <nowNs> <nowMs> e|m           -> {inode, link count}
+    link    <to> <node> <nowNs> <nowMs> e|m <st_ino>|'' -> {inode, link count}
+            (st_ino: the number the mount showed for the file, which it keeps as an inode)
             (e: a link a node's export directory has, made by its translator; m: through a mount)
     access  <nowNs>                                   -> {1 when the atime moved else 0, the atime shown}
             (a read: the atime moves to now as relatime has it, when the atime shown is not
@@ -36,7 +38,8 @@
             so that a read is no new version; its event is `\0<atime> <path>`: only that
             path's atime changed, not its parent's listing nor anything below it)
   get and getmany also answer, after the subdirectories, the inode number and link count of a
-  hard-linked file (0 and 0 for anything else).
+  hard-linked file (0 and 0 for anything else), then the st_ino a rename or link carried to the
+  path or inode ('' for none: the mount numbers it by its path), kept in fs:st.
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|xattrs|target`,
   with type f(ile) d(ir) l(ink) s(pecial: a fifo, socket or device, whose size field holds its
   device number) t(ombstone) h(ard link, whose target is an inode number) and source e(xport) m(ount) r(estore), manifest and
@@ -80,6 +83,8 @@ local dirLinks = prefix .. 'fs:dn'
 -- path (a hard-linked file's: its inode's pseudo-path) -> ns of the last read that moved its atime
 -- (access), shown when later than its version's atime; a new version of it takes the atime along
 local accessTimes = prefix .. 'fs:at'
+-- path (an inode: #<n>) -> the st_ino it keeps: what its entry showed before a rename or link
+local stInos = prefix .. 'fs:st'
 
 local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
 
@@ -607,7 +612,8 @@ if op == 'commit' then
 elseif op == 'get' then
   local cur = shown(path)
   if not cur then return false end
-  return { cur.id, encode(cur.f), cur.f[1] == 'd' and subdirs(path) or 0, cur.ino or 0, cur.ino and linkCount(cur.ino) or 0 }
+  return { cur.id, encode(cur.f), cur.f[1] == 'd' and subdirs(path) or 0, cur.ino or 0, cur.ino and linkCount(cur.ino) or 0,
+    redis.call('HGET', stInos, cur.ino and inodePath(cur.ino) or path) or '' }
 
 elseif op == 'getmany' then
   local out = {}
@@ -618,6 +624,7 @@ elseif op == 'getmany' then
     out[#out + 1] = cur and cur.f[1] == 'd' and subdirs(ARGV[i]) or 0
     out[#out + 1] = cur and cur.ino or 0
     out[#out + 1] = cur and cur.ino and linkCount(cur.ino) or 0
+    out[#out + 1] = cur and redis.call('HGET', stInos, cur.ino and inodePath(cur.ino) or ARGV[i]) or ''
   end
   return out
 
@@ -664,6 +671,7 @@ elseif op == 'remove' then
   mtime = maxnum(mtime, inc(cur.f[3]))
   local id = commit(path, tombstone(node, mtime))
   if cur.f[1] == 'h' then touchInode(cur.f[11]) end
+  redis.call('HDEL', stInos, path)
   return { id, mtime }
 
 elseif op == 'restore' then
@@ -754,6 +762,21 @@ elseif op == 'rename' then
     end
     if m.atime then redis.call('HSET', accessTimes, to .. m.rel, m.atime) end
   end
+  -- Each entry keeps its inode number, as rename(2) has it: the moved one the number the mount
+  -- showed (ARGV[8]), those below it theirs if a rename or link gave them one (others are
+  -- numbered by their path, and so take new ones). A hard link's is its inode's, kept there.
+  local kept = {}
+  for _, m in ipairs(moves) do
+    kept[#kept + 1] = (m.rel == '' and ARGV[8] ~= '') and ARGV[8] or redis.call('HGET', stInos, path .. m.rel) or false
+  end
+  for k, m in ipairs(moves) do
+    redis.call('HDEL', stInos, path .. m.rel)
+    if kept[k] and m.rec.f[1] ~= 'h' then
+      redis.call('HSET', stInos, to .. m.rel, kept[k])
+    else
+      redis.call('HDEL', stInos, to .. m.rel)
+    end
+  end
   -- the target's directory changed even where a name was replaced, not added
   redis.call('HSET', dirTimes, parentOf(to), nowMs .. '000000')
   quiet = false
@@ -798,6 +821,10 @@ elseif op == 'link' then
     local f = copy(src.f)
     f[8], f[9] = source, nowMs
     store(inodePath(ino), f, nil, true)
+    -- the file keeps the number it showed, as link(2) has it (ARGV[9]: the mount's)
+    local shownIno = ARGV[9] ~= '' and ARGV[9] or redis.call('HGET', stInos, path)
+    if shownIno then redis.call('HSET', stInos, inodePath(ino), shownIno) end
+    redis.call('HDEL', stInos, path)
     store(path, hardlink(node, inc(src.f[3]), ino, source))
   end
   -- the new name beats whatever was deleted there
