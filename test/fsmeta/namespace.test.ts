@@ -52,13 +52,15 @@ describe('filesystem namespace', () => {
     for (const bad of ['a/b', '/a/../b', '/a\0b']) {
       assert.throws(() => normalizePath(bad), (e: unknown) => e instanceof FsError && e.code === 'EINVAL', JSON.stringify(bad.slice(0, 20)));
     }
-    // NAME_MAX and PATH_MAX as Linux counts them: 255 bytes a name, 4096 a path with its NUL
-    const longest = ('/' + 'y'.repeat(255)).repeat(15) + '/' + 'z'.repeat(254);
-    for (const bad of ['/' + 'x'.repeat(256), '/' + 'é'.repeat(128), ('/' + 'y'.repeat(200)).repeat(21), longest + 'z']) {
+    // NAME_MAX as Linux counts it: 255 bytes a name. A path from the root may pass PATH_MAX (a
+    // call counts it from where it starts), up to the namespace's bound: 32768 bytes with a NUL.
+    const longest = ('/' + 'y'.repeat(255)).repeat(127) + '/' + 'z'.repeat(254);
+    for (const bad of ['/' + 'x'.repeat(256), '/' + 'é'.repeat(128), ('/' + 'y'.repeat(200)).repeat(170), longest + 'z']) {
       assert.throws(() => normalizePath(bad), (e: unknown) => e instanceof FsError && e.code === 'ENAMETOOLONG', JSON.stringify(bad.slice(0, 20)));
     }
     assert.equal(normalizePath('/' + 'x'.repeat(255)).length, 256);
-    assert.equal(normalizePath(longest).length, 4095);
+    assert.equal(normalizePath(('/' + 'y'.repeat(200)).repeat(21)).length, 4221, 'past PATH_MAX from the root');
+    assert.equal(normalizePath(longest).length, 32767);
   });
 
   it('shows a directory\'s mtime moved to when a name last came or went in it; a set mtime holds until then', async () => {
