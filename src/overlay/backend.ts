@@ -65,8 +65,8 @@ export interface Backend {
    * made under a lock this mount holds (locks.ts); ENOLCK once that lock's session has lapsed.
    * `touch`: a new version even if it repeats the latest (a setattr moves ctime).
    */
-  /** `inode`, `links`: the commit changed the hard-linked file path is a name of (those are its). */
-  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number }>;
+  /** `inode`, `links`: the commit changed the hard-linked file path is a name of (those are its); `stIno` as get shows it. */
+  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
   /** A read of path (content, listing, link target) at atNs; the atime it shows after (relatime: src/state/fs.ts markAccessed). */

@@ -101,7 +101,7 @@ export class ClusterBackend implements Backend {
     return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
   }
 
-  async commit(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
+  async commit(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }> {
     try {
       const r = await commitVersion(this.o.redis, this.o.ks, {
         path,
@@ -120,7 +120,7 @@ export class ClusterBackend implements Backend {
         source: 'mount',
         committedAt: opts.atMs ?? Date.now(),
       }, { exclusive: opts.exclusive, written: opts.written, touch: opts.touch, ...(opts.lockSession ? { lockSession: opts.lockSession } : {}) });
-      return { current: r.current, published: r.published, mtimeNs: BigInt(r.mtimeNs), ...(r.inode ? { inode: r.inode, links: r.links } : {}) };
+      return { current: r.current, published: r.published, mtimeNs: BigInt(r.mtimeNs), ...(r.inode ? { inode: r.inode, links: r.links } : {}), ...(r.stIno ? { stIno: r.stIno } : {}) };
     } catch (err) {
       // Manifest GC took it: storing the same content again must put it back, not trust `recorded`.
       if (v.manifest && err instanceof FsError && err.code === 'ESTALE') this.recorded.delete(v.manifest);

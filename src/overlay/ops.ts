@@ -741,7 +741,7 @@ export class OverlayFs {
   private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; touch?: boolean } = {}): Promise<{ current: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
     this.meta.expect(path);
-    let r: { current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number } = { current: false, published: false, mtimeNs: v.mtimeNs };
+    let r: { current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string } = { current: false, published: false, mtimeNs: v.mtimeNs };
     const at = Date.now();
     // A path locked here is committed only while the lock holds, checked in the commit's own step.
     const lockSession = this.lockFence?.(path);
@@ -755,7 +755,7 @@ export class OverlayFs {
       throw fsError('EIO', path, 'a lock on it was lost (this mount was cut off from the lock table): changes made under it are not committed');
     } finally {
       // A repeat of the latest version publishes no event for the cache to swallow.
-      this.meta.settle(path, r.current && r.published, { ...v, mtimeNs: r.mtimeNs, committedAt: at, ...(r.inode ? { inode: r.inode, links: r.links } : {}) }, opts.exclusive);
+      this.meta.settle(path, r.current && r.published, { ...v, mtimeNs: r.mtimeNs, committedAt: at, ...(r.inode ? { inode: r.inode, links: r.links } : {}), ...(r.stIno ? { stIno: r.stIno } : {}) }, opts.exclusive);
     }
   }
 

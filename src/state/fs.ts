@@ -250,13 +250,16 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
  * (src/state/locks.ts); it fails with ENOLCK once that session's lease has passed. `touch`: a
  * new version even when it repeats the latest (a setattr that changes nothing moves ctime).
  */
-export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string; touch?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string; inode?: string; links?: number }> {
+export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string; touch?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string; inode?: string; links?: number; stIno?: string }> {
   const path = normalizePath(rec.path);
   checkVersion(rec);
-  const [id, current, published, mtimeNs, inode, links] = await fsOp<[number, number, number, string, number | string, number]>(redis, ks, 'commit', path, [
+  const [id, current, published, mtimeNs, inode, links, stIno] = await fsOp<[number, number, number, string, number | string, number, string]>(redis, ks, 'commit', path, [
     encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '', opts.written ? 'w' : '', opts.lockSession ?? '', opts.touch ? 't' : '',
   ]);
-  return { id: String(id), current: current === 1, published: published === 1, mtimeNs: String(mtimeNs), ...(Number(inode) ? { inode: String(inode), links: Number(links) } : {}) };
+  return {
+    id: String(id), current: current === 1, published: published === 1, mtimeNs: String(mtimeNs),
+    ...(Number(inode) ? { inode: String(inode), links: Number(links) } : {}), ...(stIno ? { stIno: String(stIno) } : {}),
+  };
 }
 
 /**

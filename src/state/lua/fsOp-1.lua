@@ -9,8 +9,9 @@
           built from the prefix and so shares that slot)
   ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
     commit  <record> x|''  (x: EEXIST if it exists) w|'' <lock session>|'' t|''
-                                  -> {id, current 0|1, published 0|1, mtimeNs, inode, links}
-            (inode and links: those of the hard-linked file the commit changed, else 0 and 0)
+                                  -> {id, current 0|1, published 0|1, mtimeNs, inode, links, st_ino}
+            (inode and links: those of the hard-linked file the commit changed, else 0 and 0;
+            st_ino as get answers it)
             (t: a version even when it repeats the latest: a setattr that changes nothing
             still moves ctime)
             (published: an event went out for the path; not for a repeat of the latest version;
@@ -607,7 +608,8 @@ if op == 'commit' then
   -- and again when it has filled it), what the directory says of its mtime holds again.
   if current and f[1] == 'd' then redis.call('HDEL', dirTimes, path) end
   local ino = at ~= path and string.sub(at, 2)
-  return { id, current and 1 or 0, changed[path] and 1 or 0, f[3], ino or 0, ino and linkCount(ino) or 0 }
+  return { id, current and 1 or 0, changed[path] and 1 or 0, f[3], ino or 0, ino and linkCount(ino) or 0,
+    redis.call('HGET', stInos, ino and inodePath(ino) or path) or '' }
 
 elseif op == 'get' then
   local cur = shown(path)
