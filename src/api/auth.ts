@@ -1,34 +1,11 @@
 /**
- * Who may call what on the API: the roles a token carries, and the wire forms of tokens and of
- * the audit log (POST/GET /v1/tokens, GET /v1/audit). The control plane enforces them, the CLI
- * prints them; both take the shapes from here.
+ * The wire forms of tokens and of the audit log (POST/GET /v1/tokens, GET /v1/audit); the roles
+ * themselves are in roles.ts. The control plane enforces them, the CLI prints them; both take the
+ * shapes from here.
  */
 import { Type, type Static } from 'typebox';
 
-/**
- * Each role may do what the ones before it may:
- * - read-only: look (status, get, describe, logs, versions);
- * - operator: change the workload (run, apply, delete, cancel, stdin, drain, uncordon, restore);
- * - admin: change who and what belongs to the cluster (tokens, node removal, agents joining,
- *   the audit log).
- */
-export const ROLES = ['read-only', 'operator', 'admin'] as const;
-/**
- * `node` stands apart: a join token's role (an agent joins with it, and may do nothing else),
- * and the role of a node's certificate where a route takes one. An admin may join agents too.
- */
-export const TOKEN_ROLES = [...ROLES, 'node'] as const;
-export type Role = (typeof TOKEN_ROLES)[number];
-
-export function roleAllows(held: Role, needed: Role): boolean {
-  if (held === 'node' || needed === 'node') return held === needed || held === 'admin';
-  return ROLES.indexOf(held) >= ROLES.indexOf(needed);
-}
-
 export const RoleSchema = Type.Union([Type.Literal('read-only'), Type.Literal('operator'), Type.Literal('admin'), Type.Literal('node')]);
-
-/** The name the cluster token (made by `oswalk cluster init`, an admin) goes by in the audit log. */
-export const CLUSTER_TOKEN_NAME = 'cluster-token';
 
 /** A token's name: what the audit log and `oswalk token list` show of it, never its secret. */
 export const TokenName = Type.String({ pattern: '^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$' });

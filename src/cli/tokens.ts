@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { TOKEN_ROLES, type AuditEntry, type Role, type TokenCreated, type TokenView } from '../api/auth.js';
+import type { AuditEntry, TokenCreated, TokenView } from '../api/auth.js';
+import { TOKEN_ROLES, type Role } from '../api/roles.js';
 import { action, client, output, parseDuration, UsageError } from './common.js';
 import { formatAge, isDocumentFormat, printDocument, printRows } from './output.js';
 

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { createHash, randomBytes } from 'node:crypto';
-import type { AuditEntry, Role, TokenCreated, TokenView } from '../api/auth.js';
+import type { AuditEntry, TokenCreated, TokenView } from '../api/auth.js';
+import type { Role } from '../api/roles.js';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 

@@ -5,7 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
-import { CLUSTER_TOKEN_NAME, roleAllows, type Role } from '../api/auth.js';
+import { CLUSTER_TOKEN_NAME, roleAllows, type Role } from '../api/roles.js';
 import { httpDurationHistogram } from '../metrics/index.js';
 import { LIMITS } from './limits.js';
 import type { Logger } from './log.js';

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
-import { AuditEntry, TokenCreateRequest, TokenCreated, TokenName, TokenView, CLUSTER_TOKEN_NAME } from '../../api/auth.js';
+import { AuditEntry, TokenCreateRequest, TokenCreated, TokenName, TokenView } from '../../api/auth.js';
+import { CLUSTER_TOKEN_NAME } from '../../api/roles.js';
 import { HttpError, type HttpServer } from '../../util/http.js';
 import { createToken, listTokens, readAudit, revokeToken, TokenExistsError } from '../../state/tokens.js';
 import type { ControlPlaneContext } from '../context.js';
