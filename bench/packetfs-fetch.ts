@@ -22,8 +22,8 @@ import { TestRedis, testPrefix } from '../test/helpers/redis.js';
 import { connectRedis } from '../src/state/redis.js';
 import { keyspace } from '../src/state/keys.js';
 import { registerNode } from '../src/state/nodes.js';
-import { ChunkFetcher, ChunkStore, addManifestLocation, chunkRoutes, manifestHash, type ChunkRef } from '../src/packetfs/index.js';
-import { gbps, interleaved, table, writeSection } from './packetfs-report.js';
+import { ChunkStore, addManifestLocation, chunkRoutes, manifestHash } from '../src/packetfs/index.js';
+import { gbps, interleaved, table, timeFetchAll, writeSection } from './packetfs-report.js';
 
 const log = pino({ level: 'silent' });
 const token = 'bench';
@@ -83,22 +83,9 @@ async function main(): Promise<void> {
         else res.on('end', done);
       }).on('error', reject);
     });
-    const fetchAll = (inFlight: number) => async () => {
-      const storeB = new ChunkStore(join(dir, 'b'), { log });
-      await storeB.init();
-      const f = new ChunkFetcher({ store: storeB, redis, ks, self: 'b', token, log, cacheBytes: 4 * bytes });
-      const queue: ChunkRef[] = [...chunks];
-      const t = performance.now();
-      await Promise.all(Array.from({ length: inFlight }, async () => {
-        for (let c = queue.shift(); c; c = queue.shift()) await f.getChunk(c, m);
-      }));
-      await f.flush();
-      const ms = performance.now() - t;
-      f.close();
-      if (f.stats().remoteBytes !== bytes) throw new Error(`fetched ${f.stats().remoteBytes} of ${bytes} bytes`);
-      rmSync(storeB.dir, { recursive: true, force: true });
-      return ms;
-    };
+    const fetchAll = (inFlight: number) => () => timeFetchAll({
+      storeDir: join(dir, 'b'), fetcher: { redis, ks, self: 'b', token, log, cacheBytes: 4 * bytes }, chunks, manifest: m, bytes, inFlight,
+    });
     const pipelines: [string, () => Promise<number>][] = [
       ['plain HTTP download of the file, bytes discarded (baseline)', plainDownload(false)],
       ['plain HTTP download of the file, saved to a file (baseline)', plainDownload(true)],

@@ -20,7 +20,7 @@ import { startAgent, type RunningAgent } from '../src/agent/index.js';
 import { createRuntime } from '../src/agent/runtime/index.js';
 import { makeControlPlaneCertificates } from '../src/cli/certs.js';
 import { startControlPlane } from '../src/controlplane/index.js';
-import { ChunkFetcher, ChunkStore, addManifestLocation, chunkRoutes, manifestHash, type ChunkRef } from '../src/packetfs/index.js';
+import { ChunkStore, addManifestLocation, chunkRoutes, manifestHash } from '../src/packetfs/index.js';
 import { loadNodeTls, saveNodeTls } from '../src/packetfs/peer-tls.js';
 import { keyspace } from '../src/state/keys.js';
 import { registerNode } from '../src/state/nodes.js';
@@ -30,7 +30,7 @@ import { issueNodeCertificate, loadCaIfPresent, nodeCertificateRequest } from '.
 import { createRegistry } from '../src/metrics/index.js';
 import { OSWALK_BIN } from '../test/helpers/cli.js';
 import { TestRedis, freePort, testPrefix } from '../test/helpers/redis.js';
-import { gbps, interleaved } from './packetfs-report.js';
+import { gbps, interleaved, timeFetchAll } from './packetfs-report.js';
 import { table, writeSection } from './report.js';
 
 const TOKEN = 'bench-token';
@@ -120,20 +120,10 @@ async function main(): Promise<void> {
         });
       }
       await addManifestLocation(redis, ks, m, 'a');
-      const storeB = new ChunkStore(join(dir, 'b'), { log });
-      await storeB.init();
-      const f = new ChunkFetcher({ store: storeB, redis, ks, self: 'b', token: TOKEN, stateDir: join(dir, 'b-state'), log, cacheBytes: 4 * bytes });
-      const queue: ChunkRef[] = [...chunks];
-      const t = performance.now();
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        for (let c = queue.shift(); c; c = queue.shift()) await f.getChunk(c, m);
-      }));
-      await f.flush();
-      const ms = performance.now() - t;
-      f.close();
-      if (f.stats().remoteBytes !== bytes) throw new Error(`fetched ${f.stats().remoteBytes} of ${bytes} bytes`);
-      rmSync(storeB.dir, { recursive: true, force: true });
-      return ms;
+      return timeFetchAll({
+        storeDir: join(dir, 'b'), fetcher: { redis, ks, self: 'b', token: TOKEN, stateDir: join(dir, 'b-state'), log, cacheBytes: 4 * bytes },
+        chunks, manifest: m, bytes, inFlight: 8,
+      });
     };
     const pipelines: [string, () => Promise<number>][] = [
       ['ChunkFetcher, 8 in flight, plain HTTP with the token (baseline)', fetchFrom(plainUrl)],
