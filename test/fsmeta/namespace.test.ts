@@ -188,6 +188,11 @@ describe('filesystem namespace', () => {
     assert.deepEqual((await getCurrent(db.redis, ks, '/x y|z'))?.xattrs, x2);
     const again = await commitVersion(db.redis, ks, { ...file('/x y|z', 'n1', T, M3), source: 'mount', xattrs: x2 });
     assert.equal(again.id, second.id);
+    // Attributes near ext4's 4 KiB, every byte value: their hex passes 1 KiB slices whole.
+    const big = { 'user.big': Buffer.from(Array.from({ length: 3900 }, (_, i) => (i * 7) % 256)).toString('base64') };
+    const other = await space();
+    await commitVersion(db.redis, other, { ...file('/big', 'n1', T, M3), source: 'mount', xattrs: big });
+    assert.deepEqual((await getCurrent(db.redis, other, '/big'))?.xattrs, big);
     // Removing the last one leaves none.
     await commitVersion(db.redis, ks, { ...file('/x y|z', 'n1', T, M3), source: 'mount', xattrs: {} });
     assert.equal((await getCurrent(db.redis, ks, '/x y|z'))?.xattrs, undefined);

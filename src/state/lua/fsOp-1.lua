@@ -135,8 +135,15 @@ end
 
 local function maxnum(a, b) if numcmp(a, b) >= 0 then return a end return b end
 
+-- One format per 1 KiB of bytes: a gsub calling a function per byte took 5 µs of every get's 25.
+-- (Slices: string.byte puts every value it returns on Lua's stack, which holds some thousands.)
 local function tohex(b)
-  return (string.gsub(b, '.', function(c) return string.format('%02x', string.byte(c)) end))
+  local out = {}
+  for i = 1, #b, 1024 do
+    local j = math.min(i + 1023, #b)
+    out[#out + 1] = string.format(string.rep('%02x', j - i + 1), string.byte(b, i, j))
+  end
+  return table.concat(out)
 end
 local function fromhex(h)
   return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
