@@ -632,19 +632,22 @@ export class OverlayFs {
         const { manifest, size, copiedTo } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size, copiedTo: undefined };
         if (content && manifest) await this.backend.ensureCopies(f.path, manifest, copiedTo);
         let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), manifest, xattrs: f.xattrs };
+        // The version's ctime is that of the file's last change, as fstat showed it while open,
+        // not the close's: on ext4 a close changes no time.
+        const atMs = Number(f.ctimeNs / 1_000_000n);
         let r;
         try {
-          r = await this.commitEntry(f.path, v, { written: content, touch });
+          r = await this.commitEntry(f.path, v, { written: content, touch, atMs });
         } catch (err) {
           if (errnoOf(err) !== ESTALE) throw err;
           // Manifest GC took the manifest since it was stored (or since the file was opened):
           // store the content again, which puts it back, and commit once more.
           v = { ...v, ...(await this.storeContent(f)) };
-          r = await this.commitEntry(f.path, v, { written: content, touch });
+          r = await this.commitEntry(f.path, v, { written: content, touch, atMs });
         }
         // New content that had to beat a later version took a later mtime (commitVersion).
         if (r.mtimeNs !== v.mtimeNs && f.mtimeNs === v.mtimeNs) f.mtimeNs = r.mtimeNs;
-        f.committed({ ...v, mtimeNs: r.mtimeNs, committedAt: Date.now(), ...(r.inode ? { inode: r.inode, links: r.links } : {}) });
+        f.committed({ ...v, mtimeNs: r.mtimeNs, committedAt: atMs, ...(r.inode ? { inode: r.inode, links: r.links } : {}) });
         // A backing file whose changes this stored holds that version now (unless written to since).
         const b = this.backingOf(f);
         if (b && content && b.manifest === null && !f.contentChanged && v.manifest) b.manifest = v.manifest;
@@ -738,11 +741,11 @@ export class OverlayFs {
   }
 
   /** Commit a version and keep it as the cached answer for path when it became current. */
-  private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; touch?: boolean } = {}): Promise<{ current: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
+  private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; touch?: boolean; atMs?: number } = {}): Promise<{ current: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
     this.meta.expect(path);
     let r: { current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string } = { current: false, published: false, mtimeNs: v.mtimeNs };
-    const at = Date.now();
+    const at = opts.atMs ?? Date.now();
     // A path locked here is committed only while the lock holds, checked in the commit's own step.
     const lockSession = this.lockFence?.(path);
     try {

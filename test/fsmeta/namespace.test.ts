@@ -77,6 +77,10 @@ describe('filesystem namespace', () => {
     // New content under an existing name is not a change of the directory.
     await commitVersion(db.redis, ks, { ...file('/d/f', 'n1', T + 5n, M2), committedAt: base + 2000 });
     assert.equal(await mtime('/d'), ns(base + 1000));
+    // A name whose commit is stamped before the last one (a file is stamped with its last
+    // change, and closed later) does not move it back.
+    await commitVersion(db.redis, ks, { ...file('/d/g', 'n1', T), committedAt: base + 500 });
+    assert.equal(await mtime('/d'), ns(base + 1000));
     // utimens (a new version of the directory) sets it, even back in time...
     await commitVersion(db.redis, ks, { ...dir('/d', 'n1', T + 1n), committedAt: base + 3000 });
     assert.equal(await mtime('/d'), String(T + 1n));
@@ -86,6 +90,7 @@ describe('filesystem namespace', () => {
     assert.ok(BigInt(await mtime('/d')) > BigInt(ns(base + 3000)), await mtime('/d'));
     assert.deepEqual((await listVersions(db.redis, ks, '/d')).map((v) => v.mtimeNs), [String(T + 1n), String(T)]);
     // A directory that goes away takes its time along.
+    await removePath(db.redis, ks, '/d/g', 'n1', { dir: false, mtimeNs: String(T + 10n) });
     await removePath(db.redis, ks, '/d', 'n1', { dir: true, mtimeNs: String(T + 20n) });
     assert.equal(await db.redis.hexists(`${ks.prefix}fs:dt`, '/d'), 0);
   });

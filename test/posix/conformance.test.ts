@@ -25,7 +25,6 @@ import { CASES, type Case } from './cases.js';
  * Why the mount differs from ext4, one cause each; KNOWN_DIFFERENCES maps cases to them.
  */
 const RENAME_FLAGS = 'renameat2 flags (RENAME_NOREPLACE, RENAME_EXCHANGE) are refused with EINVAL (libfuse 2)';
-const CTIME_CLOSE = 'a file\'s ctime becomes the time its close committed it, after what fstat showed';
 const NODEV = 'the mount is nodev: device nodes cannot be opened (EACCES)';
 const NOSUID = 'the mount is nosuid: a set-uid program runs as its caller';
 const FIFO_TIMES = 'reads and writes through a fifo do not move its mtime/ctime';
@@ -39,8 +38,6 @@ const RMDIR_CWD = 'listing a removed directory one is in fails (ENOENT: libfuse 
 const KNOWN_DIFFERENCES: Record<string, string> = {
   'rename reg root: RENAME_NOREPLACE to a new name': RENAME_FLAGS,
   'rename reg root: RENAME_EXCHANGE of a file and a directory': RENAME_FLAGS,
-
-  'stat reg root: times seen before close are those seen after': CTIME_CLOSE,
 
   'open chr root: O_RDONLY|O_NONBLOCK': NODEV,
   'open chr nobody: O_RDONLY|O_NONBLOCK': NODEV,

@@ -321,9 +321,14 @@ local function setIndex(p, best)
   else
     redis.call('HDEL', dkey(parent), name)
   end
-  -- A name came or went: the parent's mtime moves to now (shown by get; a commit of the
-  -- directory itself, as utimens makes, sets it again). A directory that went away takes it along.
-  if (not old) ~= (not new) and nowMs ~= '0' then redis.call('HSET', dirTimes, parent, nowMs .. '000000') end
+  -- A name came or went: the parent's mtime moves to the change's time (shown by get; a commit
+  -- of the directory itself, as utimens makes, sets it again), never back: a file's commit is
+  -- stamped with the time of its last change, which may come before another name's (src/overlay
+  -- commitFile). A directory that went away takes it along.
+  if (not old) ~= (not new) and nowMs ~= '0' then
+    local t, was = nowMs .. '000000', redis.call('HGET', dirTimes, parent)
+    if not was or numcmp(t, was) > 0 then redis.call('HSET', dirTimes, parent, t) end
+  end
   if isDirEntry(old) and not isDirEntry(new) then redis.call('HDEL', dirTimes, p) end
   -- A directory came or went: the parent's count of subdirectories follows (once counted), and
   -- the directory's own count, if any, is for a directory that is no more.
