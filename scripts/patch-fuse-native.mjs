@@ -7,7 +7,7 @@
 // The patch fixes what a POSIX filesystem needs from fuse-native 2.2.6: utimens passed atime in
 // both slots (mtime could never be set), times lost their nanoseconds, handlers never learned
 // the caller's uid/gid/pid, inode numbers were cut to 32 bits, create did not see the open
-// flags, and libfuse dropped a utimensat
+// flags, times before 1970 turned into times far in the future, and libfuse dropped a utimensat
 // that omits one of the times (touch -m, tar's mtimes) since the addon never said it takes
 // UTIME_OMIT. It also compiles in
 // patches/oswalk-fast-read.c, which serves reads of unchanged files on the FUSE threads,
@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const patches = join(root, 'patches');
 const patchFile = join(patches, 'fuse-native-2.2.6.patch');
-const MARKER = 'OSWALK_PATCHED v7';
+const MARKER = 'OSWALK_PATCHED v8';
 const require = createRequire(join(root, 'package.json'));
 
 let dir;

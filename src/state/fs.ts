@@ -135,6 +135,9 @@ function checkNode(path: string, node: unknown): void {
   if (typeof node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) throw new FsError('EINVAL', path, `version field node must be a node name, got ${JSON.stringify(node)}`);
 }
 
+/** ns since the epoch, as fsOp-1.lua compares them: no leading zeros, no "-0", "-" before 1970. */
+const NS_TIME = /^(0|-?[1-9][0-9]{0,19})$/;
+
 function checkVersion(rec: NewVersion): void {
   const bad = (field: string, why: string): never => {
     throw new FsError('EINVAL', rec.path, `version field ${field} ${why}`);
@@ -143,8 +146,8 @@ function checkVersion(rec: NewVersion): void {
   if (!(rec.type in TYPE_LETTER) || rec.type === 'hardlink') bad('type', `must be file|dir|symlink|special|tombstone, got ${String(rec.type)}`);
   if (!(rec.source in SOURCE_LETTER)) bad('source', `must be export|mount|restore, got ${String(rec.source)}`);
   checkNode(rec.path, rec.node);
-  if (typeof rec.mtimeNs !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(rec.mtimeNs)) bad('mtimeNs', `must be a non-negative decimal string, got ${JSON.stringify(rec.mtimeNs)}`);
-  if (rec.atimeNs !== undefined && (typeof rec.atimeNs !== 'string' || !/^(0|[1-9][0-9]{0,19})$/.test(rec.atimeNs))) bad('atimeNs', `must be a non-negative decimal string, got ${JSON.stringify(rec.atimeNs)}`);
+  if (typeof rec.mtimeNs !== 'string' || !NS_TIME.test(rec.mtimeNs)) bad('mtimeNs', `must be a decimal string of ns (negative before 1970), got ${JSON.stringify(rec.mtimeNs)}`);
+  if (rec.atimeNs !== undefined && (typeof rec.atimeNs !== 'string' || !NS_TIME.test(rec.atimeNs))) bad('atimeNs', `must be a decimal string of ns (negative before 1970), got ${JSON.stringify(rec.atimeNs)}`);
   for (const f of ['size', 'mode', 'uid', 'gid'] as const) {
     if (!Number.isSafeInteger(rec[f]) || rec[f] < 0) bad(f, `must be a non-negative integer, got ${rec[f]}`);
   }

@@ -25,20 +25,16 @@ export interface Seen {
 
 export function seenFromStat(t: Seen['t'], st: BigIntStats, m?: string): Seen {
   const s: Seen = {
-    t, size: Number(st.size), mtimeNs: mtimeOf(st), ino: String(st.ino), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid),
+    t, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: String(st.ino), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid),
     ctimeNs: st.ctimeNs.toString(),
   };
   if (m) s.m = m;
   return s;
 }
 
-/** The stat's mtime as mtimeNs; times before 1970 count as 0. */
-export function mtimeOf(st: BigIntStats): string {
-  return st.mtimeNs < 0n ? '0' : st.mtimeNs.toString();
-}
 
 export function sameStat(a: Seen | undefined, st: BigIntStats): boolean {
-  return !!a && a.size === Number(st.size) && a.mtimeNs === mtimeOf(st) && a.ino === String(st.ino)
+  return !!a && a.size === Number(st.size) && a.mtimeNs === st.mtimeNs.toString() && a.ino === String(st.ino)
     && a.mode === Number(st.mode) && a.uid === Number(st.uid) && a.gid === Number(st.gid) && a.ctimeNs === st.ctimeNs.toString();
 }
 

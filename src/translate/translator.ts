@@ -12,7 +12,7 @@ import { exportXattrs } from './xattrs.js';
 import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkRef, type ChunkStore } from '../packetfs/index.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { escapeBytes, holdsExactly } from './names.js';
-import { mtimeOf, parentOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
+import { parentOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
 
 export interface TranslatorOptions {
   redis: Redis;
@@ -514,7 +514,7 @@ class TranslatorImpl implements Translator {
     const abs = join(this.o.exportDir, rel);
     const { xattrs, tooBig } = st.isFile() || st.isDirectory() || st.isSymbolicLink() ? exportXattrs(abs) : {};
     if (tooBig) this.log.warn({ path: rel }, `extended attributes over ${XATTR_LIMITS.totalBytes} bytes: the version keeps none`);
-    const base = { mtimeNs: mtimeOf(st), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), xattrs };
+    const base = { mtimeNs: st.mtimeNs.toString(), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), xattrs };
     if (st.isDirectory()) {
       await this.commit(rel, { ...base, type: 'dir', size: 0 });
       this.state.set(rel, seenFromStat('d', st));
@@ -543,7 +543,7 @@ class TranslatorImpl implements Translator {
     }
     if (!known && st.nlink > 1n && (await this.linkByInode(rel, st))) return;
     // only the mode, owner or extended attributes changed: same content, same manifest
-    const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === mtimeOf(st);
+    const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === st.mtimeNs.toString();
     let manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
     if (!manifest) return;
     const commitFile = (m: string) => this.commit(rel, { ...base, type: 'file', size: Number(st.size), manifest: m });
@@ -597,7 +597,7 @@ class TranslatorImpl implements Translator {
     } else if (other === undefined) {
       s = this.recentlyGone.get(ino);
     }
-    if (!s?.m || s.size !== Number(st.size) || s.mtimeNs !== mtimeOf(st)) return undefined;
+    if (!s?.m || s.size !== Number(st.size) || s.mtimeNs !== st.mtimeNs.toString()) return undefined;
     this.recentlyGone.delete(ino);
     this.s.renamesReused++;
     return s.m;

@@ -317,7 +317,7 @@ describe('filesystem namespace', () => {
     assert.equal((await getCurrent(db.redis, ks, '/u'))?.atimeNs, String(T - 7n));
     await commitVersion(db.redis, ks, file('/w', 'n1', T, M3));
     assert.equal((await getCurrent(db.redis, ks, '/w'))?.atimeNs, undefined, 'none set: the mtime stands for it');
-    await assert.rejects(commitVersion(db.redis, ks, { ...file('/x', 'n1', T), atimeNs: '-1' }), /atimeNs/);
+    await assert.rejects(commitVersion(db.redis, ks, { ...file('/x', 'n1', T), atimeNs: '01' }), /atimeNs/);
   });
 
   it('moves the atime on a read as relatime does, apart from the versions; a rename carries it, a new version takes it along', async () => {
@@ -362,7 +362,7 @@ describe('filesystem namespace', () => {
 
   it('rejects bad version records with EINVAL naming the field', async () => {
     const ks = await space();
-    await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', '-5')), /mtimeNs/);
+    await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', '1.5')), /mtimeNs/);
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', T, 'nothex')), /manifest/);
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'bad|node', T)), /node/);
     await assert.rejects(commitVersion(db.redis, ks, { ...file('/x', 'n1', T), size: -1 }), /size/);
@@ -463,6 +463,26 @@ describe('filesystem namespace', () => {
     await removePath(db.redis, ks, '/r/f', 'n1', { dir: false });
     await removePath(db.redis, ks, '/r', 'n1', { dir: true });
     assert.deepEqual(await listDir(db.redis, ks, '/'), []);
+  });
+
+  it('orders times before 1970 (negative) before later ones, and steps past them', async () => {
+    const ks = await space();
+    await commitVersion(db.redis, ks, file('/old', 'n2', -1_000n));
+    await commitVersion(db.redis, ks, file('/old', 'n3', -1_000_000_000_000n));
+    assert.equal((await getCurrent(db.redis, ks, '/old'))?.node, 'n2');
+    // Written through a mount with an older time: just past the winner's, nearer to 1970.
+    const w = await commitVersion(db.redis, ks, { ...file('/old', 'n1', -5_000n, M2), source: 'mount' }, { written: true });
+    assert.deepEqual([w.current, w.mtimeNs], [true, '-999']);
+    await commitVersion(db.redis, ks, file('/zero', 'n2', -1n));
+    const z = await commitVersion(db.redis, ks, { ...file('/zero', 'n1', -7n, M2), source: 'mount' }, { written: true });
+    assert.equal(z.mtimeNs, '0');
+    await commitVersion(db.redis, ks, file('/ten', 'n2', -10n));
+    assert.equal((await commitVersion(db.redis, ks, { ...file('/ten', 'n1', -70n, M2), source: 'mount' }, { written: true })).mtimeNs, '-9');
+    // The atime apart, before 1970 too; the record round-trips.
+    await commitVersion(db.redis, ks, { ...file('/a', 'n1', -1_500_000_000n), atimeNs: '-2500000000' });
+    const a = await getCurrent(db.redis, ks, '/a');
+    assert.deepEqual([a?.mtimeNs, a?.atimeNs], ['-1500000000', '-2500000000']);
+    await assert.rejects(commitVersion(db.redis, ks, file('/bad', 'n1', '-0')), /EINVAL.*mtimeNs/);
   });
 
   it('new content written through a mount wins over a later version or delete elsewhere, with a time just past it', async () => {
@@ -719,7 +739,8 @@ describe('filesystem namespace', () => {
       const n = 1 + rnd(8);
       for (let i = 0; i < n; i++) {
         const node = ['a', 'b', 'c', 'a-1', 'B'][rnd(5)];
-        const mtime = T + BigInt(rnd(4)) * (rnd(2) ? 1n : 10n ** 12n);
+        // around now, and around 1970 on both sides (negative before it)
+        const mtime = [T, T + 1n, T + 10n ** 12n, T + 3n, 0n, 1n, -1n, -(10n ** 9n), -(10n ** 9n) - 1n, -(10n ** 18n)][rnd(10)];
         const source = (['export', 'mount', 'restore'] as const)[rnd(3)];
         await commitVersion(db.redis, ks, { ...(rnd(4) === 0 ? tomb('/r', node, mtime) : file('/r', node, mtime, rnd(2) ? M1 : M2, rnd(3))), source });
       }

@@ -67,6 +67,9 @@ describe('translate daemon', () => {
     writeFileSync(join(exportDir, 'copy.txt'), 'hello world');
     writeFileSync(join(exportDir, 'new\nline'), 'x');
     chmodSync(join(exportDir, 'copy.txt'), 0o600);
+    writeFileSync(join(exportDir, 'old.txt'), 'from 1960');
+    // (not utimesSync: Node takes a negative number of seconds for now)
+    execFileSync('touch', ['-d', '1960-01-01T00:00:00Z', join(exportDir, 'old.txt')]);
     const registry = new Registry();
     // one at a time: two identical files read at the same moment may both count their chunk as new
     const t = await start({ registry, concurrency: 1 });
@@ -78,17 +81,18 @@ describe('translate daemon', () => {
     const st = execFileSync('stat', ['-c', '%Y%n', join(exportDir, 'sub/deep/a.txt')]).toString();
     assert.equal(a!.mtimeNs.slice(0, 10), st.slice(0, 10));
     assert.equal((await getCurrent(redis, ks, '/copy.txt'))?.mode, 0o100600);
+    assert.equal((await getCurrent(redis, ks, '/old.txt'))?.mtimeNs, '-315619200000000000', 'a time before 1970 as it is');
     assert.equal((await getCurrent(redis, ks, '/copy.txt'))?.manifest, a?.manifest);
     const chunks = decodeChunkList((await getManifest(redis, ks, a!.manifest!))!);
     assert.equal(chunks.reduce((s, c) => s + c.size, 0), 11);
     assert.deepEqual(await manifestLocations(redis, ks, a!.manifest!), ['n1']);
-    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['copy.txt', 'new\nline', 'sub']);
+    assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['copy.txt', 'new\nline', 'old.txt', 'sub']);
     const s = t.stats();
-    assert.equal(s.bytesTranslated, 23);
-    assert.equal(s.newBytes, 12);
+    assert.equal(s.bytesTranslated, 32); // 11 + 11 + 1 + 9
+    assert.equal(s.newBytes, 21); // one copy of "hello world", "x", "from 1960"
     assert.equal(s.backlogFiles, 0);
     const metrics = await registry.metrics();
-    assert.match(metrics, /oswalk_translate_bytes_total 23/);
+    assert.match(metrics, /oswalk_translate_bytes_total 32/);
     assert.match(metrics, /oswalk_translate_backlog_files 0/);
   });
 

@@ -408,6 +408,11 @@ const UTIMES: Array<[string, string, string, User?, string[]?]> = [
   ['then a read moves atime (relatime: atime before mtime)', "put('x')", "utimens('x', T1, T2); out = read('x')"],
   ['then a read of a file with atime after mtime', "put('x')", "utimens('x', T2, T1); out = read('x')"],
   ['of a directory, then a new name in it', "os.mkdir('d')", "utimens('d', T1, T2); put('d/f')", 'root', ['d']],
+  // Before 1970: negative, down to 1901 (a 32-bit time_t's least), atime apart from mtime.
+  ['before the epoch, apart, as far back as 1901', "put('x')", "utimens('x', -2_147_483_648_000_000_000, -86_400_000_000_123)"],
+  ['before the epoch, then a write moves mtime to now', "put('x')", "utimens('x', -5_000_000_000, -5_000_000_000); fd = os.open('x', os.O_WRONLY | os.O_APPEND); os.write(fd, b'more'); os.close(fd)"],
+  ['before the epoch, then a read moves atime (relatime)', "put('x')", "utimens('x', -5_000_000_000, -5_000_000_000); out = read('x')"],
+  ['of a directory, before the epoch', "os.mkdir('d')", "utimens('d', -1_000_000_001, -3)", 'root', ['d']],
 ];
 for (const [what, setup, act, user, observe] of UTIMES) add('utimensat', observe ? 'dir' : 'reg', user ?? 'root', what, setup, act, observe ?? ['x'], ['atime']);
 

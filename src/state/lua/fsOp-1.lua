@@ -45,8 +45,9 @@
   with type f(ile) d(ir) l(ink) s(pecial: a fifo, socket or device, whose size field holds its
   device number) t(ombstone) h(ard link, whose target is an inode number) and source e(xport) m(ount) r(estore), manifest and
   xattrs (the extended attributes, encoded by src/state/xattrs.ts; opaque here) in hex; target
-  is last so it may hold any byte. mtimeNs is a decimal string without leading zeros: Lua numbers are
-  doubles and lose nanoseconds, so mtimes are compared as strings (length first, then bytes).
+  is last so it may hold any byte. mtimeNs is a decimal string without leading zeros, '-' first before
+  1970: Lua numbers are doubles and lose nanoseconds, so mtimes are compared as strings (sign,
+  then length, then bytes: numcmp).
   A version whose atime differs from its mtime (utimensat) carries it in the same field,
   `<mtimeNs>/<atimeNs>`, on the wire and stored; in here it is field 13 ('' when the same), so
   that every rule on field 3 sees the mtime alone.
@@ -113,13 +114,29 @@ local function bytecmp(a, b)
   return #a < #b and -1 or 1
 end
 
+-- Times before 1970 are negative: '-' then the digits of their distance from it.
 local function numcmp(a, b)
-  if #a ~= #b then return #a < #b and -1 or 1 end
-  return bytecmp(a, b)
+  local na, nb = string.byte(a, 1) == 45, string.byte(b, 1) == 45
+  if na ~= nb then return na and -1 or 1 end
+  local c
+  if #a ~= #b then c = #a < #b and -1 or 1 else c = bytecmp(a, b) end
+  if na then return -c end
+  return c
 end
 
 -- a decimal string plus one
 local function inc(s)
+  if string.byte(s, 1) == 45 then
+    -- before 1970: one nearer to it, the distance less one
+    local digits = {}
+    for i = 2, #s do digits[i - 1] = string.byte(s, i) - 48 end
+    local i = #digits
+    while digits[i] == 0 do digits[i] = 9; i = i - 1 end
+    digits[i] = digits[i] - 1
+    local out = string.gsub(table.concat(digits), '^0+', '')
+    if out == '' then return '0' end
+    return '-' .. out
+  end
   local digits = {}
   for i = 1, #s do digits[i] = string.byte(s, i) - 48 end
   local i = #digits
