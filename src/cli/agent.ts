@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal, UsageError } from './common.js';
-import { findConfigFile, readConfig, resolveCa } from './config.js';
+import { envToken, findConfigFile, readConfig, resolveCa } from './config.js';
 import { DEFAULT_STATE_DIR, lockStateDir } from '../agent/state-lock.js';
 
 export function register(program: Command): void {
@@ -36,7 +36,7 @@ export function register(program: Command): void {
       const configFile = findConfigFile();
       const cfg = readConfig(configFile);
       const controlPlane = opts.controlPlane ?? g.api ?? process.env.OSWALK_API ?? cfg.api;
-      const token = g.token ?? process.env.OSWALK_TOKEN ?? cfg.token;
+      const token = g.token ?? envToken() ?? cfg.token;
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN (oswalk cluster init prints it)');
       if (!controlPlane && !opts.redis) throw new Error('pass --control-plane URL to join a cluster (or --redis URL to use Redis directly)');
       const ca = opts.redis ? undefined : resolveCa(g.caCert, cfg, configFile);
