@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { TestRedis } from '../helpers/redis.js';
 import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
 import { until } from '../helpers/until.js';
+import { oswalk } from '../helpers/cli.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import type { RunSpec, Runtime } from '../../src/agent/runtime/types.js';
 import type { JobRecord } from '../../src/state/jobs.js';
@@ -63,6 +64,15 @@ describe('a job naming no image on docker nodes: the node\'s default image, else
   it('registers each node\'s default image', async () => {
     const nodes = (await call<{ items: NodeRecord[] }>('/v1/nodes')).body.items;
     assert.deepEqual(Object.fromEntries(nodes.map((n) => [n.name, n.defaultImage])), { own: 'own-image:1', joined: 'cluster-image:1', bare: undefined });
+  });
+
+  it('shows each docker node\'s default image in `get nodes -o wide`', async () => {
+    const r = await oswalk(['--api', cp.url, '--token', TOKEN, 'get', 'nodes', '-o', 'wide']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\sDEFAULT IMAGE\s/);
+    for (const [node, image] of [['own', 'own-image:1'], ['joined', 'cluster-image:1'], ['bare', '<none>']]) {
+      assert.match(r.stdout, new RegExp(`^${node}\\s.*\\s${image}\\s`, 'm'), r.stdout);
+    }
   });
 
   it('runs it in the node\'s default image, from `run` (no runtime) and with runtime docker alike', async () => {
