@@ -158,7 +158,7 @@ export function normalize(m: ManifestInput): Manifest {
  * image, else to none: any node, a docker one running it in its default image. Manifests and
  * the jobs API (src/state/jobspec.ts) share it.
  */
-export function runtimeProblem(s: { runtime?: WorkloadRuntime; image?: string; privileged?: boolean }): { field: 'runtime' | 'image' | 'privileged'; reason: string } | undefined {
+export function runtimeProblem(s: { runtime?: WorkloadRuntime; image?: string; privileged?: boolean }): { field: 'image' | 'privileged'; reason: string } | undefined {
   const runtime = s.runtime ?? (s.image ? 'docker' : undefined);
   if (runtime === 'process' && s.image) {
     return { field: 'image', reason: 'a runtime "process" workload runs on the host and takes no image; remove spec.image or use runtime: docker' };

@@ -19,8 +19,8 @@ const NodeCertificate = Type.Object({
  * plane answers with what the agent needs to talk to Redis directly from then on (the control
  * plane is not on the data path) and, when it holds the cluster CA, a certificate for the node,
  * for the key of the request the agent sent (the key never leaves the node), and the cluster's
- * default image for docker nodes. The node renews it
- * as itself, presenting the certificate it has.
+ * default image for docker nodes. The node renews its certificate as itself, presenting the
+ * certificate it has.
  */
 export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
   const issue = async (csr: string, node: string) => {
