@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the images the compose cluster runs, each only when its inputs changed:
 #   oswalk-base:node20-bookworm base, named apart from the official node:20-bookworm-slim it stands in for (docker/base-image.sh: pulled, or built with debootstrap)
-#   oswalk:latest           control plane, agent, CLI; also the example jobs' image
+#   oswalk:latest           control plane, agent, CLI
 #   oswalk-redis:latest     Debian's redis-server on the base
 #   oswalk-prometheus:latest Debian's prometheus on the base, with the alert rules
 #   oswalk-alertmanager:latest Debian's prometheus-alertmanager on the base
@@ -9,7 +9,8 @@
 #   (the last three for compose's profile `monitoring`)
 # An image carries a label with the hash of its inputs; when the hash matches, the build is
 # skipped (a plain `docker build` would also hit its cache, but hashing the 100 MB context
-# takes longer than this check). --force rebuilds everything but the base.
+# takes longer than this check). --force rebuilds everything but the base. `docker compose up`
+# builds the same images itself when they are missing; this is the quick rebuild after a change.
 #   docker/build.sh [--force]
 set -euo pipefail
 cd "$(dirname "$0")/.."

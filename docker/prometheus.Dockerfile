@@ -13,6 +13,8 @@ RUN apt-get update -qq \
 COPY prometheus.yml alerts.yml /etc/prometheus/
 USER prometheus
 EXPOSE 9090
-# The bearer token comes from OSWALK_TOKEN in the environment: Prometheus does not expand
-# variables in its configuration, so it is written to the file the scrape configs name.
-ENTRYPOINT ["sh", "-c", "umask 077; printf %s \"$OSWALK_TOKEN\" >/prometheus/token && exec prometheus --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/prometheus --web.listen-address=0.0.0.0:9090 \"$@\"", "prometheus"]
+# The bearer token comes from the file OSWALK_TOKEN_FILE names, else from OSWALK_TOKEN:
+# Prometheus does not expand variables in its configuration, so it is written to the file the
+# scrape configs name. Started as root (compose: the token file is the control plane's user's
+# alone), it copies the token, then runs Prometheus as prometheus.
+ENTRYPOINT ["sh", "-c", "umask 077; if [ -n \"${OSWALK_TOKEN_FILE:-}\" ]; then cat \"$OSWALK_TOKEN_FILE\"; else printf %s \"$OSWALK_TOKEN\"; fi >/prometheus/token || exit 1; as=''; if [ \"$(id -u)\" = 0 ]; then chown prometheus:prometheus /prometheus/token; as='setpriv --reuid=prometheus --regid=prometheus --init-groups'; fi; exec $as prometheus --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/prometheus --web.listen-address=0.0.0.0:9090 \"$@\"", "prometheus"]

@@ -37,6 +37,12 @@ export interface AgentOptions {
   redisUrl?: string;
   prefix?: string;
   runtime: Runtime;
+  /**
+   * docker runtime: the image of jobs that name none. Absent: the cluster's (the control
+   * plane's --default-image, handed out at the join); with neither, the node takes only jobs
+   * with an image.
+   */
+  defaultImage?: string;
   /** This node's export directory; default: its Node manifest's exportDir, then DEFAULT_EXPORT_DIR. */
   exportDir?: string;
   stateDir: string;
@@ -88,6 +94,8 @@ interface JoinAnswer {
   redisUrl: string;
   prefix: string;
   nodeTimeoutMs: number;
+  /** The cluster's image for jobs that name none, when the control plane has one. */
+  defaultImage?: string;
   /** When the control plane holds the cluster CA. */
   nodeCertificate?: NodeCertificate;
 }
@@ -210,6 +218,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   let prefix = opts.prefix;
   /** This node's certificate, when the control plane gave it one: its chunk server is then HTTPS. */
   let tls: NodeTls | undefined;
+  let defaultImage = opts.runtime.name === 'docker' ? opts.defaultImage : undefined;
   if (opts.controlPlane) {
     // The key is made here and never leaves the node; the control plane signs its request.
     const { nodeCertificateRequest } = await import('../util/pki.js');
@@ -217,6 +226,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const j = await join(opts.controlPlane, opts.token, opts.node, request.csr, opts.ca, log);
     redisUrl ??= j.redisUrl;
     prefix ??= j.prefix;
+    if (opts.runtime.name === 'docker') defaultImage ??= j.defaultImage;
     if (j.nodeCertificate) tls = saveNodeTls(opts.stateDir, { key: request.key, cert: j.nodeCertificate.certificate, ca: j.nodeCertificate.caCert });
   }
   // A certificate of an earlier run, or of another cluster, must not outlive this join.
@@ -291,14 +301,14 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
         await runner.stopAll('lost');
       }
       epoch = await registerNode(redis, ks, {
-        name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name,
+        name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name, ...(defaultImage ? { defaultImage } : {}),
         cpus, memoryBytes, ...load(), exportDir, mountPath: opts.mountPath ?? '', ...(hostId ? { hostId } : {}),
       });
       // The first heartbeat sets the fence, so the first job claimed is not fenced at once.
       if (!(await beat())) throw new Error(`node ${opts.node} was marked down as it registered`);
       const stopped = await opts.runtime.cleanup({ cluster, node: opts.node }, runner.runningIds());
       const requeued = await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} restarted`, 'start');
-      log.info({ epoch, why, orphansStopped: stopped.length, requeued, cpus, memoryBytes, agentUrl }, 'registered');
+      log.info({ epoch, why, orphansStopped: stopped.length, requeued, cpus, memoryBytes, agentUrl, defaultImage }, 'registered');
     })().finally(() => {
       registering = undefined;
     });
@@ -314,7 +324,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     : undefined;
 
   const runner: JobRunner = new JobRunner({
-    redis, ks, node: opts.node, runtime: opts.runtime, log, registry, leaseMs, cluster, fence,
+    redis, ks, node: opts.node, runtime: opts.runtime, ...(defaultImage ? { defaultImage } : {}), log, registry, leaseMs, cluster, fence,
     canRun: () => mount?.usage().mountReady !== false,
     epoch: () => epoch,
     onStaleEpoch: () => void register('claim refused').catch((err: unknown) => log.error({ err }, 'registration failed')),

@@ -17,6 +17,8 @@ export interface RunnerOptions {
   ks: Keyspace;
   node: string;
   runtime: Runtime;
+  /** docker runtime: the image of jobs that name none; absent, such a job is not for this node. */
+  defaultImage?: string;
   log: Logger;
   registry: Registry;
   /** The current agent epoch (changes when the agent registers again). */
@@ -93,6 +95,14 @@ export class JobRunner {
         this.set(running.size);
       },
     });
+  }
+
+  /**
+   * The jobs taken at a report (no nodeSelector, no runtime) name no image: a docker node runs
+   * them only in its default image, and without one leaves them to the scheduler.
+   */
+  private get takesAnywhere(): boolean {
+    return this.o.runtime.name !== 'docker' || !!this.o.defaultImage;
   }
 
   get runningCount(): number {
@@ -276,7 +286,7 @@ export class JobRunner {
     this.reporting++;
     while (this.reports.length) {
       const batch = this.reports.splice(0, REPORT_BATCH);
-      const take = this.stopped || (this.o.canRun && !this.o.canRun()) ? undefined : { node: this.o.node, epoch: this.o.epoch(), leaseMs: this.o.leaseMs, max: this.o.claimBatch ?? 256 };
+      const take = this.stopped || (this.o.canRun && !this.o.canRun()) || !this.takesAnywhere ? undefined : { node: this.o.node, epoch: this.o.epoch(), leaseMs: this.o.leaseMs, max: this.o.claimBatch ?? 256 };
       try {
         const sent = monotonicMs();
         const { outcomes, next } = await completeAndTake(this.o.redis, this.o.ks, batch.map((b) => b.c), take, this.o.backoff ?? DEFAULT_BACKOFF);
@@ -301,7 +311,7 @@ export class JobRunner {
       jobId: claim.id,
       attempt: claim.attempt,
       node: this.o.node,
-      ...(spec.image ? { image: spec.image } : {}),
+      ...(spec.image ?? this.o.defaultImage ? { image: spec.image ?? this.o.defaultImage } : {}),
       command: [...spec.command, ...spec.args],
       env: spec.env,
       ...(spec.workingDir ? { workingDir: spec.workingDir } : {}),

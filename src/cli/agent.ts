@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal, UsageError } from './common.js';
-import { findConfigFile, readConfig, resolveCa } from './config.js';
+import { envToken, findConfigFile, readConfig, resolveCa } from './config.js';
 import { DEFAULT_STATE_DIR, lockStateDir } from '../agent/state-lock.js';
 
 export function register(program: Command): void {
@@ -11,6 +11,7 @@ export function register(program: Command): void {
     .requiredOption('--node <name>', 'name of this node in the cluster')
     .option('--control-plane <url>', 'control plane to join (default: --api, $OSWALK_API, then .oswalk/config.json); its certificate must be signed by the cluster CA (--ca-cert)')
     .addOption(new Option('--runtime <runtime>', 'how jobs run').choices(['docker', 'process']).default('process'))
+    .addOption(new Option('--default-image <image>', 'docker runtime: the image of jobs that name none (default: the control plane\'s --default-image; with neither, this node takes only jobs with an image)').env('OSWALK_DEFAULT_IMAGE'))
     .option('--export <dir>', 'this node\'s export directory (its files in the unified filesystem; default: its Node manifest\'s exportDir, then /srv/oswalk/export)')
     .option('--redis <url>', 'talk to this Redis directly instead of the one the control plane hands out')
     .option('--prefix <prefix>', 'Redis key prefix, with --redis (default {oswalk}:)')
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .option('--cpus <n>', 'offer at most this many CPUs to jobs')
     .option('--memory <size>', 'offer at most this much memory to jobs, e.g. 8Gi')
     .action(action(async (opts: {
-      node: string; controlPlane?: string; runtime: 'docker' | 'process'; export?: string; redis?: string; prefix?: string;
+      node: string; controlPlane?: string; runtime: 'docker' | 'process'; defaultImage?: string; export?: string; redis?: string; prefix?: string;
       stateDir: string; mount: string | false; shareDir?: string; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
     }, cmd: Command) => {
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
@@ -35,12 +36,14 @@ export function register(program: Command): void {
       const configFile = findConfigFile();
       const cfg = readConfig(configFile);
       const controlPlane = opts.controlPlane ?? g.api ?? process.env.OSWALK_API ?? cfg.api;
-      const token = g.token ?? process.env.OSWALK_TOKEN ?? cfg.token;
+      const token = g.token ?? envToken() ?? cfg.token;
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN (oswalk cluster init prints it)');
       if (!controlPlane && !opts.redis) throw new Error('pass --control-plane URL to join a cluster (or --redis URL to use Redis directly)');
       const ca = opts.redis ? undefined : resolveCa(g.caCert, cfg, configFile);
       const cpus = opts.cpus === undefined ? undefined : Number(opts.cpus);
       if (cpus !== undefined && !(cpus > 0)) throw new UsageError(`--cpus "${opts.cpus}" must be a number above 0`);
+      // From the environment it may be meant for other agents: only the flag is refused.
+      if (cmd.getOptionValueSource('defaultImage') === 'cli' && opts.runtime !== 'docker') throw new UsageError('--default-image is for --runtime docker: a process node runs a job on the host, without an image');
       const stateDir = resolve(opts.stateDir);
       mkdirSync(stateDir, { recursive: true });
       const lock = lockStateDir(stateDir, opts.node);
@@ -55,6 +58,7 @@ export function register(program: Command): void {
         ...(opts.prefix ? { prefix: opts.prefix } : {}),
         token,
         runtime: createRuntime(opts.runtime, { stateDir, logger: log.child({ runtime: opts.runtime }) }),
+        ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
         ...(opts.export ? { exportDir: resolve(opts.export) } : {}),
         stateDir,
         ...(opts.mount === false ? { mount: false } : { mountPath: resolve(opts.mount) }),

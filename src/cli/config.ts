@@ -89,15 +89,34 @@ export function writeConfigFile(file: string, cfg: CliConfig): string {
 }
 
 /**
- * API address, token and the cluster CA to trust: flags, then OSWALK_API / OSWALK_TOKEN /
- * OSWALK_CA_CERT, then the config file.
+ * The token of the environment: OSWALK_TOKEN, else the content of the file OSWALK_TOKEN_FILE
+ * names (a secret in a file, as the compose cluster's `certs` service makes it in the pki volume).
+ * Empty variables count as unset.
+ */
+export function envToken(): string | undefined {
+  if (process.env.OSWALK_TOKEN) return process.env.OSWALK_TOKEN;
+  const file = process.env.OSWALK_TOKEN_FILE;
+  if (!file) return undefined;
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new Error(`OSWALK_TOKEN_FILE ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}: point it at a readable file holding the token, or set OSWALK_TOKEN`);
+  }
+  if (!token) throw new Error(`OSWALK_TOKEN_FILE ${file} is empty: write the token there, or set OSWALK_TOKEN`);
+  return token;
+}
+
+/**
+ * API address, token and the cluster CA to trust: flags, then OSWALK_API / OSWALK_TOKEN (or
+ * OSWALK_TOKEN_FILE) / OSWALK_CA_CERT, then the config file.
  */
 export function resolveApi(flags: { api?: string; token?: string; caCert?: string }): { api: string; token: string; ca?: TrustedCa } {
   const file = findConfigFile();
   const cfg = readConfig(file);
   // An empty variable counts as unset, as in most CLIs.
   const api = flags.api || process.env.OSWALK_API || cfg.api;
-  const token = flags.token || process.env.OSWALK_TOKEN || cfg.token;
+  const token = flags.token || envToken() || cfg.token;
   if (!api) throw new Error('no control plane to talk to: pass --api URL, set OSWALK_API, start one with `oswalk up`, or run from the directory where `oswalk cluster init` ran');
   if (!token) throw new Error('no API token: pass --token, set OSWALK_TOKEN, or run from the directory where `oswalk cluster init` ran');
   const ca = resolveCa(flags.caCert, cfg, file);

@@ -4,7 +4,7 @@ import { DEFAULT_PREFIX } from '../state/keys.js';
 import { loadServerTls, type ServerTls } from '../util/tls.js';
 import type { ClusterCa } from '../util/pki.js';
 import { action, parseDuration, parseListen, untilSignal, UsageError } from './common.js';
-import { findClusterDir, pkiPaths, readConfig, resolveRedisUrl } from './config.js';
+import { envToken, findClusterDir, pkiPaths, readConfig, resolveRedisUrl } from './config.js';
 
 interface ControlPlaneFlags {
   redis?: string;
@@ -17,6 +17,7 @@ interface ControlPlaneFlags {
   prefix: string;
   caKey?: string;
   nodeCertTtl: string;
+  defaultImage?: string;
 }
 
 /**
@@ -66,8 +67,9 @@ export function register(program: Command): void {
     .option('--node-cert-ttl <duration>', 'how long a node certificate lasts; nodes renew theirs after two thirds of it', '30d')
     .option('--node-timeout <duration>', 'mark a node down when its heartbeats stop for this long', '5s')
     .option('--prefix <prefix>', 'Redis key prefix with a {hash tag}', DEFAULT_PREFIX)
+    .addOption(new Option('--default-image <image>', 'docker-runtime nodes run a job that names no image in this image, unless the agent has a --default-image of its own; agents take it when they join').env('OSWALK_DEFAULT_IMAGE'))
     .action(action(async (opts: ControlPlaneFlags, cmd: Command) => {
-      const token = cmd.optsWithGlobals().token ?? process.env.OSWALK_TOKEN ?? readConfig().token;
+      const token = cmd.optsWithGlobals().token ?? envToken() ?? readConfig().token;
       if (!token) throw new Error('no token: run `oswalk cluster init` first, or pass --token / set OSWALK_TOKEN');
       const { host, port } = parseListen(opts.listen);
       const { startControlPlane } = await import('../controlplane/index.js');
@@ -76,7 +78,7 @@ export function register(program: Command): void {
       const cp = await startControlPlane({
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
         tls, ...(ca ? { ca, nodeCertLifetimeMs: parseDuration(opts.nodeCertTtl) } : {}),
-        prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout),
+        prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout), ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
       });
       await untilSignal();
       await cp.close();

@@ -54,7 +54,7 @@ export function registerGetObjects(get: Command): void {
         { header: 'READY', value: (r) => `${r.ready}/${r.manifest.spec.replicas}` },
         { header: 'PHASE', value: (r) => r.status?.phase },
         { header: 'RESTARTS', value: (r) => r.restarts },
-        { header: 'RUNTIME', value: (r) => r.manifest.spec.runtime },
+        { header: 'RUNTIME', value: (r) => r.manifest.spec.runtime ?? 'any' },
         { header: 'IMAGE / COMMAND', value: (r) => r.manifest.spec.image ?? r.manifest.spec.command.join(' ') },
         { header: 'CPUS', value: (r) => r.manifest.spec.resources.cpus, wide: true },
         { header: 'NODE SELECTOR', value: (r) => formatLabels(r.manifest.spec.nodeSelector), wide: true },

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { action, parseMemoryFlag, untilSignal } from './common.js';
-import { readConfig, resolveRedisUrl } from './config.js';
+import { envToken, readConfig, resolveRedisUrl } from './config.js';
 import { DEFAULT_PREFIX, keyspace } from '../state/keys.js';
 import { nodeStateDir, warnIfNotANode } from './node-check.js';
 
@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .option('--cache-size <size>', 'disk cache for chunks fetched from other nodes', '1Gi')
     .option('--file-cache-size <size>', 'disk cache of whole files read end to end, which later opens read at local-disk speed (FUSE passthrough); 0 turns it off', '4Gi')
     .action(action(async (dir: string, opts: { node: string; redis?: string; prefix: string; stateDir?: string; cacheSize: string; fileCacheSize: string }, cmd: Command) => {
-      const token = (cmd.optsWithGlobals() as { token?: string }).token || process.env.OSWALK_TOKEN || readConfig().token;
+      const token = (cmd.optsWithGlobals() as { token?: string }).token || envToken() || readConfig().token;
       if (!token) throw new Error('no token: pass --token or set OSWALK_TOKEN; it lets this node fetch chunks from the others');
       const stateDir = opts.stateDir ?? nodeStateDir(opts.node, '--state-dir with its agent\'s state directory');
       const redisUrl = resolveRedisUrl(opts.redis);

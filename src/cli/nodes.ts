@@ -35,6 +35,8 @@ export const NODE_COLUMNS: Column<NodeRecord>[] = [
   { header: 'LABELS', value: (n) => formatLabels(n.labels) },
   { header: 'ADDRESS', value: (n) => n.address, wide: true },
   { header: 'AGENT', value: (n) => n.agentUrl, wide: true },
+  // Where a job that names no image runs on a docker node; none: it takes only jobs with one.
+  { header: 'DEFAULT IMAGE', value: (n) => (n.runtime === 'docker' ? n.defaultImage ?? '<none>' : undefined), wide: true },
   { header: 'AGE', value: (n) => formatAge(Date.now() - n.registeredAt), wide: true, ticks: true },
 ];
 

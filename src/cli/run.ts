@@ -196,7 +196,7 @@ export function register(program: Command): void {
     .argument('<command...>', 'the program and its arguments (put them after --)')
     .option('--cpus <n>', 'CPUs to reserve', positiveNumber, '1')
     .option('--memory <size>', 'memory to reserve and limit the job to, e.g. 512Mi')
-    .option('--image <image>', 'container image (docker runtime)')
+    .option('--image <image>', 'container image (docker runtime; default: a docker node runs the job in its default image)')
     .option('--node-selector <k=v,...>', 'only nodes with these labels (oswalk.dev/node=NAME pins a node)')
     .addOption(new Option('--runtime <runtime>', 'docker or process (default: docker with --image, else any)').choices(['docker', 'process']))
     .option('-e, --env <NAME=value>', 'environment variable, its value exactly as given (repeatable; NAME alone passes this shell\'s value)', collect, [] as string[])
@@ -217,7 +217,7 @@ export function register(program: Command): void {
       // As docker run -it: a terminal session needs one here, to take keys from and size by.
       if (opts.tty && !process.stdin.isTTY) throw new UsageError('-t needs a terminal, and standard input is not one: run it from a terminal, or leave out -t (output then comes as from a pipe)');
       if (command[0] === '') throw new UsageError('the command is an empty string: give a program to run, as in oswalk run -- ./my_program');
-      if (opts.image === '') throw new UsageError('--image is empty: give an image name, or leave --image out to run on the host');
+      if (opts.image === '') throw new UsageError('--image is empty: give an image name, or leave --image out (a process node runs the job on the host, a docker node in its default image)');
       if (opts.name !== undefined) await checkName(opts.name);
       const api = client(cmd);
       const env = envFlags(opts.env);

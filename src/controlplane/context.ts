@@ -11,6 +11,11 @@ export interface ControlPlaneConfig {
   agentRedisUrl: string;
   /** A node whose last heartbeat is older than this is marked down. */
   nodeTimeoutMs: number;
+  /**
+   * The image docker nodes run a job in when it names none, handed to agents as they join;
+   * a node's own --default-image wins.
+   */
+  defaultImage?: string;
   /** Unique id of this control-plane process (leader lease holder). */
   id: string;
   /** What signs node certificates, and for how long they last; absent: nodes get none. */

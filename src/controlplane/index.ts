@@ -24,6 +24,8 @@ export interface ControlPlaneOptions {
   port: number;
   prefix?: string;
   nodeTimeoutMs?: number;
+  /** docker nodes: the image of jobs that name none, unless a node has its own (ControlPlaneConfig). */
+  defaultImage?: string;
   /**
    * The cluster CA, to give each joining node a certificate of its own (and to check the ones
    * nodes present); without it nodes get none, and their chunk servers speak plain HTTP.
@@ -58,6 +60,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       token: opts.token,
       agentRedisUrl: opts.agentRedisUrl ?? opts.redisUrl,
       nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000,
+      ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
       id,
       ...(opts.ca && opts.tls !== 'insecure-http' ? { nodeCa: { ca: opts.ca, lifetimeMs: opts.nodeCertLifetimeMs ?? NODE_CERT_LIFETIME_MS } } : {}),
     },

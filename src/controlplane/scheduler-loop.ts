@@ -50,7 +50,8 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
   let ids = view.ids;
   const first = await pendingJobs(redis, ks, ids, memory.jobs);
   const nodes: SchedNode[] = snapNodes.map((n) => ({
-    name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, cpus: n.cpus, memoryBytes: n.memoryBytes,
+    name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, ...(n.defaultImage ? { defaultImage: n.defaultImage } : {}),
+    cpus: n.cpus, memoryBytes: n.memoryBytes,
     allocated: { milliCpus: n.allocated.milliCpus, memoryBytes: n.allocated.memoryBytes }, load1: n.load1,
     usedCpus: n.usedCpus ?? 0, burstCpus: n.burstCpus ?? 0, ...(n.hostId ? { host: n.hostId } : {}),
     ...(n.mountReady === false ? { mountDown: n.mountError || 'the cluster filesystem is not mounted' } : {}),

@@ -8,7 +8,8 @@
  *   missing falls back to DEFAULT_RESOURCES. `resources.memory` as written becomes
  *   `memoryBytes`.
  * - Job and Service: `command`, `args` `[]`, `env`, `nodeSelector` `{}`, `backoffLimit` 6,
- *   `priority` 0, `privileged` false, `runtime` 'docker' with an image else 'process'.
+ *   `priority` 0, `privileged` false, `runtime` 'docker' with an image, else absent (any node:
+ *   a process node, or a docker node's default image).
  *   Job: `parallelism` and `completions` 1. Service: `replicas` 1, `restartPolicy` 'Always'.
  * - Node `spec`: `name` (= metadata.name), `labels` `{}`, `capacity: { cpus?, memoryBytes? }`
  *   where a missing value means "what the agent measures".
@@ -63,7 +64,7 @@ interface WorkloadSpec {
   backoffLimit: number;
   priority: number;
   nodeSelector: Record<string, string>;
-  runtime: WorkloadRuntime;
+  runtime?: WorkloadRuntime;
   privileged: boolean;
 }
 
@@ -154,20 +155,18 @@ export function normalize(m: ManifestInput): Manifest {
 /**
  * What a workload's runtime cannot take, which would otherwise be accepted and ignored (or fail
  * only when the job starts): the field at fault and why. `runtime` defaults to docker with an
- * image, else process. Manifests and the jobs API (src/state/jobspec.ts) share it.
+ * image, else to none: any node, a docker one running it in its default image. Manifests and
+ * the jobs API (src/state/jobspec.ts) share it.
  */
-export function runtimeProblem(s: { runtime?: WorkloadRuntime; image?: string; privileged?: boolean }): { field: 'runtime' | 'image' | 'privileged'; reason: string } | undefined {
-  const runtime = s.runtime ?? (s.image ? 'docker' : 'process');
-  if (runtime === 'docker' && !s.image) {
-    return { field: 'runtime', reason: 'runtime "docker" needs spec.image; add an image or use runtime: process' };
-  }
+export function runtimeProblem(s: { runtime?: WorkloadRuntime; image?: string; privileged?: boolean }): { field: 'image' | 'privileged'; reason: string } | undefined {
+  const runtime = s.runtime ?? (s.image ? 'docker' : undefined);
   if (runtime === 'process' && s.image) {
     return { field: 'image', reason: 'a runtime "process" workload runs on the host and takes no image; remove spec.image or use runtime: docker' };
   }
-  if (runtime === 'process' && s.privileged) {
+  if (runtime !== 'docker' && s.privileged) {
     return {
       field: 'privileged',
-      reason: 'a runtime "process" workload runs on the host as the agent, so privileged (FUSE in a container) means nothing to it; remove spec.privileged or use runtime: docker with an image',
+      reason: 'privileged means FUSE in a container, which only the docker runtime runs (a process workload runs on the host as the agent); use runtime: docker or an image, or remove spec.privileged',
     };
   }
   return undefined;
@@ -178,7 +177,7 @@ function workload(s: JobSpecInput | ServiceSpecInput): WorkloadSpec {
   if (!s.image && !s.command?.length) {
     throw new FieldProblem(at('command'), 'needs a command or an image: add command: ["program", "arg"] or image: NAME', at());
   }
-  const runtime = s.runtime ?? (s.image ? 'docker' : 'process');
+  const runtime = s.runtime ?? (s.image ? 'docker' : undefined);
   const problem = runtimeProblem(s);
   if (problem) throw new FieldProblem(at(problem.field), problem.reason);
   if (s.workingDir !== undefined) absolutePath(s.workingDir, at('workingDir'));
@@ -196,9 +195,9 @@ function workload(s: JobSpecInput | ServiceSpecInput): WorkloadSpec {
     backoffLimit: s.backoffLimit ?? DEFAULT_BACKOFF_LIMIT,
     priority: s.priority ?? 0,
     nodeSelector: labels(s.nodeSelector, at('nodeSelector')),
-    runtime,
     privileged: s.privileged ?? false,
   };
+  if (runtime) out.runtime = runtime;
   if (s.image !== undefined) out.image = s.image;
   if (s.workingDir !== undefined) out.workingDir = s.workingDir;
   return out;

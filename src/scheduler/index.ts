@@ -1,7 +1,8 @@
 /**
  * Placement as a pure function, after Nomad's scheduler: for each pending job (in queue
  * order: priority, then age) keep the feasible nodes — ready with the cluster filesystem
- * mounted, matching the nodeSelector and runtime, with free CPUs and memory — rank them and
+ * mounted, matching the nodeSelector and runtime (and, for a job naming no image, with a way to
+ * run it: the process runtime or a default image), with free CPUs and memory — rank them and
  * take the best, then count the job's reservation against that node before looking at the
  * next job. A job that fits nowhere gets a reason a person can act on.
  *
@@ -23,6 +24,11 @@ export interface SchedNode {
   status: 'ready' | 'down' | 'draining';
   labels: Record<string, string>;
   runtime: string;
+  /**
+   * A docker node's image for jobs that name none (its own, else the cluster's); a docker node
+   * without one takes only jobs with an image.
+   */
+  defaultImage?: string;
   cpus: number;
   memoryBytes: number;
   /** Reserved by jobs already placed there. */
@@ -58,6 +64,8 @@ export interface SchedJob {
   nodeSelector: Record<string, string>;
   /** The runtime the node must run; absent: any. */
   runtime?: string;
+  /** Absent: the job runs on a process node, or in a docker node's default image. */
+  image?: string;
   /** The group whose limit in GroupLimits applies ('Job/<name>' for a Job manifest's records). */
   group?: string;
 }
@@ -109,6 +117,12 @@ function matches(node: SchedNode, sel: Record<string, string>): boolean {
     if (have !== v) return false;
   }
   return true;
+}
+
+/** Whether the node can run the job at all: its runtime, and an image for a docker node. */
+function runs(node: SchedNode, job: SchedJob): boolean {
+  if (job.runtime && node.runtime !== job.runtime) return false;
+  return !!job.image || node.runtime !== 'docker' || !!node.defaultImage;
 }
 
 interface Free {
@@ -190,10 +204,19 @@ function whyNot(job: SchedJob, nodes: SchedNode[], free: Map<string, Free>): str
     const why = ready.slice(0, 3).map((n) => `${n.name}: ${n.mountDown}`).join('; ');
     return `no ready ${sel ? 'matching ' : ''}node has the cluster filesystem mounted (${why}${ready.length > 3 ? '; …' : ''})`;
   }
-  const rt = job.runtime ? mounted.filter((n) => n.runtime === job.runtime) : mounted;
   const withMount = mounted.length < ready.length ? ' with the cluster filesystem mounted' : '';
-  if (!rt.length) return `no ready ${sel ? 'matching ' : ''}node${withMount} runs the ${job.runtime} runtime`;
-  const which = sel || job.runtime ? 'largest matching node' : 'largest node';
+  const ofRuntime = job.runtime ? mounted.filter((n) => n.runtime === job.runtime) : mounted;
+  if (!ofRuntime.length) return `no ready ${sel ? 'matching ' : ''}node${withMount} runs the ${job.runtime} runtime`;
+  const rt = ofRuntime.filter((n) => runs(n, job));
+  if (!rt.length) {
+    // Only docker nodes without a default image are left.
+    const fix = 'set the job\'s image (--image, spec.image), or give the docker nodes a default one (oswalk agent or oswalk control-plane --default-image)';
+    return job.runtime
+      ? `names no image, and no ready ${sel ? 'matching ' : ''}docker node${withMount} has a default image: ${fix}`
+      : `names no image, and no ready ${sel ? 'matching ' : ''}node${withMount} runs the process runtime or has a default image: ${fix}`;
+  }
+  const constrained = sel || job.runtime || rt.length < mounted.length;
+  const which = constrained ? 'largest matching node' : 'largest node';
   const maxCpu = Math.max(...rt.map((n) => Math.round(n.cpus * 1000)));
   if (job.milliCpus > maxCpu) return `needs ${formatCpus(job.milliCpus)}; the ${which} has ${formatCpus(maxCpu)}`;
   const maxMem = Math.max(...rt.map((n) => n.memoryBytes));
@@ -201,7 +224,7 @@ function whyNot(job: SchedJob, nodes: SchedNode[], free: Map<string, Free>): str
   const roomiest = rt.map((n) => free.get(n.name)!).sort((a, b) => b.freeMilli - a.freeMilli || a.node.name.localeCompare(b.node.name))[0];
   const needs = job.memoryBytes ? `${formatCpus(job.milliCpus)} and ${formatBytes(job.memoryBytes)}` : formatCpus(job.milliCpus);
   const most = `most free: ${roomiest.node.name} with ${formatCpus(roomiest.freeMilli)}${job.memoryBytes ? ` and ${formatBytes(roomiest.freeMem)}` : ''}`;
-  return `all ${sel || job.runtime ? 'matching ' : ''}nodes are full (needs ${needs}; ${most})`;
+  return `all ${constrained ? 'matching ' : ''}nodes are full (needs ${needs}; ${most})`;
 }
 
 export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; groups?: GroupLimits }, strategy: Strategy = 'spread'): SchedulePlan {
@@ -230,7 +253,7 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; gr
       plan.waiting.push({ jobId: job.id, reason: `${job.group} runs ${group.limit} at a time (its parallelism)` });
       continue;
     }
-    const shape = `${job.milliCpus}|${job.memoryBytes}|${job.runtime ?? ''}|${selectorText(job.nodeSelector)}`;
+    const shape = `${job.milliCpus}|${job.memoryBytes}|${job.runtime ?? ''}|${job.image ? 'image' : ''}|${selectorText(job.nodeSelector)}`;
     const known = noFit.get(shape);
     if (known !== undefined) {
       plan.waiting.push({ jobId: job.id, reason: known });
@@ -239,7 +262,7 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; gr
     let best: Free | undefined;
     let bestScore: number[] = [];
     for (const n of ready) {
-      if (job.runtime && n.runtime !== job.runtime) continue;
+      if (!runs(n, job)) continue;
       if (!matches(n, job.nodeSelector)) continue;
       const f = free.get(n.name)!;
       if (f.freeMilli < job.milliCpus || f.freeMem < job.memoryBytes) continue;

@@ -114,7 +114,7 @@ function submitRecord(j: NewJob & { id: string }): string {
     restartPolicy: j.spec.restartPolicy,
     backoffLimit: j.spec.backoffLimit,
     // No placement constraint: a completing agent may take the job itself (completeJob-1.lua).
-    anywhere: Object.keys(j.spec.nodeSelector).length === 0 && !j.spec.runtime ? '1' : '',
+    anywhere: Object.keys(j.spec.nodeSelector).length === 0 && !j.spec.runtime && !j.spec.image ? '1' : '',
     // A terminal session is watched for its client from its submit on (touchTerminalClient).
     ...(j.spec.tty ? { clientGraceMs: TERMINAL_CLIENT_GRACE_MS } : {}),
   });
@@ -417,6 +417,8 @@ export interface PendingJob {
   priority: number;
   nodeSelector: Record<string, string>;
   runtime?: string;
+  /** Absent: a process node, or a docker node's default image. */
+  image?: string;
   /** 'Job/<name>' for the records of a Job manifest (its parallelism applies). */
   group?: string;
 }
@@ -467,7 +469,7 @@ export async function pendingJobs(redis: Redis, ks: Keyspace, ids: string[], kno
       const s = JSON.parse(spec) as JobSpec;
       const job: PendingJob = {
         id: unknown[k], milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
-        nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}),
+        nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}), ...(s.image ? { image: s.image } : {}),
         ...(ownerKind === 'Job' ? { group: `Job/${ownerName}` } : {}),
       };
       fetched.set(job.id, job);

@@ -14,6 +14,8 @@ export interface NodeRecord {
   agentUrl: string;
   labels: Record<string, string>;
   runtime: RuntimeName;
+  /** docker runtime: the image of jobs that name none (the agent's own, else the cluster's); absent: it takes only jobs with an image. */
+  defaultImage?: string;
   /** Capacity, read from the OS by the agent (or capped by the Node manifest). */
   cpus: number;
   memoryBytes: number;

@@ -88,7 +88,8 @@ describe('oswalk get: selectors, output forms, watch; oswalk diff', () => {
     assert.match(wide.stdout, /^ID\s+NAME\s+STATE\s+NODE\s+ATTEMPT\s+EXIT\s+TIME\s+REASON\s+OWNER\s+IMAGE \/ COMMAND\s+AGE$/m);
     assert.match(wide.stdout, /\sfront-0\s+succeeded\s+n1\s.*\sJob\/front\s+true\s+\d+s *$/m);
     assert.doesNotMatch((await oswalk(['get', 'jobs'])).stdout, /OWNER/);
-    assert.match((await oswalk(['get', 'nodes', '-o', 'wide'])).stdout, /^n1\s+ready\s.*\s127\.0\.0\.1\s+http:\/\/127\.0\.0\.1:\d+\s+\d+s *$/m);
+    // A process node has no DEFAULT IMAGE ("-"): it runs jobs on the host.
+    assert.match((await oswalk(['get', 'nodes', '-o', 'wide'])).stdout, /^n1\s+ready\s.*\s127\.0\.0\.1\s+http:\/\/127\.0\.0\.1:\d+\s+-\s+\d+s *$/m);
     assert.match((await oswalk(['get', 'svc', '-o', 'wide'])).stdout, /^db\s+0\/0\s.*\s0\.1\s+-\s+app=db,tier=back *$/m);
     const noNames = await oswalk(['status', '-o', 'name']);
     assert.equal(noNames.code, 2);

@@ -78,6 +78,22 @@ describe('API tokens with roles, and the audit log', () => {
     assert.match(table.stdout, /^NAME +ROLE +AGE +EXPIRES +CREATED BY *\nboss +admin +\d+s +never +cluster-token\n/);
   });
 
+  it('reads the token from the file OSWALK_TOKEN_FILE names when OSWALK_TOKEN is unset or empty, and says what is wrong with a bad one', async () => {
+    const file = join(root, 'token');
+    writeFileSync(file, `${CLUSTER_TOKEN}\n`, { mode: 0o600 });
+    const env = { OSWALK_API: cp.url, OSWALK_CA_CERT: caFile, OSWALK_TOKEN_FILE: file };
+    for (const token of [undefined, '']) {
+      const r = await oswalk(['get', 'nodes'], { cwd: root, env: { ...env, ...(token === undefined ? {} : { OSWALK_TOKEN: token }) } });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const missing = await oswalk(['get', 'nodes'], { cwd: root, env: { ...env, OSWALK_TOKEN_FILE: join(root, 'no-such-token') } });
+    assert.equal(missing.code, EXIT_FAILED);
+    assert.match(missing.stderr, /OSWALK_TOKEN_FILE \S+no-such-token: ENOENT: point it at a readable file holding the token, or set OSWALK_TOKEN/);
+    writeFileSync(join(root, 'empty'), '\n');
+    const empty = await oswalk(['get', 'nodes'], { cwd: root, env: { ...env, OSWALK_TOKEN_FILE: join(root, 'empty') } });
+    assert.match(empty.stderr, /OSWALK_TOKEN_FILE \S+empty is empty/);
+  });
+
   it('a read-only token looks but cannot run, apply or manage tokens: 403 naming the role it needs', async () => {
     for (const args of [['status'], ['get', 'jobs'], ['get', 'nodes']]) {
       const r = await as(secrets.viewer, args);

@@ -1,12 +1,16 @@
 /**
  * End to end against the compose cluster of compose.yaml (Redis, control plane, three agents,
- * and the monitoring profile: Prometheus, Alertmanager, the Redis exporter): the example
- * manifests share a file between agent-1 and agent-3 through the unified filesystem; `oswalk
- * status` shows three ready nodes; Prometheus scrapes every service and Redis through the
+ * and the monitoring profile: Prometheus, Alertmanager, the Redis exporter), brought up as the
+ * README says: the base image, then `up` alone, which builds the other images (tags of this
+ * test's own, so this checkout's code is what runs), shares the mount directory on the host and
+ * makes the token. The README's first command and the example manifests run in the nodes'
+ * default image; the examples share a file between agent-1 and agent-3 through the unified
+ * filesystem; `oswalk status` shows three ready nodes; Prometheus scrapes every service and Redis through the
  * exporter, promtool accepts their metrics, the alert rules are loaded and a failed job's alert
  * reaches Alertmanager; `docker kill` of an agent: its job container is
  * killed by its guard within the node timeout, before the job starts again elsewhere, where it
- * finishes, and the node is marked down; `down -v` leaves nothing behind.
+ * finishes, and the node is marked down; `down -v` leaves nothing behind, the host's shared
+ * mount directory included.
  *
  * The CLI runs inside the control-plane container (its OSWALK_API and OSWALK_TOKEN point it at
  * the cluster), so this tests the image as a user gets it. The cluster has its own project name,
@@ -19,7 +23,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/redis.js';
 import {
-  DockerEngine, StopWaiting, alertNames, alertmanagerAlerts, buildImages, composeCommand, containerIp, docker, getMetrics, mustRun, promAlertmanagers, promRules,
+  DockerEngine, StopWaiting, alertNames, alertmanagerAlerts, composeCommand, containerIp, docker, getMetrics, mustRun, promAlertmanagers, promRules,
   promTargets, promtoolCheckMetrics, repoRoot, run, waitFor,
 } from './docker.js';
 
@@ -32,6 +36,11 @@ const id = randomBytes(4).toString('hex');
 const project = `oswalk-e2e-${id}`;
 const shared = `/run/oswalk-e2e-${id}`;
 const AGENTS = ['agent-1', 'agent-2', 'agent-3'];
+/** The images `up` builds, under tags of this run's own (removed at the end). */
+const IMAGES = {
+  OSWALK_IMAGE: `oswalk-e2e-${id}:latest`, REDIS_IMAGE: `oswalk-e2e-${id}-redis:latest`, PROMETHEUS_IMAGE: `oswalk-e2e-${id}-prometheus:latest`,
+  ALERTMANAGER_IMAGE: `oswalk-e2e-${id}-alertmanager:latest`, REDIS_EXPORTER_IMAGE: `oswalk-e2e-${id}-redis-exporter:latest`,
+};
 
 interface NodeView { name: string; status: string; cpus: number }
 interface JobView { id: string; name: string; state: string; node?: string; lastNode?: string; attempt: number; startedAt?: string }
@@ -45,11 +54,13 @@ describe('compose cluster end to end', { skip }, () => {
   let env: NodeJS.ProcessEnv;
   let promPort = 0;
   let alertmanagerPort = 0;
-  const token = randomBytes(24).toString('hex');
+  /** The cluster token the certs service made (read in `before`, as the README says). */
+  let token = '';
 
   const composeRun = (...args: string[]) => mustRun(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', ...args], { env, timeoutMs: 10 * 60_000 });
   const containerOf = (service: string): string => {
-    const cid = composeRun('ps', '-q', service).trim();
+    // certs has exited: v2 lists it only with --all, which 1.29 does not know (it lists it anyway).
+    const cid = (compose!.length === 2 && service === 'certs' ? composeRun('ps', '--all', '-q', service) : composeRun('ps', '-q', service)).trim();
     if (!cid) throw new Error(`compose service ${service} has no container`);
     return cid;
   };
@@ -93,20 +104,26 @@ describe('compose cluster end to end', { skip }, () => {
     run('docker', ['ps', '-aq', '--filter', `label=oswalk.cluster=${clusterId()}`, ...labels.flatMap((l) => ['--filter', `label=${l}`])]).stdout.split('\n').filter(Boolean);
 
   before(async () => {
-    buildImages();
+    // README step 1: the base image, which compose cannot build (a no-op when it is there).
+    mustRun('bash', [join(repoRoot, 'docker', 'base-image.sh')], { timeoutMs: 15 * 60_000 });
     promPort = await freePort();
     alertmanagerPort = await freePort();
+    // No OSWALK_TOKEN and no set-up of the host: `up` alone does both.
+    const { OSWALK_TOKEN: _, ...inherited } = process.env;
     env = {
-      ...process.env, OSWALK_TOKEN: token, OSWALK_SHARED_DIR: shared,
+      ...inherited, ...IMAGES, OSWALK_SHARED_DIR: shared,
       OSWALK_CONTROL_PLANE_PORT: String(await freePort()), OSWALK_PROMETHEUS_PORT: String(promPort),
       OSWALK_ALERTMANAGER_PORT: String(alertmanagerPort),
     };
-    mustRun('bash', [join(repoRoot, 'docker', 'host-setup.sh')], { env });
-    const up = run(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', 'up', '-d'], { env, timeoutMs: 5 * 60_000 });
+    const started = Date.now();
+    const up = run(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', 'up', '-d'], { env, timeoutMs: 30 * 60_000 });
     if (up.status !== 0) {
-      const logs = ['control-plane', ...AGENTS].map((s) => `--- ${s}\n${run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', '--tail', '30', s], { env }).stdout}`).join('\n');
+      const logs = ['host-setup', 'control-plane', ...AGENTS].map((s) => `--- ${s}\n${run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', '--tail', '30', s], { env }).stdout}`).join('\n');
       throw new Error(`compose up failed:\n${up.stderr.slice(-3000)}\n${logs}`);
     }
+    process.stderr.write(`# compose up (building ${Object.keys(IMAGES).length} images) took ${Math.round((Date.now() - started) / 1000)} s\n`);
+    // README: the token the certs service made, from its file in the pki volume.
+    token = docker('exec', containerOf('control-plane'), 'cat', '/etc/oswalk/pki/token').trim();
   });
 
   after(() => {
@@ -116,7 +133,20 @@ describe('compose cluster end to end', { skip }, () => {
     const left = id ? jobContainers() : [];
     if (left.length) run('docker', ['rm', '-f', ...left]);
     run('bash', [join(repoRoot, 'docker', 'host-setup.sh'), '--down'], { env });
+    run('docker', ['rmi', ...Object.values(IMAGES)]);
+    // The build stages the classic builder leaves untagged.
+    run('docker', ['image', 'prune', '-f', '--filter', 'label=dev.oswalk.stage=build']);
     return engine.stop();
+  });
+
+  test('up made a cluster token, printed it once in the certs log, and hands it to no environment', () => {
+    assert.match(token, /^[0-9a-f]{48}$/);
+    const certs = run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', 'certs'], { env }).stdout;
+    assert.match(certs, new RegExp(`made the cluster token: ${token}`));
+    assert.match(certs, /the cluster token: docker compose exec control-plane cat \/etc\/oswalk\/pki\/token/);
+    for (const service of ['certs', 'control-plane', 'prometheus', ...AGENTS]) {
+      assert.ok(!docker('inspect', containerOf(service)).includes(token), `${service}: the token is in the container's configuration`);
+    }
   });
 
   test('oswalk status shows three ready nodes with CPUs', async () => {
@@ -153,6 +183,21 @@ describe('compose cluster end to end', { skip }, () => {
     }
     // The agents reach Redis over TLS: they are ready, so they did.
     assert.equal(status().filter((n) => n.status === 'ready').length, 3);
+  });
+
+  test('the README\'s first command runs in the nodes\' default image, with its output and exit code', () => {
+    const r = run('docker', ['exec', containerOf('control-plane'), 'oswalk', 'run', '--', 'sh', '-c', 'echo hello from $OSWALK_NODE; exit 3']);
+    assert.equal(r.status, 3, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /^hello from agent-[123]\n$/);
+  });
+
+  test('the example Jobs without an image run to completion, from a manifest as from `run`', async () => {
+    oswalk('apply', '-f', 'manifests/examples/hello-job.yaml');
+    oswalk('apply', '-f', 'manifests/examples/parallel-job.yaml');
+    const [hello] = await jobSucceeded('hello', 120_000);
+    assert.match(oswalk('logs', hello.id), /^hello from OS Walk\n$/);
+    const pieces = await jobSucceeded('parallel', 180_000);
+    assert.equal(pieces.length, 6);
   });
 
   test('a file written by a job on agent-1 is read back by a job pinned to agent-3', async () => {
@@ -214,7 +259,7 @@ describe('compose cluster end to end', { skip }, () => {
     assert.deepEqual((await promAlertmanagers(url)).map((a) => a.url), ['http://alertmanager:9093/api/v2/alerts']);
     const manifest = [
       'apiVersion: oswalk.dev/v1', 'kind: Job', 'metadata:', '  name: fail-once', 'spec:',
-      '  image: oswalk:latest', '  command: ["sh", "-c", "exit 3"]', '  backoffLimit: 0', '',
+      '  command: ["sh", "-c", "exit 3"]', '  backoffLimit: 0', '',
     ].join('\n');
     mustRun('docker', ['exec', '-i', containerOf('control-plane'), 'sh', '-c', 'cat > /tmp/fail-once.yaml'], { input: manifest });
     oswalk('apply', '-f', '/tmp/fail-once.yaml');
@@ -229,7 +274,7 @@ describe('compose cluster end to end', { skip }, () => {
   test('docker kill of an agent: its job container dies within the fence, before the job starts again elsewhere; the node is marked down', async (t) => {
     const manifest = [
       'apiVersion: oswalk.dev/v1', 'kind: Job', 'metadata:', '  name: survive-kill', 'spec:',
-      '  image: oswalk:latest', '  command: ["sh", "-c", "sleep 15; echo survived"]', '  backoffLimit: 3',
+      '  command: ["sh", "-c", "sleep 15; echo survived"]', '  backoffLimit: 3',
       '  resources:', '    cpus: 100m', '    memory: 32Mi', '',
     ].join('\n');
     const cp = containerOf('control-plane');
@@ -274,7 +319,7 @@ describe('compose cluster end to end', { skip }, () => {
       jobContainers(`oswalk.node=${victim}`, `oswalk.job=${running.id}`).length === 0 ? true : undefined);
   });
 
-  test('down -v leaves no container, network, volume or mount behind', () => {
+  test('down -v leaves no container, network, volume, mount or shared directory behind', () => {
     composeRun('down', '-v', '--timeout', '30');
     const byProject = `label=com.docker.compose.project=${project}`;
     assert.equal(docker('ps', '-aq', '--filter', byProject).trim(), '', 'containers left');
@@ -282,8 +327,8 @@ describe('compose cluster end to end', { skip }, () => {
     assert.equal(docker('volume', 'ls', '-q', '--filter', byProject).trim(), '', 'volumes left');
     assert.deepEqual(jobContainers(), [], 'job containers left');
     assert.deepEqual(mountsUnder(shared), [], 'mounts left under the shared directory');
-    // The README's last step: the agents' empty mount points go with the directory.
-    mustRun('bash', [join(repoRoot, 'docker', 'host-setup.sh'), '--down'], { env });
+    // The host-setup service unshared and removed it as it stopped, the agents' mount points with it.
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === shared), `${shared} is still a mount`);
     assert.equal(existsSync(shared), false, `${shared} is still there`);
   });
 });

@@ -298,7 +298,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
       apiVersion: 'oswalk.dev/v1', kind: 'Service', metadata: { name: 'web' },
       spec: {
         command: ['sh', '-c', 'echo "replica $OSWALK_REPLICA_INDEX"; exec sleep 60'], args: [], env: {}, resources: { cpus: 0.1, memoryBytes: 0 },
-        backoffLimit: 6, priority: 0, nodeSelector: {}, runtime: 'process', privileged: false, replicas: 2, restartPolicy: 'Always',
+        backoffLimit: 6, priority: 0, nodeSelector: {}, privileged: false, replicas: 2, restartPolicy: 'Always',
       },
     };
     const { redis, ks } = cp.ctx;
@@ -329,7 +329,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
       apiVersion: 'oswalk.dev/v1', kind: 'Job', metadata: { name: 'sweep' },
       spec: {
         command: ['sh', '-c', 'echo "index $OSWALK_COMPLETION_INDEX"'], args: [], env: {}, resources: { cpus: 0.1, memoryBytes: 0 },
-        backoffLimit: 0, priority: 0, nodeSelector: {}, runtime: 'process', privileged: false, parallelism: 3, completions: 3,
+        backoffLimit: 0, priority: 0, nodeSelector: {}, privileged: false, parallelism: 3, completions: 3,
       },
     };
     await cp.ctx.redis.hset(cp.ctx.ks.objects('Job'), 'sweep', JSON.stringify(manifest));

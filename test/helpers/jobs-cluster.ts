@@ -23,14 +23,17 @@ export const TOKEN = 'jobs-test-token';
  * redis-server and a key prefix of its own — startControlPlane's parts, with a logger that
  * stays quiet unless OSWALK_TEST_LOG names a level.
  */
-export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeoutMs?: number; prefix?: string } = {}): Promise<{
+export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeoutMs?: number; prefix?: string; defaultImage?: string } = {}): Promise<{
   ctx: ControlPlaneContext; app: HttpServer; url: string; loops: ControlLoops; close(): Promise<void>;
 }> {
   const log = pino({ level: process.env.OSWALK_TEST_LOG ?? 'silent' });
   const redis = connectRedis(redisUrl);
   const ctx: ControlPlaneContext = {
     redis, ks: keyspace(opts.prefix ?? testPrefix()), log, registry: createRegistry('controlplane'),
-    config: { token: TOKEN, agentRedisUrl: redisUrl, nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000, id: `cp-${randomBytes(3).toString('hex')}` },
+    config: {
+      token: TOKEN, agentRedisUrl: redisUrl, nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000, id: `cp-${randomBytes(3).toString('hex')}`,
+      ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
+    },
   };
   // Plain HTTP: these tests are of the API's routes and the jobs' life; test/cli/tls.test.ts and
   // the `oswalk up` tests run the API over TLS.

@@ -35,10 +35,12 @@ describe('example manifests', () => {
     assert.deepEqual(mount?.spec.replication, [{ prefix: 'shared/', copies: 'all' }]);
   });
 
-  it('hello and parallel are process jobs; parallel runs 3 at a time, 6 in all', async () => {
+  it('hello and parallel run on any node (a process node, or a docker node\'s default image); parallel runs 3 at a time, 6 in all', async () => {
     const [hello] = (await load('examples/hello-job.yaml')) as [JobManifest];
-    assert.equal(hello.spec.runtime, 'process');
+    assert.equal(hello.spec.runtime, undefined);
+    assert.equal(hello.spec.image, undefined);
     const [par] = (await load('examples/parallel-job.yaml')) as [JobManifest];
+    assert.equal(par.spec.runtime, undefined);
     assert.equal(par.spec.parallelism, 3);
     assert.equal(par.spec.completions, 6);
   });
@@ -49,12 +51,12 @@ describe('example manifests', () => {
     assert.equal(web.spec.replicas, 2);
   });
 
-  it('write-shared and read-shared are docker jobs pinned to agent-1 and agent-3', async () => {
+  it('write-shared and read-shared are docker jobs in the node\'s default image, pinned to agent-1 and agent-3', async () => {
     const [w] = (await load('examples/write-shared.yaml')) as [JobManifest];
     const [r] = (await load('examples/read-shared.yaml')) as [JobManifest];
     for (const [m, node] of [[w, 'agent-1'], [r, 'agent-3']] as const) {
       assert.equal(m.spec.runtime, 'docker');
-      assert.equal(m.spec.image, 'oswalk:latest');
+      assert.equal(m.spec.image, undefined);
       assert.deepEqual(m.spec.nodeSelector, { 'oswalk.dev/node': node });
     }
     assert.match(w.spec.command.join(' '), /> \/cluster\/shared\/out\.txt/);

@@ -14,9 +14,17 @@ describe('parseManifests: valid manifests', () => {
       metadata: { name: 'hello', labels: {} },
       spec: {
         command: ['echo', 'hi'], args: [], env: {}, resources: { ...DEFAULT_RESOURCES }, backoffLimit: 6, priority: 0,
-        nodeSelector: {}, runtime: 'process', privileged: false, parallelism: 1, completions: 1,
+        nodeSelector: {}, privileged: false, parallelism: 1, completions: 1,
       },
     });
+  });
+
+  it('leaves the runtime of a job without an image open, and takes runtime docker without one (the node\'s default image)', () => {
+    const [docker] = parseManifests(job('a', '  command: [x]', '  runtime: docker'), 'a.yaml') as [JobManifest];
+    assert.equal(docker.spec.runtime, 'docker');
+    assert.equal(docker.spec.image, undefined);
+    const [proc] = parseManifests(job('a', '  command: [x]', '  runtime: process'), 'a.yaml') as [JobManifest];
+    assert.equal(proc.spec.runtime, 'process');
   });
 
   it('converts resources to cores and bytes and picks the docker runtime for an image', () => {
@@ -230,9 +238,9 @@ const ERRORS: ErrorCase[] = [
     line: 5, field: 'spec.command', reason: /needs a command or an image/,
   },
   {
-    name: 'docker runtime without an image',
-    text: job('a', '  command: [x]', '  runtime: docker'),
-    line: 7, field: 'spec.runtime', reason: /needs spec.image/,
+    name: 'privileged without the docker runtime',
+    text: job('a', '  command: [x]', '  privileged: true'),
+    line: 7, field: 'spec.privileged', reason: /only the docker runtime runs/,
   },
   {
     name: 'process runtime with an image',

@@ -111,6 +111,13 @@ describe('docker runtime', () => {
     assert.deepEqual(result, { exitCode: null, error: `image "oswalk-test/no-such-image:1" not found on node ${node}: build or load it first (docker images)` });
   });
 
+  test('a job without an image (the node has no default image either) is refused with what to do', async (t) => {
+    if (skipWithoutDocker(t, docker)) return;
+    const { image: _, ...bare } = spec(['true']);
+    const { result } = await run(bare);
+    assert.deepEqual(result, { exitCode: null, error: `the job names no image and node ${node} has no default image: set the job's image, or start the agent (or the control plane) with --default-image` });
+  });
+
   test('pull: missing tries one bounded pull and reports its failure', async (t) => {
     if (skipWithoutDocker(t, docker)) return;
     const pulling = new DockerRuntime({ logger, pull: 'missing', pullTimeoutMs: 5000 });

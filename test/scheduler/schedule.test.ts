@@ -11,6 +11,7 @@ function node(name: string, o: Partial<SchedNode> & { reserved?: number; reserve
     cpus: o.cpus ?? 4, memoryBytes: o.memoryBytes ?? 16 * GiB,
     allocated: { milliCpus: Math.round((o.reserved ?? 0) * 1000), memoryBytes: o.reservedMem ?? 0 }, load1: o.load1 ?? 0,
     usedCpus: o.usedCpus ?? 0, burstCpus: o.burstCpus ?? 0,
+    ...(o.defaultImage ? { defaultImage: o.defaultImage } : {}),
     ...(o.host ? { host: o.host } : {}),
     ...(o.mountDown ? { mountDown: o.mountDown } : {}),
   };
@@ -19,7 +20,7 @@ function node(name: string, o: Partial<SchedNode> & { reserved?: number; reserve
 function job(id: string, o: Partial<Omit<SchedJob, 'milliCpus'>> & { cpus?: number } = {}): SchedJob {
   return {
     id, milliCpus: Math.round((o.cpus ?? 1) * 1000), memoryBytes: o.memoryBytes ?? 0, priority: o.priority ?? 0,
-    nodeSelector: o.nodeSelector ?? {}, ...(o.runtime ? { runtime: o.runtime } : {}), ...(o.group ? { group: o.group } : {}),
+    nodeSelector: o.nodeSelector ?? {}, ...(o.runtime ? { runtime: o.runtime } : {}), ...(o.image ? { image: o.image } : {}), ...(o.group ? { group: o.group } : {}),
   };
 }
 
@@ -62,7 +63,7 @@ const cases: Case[] = [
   {
     name: 'the only node of the runtime has its mount down',
     nodes: [node('n1', { runtime: 'docker', mountDown: 'remount failed: EIO; retrying' }), node('n2', { runtime: 'process' })],
-    jobs: [job('a', { runtime: 'docker' })],
+    jobs: [job('a', { runtime: 'docker', image: 'img' })],
     waiting: { a: 'no ready node with the cluster filesystem mounted runs the docker runtime' },
   },
   {
@@ -116,14 +117,54 @@ const cases: Case[] = [
   {
     name: 'runtime must match',
     nodes: [node('n1', { runtime: 'process' }), node('n2', { runtime: 'docker', reserved: 2 })],
-    jobs: [job('a', { runtime: 'docker' }), job('b', { runtime: 'process' })],
+    jobs: [job('a', { runtime: 'docker', image: 'img' }), job('b', { runtime: 'process' })],
     placed: { a: 'n2', b: 'n1' },
   },
   {
     name: 'no node runs the runtime',
     nodes: [node('n1', { runtime: 'process' })],
-    jobs: [job('a', { runtime: 'docker' })],
+    jobs: [job('a', { runtime: 'docker', image: 'img' })],
     waiting: { a: 'no ready node runs the docker runtime' },
+  },
+  {
+    name: 'a job naming no image and no runtime runs on a docker node with a default image',
+    nodes: [node('n1', { runtime: 'docker', defaultImage: 'base:1' })],
+    jobs: [job('a')],
+    placed: { a: 'n1' },
+  },
+  {
+    name: 'a job naming no image goes to a process node or a docker node with a default image, whichever is less busy',
+    nodes: [node('n1', { runtime: 'process', reserved: 3 }), node('n2', { runtime: 'docker', defaultImage: 'base:1', reserved: 1 }), node('n3', { runtime: 'docker' })],
+    jobs: [job('a'), job('b')],
+    placed: { a: 'n2', b: 'n2' },
+  },
+  {
+    name: 'a docker node without a default image takes only jobs with an image',
+    nodes: [node('n1', { runtime: 'docker' })],
+    jobs: [job('a'), job('b', { runtime: 'docker' }), job('c', { image: 'img', runtime: 'docker' })],
+    placed: { c: 'n1' },
+    waiting: {
+      a: 'names no image, and no ready node runs the process runtime or has a default image: set the job\'s image (--image, spec.image), or give the docker nodes a default one (oswalk agent or oswalk control-plane --default-image)',
+      b: 'names no image, and no ready docker node has a default image: set the job\'s image (--image, spec.image), or give the docker nodes a default one (oswalk agent or oswalk control-plane --default-image)',
+    },
+  },
+  {
+    name: 'runtime docker without an image runs in the default image, never on a process node',
+    nodes: [node('n1', { runtime: 'process' }), node('n2', { runtime: 'docker', defaultImage: 'base:1', reserved: 3 })],
+    jobs: [job('a', { runtime: 'docker' })],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'explicit runtime process never goes to a docker node, default image or not',
+    nodes: [node('n1', { runtime: 'docker', defaultImage: 'base:1' })],
+    jobs: [job('a', { runtime: 'process' })],
+    waiting: { a: 'no ready node runs the process runtime' },
+  },
+  {
+    name: 'a job naming no image, where the nodes that could run it are full, counts only those',
+    nodes: [node('n1', { runtime: 'process', reserved: 4 }), node('n2', { runtime: 'docker', cpus: 8 })],
+    jobs: [job('a')],
+    waiting: { a: 'all matching nodes are full (needs 1 CPU; most free: n1 with 0 CPUs)' },
   },
   {
     name: 'all nodes full',

@@ -52,7 +52,7 @@ export class DockerRuntime implements Runtime {
   async start(spec: RunSpec, onOutput: OnOutput): Promise<RunHandle> {
     const log = this.opts.logger.child({ jobId: spec.jobId, attempt: spec.attempt, runtime: 'docker' });
     if (spec.command.length === 0) return failedStart({ exitCode: null, error: 'command is empty' });
-    if (!spec.image) return failedStart({ exitCode: null, error: 'the docker runtime needs an image: set the job\'s image' });
+    if (!spec.image) return failedStart({ exitCode: null, error: `the job names no image and node ${spec.node} has no default image: set the job's image, or start the agent (or the control plane) with --default-image` });
     let workingDir = spec.workingDir;
     if (workingDir && !workingDir.startsWith('/')) {
       if (!spec.clusterMount) return failedStart({ exitCode: null, error: `working dir "${workingDir}" is relative and the job has no cluster mount to resolve it under` });

@@ -18,8 +18,9 @@ const NodeCertificate = Type.Object({
  * An agent joins with one URL and a token (a join token, role node, or an admin's); the control
  * plane answers with what the agent needs to talk to Redis directly from then on (the control
  * plane is not on the data path) and, when it holds the cluster CA, a certificate for the node,
- * for the key of the request the agent sent (the key never leaves the node). The node renews it
- * as itself, presenting the certificate it has.
+ * for the key of the request the agent sent (the key never leaves the node), and the cluster's
+ * default image for docker nodes. The node renews its certificate as itself, presenting the
+ * certificate it has.
  */
 export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
   const issue = async (csr: string, node: string) => {
@@ -40,7 +41,8 @@ export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneC
       body: Type.Object({ node: NodeName, csr: Type.Optional(Csr) }, { additionalProperties: false }),
       response: {
         200: Type.Object({
-          redisUrl: Type.String(), prefix: Type.String(), nodeTimeoutMs: Type.Number(), nodeCertificate: Type.Optional(NodeCertificate),
+          redisUrl: Type.String(), prefix: Type.String(), nodeTimeoutMs: Type.Number(), defaultImage: Type.Optional(Type.String()),
+          nodeCertificate: Type.Optional(NodeCertificate),
         }),
       },
     },
@@ -48,7 +50,10 @@ export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneC
     const { node, csr } = req.body;
     const nodeCertificate = csr && ctx.config.nodeCa ? await issue(csr, node) : undefined;
     req.log.info({ node, by: req.caller?.name, certificate: nodeCertificate ? new Date(nodeCertificate.notAfter).toISOString() : 'none' }, 'agent joined');
-    return { redisUrl: ctx.config.agentRedisUrl, prefix: ctx.ks.prefix, nodeTimeoutMs: ctx.config.nodeTimeoutMs, ...(nodeCertificate ? { nodeCertificate } : {}) };
+    return {
+      redisUrl: ctx.config.agentRedisUrl, prefix: ctx.ks.prefix, nodeTimeoutMs: ctx.config.nodeTimeoutMs,
+      ...(ctx.config.defaultImage ? { defaultImage: ctx.config.defaultImage } : {}), ...(nodeCertificate ? { nodeCertificate } : {}),
+    };
   });
 
   // A node's new certificate, for the name its current one is for, and no other.

@@ -10,8 +10,9 @@
 -- @include nodes
 local name, now = ARGV[1], clock(ARGV[2])
 redis.call('SADD', KEYS[1], name)
--- What the previous run said of its mount is not this run's (it may run without one).
-redis.call('HDEL', KEYS[2], 'mountReady', 'mountError')
+-- What the previous run said of its mount and its default image is not this run's (it may run
+-- without either).
+redis.call('HDEL', KEYS[2], 'mountReady', 'mountError', 'defaultImage')
 for i = 3, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
