@@ -20,6 +20,16 @@ module.exports = {
       to: { pathNot: '^src/(scheduler|api)/' },
     },
     {
+      name: 'api-imports-only-itself-limits-and-typebox',
+      comment:
+        'src/api holds the contract between the API and its clients (the wire types, the job ' +
+        'spec and its defaults): both sides import it, so it imports none of them. Its schemas ' +
+        'take their bounds from the one table of limits (src/util/limits.ts).',
+      severity: 'error',
+      from: { path: '^src/api/' },
+      to: { pathNot: '^src/api/|^src/util/limits\\.ts$|(^|/)node_modules/typebox/|^typebox(/|$)' },
+    },
+    {
       name: 'nothing-imports-the-cli',
       comment:
         'src/cli is the outermost layer (commands, terminal output, process supervision): only ' +

@@ -22,7 +22,7 @@ import type { Runtime } from '../src/agent/runtime/types.js';
 import { startControlLoops } from '../src/controlplane/loops.js';
 import type { ControlPlaneContext } from '../src/controlplane/context.js';
 import { createRegistry } from '../src/metrics/index.js';
-import { normalizeJobSpec } from '../src/state/jobspec.js';
+import { normalizeJobSpec } from '../src/api/jobs.js';
 import { followJob, submitJobs, TERMINAL_STATES, waitLog } from '../src/state/jobs.js';
 import { keyspace } from '../src/state/keys.js';
 import { connectRedis } from '../src/state/redis.js';

@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { JobSpecInput, WindowSize } from '../state/jobspec.js';
+import type { JobSpecRequest, WindowSize } from '../api/jobs.js';
 import type { JobRecord } from '../state/jobs.js';
 import type { LogEnd, LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
@@ -226,7 +226,7 @@ export function register(program: Command): void {
       if (opts.tty && env.TERM === undefined && process.env.TERM) env.TERM = process.env.TERM;
       const wd = workingDirInMount(process.cwd(), localMountPath());
       const runtime = opts.runtime ?? (opts.image ? 'docker' : undefined);
-      const spec: JobSpecInput = {
+      const spec: JobSpecRequest = {
         command,
         cpus: Number(opts.cpus),
         ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory, '--memory', MIN_JOB_MEMORY) } : {}),
@@ -237,7 +237,8 @@ export function register(program: Command): void {
         ...(wd ? { workingDir: wd } : {}),
         ...(opts.priority ? { priority: Number(opts.priority) } : {}),
         ...(opts.deadline ? { activeDeadlineSeconds: Number(opts.deadline) } : {}),
-        ...(opts.retries ? { backoffLimit: Number(opts.retries) } : {}),
+        // Once unless told otherwise, as docker run and kubectl run (JOB_DEFAULTS retries 6 times).
+        backoffLimit: Number(opts.retries ?? 0),
         ...(opts.stdin ? { stdin: true } : {}),
         ...(window ? { tty: window } : {}),
       };

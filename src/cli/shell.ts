@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { homedir, tmpdir, constants as osConstants } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { JobSpecInput } from '../state/jobspec.js';
+import type { JobSpecRequest } from '../api/jobs.js';
 import { packageRoot } from '../util/paths.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, UsageError } from './common.js';
@@ -228,9 +228,11 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
       if (!wd) throw new UsageError(`${req.cwd} is outside the cluster mount ${mount}`);
       // A program named by its path in the mount is found there on the node too: by its path from the working directory.
       const program = isAbsolute(req.path) && workingDirInMount(req.path, mount) ? relativeProgram(req.cwd, req.path) : req.path;
-      const spec: JobSpecInput = {
-        // A program of the host's, as typed at a prompt: nodes that run processes.
+      const spec: JobSpecRequest = {
+        // A program of the host's, as typed at a prompt: nodes that run processes. Run once, as
+        // at a prompt: a failure is the command's answer, not a reason to run it again.
         runtime: 'process',
+        backoffLimit: 0,
         command: [program, ...req.args],
         env: req.env,
         workingDir: wd,

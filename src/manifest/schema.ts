@@ -141,8 +141,8 @@ export const MANIFEST_SCHEMAS = {
 } as const;
 
 /** Manifests as written (before defaults and unit conversion). */
-export type JobSpecInput = Static<typeof JobSpecSchema>;
-export type ServiceSpecInput = Static<typeof ServiceSpecSchema>;
+export type JobManifestSpecInput = Static<typeof JobSpecSchema>;
+export type ServiceManifestSpecInput = Static<typeof ServiceSpecSchema>;
 export type NodeSpecInput = Static<typeof NodeSpecSchema>;
 export type MountSpecInput = Static<typeof MountSpecSchema>;
 export type ResourcesInput = Static<typeof ResourcesSchema>;

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 import type { LogEnd } from '../api/logs.js';
-import { milliCpus, type JobSpec, type WindowSize } from './jobspec.js';
+import { milliCpus, type JobSpec, type WindowSize } from '../api/jobs.js';
 import { decodeNode, TERMINAL_STATES, type JobState, type NodeRecord } from './types.js';
 
 /**

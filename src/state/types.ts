@@ -1,9 +1,10 @@
+import type { RuntimeName } from '../api/jobs.js';
+
 export type JobState = 'pending' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** Here (not in jobs.ts) so the CLI can tell them without loading the job scripts and schemas. */
 export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 
 export type NodeStatus = 'ready' | 'down' | 'draining';
-export type RuntimeName = 'docker' | 'process';
 
 /** What the cluster knows of one node; stored as the hash node:<name>. */
 export interface NodeRecord {

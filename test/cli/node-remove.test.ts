@@ -13,7 +13,7 @@ import { oswalk } from '../helpers/cli.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { getNode, registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { jobsOnNode, submitJobs } from '../../src/state/jobs.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
 import type { Removal } from '../../src/cli/node-remove.js';
 
 const TOKEN = 'remove-token';

@@ -7,7 +7,7 @@ import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { appendLog, claimJobs, readLog, submitJobs } from '../../src/state/jobs.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
 
 const TOKEN = 'test-token-123';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir } from '../helpers/jobs-cluster.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
 import { readResults, submitJobs, TERMINAL_STATES, listJobs } from '../../src/state/jobs.js';
 import { getNode } from '../../src/state/nodes.js';
 

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
-import { JobSpecInputSchema, normalizeJobSpec, WindowSizeSchema } from '../../state/jobspec.js';
+import { JobSpecRequestSchema, normalizeJobSpec, WindowSizeSchema } from '../../api/jobs.js';
 import { NameSchema } from '../../manifest/schema.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
@@ -45,7 +45,7 @@ const JobView = Type.Object({
 export const SubmitBody = Type.Object({
   /** A job's name follows the rule of a manifest's metadata.name (`../x` or a bidi override is no name). */
   name: Type.Optional(NameSchema),
-  spec: JobSpecInputSchema,
+  spec: JobSpecRequestSchema,
 }, { additionalProperties: false });
 
 /** One line of the ndjson log stream. Output that is not UTF-8 travels as base64. */
