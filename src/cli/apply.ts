@@ -38,8 +38,8 @@ export function register(program: Command): void {
         try {
           out = (await client(cmd).post<Applied>('/v1/apply', body)).items;
         } catch (err) {
-          const job = err instanceof ApiError && err.status === 409 ? /^Job "([^"]+)"/.exec(err.message)?.[1] : undefined;
-          const file = job === undefined ? undefined : fileOf(files, 'Job', job);
+          const at = err instanceof ApiError && err.code === 'Conflict' ? err.body?.object : undefined;
+          const file = at && fileOf(files, at.kind, at.name);
           if (file && files.length > 1) throw new Error(`${file}: ${(err as Error).message}; nothing was applied`);
           throw err;
         }

@@ -11,7 +11,7 @@ async function ownerStatus(api: ApiClient, kind: string, name: string): Promise<
   try {
     return await api.get<OwnerStatus>(`/v1/owners/${kind}/${name}`);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return undefined;
+    if (err instanceof ApiError && err.code === 'NotFound') return undefined;
     throw err;
   }
 }

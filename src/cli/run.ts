@@ -150,10 +150,10 @@ async function sendStdin(api: ApiClient, id: string, cancel: () => Promise<unkno
     for await (const chunk of process.stdin) await api.postBytes(path, chunk as Buffer);
     await api.postBytes(`${path}?eof=1`, Buffer.alloc(0));
   } catch (err) {
-    if (err instanceof ApiError && err.status === 413) {
+    if (err instanceof ApiError && err.code === 'RequestEntityTooLarge') {
       note(`${err.message}; cancelling the job`);
       await cancel();
-    } else if (!(err instanceof ApiError && err.status === 409) && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+    } else if (!(err instanceof ApiError && err.code === 'Conflict') && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
       // (A premature close is ours: the job ended, and its input, a terminal that never ends, was closed.)
       note(`could not send standard input to job ${id}: ${(err as Error).message}`);
     }

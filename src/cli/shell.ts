@@ -197,7 +197,7 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
       } catch (err) {
         // Past the cap of what a job's input may hold: the command cannot have all of its
         // input, so it must not run on a part of it as if that were the whole.
-        if (err instanceof ApiError && err.status === 413) {
+        if (err instanceof ApiError && err.code === 'RequestEntityTooLarge') {
           send('e', `oswalk: ${err.message}; the command is cancelled\n`);
           await api.post(`/v1/jobs/${jobId}/cancel`);
         }

@@ -55,6 +55,16 @@ export function logLine(e: LogEntry): LogLine {
   return { id: e.id, t: e.t, ...(exact ? { text } : { b64: e.data.toString('base64') }), ...(e.attempt ? { attempt: e.attempt } : {}) };
 }
 
+/**
+ * A refusal of a job's input as the API answers it: the job is gone (NotFound), has ended or
+ * its input has (Conflict: a client stops sending, as a pipe's writer does), or the input
+ * is past its cap (RequestEntityTooLarge: the job cannot have all of it).
+ */
+function stdinRefused(err: StdinError): HttpError {
+  const [status, name] = ({ NOJOB: [404, 'NotFound'], ENDED: [409, 'Conflict'], CLOSED: [409, 'Conflict'], TOOBIG: [413, 'Payload Too Large'] } as const)[err.reason];
+  return new HttpError(status, err.message, name);
+}
+
 const MAX_U64 = 2n ** 64n - 1n;
 
 /** How long one blocking read waits before the follower checks the job and the client again. */
@@ -166,7 +176,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     try {
       await appendStdin(redis, ks, job.id, body ?? Buffer.alloc(0), req.query.eof === '1');
     } catch (err) {
-      if (err instanceof StdinError) throw new HttpError(err.reason === 'NOJOB' ? 404 : err.reason === 'TOOBIG' ? 413 : 409, err.message, err.reason === 'TOOBIG' ? 'Payload Too Large' : 'Conflict');
+      if (err instanceof StdinError) throw stdinRefused(err);
       throw err;
     }
     return { ok: true };
@@ -187,7 +197,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     try {
       await resizeTerminal(redis, ks, job.id, req.body);
     } catch (err) {
-      if (err instanceof StdinError) throw new HttpError(err.reason === 'NOJOB' ? 404 : 409, err.message, 'Conflict');
+      if (err instanceof StdinError) throw stdinRefused(err);
       throw err;
     }
     return { ok: true };

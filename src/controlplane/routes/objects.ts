@@ -36,7 +36,7 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
       response: {
         200: Type.Object({ items: Type.Array(Type.Object({ kind: Type.String(), name: Type.String(), result: Type.String() })) }),
         422: Type.Object({
-          error: Type.String(), message: Type.String(), file: Type.String(), field: Type.Optional(Type.String()), reason: Type.String(),
+          error: Type.String(), code: Type.Literal('Invalid'), message: Type.String(), file: Type.String(), field: Type.Optional(Type.String()), reason: Type.String(),
           line: Type.Optional(Type.Number()), column: Type.Optional(Type.Number()), document: Type.Optional(Type.Number()),
         }),
       },
@@ -58,14 +58,14 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
         parsed = yaml !== undefined ? parseManifests(yaml, source) : validateManifestList(manifests!, source);
       }
     } catch (err) {
-      if (err instanceof ManifestError) return reply.code(422).send({ error: 'Invalid', ...err.toJSON() });
+      if (err instanceof ManifestError) return reply.code(422).send({ error: 'Invalid', code: 'Invalid' as const, ...err.toJSON() });
       throw err;
     }
     let results: ApplyResult[];
     try {
       results = await applyObjects(ctx.redis, ctx.ks, parsed, { dryRun });
     } catch (err) {
-      if (err instanceof ApplyConflictError) throw new HttpError(409, err.message, 'Conflict');
+      if (err instanceof ApplyConflictError) throw new HttpError(409, err.message, 'Conflict', { kind: err.kind, name: err.objectName });
       throw err;
     }
     const items = parsed.map((m, i) => ({ kind: m.kind, name: m.metadata.name, result: results[i] }));
