@@ -40,6 +40,18 @@ module.exports = {
       to: { path: '^src/cli/' },
     },
     {
+      name: 'cli-speaks-to-the-api-through-src-api',
+      comment:
+        'A command that talks to the control plane knows it by the API alone: the shapes of what ' +
+        'it sends and gets back are in src/api, so it imports no server module, not even for a ' +
+        'type (a server-side change would otherwise change a client silently). Exempt: the ' +
+        'commands that run a server part in this process (up, control-plane, agent, mount, ' +
+        'translate) or read Redis themselves (node-check, redis-server).',
+      severity: 'error',
+      from: { path: '^src/cli/', pathNot: '^src/cli/(up|control-plane|agent|mount|translate|node-check|redis-server)\\.ts$' },
+      to: { path: '^src/(controlplane|state|agent|packetfs|overlay|translate)/' },
+    },
+    {
       name: 'agent-does-not-import-controlplane',
       comment:
         'The agent and the control plane are separate processes (often on separate machines) that ' +

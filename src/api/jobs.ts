@@ -3,10 +3,12 @@
  * record stores and the agent runs, and one table of its defaults, JOB_DEFAULTS. Two ways in
  * fill it: a request (POST /v1/jobs, `oswalk run`), checked and filled by normalizeJobSpec
  * here, and a Job or Service manifest, which src/manifest maps onto it (jobSpecOfManifest).
+ * Then a job as the API shows it (JobView, OwnerStatus); its states are in job-states.ts.
  */
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { LIMITS } from '../util/limits.js';
+import { JOB_STATES, type JobState } from './job-states.js';
 
 export type RuntimeName = 'docker' | 'process';
 
@@ -171,6 +173,65 @@ function checkStrings(s: JobSpecRequest, where: string): void {
     throw new Error(`${where}: workingDir ${JSON.stringify(dir.slice(0, 200))} must be an absolute path, or a path under the cluster mount without ".." parts`);
   }
 }
+
+// (A union built from a list: TypeBox types it only when told what it holds.)
+export const JobStateSchema = Type.Unsafe<JobState>(Type.Union(JOB_STATES.map((s) => Type.Literal(s))));
+
+/** The Job or Service manifest a job runs for: one of its completions or replicas. */
+const JobOwnerSchema = Type.Object({ kind: Type.Union([Type.Literal('Job'), Type.Literal('Service')]), name: Type.String() });
+export type JobOwner = Static<typeof JobOwnerSchema>;
+
+/** A job as GET /v1/jobs and /v1/jobs/:id show it: its record (src/state/jobs.ts) less its lease. */
+export const JobViewSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  owner: Type.Optional(JobOwnerSchema),
+  /** Completion index (Job) or replica index (Service). */
+  index: Type.Optional(Type.Number()),
+  // Passed through as stored: normalizeJobSpec checked it on its way in.
+  spec: Type.Unsafe<JobSpec>(Type.Object({}, { additionalProperties: true })),
+  state: JobStateSchema,
+  /** Why a pending job is not running yet (scheduler's reason, backoff, requeue). */
+  waitReason: Type.String(),
+  node: Type.Optional(Type.String()),
+  lastNode: Type.Optional(Type.String()),
+  /** How many times the job was started (claimed). */
+  attempt: Type.Number(),
+  failures: Type.Number(),
+  exitCode: Type.Optional(Type.Number()),
+  /** The signal that killed the last attempt's program, when one did. */
+  signal: Type.Optional(Type.String()),
+  message: Type.String(),
+  cancelRequested: Type.Boolean(),
+  createdAt: Type.Number(),
+  scheduledAt: Type.Optional(Type.Number()),
+  startedAt: Type.Optional(Type.Number()),
+  finishedAt: Type.Optional(Type.Number()),
+  logBytes: Type.Number(),
+  logDropped: Type.Number(),
+});
+export type JobView = Static<typeof JobViewSchema>;
+
+/** POST /v1/jobs: the new job's id, and its name (`run-<id>` when the request gave none). */
+export const SubmitAnswerSchema = Type.Object({ id: Type.String(), name: Type.String() });
+export type SubmitAnswer = Static<typeof SubmitAnswerSchema>;
+
+/** POST /v1/jobs/:id/cancel: its state now, or `cancelling` while its agent stops it. */
+export const CancelAnswerSchema = Type.Object({ id: Type.String(), state: Type.String() });
+export type CancelAnswer = Static<typeof CancelAnswerSchema>;
+
+/** GET /v1/owners/:kind/:name: how a Job's completions or a Service's replicas stand. */
+export const OwnerStatusSchema = Type.Object({
+  kind: Type.String(),
+  name: Type.String(),
+  phase: Type.String(),
+  completions: Type.Optional(Type.Number()),
+  replicas: Type.Optional(Type.Number()),
+  succeeded: Type.Number(),
+  failed: Type.Number(),
+  cancelled: Type.Number(),
+});
+export type OwnerStatus = Static<typeof OwnerStatusSchema>;
 
 export function milliCpus(cpus: number): number {
   return Math.max(1, Math.round(cpus * 1000));

@@ -1,8 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { JobSpecRequest, WindowSize } from '../api/jobs.js';
-import type { JobRecord } from '../state/jobs.js';
+import type { JobSpecRequest, JobView, SubmitAnswer, WindowSize } from '../api/jobs.js';
 import type { LogEnd, LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
@@ -58,7 +57,7 @@ export async function followJob(api: ApiClient, id: string, opts: FollowOptions 
   // Tell the user why nothing happens while the job waits for a node (`run`, and `logs -f` of a
   // job that is still pending): at once, then whenever the reason changes.
   let lastReason = '';
-  const explain = () => void api.get<JobRecord>(`/v1/jobs/${id}`).then((j) => {
+  const explain = () => void api.get<JobView>(`/v1/jobs/${id}`).then((j) => {
     if (j.state === 'pending' && j.waitReason && j.waitReason !== lastReason) {
       lastReason = j.waitReason;
       sink.note(`job ${id} is waiting: ${j.waitReason}`);
@@ -242,7 +241,7 @@ export function register(program: Command): void {
         ...(opts.stdin ? { stdin: true } : {}),
         ...(window ? { tty: window } : {}),
       };
-      const { id } = await api.post<{ id: string }>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec });
+      const { id } = await api.post<SubmitAnswer>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec });
       if (opts.detach) {
         process.stdout.write(`${id}\n`);
         return 0;

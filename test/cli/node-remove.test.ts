@@ -14,7 +14,7 @@ import { startControlPlane, type RunningControlPlane } from '../../src/controlpl
 import { getNode, registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { jobsOnNode, submitJobs } from '../../src/state/jobs.js';
 import { normalizeJobSpec } from '../../src/api/jobs.js';
-import type { Removal } from '../../src/cli/node-remove.js';
+import type { Removal } from '../../src/api/nodes.js';
 
 const TOKEN = 'remove-token';
 

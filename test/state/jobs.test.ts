@@ -4,9 +4,10 @@ import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecRequest } from '../../src/api/jobs.js';
+import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import {
   appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, endEntry, followJob, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
-  readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, TERMINAL_STATES, uncordonNode, waitLog,
+  readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
   appendStdin, resizeTerminal, StdinError, waitStdin,
 } from '../../src/state/jobs.js';
 import { duplicateRedis } from '../../src/state/redis.js';

@@ -2,46 +2,23 @@ import { PassThrough } from 'node:stream';
 import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
-import { JobSpecRequestSchema, normalizeJobSpec, WindowSizeSchema } from '../../api/jobs.js';
+import {
+  CancelAnswerSchema, JobSpecRequestSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, SubmitAnswerSchema, WindowSizeSchema, type JobOwner,
+} from '../../api/jobs.js';
+import { TERMINAL_STATES } from '../../api/job-states.js';
 import { NameSchema } from '../../manifest/schema.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
 import {
   appendStdin, cancelJob, resizeTerminal, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
-  LOG_READER_FRESH_MS, markLogRead, submitJobs, TERMINAL_CLIENT_GRACE_MS, TERMINAL_STATES, touchTerminalClient, waitLog,
-  type JobOwner, type JobRecord, type JobState, type LogEntry,
+  LOG_READER_FRESH_MS, markLogRead, submitJobs, TERMINAL_CLIENT_GRACE_MS, touchTerminalClient, waitLog,
+  type JobRecord, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
 import { duplicateRedis } from '../../state/redis.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
-const State = Type.Union(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)));
-
-const JobView = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  owner: Type.Optional(Type.Object({ kind: Type.String(), name: Type.String() })),
-  index: Type.Optional(Type.Number()),
-  spec: Type.Object({}, { additionalProperties: true }),
-  state: Type.String(),
-  waitReason: Type.String(),
-  node: Type.Optional(Type.String()),
-  lastNode: Type.Optional(Type.String()),
-  attempt: Type.Number(),
-  failures: Type.Number(),
-  exitCode: Type.Optional(Type.Number()),
-  signal: Type.Optional(Type.String()),
-  message: Type.String(),
-  cancelRequested: Type.Boolean(),
-  createdAt: Type.Number(),
-  scheduledAt: Type.Optional(Type.Number()),
-  startedAt: Type.Optional(Type.Number()),
-  finishedAt: Type.Optional(Type.Number()),
-  logBytes: Type.Number(),
-  logDropped: Type.Number(),
-});
-
 export const SubmitBody = Type.Object({
   /** A job's name follows the rule of a manifest's metadata.name (`../x` or a bidi override is no name). */
   name: Type.Optional(NameSchema),
@@ -79,7 +56,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   const { redis, ks } = ctx;
 
   app.post('/v1/jobs', {
-    schema: { body: SubmitBody, response: { 200: Type.Object({ id: Type.String(), name: Type.String() }) } },
+    schema: { body: SubmitBody, response: { 200: SubmitAnswerSchema } },
   }, async (req) => {
     let spec;
     try {
@@ -95,13 +72,13 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   app.get('/v1/jobs', {
     schema: {
       querystring: Type.Object({
-        state: Type.Optional(State),
+        state: Type.Optional(JobStateSchema),
         owner: Type.Optional(Type.String({ pattern: '^(Job|Service)/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' })),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
         // A job's labels are those of the Job or Service manifest it runs for (kubectl's -l).
         labelSelector: Type.Optional(Type.String({ maxLength: 4096 })),
       }),
-      response: { 200: Type.Object({ items: Type.Array(JobView) }) },
+      response: { 200: Type.Object({ items: Type.Array(JobViewSchema) }) },
     },
   }, async (req) => {
     const q = req.query;
@@ -109,7 +86,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     // The schema's coercion turns "Infinity" into a number that passes as an integer.
     if (q.limit !== undefined && !Number.isSafeInteger(q.limit)) throw new HttpError(400, 'querystring/limit must be an integer from 1 to 10000', 'Bad Request');
     const where = q.labelSelector === undefined ? undefined : await labelFilter(q.labelSelector);
-    const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state as JobState } : {}), ...(owner ? { owner } : {}), ...(where ? { where } : {}), limit: q.limit ?? 100 });
+    const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state } : {}), ...(owner ? { owner } : {}), ...(where ? { where } : {}), limit: q.limit ?? 100 });
     return { items };
   });
 
@@ -132,7 +109,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     return (j) => matchesLabels(selector, (j.owner && labels.get(`${j.owner.kind}/${j.owner.name}`)) ?? {});
   }
 
-  app.get('/v1/jobs/:id', { schema: { params: Type.Object({ id: JobId }), response: { 200: JobView } } }, async (req) => {
+  app.get('/v1/jobs/:id', { schema: { params: Type.Object({ id: JobId }), response: { 200: JobViewSchema } } }, async (req) => {
     const job = await getJob(redis, ks, req.params.id);
     if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist (oswalk get jobs lists them)`, 'NotFound');
     return job;
@@ -141,7 +118,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   app.get('/v1/owners/:kind/:name', {
     schema: {
       params: Type.Object({ kind: Type.Union([Type.Literal('Job'), Type.Literal('Service')]), name: Type.String({ maxLength: LIMITS.nameLength }) }),
-      response: { 200: Type.Object({}, { additionalProperties: true }) },
+      response: { 200: OwnerStatusSchema },
     },
   }, async (req) => {
     const st = await getOwnerStatus(redis, ks, { kind: req.params.kind as JobOwner['kind'], name: req.params.name });
@@ -150,7 +127,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   });
 
   app.post('/v1/jobs/:id/cancel', {
-    schema: { params: Type.Object({ id: JobId }), response: { 200: Type.Object({ id: Type.String(), state: Type.String() }) } },
+    schema: { params: Type.Object({ id: JobId }), response: { 200: CancelAnswerSchema } },
   }, async (req) => {
     const state = await cancelJob(redis, ks, req.params.id);
     if (!state) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');

@@ -2,7 +2,8 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
 import { KINDS, ManifestError, checkFilesTogether, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
-import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects, type ApplyResult } from '../../state/objects.js';
+import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects } from '../../state/objects.js';
+import { ApplyAnswerSchema, type ApplyResult } from '../../api/objects.js';
 import { LIMITS } from '../../util/limits.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -34,7 +35,7 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
         dryRun: Type.Boolean({ default: false }),
       }, { additionalProperties: false }),
       response: {
-        200: Type.Object({ items: Type.Array(Type.Object({ kind: Type.String(), name: Type.String(), result: Type.String() })) }),
+        200: ApplyAnswerSchema,
         422: Type.Object({
           error: Type.String(), code: Type.Literal('Invalid'), message: Type.String(), file: Type.String(), field: Type.Optional(Type.String()), reason: Type.String(),
           line: Type.Optional(Type.Number()), column: Type.Optional(Type.Number()), document: Type.Optional(Type.Number()),
