@@ -9,6 +9,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { LIMITS } from '../util/limits.js';
 import { JOB_STATES, type JobState } from './job-states.js';
+import { NameSchema } from './objects.js';
 
 export type RuntimeName = 'docker' | 'process';
 
@@ -211,6 +212,14 @@ export const JobViewSchema = Type.Object({
   logDropped: Type.Number(),
 });
 export type JobView = Static<typeof JobViewSchema>;
+
+/** POST /v1/jobs: a job to run, and its name (none: `run-<id>`). */
+export const SubmitRequestSchema = Type.Object({
+  /** A job's name follows the rule of a manifest's metadata.name (`../x` or a bidi override is no name). */
+  name: Type.Optional(NameSchema),
+  spec: JobSpecRequestSchema,
+}, { additionalProperties: false });
+export type SubmitRequest = Static<typeof SubmitRequestSchema>;
 
 /** POST /v1/jobs: the new job's id, and its name (`run-<id>` when the request gave none). */
 export const SubmitAnswerSchema = Type.Object({ id: Type.String(), name: Type.String() });

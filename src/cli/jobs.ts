@@ -64,7 +64,7 @@ export function registerGetJobs(get: Command): void {
 /** --owner as kubectl users write it (job/sweep, Job/sweep, svc/web), as the API takes it (Job/sweep). */
 async function ownerOf(text: string): Promise<string> {
   const [kind, name, ...rest] = text.split('/');
-  const { NAME_PATTERN } = await import('../manifest/schema.js');
+  const { NAME_PATTERN } = await import('../api/objects.js');
   if (!kind || !name || rest.length || !new RegExp(NAME_PATTERN).test(name)) {
     throw new UsageError(`--owner "${text}" must be KIND/NAME, e.g. Job/sweep or svc/web, with NAME a manifest's name`);
   }

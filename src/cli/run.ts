@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { JobSpecRequest, JobView, SubmitAnswer, WindowSize } from '../api/jobs.js';
+import type { JobSpecRequest, JobView, SubmitAnswer, SubmitRequest, WindowSize } from '../api/jobs.js';
 import type { LogEnd, LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
@@ -241,7 +241,7 @@ export function register(program: Command): void {
         ...(opts.stdin ? { stdin: true } : {}),
         ...(window ? { tty: window } : {}),
       };
-      const { id } = await api.post<SubmitAnswer>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec });
+      const { id } = await api.post<SubmitAnswer>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec } satisfies SubmitRequest);
       if (opts.detach) {
         process.stdout.write(`${id}\n`);
         return 0;
@@ -286,6 +286,6 @@ export function register(program: Command): void {
 
 /** A job's name follows the rule of a manifest's metadata.name, as the API checks it. */
 async function checkName(name: string): Promise<void> {
-  const [{ NameSchema }, { Value }] = await Promise.all([import('../manifest/schema.js'), import('typebox/value')]);
+  const [{ NameSchema }, { Value }] = await Promise.all([import('../api/objects.js'), import('typebox/value')]);
   if (!Value.Check(NameSchema, name)) throw new UsageError(`--name ${JSON.stringify(name)}: must be ${(NameSchema as { description?: string }).description}`);
 }

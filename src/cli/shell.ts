@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { homedir, tmpdir, constants as osConstants } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { JobSpecRequest, SubmitAnswer } from '../api/jobs.js';
+import type { JobSpecRequest, SubmitAnswer, SubmitRequest } from '../api/jobs.js';
 import { packageRoot } from '../util/paths.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, UsageError } from './common.js';
@@ -239,7 +239,7 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
         stdin: true,
         ...(req.tty ? { tty: req.tty } : {}),
       };
-      ({ id } = await api.post<SubmitAnswer>('/v1/jobs', { spec }));
+      ({ id } = await api.post<SubmitAnswer>('/v1/jobs', { spec } satisfies SubmitRequest));
       started(id);
       const eol = req.tty ? '\r\n' : '\n';
       const sink: FollowSink = {

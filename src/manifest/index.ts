@@ -14,7 +14,7 @@
 export { ManifestError, formatPath, type FieldPath } from './errors.js';
 export { QuantityError, parseCpus, parseMemory } from './quantity.js';
 export {
-  API_VERSION, KINDS, NAME_PATTERN, NameSchema, type Kind,
+  API_VERSION, KINDS, type Kind,
   CpusSchema, MemorySchema, ResourcesSchema, MetadataSchema, ReplicationRuleSchema,
   JobSpecSchema, ServiceSpecSchema, NodeSpecSchema, MountSpecSchema,
   JobManifestSchema, ServiceManifestSchema, NodeManifestSchema, MountManifestSchema, MANIFEST_SCHEMAS,

@@ -3,10 +3,9 @@ import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import {
-  CancelAnswerSchema, JobSpecRequestSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, SubmitAnswerSchema, WindowSizeSchema, type JobOwner,
+  CancelAnswerSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner,
 } from '../../api/jobs.js';
 import { TERMINAL_STATES } from '../../api/job-states.js';
-import { NameSchema } from '../../manifest/schema.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
 import {
@@ -19,11 +18,6 @@ import type { LogLine } from '../../api/logs.js';
 import { duplicateRedis } from '../../state/redis.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
-export const SubmitBody = Type.Object({
-  /** A job's name follows the rule of a manifest's metadata.name (`../x` or a bidi override is no name). */
-  name: Type.Optional(NameSchema),
-  spec: JobSpecRequestSchema,
-}, { additionalProperties: false });
 
 /** One line of the ndjson log stream. Output that is not UTF-8 travels as base64. */
 export function logLine(e: LogEntry): LogLine {
@@ -56,7 +50,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   const { redis, ks } = ctx;
 
   app.post('/v1/jobs', {
-    schema: { body: SubmitBody, response: { 200: SubmitAnswerSchema } },
+    schema: { body: SubmitRequestSchema, response: { 200: SubmitAnswerSchema } },
   }, async (req) => {
     let spec;
     try {
