@@ -170,7 +170,7 @@ export function jobSpecOfManifest(m: JobManifest | ServiceManifest): JobSpec {
     priority: s.priority,
     ...(m.kind === 'Job' && m.spec.activeDeadlineSeconds ? { activeDeadlineSeconds: m.spec.activeDeadlineSeconds } : {}),
     backoffLimit: s.backoffLimit,
-    restartPolicy: m.kind === 'Service' ? m.spec.restartPolicy : 'Never',
+    restartPolicy: m.kind === 'Service' ? m.spec.restartPolicy : JOB_DEFAULTS.restartPolicy,
   };
 }
 
