@@ -30,4 +30,14 @@ describe('job spec defaults', () => {
       privileged: false, priority: 0, backoffLimit: 6, restartPolicy: 'Always',
     });
   });
+
+  it('keep the order of a manifest job spec\'s fields: it is hashed, and a new hash would restart every Service replica', () => {
+    const [svc] = parseManifests([
+      'apiVersion: oswalk.dev/v1', 'kind: Service', 'metadata: { name: web }',
+      'spec: { image: nginx, command: [a], args: [b], env: { X: "1" }, workingDir: /w, resources: { cpus: 2, memory: 1Mi }, nodeSelector: { z: a }, privileged: true, priority: 5, backoffLimit: 1 }', '',
+    ].join('\n'), 'web.yaml') as [ServiceManifest];
+    assert.equal(JSON.stringify(jobSpecOfManifest(svc)),
+      '{"image":"nginx","command":["a"],"args":["b"],"env":{"X":"1"},"workingDir":"/w","cpus":2,"memoryBytes":1048576,"runtime":"docker",'
+      + '"nodeSelector":{"z":"a"},"privileged":true,"priority":5,"backoffLimit":1,"restartPolicy":"Always"}');
+  });
 });
