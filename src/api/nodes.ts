@@ -77,6 +77,9 @@ export interface NodeRecord {
   removingSince?: number;
 }
 
+/** A node's name, as agents join with it: DNS-like, at most 63 characters. */
+export const NodeName = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' });
+
 /**
  * What GET /v1/nodes[/:name] answers: the record, checked for the fields every node has; the
  * others (what a heartbeat adds) pass through as stored.

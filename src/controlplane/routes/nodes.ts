@@ -5,10 +5,7 @@ import { getNode, listNodes, markRemoving } from '../../state/nodes.js';
 import { drainNode, jobsOnNode, uncordonNode } from '../../state/jobs.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
-import { DrainAnswerSchema, NodeViewSchema, RemovalSchema, RemoveAnswerSchema } from '../../api/nodes.js';
-
-/** A node's name, as agents join with it: DNS-like, at most 63 characters. */
-export const NodeName = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' });
+import { DrainAnswerSchema, NodeName, NodeViewSchema, RemovalSchema, RemoveAnswerSchema } from '../../api/nodes.js';
 
 /** Nodes: list, inspect, drain, remove and uncordon. Registration happens through /v1/agents/join. */
 export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
