@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { ApplyAnswer, ApplyResult } from '../api/objects.js';
+import type { ApplyAnswer, ApplyRequest, ApplyResult } from '../api/objects.js';
 import type { Manifest } from '../manifest/index.js';
 import { ApiError } from './client.js';
 import { action, client, output } from './common.js';
@@ -31,7 +31,7 @@ export function register(program: Command): void {
       let out: { kind: string; name: string; result: ApplyResult | 'valid' }[] = files.flatMap((f) => f.manifests.map((m) => ({ kind: m.kind, name: m.metadata.name, result: 'valid' })));
       if (opts.dryRun !== 'client') {
         const dryRun = opts.dryRun === 'server';
-        const body = { source: 'oswalk apply', files: files.map(({ source, yaml }) => ({ source, yaml })), dryRun };
+        const body: ApplyRequest = { source: 'oswalk apply', files: files.map(({ source, yaml }) => ({ source, yaml })), dryRun };
         try {
           out = (await client(cmd).post<ApplyAnswer>('/v1/apply', body)).items;
         } catch (err) {

@@ -3,7 +3,7 @@ import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
 import { KINDS, ManifestError, checkFilesTogether, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
 import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects } from '../../state/objects.js';
-import { ApplyAnswerSchema, type ApplyResult } from '../../api/objects.js';
+import { ApplyAnswerSchema, ApplyRequestSchema, type ApplyResult } from '../../api/objects.js';
 import { LIMITS } from '../../util/limits.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -25,15 +25,7 @@ const ObjectSchema = Type.Object({
 export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: ControlPlaneContext; onChanged: OnChanged }): Promise<void> {
   app.post('/v1/apply', {
     schema: {
-      body: Type.Object({
-        source: Type.String({ maxLength: 4096, default: 'request' }),
-        yaml: Type.Optional(Type.String({ maxLength: LIMITS.manifestBytes })),
-        manifests: Type.Optional(Type.Array(Type.Unknown(), { maxItems: LIMITS.manifestDocuments })),
-        files: Type.Optional(Type.Array(Type.Object({
-          source: Type.String({ maxLength: 4096 }), yaml: Type.String({ maxLength: LIMITS.manifestBytes }),
-        }, { additionalProperties: false }), { maxItems: LIMITS.manifestDocuments })),
-        dryRun: Type.Boolean({ default: false }),
-      }, { additionalProperties: false }),
+      body: ApplyRequestSchema,
       response: {
         200: ApplyAnswerSchema,
         422: Type.Object({
@@ -43,9 +35,7 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
       },
     },
   }, async (req, reply) => {
-    const { source, yaml, manifests, files, dryRun } = req.body as {
-      source: string; yaml?: string; manifests?: unknown[]; files?: { source: string; yaml: string }[]; dryRun: boolean;
-    };
+    const { source, yaml, manifests, files, dryRun } = req.body;
     if ([yaml, manifests, files].filter((x) => x !== undefined).length !== 1) {
       throw new HttpError(400, 'send one of "yaml" (the text of a manifest file), "manifests" (a list of objects) or "files" (several files\' texts)', 'Bad Request');
     }
