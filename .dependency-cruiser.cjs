@@ -20,6 +20,16 @@ module.exports = {
       to: { pathNot: '^src/(scheduler|api)/' },
     },
     {
+      name: 'api-imports-only-itself-limits-and-typebox',
+      comment:
+        'src/api holds the contract between the API and its clients (the wire types, the job ' +
+        'spec and its defaults): both sides import it, so it imports none of them. Its schemas ' +
+        'take their bounds from the one table of limits (src/util/limits.ts).',
+      severity: 'error',
+      from: { path: '^src/api/' },
+      to: { pathNot: '^src/api/|^src/util/limits\\.ts$|(^|/)node_modules/typebox/|^typebox(/|$)' },
+    },
+    {
       name: 'nothing-imports-the-cli',
       comment:
         'src/cli is the outermost layer (commands, terminal output, process supervision): only ' +
@@ -28,6 +38,18 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/cli/' },
       to: { path: '^src/cli/' },
+    },
+    {
+      name: 'cli-speaks-to-the-api-through-src-api',
+      comment:
+        'A command that talks to the control plane knows it by the API alone: the shapes of what ' +
+        'it sends and gets back are in src/api, so it imports no server module, not even for a ' +
+        'type (a server-side change would otherwise change a client silently). Exempt: the ' +
+        'commands that run a server part in this process (up, control-plane, agent, mount, ' +
+        'translate) or read Redis themselves (node-check, redis-server).',
+      severity: 'error',
+      from: { path: '^src/cli/', pathNot: '^src/cli/(up|control-plane|agent|mount|translate|node-check|redis-server)\\.ts$' },
+      to: { path: '^src/(controlplane|state|agent|packetfs|overlay|translate)/' },
     },
     {
       name: 'agent-does-not-import-controlplane',

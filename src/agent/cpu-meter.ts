@@ -1,4 +1,4 @@
-import type { NodeRecord } from '../state/types.js';
+import type { NodeRecord } from '../api/nodes.js';
 
 /** One running job's CPU time, as its runtime read it at a sample. */
 export interface JobCpuTime {

@@ -5,6 +5,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname, join as joinPath } from 'node:path';
 import { Gauge, type Registry } from 'prom-client';
+import type { JoinAnswer, JoinRequest, NodeCertificate, RenewRequest } from '../api/agents.js';
 import { createRegistry } from '../metrics/index.js';
 import { keyspace, type Keyspace } from '../state/keys.js';
 import { releaseNodeJobs, type BackoffOptions } from '../state/jobs.js';
@@ -82,24 +83,6 @@ export interface RunningAgent {
 
 export const DEFAULT_EXPORT_DIR = '/srv/oswalk/export';
 
-/** A node certificate, as the control plane hands it out (POST /v1/agents/join and /renew). */
-interface NodeCertificate {
-  certificate: string;
-  caCert: string;
-  notAfter: number;
-}
-
-/** What the control plane answers on POST /v1/agents/join. */
-interface JoinAnswer {
-  redisUrl: string;
-  prefix: string;
-  nodeTimeoutMs: number;
-  /** The cluster's image for jobs that name none, when the control plane has one. */
-  defaultImage?: string;
-  /** When the control plane holds the cluster CA. */
-  nodeCertificate?: NodeCertificate;
-}
-
 /**
  * One POST of JSON, trusting `ca` alone for https (node:http: fetch takes no CA of its own),
  * with a bearer token or as the node itself (its certificate as the client's).
@@ -139,7 +122,7 @@ async function join(controlPlane: string, token: string, node: string, csr: stri
   for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 30_000)) {
     let why: string;
     try {
-      const res = await postJson(url, { token }, { node, csr }, ca);
+      const res = await postJson(url, { token }, { node, csr } satisfies JoinRequest, ca);
       if (res.status >= 200 && res.status < 300) {
         try {
           return JSON.parse(res.text) as JoinAnswer;
@@ -182,7 +165,7 @@ function renewNodeCertificate(o: { controlPlane: string; ca: TrustedCa | undefin
     try {
       const { nodeCertificateRequest } = await import('../util/pki.js');
       const request = await nodeCertificateRequest(current.node);
-      const res = await postJson(url, { key: current.key, cert: current.cert }, { csr: request.csr }, o.ca ?? { pem: current.ca, source: 'the node\'s pki/ca.crt' });
+      const res = await postJson(url, { key: current.key, cert: current.cert }, { csr: request.csr } satisfies RenewRequest, o.ca ?? { pem: current.ca, source: 'the node\'s pki/ca.crt' });
       if (res.status !== 200) throw new Error(`HTTP ${res.status} ${res.text.slice(0, 300)}`);
       const answer = JSON.parse(res.text) as NodeCertificate;
       const next = saveNodeTls(o.stateDir, { key: request.key, cert: answer.certificate, ca: answer.caCert });

@@ -9,7 +9,7 @@ import { pumpStdin } from './stdin-pump.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
 import { duplicateRedis, type Redis } from '../state/redis.js';
 import { monotonicMs, type NodeFence } from './fence.js';
-import { milliCpus } from '../state/jobspec.js';
+import { milliCpus } from '../api/jobs.js';
 import type { JobCpuTime } from './cpu-meter.js';
 
 export interface RunnerOptions {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Keyspace } from '../state/keys.js';
 import { waitStdin } from '../state/jobs.js';
-import type { WindowSize } from '../state/jobspec.js';
+import type { WindowSize } from '../api/jobs.js';
 import { duplicateRedis, type Redis } from '../state/redis.js';
 
 /**

@@ -1,13 +1,10 @@
 import { Option, type Command } from 'commander';
+import type { ApplyAnswer, ApplyRequest, ApplyResult } from '../api/objects.js';
 import type { Manifest } from '../manifest/index.js';
 import { ApiError } from './client.js';
 import { action, client, output } from './common.js';
 import { isDocumentFormat, listDocument, printDocument } from './output.js';
 import { readManifestFiles } from './manifest-files.js';
-
-interface Applied {
-  items: { kind: string; name: string; result: string }[];
-}
 
 type ManifestFile = { source: string; yaml: string; manifests: Manifest[] };
 
@@ -31,15 +28,15 @@ export function register(program: Command): void {
       const { checkFilesTogether } = await import('../manifest/index.js');
       checkFilesTogether(files);
       // A client dry run only checks the files: their objects are all it can name.
-      let out: Applied['items'] = files.flatMap((f) => f.manifests.map((m) => ({ kind: m.kind, name: m.metadata.name, result: 'valid' })));
+      let out: { kind: string; name: string; result: ApplyResult | 'valid' }[] = files.flatMap((f) => f.manifests.map((m) => ({ kind: m.kind, name: m.metadata.name, result: 'valid' })));
       if (opts.dryRun !== 'client') {
         const dryRun = opts.dryRun === 'server';
-        const body = { source: 'oswalk apply', files: files.map(({ source, yaml }) => ({ source, yaml })), dryRun };
+        const body: ApplyRequest = { source: 'oswalk apply', files: files.map(({ source, yaml }) => ({ source, yaml })), dryRun };
         try {
-          out = (await client(cmd).post<Applied>('/v1/apply', body)).items;
+          out = (await client(cmd).post<ApplyAnswer>('/v1/apply', body)).items;
         } catch (err) {
-          const job = err instanceof ApiError && err.status === 409 ? /^Job "([^"]+)"/.exec(err.message)?.[1] : undefined;
-          const file = job === undefined ? undefined : fileOf(files, 'Job', job);
+          const at = err instanceof ApiError && err.code === 'Conflict' ? err.body?.object : undefined;
+          const file = at && fileOf(files, at.kind, at.name);
           if (file && files.length > 1) throw new Error(`${file}: ${(err as Error).message}; nothing was applied`);
           throw err;
         }

@@ -1,11 +1,20 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { errorCode, type ErrorBody, type ErrorCode } from '../api/errors.js';
 import { tlsRefusal } from '../util/tls.js';
 import { resolveApi } from './config.js';
 
+/**
+ * A request that failed: status 0 when no answer came (unreachable, timed out, not an OS Walk
+ * control plane), else the API's answer, whose code is what callers decide on.
+ */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string, readonly body?: unknown) {
+  /** The answer's code; from its status when the body has none (an older control plane). */
+  readonly code?: ErrorCode;
+
+  constructor(readonly status: number, message: string, readonly body?: Partial<ErrorBody>) {
     super(message);
+    if (status) this.code = body?.code ?? errorCode(status);
   }
 }
 
@@ -92,7 +101,7 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
     const text = await bounded(sent, () => readAll(res));
     // Every answer of the API that is not a success is a JSON error body.
     if (!String(res.headers['content-type'] ?? '').startsWith('application/json')) throw notOurs(`HTTP ${status} ${JSON.stringify(text.slice(0, 60))}`);
-    let parsed: { message?: string; details?: { path: string; message: string }[] } | undefined;
+    let parsed: Partial<ErrorBody> | undefined;
     try {
       parsed = JSON.parse(text);
     } catch {
@@ -100,7 +109,8 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
     }
     const details = parsed?.details?.map((d) => `${d.path}: ${d.message}`).join('; ');
     const msg = parsed?.message ?? (text || res.statusMessage || `HTTP ${status}`);
-    throw new ApiError(status, status === 401 ? `the control plane refused the token: ${msg}` : details ? `${msg} (${details})` : msg, parsed);
+    const code = parsed?.code ?? errorCode(status);
+    throw new ApiError(status, code === 'Unauthorized' ? `the control plane refused the token: ${msg}` : details ? `${msg} (${details})` : msg, parsed);
   }
 
   /** A request whose whole answer is one JSON document. */

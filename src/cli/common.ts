@@ -90,7 +90,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void | n
       process.stderr.write(`error: ${(err as Error).message}\n`);
       process.exitCode = err instanceof UsageError ? EXIT.usage
         : err instanceof ApiError
-          ? err.status === 0 ? EXIT.unreachable : err.status === 404 ? EXIT.notFound : opts.failed ?? EXIT.failed
+          ? err.status === 0 ? EXIT.unreachable : err.code === 'NotFound' ? EXIT.notFound : opts.failed ?? EXIT.failed
           : opts.failed ?? EXIT.failed;
     }
   };

@@ -29,7 +29,7 @@ export function register(program: Command): void {
         try {
           deleted.push(await api.delete(`/v1/objects/${t.kind}/${encodeURIComponent(t.name)}`));
         } catch (err) {
-          if (!(err instanceof ApiError) || err.status !== 404) throw err;
+          if (!(err instanceof ApiError) || err.code !== 'NotFound') throw err;
           if (opts.ignoreNotFound) continue;
           process.stderr.write(`error: ${err.message}\n`);
           code = EXIT.notFound;

@@ -8,7 +8,7 @@ async function live(api: ApiClient, m: Manifest): Promise<Manifest | undefined> 
   try {
     return await api.get<Manifest>(`/v1/objects/${m.kind}/${encodeURIComponent(m.metadata.name)}`);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return undefined;
+    if (err instanceof ApiError && err.code === 'NotFound') return undefined;
     throw err;
   }
 }

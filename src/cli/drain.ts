@@ -1,13 +1,7 @@
 import type { Command } from 'commander';
+import type { DrainAnswer } from '../api/nodes.js';
 import { action, client, output } from './common.js';
 import { printRows } from './output.js';
-
-interface StatusAnswer {
-  name: string;
-  status: string;
-  moved?: number;
-  remaining?: number;
-}
 
 /**
  * `oswalk drain NODE`: no new jobs there; batch jobs already running finish (their work is
@@ -24,15 +18,15 @@ export function register(program: Command): void {
       .action(action(async (nodes: string[], _opts: unknown, cmd: Command) => {
         const format = output(cmd, { names: true });
         const api = client(cmd);
-        const rows: StatusAnswer[] = [];
-        for (const n of nodes) rows.push(await api.post<StatusAnswer>(`/v1/nodes/${n}/${name}`));
+        const rows: DrainAnswer[] = [];
+        for (const n of nodes) rows.push(await api.post<DrainAnswer>(`/v1/nodes/${n}/${name}`));
         printRows(format, rows, [
           { header: 'NODE', value: (r) => r.name },
           // A node that is down keeps the cordon (or its lifting) for when its agent comes back.
           { header: 'STATUS', value: (r) => (r.status === 'down' ? `down (back as ${name === 'drain' ? 'draining' : 'ready'})` : r.status) },
           ...(name === 'drain' ? [
-            { header: 'REPLICAS MOVED', value: (r: StatusAnswer) => r.moved },
-            { header: 'JOBS LEFT TO FINISH', value: (r: StatusAnswer) => r.remaining },
+            { header: 'REPLICAS MOVED', value: (r: DrainAnswer) => r.moved },
+            { header: 'JOBS LEFT TO FINISH', value: (r: DrainAnswer) => r.remaining },
           ] : []),
         ], { name: (r) => `node/${r.name}` });
       }));

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { VersionRecord } from '../state/fs.js';
+import type { VersionRecord } from '../api/fs.js';
 import { localMountPath } from './config.js';
 
 /**

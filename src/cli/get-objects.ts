@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { Kind, Manifest, MountManifest, ServiceManifest } from '../manifest/index.js';
 import { matchesLabels } from '../manifest/labels.js';
-import type { JobRecord, OwnerStatus } from '../state/jobs.js';
-import { TERMINAL_STATES } from '../state/types.js';
+import type { JobView, OwnerStatus } from '../api/jobs.js';
+import { TERMINAL_STATES } from '../api/job-states.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, kindOf, output, SELECTOR_HELP, selectorFlag } from './common.js';
 import { formatBytes, formatLabels, listDocument, printRows } from './output.js';
@@ -11,7 +11,7 @@ async function ownerStatus(api: ApiClient, kind: string, name: string): Promise<
   try {
     return await api.get<OwnerStatus>(`/v1/owners/${kind}/${name}`);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return undefined;
+    if (err instanceof ApiError && err.code === 'NotFound') return undefined;
     throw err;
   }
 }
@@ -42,7 +42,7 @@ export function registerGetObjects(get: Command): void {
       // Running until deleted); RESTARTS: how often its replicas now in place were started again
       // (a crash, a move off a node that went down).
       const replicas = async (name: string) => {
-        const { items: jobs } = await api.get<{ items: JobRecord[] }>(`/v1/jobs?${new URLSearchParams({ owner: `Service/${name}`, limit: '1000' })}`);
+        const { items: jobs } = await api.get<{ items: JobView[] }>(`/v1/jobs?${new URLSearchParams({ owner: `Service/${name}`, limit: '1000' })}`);
         const live = jobs.filter((j) => !TERMINAL_STATES.has(j.state));
         return { ready: live.filter((j) => j.state === 'running').length, restarts: live.reduce((n, j) => n + Math.max(0, j.attempt - 1), 0) };
       };

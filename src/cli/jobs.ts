@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { JobRecord } from '../state/jobs.js';
+import type { CancelAnswer, JobView } from '../api/jobs.js';
 import type { LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, kindOf, output, SELECTOR_HELP, selectorFlag, UsageError } from './common.js';
@@ -7,13 +7,13 @@ import { formatAge, printDocument, printRows, type Column } from './output.js';
 import { followJob } from './run.js';
 import { watchRows } from './watch.js';
 
-function jobAge(j: JobRecord): string {
+function jobAge(j: JobView): string {
   const end = j.finishedAt ?? Date.now();
   const start = j.startedAt ?? j.createdAt;
   return j.state === 'pending' || j.state === 'scheduled' ? `${formatAge(Date.now() - j.createdAt)} queued` : formatAge(end - start);
 }
 
-export const JOB_COLUMNS: Column<JobRecord>[] = [
+export const JOB_COLUMNS: Column<JobView>[] = [
   { header: 'ID', value: (j) => j.id },
   { header: 'NAME', value: (j) => j.name },
   { header: 'STATE', value: (j) => (j.cancelRequested && j.state === 'running' ? 'cancelling' : j.state) },
@@ -29,7 +29,7 @@ export const JOB_COLUMNS: Column<JobRecord>[] = [
   { header: 'AGE', value: (j) => formatAge(Date.now() - j.createdAt), wide: true, ticks: true },
 ];
 
-const jobName = (j: JobRecord) => `job/${j.name}`;
+const jobName = (j: JobView) => `job/${j.name}`;
 
 /** `oswalk get jobs` (wired under the `get` command). */
 export function registerGetJobs(get: Command): void {
@@ -54,8 +54,8 @@ export function registerGetJobs(get: Command): void {
       });
       const ids = await Promise.all(names.map((n) => resolveJob(api, n)));
       const list = async () => (ids.length
-        ? Promise.all(ids.map((id) => api.get<JobRecord>(`/v1/jobs/${id}`)))
-        : (await api.get<{ items: JobRecord[] }>(`/v1/jobs?${q}`)).items);
+        ? Promise.all(ids.map((id) => api.get<JobView>(`/v1/jobs/${id}`)))
+        : (await api.get<{ items: JobView[] }>(`/v1/jobs?${q}`)).items);
       if (opts.watch) return watchRows(format, list, JOB_COLUMNS, { key: (j) => j.id, name: jobName });
       printRows(format, await list(), JOB_COLUMNS, { name: jobName });
     }));
@@ -64,7 +64,7 @@ export function registerGetJobs(get: Command): void {
 /** --owner as kubectl users write it (job/sweep, Job/sweep, svc/web), as the API takes it (Job/sweep). */
 async function ownerOf(text: string): Promise<string> {
   const [kind, name, ...rest] = text.split('/');
-  const { NAME_PATTERN } = await import('../manifest/schema.js');
+  const { NAME_PATTERN } = await import('../api/objects.js');
   if (!kind || !name || rest.length || !new RegExp(NAME_PATTERN).test(name)) {
     throw new UsageError(`--owner "${text}" must be KIND/NAME, e.g. Job/sweep or svc/web, with NAME a manifest's name`);
   }
@@ -82,7 +82,7 @@ async function resolveJob(api: ApiClient, arg: string): Promise<string> {
   if (/^[0-9a-f]{12}$/.test(arg)) return arg;
   const run = /^run-([0-9a-f]{12})$/.exec(arg);
   if (run) return run[1];
-  const list = async (q: Record<string, string>) => (await api.get<{ items: JobRecord[] }>(`/v1/jobs?${new URLSearchParams({ limit: '10000', ...q })}`)).items;
+  const list = async (q: Record<string, string>) => (await api.get<{ items: JobView[] }>(`/v1/jobs?${new URLSearchParams({ limit: '10000', ...q })}`)).items;
   const owned = /^([a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)-(\d+)$/.exec(arg);
   let found = owned ? (await Promise.all(['Job', 'Service'].map((k) => list({ owner: `${k}/${owned[1]}` })))).flat().filter((j) => j.name === arg) : [];
   if (!found.length) found = (await list({})).filter((j) => j.name === arg);
@@ -125,7 +125,7 @@ export function register(program: Command): void {
       const format = output(cmd);
       const api = client(cmd);
       const rows = [];
-      for (const job of jobs) rows.push(await api.post<{ id: string; state: string }>(`/v1/jobs/${await resolveJob(api, job)}/cancel`));
+      for (const job of jobs) rows.push(await api.post<CancelAnswer>(`/v1/jobs/${await resolveJob(api, job)}/cancel`));
       printRows(format, rows, [{ header: 'ID', value: (r) => r.id }, { header: 'STATE', value: (r) => r.state }]);
     }));
 
@@ -135,7 +135,7 @@ export function register(program: Command): void {
     .action(action(async (arg: string, _opts: unknown, cmd: Command) => {
       const format = output(cmd);
       const api = client(cmd);
-      const job = await api.get<JobRecord>(`/v1/jobs/${await resolveJob(api, arg)}`);
+      const job = await api.get<JobView>(`/v1/jobs/${await resolveJob(api, arg)}`);
       printDocument(format === 'yaml' ? 'yaml' : 'json', job);
     }));
 }

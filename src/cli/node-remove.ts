@@ -1,29 +1,9 @@
 import type { Command } from 'commander';
+import type { Removal, RemoveAnswer } from '../api/nodes.js';
 import { ApiError } from './client.js';
 import { action, client, output as outputOf, parseDuration } from './common.js';
 import { formatAge, formatBytes, isDocumentFormat, printDocument, printRows } from './output.js';
 import { ProgressLine } from './progress-line.js';
-
-interface RemoveAnswer {
-  name: string;
-  status: string;
-  removing: true;
-  removingSince: number;
-  moved: number;
-  remaining: number;
-}
-
-/** GET /v1/nodes/:name/removal */
-export interface Removal {
-  name: string;
-  status: string;
-  removing: boolean;
-  removingSince: number | null;
-  /** Jobs still placed on or running on the node. */
-  runningJobs: number;
-  /** What the last replication pass that began after the removal found only there; null until one has. */
-  pass: { at: number; files: number; bytes: number } | null;
-}
 
 const POLL_MS = 2000;
 

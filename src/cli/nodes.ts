@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { NodeRecord } from '../state/types.js';
+import type { NodeRecord } from '../api/nodes.js';
 import { matchesLabels } from '../manifest/labels.js';
 import { action, client, output, SELECTOR_HELP, selectorFlag } from './common.js';
 import { formatAge, formatBytes, formatLabels, printRows, type Column } from './output.js';

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { hostname } from 'node:os';
-import type { VersionRecord } from '../state/fs.js';
+import type { VersionRecord } from '../api/fs.js';
 import { action, client, output } from './common.js';
 import { isDocumentFormat, printDocument } from './output.js';
 import { readConfig } from './config.js';

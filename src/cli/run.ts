@@ -1,8 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { JobSpecInput, WindowSize } from '../state/jobspec.js';
-import type { JobRecord } from '../state/jobs.js';
+import type { JobSpecRequest, JobView, SubmitAnswer, SubmitRequest, WindowSize } from '../api/jobs.js';
 import type { LogEnd, LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
@@ -58,7 +57,7 @@ export async function followJob(api: ApiClient, id: string, opts: FollowOptions 
   // Tell the user why nothing happens while the job waits for a node (`run`, and `logs -f` of a
   // job that is still pending): at once, then whenever the reason changes.
   let lastReason = '';
-  const explain = () => void api.get<JobRecord>(`/v1/jobs/${id}`).then((j) => {
+  const explain = () => void api.get<JobView>(`/v1/jobs/${id}`).then((j) => {
     if (j.state === 'pending' && j.waitReason && j.waitReason !== lastReason) {
       lastReason = j.waitReason;
       sink.note(`job ${id} is waiting: ${j.waitReason}`);
@@ -150,10 +149,10 @@ async function sendStdin(api: ApiClient, id: string, cancel: () => Promise<unkno
     for await (const chunk of process.stdin) await api.postBytes(path, chunk as Buffer);
     await api.postBytes(`${path}?eof=1`, Buffer.alloc(0));
   } catch (err) {
-    if (err instanceof ApiError && err.status === 413) {
+    if (err instanceof ApiError && err.code === 'RequestEntityTooLarge') {
       note(`${err.message}; cancelling the job`);
       await cancel();
-    } else if (!(err instanceof ApiError && err.status === 409) && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+    } else if (!(err instanceof ApiError && err.code === 'Conflict') && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
       // (A premature close is ours: the job ended, and its input, a terminal that never ends, was closed.)
       note(`could not send standard input to job ${id}: ${(err as Error).message}`);
     }
@@ -226,7 +225,7 @@ export function register(program: Command): void {
       if (opts.tty && env.TERM === undefined && process.env.TERM) env.TERM = process.env.TERM;
       const wd = workingDirInMount(process.cwd(), localMountPath());
       const runtime = opts.runtime ?? (opts.image ? 'docker' : undefined);
-      const spec: JobSpecInput = {
+      const spec: JobSpecRequest = {
         command,
         cpus: Number(opts.cpus),
         ...(opts.memory ? { memoryBytes: await parseMemoryFlag(opts.memory, '--memory', MIN_JOB_MEMORY) } : {}),
@@ -237,11 +236,12 @@ export function register(program: Command): void {
         ...(wd ? { workingDir: wd } : {}),
         ...(opts.priority ? { priority: Number(opts.priority) } : {}),
         ...(opts.deadline ? { activeDeadlineSeconds: Number(opts.deadline) } : {}),
-        ...(opts.retries ? { backoffLimit: Number(opts.retries) } : {}),
+        // Once unless told otherwise, as docker run and kubectl run (JOB_DEFAULTS retries 6 times).
+        backoffLimit: Number(opts.retries ?? 0),
         ...(opts.stdin ? { stdin: true } : {}),
         ...(window ? { tty: window } : {}),
       };
-      const { id } = await api.post<{ id: string }>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec });
+      const { id } = await api.post<SubmitAnswer>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec } satisfies SubmitRequest);
       if (opts.detach) {
         process.stdout.write(`${id}\n`);
         return 0;
@@ -286,6 +286,6 @@ export function register(program: Command): void {
 
 /** A job's name follows the rule of a manifest's metadata.name, as the API checks it. */
 async function checkName(name: string): Promise<void> {
-  const [{ NameSchema }, { Value }] = await Promise.all([import('../manifest/schema.js'), import('typebox/value')]);
+  const [{ NameSchema }, { Value }] = await Promise.all([import('../api/objects.js'), import('typebox/value')]);
   if (!Value.Check(NameSchema, name)) throw new UsageError(`--name ${JSON.stringify(name)}: must be ${(NameSchema as { description?: string }).description}`);
 }

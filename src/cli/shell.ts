@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { homedir, tmpdir, constants as osConstants } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { JobSpecInput } from '../state/jobspec.js';
+import type { JobSpecRequest, SubmitAnswer, SubmitRequest } from '../api/jobs.js';
 import { packageRoot } from '../util/paths.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, UsageError } from './common.js';
@@ -197,7 +197,7 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
       } catch (err) {
         // Past the cap of what a job's input may hold: the command cannot have all of its
         // input, so it must not run on a part of it as if that were the whole.
-        if (err instanceof ApiError && err.status === 413) {
+        if (err instanceof ApiError && err.code === 'RequestEntityTooLarge') {
           send('e', `oswalk: ${err.message}; the command is cancelled\n`);
           await api.post(`/v1/jobs/${jobId}/cancel`);
         }
@@ -228,16 +228,18 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
       if (!wd) throw new UsageError(`${req.cwd} is outside the cluster mount ${mount}`);
       // A program named by its path in the mount is found there on the node too: by its path from the working directory.
       const program = isAbsolute(req.path) && workingDirInMount(req.path, mount) ? relativeProgram(req.cwd, req.path) : req.path;
-      const spec: JobSpecInput = {
-        // A program of the host's, as typed at a prompt: nodes that run processes.
+      const spec: JobSpecRequest = {
+        // A program of the host's, as typed at a prompt: nodes that run processes. Run once, as
+        // at a prompt: a failure is the command's answer, not a reason to run it again.
         runtime: 'process',
+        backoffLimit: 0,
         command: [program, ...req.args],
         env: req.env,
         workingDir: wd,
         stdin: true,
         ...(req.tty ? { tty: req.tty } : {}),
       };
-      ({ id } = await api.post<{ id: string }>('/v1/jobs', { spec }));
+      ({ id } = await api.post<SubmitAnswer>('/v1/jobs', { spec } satisfies SubmitRequest));
       started(id);
       const eol = req.tty ? '\r\n' : '\n';
       const sink: FollowSink = {

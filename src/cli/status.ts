@@ -1,16 +1,8 @@
 import type { Command } from 'commander';
-import type { NodeRecord } from '../state/types.js';
-import type { StorageHealth } from '../packetfs/index.js';
+import type { ClusterStatus, StorageHealth } from '../api/status.js';
 import { action, client, output } from './common.js';
 import { NODE_COLUMNS } from './nodes.js';
 import { formatBytes, isDocumentFormat, printDocument, printRows } from './output.js';
-
-export interface ClusterStatus {
-  nodes: NodeRecord[];
-  jobs: Record<string, number>;
-  /** Absent until a replication pass has run. */
-  storage?: StorageHealth;
-}
 
 /** One line on the cluster's files: how many, and how many are short of their copies or unreadable. */
 export function storageLine(s: StorageHealth | undefined, now = Date.now()): string {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { VersionInfo } from '../state/fs.js';
+import type { VersionInfo } from '../api/fs.js';
 import { action, client, EXIT, output } from './common.js';
 import { isoNs, mountOption, namespacePath, relativeToRootNote, versionDocument } from './fs-common.js';
 import { formatBytes, listDocument, printRows } from './output.js';

@@ -2,7 +2,7 @@ import { Gauge } from 'prom-client';
 import { KINDS } from '../manifest/index.js';
 import { countJobsByState } from '../state/job-counts.js';
 import { listNodes } from '../state/nodes.js';
-import type { NodeRecord, NodeStatus } from '../state/types.js';
+import type { NodeRecord, NodeStatus } from '../api/nodes.js';
 import type { ControlPlaneContext } from './context.js';
 
 const NODE_STATUSES: NodeStatus[] = ['ready', 'draining', 'down'];

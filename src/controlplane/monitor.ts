@@ -2,51 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Redis } from '../state/redis.js';
 import { Counter, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
-import { monitorStep, reconcileOwner, retireOwner, type JobOwner } from '../state/jobs.js';
-import type { JobSpec } from '../state/jobspec.js';
+import { monitorStep, reconcileOwner, retireOwner } from '../state/jobs.js';
+import { jobSpecOfManifest, type JobManifest, type ServiceManifest } from '../manifest/index.js';
 import type { Logger } from '../util/log.js';
-
-/**
- * The fields of a normalized Job or Service manifest spec (src/manifest) that a job
- * record needs; typed here by shape so this module does not depend on the manifest parser.
- */
-export interface WorkloadManifestSpec {
-  image?: string;
-  command: string[];
-  args: string[];
-  env: Record<string, string>;
-  workingDir?: string;
-  resources: { cpus: number; memoryBytes: number };
-  backoffLimit: number;
-  priority: number;
-  nodeSelector: Record<string, string>;
-  runtime?: 'docker' | 'process';
-  privileged: boolean;
-  activeDeadlineSeconds?: number;
-  completions?: number;
-  parallelism?: number;
-  replicas?: number;
-  restartPolicy?: 'Always' | 'OnFailure';
-}
-
-export function jobSpecFromManifest(kind: JobOwner['kind'], s: WorkloadManifestSpec): JobSpec {
-  return {
-    ...(s.image ? { image: s.image } : {}),
-    command: s.command ?? [],
-    args: s.args ?? [],
-    env: s.env ?? {},
-    ...(s.workingDir ? { workingDir: s.workingDir } : {}),
-    cpus: s.resources.cpus,
-    memoryBytes: s.resources.memoryBytes,
-    ...(s.runtime ? { runtime: s.runtime } : {}),
-    nodeSelector: s.nodeSelector ?? {},
-    privileged: s.privileged ?? false,
-    priority: s.priority ?? 0,
-    ...(kind === 'Job' && s.activeDeadlineSeconds ? { activeDeadlineSeconds: s.activeDeadlineSeconds } : {}),
-    backoffLimit: s.backoffLimit ?? 0,
-    restartPolicy: kind === 'Service' ? (s.restartPolicy ?? 'Always') : 'Never',
-  };
-}
 
 /**
  * Bring the job records of every applied Job and Service manifest (obj:Job, obj:Service)
@@ -57,11 +15,11 @@ export async function reconcileOwners(redis: Redis, ks: Keyspace, log: Logger, n
     const [applied, known] = await Promise.all([redis.hgetall(ks.objects(kind)), redis.smembers(ks.owners(kind))]);
     for (const [name, json] of Object.entries(applied)) {
       try {
-        const m = JSON.parse(json) as { spec: WorkloadManifestSpec };
-        const spec = jobSpecFromManifest(kind, m.spec);
-        const count = kind === 'Job' ? (m.spec.completions ?? 1) : (m.spec.replicas ?? 1);
+        const m = JSON.parse(json) as JobManifest | ServiceManifest;
+        const spec = jobSpecOfManifest(m);
+        const count = m.kind === 'Job' ? m.spec.completions : m.spec.replicas;
         const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
-        const parallelism = kind === 'Job' ? (m.spec.parallelism ?? 0) : 0;
+        const parallelism = m.kind === 'Job' ? m.spec.parallelism : 0;
         const res = await reconcileOwner(redis, ks, { kind, name }, count, spec, hash, { parallelism }, now);
         if (res.created || res.cancelled) log.info({ kind, name, ...res }, 'reconciled job records');
       } catch (err) {

@@ -5,12 +5,13 @@
  * Shape (what `parseManifests` returns):
  * - `metadata`: `{ name, labels }` (labels `{}` when absent).
  * - Job and Service `spec.resources`: `{ cpus, memoryBytes }`, always present; either
- *   missing falls back to DEFAULT_RESOURCES. `resources.memory` as written becomes
+ *   missing falls back to the job spec's defaults (JOB_DEFAULTS, src/api/jobs.ts), as do
+ *   `backoffLimit`, `priority` and `privileged`. `resources.memory` as written becomes
  *   `memoryBytes`.
- * - Job and Service: `command`, `args` `[]`, `env`, `nodeSelector` `{}`, `backoffLimit` 6,
- *   `priority` 0, `privileged` false, `runtime` 'docker' with an image, else absent (any node:
- *   a process node, or a docker node's default image).
+ * - Job and Service: `command`, `args` `[]`, `env`, `nodeSelector` `{}`, `runtime` 'docker'
+ *   with an image, else absent (any node: a process node, or a docker node's default image).
  *   Job: `parallelism` and `completions` 1. Service: `replicas` 1, `restartPolicy` 'Always'.
+ * What each of their jobs runs, the job spec, is jobSpecOfManifest's.
  * - Node `spec`: `name` (= metadata.name), `labels` `{}`, `capacity: { cpus?, memoryBytes? }`
  *   where a missing value means "what the agent measures".
  * - Mount `spec`: `conflictPolicy` 'newest-wins', `copies` 2, `replication` `[]`,
@@ -23,10 +24,9 @@ import { FieldProblem, type FieldPath } from './errors.js';
 import { isLabelKey, isLabelValue } from './labels.js';
 import { QuantityError, parseCpus, parseMemory, show } from './quantity.js';
 import type {
-  API_VERSION, JobSpecInput, ManifestInput, MountSpecInput, NodeSpecInput, ResourcesInput, ServiceSpecInput,
+  API_VERSION, JobManifestSpecInput, ManifestInput, MountSpecInput, NodeSpecInput, ResourcesInput, ServiceManifestSpecInput,
 } from './schema.js';
-
-export type WorkloadRuntime = 'docker' | 'process';
+import { ENV_NAME, JOB_DEFAULTS, runtimeProblem, type JobSpec, type RuntimeName } from '../api/jobs.js';
 
 export interface Resources {
   /** Cores, > 0 (0.5 = half a core). */
@@ -34,9 +34,6 @@ export interface Resources {
   memoryBytes: number;
 }
 
-/** What a Job or Service reserves when its manifest does not say. */
-export const DEFAULT_RESOURCES: Readonly<Resources> = { cpus: 1, memoryBytes: 256 * 2 ** 20 };
-export const DEFAULT_BACKOFF_LIMIT = 6;
 export const DEFAULT_CACHE_SIZE = '1Gi';
 export const DEFAULT_FILE_CACHE_SIZE = '4Gi';
 /** Copies of every file no replication rule covers: one node may be lost without losing a file. */
@@ -64,17 +61,17 @@ interface WorkloadSpec {
   backoffLimit: number;
   priority: number;
   nodeSelector: Record<string, string>;
-  runtime?: WorkloadRuntime;
+  runtime?: RuntimeName;
   privileged: boolean;
 }
 
-export interface JobSpec extends WorkloadSpec {
+export interface JobManifestSpec extends WorkloadSpec {
   parallelism: number;
   completions: number;
   activeDeadlineSeconds?: number;
 }
 
-export interface ServiceSpec extends WorkloadSpec {
+export interface ServiceManifestSpec extends WorkloadSpec {
   replicas: number;
   restartPolicy: 'Always' | 'OnFailure';
 }
@@ -114,8 +111,8 @@ interface Doc<K extends string, S> {
   metadata: Metadata;
   spec: S;
 }
-export type JobManifest = Doc<'Job', JobSpec>;
-export type ServiceManifest = Doc<'Service', ServiceSpec>;
+export type JobManifest = Doc<'Job', JobManifestSpec>;
+export type ServiceManifest = Doc<'Service', ServiceManifestSpec>;
 export type NodeManifest = Doc<'Node', NodeSpec>;
 export type MountManifest = Doc<'Mount', MountSpec>;
 export type Manifest = JobManifest | ServiceManifest | NodeManifest | MountManifest;
@@ -129,8 +126,8 @@ export function normalize(m: ManifestInput): Manifest {
   const apiVersion = m.apiVersion;
   switch (m.kind) {
     case 'Job': {
-      const s: JobSpecInput = m.spec;
-      const spec: JobSpec = {
+      const s: JobManifestSpecInput = m.spec;
+      const spec: JobManifestSpec = {
         ...workload(s),
         parallelism: s.parallelism ?? 1,
         completions: s.completions ?? 1,
@@ -139,7 +136,7 @@ export function normalize(m: ManifestInput): Manifest {
       return { apiVersion, kind: 'Job', metadata, spec };
     }
     case 'Service': {
-      const s: ServiceSpecInput = m.spec;
+      const s: ServiceManifestSpecInput = m.spec;
       return {
         apiVersion, kind: 'Service', metadata,
         spec: { ...workload(s), replicas: s.replicas ?? 1, restartPolicy: s.restartPolicy ?? 'Always' },
@@ -153,26 +150,31 @@ export function normalize(m: ManifestInput): Manifest {
 }
 
 /**
- * What a workload's runtime cannot take, which would otherwise be accepted and ignored (or fail
- * only when the job starts): the field at fault and why. `runtime` defaults to docker with an
- * image, else to none: any node, a docker one running it in its default image. Manifests and
- * the jobs API (src/state/jobspec.ts) share it.
+ * The spec of every job a Job or Service manifest (normalized, as stored) makes. Its fields and
+ * their order are part of the spec's hash (reconcileOwner): a change would replace every
+ * running replica of every Service once.
  */
-export function runtimeProblem(s: { runtime?: WorkloadRuntime; image?: string; privileged?: boolean }): { field: 'image' | 'privileged'; reason: string } | undefined {
-  const runtime = s.runtime ?? (s.image ? 'docker' : undefined);
-  if (runtime === 'process' && s.image) {
-    return { field: 'image', reason: 'a runtime "process" workload runs on the host and takes no image; remove spec.image or use runtime: docker' };
-  }
-  if (runtime !== 'docker' && s.privileged) {
-    return {
-      field: 'privileged',
-      reason: 'privileged means FUSE in a container, which only the docker runtime runs (a process workload runs on the host as the agent); use runtime: docker or an image, or remove spec.privileged',
-    };
-  }
-  return undefined;
+export function jobSpecOfManifest(m: JobManifest | ServiceManifest): JobSpec {
+  const s = m.spec;
+  return {
+    ...(s.image ? { image: s.image } : {}),
+    command: s.command,
+    args: s.args,
+    env: s.env,
+    ...(s.workingDir ? { workingDir: s.workingDir } : {}),
+    cpus: s.resources.cpus,
+    memoryBytes: s.resources.memoryBytes,
+    ...(s.runtime ? { runtime: s.runtime } : {}),
+    nodeSelector: s.nodeSelector,
+    privileged: s.privileged,
+    priority: s.priority,
+    ...(m.kind === 'Job' && m.spec.activeDeadlineSeconds ? { activeDeadlineSeconds: m.spec.activeDeadlineSeconds } : {}),
+    backoffLimit: s.backoffLimit,
+    restartPolicy: m.kind === 'Service' ? m.spec.restartPolicy : JOB_DEFAULTS.restartPolicy,
+  };
 }
 
-function workload(s: JobSpecInput | ServiceSpecInput): WorkloadSpec {
+function workload(s: JobManifestSpecInput | ServiceManifestSpecInput): WorkloadSpec {
   const at = (...p: Array<string | number>): FieldPath => ['spec', ...p];
   if (!s.image && !s.command?.length) {
     throw new FieldProblem(at('command'), 'needs a command or an image: add command: ["program", "arg"] or image: NAME', at());
@@ -183,7 +185,7 @@ function workload(s: JobSpecInput | ServiceSpecInput): WorkloadSpec {
   if (s.workingDir !== undefined) absolutePath(s.workingDir, at('workingDir'));
   const env = s.env ?? {};
   for (const name of Object.keys(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    if (!ENV_NAME.test(name)) {
       throw new FieldProblem(at('env', name), `${show(name)} is not a valid environment variable name: use letters, digits and "_", not starting with a digit`);
     }
   }
@@ -192,10 +194,10 @@ function workload(s: JobSpecInput | ServiceSpecInput): WorkloadSpec {
     args: [...(s.args ?? [])],
     env: { ...env },
     resources: resources(s.resources, at('resources')),
-    backoffLimit: s.backoffLimit ?? DEFAULT_BACKOFF_LIMIT,
-    priority: s.priority ?? 0,
+    backoffLimit: s.backoffLimit ?? JOB_DEFAULTS.backoffLimit,
+    priority: s.priority ?? JOB_DEFAULTS.priority,
     nodeSelector: labels(s.nodeSelector, at('nodeSelector')),
-    privileged: s.privileged ?? false,
+    privileged: s.privileged ?? JOB_DEFAULTS.privileged,
   };
   if (runtime) out.runtime = runtime;
   if (s.image !== undefined) out.image = s.image;
@@ -205,8 +207,8 @@ function workload(s: JobSpecInput | ServiceSpecInput): WorkloadSpec {
 
 function resources(r: ResourcesInput | undefined, path: FieldPath): Resources {
   return {
-    cpus: r?.cpus === undefined ? DEFAULT_RESOURCES.cpus : quantity(parseCpus, r.cpus, [...path, 'cpus']),
-    memoryBytes: r?.memory === undefined ? DEFAULT_RESOURCES.memoryBytes : quantity(parseMemory, r.memory, [...path, 'memory']),
+    cpus: r?.cpus === undefined ? JOB_DEFAULTS.cpus : quantity(parseCpus, r.cpus, [...path, 'cpus']),
+    memoryBytes: r?.memory === undefined ? JOB_DEFAULTS.memoryBytes : quantity(parseMemory, r.memory, [...path, 'memory']),
   };
 }
 

@@ -8,20 +8,13 @@
  * live in normalize.ts, which reports them with the same field paths.
  */
 import { Type, type Static, type TSchema } from 'typebox';
+import { NameSchema } from '../api/objects.js';
 import { LIMITS } from '../util/limits.js';
 
 export const API_VERSION = 'oswalk.dev/v1';
 export const KINDS = ['Job', 'Service', 'Node', 'Mount'] as const;
 export type Kind = (typeof KINDS)[number];
 
-export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
-
-/** metadata.name of every kind, and a job's name in the API: one rule. */
-export const NameSchema = Type.String({
-  pattern: NAME_PATTERN,
-  maxLength: LIMITS.nameLength,
-  description: `a DNS label (lowercase letters, digits and "-", starting and ending with a letter or digit, at most ${LIMITS.nameLength} characters)`,
-});
 const NonEmpty = Type.String({ minLength: 1 });
 /** Label and nodeSelector maps; key and value syntax is checked in normalize.ts. */
 const StringMap = Type.Record(Type.String(), Type.String());
@@ -141,8 +134,8 @@ export const MANIFEST_SCHEMAS = {
 } as const;
 
 /** Manifests as written (before defaults and unit conversion). */
-export type JobSpecInput = Static<typeof JobSpecSchema>;
-export type ServiceSpecInput = Static<typeof ServiceSpecSchema>;
+export type JobManifestSpecInput = Static<typeof JobSpecSchema>;
+export type ServiceManifestSpecInput = Static<typeof ServiceSpecSchema>;
 export type NodeSpecInput = Static<typeof NodeSpecSchema>;
 export type MountSpecInput = Static<typeof MountSpecSchema>;
 export type ResourcesInput = Static<typeof ResourcesSchema>;

@@ -4,7 +4,7 @@
  * cluster wiring lives in cluster-backend.ts.
  */
 import type { ChunkRef } from '../packetfs/index.js';
-import type { Xattrs } from '../state/xattrs.js';
+import type { Xattrs } from '../api/fs.js';
 export type EntryType = 'file' | 'dir' | 'symlink' | 'special';
 
 /** The current (winning) version of a path, as the FUSE layer sees it. */

@@ -27,8 +27,8 @@ import {
   removePath,
   renamePath,
   subscribeFsEvents,
-  type VersionRecord,
 } from '../state/fs.js';
+import type { VersionRecord } from '../api/fs.js';
 import type { Keyspace } from '../state/keys.js';
 import type { Backend, Entry, NewVersion } from './backend.js';
 

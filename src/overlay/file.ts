@@ -1,7 +1,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LiveChunker, LiveFile, PutFileResult } from '../packetfs/index.js';
-import type { Xattrs } from '../state/xattrs.js';
+import type { Xattrs } from '../api/fs.js';
 import type { Backend, Entry } from './backend.js';
 import type { FastReads } from './fast-read.js';
 

@@ -1,4 +1,4 @@
-import type { VersionRecord } from '../state/fs.js';
+import type { VersionRecord } from '../api/fs.js';
 
 /**
  * Which version of a path everyone sees, given all its versions. The same rule as the fsOp

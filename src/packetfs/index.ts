@@ -29,7 +29,7 @@ export { chunkRoutes, parseRange, type ChunkRoutesOptions } from './routes.js';
 export { ChunkFetcher, type ChunkFetcherOptions, type FetcherStats } from './fetcher.js';
 export { ChunkReadPool } from './read-pool.js';
 export { LiveChunker, type LiveFile } from './live-chunker.js';
-export { replicate, storageHealth, Pace, type ReplicateOptions, type ReplicateResult, type StorageCounts, type StorageHealth } from './replicate.js';
+export { replicate, storageHealth, Pace, type ReplicateOptions, type ReplicateResult } from './replicate.js';
 export { wantedCopies, copiesIn, rankTargets, DEFAULT_POLICY, type CopyPolicy, type CopyTarget } from './copies.js';
 export { CopyPusher, CopiesError, holdsCopies, type CopyPusherOptions } from './push.js';
 export { storagePolicy, PolicyCache, type StoragePolicy } from './policy.js';

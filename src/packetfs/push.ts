@@ -1,5 +1,5 @@
 import { listNodes } from '../state/nodes.js';
-import type { NodeRecord } from '../state/types.js';
+import type { NodeRecord } from '../api/nodes.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { copiesIn, rankTargets, type CopyTarget } from './copies.js';
 import type { PeerSideOptions } from './fetcher.js';

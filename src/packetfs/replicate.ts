@@ -1,3 +1,4 @@
+import type { StorageCounts, StorageHealth } from '../api/status.js';
 import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
@@ -28,37 +29,12 @@ export interface ReplicateOptions {
   log?: Logger;
 }
 
-/** What a replication pass sees of the whole cluster's files. */
-export interface StorageCounts {
-  /** Distinct file contents (manifests) in the tree, and their bytes. */
-  manifests: number;
-  bytes: number;
-  /** Held by fewer live nodes than they want. */
-  underFiles: number;
-  underBytes: number;
-  /** Held by no live node: unreadable until a holder is back. */
-  lostFiles: number;
-  lostBytes: number;
-  /**
-   * Per node being removed: the files (and bytes) it holds that no other node holds enough
-   * copies of yet. At 0 in a pass that began after the removal, the node can go.
-   */
-  removing: Record<string, { files: number; bytes: number }>;
-}
-
 /** What a pass found, and what this node did about it. */
 export interface ReplicateResult extends StorageCounts {
   /** Manifests this node pulled and now holds. */
   pulled: number;
   pulledBytes: number;
   failed: number;
-}
-
-/** What the last replication pass saw (pfs:health), for `oswalk status`. */
-export interface StorageHealth extends StorageCounts {
-  /** ms since the epoch (Redis' clock) when that pass began, and the node that made it. */
-  at: number;
-  by: string;
 }
 
 export async function storageHealth(redis: Redis, ks: Keyspace): Promise<StorageHealth | undefined> {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
-import { FsError, GET_MANY_MAX, getCurrentMany, listDir, listVersions, normalizePath, type VersionInfo } from './fs.js';
+import type { VersionInfo } from '../api/fs.js';
+import { FsError, GET_MANY_MAX, getCurrentMany, listDir, listVersions, normalizePath } from './fs.js';
 
 /** A current file of the unified tree, as replication sees it. */
 export interface CurrentFile {

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
-import { decodeXattrs, encodeXattrs, type Xattrs } from './xattrs.js';
+import type { FileType, VersionInfo, VersionRecord, VersionSource } from '../api/fs.js';
+import { decodeXattrs, encodeXattrs } from './xattrs.js';
 import { subscribeChannel } from './redis.js';
 
 /**
@@ -20,54 +21,6 @@ import { subscribeChannel } from './redis.js';
  * History: the last 20 versions of each node's each stream per path are kept; older ones are
  * dropped as new ones arrive.
  */
-
-/**
- * `special`: a fifo, a socket or a device node, told apart by the type bits of its mode.
- * `hardlink`: a name of a hard-linked file, whose versions are its inode's (`inode`); get and
- * the listings show the file itself, so only a name's history holds one.
- */
-export type FileType = 'file' | 'dir' | 'symlink' | 'special' | 'tombstone' | 'hardlink';
-export type VersionSource = 'export' | 'mount' | 'restore';
-
-export interface VersionRecord {
-  /** Decimal, unique and increasing per path. */
-  id: string;
-  path: string;
-  type: FileType;
-  node: string;
-  /** ns since the epoch as a decimal string (a bigint does not survive JSON or Lua). */
-  mtimeNs: string;
-  /** The access time, when utimensat set one apart from the mtime; absent: the mtime. */
-  atimeNs?: string;
-  size: number;
-  /** st_mode including the file type bits. */
-  mode: number;
-  uid: number;
-  gid: number;
-  target?: string;
-  /** A device node's device number (st_rdev); special files only. */
-  rdev?: number;
-  /** How many of a directory's names are directories, as getCurrent shows it (its link count is 2 more). */
-  subdirs?: number;
-  /**
-   * The inode number of a hard-linked file (decimal): what a `hardlink` version names, and, as
-   * getCurrent shows a name of one, the file's (with `links`, its link count).
-   */
-  inode?: string;
-  links?: number;
-  /**
-   * The inode number the path shows, when a rename or link carried one to it (what it showed
-   * before, kept in fs:st, decimal); absent: the mount numbers it by its path.
-   */
-  stIno?: string;
-  /** manifestHash of the file's chunk list; files only. */
-  manifest?: string;
-  /** Extended attributes, when it has any. */
-  xattrs?: Xattrs;
-  source: VersionSource;
-  /** ms since the epoch when the version was committed. */
-  committedAt: number;
-}
 
 export type NewVersion = Omit<VersionRecord, 'id' | 'committedAt'> & { committedAt?: number };
 
@@ -311,11 +264,6 @@ export async function listDir(redis: Redis, ks: Keyspace, path: string): Promise
     out.push({ name: flat[i], type: LETTER_TYPE[flat[i + 1][0]] as DirEntry['type'], id: flat[i + 1].slice(1) });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-export interface VersionInfo extends VersionRecord {
-  /** The winner: what the path shows (a current tombstone means the path is deleted). */
-  current: boolean;
 }
 
 /** An inode's pseudo-path (fsOp-1.lua): `#` and its number. */

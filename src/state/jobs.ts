@@ -3,8 +3,10 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 import type { LogEnd } from '../api/logs.js';
-import { milliCpus, type JobSpec, type WindowSize } from './jobspec.js';
-import { decodeNode, TERMINAL_STATES, type JobState, type NodeRecord } from './types.js';
+import { milliCpus, type JobOwner, type JobSpec, type JobView, type OwnerStatus, type WindowSize } from '../api/jobs.js';
+import type { JobState } from '../api/job-states.js';
+import type { NodeRecord } from '../api/nodes.js';
+import { decodeNode } from './types.js';
 
 /**
  * Jobs in Redis: every transition is one Lua script (src/state/lua/*Job*.lua and friends),
@@ -16,41 +18,10 @@ import { decodeNode, TERMINAL_STATES, type JobState, type NodeRecord } from './t
  *      └── cancel: pending/scheduled end at once; running is marked and ends when its agent reports.
  */
 
-export { TERMINAL_STATES, type JobState };
-
-export interface JobOwner {
-  kind: 'Job' | 'Service';
-  name: string;
-}
-
-export interface JobRecord {
-  id: string;
-  name: string;
-  owner?: JobOwner;
-  /** Completion index (Job) or replica index (Service). */
-  index?: number;
-  spec: JobSpec;
-  state: JobState;
-  /** Why a pending job is not running yet (scheduler's reason, backoff, requeue). */
-  waitReason: string;
-  node?: string;
-  lastNode?: string;
-  /** How many times the job was started (claimed). */
-  attempt: number;
-  failures: number;
+/** A job's record in Redis: what the API shows of it, and the lease of the attempt that runs it. */
+export interface JobRecord extends JobView {
   token: number;
   leaseExpiry?: number;
-  exitCode?: number;
-  /** The signal that killed the last attempt's program, when one did. */
-  signal?: string;
-  message: string;
-  cancelRequested: boolean;
-  createdAt: number;
-  scheduledAt?: number;
-  startedAt?: number;
-  finishedAt?: number;
-  logBytes: number;
-  logDropped: number;
 }
 
 const num = (v: string | undefined): number | undefined => (v === undefined || v === '' ? undefined : Number(v));
@@ -319,17 +290,6 @@ export async function retireOwner(redis: Redis, ks: Keyspace, owner: JobOwner, n
     ks.prefix, owner.kind, owner.name, 0, '', now ?? '', 0,
   ]);
   return { created, cancelled };
-}
-
-export interface OwnerStatus {
-  kind: string;
-  name: string;
-  phase: string;
-  completions?: number;
-  replicas?: number;
-  succeeded: number;
-  failed: number;
-  cancelled: number;
 }
 
 export async function getOwnerStatus(redis: Redis, ks: Keyspace, owner: JobOwner): Promise<OwnerStatus | undefined> {

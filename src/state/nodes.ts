@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
-import { decodeNode, encodeNode, type NodeRecord, type NodeStatus } from './types.js';
+import type { NodeRecord, NodeStatus } from '../api/nodes.js';
+import { decodeNode, encodeNode } from './types.js';
 
 function pairs(fields: Record<string, string>): string[] {
   return Object.entries(fields).flat();

@@ -2,11 +2,10 @@ import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript } from './scripts.js';
 import { KINDS, type Kind, type Manifest } from '../manifest/index.js';
+import type { ApplyResult } from '../api/objects.js';
 
 /** Applied manifests are stored normalized, exactly as parseManifests returns them. */
 export type StoredObject = Manifest;
-
-export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
 export class ApplyConflictError extends Error {
   constructor(readonly kind: Kind, readonly objectName: string) {

@@ -1,10 +1,4 @@
-/**
- * Extended attributes of a version (setxattr and friends through a mount): name → value, the
- * value base64 so that a version stays plain JSON. Stored with the version (fsOp-1.lua carries
- * them as opaque bytes) in this encoding: per attribute, sorted by name, a byte with the name's
- * length, the name, two bytes (big-endian) with the value's length, the value.
- */
-export type Xattrs = Record<string, string>;
+import type { Xattrs } from '../api/fs.js';
 
 /**
  * The namespaces kept. `system.` holds POSIX ACLs, which the kernel refuses itself on a mount

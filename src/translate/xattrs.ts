@@ -1,5 +1,6 @@
 import { oswalkAddonIfBuilt } from '../native/addon.js';
-import { encodeXattrs, XATTR_PREFIXES, xattrKept, type Xattrs } from '../state/xattrs.js';
+import type { Xattrs } from '../api/fs.js';
+import { encodeXattrs, XATTR_PREFIXES, xattrKept } from '../state/xattrs.js';
 
 type ReadXattrs = (path: string, prefixes: readonly string[]) => Record<string, Buffer> | null;
 

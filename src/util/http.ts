@@ -5,6 +5,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
+import { errorCode, type ErrorBody } from '../api/errors.js';
 import { CLUSTER_TOKEN_NAME, roleAllows, type Role } from '../api/roles.js';
 import { httpDurationHistogram } from '../metrics/index.js';
 import { LIMITS } from './limits.js';
@@ -125,37 +126,39 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     if (req.routeOptions.config.nodeCertificate) {
       const node = certifiedNode(req.socket);
-      if (!node) return reply.code(401).send({ error: 'Unauthorized', message: 'this route takes a node certificate of the cluster CA, presented as the TLS client certificate' });
+      if (!node) return reply.code(401).send({ error: 'Unauthorized', code: 'Unauthorized', message: 'this route takes a node certificate of the cluster CA, presented as the TLS client certificate' });
       req.caller = { name: `node/${node}`, role: 'node' };
       return;
     }
     const header = req.headers.authorization;
     const caller = header?.startsWith('Bearer ') ? await opts.authenticate(header.slice(7)) : undefined;
     if (!caller) {
-      return reply.code(401).send({ error: 'Unauthorized', message: 'a valid bearer token is required; this one is missing, unknown, revoked or expired (oswalk cluster init prints the cluster token, an admin makes others with oswalk token create; set OSWALK_TOKEN or --token)' });
+      return reply.code(401).send({ error: 'Unauthorized', code: 'Unauthorized', message: 'a valid bearer token is required; this one is missing, unknown, revoked or expired (oswalk cluster init prints the cluster token, an admin makes others with oswalk token create; set OSWALK_TOKEN or --token)' });
     }
     req.caller = caller;
     const needed = neededRole(req.method, req.routeOptions.config);
     if (!roleAllows(caller.role, needed)) {
-      return reply.code(403).send({ error: 'Forbidden', message: `the token "${caller.name}" is ${caller.role}, and ${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]} needs ${needed}: use a token with that role (an admin makes one with oswalk token create --role ${needed})` });
+      return reply.code(403).send({ error: 'Forbidden', code: 'Forbidden', message: `the token "${caller.name}" is ${caller.role}, and ${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]} needs ${needed}: use a token with that role (an admin makes one with oswalk token create --role ${needed})` });
     }
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err }, 'unhandled error');
-    const body: Record<string, unknown> = {
+    const body: ErrorBody = {
       // Fastify's own errors (bad JSON, a body too large) are named by their status, not "FastifyError".
       error: err.validation || err.code?.startsWith('FST_') ? (STATUS_CODES[status] ?? 'Error') : err.name === 'Error' ? (status >= 500 ? 'Internal Server Error' : 'Error') : err.name,
+      code: errorCode(status),
       // Fastify's own messages may quote the whole URL back.
       message: clip(err.message, 1000),
     };
-    if (err.validation) body.details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message }));
+    if (err.validation) body.details = err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? '' }));
+    if (err instanceof HttpError && err.object) body.object = err.object;
     return reply.code(status).send(body);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: 'Not Found', message: `no route ${req.method} ${clip(req.url.split('?')[0])}` });
+    reply.code(404).send({ error: 'Not Found', code: 'NotFound', message: `no route ${req.method} ${clip(req.url.split('?')[0])}` });
   });
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -171,9 +174,12 @@ export function clip(s: string, max = 200): string {
   return s.length > max ? `${s.slice(0, max)}… (${s.length} characters)` : s;
 }
 
-/** An error whose message is safe to send to the client, with the status to send it with. */
+/**
+ * An error whose message is safe to send to the client, with the status to send it with (its
+ * code follows from the status, errorCode) and, where there is one, the object at fault.
+ */
 export class HttpError extends Error {
-  constructor(readonly statusCode: number, message: string, override readonly name = 'Error') {
+  constructor(readonly statusCode: number, message: string, override readonly name = 'Error', readonly object?: ErrorBody['object']) {
     super(message);
   }
 }

@@ -8,7 +8,7 @@ import { oswalk } from '../helpers/cli.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import type { RunSpec, Runtime } from '../../src/agent/runtime/types.js';
 import type { JobRecord } from '../../src/state/jobs.js';
-import type { NodeRecord } from '../../src/state/types.js';
+import type { NodeRecord } from '../../src/api/nodes.js';
 
 /** A docker runtime that runs nothing: it records the image each job was started in and ends it with 0. */
 function recordingDocker(images: Map<string, string | undefined>): Runtime {

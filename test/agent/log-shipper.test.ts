@@ -9,7 +9,7 @@ import { LogShipper } from '../../src/agent/log-shipper.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import { keyspace } from '../../src/state/keys.js';
 import { claimJobs, placeJobs, readLog, submitJobs } from '../../src/state/jobs.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { heldFence } from '../helpers/fence.js';

@@ -13,8 +13,8 @@ import { oswalk } from '../helpers/cli.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { getNode, registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { jobsOnNode, submitJobs } from '../../src/state/jobs.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
-import type { Removal } from '../../src/cli/node-remove.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
+import type { Removal } from '../../src/api/nodes.js';
 
 const TOKEN = 'remove-token';
 

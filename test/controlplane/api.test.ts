@@ -7,7 +7,7 @@ import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { appendLog, claimJobs, readLog, submitJobs } from '../../src/state/jobs.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
 
 const TOKEN = 'test-token-123';
 
@@ -230,5 +230,38 @@ describe('control plane API', () => {
       });
     });
     assert.ok(closed >= LIMITS.requestHeadersMs - 1000 && closed < LIMITS.requestHeadersMs + 5000, `closed after ${closed} ms`);
+  });
+
+  it('gives every error body a code for programs (kubectl\'s reasons) beside the words for people', async () => {
+    const code = async (res: Response, status: number) => {
+      assert.equal(res.status, status);
+      return (await res.json()).code;
+    };
+    assert.equal(await code(await call('/v1/nodes', { token: 'wrong' }), 401), 'Unauthorized');
+    assert.equal(await code(await call('/v1/nothing-here'), 404), 'NotFound');
+    assert.equal(await code(await call('/v1/nodes/nope'), 404), 'NotFound');
+    assert.equal(await code(await call('/v1/nodes/BAD_NAME/drain', { method: 'POST', body: '{}' }), 400), 'BadRequest');
+    const plain = await fetch(cp.url + '/v1/jobs', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/plain' }, body: '{}' });
+    assert.equal(await code(plain, 415), 'UnsupportedMediaType');
+    const apply = (spec: string) => call('/v1/apply', {
+      method: 'POST', body: JSON.stringify({ source: 'c.yaml', yaml: `apiVersion: oswalk.dev/v1\nkind: Job\nmetadata:\n  name: fixed\nspec:\n  ${spec}\n` }),
+    });
+    assert.equal(await code(await apply('comand: ["true"]'), 422), 'Invalid');
+    assert.equal((await apply('command: ["true"]')).status, 200);
+    // A Job's spec cannot change: the object at fault comes as data, not only in the words.
+    const conflict = await apply('command: ["false"]');
+    assert.equal(conflict.status, 409);
+    assert.deepEqual((({ code: c, object }) => ({ code: c, object }))(await conflict.json()), { code: 'Conflict', object: { kind: 'Job', name: 'fixed' } });
+    await call('/v1/objects/Job/fixed', { method: 'DELETE' });
+    // Standard input: to a job that is gone, that reads none, that has ended.
+    const stdin = (id: string) => fetch(`${cp.url}/v1/jobs/${id}/stdin`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' }, body: 'x' });
+    assert.equal(await code(await stdin('no-such-job'), 404), 'NotFound');
+    const submit = async (spec: Record<string, unknown>) => (await (await call('/v1/jobs', { method: 'POST', body: JSON.stringify({ spec }) })).json()).id as string;
+    const deaf = await submit({ command: ['true'], cpus: 0.1 });
+    assert.equal(await code(await stdin(deaf), 409), 'Conflict');
+    const ended = await submit({ command: ['cat'], cpus: 0.1, stdin: true });
+    await call(`/v1/jobs/${ended}/cancel`, { method: 'POST', body: '{}' });
+    await call(`/v1/jobs/${deaf}/cancel`, { method: 'POST', body: '{}' });
+    assert.equal(await code(await stdin(ended), 409), 'Conflict');
   });
 });

@@ -5,7 +5,7 @@ import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
 import { getJob, submitJobs } from '../../src/state/jobs.js';
 
 describe('two control planes', () => {

@@ -63,7 +63,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
   const job = async (id: string) => (await call<JobRecord>(`/v1/jobs/${id}`)).body;
 
   it('runs a command, streams stdout and stderr live, and ends with its exit code', async () => {
-    const id = await submit({ command: ['sh', '-c', 'echo "hello $OSWALK_NODE $OSWALK_JOB_ID $OSWALK_ATTEMPT"; echo oops >&2; exit 3'] });
+    const id = await submit({ command: ['sh', '-c', 'echo "hello $OSWALK_NODE $OSWALK_JOB_ID $OSWALK_ATTEMPT"; echo oops >&2; exit 3'], backoffLimit: 0 });
     const lines = await follow(id);
     const out = lines.filter((l) => l.t === 'out').map((l) => l.text).join('');
     assert.equal(out, `hello n1 ${id} 1\n`);
@@ -112,7 +112,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
   });
 
   it('ends the log with the signal that killed the program as a field of its own, and no exit code', async () => {
-    const id = await submit({ command: ['sh', '-c', 'kill -TERM $$'], cpus: 0.1 });
+    const id = await submit({ command: ['sh', '-c', 'kill -TERM $$'], cpus: 0.1, backoffLimit: 0 });
     const end = endOf(await follow(id));
     assert.deepEqual({ state: end.state, exitCode: end.exitCode, signal: end.signal }, { state: 'failed', exitCode: null, signal: 'SIGTERM' });
     assert.equal((await job(id)).signal, 'SIGTERM');

@@ -5,7 +5,7 @@ import { keyspace } from '../../src/state/keys.js';
 import { LeaderLease } from '../../src/controlplane/leader.js';
 import { startControlLoops } from '../../src/controlplane/loops.js';
 import { createRegistry } from '../../src/metrics/index.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
 import { getJob, submitJobs } from '../../src/state/jobs.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { pino } from 'pino';

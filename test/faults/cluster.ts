@@ -20,7 +20,7 @@ import { freePort } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { getNode } from '../../src/state/nodes.js';
-import type { NodeRecord } from '../../src/state/types.js';
+import type { NodeRecord } from '../../src/api/nodes.js';
 import { mountStack, mountTable, unmountStale } from '../../src/overlay/index.js';
 import { getCurrent } from '../../src/state/fs.js';
 import { manifestLocations } from '../../src/packetfs/index.js';

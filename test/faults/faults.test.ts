@@ -36,8 +36,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testPrefix } from '../helpers/redis.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
-import { listJobs, readLog, readResults, submitJobs, TERMINAL_STATES } from '../../src/state/jobs.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
+import { listJobs, readLog, readResults, submitJobs } from '../../src/state/jobs.js';
+import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import { drawSchedule, faultSeed, Rng, type Fault, type FaultKind } from './schedule.js';
 import { checkHistory, describeAttempt, JOB_SCRIPT, parseHistory, type Attempt, type History } from './history.js';
 import { alive, FaultCluster, printLogTails, run, sleep, until, within, Writer, type LedgerEntry } from './cluster.js';

@@ -22,7 +22,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testPrefix } from '../helpers/redis.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
 import { getJob, readLog, submitJobs } from '../../src/state/jobs.js';
 import { FaultCluster, printLogTails, sleep, until } from './cluster.js';
 
@@ -182,7 +182,8 @@ describe('locks: flock and fcntl locks exclude each other across nodes', () => {
   async function jobsOnEveryNode(script: string): Promise<void> {
     const ids: string[] = [];
     for (const n of NODES) {
-      const spec = normalizeJobSpec({ command: ['bash', '-c', script], cpus: 0.1, nodeSelector: { 'oswalk.dev/node': n } });
+      // A failure must show, not be retried away (an increment would count twice).
+      const spec = normalizeJobSpec({ command: ['bash', '-c', script], cpus: 0.1, nodeSelector: { 'oswalk.dev/node': n }, backoffLimit: 0 });
       ids.push(...(await submitJobs(c.conn, c.ks, [{ spec }])));
     }
     for (const id of ids) {

@@ -8,9 +8,9 @@ import { until } from '../helpers/until.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import { procStat } from '../../src/agent/runtime/procfs.js';
-import { TERMINAL_STATES } from '../../src/state/types.js';
+import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import type { JobRecord } from '../../src/state/jobs.js';
-import type { NodeRecord } from '../../src/state/types.js';
+import type { NodeRecord } from '../../src/api/nodes.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const SHORT_JOBS = 20;

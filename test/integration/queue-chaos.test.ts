@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir } from '../helpers/jobs-cluster.js';
-import { normalizeJobSpec } from '../../src/state/jobspec.js';
-import { readResults, submitJobs, TERMINAL_STATES, listJobs } from '../../src/state/jobs.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
+import { readResults, submitJobs, listJobs } from '../../src/state/jobs.js';
+import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import { getNode } from '../../src/state/nodes.js';
 
 const AGENT_MAIN = join(fileURLToPath(import.meta.url), '..', '..', 'helpers', 'agent-process.js');

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_RESOURCES, parseManifests, type JobManifest, type MountManifest, type NodeManifest, type ServiceManifest,
+  parseManifests, type JobManifest, type MountManifest, type NodeManifest, type ServiceManifest,
 } from '../../src/manifest/index.js';
 import { job, manifestError } from './helpers.js';
 
@@ -13,7 +13,7 @@ describe('parseManifests: valid manifests', () => {
       kind: 'Job',
       metadata: { name: 'hello', labels: {} },
       spec: {
-        command: ['echo', 'hi'], args: [], env: {}, resources: { ...DEFAULT_RESOURCES }, backoffLimit: 6, priority: 0,
+        command: ['echo', 'hi'], args: [], env: {}, resources: { cpus: 1, memoryBytes: 0 }, backoffLimit: 6, priority: 0,
         nodeSelector: {}, privileged: false, parallelism: 1, completions: 1,
       },
     });
@@ -70,7 +70,7 @@ spec: { command: [x] }
     assert.equal(svc.spec.replicas, 2);
     assert.equal(svc.spec.restartPolicy, 'Always');
     assert.equal(svc.spec.resources.memoryBytes, 100e6);
-    assert.equal(svc.spec.resources.cpus, DEFAULT_RESOURCES.cpus);
+    assert.equal(svc.spec.resources.cpus, 1);
     assert.deepEqual(svc.metadata.labels, { app: 'web' });
     assert.deepEqual(node.spec, { name: 'node1', labels: {}, capacity: { cpus: 1.5, memoryBytes: 2 ** 31 }, exportDir: '/srv/export' });
     assert.deepEqual(mount.spec, {

@@ -24,7 +24,7 @@ import { startAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
-import type { NodeRecord } from '../../src/state/types.js';
+import type { NodeRecord } from '../../src/api/nodes.js';
 import type { JobRecord } from '../../src/state/jobs.js';
 import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, TEST_IMAGE } from '../helpers/docker.js';
 import { leftoverMounts, ok, sh, startNode, stopNode, TOKEN, type TestNode } from './helpers.js';

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
-import { normalizeJobSpec, type JobSpecInput } from '../../src/state/jobspec.js';
+import { normalizeJobSpec, type JobSpecRequest } from '../../src/api/jobs.js';
+import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import {
   appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, endEntry, followJob, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
-  readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, TERMINAL_STATES, uncordonNode, waitLog,
+  readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
   appendStdin, resizeTerminal, StdinError, waitStdin,
 } from '../../src/state/jobs.js';
 import { duplicateRedis } from '../../src/state/redis.js';
@@ -18,7 +19,8 @@ function reg(name: string, cpus = 4): NodeRegistration {
   };
 }
 
-const spec = (extra: Partial<JobSpecInput> = {}) => normalizeJobSpec({ command: ['true'], ...extra });
+// Failures end a job at once unless a test asks for retries.
+const spec = (extra: Partial<JobSpecRequest> = {}) => normalizeJobSpec({ command: ['true'], backoffLimit: 0, ...extra });
 const LEASE = 10_000;
 
 describe('job state scripts', () => {
@@ -32,7 +34,7 @@ describe('job state scripts', () => {
   }
 
   /** Submit → place on n1 → claim; returns the claim. */
-  async function running(ks: Keyspace, epoch: number, extra: Partial<JobSpecInput> = {}) {
+  async function running(ks: Keyspace, epoch: number, extra: Partial<JobSpecRequest> = {}) {
     const [id] = await submitJobs(db.redis, ks, [{ spec: spec(extra) }]);
     await placeJobs(db.redis, ks, { placements: [{ jobId: id, node: 'n1' }], waiting: [] });
     const claimed = await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE);

@@ -7,7 +7,7 @@ import type { Logger } from '../../util/log.js';
 import { failedStart, guardOutput, jobEnv, within } from './common.js';
 import { GUARD_PATH, guarded } from './guard.js';
 import type { HostOwner, OnOutput, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
-import type { WindowSize } from '../../state/jobspec.js';
+import type { WindowSize } from '../../api/jobs.js';
 
 export interface DockerRuntimeOptions {
   logger: Logger;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../util/paths.js';
-import type { WindowSize } from '../../state/jobspec.js';
+import type { WindowSize } from '../../api/jobs.js';
 
 /** Where a job's guard finds the node's fence file in a job container (bound read-only). */
 export const GUARD_PATH = '/.oswalk-guard';

@@ -10,7 +10,7 @@ import { Limiter, cgroupBusy, cgroupCpuSeconds, cgroupJobPrefix, destroyCgroup, 
 import { groupMembers, procStat, signalGroup, treeCpuSeconds } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { HostOwner, OnOutput, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
-import type { WindowSize } from '../../state/jobspec.js';
+import type { WindowSize } from '../../api/jobs.js';
 
 export interface ProcessRuntimeOptions {
   /** The agent's state directory; records of running jobs live in <stateDir>/runtime/process/. */

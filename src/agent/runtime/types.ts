@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import type { WindowSize } from '../../state/jobspec.js';
+import type { WindowSize } from '../../api/jobs.js';
 /** Whose work something on a host is: a node of one cluster (node names repeat across clusters). */
 export interface HostOwner { cluster: string; node: string }
 export interface RunSpec { cluster: string; jobId: string; attempt: number; node: string; image?: string; command: string[]; env: Record<string, string>; workingDir?: string; cpus?: number; memoryBytes?: number; privileged?: boolean; clusterMount?: string; stdin?: boolean; /** A pseudo-terminal for the job, of this size (`oswalk run -t`): its output comes as stdout only. */ tty?: WindowSize; /** Holds the node's fence file `fence` (src/agent/fence.ts), and for docker a copy of the guard: every job runs under the guard of that fence. */ fenceDir: string }

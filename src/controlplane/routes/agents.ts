@@ -1,18 +1,6 @@
-import { Type } from 'typebox';
+import { JoinAnswerSchema, JoinRequestSchema, NodeCertificateSchema, RenewRequestSchema } from '../../api/agents.js';
 import { HttpError, type HttpServer } from '../../util/http.js';
-import { NodeName } from './nodes.js';
 import type { ControlPlaneContext } from '../context.js';
-
-const Csr = Type.String({ maxLength: 16_384, description: 'a PEM PKCS#10 request the node signed with its new key' });
-
-const NodeCertificate = Type.Object({
-  /** PEM, for the node's name. */
-  certificate: Type.String(),
-  /** The cluster CA's certificate, PEM: what the node's peers' certificates must be signed by. */
-  caCert: Type.String(),
-  /** ms since the epoch. */
-  notAfter: Type.Number(),
-});
 
 /**
  * An agent joins with one URL and a token (a join token, role node, or an admin's); the control
@@ -37,15 +25,7 @@ export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneC
   // The answer holds Redis' address and password: what every node holds, for nodes and admins only.
   app.post('/v1/agents/join', {
     config: { role: 'node' },
-    schema: {
-      body: Type.Object({ node: NodeName, csr: Type.Optional(Csr) }, { additionalProperties: false }),
-      response: {
-        200: Type.Object({
-          redisUrl: Type.String(), prefix: Type.String(), nodeTimeoutMs: Type.Number(), defaultImage: Type.Optional(Type.String()),
-          nodeCertificate: Type.Optional(NodeCertificate),
-        }),
-      },
-    },
+    schema: { body: JoinRequestSchema, response: { 200: JoinAnswerSchema } },
   }, async (req) => {
     const { node, csr } = req.body;
     const nodeCertificate = csr && ctx.config.nodeCa ? await issue(csr, node) : undefined;
@@ -59,7 +39,7 @@ export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneC
   // A node's new certificate, for the name its current one is for, and no other.
   app.post('/v1/agents/renew', {
     config: { nodeCertificate: true },
-    schema: { body: Type.Object({ csr: Csr }, { additionalProperties: false }), response: { 200: NodeCertificate } },
+    schema: { body: RenewRequestSchema, response: { 200: NodeCertificateSchema } },
   }, async (req) => {
     if (!ctx.config.nodeCa) throw new HttpError(409, 'this control plane holds no cluster CA, so it signs no node certificates', 'Conflict');
     const node = req.caller!.name.slice('node/'.length);

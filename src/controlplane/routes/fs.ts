@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
 import { FsError, FS_LIMITS, listVersions, normalizePath, restoreVersion } from '../../state/fs.js';
-import { NodeName } from './nodes.js';
+import { NodeName } from '../../api/nodes.js';
 import type { ControlPlaneContext } from '../context.js';
 
 const Path = Type.String({ minLength: 1, maxLength: FS_LIMITS.treePathBytes });

@@ -2,57 +2,38 @@ import { PassThrough } from 'node:stream';
 import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
-import { JobSpecInputSchema, normalizeJobSpec, WindowSizeSchema } from '../../state/jobspec.js';
-import { NameSchema } from '../../manifest/schema.js';
+import {
+  CancelAnswerSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner,
+} from '../../api/jobs.js';
+import { TERMINAL_STATES } from '../../api/job-states.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
 import {
   appendStdin, cancelJob, resizeTerminal, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
-  LOG_READER_FRESH_MS, markLogRead, submitJobs, TERMINAL_CLIENT_GRACE_MS, TERMINAL_STATES, touchTerminalClient, waitLog,
-  type JobOwner, type JobRecord, type JobState, type LogEntry,
+  LOG_READER_FRESH_MS, markLogRead, submitJobs, TERMINAL_CLIENT_GRACE_MS, touchTerminalClient, waitLog,
+  type JobRecord, type LogEntry,
 } from '../../state/jobs.js';
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
 import { duplicateRedis } from '../../state/redis.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
-const State = Type.Union(['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => Type.Literal(s)));
-
-const JobView = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  owner: Type.Optional(Type.Object({ kind: Type.String(), name: Type.String() })),
-  index: Type.Optional(Type.Number()),
-  spec: Type.Object({}, { additionalProperties: true }),
-  state: Type.String(),
-  waitReason: Type.String(),
-  node: Type.Optional(Type.String()),
-  lastNode: Type.Optional(Type.String()),
-  attempt: Type.Number(),
-  failures: Type.Number(),
-  exitCode: Type.Optional(Type.Number()),
-  signal: Type.Optional(Type.String()),
-  message: Type.String(),
-  cancelRequested: Type.Boolean(),
-  createdAt: Type.Number(),
-  scheduledAt: Type.Optional(Type.Number()),
-  startedAt: Type.Optional(Type.Number()),
-  finishedAt: Type.Optional(Type.Number()),
-  logBytes: Type.Number(),
-  logDropped: Type.Number(),
-});
-
-export const SubmitBody = Type.Object({
-  /** A job's name follows the rule of a manifest's metadata.name (`../x` or a bidi override is no name). */
-  name: Type.Optional(NameSchema),
-  spec: JobSpecInputSchema,
-}, { additionalProperties: false });
 
 /** One line of the ndjson log stream. Output that is not UTF-8 travels as base64. */
 export function logLine(e: LogEntry): LogLine {
   const text = e.data.toString('utf8');
   const exact = Buffer.byteLength(text) === e.data.length && !text.includes('\uFFFD');
   return { id: e.id, t: e.t, ...(exact ? { text } : { b64: e.data.toString('base64') }), ...(e.attempt ? { attempt: e.attempt } : {}) };
+}
+
+/**
+ * A refusal of a job's input as the API answers it: the job is gone (NotFound), has ended or
+ * its input has (Conflict: a client stops sending, as a pipe's writer does), or the input
+ * is past its cap (RequestEntityTooLarge: the job cannot have all of it).
+ */
+function stdinRefused(err: StdinError): HttpError {
+  const [status, name] = ({ NOJOB: [404, 'NotFound'], ENDED: [409, 'Conflict'], CLOSED: [409, 'Conflict'], TOOBIG: [413, 'Payload Too Large'] } as const)[err.reason];
+  return new HttpError(status, err.message, name);
 }
 
 const MAX_U64 = 2n ** 64n - 1n;
@@ -69,7 +50,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   const { redis, ks } = ctx;
 
   app.post('/v1/jobs', {
-    schema: { body: SubmitBody, response: { 200: Type.Object({ id: Type.String(), name: Type.String() }) } },
+    schema: { body: SubmitRequestSchema, response: { 200: SubmitAnswerSchema } },
   }, async (req) => {
     let spec;
     try {
@@ -85,13 +66,13 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   app.get('/v1/jobs', {
     schema: {
       querystring: Type.Object({
-        state: Type.Optional(State),
+        state: Type.Optional(JobStateSchema),
         owner: Type.Optional(Type.String({ pattern: '^(Job|Service)/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$' })),
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
         // A job's labels are those of the Job or Service manifest it runs for (kubectl's -l).
         labelSelector: Type.Optional(Type.String({ maxLength: 4096 })),
       }),
-      response: { 200: Type.Object({ items: Type.Array(JobView) }) },
+      response: { 200: Type.Object({ items: Type.Array(JobViewSchema) }) },
     },
   }, async (req) => {
     const q = req.query;
@@ -99,7 +80,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     // The schema's coercion turns "Infinity" into a number that passes as an integer.
     if (q.limit !== undefined && !Number.isSafeInteger(q.limit)) throw new HttpError(400, 'querystring/limit must be an integer from 1 to 10000', 'Bad Request');
     const where = q.labelSelector === undefined ? undefined : await labelFilter(q.labelSelector);
-    const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state as JobState } : {}), ...(owner ? { owner } : {}), ...(where ? { where } : {}), limit: q.limit ?? 100 });
+    const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state } : {}), ...(owner ? { owner } : {}), ...(where ? { where } : {}), limit: q.limit ?? 100 });
     return { items };
   });
 
@@ -122,7 +103,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     return (j) => matchesLabels(selector, (j.owner && labels.get(`${j.owner.kind}/${j.owner.name}`)) ?? {});
   }
 
-  app.get('/v1/jobs/:id', { schema: { params: Type.Object({ id: JobId }), response: { 200: JobView } } }, async (req) => {
+  app.get('/v1/jobs/:id', { schema: { params: Type.Object({ id: JobId }), response: { 200: JobViewSchema } } }, async (req) => {
     const job = await getJob(redis, ks, req.params.id);
     if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist (oswalk get jobs lists them)`, 'NotFound');
     return job;
@@ -131,7 +112,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   app.get('/v1/owners/:kind/:name', {
     schema: {
       params: Type.Object({ kind: Type.Union([Type.Literal('Job'), Type.Literal('Service')]), name: Type.String({ maxLength: LIMITS.nameLength }) }),
-      response: { 200: Type.Object({}, { additionalProperties: true }) },
+      response: { 200: OwnerStatusSchema },
     },
   }, async (req) => {
     const st = await getOwnerStatus(redis, ks, { kind: req.params.kind as JobOwner['kind'], name: req.params.name });
@@ -140,7 +121,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   });
 
   app.post('/v1/jobs/:id/cancel', {
-    schema: { params: Type.Object({ id: JobId }), response: { 200: Type.Object({ id: Type.String(), state: Type.String() }) } },
+    schema: { params: Type.Object({ id: JobId }), response: { 200: CancelAnswerSchema } },
   }, async (req) => {
     const state = await cancelJob(redis, ks, req.params.id);
     if (!state) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
@@ -166,7 +147,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     try {
       await appendStdin(redis, ks, job.id, body ?? Buffer.alloc(0), req.query.eof === '1');
     } catch (err) {
-      if (err instanceof StdinError) throw new HttpError(err.reason === 'NOJOB' ? 404 : err.reason === 'TOOBIG' ? 413 : 409, err.message, err.reason === 'TOOBIG' ? 'Payload Too Large' : 'Conflict');
+      if (err instanceof StdinError) throw stdinRefused(err);
       throw err;
     }
     return { ok: true };
@@ -187,7 +168,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     try {
       await resizeTerminal(redis, ks, job.id, req.body);
     } catch (err) {
-      if (err instanceof StdinError) throw new HttpError(err.reason === 'NOJOB' ? 404 : 409, err.message, 'Conflict');
+      if (err instanceof StdinError) throw stdinRefused(err);
       throw err;
     }
     return { ok: true };

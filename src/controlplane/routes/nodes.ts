@@ -5,34 +5,15 @@ import { getNode, listNodes, markRemoving } from '../../state/nodes.js';
 import { drainNode, jobsOnNode, uncordonNode } from '../../state/jobs.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
-
-/** A node's name, as agents join with it: DNS-like, at most 63 characters. */
-export const NodeName = Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' });
-
-const NodeView = Type.Object({
-  name: Type.String(),
-  address: Type.String(),
-  agentUrl: Type.String(),
-  labels: Type.Record(Type.String(), Type.String()),
-  runtime: Type.String(),
-  cpus: Type.Number(),
-  memoryBytes: Type.Number(),
-  status: Type.String(),
-  lastHeartbeat: Type.Number(),
-  load1: Type.Number(),
-  memoryUsedBytes: Type.Number(),
-  runningJobs: Type.Number(),
-  exportDir: Type.String(),
-  mountPath: Type.String(),
-}, { additionalProperties: true });
+import { DrainAnswerSchema, NodeName, NodeViewSchema, RemovalSchema, RemoveAnswerSchema } from '../../api/nodes.js';
 
 /** Nodes: list, inspect, drain, remove and uncordon. Registration happens through /v1/agents/join. */
 export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
-  app.get('/v1/nodes', { schema: { response: { 200: Type.Object({ items: Type.Array(NodeView) }) } } }, async () => ({
+  app.get('/v1/nodes', { schema: { response: { 200: Type.Object({ items: Type.Array(NodeViewSchema) }) } } }, async () => ({
     items: await listNodes(ctx.redis, ctx.ks),
   }));
 
-  app.get('/v1/nodes/:name', { schema: { params: Type.Object({ name: NodeName }), response: { 200: NodeView } } }, async (req) => {
+  app.get('/v1/nodes/:name', { schema: { params: Type.Object({ name: NodeName }), response: { 200: NodeViewSchema } } }, async (req) => {
     const node = await getNode(ctx.redis, ctx.ks, req.params.name);
     if (!node) throw new HttpError(404, `node "${req.params.name}" is not registered (oswalk get nodes lists them)`, 'NotFound');
     return node;
@@ -42,7 +23,7 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   app.post('/v1/nodes/:name/drain', {
     schema: {
       params,
-      response: { 200: Type.Object({ name: Type.String(), status: Type.String(), moved: Type.Number(), remaining: Type.Number() }) },
+      response: { 200: DrainAnswerSchema },
     },
   }, async (req) => {
     const res = await drainNode(ctx.redis, ctx.ks, req.params.name);
@@ -52,7 +33,7 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   });
 
   app.post('/v1/nodes/:name/uncordon', {
-    schema: { params, response: { 200: Type.Object({ name: Type.String(), status: Type.String() }) } },
+    schema: { params, response: { 200: DrainAnswerSchema } },
   }, async (req) => {
     // Uncordon undoes a removal too: the node's copies count again and it takes new ones.
     if ((await markRemoving(ctx.redis, ctx.ks, req.params.name, false)) === false) throw notRegistered(req.params.name);
@@ -68,12 +49,7 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     config: { role: 'admin' },
     schema: {
       params,
-      response: {
-        200: Type.Object({
-          name: Type.String(), status: Type.String(), removing: Type.Boolean(), removingSince: Type.Number(),
-          moved: Type.Number(), remaining: Type.Number(),
-        }),
-      },
+      response: { 200: RemoveAnswerSchema },
     },
   }, async (req) => {
     const since = await markRemoving(ctx.redis, ctx.ks, req.params.name, true);
@@ -87,16 +63,7 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   app.get('/v1/nodes/:name/removal', {
     schema: {
       params,
-      response: {
-        200: Type.Object({
-          name: Type.String(),
-          status: Type.String(),
-          removing: Type.Boolean(),
-          removingSince: Type.Union([Type.Number(), Type.Null()]),
-          runningJobs: Type.Number(),
-          pass: Type.Union([Type.Object({ at: Type.Number(), files: Type.Number(), bytes: Type.Number() }), Type.Null()]),
-        }),
-      },
+      response: { 200: RemovalSchema },
     },
   }, async (req) => {
     const [node, health, jobs] = await Promise.all([

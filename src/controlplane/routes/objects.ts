@@ -2,7 +2,8 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
 import { KINDS, ManifestError, checkFilesTogether, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
-import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects, type ApplyResult } from '../../state/objects.js';
+import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects } from '../../state/objects.js';
+import { ApplyAnswerSchema, ApplyRequestSchema, type ApplyResult } from '../../api/objects.js';
 import { LIMITS } from '../../util/limits.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -24,27 +25,17 @@ const ObjectSchema = Type.Object({
 export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: ControlPlaneContext; onChanged: OnChanged }): Promise<void> {
   app.post('/v1/apply', {
     schema: {
-      body: Type.Object({
-        source: Type.String({ maxLength: 4096, default: 'request' }),
-        yaml: Type.Optional(Type.String({ maxLength: LIMITS.manifestBytes })),
-        manifests: Type.Optional(Type.Array(Type.Unknown(), { maxItems: LIMITS.manifestDocuments })),
-        files: Type.Optional(Type.Array(Type.Object({
-          source: Type.String({ maxLength: 4096 }), yaml: Type.String({ maxLength: LIMITS.manifestBytes }),
-        }, { additionalProperties: false }), { maxItems: LIMITS.manifestDocuments })),
-        dryRun: Type.Boolean({ default: false }),
-      }, { additionalProperties: false }),
+      body: ApplyRequestSchema,
       response: {
-        200: Type.Object({ items: Type.Array(Type.Object({ kind: Type.String(), name: Type.String(), result: Type.String() })) }),
+        200: ApplyAnswerSchema,
         422: Type.Object({
-          error: Type.String(), message: Type.String(), file: Type.String(), field: Type.Optional(Type.String()), reason: Type.String(),
+          error: Type.String(), code: Type.Literal('Invalid'), message: Type.String(), file: Type.String(), field: Type.Optional(Type.String()), reason: Type.String(),
           line: Type.Optional(Type.Number()), column: Type.Optional(Type.Number()), document: Type.Optional(Type.Number()),
         }),
       },
     },
   }, async (req, reply) => {
-    const { source, yaml, manifests, files, dryRun } = req.body as {
-      source: string; yaml?: string; manifests?: unknown[]; files?: { source: string; yaml: string }[]; dryRun: boolean;
-    };
+    const { source, yaml, manifests, files, dryRun } = req.body;
     if ([yaml, manifests, files].filter((x) => x !== undefined).length !== 1) {
       throw new HttpError(400, 'send one of "yaml" (the text of a manifest file), "manifests" (a list of objects) or "files" (several files\' texts)', 'Bad Request');
     }
@@ -58,14 +49,14 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
         parsed = yaml !== undefined ? parseManifests(yaml, source) : validateManifestList(manifests!, source);
       }
     } catch (err) {
-      if (err instanceof ManifestError) return reply.code(422).send({ error: 'Invalid', ...err.toJSON() });
+      if (err instanceof ManifestError) return reply.code(422).send({ error: 'Invalid', code: 'Invalid' as const, ...err.toJSON() });
       throw err;
     }
     let results: ApplyResult[];
     try {
       results = await applyObjects(ctx.redis, ctx.ks, parsed, { dryRun });
     } catch (err) {
-      if (err instanceof ApplyConflictError) throw new HttpError(409, err.message, 'Conflict');
+      if (err instanceof ApplyConflictError) throw new HttpError(409, err.message, 'Conflict', { kind: err.kind, name: err.objectName });
       throw err;
     }
     const items = parsed.map((m, i) => ({ kind: m.kind, name: m.metadata.name, result: results[i] }));

@@ -4,6 +4,7 @@ import { listNodes } from '../../state/nodes.js';
 import { countJobsByState } from '../../state/job-counts.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
+import type { ClusterStatus } from '../../api/status.js';
 
 export async function statusRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
   app.get('/v1/status', {
@@ -17,6 +18,6 @@ export async function statusRoutes(app: HttpServer, { ctx }: { ctx: ControlPlane
     },
   }, async () => {
     const [nodes, jobs, storage] = await Promise.all([listNodes(ctx.redis, ctx.ks), countJobsByState(ctx.redis, ctx.ks), storageHealth(ctx.redis, ctx.ks)]);
-    return { nodes, jobs, ...(storage ? { storage } : {}) };
+    return { nodes, jobs, ...(storage ? { storage } : {}) } satisfies ClusterStatus;
   });
 }

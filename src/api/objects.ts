@@ -1,0 +1,38 @@
+/** Names of objects, and the answers about applied manifests (POST /v1/apply). */
+import { Type, type Static } from 'typebox';
+import { LIMITS } from '../util/limits.js';
+
+export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+/** metadata.name of every kind, and a job's name in the API: one rule. */
+export const NameSchema = Type.String({
+  pattern: NAME_PATTERN,
+  maxLength: LIMITS.nameLength,
+  description: `a DNS label (lowercase letters, digits and "-", starting and ending with a letter or digit, at most ${LIMITS.nameLength} characters)`,
+});
+
+/**
+ * POST /v1/apply: one of a manifest file's text (`yaml`, errors name its lines), its objects
+ * (`manifests`, as JSON), or several files' texts (`files`, `oswalk apply -f a -f b`).
+ */
+export const ApplyRequestSchema = Type.Object({
+  source: Type.String({ maxLength: 4096, default: 'request' }),
+  yaml: Type.Optional(Type.String({ maxLength: LIMITS.manifestBytes })),
+  manifests: Type.Optional(Type.Array(Type.Unknown(), { maxItems: LIMITS.manifestDocuments })),
+  files: Type.Optional(Type.Array(Type.Object({
+    source: Type.String({ maxLength: 4096 }), yaml: Type.String({ maxLength: LIMITS.manifestBytes }),
+  }, { additionalProperties: false }), { maxItems: LIMITS.manifestDocuments })),
+  dryRun: Type.Boolean({ default: false }),
+}, { additionalProperties: false });
+/** As a client sends it: `source` and `dryRun` have defaults. */
+export type ApplyRequest = Omit<Static<typeof ApplyRequestSchema>, 'source' | 'dryRun'> & { source?: string; dryRun?: boolean };
+
+/** What an apply did, or would do in a dry run, to one object: kubectl's words. */
+const ApplyResultSchema = Type.Union([Type.Literal('created'), Type.Literal('configured'), Type.Literal('unchanged')]);
+export type ApplyResult = Static<typeof ApplyResultSchema>;
+
+/** POST /v1/apply: each object of the files, in their order, with what became of it. */
+export const ApplyAnswerSchema = Type.Object({
+  items: Type.Array(Type.Object({ kind: Type.String(), name: Type.String(), result: ApplyResultSchema })),
+});
+export type ApplyAnswer = Static<typeof ApplyAnswerSchema>;
