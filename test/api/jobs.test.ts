@@ -13,12 +13,12 @@ describe('job spec defaults', () => {
     assert.deepEqual(JOB_DEFAULTS, { cpus: 1, memoryBytes: 0, priority: 0, backoffLimit: 6, privileged: false, restartPolicy: 'Never' });
   });
 
-  it('fill a request and a Job manifest that say nothing alike', () => {
-    const request = normalizeJobSpec({ command: ['echo', 'hi'], runtime: 'process' });
+  it('fill a request and a Job manifest that say nothing alike (no image: no runtime, any node)', () => {
+    const request = normalizeJobSpec({ command: ['echo', 'hi'] });
     const [job] = parseManifests('apiVersion: oswalk.dev/v1\nkind: Job\nmetadata: { name: hi }\nspec: { command: [echo, hi] }\n', 'hi.yaml') as [JobManifest];
     assert.deepEqual(jobSpecOfManifest(job), request);
     assert.deepEqual(request, {
-      command: ['echo', 'hi'], args: [], env: {}, cpus: 1, memoryBytes: 0, runtime: 'process', nodeSelector: {},
+      command: ['echo', 'hi'], args: [], env: {}, cpus: 1, memoryBytes: 0, nodeSelector: {},
       privileged: false, priority: 0, backoffLimit: 6, restartPolicy: 'Never',
     });
   });
