@@ -61,7 +61,14 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
       if (Date.now() > deadline) {
         const by: Record<string, number> = {};
         for (const j of jobs) by[j.state] = (by[j.state] ?? 0) + 1;
-        throw new Error(`jobs not done after ${timeoutMs} ms: ${JSON.stringify(by)}`);
+        // What a stuck job's record and its node say, to tell a lease still renewed from a
+        // requeue that never came.
+        const now = Date.now();
+        const stuck = await Promise.all(jobs.filter((j) => !TERMINAL_STATES.has(j.state)).slice(0, 5).map(async (j) => {
+          const node = j.node ? await getNode(cp.ctx.redis, cp.ctx.ks, j.node) : undefined;
+          return { id: j.id, state: j.state, node: j.node, attempt: j.attempt, leaseLeftMs: j.leaseExpiry === undefined ? null : j.leaseExpiry - now, waitReason: j.waitReason, nodeStatus: node?.status, heartbeatAgoMs: node ? now - node.lastHeartbeat : null, runningJobs: node?.runningJobs };
+        }));
+        throw new Error(`jobs not done after ${timeoutMs} ms: ${JSON.stringify(by)}; stuck: ${JSON.stringify(stuck)}`);
       }
       await new Promise((r) => setTimeout(r, 200));
     }
