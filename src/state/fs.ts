@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript, ScriptError } from './scripts.js';
 import type { FileType, VersionInfo, VersionRecord, VersionSource } from '../api/fs.js';
 import { decodeXattrs, encodeXattrs } from './xattrs.js';
 import { subscribeChannel } from './redis.js';
@@ -173,8 +173,7 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
   try {
     return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
   } catch (err) {
-    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY|ESTALE|ENOLCK|EPERM) ([\s\S]*)$/.exec((err as Error).message);
-    if (m) throw new FsError(m[1] as FsErrorCode, m[2]);
+    if (err instanceof ScriptError) throw new FsError(err.code as FsErrorCode, err.detail);
     throw err;
   }
 }

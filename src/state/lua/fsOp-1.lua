@@ -88,7 +88,7 @@ local accessTimes = prefix .. 'fs:at'
 -- path (an inode: #<n>) -> the st_ino it keeps: what its entry showed before a rename or link
 local stInos = prefix .. 'fs:st'
 
-local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
+-- @include fail
 
 local function parentOf(p)
   local i = string.match(p, '^.*()/')
