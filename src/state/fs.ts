@@ -10,8 +10,8 @@ import { subscribeChannel } from './redis.js';
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
  * manifests. A path ('/a/b') has versions; each version says which node it came from, its mtime,
  * size, mode, owner and (for files) the hash of its chunk list. What everyone sees at a path is
- * decided by the fsOp Lua script on every change, in one atomic step (mirrored by pickCurrent in
- * src/overlay/resolve.ts): the latest version of each node's export stream and of its mount
+ * decided by the fsOp Lua script on every change, in one atomic step (restated for the tests by
+ * test/fsmeta/pick-current.ts): the latest version of each node's export stream and of its mount
  * stream (mount and restore) counts, newest mtime wins, equal mtimes go to the node name first
  * in byte order, then to the mount stream. A delete is a version too (a tombstone), so
  * "deleted at T" competes with "written at T'" by the same rule.
