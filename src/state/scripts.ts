@@ -34,7 +34,9 @@ function scriptFiles(): ScriptFile[] {
     .map((f) => {
       const m = /^([A-Za-z0-9]+)-(\d+)\.lua$/.exec(f);
       if (!m) throw new Error(`Lua script ${join(dir, f)} must be named <name>-<numberOfKeys>.lua`);
-      return { name: m[1], numberOfKeys: Number(m[2]), lua: expandIncludes(readFileSync(join(dir, f), 'utf8'), dir, f) };
+      const lua = readFileSync(join(dir, f), 'utf8');
+      checkFailures(m[1], lua, join(dir, f));
+      return { name: m[1], numberOfKeys: Number(m[2]), lua: expandIncludes(lua, dir, f) };
     });
   return files;
 }
@@ -83,6 +85,17 @@ function decodeFailure(script: string, err: unknown): unknown {
   const m = err instanceof Error && /^([A-Z_]+)(?: ([\s\S]*))?$/.exec(err.message);
   if (!codes || !m || !codes.includes(m[1])) return err;
   return new ScriptError(script, m[1] as ScriptErrorCode, m[2] ?? '');
+}
+
+// A script's failures go through fail() with a code written out that SCRIPT_ERRORS lists for
+// it, so that the table and the scripts cannot drift apart unnoticed.
+function checkFailures(script: string, lua: string, file: string): void {
+  const codes: readonly string[] = (SCRIPT_ERRORS as Record<string, readonly string[]>)[script] ?? [];
+  if (/error_reply/.test(lua)) throw new Error(`Lua script ${file} must fail through fail() (include/fail.lua), not error_reply`);
+  for (const call of lua.matchAll(/\bfail\(([^,)]*)/g)) {
+    const code = /^'([A-Z_]+)'$/.exec(call[1].trim())?.[1];
+    if (!code || !codes.includes(code)) throw new Error(`Lua script ${file} fails with ${call[1]}, which is not a code SCRIPT_ERRORS lists for ${script}`);
+  }
 }
 
 const defined = new WeakSet<Redis>();
