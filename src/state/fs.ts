@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript, ScriptError } from './scripts.js';
 import type { FileType, VersionInfo, VersionRecord, VersionSource } from '../api/fs.js';
 import { decodeXattrs, encodeXattrs } from './xattrs.js';
 import { subscribeChannel } from './redis.js';
@@ -10,8 +10,8 @@ import { subscribeChannel } from './redis.js';
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
  * manifests. A path ('/a/b') has versions; each version says which node it came from, its mtime,
  * size, mode, owner and (for files) the hash of its chunk list. What everyone sees at a path is
- * decided by the fsOp Lua script on every change, in one atomic step (mirrored by pickCurrent in
- * src/overlay/resolve.ts): the latest version of each node's export stream and of its mount
+ * decided by the fsOp Lua script on every change, in one atomic step (restated for the tests by
+ * test/fsmeta/pick-current.ts): the latest version of each node's export stream and of its mount
  * stream (mount and restore) counts, newest mtime wins, equal mtimes go to the node name first
  * in byte order, then to the mount stream. A delete is a version too (a tombstone), so
  * "deleted at T" competes with "written at T'" by the same rule.
@@ -173,8 +173,7 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
   try {
     return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
   } catch (err) {
-    const m = /^(ENOENT|EEXIST|ENOTDIR|EISDIR|ENOTEMPTY|EINVAL|EXDEV|EBUSY|ESTALE|ENOLCK|EPERM) ([\s\S]*)$/.exec((err as Error).message);
-    if (m) throw new FsError(m[1] as FsErrorCode, m[2]);
+    if (err instanceof ScriptError) throw new FsError(err.code as FsErrorCode, err.detail);
     throw err;
   }
 }

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript, ScriptError } from './scripts.js';
 import type { LogEnd } from '../api/logs.js';
 import { milliCpus, type JobOwner, type JobSpec, type JobView, type OwnerStatus, type WindowSize } from '../api/jobs.js';
 import type { JobState } from '../api/job-states.js';
 import type { NodeRecord } from '../api/nodes.js';
 import { decodeNode } from './types.js';
+import { setNodeStatus } from './nodes.js';
 
 /**
  * Jobs in Redis: every transition is one Lua script (src/state/lua/*Job*.lua and friends),
@@ -146,11 +147,14 @@ export interface ClaimedJob {
 
 /** The agent's claim; undefined means the agent's epoch is stale or the node is down: register again. */
 export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch: number, max: number, leaseMs: number, now?: number): Promise<ClaimedJob[] | undefined> {
-  const res = await runScript<string[] | number>(redis, 'claimJobs', [ks.node(node), ks.nodeQueue(node)], [
-    ks.prefix, node, epoch, max, now ?? '', leaseMs,
-  ]);
-  if (res === -1) return undefined;
-  return decodeClaims(res as string[]);
+  try {
+    return decodeClaims(await runScript<string[]>(redis, 'claimJobs', [ks.node(node), ks.nodeQueue(node)], [
+      ks.prefix, node, epoch, max, now ?? '', leaseMs,
+    ]));
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'STALE_EPOCH') return undefined;
+    throw err;
+  }
 }
 
 /** Claims as the scripts return them: {id, token, attempt, spec, ms since first start} flattened. */
@@ -223,8 +227,12 @@ export type CancelOutcome = 'cancelled' | 'cancelling' | JobState;
 
 /** Returns undefined for an unknown job. */
 export async function cancelJob(redis: Redis, ks: Keyspace, id: string, now = Date.now()): Promise<CancelOutcome | undefined> {
-  const res = await runScript<string | null>(redis, 'cancelJob', [ks.job(id)], [ks.prefix, id, now]);
-  return (res ?? undefined) as CancelOutcome | undefined;
+  try {
+    return await runScript<CancelOutcome>(redis, 'cancelJob', [ks.job(id)], [ks.prefix, id, now]);
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'NOJOB') return undefined;
+    throw err;
+  }
 }
 
 export interface MonitorResult {
@@ -252,16 +260,20 @@ export interface DrainResult {
 }
 
 export async function drainNode(redis: Redis, ks: Keyspace, node: string, now = Date.now()): Promise<DrainResult | undefined> {
-  const res = await runScript<[string, number, number] | null>(redis, 'drainNode', [ks.node(node)], [ks.prefix, node, now]);
-  if (!res) return undefined;
-  return { status: res[0] as DrainResult['status'], moved: res[1], remaining: res[2] };
+  try {
+    const [status, moved, remaining] = await runScript<[DrainResult['status'], number, number]>(redis, 'drainNode', [ks.node(node)], [ks.prefix, node, now]);
+    return { status, moved, remaining };
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'NONODE') return undefined;
+    throw err;
+  }
 }
 
 /** Give a drained node back to the scheduler. */
 export async function uncordonNode(redis: Redis, ks: Keyspace, node: string): Promise<string | undefined> {
-  const res = await runScript<string | null>(redis, 'setNodeStatus', [ks.node(node)], ['ready']);
+  const res = await setNodeStatus(redis, ks, node, 'ready');
   await wakeScheduler(redis, ks);
-  return res ?? undefined;
+  return res;
 }
 
 /**
@@ -482,8 +494,14 @@ export const LOG_READER_FRESH_MS = 5000;
 export async function appendLog(redis: Redis, ks: Keyspace, id: string, attempt: number, chunks: { stream: LogStream; data: Buffer }[], droppedBytes = 0, maxBytes = LOG_MAX_BYTES): Promise<'appended' | 'held' | 'refused'> {
   const args: (string | number | Buffer)[] = [ks.prefix, id, maxBytes, attempt, droppedBytes, LOG_READER_WINDOW_BYTES, LOG_READER_FRESH_MS, ''];
   for (const c of chunks) args.push(c.stream, c.data);
-  const kept = await runScript<number>(redis, 'appendLog', [ks.jobLog(id)], args);
-  return kept === -2 ? 'held' : kept === -1 ? 'refused' : 'appended';
+  try {
+    await runScript<number>(redis, 'appendLog', [ks.jobLog(id)], args);
+    return 'appended';
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'HELD') return 'held';
+    if (err instanceof ScriptError && err.code === 'NOT_RUNNING') return 'refused';
+    throw err;
+  }
 }
 
 /** A reader has passed on a job's output up to `offset` (an entry's), or says only that it is still there. */
@@ -525,8 +543,7 @@ async function stdinScript(redis: Redis, ks: Keyspace, id: string, args: (string
   try {
     await runScript(redis, 'appendStdin', [ks.jobStdin(id)], [ks.prefix, id, ...args]);
   } catch (err) {
-    const reason = /^(?:ERR )?(NOJOB|ENDED|CLOSED|TOOBIG)$/.exec((err as Error).message)?.[1] as StdinRefusal | undefined;
-    if (reason) throw new StdinError(reason, id);
+    if (err instanceof ScriptError) throw new StdinError(err.code as StdinRefusal, id);
     throw err;
   }
 }
@@ -579,7 +596,12 @@ function decodeEntries(raw: [Buffer, Buffer[]][]): LogEntry[] {
  * job that has already ended is not marked (endEntry builds its end line).
  */
 export async function followJob(redis: Redis, ks: Keyspace, id: string): Promise<JobState | undefined> {
-  return (await runScript<JobState | null>(redis, 'followJob', [ks.job(id)], [ks.prefix])) ?? undefined;
+  try {
+    return await runScript<JobState>(redis, 'followJob', [ks.job(id)], [ks.prefix]);
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'NOJOB') return undefined;
+    throw err;
+  }
 }
 
 /** A finished job's end line as its end writes it for followers (finish() in include/jobs.lua). */

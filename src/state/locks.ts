@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { subscribeChannel } from './redis.js';
-import { runScript } from './scripts.js';
+import { runScript, ScriptError } from './scripts.js';
 
 /**
  * The cluster-wide lock table behind flock(2) and fcntl(2) POSIX record locks: a lock taken
@@ -143,7 +143,13 @@ export async function openLockSession(redis: Redis, ks: Keyspace, sessionId: str
  * locks as lost and open a new session.
  */
 export async function renewLockSession(redis: Redis, ks: Keyspace, sessionId: string, leaseMs: number, now?: number): Promise<boolean> {
-  return (await session<number | null>(redis, ks, now, 'renew', [sessionId, leaseMs])) != null;
+  try {
+    await session<number>(redis, ks, now, 'renew', [sessionId, leaseMs]);
+    return true;
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'LOST') return false;
+    throw err;
+  }
 }
 
 /** End a session: every lock and wait it has goes at once (a clean FS shutdown). */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { allKeptVersions, allStoredManifests } from './fs-walk.js';
-import { runScript } from './scripts.js';
+import { runScript, ScriptError } from './scripts.js';
 
 /**
  * Manifest garbage collection: deletes fs:m:<hash> (the chunk list) and pfs:loc:<hash> (its
@@ -69,7 +69,10 @@ export async function beginManifestGc(redis: Redis, ks: Keyspace): Promise<strin
   return token;
 }
 
-/** Step 3 for one manifest: 1 deleted, 0 kept (a version took it during the pass) or already gone, -1 superseded. */
+/**
+ * Step 3 for one manifest: 1 deleted, 0 kept (a version took it during the pass) or already
+ * gone; a ScriptError SUPERSEDED when a newer pass has begun.
+ */
 export function deleteUnreferencedManifest(redis: Redis, ks: Keyspace, token: string, hash: string): Promise<number> {
   return runScript<number>(
     redis, 'gcManifest', [ks.fsManifestsRecent, ks.fsManifest(hash), ks.manifestLocations(hash)], [token, Buffer.from(hash, 'hex')],
@@ -79,6 +82,12 @@ export function deleteUnreferencedManifest(redis: Redis, ks: Keyspace, token: st
 /** Step 3 for one inode of a hard-linked file, as for a manifest. */
 export function deleteUnreferencedInode(redis: Redis, ks: Keyspace, token: string, inode: string): Promise<number> {
   return runScript<number>(redis, 'gcManifest', [ks.fsManifestsRecent, ks.fsVersions(`#${inode}`), ks.fsInodeNames(inode)], [token, `#${inode}`]);
+}
+
+/** A newer pass began, so this one stops with what it did; any other failure is thrown on. */
+function superseded(err: unknown, res: ManifestGcResult): ManifestGcResult {
+  if (err instanceof ScriptError && err.code === 'SUPERSEDED') return { ...res, superseded: true };
+  throw err;
 }
 
 /**
@@ -103,16 +112,20 @@ export async function collectManifests(redis: Redis, ks: Keyspace, signal?: Abor
   for (const inode of inodes) {
     if (linked.has(inode)) continue;
     signal?.throwIfAborted();
-    const n = await deleteUnreferencedInode(redis, ks, token, inode);
-    if (n < 0) return { ...res, superseded: true };
-    res.inodesDeleted += n;
+    try {
+      res.inodesDeleted += await deleteUnreferencedInode(redis, ks, token, inode);
+    } catch (err) {
+      return superseded(err, res);
+    }
   }
   for await (const m of allStoredManifests(redis, ks)) {
     if (referenced.has(m)) continue;
     signal?.throwIfAborted();
-    const n = await deleteUnreferencedManifest(redis, ks, token, m);
-    if (n < 0) return { ...res, superseded: true };
-    res.deleted += n;
+    try {
+      res.deleted += await deleteUnreferencedManifest(redis, ks, token, m);
+    } catch (err) {
+      return superseded(err, res);
+    }
   }
   return res;
 }

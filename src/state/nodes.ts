@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript, ScriptError } from './scripts.js';
 import type { NodeRecord, NodeStatus } from '../api/nodes.js';
 import { decodeNode, encodeNode } from './types.js';
 
@@ -34,10 +34,14 @@ export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJo
  * by (src/agent/fence.ts); undefined means the node was marked down or re-registered elsewhere.
  */
 export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now?: number): Promise<number | undefined> {
-  const timeout = await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats, ks.cluster], [
-    name, now ?? '', epoch, ...pairs(encodeNode(load)),
-  ]);
-  return timeout > 0 ? timeout : undefined;
+  try {
+    return await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats, ks.cluster], [
+      name, now ?? '', epoch, ...pairs(encodeNode(load)),
+    ]);
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'STALE_EPOCH') return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -72,8 +76,12 @@ export async function listNodes(redis: Redis, ks: Keyspace): Promise<NodeRecord[
  * ('down' stays down until the agent registers again), or undefined for an unknown node.
  */
 export async function setNodeStatus(redis: Redis, ks: Keyspace, name: string, status: Exclude<NodeStatus, 'down'>): Promise<NodeStatus | undefined> {
-  const res = await runScript<string | null>(redis, 'setNodeStatus', [ks.node(name)], [status]);
-  return (res ?? undefined) as NodeStatus | undefined;
+  try {
+    return await runScript<NodeStatus>(redis, 'setNodeStatus', [ks.node(name)], [status]);
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'NONODE') return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -83,8 +91,12 @@ export async function setNodeStatus(redis: Redis, ks: Keyspace, name: string, st
  * or false for an unknown node.
  */
 export async function markRemoving(redis: Redis, ks: Keyspace, name: string, on: boolean, now?: number): Promise<number | false> {
-  const res = await runScript<number | null>(redis, 'markRemoving', [ks.nodes, ks.node(name)], [name, on ? '1' : '0', now ?? '']);
-  return res ?? false;
+  try {
+    return await runScript<number>(redis, 'markRemoving', [ks.nodes, ks.node(name)], [name, on ? '1' : '0', now ?? '']);
+  } catch (err) {
+    if (err instanceof ScriptError && err.code === 'NONODE') return false;
+    throw err;
+  }
 }
 
 /** The node timeout in force (the leading monitor's; 5 s before any monitor ran), in ms. */

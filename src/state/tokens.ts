@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AuditEntry, TokenCreated, TokenView } from '../api/auth.js';
 import type { Role } from '../api/roles.js';
 import type { Keyspace } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript, ScriptError } from './scripts.js';
 
 /**
  * User tokens with roles, and the audit log of what they did. Only a token's SHA-256 is
@@ -46,7 +46,7 @@ export async function createToken(redis: Redis, ks: Keyspace, t: { name: string;
   try {
     await runScript(redis, 'tokenOp', [ks.tokens], ['create', tokenHash(secret), JSON.stringify(stored), t.name, now]);
   } catch (err) {
-    if ((err as Error).message.startsWith('EXISTS')) throw new TokenExistsError(t.name);
+    if (err instanceof ScriptError && err.code === 'EXISTS') throw new TokenExistsError(t.name);
     throw err;
   }
   return { ...view(stored), secret };

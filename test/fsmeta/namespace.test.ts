@@ -7,7 +7,7 @@ import {
   commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, linkPath, listDir, listVersions, markAccessed, normalizePath, putManifest,
   removePath, renamePath, restoreVersion, subscribeFsEvents, type NewVersion,
 } from '../../src/state/fs.js';
-import { pickCurrent } from '../../src/overlay/resolve.js';
+import { pickCurrent } from './pick-current.js';
 
 const M1 = 'a'.repeat(64);
 const M2 = 'b'.repeat(64);

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { pickCurrent } from '../../src/overlay/resolve.js';
+import { pickCurrent } from './pick-current.js';
 
 type V = { id: string; node: string; mtimeNs: string; type: string; source: 'export' | 'mount' | 'restore' };
 const v = (id: number, node: string, mtimeNs: string | bigint, type = 'file', source: V['source'] = 'export'): V => ({ id: String(id), node, mtimeNs: String(mtimeNs), type, source });

@@ -8,7 +8,7 @@ import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import {
   appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, endEntry, followJob, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
   readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
-  appendStdin, resizeTerminal, StdinError, waitStdin,
+  appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead,
 } from '../../src/state/jobs.js';
 import { duplicateRedis } from '../../src/state/redis.js';
 
@@ -493,14 +493,25 @@ describe('job state scripts', () => {
   it('takes output only from the attempt that runs the job: a cut-off attempt printing on is not the job\'s', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);
-    await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('first\n') }]);
+    assert.equal(await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('first\n') }]), 'appended');
     await monitorStep(db.redis, ks, 60_000, Date.now() + 2 * LEASE); // its lease ran out: requeued
-    await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('zombie\n') }]);
+    assert.equal(await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('zombie\n') }]), 'refused');
     await placeJobs(db.redis, ks, { placements: [{ jobId: c.id, node: 'n1' }], waiting: [] });
     assert.equal((await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))?.[0]?.attempt, 2);
-    await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('zombie again\n') }]);
+    assert.equal(await appendLog(db.redis, ks, c.id, 1, [{ stream: 'out', data: Buffer.from('zombie again\n') }]), 'refused');
     await appendLog(db.redis, ks, c.id, 2, [{ stream: 'out', data: Buffer.from('second\n') }]);
     assert.deepEqual((await readLog(db.redis, ks, c.id)).filter((e) => e.t === 'out').map((e) => e.data.toString()), ['first\n', 'second\n']);
+  });
+
+  it('holds output back while a reader following the job is more than its window behind', async () => {
+    const { ks, epoch } = await setup();
+    const { id } = await running(ks, epoch);
+    const big = Buffer.alloc(LOG_READER_WINDOW_BYTES + 1, 'x');
+    assert.equal(await appendLog(db.redis, ks, id, 1, [{ stream: 'out', data: big }], 0, 2 * big.length), 'appended');
+    await markLogRead(db.redis, ks, id, 0);
+    assert.equal(await appendLog(db.redis, ks, id, 1, [{ stream: 'out', data: Buffer.from('more\n') }], 0, 2 * big.length), 'held');
+    await markLogRead(db.redis, ks, id, big.length);
+    assert.equal(await appendLog(db.redis, ks, id, 1, [{ stream: 'out', data: Buffer.from('more\n') }], 0, 2 * big.length), 'appended');
   });
 
   it('tells each attempt how long ago the job first started, for a deadline that counts across retries', async () => {

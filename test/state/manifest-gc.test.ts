@@ -12,6 +12,7 @@ import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { commitVersion, FsError, getCurrent, linkPath, listVersions, putManifest, removePath, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
 import { beginManifestGc, collectManifests, deleteUnreferencedInode, deleteUnreferencedManifest } from '../../src/state/manifest-gc.js';
+import { ScriptError } from '../../src/state/scripts.js';
 import { startManifestGc } from '../../src/controlplane/manifest-gc.js';
 import { addManifestLocation, ChunkFetcher, ChunkStore, manifestLocations } from '../../src/packetfs/index.js';
 import { startTranslator } from '../../src/translate/index.js';
@@ -168,7 +169,7 @@ describe('manifest garbage collection', () => {
     const m = await manifest(db.redis, ks);
     const first = await beginManifestGc(db.redis, ks);
     const second = await beginManifestGc(db.redis, ks);
-    assert.equal(await deleteUnreferencedManifest(db.redis, ks, first, m), -1);
+    await assert.rejects(deleteUnreferencedManifest(db.redis, ks, first, m), (err) => err instanceof ScriptError && err.code === 'SUPERSEDED');
     assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
     assert.equal(await deleteUnreferencedManifest(db.redis, ks, second, m), 1);
     assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { parseSentinelUrl } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
-import { applyNodeManifests, clusterId, getNode, heartbeat, listNodes, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
+import { applyNodeManifests, clusterId, getNode, heartbeat, listNodes, markRemoving, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
 import { applyObjects } from '../../src/state/objects.js';
 import { drainNode, monitorStep, uncordonNode } from '../../src/state/jobs.js';
 import { parseManifests } from '../../src/manifest/index.js';
@@ -80,6 +80,7 @@ describe('node state', () => {
     await registerNode(db.redis, ks, reg('n1'));
     assert.equal((await getNode(db.redis, ks, 'n1'))?.status, 'draining');
     assert.equal(await setNodeStatus(db.redis, ks, 'nope', 'draining'), undefined);
+    assert.equal(await markRemoving(db.redis, ks, 'nope', true), false);
     await db.redis.hset(ks.node('n1'), 'status', 'down');
     assert.equal(await setNodeStatus(db.redis, ks, 'n1', 'ready'), 'down');
   });

@@ -13,20 +13,21 @@
   ARGV[5] bytes the agent itself dropped before sending, ARGV[6] reader window (bytes),
   ARGV[7] readerFreshMs, ARGV[8] now (ms, '' for Redis' clock, which readers mark by too),
   ARGV[9..] stream ('out'|'err'), data pairs
-  Returns the bytes now kept (-1: refused, the attempt is not the job's running one; -2: held,
-  a reader is behind: send it again later); the id of the last entry trimmed goes to the job's
-  logTrimmed.
+  Returns the bytes now kept; the id of the last entry trimmed goes to the job's logTrimmed.
+  Fails with NOT_RUNNING <id> (refused: the attempt is not the job's running one), HELD <id>
+  (a reader is behind, nothing was appended: send it again later).
 ]]
+-- @include fail
 -- @include clock
 -- @include keys
 local jk = jobKey(ARGV[2])
 -- An attempt that lost its lease (its node was cut off) may print on after the job was
 -- requeued, ran elsewhere or even ended: its output is not the job's any more.
 local job = redis.call('HMGET', jk, 'state', 'attempt', 'logTotal', 'logRead', 'logReadAt')
-if job[1] ~= 'running' or job[2] ~= ARGV[4] then return -1 end
+if job[1] ~= 'running' or job[2] ~= ARGV[4] then return fail('NOT_RUNNING', ARGV[2]) end
 local total = tonumber(job[3] or '0')
 if tonumber(job[5] or '0') >= clock(ARGV[8]) - tonumber(ARGV[7]) and total - tonumber(job[4] or '0') > tonumber(ARGV[6]) then
-  return -2
+  return fail('HELD', ARGV[2])
 end
 local maxBytes = tonumber(ARGV[3])
 if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', jk, 'logDropped', ARGV[5]) end

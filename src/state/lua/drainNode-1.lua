@@ -6,13 +6,15 @@
   KEYS[1] node hash
   ARGV[1] prefix, ARGV[2] node, ARGV[3] now (ms)
   A node that is down is cordoned too: it comes back draining (its jobs moved already).
-  Returns {status now in force, replicas moved, jobs left to finish}, or false for an unknown node.
+  Returns {status now in force, replicas moved, jobs left to finish}. Fails with NONODE <node>
+  for an unknown node.
 ]]
+-- @include fail
 -- @include keys
 -- @include jobs
 local node, now = ARGV[2], tonumber(ARGV[3])
 local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return false end
+if not st then return fail('NONODE', node) end
 redis.call('HSET', KEYS[1], 'cordoned', '1')
 if st == 'down' then return { 'down', 0, 0 } end
 redis.call('HSET', KEYS[1], 'status', 'draining')

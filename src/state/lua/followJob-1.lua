@@ -5,10 +5,12 @@
   its state and the follower builds the end line from the record.
   KEYS[1] job hash
   ARGV[1] prefix
-  Returns the job's state, or false for an unknown job.
+  Returns the job's state. Fails with NOJOB <job hash> for an unknown job.
 ]]
+-- @include fail
 -- @include keys
 -- @include jobs
 local state = redis.call('HGET', KEYS[1], 'state')
-if state and not TERMINAL[state] then redis.call('HSET', KEYS[1], 'follow', '1') end
+if not state then return fail('NOJOB', KEYS[1]) end
+if not TERMINAL[state] then redis.call('HSET', KEYS[1], 'follow', '1') end
 return state

@@ -2,8 +2,8 @@
   Every change to the filesystem namespace, and the reads that must see one consistent
   state, as one script so the rules (winner, parent index, implicit parents, sweeps below a
   deleted directory, history bound) exist once. See src/state/fs.ts for the model; this file
-  is its only implementation in Lua, and src/overlay/resolve.ts mirrors the winner rule in
-  TypeScript.
+  is its only implementation (test/fsmeta/pick-current.ts restates the winner rule in
+  TypeScript, for the tests that check this script against it).
 
   KEYS[1] fs:p:<path> of ARGV[3] (routes the script to the prefix's slot; every other key is
           built from the prefix and so shares that slot)
@@ -88,7 +88,7 @@ local accessTimes = prefix .. 'fs:at'
 -- path (an inode: #<n>) -> the st_ino it keeps: what its entry showed before a rename or link
 local stInos = prefix .. 'fs:st'
 
-local function fail(code, p) return redis.error_reply(code .. ' ' .. p) end
+-- @include fail
 
 local function parentOf(p)
   local i = string.match(p, '^.*()/')

@@ -9,13 +9,14 @@
   timeout its agent was last told, so the kill always comes before the requeue.
   KEYS[1] node hash, KEYS[2] heartbeats zset, KEYS[3] cluster hash
   ARGV[1] node name, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] agent epoch, ARGV[4..] field/value pairs
-  Returns the node timeout (ms) when accepted, 0 when the agent must re-register.
+  Returns the node timeout (ms). Fails with STALE_EPOCH <node> when the agent must re-register.
 ]]
+-- @include fail
 -- @include clock
 local now = clock(ARGV[2])
 local rec = redis.call('HMGET', KEYS[1], 'agentEpoch', 'status')
 if rec[1] ~= ARGV[3] or rec[2] == 'down' or rec[2] == false then
-  return 0
+  return fail('STALE_EPOCH', ARGV[1])
 end
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])

@@ -24,6 +24,8 @@
                                  of live sessions; a flock lock spans 0..inf
   Offsets are decimal strings, end inclusive, 'inf' for to-EOF. They stay below 2^53, so Lua's
   doubles hold them exactly; they are written back with %.0f, since tostring keeps 14 digits.
+  Fails with EINVAL for an unknown op, lock type or kind, or a malformed range. A lock not
+  granted is an answer ('wouldblock', 'lost', ...), not a failure: the kernel gets it as errno.
 
   Keys (see src/state/keys.ts):
     lk:p:<path>   hash owner -> `<pid>|r,0,9;w,20,inf` (sorted, disjoint, same-type neighbours merged)
@@ -35,6 +37,7 @@
   A wait is one request, not one owner: two threads of a process (one POSIX owner) may each
   wait on their own range, and re-asking the same request keeps its place in the queue.
 ]]
+-- @include fail
 -- @include clock
 local P, now, op = ARGV[1], clock(ARGV[2]), ARGV[3]
 -- @include locks
@@ -263,8 +266,8 @@ local function weakens(ranges, t, s, e)
 end
 
 local function setlk(owner, pid, path, t, s, e, wait)
-  if t ~= 'u' and t ~= 'r' and t ~= 'w' then return redis.error_reply('EINVAL lock type ' .. tostring(t)) end
-  if not s or not e or s < 0 or e < s then return redis.error_reply('EINVAL range ' .. path) end
+  if t ~= 'u' and t ~= 'r' and t ~= 'w' then return fail('EINVAL', 'lock type ' .. tostring(t)) end
+  if not s or not e or s < 0 or e < s then return fail('EINVAL', 'range ' .. path) end
   if not callerAlive(owner) then return 'lost' end
   reap('p', path)
   local lk = lockKey('p', path)
@@ -320,8 +323,8 @@ local function setlk(owner, pid, path, t, s, e, wait)
 end
 
 local function getlk(owner, path, t, s, e)
-  if t ~= 'r' and t ~= 'w' then return redis.error_reply('EINVAL lock type ' .. tostring(t)) end
-  if not s or not e or s < 0 or e < s then return redis.error_reply('EINVAL range ' .. path) end
+  if t ~= 'r' and t ~= 'w' then return fail('EINVAL', 'lock type ' .. tostring(t)) end
+  if not s or not e or s < 0 or e < s then return fail('EINVAL', 'range ' .. path) end
   reap('p', path)
   local o, r, pid = heldConflict(posixHeld(path), owner, t, s, e)
   if not o then return false end
@@ -335,7 +338,7 @@ local function flockMode(v) return string.match(v, '|(%a+)$') end
 local function flockConflict(a, b) return a == 'ex' or b == 'ex' end
 
 local function flock(owner, pid, path, fop, wait)
-  if fop ~= 'sh' and fop ~= 'ex' and fop ~= 'un' then return redis.error_reply('EINVAL flock op ' .. tostring(fop)) end
+  if fop ~= 'sh' and fop ~= 'ex' and fop ~= 'un' then return fail('EINVAL', 'flock op ' .. tostring(fop)) end
   if not callerAlive(owner) then return 'lost' end
   reap('f', path)
   local lk, q = lockKey('f', path), queueKey('f', path)
@@ -421,7 +424,7 @@ local function dropWaits(owner, kind, path)
 end
 
 local function cancel(owner, path, kind, release)
-  if kind ~= 'p' and kind ~= 'f' then return redis.error_reply('EINVAL lock kind ' .. tostring(kind)) end
+  if kind ~= 'p' and kind ~= 'f' then return fail('EINVAL', 'lock kind ' .. tostring(kind)) end
   if not callerAlive(owner) then return 0 end -- a dead session's entries are already gone
   reap(kind, path)
   local gone = dropWaits(owner, kind, path)
@@ -474,4 +477,4 @@ elseif op == 'release' then
 elseif op == 'list' then
   return list(ARGV[4])
 end
-return redis.error_reply('ERR lock: unknown op ' .. tostring(op))
+return fail('EINVAL', 'unknown op ' .. tostring(op))

@@ -10,10 +10,13 @@
     open   adds the session (an alive one keeps its locks) with deadline now + lease, and
            first drops up to 100 dead sessions, so the zset does not fill with the sessions of
            processes that died holding nothing that anyone met -> the deadline
-    renew  moves the deadline to now + lease only while the session is alive -> the deadline,
-           or false when it is dead (everything it held is dropped: the caller has lost its locks)
+    renew  moves the deadline to now + lease only while the session is alive -> the deadline;
+           fails with LOST <session> when it is dead (everything it held is dropped: the
+           caller has lost its locks)
     close  drops every lock and wait of the session and the session itself -> 1
+  Fails with EINVAL for an unknown op.
 ]]
+-- @include fail
 -- @include clock
 local P, now, op, session = ARGV[1], clock(ARGV[2]), ARGV[3], ARGV[4]
 -- @include locks
@@ -31,7 +34,7 @@ elseif op == 'renew' then
   if not isAlive(d) then
     -- Too late: others may already have been granted what it held, so it must not come back.
     if d then dropSession(session) end
-    return false
+    return fail('LOST', session)
   end
   redis.call('ZADD', LK.sessions, now + lease, session)
   return now + lease
@@ -39,4 +42,4 @@ elseif op == 'close' then
   dropSession(session)
   return 1
 end
-return redis.error_reply('ERR lockSession: unknown op ' .. tostring(op))
+return fail('EINVAL', 'unknown op ' .. tostring(op))

@@ -6,11 +6,13 @@
   replication passes since then still count).
   KEYS[1] nodes set, KEYS[2] node hash
   ARGV[1] node name, ARGV[2] '1' to mark, '0' to clear, ARGV[3] now (ms, '' for Redis' clock)
-  Returns when the removal began (ms), 0 once cleared, or false when there is no such node.
+  Returns when the removal began (ms), 0 once cleared. Fails with NONODE <node> when there is
+  no such node.
 ]]
+-- @include fail
 -- @include clock
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then
-  return false
+  return fail('NONODE', ARGV[1])
 end
 if ARGV[2] == '0' then
   redis.call('HDEL', KEYS[2], 'removing', 'removingSince')

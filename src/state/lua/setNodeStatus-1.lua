@@ -3,10 +3,11 @@
   too. A node the monitor has marked down stays down until its agent registers again, and then
   takes the status set here.
   KEYS[1] node hash; ARGV[1] new status
-  Returns the status now in force, or false when there is no such node.
+  Returns the status now in force. Fails with NONODE <node hash> when there is no such node.
 ]]
+-- @include fail
 local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return false end
+if not cur then return fail('NONODE', KEYS[1]) end
 redis.call('HSET', KEYS[1], 'cordoned', ARGV[1] == 'draining' and '1' or '0')
 if cur == 'down' then return 'down' end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])

@@ -5,11 +5,13 @@
   KEYS[1] tokens hash
   ARGV[1] op: create | revoke
   create: ARGV[2] secret hash, ARGV[3] the token's JSON, ARGV[4] its name, ARGV[5] now (ms)
-    Returns 1; error EXISTS when a token that has not expired has that name.
+    Returns 1; fails with EXISTS token <name> when a token that has not expired has that name.
   revoke: ARGV[2] name, ARGV[3] now (ms)
     Returns the number of tokens removed (0: none has that name).
-  Both drop the tokens that have expired, so the hash holds only live ones.
+  Both drop the tokens that have expired, so the hash holds only live ones. An unknown op fails
+  with EINVAL.
 ]]
+-- @include fail
 local op = ARGV[1]
 local function sweep(now, name)
   local found = 0
@@ -27,10 +29,10 @@ local function sweep(now, name)
 end
 
 if op == 'create' then
-  if sweep(tonumber(ARGV[5]), ARGV[4]) > 0 then return redis.error_reply('EXISTS token ' .. ARGV[4]) end
+  if sweep(tonumber(ARGV[5]), ARGV[4]) > 0 then return fail('EXISTS', 'token ' .. ARGV[4]) end
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   return 1
 elseif op == 'revoke' then
   return sweep(tonumber(ARGV[3]), ARGV[2])
 end
-return redis.error_reply('ERR tokenOp: unknown op ' .. tostring(op))
+return fail('EINVAL', 'unknown op ' .. tostring(op))

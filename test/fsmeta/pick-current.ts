@@ -1,10 +1,9 @@
-import type { VersionRecord } from '../api/fs.js';
+import type { VersionRecord } from '../../src/api/fs.js';
 
 /**
- * Which version of a path everyone sees, given all its versions. The same rule as the fsOp
- * Lua script (which is what actually decides, atomically, on every commit); kept here so the
- * overlay and the CLI can reason about version lists without a round trip, and so the rule
- * has table tests.
+ * Which version of a path everyone sees, given all its versions: the rule fsOp-1.lua applies
+ * (atomically, on every commit), restated apart from it so that tests can check the script
+ * against a second reading of the rule and the rule itself against a table.
  *
  * 1. Each node has two streams of versions: what its export directory says (source export),
  *    and what was done through the mount or by a restore (source mount|restore). Each stream
