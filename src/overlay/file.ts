@@ -133,7 +133,7 @@ export class OpenFile {
   dirty = false;
   /** Changed since a handle on it was last closed: a writer may be half-way through. */
   changedSinceClose = false;
-  /** A truncate or setattr changed it while its content was being written: its last user commits it (ops.ts withFile, drop). */
+  /** A truncate or setattr changed it while its content was being written: its last user commits it (ops.ts withFile, handles.ts drop). */
   commitWhenDropped = false;
   /** Unlinked while open (renamed by libfuse to .fuse_hidden…): never committed again. */
   hidden = false;

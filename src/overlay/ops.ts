@@ -1,25 +1,24 @@
 import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import type { Logger } from 'pino';
 import type { LiveChunker } from '../packetfs/index.js';
 import type { Xattrs } from '../api/fs.js';
 import { encodeXattrs, xattrKept } from '../state/xattrs.js';
 import { versionOf, type Backend, type Entry, type NewVersion } from './backend.js';
 import { MetaCache } from './cache.js';
-import { errnoOf, fsError } from './errors.js';
+import { CommitPipeline } from './commit.js';
+import { fsError } from './errors.js';
 import type { FastReads } from './fast-read.js';
 import type { FileCache } from './file-cache.js';
 import { OpenFile, nowNs, type FileIo } from './file.js';
-import { InodeState, type Backing, type Passthrough } from './passthrough.js';
+import { HandleTable, O_ACCMODE } from './handles.js';
+import type { Passthrough } from './passthrough.js';
 import { baseName, checkPath, isWithin, parentOf } from './paths.js';
 
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK, S_IXGRP, O_APPEND, O_EXCL, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
 /** Set on a directory: what is made in it takes its group; on a program, who it runs as (node's constants lack them). */
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
-const { ENOLCK, ESTALE } = osConstants.errno;
-const O_ACCMODE = 3;
 const DIR_SIZE = 4096;
 
 /** What FUSE handlers learn about the process that asked. */
@@ -106,14 +105,6 @@ function pathHash(path: string): bigint {
   return (BigInt(fmix(a)) << 32n) | BigInt(fmix(b));
 }
 
-/** Tries to chunk a file being written (10, 20, 40, 80 ms apart). */
-const STORE_ATTEMPTS = 5;
-
-/** The store's "changed while it was being chunked" (packetfs FileChangedError). */
-function changing(err: unknown): boolean {
-  return (err as { code?: unknown })?.code === 'ECHANGED';
-}
-
 /** What chmod, chown, utimens and setxattr change: of a file's OpenFile, or of a new version. */
 interface Attrs {
   mode: number;
@@ -128,18 +119,6 @@ interface Attrs {
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 
-interface Handle {
-  file: OpenFile;
-  flags: number;
-  /** The path's kernel inode, and whether the kernel reads and writes this handle's backing file itself. */
-  inode?: InodeState;
-  pt: boolean;
-  /** Bytes its reads got from here (not counting the FUSE threads'). */
-  readBytes: number;
-  /** Its reads have moved the file's atime (or did not need to): once per handle. */
-  accessed: boolean;
-}
-
 const DAY_NS = 86_400_000_000_000n;
 
 /** Open with no change of its own since its version was committed: a reopen may take a newer one. */
@@ -149,24 +128,21 @@ function unchanged(f: OpenFile): boolean {
 
 /**
  * The POSIX operations of the unified filesystem, as async functions that either return or
- * throw an FsError. Metadata comes from the namespace through MetaCache; file content from
- * chunks (the PacketFS fetcher: local store, then peers); a file's changes live in an OpenFile
- * and become a new version when it is flushed, fsynced or released (close-to-open).
+ * throw an FsError: what fuse.ts calls. Metadata comes from the namespace through MetaCache; file
+ * content from chunks (the PacketFS fetcher: local store, then peers); a file's changes live in
+ * an OpenFile and become a new version when it is flushed, fsynced or released (close-to-open).
+ * This class holds the namespace operations and what a path shows; the open files and handles
+ * are the HandleTable's (handles.ts), and making changes versions the CommitPipeline's (commit.ts).
  */
 export class OverlayFs {
   readonly meta: MetaCache;
-  private files = new Map<string, OpenFile>();
-  private handles = new Map<number, Handle>();
-  /** Per path with open handles: which kind the kernel inode has (passthrough.ts). */
-  private inodes = new Map<string, InodeState>();
+  private readonly handles: HandleTable;
+  private readonly commits: CommitPipeline;
   /**
    * The lock-table session under which this mount holds a lock on path, if it holds one
    * (locks.ts): commits of such a path are fenced by it.
    */
   lockFence?: (path: string) => string | undefined;
-  /** Opens the kernel served by passthrough. */
-  passthroughOpens = 0;
-  private nextFh = 1;
   private backend: Backend;
   private log: Logger;
   private readonly io: FileIo;
@@ -181,6 +157,20 @@ export class OverlayFs {
       ...(opts.fastReads ? { fastReads: opts.fastReads } : {}),
     };
     this.meta = new MetaCache(this.backend, { ttlMs: 60_000, waitMs: 5_000, maxEntries: 200_000 });
+    this.handles = new HandleTable({
+      backend: opts.backend,
+      log: opts.log,
+      io: this.io,
+      ...(opts.fileCache ? { fileCache: opts.fileCache } : {}),
+      ...(opts.passthrough ? { passthrough: opts.passthrough } : {}),
+      commit: (f) => this.commits.commitFile(f),
+    });
+    this.commits = new CommitPipeline({ backend: opts.backend, meta: this.meta, io: this.io, handles: this.handles, lockFence: (path) => this.lockFence?.(path) });
+  }
+
+  /** Opens the kernel served by passthrough. */
+  get passthroughOpens(): number {
+    return this.handles.passthroughOpens;
   }
 
   async start(): Promise<void> {
@@ -197,7 +187,7 @@ export class OverlayFs {
         this.meta.event(path);
         // The kernel reads a passthrough file without asking us, so a newer version from
         // elsewhere goes into its backing file now, not at the next stat.
-        if (this.inodes.get(path)?.pt) void this.local(path).catch((err) => this.log.warn({ err, path }, 'could not bring a passthrough file up to date'));
+        if (this.handles.backed(path)) void this.local(path).catch((err) => this.log.warn({ err, path }, 'could not bring a passthrough file up to date'));
       },
       () => this.meta.clear(),
     );
@@ -217,8 +207,8 @@ export class OverlayFs {
    * cache, so the release of its last handle cannot close it meanwhile.
    */
   private async local(path: string): Promise<OpenFile | undefined> {
-    const f = this.files.get(path);
-    if (f) await this.refresh(f);
+    const f = this.handles.files.get(path);
+    if (f) await this.handles.refresh(f);
     // An unlinked open file (libfuse's .fuse_hidden name) has no namespace entry to follow.
     if (!f || f.hidden || !unchanged(f)) return f;
     f.refs++;
@@ -228,16 +218,16 @@ export class OverlayFs {
     } finally {
       f.refs--;
     }
-    if (this.files.get(path) !== f || !unchanged(f)) return this.files.get(path);
+    if (this.handles.files.get(path) !== f || !unchanged(f)) return this.handles.files.get(path);
     if (e?.type !== 'file') {
-      this.files.delete(path);
+      this.handles.files.delete(path);
       return undefined;
     }
     if (e.manifest !== f.entry?.manifest) {
       // Handles already open must not mix versions: their reads come here, from the new one,
       // or from their backing file, which gets the new version's bytes first.
       f.dropFastReads(this.io);
-      const b = this.backingOf(f);
+      const b = this.handles.backingOf(f);
       if (b && e.manifest) {
         try {
           await b.become(this.opts.fileCache!, this.backend, e.manifest, e.size);
@@ -251,21 +241,6 @@ export class OverlayFs {
     }
     f.adopt(e);
     return f;
-  }
-
-  /** f's passthrough backing file, while its inode has one holding f's content. */
-  private backingOf(f: OpenFile): Backing | null {
-    const b = this.inodes.get(f.path)?.pt;
-    return b && b.owner === f ? b : null;
-  }
-
-  /** Take in what the kernel wrote to f's backing file since last looked. */
-  private async refresh(f: OpenFile): Promise<void> {
-    const b = this.backingOf(f);
-    const s = b && (await b.changes());
-    if (!b || !s) return;
-    b.manifest = null;
-    f.changedInBacking(Number(s.size), s.mtimeNs, s.ctimeNs);
   }
 
   private async mustExist(path: string): Promise<Entry> {
@@ -330,124 +305,9 @@ export class OverlayFs {
     const names = new Set(await this.meta.list(path));
     // Files with changes not committed yet (a new file is committed at its release): what
     // local() shows without asking the namespace.
-    for (const [p, f] of this.files) if (!f.hidden && !unchanged(f) && parentOf(p) === path) names.add(baseName(p));
+    for (const [p, f] of this.handles.files) if (!f.hidden && !unchanged(f) && parentOf(p) === path) names.add(baseName(p));
     this.accessed(path);
     return ['.', '..', ...names];
-  }
-
-  private newHandle(file: OpenFile, flags: number): number {
-    while (this.handles.has(this.nextFh)) this.nextFh = this.nextFh >= 0x7fffffff ? 1 : this.nextFh + 1;
-    const fh = this.nextFh++;
-    this.handles.set(fh, { file, flags, pt: false, readBytes: 0, accessed: false });
-    file.refs++;
-    return fh;
-  }
-
-  /**
-   * A new handle's kind (passthrough.ts InodeState): passthrough when its inode has a backing
-   * file already (the kernel allows nothing else then), or is idle and the open may start one:
-   * read-only, of a committed version the file cache holds whole. Else a cached open.
-   */
-  private async chooseKind(path: string, fh: number, flags: number): Promise<void> {
-    const h = this.handles.get(fh)!;
-    const state = this.inodes.get(path) ?? new InodeState();
-    this.inodes.set(path, state);
-    h.inode = state;
-    const decided = state.deciding.then(async () => {
-      const f = h.file;
-      const pt = this.opts.passthrough;
-      if (state.pt && pt) {
-        const b = state.pt;
-        b.handles.add(fh);
-        h.pt = true;
-        await this.joinBacking(b, f, flags);
-        pt.reply(fh, b);
-        this.passthroughOpens++;
-        return;
-      }
-      const cache = this.opts.fileCache;
-      const m = f.entry?.manifest;
-      // One backing file per copy: two paths of the same content share a copy, and a writer of
-      // one would change the other's bytes.
-      if (state.idle && pt?.enabled && cache && m && f.clean && !f.hidden && (flags & O_ACCMODE) === O_RDONLY && !(flags & O_TRUNC) && cache.has(m) && !cache.inUse(m)) {
-        const b = await pt.backing(cache, m);
-        if (b && state.idle && f.clean && f.entry?.manifest === m) {
-          b.owner = f;
-          b.handles.add(fh);
-          state.pt = b;
-          h.pt = true;
-          cache.use(m);
-          pt.reply(fh, b);
-          this.passthroughOpens++;
-          return;
-        }
-        if (b) await pt.close(cache, b);
-      }
-      state.cached++;
-    });
-    state.deciding = decided.catch(() => undefined);
-    await decided;
-  }
-
-  /** A new passthrough handle on b, through which f is opened: b must hold f's content. */
-  private async joinBacking(b: Backing, f: OpenFile, flags: number): Promise<void> {
-    const cache = this.opts.fileCache!;
-    if (b.owner !== f) {
-      // The path's file is another one now (deleted and made again elsewhere, say): one inode,
-      // one backing file, which takes its content.
-      b.owner = f;
-      if (f.entry?.manifest && f.clean) await b.become(cache, this.backend, f.entry.manifest, f.size);
-      else await this.truncateBacking(b, f, 0);
-    } else if (f.entry?.manifest && f.clean) {
-      await b.become(cache, this.backend, f.entry.manifest, f.size);
-    }
-    if (flags & O_TRUNC) await this.truncateBacking(b, f, 0);
-    else if ((flags & O_ACCMODE) !== O_RDONLY) await b.detach(cache);
-  }
-
-  private async truncateBacking(b: Backing, f: OpenFile, size: number): Promise<void> {
-    await b.truncate(this.opts.fileCache!, size);
-    const now = nowNs();
-    f.changedInBacking(size, now, now);
-  }
-
-  /** Truncate f's content, wherever it is. */
-  private truncateFile(f: OpenFile, size: number): Promise<void> {
-    const b = this.backingOf(f);
-    return b ? this.truncateBacking(b, f, size) : f.truncate(this.io, size);
-  }
-
-  /** fh is closed: its inode may go idle (and its backing file with it). */
-  private async leaveInode(h: Handle, fh: number): Promise<void> {
-    const inode = h.inode;
-    if (!inode) return;
-    h.inode = undefined;
-    if (h.pt && inode.pt) {
-      const b = inode.pt;
-      b.handles.delete(fh);
-      if (b.handles.size === 0) {
-        inode.pt = null;
-        await this.opts.passthrough!.close(this.opts.fileCache!, b);
-      }
-    } else if (!h.pt) {
-      inode.cached--;
-    }
-    if (inode.idle) for (const [p, s] of this.inodes) if (s === inode) this.inodes.delete(p);
-  }
-
-  /** A handle that read its whole version: keep a copy for passthrough opens (file-cache.ts). */
-  private keepCopy(h: Handle, fastBytes: number): void {
-    const f = h.file;
-    const m = f.entry?.manifest;
-    const cache = this.opts.fileCache;
-    if (!cache || h.pt || !m || !f.clean || fastBytes + h.readBytes < f.size || !cache.wants(m, f.size)) return;
-    cache.fill(m, f.size, (pos, len) => this.backend.readRange(m, pos, len, 4));
-  }
-
-  private handle(fh: number, path: string): Handle {
-    const h = this.handles.get(fh);
-    if (!h) throw fsError('EBADF', path);
-    return h;
   }
 
   async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
@@ -463,18 +323,18 @@ export class OverlayFs {
       // Lock files: another node may be creating the same name right now, and only the
       // namespace can say who came first. So the empty file is a version before create returns.
       const v: NewVersion = { type: 'file', ...attrs, size: 0, manifest: await this.backend.emptyManifest() };
-      await this.commitEntry(path, v, { exclusive: true });
+      await this.commits.commitEntry(path, v, { exclusive: true });
       // A plain create of the same name on this mount, made while we waited, is the same file.
-      if (this.files.has(path)) return this.open(path, flags);
+      if (this.handles.files.has(path)) return this.open(path, flags);
       const f = new OpenFile(path, { ...v, committedAt: Date.now() }, attrs);
-      this.files.set(path, f);
-      return this.openHandle(f, flags);
+      this.handles.files.set(path, f);
+      return this.handles.open(f, flags);
     }
     const f = new OpenFile(path, null, attrs);
     f.markDirty();
-    this.files.set(path, f);
+    this.handles.files.set(path, f);
     this.meta.nameMade(path, attrs.mtimeNs);
-    return this.openHandle(f, flags);
+    return this.handles.open(f, flags);
   }
 
   /**
@@ -491,56 +351,21 @@ export class OverlayFs {
       if (e.type === 'dir') throw fsError('EISDIR', path);
       if (e.type !== 'file') throw fsError('EINVAL', path, 'not a regular file');
       // Another open of the same path may have made its OpenFile meanwhile: one per path.
-      f = this.files.get(path) ?? new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
-      this.files.set(path, f);
+      f = this.handles.files.get(path) ?? new OpenFile(path, e, { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs });
+      this.handles.files.set(path, f);
     }
     if (flags & O_TRUNC && caller && caller.uid !== 0 && f.mode & (S_ISUID | S_ISGID)) {
       f.mode &= ~(S_ISUID | (f.mode & S_IXGRP ? S_ISGID : 0));
       f.markDirty();
     }
-    return this.openHandle(f, flags);
-  }
-
-  private async openHandle(f: OpenFile, flags: number): Promise<number> {
-    const fh = this.newHandle(f, flags);
-    const h = this.handles.get(fh)!;
-    try {
-      await this.chooseKind(f.path, fh, flags);
-      if (h.pt) return fh;
-      if (flags & O_TRUNC) await f.truncate(this.io, 0);
-      else if ((flags & O_ACCMODE) !== O_WRONLY) await this.serveFast(f, fh);
-    } catch (err) {
-      this.handles.delete(fh);
-      if (h.pt) this.opts.passthrough?.forget(fh);
-      await this.leaveInode(h, fh);
-      await this.drop(f);
-      throw err;
-    }
-    return fh;
-  }
-
-  /** Let the FUSE threads serve fh's reads while its file is the committed version (fast-read.ts). */
-  private async serveFast(f: OpenFile, fh: number): Promise<void> {
-    const fast = this.io.fastReads;
-    const manifest = f.entry?.manifest;
-    if (!fast || !f.clean || !manifest) return;
-    let chunks;
-    try {
-      chunks = await this.backend.chunkList(manifest);
-    } catch (err) {
-      this.log.debug({ err, path: f.path }, 'no chunk list: reads go through the fetcher');
-      return;
-    }
-    // A write, a newer version or a close may have come meanwhile.
-    if (!f.clean || f.entry?.manifest !== manifest || this.handles.get(fh)?.file !== f) return;
-    if (fast.add(fh, chunks)) f.fastHandles.add(fh);
+    return this.handles.open(f, flags);
   }
 
   /** Bytes of reads answered here (the rest of a mount's reads are answered on the FUSE threads). */
   readBytes = 0;
 
   async read(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
-    const h = this.handle(fh, path);
+    const h = this.handles.get(fh, path);
     const n = await h.file.read(this.io, buf, len, offset);
     this.readBytes += n;
     h.readBytes += n;
@@ -548,7 +373,7 @@ export class OverlayFs {
   }
 
   async write(path: string, fh: number, buf: Buffer, len: number, offset: number): Promise<number> {
-    const h = this.handle(fh, path);
+    const h = this.handles.get(fh, path);
     if ((h.flags & O_ACCMODE) === O_RDONLY) throw fsError('EBADF', path);
     return h.file.write(this.io, buf, len, h.flags & O_APPEND ? h.file.size : offset);
   }
@@ -560,11 +385,11 @@ export class OverlayFs {
    * does not wait for: `touch`, creat+close and chmod-heavy tools do not pay a Redis round trip.
    */
   async flush(path: string, fh: number): Promise<void> {
-    const h = this.handle(fh, path);
+    const h = this.handles.get(fh, path);
     const f = h.file;
-    await this.refresh(f);
+    await this.handles.refresh(f);
     f.changedSinceClose = false;
-    if (f.contentDirty && f.size > 0) await this.commitFile(f);
+    if (f.contentDirty && f.size > 0) await this.commits.commitFile(f);
     // A close after reads (here, on the FUSE threads, or by the kernel from a passthrough
     // backing file, which it opens only for reading) moves the atime, before the close returns.
     if (!h.accessed && (h.readBytes > 0 || h.pt || (f.fastHandles.has(fh) && (this.io.fastReads?.served(fh) ?? 0) > 0))) {
@@ -574,122 +399,13 @@ export class OverlayFs {
   }
 
   async fsync(path: string, fh: number): Promise<void> {
-    const f = this.handle(fh, path).file;
-    await this.refresh(f);
-    await this.commitFile(f);
+    const f = this.handles.get(fh, path).file;
+    await this.handles.refresh(f);
+    await this.commits.commitFile(f);
   }
 
   async release(path: string, fh: number): Promise<void> {
-    const h = this.handle(fh, path);
-    this.handles.delete(fh);
-    const fastBytes = (h.file.fastHandles.delete(fh) && this.io.fastReads?.drop(fh)) || 0;
-    try {
-      await this.refresh(h.file);
-      await this.commitFile(h.file);
-      this.keepCopy(h, fastBytes);
-    } finally {
-      await this.leaveInode(h, fh);
-      await this.drop(h.file);
-    }
-  }
-
-  /**
-   * One user of f less; the last one commits what a truncate or setattr left to it (withFile)
-   * and forgets the file. That may come after the last release took its version: a utimensat
-   * right after close (rsync) finds the file still open, with that release under way.
-   */
-  private async drop(f: OpenFile): Promise<void> {
-    if (--f.refs > 0) return;
-    try {
-      if (f.commitWhenDropped) {
-        // Held while it commits: an open meanwhile shares it, and the last user then is that.
-        f.refs++;
-        try {
-          await this.commitFile(f);
-        } finally {
-          f.refs--;
-        }
-      }
-    } finally {
-      if (f.refs === 0) {
-        if (this.files.get(f.path) === f) this.files.delete(f.path);
-        await f.close();
-      }
-    }
-  }
-
-  /** Make an OpenFile's changes a new version: chunk the content if it changed, then commit. */
-  private commitFile(f: OpenFile): Promise<void> {
-    return f.serialize(async () => {
-      f.commitWhenDropped = false;
-      if (!f.dirty || f.hidden) return;
-      if (f.lockLost) throw fsError('EIO', f.path, 'a lock on it was lost (this mount was cut off from the lock table): changes made under it are not committed');
-      const content = f.contentDirty;
-      const touch = f.attrsTouched;
-      f.dirty = false;
-      f.contentChanged = false;
-      f.attrsTouched = false;
-      try {
-        const { manifest, size, copiedTo } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size, copiedTo: undefined };
-        if (content && manifest) await this.backend.ensureCopies(f.path, manifest, copiedTo);
-        let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), manifest, xattrs: f.xattrs };
-        // The version's ctime is that of the file's last change, as fstat showed it while open,
-        // not the close's: on ext4 a close changes no time.
-        const atMs = Number(f.ctimeNs / 1_000_000n);
-        let r;
-        try {
-          r = await this.commitEntry(f.path, v, { written: content, touch, atMs });
-        } catch (err) {
-          if (errnoOf(err) !== ESTALE) throw err;
-          // Manifest GC took the manifest since it was stored (or since the file was opened):
-          // store the content again, which puts it back, and commit once more.
-          v = { ...v, ...(await this.storeContent(f)) };
-          r = await this.commitEntry(f.path, v, { written: content, touch, atMs });
-        }
-        // New content that had to beat a later version took a later mtime (commitVersion).
-        if (r.mtimeNs !== v.mtimeNs && f.mtimeNs === v.mtimeNs) f.mtimeNs = r.mtimeNs;
-        f.committed({ ...v, mtimeNs: r.mtimeNs, committedAt: atMs, ...(r.inode ? { inode: r.inode, links: r.links } : {}) });
-        // A backing file whose changes this stored holds that version now (unless written to since).
-        const b = this.backingOf(f);
-        if (b && content && b.manifest === null && !f.contentChanged && v.manifest) b.manifest = v.manifest;
-      } catch (err) {
-        f.dirty = true;
-        f.contentChanged ||= content;
-        f.attrsTouched ||= touch;
-        // Still being written through another handle: that one's close commits it.
-        if (changing(err) && f.refs > 1) return;
-        throw err;
-      }
-    });
-  }
-
-  /** `copiedTo`: peers the live chunker streamed the chunks to (their copies are made first). */
-  private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number; copiedTo?: string[] }> {
-    if (f.size === 0) return { manifest: await this.backend.emptyManifest(), size: 0 };
-    const b = this.backingOf(f);
-    if (b && b.manifest === null) return this.storeFile(b.contentPath);
-    const chunks = f.takeChunks();
-    if (chunks) {
-      const stored = await chunks;
-      return { ...(await this.backend.storeChunks(stored)), ...(stored.copiedTo ? { copiedTo: stored.copiedTo } : {}) };
-    }
-    return this.storeFile(await f.materialize(this.io));
-  }
-
-  /**
-   * Chunk a file holding an OpenFile's content (its staging or backing file), which other
-   * handles may be writing right now: the store refuses bytes that changed while it read them,
-   * so it tries again, a little later each time, for a quiet moment.
-   */
-  private async storeFile(path: string): Promise<{ manifest: string; size: number }> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.backend.storeFile(path);
-      } catch (err) {
-        if (!changing(err) || attempt === STORE_ATTEMPTS - 1) throw err;
-        await new Promise((r) => setTimeout(r, 10 << attempt));
-      }
-    }
+    await this.handles.release(path, fh);
   }
 
   /** Run fn on the OpenFile of path (opening one for the moment if none is), and commit the change. */
@@ -698,8 +414,8 @@ export class OverlayFs {
     if (!f) {
       const e = await this.mustExist(path);
       if (e.type === 'dir') throw fsError('EISDIR', path);
-      f = this.files.get(path) ?? new OpenFile(path, e, e);
-      this.files.set(path, f);
+      f = this.handles.files.get(path) ?? new OpenFile(path, e, e);
+      this.handles.files.set(path, f);
     }
     f.refs++;
     try {
@@ -708,19 +424,19 @@ export class OverlayFs {
       // goes with it, at the release of the last handle (or its drop here). Otherwise it is
       // committed now: a chmod of a file some program holds open holds on every node at once.
       if (f.contentDirty) f.commitWhenDropped = true;
-      else await this.commitFile(f);
+      else await this.commits.commitFile(f);
     } finally {
-      await this.drop(f);
+      await this.handles.drop(f);
     }
   }
 
   async truncate(path: string, size: number): Promise<void> {
     checkPath(path);
-    await this.withFile(path, (f) => this.truncateFile(f, size));
+    await this.withFile(path, (f) => this.handles.truncateFile(f, size));
   }
 
   async ftruncate(path: string, fh: number, size: number): Promise<void> {
-    await this.truncateFile(this.handle(fh, path).file, size);
+    await this.handles.truncateFile(this.handles.get(fh, path).file, size);
   }
 
   /** chmod/chown/utimens/setxattr: on a file, through its OpenFile; on a directory or symlink, a new version at once. */
@@ -730,7 +446,7 @@ export class OverlayFs {
     if (e && e.type !== 'file') {
       const v = versionOf(e);
       patch(v);
-      await this.commitEntry(path, v, { touch: true });
+      await this.commits.commitEntry(path, v, { touch: true });
       return;
     }
     await this.withFile(path, (f) => {
@@ -739,28 +455,6 @@ export class OverlayFs {
       f.attrsTouched = true;
       f.markDirty();
     });
-  }
-
-  /** Commit a version and keep it as the cached answer for path when it became current. */
-  private async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; touch?: boolean; atMs?: number } = {}): Promise<{ current: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
-    if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
-    this.meta.expect(path);
-    let r: { current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string } = { current: false, published: false, mtimeNs: v.mtimeNs };
-    const at = opts.atMs ?? Date.now();
-    // A path locked here is committed only while the lock holds, checked in the commit's own step.
-    const lockSession = this.lockFence?.(path);
-    try {
-      r = await this.backend.commit(path, v, { ...opts, atMs: at, ...(lockSession ? { lockSession } : {}) });
-      return r;
-    } catch (err) {
-      if (errnoOf(err) !== ENOLCK) throw err;
-      const f = this.files.get(path);
-      if (f) f.lockLost = true;
-      throw fsError('EIO', path, 'a lock on it was lost (this mount was cut off from the lock table): changes made under it are not committed');
-    } finally {
-      // A repeat of the latest version publishes no event for the cache to swallow.
-      this.meta.settle(path, r.current && r.published, { ...v, mtimeNs: r.mtimeNs, committedAt: at, ...(r.inode ? { inode: r.inode, links: r.links } : {}), ...(r.stIno ? { stIno: r.stIno } : {}) }, opts.exclusive);
-    }
   }
 
   chmod(path: string, mode: number): Promise<void> {
@@ -835,7 +529,7 @@ export class OverlayFs {
     checkPath(path);
     const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
-    await this.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777) | owner.setgid, uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs() }, { exclusive: true });
+    await this.commits.commitEntry(path, { type: 'dir', mode: S_IFDIR | (mode & 0o7777) | owner.setgid, uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs() }, { exclusive: true });
   }
 
   /**
@@ -856,14 +550,14 @@ export class OverlayFs {
     const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
     const dev = kind === S_IFCHR || kind === S_IFBLK ? { rdev } : {};
-    await this.commitEntry(path, { type: 'special', mode: kind | (mode & 0o7777), uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs(), ...dev }, { exclusive: true });
+    await this.commits.commitEntry(path, { type: 'special', mode: kind | (mode & 0o7777), uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs(), ...dev }, { exclusive: true });
   }
 
   async symlink(target: string, path: string, caller: Caller): Promise<void> {
     checkPath(path);
     const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
-    await this.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: owner.uid, gid: owner.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target }, { exclusive: true });
+    await this.commits.commitEntry(path, { type: 'symlink', mode: S_IFLNK | 0o777, uid: owner.uid, gid: owner.gid, size: Buffer.byteLength(target), mtimeNs: nowNs(), target }, { exclusive: true });
   }
 
   async readlink(path: string): Promise<string> {
@@ -899,11 +593,11 @@ export class OverlayFs {
 
   async unlink(path: string): Promise<void> {
     checkPath(path);
-    const f = this.files.get(path);
+    const f = this.handles.files.get(path);
     if (f && (f.hidden || !f.entry)) {
       // Only this mount knows it: a hidden file libfuse now deletes, or a new file never committed.
       f.hidden = true;
-      this.files.delete(path);
+      this.handles.files.delete(path);
       return;
     }
     // (Other names of a hard-linked file: when this one is cached, so is what it is.)
@@ -920,9 +614,9 @@ export class OverlayFs {
     if (inode) this.meta.dropInode(inode);
     // Still held: libfuse renames a file unlinked while open (rename, above), but these
     // operations keep the same promise without it: what its release commits must not bring it back.
-    if (f && this.files.get(path) === f) {
+    if (f && this.handles.files.get(path) === f) {
       f.hidden = true;
-      this.files.delete(path);
+      this.handles.files.delete(path);
     }
   }
 
@@ -935,10 +629,10 @@ export class OverlayFs {
   async link(from: string, to: string): Promise<void> {
     checkPath(from);
     checkPath(to);
-    const f = this.files.get(from);
+    const f = this.handles.files.get(from);
     if (f && !f.hidden) {
-      await this.refresh(f);
-      await this.commitFile(f);
+      await this.handles.refresh(f);
+      await this.commits.commitFile(f);
     }
     const src = await this.mustExist(from);
     const inode = src.inode;
@@ -952,7 +646,7 @@ export class OverlayFs {
 
   async rmdir(path: string): Promise<void> {
     checkPath(path);
-    for (const [p, f] of this.files) {
+    for (const [p, f] of this.handles.files) {
       if (!f.hidden && !unchanged(f) && parentOf(p) === path) throw fsError('ENOTEMPTY', path);
     }
     await this.backend.remove(path, 'rmdir', nowNs());
@@ -962,23 +656,23 @@ export class OverlayFs {
   async rename(from: string, to: string): Promise<void> {
     checkPath(from);
     checkPath(to);
-    const f = this.files.get(from);
+    const f = this.handles.files.get(from);
     if (HIDDEN_RE.test(baseName(to)) && f) {
       // An open file being unlinked: it leaves the namespace now, lives on for its handles.
       if (f.entry) await this.backend.remove(from, 'unlink', nowNs());
       this.meta.invalidate(from);
       if (f.entry?.inode) this.meta.dropInode(f.entry.inode);
-      this.files.delete(from);
+      this.handles.files.delete(from);
       f.hidden = true;
       f.path = to;
-      this.files.set(to, f);
-      this.moveInodes(from, to);
+      this.handles.files.set(to, f);
+      this.handles.moveInodes(from, to);
       return;
     }
     // Uncommitted content moves with the name: commit it under the old name first.
     if (f) {
-      await this.refresh(f);
-      await this.commitFile(f);
+      await this.handles.refresh(f);
+      await this.commits.commitFile(f);
     }
     const moved = await this.mustExist(from);
     const replaced = this.meta.peek(to)?.inode;
@@ -992,25 +686,16 @@ export class OverlayFs {
       // rename(2) keeps the file's mtime (rsync, mv and make rely on it). Show the original
       // again where that still wins, else keep the stamp.
       const v = versionOf(moved);
-      if (!(await this.commitEntry(to, v)).current) await this.commitEntry(to, { ...v, mtimeNs: stampNs });
+      if (!(await this.commits.commitEntry(to, v)).current) await this.commits.commitEntry(to, { ...v, mtimeNs: stampNs });
     }
-    for (const [p, of] of [...this.files]) {
+    for (const [p, of] of [...this.handles.files]) {
       if (isWithin(p, from) && !of.hidden) {
-        this.files.delete(p);
+        this.handles.files.delete(p);
         of.path = to + p.slice(from.length);
-        this.files.set(of.path, of);
+        this.handles.files.set(of.path, of);
       }
     }
-    this.moveInodes(from, to);
-  }
-
-  /** libfuse moves its inodes with a rename through the mount: their states move too. */
-  private moveInodes(from: string, to: string): void {
-    for (const [p, s] of [...this.inodes]) {
-      if (!isWithin(p, from)) continue;
-      this.inodes.delete(p);
-      this.inodes.set(to + p.slice(from.length), s);
-    }
+    this.handles.moveInodes(from, to);
   }
 
   async statfs(): Promise<Record<string, number>> {
@@ -1044,21 +729,21 @@ export class OverlayFs {
 
   /** A lock on path is about to be let go here: what was written to it here becomes a version first. */
   async lockReleasing(path: string): Promise<void> {
-    const f = this.files.get(path);
+    const f = this.handles.files.get(path);
     if (!f) return;
-    await this.refresh(f);
-    await this.commitFile(f);
+    await this.handles.refresh(f);
+    await this.commits.commitFile(f);
   }
 
   /** The file a handle is open on: one object per file here, whatever it is renamed to (locks.ts). */
   fileOf(fh: number): OpenFile | undefined {
-    return this.handles.get(fh)?.file;
+    return this.handles.fileOf(fh);
   }
 
   /** Locks on these paths lapsed (locks.ts): their files' unpublished changes are refused. */
   locksLost(paths: string[]): void {
     for (const p of paths) {
-      const f = this.files.get(p);
+      const f = this.handles.files.get(p);
       if (f) f.lockLost = true;
     }
   }
@@ -1073,10 +758,10 @@ export class OverlayFs {
    */
   async flushClosed(): Promise<string[]> {
     const abandoned: string[] = [];
-    for (const f of this.files.values()) {
+    for (const f of this.handles.files.values()) {
       try {
         if (f.changedSinceClose) await f.serialize(async () => undefined);
-        else await this.commitFile(f);
+        else await this.commits.commitFile(f);
       } catch (err) {
         this.log.error({ err, path: f.path }, 'could not commit a closed file at unmount');
       }

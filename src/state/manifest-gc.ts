@@ -32,7 +32,7 @@ import { runScript, ScriptError } from './scripts.js';
  *  - a commit before the pass began whose version is pruned before step 2 reads its path:
  *    nothing names M and it goes. If the committer names M again later (the translator's
  *    memory of a file, the overlay's of content it stored), it gets ESTALE, puts M and its
- *    location again and retries once (translator.ts, overlay/ops.ts);
+ *    location again and retries once (translator.ts, overlay/commit.ts);
  *  - a commit during step 2 or 3: M is in fs:mrecent and stays this pass, named or not; the
  *    next pass decides afresh;
  *  - a commit after D, including one whose caller put M just before D: ESTALE, as above;
