@@ -1,6 +1,6 @@
 import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
-import { appendLog, type LogStream } from '../state/jobs.js';
+import { appendLog, type LogStream } from '../state/job-streams.js';
 
 export interface LogShipperOptions {
   /** Flush at least this often while output arrives. */

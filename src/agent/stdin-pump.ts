@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Keyspace } from '../state/keys.js';
-import { waitStdin } from '../state/jobs.js';
+import { waitStdin } from '../state/job-streams.js';
 import type { WindowSize } from '../api/jobs.js';
 import { duplicateRedis, type Redis } from '../state/redis.js';
 

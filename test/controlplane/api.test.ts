@@ -6,7 +6,8 @@ import { LIMITS } from '../../src/util/limits.js';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { registerNode } from '../../src/state/nodes.js';
-import { appendLog, claimJobs, readLog, submitJobs } from '../../src/state/jobs.js';
+import { claimJobs, submitJobs } from '../../src/state/jobs.js';
+import { appendLog, readLog } from '../../src/state/job-streams.js';
 import { normalizeJobSpec } from '../../src/api/jobs.js';
 
 const TOKEN = 'test-token-123';

@@ -23,7 +23,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testPrefix } from '../helpers/redis.js';
 import { normalizeJobSpec } from '../../src/api/jobs.js';
-import { getJob, readLog, submitJobs } from '../../src/state/jobs.js';
+import { getJob, submitJobs } from '../../src/state/jobs.js';
+import { readLog } from '../../src/state/job-streams.js';
 import { FaultCluster, printLogTails, sleep, until } from './cluster.js';
 
 const NODE_TIMEOUT_MS = 3000;

@@ -5,11 +5,8 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecRequest } from '../../src/api/jobs.js';
 import { TERMINAL_STATES } from '../../src/api/job-states.js';
-import {
-  appendLog, cancelJob, claimJobs, completeAndTake, completeJob, drainNode, endEntry, followJob, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs,
-  readLog, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode, waitLog,
-  appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead,
-} from '../../src/state/jobs.js';
+import { cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode } from '../../src/state/jobs.js';
+import { appendLog, endEntry, followJob, readLog, waitLog, appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead } from '../../src/state/job-streams.js';
 import { duplicateRedis } from '../../src/state/redis.js';
 
 function reg(name: string, cpus = 4): NodeRegistration {

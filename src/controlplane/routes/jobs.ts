@@ -8,11 +8,8 @@ import {
 import { TERMINAL_STATES } from '../../api/job-states.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
-import {
-  appendStdin, cancelJob, resizeTerminal, endEntry, followJob, getJob, StdinError, getOwnerStatus, listJobs, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter,
-  LOG_READER_FRESH_MS, markLogRead, submitJobs, TERMINAL_CLIENT_GRACE_MS, touchTerminalClient, waitLog,
-  type JobRecord, type LogEntry,
-} from '../../state/jobs.js';
+import { cancelJob, getJob, getOwnerStatus, listJobs, submitJobs, TERMINAL_CLIENT_GRACE_MS, touchTerminalClient, type JobRecord } from '../../state/jobs.js';
+import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter, LOG_READER_FRESH_MS, markLogRead, waitLog, type LogEntry } from '../../state/job-streams.js';
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
 import { duplicateRedis } from '../../state/redis.js';
