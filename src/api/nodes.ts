@@ -7,6 +7,9 @@ import type { RuntimeName } from './jobs.js';
 
 export type NodeStatus = 'ready' | 'down' | 'draining';
 
+/** The label every node carries with its own name, so a nodeSelector can pin a job to one node. */
+export const NODE_NAME_LABEL = 'oswalk.dev/node';
+
 /**
  * What the cluster knows of one node: stored as the hash node:<name> (src/state/types.ts encodes
  * it), and what GET /v1/nodes and /v1/status show of each node.

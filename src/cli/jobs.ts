@@ -4,7 +4,7 @@ import type { LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, kindOf, output, SELECTOR_HELP, selectorFlag, UsageError } from './common.js';
 import { formatAge, printDocument, printRows, type Column } from './output.js';
-import { followJob } from './run.js';
+import { attachJob } from './run.js';
 import { watchRows } from './watch.js';
 
 function jobAge(j: JobView): string {
@@ -100,7 +100,7 @@ export function register(program: Command): void {
     .action(action(async (job: string, opts: { follow?: boolean }, cmd: Command) => {
       const api = client(cmd);
       const id = await resolveJob(api, job);
-      if (opts.follow) return (await followJob(api, id, { verbose: true })).code;
+      if (opts.follow) return (await attachJob(api, id, { verbose: true })).code;
       let rest = '';
       const print = (line: string) => {
         if (!line) return;

@@ -52,7 +52,7 @@ export const SESSION_LOST_EXIT = 255;
  * Follow a job's output (to the sink, by default our stdout and stderr) until its end line;
  * how it ended.
  */
-export async function followJob(api: ApiClient, id: string, opts: FollowOptions = {}): Promise<JobExit> {
+export async function attachJob(api: ApiClient, id: string, opts: FollowOptions = {}): Promise<JobExit> {
   const sink = opts.sink ?? OWN_OUTPUT;
   // Tell the user why nothing happens while the job waits for a node (`run`, and `logs -f` of a
   // job that is still pending): at once, then whenever the reason changes.
@@ -272,7 +272,7 @@ export function register(program: Command): void {
       if (window) process.stdout.on('resize', resized);
       if (opts.stdin) void sendStdin(api, id, cancel);
       try {
-        return (await followJob(api, id, { verbose: opts.verbose, terminal: opts.tty })).code;
+        return (await attachJob(api, id, { verbose: opts.verbose, terminal: opts.tty })).code;
       } finally {
         restoreTerminal();
         process.stdout.off('resize', resized);

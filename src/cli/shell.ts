@@ -9,7 +9,7 @@ import { packageRoot } from '../util/paths.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, UsageError } from './common.js';
 import { localMountPath } from './config.js';
-import { followJob, workingDirInMount, type FollowSink, type JobExit } from './run.js';
+import { attachJob, workingDirInMount, type FollowSink, type JobExit } from './run.js';
 
 /**
  * `oswalk shell`: the user's bash, in which every external command runs on the best node of
@@ -247,7 +247,7 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
         err: (d) => wait(send('e', d)),
         note: (text) => void send('e', `oswalk: ${text}${eol}`),
       };
-      exit = await followJob(api, id, { sink, terminal: !!req.tty, asLocal: true });
+      exit = await attachJob(api, id, { sink, terminal: !!req.tty, asLocal: true });
     } catch (err) {
       started('');
       send('e', `oswalk: ${req.path}: ${(err as Error).message}\n`);

@@ -21,7 +21,7 @@ export {
   type JobManifestSpecInput, type ServiceManifestSpecInput, type NodeSpecInput, type MountSpecInput, type ResourcesInput, type ManifestInput,
 } from './schema.js';
 export {
-  DEFAULT_CACHE_SIZE, DEFAULT_FILE_CACHE_SIZE, DEFAULT_COPIES, DEFAULT_REREPLICATE_AFTER_SECONDS, DEFAULT_REREPLICATE_RATE, NODE_NAME_LABEL, jobSpecOfManifest,
+  DEFAULT_CACHE_SIZE, DEFAULT_FILE_CACHE_SIZE, DEFAULT_COPIES, DEFAULT_REREPLICATE_AFTER_SECONDS, DEFAULT_REREPLICATE_RATE, jobSpecOfManifest,
   type Resources, type Metadata,
   type JobManifestSpec, type ServiceManifestSpec, type NodeSpec, type MountSpec, type ReplicationRule,
   type JobManifest, type ServiceManifest, type NodeManifest, type MountManifest, type Manifest,

@@ -27,6 +27,7 @@ import type {
   API_VERSION, JobManifestSpecInput, ManifestInput, MountSpecInput, NodeSpecInput, ResourcesInput, ServiceManifestSpecInput,
 } from './schema.js';
 import { ENV_NAME, JOB_DEFAULTS, runtimeProblem, type JobSpec, type RuntimeName } from '../api/jobs.js';
+import { NODE_NAME_LABEL } from '../api/nodes.js';
 
 export interface Resources {
   /** Cores, > 0 (0.5 = half a core). */
@@ -42,8 +43,6 @@ export const DEFAULT_COPIES = 2;
 export const DEFAULT_REREPLICATE_AFTER_SECONDS = 600;
 /** What one node's re-replication may pull per second, so that it does not starve jobs. */
 export const DEFAULT_REREPLICATE_RATE = '64Mi';
-/** The label every node carries with its own name, so a nodeSelector can pin a job to one node. */
-export const NODE_NAME_LABEL = 'oswalk.dev/node';
 
 export interface Metadata {
   name: string;

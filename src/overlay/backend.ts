@@ -38,10 +38,10 @@ export interface Entry {
 }
 
 /** What a commit says of a path; the namespace stamps committedAt (and knows its links and numbers). */
-export type NewVersion = Omit<Entry, 'committedAt' | 'inode' | 'links' | 'stIno'>;
+export type NewEntry = Omit<Entry, 'committedAt' | 'inode' | 'links' | 'stIno'>;
 
 /** The version to commit again for what an entry says (its attributes changed, or its name). */
-export function versionOf(e: Entry): NewVersion {
+export function versionOf(e: Entry): NewEntry {
   const { committedAt: _, inode: _i, links: _l, stIno: _s, ...v } = e;
   return v;
 }
@@ -66,7 +66,7 @@ export interface Backend {
    * `touch`: a new version even if it repeats the latest (a setattr moves ctime).
    */
   /** `inode`, `links`: the commit changed the hard-linked file path is a name of (those are its); `stIno` as get shows it. */
-  commit(path: string, v: NewVersion, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }>;
+  commit(path: string, v: NewEntry, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;
   /** A read of path (content, listing, link target) at atNs; the atime it shows after (relatime: src/state/fs.ts markAccessed). */

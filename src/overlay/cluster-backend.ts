@@ -30,7 +30,7 @@ import {
 } from '../state/fs.js';
 import type { VersionRecord } from '../api/fs.js';
 import type { Keyspace } from '../state/keys.js';
-import type { Backend, Entry, NewVersion } from './backend.js';
+import type { Backend, Entry, NewEntry } from './backend.js';
 
 interface FileChunks {
   chunks: ChunkRef[];
@@ -101,7 +101,7 @@ export class ClusterBackend implements Backend {
     return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
   }
 
-  async commit(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }> {
+  async commit(path: string, v: NewEntry, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }> {
     try {
       const r = await commitVersion(this.o.redis, this.o.ks, {
         path,

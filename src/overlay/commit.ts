@@ -1,5 +1,5 @@
 import { constants as osConstants } from 'node:os';
-import type { Backend, NewVersion } from './backend.js';
+import type { Backend, NewEntry } from './backend.js';
 import type { MetaCache } from './cache.js';
 import { errnoOf, fsError } from './errors.js';
 import type { FileIo, OpenFile } from './file.js';
@@ -50,7 +50,7 @@ export class CommitPipeline {
       try {
         const { manifest, size, copiedTo } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size, copiedTo: undefined };
         if (content && manifest) await this.opts.backend.ensureCopies(f.path, manifest, copiedTo);
-        let v: NewVersion = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), manifest, xattrs: f.xattrs };
+        let v: NewEntry = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), manifest, xattrs: f.xattrs };
         // The version's ctime is that of the file's last change, as fstat showed it while open,
         // not the close's: on ext4 a close changes no time.
         const atMs = Number(f.ctimeNs / 1_000_000n);
@@ -111,7 +111,7 @@ export class CommitPipeline {
   }
 
   /** Commit a version and keep it as the cached answer for path when it became current. */
-  async commitEntry(path: string, v: NewVersion, opts: { exclusive?: boolean; written?: boolean; touch?: boolean; atMs?: number } = {}): Promise<{ current: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
+  async commitEntry(path: string, v: NewEntry, opts: { exclusive?: boolean; written?: boolean; touch?: boolean; atMs?: number } = {}): Promise<{ current: boolean; mtimeNs: bigint; inode?: string; links?: number }> {
     if (path === '/') throw fsError('EPERM', path, 'the root of the unified filesystem cannot be changed');
     const meta = this.opts.meta;
     meta.expect(path);

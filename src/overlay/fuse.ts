@@ -4,12 +4,12 @@ import { oswalkAddon } from '../native/addon.js';
 import { errnoOf } from './errors.js';
 import { fastReads, type FastReadBinding, type FastReads } from './fast-read.js';
 import type { LockBinding } from './locks.js';
-import type { Caller, OverlayFs, Stat } from './ops.js';
+import type { FuseCaller, OverlayFs, Stat } from './ops.js';
 import { Passthrough, type PassthroughBinding } from './passthrough.js';
 
 /** The parts of (patched) fuse-native this module uses. */
 interface FuseInstance {
-  caller: Caller;
+  caller: FuseCaller;
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
 }

@@ -19,6 +19,7 @@
  * unpublished changes must not be committed over what the next holder did.
  */
 import type { Logger } from 'pino';
+import type { LockStatus } from '../state/locks.js';
 
 /** The addon's side (patches/oswalk-locks.c). */
 export interface LockBinding {
@@ -39,9 +40,6 @@ export interface LockStats {
   /** Times this mount lost its session in the lock table, and its locks with it. */
   sessionsLost: number;
 }
-
-/** What a lock request ends in (src/state/locks.ts). */
-export type LockStatus = 'granted' | 'blocked' | 'wouldblock' | 'deadlock' | 'lost' | 'nolck';
 
 export interface HeldLock {
   type: 'r' | 'w';

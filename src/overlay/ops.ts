@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { LiveChunker } from '../packetfs/index.js';
 import type { Xattrs } from '../api/fs.js';
 import { encodeXattrs, xattrKept } from '../state/xattrs.js';
-import { versionOf, type Backend, type Entry, type NewVersion } from './backend.js';
+import { versionOf, type Backend, type Entry, type NewEntry } from './backend.js';
 import { MetaCache } from './cache.js';
 import { CommitPipeline } from './commit.js';
 import { fsError } from './errors.js';
@@ -22,7 +22,7 @@ const S_ISGID = 0o2000;
 const DIR_SIZE = 4096;
 
 /** What FUSE handlers learn about the process that asked. */
-export interface Caller {
+export interface FuseCaller {
   uid: number;
   gid: number;
   pid: number;
@@ -261,7 +261,7 @@ export class OverlayFs {
    * it gets: the caller, but the directory's group when it is setgid (and a new directory in it
    * is setgid too), as on ext4.
    */
-  private async parentDir(path: string, caller: Caller): Promise<{ uid: number; gid: number; setgid: number }> {
+  private async parentDir(path: string, caller: FuseCaller): Promise<{ uid: number; gid: number; setgid: number }> {
     const parent = parentOf(path);
     const e = await this.entry(parent);
     if (!e) throw fsError('ENOENT', parent);
@@ -310,7 +310,7 @@ export class OverlayFs {
     return ['.', '..', ...names];
   }
 
-  async create(path: string, mode: number, flags: number, caller: Caller): Promise<number> {
+  async create(path: string, mode: number, flags: number, caller: FuseCaller): Promise<number> {
     checkPath(path);
     const owner = await this.parentDir(path, caller);
     const existing = (await this.local(path)) ?? (await this.entry(path));
@@ -322,7 +322,7 @@ export class OverlayFs {
     if (flags & O_EXCL) {
       // Lock files: another node may be creating the same name right now, and only the
       // namespace can say who came first. So the empty file is a version before create returns.
-      const v: NewVersion = { type: 'file', ...attrs, size: 0, manifest: await this.backend.emptyManifest() };
+      const v: NewEntry = { type: 'file', ...attrs, size: 0, manifest: await this.backend.emptyManifest() };
       await this.commits.commitEntry(path, v, { exclusive: true });
       // A plain create of the same name on this mount, made while we waited, is the same file.
       if (this.handles.files.has(path)) return this.open(path, flags);
@@ -342,7 +342,7 @@ export class OverlayFs {
    * may execute) as a write does: the kernel sends no mode change for a truncating open
    * (atomic_o_trunc), where it does for write and truncate.
    */
-  async open(path: string, flags: number, caller?: Caller): Promise<number> {
+  async open(path: string, flags: number, caller?: FuseCaller): Promise<number> {
     checkPath(path);
     let f = await this.local(path);
     if (!f) {
@@ -525,7 +525,7 @@ export class OverlayFs {
     });
   }
 
-  async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
+  async mkdir(path: string, mode: number, caller: FuseCaller): Promise<void> {
     checkPath(path);
     const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);
@@ -538,7 +538,7 @@ export class OverlayFs {
    * like a symlink, the same on every node; what it does is the kernel's, on the node that
    * opens it (a fifo joins the processes of one node, a device node opens that node's device).
    */
-  async mknod(path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
+  async mknod(path: string, mode: number, rdev: number, caller: FuseCaller): Promise<void> {
     checkPath(path);
     const kind = mode & S_IFMT;
     if (kind === S_IFREG || kind === 0) {
@@ -553,7 +553,7 @@ export class OverlayFs {
     await this.commits.commitEntry(path, { type: 'special', mode: kind | (mode & 0o7777), uid: owner.uid, gid: owner.gid, size: 0, mtimeNs: nowNs(), ...dev }, { exclusive: true });
   }
 
-  async symlink(target: string, path: string, caller: Caller): Promise<void> {
+  async symlink(target: string, path: string, caller: FuseCaller): Promise<void> {
     checkPath(path);
     const owner = await this.parentDir(path, caller);
     await this.mustNotExist(path);

@@ -17,6 +17,7 @@
  * src/api (.dependency-cruiser.cjs). The control plane maps the state's records onto them
  * (src/controlplane/scheduler-loop.ts).
  */
+import { NODE_NAME_LABEL } from '../api/nodes.js';
 
 /** A node as the scheduler sees it: its capacity, what is reserved there and how busy it is. */
 export interface SchedNode {
@@ -88,8 +89,6 @@ export interface SchedulePlan {
   waiting: Waiting[];
 }
 
-/** Every node carries this label with its own name, so a job can be pinned to a node. */
-export const NODE_NAME_LABEL = 'oswalk.dev/node';
 
 export function formatCpus(milli: number): string {
   const n = milli / 1000;

@@ -41,7 +41,7 @@ export function sameStat(a: Seen | undefined, st: BigIntStats): boolean {
 const EMPTY: ReadonlySet<string> = new Set();
 
 /** The directory a relative path is in; '' for the export directory itself. */
-export function parentOf(rel: string): string {
+export function parentRel(rel: string): string {
   const i = rel.lastIndexOf('/');
   return i < 0 ? '' : rel.slice(0, i);
 }
@@ -83,7 +83,7 @@ export class SeenState {
     this.files += (s.t === 'f' ? 1 : 0) - (old?.t === 'f' ? 1 : 0);
     this.entries.set(rel, s);
     if (!old) {
-      const dir = parentOf(rel);
+      const dir = parentRel(rel);
       let set = this.children.get(dir);
       if (!set) this.children.set(dir, (set = new Set()));
       set.add(rel);
@@ -114,7 +114,7 @@ export class SeenState {
     if (!old) return;
     if (old.t === 'f') this.files--;
     this.entries.delete(rel);
-    const dir = parentOf(rel);
+    const dir = parentRel(rel);
     const set = this.children.get(dir);
     set?.delete(rel);
     if (set?.size === 0) this.children.delete(dir);

@@ -12,7 +12,7 @@ import { exportXattrs } from './xattrs.js';
 import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkRef, type ChunkStore } from '../packetfs/index.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { escapeBytes, holdsExactly } from './names.js';
-import { parentOf, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
+import { parentRel, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
 
 export interface TranslatorOptions {
   redis: Redis;
@@ -203,7 +203,7 @@ class TranslatorImpl implements Translator {
         const rel = this.rel(p);
         this.failed.delete(rel);
         this.enqueue(rel);
-        if (rel !== '' && !rel.startsWith('..')) this.checkDirSoon(parentOf(rel));
+        if (rel !== '' && !rel.startsWith('..')) this.checkDirSoon(parentRel(rel));
       });
       // chokidar drops a change that moves neither mtime nor atime past mtime: chmod, chown and
       // extended attributes of a file read since it was written. The raw event still comes;
@@ -528,7 +528,7 @@ class TranslatorImpl implements Translator {
       if (!holdsExactly(raw)) {
         // What the namespace showed of this link is no longer what is here.
         if (known) await this.gone(rel);
-        this.skipUnfit(escapeBytes(Buffer.from(rel)), parentOf(rel), 'target', `skipped: the symlink's target ${escapeBytes(raw)} is not valid UTF-8, which the namespace cannot hold exactly`);
+        this.skipUnfit(escapeBytes(Buffer.from(rel)), parentRel(rel), 'target', `skipped: the symlink's target ${escapeBytes(raw)} is not valid UTF-8, which the namespace cannot hold exactly`);
         return;
       }
       await this.commit(rel, { ...base, type: 'symlink', size: raw.length, target: raw.toString('utf8') });
