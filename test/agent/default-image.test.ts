@@ -95,7 +95,11 @@ describe('a job naming no image on docker nodes: the node\'s default image, else
 
   it('keeps it off a docker node without a default image, saying why', async () => {
     const id = await submit({ command: ['true'], nodeSelector: { 'oswalk.dev/node': 'bare' } });
-    const waiting = await until('a wait reason', async () => (await job(id)).waitReason);
+    // Until the scheduler has looked at it, a pending job reads "waiting for the scheduler".
+    const waiting = await until('the scheduler\'s wait reason', async () => {
+      const { waitReason } = await job(id);
+      return waitReason !== 'waiting for the scheduler' && waitReason;
+    });
     assert.match(waiting, /^names no image, and no ready matching node runs the process runtime or has a default image: set the job's image \(--image, spec\.image\), or give the docker nodes a default one/);
     assert.equal(images.has(id), false);
     await call(`/v1/jobs/${id}/cancel`, {});

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { createServer } from 'node:http';
 import { freePort, TestRedis } from '../helpers/redis.js';
 import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
+import { until } from '../helpers/until.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import type { JobRecord } from '../../src/state/jobs.js';
@@ -168,18 +169,17 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
   it('keeps a job that fits nowhere pending, with a reason, and says for how long in /metrics', async () => {
     const t0 = Date.now();
     const id = await submit({ command: ['true'], cpus: 64 });
-    let j = await job(id);
-    for (let i = 0; !j.waitReason.startsWith('needs'); i++) {
-      assert.ok(i < 50, `reason: ${j.waitReason}`);
-      await new Promise((r) => setTimeout(r, 50));
-      j = await job(id);
-    }
+    // Until the scheduler has looked at a job, it reads "waiting for the scheduler".
+    const reasoned = (jobId: string) => until(`the scheduler's wait reason for ${jobId}`, async () => {
+      const r = await job(jobId);
+      return r.waitReason !== 'waiting for the scheduler' && r;
+    }, 10_000);
+    const j = await reasoned(id);
     assert.equal(j.state, 'pending');
     const n = cpus().length;
     assert.equal(j.waitReason, `needs 64 CPUs; the largest node has ${n} CPU${n === 1 ? '' : 's'}`);
     const sel = await submit({ command: ['true'], nodeSelector: { zone: 'b' } });
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal((await job(sel)).waitReason, 'no node matches nodeSelector zone=b');
+    assert.equal((await reasoned(sel)).waitReason, 'no node matches nodeSelector zone=b');
     const pending = await call<{ items: JobRecord[] }>('/v1/jobs?state=pending');
     assert.deepEqual(pending.body.items.map((x) => x.id).sort(), [id, sel].sort());
     // What the 'jobs waiting too long' alert reads: the count, and the longest wait, growing.
