@@ -1,26 +1,5 @@
 import { Command } from 'commander';
 import { addGlobalOptions, EXIT, exitOnBrokenPipe } from './common.js';
-import { register as registerAgent } from './agent.js';
-import { register as registerApply } from './apply.js';
-import { register as registerClusterInit } from './cluster-init.js';
-import { register as registerCerts } from './certs.js';
-import { register as registerControlPlane } from './control-plane.js';
-import { register as registerDelete } from './delete.js';
-import { register as registerDiff } from './diff.js';
-import { register as registerDrain } from './drain.js';
-import { registerGetObjects } from './get-objects.js';
-import { register as registerJobs, registerGetJobs } from './jobs.js';
-import { register as registerMount } from './mount.js';
-import { register as registerNodeRemove } from './node-remove.js';
-import { registerGetNodes } from './nodes.js';
-import { register as registerRestore } from './restore.js';
-import { register as registerRun } from './run.js';
-import { register as registerShell } from './shell.js';
-import { register as registerStatus } from './status.js';
-import { register as registerTokens } from './tokens.js';
-import { register as registerTranslate } from './translate.js';
-import { register as registerUp } from './up.js';
-import { register as registerVersions } from './versions.js';
 
 const program = new Command('oswalk')
   .description('OS Walk: several Linux machines that feel like one — one filesystem, one pool of CPUs')
@@ -34,29 +13,67 @@ const program = new Command('oswalk')
 addGlobalOptions(program);
 exitOnBrokenPipe();
 
-registerUp(program);
-const cluster = program.command('cluster').description('create and manage a cluster');
-registerClusterInit(cluster);
-registerCerts(cluster);
-registerControlPlane(program);
-registerAgent(program);
-registerApply(program);
-registerDiff(program);
-registerDelete(program);
-registerRun(program);
-registerShell(program);
-registerStatus(program);
-const get = program.command('get').description('list resources: nodes, jobs, services, mounts');
-registerGetNodes(get);
-registerGetJobs(get);
-registerGetObjects(get);
-registerJobs(program);
-registerDrain(program);
-registerNodeRemove(program.command('node').description('manage the nodes themselves: remove (decommission) one'));
-registerVersions(program);
-registerRestore(program);
-registerTranslate(program);
-registerMount(program);
-registerTokens(program);
+type Load = (program: Command) => Promise<void>;
+
+/**
+ * Every top-level command (aliases included) and how to register it, in the order `--help` lists
+ * them. Only the commands a command line names are loaded: a command's modules (fastify for the
+ * control plane, FUSE for mount, tables, YAML) cost more to load than most commands take to run,
+ * and `oswalk run` should start as close to a bare Node as it can. A line that names none of them
+ * (`oswalk`, `--help`, a typo, commander's `help`) loads them all, so help and suggestions are whole.
+ */
+const COMMANDS: [names: string[], load: Load][] = [
+  [['up'], async (p) => (await import('./up.js')).register(p)],
+  [['cluster'], async (p) => {
+    const [init, certs] = await Promise.all([import('./cluster-init.js'), import('./certs.js')]);
+    const cluster = p.command('cluster').description('create and manage a cluster');
+    init.register(cluster);
+    certs.register(cluster);
+  }],
+  [['control-plane'], async (p) => (await import('./control-plane.js')).register(p)],
+  [['agent'], async (p) => (await import('./agent.js')).register(p)],
+  [['apply'], async (p) => (await import('./apply.js')).register(p)],
+  [['diff'], async (p) => (await import('./diff.js')).register(p)],
+  [['delete'], async (p) => (await import('./delete.js')).register(p)],
+  [['run'], async (p) => (await import('./run.js')).register(p)],
+  [['shell'], async (p) => (await import('./shell.js')).register(p)],
+  [['status'], async (p) => (await import('./status.js')).register(p)],
+  [['get'], async (p) => {
+    const [nodes, jobs, objects] = await Promise.all([import('./nodes.js'), import('./jobs.js'), import('./get-objects.js')]);
+    const get = p.command('get').description('list resources: nodes, jobs, services, mounts');
+    nodes.registerGetNodes(get);
+    jobs.registerGetJobs(get);
+    objects.registerGetObjects(get);
+  }],
+  [['logs', 'cancel', 'job'], async (p) => (await import('./jobs.js')).register(p)],
+  [['drain', 'uncordon'], async (p) => (await import('./drain.js')).register(p)],
+  [['node'], async (p) => (await import('./node-remove.js')).register(p.command('node').description('manage the nodes themselves: remove (decommission) one'))],
+  [['versions'], async (p) => (await import('./versions.js')).register(p)],
+  [['restore'], async (p) => (await import('./restore.js')).register(p)],
+  [['translate'], async (p) => (await import('./translate.js')).register(p)],
+  [['mount'], async (p) => (await import('./mount.js')).register(p)],
+  [['token', 'audit'], async (p) => (await import('./tokens.js')).register(p)],
+];
+
+/** The global options that take a value (addGlobalOptions), which the command's name never is. */
+const GLOBAL_VALUE_OPTIONS = new Set(['--api', '--token', '--ca-cert', '--request-timeout', '-o', '--output']);
+
+/** The command a command line names: its first word that is neither an option nor an option's value. */
+function commandWord(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--') return undefined;
+    if (GLOBAL_VALUE_OPTIONS.has(args[i])) i++;
+    else if (!args[i].startsWith('-')) return args[i];
+  }
+  return undefined;
+}
+
+const args = process.argv.slice(2);
+const word = commandWord(args);
+const named = COMMANDS.find(([names]) => word !== undefined && names.includes(word));
+// `oswalk --version` needs no command at all.
+const versionOnly = word === undefined && (args.includes('--version') || args.includes('-V'));
+// One at a time, in the table's order: commander lists commands in the order they were added.
+for (const [, load] of named ? [named] : versionOnly ? [] : COMMANDS) await load(program);
 
 await program.parseAsync(process.argv);

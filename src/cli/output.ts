@@ -1,5 +1,4 @@
 import { createRequire } from 'node:module';
-import Table from 'cli-table3';
 
 export type OutputFormat = 'table' | 'wide' | 'name' | 'json' | 'yaml';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'wide', 'name', 'json', 'yaml'];
@@ -83,6 +82,8 @@ function shownColumns<T>(format: OutputFormat, columns: Column<T>[]): Column<T>[
 /** Rows laid out as a table, with or without its header line (a watch prints rows one by one under the first table's). */
 export function tableText<T>(format: OutputFormat, rows: T[], columns: Column<T>[], header: boolean): string {
   const cols = shownColumns(format, columns);
+  // Loaded when a table is printed: most commands that load this module (run, logs) print none.
+  const Table = createRequire(import.meta.url)('cli-table3') as typeof import('cli-table3');
   const table = new Table({
     ...(header ? { head: cols.map((c) => c.header) } : {}),
     chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
