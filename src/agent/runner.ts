@@ -328,7 +328,7 @@ export class JobRunner {
     const over = new AbortController();
     try {
       r.handle = await this.o.runtime.start(runSpec, (stream, data) => shipper.write(stream, data));
-      if (r.handle.stdin || r.handle.resize) void pumpStdin(this.o.redis, this.o.ks, claim.id, r.handle, over.signal);
+      if (r.handle.stdin || r.handle.resize) void pumpStdin(this.o.redis, this.o.ks, claim.id, claim.attempt, r.handle, over.signal);
       // A cancel that arrived while the runtime was starting the job.
       if (r.stop) await r.handle.kill(r.stop);
       if (spec.activeDeadlineSeconds) {

@@ -1,30 +1,37 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Keyspace } from '../state/keys.js';
-import { waitStdin } from '../state/job-streams.js';
+import { markStdinRead, waitStdin } from '../state/job-streams.js';
 import type { WindowSize } from '../api/jobs.js';
 import { duplicateRedis, type Redis } from '../state/redis.js';
 
 /**
  * Feed a job's standard input from its stream in Redis (`oswalk run -i`), from the start: an
  * attempt that starts over reads all of it again. Writes wait for the job to read (drain), so
- * a job that reads slowly holds nothing up but itself. Ends the job's input at the end of the
- * stream (a tty job's terminal still takes new sizes after it); stops when `signal` aborts
- * (the job is over).
+ * a job that reads slowly holds nothing up but itself; what it has taken is marked after each
+ * read, which lets its sender go on once the input flows as a pipe (markStdinRead). Ends the
+ * job's input at the end of the stream (a tty job's terminal still takes new sizes after it);
+ * stops when `signal` aborts (the job is over).
  */
-export async function pumpStdin(redis: Redis, ks: Keyspace, id: string, job: { stdin?: Writable; resize?(size: WindowSize): void }, signal: AbortSignal): Promise<void> {
+export async function pumpStdin(redis: Redis, ks: Keyspace, id: string, attempt: number, job: { stdin?: Writable; resize?(size: WindowSize): void }, signal: AbortSignal): Promise<void> {
   const blocking = duplicateRedis(redis);
   const stop = () => blocking.disconnect();
   signal.addEventListener('abort', stop);
   let after = '0';
+  let bytes = 0;
   try {
     while (!signal.aborted) {
-      for (const e of await waitStdin(blocking, ks, id, after, 5000)) {
+      const entries = await waitStdin(blocking, ks, id, after, 5000);
+      for (const e of entries) {
         after = e.id;
         if ('size' in e) job.resize?.(e.size);
         else if ('eof' in e) job.stdin?.end();
-        else if (job.stdin && !job.stdin.write(e.data)) await once(job.stdin, 'drain', { signal });
+        else if (job.stdin) {
+          bytes += e.data.length;
+          if (!job.stdin.write(e.data)) await once(job.stdin, 'drain', { signal });
+        }
       }
+      if (entries.length) await markStdinRead(redis, ks, id, attempt, after, bytes);
       if (!job.resize && job.stdin?.writableEnded) return;
     }
   } catch {

@@ -1,11 +1,13 @@
 import { constants as osConstants } from 'node:os';
+import type { Readable } from 'node:stream';
 import { relative, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { JobSpecRequest, JobView, SubmitAnswer, SubmitRequest, WindowSize } from '../api/jobs.js';
+import type { JobSpecRequest, JobView, StdinAnswer, SubmitAnswer, SubmitRequest, WindowSize } from '../api/jobs.js';
 import type { LogEnd, LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
 import { localMountPath } from './config.js';
+import { LIMITS } from '../util/limits.js';
 import { makeTerminalRaw, note, restoreTerminal } from './terminal.js';
 
 /** The cwd relative to the unified mount, when the cwd is inside it. */
@@ -139,20 +141,63 @@ async function followOutput(api: ApiClient, id: string, opts: FollowOptions, sin
 const RECONNECT_FOR_MS = 60_000;
 
 /**
- * Our standard input to the job, as it comes, then its end. A job that has ended, or closed
- * its input, stops it quietly (what it did not read is its business, as with a local pipe);
- * input past the cap cancels the job rather than let it work on a part as if it were the whole.
+ * One piece of a job's input, or its end (`eof`), sent until the job takes it: a job behind
+ * its input (past what is kept for a new start, input flows as through a pipe) has the piece
+ * sent again, so this command reads no more of its own input meanwhile, as a pipe's writer blocks.
  */
-async function sendStdin(api: ApiClient, id: string, cancel: () => Promise<unknown>): Promise<void> {
-  const path = `/v1/jobs/${id}/stdin`;
+export async function postStdin(api: ApiClient, id: string, data: Buffer, eof = false): Promise<void> {
+  const path = `/v1/jobs/${id}/stdin${eof ? '?eof=1' : ''}`;
+  while (!(await api.postBytes<StdinAnswer>(path, data)).appended);
+}
+
+/**
+ * A stream's chunks gathered into pieces of up to `max` bytes: what arrives while the piece
+ * before is on its way joins the next one, so a pipe's 64 KiB reads cost one request per piece
+ * rather than one each. Reading stops while a piece's worth waits.
+ */
+export async function* gathered(stream: Readable, max: number): AsyncGenerator<Buffer> {
+  let chunks: Buffer[] = [];
+  let bytes = 0;
+  let done = false;
+  let error: unknown;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    wake?.();
+    wake = undefined;
+  };
+  stream.on('data', (c: Buffer) => {
+    chunks.push(c);
+    bytes += c.length;
+    if (bytes >= max) stream.pause();
+    poke();
+  });
+  stream.once('end', () => { done = true; poke(); });
+  stream.once('error', (err) => { error = err; done = true; poke(); });
+  for (;;) {
+    if (bytes === 0) {
+      if (done) break;
+      await new Promise<void>((r) => { wake = r; });
+      continue;
+    }
+    const all = Buffer.concat(chunks);
+    chunks = [];
+    bytes = 0;
+    stream.resume();
+    for (let i = 0; i < all.length; i += max) yield all.subarray(i, i + max);
+  }
+  if (error) throw error;
+}
+
+/**
+ * Our standard input to the job, as it comes, then its end. A job that has ended, or closed
+ * its input, stops it quietly (what it did not read is its business, as with a local pipe).
+ */
+async function sendStdin(api: ApiClient, id: string): Promise<void> {
   try {
-    for await (const chunk of process.stdin) await api.postBytes(path, chunk as Buffer);
-    await api.postBytes(`${path}?eof=1`, Buffer.alloc(0));
+    for await (const piece of gathered(process.stdin, LIMITS.stdinPieceBytes)) await postStdin(api, id, piece);
+    await postStdin(api, id, Buffer.alloc(0), true);
   } catch (err) {
-    if (err instanceof ApiError && err.code === 'RequestEntityTooLarge') {
-      note(`${err.message}; cancelling the job`);
-      await cancel();
-    } else if (!(err instanceof ApiError && err.code === 'Conflict') && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+    if (!(err instanceof ApiError && err.code === 'Conflict') && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
       // (A premature close is ours: the job ended, and its input, a terminal that never ends, was closed.)
       note(`could not send standard input to job ${id}: ${(err as Error).message}`);
     }
@@ -270,7 +315,7 @@ export function register(program: Command): void {
       if (opts.tty && opts.stdin) makeTerminalRaw();
       const resized = () => void api.post(`/v1/jobs/${id}/resize`, windowSize()).catch(() => undefined);
       if (window) process.stdout.on('resize', resized);
-      if (opts.stdin) void sendStdin(api, id, cancel);
+      if (opts.stdin) void sendStdin(api, id);
       try {
         return (await attachJob(api, id, { verbose: opts.verbose, terminal: opts.tty })).code;
       } finally {

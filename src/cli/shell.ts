@@ -9,7 +9,8 @@ import { packageRoot } from '../util/paths.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, UsageError } from './common.js';
 import { localMountPath } from './config.js';
-import { attachJob, workingDirInMount, type FollowSink, type JobExit } from './run.js';
+import { LIMITS } from '../util/limits.js';
+import { attachJob, postStdin, workingDirInMount, type FollowSink, type JobExit } from './run.js';
 
 /**
  * `oswalk shell`: the user's bash, in which every external command runs on the best node of
@@ -188,31 +189,36 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
   // Input in flight to the job: past this much, read no more from the client until it is sent,
   // so that a command fed gigabytes holds a bounded amount here (the client then blocks in write).
   let inFlight = 0;
+  // Input frames that come one after another go as one batch, in pieces of up to a request's
+  // worth: the client's 64 KiB frames would otherwise cost a request each. Any other frame
+  // closes the batch, so input and resizes keep their order.
+  let batch: Buffer[] | undefined;
   const sendInput = (data: Buffer) => {
     inFlight += data.length;
     if (inFlight > INPUT_IN_FLIGHT_BYTES) conn.pause();
+    if (batch) {
+      batch.push(data);
+      return;
+    }
+    const mine = [data];
+    batch = mine;
     toJob(async (jobId) => {
+      if (batch === mine) batch = undefined;
+      const all = Buffer.concat(mine);
       try {
-        await api.postBytes(`/v1/jobs/${jobId}/stdin`, data);
-      } catch (err) {
-        // Past the cap of what a job's input may hold: the command cannot have all of its
-        // input, so it must not run on a part of it as if that were the whole.
-        if (err instanceof ApiError && err.code === 'RequestEntityTooLarge') {
-          send('e', `oswalk: ${err.message}; the command is cancelled\n`);
-          await api.post(`/v1/jobs/${jobId}/cancel`);
-        }
-        throw err;
+        for (let i = 0; i < all.length; i += LIMITS.stdinPieceBytes) await postStdin(api, jobId, all.subarray(i, i + LIMITS.stdinPieceBytes));
       } finally {
-        inFlight -= data.length;
+        inFlight -= all.length;
         if (inFlight <= INPUT_IN_FLIGHT_BYTES) conn.resume();
       }
     });
   };
   conn.on('data', (chunk: Buffer) => {
     for (const f of frames.push(chunk)) {
+      if (f.type !== 'I') batch = undefined;
       if (f.type === 'R') void run(f.data);
       else if (f.type === 'I') sendInput(f.data);
-      else if (f.type === 'E') toJob((jobId) => api.postBytes(`/v1/jobs/${jobId}/stdin?eof=1`, Buffer.alloc(0)));
+      else if (f.type === 'E') toJob((jobId) => postStdin(api, jobId, Buffer.alloc(0), true));
       else if (f.type === 'W') {
         const [rows, cols] = f.data.toString().split(' ').map(Number);
         toJob((jobId) => api.post(`/v1/jobs/${jobId}/resize`, { rows, cols }));

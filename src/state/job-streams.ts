@@ -49,13 +49,16 @@ export async function markLogRead(redis: Redis, ks: Keyspace, id: string, offset
 }
 
 /**
- * Standard input a job may be given (`oswalk run -i`). All of it stays in Redis until the job
- * ends, so that an attempt that starts over reads it from the start: data to process belongs in
- * /cluster, this is for what a pipe carries.
+ * A job's standard input (`oswalk run -i`) is kept whole in Redis up to this much, so that an
+ * attempt that starts over reads it from the start. Past it the input is a pipe: what the job
+ * has read goes, the sender is held back while the job is STDIN_WINDOW_BYTES behind, and the job
+ * cannot start over (a retry or a move ends it failed: include/jobs.lua's requeue).
  */
-export const STDIN_MAX_BYTES = 16 * 1024 * 1024;
+export const STDIN_REPLAY_BYTES = 16 * 1024 * 1024;
+/** How far a job may be behind its input, once that is a pipe, before the sender is held. */
+export const STDIN_WINDOW_BYTES = 4 * 1024 * 1024;
 
-export type StdinRefusal = 'NOJOB' | 'ENDED' | 'CLOSED' | 'TOOBIG';
+export type StdinRefusal = 'NOJOB' | 'ENDED' | 'CLOSED';
 
 export class StdinError extends Error {
   constructor(readonly reason: StdinRefusal, id: string) {
@@ -63,29 +66,41 @@ export class StdinError extends Error {
       NOJOB: `job ${id} does not exist`,
       ENDED: `job ${id} has ended`,
       CLOSED: `the standard input of job ${id} has already ended`,
-      TOOBIG: `more than ${STDIN_MAX_BYTES / 2 ** 20} MiB of standard input for job ${id}: put large data in /cluster and have the job read it from there`,
     }[reason]);
   }
 }
 
-/** Append to a job's standard input; `eof` ends it. */
-export async function appendStdin(redis: Redis, ks: Keyspace, id: string, data: Buffer, eof: boolean, maxBytes = STDIN_MAX_BYTES): Promise<void> {
-  await stdinScript(redis, ks, id, [maxBytes, data, eof ? '1' : '0', '']);
+/**
+ * Append to a job's standard input; `eof` ends it. 'held': the job is behind what it was sent,
+ * nothing was appended; send the same piece again later.
+ */
+export async function appendStdin(redis: Redis, ks: Keyspace, id: string, data: Buffer, eof: boolean, limits = { replayBytes: STDIN_REPLAY_BYTES, windowBytes: STDIN_WINDOW_BYTES }): Promise<'appended' | 'held'> {
+  return await stdinScript(redis, ks, id, [limits.replayBytes, data, eof ? '1' : '0', '', limits.windowBytes]);
+}
+
+/** The running attempt of a job has passed its input on up to the entry `entryId`, `bytes` in all. */
+export async function markStdinRead(redis: Redis, ks: Keyspace, id: string, attempt: number, entryId: string, bytes: number): Promise<void> {
+  await runScript(redis, 'markStdinRead', [ks.jobStdin(id)], [ks.prefix, id, attempt, entryId, bytes]);
 }
 
 /** A tty job's terminal takes a new size: in its input stream, in order with the keys typed. */
 export async function resizeTerminal(redis: Redis, ks: Keyspace, id: string, size: WindowSize): Promise<void> {
-  await stdinScript(redis, ks, id, [STDIN_MAX_BYTES, '', '0', `${size.rows} ${size.cols}`]);
+  await stdinScript(redis, ks, id, [STDIN_REPLAY_BYTES, '', '0', `${size.rows} ${size.cols}`, STDIN_WINDOW_BYTES]);
 }
 
-async function stdinScript(redis: Redis, ks: Keyspace, id: string, args: (string | number | Buffer)[]): Promise<void> {
+async function stdinScript(redis: Redis, ks: Keyspace, id: string, args: (string | number | Buffer)[]): Promise<'appended' | 'held'> {
   try {
     await runScript(redis, 'appendStdin', [ks.jobStdin(id)], [ks.prefix, id, ...args]);
+    return 'appended';
   } catch (err) {
+    if (err instanceof ScriptError && err.code === 'HELD') return 'held';
     if (err instanceof ScriptError) throw new StdinError(err.code as StdinRefusal, id);
     throw err;
   }
 }
+
+/** Entries one read takes: pieces are up to LIMITS.stdinPieceBytes, so this bounds what a reader holds. */
+const STDIN_READ_ENTRIES = 8;
 
 /** One entry of a job's input stream: bytes, a tty job's new window size, or the end. */
 export type StdinEntry = { id: string } & ({ data: Buffer } | { size: WindowSize } | { eof: true });
@@ -95,7 +110,7 @@ export type StdinEntry = { id: string } & ({ data: Buffer } | { size: WindowSize
  * window sizes, then an entry with eof set. Blocks its connection: give it one of its own.
  */
 export async function waitStdin(blocking: Redis, ks: Keyspace, id: string, after: string, blockMs: number): Promise<StdinEntry[]> {
-  const res = (await blocking.xreadBuffer('COUNT', 64, 'BLOCK', String(blockMs), 'STREAMS', ks.jobStdin(id), after)) as unknown as [Buffer, [Buffer, Buffer[]][]][] | null;
+  const res = (await blocking.xreadBuffer('COUNT', STDIN_READ_ENTRIES, 'BLOCK', String(blockMs), 'STREAMS', ks.jobStdin(id), after)) as unknown as [Buffer, [Buffer, Buffer[]][]][] | null;
   if (!res) return [];
   return res[0][1].map(([eid, fields]): StdinEntry => {
     const name = fields[0].toString();

@@ -18,7 +18,7 @@
  * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept); the end line only for a job someone followed (field follow of its record) |
  * | jobclient:<id>              | string | a terminal session's client followed it lately (PX TERMINAL_CLIENT_GRACE_MS, renewed while one follows); gone: the monitor hangs the session up |
  * | jobs:tty                    | set    | ids of terminal sessions (spec.tty) not yet seen ended, which the monitor watches for their client |
- * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data} then {eof: 1}; kept whole (capped) so every attempt reads it from the start |
+ * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data}, {w: "ROWS COLS"} then {eof: 1}; kept whole up to STDIN_REPLAY_BYTES so every attempt reads it from the start, past that trimmed as the job reads (job fields stdinBytes, stdinRead, stdinPiped: job-streams.ts) |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
  * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |
  * | jobs:delayed                | zset   | job id waiting out a retry backoff → time (ms) it may be pending again |

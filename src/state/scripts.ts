@@ -55,7 +55,7 @@ function expandIncludes(lua: string, dir: string, file: string): string {
  */
 const SCRIPT_ERRORS = {
   appendLog: ['NOT_RUNNING', 'HELD'],
-  appendStdin: ['NOJOB', 'ENDED', 'CLOSED', 'TOOBIG'],
+  appendStdin: ['NOJOB', 'ENDED', 'CLOSED', 'HELD'],
   cancelJob: ['NOJOB'],
   claimJobs: ['STALE_EPOCH'],
   drainNode: ['NONODE'],

@@ -11,6 +11,9 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { freePort } from '../helpers/redis.js';
 import { TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
 import { workingDirInMount } from '../../src/cli/run.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { STDIN_REPLAY_BYTES, STDIN_WINDOW_BYTES } from '../../src/state/job-streams.js';
+import { LIMITS } from '../../src/util/limits.js';
 
 describe('oswalk run / get jobs / logs / cancel, the real command', () => {
   const c = useCliCluster('cli');
@@ -48,6 +51,34 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     const without = await withInput('echo ignored', ['run', '--cpus', '0.1', '--', 'sh', '-c', 'cat; echo eof']);
     assert.equal(without.stdout, 'eof\n');
     assert.equal((await oswalk(['run', '-i', '--detach', '--', 'true'])).code, 2);
+  });
+
+  it('passes input far beyond what is kept for a new start, as a pipe: every byte in order, with Redis holding a bounded part of it', async () => {
+    // 12,000,000 numbered lines (92 MB): any byte lost, doubled or out of order changes the sum.
+    const lines = 12_000_000;
+    const local = await new Promise<string>((res, rej) => execFile('bash', ['-c', `seq 1 ${lines} | sha256sum`], (e, out) => (e ? rej(e) : res(out.split(' ')[0]))));
+    const redis = connectRedis(c.redisUrl);
+    let peak = 0;
+    let polling = true;
+    // What the job's input stream holds in Redis, sampled while it flows.
+    const sampler = (async () => {
+      while (polling) {
+        for (const key of await redis.keys('*jobin:*')) peak = Math.max(peak, Number(await redis.memory('USAGE', key)) || 0);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      const quoted = [process.execPath, OSWALK_BIN, '--api', c.url, '--token', TOKEN, 'run', '-i', '--cpus', '0.1', '--retries', '2', '--', 'sh', '-c', 'sleep 1; sha256sum'].map((a) => `'${a}'`).join(' ');
+      const r = await new Promise<{ err: Error | null; stdout: string; stderr: string }>((res) => execFile('bash', ['-c', `seq 1 ${lines} | ${quoted}`], { cwd: state.dir }, (err, stdout, stderr) => res({ err, stdout, stderr })));
+      assert.equal(r.err, null, r.stderr);
+      assert.equal(r.stdout.split(' ')[0], local);
+    } finally {
+      polling = false;
+      await sampler;
+      redis.disconnect();
+    }
+    assert.ok(peak > 0, 'the input stream was seen');
+    assert.ok(peak < STDIN_REPLAY_BYTES + STDIN_WINDOW_BYTES + 4 * LIMITS.stdinPieceBytes, `Redis held at most ${peak} bytes of the job's input at once`);
   });
 
   it('follows its job again when the control plane comes back, missing no line and printing none twice', async () => {

@@ -75,6 +75,7 @@ export function api(base: string) {
  */
 export function useCliCluster(tag: string, labels: Record<string, string> = {}): {
   readonly url: string;
+  readonly redisUrl: string;
   readonly state: { dir: string };
   oswalk(args: string[], opts?: { timeoutMs?: number }): Promise<CliResult>;
 } {
@@ -100,6 +101,9 @@ export function useCliCluster(tag: string, labels: Record<string, string> = {}):
   return {
     get url() {
       return cp.url;
+    },
+    get redisUrl() {
+      return server.url;
     },
     state,
     oswalk: (args, opts = {}) => runOswalk(['--api', cp.url, '--token', TOKEN, ...args], { cwd: state.dir, ...opts }),

@@ -5,8 +5,8 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecRequest } from '../../src/api/jobs.js';
 import { TERMINAL_STATES } from '../../src/api/job-states.js';
-import { cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs, readResults, reconcileOwner, renewLeases, schedulerSnapshot, submitJobs, uncordonNode } from '../../src/state/jobs.js';
-import { appendLog, endEntry, followJob, readLog, waitLog, appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead } from '../../src/state/job-streams.js';
+import { cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs, readResults, reconcileOwner, releaseNodeJobs, renewLeases, schedulerSnapshot, submitJobs, uncordonNode } from '../../src/state/jobs.js';
+import { appendLog, endEntry, followJob, readLog, waitLog, appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead, markStdinRead } from '../../src/state/job-streams.js';
 import { duplicateRedis } from '../../src/state/redis.js';
 
 function reg(name: string, cpus = 4): NodeRegistration {
@@ -540,12 +540,14 @@ describe('job state scripts', () => {
     }
   });
 
-  it('keeps a job\'s standard input whole for every attempt, up to its end, and refuses what comes after or beyond the cap', async () => {
+  it('keeps a job\'s standard input whole for every attempt, up to its end, and refuses what comes after', async () => {
     const { ks } = await setup();
     const [id] = await submitJobs(db.redis, ks, [{ spec: spec({ stdin: true }) }]);
-    await appendStdin(db.redis, ks, id, Buffer.from('one\n'), false, 10);
-    await assert.rejects(appendStdin(db.redis, ks, id, Buffer.from('far too long'), false, 10), (e: unknown) => e instanceof StdinError && e.reason === 'TOOBIG');
-    await appendStdin(db.redis, ks, id, Buffer.from('two\n'), true, 10);
+    const small = { replayBytes: 10, windowBytes: 4 };
+    assert.equal(await appendStdin(db.redis, ks, id, Buffer.from('one\n'), false, small), 'appended');
+    // Past what is kept for a new start, a job that has read nothing holds the sender back.
+    assert.equal(await appendStdin(db.redis, ks, id, Buffer.from('far too long'), false, small), 'held');
+    assert.equal(await appendStdin(db.redis, ks, id, Buffer.from('two\n'), true, small), 'appended');
     await assert.rejects(appendStdin(db.redis, ks, id, Buffer.from('x'), false), (e: unknown) => e instanceof StdinError && e.reason === 'CLOSED');
     // A terminal takes new sizes after its input ended, in order with it.
     await resizeTerminal(db.redis, ks, id, { rows: 50, cols: 132 });
@@ -565,6 +567,44 @@ describe('job state scripts', () => {
     await assert.rejects(appendStdin(db.redis, ks, other, Buffer.from('late'), false), (e: unknown) => e instanceof StdinError && e.reason === 'ENDED');
     await assert.rejects(appendStdin(db.redis, ks, 'no-such-job', Buffer.from('x'), false), (e: unknown) => e instanceof StdinError && e.reason === 'NOJOB');
     assert.ok(await db.redis.pttl(ks.jobStdin(id)) > 0, 'it expires with the job');
+  });
+
+  it('passes input beyond what is kept as a pipe: the sender held while the job is behind, what it read trimmed, and no new start', async () => {
+    const { ks, epoch } = await setup();
+    const limits = { replayBytes: 8, windowBytes: 6 };
+    const c = await running(ks, epoch, { stdin: true, backoffLimit: 3 });
+    const piece = (s: string) => appendStdin(db.redis, ks, c.id, Buffer.from(s), false, limits);
+    assert.equal(await piece('aaaa'), 'appended');
+    assert.equal(await piece('bbbb'), 'appended'); // 8 bytes: all still kept for a new start
+    assert.equal(await piece('cc'), 'held', '10 sent, 0 read: 10 behind, more than 6');
+    assert.equal((await getJob(db.redis, ks, c.id))?.state, 'running');
+    const blocking = duplicateRedis(db.redis);
+    try {
+      const got = await waitStdin(blocking, ks, c.id, '0', 1000);
+      assert.equal(got.length, 2);
+      await markStdinRead(db.redis, ks, c.id, c.attempt, got[1].id, 8);
+      assert.equal(await piece('cc'), 'appended', '10 sent, 8 read');
+      // The input is a pipe now: what was read is gone, what was not is kept.
+      await markStdinRead(db.redis, ks, c.id, c.attempt, got[1].id, 8);
+      const left = await waitStdin(blocking, ks, c.id, '0', 1000);
+      assert.deepEqual(left.map((e) => ('data' in e ? e.data.toString() : '?')), ['cc']);
+      // A mark from another attempt changes nothing.
+      await markStdinRead(db.redis, ks, c.id, c.attempt + 1, left[0].id, 10);
+      assert.equal(await db.redis.xlen(ks.jobStdin(c.id)), 1);
+    } finally {
+      blocking.disconnect();
+    }
+    // It failed with retries left, but cannot start over: what it read is gone.
+    assert.equal(await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 1, how: 'exit' }), 'failed');
+    const j = await getJob(db.redis, ks, c.id);
+    assert.equal(j?.state, 'failed');
+    assert.match(j!.message, /not started again: more standard input went to it than is kept for a new start/);
+
+    // Nor does one whose node went down.
+    const d = await running(ks, epoch, { stdin: true, backoffLimit: 3 });
+    assert.equal(await appendStdin(db.redis, ks, d.id, Buffer.alloc(9), false, { replayBytes: 0, windowBytes: 100 }), 'appended');
+    assert.equal(await releaseNodeJobs(db.redis, ks, 'n1', 'node n1 went down', 'stop'), 0, 'nothing requeued');
+    assert.match((await getJob(db.redis, ks, d.id))!.message, /^node n1 went down; requeued; not started again/);
   });
 
   it('refuses a bad job spec with the field at fault', () => {

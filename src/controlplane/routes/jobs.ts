@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import {
-  CancelAnswerSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner,
+  CancelAnswerSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, StdinAnswerSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner, type StdinAnswer,
 } from '../../api/jobs.js';
 import { TERMINAL_STATES } from '../../api/job-states.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
@@ -24,16 +24,18 @@ export function logLine(e: LogEntry): LogLine {
 }
 
 /**
- * A refusal of a job's input as the API answers it: the job is gone (NotFound), has ended or
- * its input has (Conflict: a client stops sending, as a pipe's writer does), or the input
- * is past its cap (RequestEntityTooLarge: the job cannot have all of it).
+ * A refusal of a job's input as the API answers it: the job is gone (NotFound), or it or its
+ * input has ended (Conflict: a client stops sending, as a pipe's writer does).
  */
 function stdinRefused(err: StdinError): HttpError {
-  const [status, name] = ({ NOJOB: [404, 'NotFound'], ENDED: [409, 'Conflict'], CLOSED: [409, 'Conflict'], TOOBIG: [413, 'Payload Too Large'] } as const)[err.reason];
+  const [status, name] = ({ NOJOB: [404, 'NotFound'], ENDED: [409, 'Conflict'], CLOSED: [409, 'Conflict'] } as const)[err.reason];
   return new HttpError(status, err.message, name);
 }
 
 const MAX_U64 = 2n ** 64n - 1n;
+
+/** How long a piece of input waits in a request for its job to catch up before the client is told to send it again. */
+const STDIN_HOLD_MS = 5000;
 
 /** How long one blocking read waits before the follower checks the job and the client again. */
 const FOLLOW_BLOCK_MS = 5000;
@@ -133,21 +135,27 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     schema: {
       params: Type.Object({ id: JobId }),
       querystring: Type.Object({ eof: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')])) }),
-      response: { 200: Type.Object({ ok: Type.Boolean() }) },
+      response: { 200: StdinAnswerSchema },
     },
-  }, async (req) => {
+  }, async (req): Promise<StdinAnswer> => {
     const body = req.body;
     if (body !== undefined && !Buffer.isBuffer(body)) throw new HttpError(415, 'send standard input as application/octet-stream', 'Unsupported Media Type');
     const job = await getJob(redis, ks, req.params.id);
     if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
     if (!job.spec.stdin) throw new HttpError(409, `job "${job.id}" reads no standard input: submit it with "stdin": true (oswalk run -i)`, 'Conflict');
-    try {
-      await appendStdin(redis, ks, job.id, body ?? Buffer.alloc(0), req.query.eof === '1');
-    } catch (err) {
-      if (err instanceof StdinError) throw stdinRefused(err);
-      throw err;
+    // A job behind its input holds the piece here a while, retried as the job reads, rather
+    // than sending every client back at once: most holds end within a few ms.
+    const deadline = Date.now() + STDIN_HOLD_MS;
+    for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
+      try {
+        if (await appendStdin(redis, ks, job.id, body ?? Buffer.alloc(0), req.query.eof === '1') === 'appended') return { appended: true };
+      } catch (err) {
+        if (err instanceof StdinError) throw stdinRefused(err);
+        throw err;
+      }
+      if (Date.now() + wait > deadline) return { appended: false };
+      await new Promise((r) => setTimeout(r, wait));
     }
-    return { ok: true };
   });
 
   // A tty job's terminal takes a new size (the client's window changed: SIGWINCH).

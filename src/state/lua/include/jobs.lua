@@ -161,10 +161,19 @@ local function nextSeq()
   return seqs(#ARGV)
 end
 
+-- Why a job given more standard input than is kept for a new start (stdinPiped,
+-- appendStdin-1.lua) does not start over: what it read is gone, as from a pipe.
+local PIPED_INPUT = 'not started again: more standard input went to it than is kept for a new start, and what it read is gone, as from a pipe'
+
 -- Back to pending (now, or after delayMs in the delayed set) with a new fencing token,
--- so whatever the previous holder still reports is refused.
+-- so whatever the previous holder still reports is refused. A job whose input was a pipe
+-- ends failed instead. Returns 1 when requeued, 0 when ended.
 local function requeue(id, reason, now, delayMs, f)
   local jk = jobKey(id)
+  if redis.call('HGET', jk, 'stdinPiped') == '1' then
+    finish(id, 'failed', '', reason .. '; ' .. PIPED_INPUT, now, f)
+    return 0
+  end
   f = release(id, f)
   redis.call('HSET', jk, 'state', 'pending', 'node', '', 'lastNode', f[1] or '', 'allocated', '0',
     'token', nextFence(), 'leaseExpiry', '', 'waitReason', reason, 'cancelRequested', '')
@@ -174,6 +183,7 @@ local function requeue(id, reason, now, delayMs, f)
     redis.call('ZADD', K.pending, redis.call('HGET', jk, 'score'), id)
   end
   logSys(id, reason)
+  return 1
 end
 
 -- Create one job record from the table the JS side built (see submitJobs in jobs.ts).
@@ -226,7 +236,7 @@ end
 -- requeued, or ended if it was being cancelled anyway. A running terminal session (`oswalk run
 -- -t`) ends too: it is a person's, typing at it, and a new start elsewhere would feed what they
 -- typed to a new program; it ends as an ssh session ends with its connection. Returns 1 when
--- requeued.
+-- requeued (not for a job whose input was a pipe: requeue).
 local function loseJob(id, why, now)
   local j = redis.call('HMGET', jobKey(id), 'cancelRequested', 'state', 'spec')
   if j[1] == '1' then
@@ -237,8 +247,7 @@ local function loseJob(id, why, now)
     finish(id, 'failed', '', 'the terminal session was lost: ' .. why, now)
     return 0
   end
-  requeue(id, why .. '; requeued', now, 0)
-  return 1
+  return requeue(id, why .. '; requeued', now, 0)
 end
 
 -- What `node` has free: whether it is ready, and its capacity less its reservations, as
