@@ -184,7 +184,7 @@ export async function nodeCertificateRequest(node: string): Promise<{ key: strin
  * DNS name, which peers check when they reach the node. For serving (its chunk server) and for
  * being a client (of peers and of the control plane) alike.
  */
-export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: string, lifetimeMs: number): Promise<{ cert: string; notAfter: Date }> {
+export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: string, lifetimeMs: number): Promise<{ cert: string; serial: string; notAfter: Date }> {
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -212,7 +212,7 @@ export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: 
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
     ],
   });
-  return { cert: certificate.toString('pem') + '\n', notAfter };
+  return { cert: certificate.toString('pem') + '\n', serial: certificate.serialNumber, notAfter };
 }
 
 /** The cluster CA of `files` for signing, or undefined when they are not there (a control plane that signs no node certificates). */
