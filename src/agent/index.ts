@@ -15,7 +15,8 @@ import type { NodeManifest } from '../manifest/index.js';
 import { connectRedis, type Redis } from '../state/redis.js';
 import { clusterTokenOnly, createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
-import { tlsRefusal, type TrustedCa } from '../util/tls.js';
+import { serialKey, tlsRefusal, type TrustedCa } from '../util/tls.js';
+import { watchRevokedCertificates } from '../state/certs.js';
 import type { Server as TlsServer } from 'node:tls';
 import { nodeTlsFiles, saveNodeTls, type NodeTls } from '../packetfs/peer-tls.js';
 import { ChunkStore, chunkDir } from '../packetfs/index.js';
@@ -236,7 +237,20 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const fenceDir = joinPath(shareDir ?? opts.stateDir, shareDir ? '.guard' : 'guard', `${safeName(cluster)}.${safeName(opts.node)}`);
   const fence = new NodeFence(fenceDir, !!shareDir);
 
-  const app = createHttpServer({ log, registry, authenticate: clusterTokenOnly(opts.token), ...(tls ? { tls: { key: tls.key, cert: tls.cert, ca: tls.ca } } : {}) });
+  // The chunk server refuses a peer whose certificate was revoked (oswalk node revoke-cert) from
+  // its next request after the list's next poll; this node learns so of its own too.
+  let current = tls;
+  const revocations = tls ? watchRevokedCertificates(redis, ks, {
+    log,
+    onChange: (revoked) => {
+      if (current && revoked.has(serialKey(current.serial))) log.error({ serial: serialKey(current.serial) }, 'this node\'s certificate was revoked: its peers and the control plane refuse it, so it can fetch nothing from them; restart the agent to join again for a new one');
+    },
+  }) : undefined;
+  await revocations?.ready;
+  const app = createHttpServer({
+    log, registry, authenticate: clusterTokenOnly(opts.token),
+    ...(tls ? { tls: { key: tls.key, cert: tls.cert, ca: tls.ca }, revoked: (serial: string) => revocations!.has(serial) } : {}),
+  });
   const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
   await registerChunkServer(app, store, { token: opts.token, byCertificate: !!tls, redis, ks, node: opts.node });
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
@@ -322,7 +336,10 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   let stopped = false;
   const renewal = tls && opts.controlPlane ? renewNodeCertificate({
     controlPlane: opts.controlPlane, ca: opts.ca, stateDir: opts.stateDir, first: tls, log,
-    installed: (t) => (app.server as unknown as TlsServer).setSecureContext({ key: t.key, cert: t.cert, ca: t.ca }),
+    installed: (t) => {
+      (app.server as unknown as TlsServer).setSecureContext({ key: t.key, cert: t.cert, ca: t.ca });
+      current = t;
+    },
   }) : undefined;
   // What the jobs here burn, measured as often as the heartbeat reports it.
   let sampling: Promise<void> | undefined;
@@ -348,6 +365,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     async stop() {
       stopped = true;
       renewal?.stop();
+      revocations?.stop();
       clearInterval(beats);
       clearInterval(sampler);
       await sampling;

@@ -134,3 +134,15 @@ export const RemovalSchema = Type.Object({
   pass: Type.Union([Type.Object({ at: Type.Number(), files: Type.Number(), bytes: Type.Number() }), Type.Null()]),
 });
 export type Removal = Static<typeof RemovalSchema>;
+
+/**
+ * POST /v1/nodes/:name/revoke-cert: the node's certificates that were revoked, every one the
+ * control plane issued it that had not expired (none: it had none, e.g. a cluster without CA).
+ */
+export const RevokeCertAnswerSchema = Type.Object({
+  name: Type.String(),
+  /** ms since the epoch. */
+  revokedAt: Type.Number(),
+  revoked: Type.Array(Type.Object({ serial: Type.String(), notAfter: Type.Number() })),
+});
+export type RevokeCertAnswer = Static<typeof RevokeCertAnswerSchema>;

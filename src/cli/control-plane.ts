@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DEFAULT_PREFIX } from '../state/keys.js';
 import { loadServerTls, type ServerTls } from '../util/tls.js';
-import type { ClusterCa } from '../util/pki.js';
+import type { ClusterCa, KeyPairFiles } from '../util/pki.js';
 import { action, parseDuration, parseListen, untilSignal, UsageError } from './common.js';
 import { envToken, findClusterDir, pkiPaths, readConfig, resolveRedisUrl } from './config.js';
 
@@ -21,19 +21,20 @@ interface ControlPlaneFlags {
 }
 
 /**
- * The certificate and key to serve the API with: the flags, else the pair `oswalk cluster init`
- * made in the nearest .oswalk/pki. Never plain HTTP by default: that takes --insecure-http.
+ * The certificate and key to serve the API with, and their files (where a renewal goes): the
+ * flags, else the pair `oswalk cluster init` made in the nearest .oswalk/pki. Never plain HTTP
+ * by default: that takes --insecure-http.
  */
-function apiTls(opts: ControlPlaneFlags): ServerTls | 'insecure-http' {
+function apiTls(opts: ControlPlaneFlags): { tls: ServerTls; files: KeyPairFiles } | 'insecure-http' {
   if (opts.insecureHttp) {
     if (opts.tlsCert || opts.tlsKey) throw new UsageError('--insecure-http serves plain HTTP: it takes no --tls-cert or --tls-key');
     return 'insecure-http';
   }
   if (!opts.tlsCert !== !opts.tlsKey) throw new UsageError(`--${opts.tlsCert ? 'tls-key' : 'tls-cert'} is missing: a certificate is served with its key`);
-  if (opts.tlsCert && opts.tlsKey) return loadServerTls(opts.tlsCert, opts.tlsKey);
+  if (opts.tlsCert && opts.tlsKey) return { tls: loadServerTls(opts.tlsCert, opts.tlsKey), files: { cert: opts.tlsCert, key: opts.tlsKey } };
   const dir = findClusterDir();
   const found = dir ? pkiPaths(dir).controlPlane : undefined;
-  if (found && existsSync(found.cert)) return loadServerTls(found.cert, found.key);
+  if (found && existsSync(found.cert)) return { tls: loadServerTls(found.cert, found.key), files: found };
   throw new UsageError('no certificate to serve the API with: run `oswalk cluster init` first and start the control plane where it ran (it finds .oswalk/pki), pass --tls-cert FILE --tls-key FILE, or pass --insecure-http to serve plain HTTP, the token then crossing the network in clear text');
 }
 
@@ -73,11 +74,12 @@ export function register(program: Command): void {
       if (!token) throw new Error('no token: run `oswalk cluster init` first, or pass --token / set OSWALK_TOKEN');
       const { host, port } = parseListen(opts.listen);
       const { startControlPlane } = await import('../controlplane/index.js');
-      const tls = apiTls(opts);
-      const ca = tls === 'insecure-http' ? undefined : await signingCa(opts, (cmd.optsWithGlobals().caCert as string | undefined) ?? process.env.OSWALK_CA_CERT);
+      const served = apiTls(opts);
+      const ca = served === 'insecure-http' ? undefined : await signingCa(opts, (cmd.optsWithGlobals().caCert as string | undefined) ?? process.env.OSWALK_CA_CERT);
       const cp = await startControlPlane({
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
-        tls, ...(ca ? { ca, nodeCertLifetimeMs: parseDuration(opts.nodeCertTtl) } : {}),
+        ...(served === 'insecure-http' ? { tls: served } : { tls: served.tls, tlsFiles: served.files }),
+        ...(ca ? { ca, nodeCertLifetimeMs: parseDuration(opts.nodeCertTtl) } : {}),
         prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout), ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
       });
       await untilSignal();

@@ -47,7 +47,12 @@ const COMMANDS: [names: string[], load: Load][] = [
   }],
   [['logs', 'cancel', 'job'], async (p) => (await import('./jobs.js')).register(p)],
   [['drain', 'uncordon'], async (p) => (await import('./drain.js')).register(p)],
-  [['node'], async (p) => (await import('./node-remove.js')).register(p.command('node').description('manage the nodes themselves: remove (decommission) one'))],
+  [['node'], async (p) => {
+    const [remove, certs] = await Promise.all([import('./node-remove.js'), import('./node-certs.js')]);
+    const node = p.command('node').description('manage the nodes themselves: remove (decommission) one, revoke its certificates');
+    remove.register(node);
+    certs.register(node);
+  }],
   [['versions'], async (p) => (await import('./versions.js')).register(p)],
   [['restore'], async (p) => (await import('./restore.js')).register(p)],
   [['translate'], async (p) => (await import('./translate.js')).register(p)],

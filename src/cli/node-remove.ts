@@ -4,6 +4,7 @@ import { ApiError } from './client.js';
 import { action, client, output as outputOf, parseDuration } from './common.js';
 import { formatAge, formatBytes, isDocumentFormat, printDocument, printRows } from './output.js';
 import { ProgressLine } from './progress-line.js';
+import { revocationNote, revokeNodeCertificates } from './node-certs.js';
 
 const POLL_MS = 2000;
 
@@ -57,7 +58,8 @@ The node takes no new jobs or copies from now on: service replicas move at once,
 to their end, and every agent's replication pass (every 15s) copies the files only this node
 holds to the others. It still serves reads meanwhile. The command returns (exit 0) when a pass
 that began after the removal finds nothing the cluster would lose without the node and no job
-is left there: stop its agent then.
+is left there: stop its agent then. It revokes the node's certificates then too (as \`oswalk node
+revoke-cert\` does), not before: the node's last jobs may still read files from its peers.
 
 Interrupting the wait (Ctrl-C) or a timeout leaves the removal in force: run the command again
 to go on waiting. \`oswalk uncordon NODE\` undoes a removal and keeps the node.
@@ -117,8 +119,11 @@ removal on stdout.`)
         await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
       }
       progress.end();
-      if (isDocumentFormat(output)) printDocument(output, last);
+      // Only now: until here the node's jobs run to their end and may read the cluster's files
+      // from its peers, which a revoked certificate could no longer do.
+      const revoked = await revokeNodeCertificates(api, name);
+      if (isDocumentFormat(output)) printDocument(output, { ...last, revokedCertificates: revoked.revoked });
       else if (output === 'name') process.stdout.write(`node/${name}\n`);
-      else process.stdout.write(`node ${name} holds no copy the cluster lacks and runs no jobs: its agent can be stopped now\n`);
+      else process.stdout.write(`node ${name} holds no copy the cluster lacks and runs no jobs: its agent can be stopped now\n${revocationNote(name, revoked)}\n`);
     }));
 }

@@ -19,7 +19,7 @@ export function listDocument<T>(items: T[], extra: Record<string, unknown> = {})
  * numbers are touched, so a label or variable of a user's that happens to share a name (values
  * that are always strings) stays as it is.
  */
-const EPOCH_MS_FIELDS = new Set(['createdAt', 'scheduledAt', 'startedAt', 'finishedAt', 'registeredAt', 'committedAt', 'lastHeartbeat', 'removingSince', 'at', 'expiresAt']);
+const EPOCH_MS_FIELDS = new Set(['createdAt', 'scheduledAt', 'startedAt', 'finishedAt', 'registeredAt', 'committedAt', 'lastHeartbeat', 'removingSince', 'at', 'expiresAt', 'revokedAt', 'notAfter']);
 
 function withRfc3339Times(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withRfc3339Times);

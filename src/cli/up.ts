@@ -141,7 +141,7 @@ export function register(program: Command): void {
         ], '--listen');
         const { startControlPlane } = await import('../controlplane/index.js');
         // With the CA, each node gets a certificate of its own at its join: their chunk servers are then HTTPS.
-        const cp = await startControlPlane({ redisUrl, token, host, port, tls: certs ? { cert: certs.cert, key: certs.key } : 'insecure-http', ...(certs ? { ca: certs.ca } : {}) });
+        const cp = await startControlPlane({ redisUrl, token, host, port, tls: certs ? { cert: certs.cert, key: certs.key } : 'insecure-http', ...(certs ? { ca: certs.ca, tlsFiles: certs.paths.controlPlane } : {}) });
         stack.push(() => cp.close());
         const nodesDir = join(stateDir, 'nodes');
         const config = {

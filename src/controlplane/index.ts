@@ -5,7 +5,9 @@ import { connectRedis } from '../state/redis.js';
 import { createRegistry } from '../metrics/index.js';
 import { createLogger } from '../util/log.js';
 import type { HttpServer } from '../util/http.js';
-import type { ClusterCa } from '../util/pki.js';
+import type { ClusterCa, KeyPairFiles } from '../util/pki.js';
+import { renewApiCertificate, signedBy } from './api-cert.js';
+import type { Server as TlsServer } from 'node:tls';
 import type { ControlPlaneContext } from './context.js';
 import { startControlLoops, type ControlLoops } from './loops.js';
 import { buildControlPlane, type ApiTransport } from './server.js';
@@ -33,6 +35,11 @@ export interface ControlPlaneOptions {
   ca?: ClusterCa;
   /** How long a node certificate lasts (default NODE_CERT_LIFETIME_MS); nodes renew at two thirds. */
   nodeCertLifetimeMs?: number;
+  /**
+   * Where the API's certificate and key are kept: with the CA that signed it (`ca`), the control
+   * plane renews it there two thirds into its life and serves the new one without a restart.
+   */
+  tlsFiles?: KeyPairFiles;
 }
 
 /** Node certificates last 30 days, renewed after 20: Docker Swarm's rotate every 90 by default. */
@@ -67,13 +74,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   };
   const app = await buildControlPlane(ctx, opts.tls === 'insecure-http' || !opts.ca ? opts.tls : { ...opts.tls, ca: opts.ca.certPem });
   const address = await app.listen({ host: opts.host, port: opts.port });
+  let renewal: { stop(): void } | undefined;
   if (opts.tls === 'insecure-http') {
     log.warn({ address }, 'control plane listening on plain HTTP (--insecure-http): INSECURE, the token and all API traffic cross the network in clear text, for anyone on the way to read and use');
   } else {
     const expires = new Date(new X509Certificate(opts.tls.cert).validTo);
     log.info({ address, certificateExpires: expires.toISOString() }, 'control plane listening (HTTPS)');
-    // Nothing renews it yet: say so while there is time.
-    if (expires.getTime() - Date.now() < 30 * 86_400_000) log.warn({ certificateExpires: expires.toISOString() }, 'the API\'s certificate expires within 30 days: make a new one with `oswalk cluster certs` and restart the control plane');
+    if (opts.ca && opts.tlsFiles && signedBy(opts.ca, opts.tls.cert)) {
+      renewal = renewApiCertificate({ server: app.server as unknown as TlsServer, ca: opts.ca, files: opts.tlsFiles, cert: opts.tls.cert, log });
+    } else if (expires.getTime() - Date.now() < 30 * 86_400_000) {
+      // Without the CA's key nothing renews it here: say so while there is time.
+      log.warn({ certificateExpires: expires.toISOString() }, 'the API\'s certificate expires within 30 days and this control plane cannot renew it (it holds no CA key that signed it): make a new one with `oswalk cluster certs` and restart the control plane');
+    }
   }
   const loops = startControlLoops(ctx);
   return {
@@ -82,6 +94,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     loops,
     url: address.replace('[::1]', '127.0.0.1'),
     async close() {
+      renewal?.stop();
       // Bounded: with Redis away the loops' last commands wait for it (they queue until it
       // returns), and a lease never released just expires. Disconnecting fails them.
       await Promise.race([loops.stop(), new Promise((r) => setTimeout(r, 5000).unref())]);

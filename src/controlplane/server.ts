@@ -5,6 +5,7 @@ import { applyNodeManifests } from '../state/nodes.js';
 import { redisReady } from '../state/redis.js';
 import { clusterTokenOnly, createHttpServer, neededRole, type Caller, type HttpServer } from '../util/http.js';
 import { appendAudit, findToken } from '../state/tokens.js';
+import { isRevoked } from '../state/certs.js';
 import type { ServerTls } from '../util/tls.js';
 import type { ControlPlaneContext } from './context.js';
 import { agentRoutes } from './routes/agents.js';
@@ -26,7 +27,11 @@ export async function buildControlPlane(ctx: ControlPlaneContext, tls: ApiTransp
   const cluster = clusterTokenOnly(ctx.config.token);
   // The cluster token is checked first, in this process; a user token costs one HGET.
   const authenticate = async (token: string): Promise<Caller | undefined> => cluster(token) ?? await findToken(ctx.redis, ctx.ks, token);
-  const app = createHttpServer({ log: ctx.log, registry: ctx.registry, authenticate, ...(tls === 'insecure-http' ? {} : { tls }) });
+  const app = createHttpServer({
+    log: ctx.log, registry: ctx.registry, authenticate,
+    // Read from Redis at each request a node makes as itself (renewals, few): no window here.
+    ...(tls === 'insecure-http' ? {} : { tls, revoked: (serial: string) => isRevoked(ctx.redis, ctx.ks, serial) }),
+  });
   // Who changed what, and who was turned away. Reads are left out (a followed log would be a
   // line a second); so are a terminal's keys and sizes, whose session's start is in it. A write
   // that fails is logged, never failed back to a client whose request already happened.

@@ -24,6 +24,8 @@ export interface NodeTls {
   node: string;
   /** ms since the epoch. */
   notAfter: number;
+  /** The certificate's serial number, hex (what the revocation list names it by). */
+  serial: string;
 }
 
 function writeAtomically(file: string, text: string): void {
@@ -43,7 +45,7 @@ export function saveNodeTls(stateDir: string, t: { key: string; cert: string; ca
 
 function parse(key: string, cert: string, ca: string): NodeTls {
   const x = new X509Certificate(cert);
-  return { key, cert, ca, node: /(?:^|\n)CN=([^\n]+)/.exec(x.subject)?.[1] ?? '', notAfter: Date.parse(x.validTo) };
+  return { key, cert, ca, node: /(?:^|\n)CN=([^\n]+)/.exec(x.subject)?.[1] ?? '', notAfter: Date.parse(x.validTo), serial: x.serialNumber };
 }
 
 /** How often a reader looks whether the files changed (a renewal): at most once a second. */

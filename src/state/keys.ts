@@ -36,6 +36,9 @@
  * | wake:node:<node>            | list   | at most one token; BLPOP'd by the node's agent when jobs are placed there |
  * | wake:node:<node>:stop       | list   | at most one token; pushed when a job there must stop (cancel, drain), so the agent renews its leases at once |
  * | tokens                      | hash   | the API's user tokens: SHA-256 of the secret (hex) → JSON {name, role, createdAt, expiresAt (0: never), createdBy}; expired ones dropped by the next create or revoke (src/state/tokens.ts) |
+ * | nodecerts:<node>            | zset   | serial (lowercase hex, no leading zeros) → notAfter (ms) of each node certificate issued to the node and not yet expired nor revoked (src/state/certs.ts) |
+ * | certs:revoked               | hash   | serial → JSON {node, notAfter, revokedAt, by} of each node certificate revoked before its end; dropped once expired, by the next revocation |
+ * | certs:seq                   | string | counter bumped by every change of certs:revoked: agents poll it each second and read the list again when it moves |
  * | audit                       | stream | the audit log: every change made through the API and every request refused for its token, {token (name), role, method, path, status, from} (MAXLEN ~100k) |
  *
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
@@ -112,6 +115,9 @@ export interface Keyspace {
   lockSeq: string;
   lockWake: string;
   tokens: string;
+  nodeCerts(node: string): string;
+  revokedCerts: string;
+  revokedCertsSeq: string;
   audit: string;
 }
 
@@ -166,6 +172,9 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     lockSeq: `${prefix}lk:seq`,
     lockWake: `${prefix}lk:wake`,
     tokens: `${prefix}tokens`,
+    nodeCerts: (node) => `${prefix}nodecerts:${node}`,
+    revokedCerts: `${prefix}certs:revoked`,
+    revokedCertsSeq: `${prefix}certs:seq`,
     audit: `${prefix}audit`,
   };
 }

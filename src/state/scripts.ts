@@ -57,6 +57,7 @@ const SCRIPT_ERRORS = {
   appendLog: ['NOT_RUNNING', 'HELD'],
   appendStdin: ['NOJOB', 'ENDED', 'CLOSED', 'HELD'],
   cancelJob: ['NOJOB'],
+  certOp: ['REVOKED', 'EINVAL'],
   claimJobs: ['STALE_EPOCH'],
   drainNode: ['NONODE'],
   followJob: ['NOJOB'],

@@ -10,7 +10,7 @@ import { CLUSTER_TOKEN_NAME, roleAllows, type Role } from '../api/roles.js';
 import { httpDurationHistogram } from '../metrics/index.js';
 import { LIMITS } from './limits.js';
 import type { Logger } from './log.js';
-import type { ServerTls } from './tls.js';
+import { serialKey, type ServerTls } from './tls.js';
 
 export type HttpServer = FastifyInstance<
   import('node:http').Server,
@@ -24,6 +24,8 @@ export type HttpServer = FastifyInstance<
 export interface Caller {
   name: string;
   role: Role;
+  /** A node's: the serial of the certificate it presented. */
+  serial?: string;
 }
 
 declare module 'fastify' {
@@ -54,6 +56,11 @@ export interface HttpServerOptions {
   authenticate: (token: string) => Caller | undefined | Promise<Caller | undefined>;
   /** Serve HTTPS with this certificate; without it, plain HTTP. */
   tls?: ServerTls;
+  /**
+   * Whether the node certificate with this serial was revoked before its end (the cluster's
+   * revocation list): refused then at the routes that take one, as an expired one is.
+   */
+  revoked?: (serial: string) => boolean | Promise<boolean>;
 }
 
 function secretMatches(expected: string, token: string): boolean {
@@ -68,14 +75,16 @@ export function clusterTokenOnly(clusterToken: string): (token: string) => Calle
 }
 
 /**
- * The node a request's TLS client certificate names, when the certificate chains to the cluster
- * CA and is for clients (OpenSSL checks both: `authorized`); undefined otherwise.
+ * The node a request's TLS client certificate names, and the certificate's serial, when the
+ * certificate chains to the cluster CA and is for clients (OpenSSL checks both: `authorized`);
+ * undefined otherwise.
  */
-export function certifiedNode(socket: Socket): string | undefined {
+export function certifiedNode(socket: Socket): { node: string; serial: string } | undefined {
   const tls = socket as TLSSocket;
   if (!tls.encrypted || !tls.authorized) return undefined;
-  const cn = tls.getPeerCertificate().subject?.CN;
-  return typeof cn === 'string' && cn ? cn : undefined;
+  const peer = tls.getPeerCertificate();
+  const cn = peer.subject?.CN;
+  return typeof cn === 'string' && cn ? { node: cn, serial: peer.serialNumber } : undefined;
 }
 
 /** The role a route needs. */
@@ -125,9 +134,14 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   app.addHook('onRequest', async (req, reply) => {
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     if (req.routeOptions.config.nodeCertificate) {
-      const node = certifiedNode(req.socket);
-      if (!node) return reply.code(401).send({ error: 'Unauthorized', code: 'Unauthorized', message: 'this route takes a node certificate of the cluster CA, presented as the TLS client certificate' });
-      req.caller = { name: `node/${node}`, role: 'node' };
+      const peer = certifiedNode(req.socket);
+      if (!peer) return reply.code(401).send({ error: 'Unauthorized', code: 'Unauthorized', message: 'this route takes a node certificate of the cluster CA, presented as the TLS client certificate' });
+      // Checked at each request, not at the handshake: a connection kept alive from before the
+      // revocation is refused from then on too.
+      if (await opts.revoked?.(peer.serial)) {
+        return reply.code(401).send({ error: 'Unauthorized', code: 'Unauthorized', message: `the certificate of node ${peer.node} (serial ${serialKey(peer.serial)}) was revoked: the node joins again for a new one (restart its agent, with a join token that is still valid)` });
+      }
+      req.caller = { name: `node/${peer.node}`, role: 'node', serial: peer.serial };
       return;
     }
     const header = req.headers.authorization;

@@ -140,12 +140,12 @@ export function subjectAltName(host: string): x509.JsonGeneralName {
  * clients reach it at (`hosts`, the certificate's subject alternative names: TLS clients match
  * the host of the URL against them, never the common name).
  */
-export async function issueServerCertificate(ca: ClusterCa, hosts: string[], files: KeyPairFiles, commonName = 'OS Walk control plane'): Promise<{ cert: string; key: string; notAfter: Date }> {
+export async function issueServerCertificate(ca: ClusterCa, hosts: string[], files: KeyPairFiles, commonName = 'OS Walk control plane', lifetimeMs = SERVER_CERT_DAYS * DAY_MS): Promise<{ cert: string; key: string; notAfter: Date }> {
   const names = [...new Set(hosts)].map(subjectAltName);
   if (!names.length) throw new Error('a certificate needs at least one name or address to be for');
   const keys = await newKeys();
   const now = Date.now();
-  const notAfter = new Date(now + SERVER_CERT_DAYS * DAY_MS);
+  const notAfter = new Date(now + lifetimeMs);
   const certificate = await x509.X509CertificateGenerator.create({
     subject: `CN=${commonName}`,
     issuer: ca.certificate.subject,
@@ -170,6 +170,32 @@ export async function issueServerCertificate(ca: ClusterCa, hosts: string[], fil
   return { cert, key, notAfter };
 }
 
+/**
+ * When a server certificate is due to be renewed, ms since the epoch: two thirds into its life
+ * (as nodes renew theirs), counted from when it was made, not from its backdated start.
+ */
+export function renewalDue(certPem: string): number {
+  const x = new X509Certificate(certPem);
+  const issued = Date.parse(x.validFrom) + BACKDATE_MS;
+  return issued + (Date.parse(x.validTo) - issued) * 2 / 3;
+}
+
+/**
+ * A new key and certificate in place of `certPem`, a server certificate `ca` signed: for the
+ * same names and addresses, the same common name, and as long a life, written to `files`.
+ * Refused for a certificate `ca` did not sign (one from another CA, given with --tls-cert): the
+ * control plane must not serve a certificate its clients were not told to trust.
+ */
+export async function renewServerCertificate(ca: ClusterCa, certPem: string, files: KeyPairFiles): Promise<{ cert: string; key: string; notAfter: Date }> {
+  const x = new X509Certificate(certPem);
+  if (!x.verify(new X509Certificate(ca.certPem).publicKey)) throw new Error(`the certificate ${files.cert} is not signed by the cluster CA ${ca.subject}, so it is not renewed`);
+  // Node writes them `DNS:a, IP Address:10.0.0.1`.
+  const hosts = (x.subjectAltName ?? '').split(', ').map((n) => /^(?:DNS|IP Address):(.+)$/.exec(n)?.[1]).filter((h): h is string => !!h);
+  const commonName = /(?:^|\n)CN=([^\n]+)/.exec(x.subject)?.[1];
+  const issued = Date.parse(x.validFrom) + BACKDATE_MS;
+  return issueServerCertificate(ca, hosts, files, commonName, Date.parse(x.validTo) - issued);
+}
+
 /** A node's new key and the request for its certificate, both PEM; the key never leaves the node. */
 export async function nodeCertificateRequest(node: string): Promise<{ key: string; csr: string }> {
   const keys = await newKeys();
@@ -184,7 +210,7 @@ export async function nodeCertificateRequest(node: string): Promise<{ key: strin
  * DNS name, which peers check when they reach the node. For serving (its chunk server) and for
  * being a client (of peers and of the control plane) alike.
  */
-export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: string, lifetimeMs: number): Promise<{ cert: string; notAfter: Date }> {
+export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: string, lifetimeMs: number): Promise<{ cert: string; serial: string; notAfter: Date }> {
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -212,7 +238,7 @@ export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: 
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
     ],
   });
-  return { cert: certificate.toString('pem') + '\n', notAfter };
+  return { cert: certificate.toString('pem') + '\n', serial: certificate.serialNumber, notAfter };
 }
 
 /** The cluster CA of `files` for signing, or undefined when they are not there (a control plane that signs no node certificates). */

@@ -108,3 +108,12 @@ export function tlsRefusal(err: NodeJS.ErrnoException, url: string, ca: TrustedC
   }
   return undefined;
 }
+
+/**
+ * A certificate's serial number as the revocation list keys it: lowercase hex without leading
+ * zeros. Node's getPeerCertificate() and X509Certificate write it in upper case, the X.509
+ * library in lower case with a 00 before a high first byte: the same number either way.
+ */
+export function serialKey(hex: string): string {
+  return hex.toLowerCase().replace(/^0+(?=.)/, '');
+}

@@ -15,6 +15,7 @@ import { getNode, registerNode, type NodeRegistration } from '../../src/state/no
 import { jobsOnNode, submitJobs } from '../../src/state/jobs.js';
 import { normalizeJobSpec } from '../../src/api/jobs.js';
 import type { Removal } from '../../src/api/nodes.js';
+import { isRevoked, recordIssuedCertificate } from '../../src/state/certs.js';
 
 const TOKEN = 'remove-token';
 
@@ -114,8 +115,10 @@ describe('oswalk node remove', () => {
     assert.deepEqual(await redis.hmget(ks.node('n2'), 'removing', 'removingSince', 'cordoned'), [null, null, '0']);
   });
 
-  it('the CLI waits, showing what is left, until a pass after the removal finds nothing only the node holds', async () => {
+  it('the CLI waits, showing what is left, until a pass after the removal finds nothing only the node holds, then revokes its certificates', async () => {
     const { ks, redis } = cp.ctx;
+    // A certificate as the control plane records the ones it issues (node-revoke.test.ts revokes real ones).
+    await recordIssuedCertificate(redis, ks, { node: 'n1', serial: '0A1B2C', notAfter: Date.now() + 600_000 });
     const run = cli(['n1', '--timeout', '60s'], 60_000);
     let since: number | undefined;
     for (let i = 0; !(since = (await getNode(redis, ks, 'n1'))?.removingSince); i++) {
@@ -127,7 +130,8 @@ describe('oswalk node remove', () => {
     await pass(Math.max(Date.now(), since), { n1: { files: 0, bytes: 0 } });
     const r = await run;
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'node n1 holds no copy the cluster lacks and runs no jobs: its agent can be stopped now\n');
+    assert.match(r.stdout, /^node n1 holds no copy the cluster lacks and runs no jobs: its agent can be stopped now\nnode n1: its certificate is refused from now on by the control plane/);
+    assert.ok(await isRevoked(redis, ks, 'a1b2c'), 'revoked once the node could be stopped');
     // Not a terminal: a plain line per change.
     assert.match(r.stderr, /^removing n1: 2 files \(2\.0KiB\) not yet copied elsewhere, 0 jobs still there$/m);
     assert.doesNotMatch(r.stderr, /\r|\x1b/);
@@ -136,7 +140,7 @@ describe('oswalk node remove', () => {
     const json = await cli(['n1', '-o', 'json']);
     assert.equal(json.code, 0, json.stderr);
     const { pass: last, ...rest } = JSON.parse(json.stdout) as Removal;
-    assert.deepEqual(rest, { name: 'n1', status: 'draining', removing: true, removingSince: new Date(since).toISOString(), runningJobs: 0 });
+    assert.deepEqual(rest, { name: 'n1', status: 'draining', removing: true, removingSince: new Date(since).toISOString(), runningJobs: 0, revokedCertificates: [] });
     assert.deepEqual({ files: last?.files, bytes: last?.bytes }, { files: 0, bytes: 0 });
     assert.equal((await call('/v1/nodes/n1/uncordon', 'POST')).status, 200);
   });

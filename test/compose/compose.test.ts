@@ -149,6 +149,16 @@ describe('compose cluster end to end', { skip }, () => {
     }
   });
 
+  test('the agents hold the CA certificate and the token of the pki volume, and no key of it', () => {
+    for (const a of AGENTS) {
+      const files = docker('exec', containerOf(a), 'ls', '-A', '/etc/oswalk/pki').split('\n').filter(Boolean).sort();
+      assert.deepEqual(files, ['ca.crt', 'token'], `${a}: ${files.join(' ')}`);
+      assert.equal(docker('exec', containerOf(a), 'cat', '/etc/oswalk/pki/token').trim(), token, `${a} joins with the cluster token`);
+    }
+    // The control plane still signs with the CA's key, which only its container mounts.
+    assert.match(docker('exec', containerOf('control-plane'), 'ls', '/etc/oswalk/pki'), /^ca\.key$/m);
+  });
+
   test('oswalk status shows three ready nodes with CPUs', async () => {
     const nodes = await waitFor('three ready nodes', 90_000, () => {
       const n = status();

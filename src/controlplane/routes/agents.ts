@@ -1,4 +1,6 @@
 import { JoinAnswerSchema, JoinRequestSchema, NodeCertificateSchema, RenewRequestSchema } from '../../api/agents.js';
+import { recordIssuedCertificate } from '../../state/certs.js';
+import { ScriptError } from '../../state/scripts.js';
 import { HttpError, type HttpServer } from '../../util/http.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -11,15 +13,25 @@ import type { ControlPlaneContext } from '../context.js';
  * certificate it has.
  */
 export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
-  const issue = async (csr: string, node: string) => {
+  // Every certificate issued is recorded under its node's name, so that revoking the node
+  // (oswalk node revoke-cert, node remove) finds it; a renewal names the certificate it came
+  // with, refused if that one was revoked since the request was let in.
+  const issue = async (csr: string, node: string, renewedFrom?: string) => {
     const signer = ctx.config.nodeCa!;
     const { issueNodeCertificate } = await import('../../util/pki.js');
+    let made;
     try {
-      const made = await issueNodeCertificate(signer.ca, csr, node, signer.lifetimeMs);
-      return { certificate: made.cert, caCert: signer.ca.certPem, notAfter: made.notAfter.getTime() };
+      made = await issueNodeCertificate(signer.ca, csr, node, signer.lifetimeMs);
     } catch (err) {
       throw new HttpError(400, `node ${node}: ${(err as Error).message}`, 'Bad Request');
     }
+    try {
+      await recordIssuedCertificate(ctx.redis, ctx.ks, { node, serial: made.serial, notAfter: made.notAfter.getTime(), ...(renewedFrom ? { renewedFrom } : {}) });
+    } catch (err) {
+      if (err instanceof ScriptError && err.code === 'REVOKED') throw new HttpError(401, `the certificate of node ${node} was revoked: the node joins again for a new one`, 'Unauthorized');
+      throw err;
+    }
+    return { certificate: made.cert, caCert: signer.ca.certPem, notAfter: made.notAfter.getTime() };
   };
 
   // The answer holds Redis' address and password: what every node holds, for nodes and admins only.
@@ -43,7 +55,7 @@ export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneC
   }, async (req) => {
     if (!ctx.config.nodeCa) throw new HttpError(409, 'this control plane holds no cluster CA, so it signs no node certificates', 'Conflict');
     const node = req.caller!.name.slice('node/'.length);
-    const made = await issue(req.body.csr, node);
+    const made = await issue(req.body.csr, node, req.caller!.serial);
     req.log.info({ node, notAfter: new Date(made.notAfter).toISOString() }, 'node certificate renewed');
     return made;
   });

@@ -5,9 +5,10 @@ import { getNode, listNodes, markRemoving } from '../../state/nodes.js';
 import { drainNode, jobsOnNode, uncordonNode } from '../../state/jobs.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
-import { DrainAnswerSchema, NodeName, NodeViewSchema, RemovalSchema, RemoveAnswerSchema } from '../../api/nodes.js';
+import { DrainAnswerSchema, NodeName, NodeViewSchema, RemovalSchema, RemoveAnswerSchema, RevokeCertAnswerSchema } from '../../api/nodes.js';
+import { revokeNodeCertificates } from '../../state/certs.js';
 
-/** Nodes: list, inspect, drain, remove and uncordon. Registration happens through /v1/agents/join. */
+/** Nodes: list, inspect, drain, remove, uncordon and revoke their certificates. Registration happens through /v1/agents/join. */
 export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
   app.get('/v1/nodes', { schema: { response: { 200: Type.Object({ items: Type.Array(NodeViewSchema) }) } } }, async () => ({
     items: await listNodes(ctx.redis, ctx.ks),
@@ -58,6 +59,21 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     if (!drained) throw notRegistered(req.params.name);
     req.log.info({ node: req.params.name, removingSince: since, ...drained }, 'node removal started');
     return { name: req.params.name, ...drained, removing: true, removingSince: since };
+  });
+
+  // Revocation (`oswalk node revoke-cert`, and `oswalk node remove` once the node can be
+  // stopped): every certificate issued to the node is refused from now on, by the control
+  // plane at once and by every agent's chunk server within its poll (REVOCATION_POLL_MS). A node
+  // no longer registered may still hold one, so only a name with neither is unknown.
+  app.post('/v1/nodes/:name/revoke-cert', {
+    config: { role: 'admin' },
+    schema: { params, response: { 200: RevokeCertAnswerSchema } },
+  }, async (req) => {
+    const revokedAt = Date.now();
+    const revoked = await revokeNodeCertificates(ctx.redis, ctx.ks, req.params.name, req.caller!.name);
+    if (!revoked.length && !(await getNode(ctx.redis, ctx.ks, req.params.name))) throw notRegistered(req.params.name);
+    req.log.warn({ node: req.params.name, by: req.caller!.name, serials: revoked.map((c) => c.serial) }, 'node certificates revoked');
+    return { name: req.params.name, revokedAt, revoked };
   });
 
   app.get('/v1/nodes/:name/removal', {
