@@ -4,7 +4,7 @@
  * all take the shapes from here.
  */
 
-/** One line of a log stream. Data is `text` when it is valid UTF-8, else `b64`. */
+/** One line of a log stream. Data is `text` when it is valid UTF-8 that JSON carries in fewer bytes than base64, else `b64`. */
 export interface LogLine {
   /** Stream entry id, to follow again after (`?after=`). */
   id: string;

@@ -16,11 +16,27 @@ import { duplicateRedis } from '../../state/redis.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
 
-/** One line of the ndjson log stream. Output that is not UTF-8 travels as base64. */
+/**
+ * One line of the ndjson log stream. Output that is not UTF-8 travels as base64, and so does
+ * output that JSON would make longer than base64 does: JSON writes each control byte as six
+ * (`\u0000`), so a tar stream or zeros through `oswalk run` would cross the wire six times over.
+ */
 export function logLine(e: LogEntry): LogLine {
   const text = e.data.toString('utf8');
   const exact = Buffer.byteLength(text) === e.data.length && !text.includes('\uFFFD');
-  return { id: e.id, t: e.t, ...(exact ? { text } : { b64: e.data.toString('base64') }), ...(e.attempt ? { attempt: e.attempt } : {}) };
+  const asText = exact && e.data.length + jsonEscapeBytes(e.data) <= Math.ceil(e.data.length / 3) * 4;
+  return { id: e.id, t: e.t, ...(asText ? { text } : { b64: e.data.toString('base64') }), ...(e.attempt ? { attempt: e.attempt } : {}) };
+}
+
+/** The bytes JSON adds in escaping this text: 1 for \n \t \r \b \f " and \\, 5 for any other control byte (\u00XX). */
+function jsonEscapeBytes(data: Buffer): number {
+  let extra = 0;
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i];
+    if (b >= 0x20 && b !== 0x22 && b !== 0x5c) continue;
+    extra += b === 0x0a || b === 0x09 || b === 0x0d || b === 0x08 || b === 0x0c || b === 0x22 || b === 0x5c ? 1 : 5;
+  }
+  return extra;
 }
 
 /**
