@@ -15,6 +15,7 @@ import type { NodeManifest } from '../manifest/index.js';
 import { connectRedis, type Redis } from '../state/redis.js';
 import { clusterTokenOnly, createHttpServer, type HttpServer } from '../util/http.js';
 import { createLogger, type Logger } from '../util/log.js';
+import { controlPlaneList } from '../util/control-planes.js';
 import { serialKey, tlsRefusal, type TrustedCa } from '../util/tls.js';
 import { watchRevokedCertificates } from '../state/certs.js';
 import type { Server as TlsServer } from 'node:tls';
@@ -30,7 +31,7 @@ import { safeName } from './runtime/common.js';
 export interface AgentOptions {
   /** Node name (DNS-label-like), unique in the cluster. */
   node: string;
-  /** Join through the control plane (it hands out the Redis URL and key prefix)… */
+  /** Join through the control plane (it hands out the Redis URL and key prefix), or any of several, comma-separated (controlPlaneList)… */
   controlPlane?: string;
   /** The cluster CA the control plane's certificate must be signed by (an https:// controlPlane). */
   ca?: TrustedCa;
@@ -118,9 +119,11 @@ class JoinRefused extends Error {}
  * Nomad clients do). A refusal (a wrong token, a bad node name, a certificate not signed by the
  * cluster CA) fails at once.
  */
-async function join(controlPlane: string, token: string, node: string, csr: string, ca: TrustedCa | undefined, log: Logger): Promise<JoinAnswer> {
-  const url = `${controlPlane.replace(/\/$/, '')}/v1/agents/join`;
-  for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 30_000)) {
+async function join(controlPlanes: string[], token: string, node: string, csr: string, ca: TrustedCa | undefined, log: Logger): Promise<JoinAnswer> {
+  for (let waitMs = 1000, round = 0; ; round++) {
+    // Each control plane in turn; a round with none reachable waits, longer each time.
+    const controlPlane = controlPlanes[round % controlPlanes.length];
+    const url = `${controlPlane}/v1/agents/join`;
     let why: string;
     try {
       const res = await postJson(url, { token }, { node, csr } satisfies JoinRequest, ca);
@@ -139,8 +142,13 @@ async function join(controlPlane: string, token: string, node: string, csr: stri
       if (refused) throw new Error(`node ${node} cannot join: ${refused}`);
       why = (err as Error).message;
     }
+    if ((round + 1) % controlPlanes.length) {
+      log.warn({ controlPlane, err: why }, 'cannot join through this control plane; trying the next');
+      continue;
+    }
     log.warn({ controlPlane, err: why, retryInMs: waitMs }, 'cannot join through the control plane yet; retrying');
     await new Promise((r) => setTimeout(r, waitMs));
+    waitMs = Math.min(waitMs * 2, 30_000);
   }
 }
 
@@ -152,10 +160,11 @@ async function join(controlPlane: string, token: string, node: string, csr: stri
  * agent's server (`installed`) without a restart. A failure is tried again after a tenth of
  * the time left (at least 5 s, at most a minute), and logged as a warning each time.
  */
-function renewNodeCertificate(o: { controlPlane: string; ca: TrustedCa | undefined; stateDir: string; first: NodeTls; log: Logger; installed(t: NodeTls): void }): { stop(): void } {
+function renewNodeCertificate(o: { controlPlanes: string[]; ca: TrustedCa | undefined; stateDir: string; first: NodeTls; log: Logger; installed(t: NodeTls): void }): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  const url = `${o.controlPlane.replace(/\/$/, '')}/v1/agents/renew`;
+  // Each attempt asks the next control plane of the list: one that is down delays a renewal by a retry.
+  let asked = 0;
   const schedule = (issuedAt: number, current: NodeTls) => {
     const due = issuedAt + (current.notAfter - issuedAt) * 2 / 3;
     timer = setTimeout(() => void attempt(current), Math.max(0, due - Date.now()));
@@ -166,6 +175,7 @@ function renewNodeCertificate(o: { controlPlane: string; ca: TrustedCa | undefin
     try {
       const { nodeCertificateRequest } = await import('../util/pki.js');
       const request = await nodeCertificateRequest(current.node);
+      const url = `${o.controlPlanes[asked++ % o.controlPlanes.length]}/v1/agents/renew`;
       const res = await postJson(url, { key: current.key, cert: current.cert }, { csr: request.csr } satisfies RenewRequest, o.ca ?? { pem: current.ca, source: 'the node\'s pki/ca.crt' });
       if (res.status !== 200) throw new Error(`HTTP ${res.status} ${res.text.slice(0, 300)}`);
       const answer = JSON.parse(res.text) as NodeCertificate;
@@ -207,7 +217,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     // The key is made here and never leaves the node; the control plane signs its request.
     const { nodeCertificateRequest } = await import('../util/pki.js');
     const request = await nodeCertificateRequest(opts.node);
-    const j = await join(opts.controlPlane, opts.token, opts.node, request.csr, opts.ca, log);
+    const j = await join(controlPlaneList(opts.controlPlane), opts.token, opts.node, request.csr, opts.ca, log);
     redisUrl ??= j.redisUrl;
     prefix ??= j.prefix;
     if (opts.runtime.name === 'docker') defaultImage ??= j.defaultImage;
@@ -335,7 +345,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
 
   let stopped = false;
   const renewal = tls && opts.controlPlane ? renewNodeCertificate({
-    controlPlane: opts.controlPlane, ca: opts.ca, stateDir: opts.stateDir, first: tls, log,
+    controlPlanes: controlPlaneList(opts.controlPlane), ca: opts.ca, stateDir: opts.stateDir, first: tls, log,
     installed: (t) => {
       (app.server as unknown as TlsServer).setSecureContext({ key: t.key, cert: t.cert, ca: t.ca });
       current = t;

@@ -9,7 +9,7 @@ export function register(program: Command): void {
   program.command('agent')
     .description('run a node agent: joins the cluster, heartbeats, and runs the jobs placed on this node')
     .requiredOption('--node <name>', 'name of this node in the cluster')
-    .option('--control-plane <url>', 'control plane to join (default: --api, $OSWALK_API, then .oswalk/config.json); its certificate must be signed by the cluster CA (--ca-cert)')
+    .option('--control-plane <urls>', 'control plane to join, or several separated by commas, tried in turn (default: --api, $OSWALK_API, then .oswalk/config.json); its certificate must be signed by the cluster CA (--ca-cert)')
     .addOption(new Option('--runtime <runtime>', 'how jobs run').choices(['docker', 'process']).default('process'))
     .addOption(new Option('--default-image <image>', 'docker runtime: the image of jobs that name none (default: the control plane\'s --default-image; with neither, this node takes only jobs with an image)').env('OSWALK_DEFAULT_IMAGE'))
     .option('--export <dir>', 'this node\'s export directory (its files in the unified filesystem; default: its Node manifest\'s exportDir, then /srv/oswalk/export)')

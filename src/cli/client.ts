@@ -19,7 +19,8 @@ export class ApiError extends Error {
 }
 
 export interface ApiClient {
-  api: string;
+  /** The control plane the last request reached (the first of the list before any). */
+  readonly api: string;
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
   /** POST raw bytes (application/octet-stream). */
@@ -47,10 +48,26 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
  * a stream, until its answer begins: a server that takes the connection and never answers must
  * not hang the CLI.
  */
+/** Errors that say a request never reached the control plane: another one may take it. */
+const UNREACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNECTTIMEOUT']);
+/** Errors after which a request that changes nothing (GET) may be sent to another control plane. */
+const LOST = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+/** How long a connection to one control plane may take before the next one is tried. */
+const CONNECT_TIMEOUT_MS = 3000;
+
+/** A control plane of the list that could not be reached: the next one is tried. */
+class Unreached extends Error {
+  constructor(readonly error: ApiError) {
+    super(error.message);
+  }
+}
+
 export function apiClient(flags: { api?: string; token?: string; caCert?: string; timeoutMs?: number }): ApiClient {
-  const { api, token, ca } = resolveApi(flags);
+  const { apis, token, ca } = resolveApi(flags);
+  // Where the last request got through: the next starts there (a dead control plane costs one refusal, not one per request).
+  let current = 0;
   const timeoutMs = flags.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  const notOurs = (what: string) => new ApiError(0, `${api} is not an OS Walk control plane (it answered ${what}): check --api, $OSWALK_API or .oswalk/config.json`);
+  const notOurs = (api: string, what: string) => new ApiError(0, `${api} is not an OS Walk control plane (it answered ${what}): check --api, $OSWALK_API or .oswalk/config.json`);
 
   /** Runs fn, failing with a clear error once the request has taken longer than timeoutMs. */
   async function bounded<T>(req: { destroy(err: Error): void } | undefined, fn: () => Promise<T>): Promise<T> {
@@ -58,7 +75,7 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const err = new ApiError(0, `the control plane at ${api} did not answer within ${timeoutMs / 1000}s: is it overloaded, or is that address not an OS Walk control plane? (--request-timeout sets the limit; 0 waits for ever)`);
+        const err = new ApiError(0, `the control plane at ${apis[current]} did not answer within ${timeoutMs / 1000}s: is it overloaded, or is that address not an OS Walk control plane? (--request-timeout sets the limit; 0 waits for ever)`);
         req?.destroy(err);
         reject(err);
       }, timeoutMs);
@@ -70,7 +87,29 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
     }
   }
 
+  /**
+   * Send to each control plane in turn, from the one that answered last, until one takes the
+   * request. Another is tried only when this one surely never had it (refused, unreachable, no
+   * connection within CONNECT_TIMEOUT_MS), or, for a GET, when the connection broke: a POST a
+   * control plane may have acted on is never sent twice.
+   */
   async function request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ res: IncomingMessage; req: { destroy(err: Error): void } }> {
+    const misses: string[] = [];
+    for (let tried = 0; ; tried++) {
+      const at = (current + tried) % apis.length;
+      try {
+        const answer = await requestAt(apis[at], method, path, body, signal);
+        current = at;
+        return answer;
+      } catch (err) {
+        if (!(err instanceof Unreached)) throw err;
+        misses.push(err.error.message);
+        if (tried + 1 >= apis.length) throw apis.length === 1 ? err.error : new ApiError(0, `cannot reach any of the ${apis.length} control planes: ${misses.join('; ')}`);
+      }
+    }
+  }
+
+  async function requestAt(api: string, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ res: IncomingMessage; req: { destroy(err: Error): void } }> {
     const url = new URL(api + path);
     const raw = Buffer.isBuffer(body);
     const payload = body === undefined ? undefined : raw ? body : Buffer.from(JSON.stringify(body));
@@ -87,12 +126,20 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
         },
       }, resolve);
       sent = req;
+      req.once('socket', (socket) => {
+        if (!socket.connecting) return;
+        const slow = setTimeout(() => req.destroy(Object.assign(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000}s`), { code: 'ECONNECTTIMEOUT' })), CONNECT_TIMEOUT_MS);
+        socket.once('connect', () => clearTimeout(slow));
+        socket.once('close', () => clearTimeout(slow));
+      });
       req.once('error', (err: NodeJS.ErrnoException) => {
         if (err.name === 'AbortError' || err instanceof ApiError) return reject(err);
         const refused = tlsRefusal(err, api, ca);
         // A TLS server hangs up on a request in plain HTTP without a word.
         const https = url.protocol === 'http:' && err.code === 'ECONNRESET' ? ` (a control plane serves HTTPS unless started with --insecure-http: try https://${api.slice('http://'.length)})` : '';
-        reject(new ApiError(0, refused ?? `cannot reach the control plane at ${api} (${err.code ?? err.message}): is it running? Start one with \`oswalk up\` or \`oswalk control-plane\`${https}`));
+        const error = new ApiError(0, refused ?? `cannot reach the control plane at ${api} (${err.code ?? err.message}): is it running? Start one with \`oswalk up\` or \`oswalk control-plane\`${https}`);
+        const another = !refused && !!err.code && (UNREACHED.has(err.code) || (method === 'GET' && LOST.has(err.code)));
+        reject(another ? new Unreached(error) : error);
       });
       req.end(payload);
     }));
@@ -100,7 +147,7 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
     if (status >= 200 && status < 300) return { res, req: sent! };
     const text = await bounded(sent, () => readAll(res));
     // Every answer of the API that is not a success is a JSON error body.
-    if (!String(res.headers['content-type'] ?? '').startsWith('application/json')) throw notOurs(`HTTP ${status} ${JSON.stringify(text.slice(0, 60))}`);
+    if (!String(res.headers['content-type'] ?? '').startsWith('application/json')) throw notOurs(api, `HTTP ${status} ${JSON.stringify(text.slice(0, 60))}`);
     let parsed: Partial<ErrorBody> | undefined;
     try {
       parsed = JSON.parse(text);
@@ -120,12 +167,14 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw notOurs(`${JSON.stringify(text.slice(0, 60))} where JSON was due`);
+      throw notOurs(apis[current], `${JSON.stringify(text.slice(0, 60))} where JSON was due`);
     }
   }
 
   return {
-    api,
+    get api() {
+      return apis[current];
+    },
     get: <T>(path: string) => json<T>('GET', path),
     post: <T>(path: string, body?: unknown) => json<T>('POST', path, body ?? {}),
     postBytes: <T>(path: string, data: Buffer) => json<T>('POST', path, data),

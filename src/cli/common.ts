@@ -39,7 +39,7 @@ export interface GlobalFlags {
 
 export function addGlobalOptions(program: Command): void {
   program
-    .option('--api <url>', 'control plane URL (default: $OSWALK_API, then .oswalk/config.json)')
+    .option('--api <urls>', 'control plane URL, or every control plane\'s separated by commas, tried in turn (default: $OSWALK_API, then .oswalk/config.json)')
     .option('--token <token>', 'API token (default: $OSWALK_TOKEN, the file $OSWALK_TOKEN_FILE names, then .oswalk/config.json); any local user can read a command line, so prefer those')
     .option('--ca-cert <file>', 'the cluster CA\'s certificate, which the control plane\'s must be signed by (default: $OSWALK_CA_CERT, then .oswalk/config.json)')
     .option('--request-timeout <duration>', `how long a request to the control plane may take before the command gives up (e.g. 10s; 0: no limit; default: $OSWALK_REQUEST_TIMEOUT, then ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`)

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { checkCa, readCaFile, type TrustedCa } from '../util/tls.js';
+import { controlPlaneList } from '../util/control-planes.js';
 
 /** What `oswalk cluster init` and `oswalk up` leave behind for later commands. */
 export interface CliConfig {
@@ -111,7 +112,8 @@ export function envToken(): string | undefined {
  * API address, token and the cluster CA to trust: flags, then OSWALK_API / OSWALK_TOKEN (or
  * OSWALK_TOKEN_FILE) / OSWALK_CA_CERT, then the config file.
  */
-export function resolveApi(flags: { api?: string; token?: string; caCert?: string }): { api: string; token: string; ca?: TrustedCa } {
+/** The control planes to talk to (the flag, OSWALK_API, the config: controlPlaneList), a token and the CA. */
+export function resolveApi(flags: { api?: string; token?: string; caCert?: string }): { apis: string[]; token: string; ca?: TrustedCa } {
   const file = findConfigFile();
   const cfg = readConfig(file);
   // An empty variable counts as unset, as in most CLIs.
@@ -120,7 +122,7 @@ export function resolveApi(flags: { api?: string; token?: string; caCert?: strin
   if (!api) throw new Error('no control plane to talk to: pass --api URL, set OSWALK_API, start one with `oswalk up`, or run from the directory where `oswalk cluster init` ran');
   if (!token) throw new Error('no API token: pass --token, set OSWALK_TOKEN, or run from the directory where `oswalk cluster init` ran');
   const ca = resolveCa(flags.caCert, cfg, file);
-  return { api: api.replace(/\/$/, ''), token, ...(ca ? { ca } : {}) };
+  return { apis: controlPlaneList(api), token, ...(ca ? { ca } : {}) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { LeaderLease } from './leader.js';
+import { LEADER_LEASE_MS, LeaderLease } from './leader.js';
 import type { ControlPlaneContext } from './context.js';
 import { startManifestGc } from './manifest-gc.js';
 import { startMonitor } from './monitor.js';
@@ -17,7 +17,7 @@ export interface ControlLoops {
  * control plane calls this; the loops idle while another process holds the lease.
  */
 export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopOptions & { leaseMs?: number } = {}): ControlLoops {
-  const lease = new LeaderLease(ctx.redis, ctx.ks, ctx.config.id, opts.leaseMs ?? 3000);
+  const lease = new LeaderLease(ctx.redis, ctx.ks, ctx.config.id, opts.leaseMs ?? LEADER_LEASE_MS);
   const isLeader = () => lease.isLeader;
   let wasLeader = false;
   const tick = async () => {
@@ -28,14 +28,22 @@ export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopO
   };
   const log = ctx.log.child({ loop: 'jobs' });
   const scheduler = startSchedulerLoop({ ...ctx, log, isLeader, ...opts });
-  void tick();
-  const timer = setInterval(() => void tick(), Math.max(100, Math.floor(lease.ttlMs / 3)));
+  // The leader renews every third of the lease; the others look every tenth, so that one of
+  // them takes it soon after it runs out.
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const loop = async () => {
+    await tick();
+    if (!stopped) timer = setTimeout(() => void loop(), Math.max(50, Math.floor(lease.ttlMs / (wasLeader ? 3 : 10))));
+  };
+  void loop();
   const monitor = startMonitor({ ...ctx, log, isLeader, nodeTimeoutMs: ctx.config.nodeTimeoutMs });
   const manifestGc = startManifestGc({ ...ctx, log: ctx.log.child({ loop: 'manifest-gc' }), isLeader });
   return {
     lease,
     async stop() {
-      clearInterval(timer);
+      stopped = true;
+      clearTimeout(timer);
       await Promise.all([scheduler.stop(), monitor.stop(), manifestGc.stop()]);
       await lease.release().catch(() => undefined);
     },
