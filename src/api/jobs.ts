@@ -48,6 +48,12 @@ export const JobSpecRequestSchema = Type.Object({
    * come through POST /v1/jobs/:id/resize. Its output is the terminal's, all on stdout.
    */
   tty: Type.Optional(WindowSizeSchema),
+  /**
+   * Files of the unified filesystem the job reads (paths from its root, as `/data/in.csv`):
+   * the scheduler prefers a node that holds their data when loads are close (`oswalk run` and
+   * `oswalk shell` name the arguments that are files in the mount).
+   */
+  inputs: Type.Optional(Type.Array(Type.String({ minLength: 2, maxLength: 4096, pattern: '^/' }), { maxItems: LIMITS.jobInputs })),
 }, { additionalProperties: false });
 export type JobSpecRequest = Static<typeof JobSpecRequestSchema>;
 
@@ -75,6 +81,8 @@ export interface JobSpec {
   stdin?: true;
   /** A terminal session: never started again elsewhere when its node is lost (see loseJob in include/jobs.lua). */
   tty?: WindowSize;
+  /** Files of the unified filesystem it reads: where their data is counts in placing it (JobSpecRequestSchema). */
+  inputs?: string[];
 }
 
 /**
@@ -145,6 +153,7 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
     restartPolicy: s.restartPolicy ?? JOB_DEFAULTS.restartPolicy,
     ...(s.stdin ? { stdin: true as const } : {}),
     ...(s.tty ? { tty: { rows: s.tty.rows, cols: s.tty.cols } } : {}),
+    ...(s.inputs?.length ? { inputs: s.inputs } : {}),
   };
 }
 
@@ -167,6 +176,8 @@ function checkStrings(s: JobSpecRequest, where: string): void {
     const i = (s[field] ?? []).findIndex((a) => a.includes('\0'));
     if (i >= 0) throw new Error(`${where}: ${field}[${i}] holds a NUL byte`);
   }
+  const i = (s.inputs ?? []).findIndex((p) => p.includes('\0') || p.split('/').includes('..'));
+  if (i >= 0) throw new Error(`${where}: inputs[${i}] must be a path from the cluster filesystem's root without ".." parts or NUL bytes`);
   const dir = s.workingDir;
   if (dir !== undefined && (dir.includes('\0') || (!dir.startsWith('/') && dir.split('/').includes('..')))) {
     throw new Error(`${where}: workingDir ${JSON.stringify(dir.slice(0, 200))} must be an absolute path, or a path under the cluster mount without ".." parts`);

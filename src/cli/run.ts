@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { relative, sep } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { relative, resolve, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { JobSpecRequest, JobView, StdinAnswer, SubmitAnswer, SubmitRequest, WindowSize } from '../api/jobs.js';
 import type { LogEnd, LogLine } from '../api/logs.js';
@@ -14,6 +15,19 @@ import { makeTerminalRaw, note, restoreTerminal } from './terminal.js';
 export function workingDirInMount(cwd: string, mount: string): string | undefined {
   if (cwd !== mount && !cwd.startsWith(mount + sep)) return undefined;
   return relative(mount, cwd) || '.';
+}
+
+/**
+ * The files of the unified filesystem a command names (its program and arguments, as paths from
+ * `cwd`), as paths from the filesystem's root: the job's inputs, which the scheduler places it
+ * near (spec.inputs). Only regular files inside the mount count; options are skipped, and so
+ * is anything past LIMITS.jobInputs.
+ */
+export async function inputsInMount(argv: readonly string[], cwd: string, mount: string): Promise<string[]> {
+  const inMount = [...new Set(argv.filter((a) => a && !a.startsWith('-')).map((a) => resolve(cwd, a)))]
+    .filter((p) => p.startsWith(mount + sep)).slice(0, LIMITS.jobInputs);
+  const files = await Promise.all(inMount.map(async (p) => ((await stat(p).catch(() => undefined))?.isFile() ? `/${relative(mount, p)}` : undefined)));
+  return files.filter((f): f is string => f !== undefined);
 }
 
 /** Where a followed job's output and the CLI's own lines about it go. */
@@ -268,7 +282,9 @@ export function register(program: Command): void {
       const window = opts.tty ? windowSize() : undefined;
       // The job's terminal is of the kind this one is, as ssh tells sshd (an -e TERM wins).
       if (opts.tty && env.TERM === undefined && process.env.TERM) env.TERM = process.env.TERM;
-      const wd = workingDirInMount(process.cwd(), localMountPath());
+      const mount = localMountPath();
+      const wd = workingDirInMount(process.cwd(), mount);
+      const inputs = await inputsInMount(command, process.cwd(), mount);
       const runtime = opts.runtime ?? (opts.image ? 'docker' : undefined);
       const spec: JobSpecRequest = {
         command,
@@ -285,6 +301,7 @@ export function register(program: Command): void {
         backoffLimit: Number(opts.retries ?? 0),
         ...(opts.stdin ? { stdin: true } : {}),
         ...(window ? { tty: window } : {}),
+        ...(inputs.length ? { inputs } : {}),
       };
       const { id } = await api.post<SubmitAnswer>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec } satisfies SubmitRequest);
       if (opts.detach) {

@@ -10,7 +10,7 @@ import { ApiError, type ApiClient } from './client.js';
 import { action, client, UsageError } from './common.js';
 import { localMountPath } from './config.js';
 import { LIMITS } from '../util/limits.js';
-import { attachJob, postStdin, workingDirInMount, type FollowSink, type JobExit } from './run.js';
+import { attachJob, inputsInMount, postStdin, workingDirInMount, type FollowSink, type JobExit } from './run.js';
 
 /**
  * `oswalk shell`: the user's bash, in which every external command runs on the best node of
@@ -234,6 +234,7 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
       if (!wd) throw new UsageError(`${req.cwd} is outside the cluster mount ${mount}`);
       // A program named by its path in the mount is found there on the node too: by its path from the working directory.
       const program = isAbsolute(req.path) && workingDirInMount(req.path, mount) ? relativeProgram(req.cwd, req.path) : req.path;
+      const inputs = await inputsInMount([req.path, ...req.args], req.cwd, mount);
       const spec: JobSpecRequest = {
         // A program of the host's, as typed at a prompt: nodes that run processes. Run once, as
         // at a prompt: a failure is the command's answer, not a reason to run it again.
@@ -244,6 +245,7 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
         workingDir: wd,
         stdin: true,
         ...(req.tty ? { tty: req.tty } : {}),
+        ...(inputs.length ? { inputs } : {}),
       };
       ({ id } = await api.post<SubmitAnswer>('/v1/jobs', { spec } satisfies SubmitRequest));
       started(id);

@@ -7,6 +7,7 @@ import type { JobState } from '../api/job-states.js';
 import type { NodeRecord } from '../api/nodes.js';
 import { decodeNode } from './types.js';
 import { setNodeStatus } from './nodes.js';
+import type { InputLocality } from './locality.js';
 
 /**
  * Jobs in Redis: every transition is one Lua script (src/state/lua/*Job*.lua and friends),
@@ -67,6 +68,8 @@ export interface NewJob {
   spec: JobSpec;
   /** Of an owner's record: the hash of the manifest spec it was made from (a Service rolls by it). */
   specHash?: string;
+  /** Where its input files' data is (inputLocality), for the scheduler. */
+  input?: InputLocality;
 }
 
 /** The JSON record submitJob() in include/jobs.lua takes. */
@@ -88,6 +91,7 @@ function submitRecord(j: NewJob & { id: string }): string {
     anywhere: Object.keys(j.spec.nodeSelector).length === 0 && !j.spec.runtime && !j.spec.image ? '1' : '',
     // A terminal session is watched for its client from its submit on (touchTerminalClient).
     ...(j.spec.tty ? { clientGraceMs: TERMINAL_CLIENT_GRACE_MS } : {}),
+    ...(j.input ? { input: JSON.stringify(j.input) } : {}),
   });
 }
 
@@ -392,6 +396,8 @@ export interface PendingJob {
   image?: string;
   /** 'Job/<name>' for the records of a Job manifest (its parallelism applies). */
   group?: string;
+  /** Where its input files' data is. */
+  input?: InputLocality;
 }
 
 export interface NodeAllocation {
@@ -433,15 +439,16 @@ export async function pendingJobs(redis: Redis, ks: Keyspace, ids: string[], kno
   const fetched = new Map<string, PendingJob>();
   if (unknown.length) {
     const pipe = redis.pipeline();
-    for (const id of unknown) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec', 'ownerKind', 'ownerName');
+    for (const id of unknown) pipe.hmget(ks.job(id), 'milliCpus', 'memoryBytes', 'priority', 'spec', 'ownerKind', 'ownerName', 'input');
     ((await pipe.exec()) ?? []).forEach(([, v], k) => {
-      const [mc, mem, prio, spec, ownerKind, ownerName] = v as (string | null)[];
+      const [mc, mem, prio, spec, ownerKind, ownerName, input] = v as (string | null)[];
       if (!spec) return;
       const s = JSON.parse(spec) as JobSpec;
       const job: PendingJob = {
         id: unknown[k], milliCpus: Number(mc), memoryBytes: Number(mem), priority: Number(prio),
         nodeSelector: s.nodeSelector, ...(s.runtime ? { runtime: s.runtime } : {}), ...(s.image ? { image: s.image } : {}),
         ...(ownerKind === 'Job' ? { group: `Job/${ownerName}` } : {}),
+        ...(input ? { input: JSON.parse(input) as InputLocality } : {}),
       };
       fetched.set(job.id, job);
       known?.set(job.id, job);

@@ -20,6 +20,8 @@ export const LIMITS = {
   /** Items of a job's command or args, and the length of each (and of an env value). */
   argItems: 4096,
   argLength: 65536,
+  /** Input files a job names for placement (spec.inputs): each costs a lookup at its submit. */
+  jobInputs: 16,
   /**
    * A Job's completions (and parallelism) and a Service's replicas: each is a job record, all
    * made in one Lua step that holds Redis meanwhile.

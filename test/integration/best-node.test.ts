@@ -11,6 +11,9 @@ import { procStat } from '../../src/agent/runtime/procfs.js';
 import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import type { JobRecord } from '../../src/state/jobs.js';
 import type { NodeRecord } from '../../src/api/nodes.js';
+import { createHash } from 'node:crypto';
+import { connectRedis } from '../../src/state/redis.js';
+import { commitVersion, putManifest } from '../../src/state/fs.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const SHORT_JOBS = 20;
@@ -64,6 +67,40 @@ describe('best node: commands go where they will run soonest', () => {
     return res.body.id;
   };
   const job = async (id: string) => (await call()<JobRecord>(`/v1/jobs/${id}`)).body;
+
+  it('a job goes to the node holding its input files when loads are equal, and says where they are', async () => {
+    const redis = connectRedis(server.url);
+    try {
+      // Two files of 150 and 50 MB (their records; no bytes are read), their chunks in node3's
+      // store, and the second also in node2's.
+      const ks = cp.ctx.ks;
+      const put = async (path: string, size: number, holders: string[]) => {
+        const list = Buffer.from(`chunk list of ${path}`);
+        const hash = createHash('sha256').update(list).digest('hex');
+        await putManifest(redis, ks, hash, list);
+        for (const h of holders) await redis.sadd(ks.manifestLocations(hash), h);
+        await commitVersion(redis, ks, { path, type: 'file', node: holders[0], mtimeNs: '1700000000000000000', size, mode: 0o100644, uid: 0, gid: 0, manifest: hash, source: 'mount' });
+      };
+      await put('/data/big.bin', 150e6, ['node3']);
+      await put('/data/small.bin', 50e6, ['node3', 'node2']);
+      const placed = async (inputs: string[]) => {
+        const id = await submit({ command: ['true'], cpus: SHORT_CPUS, inputs });
+        return until(`job ${id} to end`, async () => {
+          const j = await job(id);
+          return TERMINAL_STATES.has(j.state) && j;
+        }, 15_000);
+      };
+      // Without inputs, equal nodes go by name: node1.
+      assert.equal((await placed([])).node, 'node1');
+      assert.equal((await placed(['/data/big.bin'])).node, 'node3');
+      assert.equal((await placed(['/data/small.bin', '/data/big.bin'])).node, 'node3');
+      assert.equal((await placed(['/data/nothing-here', '/data'])).node, 'node1', 'what is no file counts for nothing');
+      const j = await placed(['/data/big.bin']);
+      assert.deepEqual(JSON.parse((await redis.hget(ks.job(j.id), 'input'))!), { bytes: 150e6, nodes: { node3: 150e6 } });
+    } finally {
+      redis.disconnect();
+    }
+  });
 
   it('a node burning a CPU beyond its reservation gets none of 20 short commands', async () => {
     // The loop prints its pid first, so the end of the test can check it is gone.

@@ -21,6 +21,7 @@ function job(id: string, o: Partial<Omit<SchedJob, 'milliCpus'>> & { cpus?: numb
   return {
     id, milliCpus: Math.round((o.cpus ?? 1) * 1000), memoryBytes: o.memoryBytes ?? 0, priority: o.priority ?? 0,
     nodeSelector: o.nodeSelector ?? {}, ...(o.runtime ? { runtime: o.runtime } : {}), ...(o.image ? { image: o.image } : {}), ...(o.group ? { group: o.group } : {}),
+    ...(o.input ? { input: o.input } : {}),
   };
 }
 
@@ -385,6 +386,36 @@ const cases: Case[] = [
     jobs: [job('a', { group: 'Job/x' }), job('b', { group: 'Job/x' })],
     groups: { 'Job/x': { limit: 0, active: 5 } },
     placed: { a: 'n1', b: 'n1' },
+  },
+  {
+    name: 'input files: the node holding them, when loads are equal (ties otherwise go by name)',
+    nodes: [node('n1'), node('n2'), node('n3')],
+    jobs: [job('a', { cpus: 0.1, input: { bytes: 200e6, nodes: { n2: 200e6 } } })],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'input files: the holder of most of them',
+    nodes: [node('n1'), node('n2'), node('n3')],
+    jobs: [job('a', { cpus: 0.1, input: { bytes: 300e6, nodes: { n1: 100e6, n3: 200e6 } } })],
+    placed: { a: 'n3' },
+  },
+  {
+    name: 'input files: a holder busier by less than the locality weight (a quarter of its CPUs) still wins',
+    nodes: [node('n1', { reserved: 0.8 }), node('n2')],
+    jobs: [job('a', { cpus: 0.1, input: { bytes: 1e6, nodes: { n1: 1e6 } } })],
+    placed: { a: 'n1' },
+  },
+  {
+    name: 'input files: a holder busier by more than that loses to an idle node',
+    nodes: [node('n1', { reserved: 1.2 }), node('n2')],
+    jobs: [job('a', { cpus: 0.1, input: { bytes: 1e6, nodes: { n1: 1e6 } } })],
+    placed: { a: 'n2' },
+  },
+  {
+    name: 'input files: the holder must still fit the job and match it',
+    nodes: [node('n1', { reserved: 3.5 }), node('n2', { labels: { zone: 'b' } }), node('n3')],
+    jobs: [job('a', { cpus: 1, input: { bytes: 1e6, nodes: { n1: 1e6 } } }), job('b', { nodeSelector: { zone: 'b' }, input: { bytes: 1e6, nodes: { n3: 1e6 } } })],
+    placed: { a: 'n2', b: 'n2' },
   },
   {
     name: 'mixed batch: placements and reasons together',

@@ -610,5 +610,8 @@ describe('job state scripts', () => {
   it('refuses a bad job spec with the field at fault', () => {
     assert.throws(() => normalizeJobSpec({ command: ['x'], cpus: -1 }, 'job.yaml'), /job\.yaml: invalid field \/cpus/);
     assert.throws(() => normalizeJobSpec({}, 'body'), /needs a command/);
+    assert.throws(() => normalizeJobSpec({ command: ['x'], inputs: ['/a/../etc/shadow'] }, 'body'), /body: inputs\[0\] must be a path from the cluster filesystem's root without "\.\." parts/);
+    assert.throws(() => normalizeJobSpec({ command: ['x'], inputs: ['relative'] }, 'body'), /body: invalid field \/inputs\/0/);
+    assert.deepEqual(normalizeJobSpec({ command: ['x'], inputs: ['/data/in.csv'] }, 'body').inputs, ['/data/in.csv']);
   });
 });

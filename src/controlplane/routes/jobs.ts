@@ -13,6 +13,7 @@ import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, LOG_MAX_B
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
 import { duplicateRedis } from '../../state/redis.js';
+import { inputLocality } from '../../state/locality.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
 
@@ -73,8 +74,10 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     } catch (err) {
       throw new HttpError(400, (err as Error).message, 'Bad Request');
     }
-    const [id] = await submitJobs(redis, ks, [{ ...(req.body.name ? { name: req.body.name } : {}), spec }]);
-    req.log.info({ job: id }, 'job submitted');
+    // Where its input files' data is, looked up once: the scheduler prefers a node holding it.
+    const input = spec.inputs ? await inputLocality(redis, ks, spec.inputs) : undefined;
+    const [id] = await submitJobs(redis, ks, [{ ...(req.body.name ? { name: req.body.name } : {}), spec, ...(input ? { input } : {}) }]);
+    req.log.info({ job: id, ...(input ? { inputBytes: input.bytes } : {}) }, 'job submitted');
     return { id, name: req.body.name ?? `run-${id}` };
   });
 

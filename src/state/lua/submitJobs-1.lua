@@ -3,6 +3,7 @@
   KEYS[1] jobs:pending
   ARGV[1] prefix, ARGV[2] now (ms), ARGV[3..] one JSON record each
     {id, name, ownerKind, ownerName, index, spec, priority, milliCpus, memoryBytes, restartPolicy, backoffLimit}
+    and, when present, input (JSON: where the job's input files' data is, InputLocality in src/state/locality.ts)
   Returns how many records were new (an id that already exists is left alone).
 ]]
 -- @include keys

@@ -208,6 +208,7 @@ local function submitJob(r, now)
   end
   redis.call('HSET', jk, unpack(fields))
   redis.call('ZADD', K.pending, score, r.id)
+  if r.input then redis.call('HSET', jk, 'input', r.input) end
   if r.clientGraceMs then
     redis.call('SADD', K.tty, r.id)
     redis.call('SET', clientKey(r.id), '1', 'PX', r.clientGraceMs)
