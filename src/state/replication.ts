@@ -1,0 +1,142 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../util/log.js';
+
+/**
+ * Writes that must outlive a Redis failover (docs/ha.md).
+ *
+ * Redis replicates asynchronously: a write the primary acknowledged may not have reached its
+ * replica when the primary dies, and Sentinel then promotes a replica without it. For most
+ * writes that costs a retry (a placement, a heartbeat, a lease renewal are made again). For a
+ * few it costs what OS Walk promises: a job's completion lost runs the job again, a claim lost
+ * starts it twice, a file's commit lost loses a file whose close returned success. After those
+ * steps the caller asks, with WAIT, that a replica holds everything the primary had when the
+ * step ran (WAIT counts replicas that reached the client's last write's offset, and the offset
+ * is the primary's one stream of writes, so the pieces written before the step — a file's
+ * manifest, say — come with it).
+ *
+ * WAIT is asked of the primary only while it has a replica (ROLE, read again every
+ * ROLE_CHECK_MS and after every reconnect): a primary without one (a lone redis-server, or the
+ * replica just promoted after a failover, before the old primary comes back as its replica)
+ * would hold every WAIT for its whole timeout, and there is nothing to wait for. A WAIT that
+ * times out with a replica connected (the replica lags by more than the timeout) lets the step
+ * succeed, counted in `unreplicated` and logged: the step did happen; refusing it would stop
+ * the cluster whenever its replica is slow, and an operator who prefers that sets Redis'
+ * `min-replicas-to-write`, which makes the primary itself refuse writes without a replica.
+ *
+ * The one answer that is not "done": the connection was lost between the step and its WAIT.
+ * ioredis sends what had no reply again on the new connection, possibly to a new primary, so
+ * the step may have happened on a primary that is gone, and the WAIT's answer speaks for the
+ * new one. awaitReplica then returns false and the caller makes sure of the step on the
+ * server it now talks to (a completion or a commit is sent again: both are idempotent; a claim
+ * is kept only where its lease can be renewed).
+ *
+ * OSWALK_REDIS_WAIT=off turns it off (never WAIT); OSWALK_REDIS_WAIT_MS (default 1000) is the
+ * WAIT's timeout.
+ */
+
+const ROLE_CHECK_MS = 1000;
+const DEFAULT_WAIT_MS = 1000;
+/** At most one warning per connection this often. */
+const WARN_EVERY_MS = 10_000;
+
+interface Tracked {
+  /** Counts the connection's 'ready' events: a changed value means a new connection. */
+  gen: number;
+  replicas: number;
+  checkedAt: number;
+  checking?: Promise<number>;
+  timeoutMs: number;
+  log?: Logger;
+  warnedAt: number;
+}
+
+const tracked = new WeakMap<Redis, Tracked>();
+
+/** What this process's connections did: for the tests' and an operator's reports. */
+export const replicationStats = {
+  /** WAITs sent, and the ms they took in all. */
+  waits: 0,
+  waitMs: 0,
+  /** Steps that no replica acknowledged within the timeout although one was connected. */
+  unreplicated: 0,
+  /** Steps done while the primary had no replica. */
+  noReplica: 0,
+  /** Steps whose connection was lost before their WAIT answered (made sure of again). */
+  uncertain: 0,
+};
+
+/** Called by connectRedis and duplicateRedis on every client they make. */
+export function trackReplication(redis: Redis, log?: Logger): void {
+  const mode = process.env.OSWALK_REDIS_WAIT ?? 'auto';
+  if (mode !== 'auto' && mode !== 'off') throw new Error(`OSWALK_REDIS_WAIT must be auto or off, not "${mode}"`);
+  if (mode === 'off') return;
+  const timeoutMs = Number(process.env.OSWALK_REDIS_WAIT_MS ?? DEFAULT_WAIT_MS);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`OSWALK_REDIS_WAIT_MS must be a whole number of ms above 0, not "${process.env.OSWALK_REDIS_WAIT_MS}"`);
+  const t: Tracked = { gen: 0, replicas: 0, checkedAt: -Infinity, timeoutMs, log, warnedAt: -Infinity };
+  redis.on('ready', () => {
+    t.gen++;
+    // Maybe another server now (a failover): its replicas are not the last one's.
+    t.checkedAt = -Infinity;
+  });
+  tracked.set(redis, t);
+}
+
+/**
+ * The connection's generation, read before a step whose WAIT follows (awaitReplica): a step
+ * sent while the client is not connected waits in its offline queue for the next connection.
+ */
+export function connectionGeneration(redis: Redis): number {
+  const t = tracked.get(redis);
+  if (!t) return 0;
+  return redis.status === 'ready' ? t.gen : t.gen + 1;
+}
+
+async function connectedReplicas(redis: Redis, t: Tracked): Promise<number> {
+  if (performance.now() - t.checkedAt < ROLE_CHECK_MS) return t.replicas;
+  t.checking ??= (async () => {
+    try {
+      // ['master', offset, [[ip, port, offset], ...]]; a replica answers 'slave' and has none.
+      const role = (await redis.call('ROLE')) as [string, number, unknown[]?];
+      t.replicas = role[0] === 'master' ? (role[2]?.length ?? 0) : 0;
+      t.checkedAt = performance.now();
+      return t.replicas;
+    } finally {
+      t.checking = undefined;
+    }
+  })();
+  return t.checking;
+}
+
+/**
+ * After a step that must outlive a failover, on the connection it ran on, with the generation
+ * read before it: wait until a replica has it (see above). False when the connection changed
+ * meanwhile: the step's fate on the server now answering is unknown, and the caller makes sure.
+ */
+export async function awaitReplica(redis: Redis, since: number): Promise<boolean> {
+  const t = tracked.get(redis);
+  if (!t) return true;
+  const replicas = await connectedReplicas(redis, t);
+  let acked = 0;
+  if (replicas > 0) {
+    const t0 = performance.now();
+    acked = await redis.wait(1, t.timeoutMs);
+    replicationStats.waits++;
+    replicationStats.waitMs += performance.now() - t0;
+  }
+  if (t.gen !== since) {
+    replicationStats.uncertain++;
+    return false;
+  }
+  if (replicas === 0) {
+    replicationStats.noReplica++;
+  } else if (acked < 1) {
+    replicationStats.unreplicated++;
+    // The replica may have gone: ask ROLE again before the next WAIT.
+    t.checkedAt = -Infinity;
+    if (t.log && performance.now() - t.warnedAt > WARN_EVERY_MS) {
+      t.warnedAt = performance.now();
+      t.log.warn({ timeoutMs: t.timeoutMs }, 'no Redis replica acknowledged a completion or commit in time: a failover now could lose it');
+    }
+  }
+  return true;
+}

@@ -1,0 +1,121 @@
+/**
+ * Redis behind Sentinel (docs/ha.md): a claim, a completion and a commit return only once the
+ * replica holds them (WAIT), what that costs per job and per commit, and the same client
+ * writing to the promoted replica after the primary's SIGKILL.
+ *
+ * The costs are printed, not asserted: they are of this machine at this moment (a loopback
+ * replica; another test may share the cores).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { SentinelRedis } from '../helpers/sentinel.js';
+import { testPrefix } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { replicationStats } from '../../src/state/replication.js';
+import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { registerNode } from '../../src/state/nodes.js';
+import { claimJobs, completeJob, getJob, placeJobs, submitJobs } from '../../src/state/jobs.js';
+import { commitVersion, getCurrent } from '../../src/state/fs.js';
+import { normalizeJobSpec } from '../../src/api/jobs.js';
+
+const N = 200;
+const LEASE = 30_000;
+
+/** A client that never WAITs (OSWALK_REDIS_WAIT is read when a client is made). */
+function connectWithoutWait(url: string): Redis {
+  process.env.OSWALK_REDIS_WAIT = 'off';
+  try {
+    return connectRedis(url);
+  } finally {
+    delete process.env.OSWALK_REDIS_WAIT;
+  }
+}
+
+describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 120_000 }, () => {
+  let s: SentinelRedis;
+  let redis: Redis;
+  let noWait: Redis;
+  let replica: Redis;
+
+  before(async () => {
+    s = await SentinelRedis.start();
+    redis = connectRedis(s.url);
+    noWait = connectWithoutWait(s.url);
+    replica = new Redis({ host: '127.0.0.1', port: s.ports.replica, maxRetriesPerRequest: 1 });
+    replica.on('error', () => undefined);
+  });
+
+  after(async () => {
+    redis?.disconnect();
+    noWait?.disconnect();
+    replica?.disconnect();
+    await s?.stop();
+  });
+
+  /** N jobs, each claimed alone and completed, on this client; ms per job. */
+  async function jobs(client: Redis, ks: Keyspace): Promise<{ msPerJob: number; last: string }> {
+    const epoch = await registerNode(client, ks, {
+      name: 'n1', address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process',
+      cpus: N, memoryBytes: 2 ** 40, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/x', mountPath: '/cluster',
+    });
+    const ids = await submitJobs(client, ks, Array.from({ length: N }, () => ({ spec: normalizeJobSpec({ command: ['true'], cpus: 1 }) })));
+    await placeJobs(client, ks, { placements: ids.map((jobId) => ({ jobId, node: 'n1' })), waiting: [] });
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) {
+      const [c] = (await claimJobs(client, ks, 'n1', epoch, 1, LEASE))!;
+      assert.equal(await completeJob(client, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }), 'succeeded');
+    }
+    return { msPerJob: (performance.now() - t0) / N, last: ids[N - 1] };
+  }
+
+  /** N commits of symlinks (no content to store: the step alone), on this client; ms per commit. */
+  async function commits(client: Redis, ks: Keyspace): Promise<number> {
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) {
+      await commitVersion(client, ks, {
+        path: `/l${i}`, type: 'symlink', node: 'n1', mtimeNs: String(BigInt(Date.now()) * 1_000_000n), size: 1, mode: 0o120777, uid: 0, gid: 0, target: 'x', source: 'mount',
+      });
+    }
+    return (performance.now() - t0) / N;
+  }
+
+  it(`a claim, a completion and a commit are on the replica when they return (${N} jobs, ${N} commits), and what that costs`, async () => {
+    const ks = keyspace(testPrefix());
+    const waits = replicationStats.waits;
+    const withWait = await jobs(redis, ks);
+    const commitWait = await commits(redis, ks);
+    // Claims, completions and commits: one WAIT each.
+    assert.equal(replicationStats.waits - waits, 3 * N);
+    assert.equal(replicationStats.unreplicated, 0);
+    // Read from the replica itself the moment they returned: WAIT made sure it had them.
+    assert.equal((await getJob(replica, ks, withWait.last))?.state, 'succeeded');
+    assert.equal((await getCurrent(replica, ks, `/l${N - 1}`))?.target, 'x');
+
+    const ks2 = keyspace(testPrefix());
+    const without = await jobs(noWait, ks2);
+    const commitNoWait = await commits(noWait, ks2);
+    assert.equal(replicationStats.waits - waits, 3 * N, 'OSWALK_REDIS_WAIT=off sends no WAIT');
+    console.log(`per job (claim + completion, one at a time): ${withWait.msPerJob.toFixed(3)} ms with WAIT, ${without.msPerJob.toFixed(3)} ms without; `
+      + `per commit: ${commitWait.toFixed(3)} ms with WAIT, ${commitNoWait.toFixed(3)} ms without (loopback replica, rough)`);
+  });
+
+  it('after SIGKILL of the primary the same client writes to the promoted replica; without a replica left, steps no longer WAIT', async () => {
+    const ks = keyspace(testPrefix());
+    const killedAt = performance.now();
+    await s.kill('primary');
+    // Sent at once: it waits in the client's queue through the failover.
+    await redis.set(ks.prefix + 'after-failover', '1');
+    const outage = performance.now() - killedAt;
+    console.log(`outage: ${outage.toFixed(0)} ms from SIGKILL of the primary to the first write acknowledged by the new one (down-after ${SentinelRedis.DOWN_AFTER_MS} ms)`);
+    assert.equal(await until('a majority of the sentinels to name the replica', async () => (await s.primaryPort()) === s.ports.replica), true);
+    assert.match(await s.info(s.ports.replica, 'replication'), /role:master/);
+    const noReplica = replicationStats.noReplica;
+    const waits = replicationStats.waits;
+    await commitVersion(redis, ks, { path: '/after', type: 'symlink', node: 'n1', mtimeNs: '1', size: 1, mode: 0o120777, uid: 0, gid: 0, target: 'y', source: 'mount' });
+    assert.equal((await getCurrent(replica, ks, '/after'))?.target, 'y');
+    assert.equal(replicationStats.waits, waits, 'no WAIT on a primary without a replica');
+    assert.equal(replicationStats.noReplica, noReplica + 1);
+  });
+});
