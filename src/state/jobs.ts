@@ -117,7 +117,15 @@ const SUBMIT_STEP = 100;
 export async function submitJobs(redis: Redis, ks: Keyspace, jobs: NewJob[], now = Date.now()): Promise<string[]> {
   const withIds = jobs.map((j) => ({ ...j, id: j.id ?? newJobId() }));
   for (let i = 0; i < withIds.length; i += SUBMIT_STEP) {
-    await runScript(redis, 'submitJobs', [ks.jobsPending], [ks.prefix, now, ...withIds.slice(i, i + SUBMIT_STEP).map(submitRecord)]);
+    const step = () => runScript(redis, 'submitJobs', [ks.jobsPending], [ks.prefix, now, ...withIds.slice(i, i + SUBMIT_STEP).map(submitRecord)]);
+    let gen = connectionGeneration(redis);
+    await step();
+    // A submit a failover loses is a job lost whose id the caller has. Made again when its
+    // WAIT was cut off (replication.ts): an id the server already has is left alone.
+    while (!(await awaitReplica(redis, gen))) {
+      gen = connectionGeneration(redis);
+      await step();
+    }
   }
   return withIds.map((j) => j.id);
 }

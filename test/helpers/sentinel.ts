@@ -46,11 +46,6 @@ export class SentinelRedis {
     return `redis+sentinel://${this.ports.sentinels.map((p) => `127.0.0.1:${p}`).join(',')}/${MASTER_NAME}`;
   }
 
-  /** The pid of the redis-server on that port (primary or replica at start). */
-  pid(name: 'primary' | 'replica'): number {
-    return this.procs.get(name)!.pid!;
-  }
-
   private async boot(): Promise<void> {
     const server = (name: string, port: number, extra: string[]) => this.spawn(name, ['redis-server', '--port', String(port), '--bind', '127.0.0.1',
       '--dir', join(this.dir, name), '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extra]);
@@ -96,7 +91,7 @@ export class SentinelRedis {
   }
 
   /** One command to one process, on a connection of its own that never retries. */
-  private async ask<T>(port: number, args: string[]): Promise<T> {
+  async ask<T>(port: number, args: string[]): Promise<T> {
     const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableReadyCheck: false, commandTimeout: 2000 });
     c.on('error', () => undefined);
     try {
@@ -129,6 +124,11 @@ export class SentinelRedis {
     return [...votes].find(([, n]) => n >= 2)?.[0];
   }
 
+  /** SIGSTOP or SIGCONT one of the redis-servers: a replica stopped acknowledges nothing. */
+  signal(name: 'primary' | 'replica', sig: 'SIGSTOP' | 'SIGCONT'): void {
+    this.procs.get(name)!.kill(sig);
+  }
+
   /** SIGKILL one of the redis-servers and wait for its exit. */
   async kill(name: 'primary' | 'replica'): Promise<void> {
     const p = this.procs.get(name)!;
@@ -143,6 +143,7 @@ export class SentinelRedis {
     await Promise.all([...this.procs.values()].map(async (p) => {
       if (p.exitCode !== null || p.signalCode !== null) return;
       const exited = once(p, 'exit');
+      p.kill('SIGCONT');
       p.kill('SIGKILL');
       await exited;
     }));

@@ -1,6 +1,6 @@
 /**
- * Redis behind Sentinel (docs/ha.md): a claim, a completion and a commit return only once the
- * replica holds them (WAIT), what that costs per job and per commit, and the same client
+ * Redis behind Sentinel (docs/ha.md): a submit, a claim, a completion and a commit return only
+ * once the replica holds them (WAIT), what that costs per job and per commit, and the same client
  * writing to the promoted replica after the primary's SIGKILL.
  *
  * The costs are printed, not asserted: they are of this machine at this moment (a loopback
@@ -16,22 +16,26 @@ import { connectRedis } from '../../src/state/redis.js';
 import { replicationStats } from '../../src/state/replication.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode } from '../../src/state/nodes.js';
-import { claimJobs, completeJob, getJob, placeJobs, submitJobs } from '../../src/state/jobs.js';
-import { commitVersion, getCurrent } from '../../src/state/fs.js';
+import { claimJobs, completeJob, getJob, listJobs, placeJobs, readResults, submitJobs } from '../../src/state/jobs.js';
+import { commitVersion, getCurrent, listVersions } from '../../src/state/fs.js';
 import { normalizeJobSpec } from '../../src/api/jobs.js';
 
 const N = 200;
 const LEASE = 30_000;
 
-/** A client that never WAITs (OSWALK_REDIS_WAIT is read when a client is made). */
-function connectWithoutWait(url: string): Redis {
-  process.env.OSWALK_REDIS_WAIT = 'off';
+/** A client made with these settings in the environment (they are read when a client is made). */
+function connectWith(url: string, env: Record<string, string>): Redis {
+  Object.assign(process.env, env);
   try {
     return connectRedis(url);
   } finally {
-    delete process.env.OSWALK_REDIS_WAIT;
+    for (const k of Object.keys(env)) delete process.env[k];
   }
 }
+
+const symlink = (path: string, target: string) => ({
+  path, type: 'symlink' as const, node: 'n1', mtimeNs: String(BigInt(Date.now()) * 1_000_000n), size: target.length, mode: 0o120777, uid: 0, gid: 0, target, source: 'mount' as const,
+});
 
 describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 120_000 }, () => {
   let s: SentinelRedis;
@@ -42,7 +46,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   before(async () => {
     s = await SentinelRedis.start();
     redis = connectRedis(s.url);
-    noWait = connectWithoutWait(s.url);
+    noWait = connectWith(s.url, { OSWALK_REDIS_WAIT: 'off' });
     replica = new Redis({ host: '127.0.0.1', port: s.ports.replica, maxRetriesPerRequest: 1 });
     replica.on('error', () => undefined);
   });
@@ -74,9 +78,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   async function commits(client: Redis, ks: Keyspace): Promise<number> {
     const t0 = performance.now();
     for (let i = 0; i < N; i++) {
-      await commitVersion(client, ks, {
-        path: `/l${i}`, type: 'symlink', node: 'n1', mtimeNs: String(BigInt(Date.now()) * 1_000_000n), size: 1, mode: 0o120777, uid: 0, gid: 0, target: 'x', source: 'mount',
-      });
+      await commitVersion(client, ks, symlink(`/l${i}`, 'x'));
     }
     return (performance.now() - t0) / N;
   }
@@ -86,8 +88,8 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
     const waits = replicationStats.waits;
     const withWait = await jobs(redis, ks);
     const commitWait = await commits(redis, ks);
-    // Claims, completions and commits: one WAIT each.
-    assert.equal(replicationStats.waits - waits, 3 * N);
+    // Claims, completions and commits: one WAIT each; the submit, two (steps of 100).
+    assert.equal(replicationStats.waits - waits, 3 * N + 2);
     assert.equal(replicationStats.unreplicated, 0);
     // Read from the replica itself the moment they returned: WAIT made sure it had them.
     assert.equal((await getJob(replica, ks, withWait.last))?.state, 'succeeded');
@@ -96,9 +98,67 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
     const ks2 = keyspace(testPrefix());
     const without = await jobs(noWait, ks2);
     const commitNoWait = await commits(noWait, ks2);
-    assert.equal(replicationStats.waits - waits, 3 * N, 'OSWALK_REDIS_WAIT=off sends no WAIT');
+    assert.equal(replicationStats.waits - waits, 3 * N + 2, 'OSWALK_REDIS_WAIT=off sends no WAIT');
     console.log(`per job (claim + completion, one at a time): ${withWait.msPerJob.toFixed(3)} ms with WAIT, ${without.msPerJob.toFixed(3)} ms without; `
       + `per commit: ${commitWait.toFixed(3)} ms with WAIT, ${commitNoWait.toFixed(3)} ms without (loopback replica, rough)`);
+  });
+
+  it('a replica that acknowledges nothing holds a commit for the WAIT\'s timeout, and the commit then succeeds, counted', async () => {
+    const ks = keyspace(testPrefix());
+    const slow = connectWith(s.url, { OSWALK_REDIS_WAIT_MS: '300' });
+    try {
+      await commitVersion(slow, ks, symlink('/warm', 'x'));
+      const unreplicated = replicationStats.unreplicated;
+      s.signal('replica', 'SIGSTOP');
+      const t0 = performance.now();
+      try {
+        await commitVersion(slow, ks, symlink('/lagging', 'x'));
+      } finally {
+        s.signal('replica', 'SIGCONT');
+      }
+      assert.ok(performance.now() - t0 >= 300, 'the commit waited for the replica until the timeout');
+      assert.equal(replicationStats.unreplicated, unreplicated + 1);
+      assert.equal((await getCurrent(slow, ks, '/lagging'))?.target, 'x');
+    } finally {
+      slow.disconnect();
+    }
+  });
+
+  it('a submit, a claim, a completion and a commit whose connection is lost during their WAIT are made sure of, once each', async () => {
+    const ks = keyspace(testPrefix());
+    const epoch = await registerNode(redis, ks, {
+      name: 'n1', address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process',
+      cpus: 4, memoryBytes: 2 ** 40, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/x', mountPath: '/cluster',
+    });
+    const primary = (await s.primaryPort())!;
+    /** Run step with the replica stopped, and cut its connection once it waits in WAIT. */
+    const cutDuringWait = async <T>(step: () => Promise<T>): Promise<T> => {
+      const uncertain = replicationStats.uncertain;
+      s.signal('replica', 'SIGSTOP');
+      let done: Promise<T>;
+      try {
+        done = step();
+        const waiting = await until('the step to wait for the replica', async () => {
+          const list = await s.ask<string>(primary, ['CLIENT', 'LIST']);
+          return /^id=(\d+) .*\bcmd=wait\b/m.exec(list)?.[1];
+        });
+        await s.ask(primary, ['CLIENT', 'KILL', 'ID', waiting]);
+      } finally {
+        s.signal('replica', 'SIGCONT');
+      }
+      const out = await done;
+      assert.equal(replicationStats.uncertain, uncertain + 1, 'the lost WAIT was noticed');
+      return out;
+    };
+    const [id] = await cutDuringWait(() => submitJobs(redis, ks, [{ spec: normalizeJobSpec({ command: ['true'], cpus: 1 }) }]));
+    assert.equal((await listJobs(redis, ks)).length, 1, 'made again, the submit added nothing');
+    await placeJobs(redis, ks, { placements: [{ jobId: id, node: 'n1' }], waiting: [] });
+    const [claim] = (await cutDuringWait(() => claimJobs(redis, ks, 'n1', epoch, 1, LEASE)))!;
+    assert.equal(claim.id, id, 'the claim is kept: the server holds it');
+    assert.equal(await cutDuringWait(() => completeJob(redis, ks, { id, token: claim.token, exitCode: 0, how: 'exit' })), 'succeeded', 'the first answer stands');
+    assert.equal((await readResults(redis, ks)).filter((r) => r.id === id).length, 1, 'one result');
+    await cutDuringWait(() => commitVersion(redis, ks, symlink('/cut', 'z')));
+    assert.equal((await listVersions(redis, ks, '/cut')).length, 1, 'made again, the commit changed nothing');
   });
 
   it('after SIGKILL of the primary the same client writes to the promoted replica; without a replica left, steps no longer WAIT', async () => {
@@ -113,7 +173,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
     assert.match(await s.info(s.ports.replica, 'replication'), /role:master/);
     const noReplica = replicationStats.noReplica;
     const waits = replicationStats.waits;
-    await commitVersion(redis, ks, { path: '/after', type: 'symlink', node: 'n1', mtimeNs: '1', size: 1, mode: 0o120777, uid: 0, gid: 0, target: 'y', source: 'mount' });
+    await commitVersion(redis, ks, symlink('/after', 'y'));
     assert.equal((await getCurrent(replica, ks, '/after'))?.target, 'y');
     assert.equal(replicationStats.waits, waits, 'no WAIT on a primary without a replica');
     assert.equal(replicationStats.noReplica, noReplica + 1);
