@@ -202,7 +202,7 @@ describe(`Redis failover (seed ${seed}): no job lost or finished twice, no close
     const across = <T extends { t0: number; t1: number }>(xs: T[]) => xs.filter((x) => x.t0 <= recovered && x.t1 >= killAt);
     const fileOps = across(entries);
     const cliRuns = across(cli);
-    const longest = (xs: { t0: number; t1: number }[]) => Math.max(0, ...xs.map((x) => x.t1 - x.t0));
+    const longest = (xs: { t0: number; t1: number }[]) => Math.round(Math.max(0, ...xs.map((x) => x.t1 - x.t0)));
     const failedWrites = entries.filter((e) => !e.ok);
     console.log(`${ids.length} jobs (${[...h.jobs.values()].reduce((n, m) => n + m.size, 0)} attempts), ${written.length} files closed, `
       + `${failedWrites.length} writes failed${failedWrites.length ? ` (${[...new Set(failedWrites.map((e) => e.errno))].join(', ')})` : ''}; `
