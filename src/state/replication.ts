@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../util/log.js';
+import type { ReplicaWaitStats } from '../metrics/index.js';
 
 /**
  * Writes that must outlive a Redis failover (docs/ha.md).
@@ -52,8 +53,8 @@ interface Tracked {
 
 const tracked = new WeakMap<Redis, Tracked>();
 
-/** What this process's connections did: for the tests' and an operator's reports. */
-export const replicationStats = {
+/** What this process's connections did: for the tests, and the metrics (addReplicaWaitSource). */
+export const replicationStats: ReplicaWaitStats = {
   /** WAITs sent, and the ms they took in all. */
   waits: 0,
   waitMs: 0,

@@ -12,7 +12,8 @@
  *   - no file operation and no `oswalk status` that was under way at the kill took longer than
  *     the failover and SLACK_MS more;
  *   - the outage is measured and printed: from the SIGKILL to the first write the new primary
- *     acknowledged.
+ *     acknowledged; and, from each agent's /metrics, what its claims, completions and commits
+ *     waited for the replica.
  * What a failover can lose and what waits for the replica so that none of it is: docs/ha.md.
  *
  * The node timeout is longer than a failover (NODE_TIMEOUT_MS): a failover is not a partition,
@@ -22,7 +23,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -211,6 +212,23 @@ describe(`Redis failover (seed ${seed}): no job lost or finished twice, no close
     assert.ok(longest(fileOps) <= outage + SLACK_MS, `a file write under way at the kill took ${longest(fileOps)} ms, the outage ${outage} ms`);
     assert.ok(longest(cliRuns) <= outage + SLACK_MS, `an \`oswalk status\` under way at the kill took ${longest(cliRuns)} ms, the outage ${outage} ms`);
     assert.deepEqual(cli.filter((r) => r.code !== 0 && r.t0 > recovered + SLACK_MS).map((r) => r.err), [], '`oswalk status` works after the failover');
+
+    // --- what waited for the replica, as each agent's /metrics counts it ------------------
+    for (const n of NODES) {
+      const text = await (await fetch(`${(await cluster.node(n))!.agentUrl}/metrics`)).text();
+      const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(lint.status, 0, `promtool check metrics on ${n}'s agent: ${lint.stdout}${lint.stderr}`);
+      const value = (name: string, proc: string) => Number(new RegExp(`^${name}\\{process="${proc}"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+      const line = (proc: string) => {
+        const waits = value('oswalk_redis_replica_waits_total', proc);
+        return `${proc}: ${waits} WAITs (${(value('oswalk_redis_replica_wait_seconds_total', proc) * 1000 / waits).toFixed(2)} ms each), `
+          + `${value('oswalk_redis_steps_without_replica_total', proc)} steps without a replica, ${value('oswalk_redis_unreplicated_steps_total', proc)} unreplicated, `
+          + `${value('oswalk_redis_uncertain_steps_total', proc)} made sure of again`;
+      };
+      console.log(`${n}'s WAITs for the replica: ${line('agent')}; ${line('fs')}`);
+      // Claims and completions before the kill, and commits.
+      assert.ok(value('oswalk_redis_replica_waits_total', 'agent') > 0 && value('oswalk_redis_replica_waits_total', 'fs') > 0, `${n}'s agent and FS process waited for the replica`);
+    }
     failed = false;
   });
 });
