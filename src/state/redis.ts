@@ -85,7 +85,10 @@ function createClient(url: string, extra: RedisOptions): Redis {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    reconnectOnError: (err) => err.message.startsWith('READONLY') || err.message.startsWith('LOADING'),
+    // A replica (a primary demoted by a failover it outlived) or a server loading its data
+    // refused the command without running it: reconnect (behind Sentinel, to the primary) and
+    // send it again (2), rather than fail it (true).
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') || err.message.startsWith('LOADING') ? 2 : false),
     lazyConnect: false,
   };
   const fileOptions = process.env.OSWALK_REDIS_OPTIONS

@@ -124,6 +124,11 @@ export class SentinelRedis {
     return [...votes].find(([, n]) => n >= 2)?.[0];
   }
 
+  /** Which of the two redis-servers listens on that port. */
+  nameOf(port: number): 'primary' | 'replica' {
+    return port === this.ports.primary ? 'primary' : 'replica';
+  }
+
   /** SIGSTOP or SIGCONT one of the redis-servers: a replica stopped acknowledges nothing. */
   signal(name: 'primary' | 'replica', sig: 'SIGSTOP' | 'SIGCONT'): void {
     this.procs.get(name)!.kill(sig);
