@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Logger } from '../util/log.js';
 import type { ReplicaWaitStats } from '../metrics/index.js';
 
@@ -24,12 +24,15 @@ import type { ReplicaWaitStats } from '../metrics/index.js';
  * the cluster whenever its replica is slow, and an operator who prefers that sets Redis'
  * `min-replicas-to-write`, which makes the primary itself refuse writes without a replica.
  *
- * The one answer that is not "done": the connection was lost between the step and its WAIT.
- * ioredis sends what had no reply again on the new connection, possibly to a new primary, so
- * the step may have happened on a primary that is gone, and the WAIT's answer speaks for the
- * new one. awaitReplica then returns false and the caller makes sure of the step on the
- * server it now talks to (a completion or a commit is sent again: both are idempotent; a claim
- * is kept only where its lease can be renewed).
+ * The one answer that is not "done": the step may have happened on a primary that is gone.
+ * Either the connection was lost between the step and its WAIT (ioredis sends what had no reply
+ * again on the new connection, possibly to a new primary, and the WAIT's answer then speaks for
+ * that one), or no replica acknowledged the step (or the replica just left) and the sentinels
+ * say they have replaced this primary, which the client then leaves (deposed(): a failover the
+ * old primary outlives, whose clients keep writing to it until told). awaitReplica then returns
+ * false and the caller makes sure of the step on the server it now talks to (a submit, a
+ * completion or a commit is sent again: each is idempotent; a claim is kept only where its
+ * lease can be renewed).
  *
  * OSWALK_REDIS_WAIT=off turns it off (never WAIT); OSWALK_REDIS_WAIT_MS (default 1000) is the
  * WAIT's timeout.
@@ -40,6 +43,9 @@ const DEFAULT_WAIT_MS = 1000;
 /** At most one warning per connection this often. */
 const WARN_EVERY_MS = 10_000;
 
+/** How long a step whose primary may have been deposed waits for the sentinels to agree. */
+const DEPOSED_CHECK_MS = 5000;
+
 interface Tracked {
   /** Counts the connection's 'ready' events: a changed value means a new connection. */
   gen: number;
@@ -49,6 +55,10 @@ interface Tracked {
   timeoutMs: number;
   log?: Logger;
   warnedAt: number;
+  /** The last ROLE check found none where the one before found a replica, on this connection. */
+  replicaLeft: boolean;
+  /** The sentinels being asked whether this server is still the primary (deposed()). */
+  deposedCheck?: Promise<boolean>;
 }
 
 const tracked = new WeakMap<Redis, Tracked>();
@@ -73,11 +83,13 @@ export function trackReplication(redis: Redis, log?: Logger): void {
   if (mode === 'off') return;
   const timeoutMs = Number(process.env.OSWALK_REDIS_WAIT_MS ?? DEFAULT_WAIT_MS);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`OSWALK_REDIS_WAIT_MS must be a whole number of ms above 0, not "${process.env.OSWALK_REDIS_WAIT_MS}"`);
-  const t: Tracked = { gen: 0, replicas: 0, checkedAt: -Infinity, timeoutMs, log, warnedAt: -Infinity };
+  const t: Tracked = { gen: 0, replicas: 0, checkedAt: -Infinity, timeoutMs, log, warnedAt: -Infinity, replicaLeft: false };
   redis.on('ready', () => {
     t.gen++;
     // Maybe another server now (a failover): its replicas are not the last one's.
     t.checkedAt = -Infinity;
+    t.replicas = 0;
+    t.replicaLeft = false;
   });
   tracked.set(redis, t);
 }
@@ -97,8 +109,13 @@ async function connectedReplicas(redis: Redis, t: Tracked): Promise<number> {
   t.checking ??= (async () => {
     try {
       // ['master', offset, [[ip, port, offset], ...]]; a replica answers 'slave' and has none.
+      const gen = t.gen;
       const role = (await redis.call('ROLE')) as [string, number, unknown[]?];
-      t.replicas = role[0] === 'master' ? (role[2]?.length ?? 0) : 0;
+      const replicas = role[0] === 'master' ? (role[2]?.length ?? 0) : 0;
+      if (gen === t.gen) {
+        if (replicas === 0 && t.replicas > 0) t.replicaLeft = true;
+        t.replicas = replicas;
+      }
       t.checkedAt = performance.now();
       return t.replicas;
     } finally {
@@ -124,6 +141,21 @@ export async function awaitReplica(redis: Redis, since: number): Promise<boolean
     replicationStats.waits++;
     replicationStats.waitMs += performance.now() - t0;
   }
+  // No replica has the step, and the primary may have been deposed while it ran: its replica
+  // promoted, the clients not yet told. Asked of the sentinels: if so, the step is made sure of
+  // on the new primary, as after a lost connection.
+  // Steps that end while the sentinels are being asked wait for the answer too.
+  if (t.gen === since && acked < 1 && (replicas > 0 || t.replicaLeft || t.deposedCheck)) {
+    t.replicaLeft = false;
+    t.deposedCheck ??= deposed(redis).finally(() => {
+      t.deposedCheck = undefined;
+    });
+    // Reconnect, once: the sentinels name the new primary.
+    if ((await t.deposedCheck) && t.gen === since && redis.status === 'ready') {
+      t.log?.warn('steps ran on a Redis primary the sentinels have replaced: they are made again on the new one');
+      redis.disconnect(true);
+    }
+  }
   if (t.gen !== since) {
     replicationStats.uncertain++;
     return false;
@@ -140,4 +172,43 @@ export async function awaitReplica(redis: Redis, since: number): Promise<boolean
     }
   }
   return true;
+}
+
+/**
+ * Whether a majority of the client's sentinels name another primary than the server it is on
+ * (told apart by run id, which needs no agreement on addresses). While a sentinel runs a
+ * failover of it, or only some name another, they are asked again for up to DEPOSED_CHECK_MS:
+ * the one that ran the failover announces the switch, the others learn it in a hello or two.
+ * No sentinel (a redis:// URL): false, as for a sentinel that does not answer.
+ */
+async function deposed(redis: Redis): Promise<boolean> {
+  const o = redis.options;
+  if (!o.sentinels?.length || !o.name) return false;
+  const ours = /^run_id:(\w+)/m.exec(await redis.info('server'))?.[1];
+  const deadline = performance.now() + DEPOSED_CHECK_MS;
+  for (;;) {
+    const views = await Promise.all(o.sentinels.map(async (s) => {
+      const c = new Redis({
+        host: s.host, port: s.port, password: o.sentinelPassword, username: o.sentinelUsername, ...(o.enableTLSForSentinelMode ? { tls: o.sentinelTLS } : {}),
+        lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableReadyCheck: false, commandTimeout: 1000,
+      });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        const flat = (await c.call('SENTINEL', 'MASTER', o.name!)) as string[];
+        const f = new Map<string, string>();
+        for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i], flat[i + 1]);
+        return { runid: f.get('runid') ?? '', failover: (f.get('flags') ?? '').includes('failover_in_progress') };
+      } catch {
+        return undefined;
+      } finally {
+        c.disconnect();
+      }
+    }));
+    const others = views.filter((v) => v && v.runid !== '' && v.runid !== ours).length;
+    if (others > o.sentinels.length / 2) return true;
+    const unsettled = others > 0 || views.some((v) => v && (v.failover || v.runid === ''));
+    if (!unsettled || performance.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
