@@ -72,7 +72,10 @@ export const replicationStats: ReplicaWaitStats = {
   unreplicated: 0,
   /** Steps done while the primary had no replica. */
   noReplica: 0,
-  /** Steps whose connection was lost before their WAIT answered (made sure of again). */
+  /**
+   * Steps made sure of again on the server answering next: their connection was lost before
+   * their WAIT answered, or the sentinels had replaced the primary they ran on.
+   */
   uncertain: 0,
 };
 
@@ -108,16 +111,18 @@ async function connectedReplicas(redis: Redis, t: Tracked): Promise<number> {
   if (performance.now() - t.checkedAt < ROLE_CHECK_MS) return t.replicas;
   t.checking ??= (async () => {
     try {
-      // ['master', offset, [[ip, port, offset], ...]]; a replica answers 'slave' and has none.
       const gen = t.gen;
+      // ['master', offset, [[ip, port, offset], ...]]; a replica answers 'slave' and has none.
       const role = (await redis.call('ROLE')) as [string, number, unknown[]?];
       const replicas = role[0] === 'master' ? (role[2]?.length ?? 0) : 0;
+      // Answered by the server of a connection made since: the step that asked learns so from
+      // its generation, and the next one asks that server again.
       if (gen === t.gen) {
         if (replicas === 0 && t.replicas > 0) t.replicaLeft = true;
         t.replicas = replicas;
+        t.checkedAt = performance.now();
       }
-      t.checkedAt = performance.now();
-      return t.replicas;
+      return replicas;
     } finally {
       t.checking = undefined;
     }
@@ -128,7 +133,8 @@ async function connectedReplicas(redis: Redis, t: Tracked): Promise<number> {
 /**
  * After a step that must outlive a failover, on the connection it ran on, with the generation
  * read before it: wait until a replica has it (see above). False when the connection changed
- * meanwhile: the step's fate on the server now answering is unknown, and the caller makes sure.
+ * meanwhile, or the sentinels replaced the primary it ran on: the step's fate on the server
+ * answering next is unknown, and the caller makes sure.
  */
 export async function awaitReplica(redis: Redis, since: number): Promise<boolean> {
   const t = tracked.get(redis);
@@ -143,20 +149,22 @@ export async function awaitReplica(redis: Redis, since: number): Promise<boolean
   }
   // No replica has the step, and the primary may have been deposed while it ran: its replica
   // promoted, the clients not yet told. Asked of the sentinels: if so, the step is made sure of
-  // on the new primary, as after a lost connection.
-  // Steps that end while the sentinels are being asked wait for the answer too.
+  // on the new primary, as after a lost connection. Steps that end while the sentinels are
+  // being asked wait for the answer too.
+  let replaced = false;
   if (t.gen === since && acked < 1 && (replicas > 0 || t.replicaLeft || t.deposedCheck)) {
     t.replicaLeft = false;
     t.deposedCheck ??= deposed(redis).finally(() => {
       t.deposedCheck = undefined;
     });
+    replaced = await t.deposedCheck;
     // Reconnect, once: the sentinels name the new primary.
-    if ((await t.deposedCheck) && t.gen === since && redis.status === 'ready') {
+    if (replaced && t.gen === since && redis.status === 'ready') {
       t.log?.warn('steps ran on a Redis primary the sentinels have replaced: they are made again on the new one');
       redis.disconnect(true);
     }
   }
-  if (t.gen !== since) {
+  if (replaced || t.gen !== since) {
     replicationStats.uncertain++;
     return false;
   }
@@ -175,16 +183,19 @@ export async function awaitReplica(redis: Redis, since: number): Promise<boolean
 }
 
 /**
- * Whether a majority of the client's sentinels name another primary than the server it is on
- * (told apart by run id, which needs no agreement on addresses). While a sentinel runs a
- * failover of it, or only some name another, they are asked again for up to DEPOSED_CHECK_MS:
- * the one that ran the failover announces the switch, the others learn it in a hello or two.
- * No sentinel (a redis:// URL): false, as for a sentinel that does not answer.
+ * Whether a majority of the client's sentinels name another primary than the server it is on:
+ * another address than the one the client reached (it reached what a sentinel named), or
+ * another run id (a sentinel learns the new primary's run id only from its next INFO, seconds
+ * after the switch). While a sentinel runs a failover of it, or only some name another, they
+ * are asked again for up to DEPOSED_CHECK_MS: the one that ran the failover announces the
+ * switch, the others learn it in a hello or two. No sentinel (a redis:// URL): false, as for
+ * sentinels that do not answer.
  */
 async function deposed(redis: Redis): Promise<boolean> {
   const o = redis.options;
   if (!o.sentinels?.length || !o.name) return false;
-  const ours = /^run_id:(\w+)/m.exec(await redis.info('server'))?.[1];
+  const runId = /^run_id:(\w+)/m.exec(await redis.info('server'))?.[1];
+  const address = `${redis.stream?.remoteAddress?.replace(/^::ffff:/, '')}:${redis.stream?.remotePort}`;
   const deadline = performance.now() + DEPOSED_CHECK_MS;
   for (;;) {
     const views = await Promise.all(o.sentinels.map(async (s) => {
@@ -198,17 +209,25 @@ async function deposed(redis: Redis): Promise<boolean> {
         const flat = (await c.call('SENTINEL', 'MASTER', o.name!)) as string[];
         const f = new Map<string, string>();
         for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i], flat[i + 1]);
-        return { runid: f.get('runid') ?? '', failover: (f.get('flags') ?? '').includes('failover_in_progress') };
+        const runid = f.get('runid') ?? '';
+        return {
+          another: `${f.get('ip')}:${f.get('port')}` !== address || (runid !== '' && runid !== runId),
+          failover: (f.get('flags') ?? '').includes('failover_in_progress'),
+        };
       } catch {
         return undefined;
       } finally {
         c.disconnect();
       }
     }));
-    const others = views.filter((v) => v && v.runid !== '' && v.runid !== ours).length;
-    if (others > o.sentinels.length / 2) return true;
-    const unsettled = others > 0 || views.some((v) => v && (v.failover || v.runid === ''));
-    if (!unsettled || performance.now() > deadline) return false;
+    const answered = views.filter((v) => v !== undefined);
+    const others = answered.filter((v) => v.another).length;
+    const majority = others > o.sentinels.length / 2;
+    // Replaced, and every sentinel that answers knows it: the client reconnects through the
+    // first sentinel that answers, which must not send it back here.
+    if (majority && others === answered.length) return true;
+    const unsettled = others > 0 || answered.some((v) => v.failover);
+    if (!unsettled || performance.now() > deadline) return majority;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
