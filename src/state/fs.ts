@@ -216,8 +216,9 @@ export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion,
   let gen = connectionGeneration(redis);
   let reply = await commit(!!opts.exclusive);
   // A commit a failover loses is a file lost whose close returned success: it waits for a
-  // replica. When the connection was lost before that answered, the commit may have happened
-  // on a primary that is gone: it is made again, which changes nothing where it is already
+  // replica. When it may have happened on a primary that is gone (the connection was lost
+  // before the WAIT answered, or the sentinels replaced that primary: replication.ts), it is
+  // made again, which changes nothing where it is already
   // (the same content again from the same node). Exclusive, it then finds the path taken:
   // by itself if what the path shows is this very version, which counts as done.
   while (!(await awaitReplica(redis, gen))) {

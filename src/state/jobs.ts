@@ -120,8 +120,9 @@ export async function submitJobs(redis: Redis, ks: Keyspace, jobs: NewJob[], now
     const step = () => runScript(redis, 'submitJobs', [ks.jobsPending], [ks.prefix, now, ...withIds.slice(i, i + SUBMIT_STEP).map(submitRecord)]);
     let gen = connectionGeneration(redis);
     await step();
-    // A submit a failover loses is a job lost whose id the caller has. Made again when its
-    // WAIT was cut off (replication.ts): an id the server already has is left alone.
+    // A submit a failover loses is a job lost whose id the caller has. Made again when it may
+    // have happened on a primary that is gone (replication.ts): an id the server already has
+    // is left alone.
     while (!(await awaitReplica(redis, gen))) {
       gen = connectionGeneration(redis);
       await step();
@@ -172,7 +173,8 @@ export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch:
 }
 
 /**
- * The claims of a step whose connection was lost before its WAIT answered (replication.ts):
+ * The claims of a step that may have happened on a primary that is gone (its connection was
+ * lost before its WAIT answered, or the sentinels replaced that primary: replication.ts):
  * those the server now answering holds, each renewed there (a claim it does not hold is 'lost')
  * and that renewal waited for, so that what is kept is on a replica too.
  */
