@@ -2,7 +2,8 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { keyspace } from '../state/keys.js';
 import { connectRedis } from '../state/redis.js';
-import { createRegistry } from '../metrics/index.js';
+import { replicationStats } from '../state/replication.js';
+import { addReplicaWaitSource, createRegistry } from '../metrics/index.js';
 import { createLogger } from '../util/log.js';
 import type { HttpServer } from '../util/http.js';
 import type { ClusterCa, KeyPairFiles } from '../util/pki.js';
@@ -72,6 +73,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       ...(opts.ca && opts.tls !== 'insecure-http' ? { nodeCa: { ca: opts.ca, lifetimeMs: opts.nodeCertLifetimeMs ?? NODE_CERT_LIFETIME_MS } } : {}),
     },
   };
+  // The API's submits wait for a replica.
+  addReplicaWaitSource(ctx.registry, 'controlplane', () => replicationStats);
   const app = await buildControlPlane(ctx, opts.tls === 'insecure-http' || !opts.ca ? opts.tls : { ...opts.tls, ca: opts.ca.certPem });
   const address = await app.listen({ host: opts.host, port: opts.port });
   let renewal: { stop(): void } | undefined;

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkFetcher, ChunkReadPool, ChunkStore, CopyPusher, LiveChunker, PolicyCache } from '../packetfs/index.js';
 import { connectRedis } from '../state/redis.js';
+import { replicationStats } from '../state/replication.js';
 import { keyspace } from '../state/keys.js';
 import { createLogger } from '../util/log.js';
 import { ClusterBackend } from './cluster-backend.js';
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
     if (m?.type !== 'stats') return;
     const stats: MountReadStats = {
       fastReads: fastReads.stats(), javascriptReadBytes: fs.readBytes, fetcher: fetcher.stats(), fileCache: fileCache.stats(), passthroughOpens: fs.passthroughOpens, locks: locks.stats(),
+      replication: { ...replicationStats },
     };
     process.send?.({ type: 'stats', id: m.id, stats });
   });

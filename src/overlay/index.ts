@@ -13,6 +13,7 @@ import { DEFAULT_PREFIX } from '../state/keys.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { packageRoot } from '../util/paths.js';
 import type { FetcherStats } from '../packetfs/index.js';
+import type { ReplicaWaitStats } from '../metrics/index.js';
 import type { LockStats } from './locks.js';
 import type { FastReadStats } from './fast-read.js';
 import type { FileCacheStats } from './file-cache.js';
@@ -102,6 +103,8 @@ export interface MountReadStats {
   passthroughOpens: number;
   /** Cluster-wide flock and fcntl locks through the mount (locks.ts). */
   locks: LockStats;
+  /** Its commits' WAITs for a Redis replica (src/state/replication.ts). */
+  replication: ReplicaWaitStats;
 }
 
 /** One line of /proc/self/mountinfo, decoded. */

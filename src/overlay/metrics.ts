@@ -1,10 +1,11 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { addReplicaWaitSource } from '../metrics/index.js';
 import type { MountReadStats, OverlayMount } from './index.js';
 
 /**
  * The mount's metrics on a prom-client registry (the agent's): its reads, where they were
  * answered and where their chunks came from, the cache of peers' chunks, the file cache and
- * passthrough opens, its cluster-wide locks, and FS process restarts. The counters live in the FS process and start again from 0 when it restarts
+ * passthrough opens, its cluster-wide locks, its commits' WAITs for a Redis replica, and FS process restarts. The counters live in the FS process and start again from 0 when it restarts
  * (Prometheus' rate() takes that as a counter reset); while it does not answer, they are absent.
  */
 export function registerMountMetrics(registry: Registry, mount: OverlayMount): void {
@@ -65,6 +66,7 @@ export function registerMountMetrics(registry: Registry, mount: OverlayMount): v
   gauge('oswalk_mount_lock_waiting', 'Lock requests waiting now for a lock held elsewhere', (s) => s.locks.waiting);
   counter('oswalk_mount_lock_sessions_lost_total', 'Times the mount lost its lease in the lock table (cut off from Redis or frozen) and its locks with it', [], (s) => [[{}, s.locks.sessionsLost]]);
   counter('oswalk_mount_passthrough_opens_total', 'Opens the kernel served from the file cache itself (FUSE passthrough): their reads and writes never reach the FS process', [], (s) => [[{}, s.passthroughOpens]]);
+  addReplicaWaitSource(registry, 'fs', async () => (await stats())?.replication);
   new Counter({
     name: 'oswalk_mount_fs_restarts_total', help: 'Times the FS process serving the mount died and was restarted', registers: [registry],
     collect() {

@@ -5,6 +5,7 @@ import { runScript, ScriptError } from './scripts.js';
 import type { FileType, VersionInfo, VersionRecord, VersionSource } from '../api/fs.js';
 import { decodeXattrs, encodeXattrs } from './xattrs.js';
 import { subscribeChannel } from './redis.js';
+import { awaitReplica, connectionGeneration } from './replication.js';
 
 /**
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
@@ -208,9 +209,30 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, arg
 export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string; touch?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string; inode?: string; links?: number; stIno?: string }> {
   const path = normalizePath(rec.path);
   checkVersion(rec);
-  const [id, current, published, mtimeNs, inode, links, stIno] = await fsOp<[number, number, number, string, number | string, number, string]>(redis, ks, 'commit', path, [
-    encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now()), opts.exclusive ? 'x' : '', opts.written ? 'w' : '', opts.lockSession ?? '', opts.touch ? 't' : '',
+  const encoded = encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now());
+  const commit = (exclusive: boolean) => fsOp<[number, number, number, string, number | string, number, string]>(redis, ks, 'commit', path, [
+    encoded, exclusive ? 'x' : '', opts.written ? 'w' : '', opts.lockSession ?? '', opts.touch ? 't' : '',
   ]);
+  let gen = connectionGeneration(redis);
+  let reply = await commit(!!opts.exclusive);
+  // A commit a failover loses is a file lost whose close returned success: it waits for a
+  // replica. When it may have happened on a primary that is gone (the connection was lost
+  // before the WAIT answered, or the sentinels replaced that primary: replication.ts), it is
+  // made again, which changes nothing where it is already
+  // (the same content again from the same node). Exclusive, it then finds the path taken:
+  // by itself if what the path shows is this very version, which counts as done.
+  while (!(await awaitReplica(redis, gen))) {
+    gen = connectionGeneration(redis);
+    try {
+      reply = await commit(!!opts.exclusive);
+    } catch (err) {
+      if (!(opts.exclusive && err instanceof FsError && err.code === 'EEXIST')) throw err;
+      const cur = await getCurrent(redis, ks, path);
+      if (!cur || cur.node !== rec.node || cur.mtimeNs !== rec.mtimeNs || (cur.manifest ?? '') !== (rec.manifest ?? '') || cur.type !== rec.type) throw err;
+      reply = await commit(false);
+    }
+  }
+  const [id, current, published, mtimeNs, inode, links, stIno] = reply;
   return {
     id: String(id), current: current === 1, published: published === 1, mtimeNs: String(mtimeNs),
     ...(Number(inode) ? { inode: String(inode), links: Number(links) } : {}), ...(stIno ? { stIno: String(stIno) } : {}),

@@ -8,6 +8,7 @@ import type { NodeRecord } from '../api/nodes.js';
 import { decodeNode } from './types.js';
 import { setNodeStatus } from './nodes.js';
 import type { InputLocality } from './locality.js';
+import { awaitReplica, connectionGeneration } from './replication.js';
 
 /**
  * Jobs in Redis: every transition is one Lua script (src/state/lua/*Job*.lua and friends),
@@ -120,7 +121,16 @@ const SUBMIT_STEP = 100;
 export async function submitJobs(redis: Redis, ks: Keyspace, jobs: NewJob[], now = Date.now()): Promise<string[]> {
   const withIds = jobs.map((j) => ({ ...j, id: j.id ?? newJobId() }));
   for (let i = 0; i < withIds.length; i += SUBMIT_STEP) {
-    await runScript(redis, 'submitJobs', [ks.jobsPending], [ks.prefix, now, ...withIds.slice(i, i + SUBMIT_STEP).map(submitRecord)]);
+    const step = () => runScript(redis, 'submitJobs', [ks.jobsPending], [ks.prefix, now, ...withIds.slice(i, i + SUBMIT_STEP).map(submitRecord)]);
+    let gen = connectionGeneration(redis);
+    await step();
+    // A submit a failover loses is a job lost whose id the caller has. Made again when it may
+    // have happened on a primary that is gone (replication.ts): an id the server already has
+    // is left alone.
+    while (!(await awaitReplica(redis, gen))) {
+      gen = connectionGeneration(redis);
+      await step();
+    }
   }
   return withIds.map((j) => j.id);
 }
@@ -150,13 +160,33 @@ export interface ClaimedJob {
 
 /** The agent's claim; undefined means the agent's epoch is stale or the node is down: register again. */
 export async function claimJobs(redis: Redis, ks: Keyspace, node: string, epoch: number, max: number, leaseMs: number, now?: number): Promise<ClaimedJob[] | undefined> {
+  const gen = connectionGeneration(redis);
+  let claims: ClaimedJob[];
   try {
-    return decodeClaims(await runScript<string[]>(redis, 'claimJobs', [ks.node(node), ks.nodeQueue(node)], [
+    claims = decodeClaims(await runScript<string[]>(redis, 'claimJobs', [ks.node(node), ks.nodeQueue(node)], [
       ks.prefix, node, epoch, max, now ?? '', leaseMs,
     ]));
   } catch (err) {
     if (err instanceof ScriptError && err.code === 'STALE_EPOCH') return undefined;
     throw err;
+  }
+  // A claim a failover loses leaves the job pending on the new primary: another node would
+  // start it while this one runs it.
+  if (!claims.length || (await awaitReplica(redis, gen))) return claims;
+  return keepHeld(redis, ks, node, claims, leaseMs);
+}
+
+/**
+ * The claims of a step that may have happened on a primary that is gone (its connection was
+ * lost before its WAIT answered, or the sentinels replaced that primary: replication.ts):
+ * those the server now answering holds, each renewed there (a claim it does not hold is 'lost')
+ * and that renewal waited for, so that what is kept is on a replica too.
+ */
+async function keepHeld(redis: Redis, ks: Keyspace, node: string, claims: ClaimedJob[], leaseMs: number): Promise<ClaimedJob[]> {
+  for (;;) {
+    const gen = connectionGeneration(redis);
+    const codes = await renewLeases(redis, ks, node, claims, leaseMs);
+    if (await awaitReplica(redis, gen)) return claims.filter((_, i) => codes[i] !== 'lost');
   }
 }
 
@@ -218,8 +248,21 @@ export async function completeAndTake(redis: Redis, ks: Keyspace, reports: reado
     ks.prefix, now ?? '', backoff.baseMs, backoff.maxMs, take?.node ?? '', take?.epoch ?? 0, take?.leaseMs ?? 0, take?.max ?? 0, reports.length,
   ];
   for (const c of reports) args.push(c.id, c.token, c.exitCode === null ? '' : c.exitCode, c.how, c.message ?? '', c.signal ?? '');
+  const gen = connectionGeneration(redis);
   const res = await runScript<string[]>(redis, 'completeJobs', [ks.jobsPending], args);
-  return { outcomes: res.slice(0, reports.length) as CompleteOutcome[], next: decodeClaims(res, reports.length) };
+  const outcomes = res.slice(0, reports.length) as CompleteOutcome[];
+  const next = decodeClaims(res, reports.length);
+  // A completion a failover loses leaves the job running on the new primary, under a lease
+  // nobody renews: it would run again.
+  if (await awaitReplica(redis, gen)) return { outcomes, next };
+  // The step may have happened on a primary that is gone. The reports again, without taking
+  // jobs: one the server now answering already has answers stale, and the first answer
+  // stands; one it lacked is recorded now. What the step took is kept only where held.
+  const again = await completeAndTake(redis, ks, reports, undefined, backoff, now);
+  return {
+    outcomes: outcomes.map((o, i) => (again.outcomes[i] === 'stale' ? o : again.outcomes[i])),
+    next: take && next.length ? await keepHeld(redis, ks, take.node, next, take.leaseMs) : next,
+  };
 }
 
 export async function completeJob(redis: Redis, ks: Keyspace, c: Completion, backoff = DEFAULT_BACKOFF, now?: number): Promise<CompleteOutcome> {

@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../util/log.js';
+import { trackReplication } from './replication.js';
 
 /**
  * The client's type for the rest of OS Walk: only src/state imports ioredis
@@ -18,7 +19,10 @@ export type { Redis };
  *
  * Commands never fail because Redis is briefly away: they wait in ioredis' offline
  * queue and the client reconnects for ever with a capped backoff, so a Redis restart
- * costs latency, not work (the same choice BullMQ makes for its workers).
+ * costs latency, not work (the same choice BullMQ makes for its workers). Behind Sentinel the
+ * same holds across a failover: the client asks the sentinels for the primary on every
+ * reconnect, checks the role of what it reached, and sends again what had no reply
+ * (docs/ha.md says what a failover can lose, and replication.ts what waits for a replica).
  */
 export function connectRedis(url: string, extra: RedisOptions = {}, log?: Logger): Redis {
   const client = createClient(url, extra);
@@ -29,6 +33,7 @@ export function connectRedis(url: string, extra: RedisOptions = {}, log?: Logger
     lastLogged = Date.now();
     log.warn({ err: err.message }, 'Redis connection error; reconnecting');
   });
+  trackReplication(client, log);
   return client;
 }
 
@@ -40,6 +45,7 @@ export function connectRedis(url: string, extra: RedisOptions = {}, log?: Logger
 export function duplicateRedis(redis: Redis): Redis {
   const d = redis.duplicate();
   d.on('error', () => undefined);
+  trackReplication(d);
   return d;
 }
 
@@ -79,14 +85,20 @@ function createClient(url: string, extra: RedisOptions): Redis {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-    reconnectOnError: (err) => err.message.startsWith('READONLY') || err.message.startsWith('LOADING'),
+    // A replica (a primary demoted by a failover it outlived) or a server loading its data
+    // refused the command without running it: reconnect (behind Sentinel, to the primary) and
+    // send it again (2), rather than fail it (true).
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') || err.message.startsWith('LOADING') ? 2 : false),
     lazyConnect: false,
   };
   const fileOptions = process.env.OSWALK_REDIS_OPTIONS
     ? (JSON.parse(readFileSync(process.env.OSWALK_REDIS_OPTIONS, 'utf8')) as RedisOptions)
     : {};
   if (url.startsWith('redis+sentinel://')) {
-    return new Redis({ ...base, ...parseSentinelUrl(url), ...fileOptions, ...extra });
+    // failoverDetector: told of a failover by the sentinels (+switch-master), the client leaves
+    // a primary that is still up but demoted (a partition healed, a manual failover) at once,
+    // rather than at its first write refused READONLY (reconnectOnError above).
+    return new Redis({ ...base, failoverDetector: true, ...parseSentinelUrl(url), ...fileOptions, ...extra });
   }
   if (!/^rediss?:\/\//.test(url)) {
     throw new Error(`Redis URL "${url}" must start with redis://, rediss:// or redis+sentinel://`);

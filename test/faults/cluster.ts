@@ -229,8 +229,13 @@ export interface ClusterLayout {
   prefix: string;
   nodeTimeoutMs: number;
   nodes: string[];
-  /** The node in the network namespace. */
-  nsNode: string;
+  /** The node in the network namespace; none: no namespace, every node on loopback. */
+  nsNode?: string;
+  /**
+   * A Redis of the test's own (redis+sentinel://…) that every process uses; none: the cluster
+   * starts its redis-server (`redis`).
+   */
+  redisUrl?: string;
 }
 
 /** A control plane process: `oswalk control-plane`, Redis from OSWALK_REDIS_URL. */
@@ -246,7 +251,7 @@ export class ControlPlane {
     this.proc = new Proc(this.name, [process.execPath, OSWALK_BIN, 'control-plane', '--listen', `127.0.0.1:${this.port}`, '--insecure-http',
       '--node-timeout', `${this.c.layout.nodeTimeoutMs}ms`, '--prefix', this.c.layout.prefix],
     join(this.c.layout.root, 'logs', `${this.name}.log`),
-    { ...process.env, OSWALK_REDIS_URL: this.c.redis.url(), OSWALK_TOKEN: TOKEN, OSWALK_LOG_LEVEL: 'info' });
+    { ...process.env, OSWALK_REDIS_URL: this.c.redisUrl(), OSWALK_TOKEN: TOKEN, OSWALK_LOG_LEVEL: 'info' });
     await until(`${this.name} to serve`, async () => {
       if (!this.proc!.running) throw new Error(`${this.name} exited: see ${this.c.layout.root}/logs/${this.name}.log`);
       const res = await fetch(`http://127.0.0.1:${this.port}/healthz`).catch(() => undefined);
@@ -274,16 +279,17 @@ export class Agent {
 
   /** The address its chunk server listens on, which peers reach it at. */
   get address(): string {
-    return this.netns ? this.netns.nsAddr : this.c.netns.hostAddr;
+    if (this.netns) return this.netns.nsAddr;
+    return this.c.netns?.hostAddr ?? '127.0.0.1';
   }
 
   /** Start it and wait until it registered again with its mount up. */
   async start(): Promise<void> {
     const before = (await this.c.node(this.node))?.agentEpoch ?? 0;
     this.starts++;
-    const redisHost = this.netns ? this.c.netns.hostAddr : '127.0.0.1';
+    const redisHost = this.netns ? this.netns.hostAddr : '127.0.0.1';
     const argv = [process.execPath, OSWALK_BIN, 'agent', '--node', this.node, '--runtime', 'process',
-      '--redis', this.c.redis.url(redisHost), '--prefix', this.c.layout.prefix, '--state-dir', this.stateDir,
+      '--redis', this.c.redisUrl(redisHost), '--prefix', this.c.layout.prefix, '--state-dir', this.stateDir,
       '--export', this.exportDir, '--mount', this.mount, '--listen', `${this.address}:0`, '--address', this.address];
     // nsenter joins the network namespace only and then execs node: the agent keeps the host's
     // mount namespace (its FUSE mount shows on the host) and its pid is nsenter's.
@@ -313,7 +319,9 @@ export class Agent {
 }
 
 export class FaultCluster {
-  readonly netns: Netns;
+  /** Only with a layout's nsNode. */
+  readonly netns?: Netns;
+  /** Only without a layout's redisUrl. */
   redis!: RedisServer;
   /** The test's own connection (every call of it under a timeout: Redis may be frozen). */
   conn!: Redis;
@@ -323,15 +331,22 @@ export class FaultCluster {
 
   constructor(readonly layout: ClusterLayout) {
     this.ks = keyspace(layout.prefix);
-    this.netns = new Netns(String(process.pid % 100000));
+    if (layout.nsNode) this.netns = new Netns(String(process.pid % 100000));
     mkdirSync(join(layout.root, 'logs'), { recursive: true });
   }
 
+  /** The URL of the cluster's Redis, as a process reaches it from host. */
+  redisUrl(host = '127.0.0.1'): string {
+    return this.layout.redisUrl ?? this.redis.url(host);
+  }
+
   async start(): Promise<void> {
-    await this.netns.create();
-    this.redis = new RedisServer(await freePort(), join(this.layout.root, 'redis'), ['127.0.0.1', this.netns.hostAddr], join(this.layout.root, 'logs', 'redis.log'));
-    await this.redis.start();
-    this.conn = connectRedis(this.redis.url());
+    await this.netns?.create();
+    if (!this.layout.redisUrl) {
+      this.redis = new RedisServer(await freePort(), join(this.layout.root, 'redis'), ['127.0.0.1', ...(this.netns ? [this.netns.hostAddr] : [])], join(this.layout.root, 'logs', 'redis.log'));
+      await this.redis.start();
+    }
+    this.conn = connectRedis(this.redisUrl());
     this.conn.on('error', () => undefined);
     for (const name of ['cp1', 'cp2']) this.cps.push(new ControlPlane(name, await freePort(), this));
     await Promise.all(this.cps.map((cp) => cp.start()));
@@ -387,7 +402,7 @@ export class FaultCluster {
     const quiet = async (what: Promise<unknown>) => {
       await what.catch(() => undefined);
     };
-    await quiet(this.netns.heal());
+    if (this.netns) await quiet(this.netns.heal());
     if (this.redis?.proc) this.redis.proc.signal('SIGCONT');
     for (const cp of this.cps) cp.proc?.signal('SIGCONT');
     for (const a of this.agents.values()) {
@@ -400,7 +415,7 @@ export class FaultCluster {
     await Promise.all(this.cps.map((cp) => quiet(cp.proc?.stop(10_000) ?? Promise.resolve())));
     this.conn?.disconnect();
     await quiet(this.redis?.proc?.stop(10_000) ?? Promise.resolve());
-    await quiet(this.netns.destroy());
+    if (this.netns) await quiet(this.netns.destroy());
   }
 }
 

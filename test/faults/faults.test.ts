@@ -168,7 +168,7 @@ describe(`fault injection (seed ${seed}): jobs run at most once at a time, end e
     console.log(`t0 = ${new Date(t0).toISOString()} (${t0} ms): times below are from it`);
     await c.start();
     console.log(`cluster up in ${since(Date.now())}: redis :${c.redis.port}, control planes ${c.cps.map((cp) => `${cp.name} :${cp.port}`).join(', ')}, `
-      + `${NODES.join(', ')} (${NS_NODE} in network namespace ${c.netns.name}, ${c.netns.nsAddr} ↔ ${c.netns.hostAddr})`);
+      + `${NODES.join(', ')} (${NS_NODE} in network namespace ${c.netns!.name}, ${c.netns!.nsAddr} ↔ ${c.netns!.hostAddr})`);
 
     // --- load: jobs submitted at a steady pace, writers on every node ---------------------------
     const jobRng = new Rng(seed ^ 0x6a09e667);
@@ -388,13 +388,13 @@ describe(`fault injection (seed ${seed}): jobs run at most once at a time, end e
           c.redis.proc!.signal('SIGCONT');
           break;
         case 'partition':
-          target = `${f.node} (namespace ${c.netns.name})`;
+          target = `${f.node} (namespace ${c.netns!.name})`;
           await busy(f.node!, notes, PAST_FENCE_MS);
           notes.push(`${runningOn(f.node!).length} job(s) running there`);
           start = Date.now();
-          await c.netns.cut();
+          await c.netns!.cut();
           await sleep(f.durationMs);
-          await c.netns.heal();
+          await c.netns!.heal();
           break;
       }
       const end = Date.now();

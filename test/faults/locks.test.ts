@@ -379,7 +379,7 @@ describe('locks: flock and fcntl locks exclude each other across nodes', () => {
   it('a node cut off from Redis and its peers loses its lock after the node timeout', async () => {
     const held = locker('node3', 'hold', 'locks/partition', '0', '0');
     await held.line(/^held/);
-    await c.netns.cut();
+    await c.netns!.cut();
     const t0 = Date.now();
     try {
       const w = locker('node1', 'wait', 'locks/partition', '0', '0');
@@ -388,7 +388,7 @@ describe('locks: flock and fcntl locks exclude each other across nodes', () => {
       console.log(`the cut-off node's lock went to node1 after ${Date.now() - t0} ms`);
       await w.end();
     } finally {
-      await c.netns.heal();
+      await c.netns!.heal();
     }
     await held.end();
     failed = false;
