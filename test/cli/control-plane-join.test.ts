@@ -7,6 +7,9 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { makeControlPlaneCertificates } from '../../src/cli/certs.js';
+import { startControlPlane as startInProcess } from '../../src/controlplane/index.js';
+import { createToken } from '../../src/state/tokens.js';
 import { OSWALK_BIN, cliEnv, oswalk, stopChild, type CliResult } from '../helpers/cli.js';
 import { TestRedis, freePort } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
@@ -179,5 +182,31 @@ describe('oswalk control-plane --join: a control plane joins with a join token o
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /a valid bearer token is required; this one is missing, unknown, revoked or expired/);
     assert.ok(!existsSync(join(stateDir, 'cluster.json')));
+  });
+
+  it('a control plane without the CA\'s key refuses the join, saying where to join instead; an http:// --join is refused before anything is sent', async () => {
+    const certs = await makeControlPlaneCertificates(join(root, 'keyless'), ['127.0.0.1'], 'test');
+    // Its certificate from the cluster's own CA would do as well: what matters is no CA key.
+    const keyless = await startInProcess({
+      redisUrl: `redis://:${REDIS_PASSWORD}@127.0.0.1:${redis.port}`, token: 'keyless-cluster-token', tls: { cert: certs.cert, key: certs.key },
+      host: '127.0.0.1', port: await freePort(),
+    });
+    try {
+      const token = (await createToken(keyless.ctx.redis, keyless.ctx.ks, { name: 'cp-keyless', role: 'control-plane', createdBy: 'the test' })).secret;
+      const stateDir = join(root, 'keyless-state');
+      const r = await oswalk(['control-plane', '--join', keyless.url, '--san', '127.0.0.1', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--ca-cert', certs.paths.ca.cert], {
+        cwd: elsewhere, env: { OSWALK_TOKEN: token },
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /holds no cluster CA key, so it cannot admit another: join through one started with the CA/);
+      assert.ok(!existsSync(join(stateDir, 'cluster.json')));
+    } finally {
+      await keyless.close();
+    }
+    const plain = await oswalk(['control-plane', '--join', `http://127.0.0.1:${ports.cp1}`, '--san', '127.0.0.1', '--state-dir', join(root, 'plain-state'), '--ca-cert', caFile], {
+      cwd: elsewhere, env: { OSWALK_TOKEN: 'anything' },
+    });
+    assert.equal(plain.code, 2, plain.stderr);
+    assert.match(plain.stderr, /over https:\/\/ only/);
   });
 });
