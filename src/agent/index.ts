@@ -86,6 +86,9 @@ export interface RunningAgent {
 
 export const DEFAULT_EXPORT_DIR = '/srv/oswalk/export';
 
+/** Listen addresses that mean every address of the machine. */
+const WILDCARD = new Set(['0.0.0.0', '::']);
+
 /**
  * One POST of JSON, trusting `ca` alone for https (node:http: fetch takes no CA of its own),
  * with a bearer token or as the node itself (its certificate as the client's).
@@ -268,8 +271,15 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
   const address = await app.listen({ host: listen.host, port: listen.port });
   const port = Number(new URL(address).port);
-  const advertised = opts.address ?? manifest?.address ?? (listen.host === '0.0.0.0' || listen.host === '::' ? hostname() : listen.host);
+  const advertised = opts.address ?? manifest?.address ?? (WILDCARD.has(listen.host) ? hostname() : listen.host);
   const agentUrl = `${tls ? 'https' : 'http'}://${advertised}:${port}`;
+  // Every address by default, as kubelets and Nomad clients listen: peers on other machines
+  // reach it at an address this one may not have (NAT, a published port) or a name that resolves
+  // to another here (Debian's 127.0.1.1), and with a certificate its chunk routes take a peer's
+  // node certificate alone. Without one they take the cluster token, in clear text: say so.
+  if (!tls && WILDCARD.has(listen.host)) {
+    log.warn({ address }, 'INSECURE: this node has no certificate (its control plane holds no cluster CA, or it was given --redis), so its chunk server speaks plain HTTP, taking the cluster token, on every address of this machine: start the control plane with the CA (--ca-key, or where `oswalk cluster init` ran), or listen on a private address only (--listen 10.0.0.5:7001)');
+  }
 
   const cpus = Math.min(osCpus().length, opts.cpus ?? Infinity);
   const memoryBytes = Math.min(totalmem(), opts.memoryBytes ?? Infinity);

@@ -5,7 +5,7 @@
  */
 import { Type, type Static } from 'typebox';
 
-export const RoleSchema = Type.Union([Type.Literal('read-only'), Type.Literal('operator'), Type.Literal('admin'), Type.Literal('node')]);
+export const RoleSchema = Type.Union([Type.Literal('read-only'), Type.Literal('operator'), Type.Literal('admin'), Type.Literal('node'), Type.Literal('control-plane')]);
 
 /** A token's name: what the audit log and `oswalk token list` show of it, never its secret. */
 export const TokenName = Type.String({ pattern: '^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$' });

@@ -12,15 +12,23 @@
  */
 export const ROLES = ['read-only', 'operator', 'admin'] as const;
 /**
- * `node` stands apart: a join token's role (an agent joins with it, and may do nothing else),
- * and the role of a node's certificate where a route takes one. An admin may join agents too.
+ * Join tokens stand apart, each good for its own join and nothing else, as Docker Swarm's
+ * worker and manager tokens are: `node` (an agent joins with it; also the role of a node's
+ * certificate where a route takes one) and `control-plane` (another control plane joins with
+ * it, and is given Redis' password and the CA's key). An admin may do both joins too: it can
+ * read what either join hands out by other means already.
  */
-export const TOKEN_ROLES = [...ROLES, 'node'] as const;
+export const JOIN_ROLES = ['node', 'control-plane'] as const;
+export const TOKEN_ROLES = [...ROLES, ...JOIN_ROLES] as const;
 export type Role = (typeof TOKEN_ROLES)[number];
 
+function isJoinRole(r: Role): boolean {
+  return (JOIN_ROLES as readonly Role[]).includes(r);
+}
+
 export function roleAllows(held: Role, needed: Role): boolean {
-  if (held === 'node' || needed === 'node') return held === needed || held === 'admin';
-  return ROLES.indexOf(held) >= ROLES.indexOf(needed);
+  if (isJoinRole(held) || isJoinRole(needed)) return held === needed || held === 'admin';
+  return ROLES.indexOf(held as (typeof ROLES)[number]) >= ROLES.indexOf(needed as (typeof ROLES)[number]);
 }
 
 /** The name the cluster token (made by `oswalk cluster init`, an admin) goes by in the audit log. */

@@ -157,8 +157,8 @@ export function withPasswordFile(url: string, file: string | undefined): string 
     throw new Error(`OSWALK_REDIS_PASSWORD_FILE ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   if (!password) throw new Error(`OSWALK_REDIS_PASSWORD_FILE ${file} is empty`);
-  const m = /^(rediss?|redis\+sentinel):\/\/(?:[^@/]*@)?(.*)$/.exec(url);
-  if (!m) throw new Error(`Redis URL "${url}" must start with redis://, rediss:// or redis+sentinel://`);
+  const m = /^(rediss?|rediss?\+sentinel):\/\/(?:[^@/]*@)?(.*)$/.exec(url);
+  if (!m) throw new Error(`Redis URL "${url}" must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://`);
   return `${m[1]}://:${encodeURIComponent(password)}@${m[2]}`;
 }
 

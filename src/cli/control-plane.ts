@@ -4,7 +4,9 @@ import { DEFAULT_PREFIX } from '../state/keys.js';
 import { loadServerTls, type ServerTls } from '../util/tls.js';
 import type { ClusterCa, KeyPairFiles } from '../util/pki.js';
 import { action, parseDuration, parseListen, untilSignal, UsageError } from './common.js';
-import { envToken, findClusterDir, pkiPaths, readConfig, resolveRedisUrl } from './config.js';
+import { hostList } from './certs.js';
+import { envToken, findClusterDir, findConfigFile, pkiPaths, readConfig, resolveCa, resolveRedisUrl } from './config.js';
+import { DEFAULT_CONTROL_PLANE_STATE_DIR, joinControlPlane, joinedFiles, readJoinedState, type JoinedState } from './control-plane-join.js';
 
 interface ControlPlaneFlags {
   redis?: string;
@@ -18,6 +20,9 @@ interface ControlPlaneFlags {
   caKey?: string;
   nodeCertTtl: string;
   defaultImage?: string;
+  join?: string;
+  san: string;
+  stateDir: string;
 }
 
 /**
@@ -53,6 +58,30 @@ async function signingCa(opts: ControlPlaneFlags, caCert: string | undefined): P
   return dir ? loadCaIfPresent(pkiPaths(dir).ca) : undefined;
 }
 
+/** Flags a joined control plane takes from its state directory instead: given too, one would contradict the other. */
+const JOINED_GIVES = ['redis', 'agentRedis', 'tlsCert', 'tlsKey', 'insecureHttp', 'caKey'] as const;
+
+/** The names its certificate is for: --san's, and --listen's host unless it is every address. */
+function joinHosts(opts: ControlPlaneFlags, host: string): string[] {
+  const listened = ['0.0.0.0', '::', ''].includes(host) ? [] : [host];
+  return [...new Set([...hostList(opts.san), ...listened])];
+}
+
+/** Runs a control plane from what a join left in its state directory. */
+async function startJoined(opts: ControlPlaneFlags, state: JoinedState, listen: { host: string; port: number }): Promise<{ close(): Promise<void> }> {
+  const { startControlPlane } = await import('../controlplane/index.js');
+  const { loadCaIfPresent } = await import('../util/pki.js');
+  const files = joinedFiles(opts.stateDir);
+  const ca = await loadCaIfPresent(files.ca);
+  if (!ca) throw new Error(`${files.ca.cert} or ${files.ca.key} is missing: join again (oswalk control-plane --join URL with a control-plane join token)`);
+  return startControlPlane({
+    redisUrl: state.redisUrl, token: state.token, ...listen,
+    tls: loadServerTls(files.controlPlane.cert, files.controlPlane.key), tlsFiles: files.controlPlane,
+    ca, nodeCertLifetimeMs: state.nodeCertLifetimeMs, prefix: state.prefix, nodeTimeoutMs: state.nodeTimeoutMs,
+    ...(opts.defaultImage ?? state.defaultImage ? { defaultImage: opts.defaultImage ?? state.defaultImage } : {}),
+  });
+}
+
 export function register(program: Command): void {
   program.command('control-plane')
     .description('run a control plane: the REST API (HTTPS), the scheduler and the node monitor (several may run; one leads)')
@@ -65,17 +94,43 @@ export function register(program: Command): void {
     .addOption(new Option('--tls-key <file>', 'its private key (default: .oswalk/pki/control-plane.key)').env('OSWALK_TLS_KEY'))
     .option('--insecure-http', 'INSECURE: serve plain HTTP, the token and all API traffic in clear text for anyone on the network to read')
     .addOption(new Option('--ca-key <file>', 'the cluster CA\'s private key, to give each joining node a certificate of its own (mutual TLS between nodes); its certificate is --ca-cert\'s (default: .oswalk/pki/ca.key and ca.crt where `oswalk cluster init` ran; without a CA, nodes get no certificate and talk to each other in plain HTTP)').env('OSWALK_CA_KEY'))
+    .option('--join <url>', 'join the cluster through the control plane at this https:// URL (as `docker swarm join` a manager): with a join token of role control-plane in $OSWALK_TOKEN or $OSWALK_TOKEN_FILE, checking it against the cluster CA (--ca-cert); it hands over this control plane\'s certificate (for --san), the CA, Redis\' URL and password, kept in --state-dir')
+    .option('--san <names>', 'with --join: names and IP addresses agents and the CLI reach this control plane at, comma-separated (its certificate is for them and --listen\'s address)', '')
+    .option('--state-dir <dir>', 'where a control plane that joined with --join keeps what it was given (0600 files); started again with it, it needs no --join', DEFAULT_CONTROL_PLANE_STATE_DIR)
     .option('--node-cert-ttl <duration>', 'how long a node certificate lasts; nodes renew theirs after two thirds of it', '30d')
     .option('--node-timeout <duration>', 'mark a node down when its heartbeats stop for this long', '5s')
     .option('--prefix <prefix>', 'Redis key prefix with a {hash tag}', DEFAULT_PREFIX)
     .addOption(new Option('--default-image <image>', 'docker-runtime nodes run a job that names no image in this image, unless the agent has a --default-image of its own; agents take it when they join').env('OSWALK_DEFAULT_IMAGE'))
     .action(action(async (opts: ControlPlaneFlags, cmd: Command) => {
-      const token = cmd.optsWithGlobals().token ?? envToken() ?? readConfig().token;
+      const g = cmd.optsWithGlobals() as { token?: string; caCert?: string };
+      const listen = parseListen(opts.listen);
+      let joined = opts.join ? undefined : readJoinedState(opts.stateDir);
+      if (opts.join || joined) {
+        const given = JOINED_GIVES.find((f) => opts[f] !== undefined);
+        const flag = (f: string) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+        if (given) throw new UsageError(`${flag(given)}: a control plane that joined the cluster takes Redis, its certificate and the CA from ${opts.join ? 'the join' : opts.stateDir}; leave it out${opts.join ? '' : ', or pass another --state-dir'}`);
+        if (cmd.getOptionValueSource('prefix') === 'cli') throw new UsageError('--prefix: a control plane that joined the cluster takes the cluster\'s prefix from the join; leave it out');
+      }
+      if (opts.join) {
+        const configFile = findConfigFile();
+        joined = await joinControlPlane({
+          url: opts.join.replace(/\/$/, ''), token: g.token ?? envToken(), ca: resolveCa(g.caCert, readConfig(configFile), configFile),
+          ...(g.caCert ? { caCertFlag: g.caCert } : {}), hosts: joinHosts(opts, listen.host), stateDir: opts.stateDir,
+        });
+      } else if (opts.san) {
+        throw new UsageError('--san goes with --join; for the certificate of a control plane started from `oswalk cluster init`, use `oswalk cluster certs --san`');
+      }
+      if (joined) {
+        const cp = await startJoined(opts, joined, listen);
+        await untilSignal();
+        return void await cp.close();
+      }
+      const token = g.token ?? envToken() ?? readConfig().token;
       if (!token) throw new Error('no token: run `oswalk cluster init` first, or pass --token / set OSWALK_TOKEN');
-      const { host, port } = parseListen(opts.listen);
+      const { host, port } = listen;
       const { startControlPlane } = await import('../controlplane/index.js');
       const served = apiTls(opts);
-      const ca = served === 'insecure-http' ? undefined : await signingCa(opts, (cmd.optsWithGlobals().caCert as string | undefined) ?? process.env.OSWALK_CA_CERT);
+      const ca = served === 'insecure-http' ? undefined : await signingCa(opts, g.caCert ?? process.env.OSWALK_CA_CERT);
       const cp = await startControlPlane({
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
         ...(served === 'insecure-http' ? { tls: served } : { tls: served.tls, tlsFiles: served.files }),

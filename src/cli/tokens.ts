@@ -13,12 +13,12 @@ function when(ms: number | null): string {
  * as `nomad acl token` makes them; `oswalk audit`: who did what with them. An admin's commands.
  */
 export function register(program: Command): void {
-  const token = program.command('token').description('make, list and revoke API tokens, each with a role: read-only, operator or admin (an admin\'s commands)');
+  const token = program.command('token').description('make, list and revoke API tokens, each with a role: read-only, operator or admin, or a join token: node or control-plane (an admin\'s commands)');
 
   token.command('create')
     .description('make a token; its secret is printed this once and stored nowhere, so keep it (give it to its user as OSWALK_TOKEN)')
     .argument('<name>', 'what the token is called in `token list` and the audit log, e.g. ci or alice')
-    .requiredOption('--role <role>', `what it may do: ${TOKEN_ROLES.join(', ')} (read-only looks: status, get, logs, versions; operator also runs, applies, deletes, cancels, drains and restores; admin also manages tokens, removes nodes and reads the audit log; node is a join token: an agent joins with it (oswalk agent --token), and it can do nothing else)`)
+    .requiredOption('--role <role>', `what it may do: ${TOKEN_ROLES.join(', ')} (read-only looks: status, get, logs, versions; operator also runs, applies, deletes, cancels, drains and restores; admin also manages tokens, removes nodes and reads the audit log; node is a join token: an agent joins with it (oswalk agent --token), and it can do nothing else; control-plane is a join token for another control plane (oswalk control-plane --join), which it hands Redis\' password and the CA\'s key: keep it short-lived (--ttl) and revoke it once used)`)
     .option('--ttl <duration>', 'how long it is valid, e.g. 12h or 30d (default: until revoked)')
     .action(action(async (name: string, opts: { role: string; ttl?: string }, cmd: Command) => {
       const out = output(cmd, { names: true });

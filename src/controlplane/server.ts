@@ -9,6 +9,7 @@ import { isRevoked } from '../state/certs.js';
 import type { ServerTls } from '../util/tls.js';
 import type { ControlPlaneContext } from './context.js';
 import { agentRoutes } from './routes/agents.js';
+import { controlPlaneRoutes } from './routes/control-planes.js';
 import { fsRoutes } from './routes/fs.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -51,6 +52,7 @@ export async function buildControlPlane(ctx: ControlPlaneContext, tls: ApiTransp
   });
   await app.register(nodeRoutes, { ctx });
   await app.register(agentRoutes, { ctx });
+  await app.register(controlPlaneRoutes, { ctx });
   await app.register(jobsRoutes, { ctx });
   await app.register(statusRoutes, { ctx });
   await app.register(fsRoutes, { ctx });

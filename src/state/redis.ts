@@ -12,9 +12,12 @@ export type { Redis };
 /**
  * Connect to Redis from a URL:
  *  - `redis://[:password@]host:port[/db]` and `rediss://…` (TLS) as ioredis reads them;
- *  - `redis+sentinel://[:password@]host1:port1,host2:port2/masterName[/db]` for Sentinel.
- * A rediss:// server's certificate must be signed by the CA of OSWALK_REDIS_CA_CERT, else of
- * OSWALK_CA_CERT (the cluster CA). Anything else ioredis can do (client certificates, ACL
+ *  - `redis+sentinel://[:password@]host1:port1,host2:port2/masterName[/db]` for Sentinel, and
+ *    `rediss+sentinel://…` for Sentinel with TLS to the Sentinels and to the primary alike (a
+ *    Sentinel hands out the primary's address, and the password goes to the primary: neither
+ *    may cross the network in clear text).
+ * A rediss:// server's certificate, and rediss+sentinel://'s Sentinels' and primary's, must be
+ * signed by the CA of OSWALK_REDIS_CA_CERT, else of OSWALK_CA_CERT (the cluster CA). Anything else ioredis can do (client certificates, ACL
  * users, timeouts) comes from a JSON file named by OSWALK_REDIS_OPTIONS, merged over that.
  *
  * Commands never fail because Redis is briefly away: they wait in ioredis' offline
@@ -94,14 +97,15 @@ function createClient(url: string, extra: RedisOptions): Redis {
   const fileOptions = process.env.OSWALK_REDIS_OPTIONS
     ? (JSON.parse(readFileSync(process.env.OSWALK_REDIS_OPTIONS, 'utf8')) as RedisOptions)
     : {};
-  if (url.startsWith('redis+sentinel://')) {
+  if (/^rediss?\+sentinel:\/\//.test(url)) {
+    const tls = url.startsWith('rediss+') ? sentinelTls(redisCa()) : {};
     // failoverDetector: told of a failover by the sentinels (+switch-master), the client leaves
     // a primary that is still up but demoted (a partition healed, a manual failover) at once,
     // rather than at its first write refused READONLY (reconnectOnError above).
-    return new Redis({ ...base, failoverDetector: true, ...parseSentinelUrl(url), ...fileOptions, ...extra });
+    return new Redis({ ...base, failoverDetector: true, ...parseSentinelUrl(url), ...tls, ...fileOptions, ...extra });
   }
   if (!/^rediss?:\/\//.test(url)) {
-    throw new Error(`Redis URL "${url}" must start with redis://, rediss:// or redis+sentinel://`);
+    throw new Error(`Redis URL "${url}" must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://`);
   }
   const ca = url.startsWith('rediss://') ? redisCa() : undefined;
   return new Redis(url, { ...base, ...(ca ? { tls: { ca } } : {}), ...fileOptions, ...extra });
@@ -122,9 +126,20 @@ function redisCa(): string | undefined {
   }
 }
 
+/**
+ * TLS both to the Sentinels (sentinelTLS) and to the primary they name (tls, which ioredis uses
+ * in Sentinel mode only with enableTLSForSentinelMode), trusting `ca` (else the system's CAs).
+ * The primary is reached at the address the Sentinels report, usually an IP address: its
+ * certificate must list it.
+ */
+function sentinelTls(ca: string | undefined): RedisOptions {
+  const tls = ca ? { ca } : {};
+  return { sentinelTLS: tls, tls, enableTLSForSentinelMode: true };
+}
+
 export function parseSentinelUrl(url: string): RedisOptions {
-  const m = /^redis\+sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/]+)\/([^/]+)(?:\/(\d+))?$/.exec(url);
-  if (!m) throw new Error(`Sentinel URL "${url}" must look like redis+sentinel://[:password@]host:port[,host:port]/masterName[/db]`);
+  const m = /^rediss?\+sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/]+)\/([^/]+)(?:\/(\d+))?$/.exec(url);
+  if (!m) throw new Error(`Sentinel URL "${url}" must look like redis+sentinel://[:password@]host:port[,host:port]/masterName[/db] (rediss+sentinel:// for TLS)`);
   const [, password, hosts, name, db] = m;
   return {
     sentinels: hosts.split(',').map((hp) => {

@@ -43,13 +43,15 @@ export interface ClusterCa {
   created: boolean;
   certificate: x509.X509Certificate;
   privateKey: webcrypto.CryptoKey;
+  /** The key, PEM: what a control plane joining the cluster is given (POST /v1/control-planes/join). */
+  keyPem: string;
 }
 
 /**
  * Write a file only its owner can read (mode 0600), whole or not at all: a reader never sees
  * half of it (a control plane starting while `oswalk cluster certs` runs).
  */
-function writePrivate(file: string, text: string): void {
+export function writePrivate(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
@@ -89,10 +91,11 @@ export async function loadOrCreateCa(files: KeyPairFiles): Promise<ClusterCa> {
     ],
   });
   const certPem = certificate.toString('pem');
+  const keyPem = pemOfKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
   // The key first: a CA certificate on disk always has its key beside it.
-  writePrivate(files.key, pemOfKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)));
+  writePrivate(files.key, keyPem);
   writePrivate(files.cert, certPem + '\n');
-  return { certPem, subject, created: true, certificate, privateKey: keys.privateKey };
+  return { certPem, subject, created: true, certificate, privateKey: keys.privateKey, keyPem };
 }
 
 async function loadCa(files: KeyPairFiles): Promise<ClusterCa> {
@@ -108,8 +111,9 @@ async function loadCa(files: KeyPairFiles): Promise<ClusterCa> {
     throw new Error(`the cluster CA ${files.cert} expired on ${new Date(node.validTo).toISOString()}: move ${dirname(files.cert)} away and run \`oswalk cluster certs\` for a new CA (every client then needs the new ca.crt)`);
   }
   let keyObject;
+  const keyPem = readFileSync(files.key, 'utf8');
   try {
-    keyObject = createPrivateKey(readFileSync(files.key, 'utf8'));
+    keyObject = createPrivateKey(keyPem);
   } catch (err) {
     throw new Error(`${files.key} is not a PEM private key (${(err as Error).message})`);
   }
@@ -124,6 +128,7 @@ async function loadCa(files: KeyPairFiles): Promise<ClusterCa> {
     certificate: new x509.X509Certificate(certPem),
     // WebCrypto imports only bytes: Node 20's KeyObject has no toCryptoKey().
     privateKey: await webcrypto.subtle.importKey('pkcs8', keyObject.export({ format: 'der', type: 'pkcs8' }), KEY_ALGORITHM, false, ['sign']),
+    keyPem,
   };
 }
 
@@ -141,9 +146,27 @@ export function subjectAltName(host: string): x509.JsonGeneralName {
  * the host of the URL against them, never the common name).
  */
 export async function issueServerCertificate(ca: ClusterCa, hosts: string[], files: KeyPairFiles, commonName = 'OS Walk control plane', lifetimeMs = SERVER_CERT_DAYS * DAY_MS): Promise<{ cert: string; key: string; notAfter: Date }> {
+  const keys = await newKeys();
+  const made = await signServerCertificate(ca, keys.publicKey, hosts, commonName, lifetimeMs);
+  const key = pemOfKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  writePrivate(files.key, key);
+  writePrivate(files.cert, made.cert);
+  return { cert: made.cert, key, notAfter: made.notAfter };
+}
+
+/**
+ * A control plane's serving certificate for the key of `csrPem` (a request signed with it, which
+ * proves the asker holds it), for `hosts` whatever names the request asks for: a control plane
+ * joining the cluster keeps its key to itself, as a node does.
+ */
+export async function issueServerCertificateForRequest(ca: ClusterCa, csrPem: string, hosts: string[]): Promise<{ cert: string; notAfter: Date }> {
+  const publicKey = await requestedKey(csrPem);
+  return signServerCertificate(ca, publicKey, hosts, 'OS Walk control plane', SERVER_CERT_DAYS * DAY_MS);
+}
+
+async function signServerCertificate(ca: ClusterCa, publicKey: webcrypto.CryptoKey, hosts: string[], commonName: string, lifetimeMs: number): Promise<{ cert: string; notAfter: Date }> {
   const names = [...new Set(hosts)].map(subjectAltName);
   if (!names.length) throw new Error('a certificate needs at least one name or address to be for');
-  const keys = await newKeys();
   const now = Date.now();
   const notAfter = new Date(now + lifetimeMs);
   const certificate = await x509.X509CertificateGenerator.create({
@@ -151,7 +174,7 @@ export async function issueServerCertificate(ca: ClusterCa, hosts: string[], fil
     issuer: ca.certificate.subject,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter,
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: ca.privateKey,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
@@ -160,14 +183,22 @@ export async function issueServerCertificate(ca: ClusterCa, hosts: string[], fil
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(names),
       await x509.AuthorityKeyIdentifierExtension.create(ca.certificate),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
     ],
   });
-  const key = pemOfKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const cert = certificate.toString('pem') + '\n';
-  writePrivate(files.key, key);
-  writePrivate(files.cert, cert);
-  return { cert, key, notAfter };
+  return { cert: certificate.toString('pem') + '\n', notAfter };
+}
+
+/** The public key of a PKCS#10 request, once its signature shows the asker holds the private one. */
+async function requestedKey(csrPem: string): Promise<webcrypto.CryptoKey> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch (err) {
+    throw new Error(`the certificate request is not a PEM PKCS#10 request (${(err as Error).message})`);
+  }
+  if (!(await csr.verify())) throw new Error('the certificate request is not signed by the key it carries');
+  return csr.publicKey.export(KEY_ALGORITHM, ['verify']);
 }
 
 /**
@@ -196,10 +227,13 @@ export async function renewServerCertificate(ca: ClusterCa, certPem: string, fil
   return issueServerCertificate(ca, hosts, files, commonName, Date.parse(x.validTo) - issued);
 }
 
-/** A node's new key and the request for its certificate, both PEM; the key never leaves the node. */
-export async function nodeCertificateRequest(node: string): Promise<{ key: string; csr: string }> {
+/**
+ * A new key and the request for its certificate, both PEM, for a node (`name`: its own) or a
+ * control plane joining the cluster; the key never leaves the machine that made it.
+ */
+export async function nodeCertificateRequest(name: string): Promise<{ key: string; csr: string }> {
   const keys = await newKeys();
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${node}`, keys, signingAlgorithm: SIGNING_ALGORITHM });
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${name}`, keys, signingAlgorithm: SIGNING_ALGORITHM });
   return { key: pemOfKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), csr: csr.toString('pem') };
 }
 
@@ -211,14 +245,7 @@ export async function nodeCertificateRequest(node: string): Promise<{ key: strin
  * being a client (of peers and of the control plane) alike.
  */
 export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: string, lifetimeMs: number): Promise<{ cert: string; serial: string; notAfter: Date }> {
-  let csr: x509.Pkcs10CertificateRequest;
-  try {
-    csr = new x509.Pkcs10CertificateRequest(csrPem);
-  } catch (err) {
-    throw new Error(`the certificate request is not a PEM PKCS#10 request (${(err as Error).message})`);
-  }
-  if (!(await csr.verify())) throw new Error('the certificate request is not signed by the key it carries');
-  const publicKey = await csr.publicKey.export(KEY_ALGORITHM, ['verify']);
+  const publicKey = await requestedKey(csrPem);
   const now = Date.now();
   const notAfter = new Date(now + lifetimeMs);
   const certificate = await x509.X509CertificateGenerator.create({

@@ -136,7 +136,7 @@ describe('API tokens with roles, and the audit log', () => {
     assert.match(again.stderr, /^error: a token named "ci" exists: revoke it first \(oswalk token revoke ci\) or pick another name\n$/);
     const role = await as(secrets.boss, ['token', 'create', 'x', '--role', 'root']);
     assert.equal(role.code, EXIT_USAGE);
-    assert.match(role.stderr, /^error: --role "root": use one of read-only, operator, admin, node\n$/);
+    assert.match(role.stderr, /^error: --role "root": use one of read-only, operator, admin, node, control-plane\n$/);
     const reserved = await as(secrets.boss, ['token', 'create', 'cluster-token', '--role', 'admin']);
     assert.match(reserved.stderr, /"cluster-token" is the cluster token's name in the audit log/);
   });
