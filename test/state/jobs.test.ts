@@ -485,6 +485,10 @@ describe('job state scripts', () => {
     const entries = await readLog(db.redis, ks, id, '0', 10_000);
     assert.equal(entries.at(-1)?.data.toString(), 'line 39\n');
     assert.ok(await db.redis.memory('USAGE', ks.jobLog(id)) as number < 2 * cap);
+    // The list the trimming goes by holds the kept entries and no more.
+    const sizes = await db.redis.lrange(`${ks.prefix}joblogsz:${id}`, 0, -1);
+    assert.deepEqual(sizes.map((s) => s.split(' ')[0]), entries.map((e) => e.id));
+    assert.equal(sizes.reduce((n, s) => n + Number(s.split(' ')[1]), 0), j!.logBytes);
   });
 
   it('takes output only from the attempt that runs the job: a cut-off attempt printing on is not the job\'s', async () => {

@@ -32,37 +32,42 @@ end
 local maxBytes = tonumber(ARGV[3])
 if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', jk, 'logDropped', ARGV[5]) end
 local kept = tonumber(redis.call('HGET', jk, 'logBytes') or '0')
+-- Each entry's id and size also go to a list beside the stream, so that trimming reads those
+-- few bytes and never the output itself (a walk of the stream copied every entry into Lua).
+local sizes = logSizesKey(ARGV[2])
 for i = 9, #ARGV, 2 do
   local n = #ARGV[i + 1]
   total = total + n
-  redis.call('XADD', KEYS[1], '*', 't', ARGV[i], 'd', ARGV[i + 1], 'n', n, 'a', ARGV[4], 'o', total)
+  local eid = redis.call('XADD', KEYS[1], '*', 't', ARGV[i], 'd', ARGV[i + 1], 'n', n, 'a', ARGV[4], 'o', total)
+  redis.call('RPUSH', sizes, eid .. ' ' .. n)
   kept = kept + n
 end
 redis.call('HSET', jk, 'logTotal', total)
 if kept > maxBytes then
-  -- Walk from the oldest entry until enough is dropped, then cut with one XTRIM MINID.
-  local excess, dropped, from, cut = kept - maxBytes, 0, '-', nil
+  -- Drop the oldest entries until enough is dropped, then cut with one XTRIM MINID (which also
+  -- takes the system lines among them).
+  local excess, dropped, last, cut = kept - maxBytes, 0, nil, nil
   while not cut do
-    local batch = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 64)
-    if #batch == 0 then break end
-    for _, e in ipairs(batch) do
-      if dropped >= excess then cut = e[1]; break end
-      local f = e[2]
-      for k = 1, #f, 2 do
-        if f[k] == 'n' then dropped = dropped + tonumber(f[k + 1]) end
-      end
-      from = '(' .. e[1]
+    local head = redis.call('LINDEX', sizes, 0)
+    if not head then break end
+    local eid, n = string.match(head, '^(%S+) (%d+)$')
+    if dropped >= excess then
+      cut = eid
+    else
+      redis.call('LPOP', sizes)
+      dropped = dropped + tonumber(n)
+      last = eid
     end
   end
   if cut then
     redis.call('XTRIM', KEYS[1], 'MINID', cut)
   else
-    redis.call('DEL', KEYS[1])
+    redis.call('DEL', KEYS[1], sizes)
   end
   kept = kept - dropped
   redis.call('HINCRBY', jk, 'logDropped', dropped)
   -- The last entry dropped: a reader still behind it has lost what lay between (logs route).
-  if from ~= '-' then redis.call('HSET', jk, 'logTrimmed', string.sub(from, 2)) end
+  if last then redis.call('HSET', jk, 'logTrimmed', last) end
 end
 redis.call('HSET', jk, 'logBytes', kept)
 return kept

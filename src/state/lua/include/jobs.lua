@@ -130,6 +130,7 @@ local function finish(id, state, exitCode, message, now, f, signal)
   ownerFinished(f[5], f[6], state, now)
   redis.call('PEXPIRE', jk, RETENTION_MS)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
+  redis.call('PEXPIRE', logSizesKey(id), RETENTION_MS)
   redis.call('PEXPIRE', stdinKey(id), RETENTION_MS)
 end
 

@@ -17,6 +17,7 @@ local K = {
 }
 local function jobKey(id) return P .. 'job:' .. id end
 local function logKey(id) return P .. 'joblog:' .. id end
+local function logSizesKey(id) return P .. 'joblogsz:' .. id end
 local function stdinKey(id) return P .. 'jobin:' .. id end
 local function clientKey(id) return P .. 'jobclient:' .. id end
 local function nodeKey(n) return P .. 'node:' .. n end
