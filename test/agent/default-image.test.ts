@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { TestRedis } from '../helpers/redis.js';
-import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
+import { api, startJobsControlPlane, tempDir, TOKEN, submitJob } from '../helpers/jobs-cluster.js';
 import { until } from '../helpers/until.js';
 import { oswalk } from '../helpers/cli.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
@@ -54,11 +54,7 @@ describe('a job naming no image on docker nodes: the node\'s default image, else
     for (const d of dirs) d.remove();
   });
 
-  async function submit(spec: Record<string, unknown>): Promise<string> {
-    const res = await call<{ id: string }>('/v1/jobs', { spec });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body.id;
-  }
+  const submit = (spec: Record<string, unknown>) => submitJob(call, spec);
   const job = async (id: string) => (await call<JobRecord>(`/v1/jobs/${id}`)).body;
 
   it('registers each node\'s default image', async () => {

@@ -7,7 +7,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pino } from 'pino';
 import { createServer } from 'node:http';
 import { freePort, TestRedis } from '../helpers/redis.js';
-import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
+import { api, startJobsControlPlane, tempDir, TOKEN, submitJob } from '../helpers/jobs-cluster.js';
 import { until } from '../helpers/until.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
@@ -41,11 +41,7 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     for (const d of dirs) d.remove();
   });
 
-  async function submit(spec: Record<string, unknown>): Promise<string> {
-    const res = await call<{ id: string }>('/v1/jobs', { spec });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body.id;
-  }
+  const submit = (spec: Record<string, unknown>) => submitJob(call, spec);
 
   /** The log lines as they stream; only the last `keep` of them for a job printing a lot. */
   async function follow(id: string, keep = Infinity): Promise<LogLine[]> {

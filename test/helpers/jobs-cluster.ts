@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -66,6 +67,13 @@ export function api(base: string) {
     const text = await res.text();
     return { status: res.status, body: (text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
   };
+}
+
+/** Submit a job through the API (`call`: api(base)) and return its id; anything but 200 fails the test. */
+export async function submitJob(call: ReturnType<typeof api>, spec: Record<string, unknown>): Promise<string> {
+  const res = await call<{ id: string }>('/v1/jobs', { spec });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  return res.body.id;
 }
 
 /**

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { TestRedis } from '../helpers/redis.js';
-import { api, startJobsControlPlane, tempDir, TOKEN } from '../helpers/jobs-cluster.js';
+import { api, startJobsControlPlane, tempDir, TOKEN, submitJob } from '../helpers/jobs-cluster.js';
 import { oswalk } from '../helpers/cli.js';
 import { until } from '../helpers/until.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
@@ -61,11 +61,7 @@ describe('best node: commands go where they will run soonest', () => {
   });
 
   const node = async (name: string) => (await call()<NodeRecord>(`/v1/nodes/${name}`)).body;
-  const submit = async (spec: Record<string, unknown>) => {
-    const res = await call()<{ id: string }>('/v1/jobs', { spec });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    return res.body.id;
-  };
+  const submit = (spec: Record<string, unknown>) => submitJob(call(), spec);
   const job = async (id: string) => (await call()<JobRecord>(`/v1/jobs/${id}`)).body;
 
   it('a job goes to the node holding its input files when loads are equal, and says where they are', async () => {
