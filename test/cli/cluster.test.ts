@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliEnv, OSWALK_BIN, oswalk, startOswalk, stopChild, testConfigHome } from '../helpers/cli.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
 import { packageRoot } from '../../src/util/paths.js';
+import { httpStatus } from '../helpers/http-status.js';
 
 /** Retry fn until it returns want (or stops throwing with it) within timeoutMs. */
 async function eventually<T>(fn: () => T, want: T, timeoutMs = 10_000): Promise<void> {
@@ -25,16 +25,6 @@ async function eventually<T>(fn: () => T, want: T, timeoutMs = 10_000): Promise<
     if (Date.now() > deadline) assert.fail(`still ${err ? `failing: ${(err as Error).message}` : JSON.stringify(got)} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** GET url over HTTPS trusting only `ca`: the status code, or undefined when it cannot connect. */
-function httpsStatus(url: string, ca: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    httpsGet(url, { ca }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    }).on('error', () => resolve(undefined));
-  });
 }
 
 describe('oswalk CLI: cluster init, up, status', () => {
@@ -79,7 +69,7 @@ describe('oswalk CLI: cluster init, up, status', () => {
     try {
       for (const deadline = Date.now() + 20_000; ;) {
         if (child.exitCode !== null) assert.fail(`control-plane exited with ${child.exitCode}`);
-        if (await httpsStatus(`https://127.0.0.1:${port}/readyz`, ca) === 200) break;
+        if (await httpStatus(`https://127.0.0.1:${port}/readyz`, ca) === 200) break;
         if (Date.now() > deadline) assert.fail('control-plane not ready within 20 s');
         await new Promise((r) => setTimeout(r, 100));
       }

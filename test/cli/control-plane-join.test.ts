@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -13,21 +12,11 @@ import { createToken } from '../../src/state/tokens.js';
 import { OSWALK_BIN, cliEnv, oswalk, stopChild, type CliResult } from '../helpers/cli.js';
 import { TestRedis, freePort } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
+import { httpStatus } from '../helpers/http-status.js';
 
 const REDIS_PASSWORD = 'cp-join-redis-password';
 
 /** GET url's status, trusting ca alone; 0 when nothing answers. */
-function httpsStatus(url: string, ca: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = httpsRequest(url, { ca, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.once('error', () => resolve(0));
-    req.end();
-  });
-}
-
 /**
  * A second control plane joining the cluster with a join token of role control-plane, for
  * real: `oswalk control-plane` processes, a Redis with a password, an `oswalk agent` joining
@@ -60,7 +49,7 @@ describe('oswalk control-plane --join: a control plane joins with a join token o
     outputs.set(child, () => out);
     await until(`control plane ${name} to be ready`, async () => {
       if (child.exitCode !== null) assert.fail(`control plane ${name} exited with ${child.exitCode}:\n${out}`);
-      return (await httpsStatus(`https://127.0.0.1:${ports[name]}/readyz`, ca)) === 200;
+      return (await httpStatus(`https://127.0.0.1:${ports[name]}/readyz`, ca)) === 200;
     }, 20_000);
     return child;
   }

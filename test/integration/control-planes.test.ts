@@ -1,7 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeControlPlaneCertificates } from '../../src/cli/certs.js';
@@ -12,6 +11,7 @@ import { Proc } from '../faults/cluster.js';
 import { cliEnv, oswalk, OSWALK_BIN } from '../helpers/cli.js';
 import { freePort, TestRedis, testPrefix } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
+import { httpStatus } from '../helpers/http-status.js';
 
 const TOKEN = 'control-planes-test-token';
 
@@ -30,13 +30,7 @@ describe('three control planes, the leader killed', () => {
   const cps: { port: number; url: string; proc: Proc }[] = [];
   const agents: Proc[] = [];
 
-  const healthy = (url: string) => new Promise<boolean>((resolve) => {
-    const req = httpsGet(`${url}/healthz`, { ca: readFileSync(caFile) }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.once('error', () => resolve(false));
-  });
+  const healthy = async (url: string) => (await httpStatus(`${url}/healthz`, readFileSync(caFile, 'utf8'))) === 200;
 
   const startAgent = async (node: string, controlPlanes: string) => {
     const state = join(dir, node);

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
@@ -13,21 +12,11 @@ import { connectRedis } from '../../src/state/redis.js';
 import { OSWALK_BIN, cliEnv, oswalk, stopChild } from '../helpers/cli.js';
 import { freePort } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
+import { httpStatus } from '../helpers/http-status.js';
 
 const MASTER = 'oswalk-primary';
 
 /** GET url's status; 0 when nothing answers. */
-function httpStatus(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = httpRequest(url, { agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.once('error', () => resolve(0));
-    req.end();
-  });
-}
-
 /**
  * Redis Sentinel over TLS, for real: a primary, a replica and a Sentinel (Debian's
  * redis-server, the Sentinel as redis-server --sentinel), each listening for TLS only on a free loopback port, with a
