@@ -37,7 +37,8 @@ fi
 # gcc and libc6-dev: the job guard is a static C binary, oswalk shell's client and library C too (scripts/build-native.mjs).
 pkgs=(redis-server fuse3 libfuse2 libfuse-dev docker.io iproute2 ca-certificates gcc libc6-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(docker-compose debootstrap prometheus busybox-static rsync fio git make tar util-linux-extra tmux python3 vim-tiny less procps)
+  # chromium: the dashboard's tests drive Debian's browser (playwright-core), never a downloaded one.
+  pkgs+=(docker-compose debootstrap prometheus busybox-static rsync fio git make tar util-linux-extra tmux python3 vim-tiny less procps chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

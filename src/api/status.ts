@@ -9,6 +9,14 @@ export interface ClusterStatus {
   storage?: StorageHealth;
 }
 
+/** What the dashboard's live stream (GET /v1/events, event `cluster`) sends each second. */
+export interface ClusterState extends ClusterStatus {
+  /** ms since the epoch, this control plane's clock. */
+  at: number;
+  /** The id of the control plane that leads (schedules) now, if one does. */
+  leader?: string;
+}
+
 /** What a replication pass sees of the whole cluster's files. */
 export interface StorageCounts {
   /** Distinct file contents (manifests) in the tree, and their bytes. */

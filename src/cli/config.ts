@@ -109,10 +109,9 @@ export function envToken(): string | undefined {
 }
 
 /**
- * API address, token and the cluster CA to trust: flags, then OSWALK_API / OSWALK_TOKEN (or
- * OSWALK_TOKEN_FILE) / OSWALK_CA_CERT, then the config file.
+ * The control planes to talk to (controlPlaneList), a token and the cluster CA to trust: flags,
+ * then OSWALK_API / OSWALK_TOKEN (or OSWALK_TOKEN_FILE) / OSWALK_CA_CERT, then the config file.
  */
-/** The control planes to talk to (the flag, OSWALK_API, the config: controlPlaneList), a token and the CA. */
 export function resolveApi(flags: { api?: string; token?: string; caCert?: string }): { apis: string[]; token: string; ca?: TrustedCa } {
   const file = findConfigFile();
   const cfg = readConfig(file);

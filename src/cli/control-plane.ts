@@ -23,6 +23,7 @@ interface ControlPlaneFlags {
   join?: string;
   san: string;
   stateDir: string;
+  dashboard: boolean;
 }
 
 /**
@@ -77,7 +78,7 @@ async function startJoined(opts: ControlPlaneFlags, state: JoinedState, listen: 
   return startControlPlane({
     redisUrl: state.redisUrl, token: state.token, ...listen,
     tls: loadServerTls(files.controlPlane.cert, files.controlPlane.key), tlsFiles: files.controlPlane,
-    ca, nodeCertLifetimeMs: state.nodeCertLifetimeMs, prefix: state.prefix, nodeTimeoutMs: state.nodeTimeoutMs,
+    ca, nodeCertLifetimeMs: state.nodeCertLifetimeMs, prefix: state.prefix, nodeTimeoutMs: state.nodeTimeoutMs, dashboard: opts.dashboard,
     ...(opts.defaultImage ?? state.defaultImage ? { defaultImage: opts.defaultImage ?? state.defaultImage } : {}),
   });
 }
@@ -100,6 +101,7 @@ export function register(program: Command): void {
     .option('--node-cert-ttl <duration>', 'how long a node certificate lasts; nodes renew theirs after two thirds of it', '30d')
     .option('--node-timeout <duration>', 'mark a node down when its heartbeats stop for this long', '5s')
     .option('--prefix <prefix>', 'Redis key prefix with a {hash tag}', DEFAULT_PREFIX)
+    .option('--no-dashboard', 'do not serve the web dashboard at / (the /v1 API is served either way)')
     .addOption(new Option('--default-image <image>', 'docker-runtime nodes run a job that names no image in this image, unless the agent has a --default-image of its own; agents take it when they join').env('OSWALK_DEFAULT_IMAGE'))
     .action(action(async (opts: ControlPlaneFlags, cmd: Command) => {
       const g = cmd.optsWithGlobals() as { token?: string; caCert?: string };
@@ -136,6 +138,7 @@ export function register(program: Command): void {
         ...(served === 'insecure-http' ? { tls: served } : { tls: served.tls, tlsFiles: served.files }),
         ...(ca ? { ca, nodeCertLifetimeMs: parseDuration(opts.nodeCertTtl) } : {}),
         prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout), ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
+        dashboard: opts.dashboard,
       });
       await untilSignal();
       await cp.close();

@@ -58,6 +58,7 @@ const COMMANDS: [names: string[], load: Load][] = [
   [['translate'], async (p) => (await import('./translate.js')).register(p)],
   [['mount'], async (p) => (await import('./mount.js')).register(p)],
   [['token', 'audit'], async (p) => (await import('./tokens.js')).register(p)],
+  [['dashboard'], async (p) => (await import('./dashboard.js')).register(p)],
 ];
 
 /** The global options that take a value (addGlobalOptions), which the command's name never is. */

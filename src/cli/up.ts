@@ -168,6 +168,7 @@ export function register(program: Command): void {
         process.stdout.write([
           'OS Walk is up.',
           `  API:    ${cp.url} ${certs ? `(HTTPS; its certificate is signed by the cluster CA ${certs.paths.ca.cert})` : '(INSECURE: plain HTTP, --insecure-http; the token crosses the network in clear text)'}`,
+          `  Web:    ${cp.url}/ (the dashboard; log in with the cluster token, the config below holds it)`,
           `  Redis:  ${redisUrl.replace(/\/\/:[^@]*@/, '//')}${opts.redis ? '' : ' (its password is in the config below)'}`,
           `  Nodes:  ${names.join(', ') || 'none'} (${opts.runtime} runtime; state under ${nodesDir})`,
           ...(opts.mount === false || !count ? [] : [`  Files:  ${resolve(dir, opts.mount)} (the unified filesystem; each node's export directory is .oswalk/nodes/<node>/export)`]),

@@ -18,6 +18,8 @@ export interface ControlPlaneConfig {
   defaultImage?: string;
   /** Unique id of this control-plane process (leader lease holder). */
   id: string;
+  /** Whether the web dashboard is served at / (routes/dashboard.ts). */
+  dashboard?: boolean;
   /** What signs node certificates, and for how long they last; absent: nodes get none. */
   nodeCa?: { ca: ClusterCa; lifetimeMs: number };
 }

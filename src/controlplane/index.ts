@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
   ca?: ClusterCa;
   /** How long a node certificate lasts (default NODE_CERT_LIFETIME_MS); nodes renew at two thirds. */
   nodeCertLifetimeMs?: number;
+  /** Serve the web dashboard at / (default true). */
+  dashboard?: boolean;
   /**
    * Where the API's certificate and key are kept: with the CA that signed it (`ca`), the control
    * plane renews it there two thirds into its life and serves the new one without a restart.
@@ -70,6 +72,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000,
       ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
       id,
+      dashboard: opts.dashboard ?? true,
       ...(opts.ca && opts.tls !== 'insecure-http' ? { nodeCa: { ca: opts.ca, lifetimeMs: opts.nodeCertLifetimeMs ?? NODE_CERT_LIFETIME_MS } } : {}),
     },
   };

@@ -16,6 +16,9 @@ import { nodeRoutes } from './routes/nodes.js';
 import { objectRoutes } from './routes/objects.js';
 import { statusRoutes } from './routes/status.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { sessionRoutes } from './routes/session.js';
+import { findSession } from '../state/sessions.js';
 
 /**
  * How the API is served: HTTPS with a certificate, or plain HTTP only when asked for by that
@@ -28,8 +31,13 @@ export async function buildControlPlane(ctx: ControlPlaneContext, tls: ApiTransp
   const cluster = clusterTokenOnly(ctx.config.token);
   // The cluster token is checked first, in this process; a user token costs one HGET.
   const authenticate = async (token: string): Promise<Caller | undefined> => cluster(token) ?? await findToken(ctx.redis, ctx.ks, token);
+  // A dashboard session stands for the token it was made with (routes/session.ts).
+  const session = async (id: string): Promise<Caller | undefined> => {
+    const s = await findSession(ctx.redis, ctx.ks, id);
+    return s && { name: s.name, role: s.role };
+  };
   const app = createHttpServer({
-    log: ctx.log, registry: ctx.registry, authenticate,
+    log: ctx.log, registry: ctx.registry, authenticate, ...(ctx.config.dashboard ? { session } : {}),
     // Read from Redis at each request a node makes as itself (renewals, few): no window here.
     ...(tls === 'insecure-http' ? {} : { tls, revoked: (serial: string) => isRevoked(ctx.redis, ctx.ks, serial) }),
   });
@@ -57,6 +65,10 @@ export async function buildControlPlane(ctx: ControlPlaneContext, tls: ApiTransp
   await app.register(statusRoutes, { ctx });
   await app.register(fsRoutes, { ctx });
   await app.register(tokenRoutes, { ctx });
+  if (ctx.config.dashboard) {
+    await app.register(sessionRoutes, { ctx, authenticate });
+    await app.register(dashboardRoutes, { ctx });
+  }
   await app.register(objectRoutes, {
     ctx,
     // Node manifests change what the scheduler sees of registered nodes. Applied (or deleted)

@@ -40,6 +40,7 @@
  * | nodecerts:<node>            | zset   | serial (lowercase hex, no leading zeros) → notAfter (ms) of each node certificate issued to the node and not yet expired nor revoked (src/state/certs.ts) |
  * | certs:revoked               | hash   | serial → JSON {node, notAfter, revokedAt, by} of each node certificate revoked before its end; dropped once expired, by the next revocation |
  * | certs:seq                   | string | counter bumped by every change of certs:revoked: agents poll it each second and read the list again when it moves |
+ * | session:<sha256 of its id>  | string | a dashboard session (src/state/sessions.ts): JSON {name, role, tokenHash ('' for the cluster token)}, expiring (PX) with the session |
  * | audit                       | stream | the audit log: every change made through the API and every request refused for its token, {token (name), role, method, path, status, from} (MAXLEN ~100k) |
  *
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
@@ -119,6 +120,7 @@ export interface Keyspace {
   nodeCerts(node: string): string;
   revokedCerts: string;
   revokedCertsSeq: string;
+  session(idHash: string): string;
   audit: string;
 }
 
@@ -176,6 +178,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     nodeCerts: (node) => `${prefix}nodecerts:${node}`,
     revokedCerts: `${prefix}certs:revoked`,
     revokedCertsSeq: `${prefix}certs:seq`,
+    session: (idHash) => `${prefix}session:${idHash}`,
     audit: `${prefix}audit`,
   };
 }

@@ -39,6 +39,8 @@ declare module 'fastify' {
      * clients), not a bearer token: what a node does as itself (renewing that certificate).
      */
     nodeCertificate?: true;
+    /** Anyone may call it: the dashboard's page and files, and logging in and out. */
+    public?: true;
   }
   interface FastifyRequest {
     /** Set once the request's token is known (null on the public routes). */
@@ -61,6 +63,35 @@ export interface HttpServerOptions {
    * revocation list): refused then at the routes that take one, as an expired one is.
    */
   revoked?: (serial: string) => boolean | Promise<boolean>;
+  /**
+   * Who a dashboard session belongs to (SESSION_COOKIE's value), or undefined when it is not
+   * live: a request without a bearer token may carry the cookie instead. Without it, only
+   * bearer tokens count.
+   */
+  session?: (id: string) => Caller | undefined | Promise<Caller | undefined>;
+}
+
+/** The dashboard's session cookie: HttpOnly and SameSite=Strict (see sessionCookie). */
+export const SESSION_COOKIE = 'oswalk_session';
+
+/**
+ * The value of one cookie of a Cookie header. By hand, not a cookie library: the only cookie
+ * read is ours, whose value (base64url) needs no decoding.
+ */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * The origin a request was addressed to (its scheme and Host), which a browser's Origin header
+ * must equal for a write made with the session cookie: a page of another site cannot make one.
+ */
+export function requestOrigin(req: { protocol: string; headers: { host?: string } }): string {
+  return `${req.protocol}://${req.headers.host ?? ''}`;
 }
 
 function secretMatches(expected: string, token: string): boolean {
@@ -132,7 +163,13 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
   // Decided by the route matched, not by the path as sent: the router decodes %76 to v.
   app.decorateRequest('caller', null);
   app.addHook('onRequest', async (req, reply) => {
-    if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
+    // What every answer carries, the dashboard's included: no sniffing a JSON body into a page,
+    // no framing (clickjacking a drain button), no address of the cluster in another site's logs.
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    if (opts.tls) reply.header('strict-transport-security', 'max-age=31536000');
+    if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '') || req.routeOptions.config.public) return;
     if (req.routeOptions.config.nodeCertificate) {
       const peer = certifiedNode(req.socket);
       if (!peer) return reply.code(401).send({ error: 'Unauthorized', code: 'Unauthorized', message: 'this route takes a node certificate of the cluster CA, presented as the TLS client certificate' });
@@ -145,7 +182,14 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       return;
     }
     const header = req.headers.authorization;
-    const caller = header?.startsWith('Bearer ') ? await opts.authenticate(header.slice(7)) : undefined;
+    const sessionId = header === undefined && opts.session ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
+    const caller = header?.startsWith('Bearer ') ? await opts.authenticate(header.slice(7))
+      : sessionId ? await opts.session!(sessionId) : undefined;
+    if (sessionId && caller && neededRole(req.method, {}) !== 'read-only' && req.headers.origin !== requestOrigin(req)) {
+      // A browser sends the cookie with a form another site posts here (SameSite=Strict stops
+      // most, not all: a sibling subdomain is same-site); it also sends where that came from.
+      return reply.code(403).send({ error: 'Forbidden', code: 'Forbidden', message: `a change made with the dashboard's session must come from its own page (Origin ${requestOrigin(req)}, not ${req.headers.origin ?? 'none'})` });
+    }
     if (!caller) {
       return reply.code(401).send({ error: 'Unauthorized', code: 'Unauthorized', message: 'a valid bearer token is required; this one is missing, unknown, revoked or expired (oswalk cluster init prints the cluster token, an admin makes others with oswalk token create; set OSWALK_TOKEN or --token)' });
     }

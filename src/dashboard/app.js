@@ -1,0 +1,350 @@
+// The OS Walk dashboard: one page over the same /v1 API as the CLI, logged in with a session
+// cookie (the token is sent once, to POST /v1/session, and kept nowhere in the page), kept live
+// by the server-sent events of GET /v1/events. Plain JavaScript, no framework and no build step:
+// the whole page is three small files. Every value that comes from the cluster (a job's name, a
+// label, a log line) goes into the page as text (append/textContent), never as HTML.
+
+const $ = (id) => document.getElementById(id);
+
+/** An element with attributes, listeners (on*) and children; strings become text nodes. */
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === false || v === null) continue;
+    if (k === 'class') el.className = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+class LoggedOut extends Error {}
+
+/** A /v1 call; a 401 shows the login form. Errors carry the API's own message. */
+async function api(method, path, body) {
+  const res = await fetch(path, {
+    method, credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 401 && path !== '/v1/session') {
+    loggedOut();
+    throw new LoggedOut();
+  }
+  const text = await res.text();
+  let data;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    data = undefined;
+  }
+  if (!res.ok) throw Object.assign(new Error(data?.message ?? `${method} ${path}: HTTP ${res.status}`), { status: res.status });
+  return data;
+}
+
+const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+function bytes(n) {
+  if (!Number.isFinite(n)) return '–';
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
+}
+const cpus = (n) => (Number.isFinite(n) ? (Math.round(n * 100) / 100).toString() : '–');
+const when = (t) => (t ? new Date(t).toLocaleString() : '–');
+
+/** Terminal escapes and other control characters shown as their Unicode pictures (␛[31m), not acted on. */
+const visible = (s) => s.replace(/[\x00-\x08\x0b-\x1f]/g, (c) => String.fromCharCode(0x2400 + c.charCodeAt(0))).replace(/\x7f/g, '\u2421');
+
+// ---- the session ------------------------------------------------------------------------------
+
+let events;
+let cluster;
+let leave = () => {};
+
+function loggedOut() {
+  events?.close();
+  events = undefined;
+  leave();
+  for (const id of ['nav', 'who', 'logout', 'live', 'view']) $(id).hidden = true;
+  $('login').hidden = false;
+  $('token').focus();
+}
+
+async function loggedIn(me) {
+  $('login').hidden = true;
+  $('who').textContent = `${me.name} (${me.role})`;
+  for (const id of ['nav', 'who', 'logout', 'live', 'view']) $(id).hidden = false;
+  connect();
+  route();
+}
+
+$('login').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = $('token');
+  $('login-error').textContent = '';
+  try {
+    const me = await api('POST', '/v1/session', { token: input.value });
+    input.value = '';
+    await loggedIn(me);
+  } catch (err) {
+    $('login-error').textContent = err.status === 401 ? 'That token is unknown, revoked or expired.' : err.message;
+  }
+});
+
+$('logout').addEventListener('click', async () => {
+  await api('DELETE', '/v1/session').catch(() => undefined);
+  loggedOut();
+});
+
+/** The live stream; the browser reconnects by itself, and a 401 (session over) shows the login. */
+function connect() {
+  events?.close();
+  const live = $('live');
+  live.textContent = 'connecting…';
+  events = new EventSource('/v1/events');
+  events.addEventListener('open', () => { live.textContent = 'live'; live.classList.remove('down'); });
+  events.addEventListener('cluster', (e) => {
+    cluster = JSON.parse(e.data);
+    live.textContent = `live · ${new Date(cluster.at).toLocaleTimeString()}`;
+    current?.update?.();
+  });
+  events.addEventListener('error', async () => {
+    live.textContent = 'reconnecting…';
+    live.classList.add('down');
+    // EventSource gives up on an answer that is not a stream (401): ask why, then try again.
+    if (events?.readyState === EventSource.CLOSED) {
+      try {
+        await api('GET', '/v1/session');
+        setTimeout(() => { if (events?.readyState === EventSource.CLOSED) connect(); }, 1000);
+      } catch (err) {
+        if (err.status === 401) return loggedOut();
+        // The control plane is away (restarting): try again, as EventSource would.
+        if (events) setTimeout(connect, 1000);
+      }
+    }
+  });
+}
+
+// ---- pages ------------------------------------------------------------------------------------
+
+let current;
+
+function route() {
+  leave();
+  leave = () => {};
+  const [page, id] = location.hash.replace(/^#\/?/, '').split('/');
+  const name = ['overview', 'nodes', 'jobs'].includes(page) ? page : 'overview';
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.dataset.page === name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const view = $('view');
+  view.replaceChildren();
+  current = name === 'jobs' && id ? jobPage(view, decodeURIComponent(id)) : { overview: overviewPage, nodes: nodesPage, jobs: jobsPage }[name](view);
+  current.update?.();
+}
+window.addEventListener('hashchange', () => { if (!$('view').hidden) route(); });
+
+function card(title, ...body) {
+  return h('div', { class: 'card' }, h('h2', {}, title), ...body);
+}
+function bar(used, total) {
+  const pct = total > 0 ? Math.min(100, Math.round((used / total) * 100)) : 0;
+  const fill = h('span');
+  // Through the CSSOM: the Content-Security-Policy allows no inline style attribute.
+  fill.style.width = `${pct}%`;
+  return h('div', { class: 'bar', role: 'img', 'aria-label': `${pct} % used` }, fill);
+}
+
+function overviewPage(view) {
+  const cards = h('div', { class: 'cards' });
+  view.append(h('h1', {}, 'Overview'), cards);
+  return {
+    update() {
+      if (!cluster) return;
+      const nodes = cluster.nodes;
+      const by = (s) => nodes.filter((n) => n.status === s).length;
+      const up = nodes.filter((n) => n.status !== 'down');
+      const total = up.reduce((a, n) => a + (n.cpus ?? 0), 0);
+      const used = up.reduce((a, n) => a + (n.usedCpus ?? 0), 0);
+      const mem = up.reduce((a, n) => a + (n.memoryBytes ?? 0), 0);
+      const memUsed = up.reduce((a, n) => a + (n.memoryUsedBytes ?? 0), 0);
+      const jobs = cluster.jobs ?? {};
+      const s = cluster.storage;
+      cards.replaceChildren(
+        card('Nodes', h('div', { class: 'big', id: 'nodes-ready' }, `${by('ready')} ready`), h('div', {}, `${by('down')} down · ${by('draining')} draining`)),
+        card('CPUs', h('div', { class: 'big' }, `${cpus(used)} / ${cpus(total)} used`), bar(used, total), h('div', { class: 'muted' }, `${cpus(total - used)} free`)),
+        card('Memory', h('div', { class: 'big' }, `${bytes(memUsed)} / ${bytes(mem)}`), bar(memUsed, mem), h('div', { class: 'muted' }, `${bytes(mem - memUsed)} free`)),
+        card('Jobs', h('div', { class: 'big', id: 'jobs-running' }, `${jobs.running ?? 0} running`),
+          h('div', {}, ['pending', 'succeeded', 'failed', 'cancelled', 'retrying'].filter((k) => jobs[k]).map((k) => `${jobs[k]} ${k}`).join(' · ') || 'none other')),
+        card('Files', s
+          ? h('div', {}, h('div', { class: 'big' }, `${s.manifests} contents`), `${bytes(s.bytes)} · ${s.underFiles} short of copies · ${s.lostFiles} lost`)
+          : h('div', { class: 'muted' }, 'no replication pass yet')),
+        card('Store and cache', h('div', {}, nodes.map((n) => h('div', {}, `${n.name}: ${bytes(n.storeBytes ?? NaN)} store, ${bytes(n.cacheBytes ?? NaN)} cache${n.translateBacklog ? `, ${n.translateBacklog} to translate` : ''}`)))),
+        card('Leader', h('div', {}, cluster.leader ?? 'none (no control plane schedules now)')),
+      );
+    },
+  };
+}
+
+function nodesPage(view) {
+  const body = h('tbody');
+  view.append(h('h1', {}, 'Nodes'), h('p', { id: 'node-error', class: 'error', role: 'alert' }), h('div', { class: 'table-wrap' }, h('table', {},
+    h('thead', {}, h('tr', {}, ['Name', 'Status', 'Runtime', 'CPUs used', 'Load', 'Memory', 'Jobs', 'Labels', 'Export directory', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    body)));
+  const rows = new Map();
+  const act = async (node, what) => {
+    $('node-error').textContent = '';
+    try {
+      await api('POST', `/v1/nodes/${encodeURIComponent(node)}/${what}`);
+    } catch (err) {
+      if (!(err instanceof LoggedOut)) $('node-error').textContent = `${what} ${node}: ${err.message}`;
+    }
+  };
+  return {
+    update() {
+      if (!cluster) return;
+      const seen = new Set();
+      for (const n of cluster.nodes) {
+        seen.add(n.name);
+        let r = rows.get(n.name);
+        if (!r) {
+          // A row keeps its buttons across updates: focus stays where the keyboard put it.
+          const drain = h('button', { type: 'button', onclick: () => act(n.name, 'drain') }, 'Drain');
+          const uncordon = h('button', { type: 'button', onclick: () => act(n.name, 'uncordon') }, 'Uncordon');
+          r = { tr: h('tr', { 'data-node': n.name }), cells: Array.from({ length: 9 }, () => h('td')), drain, uncordon };
+          r.tr.append(...r.cells, h('td', {}, h('div', { class: 'actions' }, drain, uncordon)));
+          rows.set(n.name, r);
+          body.append(r.tr);
+        }
+        const text = [n.name, n.status, n.runtime, `${cpus(n.usedCpus ?? 0)} / ${cpus(n.cpus)}`, cpus(n.load1), `${bytes(n.memoryUsedBytes)} / ${bytes(n.memoryBytes)}`,
+          String(n.runningJobs ?? 0), Object.entries(n.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', '), n.exportDir];
+        text.forEach((t, i) => { if (r.cells[i].textContent !== t) r.cells[i].textContent = t; });
+        r.cells[1].className = `state-${n.status}`;
+        r.drain.disabled = n.status !== 'ready';
+        r.uncordon.disabled = n.status !== 'draining';
+      }
+      for (const [name, r] of rows) if (!seen.has(name)) { r.tr.remove(); rows.delete(name); }
+    },
+  };
+}
+
+const JOB_STATES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
+
+function jobsPage(view) {
+  const state = h('select', { id: 'job-state', 'aria-label': 'state' }, h('option', { value: '' }, 'every state'), JOB_STATES.map((s) => h('option', { value: s }, s)));
+  const name = h('input', { id: 'job-name', type: 'search', placeholder: 'name contains', 'aria-label': 'name contains' });
+  const body = h('tbody');
+  const note = h('p', { class: 'muted' });
+  view.append(h('h1', {}, 'Jobs'), h('div', { class: 'filters' }, state, name), h('div', { class: 'table-wrap' }, h('table', {},
+    h('thead', {}, h('tr', {}, ['Name', 'State', 'Node', 'Attempt', 'Exit', 'Created', 'Why it waits'].map((t) => h('th', { scope: 'col' }, t)))), body)), note);
+  let asked = 0;
+  const update = async () => {
+    const n = ++asked;
+    const q = new URLSearchParams({ limit: '100' });
+    if (state.value) q.set('state', state.value);
+    let items;
+    try {
+      ({ items } = await api('GET', `/v1/jobs?${q}`));
+    } catch {
+      return;
+    }
+    if (n !== asked) return;
+    const want = name.value.trim();
+    const shown = want ? items.filter((j) => j.name.includes(want)) : items;
+    body.replaceChildren(...shown.map((j) => h('tr', { 'data-job': j.id },
+      h('td', {}, h('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.name)),
+      h('td', { class: `state-${j.state}` }, j.state), h('td', {}, j.node ?? j.lastNode ?? ''), h('td', {}, String(j.attempt)),
+      h('td', {}, j.exitCode === undefined || j.exitCode === null ? '' : String(j.exitCode)), h('td', {}, when(j.createdAt)), h('td', {}, j.waitReason ?? ''))));
+    note.textContent = items.length === 100 ? 'The newest 100 jobs of this filter.' : `${shown.length} job(s).`;
+  };
+  state.addEventListener('change', update);
+  name.addEventListener('input', update);
+  return { update };
+}
+
+function jobPage(view, id) {
+  const fields = h('dl', { class: 'fields' });
+  const cancel = h('button', { type: 'button', id: 'cancel' }, 'Cancel');
+  const error = h('p', { class: 'error', role: 'alert' });
+  const title = h('h1', {}, `Job ${id}`);
+  const log = h('pre', { id: 'log', 'aria-label': 'output', tabindex: '0' });
+  const spec = h('pre', { id: 'spec' });
+  view.append(h('p', {}, h('a', { href: '#/jobs' }, '← Jobs')), title, h('div', { class: 'actions' }, cancel), error, fields,
+    h('h2', {}, 'Output'), log, h('h2', {}, 'Spec'), spec);
+  cancel.addEventListener('click', async () => {
+    error.textContent = '';
+    try {
+      await api('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
+      update();
+    } catch (err) {
+      if (!(err instanceof LoggedOut)) error.textContent = err.message;
+    }
+  });
+  const abort = new AbortController();
+  leave = () => abort.abort();
+  let lastId = '0';
+  let ended = false;
+  const decoder = new TextDecoder();
+  const show = (line) => {
+    lastId = line.id;
+    if (line.t === 'end') {
+      ended = true;
+      let end;
+      try { end = JSON.parse(line.text); } catch { end = undefined; }
+      log.append(h('span', { class: 'sys' }, end ? `— ${end.state}${end.exitCode !== null ? `, exit code ${end.exitCode}` : ''}${end.signal ? `, ${end.signal}` : ''}${end.message ? `: ${end.message}` : ''}\n` : `— ended\n`));
+      return;
+    }
+    const text = line.text ?? (line.b64 ? decoder.decode(Uint8Array.from(atob(line.b64), (c) => c.charCodeAt(0))) : '');
+    log.append(h('span', { class: line.t === 'err' ? 'err' : line.t === 'sys' ? 'sys' : undefined }, visible(text)));
+  };
+  // Followed live; a break (a control plane restarting) follows again from the last line seen.
+  (async () => {
+    while (!abort.signal.aborted && !ended) {
+      try {
+        const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}/logs?follow=1&after=${encodeURIComponent(lastId)}`, { signal: abort.signal, credentials: 'same-origin' });
+        if (res.status === 401) return loggedOut();
+        if (!res.ok) { error.textContent = (await res.json().catch(() => ({}))).message ?? `HTTP ${res.status}`; return; }
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i;
+          while ((i = buf.indexOf('\n')) >= 0) {
+            const raw = buf.slice(0, i);
+            buf = buf.slice(i + 1);
+            if (raw) show(JSON.parse(raw));
+          }
+        }
+      } catch {
+        if (abort.signal.aborted) return;
+      }
+      if (!ended) await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  const update = async () => {
+    let j;
+    try {
+      j = await api('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+    } catch (err) {
+      if (!(err instanceof LoggedOut)) error.textContent = err.message;
+      return;
+    }
+    title.textContent = `Job ${j.name}`;
+    const rows = [['ID', j.id], ['State', j.state], ['Why it waits', j.waitReason || ''], ['Node', j.node ?? j.lastNode ?? ''], ['Attempt', String(j.attempt)],
+      ['Exit code', j.exitCode === undefined || j.exitCode === null ? '' : String(j.exitCode)], ['Message', j.message ?? ''],
+      ['Created', when(j.createdAt)], ['Started', when(j.startedAt)], ['Finished', when(j.finishedAt)]];
+    fields.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-field': k }, v)]));
+    const s = JSON.stringify(j.spec, null, 2);
+    if (spec.textContent !== s) spec.textContent = s;
+    cancel.disabled = ['succeeded', 'failed', 'cancelled'].includes(j.state);
+  };
+  return { update };
+}
+
+// ---- start ------------------------------------------------------------------------------------
+
+api('GET', '/v1/session').then(loggedIn, loggedOut);

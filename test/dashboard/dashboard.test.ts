@@ -1,0 +1,163 @@
+/**
+ * The web dashboard in a real browser (Debian's Chromium, driven by playwright-core) against an
+ * `oswalk up` cluster of two nodes: log in with the cluster token (a wrong one refused), see the
+ * nodes, watch a job started from the CLI appear, run and finish without a reload and follow its
+ * output, cancel a job, drain and uncordon a node, log out. Output that carries HTML or terminal
+ * escapes is shown as text; the token is in no URL and no storage of the page; the session
+ * cookie is HttpOnly and SameSite=Strict; a write from another origin is refused with it.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+
+/** Debian's Chromium (apt-get install chromium); the set-up installs it for the tests. */
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? undefined : `no browser at ${CHROMIUM} (apt-get install chromium)`;
+if (skip) process.stderr.write(`\n!!!!! DASHBOARD TEST SKIPPED: ${skip} !!!!!\n\n`);
+
+/** One HTTPS request with a cookie and an Origin of the test's choosing (what another site's page would send). */
+function post(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers, rejectUnauthorized: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+describe('the web dashboard, in Chromium', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'oswalk-dashboard-'));
+  let up: Awaited<ReturnType<typeof startOswalk>> | undefined;
+  let api = '';
+  let token = '';
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  /** Every error the page printed or threw: there must be none. */
+  const problems: string[] = [];
+  const cli = (...args: string[]) => oswalk(args, { cwd: dir, env: { OSWALK_API: '', OSWALK_TOKEN: '' } });
+
+  before(async () => {
+    up = await startOswalk(['up', '--dir', dir, '--nodes', '2'], /Try: .*\n/, { cwd: dir, timeoutMs: 90_000 });
+    const cfg = JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8')) as { api: string; token: string };
+    api = cfg.api;
+    token = cfg.token;
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    // The cluster CA is not the browser's: this test is of the page, TLS is tested elsewhere.
+    context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (up) assert.equal(await stopChild(up.child, 'SIGINT'), 0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the page with a Content-Security-Policy and security headers; a wrong token is refused', async () => {
+    const res = await page.goto(`${api}/`);
+    const headers = res!.headers();
+    assert.match(headers['content-security-policy'], /default-src 'none'; script-src 'self'/);
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.equal(headers['x-frame-options'], 'DENY');
+    await page.fill('#token', 'not-the-token');
+    await page.click('form#login button');
+    await page.waitForSelector('#login-error:has-text("unknown, revoked or expired")');
+    assert.equal(await page.isVisible('#nav'), false);
+    // The refusal above is the page's own message, not a console error of a failed fetch.
+    problems.splice(0);
+  });
+
+  it('logs in with the cluster token, which lands in no URL and no storage: the session is an HttpOnly, SameSite=Strict cookie', async () => {
+    await page.fill('#token', token);
+    await page.click('form#login button');
+    await page.waitForSelector('#nodes-ready:has-text("2 ready")', { timeout: 10_000 });
+    assert.equal(await page.inputValue('#token'), '');
+    assert.ok(!page.url().includes(token));
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    assert.ok(!stored.includes(token), 'the token is in the page\'s storage');
+    assert.equal(await page.evaluate(() => document.cookie), '', 'the session cookie is not readable by the page');
+    const [cookie] = await context.cookies();
+    assert.equal(cookie.name, 'oswalk_session');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Strict');
+    assert.equal(cookie.secure, true);
+    assert.match(await page.textContent('#who') ?? '', /cluster-token \(admin\)/);
+  });
+
+  it('refuses a write made with the session cookie from another origin', async () => {
+    const [cookie] = await context.cookies();
+    const headers = { cookie: `${cookie.name}=${cookie.value}` };
+    assert.equal(await post(`${api}/v1/nodes/node2/drain`, { ...headers, origin: 'https://evil.example' }), 403);
+    assert.equal(await post(`${api}/v1/nodes/node2/drain`, headers), 403, 'without an Origin');
+    assert.equal((await cli('get', 'nodes', '-o', 'json')).stdout.includes('draining'), false);
+  });
+
+  it('drains and uncordons a node from the Nodes page, each shown live', async () => {
+    await page.click('nav a[data-page="nodes"]');
+    const row = page.locator('tr[data-node="node2"]');
+    await row.locator('td', { hasText: 'ready' }).first().waitFor();
+    await row.getByRole('button', { name: 'Drain' }).click();
+    await row.locator('td.state-draining').waitFor({ timeout: 3000 });
+    assert.match((await cli('get', 'nodes')).stdout, /node2\s+draining/);
+    await row.getByRole('button', { name: 'Uncordon' }).click();
+    await row.locator('td.state-ready').waitFor({ timeout: 3000 });
+  });
+
+  it('shows a job started from the CLI appear, run and finish without a reload, and its output live, as text', async () => {
+    await page.click('nav a[data-page="jobs"]');
+    // HTML and a terminal escape in the output: shown as characters, never run or rendered.
+    const script = 'echo "<script>window.pwned=1</script><img src=x onerror=window.pwned=2>"; printf "\\033[31mred\\033[0m\\n"; sleep 2; echo done';
+    const started = await cli('run', '--detach', '--name', 'web-visible', '--', 'sh', '-c', script);
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.stdout.trim();
+    const row = page.locator(`tr[data-job="${id}"]`);
+    await row.waitFor({ timeout: 3000 });
+    await row.locator('td.state-succeeded').waitFor({ timeout: 20_000 });
+    await row.getByRole('link', { name: 'web-visible' }).click();
+    await page.waitForSelector('#log:has-text("— succeeded, exit code 0")', { timeout: 10_000 });
+    const log = await page.textContent('#log');
+    assert.ok(log?.includes('<script>window.pwned=1</script><img src=x onerror=window.pwned=2>'), log ?? '');
+    assert.ok(log?.includes('\u241b[31mred\u241b[0m'), `the escape is shown as ␛: ${log}`);
+    assert.equal(await page.locator('#log img, #log script').count(), 0);
+    assert.equal(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
+    assert.equal(await page.textContent('dd[data-field="Exit code"]'), '0');
+  });
+
+  it('follows a running job\'s output as it comes, and cancels it', async () => {
+    const started = await cli('run', '--detach', '--name', 'web-cancel', '--', 'sh', '-c', 'echo first; sleep 2; echo second; sleep 60');
+    assert.equal(started.code, 0, started.stderr);
+    const id = started.stdout.trim();
+    await page.goto(`${api}/#/jobs/${id}`);
+    await page.waitForSelector('#log:has-text("first")', { timeout: 20_000 });
+    await page.waitForSelector('#log:has-text("second")', { timeout: 10_000 });
+    await page.click('#cancel');
+    await page.waitForSelector('dd[data-field="State"]:has-text("cancelled")', { timeout: 15_000 });
+    await page.waitForSelector('#log:has-text("— cancelled")', { timeout: 10_000 });
+    assert.equal(await page.isDisabled('#cancel'), true);
+  });
+
+  it('logs out: the session ends on the server, and the page asks for the token again', async () => {
+    const [cookie] = await context.cookies();
+    await page.click('#logout');
+    await page.waitForSelector('form#login:visible');
+    const status = await new Promise<number>((resolve, reject) => {
+      request(`${api}/v1/status`, { headers: { cookie: `${cookie.name}=${cookie.value}` }, rejectUnauthorized: false }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      }).once('error', reject).end();
+    });
+    assert.equal(status, 401);
+    assert.deepEqual(problems, [], 'the page logged no errors');
+  });
+});
