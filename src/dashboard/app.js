@@ -39,7 +39,7 @@ async function api(method, path, body) {
   } catch {
     data = undefined;
   }
-  if (!res.ok) throw Object.assign(new Error(data?.message ?? `${method} ${path}: HTTP ${res.status}`), { status: res.status });
+  if (!res.ok) throw Object.assign(new Error(data?.message ?? `${method} ${path}: HTTP ${res.status}`), { status: res.status, body: data });
   return data;
 }
 
@@ -115,10 +115,9 @@ function connect() {
     // EventSource gives up on an answer that is not a stream (401): ask why, then try again.
     if (events?.readyState === EventSource.CLOSED) {
       try {
-        await api('GET', '/v1/session');
+        if (!(await api('GET', '/v1/session')).loggedIn) return loggedOut();
         setTimeout(() => { if (events?.readyState === EventSource.CLOSED) connect(); }, 1000);
-      } catch (err) {
-        if (err.status === 401) return loggedOut();
+      } catch {
         // The control plane is away (restarting): try again, as EventSource would.
         if (events) setTimeout(connect, 1000);
       }
@@ -134,14 +133,14 @@ function route() {
   leave();
   leave = () => {};
   const [page, id] = location.hash.replace(/^#\/?/, '').split('/');
-  const name = ['overview', 'nodes', 'jobs'].includes(page) ? page : 'overview';
+  const name = ['overview', 'nodes', 'jobs', 'apply'].includes(page) ? page : 'overview';
   for (const a of document.querySelectorAll('nav a')) {
     if (a.dataset.page === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   const view = $('view');
   view.replaceChildren();
-  current = name === 'jobs' && id ? jobPage(view, decodeURIComponent(id)) : { overview: overviewPage, nodes: nodesPage, jobs: jobsPage }[name](view);
+  current = name === 'jobs' && id ? jobPage(view, decodeURIComponent(id)) : { overview: overviewPage, nodes: nodesPage, jobs: jobsPage, apply: applyPage }[name](view);
   current.update?.();
 }
 window.addEventListener('hashchange', () => { if (!$('view').hidden) route(); });
@@ -345,6 +344,51 @@ function jobPage(view, id) {
   return { update };
 }
 
+function applyPage(view) {
+  const text = h('textarea', { id: 'yaml', rows: '16', spellcheck: 'false', 'aria-label': 'manifests (YAML)',
+    placeholder: 'apiVersion: oswalk.dev/v1\nkind: Job\nmetadata:\n  name: hello\nspec:\n  command: ["echo", "hello"]' });
+  const file = h('input', { type: 'file', id: 'yaml-file', accept: '.yaml,.yml,text/yaml', 'aria-label': 'upload a manifest file' });
+  const dry = h('button', { type: 'button', id: 'dry-run' }, 'Dry run');
+  const apply = h('button', { type: 'button', id: 'apply', class: 'primary' }, 'Apply');
+  const result = h('div', { id: 'apply-result', role: 'status' });
+  view.append(h('h1', {}, 'Apply'), h('p', { class: 'muted' }, 'Paste or upload manifests (Job, Service, Node, Mount). A dry run says what would be created or changed; nothing is applied until Apply, and a refused manifest applies nothing.'),
+    text, h('div', { class: 'actions' }, file, dry, apply), result);
+  let source = 'dashboard';
+  file.addEventListener('change', async () => {
+    const f = file.files?.[0];
+    if (!f) return;
+    text.value = await f.text();
+    source = f.name;
+  });
+  text.addEventListener('input', () => { source = 'dashboard'; });
+  const send = async (dryRun) => {
+    result.replaceChildren();
+    dry.disabled = apply.disabled = true;
+    try {
+      const { items } = await api('POST', '/v1/apply', { source, yaml: text.value, dryRun });
+      result.append(h('ul', { class: 'applied' }, items.map((o) => h('li', {}, `${o.kind.toLowerCase()}/${o.name} ${o.result}${dryRun ? ' (dry run)' : ''}`))));
+      if (dryRun && items.some((o) => o.result === 'configured')) result.append(h('p', { class: 'muted' }, '"configured": its spec changes; oswalk diff -f FILE shows how.'));
+    } catch (err) {
+      if (err instanceof LoggedOut) return;
+      result.append(h('p', { class: 'error', role: 'alert' }, err.message));
+      // The line at fault, with the lines around it, as the CLI points at it.
+      if (err.body?.line) {
+        const lines = text.value.split('\n');
+        const at = err.body.line;
+        result.append(h('pre', { class: 'excerpt' }, lines.slice(Math.max(0, at - 3), at + 2).map((l, i) => {
+          const n = Math.max(1, at - 2) + i;
+          return h('span', { class: n === at ? 'err' : undefined }, `${String(n).padStart(4)} | ${l}\n`);
+        })));
+      }
+    } finally {
+      dry.disabled = apply.disabled = false;
+    }
+  };
+  dry.addEventListener('click', () => send(true));
+  apply.addEventListener('click', () => send(false));
+  return {};
+}
+
 // ---- start ------------------------------------------------------------------------------------
 
-api('GET', '/v1/session').then(loggedIn, loggedOut);
+api('GET', '/v1/session').then((me) => (me.loggedIn ? loggedIn(me) : loggedOut()), loggedOut);

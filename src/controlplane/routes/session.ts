@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { CLUSTER_TOKEN_NAME } from '../../api/roles.js';
-import { createSession, endSession } from '../../state/sessions.js';
+import { createSession, endSession, findSession } from '../../state/sessions.js';
 import { cookieValue, HttpError, requestOrigin, SESSION_COOKIE, type Caller, type HttpServer } from '../../util/http.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -39,10 +39,17 @@ export async function sessionRoutes(app: HttpServer, { ctx, authenticate }: { ct
     return { name: caller.name, role: caller.role };
   });
 
-  // Who the page is logged in as (it shows the name, and the login form on a 401).
+  // Who the page is logged in as, if anyone: 200 either way, so a page opened without a session
+  // (which then shows the login form) logs no failed request in the browser's console.
   app.get('/v1/session', {
-    schema: { response: { 200: Type.Object({ name: Type.String(), role: Type.String() }) } },
-  }, async (req) => ({ name: req.caller!.name, role: req.caller!.role }));
+    config: { public: true },
+    schema: { response: { 200: Type.Object({ loggedIn: Type.Boolean(), name: Type.Optional(Type.String()), role: Type.Optional(Type.String()) }) } },
+  }, async (req, reply) => {
+    reply.header('cache-control', 'no-store');
+    const id = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    const s = id ? await findSession(ctx.redis, ctx.ks, id) : undefined;
+    return s ? { loggedIn: true, name: s.name, role: s.role } : { loggedIn: false };
+  });
 
   // Public: a session that already expired still clears its cookie.
   app.delete('/v1/session', { config: { public: true } }, async (req, reply) => {
