@@ -133,14 +133,14 @@ function route() {
   leave();
   leave = () => {};
   const [page, id] = location.hash.replace(/^#\/?/, '').split('/');
-  const name = ['overview', 'nodes', 'jobs', 'apply'].includes(page) ? page : 'overview';
+  const name = ['overview', 'nodes', 'jobs', 'services', 'apply'].includes(page) ? page : 'overview';
   for (const a of document.querySelectorAll('nav a')) {
     if (a.dataset.page === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   const view = $('view');
   view.replaceChildren();
-  current = name === 'jobs' && id ? jobPage(view, decodeURIComponent(id)) : { overview: overviewPage, nodes: nodesPage, jobs: jobsPage, apply: applyPage }[name](view);
+  current = name === 'jobs' && id ? jobPage(view, decodeURIComponent(id)) : { overview: overviewPage, nodes: nodesPage, jobs: jobsPage, services: servicesPage, apply: applyPage }[name](view);
   current.update?.();
 }
 window.addEventListener('hashchange', () => { if (!$('view').hidden) route(); });
@@ -340,6 +340,40 @@ function jobPage(view, id) {
     const s = JSON.stringify(j.spec, null, 2);
     if (spec.textContent !== s) spec.textContent = s;
     cancel.disabled = ['succeeded', 'failed', 'cancelled'].includes(j.state);
+  };
+  return { update };
+}
+
+/** As `oswalk get services` counts them: replicas running of those wanted, and how often the replicas now in place were started again. */
+function servicesPage(view) {
+  const body = h('tbody');
+  const note = h('p', { class: 'muted' });
+  view.append(h('h1', {}, 'Services'), h('div', { class: 'table-wrap' }, h('table', {},
+    h('thead', {}, h('tr', {}, ['Name', 'Ready', 'Phase', 'Restarts', 'Runtime', 'Labels'].map((t) => h('th', { scope: 'col' }, t)))), body)), note);
+  let asked = 0;
+  const update = async () => {
+    const n = ++asked;
+    let rows;
+    try {
+      const { items } = await api('GET', '/v1/objects/Service');
+      rows = await Promise.all(items.map(async (svc) => {
+        const [st, jobs] = await Promise.all([
+          api('GET', `/v1/owners/Service/${encodeURIComponent(svc.metadata.name)}`).catch(() => undefined),
+          api('GET', `/v1/jobs?${new URLSearchParams({ owner: `Service/${svc.metadata.name}`, limit: '1000' })}`),
+        ]);
+        const live = jobs.items.filter((j) => !['succeeded', 'failed', 'cancelled'].includes(j.state));
+        return { svc, phase: st?.phase ?? 'Pending', ready: live.filter((j) => j.state === 'running').length, restarts: live.reduce((a, j) => a + Math.max(0, j.attempt - 1), 0) };
+      }));
+    } catch {
+      return;
+    }
+    if (n !== asked) return;
+    body.replaceChildren(...rows.map(({ svc, phase, ready, restarts }) => h('tr', { 'data-service': svc.metadata.name },
+      h('td', {}, svc.metadata.name),
+      h('td', { class: ready === svc.spec.replicas ? 'state-running' : 'state-pending' }, `${ready}/${svc.spec.replicas}`),
+      h('td', {}, phase), h('td', {}, String(restarts)), h('td', {}, svc.spec.runtime ?? ''),
+      h('td', {}, Object.entries(svc.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ')))));
+    note.textContent = rows.length ? '' : 'No Service is applied (Apply one, or oswalk apply -f).';
   };
   return { update };
 }

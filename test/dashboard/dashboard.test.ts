@@ -172,6 +172,23 @@ describe('the web dashboard, in Chromium', { skip }, () => {
     assert.match((await cli('get', 'jobs', '--owner', 'Job/web-apply')).stdout, /web-apply/);
   });
 
+  it('shows a Service\'s replicas running, and their restarts as they end', async () => {
+    // Each replica ends after 3 s (exit 1), and the Service starts it again.
+    const svc = ['apiVersion: oswalk.dev/v1', 'kind: Service', 'metadata:', '  name: web-svc', '  labels:', '    app: web', 'spec:', '  runtime: process',
+      '  command: ["sh", "-c", "sleep 3; exit 1"]', '  replicas: 2', '  restartPolicy: Always', '  resources:', '    cpus: 100m', ''].join('\n');
+    await page.click('nav a[data-page="apply"]');
+    await page.fill('#yaml', svc);
+    await page.click('#apply');
+    await page.waitForSelector('#apply-result li:has-text("service/web-svc created")');
+    await page.click('nav a[data-page="services"]');
+    const row = page.locator('tr[data-service="web-svc"]');
+    await row.locator('td', { hasText: '2/2' }).waitFor({ timeout: 20_000 });
+    assert.match(await row.textContent() ?? '', /app=web/);
+    // The replicas in place were started again (each attempt after the first): as oswalk get services counts.
+    await row.locator('td:nth-child(4)', { hasText: /^[1-9]/ }).waitFor({ timeout: 20_000 });
+    assert.equal((await cli('delete', 'service', 'web-svc')).code, 0);
+  });
+
   it('logs out: the session ends on the server, and the page asks for the token again', async () => {
     const [cookie] = await context.cookies();
     await page.click('#logout');
