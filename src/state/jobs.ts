@@ -458,11 +458,12 @@ export interface SchedulerSnapshot {
 }
 
 /**
- * Nodes with what is reserved on each, and the ids at the head of the pending queue, in
- * one round trip (schedulerView-1.lua, read-only).
+ * The ids at the head of the pending queue and, when there are any, nodes with what is
+ * reserved on each: every node, or (`which` 'room') only those with a free CPU, in one round
+ * trip (schedulerView-1.lua, read-only).
  */
-export async function schedulerView(redis: Redis, ks: Keyspace, count: number): Promise<{ nodes: SchedulerSnapshot['nodes']; ids: string[] }> {
-  const [rawNodes, ids] = await runScript<[[string[], string[]][], string[]]>(redis, 'schedulerView', [ks.nodes], [ks.prefix, count]);
+export async function schedulerView(redis: Redis, ks: Keyspace, count: number, which: 'all' | 'room' = 'all'): Promise<{ nodes: SchedulerSnapshot['nodes']; ids: string[] }> {
+  const [rawNodes, ids] = await runScript<[[string[], string[]][], string[]]>(redis, 'schedulerView', [ks.nodes], [ks.prefix, count, which]);
   const nodes = rawNodes.map(([flat, [mc, mem, jobs]]) => {
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]] = flat[i + 1];

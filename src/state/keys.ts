@@ -12,6 +12,7 @@
  * | nodes                       | set    | names of every node that ever registered |
  * | node:<name>                 | hash   | the node record (see NodeRecord in types.ts; `removing`/`removingSince` while `oswalk node remove` runs) |
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
+ * | nodes:room                  | zset   | node that can take a job now (ready, its mount up) → its free milliCPUs (capacity less reservations); kept by every step that changes those (lua/include/room.lua) |
  * | cluster                     | hash   | id (random, set by the first agent or control plane: marks what this cluster creates on a host), nodeTimeoutMs (the leading monitor's) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
@@ -75,6 +76,7 @@ export interface Keyspace {
   prefix: string;
   objects(kind: string): string;
   nodes: string;
+  nodesRoom: string;
   node(name: string): string;
   heartbeats: string;
   cluster: string;
@@ -132,6 +134,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     prefix,
     objects: (kind) => `${prefix}obj:${kind}`,
     nodes: `${prefix}nodes`,
+    nodesRoom: `${prefix}nodes:room`,
     node: (name) => `${prefix}node:${name}`,
     heartbeats: `${prefix}heartbeats`,
     cluster: `${prefix}cluster`,

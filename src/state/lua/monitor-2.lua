@@ -32,6 +32,7 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout
   if rec[1] ~= 'down' and now - tonumber(rec[2] or 0) > tonumber(rec[3] or 0) then
     -- Its jobs are requeued below: it runs none that count.
     redis.call('HSET', nk, 'status', 'down', 'runningJobs', 0)
+    indexRoom(P, name)
     table.insert(down, name)
     for _, id in ipairs(nodeJobIds(name)) do
       lose(id, 'node ' .. name .. ' went down')

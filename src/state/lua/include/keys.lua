@@ -13,6 +13,7 @@ local K = {
   heartbeats = P .. 'heartbeats',
   cluster = P .. 'cluster',
   nodes = P .. 'nodes',
+  room = P .. 'nodes:room',
   schedWake = P .. 'wake:scheduler',
 }
 local function jobKey(id) return P .. 'job:' .. id end
