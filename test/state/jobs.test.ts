@@ -247,6 +247,19 @@ describe('job state scripts', () => {
     assert.deepEqual(await room(), {}, 'down nodes have none');
   });
 
+  it('sweeps the nodes a slice per monitor pass, making the room index good on the way', async () => {
+    const { ks } = await setup();
+    for (let i = 2; i <= 250; i++) await registerNode(db.redis, ks, reg(`n${i}`));
+    // As a cluster that ran before the index existed.
+    await db.redis.del(ks.nodesRoom);
+    let passes = 0;
+    while ((await db.redis.zcard(ks.nodesRoom)) < 250) {
+      await monitorStep(db.redis, ks, 1e12);
+      assert.ok(++passes <= 6, `the whole index within a few passes (${await db.redis.zcard(ks.nodesRoom)} after ${passes})`);
+    }
+    assert.ok(passes >= 2, 'a pass reads a slice, not every node');
+  });
+
   it('requeues a job whose lease expired', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);

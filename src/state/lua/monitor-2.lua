@@ -3,7 +3,8 @@
    1. a node whose last heartbeat is older than the timeout (and than the timeout its agent was
       last told, which it fences its jobs by: see heartbeat-3.lua) is marked down, and each
       job scheduled or running there is requeued (or ends, if it was being cancelled);
-   2. a running job whose lease expired is requeued (its agent stopped renewing);
+   2. a running job whose lease expired is requeued (its agent stopped renewing), looked for on
+      a slice of the nodes each pass, which also has their room index (include/room.lua) made good;
    3. a delayed job whose backoff has passed becomes pending again;
    4. ids of finished jobs whose records expired (RETENTION_MS) leave the listing index;
    5. a terminal session (jobs:tty) that no client has followed for its grace period is hung
@@ -40,7 +41,14 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout
   end
 end
 
-for _, name in ipairs(redis.call('SMEMBERS', K.nodes)) do
+-- Leases and the room index, a slice of the nodes a pass (an SSCAN cursor kept in the cluster
+-- hash): a pass costs the same with 10 nodes or 10,000, and a sweep of all takes nodes /
+-- SWEEP_NODES passes. A node that stops altogether is found above, all at once; what the sweep
+-- finds is a job whose agent lives on but stopped renewing it, whose lease is far longer.
+local SWEEP_NODES = 100
+local scan = redis.call('SSCAN', K.nodes, redis.call('HGET', KEYS[2], 'sweepCursor') or '0', 'COUNT', SWEEP_NODES)
+redis.call('HSET', KEYS[2], 'sweepCursor', scan[1])
+for _, name in ipairs(scan[2]) do
   local lk = nodeLeasesKey(name)
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', lk, '-inf', now, 'LIMIT', 0, limit)) do
     if redis.call('HGET', jobKey(id), 'state') == 'running' then
@@ -49,6 +57,8 @@ for _, name in ipairs(redis.call('SMEMBERS', K.nodes)) do
       redis.call('ZREM', lk, id)
     end
   end
+  -- The index heals here: a cluster that ran without it gets it, a change it missed is caught.
+  indexRoom(P, name)
 end
 
 local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, limit)
