@@ -28,6 +28,7 @@ import { CpuMeter, type CpuUse } from './cpu-meter.js';
 import { JobRunner } from './runner.js';
 import type { Runtime } from './runtime/types.js';
 import { safeName } from './runtime/common.js';
+import { longTimeout } from '../util/timers.js';
 
 export interface AgentOptions {
   /** Node name (DNS-label-like), unique in the cluster. */
@@ -165,14 +166,13 @@ async function join(controlPlanes: string[], token: string, node: string, csr: s
  * the time left (at least 5 s, at most a minute), and logged as a warning each time.
  */
 function renewNodeCertificate(o: { controlPlanes: string[]; ca: TrustedCa | undefined; stateDir: string; first: NodeTls; log: Logger; installed(t: NodeTls): void }): { stop(): void } {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: { clear(): void } | undefined;
   let stopped = false;
   // Each attempt asks the next control plane of the list: one that is down delays a renewal by a retry.
   let asked = 0;
   const schedule = (issuedAt: number, current: NodeTls) => {
     const due = issuedAt + (current.notAfter - issuedAt) * 2 / 3;
-    timer = setTimeout(() => void attempt(current), Math.max(0, due - Date.now()));
-    timer.unref();
+    timer = longTimeout(() => void attempt(current), due - Date.now(), { unref: true });
   };
   const attempt = async (current: NodeTls) => {
     if (stopped) return;
@@ -190,17 +190,14 @@ function renewNodeCertificate(o: { controlPlanes: string[]; ca: TrustedCa | unde
     } catch (err) {
       const retryMs = Math.min(60_000, Math.max(5000, (current.notAfter - Date.now()) / 10));
       o.log.warn({ err: (err as Error).message, notAfter: new Date(current.notAfter).toISOString(), retryInMs: retryMs }, 'renewing the node certificate failed; trying again');
-      if (!stopped) {
-        timer = setTimeout(() => void attempt(current), retryMs);
-        timer.unref();
-      }
+      if (!stopped) timer = longTimeout(() => void attempt(current), retryMs, { unref: true });
     }
   };
   schedule(Date.now(), o.first);
   return {
     stop() {
       stopped = true;
-      clearTimeout(timer);
+      timer?.clear();
     },
   };
 }

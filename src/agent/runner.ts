@@ -11,6 +11,7 @@ import { duplicateRedis, type Redis } from '../state/redis.js';
 import { monotonicMs, type NodeFence } from './fence.js';
 import { milliCpus } from '../api/jobs.js';
 import type { JobCpuTime } from './cpu-meter.js';
+import { longTimeout } from '../util/timers.js';
 
 export interface RunnerOptions {
   redis: Redis;
@@ -385,17 +386,4 @@ export class JobRunner {
     this.durations.observe({ outcome }, seconds);
     this.ended.inc({ outcome });
   }
-}
-
-/** The longest delay setTimeout takes; past it, it waits 1 ms instead (about 24.8 days). */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-/** setTimeout for any delay: a deadline of 30 days must not fire at once. */
-export function longTimeout(fn: () => void, ms: number): { clear(): void } {
-  let timer: NodeJS.Timeout;
-  const arm = (left: number): void => {
-    timer = setTimeout(() => (left > MAX_TIMEOUT_MS ? arm(left - MAX_TIMEOUT_MS) : fn()), Math.min(left, MAX_TIMEOUT_MS));
-  };
-  arm(ms);
-  return { clear: () => clearTimeout(timer) };
 }

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from '../util/log.js';
 import type { ClusterCa, KeyPairFiles } from '../util/pki.js';
+import { longTimeout } from '../util/timers.js';
 
 /**
  * Renews the API's own certificate two thirds into its life, as nodes renew theirs, for the same
@@ -12,13 +13,12 @@ import type { ClusterCa, KeyPairFiles } from '../util/pki.js';
  * logged as a warning each time.
  */
 export function renewApiCertificate(o: { server: TlsServer; ca: ClusterCa; files: KeyPairFiles; cert: string; log: Logger }): { stop(): void } {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: { clear(): void } | undefined;
   let stopped = false;
   const schedule = async (current: string, inMs?: number) => {
     const { renewalDue } = await import('../util/pki.js');
     if (stopped) return;
-    timer = setTimeout(() => void attempt(current), inMs ?? Math.max(0, renewalDue(current) - Date.now()));
-    timer.unref();
+    timer = longTimeout(() => void attempt(current), inMs ?? renewalDue(current) - Date.now(), { unref: true });
   };
   const attempt = async (current: string) => {
     if (stopped) return;
@@ -39,7 +39,7 @@ export function renewApiCertificate(o: { server: TlsServer; ca: ClusterCa; files
   return {
     stop() {
       stopped = true;
-      clearTimeout(timer);
+      timer?.clear();
     },
   };
 }

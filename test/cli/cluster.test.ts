@@ -233,6 +233,9 @@ describe('oswalk CLI: cluster init, up, status', () => {
     } finally {
       assert.equal(await stopChild(up.child, 'SIGINT'), 0);
     }
+    // No process of the cluster printed a Node warning: a TimeoutOverflowWarning once meant the
+    // control plane and every agent renewed their certificates in a loop.
+    assert.doesNotMatch(up.output(), /\w+Warning: /);
     assert.ok(!existsSync(userConfig), 'the user\'s config names no stopped cluster');
     assert.ok(existsSync(join(upDir, '.oswalk', 'redis', 'appendonlydir')));
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');

@@ -218,7 +218,8 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     const dry = await oswalk(['apply', '-f', a, '-f', b2, '--dry-run']);
     assert.equal(dry.code, 1);
     assert.match(dry.stderr, /multi-b\.yaml|b2\.yaml/);
-    assert.equal((await oswalk(['apply', '-f', a, '--dry-run'])).stdout, 'job/multi-a created (server dry run)\n');
+    const dryA = await oswalk(['apply', '-f', a, '--dry-run']);
+    assert.equal(dryA.stdout, 'job/multi-a created (server dry run)\n', dryA.stderr);
     assert.equal((await oswalk(['apply', '-f', a, '-f', b2, '--dry-run', 'client'])).stdout, '2 file(s) valid (client dry run): nothing applied\n');
     const refused = await oswalk(['apply', '-f', a, '-f', b2]);
     assert.equal(refused.code, 1);

@@ -83,7 +83,7 @@ describe('compose cluster end to end', { skip }, () => {
     }
     return j.length > 0 && j.every((x) => x.state === 'succeeded') ? j : undefined;
   });
-  const logsOf = (service: string) => run('docker', ['logs', '--tail', '40', containerOf(service)]);
+  const logsOf = (service: string) => run('docker', ['logs', '--tail', '60', containerOf(service)]);
   /**
    * The cluster's id, which labels its job containers (oswalk.cluster): another cluster on this
    * host (the user's, another test's) has an agent-1 too, and its containers are not ours.
@@ -324,7 +324,22 @@ describe('compose cluster end to end', { skip }, () => {
     assert.ok(diedAt < Date.parse(done.startedAt!), `the job container of the killed agent died (${diedAt - killedAt} ms) before the next attempt started (${Date.parse(done.startedAt!) - killedAt} ms)`);
     // Back up, the agent rejoins and removes the job container its killed self left behind.
     composeRun('start', victim);
-    await waitFor(`${victim} ready again`, 90_000, () => (status().find((n) => n.name === victim)?.status === 'ready' ? true : undefined));
+    // What the agent said across its restarts, and what Docker and the cluster say of it.
+    const restartReport = () => {
+      const st = run('docker', ['inspect', '-f', '{{json .State}} restarts={{.RestartCount}}', agent]);
+      const nodes = run('docker', ['exec', cp, 'oswalk', 'get', 'nodes']);
+      return `--- docker state\n${st.stdout}${st.stderr}\n--- oswalk get nodes\n${nodes.stdout}${nodes.stderr}\n--- ${victim}\n${logsOf(victim).stdout}${logsOf(victim).stderr}\n--- control-plane\n${logsOf('control-plane').stdout}`;
+    };
+    const startedAt = Date.now();
+    // Usually 10 to 30 s here (a container start, a join, the FS process's mount); the bound is
+    // for a loaded machine, and a slow restart is reported below either way.
+    await waitFor(`${victim} ready again`, 240_000, () => (status().find((n) => n.name === victim)?.status === 'ready' ? true : undefined))
+      .catch((err: Error) => {
+        throw new Error(`${err.message}\n${restartReport()}`);
+      });
+    const restartMs = Date.now() - startedAt;
+    t.diagnostic(`${victim} was ready again ${restartMs} ms after its container started`);
+    if (restartMs > 60_000) t.diagnostic(`a slow restart:\n${restartReport()}`);
     await waitFor(`${victim}'s orphaned job container removed`, 60_000, () =>
       jobContainers(`oswalk.node=${victim}`, `oswalk.job=${running.id}`).length === 0 ? true : undefined);
   });
