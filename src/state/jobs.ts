@@ -289,10 +289,16 @@ export interface MonitorResult {
   hungUp: string[];
 }
 
+/**
+ * Finished jobs kept at most (besides the 7 days each is kept): past it the oldest ends go first.
+ * At about 2.3 KB a record that is 2.3 GB of Redis (BENCHMARKS.md, the thousand-node section).
+ */
+export const MAX_FINISHED_JOBS = 1_000_000;
+
 /** One node-monitor pass (see monitor-2.lua); nodeTimeoutMs becomes the cluster's. */
-export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now?: number, limit = 1000): Promise<MonitorResult> {
+export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now?: number, limit = 1000, maxFinished = MAX_FINISHED_JOBS): Promise<MonitorResult> {
   const [nodesDown, requeued, promoted, hungUp] = await runScript<[string[], number, number, string[]]>(redis, 'monitor', [ks.heartbeats, ks.cluster], [
-    ks.prefix, now ?? '', nodeTimeoutMs, limit,
+    ks.prefix, now ?? '', nodeTimeoutMs, limit, maxFinished,
   ]);
   return { nodesDown, requeued, promoted, hungUp };
 }

@@ -22,6 +22,7 @@
  * | jobs:tty                    | set    | ids of terminal sessions (spec.tty) not yet seen ended, which the monitor watches for their client |
  * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data}, {w: "ROWS COLS"} then {eof: 1}; kept whole up to STDIN_REPLAY_BYTES so every attempt reads it from the start, past that trimmed as the job reads (job fields stdinBytes, stdinRead, stdinPiped: job-streams.ts) |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
+ * | jobs:done                   | zset   | finished job id → when it ended (ms): the monitor deletes the oldest records past MAX_FINISHED_JOBS (jobs.ts), and drops ids older than their 7-day expiry |
  * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |
  * | jobs:delayed                | zset   | job id waiting out a retry backoff → time (ms) it may be pending again |
  * | jobs:seq                    | string | submit sequence counter (age order within a priority) |
@@ -87,6 +88,7 @@ export interface Keyspace {
   jobClient(id: string): string;
   jobsTty: string;
   jobsAll: string;
+  jobsDone: string;
   jobsPending: string;
   jobsDelayed: string;
   jobsResults: string;
@@ -145,6 +147,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     jobClient: (id) => `${prefix}jobclient:${id}`,
     jobsTty: `${prefix}jobs:tty`,
     jobsAll: `${prefix}jobs:all`,
+    jobsDone: `${prefix}jobs:done`,
     jobsPending: `${prefix}jobs:pending`,
     jobsDelayed: `${prefix}jobs:delayed`,
     jobsResults: `${prefix}jobs:results`,

@@ -260,6 +260,22 @@ describe('job state scripts', () => {
     assert.ok(passes >= 2, 'a pass reads a slice, not every node');
   });
 
+  it('keeps at most so many finished jobs: the monitor deletes the oldest ends first, and leaves the others alone', async () => {
+    const { ks, epoch } = await setup();
+    const ended: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await running(ks, epoch);
+      await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }, undefined, Date.now() + i);
+      ended.push(c.id);
+    }
+    const [waiting] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    assert.equal(await db.redis.zcard(ks.jobsDone), 4);
+    await monitorStep(db.redis, ks, 1e12, undefined, 1000, 2);
+    assert.deepEqual(await Promise.all(ended.map(async (id) => (await getJob(db.redis, ks, id))?.state)), [undefined, undefined, 'succeeded', 'succeeded']);
+    assert.deepEqual((await listJobs(db.redis, ks)).map((j) => j.id).sort(), [ended[2], ended[3], waiting].sort());
+    assert.equal(await db.redis.zcard(ks.jobsDone), 2);
+  });
+
   it('requeues a job whose lease expired', async () => {
     const { ks, epoch } = await setup();
     const c = await running(ks, epoch);

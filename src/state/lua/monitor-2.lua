@@ -6,13 +6,16 @@
    2. a running job whose lease expired is requeued (its agent stopped renewing), looked for on
       a slice of the nodes each pass, which also has their room index (include/room.lua) made good;
    3. a delayed job whose backoff has passed becomes pending again;
-   4. ids of finished jobs whose records expired (RETENTION_MS) leave the listing index;
+   4. ids of finished jobs whose records expired (RETENTION_MS) leave the listing index, and past
+      the most finished jobs kept the oldest ends go at once (a count bound as well as a time bound:
+      at thousands of jobs a second, 7 days of records would not fit in any Redis);
    5. a terminal session (jobs:tty) that no client has followed for its grace period is hung
       up: cancelled, which its agent does with SIGHUP, as sshd does when its connection goes.
   Requeueing takes a new fencing token, so the old holder's late result is refused.
   The timeout becomes the cluster's (cluster hash), which heartbeats hand to the agents.
   KEYS[1] heartbeats zset, KEYS[2] cluster hash
-  ARGV[1] prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] node timeout (ms), ARGV[4] most jobs to move per kind
+  ARGV[1] prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] node timeout (ms), ARGV[4] most jobs to move per kind,
+  ARGV[5] most finished jobs kept
   Returns {nodes marked down (list), jobs requeued, jobs promoted, sessions hung up (list)}
 ]]
 -- @include clock
@@ -75,6 +78,19 @@ if promoted > 0 then wake(K.schedWake) end
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', K.all, '-inf', now - RETENTION_MS, 'LIMIT', 0, limit)) do
   if redis.call('EXISTS', jobKey(id)) == 0 then redis.call('ZREM', K.all, id) end
+end
+redis.call('ZREMRANGEBYSCORE', K.done, '-inf', now - RETENTION_MS)
+local over = redis.call('ZCARD', K.done) - tonumber(ARGV[5])
+if over > 0 then
+  local oldest = redis.call('ZPOPMIN', K.done, math.min(over, limit))
+  for i = 1, #oldest, 2 do
+    local id = oldest[i]
+    local state = redis.call('HGET', jobKey(id), 'state')
+    if not state or TERMINAL[state] then
+      redis.call('DEL', jobKey(id), logKey(id), logSizesKey(id), stdinKey(id))
+      redis.call('ZREM', K.all, id)
+    end
+  end
 end
 
 local hungUp = {}

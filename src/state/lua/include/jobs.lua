@@ -138,6 +138,7 @@ local function finish(id, state, exitCode, message, now, f, signal)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
   redis.call('PEXPIRE', logSizesKey(id), RETENTION_MS)
   redis.call('PEXPIRE', stdinKey(id), RETENTION_MS)
+  redis.call('ZADD', K.done, now, id)
 end
 
 -- Numbers from the counter at `key`, taken `block` at a time with one INCRBY. Numbers left

@@ -3,6 +3,7 @@
 local P = ARGV[1]
 local K = {
   all = P .. 'jobs:all',
+  done = P .. 'jobs:done',
   pending = P .. 'jobs:pending',
   delayed = P .. 'jobs:delayed',
   seq = P .. 'jobs:seq',
