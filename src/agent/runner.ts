@@ -48,6 +48,12 @@ type StopReason = 'cancel' | 'move' | 'deadline' | 'lost' | 'shutdown';
 
 /** How often the agent looks whether the node's fence has passed. */
 const FENCE_CHECK_MS = 200;
+/**
+ * How often an idle agent claims without a wake-up. Every placement wakes the node in the same
+ * step (placeJobs-1.lua), so this only catches a wake-up lost with a failover; a claim each
+ * second from every idle node cost Redis as much as the heartbeats did.
+ */
+const CLAIM_POLL_MS = 10_000;
 /** Most reports one call carries. */
 const REPORT_BATCH = 256;
 /** Report calls on their way at once: the next batch forms while Redis works on one. */
@@ -166,6 +172,7 @@ export class JobRunner {
   private async claimLoop(): Promise<void> {
     const batch = this.o.claimBatch ?? 256;
     let more = true;
+    let claimedAt = -Infinity;
     while (!this.stopped) {
       try {
         const stopKey = this.o.ks.nodeStopWake(this.o.node);
@@ -174,13 +181,19 @@ export class JobRunner {
         // A job here must stop (cancel, drain): the lease renewal says which.
         if (woke?.[0] === stopKey) await this.renew();
         if (this.o.canRun && !this.o.canRun()) {
+          // What was placed meanwhile is claimed as soon as the node can run it.
+          claimedAt = -Infinity;
           more = false;
           continue;
         }
+        if (!more && !woke && monotonicMs() - claimedAt < CLAIM_POLL_MS) continue;
         const sent = monotonicMs();
+        claimedAt = sent;
         const claimed = await claimJobs(this.o.redis, this.o.ks, this.o.node, this.o.epoch(), batch, this.o.leaseMs);
         if (!claimed) {
           more = false;
+          // Claimed again each second until the registration is current.
+          claimedAt = -Infinity;
           this.o.onStaleEpoch();
           await new Promise((r) => setTimeout(r, 200));
           continue;
@@ -190,7 +203,8 @@ export class JobRunner {
       } catch (err) {
         if (this.stopped) break;
         this.o.log.warn({ err }, 'claim failed; retrying');
-        more = false;
+        // The wake-up that led here is spent: the claim is tried again, not left to the poll.
+        more = true;
         await new Promise((r) => setTimeout(r, 500));
       }
     }

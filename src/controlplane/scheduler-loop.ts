@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { schedule, type GroupLimits, type SchedJob, type SchedNode, type Strategy } from '../scheduler/index.js';
 import type { Keyspace } from '../state/keys.js';
-import { pendingIds, pendingJobs, placeJobs, schedulerView, type PendingJob, type Plan } from '../state/jobs.js';
+import { pendingIds, pendingJobs, placeJobs, schedulerView, type PendingJob, type Plan, type SchedulerSnapshot } from '../state/jobs.js';
 import type { Logger } from '../util/log.js';
 import { duplicateRedis, type Redis } from '../state/redis.js';
 
@@ -23,6 +23,9 @@ export class SchedulerMemory {
   readonly reasons = new Map<string, string>();
   /** Job id → when (ms) a pass of this loop first found no place for it. */
   readonly waitingSince = new Map<string, number>();
+  /** Every node as last read (NODES_REFRESH_MS), and whether the pass after it left jobs waiting. */
+  allNodes?: { at: number; nodes: SchedulerSnapshot['nodes'] };
+  waited = false;
 
   /** Forget jobs that left the head of the queue, once the maps grow past `max`. */
   prune(current: Set<string>, max: number): void {
@@ -37,6 +40,29 @@ export class SchedulerMemory {
 const PAGE = 128;
 
 /**
+ * How old the list of every node may be when a pass leaves jobs waiting. A pass places on the
+ * nodes with room, read fresh (the room index); the others only lend the wait reasons their
+ * words ("all nodes are full", "no node is ready (2 down)"), and reading all of them on every
+ * pass would cost a pass O(nodes) however few it can place.
+ */
+const NODES_REFRESH_MS = 1000;
+
+/**
+ * The nodes a pass schedules on: those with room, fresh from `view`, and the others from the
+ * last list of every node, each counted full (the room index says it has no free CPU, or it
+ * cannot take jobs), read again first when it is stale and the last pass left jobs waiting.
+ */
+async function passNodes(redis: Redis, ks: Keyspace, view: SchedulerSnapshot['nodes'], memory: SchedulerMemory): Promise<SchedulerSnapshot['nodes']> {
+  const now = Date.now();
+  if (!memory.allNodes || (memory.waited && now - memory.allNodes.at >= NODES_REFRESH_MS)) {
+    memory.allNodes = { at: now, nodes: (await schedulerView(redis, ks, 1, 'all')).nodes };
+  }
+  const merged = new Map(memory.allNodes.nodes.map((n) => [n.name, { ...n, allocated: { ...n.allocated, milliCpus: Math.max(n.allocated.milliCpus, Math.round(n.cpus * 1000)) } }]));
+  for (const n of view) merged.set(n.name, n);
+  return [...merged.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
  * One pass: nodes → pages of the queue → plan → apply. A pass costs what it can place, not
  * the length of the queue: it stops reading once no ready node has room for the smallest
  * job seen, so thousands of queued jobs behind a full cluster are not re-read per completion.
@@ -44,9 +70,9 @@ const PAGE = 128;
  * and whether the queue holds more than the pass looked at.
  */
 export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strategy, batch: number, memory = new SchedulerMemory()): Promise<{ placed: number; waiting: number; longestWaitMs: number; full: boolean }> {
-  const view = await schedulerView(redis, ks, Math.min(PAGE, batch));
+  const view = await schedulerView(redis, ks, Math.min(PAGE, batch), 'room');
   if (!view.ids.length) return { placed: 0, waiting: 0, longestWaitMs: 0, full: false };
-  const snapNodes = view.nodes;
+  const snapNodes = await passNodes(redis, ks, view.nodes, memory);
   let ids = view.ids;
   const first = await pendingJobs(redis, ks, ids, memory.jobs);
   const nodes: SchedNode[] = snapNodes.map((n) => ({
@@ -103,6 +129,7 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
     memory.reasons.delete(p.jobId);
     memory.waitingSince.delete(p.jobId);
   }
+  memory.waited = plan.waiting.length > 0;
   memory.prune(seen, 4 * batch);
   return { placed, waiting: plan.waiting.length, longestWaitMs: now - oldest, full: offset >= batch };
 }

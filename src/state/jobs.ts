@@ -289,10 +289,16 @@ export interface MonitorResult {
   hungUp: string[];
 }
 
+/**
+ * Finished jobs kept at most (besides the 7 days each is kept): past it the oldest ends go first.
+ * At about 2.3 KB a record that is 2.3 GB of Redis (BENCHMARKS.md, the thousand-node section).
+ */
+export const MAX_FINISHED_JOBS = 1_000_000;
+
 /** One node-monitor pass (see monitor-2.lua); nodeTimeoutMs becomes the cluster's. */
-export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now?: number, limit = 1000): Promise<MonitorResult> {
+export async function monitorStep(redis: Redis, ks: Keyspace, nodeTimeoutMs: number, now?: number, limit = 1000, maxFinished = MAX_FINISHED_JOBS): Promise<MonitorResult> {
   const [nodesDown, requeued, promoted, hungUp] = await runScript<[string[], number, number, string[]]>(redis, 'monitor', [ks.heartbeats, ks.cluster], [
-    ks.prefix, now ?? '', nodeTimeoutMs, limit,
+    ks.prefix, now ?? '', nodeTimeoutMs, limit, maxFinished,
   ]);
   return { nodesDown, requeued, promoted, hungUp };
 }
@@ -458,11 +464,12 @@ export interface SchedulerSnapshot {
 }
 
 /**
- * Nodes with what is reserved on each, and the ids at the head of the pending queue, in
- * one round trip (schedulerView-1.lua, read-only).
+ * The ids at the head of the pending queue and, when there are any, nodes with what is
+ * reserved on each: every node, or (`which` 'room') only those with a free CPU, in one round
+ * trip (schedulerView-1.lua, read-only).
  */
-export async function schedulerView(redis: Redis, ks: Keyspace, count: number): Promise<{ nodes: SchedulerSnapshot['nodes']; ids: string[] }> {
-  const [rawNodes, ids] = await runScript<[[string[], string[]][], string[]]>(redis, 'schedulerView', [ks.nodes], [ks.prefix, count]);
+export async function schedulerView(redis: Redis, ks: Keyspace, count: number, which: 'all' | 'room' = 'all'): Promise<{ nodes: SchedulerSnapshot['nodes']; ids: string[] }> {
+  const [rawNodes, ids] = await runScript<[[string[], string[]][], string[]]>(redis, 'schedulerView', [ks.nodes], [ks.prefix, count, which]);
   const nodes = rawNodes.map(([flat, [mc, mem, jobs]]) => {
     const h: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) h[flat[i]] = flat[i + 1];

@@ -12,7 +12,8 @@
  * | nodes                       | set    | names of every node that ever registered |
  * | node:<name>                 | hash   | the node record (see NodeRecord in types.ts; `removing`/`removingSince` while `oswalk node remove` runs) |
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
- * | cluster                     | hash   | id (random, set by the first agent or control plane: marks what this cluster creates on a host), nodeTimeoutMs (the leading monitor's) |
+ * | nodes:room                  | zset   | node that can take a job now (ready, its mount up) → its free milliCPUs (capacity less reservations); kept by every step that changes those (lua/include/room.lua) |
+ * | cluster                     | hash   | id (random, set by the first agent or control plane: marks what this cluster creates on a host), nodeTimeoutMs (the leading monitor's), sweepCursor (where the monitor's sweep of the nodes is: monitor-2.lua) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
  * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept); the end line only for a job someone followed (field follow of its record) |
@@ -21,6 +22,7 @@
  * | jobs:tty                    | set    | ids of terminal sessions (spec.tty) not yet seen ended, which the monitor watches for their client |
  * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data}, {w: "ROWS COLS"} then {eof: 1}; kept whole up to STDIN_REPLAY_BYTES so every attempt reads it from the start, past that trimmed as the job reads (job fields stdinBytes, stdinRead, stdinPiped: job-streams.ts) |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
+ * | jobs:done                   | zset   | finished job id → when it ended (ms): the monitor deletes the oldest records past MAX_FINISHED_JOBS (jobs.ts), and drops ids older than their 7-day expiry |
  * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |
  * | jobs:delayed                | zset   | job id waiting out a retry backoff → time (ms) it may be pending again |
  * | jobs:seq                    | string | submit sequence counter (age order within a priority) |
@@ -76,6 +78,7 @@ export interface Keyspace {
   prefix: string;
   objects(kind: string): string;
   nodes: string;
+  nodesRoom: string;
   node(name: string): string;
   heartbeats: string;
   cluster: string;
@@ -86,6 +89,7 @@ export interface Keyspace {
   jobClient(id: string): string;
   jobsTty: string;
   jobsAll: string;
+  jobsDone: string;
   jobsPending: string;
   jobsDelayed: string;
   jobsResults: string;
@@ -134,6 +138,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     prefix,
     objects: (kind) => `${prefix}obj:${kind}`,
     nodes: `${prefix}nodes`,
+    nodesRoom: `${prefix}nodes:room`,
     node: (name) => `${prefix}node:${name}`,
     heartbeats: `${prefix}heartbeats`,
     cluster: `${prefix}cluster`,
@@ -144,6 +149,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     jobClient: (id) => `${prefix}jobclient:${id}`,
     jobsTty: `${prefix}jobs:tty`,
     jobsAll: `${prefix}jobs:all`,
+    jobsDone: `${prefix}jobs:done`,
     jobsPending: `${prefix}jobs:pending`,
     jobsDelayed: `${prefix}jobs:delayed`,
     jobsResults: `${prefix}jobs:results`,

@@ -77,7 +77,7 @@ export async function listNodes(redis: Redis, ks: Keyspace): Promise<NodeRecord[
  */
 export async function setNodeStatus(redis: Redis, ks: Keyspace, name: string, status: Exclude<NodeStatus, 'down'>): Promise<NodeStatus | undefined> {
   try {
-    return await runScript<NodeStatus>(redis, 'setNodeStatus', [ks.node(name)], [status]);
+    return await runScript<NodeStatus>(redis, 'setNodeStatus', [ks.node(name)], [status, name]);
   } catch (err) {
     if (err instanceof ScriptError && err.code === 'NONODE') return undefined;
     throw err;

@@ -9,9 +9,9 @@ import { packageRoot } from '../util/paths.js';
  * with ioredis' defineCommand, which sends EVALSHA and falls back to EVAL after a Redis
  * restart has flushed the script cache.
  *
- * A line `-- @include <name>` is replaced by src/state/lua/include/<name>.lua, so helpers
- * several scripts need (the job-state transitions) are written once; each script still
- * runs as one atomic step.
+ * A line `-- @include <name>` is replaced by src/state/lua/include/<name>.lua (whose own
+ * includes are expanded too, each file once), so helpers several scripts need (the job-state
+ * transitions) are written once; each script still runs as one atomic step.
  *
  * A script that fails answers `redis.error_reply('<CODE> <detail>')` (fail() in
  * include/fail.lua), with CODE one of the few its header lists, and nothing else: no -1, no
@@ -41,11 +41,15 @@ function scriptFiles(): ScriptFile[] {
   return files;
 }
 
-function expandIncludes(lua: string, dir: string, file: string): string {
+// An include may include others; each goes in once, where it is first named (a second
+// definition of its locals would shadow the first and split their state).
+function expandIncludes(lua: string, dir: string, file: string, seen = new Set<string>()): string {
   return lua.replace(/^-- @include ([A-Za-z0-9_-]+)\s*$/gm, (_, inc: string) => {
+    if (seen.has(inc)) return '';
+    seen.add(inc);
     const path = join(dir, 'include', `${inc}.lua`);
     if (!existsSync(path)) throw new Error(`Lua script ${join(dir, file)} includes ${inc}, but ${path} does not exist`);
-    return readFileSync(path, 'utf8');
+    return expandIncludes(readFileSync(path, 'utf8'), dir, file, seen);
   });
 }
 

@@ -474,6 +474,32 @@ describe('scheduler', () => {
     assert.ok(on(reservationsOnly, 'node1') > 0, 'by reservations alone node1 looks as empty as the others');
   });
 
+  it('ranks a few nodes per job in a large cluster, and still spreads over all of them', () => {
+    const nodes = Array.from({ length: 1000 }, (_, i) => node(`n${String(i).padStart(4, '0')}`));
+    const jobs = Array.from({ length: 2000 }, (_, i) => job(`j${i}`));
+    const t0 = performance.now();
+    const plan = schedule({ nodes, pending: jobs });
+    const ms = performance.now() - t0;
+    assert.equal(plan.placements.length, 2000);
+    const per = new Map<string, number>();
+    for (const p of plan.placements) per.set(p.node, (per.get(p.node) ?? 0) + 1);
+    assert.ok(per.size >= 900, `jobs went to ${per.size} of 1000 nodes`);
+    assert.ok(Math.max(...per.values()) <= 3, 'none piled up on a few nodes');
+    // Ranking every node for every job took 2000 × 1000 scores.
+    assert.ok(ms < 500, `${ms.toFixed(0)} ms for 2000 placements on 1000 nodes`);
+  });
+
+  it('in a large cluster, still finds the one node a job fits, ranks the nodes holding its input, and binpacks from the first', () => {
+    const nodes = Array.from({ length: 300 }, (_, i) => node(`n${String(i).padStart(3, '0')}`, { labels: i === 299 ? { gpu: 'yes' } : {} }));
+    const plan = schedule({
+      nodes,
+      pending: [job('gpu', { nodeSelector: { gpu: 'yes' } }), job('data', { input: { bytes: 100, nodes: { n150: 100 } } })],
+    });
+    assert.deepEqual(plan.placements, [{ jobId: 'gpu', node: 'n299' }, { jobId: 'data', node: 'n150' }]);
+    const packed = schedule({ nodes, pending: Array.from({ length: 8 }, (_, i) => job(`b${i}`)) }, 'binpack');
+    assert.deepEqual([...new Set(packed.placements.map((p) => p.node))], ['n000', 'n001']);
+  });
+
   it('formats CPUs and bytes for people', () => {
     assert.equal(formatCpus(1000), '1 CPU');
     assert.equal(formatCpus(2500), '2.5 CPUs');

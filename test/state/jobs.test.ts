@@ -2,10 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
-import { registerNode, type NodeRegistration } from '../../src/state/nodes.js';
+import { heartbeat, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecRequest } from '../../src/api/jobs.js';
 import { TERMINAL_STATES } from '../../src/api/job-states.js';
-import { cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs, readResults, reconcileOwner, releaseNodeJobs, renewLeases, schedulerSnapshot, submitJobs, uncordonNode } from '../../src/state/jobs.js';
+import { cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs, readResults, reconcileOwner, releaseNodeJobs, renewLeases, schedulerSnapshot, schedulerView, submitJobs, uncordonNode } from '../../src/state/jobs.js';
 import { appendLog, endEntry, followJob, readLog, waitLog, appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead, markStdinRead } from '../../src/state/job-streams.js';
 import { duplicateRedis } from '../../src/state/redis.js';
 
@@ -216,6 +216,64 @@ describe('job state scripts', () => {
     assert.equal(await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE), undefined, 'a down node claims nothing');
     assert.equal(await db.redis.hget(ks.nodeAlloc('n1'), 'milliCpus'), '0');
     assert.equal((await monitorStep(db.redis, ks, 5000, t0 + 7000)).nodesDown.length, 0, 'down once');
+  });
+
+  it('keeps the room index (nodes:room) in step with status, mount and reservations, and places from it', async () => {
+    const { ks, epoch } = await setup(2);
+    await registerNode(db.redis, ks, reg('n2', 1));
+    const room = async () => Object.fromEntries((await db.redis.zrange(ks.nodesRoom, '0', '-1', 'WITHSCORES')).flatMap((v, i, a) => (i % 2 ? [] : [[v, Number(a[i + 1])]])));
+    assert.deepEqual(await room(), { n1: 2000, n2: 1000 });
+    const c = await running(ks, epoch);
+    assert.deepEqual(await room(), { n1: 1000, n2: 1000 }, 'a placement takes room');
+    await setNodeStatus(db.redis, ks, 'n2', 'draining');
+    assert.deepEqual(await room(), { n1: 1000 }, 'a draining node has none');
+    await setNodeStatus(db.redis, ks, 'n2', 'ready');
+    assert.ok(await heartbeat(db.redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 1, mountReady: false }));
+    assert.deepEqual(await room(), { n2: 1000 }, 'nor one whose mount is down');
+    await heartbeat(db.redis, ks, 'n1', epoch, { load1: 0, memoryUsedBytes: 0, runningJobs: 1, mountReady: true });
+    // The completing agent takes the next job only when no other node has room for it.
+    const [next] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    const { next: taken } = await completeAndTake(db.redis, ks, [{ id: c.id, token: c.token, exitCode: 0, how: 'exit' }], { node: 'n1', epoch, leaseMs: LEASE, max: 10 });
+    assert.deepEqual(taken, [], 'n2 has room: left to the scheduler');
+    assert.deepEqual(await room(), { n1: 2000, n2: 1000 }, 'an end gives room back');
+    await placeJobs(db.redis, ks, { placements: [{ jobId: next, node: 'n2' }], waiting: [] });
+    assert.deepEqual(await room(), { n1: 2000, n2: 0 });
+    const snap = await schedulerView(db.redis, ks, 10, 'room');
+    assert.deepEqual(snap.ids, [], 'nothing pending: no node read');
+    await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    assert.deepEqual((await schedulerView(db.redis, ks, 10, 'room')).nodes.map((n) => n.name), ['n1'], 'only nodes with room');
+    const t0 = Number(await db.redis.hget(ks.node('n1'), 'lastHeartbeat'));
+    await monitorStep(db.redis, ks, 5000, t0 + 6000);
+    assert.deepEqual(await room(), {}, 'down nodes have none');
+  });
+
+  it('sweeps the nodes a slice per monitor pass, making the room index good on the way', async () => {
+    const { ks } = await setup();
+    for (let i = 2; i <= 250; i++) await registerNode(db.redis, ks, reg(`n${i}`));
+    // As a cluster that ran before the index existed.
+    await db.redis.del(ks.nodesRoom);
+    let passes = 0;
+    while ((await db.redis.zcard(ks.nodesRoom)) < 250) {
+      await monitorStep(db.redis, ks, 1e12);
+      assert.ok(++passes <= 6, `the whole index within a few passes (${await db.redis.zcard(ks.nodesRoom)} after ${passes})`);
+    }
+    assert.ok(passes >= 2, 'a pass reads a slice, not every node');
+  });
+
+  it('keeps at most so many finished jobs: the monitor deletes the oldest ends first, and leaves the others alone', async () => {
+    const { ks, epoch } = await setup();
+    const ended: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await running(ks, epoch);
+      await completeJob(db.redis, ks, { id: c.id, token: c.token, exitCode: 0, how: 'exit' }, undefined, Date.now() + i);
+      ended.push(c.id);
+    }
+    const [waiting] = await submitJobs(db.redis, ks, [{ spec: spec() }]);
+    assert.equal(await db.redis.zcard(ks.jobsDone), 4);
+    await monitorStep(db.redis, ks, 1e12, undefined, 1000, 2);
+    assert.deepEqual(await Promise.all(ended.map(async (id) => (await getJob(db.redis, ks, id))?.state)), [undefined, undefined, 'succeeded', 'succeeded']);
+    assert.deepEqual((await listJobs(db.redis, ks)).map((j) => j.id).sort(), [ended[2], ended[3], waiting].sort());
+    assert.equal(await db.redis.zcard(ks.jobsDone), 2);
   });
 
   it('requeues a job whose lease expired', async () => {

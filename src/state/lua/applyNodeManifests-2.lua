@@ -5,9 +5,11 @@
   Returns how many nodes were updated.
 ]]
 -- @include nodes
+-- @include room
 local n = 0
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   effectiveNode(ARGV[1] .. 'node:' .. name, KEYS[2], name)
+  indexRoom(ARGV[1], name)
   n = n + 1
 end
 return n

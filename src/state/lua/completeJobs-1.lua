@@ -89,22 +89,19 @@ local function ended(id, token, exitCode, how, message, signal)
   return 'failed'
 end
 
--- What the other nodes have free, read once: only this node's reservations change below.
-local others
+-- Whether another node has room for the job: the nodes the room index (include/room.lua) says
+-- have the CPUs, a few of them checked for memory too. When those few all lack the memory,
+-- more may exist: the job is left to the scheduler, which looks at every node with room.
+local ROOM_PROBES = 8
 local function roomElsewhere(mc, mem)
-  if not others then
-    others = {}
-    for _, other in ipairs(redis.call('SMEMBERS', K.nodes)) do
-      if other ~= node then
-        local ready, fm, fmem = nodeFree(other)
-        if ready then table.insert(others, { fm, fmem }) end
-      end
+  local probes = redis.call('ZRANGEBYSCORE', K.room, mc, '+inf', 'LIMIT', 0, ROOM_PROBES)
+  for _, other in ipairs(probes) do
+    if other ~= node then
+      local ready, fm, fmem = nodeFree(other)
+      if ready and mc <= fm and mem <= fmem then return true end
     end
   end
-  for _, o in ipairs(others) do
-    if mc <= o[1] and mem <= o[2] then return true end
-  end
-  return false
+  return #probes == ROOM_PROBES
 end
 
 local out = {}

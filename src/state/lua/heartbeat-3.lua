@@ -13,15 +13,20 @@
 ]]
 -- @include fail
 -- @include clock
+-- @include room
 local now = clock(ARGV[2])
-local rec = redis.call('HMGET', KEYS[1], 'agentEpoch', 'status')
+local rec = redis.call('HMGET', KEYS[1], 'agentEpoch', 'status', 'mountReady')
 if rec[1] ~= ARGV[3] or rec[2] == 'down' or rec[2] == false then
   return fail('STALE_EPOCH', ARGV[1])
 end
+local mountChanged = false
 for i = 4, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'mountReady' and ARGV[i + 1] ~= rec[3] then mountChanged = true end
 end
 local timeout = tonumber(redis.call('HGET', KEYS[3], 'nodeTimeoutMs') or '5000')
-redis.call('HSET', KEYS[1], 'lastHeartbeat', now, 'nodeTimeoutMs', timeout)
+-- One write for the whole record.
+redis.call('HSET', KEYS[1], 'lastHeartbeat', now, 'nodeTimeoutMs', timeout, unpack(ARGV, 4))
+-- A node whose mount went down (or came back) has no room (or has it again).
+if mountChanged then indexRoom(prefixOf(KEYS[1], 'node:' .. ARGV[1]), ARGV[1]) end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 return timeout

@@ -8,6 +8,7 @@
 ]]
 -- @include clock
 -- @include nodes
+-- @include room
 local name, now = ARGV[1], clock(ARGV[2])
 redis.call('SADD', KEYS[1], name)
 -- What the previous run said of its mount and its default image is not this run's (it may run
@@ -22,5 +23,6 @@ if not redis.call('HGET', KEYS[2], 'registeredAt') then
   redis.call('HSET', KEYS[2], 'registeredAt', now)
 end
 redis.call('HSET', KEYS[2], 'lastHeartbeat', now)
+indexRoom(prefixOf(KEYS[2], 'node:' .. name), name)
 redis.call('ZADD', KEYS[3], now, name)
 return redis.call('HINCRBY', KEYS[2], 'agentEpoch', 1)

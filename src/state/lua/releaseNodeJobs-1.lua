@@ -11,7 +11,10 @@
 -- @include keys
 -- @include jobs
 local now, stopping = tonumber(ARGV[3]), ARGV[5] == 'stop'
-if stopping then redis.call('HSET', nodeKey(ARGV[2]), 'status', 'down') end
+if stopping then
+  redis.call('HSET', nodeKey(ARGV[2]), 'status', 'down')
+  indexRoom(P, ARGV[2])
+end
 local n = 0
 for _, id in ipairs(nodeJobIds(ARGV[2])) do
   local state = redis.call('HGET', jobKey(id), 'state')

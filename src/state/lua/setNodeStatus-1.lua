@@ -2,13 +2,15 @@
   Operator status change of an existing node (drain / uncordon), kept as the node's cordon
   too. A node the monitor has marked down stays down until its agent registers again, and then
   takes the status set here.
-  KEYS[1] node hash; ARGV[1] new status
+  KEYS[1] node hash; ARGV[1] new status, ARGV[2] node name
   Returns the status now in force. Fails with NONODE <node hash> when there is no such node.
 ]]
 -- @include fail
+-- @include room
 local cur = redis.call('HGET', KEYS[1], 'status')
 if not cur then return fail('NONODE', KEYS[1]) end
 redis.call('HSET', KEYS[1], 'cordoned', ARGV[1] == 'draining' and '1' or '0')
 if cur == 'down' then return 'down' end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
+indexRoom(prefixOf(KEYS[1], 'node:' .. ARGV[2]), ARGV[2])
 return ARGV[1]

@@ -1,4 +1,5 @@
 -- Job-state transitions shared by several scripts (needs include keys).
+-- @include room
 
 local TERMINAL = { succeeded = true, failed = true, cancelled = true }
 -- Set by a script that decides itself whether the scheduler needs a pass (completeJob taking
@@ -23,6 +24,8 @@ end
 -- on the same node then cost no reservation write at all, and reports that end together one
 -- count per state.
 local deferIncr
+-- Nodes whose reservations changed while incr() deferred: flushIncr() indexes their room after.
+local deferRoom = {}
 local function incr(key, field, n)
   if not deferIncr then
     redis.call('HINCRBY', key, field, n)
@@ -44,6 +47,8 @@ local function flushIncr()
     end
   end
   deferIncr = {}
+  for node in pairs(deferRoom) do indexRoom(P, node) end
+  deferRoom = {}
 end
 
 -- A node's reservations: CPUs, memory and jobs placed on it.
@@ -52,6 +57,7 @@ local function addAlloc(node, mc, mem, jobs)
   incr(ak, 'milliCpus', mc)
   incr(ak, 'memoryBytes', mem)
   incr(ak, 'jobs', jobs)
+  if deferIncr then deferRoom[node] = true else indexRoom(P, node) end
 end
 
 -- Give back the job's reservation on its node and take it off that node's lists. The caller
@@ -132,6 +138,7 @@ local function finish(id, state, exitCode, message, now, f, signal)
   redis.call('PEXPIRE', logKey(id), RETENTION_MS)
   redis.call('PEXPIRE', logSizesKey(id), RETENTION_MS)
   redis.call('PEXPIRE', stdinKey(id), RETENTION_MS)
+  redis.call('ZADD', K.done, now, id)
 end
 
 -- Numbers from the counter at `key`, taken `block` at a time with one INCRBY. Numbers left

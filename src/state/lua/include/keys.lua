@@ -3,6 +3,7 @@
 local P = ARGV[1]
 local K = {
   all = P .. 'jobs:all',
+  done = P .. 'jobs:done',
   pending = P .. 'jobs:pending',
   delayed = P .. 'jobs:delayed',
   seq = P .. 'jobs:seq',
@@ -13,6 +14,7 @@ local K = {
   heartbeats = P .. 'heartbeats',
   cluster = P .. 'cluster',
   nodes = P .. 'nodes',
+  room = P .. 'nodes:room',
   schedWake = P .. 'wake:scheduler',
 }
 local function jobKey(id) return P .. 'job:' .. id end
