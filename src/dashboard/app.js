@@ -231,35 +231,47 @@ function nodesPage(view) {
 
 const JOB_STATES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'];
 
+/** A page of 50 jobs at a time, filtered by state and name on the server; Older and Newer walk the pages. */
 function jobsPage(view) {
   const state = h('select', { id: 'job-state', 'aria-label': 'state' }, h('option', { value: '' }, 'every state'), JOB_STATES.map((s) => h('option', { value: s }, s)));
   const name = h('input', { id: 'job-name', type: 'search', placeholder: 'name contains', 'aria-label': 'name contains' });
+  const newer = h('button', { type: 'button', id: 'jobs-newer' }, '← Newer');
+  const older = h('button', { type: 'button', id: 'jobs-older' }, 'Older →');
   const body = h('tbody');
-  const note = h('p', { class: 'muted' });
-  view.append(h('h1', {}, 'Jobs'), h('div', { class: 'filters' }, state, name), h('div', { class: 'table-wrap' }, h('table', {},
+  const note = h('p', { class: 'muted', id: 'jobs-note' });
+  view.append(h('h1', {}, 'Jobs'), h('div', { class: 'filters' }, state, name, newer, older), h('div', { class: 'table-wrap' }, h('table', {},
     h('thead', {}, h('tr', {}, ['Name', 'State', 'Node', 'Attempt', 'Exit', 'Created', 'Why it waits'].map((t) => h('th', { scope: 'col' }, t)))), body)), note);
+  // The cursors of the pages walked so far: the last is the page shown ('' the newest).
+  let pages = [''];
+  let next;
   let asked = 0;
   const update = async () => {
     const n = ++asked;
-    const q = new URLSearchParams({ limit: '100' });
+    const q = new URLSearchParams({ limit: '50' });
     if (state.value) q.set('state', state.value);
-    let items;
+    if (name.value.trim()) q.set('name', name.value.trim());
+    if (pages.at(-1)) q.set('after', pages.at(-1));
+    let page;
     try {
-      ({ items } = await api('GET', `/v1/jobs?${q}`));
+      page = await api('GET', `/v1/jobs?${q}`);
     } catch {
       return;
     }
     if (n !== asked) return;
-    const want = name.value.trim();
-    const shown = want ? items.filter((j) => j.name.includes(want)) : items;
-    body.replaceChildren(...shown.map((j) => h('tr', { 'data-job': j.id },
+    next = page.next;
+    body.replaceChildren(...page.items.map((j) => h('tr', { 'data-job': j.id },
       h('td', {}, h('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.name)),
       h('td', { class: `state-${j.state}` }, j.state), h('td', {}, j.node ?? j.lastNode ?? ''), h('td', {}, String(j.attempt)),
       h('td', {}, j.exitCode === undefined || j.exitCode === null ? '' : String(j.exitCode)), h('td', {}, when(j.createdAt)), h('td', {}, j.waitReason ?? ''))));
-    note.textContent = items.length === 100 ? 'The newest 100 jobs of this filter.' : `${shown.length} job(s).`;
+    newer.disabled = pages.length === 1;
+    older.disabled = !next;
+    note.textContent = `Page ${pages.length}: ${page.items.length} job(s)${next ? ', older ones on the next page' : ''}.`;
   };
-  state.addEventListener('change', update);
-  name.addEventListener('input', update);
+  const restart = () => { pages = ['']; update(); };
+  state.addEventListener('change', restart);
+  name.addEventListener('input', restart);
+  older.addEventListener('click', () => { if (next) { pages.push(next); update(); } });
+  newer.addEventListener('click', () => { if (pages.length > 1) { pages.pop(); update(); } });
   return { update };
 }
 

@@ -383,33 +383,59 @@ export interface ListJobsOptions {
   state?: JobState;
   owner?: JobOwner;
   limit?: number;
+  /** Only jobs whose name holds this text. */
+  nameContains?: string;
   /** Only jobs it holds for (a label selector's): applied before the limit, which then counts those. */
   where?: (job: JobRecord) => boolean;
+  /** The page after the one that answered this cursor (JobPage.next). */
+  after?: string;
+}
+
+/** A page of jobs, newest first, and the cursor of the next page when there may be one. */
+export interface JobPage {
+  items: JobRecord[];
+  next?: string;
 }
 
 function wanted(j: JobRecord, opts: ListJobsOptions): boolean {
-  return (!opts.state || j.state === opts.state) && (!opts.where || opts.where(j));
+  return (!opts.state || j.state === opts.state) && (!opts.nameContains || j.name.includes(opts.nameContains)) && (!opts.where || opts.where(j));
 }
 
-/** Newest first. */
-export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions = {}): Promise<JobRecord[]> {
+/**
+ * A place in the listing order (jobs:all, newest first): a creation time and an id, which breaks
+ * ties between jobs of the same millisecond (members of equal score come in reverse order).
+ */
+const cursorOf = (createdAt: number, id: string) => `${createdAt}.${id}`;
+function parseCursor(c: string): { at: number; id: string } | undefined {
+  const m = /^(\d{1,16})\.([a-z0-9][-a-z0-9]{0,62})$/.exec(c);
+  return m ? { at: Number(m[1]), id: m[2] } : undefined;
+}
+
+/** Newest first: one page of the jobs that pass the filters, and where the next one starts. */
+export async function listJobs(redis: Redis, ks: Keyspace, opts: ListJobsOptions = {}): Promise<JobPage> {
   const limit = opts.limit ?? 100;
+  const from = opts.after === undefined ? undefined : parseCursor(opts.after);
+  if (opts.after !== undefined && !from) throw new RangeError(`"${opts.after}" is not a cursor of this listing (the next of an earlier page)`);
+  const beyond = (j: JobRecord) => !from || j.createdAt < from.at || (j.createdAt === from.at && j.id < from.id);
   if (opts.owner) {
     const ids = await redis.smembers(ks.ownerJobs(opts.owner.kind, opts.owner.name));
-    const jobs = (await getJobs(redis, ks, ids)).filter((j) => wanted(j, opts));
-    return jobs.sort((a, b) => b.createdAt - a.createdAt).slice(0, limit);
+    const jobs = (await getJobs(redis, ks, ids)).filter((j) => wanted(j, opts) && beyond(j));
+    jobs.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1));
+    const items = jobs.slice(0, limit);
+    return { items, ...(jobs.length > limit ? { next: cursorOf(items[limit - 1].createdAt, items[limit - 1].id) } : {}) };
   }
-  const out: JobRecord[] = [];
+  const items: JobRecord[] = [];
   const page = Math.max(limit, 200);
-  for (let start = 0; out.length < limit; start += page) {
-    const ids = await redis.zrevrange(ks.jobsAll, start, start + page - 1);
-    if (!ids.length) break;
+  const max = from ? String(from.at) : '+inf';
+  for (let offset = 0; ; offset += page) {
+    const ids = await redis.zrevrangebyscore(ks.jobsAll, max, '-inf', 'LIMIT', offset, page);
     for (const j of await getJobs(redis, ks, ids)) {
-      if (wanted(j, opts)) out.push(j);
-      if (out.length >= limit) break;
+      if (!beyond(j) || !wanted(j, opts)) continue;
+      if (items.length === limit) return { items, next: cursorOf(items[limit - 1].createdAt, items[limit - 1].id) };
+      items.push(j);
     }
+    if (ids.length < page) return { items };
   }
-  return out;
 }
 
 /**

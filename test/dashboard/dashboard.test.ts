@@ -189,6 +189,31 @@ describe('the web dashboard, in Chromium', { skip }, () => {
     assert.equal((await cli('delete', 'service', 'web-svc')).code, 0);
   });
 
+  it('pages the jobs on the server, 50 at a time, filtered by name', async () => {
+    // 60 jobs through the API, as quickly as it takes them (waiting ones are jobs all the same).
+    for (let i = 0; i < 60; i++) {
+      const body = JSON.stringify({ name: `paged-${String(i).padStart(2, '0')}`, spec: { command: ['true'], cpus: 0.01 } });
+      const status = await new Promise<number>((resolve, reject) => {
+        request(`${api}/v1/jobs`, { method: 'POST', rejectUnauthorized: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        }).once('error', reject).end(body);
+      });
+      assert.equal(status, 200);
+    }
+    await page.click('nav a[data-page="jobs"]');
+    await page.fill('#job-name', 'paged-');
+    await page.waitForSelector('#jobs-note:has-text("Page 1: 50 job(s), older ones on the next page")');
+    assert.equal(await page.locator('tbody tr').count(), 50);
+    assert.equal(await page.locator('tbody tr').first().locator('td').first().textContent(), 'paged-59');
+    await page.click('#jobs-older');
+    await page.waitForSelector('#jobs-note:has-text("Page 2: 10 job(s).")');
+    assert.equal(await page.locator('tbody tr').first().locator('td').first().textContent(), 'paged-09');
+    assert.equal(await page.isDisabled('#jobs-older'), true);
+    await page.click('#jobs-newer');
+    await page.waitForSelector('#jobs-note:has-text("Page 1: 50 job(s)")');
+  });
+
   it('logs out: the session ends on the server, and the page asks for the token again', async () => {
     const [cookie] = await context.cookies();
     await page.click('#logout');

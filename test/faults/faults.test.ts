@@ -421,10 +421,10 @@ describe(`fault injection (seed ${seed}): jobs run at most once at a time, end e
     await Promise.all(writers.map((w) => w.stop(60_000)));
     const ids = [...submitted];
     const done = await until(`all ${ids.length} jobs to end`, async () => {
-      const jobs = await listJobs(c.conn, c.ks, { limit: ids.length + 100 });
+      const jobs = (await listJobs(c.conn, c.ks, { limit: ids.length + 100 })).items;
       return jobs.length === ids.length && jobs.every((j) => TERMINAL_STATES.has(j.state)) ? jobs : undefined;
     }, 180_000, 500).catch(async (err: Error) => {
-      const jobs = await listJobs(c.conn, c.ks, { limit: ids.length + 100 });
+      const jobs = (await listJobs(c.conn, c.ks, { limit: ids.length + 100 })).items;
       const by: Record<string, number> = {};
       for (const j of jobs) by[`${j.state}${j.node ? `@${j.node}` : ''}`] = (by[`${j.state}${j.node ? `@${j.node}` : ''}`] ?? 0) + 1;
       const stuck = jobs.filter((j) => !TERMINAL_STATES.has(j.state)).slice(0, 5).map((j) => `${j.id} ${j.state} ${j.node ?? ''} attempt ${j.attempt}: ${j.waitReason || j.message}`);

@@ -56,7 +56,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
   async function allDone(cp: Awaited<ReturnType<typeof startJobsControlPlane>>, timeoutMs: number) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const jobs = await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: JOBS + 10 });
+      const jobs = (await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: JOBS + 10 })).items;
       if (jobs.length === JOBS && jobs.every((j) => TERMINAL_STATES.has(j.state))) return jobs;
       if (Date.now() > deadline) {
         const by: Record<string, number> = {};
@@ -149,8 +149,8 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: JOBS }, () => ({ spec })));
     await waitSucceeded(cp, 50);
     const victim = agents[1];
-    const running = (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 500 })).filter((j) => j.node === victim.node);
-    const all = await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: 500 });
+    const running = (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 500 })).items.filter((j) => j.node === victim.node);
+    const all = (await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: 500 })).items;
     const by: Record<string, number> = {};
     for (const j of all) by[j.state + ':' + (j.node ?? '')] = (by[j.state + ':' + (j.node ?? '')] ?? 0) + 1;
     assert.ok(running.length > 0, 'the victim was running jobs when killed ' + JSON.stringify(by));
@@ -158,7 +158,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     await assertExactlyOnce(cp, ids, out);
     assert.equal((await getNode(cp.ctx.redis, cp.ctx.ks, victim.node))?.status, 'down');
     // Some of those may have finished between the listing and the kill; the rest ran again elsewhere.
-    const final = new Map((await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: JOBS })).map((j) => [j.id, j]));
+    const final = new Map((await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: JOBS })).items.map((j) => [j.id, j]));
     const moved = running.map((j) => final.get(j.id)!).filter((j) => j.node !== victim.node);
     assert.ok(moved.length > 0 && moved.every((j) => j.attempt >= 2), 'the victim\'s jobs ran again elsewhere');
   });
@@ -175,7 +175,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     await waitFor('the job to die with its agent', () => !alive(orphan));
     const second = await start();
     await waitFor('attempt 2', () => pid(2) !== undefined);
-    const j = (await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)!;
+    const j = (await listJobs(cp.ctx.redis, cp.ctx.ks)).items.find((x) => x.id === id)!;
     assert.equal(j.state, 'running');
     assert.equal(j.attempt, 2);
     const log = (await cp.ctx.redis.xrange(cp.ctx.ks.jobLog(id), '-', '+')).map(([, f]) => f[3]);
@@ -184,7 +184,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     second.kill('SIGTERM');
     await new Promise((r) => second.once('exit', r));
     assert.equal(alive(pid(2)!), false, 'the agent stopped its job on SIGTERM');
-    assert.equal((await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)?.state, 'pending');
+    assert.equal((await listJobs(cp.ctx.redis, cp.ctx.ks)).items.find((x) => x.id === id)?.state, 'pending');
   });
 
   it('a job placed again on the node still running it (its lease expired while the agent was stopped) runs there once, and ends', async () => {
@@ -199,7 +199,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     await new Promise((r) => setTimeout(r, 2500));
     child.kill('SIGCONT');
     for (let i = 0; ; i++) {
-      const j = (await listJobs(cp.ctx.redis, cp.ctx.ks)).find((x) => x.id === id)!;
+      const j = (await listJobs(cp.ctx.redis, cp.ctx.ks)).items.find((x) => x.id === id)!;
       if (TERMINAL_STATES.has(j.state)) {
         assert.equal(j.state, 'succeeded', j.message);
         assert.equal(j.attempt, 2);
@@ -244,8 +244,8 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     // Pinned to the victim first, then free to move (the nodeSelector is the victim's; a retry
     // anywhere needs none): 10 jobs, as in the issue.
     const ids = await submitJobs(cp.ctx.redis, cp.ctx.ks, Array.from({ length: 10 }, () => ({ spec: { ...spec, nodeSelector: {} } })));
-    await waitFor('10 jobs running', async () => (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 20 })).length === 10);
-    const onVictim = (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 20 })).filter((j) => j.node === victim.node).map((j) => j.id);
+    await waitFor('10 jobs running', async () => (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 20 })).items.length === 10);
+    const onVictim = (await listJobs(cp.ctx.redis, cp.ctx.ks, { state: 'running', limit: 20 })).items.filter((j) => j.node === victim.node).map((j) => j.id);
     assert.ok(onVictim.length > 0, 'the victim runs some of them');
     const pids = () => onVictim.map((id) => Number(readFileSync(join(work.dir, id, 'pid.1'), 'utf8')));
     await waitFor('the victim\'s attempts to record their pids', () => onVictim.every((id) => existsSync(join(work.dir, id, 'pid.1'))));
@@ -266,7 +266,7 @@ describe('queue under failure: 3 agent processes, 200 jobs, each finishes exactl
     }
     const jobs = await (async () => {
       for (let i = 0; ; i++) {
-        const all = (await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: 20 })).filter((j) => ids.includes(j.id));
+        const all = (await listJobs(cp.ctx.redis, cp.ctx.ks, { limit: 20 })).items.filter((j) => ids.includes(j.id));
         if (all.every((j) => TERMINAL_STATES.has(j.state))) return all;
         assert.ok(i < 300, 'jobs not done');
         await new Promise((r) => setTimeout(r, 100));

@@ -145,7 +145,7 @@ describe(`Redis failover (seed ${seed}): no job lost or finished twice, no close
     // --- everything goes on: every job ends, and every writer closes files again ----------
     await within('the submitter', submitter, 60_000);
     const done = await until(`all ${JOBS} jobs to end`, async () => {
-      const jobs = await listJobs(cluster.conn, cluster.ks, { limit: JOBS + 100 });
+      const jobs = (await listJobs(cluster.conn, cluster.ks, { limit: JOBS + 100 })).items;
       return jobs.length === JOBS && jobs.every((j) => TERMINAL_STATES.has(j.state)) ? jobs : undefined;
     }, 120_000, 500);
     const recovered = killAt + outage;

@@ -272,8 +272,28 @@ describe('job state scripts', () => {
     assert.equal(await db.redis.zcard(ks.jobsDone), 4);
     await monitorStep(db.redis, ks, 1e12, undefined, 1000, 2);
     assert.deepEqual(await Promise.all(ended.map(async (id) => (await getJob(db.redis, ks, id))?.state)), [undefined, undefined, 'succeeded', 'succeeded']);
-    assert.deepEqual((await listJobs(db.redis, ks)).map((j) => j.id).sort(), [ended[2], ended[3], waiting].sort());
+    assert.deepEqual((await listJobs(db.redis, ks)).items.map((j) => j.id).sort(), [ended[2], ended[3], waiting].sort());
     assert.equal(await db.redis.zcard(ks.jobsDone), 2);
+  });
+
+  it('lists jobs a page at a time, newest first, across jobs of the same millisecond, and by name', async () => {
+    const { ks } = await setup();
+    // One submit: the same creation time for all, so the cursor's id breaks the ties.
+    const ids = await submitJobs(db.redis, ks, ['a1', 'b2', 'a3', 'b4', 'a5', 'b6', 'a7'].map((n) => ({ id: `job-${n}`, name: `web-${n}`, spec: spec() })), 1_000_000);
+    const older = await submitJobs(db.redis, ks, [{ id: 'job-old', name: 'web-old', spec: spec() }], 999_000);
+    const seen: string[] = [];
+    let page = await listJobs(db.redis, ks, { limit: 3 });
+    for (;;) {
+      seen.push(...page.items.map((j) => j.id));
+      if (!page.next) break;
+      page = await listJobs(db.redis, ks, { limit: 3, after: page.next });
+    }
+    assert.deepEqual(seen, [...ids].sort().reverse().concat(older), 'every job once, newest first');
+    const a = await listJobs(db.redis, ks, { limit: 2, nameContains: '-a' });
+    assert.deepEqual(a.items.map((j) => j.name), ['web-a7', 'web-a5']);
+    assert.deepEqual((await listJobs(db.redis, ks, { limit: 2, nameContains: '-a', after: a.next })).items.map((j) => j.name), ['web-a3', 'web-a1']);
+    assert.equal((await listJobs(db.redis, ks, { limit: 4, nameContains: '-a' })).next, undefined, 'no next page when the filter has no more');
+    await assert.rejects(listJobs(db.redis, ks, { after: 'nonsense' }), RangeError);
   });
 
   it('requeues a job whose lease expired', async () => {
@@ -305,7 +325,7 @@ describe('job state scripts', () => {
     const owner = { kind: 'Job' as const, name: 'sweep' };
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, spec({ backoffLimit: 0 }), 'h1'), { created: 3, cancelled: 0 });
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, spec(), 'h1'), { created: 0, cancelled: 0 }, 'idempotent');
-    const jobs = await listJobs(db.redis, ks, { owner });
+    const jobs = (await listJobs(db.redis, ks, { owner })).items;
     assert.deepEqual(jobs.map((j) => j.spec.env.OSWALK_COMPLETION_INDEX).sort(), ['0', '1', '2']);
     await placeJobs(db.redis, ks, { placements: jobs.map((j) => ({ jobId: j.id, node: 'n1' })), waiting: [] });
     const claimed = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
@@ -323,13 +343,13 @@ describe('job state scripts', () => {
     const { ks, epoch } = await setup(8);
     const owner = { kind: 'Job' as const, name: 'fails' };
     await reconcileOwner(db.redis, ks, owner, 4, spec({ backoffLimit: 0 }), 'h1');
-    const jobs = await listJobs(db.redis, ks, { owner });
+    const jobs = (await listJobs(db.redis, ks, { owner })).items;
     await placeJobs(db.redis, ks, { placements: jobs.slice(0, 2).map((j) => ({ jobId: j.id, node: 'n1' })), waiting: [] });
     const claimed = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
     assert.equal(claimed.length, 2);
     await completeJob(db.redis, ks, { id: claimed[0].id, token: claimed[0].token, exitCode: 1, how: 'exit' });
     assert.equal((await getOwnerStatus(db.redis, ks, owner))?.phase, 'Failed');
-    const after = new Map((await listJobs(db.redis, ks, { owner })).map((j) => [j.id, j]));
+    const after = new Map((await listJobs(db.redis, ks, { owner })).items.map((j) => [j.id, j]));
     assert.equal(after.get(claimed[1].id)?.cancelRequested, true, 'the running one is asked to stop');
     assert.deepEqual(jobs.slice(2).map((j) => after.get(j.id)?.state), ['cancelled', 'cancelled']);
     assert.equal(after.get(jobs[2].id)?.message, 'its Job failed');
@@ -461,12 +481,12 @@ describe('job state scripts', () => {
     const s = spec({ restartPolicy: 'Always' });
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, s, 'h1'), { created: 3, cancelled: 0 });
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, s, 'h1'), { created: 0, cancelled: 0 });
-    const live = await listJobs(db.redis, ks, { owner });
+    const live = (await listJobs(db.redis, ks, { owner })).items;
     await cancelJob(db.redis, ks, live[0].id);
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 3, s, 'h1'), { created: 1, cancelled: 0 });
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 0, cancelled: 1 });
     const byIndex = async (hash: string) => {
-      const jobs = (await listJobs(db.redis, ks, { owner })).filter((j) => !TERMINAL_STATES.has(j.state));
+      const jobs = (await listJobs(db.redis, ks, { owner })).items.filter((j) => !TERMINAL_STATES.has(j.state));
       const mine = await Promise.all(jobs.map(async (j) => (await db.redis.hget(ks.job(j.id), 'specHash')) === hash));
       return jobs.filter((_, i) => mine[i]).map((j) => ({ id: j.id, index: j.index, state: j.state })).sort((a, b) => a.index! - b.index!);
     };
@@ -498,7 +518,7 @@ describe('job state scripts', () => {
     const owner = { kind: 'Service' as const, name: 'batchy' };
     const s = spec({ restartPolicy: 'OnFailure', backoffLimit: 0 });
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 2, cancelled: 0 });
-    const jobs = await listJobs(db.redis, ks, { owner });
+    const jobs = (await listJobs(db.redis, ks, { owner })).items;
     await placeJobs(db.redis, ks, { placements: jobs.map((j) => ({ jobId: j.id, node: 'n1' })), waiting: [] });
     const claimed = (await claimJobs(db.redis, ks, 'n1', epoch, 10, LEASE))!;
     await completeJob(db.redis, ks, { id: claimed[0].id, token: claimed[0].token, exitCode: 0, how: 'exit' });
@@ -506,7 +526,7 @@ describe('job state scripts', () => {
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 0, cancelled: 0 });
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h1'), { created: 0, cancelled: 0 }, 'and on every pass after');
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 2, s, 'h2'), { created: 2, cancelled: 0 }, 'a new spec runs them again');
-    const again = (await listJobs(db.redis, ks, { owner })).filter((j) => j.state === 'pending');
+    const again = (await listJobs(db.redis, ks, { owner })).items.filter((j) => j.state === 'pending');
     assert.equal(again.length, 2);
     assert.deepEqual(await reconcileOwner(db.redis, ks, owner, 0, s, 'h2'), { created: 0, cancelled: 2 });
     assert.equal(await db.redis.exists(ks.owner('Service', 'batchy'), `${ks.owner('Service', 'batchy')}:jobs`), 0, 'a deleted Service leaves nothing');

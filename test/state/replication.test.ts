@@ -152,7 +152,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
       return out;
     };
     const [id] = await cutDuringWait(() => submitJobs(redis, ks, [{ spec: normalizeJobSpec({ command: ['true'], cpus: 1 }) }]));
-    assert.equal((await listJobs(redis, ks)).length, 1, 'made again, the submit added nothing');
+    assert.equal((await listJobs(redis, ks)).items.length, 1, 'made again, the submit added nothing');
     await placeJobs(redis, ks, { placements: [{ jobId: id, node: 'n1' }], waiting: [] });
     const [claim] = (await cutDuringWait(() => claimJobs(redis, ks, 'n1', epoch, 1, LEASE)))!;
     assert.equal(claim.id, id, 'the claim is kept: the server holds it');

@@ -89,8 +89,12 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
         limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
         // A job's labels are those of the Job or Service manifest it runs for (kubectl's -l).
         labelSelector: Type.Optional(Type.String({ maxLength: 4096 })),
+        // Jobs whose name holds this text.
+        name: Type.Optional(Type.String({ maxLength: LIMITS.nameLength })),
+        // The next page: the `next` of the page before.
+        after: Type.Optional(Type.String({ maxLength: 128 })),
       }),
-      response: { 200: Type.Object({ items: Type.Array(JobViewSchema) }) },
+      response: { 200: Type.Object({ items: Type.Array(JobViewSchema), next: Type.Optional(Type.String()) }) },
     },
   }, async (req) => {
     const q = req.query;
@@ -98,8 +102,15 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     // The schema's coercion turns "Infinity" into a number that passes as an integer.
     if (q.limit !== undefined && !Number.isSafeInteger(q.limit)) throw new HttpError(400, 'querystring/limit must be an integer from 1 to 10000', 'Bad Request');
     const where = q.labelSelector === undefined ? undefined : await labelFilter(q.labelSelector);
-    const items = await listJobs(redis, ks, { ...(q.state ? { state: q.state } : {}), ...(owner ? { owner } : {}), ...(where ? { where } : {}), limit: q.limit ?? 100 });
-    return { items };
+    try {
+      return await listJobs(redis, ks, {
+        ...(q.state ? { state: q.state } : {}), ...(owner ? { owner } : {}), ...(where ? { where } : {}), ...(q.name ? { nameContains: q.name } : {}),
+        ...(q.after !== undefined ? { after: q.after } : {}), limit: q.limit ?? 100,
+      });
+    } catch (err) {
+      if (err instanceof RangeError) throw new HttpError(400, `querystring/after: ${err.message}`, 'Bad Request');
+      throw err;
+    }
   });
 
   /**
