@@ -30,6 +30,8 @@ export interface NodeRecord {
   status: NodeStatus;
   /** ms since the epoch of the last heartbeat. */
   lastHeartbeat: number;
+  /** ms since the epoch of the last sample of its load history (NodeLoadSample). */
+  historyAt?: number;
   registeredAt: number;
   /** Incremented by every agent start, so the cluster can tell a restarted agent from a late one. */
   agentEpoch: number;
@@ -146,3 +148,13 @@ export const RevokeCertAnswerSchema = Type.Object({
   revoked: Type.Array(Type.Object({ serial: Type.String(), notAfter: Type.Number() })),
 });
 export type RevokeCertAnswer = Static<typeof RevokeCertAnswerSchema>;
+
+/** One minute of a node's load, as GET /v1/nodes/history gives the last hour of it (the dashboard's charts). */
+export interface NodeLoadSample {
+  /** ms since the epoch. */
+  t: number;
+  load1: number;
+  /** CPUs its jobs used. */
+  usedCpus: number;
+  memoryUsedBytes: number;
+}

@@ -187,12 +187,58 @@ function overviewPage(view) {
   };
 }
 
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** A small line chart of values over the last hour, 0 to `max` high, labelled for screen readers. */
+function sparkline(label, points, max, unit) {
+  const w = 120;
+  const hgt = 28;
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('role', 'img');
+  const last = points.at(-1);
+  svg.setAttribute('aria-label', `${label}, last hour: ${points.length ? `now ${unit(last.v)}, at most ${unit(Math.max(...points.map((p) => p.v)))}` : 'no samples yet'}`);
+  const title = document.createElementNS(SVG, 'title');
+  title.textContent = svg.getAttribute('aria-label');
+  svg.append(title);
+  if (points.length) {
+    const t0 = Date.now() - 3600_000;
+    const top = Math.max(max, ...points.map((p) => p.v)) || 1;
+    const line = document.createElementNS(SVG, 'polyline');
+    line.setAttribute('points', points.map((p) => `${Math.max(0, ((p.t - t0) / 3600_000) * w).toFixed(1)},${(hgt - 1 - (p.v / top) * (hgt - 2)).toFixed(1)}`).join(' '));
+    svg.append(line);
+  }
+  return h('span', { class: 'spark-box' }, h('span', { class: 'spark-label' }, label), svg);
+}
+
 function nodesPage(view) {
   const body = h('tbody');
   view.append(h('h1', {}, 'Nodes'), h('p', { id: 'node-error', class: 'error', role: 'alert' }), h('div', { class: 'table-wrap' }, h('table', {},
-    h('thead', {}, h('tr', {}, ['Name', 'Status', 'Runtime', 'CPUs used', 'Load', 'Memory', 'Jobs', 'Labels', 'Export directory', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['Name', 'Status', 'Runtime', 'CPUs used', 'Load', 'Memory', 'Jobs', 'Labels', 'Export directory', 'Last hour', ''].map((t) => h('th', { scope: 'col' }, t)))),
     body)));
   const rows = new Map();
+  let fresh = false;
+  let chartsAt = 0;
+  const charts = async () => {
+    chartsAt = Date.now();
+    let history;
+    try {
+      ({ nodes: history } = await api('GET', '/v1/nodes/history'));
+    } catch {
+      return;
+    }
+    for (const n of cluster?.nodes ?? []) {
+      const r = rows.get(n.name);
+      const samples = history[n.name] ?? [];
+      if (!r) continue;
+      r.charts.replaceChildren(
+        sparkline('CPU', samples.map((x) => ({ t: x.t, v: x.usedCpus })), n.cpus, (v) => `${cpus(v)} CPUs`),
+        sparkline('load', samples.map((x) => ({ t: x.t, v: x.load1 })), n.cpus, cpus),
+        sparkline('memory', samples.map((x) => ({ t: x.t, v: x.memoryUsedBytes })), n.memoryBytes, bytes),
+      );
+    }
+  };
   const act = async (node, what) => {
     $('node-error').textContent = '';
     try {
@@ -212,8 +258,9 @@ function nodesPage(view) {
           // A row keeps its buttons across updates: focus stays where the keyboard put it.
           const drain = h('button', { type: 'button', onclick: () => act(n.name, 'drain') }, 'Drain');
           const uncordon = h('button', { type: 'button', onclick: () => act(n.name, 'uncordon') }, 'Uncordon');
-          r = { tr: h('tr', { 'data-node': n.name }), cells: Array.from({ length: 9 }, () => h('td')), drain, uncordon };
-          r.tr.append(...r.cells, h('td', {}, h('div', { class: 'actions' }, drain, uncordon)));
+          r = { tr: h('tr', { 'data-node': n.name }), cells: Array.from({ length: 9 }, () => h('td')), charts: h('td', { class: 'charts' }), drain, uncordon };
+          r.tr.append(...r.cells, r.charts, h('td', {}, h('div', { class: 'actions' }, drain, uncordon)));
+          fresh = true;
           rows.set(n.name, r);
           body.append(r.tr);
         }
@@ -225,6 +272,9 @@ function nodesPage(view) {
         r.uncordon.disabled = n.status !== 'draining';
       }
       for (const [name, r] of rows) if (!seen.has(name)) { r.tr.remove(); rows.delete(name); }
+      // The charts move a sample a minute: read again each minute, and for a node new here.
+      if (fresh || Date.now() - chartsAt >= 60_000) void charts();
+      fresh = false;
     },
   };
 }

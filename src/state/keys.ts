@@ -12,6 +12,7 @@
  * | nodes                       | set    | names of every node that ever registered |
  * | node:<name>                 | hash   | the node record (see NodeRecord in types.ts; `removing`/`removingSince` while `oswalk node remove` runs) |
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
+ * | nodehist:<node>             | list   | the node's load, a sample a minute, newest first, the last 60: "<ms> <load1> <usedCpus> <memoryUsedBytes>" (heartbeat-4.lua) |
  * | nodes:room                  | zset   | node that can take a job now (ready, its mount up) → its free milliCPUs (capacity less reservations); kept by every step that changes those (lua/include/room.lua) |
  * | cluster                     | hash   | id (random, set by the first agent or control plane: marks what this cluster creates on a host), nodeTimeoutMs (the leading monitor's), sweepCursor (where the monitor's sweep of the nodes is: monitor-2.lua) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
@@ -81,6 +82,7 @@ export interface Keyspace {
   nodesRoom: string;
   node(name: string): string;
   heartbeats: string;
+  nodeHistory(node: string): string;
   cluster: string;
   leader: string;
   job(id: string): string;
@@ -141,6 +143,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     nodesRoom: `${prefix}nodes:room`,
     node: (name) => `${prefix}node:${name}`,
     heartbeats: `${prefix}heartbeats`,
+    nodeHistory: (node) => `${prefix}nodehist:${node}`,
     cluster: `${prefix}cluster`,
     leader: `${prefix}leader`,
     job: (id) => `${prefix}job:${id}`,

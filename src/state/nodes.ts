@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keyspace } from './keys.js';
 import { runScript, ScriptError } from './scripts.js';
-import type { NodeRecord, NodeStatus } from '../api/nodes.js';
+import type { NodeLoadSample, NodeRecord, NodeStatus } from '../api/nodes.js';
 import { decodeNode, encodeNode } from './types.js';
 
 function pairs(fields: Record<string, string>): string[] {
@@ -35,7 +35,7 @@ export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJo
  */
 export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now?: number): Promise<number | undefined> {
   try {
-    return await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats, ks.cluster], [
+    return await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats, ks.cluster, ks.nodeHistory(name)], [
       name, now ?? '', epoch, ...pairs(encodeNode(load)),
     ]);
   } catch (err) {
@@ -57,6 +57,18 @@ export async function clusterId(redis: Redis, ks: Keyspace, candidate: string): 
 export async function getNode(redis: Redis, ks: Keyspace, name: string): Promise<NodeRecord | undefined> {
   const h = await redis.hgetall(ks.node(name));
   return Object.keys(h).length ? decodeNode(h) : undefined;
+}
+
+/** Each node's load over the last hour, a sample a minute, oldest first (heartbeat-4.lua keeps them). */
+export async function nodeHistories(redis: Redis, ks: Keyspace): Promise<Record<string, NodeLoadSample[]>> {
+  const names = (await redis.smembers(ks.nodes)).sort();
+  const pipe = redis.pipeline();
+  for (const n of names) pipe.lrange(ks.nodeHistory(n), 0, -1);
+  const res = (await pipe.exec()) ?? [];
+  return Object.fromEntries(names.map((n, i) => [n, ((res[i]?.[1] as string[] | undefined) ?? []).reverse().map((line) => {
+    const [t, load1, usedCpus, memoryUsedBytes] = line.split(' ').map(Number);
+    return { t, load1, usedCpus, memoryUsedBytes };
+  })]));
 }
 
 export async function listNodes(redis: Redis, ks: Keyspace): Promise<NodeRecord[]> {

@@ -4,7 +4,7 @@ import type { NodeRecord } from '../api/nodes.js';
 const JSON_FIELDS = new Set(['labels', 'agentLabels']);
 const NUMBER_FIELDS = new Set([
   'cpus', 'memoryBytes', 'lastHeartbeat', 'registeredAt', 'agentEpoch', 'load1', 'memoryUsedBytes', 'runningJobs', 'usedCpus', 'burstCpus',
-  'translateBacklog', 'exportFiles', 'exportSkipped', 'storeChunks', 'storeBytes', 'storeFreeBytes', 'removingSince', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes',
+  'translateBacklog', 'exportFiles', 'exportSkipped', 'storeChunks', 'storeBytes', 'storeFreeBytes', 'removingSince', 'cacheBytes', 'fileCacheBytes', 'agentCpus', 'agentMemoryBytes', 'historyAt',
 ]);
 const BOOLEAN_FIELDS = new Set(['mountReady', 'removing']);
 /** Fields a heartbeat clears by sending '' (a hash field stays until written again). */

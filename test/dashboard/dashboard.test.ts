@@ -110,6 +110,9 @@ describe('the web dashboard, in Chromium', { skip }, () => {
     await page.click('nav a[data-page="nodes"]');
     const row = page.locator('tr[data-node="node2"]');
     await row.locator('td', { hasText: 'ready' }).first().waitFor();
+    // Each node's last hour as three small charts (a sample a minute; its first heartbeat took one).
+    await row.locator('svg.spark').nth(2).waitFor({ timeout: 5000 });
+    assert.match(await row.locator('svg.spark').first().getAttribute('aria-label') ?? '', /^CPU, last hour: now [\d.]+ CPUs, at most/);
     await row.getByRole('button', { name: 'Drain' }).click();
     await row.locator('td.state-draining').waitFor({ timeout: 3000 });
     assert.match((await cli('get', 'nodes')).stdout, /node2\s+draining/);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { parseSentinelUrl } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
-import { applyNodeManifests, clusterId, getNode, heartbeat, listNodes, markRemoving, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
+import { applyNodeManifests, clusterId, getNode, heartbeat, listNodes, markRemoving, nodeHistories, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
 import { applyObjects } from '../../src/state/objects.js';
 import { drainNode, monitorStep, uncordonNode } from '../../src/state/jobs.js';
 import { parseManifests } from '../../src/manifest/index.js';
@@ -48,6 +48,23 @@ describe('node state', () => {
     const again = await registerNode(db.redis, ks, reg('n1'), 11_000);
     assert.equal(await heartbeat(db.redis, ks, 'n1', again, { load1: 0, memoryUsedBytes: 0, runningJobs: 0 }, 11_000), 2000);
     assert.deepEqual((await monitorStep(db.redis, ks, 2000, 13_001)).nodesDown, ['n1'], 'the new timeout, once told');
+  });
+
+  it('keeps a sample of each node\'s load a minute, the last 60, from its heartbeats', async () => {
+    const ks = keyspace(testPrefix());
+    const epoch = await registerNode(db.redis, ks, reg('n1'), 1000);
+    const beat = (at: number, load1: number) => heartbeat(db.redis, ks, 'n1', epoch, { load1, memoryUsedBytes: 2 ** 30, runningJobs: 0, usedCpus: 1.5 }, at);
+    await beat(100_000, 0.5);
+    await beat(130_000, 9);
+    await beat(160_000, 1.25);
+    assert.deepEqual((await nodeHistories(db.redis, ks)).n1, [
+      { t: 100_000, load1: 0.5, usedCpus: 1.5, memoryUsedBytes: 2 ** 30 },
+      { t: 160_000, load1: 1.25, usedCpus: 1.5, memoryUsedBytes: 2 ** 30 },
+    ], 'the first heartbeat, then the first a minute after it: not the one between');
+    for (let m = 2; m < 70; m++) await beat(100_000 + m * 60_000, m);
+    const kept = (await nodeHistories(db.redis, ks)).n1;
+    assert.equal(kept.length, 60);
+    assert.deepEqual([kept[0].load1, kept[59].load1], [10, 69], 'the newest hour, oldest first');
   });
 
   it('gives every agent and control plane of a cluster one cluster id, the first one proposed', async () => {

@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
-import { getNode, listNodes, markRemoving } from '../../state/nodes.js';
+import { getNode, listNodes, markRemoving, nodeHistories } from '../../state/nodes.js';
 import { drainNode, jobsOnNode, uncordonNode } from '../../state/jobs.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -13,6 +13,11 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   app.get('/v1/nodes', { schema: { response: { 200: Type.Object({ items: Type.Array(NodeViewSchema) }) } } }, async () => ({
     items: await listNodes(ctx.redis, ctx.ks),
   }));
+
+  // Every node's load over the last hour, a sample a minute: the dashboard's charts, in one request.
+  app.get('/v1/nodes/history', {
+    schema: { response: { 200: Type.Object({ nodes: Type.Record(Type.String(), Type.Array(Type.Object({ t: Type.Number(), load1: Type.Number(), usedCpus: Type.Number(), memoryUsedBytes: Type.Number() }))) }) } },
+  }, async () => ({ nodes: await nodeHistories(ctx.redis, ctx.ks) }));
 
   app.get('/v1/nodes/:name', { schema: { params: Type.Object({ name: NodeName }), response: { 200: NodeViewSchema } } }, async (req) => {
     const node = await getNode(ctx.redis, ctx.ks, req.params.name);
