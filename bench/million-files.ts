@@ -26,6 +26,9 @@ import { startTranslator } from '../src/translate/index.js';
 import { dropCaches, setup, sh } from './overlay-common.js';
 import { table, writeSection } from './report.js';
 
+// As bin/oswalk.js: the translator's fsyncs in flight need the threads (before any I/O).
+process.env.UV_THREADPOOL_SIZE ??= '64';
+
 const arg = (name: string, def: number): number => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
   return a ? Number(a.slice(name.length + 3)) : def;
