@@ -240,7 +240,11 @@ class TranslatorImpl implements Translator {
       this.watcher.on('error', (err) => this.log.error({ err }, 'watching the export directory failed'));
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     }
-    this.saveTimer = setInterval(() => void this.saveState(), STATE_SAVE_MS);
+    this.saveTimer = setInterval(() => {
+      // The state is saved whole (JSON): for a million paths that is seconds of this thread.
+      // While translating, at most a tenth of the time goes to it; idle and close save at once.
+      if (Date.now() - this.savedAt >= 10 * this.saveMs) void this.saveState();
+    }, STATE_SAVE_MS);
     void this.scan().catch((err) => {
       this.log.error({ err, dir: this.o.exportDir }, 'scanning the export directory failed');
       this.scanned = true;
@@ -290,9 +294,16 @@ class TranslatorImpl implements Translator {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /** When the last save began, and how long it took (ms). */
+  private savedAt = 0;
+  private saveMs = 0;
+
   private async saveState(): Promise<void> {
+    const t0 = Date.now();
     try {
       await this.state.save();
+      this.savedAt = t0;
+      this.saveMs = Date.now() - t0;
     } catch (err) {
       this.log.error({ err, file: this.state.file }, 'cannot save the translate state');
     }
