@@ -33,6 +33,8 @@ export async function timed(cmd: string, cwd?: string): Promise<number> {
 /** A redis-server, a raw directory and a mounted overlay, all under one temp dir on the same disk. */
 export interface BenchEnv {
   dir: string;
+  /** The redis-server's URL (prefix `{bench}:`). */
+  url: string;
   raw: string;
   mnt: string;
   mount: OverlayMount;
@@ -64,7 +66,7 @@ export async function setup(): Promise<BenchEnv> {
   await sh(`mkdir -p ${raw}`);
   const opts = { mountDir: join(dir, 'mnt'), node: 'bench', redisUrl: url, prefix: '{bench}:', stateDir: join(dir, 'state'), token: 'bench' };
   const env: BenchEnv = {
-    dir, raw, mnt: opts.mountDir, mount: await mountOverlay(opts),
+    dir, url, raw, mnt: opts.mountDir, mount: await mountOverlay(opts),
     async remount(fsEnv = {}) {
       await env.mount.stop();
       const saved = { ...process.env };

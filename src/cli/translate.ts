@@ -45,7 +45,7 @@ export function register(program: Command): void {
     // No fixed default: chunks stored where the node's agent does not serve them read as EIO.
     .option('--store <dir>', 'the node\'s PacketFS chunk store, <its agent\'s --state-dir>/chunks (env OSWALK_STORE; default: the node\'s under the `oswalk up` cluster, or /var/lib/oswalk/chunks when the agent running with /var/lib/oswalk is that node)', process.env.OSWALK_STORE || undefined)
     .option('--state <file>', 'where to remember what was translated (default: translate-<node>.json in the store)')
-    .option('--concurrency <n>', 'paths translated at once', '2')
+    .option('--concurrency <n>', 'files over 64 KiB read and hashed at once (smaller ones and other paths: up to 64 at once)', '2')
     .action(action(async (dirArg: string, opts: Opts) => {
       const format = output(cmd);
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.

@@ -51,8 +51,11 @@ export interface Backend {
   get(path: string): Promise<Entry | null>;
   /** get for many paths (at most 1000) in one round trip. */
   getMany(paths: string[]): Promise<(Entry | null)[]>;
-  /** Names in a directory. Throws ENOTDIR/ENOENT. */
-  list(path: string): Promise<string[]>;
+  /**
+   * Names in a directory, a page at a time (about a thousand; a name may come twice). Throws
+   * ENOTDIR/ENOENT.
+   */
+  list(path: string): AsyncIterable<string[]>;
   /**
    * Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink).
    * ESTALE: v.manifest is no longer stored (manifest GC took it); store the content again and retry.

@@ -41,23 +41,34 @@ export class MetaCache {
   }
 
   /**
-   * A directory's names. A listing read from Redis also fetches its entries' attributes in
-   * batches (readdir-plus): `ls -l`, find, cp -a, rsync and diff -r stat every name next.
+   * A directory's names. A listing read from Redis also fetches its entries' attributes, a
+   * page of names at a time (readdir-plus): `ls -l`, find, cp -a, rsync and diff -r stat every
+   * name next. What it keeps is bounded by maxEntries, the listing of names aside.
    */
   async list(path: string): Promise<string[]> {
     return [...(await this.cached(this.dirs, path, async () => {
-      const names = await this.backend.list(path);
+      const names = new Set<string>();
       const gen = this.generation;
-      const paths = names.map((n) => (path === '/' ? `/${n}` : `${path}/${n}`)).filter((p) => !this.entries.has(p));
-      for (let i = 0; i < paths.length; i += 1000) {
-        const batch = paths.slice(i, i + 1000);
-        const found = await this.backend.getMany(batch);
-        if (gen !== this.generation) break;
-        const at = Date.now();
-        batch.forEach((p, j) => this.entries.set(p, { value: found[j], at }));
+      for await (const page of this.backend.list(path)) {
+        const paths: string[] = [];
+        for (const n of page) {
+          if (names.has(n)) continue;
+          names.add(n);
+          const p = path === '/' ? `/${n}` : `${path}/${n}`;
+          if (!this.entries.has(p)) paths.push(p);
+        }
+        // Attributes asked for after a change went by could be older than it: not kept.
+        if (gen !== this.generation) continue;
+        for (let i = 0; i < paths.length; i += 1000) {
+          const batch = paths.slice(i, i + 1000);
+          const found = await this.backend.getMany(batch);
+          if (gen !== this.generation) break;
+          const at = Date.now();
+          batch.forEach((p, j) => this.entries.set(p, { value: found[j], at }));
+        }
+        while (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
       }
-      while (this.entries.size > this.opts.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
-      return new Set(names);
+      return names;
     }))];
   }
 

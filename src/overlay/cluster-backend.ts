@@ -21,7 +21,7 @@ import {
   getCurrentMany,
   getManifest,
   linkPath,
-  listDir,
+  listDirPages,
   markAccessed,
   putManifest,
   removePath,
@@ -97,8 +97,8 @@ export class ClusterBackend implements Backend {
     return (await getCurrentMany(this.o.redis, this.o.ks, paths)).map((r) => (r ? this.toEntry(r) : null));
   }
 
-  async list(path: string): Promise<string[]> {
-    return (await listDir(this.o.redis, this.o.ks, path)).map((e) => e.name);
+  async *list(path: string): AsyncIterable<string[]> {
+    for await (const page of listDirPages(this.o.redis, this.o.ks, path)) yield page.map((e) => e.name);
   }
 
   async commit(path: string, v: NewEntry, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }> {

@@ -76,7 +76,9 @@ export function fuseOps(fs: OverlayFs, fuse: () => FuseInstance, log: Logger): R
   const count = (v: unknown): [number] => [v as number];
   return {
     getattr: (p: string, cb: Cb) => answer('getattr', p, cb, fs.getattr(p)),
-    readdir: (p: string, cb: Cb) => answer('readdir', p, cb, fs.readdir(p)),
+    // The names, and what their directory entries say of each (type, number): fs.direntStats.
+    readdir: (p: string, cb: (code: number, names?: string[], stats?: Stat[]) => void) =>
+      answer('readdir', p, (code, names) => cb(code, names as string[] | undefined, names ? fs.direntStats(p, names as string[]) : undefined), fs.readdir(p)),
     open: (p: string, flags: number, cb: Cb) => answer('open', p, cb, fs.open(p, flags, caller())),
     create: (p: string, mode: number, flags: number, cb: Cb) => answer('create', p, cb, fs.create(p, mode, flags, caller())),
     read: (p: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>

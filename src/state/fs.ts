@@ -276,15 +276,36 @@ export interface DirEntry {
   id: string;
 }
 
-/** The visible children of a directory, sorted by name. ENOENT / ENOTDIR as readdir. */
-export async function listDir(redis: Redis, ks: Keyspace, path: string): Promise<DirEntry[]> {
+/** Names of a directory one step of listDirPages reads (HSCAN's COUNT: a hint, not a bound). */
+export const LIST_PAGE = 1000;
+
+/**
+ * The visible children of a directory, a page at a time, in no order, each script step
+ * reading about LIST_PAGE names: however big the directory, Redis is held for one page and
+ * the caller holds what it keeps. A name there for the whole listing comes at least once (a
+ * name may come twice: the caller drops repeats); one made or removed meanwhile may or may
+ * not, as readdir(3) has it. ENOENT / ENOTDIR as readdir, also from a later page if the
+ * directory went away meanwhile.
+ */
+export async function* listDirPages(redis: Redis, ks: Keyspace, path: string): AsyncGenerator<DirEntry[]> {
   const p = normalizePath(path);
-  const flat = await fsOp<string[]>(redis, ks, 'list', p);
-  const out: DirEntry[] = [];
-  for (let i = 0; i < flat.length; i += 2) {
-    out.push({ name: flat[i], type: LETTER_TYPE[flat[i + 1][0]] as DirEntry['type'], id: flat[i + 1].slice(1) });
-  }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let cursor = '0';
+  do {
+    const [next, ...flat] = await fsOp<string[]>(redis, ks, 'list', p, [cursor, LIST_PAGE]);
+    const page: DirEntry[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      page.push({ name: flat[i], type: LETTER_TYPE[flat[i + 1][0]] as DirEntry['type'], id: flat[i + 1].slice(1) });
+    }
+    cursor = String(next);
+    yield page;
+  } while (cursor !== '0');
+}
+
+/** The visible children of a directory, sorted by name, each once. ENOENT / ENOTDIR as readdir. */
+export async function listDir(redis: Redis, ks: Keyspace, path: string): Promise<DirEntry[]> {
+  const byName = new Map<string, DirEntry>();
+  for await (const page of listDirPages(redis, ks, path)) for (const e of page) byName.set(e.name, e);
+  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** An inode's pseudo-path (fsOp-1.lua): `#` and its number. */

@@ -28,8 +28,14 @@ export interface TranslatorOptions {
   stateFile?: string;
   /** A changed file is translated once its size and mtime have been stable this long. Default 500. */
   debounceMs?: number;
-  /** Paths translated at once. Default 2: hashing runs on the main thread, and the agent's jobs come first. */
+  /**
+   * Files over SMALL_FILE_BYTES read and hashed at once. Default 2: hashing runs on the main
+   * thread, and the agent's jobs come first. Smaller files, and every other path (directories,
+   * links, deletes), go up to pathsInFlight at once.
+   */
   concurrency?: number;
+  /** Paths translated at once, small files among them. Default PATHS_IN_FLIGHT. */
+  pathsInFlight?: number;
   /** Keep watching after the first scan (default true); false translates once (`oswalk translate`). */
   watch?: boolean;
   /**
@@ -84,6 +90,14 @@ interface Pending {
   due: number;
 }
 
+/**
+ * A small file costs little CPU: its time is an fsync of its chunk and its directory and two
+ * Redis round trips, so one at a time it waits. Many in flight share the disk's journal commits
+ * (the agent's libuv pool has the threads: UV_THREADPOOL_SIZE=64) and Redis' replies; only
+ * files bigger than this take one of the `concurrency` slots of hashing.
+ */
+const SMALL_FILE_BYTES = 64 * 1024;
+export const PATHS_IN_FLIGHT = 64;
 const STATE_SAVE_MS = 2000;
 const RECENTLY_GONE_MAX = 10_000;
 /** A directory the watcher reported on is compared with what we know of it at most this often. */
@@ -117,7 +131,10 @@ class TranslatorImpl implements Translator {
   private readonly log: Logger;
   private readonly state: SeenState;
   private readonly debounceMs: number;
-  private readonly concurrency: number;
+  private readonly pathsInFlight: number;
+  /** Free slots for reading and hashing a big file, and who waits for one. */
+  private hashSlots: number;
+  private readonly hashWaiters: (() => void)[] = [];
   private readonly pending = new Map<string, Pending>();
   private ready: string[] = [];
   /** Scanned paths to translate, most recently modified last (popped first). */
@@ -152,7 +169,8 @@ class TranslatorImpl implements Translator {
     this.log = o.log ?? createLogger('translate', { node: o.node });
     this.state = new SeenState(o.stateFile ?? join(o.store.dir, `translate-${o.node}.json`));
     this.debounceMs = o.debounceMs ?? 500;
-    this.concurrency = o.concurrency ?? 2;
+    this.hashSlots = o.concurrency ?? 2;
+    this.pathsInFlight = o.pathsInFlight ?? PATHS_IN_FLIGHT;
     if (o.registry) {
       const registers = [o.registry];
       // a translator restarted in the same process takes the metrics over
@@ -222,7 +240,11 @@ class TranslatorImpl implements Translator {
       this.watcher.on('error', (err) => this.log.error({ err }, 'watching the export directory failed'));
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     }
-    this.saveTimer = setInterval(() => void this.saveState(), STATE_SAVE_MS);
+    this.saveTimer = setInterval(() => {
+      // The state is saved whole (JSON): for a million paths that is seconds of this thread.
+      // While translating, at most a tenth of the time goes to it; idle and close save at once.
+      if (Date.now() - this.savedAt >= 10 * this.saveMs) void this.saveState();
+    }, STATE_SAVE_MS);
     void this.scan().catch((err) => {
       this.log.error({ err, dir: this.o.exportDir }, 'scanning the export directory failed');
       this.scanned = true;
@@ -272,9 +294,16 @@ class TranslatorImpl implements Translator {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /** When the last save began, and how long it took (ms). */
+  private savedAt = 0;
+  private saveMs = 0;
+
   private async saveState(): Promise<void> {
+    const t0 = Date.now();
     try {
       await this.state.save();
+      this.savedAt = t0;
+      this.saveMs = Date.now() - t0;
     } catch (err) {
       this.log.error({ err, file: this.state.file }, 'cannot save the translate state');
     }
@@ -403,7 +432,7 @@ class TranslatorImpl implements Translator {
   /** Start work while there is room: settled changes first (most recent first), then the scan backlog. */
   private pump(): void {
     if (this.closed) return;
-    while (this.inflight.size < this.concurrency) {
+    while (this.inflight.size < this.pathsInFlight) {
       const item = this.next();
       if (item === undefined) break;
       const rel = item.rel;
@@ -605,6 +634,8 @@ class TranslatorImpl implements Translator {
 
   private async storeFile(rel: string, abs: string, st: BigIntStats): Promise<string | undefined> {
     let res;
+    const big = st.size > SMALL_FILE_BYTES;
+    if (big) await this.hashSlot();
     try {
       res = await this.o.store.putFile(abs);
     } catch (err) {
@@ -614,6 +645,8 @@ class TranslatorImpl implements Translator {
         return undefined;
       }
       throw err;
+    } finally {
+      if (big) this.freeHashSlot();
     }
     // putFile saw a stable file; make sure it is the one we stat'ed
     const after = await lstat(abs, { bigint: true }).catch(() => undefined);
@@ -641,6 +674,21 @@ class TranslatorImpl implements Translator {
     this.metrics?.newBytes.inc(res.newBytes);
     this.metrics?.chunks.inc(res.chunks.length);
     return hash;
+  }
+
+  private async hashSlot(): Promise<void> {
+    if (this.hashSlots > 0) {
+      this.hashSlots--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.hashWaiters.push(resolve));
+  }
+
+  /** A waiter takes the slot over as it is; else it is free again. */
+  private freeHashSlot(): void {
+    const next = this.hashWaiters.shift();
+    if (next) next();
+    else this.hashSlots++;
   }
 
   /**

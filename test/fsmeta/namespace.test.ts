@@ -4,8 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, linkPath, listDir, listVersions, markAccessed, normalizePath, putManifest,
-  removePath, renamePath, restoreVersion, subscribeFsEvents, type NewVersion,
+  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, LIST_PAGE, linkPath, listDir, listDirPages, listVersions, markAccessed, normalizePath, putManifest,
+  removePath, renamePath, restoreVersion, subscribeFsEvents, type DirEntry, type NewVersion,
 } from '../../src/state/fs.js';
 import { pickCurrent } from './pick-current.js';
 
@@ -218,6 +218,26 @@ describe('filesystem namespace', () => {
     await assert.rejects(commitVersion(db.redis, ks, { ...file('/big', 'n1', T), xattrs: { 'user.v': Buffer.alloc(5000).toString('base64') } }), /xattrs.*over 4096/);
     await assert.rejects(commitVersion(db.redis, ks, { ...file('/big', 'n1', T), xattrs: { ['user.' + 'n'.repeat(251)]: '' } }), /xattr name/);
     assert.equal(await getCurrent(db.redis, ks, '/big'), undefined);
+  });
+
+  it('lists a big directory in pages (HSCAN), every name once, a hard link as what its file is', async () => {
+    const ks = await space();
+    const N = 2 * LIST_PAGE + 500;
+    for (let i = 0; i < N; i += 100) {
+      await Promise.all(Array.from({ length: Math.min(100, N - i) }, (_, j) => commitVersion(db.redis, ks, file(`/big/f${String(i + j).padStart(5, '0')}`, 'n1', T))));
+    }
+    await linkPath(db.redis, ks, '/big/f00000', '/big/hard', 'n1');
+    const pages: DirEntry[][] = [];
+    for await (const page of listDirPages(db.redis, ks, '/big')) pages.push(page);
+    assert.ok(pages.length >= 3, `${pages.length} pages`);
+    assert.ok(pages.every((p) => p.length <= 2 * LIST_PAGE), 'no page holds the whole directory');
+    const all = await listDir(db.redis, ks, '/big');
+    assert.equal(all.length, N + 1);
+    assert.equal(new Set(all.map((e) => e.name)).size, N + 1);
+    assert.deepEqual(all.slice(0, 2).map((e) => [e.name, e.type]), [['f00000', 'file'], ['f00001', 'file']]);
+    assert.equal(all.find((e) => e.name === 'hard')?.type, 'file');
+    await assert.rejects(listDir(db.redis, ks, '/big/f00001'), /ENOTDIR/);
+    await assert.rejects(listDir(db.redis, ks, '/none'), /ENOENT/);
   });
 
   it('treats a repeated commit of the same content from the same node as a no-op', async () => {

@@ -72,7 +72,7 @@ describe('translate daemon', () => {
     execFileSync('touch', ['-d', '1960-01-01T00:00:00Z', join(exportDir, 'old.txt')]);
     const registry = new Registry();
     // one at a time: two identical files read at the same moment may both count their chunk as new
-    const t = await start({ registry, concurrency: 1 });
+    const t = await start({ registry, concurrency: 1, pathsInFlight: 1 });
     await t.idle();
     const a = await getCurrent(redis, ks, '/sub/deep/a.txt');
     assert.equal(a?.size, 11);
@@ -107,7 +107,7 @@ describe('translate daemon', () => {
     const order: string[] = [];
     const stop = await subscribeFsEvents(redis, ks, (p) => order.push(p));
     try {
-      const t = await start({ watch: false, concurrency: 1 });
+      const t = await start({ watch: false, concurrency: 1, pathsInFlight: 1 });
       await t.idle();
       await until('all events', async () => order.length === 5);
       assert.deepEqual(order, ['/h1', '/h2', '/h3', '/h4', '/h5']);

@@ -21,6 +21,16 @@ describe('overlay: POSIX behaviour of one mount', () => {
     assert.equal(out, 'hello5 regular file\n.\n..\nf\n');
   });
 
+  it('tells readdir each entry\'s inode number and type (d_ino, d_type) as stat shows them, so find need not stat every name', async () => {
+    const out = await ok(`mkdir -p dt/sub && printf x > dt/f && ln -s f dt/l && python3 -c "
+import os
+for e in sorted(os.scandir('dt'), key=lambda e: e.name):
+    st = os.lstat(e.path)
+    print(e.name, e.inode() == st.st_ino, e.is_dir(follow_symlinks=False), e.is_symlink())
+"`, { cwd: one.n.mnt });
+    assert.equal(out, 'f True False False\nl True False True\nsub True True False\n');
+  });
+
   it('answers every failure with the right errno', async () => {
     const py = (code: string) => pyErrno(code, one.n.mnt);
     await ok('mkdir -p e/full && touch e/full/x e/file && mkdir e/empty', { cwd: one.n.mnt });

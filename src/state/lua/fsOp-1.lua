@@ -29,7 +29,12 @@
     time a name last came or went in it; a commit of the directory clears it)
     versions stored|''                                -> {winner id or 0, id, record, ...}
             (those of a hard link's inode, unless `stored`: those stored at the path)
-    list                                              -> {name, value, ...}
+    list    <cursor> <count>                          -> {next cursor, name, value, ...}
+            (one page of the directory's index, by HSCAN: a name there for the whole listing
+            comes at least once, maybe twice; one that comes or goes meanwhile maybe. Next
+            cursor '0': the listing is done. Pages keep each step short and each reply small
+            however big the directory: a whole 100,000-name index in one reply held Redis and
+            the reader's memory at once)
     link    <to> <node> <nowNs> <nowMs> e|m <st_ino>|'' -> {inode, link count}
             (st_ino: the number the mount showed for the file, which it keeps as an inode)
             (e: a link a node's export directory has, made by its translator; m: through a mount)
@@ -676,7 +681,8 @@ elseif op == 'list' then
     if entry(path) then return fail('ENOTDIR', path) end
     return fail('ENOENT', path)
   end
-  local kv = redis.call('HGETALL', dkey(path))
+  local page = redis.call('HSCAN', dkey(path), ARGV[4], 'COUNT', ARGV[5])
+  local kv = page[2]
   -- a hard link is listed as what its file is
   for i = 2, #kv, 2 do
     if string.sub(kv[i], 1, 1) == 'h' then
@@ -684,6 +690,7 @@ elseif op == 'list' then
       if cur then kv[i] = cur.f[1] .. string.sub(kv[i], 2) end
     end
   end
+  table.insert(kv, 1, page[1])
   return kv
 
 elseif op == 'remove' then
