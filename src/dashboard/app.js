@@ -133,14 +133,18 @@ function route() {
   leave();
   leave = () => {};
   const [page, id] = location.hash.replace(/^#\/?/, '').split('/');
-  const name = ['overview', 'nodes', 'jobs', 'services', 'apply'].includes(page) ? page : 'overview';
+  const name = ['overview', 'nodes', 'jobs', 'services', 'files', 'apply'].includes(page) ? page : 'overview';
   for (const a of document.querySelectorAll('nav a')) {
     if (a.dataset.page === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
   const view = $('view');
   view.replaceChildren();
-  current = name === 'jobs' && id ? jobPage(view, decodeURIComponent(id)) : { overview: overviewPage, nodes: nodesPage, jobs: jobsPage, services: servicesPage, apply: applyPage }[name](view);
+  // A path in the unified tree is everything after #/files (its names encoded one by one).
+  const filesPath = name === 'files' ? `/${location.hash.replace(/^#\/?files\/?/, '').split('/').filter(Boolean).map(decodeURIComponent).join('/')}` : '';
+  current = name === 'jobs' && id ? jobPage(view, decodeURIComponent(id))
+    : name === 'files' ? filesPage(view, filesPath)
+    : { overview: overviewPage, nodes: nodesPage, jobs: jobsPage, services: servicesPage, apply: applyPage }[name](view);
   current.update?.();
 }
 window.addEventListener('hashchange', () => { if (!$('view').hidden) route(); });
@@ -438,6 +442,77 @@ function servicesPage(view) {
     note.textContent = rows.length ? '' : 'No Service is applied (Apply one, or oswalk apply -f).';
   };
   return { update };
+}
+
+const filesHref = (path) => `#/files${path.split('/').filter(Boolean).map((n) => `/${encodeURIComponent(n)}`).join('')}`;
+const joinPath = (dir, name) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+
+/**
+ * The unified tree: a directory's names a page at a time (as the server reads them), each with
+ * its size, time, the node whose version wins and how many nodes hold its data; a file's
+ * versions, any of which can be restored.
+ */
+function filesPage(view, path) {
+  const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'path' },
+    h('a', { href: filesHref('/') }, 'cluster'),
+    path.split('/').filter(Boolean).map((n, i, all) => ['/', h('a', { href: filesHref(`/${all.slice(0, i + 1).join('/')}`) }, n)]));
+  const body = h('tbody');
+  const more = h('button', { type: 'button', id: 'files-more', hidden: true }, 'More names');
+  const error = h('p', { class: 'error', role: 'alert' });
+  const versions = h('section', { id: 'versions', hidden: true });
+  view.append(h('h1', {}, 'Files'), crumbs, error, h('div', { class: 'table-wrap' }, h('table', {},
+    h('thead', {}, h('tr', {}, ['Name', 'Size', 'Modified', 'Winning node', 'Copies', ''].map((t) => h('th', { scope: 'col' }, t)))), body)), more, versions);
+  let cursor = '0';
+  const load = async () => {
+    let page;
+    try {
+      page = await api('GET', `/v1/fs/list?${new URLSearchParams({ path, cursor })}`);
+    } catch (err) {
+      if (!(err instanceof LoggedOut)) error.textContent = err.message;
+      return;
+    }
+    for (const e of page.items) {
+      const p = joinPath(path, e.name);
+      const open = e.type === 'dir' ? h('a', { href: filesHref(p) }, `${e.name}/`)
+        : h('button', { type: 'button', class: 'link', onclick: () => showVersions(p) }, e.name);
+      body.append(h('tr', { 'data-file': e.name }, h('td', {}, open), h('td', {}, e.type === 'dir' ? '' : bytes(e.size)), h('td', {}, when(e.mtime)),
+        h('td', {}, e.node), h('td', {}, e.copies === undefined ? '' : String(e.copies)), h('td', {}, e.type === 'dir' ? '' : h('button', { type: 'button', onclick: () => showVersions(p) }, 'Versions'))));
+    }
+    cursor = page.cursor;
+    more.hidden = cursor === '0';
+  };
+  const showVersions = async (p) => {
+    error.textContent = '';
+    let list;
+    try {
+      list = await api('GET', `/v1/fs/versions?${new URLSearchParams({ path: p })}`);
+    } catch (err) {
+      if (!(err instanceof LoggedOut)) error.textContent = err.message;
+      return;
+    }
+    const status = h('p', { role: 'status', id: 'restore-status' });
+    versions.replaceChildren(h('h2', {}, `Versions of ${p}`), h('div', { class: 'table-wrap' }, h('table', {},
+      h('thead', {}, h('tr', {}, ['Version', 'Modified', 'Size', 'Node', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, list.items.map((v) => h('tr', { 'data-version': v.id, class: v.current ? 'current' : undefined },
+        h('td', {}, v.id), h('td', {}, when(Number(BigInt(v.mtimeNs) / 1000000n))), h('td', {}, v.type === 'tombstone' ? 'deleted' : bytes(v.size)), h('td', {}, v.node),
+        h('td', {}, v.current ? 'current' : v.type === 'tombstone' ? '' : h('button', { type: 'button', onclick: async () => {
+          try {
+            // Recorded as made by the node that wrote that version: its data is there.
+            await api('POST', '/v1/fs/restore', { path: p, version: v.id, node: v.node });
+            status.textContent = `Restored version ${v.id} of ${p}.`;
+            body.replaceChildren();
+            cursor = '0';
+            await load();
+            await showVersions(p);
+          } catch (err) {
+            if (!(err instanceof LoggedOut)) status.textContent = err.message;
+          }
+        } }, 'Restore'))))))), status);
+    versions.hidden = false;
+  };
+  more.addEventListener('click', load);
+  void load();
+  return {};
 }
 
 function applyPage(view) {

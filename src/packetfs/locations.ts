@@ -23,3 +23,17 @@ export async function manifestLocations(redis: Redis, ks: Keyspace, manifestHash
   checkHash(manifestHash, 'manifest hash');
   return (await redis.smembers(ks.manifestLocations(manifestHash))).sort();
 }
+
+/** How many nodes hold each manifest, in one round trip (the dashboard's file lists). */
+export async function countManifestLocations(redis: Redis, ks: Keyspace, manifestHashes: readonly string[]): Promise<number[]> {
+  if (!manifestHashes.length) return [];
+  const pipe = redis.pipeline();
+  for (const h of manifestHashes) {
+    checkHash(h, 'manifest hash');
+    pipe.scard(ks.manifestLocations(h));
+  }
+  return ((await pipe.exec()) ?? []).map(([err, n]) => {
+    if (err) throw err;
+    return n as number;
+  });
+}

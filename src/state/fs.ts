@@ -288,17 +288,22 @@ export const LIST_PAGE = 1000;
  * directory went away meanwhile.
  */
 export async function* listDirPages(redis: Redis, ks: Keyspace, path: string): AsyncGenerator<DirEntry[]> {
-  const p = normalizePath(path);
   let cursor = '0';
   do {
-    const [next, ...flat] = await fsOp<string[]>(redis, ks, 'list', p, [cursor, LIST_PAGE]);
-    const page: DirEntry[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
-      page.push({ name: flat[i], type: LETTER_TYPE[flat[i + 1][0]] as DirEntry['type'], id: flat[i + 1].slice(1) });
-    }
-    cursor = String(next);
-    yield page;
+    const page = await listDirPage(redis, ks, path, cursor);
+    cursor = page.next;
+    yield page.entries;
   } while (cursor !== '0');
+}
+
+/** One step of listDirPages, from `cursor` ('0': the first); `next` '0' when the listing is done. */
+export async function listDirPage(redis: Redis, ks: Keyspace, path: string, cursor: string): Promise<{ entries: DirEntry[]; next: string }> {
+  const [next, ...flat] = await fsOp<string[]>(redis, ks, 'list', normalizePath(path), [cursor, LIST_PAGE]);
+  const entries: DirEntry[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    entries.push({ name: flat[i], type: LETTER_TYPE[flat[i + 1][0]] as DirEntry['type'], id: flat[i + 1].slice(1) });
+  }
+  return { entries, next: String(next) };
 }
 
 /** The visible children of a directory, sorted by name, each once. ENOENT / ENOTDIR as readdir. */

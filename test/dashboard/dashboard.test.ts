@@ -9,12 +9,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+import { until } from '../helpers/until.js';
 
 /** Debian's Chromium (apt-get install chromium); the set-up installs it for the tests. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -215,6 +216,35 @@ describe('the web dashboard, in Chromium', { skip }, () => {
     assert.equal(await page.isDisabled('#jobs-older'), true);
     await page.click('#jobs-newer');
     await page.waitForSelector('#jobs-note:has-text("Page 1: 50 job(s)")');
+  });
+
+  it('browses the unified tree, shows a file\'s versions, and restores an older one; a file name with HTML in it is text', async () => {
+    const mount = join(dir, 'cluster');
+    mkdirSync(join(mount, 'docs'), { recursive: true });
+    writeFileSync(join(mount, 'docs', 'note.txt'), 'first version\n');
+    await new Promise((r) => setTimeout(r, 50));
+    writeFileSync(join(mount, 'docs', 'note.txt'), 'second, longer version\n');
+    const evil = '<img src=x onerror=window.pwned=3>.txt';
+    writeFileSync(join(mount, 'docs', evil), 'x');
+    await page.click('nav a[data-page="files"]');
+    await page.locator('tr[data-file="docs"] a').click();
+    const row = page.locator('tr[data-file="note.txt"]');
+    await row.waitFor();
+    assert.equal(await row.locator('td').nth(1).textContent(), '23 B');
+    assert.equal(await row.locator('td').nth(3).textContent(), 'node1', 'the node whose version wins');
+    assert.equal(await page.locator(`tr[data-file="${evil}"] td`).first().textContent(), evil);
+    assert.equal(await page.locator('#view img').count(), 0);
+    await row.getByRole('button', { name: 'Versions' }).click();
+    const older = page.locator('#versions tbody tr').nth(1);
+    await older.waitFor();
+    assert.equal(await page.locator('#versions tbody tr').count(), 2);
+    assert.equal(await older.locator('td').nth(2).textContent(), '14 B');
+    await older.getByRole('button', { name: 'Restore' }).click();
+    await page.waitForSelector('#restore-status:has-text("Restored version")');
+    await page.locator('tr[data-file="note.txt"] td:nth-child(2)', { hasText: '14 B' }).waitFor({ timeout: 5000 });
+    // Through the mount, as any program reads it: the older content is back.
+    await until('the restored content through the mount', async () => readFileSync(join(mount, 'docs', 'note.txt'), 'utf8') === 'first version\n', 10_000);
+    assert.equal(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
   });
 
   it('logs out: the session ends on the server, and the page asks for the token again', async () => {

@@ -1,7 +1,8 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
-import { FsError, FS_LIMITS, listVersions, normalizePath, restoreVersion } from '../../state/fs.js';
+import { FsError, FS_LIMITS, GET_MANY_MAX, getCurrentMany, listDirPage, listVersions, normalizePath, restoreVersion } from '../../state/fs.js';
+import { countManifestLocations } from '../../packetfs/locations.js';
 import { NodeName } from '../../api/nodes.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -15,8 +16,51 @@ function asHttp(err: unknown): never {
   throw err;
 }
 
-/** The unified filesystem's versions, for `oswalk versions` and `oswalk restore`. */
+/** The unified filesystem's directories (the dashboard's Files page) and versions (`oswalk versions`, `oswalk restore`). */
 export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
+  // A page of a directory's names (about a thousand, in no order across pages: a directory of
+  // any size is read a page at a time), each with what its winning version says and, for a
+  // file, how many nodes hold its data.
+  app.get('/v1/fs/list', {
+    schema: {
+      querystring: Type.Object({ path: Path, cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })) }),
+      response: {
+        200: Type.Object({
+          path: Type.String(),
+          items: Type.Array(Type.Object({
+            name: Type.String(), type: Type.String(), size: Type.Number(), mtime: Type.Number(), node: Type.String(), copies: Type.Optional(Type.Number()),
+          })),
+          // '0' when this was the last page.
+          cursor: Type.String(),
+        }),
+      },
+    },
+  }, async (req) => {
+    try {
+      const path = normalizePath(req.query.path);
+      const page = await listDirPage(ctx.redis, ctx.ks, path, req.query.cursor ?? '0');
+      const paths = page.entries.map((e) => (path === '/' ? `/${e.name}` : `${path}/${e.name}`));
+      const current: Awaited<ReturnType<typeof getCurrentMany>> = [];
+      for (let i = 0; i < paths.length; i += GET_MANY_MAX) current.push(...await getCurrentMany(ctx.redis, ctx.ks, paths.slice(i, i + GET_MANY_MAX)));
+      const manifests = current.map((v) => v?.manifest).filter((m): m is string => !!m);
+      const holders = new Map(manifests.map((m, i) => [m, i]));
+      const counts = await countManifestLocations(ctx.redis, ctx.ks, [...holders.keys()]);
+      [...holders.keys()].forEach((m, i) => holders.set(m, counts[i]));
+      const items = page.entries.flatMap((e, i) => {
+        const v = current[i];
+        // Gone between the listing and the read: left out, as readdir would.
+        if (!v) return [];
+        return [{
+          name: e.name, type: e.type, size: v.size, mtime: Math.floor(Number(BigInt(v.mtimeNs) / 1_000_000n)), node: v.node,
+          ...(v.manifest ? { copies: holders.get(v.manifest)! } : {}),
+        }];
+      }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return { path, items, cursor: page.next };
+    } catch (err) {
+      return asHttp(err);
+    }
+  });
+
   app.get('/v1/fs/versions', {
     schema: {
       querystring: Type.Object({ path: Path }),
