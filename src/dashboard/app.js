@@ -195,8 +195,8 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 /** A small line chart of values over the last hour, 0 to `max` high, labelled for screen readers. */
 function sparkline(label, points, max, unit) {
-  const w = 120;
-  const hgt = 28;
+  const w = 80;
+  const hgt = 24;
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
   svg.setAttribute('class', 'spark');
@@ -209,9 +209,15 @@ function sparkline(label, points, max, unit) {
   if (points.length) {
     const t0 = Date.now() - 3600_000;
     const top = Math.max(max, ...points.map((p) => p.v)) || 1;
+    const xy = points.map((p) => [Math.max(0, ((p.t - t0) / 3600_000) * w), hgt - 1 - (p.v / top) * (hgt - 2)]);
     const line = document.createElementNS(SVG, 'polyline');
-    line.setAttribute('points', points.map((p) => `${Math.max(0, ((p.t - t0) / 3600_000) * w).toFixed(1)},${(hgt - 1 - (p.v / top) * (hgt - 2)).toFixed(1)}`).join(' '));
-    svg.append(line);
+    line.setAttribute('points', xy.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '));
+    // The newest sample as a dot: the only mark while there is one sample.
+    const dot = document.createElementNS(SVG, 'circle');
+    dot.setAttribute('cx', xy.at(-1)[0].toFixed(1));
+    dot.setAttribute('cy', xy.at(-1)[1].toFixed(1));
+    dot.setAttribute('r', '1.8');
+    svg.append(line, dot);
   }
   return h('span', { class: 'spark-box' }, h('span', { class: 'spark-label' }, label), svg);
 }
@@ -219,7 +225,7 @@ function sparkline(label, points, max, unit) {
 function nodesPage(view) {
   const body = h('tbody');
   view.append(h('h1', {}, 'Nodes'), h('p', { id: 'node-error', class: 'error', role: 'alert' }), h('div', { class: 'table-wrap' }, h('table', {},
-    h('thead', {}, h('tr', {}, ['Name', 'Status', 'Runtime', 'CPUs used', 'Load', 'Memory', 'Jobs', 'Labels', 'Export directory', 'Last hour', ''].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['Name', 'Status', '', 'Runtime', 'CPUs used', 'Load', 'Memory', 'Jobs', 'Last hour', 'Labels', 'Export directory'].map((t) => h('th', { scope: 'col' }, t)))),
     body)));
   const rows = new Map();
   let fresh = false;
@@ -263,7 +269,8 @@ function nodesPage(view) {
           const drain = h('button', { type: 'button', onclick: () => act(n.name, 'drain') }, 'Drain');
           const uncordon = h('button', { type: 'button', onclick: () => act(n.name, 'uncordon') }, 'Uncordon');
           r = { tr: h('tr', { 'data-node': n.name }), cells: Array.from({ length: 9 }, () => h('td')), charts: h('td', { class: 'charts' }), drain, uncordon };
-          r.tr.append(...r.cells, r.charts, h('td', {}, h('div', { class: 'actions' }, drain, uncordon)));
+          // The buttons by the status they change; the long cells last, where a narrow screen scrolls.
+          r.tr.append(r.cells[0], r.cells[1], h('td', {}, h('div', { class: 'actions' }, drain, uncordon)), ...r.cells.slice(2, 7), r.charts, r.cells[7], r.cells[8]);
           fresh = true;
           rows.set(n.name, r);
           body.append(r.tr);
@@ -455,7 +462,7 @@ const joinPath = (dir, name) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
 function filesPage(view, path) {
   const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'path' },
     h('a', { href: filesHref('/') }, 'cluster'),
-    path.split('/').filter(Boolean).map((n, i, all) => ['/', h('a', { href: filesHref(`/${all.slice(0, i + 1).join('/')}`) }, n)]));
+    path.split('/').filter(Boolean).flatMap((n, i, all) => ['/', h('a', { href: filesHref(`/${all.slice(0, i + 1).join('/')}`) }, n)]));
   const body = h('tbody');
   const more = h('button', { type: 'button', id: 'files-more', hidden: true }, 'More names');
   const error = h('p', { class: 'error', role: 'alert' });
