@@ -488,7 +488,7 @@ function filesPage(view, path) {
     cursor = page.cursor;
     more.hidden = cursor === '0';
   };
-  const showVersions = async (p) => {
+  const showVersions = async (p, said = '') => {
     error.textContent = '';
     let list;
     try {
@@ -497,7 +497,7 @@ function filesPage(view, path) {
       if (!(err instanceof LoggedOut)) error.textContent = err.message;
       return;
     }
-    const status = h('p', { role: 'status', id: 'restore-status' });
+    const status = h('p', { role: 'status', id: 'restore-status' }, said);
     versions.replaceChildren(h('h2', {}, `Versions of ${p}`), h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['Version', 'Modified', 'Size', 'Node', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, list.items.map((v) => h('tr', { 'data-version': v.id, class: v.current ? 'current' : undefined },
@@ -506,11 +506,10 @@ function filesPage(view, path) {
           try {
             // Recorded as made by the node that wrote that version: its data is there.
             await api('POST', '/v1/fs/restore', { path: p, version: v.id, node: v.node });
-            status.textContent = `Restored version ${v.id} of ${p}.`;
             body.replaceChildren();
             cursor = '0';
             await load();
-            await showVersions(p);
+            await showVersions(p, `Restored version ${v.id} of ${p}.`);
           } catch (err) {
             if (!(err instanceof LoggedOut)) status.textContent = err.message;
           }
