@@ -15,6 +15,7 @@ import { connectRedis } from '../src/state/redis.js';
 import { keyspace } from '../src/state/keys.js';
 import { commitVersion, FS_LIMITS, FsError, putManifest, renamePath, type NewVersion } from '../src/state/fs.js';
 import { addManifestLocation, encodeChunkList, manifestHash } from '../src/packetfs/index.js';
+import { memoryByKind } from './key-memory.js';
 
 const FILES = Number(process.argv[2] ?? 10_000);
 const server = await TestRedis.start();
@@ -48,22 +49,7 @@ for (let i = 0; i < FILES; i += BATCH) {
 const secs = (performance.now() - t0) / 1000;
 const used1 = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
 
-const byKind = new Map<string, { keys: number; bytes: number }>();
-let cursor = '0';
-do {
-  const [next, keys] = await redis.scan(cursor, 'MATCH', `${ks.prefix}*`, 'COUNT', 1000);
-  cursor = next;
-  const pipe = redis.pipeline();
-  for (const k of keys) pipe.memory('USAGE', k, 'SAMPLES', 0);
-  const res = (await pipe.exec())!;
-  keys.forEach((k, i) => {
-    const kind = k.slice(ks.prefix.length).split(':').slice(0, 2).join(':');
-    const e = byKind.get(kind) ?? { keys: 0, bytes: 0 };
-    e.keys++;
-    e.bytes += Number(res[i][1]);
-    byKind.set(kind, e);
-  });
-} while (cursor !== '0');
+const byKind = await memoryByKind(redis, ks.prefix, (rest) => rest.split(':').slice(0, 2).join(':'));
 
 // baseline: one hash of named fields per version
 const base = keyspace(testPrefix());

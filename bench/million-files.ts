@@ -24,6 +24,7 @@ import { commitVersion, putManifest } from '../src/state/fs.js';
 import { addManifestLocation, ChunkStore, encodeChunkList, manifestHash } from '../src/packetfs/index.js';
 import { startTranslator } from '../src/translate/index.js';
 import { dropCaches, setup, sh } from './overlay-common.js';
+import { memoryByKind } from './key-memory.js';
 import { table, writeSection } from './report.js';
 
 // As bin/oswalk.js: the translator's fsyncs in flight need the threads (before any I/O).
@@ -171,23 +172,7 @@ try {
   const used1 = await info('memory', 'used_memory');
 
   // MEMORY USAGE of every key, by kind (fs:p, fs:d, fs:m, pfs:loc…)
-  const byKind = new Map<string, { keys: number; bytes: number }>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${ks.prefix}*`, 'COUNT', 2000);
-    cursor = next;
-    const pipe = r.pipeline();
-    for (const k of keys) pipe.memory('USAGE', k, 'SAMPLES', 0);
-    const res = (await pipe.exec())!;
-    keys.forEach((k, i) => {
-      const rest = k.slice(ks.prefix.length);
-      const kind = rest.startsWith('fs:') || rest.startsWith('pfs:') ? rest.split(':').slice(0, 2).join(':') : rest.split(':')[0];
-      const e = byKind.get(kind) ?? { keys: 0, bytes: 0 };
-      e.keys++;
-      e.bytes += Number(res[i][1]);
-      byKind.set(kind, e);
-    });
-  } while (cursor !== '0');
+  const byKind = await memoryByKind(r, ks.prefix, (rest) => (rest.startsWith('fs:') || rest.startsWith('pfs:') ? rest.split(':').slice(0, 2).join(':') : rest.split(':')[0]));
   const kinds = (ks2: string[]) => ks2.reduce((s, k) => s + (byKind.get(k)?.bytes ?? 0), 0);
   const NS = ['fs:p', 'fs:d', 'fs:dt', 'fs:dn', 'fs:st', 'fs:at'];
   log(`memory: ${[...byKind].map(([k, v]) => `${k} ${v.keys} keys ${(v.bytes / FILES).toFixed(0)} B/file`).join(', ')}`);
