@@ -42,10 +42,9 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
       const paths = page.entries.map((e) => (path === '/' ? `/${e.name}` : `${path}/${e.name}`));
       const current: Awaited<ReturnType<typeof getCurrentMany>> = [];
       for (let i = 0; i < paths.length; i += GET_MANY_MAX) current.push(...await getCurrentMany(ctx.redis, ctx.ks, paths.slice(i, i + GET_MANY_MAX)));
-      const manifests = current.map((v) => v?.manifest).filter((m): m is string => !!m);
-      const holders = new Map(manifests.map((m, i) => [m, i]));
-      const counts = await countManifestLocations(ctx.redis, ctx.ks, [...holders.keys()]);
-      [...holders.keys()].forEach((m, i) => holders.set(m, counts[i]));
+      const manifests = [...new Set(current.flatMap((v) => (v?.manifest ? [v.manifest] : [])))];
+      const counts = await countManifestLocations(ctx.redis, ctx.ks, manifests);
+      const holders = new Map(manifests.map((m, i) => [m, counts[i]]));
       const items = page.entries.flatMap((e, i) => {
         const v = current[i];
         // Gone between the listing and the read: left out, as readdir would.
