@@ -33,6 +33,10 @@ export type ApplyResult = Static<typeof ApplyResultSchema>;
 
 /** POST /v1/apply: each object of the files, in their order, with what became of it. */
 export const ApplyAnswerSchema = Type.Object({
-  items: Type.Array(Type.Object({ kind: Type.String(), name: Type.String(), result: ApplyResultSchema })),
+  items: Type.Array(Type.Object({
+    kind: Type.String(), name: Type.String(), result: ApplyResultSchema,
+    // A dry run's answer for an object it would change: the unified diff `oswalk diff` prints.
+    diff: Type.Optional(Type.String()),
+  })),
 });
 export type ApplyAnswer = Static<typeof ApplyAnswerSchema>;

@@ -15,9 +15,7 @@ async function live(api: ApiClient, m: Manifest): Promise<Manifest | undefined> 
 
 /**
  * `oswalk diff -f FILE`, as kubectl diff: for each object of the files that applying them would
- * change, a unified diff of the object as the cluster has it and as it would be. Both sides are
- * the normalized form the cluster stores (defaults filled in, quantities in plain numbers), in
- * YAML with sorted keys, so that only real changes show.
+ * change, a unified diff of the object as the cluster has it and as it would be (manifestDiff).
  */
 export function register(program: Command): void {
   program.command('diff')
@@ -29,22 +27,18 @@ export function register(program: Command): void {
       if (output(cmd) !== 'table') throw new UsageError('-o: oswalk diff prints a unified diff, in no other format');
       const files = await readManifestFiles(opts.filename);
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
-      const [{ checkFilesTogether }, { dump }, { createTwoFilesPatch, FILE_HEADERS_ONLY }] = await Promise.all([
-        import('../manifest/index.js'), import('js-yaml'), import('diff'),
-      ]);
+      const [{ checkFilesTogether }, { manifestDiff }] = await Promise.all([import('../manifest/index.js'), import('../manifest/diff.js')]);
       checkFilesTogether(files);
       const api = client(cmd);
-      const yaml = (m: Manifest | undefined) => (m ? dump(m, { noRefs: true, lineWidth: -1, sortKeys: true }) : '');
       let differs = false;
       for (const m of files.flatMap((f) => f.manifests)) {
-        const before = yaml(await live(api, m));
-        const after = yaml(m);
-        if (before === after) continue;
+        const before = await live(api, m);
+        const patch = manifestDiff(before, m);
+        if (!patch) continue;
         differs = true;
-        const name = `${m.kind.toLowerCase()}/${m.metadata.name}`;
-        process.stdout.write(createTwoFilesPatch(before ? `live/${name}` : '/dev/null', `merged/${name}`, before, after, undefined, undefined, { headerOptions: FILE_HEADERS_ONLY }));
+        process.stdout.write(patch);
         // As the API would answer the apply: a Job is run once, as it was first applied.
-        if (before && m.kind === 'Job') process.stderr.write(`oswalk: ${name}: apply refuses a change to a Job that exists: delete it first, or give it a new name\n`);
+        if (before && m.kind === 'Job') process.stderr.write(`oswalk: ${m.kind.toLowerCase()}/${m.metadata.name}: apply refuses a change to a Job that exists: delete it first, or give it a new name\n`);
       }
       return differs ? EXIT.failed : EXIT.ok;
     }, { failed: EXIT.usage }));

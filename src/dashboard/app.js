@@ -544,7 +544,11 @@ function applyPage(view) {
     try {
       const { items } = await api('POST', '/v1/apply', { source, yaml: text.value, dryRun });
       result.append(h('ul', { class: 'applied' }, items.map((o) => h('li', {}, `${o.kind.toLowerCase()}/${o.name} ${o.result}${dryRun ? ' (dry run)' : ''}`))));
-      if (dryRun && items.some((o) => o.result === 'configured')) result.append(h('p', { class: 'muted' }, '"configured": its spec changes; oswalk diff -f FILE shows how.'));
+      // What would change, as `oswalk diff` shows it.
+      for (const o of items.filter((x) => x.diff)) {
+        result.append(h('pre', { class: 'diff', 'aria-label': `what would change in ${o.kind.toLowerCase()}/${o.name}` },
+          o.diff.split('\n').map((l) => h('span', { class: l.startsWith('+') && !l.startsWith('+++') ? 'add' : l.startsWith('-') && !l.startsWith('---') ? 'del' : undefined }, `${l}\n`))));
+      }
     } catch (err) {
       if (err instanceof LoggedOut) return;
       result.append(h('p', { class: 'error', role: 'alert' }, err.message));

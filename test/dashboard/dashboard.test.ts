@@ -190,6 +190,14 @@ describe('the web dashboard, in Chromium', { skip }, () => {
     assert.match(await row.textContent() ?? '', /app=web/);
     // The replicas in place were started again (each attempt after the first): as oswalk get services counts.
     await row.locator('td:nth-child(4)', { hasText: /^[1-9]/ }).waitFor({ timeout: 20_000 });
+    // A dry run of a change says what would change, before anything is applied.
+    await page.click('nav a[data-page="apply"]');
+    await page.fill('#yaml', svc.replace('replicas: 2', 'replicas: 3'));
+    await page.click('#dry-run');
+    await page.waitForSelector('#apply-result li:has-text("service/web-svc configured (dry run)")');
+    assert.deepEqual(await page.locator('#apply-result pre.diff span.del, #apply-result pre.diff span.add').allTextContents(), ['-  replicas: 2\n', '+  replicas: 3\n']);
+    assert.match((await cli('get', 'services')).stdout, /web-svc\s+\S+\s+\S+/);
+    assert.doesNotMatch((await cli('get', 'services', '-o', 'json')).stdout, /"replicas": 3/, 'nothing applied');
     assert.equal((await cli('delete', 'service', 'web-svc')).code, 0);
   });
 

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
+import { manifestDiff } from '../../manifest/diff.js';
 import { KINDS, ManifestError, checkFilesTogether, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
 import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects } from '../../state/objects.js';
 import { ApplyAnswerSchema, ApplyRequestSchema, type ApplyResult } from '../../api/objects.js';
@@ -60,7 +61,14 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
       throw err;
     }
     const items = parsed.map((m, i) => ({ kind: m.kind, name: m.metadata.name, result: results[i] }));
-    if (dryRun) return { items };
+    if (dryRun) {
+      // What would change, shown before anything is applied (the dashboard's dry run).
+      return {
+        items: await Promise.all(items.map(async (it, i) => (it.result === 'configured'
+          ? { ...it, diff: manifestDiff(await getObject(ctx.redis, ctx.ks, it.kind as Kind, it.name), parsed[i]) }
+          : it))),
+      };
+    }
     await onChanged(ctx, new Set(parsed.map((m) => m.kind)));
     req.log.info({ source, objects: items.map((a) => `${a.kind}/${a.name} ${a.result}`) }, 'applied');
     return { items };
