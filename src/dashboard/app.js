@@ -225,7 +225,7 @@ function sparkline(label, points, max, unit) {
 function nodesPage(view) {
   const body = h('tbody');
   view.append(h('h1', {}, 'Nodes'), h('p', { id: 'node-error', class: 'error', role: 'alert' }), h('div', { class: 'table-wrap' }, h('table', {},
-    h('thead', {}, h('tr', {}, ['Name', 'Status', '', 'Runtime', 'CPUs used', 'Load', 'Memory', 'Jobs', 'Last hour', 'Labels', 'Export directory'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['Name', 'Status', '', 'Runtime', 'CPUs used', 'Load', 'Memory', 'Jobs', 'Last hour', 'Store', 'Labels', 'Export directory'].map((t) => h('th', { scope: 'col' }, t)))),
     body)));
   const rows = new Map();
   let fresh = false;
@@ -268,15 +268,16 @@ function nodesPage(view) {
           // A row keeps its buttons across updates: focus stays where the keyboard put it.
           const drain = h('button', { type: 'button', onclick: () => act(n.name, 'drain') }, 'Drain');
           const uncordon = h('button', { type: 'button', onclick: () => act(n.name, 'uncordon') }, 'Uncordon');
-          r = { tr: h('tr', { 'data-node': n.name }), cells: Array.from({ length: 9 }, () => h('td')), charts: h('td', { class: 'charts' }), drain, uncordon };
+          r = { tr: h('tr', { 'data-node': n.name }), cells: Array.from({ length: 10 }, () => h('td')), charts: h('td', { class: 'charts' }), drain, uncordon };
           // The buttons by the status they change; the long cells last, where a narrow screen scrolls.
-          r.tr.append(r.cells[0], r.cells[1], h('td', {}, h('div', { class: 'actions' }, drain, uncordon)), ...r.cells.slice(2, 7), r.charts, r.cells[7], r.cells[8]);
+          r.tr.append(r.cells[0], r.cells[1], h('td', {}, h('div', { class: 'actions' }, drain, uncordon)), ...r.cells.slice(2, 7), r.charts, ...r.cells.slice(7));
           fresh = true;
           rows.set(n.name, r);
           body.append(r.tr);
         }
         const text = [n.name, n.status, n.runtime, `${cpus(n.usedCpus ?? 0)} / ${cpus(n.cpus)}`, cpus(n.load1), `${bytes(n.memoryUsedBytes)} / ${bytes(n.memoryBytes)}`,
-          String(n.runningJobs ?? 0), Object.entries(n.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', '), n.exportDir];
+          String(n.runningJobs ?? 0), n.storeBytes === undefined ? '' : `${bytes(n.storeBytes)} (${n.storeChunks ?? 0} chunks)${n.storeFreeBytes === undefined ? '' : `, ${bytes(n.storeFreeBytes)} free`}`,
+          Object.entries(n.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', '), n.exportDir];
         text.forEach((t, i) => { if (r.cells[i].textContent !== t) r.cells[i].textContent = t; });
         r.cells[1].className = `state-${n.status}`;
         r.drain.disabled = n.status !== 'ready';
@@ -470,21 +471,31 @@ function filesPage(view, path) {
   view.append(h('h1', {}, 'Files'), crumbs, error, h('div', { class: 'table-wrap' }, h('table', {},
     h('thead', {}, h('tr', {}, ['Name', 'Size', 'Modified', 'Winning node', 'Copies', ''].map((t) => h('th', { scope: 'col' }, t)))), body)), more, versions);
   let cursor = '0';
-  const load = async () => {
+  let pages = 0;
+  let shown = '';
+  /** The next page of names (`again`: the first page again, in place of what is shown). */
+  const load = async (again = false) => {
     let page;
     try {
-      page = await api('GET', `/v1/fs/list?${new URLSearchParams({ path, cursor })}`);
+      page = await api('GET', `/v1/fs/list?${new URLSearchParams({ path, cursor: again ? '0' : cursor })}`);
     } catch (err) {
       if (!(err instanceof LoggedOut)) error.textContent = err.message;
       return;
     }
-    for (const e of page.items) {
+    // Unchanged: the rows stay as they are (and the keyboard's focus with them).
+    const seen = JSON.stringify(page.items);
+    if (again && seen === shown) return;
+    shown = seen;
+    const rows = page.items.map((e) => {
       const p = joinPath(path, e.name);
       const open = e.type === 'dir' ? h('a', { href: filesHref(p) }, `${e.name}/`)
         : h('button', { type: 'button', class: 'link', onclick: () => showVersions(p) }, e.name);
-      body.append(h('tr', { 'data-file': e.name }, h('td', {}, open), h('td', {}, e.type === 'dir' ? '' : bytes(e.size)), h('td', {}, when(e.mtime)),
-        h('td', {}, e.node), h('td', {}, e.copies === undefined ? '' : String(e.copies)), h('td', {}, e.type === 'dir' ? '' : h('button', { type: 'button', onclick: () => showVersions(p) }, 'Versions'))));
-    }
+      return h('tr', { 'data-file': e.name }, h('td', {}, open), h('td', {}, e.type === 'dir' ? '' : bytes(e.size)), h('td', {}, when(e.mtime)),
+        h('td', {}, e.node), h('td', {}, e.copies === undefined ? '' : String(e.copies)), h('td', {}, e.type === 'dir' ? '' : h('button', { type: 'button', onclick: () => showVersions(p) }, 'Versions')));
+    });
+    if (again) body.replaceChildren(...rows);
+    else body.append(...rows);
+    pages = again ? 1 : pages + 1;
     cursor = page.cursor;
     more.hidden = cursor === '0';
   };
@@ -506,9 +517,7 @@ function filesPage(view, path) {
           try {
             // Recorded as made by the node that wrote that version: its data is there.
             await api('POST', '/v1/fs/restore', { path: p, version: v.id, node: v.node });
-            body.replaceChildren();
-            cursor = '0';
-            await load();
+            await load(true);
             await showVersions(p, `Restored version ${v.id} of ${p}.`);
           } catch (err) {
             if (!(err instanceof LoggedOut)) status.textContent = err.message;
@@ -516,9 +525,10 @@ function filesPage(view, path) {
         } }, 'Restore'))))))), status);
     versions.hidden = false;
   };
-  more.addEventListener('click', load);
+  more.addEventListener('click', () => load());
   void load();
-  return {};
+  // Live while the directory fits one page; a bigger one is read on request (More names).
+  return { update: () => (pages === 1 && cursor === '0' ? load(true) : undefined) };
 }
 
 function applyPage(view) {

@@ -1,6 +1,6 @@
 /**
  * The web dashboard in a real browser (Debian's Chromium, driven by playwright-core) against an
- * `oswalk up` cluster of two nodes: log in with the cluster token (a wrong one refused), see the
+ * `oswalk up` cluster of three nodes: log in with the cluster token (a wrong one refused), see the
  * nodes, watch a job started from the CLI appear, run and finish without a reload and follow its
  * output, cancel a job, drain and uncordon a node, apply YAML (a bad manifest shown at its line),
  * log out. Output that carries HTML or terminal
@@ -47,7 +47,7 @@ describe('the web dashboard, in Chromium', { skip }, () => {
   const cli = (...args: string[]) => oswalk(args, { cwd: dir, env: { OSWALK_API: '', OSWALK_TOKEN: '' } });
 
   before(async () => {
-    up = await startOswalk(['up', '--dir', dir, '--nodes', '2'], /Try: .*\n/, { cwd: dir, timeoutMs: 90_000 });
+    up = await startOswalk(['up', '--dir', dir, '--nodes', '3'], /Try: .*\n/, { cwd: dir, timeoutMs: 90_000 });
     const cfg = JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8')) as { api: string; token: string };
     api = cfg.api;
     token = cfg.token;
@@ -85,7 +85,7 @@ describe('the web dashboard, in Chromium', { skip }, () => {
   it('logs in with the cluster token, which lands in no URL and no storage: the session is an HttpOnly, SameSite=Strict cookie', async () => {
     await page.fill('#token', token);
     await page.click('form#login button');
-    await page.waitForSelector('#nodes-ready:has-text("2 ready")', { timeout: 10_000 });
+    await page.waitForSelector('#nodes-ready:has-text("3 ready")', { timeout: 10_000 });
     assert.equal(await page.inputValue('#token'), '');
     assert.ok(!page.url().includes(token));
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
@@ -241,6 +241,9 @@ describe('the web dashboard, in Chromium', { skip }, () => {
     assert.equal(await row.locator('td').nth(1).textContent(), '23 B');
     assert.equal(await row.locator('td').nth(3).textContent(), 'node1', 'the node whose version wins');
     assert.equal(await page.locator(`tr[data-file="${evil}"] td`).first().textContent(), evil);
+    // Live: a file written now shows up without a reload.
+    writeFileSync(join(mount, 'docs', 'late.txt'), 'late\n');
+    await page.locator('tr[data-file="late.txt"]').waitFor({ timeout: 5000 });
     assert.equal(await page.locator('#view img').count(), 0);
     await row.getByRole('button', { name: 'Versions' }).click();
     const older = page.locator('#versions tbody tr').nth(1);
