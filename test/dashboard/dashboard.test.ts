@@ -10,11 +10,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { oswalk, startOswalk, stopChild } from '../helpers/cli.js';
+import { freePort } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
 
 /** Debian's Chromium (apt-get install chromium); the set-up installs it for the tests. */
@@ -256,6 +258,35 @@ describe('the web dashboard, in Chromium', { skip }, () => {
     // Through the mount, as any program reads it: the older content is back.
     await until('the restored content through the mount', async () => readFileSync(join(mount, 'docs', 'note.txt'), 'utf8') === 'first version\n', 10_000);
     assert.equal(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned), undefined);
+  });
+
+  it('stays live across a control plane\'s restart: the page reconnects by itself, and the session made before is still good', async () => {
+    // A second control plane of the same cluster (its Redis, token and certificate), killed
+    // (SIGKILL) and started again on the same address while the page is open on it.
+    const cfg = JSON.parse(readFileSync(join(dir, '.oswalk', 'config.json'), 'utf8')) as { redisUrl: string };
+    const pki = join(dir, '.oswalk', 'pki');
+    const port = await freePort();
+    const second = () => startOswalk(['control-plane', '--listen', `127.0.0.1:${port}`, '--tls-cert', join(pki, 'control-plane.crt'), '--tls-key', join(pki, 'control-plane.key')],
+      /listening/, { cwd: dir, env: { OSWALK_REDIS_URL: cfg.redisUrl, OSWALK_TOKEN: token, OSWALK_LOG_LEVEL: 'info', OSWALK_LOG_FORMAT: 'json' }, timeoutMs: 30_000 });
+    let cp = await second();
+    const other = await context.newPage();
+    other.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    try {
+      // The session cookie is for the host, whatever the port: logged in already.
+      await other.goto(`https://127.0.0.1:${port}/#/nodes`);
+      await other.waitForSelector('#live:has-text("live ·")');
+      cp.child.kill('SIGKILL');
+      await once(cp.child, 'exit');
+      await other.waitForSelector('#live:has-text("reconnecting")', { timeout: 10_000 });
+      cp = await second();
+      await other.waitForSelector('#live:has-text("live ·")', { timeout: 15_000 });
+      assert.equal((await cli('drain', 'node3')).code, 0);
+      await other.locator('tr[data-node="node3"] td.state-draining').waitFor({ timeout: 5000 });
+      assert.equal((await cli('uncordon', 'node3')).code, 0);
+    } finally {
+      await other.close();
+      await stopChild(cp.child);
+    }
   });
 
   it('logs out: the session ends on the server, and the page asks for the token again', async () => {
