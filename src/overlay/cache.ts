@@ -227,10 +227,13 @@ export class MetaCache {
   /**
    * A name made in path's parent that is not committed yet (a new file is, when it is released,
    * which the kernel does not wait for): the parent shows the change at once, as POSIX has it.
+   * To the millisecond, as the namespace keeps the time a name came (fs:dt, from the commit's
+   * nowMs): shown to the nanosecond here, the parent's mtime differed from what every other
+   * node reads from Redis until this node's cache asked again.
    */
   nameMade(path: string, atNs: bigint): void {
     this.generation++;
-    this.touch(parentOf(path), atNs);
+    this.touch(parentOf(path), (atNs / 1_000_000n) * 1_000_000n);
   }
 
   /** A directory's cached mtime moved to atNs, if later; not its atime (as the namespace shows it, fsOp's shown()). */
