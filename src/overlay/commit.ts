@@ -36,9 +36,15 @@ export interface CommitPipelineOptions {
 export class CommitPipeline {
   constructor(private opts: CommitPipelineOptions) {}
 
-  /** Make an OpenFile's changes a new version: chunk the content if it changed, then commit. */
-  commitFile(f: OpenFile): Promise<void> {
+  /**
+   * Make an OpenFile's changes a new version: chunk the content if it changed, then commit.
+   * `unlessEmpty` (a close's flush): not when the content is empty by the time this commit's
+   * turn comes, as it is when the file was truncated meanwhile (the next writer's O_TRUNC open):
+   * the release, or that writer's close, commits it then.
+   */
+  commitFile(f: OpenFile, opts: { unlessEmpty?: boolean } = {}): Promise<void> {
     return f.serialize(async () => {
+      if (opts.unlessEmpty && f.contentDirty && f.size === 0) return;
       f.commitWhenDropped = false;
       if (!f.dirty || f.hidden) return;
       if (f.lockLost) throw fsError('EIO', f.path, 'a lock on it was lost (this mount was cut off from the lock table): changes made under it are not committed');

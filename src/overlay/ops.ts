@@ -411,7 +411,7 @@ export class OverlayFs {
     const f = h.file;
     await this.handles.refresh(f);
     f.changedSinceClose = false;
-    if (f.contentDirty && f.size > 0) await this.commits.commitFile(f);
+    if (f.contentDirty && f.size > 0) await this.commits.commitFile(f, { unlessEmpty: true });
     // A close after reads (here, on the FUSE threads, or by the kernel from a passthrough
     // backing file, which it opens only for reading) moves the atime, before the close returns.
     if (!h.accessed && (h.readBytes > 0 || h.pt || (f.fastHandles.has(fh) && (this.io.fastReads?.served(fh) ?? 0) > 0))) {
