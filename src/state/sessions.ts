@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Role } from '../api/roles.js';
 import type { Keyspace } from './keys.js';
 import { tokenHash } from './tokens.js';
@@ -18,7 +18,8 @@ export interface Session {
   tokenHash: string;
 }
 
-const idHash = (id: string) => createHash('sha256').update(id).digest('hex');
+/** A session id is stored as a token is: by its SHA-256 (tokenHash). */
+const idHash = tokenHash;
 
 /** A new session for the caller a token names; returns its id (the cookie's value). */
 export async function createSession(redis: Redis, ks: Keyspace, caller: { name: string; role: Role }, secret: string | undefined, ttlMs: number): Promise<string> {

@@ -72,8 +72,16 @@ describe('dashboard sessions at the API', () => {
 
   it('ends a session at log out, and a user token\'s session when the token is revoked', async () => {
     const c = session((await login(cp.url, TOKEN)).cookie);
+    // The live stream opened with it ends with the session too.
+    const events = await fetch(`${cp.url}/v1/events`, { headers: { cookie: c } });
+    assert.equal(events.status, 200);
+    const reader = events.body!.getReader();
+    let text = '';
+    while (!text.includes('event: cluster')) text += new TextDecoder().decode((await reader.read()).value);
     assert.equal((await fetch(`${cp.url}/v1/session`, { method: 'DELETE', headers: { cookie: c } })).status, 204);
     assert.equal((await fetch(`${cp.url}/v1/status`, { headers: { cookie: c } })).status, 401);
+    const ended = Date.now();
+    while (!(await reader.read()).done) assert.ok(Date.now() - ended < 5000, 'the stream still runs 5 s after log out');
 
     const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
     const made = await (await fetch(`${cp.url}/v1/tokens`, { method: 'POST', headers: auth, body: JSON.stringify({ name: 'alice', role: 'read-only' }) })).json() as { secret: string };

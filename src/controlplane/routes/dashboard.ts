@@ -8,7 +8,8 @@ import { leaderHolder } from '../../state/leader.js';
 import { listNodes } from '../../state/nodes.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ClusterState } from '../../api/status.js';
-import type { HttpServer } from '../../util/http.js';
+import { cookieValue, SESSION_COOKIE, type HttpServer } from '../../util/http.js';
+import { findSession } from '../../state/sessions.js';
 import { packageRoot } from '../../util/paths.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -64,6 +65,9 @@ export async function dashboardRoutes(app: HttpServer, { ctx }: { ctx: ControlPl
   });
 
   app.get('/v1/events', async (req, reply) => {
+    // A stream opened with the session cookie ends with the session (log out, its token
+    // revoked): checked each tick, so an open page stops getting the cluster's state at once.
+    const sessionId = req.headers.authorization === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
     const out = new PassThrough();
     let closed = false;
     reply.raw.on('close', () => {
@@ -82,6 +86,11 @@ export async function dashboardRoutes(app: HttpServer, { ctx }: { ctx: ControlPl
       out.write('retry: 1000\n\n');
       while (!closed) {
         try {
+          if (sessionId && !(await findSession(ctx.redis, ctx.ks, sessionId))) {
+            closed = true;
+            out.end();
+            break;
+          }
           await tick();
         } catch (err) {
           // Redis away for a moment: the stream stays, the next tick tries again.
