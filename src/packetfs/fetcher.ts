@@ -1,13 +1,10 @@
-import { Agent, get as httpGet } from 'node:http';
-import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
-import { listNodes } from '../state/nodes.js';
 import { createLogger, type Logger } from '../util/log.js';
-import { ChunkNotFoundError, ChunkUnavailableError, CorruptChunkError, checkHash } from './errors.js';
-import { manifestLocations } from './locations.js';
-import { verifyHash, type ChunkRef, type ChunkStore } from './store.js';
+import { ChunkNotFoundError, CorruptChunkError, checkHash } from './errors.js';
+import type { ChunkRef, ChunkStore } from './store.js';
 import { peerTls } from './peer-tls.js';
+import { PeerChunkSource } from './peer-source.js';
 
 /** What a node's side of a chunk exchange with its peers works with (fetcher and pusher alike). */
 export interface PeerSideOptions {
@@ -52,27 +49,12 @@ export interface FetcherStats {
   cacheCount: number;
 }
 
-/** How long a peer that sent wrong bytes goes to the back of the queue. */
-const BAD_PEER_MS = 60_000;
-const NODES_TTL_MS = 1000;
 /** Cache writes of fetched chunks that may run behind the readers. */
 const MAX_PENDING_WRITES = 32;
 
-class PeerError extends Error {
-  constructor(message: string, readonly badBytes = false) {
-    super(message);
-  }
-}
-
 /**
- * Gets chunks for readers: the local store first, then the nodes that hold the chunk.
- *
- * Holders come from the manifest's location set in Redis (then every other live node,
- * since dedup means unrelated manifests share chunks). They are tried in random order,
- * hedged: a second request starts when the first is slow (hedgeMs) and at once when one
- * fails, so a dead or slow peer costs at most a hedge interval. Every answer is hashed; a
- * peer that sends wrong bytes is logged and sent to the back of the queue for a minute.
- * Concurrent readers of one chunk share one fetch. Fetched chunks land in the store's
+ * Gets chunks for readers: the local store first, then the nodes that hold the chunk
+ * (peer-source.ts: holders first, hedged, every answer hashed). Concurrent readers of one chunk share one fetch. Fetched chunks land in the store's
  * cache area and are evicted least-recently-used beyond cacheBytes; chunks this node owns
  * (its own files' and those replication made it hold) live in the own area and are never
  * evicted, so eviction can never delete the last copy in the cluster.
@@ -87,20 +69,17 @@ export class ChunkFetcher {
   /** Cache-area chunks in LRU order (first = least recently used): hash → size. */
   private readonly lru = new Map<string, number>();
   private lruBytes = 0;
-  private readonly badUntil = new Map<string, number>();
   /** Recently returned chunks (LRU, first = oldest). */
   private readonly mem = new Map<string, Buffer>();
   private memBytes = 0;
-  private nodes?: { at: number; urls: Map<string, string> };
-  private readonly holders = new Map<string, { at: number; names: string[] }>();
   private ready?: Promise<void>;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 16 });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
-  private readonly s = { memoryHits: 0, localHits: 0, remoteFetches: 0, remoteBytes: 0, sharedFetches: 0, badPeerResponses: 0, failures: 0, evictions: 0 };
+  private readonly peers: PeerChunkSource;
+  private readonly s = { memoryHits: 0, localHits: 0, sharedFetches: 0, evictions: 0 };
 
   constructor(opts: ChunkFetcherOptions) {
     this.o = { timeoutMs: 2000, deadlineMs: 5000, hedgeMs: 300, cacheBytes: 1 << 30, memoryBytes: 64 << 20, ...opts };
     this.log = opts.log ?? createLogger('packetfs-fetcher', { node: opts.self });
+    this.peers = new PeerChunkSource({ ...this.o, log: this.log, tls: () => peerTls(opts.stateDir) });
   }
 
   /** Rebuild the LRU from the cache area (oldest mtime first); called lazily. */
@@ -117,12 +96,11 @@ export class ChunkFetcher {
 
   /** Close the idle keep-alive connections to peers (shutdown; call flush() first to keep every fetched chunk). */
   close(): void {
-    this.agent.destroy();
-    this.httpsAgent.destroy();
+    this.peers.close();
   }
 
   stats(): FetcherStats {
-    return { ...this.s, cacheBytes: this.lruBytes, cacheCount: this.lru.size };
+    return { ...this.s, ...this.peers.stats(), cacheBytes: this.lruBytes, cacheCount: this.lru.size };
   }
 
   /**
@@ -248,7 +226,7 @@ export class ChunkFetcher {
       this.s.sharedFetches++;
       return running;
     }
-    const p = this.fetchRemote(ref, manifestHash).finally(() => this.inflight.delete(ref.hash));
+    const p = this.peers.fetch(ref, manifestHash).finally(() => this.inflight.delete(ref.hash));
     this.inflight.set(ref.hash, p);
     return p;
   }
@@ -302,153 +280,5 @@ export class ChunkFetcher {
       await this.o.store.evict(hash);
       this.s.evictions++;
     }
-  }
-
-  private async peerUrls(): Promise<Map<string, string>> {
-    if (this.nodes && Date.now() - this.nodes.at < NODES_TTL_MS) return this.nodes.urls;
-    const urls = new Map<string, string>();
-    for (const n of await listNodes(this.o.redis, this.o.ks)) {
-      // A draining node still serves its chunks until it is gone; only down nodes are skipped.
-      if (n.name !== this.o.self && n.status !== 'down' && n.agentUrl) urls.set(n.name, n.agentUrl.replace(/\/+$/, ''));
-    }
-    this.nodes = { at: Date.now(), urls };
-    return urls;
-  }
-
-  /**
-   * A manifest's holders, remembered for a second: a reader streaming a file asks for many
-   * chunks of one manifest, and one Redis round trip per chunk would add its latency to each.
-   */
-  private async holdersOf(manifestHash: string): Promise<string[]> {
-    const now = Date.now();
-    const hit = this.holders.get(manifestHash);
-    if (hit && now - hit.at < NODES_TTL_MS) return hit.names;
-    if (this.holders.size > 1000) this.holders.clear();
-    const names = await manifestLocations(this.o.redis, this.o.ks, manifestHash);
-    this.holders.set(manifestHash, { at: now, names });
-    return names;
-  }
-
-  /** Holders first, then every other live peer; each group shuffled; peers that lied recently last. */
-  private async candidates(manifestHash?: string): Promise<[string, string][]> {
-    const urls = await this.peerUrls();
-    const holders = manifestHash ? (await this.holdersOf(manifestHash)).filter((n) => urls.has(n)) : [];
-    const others = [...urls.keys()].filter((n) => !holders.includes(n));
-    const now = Date.now();
-    const shuffle = (a: string[]) => a.map((n) => [Math.random(), n] as const).sort((x, y) => x[0] - y[0]).map(([, n]) => n);
-    const ordered = [...shuffle(holders), ...shuffle(others)];
-    const good = ordered.filter((n) => (this.badUntil.get(n) ?? 0) <= now);
-    const bad = ordered.filter((n) => (this.badUntil.get(n) ?? 0) > now);
-    return [...good, ...bad].map((n) => [n, urls.get(n)!]);
-  }
-
-  private async fetchRemote(ref: ChunkRef, manifestHash?: string): Promise<Buffer> {
-    const peers = await this.candidates(manifestHash);
-    if (peers.length === 0) {
-      this.s.failures++;
-      throw new ChunkUnavailableError(ref.hash, 'no other live node to ask');
-    }
-    const errors: string[] = [];
-    const controllers = new Set<AbortController>();
-    let hedge: NodeJS.Timeout | undefined;
-    let deadline: NodeJS.Timeout | undefined;
-    try {
-      return await new Promise<Buffer>((resolve, reject) => {
-        let next = 0;
-        let active = 0;
-        let done = false;
-        const finish = (err: Error | undefined, data?: Buffer) => {
-          if (done) return;
-          done = true;
-          if (err) reject(err);
-          else resolve(data!);
-        };
-        deadline = setTimeout(() => finish(new ChunkUnavailableError(ref.hash, `no holder answered within ${this.o.deadlineMs} ms (${errors.join('; ') || 'no answers'})`)), this.o.deadlineMs);
-        const launch = (): void => {
-          if (done) return;
-          clearTimeout(hedge);
-          if (next >= peers.length) {
-            if (active === 0) finish(new ChunkUnavailableError(ref.hash, `every holder failed: ${errors.join('; ')}`));
-            return;
-          }
-          const [name, url] = peers[next++];
-          const ac = new AbortController();
-          controllers.add(ac);
-          active++;
-          this.attempt(ref, url, ac.signal).then(
-            (data) => finish(undefined, data),
-            (err: Error) => {
-              active--;
-              controllers.delete(ac);
-              if (done) return;
-              errors.push(`${name}: ${err.message}`);
-              if (err instanceof PeerError && err.badBytes) {
-                this.s.badPeerResponses++;
-                this.badUntil.set(name, Date.now() + BAD_PEER_MS);
-                this.log.warn({ peer: name, hash: ref.hash, err: err.message }, 'peer sent wrong bytes; skipping it');
-              } else if (!(err instanceof PeerError)) {
-                this.log.warn({ peer: name, hash: ref.hash, err: err.message }, 'peer failed; trying another holder');
-              }
-              launch();
-            },
-          );
-          hedge = setTimeout(launch, this.o.hedgeMs);
-        };
-        launch();
-      });
-    } catch (err) {
-      this.s.failures++;
-      this.log.error({ hash: ref.hash, manifestHash, err: (err as Error).message }, 'chunk unavailable');
-      throw err;
-    } finally {
-      clearTimeout(hedge);
-      clearTimeout(deadline);
-      for (const ac of controllers) ac.abort();
-    }
-  }
-
-  /**
-   * One GET against one peer. node:http with a keep-alive agent rather than fetch(): on
-   * loopback it moves a 300 KB chunk in about half the time (no WHATWG stream layer), and
-   * the body is collected only up to the size the chunk must have.
-   */
-  private attempt(ref: ChunkRef, baseUrl: string, signal: AbortSignal): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => {
-      const tls = baseUrl.startsWith('https:');
-      const req = (tls ? httpsGet : httpGet)(`${baseUrl}/v1/chunks/${ref.hash}`, {
-        agent: tls ? this.httpsAgent : this.agent,
-        ...(tls ? peerTls(this.o.stateDir) : {}),
-        headers: { authorization: `Bearer ${this.o.token}` },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.o.timeoutMs)]),
-      }, (res) => {
-        const fail = (err: Error) => {
-          res.destroy();
-          reject(err);
-        };
-        if (res.statusCode === 404) return fail(new PeerError('does not hold it'));
-        if (res.statusCode !== 200) return fail(new Error(`HTTP ${res.statusCode}`));
-        const len = Number(res.headers['content-length'] ?? NaN);
-        if (len !== ref.size) return fail(new PeerError(`announced ${len} bytes, the chunk has ${ref.size}`, true));
-        const parts: Buffer[] = [];
-        let got = 0;
-        res.on('data', (d: Buffer) => {
-          got += d.length;
-          if (got > ref.size) fail(new PeerError(`sent more than ${ref.size} bytes`, true));
-          else parts.push(d);
-        });
-        res.on('error', reject);
-        res.on('aborted', () => reject(new Error('connection closed mid-body')));
-        res.on('end', () => {
-          const data = Buffer.concat(parts, got);
-          void verifyHash(data).then((actual) => {
-            if (got !== ref.size || actual !== ref.hash) return reject(new PeerError(`${got} bytes hashing to ${actual}`, true));
-            this.s.remoteFetches++;
-            this.s.remoteBytes += got;
-            resolve(data);
-          }, reject);
-        });
-      });
-      req.on('error', (err: Error) => reject(err.name === 'AbortError' ? new Error(`no answer within ${this.o.timeoutMs} ms or cancelled`) : err));
-    });
   }
 }
