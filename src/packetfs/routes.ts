@@ -70,8 +70,10 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
   if (!opts.token) throw new Error('chunkRoutes: a token is required');
   const want = digest(opts.token);
 
-  // With certificates, the server's own hook checks each route's caller (config.nodeCertificate).
+  // With certificates, the server's own hook checks each route's caller (config.nodeCertificate);
+  // a control plane's certificate reads chunks (a download from the dashboard), no more.
   const config = opts.byCertificate ? { nodeCertificate: true as const } : {};
+  const reads = opts.byCertificate ? { ...config, controlPlaneReads: true as const } : {};
   if (!opts.byCertificate) app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const h = req.headers.authorization ?? '';
     const got = h.startsWith('Bearer ') ? digest(h.slice(7)) : undefined;
@@ -119,7 +121,7 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
     return { held: true, missing };
   });
 
-  app.head<{ Params: { hash: string } }>('/v1/chunks/:hash', { config }, async (req, reply) => {
+  app.head<{ Params: { hash: string } }>('/v1/chunks/:hash', { config: reads }, async (req, reply) => {
     if (!checkHash(req.params.hash, reply)) return reply;
     const size = await opts.store.size(req.params.hash);
     if (size === undefined) return reply.code(404).send();
@@ -131,7 +133,7 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
       .send();
   });
 
-  app.get<{ Params: { hash: string } }>('/v1/chunks/:hash', { config, exposeHeadRoute: false }, async (req, reply) => {
+  app.get<{ Params: { hash: string } }>('/v1/chunks/:hash', { config: reads, exposeHeadRoute: false }, async (req, reply) => {
     const { hash } = req.params;
     if (!checkHash(hash, reply)) return reply;
     let data: Buffer;

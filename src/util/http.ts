@@ -10,7 +10,7 @@ import { CLUSTER_TOKEN_NAME, roleAllows, type Role } from '../api/roles.js';
 import { httpDurationHistogram } from '../metrics/index.js';
 import { LIMITS } from './limits.js';
 import type { Logger } from './log.js';
-import { serialKey, type ServerTls } from './tls.js';
+import { CONTROL_PLANE_UNIT, serialKey, type ServerTls } from './tls.js';
 
 export type HttpServer = FastifyInstance<
   import('node:http').Server,
@@ -39,6 +39,11 @@ declare module 'fastify' {
      * clients), not a bearer token: what a node does as itself (renewing that certificate).
      */
     nodeCertificate?: true;
+    /**
+     * With nodeCertificate: a control plane's client certificate (pki.ts CONTROL_PLANE_UNIT) is
+     * taken too, as a reader: the chunk server's GET and HEAD, for the dashboard's downloads.
+     */
+    controlPlaneReads?: true;
     /** Anyone may call it: the dashboard's page and files, and logging in and out. */
     public?: true;
   }
@@ -110,12 +115,12 @@ export function clusterTokenOnly(clusterToken: string): (token: string) => Calle
  * certificate chains to the cluster CA and is for clients (OpenSSL checks both: `authorized`);
  * undefined otherwise.
  */
-export function certifiedNode(socket: Socket): { node: string; serial: string } | undefined {
+export function certifiedNode(socket: Socket): { node: string; serial: string; controlPlane: boolean } | undefined {
   const tls = socket as TLSSocket;
   if (!tls.encrypted || !tls.authorized) return undefined;
   const peer = tls.getPeerCertificate();
   const cn = peer.subject?.CN;
-  return typeof cn === 'string' && cn ? { node: cn, serial: peer.serialNumber } : undefined;
+  return typeof cn === 'string' && cn ? { node: cn, serial: peer.serialNumber, controlPlane: peer.subject.OU === CONTROL_PLANE_UNIT } : undefined;
 }
 
 /** The role a route needs. */
@@ -177,6 +182,13 @@ export function createHttpServer(opts: HttpServerOptions): HttpServer {
       // revocation is refused from then on too.
       if (await opts.revoked?.(peer.serial)) {
         return reply.code(401).send({ error: 'Unauthorized', code: 'Unauthorized', message: `the certificate of node ${peer.node} (serial ${serialKey(peer.serial)}) was revoked: the node joins again for a new one (restart its agent, with a join token that is still valid)` });
+      }
+      if (peer.controlPlane) {
+        if (!req.routeOptions.config.controlPlaneReads) {
+          return reply.code(403).send({ error: 'Forbidden', code: 'Forbidden', message: `control plane ${peer.node}'s certificate reads chunks and does nothing else: ${req.method} ${req.routeOptions.url} takes a node's certificate` });
+        }
+        req.caller = { name: `control-plane/${peer.node}`, role: 'read-only', serial: peer.serial };
+        return;
       }
       req.caller = { name: `node/${peer.node}`, role: 'node', serial: peer.serial };
       return;

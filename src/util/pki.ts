@@ -6,6 +6,7 @@ import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
+import { CONTROL_PLANE_UNIT } from './tls.js';
 
 /**
  * The cluster's certificate authority and the certificates it signs. Certificates are made with
@@ -164,13 +165,16 @@ export async function issueServerCertificateForRequest(ca: ClusterCa, csrPem: st
   return signServerCertificate(ca, publicKey, hosts, 'OS Walk control plane', SERVER_CERT_DAYS * DAY_MS);
 }
 
-async function signServerCertificate(ca: ClusterCa, publicKey: webcrypto.CryptoKey, hosts: string[], commonName: string, lifetimeMs: number): Promise<{ cert: string; notAfter: Date }> {
-  const names = [...new Set(hosts)].map(subjectAltName);
-  if (!names.length) throw new Error('a certificate needs at least one name or address to be for');
+/**
+ * An end certificate signed by `ca` for `publicKey`: not a CA, for signatures (ECDHE key
+ * agreement), for the uses `usages`, for the subject alternative names `names` (none: no
+ * extension), valid from a little before now for `lifetimeMs`.
+ */
+async function signEndCertificate(ca: ClusterCa, publicKey: webcrypto.CryptoKey, subject: string, lifetimeMs: number, usages: x509.ExtendedKeyUsageType[], names: x509.JsonGeneralName[] = []): Promise<{ certificate: x509.X509Certificate; notAfter: Date }> {
   const now = Date.now();
   const notAfter = new Date(now + lifetimeMs);
   const certificate = await x509.X509CertificateGenerator.create({
-    subject: `CN=${commonName}`,
+    subject,
     issuer: ca.certificate.subject,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter,
@@ -180,12 +184,19 @@ async function signServerCertificate(ca: ClusterCa, publicKey: webcrypto.CryptoK
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names),
+      new x509.ExtendedKeyUsageExtension(usages),
+      ...(names.length ? [new x509.SubjectAlternativeNameExtension(names)] : []),
       await x509.AuthorityKeyIdentifierExtension.create(ca.certificate),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
     ],
   });
+  return { certificate, notAfter };
+}
+
+async function signServerCertificate(ca: ClusterCa, publicKey: webcrypto.CryptoKey, hosts: string[], commonName: string, lifetimeMs: number): Promise<{ cert: string; notAfter: Date }> {
+  const names = [...new Set(hosts)].map(subjectAltName);
+  if (!names.length) throw new Error('a certificate needs at least one name or address to be for');
+  const { certificate, notAfter } = await signEndCertificate(ca, publicKey, `CN=${commonName}`, lifetimeMs, [x509.ExtendedKeyUsage.serverAuth], names);
   return { cert: certificate.toString('pem') + '\n', notAfter };
 }
 
@@ -246,26 +257,19 @@ export async function nodeCertificateRequest(name: string): Promise<{ key: strin
  */
 export async function issueNodeCertificate(ca: ClusterCa, csrPem: string, node: string, lifetimeMs: number): Promise<{ cert: string; serial: string; notAfter: Date }> {
   const publicKey = await requestedKey(csrPem);
-  const now = Date.now();
-  const notAfter = new Date(now + lifetimeMs);
-  const certificate = await x509.X509CertificateGenerator.create({
-    subject: `CN=${node}`,
-    issuer: ca.certificate.subject,
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter,
-    publicKey,
-    signingKey: ca.privateKey,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([subjectAltName(node)]),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.certificate),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
-    ],
-  });
+  const { certificate, notAfter } = await signEndCertificate(ca, publicKey, `CN=${node}`, lifetimeMs, [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], [subjectAltName(node)]);
   return { cert: certificate.toString('pem') + '\n', serial: certificate.serialNumber, notAfter };
+}
+
+/**
+ * A client certificate and key for control plane `name`, made in memory and never written: what
+ * it presents to the nodes' chunk servers to read chunks for a download (they serve it reads,
+ * nothing else). Client authentication only, so it serves nothing.
+ */
+export async function issueControlPlaneClientCertificate(ca: ClusterCa, name: string, lifetimeMs: number): Promise<{ key: string; cert: string; notAfter: Date }> {
+  const keys = await newKeys();
+  const { certificate, notAfter } = await signEndCertificate(ca, keys.publicKey, `CN=${name}, OU=${CONTROL_PLANE_UNIT}`, lifetimeMs, [x509.ExtendedKeyUsage.clientAuth]);
+  return { key: pemOfKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), cert: certificate.toString('pem') + '\n', notAfter };
 }
 
 /** The cluster CA of `files` for signing, or undefined when they are not there (a control plane that signs no node certificates). */

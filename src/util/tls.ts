@@ -117,3 +117,10 @@ export function tlsRefusal(err: NodeJS.ErrnoException, url: string, ca: TrustedC
 export function serialKey(hex: string): string {
   return hex.toLowerCase().replace(/^0+(?=.)/, '');
 }
+
+/**
+ * The organizational unit of a control plane's client certificate (pki.ts): a node's certificate
+ * has a common name alone (issueNodeCertificate sets the subject, whatever the request asks), so
+ * no node can hold one with this unit.
+ */
+export const CONTROL_PLANE_UNIT = 'oswalk-control-plane';

@@ -17,7 +17,7 @@ import { PeerClient } from '../../src/packetfs/peer-http.js';
 import { loadNodeTls, nodeTlsFiles } from '../../src/packetfs/peer-tls.js';
 import { listNodes } from '../../src/state/nodes.js';
 import { createToken } from '../../src/state/tokens.js';
-import { nodeCertificateRequest } from '../../src/util/pki.js';
+import { issueControlPlaneClientCertificate, nodeCertificateRequest } from '../../src/util/pki.js';
 import { oswalk } from '../helpers/cli.js';
 import { TestRedis, freePort, testPrefix } from '../helpers/redis.js';
 
@@ -176,6 +176,26 @@ describe('node certificates: mutual TLS between nodes, renewed under load', () =
     } finally {
       peers.close();
     }
+  });
+
+  it('a control plane\'s client certificate reads chunks (a download) and does nothing else: no copy, no hold, no node route', async () => {
+    const data = randomBytes(40_000);
+    const hash = createHash('sha256').update(data).digest('hex');
+    await new ChunkStore(chunkDir(stateDir('n1')), { log }).put(hash, data, { area: 'own' });
+    const reader = await issueControlPlaneClientCertificate(ours.ca, 'cp-test', 60_000);
+    assert.equal(new X509Certificate(reader.cert).subject, 'CN=cp-test\nOU=oswalk-control-plane');
+    const url = `${agents.n1.url}/v1/chunks/${hash}`;
+    const got = await request(url, { ca: ours.caCert, client: reader });
+    assert.equal(got.status, 200);
+    assert.ok(got.body.equals(data));
+    assert.equal((await request(url, { ca: ours.caCert, client: reader, method: 'HEAD' })).status, 200);
+    const put = await request(`${agents.n1.url}/v1/chunks/${'0'.repeat(64)}`, { ca: ours.caCert, client: reader, method: 'PUT', body: Buffer.from('x') });
+    assert.equal(put.status, 403);
+    assert.match(put.body.toString(), /control plane cp-test's certificate reads chunks and does nothing else: PUT \/v1\/chunks\/:hash takes a node's certificate/);
+    assert.equal((await request(`${agents.n1.url}/v1/holds/${'0'.repeat(64)}`, { ca: ours.caCert, client: reader, method: 'POST', body: Buffer.from('x') })).status, 403);
+    const asked = await nodeCertificateRequest('cp-test');
+    const renew = await request(`${cp.url}/v1/agents/renew`, { ca: ours.caCert, method: 'POST', client: reader, body: Buffer.from(JSON.stringify({ csr: asked.csr })) });
+    assert.equal(renew.status, 403, 'a control plane\'s certificate is no node\'s');
   });
 
   it('a node renews its certificate as itself, for its own name only; without one, nothing is renewed', async () => {
