@@ -456,6 +456,15 @@ const filesHref = (path) => `#/files${path.split('/').filter(Boolean).map((n) =>
 const joinPath = (dir, name) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
 
 /**
+ * A link that downloads a file (or one version of it) from the control plane, which reads its
+ * chunks from the nodes: a plain link, so the browser streams it to disk with the session cookie.
+ */
+const downloadLink = (path, version) => h('a', {
+  href: `/v1/fs/download?${new URLSearchParams({ path, ...(version ? { version } : {}) })}`,
+  download: path.slice(path.lastIndexOf('/') + 1), class: 'download',
+}, 'Download');
+
+/**
  * The unified tree: a directory's names a page at a time (as the server reads them), each with
  * its size, time, the node whose version wins and how many nodes hold its data; a file's
  * versions, any of which can be restored.
@@ -491,7 +500,8 @@ function filesPage(view, path) {
       const open = e.type === 'dir' ? h('a', { href: filesHref(p) }, `${e.name}/`)
         : h('button', { type: 'button', class: 'link', onclick: () => showVersions(p) }, e.name);
       return h('tr', { 'data-file': e.name }, h('td', {}, open), h('td', {}, e.type === 'dir' ? '' : bytes(e.size)), h('td', {}, when(e.mtime)),
-        h('td', {}, e.node), h('td', {}, e.copies === undefined ? '' : String(e.copies)), h('td', {}, e.type === 'dir' ? '' : h('button', { type: 'button', onclick: () => showVersions(p) }, 'Versions')));
+        h('td', {}, e.node), h('td', {}, e.copies === undefined ? '' : String(e.copies)),
+        h('td', { class: 'actions' }, e.type === 'file' ? [h('button', { type: 'button', onclick: () => showVersions(p) }, 'Versions'), ' ', downloadLink(p)] : ''));
     });
     if (again) body.replaceChildren(...rows);
     else body.append(...rows);
@@ -513,7 +523,7 @@ function filesPage(view, path) {
       h('thead', {}, h('tr', {}, ['Version', 'Modified', 'Size', 'Node', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, list.items.map((v) => h('tr', { 'data-version': v.id, class: v.current ? 'current' : undefined },
         h('td', {}, v.id), h('td', {}, when(Number(BigInt(v.mtimeNs) / 1000000n))), h('td', {}, v.type === 'tombstone' ? 'deleted' : bytes(v.size)), h('td', {}, v.node),
-        h('td', {}, v.current ? 'current' : v.type === 'tombstone' ? '' : h('button', { type: 'button', onclick: async () => {
+        h('td', { class: 'actions' }, v.type === 'file' ? [downloadLink(p, v.id), ' '] : '', v.current ? 'current' : v.type === 'tombstone' ? '' : h('button', { type: 'button', onclick: async () => {
           try {
             // Recorded as made by the node that wrote that version: its data is there.
             await api('POST', '/v1/fs/restore', { path: p, version: v.id, node: v.node });

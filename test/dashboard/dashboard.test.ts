@@ -247,11 +247,28 @@ describe('the web dashboard, in Chromium', { skip }, () => {
     writeFileSync(join(mount, 'docs', 'late.txt'), 'late\n');
     await page.locator('tr[data-file="late.txt"]').waitFor({ timeout: 5000 });
     assert.equal(await page.locator('#view img').count(), 0);
+    // Download: the control plane reads the chunks from node1 (its own certificate, which the
+    // chunk server takes for reads), and the browser saves the bytes under the file's name.
+    const download = async (link: ReturnType<Page['locator']>) => {
+      const [dl] = await Promise.all([page.waitForEvent('download'), link.click()]);
+      assert.equal(await dl.failure(), null);
+      return { name: dl.suggestedFilename(), text: readFileSync((await dl.path())!, 'utf8') };
+    };
+    assert.deepEqual(await download(row.getByRole('link', { name: 'Download' })), { name: 'note.txt', text: 'second, longer version\n' });
     await row.getByRole('button', { name: 'Versions' }).click();
     const older = page.locator('#versions tbody tr').nth(1);
     await older.waitFor();
     assert.equal(await page.locator('#versions tbody tr').count(), 2);
     assert.equal(await older.locator('td').nth(2).textContent(), '14 B');
+    assert.deepEqual(await download(older.getByRole('link', { name: 'Download' })), { name: 'note.txt', text: 'first version\n' });
+    // What cannot be downloaded says why, with the session as with a token.
+    const refusal = async (query: string) => {
+      const res = await page.request.get(`${api}/v1/fs/download?${query}`);
+      return [res.status(), ((await res.json()) as { message: string }).message];
+    };
+    assert.deepEqual(await refusal('path=/docs'), [400, '/docs is a directory: only a file\'s contents can be downloaded']);
+    assert.deepEqual(await refusal('path=/docs/none.txt'), [404, '/docs/none.txt is not in the unified filesystem']);
+    assert.deepEqual(await refusal('path=/docs/note.txt&version=999'), [404, '/docs/note.txt has no version 999 (oswalk versions /docs/note.txt lists them)']);
     await older.getByRole('button', { name: 'Restore' }).click();
     await page.waitForSelector('#restore-status:has-text("Restored version")');
     await page.locator('tr[data-file="note.txt"] td:nth-child(2)', { hasText: '14 B' }).waitFor({ timeout: 5000 });

@@ -5,8 +5,20 @@ import { FsError, FS_LIMITS, GET_MANY_MAX, getCurrentMany, listDirPage, listVers
 import { countManifestLocations } from '../../packetfs/locations.js';
 import { NodeName } from '../../api/nodes.js';
 import type { ControlPlaneContext } from '../context.js';
+import { FileDownloads } from '../downloads.js';
 
 const Path = Type.String({ minLength: 1, maxLength: FS_LIMITS.treePathBytes });
+const VersionId = Type.String({ pattern: '^[1-9][0-9]{0,18}$' });
+
+/**
+ * A Content-Disposition for a download named `name` (RFC 6266): the name as typed in filename*
+ * (UTF-8, percent-encoded), and a plain-ASCII stand-in for old clients, without the quotes,
+ * backslashes and control characters that would end or bend the header.
+ */
+export function attachment(name: string): string {
+  const plain = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  return `attachment; filename="${plain}"; filename*=UTF-8''${encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+}
 
 /** Namespace errors as HTTP: a missing path or version is a 404, a bad one a 400. */
 function asHttp(err: unknown): never {
@@ -74,9 +86,45 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
     }
   });
 
+  // A file's bytes (the dashboard's Download): the current version, or `version`; its chunks come
+  // from the nodes that hold them (downloads.ts).
+  const downloads = new FileDownloads(ctx);
+  app.addHook('onClose', async () => downloads.close());
+  app.get('/v1/fs/download', {
+    schema: { querystring: Type.Object({ path: Path, version: Type.Optional(VersionId) }) },
+  }, async (req, reply) => {
+    let v;
+    let path;
+    try {
+      path = normalizePath(req.query.path);
+      v = req.query.version ? (await listVersions(ctx.redis, ctx.ks, path)).find((x) => x.id === req.query.version) : (await getCurrentMany(ctx.redis, ctx.ks, [path]))[0];
+    } catch (err) {
+      return asHttp(err);
+    }
+    if (!v || (v.type === 'tombstone' && !req.query.version)) throw new HttpError(404, req.query.version ? `${path} has no version ${req.query.version} (oswalk versions ${path} lists them)` : `${path} is not in the unified filesystem`, 'NotFound');
+    if (v.type !== 'file' || !v.manifest) {
+      const what = v.type === 'tombstone' ? 'its deletion' : v.type === 'dir' ? 'a directory' : v.type === 'hardlink' ? 'a hard link to a file whose versions are its inode\'s: download the current version' : v.type === 'symlink' ? `a symbolic link to ${v.target}` : 'a special file';
+      throw new HttpError(400, `${path}${req.query.version ? ` version ${req.query.version}` : ''} is ${what}: only a file's contents can be downloaded`, 'Bad Request');
+    }
+    let body;
+    try {
+      body = await downloads.open(v.manifest);
+    } catch (err) {
+      req.log.warn({ path, version: v.id, err: (err as Error).message }, 'download failed');
+      throw new HttpError(503, `cannot read ${path} from the nodes that hold it: ${(err as Error).message}`, 'Service Unavailable');
+    }
+    req.log.info({ path, version: v.id, bytes: v.size }, 'file downloaded');
+    return reply
+      .header('content-type', 'application/octet-stream')
+      .header('content-length', v.size)
+      .header('content-disposition', attachment(path.slice(path.lastIndexOf('/') + 1)))
+      .header('cache-control', 'no-store')
+      .send(body);
+  });
+
   app.post('/v1/fs/restore', {
     schema: {
-      body: Type.Object({ path: Path, version: Type.String({ pattern: '^[1-9][0-9]{0,18}$' }), node: NodeName }, { additionalProperties: false }),
+      body: Type.Object({ path: Path, version: VersionId, node: NodeName }, { additionalProperties: false }),
       response: { 200: Type.Object({}, { additionalProperties: true }) },
     },
   }, async (req) => {
