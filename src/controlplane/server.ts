@@ -67,7 +67,7 @@ export async function buildControlPlane(ctx: ControlPlaneContext, tls: ApiTransp
   await app.register(tokenRoutes, { ctx });
   if (ctx.config.dashboard) {
     await app.register(sessionRoutes, { ctx, authenticate });
-    await app.register(dashboardRoutes, { ctx });
+    await app.register(dashboardRoutes, { ctx, authenticate });
   }
   await app.register(objectRoutes, {
     ctx,

@@ -70,7 +70,7 @@ describe('dashboard sessions at the API', () => {
     assert.equal((await login(cp.url, TOKEN, { origin: 'http://evil.example' })).res.status, 403);
   });
 
-  it('ends a session at log out, and a user token\'s session when the token is revoked', async () => {
+  it('ends a session at log out, and a user token\'s session and live stream when the token is revoked', async () => {
     const c = session((await login(cp.url, TOKEN)).cookie);
     // The live stream opened with it ends with the session too.
     const events = await fetch(`${cp.url}/v1/events`, { headers: { cookie: c } });
@@ -89,8 +89,16 @@ describe('dashboard sessions at the API', () => {
     assert.equal((await fetch(`${cp.url}/v1/status`, { headers: { cookie: alice } })).status, 200);
     const drain = await fetch(`${cp.url}/v1/nodes/n1/drain`, { method: 'POST', headers: { cookie: alice, origin: cp.url } });
     assert.equal(drain.status, 403, 'a read-only token\'s session cannot drain');
+    // A stream opened with the token itself (no session) ends when the token is revoked.
+    const bearerEvents = await fetch(`${cp.url}/v1/events`, { headers: { authorization: `Bearer ${made.secret}` } });
+    assert.equal(bearerEvents.status, 200);
+    const bearerReader = bearerEvents.body!.getReader();
+    let seen = '';
+    while (!seen.includes('event: cluster')) seen += new TextDecoder().decode((await bearerReader.read()).value);
     assert.equal((await fetch(`${cp.url}/v1/tokens/alice`, { method: 'DELETE', headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
     assert.equal((await fetch(`${cp.url}/v1/status`, { headers: { cookie: alice } })).status, 401, 'revoked with its token');
+    const revoked = Date.now();
+    while (!(await bearerReader.read()).done) assert.ok(Date.now() - revoked < 5000, 'the stream still runs 5 s after its token was revoked');
   });
 
   it('serves security headers on every answer, and with --no-dashboard neither the page nor sessions', async () => {

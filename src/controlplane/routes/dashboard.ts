@@ -8,7 +8,7 @@ import { leaderHolder } from '../../state/leader.js';
 import { listNodes } from '../../state/nodes.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ClusterState } from '../../api/status.js';
-import { cookieValue, SESSION_COOKIE, type HttpServer } from '../../util/http.js';
+import { cookieValue, SESSION_COOKIE, type Caller, type HttpServer } from '../../util/http.js';
 import { findSession } from '../../state/sessions.js';
 import { packageRoot } from '../../util/paths.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -41,7 +41,7 @@ function loadAssets(): Map<string, Asset> {
  * GET /v1/events, a server-sent event stream of the cluster's state that the browser reconnects
  * by itself (to whichever control plane answers) when it breaks.
  */
-export async function dashboardRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
+export async function dashboardRoutes(app: HttpServer, { ctx, authenticate }: { ctx: ControlPlaneContext; authenticate: (token: string) => Promise<Caller | undefined> }): Promise<void> {
   const assets = loadAssets();
   const page = readFileSync(join(packageRoot(), 'src', 'dashboard', 'index.html'), 'utf8')
     .replace(/\{\{(app\.js|app\.css)\}\}/g, (_, f: string) => `/ui/${f}?v=${assets.get(f)!.version}`);
@@ -65,9 +65,13 @@ export async function dashboardRoutes(app: HttpServer, { ctx }: { ctx: ControlPl
   });
 
   app.get('/v1/events', async (req, reply) => {
-    // A stream opened with the session cookie ends with the session (log out, its token
-    // revoked): checked each tick, so an open page stops getting the cluster's state at once.
-    const sessionId = req.headers.authorization === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
+    // A stream ends with what let it open: the session cookie's session (log out, its token
+    // revoked) or the bearer token (revoked, expired). Checked each tick, so an open page or
+    // client stops getting the cluster's state within a tick.
+    const header = req.headers.authorization;
+    const bearer = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    const sessionId = header === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
+    const allowed = async () => (bearer !== undefined ? !!(await authenticate(bearer)) : sessionId === undefined || !!(await findSession(ctx.redis, ctx.ks, sessionId)));
     const out = new PassThrough();
     let closed = false;
     reply.raw.on('close', () => {
@@ -86,7 +90,7 @@ export async function dashboardRoutes(app: HttpServer, { ctx }: { ctx: ControlPl
       out.write('retry: 1000\n\n');
       while (!closed) {
         try {
-          if (sessionId && !(await findSession(ctx.redis, ctx.ks, sessionId))) {
+          if (!(await allowed())) {
             closed = true;
             out.end();
             break;
