@@ -501,7 +501,7 @@ function filesPage(view, path) {
         : h('button', { type: 'button', class: 'link', onclick: () => showVersions(p) }, e.name);
       return h('tr', { 'data-file': e.name }, h('td', {}, open), h('td', {}, e.type === 'dir' ? '' : bytes(e.size)), h('td', {}, when(e.mtime)),
         h('td', {}, e.node), h('td', {}, e.copies === undefined ? '' : String(e.copies)),
-        h('td', { class: 'actions' }, e.type === 'file' ? [h('button', { type: 'button', onclick: () => showVersions(p) }, 'Versions'), ' ', downloadLink(p)] : ''));
+        h('td', { class: 'row-actions' }, e.type === 'file' ? [h('button', { type: 'button', onclick: () => showVersions(p) }, 'Versions'), ' ', downloadLink(p)] : ''));
     });
     if (again) body.replaceChildren(...rows);
     else body.append(...rows);
@@ -523,7 +523,7 @@ function filesPage(view, path) {
       h('thead', {}, h('tr', {}, ['Version', 'Modified', 'Size', 'Node', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, list.items.map((v) => h('tr', { 'data-version': v.id, class: v.current ? 'current' : undefined },
         h('td', {}, v.id), h('td', {}, when(Number(BigInt(v.mtimeNs) / 1000000n))), h('td', {}, v.type === 'tombstone' ? 'deleted' : bytes(v.size)), h('td', {}, v.node),
-        h('td', { class: 'actions' }, v.type === 'file' ? [downloadLink(p, v.id), ' '] : '', v.current ? 'current' : v.type === 'tombstone' ? '' : h('button', { type: 'button', onclick: async () => {
+        h('td', { class: 'row-actions' }, v.type === 'file' ? [downloadLink(p, v.id), ' '] : '', v.current ? 'current' : v.type === 'tombstone' ? '' : h('button', { type: 'button', onclick: async () => {
           try {
             // Recorded as made by the node that wrote that version: its data is there.
             await api('POST', '/v1/fs/restore', { path: p, version: v.id, node: v.node });
