@@ -59,8 +59,8 @@ describe('compose cluster end to end', { skip }, () => {
 
   const composeRun = (...args: string[]) => mustRun(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', ...args], { env, timeoutMs: 10 * 60_000 });
   const containerOf = (service: string): string => {
-    // certs has exited: v2 lists it only with --all, which 1.29 does not know (it lists it anyway).
-    const cid = (compose!.length === 2 && service === 'certs' ? composeRun('ps', '--all', '-q', service) : composeRun('ps', '-q', service)).trim();
+    // certs and join-token have exited: v2 lists them only with --all, which 1.29 does not know (it lists them anyway).
+    const cid = (compose!.length === 2 && (service === 'certs' || service === 'join-token') ? composeRun('ps', '--all', '-q', service) : composeRun('ps', '-q', service)).trim();
     if (!cid) throw new Error(`compose service ${service} has no container`);
     return cid;
   };
@@ -118,7 +118,7 @@ describe('compose cluster end to end', { skip }, () => {
     const started = Date.now();
     const up = run(compose![0], [...compose!.slice(1), '-p', project, '--profile', 'monitoring', 'up', '-d'], { env, timeoutMs: 30 * 60_000 });
     if (up.status !== 0) {
-      const logs = ['host-setup', 'control-plane', ...AGENTS].map((s) => `--- ${s}\n${run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', '--tail', '30', s], { env }).stdout}`).join('\n');
+      const logs = ['host-setup', 'certs', 'control-plane', 'join-token', ...AGENTS].map((s) => `--- ${s}\n${run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', '--tail', '30', s], { env }).stdout}`).join('\n');
       throw new Error(`compose up failed:\n${up.stderr.slice(-3000)}\n${logs}`);
     }
     process.stderr.write(`# compose up (building ${Object.keys(IMAGES).length} images) took ${Math.round((Date.now() - started) / 1000)} s\n`);
@@ -144,17 +144,26 @@ describe('compose cluster end to end', { skip }, () => {
     const certs = run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', 'certs'], { env }).stdout;
     assert.match(certs, new RegExp(`made the cluster token: ${token}`));
     assert.match(certs, /the cluster token: docker compose exec control-plane cat \/etc\/oswalk\/pki\/token/);
-    for (const service of ['certs', 'control-plane', 'prometheus', ...AGENTS]) {
+    for (const service of ['certs', 'join-token', 'control-plane', 'prometheus', ...AGENTS]) {
       assert.ok(!docker('inspect', containerOf(service)).includes(token), `${service}: the token is in the container's configuration`);
     }
   });
 
-  test('the agents hold the CA certificate and the token of the pki volume, and no key of it', () => {
+  test('the agents hold the CA certificate and a join token, which can do nothing but join: not the cluster token, no key', () => {
+    const joinToken = docker('exec', containerOf(AGENTS[0]), 'cat', '/etc/oswalk/pki/token').trim();
+    assert.match(joinToken, /^osw_/);
     for (const a of AGENTS) {
       const files = docker('exec', containerOf(a), 'ls', '-A', '/etc/oswalk/pki').split('\n').filter(Boolean).sort();
       assert.deepEqual(files, ['ca.crt', 'token'], `${a}: ${files.join(' ')}`);
-      assert.equal(docker('exec', containerOf(a), 'cat', '/etc/oswalk/pki/token').trim(), token, `${a} joins with the cluster token`);
+      assert.equal(docker('exec', containerOf(a), 'cat', '/etc/oswalk/pki/token').trim(), joinToken, `${a} joins with the join token`);
+      assert.ok(!docker('inspect', containerOf(a)).includes(joinToken), `${a}: the join token is in the container's configuration`);
     }
+    assert.notEqual(joinToken, token);
+    const made = run(compose![0], [...compose!.slice(1), '-p', project, 'logs', '--no-color', 'join-token'], { env }).stdout;
+    assert.match(made, /made the join token compose-nodes \(role node\) the agents join with/);
+    const asAgent = run('docker', ['exec', containerOf('control-plane'), 'oswalk', 'status', '--token', joinToken]);
+    assert.notEqual(asAgent.status, 0);
+    assert.match(asAgent.stderr, /the token "compose-nodes" is node, and GET \/v1\/status needs read-only/);
     // The control plane still signs with the CA's key, which only its container mounts.
     assert.match(docker('exec', containerOf('control-plane'), 'ls', '/etc/oswalk/pki'), /^ca\.key$/m);
   });
