@@ -5,7 +5,7 @@ import { action, client, output as outputOf } from './common.js';
 import { isDocumentFormat, printRows } from './output.js';
 
 /** Revokes every certificate the control plane issued `name` (POST /v1/nodes/:name/revoke-cert). */
-export function revokeNodeCertificates(api: ApiClient, name: string): Promise<RevokeCertAnswer> {
+export function postCertRevocation(api: ApiClient, name: string): Promise<RevokeCertAnswer> {
   return api.post<RevokeCertAnswer>(`/v1/nodes/${encodeURIComponent(name)}/revoke-cert`);
 }
 
@@ -41,7 +41,7 @@ Prints the certificates revoked (SERIAL, EXPIRES); -o json prints {name, revoked
 [{serial, notAfter}]}. Needs an admin's token.`)
     .action(action(async (name: string, _opts: unknown, cmd: Command) => {
       const output = outputOf(cmd, { names: true });
-      const answer = await revokeNodeCertificates(client(cmd), name);
+      const answer = await postCertRevocation(client(cmd), name);
       printRows(output, answer.revoked, [
         { header: 'NODE', value: () => name },
         { header: 'SERIAL', value: (c) => c.serial },

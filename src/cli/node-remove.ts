@@ -4,7 +4,7 @@ import { ApiError } from './client.js';
 import { action, client, output as outputOf, parseDuration } from './common.js';
 import { formatAge, formatBytes, isDocumentFormat, printDocument, printRows } from './output.js';
 import { ProgressLine } from './progress-line.js';
-import { revocationNote, revokeNodeCertificates } from './node-certs.js';
+import { postCertRevocation, revocationNote } from './node-certs.js';
 
 const POLL_MS = 2000;
 
@@ -121,7 +121,7 @@ removal on stdout.`)
       progress.end();
       // Only now: until here the node's jobs run to their end and may read the cluster's files
       // from its peers, which a revoked certificate could no longer do.
-      const revoked = await revokeNodeCertificates(api, name);
+      const revoked = await postCertRevocation(api, name);
       if (isDocumentFormat(output)) printDocument(output, { ...last, revokedCertificates: revoked.revoked });
       else if (output === 'name') process.stdout.write(`node/${name}\n`);
       else process.stdout.write(`node ${name} holds no copy the cluster lacks and runs no jobs: its agent can be stopped now\n${revocationNote(name, revoked)}\n`);

@@ -124,13 +124,14 @@ export interface SchedulePlan {
   waiting: Waiting[];
 }
 
-
-export function formatCpus(milli: number): string {
+/** CPUs as a wait reason says them: 1 CPU, 2.5 CPUs. */
+function cpusText(milli: number): string {
   const n = milli / 1000;
   return `${Number.isInteger(n) ? n : n.toFixed(2).replace(/0+$/, '')} CPU${n === 1 ? '' : 's'}`;
 }
 
-export function formatBytes(b: number): string {
+/** Memory as a wait reason says it: 512 MiB, 1.5 GiB (the CLI's tables have their own, tighter form). */
+function bytesText(b: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   let v = b;
@@ -252,12 +253,12 @@ function whyNot(job: SchedJob, nodes: SchedNode[], free: Map<string, Free>): str
   const constrained = sel || job.runtime || rt.length < mounted.length;
   const which = constrained ? 'largest matching node' : 'largest node';
   const maxCpu = Math.max(...rt.map((n) => Math.round(n.cpus * 1000)));
-  if (job.milliCpus > maxCpu) return `needs ${formatCpus(job.milliCpus)}; the ${which} has ${formatCpus(maxCpu)}`;
+  if (job.milliCpus > maxCpu) return `needs ${cpusText(job.milliCpus)}; the ${which} has ${cpusText(maxCpu)}`;
   const maxMem = Math.max(...rt.map((n) => n.memoryBytes));
-  if (job.memoryBytes > maxMem) return `needs ${formatBytes(job.memoryBytes)} of memory; the ${which} has ${formatBytes(maxMem)}`;
+  if (job.memoryBytes > maxMem) return `needs ${bytesText(job.memoryBytes)} of memory; the ${which} has ${bytesText(maxMem)}`;
   const roomiest = rt.map((n) => free.get(n.name)!).sort((a, b) => b.freeMilli - a.freeMilli || a.node.name.localeCompare(b.node.name))[0];
-  const needs = job.memoryBytes ? `${formatCpus(job.milliCpus)} and ${formatBytes(job.memoryBytes)}` : formatCpus(job.milliCpus);
-  const most = `most free: ${roomiest.node.name} with ${formatCpus(roomiest.freeMilli)}${job.memoryBytes ? ` and ${formatBytes(roomiest.freeMem)}` : ''}`;
+  const needs = job.memoryBytes ? `${cpusText(job.milliCpus)} and ${bytesText(job.memoryBytes)}` : cpusText(job.milliCpus);
+  const most = `most free: ${roomiest.node.name} with ${cpusText(roomiest.freeMilli)}${job.memoryBytes ? ` and ${bytesText(roomiest.freeMem)}` : ''}`;
   return `all ${constrained ? 'matching ' : ''}nodes are full (needs ${needs}; ${most})`;
 }
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatCpus, schedule, type GroupLimits, type SchedJob, type SchedNode, type Strategy } from '../../src/scheduler/index.js';
+import { schedule, type GroupLimits, type SchedJob, type SchedNode, type Strategy } from '../../src/scheduler/index.js';
 
 const GiB = 1024 ** 3;
 
@@ -498,13 +498,5 @@ describe('scheduler', () => {
     assert.deepEqual(plan.placements, [{ jobId: 'gpu', node: 'n299' }, { jobId: 'data', node: 'n150' }]);
     const packed = schedule({ nodes, pending: Array.from({ length: 8 }, (_, i) => job(`b${i}`)) }, 'binpack');
     assert.deepEqual([...new Set(packed.placements.map((p) => p.node))], ['n000', 'n001']);
-  });
-
-  it('formats CPUs and bytes for people', () => {
-    assert.equal(formatCpus(1000), '1 CPU');
-    assert.equal(formatCpus(2500), '2.5 CPUs');
-    assert.equal(formatCpus(100), '0.1 CPUs');
-    assert.equal(formatBytes(512 * 1024 * 1024), '512 MiB');
-    assert.equal(formatBytes(1.5 * GiB), '1.5 GiB');
   });
 });
