@@ -234,7 +234,6 @@ export type SubmitRequest = Static<typeof SubmitRequestSchema>;
 export const SubmitAnswerSchema = Type.Object({ id: Type.String(), name: Type.String() });
 export type SubmitAnswer = Static<typeof SubmitAnswerSchema>;
 
-/** POST /v1/jobs/:id/cancel: its state now, or `cancelling` while its agent stops it. */
 /**
  * POST /v1/jobs/:id/stdin's answer. `appended: false`: the job is too far behind what it was
  * sent (its input is past what is kept for a new start, and flows as through a pipe); nothing was
@@ -243,6 +242,7 @@ export type SubmitAnswer = Static<typeof SubmitAnswerSchema>;
 export const StdinAnswerSchema = Type.Object({ appended: Type.Boolean() });
 export type StdinAnswer = Static<typeof StdinAnswerSchema>;
 
+/** POST /v1/jobs/:id/cancel: its state now, or `cancelling` while its agent stops it. */
 export const CancelAnswerSchema = Type.Object({ id: Type.String(), state: Type.String() });
 export type CancelAnswer = Static<typeof CancelAnswerSchema>;
 

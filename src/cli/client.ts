@@ -39,15 +39,6 @@ async function readAll(res: IncomingMessage): Promise<string> {
 /** How long a request may take by default before the CLI gives up (kubectl's --request-timeout). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
-/**
- * The HTTP client every CLI command uses; errors say what went wrong and what to do.
- * node:http rather than fetch: fetch loads undici on first use, which costs a short-lived
- * command like `oswalk run` more than the whole round trip to the control plane.
- *
- * `timeoutMs` (0: none) bounds each request from its start until its whole answer is in, or, for
- * a stream, until its answer begins: a server that takes the connection and never answers must
- * not hang the CLI.
- */
 /** Errors that say a request never reached the control plane: another one may take it. */
 const UNREACHED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNECTTIMEOUT']);
 /** Errors after which a request that changes nothing (GET) may be sent to another control plane. */
@@ -62,6 +53,15 @@ class Unreached extends Error {
   }
 }
 
+/**
+ * The HTTP client every CLI command uses; errors say what went wrong and what to do.
+ * node:http rather than fetch: fetch loads undici on first use, which costs a short-lived
+ * command like `oswalk run` more than the whole round trip to the control plane.
+ *
+ * `timeoutMs` (0: none) bounds each request from its start until its whole answer is in, or, for
+ * a stream, until its answer begins: a server that takes the connection and never answers must
+ * not hang the CLI.
+ */
 export function apiClient(flags: { api?: string; token?: string; caCert?: string; timeoutMs?: number }): ApiClient {
   const { apis, token, ca } = resolveApi(flags);
   // Where the last request got through: the next starts there (a dead control plane costs one refusal, not one per request).

@@ -57,18 +57,18 @@ export interface Backend {
    */
   list(path: string): AsyncIterable<string[]>;
   /**
-   * Store a new version; `exclusive` fails with EEXIST if the path exists (mkdir, symlink).
-   * ESTALE: v.manifest is no longer stored (manifest GC took it); store the content again and retry.
-   * `atMs` (default now) is the commit's time: committedAt, and the parent's mtime if the name is new.
-   * `published`: an event for the path went out (not for a repeat of the latest version).
+   * Commit a version from this mount; `exclusive` fails with EEXIST if the path exists (mkdir,
+   * symlink). ESTALE: v.manifest is no longer stored (manifest GC took it); store the content
+   * again and retry. `written`: new content, which wins over what the path held (src/state/fs.ts
+   * commitVersion). `atMs` (default now) is the commit's time: committedAt, and the parent's mtime
+   * if the name is new. `lockSession`: made under a lock this mount holds (locks.ts); ENOLCK once
+   * that lock's session has lapsed. `touch`: a new version even if it repeats the latest (a
+   * setattr moves ctime).
+   *
+   * Answers `published`: an event for the path went out (not for a repeat of the latest
+   * version); `mtimeNs`: the time it was committed with; `inode`, `links`: the commit changed the
+   * hard-linked file path is a name of (those are its); `stIno` as get shows it.
    */
-  /**
-   * Commit a version from this mount. `written`: new content, which wins over what the path held
-   * (src/state/fs.ts commitVersion); mtimeNs is the time it was committed with. `lockSession`:
-   * made under a lock this mount holds (locks.ts); ENOLCK once that lock's session has lapsed.
-   * `touch`: a new version even if it repeats the latest (a setattr moves ctime).
-   */
-  /** `inode`, `links`: the commit changed the hard-linked file path is a name of (those are its); `stIno` as get shows it. */
   commit(path: string, v: NewEntry, opts?: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean }): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }>;
   /** Delete (a tombstone); kind says which checks apply (EISDIR, ENOTDIR, ENOTEMPTY); `atMs` as for commit. */
   remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs?: number): Promise<void>;

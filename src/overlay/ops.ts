@@ -68,6 +68,9 @@ const UNCHANGED_ID = 0xffffffff;
 /** Bit 62: within what a signed 64-bit st_ino holds (a program printing it as intmax_t sees it positive). */
 const INO_LINKED = 1n << 62n;
 
+/** libfuse's d_ino of a name whose number it was not told (FUSE_UNKNOWN_INO in fuse.c). */
+const FUSE_UNKNOWN_INO = 0xffffffffn;
+
 /**
  * st_ino. An entry's number is 63 bits of a hash of its path, stable on every node and across
  * remounts (the kernel reports the one it got last, libfuse's node ids being per mount), until
@@ -75,9 +78,6 @@ const INO_LINKED = 1n << 62n;
  * namespace (stIno). A hard-linked file made so without one (by a translator) shows its
  * inode's number in the namespace with bit 62 set. The root's is 1.
  */
-/** libfuse's d_ino of a name whose number it was not told (FUSE_UNKNOWN_INO in fuse.c). */
-const FUSE_UNKNOWN_INO = 0xffffffffn;
-
 function inoOf(path: string, e: Entry): bigint {
   if (e.stIno) return BigInt(e.stIno);
   if (e.inode) return INO_LINKED | BigInt(e.inode);

@@ -108,6 +108,11 @@ export async function verifyHash(data: Uint8Array): Promise<string> {
   return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
 }
 
+/** A node's chunk store, in its state directory: where its agent's chunk server serves chunks from. */
+export function chunkDir(stateDir: string): string {
+  return join(stateDir, 'chunks');
+}
+
 /**
  * A node's content-addressed chunk store: one file per chunk at <area>/ab/cd/<hash>.
  *
@@ -125,11 +130,6 @@ export async function verifyHash(data: Uint8Array): Promise<string> {
  * every step is a single rename or utimes on a path, never a read-modify-write of shared
  * state in memory.
  */
-/** A node's chunk store, in its state directory: where its agent's chunk server serves chunks from. */
-export function chunkDir(stateDir: string): string {
-  return join(stateDir, 'chunks');
-}
-
 export class ChunkStore extends EventEmitter {
   readonly dir: string;
   private readonly log: Logger;
