@@ -21,8 +21,19 @@ function h(tag, props = {}, ...children) {
 
 class LoggedOut extends Error {}
 
+/** The /v1 calls on their way: log out waits for them, so none reaches the server after the session ends. */
+const inflight = new Set();
+
 /** A /v1 call; a 401 shows the login form. Errors carry the API's own message. */
-async function api(method, path, body) {
+function api(method, path, body) {
+  const call = request(method, path, body);
+  inflight.add(call);
+  const done = () => inflight.delete(call);
+  call.then(done, done);
+  return call;
+}
+
+async function request(method, path, body) {
   const res = await fetch(path, {
     method, credentials: 'same-origin',
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -93,6 +104,13 @@ $('login').addEventListener('submit', async (e) => {
 });
 
 $('logout').addEventListener('click', async () => {
+  // Quiet first: no live update may ask the server anything with a session being ended (it
+  // would be refused, and the browser logs every refusal as an error).
+  events?.close();
+  events = undefined;
+  leave();
+  current = undefined;
+  await Promise.allSettled([...inflight]);
   await api('DELETE', '/v1/session').catch(() => undefined);
   loggedOut();
 });
