@@ -69,29 +69,38 @@
   Errors are replies `<ERRNO> <path>`. A commit of a file whose manifest is not in fs:m (manifest
   GC deleted it since the caller put it) fails with ESTALE: put the manifest again and retry.
 ]]
-local prefix, op, path = ARGV[1], ARGV[2], ARGV[3]
+-- Key names built from the prefix (ARGV[1]); mirrors src/state/keys.ts.
+-- All share the prefix's {hash tag}, so on Redis Cluster they live in the script's slot.
+local P, op, path = ARGV[1], ARGV[2], ARGV[3]
+local FK = {
+  events = P .. 'fs:events',
+  manifestsRecent = P .. 'fs:mrecent',
+  dirTimes = P .. 'fs:dt',
+  -- directory path -> how many of its names are directories (its link count is 2 more), kept from
+  -- the first time a get asked for it (subdirs below); a directory not in it is counted then
+  dirLinks = P .. 'fs:dn',
+  -- path (a hard-linked file's: its inode's pseudo-path) -> ns of the last read that moved its atime
+  -- (access), shown when later than its version's atime; a new version of it takes the atime along
+  accessTimes = P .. 'fs:at',
+  -- path (an inode: #<n>) -> the st_ino it keeps: what its entry showed before a rename or link
+  stInos = P .. 'fs:st',
+  inodeSeq = P .. 'fs:ino',
+  -- the lock table's (include/locks.lua): a commit made under a lock checks its session's lease
+  lockSessions = P .. 'lk:sessions',
+}
+local function pkey(p) return P .. 'fs:p:' .. p end
+local function namesKey(ino) return P .. 'fs:in:' .. ino end
+local function dkey(p) return P .. 'fs:d:' .. p end
+-- mkey (fs:m:<hash>) is below, with tohex.
+
 local nowMs = '0' -- committedAt of the versions a step adds besides the one it was given
 local HISTORY = 20        -- versions kept per node and stream per path
 local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a few hundred ms of Redis time; more gets EXDEV, and mv copies
 
-local function pkey(p) return prefix .. 'fs:p:' .. p end
 -- a hard-linked file's inode, as the pseudo-path its versions live at
 local function isInode(p) return string.sub(p, 1, 1) == '#' end
 -- Where the versions of hard-linked file number `ino` are kept, as a path.
 local function inodePath(ino) return '#' .. ino end
-local function namesKey(ino) return prefix .. 'fs:in:' .. ino end
-local function dkey(p) return prefix .. 'fs:d:' .. p end
-local events = prefix .. 'fs:events'
-local recentManifests = prefix .. 'fs:mrecent'
-local dirTimes = prefix .. 'fs:dt'
--- directory path -> how many of its names are directories (its link count is 2 more), kept from
--- the first time a get asked for it (subdirs below); a directory not in it is counted then
-local dirLinks = prefix .. 'fs:dn'
--- path (a hard-linked file's: its inode's pseudo-path) -> ns of the last read that moved its atime
--- (access), shown when later than its version's atime; a new version of it takes the atime along
-local accessTimes = prefix .. 'fs:at'
--- path (an inode: #<n>) -> the st_ino it keeps: what its entry showed before a rename or link
-local stInos = prefix .. 'fs:st'
 
 -- @include fail
 
@@ -170,7 +179,7 @@ end
 local function fromhex(h)
   return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
 end
-local function mkey(raw) return prefix .. 'fs:m:' .. tohex(raw) end
+local function mkey(raw) return P .. 'fs:m:' .. tohex(raw) end
 
 -- Fields in here are the 12 of a record: 1-9 as on the wire, 10 the manifest as 32 raw bytes,
 -- 11 the target, 12 the xattrs as raw bytes ('' for none). The wire form (ARGV, replies) joins
@@ -319,7 +328,7 @@ local changed, quiet = {}, false
 local function publish(p)
   if not quiet and not changed[p] then
     changed[p] = true
-    redis.call('PUBLISH', events, p)
+    redis.call('PUBLISH', FK.events, p)
   end
 end
 
@@ -348,15 +357,15 @@ local function setIndex(p, best)
   -- stamped with the time of its last change, which may come before another name's (src/overlay
   -- commitFile). A directory that went away takes it along.
   if (not old) ~= (not new) and nowMs ~= '0' then
-    local t, was = nowMs .. '000000', redis.call('HGET', dirTimes, parent)
-    if not was or numcmp(t, was) > 0 then redis.call('HSET', dirTimes, parent, t) end
+    local t, was = nowMs .. '000000', redis.call('HGET', FK.dirTimes, parent)
+    if not was or numcmp(t, was) > 0 then redis.call('HSET', FK.dirTimes, parent, t) end
   end
-  if isDirEntry(old) and not isDirEntry(new) then redis.call('HDEL', dirTimes, p) end
+  if isDirEntry(old) and not isDirEntry(new) then redis.call('HDEL', FK.dirTimes, p) end
   -- A directory came or went: the parent's count of subdirectories follows (once counted), and
   -- the directory's own count, if any, is for a directory that is no more.
   if isDirEntry(old) ~= isDirEntry(new) then
-    if redis.call('HEXISTS', dirLinks, parent) == 1 then redis.call('HINCRBY', dirLinks, parent, isDirEntry(new) and 1 or -1) end
-    redis.call('HDEL', dirLinks, p)
+    if redis.call('HEXISTS', FK.dirLinks, parent) == 1 then redis.call('HINCRBY', FK.dirLinks, parent, isDirEntry(new) and 1 or -1) end
+    redis.call('HDEL', FK.dirLinks, p)
   end
   publish(p)
   return old
@@ -395,10 +404,10 @@ local function store(p, f, loaded, touch)
     -- Every op that writes a file version (commit, restore, rename) passes here: the mark tells
     -- a manifest GC pass that began before this step, and may have scanned p already, to keep
     -- the manifest (src/state/manifest-gc.ts).
-    if f[1] == 'f' then redis.call('SADD', recentManifests, f[10]) end
+    if f[1] == 'f' then redis.call('SADD', FK.manifestsRecent, f[10]) end
     -- likewise an inode that an `h` version names
-    if f[1] == 'h' then redis.call('SADD', recentManifests, inodePath(f[11])) end
-    redis.call('HDEL', accessTimes, p)
+    if f[1] == 'h' then redis.call('SADD', FK.manifestsRecent, inodePath(f[11])) end
+    redis.call('HDEL', FK.accessTimes, p)
     local v = { id = id, f = f }
     vs[#vs + 1] = v
     mine[#mine + 1] = v
@@ -558,7 +567,7 @@ local function touchInode(ino)
   if not best then return end
   local f = copy(best.f)
   f[8], f[9] = 'm', nowMs
-  local a = redis.call('HGET', accessTimes, p)
+  local a = redis.call('HGET', FK.accessTimes, p)
   if a and numcmp(a, atimeOf(f)) > 0 then f[13] = a end
   store(p, f, vs, true)
 end
@@ -568,13 +577,13 @@ end
 -- How many of directory p's names are directories: counted from its index the first time, then
 -- kept up to date by setIndex.
 local function subdirs(p)
-  local n = redis.call('HGET', dirLinks, p)
+  local n = redis.call('HGET', FK.dirLinks, p)
   if n then return tonumber(n) end
   local count = 0
   for _, v in ipairs(redis.call('HVALS', dkey(p))) do
     if isDirEntry(v) then count = count + 1 end
   end
-  redis.call('HSET', dirLinks, p, count)
+  redis.call('HSET', FK.dirLinks, p, count)
   return count
 end
 
@@ -584,7 +593,7 @@ local function shown(p)
   if not cur then return cur end
   local f = cur.f
   if f[1] == 'd' then
-    local t = redis.call('HGET', dirTimes, p)
+    local t = redis.call('HGET', FK.dirTimes, p)
     if t and numcmp(t, f[3]) > 0 then
       f = copy(f)
       -- a name that comes or goes moves the directory's mtime, not its atime
@@ -592,7 +601,7 @@ local function shown(p)
       f[3] = t
     end
   end
-  local a = redis.call('HGET', accessTimes, cur.ino and inodePath(cur.ino) or p)
+  local a = redis.call('HGET', FK.accessTimes, cur.ino and inodePath(cur.ino) or p)
   if a and numcmp(a, atimeOf(f)) > 0 then
     if f == cur.f then f = copy(f) end
     f[13] = a
@@ -606,7 +615,7 @@ if op == 'commit' then
   if ARGV[5] == 'x' and entry(path) then return fail('EEXIST', path) end
   if ARGV[7] and ARGV[7] ~= '' then
     local t = redis.call('TIME')
-    local lease = redis.call('ZSCORE', prefix .. 'lk:sessions', ARGV[7])
+    local lease = redis.call('ZSCORE', FK.lockSessions, ARGV[7])
     if not lease or tonumber(lease) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return fail('ENOLCK', path) end
   end
   local f = split(ARGV[4])
@@ -640,16 +649,16 @@ if op == 'commit' then
   local id, current = commit(at, f, ARGV[8] == 't')
   -- Even when it repeats the latest version (rsync sets a directory's times when it makes it
   -- and again when it has filled it), what the directory says of its mtime holds again.
-  if current and f[1] == 'd' then redis.call('HDEL', dirTimes, path) end
+  if current and f[1] == 'd' then redis.call('HDEL', FK.dirTimes, path) end
   local ino = at ~= path and string.sub(at, 2)
   return { id, current and 1 or 0, changed[path] and 1 or 0, f[3], ino or 0, ino and linkCount(ino) or 0,
-    redis.call('HGET', stInos, ino and inodePath(ino) or path) or '' }
+    redis.call('HGET', FK.stInos, ino and inodePath(ino) or path) or '' }
 
 elseif op == 'get' then
   local cur = shown(path)
   if not cur then return false end
   return { cur.id, encode(cur.f), cur.f[1] == 'd' and subdirs(path) or 0, cur.ino or 0, cur.ino and linkCount(cur.ino) or 0,
-    redis.call('HGET', stInos, cur.ino and inodePath(cur.ino) or path) or '' }
+    redis.call('HGET', FK.stInos, cur.ino and inodePath(cur.ino) or path) or '' }
 
 elseif op == 'getmany' then
   local out = {}
@@ -660,7 +669,7 @@ elseif op == 'getmany' then
     out[#out + 1] = cur and cur.f[1] == 'd' and subdirs(ARGV[i]) or 0
     out[#out + 1] = cur and cur.ino or 0
     out[#out + 1] = cur and cur.ino and linkCount(cur.ino) or 0
-    out[#out + 1] = cur and redis.call('HGET', stInos, cur.ino and inodePath(cur.ino) or ARGV[i]) or ''
+    out[#out + 1] = cur and redis.call('HGET', FK.stInos, cur.ino and inodePath(cur.ino) or ARGV[i]) or ''
   end
   return out
 
@@ -709,7 +718,7 @@ elseif op == 'remove' then
   mtime = maxnum(mtime, inc(cur.f[3]))
   local id = commit(path, tombstone(node, mtime))
   if cur.f[1] == 'h' then touchInode(cur.f[11]) end
-  redis.call('HDEL', stInos, path)
+  redis.call('HDEL', FK.stInos, path)
   return { id, mtime }
 
 elseif op == 'restore' then
@@ -780,8 +789,8 @@ elseif op == 'rename' then
   -- A moved directory keeps its mtime, as rename(2) has it: the time a name last came or went in
   -- it moves with it (storing its names anew would make that now). So do the atimes reads gave.
   for _, m in ipairs(moves) do
-    if m.rec.f[1] == 'd' then m.dirTime = redis.call('HGET', dirTimes, path .. m.rel) end
-    m.atime = redis.call('HGET', accessTimes, path .. m.rel)
+    if m.rec.f[1] == 'd' then m.dirTime = redis.call('HGET', FK.dirTimes, path .. m.rel) end
+    m.atime = redis.call('HGET', FK.accessTimes, path .. m.rel)
   end
   -- subscribers hear the two subtree roots, not every entry below them
   quiet = true
@@ -794,29 +803,29 @@ elseif op == 'rename' then
   for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime), moves[k].vs) end
   for _, m in ipairs(moves) do
     if m.dirTime then
-      redis.call('HSET', dirTimes, to .. m.rel, m.dirTime)
+      redis.call('HSET', FK.dirTimes, to .. m.rel, m.dirTime)
     elseif m.rec.f[1] == 'd' then
-      redis.call('HDEL', dirTimes, to .. m.rel)
+      redis.call('HDEL', FK.dirTimes, to .. m.rel)
     end
-    if m.atime then redis.call('HSET', accessTimes, to .. m.rel, m.atime) end
+    if m.atime then redis.call('HSET', FK.accessTimes, to .. m.rel, m.atime) end
   end
   -- Each entry keeps its inode number, as rename(2) has it: the moved one the number the mount
   -- showed (ARGV[8]), those below it theirs if a rename or link gave them one (others are
   -- numbered by their path, and so take new ones). A hard link's is its inode's, kept there.
   local kept = {}
   for _, m in ipairs(moves) do
-    kept[#kept + 1] = (m.rel == '' and ARGV[8] ~= '') and ARGV[8] or redis.call('HGET', stInos, path .. m.rel) or false
+    kept[#kept + 1] = (m.rel == '' and ARGV[8] ~= '') and ARGV[8] or redis.call('HGET', FK.stInos, path .. m.rel) or false
   end
   for k, m in ipairs(moves) do
-    redis.call('HDEL', stInos, path .. m.rel)
+    redis.call('HDEL', FK.stInos, path .. m.rel)
     if kept[k] and m.rec.f[1] ~= 'h' then
-      redis.call('HSET', stInos, to .. m.rel, kept[k])
+      redis.call('HSET', FK.stInos, to .. m.rel, kept[k])
     else
-      redis.call('HDEL', stInos, to .. m.rel)
+      redis.call('HDEL', FK.stInos, to .. m.rel)
     end
   end
   -- the target's directory changed even where a name was replaced, not added
-  redis.call('HSET', dirTimes, parentOf(to), nowMs .. '000000')
+  redis.call('HSET', FK.dirTimes, parentOf(to), nowMs .. '000000')
   quiet = false
   publish(path)
   publish(to)
@@ -834,9 +843,9 @@ elseif op == 'access' then
   -- relatime (Linux's default): not after the mtime, nor the ctime (ms), or a day old
   local due = numcmp(atime, f[3]) <= 0 or numcmp(atime, f[9] .. '000000') <= 0 or tonumber(nowNs) - tonumber(atime) >= 86400e9
   if not due or numcmp(nowNs, atime) <= 0 then return { 0, atime } end
-  redis.call('HSET', accessTimes, cur.ino and inodePath(cur.ino) or path, nowNs)
+  redis.call('HSET', FK.accessTimes, cur.ino and inodePath(cur.ino) or path, nowNs)
   local names = cur.ino and redis.call('SMEMBERS', namesKey(cur.ino)) or { path }
-  for _, name in ipairs(names) do redis.call('PUBLISH', events, '\0' .. nowNs .. ' ' .. name) end
+  for _, name in ipairs(names) do redis.call('PUBLISH', FK.events, '\0' .. nowNs .. ' ' .. name) end
   return { 1, nowNs }
 
 elseif op == 'link' then
@@ -855,14 +864,14 @@ elseif op == 'link' then
   else
     -- The file becomes an inode: its current version moves there (committed now: its ctime
     -- moves), and its name becomes a link to it that beats what the name held.
-    ino = tostring(redis.call('INCR', prefix .. 'fs:ino'))
+    ino = tostring(redis.call('INCR', FK.inodeSeq))
     local f = copy(src.f)
     f[8], f[9] = source, nowMs
     store(inodePath(ino), f, nil, true)
     -- the file keeps the number it showed, as link(2) has it (ARGV[9]: the mount's)
-    local shownIno = ARGV[9] ~= '' and ARGV[9] or redis.call('HGET', stInos, path)
-    if shownIno then redis.call('HSET', stInos, inodePath(ino), shownIno) end
-    redis.call('HDEL', stInos, path)
+    local shownIno = ARGV[9] ~= '' and ARGV[9] or redis.call('HGET', FK.stInos, path)
+    if shownIno then redis.call('HSET', FK.stInos, inodePath(ino), shownIno) end
+    redis.call('HDEL', FK.stInos, path)
     store(path, hardlink(node, inc(src.f[3]), ino, source))
   end
   -- the new name beats whatever was deleted there
