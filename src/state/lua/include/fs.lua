@@ -1,51 +1,14 @@
 --[[
-  Every change to the filesystem namespace, and the reads that must see one consistent
-  state, as one script so the rules (winner, parent index, implicit parents, sweeps below a
-  deleted directory, history bound) exist once. See src/state/fs.ts for the model; this file
-  is its only implementation (test/fsmeta/pick-current.ts restates the winner rule in
-  TypeScript, for the tests that check this script against it).
+  The filesystem namespace's rules, shared by its scripts (fsCommit-1.lua, fsGet-1.lua,
+  fsGetMany-1.lua, fsVersions-1.lua, fsList-1.lua, fsRemove-1.lua, fsRestore-1.lua,
+  fsRename-1.lua, fsAccess-1.lua, fsLink-1.lua), so that the rules (winner, parent index,
+  implicit parents, sweeps below a deleted directory, history bound) exist once. See
+  src/state/fs.ts for the model; this is its only implementation (test/fsmeta/pick-current.ts
+  restates the winner rule in TypeScript, for the tests that check these scripts against it).
 
-  KEYS[1] fs:p:<path> of ARGV[3] (routes the script to the prefix's slot; every other key is
-          built from the prefix and so shares that slot)
-  ARGV[1] key prefix, ARGV[2] op, ARGV[3] normalized path, ARGV[4..] per op:
-    commit  <record> x|''  (x: EEXIST if it exists) w|'' <lock session>|'' t|''
-                                  -> {id, current 0|1, published 0|1, mtimeNs, inode, links, st_ino}
-            (inode and links: those of the hard-linked file the commit changed, else 0 and 0;
-            st_ino as get answers it)
-            (t: a version even when it repeats the latest: a setattr that changes nothing
-            still moves ctime)
-            (published: an event went out for the path; not for a repeat of the latest version;
-            a lock session: the commit is made under a lock of that session of the lock table,
-            src/state/locks.ts, and fails with ENOLCK unless its lease still holds, by Redis'
-            clock, so a mount that lost its locks never lands what it wrote under them)
-    remove  <node> <mtimeNs> <nowMs> unlink|rmdir     -> {id, mtimeNs used}
-    restore <id> <node> <nowNs> <nowMs>               -> {id, record}
-    rename  <to> <node> <mtimeNs> <nowMs> <st_ino>|''  -> {entries moved, mtimeNs used}
-            (st_ino: the inode number the mount showed for the path, which the entry keeps)
-    get                                               -> {id, record, subdirectories} or false
-    getmany <path> ...  (ARGV[3] is the first path)   -> {id or 0, record or '', subdirectories, ...}
-    (subdirectories: how many of a directory's names are directories, 0 for anything else)
-    (get and getmany show a directory's mtime moved to fs:dt[path] when that is later: the
-    time a name last came or went in it; a commit of the directory clears it)
-    versions stored|''                                -> {winner id or 0, id, record, ...}
-            (those of a hard link's inode, unless `stored`: those stored at the path)
-    list    <cursor> <count>                          -> {next cursor, name, value, ...}
-            (one page of the directory's index, by HSCAN: a name there for the whole listing
-            comes at least once, maybe twice; one that comes or goes meanwhile maybe. Next
-            cursor '0': the listing is done. Pages keep each step short and each reply small
-            however big the directory: a whole 100,000-name index in one reply held Redis and
-            the reader's memory at once)
-    link    <to> <node> <nowNs> <nowMs> e|m <st_ino>|'' -> {inode, link count}
-            (st_ino: the number the mount showed for the file, which it keeps as an inode)
-            (e: a link a node's export directory has, made by its translator; m: through a mount)
-    access  <nowNs>                                   -> {1 when the atime moved else 0, the atime shown}
-            (a read: the atime moves to now as relatime has it, when the atime shown is not
-            after the mtime or ctime, or is a day old; kept apart from the versions in fs:at,
-            so that a read is no new version; its event is `\0<atime> <path>`: only that
-            path's atime changed, not its parent's listing nor anything below it)
-  get and getmany also answer, after the subdirectories, the inode number and link count of a
-  hard-linked file (0 and 0 for anything else), then the st_ino a rename or link carried to the
-  path or inode ('' for none: the mount numbers it by its path), kept in fs:st.
+  Every fs script takes KEYS[1] fs:p:<path> of ARGV[2] (routes the script to the prefix's slot;
+  every other key is built from the prefix and so shares that slot), ARGV[1] the key prefix and
+  ARGV[2] the normalized path.
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|xattrs|target`,
   with type f(ile) d(ir) l(ink) s(pecial: a fifo, socket or device, whose size field holds its
   device number) t(ombstone) h(ard link, whose target is an inode number) and source e(xport) m(ount) r(estore), manifest and
@@ -66,12 +29,15 @@
   step that writes an `h` version marks `#<n>` in fs:mrecent. A link the translator made (an `h`
   version of a node's export stream) is that node's export directory's: its translator's later
   versions of the file at either name are the inode's too, as the mount's are.
-  Errors are replies `<ERRNO> <path>`. A commit of a file whose manifest is not in fs:m (manifest
-  GC deleted it since the caller put it) fails with ESTALE: put the manifest again and retry.
+  get and getmany answer, after the subdirectories, the inode number and link count of a
+  hard-linked file (0 and 0 for anything else), then the st_ino a rename or link carried to the
+  path or inode ('' for none: the mount numbers it by its path), kept in fs:st (appendShown).
+  Nothing here fails: a script that can fail says with which errnos, as `<ERRNO> <path>` (fail()).
 ]]
--- Key names built from the prefix (ARGV[1]); mirrors src/state/keys.ts.
+
+-- Key names built from the prefix (ARGV[1] of every fs script); mirrors src/state/keys.ts.
 -- All share the prefix's {hash tag}, so on Redis Cluster they live in the script's slot.
-local P, op, path = ARGV[1], ARGV[2], ARGV[3]
+local P = ARGV[1]
 local FK = {
   events = P .. 'fs:events',
   manifestsRecent = P .. 'fs:mrecent',
@@ -101,8 +67,6 @@ local SUBTREE_MAX = 5000  -- entries one rename (or delete sweep) may touch: a f
 local function isInode(p) return string.sub(p, 1, 1) == '#' end
 -- Where the versions of hard-linked file number `ino` are kept, as a path.
 local function inodePath(ino) return '#' .. ino end
-
--- @include fail
 
 local function parentOf(p)
   local i = string.match(p, '^.*()/')
@@ -531,12 +495,11 @@ local function versionsAt(path, cur)
   return path
 end
 
--- A new name's parent cannot take it: the error to return (rename, link), or nil.
-local function parentRefusal(to)
+-- The parent of a new name (rename, link) and its index entry: the name can go there when that
+-- is a directory's (the scripts fail with ENOENT for none, ENOTDIR for another type's).
+local function parentEntry(to)
   local parent = parentOf(to)
-  local pe = entry(parent)
-  if not pe then return fail('ENOENT', parent) end
-  if not isDirEntry(pe) then return fail('ENOTDIR', parent) end
+  return parent, entry(parent)
 end
 
 -- An inode's link count: its names that are still links to it (the others leave the set).
@@ -572,8 +535,6 @@ local function touchInode(ino)
   store(p, f, vs, true)
 end
 
--- What get shows of p: its current version, a directory's mtime moved to the last time a name
--- came or went in it, if later (setIndex).
 -- How many of directory p's names are directories: counted from its index the first time, then
 -- kept up to date by setIndex.
 local function subdirs(p)
@@ -587,7 +548,8 @@ local function subdirs(p)
   return count
 end
 
--- And its atime, a read's when that is later.
+-- What get shows of p: its current version, a directory's mtime moved to the last time a name
+-- came or went in it, if later (setIndex), and its atime, a read's when that is later.
 local function shown(p)
   local cur = through(currentRecord(p))
   if not cur then return cur end
@@ -610,276 +572,15 @@ local function shown(p)
   return { id = cur.id, f = f, ino = cur.ino }
 end
 
-if op == 'commit' then
-  if path == '/' then return fail('EINVAL', path) end
-  if ARGV[5] == 'x' and entry(path) then return fail('EEXIST', path) end
-  if ARGV[7] and ARGV[7] ~= '' then
-    local t = redis.call('TIME')
-    local lease = redis.call('ZSCORE', FK.lockSessions, ARGV[7])
-    if not lease or tonumber(lease) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return fail('ENOLCK', path) end
-  end
-  local f = split(ARGV[4])
-  -- Only a commit brings a manifest from outside; restore and rename copy one from a kept
-  -- version, and manifest GC never deletes what a kept version names.
-  if f[1] == 'f' and redis.call('EXISTS', mkey(f[10])) == 0 then return fail('ESTALE', path) end
-  nowMs = f[9]
-  -- What the mount changes through a hard link it changes in the file, at its inode; so does a
-  -- node's translator through a link it made. Another export directory's file at the name stays
-  -- a version of the name: the name shows it when it wins.
-  local e = entry(path)
-  local at, named = path, e and string.sub(e, 1, 1) == 'h' and currentRecord(path)
-  if named and f[1] ~= 'd' and f[1] ~= 't' and (f[8] ~= 'e' or (named.f[8] == 'e' and named.f[2] == f[2])) then
-    at = inodePath(named.f[11])
-  end
-  -- A change of attributes alone (chmod, chown, extended attributes: the same content and
-  -- mtime) made through the mount to another node's current version is a version of that
-  -- node's copy. As one of its own node's, it would tie with the copy it changes on mtime and
-  -- lose whenever its node's name sorts later.
-  local cur = f[8] == 'm' and (named and through(named) or currentRecord(path))
-  if cur and cur.f[2] ~= f[2] and cur.f[1] == f[1] and cur.f[3] == f[3] and cur.f[10] == f[10] and cur.f[12] == f[12] then
-    f[2] = cur.f[2]
-  end
-  -- New content written through a mount is what the path holds from now on. Kept with an older
-  -- mtime (cp -p, tar, a clock behind) than another copy's, or a delete's, it would vanish
-  -- behind it at once: it takes the time just past that one's instead, as a rename does.
-  if ARGV[6] == 'w' and f[1] == 'f' then
-    local other = winner(versions(at), f[2] .. ' m')
-    if other and beats(other.f, f) then f[3] = inc(other.f[3]) end
-  end
-  local id, current = commit(at, f, ARGV[8] == 't')
-  -- Even when it repeats the latest version (rsync sets a directory's times when it makes it
-  -- and again when it has filled it), what the directory says of its mtime holds again.
-  if current and f[1] == 'd' then redis.call('HDEL', FK.dirTimes, path) end
-  local ino = at ~= path and string.sub(at, 2)
-  return { id, current and 1 or 0, changed[path] and 1 or 0, f[3], ino or 0, ino and linkCount(ino) or 0,
-    redis.call('HGET', FK.stInos, ino and inodePath(ino) or path) or '' }
-
-elseif op == 'get' then
-  local cur = shown(path)
-  if not cur then return false end
-  return { cur.id, encode(cur.f), cur.f[1] == 'd' and subdirs(path) or 0, cur.ino or 0, cur.ino and linkCount(cur.ino) or 0,
-    redis.call('HGET', FK.stInos, cur.ino and inodePath(cur.ino) or path) or '' }
-
-elseif op == 'getmany' then
-  local out = {}
-  for i = 3, #ARGV do
-    local cur = shown(ARGV[i])
-    out[#out + 1] = cur and cur.id or 0
-    out[#out + 1] = cur and encode(cur.f) or ''
-    out[#out + 1] = cur and cur.f[1] == 'd' and subdirs(ARGV[i]) or 0
-    out[#out + 1] = cur and cur.ino or 0
-    out[#out + 1] = cur and cur.ino and linkCount(cur.ino) or 0
-    out[#out + 1] = cur and redis.call('HGET', FK.stInos, cur.ino and inodePath(cur.ino) or ARGV[i]) or ''
-  end
+-- The answer get gives for p, whose shown() is cur (false: nothing there), appended to out:
+-- id, record, subdirectories, then a hard-linked file's inode number and link count, then the
+-- st_ino kept for it.
+local function appendShown(out, p, cur)
+  out[#out + 1] = cur and cur.id or 0
+  out[#out + 1] = cur and encode(cur.f) or ''
+  out[#out + 1] = cur and cur.f[1] == 'd' and subdirs(p) or 0
+  out[#out + 1] = cur and cur.ino or 0
+  out[#out + 1] = cur and cur.ino and linkCount(cur.ino) or 0
+  out[#out + 1] = cur and redis.call('HGET', FK.stInos, cur.ino and inodePath(cur.ino) or p) or ''
   return out
-
-elseif op == 'versions' then
-  -- a hard link's are its file's, at the inode
-  local at = versionsAt(path, ARGV[4] ~= 'stored' and not isInode(path) and currentRecord(path))
-  local vs = versions(at)
-  local best = winner(vs)
-  local out = { best and best.id or 0 }
-  for _, v in ipairs(vs) do
-    out[#out + 1] = tostring(v.id)
-    out[#out + 1] = encode(v.f)
-  end
-  return out
-
-elseif op == 'list' then
-  if not isDirEntry(entry(path)) then
-    if entry(path) then return fail('ENOTDIR', path) end
-    return fail('ENOENT', path)
-  end
-  local page = redis.call('HSCAN', dkey(path), ARGV[4], 'COUNT', ARGV[5])
-  local kv = page[2]
-  -- a hard link is listed as what its file is
-  for i = 2, #kv, 2 do
-    if string.sub(kv[i], 1, 1) == 'h' then
-      local cur = through(currentRecord(join(path, kv[i - 1])))
-      if cur then kv[i] = cur.f[1] .. string.sub(kv[i], 2) end
-    end
-  end
-  table.insert(kv, 1, page[1])
-  return kv
-
-elseif op == 'remove' then
-  local node, mtime, kind = ARGV[4], ARGV[5], ARGV[7]
-  nowMs = ARGV[6]
-  if path == '/' then return fail('EBUSY', path) end
-  local cur = currentRecord(path)
-  if not cur then return fail('ENOENT', path) end
-  if kind == 'rmdir' then
-    if cur.f[1] ~= 'd' then return fail('ENOTDIR', path) end
-    if redis.call('HLEN', dkey(path)) > 0 then return fail('ENOTEMPTY', path) end
-  elseif cur.f[1] == 'd' then
-    return fail('EISDIR', path)
-  end
-  -- what the user saw is what goes, even when its mtime is ahead of our clock
-  mtime = maxnum(mtime, inc(cur.f[3]))
-  local id = commit(path, tombstone(node, mtime))
-  if cur.f[1] == 'h' then touchInode(cur.f[11]) end
-  redis.call('HDEL', FK.stInos, path)
-  return { id, mtime }
-
-elseif op == 'restore' then
-  local vid, node, nowNs = ARGV[4], ARGV[5], ARGV[6]
-  nowMs = ARGV[7]
-  -- a hard link's versions are its file's, at the inode
-  local at = versionsAt(path, currentRecord(path))
-  local vs = versions(at)
-  local old = find(vs, tonumber(vid))
-  if not old then return fail('ENOENT', path .. ' (no version ' .. vid .. ' is kept: oswalk versions lists those that are)') end
-  local f = copy(old.f)
-  if f[1] == 't' then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a delete: restore one with content)') end
-  if f[1] == 'h' and redis.call('EXISTS', pkey(inodePath(f[11]))) == 0 then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a hard link to a file no longer kept)') end
-  local best = winner(vs)
-  local mtime = maxnum(nowNs, inc(best.f[3]))
-  f[2], f[3], f[8], f[9] = node, mtime, 'r', nowMs
-  local id = commit(at, f)
-  return { id, encode(f) }
-
-elseif op == 'rename' then
-  local to, node, mtime = ARGV[4], ARGV[5], ARGV[6]
-  nowMs = ARGV[7]
-  local src = currentRecord(path)
-  if not src or path == '/' then return fail('ENOENT', path) end
-  if to == '/' then return fail('EBUSY', to) end
-  if path == to then return { 0, mtime } end
-  if string.sub(to, 1, #path + 1) == path .. '/' then return fail('EINVAL', to) end
-  local refused = parentRefusal(to)
-  if refused then return refused end
-  local dst = entry(to)
-  local srcDir = src.f[1] == 'd'
-  -- to is another name of the same file: nothing happens (rename(2))
-  local dstRec = dst and string.sub(dst, 1, 1) == 'h' and currentRecord(to)
-  if dstRec and src.f[1] == 'h' and dstRec.f[11] == src.f[11] then return { 0, mtime } end
-  if dst then
-    if srcDir and not isDirEntry(dst) then return fail('ENOTDIR', to) end
-    if not srcDir and isDirEntry(dst) then return fail('EISDIR', to) end
-    if isDirEntry(dst) and redis.call('HLEN', dkey(to)) > 0 then return fail('ENOTEMPTY', to) end
-  end
-  -- the subtree, parents before children, as paths relative to `path`
-  local moves = { { rel = '', rec = src, vs = versions(path) } }
-  local i = 1
-  while i <= #moves do
-    local m = moves[i]
-    if m.rec.f[1] == 'd' then
-      local kids = redis.call('HGETALL', dkey(path .. m.rel))
-      for k = 1, #kids, 2 do
-        local rel = m.rel .. '/' .. kids[k]
-        local vs = versions(path .. rel)
-        moves[#moves + 1] = { rel = rel, rec = find(vs, tonumber(string.sub(kids[k + 1], 2))), vs = vs }
-        if #moves > SUBTREE_MAX then return fail('EXDEV', path) end
-      end
-    end
-    i = i + 1
-  end
-  -- A stamp that beats everything now at either end, for the tombstones. A moved entry keeps
-  -- its own mtime, as rename(2) does, where that still beats everything else at the target
-  -- (this node's mount stream there is replaced anyway); else it takes the stamp, so it wins.
-  for _, m in ipairs(moves) do
-    mtime = maxnum(mtime, inc(m.rec.f[3]))
-    local vs = versions(to .. m.rel)
-    m.toVs = vs
-    local there = winner(vs)
-    if there then mtime = maxnum(mtime, inc(there.f[3])) end
-    local other = winner(vs, node .. ' m')
-    m.keep = not other or beats({ '', node, m.rec.f[3], '', '', '', '', 'm' }, other.f)
-  end
-  -- A moved directory keeps its mtime, as rename(2) has it: the time a name last came or went in
-  -- it moves with it (storing its names anew would make that now). So do the atimes reads gave.
-  for _, m in ipairs(moves) do
-    if m.rec.f[1] == 'd' then m.dirTime = redis.call('HGET', FK.dirTimes, path .. m.rel) end
-    m.atime = redis.call('HGET', FK.accessTimes, path .. m.rel)
-  end
-  -- subscribers hear the two subtree roots, not every entry below them
-  quiet = true
-  for _, m in ipairs(moves) do
-    local f = copy(m.rec.f)
-    if not m.keep then f[3] = mtime end
-    f[2], f[8], f[9] = node, 'm', nowMs
-    store(to .. m.rel, f, m.toVs)
-  end
-  for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime), moves[k].vs) end
-  for _, m in ipairs(moves) do
-    if m.dirTime then
-      redis.call('HSET', FK.dirTimes, to .. m.rel, m.dirTime)
-    elseif m.rec.f[1] == 'd' then
-      redis.call('HDEL', FK.dirTimes, to .. m.rel)
-    end
-    if m.atime then redis.call('HSET', FK.accessTimes, to .. m.rel, m.atime) end
-  end
-  -- Each entry keeps its inode number, as rename(2) has it: the moved one the number the mount
-  -- showed (ARGV[8]), those below it theirs if a rename or link gave them one (others are
-  -- numbered by their path, and so take new ones). A hard link's is its inode's, kept there.
-  local kept = {}
-  for _, m in ipairs(moves) do
-    kept[#kept + 1] = (m.rel == '' and ARGV[8] ~= '') and ARGV[8] or redis.call('HGET', FK.stInos, path .. m.rel) or false
-  end
-  for k, m in ipairs(moves) do
-    redis.call('HDEL', FK.stInos, path .. m.rel)
-    if kept[k] and m.rec.f[1] ~= 'h' then
-      redis.call('HSET', FK.stInos, to .. m.rel, kept[k])
-    else
-      redis.call('HDEL', FK.stInos, to .. m.rel)
-    end
-  end
-  -- the target's directory changed even where a name was replaced, not added
-  redis.call('HSET', FK.dirTimes, parentOf(to), nowMs .. '000000')
-  quiet = false
-  publish(path)
-  publish(to)
-  -- the moved file's ctime moves, and that of one it replaced which has other names
-  if src.f[1] == 'h' then touchInode(src.f[11]) end
-  if dstRec then touchInode(dstRec.f[11]) end
-  return { #moves, mtime }
-
-elseif op == 'access' then
-  local nowNs = ARGV[4]
-  local cur = shown(path)
-  if not cur then return fail('ENOENT', path) end
-  local f = cur.f
-  local atime = atimeOf(f)
-  -- relatime (Linux's default): not after the mtime, nor the ctime (ms), or a day old
-  local due = numcmp(atime, f[3]) <= 0 or numcmp(atime, f[9] .. '000000') <= 0 or tonumber(nowNs) - tonumber(atime) >= 86400e9
-  if not due or numcmp(nowNs, atime) <= 0 then return { 0, atime } end
-  redis.call('HSET', FK.accessTimes, cur.ino and inodePath(cur.ino) or path, nowNs)
-  local names = cur.ino and redis.call('SMEMBERS', namesKey(cur.ino)) or { path }
-  for _, name in ipairs(names) do redis.call('PUBLISH', FK.events, '\0' .. nowNs .. ' ' .. name) end
-  return { 1, nowNs }
-
-elseif op == 'link' then
-  local to, node, nowNs, source = ARGV[4], ARGV[5], ARGV[6], ARGV[8]
-  nowMs = ARGV[7]
-  local src = currentRecord(path)
-  if not src or path == '/' then return fail('ENOENT', path) end
-  if src.f[1] == 'd' then return fail('EPERM', path) end
-  local refused = parentRefusal(to)
-  if refused then return refused end
-  if entry(to) then return fail('EEXIST', to) end
-  local ino
-  if src.f[1] == 'h' then
-    ino = src.f[11]
-    touchInode(ino)
-  else
-    -- The file becomes an inode: its current version moves there (committed now: its ctime
-    -- moves), and its name becomes a link to it that beats what the name held.
-    ino = tostring(redis.call('INCR', FK.inodeSeq))
-    local f = copy(src.f)
-    f[8], f[9] = source, nowMs
-    store(inodePath(ino), f, nil, true)
-    -- the file keeps the number it showed, as link(2) has it (ARGV[9]: the mount's)
-    local shownIno = ARGV[9] ~= '' and ARGV[9] or redis.call('HGET', FK.stInos, path)
-    if shownIno then redis.call('HSET', FK.stInos, inodePath(ino), shownIno) end
-    redis.call('HDEL', FK.stInos, path)
-    store(path, hardlink(node, inc(src.f[3]), ino, source))
-  end
-  -- the new name beats whatever was deleted there
-  local vs = versions(to)
-  local there = winner(vs)
-  local mtime = nowNs
-  if there then mtime = maxnum(mtime, inc(there.f[3])) end
-  store(to, hardlink(node, mtime, ino, source), vs)
-  return { ino, linkCount(ino) }
 end
-return fail('EINVAL', 'unknown fsOp ' .. tostring(op))
