@@ -21,7 +21,7 @@ local atime = atimeOf(f)
 -- relatime (Linux's default): not after the mtime, nor the ctime (ms), or a day old
 local due = numcmp(atime, f[3]) <= 0 or numcmp(atime, f[9] .. '000000') <= 0 or tonumber(nowNs) - tonumber(atime) >= 86400e9
 if not due or numcmp(nowNs, atime) <= 0 then return { 0, atime } end
-redis.call('HSET', FK.accessTimes, cur.ino and inodePath(cur.ino) or path, nowNs)
-local names = cur.ino and redis.call('SMEMBERS', namesKey(cur.ino)) or { path }
-for _, name in ipairs(names) do redis.call('PUBLISH', FK.events, '\0' .. nowNs .. ' ' .. name) end
+redis.call('HSET', K.fsAccessTimes, cur.ino and inodePath(cur.ino) or path, nowNs)
+local names = cur.ino and redis.call('SMEMBERS', fsInodeNamesKey(cur.ino)) or { path }
+for _, name in ipairs(names) do redis.call('PUBLISH', K.fsEvents, '\0' .. nowNs .. ' ' .. name) end
 return { 1, nowNs }

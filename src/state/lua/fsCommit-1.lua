@@ -27,7 +27,7 @@ if path == '/' then return fail('EINVAL', path) end
 if ARGV[4] == 'x' and entry(path) then return fail('EEXIST', path) end
 if ARGV[6] and ARGV[6] ~= '' then
   local t = redis.call('TIME')
-  local lease = redis.call('ZSCORE', FK.lockSessions, ARGV[6])
+  local lease = redis.call('ZSCORE', K.lockSessions, ARGV[6])
   if not lease or tonumber(lease) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return fail('ENOLCK', path) end
 end
 local f = split(ARGV[3])
@@ -61,7 +61,7 @@ end
 local id, current = commit(at, f, ARGV[7] == 't')
 -- Even when it repeats the latest version (rsync sets a directory's times when it makes it
 -- and again when it has filled it), what the directory says of its mtime holds again.
-if current and f[1] == 'd' then redis.call('HDEL', FK.dirTimes, path) end
+if current and f[1] == 'd' then redis.call('HDEL', K.fsDirTimes, path) end
 local ino = at ~= path and string.sub(at, 2)
 return { id, current and 1 or 0, changed[path] and 1 or 0, f[3], ino or 0, ino and linkCount(ino) or 0,
-  redis.call('HGET', FK.stInos, ino and inodePath(ino) or path) or '' }
+  redis.call('HGET', K.fsStInos, ino and inodePath(ino) or path) or '' }

@@ -30,14 +30,14 @@ if src.f[1] == 'h' then
 else
   -- The file becomes an inode: its current version moves there (committed now: its ctime
   -- moves), and its name becomes a link to it that beats what the name held.
-  ino = tostring(redis.call('INCR', FK.inodeSeq))
+  ino = tostring(redis.call('INCR', K.fsInodeSeq))
   local f = copy(src.f)
   f[8], f[9] = source, nowMs
   store(inodePath(ino), f, nil, true)
   -- the file keeps the number it showed, as link(2) has it (ARGV[8]: the mount's)
-  local shownIno = ARGV[8] ~= '' and ARGV[8] or redis.call('HGET', FK.stInos, path)
-  if shownIno then redis.call('HSET', FK.stInos, inodePath(ino), shownIno) end
-  redis.call('HDEL', FK.stInos, path)
+  local shownIno = ARGV[8] ~= '' and ARGV[8] or redis.call('HGET', K.fsStInos, path)
+  if shownIno then redis.call('HSET', K.fsStInos, inodePath(ino), shownIno) end
+  redis.call('HDEL', K.fsStInos, path)
   store(path, hardlink(node, inc(src.f[3]), ino, source))
 end
 -- the new name beats whatever was deleted there

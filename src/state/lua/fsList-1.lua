@@ -18,7 +18,7 @@ if not isDirEntry(entry(path)) then
   if entry(path) then return fail('ENOTDIR', path) end
   return fail('ENOENT', path)
 end
-local page = redis.call('HSCAN', dkey(path), ARGV[3], 'COUNT', ARGV[4])
+local page = redis.call('HSCAN', fsDirKey(path), ARGV[3], 'COUNT', ARGV[4])
 local kv = page[2]
 -- a hard link is listed as what its file is
 for i = 2, #kv, 2 do

@@ -18,7 +18,7 @@ local cur = currentRecord(path)
 if not cur then return fail('ENOENT', path) end
 if kind == 'rmdir' then
   if cur.f[1] ~= 'd' then return fail('ENOTDIR', path) end
-  if redis.call('HLEN', dkey(path)) > 0 then return fail('ENOTEMPTY', path) end
+  if redis.call('HLEN', fsDirKey(path)) > 0 then return fail('ENOTEMPTY', path) end
 elseif cur.f[1] == 'd' then
   return fail('EISDIR', path)
 end
@@ -26,5 +26,5 @@ end
 mtime = maxnum(mtime, inc(cur.f[3]))
 local id = commit(path, tombstone(node, mtime))
 if cur.f[1] == 'h' then touchInode(cur.f[11]) end
-redis.call('HDEL', FK.stInos, path)
+redis.call('HDEL', K.fsStInos, path)
 return { id, mtime }

@@ -32,7 +32,7 @@ if dstRec and src.f[1] == 'h' and dstRec.f[11] == src.f[11] then return { 0, mti
 if dst then
   if srcDir and not isDirEntry(dst) then return fail('ENOTDIR', to) end
   if not srcDir and isDirEntry(dst) then return fail('EISDIR', to) end
-  if isDirEntry(dst) and redis.call('HLEN', dkey(to)) > 0 then return fail('ENOTEMPTY', to) end
+  if isDirEntry(dst) and redis.call('HLEN', fsDirKey(to)) > 0 then return fail('ENOTEMPTY', to) end
 end
 -- the subtree, parents before children, as paths relative to `path`
 local moves = { { rel = '', rec = src, vs = versions(path) } }
@@ -40,7 +40,7 @@ local i = 1
 while i <= #moves do
   local m = moves[i]
   if m.rec.f[1] == 'd' then
-    local kids = redis.call('HGETALL', dkey(path .. m.rel))
+    local kids = redis.call('HGETALL', fsDirKey(path .. m.rel))
     for k = 1, #kids, 2 do
       local rel = m.rel .. '/' .. kids[k]
       local vs = versions(path .. rel)
@@ -65,8 +65,8 @@ end
 -- A moved directory keeps its mtime, as rename(2) has it: the time a name last came or went in
 -- it moves with it (storing its names anew would make that now). So do the atimes reads gave.
 for _, m in ipairs(moves) do
-  if m.rec.f[1] == 'd' then m.dirTime = redis.call('HGET', FK.dirTimes, path .. m.rel) end
-  m.atime = redis.call('HGET', FK.accessTimes, path .. m.rel)
+  if m.rec.f[1] == 'd' then m.dirTime = redis.call('HGET', K.fsDirTimes, path .. m.rel) end
+  m.atime = redis.call('HGET', K.fsAccessTimes, path .. m.rel)
 end
 -- subscribers hear the two subtree roots, not every entry below them
 quiet = true
@@ -79,29 +79,29 @@ end
 for k = #moves, 1, -1 do store(path .. moves[k].rel, tombstone(node, mtime), moves[k].vs) end
 for _, m in ipairs(moves) do
   if m.dirTime then
-    redis.call('HSET', FK.dirTimes, to .. m.rel, m.dirTime)
+    redis.call('HSET', K.fsDirTimes, to .. m.rel, m.dirTime)
   elseif m.rec.f[1] == 'd' then
-    redis.call('HDEL', FK.dirTimes, to .. m.rel)
+    redis.call('HDEL', K.fsDirTimes, to .. m.rel)
   end
-  if m.atime then redis.call('HSET', FK.accessTimes, to .. m.rel, m.atime) end
+  if m.atime then redis.call('HSET', K.fsAccessTimes, to .. m.rel, m.atime) end
 end
 -- Each entry keeps its inode number, as rename(2) has it: the moved one the number the mount
 -- showed (ARGV[7]), those below it theirs if a rename or link gave them one (others are
 -- numbered by their path, and so take new ones). A hard link's is its inode's, kept there.
 local kept = {}
 for _, m in ipairs(moves) do
-  kept[#kept + 1] = (m.rel == '' and ARGV[7] ~= '') and ARGV[7] or redis.call('HGET', FK.stInos, path .. m.rel) or false
+  kept[#kept + 1] = (m.rel == '' and ARGV[7] ~= '') and ARGV[7] or redis.call('HGET', K.fsStInos, path .. m.rel) or false
 end
 for k, m in ipairs(moves) do
-  redis.call('HDEL', FK.stInos, path .. m.rel)
+  redis.call('HDEL', K.fsStInos, path .. m.rel)
   if kept[k] and m.rec.f[1] ~= 'h' then
-    redis.call('HSET', FK.stInos, to .. m.rel, kept[k])
+    redis.call('HSET', K.fsStInos, to .. m.rel, kept[k])
   else
-    redis.call('HDEL', FK.stInos, to .. m.rel)
+    redis.call('HDEL', K.fsStInos, to .. m.rel)
   end
 end
 -- the target's directory changed even where a name was replaced, not added
-redis.call('HSET', FK.dirTimes, parentOf(to), nowMs .. '000000')
+redis.call('HSET', K.fsDirTimes, parentOf(to), nowMs .. '000000')
 quiet = false
 publish(path)
 publish(to)

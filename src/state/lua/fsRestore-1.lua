@@ -20,7 +20,7 @@ local old = find(vs, tonumber(vid))
 if not old then return fail('ENOENT', path .. ' (no version ' .. vid .. ' is kept: oswalk versions lists those that are)') end
 local f = copy(old.f)
 if f[1] == 't' then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a delete: restore one with content)') end
-if f[1] == 'h' and redis.call('EXISTS', pkey(inodePath(f[11]))) == 0 then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a hard link to a file no longer kept)') end
+if f[1] == 'h' and redis.call('EXISTS', fsVersionsKey(inodePath(f[11]))) == 0 then return fail('EINVAL', path .. ' (version ' .. vid .. ' is a hard link to a file no longer kept)') end
 local best = winner(vs)
 local mtime = maxnum(nowNs, inc(best.f[3]))
 f[2], f[3], f[8], f[9] = node, mtime, 'r', nowMs

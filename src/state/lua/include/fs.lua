@@ -7,8 +7,8 @@
   restates the winner rule in TypeScript, for the tests that check these scripts against it).
 
   Every fs script takes KEYS[1] fs:p:<path> of ARGV[2] (routes the script to the prefix's slot;
-  every other key is built from the prefix and so shares that slot), ARGV[1] the key prefix and
-  ARGV[2] the normalized path.
+  every other key is built from the prefix, by include/keys.lua, and so shares that slot),
+  ARGV[1] the key prefix and ARGV[2] the normalized path.
   A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|xattrs|target`,
   with type f(ile) d(ir) l(ink) s(pecial: a fifo, socket or device, whose size field holds its
   device number) t(ombstone) h(ard link, whose target is an inode number) and source e(xport) m(ount) r(estore), manifest and
@@ -35,29 +35,9 @@
   Nothing here fails: a script that can fail says with which errnos, as `<ERRNO> <path>` (fail()).
 ]]
 
--- Key names built from the prefix (ARGV[1] of every fs script); mirrors src/state/keys.ts.
--- All share the prefix's {hash tag}, so on Redis Cluster they live in the script's slot.
-local P = ARGV[1]
-local FK = {
-  events = P .. 'fs:events',
-  manifestsRecent = P .. 'fs:mrecent',
-  dirTimes = P .. 'fs:dt',
-  -- directory path -> how many of its names are directories (its link count is 2 more), kept from
-  -- the first time a get asked for it (subdirs below); a directory not in it is counted then
-  dirLinks = P .. 'fs:dn',
-  -- path (a hard-linked file's: its inode's pseudo-path) -> ns of the last read that moved its atime
-  -- (access), shown when later than its version's atime; a new version of it takes the atime along
-  accessTimes = P .. 'fs:at',
-  -- path (an inode: #<n>) -> the st_ino it keeps: what its entry showed before a rename or link
-  stInos = P .. 'fs:st',
-  inodeSeq = P .. 'fs:ino',
-  -- the lock table's (include/locks.lua): a commit made under a lock checks its session's lease
-  lockSessions = P .. 'lk:sessions',
-}
-local function pkey(p) return P .. 'fs:p:' .. p end
-local function namesKey(ino) return P .. 'fs:in:' .. ino end
-local function dkey(p) return P .. 'fs:d:' .. p end
--- mkey (fs:m:<hash>) is below, with tohex.
+-- Key names: include/keys.lua's (K.fs*, K.lockSessions, fs*Key), the one table of them that
+-- mirrors src/state/keys.ts; mkey (fs:m:<hash> of the raw hash) is below, with tohex.
+-- @include keys
 
 local nowMs = '0' -- committedAt of the versions a step adds besides the one it was given
 local HISTORY = 20        -- versions kept per node and stream per path
@@ -143,7 +123,7 @@ end
 local function fromhex(h)
   return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
 end
-local function mkey(raw) return P .. 'fs:m:' .. tohex(raw) end
+local function mkey(raw) return fsManifestKey(tohex(raw)) end
 
 -- Fields in here are the 12 of a record: 1-9 as on the wire, 10 the manifest as 32 raw bytes,
 -- 11 the target, 12 the xattrs as raw bytes ('' for none). The wire form (ARGV, replies) joins
@@ -220,7 +200,7 @@ end
 
 -- every version of a path: list of {id=number, f=fields}
 local function versions(p)
-  local raw = redis.call('GET', pkey(p))
+  local raw = redis.call('GET', fsVersionsKey(p))
   local vs, pos = {}, 1
   if not raw then return vs end
   while pos <= #raw do
@@ -239,7 +219,7 @@ local function save(p, vs)
     local rec = pack(v.f)
     out[i] = v.id .. ' ' .. #rec .. ' ' .. rec
   end
-  redis.call('SET', pkey(p), table.concat(out))
+  redis.call('SET', fsVersionsKey(p), table.concat(out))
 end
 
 local function copy(f)
@@ -292,7 +272,7 @@ local changed, quiet = {}, false
 local function publish(p)
   if not quiet and not changed[p] then
     changed[p] = true
-    redis.call('PUBLISH', FK.events, p)
+    redis.call('PUBLISH', K.fsEvents, p)
   end
 end
 
@@ -302,34 +282,34 @@ local function isDirEntry(e) return e and string.sub(e, 1, 1) == 'd' end
 local function entry(p)
   if p == '/' then return 'd0' end
   local parent, name = parentOf(p)
-  return redis.call('HGET', dkey(parent), name)
+  return redis.call('HGET', fsDirKey(parent), name)
 end
 
 local function setIndex(p, best)
   local parent, name = parentOf(p)
-  local old = redis.call('HGET', dkey(parent), name)
+  local old = redis.call('HGET', fsDirKey(parent), name)
   local new = false
   if best and best.f[1] ~= 't' then new = best.f[1] .. best.id end
   if old == new then return old end
   if new then
-    redis.call('HSET', dkey(parent), name, new)
+    redis.call('HSET', fsDirKey(parent), name, new)
   else
-    redis.call('HDEL', dkey(parent), name)
+    redis.call('HDEL', fsDirKey(parent), name)
   end
   -- A name came or went: the parent's mtime moves to the change's time (shown by get; a commit
   -- of the directory itself, as utimens makes, sets it again), never back: a file's commit is
   -- stamped with the time of its last change, which may come before another name's (src/overlay
   -- commitFile). A directory that went away takes it along.
   if (not old) ~= (not new) and nowMs ~= '0' then
-    local t, was = nowMs .. '000000', redis.call('HGET', FK.dirTimes, parent)
-    if not was or numcmp(t, was) > 0 then redis.call('HSET', FK.dirTimes, parent, t) end
+    local t, was = nowMs .. '000000', redis.call('HGET', K.fsDirTimes, parent)
+    if not was or numcmp(t, was) > 0 then redis.call('HSET', K.fsDirTimes, parent, t) end
   end
-  if isDirEntry(old) and not isDirEntry(new) then redis.call('HDEL', FK.dirTimes, p) end
+  if isDirEntry(old) and not isDirEntry(new) then redis.call('HDEL', K.fsDirTimes, p) end
   -- A directory came or went: the parent's count of subdirectories follows (once counted), and
   -- the directory's own count, if any, is for a directory that is no more.
   if isDirEntry(old) ~= isDirEntry(new) then
-    if redis.call('HEXISTS', FK.dirLinks, parent) == 1 then redis.call('HINCRBY', FK.dirLinks, parent, isDirEntry(new) and 1 or -1) end
-    redis.call('HDEL', FK.dirLinks, p)
+    if redis.call('HEXISTS', K.fsDirLinks, parent) == 1 then redis.call('HINCRBY', K.fsDirLinks, parent, isDirEntry(new) and 1 or -1) end
+    redis.call('HDEL', K.fsDirLinks, p)
   end
   publish(p)
   return old
@@ -368,10 +348,10 @@ local function store(p, f, loaded, touch)
     -- Every op that writes a file version (commit, restore, rename) passes here: the mark tells
     -- a manifest GC pass that began before this step, and may have scanned p already, to keep
     -- the manifest (src/state/manifest-gc.ts).
-    if f[1] == 'f' then redis.call('SADD', FK.manifestsRecent, f[10]) end
+    if f[1] == 'f' then redis.call('SADD', K.fsManifestsRecent, f[10]) end
     -- likewise an inode that an `h` version names
-    if f[1] == 'h' then redis.call('SADD', FK.manifestsRecent, inodePath(f[11])) end
-    redis.call('HDEL', FK.accessTimes, p)
+    if f[1] == 'h' then redis.call('SADD', K.fsManifestsRecent, inodePath(f[11])) end
+    redis.call('HDEL', K.fsAccessTimes, p)
     local v = { id = id, f = f }
     vs[#vs + 1] = v
     mine[#mine + 1] = v
@@ -386,11 +366,11 @@ local function store(p, f, loaded, touch)
     save(p, vs)
   end
   -- a name given to an inode (again: restore, rename) counts among its names
-  if f[1] == 'h' then redis.call('SADD', namesKey(f[11]), p) end
+  if f[1] == 'h' then redis.call('SADD', fsInodeNamesKey(f[11]), p) end
   local best = winner(vs)
   if isInode(p) then
     -- an inode has no index entry; every one of its names shows the change
-    for _, name in ipairs(redis.call('SMEMBERS', namesKey(string.sub(p, 2)))) do publish(name) end
+    for _, name in ipairs(redis.call('SMEMBERS', fsInodeNamesKey(string.sub(p, 2)))) do publish(name) end
     return id, best.id == id, best, nil
   end
   local old = setIndex(p, best)
@@ -424,7 +404,7 @@ local function sweep(p, by)
   local newest = nil
   if beats(rec.f, by) then newest = rec.f end
   if string.sub(e, 1, 1) == 'd' then
-    local kids = redis.call('HGETALL', dkey(p))
+    local kids = redis.call('HGETALL', fsDirKey(p))
     for k = 1, #kids, 2 do
       local s = sweep(join(p, kids[k]), by)
       if s and (not newest or beats(s, newest)) then newest = s end
@@ -461,7 +441,7 @@ local function commit(p, f, touch)
     swept = true
     -- a directory went away: sweep below it; something newer below brings it back
     local newest = nil
-    local kids = redis.call('HGETALL', dkey(p))
+    local kids = redis.call('HGETALL', fsDirKey(p))
     for k = 1, #kids, 2 do
       local s = sweep(join(p, kids[k]), best.f)
       if s and (not newest or beats(s, newest)) then newest = s end
@@ -505,12 +485,12 @@ end
 -- An inode's link count: its names that are still links to it (the others leave the set).
 local function linkCount(ino)
   local n = 0
-  for _, name in ipairs(redis.call('SMEMBERS', namesKey(ino))) do
+  for _, name in ipairs(redis.call('SMEMBERS', fsInodeNamesKey(ino))) do
     local cur = currentRecord(name)
     if cur and cur.f[1] == 'h' and cur.f[11] == ino then
       n = n + 1
     else
-      redis.call('SREM', namesKey(ino), name)
+      redis.call('SREM', fsInodeNamesKey(ino), name)
     end
   end
   return n
@@ -530,7 +510,7 @@ local function touchInode(ino)
   if not best then return end
   local f = copy(best.f)
   f[8], f[9] = 'm', nowMs
-  local a = redis.call('HGET', FK.accessTimes, p)
+  local a = redis.call('HGET', K.fsAccessTimes, p)
   if a and numcmp(a, atimeOf(f)) > 0 then f[13] = a end
   store(p, f, vs, true)
 end
@@ -538,13 +518,13 @@ end
 -- How many of directory p's names are directories: counted from its index the first time, then
 -- kept up to date by setIndex.
 local function subdirs(p)
-  local n = redis.call('HGET', FK.dirLinks, p)
+  local n = redis.call('HGET', K.fsDirLinks, p)
   if n then return tonumber(n) end
   local count = 0
-  for _, v in ipairs(redis.call('HVALS', dkey(p))) do
+  for _, v in ipairs(redis.call('HVALS', fsDirKey(p))) do
     if isDirEntry(v) then count = count + 1 end
   end
-  redis.call('HSET', FK.dirLinks, p, count)
+  redis.call('HSET', K.fsDirLinks, p, count)
   return count
 end
 
@@ -555,7 +535,7 @@ local function shown(p)
   if not cur then return cur end
   local f = cur.f
   if f[1] == 'd' then
-    local t = redis.call('HGET', FK.dirTimes, p)
+    local t = redis.call('HGET', K.fsDirTimes, p)
     if t and numcmp(t, f[3]) > 0 then
       f = copy(f)
       -- a name that comes or goes moves the directory's mtime, not its atime
@@ -563,7 +543,7 @@ local function shown(p)
       f[3] = t
     end
   end
-  local a = redis.call('HGET', FK.accessTimes, cur.ino and inodePath(cur.ino) or p)
+  local a = redis.call('HGET', K.fsAccessTimes, cur.ino and inodePath(cur.ino) or p)
   if a and numcmp(a, atimeOf(f)) > 0 then
     if f == cur.f then f = copy(f) end
     f[13] = a
@@ -581,6 +561,6 @@ local function appendShown(out, p, cur)
   out[#out + 1] = cur and cur.f[1] == 'd' and subdirs(p) or 0
   out[#out + 1] = cur and cur.ino or 0
   out[#out + 1] = cur and cur.ino and linkCount(cur.ino) or 0
-  out[#out + 1] = cur and redis.call('HGET', FK.stInos, cur.ino and inodePath(cur.ino) or p) or ''
+  out[#out + 1] = cur and redis.call('HGET', K.fsStInos, cur.ino and inodePath(cur.ino) or p) or ''
   return out
 end
