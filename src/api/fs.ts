@@ -5,7 +5,7 @@
 
 /**
  * Extended attributes of a version (setxattr and friends through a mount): name → value, the
- * value base64 so that a version stays plain JSON. Stored with the version (fsOp-1.lua carries
+ * value base64 so that a version stays plain JSON. Stored with the version (the fs Lua scripts carry
  * them as opaque bytes) in this encoding: per attribute, sorted by name, a byte with the name's
  * length, the name, two bytes (big-endian) with the value's length, the value.
  */

@@ -236,7 +236,7 @@ export class MetaCache {
     this.touch(parentOf(path), (atNs / 1_000_000n) * 1_000_000n);
   }
 
-  /** A directory's cached mtime moved to atNs, if later; not its atime (as the namespace shows it, fsOp's shown()). */
+  /** A directory's cached mtime moved to atNs, if later; not its atime (as the namespace shows it, lua/include/fs.lua's shown()). */
   private touch(path: string, atNs: bigint): void {
     const hit = this.entries.get(path);
     if (hit?.value?.type === 'dir' && atNs > hit.value.mtimeNs) hit.value = { ...hit.value, atimeNs: hit.value.atimeNs ?? hit.value.mtimeNs, mtimeNs: atNs };

@@ -11,14 +11,15 @@ import { awaitReplica, connectionGeneration } from './replication.js';
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
  * manifests. A path ('/a/b') has versions; each version says which node it came from, its mtime,
  * size, mode, owner and (for files) the hash of its chunk list. What everyone sees at a path is
- * decided by the fsOp Lua script on every change, in one atomic step (restated for the tests by
- * test/fsmeta/pick-current.ts): the latest version of each node's export stream and of its mount
- * stream (mount and restore) counts, newest mtime wins, equal mtimes go to the node name first
- * in byte order, then to the mount stream. A delete is a version too (a tombstone), so
- * "deleted at T" competes with "written at T'" by the same rule.
+ * decided by the fs Lua scripts (one an operation, over src/state/lua/include/fs.lua) on every
+ * change, in one atomic step (restated for the tests by test/fsmeta/pick-current.ts): the
+ * latest version of each node's export stream and of its mount stream (mount and restore)
+ * counts, newest mtime wins, equal mtimes go to the node name first in byte order, then to the
+ * mount stream. A delete is a version too (a tombstone), so "deleted at T" competes with
+ * "written at T'" by the same rule.
  *
  * Storage per path: one string fs:p:<path> holding all its versions in a compact form (see
- * fsOp-1.lua) and one field in the parent's fs:d:<dir> index (name → type letter + current id).
+ * lua/include/fs.lua) and one field in the parent's fs:d:<dir> index (name → type letter + current id).
  * History: the last 20 versions of each node's each stream per path are kept; older ones are
  * dropped as new ones arrive.
  */
@@ -47,7 +48,7 @@ export const FS_LIMITS = {
    * times PATH_MAX: past it ENAMETOOLONG, where ext4 would go on.
    */
   treePathBytes: 32_768,
-  /** Versions kept per node and stream per path (also in fsOp-1.lua). */
+  /** Versions kept per node and stream per path (also HISTORY in lua/include/fs.lua). */
   historyPerNode: 20,
   /** Entries one renamePath may move; a bigger directory gets EXDEV, and mv falls back to copying. */
   renameEntries: 5_000,
@@ -89,7 +90,7 @@ function checkNode(path: string, node: unknown): void {
   if (typeof node !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) throw new FsError('EINVAL', path, `version field node must be a node name, got ${JSON.stringify(node)}`);
 }
 
-/** ns since the epoch, as fsOp-1.lua compares them: no leading zeros, no "-0", "-" before 1970. */
+/** ns since the epoch, as lua/include/fs.lua compares them: no leading zeros, no "-0", "-" before 1970. */
 const NS_TIME = /^(0|-?[1-9][0-9]{0,19})$/;
 
 function checkVersion(rec: NewVersion): void {
@@ -170,9 +171,24 @@ function asShown(rec: VersionRecord, subdirs: number | string, inode: number | s
   return rec;
 }
 
-async function fsOp<T>(redis: Redis, ks: Keyspace, op: string, path: string, args: (string | number)[] = []): Promise<T> {
+/** The namespace's operations, each a Lua script of its own (src/state/lua/<script>-1.lua) over include/fs.lua. */
+const FS_SCRIPTS = {
+  commit: 'fsCommit',
+  get: 'fsGet',
+  getmany: 'fsGetMany',
+  versions: 'fsVersions',
+  list: 'fsList',
+  remove: 'fsRemove',
+  restore: 'fsRestore',
+  rename: 'fsRename',
+  access: 'fsAccess',
+  link: 'fsLink',
+} as const;
+
+/** Run op's script on path (routed by its fs:p key) with args; a failure it reports is an FsError. */
+async function fsOp<T>(redis: Redis, ks: Keyspace, op: keyof typeof FS_SCRIPTS, path: string, args: (string | number)[] = []): Promise<T> {
   try {
-    return await runScript<T>(redis, 'fsOp', [ks.fsVersions(path)], [ks.prefix, op, path, ...args]);
+    return await runScript<T>(redis, FS_SCRIPTS[op], [ks.fsVersions(path)], [ks.prefix, path, ...args]);
   } catch (err) {
     if (err instanceof ScriptError) throw new FsError(err.code as FsErrorCode, err.detail);
     throw err;
@@ -261,7 +277,7 @@ export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly
   if (paths.length > GET_MANY_MAX) throw new FsError('EINVAL', paths[0], `getCurrentMany takes at most ${GET_MANY_MAX} paths, got ${paths.length}`);
   if (!paths.length) return [];
   const ps = paths.map(normalizePath);
-  const res = await runScript<(number | string)[]>(redis, 'fsOp', [ks.fsVersions(ps[0])], [ks.prefix, 'getmany', ...ps]);
+  const res = await fsOp<(number | string)[]>(redis, ks, 'getmany', ps[0], ps.slice(1));
   return ps.map((p, i) => {
     const [id, raw, subdirs, inode, links, stIno] = res.slice(6 * i, 6 * i + 6);
     return Number(id) || p === '/' ? asShown(decodeVersion(p, String(id), String(raw)), subdirs, inode, links, stIno) : undefined;
@@ -313,7 +329,7 @@ export async function listDir(redis: Redis, ks: Keyspace, path: string): Promise
   return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** An inode's pseudo-path (fsOp-1.lua): `#` and its number. */
+/** An inode's pseudo-path (lua/include/fs.lua): `#` and its number. */
 const INODE_PATH = /^#[1-9][0-9]*$/;
 
 /**
@@ -385,7 +401,7 @@ export async function markAccessed(redis: Redis, ks: Keyspace, path: string, now
  * link(2): `to` becomes another name of the file (or symlink, or special file) at `from`, in one
  * step, made through a mount, or (`source: 'export'`) found in `node`'s export directory by its
  * translator, whose later versions of the file at either name then change the file too. The first link makes the file an inode: its versions from then on are the inode's,
- * which every name shows and every commit through a name changes (see fsOp-1.lua). Returns the
+ * which every name shows and every commit through a name changes (see lua/include/fs.lua). Returns the
  * inode number and the link count. ENOENT (no `from`, or no parent of `to`), EPERM (a
  * directory), EEXIST (`to` exists), ENOTDIR (the parent of `to` is not a directory).
  */
@@ -433,7 +449,7 @@ export async function getManifest(redis: Redis, ks: Keyspace, hash: string): Pro
  */
 export function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string, atimeNs?: string) => void): Promise<() => Promise<void>> {
   return subscribeChannel(redis, ks.fsEvents, (m) => {
-    // A path never holds a NUL: the mark of an atime event, `\0<atime> <path>` (fsOp-1.lua access).
+    // A path never holds a NUL: the mark of an atime event, `\0<atime> <path>` (fsAccess-1.lua).
     if (!m.startsWith('\0')) return onPath(m);
     const space = m.indexOf(' ');
     onPath(m.slice(space + 1), m.slice(1, space));

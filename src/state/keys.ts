@@ -47,8 +47,9 @@
  * | audit                       | stream | the audit log: every change made through the API and every request refused for its token, {token (name), role, method, path, status, from} (MAXLEN ~100k) |
  *
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
- * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table.
- * | fs:p:<path>                 | string | every kept version of one path, framed `<id> <len> <record>` (format in src/state/lua/fsOp-1.lua) |
+ * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table (the
+ * lock table's keys: include/locks.lua).
+ * | fs:p:<path>                 | string | every kept version of one path, framed `<id> <len> <record>` (format in src/state/lua/include/fs.lua) |
  * | fs:p:#<n>                   | string | the same for the hard-linked file with inode number n, whose names hold `h` versions naming it; deleted by manifest GC once no kept version names it |
  * | fs:in:<n>                   | set    | the paths given as names to inode n (its link count: those still current links to it) |
  * | fs:ino                      | string | the last inode number link(2) gave out |
@@ -72,8 +73,9 @@
  * | lk:seq                      | string | arrival counter of the lock wait queues |
  * | lk:wake                     | pubsub | a path where a lock or wait went away (unlock, cancel, release, w→r, a dead session dropped): its waiters retry |
  *
- * The fsOp script reaches fs:p/fs:d keys of parents and subtrees it cannot know in advance; it builds
- * them from the prefix, so they stay in the prefix's slot.
+ * The fs scripts (src/state/lua/fs*-1.lua) reach fs:p/fs:d keys of parents and subtrees they
+ * cannot know in advance; they build them from the prefix (lua/include/keys.lua), so they stay in
+ * the prefix's slot.
  */
 export interface Keyspace {
   prefix: string;

@@ -15,7 +15,7 @@ import { runScript, ScriptError } from './scripts.js';
  *  2. reads every kept version (allReferencedManifests) into R;
  *  3. for each manifest in fs:m not in R, runs gcManifest-3.lua: in one step, deletes it and
  *     its locations unless fs:mrecent holds it; stops the pass if the token is gone from there.
- * Meanwhile every fsOp step that writes a file version (commit, restore, rename) adds its
+ * Meanwhile every fs script step that writes a file version (commit, restore, rename) adds its
  * manifest to fs:mrecent in that step, and a commit, the one op that brings a manifest from
  * outside, fails with ESTALE in that step when fs:m no longer holds it.
  *
@@ -41,7 +41,7 @@ import { runScript, ScriptError } from './scripts.js';
  * What it leaves: a node that finishes replicating M just after D adds pfs:loc:M back on its
  * own, a small set that stays until M is committed again.
  *
- * The same pass collects hard-linked files' inodes (fs:p:#<n> and fs:in:<n>, fsOp-1.lua) that no
+ * The same pass collects hard-linked files' inodes (fs:p:#<n> and fs:in:<n>, lua/include/fs.lua) that no
  * kept version names: a name's `hardlink` version names its inode, and every step that writes
  * one marks `#<n>` in fs:mrecent, so the argument above holds with "inode" for "manifest" (a
  * commit through a name reaches the inode through a current, and so kept, version). The
@@ -61,7 +61,7 @@ export interface ManifestGcResult {
 
 /** Step 1: returns the pass's token. */
 export async function beginManifestGc(redis: Redis, ks: Keyspace): Promise<string> {
-  // never 32 bytes long, so never a manifest fsOp marks
+  // never 32 bytes long, so never a manifest the fs scripts mark
   const token = `gc:${randomBytes(8).toString('hex')}`;
   const res = await redis.multi().unlink(ks.fsManifestsRecent).sadd(ks.fsManifestsRecent, token).exec();
   const failed = res?.find(([err]) => err);

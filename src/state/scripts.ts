@@ -54,8 +54,15 @@ function expandIncludes(lua: string, dir: string, file: string, seen = new Set<s
 }
 
 /**
- * The codes each script may fail with (its header says when). fsOp's are errnos, which fs.ts
- * turns into FsError; EINVAL elsewhere is a caller's mistake (an unknown op, a malformed range).
+ * The errnos the filesystem's scripts (fs*-1.lua) fail with, which fs.ts turns into FsError;
+ * each script lists those it can raise, from these.
+ */
+const FS_ERRNOS = ['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'EXDEV', 'EBUSY', 'ESTALE', 'ENOLCK', 'EPERM'] as const;
+const errnos = <C extends (typeof FS_ERRNOS)[number]>(...codes: C[]): readonly C[] => codes;
+
+/**
+ * The codes each script may fail with (its header says when). The fs scripts' are errnos
+ * (FS_ERRNOS); EINVAL elsewhere is a caller's mistake (an unknown op, a malformed range).
  */
 const SCRIPT_ERRORS = {
   appendLog: ['NOT_RUNNING', 'HELD'],
@@ -65,7 +72,16 @@ const SCRIPT_ERRORS = {
   claimJobs: ['STALE_EPOCH'],
   drainNode: ['NONODE'],
   followJob: ['NOJOB'],
-  fsOp: ['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EINVAL', 'EXDEV', 'EBUSY', 'ESTALE', 'ENOLCK', 'EPERM'],
+  fsAccess: errnos('ENOENT'),
+  fsCommit: errnos('EINVAL', 'EEXIST', 'ENOLCK', 'ESTALE'),
+  fsGet: errnos(),
+  fsGetMany: errnos(),
+  fsLink: errnos('ENOENT', 'EPERM', 'ENOTDIR', 'EEXIST'),
+  fsList: errnos('ENOTDIR', 'ENOENT'),
+  fsRemove: errnos('EBUSY', 'ENOENT', 'ENOTDIR', 'ENOTEMPTY', 'EISDIR'),
+  fsRename: errnos('ENOENT', 'EBUSY', 'EINVAL', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EXDEV'),
+  fsRestore: errnos('ENOENT', 'EINVAL'),
+  fsVersions: errnos(),
   gcManifest: ['SUPERSEDED'],
   heartbeat: ['STALE_EPOCH'],
   lock: ['EINVAL'],

@@ -1,9 +1,10 @@
 import type { VersionRecord } from '../../src/api/fs.js';
 
 /**
- * Which version of a path everyone sees, given all its versions: the rule fsOp-1.lua applies
- * (atomically, on every commit), restated apart from it so that tests can check the script
- * against a second reading of the rule and the rule itself against a table.
+ * Which version of a path everyone sees, given all its versions: the rule
+ * src/state/lua/include/fs.lua applies (atomically, on every commit), restated apart from it so
+ * that tests can check the scripts against a second reading of the rule and the rule itself
+ * against a table.
  *
  * 1. Each node has two streams of versions: what its export directory says (source export),
  *    and what was done through the mount or by a restore (source mount|restore). Each stream

@@ -9,7 +9,7 @@
   sessions held (include/locks.lua), so nothing below ever sees a dead session's entry.
 
   KEYS[1] lk:sessions (routes the script to the prefix's slot; the per-path keys are built
-          from the prefix so they share that slot, as fsOp-1.lua does)
+          from the prefix so they share that slot, as the fs scripts do)
   ARGV[1] key prefix, ARGV[2] now (ms, '' for Redis' clock), ARGV[3] op, ARGV[4..] per op:
     setlk   <owner> <pid> <path> r|w|u <start> <end> 0|1(wait)
               -> 'granted' | 'blocked' | 'wouldblock' | 'deadlock' | 'lost' | 'nolck'

@@ -1,4 +1,4 @@
--- Key names built from the prefix (ARGV[1] of every job script); mirrors src/state/keys.ts.
+-- Key names built from the prefix (ARGV[1] of every job and fs script); mirrors src/state/keys.ts.
 -- All share the prefix's {hash tag}, so on Redis Cluster they live in the script's slot.
 local P = ARGV[1]
 local K = {
@@ -16,6 +16,22 @@ local K = {
   nodes = P .. 'nodes',
   room = P .. 'nodes:room',
   schedWake = P .. 'wake:scheduler',
+  -- the filesystem's (include/fs.lua)
+  fsEvents = P .. 'fs:events',
+  fsManifestsRecent = P .. 'fs:mrecent',
+  -- directory path -> ns when a name last came or went in it
+  fsDirTimes = P .. 'fs:dt',
+  -- directory path -> how many of its names are directories (its link count is 2 more), kept from
+  -- the first time a get asked for it (subdirs in include/fs.lua); a directory not in it is counted then
+  fsDirLinks = P .. 'fs:dn',
+  -- path (a hard-linked file's: its inode's pseudo-path) -> ns of the last read that moved its atime
+  -- (access), shown when later than its version's atime; a new version of it takes the atime along
+  fsAccessTimes = P .. 'fs:at',
+  -- path (an inode: #<n>) -> the st_ino it keeps: what its entry showed before a rename or link
+  fsStInos = P .. 'fs:st',
+  fsInodeSeq = P .. 'fs:ino',
+  -- the lock table's (LK.sessions in include/locks.lua): a commit made under a lock checks its lease
+  lockSessions = P .. 'lk:sessions',
 }
 local function jobKey(id) return P .. 'job:' .. id end
 local function logKey(id) return P .. 'joblog:' .. id end
@@ -30,6 +46,11 @@ local function nodeStopWakeKey(n) return P .. 'wake:node:' .. n .. ':stop' end
 local function allocKey(n) return P .. 'alloc:' .. n end
 local function ownerKey(kind, name) return P .. 'owner:' .. kind .. ':' .. name end
 local function ownerJobsKey(kind, name) return P .. 'owner:' .. kind .. ':' .. name .. ':jobs' end
+local function fsVersionsKey(path) return P .. 'fs:p:' .. path end
+local function fsInodeNamesKey(ino) return P .. 'fs:in:' .. ino end
+local function fsDirKey(path) return P .. 'fs:d:' .. path end
+-- hex: the manifest hash as hex (mkey in include/fs.lua has it as 32 raw bytes)
+local function fsManifestKey(hex) return P .. 'fs:m:' .. hex end
 
 -- A wake-up list holds at most one token: a burst of events costs one wake-up.
 local function wake(key)
