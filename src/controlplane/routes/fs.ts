@@ -15,7 +15,7 @@ const VersionId = Type.String({ pattern: '^[1-9][0-9]{0,18}$' });
  * (UTF-8, percent-encoded), and a plain-ASCII stand-in for old clients, without the quotes,
  * backslashes and control characters that would end or bend the header.
  */
-export function attachment(name: string): string {
+function attachment(name: string): string {
   const plain = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
   return `attachment; filename="${plain}"; filename*=UTF-8''${encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
 }
