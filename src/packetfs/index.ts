@@ -14,8 +14,8 @@ export {
   type PutFileResult,
   type StoreStats,
 } from './store.js';
-export { encodeChunkList, decodeChunkList, manifestHash, chunkOffsets } from './manifest.js';
-export { addManifestLocation, removeManifestLocation, manifestLocations } from './locations.js';
+export { encodeChunkList, decodeChunkList, chunkListHash, chunkOffsets } from './chunk-list.js';
+export { addChunkListLocation, removeChunkListLocation, chunkListLocations } from './locations.js';
 export {
   ChunkNotFoundError,
   ChunkUnavailableError,
