@@ -5,17 +5,13 @@ import { checkHash } from './errors.js';
 /**
  * Which nodes hold a chunk list's chunks: one Redis set per chunk list hash. A node is added
  * once every chunk of the chunk list is durable in its store's `own` area (after putFile by
- * the translate daemon, or after replication pulled them) and removed when it drops them.
- * SADD/SREM are single atomic commands, so no script is needed.
+ * the translate daemon, or after replication pulled them). No node leaves the set: it goes
+ * whole with its chunk list (chunk list GC), and readers pass over holders that are down or
+ * gone. SADD is a single atomic command, so no script is needed.
  */
 export async function addChunkListLocation(redis: Redis, ks: Keyspace, chunkListHash: string, node: string): Promise<boolean> {
   checkHash(chunkListHash, 'chunk list hash');
   return (await redis.sadd(ks.chunkListLocations(chunkListHash), node)) === 1;
-}
-
-export async function removeChunkListLocation(redis: Redis, ks: Keyspace, chunkListHash: string, node: string): Promise<boolean> {
-  checkHash(chunkListHash, 'chunk list hash');
-  return (await redis.srem(ks.chunkListLocations(chunkListHash), node)) === 1;
 }
 
 /** Holders of a chunk list, sorted by name. */

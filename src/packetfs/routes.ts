@@ -32,7 +32,7 @@ function digest(s: string): Buffer {
  * when it cannot be satisfied (416), or 'whole' for a Range this server does not do (another
  * unit, several ranges), which RFC 9110 lets it answer with the whole chunk.
  */
-export function parseRange(header: string, size: number): [number, number] | 'bad' | 'whole' {
+function parseRange(header: string, size: number): [number, number] | 'bad' | 'whole' {
   const h = header.trim();
   if (!h.startsWith('bytes=') || h.includes(',')) return 'whole';
   const m = /^bytes=(\d*)-(\d*)$/.exec(h);

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { freePort, testPrefix } from '../helpers/redis.js';
 import { keyspace } from '../../src/state/keys.js';
 import {
-  ChunkUnavailableError, addChunkListLocation, chunkOffsets, registerPacketfsMetrics, chunkListHash, chunkListLocations, removeChunkListLocation, parseRange,
+  ChunkUnavailableError, addChunkListLocation, chunkOffsets, registerPacketfsMetrics, chunkListHash, chunkListLocations,
   type ChunkRef,
 } from '../../src/packetfs/index.js';
 import { TOKEN, register, startFakePeer, useChunkCluster, type TestNode } from './cluster.js';
@@ -49,6 +49,11 @@ describe('chunk exchange', () => {
     assert.equal(part.headers.get('content-range'), 'bytes 100-199/5000');
     assert.ok(Buffer.from(await part.arrayBuffer()).equals(data.subarray(100, 200)));
     assert.equal((await fetch(url, { headers: { ...auth, range: 'bytes=9000-' } })).status, 416);
+    // A suffix range is the chunk's last bytes; a range that ends before it starts is no range.
+    const tail = await fetch(url, { headers: { ...auth, range: 'bytes=-10' } });
+    assert.equal(tail.headers.get('content-range'), 'bytes 4990-4999/5000');
+    assert.ok(Buffer.from(await tail.arrayBuffer()).equals(data.subarray(4990)));
+    assert.equal((await fetch(url, { headers: { ...auth, range: 'bytes=5-2' } })).status, 416);
     // A Range it does not do (several ranges, another unit): the whole chunk, as RFC 9110 allows.
     for (const range of ['bytes=0-1,5-6', 'items=0-1']) {
       const whole = await fetch(url, { headers: { ...auth, range } });
@@ -60,8 +65,6 @@ describe('chunk exchange', () => {
     assert.equal((await fetch(`${a.url}/v1/chunks/NOTHEX`, { headers: auth })).status, 400);
     truncateSync(a.store.path(ref.hash), 10);
     assert.equal((await fetch(url, { headers: auth })).status, 404);
-    assert.deepEqual(parseRange('bytes=-10', 100), [90, 99]);
-    assert.equal(parseRange('bytes=5-2', 100), 'bad');
   });
 
   it('fetches from a holder, verifies, caches, and shares one fetch between concurrent readers', async () => {
@@ -279,8 +282,6 @@ describe('chunk exchange', () => {
     assert.equal(await addChunkListLocation(redis, ks, m, 'n1'), true);
     assert.equal(await addChunkListLocation(redis, ks, m, 'n1'), false);
     assert.deepEqual(await chunkListLocations(redis, ks, m), ['n1', 'n2']);
-    assert.equal(await removeChunkListLocation(redis, ks, m, 'n2'), true);
-    assert.deepEqual(await chunkListLocations(redis, ks, m), ['n1']);
     const bytes = Number(await redis.call('MEMORY', 'USAGE', ks.chunkListLocations(m)));
     assert.ok(bytes > 0 && bytes < 400, `a one-node location set takes ${bytes} bytes`);
     await assert.rejects(addChunkListLocation(redis, ks, 'nope', 'n1'), /chunk list hash/);
