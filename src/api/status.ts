@@ -19,12 +19,8 @@ export interface ClusterState extends ClusterStatus {
 
 /** What a replication pass sees of the whole cluster's files. */
 export interface StorageCounts {
-  /**
-   * Distinct file contents (chunk lists) in the tree, and their bytes. `manifests` is the name
-   * chunk lists had before: kept here, on the wire (`status -o json`) and in pfs:health, for
-   * the scripts that read it and the clusters that stored it.
-   */
-  manifests: number;
+  /** Distinct file contents (chunk lists) in the tree, and their bytes. */
+  chunkLists: number;
   bytes: number;
   /** Held by fewer live nodes than they want. */
   underFiles: number;

@@ -41,8 +41,9 @@ export async function storageHealth(redis: Redis, ks: Keyspace): Promise<Storage
   const h = await redis.hgetall(ks.storageHealth);
   if (!h.at) return undefined;
   const n = (k: string) => Number(h[k] ?? 0);
+  // The count of chunk lists is stored under its first name, `manifests`, as clusters hold it.
   return {
-    at: n('at'), by: h.by ?? '', manifests: n('manifests'), bytes: n('bytes'),
+    at: n('at'), by: h.by ?? '', chunkLists: n('manifests'), bytes: n('bytes'),
     underFiles: n('underFiles'), underBytes: n('underBytes'), lostFiles: n('lostFiles'), lostBytes: n('lostBytes'),
     removing: h.removing ? (JSON.parse(h.removing) as StorageHealth['removing']) : {},
   };
@@ -98,7 +99,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
   const nodes = await listNodes(opts.redis, opts.ks);
   const removing = nodes.filter((n) => n.removing).map((n) => n.name);
   const res: ReplicateResult = {
-    manifests: 0, bytes: 0, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, pulled: 0, pulledBytes: 0, failed: 0,
+    chunkLists: 0, bytes: 0, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, pulled: 0, pulledBytes: 0, failed: 0,
     removing: Object.fromEntries(removing.map((n) => [n, { files: 0, bytes: 0 }])),
   };
   const live = nodes.filter(holdsCopies);
@@ -116,7 +117,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
   const needs: Need[] = [];
   for (const [chunkListHash, { want, bytes }] of wanted) {
     if (bytes === 0) continue;
-    res.manifests++;
+    res.chunkLists++;
     res.bytes += bytes;
     const holders = await chunkListLocations(opts.redis, opts.ks, chunkListHash);
     const liveHolders = holders.filter((h) => liveNames.has(h)).length;
@@ -139,7 +140,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
     }
   }
   await opts.redis.hset(opts.ks.storageHealth, {
-    at: now, by: opts.self, manifests: res.manifests, bytes: res.bytes,
+    at: now, by: opts.self, manifests: res.chunkLists, bytes: res.bytes,
     underFiles: res.underFiles, underBytes: res.underBytes, lostFiles: res.lostFiles, lostBytes: res.lostBytes,
     removing: JSON.stringify(res.removing),
   });
