@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyMount, FaultCluster, until } from '../test/faults/cluster.js';
 import { getCurrent } from '../src/state/fs.js';
-import { manifestLocations } from '../src/packetfs/index.js';
+import { chunkListLocations } from '../src/packetfs/index.js';
 import { sh, timed, mbps, pct } from './overlay-common.js';
 import { table, writeSection } from './report.js';
 
@@ -74,22 +74,22 @@ async function main(): Promise<void> {
     const rounds = (k: string) => t[k].map((s) => mbps(SIZE, s).replace(' MB/s', '')).join(', ');
     for (const [i, k] of (['c1', 'c2', 'c3'] as const).entries()) {
       const v = await getCurrent(c.conn, c.ks, `/${k}/w0.bin`);
-      const holders = await manifestLocations(c.conn, c.ks, v!.manifest!);
+      const holders = await chunkListLocations(c.conn, c.ks, v!.chunkListHash!);
       if (holders.length !== i + 1) throw new Error(`/${k}/w0.bin is on ${holders.length} nodes, not ${i + 1}`);
     }
 
     // Re-replication of 1 GiB: 64 MiB files written until node2 holds 16 of them (which node
     // takes a file's second copy is the rendezvous ranking's choice), then node2 is lost.
     const victim = 'node2';
-    const manifests: string[] = [];
+    const chunkListHashes: string[] = [];
     const firstHolders: string[][] = [];
     const count = (n: string) => firstHolders.filter((h) => h.includes(n)).length;
     for (let i = 0; count(victim) < RR_FILES; i++) {
       if (i >= 4 * RR_FILES) throw new Error(`${victim} took only ${count(victim)} of ${i} files`);
       await sh(`head -c ${RR_SIZE} /dev/urandom > ${m1}/rr/f${i}`);
-      const m = (await getCurrent(c.conn, c.ks, `/rr/f${i}`))!.manifest!;
-      manifests.push(m);
-      firstHolders.push(await manifestLocations(c.conn, c.ks, m));
+      const m = (await getCurrent(c.conn, c.ks, `/rr/f${i}`))!.chunkListHash!;
+      chunkListHashes.push(m);
+      firstHolders.push(await chunkListLocations(c.conn, c.ks, m));
     }
     const lostBytes = count(victim) * RR_SIZE;
     const a = c.agents.get(victim)!;
@@ -102,12 +102,12 @@ async function main(): Promise<void> {
     let firstCopy = 0;
     await until('every file on two live nodes', async () => {
       let ok = 0;
-      for (const m of manifests) {
-        const h = (await manifestLocations(c.conn, c.ks, m)).filter((n) => n !== victim);
+      for (const m of chunkListHashes) {
+        const h = (await chunkListLocations(c.conn, c.ks, m)).filter((n) => n !== victim);
         if (h.length >= 2) ok++;
       }
-      if (ok > manifests.length - count(victim) && !firstCopy) firstCopy = Date.now();
-      return ok === manifests.length;
+      if (ok > chunkListHashes.length - count(victim) && !firstCopy) firstCopy = Date.now();
+      return ok === chunkListHashes.length;
     }, 300_000, 100);
     const done = Date.now();
     const copying = (done - (firstCopy || done)) / 1000;
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
       })),
       '',
       table(['re-replication after a node loss', 'value'], [
-        ['data that lost a copy', `${(lostBytes / 2 ** 30).toFixed(2)} GiB in ${count(victim)} files of 64 MiB (of ${manifests.length} written)`],
+        ['data that lost a copy', `${(lostBytes / 2 ** 30).toFixed(2)} GiB in ${count(victim)} files of 64 MiB (of ${chunkListHashes.length} written)`],
         ['SIGKILL → node marked down (node timeout 3 s)', `${((down - t0) / 1000).toFixed(1)} s`],
         ['marked down → every file on two live nodes (grace 0; the pass runs every 15 s)', `${((done - down) / 1000).toFixed(1)} s`],
         ['first file copied → last (copying itself)', `${copying.toFixed(1)} s${copying > 0 ? `, ${(lostBytes / 1e6 / copying).toFixed(0)} MB/s` : ''}`],

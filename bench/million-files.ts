@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { connectRedis } from '../src/state/redis.js';
 import { keyspace } from '../src/state/keys.js';
-import { commitVersion, putManifest } from '../src/state/fs.js';
-import { addManifestLocation, ChunkStore, encodeChunkList, manifestHash } from '../src/packetfs/index.js';
+import { commitVersion, putChunkList } from '../src/state/fs.js';
+import { addChunkListLocation, ChunkStore, encodeChunkList, chunkListHash } from '../src/packetfs/index.js';
 import { startTranslator } from '../src/translate/index.js';
 import { dropCaches, setup, sh } from './overlay-common.js';
 import { memoryByKind } from './key-memory.js';
@@ -42,8 +42,8 @@ const STAT_SAMPLES = arg('stat-samples', 2000);
 const CONCURRENCY = arg('concurrency', 2);
 const REPORT = !process.argv.includes('--no-report');
 /**
- * `--seed=dirs`: the DIRS directories are committed straight into the namespace (putManifest,
- * addManifestLocation, commitVersion: the records the translator commits, from the same stat),
+ * `--seed=dirs`: the DIRS directories are committed straight into the namespace (putChunkList,
+ * addChunkListLocation, commitVersion: the records the translator commits, from the same stat),
  * not translated, so that the million fits in the time this machine has; `big/` is always
  * translated. `--seed=all`: `big/` too (development).
  */
@@ -157,9 +157,9 @@ try {
         const abs = join(exportDir, p);
         const st = lstatSync(abs, { bigint: true });
         const chunks = [{ hash: createHash('sha256').update(readFileSync(abs)).digest('hex'), size: Number(st.size) }];
-        const hash = manifestHash(chunks);
-        await Promise.all([putManifest(r, ks, hash, encodeChunkList(chunks)), addManifestLocation(r, ks, hash, node)]);
-        await commitVersion(r, ks, { path: `/${p}`, type: 'file', node, source: 'export', mtimeNs: st.mtimeNs.toString(), size: Number(st.size), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), manifest: hash });
+        const hash = chunkListHash(chunks);
+        await Promise.all([putChunkList(r, ks, hash, encodeChunkList(chunks)), addChunkListLocation(r, ks, hash, node)]);
+        await commitVersion(r, ks, { path: `/${p}`, type: 'file', node, source: 'export', mtimeNs: st.mtimeNs.toString(), size: Number(st.size), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), chunkListHash: hash });
       }
     };
     await Promise.all(Array.from({ length: 64 }, worker));
@@ -257,7 +257,7 @@ ${table(['keys', 'count', 'bytes per file'], [
     row('namespace total', NS),
     row('fs:m (chunk lists)', ['fs:m']),
     row('pfs:loc (chunk locations, packetfs)', ['pfs:loc']),
-    row('fs:mrecent (manifests committed since the last manifest GC pass began; no pass ran here)', ['fs:mrecent']),
+    row('fs:mrecent (chunk lists committed since the last chunk list GC pass began; no pass ran here)', ['fs:mrecent']),
   ])}
 
 - Making the tree on disk took ${makeSecs.toFixed(0)} s. JuiceFS documents about 300 bytes of Redis memory per file.

@@ -6,7 +6,7 @@
  * 1% new files, one file grown in the middle) — the shape of successive releases of a
  * source tree or a dataset directory. For each chunker setting it reports the dedup ratio
  * (logical bytes of all versions / unique chunk bytes), the chunks per GB (metadata: 35
- * bytes of manifest each, and one file in the store), the chunk+hash throughput, and the
+ * bytes of chunk list each, and one file in the store), the chunk+hash throughput, and the
  * new chunks a one-byte insertion near the start of a version costs. A fixed-size 256 KiB
  * block baseline shows what content-defined chunking buys.
  *

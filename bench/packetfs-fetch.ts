@@ -22,7 +22,7 @@ import { TestRedis, testPrefix } from '../test/helpers/redis.js';
 import { connectRedis } from '../src/state/redis.js';
 import { keyspace } from '../src/state/keys.js';
 import { registerNode } from '../src/state/nodes.js';
-import { ChunkStore, addManifestLocation, chunkRoutes, manifestHash } from '../src/packetfs/index.js';
+import { ChunkStore, addChunkListLocation, chunkRoutes, chunkListHash } from '../src/packetfs/index.js';
 import { gbps, interleaved, table, timeFetchAll, writeSection } from './packetfs-report.js';
 
 const log = pino({ level: 'silent' });
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     const bytes = mib * 2 ** 20;
     const ks = keyspace(testPrefix());
     const { chunks } = await new ChunkStore(join(dir, 'a'), { log }).putFile(file);
-    const m = manifestHash(chunks);
+    const m = chunkListHash(chunks);
     const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', join(dir, 'a'), file, String(bytes)], { stdio: ['pipe', 'pipe', 'inherit'] });
     child.kill = () => proc.kill();
     const first = await new Promise<string>((resolve) => createInterface({ input: proc.stdout }).once('line', resolve));
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     });
     await reg('a', chunkUrl);
     await reg('b', 'http://127.0.0.1:1');
-    await addManifestLocation(redis, ks, m, 'a');
+    await addChunkListLocation(redis, ks, m, 'a');
 
     const plainDownload = (save: boolean) => () => new Promise<number>((resolve, reject) => {
       const t = performance.now();
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
       }).on('error', reject);
     });
     const fetchAll = (inFlight: number) => () => timeFetchAll({
-      storeDir: join(dir, 'b'), fetcher: { redis, ks, self: 'b', token, log, cacheBytes: 4 * bytes }, chunks, manifest: m, bytes, inFlight,
+      storeDir: join(dir, 'b'), fetcher: { redis, ks, self: 'b', token, log, cacheBytes: 4 * bytes }, chunks, chunkListHash: m, bytes, inFlight,
     });
     const pipelines: [string, () => Promise<number>][] = [
       ['plain HTTP download of the file, bytes discarded (baseline)', plainDownload(false)],

@@ -1,6 +1,6 @@
 /**
- * Redis memory of manifest locations: MEMORY USAGE of one location set, and used_memory
- * growth per manifest with one, two and three holders (10 000 manifests, so the per-key
+ * Redis memory of chunk list locations: MEMORY USAGE of one location set, and used_memory
+ * growth per chunk list with one, two and three holders (10 000 chunk lists, so the per-key
  * overhead of the keyspace dictionary is included).
  *
  *   npx tsc -p . && node dist/bench/packetfs-redis.js
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { TestRedis, testPrefix } from '../test/helpers/redis.js';
 import { connectRedis } from '../src/state/redis.js';
 import { keyspace } from '../src/state/keys.js';
-import { addManifestLocation } from '../src/packetfs/index.js';
+import { addChunkListLocation } from '../src/packetfs/index.js';
 import { table, writeSection } from './packetfs-report.js';
 
 const server = await TestRedis.start();
@@ -23,15 +23,15 @@ try {
   const rows: (string | number)[][] = [];
   let before = base;
   for (const node of ['node-01', 'node-02', 'node-03']) {
-    for (let i = 0; i < N; i += 500) await Promise.all(hashes.slice(i, i + 500).map((h) => addManifestLocation(redis, ks, h, node)));
+    for (let i = 0; i < N; i += 500) await Promise.all(hashes.slice(i, i + 500).map((h) => addChunkListLocation(redis, ks, h, node)));
     const now = await used();
-    const one = Number(await redis.call('MEMORY', 'USAGE', ks.manifestLocations(hashes[0]), 'SAMPLES', '0'));
+    const one = Number(await redis.call('MEMORY', 'USAGE', ks.chunkListLocations(hashes[0]), 'SAMPLES', '0'));
     rows.push([rows.length + 1, one, ((now - base) / N).toFixed(1), ((now - before) / N).toFixed(1)]);
     before = now;
   }
-  writeSection('redis', 'Redis bytes per manifest location', 'node dist/bench/packetfs-redis.js',
-    `${table(['holders per manifest', 'MEMORY USAGE of one set (bytes)', 'used_memory per manifest (bytes)', 'added by this holder (bytes)'], rows)}\n\n` +
-    `Key: \`${ks.manifestLocations('<64 hex>')}\` (a set of node names, listpack-encoded while small). The first holder pays for the key ` +
+  writeSection('redis', 'Redis bytes per chunk list location', 'node dist/bench/packetfs-redis.js',
+    `${table(['holders per chunk list', 'MEMORY USAGE of one set (bytes)', 'used_memory per chunk list (bytes)', 'added by this holder (bytes)'], rows)}\n\n` +
+    `Key: \`${ks.chunkListLocations('<64 hex>')}\` (a set of node names, listpack-encoded while small). The first holder pays for the key ` +
     '(its 64-hex name plus the prefix and the set header); each further holder adds only its name.');
 } finally {
   redis.disconnect();

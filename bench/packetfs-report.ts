@@ -28,17 +28,17 @@ export async function interleaved(pipelines: [string, () => Promise<number>][], 
 
 /**
  * The time (ms) a ChunkFetcher on a new store in `storeDir` takes to get every chunk of
- * `manifest` from its holders, `inFlight` at a time (fetch, verify, store in its cache); it must
+ * `chunkListHash` from its holders, `inFlight` at a time (fetch, verify, store in its cache); it must
  * move every byte. The store is removed after.
  */
-export async function timeFetchAll(o: { storeDir: string; fetcher: Omit<ChunkFetcherOptions, 'store'>; chunks: ChunkRef[]; manifest: string; bytes: number; inFlight: number }): Promise<number> {
+export async function timeFetchAll(o: { storeDir: string; fetcher: Omit<ChunkFetcherOptions, 'store'>; chunks: ChunkRef[]; chunkListHash: string; bytes: number; inFlight: number }): Promise<number> {
   const store = new ChunkStore(o.storeDir, o.fetcher.log ? { log: o.fetcher.log } : {});
   await store.init();
   const f = new ChunkFetcher({ ...o.fetcher, store });
   const queue: ChunkRef[] = [...o.chunks];
   const t = performance.now();
   await Promise.all(Array.from({ length: o.inFlight }, async () => {
-    for (let c = queue.shift(); c; c = queue.shift()) await f.getChunk(c, o.manifest);
+    for (let c = queue.shift(); c; c = queue.shift()) await f.getChunk(c, o.chunkListHash);
   }));
   await f.flush();
   const ms = performance.now() - t;

@@ -20,7 +20,7 @@ import { startAgent, type RunningAgent } from '../src/agent/index.js';
 import { createRuntime } from '../src/agent/runtime/index.js';
 import { makeControlPlaneCertificates } from '../src/cli/certs.js';
 import { startControlPlane } from '../src/controlplane/index.js';
-import { ChunkStore, addManifestLocation, chunkRoutes, manifestHash } from '../src/packetfs/index.js';
+import { ChunkStore, addChunkListLocation, chunkRoutes, chunkListHash } from '../src/packetfs/index.js';
 import { loadNodeTls, saveNodeTls } from '../src/packetfs/peer-tls.js';
 import { keyspace } from '../src/state/keys.js';
 import { registerNode } from '../src/state/nodes.js';
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     execFileSync('sh', ['-c', `head -c ${mib}M /dev/urandom > ${file}`]);
     const bytes = mib * 2 ** 20;
     const { chunks } = await new ChunkStore(join(dir, 'a'), { log }).putFile(file);
-    const m = manifestHash(chunks);
+    const m = chunkListHash(chunks);
     for (const node of ['a', 'b']) {
       const req = await nodeCertificateRequest(node);
       saveNodeTls(join(dir, `${node}-state`), { key: req.key, cert: (await issueNodeCertificate(ca, req.csr, node, 86_400_000)).cert, ca: certs.caCert });
@@ -119,10 +119,10 @@ async function main(): Promise<void> {
           load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/tmp', mountPath: '/cluster',
         });
       }
-      await addManifestLocation(redis, ks, m, 'a');
+      await addChunkListLocation(redis, ks, m, 'a');
       return timeFetchAll({
         storeDir: join(dir, 'b'), fetcher: { redis, ks, self: 'b', token: TOKEN, stateDir: join(dir, 'b-state'), log, cacheBytes: 4 * bytes },
-        chunks, manifest: m, bytes, inFlight: 8,
+        chunks, chunkListHash: m, bytes, inFlight: 8,
       });
     };
     const pipelines: [string, () => Promise<number>][] = [

@@ -2,12 +2,12 @@ import type { Redis } from '../state/redis.js';
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Registry } from 'prom-client';
 import {
-  addManifestLocation, ChunkFetcher, ChunkStore, chunkDir, chunkRoutes, CopyPusher, decodeChunkList, Pace, registerPacketfsMetrics, replicate,
+  addChunkListLocation, ChunkFetcher, ChunkStore, chunkDir, chunkRoutes, CopyPusher, decodeChunkList, Pace, registerPacketfsMetrics, replicate,
   PolicyCache, wantedCopies, type ReplicationTotals,
 } from '../packetfs/index.js';
 import type { Keyspace } from '../state/keys.js';
-import { getManifest } from '../state/fs.js';
-import { allReferencedManifests, currentFilesUnder } from '../state/fs-walk.js';
+import { getChunkList } from '../state/fs.js';
+import { allReferencedChunkLists, currentFilesUnder } from '../state/fs-walk.js';
 import { listObjects } from '../state/objects.js';
 import { startTranslator, type Translator } from '../translate/index.js';
 import { mountOverlay, shareMount, unmountStale } from '../overlay/index.js';
@@ -57,8 +57,8 @@ export interface NodeFilesystem {
 export async function registerChunkServer(app: HttpServer, store: ChunkStore, o: { token: string; byCertificate: boolean; redis: Redis; ks: Keyspace; node: string }): Promise<void> {
   await app.register(chunkRoutes, {
     store, token: o.token, byCertificate: o.byCertificate,
-    hold: async (manifest) => {
-      await addManifestLocation(o.redis, o.ks, manifest, o.node);
+    hold: async (chunkListHash) => {
+      await addChunkListLocation(o.redis, o.ks, chunkListHash, o.node);
     },
   });
 }
@@ -185,8 +185,8 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
   const translator = await startTranslator({
     redis, ks, node, exportDir: opts.exportDir, store, log: log.child({ part: 'translate' }), registry: opts.registry,
     // Not a close: a file short of copies is left to the replication pass, which finds it.
-    copies: async (path, manifest, chunks) => {
-      await pusher.ensure(manifest, chunks, wantedCopies(await policy.get(), path));
+    copies: async (path, chunkListHash, chunks) => {
+      await pusher.ensure(chunkListHash, chunks, wantedCopies(await policy.get(), path));
     },
   });
   const fetcher = new ChunkFetcher({ store, redis, ks, self: node, token: opts.token, stateDir: opts.stateDir, log: log.child({ part: 'fetch' }) });
@@ -226,8 +226,8 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
     const res = await replicate({
       fetcher, redis, ks, self: node, policy: p, pace, log: log.child({ part: 'replicate' }),
       files: () => currentFilesUnder(redis, ks, '/'),
-      loadManifest: async (hash) => {
-        const buf = await getManifest(redis, ks, hash);
+      loadChunkList: async (hash) => {
+        const buf = await getChunkList(redis, ks, hash);
         return buf ? decodeChunkList(buf) : undefined;
       },
     });
@@ -241,8 +241,8 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
   }, false);
   every(opts.gcEveryMs ?? 3_600_000, 'garbage collection', async () => {
     const live = (async function* () {
-      for await (const m of allReferencedManifests(redis, ks)) {
-        const buf = await getManifest(redis, ks, m);
+      for await (const m of allReferencedChunkLists(redis, ks)) {
+        const buf = await getChunkList(redis, ks, m);
         if (buf) for (const c of decodeChunkList(buf)) yield c.hash;
       }
     })();

@@ -50,8 +50,8 @@ export interface VersionRecord {
    * before, kept in fs:st, decimal); absent: the mount numbers it by its path.
    */
   stIno?: string;
-  /** manifestHash of the file's chunk list; files only. */
-  manifest?: string;
+  /** The hash of the file's chunk list (chunkListHash in src/packetfs/chunk-list.ts); files only. */
+  chunkListHash?: string;
   /** Extended attributes, when it has any. */
   xattrs?: Xattrs;
   source: VersionSource;

@@ -19,8 +19,8 @@ export interface ClusterState extends ClusterStatus {
 
 /** What a replication pass sees of the whole cluster's files. */
 export interface StorageCounts {
-  /** Distinct file contents (manifests) in the tree, and their bytes. */
-  manifests: number;
+  /** Distinct file contents (chunk lists) in the tree, and their bytes. */
+  chunkLists: number;
   bytes: number;
   /** Held by fewer live nodes than they want. */
   underFiles: number;

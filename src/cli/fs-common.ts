@@ -56,10 +56,10 @@ export function isoNs(mtimeNs: string): string {
   return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
 }
 
-/** A version as `versions` and `restore` print it for scripts: its time in RFC 3339 with all nine digits (and as ns), its manifest as the hash. */
+/** A version as `versions` and `restore` print it for scripts: its time in RFC 3339 with all nine digits (and as ns), its chunk list as the hash. */
 export function versionDocument(v: VersionRecord & { current?: boolean }): Record<string, unknown> {
   return {
-    id: v.id, path: v.path, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.manifest ?? null,
+    id: v.id, path: v.path, node: v.node, mtime: isoNs(v.mtimeNs), mtimeNs: v.mtimeNs, size: v.size, hash: v.chunkListHash ?? null,
     ...(v.current === undefined ? {} : { current: v.current }), type: v.type, source: v.source, mode: v.mode, uid: v.uid, gid: v.gid,
     target: v.target ?? null, xattrs: v.xattrs ?? {}, committedAt: v.committedAt,
   };

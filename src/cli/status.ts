@@ -7,7 +7,7 @@ import { formatBytes, isDocumentFormat, printDocument, printRows } from './outpu
 /** One line on the cluster's files: how many, and how many are short of their copies or unreadable. */
 export function storageLine(s: StorageHealth | undefined, now = Date.now()): string {
   if (!s) return 'Storage: no replication pass has run yet';
-  const parts = [`${s.manifests} file contents (${formatBytes(s.bytes)})`];
+  const parts = [`${s.chunkLists} file contents (${formatBytes(s.bytes)})`];
   parts.push(s.underFiles ? `${s.underFiles} (${formatBytes(s.underBytes)}) short of their copies, being copied` : 'every one with all its copies');
   if (s.lostFiles) parts.push(`${s.lostFiles} (${formatBytes(s.lostBytes)}) on no live node: unreadable until a holder is back`);
   for (const [node, r] of Object.entries(s.removing)) parts.push(`${node} being removed holds ${r.files} (${formatBytes(r.bytes)}) not yet copied elsewhere`);

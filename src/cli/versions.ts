@@ -4,9 +4,9 @@ import { action, client, EXIT, output } from './common.js';
 import { isoNs, mountOption, namespacePath, relativeToRootNote, versionDocument } from './fs-common.js';
 import { formatBytes, listDocument, printRows } from './output.js';
 
-/** What the HASH column shows: the manifest for files, else what kind of entry it is. */
+/** What the HASH column shows: the chunk list hash for files, else what kind of entry it is. */
 function what(v: VersionInfo): string {
-  if (v.type === 'file') return v.manifest!.slice(0, 12);
+  if (v.type === 'file') return v.chunkListHash!.slice(0, 12);
   if (v.type === 'symlink') return `-> ${v.target}`;
   return `(${v.type === 'tombstone' ? 'deleted' : 'dir'})`;
 }

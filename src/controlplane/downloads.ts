@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import { decodeChunkList } from '../packetfs/manifest.js';
+import { decodeChunkList } from '../packetfs/chunk-list.js';
 import { PeerChunkSource } from '../packetfs/peer-source.js';
 import { peerRequestTls } from '../packetfs/peer-tls.js';
-import { getManifest } from '../state/fs.js';
+import { getChunkList } from '../state/fs.js';
 import { issueControlPlaneClientCertificate } from '../util/pki.js';
 import type { ControlPlaneContext } from './context.js';
 
@@ -59,21 +59,21 @@ export class FileDownloads {
   }
 
   /**
-   * The bytes of the file whose chunk list is `manifest`, as a stream. The first chunk is in
+   * The bytes of the file whose chunk list hashes to `chunkListHash`, as a stream. The first chunk is in
    * hand before this returns, so a file no node can serve is an error the caller can answer
    * with, not a body cut short; a later chunk that no holder delivers ends the stream with an
    * error (the client sees fewer bytes than the length announced).
    */
-  async open(manifest: string): Promise<Readable> {
-    const list = await getManifest(this.ctx.redis, this.ctx.ks, manifest);
-    if (!list) throw new Error(`the file's chunk list (manifest ${manifest}) is not in the namespace: it was garbage-collected after this version was replaced`);
+  async open(chunkListHash: string): Promise<Readable> {
+    const list = await getChunkList(this.ctx.redis, this.ctx.ks, chunkListHash);
+    if (!list) throw new Error(`the file's chunk list ${chunkListHash} is not in the namespace: it was garbage-collected after this version was replaced`);
     const chunks = decodeChunkList(list);
     await this.ensureIdentity();
     const fetching: Promise<Buffer>[] = [];
     let next = 0;
     const fill = () => {
       while (next < chunks.length && fetching.length < CHUNKS_AHEAD) {
-        const p = this.source.fetch(chunks[next++], manifest);
+        const p = this.source.fetch(chunks[next++], chunkListHash);
         // Handled where it is awaited; until then not an unhandled rejection.
         p.catch(() => undefined);
         fetching.push(p);

@@ -1,6 +1,6 @@
 import { LEADER_LEASE_MS, LeaderLease } from './leader.js';
 import type { ControlPlaneContext } from './context.js';
-import { startManifestGc } from './manifest-gc.js';
+import { startChunkListGc } from './chunk-list-gc.js';
 import { startMonitor } from './monitor.js';
 import { startSchedulerLoop, type SchedulerLoopOptions } from './scheduler-loop.js';
 
@@ -13,7 +13,7 @@ export interface ControlLoops {
 
 /**
  * Start what only the leader does: keep the leader lease, schedule, monitor nodes, reconcile
- * Job/Service manifests and collect the file manifests no version names any more. Every
+ * Job/Service manifests and collect the files' chunk lists no version names any more. Every
  * control plane calls this; the loops idle while another process holds the lease.
  */
 export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopOptions & { leaseMs?: number } = {}): ControlLoops {
@@ -38,13 +38,13 @@ export function startControlLoops(ctx: ControlPlaneContext, opts: SchedulerLoopO
   };
   void loop();
   const monitor = startMonitor({ ...ctx, log, isLeader, nodeTimeoutMs: ctx.config.nodeTimeoutMs });
-  const manifestGc = startManifestGc({ ...ctx, log: ctx.log.child({ loop: 'manifest-gc' }), isLeader });
+  const chunkListGc = startChunkListGc({ ...ctx, log: ctx.log.child({ loop: 'chunk-list-gc' }), isLeader });
   return {
     lease,
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      await Promise.all([scheduler.stop(), monitor.stop(), manifestGc.stop()]);
+      await Promise.all([scheduler.stop(), monitor.stop(), chunkListGc.stop()]);
       await lease.release().catch(() => undefined);
     },
   };

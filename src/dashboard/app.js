@@ -200,7 +200,7 @@ function overviewPage(view) {
         card('Jobs', h('div', { class: 'big', id: 'jobs-running' }, `${jobs.running ?? 0} running`),
           h('div', {}, ['pending', 'succeeded', 'failed', 'cancelled', 'retrying'].filter((k) => jobs[k]).map((k) => `${jobs[k]} ${k}`).join(' · ') || 'none other')),
         card('Files', s
-          ? h('div', {}, h('div', { class: 'big' }, `${s.manifests} contents`), `${bytes(s.bytes)} · ${s.underFiles} short of copies · ${s.lostFiles} lost`)
+          ? h('div', {}, h('div', { class: 'big' }, `${s.chunkLists} contents`), `${bytes(s.bytes)} · ${s.underFiles} short of copies · ${s.lostFiles} lost`)
           : h('div', { class: 'muted' }, 'no replication pass yet')),
         card('Store and cache', h('div', {}, nodes.map((n) => h('div', {}, `${n.name}: ${bytes(n.storeBytes ?? NaN)} store, ${bytes(n.cacheBytes ?? NaN)} cache${n.translateBacklog ? `, ${n.translateBacklog} to translate` : ''}`)))),
         card('Leader', h('div', {}, cluster.leader ?? 'none (no control plane schedules now)')),

@@ -26,5 +26,4 @@ export {
   type JobManifestSpec, type ServiceManifestSpec, type NodeSpec, type MountSpec, type ReplicationRule,
   type JobManifest, type ServiceManifest, type NodeManifest, type MountManifest, type Manifest,
 } from './normalize.js';
-export { normalizeManifest } from './validate.js';
 export { checkFilesTogether, parseManifests, parseManifestFile, validateManifestObject, validateManifestList } from './parse.js';

@@ -4,7 +4,7 @@
  * "unknown field", "missing required field", each with the path of the field at fault.
  */
 import { Value } from 'typebox/value';
-import { FieldProblem, ManifestError, formatPath, type FieldPath } from './errors.js';
+import { FieldProblem, formatPath, type FieldPath } from './errors.js';
 import { normalize, type Manifest } from './normalize.js';
 import { show } from './quantity.js';
 import { API_VERSION, KINDS, MANIFEST_SCHEMAS, type Kind, type ManifestInput } from './schema.js';
@@ -192,17 +192,4 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length]!;
-}
-
-/**
- * Checks a manifest built in code (e.g. by `oswalk run`) and fills its defaults; a problem
- * is thrown as a ManifestError naming `source` and the field.
- */
-export function normalizeManifest(input: ManifestInput, source = 'manifest'): Manifest {
-  const r = checkDocument(input);
-  if (r.problems) {
-    const p = r.problems[0]!;
-    throw new ManifestError({ file: source, field: formatPath(p.path) || undefined, reason: p.reason });
-  }
-  return r.manifest;
 }

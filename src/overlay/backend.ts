@@ -20,8 +20,8 @@ export interface Entry {
   atimeNs?: bigint;
   /** When this version was committed (ms): reported as ctime. */
   committedAt: number;
-  /** PacketFS manifest hash of a file's content. */
-  manifest?: string;
+  /** PacketFS chunk list hash of a file's content. */
+  chunkListHash?: string;
   /** Symlink target. */
   target?: string;
   /** How many of a directory's names are directories (its link count is 2 more). */
@@ -58,7 +58,7 @@ export interface Backend {
   list(path: string): AsyncIterable<string[]>;
   /**
    * Commit a version from this mount; `exclusive` fails with EEXIST if the path exists (mkdir,
-   * symlink). ESTALE: v.manifest is no longer stored (manifest GC took it); store the content
+   * symlink). ESTALE: the chunk list v.chunkListHash names is no longer stored (chunk list GC took it); store the content
    * again and retry. `written`: new content, which wins over what the path held (src/state/fs.ts
    * commitVersion). `atMs` (default now) is the commit's time: committedAt, and the parent's mtime
    * if the name is new. `lockSession`: made under a lock this mount holds (locks.ts); ENOLCK once
@@ -83,30 +83,30 @@ export interface Backend {
    * chunk by chunk, from the local store or peers; `readAhead` chunks after the range are
    * fetched in the background for a sequential reader.
    */
-  readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer>;
+  readRange(chunkListHash: string, position: number, length: number, readAhead: number): Promise<Buffer>;
   /**
    * A file content's chunks in order, for reads served outside readRange (fast-read.ts); they
    * count as used for the local cache's eviction.
    */
-  chunkList(manifest: string): Promise<readonly ChunkRef[]>;
-  /** Chunk a local file into the store and record its manifest; returns the manifest hash. */
-  storeFile(localPath: string): Promise<{ manifest: string; size: number }>;
-  /** Record the manifest of chunks already durable in the store (a LiveChunker's result). */
-  storeChunks(stored: { chunks: ChunkRef[]; size: number }): Promise<{ manifest: string; size: number }>;
+  chunkList(chunkListHash: string): Promise<readonly ChunkRef[]>;
+  /** Chunk a local file into the store and record its chunk list; returns the chunk list hash. */
+  storeFile(localPath: string): Promise<{ chunkListHash: string; size: number }>;
+  /** Record the chunk list of chunks already durable in the store (a LiveChunker's result). */
+  storeChunks(stored: { chunks: ChunkRef[]; size: number }): Promise<{ chunkListHash: string; size: number }>;
   /** One chunk this node stored (a LiveChunker's, not yet named by a version). */
   readChunk(chunk: ChunkRef): Promise<Buffer>;
   /**
    * Make the copies of stored content that a file at `path` wants on other nodes before its
    * version names it (a close returns once they are made). EIO when too few nodes took it.
    */
-  ensureCopies(path: string, manifest: string, prefer?: readonly string[]): Promise<void>;
+  ensureCopies(path: string, chunkListHash: string, prefer?: readonly string[]): Promise<void>;
   /**
    * Peers (agent URLs) a file at `path` written from empty should stream its chunks to as they
    * are cut, so that its close finds its copies made; [] for none. Never waits.
    */
   copyTargets(path: string): string[];
-  /** The manifest of an empty file (stored once). */
-  emptyManifest(): Promise<string>;
+  /** The hash of an empty file's chunk list (stored once). */
+  emptyChunkList(): Promise<string>;
   /**
    * Paths whose namespace entry changed elsewhere (or here), or (`atimeNs`) only the atime, which
    * a read moved to that; `resync` after events may have been lost.

@@ -2,11 +2,11 @@ import type { Redis } from '../state/redis.js';
 import { constants } from 'node:fs';
 import type { Logger } from 'pino';
 import {
-  addManifestLocation,
+  addChunkListLocation,
   chunkOffsets,
   decodeChunkList,
   encodeChunkList,
-  manifestHash,
+  chunkListHash,
   wantedCopies,
   type ChunkFetcher,
   type CopyPusher,
@@ -19,11 +19,11 @@ import {
   FsError,
   getCurrent,
   getCurrentMany,
-  getManifest,
+  getChunkList,
   linkPath,
   listDirPages,
   markAccessed,
-  putManifest,
+  putChunkList,
   removePath,
   renamePath,
   subscribeFsEvents,
@@ -35,7 +35,7 @@ import type { Backend, Entry, NewEntry } from './backend.js';
 interface FileChunks {
   chunks: ChunkRef[];
   offsets: number[];
-  manifestHash: string;
+  chunkListHash: string;
 }
 import { fsError } from './errors.js';
 
@@ -78,7 +78,7 @@ export class ClusterBackend implements Backend {
       mtimeNs: BigInt(r.mtimeNs),
       ...(r.atimeNs === undefined ? {} : { atimeNs: BigInt(r.atimeNs) }),
       committedAt: r.committedAt,
-      manifest: r.manifest,
+      chunkListHash: r.chunkListHash,
       target: r.target,
       rdev: r.rdev,
       xattrs: r.xattrs,
@@ -113,7 +113,7 @@ export class ClusterBackend implements Backend {
         mode: v.mode,
         uid: v.uid,
         gid: v.gid,
-        manifest: v.manifest,
+        chunkListHash: v.chunkListHash,
         target: v.target,
         rdev: v.rdev,
         xattrs: v.xattrs,
@@ -122,8 +122,8 @@ export class ClusterBackend implements Backend {
       }, { exclusive: opts.exclusive, written: opts.written, touch: opts.touch, ...(opts.lockSession ? { lockSession: opts.lockSession } : {}) });
       return { current: r.current, published: r.published, mtimeNs: BigInt(r.mtimeNs), ...(r.inode ? { inode: r.inode, links: r.links } : {}), ...(r.stIno ? { stIno: r.stIno } : {}) };
     } catch (err) {
-      // Manifest GC took it: storing the same content again must put it back, not trust `recorded`.
-      if (v.manifest && err instanceof FsError && err.code === 'ESTALE') this.recorded.delete(v.manifest);
+      // Chunk list GC took it: storing the same content again must put it back, not trust `recorded`.
+      if (v.chunkListHash && err instanceof FsError && err.code === 'ESTALE') this.recorded.delete(v.chunkListHash);
       throw err;
     }
   }
@@ -145,23 +145,23 @@ export class ClusterBackend implements Backend {
     return { stampNs: BigInt(r.mtimeNs) };
   }
 
-  /** Chunk lists with their offsets, by manifest hash (immutable, so cached until pushed out). */
+  /** Chunk lists with their offsets, by chunk list hash (immutable, so cached until pushed out). */
   private files = new Map<string, Promise<FileChunks>>();
 
-  private file(manifest: string): Promise<FileChunks> {
-    let p = this.files.get(manifest);
+  private file(chunkListHash: string): Promise<FileChunks> {
+    let p = this.files.get(chunkListHash);
     if (p) {
-      this.files.delete(manifest);
+      this.files.delete(chunkListHash);
     } else {
-      p = getManifest(this.o.redis, this.o.ks, manifest).then((buf) => {
-        if (!buf) throw fsError('EIO', `manifest ${manifest}`, 'not in the namespace');
+      p = getChunkList(this.o.redis, this.o.ks, chunkListHash).then((buf) => {
+        if (!buf) throw fsError('EIO', `chunk list ${chunkListHash}`, 'not in the namespace');
         const chunks = decodeChunkList(buf);
-        return { chunks, offsets: chunkOffsets(chunks), manifestHash: manifest };
+        return { chunks, offsets: chunkOffsets(chunks), chunkListHash: chunkListHash };
       });
-      p.catch(() => this.files.delete(manifest));
+      p.catch(() => this.files.delete(chunkListHash));
       if (this.files.size >= 1024) this.files.delete(this.files.keys().next().value as string);
     }
-    this.files.set(manifest, p);
+    this.files.set(chunkListHash, p);
     return p;
   }
 
@@ -175,8 +175,8 @@ export class ClusterBackend implements Backend {
    * request waits for the fetches of its chunks already under way; the bytes then come from
    * the fetcher's memory cache.
    */
-  async readRange(manifest: string, position: number, length: number, readAhead: number): Promise<Buffer> {
-    const file = await this.file(manifest);
+  async readRange(chunkListHash: string, position: number, length: number, readAhead: number): Promise<Buffer> {
+    const file = await this.file(chunkListHash);
     const { chunks, offsets } = file;
     let i = 0;
     for (let hi = chunks.length - 1; i < hi;) {
@@ -194,20 +194,20 @@ export class ClusterBackend implements Backend {
     for (let j = last + 1; j <= Math.min(last + readAhead, chunks.length - 1); j++) {
       const { hash } = chunks[j];
       if (this.inflight.has(hash)) continue;
-      const p = this.o.fetcher.getChunk(chunks[j], manifest, { streaming: true }).catch(() => undefined).finally(() => this.inflight.delete(hash));
+      const p = this.o.fetcher.getChunk(chunks[j], chunkListHash, { streaming: true }).catch(() => undefined).finally(() => this.inflight.delete(hash));
       this.inflight.set(hash, p);
     }
     await Promise.all(waits);
     return this.o.fetcher.readRange(file, position, length, 0);
   }
 
-  async chunkList(manifest: string): Promise<readonly ChunkRef[]> {
-    const { chunks } = await this.file(manifest);
+  async chunkList(chunkListHash: string): Promise<readonly ChunkRef[]> {
+    const { chunks } = await this.file(chunkListHash);
     this.o.fetcher.used(chunks);
     return chunks;
   }
 
-  async storeFile(localPath: string): Promise<{ manifest: string; size: number }> {
+  async storeFile(localPath: string): Promise<{ chunkListHash: string; size: number }> {
     return this.storeChunks(await this.o.store.putFile(localPath));
   }
 
@@ -215,38 +215,38 @@ export class ClusterBackend implements Backend {
     return this.o.store.get(hash, size);
   }
 
-  async storeChunks({ chunks, size }: { chunks: ChunkRef[]; size: number }): Promise<{ manifest: string; size: number }> {
-    return { manifest: await this.recordManifest(chunks), size };
+  async storeChunks({ chunks, size }: { chunks: ChunkRef[]; size: number }): Promise<{ chunkListHash: string; size: number }> {
+    return { chunkListHash: await this.recordChunkList(chunks), size };
   }
 
-  /** Manifests this process has stored and located: a file written again with the same content costs no round trip. */
+  /** Chunk lists this process has stored and located: a file written again with the same content costs no round trip. */
   private recorded = new Set<string>();
 
-  private async recordManifest(chunks: ChunkRef[]): Promise<string> {
-    const manifest = manifestHash(chunks);
-    if (this.recorded.has(manifest)) return manifest;
+  private async recordChunkList(chunks: ChunkRef[]): Promise<string> {
+    const hash = chunkListHash(chunks);
+    if (this.recorded.has(hash)) return hash;
     await Promise.all([
-      putManifest(this.o.redis, this.o.ks, manifest, encodeChunkList(chunks)),
-      chunks.length ? addManifestLocation(this.o.redis, this.o.ks, manifest, this.o.node) : undefined,
+      putChunkList(this.o.redis, this.o.ks, hash, encodeChunkList(chunks)),
+      chunks.length ? addChunkListLocation(this.o.redis, this.o.ks, hash, this.o.node) : undefined,
     ]);
-    this.recorded.add(manifest);
+    this.recorded.add(hash);
     if (this.recorded.size > 100_000) this.recorded.delete(this.recorded.values().next().value as string);
-    return manifest;
+    return hash;
   }
 
-  async ensureCopies(path: string, manifest: string, prefer: readonly string[] = []): Promise<void> {
+  async ensureCopies(path: string, chunkListHash: string, prefer: readonly string[] = []): Promise<void> {
     if (!this.o.copies) return;
     const policy = await this.o.copies.policy.get();
     const wanted = wantedCopies(policy, path);
     if (wanted === 1 && !prefer.length) return;
-    const { chunks } = await this.file(manifest);
+    const { chunks } = await this.file(chunkListHash);
     try {
       // Peers the chunks were streamed to hold them in any case (the policy read at open may
       // have asked for more than the one read now): make them holders, not stray chunks. A
       // rule of `all` fails a close only below the Mount's own copies (at least 2): one node
       // dead and not yet marked down must not fail every write under it.
       const atLeast = wanted === 'all' ? (policy.copies === 'all' ? 2 : Math.max(2, policy.copies)) : undefined;
-      await this.o.copies.pusher.ensure(manifest, chunks, wanted === 'all' ? wanted : Math.max(wanted, 1 + prefer.length), prefer, atLeast);
+      await this.o.copies.pusher.ensure(chunkListHash, chunks, wanted === 'all' ? wanted : Math.max(wanted, 1 + prefer.length), prefer, atLeast);
     } catch (err) {
       throw fsError('EIO', path, (err as Error).message);
     }
@@ -259,8 +259,8 @@ export class ClusterBackend implements Backend {
     return wanted === 1 ? [] : this.o.copies!.pusher.streamTargets(path, wanted);
   }
 
-  emptyManifest(): Promise<string> {
-    return this.recordManifest([]);
+  emptyChunkList(): Promise<string> {
+    return this.recordChunkList([]);
   }
 
   watch(onChange: (path: string, atimeNs?: bigint) => void, onResync: () => void): void {

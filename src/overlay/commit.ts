@@ -29,7 +29,7 @@ export interface CommitPipelineOptions {
  * How a change here becomes a version in the namespace, as JuiceFS's writer: an OpenFile's
  * content is chunked (from the live chunker, its staging file or its passthrough backing file),
  * its copies made, and the version committed under the lock fence, once more with the content
- * stored again when manifest GC took it meanwhile (ESTALE); the result settles into the
+ * stored again when chunk list GC took it meanwhile (ESTALE); the result settles into the
  * metadata cache. ops.ts commits the namespace's own changes (mkdir, symlink, a directory's
  * attributes) through commitEntry too, so that every commit is fenced and cached the same way.
  */
@@ -54,9 +54,9 @@ export class CommitPipeline {
       f.contentChanged = false;
       f.attrsTouched = false;
       try {
-        const { manifest, size, copiedTo } = content ? await this.storeContent(f) : { manifest: f.entry?.manifest, size: f.size, copiedTo: undefined };
-        if (content && manifest) await this.opts.backend.ensureCopies(f.path, manifest, copiedTo);
-        let v: NewEntry = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), manifest, xattrs: f.xattrs };
+        const { chunkListHash, size, copiedTo } = content ? await this.storeContent(f) : { chunkListHash: f.entry?.chunkListHash, size: f.size, copiedTo: undefined };
+        if (content && chunkListHash) await this.opts.backend.ensureCopies(f.path, chunkListHash, copiedTo);
+        let v: NewEntry = { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), chunkListHash, xattrs: f.xattrs };
         // The version's ctime is that of the file's last change, as fstat showed it while open,
         // not the close's: on ext4 a close changes no time.
         const atMs = Number(f.ctimeNs / 1_000_000n);
@@ -65,7 +65,7 @@ export class CommitPipeline {
           r = await this.commitEntry(f.path, v, { written: content, touch, atMs });
         } catch (err) {
           if (errnoOf(err) !== ESTALE) throw err;
-          // Manifest GC took the manifest since it was stored (or since the file was opened):
+          // Chunk list GC took the chunk list since it was stored (or since the file was opened):
           // store the content again, which puts it back, and commit once more.
           v = { ...v, ...(await this.storeContent(f)) };
           r = await this.commitEntry(f.path, v, { written: content, touch, atMs });
@@ -75,7 +75,7 @@ export class CommitPipeline {
         f.committed({ ...v, mtimeNs: r.mtimeNs, committedAt: atMs, ...(r.inode ? { inode: r.inode, links: r.links } : {}) });
         // A backing file whose changes this stored holds that version now (unless written to since).
         const b = this.opts.handles.backingOf(f);
-        if (b && content && b.manifest === null && !f.contentChanged && v.manifest) b.manifest = v.manifest;
+        if (b && content && b.chunkListHash === null && !f.contentChanged && v.chunkListHash) b.chunkListHash = v.chunkListHash;
       } catch (err) {
         f.dirty = true;
         f.contentChanged ||= content;
@@ -88,10 +88,10 @@ export class CommitPipeline {
   }
 
   /** `copiedTo`: peers the live chunker streamed the chunks to (their copies are made first). */
-  private async storeContent(f: OpenFile): Promise<{ manifest: string; size: number; copiedTo?: string[] }> {
-    if (f.size === 0) return { manifest: await this.opts.backend.emptyManifest(), size: 0 };
+  private async storeContent(f: OpenFile): Promise<{ chunkListHash: string; size: number; copiedTo?: string[] }> {
+    if (f.size === 0) return { chunkListHash: await this.opts.backend.emptyChunkList(), size: 0 };
     const b = this.opts.handles.backingOf(f);
-    if (b && b.manifest === null) return this.storeFile(b.contentPath);
+    if (b && b.chunkListHash === null) return this.storeFile(b.contentPath);
     const chunks = f.takeChunks();
     if (chunks) {
       const stored = await chunks;
@@ -105,7 +105,7 @@ export class CommitPipeline {
    * handles may be writing right now: the store refuses bytes that changed while it read them,
    * so it tries again, a little later each time, for a quiet moment.
    */
-  private async storeFile(path: string): Promise<{ manifest: string; size: number }> {
+  private async storeFile(path: string): Promise<{ chunkListHash: string; size: number }> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.opts.backend.storeFile(path);

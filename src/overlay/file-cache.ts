@@ -28,7 +28,7 @@ const ZERO = Buffer.alloc(STEP);
 
 /**
  * Whole copies of versions a mount's users read end to end, one file per version named by its
- * manifest hash, for FUSE passthrough (passthrough.ts): the kernel reads an open file straight
+ * chunk list hash, for FUSE passthrough (passthrough.ts): the kernel reads an open file straight
  * from its copy here, at local-disk speed and through the page cache of a local file. A copy is
  * made in the background after a read of the whole version, from chunks checked by hash as
  * every read's are, and synced before it is renamed into place, so a name here always holds
@@ -37,7 +37,7 @@ const ZERO = Buffer.alloc(STEP);
  * holds other bytes.
  */
 export class FileCache {
-  /** manifest → size, least recently used first (Map order). */
+  /** chunk list hash → size, least recently used first (Map order). */
   private entries = new Map<string, number>();
   private bytes = 0;
   private filling = new Set<string>();
@@ -77,54 +77,54 @@ export class FileCache {
     await this.evict(0);
   }
 
-  path(manifest: string): string {
-    return join(this.opts.dir, manifest);
+  path(chunkListHash: string): string {
+    return join(this.opts.dir, chunkListHash);
   }
 
-  has(manifest: string): boolean {
-    return this.entries.has(manifest);
+  has(chunkListHash: string): boolean {
+    return this.entries.has(chunkListHash);
   }
 
-  /** Keep manifest's copy while it is open as a backing file (unpin when closed). */
-  pin(manifest: string): void {
-    this.pinned.add(manifest);
+  /** Keep the copy of `chunkListHash` while it is open as a backing file (unpin when closed). */
+  pin(chunkListHash: string): void {
+    this.pinned.add(chunkListHash);
   }
 
-  /** Whether a backing file is open on manifest's copy (a second one would share its inode). */
-  inUse(manifest: string): boolean {
-    return this.pinned.has(manifest);
+  /** Whether a backing file is open on the copy of `chunkListHash` (a second one would share its inode). */
+  inUse(chunkListHash: string): boolean {
+    return this.pinned.has(chunkListHash);
   }
 
-  unpin(manifest: string): void {
-    this.pinned.delete(manifest);
+  unpin(chunkListHash: string): void {
+    this.pinned.delete(chunkListHash);
   }
 
   /** The copy is in use: last to be dropped (its mtime keeps the order across restarts). */
-  use(manifest: string): void {
-    const size = this.entries.get(manifest);
+  use(chunkListHash: string): void {
+    const size = this.entries.get(chunkListHash);
     if (size === undefined) return;
-    this.entries.delete(manifest);
-    this.entries.set(manifest, size);
+    this.entries.delete(chunkListHash);
+    this.entries.set(chunkListHash, size);
     const now = new Date();
-    void utimes(this.path(manifest), now, now).catch(() => undefined);
+    void utimes(this.path(chunkListHash), now, now).catch(() => undefined);
   }
 
   /** Whether a version of this size is worth a copy (and one is not there or being made). */
-  wants(manifest: string, size: number): boolean {
-    return this.enabled && size >= this.opts.minFileBytes && size <= this.opts.maxBytes && !this.entries.has(manifest) && !this.filling.has(manifest);
+  wants(chunkListHash: string, size: number): boolean {
+    return this.enabled && size >= this.opts.minFileBytes && size <= this.opts.maxBytes && !this.entries.has(chunkListHash) && !this.filling.has(chunkListHash);
   }
 
   /** Copy a version in, in the background (errors are logged: the copy is only a cache). */
-  fill(manifest: string, size: number, read: ReadRange): void {
-    if (!this.wants(manifest, size)) return;
-    this.filling.add(manifest);
+  fill(chunkListHash: string, size: number, read: ReadRange): void {
+    if (!this.wants(chunkListHash, size)) return;
+    this.filling.add(chunkListHash);
     this.queue = this.queue
-      .then(() => this.copyIn(manifest, size, read))
-      .catch((err: unknown) => this.opts.log.warn({ err, manifest }, 'could not copy a file into the file cache'))
-      .finally(() => this.filling.delete(manifest));
+      .then(() => this.copyIn(chunkListHash, size, read))
+      .catch((err: unknown) => this.opts.log.warn({ err, chunkListHash }, 'could not copy a file into the file cache'))
+      .finally(() => this.filling.delete(chunkListHash));
   }
 
-  private async copyIn(manifest: string, size: number, read: ReadRange): Promise<void> {
+  private async copyIn(chunkListHash: string, size: number, read: ReadRange): Promise<void> {
     await this.evict(size);
     const tmp = join(this.opts.dir, `tmp-${process.pid}-${++this.seq}`);
     const fh = await open(tmp, 'w', 0o600);
@@ -142,8 +142,8 @@ export class FileCache {
       throw err;
     }
     await fh.close();
-    await rename(tmp, this.path(manifest));
-    this.entries.set(manifest, size);
+    await rename(tmp, this.path(chunkListHash));
+    this.entries.set(chunkListHash, size);
     this.bytes += size;
     this.fills++;
     this.fillBytes += size;
@@ -151,30 +151,30 @@ export class FileCache {
 
   /** Drop least recently used copies until `room` more bytes fit (those in use stay). */
   private async evict(room: number): Promise<void> {
-    for (const manifest of [...this.entries.keys()]) {
+    for (const chunkListHash of [...this.entries.keys()]) {
       if (this.bytes + room <= this.opts.maxBytes) break;
-      if (this.pinned.has(manifest)) continue;
-      this.forget(manifest);
-      await rm(this.path(manifest), { force: true });
+      if (this.pinned.has(chunkListHash)) continue;
+      this.forget(chunkListHash);
+      await rm(this.path(chunkListHash), { force: true });
     }
   }
 
-  private forget(manifest: string): void {
-    const size = this.entries.get(manifest);
+  private forget(chunkListHash: string): void {
+    const size = this.entries.get(chunkListHash);
     if (size === undefined) return;
-    this.entries.delete(manifest);
+    this.entries.delete(chunkListHash);
     this.bytes -= size;
   }
 
   /**
-   * Take the (pinned) copy of manifest out of the cache, to be changed where it is open: renamed
+   * Take the (pinned) copy of `chunkListHash` out of the cache, to be changed where it is open: renamed
    * to a live name (returned), which the caller removes when done with it.
    */
-  async detach(manifest: string): Promise<string> {
+  async detach(chunkListHash: string): Promise<string> {
     const live = join(this.opts.dir, 'live', `${process.pid}-${++this.seq}`);
-    this.forget(manifest);
-    this.unpin(manifest);
-    await rename(this.path(manifest), live);
+    this.forget(chunkListHash);
+    this.unpin(chunkListHash);
+    await rename(this.path(chunkListHash), live);
     return live;
   }
 

@@ -176,7 +176,7 @@ export class OpenFile {
   /** The content changed since the last commit (attributes alone do not set it). */
   contentChanged = false;
 
-  /** Whether the content differs from the committed version's manifest. */
+  /** Whether the content differs from the committed version's chunk list. */
   get contentDirty(): boolean {
     return this.contentChanged || this.entry === null;
   }
@@ -190,7 +190,7 @@ export class OpenFile {
       const path = join(io.stagingDir, `${process.pid}-${++stagingSeq}`);
       const fh = await open(path, 'w+', 0o600);
       if (this.size > 0) await fh.truncate(this.size);
-      this.staging = { fh, path, written: new Extents(), baseValid: this.entry?.manifest ? this.size : 0 };
+      this.staging = { fh, path, written: new Extents(), baseValid: this.entry?.chunkListHash ? this.size : 0 };
       return this.staging;
     })().finally(() => {
       this.makingStaging = null;
@@ -234,7 +234,7 @@ export class OpenFile {
 
   /** Whether the content is exactly entry's committed version, nothing written since. */
   get clean(): boolean {
-    return !this.contentDirty && !this.staging && !this.live && !this.chunks && !!this.entry?.manifest;
+    return !this.contentDirty && !this.staging && !this.live && !this.chunks && !!this.entry?.chunkListHash;
   }
 
   async write(io: FileIo, buf: Buffer, len: number, offset: number): Promise<number> {
@@ -356,12 +356,12 @@ export class OpenFile {
     const readAhead = offset === this.lastReadEnd ? 8 : 0;
     this.lastReadEnd = end;
     const s = this.staging;
-    if (!s) return (await io.backend.readRange(this.entry!.manifest!, offset, end - offset, readAhead)).copy(buf);
+    if (!s) return (await io.backend.readRange(this.entry!.chunkListHash!, offset, end - offset, readAhead)).copy(buf);
     const { bytesRead } = await s.fh.read(buf, 0, end - offset, offset);
     if (bytesRead < end - offset) buf.fill(0, bytesRead, end - offset);
-    if (s.baseValid > offset && this.entry?.manifest) {
+    if (s.baseValid > offset && this.entry?.chunkListHash) {
       for (const [a, b] of s.written.gaps(offset, Math.min(end, s.baseValid))) {
-        (await io.backend.readRange(this.entry.manifest, a, b - a, readAhead)).copy(buf, a - offset);
+        (await io.backend.readRange(this.entry.chunkListHash, a, b - a, readAhead)).copy(buf, a - offset);
       }
     }
     return end - offset;
@@ -377,12 +377,12 @@ export class OpenFile {
   /** Make the staging file hold the whole content: copy in the base bytes never overwritten. */
   async materialize(io: FileIo): Promise<string> {
     const s = await this.stage(io);
-    if (s.baseValid > 0 && this.entry?.manifest) {
+    if (s.baseValid > 0 && this.entry?.chunkListHash) {
       const step = 1024 * 1024;
       for (const [a, b] of s.written.gaps(0, s.baseValid)) {
         for (let pos = a; pos < b; pos += step) {
           const n = Math.min(step, b - pos);
-          const data = await io.backend.readRange(this.entry.manifest, pos, n, 4);
+          const data = await io.backend.readRange(this.entry.chunkListHash, pos, n, 4);
           if (!isZero(data)) await s.fh.write(data, 0, data.length, pos);
         }
       }

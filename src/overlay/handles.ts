@@ -90,7 +90,7 @@ export class HandleTable {
     const b = this.backingOf(f);
     const s = b && (await b.changes());
     if (!b || !s) return;
-    b.manifest = null;
+    b.chunkListHash = null;
     f.changedInBacking(Number(s.size), s.mtimeNs, s.ctimeNs);
   }
 
@@ -125,12 +125,12 @@ export class HandleTable {
         return;
       }
       const cache = this.opts.fileCache;
-      const m = f.entry?.manifest;
+      const m = f.entry?.chunkListHash;
       // One backing file per copy: two paths of the same content share a copy, and a writer of
       // one would change the other's bytes.
       if (state.idle && pt?.enabled && cache && m && f.clean && !f.hidden && (flags & O_ACCMODE) === O_RDONLY && !(flags & O_TRUNC) && cache.has(m) && !cache.inUse(m)) {
         const b = await pt.backing(cache, m);
-        if (b && state.idle && f.clean && f.entry?.manifest === m) {
+        if (b && state.idle && f.clean && f.entry?.chunkListHash === m) {
           b.owner = f;
           b.handles.add(fh);
           state.pt = b;
@@ -155,10 +155,10 @@ export class HandleTable {
       // The path's file is another one now (deleted and made again elsewhere, say): one inode,
       // one backing file, which takes its content.
       b.owner = f;
-      if (f.entry?.manifest && f.clean) await b.become(cache, this.opts.backend, f.entry.manifest, f.size);
+      if (f.entry?.chunkListHash && f.clean) await b.become(cache, this.opts.backend, f.entry.chunkListHash, f.size);
       else await this.truncateBacking(b, f, 0);
-    } else if (f.entry?.manifest && f.clean) {
-      await b.become(cache, this.opts.backend, f.entry.manifest, f.size);
+    } else if (f.entry?.chunkListHash && f.clean) {
+      await b.become(cache, this.opts.backend, f.entry.chunkListHash, f.size);
     }
     if (flags & O_TRUNC) await this.truncateBacking(b, f, 0);
     else if ((flags & O_ACCMODE) !== O_RDONLY) await b.detach(cache);
@@ -197,7 +197,7 @@ export class HandleTable {
   /** A handle that read its whole version: keep a copy for passthrough opens (file-cache.ts). */
   private keepCopy(h: Handle, fastBytes: number): void {
     const f = h.file;
-    const m = f.entry?.manifest;
+    const m = f.entry?.chunkListHash;
     const cache = this.opts.fileCache;
     if (!cache || h.pt || !m || !f.clean || fastBytes + h.readBytes < f.size || !cache.wants(m, f.size)) return;
     cache.fill(m, f.size, (pos, len) => this.opts.backend.readRange(m, pos, len, 4));
@@ -225,17 +225,17 @@ export class HandleTable {
   /** Let the FUSE threads serve fh's reads while its file is the committed version (fast-read.ts). */
   private async serveFast(f: OpenFile, fh: number): Promise<void> {
     const fast = this.opts.io.fastReads;
-    const manifest = f.entry?.manifest;
-    if (!fast || !f.clean || !manifest) return;
+    const chunkListHash = f.entry?.chunkListHash;
+    if (!fast || !f.clean || !chunkListHash) return;
     let chunks;
     try {
-      chunks = await this.opts.backend.chunkList(manifest);
+      chunks = await this.opts.backend.chunkList(chunkListHash);
     } catch (err) {
       this.opts.log.debug({ err, path: f.path }, 'no chunk list: reads go through the fetcher');
       return;
     }
     // A write, a newer version or a close may have come meanwhile.
-    if (!f.clean || f.entry?.manifest !== manifest || this.handles.get(fh)?.file !== f) return;
+    if (!f.clean || f.entry?.chunkListHash !== chunkListHash || this.handles.get(fh)?.file !== f) return;
     if (fast.add(fh, chunks)) f.fastHandles.add(fh);
   }
 

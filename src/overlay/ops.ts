@@ -226,14 +226,14 @@ export class OverlayFs {
       this.handles.files.delete(path);
       return undefined;
     }
-    if (e.manifest !== f.entry?.manifest) {
+    if (e.chunkListHash !== f.entry?.chunkListHash) {
       // Handles already open must not mix versions: their reads come here, from the new one,
       // or from their backing file, which gets the new version's bytes first.
       f.dropFastReads(this.io);
       const b = this.handles.backingOf(f);
-      if (b && e.manifest) {
+      if (b && e.chunkListHash) {
         try {
-          await b.become(this.opts.fileCache!, this.backend, e.manifest, e.size);
+          await b.become(this.opts.fileCache!, this.backend, e.chunkListHash, e.size);
         } catch (err) {
           // Its chunks cannot be had now (a peer away): the handles read on the version they
           // have, which the path shows here until a later look gets the new one.
@@ -256,7 +256,7 @@ export class OverlayFs {
 
   private fileEntry(f: OpenFile): Entry {
     const linked = f.entry?.inode ? { inode: f.entry.inode, links: f.entry.links } : {};
-    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), committedAt: Number(f.ctimeNs / 1_000_000n), manifest: f.entry?.manifest, xattrs: f.xattrs, ...linked };
+    return { type: 'file', mode: f.mode, uid: f.uid, gid: f.gid, size: f.size, mtimeNs: f.mtimeNs, ...(f.atimeNs === undefined ? {} : { atimeNs: f.atimeNs }), committedAt: Number(f.ctimeNs / 1_000_000n), chunkListHash: f.entry?.chunkListHash, xattrs: f.xattrs, ...linked };
   }
 
   /**
@@ -344,7 +344,7 @@ export class OverlayFs {
     if (flags & O_EXCL) {
       // Lock files: another node may be creating the same name right now, and only the
       // namespace can say who came first. So the empty file is a version before create returns.
-      const v: NewEntry = { type: 'file', ...attrs, size: 0, manifest: await this.backend.emptyManifest() };
+      const v: NewEntry = { type: 'file', ...attrs, size: 0, chunkListHash: await this.backend.emptyChunkList() };
       await this.commits.commitEntry(path, v, { exclusive: true });
       // A plain create of the same name on this mount, made while we waited, is the same file.
       if (this.handles.files.has(path)) return this.open(path, flags);

@@ -49,7 +49,7 @@ interface Seen {
 export class Backing {
   readonly handles = new Set<number>();
   /** The version whose bytes it holds; null once it holds changes of its own. */
-  manifest: string | null;
+  chunkListHash: string | null;
   /** Out of the file cache, free to change. */
   live = false;
   /** Its name once live (removed at close). */
@@ -62,8 +62,8 @@ export class Backing {
   /** Changes of ours to it, one at a time (a newer version may arrive while a writer truncates). */
   private changing: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly id: number, readonly file: FileHandle, manifest: string, seen: Seen) {
-    this.manifest = manifest;
+  constructor(readonly id: number, readonly file: FileHandle, chunkListHash: string, seen: Seen) {
+    this.chunkListHash = chunkListHash;
     this.seen = seen;
   }
 
@@ -76,7 +76,7 @@ export class Backing {
   async detach(cache: FileCache): Promise<void> {
     if (this.live) return;
     this.live = true;
-    this.livePath = await cache.detach(this.manifest!);
+    this.livePath = await cache.detach(this.chunkListHash!);
   }
 
   /** Its size and times now, when they moved since last looked at (the kernel wrote to it). */
@@ -90,22 +90,23 @@ export class Backing {
   }
 
   /**
-   * Make it hold version `manifest` (size bytes): only the chunks that differ from the version
-   * it holds are written, so an append elsewhere costs its last chunks, not the file.
+   * Make it hold the version whose chunk list hashes to `chunkListHash` (size bytes): only the
+   * chunks that differ from the version it holds are written, so an append elsewhere costs its
+   * last chunks, not the file.
    */
-  become(cache: FileCache, backend: Backend, manifest: string, size: number): Promise<void> {
+  become(cache: FileCache, backend: Backend, chunkListHash: string, size: number): Promise<void> {
     return this.serially(async () => {
-      if (manifest === this.manifest) return;
+      if (chunkListHash === this.chunkListHash) return;
       await this.detach(cache);
       const before = new Map<number, string>();
-      if (this.manifest) for (const c of await offsets(backend, this.manifest)) before.set(c.offset, c.hash);
-      for (const c of await offsets(backend, manifest)) {
+      if (this.chunkListHash) for (const c of await offsets(backend, this.chunkListHash)) before.set(c.offset, c.hash);
+      for (const c of await offsets(backend, chunkListHash)) {
         if (before.get(c.offset) === c.hash) continue;
-        const data = await backend.readRange(manifest, c.offset, c.size, 0);
+        const data = await backend.readRange(chunkListHash, c.offset, c.size, 0);
         await this.file.write(data, 0, data.length, c.offset);
       }
       await this.file.truncate(size);
-      this.manifest = manifest;
+      this.chunkListHash = chunkListHash;
       await this.changes();
     });
   }
@@ -115,7 +116,7 @@ export class Backing {
     return this.serially(async () => {
       await this.detach(cache);
       await this.file.truncate(size);
-      this.manifest = null;
+      this.chunkListHash = null;
       await this.changes();
     });
   }
@@ -132,9 +133,9 @@ export class Backing {
   }
 }
 
-async function offsets(backend: Backend, manifest: string): Promise<Array<{ offset: number; size: number; hash: string }>> {
+async function offsets(backend: Backend, chunkListHash: string): Promise<Array<{ offset: number; size: number; hash: string }>> {
   let offset = 0;
-  return (await backend.chunkList(manifest)).map((c) => {
+  return (await backend.chunkList(chunkListHash)).map((c) => {
     const at = offset;
     offset += c.size;
     return { offset: at, size: c.size, hash: c.hash };
@@ -156,17 +157,17 @@ export class Passthrough {
   }
 
   /**
-   * Register the file cache's copy of manifest as a backing file (pinned in the cache until
+   * Register the file cache's copy of `chunkListHash` as a backing file (pinned in the cache until
    * closed or detached); null when the kernel will not.
    */
-  async backing(cache: FileCache, manifest: string): Promise<Backing | null> {
-    const path = cache.path(manifest);
-    cache.pin(manifest);
+  async backing(cache: FileCache, chunkListHash: string): Promise<Backing | null> {
+    const path = cache.path(chunkListHash);
+    cache.pin(chunkListHash);
     let file: FileHandle;
     try {
       file = await open(path, 'r+');
     } catch (err) {
-      cache.unpin(manifest);
+      cache.unpin(chunkListHash);
       this.log.warn({ err, path }, 'could not open a copy in the file cache');
       return null;
     }
@@ -174,7 +175,7 @@ export class Passthrough {
       const id = this.binding.oswalk_backing_open(file.fd);
       if (id > 0) {
         const s = await file.stat({ bigint: true });
-        return new Backing(id, file, manifest, { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
+        return new Backing(id, file, chunkListHash, { size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
       }
       if ([EPERM, ENODEV, EINVAL, ENOTTY, ELOOP].includes(-id)) {
         // ELOOP: the state dir is on a stacked filesystem (overlayfs), under which the kernel
@@ -187,7 +188,7 @@ export class Passthrough {
     } catch (err) {
       this.log.warn({ err, path }, 'could not register a backing file');
     }
-    cache.unpin(manifest);
+    cache.unpin(chunkListHash);
     await file.close();
     return null;
   }
@@ -210,6 +211,6 @@ export class Passthrough {
     await b.idle();
     await b.file.close();
     if (b.livePath) await rm(b.livePath, { force: true });
-    else if (b.manifest) cache.unpin(b.manifest);
+    else if (b.chunkListHash) cache.unpin(b.chunkListHash);
   }
 }

@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
  *  - on five edited versions of a /usr/share/doc tarball the dedup ratio is 5.6 at 16 KiB
  *    average, 4.2 at 64 KiB, 2.6 at 256 KiB, 1.7 at 1 MiB (fixed 256 KiB blocks: 1.0);
  *  - but every chunk is a file created, fsynced and renamed in the store, a file opened on
- *    every cold read, and 35 bytes of manifest in Redis. Through the FUSE mount, 1 MiB chunks
+ *    every cold read, and 35 bytes of chunk list in Redis. Through the FUSE mount, 1 MiB chunks
  *    write a new 1 GiB file at ~300 MiB/s and read it cold at ~630 MiB/s, 256 KiB chunks at
  *    155-180 and 385-415 MiB/s (same runs, 2026-11-30), because the store's file operations,
  *    not hashing, are the cost: per GiB 1 000 chunk files instead of 4 000.
@@ -28,7 +28,7 @@ import { createHash } from 'node:crypto';
  * 1 MiB; the dedup given up is that of small edits scattered over big files. restic chose the
  * same average (512 KiB..8 MiB). The minimum is half the average rather than FastCDC's usual
  * quarter: dedup is the same (2.60 vs 2.63 at 256 KiB) and the unhashed skip covers more
- * bytes. Stores hold chunks of earlier sizes alongside: a manifest lists its chunks, so sizes
+ * bytes. Stores hold chunks of earlier sizes alongside: a chunk list lists its chunks, so sizes
  * only decide how well new data dedups against old.
  */
 export interface ChunkerOptions {

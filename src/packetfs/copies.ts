@@ -41,22 +41,22 @@ export interface CopyTarget {
 }
 
 /** Rendezvous (highest-random-weight) score: every node ranks the candidates the same way. */
-function score(manifest: string, node: string): string {
-  return createHash('sha256').update(`${manifest}\0${node}`).digest('hex');
+function score(chunkListHash: string, node: string): string {
+  return createHash('sha256').update(`${chunkListHash}\0${node}`).digest('hex');
 }
 
 /**
- * The nodes to take new copies of a manifest of `bytes` bytes, best first: every candidate
+ * The nodes to take new copies of a chunk list of `bytes` bytes, best first: every candidate
  * that is not a holder and has room, ordered so that each next one is in a zone no holder (nor
  * an earlier pick) is in when there is such a node, then by rendezvous score. Callers take as
  * many as they need from the front and go on down the list when one fails.
  */
-export function rankTargets(manifest: string, bytes: number, candidates: readonly CopyTarget[], holders: readonly CopyTarget[]): string[] {
+export function rankTargets(chunkListHash: string, bytes: number, candidates: readonly CopyTarget[], holders: readonly CopyTarget[]): string[] {
   const held = new Set(holders.map((h) => h.name));
   const zones = new Set(holders.map((h) => h.zone).filter((z): z is string => z !== undefined));
   const pool = candidates
     .filter((c) => !held.has(c.name) && (c.freeBytes === undefined || c.freeBytes >= bytes))
-    .map((c) => ({ ...c, score: score(manifest, c.name) }))
+    .map((c) => ({ ...c, score: score(chunkListHash, c.name) }))
     .sort((a, b) => (a.score < b.score ? 1 : a.score > b.score ? -1 : 0));
   const out: string[] = [];
   while (pool.length) {

@@ -108,7 +108,7 @@ export class ChunkFetcher {
    * delivers within deadlineMs. The buffer may be shared with other readers: do not modify it.
    * `streaming` is for read-ahead (see ChunkStore.get).
    */
-  async getChunk(ref: ChunkRef, manifestHash?: string, { streaming = false } = {}): Promise<Buffer> {
+  async getChunk(ref: ChunkRef, chunkListHash?: string, { streaming = false } = {}): Promise<Buffer> {
     checkHash(ref.hash);
     const hot = this.mem.get(ref.hash);
     if (hot) {
@@ -129,7 +129,7 @@ export class ChunkFetcher {
       if (err instanceof CorruptChunkError) ownCorrupt = err.where === this.o.store.path(ref.hash, 'own');
       else if (!(err instanceof ChunkNotFoundError)) throw err;
     }
-    const data = await this.fetchShared(ref, manifestHash);
+    const data = await this.fetchShared(ref, chunkListHash);
     this.hold(ref.hash, data);
     if (ownCorrupt) {
       await this.keep(ref.hash, data, 'own');
@@ -165,7 +165,7 @@ export class ChunkFetcher {
    * of the file), with the next `readAhead` chunks prefetched in the background for a
    * sequential reader. `offsets` is chunkOffsets(chunks), computed once per open file.
    */
-  async readRange(file: { chunks: readonly ChunkRef[]; offsets: readonly number[]; manifestHash?: string }, position: number, length: number, readAhead = 2): Promise<Buffer> {
+  async readRange(file: { chunks: readonly ChunkRef[]; offsets: readonly number[]; chunkListHash?: string }, position: number, length: number, readAhead = 2): Promise<Buffer> {
     const { chunks, offsets } = file;
     const size = chunks.length ? offsets[chunks.length - 1] + chunks[chunks.length - 1].size : 0;
     const end = Math.min(size, position + length);
@@ -180,10 +180,10 @@ export class ChunkFetcher {
     const parts: Buffer[] = [];
     let i = lo;
     for (; i < chunks.length && offsets[i] < end; i++) {
-      const data = await this.getChunk(chunks[i], file.manifestHash);
+      const data = await this.getChunk(chunks[i], file.chunkListHash);
       parts.push(data.subarray(Math.max(0, position - offsets[i]), Math.min(data.length, end - offsets[i])));
     }
-    if (readAhead > 0 && i < chunks.length) void this.prefetch(chunks.slice(i, i + readAhead), file.manifestHash, readAhead);
+    if (readAhead > 0 && i < chunks.length) void this.prefetch(chunks.slice(i, i + readAhead), file.chunkListHash, readAhead);
     return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 
@@ -191,7 +191,7 @@ export class ChunkFetcher {
    * Make this node an owner of the chunk (replication): promote a cached copy, or fetch
    * it from a holder, into the store's own area.
    */
-  async pull(ref: ChunkRef, manifestHash?: string): Promise<'had' | 'promoted' | 'fetched'> {
+  async pull(ref: ChunkRef, chunkListHash?: string): Promise<'had' | 'promoted' | 'fetched'> {
     checkHash(ref.hash);
     await this.init();
     const where = await this.o.store.where(ref.hash);
@@ -200,7 +200,7 @@ export class ChunkFetcher {
       this.forget(ref.hash);
       return 'promoted';
     }
-    const data = await this.fetchShared(ref, manifestHash);
+    const data = await this.fetchShared(ref, chunkListHash);
     await this.o.store.put(ref.hash, data, { area: 'own', verified: true });
     this.forget(ref.hash);
     return 'fetched';
@@ -210,23 +210,23 @@ export class ChunkFetcher {
    * Read-ahead for sequential readers: fetch these chunks in the background, a few at a
    * time. Failures are only logged; the reader's own getChunk reports them.
    */
-  prefetch(chunks: readonly ChunkRef[], manifestHash?: string, concurrency = 4): Promise<void> {
+  prefetch(chunks: readonly ChunkRef[], chunkListHash?: string, concurrency = 4): Promise<void> {
     const queue = [...chunks];
     const worker = async (): Promise<void> => {
       for (let ref = queue.shift(); ref; ref = queue.shift()) {
-        await this.getChunk(ref, manifestHash, { streaming: true }).catch((err: Error) => this.log.debug({ hash: ref?.hash, err: err.message }, 'prefetch failed'));
+        await this.getChunk(ref, chunkListHash, { streaming: true }).catch((err: Error) => this.log.debug({ hash: ref?.hash, err: err.message }, 'prefetch failed'));
       }
     };
     return Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker)).then(() => undefined);
   }
 
-  private fetchShared(ref: ChunkRef, manifestHash?: string): Promise<Buffer> {
+  private fetchShared(ref: ChunkRef, chunkListHash?: string): Promise<Buffer> {
     const running = this.inflight.get(ref.hash);
     if (running) {
       this.s.sharedFetches++;
       return running;
     }
-    const p = this.peers.fetch(ref, manifestHash).finally(() => this.inflight.delete(ref.hash));
+    const p = this.peers.fetch(ref, chunkListHash).finally(() => this.inflight.delete(ref.hash));
     this.inflight.set(ref.hash, p);
     return p;
   }

@@ -14,8 +14,8 @@ export {
   type PutFileResult,
   type StoreStats,
 } from './store.js';
-export { encodeChunkList, decodeChunkList, manifestHash, chunkOffsets } from './manifest.js';
-export { addManifestLocation, removeManifestLocation, manifestLocations } from './locations.js';
+export { encodeChunkList, decodeChunkList, chunkListHash, chunkOffsets } from './chunk-list.js';
+export { addChunkListLocation, chunkListLocations } from './locations.js';
 export {
   ChunkNotFoundError,
   ChunkUnavailableError,
@@ -25,7 +25,7 @@ export {
   HASH_RE,
   checkHash,
 } from './errors.js';
-export { chunkRoutes, parseRange, type ChunkRoutesOptions } from './routes.js';
+export { chunkRoutes, type ChunkRoutesOptions } from './routes.js';
 export { ChunkFetcher, type ChunkFetcherOptions, type FetcherStats } from './fetcher.js';
 export { ChunkReadPool } from './read-pool.js';
 export { LiveChunker, type LiveFile } from './live-chunker.js';

@@ -3,34 +3,30 @@ import type { Keyspace } from '../state/keys.js';
 import { checkHash } from './errors.js';
 
 /**
- * Which nodes hold a manifest's chunks: one Redis set per manifest hash. A node is added
- * once every chunk of the manifest is durable in its store's `own` area (after putFile by
- * the translate daemon, or after replication pulled them) and removed when it drops them.
- * SADD/SREM are single atomic commands, so no script is needed.
+ * Which nodes hold a chunk list's chunks: one Redis set per chunk list hash. A node is added
+ * once every chunk of the chunk list is durable in its store's `own` area (after putFile by
+ * the translate daemon, or after replication pulled them). No node leaves the set: it goes
+ * whole with its chunk list (chunk list GC), and readers pass over holders that are down or
+ * gone. SADD is a single atomic command, so no script is needed.
  */
-export async function addManifestLocation(redis: Redis, ks: Keyspace, manifestHash: string, node: string): Promise<boolean> {
-  checkHash(manifestHash, 'manifest hash');
-  return (await redis.sadd(ks.manifestLocations(manifestHash), node)) === 1;
+export async function addChunkListLocation(redis: Redis, ks: Keyspace, chunkListHash: string, node: string): Promise<boolean> {
+  checkHash(chunkListHash, 'chunk list hash');
+  return (await redis.sadd(ks.chunkListLocations(chunkListHash), node)) === 1;
 }
 
-export async function removeManifestLocation(redis: Redis, ks: Keyspace, manifestHash: string, node: string): Promise<boolean> {
-  checkHash(manifestHash, 'manifest hash');
-  return (await redis.srem(ks.manifestLocations(manifestHash), node)) === 1;
+/** Holders of a chunk list, sorted by name. */
+export async function chunkListLocations(redis: Redis, ks: Keyspace, chunkListHash: string): Promise<string[]> {
+  checkHash(chunkListHash, 'chunk list hash');
+  return (await redis.smembers(ks.chunkListLocations(chunkListHash))).sort();
 }
 
-/** Holders of a manifest, sorted by name. */
-export async function manifestLocations(redis: Redis, ks: Keyspace, manifestHash: string): Promise<string[]> {
-  checkHash(manifestHash, 'manifest hash');
-  return (await redis.smembers(ks.manifestLocations(manifestHash))).sort();
-}
-
-/** How many nodes hold each manifest, in one round trip (the dashboard's file lists). */
-export async function countManifestLocations(redis: Redis, ks: Keyspace, manifestHashes: readonly string[]): Promise<number[]> {
-  if (!manifestHashes.length) return [];
+/** How many nodes hold each chunk list, in one round trip (the dashboard's file lists). */
+export async function countChunkListLocations(redis: Redis, ks: Keyspace, chunkListHashes: readonly string[]): Promise<number[]> {
+  if (!chunkListHashes.length) return [];
   const pipe = redis.pipeline();
-  for (const h of manifestHashes) {
-    checkHash(h, 'manifest hash');
-    pipe.scard(ks.manifestLocations(h));
+  for (const h of chunkListHashes) {
+    checkHash(h, 'chunk list hash');
+    pipe.scard(ks.chunkListLocations(h));
   }
   return ((await pipe.exec()) ?? []).map(([err, n]) => {
     if (err) throw err;

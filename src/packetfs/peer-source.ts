@@ -5,7 +5,7 @@ import type { Keyspace } from '../state/keys.js';
 import { listNodes } from '../state/nodes.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { ChunkUnavailableError } from './errors.js';
-import { manifestLocations } from './locations.js';
+import { chunkListLocations } from './locations.js';
 import { verifyHash, type ChunkRef } from './store.js';
 import type { peerRequestTls } from './peer-tls.js';
 
@@ -48,8 +48,8 @@ class PeerError extends Error {
  * Chunks from the nodes that hold them, for a node's fetcher (fetcher.ts, which keeps what it
  * gets in its store) and for the control plane's downloads (which keeps nothing).
  *
- * Holders come from the manifest's location set in Redis (then every other live node,
- * since dedup means unrelated manifests share chunks). They are tried in random order,
+ * Holders come from the chunk list's location set in Redis (then every other live node,
+ * since dedup means unrelated chunk lists share chunks). They are tried in random order,
  * hedged: a second request starts when the first is slow (hedgeMs) and at once when one
  * fails, so a dead or slow peer costs at most a hedge interval. Every answer is hashed; a
  * peer that sends wrong bytes is logged and sent to the back of the queue for a minute.
@@ -89,23 +89,23 @@ export class PeerChunkSource {
   }
 
   /**
-   * A manifest's holders, remembered for a second: a reader streaming a file asks for many
-   * chunks of one manifest, and one Redis round trip per chunk would add its latency to each.
+   * A chunk list's holders, remembered for a second: a reader streaming a file asks for many
+   * chunks of one chunk list, and one Redis round trip per chunk would add its latency to each.
    */
-  private async holdersOf(manifestHash: string): Promise<string[]> {
+  private async holdersOf(chunkListHash: string): Promise<string[]> {
     const now = Date.now();
-    const hit = this.holders.get(manifestHash);
+    const hit = this.holders.get(chunkListHash);
     if (hit && now - hit.at < NODES_TTL_MS) return hit.names;
     if (this.holders.size > 1000) this.holders.clear();
-    const names = await manifestLocations(this.o.redis, this.o.ks, manifestHash);
-    this.holders.set(manifestHash, { at: now, names });
+    const names = await chunkListLocations(this.o.redis, this.o.ks, chunkListHash);
+    this.holders.set(chunkListHash, { at: now, names });
     return names;
   }
 
   /** Holders first, then every other live peer; each group shuffled; peers that lied recently last. */
-  private async candidates(manifestHash?: string): Promise<[string, string][]> {
+  private async candidates(chunkListHash?: string): Promise<[string, string][]> {
     const urls = await this.peerUrls();
-    const holders = manifestHash ? (await this.holdersOf(manifestHash)).filter((n) => urls.has(n)) : [];
+    const holders = chunkListHash ? (await this.holdersOf(chunkListHash)).filter((n) => urls.has(n)) : [];
     const others = [...urls.keys()].filter((n) => !holders.includes(n));
     const now = Date.now();
     const shuffle = (a: string[]) => a.map((n) => [Math.random(), n] as const).sort((x, y) => x[0] - y[0]).map(([, n]) => n);
@@ -119,8 +119,8 @@ export class PeerChunkSource {
    * A chunk's bytes from the nodes that hold it, verified; ChunkUnavailableError (EIO) when
    * none delivers within deadlineMs.
    */
-  async fetch(ref: ChunkRef, manifestHash?: string): Promise<Buffer> {
-    const peers = await this.candidates(manifestHash);
+  async fetch(ref: ChunkRef, chunkListHash?: string): Promise<Buffer> {
+    const peers = await this.candidates(chunkListHash);
     if (peers.length === 0) {
       this.s.failures++;
       throw new ChunkUnavailableError(ref.hash, 'no other live node to ask');
@@ -175,7 +175,7 @@ export class PeerChunkSource {
       });
     } catch (err) {
       this.s.failures++;
-      this.log.error({ hash: ref.hash, manifestHash, err: (err as Error).message }, 'chunk unavailable');
+      this.log.error({ hash: ref.hash, chunkListHash, err: (err as Error).message }, 'chunk unavailable');
       throw err;
     } finally {
       clearTimeout(hedge);

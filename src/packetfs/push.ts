@@ -3,8 +3,8 @@ import type { NodeRecord } from '../api/nodes.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { copiesIn, rankTargets, type CopyTarget } from './copies.js';
 import type { PeerSideOptions } from './fetcher.js';
-import { manifestLocations } from './locations.js';
-import { encodeChunkList } from './manifest.js';
+import { chunkListLocations } from './locations.js';
+import { encodeChunkList } from './chunk-list.js';
 import { PeerClient } from './peer-http.js';
 import type { ChunkRef } from './store.js';
 
@@ -32,8 +32,8 @@ export function holderTargets(names: readonly string[], byName: ReadonlyMap<stri
 /** Fewer nodes took a file's copies than it wants, though enough nodes are up: the close fails with EIO. */
 export class CopiesError extends Error {
   readonly code = 'EIO';
-  constructor(readonly manifest: string, readonly held: number, readonly wanted: number, detail: string) {
-    super(`manifest ${manifest}: ${held} of ${wanted} copies made (${detail})`);
+  constructor(readonly chunkListHash: string, readonly held: number, readonly wanted: number, detail: string) {
+    super(`chunk list ${chunkListHash}: ${held} of ${wanted} copies made (${detail})`);
     this.name = 'CopiesError';
   }
 }
@@ -52,8 +52,8 @@ const FAILED_PEER_MS = 10_000;
 
 /**
  * Makes the copies of a file its node just stored (HDFS's write pipeline, in one hop): the
- * writer sends the chunks a chosen peer lacks, and the peer adds itself to the manifest's
- * holders once every chunk is durable in its store (POST /v1/holds/:manifest, see routes.ts).
+ * writer sends the chunks a chosen peer lacks, and the peer adds itself to the chunk list's
+ * holders once every chunk is durable in its store (POST /v1/holds/:chunkListHash, see routes.ts).
  * A close waits for this, so a file whose close succeeded is on `wanted` nodes.
  */
 export class CopyPusher {
@@ -110,23 +110,23 @@ export class CopyPusher {
   }
 
   /**
-   * Make sure `wanted` live nodes (fewer when fewer are up) hold the manifest, this one among
+   * Make sure `wanted` live nodes (fewer when fewer are up) hold the chunk list, this one among
    * them (its chunks are in this node's store). Peers whose agent URL is in `prefer` (those
    * the chunks were streamed to) are asked first. Returns the holders; throws CopiesError when
    * every candidate failed before `atLeast` copies (default: all wanted) were made, and leaves
    * what is short beyond that to the replication pass.
    */
-  async ensure(manifest: string, chunks: readonly ChunkRef[], wanted: number | 'all', prefer: readonly string[] = [], atLeast?: number): Promise<string[]> {
+  async ensure(chunkListHash: string, chunks: readonly ChunkRef[], wanted: number | 'all', prefer: readonly string[] = [], atLeast?: number): Promise<string[]> {
     const live = await this.liveNodes();
     const peers = live.filter((n) => n.name !== this.o.self);
     const want = copiesIn(wanted, peers.length + 1);
     if (want <= 1 || chunks.length === 0) return [this.o.self];
     const byName = new Map(live.map((n) => [n.name, n]));
-    const holders = (await manifestLocations(this.o.redis, this.o.ks, manifest)).filter((h) => h === this.o.self || byName.has(h));
+    const holders = (await chunkListLocations(this.o.redis, this.o.ks, chunkListHash)).filter((h) => h === this.o.self || byName.has(h));
     if (!holders.includes(this.o.self)) holders.push(this.o.self);
     if (holders.length >= want) return holders;
     const bytes = chunks.reduce((s, c) => s + c.size, 0);
-    const ranked = rankTargets(manifest, bytes, peers.map(copyTarget), holderTargets(holders, byName));
+    const ranked = rankTargets(chunkListHash, bytes, peers.map(copyTarget), holderTargets(holders, byName));
     const preferred = ranked.filter((t) => prefer.includes(byName.get(t)!.agentUrl));
     const rest = ranked.filter((t) => !preferred.includes(t));
     const targets = [...preferred, ...rest.filter((t) => !this.failedLately(t)), ...rest.filter((t) => this.failedLately(t))];
@@ -136,28 +136,28 @@ export class CopyPusher {
         const t = targets.shift();
         if (!t) return;
         try {
-          await this.pushTo(byName.get(t)!, manifest, chunks);
+          await this.pushTo(byName.get(t)!, chunkListHash, chunks);
           holders.push(t);
         } catch (err) {
           errors.push(`${t}: ${(err as Error).message}`);
           this.failedUntil.set(t, Date.now() + FAILED_PEER_MS);
-          this.log.warn({ peer: t, manifest, err: (err as Error).message }, 'a peer did not take a copy; trying another');
+          this.log.warn({ peer: t, chunkListHash, err: (err as Error).message }, 'a peer did not take a copy; trying another');
         }
       }
     };
     await Promise.all(Array.from({ length: want - holders.length }, worker));
     const needed = Math.min(want, atLeast ?? want);
-    if (holders.length < needed) throw new CopiesError(manifest, holders.length, needed, errors.join('; ') || 'no other node to take it');
-    if (holders.length < want) this.log.warn({ manifest, holders, wanted: want, errors }, 'fewer copies than wanted; the replication pass makes the rest');
+    if (holders.length < needed) throw new CopiesError(chunkListHash, holders.length, needed, errors.join('; ') || 'no other node to take it');
+    if (holders.length < want) this.log.warn({ chunkListHash, holders, wanted: want, errors }, 'fewer copies than wanted; the replication pass makes the rest');
     return holders;
   }
 
-  /** Send one peer what it lacks of the manifest; resolves once it holds the whole manifest. */
-  async pushTo(peer: NodeRecord, manifest: string, chunks: readonly ChunkRef[]): Promise<void> {
+  /** Send one peer what it lacks of the chunk list; resolves once it holds the whole chunk list. */
+  async pushTo(peer: NodeRecord, chunkListHash: string, chunks: readonly ChunkRef[]): Promise<void> {
     const base = peer.agentUrl.replace(/\/+$/, '');
     const list = encodeChunkList(chunks);
     const ask = async (): Promise<string[]> => {
-      const res = await this.peers.request('POST', `${base}/v1/holds/${manifest}`, list);
+      const res = await this.peers.request('POST', `${base}/v1/holds/${chunkListHash}`, list);
       if (res.status !== 200) throw new Error(`hold: HTTP ${res.status} ${res.body.toString().slice(0, 200)}`);
       const body = JSON.parse(res.body.toString()) as { held: boolean; missing: string[] };
       return body.held ? [] : body.missing;

@@ -6,7 +6,7 @@ import type { CurrentFile } from '../state/fs-walk.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { copiesIn, rankTargets, wantedCopies } from './copies.js';
 import type { ChunkFetcher } from './fetcher.js';
-import { addManifestLocation, manifestLocations } from './locations.js';
+import { addChunkListLocation, chunkListLocations } from './locations.js';
 import type { StoragePolicy } from './policy.js';
 import { copyTarget, holderTargets, holdsCopies } from './push.js';
 import type { ChunkRef } from './store.js';
@@ -19,11 +19,11 @@ export interface ReplicateOptions {
   policy: StoragePolicy;
   /** Every current file of the unified tree (fs-walk's currentFilesUnder('/')). */
   files(): AsyncIterable<CurrentFile>;
-  /** A manifest's chunk list, or undefined when it is gone (fsmeta's getManifest + decodeChunkList). */
-  loadManifest(manifestHash: string): Promise<readonly ChunkRef[] | undefined>;
+  /** The chunks of a chunk list, or undefined when it is gone (fsmeta's getChunkList + decodeChunkList). */
+  loadChunkList(chunkListHash: string): Promise<readonly ChunkRef[] | undefined>;
   /** Paces the bytes pulled (shared across passes, so the rate holds over time). */
   pace: Pace;
-  /** Chunks fetched at once while pulling one manifest. Default 4. */
+  /** Chunks fetched at once while pulling one chunk list. Default 4. */
   concurrency?: number;
   now?: number;
   log?: Logger;
@@ -31,7 +31,7 @@ export interface ReplicateOptions {
 
 /** What a pass found, and what this node did about it. */
 export interface ReplicateResult extends StorageCounts {
-  /** Manifests this node pulled and now holds. */
+  /** Chunk lists this node pulled and now holds. */
   pulled: number;
   pulledBytes: number;
   failed: number;
@@ -41,8 +41,9 @@ export async function storageHealth(redis: Redis, ks: Keyspace): Promise<Storage
   const h = await redis.hgetall(ks.storageHealth);
   if (!h.at) return undefined;
   const n = (k: string) => Number(h[k] ?? 0);
+  // The count of chunk lists is stored under its first name, `manifests`, as clusters hold it.
   return {
-    at: n('at'), by: h.by ?? '', manifests: n('manifests'), bytes: n('bytes'),
+    at: n('at'), by: h.by ?? '', chunkLists: n('manifests'), bytes: n('bytes'),
     underFiles: n('underFiles'), underBytes: n('underBytes'), lostFiles: n('lostFiles'), lostBytes: n('lostBytes'),
     removing: h.removing ? (JSON.parse(h.removing) as StorageHealth['removing']) : {},
   };
@@ -68,7 +69,7 @@ export class Pace {
 }
 
 interface Need {
-  manifest: string;
+  chunkListHash: string;
   bytes: number;
   want: number;
   /** Holders that count: live ones, and down ones still within the grace period. */
@@ -98,7 +99,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
   const nodes = await listNodes(opts.redis, opts.ks);
   const removing = nodes.filter((n) => n.removing).map((n) => n.name);
   const res: ReplicateResult = {
-    manifests: 0, bytes: 0, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, pulled: 0, pulledBytes: 0, failed: 0,
+    chunkLists: 0, bytes: 0, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, pulled: 0, pulledBytes: 0, failed: 0,
     removing: Object.fromEntries(removing.map((n) => [n, { files: 0, bytes: 0 }])),
   };
   const live = nodes.filter(holdsCopies);
@@ -106,19 +107,19 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
   const counts = new Set(nodes.filter((n) => !n.removing && (holdsCopies(n) || now - n.lastHeartbeat < opts.policy.rereplicateAfterMs)).map((n) => n.name));
   const byName = new Map(nodes.map((n) => [n.name, n]));
 
-  // One entry per content: identical files share a manifest, and the most copies any of them wants wins.
+  // One entry per content: identical files share a chunk list, and the most copies any of them wants wins.
   const wanted = new Map<string, { want: number; bytes: number }>();
   for await (const f of opts.files()) {
     const want = copiesIn(wantedCopies(opts.policy, f.path), Math.max(1, live.length));
-    const w = wanted.get(f.manifest);
-    if (!w || w.want < want) wanted.set(f.manifest, { want, bytes: f.size });
+    const w = wanted.get(f.chunkListHash);
+    if (!w || w.want < want) wanted.set(f.chunkListHash, { want, bytes: f.size });
   }
   const needs: Need[] = [];
-  for (const [manifest, { want, bytes }] of wanted) {
+  for (const [chunkListHash, { want, bytes }] of wanted) {
     if (bytes === 0) continue;
-    res.manifests++;
+    res.chunkLists++;
     res.bytes += bytes;
-    const holders = await manifestLocations(opts.redis, opts.ks, manifest);
+    const holders = await chunkListLocations(opts.redis, opts.ks, chunkListHash);
     const liveHolders = holders.filter((h) => liveNames.has(h)).length;
     if (liveHolders < want) {
       res.underFiles++;
@@ -130,7 +131,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
     }
     const counted = holders.filter((h) => counts.has(h));
     if (counted.length < want) {
-      needs.push({ manifest, bytes, want, counted, live: liveHolders });
+      needs.push({ chunkListHash, bytes, want, counted, live: liveHolders });
       for (const r of removing) {
         if (!holders.includes(r)) continue;
         res.removing[r].files++;
@@ -139,7 +140,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
     }
   }
   await opts.redis.hset(opts.ks.storageHealth, {
-    at: now, by: opts.self, manifests: res.manifests, bytes: res.bytes,
+    at: now, by: opts.self, manifests: res.chunkLists, bytes: res.bytes,
     underFiles: res.underFiles, underBytes: res.underBytes, lostFiles: res.lostFiles, lostBytes: res.lostBytes,
     removing: JSON.stringify(res.removing),
   });
@@ -148,27 +149,27 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
   needs.sort((a, b) => a.live - b.live || b.bytes - a.bytes);
   for (const need of needs) {
     if (need.counted.includes(opts.self)) continue;
-    const targets = rankTargets(need.manifest, need.bytes, live.map(copyTarget), holderTargets(need.counted, byName));
+    const targets = rankTargets(need.chunkListHash, need.bytes, live.map(copyTarget), holderTargets(need.counted, byName));
     if (!targets.slice(0, need.want - need.counted.length).includes(opts.self)) continue;
     try {
-      const chunks = await opts.loadManifest(need.manifest);
+      const chunks = await opts.loadChunkList(need.chunkListHash);
       if (!chunks) continue;
       const queue = [...chunks];
       let bytes = 0;
       const worker = async (): Promise<void> => {
         for (let c = queue.shift(); c; c = queue.shift()) {
           await opts.pace.take(c.size);
-          if ((await opts.fetcher.pull(c, need.manifest)) !== 'had') bytes += c.size;
+          if ((await opts.fetcher.pull(c, need.chunkListHash)) !== 'had') bytes += c.size;
         }
       };
       await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
-      await addManifestLocation(opts.redis, opts.ks, need.manifest, opts.self);
+      await addChunkListLocation(opts.redis, opts.ks, need.chunkListHash, opts.self);
       res.pulled++;
       res.pulledBytes += bytes;
-      log.info({ manifest: need.manifest, chunks: chunks.length, bytes, liveCopiesBefore: need.live, wanted: need.want }, 'made a copy of a file that was short of copies');
+      log.info({ chunkListHash: need.chunkListHash, chunks: chunks.length, bytes, liveCopiesBefore: need.live, wanted: need.want }, 'made a copy of a file that was short of copies');
     } catch (err) {
       res.failed++;
-      log.warn({ manifest: need.manifest, err: (err as Error).message }, 'could not copy a file that is short of copies; the next pass tries again');
+      log.warn({ chunkListHash: need.chunkListHash, err: (err as Error).message }, 'could not copy a file that is short of copies; the next pass tries again');
     }
   }
   return res;

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { verifyHash, type ChunkStore } from './store.js';
 import { ChunkNotFoundError, CorruptChunkError, HASH_RE } from './errors.js';
-import { decodeChunkList } from './manifest.js';
+import { decodeChunkList } from './chunk-list.js';
 
 export interface ChunkRoutesOptions {
   store: ChunkStore;
@@ -13,8 +13,8 @@ export interface ChunkRoutesOptions {
    * certificate (signed by the cluster CA, for clients), and needs no token.
    */
   byCertificate?: boolean;
-  /** Record this node as a holder of the manifest (addManifestLocation); every chunk of it is durable here. */
-  hold(manifest: string): Promise<void>;
+  /** Record this node as a holder of the chunk list (addChunkListLocation); every chunk of it is durable here. */
+  hold(chunkListHash: string): Promise<void>;
 }
 
 /**
@@ -32,7 +32,7 @@ function digest(s: string): Buffer {
  * when it cannot be satisfied (416), or 'whole' for a Range this server does not do (another
  * unit, several ranges), which RFC 9110 lets it answer with the whole chunk.
  */
-export function parseRange(header: string, size: number): [number, number] | 'bad' | 'whole' {
+function parseRange(header: string, size: number): [number, number] | 'bad' | 'whole' {
   const h = header.trim();
   if (!h.startsWith('bytes=') || h.includes(',')) return 'whole';
   const m = /^bytes=(\d*)-(\d*)$/.exec(h);
@@ -62,9 +62,9 @@ export function parseRange(header: string, size: number): [number, number] | 'ba
  * holder. Range requests get 206 with the verified slice.
  *
  * Copies (push.ts): PUT /v1/chunks/:hash stores a chunk a writer sends, checked against its
- * name, durably in the own area. POST /v1/holds/:manifest with the manifest's encoded chunk
+ * name, durably in the own area. POST /v1/holds/:chunkListHash with the encoded chunk
  * list (checked against its hash) answers which chunks this node lacks, or, when it lacks none,
- * records the node as a holder of the manifest and answers held.
+ * records the node as a holder of the chunk list and answers held.
  */
 export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, opts) => {
   if (!opts.token) throw new Error('chunkRoutes: a token is required');
@@ -102,11 +102,11 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
     return reply.code(wrote ? 201 : 200).send({ stored: hash });
   });
 
-  app.post<{ Params: { manifest: string }; Body: Buffer }>('/v1/holds/:manifest', { config, bodyLimit: COPY_BODY_BYTES }, async (req, reply) => {
-    const { manifest } = req.params;
-    if (!checkHash(manifest, reply)) return reply;
+  app.post<{ Params: { chunkListHash: string }; Body: Buffer }>('/v1/holds/:chunkListHash', { config, bodyLimit: COPY_BODY_BYTES }, async (req, reply) => {
+    const { chunkListHash } = req.params;
+    if (!checkHash(chunkListHash, reply)) return reply;
     if (!Buffer.isBuffer(req.body)) return reply.code(415).send({ error: 'a chunk list is sent as application/octet-stream' });
-    if (createHash('sha256').update(req.body).digest('hex') !== manifest) return reply.code(400).send({ error: `the chunk list sent does not hash to ${manifest}` });
+    if (createHash('sha256').update(req.body).digest('hex') !== chunkListHash) return reply.code(400).send({ error: `the chunk list sent does not hash to ${chunkListHash}` });
     const missing: string[] = [];
     const hashes = new Set(decodeChunkList(req.body).map((c) => c.hash));
     for (const hash of hashes) {
@@ -117,7 +117,7 @@ export const chunkRoutes: FastifyPluginAsync<ChunkRoutesOptions> = async (app, o
     }
     if (missing.length) return { held: false, missing };
     await opts.store.syncDirs(hashes);
-    await opts.hold(manifest);
+    await opts.hold(chunkListHash);
     return { held: true, missing };
   });
 

@@ -19,7 +19,7 @@ export interface ChunkRef {
 /**
  * Where a chunk lives in the store. `own`: chunks this node is a holder of (written by
  * putFile, or pulled by replication); never evicted, only collected by gc when no live
- * manifest needs them. `cache`: copies fetched from peers for reading, evicted LRU by the
+ * chunk list needs them. `cache`: copies fetched from peers for reading, evicted LRU by the
  * fetcher. Two directories rather than a flag, so the split survives restarts and eviction
  * can never touch an owned chunk.
  */
@@ -43,7 +43,7 @@ export interface StoreStats {
 }
 
 export interface GcOptions {
-  /** Every chunk hash some live manifest references (the fsmeta side streams them). */
+  /** Every chunk hash some live chunk list references (the fsmeta side streams them). */
   live: AsyncIterable<string> | Iterable<string>;
   /** Chunks written or re-used less than this long ago are never collected. Default 1 hour. */
   graceMs?: number;
@@ -208,7 +208,7 @@ export class ChunkStore extends EventEmitter {
 
   /**
    * The chunk's bytes, checked against its hash. `size`, when the caller knows it from a
-   * manifest, saves the fstat: open, one read, close. `streaming`: the bytes are on their way
+   * chunk list, saves the fstat: open, one read, close. `streaming`: the bytes are on their way
    * to a sequential reader whose own page cache (the mount's) will keep them, so the reader
    * threads read the chunk file around the page cache: a file read once does not take twice
    * its size in page cache, and the read costs less CPU (BENCHMARKS.md). A chunk whose pages
@@ -264,7 +264,7 @@ export class ChunkStore extends EventEmitter {
   /**
    * Store a chunk (its bytes are checked against `hash` first). Returns true when this call
    * wrote it, false when it was already there (then its mtime is refreshed, which is what
-   * keeps gc away from a chunk a new manifest is about to reference).
+   * keeps gc away from a chunk a new chunk list is about to reference).
    */
   async put(hash: string, data: Uint8Array, opts: { area?: ChunkArea; verified?: boolean; syncDirLater?: boolean } = {}): Promise<boolean> {
     checkHash(hash);
@@ -524,14 +524,14 @@ export class ChunkStore extends EventEmitter {
   }
 
   /**
-   * Delete the chunks no live manifest references.
+   * Delete the chunks no live chunk list references.
    *
    * Safe against concurrent writers by an mtime grace period rather than a Redis
    * "pending commit" marker: it needs no Redis round trip per chunk on the write path and
    * works the same for every process sharing the directory. Every put — including one that
    * finds the chunk already there — sets the chunk's mtime to now, and a writer commits
-   * the manifest that references its chunks within the grace period (putFile of even a
-   * 100 GB file takes minutes; the grace is an hour). A manifest committed after the live
+   * the chunk list that references its chunks within the grace period (putFile of even a
+   * 100 GB file takes minutes; the grace is an hour). A chunk list committed after the live
    * set was read therefore only references chunks whose mtime is younger than the grace
    * period, and those are kept. The check-then-delete race (a put refreshing the mtime just
    * after gc looked at it) is closed by moving the file out of place first and looking at

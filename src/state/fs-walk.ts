@@ -6,7 +6,7 @@ import { FsError, GET_MANY_MAX, getCurrentMany, listDir, listVersions, normalize
 /** A current file of the unified tree, as replication sees it. */
 export interface CurrentFile {
   path: string;
-  manifest: string;
+  chunkListHash: string;
   size: number;
 }
 
@@ -32,26 +32,26 @@ export async function* currentFilesUnder(redis: Redis, ks: Keyspace, dir: string
     const files = entries.filter((e) => e.type === 'file').map((e) => `${base}/${e.name}`);
     for (let i = 0; i < files.length; i += GET_MANY_MAX) {
       for (const v of await getCurrentMany(redis, ks, files.slice(i, i + GET_MANY_MAX))) {
-        if (v?.manifest) yield { path: v.path, manifest: v.manifest, size: v.size };
+        if (v?.chunkListHash) yield { path: v.path, chunkListHash: v.chunkListHash, size: v.size };
       }
     }
   }
 }
 
 /**
- * Every manifest any kept version references, current or not (garbage collection: a chunk is
+ * Every chunk list any kept version references, current or not (garbage collection: a chunk is
  * live while some version could still be restored). SCANs the version keys, so it reads the
  * whole namespace: it is meant for an occasional background pass, not a hot path.
  */
-export async function* allReferencedManifests(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
+export async function* allReferencedChunkLists(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
   for await (const { versions } of allKeptVersions(redis, ks)) {
-    for (const v of versions) if (v.manifest) yield v.manifest;
+    for (const v of versions) if (v.chunkListHash) yield v.chunkListHash;
   }
 }
 
 /**
  * Every kept version, a path (or a hard-linked file's inode, `#<n>`) at a time: SCANs the
- * version keys, as allReferencedManifests does.
+ * version keys, as allReferencedChunkLists does.
  */
 export async function* allKeptVersions(redis: Redis, ks: Keyspace): AsyncGenerator<{ path: string; versions: VersionInfo[] }> {
   const prefix = ks.fsVersions('');
@@ -61,9 +61,9 @@ export async function* allKeptVersions(redis: Redis, ks: Keyspace): AsyncGenerat
   }
 }
 
-/** Every manifest hash in fs:m, referenced or not (manifest garbage collection); may repeat one. */
-export async function* allStoredManifests(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
-  const prefix = ks.fsManifest('');
+/** Every chunk list hash in fs:m, referenced or not (chunk list garbage collection); may repeat one. */
+export async function* allStoredChunkLists(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
+  const prefix = ks.fsChunkList('');
   for await (const key of keysWithPrefix(redis, prefix)) yield key.slice(prefix.length);
 }
 

@@ -9,7 +9,7 @@ import { awaitReplica, connectionGeneration } from './replication.js';
 
 /**
  * The namespace of the unified filesystem, JuiceFS-style: metadata in Redis, data as PacketFS
- * manifests. A path ('/a/b') has versions; each version says which node it came from, its mtime,
+ * chunk lists. A path ('/a/b') has versions; each version says which node it came from, its mtime,
  * size, mode, owner and (for files) the hash of its chunk list. What everyone sees at a path is
  * decided by the fs Lua scripts (one an operation, over src/state/lua/include/fs.lua) on every
  * change, in one atomic step (restated for the tests by test/fsmeta/pick-current.ts): the
@@ -106,8 +106,8 @@ function checkVersion(rec: NewVersion): void {
   for (const f of ['size', 'mode', 'uid', 'gid'] as const) {
     if (!Number.isSafeInteger(rec[f]) || rec[f] < 0) bad(f, `must be a non-negative integer, got ${rec[f]}`);
   }
-  if (rec.type === 'file' ? !/^[0-9a-f]{64}$/.test(rec.manifest ?? '') : rec.manifest) {
-    bad('manifest', rec.type === 'file' ? 'must be a 64-hex manifest hash' : 'is only for files');
+  if (rec.type === 'file' ? !/^[0-9a-f]{64}$/.test(rec.chunkListHash ?? '') : rec.chunkListHash) {
+    bad('chunkListHash', rec.type === 'file' ? 'must be a 64-hex chunk list hash' : 'is only for files');
   }
   if (rec.type === 'symlink' ? !rec.target || rec.target.includes('\0') || Buffer.byteLength(rec.target) > FS_LIMITS.pathBytes : rec.target) {
     bad('target', rec.type === 'symlink' ? `must be 1..${FS_LIMITS.pathBytes} bytes without NUL` : 'is only for symlinks');
@@ -133,7 +133,7 @@ function encodeVersion(rec: NewVersion, committedAt: number): string {
   return [
     // A special file's size is 0: the size field holds its device number instead.
     TYPE_LETTER[rec.type], rec.node, rec.atimeNs === undefined || rec.atimeNs === rec.mtimeNs ? rec.mtimeNs : `${rec.mtimeNs}/${rec.atimeNs}`, rec.type === 'special' ? rec.rdev ?? 0 : rec.size, rec.mode, rec.uid, rec.gid,
-    SOURCE_LETTER[rec.source], committedAt, rec.manifest ?? '', rec.xattrs ? encodeXattrs(rec.xattrs).toString('hex') : '', rec.target ?? '',
+    SOURCE_LETTER[rec.source], committedAt, rec.chunkListHash ?? '', rec.xattrs ? encodeXattrs(rec.xattrs).toString('hex') : '', rec.target ?? '',
   ].join('|');
 }
 
@@ -150,7 +150,7 @@ export function decodeVersion(path: string, id: string, raw: string): VersionRec
     rec.rdev = rec.size;
     rec.size = 0;
   }
-  if (f[9]) rec.manifest = f[9];
+  if (f[9]) rec.chunkListHash = f[9];
   if (f[10]) rec.xattrs = decodeXattrs(Buffer.from(f[10], 'hex'));
   if (rec.type === 'hardlink') rec.inode = target;
   else if (target) rec.target = target;
@@ -199,7 +199,7 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: keyof typeof FS_SCRIPTS, 
  * Store a version and recompute what the path shows, in one step (at a name of a hard-linked
  * file, a version of the file, at its inode: `inode` and `links` say which, as get would); publishes the path on
  * ks.fsEvents when what it shows changed. Committing the same content again from the same node
- * (same type, mtime, size, mode, owner, manifest, target as its latest version in either
+ * (same type, mtime, size, mode, owner, chunk list, target as its latest version in either
  * stream) is a no-op that returns the existing id, and publishes nothing (`published` false).
  * A change of attributes alone made through a mount to another node's current version (same
  * type, content and mtime) is stored as a version of that node's copy, so that it wins. A file committed at /a/b/c makes /a and /a/b directories if they are
@@ -208,9 +208,9 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: keyof typeof FS_SCRIPTS, 
  * tombstone, or a newer non-directory) takes everything below it that is older along (each gets
  * a tombstone, so it stays hidden if the directory returns); anything newer below it keeps the
  * directory. `current` says whether this version is what the path shows after all that.
- * `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL). A file's manifest must be in
- * fs:m (putManifest): ESTALE says it is not, because manifest garbage collection
- * (manifest-gc.ts) deleted it after the caller put it or last saw it named; put it again (the
+ * `exclusive` fails with EEXIST if the path exists (mkdir, O_EXCL). A file's chunk list must be in
+ * fs:m (putChunkList): ESTALE says it is not, because chunk list garbage collection
+ * (chunk-list-gc.ts) deleted it after the caller put it or last saw it named; put it again (the
  * caller holds the chunks) and retry.
  */
 /**
@@ -244,7 +244,7 @@ export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion,
     } catch (err) {
       if (!(opts.exclusive && err instanceof FsError && err.code === 'EEXIST')) throw err;
       const cur = await getCurrent(redis, ks, path);
-      if (!cur || cur.node !== rec.node || cur.mtimeNs !== rec.mtimeNs || (cur.manifest ?? '') !== (rec.manifest ?? '') || cur.type !== rec.type) throw err;
+      if (!cur || cur.node !== rec.node || cur.mtimeNs !== rec.mtimeNs || (cur.chunkListHash ?? '') !== (rec.chunkListHash ?? '') || cur.type !== rec.type) throw err;
       reply = await commit(false);
     }
   }
@@ -336,7 +336,7 @@ const INODE_PATH = /^#[1-9][0-9]*$/;
  * Every kept version of the path, newest mtime first; empty when the path never existed. Those
  * of a name of a hard-linked file are the file's, unless `stored`: then those stored at the
  * path, its `hardlink` versions among them. `path` may also be an inode's pseudo-path `#<n>`
- * (manifest GC reads every version key as stored).
+ * (chunk list GC reads every version key as stored).
  */
 export async function listVersions(redis: Redis, ks: Keyspace, path: string, opts: { stored?: boolean } = {}): Promise<VersionInfo[]> {
   const p = INODE_PATH.test(path) ? path : normalizePath(path);
@@ -353,7 +353,7 @@ export async function listVersions(redis: Redis, ks: Keyspace, path: string, opt
 }
 
 /**
- * Make an old version current again: a new version on `node` that reuses the old one's manifest
+ * Make an old version current again: a new version on `node` that reuses the old one's chunk list
  * (no data is copied), with mtime = now, or just past the current winner's if that is ahead of
  * our clock, so it wins. ENOENT for an unknown id, EINVAL for a tombstone.
  */
@@ -368,7 +368,7 @@ export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, i
 /**
  * rename(2) in one step: the entry (a directory with its whole subtree, up to
  * FS_LIMITS.renameEntries entries, else EXDEV) appears at `to` as new versions from `node`
- * reusing the same manifests, and tombstones hide it at `from`. The tombstones carry mtimeNs,
+ * reusing the same chunk lists, and tombstones hide it at `from`. The tombstones carry mtimeNs,
  * or just past the newest mtime now at either end if that is later (returned as `mtimeNs`).
  * Each moved entry keeps its own mtime, as rename(2) does, where that still beats every other
  * node's version at its new path; where it would not, it takes that stamp, so the move wins.
@@ -431,14 +431,14 @@ export async function removePath(redis: Redis, ks: Keyspace, path: string, node:
  * Store a file's encoded chunk list under its hash (sha256 of the bytes, checked here). Written
  * once: identical files share it. Returns true when this call wrote it.
  */
-export async function putManifest(redis: Redis, ks: Keyspace, hash: string, encoded: Buffer): Promise<boolean> {
+export async function putChunkList(redis: Redis, ks: Keyspace, hash: string, encoded: Buffer): Promise<boolean> {
   const actual = createHash('sha256').update(encoded).digest('hex');
-  if (actual !== hash) throw new FsError('EINVAL', `manifest ${hash}`, `content hashes to ${actual}`);
-  return (await redis.set(ks.fsManifest(hash), encoded, 'NX')) === 'OK';
+  if (actual !== hash) throw new FsError('EINVAL', `chunkListHash ${hash}`, `content hashes to ${actual}`);
+  return (await redis.set(ks.fsChunkList(hash), encoded, 'NX')) === 'OK';
 }
 
-export async function getManifest(redis: Redis, ks: Keyspace, hash: string): Promise<Buffer | undefined> {
-  return (await redis.getBuffer(ks.fsManifest(hash))) ?? undefined;
+export async function getChunkList(redis: Redis, ks: Keyspace, hash: string): Promise<Buffer | undefined> {
+  return (await redis.getBuffer(ks.fsChunkList(hash))) ?? undefined;
 }
 
 /**

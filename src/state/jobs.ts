@@ -549,23 +549,6 @@ export async function pendingIds(redis: Redis, ks: Keyspace, offset: number, cou
   return redis.zrange(ks.jobsPending, String(offset), String(offset + count - 1));
 }
 
-/** Nodes and the head of the queue: what one scheduling pass looks at. */
-export async function schedulerSnapshot(redis: Redis, ks: Keyspace, maxJobs = 1000, known?: Map<string, PendingJob>): Promise<SchedulerSnapshot> {
-  const view = await schedulerView(redis, ks, maxJobs);
-  const { pending, groups } = await pendingJobs(redis, ks, view.ids, known);
-  return { nodes: view.nodes, pending, groups };
-}
-
-/** Entries of the append-only results audit stream (tests and `oswalk` diagnostics). */
-export async function readResults(redis: Redis, ks: Keyspace): Promise<{ id: string; attempt: number; state: string; exitCode: string }[]> {
-  const raw = await redis.xrange(ks.jobsResults, '-', '+');
-  return raw.map(([, f]) => {
-    const o: Record<string, string> = {};
-    for (let i = 0; i < f.length; i += 2) o[f[i]] = f[i + 1];
-    return { id: o.id, attempt: Number(o.attempt), state: o.state, exitCode: o.exitCode };
-  });
-}
-
 /** Nudge the scheduling loop (BLPOP on wake:scheduler). */
 export async function wakeScheduler(redis: Redis, ks: Keyspace): Promise<void> {
   await redis.pipeline().lpush(ks.schedulerWake, '1').ltrim(ks.schedulerWake, 0, 0).exec();

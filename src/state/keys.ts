@@ -50,19 +50,19 @@
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table (the
  * lock table's keys: include/locks.lua).
  * | fs:p:<path>                 | string | every kept version of one path, framed `<id> <len> <record>` (format in src/state/lua/include/fs.lua) |
- * | fs:p:#<n>                   | string | the same for the hard-linked file with inode number n, whose names hold `h` versions naming it; deleted by manifest GC once no kept version names it |
+ * | fs:p:#<n>                   | string | the same for the hard-linked file with inode number n, whose names hold `h` versions naming it; deleted by chunk list GC once no kept version names it |
  * | fs:in:<n>                   | set    | the paths given as names to inode n (its link count: those still current links to it) |
  * | fs:ino                      | string | the last inode number link(2) gave out |
  * | fs:d:<dir path>             | hash   | a directory's visible children: name → type letter + id of the child's current version (`f12`, `d3`, `l1`) |
- * | fs:m:<manifest hash>        | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files; deleted by manifest GC once no version names it (src/state/manifest-gc.ts) |
+ * | fs:m:<chunk list hash>      | string | a file's PacketFS chunk list (encodeChunkList), written once, shared by identical files; deleted by chunk list GC once no version names it (src/state/chunk-list-gc.ts) |
  * | fs:dt                       | hash   | directory path → ns when a name last came or went in it (shown as its mtime when later than its version's; a commit of the directory clears it) |
  * | fs:at                       | hash   | path (a hard-linked file: `#<n>`) → ns of the last read that moved its atime (relatime; shown when later than its version's atime; dropped by its next version, which carries it) |
  * | fs:st                       | hash   | path (a hard-linked file: `#<n>`) → the st_ino it keeps, decimal: what its entry showed before a rename or the link that made it an inode (without one, a mount numbers an entry by a hash of its path) |
  * | fs:dn                       | hash   | directory path → how many of its names are directories (its st_nlink is 2 more); counted at the first get, then kept by every change of its names |
- * | fs:mrecent                  | set    | the manifests (32 raw bytes each) and inodes (`#<n>`) versions took since the running manifest GC pass began, plus that pass's token |
+ * | fs:mrecent                  | set    | the chunk list hashes (32 raw bytes each) and inodes (`#<n>`) versions took since the running chunk list GC pass began, plus that pass's token |
  * | fs:events                   | pubsub | the path whose namespace entry changed (its parent's listing changed with it); a subtree root after a rename; `\0<atime> <path>`: only that path's atime moved, to that (a read) |
- * | pfs:loc:<manifestHash>      | set    | names of the nodes holding every chunk of that PacketFS manifest (src/packetfs/locations.ts) |
- * | pfs:health                  | hash   | what the last replication pass saw of the cluster's files: at, by, manifests, bytes, underFiles/Bytes (fewer live copies than wanted), lostFiles/Bytes (none live), removing (JSON: node being removed → files and bytes only it holds enough of) (src/packetfs/replicate.ts) |
+ * | pfs:loc:<chunkListHash>     | set    | names of the nodes holding every chunk of that chunk list (src/packetfs/locations.ts) |
+ * | pfs:health                  | hash   | what the last replication pass saw of the cluster's files: at, by, manifests (distinct chunk lists: the field keeps its first name), bytes, underFiles/Bytes (fewer live copies than wanted), lostFiles/Bytes (none live), removing (JSON: node being removed → files and bytes only it holds enough of) (src/packetfs/replicate.ts) |
  * | lk:sessions                 | zset   | lock session (one FS process's run on one node, e.g. `node1:ab12cd`) → its lease deadline (ms, Redis' clock); past it the session is dead and its locks and waits go (src/state/locks.ts) |
  * | lk:s:<session>              | set    | `p:<path>` / `f:<path>`: where the session has POSIX / flock locks or waits (so dropping a dead session is cheap) |
  * | lk:p:<path>                 | hash   | POSIX record locks: owner (`<session>/<kernel lock owner>`) → `<pid>\|r,0,9;w,20,inf` (sorted, disjoint, end inclusive) |
@@ -109,10 +109,10 @@ export interface Keyspace {
   fsVersions(path: string): string;
   fsInodeNames(inode: string): string;
   fsDir(path: string): string;
-  fsManifest(hash: string): string;
-  fsManifestsRecent: string;
+  fsChunkList(hash: string): string;
+  fsChunkListsRecent: string;
   fsEvents: string;
-  manifestLocations(manifestHash: string): string;
+  chunkListLocations(chunkListHash: string): string;
   storageHealth: string;
   nodeStopWake(node: string): string;
   lockSessions: string;
@@ -170,10 +170,10 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     fsVersions: (path) => `${prefix}fs:p:${path}`,
     fsInodeNames: (inode) => `${prefix}fs:in:${inode}`,
     fsDir: (path) => `${prefix}fs:d:${path}`,
-    fsManifest: (hash) => `${prefix}fs:m:${hash}`,
-    fsManifestsRecent: `${prefix}fs:mrecent`,
+    fsChunkList: (hash) => `${prefix}fs:m:${hash}`,
+    fsChunkListsRecent: `${prefix}fs:mrecent`,
     fsEvents: `${prefix}fs:events`,
-    manifestLocations: (manifestHash) => `${prefix}pfs:loc:${manifestHash}`,
+    chunkListLocations: (chunkListHash) => `${prefix}pfs:loc:${chunkListHash}`,
     storageHealth: `${prefix}pfs:health`,
     nodeStopWake: (node) => `${prefix}wake:node:${node}:stop`,
     lockSessions: `${prefix}lk:sessions`,

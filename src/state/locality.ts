@@ -28,12 +28,12 @@ export async function inputLocality(redis: Redis, ks: Keyspace, paths: readonly 
   if (!files.length) return undefined;
   // (A file of an export directory not translated yet has no chunk list: only its node has it.)
   const pipe = redis.pipeline();
-  for (const f of files) if (f.manifest) pipe.smembers(ks.manifestLocations(f.manifest));
+  for (const f of files) if (f.chunkListHash) pipe.smembers(ks.chunkListLocations(f.chunkListHash));
   const sets = ((await pipe.exec()) ?? []).map(([, v]) => (v as string[] | null) ?? []);
   const out: InputLocality = { bytes: 0, nodes: {} };
   for (const f of files) {
     out.bytes += f.size;
-    const holders = new Set(f.manifest ? sets.shift() : []);
+    const holders = new Set(f.chunkListHash ? sets.shift() : []);
     // A restored version's node is whoever restored it, not where its data is.
     if (f.source !== 'restore') holders.add(f.node);
     for (const n of holders) out.nodes[n] = (out.nodes[n] ?? 0) + f.size;

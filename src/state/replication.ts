@@ -13,7 +13,7 @@ import type { ReplicaWaitStats } from '../metrics/index.js';
  * steps the caller asks, with WAIT, that a replica holds everything the primary had when the
  * step ran (WAIT counts replicas that reached the client's last write's offset, and the offset
  * is the primary's one stream of writes, so the pieces written before the step — a file's
- * manifest, say — come with it).
+ * chunk list, say — come with it).
  *
  * WAIT is asked of the primary only while it has a replica (ROLE, read again every
  * ROLE_CHECK_MS and after every reconnect): a primary without one (a lone redis-server, or the

@@ -82,7 +82,7 @@ const SCRIPT_ERRORS = {
   fsRename: errnos('ENOENT', 'EBUSY', 'EINVAL', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EXDEV'),
   fsRestore: errnos('ENOENT', 'EINVAL'),
   fsVersions: errnos(),
-  gcManifest: ['SUPERSEDED'],
+  gcChunkList: ['SUPERSEDED'],
   heartbeat: ['STALE_EPOCH'],
   lock: ['EINVAL'],
   lockSession: ['LOST', 'EINVAL'],

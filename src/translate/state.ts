@@ -17,7 +17,7 @@ export interface Seen {
   mode: number;
   uid: number;
   gid: number;
-  /** Manifest hash, for files: lets a rename reuse it without reading the file again. */
+  /** Chunk list hash, for files: lets a rename reuse it without reading the file again. */
   m?: string;
   /** The change time: extended attributes change it alone. Absent in state saved before. */
   ctimeNs?: string;

@@ -6,10 +6,10 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Redis } from '../state/redis.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
-import { commitVersion, FsError, linkPath, normalizePath, putManifest, type NewVersion } from '../state/fs.js';
+import { commitVersion, FsError, linkPath, normalizePath, putChunkList, type NewVersion } from '../state/fs.js';
 import { XATTR_LIMITS } from '../state/xattrs.js';
 import { exportXattrs } from './xattrs.js';
-import { addManifestLocation, encodeChunkList, FileChangedError, manifestHash, type ChunkRef, type ChunkStore } from '../packetfs/index.js';
+import { addChunkListLocation, encodeChunkList, FileChangedError, chunkListHash, type ChunkRef, type ChunkStore } from '../packetfs/index.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { escapeBytes, holdsExactly } from './names.js';
 import { parentRel, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
@@ -42,7 +42,7 @@ export interface TranslatorOptions {
    * Make the copies a file wants on other nodes (CopyPusher), once its chunks are stored here and
    * before its version is committed. A failure is logged and left to the replication pass.
    */
-  copies?(path: string, manifest: string, chunks: readonly ChunkRef[]): Promise<void>;
+  copies?(path: string, chunkListHash: string, chunks: readonly ChunkRef[]): Promise<void>;
 }
 
 export interface TranslatorStats {
@@ -113,7 +113,7 @@ interface Unfit {
 
 /**
  * Scan and watch a node's export directory and turn what is there into namespace versions:
- * file data into the chunk store and a manifest, then one commitVersion with the file's own
+ * file data into the chunk store and a chunk list, then one commitVersion with the file's own
  * mtime, mode and owner. Deletes become tombstones stamped with the deletion time (the mtime of
  * the directory the entry vanished from). Symlinks are stored as links and never followed, so
  * a symlink loop is just a link. An entry whose name (or symlink target) is not valid UTF-8 is
@@ -571,22 +571,22 @@ class TranslatorImpl implements Translator {
       return;
     }
     if (!known && st.nlink > 1n && (await this.linkByInode(rel, st))) return;
-    // only the mode, owner or extended attributes changed: same content, same manifest
+    // only the mode, owner or extended attributes changed: same content, same chunk list
     const sameContent = known?.t === 'f' && known.m && known.ino === String(st.ino) && known.size === Number(st.size) && known.mtimeNs === st.mtimeNs.toString();
-    let manifest = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
-    if (!manifest) return;
-    const commitFile = (m: string) => this.commit(rel, { ...base, type: 'file', size: Number(st.size), manifest: m });
+    let chunkListHash = sameContent ? known.m : (await this.reuseByInode(rel, st)) ?? (await this.storeFile(rel, abs, st));
+    if (!chunkListHash) return;
+    const commitFile = (m: string) => this.commit(rel, { ...base, type: 'file', size: Number(st.size), chunkListHash: m });
     try {
-      await commitFile(manifest);
+      await commitFile(chunkListHash);
     } catch (err) {
       if (!(err instanceof FsError && err.code === 'ESTALE')) throw err;
-      // Manifest GC took it since we put it or last committed it: store the file again, which
-      // puts the manifest and our location back.
-      manifest = await this.storeFile(rel, abs, st);
-      if (!manifest) return;
-      await commitFile(manifest);
+      // Chunk list GC took it since we put it or last committed it: store the file again, which
+      // puts the chunk list and our location back.
+      chunkListHash = await this.storeFile(rel, abs, st);
+      if (!chunkListHash) return;
+      await commitFile(chunkListHash);
     }
-    this.state.set(rel, seenFromStat('f', st, manifest));
+    this.state.set(rel, seenFromStat('f', st, chunkListHash));
     this.byIno.set(String(st.ino), rel);
   }
 
@@ -615,7 +615,7 @@ class TranslatorImpl implements Translator {
     return true;
   }
 
-  /** A file renamed inside the export directory keeps its inode, size and mtime: reuse its manifest. */
+  /** A file renamed inside the export directory keeps its inode, size and mtime: reuse its chunk list. */
   private async reuseByInode(rel: string, st: BigIntStats): Promise<string | undefined> {
     const ino = String(st.ino);
     const other = this.byIno.get(ino);
@@ -655,11 +655,11 @@ class TranslatorImpl implements Translator {
       return undefined;
     }
     const encoded = encodeChunkList(res.chunks);
-    const hash = manifestHash(res.chunks);
-    // both before the version that names them, so no reader meets a manifest it cannot find
+    const hash = chunkListHash(res.chunks);
+    // both before the version that names them, so no reader meets a chunk list it cannot find
     await Promise.all([
-      putManifest(this.o.redis, this.o.ks, hash, encoded),
-      addManifestLocation(this.o.redis, this.o.ks, hash, this.o.node),
+      putChunkList(this.o.redis, this.o.ks, hash, encoded),
+      addChunkListLocation(this.o.redis, this.o.ks, hash, this.o.node),
     ]);
     if (this.o.copies && res.chunks.length) {
       await this.o.copies(this.nsPath(rel), hash, res.chunks).catch((err: Error) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { storageLine } from '../../src/cli/status.js';
 
 describe('oswalk status: the storage line', () => {
-  const base = { at: 1_000_000, by: 'node1', manifests: 12, bytes: 3 * 2 ** 30, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, removing: {} };
+  const base = { at: 1_000_000, by: 'node1', chunkLists: 12, bytes: 3 * 2 ** 30, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, removing: {} };
   it('says when no pass has run yet', () => {
     assert.equal(storageLine(undefined), 'Storage: no replication pass has run yet');
   });

@@ -23,7 +23,7 @@ import { getNode } from '../../src/state/nodes.js';
 import type { NodeRecord } from '../../src/api/nodes.js';
 import { mountStack, mountTable, unmountStale } from '../../src/overlay/index.js';
 import { getCurrent } from '../../src/state/fs.js';
-import { manifestLocations } from '../../src/packetfs/index.js';
+import { chunkListLocations } from '../../src/packetfs/index.js';
 
 export const TOKEN = 'faults-token';
 
@@ -367,8 +367,8 @@ export class FaultCluster {
   /** The nodes holding the current content of a file of the unified tree, sorted. */
   async holders(path: string): Promise<string[]> {
     const v = await within(`the version of ${path}`, getCurrent(this.conn, this.ks, path), 3000);
-    if (!v?.manifest) throw new Error(`${path} is not a file in the namespace`);
-    return manifestLocations(this.conn, this.ks, v.manifest);
+    if (!v?.chunkListHash) throw new Error(`${path} is not a file in the namespace`);
+    return chunkListLocations(this.conn, this.ks, v.chunkListHash);
   }
 
   /** The control plane holding the leader lease (its id carries its pid), if one does. */

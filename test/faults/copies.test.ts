@@ -124,11 +124,11 @@ describe('copies: every closed file on two nodes, made again when a node goes', 
     }, 90_000, 1000);
     const status = await until('oswalk status to show nothing short of copies', async () => {
       const out = await run(process.execPath, [OSWALK_BIN, 'status', '-o', 'json', '--api', c.apiUrl], 15_000).catch(() => '');
-      const st = out ? (JSON.parse(out) as { storage?: { underFiles: number; lostFiles: number; manifests: number; at: string } }) : undefined;
+      const st = out ? (JSON.parse(out) as { storage?: { underFiles: number; lostFiles: number; chunkLists: number; at: string } }) : undefined;
       return st?.storage && st.storage.underFiles === 0 && Date.parse(st.storage.at) > Date.now() - 20_000 ? st.storage : undefined;
     }, 60_000, 1000);
     assert.equal(status.lostFiles, 0);
-    assert.ok(status.manifests >= 200, `status counts ${status.manifests} file contents`);
+    assert.ok(status.chunkLists >= 200, `status counts ${status.chunkLists} file contents`);
     failed = false;
   });
 

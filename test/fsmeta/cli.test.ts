@@ -11,8 +11,8 @@ import { commitVersion, getCurrent, removePath, type NewVersion } from '../../sr
 const T = 1_700_000_000_123_456_789n;
 const TOKEN = 'fs-cli-token';
 
-function file(node: string, mtimeNs: bigint, manifest: string): NewVersion {
-  return { path: '/docs/f.txt', type: 'file', node, mtimeNs: String(mtimeNs), size: 5, mode: 0o100644, uid: 0, gid: 0, manifest, source: 'export' };
+function file(node: string, mtimeNs: bigint, chunkListHash: string): NewVersion {
+  return { path: '/docs/f.txt', type: 'file', node, mtimeNs: String(mtimeNs), size: 5, mode: 0o100644, uid: 0, gid: 0, chunkListHash, source: 'export' };
 }
 
 describe('oswalk versions / restore through the API', () => {
@@ -29,8 +29,8 @@ describe('oswalk versions / restore through the API', () => {
 
   it('lists versions as a table and as JSON, and restores one', async () => {
     const { redis, ks } = cp.ctx;
-    // a file version must name a stored manifest
-    for (const m of ['a', 'b']) await redis.set(ks.fsManifest(m.repeat(64)), m);
+    // a file version must name a stored chunk list
+    for (const m of ['a', 'b']) await redis.set(ks.fsChunkList(m.repeat(64)), m);
     await commitVersion(redis, ks, file('n1', T, 'a'.repeat(64)));
     await commitVersion(redis, ks, { ...file('n2', T + 1n, 'b'.repeat(64)), xattrs: { 'user.a': 'MQ==', 'user.b': '' } });
     const common = ['--api', cp.url, '--token', TOKEN];
@@ -45,7 +45,7 @@ describe('oswalk versions / restore through the API', () => {
     const out = await oswalk(['restore', 'docs/f.txt', '1', '--node', 'n3', ...common]);
     assert.match(out.stdout, /restored \/docs\/f.txt version 1 as version 3/);
     const cur = await getCurrent(redis, ks, '/docs/f.txt');
-    assert.equal(cur?.manifest, 'a'.repeat(64));
+    assert.equal(cur?.chunkListHash, 'a'.repeat(64));
     assert.equal(cur?.node, 'n3');
     const missing = await oswalk(['restore', 'docs/f.txt', '42', ...common]);
     assert.equal(missing.code, 4);

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getManifest, LIST_PAGE, linkPath, listDir, listDirPages, listVersions, markAccessed, normalizePath, putManifest,
+  commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getChunkList, LIST_PAGE, linkPath, listDir, listDirPages, listVersions, markAccessed, normalizePath, putChunkList,
   removePath, renamePath, restoreVersion, subscribeFsEvents, type DirEntry, type NewVersion,
 } from '../../src/state/fs.js';
 import { pickCurrent } from './pick-current.js';
@@ -14,8 +14,8 @@ const M2 = 'b'.repeat(64);
 /** '|' and ' ' bytes, the separators of the stored form */
 const M3 = '7c20'.repeat(16);
 
-function file(path: string, node: string, mtimeNs: string | bigint, manifest = M1, size = 10): NewVersion {
-  return { path, type: 'file', node, mtimeNs: String(mtimeNs), size, mode: 0o100644, uid: 0, gid: 0, manifest, source: 'export' };
+function file(path: string, node: string, mtimeNs: string | bigint, chunkListHash = M1, size = 10): NewVersion {
+  return { path, type: 'file', node, mtimeNs: String(mtimeNs), size, mode: 0o100644, uid: 0, gid: 0, chunkListHash, source: 'export' };
 }
 function dir(path: string, node: string, mtimeNs: string | bigint): NewVersion {
   return { path, type: 'dir', node, mtimeNs: String(mtimeNs), size: 0, mode: 0o40755, uid: 0, gid: 0, source: 'export' };
@@ -38,10 +38,10 @@ const T = 1_700_000_000_000_000_000n;
 
 describe('filesystem namespace', () => {
   const db = useTestRedis();
-  /** A keyspace of its own whose fs:m holds M1-M3: a file version must name a stored manifest. */
+  /** A keyspace of its own whose fs:m holds M1-M3: a file version must name a stored chunk list. */
   const space = async (prefix = testPrefix()): Promise<Keyspace> => {
     const ks = keyspace(prefix);
-    for (const m of [M1, M2, M3]) await db.redis.set(ks.fsManifest(m), m);
+    for (const m of [M1, M2, M3]) await db.redis.set(ks.fsChunkList(m), m);
     return ks;
   };
 
@@ -152,7 +152,7 @@ describe('filesystem namespace', () => {
     assert.deepEqual(await commitVersion(db.redis, ks, file('/f', 'n1', T, M2)), { id: '3', current: true, published: true, mtimeNs: String(T) });
     const cur = await getCurrent(db.redis, ks, '/f');
     assert.equal(cur?.node, 'n1');
-    assert.equal(cur?.manifest, M2);
+    assert.equal(cur?.chunkListHash, M2);
     assert.equal(cur?.mtimeNs, String(T));
     // a one-nanosecond difference (lost in a double) still decides
     await commitVersion(db.redis, ks, file('/f', 'n3', T + 1n));
@@ -166,7 +166,7 @@ describe('filesystem namespace', () => {
     assert.equal(vs[0].mtimeNs, String(T + 1n));
   });
 
-  it('round-trips every field, whatever bytes the manifest and target hold', async () => {
+  it('round-trips every field, whatever bytes the chunk list hash and target hold', async () => {
     const ks = await space();
     const rec: NewVersion = { ...file('/b y|te s', 'n-1.x', '0', M3, 2 ** 40), mode: 0o104755, uid: 4294967294, gid: 7 };
     await commitVersion(db.redis, ks, { ...rec, committedAt: 123 });
@@ -177,7 +177,7 @@ describe('filesystem namespace', () => {
     await commitVersion(db.redis, ks, file('/l', 'n2', T - 1n, M3));
     const vs = await listVersions(db.redis, ks, '/l');
     assert.equal(vs[0].target, ' 12 |x\n ');
-    assert.equal(vs[1].manifest, M3);
+    assert.equal(vs[1].chunkListHash, M3);
   });
 
   it('keeps extended attributes with each version: round trip, a change is a new version, restore and rename carry them', async () => {
@@ -383,7 +383,7 @@ describe('filesystem namespace', () => {
   it('rejects bad version records with EINVAL naming the field', async () => {
     const ks = await space();
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', '1.5')), /mtimeNs/);
-    await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', T, 'nothex')), /manifest/);
+    await assert.rejects(commitVersion(db.redis, ks, file('/x', 'n1', T, 'nothex')), /chunkListHash/);
     await assert.rejects(commitVersion(db.redis, ks, file('/x', 'bad|node', T)), /node/);
     await assert.rejects(commitVersion(db.redis, ks, { ...file('/x', 'n1', T), size: -1 }), /size/);
     assert.equal(await code(commitVersion(db.redis, ks, dir('/', 'n1', T))), 'EINVAL');
@@ -410,7 +410,7 @@ describe('filesystem namespace', () => {
     assert.equal((await listVersions(db.redis, ks, '/d/f')).find((v) => v.current)?.type, 'tombstone');
     // a write after the delete wins
     await commitVersion(db.redis, ks, file('/d/f', 'n2', T + 20n, M2));
-    assert.equal((await getCurrent(db.redis, ks, '/d/f'))?.manifest, M2);
+    assert.equal((await getCurrent(db.redis, ks, '/d/f'))?.chunkListHash, M2);
     assert.deepEqual((await listDir(db.redis, ks, '/d')).map((e) => e.name), ['f']);
   });
 
@@ -514,7 +514,7 @@ describe('filesystem namespace', () => {
     const w = await commitVersion(db.redis, ks, mount('/w', 'n1', T), { written: true });
     assert.equal(w.current, true);
     assert.equal(w.mtimeNs, String(T * 2n + 1n));
-    assert.equal((await getCurrent(db.redis, ks, '/w'))?.manifest, M2);
+    assert.equal((await getCurrent(db.redis, ks, '/w'))?.chunkListHash, M2);
     // A delete on another node stamped far in the future (the file had a future mtime).
     await commitVersion(db.redis, ks, file('/f', 'n2', T * 3n));
     await removePath(db.redis, ks, '/f', 'n2', { dir: false });
@@ -525,12 +525,12 @@ describe('filesystem namespace', () => {
     assert.equal((await commitVersion(db.redis, ks, mount('/w', 'n1', T * 4n), { written: true })).mtimeNs, String(T * 4n));
   });
 
-  it('restores an old version as a new one that wins, reusing its manifest', async () => {
+  it('restores an old version as a new one that wins, reusing its chunk list', async () => {
     const ks = await space();
     const old = await commitVersion(db.redis, ks, file('/s', 'n1', T, M1, 1));
     await commitVersion(db.redis, ks, file('/s', 'n2', T * 2n, M2, 2));
     const r = await restoreVersion(db.redis, ks, '/s', old.id, 'n3');
-    assert.equal(r.manifest, M1);
+    assert.equal(r.chunkListHash, M1);
     assert.equal(r.size, 1);
     assert.equal(r.source, 'restore');
     assert.equal(r.mtimeNs, String(T * 2n + 1n));
@@ -539,7 +539,7 @@ describe('filesystem namespace', () => {
     const t = await removePath(db.redis, ks, '/s', 'n1', { dir: false });
     assert.equal(await code(restoreVersion(db.redis, ks, '/s', t.id, 'n3')), 'EINVAL');
     await restoreVersion(db.redis, ks, '/s', old.id, 'n3');
-    assert.equal((await getCurrent(db.redis, ks, '/s'))?.manifest, M1);
+    assert.equal((await getCurrent(db.redis, ks, '/s'))?.chunkListHash, M1);
   });
 
   it('renames a file over another, and a directory subtree, in one step', async () => {
@@ -554,7 +554,7 @@ describe('filesystem namespace', () => {
       ['tombstone', 'n1', String(T * 2n + 1n), 'mount'], ['file', 'n1', String(T), 'export'],
     ]);
     // n2's newer /y would beat the moved file's own mtime: the move takes the stamp
-    assert.equal((await getCurrent(db.redis, ks, '/y'))?.manifest, M1);
+    assert.equal((await getCurrent(db.redis, ks, '/y'))?.chunkListHash, M1);
     assert.equal((await getCurrent(db.redis, ks, '/y'))?.mtimeNs, String(T * 2n + 1n));
     // nothing newer at the target: the moved file keeps its mtime, as rename(2) does
     await renamePath(db.redis, ks, '/y', '/z', 'n2', String(T * 3n));
@@ -570,7 +570,7 @@ describe('filesystem namespace', () => {
     assert.deepEqual((await listDir(db.redis, ks, '/')).map((e) => e.name), ['dst', 'z']);
     assert.deepEqual((await listDir(db.redis, ks, '/dst')).map((e) => e.name), ['a', 'b']);
     assert.deepEqual((await listDir(db.redis, ks, '/dst/a')).map((e) => e.name), ['1', '2']);
-    assert.equal((await getCurrent(db.redis, ks, '/dst/a/2'))?.manifest, M2);
+    assert.equal((await getCurrent(db.redis, ks, '/dst/a/2'))?.chunkListHash, M2);
     assert.equal((await getCurrent(db.redis, ks, '/dst/a/2'))?.mtimeNs, String(T));
     assert.equal(await getCurrent(db.redis, ks, '/src/a/1'), undefined);
     // the old copy on n2 of /src/a/2 does not come back
@@ -609,8 +609,8 @@ describe('filesystem namespace', () => {
   });
 
   describe('hard links', () => {
-    const mount = (path: string, node: string, mtimeNs: bigint, manifest = M1, size = 10): NewVersion => ({ ...file(path, node, mtimeNs, manifest, size), source: 'mount' });
-    const links = async (ks: Keyspace, ...paths: string[]) => (await getCurrentMany(db.redis, ks, paths)).map((r) => r ? `${r.inode}:${r.links}:${r.manifest === M1 ? 'M1' : r.manifest === M2 ? 'M2' : r.manifest}` : null);
+    const mount = (path: string, node: string, mtimeNs: bigint, chunkListHash = M1, size = 10): NewVersion => ({ ...file(path, node, mtimeNs, chunkListHash, size), source: 'mount' });
+    const links = async (ks: Keyspace, ...paths: string[]) => (await getCurrentMany(db.redis, ks, paths)).map((r) => r ? `${r.inode}:${r.links}:${r.chunkListHash === M1 ? 'M1' : r.chunkListHash === M2 ? 'M2' : r.chunkListHash}` : null);
 
     it('link makes two names of one file: one inode, a link count, one content, both listed as files, ctime moved', async () => {
       const ks = await space();
@@ -652,7 +652,7 @@ describe('filesystem namespace', () => {
       // Versions and restore of a name are the file's.
       const vs = await listVersions(db.redis, ks, '/b');
       assert.deepEqual(vs.map((v) => v.type), ['file', 'file', 'file']);
-      const first = vs.find((v) => v.manifest === M1)!;
+      const first = vs.find((v) => v.chunkListHash === M1)!;
       await restoreVersion(db.redis, ks, '/a', first.id, 'n1');
       assert.deepEqual(await links(ks, '/a', '/b'), [`${inode}:2:M1`, `${inode}:2:M1`]);
     });
@@ -727,15 +727,15 @@ describe('filesystem namespace', () => {
     }
   });
 
-  it('stores manifests once, checked against their hash', async () => {
+  it('stores chunk lists once, checked against their hash', async () => {
     const ks = keyspace(testPrefix());
     const data = randomBytes(100);
     const h = createHash('sha256').update(data).digest('hex');
-    assert.equal(await putManifest(db.redis, ks, h, data), true);
-    assert.equal(await putManifest(db.redis, ks, h, data), false);
-    assert.deepEqual(await getManifest(db.redis, ks, h), data);
-    assert.equal(await getManifest(db.redis, ks, M1), undefined);
-    await assert.rejects(putManifest(db.redis, ks, M1, data), /hashes to/);
+    assert.equal(await putChunkList(db.redis, ks, h, data), true);
+    assert.equal(await putChunkList(db.redis, ks, h, data), false);
+    assert.deepEqual(await getChunkList(db.redis, ks, h), data);
+    assert.equal(await getChunkList(db.redis, ks, M1), undefined);
+    await assert.rejects(putChunkList(db.redis, ks, M1, data), /hashes to/);
   });
 
   it('keeps everything across a redis-server restart', async () => {

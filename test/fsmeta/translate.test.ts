@@ -14,8 +14,8 @@ import { OSWALK_BIN } from '../helpers/cli.js';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
-import { getCurrent, getManifest, listDir, listVersions, subscribeFsEvents } from '../../src/state/fs.js';
-import { ChunkStore, decodeChunkList, manifestLocations } from '../../src/packetfs/index.js';
+import { getCurrent, getChunkList, listDir, listVersions, subscribeFsEvents } from '../../src/state/fs.js';
+import { ChunkStore, decodeChunkList, chunkListLocations } from '../../src/packetfs/index.js';
 import { startTranslator, type Translator, type TranslatorOptions } from '../../src/translate/index.js';
 import { until } from '../helpers/until.js';
 
@@ -60,7 +60,7 @@ describe('translate daemon', () => {
     storeDir = tmp('store');
   };
 
-  it('translates what is there at start, with real mtime, mode, manifest and chunk location', async () => {
+  it('translates what is there at start, with real mtime, mode, chunk list and chunk location', async () => {
     fresh();
     mkdirSync(join(exportDir, 'sub/deep'), { recursive: true });
     writeFileSync(join(exportDir, 'sub/deep/a.txt'), 'hello world');
@@ -82,10 +82,10 @@ describe('translate daemon', () => {
     assert.equal(a!.mtimeNs.slice(0, 10), st.slice(0, 10));
     assert.equal((await getCurrent(redis, ks, '/copy.txt'))?.mode, 0o100600);
     assert.equal((await getCurrent(redis, ks, '/old.txt'))?.mtimeNs, '-315619200000000000', 'a time before 1970 as it is');
-    assert.equal((await getCurrent(redis, ks, '/copy.txt'))?.manifest, a?.manifest);
-    const chunks = decodeChunkList((await getManifest(redis, ks, a!.manifest!))!);
+    assert.equal((await getCurrent(redis, ks, '/copy.txt'))?.chunkListHash, a?.chunkListHash);
+    const chunks = decodeChunkList((await getChunkList(redis, ks, a!.chunkListHash!))!);
     assert.equal(chunks.reduce((s, c) => s + c.size, 0), 11);
-    assert.deepEqual(await manifestLocations(redis, ks, a!.manifest!), ['n1']);
+    assert.deepEqual(await chunkListLocations(redis, ks, a!.chunkListHash!), ['n1']);
     assert.deepEqual((await listDir(redis, ks, '/')).map((e) => e.name), ['copy.txt', 'new\nline', 'old.txt', 'sub']);
     const s = t.stats();
     assert.equal(s.bytesTranslated, 32); // 11 + 11 + 1 + 9
@@ -127,7 +127,7 @@ describe('translate daemon', () => {
     renameSync(join(exportDir, 'f.txt'), join(exportDir, 'g.txt'));
     const g = await until('rename', async () => !(await getCurrent(redis, ks, '/f.txt')) && getCurrent(redis, ks, '/g.txt'));
     assert.equal(g.size, 7);
-    assert.notEqual(g.manifest, v1.manifest);
+    assert.notEqual(g.chunkListHash, v1.chunkListHash);
     mkdirSync(join(exportDir, 'd/e'), { recursive: true });
     writeFileSync(join(exportDir, 'd/e/h'), 'h');
     await until('dir create', () => getCurrent(redis, ks, '/d/e/h'));
@@ -198,7 +198,7 @@ describe('translate daemon', () => {
       return v?.xattrs?.['user.tag'] === b64('two') && v;
     });
     assert.deepEqual(g.xattrs, { 'user.tag': b64('two'), 'user.more': b64('3') });
-    assert.equal(g.manifest, f?.manifest);
+    assert.equal(g.chunkListHash, f?.chunkListHash);
     assert.equal(t.stats().filesTranslated, read, 'the content was not read again');
   });
 
@@ -235,7 +235,7 @@ describe('translate daemon', () => {
     await t.idle();
     const [a, b] = [(await getCurrent(redis, ks, '/a'))!, (await getCurrent(redis, ks, '/d/b'))!];
     assert.ok(a.inode, 'a is a hard-linked file');
-    assert.deepEqual([b.inode, a.links, b.links, b.manifest, b.source], [a.inode, 2, 2, a.manifest, 'export']);
+    assert.deepEqual([b.inode, a.links, b.links, b.chunkListHash, b.source], [a.inode, 2, 2, a.chunkListHash, 'export']);
     assert.equal((await getCurrent(redis, ks, '/lone'))?.inode, undefined, 'a file of the same content is another file');
     assert.deepEqual([t.stats().hardLinks, t.stats().filesTranslated], [1, 2], 'the linked file read once');
     // a change through one name is the file's

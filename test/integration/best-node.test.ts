@@ -13,7 +13,7 @@ import type { JobRecord } from '../../src/state/jobs.js';
 import type { NodeRecord } from '../../src/api/nodes.js';
 import { createHash } from 'node:crypto';
 import { connectRedis } from '../../src/state/redis.js';
-import { commitVersion, putManifest } from '../../src/state/fs.js';
+import { commitVersion, putChunkList } from '../../src/state/fs.js';
 
 const NODES = ['node1', 'node2', 'node3'];
 const SHORT_JOBS = 20;
@@ -73,9 +73,9 @@ describe('best node: commands go where they will run soonest', () => {
       const put = async (path: string, size: number, holders: string[]) => {
         const list = Buffer.from(`chunk list of ${path}`);
         const hash = createHash('sha256').update(list).digest('hex');
-        await putManifest(redis, ks, hash, list);
-        for (const h of holders) await redis.sadd(ks.manifestLocations(hash), h);
-        await commitVersion(redis, ks, { path, type: 'file', node: holders[0], mtimeNs: '1700000000000000000', size, mode: 0o100644, uid: 0, gid: 0, manifest: hash, source: 'mount' });
+        await putChunkList(redis, ks, hash, list);
+        for (const h of holders) await redis.sadd(ks.chunkListLocations(hash), h);
+        await commitVersion(redis, ks, { path, type: 'file', node: holders[0], mtimeNs: '1700000000000000000', size, mode: 0o100644, uid: 0, gid: 0, chunkListHash: hash, source: 'mount' });
       };
       await put('/data/big.bin', 150e6, ['node3']);
       await put('/data/small.bin', 50e6, ['node3', 'node2']);

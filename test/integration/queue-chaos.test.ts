@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { TestRedis, testPrefix } from '../helpers/redis.js';
 import { startJobsControlPlane, tempDir } from '../helpers/jobs-cluster.js';
 import { normalizeJobSpec } from '../../src/api/jobs.js';
-import { readResults, submitJobs, listJobs } from '../../src/state/jobs.js';
+import { readResults } from '../helpers/job-results.js';
+import { submitJobs, listJobs } from '../../src/state/jobs.js';
 import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import { getNode } from '../../src/state/nodes.js';
 

@@ -6,7 +6,7 @@ import fastify, { type FastifyInstance } from 'fastify';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
 import { registerNode } from '../../src/state/nodes.js';
-import { addManifestLocation, ChunkStore, chunkRoutes } from '../../src/packetfs/index.js';
+import { addChunkListLocation, ChunkStore, chunkRoutes } from '../../src/packetfs/index.js';
 import { mountOverlay, unmountStale, type MountOverlayOptions, type OverlayMount } from '../../src/overlay/index.js';
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,7 +72,7 @@ export async function startNode(name: string, redisUrl: string, prefix: string, 
       const redis = connectRedis(redisUrl);
       await app.register(chunkRoutes, {
         store: new ChunkStore(join(stateDir, 'chunks')), token: TOKEN,
-        hold: async (m) => void (await addManifestLocation(redis, keyspace(prefix), m, name)),
+        hold: async (m) => void (await addChunkListLocation(redis, keyspace(prefix), m, name)),
       });
       app.addHook('onClose', async () => redis.disconnect());
       await app.listen({ host: '127.0.0.1', port });

@@ -10,7 +10,7 @@ import type { Keyspace } from '../../src/state/keys.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { TestRedis } from '../helpers/redis.js';
-import { addManifestLocation, ChunkFetcher, ChunkStore, chunkRoutes, type ChunkFetcherOptions } from '../../src/packetfs/index.js';
+import { addChunkListLocation, ChunkFetcher, ChunkStore, chunkRoutes, type ChunkFetcherOptions } from '../../src/packetfs/index.js';
 
 export const TOKEN = 'test-token';
 export const quiet = pino({ level: 'silent' });
@@ -36,7 +36,7 @@ export async function startNode(redis: Redis, ks: Keyspace, name: string): Promi
   const dir = mkdtempSync(join(tmpdir(), `oswalk-pfs-${name}-`));
   const store = new ChunkStore(dir, { log: quiet });
   const app = Fastify({ logger: false });
-  await app.register(chunkRoutes, { store, token: TOKEN, hold: async (m) => void (await addManifestLocation(redis, ks, m, name)) });
+  await app.register(chunkRoutes, { store, token: TOKEN, hold: async (m) => void (await addChunkListLocation(redis, ks, m, name)) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   await register(redis, ks, name, url);
   return {

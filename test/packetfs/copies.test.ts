@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { testPrefix } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import {
-  addManifestLocation, copiesIn, CopiesError, CopyPusher, manifestHash, manifestLocations, Pace, rankTargets, replicate, wantedCopies,
+  addChunkListLocation, copiesIn, CopiesError, CopyPusher, chunkListHash, chunkListLocations, Pace, rankTargets, replicate, wantedCopies,
   type ChunkRef, type CopyPolicy, type StoragePolicy,
 } from '../../src/packetfs/index.js';
 import { TOKEN, useChunkCluster, type TestNode } from './cluster.js';
@@ -88,8 +88,8 @@ describe('copies between real chunk servers', () => {
       await n.store.put(sha(data), data);
       refs.push({ hash: sha(data), size });
     }
-    const m = manifestHash(refs);
-    await addManifestLocation(redis, ks, m, n.name);
+    const m = chunkListHash(refs);
+    await addChunkListLocation(redis, ks, m, n.name);
     return { m, refs };
   }
   const pusher = (n: TestNode, ks: Keyspace) => {
@@ -104,7 +104,7 @@ describe('copies between real chunk servers', () => {
     const { m, refs } = await fileOn(a, ks, 'push');
     const holders = await pusher(a, ks).ensure(m, refs, 2);
     assert.equal(holders.length, 2);
-    assert.deepEqual(await manifestLocations(redis, ks, m), [...holders].sort());
+    assert.deepEqual(await chunkListLocations(redis, ks, m), [...holders].sort());
     const peer = [b, c].find((n) => holders.includes(n.name))!;
     for (const r of refs) assert.equal(await peer.store.where(r.hash), 'own');
     assert.deepEqual(await pusher(a, ks).ensure(m, refs, 2), holders, 'enough copies: nothing more is sent');
@@ -155,7 +155,7 @@ describe('copies between real chunk servers', () => {
     assert.deepEqual(await pusher(a, ks).ensure(other.m, other.refs, 2), ['a']);
   });
 
-  it('a chunk whose bytes do not match its name is refused, and a chunk list that does not match the manifest', async () => {
+  it('a chunk whose bytes do not match its name is refused, and a chunk list that does not match its hash', async () => {
     const ks = keyspace(testPrefix());
     const a = await node(ks, 'a');
     const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' };
@@ -187,8 +187,8 @@ describe('the replication pass', () => {
       const data = bytesOf(`${ks.prefix}:${dir}:${i}`, 10_000);
       await on.store.put(sha(data), data);
       const refs = [{ hash: sha(data), size: data.length }];
-      const m = manifestHash(refs);
-      await addManifestLocation(redis, ks, m, on.name);
+      const m = chunkListHash(refs);
+      await addChunkListLocation(redis, ks, m, on.name);
       out.set(m, { path: `${dir}/${i}`, refs, size: data.length });
     }
     return out;
@@ -196,9 +196,9 @@ describe('the replication pass', () => {
   const pass = (n: TestNode, ks: Keyspace, fs: Map<string, { path: string; refs: ChunkRef[]; size: number }>, p: StoragePolicy, now?: number) => replicate({
     fetcher: n.fetcher(), redis, ks, self: n.name, policy: p, pace: new Pace(0), log: quiet, ...(now ? { now } : {}),
     files: async function* () {
-      for (const [manifest, f] of fs) yield { path: f.path, manifest, size: f.size };
+      for (const [chunkListHash, f] of fs) yield { path: f.path, chunkListHash, size: f.size };
     },
-    loadManifest: async (h) => fs.get(h)?.refs,
+    loadChunkList: async (h) => fs.get(h)?.refs,
   });
 
   it('with three nodes and two copies wanted, exactly one of the other two pulls each file', async () => {
@@ -208,7 +208,7 @@ describe('the replication pass', () => {
     const [rb, rc] = await Promise.all([pass(b, ks, fs, policy()), pass(c, ks, fs, policy())]);
     assert.equal(rb.pulled + rc.pulled, 8, 'each file pulled once');
     assert.equal(rb.underFiles, 8, 'the pass saw them short of copies before it pulled');
-    for (const m of fs.keys()) assert.equal((await manifestLocations(redis, ks, m)).length, 2);
+    for (const m of fs.keys()) assert.equal((await chunkListLocations(redis, ks, m)).length, 2);
     const health = await redis.hgetall(ks.storageHealth);
     assert.equal(health.manifests, '8');
     // The pass after: nothing short of copies, nothing pulled.
@@ -231,7 +231,7 @@ describe('the replication pass', () => {
     assert.equal(within[0].pulled + within[1].pulled, 0, 'but nothing copied within the grace period');
     const past = await Promise.all([pass(b, ks, fs, grace, downAt + 61_000), pass(c, ks, fs, grace, downAt + 61_000)]);
     assert.equal(past[0].pulled + past[1].pulled, 4);
-    for (const m of fs.keys()) assert.deepEqual((await manifestLocations(redis, ks, m)).filter((h) => h !== 'a'), ['b', 'c']);
+    for (const m of fs.keys()) assert.deepEqual((await chunkListLocations(redis, ks, m)).filter((h) => h !== 'a'), ['b', 'c']);
   });
 
   it('a node being removed does not count as a holder: what only it holds is copied elsewhere; and rules per prefix apply', async () => {
@@ -246,7 +246,7 @@ describe('the replication pass', () => {
     await redis.hset(ks.node('a'), 'removing', 'true');
     const r2 = await pass(b, ks, fs, rules);
     assert.equal(r2.pulled, 3, 'the files only the node being removed held are copied');
-    for (const m of fs.keys()) assert.ok((await manifestLocations(redis, ks, m)).includes('b'));
+    for (const m of fs.keys()) assert.ok((await chunkListLocations(redis, ks, m)).includes('b'));
     assert.equal((await pass(a, ks, fs, rules)).pulled, 0, 'a node being removed takes no copies');
   });
 

@@ -8,7 +8,7 @@ import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import {
-  ChunkNotFoundError, ChunkReadPool, DEFAULT_CHUNKER, ChunkStore, CorruptChunkError, FileChangedError, LiveChunker, StoreWriteError, chunkStream, decodeChunkList, encodeChunkList, manifestHash,
+  ChunkNotFoundError, ChunkReadPool, DEFAULT_CHUNKER, ChunkStore, CorruptChunkError, FileChangedError, LiveChunker, StoreWriteError, chunkStream, decodeChunkList, encodeChunkList, chunkListHash,
 } from '../../src/packetfs/index.js';
 import { chunkCrc, readShareTarball, sealWith, shareTarball } from './fixtures.js';
 
@@ -454,14 +454,14 @@ describe('ChunkStore', () => {
   });
 });
 
-describe('chunk lists (manifests)', () => {
+describe('chunk lists', () => {
   it('round-trips, is compact, and its hash is stable', async () => {
     const chunks = [];
     for await (const c of chunkStream((async function* () { yield readShareTarball(); })())) chunks.push({ hash: c.hash, size: c.size });
     const enc = encodeChunkList(chunks);
     assert.ok(enc.length <= 1 + chunks.length * 35);
     assert.deepEqual(decodeChunkList(enc), chunks);
-    assert.equal(manifestHash(chunks), sha(enc));
+    assert.equal(chunkListHash(chunks), sha(enc));
     assert.deepEqual(decodeChunkList(encodeChunkList([])), []);
     assert.deepEqual(decodeChunkList(encodeChunkList([{ hash: 'a'.repeat(64), size: 2 ** 40 }])), [{ hash: 'a'.repeat(64), size: 2 ** 40 }]);
   });

@@ -5,15 +5,23 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { heartbeat, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecRequest } from '../../src/api/jobs.js';
 import { TERMINAL_STATES } from '../../src/api/job-states.js';
-import { cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, placeJobs, readResults, reconcileOwner, releaseNodeJobs, renewLeases, schedulerSnapshot, schedulerView, submitJobs, uncordonNode } from '../../src/state/jobs.js';
+import { cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, pendingJobs, placeJobs, reconcileOwner, releaseNodeJobs, renewLeases, schedulerView, submitJobs, uncordonNode, type SchedulerSnapshot } from '../../src/state/jobs.js';
 import { appendLog, endEntry, followJob, readLog, waitLog, appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead, markStdinRead } from '../../src/state/job-streams.js';
-import { duplicateRedis } from '../../src/state/redis.js';
+import { duplicateRedis, type Redis } from '../../src/state/redis.js';
+import { readResults } from '../helpers/job-results.js';
 
 function reg(name: string, cpus = 4): NodeRegistration {
   return {
     name, address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process',
     cpus, memoryBytes: 8 * 2 ** 30, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/srv/x', mountPath: '/cluster',
   };
+}
+
+/** Nodes and the head of the queue, as one scheduling pass reads them (scheduler-loop.ts). */
+async function schedulerSnapshot(redis: Redis, ks: Keyspace): Promise<SchedulerSnapshot> {
+  const view = await schedulerView(redis, ks, 1000);
+  const { pending, groups } = await pendingJobs(redis, ks, view.ids);
+  return { nodes: view.nodes, pending, groups };
 }
 
 // Failures end a job at once unless a test asks for retries.

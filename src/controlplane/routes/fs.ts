@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
 import { FsError, FS_LIMITS, GET_MANY_MAX, getCurrentMany, listDirPage, listVersions, normalizePath, restoreVersion } from '../../state/fs.js';
-import { countManifestLocations } from '../../packetfs/locations.js';
+import { countChunkListLocations } from '../../packetfs/locations.js';
 import { NodeName } from '../../api/nodes.js';
 import type { ControlPlaneContext } from '../context.js';
 import { FileDownloads } from '../downloads.js';
@@ -54,16 +54,16 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
       const paths = page.entries.map((e) => (path === '/' ? `/${e.name}` : `${path}/${e.name}`));
       const current: Awaited<ReturnType<typeof getCurrentMany>> = [];
       for (let i = 0; i < paths.length; i += GET_MANY_MAX) current.push(...await getCurrentMany(ctx.redis, ctx.ks, paths.slice(i, i + GET_MANY_MAX)));
-      const manifests = [...new Set(current.flatMap((v) => (v?.manifest ? [v.manifest] : [])))];
-      const counts = await countManifestLocations(ctx.redis, ctx.ks, manifests);
-      const holders = new Map(manifests.map((m, i) => [m, counts[i]]));
+      const chunkListHashes = [...new Set(current.flatMap((v) => (v?.chunkListHash ? [v.chunkListHash] : [])))];
+      const counts = await countChunkListLocations(ctx.redis, ctx.ks, chunkListHashes);
+      const holders = new Map(chunkListHashes.map((m, i) => [m, counts[i]]));
       const items = page.entries.flatMap((e, i) => {
         const v = current[i];
         // Gone between the listing and the read: left out, as readdir would.
         if (!v) return [];
         return [{
           name: e.name, type: e.type, size: v.size, mtime: Math.floor(Number(BigInt(v.mtimeNs) / 1_000_000n)), node: v.node,
-          ...(v.manifest ? { copies: holders.get(v.manifest)! } : {}),
+          ...(v.chunkListHash ? { copies: holders.get(v.chunkListHash)! } : {}),
         }];
       }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       return { path, items, cursor: page.next };
@@ -102,13 +102,13 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
       return asHttp(err);
     }
     if (!v || (v.type === 'tombstone' && !req.query.version)) throw new HttpError(404, req.query.version ? `${path} has no version ${req.query.version} (oswalk versions ${path} lists them)` : `${path} is not in the unified filesystem`, 'NotFound');
-    if (v.type !== 'file' || !v.manifest) {
+    if (v.type !== 'file' || !v.chunkListHash) {
       const what = v.type === 'tombstone' ? 'its deletion' : v.type === 'dir' ? 'a directory' : v.type === 'hardlink' ? 'a hard link to a file whose versions are its inode\'s: download the current version' : v.type === 'symlink' ? `a symbolic link to ${v.target}` : 'a special file';
       throw new HttpError(400, `${path}${req.query.version ? ` version ${req.query.version}` : ''} is ${what}: only a file's contents can be downloaded`, 'Bad Request');
     }
     let body;
     try {
-      body = await downloads.open(v.manifest);
+      body = await downloads.open(v.chunkListHash);
     } catch (err) {
       req.log.warn({ path, version: v.id, err: (err as Error).message }, 'download failed');
       throw new HttpError(503, `cannot read ${path} from the nodes that hold it: ${(err as Error).message}`, 'Service Unavailable');

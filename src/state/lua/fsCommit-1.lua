@@ -17,8 +17,8 @@
      src/state/locks.ts, and fails with ENOLCK unless its lease still holds, by Redis'
      clock, so a mount that lost its locks never lands what it wrote under them)
   Fails with EINVAL <path> for '/', EEXIST <path> (x) when it exists, ENOLCK <path> (above), and
-  ESTALE <path> for a file whose manifest is not in fs:m (manifest GC deleted it since the
-  caller put it): put the manifest again and retry.
+  ESTALE <path> for a file whose chunk list is not in fs:m (chunk list GC deleted it since the
+  caller put it): put the chunk list again and retry.
 ]]
 -- @include fail
 -- @include fs
@@ -31,8 +31,8 @@ if ARGV[6] and ARGV[6] ~= '' then
   if not lease or tonumber(lease) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) then return fail('ENOLCK', path) end
 end
 local f = split(ARGV[3])
--- Only a commit brings a manifest from outside; restore and rename copy one from a kept
--- version, and manifest GC never deletes what a kept version names.
+-- Only a commit brings a chunk list from outside; restore and rename copy one from a kept
+-- version, and chunk list GC never deletes what a kept version names.
 if f[1] == 'f' and redis.call('EXISTS', mkey(f[10])) == 0 then return fail('ESTALE', path) end
 nowMs = f[9]
 -- What the mount changes through a hard link it changes in the file, at its inode; so does a

@@ -9,9 +9,9 @@
   Every fs script takes KEYS[1] fs:p:<path> of ARGV[2] (routes the script to the prefix's slot;
   every other key is built from the prefix, by include/keys.lua, and so shares that slot),
   ARGV[1] the key prefix and ARGV[2] the normalized path.
-  A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|manifest|xattrs|target`,
+  A record on the wire is `type|node|mtimeNs|size|mode|uid|gid|source|committedAt|chunkListHash|xattrs|target`,
   with type f(ile) d(ir) l(ink) s(pecial: a fifo, socket or device, whose size field holds its
-  device number) t(ombstone) h(ard link, whose target is an inode number) and source e(xport) m(ount) r(estore), manifest and
+  device number) t(ombstone) h(ard link, whose target is an inode number) and source e(xport) m(ount) r(estore), chunkListHash and
   xattrs (the extended attributes, encoded by src/state/xattrs.ts; opaque here) in hex; target
   is last so it may hold any byte. mtimeNs is a decimal string without leading zeros, '-' first before
   1970: Lua numbers are doubles and lose nanoseconds, so mtimes are compared as strings (sign,
@@ -25,7 +25,7 @@
   the inode (which version of the file wins); get, a commit through the mount, versions and
   restore of a name reach through it to the inode. fs:in:<n> holds the names it was given; its
   link count is how many of them are still current links to it. The inode is kept while any
-  kept version names it; manifest GC deletes it after (src/state/manifest-gc.ts), so every
+  kept version names it; chunk list GC deletes it after (src/state/chunk-list-gc.ts), so every
   step that writes an `h` version marks `#<n>` in fs:mrecent. A link the translator made (an `h`
   version of a node's export stream) is that node's export directory's: its translator's later
   versions of the file at either name are the inode's too, as the mount's are.
@@ -123,11 +123,11 @@ end
 local function fromhex(h)
   return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
 end
-local function mkey(raw) return fsManifestKey(tohex(raw)) end
+local function mkey(raw) return fsChunkListKey(tohex(raw)) end
 
--- Fields in here are the 12 of a record: 1-9 as on the wire, 10 the manifest as 32 raw bytes,
+-- Fields in here are the 12 of a record: 1-9 as on the wire, 10 the chunk list hash as 32 raw bytes,
 -- 11 the target, 12 the xattrs as raw bytes ('' for none). The wire form (ARGV, replies) joins
--- them with '|' in the order 1-10, 12, 11, manifest and xattrs in hex.
+-- them with '|' in the order 1-10, 12, 11, chunk list hash and xattrs in hex.
 -- Fields 1-9, which both forms join with '|': the fields and the position just past them.
 local function firstNine(s)
   local f, pos = {}, 1
@@ -169,7 +169,7 @@ end
 -- The stored form, sized for memory: all versions of a path in one string value (a hash would
 -- leave its compact listpack encoding once a value passes 64 bytes), each framed as
 -- `<id> <length> <record>`, the record being fields 1-9 joined by '|', then for files the
--- 32 manifest bytes, then the target. A version with xattrs has its type letter in upper case
+-- 32 chunk list hash bytes, then the target. A version with xattrs has its type letter in upper case
 -- and `<length>:<xattrs>` before the target (records stored before xattrs existed read as before).
 local function pack(f)
   local nine = joinNine(f)
@@ -346,11 +346,11 @@ local function store(p, f, loaded, touch)
   end
   if fresh then
     -- Every op that writes a file version (commit, restore, rename) passes here: the mark tells
-    -- a manifest GC pass that began before this step, and may have scanned p already, to keep
-    -- the manifest (src/state/manifest-gc.ts).
-    if f[1] == 'f' then redis.call('SADD', K.fsManifestsRecent, f[10]) end
+    -- a chunk list GC pass that began before this step, and may have scanned p already, to keep
+    -- the chunk list (src/state/chunk-list-gc.ts).
+    if f[1] == 'f' then redis.call('SADD', K.fsChunkListsRecent, f[10]) end
     -- likewise an inode that an `h` version names
-    if f[1] == 'h' then redis.call('SADD', K.fsManifestsRecent, inodePath(f[11])) end
+    if f[1] == 'h' then redis.call('SADD', K.fsChunkListsRecent, inodePath(f[11])) end
     redis.call('HDEL', K.fsAccessTimes, p)
     local v = { id = id, f = f }
     vs[#vs + 1] = v

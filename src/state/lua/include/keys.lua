@@ -18,7 +18,7 @@ local K = {
   schedWake = P .. 'wake:scheduler',
   -- the filesystem's (include/fs.lua)
   fsEvents = P .. 'fs:events',
-  fsManifestsRecent = P .. 'fs:mrecent',
+  fsChunkListsRecent = P .. 'fs:mrecent',
   -- directory path -> ns when a name last came or went in it
   fsDirTimes = P .. 'fs:dt',
   -- directory path -> how many of its names are directories (its link count is 2 more), kept from
@@ -49,8 +49,8 @@ local function ownerJobsKey(kind, name) return P .. 'owner:' .. kind .. ':' .. n
 local function fsVersionsKey(path) return P .. 'fs:p:' .. path end
 local function fsInodeNamesKey(ino) return P .. 'fs:in:' .. ino end
 local function fsDirKey(path) return P .. 'fs:d:' .. path end
--- hex: the manifest hash as hex (mkey in include/fs.lua has it as 32 raw bytes)
-local function fsManifestKey(hex) return P .. 'fs:m:' .. hex end
+-- hex: the chunk list hash as hex (mkey in include/fs.lua has it as 32 raw bytes)
+local function fsChunkListKey(hex) return P .. 'fs:m:' .. hex end
 
 -- A wake-up list holds at most one token: a burst of events costs one wake-up.
 local function wake(key)

@@ -3,14 +3,14 @@ import type { ChunkRef } from './store.js';
 import { checkHash } from './errors.js';
 
 /**
- * A file's manifest: its chunk list, in a compact binary form.
+ * A file's chunk list, in a compact binary form.
  *
  *   byte 0      format version (1)
  *   then, per chunk: 32 bytes of SHA-256, then the chunk size as an unsigned LEB128 varint
  *
- * 35 bytes per chunk for chunks up to 2 MiB (a varint of 3 bytes). The manifest hash is
- * the SHA-256 of this encoding, so equal files get equal manifests on every node and a
- * manifest can be checked like a chunk.
+ * 35 bytes per chunk for chunks up to 2 MiB (a varint of 3 bytes). The chunk list hash is
+ * the SHA-256 of this encoding, so equal files get equal chunk lists on every node and a
+ * chunk list can be checked like a chunk.
  */
 const VERSION = 1;
 
@@ -59,7 +59,7 @@ export function decodeChunkList(buf: Uint8Array): ChunkRef[] {
   return out;
 }
 
-export function manifestHash(chunks: readonly ChunkRef[]): string {
+export function chunkListHash(chunks: readonly ChunkRef[]): string {
   return createHash('sha256').update(encodeChunkList(chunks)).digest('hex');
 }
 

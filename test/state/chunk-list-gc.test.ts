@@ -10,11 +10,11 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
-import { commitVersion, FsError, getCurrent, linkPath, listVersions, putManifest, removePath, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
-import { beginManifestGc, collectManifests, deleteUnreferencedInode, deleteUnreferencedManifest } from '../../src/state/manifest-gc.js';
+import { commitVersion, FsError, getCurrent, linkPath, listVersions, putChunkList, removePath, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
+import { beginChunkListGc, collectChunkLists, deleteUnreferencedInode, deleteUnreferencedChunkList } from '../../src/state/chunk-list-gc.js';
 import { ScriptError } from '../../src/state/scripts.js';
-import { startManifestGc } from '../../src/controlplane/manifest-gc.js';
-import { addManifestLocation, ChunkFetcher, ChunkStore, manifestLocations } from '../../src/packetfs/index.js';
+import { startChunkListGc } from '../../src/controlplane/chunk-list-gc.js';
+import { addChunkListLocation, ChunkFetcher, ChunkStore, chunkListLocations } from '../../src/packetfs/index.js';
 import { startTranslator } from '../../src/translate/index.js';
 import { ClusterBackend } from '../../src/overlay/cluster-backend.js';
 import { OverlayFs } from '../../src/overlay/ops.js';
@@ -23,36 +23,36 @@ import { until } from '../helpers/until.js';
 const quiet = pino({ level: 'silent' });
 const T = 1_700_000_000_000_000_000n;
 
-function file(path: string, node: string, mtimeNs: bigint, manifest: string): NewVersion {
-  return { path, type: 'file', node, mtimeNs: String(mtimeNs), size: 40, mode: 0o100644, uid: 0, gid: 0, manifest, source: 'export' };
+function file(path: string, node: string, mtimeNs: bigint, chunkListHash: string): NewVersion {
+  return { path, type: 'file', node, mtimeNs: String(mtimeNs), size: 40, mode: 0o100644, uid: 0, gid: 0, chunkListHash, source: 'export' };
 }
 
-/** A stored manifest (random bytes under their hash) held by n1. */
-async function manifest(redis: Redis, ks: Keyspace): Promise<string> {
+/** A stored chunk list (random bytes under their hash) held by n1. */
+async function storedChunkList(redis: Redis, ks: Keyspace): Promise<string> {
   const data = randomBytes(40);
   const hash = createHash('sha256').update(data).digest('hex');
-  await putManifest(redis, ks, hash, data);
-  await addManifestLocation(redis, ks, hash, 'n1');
+  await putChunkList(redis, ks, hash, data);
+  await addChunkListLocation(redis, ks, hash, 'n1');
   return hash;
 }
 
 /** [fs:m there, pfs:loc there] */
 async function stored(redis: Redis, ks: Keyspace, hash: string): Promise<[number, number]> {
-  return [await redis.exists(ks.fsManifest(hash)), await redis.exists(ks.manifestLocations(hash))];
+  return [await redis.exists(ks.fsChunkList(hash)), await redis.exists(ks.chunkListLocations(hash))];
 }
 
-/** Commit `count` versions of path from n1 with fresh manifests: n1's older ones there are pruned past 20. */
+/** Commit `count` versions of path from n1 with fresh chunk lists: n1's older ones there are pruned past 20. */
 async function churn(redis: Redis, ks: Keyspace, path: string, count: number, from: bigint): Promise<string[]> {
   const ms = [];
   for (let i = 1; i <= count; i++) {
-    const m = await manifest(redis, ks);
+    const m = await storedChunkList(redis, ks);
     await commitVersion(redis, ks, file(path, 'n1', from + BigInt(i), m));
     ms.push(m);
   }
   return ms;
 }
 
-describe('manifest garbage collection', () => {
+describe('chunk list garbage collection', () => {
   const db = useTestRedis();
   const dirs: string[] = [];
   const tmp = (name: string) => {
@@ -64,120 +64,120 @@ describe('manifest garbage collection', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('deletes the chunk list and holders of manifests no kept version names, keeps the rest', async () => {
+  it('deletes the chunk list and holders of chunk lists no kept version names, keeps the rest', async () => {
     const ks = keyspace(testPrefix());
-    const pruned = await manifest(db.redis, ks);
+    const pruned = await storedChunkList(db.redis, ks);
     await commitVersion(db.redis, ks, file('/f', 'n1', T, pruned));
     const current = await churn(db.redis, ks, '/f', 20, T);
-    assert.ok(!(await listVersions(db.redis, ks, '/f')).some((v) => v.manifest === pruned));
+    assert.ok(!(await listVersions(db.redis, ks, '/f')).some((v) => v.chunkListHash === pruned));
     // named only by versions that are not current: another node's older copy, a deleted file
-    const older = await manifest(db.redis, ks);
+    const older = await storedChunkList(db.redis, ks);
     await commitVersion(db.redis, ks, file('/g', 'n2', T - 1n, older));
     await commitVersion(db.redis, ks, file('/g', 'n1', T, current[0]));
-    const deleted = await manifest(db.redis, ks);
+    const deleted = await storedChunkList(db.redis, ks);
     await commitVersion(db.redis, ks, file('/h', 'n1', T, deleted));
-    await commitVersion(db.redis, ks, { ...file('/h', 'n1', T + 1n, deleted), type: 'tombstone', manifest: undefined, size: 0 });
+    await commitVersion(db.redis, ks, { ...file('/h', 'n1', T + 1n, deleted), type: 'tombstone', chunkListHash: undefined, size: 0 });
     // put, and its commit never came
-    const orphan = await manifest(db.redis, ks);
+    const orphan = await storedChunkList(db.redis, ks);
 
-    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 2, inodesDeleted: 0, superseded: false });
+    assert.deepEqual(await collectChunkLists(db.redis, ks), { referenced: 22, deleted: 2, inodesDeleted: 0, superseded: false });
     assert.deepEqual(await stored(db.redis, ks, pruned), [0, 0]);
     assert.deepEqual(await stored(db.redis, ks, orphan), [0, 0]);
     for (const m of [...current, older, deleted]) assert.deepEqual(await stored(db.redis, ks, m), [1, 1], m);
-    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 22, deleted: 0, inodesDeleted: 0, superseded: false });
+    assert.deepEqual(await collectChunkLists(db.redis, ks), { referenced: 22, deleted: 0, inodesDeleted: 0, superseded: false });
   });
 
-  it('keeps a hard-linked file\'s inode and its manifests while a kept version names it, then deletes them', async () => {
+  it('keeps a hard-linked file\'s inode and its chunk lists while a kept version names it, then deletes them', async () => {
     const ks = keyspace(testPrefix());
     const mount = (path: string, mtimeNs: bigint, m: string): NewVersion => ({ ...file(path, 'n1', mtimeNs, m), source: 'mount' });
-    const [m1, m2] = [await manifest(db.redis, ks), await manifest(db.redis, ks)];
+    const [m1, m2] = [await storedChunkList(db.redis, ks), await storedChunkList(db.redis, ks)];
     await commitVersion(db.redis, ks, mount('/a', T, m1));
     const { inode } = await linkPath(db.redis, ks, '/a', '/b', 'n1');
     await commitVersion(db.redis, ks, mount('/b', T + 1n, m2), { written: true });
-    // the names' current versions are links; the manifests only the inode's versions name
-    assert.ok(!(await listVersions(db.redis, ks, '/a', { stored: true })).some((v) => v.manifest === m2));
-    assert.deepEqual(await collectManifests(db.redis, ks), { referenced: 2, deleted: 0, inodesDeleted: 0, superseded: false });
+    // the names' current versions are links; the chunk lists only the inode's versions name
+    assert.ok(!(await listVersions(db.redis, ks, '/a', { stored: true })).some((v) => v.chunkListHash === m2));
+    assert.deepEqual(await collectChunkLists(db.redis, ks), { referenced: 2, deleted: 0, inodesDeleted: 0, superseded: false });
     // both names deleted: the links in their histories keep the file restorable
     await removePath(db.redis, ks, '/a', 'n1', { dir: false });
     await removePath(db.redis, ks, '/b', 'n1', { dir: false });
-    assert.equal((await collectManifests(db.redis, ks)).inodesDeleted, 0);
+    assert.equal((await collectChunkLists(db.redis, ks)).inodesDeleted, 0);
     assert.deepEqual([await stored(db.redis, ks, m1), await stored(db.redis, ks, m2)], [[1, 1], [1, 1]]);
     // until the histories forget them: 20 newer versions of n1's mount stream, where the links were
-    for (let i = 0; i < 20; i++) for (const p of ['/a', '/b']) await commitVersion(db.redis, ks, { ...mount(p, T * 3n + BigInt(i), m1), type: 'tombstone', manifest: undefined, size: 0 });
+    for (let i = 0; i < 20; i++) for (const p of ['/a', '/b']) await commitVersion(db.redis, ks, { ...mount(p, T * 3n + BigInt(i), m1), type: 'tombstone', chunkListHash: undefined, size: 0 });
     for (const p of ['/a', '/b']) for (const v of await listVersions(db.redis, ks, p, { stored: true })) assert.notEqual(v.type, 'hardlink');
-    assert.equal((await collectManifests(db.redis, ks)).inodesDeleted, 1);
+    assert.equal((await collectChunkLists(db.redis, ks)).inodesDeleted, 1);
     assert.deepEqual([await db.redis.exists(ks.fsVersions(`#${inode}`)), await db.redis.exists(ks.fsInodeNames(inode))], [0, 0]);
-    // its manifests (m1's first version at /a was pruned with the link) go in the next pass
-    assert.equal((await collectManifests(db.redis, ks)).deleted, 2);
+    // its chunk lists (m1's first version at /a was pruned with the link) go in the next pass
+    assert.equal((await collectChunkLists(db.redis, ks)).deleted, 2);
     assert.deepEqual([await stored(db.redis, ks, m1), await stored(db.redis, ks, m2)], [[0, 0], [0, 0]]);
   });
 
   it('keeps an inode a link named after the pass began', async () => {
     const ks = keyspace(testPrefix());
-    await commitVersion(db.redis, ks, { ...file('/c', 'n1', T, await manifest(db.redis, ks)), source: 'mount' });
-    const token = await beginManifestGc(db.redis, ks);
+    await commitVersion(db.redis, ks, { ...file('/c', 'n1', T, await storedChunkList(db.redis, ks)), source: 'mount' });
+    const token = await beginChunkListGc(db.redis, ks);
     const { inode } = await linkPath(db.redis, ks, '/c', '/d', 'n1');
     assert.equal(await deleteUnreferencedInode(db.redis, ks, token, inode), 0);
     assert.equal((await getCurrent(db.redis, ks, '/d'))?.links, 2);
   });
 
-  it('keeps a manifest a version took after the pass began, though no version names it by the time it is looked at', async () => {
+  it('keeps a chunk list a version took after the pass began, though no version names it by the time it is looked at', async () => {
     const ks = keyspace(testPrefix());
-    const token = await beginManifestGc(db.redis, ks);
-    const m = await manifest(db.redis, ks);
+    const token = await beginChunkListGc(db.redis, ks);
+    const m = await storedChunkList(db.redis, ks);
     await commitVersion(db.redis, ks, file('/a', 'n1', T, m));
     await churn(db.redis, ks, '/a', 20, T);
-    assert.equal(await deleteUnreferencedManifest(db.redis, ks, token, m), 0);
+    assert.equal(await deleteUnreferencedChunkList(db.redis, ks, token, m), 0);
     assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
     // the next pass starts afresh
-    assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+    assert.equal((await collectChunkLists(db.redis, ks)).deleted, 1);
     assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
   });
 
-  it('counts a rename or a restore as taking the manifests it copies', async () => {
+  it('counts a rename or a restore as taking the chunk lists it copies', async () => {
     // The pass may read the target before the step and the source after its old versions are
-    // pruned, so it does not see these manifests named; the mark must keep them.
+    // pruned, so it does not see these chunk lists named; the mark must keep them.
     const ks = keyspace(testPrefix());
-    const moved = await manifest(db.redis, ks);
-    const restored = await manifest(db.redis, ks);
+    const moved = await storedChunkList(db.redis, ks);
+    const restored = await storedChunkList(db.redis, ks);
     await commitVersion(db.redis, ks, file('/from', 'n1', T, moved));
     const old = await commitVersion(db.redis, ks, file('/r', 'n1', T, restored));
     await commitVersion(db.redis, ks, file('/r', 'n2', T + 1n, moved));
-    const token = await beginManifestGc(db.redis, ks);
+    const token = await beginChunkListGc(db.redis, ks);
     await renamePath(db.redis, ks, '/from', '/to', 'n1', String(T + 2n));
     await restoreVersion(db.redis, ks, '/r', old.id, 'n1', String(T + 3n));
-    for (const m of [moved, restored]) assert.equal(await deleteUnreferencedManifest(db.redis, ks, token, m), 0);
-    assert.equal((await getCurrent(db.redis, ks, '/to'))?.manifest, moved);
-    assert.equal((await getCurrent(db.redis, ks, '/r'))?.manifest, restored);
+    for (const m of [moved, restored]) assert.equal(await deleteUnreferencedChunkList(db.redis, ks, token, m), 0);
+    assert.equal((await getCurrent(db.redis, ks, '/to'))?.chunkListHash, moved);
+    assert.equal((await getCurrent(db.redis, ks, '/r'))?.chunkListHash, restored);
   });
 
-  it('a commit of a manifest it deleted fails with ESTALE and changes nothing; putting it again lets it through', async () => {
+  it('a commit of a chunk list it deleted fails with ESTALE and changes nothing; putting it again lets it through', async () => {
     const ks = keyspace(testPrefix());
     const data = randomBytes(40);
     const m = createHash('sha256').update(data).digest('hex');
-    await putManifest(db.redis, ks, m, data);
-    assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+    await putChunkList(db.redis, ks, m, data);
+    assert.equal((await collectChunkLists(db.redis, ks)).deleted, 1);
     await assert.rejects(commitVersion(db.redis, ks, file('/x/y', 'n1', T, m)), (err: unknown) => err instanceof FsError && err.code === 'ESTALE');
     assert.deepEqual(await listVersions(db.redis, ks, '/x/y'), []);
     assert.equal(await getCurrent(db.redis, ks, '/x'), undefined);
-    await putManifest(db.redis, ks, m, data);
+    await putChunkList(db.redis, ks, m, data);
     assert.equal((await commitVersion(db.redis, ks, file('/x/y', 'n1', T, m))).current, true);
   });
 
   it('a pass another pass has superseded stops without deleting', async () => {
     const ks = keyspace(testPrefix());
-    const m = await manifest(db.redis, ks);
-    const first = await beginManifestGc(db.redis, ks);
-    const second = await beginManifestGc(db.redis, ks);
-    await assert.rejects(deleteUnreferencedManifest(db.redis, ks, first, m), (err) => err instanceof ScriptError && err.code === 'SUPERSEDED');
+    const m = await storedChunkList(db.redis, ks);
+    const first = await beginChunkListGc(db.redis, ks);
+    const second = await beginChunkListGc(db.redis, ks);
+    await assert.rejects(deleteUnreferencedChunkList(db.redis, ks, first, m), (err) => err instanceof ScriptError && err.code === 'SUPERSEDED');
     assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
-    assert.equal(await deleteUnreferencedManifest(db.redis, ks, second, m), 1);
+    assert.equal(await deleteUnreferencedChunkList(db.redis, ks, second, m), 1);
     assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
   });
 
   it('runs on the leader only, counting what it deleted and logging each pass', async () => {
     const ks = keyspace(testPrefix());
-    const m = await manifest(db.redis, ks);
+    const m = await storedChunkList(db.redis, ks);
     const registry = new Registry();
     const lines: Record<string, unknown>[] = [];
     const log = pino({ level: 'info' }, new Writable({
@@ -187,7 +187,7 @@ describe('manifest garbage collection', () => {
       },
     }));
     let leader = false;
-    const gc = startManifestGc({ redis: db.redis, ks, log, registry, isLeader: () => leader, intervalMs: 20 });
+    const gc = startChunkListGc({ redis: db.redis, ks, log, registry, isLeader: () => leader, intervalMs: 20 });
     try {
       await new Promise((r) => setTimeout(r, 150));
       assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
@@ -195,8 +195,8 @@ describe('manifest garbage collection', () => {
       leader = true;
       await until('a pass', async () => lines.length > 0);
       assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
-      assert.match(await registry.metrics(), /^oswalk_fs_manifests_deleted_total 1$/m);
-      assert.equal(lines[0].msg, 'manifest garbage collection pass');
+      assert.match(await registry.metrics(), /^oswalk_fs_chunk_lists_deleted_total 1$/m);
+      assert.equal(lines[0].msg, 'chunk list garbage collection pass');
       assert.equal(lines[0].deleted, 1);
       assert.equal(typeof lines[0].ms, 'number');
     } finally {
@@ -204,17 +204,17 @@ describe('manifest garbage collection', () => {
     }
   });
 
-  it('the translator stores a file again when a pass deletes its manifest between the put and the commit', async () => {
+  it('the translator stores a file again when a pass deletes its chunk list between the put and the commit', async () => {
     const ks = keyspace(testPrefix());
     const exportDir = tmp('export');
     writeFileSync(join(exportDir, 'a.txt'), 'some content');
-    // a connection on which a pass runs right after the first SET (putManifest) answers
+    // a connection on which a pass runs right after the first SET (putChunkList) answers
     const redis = db.redis.duplicate();
     const set = redis.set.bind(redis) as (...a: unknown[]) => Promise<unknown>;
     let passes = 0;
     (redis as unknown as { set: typeof set }).set = async (...a) => {
       const res = await set(...a);
-      if (!passes++) await collectManifests(db.redis, ks);
+      if (!passes++) await collectChunkLists(db.redis, ks);
       return res;
     };
     const t = await startTranslator({ redis, ks, node: 'n1', exportDir, store: new ChunkStore(tmp('store'), { log: quiet }), log: quiet, watch: false });
@@ -222,17 +222,17 @@ describe('manifest garbage collection', () => {
       await t.idle();
       assert.equal(t.stats().errors, 0);
       assert.equal(t.stats().filesTranslated, 2, 'stored twice');
-      const m = (await getCurrent(db.redis, ks, '/a.txt'))?.manifest;
+      const m = (await getCurrent(db.redis, ks, '/a.txt'))?.chunkListHash;
       assert.ok(m);
       assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
-      assert.deepEqual(await manifestLocations(db.redis, ks, m), ['n1']);
+      assert.deepEqual(await chunkListLocations(db.redis, ks, m), ['n1']);
     } finally {
       await t.close();
       redis.disconnect();
     }
   });
 
-  it('the mount stores content again when the manifest it remembers putting was deleted', async () => {
+  it('the mount stores content again when the chunk list it remembers putting was deleted', async () => {
     const ks = keyspace(testPrefix());
     const store = new ChunkStore(tmp('store'), { log: quiet });
     const fetcher = new ChunkFetcher({ store, redis: db.redis, ks, self: 'n1', token: 't', log: quiet });
@@ -248,15 +248,15 @@ describe('manifest garbage collection', () => {
     };
     try {
       await write('/a', 'same content');
-      const m = (await getCurrent(db.redis, ks, '/a'))!.manifest!;
+      const m = (await getCurrent(db.redis, ks, '/a'))!.chunkListHash!;
       // /a written 20 times more through this mount: no version names m any more
       for (let i = 0; i < 20; i++) await write('/a', `other content ${i}`);
-      assert.equal((await collectManifests(db.redis, ks)).deleted, 1);
+      assert.equal((await collectChunkLists(db.redis, ks)).deleted, 1);
       assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
       await write('/b', 'same content');
-      assert.equal((await getCurrent(db.redis, ks, '/b'))?.manifest, m);
+      assert.equal((await getCurrent(db.redis, ks, '/b'))?.chunkListHash, m);
       assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
-      assert.deepEqual(await manifestLocations(db.redis, ks, m), ['n1']);
+      assert.deepEqual(await chunkListLocations(db.redis, ks, m), ['n1']);
     } finally {
       await backend.close();
       await fetcher.close();

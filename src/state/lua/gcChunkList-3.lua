@@ -1,9 +1,9 @@
 --[[
-  Delete a manifest (or a hard-linked file's inode) that a manifest GC pass found no version
-  naming, unless a version took it since the pass began. Why that is enough: src/state/manifest-gc.ts.
+  Delete a chunk list (or a hard-linked file's inode) that a chunk list GC pass found no version
+  naming, unless a version took it since the pass began. Why that is enough: src/state/chunk-list-gc.ts.
 
   KEYS[1] fs:mrecent, KEYS[2] fs:m:<hash> (fs:p:#<n>), KEYS[3] pfs:loc:<hash> (fs:in:<n>)
-  ARGV[1] the pass's token, ARGV[2] the manifest hash as 32 raw bytes (`#<n>`), as the fs scripts mark it
+  ARGV[1] the pass's token, ARGV[2] the chunk list hash as 32 raw bytes (`#<n>`), as the fs scripts mark it
   -> how many it deleted (0 or 1). Fails with SUPERSEDED <token> when a newer pass has begun
      (fs:mrecent no longer holds this pass's token: its marks are not this pass's).
 ]]
