@@ -14,7 +14,7 @@ import { groupMembers, procStat, treeCpuSeconds } from '../../src/agent/runtime/
 import { safeName } from '../../src/agent/runtime/common.js';
 import { cgroupName } from '../../src/agent/runtime/limits.js';
 import { guardBinary } from '../../src/agent/runtime/guard.js';
-import type { RunSpec } from '../../src/agent/runtime/types.js';
+import type { OnOutput, RunSpec } from '../../src/agent/runtime/types.js';
 import { Output } from '../helpers/output.js';
 import { checkStdin, checkTty } from '../helpers/runtime-stdin.js';
 import { heldFence } from '../helpers/fence.js';
@@ -58,7 +58,35 @@ after(async () => {
   await rm(stateDir, { recursive: true, force: true });
 });
 
-describe('process runtime', () => {
+/**
+ * The runtime as the agent's runner drives it: each job taken by a spare guard made ready for
+ * it first (warm), which must behave in every way as a guard started for the job.
+ */
+class SpareFirst extends ProcessRuntime {
+  override async start(s: RunSpec, onOutput: OnOutput) {
+    assert.equal(await this.warm({ cluster: s.cluster, node: s.node, fenceDir: s.fenceDir }), true, 'a spare guard waits for the job');
+    return super.start(s, onOutput);
+  }
+}
+
+for (const spares of [false, true]) describe(spares ? 'process runtime, every job taken by a spare guard' : 'process runtime', () => {
+  if (spares) {
+    const lines: string[] = [];
+    before(() => {
+      rt = new SpareFirst({ stateDir, logger: pino({ level: 'debug' }, { write: (l: string) => void lines.push(l) }), killGraceMs: 1000 });
+    });
+    after(async () => {
+      await rt.cool();
+      const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string; spare?: boolean });
+      const started = logged.filter((l) => l.msg === 'job started');
+      assert.ok(started.length > 20, `${started.length} jobs started`);
+      assert.deepEqual(started.filter((l) => !l.spare), [], 'every job was taken by a spare guard');
+      assert.deepEqual(logged.filter((l) => l.level >= 40 && /spare/.test(l.msg)), [], 'no spare guard failed');
+      const spareCgroups = (await rt.limits()).kind === 'cgroup1' ? (await readdir('/sys/fs/cgroup/memory/oswalk')).filter((n) => n.includes(`.${safeName(node)}`) && n.includes('.spare-')) : [];
+      assert.deepEqual(spareCgroups, [], 'cool() leaves no spare cgroup behind');
+    });
+  }
+
   test('createRuntime returns the process runtime', () => {
     assert.equal(createRuntime('process', { stateDir: '/nonexistent', logger }).name, 'process');
   });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import { safeName, sleep } from './common.js';
@@ -127,14 +127,7 @@ export class Limiter {
     if (this.kind === 'cgroup1') {
       const dirs = this.v1Controllers.map((c) => join(this.root, c, rel));
       for (const d of dirs) await mkdir(d, { recursive: true });
-      const [mem, cpu] = dirs;
-      if (spec.memoryBytes) await writeFile(join(mem, 'memory.limit_in_bytes'), String(spec.memoryBytes));
-      if (spec.cpus) {
-        await writeFile(join(cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
-        await writeFile(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))));
-      }
-      const acct = this.v1Accounting && join(this.root, this.v1Accounting, rel);
-      return cgroupLimits({ kind: 'cgroup1', dirs, ...(acct ? { cpuUsage: join(acct, 'cpuacct.usage') } : {}) });
+      return cgroupLimits(await this.v1Limits(dirs, spec));
     }
     if (this.kind === 'prlimit' && spec.memoryBytes) {
       if (spec.cpus) this.log.warn({ jobId: spec.jobId, cpus: spec.cpus }, 'CPU limit not enforced: no cgroups on this node');
@@ -146,6 +139,49 @@ export class Limiter {
       this.log.warn({ jobId: spec.jobId, cpus: spec.cpus, memoryBytes: spec.memoryBytes, limits: this.kind }, 'limits not enforced on this node');
     }
     return { wrap: (argv) => argv };
+  }
+
+  /**
+   * A cgroup for a spare guard of the owner's (guard/oswalk-guard.c --spare), which joins it
+   * ahead of its job; undefined where there is none to make. cgroup1 only: a spare's cgroup
+   * becomes its job's by a rename, which cgroup v2 does not allow (there a spare has none and
+   * its job is started the ordinary way).
+   */
+  async spareCgroup(owner: HostOwner, tag: string): Promise<JobCgroup | undefined> {
+    if (this.kind !== 'cgroup1') return undefined;
+    const dirs = this.v1Controllers.map((c) => join(this.root, c, 'oswalk', `${ownerPrefix(owner)}${SPARE_TAG}${safeName(tag)}`));
+    for (const d of dirs) await mkdir(d, { recursive: true });
+    return { kind: 'cgroup1', dirs };
+  }
+
+  /**
+   * The job's limits in the spare cgroup its guard already joined (spareCgroup): renamed to the
+   * job's cgroup name, so that everything that finds a job's cgroups by name (cleanup, the
+   * runtime's records) finds this one, then limited as forJob limits. Without a spare cgroup,
+   * forJob's limits where they need none (prlimit, none).
+   */
+  async adopt(spare: JobCgroup | undefined, spec: RunSpec): Promise<JobLimits> {
+    if (!spare) {
+      if (this.kind === 'cgroup1' || this.kind === 'cgroup2') throw new Error(`a spare guard without a cgroup cannot start a job under ${this.kind} limits`);
+      return this.forJob(spec);
+    }
+    const name = cgroupName(spec, spec.jobId, spec.attempt);
+    const dirs = spare.dirs.map((d) => join(d, '..', name));
+    for (let i = 0; i < dirs.length; i++) await rename(spare.dirs[i], dirs[i]);
+    // Joined already: the job's command runs as it is.
+    return { cgroup: await this.v1Limits(dirs, spec), wrap: (argv) => argv };
+  }
+
+  /** Set the job's memory and CPU limits on its cgroup1 directories (v1Controllers' order). */
+  private async v1Limits(dirs: string[], spec: RunSpec): Promise<JobCgroup> {
+    const [mem, cpu] = dirs;
+    if (spec.memoryBytes) await writeFile(join(mem, 'memory.limit_in_bytes'), String(spec.memoryBytes));
+    if (spec.cpus) {
+      await writeFile(join(cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+      await writeFile(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))));
+    }
+    const acct = this.v1Accounting && dirs[this.v1Controllers.indexOf(this.v1Accounting)];
+    return { kind: 'cgroup1', dirs, ...(acct ? { cpuUsage: join(acct, 'cpuacct.usage') } : {}) };
   }
 
   /** The job cgroups of the cluster's node on this host, whatever agent made them. */
@@ -173,6 +209,14 @@ export function cgroupName(owner: HostOwner, jobId: string, attempt: number): st
 
 export function cgroupJobPrefix(owner: HostOwner, jobId: string): string {
   return `${ownerPrefix(owner)}${safeName(jobId)}-`;
+}
+
+/** Starts a spare guard's cgroup name after its owner's prefix; no job id (hex) starts so. */
+const SPARE_TAG = 'spare-';
+
+/** Whether a cgroup name of nodeCgroups() is a spare guard's. */
+export function isSpareCgroup(owner: HostOwner, name: string): boolean {
+  return name.startsWith(`${ownerPrefix(owner)}${SPARE_TAG}`);
 }
 
 function ownerPrefix(owner: HostOwner): string {

@@ -1,15 +1,16 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../../util/log.js';
 import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
 import { guardBinary, guarded } from './guard.js';
-import { Limiter, cgroupBusy, cgroupCpuSeconds, cgroupJobPrefix, destroyCgroup, oomKilled, type LimitMode } from './limits.js';
+import { Limiter, cgroupBusy, cgroupCpuSeconds, cgroupJobPrefix, destroyCgroup, isSpareCgroup, oomKilled, type JobCgroup, type JobLimits, type LimitMode } from './limits.js';
 import { groupMembers, procStat, signalGroup, treeCpuSeconds } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
-import type { HostOwner, OnOutput, RunHandle, RunResult, RunSpec, Runtime } from './types.js';
+import type { HostOwner, OnOutput, RunHandle, RunResult, RunSpec, Runtime, SpareTarget } from './types.js';
 import type { WindowSize } from '../../api/jobs.js';
 
 export interface ProcessRuntimeOptions {
@@ -28,6 +29,53 @@ export interface ProcessRuntimeOptions {
 const DRAIN_MS = 2000;
 
 /**
+ * A guard started ahead of its job (--spare in guard/oswalk-guard.c), already in a cgroup of
+ * its own: taking it costs a rename and a message instead of a process start from this big
+ * process (fork and exec: 3 to 7 ms here) and a move into the job's cgroup (on cgroup v1 an RCU
+ * grace period: 5 to 15 ms here), most of what a short job's start used to cost.
+ */
+interface Spare extends Started {
+  /** Whose jobs it may take: cluster, node and fence file, as its guard watches that fence. */
+  key: string;
+  cgroup?: JobCgroup;
+  /** Its guard joined its cgroup and waits for a job. */
+  ready: boolean;
+  /** True once ready, false if it ended first. */
+  whenReady: Promise<boolean>;
+  taken: boolean;
+  startTime?: string;
+}
+
+/** A guard process, watched from its start so that no end of it goes unseen. */
+interface Started {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  closed: Promise<void>;
+}
+
+function watch(child: ChildProcess): Started {
+  return {
+    child,
+    exited: new Promise((res) => child.once('exit', (code, signal) => res({ code, signal }))),
+    closed: new Promise((res) => child.once('close', () => res())),
+  };
+}
+
+/** Whose jobs a spare guard may take (the fence directory is the node's, on this host). */
+function spareKey(t: SpareTarget): string {
+  return JSON.stringify([t.cluster, t.node, t.fenceDir]);
+}
+
+/** A spare's message: its job (format at the top of guard/oswalk-guard.c). */
+function spareMessage(job: { cwd: string; tty?: WindowSize; stdin: boolean; cgroupDirs: string[]; argv: string[]; env: Record<string, string> }): Buffer {
+  const env = Object.entries(job.env).map(([k, v]) => `${k}=${v}`);
+  const fields = [job.cwd, job.tty ? `${job.tty.rows}x${job.tty.cols}` : '', job.stdin ? '1' : '0',
+    String(job.cgroupDirs.length), ...job.cgroupDirs, String(job.argv.length), ...job.argv, String(env.length), ...env];
+  const body = Buffer.from(fields.map((f) => `${f}\0`).join(''));
+  return Buffer.concat([Buffer.from(`${body.length}\n`), body]);
+}
+
+/**
  * Runs a job as a plain child process of the agent ("metal"): no shell, its own session and
  * process group (so kill() reaches everything it forked), limits by cgroup where the host
  * allows, under a guard that kills it when the agent dies or the node's fence passes, and a
@@ -38,6 +86,11 @@ export class ProcessRuntime implements Runtime {
   private readonly records: RecordStore;
   private readonly graceMs: number;
   private limiter?: Promise<Limiter>;
+  private spare?: Spare;
+  private spareCount = 0;
+  /** A spare is being made: one at a time. */
+  private sparing?: Promise<Spare | undefined>;
+  private cooled = false;
 
   constructor(private readonly opts: ProcessRuntimeOptions) {
     this.records = new RecordStore(join(opts.stateDir, 'runtime', 'process'));
@@ -60,30 +113,46 @@ export class ProcessRuntime implements Runtime {
     const found = await resolveCommand(spec.command[0], env.PATH ?? '', cwd.dir);
     if ('error' in found) return failedStart({ exitCode: found.exitCode, error: found.error });
 
-    const limits = await (await this.limits()).forJob(spec);
-    // Under its guard (guard/oswalk-guard.c): killed, with all it forked, when the agent dies
-    // or the node's fence passes (agent frozen or cut off), so it never runs next to the copy
-    // the cluster starts elsewhere.
-    const argv = guarded(guardBinary(), join(spec.fenceDir, 'fence'), limits.wrap([found.path, ...spec.command.slice(1)]), { cgroupDirs: limits.cgroup?.dirs, cwd: cwd.dir, ...(spec.tty ? { tty: spec.tty } : {}) });
-    const child = spawn(argv[0], argv.slice(1), {
-      // The guard's child enters cwd.dir: a chdir into a stopped mount here would hold the
-      // agent's event loop until the mount answers.
-      cwd: '/',
-      env,
-      detached: true,
-      // A tty job's guard reads the terminal's new sizes from fd 3.
-      stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(spec.tty ? ['pipe' as const] : [])],
-    });
+    const limiter = await this.limits();
+    const spare = await this.takeSpare(spec, limiter, log);
+    let started: Started;
+    let limits: JobLimits;
+    let argv: string[];
+    if (spare) {
+      ({ limits } = spare);
+      started = spare;
+      argv = limits.wrap([found.path, ...spec.command.slice(1)]);
+      (spare.child.stdio[3] as Socket).write(spareMessage({ cwd: cwd.dir, tty: spec.tty, stdin: !!spec.stdin, cgroupDirs: limits.cgroup?.dirs ?? [], argv, env }));
+      // Without input the job reads /dev/null (its guard opens it), as with 'ignore' below.
+      if (!spec.stdin) spare.child.stdin!.destroy();
+    } else {
+      limits = await limiter.forJob(spec);
+      // Under its guard (guard/oswalk-guard.c): killed, with all it forked, when the agent dies
+      // or the node's fence passes (agent frozen or cut off), so it never runs next to the copy
+      // the cluster starts elsewhere.
+      argv = guarded(guardBinary(), join(spec.fenceDir, 'fence'), limits.wrap([found.path, ...spec.command.slice(1)]), { cgroupDirs: limits.cgroup?.dirs, cwd: cwd.dir, ...(spec.tty ? { tty: spec.tty } : {}) });
+      const child = spawn(argv[0], argv.slice(1), {
+        // The guard's child enters cwd.dir: a chdir into a stopped mount here would hold the
+        // agent's event loop until the mount answers.
+        cwd: '/',
+        env,
+        detached: true,
+        // A tty job's guard reads the terminal's new sizes from fd 3.
+        stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(spec.tty ? ['pipe' as const] : [])],
+      });
 
-    const spawned = await new Promise<Error | undefined>((res) => {
-      child.once('spawn', () => res(undefined));
-      child.once('error', (err) => res(err));
-    });
-    if (spawned) {
-      if (limits.cgroup) await destroyCgroup(limits.cgroup);
-      const code = (spawned as NodeJS.ErrnoException).code;
-      return failedStart({ exitCode: code === 'ENOENT' ? 127 : code === 'EACCES' ? 126 : null, error: `cannot start ${JSON.stringify(spec.command[0])}: ${spawned.message}` });
+      const spawned = await new Promise<Error | undefined>((res) => {
+        child.once('spawn', () => res(undefined));
+        child.once('error', (err) => res(err));
+      });
+      if (spawned) {
+        if (limits.cgroup) await destroyCgroup(limits.cgroup);
+        const code = (spawned as NodeJS.ErrnoException).code;
+        return failedStart({ exitCode: code === 'ENOENT' ? 127 : code === 'EACCES' ? 126 : null, error: `cannot start ${JSON.stringify(spec.command[0])}: ${spawned.message}` });
+      }
+      started = watch(child);
     }
+    const { child, exited, closed } = started;
     const pid = child.pid!;
     // Later 'error' events would otherwise be thrown as uncaught and take the agent down.
     child.on('error', (err) => log.warn({ err }, 'child process error'));
@@ -91,11 +160,8 @@ export class ProcessRuntime implements Runtime {
     child.stdout!.on('data', (d: Buffer) => emit('stdout', d));
     child.stderr!.on('data', (d: Buffer) => emit('stderr', d));
 
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
-      child.once('exit', (code, signal) => res({ code, signal }));
-    });
-    const closed = new Promise<void>((res) => child.once('close', () => res()));
-    const st = await procStat(pid);
+    // A spare's start time was read while it waited.
+    const st = spare?.startTime !== undefined ? { startTime: spare.startTime } : await procStat(pid);
     const record: ProcessRecord = {
       jobId: spec.jobId, attempt: spec.attempt, cluster: spec.cluster, node: spec.node, pid, pgid: pid,
       startTime: st?.startTime ?? '', cgroup: limits.cgroup, startedAt: Date.now(),
@@ -109,7 +175,7 @@ export class ProcessRuntime implements Runtime {
         throw new Error(`cannot record job ${spec.jobId} in ${this.opts.stateDir}: ${err.message}`);
       });
     }
-    log.debug({ pid, argv }, 'job started');
+    log.debug({ pid, argv, spare: !!spare }, 'job started');
 
     let killReason: string | undefined;
     let killTimer: NodeJS.Timeout | undefined;
@@ -142,7 +208,7 @@ export class ProcessRuntime implements Runtime {
       // The cgroup counts everything the job ran, escaped daemons too; without one, the tree
       // below its guard does (a job over before its start time was read has no tree to walk).
       cpuSeconds: () => (cgroup?.cpuUsage ? cgroupCpuSeconds(cgroup.kind, cgroup.cpuUsage) : st ? treeCpuSeconds(pid, st.startTime) : Promise.resolve(undefined)),
-      ...(child.stdin ? { stdin: child.stdin } : {}),
+      ...(spec.stdin && child.stdin ? { stdin: child.stdin } : {}),
       ...(sizes ? { resize: (size: WindowSize) => void sizes.write(`${size.rows} ${size.cols}\n`) } : {}),
       kill: async (reason: string) => {
         if (child.exitCode === null && child.signalCode === null && !killReason) {
@@ -156,6 +222,93 @@ export class ProcessRuntime implements Runtime {
         await done;
       },
     };
+  }
+
+  /**
+   * Have a spare guard ready for the target's next job (see Spare): one at a time. True once
+   * one waits; false where none can be made (jobs then start the ordinary way; a log line says why).
+   */
+  async warm(target: SpareTarget): Promise<boolean> {
+    const key = spareKey(target);
+    if (this.cooled) return false;
+    if (this.spare?.key === key) return this.spare.whenReady;
+    this.sparing ??= this.makeSpare(target)
+      .catch((err: Error) => {
+        this.opts.logger.warn({ err: err.message }, 'no spare guard: jobs start the ordinary way');
+        return undefined;
+      })
+      .finally(() => {
+        this.sparing = undefined;
+      });
+    const s = await this.sparing;
+    return s?.key === key ? s.whenReady : false;
+  }
+
+  /** Make no more spares and end the one waiting, its cgroup with it (the agent stops). */
+  async cool(): Promise<void> {
+    this.cooled = true;
+    await this.sparing;
+    const s = this.spare;
+    this.spare = undefined;
+    if (!s) return;
+    s.child.kill('SIGKILL');
+    await s.exited;
+    if (s.cgroup) await destroyCgroup(s.cgroup).catch(() => undefined);
+  }
+
+  private async makeSpare(target: SpareTarget): Promise<Spare | undefined> {
+    const limiter = await this.limits();
+    // cgroup v2 cannot rename a cgroup (Limiter.spareCgroup): a spare there would have to move
+    // its job into the job's cgroup, which is what spares are for not doing.
+    if (limiter.kind === 'cgroup2') return undefined;
+    const old = this.spare;
+    if (old) old.child.kill('SIGKILL');
+    const key = spareKey(target);
+    const cgroup = await limiter.spareCgroup(target, `${process.pid}-${++this.spareCount}`);
+    const child = spawn(guardBinary(), [join(target.fenceDir, 'fence'), '--spare', ...(cgroup?.dirs ?? []).flatMap((d) => ['--join', d])], {
+      cwd: '/', env: {}, detached: true, stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    const started = watch(child);
+    let readied!: (ready: boolean) => void;
+    const s: Spare = { ...started, key, ...(cgroup ? { cgroup } : {}), ready: false, whenReady: new Promise((r) => { readied = r; }), taken: false };
+    this.spare = s;
+    child.on('error', () => undefined);
+    child.once('spawn', () => void procStat(child.pid!).then((st) => {
+      if (st) s.startTime = st.startTime;
+    }));
+    // "R": it is in its cgroup and waits.
+    (child.stdio[3] as Socket).once('data', () => {
+      s.ready = true;
+      readied(true);
+    });
+    void s.exited.then(async ({ code }) => {
+      readied(false);
+      if (this.spare === s) this.spare = undefined;
+      if (s.taken) return;
+      // Its fence passed (the node lost its hold), the agent stops, or it could not join its cgroup (it says why).
+      const why = String(child.stderr!.read() ?? '').trim();
+      if (why) this.opts.logger.warn({ code, why }, 'spare guard ended before a job');
+      for (const stream of [child.stdin, child.stdout, child.stderr, child.stdio[3]]) stream?.destroy();
+      if (cgroup) await destroyCgroup(cgroup).catch(() => undefined);
+    });
+    return s;
+  }
+
+  /** The waiting spare when it can take this job, moved into the job's cgroup and limits. */
+  private async takeSpare(spec: RunSpec, limiter: Limiter, log: Logger): Promise<(Spare & { limits: JobLimits }) | undefined> {
+    const s = this.spare;
+    if (!s || !s.ready || s.key !== spareKey(spec) || s.child.exitCode !== null || s.child.signalCode !== null) return undefined;
+    this.spare = undefined;
+    s.taken = true;
+    try {
+      return { ...s, limits: await limiter.adopt(s.cgroup, spec) };
+    } catch (err) {
+      log.warn({ err }, 'the spare guard could not take the job; it starts the ordinary way');
+      s.child.kill('SIGKILL');
+      await s.exited;
+      if (s.cgroup) await destroyCgroup(s.cgroup).catch(() => undefined);
+      return undefined;
+    }
   }
 
   /**
@@ -190,6 +343,8 @@ export class ProcessRuntime implements Runtime {
     let unrecorded = 0;
     for (const { name, cgroup } of await (await this.limits()).nodeCgroups(owner)) {
       if (keepPrefixes.some((p) => name.startsWith(p))) continue;
+      // The spare waiting here is no job's (a spare of an earlier agent is swept as a job's cgroup is).
+      if (isSpareCgroup(owner, name) && this.spare?.cgroup?.dirs.every((d) => cgroup.dirs.includes(d))) continue;
       if (await cgroupBusy(cgroup)) unrecorded++;
       await destroyCgroup(cgroup);
     }

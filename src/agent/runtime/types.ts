@@ -20,4 +20,14 @@ export interface RunHandle {
  * write(2), as it would on a slow terminal, instead of losing output.
  */
 export type OnOutput = (stream: 'stdout' | 'stderr', data: Buffer) => Promise<void> | void;
-export interface Runtime { name: 'docker' | 'process'; start(spec: RunSpec, onOutput: OnOutput): Promise<RunHandle>; cleanup(owner: HostOwner, keepJobIds: Set<string>): Promise<string[]> }
+/** Whose next job a runtime may make ready for: the node of a cluster, and its fence (RunSpec.fenceDir). */
+export interface SpareTarget extends HostOwner { fenceDir: string }
+export interface Runtime {
+  name: 'docker' | 'process';
+  start(spec: RunSpec, onOutput: OnOutput): Promise<RunHandle>;
+  cleanup(owner: HostOwner, keepJobIds: Set<string>): Promise<string[]>;
+  /** Make ready what the target's next job will need (the process runtime: a spare guard); true once it is. Called when nothing more urgent waits. */
+  warm?(target: SpareTarget): Promise<boolean>;
+  /** Undo warm(): the agent stops. */
+  cool?(): Promise<void>;
+}

@@ -41,6 +41,18 @@
  * process groups of their own, so when the job ends or is fenced, the guard kills every process
  * left in its session, not only its process group.
  *
+ * --spare (process mode): a guard started ahead of its job, so that a job's start costs no
+ * process start and no cgroup move (on cgroup v1, a move into a cgroup waits for an RCU grace
+ * period: 5 to 15 ms here, the largest part of a short job's start). It joins the cgroups named
+ * by --join itself, says "R" on fd 3 (a socket from the agent) once it has, and waits there for
+ * its job: one message, "<length>\n" then NUL-terminated fields: the working directory, the
+ * terminal size ("ROWSxCOLS" or empty), "1" when the job takes this guard's stdin (else it reads
+ * /dev/null), the count and paths of the job's cgroups (the --join ones, renamed by the agent
+ * to the job's), the count and words of the command, the count and entries of its environment.
+ * From then on it is the guard of that job, as if started with those options; fd 3 then
+ * carries window sizes for a terminal. While it waits it watches the fence and the agent as a
+ * job's guard does, and leaves quietly (exit 125) when either is gone: the agent starts another.
+ *
  * Exit status: the child's (its exit code, or in process mode the same signal raised again, so
  * the agent sees "killed by SIGX"; in container mode 128+N, as Docker reports signals). An
  * exec failure prints a line to stderr and exits 127 (not found) or 126 (not executable), as
@@ -77,6 +89,8 @@ static int pid1;
 static pid_t parent;
 /* The pseudo-terminal's master side in --pty mode, else -1. */
 static int master = -1;
+/* --spare: the job's environment, from its message (else the guard's own is the job's). */
+static char **job_env;
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -176,7 +190,8 @@ static int wait_exec(int fd, int failed[2]) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] [--pty ROWSxCOLS] -- COMMAND [ARG]...\n");
+  fprintf(stderr, "usage: oswalk-guard FENCE_FILE [--cgroup DIR]... [--cwd DIR] [--pty ROWSxCOLS] -- COMMAND [ARG]...\n"
+                  "       oswalk-guard FENCE_FILE --spare [--join DIR]...\n");
   return 125;
 }
 
@@ -248,14 +263,118 @@ static void nonblocking(int fd) {
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/* Move this process into the cgroup DIR (--join); 0 on success. */
+static int join_cgroup(const char *dir) {
+  char path[4096], pid[32];
+  snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  int ok = write(fd, pid, (size_t)n) == n;
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+/* The next NUL-terminated field of a spare's message, or NULL past its end. */
+static char *field(char **at, char *end) {
+  if (*at >= end) return NULL;
+  char *f = *at, *nul = memchr(f, 0, (size_t)(end - f));
+  if (!nul) return NULL;
+  *at = nul + 1;
+  return f;
+}
+
+/* `count` fields as a NULL-terminated array, or NULL when the message is short. */
+static char **fields(char **at, char *end, long count) {
+  if (count < 0 || count > 1 << 20) return NULL;
+  char **out = calloc((size_t)count + 1, sizeof *out);
+  if (!out) return NULL;
+  for (long i = 0; i < count; i++)
+    if (!(out[i] = field(at, end))) return NULL;
+  return out;
+}
+
+/*
+ * --spare: say ready, then wait on fd 3 for the job's message (see the top of this file),
+ * watching the fence and the agent; returns the message's command and fills in the rest.
+ */
+static char **await_job(struct winsize *ws, int *pty, int *own_stdin) {
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigaddset(&term, SIGHUP);
+  int sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0 || write(3, "R", 1) != 1) _exit(125);
+  char head[32];
+  size_t have = 0;
+  char *msg = NULL;
+  size_t len = 0, got = 0;
+  for (;;) {
+    long long left = read_fence() - now_ms();
+    /* No job yet: nothing to kill, and the agent starts a spare anew when it needs one. */
+    if (left <= 0) _exit(125);
+    if (left > MAX_WAIT_MS) left = MAX_WAIT_MS;
+    struct pollfd p[2] = { { .fd = 3, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
+    int n = poll(p, 2, (int)left);
+    if (getppid() != parent || (n > 0 && p[1].revents)) _exit(125);
+    if (n <= 0) continue;
+    ssize_t r;
+    if (!msg) {
+      /* The length line, a byte at a time: what follows it is the message's. */
+      r = read(3, head + have, 1);
+      if (r <= 0) _exit(125);
+      if (head[have] != '\n') {
+        if (++have == sizeof head) _exit(125);
+        continue;
+      }
+      head[have] = 0;
+      len = strtoul(head, NULL, 10);
+      if (!len || len > (64u << 20) || !(msg = malloc(len))) _exit(125);
+      continue;
+    }
+    r = read(3, msg + got, len - got);
+    if (r <= 0) _exit(125);
+    got += (size_t)r;
+    if (got < len) continue;
+    close(sigfd);
+    char *at = msg, *end = msg + len, *f;
+    if (!(f = field(&at, end))) break;
+    cwd = *f ? f : NULL;
+    if (!(f = field(&at, end))) break;
+    *pty = *f && sscanf(f, "%hux%hu", &ws->ws_row, &ws->ws_col) == 2;
+    if (!(f = field(&at, end))) break;
+    *own_stdin = strcmp(f, "1") == 0;
+    if (!(f = field(&at, end))) break;
+    long nc = strtol(f, NULL, 10);
+    char **dirs = fields(&at, end, nc);
+    if (!dirs || nc > MAX_CGROUPS) break;
+    for (n_cgroups = 0; n_cgroups < nc; n_cgroups++) cgroups[n_cgroups] = dirs[n_cgroups];
+    if (!(f = field(&at, end))) break;
+    char **cmd = fields(&at, end, strtol(f, NULL, 10));
+    if (!cmd || !cmd[0]) break;
+    if (!(f = field(&at, end)) || !(job_env = fields(&at, end, strtol(f, NULL, 10)))) break;
+    return cmd;
+  }
+  fprintf(stderr, "oswalk-guard: a malformed job message on fd 3\n");
+  _exit(125);
+}
+
 int main(int argc, char **argv) {
   int i = 1;
   struct winsize ws = { 0 };
-  int pty = 0;
+  int pty = 0, spare = 0, own_stdin = 1;
+  const char *joins[MAX_CGROUPS];
+  int n_joins = 0;
   if (i >= argc) return usage();
   fence_file = argv[i++];
   while (i < argc && strcmp(argv[i], "--") != 0) {
-    if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc && n_cgroups < MAX_CGROUPS) {
+    if (strcmp(argv[i], "--spare") == 0) {
+      spare = 1;
+      i++;
+    } else if (strcmp(argv[i], "--join") == 0 && i + 1 < argc && n_joins < MAX_CGROUPS) {
+      joins[n_joins++] = argv[i + 1];
+      i += 2;
+    } else if (strcmp(argv[i], "--cgroup") == 0 && i + 1 < argc && n_cgroups < MAX_CGROUPS) {
       cgroups[n_cgroups++] = argv[i + 1];
       i += 2;
     } else if (strcmp(argv[i], "--cwd") == 0 && i + 1 < argc) {
@@ -268,8 +387,8 @@ int main(int argc, char **argv) {
       return usage();
     }
   }
-  if (i + 1 >= argc) return usage();
-  char **cmd = &argv[i + 1];
+  if (spare ? i < argc : i + 1 >= argc) return usage();
+  char **cmd = spare ? NULL : &argv[i + 1];
 
   pid1 = getpid() == 1;
   parent = getppid();
@@ -281,6 +400,17 @@ int main(int argc, char **argv) {
      * the agent's death by getppid() below. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) fence("the agent that started this job is gone");
+  }
+  if (spare) {
+    if (pid1) return usage();
+    if (read_fence() <= now_ms()) return 125;
+    for (int j = 0; j < n_joins; j++) {
+      if (join_cgroup(joins[j]) < 0) {
+        fprintf(stderr, "oswalk-guard: cannot join cgroup %s: %s\n", joins[j], strerror(errno));
+        return 125;
+      }
+    }
+    cmd = await_job(&ws, &pty, &own_stdin);
   }
   if (read_fence() <= now_ms()) fence("the node's lease was not current when the job started");
 
@@ -325,7 +455,13 @@ int main(int argc, char **argv) {
       dup2(slave, 0);
       dup2(slave, 1);
       dup2(slave, 2);
+    } else if (!own_stdin) {
+      int null = open("/dev/null", O_RDONLY);
+      if (null >= 0) dup2(null, 0);
     }
+    /* fd 3 is the agent's line to this guard, not the job's. */
+    if (spare || slave >= 0) close(3);
+    if (job_env) environ = job_env;
     /* What failed, for the parent: {0, errno} the chdir, {1, errno} the exec. */
     int failed[2] = { 0, 0 };
     if (!cwd || chdir(cwd) == 0) {
