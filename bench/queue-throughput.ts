@@ -4,7 +4,7 @@
  *
  * OS Walk runs its real pieces in this process: the leader's scheduling loop (BLPOP wake-ups,
  * batched passes, placeJobs) and a real agent (startAgent: claim loop, lease renewal, log
- * shipper, completeJob with fencing token). Only the runtime is replaced by an in-process
+ * shipper, completeAndTake with fencing token). Only the runtime is replaced by an in-process
  * runner that "exits 0" at once, so the numbers measure the queue, not fork/exec.
  * Concurrency is set the OS Walk way: the node offers 1 CPU and each job asks for 1 CPU
  * (concurrency 1) or 0.1 CPU (concurrency 10); "unbounded" asks for 0.001 CPU.

@@ -1,4 +1,4 @@
-/** Names of objects, and the answers about applied manifests (POST /v1/apply). */
+/** Names of objects, and the answers about applied manifests (POST /v1/apply, DELETE /v1/objects/:kind/:name). */
 import { Type, type Static } from 'typebox';
 import { LIMITS } from '../util/limits.js';
 
@@ -40,3 +40,17 @@ export const ApplyAnswerSchema = Type.Object({
   })),
 });
 export type ApplyAnswer = Static<typeof ApplyAnswerSchema>;
+
+/**
+ * POST /v1/apply's answer (422) when a manifest is not valid: an error body (errors.ts) that
+ * also says where, in the file as its sender named it (`source`), and why.
+ */
+export const ApplyInvalidSchema = Type.Object({
+  error: Type.String(), code: Type.Literal('Invalid'), message: Type.String(), file: Type.String(), field: Type.Optional(Type.String()), reason: Type.String(),
+  line: Type.Optional(Type.Number()), column: Type.Optional(Type.Number()), document: Type.Optional(Type.Number()),
+});
+export type ApplyInvalid = Static<typeof ApplyInvalidSchema>;
+
+/** DELETE /v1/objects/:kind/:name: the manifest that went. */
+export const DeleteAnswerSchema = Type.Object({ kind: Type.String(), name: Type.String(), result: Type.Literal('deleted') });
+export type DeleteAnswer = Static<typeof DeleteAnswerSchema>;

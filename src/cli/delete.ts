@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { DeleteAnswer } from '../api/objects.js';
 import { ApiError } from './client.js';
 import { action, client, EXIT, kindOf, output, UsageError } from './common.js';
 import { isDocumentFormat, listDocument, printDocument } from './output.js';
@@ -23,11 +24,11 @@ export function register(program: Command): void {
         ? (await readManifestFiles(opts.filename)).flatMap((f) => f.manifests.map((m) => ({ kind: m.kind, name: m.metadata.name })))
         : names.map((name) => ({ kind: kindOf(kindWord!, KINDS), name }));
       const api = client(cmd);
-      const deleted: { kind: string; name: string; result: string }[] = [];
+      const deleted: DeleteAnswer[] = [];
       let code: number = EXIT.ok;
       for (const t of targets) {
         try {
-          deleted.push(await api.delete(`/v1/objects/${t.kind}/${encodeURIComponent(t.name)}`));
+          deleted.push(await api.delete<DeleteAnswer>(`/v1/objects/${t.kind}/${encodeURIComponent(t.name)}`));
         } catch (err) {
           if (!(err instanceof ApiError) || err.code !== 'NotFound') throw err;
           if (opts.ignoreNotFound) continue;

@@ -5,6 +5,7 @@ import { homedir, tmpdir, constants as osConstants } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { JobSpecRequest, SubmitAnswer, SubmitRequest } from '../api/jobs.js';
+import type { ClusterStatus } from '../api/status.js';
 import { packageRoot } from '../util/paths.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, UsageError } from './common.js';
@@ -58,7 +59,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The prompt's cluster part: nodes and CPUs ready, as `oswalk status` counts them. */
 async function clusterSummary(api: ApiClient): Promise<string> {
-  const st = await api.get<{ nodes: { status: string; cpus: number; mountReady?: boolean }[] }>('/v1/status');
+  const st = await api.get<ClusterStatus>('/v1/status');
   const ready = st.nodes.filter((n) => n.status === 'ready' && n.mountReady !== false);
   const cpus = ready.reduce((s, n) => s + n.cpus, 0);
   return `oswalk: ${ready.length} node${ready.length === 1 ? '' : 's'}, ${cpus} CPU${cpus === 1 ? '' : 's'}`;

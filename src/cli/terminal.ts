@@ -8,6 +8,8 @@ import { execFileSync } from 'node:child_process';
  * full-screen program sends into a carriage return and a line feed; stty (coreutils, on every
  * Debian) sets what ssh sets.
  */
+
+/** The terminal's settings (stty -g) to give back while it is raw; undefined while it is not. */
 let saved: string | undefined;
 
 function stty(args: string[]): string {

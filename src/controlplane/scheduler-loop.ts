@@ -75,15 +75,14 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
   const snapNodes = await passNodes(redis, ks, view.nodes, memory);
   let ids = view.ids;
   const first = await pendingJobs(redis, ks, ids, memory.jobs);
-  const nodes: SchedNode[] = snapNodes.map((n) => ({
+  let nodes: SchedNode[] = snapNodes.map((n) => ({
     name: n.name, status: n.status, labels: n.labels, runtime: n.runtime, ...(n.defaultImage ? { defaultImage: n.defaultImage } : {}),
     cpus: n.cpus, memoryBytes: n.memoryBytes,
     allocated: { milliCpus: n.allocated.milliCpus, memoryBytes: n.allocated.memoryBytes }, load1: n.load1,
     usedCpus: n.usedCpus ?? 0, burstCpus: n.burstCpus ?? 0, ...(n.hostId ? { host: n.hostId } : {}),
     ...(n.mountReady === false ? { mountDown: n.mountError || 'the cluster filesystem is not mounted' } : {}),
   }));
-  const byName = new Map(nodes.map((n) => [n.name, n]));
-  const groups: GroupLimits = { ...first.groups };
+  let groups: GroupLimits = { ...first.groups };
   const plan: Plan = { placements: [], waiting: [] };
   const seen = new Set<string>();
   let page = first;
@@ -94,14 +93,7 @@ export async function schedulingPass(redis: Redis, ks: Keyspace, strategy: Strat
     // The state's records of pending jobs are the scheduler's jobs as they are (same shape).
     const pending: SchedJob[] = page.pending;
     const part = schedule({ nodes, pending, groups }, strategy);
-    const jobs = new Map(page.pending.map((j) => [j.id, j]));
-    for (const p of part.placements) {
-      const j = jobs.get(p.jobId)!;
-      const n = byName.get(p.node)!;
-      n.allocated.milliCpus += j.milliCpus;
-      n.allocated.memoryBytes += j.memoryBytes;
-      if (j.group && groups[j.group]) groups[j.group].active++;
-    }
+    ({ nodes, groups } = part.left);
     for (const j of page.pending) {
       seen.add(j.id);
       smallest = Math.min(smallest, j.milliCpus);

@@ -31,6 +31,7 @@ import { createHash } from 'node:crypto';
  * bytes. Stores hold chunks of earlier sizes alongside: a chunk list lists its chunks, so sizes
  * only decide how well new data dedups against old.
  */
+
 export interface ChunkerOptions {
   minSize?: number;
   avgSize?: number;

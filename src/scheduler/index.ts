@@ -122,6 +122,11 @@ export interface Waiting {
 export interface SchedulePlan {
   placements: Placement[];
   waiting: Waiting[];
+  /**
+   * The nodes and groups with this plan's placements counted in: what a further part of the
+   * queue is scheduled against, so that the caller never counts a placement a second time.
+   */
+  left: { nodes: SchedNode[]; groups: GroupLimits };
 }
 
 /** CPUs as a wait reason says them: 1 CPU, 2.5 CPUs. */
@@ -279,7 +284,7 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; gr
   const hostLoad = hostLoads(snapshot.nodes);
   // Stable: equal priorities keep the snapshot's (age) order.
   const jobs = [...snapshot.pending].sort((a, b) => b.priority - a.priority);
-  const plan: SchedulePlan = { placements: [], waiting: [] };
+  const plan: Omit<SchedulePlan, 'left'> = { placements: [], waiting: [] };
   // Free capacity only shrinks during a pass, so a job shape that fitted nowhere still fits
   // nowhere: a long queue of identical jobs behind a full cluster costs one check each.
   const noFit = new Map<string, string>();
@@ -333,5 +338,9 @@ export function schedule(snapshot: { nodes: SchedNode[]; pending: SchedJob[]; gr
       plan.waiting.push({ jobId: job.id, reason });
     }
   }
-  return plan;
+  const nodes = snapshot.nodes.map((n) => {
+    const f = free.get(n.name)!;
+    return { ...n, allocated: { milliCpus: f.capMilli - f.freeMilli, memoryBytes: n.memoryBytes - f.freeMem } };
+  });
+  return { ...plan, left: { nodes, groups: Object.fromEntries(active) } };
 }

@@ -212,12 +212,10 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: keyof typeof FS_SCRIPTS, 
  * fs:m (putChunkList): ESTALE says it is not, because chunk list garbage collection
  * (chunk-list-gc.ts) deleted it after the caller put it or last saw it named; put it again (the
  * caller holds the chunks) and retry.
- */
-/**
+ *
  * `written`: new content written through a mount, which wins over what the path held: when
  * another version beats its mtime, it takes the time just past that one's (returned as mtimeNs).
- */
-/**
+ *
  * `lockSession`: the commit is made under a lock that session holds in the lock table
  * (src/state/locks.ts); it fails with ENOLCK once that session's lease has passed. `touch`: a
  * new version even when it repeats the latest (a setattr that changes nothing moves ctime).

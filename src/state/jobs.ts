@@ -88,7 +88,7 @@ function submitRecord(j: NewJob & { id: string }): string {
     memoryBytes: j.spec.memoryBytes,
     restartPolicy: j.spec.restartPolicy,
     backoffLimit: j.spec.backoffLimit,
-    // No placement constraint: a completing agent may take the job itself (completeJob-1.lua).
+    // No placement constraint: a completing agent may take the job itself (completeJobs-1.lua).
     anywhere: Object.keys(j.spec.nodeSelector).length === 0 && !j.spec.runtime && !j.spec.image ? '1' : '',
     // A terminal session is watched for its client from its submit on (touchTerminalClient).
     ...(j.spec.tty ? { clientGraceMs: TERMINAL_CLIENT_GRACE_MS } : {}),
@@ -263,10 +263,6 @@ export async function completeAndTake(redis: Redis, ks: Keyspace, reports: reado
     outcomes: outcomes.map((o, i) => (again.outcomes[i] === 'stale' ? o : again.outcomes[i])),
     next: take && next.length ? await keepHeld(redis, ks, take.node, next, take.leaseMs) : next,
   };
-}
-
-export async function completeJob(redis: Redis, ks: Keyspace, c: Completion, backoff = DEFAULT_BACKOFF, now?: number): Promise<CompleteOutcome> {
-  return (await completeAndTake(redis, ks, [c], undefined, backoff, now)).outcomes[0];
 }
 
 export type CancelOutcome = 'cancelled' | 'cancelling' | JobState;

@@ -30,9 +30,6 @@ export type PosixLockType = 'r' | 'w' | 'u';
 export type FlockOp = 'sh' | 'ex' | 'un';
 export type LockKind = 'posix' | 'flock';
 
-/** The most byte ranges one owner may hold on one path; more answers 'nolck' (ENOLCK). */
-export const MAX_LOCK_RANGES = 1024;
-
 export interface PosixLockRequest {
   /** lockOwnerId(session, kernel lock owner) */
   owner: string;
@@ -163,7 +160,8 @@ export async function closeLockSession(redis: Redis, ks: Keyspace, sessionId: st
  * process. A caller's own locks never conflict. 'wouldblock' (EAGAIN) for a non-blocking
  * conflict; for a blocking one 'deadlock' (EDEADLK, nothing queued) when the chain of owners
  * waiting on each other comes back to this owner, else 'blocked' (queued: ask again on a
- * wake). 'nolck' (ENOLCK) past MAX_LOCK_RANGES ranges; 'lost' when the owner's session is dead.
+ * wake). 'nolck' (ENOLCK) past 1024 ranges of the owner on the path (MAX_RANGES in
+ * lock-1.lua); 'lost' when the owner's session is dead.
  */
 export async function setPosixLock(redis: Redis, ks: Keyspace, req: PosixLockRequest, now?: number): Promise<LockStatus> {
   const [s, e] = range(req.start, req.end);

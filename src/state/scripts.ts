@@ -18,6 +18,7 @@ import { packageRoot } from '../util/paths.js';
  * false, no worded reply. runScript turns such a reply into a ScriptError, which callers tell
  * apart by its code; answers that are not failures (a lookup that finds nothing) stay answers.
  */
+
 interface ScriptFile {
   name: string;
   numberOfKeys: number;

@@ -455,6 +455,27 @@ describe('scheduler', () => {
     }
   });
 
+  it('a queue scheduled a part at a time, each part against what the last one left, places as one pass does', () => {
+    const nodes = [node('n1', { cpus: 2, memoryBytes: 4 * GiB }), node('n2', { cpus: 3, reserved: 1, reservedMem: GiB })];
+    const jobs = Array.from({ length: 7 }, (_, i) => job(`j${i}`, { memoryBytes: GiB, ...(i % 2 ? { group: 'Job/x' } : {}) }));
+    const groups: GroupLimits = { 'Job/x': { limit: 2, active: 0 } };
+    for (const strategy of ['spread', 'binpack'] as const) {
+      const whole = schedule({ nodes, pending: jobs, groups }, strategy);
+      let left = { nodes, groups };
+      const placements: typeof whole.placements = [];
+      for (let i = 0; i < jobs.length; i += 2) {
+        const part = schedule({ ...left, pending: jobs.slice(i, i + 2) }, strategy);
+        placements.push(...part.placements);
+        left = part.left;
+      }
+      assert.deepEqual(placements, whole.placements, strategy);
+      assert.deepEqual(left, whole.left, strategy);
+      assert.deepEqual(whole.left.nodes.map((n) => n.allocated.milliCpus), [2000, 3000], strategy);
+      assert.equal(whole.left.groups['Job/x'].active, 2, strategy);
+      assert.equal(groups['Job/x'].active, 0, 'the snapshot is not changed');
+    }
+  });
+
   it('20 short jobs at once: none on the node burning a CPU beyond its reservations, some there when only reservations count', () => {
     // What test/integration/best-node.test.ts builds for real: three nodes of one host, a busy
     // loop reserving 0.1 CPU on node1, and 20 jobs reserving 0.05 each placed in one pass.

@@ -5,10 +5,10 @@ import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { heartbeat, registerNode, setNodeStatus, type NodeRegistration } from '../../src/state/nodes.js';
 import { normalizeJobSpec, type JobSpecRequest } from '../../src/api/jobs.js';
 import { TERMINAL_STATES } from '../../src/api/job-states.js';
-import { cancelJob, claimJobs, completeAndTake, completeJob, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, pendingJobs, placeJobs, reconcileOwner, releaseNodeJobs, renewLeases, schedulerView, submitJobs, uncordonNode, type SchedulerSnapshot } from '../../src/state/jobs.js';
+import { cancelJob, claimJobs, completeAndTake, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, pendingJobs, placeJobs, reconcileOwner, releaseNodeJobs, renewLeases, schedulerView, submitJobs, uncordonNode, type SchedulerSnapshot } from '../../src/state/jobs.js';
 import { appendLog, endEntry, followJob, readLog, waitLog, appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead, markStdinRead } from '../../src/state/job-streams.js';
 import { duplicateRedis, type Redis } from '../../src/state/redis.js';
-import { readResults } from '../helpers/job-results.js';
+import { completeJob, readResults } from '../helpers/job-results.js';
 
 function reg(name: string, cpus = 4): NodeRegistration {
   return {

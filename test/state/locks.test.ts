@@ -5,11 +5,13 @@ import { until } from '../helpers/until.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { commitVersion, FsError, getCurrent } from '../../src/state/fs.js';
 import {
-  cancelLockWait, closeLockSession, flockFile, getPosixLock, listLocks, lockOwnerId, MAX_LOCK_RANGES, openLockSession,
+  cancelLockWait, closeLockSession, flockFile, getPosixLock, listLocks, lockOwnerId, openLockSession,
   releaseLockOwner, renewLockSession, setPosixLock, subscribeLockWakes, type FlockOp, type LockStatus, type PosixLockType,
 } from '../../src/state/locks.js';
 
 const LEASE = 10_000;
+/** lock-1.lua's MAX_RANGES: the most byte ranges one owner may hold on one path; more answers 'nolck' (ENOLCK). */
+const MAX_LOCK_RANGES = 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('lock table', () => {

@@ -17,8 +17,8 @@ import { connectRedis } from '../../src/state/redis.js';
 import { replicationStats } from '../../src/state/replication.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode } from '../../src/state/nodes.js';
-import { readResults } from '../helpers/job-results.js';
-import { claimJobs, completeJob, getJob, listJobs, placeJobs, submitJobs } from '../../src/state/jobs.js';
+import { completeJob, readResults } from '../helpers/job-results.js';
+import { claimJobs, getJob, listJobs, placeJobs, submitJobs } from '../../src/state/jobs.js';
 import { commitVersion, getCurrent, getCurrentMany, listVersions } from '../../src/state/fs.js';
 import { normalizeJobSpec } from '../../src/api/jobs.js';
 

@@ -3,10 +3,6 @@ import { createHash } from 'node:crypto';
 import type { OnOutput, RunHandle, RunResult, RunSpec } from './types.js';
 
 /**
- * Variables every job sees whatever its runtime, so a program can tell which job, attempt and
- * node it is. spec.env comes last: the job's own settings win over ours.
- */
-/**
  * The agent's own environment as a process job inherits it ("same environment" as a local
  * run), less the cluster's credentials: a job must not be able to read the API token or
  * the Redis URL (which may carry a password) and act as the agent.
@@ -20,6 +16,10 @@ export function agentEnvForJobs(): Record<string, string> {
   return env;
 }
 
+/**
+ * Variables every job sees whatever its runtime, so a program can tell which job, attempt and
+ * node it is. spec.env comes last: the job's own settings win over ours.
+ */
 export function jobEnv(spec: RunSpec): Record<string, string> {
   return {
     OSWALK_JOB_ID: spec.jobId,

@@ -4,7 +4,7 @@ import { HttpError } from '../../util/http.js';
 import { manifestDiff } from '../../manifest/diff.js';
 import { KINDS, ManifestError, checkFilesTogether, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
 import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects } from '../../state/objects.js';
-import { ApplyAnswerSchema, ApplyRequestSchema, type ApplyResult } from '../../api/objects.js';
+import { ApplyAnswerSchema, ApplyInvalidSchema, ApplyRequestSchema, DeleteAnswerSchema, type ApplyInvalid, type ApplyResult } from '../../api/objects.js';
 import { LIMITS } from '../../util/limits.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -29,10 +29,7 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
       body: ApplyRequestSchema,
       response: {
         200: ApplyAnswerSchema,
-        422: Type.Object({
-          error: Type.String(), code: Type.Literal('Invalid'), message: Type.String(), file: Type.String(), field: Type.Optional(Type.String()), reason: Type.String(),
-          line: Type.Optional(Type.Number()), column: Type.Optional(Type.Number()), document: Type.Optional(Type.Number()),
-        }),
+        422: ApplyInvalidSchema,
       },
     },
   }, async (req, reply) => {
@@ -50,7 +47,7 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
         parsed = yaml !== undefined ? parseManifests(yaml, source) : validateManifestList(manifests!, source);
       }
     } catch (err) {
-      if (err instanceof ManifestError) return reply.code(422).send({ error: 'Invalid', code: 'Invalid' as const, ...err.toJSON() });
+      if (err instanceof ManifestError) return reply.code(422).send({ error: 'Invalid', code: 'Invalid', ...err.toJSON() } satisfies ApplyInvalid);
       throw err;
     }
     let results: ApplyResult[];
@@ -94,7 +91,7 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
   app.delete('/v1/objects/:kind/:name', {
     schema: {
       params: Type.Object({ kind: KindParam, name: Type.String({ maxLength: LIMITS.nameLength }) }),
-      response: { 200: Type.Object({ kind: Type.String(), name: Type.String(), result: Type.Literal('deleted') }) },
+      response: { 200: DeleteAnswerSchema },
     },
   }, async (req) => {
     const { kind, name } = req.params;

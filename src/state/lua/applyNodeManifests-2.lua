@@ -4,12 +4,13 @@
   KEYS[1] nodes set, KEYS[2] obj:Node; ARGV[1] key prefix
   Returns how many nodes were updated.
 ]]
+-- @include keys
 -- @include nodes
 -- @include room
 local n = 0
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  effectiveNode(ARGV[1] .. 'node:' .. name, KEYS[2], name)
-  indexRoom(ARGV[1], name)
+  effectiveNode(nodeKey(name), KEYS[2], name)
+  indexRoom(P, name)
   n = n + 1
 end
 return n

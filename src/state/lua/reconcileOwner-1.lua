@@ -24,7 +24,7 @@ local READY_MS = 5000
 local kind, name, n, specHash, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], clock(ARGV[6])
 local ok = KEYS[1]
 local created, cancelled = 0, 0
-local ownersKey = P .. 'owners:' .. kind
+local owners = ownersKey(kind)
 local given = {}
 for i = 8, #ARGV, 2 do given[tonumber(ARGV[i])] = ARGV[i + 1] end
 
@@ -34,7 +34,7 @@ if kind == 'Job' and n == 0 then
     if r == 'cancelled' or r == 'cancelling' then cancelled = cancelled + 1 end
   end
   redis.call('DEL', ok, ownerJobsKey(kind, name))
-  redis.call('SREM', ownersKey, name)
+  redis.call('SREM', owners, name)
   return { 0, cancelled }
 end
 
@@ -48,7 +48,7 @@ if kind == 'Job' then
   redis.call('HSET', ok, 'kind', kind, 'name', name, 'completions', n, 'succeeded', 0, 'failed', 0,
     'cancelled', 0, 'phase', 'Running', 'specHash', specHash, 'createdAt', now,
     'parallelism', tonumber(ARGV[7]) or 0, 'active', 0)
-  redis.call('SADD', ownersKey, name)
+  redis.call('SADD', owners, name)
   for i = 9, #ARGV, 2 do created = created + submitJob(cjson.decode(ARGV[i]), now) end
   if created > 0 then wake(K.schedWake) end
   return { created, 0 }
@@ -111,11 +111,11 @@ for i = 0, n - 1 do
   end
 end
 if n == 0 then
-  redis.call('SREM', ownersKey, name)
+  redis.call('SREM', owners, name)
   redis.call('DEL', ok)
   redis.call('DEL', ojk) -- what it held is cancelled; nothing asks for it again
 else
-  redis.call('SADD', ownersKey, name)
+  redis.call('SADD', owners, name)
   redis.call('HSET', ok, 'kind', kind, 'name', name, 'replicas', n, 'specHash', specHash, 'phase', 'Running')
 end
 if created > 0 then wake(K.schedWake) end

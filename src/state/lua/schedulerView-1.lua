@@ -8,20 +8,20 @@
   ARGV[1] prefix, ARGV[2] how many pending ids, ARGV[3] 'all' | 'room'
   Returns {{{node hash as flat field/value list}, {milliCpus, memoryBytes, jobs}}, ...}, {ids...}}
 ]]
-local P = ARGV[1]
-local ids = redis.call('ZRANGE', P .. 'jobs:pending', 0, tonumber(ARGV[2]) - 1)
+-- @include keys
+local ids = redis.call('ZRANGE', K.pending, 0, tonumber(ARGV[2]) - 1)
 local nodes = {}
 if #ids == 0 and ARGV[3] ~= 'all' then return { nodes, ids } end
 local names
 if ARGV[3] == 'all' then
   names = redis.call('SMEMBERS', KEYS[1])
 else
-  names = redis.call('ZRANGEBYSCORE', P .. 'nodes:room', 1, '+inf')
+  names = redis.call('ZRANGEBYSCORE', K.room, 1, '+inf')
 end
 for _, name in ipairs(names) do
-  local h = redis.call('HGETALL', P .. 'node:' .. name)
+  local h = redis.call('HGETALL', nodeKey(name))
   if #h > 0 then
-    local a = redis.call('HMGET', P .. 'alloc:' .. name, 'milliCpus', 'memoryBytes', 'jobs')
+    local a = redis.call('HMGET', allocKey(name), 'milliCpus', 'memoryBytes', 'jobs')
     table.insert(nodes, { h, { a[1] or '0', a[2] or '0', a[3] or '0' } })
   end
 end

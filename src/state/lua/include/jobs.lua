@@ -2,7 +2,7 @@
 -- @include room
 
 local TERMINAL = { succeeded = true, failed = true, cancelled = true }
--- Set by a script that decides itself whether the scheduler needs a pass (completeJob taking
+-- Set by a script that decides itself whether the scheduler needs a pass (completeJobs taking
 -- the next job): release() then leaves wake:scheduler alone.
 local holdSchedulerWake = false
 -- A finished job's record and output are kept this long, then expire (the monitor drops

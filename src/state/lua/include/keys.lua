@@ -46,6 +46,7 @@ local function nodeStopWakeKey(n) return P .. 'wake:node:' .. n .. ':stop' end
 local function allocKey(n) return P .. 'alloc:' .. n end
 local function ownerKey(kind, name) return P .. 'owner:' .. kind .. ':' .. name end
 local function ownerJobsKey(kind, name) return P .. 'owner:' .. kind .. ':' .. name .. ':jobs' end
+local function ownersKey(kind) return P .. 'owners:' .. kind end
 local function fsVersionsKey(path) return P .. 'fs:p:' .. path end
 local function fsInodeNamesKey(ino) return P .. 'fs:in:' .. ino end
 local function fsDirKey(path) return P .. 'fs:d:' .. path end
