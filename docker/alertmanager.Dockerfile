@@ -2,7 +2,7 @@
 # profile: Prometheus sends it the alerts of docker/alerts.yml, since no registry is reachable
 # to pull prom/alertmanager.
 # Build context: docker/ (docker build -f docker/alertmanager.Dockerfile docker).
-ARG BASE=oswalk-base:node20-bookworm
+ARG BASE=node:20-bookworm-slim
 FROM $BASE
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null \

@@ -1,36 +1,58 @@
 #!/usr/bin/env bash
-# Makes sure a local image tagged oswalk-base:node20-bookworm exists, the base of every OS Walk image.
-# Its own name, not node:20-bookworm-slim: the locally built one would shadow the official image.
+# The base of every OS Walk image, for a host that reaches no container registry.
 #
-# With a reachable registry this is a `docker pull` of node:20-bookworm-slim, tagged with the OS Walk name. Without one (air-gapped hosts, CI
-# behind a proxy that blocks registries) it builds an equivalent image: a minimal Debian 12
-# root filesystem from the machine's own apt mirror (debootstrap), plus this host's Node.js 20
-# and npm, plus the host's CA bundle (so npm works behind a TLS-intercepting proxy), imported
-# with `docker import`. Debootstrap also installs what the agent needs at run time
-# (fuse3, libfuse2: fuse-native's bundled libfuse.so is v2) so later layers need no network.
+# Where a registry answers there is nothing to do: compose.yaml and docker/build.sh build FROM
+# the official node:20-bookworm-slim, which Docker pulls, and `docker compose up` alone starts
+# the cluster. Without one (air-gapped hosts, CI behind a proxy that blocks registries) this
+# builds a stand-in under a name of its own, oswalk-base:node20-bookworm (under the official
+# name it would shadow the real image): a minimal Debian 12 root filesystem from the machine's
+# own apt mirror (debootstrap), plus this host's Node.js 20 and npm, plus the host's CA bundle
+# (so npm works behind a TLS-intercepting proxy), imported with `docker import`. Debootstrap
+# also installs what the agent needs at run time (fuse3, libfuse2: fuse-native's bundled
+# libfuse.so is v2) so later layers need no network. It then names the stand-in in .env
+# (OSWALK_BASE_IMAGE), where compose and docker/build.sh read it.
 #
-# Idempotent: does nothing when the tag already exists. Run as root (debootstrap needs it).
-#   docker/base-image.sh            build or pull when missing
-#   docker/base-image.sh --force    rebuild even when the tag exists
+# Idempotent: does nothing when the base image named is there. Run as root (debootstrap needs it).
+#   docker/base-image.sh            pull the official image, or build the stand-in when that fails
+#   docker/base-image.sh --force    build the stand-in even when an image is there
 set -euo pipefail
 
-TAG="${OSWALK_BASE_IMAGE:-oswalk-base:node20-bookworm}"
+TAG=oswalk-base:node20-bookworm
 OFFICIAL=node:20-bookworm-slim
+ENV_FILE="$(cd "$(dirname "$0")/.." && pwd)/.env"
 SUITE=bookworm
 INCLUDE=ca-certificates,fuse3,libfuse2
 
 say() { echo "==> base-image: $*"; }
 die() { echo "base-image: $*" >&2; exit 1; }
 
-if [ "${1:-}" != "--force" ] && docker image inspect "$TAG" >/dev/null 2>&1; then
-  say "$TAG already present, nothing to do"
-  exit 0
-fi
+# The stand-in is the base of compose's builds from now on: named in .env, unless .env names one already.
+use_stand_in() {
+  if grep -q '^OSWALK_BASE_IMAGE=' "$ENV_FILE" 2>/dev/null; then
+    say "$ENV_FILE already names a base image: $(grep '^OSWALK_BASE_IMAGE=' "$ENV_FILE" | tail -n 1)"
+  else
+    echo "OSWALK_BASE_IMAGE=$TAG" >>"$ENV_FILE"
+    say "wrote OSWALK_BASE_IMAGE=$TAG to $ENV_FILE: docker compose up builds on it"
+  fi
+}
 
 if [ "${1:-}" != "--force" ]; then
+  if [ -n "${OSWALK_BASE_IMAGE:-}" ] && docker image inspect "$OSWALK_BASE_IMAGE" >/dev/null 2>&1; then
+    say "$OSWALK_BASE_IMAGE (OSWALK_BASE_IMAGE) is present, nothing to do"
+    exit 0
+  fi
+  if docker image inspect "$TAG" >/dev/null 2>&1; then
+    say "$TAG already present"
+    use_stand_in
+    exit 0
+  fi
+  if docker image inspect "$OFFICIAL" >/dev/null 2>&1; then
+    say "$OFFICIAL present, nothing to do"
+    exit 0
+  fi
   say "trying docker pull $OFFICIAL"
-  if timeout 60 docker pull "$OFFICIAL" >/dev/null 2>&1 && docker tag "$OFFICIAL" "$TAG"; then
-    say "pulled $OFFICIAL from the registry as $TAG"
+  if timeout 60 docker pull "$OFFICIAL" >/dev/null 2>&1; then
+    say "pulled $OFFICIAL: a registry answers, so docker compose up needs nothing more"
     exit 0
   fi
   say "registry unreachable, building $TAG locally with debootstrap"
@@ -116,3 +138,4 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
 # A --force rebuild leaves the previous import untagged; drop it unless something still uses it.
 [ -z "$OLD" ] || docker image rm "$OLD" >/dev/null 2>&1 || true
 say "built $TAG ($(docker image inspect -f '{{.Size}}' "$TAG" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"
+use_stand_in

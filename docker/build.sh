@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the images the compose cluster runs, each only when its inputs changed:
-#   oswalk-base:node20-bookworm base, named apart from the official node:20-bookworm-slim it stands in for (docker/base-image.sh: pulled, or built with debootstrap)
+#   the base: the official node:20-bookworm-slim, or where no registry answers the stand-in
+#                           docker/base-image.sh builds with debootstrap (oswalk-base:node20-bookworm, named in .env)
 #   oswalk:latest           control plane, agent, CLI
 #   oswalk-redis:latest     Debian's redis-server on the base
 #   oswalk-prometheus:latest Debian's prometheus on the base, with the alert rules
@@ -15,11 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FORCE="${1:-}"
-BASE="${OSWALK_BASE_IMAGE:-oswalk-base:node20-bookworm}"
-
 say() { echo "==> build: $*"; }
 
 bash docker/base-image.sh
+# As compose reads it: the environment, then .env (where base-image.sh names its stand-in), then the official image.
+BASE="${OSWALK_BASE_IMAGE:-$(sed -n 's/^OSWALK_BASE_IMAGE=//p' .env 2>/dev/null | tail -n 1)}"
+BASE="${BASE:-node:20-bookworm-slim}"
 base_id="$(docker image inspect -f '{{.Id}}' "$BASE")"
 
 # hash_of FILE...: content hash of these inputs plus the base image they build on.

@@ -3,7 +3,7 @@
 # Build context: docker/ (docker build -f docker/prometheus.Dockerfile docker).
 # libjs-moment-timezone (218 MB of time zone data for the classic web console's graphs) is
 # dropped: the API, the targets page and the scrapes do not use it.
-ARG BASE=oswalk-base:node20-bookworm
+ARG BASE=node:20-bookworm-slim
 FROM $BASE
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \

@@ -2,7 +2,7 @@
 # profile: Prometheus scrapes Redis through it (redis_up, memory, clients, keys...), since no
 # registry is reachable to pull oliver006/redis_exporter.
 # Build context: docker/ (docker build -f docker/redis-exporter.Dockerfile docker).
-ARG BASE=oswalk-base:node20-bookworm
+ARG BASE=node:20-bookworm-slim
 FROM $BASE
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-redis-exporter >/dev/null \

@@ -1,7 +1,7 @@
 # Redis for the compose cluster, from Debian's redis-server 7.0 on the same base image as
 # oswalk:latest (no registry needed, and the base layers are shared on disk). On a host that
 # can pull, REDIS_IMAGE=redis:7 in .env uses the official image instead.
-ARG BASE=oswalk-base:node20-bookworm
+ARG BASE=node:20-bookworm-slim
 FROM $BASE
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \

@@ -104,7 +104,8 @@ describe('compose cluster end to end', { skip }, () => {
     run('docker', ['ps', '-aq', '--filter', `label=oswalk.cluster=${clusterId()}`, ...labels.flatMap((l) => ['--filter', `label=${l}`])]).stdout.split('\n').filter(Boolean);
 
   before(async () => {
-    // README step 1: the base image, which compose cannot build (a no-op when it is there).
+    // README step 1 on a host that reaches no registry (as this one): the stand-in base image,
+    // named in .env, which compose reads (a no-op when it is there).
     mustRun('bash', [join(repoRoot, 'docker', 'base-image.sh')], { timeoutMs: 15 * 60_000 });
     promPort = await freePort();
     alertmanagerPort = await freePort();
