@@ -7,7 +7,7 @@ import type { Logger } from '../util/log.js';
 import { LogShipper } from './log-shipper.js';
 import { pumpStdin } from './stdin-pump.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
-import { duplicateRedis, type Redis } from '../state/redis.js';
+import { BlockingReaders, duplicateRedis, type Redis } from '../state/redis.js';
 import { monotonicMs, type NodeFence } from './fence.js';
 import { milliCpus } from '../api/jobs.js';
 import type { JobCpuTime } from './cpu-meter.js';
@@ -84,6 +84,8 @@ interface Running {
 export class JobRunner {
   private readonly running = new Map<string, Running>();
   private readonly blocking: Redis;
+  /** The connections of the jobs' input pumps. */
+  private readonly readers: BlockingReaders;
   private stopped = false;
   private loop?: Promise<void>;
   private renewTimer?: NodeJS.Timeout;
@@ -96,6 +98,7 @@ export class JobRunner {
 
   constructor(private readonly o: RunnerOptions) {
     this.blocking = duplicateRedis(o.redis);
+    this.readers = new BlockingReaders(o.redis);
     this.durations = new Histogram({
       name: 'oswalk_job_duration_seconds', help: 'Run time of job attempts on this node, by outcome.', labelNames: ['outcome'],
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600], registers: [o.registry],
@@ -163,6 +166,7 @@ export class JobRunner {
     this.blocking.disconnect();
     await this.loop;
     await this.stopAll('shutdown');
+    this.readers.close();
     await this.o.runtime.cool?.();
   }
 
@@ -356,7 +360,7 @@ export class JobRunner {
     const warmLater = setTimeout(() => this.warm(), WARM_AFTER_MS);
     try {
       r.handle = await this.o.runtime.start(runSpec, (stream, data) => shipper.write(stream, data));
-      if (r.handle.stdin || r.handle.resize) void pumpStdin(this.o.redis, this.o.ks, claim.id, claim.attempt, r.handle, over.signal);
+      if (r.handle.stdin || r.handle.resize) void pumpStdin(this.readers, this.o.redis, this.o.ks, claim.id, claim.attempt, r.handle, over.signal);
       // A cancel that arrived while the runtime was starting the job.
       if (r.stop) await r.handle.kill(r.stop);
       if (spec.activeDeadlineSeconds) {

@@ -1,4 +1,4 @@
-import type { Redis } from '../state/redis.js';
+import type { BlockingReaders, Redis } from '../state/redis.js';
 import type { Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import type { Logger } from '../util/log.js';
@@ -27,6 +27,8 @@ export interface ControlPlaneConfig {
 /** What every route plugin and control loop of the control plane is given. */
 export interface ControlPlaneContext {
   redis: Redis;
+  /** Connections for the blocking reads of log followers. */
+  readers: BlockingReaders;
   ks: Keyspace;
   log: Logger;
   registry: Registry;

@@ -1,7 +1,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { keyspace } from '../state/keys.js';
-import { connectRedis } from '../state/redis.js';
+import { BlockingReaders, connectRedis } from '../state/redis.js';
 import { replicationStats } from '../state/replication.js';
 import { addReplicaWaitSource, createRegistry } from '../metrics/index.js';
 import { createLogger } from '../util/log.js';
@@ -63,6 +63,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const redis = connectRedis(opts.redisUrl, { enableAutoPipelining: true }, log);
   const ctx: ControlPlaneContext = {
     redis,
+    readers: new BlockingReaders(redis),
     ks: keyspace(opts.prefix),
     log,
     registry: createRegistry('controlplane'),
@@ -105,6 +106,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       // returns), and a lease never released just expires. Disconnecting fails them.
       await Promise.race([loops.stop(), new Promise((r) => setTimeout(r, 5000).unref())]);
       await app.close();
+      ctx.readers.close();
       redis.disconnect();
     },
   };

@@ -52,6 +52,64 @@ export function duplicateRedis(redis: Redis): Redis {
   return d;
 }
 
+/** A connection of BlockingReaders', and its client id (for CLIENT UNBLOCK). */
+export interface BlockingReader { conn: Redis; id: number }
+
+/**
+ * Connections for blocking reads (XREAD BLOCK), kept between uses. A new connection costs a
+ * connect and four round trips (HELLO with AUTH, CLIENT SETINFO twice, the ready check) before
+ * its first read, on every `oswalk run` and shell command twice over: the control plane's
+ * follow of its output, the agent's pump of its input. A read given up early is cut short by
+ * CLIENT UNBLOCK, so that its connection can serve the next taker at once.
+ */
+export class BlockingReaders {
+  private readonly idle: BlockingReader[] = [];
+  private closed = false;
+  /**
+   * Connections that lost their server once: ioredis reconnects them under a new client id, so
+   * the one taken is stale (an UNBLOCK by it could cut another client's read short).
+   */
+  private readonly broken = new WeakSet<Redis>();
+
+  constructor(private readonly redis: Redis, private readonly keep = 16) {}
+
+  async take(): Promise<BlockingReader> {
+    for (let r = this.idle.pop(); r; r = this.idle.pop()) {
+      if (this.sound(r)) return r;
+      r.conn.disconnect();
+    }
+    const conn = duplicateRedis(this.redis);
+    conn.once('close', () => this.broken.add(conn));
+    try {
+      return { conn, id: Number(await conn.client('ID')) };
+    } catch (err) {
+      conn.disconnect();
+      throw err;
+    }
+  }
+
+  /** Cut r's blocking read short: it returns no entries. */
+  async unblock(r: BlockingReader): Promise<void> {
+    if (!this.broken.has(r.conn)) await this.redis.client('UNBLOCK', r.id).catch(() => undefined);
+  }
+
+  /** Done with r, whose last read has returned: kept for the next taker while sound and few are idle. */
+  give(r: BlockingReader): void {
+    if (!this.closed && this.sound(r) && this.idle.length < this.keep) this.idle.push(r);
+    else r.conn.disconnect();
+  }
+
+  private sound(r: BlockingReader): boolean {
+    return r.conn.status === 'ready' && !this.broken.has(r.conn);
+  }
+
+  /** Disconnect the idle connections, and each given back from now on. */
+  close(): void {
+    this.closed = true;
+    for (const r of this.idle.splice(0)) r.conn.disconnect();
+  }
+}
+
 /**
  * Call onMessage with every message published on channel, over a connection of its own (as
  * subscribers must); the returned function unsubscribes and closes it. Messages published while

@@ -188,7 +188,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     });
     // head reads one line and exits: the job's next line finds the pipe closed.
     const run = await piped(['run', '--cpus', '0.1', '--', 'sh', '-c', 'while :; do echo y; sleep 0.05; done'], 'head -1 >/dev/null');
-    assert.deepEqual(run.status, [141, 0]);
+    assert.deepEqual(run.status, [141, 0], `run's stderr: ${run.stderr}`);
     assert.doesNotMatch(run.stderr, /EPIPE|Error/);
     const jobs = JSON.parse((await oswalk(['get', 'jobs', '-o', 'json'])).stdout) as { items: { spec: { command: string[] }; state: string; cancelRequested?: boolean }[] };
     const job = jobs.items.find((j) => j.spec.command.join(' ').includes('echo y'));

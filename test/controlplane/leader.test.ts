@@ -8,6 +8,7 @@ import { createRegistry } from '../../src/metrics/index.js';
 import { normalizeJobSpec } from '../../src/api/jobs.js';
 import { getJob, submitJobs } from '../../src/state/jobs.js';
 import { registerNode } from '../../src/state/nodes.js';
+import { BlockingReaders } from '../../src/state/redis.js';
 import { pino } from 'pino';
 
 describe('leader lease', () => {
@@ -44,7 +45,7 @@ describe('leader lease', () => {
     await db.redis.del(ks.schedulerWake);
     // With no wake-up, a pass would otherwise come only after idleMs.
     const loops = startControlLoops({
-      redis: db.redis, ks, log: pino({ level: 'silent' }), registry: createRegistry('controlplane'),
+      redis: db.redis, readers: new BlockingReaders(db.redis), ks, log: pino({ level: 'silent' }), registry: createRegistry('controlplane'),
       config: { token: 't', agentRedisUrl: db.server.url, nodeTimeoutMs: 60_000, id: 'cp-new' },
     }, { idleMs: 60_000 });
     try {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { createRegistry } from '../../src/metrics/index.js';
 import { keyspace } from '../../src/state/keys.js';
-import { connectRedis } from '../../src/state/redis.js';
+import { BlockingReaders, connectRedis } from '../../src/state/redis.js';
 import type { HttpServer } from '../../src/util/http.js';
 import { buildControlPlane } from '../../src/controlplane/server.js';
 import { startControlLoops, type ControlLoops } from '../../src/controlplane/loops.js';
@@ -30,7 +30,7 @@ export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeou
   const log = pino({ level: process.env.OSWALK_TEST_LOG ?? 'silent' });
   const redis = connectRedis(redisUrl);
   const ctx: ControlPlaneContext = {
-    redis, ks: keyspace(opts.prefix ?? testPrefix()), log, registry: createRegistry('controlplane'),
+    redis, readers: new BlockingReaders(redis), ks: keyspace(opts.prefix ?? testPrefix()), log, registry: createRegistry('controlplane'),
     config: {
       token: TOKEN, agentRedisUrl: redisUrl, nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000, id: `cp-${randomBytes(3).toString('hex')}`,
       ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
@@ -46,6 +46,7 @@ export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeou
     async close() {
       await loops.stop();
       await app.close();
+      ctx.readers.close();
       redis.disconnect();
     },
   };

@@ -12,7 +12,6 @@ import { cancelJob, getJob, getOwnerStatus, listJobs, submitJobs, TERMINAL_CLIEN
 import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter, LOG_READER_FRESH_MS, markLogRead, waitLog, type LogEntry } from '../../state/job-streams.js';
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
-import { duplicateRedis } from '../../state/redis.js';
 import { inputLocality } from '../../state/locality.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
@@ -259,7 +258,10 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       // read. A job that ended before has none unless someone followed it; its end line is
       // built from the record.
       const state = follow ? await followJob(redis, ks, job.id) : job.state;
-      const blocking = follow && state && !TERMINAL_STATES.has(state) ? duplicateRedis(redis) : undefined;
+      const reader = follow && state && !TERMINAL_STATES.has(state) ? await ctx.readers.take() : undefined;
+      const blocking = reader?.conn;
+      // A client gone mid-read: its connection goes back now, not when the read times out.
+      if (reader) reply.raw.once('close', () => void ctx.readers.unblock(reader));
       const writeEnd = (j: JobRecord | undefined) => {
         if (j && TERMINAL_STATES.has(j.state)) out.write(JSON.stringify(logLine(endEntry(j))) + '\n');
       };
@@ -300,7 +302,8 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       } catch (err) {
         req.log.warn({ err, job: job.id }, 'log stream failed');
       } finally {
-        blocking?.disconnect();
+        // Every read on it was awaited; one that failed leaves it unsound, and give() closes it.
+        if (reader) ctx.readers.give(reader);
         out.end();
       }
     };
