@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../util/log.js';
 import { safeName, sleep } from './common.js';
@@ -36,6 +36,13 @@ export interface JobLimits {
 }
 
 const CFS_PERIOD_US = 100_000;
+/*
+ * The calls on a job's way in and out (its cgroup's directories, limits, OOM count, removal)
+ * are synchronous: cgroupfs answers from the kernel's memory in microseconds, where each call
+ * through libuv's thread pool costs a turn of the event loop (0.2 to 0.5 ms here), and a short
+ * job makes a dozen of them. (Moving a process into a cgroup can take milliseconds; no agent
+ * call does that: the guard or the job's trampoline does.)
+ */
 /**
  * Joins the cgroups given as arguments, then execs the job. sh only does the joining: the
  * command itself is exec'd as an argv, never parsed by a shell. A failed join aborts the job
@@ -119,15 +126,15 @@ export class Limiter {
     const rel = join('oswalk', cgroupName(spec, spec.jobId, spec.attempt));
     if (this.kind === 'cgroup2') {
       const dir = join(this.root, rel);
-      await mkdir(dir, { recursive: true });
-      if (spec.memoryBytes) await writeFile(join(dir, 'memory.max'), String(spec.memoryBytes));
-      if (spec.cpus) await writeFile(join(dir, 'cpu.max'), `${Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))} ${CFS_PERIOD_US}`);
+      mkdirSync(dir, { recursive: true });
+      if (spec.memoryBytes) writeFileSync(join(dir, 'memory.max'), String(spec.memoryBytes));
+      if (spec.cpus) writeFileSync(join(dir, 'cpu.max'), `${Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))} ${CFS_PERIOD_US}`);
       return cgroupLimits({ kind: 'cgroup2', dirs: [dir], cpuUsage: join(dir, 'cpu.stat') });
     }
     if (this.kind === 'cgroup1') {
       const dirs = this.v1Controllers.map((c) => join(this.root, c, rel));
-      for (const d of dirs) await mkdir(d, { recursive: true });
-      return cgroupLimits(await this.v1Limits(dirs, spec));
+      for (const d of dirs) mkdirSync(d, { recursive: true });
+      return cgroupLimits(this.v1Limits(dirs, spec));
     }
     if (this.kind === 'prlimit' && spec.memoryBytes) {
       if (spec.cpus) this.log.warn({ jobId: spec.jobId, cpus: spec.cpus }, 'CPU limit not enforced: no cgroups on this node');
@@ -150,7 +157,7 @@ export class Limiter {
   async spareCgroup(owner: HostOwner, tag: string): Promise<JobCgroup | undefined> {
     if (this.kind !== 'cgroup1') return undefined;
     const dirs = this.v1Controllers.map((c) => join(this.root, c, 'oswalk', `${ownerPrefix(owner)}${SPARE_TAG}${safeName(tag)}`));
-    for (const d of dirs) await mkdir(d, { recursive: true });
+    for (const d of dirs) mkdirSync(d, { recursive: true });
     return { kind: 'cgroup1', dirs };
   }
 
@@ -167,18 +174,18 @@ export class Limiter {
     }
     const name = cgroupName(spec, spec.jobId, spec.attempt);
     const dirs = spare.dirs.map((d) => join(d, '..', name));
-    for (let i = 0; i < dirs.length; i++) await rename(spare.dirs[i], dirs[i]);
+    for (let i = 0; i < dirs.length; i++) renameSync(spare.dirs[i], dirs[i]);
     // Joined already: the job's command runs as it is.
-    return { cgroup: await this.v1Limits(dirs, spec), wrap: (argv) => argv };
+    return { cgroup: this.v1Limits(dirs, spec), wrap: (argv) => argv };
   }
 
   /** Set the job's memory and CPU limits on its cgroup1 directories (v1Controllers' order). */
-  private async v1Limits(dirs: string[], spec: RunSpec): Promise<JobCgroup> {
+  private v1Limits(dirs: string[], spec: RunSpec): JobCgroup {
     const [mem, cpu] = dirs;
-    if (spec.memoryBytes) await writeFile(join(mem, 'memory.limit_in_bytes'), String(spec.memoryBytes));
+    if (spec.memoryBytes) writeFileSync(join(mem, 'memory.limit_in_bytes'), String(spec.memoryBytes));
     if (spec.cpus) {
-      await writeFile(join(cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
-      await writeFile(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))));
+      writeFileSync(join(cpu, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+      writeFileSync(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(spec.cpus * CFS_PERIOD_US))));
     }
     const acct = this.v1Accounting && dirs[this.v1Controllers.indexOf(this.v1Accounting)];
     return { kind: 'cgroup1', dirs, ...(acct ? { cpuUsage: join(acct, 'cpuacct.usage') } : {}) };
@@ -271,7 +278,7 @@ export async function cgroupCpuSeconds(kind: JobCgroup['kind'], cpuUsage: string
 export async function oomKilled(cg: JobCgroup): Promise<boolean> {
   const file = cg.kind === 'cgroup2' ? join(cg.dirs[0], 'memory.events') : join(cg.dirs[0], 'memory.oom_control');
   try {
-    const m = /oom_kill (\d+)/.exec(await readFile(file, 'utf8'));
+    const m = /oom_kill (\d+)/.exec(readFileSync(file, 'utf8'));
     return m !== null && Number(m[1]) > 0;
   } catch {
     return false;
@@ -288,7 +295,7 @@ export async function destroyCgroup(cg: JobCgroup): Promise<void> {
     for (let i = 0; ; i++) {
       let pids: number[];
       try {
-        pids = (await readFile(join(dir, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean).map(Number);
+        pids = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
         throw err;
@@ -301,7 +308,7 @@ export async function destroyCgroup(cg: JobCgroup): Promise<void> {
         }
       }
       try {
-        await rmdir(dir);
+        rmdirSync(dir);
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
