@@ -261,7 +261,8 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       const reader = follow && state && !TERMINAL_STATES.has(state) ? await ctx.readers.take() : undefined;
       const blocking = reader?.conn;
       // A client gone mid-read: its connection goes back now, not when the read times out.
-      if (reader) reply.raw.once('close', () => void ctx.readers.unblock(reader));
+      const gone = () => void ctx.readers.unblock(reader!);
+      if (reader) reply.raw.once('close', gone);
       const writeEnd = (j: JobRecord | undefined) => {
         if (j && TERMINAL_STATES.has(j.state)) out.write(JSON.stringify(logLine(endEntry(j))) + '\n');
       };
@@ -303,7 +304,11 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
         req.log.warn({ err, job: job.id }, 'log stream failed');
       } finally {
         // Every read on it was awaited; one that failed leaves it unsound, and give() closes it.
-        if (reader) ctx.readers.give(reader);
+        // (Not to be cut short once given: the close of a stream that ended comes after.)
+        if (reader) {
+          reply.raw.off('close', gone);
+          ctx.readers.give(reader);
+        }
         out.end();
       }
     };
