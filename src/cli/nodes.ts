@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { ListAnswer } from '../api/lists.js';
 import type { NodeRecord } from '../api/nodes.js';
 import { matchesLabels } from '../manifest/labels.js';
 import { action, client, output, SELECTOR_HELP, selectorFlag } from './common.js';
@@ -52,7 +53,7 @@ export function registerGetNodes(get: Command): void {
       const selector = opts.selector === undefined ? undefined : selectorFlag(opts.selector);
       const api = client(cmd);
       // Nodes are few and listed whole: the selector is applied here, not by the API.
-      const list = async () => (await api.get<{ items: NodeRecord[] }>('/v1/nodes')).items.filter((n) => !selector || matchesLabels(selector, n.labels));
+      const list = async () => (await api.get<ListAnswer<NodeRecord>>('/v1/nodes')).items.filter((n) => !selector || matchesLabels(selector, n.labels));
       if (opts.watch) return watchRows(format, list, NODE_COLUMNS, { key: (n) => n.name, name: nodeName });
       printRows(format, await list(), NODE_COLUMNS, { name: nodeName });
     }));

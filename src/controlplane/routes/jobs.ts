@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import {
-  CancelAnswerSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, StdinAnswerSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner, type StdinAnswer,
+  CancelAnswerSchema, JobListSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, StdinAnswerSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner, type StdinAnswer,
 } from '../../api/jobs.js';
 import { TERMINAL_STATES } from '../../api/job-states.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
@@ -94,7 +94,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
         // The next page: the `next` of the page before.
         after: Type.Optional(Type.String({ maxLength: 128 })),
       }),
-      response: { 200: Type.Object({ items: Type.Array(JobViewSchema), next: Type.Optional(Type.String()) }) },
+      response: { 200: JobListSchema },
     },
   }, async (req) => {
     const q = req.query;
