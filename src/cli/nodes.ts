@@ -11,7 +11,7 @@ import { watchRows } from './watch.js';
  * down takes no jobs, and says why (`ready (mount down: …)`); one being removed says so
  * (`draining,removing`).
  */
-export function nodeStatus(n: NodeRecord): string {
+function nodeStatus(n: NodeRecord): string {
   const status = n.removing ? `${n.status},removing` : n.status;
   return n.status !== 'down' && n.mountReady === false ? `${status} (mount down: ${n.mountError ?? 'unknown'})` : status;
 }
