@@ -9,7 +9,7 @@ import { TERMINAL_STATES } from '../../api/job-states.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
 import { cancelJob, getJob, getOwnerStatus, listJobs, submitJobs, TERMINAL_CLIENT_GRACE_MS, touchTerminalClient, type JobRecord } from '../../state/jobs.js';
-import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter, LOG_READER_FRESH_MS, markLogRead, waitLog, type LogEntry } from '../../state/job-streams.js';
+import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, logTrimmedThrough, readLog, streamIdAfter, LOG_READER_FRESH_MS, markLogRead, waitLog, type LogEntry } from '../../state/job-streams.js';
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
 import { duplicateRedis } from '../../state/redis.js';
@@ -273,7 +273,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
           // missing, rather than splice what is left together.
           const trimmed = after === '0' ? undefined : await logTrimmedThrough(redis, ks, job.id);
           if (trimmed && streamIdAfter(trimmed, after)) {
-            out.write(JSON.stringify({ id: trimmed, t: 'sys', text: `[output dropped here: the job printed more than the ${LOG_MAX_BYTES / 2 ** 20} MiB kept before this reader read it]` }) + '\n');
+            out.write(JSON.stringify({ id: trimmed, t: 'sys', text: `[output dropped here: the job printed more than the ${LIMITS.logBytes / 2 ** 20} MiB kept before this reader read it]` }) + '\n');
             after = trimmed;
           }
           const entries = blocking ? await waitLog(blocking, ks, job.id, after, FOLLOW_BLOCK_MS) : await readLog(redis, ks, job.id, after);
