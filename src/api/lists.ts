@@ -10,6 +10,6 @@ export interface ListAnswer<T> {
 }
 
 /** The schema of a ListAnswer of `item`, with `more` properties beside `items`. */
-export function ListOf<Item extends TSchema, More extends TProperties = {}>(item: Item, more?: More) {
-  return Type.Object({ ...(more ?? {} as More), items: Type.Array(item) });
+export function ListOf<Item extends TSchema, More extends TProperties = {}>(item: Item, more: More = {} as More) {
+  return Type.Object({ ...more, items: Type.Array(item) });
 }
