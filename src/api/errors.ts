@@ -2,7 +2,8 @@
  * The body of every answer of the API that is not a success (src/util/http.ts sends them): what
  * went wrong for people (`message`), and for programs a `code` that says the same as kubectl's
  * Status reasons do. A client decides on the code, never on the words, which may change.
- * Plain types: the CLI reads them without loading the schema library.
+ * Plain types, and no schema: the CLI reads them without loading the schema library, and the
+ * server sends them from its error handlers (src/util/http.ts), which no response schema covers.
  */
 
 /** The code of each status the API answers with; a status not listed is BadRequest or InternalError. */

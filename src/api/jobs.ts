@@ -9,6 +9,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { LIMITS } from '../util/limits.js';
 import { JOB_STATES, type JobState } from './job-states.js';
+import { ListOf } from './lists.js';
 import { NameSchema } from './objects.js';
 
 export type RuntimeName = 'docker' | 'process';
@@ -221,6 +222,10 @@ export const JobViewSchema = Type.Object({
   logDropped: Type.Number(),
 });
 export type JobView = Static<typeof JobViewSchema>;
+
+/** GET /v1/jobs: a page of jobs, newest first, and `next`, the cursor (`?after=`) of the page after when there may be one. */
+export const JobListSchema = ListOf(JobViewSchema, { next: Type.Optional(Type.String()) });
+export type JobList = Static<typeof JobListSchema>;
 
 /** POST /v1/jobs: a job to run, and its name (none: `run-<id>`). */
 export const SubmitRequestSchema = Type.Object({

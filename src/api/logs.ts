@@ -2,6 +2,8 @@
  * The wire form of a job's output, GET /v1/jobs/:id/logs: NDJSON, one LogLine a line. Its
  * producers (the route, and Lua's finish() for the end line) and its readers (the CLI, tests)
  * all take the shapes from here.
+ * Plain types, and no schema: the route writes each line itself (a response schema does not apply
+ * to a stream), and `oswalk run` reads them without loading the schema library at its start.
  */
 
 /** One line of a log stream. Data is `text` when it is valid UTF-8 that JSON carries in fewer bytes than base64, else `b64`. */

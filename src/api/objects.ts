@@ -1,6 +1,10 @@
-/** Names of objects, and the answers about applied manifests (POST /v1/apply, DELETE /v1/objects/:kind/:name). */
+/**
+ * Names of objects, applied manifests as GET /v1/objects answers with them, and the answers about
+ * applying and deleting them (POST /v1/apply, DELETE /v1/objects/:kind/:name).
+ */
 import { Type, type Static } from 'typebox';
 import { LIMITS } from '../util/limits.js';
+import { ListOf } from './lists.js';
 
 export const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -32,13 +36,11 @@ const ApplyResultSchema = Type.Union([Type.Literal('created'), Type.Literal('con
 export type ApplyResult = Static<typeof ApplyResultSchema>;
 
 /** POST /v1/apply: each object of the files, in their order, with what became of it. */
-export const ApplyAnswerSchema = Type.Object({
-  items: Type.Array(Type.Object({
-    kind: Type.String(), name: Type.String(), result: ApplyResultSchema,
-    // A dry run's answer for an object it would change: the unified diff `oswalk diff` prints.
-    diff: Type.Optional(Type.String()),
-  })),
-});
+export const ApplyAnswerSchema = ListOf(Type.Object({
+  kind: Type.String(), name: Type.String(), result: ApplyResultSchema,
+  // A dry run's answer for an object it would change: the unified diff `oswalk diff` prints.
+  diff: Type.Optional(Type.String()),
+}));
 export type ApplyAnswer = Static<typeof ApplyAnswerSchema>;
 
 /**
@@ -54,3 +56,19 @@ export type ApplyInvalid = Static<typeof ApplyInvalidSchema>;
 /** DELETE /v1/objects/:kind/:name: the manifest that went. */
 export const DeleteAnswerSchema = Type.Object({ kind: Type.String(), name: Type.String(), result: Type.Literal('deleted') });
 export type DeleteAnswer = Static<typeof DeleteAnswerSchema>;
+
+/**
+ * GET /v1/objects/:kind/:name: an applied manifest as stored, normalized (src/manifest/normalize.ts,
+ * whose Manifest types say each kind's spec): checked on its way in, so its spec passes through as
+ * it is.
+ */
+export const ObjectViewSchema = Type.Object({
+  apiVersion: Type.String(),
+  kind: Type.String(),
+  metadata: Type.Object({ name: Type.String(), labels: Type.Record(Type.String(), Type.String()) }),
+  spec: Type.Unknown(),
+});
+export type ObjectView = Static<typeof ObjectViewSchema>;
+
+/** GET /v1/objects/:kind: every applied manifest of the kind (they are few: no paging). */
+export const ObjectListSchema = ListOf(ObjectViewSchema);

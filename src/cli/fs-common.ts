@@ -21,7 +21,7 @@ export function namespacePath(arg: string, mount = localMountPath()): string {
 }
 
 /** Mount points of the unified filesystem on this host (FUSE subtype oswalk), longest first. */
-export function unifiedMounts(): string[] {
+function unifiedMounts(): string[] {
   let info: string;
   try {
     info = readFileSync('/proc/self/mountinfo', 'utf8');

@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { Kind, Manifest, MountManifest, ServiceManifest } from '../manifest/index.js';
 import { matchesLabels } from '../manifest/labels.js';
-import type { JobView, OwnerStatus } from '../api/jobs.js';
+import type { JobList, OwnerStatus } from '../api/jobs.js';
+import type { ListAnswer } from '../api/lists.js';
 import { TERMINAL_STATES } from '../api/job-states.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, kindOf, output, SELECTOR_HELP, selectorFlag } from './common.js';
@@ -22,7 +23,7 @@ async function ownerStatus(api: ApiClient, kind: string, name: string): Promise<
  */
 async function listObjects<M extends Manifest>(api: ApiClient, kind: Kind, selectorText: string | undefined): Promise<M[]> {
   const selector = selectorText === undefined ? undefined : selectorFlag(selectorText);
-  const { items } = await api.get<{ items: M[] }>(`/v1/objects/${kind}`);
+  const { items } = await api.get<ListAnswer<M>>(`/v1/objects/${kind}`);
   return items.filter((m) => !selector || matchesLabels(selector, m.metadata.labels));
 }
 
@@ -42,7 +43,7 @@ export function registerGetObjects(get: Command): void {
       // Running until deleted); RESTARTS: how often its replicas now in place were started again
       // (a crash, a move off a node that went down).
       const replicas = async (name: string) => {
-        const { items: jobs } = await api.get<{ items: JobView[] }>(`/v1/jobs?${new URLSearchParams({ owner: `Service/${name}`, limit: '1000' })}`);
+        const { items: jobs } = await api.get<JobList>(`/v1/jobs?${new URLSearchParams({ owner: `Service/${name}`, limit: '1000' })}`);
         const live = jobs.filter((j) => !TERMINAL_STATES.has(j.state));
         return { ready: live.filter((j) => j.state === 'running').length, restarts: live.reduce((n, j) => n + Math.max(0, j.attempt - 1), 0) };
       };

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { CancelAnswer, JobView } from '../api/jobs.js';
+import type { CancelAnswer, JobList, JobView } from '../api/jobs.js';
 import type { LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, kindOf, output, SELECTOR_HELP, selectorFlag, UsageError } from './common.js';
@@ -55,7 +55,7 @@ export function registerGetJobs(get: Command): void {
       const ids = await Promise.all(names.map((n) => resolveJob(api, n)));
       const list = async () => (ids.length
         ? Promise.all(ids.map((id) => api.get<JobView>(`/v1/jobs/${id}`)))
-        : (await api.get<{ items: JobView[] }>(`/v1/jobs?${q}`)).items);
+        : (await api.get<JobList>(`/v1/jobs?${q}`)).items);
       if (opts.watch) return watchRows(format, list, JOB_COLUMNS, { key: (j) => j.id, name: jobName });
       printRows(format, await list(), JOB_COLUMNS, { name: jobName });
     }));
@@ -82,7 +82,7 @@ async function resolveJob(api: ApiClient, arg: string): Promise<string> {
   if (/^[0-9a-f]{12}$/.test(arg)) return arg;
   const run = /^run-([0-9a-f]{12})$/.exec(arg);
   if (run) return run[1];
-  const list = async (q: Record<string, string>) => (await api.get<{ items: JobView[] }>(`/v1/jobs?${new URLSearchParams({ limit: '10000', ...q })}`)).items;
+  const list = async (q: Record<string, string>) => (await api.get<JobList>(`/v1/jobs?${new URLSearchParams({ limit: '10000', ...q })}`)).items;
   const owned = /^([a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)-(\d+)$/.exec(arg);
   let found = owned ? (await Promise.all(['Job', 'Service'].map((k) => list({ owner: `${k}/${owned[1]}` })))).flat().filter((j) => j.name === arg) : [];
   if (!found.length) found = (await list({})).filter((j) => j.name === arg);

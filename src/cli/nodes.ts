@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { ListAnswer } from '../api/lists.js';
 import type { NodeRecord } from '../api/nodes.js';
 import { matchesLabels } from '../manifest/labels.js';
 import { action, client, output, SELECTOR_HELP, selectorFlag } from './common.js';
@@ -10,7 +11,7 @@ import { watchRows } from './watch.js';
  * down takes no jobs, and says why (`ready (mount down: …)`); one being removed says so
  * (`draining,removing`).
  */
-export function nodeStatus(n: NodeRecord): string {
+function nodeStatus(n: NodeRecord): string {
   const status = n.removing ? `${n.status},removing` : n.status;
   return n.status !== 'down' && n.mountReady === false ? `${status} (mount down: ${n.mountError ?? 'unknown'})` : status;
 }
@@ -52,7 +53,7 @@ export function registerGetNodes(get: Command): void {
       const selector = opts.selector === undefined ? undefined : selectorFlag(opts.selector);
       const api = client(cmd);
       // Nodes are few and listed whole: the selector is applied here, not by the API.
-      const list = async () => (await api.get<{ items: NodeRecord[] }>('/v1/nodes')).items.filter((n) => !selector || matchesLabels(selector, n.labels));
+      const list = async () => (await api.get<ListAnswer<NodeRecord>>('/v1/nodes')).items.filter((n) => !selector || matchesLabels(selector, n.labels));
       if (opts.watch) return watchRows(format, list, NODE_COLUMNS, { key: (n) => n.name, name: nodeName });
       printRows(format, await list(), NODE_COLUMNS, { name: nodeName });
     }));

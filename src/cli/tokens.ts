@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { AuditEntry, TokenCreated, TokenView } from '../api/auth.js';
+import type { ListAnswer } from '../api/lists.js';
 import { TOKEN_ROLES, type Role } from '../api/roles.js';
 import { action, client, output, parseDuration, UsageError } from './common.js';
 import { formatAge, isDocumentFormat, printDocument, printRows } from './output.js';
@@ -39,7 +40,7 @@ export function register(program: Command): void {
     .description('list the tokens that are valid (expired and revoked ones are gone); never their secrets')
     .action(action(async (_opts: unknown, cmd: Command) => {
       const out = output(cmd, { names: true });
-      const { items } = await client(cmd).get<{ items: TokenView[] }>('/v1/tokens');
+      const { items } = await client(cmd).get<ListAnswer<TokenView>>('/v1/tokens');
       printRows(out, items, [
         { header: 'NAME', value: (t) => t.name },
         { header: 'ROLE', value: (t) => t.role },
@@ -68,7 +69,7 @@ export function register(program: Command): void {
       const out = output(cmd);
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit ${opts.limit}: a whole number from 1 to 10000`);
-      const { items } = await client(cmd).get<{ items: AuditEntry[] }>(`/v1/audit?limit=${limit}`);
+      const { items } = await client(cmd).get<ListAnswer<AuditEntry>>(`/v1/audit?limit=${limit}`);
       printRows(out, items, [
         { header: 'TIME', value: (e) => when(e.at) },
         { header: 'TOKEN', value: (e) => e.token || '(none valid)' },

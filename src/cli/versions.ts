@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { VersionInfo } from '../api/fs.js';
+import type { VersionInfo, VersionList } from '../api/fs.js';
 import { action, client, EXIT, output } from './common.js';
 import { isoNs, mountOption, namespacePath, relativeToRootNote, versionDocument } from './fs-common.js';
 import { formatBytes, listDocument, printRows } from './output.js';
@@ -19,7 +19,7 @@ export function register(program: Command): void {
       const format = output(cmd);
       const path = namespacePath(arg, opts.mount);
       const q = new URLSearchParams({ path });
-      const { items } = await client(cmd).get<{ items: VersionInfo[] }>(`/v1/fs/versions?${q}`);
+      const { items } = await client(cmd).get<VersionList>(`/v1/fs/versions?${q}`);
       printRows(format, items, [
         { header: 'ID', value: (v) => v.id },
         { header: 'NODE', value: (v) => v.node },

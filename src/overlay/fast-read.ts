@@ -45,7 +45,7 @@ const HASH_BYTES = 32;
 const ENTRY_BYTES = HASH_BYTES + 4;
 
 /** The addon's table: per chunk its SHA-256 and its size (uint32 LE). */
-export function chunkTable(chunks: readonly ChunkRef[]): Buffer {
+function chunkTable(chunks: readonly ChunkRef[]): Buffer {
   const t = Buffer.allocUnsafe(chunks.length * ENTRY_BYTES);
   chunks.forEach((c, i) => {
     t.write(c.hash, i * ENTRY_BYTES, HASH_BYTES, 'hex');

@@ -166,7 +166,7 @@ export function mountStack(table: MountEntry[], dir: string): MountEntry[] {
   return stack;
 }
 
-export async function isMounted(dir: string): Promise<boolean> {
+async function isMounted(dir: string): Promise<boolean> {
   const target = resolve(dir);
   return (await mountTable()).some((m) => m.target === target);
 }

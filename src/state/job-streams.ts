@@ -5,6 +5,7 @@ import type { LogEnd } from '../api/logs.js';
 import type { WindowSize } from '../api/jobs.js';
 import type { JobState } from '../api/job-states.js';
 import type { JobRecord } from './jobs.js';
+import { LIMITS } from '../util/limits.js';
 
 /**
  * A job's two streams, apart from its transitions (jobs.ts): its output log, which the agent
@@ -13,16 +14,8 @@ import type { JobRecord } from './jobs.js';
  * Redis stream per job; what ends a job writes the end line followers wake on (include/jobs.lua).
  */
 
-/** Log retention per job: the newest this many bytes are kept. */
-export const LOG_MAX_BYTES = 8 * 1024 * 1024;
-
 export type LogStream = 'out' | 'err';
 
-/**
- * How far a reader following a job may fall behind its output before the job is held back
- * (appendLog-1.lua): under LOG_MAX_BYTES, so that such a reader never loses any of it.
- */
-export const LOG_READER_WINDOW_BYTES = 4 * 1024 * 1024;
 /** A reader that has not said it is there for this long holds no job back (its client went away). */
 export const LOG_READER_FRESH_MS = 5000;
 
@@ -30,8 +23,8 @@ export const LOG_READER_FRESH_MS = 5000;
  * Append output chunks to a job's log stream (byte-capped in the script). 'held': a reader
  * following the job is behind, nothing was appended; send the same chunks again later.
  */
-export async function appendLog(redis: Redis, ks: Keyspace, id: string, attempt: number, chunks: { stream: LogStream; data: Buffer }[], droppedBytes = 0, maxBytes = LOG_MAX_BYTES): Promise<'appended' | 'held' | 'refused'> {
-  const args: (string | number | Buffer)[] = [ks.prefix, id, maxBytes, attempt, droppedBytes, LOG_READER_WINDOW_BYTES, LOG_READER_FRESH_MS, ''];
+export async function appendLog(redis: Redis, ks: Keyspace, id: string, attempt: number, chunks: { stream: LogStream; data: Buffer }[], droppedBytes = 0, maxBytes = LIMITS.logBytes): Promise<'appended' | 'held' | 'refused'> {
+  const args: (string | number | Buffer)[] = [ks.prefix, id, maxBytes, attempt, droppedBytes, LIMITS.logReaderWindowBytes, LOG_READER_FRESH_MS, ''];
   for (const c of chunks) args.push(c.stream, c.data);
   try {
     await runScript<number>(redis, 'appendLog', [ks.jobLog(id)], args);
@@ -47,16 +40,6 @@ export async function appendLog(redis: Redis, ks: Keyspace, id: string, attempt:
 export async function markLogRead(redis: Redis, ks: Keyspace, id: string, offset?: number): Promise<void> {
   await runScript(redis, 'markLogRead', [ks.job(id)], [offset ?? '', '']);
 }
-
-/**
- * A job's standard input (`oswalk run -i`) is kept whole in Redis up to this much, so that an
- * attempt that starts over reads it from the start. Past it the input is a pipe: what the job
- * has read goes, the sender is held back while the job is STDIN_WINDOW_BYTES behind, and the job
- * cannot start over (a retry or a move ends it failed: include/jobs.lua's requeue).
- */
-export const STDIN_REPLAY_BYTES = 16 * 1024 * 1024;
-/** How far a job may be behind its input, once that is a pipe, before the sender is held. */
-export const STDIN_WINDOW_BYTES = 4 * 1024 * 1024;
 
 export type StdinRefusal = 'NOJOB' | 'ENDED' | 'CLOSED';
 
@@ -74,7 +57,7 @@ export class StdinError extends Error {
  * Append to a job's standard input; `eof` ends it. 'held': the job is behind what it was sent,
  * nothing was appended; send the same piece again later.
  */
-export async function appendStdin(redis: Redis, ks: Keyspace, id: string, data: Buffer, eof: boolean, limits = { replayBytes: STDIN_REPLAY_BYTES, windowBytes: STDIN_WINDOW_BYTES }): Promise<'appended' | 'held'> {
+export async function appendStdin(redis: Redis, ks: Keyspace, id: string, data: Buffer, eof: boolean, limits = { replayBytes: LIMITS.stdinReplayBytes, windowBytes: LIMITS.stdinWindowBytes }): Promise<'appended' | 'held'> {
   return await stdinScript(redis, ks, id, [limits.replayBytes, data, eof ? '1' : '0', '', limits.windowBytes]);
 }
 
@@ -85,7 +68,7 @@ export async function markStdinRead(redis: Redis, ks: Keyspace, id: string, atte
 
 /** A tty job's terminal takes a new size: in its input stream, in order with the keys typed. */
 export async function resizeTerminal(redis: Redis, ks: Keyspace, id: string, size: WindowSize): Promise<void> {
-  await stdinScript(redis, ks, id, [STDIN_REPLAY_BYTES, '', '0', `${size.rows} ${size.cols}`, STDIN_WINDOW_BYTES]);
+  await stdinScript(redis, ks, id, [LIMITS.stdinReplayBytes, '', '0', `${size.rows} ${size.cols}`, LIMITS.stdinWindowBytes]);
 }
 
 async function stdinScript(redis: Redis, ks: Keyspace, id: string, args: (string | number | Buffer)[]): Promise<'appended' | 'held'> {

@@ -21,7 +21,7 @@
  * | joblogsz:<id>               | list   | `<entry id> <bytes>` of each output entry of joblog:<id> still kept, oldest first: what appendLog-1.lua trims by, without reading the output |
  * | jobclient:<id>              | string | a terminal session's client followed it lately (PX TERMINAL_CLIENT_GRACE_MS, renewed while one follows); gone: the monitor hangs the session up |
  * | jobs:tty                    | set    | ids of terminal sessions (spec.tty) not yet seen ended, which the monitor watches for their client |
- * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data}, {w: "ROWS COLS"} then {eof: 1}; kept whole up to STDIN_REPLAY_BYTES so every attempt reads it from the start, past that trimmed as the job reads (job fields stdinBytes, stdinRead, stdinPiped: job-streams.ts) |
+ * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data}, {w: "ROWS COLS"} then {eof: 1}; kept whole up to LIMITS.stdinReplayBytes so every attempt reads it from the start, past that trimmed as the job reads (job fields stdinBytes, stdinRead, stdinPiped: job-streams.ts) |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
  * | jobs:done                   | zset   | finished job id → when it ended (ms): the monitor deletes the oldest records past MAX_FINISHED_JOBS (jobs.ts), and drops ids older than their 7-day expiry |
  * | jobs:pending                | zset   | pending job id → (1000 - priority)·10¹² + submit sequence: highest priority, then oldest first |

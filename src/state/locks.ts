@@ -72,28 +72,12 @@ export interface FlockRequest {
   wait: boolean;
 }
 
-/** One held lock, as listLocks reports it. A flock lock spans the whole file (0..Infinity). */
-export interface LockEntry {
-  kind: LockKind;
-  owner: string;
-  session: string;
-  pid: number;
-  type: 'r' | 'w' | 'sh' | 'ex';
-  start: number;
-  end: number;
-}
-
 /** The owner id of a kernel lock owner (a uint64) within a session. */
 export function lockOwnerId(session: string, lockOwner: string | bigint | number): string {
   const owner = String(lockOwner);
   if (!/^\d+$/.test(owner)) throw new Error(`lock owner "${owner}" is not a decimal number`);
   if (!session) throw new Error('lock session id is empty');
   return `${session}/${owner}`;
-}
-
-/** The session of an owner id (everything before its last '/'). */
-export function sessionOfOwner(owner: string): string {
-  return owner.slice(0, owner.lastIndexOf('/'));
 }
 
 // Offsets go to Lua as decimal strings ('inf' to EOF); Lua's doubles hold them exactly below
@@ -200,23 +184,6 @@ export async function cancelLockWait(redis: Redis, ks: Keyspace, owner: string, 
  */
 export async function releaseLockOwner(redis: Redis, ks: Keyspace, owner: string, path: string, kind: LockKind, now?: number): Promise<boolean> {
   return (await lock<number>(redis, ks, now, 'release', [owner, path, kindLetter(kind)])) === 1;
-}
-
-/**
- * The locks held on a path by live sessions, POSIX ranges first (read-only: dead sessions'
- * entries are left out, and dropped by the next change that meets them).
- */
-export async function listLocks(redis: Redis, ks: Keyspace, path: string, now?: number): Promise<LockEntry[]> {
-  const rows = await lock<[string, string, string, string, string, string][]>(redis, ks, now, 'list', [path]);
-  return rows.map(([k, owner, pid, type, start, end]) => ({
-    kind: k === 'p' ? 'posix' : 'flock',
-    owner,
-    session: sessionOfOwner(owner),
-    pid: Number(pid),
-    type: type as LockEntry['type'],
-    start: parseOffset(start),
-    end: parseOffset(end),
-  }));
 }
 
 /**

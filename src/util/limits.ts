@@ -15,6 +15,22 @@ export const LIMITS = {
   apiBodyBytes: 2 * 1024 * 1024,
   /** One piece of a job's standard input, as POST /v1/jobs/:id/stdin takes it. */
   stdinPieceBytes: 1024 * 1024,
+  /**
+   * A job's standard input (`oswalk run -i`) kept whole in Redis, so that an attempt that starts
+   * over reads it from the start. Past it the input is a pipe: what the job has read goes, the
+   * sender is held back while the job is stdinWindowBytes behind, and the job cannot start over
+   * (a retry or a move ends it failed: include/jobs.lua's requeue).
+   */
+  stdinReplayBytes: 16 * 1024 * 1024,
+  /** How far a job may be behind its input, once that is a pipe, before the sender is held. */
+  stdinWindowBytes: 4 * 1024 * 1024,
+  /** A job's output kept in Redis: the newest this many bytes. */
+  logBytes: 8 * 1024 * 1024,
+  /**
+   * How far a reader following a job may fall behind its output before the job is held back
+   * (appendLog-1.lua): under logBytes, so that such a reader never loses any of it.
+   */
+  logReaderWindowBytes: 4 * 1024 * 1024,
   /** Names of nodes, jobs, services, mounts (DNS-label-like). */
   nameLength: 63,
   /** Items of a job's command or args, and the length of each (and of an env value). */

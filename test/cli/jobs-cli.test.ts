@@ -12,7 +12,6 @@ import { freePort } from '../helpers/redis.js';
 import { TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
 import { workingDirInMount } from '../../src/cli/run.js';
 import { connectRedis } from '../../src/state/redis.js';
-import { STDIN_REPLAY_BYTES, STDIN_WINDOW_BYTES } from '../../src/state/job-streams.js';
 import { LIMITS } from '../../src/util/limits.js';
 
 describe('oswalk run / get jobs / logs / cancel, the real command', () => {
@@ -80,7 +79,7 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
     }
     assert.ok(peak > 0, 'the input stream was seen');
     // Memory, not bytes: Redis' allocator keeps a 1 MiB entry in its 1.25 MiB size class.
-    const bound = 1.25 * (STDIN_REPLAY_BYTES + STDIN_WINDOW_BYTES + 4 * LIMITS.stdinPieceBytes);
+    const bound = 1.25 * (LIMITS.stdinReplayBytes + LIMITS.stdinWindowBytes + 4 * LIMITS.stdinPieceBytes);
     assert.ok(peak < bound, `Redis held at most ${peak} bytes of the job's input at once (bound ${bound})`);
   });
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { TestRedis } from '../helpers/redis.js';
 import { ok, sh, useTwoNodes, type TestNode } from './helpers.js';
-import { namespacePath, unifiedMounts } from '../../src/cli/fs-common.js';
+import { namespacePath } from '../../src/cli/fs-common.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { keyspace } from '../../src/state/keys.js';
 
@@ -230,7 +230,6 @@ print(old.decode(), new.decode(), st.st_size, st.st_mtime_ns == os.stat('held/f'
   });
 
   it('takes a path inside any mount of the unified tree on this host as that path of the tree (versions, restore)', () => {
-    assert.ok(unifiedMounts().includes(b.mnt), `${b.mnt} not among ${unifiedMounts().join(' ')}`);
     assert.equal(namespacePath(`${b.mnt}/x/y`, a.mnt), '/x/y');
     assert.equal(namespacePath(`${a.mnt}/x`, a.mnt), '/x');
     assert.equal(namespacePath('/etc/passwd', a.mnt), '/etc/passwd');

@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { ChunkStore, type ChunkRef } from '../../src/packetfs/index.js';
-import { chunkTable, fastReads, type FastReadBinding, type FastReadStats } from '../../src/overlay/fast-read.js';
+import { fastReads, type FastReadBinding, type FastReadStats } from '../../src/overlay/fast-read.js';
 import { chunkCrc, sealWith } from '../packetfs/fixtures.js';
 
 const require = createRequire(import.meta.url);
@@ -49,13 +49,6 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
     ({ root, store, data, chunks } = await storeWithFile('oswalk-fast-read-', 9 << 20, 4));
   });
   after(() => rmSync(root, { recursive: true, force: true }));
-
-  it('encodes a chunk list as hash and little-endian size per chunk', () => {
-    const t = chunkTable([{ hash: 'ab'.repeat(32), size: 0x01020304 }]);
-    assert.equal(t.length, 36);
-    assert.equal(t.subarray(0, 32).toString('hex'), 'ab'.repeat(32));
-    assert.deepEqual([...t.subarray(32)], [4, 3, 2, 1]);
-  });
 
   it('serves a handle\'s reads from verified local chunks: sequential, across chunk boundaries, at random, up to the end', () => {
     const fr = reads();

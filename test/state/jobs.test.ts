@@ -6,8 +6,9 @@ import { heartbeat, registerNode, setNodeStatus, type NodeRegistration } from '.
 import { normalizeJobSpec, type JobSpecRequest } from '../../src/api/jobs.js';
 import { TERMINAL_STATES } from '../../src/api/job-states.js';
 import { cancelJob, claimJobs, completeAndTake, drainNode, getJob, getOwnerStatus, jobsOnNode, listJobs, monitorStep, pendingJobs, placeJobs, reconcileOwner, releaseNodeJobs, renewLeases, schedulerView, submitJobs, uncordonNode, type SchedulerSnapshot } from '../../src/state/jobs.js';
-import { appendLog, endEntry, followJob, readLog, waitLog, appendStdin, resizeTerminal, StdinError, waitStdin, LOG_READER_WINDOW_BYTES, markLogRead, markStdinRead } from '../../src/state/job-streams.js';
+import { appendLog, endEntry, followJob, readLog, waitLog, appendStdin, resizeTerminal, StdinError, waitStdin, markLogRead, markStdinRead } from '../../src/state/job-streams.js';
 import { duplicateRedis, type Redis } from '../../src/state/redis.js';
+import { LIMITS } from '../../src/util/limits.js';
 import { completeJob, readResults } from '../helpers/job-results.js';
 
 function reg(name: string, cpus = 4): NodeRegistration {
@@ -593,7 +594,7 @@ describe('job state scripts', () => {
   it('holds output back while a reader following the job is more than its window behind', async () => {
     const { ks, epoch } = await setup();
     const { id } = await running(ks, epoch);
-    const big = Buffer.alloc(LOG_READER_WINDOW_BYTES + 1, 'x');
+    const big = Buffer.alloc(LIMITS.logReaderWindowBytes + 1, 'x');
     assert.equal(await appendLog(db.redis, ks, id, 1, [{ stream: 'out', data: big }], 0, 2 * big.length), 'appended');
     await markLogRead(db.redis, ks, id, 0);
     assert.equal(await appendLog(db.redis, ks, id, 1, [{ stream: 'out', data: Buffer.from('more\n') }], 0, 2 * big.length), 'held');

@@ -3,6 +3,7 @@ import type { HttpServer } from '../../util/http.js';
 import { HttpError } from '../../util/http.js';
 import { FsError, FS_LIMITS, GET_MANY_MAX, getCurrentMany, listDirPage, listVersions, normalizePath, restoreVersion } from '../../state/fs.js';
 import { countChunkListLocations } from '../../packetfs/locations.js';
+import { DirPageSchema, VersionListSchema, VersionRecordSchema } from '../../api/fs.js';
 import { NodeName } from '../../api/nodes.js';
 import type { ControlPlaneContext } from '../context.js';
 import { FileDownloads } from '../downloads.js';
@@ -36,16 +37,7 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
   app.get('/v1/fs/list', {
     schema: {
       querystring: Type.Object({ path: Path, cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,20}$' })) }),
-      response: {
-        200: Type.Object({
-          path: Type.String(),
-          items: Type.Array(Type.Object({
-            name: Type.String(), type: Type.String(), size: Type.Number(), mtime: Type.Number(), node: Type.String(), copies: Type.Optional(Type.Number()),
-          })),
-          // '0' when this was the last page.
-          cursor: Type.String(),
-        }),
-      },
+      response: { 200: DirPageSchema },
     },
   }, async (req) => {
     try {
@@ -75,7 +67,7 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
   app.get('/v1/fs/versions', {
     schema: {
       querystring: Type.Object({ path: Path }),
-      response: { 200: Type.Object({ path: Type.String(), items: Type.Array(Type.Object({}, { additionalProperties: true })) }) },
+      response: { 200: VersionListSchema },
     },
   }, async (req) => {
     try {
@@ -125,7 +117,7 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
   app.post('/v1/fs/restore', {
     schema: {
       body: Type.Object({ path: Path, version: VersionId, node: NodeName }, { additionalProperties: false }),
-      response: { 200: Type.Object({}, { additionalProperties: true }) },
+      response: { 200: VersionRecordSchema },
     },
   }, async (req) => {
     try {

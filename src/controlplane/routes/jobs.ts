@@ -3,13 +3,13 @@ import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import {
-  CancelAnswerSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, StdinAnswerSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner, type StdinAnswer,
+  CancelAnswerSchema, JobListSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, StdinAnswerSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner, type StdinAnswer,
 } from '../../api/jobs.js';
 import { TERMINAL_STATES } from '../../api/job-states.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
 import { cancelJob, getJob, getOwnerStatus, listJobs, submitJobs, TERMINAL_CLIENT_GRACE_MS, touchTerminalClient, type JobRecord } from '../../state/jobs.js';
-import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, LOG_MAX_BYTES, logTrimmedThrough, readLog, streamIdAfter, LOG_READER_FRESH_MS, markLogRead, waitLog, type LogEntry } from '../../state/job-streams.js';
+import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, logTrimmedThrough, readLog, streamIdAfter, LOG_READER_FRESH_MS, markLogRead, waitLog, type LogEntry } from '../../state/job-streams.js';
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
 import { inputLocality } from '../../state/locality.js';
@@ -93,7 +93,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
         // The next page: the `next` of the page before.
         after: Type.Optional(Type.String({ maxLength: 128 })),
       }),
-      response: { 200: Type.Object({ items: Type.Array(JobViewSchema), next: Type.Optional(Type.String()) }) },
+      response: { 200: JobListSchema },
     },
   }, async (req) => {
     const q = req.query;
@@ -276,7 +276,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
           // missing, rather than splice what is left together.
           const trimmed = after === '0' ? undefined : await logTrimmedThrough(redis, ks, job.id);
           if (trimmed && streamIdAfter(trimmed, after)) {
-            out.write(JSON.stringify({ id: trimmed, t: 'sys', text: `[output dropped here: the job printed more than the ${LOG_MAX_BYTES / 2 ** 20} MiB kept before this reader read it]` }) + '\n');
+            out.write(JSON.stringify({ id: trimmed, t: 'sys', text: `[output dropped here: the job printed more than the ${LIMITS.logBytes / 2 ** 20} MiB kept before this reader read it]` }) + '\n');
             after = trimmed;
           }
           const entries = blocking ? await waitLog(blocking, ks, job.id, after, FOLLOW_BLOCK_MS) : await readLog(redis, ks, job.id, after);

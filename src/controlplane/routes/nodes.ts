@@ -5,12 +5,13 @@ import { getNode, listNodes, markRemoving, nodeHistories } from '../../state/nod
 import { drainNode, jobsOnNode, uncordonNode } from '../../state/jobs.js';
 import { storageHealth } from '../../packetfs/index.js';
 import type { ControlPlaneContext } from '../context.js';
+import { ListOf } from '../../api/lists.js';
 import { DrainAnswerSchema, NodeName, NodeViewSchema, RemovalSchema, RemoveAnswerSchema, RevokeCertAnswerSchema } from '../../api/nodes.js';
 import { revokeNodeCertificates } from '../../state/certs.js';
 
 /** Nodes: list, inspect, drain, remove, uncordon and revoke their certificates. Registration happens through /v1/agents/join. */
 export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
-  app.get('/v1/nodes', { schema: { response: { 200: Type.Object({ items: Type.Array(NodeViewSchema) }) } } }, async () => ({
+  app.get('/v1/nodes', { schema: { response: { 200: ListOf(NodeViewSchema) } } }, async () => ({
     items: await listNodes(ctx.redis, ctx.ks),
   }));
 

@@ -4,7 +4,7 @@ import { HttpError } from '../../util/http.js';
 import { manifestDiff } from '../../manifest/diff.js';
 import { KINDS, ManifestError, checkFilesTogether, parseManifests, validateManifestList, type Kind, type Manifest } from '../../manifest/index.js';
 import { ApplyConflictError, applyObjects, deleteObject, getObject, listObjects } from '../../state/objects.js';
-import { ApplyAnswerSchema, ApplyInvalidSchema, ApplyRequestSchema, DeleteAnswerSchema, type ApplyInvalid, type ApplyResult } from '../../api/objects.js';
+import { ApplyAnswerSchema, ApplyInvalidSchema, ApplyRequestSchema, DeleteAnswerSchema, ObjectListSchema, ObjectViewSchema, type ApplyInvalid, type ApplyResult } from '../../api/objects.js';
 import { LIMITS } from '../../util/limits.js';
 import type { ControlPlaneContext } from '../context.js';
 
@@ -12,10 +12,6 @@ import type { ControlPlaneContext } from '../context.js';
 export type OnChanged = (ctx: ControlPlaneContext, kinds: ReadonlySet<Kind>) => Promise<void>;
 
 const KindParam = Type.Union(KINDS.map((k) => Type.Literal(k)));
-const ObjectSchema = Type.Object({
-  apiVersion: Type.String(), kind: Type.String(), metadata: Type.Object({ name: Type.String() }, { additionalProperties: true }),
-  spec: Type.Unknown(),
-}, { additionalProperties: true });
 
 /**
  * kubectl-style apply: a whole file of manifests, as YAML text (so errors name the line) or
@@ -72,11 +68,11 @@ export async function objectRoutes(app: HttpServer, { ctx, onChanged }: { ctx: C
   });
 
   app.get('/v1/objects/:kind', {
-    schema: { params: Type.Object({ kind: KindParam }), response: { 200: Type.Object({ items: Type.Array(ObjectSchema) }) } },
+    schema: { params: Type.Object({ kind: KindParam }), response: { 200: ObjectListSchema } },
   }, async (req) => ({ items: await listObjects(ctx.redis, ctx.ks, req.params.kind) }));
 
   app.get('/v1/objects/:kind/:name', {
-    schema: { params: Type.Object({ kind: KindParam, name: Type.String({ maxLength: LIMITS.nameLength }) }), response: { 200: ObjectSchema } },
+    schema: { params: Type.Object({ kind: KindParam, name: Type.String({ maxLength: LIMITS.nameLength }) }), response: { 200: ObjectViewSchema } },
   }, async (req) => {
     const obj = await getObject(ctx.redis, ctx.ks, req.params.kind, req.params.name);
     if (!obj) throw new HttpError(404, `${req.params.kind} "${req.params.name}" has not been applied`, 'NotFound');

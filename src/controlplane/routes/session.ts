@@ -1,5 +1,5 @@
-import { Type } from 'typebox';
 import { CLUSTER_TOKEN_NAME } from '../../api/roles.js';
+import { LoginAnswerSchema, LoginRequestSchema, SessionAnswerSchema } from '../../api/session.js';
 import { createSession, endSession, findSession } from '../../state/sessions.js';
 import { cookieValue, HttpError, requestOrigin, SESSION_COOKIE, type Caller, type HttpServer } from '../../util/http.js';
 import type { ControlPlaneContext } from '../context.js';
@@ -20,8 +20,8 @@ export async function sessionRoutes(app: HttpServer, { ctx, authenticate }: { ct
   app.post('/v1/session', {
     config: { public: true },
     schema: {
-      body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }) }),
-      response: { 200: Type.Object({ name: Type.String(), role: Type.String() }) },
+      body: LoginRequestSchema,
+      response: { 200: LoginAnswerSchema },
     },
   }, async (req, reply) => {
     // Logging in from another site's page would put its session in this browser.
@@ -43,7 +43,7 @@ export async function sessionRoutes(app: HttpServer, { ctx, authenticate }: { ct
   // (which then shows the login form) logs no failed request in the browser's console.
   app.get('/v1/session', {
     config: { public: true },
-    schema: { response: { 200: Type.Object({ loggedIn: Type.Boolean(), name: Type.Optional(Type.String()), role: Type.Optional(Type.String()) }) } },
+    schema: { response: { 200: SessionAnswerSchema } },
   }, async (req, reply) => {
     reply.header('cache-control', 'no-store');
     const id = cookieValue(req.headers.cookie, SESSION_COOKIE);

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { AuditEntry, TokenCreateRequest, TokenCreated, TokenName, TokenView } from '../../api/auth.js';
+import { ListOf } from '../../api/lists.js';
 import { CLUSTER_TOKEN_NAME } from '../../api/roles.js';
 import { HttpError, type HttpServer } from '../../util/http.js';
 import { createToken, listTokens, readAudit, revokeToken, TokenExistsError } from '../../state/tokens.js';
@@ -21,7 +22,7 @@ export async function tokenRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneC
     }
   });
 
-  app.get('/v1/tokens', { config: admin, schema: { response: { 200: Type.Object({ items: Type.Array(TokenView) }) } } }, async () => ({
+  app.get('/v1/tokens', { config: admin, schema: { response: { 200: ListOf(TokenView) } } }, async () => ({
     items: await listTokens(ctx.redis, ctx.ks),
   }));
 
@@ -40,7 +41,7 @@ export async function tokenRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneC
         limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
         before: Type.Optional(Type.String({ pattern: '^[0-9]+-[0-9]+$' })),
       }),
-      response: { 200: Type.Object({ items: Type.Array(AuditEntry) }) },
+      response: { 200: ListOf(AuditEntry) },
     },
   }, async (req) => ({ items: await readAudit(ctx.redis, ctx.ks, req.query.limit, req.query.before) }));
 }

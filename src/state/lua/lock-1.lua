@@ -20,8 +20,6 @@
               -> 'granted' | 'blocked' | 'wouldblock' | 'lost'
     cancel  <owner> <path> p|f   drops the owner's waits on the path -> 1 if any went, else 0
     release <owner> <path> p|f   drops the owner's locks and waits on the path -> 1 / 0
-    list    <path>               (read-only) -> {{kind, owner, pid, type, start, end}, ...}
-                                 of live sessions; a flock lock spans 0..inf
   Offsets are decimal strings, end inclusive, 'inf' for to-EOF. They stay below 2^53, so Lua's
   doubles hold them exactly; they are written back with %.0f, since tostring keeps 14 digits.
   Fails with EINVAL for an unknown op, lock type or kind, or a malformed range. A lock not
@@ -403,7 +401,7 @@ local function flock(owner, pid, path, fop, wait)
 end
 
 ---------------------------------------------------------------------------------------------
--- cancel, release, list
+-- cancel, release
 
 -- Drop every wait of owner on the path (all its threads' requests: the kernel interrupted one,
 -- and the others ask again on their next retry).
@@ -437,33 +435,6 @@ local function cancel(owner, path, kind, release)
   return 0
 end
 
--- Read-only (no reaping): dead sessions' entries are left out of the answer, not dropped.
-local function list(path)
-  local out = {}
-  local liveness = {}
-  local function live(o)
-    local s = sessionOf(o)
-    if not s then return false end
-    if liveness[s] == nil then liveness[s] = isAlive(redis.call('ZSCORE', LK.sessions, s)) end
-    return liveness[s]
-  end
-  local flat = redis.call('HGETALL', lockKey('p', path))
-  for i = 1, #flat, 2 do
-    if live(flat[i]) then
-      local pid, ranges = decodePosix(flat[i + 1])
-      for _, r in ipairs(ranges) do out[#out + 1] = { 'p', flat[i], pid, r.t, str(r.s), str(r.e) } end
-    end
-  end
-  flat = redis.call('HGETALL', lockKey('f', path))
-  for i = 1, #flat, 2 do
-    if live(flat[i]) then
-      local pid = string.match(flat[i + 1], '^([^|]*)|')
-      out[#out + 1] = { 'f', flat[i], pid, flockMode(flat[i + 1]), '0', 'inf' }
-    end
-  end
-  return out
-end
-
 if op == 'setlk' then
   return setlk(ARGV[4], ARGV[5], ARGV[6], ARGV[7], num(ARGV[8]), num(ARGV[9]), ARGV[10] == '1')
 elseif op == 'getlk' then
@@ -474,7 +445,5 @@ elseif op == 'cancel' then
   return cancel(ARGV[4], ARGV[5], ARGV[6], false)
 elseif op == 'release' then
   return cancel(ARGV[4], ARGV[5], ARGV[6], true)
-elseif op == 'list' then
-  return list(ARGV[4])
 end
 return fail('EINVAL', 'unknown op ' .. tostring(op))
