@@ -70,6 +70,8 @@ class SpareFirst extends ProcessRuntime {
 }
 
 for (const spares of [false, true]) describe(spares ? 'process runtime, every job taken by a spare guard' : 'process runtime', () => {
+  /** Jobs of the spare variant a test starts the ordinary way on purpose. */
+  const startedOrdinarily = new Set<string>();
   if (spares) {
     const lines: string[] = [];
     before(() => {
@@ -77,13 +79,35 @@ for (const spares of [false, true]) describe(spares ? 'process runtime, every jo
     });
     after(async () => {
       await rt.cool();
-      const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string; spare?: boolean });
+      const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string; spare?: boolean; jobId?: string });
       const started = logged.filter((l) => l.msg === 'job started');
       assert.ok(started.length > 20, `${started.length} jobs started`);
-      assert.deepEqual(started.filter((l) => !l.spare), [], 'every job was taken by a spare guard');
+      assert.deepEqual(started.filter((l) => !l.spare && !startedOrdinarily.has(l.jobId!)), [], 'every job was taken by a spare guard');
       assert.deepEqual(logged.filter((l) => l.level >= 40 && /spare/.test(l.msg)), [], 'no spare guard failed');
       const spareCgroups = (await rt.limits()).kind === 'cgroup1' ? (await readdir('/sys/fs/cgroup/memory/oswalk')).filter((n) => n.includes(`.${safeName(node)}`) && n.includes('.spare-')) : [];
       assert.deepEqual(spareCgroups, [], 'cool() leaves no spare cgroup behind');
+    });
+  }
+
+  if (spares) {
+    test('a spare whose fence passes before its job leaves quietly, its cgroup with it; the next job starts the ordinary way', async () => {
+      const own = heldFence();
+      const target = { cluster, node, fenceDir: own.dir };
+      assert.equal(await rt.warm(target), true);
+      const spareDirs = async () => (await rt.limits()).kind === 'cgroup1'
+        ? (await readdir('/sys/fs/cgroup/memory/oswalk')).filter((n) => n.includes(`.${safeName(node)}`) && n.includes('.spare-'))
+        : [];
+      if ((await rt.limits()).kind === 'cgroup1') assert.equal((await spareDirs()).length, 1, 'the spare waits in a cgroup of its own');
+      own.revoke();
+      await until('the spare left, its cgroup removed', async () => (await spareDirs()).length === 0, 5000);
+      // Through ProcessRuntime's own start (SpareFirst would warm a new spare): no spare waits,
+      // so the job starts the ordinary way, and a fence that passed kills it at its start.
+      const out = new Output();
+      const ordinary = spec(['true'], { fenceDir: own.dir });
+      startedOrdinarily.add(ordinary.jobId);
+      const h = await ProcessRuntime.prototype.start.call(rt, ordinary, out.onOutput);
+      assert.equal((await h.wait()).signal, 'SIGKILL');
+      assert.match(out.stderr, /lease was not current when the job started/);
     });
   }
 

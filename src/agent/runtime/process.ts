@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Socket } from 'node:net';
@@ -59,6 +59,20 @@ function watch(child: ChildProcess): Started {
     exited: new Promise((res) => child.once('exit', (code, signal) => res({ code, signal }))),
     closed: new Promise((res) => child.once('close', () => res())),
   };
+}
+
+/**
+ * Whether a guard still runs, as the kernel says it now: its exit may not have reached the
+ * event loop yet (a spare whose fence passed), and a job given to it would end at once.
+ */
+function running(child: ChildProcess): boolean {
+  if (child.exitCode !== null || child.signalCode !== null) return false;
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /** Whose jobs a spare guard may take (the fence directory is the node's, on this host). */
@@ -273,6 +287,8 @@ export class ProcessRuntime implements Runtime {
     const s: Spare = { ...started, key, ...(cgroup ? { cgroup } : {}), ready: false, whenReady: new Promise((r) => { readied = r; }), taken: false };
     this.spare = s;
     child.on('error', () => undefined);
+    // A spare gone before its message arrived: the write fails with EPIPE, and its job ends as the guard did.
+    child.stdio[3]!.on('error', () => undefined);
     child.once('spawn', () => void procStat(child.pid!).then((st) => {
       if (st) s.startTime = st.startTime;
     }));
@@ -297,7 +313,7 @@ export class ProcessRuntime implements Runtime {
   /** The waiting spare when it can take this job, moved into the job's cgroup and limits. */
   private async takeSpare(spec: RunSpec, limiter: Limiter, log: Logger): Promise<(Spare & { limits: JobLimits }) | undefined> {
     const s = this.spare;
-    if (!s || !s.ready || s.key !== spareKey(spec) || s.child.exitCode !== null || s.child.signalCode !== null) return undefined;
+    if (!s || !s.ready || s.key !== spareKey(spec) || !running(s.child)) return undefined;
     this.spare = undefined;
     s.taken = true;
     try {

@@ -311,8 +311,14 @@ static char **await_job(struct winsize *ws, int *pty, int *own_stdin) {
   size_t len = 0, got = 0;
   for (;;) {
     long long left = read_fence() - now_ms();
-    /* No job yet: nothing to kill, and the agent starts a spare anew when it needs one. */
-    if (left <= 0) _exit(125);
+    if (left <= 0) {
+      /* A job's message already here: the agent took this spare as the fence passed, and the
+       * job ends as one started the ordinary way would (fenced, not failed). Else there is no
+       * job to kill, and the agent starts a spare anew when it needs one. */
+      struct pollfd pending = { .fd = 3, .events = POLLIN };
+      if (msg || poll(&pending, 1, 0) > 0) fence("the node's lease was not current when the job started");
+      _exit(125);
+    }
     if (left > MAX_WAIT_MS) left = MAX_WAIT_MS;
     struct pollfd p[2] = { { .fd = 3, .events = POLLIN }, { .fd = sigfd, .events = POLLIN } };
     int n = poll(p, 2, (int)left);
