@@ -310,7 +310,7 @@ export async function guardMountDir(dir: string, log: Logger): Promise<boolean> 
  * in containers that bind it with rslave propagation. `/` is private on these hosts, hence the
  * bind. Idempotent.
  */
-export async function prepareSharedMountDir(dir: string): Promise<void> {
+async function prepareSharedMountDir(dir: string): Promise<void> {
   const target = resolve(dir);
   await mkdir(target, { recursive: true });
   const entry = mountStack(await mountTable(), target).pop();
