@@ -268,7 +268,7 @@ async function moveStraysUnderGuard(dir: string, log: Logger): Promise<void> {
  * files aside and mount one. Returns false when no guard can be mounted (not root): dir is
  * then left empty and unmounted, and the caller mounts on the plain directory.
  */
-export async function guardMountDir(dir: string, log: Logger): Promise<boolean> {
+async function guardMountDir(dir: string, log: Logger): Promise<boolean> {
   const target = resolve(dir);
   for (let i = 0; ; i++) {
     const stack = mountStack(await mountTable(), target);
@@ -310,7 +310,7 @@ export async function guardMountDir(dir: string, log: Logger): Promise<boolean> 
  * in containers that bind it with rslave propagation. `/` is private on these hosts, hence the
  * bind. Idempotent.
  */
-export async function prepareSharedMountDir(dir: string): Promise<void> {
+async function prepareSharedMountDir(dir: string): Promise<void> {
   const target = resolve(dir);
   await mkdir(target, { recursive: true });
   const entry = mountStack(await mountTable(), target).pop();

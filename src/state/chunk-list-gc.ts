@@ -60,7 +60,7 @@ export interface ChunkListGcResult {
 }
 
 /** Step 1: returns the pass's token. */
-export async function beginChunkListGc(redis: Redis, ks: Keyspace): Promise<string> {
+async function beginChunkListGc(redis: Redis, ks: Keyspace): Promise<string> {
   // never 32 bytes long, so never a chunk list the fs scripts mark
   const token = `gc:${randomBytes(8).toString('hex')}`;
   const res = await redis.multi().unlink(ks.fsChunkListsRecent).sadd(ks.fsChunkListsRecent, token).exec();
@@ -73,14 +73,14 @@ export async function beginChunkListGc(redis: Redis, ks: Keyspace): Promise<stri
  * Step 3 for one chunk list: 1 deleted, 0 kept (a version took it during the pass) or already
  * gone; a ScriptError SUPERSEDED when a newer pass has begun.
  */
-export function deleteUnreferencedChunkList(redis: Redis, ks: Keyspace, token: string, hash: string): Promise<number> {
+function deleteUnreferencedChunkList(redis: Redis, ks: Keyspace, token: string, hash: string): Promise<number> {
   return runScript<number>(
     redis, 'gcChunkList', [ks.fsChunkListsRecent, ks.fsChunkList(hash), ks.chunkListLocations(hash)], [token, Buffer.from(hash, 'hex')],
   );
 }
 
 /** Step 3 for one inode of a hard-linked file, as for a chunk list. */
-export function deleteUnreferencedInode(redis: Redis, ks: Keyspace, token: string, inode: string): Promise<number> {
+function deleteUnreferencedInode(redis: Redis, ks: Keyspace, token: string, inode: string): Promise<number> {
   return runScript<number>(redis, 'gcChunkList', [ks.fsChunkListsRecent, ks.fsVersions(`#${inode}`), ks.fsInodeNames(inode)], [token, `#${inode}`]);
 }
 

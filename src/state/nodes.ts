@@ -16,7 +16,7 @@ export async function registerNode(redis: Redis, ks: Keyspace, rec: NodeRegistra
   // add labels and cap capacity on top of it (include/nodes.lua).
   const { labels, cpus, memoryBytes, ...rest } = rec;
   return runScript<number>(redis, 'registerNode', [ks.nodes, ks.node(rec.name), ks.heartbeats, ks.objects('Node')], [
-    rec.name, now ?? '', ...pairs(encodeNode(rest)),
+    ks.prefix, rec.name, now ?? '', ...pairs(encodeNode(rest)),
     'agentLabels', JSON.stringify(labels), 'agentCpus', String(cpus), 'agentMemoryBytes', String(memoryBytes),
   ]);
 }
@@ -36,7 +36,7 @@ export type NodeLoad = Pick<NodeRecord, 'load1' | 'memoryUsedBytes' | 'runningJo
 export async function heartbeat(redis: Redis, ks: Keyspace, name: string, epoch: number, load: NodeLoad, now?: number): Promise<number | undefined> {
   try {
     return await runScript<number>(redis, 'heartbeat', [ks.node(name), ks.heartbeats, ks.cluster, ks.nodeHistory(name)], [
-      name, now ?? '', epoch, ...pairs(encodeNode(load)),
+      ks.prefix, name, now ?? '', epoch, ...pairs(encodeNode(load)),
     ]);
   } catch (err) {
     if (err instanceof ScriptError && err.code === 'STALE_EPOCH') return undefined;
@@ -89,7 +89,7 @@ export async function listNodes(redis: Redis, ks: Keyspace): Promise<NodeRecord[
  */
 export async function setNodeStatus(redis: Redis, ks: Keyspace, name: string, status: Exclude<NodeStatus, 'down'>): Promise<NodeStatus | undefined> {
   try {
-    return await runScript<NodeStatus>(redis, 'setNodeStatus', [ks.node(name)], [status, name]);
+    return await runScript<NodeStatus>(redis, 'setNodeStatus', [ks.node(name)], [ks.prefix, status, name]);
   } catch (err) {
     if (err instanceof ScriptError && err.code === 'NONODE') return undefined;
     throw err;

@@ -11,7 +11,7 @@ import { ensureDocker, ensureTestImage, skipWithoutDocker, stopDockerIfStarted, 
 import { Output } from '../helpers/output.js';
 import { until } from '../helpers/until.js';
 import { heldFence } from '../helpers/fence.js';
-import { mountTable, prepareSharedMountDir, unmountStale } from '../../src/overlay/index.js';
+import { isGuard, mountStack, mountTable, shareMount, unmountStale } from '../../src/overlay/index.js';
 import { mountNodeFilesystem } from '../../src/agent/filesystem.js';
 import { DockerRuntime } from '../../src/agent/runtime/docker.js';
 import { connectRedis } from '../../src/state/redis.js';
@@ -41,12 +41,24 @@ describe('overlay: mounts reach other mount namespaces (containers)', () => {
     assert.deepEqual(leftoverMounts(), []);
   });
 
-  it('prepareSharedMountDir makes an rshared mount point, idempotently', async () => {
-    await prepareSharedMountDir(dir);
-    await prepareSharedMountDir(dir);
-    const entries = (await mountTable()).filter((m) => m.target === dir);
-    assert.equal(entries.length, 1);
-    assert.match(entries[0].optional, /shared:\d+/);
+  it('shareMount makes its directory an rshared mount point, idempotently, and binds the mount in it over a guard', async () => {
+    // A plain directory stands for the FUSE mount: what is checked is the share directory's own mount.
+    const src = mkdtempSync(join(tmpdir(), 'oswalk-ovl-shared-src-'));
+    let bound: string | undefined;
+    try {
+      bound = await shareMount(src, dir, pino({ level: 'silent' }));
+      assert.equal(await shareMount(src, dir, pino({ level: 'silent' })), bound);
+      const entries = (await mountTable()).filter((m) => m.target === dir);
+      assert.equal(entries.length, 1);
+      assert.match(entries[0].optional, /shared:\d+/);
+      // the second call's bind in place of the first's
+      const stack = mountStack(await mountTable(), bound);
+      assert.equal(stack.length, 2);
+      assert.ok(isGuard(stack[0]));
+    } finally {
+      if (bound) await unmountStale(bound);
+      rmSync(src, { recursive: true, force: true });
+    }
   });
 
   it('a FUSE mount made (and remade) below it shows in a namespace that sees it as a slave', async () => {

@@ -11,8 +11,7 @@ import { Registry } from 'prom-client';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { keyspace, type Keyspace } from '../../src/state/keys.js';
 import { commitVersion, FsError, getCurrent, linkPath, listVersions, putChunkList, removePath, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
-import { beginChunkListGc, collectChunkLists, deleteUnreferencedInode, deleteUnreferencedChunkList } from '../../src/state/chunk-list-gc.js';
-import { ScriptError } from '../../src/state/scripts.js';
+import { collectChunkLists, type ChunkListGcResult } from '../../src/state/chunk-list-gc.js';
 import { startChunkListGc } from '../../src/controlplane/chunk-list-gc.js';
 import { addChunkListLocation, ChunkFetcher, ChunkStore, chunkListLocations } from '../../src/packetfs/index.js';
 import { startTranslator } from '../../src/translate/index.js';
@@ -41,15 +40,48 @@ async function stored(redis: Redis, ks: Keyspace, hash: string): Promise<[number
   return [await redis.exists(ks.fsChunkList(hash)), await redis.exists(ks.chunkListLocations(hash))];
 }
 
-/** Commit `count` versions of path from n1 with fresh chunk lists: n1's older ones there are pruned past 20. */
-async function churn(redis: Redis, ks: Keyspace, path: string, count: number, from: bigint): Promise<string[]> {
+/**
+ * Commit `count` versions of path from node's export (or mount) stream with fresh chunk lists:
+ * that stream's older ones there are pruned past 20.
+ */
+async function churn(redis: Redis, ks: Keyspace, path: string, count: number, from: bigint, node = 'n1', source: NewVersion['source'] = 'export'): Promise<string[]> {
   const ms = [];
   for (let i = 1; i <= count; i++) {
     const m = await storedChunkList(redis, ks);
-    await commitVersion(redis, ks, file(path, 'n1', from + BigInt(i), m));
+    await commitVersion(redis, ks, { ...file(path, node, from + BigInt(i), m), source });
     ms.push(m);
   }
   return ms;
+}
+
+/**
+ * A pass on a connection of its own, on which `meanwhile` runs once just before the pass's first
+ * SCAN: after its step 1 and before it reads anything. The pass's steps are separate Redis calls,
+ * so what `meanwhile` does (on another connection) lands between them, as another client's step
+ * racing the pass would.
+ */
+async function passWith(redis: Redis, ks: Keyspace, meanwhile: () => Promise<unknown>): Promise<ChunkListGcResult> {
+  const conn = redis.duplicate();
+  const scan = conn.scan.bind(conn) as (...a: unknown[]) => Promise<unknown>;
+  let ran = false;
+  (conn as unknown as { scan: typeof scan }).scan = async (...a) => {
+    if (!ran) {
+      ran = true;
+      await meanwhile();
+    }
+    return scan(...a);
+  };
+  try {
+    return await collectChunkLists(conn, ks);
+  } finally {
+    conn.disconnect();
+  }
+}
+
+/** Whether some kept version (current or not) at one of these paths names chunk list m. */
+async function named(redis: Redis, ks: Keyspace, paths: string[], m: string): Promise<boolean> {
+  for (const p of paths) if ((await listVersions(redis, ks, p, { stored: true })).some((v) => v.chunkListHash === m)) return true;
+  return false;
 }
 
 describe('chunk list garbage collection', () => {
@@ -112,22 +144,35 @@ describe('chunk list garbage collection', () => {
     assert.deepEqual([await stored(db.redis, ks, m1), await stored(db.redis, ks, m2)], [[0, 0], [0, 0]]);
   });
 
-  it('keeps an inode a link named after the pass began', async () => {
+  it('keeps an inode a link named after the pass began, though no version names it by the time it is looked at', async () => {
     const ks = keyspace(testPrefix());
     await commitVersion(db.redis, ks, { ...file('/c', 'n1', T, await storedChunkList(db.redis, ks)), source: 'mount' });
-    const token = await beginChunkListGc(db.redis, ks);
-    const { inode } = await linkPath(db.redis, ks, '/c', '/d', 'n1');
-    assert.equal(await deleteUnreferencedInode(db.redis, ks, token, inode), 0);
-    assert.equal((await getCurrent(db.redis, ks, '/d'))?.links, 2);
+    let inode = '';
+    const res = await passWith(db.redis, ks, async () => {
+      ({ inode } = await linkPath(db.redis, ks, '/c', '/d', 'n1'));
+      assert.equal((await getCurrent(db.redis, ks, '/d'))?.links, 2);
+      // both names deleted and their links pruned, before the pass reads them
+      for (const p of ['/c', '/d']) await removePath(db.redis, ks, p, 'n1', { dir: false });
+      for (let i = 0; i < 20; i++) for (const p of ['/c', '/d']) await commitVersion(db.redis, ks, { ...file(p, 'n1', T * 3n + BigInt(i), ''), source: 'mount', type: 'tombstone', chunkListHash: undefined, size: 0 });
+      for (const p of ['/c', '/d']) for (const v of await listVersions(db.redis, ks, p, { stored: true })) assert.notEqual(v.type, 'hardlink');
+    });
+    assert.equal(res.inodesDeleted, 0);
+    assert.equal(await db.redis.exists(ks.fsVersions(`#${inode}`)), 1);
+    // the next pass starts afresh
+    assert.equal((await collectChunkLists(db.redis, ks)).inodesDeleted, 1);
+    assert.equal(await db.redis.exists(ks.fsVersions(`#${inode}`)), 0);
   });
 
   it('keeps a chunk list a version took after the pass began, though no version names it by the time it is looked at', async () => {
     const ks = keyspace(testPrefix());
-    const token = await beginChunkListGc(db.redis, ks);
-    const m = await storedChunkList(db.redis, ks);
-    await commitVersion(db.redis, ks, file('/a', 'n1', T, m));
-    await churn(db.redis, ks, '/a', 20, T);
-    assert.equal(await deleteUnreferencedChunkList(db.redis, ks, token, m), 0);
+    let m = '';
+    const res = await passWith(db.redis, ks, async () => {
+      m = await storedChunkList(db.redis, ks);
+      await commitVersion(db.redis, ks, file('/a', 'n1', T, m));
+      await churn(db.redis, ks, '/a', 20, T);
+      assert.ok(!(await named(db.redis, ks, ['/a'], m)));
+    });
+    assert.deepEqual(res, { referenced: 20, deleted: 0, inodesDeleted: 0, superseded: false });
     assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
     // the next pass starts afresh
     assert.equal((await collectChunkLists(db.redis, ks)).deleted, 1);
@@ -143,12 +188,18 @@ describe('chunk list garbage collection', () => {
     await commitVersion(db.redis, ks, file('/from', 'n1', T, moved));
     const old = await commitVersion(db.redis, ks, file('/r', 'n1', T, restored));
     await commitVersion(db.redis, ks, file('/r', 'n2', T + 1n, moved));
-    const token = await beginChunkListGc(db.redis, ks);
-    await renamePath(db.redis, ks, '/from', '/to', 'n1', String(T + 2n));
-    await restoreVersion(db.redis, ks, '/r', old.id, 'n1', String(T + 3n));
-    for (const m of [moved, restored]) assert.equal(await deleteUnreferencedChunkList(db.redis, ks, token, m), 0);
-    assert.equal((await getCurrent(db.redis, ks, '/to'))?.chunkListHash, moved);
-    assert.equal((await getCurrent(db.redis, ks, '/r'))?.chunkListHash, restored);
+    const res = await passWith(db.redis, ks, async () => {
+      await renamePath(db.redis, ks, '/from', '/to', 'n1', String(T + 2n));
+      await restoreVersion(db.redis, ks, '/r', old.id, 'n1', String(T + 3n));
+      assert.equal((await getCurrent(db.redis, ks, '/to'))?.chunkListHash, moved);
+      assert.equal((await getCurrent(db.redis, ks, '/r'))?.chunkListHash, restored);
+      // every version naming them pruned before the pass reads it
+      for (const p of ['/from', '/to', '/r']) for (const source of ['export', 'mount'] as const) await churn(db.redis, ks, p, 20, T * 2n, 'n1', source);
+      await churn(db.redis, ks, '/r', 20, T * 2n, 'n2');
+      for (const m of [moved, restored]) assert.ok(!(await named(db.redis, ks, ['/from', '/to', '/r'], m)), m);
+    });
+    assert.equal(res.deleted, 0);
+    for (const m of [moved, restored]) assert.deepEqual(await stored(db.redis, ks, m), [1, 1], m);
   });
 
   it('a commit of a chunk list it deleted fails with ESTALE and changes nothing; putting it again lets it through', async () => {
@@ -167,11 +218,27 @@ describe('chunk list garbage collection', () => {
   it('a pass another pass has superseded stops without deleting', async () => {
     const ks = keyspace(testPrefix());
     const m = await storedChunkList(db.redis, ks);
-    const first = await beginChunkListGc(db.redis, ks);
-    const second = await beginChunkListGc(db.redis, ks);
-    await assert.rejects(deleteUnreferencedChunkList(db.redis, ks, first, m), (err) => err instanceof ScriptError && err.code === 'SUPERSEDED');
-    assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
-    assert.equal(await deleteUnreferencedChunkList(db.redis, ks, second, m), 1);
+    // the second pass begins during the first and waits there until the first has stopped
+    let begun!: () => void;
+    const secondBegun = new Promise<void>((r) => (begun = r));
+    let firstDone!: () => void;
+    const firstStopped = new Promise<void>((r) => (firstDone = r));
+    let second: Promise<ChunkListGcResult> | undefined;
+    try {
+      const first = await passWith(db.redis, ks, async () => {
+        second = passWith(db.redis, ks, () => {
+          begun();
+          return firstStopped;
+        });
+        await secondBegun;
+      });
+      assert.deepEqual(first, { referenced: 0, deleted: 0, inodesDeleted: 0, superseded: true });
+      assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
+    } finally {
+      // the second pass ends (and frees its connection) whatever the first did
+      firstDone();
+    }
+    assert.deepEqual(await second, { referenced: 0, deleted: 1, inodesDeleted: 0, superseded: false });
     assert.deepEqual(await stored(db.redis, ks, m), [0, 0]);
   });
 

@@ -10,7 +10,7 @@
 local n = 0
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   effectiveNode(nodeKey(name), KEYS[2], name)
-  indexRoom(P, name)
+  indexRoom(name)
   n = n + 1
 end
 return n

@@ -18,7 +18,7 @@ if not st then return fail('NONODE', node) end
 redis.call('HSET', KEYS[1], 'cordoned', '1')
 if st == 'down' then return { 'down', 0, 0 } end
 redis.call('HSET', KEYS[1], 'status', 'draining')
-indexRoom(P, node)
+indexRoom(node)
 local moved, left = 0, 0
 for _, id in ipairs(nodeJobIds(node)) do
   local jk = jobKey(id)

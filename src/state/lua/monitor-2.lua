@@ -36,7 +36,7 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - timeout
   if rec[1] ~= 'down' and now - tonumber(rec[2] or 0) > tonumber(rec[3] or 0) then
     -- Its jobs are requeued below: it runs none that count.
     redis.call('HSET', nk, 'status', 'down', 'runningJobs', 0)
-    indexRoom(P, name)
+    indexRoom(name)
     table.insert(down, name)
     for _, id in ipairs(nodeJobIds(name)) do
       lose(id, 'node ' .. name .. ' went down')
@@ -61,7 +61,7 @@ for _, name in ipairs(scan[2]) do
     end
   end
   -- The index heals here: a cluster that ran without it gets it, a change it missed is caught.
-  indexRoom(P, name)
+  indexRoom(name)
 end
 
 local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', now, 'LIMIT', 0, limit)

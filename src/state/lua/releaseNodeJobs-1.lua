@@ -13,7 +13,7 @@
 local now, stopping = tonumber(ARGV[3]), ARGV[5] == 'stop'
 if stopping then
   redis.call('HSET', nodeKey(ARGV[2]), 'status', 'down')
-  indexRoom(P, ARGV[2])
+  indexRoom(ARGV[2])
 end
 local n = 0
 for _, id in ipairs(nodeJobIds(ARGV[2])) do

@@ -47,7 +47,7 @@ local function flushIncr()
     end
   end
   deferIncr = {}
-  for node in pairs(deferRoom) do indexRoom(P, node) end
+  for node in pairs(deferRoom) do indexRoom(node) end
   deferRoom = {}
 end
 
@@ -57,7 +57,7 @@ local function addAlloc(node, mc, mem, jobs)
   incr(ak, 'milliCpus', mc)
   incr(ak, 'memoryBytes', mem)
   incr(ak, 'jobs', jobs)
-  if deferIncr then deferRoom[node] = true else indexRoom(P, node) end
+  if deferIncr then deferRoom[node] = true else indexRoom(node) end
 end
 
 -- Give back the job's reservation on its node and take it off that node's lists. The caller

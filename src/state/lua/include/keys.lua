@@ -1,4 +1,5 @@
--- Key names built from the prefix (ARGV[1] of every job and fs script); mirrors src/state/keys.ts.
+-- Key names built from the prefix (ARGV[1] of every script that includes this, the job, node and fs
+-- scripts); mirrors src/state/keys.ts.
 -- All share the prefix's {hash tag}, so on Redis Cluster they live in the script's slot.
 local P = ARGV[1]
 local K = {

@@ -2,18 +2,15 @@
 -- the cluster filesystem up — scored by its free milliCPUs (capacity less reservations). Every
 -- step that changes a node's status, capacity, mount or reservations calls indexRoom, so that
 -- looking for a node with room reads the few that have some, not every node of the cluster.
--- P: the key prefix (a script without the job includes passes its own); node: the node's name.
-local function indexRoom(P, node)
-  local nd = redis.call('HMGET', P .. 'node:' .. node, 'status', 'cpus', 'mountReady')
+-- The key names come from include/keys.lua, so every script that includes this one takes the
+-- key prefix as ARGV[1].
+-- @include keys
+local function indexRoom(node)
+  local nd = redis.call('HMGET', nodeKey(node), 'status', 'cpus', 'mountReady')
   if nd[1] ~= 'ready' or nd[3] == 'false' or not nd[2] then
-    redis.call('ZREM', P .. 'nodes:room', node)
+    redis.call('ZREM', K.room, node)
     return
   end
-  local a = redis.call('HGET', P .. 'alloc:' .. node, 'milliCpus')
-  redis.call('ZADD', P .. 'nodes:room', math.floor(tonumber(nd[2]) * 1000 + 0.5) - (tonumber(a) or 0), node)
-end
-
--- The prefix of `key`, a key named `<prefix><suffix>` (for scripts handed only keys).
-local function prefixOf(key, suffix)
-  return string.sub(key, 1, #key - #suffix)
+  local a = redis.call('HGET', allocKey(node), 'milliCpus')
+  redis.call('ZADD', K.room, math.floor(tonumber(nd[2]) * 1000 + 0.5) - (tonumber(a) or 0), node)
 end
