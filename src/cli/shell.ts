@@ -244,7 +244,7 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
         command: [program, ...req.args],
         env: req.env,
         workingDir: wd,
-        stdin: true,
+        stdin: req.input,
         ...(req.tty ? { tty: req.tty } : {}),
         ...(inputs.length ? { inputs } : {}),
       };
@@ -278,20 +278,22 @@ function relativeProgram(cwd: string, path: string): string {
 
 interface ShellRequest {
   tty?: { rows: number; cols: number };
+  /** False when the command's input was at its end already: the job reads none. */
+  input: boolean;
   cwd: string;
   path: string;
   args: string[];
   env: Record<string, string>;
 }
 
-/** The 'R' frame (oswalk-exec.c): tty, rows, cols, cwd, path, argument count, arguments, environment. */
+/** The 'R' frame (oswalk-exec.c): tty, input, rows, cols, cwd, path, argument count, arguments, environment. */
 function parseRequest(data: Buffer): ShellRequest {
   const parts = data.toString('utf8').split('\0');
-  const [tty, rows, cols, cwd, path, count] = parts;
+  const [tty, input, rows, cols, cwd, path, count] = parts;
   const n = Number(count);
-  const args = parts.slice(6, 6 + n);
+  const args = parts.slice(7, 7 + n);
   const env: Record<string, string> = {};
-  for (const entry of parts.slice(6 + n)) {
+  for (const entry of parts.slice(7 + n)) {
     const eq = entry.indexOf('=');
     if (eq <= 0) continue;
     const name = entry.slice(0, eq);
@@ -299,7 +301,7 @@ function parseRequest(data: Buffer): ShellRequest {
     if (!ENV_NAME.test(name) || NOT_EXPORTED.has(name) || name.startsWith('OSWALK_SHELL_')) continue;
     env[name] = entry.slice(eq + 1);
   }
-  return { ...(tty === '1' && Number(rows) > 0 ? { tty: { rows: Number(rows), cols: Number(cols) } } : {}), cwd, path, args, env };
+  return { ...(tty === '1' && Number(rows) > 0 ? { tty: { rows: Number(rows), cols: Number(cols) } } : {}), input: input !== '0', cwd, path, args, env };
 }
 
 /** Frames of [type][length, 4 bytes LE][payload], split out of a byte stream. */

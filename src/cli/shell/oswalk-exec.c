@@ -24,8 +24,9 @@
  * (about 100 ms here) to each one.
  *
  * Wire format, both ways: frames of [type: 1 byte][length: 4 bytes, little-endian][payload].
- *   to the session:   'R' request: NUL-terminated strings: tty ("1"/"0"), rows, cols, cwd, PATH,
- *                         the argument count, the arguments (argv[1] on), then the environment
+ *   to the session:   'R' request: NUL-terminated strings: tty ("1"/"0"), input ("1", or "0"
+ *                         when stdin is at its end already), rows, cols, cwd, PATH, the
+ *                         argument count, the arguments (argv[1] on), then the environment
  *                     'I' stdin bytes   'E' end of stdin   'W' "ROWS COLS"   'C' cancel
  *   from the session: 'O' stdout bytes  'e' stderr bytes
  *                     'X' "CODE SIGNAL": the exit code, and the signal's number (0: none)
@@ -153,12 +154,22 @@ int main(int argc, char **argv) {
   if (sock < 0 || connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) run_here(argv, "the cluster shell's session is gone");
 
   tty = isatty(0) && isatty(1) && isatty(2) && tcgetattr(0, &saved) == 0;
+  /* Input that is at its end already (a closed pipe, /dev/null, as for the commands of a script
+   * run without input): the job is given none, and no end of input follows it, which saved a
+   * request and a Redis step per command. What a first look reads is sent once the job is asked for. */
+  static char in[65536];
+  ssize_t first = -1;
+  if (!isatty(0)) {
+    struct pollfd p = { .fd = 0, .events = POLLIN };
+    if (poll(&p, 1, 0) == 1) first = read(0, in, sizeof in);
+  }
   struct winsize ws = { 0 };
   if (tty) ioctl(1, TIOCGWINSZ, &ws);
   char *req = NULL, cwd[4096], num[32];
   size_t len = 0, cap = 0;
   if (!getcwd(cwd, sizeof cwd)) run_here(argv, "cannot read the working directory");
   put(&req, &len, &cap, tty ? "1" : "0");
+  put(&req, &len, &cap, first == 0 ? "0" : "1");
   snprintf(num, sizeof num, "%u", ws.ws_row);
   put(&req, &len, &cap, num);
   snprintf(num, sizeof num, "%u", ws.ws_col);
@@ -171,6 +182,7 @@ int main(int argc, char **argv) {
   for (char **e = environ; *e; e++) put(&req, &len, &cap, *e);
   send_frame('R', req, len);
   free(req);
+  if (first > 0) send_frame('I', in, (size_t)first);
 
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -180,10 +192,9 @@ int main(int argc, char **argv) {
   int sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
   if (tty) make_raw();
 
-  static char in[65536];
   static unsigned char frame[5 + 65536];
   size_t have = 0;
-  int stdin_open = 1, stdin_held = !tty && isatty(0);
+  int stdin_open = first != 0, stdin_held = !tty && isatty(0);
   long long hold_until = now_ms() + TERMINAL_INPUT_AFTER_MS;
   for (;;) {
     struct pollfd p[3] = { { .fd = sock, .events = POLLIN }, { .fd = sigfd, .events = POLLIN }, { .fd = 0, .events = POLLIN } };
