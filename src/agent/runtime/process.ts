@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants, readFileSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Socket } from 'node:net';
@@ -8,7 +8,7 @@ import type { Logger } from '../../util/log.js';
 import { agentEnvForJobs, failedStart, guardOutput, jobEnv, sleep, within } from './common.js';
 import { guardBinary, guarded } from './guard.js';
 import { Limiter, cgroupBusy, cgroupCpuSeconds, cgroupJobPrefix, destroyCgroup, isSpareCgroup, oomKilled, type JobCgroup, type JobLimits, type LimitMode } from './limits.js';
-import { groupMembers, procStat, signalGroup, treeCpuSeconds } from './procfs.js';
+import { groupMembers, procStat, procStatNow, signalGroup, treeCpuSeconds } from './procfs.js';
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { HostOwner, OnOutput, RunHandle, RunResult, RunSpec, Runtime, SpareTarget } from './types.js';
 import type { WindowSize } from '../../api/jobs.js';
@@ -67,12 +67,8 @@ function watch(child: ChildProcess): Started {
  */
 function running(child: ChildProcess): boolean {
   if (child.exitCode !== null || child.signalCode !== null) return false;
-  try {
-    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const st = procStatNow(child.pid!);
+  return st !== undefined && st.state !== 'Z';
 }
 
 /** Whose jobs a spare guard may take (the fence directory is the node's, on this host). */
@@ -289,9 +285,9 @@ export class ProcessRuntime implements Runtime {
     child.on('error', () => undefined);
     // A spare gone before its message arrived: the write fails with EPIPE, and its job ends as the guard did.
     child.stdio[3]!.on('error', () => undefined);
-    child.once('spawn', () => void procStat(child.pid!).then((st) => {
-      if (st) s.startTime = st.startTime;
-    }));
+    child.once('spawn', () => {
+      s.startTime = procStatNow(child.pid!)?.startTime;
+    });
     // "R": it is in its cgroup and waits.
     (child.stdio[3] as Socket).once('data', () => {
       s.ready = true;

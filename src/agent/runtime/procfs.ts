@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 
 export interface ProcStat {
@@ -20,12 +21,22 @@ const USER_HZ = 100;
  * since boot) tells a process from a later one that reuses its pid.
  */
 export async function procStat(pid: number): Promise<ProcStat | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : parseStat(pid, text);
+}
+
+/** procStat, read at once: /proc answers from the kernel's memory, for a look that must be of now. */
+export function procStatNow(pid: number): ProcStat | undefined {
   let text: string;
   try {
-    text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
+  return parseStat(pid, text);
+}
+
+function parseStat(pid: number, text: string): ProcStat {
   // comm (field 2) may hold spaces and parentheses: the fields we need follow its last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // Fields 14-17: utime, stime, cutime, cstime.
