@@ -90,8 +90,10 @@ function submitRecord(j: NewJob & { id: string }): string {
     backoffLimit: j.spec.backoffLimit,
     // No placement constraint: a completing agent may take the job itself (completeJobs-1.lua).
     anywhere: Object.keys(j.spec.nodeSelector).length === 0 && !j.spec.runtime && !j.spec.image ? '1' : '',
-    // A terminal session is watched for its client from its submit on (touchTerminalClient).
-    ...(j.spec.tty ? { clientGraceMs: TERMINAL_CLIENT_GRACE_MS } : {}),
+    // A session is watched for its client from its submit on (touchTerminalClient), and never
+    // started twice (requeue in include/jobs.lua).
+    ...(j.spec.tty || j.spec.attachKey ? { clientGraceMs: TERMINAL_CLIENT_GRACE_MS } : {}),
+    ...(j.spec.attachKey ? { session: true } : {}),
     ...(j.input ? { input: JSON.stringify(j.input) } : {}),
   });
 }

@@ -19,8 +19,8 @@
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
  * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept); the end line only for a job someone followed (field follow of its record) |
  * | joblogsz:<id>               | list   | `<entry id> <bytes>` of each output entry of joblog:<id> still kept, oldest first: what appendLog-1.lua trims by, without reading the output |
- * | jobclient:<id>              | string | a terminal session's client followed it lately (PX TERMINAL_CLIENT_GRACE_MS, renewed while one follows); gone: the monitor hangs the session up |
- * | jobs:tty                    | set    | ids of terminal sessions (spec.tty) not yet seen ended, which the monitor watches for their client |
+ * | jobclient:<id>              | string | a session's client (spec.tty or spec.attachKey) followed it, or was attached to its node, lately (PX TERMINAL_CLIENT_GRACE_MS, renewed while one follows); gone: the monitor hangs the session up |
+ * | jobs:tty                    | set    | ids of sessions (spec.tty or spec.attachKey) not yet seen ended, which the monitor watches for their client |
  * | jobin:<id>                  | stream | what `oswalk run -i` sends to the job's standard input, entries {d: data}, {w: "ROWS COLS"} then {eof: 1}; kept whole up to LIMITS.stdinReplayBytes so every attempt reads it from the start, past that trimmed as the job reads (job fields stdinBytes, stdinRead, stdinPiped: job-streams.ts) |
  * | jobs:all                    | zset   | job id → creation time (ms): the listing order |
  * | jobs:done                   | zset   | finished job id → when it ended (ms): the monitor deletes the oldest records past MAX_FINISHED_JOBS (jobs.ts), and drops ids older than their 7-day expiry |

@@ -698,6 +698,30 @@ describe('job state scripts', () => {
     assert.match((await getJob(db.redis, ks, d.id))!.message, /^node n1 went down; requeued; not started again/);
   });
 
+  it('never starts a session twice: one that ran ends failed when its node goes or it fails, one that never ran is requeued', async () => {
+    const { ks, epoch } = await setup();
+    const attachKey = 'ab'.repeat(32);
+    // Its node went down while it ran: its input went to that attempt alone.
+    const a = await running(ks, epoch, { stdin: true, attachKey, backoffLimit: 3 });
+    assert.equal(await releaseNodeJobs(db.redis, ks, 'n1', 'node n1 went down', 'stop'), 0, 'nothing requeued');
+    const lost = await getJob(db.redis, ks, a.id);
+    assert.equal(lost?.state, 'failed');
+    assert.match(lost!.message, /^node n1 went down; requeued; not started again: it was a session/);
+    // It failed with retries left: no retry either.
+    const again = await setup();
+    const b = await running(again.ks, again.epoch, { stdin: true, attachKey, backoffLimit: 3 });
+    assert.equal(await completeJob(db.redis, again.ks, { id: b.id, token: b.token, exitCode: 1, how: 'exit' }), 'failed');
+    assert.match((await getJob(db.redis, again.ks, b.id))!.message, /not started again: it was a session/);
+    // Placed but not yet started when its node went: nothing of it ran, so it is placed again.
+    const [c] = await submitJobs(db.redis, again.ks, [{ spec: spec({ stdin: true, attachKey }) }]);
+    await placeJobs(db.redis, again.ks, { placements: [{ jobId: c, node: 'n1' }], waiting: [] });
+    assert.equal((await getJob(db.redis, again.ks, c))?.state, 'scheduled');
+    assert.equal(await releaseNodeJobs(db.redis, again.ks, 'n1', 'node n1 went down', 'stop'), 1);
+    assert.equal((await getJob(db.redis, again.ks, c))?.state, 'pending');
+    // Its client is watched from its submit on, as a terminal session's is.
+    assert.equal(await db.redis.exists(again.ks.jobClient(c)), 1);
+  });
+
   it('refuses a bad job spec with the field at fault', () => {
     assert.throws(() => normalizeJobSpec({ command: ['x'], cpus: -1 }, 'job.yaml'), /job\.yaml: invalid field \/cpus/);
     assert.throws(() => normalizeJobSpec({}, 'body'), /needs a command/);

@@ -55,10 +55,10 @@ local function ended(id, token, exitCode, how, message, signal)
     finish(id, 'cancelled', exitCode, 'cancelled', now, f)
     return 'cancelled'
   end
-  local piped = redis.call('HGET', jk, 'stdinPiped') == '1'
+  local held = heldInput(jk)
   if j[2] == 'move' then
-    if piped then
-      finish(id, 'failed', exitCode, 'stopped to move off draining node ' .. f[1] .. '; ' .. PIPED_INPUT, now, f, signal)
+    if held then
+      finish(id, 'failed', exitCode, 'stopped to move off draining node ' .. f[1] .. '; ' .. held, now, f, signal)
       return 'failed'
     end
     attemptEnded(id, f[8], exitCode)
@@ -76,7 +76,7 @@ local function ended(id, token, exitCode, how, message, signal)
   end
   if always and now - (tonumber(j[5]) or now) >= BACKOFF_RESET_MS then redis.call('HSET', jk, 'failures', 0) end
   local failures = redis.call('HINCRBY', jk, 'failures', 1)
-  if (always or failures <= tonumber(j[4])) and not piped then
+  if (always or failures <= tonumber(j[4])) and not held then
     local delay = math.min(tonumber(ARGV[3]) * 2 ^ (failures - 1), tonumber(ARGV[4]))
     attemptEnded(id, f[8], exitCode)
     redis.call('HSET', jk, 'exitCode', exitCode, 'message', message, 'signal', signal)
@@ -84,7 +84,7 @@ local function ended(id, token, exitCode, how, message, signal)
     requeue(id, string.format('%s; retry %d in %.1fs', what, failures, delay / 1000), now, delay, f)
     return 'retrying'
   end
-  if piped and (always or failures <= tonumber(j[4])) then message = (message ~= '' and message .. '; ' or '') .. PIPED_INPUT end
+  if held and (always or failures <= tonumber(j[4])) then message = (message ~= '' and message .. '; ' or '') .. held end
   finish(id, 'failed', exitCode, message, now, f, signal)
   return 'failed'
 end

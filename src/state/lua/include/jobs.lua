@@ -172,14 +172,26 @@ end
 -- Why a job given more standard input than is kept for a new start (stdinPiped,
 -- appendStdin-1.lua) does not start over: what it read is gone, as from a pipe.
 local PIPED_INPUT = 'not started again: more standard input went to it than is kept for a new start, and what it read is gone, as from a pipe'
+-- Why a session (spec.attachKey: `oswalk run -i`/`-t` attached to its node directly) does not
+-- start over once it ran: its input went to that attempt alone, as an ssh session's does.
+local SESSION_INPUT = 'not started again: it was a session, and its input went to the attempt that ran, as in an ssh session'
+
+-- Why a job may not start over (nil: it may): its input was a pipe, or it is a session that ran.
+local function heldInput(jk)
+  local h = redis.call('HMGET', jk, 'stdinPiped', 'session', 'state')
+  if h[1] == '1' then return PIPED_INPUT end
+  if h[2] == '1' and h[3] == 'running' then return SESSION_INPUT end
+  return nil
+end
 
 -- Back to pending (now, or after delayMs in the delayed set) with a new fencing token,
--- so whatever the previous holder still reports is refused. A job whose input was a pipe
--- ends failed instead. Returns 1 when requeued, 0 when ended.
+-- so whatever the previous holder still reports is refused. A job that may not start over
+-- (heldInput) ends failed instead. Returns 1 when requeued, 0 when ended.
 local function requeue(id, reason, now, delayMs, f)
   local jk = jobKey(id)
-  if redis.call('HGET', jk, 'stdinPiped') == '1' then
-    finish(id, 'failed', '', reason .. '; ' .. PIPED_INPUT, now, f)
+  local held = heldInput(jk)
+  if held then
+    finish(id, 'failed', '', reason .. '; ' .. held, now, f)
     return 0
   end
   f = release(id, f)
@@ -217,6 +229,7 @@ local function submitJob(r, now)
   redis.call('HSET', jk, unpack(fields))
   redis.call('ZADD', K.pending, score, r.id)
   if r.input then redis.call('HSET', jk, 'input', r.input) end
+  if r.session then redis.call('HSET', jk, 'session', '1') end
   if r.clientGraceMs then
     redis.call('SADD', K.tty, r.id)
     redis.call('SET', clientKey(r.id), '1', 'PX', r.clientGraceMs)
