@@ -3,7 +3,7 @@ import { cpus as osCpus, freemem, hostname, loadavg, totalmem } from 'node:os';
 import { readFile, rm, rmdir } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { dirname, join as joinPath } from 'node:path';
+import { dirname, join as joinPath, resolve as resolvePath } from 'node:path';
 import { Gauge, type Registry } from 'prom-client';
 import type { JoinAnswer, JoinRequest, NodeCertificate, RenewRequest } from '../api/agents.js';
 import { addReplicaWaitSource, createRegistry } from '../metrics/index.js';
@@ -26,6 +26,7 @@ import { mountNodeFilesystem, registerChunkServer, startNodeFilesystem, type Nod
 import { monotonicMs, NodeFence } from './fence.js';
 import { CpuMeter, type CpuUse } from './cpu-meter.js';
 import { JobRunner } from './runner.js';
+import { listenAttachSocket, serveAttach } from './attach.js';
 import type { Runtime } from './runtime/types.js';
 import { safeName } from './runtime/common.js';
 import { longTimeout } from '../util/timers.js';
@@ -265,6 +266,13 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   });
   const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
   await registerChunkServer(app, store, { token: opts.token, byCertificate: !!tls, redis, ks, node: opts.node });
+  // Sessions' clients attach at the agent's port (TLS when the node has a certificate) or, on
+  // this machine, at its Unix socket; the runner, made below, holds the sessions.
+  let sessionsOf: JobRunner | undefined;
+  const onAttach = serveAttach((id) => sessionsOf?.session(id));
+  app.server.on('upgrade', onAttach);
+  const attachServer = await listenAttachSocket(resolvePath(opts.stateDir, 'attach.sock'), onAttach, log);
+  const attachSocket = attachServer ? attachServer.address() as string : undefined;
   const listen = opts.listen ?? { host: '0.0.0.0', port: 7001 };
   const address = await app.listen({ host: listen.host, port: listen.port });
   const port = Number(new URL(address).port);
@@ -319,6 +327,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       epoch = await registerNode(redis, ks, {
         name: opts.node, address: advertised, agentUrl, labels: opts.labels ?? {}, runtime: opts.runtime.name, ...(defaultImage ? { defaultImage } : {}),
         cpus, memoryBytes, ...load(), exportDir, mountPath: opts.mountPath ?? '', ...(hostId ? { hostId } : {}),
+        ...(attachSocket ? { attachSocket } : {}),
       });
       // The first heartbeat sets the fence, so the first job claimed is not fenced at once.
       if (!(await beat())) throw new Error(`node ${opts.node} was marked down as it registered`);
@@ -348,6 +357,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
   });
 
+  sessionsOf = runner;
   await register('start');
   runner.start();
   fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir, stateDir: opts.stateDir, registry, log });
@@ -397,6 +407,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       await rmdir(dirname(fenceDir)).catch(() => undefined);
       await releaseNodeJobs(redis, ks, opts.node, `agent on ${opts.node} stopped`, 'stop').catch(() => 0);
       await app.close();
+      await new Promise((r) => (attachServer ? attachServer.close(r) : r(undefined)));
       redis.disconnect();
     },
   };

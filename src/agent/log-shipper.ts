@@ -15,6 +15,10 @@ export interface LogShipperOptions {
 
 /** How soon output held back for a slow reader is offered again. */
 const HELD_RETRY_MS = 20;
+/** Chunks one flush sends at most. */
+const BATCH_CHUNKS = 8;
+/** How often a log that keeps the tail alone (keepTail) is sent, when flushMs says "at once". */
+const TAIL_FLUSH_MS = 100;
 
 /**
  * Carries one job's stdout/stderr into its Redis log stream in batches, one script call
@@ -35,6 +39,8 @@ export class LogShipper {
   private readonly chunkBytes: number;
   private readonly highWaterBytes: number;
   private readonly maxBufferBytes: number;
+  /** Keep only the tail (keepTail). */
+  private tail = false;
 
   constructor(
     private readonly redis: Redis,
@@ -49,6 +55,16 @@ export class LogShipper {
     this.maxBufferBytes = opts.maxBufferBytes ?? 4 * 1024 * 1024;
   }
 
+  /**
+   * From now on the log keeps the job's tail only: a session's client has the output straight
+   * from the agent (src/agent/attach.ts) and holds the job back itself, so this never holds it;
+   * each flush sends the newest it has (at most one batch), the rest is dropped and counted, as
+   * the log's cap would drop it anyway. A gigabyte through `run -i` costs Redis a few megabytes.
+   */
+  keepTail(): void {
+    this.tail = true;
+  }
+
   /** Take output; a promise back means: read no more of the job's output until it settles. */
   write(stream: 'stdout' | 'stderr', data: Buffer): Promise<void> | undefined {
     const s: LogStream = stream === 'stdout' ? 'out' : 'err';
@@ -58,14 +74,21 @@ export class LogShipper {
       if (last && last.stream === s && last.data.length + piece.length <= this.chunkBytes) {
         last.data = Buffer.concat([last.data, piece]);
       } else {
-        this.pending.push({ stream: s, data: Buffer.from(piece) });
+        // A copy, not a view: a small piece kept a long while must not hold its whole read buffer
+        // (a tail is dropped or sent within a tick: no copy).
+        this.pending.push({ stream: s, data: this.tail ? piece : Buffer.from(piece) });
       }
       this.pendingBytes += piece.length;
     }
-    while (this.pendingBytes > this.maxBufferBytes && this.pending.length > 1) {
+    const most = this.tail ? this.chunkBytes * BATCH_CHUNKS : this.maxBufferBytes;
+    while (this.pendingBytes > most && this.pending.length > 1) {
       const old = this.pending.shift()!;
       this.pendingBytes -= old.data.length;
       this.dropped += old.data.length;
+    }
+    if (this.tail) {
+      this.timer ??= setTimeout(() => void this.flush(), this.flushMs || TAIL_FLUSH_MS);
+      return undefined;
     }
     if (this.pendingBytes > this.highWaterBytes) return (this.draining ??= this.drain());
     if (this.pendingBytes >= this.chunkBytes * 4) void this.flush();
@@ -90,7 +113,7 @@ export class LogShipper {
       while (this.pending.length || this.dropped) {
         const batch: { stream: LogStream; data: Buffer }[] = [];
         let bytes = 0;
-        while (this.pending.length && bytes < this.chunkBytes * 8) {
+        while (this.pending.length && bytes < this.chunkBytes * BATCH_CHUNKS) {
           const c = this.pending.shift()!;
           batch.push(c);
           bytes += c.data.length;
@@ -106,6 +129,11 @@ export class LogShipper {
           this.dropped += dropped + bytes;
           return;
         }
+        if (sent === 'held' && this.tail) {
+          // A reader of the log is behind (`oswalk logs -f` beside the session): it gets the tail.
+          this.dropped += dropped + bytes;
+          return;
+        }
         if (sent === 'held') {
           // A reader following the job is behind: the batch goes back, first, and is sent
           // again shortly. The job waits with it (write() holds it past the high-water mark),
@@ -114,6 +142,10 @@ export class LogShipper {
           this.pendingBytes += bytes;
           this.dropped += dropped;
           await new Promise((r) => setTimeout(r, HELD_RETRY_MS));
+        } else if (this.tail && this.pending.length) {
+          // One batch per tick: what came meanwhile waits for the next, and its oldest make room.
+          this.timer ??= setTimeout(() => void this.flush(), this.flushMs || TAIL_FLUSH_MS);
+          return;
         }
       }
     });

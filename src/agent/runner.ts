@@ -1,11 +1,13 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
 import {
-  claimJobs, completeAndTake, renewLeases, DEFAULT_BACKOFF, type BackoffOptions, type ClaimedJob, type CompleteOutcome, type Completion,
+  cancelJob, claimJobs, completeAndTake, getJob, renewLeases, touchTerminalClient, DEFAULT_BACKOFF, type BackoffOptions, type ClaimedJob, type CompleteOutcome, type Completion,
 } from '../state/jobs.js';
+import { logEnd } from '../state/job-streams.js';
 import type { Logger } from '../util/log.js';
 import { LogShipper } from './log-shipper.js';
 import { pumpStdin } from './stdin-pump.js';
+import { AttachSession } from './attach.js';
 import type { RunHandle, RunResult, RunSpec, Runtime } from './runtime/types.js';
 import { BlockingReaders, duplicateRedis, type Redis } from '../state/redis.js';
 import { monotonicMs, type NodeFence } from './fence.js';
@@ -65,6 +67,11 @@ const REPORTS_IN_FLIGHT = 2;
  */
 const WARM_AFTER_MS = 50;
 
+/** Hold the job's output until both its log and its session's client took it. */
+function both(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
+  return a && b ? Promise.all([a, b]).then(() => undefined) : a ?? b;
+}
+
 interface Running {
   claim: ClaimedJob;
   /** When the call that last set this job's lease (its claim, a renewal) was sent (monotonicMs). */
@@ -83,6 +90,8 @@ interface Running {
  */
 export class JobRunner {
   private readonly running = new Map<string, Running>();
+  /** Sessions of jobs here (spec.attachKey), until their client has the end or gave up coming. */
+  private readonly sessions = new Map<string, AttachSession>();
   private readonly blocking: Redis;
   /** The connections of the jobs' input pumps. */
   private readonly readers: BlockingReaders;
@@ -123,6 +132,11 @@ export class JobRunner {
 
   get runningCount(): number {
     return this.running.size;
+  }
+
+  /** The session of a job here, for its client's handshake (serveAttach). */
+  session(id: string): AttachSession | undefined {
+    return this.sessions.get(id);
   }
 
   runningIds(): Set<string> {
@@ -330,6 +344,26 @@ export class JobRunner {
     this.reporting--;
   }
 
+  /** A session for a job's client to attach to (src/agent/attach.ts). */
+  private openSession(r: Running, keyHash: string, shipper: LogShipper): AttachSession {
+    const { id, attempt } = r.claim;
+    const session: AttachSession = new AttachSession(id, attempt, keyHash, {
+      attached: () => shipper.keepTail(),
+      hungUp: () => {
+        this.o.log.info({ job: id }, 'the session\'s client went away: hanging the job up');
+        // Cancelled in Redis first, so that the stop is reported as a cancel.
+        void cancelJob(this.o.redis, this.o.ks, id).catch(() => undefined).finally(() => this.stopJob(r, 'cancel'));
+      },
+      present: () => touchTerminalClient(this.o.redis, this.o.ks, id),
+      gone: () => {
+        if (this.sessions.get(id) === session) this.sessions.delete(id);
+      },
+      log: this.o.log,
+    });
+    this.sessions.set(id, session);
+    return session;
+  }
+
   private async supervise(r: Running): Promise<void> {
     const { claim } = r;
     const { spec } = claim;
@@ -358,8 +392,11 @@ export class JobRunner {
     let deadline: { clear(): void } | undefined;
     const over = new AbortController();
     const warmLater = setTimeout(() => this.warm(), WARM_AFTER_MS);
+    const session = spec.attachKey ? this.openSession(r, spec.attachKey, shipper) : undefined;
     try {
-      r.handle = await this.o.runtime.start(runSpec, (stream, data) => shipper.write(stream, data));
+      r.handle = await this.o.runtime.start(runSpec, session ? (stream, data) => both(shipper.write(stream, data), session.output(stream, data)) : (stream, data) => shipper.write(stream, data));
+      session?.started(r.handle);
+      // Input through the control plane too: a client that could not reach this node sends it so.
       if (r.handle.stdin || r.handle.resize) void pumpStdin(this.readers, this.o.redis, this.o.ks, claim.id, claim.attempt, r.handle, over.signal);
       // A cancel that arrived while the runtime was starting the job.
       if (r.stop) await r.handle.kill(r.stop);
@@ -382,6 +419,7 @@ export class JobRunner {
     const seconds = (Date.now() - started) / 1000;
     if (r.stop === 'lost' || r.stop === 'shutdown') {
       // Someone else holds the job now (or will, once it is requeued): report nothing.
+      session?.finish({});
       log.info({ reason: r.stop }, 'job stopped without a report');
       this.durations.observe({ outcome: r.stop }, seconds);
       this.ended.inc({ outcome: r.stop });
@@ -399,7 +437,18 @@ export class JobRunner {
       c.message = result.error ?? `killed by ${result.signal ?? 'a signal'}`;
       if (result.signal) c.signal = result.signal;
     }
-    const outcome = await this.report(c);
+    let outcome: CompleteOutcome;
+    try {
+      outcome = await this.report(c);
+    } catch (err) {
+      session?.finish({});
+      throw err;
+    }
+    if (session) {
+      // The end as the log's end line has it; without one (moved, retried, refused) the client reads on in the log.
+      const job = outcome === 'succeeded' || outcome === 'failed' || outcome === 'cancelled' ? await getJob(this.o.redis, this.o.ks, claim.id).catch(() => undefined) : undefined;
+      session.finish(job ? { end: logEnd(job) } : {});
+    }
     this.warm();
     log.info({ exitCode: result.exitCode, how: c.how, outcome, seconds }, 'job attempt ended');
     this.durations.observe({ outcome }, seconds);

@@ -50,6 +50,12 @@ export const JobSpecRequestSchema = Type.Object({
    */
   tty: Type.Optional(WindowSizeSchema),
   /**
+   * A session (`oswalk run -i`, `-t`): the SHA-256 (hex) of a secret its client holds, with which
+   * that client attaches to the job's node directly (src/api/attach.ts). Its input then goes to
+   * that attempt alone, so the job is never started again, as an ssh session is not.
+   */
+  attachKey: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+  /**
    * Files of the unified filesystem the job reads (paths from its root, as `/data/in.csv`):
    * the scheduler prefers a node that holds their data when loads are close (`oswalk run` and
    * `oswalk shell` name the arguments that are files in the mount).
@@ -82,6 +88,8 @@ export interface JobSpec {
   stdin?: true;
   /** A terminal session: never started again elsewhere when its node is lost (see loseJob in include/jobs.lua). */
   tty?: WindowSize;
+  /** A session's key (JobSpecRequestSchema): never started again once its attempt is lost. */
+  attachKey?: string;
   /** Files of the unified filesystem it reads: where their data is counts in placing it (JobSpecRequestSchema). */
   inputs?: string[];
 }
@@ -154,6 +162,7 @@ export function normalizeJobSpec(input: unknown, where = 'job spec'): JobSpec {
     restartPolicy: s.restartPolicy ?? JOB_DEFAULTS.restartPolicy,
     ...(s.stdin ? { stdin: true as const } : {}),
     ...(s.tty ? { tty: { rows: s.tty.rows, cols: s.tty.cols } } : {}),
+    ...(s.attachKey ? { attachKey: s.attachKey } : {}),
     ...(s.inputs?.length ? { inputs: s.inputs } : {}),
   };
 }
@@ -246,6 +255,23 @@ export type SubmitAnswer = Static<typeof SubmitAnswerSchema>;
  */
 export const StdinAnswerSchema = Type.Object({ appended: Type.Boolean() });
 export type StdinAnswer = Static<typeof StdinAnswerSchema>;
+
+/**
+ * GET /v1/jobs/:id/attach, for a session (src/api/attach.ts; it waits while the job waits for a
+ * node): where its attempt runs, or its state once it ended without running (a client then reads
+ * its end from the log).
+ */
+export const AttachPointSchema = Type.Object({
+  state: Type.String(),
+  attempt: Type.Number(),
+  node: Type.Optional(Type.String()),
+  /** The node's agent, as peers reach it (https with a node certificate). */
+  agentUrl: Type.Optional(Type.String()),
+  /** The agent's Unix socket, for a client on the same kernel (hostId: the node's boot id). */
+  socket: Type.Optional(Type.String()),
+  hostId: Type.Optional(Type.String()),
+});
+export type AttachPoint = Static<typeof AttachPointSchema>;
 
 /** POST /v1/jobs/:id/cancel: its state now, or `cancelling` while its agent stops it. */
 export const CancelAnswerSchema = Type.Object({ id: Type.String(), state: Type.String() });

@@ -54,6 +54,8 @@ export interface NodeRecord {
    * average: agents in containers of one host, every node of `oswalk up`.
    */
   hostId?: string;
+  /** The agent's Unix socket for sessions (src/api/attach.ts), which clients of the same kernel use rather than its TLS port. */
+  attachSocket?: string;
   exportDir: string;
   mountPath: string;
   /** Filesystem side, from the heartbeat: files waiting for the translate daemon, the chunk store. */

@@ -143,11 +143,15 @@ export async function followJob(redis: Redis, ks: Keyspace, id: string): Promise
 
 /** A finished job's end line as its end writes it for followers (finish() in include/jobs.lua). */
 export function endEntry(job: JobRecord): LogEntry {
-  const end: LogEnd = {
+  return { id: `${job.finishedAt ?? 0}-0`, t: 'end', data: Buffer.from(JSON.stringify(logEnd(job))) };
+}
+
+/** How an ended job ended, as its log's end line says it (and a session's end: src/api/attach.ts). */
+export function logEnd(job: JobRecord): LogEnd {
+  return {
     state: job.state as LogEnd['state'], exitCode: job.exitCode ?? null, ...(job.signal ? { signal: job.signal } : {}),
     message: job.message, attempt: job.attempt, node: job.node ?? '',
   };
-  return { id: `${job.finishedAt ?? 0}-0`, t: 'end', data: Buffer.from(JSON.stringify(end)) };
 }
 
 /** Whether stream entry id a ("ms-seq") comes after b. */

@@ -11,3 +11,16 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/** Until a stream that said "hold on" takes more (drain), or is gone (close): whichever comes first, the other listener removed. */
+export function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('close', done);
+  });
+}

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
 import {
-  CancelAnswerSchema, JobListSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, StdinAnswerSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type JobOwner, type StdinAnswer,
+  AttachPointSchema, CancelAnswerSchema, JobListSchema, JobStateSchema, JobViewSchema, normalizeJobSpec, OwnerStatusSchema, StdinAnswerSchema, SubmitAnswerSchema, SubmitRequestSchema, WindowSizeSchema, type AttachPoint, type JobOwner, type StdinAnswer,
 } from '../../api/jobs.js';
 import { TERMINAL_STATES } from '../../api/job-states.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
@@ -13,6 +13,8 @@ import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, logTrimme
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
 import { inputLocality } from '../../state/locality.js';
+import { getNode } from '../../state/nodes.js';
+import { ATTACH_WAIT_MS } from '../../api/attach.js';
 
 const JobId = Type.String({ pattern: '^[a-z0-9][-a-z0-9]{0,62}$' });
 
@@ -137,6 +139,33 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     return job;
   });
 
+  // Where a session's job runs, for its client to attach there (src/api/attach.ts): answered
+  // once the job runs or ended, or when waitMs passes (the client asks again).
+  app.get('/v1/jobs/:id/attach', {
+    schema: {
+      params: Type.Object({ id: JobId }),
+      querystring: Type.Object({ waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: ATTACH_WAIT_MS })) }),
+      response: { 200: AttachPointSchema },
+    },
+  }, async (req): Promise<AttachPoint> => {
+    const deadline = Date.now() + (req.query.waitMs ?? 0);
+    // Asked again soon at first (a job usually starts within milliseconds), then each 50 ms.
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const job = await getJob(redis, ks, req.params.id);
+      if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
+      if (!job.spec.attachKey) throw new HttpError(409, `job "${job.id}" is no session: submit it with "attachKey" (oswalk run -i or -t)`, 'Conflict');
+      if (job.state === 'running' && job.node) {
+        const node = await getNode(redis, ks, job.node);
+        return {
+          state: job.state, attempt: job.attempt, node: job.node,
+          ...(node?.agentUrl ? { agentUrl: node.agentUrl } : {}), ...(node?.attachSocket ? { socket: node.attachSocket } : {}), ...(node?.hostId ? { hostId: node.hostId } : {}),
+        };
+      }
+      if (TERMINAL_STATES.has(job.state) || Date.now() + wait > deadline || req.raw.destroyed) return { state: job.state, attempt: job.attempt };
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  });
+
   app.get('/v1/owners/:kind/:name', {
     schema: {
       params: Type.Object({ kind: Type.Union([Type.Literal('Job'), Type.Literal('Service')]), name: Type.String({ maxLength: LIMITS.nameLength }) }),
@@ -242,8 +271,8 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     const present = follow && !TERMINAL_STATES.has(job.state)
       ? setInterval(() => void markLogRead(redis, ks, job.id).catch(() => undefined), LOG_READER_FRESH_MS / 4)
       : undefined;
-    // A terminal session runs on only while a client follows it (the monitor hangs it up).
-    const client = follow && job.spec.tty && !TERMINAL_STATES.has(job.state)
+    // A session runs on only while a client follows it (the monitor hangs it up).
+    const client = follow && (job.spec.tty || job.spec.attachKey) && !TERMINAL_STATES.has(job.state)
       ? setInterval(() => void touchTerminalClient(redis, ks, job.id).catch(() => undefined), TERMINAL_CLIENT_GRACE_MS / 5)
       : undefined;
     if (client) await touchTerminalClient(redis, ks, job.id);
