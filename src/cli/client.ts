@@ -21,6 +21,8 @@ export class ApiError extends Error {
 export interface ApiClient {
   /** The control plane the last request reached (the first of the list before any). */
   readonly api: string;
+  /** The cluster CA it trusts (PEM), when one is configured: a session's client trusts a node's certificate by it too. */
+  readonly ca?: string;
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body?: unknown): Promise<T>;
   /** POST raw bytes (application/octet-stream). */
@@ -175,6 +177,7 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
     get api() {
       return apis[current];
     },
+    ...(ca ? { ca: ca.pem } : {}),
     get: <T>(path: string) => json<T>('GET', path),
     post: <T>(path: string, body?: unknown) => json<T>('POST', path, body ?? {}),
     postBytes: <T>(path: string, data: Buffer) => json<T>('POST', path, data),

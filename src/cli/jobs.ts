@@ -4,7 +4,7 @@ import type { LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, kindOf, output, SELECTOR_HELP, selectorFlag, UsageError } from './common.js';
 import { formatAge, printDocument, printRows, type Column } from './output.js';
-import { attachJob } from './run.js';
+import { attachJob } from './follow.js';
 import { watchRows } from './watch.js';
 
 function jobAge(j: JobView): string {

@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import type { Readable } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { JobSpecRequest, JobView, StdinAnswer, SubmitAnswer, SubmitRequest, WindowSize } from '../api/jobs.js';
-import type { LogEnd, LogLine } from '../api/logs.js';
+import type { JobSpecRequest, StdinAnswer, SubmitAnswer, SubmitRequest, WindowSize } from '../api/jobs.js';
+import { attachKeyOf } from '../util/attach-key.js';
+import { runSession } from './attach.js';
+import { attachJob, gathered, OWN_OUTPUT } from './follow.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
 import { localMountPath } from './config.js';
@@ -30,130 +32,6 @@ export async function inputsInMount(argv: readonly string[], cwd: string, mount:
   return files.filter((f): f is string => f !== undefined);
 }
 
-/** Where a followed job's output and the CLI's own lines about it go. */
-export interface FollowSink {
-  /** A promise back: read no more of the stream until it settles (the reader is slow). */
-  out(data: Buffer): void | Promise<void>;
-  err(data: Buffer): void | Promise<void>;
-  note(text: string): void;
-}
-
-/** Write, and when the reader is slow, wait for it: the job is held back meanwhile, as a pipe holds a writer. */
-const written = (stream: NodeJS.WriteStream, data: Buffer) => (stream.write(data) ? undefined : new Promise<void>((r) => stream.once('drain', r)));
-
-/** This process's stdout and stderr. */
-const OWN_OUTPUT: FollowSink = { out: (d) => written(process.stdout, d), err: (d) => written(process.stderr, d), note };
-
-export interface FollowOptions {
-  verbose?: boolean;
-  signal?: AbortSignal;
-  /** A terminal session (`run -t`): one that ends without the program's exit status (its node was lost) exits 255, as ssh does when its connection is lost. */
-  terminal?: boolean;
-  sink?: FollowSink;
-  /** The job stands in for a local program (`oswalk shell`): a signal that killed it shows in how it ends, as a local one's would, not in a line of ours. */
-  asLocal?: boolean;
-}
-
-/** How a followed job ended, as a shell would see the program: an exit code, and the signal that killed it. */
-export interface JobExit {
-  /** The job's own; 128+N for signal N; 1 for a failure without one (255 for a terminal session); 130 if cancelled. */
-  code: number;
-  signal?: number;
-}
-
-/** What `run -t` exits with when the session ended without the program's exit status. */
-export const SESSION_LOST_EXIT = 255;
-
-/**
- * Follow a job's output (to the sink, by default our stdout and stderr) until its end line;
- * how it ended.
- */
-export async function attachJob(api: ApiClient, id: string, opts: FollowOptions = {}): Promise<JobExit> {
-  const sink = opts.sink ?? OWN_OUTPUT;
-  // Tell the user why nothing happens while the job waits for a node (`run`, and `logs -f` of a
-  // job that is still pending): at once, then whenever the reason changes.
-  let lastReason = '';
-  const explain = () => void api.get<JobView>(`/v1/jobs/${id}`).then((j) => {
-    if (j.state === 'pending' && j.waitReason && j.waitReason !== lastReason) {
-      lastReason = j.waitReason;
-      sink.note(`job ${id} is waiting: ${j.waitReason}`);
-    }
-  }, () => undefined);
-  const first = setTimeout(explain, 300);
-  const watch = setInterval(explain, 2000);
-  try {
-    return await followOutput(api, id, opts, sink);
-  } finally {
-    clearTimeout(first);
-    clearInterval(watch);
-  }
-}
-
-async function followOutput(api: ApiClient, id: string, opts: FollowOptions, sink: FollowSink): Promise<JobExit> {
-  let rest = '';
-  let exit: JobExit | undefined;
-  /** One line of the stream: passed on, or taken as the end; returned for its id. */
-  const handle = async (line: string): Promise<LogLine | undefined> => {
-    if (!line) return undefined;
-    const l = JSON.parse(line) as LogLine;
-    const data = l.b64 !== undefined ? Buffer.from(l.b64, 'base64') : Buffer.from(l.text ?? '');
-    if (l.t === 'out') await sink.out(data);
-    else if (l.t === 'err') await sink.err(data);
-    // sys: what the API says of the output itself (bytes dropped), which a reader must not miss.
-    else if (l.t === 'sys') sink.note(data.toString());
-    else if (l.t === 'end') {
-      const end = JSON.parse(data.toString()) as LogEnd;
-      const signal = end.signal ? osConstants.signals[end.signal as NodeJS.Signals] : undefined;
-      if (end.state === 'succeeded') exit = { code: 0 };
-      else if (end.state === 'cancelled') exit = { code: 130 };
-      else if (end.exitCode !== null && end.exitCode > 0) exit = { code: end.exitCode };
-      else if (signal) exit = { code: 128 + signal, signal };
-      else exit = { code: opts.terminal ? SESSION_LOST_EXIT : 1 };
-      // The message is the agent's when the program could not start or was killed: say why.
-      if (opts.verbose || (end.state !== 'succeeded' && end.message !== '' && !(opts.asLocal && signal))) {
-        const where = end.node ? ` on ${end.node} (attempt ${end.attempt})` : '';
-        sink.note(`job ${id} ${end.state}${where}${end.message ? `: ${end.message}` : ''}`);
-      }
-    }
-    return l;
-  };
-  // The control plane may go away mid-stream (restarted, or one of several failing over): the
-  // job runs on, so follow again from the last line seen, for up to a minute.
-  let after = '';
-  let lostAt: number | undefined;
-  let followed = false;
-  for (;;) {
-    try {
-      for await (const chunk of api.stream(`/v1/jobs/${id}/logs?follow=1${after ? `&after=${after}` : ''}`, opts.signal)) {
-        if (lostAt !== undefined) sink.note('following again');
-        lostAt = undefined;
-        followed = true;
-        const lines = (rest + chunk.toString('utf8')).split('\n');
-        rest = lines.pop() ?? '';
-        for (const l of lines) after = (await handle(l))?.id || after;
-      }
-      await handle(rest);
-      rest = '';
-      if (exit) return exit;
-      throw new Error('the log stream ended before the job did');
-    } catch (err) {
-      // Never reached, or an answer (the job is gone): nothing to wait for.
-      if (opts.signal?.aborted || exit || !followed || (err instanceof ApiError && err.status > 0)) throw err;
-      rest = '';
-      if (lostAt === undefined) {
-        lostAt = Date.now();
-        sink.note(`lost the control plane (${(err as Error).message}); job ${id} runs on, following again when it is back`);
-      } else if (Date.now() - lostAt > RECONNECT_FOR_MS) {
-        throw new ApiError(0, `cannot reach the control plane for ${RECONNECT_FOR_MS / 1000} s; job ${id} may still be running: oswalk logs -f ${id} follows it again`);
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-}
-
-/** How long `run` and `logs -f` try to follow a job again after losing the control plane. */
-const RECONNECT_FOR_MS = 60_000;
-
 /**
  * One piece of a job's input, or its end (`eof`), sent until the job takes it: a job behind
  * its input (past what is kept for a new start, input flows as through a pipe) has the piece
@@ -162,44 +40,6 @@ const RECONNECT_FOR_MS = 60_000;
 export async function postStdin(api: ApiClient, id: string, data: Buffer, eof = false): Promise<void> {
   const path = `/v1/jobs/${id}/stdin${eof ? '?eof=1' : ''}`;
   while (!(await api.postBytes<StdinAnswer>(path, data)).appended);
-}
-
-/**
- * A stream's chunks gathered into pieces of up to `max` bytes: what arrives while the piece
- * before is on its way joins the next one, so a pipe's 64 KiB reads cost one request per piece
- * rather than one each. Reading stops while a piece's worth waits.
- */
-export async function* gathered(stream: Readable, max: number): AsyncGenerator<Buffer> {
-  let chunks: Buffer[] = [];
-  let bytes = 0;
-  let done = false;
-  let error: unknown;
-  let wake: (() => void) | undefined;
-  const poke = () => {
-    wake?.();
-    wake = undefined;
-  };
-  stream.on('data', (c: Buffer) => {
-    chunks.push(c);
-    bytes += c.length;
-    if (bytes >= max) stream.pause();
-    poke();
-  });
-  stream.once('end', () => { done = true; poke(); });
-  stream.once('error', (err) => { error = err; done = true; poke(); });
-  for (;;) {
-    if (bytes === 0) {
-      if (done) break;
-      await new Promise<void>((r) => { wake = r; });
-      continue;
-    }
-    const all = Buffer.concat(chunks);
-    chunks = [];
-    bytes = 0;
-    stream.resume();
-    for (let i = 0; i < all.length; i += max) yield all.subarray(i, i + max);
-  }
-  if (error) throw error;
 }
 
 /**
@@ -303,6 +143,10 @@ export function register(program: Command): void {
         ...(window ? { tty: window } : {}),
         ...(inputs.length ? { inputs } : {}),
       };
+      // A session (-i, -t) attaches to its node directly, with a secret of its own (src/api/attach.ts);
+      // one with retries goes through the control plane, whose log and input a new attempt reads again.
+      const secret = (opts.stdin || opts.tty) && !spec.backoffLimit && process.env.OSWALK_ATTACH !== 'control-plane' ? randomBytes(32).toString('base64url') : undefined;
+      if (secret) spec.attachKey = attachKeyOf(secret);
       const { id } = await api.post<SubmitAnswer>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec } satisfies SubmitRequest);
       if (opts.detach) {
         process.stdout.write(`${id}\n`);
@@ -330,14 +174,35 @@ export function register(program: Command): void {
       // Keys reach the job as typed (Ctrl-C, Ctrl-Z, Ctrl-\ and Ctrl-D included): its terminal
       // turns them into signals and end of input, as a local one would.
       if (opts.tty && opts.stdin) makeTerminalRaw();
-      const resized = () => void api.post(`/v1/jobs/${id}/resize`, windowSize()).catch(() => undefined);
-      if (window) process.stdout.on('resize', resized);
-      if (opts.stdin) void sendStdin(api, id);
       try {
-        return (await attachJob(api, id, { verbose: opts.verbose, terminal: opts.tty })).code;
+        let shownThrough: number | undefined;
+        let input = !!opts.stdin;
+        if (secret) {
+          const session = await runSession(api, id, secret, {
+            sink: OWN_OUTPUT, stdin: input, verbose: opts.verbose, terminal: opts.tty,
+            ...(window ? { window: { size: windowSize, onChange: (f) => (process.stdout.on('resize', f), () => process.stdout.off('resize', f)) } } : {}),
+            ...(process.env.OSWALK_ATTACH === 'tls' ? { via: 'tls' as const } : {}),
+          });
+          if ('exit' in session) return session.exit.code;
+          if ('shownThrough' in session) {
+            // The stream to the node was lost: how the job ended is in its log.
+            note(`lost the session's stream to its node: following job ${id} through the control plane`);
+            shownThrough = session.shownThrough;
+            input = false;
+          } else if (session.why) {
+            note(session.why);
+          }
+        }
+        const resized = () => void api.post(`/v1/jobs/${id}/resize`, windowSize()).catch(() => undefined);
+        if (window && shownThrough === undefined) process.stdout.on('resize', resized);
+        if (input) void sendStdin(api, id);
+        try {
+          return (await attachJob(api, id, { verbose: opts.verbose, terminal: opts.tty, ...(shownThrough !== undefined ? { shownThrough } : {}) })).code;
+        } finally {
+          process.stdout.off('resize', resized);
+        }
       } finally {
         restoreTerminal();
-        process.stdout.off('resize', resized);
         for (const s of STOP_SIGNALS) process.off(s, onSignal);
         onBrokenPipe.delete(cancel);
         // The job is over: input still to come (a terminal, a pipe that never ends) is no one's.

@@ -11,7 +11,8 @@ import { ApiError, type ApiClient } from './client.js';
 import { action, client, UsageError } from './common.js';
 import { localMountPath } from './config.js';
 import { LIMITS } from '../util/limits.js';
-import { attachJob, inputsInMount, postStdin, workingDirInMount, type FollowSink, type JobExit } from './run.js';
+import { inputsInMount, postStdin, workingDirInMount } from './run.js';
+import { attachJob, type FollowSink, type JobExit } from './follow.js';
 
 /**
  * `oswalk shell`: the user's bash, in which every external command runs on the best node of

@@ -133,12 +133,15 @@ describe('oswalk run -t: a terminal session', () => {
     await term.clear();
   });
 
-  /** A session in a terminal of its own whose job writes `name` when it gets SIGHUP; runs `then` with it. */
-  const hangUpSession = async (name: string, then: (own: Tmux, mark: string) => Promise<void>) => {
+  /**
+   * A session in a terminal of its own whose job writes `name` when it gets SIGHUP; runs `then`
+   * with it. `env`: put before the command (OSWALK_ATTACH=control-plane: no direct stream).
+   */
+  const hangUpSession = async (name: string, then: (own: Tmux, mark: string) => Promise<void>, env = '') => {
     const own = await Tmux.start({ cols: 80, rows: 24, cwd: cluster.state.dir });
     const mark = join(cluster.state.dir, name);
     try {
-      await own.type(osw(['run', '-it', '--', 'sh', '-c', `trap 'echo "hung up" > ${mark}; exit 1' HUP; echo ready; while :; do sleep 0.1; done`]));
+      await own.type(env + osw(['run', '-it', '--', 'sh', '-c', `trap 'echo "hung up" > ${mark}; exit 1' HUP; echo ready; while :; do sleep 0.1; done`]));
       await own.waitFor(/^ready$/m, 20_000);
       await then(own, mark);
     } finally {
@@ -154,15 +157,27 @@ describe('oswalk run -t: a terminal session', () => {
     });
   });
 
-  test('a client killed with SIGKILL leaves its session no longer than the grace period: the job gets SIGHUP', async () => {
-    await hangUpSession('orphan-hangup.txt', async (_own, mark) => {
-      const pid = Number(execFileSync('pgrep', ['-f', `${OSWALK_BIN}.*orphan-hangup`], { encoding: 'utf8' }).trim().split('\n')[0]);
-      const killedAt = Date.now();
-      process.kill(pid, 'SIGKILL');
-      await until('the job to get SIGHUP', async () => existsSync(mark), TERMINAL_CLIENT_GRACE_MS + 10_000);
-      const tookMs = Date.now() - killedAt;
-      assert.ok(tookMs >= TERMINAL_CLIENT_GRACE_MS - 4000, `not before the grace period, which a control plane's failover may need (${tookMs} ms)`);
+  /** Kill the session's client with SIGKILL; how long until its job got SIGHUP. */
+  const killClient = async (mark: string, tag: string) => {
+    const pid = Number(execFileSync('pgrep', ['-f', `${OSWALK_BIN}.*${tag}`], { encoding: 'utf8' }).trim().split('\n')[0]);
+    const killedAt = Date.now();
+    process.kill(pid, 'SIGKILL');
+    await until('the job to get SIGHUP', async () => existsSync(mark), TERMINAL_CLIENT_GRACE_MS + 10_000);
+    return Date.now() - killedAt;
+  };
+
+  test('a client killed with SIGKILL hangs its session up at once, as ssh\'s end does: its stream to the node closed', async () => {
+    await hangUpSession('killed-hangup.txt', async (_own, mark) => {
+      const tookMs = await killClient(mark, 'killed-hangup');
+      assert.ok(tookMs < 5000, `the job got SIGHUP ${tookMs} ms after its client was killed`);
     });
+  });
+
+  test('a client through the control plane, killed with SIGKILL, leaves its session no longer than the grace period', async () => {
+    await hangUpSession('orphan-hangup.txt', async (_own, mark) => {
+      const tookMs = await killClient(mark, 'orphan-hangup');
+      assert.ok(tookMs >= TERMINAL_CLIENT_GRACE_MS - 4000, `not before the grace period, which a control plane's failover may need (${tookMs} ms)`);
+    }, 'OSWALK_ATTACH=control-plane ');
   });
 
   test('-t without a terminal is refused, as docker run -t is, and runs nothing', async () => {
