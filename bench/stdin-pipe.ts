@@ -1,8 +1,9 @@
 /**
  * Bytes through a job's standard input and output: `oswalk run -i -- cat` between a producer and
- * a counter, against the same pipeline run locally, in the same run. Memory is measured in every
- * process on the path: the CLI (peak RSS, from GNU time), the control plane and agent (one
- * process here: peak RSS sampled), and redis-server (used_memory_peak).
+ * a counter, against the same pipeline run locally, in the same run, each way a session's bytes
+ * go (src/api/attach.ts). Memory is measured in every process on the path: the CLI (peak RSS,
+ * from GNU time), the control plane and agent (one process here: peak RSS sampled), and
+ * redis-server (used_memory_peak).
  *   node dist/bench/stdin-pipe.js [MiB=1024]
  */
 import { spawn } from 'node:child_process';
@@ -47,25 +48,32 @@ const agent = await startAgent({
 });
 const env = { ...process.env, OSWALK_API: cp.url, OSWALK_TOKEN: TOKEN, OSWALK_CA_CERT: certs.paths.ca.cert, OSWALK_LOG_LEVEL: 'warn' };
 const bytes = MIB * 1024 * 1024;
+const rate = (ms: number) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
 const producer = `head -c ${bytes} /dev/zero`;
 let peakRss = 0;
 const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 50);
 const probe = connectRedis(redis.url);
 try {
   const local = await pipeline(`${producer} | cat | wc -c`, env);
-  const cluster = await pipeline(`${producer} | /usr/bin/time -f '%M' ${process.execPath} ${OSWALK_BIN} run -i -- cat | wc -c`, env);
-  for (const r of [local, cluster]) if (Number(r.out.trim()) !== bytes) throw new Error(`expected ${bytes} bytes, counted ${r.out.trim()}`);
-  const cliKb = Number(cluster.err.trim().split('\n').pop());
-  const redisPeak = Number(/used_memory_peak:(\d+)/.exec(await probe.info('memory'))?.[1]);
-  const rate = (ms: number) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
-  // A | inside a table cell is escaped, code span or not (GFM).
-  const rows = [
-    [`\`${producer} \\| cat \\| wc -c\` (baseline: a local pipe)`, (local.ms / 1000).toFixed(2), rate(local.ms), '100 %'],
-    [`\`${producer} \\| oswalk run -i -- cat \\| wc -c\``, (cluster.ms / 1000).toFixed(2), rate(cluster.ms), `${((local.ms / cluster.ms) * 100).toFixed(1)} %`],
+  // The three ways a session's bytes go: the node's Unix socket (a client on the node's kernel),
+  // its TLS port (a client on another machine), and the control plane and Redis (a client that
+  // cannot reach the node, and every job with retries).
+  const ways = [
+    { how: '', what: 'straight to the agent, at its Unix socket (the client shares its kernel)' },
+    { how: 'tls', what: 'straight to the agent, at its TLS port (as from another machine)' },
+    { how: 'control-plane', what: 'through the control plane and Redis (input and log streams)' },
   ];
-  const memory = `Peak memory on the way: the CLI ${(cliKb / 1024).toFixed(0)} MiB RSS, the control plane and agent (one process here) ${(peakRss / 2 ** 20).toFixed(0)} MiB RSS, redis-server ${(redisPeak / 2 ** 20).toFixed(1)} MiB used at its peak.`;
+  const rows = [[`\`${producer} \\| cat \\| wc -c\` (baseline: a local pipe)`, 'a pipe', (local.ms / 1000).toFixed(2), rate(local.ms), '100 %', '']];
+  for (const w of ways) {
+    const r = await pipeline(`${producer} | /usr/bin/time -f '%M' ${process.execPath} ${OSWALK_BIN} run -i -- cat | wc -c`, { ...env, OSWALK_ATTACH: w.how });
+    if (Number(r.out.trim()) !== bytes) throw new Error(`expected ${bytes} bytes, counted ${r.out.trim()}`);
+    const cliKb = Number(r.err.trim().split('\n').pop());
+    rows.push([`\`${producer} \\| oswalk run -i -- cat \\| wc -c\``, w.what, (r.ms / 1000).toFixed(2), rate(r.ms), `${((local.ms / r.ms) * 100).toFixed(1)} %`, `${(cliKb / 1024).toFixed(0)} MiB`]);
+  }
+  const redisPeak = Number(/used_memory_peak:(\d+)/.exec(await probe.info('memory'))?.[1]);
+  const memory = `Peak memory besides the CLI's: the control plane and agent (one process here) ${(peakRss / 2 ** 20).toFixed(0)} MiB RSS, redis-server ${(redisPeak / 2 ** 20).toFixed(1)} MiB used at its peak.`;
   writeSection('stdin-pipe', `${MIB} MiB through \`oswalk run -i -- cat\``, `node dist/bench/stdin-pipe.js ${MIB}`,
-    `${table(['pipeline', 'seconds', 'MB/s', 'of the local pipe'], rows)}\n\n${memory} The process runtime, one agent on this machine, the API over HTTPS; input goes through Redis (the job's input stream) and output back through it (its log stream).`);
+    `${table(['pipeline', 'the bytes go', 'seconds', 'MB/s', 'of the local pipe', 'CLI peak RSS'], rows)}\n\n${memory} The process runtime, one agent on this machine, the API over HTTPS.`);
 } finally {
   clearInterval(sampler);
   probe.disconnect();
