@@ -79,6 +79,8 @@ interface Running {
   /** When this node took the job (monotonicMs). */
   launchedAt: number;
   handle?: RunHandle;
+  /** Its program has ended (the attempt is being reported). */
+  exited?: boolean;
   stop?: StopReason;
   done: Promise<void>;
 }
@@ -350,6 +352,8 @@ export class JobRunner {
     const session: AttachSession = new AttachSession(id, attempt, keyHash, {
       attached: () => shipper.keepTail(),
       hungUp: () => {
+        // A program that ended already is reported as it ended, not as cancelled.
+        if (r.exited) return;
         this.o.log.info({ job: id }, 'the session\'s client went away: hanging the job up');
         // Cancelled in Redis first, so that the stop is reported as a cancel.
         void cancelJob(this.o.redis, this.o.ks, id).catch(() => undefined).finally(() => this.stopJob(r, 'cancel'));
@@ -405,6 +409,7 @@ export class JobRunner {
         deadline = longTimeout(() => void this.stopJob(r, 'deadline'), Math.max(0, spec.activeDeadlineSeconds * 1000 - claim.sinceFirstStartMs));
       }
       result = await r.handle.wait();
+      r.exited = true;
     } catch (err) {
       result = { exitCode: null, error: `the ${this.o.runtime.name} runtime could not run the job: ${(err as Error).message}` };
     } finally {

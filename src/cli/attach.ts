@@ -8,7 +8,7 @@ import {
   ATTACH_KEY_HEADER, ATTACH_SILENCE_MS, ATTACH_WINDOW_BYTES, ATTACH_UPGRADE, ATTACH_WAIT_MS, attachPath, Frame, frame, FrameReader, type AttachEnd,
 } from '../api/attach.js';
 import type { AttachPoint, WindowSize } from '../api/jobs.js';
-import type { ApiClient } from './client.js';
+import { ApiError, type ApiClient } from './client.js';
 import { drainedOrClosed } from '../util/net.js';
 import { exitOfEnd, explainWaits, gathered, type FollowOptions, type FollowSink, type JobExit } from './follow.js';
 
@@ -51,6 +51,11 @@ export async function runSession(api: ApiClient, id: string, secret: string, opt
   try {
     do point = await api.get<AttachPoint>(`/v1/jobs/${id}/attach?waitMs=${ATTACH_WAIT_MS}`);
     while (point.state === 'pending' || point.state === 'scheduled');
+  } catch (err) {
+    // The control plane went away while the job waited (restarted, failing over): following the
+    // job through it rides that out, as `run` without a session does.
+    if (err instanceof ApiError && err.status === 0) return { controlPlane: true, why: err.message };
+    throw err;
   } finally {
     stopExplaining();
   }

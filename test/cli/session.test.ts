@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -15,6 +15,7 @@ import { attachKeyOf } from '../../src/util/attach-key.js';
 import { makeControlPlaneCertificates } from '../../src/cli/certs.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/controlplane/index.js';
 import { connectRedis } from '../../src/state/redis.js';
+import { TERMINAL_CLIENT_GRACE_MS } from '../../src/state/jobs.js';
 import { keyspace } from '../../src/state/keys.js';
 import { OSWALK_BIN } from '../helpers/cli.js';
 import { api, submitJob, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
@@ -74,6 +75,20 @@ describe('sessions: oswalk run -i straight to the node', () => {
     assert.equal(sha(r.out), sha(DATA), `seed ${SEED}`);
   });
 
+  it('keeps a session whose job waits for a node longer than the grace period: its client is there, waiting', async () => {
+    const child = spawn(process.execPath, [OSWALK_BIN, '--api', cluster.url, '--token', TOKEN, 'run', '-i', '--name', 'sess-waits', '--node-selector', 'oswalk.dev/node=nowhere', '--', 'cat'], {
+      cwd: cluster.state.dir, stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, OSWALK_LOG_LEVEL: 'warn' },
+    });
+    try {
+      await new Promise((r) => setTimeout(r, TERMINAL_CLIENT_GRACE_MS + 3000));
+      const jobs = (await api(cluster.url)<{ items: { name: string; state: string }[] }>('/v1/jobs?name=sess-waits')).body.items;
+      assert.deepEqual(jobs.map((j) => j.state), ['pending'], 'not hung up by the monitor');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
   it('lets a client attach only with the session\'s secret, only to the attempt that runs, only once; what the job printed before comes first', async () => {
     const call = api(cluster.url);
     const secret = randomBytes(32).toString('base64url');
@@ -83,7 +98,11 @@ describe('sessions: oswalk run -i straight to the node', () => {
     assert.ok(point.socket, 'the node has a Unix socket for sessions');
     const handshake = (key: string, attempt = point.attempt) => new Promise<{ status: number; text?: string; socket?: Duplex }>((resolve, reject) => {
       const req = request({ socketPath: point.socket, path: attachPath(id, attempt), headers: { connection: 'Upgrade', upgrade: ATTACH_UPGRADE, [ATTACH_KEY_HEADER]: key } });
-      req.once('upgrade', (_res, socket) => resolve({ status: 101, socket }));
+      req.once('upgrade', (_res, socket, head) => {
+        // What came with the answer (the job's early output) is handed over apart from the socket.
+        if (head.length) socket.unshift(head);
+        resolve({ status: 101, socket });
+      });
       req.once('response', (res) => {
         let text = '';
         res.on('data', (d: Buffer) => { text += d.toString(); });

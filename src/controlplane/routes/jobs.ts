@@ -149,11 +149,17 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     },
   }, async (req): Promise<AttachPoint> => {
     const deadline = Date.now() + (req.query.waitMs ?? 0);
+    let touched = 0;
     // Asked again soon at first (a job usually starts within milliseconds), then each 50 ms.
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
       const job = await getJob(redis, ks, req.params.id);
       if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
       if (!job.spec.attachKey) throw new HttpError(409, `job "${job.id}" is no session: submit it with "attachKey" (oswalk run -i or -t)`, 'Conflict');
+      // Its client waits here: the session is not hung up meanwhile (then its agent says it is there).
+      if (Date.now() - touched > TERMINAL_CLIENT_GRACE_MS / 5) {
+        touched = Date.now();
+        await touchTerminalClient(redis, ks, job.id);
+      }
       if (job.state === 'running' && job.node) {
         const node = await getNode(redis, ks, job.node);
         return {
