@@ -23,7 +23,8 @@ export const attachPath = (id: string, attempt: number) => `/v1/jobs/${id}/attac
 export const ATTACH_WAIT_MS = 20_000;
 
 /**
- * A frame: one byte of type, four of length (big-endian), then the payload.
+ * A frame: one byte of type, four of length (little-endian), then the payload; the framing of
+ * `oswalk shell`'s own wire too (src/cli/shell/oswalk-exec.c), whose reader is this one.
  * Client to agent: input data, input end, a new window size (JSON WindowSize).
  * Agent to client: stdout, stderr, a keepalive each ATTACH_PING_MS, and the end (JSON AttachEnd),
  * after which the agent closes the stream.
@@ -63,7 +64,7 @@ const HEADER = 5;
 export function frame(type: number, payload: Buffer = Buffer.alloc(0)): [Buffer, Buffer] {
   const h = Buffer.allocUnsafe(HEADER);
   h[0] = type;
-  h.writeUInt32BE(payload.length, 1);
+  h.writeUInt32LE(payload.length, 1);
   return [h, payload];
 }
 
@@ -76,7 +77,10 @@ export class FrameReader {
   private bytes = 0;
   private need = HEADER;
 
-  /** The whole frames these bytes complete; throws on a payload over MAX_FRAME_BYTES. */
+  /** maxBytes: the largest payload taken; more is a broken or hostile peer. */
+  constructor(private readonly maxBytes = MAX_FRAME_BYTES) {}
+
+  /** The whole frames these bytes complete; throws on a payload over maxBytes. */
   push(chunk: Buffer): { type: number; payload: Buffer }[] {
     this.chunks.push(chunk);
     this.bytes += chunk.length;
@@ -85,8 +89,8 @@ export class FrameReader {
     let buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
     this.need = HEADER;
     while (buf.length >= HEADER) {
-      const len = buf.readUInt32BE(1);
-      if (len > MAX_FRAME_BYTES) throw new Error(`a frame of ${len} bytes (at most ${MAX_FRAME_BYTES})`);
+      const len = buf.readUInt32LE(1);
+      if (len > this.maxBytes) throw new Error(`a frame of ${len} bytes (at most ${this.maxBytes})`);
       if (buf.length < HEADER + len) {
         this.need = HEADER + len;
         break;

@@ -13,6 +13,7 @@ import { localMountPath } from './config.js';
 import { LIMITS } from '../util/limits.js';
 import { inputsInMount, postStdin, workingDirInMount } from './run.js';
 import { attachJob, type FollowSink, type JobExit } from './follow.js';
+import { frame, FrameReader } from '../api/attach.js';
 
 /**
  * `oswalk shell`: the user's bash, in which every external command runs on the best node of
@@ -161,14 +162,9 @@ function listen(path: string, onConnection: (conn: Socket) => void): Promise<Ser
 
 /** One command of the shell, from its oswalk-exec: submitted, followed and relayed both ways. */
 async function session(api: ApiClient, mount: string, conn: Socket): Promise<void> {
-  const frames = new FrameReader();
-  const send = (type: string, data: Buffer | string = '') => {
-    const body = Buffer.isBuffer(data) ? data : Buffer.from(data);
-    const head = Buffer.alloc(5);
-    head.write(type, 0, 'latin1');
-    head.writeUInt32LE(body.length, 1);
-    return conn.write(Buffer.concat([head, body]));
-  };
+  // The client is the user's own oswalk-exec: a request as big as its arguments and environment.
+  const frames = new FrameReader(Number.MAX_SAFE_INTEGER);
+  const send = (type: string, data: Buffer | string = '') => conn.write(Buffer.concat(frame(type.charCodeAt(0), Buffer.isBuffer(data) ? data : Buffer.from(data))));
   let id: string | undefined;
   let ended = false;
   // What comes from the client before its job exists waits for it, in order.
@@ -216,15 +212,16 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
     });
   };
   conn.on('data', (chunk: Buffer) => {
-    for (const f of frames.push(chunk)) {
-      if (f.type !== 'I') batch = undefined;
-      if (f.type === 'R') void run(f.data);
-      else if (f.type === 'I') sendInput(f.data);
-      else if (f.type === 'E') toJob((jobId) => postStdin(api, jobId, Buffer.alloc(0), true));
-      else if (f.type === 'W') {
-        const [rows, cols] = f.data.toString().split(' ').map(Number);
+    for (const { type: code, payload: data } of frames.push(chunk)) {
+      const type = String.fromCharCode(code);
+      if (type !== 'I') batch = undefined;
+      if (type === 'R') void run(data);
+      else if (type === 'I') sendInput(data);
+      else if (type === 'E') toJob((jobId) => postStdin(api, jobId, Buffer.alloc(0), true));
+      else if (type === 'W') {
+        const [rows, cols] = data.toString().split(' ').map(Number);
         toJob((jobId) => api.post(`/v1/jobs/${jobId}/resize`, { rows, cols }));
-      } else if (f.type === 'C') toJob((jobId) => api.post(`/v1/jobs/${jobId}/cancel`));
+      } else if (type === 'C') toJob((jobId) => api.post(`/v1/jobs/${jobId}/cancel`));
     }
   });
 
@@ -303,21 +300,4 @@ function parseRequest(data: Buffer): ShellRequest {
     env[name] = entry.slice(eq + 1);
   }
   return { ...(tty === '1' && Number(rows) > 0 ? { tty: { rows: Number(rows), cols: Number(cols) } } : {}), input: input !== '0', cwd, path, args, env };
-}
-
-/** Frames of [type][length, 4 bytes LE][payload], split out of a byte stream. */
-class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
-
-  push(chunk: Buffer): { type: string; data: Buffer }[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    const out: { type: string; data: Buffer }[] = [];
-    while (this.buf.length >= 5) {
-      const len = this.buf.readUInt32LE(1);
-      if (this.buf.length < 5 + len) break;
-      out.push({ type: String.fromCharCode(this.buf[0]), data: this.buf.subarray(5, 5 + len) });
-      this.buf = this.buf.subarray(5 + len);
-    }
-    return out;
-  }
 }
