@@ -269,6 +269,11 @@ local function loseJob(id, why, now)
     finish(id, 'failed', '', 'the terminal session was lost: ' .. why, now)
     return 0
   end
+  local held = heldInput(jobKey(id))
+  if held then
+    finish(id, 'failed', '', why .. '; ' .. held, now)
+    return 0
+  end
   return requeue(id, why .. '; requeued', now, 0)
 end
 
