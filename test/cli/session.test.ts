@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { pino } from 'pino';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
-import { ATTACH_KEY_HEADER, ATTACH_UPGRADE, attachPath, Frame, frame, FrameReader, type AttachEnd } from '../../src/api/attach.js';
+import { ATTACH_KEY_HEADER, ATTACH_SILENCE_MS, ATTACH_UPGRADE, attachPath, Frame, frame, FrameReader, type AttachEnd } from '../../src/api/attach.js';
 import type { AttachPoint } from '../../src/api/jobs.js';
 import { attachKeyOf } from '../../src/util/attach-key.js';
 import { makeControlPlaneCertificates } from '../../src/cli/certs.js';
@@ -18,7 +18,8 @@ import { connectRedis } from '../../src/state/redis.js';
 import { TERMINAL_CLIENT_GRACE_MS } from '../../src/state/jobs.js';
 import { keyspace } from '../../src/state/keys.js';
 import { OSWALK_BIN } from '../helpers/cli.js';
-import { api, submitJob, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
+import { api, startJobsControlPlane, submitJob, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
+import { until } from '../helpers/until.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
 
 /** `bytes` of pseudo-random data from `seed` (AES-CTR over zeros): the same every run with the same seed. */
@@ -178,5 +179,53 @@ describe('sessions across machines: a node\'s TLS port, and a node the client ca
     assert.equal(r.code, 7, r.err);
     assert.equal(sha(r.out), sha(DATA), `seed ${SEED}`);
     assert.match(r.err, /cannot reach node n-far for the session \(.*\): its input and output go through the control plane/);
+  });
+});
+
+describe('sessions under faults: the node\'s agent stopped (SIGSTOP) mid-session', () => {
+  let redis: TestRedis;
+  let cp: Awaited<ReturnType<typeof startJobsControlPlane>>;
+  let agent: ChildProcess | undefined;
+  const state = tempDir('session-stop');
+  const nodeTimeoutMs = 3000;
+
+  before(async () => {
+    redis = await TestRedis.start();
+    cp = await startJobsControlPlane(redis.url, { nodeTimeoutMs });
+    agent = spawn(process.execPath, [OSWALK_BIN, '--api', cp.url, '--token', TOKEN, 'agent', '--node', 'stop1', '--runtime', 'process',
+      '--state-dir', state.dir, '--export', state.dir, '--no-mount', '--listen', '127.0.0.1:0'], { stdio: 'ignore', env: { ...process.env, OSWALK_LOG_LEVEL: 'warn' } });
+    const get = api(cp.url);
+    await until('the agent to register', async () => (await get<{ items: { status: string }[] }>('/v1/nodes')).body.items?.some((n) => n.status === 'ready'), 20_000);
+  });
+  after(async () => {
+    if (agent?.pid) process.kill(agent.pid, 'SIGCONT');
+    agent?.kill('SIGKILL');
+    await cp?.close();
+    await redis?.stop();
+    state.remove();
+  });
+
+  it('the client says its stream is lost, follows the job through the control plane and ends with it; the job fails once and never runs again', async () => {
+    const get = api(cp.url);
+    const cli = spawn('bash', ['-c', `seq 1 100000000 | '${process.execPath}' '${OSWALK_BIN}' --api ${cp.url} --token ${TOKEN} run -i -- sh -c 'cat > /dev/null'`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    cli.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number | null>((r) => cli.once('exit', r));
+    type Jobs = { items: { state: string; attempt: number; message: string }[] };
+    await until('the session to run', async () => (await get<Jobs>('/v1/jobs')).body.items?.some((j) => j.state === 'running'), 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const stoppedAt = Date.now();
+    process.kill(agent!.pid!, 'SIGSTOP');
+    const code = await exited;
+    const tookMs = Date.now() - stoppedAt;
+    assert.equal(code, 1, err);
+    assert.ok(tookMs < ATTACH_SILENCE_MS + nodeTimeoutMs + 5000, `the client ended ${tookMs} ms after the node stopped`);
+    assert.match(err, /lost the session's stream to its node: following job \w+ through the control plane/);
+    assert.match(err, /failed on stop1 \(attempt 1\): node stop1 went down; not started again: it was a session/);
+    process.kill(agent!.pid!, 'SIGCONT');
+    // The agent, back, finds its job gone: nothing runs it again, here or elsewhere.
+    await new Promise((r) => setTimeout(r, 2000));
+    const jobs = (await get<Jobs>('/v1/jobs')).body.items;
+    assert.deepEqual(jobs.map((j) => [j.state, j.attempt]), [['failed', 1]]);
   });
 });
