@@ -127,6 +127,8 @@ export class AttachSession {
         socket.destroy();
       }
     };
+    // What came with the request is read as the rest is: after the job started.
+    if (head.length) socket.unshift(head);
     socket.on('data', take);
     socket.on('error', () => undefined);
     socket.once('close', () => {
@@ -136,7 +138,6 @@ export class AttachSession {
     });
     // Input waits for the job to have started.
     if (!this.input) socket.pause();
-    if (head.length) take(head);
     this.timers.push(setInterval(() => socket.write(frame(Frame.ping)[0]), ATTACH_PING_MS));
     const present = () => void this.hooks.present().catch(() => undefined);
     present();

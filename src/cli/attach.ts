@@ -60,21 +60,29 @@ export async function runSession(api: ApiClient, id: string, secret: string, opt
     stopExplaining();
   }
   if (point.state !== 'running') return { controlPlane: true };
-  let socket: Duplex;
-  try {
-    socket = await connect(api, id, secret, point, opts.via);
-  } catch (err) {
-    return { controlPlane: true, why: `cannot reach node ${point.node} for the session (${(err as Error).message}): its input and output go through the control plane` };
+  const local = opts.via !== 'tls' && point.socket && point.hostId && point.hostId === bootId() && (await access(point.socket, fsConstants.W_OK).then(() => true, () => false));
+  let socket: Duplex | undefined;
+  const missed: string[] = [];
+  // The node's Unix socket when this process shares its kernel and may open it, else (or when
+  // that fails: an agent started again elsewhere) its port.
+  for (const how of local ? ['socket', 'port'] as const : ['port'] as const) {
+    try {
+      socket = await connect(api, id, secret, point, how);
+      break;
+    } catch (err) {
+      missed.push((err as Error).message);
+    }
   }
+  if (!socket) return { controlPlane: true, why: `cannot reach node ${point.node} for the session (${missed.join('; ')}): its input and output go through the control plane` };
   return await carry(socket, id, point.attempt, opts);
 }
 
-/** The handshake, at the node's Unix socket when this process shares its kernel and may open it, else at its port. */
-async function connect(api: ApiClient, id: string, secret: string, point: AttachPoint, via?: 'socket' | 'tls'): Promise<Duplex> {
+/** The handshake, at the node's Unix socket or at its port. */
+async function connect(api: ApiClient, id: string, secret: string, point: AttachPoint, how: 'socket' | 'port'): Promise<Duplex> {
   const headers = { connection: 'Upgrade', upgrade: ATTACH_UPGRADE, [ATTACH_KEY_HEADER]: secret };
   const path = attachPath(id, point.attempt);
   let req: ClientRequest;
-  if (via !== 'tls' && point.socket && point.hostId && point.hostId === bootId() && (await access(point.socket, fsConstants.W_OK).then(() => true, () => false))) {
+  if (how === 'socket') {
     req = httpRequest({ socketPath: point.socket, path, headers });
   } else if (point.agentUrl) {
     const url = new URL(path, point.agentUrl);
