@@ -67,7 +67,7 @@ const REPORTS_IN_FLIGHT = 2;
  */
 const WARM_AFTER_MS = 50;
 
-/** Hold the job's output until both its log and its session's client took it. */
+/** Hold the job's output until both its log and its session's client (when it is a session) took it. */
 function both(a: Promise<void> | undefined, b: Promise<void> | undefined): Promise<void> | undefined {
   return a && b ? Promise.all([a, b]).then(() => undefined) : a ?? b;
 }
@@ -398,7 +398,7 @@ export class JobRunner {
     const warmLater = setTimeout(() => this.warm(), WARM_AFTER_MS);
     const session = spec.attachKey ? this.openSession(r, spec.attachKey, shipper) : undefined;
     try {
-      r.handle = await this.o.runtime.start(runSpec, session ? (stream, data) => both(shipper.write(stream, data), session.output(stream, data)) : (stream, data) => shipper.write(stream, data));
+      r.handle = await this.o.runtime.start(runSpec, (stream, data) => both(shipper.write(stream, data), session?.output(stream, data)));
       session?.started(r.handle);
       // Input through the control plane too: a client that could not reach this node sends it so.
       if (r.handle.stdin || r.handle.resize) void pumpStdin(this.readers, this.o.redis, this.o.ks, claim.id, claim.attempt, r.handle, over.signal);
