@@ -26,6 +26,8 @@ export interface ChunkFetcherOptions extends PeerSideOptions {
   deadlineMs?: number;
   /** Ask the next holder too when the first has not answered in this long. Default 300 ms. */
   hedgeMs?: number;
+  /** The order to try peers in; random by default (peer-source.ts). */
+  order?: (names: string[]) => string[];
   /** Bytes of fetched chunks kept in the store's cache area before LRU eviction. Default 1 GiB. */
   cacheBytes?: number;
   /**
@@ -60,7 +62,7 @@ const MAX_PENDING_WRITES = 32;
  * evicted, so eviction can never delete the last copy in the cluster.
  */
 export class ChunkFetcher {
-  private readonly o: Required<Omit<ChunkFetcherOptions, 'log' | 'stateDir'>> & Pick<ChunkFetcherOptions, 'stateDir'>;
+  private readonly o: Required<Omit<ChunkFetcherOptions, 'log' | 'stateDir' | 'order'>> & Pick<ChunkFetcherOptions, 'stateDir' | 'order'>;
   private readonly log: Logger;
   private readonly inflight = new Map<string, Promise<Buffer>>();
   private readonly writes = new Set<Promise<void>>();

@@ -24,8 +24,16 @@ export interface PeerChunkSourceOptions {
   deadlineMs: number;
   /** Ask the next holder too when the first has not answered in this long. */
   hedgeMs: number;
+  /**
+   * The order to try a group of peers in (holders, then the rest): random by default, so that
+   * readers spread over holders. Tests give a fixed one, so that no outcome depends on chance.
+   */
+  order?: (names: string[]) => string[];
   log?: Logger;
 }
+
+const shuffled = (names: string[]): string[] =>
+  names.map((n) => [Math.random(), n] as const).sort((x, y) => x[0] - y[0]).map(([, n]) => n);
 
 export interface PeerStats {
   remoteFetches: number;
@@ -102,14 +110,14 @@ export class PeerChunkSource {
     return names;
   }
 
-  /** Holders first, then every other live peer; each group shuffled; peers that lied recently last. */
+  /** Holders first, then every other live peer; each group in `order`; peers that lied recently last. */
   private async candidates(chunkListHash?: string): Promise<[string, string][]> {
     const urls = await this.peerUrls();
     const holders = chunkListHash ? (await this.holdersOf(chunkListHash)).filter((n) => urls.has(n)) : [];
     const others = [...urls.keys()].filter((n) => !holders.includes(n));
     const now = Date.now();
-    const shuffle = (a: string[]) => a.map((n) => [Math.random(), n] as const).sort((x, y) => x[0] - y[0]).map(([, n]) => n);
-    const ordered = [...shuffle(holders), ...shuffle(others)];
+    const order = this.o.order ?? shuffled;
+    const ordered = [...order(holders), ...order(others)];
     const good = ordered.filter((n) => (this.badUntil.get(n) ?? 0) <= now);
     const bad = ordered.filter((n) => (this.badUntil.get(n) ?? 0) > now);
     return [...good, ...bad].map((n) => [n, urls.get(n)!]);

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -21,16 +21,11 @@ import { OSWALK_BIN } from '../helpers/cli.js';
 import { api, startJobsControlPlane, submitJob, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
 import { until } from '../helpers/until.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
-
-/** `bytes` of pseudo-random data from `seed` (AES-CTR over zeros): the same every run with the same seed. */
-function seeded(seed: string, bytes: number): Buffer {
-  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
-  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(bytes));
-}
+import { seededBytes } from '../helpers/seeded.js';
 
 const SEED = process.env.OSWALK_TEST_SEED ?? randomBytes(8).toString('hex');
 console.log(`session test seed: ${SEED} (OSWALK_TEST_SEED=${SEED} repeats this run)`);
-const DATA = seeded(SEED, 6 * 1024 * 1024 + 12_345);
+const DATA = seededBytes(SEED, 6 * 1024 * 1024 + 12_345);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** `file | oswalk ARGS`, run by bash: the exit code, stdout as bytes, stderr. */

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,8 @@ import { pino } from 'pino';
 import { ChunkStore, type ChunkRef } from '../../src/packetfs/index.js';
 import { fastReads, type FastReadBinding, type FastReadStats } from '../../src/overlay/fast-read.js';
 import { chunkCrc, sealWith } from '../packetfs/fixtures.js';
+import { Rng } from '../faults/schedule.js';
+import { seededBytes } from '../helpers/seeded.js';
 
 const require = createRequire(import.meta.url);
 
@@ -27,11 +28,11 @@ function pread(fh: number, pos: number, len: number): Buffer | null {
   return n < 0 ? null : buf.subarray(0, n);
 }
 
-/** A new store in a temp directory holding one file of random bytes, cut into at least minChunks chunks. */
+/** A new store in a temp directory holding one file of pseudo-random bytes (the same every run), cut into at least minChunks chunks. */
 async function storeWithFile(prefix: string, size: number, minChunks: number): Promise<{ root: string; store: ChunkStore; data: Buffer; chunks: ChunkRef[] }> {
   const root = mkdtempSync(join(tmpdir(), prefix));
   const store = new ChunkStore(root, { log: pino({ level: 'silent' }) });
-  const data = randomBytes(size);
+  const data = seededBytes(prefix, size);
   writeFileSync(join(root, 'src.bin'), data);
   const { chunks } = await store.putFile(join(root, 'src.bin'));
   assert.ok(chunks.length >= minChunks, `several chunks (${chunks.length})`);
@@ -62,9 +63,10 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
       boundary += c.size;
       assert.ok(pread(101, boundary - 100, 300)!.equals(data.subarray(boundary - 100, boundary + 200)), `across the boundary at ${boundary}`);
     }
+    const rng = new Rng(50);
     for (let i = 0; i < 50; i++) {
-      const pos = Math.floor(Math.random() * data.length);
-      const len = 1 + Math.floor(Math.random() * 200_000);
+      const pos = rng.int(0, data.length - 1);
+      const len = rng.int(1, 200_000);
       assert.ok(pread(101, pos, len)!.equals(data.subarray(pos, pos + len)), `${len} bytes at ${pos}`);
     }
     assert.equal(pread(101, data.length - 10, 4096)!.length, 10, 'short at the end');
@@ -86,14 +88,11 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
 
   it('leaves to JavaScript a chunk that is not in the store or does not match its hash, and serves the others', async () => {
     const fr = reads();
-    // Chunk boundaries depend on the bytes: new bytes until there is a good chunk after the bad two.
-    let other: Buffer;
-    let oc: ChunkRef[];
-    do {
-      other = randomBytes(12 << 20);
-      writeFileSync(join(root, 'other.bin'), other);
-      ({ chunks: oc } = await store.putFile(join(root, 'other.bin')));
-    } while (oc.length < 4);
+    // Fixed bytes, so that there is a good chunk after the bad two every run.
+    const other = seededBytes('fast-read-other', 12 << 20);
+    writeFileSync(join(root, 'other.bin'), other);
+    const { chunks: oc } = await store.putFile(join(root, 'other.bin'));
+    assert.ok(oc.length >= 4, `${oc.length} chunks`);
     unlinkSync(store.path(oc[1].hash));
     const corrupt = Buffer.from(other.subarray(oc[0].size + oc[1].size, oc[0].size + oc[1].size + oc[2].size));
     corrupt[100] ^= 1;
@@ -139,10 +138,12 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
       const data = Buffer.from(w.data);
       const r = { bad: 0, served: 0, fell: 0 };
       let pos = 0;
+      let x = w.seed; // xorshift32: the same reads every run
+      const next = () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>> 0) / 4294967296);
       for (let i = 0; i < w.reads; i++) {
-        if (w.random) pos = Math.floor(Math.random() * data.length);
+        if (w.random) pos = Math.floor(next() * data.length);
         else pos = (pos + 131072) % data.length;
-        const buf = Buffer.alloc(w.random ? 1 + Math.floor(Math.random() * 262144) : 131072);
+        const buf = Buffer.alloc(w.random ? 1 + Math.floor(next() * 262144) : 131072);
         const n = addon.oswalk_fast_read_pread(w.fh, buf, pos);
         if (n < 0) { r.fell++; continue; }
         r.served++;
@@ -152,7 +153,7 @@ describe('reads on the FUSE threads (patches/oswalk-fast-read.c)', () => {
       parentPort.postMessage(r);`;
     const addonPath = require('node-gyp-build').path(dirname(require.resolve('fuse-native/package.json'))) as string;
     const results = Array.from({ length: 4 }, (_, i) => new Promise<{ bad: number; served: number; fell: number }>((resolve, reject) => {
-      const w = new Worker(code, { eval: true, workerData: { addon: addonPath, data, fh, reads: 1500, random: i % 2 === 1 } });
+      const w = new Worker(code, { eval: true, workerData: { addon: addonPath, data, fh, reads: 1500, random: i % 2 === 1, seed: 0x9e3779b9 + i } });
       w.once('message', resolve);
       w.once('error', reject);
     }));

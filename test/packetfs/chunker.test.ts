@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { chunkStream, DEFAULT_CHUNKER, type Chunk } from '../../src/packetfs/index.js';
 import { readShareTarball, slices } from './fixtures.js';
+import { seededBytes } from '../helpers/seeded.js';
 
 async function collect(src: AsyncIterable<Buffer>, opts = {}): Promise<Chunk[]> {
   const out: Chunk[] = [];
@@ -45,7 +46,7 @@ describe('FastCDC chunker', () => {
   });
 
   it('chunks random data with the maximum as the only forced cut, and one-byte and empty inputs', async () => {
-    const rnd = randomBytes(32 << 20);
+    const rnd = seededBytes('chunker-random', 32 << 20);
     const chunks = await collect(slices(rnd, 1 << 20));
     assert.ok(Buffer.concat(chunks.map((c) => c.data)).equals(rnd));
     const { minSize, maxSize } = DEFAULT_CHUNKER;
@@ -66,7 +67,7 @@ describe('FastCDC chunker', () => {
   });
 
   it('keeps memory bounded on a long stream (1 GiB generated on the fly)', async () => {
-    const block = randomBytes(4 << 20);
+    const block = seededBytes('chunker-stream', 4 << 20);
     async function* gen(): AsyncGenerator<Buffer> {
       for (let i = 0; i < 256; i++) yield Buffer.from(block);
     }
