@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
+import { accessSync, constants, statSync, type Stats } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Socket } from 'node:net';
@@ -120,7 +120,7 @@ export class ProcessRuntime implements Runtime {
 
     const cwd = await resolveWorkingDir(spec);
     if ('error' in cwd) return failedStart({ exitCode: null, error: cwd.error });
-    const found = await resolveCommand(spec.command[0], env.PATH ?? '', cwd.dir);
+    const found = await resolveCommand(spec.command[0], env.PATH ?? '', cwd.dir, spec.clusterMount);
     if ('error' in found) return failedStart({ exitCode: found.exitCode, error: found.error });
 
     const limiter = await this.limits();
@@ -372,33 +372,46 @@ async function resolveWorkingDir(spec: RunSpec): Promise<{ dir: string } | { err
     if (!spec.clusterMount) return { error: `working dir "${dir}" is relative and the job has no cluster mount to resolve it under` };
     dir = resolve(spec.clusterMount, dir);
   }
-  try {
-    if (!(await stat(dir)).isDirectory()) return { error: `working dir "${dir}" is not a directory on node ${spec.node}` };
-  } catch {
-    return { error: `working dir "${dir}" not found on node ${spec.node}` };
-  }
+  const st = await statOf(dir, spec.clusterMount);
+  if (!st) return { error: `working dir "${dir}" not found on node ${spec.node}` };
+  if (!st.isDirectory()) return { error: `working dir "${dir}" is not a directory on node ${spec.node}` };
   return { dir };
+}
+
+const under = (path: string, dir: string | undefined) => dir !== undefined && (path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`));
+
+/**
+ * A job's path looked up as a job start needs it: on the node's own disks synchronously (a few
+ * microseconds, where a call through libuv's pool costs an event-loop round trip, milliseconds
+ * on a busy agent, several times on every job's start), under the cluster mount through the
+ * pool, since a stalled mount must not hold the agent's event loop.
+ */
+async function statOf(path: string, mount: string | undefined): Promise<Stats | undefined> {
+  if (under(path, mount)) return stat(path).catch(() => undefined);
+  return statSync(path, { throwIfNoEntry: false });
+}
+
+async function executable(path: string, mount: string | undefined): Promise<boolean> {
+  if (under(path, mount)) return access(path, constants.X_OK).then(() => true, () => false);
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Find the program as execvp would, ourselves, so that "not found" is a clear result with a
  * shell's exit codes (127 missing, 126 not executable) even when a wrapper does the exec.
  */
-async function resolveCommand(cmd: string, path: string, cwd: string): Promise<{ path: string } | { error: string; exitCode: number }> {
+async function resolveCommand(cmd: string, path: string, cwd: string, mount: string | undefined): Promise<{ path: string } | { error: string; exitCode: number }> {
   const candidates = cmd.includes('/') ? [resolve(cwd, cmd)] : path.split(':').map((d) => join(d || cwd, cmd));
   let notExecutable: string | undefined;
   for (const c of candidates) {
-    try {
-      if (!(await stat(c)).isFile()) continue;
-    } catch {
-      continue;
-    }
-    try {
-      await access(c, constants.X_OK);
-      return { path: c };
-    } catch {
-      notExecutable ??= c;
-    }
+    if (!(await statOf(c, mount))?.isFile()) continue;
+    if (await executable(c, mount)) return { path: c };
+    notExecutable ??= c;
   }
   if (notExecutable) return { exitCode: 126, error: `command "${cmd}" is not executable (${notExecutable})` };
   return { exitCode: 127, error: cmd.includes('/') ? `command "${cmd}" not found` : `command "${cmd}" not found in PATH` };

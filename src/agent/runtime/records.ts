@@ -1,4 +1,5 @@
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JobCgroup } from './limits.js';
 import { safeName } from './common.js';
@@ -32,20 +33,27 @@ export class RecordStore {
     return join(this.nodeDir(rec), `${safeName(rec.jobId)}-${rec.attempt}.json`);
   }
 
-  /** Written to a temporary name and renamed, so a crash never leaves half a record. */
+  /**
+   * Written to a temporary name and renamed, so a crash never leaves half a record.
+   * Synchronously, as remove: the state directory is on the node's own disk, where these calls
+   * take microseconds, and each through libuv's pool would cost every job's start and end an
+   * event-loop round trip (milliseconds on a busy agent).
+   */
   async write(rec: ProcessRecord): Promise<void> {
     const file = this.file(rec);
     // The directory is made only when missing: one mkdir less on the path of every job start.
-    await writeFile(`${file}.tmp`, JSON.stringify(rec)).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-      await mkdir(this.nodeDir(rec), { recursive: true });
-      await writeFile(`${file}.tmp`, JSON.stringify(rec));
-    });
-    await rename(`${file}.tmp`, file);
+    try {
+      writeFileSync(`${file}.tmp`, JSON.stringify(rec));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(this.nodeDir(rec), { recursive: true });
+      writeFileSync(`${file}.tmp`, JSON.stringify(rec));
+    }
+    renameSync(`${file}.tmp`, file);
   }
 
   async remove(rec: Pick<ProcessRecord, 'cluster' | 'node' | 'jobId' | 'attempt'>): Promise<void> {
-    await rm(this.file(rec), { force: true });
+    rmSync(this.file(rec), { force: true });
   }
 
   /** Every record of the cluster's node; an unreadable one is skipped and reported in `bad`. */
