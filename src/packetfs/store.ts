@@ -1,12 +1,12 @@
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, fchmodSync, utimesSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsync, mkdirSync, openSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { createLogger, type Logger } from '../util/log.js';
 import { chunkSealer, forgetPages, sealedCrc, type ChunkSealer } from './chunk-seal.js';
-import { chunkStream, type ChunkerOptions } from './chunker.js';
+import { chunkStream, DEFAULT_CHUNKER, type ChunkerOptions } from './chunker.js';
 import { ChunkNotFoundError, CorruptChunkError, FileChangedError, HASH_RE, StoreWriteError, checkHash } from './errors.js';
 import type { ChunkReadPool } from './read-pool.js';
 
@@ -71,6 +71,16 @@ export interface ChunkStoreOptions {
 
 const TMP_MAX_AGE_MS = 60 * 60 * 1000;
 
+/**
+ * Chunks up to this size are written with synchronous calls, all but the fsync: each call
+ * takes microseconds on the node's own disk, where a hop through libuv's pool costs an
+ * event-loop round trip, and a small file's translation is mostly such hops. Bigger chunks go
+ * through the pool, so that the event loop never waits on a long write.
+ */
+const SYNC_WRITE_BYTES = 64 * 1024;
+
+const fsyncFd = (fd: number) => new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
@@ -78,6 +88,19 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** Up to `max` bytes from the start of the file open at fh: fewer at its end. */
+async function readUpTo(fh: FileHandle, max: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(max);
+  let n = 0;
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, n, max - n, n);
+    if (bytesRead === 0) break;
+    n += bytesRead;
+    if (n === max) break;
+  }
+  return buf.subarray(0, n);
 }
 
 /** A chunk file's bytes; with the expected size, a short file reads short (and fails its hash). */
@@ -303,33 +326,49 @@ export class ChunkStore extends EventEmitter {
     if (area === 'cache' && this.touch(this.path(hash, 'own'))) return { wrote: false };
     const tmp = join(this.dir, 'tmp', `${hash}.${process.pid}.${randomBytes(4).toString('hex')}`);
     let fh: FileHandle | undefined;
+    let fd: number | undefined;
     try {
       // Created writable for the owner only while its CRC is recorded (a user xattr needs write
       // permission to the file); read-only before it is renamed into place.
-      fh = await open(tmp, 'wx', this.seal ? 0o644 : 0o444);
-      await fh.writeFile(data);
-      if (this.seal) await this.sealReadOnly(fh, data);
-      // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
-      // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
-      if (area === 'own') {
-        await fh.sync();
-        forgetPages(fh.fd);
+      const mode = this.seal ? 0o644 : 0o444;
+      if (data.length <= SYNC_WRITE_BYTES) {
+        fd = openSync(tmp, 'wx', mode);
+        writeFileSync(fd, data);
+        if (this.seal) await this.sealReadOnly(fd, data);
+        if (area === 'own') {
+          await fsyncFd(fd);
+          forgetPages(fd);
+        }
+        closeSync(fd);
+        fd = undefined;
+      } else {
+        fh = await open(tmp, 'wx', mode);
+        await fh.writeFile(data);
+        if (this.seal) await this.sealReadOnly(fh.fd, data);
+        // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
+        // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
+        if (area === 'own') {
+          await fh.sync();
+          forgetPages(fh.fd);
+        }
+        await fh.close();
+        fh = undefined;
       }
-      await fh.close();
-      fh = undefined;
       const dir = join(this.dir, area, hash.slice(0, 2), hash.slice(2, 4));
+      // A rename (and the rare mkdir) is metadata in cached directories: microseconds.
       try {
-        await rename(tmp, target);
+        renameSync(tmp, target);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await mkdir(dir, { recursive: true, mode: 0o755 });
-        await rename(tmp, target);
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        renameSync(tmp, target);
         // New fan-out directories (at most 65 536 in a store's life) must reach the disk too.
         if (area === 'own') for (const d of [join(dir, '..'), join(dir, '..', '..')]) await fsyncDir(d);
       }
       return { wrote: true, dir: area === 'own' ? dir : undefined };
     } catch (err) {
       await fh?.close().catch(() => undefined);
+      if (fd !== undefined) closeSync(fd);
       await unlink(tmp).catch(() => undefined);
       const e = new StoreWriteError(this.dir, hash, err as NodeJS.ErrnoException);
       this.log.error({ hash, code: e.code, err: (err as Error).message }, 'chunk write failed; temp file removed, store unchanged');
@@ -411,8 +450,16 @@ export class ChunkStore extends EventEmitter {
       if (!before.isFile()) throw new Error(`putFile: ${path} is not a regular file`);
       const w = this.writer();
       try {
-        const stream = fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false, start: 0 });
-        for await (const c of chunkStream(stream, this.chunker)) await w.add(c.hash, c.data);
+        if (before.size <= BigInt(this.chunker.minSize ?? DEFAULT_CHUNKER.minSize)) {
+          // The chunker never cuts before minSize: a file this small is one chunk (none when
+          // empty). One read, without the read stream and the chunker's generator, which cost
+          // a small file most of its time. A byte more is asked for, so that growth shows.
+          const data = await readUpTo(fh, Number(before.size) + 1);
+          if (data.length) await w.add(createHash('sha256').update(data).digest('hex'), data);
+        } else {
+          const stream = fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false, start: 0 });
+          for await (const c of chunkStream(stream, this.chunker)) await w.add(c.hash, c.data);
+        }
       } finally {
         await w.settle();
       }
@@ -491,7 +538,7 @@ export class ChunkStore extends EventEmitter {
       fh = await open(p, 'r');
       if (sealedCrc(fh.fd) === want) return false;
       fchmodSync(fh.fd, 0o644);
-      await this.sealReadOnly(fh, data);
+      await this.sealReadOnly(fh.fd, data);
       return sealedCrc(fh.fd) === want;
     } catch {
       return false;
@@ -504,9 +551,9 @@ export class ChunkStore extends EventEmitter {
    * Record data's CRC on the chunk file open at fh (writable for its owner meanwhile: a user
    * xattr needs write permission), then make the file read-only.
    */
-  private async sealReadOnly(fh: FileHandle, data: Uint8Array): Promise<void> {
-    await this.seal!(fh.fd, data);
-    fchmodSync(fh.fd, 0o444);
+  private async sealReadOnly(fd: number, data: Uint8Array): Promise<void> {
+    await this.seal!(fd, data);
+    fchmodSync(fd, 0o444);
   }
 
   async stats(): Promise<StoreStats> {

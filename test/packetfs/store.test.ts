@@ -11,6 +11,7 @@ import {
   ChunkNotFoundError, ChunkReadPool, DEFAULT_CHUNKER, ChunkStore, CorruptChunkError, FileChangedError, LiveChunker, StoreWriteError, chunkStream, decodeChunkList, encodeChunkList, chunkListHash,
 } from '../../src/packetfs/index.js';
 import { chunkCrc, readShareTarball, sealWith, shareTarball } from './fixtures.js';
+import { seededBytes } from '../helpers/seeded.js';
 
 const quiet = pino({ level: 'silent' });
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -84,6 +85,22 @@ describe('ChunkStore', () => {
     // one chunk of zeros, used over and over, and the one or two around the data
     assert.ok(r2.newBytes <= 3 * DEFAULT_CHUNKER.maxSize, `sparse file stored ${r2.newBytes} bytes`);
     assert.ok(new Set(r2.chunks.map((c) => c.hash)).size <= 4);
+  });
+
+  it('cuts a file of at most minSize bytes in one read, as the chunker cuts it, and every size around it the same', async () => {
+    const chunker = { minSize: 4096, avgSize: 8192, maxSize: 16384 };
+    const store = new ChunkStore(join(root, 'one-read'), { log: quiet, chunker });
+    const data = seededBytes('store-one-read', 40_000);
+    for (const size of [0, 1, 4095, 4096, 4097, 40_000]) {
+      const p = join(root, `one-read-${size}`);
+      writeFileSync(p, data.subarray(0, size));
+      const want: { hash: string; size: number }[] = [];
+      for await (const c of chunkStream((async function* () { yield data.subarray(0, size); })(), chunker)) want.push({ hash: c.hash, size: c.size });
+      const got = await store.putFile(p);
+      assert.deepEqual(got.chunks, want, `${size} bytes`);
+      assert.equal(got.size, size);
+      assert.ok(Buffer.concat(await Promise.all(got.chunks.map((c) => store.get(c.hash, c.size)))).equals(data.subarray(0, size)), `${size} bytes read back`);
+    }
   });
 
   it('put checks the hash, is idempotent, and get verifies what it returns', async () => {
