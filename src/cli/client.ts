@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { errorCode, type ErrorBody, type ErrorCode } from '../api/errors.js';
 import { tlsRefusal } from '../util/tls.js';
@@ -30,6 +30,13 @@ export interface ApiClient {
   delete<T>(path: string): Promise<T>;
   /** A streaming GET: yields the response body as it arrives. */
   stream(path: string, signal?: AbortSignal): AsyncGenerator<Buffer>;
+  /** A request whose answer is read as it arrives: its headers, and its body in pieces. */
+  open(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<StreamAnswer>;
+}
+
+export interface StreamAnswer {
+  headers: IncomingHttpHeaders;
+  body: AsyncIterable<Buffer>;
 }
 
 async function readAll(res: IncomingMessage): Promise<string> {
@@ -185,6 +192,10 @@ export function apiClient(flags: { api?: string; token?: string; caCert?: string
     async *stream(path: string, signal?: AbortSignal) {
       const { res } = await request('GET', path, undefined, signal);
       for await (const chunk of res) yield chunk as Buffer;
+    },
+    async open(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal) {
+      const { res } = await request(method, path, body, signal);
+      return { headers: res.headers, body: res as AsyncIterable<Buffer> };
     },
   };
 }

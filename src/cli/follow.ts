@@ -5,7 +5,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
-import type { JobView } from '../api/jobs.js';
+import type { JobView, SubmitAnswer, SubmitRequest } from '../api/jobs.js';
 import type { LogEnd, LogLine } from '../api/logs.js';
 import { ApiError, type ApiClient } from './client.js';
 import { note } from './terminal.js';
@@ -34,6 +34,25 @@ export interface FollowOptions {
   asLocal?: boolean;
   /** The output of attempts up to this one was shown already (a session's, straight from its node): left out. */
   shownThrough?: number;
+  /** The job's log stream, open already (submitFollowing): read before any request of ours. */
+  stream?: AsyncIterable<Buffer>;
+}
+
+/**
+ * Submit a job and open its log stream in one request (POST /v1/jobs?follow=1): the job's id,
+ * and the stream for attachJob. A control plane from before ?follow answers with the job alone,
+ * which is then followed with a request of its own.
+ */
+export async function submitFollowing(api: ApiClient, req: SubmitRequest): Promise<{ id: string; stream?: AsyncIterable<Buffer> }> {
+  const { headers, body } = await api.open('POST', '/v1/jobs?follow=1', req);
+  const at = headers.location?.match(/^\/v1\/jobs\/([^/?]+)$/);
+  if (at) return { id: at[1], stream: body };
+  if (!String(headers['content-type'] ?? '').startsWith('application/json')) {
+    throw new ApiError(0, `the control plane at ${api.api} answered the job's submission with its log but without a Location header naming the job: does a proxy in between drop it?`);
+  }
+  const parts: Buffer[] = [];
+  for await (const piece of body) parts.push(piece);
+  return { id: (JSON.parse(Buffer.concat(parts).toString('utf8')) as SubmitAnswer).id };
 }
 
 /** How a followed job ended, as a shell would see the program: an exit code, and the signal that killed it. */
@@ -119,9 +138,12 @@ async function followOutput(api: ApiClient, id: string, opts: FollowOptions, sin
   let after = '';
   let lostAt: number | undefined;
   let followed = false;
+  let open = opts.stream;
   for (;;) {
     try {
-      for await (const chunk of api.stream(`/v1/jobs/${id}/logs?follow=1${after ? `&after=${after}` : ''}`, opts.signal)) {
+      const stream = open ?? api.stream(`/v1/jobs/${id}/logs?follow=1${after ? `&after=${after}` : ''}`, opts.signal);
+      open = undefined;
+      for await (const chunk of stream) {
         if (lostAt !== undefined) sink.note('following again');
         lostAt = undefined;
         followed = true;

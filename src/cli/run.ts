@@ -6,7 +6,7 @@ import { Option, type Command } from 'commander';
 import type { JobSpecRequest, StdinAnswer, SubmitAnswer, SubmitRequest, WindowSize } from '../api/jobs.js';
 import { attachKeyOf } from '../util/attach-key.js';
 import { runSession } from './attach.js';
-import { attachJob, gathered, OWN_OUTPUT } from './follow.js';
+import { attachJob, gathered, OWN_OUTPUT, submitFollowing } from './follow.js';
 import { ApiError, type ApiClient } from './client.js';
 import { action, client, MIN_JOB_MEMORY, onBrokenPipe, parseKeyValues, parseMemoryFlag, positiveNumber, UsageError } from './common.js';
 import { localMountPath } from './config.js';
@@ -147,7 +147,9 @@ export function register(program: Command): void {
       // one with retries goes through the control plane, whose log and input a new attempt reads again.
       const secret = (opts.stdin || opts.tty) && !spec.backoffLimit && process.env.OSWALK_ATTACH !== 'control-plane' ? randomBytes(32).toString('base64url') : undefined;
       if (secret) spec.attachKey = attachKeyOf(secret);
-      const { id } = await api.post<SubmitAnswer>('/v1/jobs', { ...(opts.name ? { name: opts.name } : {}), spec } satisfies SubmitRequest);
+      const submit = { ...(opts.name ? { name: opts.name } : {}), spec } satisfies SubmitRequest;
+      // Followed through the control plane from the start: its log stream comes with the answer.
+      const { id, stream }: { id: string; stream?: AsyncIterable<Buffer> } = secret || opts.detach ? await api.post<SubmitAnswer>('/v1/jobs', submit) : await submitFollowing(api, submit);
       if (opts.detach) {
         process.stdout.write(`${id}\n`);
         return 0;
@@ -197,7 +199,7 @@ export function register(program: Command): void {
         if (window && shownThrough === undefined) process.stdout.on('resize', resized);
         if (input) void sendStdin(api, id);
         try {
-          return (await attachJob(api, id, { verbose: opts.verbose, terminal: opts.tty, ...(shownThrough !== undefined ? { shownThrough } : {}) })).code;
+          return (await attachJob(api, id, { verbose: opts.verbose, terminal: opts.tty, ...(shownThrough !== undefined ? { shownThrough } : {}), ...(stream ? { stream } : {}) })).code;
         } finally {
           process.stdout.off('resize', resized);
         }

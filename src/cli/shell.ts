@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { homedir, tmpdir, constants as osConstants } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { JobSpecRequest, SubmitAnswer, SubmitRequest } from '../api/jobs.js';
+import type { JobSpecRequest } from '../api/jobs.js';
 import type { ClusterStatus } from '../api/status.js';
 import { packageRoot } from '../util/paths.js';
 import { ApiError, type ApiClient } from './client.js';
@@ -12,7 +12,7 @@ import { action, client, UsageError } from './common.js';
 import { localMountPath } from './config.js';
 import { LIMITS } from '../util/limits.js';
 import { inputsInMount, postStdin, workingDirInMount } from './run.js';
-import { attachJob, type FollowSink, type JobExit } from './follow.js';
+import { attachJob, submitFollowing, type FollowSink, type JobExit } from './follow.js';
 import { frame, FrameReader } from '../api/attach.js';
 
 /**
@@ -246,15 +246,16 @@ async function session(api: ApiClient, mount: string, conn: Socket): Promise<voi
         ...(req.tty ? { tty: req.tty } : {}),
         ...(inputs.length ? { inputs } : {}),
       };
-      ({ id } = await api.post<SubmitAnswer>('/v1/jobs', { spec } satisfies SubmitRequest));
-      started(id);
+      const submitted = await submitFollowing(api, { spec });
+      id = submitted.id;
+      started(submitted.id);
       const eol = req.tty ? '\r\n' : '\n';
       const sink: FollowSink = {
         out: (d) => wait(send('O', d)),
         err: (d) => wait(send('e', d)),
         note: (text) => void send('e', `oswalk: ${text}${eol}`),
       };
-      exit = await attachJob(api, id, { sink, terminal: !!req.tty, asLocal: true });
+      exit = await attachJob(api, submitted.id, { sink, terminal: !!req.tty, asLocal: true, ...(submitted.stream ? { stream: submitted.stream } : {}) });
     } catch (err) {
       started('');
       send('e', `oswalk: ${req.path}: ${(err as Error).message}\n`);

@@ -94,7 +94,8 @@ describe('oswalk run / get jobs / logs / cancel, the real command', () => {
         if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
         const body = chunks.length ? Buffer.concat(chunks) : undefined;
         void fetch(c.url + req.url, { method: req.method, headers, body }).then((r) => {
-          res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
+          const location = r.headers.get('location');
+          res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json', ...(location ? { location } : {}) });
           if (r.body) Readable.fromWeb(r.body as WebReadableStream).pipe(res);
           else res.end();
         }, () => res.destroy());

@@ -13,6 +13,8 @@ import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
 import type { JobRecord } from '../../src/state/jobs.js';
 import type { LogEnd, LogLine } from '../../src/api/logs.js';
+import { apiClient } from '../../src/cli/client.js';
+import { attachJob, submitFollowing } from '../../src/cli/follow.js';
 
 describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
   let server: TestRedis;
@@ -70,6 +72,60 @@ describe('jobs end to end: API, scheduler loop, agent, process runtime', () => {
     assert.equal(j.state, 'failed');
     assert.equal(j.exitCode, 3);
     assert.equal(j.node, 'n1');
+  });
+
+  it('submits and streams in one request with ?follow=1: the job in Location, then its log to the end line; refusals stay JSON', async () => {
+    const res = await fetch(`${cp.url}/v1/jobs?follow=1`, {
+      method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ spec: { command: ['sh', '-c', 'echo one; echo two >&2; exit 4'], backoffLimit: 0 } }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
+    const id = res.headers.get('location')!.match(/^\/v1\/jobs\/([a-z0-9-]+)$/)![1];
+    const lines = (await res.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine);
+    assert.equal(lines.filter((l) => l.t === 'out').map((l) => l.text).join(''), 'one\n');
+    assert.equal(lines.filter((l) => l.t === 'err').map((l) => l.text).join(''), 'two\n');
+    assert.deepEqual({ ...endOf(lines), message: '' }, { state: 'failed', exitCode: 4, message: '', attempt: 1, node: 'n1' });
+    assert.equal((await job(id)).exitCode, 4);
+    const bad = await fetch(`${cp.url}/v1/jobs?follow=1`, {
+      method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ spec: { command: [] } }),
+    });
+    assert.equal(bad.status, 400);
+    assert.match(bad.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(bad.headers.get('location'), null);
+  });
+
+  it('the CLI follows a job submitted to a control plane that answers ?follow=1 with the job alone (one from before it)', async () => {
+    // A control plane of an earlier release in front of this one: it takes the job and answers
+    // with its id, as before ?follow existed.
+    const port = await freePort();
+    const older = createServer((req, res) => {
+      if (req.method === 'POST' && req.url === '/v1/jobs?follow=1') {
+        const body: Buffer[] = [];
+        req.on('data', (d: Buffer) => body.push(d)).on('end', () => void (async () => {
+          const r = await fetch(`${cp.url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: Buffer.concat(body) });
+          res.writeHead(r.status, { 'content-type': 'application/json' }).end(await r.text());
+        })());
+        return;
+      }
+      void fetch(`${cp.url}${req.url}`, { headers: { authorization: `Bearer ${TOKEN}` } }).then(async (r) => {
+        res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? '' });
+        for await (const piece of Readable.fromWeb(r.body! as WebReadableStream)) res.write(piece);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => older.listen(port, '127.0.0.1', r));
+    try {
+      const client = apiClient({ api: `http://127.0.0.1:${port}`, token: TOKEN });
+      const { id, stream } = await submitFollowing(client, { spec: { command: ['sh', '-c', 'echo from-an-older-one'], backoffLimit: 0 } });
+      assert.equal(stream, undefined);
+      const out: Buffer[] = [];
+      const exit = await attachJob(client, id, { sink: { out: (d) => void out.push(d), err: () => undefined, note: () => undefined } });
+      assert.equal(Buffer.concat(out).toString(), 'from-an-older-one\n');
+      assert.deepEqual(exit, { code: 0 });
+    } finally {
+      older.close();
+    }
   });
 
   it('takes a trivial job from submit to its end quickly (no polling on the hot path)', async () => {

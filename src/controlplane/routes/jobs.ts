@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { clip, HttpError, type HttpServer } from '../../util/http.js';
 import { LIMITS } from '../../util/limits.js';
@@ -66,9 +67,119 @@ const FOLLOW_BLOCK_MS = 5000;
 export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneContext }): Promise<void> {
   const { redis, ks } = ctx;
 
+  /**
+   * A job's log as NDJSON lines (LogLine), then its end line; with follow, as it grows until the
+   * job ends. `from`: the id of the last line the reader has.
+   */
+  async function streamLog(req: FastifyRequest, reply: FastifyReply, job: JobRecord, follow: boolean, from?: string): Promise<FastifyReply> {
+    const out = new PassThrough();
+    let closed = false;
+    // Whichever comes first; the other listener goes with it, or a slow client's every wait
+    // would leave one behind on the connection.
+    const drained = () => new Promise<void>((r) => {
+      const done = () => {
+        out.off('drain', done);
+        reply.raw.off('close', done);
+        r();
+      };
+      out.once('drain', done);
+      reply.raw.once('close', done);
+    });
+    // A follower holds a job that prints faster than it is read (appendLog-1.lua) while its
+    // client is here: it says so, also while waiting for that client.
+    const present = follow && !TERMINAL_STATES.has(job.state)
+      ? setInterval(() => void markLogRead(redis, ks, job.id).catch(() => undefined), LOG_READER_FRESH_MS / 4)
+      : undefined;
+    // A session runs on only while a client follows it (the monitor hangs it up).
+    const client = follow && (job.spec.tty || job.spec.attachKey) && !TERMINAL_STATES.has(job.state)
+      ? setInterval(() => void touchTerminalClient(redis, ks, job.id).catch(() => undefined), TERMINAL_CLIENT_GRACE_MS / 5)
+      : undefined;
+    if (client) await touchTerminalClient(redis, ks, job.id);
+    if (present) await markLogRead(redis, ks, job.id);
+    reply.raw.on('close', () => {
+      closed = true;
+      clearInterval(client);
+      clearInterval(present);
+    });
+    const pump = async () => {
+      // Marked before the first read: the end then writes an end line that wakes the blocking
+      // read. A job that ended before has none unless someone followed it; its end line is
+      // built from the record.
+      const state = follow ? await followJob(redis, ks, job.id) : job.state;
+      const reader = follow && state && !TERMINAL_STATES.has(state) ? await ctx.readers.take() : undefined;
+      const blocking = reader?.conn;
+      // A client gone mid-read: its connection goes back now, not when the read times out.
+      const gone = () => void ctx.readers.unblock(reader!);
+      if (reader) reply.raw.once('close', gone);
+      const writeEnd = (j: JobRecord | undefined) => {
+        if (j && TERMINAL_STATES.has(j.state)) out.write(JSON.stringify(logLine(endEntry(j))) + '\n');
+      };
+      try {
+        let after = from ?? '0';
+        if (after === '0' && job.logDropped > 0) {
+          out.write(JSON.stringify({ id: '0', t: 'sys', text: `[${job.logDropped} bytes of earlier output were dropped; the newest are kept]` }) + '\n');
+        }
+        for (;;) {
+          // A reader that fell more than the kept amount behind a fast job: say where output is
+          // missing, rather than splice what is left together.
+          const trimmed = after === '0' ? undefined : await logTrimmedThrough(redis, ks, job.id);
+          if (trimmed && streamIdAfter(trimmed, after)) {
+            out.write(JSON.stringify({ id: trimmed, t: 'sys', text: `[output dropped here: the job printed more than the ${LIMITS.logBytes / 2 ** 20} MiB kept before this reader read it]` }) + '\n');
+            after = trimmed;
+          }
+          const entries = blocking ? await waitLog(blocking, ks, job.id, after, FOLLOW_BLOCK_MS) : await readLog(redis, ks, job.id, after);
+          if (closed) return;
+          let readThrough: number | undefined;
+          for (const e of entries) {
+            // As fast as the client takes it, not faster: what it has not taken holds the job
+            // back (markLogRead), instead of piling up here.
+            if (!out.write(JSON.stringify(logLine(e)) + '\n')) await drained();
+            if (closed) return;
+            after = e.id;
+            readThrough = e.offset ?? readThrough;
+          }
+          if (blocking && readThrough !== undefined) await markLogRead(redis, ks, job.id, readThrough);
+          if (entries.some((e) => e.t === 'end')) return;
+          if (!blocking) {
+            if (entries.length < 1000) return writeEnd(await getJob(redis, ks, job.id));
+          } else if (!entries.length) {
+            // A quiet stream: stop if the job ended without an end line (it was trimmed away).
+            const now = await getJob(redis, ks, job.id);
+            if (!now || TERMINAL_STATES.has(now.state)) return writeEnd(now);
+          }
+        }
+      } catch (err) {
+        req.log.warn({ err, job: job.id }, 'log stream failed');
+      } finally {
+        // Every read on it was awaited; one that failed leaves it unsound, and give() closes it.
+        // (Not to be cut short once given: the close of a stream that ended comes after.)
+        if (reader) {
+          reply.raw.off('close', gone);
+          ctx.readers.give(reader);
+        }
+        out.end();
+      }
+    };
+    // An empty line at once (NDJSON readers skip it): the response starts now, so a client's
+    // request timeout, which bounds a stream only until it starts, does not fire on a job that
+    // waits for a node longer than that.
+    if (follow) out.write('\n');
+    void pump();
+    return reply.type('application/x-ndjson').send(out);
+  }
+
+  const FollowQuery = Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('true'), Type.Literal('0'), Type.Literal('false')]));
+  const following = (q: string | undefined) => q === '1' || q === 'true';
+
+  /**
+   * Submit a job. With ?follow=1 the answer is the job's log stream as GET /v1/jobs/:id/logs?follow=1
+   * gives it, the job's path in the Location header (kubectl run --attach, docker run): what
+   * `oswalk run` and the shell's commands do next anyway, without a second request while the
+   * job already runs.
+   */
   app.post('/v1/jobs', {
-    schema: { body: SubmitRequestSchema, response: { 200: SubmitAnswerSchema } },
-  }, async (req) => {
+    schema: { body: SubmitRequestSchema, querystring: Type.Object({ follow: FollowQuery }), response: { 200: SubmitAnswerSchema } },
+  }, async (req, reply) => {
     let spec;
     try {
       spec = normalizeJobSpec(req.body.spec, 'body.spec');
@@ -79,6 +190,13 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     const input = spec.inputs ? await inputLocality(redis, ks, spec.inputs) : undefined;
     const [id] = await submitJobs(redis, ks, [{ ...(req.body.name ? { name: req.body.name } : {}), spec, ...(input ? { input } : {}) }]);
     req.log.info({ job: id, ...(input ? { inputBytes: input.bytes } : {}) }, 'job submitted');
+    if (following(req.query.follow)) {
+      const job = await getJob(redis, ks, id);
+      if (job) {
+        reply.header('location', `/v1/jobs/${id}`);
+        return streamLog(req, reply, job, true);
+      }
+    }
     return { id, name: req.body.name ?? `run-${id}` };
   });
 
@@ -247,7 +365,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     schema: {
       params: Type.Object({ id: JobId }),
       querystring: Type.Object({
-        follow: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('true'), Type.Literal('0'), Type.Literal('false')])),
+        follow: FollowQuery,
         after: Type.Optional(Type.String({ pattern: '^\\d{1,20}(-\\d{1,20})?$' })),
       }),
     },
@@ -258,100 +376,6 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
     }
     const job = await getJob(redis, ks, req.params.id);
     if (!job) throw new HttpError(404, `job "${req.params.id}" does not exist`, 'NotFound');
-    const follow = req.query.follow === '1' || req.query.follow === 'true';
-    const out = new PassThrough();
-    let closed = false;
-    // Whichever comes first; the other listener goes with it, or a slow client's every wait
-    // would leave one behind on the connection.
-    const drained = () => new Promise<void>((r) => {
-      const done = () => {
-        out.off('drain', done);
-        reply.raw.off('close', done);
-        r();
-      };
-      out.once('drain', done);
-      reply.raw.once('close', done);
-    });
-    // A follower holds a job that prints faster than it is read (appendLog-1.lua) while its
-    // client is here: it says so, also while waiting for that client.
-    const present = follow && !TERMINAL_STATES.has(job.state)
-      ? setInterval(() => void markLogRead(redis, ks, job.id).catch(() => undefined), LOG_READER_FRESH_MS / 4)
-      : undefined;
-    // A session runs on only while a client follows it (the monitor hangs it up).
-    const client = follow && (job.spec.tty || job.spec.attachKey) && !TERMINAL_STATES.has(job.state)
-      ? setInterval(() => void touchTerminalClient(redis, ks, job.id).catch(() => undefined), TERMINAL_CLIENT_GRACE_MS / 5)
-      : undefined;
-    if (client) await touchTerminalClient(redis, ks, job.id);
-    if (present) await markLogRead(redis, ks, job.id);
-    reply.raw.on('close', () => {
-      closed = true;
-      clearInterval(client);
-      clearInterval(present);
-    });
-    const pump = async () => {
-      // Marked before the first read: the end then writes an end line that wakes the blocking
-      // read. A job that ended before has none unless someone followed it; its end line is
-      // built from the record.
-      const state = follow ? await followJob(redis, ks, job.id) : job.state;
-      const reader = follow && state && !TERMINAL_STATES.has(state) ? await ctx.readers.take() : undefined;
-      const blocking = reader?.conn;
-      // A client gone mid-read: its connection goes back now, not when the read times out.
-      const gone = () => void ctx.readers.unblock(reader!);
-      if (reader) reply.raw.once('close', gone);
-      const writeEnd = (j: JobRecord | undefined) => {
-        if (j && TERMINAL_STATES.has(j.state)) out.write(JSON.stringify(logLine(endEntry(j))) + '\n');
-      };
-      try {
-        let after = req.query.after ?? '0';
-        if (after === '0' && job.logDropped > 0) {
-          out.write(JSON.stringify({ id: '0', t: 'sys', text: `[${job.logDropped} bytes of earlier output were dropped; the newest are kept]` }) + '\n');
-        }
-        for (;;) {
-          // A reader that fell more than the kept amount behind a fast job: say where output is
-          // missing, rather than splice what is left together.
-          const trimmed = after === '0' ? undefined : await logTrimmedThrough(redis, ks, job.id);
-          if (trimmed && streamIdAfter(trimmed, after)) {
-            out.write(JSON.stringify({ id: trimmed, t: 'sys', text: `[output dropped here: the job printed more than the ${LIMITS.logBytes / 2 ** 20} MiB kept before this reader read it]` }) + '\n');
-            after = trimmed;
-          }
-          const entries = blocking ? await waitLog(blocking, ks, job.id, after, FOLLOW_BLOCK_MS) : await readLog(redis, ks, job.id, after);
-          if (closed) return;
-          let readThrough: number | undefined;
-          for (const e of entries) {
-            // As fast as the client takes it, not faster: what it has not taken holds the job
-            // back (markLogRead), instead of piling up here.
-            if (!out.write(JSON.stringify(logLine(e)) + '\n')) await drained();
-            if (closed) return;
-            after = e.id;
-            readThrough = e.offset ?? readThrough;
-          }
-          if (blocking && readThrough !== undefined) await markLogRead(redis, ks, job.id, readThrough);
-          if (entries.some((e) => e.t === 'end')) return;
-          if (!blocking) {
-            if (entries.length < 1000) return writeEnd(await getJob(redis, ks, job.id));
-          } else if (!entries.length) {
-            // A quiet stream: stop if the job ended without an end line (it was trimmed away).
-            const now = await getJob(redis, ks, job.id);
-            if (!now || TERMINAL_STATES.has(now.state)) return writeEnd(now);
-          }
-        }
-      } catch (err) {
-        req.log.warn({ err, job: job.id }, 'log stream failed');
-      } finally {
-        // Every read on it was awaited; one that failed leaves it unsound, and give() closes it.
-        // (Not to be cut short once given: the close of a stream that ended comes after.)
-        if (reader) {
-          reply.raw.off('close', gone);
-          ctx.readers.give(reader);
-        }
-        out.end();
-      }
-    };
-    // An empty line at once (NDJSON readers skip it): the response starts now, so a client's
-    // request timeout, which bounds a stream only until it starts, does not fire on a job that
-    // waits for a node longer than that.
-    if (follow) out.write('\n');
-    void pump();
-    return reply.type('application/x-ndjson').send(out);
+    return streamLog(req, reply, job, following(req.query.follow), req.query.after);
   });
 }
