@@ -92,7 +92,7 @@ function submitRecord(j: NewJob & { id: string }): string {
     anywhere: Object.keys(j.spec.nodeSelector).length === 0 && !j.spec.runtime && !j.spec.image ? '1' : '',
     // A session is watched for its client from its submit on (touchTerminalClient), and never
     // started twice (requeue in include/jobs.lua).
-    ...(j.spec.tty || j.spec.attachKey ? { clientGraceMs: TERMINAL_CLIENT_GRACE_MS } : {}),
+    ...(watchedForClient(j.spec) ? { clientGraceMs: TERMINAL_CLIENT_GRACE_MS } : {}),
     ...(j.spec.attachKey ? { session: true } : {}),
     ...(j.input ? { input: JSON.stringify(j.input) } : {}),
   });
@@ -104,6 +104,11 @@ function submitRecord(j: NewJob & { id: string }): string {
  * ride out a control plane's restart or failover (the client follows again within seconds).
  */
 export const TERMINAL_CLIENT_GRACE_MS = 15_000;
+
+/** A job with a terminal, or a session (an attach key), runs on only while its client is there: the monitor watches. */
+export function watchedForClient(spec: Pick<JobSpec, 'tty' | 'attachKey'>): boolean {
+  return !!(spec.tty || spec.attachKey);
+}
 
 /** A client follows this terminal session now: it runs on for TERMINAL_CLIENT_GRACE_MS more. */
 export async function touchTerminalClient(redis: Redis, ks: Keyspace, id: string): Promise<void> {

@@ -9,7 +9,7 @@ import {
 import { TERMINAL_STATES } from '../../api/job-states.js';
 import { matchesLabels, parseLabelSelector } from '../../manifest/labels.js';
 import { listObjects } from '../../state/objects.js';
-import { cancelJob, getJob, getOwnerStatus, listJobs, submitJobs, TERMINAL_CLIENT_GRACE_MS, touchTerminalClient, type JobRecord } from '../../state/jobs.js';
+import { cancelJob, getJob, getOwnerStatus, listJobs, submitJobs, TERMINAL_CLIENT_GRACE_MS, touchTerminalClient, watchedForClient, type JobRecord } from '../../state/jobs.js';
 import { appendStdin, resizeTerminal, endEntry, followJob, StdinError, logTrimmedThrough, readLog, streamIdAfter, LOG_READER_FRESH_MS, markLogRead, waitLog, type LogEntry } from '../../state/job-streams.js';
 import type { ControlPlaneContext } from '../context.js';
 import type { LogLine } from '../../api/logs.js';
@@ -91,7 +91,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       ? setInterval(() => void markLogRead(redis, ks, job.id).catch(() => undefined), LOG_READER_FRESH_MS / 4)
       : undefined;
     // A session runs on only while a client follows it (the monitor hangs it up).
-    const client = follow && (job.spec.tty || job.spec.attachKey) && !TERMINAL_STATES.has(job.state)
+    const client = follow && watchedForClient(job.spec) && !TERMINAL_STATES.has(job.state)
       ? setInterval(() => void touchTerminalClient(redis, ks, job.id).catch(() => undefined), TERMINAL_CLIENT_GRACE_MS / 5)
       : undefined;
     if (client) await touchTerminalClient(redis, ks, job.id);
