@@ -18,7 +18,7 @@ import { connectRedis } from '../../src/state/redis.js';
 import { TERMINAL_CLIENT_GRACE_MS } from '../../src/state/jobs.js';
 import { keyspace } from '../../src/state/keys.js';
 import { OSWALK_BIN } from '../helpers/cli.js';
-import { api, startJobsControlPlane, submitJob, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
+import { api, startAgentProcess, startJobsControlPlane, submitJob, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
 import { until } from '../helpers/until.js';
 import { freePort, TestRedis } from '../helpers/redis.js';
 import { seededBytes } from '../helpers/seeded.js';
@@ -187,10 +187,7 @@ describe('sessions under faults: the node\'s agent stopped (SIGSTOP) mid-session
   before(async () => {
     redis = await TestRedis.start();
     cp = await startJobsControlPlane(redis.url, { nodeTimeoutMs });
-    agent = spawn(process.execPath, [OSWALK_BIN, '--api', cp.url, '--token', TOKEN, 'agent', '--node', 'stop1', '--runtime', 'process',
-      '--state-dir', state.dir, '--export', state.dir, '--no-mount', '--listen', '127.0.0.1:0'], { stdio: 'ignore', env: { ...process.env, OSWALK_LOG_LEVEL: 'warn' } });
-    const get = api(cp.url);
-    await until('the agent to register', async () => (await get<{ items: { status: string }[] }>('/v1/nodes')).body.items?.some((n) => n.status === 'ready'), 20_000);
+    agent = await startAgentProcess(cp.url, 'stop1', state.dir);
   });
   after(async () => {
     if (agent?.pid) process.kill(agent.pid, 'SIGCONT');

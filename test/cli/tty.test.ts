@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OSWALK_BIN } from '../helpers/cli.js';
-import { api, startJobsControlPlane, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
+import { startAgentProcess, startJobsControlPlane, tempDir, TOKEN, useCliCluster } from '../helpers/jobs-cluster.js';
 import { TestRedis } from '../helpers/redis.js';
 import { Tmux } from '../helpers/tmux.js';
 import { TERMINAL_CLIENT_GRACE_MS } from '../../src/state/jobs.js';
@@ -198,10 +198,7 @@ describe('oswalk run -t: the node of a terminal session dies', () => {
   before(async () => {
     server = await TestRedis.start();
     cp = await startJobsControlPlane(server.url, { nodeTimeoutMs });
-    agent = spawn(process.execPath, [OSWALK_BIN, '--api', cp.url, '--token', TOKEN, 'agent', '--node', 'lost1', '--runtime', 'process',
-      '--state-dir', state.dir, '--export', state.dir, '--no-mount', '--listen', '127.0.0.1:0'], { stdio: 'ignore', env: { ...process.env, OSWALK_LOG_LEVEL: 'warn' } });
-    const get = api(cp.url);
-    await until('the agent to register', async () => (await get<{ items: { name: string; status: string }[] }>('/v1/nodes')).body.items?.some((n) => n.status === 'ready'), 20_000);
+    agent = await startAgentProcess(cp.url, 'lost1', state.dir);
     term = await Tmux.start({ cols: 200, rows: 30, cwd: state.dir });
   });
   after(async () => {

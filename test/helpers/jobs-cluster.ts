@@ -14,7 +14,9 @@ import { startControlLoops, type ControlLoops } from '../../src/controlplane/loo
 import type { ControlPlaneContext } from '../../src/controlplane/context.js';
 import { startAgent, type RunningAgent } from '../../src/agent/index.js';
 import { ProcessRuntime } from '../../src/agent/runtime/process.js';
-import { oswalk as runOswalk, type CliResult } from './cli.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { OSWALK_BIN, oswalk as runOswalk, type CliResult } from './cli.js';
+import { until } from './until.js';
 import { TestRedis, testPrefix } from './redis.js';
 
 export const TOKEN = 'jobs-test-token';
@@ -68,6 +70,18 @@ export function api(base: string) {
     const text = await res.text();
     return { status: res.status, body: (text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
   };
+}
+
+/**
+ * The real `oswalk agent` of node `node` as a process of its own (a fault test stops or kills
+ * it), the process runtime, no mount, its state and export in stateDir; resolves once it is ready.
+ */
+export async function startAgentProcess(controlPlane: string, node: string, stateDir: string): Promise<ChildProcess> {
+  const agent = spawn(process.execPath, [OSWALK_BIN, '--api', controlPlane, '--token', TOKEN, 'agent', '--node', node, '--runtime', 'process',
+    '--state-dir', stateDir, '--export', stateDir, '--no-mount', '--listen', '127.0.0.1:0'], { stdio: 'ignore', env: { ...process.env, OSWALK_LOG_LEVEL: 'warn' } });
+  const get = api(controlPlane);
+  await until(`the agent of ${node} to register`, async () => (await get<{ items: { name: string; status: string }[] }>('/v1/nodes')).body.items?.some((n) => n.name === node && n.status === 'ready'), 20_000);
+  return agent;
 }
 
 /** Submit a job through the API (`call`: api(base)) and return its id; anything but 200 fails the test. */

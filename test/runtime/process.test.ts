@@ -171,6 +171,11 @@ for (const spares of [false, true]) describe(spares ? 'process runtime, every jo
     const abs = await run(spec(['/nonexistent/bin/tool']));
     assert.equal(abs.result.exitCode, 127);
     assert.match(abs.result.error!, /command "\/nonexistent\/bin\/tool" not found/);
+    // A PATH entry that is a file, or a directory that is not there, is passed over as a shell does.
+    const odd = await run({ ...spec(['true']), env: { PATH: '/etc/passwd:/nonexistent:/usr/bin:/bin' } });
+    assert.deepEqual(odd.result, { exitCode: 0 });
+    const none = await run({ ...spec(['no-such-command-xyz']), env: { PATH: '/etc/passwd' } });
+    assert.equal(none.result.exitCode, 127);
   });
 
   test('a file that is not executable gives 126', async () => {

@@ -388,7 +388,12 @@ const under = (path: string, dir: string | undefined) => dir !== undefined && (p
  */
 async function statOf(path: string, mount: string | undefined): Promise<Stats | undefined> {
   if (under(path, mount)) return stat(path).catch(() => undefined);
-  return statSync(path, { throwIfNoEntry: false });
+  try {
+    return statSync(path);
+  } catch {
+    // Missing, or not reachable (a PATH entry that is a file, a directory we may not search).
+    return undefined;
+  }
 }
 
 async function executable(path: string, mount: string | undefined): Promise<boolean> {
