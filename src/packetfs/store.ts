@@ -331,29 +331,26 @@ export class ChunkStore extends EventEmitter {
       // Created writable for the owner only while its CRC is recorded (a user xattr needs write
       // permission to the file); read-only before it is renamed into place.
       const mode = this.seal ? 0o644 : 0o444;
-      if (data.length <= SYNC_WRITE_BYTES) {
+      const small = data.length <= SYNC_WRITE_BYTES;
+      if (small) {
         fd = openSync(tmp, 'wx', mode);
         writeFileSync(fd, data);
-        if (this.seal) await this.sealReadOnly(fd, data);
-        if (area === 'own') {
-          await fsyncFd(fd);
-          forgetPages(fd);
-        }
-        closeSync(fd);
-        fd = undefined;
       } else {
         fh = await open(tmp, 'wx', mode);
         await fh.writeFile(data);
-        if (this.seal) await this.sealReadOnly(fh.fd, data);
-        // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
-        // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
-        if (area === 'own') {
-          await fh.sync();
-          forgetPages(fh.fd);
-        }
-        await fh.close();
-        fh = undefined;
       }
+      const at = fd ?? fh!.fd;
+      if (this.seal) await this.sealReadOnly(at, data);
+      // Cache copies are not fsynced: one lost or torn by a crash fails verification on read,
+      // is quarantined and fetched again. promote() syncs a copy before it becomes owned.
+      if (area === 'own') {
+        await fsyncFd(at);
+        forgetPages(at);
+      }
+      if (small) closeSync(fd!);
+      else await fh!.close();
+      fd = undefined;
+      fh = undefined;
       const dir = join(this.dir, area, hash.slice(0, 2), hash.slice(2, 4));
       // A rename (and the rare mkdir) is metadata in cached directories: microseconds.
       try {
