@@ -12,6 +12,7 @@ import { groupMembers, procStat, procStatNow, signalGroup, treeCpuSeconds } from
 import { RecordStore, type ProcessRecord } from './records.js';
 import type { HostOwner, OnOutput, RunHandle, RunResult, RunSpec, Runtime, SpareTarget } from './types.js';
 import type { WindowSize } from '../../api/jobs.js';
+import { isWithin } from '../../overlay/paths.js';
 
 export interface ProcessRuntimeOptions {
   /** The agent's state directory; records of running jobs live in <stateDir>/runtime/process/. */
@@ -378,7 +379,7 @@ async function resolveWorkingDir(spec: RunSpec): Promise<{ dir: string } | { err
   return { dir };
 }
 
-const under = (path: string, dir: string | undefined) => dir !== undefined && (path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`));
+const under = (path: string, mount: string | undefined) => mount !== undefined && isWithin(path, resolve(mount));
 
 /**
  * A job's path looked up as a job start needs it: on the node's own disks synchronously (a few
