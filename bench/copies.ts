@@ -73,8 +73,8 @@ async function main(): Promise<void> {
     const best = (k: string) => Math.min(...t[k]);
     const rounds = (k: string) => t[k].map((s) => mbps(SIZE, s).replace(' MB/s', '')).join(', ');
     for (const [i, k] of (['c1', 'c2', 'c3'] as const).entries()) {
-      const v = await getCurrent(c.conn, c.ks, `/${k}/w0.bin`);
-      const holders = await chunkListLocations(c.conn, c.ks, v!.chunkListHash!);
+      const v = await getCurrent(c.fsConn, c.fsKs, `/${k}/w0.bin`);
+      const holders = await chunkListLocations(c.fsConn, c.fsKs, v!.chunkListHash!);
       if (holders.length !== i + 1) throw new Error(`/${k}/w0.bin is on ${holders.length} nodes, not ${i + 1}`);
     }
 
@@ -87,9 +87,9 @@ async function main(): Promise<void> {
     for (let i = 0; count(victim) < RR_FILES; i++) {
       if (i >= 4 * RR_FILES) throw new Error(`${victim} took only ${count(victim)} of ${i} files`);
       await sh(`head -c ${RR_SIZE} /dev/urandom > ${m1}/rr/f${i}`);
-      const m = (await getCurrent(c.conn, c.ks, `/rr/f${i}`))!.chunkListHash!;
+      const m = (await getCurrent(c.fsConn, c.fsKs, `/rr/f${i}`))!.chunkListHash!;
       chunkListHashes.push(m);
-      firstHolders.push(await chunkListLocations(c.conn, c.ks, m));
+      firstHolders.push(await chunkListLocations(c.fsConn, c.fsKs, m));
     }
     const lostBytes = count(victim) * RR_SIZE;
     const a = c.agents.get(victim)!;
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     await until('every file on two live nodes', async () => {
       let ok = 0;
       for (const m of chunkListHashes) {
-        const h = (await chunkListLocations(c.conn, c.ks, m)).filter((n) => n !== victim);
+        const h = (await chunkListLocations(c.fsConn, c.fsKs, m)).filter((n) => n !== victim);
         if (h.length >= 2) ok++;
       }
       if (ok > chunkListHashes.length - count(victim) && !firstCopy) firstCopy = Date.now();

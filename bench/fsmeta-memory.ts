@@ -10,9 +10,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { TestRedis, testPrefix } from '../test/helpers/redis.js';
+import { TestRedis, testKeys } from '../test/helpers/redis.js';
 import { connectRedis } from '../src/state/redis.js';
-import { keyspace } from '../src/state/keys.js';
 import { commitVersion, FS_LIMITS, FsError, putChunkList, renamePath, type NewVersion } from '../src/state/fs.js';
 import { addChunkListLocation, encodeChunkList, chunkListHash } from '../src/packetfs/index.js';
 import { memoryByKind } from './key-memory.js';
@@ -20,7 +19,7 @@ import { memoryByKind } from './key-memory.js';
 const FILES = Number(process.argv[2] ?? 10_000);
 const server = await TestRedis.start();
 const redis = connectRedis(server.url);
-const ks = keyspace(testPrefix());
+const ks = testKeys();
 const T = 1_764_000_000_000_000_000n;
 
 const recs: NewVersion[] = [];
@@ -52,7 +51,7 @@ const used1 = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
 const byKind = await memoryByKind(redis, ks.prefix, (rest) => rest.split(':').slice(0, 2).join(':'));
 
 // baseline: one hash of named fields per version
-const base = keyspace(testPrefix());
+const base = testKeys();
 for (let i = 0; i < FILES; i += BATCH) {
   const pipe = redis.pipeline();
   recs.slice(i, i + BATCH).forEach((r, j) => {
@@ -64,7 +63,7 @@ let baseline = 0;
 for (const r of recs) baseline += Number(await redis.memory('USAGE', `${base.prefix}v:${r.path}:1`, 'SAMPLES', 0));
 
 // the biggest rename one script may do, and one past it
-const mv = keyspace(testPrefix());
+const mv = testKeys();
 const MV = FS_LIMITS.renameEntries - 51; // files; plus 50 directories and /mv itself
 for (let i = 0; i < MV; i += BATCH) {
   await Promise.all(recs.slice(i, Math.min(i + BATCH, MV)).map(async (r, j) => {

@@ -16,9 +16,8 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
-import { TestRedis, testPrefix } from '../test/helpers/redis.js';
+import { TestRedis, testKeys } from '../test/helpers/redis.js';
 import { connectRedis } from '../src/state/redis.js';
-import { keyspace } from '../src/state/keys.js';
 import { ChunkStore } from '../src/packetfs/index.js';
 import { startTranslator } from '../src/translate/index.js';
 
@@ -47,14 +46,14 @@ const baseSecs = (performance.now() - b0) / 1000;
 
 const server = await TestRedis.start();
 const redis = connectRedis(server.url);
-const ks = keyspace(testPrefix());
+const ks = testKeys();
 const store = new ChunkStore(join(root, 'store'), { log: pino({ level: 'silent' }) });
 const log = pino({ level: 'silent' });
 
 const lag = monitorEventLoopDelay({ resolution: 10 });
 lag.enable();
 const t0 = performance.now();
-let t = await startTranslator({ redis, ks, node: 'n1', exportDir, store, log, watch: false, concurrency: CONCURRENCY });
+let t = await startTranslator({ fs: { redis, ks }, node: 'n1', exportDir, store, log, watch: false, concurrency: CONCURRENCY });
 await t.idle();
 const secs = (performance.now() - t0) / 1000;
 lag.disable();
@@ -62,7 +61,7 @@ const s1 = t.stats();
 await t.close();
 
 const r0 = performance.now();
-t = await startTranslator({ redis, ks, node: 'n1', exportDir, store, log, watch: false });
+t = await startTranslator({ fs: { redis, ks }, node: 'n1', exportDir, store, log, watch: false });
 await t.idle();
 const rescanMs = performance.now() - r0;
 const s2 = t.stats();

@@ -239,7 +239,7 @@ async function main(): Promise<void> {
     const a = py(handoff, `${m1}/locks/handoff`);
     const b = py(handoff, `${m2}/locks/handoff`);
     const nodeOf = new Map([[a, 'node1'], [b, 'node2']]);
-    const queuedInTable = async (w: Py) => (await c.conn.hkeys(c.ks.posixWaiting)).some((o) => o.startsWith(`${nodeOf.get(w)}:`));
+    const queuedInTable = async (w: Py) => (await c.fsConn.hkeys(c.fsKs.posixWaiting)).some((o) => o.startsWith(`${nodeOf.get(w)}:`));
     const mountNs = await handoffs(a, b, HANDOFFS, queuedInTable);
     console.log(`node1 ⇄ node2 hand-off: p50 ${dur(percentile(mountNs, 50))}, p99 ${dur(percentile(mountNs, 99))}`);
     for (const p of pys) await p.end();

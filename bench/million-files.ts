@@ -19,7 +19,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from '
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { connectRedis } from '../src/state/redis.js';
-import { keyspace } from '../src/state/keys.js';
+import { fsKeyspace, fsPrefixFor } from '../src/state/keys.js';
 import { commitVersion, putChunkList } from '../src/state/fs.js';
 import { addChunkListLocation, ChunkStore, encodeChunkList, chunkListHash } from '../src/packetfs/index.js';
 import { startTranslator } from '../src/translate/index.js';
@@ -110,7 +110,8 @@ async function timedSh(cmd: string): Promise<{ secs: number; out: string }> {
 const env = await setup();
 try {
   const r = connectRedis(env.url);
-  const ks = keyspace('{bench}:');
+  // Where a new cluster of prefix {bench}: keeps its files (openFs), as the mount below finds them.
+  const ks = fsKeyspace(fsPrefixFor('{bench}:'));
   const info = async (section: string, field: string) => Number(new RegExp(`${field}:(\\d+)`).exec(await r.info(section))![1]);
 
   // the export directories on local disk
@@ -132,7 +133,7 @@ try {
   const translate = async (node: string, exportDir: string) => {
     const store = new ChunkStore(join(env.dir, `store-${node}`), { log: quiet });
     const t1 = process.hrtime.bigint();
-    const t = await startTranslator({ redis: r, ks, node, exportDir, store, log: quiet, watch: false, concurrency: CONCURRENCY, stateFile: join(env.dir, `state-${node}.json`) });
+    const t = await startTranslator({ fs: { redis: r, ks }, node, exportDir, store, log: quiet, watch: false, concurrency: CONCURRENCY, stateFile: join(env.dir, `state-${node}.json`) });
     await t.idle();
     const secs = secsSince(t1);
     const s = t.stats();

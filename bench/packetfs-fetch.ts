@@ -18,9 +18,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import { TestRedis, testPrefix } from '../test/helpers/redis.js';
+import { TestRedis, testKeys } from '../test/helpers/redis.js';
 import { connectRedis } from '../src/state/redis.js';
-import { keyspace } from '../src/state/keys.js';
 import { registerNode } from '../src/state/nodes.js';
 import { ChunkStore, addChunkListLocation, chunkRoutes, chunkListHash } from '../src/packetfs/index.js';
 import { gbps, interleaved, table, timeFetchAll, writeSection } from './packetfs-report.js';
@@ -55,7 +54,7 @@ async function main(): Promise<void> {
     const file = join(dir, 'data.bin');
     execFileSync('sh', ['-c', `head -c ${mib}M /dev/urandom > ${file}`]);
     const bytes = mib * 2 ** 20;
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const { chunks } = await new ChunkStore(join(dir, 'a'), { log }).putFile(file);
     const m = chunkListHash(chunks);
     const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', join(dir, 'a'), file, String(bytes)], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -84,7 +83,7 @@ async function main(): Promise<void> {
       }).on('error', reject);
     });
     const fetchAll = (inFlight: number) => () => timeFetchAll({
-      storeDir: join(dir, 'b'), fetcher: { redis, ks, self: 'b', token, log, cacheBytes: 4 * bytes }, chunks, chunkListHash: m, bytes, inFlight,
+      storeDir: join(dir, 'b'), fetcher: { redis, ks, fs: { redis, ks }, self: 'b', token, log, cacheBytes: 4 * bytes }, chunks, chunkListHash: m, bytes, inFlight,
     });
     const pipelines: [string, () => Promise<number>][] = [
       ['plain HTTP download of the file, bytes discarded (baseline)', plainDownload(false)],

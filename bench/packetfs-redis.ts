@@ -6,16 +6,15 @@
  *   npx tsc -p . && node dist/bench/packetfs-redis.js
  */
 import { createHash } from 'node:crypto';
-import { TestRedis, testPrefix } from '../test/helpers/redis.js';
+import { TestRedis, testKeys } from '../test/helpers/redis.js';
 import { connectRedis } from '../src/state/redis.js';
-import { keyspace } from '../src/state/keys.js';
 import { addChunkListLocation } from '../src/packetfs/index.js';
 import { table, writeSection } from './packetfs-report.js';
 
 const server = await TestRedis.start();
 const redis = connectRedis(server.url);
 try {
-  const ks = keyspace(testPrefix());
+  const ks = testKeys();
   const N = 10_000;
   const hashes = Array.from({ length: N }, (_, i) => createHash('sha256').update(`m${i}`).digest('hex'));
   const used = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);

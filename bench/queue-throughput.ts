@@ -27,6 +27,7 @@ import { submitJobs } from '../src/state/jobs.js';
 import { followJob, waitLog } from '../src/state/job-streams.js';
 import { TERMINAL_STATES } from '../src/api/job-states.js';
 import { keyspace } from '../src/state/keys.js';
+import { openFs } from '../src/state/fs-layout.js';
 import { BlockingReaders, connectRedis } from '../src/state/redis.js';
 import { writeSection } from './report.js';
 
@@ -103,7 +104,7 @@ async function oswalk(url: string, fsync: string, rows: Row[], lat: Record<strin
     const redis = connectRedis(url);
     const ks = keyspace(testPrefix());
     const ctx: ControlPlaneContext = {
-      redis, readers: new BlockingReaders(redis), ks, log, registry: createRegistry('controlplane'),
+      redis, readers: new BlockingReaders(redis), ks, fs: await openFs(redis, ks), log, registry: createRegistry('controlplane'),
       config: { token: 't', agentRedisUrl: url, nodeTimeoutMs: 5000, id: 'bench' },
     };
     const loops = startControlLoops(ctx, { leaseMs: 3000 });

@@ -22,14 +22,13 @@ import { makeControlPlaneCertificates } from '../src/cli/certs.js';
 import { startControlPlane } from '../src/controlplane/index.js';
 import { ChunkStore, addChunkListLocation, chunkRoutes, chunkListHash } from '../src/packetfs/index.js';
 import { loadNodeTls, saveNodeTls } from '../src/packetfs/peer-tls.js';
-import { keyspace } from '../src/state/keys.js';
 import { registerNode } from '../src/state/nodes.js';
 import { connectRedis } from '../src/state/redis.js';
 import { clusterTokenOnly, createHttpServer } from '../src/util/http.js';
 import { issueNodeCertificate, loadCaIfPresent, nodeCertificateRequest } from '../src/util/pki.js';
 import { createRegistry } from '../src/metrics/index.js';
 import { OSWALK_BIN } from '../test/helpers/cli.js';
-import { TestRedis, freePort, testPrefix } from '../test/helpers/redis.js';
+import { TestRedis, freePort, testKeys, testPrefix } from '../test/helpers/redis.js';
 import { gbps, interleaved, timeFetchAll } from './packetfs-report.js';
 import { table, writeSection } from './report.js';
 
@@ -112,7 +111,7 @@ async function main(): Promise<void> {
     child.kill = () => proc.kill();
     const { tlsUrl, plainUrl } = JSON.parse(await new Promise<string>((resolve) => createInterface({ input: proc.stdout }).once('line', resolve))) as { tlsUrl: string; plainUrl: string };
     const fetchFrom = (agentUrl: string) => async () => {
-      const ks = keyspace(testPrefix());
+      const ks = testKeys();
       for (const [name, url] of [['a', agentUrl], ['b', 'http://127.0.0.1:1']]) {
         await registerNode(redis, ks, {
           name, address: '127.0.0.1', agentUrl: url, labels: {}, runtime: 'process', cpus: 1, memoryBytes: 1 << 30,
@@ -121,7 +120,7 @@ async function main(): Promise<void> {
       }
       await addChunkListLocation(redis, ks, m, 'a');
       return timeFetchAll({
-        storeDir: join(dir, 'b'), fetcher: { redis, ks, self: 'b', token: TOKEN, stateDir: join(dir, 'b-state'), log, cacheBytes: 4 * bytes },
+        storeDir: join(dir, 'b'), fetcher: { redis, ks, fs: { redis, ks }, self: 'b', token: TOKEN, stateDir: join(dir, 'b-state'), log, cacheBytes: 4 * bytes },
         chunks, chunkListHash: m, bytes, inFlight: 8,
       });
     };

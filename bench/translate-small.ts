@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { pino } from 'pino';
 import { ChunkStore } from '../src/packetfs/index.js';
-import { keyspace } from '../src/state/keys.js';
+import { fsKeyspace } from '../src/state/keys.js';
 import { connectRedis } from '../src/state/redis.js';
 import { startTranslator } from '../src/translate/index.js';
 import { TestRedis, testPrefix } from '../test/helpers/redis.js';
@@ -47,7 +47,7 @@ try {
   const store = new ChunkStore(join(root, 'store'), { log: pino({ level: 'silent' }) });
   t0 = performance.now();
   const t = await startTranslator({
-    redis, ks: keyspace(testPrefix()), node: 'n1', exportDir, store, log: pino({ level: 'silent' }), watch: false, stateFile: join(root, 'state.json'),
+    fs: { redis, ks: fsKeyspace(testPrefix()) }, node: 'n1', exportDir, store, log: pino({ level: 'silent' }), watch: false, stateFile: join(root, 'state.json'),
   });
   await t.idle();
   const translated = seconds(t0);

@@ -6,6 +6,7 @@ import {
   PolicyCache, wantedCopies, type ReplicationTotals,
 } from '../packetfs/index.js';
 import type { Keyspace } from '../state/keys.js';
+import type { FsState } from '../state/fs-layout.js';
 import { getChunkList } from '../state/fs.js';
 import { allReferencedChunkLists, currentFilesUnder } from '../state/fs-walk.js';
 import { listObjects } from '../state/objects.js';
@@ -18,6 +19,7 @@ import type { Logger } from '../util/log.js';
 export interface NodeFilesystemOptions {
   redis: Redis;
   ks: Keyspace;
+  fs: FsState;
   node: string;
   /** Bearer token of the chunk servers (the cluster token). */
   token: string;
@@ -54,11 +56,11 @@ export interface NodeFilesystem {
  * The chunk server is part of the agent's HTTP server, so it is registered before listen. A
  * peer that sent this node a file's chunks has it recorded as a holder here.
  */
-export async function registerChunkServer(app: HttpServer, store: ChunkStore, o: { token: string; byCertificate: boolean; redis: Redis; ks: Keyspace; node: string }): Promise<void> {
+export async function registerChunkServer(app: HttpServer, store: ChunkStore, o: { token: string; byCertificate: boolean; fs: FsState; node: string }): Promise<void> {
   await app.register(chunkRoutes, {
     store, token: o.token, byCertificate: o.byCertificate,
     hold: async (chunkListHash) => {
-      await addChunkListLocation(o.redis, o.ks, chunkListHash, o.node);
+      await addChunkListLocation(o.fs.redis, o.fs.ks, chunkListHash, o.node);
     },
   });
 }
@@ -74,6 +76,8 @@ export interface NodeMountOptions {
   mountPath: string;
   node: string;
   redisUrl: string;
+  /** The Redis of the cluster's files, when not redisUrl's. */
+  fsRedisUrl?: string;
   ks: Keyspace;
   redis: Redis;
   stateDir: string;
@@ -112,7 +116,7 @@ const SHARE_RETRY_MS = 2_000;
 export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeMount> {
   const log = opts.log.child({ part: 'mount' });
   const mount = await mountOverlay({
-    mountDir: opts.mountPath, node: opts.node, redisUrl: opts.redisUrl, prefix: opts.ks.prefix, stateDir: opts.stateDir,
+    mountDir: opts.mountPath, node: opts.node, redisUrl: opts.redisUrl, ...(opts.fsRedisUrl ? { fsRedisUrl: opts.fsRedisUrl } : {}), prefix: opts.ks.prefix, stateDir: opts.stateDir,
     chunkDir: chunkDir(opts.stateDir), token: opts.token, ...(await mountCacheSizes(opts.redis, opts.ks)),
     log,
   });
@@ -177,19 +181,19 @@ export async function mountNodeFilesystem(opts: NodeMountOptions): Promise<NodeM
  * process of its own (src/overlay) and shares the chunk store directory.
  */
 export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesystemOptions): Promise<NodeFilesystem> {
-  const { redis, ks, node, log } = opts;
+  const { redis, ks, fs, node, log } = opts;
   await mkdir(opts.exportDir, { recursive: true });
-  const pusher = new CopyPusher({ store, redis, ks, self: node, token: opts.token, stateDir: opts.stateDir, log: log.child({ part: 'push' }) });
+  const pusher = new CopyPusher({ store, redis, ks, fs, self: node, token: opts.token, stateDir: opts.stateDir, log: log.child({ part: 'push' }) });
   // Read once per 5 s, not once per translated file.
   const policy = new PolicyCache(redis, ks);
   const translator = await startTranslator({
-    redis, ks, node, exportDir: opts.exportDir, store, log: log.child({ part: 'translate' }), registry: opts.registry,
+    fs, node, exportDir: opts.exportDir, store, log: log.child({ part: 'translate' }), registry: opts.registry,
     // Not a close: a file short of copies is left to the replication pass, which finds it.
     copies: async (path, chunkListHash, chunks) => {
       await pusher.ensure(chunkListHash, chunks, wantedCopies(await policy.get(), path));
     },
   });
-  const fetcher = new ChunkFetcher({ store, redis, ks, self: node, token: opts.token, stateDir: opts.stateDir, log: log.child({ part: 'fetch' }) });
+  const fetcher = new ChunkFetcher({ store, redis, ks, fs, self: node, token: opts.token, stateDir: opts.stateDir, log: log.child({ part: 'fetch' }) });
   let storeStats: { count: number; bytes: number; cacheBytes: number; freeBytes?: number } = { count: 0, bytes: 0, cacheBytes: 0 };
   const refreshStats = async () => {
     const s = await store.stats();
@@ -224,10 +228,10 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
     const p = await policy.get();
     pace.setRate(p.rereplicateBytesPerSecond);
     const res = await replicate({
-      fetcher, redis, ks, self: node, policy: p, pace, log: log.child({ part: 'replicate' }),
-      files: () => currentFilesUnder(redis, ks, '/'),
+      fetcher, redis, ks, fs, self: node, policy: p, pace, log: log.child({ part: 'replicate' }),
+      files: () => currentFilesUnder(fs.redis, fs.ks, '/'),
       loadChunkList: async (hash) => {
-        const buf = await getChunkList(redis, ks, hash);
+        const buf = await getChunkList(fs.redis, fs.ks, hash);
         return buf ? decodeChunkList(buf) : undefined;
       },
     });
@@ -241,8 +245,8 @@ export async function startNodeFilesystem(store: ChunkStore, opts: NodeFilesyste
   }, false);
   every(opts.gcEveryMs ?? 3_600_000, 'garbage collection', async () => {
     const live = (async function* () {
-      for await (const m of allReferencedChunkLists(redis, ks)) {
-        const buf = await getChunkList(redis, ks, m);
+      for await (const m of allReferencedChunkLists(fs.redis, fs.ks)) {
+        const buf = await getChunkList(fs.redis, fs.ks, m);
         if (buf) for (const c of decodeChunkList(buf)) yield c.hash;
       }
     })();

@@ -8,6 +8,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { JoinAnswer, JoinRequest, NodeCertificate, RenewRequest } from '../api/agents.js';
 import { addReplicaWaitSource, createRegistry } from '../metrics/index.js';
 import { keyspace, type Keyspace } from '../state/keys.js';
+import { openFs } from '../state/fs-layout.js';
 import { releaseNodeJobs, type BackoffOptions } from '../state/jobs.js';
 import { clusterId, heartbeat, registerNode } from '../state/nodes.js';
 import { getObject } from '../state/objects.js';
@@ -42,6 +43,8 @@ export interface AgentOptions {
   /** …or talk to Redis directly (tests, or a control plane that is down). */
   redisUrl?: string;
   prefix?: string;
+  /** With redisUrl: the Redis of the cluster's files when they have one of their own (a joining agent is told). */
+  fsRedisUrl?: string;
   runtime: Runtime;
   /**
    * docker runtime: the image of jobs that name none. Absent: the cluster's (the control
@@ -212,6 +215,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? createLogger('agent', { node: opts.node });
   let redisUrl = opts.redisUrl;
   let prefix = opts.prefix;
+  let fsRedisUrl = opts.fsRedisUrl;
   /** This node's certificate, when the control plane gave it one: its chunk server is then HTTPS. */
   let tls: NodeTls | undefined;
   let defaultImage = opts.runtime.name === 'docker' ? opts.defaultImage : undefined;
@@ -222,6 +226,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     const j = await join(controlPlaneList(opts.controlPlane), opts.token, opts.node, request.csr, opts.ca, log);
     redisUrl ??= j.redisUrl;
     prefix ??= j.prefix;
+    if (!opts.redisUrl) fsRedisUrl ??= j.fsRedisUrl;
     if (opts.runtime.name === 'docker') defaultImage ??= j.defaultImage;
     if (j.nodeCertificate) tls = saveNodeTls(opts.stateDir, { key: request.key, cert: j.nodeCertificate.certificate, ca: j.nodeCertificate.caCert });
   }
@@ -233,6 +238,8 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   // 3.8k vs 2.7k at 10).
   const redis = connectRedis(redisUrl);
   const ks = keyspace(prefix);
+  const fsRedis = fsRedisUrl && fsRedisUrl !== redisUrl ? connectRedis(fsRedisUrl) : redis;
+  const files = await openFs(redis, ks, fsRedis);
   // What a Node manifest says of the address and export directory stands in for options not
   // given (read once, at start; labels and capacity the control plane merges in as they change).
   const manifest = (await getObject<NodeManifest>(redis, ks, 'Node', opts.node))?.spec;
@@ -265,7 +272,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     ...(tls ? { tls: { key: tls.key, cert: tls.cert, ca: tls.ca }, revoked: (serial: string) => revocations!.has(serial) } : {}),
   });
   const store = new ChunkStore(chunkDir(opts.stateDir), { log: log.child({ part: 'store' }) });
-  await registerChunkServer(app, store, { token: opts.token, byCertificate: !!tls, redis, ks, node: opts.node });
+  await registerChunkServer(app, store, { token: opts.token, byCertificate: !!tls, fs: files, node: opts.node });
   // Sessions' clients attach at the agent's port (TLS when the node has a certificate) or, on
   // this machine, at its Unix socket; the runner, made below, holds the sessions.
   let sessionsOf: JobRunner | undefined;
@@ -343,7 +350,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   // The mount comes before the runner so that every job, the first included, sees /cluster.
   const mount = opts.mountPath && opts.mount !== false
     ? await mountNodeFilesystem({
-      mountPath: opts.mountPath, node: opts.node, redisUrl, ks, redis, stateDir: opts.stateDir, token: opts.token,
+      mountPath: opts.mountPath, node: opts.node, redisUrl, ...(fsRedis === redis ? {} : { fsRedisUrl }), ks, redis, stateDir: opts.stateDir, token: opts.token,
       shareDir, log, registry,
     })
     : undefined;
@@ -360,7 +367,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   sessionsOf = runner;
   await register('start');
   runner.start();
-  fs = await startNodeFilesystem(store, { redis, ks, node: opts.node, token: opts.token, exportDir, stateDir: opts.stateDir, registry, log });
+  fs = await startNodeFilesystem(store, { redis, ks, fs: files, node: opts.node, token: opts.token, exportDir, stateDir: opts.stateDir, registry, log });
 
   let stopped = false;
   const renewal = tls && opts.controlPlane ? renewNodeCertificate({
@@ -409,6 +416,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       await app.close();
       await new Promise((r) => (attachServer ? attachServer.close(r) : r(undefined)));
       redis.disconnect();
+      if (fsRedis !== redis) fsRedis.disconnect();
     },
   };
 }

@@ -25,6 +25,8 @@ export type JoinRequest = Static<typeof JoinRequestSchema>;
 /** What the agent needs to talk to Redis directly from then on, and its certificate when the control plane holds the cluster CA. */
 export const JoinAnswerSchema = Type.Object({
   redisUrl: Type.String(), prefix: Type.String(), nodeTimeoutMs: Type.Number(),
+  /** The Redis of the cluster's files when they have one of their own (`--fs-redis`); absent: redisUrl's. */
+  fsRedisUrl: Type.Optional(Type.String()),
   /** The cluster's image for jobs that name none, when the control plane has one. */
   defaultImage: Type.Optional(Type.String()),
   nodeCertificate: Type.Optional(NodeCertificateSchema),

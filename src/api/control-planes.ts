@@ -22,6 +22,8 @@ export const ControlPlaneJoinAnswerSchema = Type.Object({
   /** With Redis' password in it. */
   redisUrl: Type.String(),
   prefix: Type.String(),
+  /** The Redis of the cluster's files when they have one of their own, with its password; absent: redisUrl's. */
+  fsRedisUrl: Type.Optional(Type.String()),
   /** The cluster token, which every control plane takes as an admin's. */
   clusterToken: Type.String(),
   nodeTimeoutMs: Type.Number(),

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { action, parseKeyValues, parseListen, parseMemoryFlag, untilSignal, UsageError } from './common.js';
+import { action, fsRedisOption, parseKeyValues, parseListen, parseMemoryFlag, untilSignal, UsageError } from './common.js';
 import { envToken, findConfigFile, readConfig, resolveCa } from './config.js';
 import { DEFAULT_STATE_DIR, lockStateDir } from '../agent/state-lock.js';
 
@@ -15,6 +15,7 @@ export function register(program: Command): void {
     .option('--export <dir>', 'this node\'s export directory (its files in the unified filesystem; default: its Node manifest\'s exportDir, then /srv/oswalk/export)')
     .option('--redis <url>', 'talk to this Redis directly instead of the one the control plane hands out')
     .option('--prefix <prefix>', 'Redis key prefix, with --redis (default {oswalk}:)')
+    .addOption(fsRedisOption())
     .option('--state-dir <dir>', 'where the agent keeps its state', DEFAULT_STATE_DIR)
     .option('--mount <dir>', 'where the agent mounts the unified filesystem (bound into jobs at /cluster)', '/cluster')
     .option('--no-mount', 'do not mount the unified filesystem (jobs get no /cluster)')
@@ -25,7 +26,7 @@ export function register(program: Command): void {
     .option('--cpus <n>', 'offer at most this many CPUs to jobs')
     .option('--memory <size>', 'offer at most this much memory to jobs, e.g. 8Gi')
     .action(action(async (opts: {
-      node: string; controlPlane?: string; runtime: 'docker' | 'process'; defaultImage?: string; export?: string; redis?: string; prefix?: string;
+      node: string; controlPlane?: string; runtime: 'docker' | 'process'; defaultImage?: string; export?: string; redis?: string; prefix?: string; fsRedis?: string;
       stateDir: string; mount: string | false; shareDir?: string; labels: string; listen: string; address?: string; cpus?: string; memory?: string;
     }, cmd: Command) => {
       // Loaded here, not at start-up, so that quick commands like `oswalk run` stay quick.
@@ -56,6 +57,7 @@ export function register(program: Command): void {
         ...(opts.redis ? { redisUrl: opts.redis } : { controlPlane }),
         ...(ca ? { ca } : {}),
         ...(opts.prefix ? { prefix: opts.prefix } : {}),
+        ...(opts.fsRedis ? { fsRedisUrl: opts.fsRedis } : {}),
         token,
         runtime: createRuntime(opts.runtime, { stateDir, logger: log.child({ runtime: opts.runtime }) }),
         ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),

@@ -180,3 +180,12 @@ export function positiveNumber(text: string): string {
   if (!(Number(text) > 0)) throw new InvalidArgumentError('must be a number above 0, e.g. 0.5 or 2');
   return text;
 }
+
+/**
+ * `--fs-redis`: the Redis of the cluster's files (namespace, chunk lists, locks) when they have
+ * one of their own (docs/ha.md, "Past one Redis"). From the environment rather than the command
+ * line, where any local user reads the password.
+ */
+export function fsRedisOption(): Option {
+  return new Option('--fs-redis <url>', 'Redis of the cluster\'s files when they have one of their own (default: the cluster\'s Redis; with a password, set the variable instead)').env('OSWALK_FS_REDIS_URL');
+}

@@ -20,6 +20,8 @@ export interface JoinedState {
   joinedFrom: string;
   redisUrl: string;
   prefix: string;
+  /** The Redis of the cluster's files, when they have one of their own. */
+  fsRedisUrl?: string;
   token: string;
   nodeTimeoutMs: number;
   nodeCertLifetimeMs: number;
@@ -63,7 +65,7 @@ export async function joinControlPlane(o: { url: string; token: string | undefin
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   const files = joinedFiles(o.stateDir);
   const state: JoinedState = {
-    joinedFrom: o.url, redisUrl: answer.redisUrl, prefix: answer.prefix, token: answer.clusterToken,
+    joinedFrom: o.url, redisUrl: answer.redisUrl, ...(answer.fsRedisUrl ? { fsRedisUrl: answer.fsRedisUrl } : {}), prefix: answer.prefix, token: answer.clusterToken,
     nodeTimeoutMs: answer.nodeTimeoutMs, nodeCertLifetimeMs: answer.nodeCertLifetimeMs, ...(answer.defaultImage ? { defaultImage: answer.defaultImage } : {}),
   };
   // The CA's key before its certificate, and a certificate's key before it: a certificate on

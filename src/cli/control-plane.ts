@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_PREFIX } from '../state/keys.js';
 import { loadServerTls, type ServerTls } from '../util/tls.js';
 import type { ClusterCa, KeyPairFiles } from '../util/pki.js';
-import { action, parseDuration, parseListen, untilSignal, UsageError } from './common.js';
+import { action, fsRedisOption, parseDuration, parseListen, untilSignal, UsageError } from './common.js';
 import { hostList } from './certs.js';
 import { envToken, findClusterDir, findConfigFile, pkiPaths, readConfig, resolveCa, resolveRedisUrl } from './config.js';
 import { DEFAULT_CONTROL_PLANE_STATE_DIR, joinControlPlane, joinedFiles, readJoinedState, type JoinedState } from './control-plane-join.js';
@@ -11,6 +11,8 @@ import { DEFAULT_CONTROL_PLANE_STATE_DIR, joinControlPlane, joinedFiles, readJoi
 interface ControlPlaneFlags {
   redis?: string;
   agentRedis?: string;
+  fsRedis?: string;
+  agentFsRedis?: string;
   listen: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -60,7 +62,7 @@ async function signingCa(opts: ControlPlaneFlags, caCert: string | undefined): P
 }
 
 /** Flags a joined control plane takes from its state directory instead: given too, one would contradict the other. */
-const JOINED_GIVES = ['redis', 'agentRedis', 'tlsCert', 'tlsKey', 'insecureHttp', 'caKey'] as const;
+const JOINED_GIVES = ['redis', 'agentRedis', 'fsRedis', 'agentFsRedis', 'tlsCert', 'tlsKey', 'insecureHttp', 'caKey'] as const;
 
 /** The names its certificate is for: --san's, and --listen's host unless it is every address. */
 function joinHosts(opts: ControlPlaneFlags, host: string): string[] {
@@ -76,7 +78,7 @@ async function startJoined(opts: ControlPlaneFlags, state: JoinedState, listen: 
   const ca = await loadCaIfPresent(files.ca);
   if (!ca) throw new Error(`${files.ca.cert} or ${files.ca.key} is missing: join again (oswalk control-plane --join URL with a control-plane join token)`);
   return startControlPlane({
-    redisUrl: state.redisUrl, token: state.token, ...listen,
+    redisUrl: state.redisUrl, ...(state.fsRedisUrl ? { fsRedisUrl: state.fsRedisUrl } : {}), token: state.token, ...listen,
     tls: loadServerTls(files.controlPlane.cert, files.controlPlane.key), tlsFiles: files.controlPlane,
     ca, nodeCertLifetimeMs: state.nodeCertLifetimeMs, prefix: state.prefix, nodeTimeoutMs: state.nodeTimeoutMs, dashboard: opts.dashboard,
     ...(opts.defaultImage ?? state.defaultImage ? { defaultImage: opts.defaultImage ?? state.defaultImage } : {}),
@@ -90,6 +92,8 @@ export function register(program: Command): void {
     // may carry Redis' password.
     .addOption(new Option('--redis <url>', 'Redis URL (with a password, set the variable instead: any local user can read a command line)').env('OSWALK_REDIS_URL'))
     .addOption(new Option('--agent-redis <url>', 'Redis URL handed to agents when it differs from --redis (e.g. a service name)').env('OSWALK_AGENT_REDIS_URL'))
+    .addOption(fsRedisOption())
+    .addOption(new Option('--agent-fs-redis <url>', 'the same handed to agents when it differs from --fs-redis').env('OSWALK_AGENT_FS_REDIS_URL'))
     .option('--listen <host:port>', 'address to serve the API on', '127.0.0.1:7000')
     .addOption(new Option('--tls-cert <file>', 'certificate to serve the API with, signed by the cluster CA (default: .oswalk/pki/control-plane.crt where `oswalk cluster init` ran)').env('OSWALK_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'its private key (default: .oswalk/pki/control-plane.key)').env('OSWALK_TLS_KEY'))
@@ -135,6 +139,7 @@ export function register(program: Command): void {
       const ca = served === 'insecure-http' ? undefined : await signingCa(opts, g.caCert ?? process.env.OSWALK_CA_CERT);
       const cp = await startControlPlane({
         redisUrl: resolveRedisUrl(opts.redis), agentRedisUrl: opts.agentRedis, token, host, port,
+        ...(opts.fsRedis ? { fsRedisUrl: opts.fsRedis } : {}), ...(opts.agentFsRedis ? { agentFsRedisUrl: opts.agentFsRedis } : {}),
         ...(served === 'insecure-http' ? { tls: served } : { tls: served.tls, tlsFiles: served.files }),
         ...(ca ? { ca, nodeCertLifetimeMs: parseDuration(opts.nodeCertTtl) } : {}),
         prefix: opts.prefix, nodeTimeoutMs: parseDuration(opts.nodeTimeout), ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),

@@ -4,8 +4,9 @@ import { join, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { formatBytes, printRows } from './output.js';
 import { ProgressLine } from './progress-line.js';
-import { action, output } from './common.js';
+import { action, fsRedisOption, output } from './common.js';
 import type { Redis } from '../state/redis.js';
+import type { FsState } from '../state/fs-layout.js';
 import { DEFAULT_PREFIX, keyspace, type Keyspace } from '../state/keys.js';
 import { resolveRedisUrl } from './config.js';
 import { nodeStateDir, warnIfNotANode } from './node-check.js';
@@ -13,6 +14,7 @@ import { nodeStateDir, warnIfNotANode } from './node-check.js';
 interface Opts {
   redis?: string;
   prefix: string;
+  fsRedis?: string;
   node: string;
   store?: string;
   state?: string;
@@ -22,17 +24,21 @@ interface Opts {
 function redisOptions(cmd: Command): Command {
   return cmd
     .option('--redis <url>', 'Redis URL (default: $OSWALK_REDIS_URL, then .oswalk/config.json)')
-    .option('--prefix <prefix>', 'Redis key prefix with its {hash tag} (env OSWALK_REDIS_PREFIX)', process.env.OSWALK_REDIS_PREFIX ?? DEFAULT_PREFIX);
+    .option('--prefix <prefix>', 'Redis key prefix with its {hash tag} (env OSWALK_REDIS_PREFIX)', process.env.OSWALK_REDIS_PREFIX ?? DEFAULT_PREFIX)
+    .addOption(fsRedisOption());
 }
 
-async function withRedis<T>(opts: { redis?: string; prefix: string }, fn: (redis: Redis, ks: Keyspace) => Promise<T>): Promise<T> {
+async function withRedis<T>(opts: { redis?: string; prefix: string; fsRedis?: string }, fn: (redis: Redis, ks: Keyspace, fs: FsState) => Promise<T>): Promise<T> {
   const ks = keyspace(opts.prefix);
-  const { connectRedis } = await import('../state/redis.js');
-  const redis = connectRedis(resolveRedisUrl(opts.redis));
+  const [{ connectRedis }, { openFs }] = await Promise.all([import('../state/redis.js'), import('../state/fs-layout.js')]);
+  const redisUrl = resolveRedisUrl(opts.redis);
+  const redis = connectRedis(redisUrl);
+  const fsRedis = opts.fsRedis && opts.fsRedis !== redisUrl ? connectRedis(opts.fsRedis) : redis;
   try {
-    return await fn(redis, ks);
+    return await fn(redis, ks, await openFs(redis, ks, fsRedis));
   } finally {
     redis.disconnect();
+    if (fsRedis !== redis) fsRedis.disconnect();
   }
 }
 
@@ -61,12 +67,12 @@ export function register(program: Command): void {
       const progress = new ProgressLine(process.stderr, { plainEveryMs: 5000 });
       const log = createLogger('translate', { node: opts.node }, { stderr: true, write: (line) => progress.print(line) });
       const doing = `translating ${dir} as ${opts.node}`;
-      const stats = await withRedis(opts, async (redis, ks) => {
+      const stats = await withRedis(opts, async (redis, ks, fs) => {
         await warnIfNotANode(redis, ks, opts.node, 'the files translated here');
         try {
           progress.update(`${doing}: scanning`);
           const t = await startTranslator({
-            redis, ks, node: opts.node, exportDir: dir, store: new ChunkStore(storeDir, { log }), log, watch: false, concurrency,
+            fs, node: opts.node, exportDir: dir, store: new ChunkStore(storeDir, { log }), log, watch: false, concurrency,
             stateFile: opts.state ? resolve(opts.state) : join(storeDir, `translate-${opts.node}.json`),
           });
           const update = () => {

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from '../state/redis.js';
 import { Counter, type Registry } from 'prom-client';
-import type { Keyspace } from '../state/keys.js';
+import type { FsState } from '../state/fs-layout.js';
 import { collectChunkLists } from '../state/chunk-list-gc.js';
 import type { Logger } from '../util/log.js';
 
@@ -10,8 +9,8 @@ import type { Logger } from '../util/log.js';
  * (default an hour) while this control plane holds the lease. A pass reads the whole namespace,
  * so it runs rarely; what it collects only costs memory meanwhile.
  */
-export function startChunkListGc(opts: { redis: Redis; ks: Keyspace; log: Logger; registry: Registry; isLeader: () => boolean; intervalMs?: number }): { stop(): Promise<void> } {
-  const { redis, ks, log, isLeader } = opts;
+export function startChunkListGc(opts: { fs: FsState; log: Logger; registry: Registry; isLeader: () => boolean; intervalMs?: number }): { stop(): Promise<void> } {
+  const { fs, log, isLeader } = opts;
   const interval = opts.intervalMs ?? 3_600_000;
   const deletedTotal = new Counter({
     name: 'oswalk_fs_chunk_lists_deleted_total',
@@ -24,7 +23,7 @@ export function startChunkListGc(opts: { redis: Redis; ks: Keyspace; log: Logger
   const pass = async (): Promise<void> => {
     const started = Date.now();
     try {
-      const res = await collectChunkLists(redis, ks, signal);
+      const res = await collectChunkLists(fs.redis, fs.ks, signal);
       deletedTotal.inc(res.deleted);
       log.info({ ...res, ms: Date.now() - started }, 'chunk list garbage collection pass');
     } catch (err) {

@@ -1,6 +1,7 @@
 import type { BlockingReaders, Redis } from '../state/redis.js';
 import type { Registry } from 'prom-client';
 import type { Keyspace } from '../state/keys.js';
+import type { FsState } from '../state/fs-layout.js';
 import type { Logger } from '../util/log.js';
 import type { ClusterCa } from '../util/pki.js';
 
@@ -9,6 +10,8 @@ export interface ControlPlaneConfig {
   token: string;
   /** The Redis URL handed to agents when they join (may differ from ours, e.g. a service name). */
   agentRedisUrl: string;
+  /** The Redis of the cluster's files handed to agents, when they have one of their own (--fs-redis). */
+  agentFsRedisUrl?: string;
   /** A node whose last heartbeat is older than this is marked down. */
   nodeTimeoutMs: number;
   /**
@@ -30,6 +33,8 @@ export interface ControlPlaneContext {
   /** Connections for the blocking reads of log followers. */
   readers: BlockingReaders;
   ks: Keyspace;
+  /** The cluster's files: in `redis`, or in a Redis of their own (--fs-redis). */
+  fs: FsState;
   log: Logger;
   registry: Registry;
   config: ControlPlaneConfig;

@@ -29,7 +29,7 @@ export class FileDownloads {
 
   constructor(private readonly ctx: ControlPlaneContext) {
     this.source = new PeerChunkSource({
-      redis: ctx.redis, ks: ctx.ks, self: '', token: ctx.config.token, timeoutMs: 5000, deadlineMs: 15_000, hedgeMs: 500, log: ctx.log.child({ part: 'downloads' }),
+      redis: ctx.redis, ks: ctx.ks, fs: ctx.fs, self: '', token: ctx.config.token, timeoutMs: 5000, deadlineMs: 15_000, hedgeMs: 500, log: ctx.log.child({ part: 'downloads' }),
       tls: () => {
         if (!this.identity) throw new Error('this control plane holds no cluster CA key, so it has no certificate for the nodes\' TLS chunk servers: download from a control plane started with the CA (oswalk up, compose, cluster init\'s, or --ca-key), or read the file through a mount');
         return this.identity.tls;
@@ -65,7 +65,7 @@ export class FileDownloads {
    * error (the client sees fewer bytes than the length announced).
    */
   async open(chunkListHash: string): Promise<Readable> {
-    const list = await getChunkList(this.ctx.redis, this.ctx.ks, chunkListHash);
+    const list = await getChunkList(this.ctx.fs.redis, this.ctx.fs.ks, chunkListHash);
     if (!list) throw new Error(`the file's chunk list ${chunkListHash} is not in the namespace: it was garbage-collected after this version was replaced`);
     const chunks = decodeChunkList(list);
     await this.ensureIdentity();

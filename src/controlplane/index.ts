@@ -1,6 +1,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { keyspace } from '../state/keys.js';
+import { openFs, type FsState } from '../state/fs-layout.js';
 import { BlockingReaders, connectRedis } from '../state/redis.js';
 import { replicationStats } from '../state/replication.js';
 import { addReplicaWaitSource, createRegistry } from '../metrics/index.js';
@@ -20,6 +21,10 @@ export interface ControlPlaneOptions {
   redisUrl: string;
   /** Redis URL to hand to agents; defaults to redisUrl. */
   agentRedisUrl?: string;
+  /** The Redis of the cluster's files, when not redisUrl's (--fs-redis). */
+  fsRedisUrl?: string;
+  /** The same as agents reach it; defaults to fsRedisUrl. */
+  agentFsRedisUrl?: string;
   token: string;
   /** The API's certificate and key, or 'insecure-http'. */
   tls: ApiTransport;
@@ -61,15 +66,28 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const log = createLogger('controlplane', { cp: id });
   // Route handlers issue many small independent reads; auto-pipelining batches them per tick.
   const redis = connectRedis(opts.redisUrl, { enableAutoPipelining: true }, log);
+  const fsRedis = opts.fsRedisUrl && opts.fsRedisUrl !== opts.redisUrl ? connectRedis(opts.fsRedisUrl, { enableAutoPipelining: true }, log) : redis;
+  const ks = keyspace(opts.prefix);
+  let fs: FsState;
+  try {
+    fs = await openFs(redis, ks, fsRedis);
+  } catch (err) {
+    redis.disconnect();
+    fsRedis.disconnect();
+    throw err;
+  }
+  const agentFsRedisUrl = fsRedis === redis ? undefined : opts.agentFsRedisUrl ?? opts.fsRedisUrl;
   const ctx: ControlPlaneContext = {
     redis,
     readers: new BlockingReaders(redis),
-    ks: keyspace(opts.prefix),
+    ks,
+    fs,
     log,
     registry: createRegistry('controlplane'),
     config: {
       token: opts.token,
       agentRedisUrl: opts.agentRedisUrl ?? opts.redisUrl,
+      ...(agentFsRedisUrl ? { agentFsRedisUrl } : {}),
       nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000,
       ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),
       id,
@@ -108,6 +126,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       await app.close();
       ctx.readers.close();
       redis.disconnect();
+      if (fsRedis !== redis) fsRedis.disconnect();
     },
   };
 }

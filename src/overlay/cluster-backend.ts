@@ -1,4 +1,3 @@
-import type { Redis } from '../state/redis.js';
 import { constants } from 'node:fs';
 import type { Logger } from 'pino';
 import {
@@ -29,7 +28,7 @@ import {
   subscribeFsEvents,
 } from '../state/fs.js';
 import type { VersionRecord } from '../api/fs.js';
-import type { Keyspace } from '../state/keys.js';
+import type { FsState } from '../state/fs-layout.js';
 import type { Backend, Entry, NewEntry } from './backend.js';
 
 interface FileChunks {
@@ -40,8 +39,7 @@ interface FileChunks {
 import { fsError } from './errors.js';
 
 export interface ClusterBackendOptions {
-  redis: Redis;
-  ks: Keyspace;
+  fs: FsState;
   /** This node's name: versions committed through the mount carry it. */
   node: string;
   store: ChunkStore;
@@ -89,21 +87,21 @@ export class ClusterBackend implements Backend {
   }
 
   async get(path: string): Promise<Entry | null> {
-    const r = await getCurrent(this.o.redis, this.o.ks, path);
+    const r = await getCurrent(this.o.fs.redis, this.o.fs.ks, path);
     return r ? this.toEntry(r) : null;
   }
 
   async getMany(paths: string[]): Promise<(Entry | null)[]> {
-    return (await getCurrentMany(this.o.redis, this.o.ks, paths)).map((r) => (r ? this.toEntry(r) : null));
+    return (await getCurrentMany(this.o.fs.redis, this.o.fs.ks, paths)).map((r) => (r ? this.toEntry(r) : null));
   }
 
   async *list(path: string): AsyncIterable<string[]> {
-    for await (const page of listDirPages(this.o.redis, this.o.ks, path)) yield page.map((e) => e.name);
+    for await (const page of listDirPages(this.o.fs.redis, this.o.fs.ks, path)) yield page.map((e) => e.name);
   }
 
   async commit(path: string, v: NewEntry, opts: { exclusive?: boolean; written?: boolean; atMs?: number; lockSession?: string; touch?: boolean } = {}): Promise<{ current: boolean; published: boolean; mtimeNs: bigint; inode?: string; links?: number; stIno?: string }> {
     try {
-      const r = await commitVersion(this.o.redis, this.o.ks, {
+      const r = await commitVersion(this.o.fs.redis, this.o.fs.ks, {
         path,
         type: v.type,
         node: this.o.node,
@@ -129,19 +127,19 @@ export class ClusterBackend implements Backend {
   }
 
   async remove(path: string, kind: 'unlink' | 'rmdir', mtimeNs: bigint, atMs = Date.now()): Promise<void> {
-    await removePath(this.o.redis, this.o.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString(), nowMs: atMs });
+    await removePath(this.o.fs.redis, this.o.fs.ks, path, this.o.node, { dir: kind === 'rmdir', mtimeNs: mtimeNs.toString(), nowMs: atMs });
   }
 
   async access(path: string, atNs: bigint): Promise<bigint> {
-    return BigInt((await markAccessed(this.o.redis, this.o.ks, path, atNs.toString())).atimeNs);
+    return BigInt((await markAccessed(this.o.fs.redis, this.o.fs.ks, path, atNs.toString())).atimeNs);
   }
 
   async link(from: string, to: string, atMs = Date.now(), stIno?: bigint): Promise<void> {
-    await linkPath(this.o.redis, this.o.ks, from, to, this.o.node, { nowNs: (BigInt(atMs) * 1_000_000n).toString(), nowMs: atMs, ...(stIno === undefined ? {} : { stIno: stIno.toString() }) });
+    await linkPath(this.o.fs.redis, this.o.fs.ks, from, to, this.o.node, { nowNs: (BigInt(atMs) * 1_000_000n).toString(), nowMs: atMs, ...(stIno === undefined ? {} : { stIno: stIno.toString() }) });
   }
 
   async rename(from: string, to: string, mtimeNs: bigint, stIno?: bigint): Promise<{ stampNs: bigint }> {
-    const r = await renamePath(this.o.redis, this.o.ks, from, to, this.o.node, mtimeNs.toString(), stIno?.toString() ?? '');
+    const r = await renamePath(this.o.fs.redis, this.o.fs.ks, from, to, this.o.node, mtimeNs.toString(), stIno?.toString() ?? '');
     return { stampNs: BigInt(r.mtimeNs) };
   }
 
@@ -153,7 +151,7 @@ export class ClusterBackend implements Backend {
     if (p) {
       this.files.delete(chunkListHash);
     } else {
-      p = getChunkList(this.o.redis, this.o.ks, chunkListHash).then((buf) => {
+      p = getChunkList(this.o.fs.redis, this.o.fs.ks, chunkListHash).then((buf) => {
         if (!buf) throw fsError('EIO', `chunk list ${chunkListHash}`, 'not in the namespace');
         const chunks = decodeChunkList(buf);
         return { chunks, offsets: chunkOffsets(chunks), chunkListHash: chunkListHash };
@@ -226,8 +224,8 @@ export class ClusterBackend implements Backend {
     const hash = chunkListHash(chunks);
     if (this.recorded.has(hash)) return hash;
     await Promise.all([
-      putChunkList(this.o.redis, this.o.ks, hash, encodeChunkList(chunks)),
-      chunks.length ? addChunkListLocation(this.o.redis, this.o.ks, hash, this.o.node) : undefined,
+      putChunkList(this.o.fs.redis, this.o.fs.ks, hash, encodeChunkList(chunks)),
+      chunks.length ? addChunkListLocation(this.o.fs.redis, this.o.fs.ks, hash, this.o.node) : undefined,
     ]);
     this.recorded.add(hash);
     if (this.recorded.size > 100_000) this.recorded.delete(this.recorded.values().next().value as string);
@@ -265,16 +263,16 @@ export class ClusterBackend implements Backend {
 
   watch(onChange: (path: string, atimeNs?: bigint) => void, onResync: () => void): void {
     let wasDown = false;
-    this.o.redis.on('close', () => {
+    this.o.fs.redis.on('close', () => {
       wasDown = true;
     });
-    this.o.redis.on('ready', () => {
+    this.o.fs.redis.on('ready', () => {
       if (!wasDown) return;
       wasDown = false;
       this.o.log.info('metadata store is back: dropping cached metadata (invalidations may have been missed)');
       onResync();
     });
-    subscribeFsEvents(this.o.redis, this.o.ks, (path, atimeNs) => onChange(path, atimeNs === undefined ? undefined : BigInt(atimeNs))).then(
+    subscribeFsEvents(this.o.fs.redis, this.o.fs.ks, (path, atimeNs) => onChange(path, atimeNs === undefined ? undefined : BigInt(atimeNs))).then(
       (unsub) => {
         this.unsubscribe = unsub;
       },
@@ -283,7 +281,7 @@ export class ClusterBackend implements Backend {
   }
 
   online(): boolean {
-    return this.o.redis.status === 'ready';
+    return this.o.fs.redis.status === 'ready';
   }
 
   async close(): Promise<void> {

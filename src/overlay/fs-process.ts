@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkFetcher, ChunkReadPool, ChunkStore, CopyPusher, LiveChunker, PolicyCache } from '../packetfs/index.js';
 import { connectRedis } from '../state/redis.js';
+import { openFs } from '../state/fs-layout.js';
 import { replicationStats } from '../state/replication.js';
 import { keyspace } from '../state/keys.js';
 import { createLogger } from '../util/log.js';
@@ -65,18 +66,23 @@ async function main(): Promise<void> {
   // ioredis reconnects by itself; while Redis is away the mount serves what it has cached.
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error'));
   const ks = keyspace(cfg.prefix);
+  let fsRedis = redis;
+  if (cfg.fsRedisUrl) {
+    fsRedis = connectRedis(cfg.fsRedisUrl, { commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
+    fsRedis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis connection error (the cluster\'s files)'));
+  }
+  const files = await openFs(redis, ks, fsRedis);
   // More chunk writes in flight than the store's default: each waits on its own fsync, and a
   // file committed at close should not queue behind them one by one.
   // Chunk reads and their hash checks on two threads of their own: this thread serves FUSE.
   const readPool = new ChunkReadPool(2);
   const store = new ChunkStore(cfg.chunkDir, { log, writeConcurrency: 32, readPool });
   const fetcher = new ChunkFetcher({
-    store, redis, ks, self: cfg.node, token: cfg.token, stateDir: cfg.stateDir, cacheBytes: cfg.cacheSizeBytes, memoryBytes: cfg.memoryCacheBytes, log,
+    store, redis, ks, fs: files, self: cfg.node, token: cfg.token, stateDir: cfg.stateDir, cacheBytes: cfg.cacheSizeBytes, memoryBytes: cfg.memoryCacheBytes, log,
   });
-  const pusher = new CopyPusher({ store, redis, ks, self: cfg.node, token: cfg.token, stateDir: cfg.stateDir, log });
+  const pusher = new CopyPusher({ store, redis, ks, fs: files, self: cfg.node, token: cfg.token, stateDir: cfg.stateDir, log });
   const backend = new ClusterBackend({
-    redis,
-    ks,
+    fs: files,
     node: cfg.node,
     store,
     fetcher,
@@ -95,7 +101,7 @@ async function main(): Promise<void> {
   await fs.start();
   // flock and fcntl locks through the mount hold across the cluster (before the mount: the
   // addon gives the mount lock operations only once it has someone to ask).
-  const locks = new MountLocks(lockBinding, new ClusterLocks({ redis, ks, node: cfg.node }), {
+  const locks = new MountLocks(lockBinding, new ClusterLocks({ redis, ks, fs: files, node: cfg.node }), {
     taking: (path) => fs.lockTaking(path),
     releasing: (path) => fs.lockReleasing(path),
     lost: (paths) => fs.locksLost(paths),
@@ -149,6 +155,7 @@ async function main(): Promise<void> {
     // a stop, by the agent or `oswalk mount`, takes it.
     await backend.close();
     redis.disconnect();
+    if (fsRedis !== redis) fsRedis.disconnect();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

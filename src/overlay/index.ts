@@ -31,6 +31,8 @@ export interface MountOverlayOptions {
   redisUrl: string;
   /** Redis key prefix of the cluster (default {oswalk}:). */
   prefix?: string;
+  /** The Redis of the cluster's files when they have one of their own (`--fs-redis`); default redisUrl's. */
+  fsRedisUrl?: string;
   /** The node's state directory: staging files go to <stateDir>/staging. */
   stateDir: string;
   /** The node's PacketFS chunk store; default <stateDir>/chunks. */
@@ -76,6 +78,8 @@ export interface FsProcessConfig {
   node: string;
   redisUrl: string;
   prefix: string;
+  /** The Redis of the cluster's files, when not redisUrl's. */
+  fsRedisUrl?: string;
   stateDir: string;
   /** The node's PacketFS chunk store (shared with the agent's chunk server). */
   chunkDir: string;
@@ -383,6 +387,7 @@ export async function mountOverlay(opts: MountOverlayOptions): Promise<OverlayMo
     node: opts.node,
     redisUrl: opts.redisUrl,
     prefix: opts.prefix ?? DEFAULT_PREFIX,
+    ...(opts.fsRedisUrl && opts.fsRedisUrl !== opts.redisUrl ? { fsRedisUrl: opts.fsRedisUrl } : {}),
     stateDir: resolve(opts.stateDir),
     chunkDir: resolve(opts.chunkDir ?? join(opts.stateDir, 'chunks')),
     cacheSizeBytes: opts.cacheSizeBytes ?? 1024 ** 3,

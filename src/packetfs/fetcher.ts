@@ -5,12 +5,16 @@ import { ChunkNotFoundError, CorruptChunkError, checkHash } from './errors.js';
 import type { ChunkRef, ChunkStore } from './store.js';
 import { peerTls } from './peer-tls.js';
 import { PeerChunkSource } from './peer-source.js';
+import type { FsState } from '../state/fs-layout.js';
 
 /** What a node's side of a chunk exchange with its peers works with (fetcher and pusher alike). */
 export interface PeerSideOptions {
   store: ChunkStore;
+  /** The cluster's state (its nodes: where peers are). */
   redis: Redis;
   ks: Keyspace;
+  /** The cluster's files (chunk lists, where their chunks are). */
+  fs: FsState;
   /** This node's name (never asked for chunks, never sent a copy). */
   self: string;
   /** Bearer token of the peers' chunk servers (plain HTTP ones: over TLS the node's certificate is what counts). */

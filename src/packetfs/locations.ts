@@ -1,5 +1,5 @@
 import type { Redis } from '../state/redis.js';
-import type { Keyspace } from '../state/keys.js';
+import type { FsKeyspace } from '../state/keys.js';
 import { checkHash } from './errors.js';
 
 /**
@@ -9,19 +9,19 @@ import { checkHash } from './errors.js';
  * whole with its chunk list (chunk list GC), and readers pass over holders that are down or
  * gone. SADD is a single atomic command, so no script is needed.
  */
-export async function addChunkListLocation(redis: Redis, ks: Keyspace, chunkListHash: string, node: string): Promise<boolean> {
+export async function addChunkListLocation(redis: Redis, ks: FsKeyspace, chunkListHash: string, node: string): Promise<boolean> {
   checkHash(chunkListHash, 'chunk list hash');
   return (await redis.sadd(ks.chunkListLocations(chunkListHash), node)) === 1;
 }
 
 /** Holders of a chunk list, sorted by name. */
-export async function chunkListLocations(redis: Redis, ks: Keyspace, chunkListHash: string): Promise<string[]> {
+export async function chunkListLocations(redis: Redis, ks: FsKeyspace, chunkListHash: string): Promise<string[]> {
   checkHash(chunkListHash, 'chunk list hash');
   return (await redis.smembers(ks.chunkListLocations(chunkListHash))).sort();
 }
 
 /** How many nodes hold each chunk list, in one round trip (the dashboard's file lists). */
-export async function countChunkListLocations(redis: Redis, ks: Keyspace, chunkListHashes: readonly string[]): Promise<number[]> {
+export async function countChunkListLocations(redis: Redis, ks: FsKeyspace, chunkListHashes: readonly string[]): Promise<number[]> {
   if (!chunkListHashes.length) return [];
   const pipe = redis.pipeline();
   for (const h of chunkListHashes) {

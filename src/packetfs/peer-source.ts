@@ -2,6 +2,7 @@ import { Agent, get as httpGet } from 'node:http';
 import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import type { Redis } from '../state/redis.js';
 import type { Keyspace } from '../state/keys.js';
+import type { FsState } from '../state/fs-layout.js';
 import { listNodes } from '../state/nodes.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { ChunkUnavailableError } from './errors.js';
@@ -10,8 +11,11 @@ import { verifyHash, type ChunkRef } from './store.js';
 import type { peerRequestTls } from './peer-tls.js';
 
 export interface PeerChunkSourceOptions {
+  /** The cluster's state (its nodes: where peers are). */
   redis: Redis;
   ks: Keyspace;
+  /** The cluster's files (chunk lists, where their chunks are). */
+  fs: FsState;
   /** The asking node's name (never asked itself); empty for a reader that is no node (the control plane). */
   self: string;
   /** Bearer token of the peers' chunk servers (plain HTTP ones: over TLS the client certificate is what counts). */
@@ -105,7 +109,7 @@ export class PeerChunkSource {
     const hit = this.holders.get(chunkListHash);
     if (hit && now - hit.at < NODES_TTL_MS) return hit.names;
     if (this.holders.size > 1000) this.holders.clear();
-    const names = await chunkListLocations(this.o.redis, this.o.ks, chunkListHash);
+    const names = await chunkListLocations(this.o.fs.redis, this.o.fs.ks, chunkListHash);
     this.holders.set(chunkListHash, { at: now, names });
     return names;
   }

@@ -122,7 +122,7 @@ export class CopyPusher {
     const want = copiesIn(wanted, peers.length + 1);
     if (want <= 1 || chunks.length === 0) return [this.o.self];
     const byName = new Map(live.map((n) => [n.name, n]));
-    const holders = (await chunkListLocations(this.o.redis, this.o.ks, chunkListHash)).filter((h) => h === this.o.self || byName.has(h));
+    const holders = (await chunkListLocations(this.o.fs.redis, this.o.fs.ks, chunkListHash)).filter((h) => h === this.o.self || byName.has(h));
     if (!holders.includes(this.o.self)) holders.push(this.o.self);
     if (holders.length >= want) return holders;
     const bytes = chunks.reduce((s, c) => s + c.size, 0);

@@ -1,6 +1,7 @@
 import type { StorageCounts, StorageHealth } from '../api/status.js';
 import type { Redis } from '../state/redis.js';
-import type { Keyspace } from '../state/keys.js';
+import type { FsKeyspace, Keyspace } from '../state/keys.js';
+import type { FsState } from '../state/fs-layout.js';
 import { listNodes } from '../state/nodes.js';
 import type { CurrentFile } from '../state/fs-walk.js';
 import { createLogger, type Logger } from '../util/log.js';
@@ -15,6 +16,8 @@ export interface ReplicateOptions {
   fetcher: ChunkFetcher;
   redis: Redis;
   ks: Keyspace;
+  /** The cluster's files (chunk lists, where their chunks are). */
+  fs: FsState;
   self: string;
   policy: StoragePolicy;
   /** Every current file of the unified tree (fs-walk's currentFilesUnder('/')). */
@@ -37,7 +40,7 @@ export interface ReplicateResult extends StorageCounts {
   failed: number;
 }
 
-export async function storageHealth(redis: Redis, ks: Keyspace): Promise<StorageHealth | undefined> {
+export async function storageHealth(redis: Redis, ks: FsKeyspace): Promise<StorageHealth | undefined> {
   const h = await redis.hgetall(ks.storageHealth);
   if (!h.at) return undefined;
   const n = (k: string) => Number(h[k] ?? 0);
@@ -119,7 +122,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
     if (bytes === 0) continue;
     res.chunkLists++;
     res.bytes += bytes;
-    const holders = await chunkListLocations(opts.redis, opts.ks, chunkListHash);
+    const holders = await chunkListLocations(opts.fs.redis, opts.fs.ks, chunkListHash);
     const liveHolders = holders.filter((h) => liveNames.has(h)).length;
     if (liveHolders < want) {
       res.underFiles++;
@@ -139,7 +142,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
       }
     }
   }
-  await opts.redis.hset(opts.ks.storageHealth, {
+  await opts.fs.redis.hset(opts.fs.ks.storageHealth, {
     at: now, by: opts.self, manifests: res.chunkLists, bytes: res.bytes,
     underFiles: res.underFiles, underBytes: res.underBytes, lostFiles: res.lostFiles, lostBytes: res.lostBytes,
     removing: JSON.stringify(res.removing),
@@ -163,7 +166,7 @@ export async function replicate(opts: ReplicateOptions): Promise<ReplicateResult
         }
       };
       await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
-      await addChunkListLocation(opts.redis, opts.ks, need.chunkListHash, opts.self);
+      await addChunkListLocation(opts.fs.redis, opts.fs.ks, need.chunkListHash, opts.self);
       res.pulled++;
       res.pulledBytes += bytes;
       log.info({ chunkListHash: need.chunkListHash, chunks: chunks.length, bytes, liveCopiesBefore: need.live, wanted: need.want }, 'made a copy of a file that was short of copies');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Keyspace } from './keys.js';
+import type { FsKeyspace } from './keys.js';
 import { allKeptVersions, allStoredChunkLists } from './fs-walk.js';
 import { runScript, ScriptError } from './scripts.js';
 
@@ -60,7 +60,7 @@ export interface ChunkListGcResult {
 }
 
 /** Step 1: returns the pass's token. */
-async function beginChunkListGc(redis: Redis, ks: Keyspace): Promise<string> {
+async function beginChunkListGc(redis: Redis, ks: FsKeyspace): Promise<string> {
   // never 32 bytes long, so never a chunk list the fs scripts mark
   const token = `gc:${randomBytes(8).toString('hex')}`;
   const res = await redis.multi().unlink(ks.fsChunkListsRecent).sadd(ks.fsChunkListsRecent, token).exec();
@@ -73,14 +73,14 @@ async function beginChunkListGc(redis: Redis, ks: Keyspace): Promise<string> {
  * Step 3 for one chunk list: 1 deleted, 0 kept (a version took it during the pass) or already
  * gone; a ScriptError SUPERSEDED when a newer pass has begun.
  */
-function deleteUnreferencedChunkList(redis: Redis, ks: Keyspace, token: string, hash: string): Promise<number> {
+function deleteUnreferencedChunkList(redis: Redis, ks: FsKeyspace, token: string, hash: string): Promise<number> {
   return runScript<number>(
     redis, 'gcChunkList', [ks.fsChunkListsRecent, ks.fsChunkList(hash), ks.chunkListLocations(hash)], [token, Buffer.from(hash, 'hex')],
   );
 }
 
 /** Step 3 for one inode of a hard-linked file, as for a chunk list. */
-function deleteUnreferencedInode(redis: Redis, ks: Keyspace, token: string, inode: string): Promise<number> {
+function deleteUnreferencedInode(redis: Redis, ks: FsKeyspace, token: string, inode: string): Promise<number> {
   return runScript<number>(redis, 'gcChunkList', [ks.fsChunkListsRecent, ks.fsVersions(`#${inode}`), ks.fsInodeNames(inode)], [token, `#${inode}`]);
 }
 
@@ -94,7 +94,7 @@ function superseded(err: unknown, res: ChunkListGcResult): ChunkListGcResult {
  * One pass. It reads the whole namespace and holds every referenced hash in memory, so it is
  * for an occasional background run (the leader's, hourly). `signal` stops it between steps.
  */
-export async function collectChunkLists(redis: Redis, ks: Keyspace, signal?: AbortSignal): Promise<ChunkListGcResult> {
+export async function collectChunkLists(redis: Redis, ks: FsKeyspace, signal?: AbortSignal): Promise<ChunkListGcResult> {
   const token = await beginChunkListGc(redis, ks);
   const referenced = new Set<string>();
   /** Inodes stored, and those a kept version names. */

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Keyspace } from './keys.js';
+import type { FsKeyspace } from './keys.js';
 import type { VersionInfo } from '../api/fs.js';
 import { FsError, GET_MANY_MAX, getCurrentMany, listDir, listVersions, normalizePath } from './fs.js';
 
@@ -15,7 +15,7 @@ export interface CurrentFile {
  * should hold). Breadth-first, a directory listing and one batched lookup at a time, so
  * memory stays bounded by the widest directory.
  */
-export async function* currentFilesUnder(redis: Redis, ks: Keyspace, dir: string): AsyncGenerator<CurrentFile> {
+export async function* currentFilesUnder(redis: Redis, ks: FsKeyspace, dir: string): AsyncGenerator<CurrentFile> {
   const queue = [normalizePath(dir)];
   while (queue.length) {
     const d = queue.shift()!;
@@ -43,7 +43,7 @@ export async function* currentFilesUnder(redis: Redis, ks: Keyspace, dir: string
  * live while some version could still be restored). SCANs the version keys, so it reads the
  * whole namespace: it is meant for an occasional background pass, not a hot path.
  */
-export async function* allReferencedChunkLists(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
+export async function* allReferencedChunkLists(redis: Redis, ks: FsKeyspace): AsyncGenerator<string> {
   for await (const { versions } of allKeptVersions(redis, ks)) {
     for (const v of versions) if (v.chunkListHash) yield v.chunkListHash;
   }
@@ -53,7 +53,7 @@ export async function* allReferencedChunkLists(redis: Redis, ks: Keyspace): Asyn
  * Every kept version, a path (or a hard-linked file's inode, `#<n>`) at a time: SCANs the
  * version keys, as allReferencedChunkLists does.
  */
-export async function* allKeptVersions(redis: Redis, ks: Keyspace): AsyncGenerator<{ path: string; versions: VersionInfo[] }> {
+export async function* allKeptVersions(redis: Redis, ks: FsKeyspace): AsyncGenerator<{ path: string; versions: VersionInfo[] }> {
   const prefix = ks.fsVersions('');
   for await (const key of keysWithPrefix(redis, prefix)) {
     const path = key.slice(prefix.length);
@@ -62,13 +62,13 @@ export async function* allKeptVersions(redis: Redis, ks: Keyspace): AsyncGenerat
 }
 
 /** Every chunk list hash in fs:m, referenced or not (chunk list garbage collection); may repeat one. */
-export async function* allStoredChunkLists(redis: Redis, ks: Keyspace): AsyncGenerator<string> {
+export async function* allStoredChunkLists(redis: Redis, ks: FsKeyspace): AsyncGenerator<string> {
   const prefix = ks.fsChunkList('');
   for await (const key of keysWithPrefix(redis, prefix)) yield key.slice(prefix.length);
 }
 
 /** SCAN: a key there for the whole walk is yielded at least once, one that comes or goes meanwhile maybe. */
-async function* keysWithPrefix(redis: Redis, prefix: string): AsyncGenerator<string> {
+export async function* keysWithPrefix(redis: Redis, prefix: string): AsyncGenerator<string> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 500);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Keyspace } from './keys.js';
+import type { FsKeyspace } from './keys.js';
 import { runScript, ScriptError } from './scripts.js';
 import type { FileType, VersionInfo, VersionRecord, VersionSource } from '../api/fs.js';
 import { decodeXattrs, encodeXattrs } from './xattrs.js';
@@ -186,7 +186,7 @@ const FS_SCRIPTS = {
 } as const;
 
 /** Run op's script on path (routed by its fs:p key) with args; a failure it reports is an FsError. */
-async function fsOp<T>(redis: Redis, ks: Keyspace, op: keyof typeof FS_SCRIPTS, path: string, args: (string | number)[] = []): Promise<T> {
+async function fsOp<T>(redis: Redis, ks: FsKeyspace, op: keyof typeof FS_SCRIPTS, path: string, args: (string | number)[] = []): Promise<T> {
   try {
     return await runScript<T>(redis, FS_SCRIPTS[op], [ks.fsVersions(path)], [ks.prefix, path, ...args]);
   } catch (err) {
@@ -220,7 +220,7 @@ async function fsOp<T>(redis: Redis, ks: Keyspace, op: keyof typeof FS_SCRIPTS, 
  * (src/state/locks.ts); it fails with ENOLCK once that session's lease has passed. `touch`: a
  * new version even when it repeats the latest (a setattr that changes nothing moves ctime).
  */
-export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string; touch?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string; inode?: string; links?: number; stIno?: string }> {
+export async function commitVersion(redis: Redis, ks: FsKeyspace, rec: NewVersion, opts: { exclusive?: boolean; written?: boolean; lockSession?: string; touch?: boolean } = {}): Promise<{ id: string; current: boolean; published: boolean; mtimeNs: string; inode?: string; links?: number; stIno?: string }> {
   const path = normalizePath(rec.path);
   checkVersion(rec);
   const encoded = encodeVersion({ ...rec, path }, rec.committedAt ?? Date.now());
@@ -258,7 +258,7 @@ export async function commitVersion(redis: Redis, ks: Keyspace, rec: NewVersion,
  * exists (version id 0). A directory's mtimeNs is that of its version or, if later, the time a
  * name last came or went in it, as POSIX directories show.
  */
-export async function getCurrent(redis: Redis, ks: Keyspace, path: string): Promise<VersionRecord | undefined> {
+export async function getCurrent(redis: Redis, ks: FsKeyspace, path: string): Promise<VersionRecord | undefined> {
   const p = normalizePath(path);
   const res = await fsOp<[number, string, number, number | string, number, string] | null>(redis, ks, 'get', p);
   return res ? asShown(decodeVersion(p, String(res[0]), res[1]), res[2], res[3], res[4], res[5]) : undefined;
@@ -271,7 +271,7 @@ export const GET_MANY_MAX = 1000;
  * getCurrent for many paths in one consistent step (readdir-plus: the attributes of a directory's
  * entries in one round trip). Answers in the order asked; undefined where nothing is.
  */
-export async function getCurrentMany(redis: Redis, ks: Keyspace, paths: readonly string[]): Promise<(VersionRecord | undefined)[]> {
+export async function getCurrentMany(redis: Redis, ks: FsKeyspace, paths: readonly string[]): Promise<(VersionRecord | undefined)[]> {
   if (paths.length > GET_MANY_MAX) throw new FsError('EINVAL', paths[0], `getCurrentMany takes at most ${GET_MANY_MAX} paths, got ${paths.length}`);
   if (!paths.length) return [];
   const ps = paths.map(normalizePath);
@@ -301,7 +301,7 @@ export const LIST_PAGE = 1000;
  * not, as readdir(3) has it. ENOENT / ENOTDIR as readdir, also from a later page if the
  * directory went away meanwhile.
  */
-export async function* listDirPages(redis: Redis, ks: Keyspace, path: string): AsyncGenerator<DirEntry[]> {
+export async function* listDirPages(redis: Redis, ks: FsKeyspace, path: string): AsyncGenerator<DirEntry[]> {
   let cursor = '0';
   do {
     const page = await listDirPage(redis, ks, path, cursor);
@@ -311,7 +311,7 @@ export async function* listDirPages(redis: Redis, ks: Keyspace, path: string): A
 }
 
 /** One step of listDirPages, from `cursor` ('0': the first); `next` '0' when the listing is done. */
-export async function listDirPage(redis: Redis, ks: Keyspace, path: string, cursor: string): Promise<{ entries: DirEntry[]; next: string }> {
+export async function listDirPage(redis: Redis, ks: FsKeyspace, path: string, cursor: string): Promise<{ entries: DirEntry[]; next: string }> {
   const [next, ...flat] = await fsOp<string[]>(redis, ks, 'list', normalizePath(path), [cursor, LIST_PAGE]);
   const entries: DirEntry[] = [];
   for (let i = 0; i < flat.length; i += 2) {
@@ -321,7 +321,7 @@ export async function listDirPage(redis: Redis, ks: Keyspace, path: string, curs
 }
 
 /** The visible children of a directory, sorted by name, each once. ENOENT / ENOTDIR as readdir. */
-export async function listDir(redis: Redis, ks: Keyspace, path: string): Promise<DirEntry[]> {
+export async function listDir(redis: Redis, ks: FsKeyspace, path: string): Promise<DirEntry[]> {
   const byName = new Map<string, DirEntry>();
   for await (const page of listDirPages(redis, ks, path)) for (const e of page) byName.set(e.name, e);
   return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -336,7 +336,7 @@ const INODE_PATH = /^#[1-9][0-9]*$/;
  * path, its `hardlink` versions among them. `path` may also be an inode's pseudo-path `#<n>`
  * (chunk list GC reads every version key as stored).
  */
-export async function listVersions(redis: Redis, ks: Keyspace, path: string, opts: { stored?: boolean } = {}): Promise<VersionInfo[]> {
+export async function listVersions(redis: Redis, ks: FsKeyspace, path: string, opts: { stored?: boolean } = {}): Promise<VersionInfo[]> {
   const p = INODE_PATH.test(path) ? path : normalizePath(path);
   const [winner, ...flat] = await fsOp<[number, ...string[]]>(redis, ks, 'versions', p, opts.stored ? ['stored'] : []);
   const all: VersionInfo[] = [];
@@ -355,7 +355,7 @@ export async function listVersions(redis: Redis, ks: Keyspace, path: string, opt
  * (no data is copied), with mtime = now, or just past the current winner's if that is ahead of
  * our clock, so it wins. ENOENT for an unknown id, EINVAL for a tombstone.
  */
-export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, id: string, node: string, now = nowNs()): Promise<VersionRecord> {
+export async function restoreVersion(redis: Redis, ks: FsKeyspace, path: string, id: string, node: string, now = nowNs()): Promise<VersionRecord> {
   const p = normalizePath(path);
   if (!/^[1-9][0-9]*$/.test(String(id))) throw new FsError('EINVAL', p, `version id must be a positive integer, got ${JSON.stringify(id)}`);
   checkNode(p, node);
@@ -375,7 +375,7 @@ export async function restoreVersion(redis: Redis, ks: Keyspace, path: string, i
  * non-empty dir), EINVAL (`to` inside `from`). Publishes `from` and `to` (subtree roots).
  * `stIno`: the inode number the mount showed for `from`, which the entry keeps at `to`.
  */
-export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, mtimeNs = nowNs(), stIno = ''): Promise<{ moved: number; mtimeNs: string }> {
+export async function renamePath(redis: Redis, ks: FsKeyspace, from: string, to: string, node: string, mtimeNs = nowNs(), stIno = ''): Promise<{ moved: number; mtimeNs: string }> {
   const f = normalizePath(from);
   const t = normalizePath(to);
   checkNode(f, node);
@@ -390,7 +390,7 @@ export async function renamePath(redis: Redis, ks: Keyspace, from: string, to: s
  * moved, and the atime path shows; when it moved, an atime event goes out for it
  * (subscribeFsEvents).
  */
-export async function markAccessed(redis: Redis, ks: Keyspace, path: string, now = nowNs()): Promise<{ moved: boolean; atimeNs: string }> {
+export async function markAccessed(redis: Redis, ks: FsKeyspace, path: string, now = nowNs()): Promise<{ moved: boolean; atimeNs: string }> {
   const [moved, atimeNs] = await fsOp<[number, string]>(redis, ks, 'access', normalizePath(path), [now]);
   return { moved: moved === 1, atimeNs: String(atimeNs) };
 }
@@ -403,7 +403,7 @@ export async function markAccessed(redis: Redis, ks: Keyspace, path: string, now
  * inode number and the link count. ENOENT (no `from`, or no parent of `to`), EPERM (a
  * directory), EEXIST (`to` exists), ENOTDIR (the parent of `to` is not a directory).
  */
-export async function linkPath(redis: Redis, ks: Keyspace, from: string, to: string, node: string, opts: { source?: 'export' | 'mount'; nowNs?: string; nowMs?: number; stIno?: string } = {}): Promise<{ inode: string; links: number }> {
+export async function linkPath(redis: Redis, ks: FsKeyspace, from: string, to: string, node: string, opts: { source?: 'export' | 'mount'; nowNs?: string; nowMs?: number; stIno?: string } = {}): Promise<{ inode: string; links: number }> {
   const f = normalizePath(from);
   const t = normalizePath(to);
   checkNode(f, node);
@@ -418,7 +418,7 @@ export async function linkPath(redis: Redis, ks: Keyspace, from: string, to: str
  * the user saw is what goes. ENOENT when nothing is there. `nowMs` (default now) is the
  * tombstone's committedAt and the parent directory's new mtime.
  */
-export async function removePath(redis: Redis, ks: Keyspace, path: string, node: string, opts: { dir: boolean; mtimeNs?: string; nowMs?: number }): Promise<{ id: string; mtimeNs: string }> {
+export async function removePath(redis: Redis, ks: FsKeyspace, path: string, node: string, opts: { dir: boolean; mtimeNs?: string; nowMs?: number }): Promise<{ id: string; mtimeNs: string }> {
   const p = normalizePath(path);
   checkNode(p, node);
   const [id, stamp] = await fsOp<[number, string]>(redis, ks, 'remove', p, [node, opts.mtimeNs ?? nowNs(), opts.nowMs ?? Date.now(), opts.dir ? 'rmdir' : 'unlink']);
@@ -429,13 +429,13 @@ export async function removePath(redis: Redis, ks: Keyspace, path: string, node:
  * Store a file's encoded chunk list under its hash (sha256 of the bytes, checked here). Written
  * once: identical files share it. Returns true when this call wrote it.
  */
-export async function putChunkList(redis: Redis, ks: Keyspace, hash: string, encoded: Buffer): Promise<boolean> {
+export async function putChunkList(redis: Redis, ks: FsKeyspace, hash: string, encoded: Buffer): Promise<boolean> {
   const actual = createHash('sha256').update(encoded).digest('hex');
   if (actual !== hash) throw new FsError('EINVAL', `chunkListHash ${hash}`, `content hashes to ${actual}`);
   return (await redis.set(ks.fsChunkList(hash), encoded, 'NX')) === 'OK';
 }
 
-export async function getChunkList(redis: Redis, ks: Keyspace, hash: string): Promise<Buffer | undefined> {
+export async function getChunkList(redis: Redis, ks: FsKeyspace, hash: string): Promise<Buffer | undefined> {
   return (await redis.getBuffer(ks.fsChunkList(hash))) ?? undefined;
 }
 
@@ -445,7 +445,7 @@ export async function getChunkList(redis: Redis, ks: Keyspace, hash: string): Pr
  * gave it moved, to that (markAccessed). Uses a connection of its own, as subscribers must; the
  * returned function unsubscribes and closes it.
  */
-export function subscribeFsEvents(redis: Redis, ks: Keyspace, onPath: (path: string, atimeNs?: string) => void): Promise<() => Promise<void>> {
+export function subscribeFsEvents(redis: Redis, ks: FsKeyspace, onPath: (path: string, atimeNs?: string) => void): Promise<() => Promise<void>> {
   return subscribeChannel(redis, ks.fsEvents, (m) => {
     // A path never holds a NUL: the mark of an atime event, `\0<atime> <path>` (fsAccess-1.lua).
     if (!m.startsWith('\0')) return onPath(m);

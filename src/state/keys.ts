@@ -1,9 +1,10 @@
 /**
  * The Redis key layout of an OS Walk cluster: every key the code touches is named here.
  *
- * All keys of one cluster start with the same prefix, which carries a hash tag
- * (default `{oswalk}:`). Redis Cluster puts every key with the same tag in the same slot,
- * so each Lua script, which may touch any of these keys, runs unchanged on a cluster.
+ * The keys of a cluster's state (Keyspace) start with one prefix, which carries a hash tag
+ * (default `{oswalk}:`); its filesystem's (FsKeyspace) with another (below). Redis Cluster puts
+ * every key with the same tag in the same slot, so each Lua script, which touches keys of one
+ * of the two sets only, runs unchanged on a cluster.
  * Tests give each case its own prefix (`{t-<random>}:`) and share one redis-server.
  *
  * | key                         | type   | holds |
@@ -49,6 +50,15 @@
  * Lua scripts that reach keys only known at run time (a job's node, its owner) build them
  * from the prefix with the same names: src/state/lua/include/keys.lua mirrors this table (the
  * lock table's keys: include/locks.lua).
+ *
+ * The filesystem's keys (FsKeyspace, below) have a prefix of their own, with a hash tag of their
+ * own (fsPrefixFor: `{oswalk-fs}:`), and may live in another Redis deployment (`--fs-redis`):
+ * the namespace grows with files, the rest with nodes and jobs, and no script touches both.
+ * fs-layout.ts says which prefix and which Redis a cluster's files are under.
+ *
+ * | key                         | type   | holds |
+ * | --------------------------- | ------ | ----- |
+ * | fs:cluster                  | string | id of the cluster whose files these are (the id of its cluster hash): a second cluster given the same fs Redis and prefix is refused |
  * | fs:p:<path>                 | string | every kept version of one path, framed `<id> <len> <record>` (format in src/state/lua/include/fs.lua) |
  * | fs:p:#<n>                   | string | the same for the hard-linked file with inode number n, whose names hold `h` versions naming it; deleted by chunk list GC once no kept version names it |
  * | fs:in:<n>                   | set    | the paths given as names to inode n (its link count: those still current links to it) |
@@ -106,6 +116,20 @@ export interface Keyspace {
   owners(kind: string): string;
   schedulerWake: string;
   nodeWake(node: string): string;
+  nodeStopWake(node: string): string;
+  tokens: string;
+  nodeCerts(node: string): string;
+  revokedCerts: string;
+  revokedCertsSeq: string;
+  session(idHash: string): string;
+  audit: string;
+}
+
+/** The filesystem's keys: the namespace, chunk lists and their locations, the lock table (fsKeyspace). */
+export interface FsKeyspace {
+  prefix: string;
+  /** id of the cluster whose files these are (clusterId), set by the first to open them (openFs in fs-layout.ts). */
+  fsOwner: string;
   fsVersions(path: string): string;
   fsInodeNames(inode: string): string;
   fsDir(path: string): string;
@@ -114,7 +138,6 @@ export interface Keyspace {
   fsEvents: string;
   chunkListLocations(chunkListHash: string): string;
   storageHealth: string;
-  nodeStopWake(node: string): string;
   lockSessions: string;
   lockSession(session: string): string;
   posixLocks(path: string): string;
@@ -124,20 +147,53 @@ export interface Keyspace {
   posixWaiting: string;
   lockSeq: string;
   lockWake: string;
-  tokens: string;
-  nodeCerts(node: string): string;
-  revokedCerts: string;
-  revokedCertsSeq: string;
-  session(idHash: string): string;
-  audit: string;
 }
 
 export const DEFAULT_PREFIX = '{oswalk}:';
 
-export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
+function checkPrefix(prefix: string): void {
   if (!/^[^{}]*\{[^{}]+\}[^{}]*$/.test(prefix)) {
     throw new Error(`Redis key prefix "${prefix}" must contain exactly one {hash tag}`);
   }
+}
+
+/**
+ * The prefix of a new cluster's filesystem keys: the cluster's with `-fs` added to its hash tag
+ * (`{oswalk}:` → `{oswalk-fs}:`), so that a Redis Cluster may keep them on another shard than
+ * the jobs'. A cluster made before the two were apart keeps them under its own (fs-layout.ts).
+ */
+export function fsPrefixFor(prefix: string): string {
+  checkPrefix(prefix);
+  return prefix.replace(/\{([^{}]+)\}/, '{$1-fs}');
+}
+
+export function fsKeyspace(prefix: string): FsKeyspace {
+  checkPrefix(prefix);
+  return {
+    prefix,
+    fsOwner: `${prefix}fs:cluster`,
+    fsVersions: (path) => `${prefix}fs:p:${path}`,
+    fsInodeNames: (inode) => `${prefix}fs:in:${inode}`,
+    fsDir: (path) => `${prefix}fs:d:${path}`,
+    fsChunkList: (hash) => `${prefix}fs:m:${hash}`,
+    fsChunkListsRecent: `${prefix}fs:mrecent`,
+    fsEvents: `${prefix}fs:events`,
+    chunkListLocations: (chunkListHash) => `${prefix}pfs:loc:${chunkListHash}`,
+    storageHealth: `${prefix}pfs:health`,
+    lockSessions: `${prefix}lk:sessions`,
+    lockSession: (session) => `${prefix}lk:s:${session}`,
+    posixLocks: (path) => `${prefix}lk:p:${path}`,
+    flockLocks: (path) => `${prefix}lk:f:${path}`,
+    posixWaiters: (path) => `${prefix}lk:pq:${path}`,
+    flockWaiters: (path) => `${prefix}lk:fq:${path}`,
+    posixWaiting: `${prefix}lk:pw`,
+    lockSeq: `${prefix}lk:seq`,
+    lockWake: `${prefix}lk:wake`,
+  };
+}
+
+export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
+  checkPrefix(prefix);
   return {
     prefix,
     objects: (kind) => `${prefix}obj:${kind}`,
@@ -167,24 +223,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     owners: (kind) => `${prefix}owners:${kind}`,
     schedulerWake: `${prefix}wake:scheduler`,
     nodeWake: (node) => `${prefix}wake:node:${node}`,
-    fsVersions: (path) => `${prefix}fs:p:${path}`,
-    fsInodeNames: (inode) => `${prefix}fs:in:${inode}`,
-    fsDir: (path) => `${prefix}fs:d:${path}`,
-    fsChunkList: (hash) => `${prefix}fs:m:${hash}`,
-    fsChunkListsRecent: `${prefix}fs:mrecent`,
-    fsEvents: `${prefix}fs:events`,
-    chunkListLocations: (chunkListHash) => `${prefix}pfs:loc:${chunkListHash}`,
-    storageHealth: `${prefix}pfs:health`,
     nodeStopWake: (node) => `${prefix}wake:node:${node}:stop`,
-    lockSessions: `${prefix}lk:sessions`,
-    lockSession: (session) => `${prefix}lk:s:${session}`,
-    posixLocks: (path) => `${prefix}lk:p:${path}`,
-    flockLocks: (path) => `${prefix}lk:f:${path}`,
-    posixWaiters: (path) => `${prefix}lk:pq:${path}`,
-    flockWaiters: (path) => `${prefix}lk:fq:${path}`,
-    posixWaiting: `${prefix}lk:pw`,
-    lockSeq: `${prefix}lk:seq`,
-    lockWake: `${prefix}lk:wake`,
     tokens: `${prefix}tokens`,
     nodeCerts: (node) => `${prefix}nodecerts:${node}`,
     revokedCerts: `${prefix}certs:revoked`,

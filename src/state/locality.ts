@@ -1,5 +1,5 @@
 import type { Redis } from './redis.js';
-import type { Keyspace } from './keys.js';
+import type { FsKeyspace } from './keys.js';
 import type { VersionRecord } from '../api/fs.js';
 import { getCurrentMany, normalizePath } from './fs.js';
 
@@ -16,7 +16,7 @@ export interface InputLocality {
  * directory's or written through its mount: the file is on its disk). Paths that are not
  * files (gone, directories, unknown) count for nothing. Undefined when nothing is anywhere.
  */
-export async function inputLocality(redis: Redis, ks: Keyspace, paths: readonly string[]): Promise<InputLocality | undefined> {
+export async function inputLocality(redis: Redis, ks: FsKeyspace, paths: readonly string[]): Promise<InputLocality | undefined> {
   const normal = [...new Set(paths.map((p) => {
     try {
       return normalizePath(p);

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Keyspace } from './keys.js';
+import type { FsKeyspace } from './keys.js';
 import { subscribeChannel } from './redis.js';
 import { runScript, ScriptError } from './scripts.js';
 
@@ -102,11 +102,11 @@ function parseOffset(s: string): number {
 
 const kindLetter = (kind: LockKind) => (kind === 'posix' ? 'p' : 'f');
 
-function lock<T>(redis: Redis, ks: Keyspace, now: number | undefined, op: string, args: (string | number)[]): Promise<T> {
+function lock<T>(redis: Redis, ks: FsKeyspace, now: number | undefined, op: string, args: (string | number)[]): Promise<T> {
   return runScript<T>(redis, 'lock', [ks.lockSessions], [ks.prefix, now ?? '', op, ...args]);
 }
 
-function session<T>(redis: Redis, ks: Keyspace, now: number | undefined, op: string, args: (string | number)[]): Promise<T> {
+function session<T>(redis: Redis, ks: FsKeyspace, now: number | undefined, op: string, args: (string | number)[]): Promise<T> {
   return runScript<T>(redis, 'lockSession', [ks.lockSessions], [ks.prefix, now ?? '', op, ...args]);
 }
 
@@ -114,7 +114,7 @@ function session<T>(redis: Redis, ks: Keyspace, now: number | undefined, op: str
  * Start (or re-open) a session with a lease of leaseMs; dead sessions nobody met are dropped on
  * the way. Returns the lease deadline (ms, Redis' clock).
  */
-export async function openLockSession(redis: Redis, ks: Keyspace, sessionId: string, leaseMs: number, now?: number): Promise<number> {
+export async function openLockSession(redis: Redis, ks: FsKeyspace, sessionId: string, leaseMs: number, now?: number): Promise<number> {
   return Number(await session<number>(redis, ks, now, 'open', [sessionId, leaseMs]));
 }
 
@@ -123,7 +123,7 @@ export async function openLockSession(redis: Redis, ks: Keyspace, sessionId: str
  * passed, everything it held is gone (others may hold it now) and the caller must treat all its
  * locks as lost and open a new session.
  */
-export async function renewLockSession(redis: Redis, ks: Keyspace, sessionId: string, leaseMs: number, now?: number): Promise<boolean> {
+export async function renewLockSession(redis: Redis, ks: FsKeyspace, sessionId: string, leaseMs: number, now?: number): Promise<boolean> {
   try {
     await session<number>(redis, ks, now, 'renew', [sessionId, leaseMs]);
     return true;
@@ -134,7 +134,7 @@ export async function renewLockSession(redis: Redis, ks: Keyspace, sessionId: st
 }
 
 /** End a session: every lock and wait it has goes at once (a clean FS shutdown). */
-export async function closeLockSession(redis: Redis, ks: Keyspace, sessionId: string, now?: number): Promise<void> {
+export async function closeLockSession(redis: Redis, ks: FsKeyspace, sessionId: string, now?: number): Promise<void> {
   await session(redis, ks, now, 'close', [sessionId]);
 }
 
@@ -147,13 +147,13 @@ export async function closeLockSession(redis: Redis, ks: Keyspace, sessionId: st
  * wake). 'nolck' (ENOLCK) past 1024 ranges of the owner on the path (MAX_RANGES in
  * lock-1.lua); 'lost' when the owner's session is dead.
  */
-export async function setPosixLock(redis: Redis, ks: Keyspace, req: PosixLockRequest, now?: number): Promise<LockStatus> {
+export async function setPosixLock(redis: Redis, ks: FsKeyspace, req: PosixLockRequest, now?: number): Promise<LockStatus> {
   const [s, e] = range(req.start, req.end);
   return lock<LockStatus>(redis, ks, now, 'setlk', [req.owner, req.pid, req.path, req.type, s, e, req.wait ? '1' : '0']);
 }
 
 /** F_GETLK: the first lock of another (live) owner that would conflict, or undefined. */
-export async function getPosixLock(redis: Redis, ks: Keyspace, q: PosixLockQuery, now?: number): Promise<PosixLockHolder | undefined> {
+export async function getPosixLock(redis: Redis, ks: FsKeyspace, q: PosixLockQuery, now?: number): Promise<PosixLockHolder | undefined> {
   const [s, e] = range(q.start, q.end);
   const res = await lock<[string, string, string, string, string] | null>(redis, ks, now, 'getlk', [q.owner, q.path, q.type, s, e]);
   if (!res) return undefined;
@@ -166,7 +166,7 @@ export async function getPosixLock(redis: Redis, ks: Keyspace, q: PosixLockQuery
  * the lock held, as Linux does (so two sh holders that both ask for ex cannot wait on each
  * other for ever). No deadlock detection, as in Linux.
  */
-export async function flockFile(redis: Redis, ks: Keyspace, req: FlockRequest, now?: number): Promise<LockStatus> {
+export async function flockFile(redis: Redis, ks: FsKeyspace, req: FlockRequest, now?: number): Promise<LockStatus> {
   return lock<LockStatus>(redis, ks, now, 'flock', [req.owner, req.pid, req.path, req.op, req.wait ? '1' : '0']);
 }
 
@@ -174,7 +174,7 @@ export async function flockFile(redis: Redis, ks: Keyspace, req: FlockRequest, n
  * Drop the owner's queued waits on the path (an F_SETLKW or flock interrupted by a signal).
  * Returns whether there was one.
  */
-export async function cancelLockWait(redis: Redis, ks: Keyspace, owner: string, path: string, kind: LockKind, now?: number): Promise<boolean> {
+export async function cancelLockWait(redis: Redis, ks: FsKeyspace, owner: string, path: string, kind: LockKind, now?: number): Promise<boolean> {
   return (await lock<number>(redis, ks, now, 'cancel', [owner, path, kindLetter(kind)])) === 1;
 }
 
@@ -182,7 +182,7 @@ export async function cancelLockWait(redis: Redis, ks: Keyspace, owner: string, 
  * Drop all the owner's locks and waits of that kind on the path (POSIX: any close of the file
  * by the process; flock: the last close of the open file). Returns whether anything went.
  */
-export async function releaseLockOwner(redis: Redis, ks: Keyspace, owner: string, path: string, kind: LockKind, now?: number): Promise<boolean> {
+export async function releaseLockOwner(redis: Redis, ks: FsKeyspace, owner: string, path: string, kind: LockKind, now?: number): Promise<boolean> {
   return (await lock<number>(redis, ks, now, 'release', [owner, path, kindLetter(kind)])) === 1;
 }
 
@@ -191,6 +191,6 @@ export async function releaseLockOwner(redis: Redis, ks: Keyspace, owner: string
  * wait on it may be granted now). Messages sent while the subscriber is disconnected are lost:
  * waiters also retry on a timer.
  */
-export function subscribeLockWakes(redis: Redis, ks: Keyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
+export function subscribeLockWakes(redis: Redis, ks: FsKeyspace, onPath: (path: string) => void): Promise<() => Promise<void>> {
   return subscribeChannel(redis, ks.lockWake, onPath);
 }

@@ -3,9 +3,8 @@ import type { BigIntStats } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { watch, type FSWatcher } from 'chokidar';
-import type { Redis } from '../state/redis.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Keyspace } from '../state/keys.js';
+import type { FsState } from '../state/fs-layout.js';
 import { commitVersion, FsError, linkPath, normalizePath, putChunkList, type NewVersion } from '../state/fs.js';
 import { XATTR_LIMITS } from '../state/xattrs.js';
 import { exportXattrs } from './xattrs.js';
@@ -15,8 +14,7 @@ import { escapeBytes, holdsExactly } from './names.js';
 import { parentRel, sameStat, SeenState, seenFromStat, type Seen } from './state.js';
 
 export interface TranslatorOptions {
-  redis: Redis;
-  ks: Keyspace;
+  fs: FsState;
   /** This node's name: every version it commits carries it. */
   node: string;
   exportDir: string;
@@ -520,7 +518,7 @@ class TranslatorImpl implements Translator {
   }
 
   private async commit(rel: string, v: Omit<NewVersion, 'path' | 'node' | 'source'>): Promise<void> {
-    await commitVersion(this.o.redis, this.o.ks, { ...v, path: this.nsPath(rel), node: this.o.node, source: 'export' });
+    await commitVersion(this.o.fs.redis, this.o.fs.ks, { ...v, path: this.nsPath(rel), node: this.o.node, source: 'export' });
     this.s.versions++;
     this.metrics?.versions.inc({ type: v.type });
   }
@@ -603,7 +601,7 @@ class TranslatorImpl implements Translator {
     const same = await lstat(join(this.o.exportDir, other!), { bigint: true }).then((o) => o.ino === st.ino && o.dev === st.dev, () => false);
     if (!same) return false;
     try {
-      await linkPath(this.o.redis, this.o.ks, this.nsPath(other!), this.nsPath(rel), this.o.node, { source: 'export' });
+      await linkPath(this.o.fs.redis, this.o.fs.ks, this.nsPath(other!), this.nsPath(rel), this.o.node, { source: 'export' });
     } catch (err) {
       if (err instanceof FsError && (err.code === 'EEXIST' || err.code === 'ENOENT' || err.code === 'ENOTDIR')) return false;
       throw err;
@@ -658,8 +656,8 @@ class TranslatorImpl implements Translator {
     const hash = chunkListHash(res.chunks);
     // both before the version that names them, so no reader meets a chunk list it cannot find
     await Promise.all([
-      putChunkList(this.o.redis, this.o.ks, hash, encoded),
-      addChunkListLocation(this.o.redis, this.o.ks, hash, this.o.node),
+      putChunkList(this.o.fs.redis, this.o.fs.ks, hash, encoded),
+      addChunkListLocation(this.o.fs.redis, this.o.fs.ks, hash, this.o.node),
     ]);
     if (this.o.copies && res.chunks.length) {
       await this.o.copies(this.nsPath(rel), hash, res.chunks).catch((err: Error) => {

@@ -37,7 +37,7 @@ describe('oswalk node remove', () => {
     return { status: res.status, body: await res.json() };
   };
   /** What a replication pass that began at `at` writes. */
-  const pass = (at: number, removing: Record<string, { files: number; bytes: number }>) => cp.ctx.redis.hset(cp.ctx.ks.storageHealth, {
+  const pass = (at: number, removing: Record<string, { files: number; bytes: number }>) => cp.ctx.fs.redis.hset(cp.ctx.fs.ks.storageHealth, {
     at, by: 'n3', manifests: 10, bytes: 1000, underFiles: 0, underBytes: 0, lostFiles: 0, lostBytes: 0, removing: JSON.stringify(removing),
   });
   const cli = (args: string[], timeoutMs?: number) => oswalk(['--api', cp.url, 'node', 'remove', ...args], { cwd, env: { OSWALK_TOKEN: TOKEN }, timeoutMs });

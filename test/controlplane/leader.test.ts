@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
-import { keyspace } from '../../src/state/keys.js';
+import { fsKeyspace, keyspace } from '../../src/state/keys.js';
 import { LeaderLease } from '../../src/controlplane/leader.js';
 import { startControlLoops } from '../../src/controlplane/loops.js';
 import { createRegistry } from '../../src/metrics/index.js';
@@ -45,7 +45,7 @@ describe('leader lease', () => {
     await db.redis.del(ks.schedulerWake);
     // With no wake-up, a pass would otherwise come only after idleMs.
     const loops = startControlLoops({
-      redis: db.redis, readers: new BlockingReaders(db.redis), ks, log: pino({ level: 'silent' }), registry: createRegistry('controlplane'),
+      redis: db.redis, readers: new BlockingReaders(db.redis), ks, fs: { redis: db.redis, ks: fsKeyspace(ks.prefix) }, log: pino({ level: 'silent' }), registry: createRegistry('controlplane'),
       config: { token: 't', agentRedisUrl: db.server.url, nodeTimeoutMs: 60_000, id: 'cp-new' },
     }, { idleMs: 60_000 });
     try {

@@ -16,9 +16,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { OSWALK_BIN } from '../helpers/cli.js';
-import { freePort } from '../helpers/redis.js';
+import { freePort, fsKeysOf } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
-import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { keyspace, type FsKeyspace, type Keyspace } from '../../src/state/keys.js';
 import { getNode } from '../../src/state/nodes.js';
 import type { NodeRecord } from '../../src/api/nodes.js';
 import { mountStack, mountTable, unmountStale } from '../../src/overlay/index.js';
@@ -236,6 +236,8 @@ export interface ClusterLayout {
    * starts its redis-server (`redis`).
    */
   redisUrl?: string;
+  /** The cluster's files in a redis-server of their own (--fs-redis, from OSWALK_FS_REDIS_URL). */
+  fsRedis?: boolean;
 }
 
 /** A control plane process: `oswalk control-plane`, Redis from OSWALK_REDIS_URL. */
@@ -251,7 +253,7 @@ export class ControlPlane {
     this.proc = new Proc(this.name, [process.execPath, OSWALK_BIN, 'control-plane', '--listen', `127.0.0.1:${this.port}`, '--insecure-http',
       '--node-timeout', `${this.c.layout.nodeTimeoutMs}ms`, '--prefix', this.c.layout.prefix],
     join(this.c.layout.root, 'logs', `${this.name}.log`),
-    { ...process.env, OSWALK_REDIS_URL: this.c.redisUrl(), OSWALK_TOKEN: TOKEN, OSWALK_LOG_LEVEL: 'info' });
+    { ...process.env, OSWALK_REDIS_URL: this.c.redisUrl(), ...this.c.fsRedisEnv(), OSWALK_TOKEN: TOKEN, OSWALK_LOG_LEVEL: 'info' });
     await until(`${this.name} to serve`, async () => {
       if (!this.proc!.running) throw new Error(`${this.name} exited: see ${this.c.layout.root}/logs/${this.name}.log`);
       const res = await fetch(`http://127.0.0.1:${this.port}/healthz`).catch(() => undefined);
@@ -295,7 +297,7 @@ export class Agent {
     // mount namespace (its FUSE mount shows on the host) and its pid is nsenter's.
     const full = this.netns ? ['nsenter', `--net=${this.netns.path}`, ...argv] : argv;
     this.proc = new Proc(`agent ${this.node}`, full, join(this.c.layout.root, 'logs', `${this.node}.log`),
-      { ...process.env, OSWALK_TOKEN: TOKEN, OSWALK_LOG_LEVEL: 'info' });
+      { ...process.env, ...this.c.fsRedisEnv(redisHost), OSWALK_TOKEN: TOKEN, OSWALK_LOG_LEVEL: 'info' });
     await until(`agent ${this.node} to register with its mount up`, async () => {
       if (!this.proc!.running) throw new Error(`agent ${this.node} exited: see ${this.c.layout.root}/logs/${this.node}.log`);
       const n = await this.c.node(this.node);
@@ -323,14 +325,21 @@ export class FaultCluster {
   readonly netns?: Netns;
   /** Only without a layout's redisUrl. */
   redis!: RedisServer;
+  /** Only with a layout's fsRedis: the Redis of the cluster's files. */
+  fsRedis?: RedisServer;
+  /** The test's own connection to where the cluster's files are (conn, or fsRedis'). */
+  fsConn!: Redis;
   /** The test's own connection (every call of it under a timeout: Redis may be frozen). */
   conn!: Redis;
   readonly ks: Keyspace;
+  /** Where the cluster's processes keep its files (a new cluster's: openFs). */
+  readonly fsKs: FsKeyspace;
   readonly cps: ControlPlane[] = [];
   readonly agents = new Map<string, Agent>();
 
   constructor(readonly layout: ClusterLayout) {
     this.ks = keyspace(layout.prefix);
+    this.fsKs = fsKeysOf(layout.prefix);
     if (layout.nsNode) this.netns = new Netns(String(process.pid % 100000));
     mkdirSync(join(layout.root, 'logs'), { recursive: true });
   }
@@ -340,14 +349,26 @@ export class FaultCluster {
     return this.layout.redisUrl ?? this.redis.url(host);
   }
 
+  /** The environment that gives a process the fs Redis, as it reaches it from `host`. */
+  fsRedisEnv(host = '127.0.0.1'): NodeJS.ProcessEnv {
+    return this.fsRedis ? { OSWALK_FS_REDIS_URL: this.fsRedis.url(host) } : {};
+  }
+
   async start(): Promise<void> {
     await this.netns?.create();
+    const binds = ['127.0.0.1', ...(this.netns ? [this.netns.hostAddr] : [])];
     if (!this.layout.redisUrl) {
-      this.redis = new RedisServer(await freePort(), join(this.layout.root, 'redis'), ['127.0.0.1', ...(this.netns ? [this.netns.hostAddr] : [])], join(this.layout.root, 'logs', 'redis.log'));
+      this.redis = new RedisServer(await freePort(), join(this.layout.root, 'redis'), binds, join(this.layout.root, 'logs', 'redis.log'));
       await this.redis.start();
+    }
+    if (this.layout.fsRedis) {
+      this.fsRedis = new RedisServer(await freePort(), join(this.layout.root, 'fs-redis'), binds, join(this.layout.root, 'logs', 'fs-redis.log'));
+      await this.fsRedis.start();
     }
     this.conn = connectRedis(this.redisUrl());
     this.conn.on('error', () => undefined);
+    this.fsConn = this.fsRedis ? connectRedis(this.fsRedis.url()) : this.conn;
+    this.fsConn.on('error', () => undefined);
     for (const name of ['cp1', 'cp2']) this.cps.push(new ControlPlane(name, await freePort(), this));
     await Promise.all(this.cps.map((cp) => cp.start()));
     for (const node of this.layout.nodes) this.agents.set(node, new Agent(node, this, node === this.layout.nsNode ? this.netns : undefined));
@@ -366,9 +387,9 @@ export class FaultCluster {
 
   /** The nodes holding the current content of a file of the unified tree, sorted. */
   async holders(path: string): Promise<string[]> {
-    const v = await within(`the version of ${path}`, getCurrent(this.conn, this.ks, path), 3000);
+    const v = await within(`the version of ${path}`, getCurrent(this.fsConn, this.fsKs, path), 3000);
     if (!v?.chunkListHash) throw new Error(`${path} is not a file in the namespace`);
-    return chunkListLocations(this.conn, this.ks, v.chunkListHash);
+    return chunkListLocations(this.fsConn, this.fsKs, v.chunkListHash);
   }
 
   /** The control plane holding the leader lease (its id carries its pid), if one does. */
@@ -414,7 +435,9 @@ export class FaultCluster {
     for (const a of this.agents.values()) await quiet(unmountStale(a.mount));
     await Promise.all(this.cps.map((cp) => quiet(cp.proc?.stop(10_000) ?? Promise.resolve())));
     this.conn?.disconnect();
+    if (this.fsConn !== this.conn) this.fsConn?.disconnect();
     await quiet(this.redis?.proc?.stop(10_000) ?? Promise.resolve());
+    await quiet(this.fsRedis?.proc?.stop(10_000) ?? Promise.resolve());
     if (this.netns) await quiet(this.netns.destroy());
   }
 }

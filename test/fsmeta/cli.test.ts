@@ -28,7 +28,7 @@ describe('oswalk versions / restore through the API', () => {
   });
 
   it('lists versions as a table and as JSON, and restores one', async () => {
-    const { redis, ks } = cp.ctx;
+    const { redis, ks } = cp.ctx.fs;
     // a file version must name a stored chunk list
     for (const m of ['a', 'b']) await redis.set(ks.fsChunkList(m.repeat(64)), m);
     await commitVersion(redis, ks, file('n1', T, 'a'.repeat(64)));

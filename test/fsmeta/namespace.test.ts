@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
-import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { fsKeyspace, type FsKeyspace } from '../../src/state/keys.js';
 import {
   commitVersion, FS_LIMITS, FsError, GET_MANY_MAX, getCurrent, getCurrentMany, getChunkList, LIST_PAGE, linkPath, listDir, listDirPages, listVersions, markAccessed, normalizePath, putChunkList,
   removePath, renamePath, restoreVersion, subscribeFsEvents, type DirEntry, type NewVersion,
@@ -39,8 +39,8 @@ const T = 1_700_000_000_000_000_000n;
 describe('filesystem namespace', () => {
   const db = useTestRedis();
   /** A keyspace of its own whose fs:m holds M1-M3: a file version must name a stored chunk list. */
-  const space = async (prefix = testPrefix()): Promise<Keyspace> => {
-    const ks = keyspace(prefix);
+  const space = async (prefix = testPrefix()): Promise<FsKeyspace> => {
+    const ks = fsKeyspace(prefix);
     for (const m of [M1, M2, M3]) await db.redis.set(ks.fsChunkList(m), m);
     return ks;
   };
@@ -610,7 +610,7 @@ describe('filesystem namespace', () => {
 
   describe('hard links', () => {
     const mount = (path: string, node: string, mtimeNs: bigint, chunkListHash = M1, size = 10): NewVersion => ({ ...file(path, node, mtimeNs, chunkListHash, size), source: 'mount' });
-    const links = async (ks: Keyspace, ...paths: string[]) => (await getCurrentMany(db.redis, ks, paths)).map((r) => r ? `${r.inode}:${r.links}:${r.chunkListHash === M1 ? 'M1' : r.chunkListHash === M2 ? 'M2' : r.chunkListHash}` : null);
+    const links = async (ks: FsKeyspace, ...paths: string[]) => (await getCurrentMany(db.redis, ks, paths)).map((r) => r ? `${r.inode}:${r.links}:${r.chunkListHash === M1 ? 'M1' : r.chunkListHash === M2 ? 'M2' : r.chunkListHash}` : null);
 
     it('link makes two names of one file: one inode, a link count, one content, both listed as files, ctime moved', async () => {
       const ks = await space();
@@ -728,7 +728,7 @@ describe('filesystem namespace', () => {
   });
 
   it('stores chunk lists once, checked against their hash', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const data = randomBytes(100);
     const h = createHash('sha256').update(data).digest('hex');
     assert.equal(await putChunkList(db.redis, ks, h, data), true);

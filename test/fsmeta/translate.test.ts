@@ -11,9 +11,9 @@ import { Registry } from 'prom-client';
 import { exportXattrs } from '../../src/translate/xattrs.js';
 import { pino } from 'pino';
 import { OSWALK_BIN } from '../helpers/cli.js';
-import { TestRedis, testPrefix } from '../helpers/redis.js';
+import { fsKeysOf, TestRedis, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
-import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { fsKeyspace, type FsKeyspace } from '../../src/state/keys.js';
 import { getCurrent, getChunkList, listDir, listVersions, subscribeFsEvents } from '../../src/state/fs.js';
 import { ChunkStore, decodeChunkList, chunkListLocations } from '../../src/packetfs/index.js';
 import { startTranslator, type Translator, type TranslatorOptions } from '../../src/translate/index.js';
@@ -32,12 +32,12 @@ describe('translate daemon', () => {
     dirs.push(d);
     return d;
   };
-  let ks: Keyspace;
+  let ks: FsKeyspace;
   let exportDir: string;
   let storeDir: string;
   const start = async (extra: Partial<TranslatorOptions> = {}) => {
     const t = await startTranslator({
-      redis, ks, node: 'n1', exportDir, store: new ChunkStore(storeDir, { log: quiet }), log: quiet, debounceMs: 150, ...extra,
+      fs: { redis, ks }, node: 'n1', exportDir, store: new ChunkStore(storeDir, { log: quiet }), log: quiet, debounceMs: 150, ...extra,
     });
     running.push(t);
     return t;
@@ -55,7 +55,7 @@ describe('translate daemon', () => {
   });
 
   const fresh = () => {
-    ks = keyspace(testPrefix());
+    ks = fsKeyspace(testPrefix());
     exportDir = tmp('export');
     storeDir = tmp('store');
   };
@@ -254,7 +254,7 @@ describe('translate daemon', () => {
     fresh();
     const export2 = tmp('export2');
     const t1 = await start({ debounceMs: 100 });
-    const t2 = await startTranslator({ redis, ks, node: 'n2', exportDir: export2, store: new ChunkStore(tmp('store2'), { log: quiet }), log: quiet, debounceMs: 100 });
+    const t2 = await startTranslator({ fs: { redis, ks }, node: 'n2', exportDir: export2, store: new ChunkStore(tmp('store2'), { log: quiet }), log: quiet, debounceMs: 100 });
     running.push(t2);
     const old = new Date(Date.now() - 3600_000);
     writeFileSync(join(export2, 'doc.txt'), 'old copy');
@@ -266,7 +266,7 @@ describe('translate daemon', () => {
     await until('deleted everywhere', async () => !(await getCurrent(redis, ks, '/doc.txt')));
     // n2 restarts its daemon: its old copy is committed again and stays hidden
     await t2.close();
-    const t2b = await startTranslator({ redis, ks, node: 'n2', exportDir: export2, store: new ChunkStore(tmp('store3'), { log: quiet }), log: quiet, stateFile: join(tmp('state'), 's.json') });
+    const t2b = await startTranslator({ fs: { redis, ks }, node: 'n2', exportDir: export2, store: new ChunkStore(tmp('store3'), { log: quiet }), log: quiet, stateFile: join(tmp('state'), 's.json') });
     running.push(t2b);
     await t2b.idle();
     assert.equal(t2b.stats().filesTranslated, 1);
@@ -386,6 +386,9 @@ describe('translate daemon', () => {
   // root reads every file: the unreadable one needs the CLI to run as another user
   it('oswalk translate as another user: logs an unreadable file, translates the rest, exits 1', { skip: process.getuid?.() !== 0 && 'needs root to run the CLI as nobody' }, async () => {
     fresh();
+    // The CLI opens the files of the cluster of --prefix where a new cluster has them.
+    const prefix = testPrefix();
+    ks = fsKeysOf(prefix);
     chmodSync(exportDir, 0o755);
     chmodSync(storeDir, 0o777);
     writeFileSync(join(exportDir, 'secret'), 'root only');
@@ -394,7 +397,7 @@ describe('translate daemon', () => {
     chmodSync(join(exportDir, 'public'), 0o644);
     chownSync(storeDir, 65534, 65534);
     const res = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-      const p = spawn(process.execPath, [CLI, 'translate', exportDir, '--node', 'n9', '--store', storeDir, '--redis', server.url, '--prefix', ks.prefix, '-o', 'json'], {
+      const p = spawn(process.execPath, [CLI, 'translate', exportDir, '--node', 'n9', '--store', storeDir, '--redis', server.url, '--prefix', prefix, '-o', 'json'], {
         uid: 65534, gid: 65534, env: { ...process.env, OSWALK_LOG_LEVEL: 'warn' },
       });
       let out = '';

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { createRegistry } from '../../src/metrics/index.js';
 import { keyspace } from '../../src/state/keys.js';
+import { openFs } from '../../src/state/fs-layout.js';
 import { BlockingReaders, connectRedis } from '../../src/state/redis.js';
 import type { HttpServer } from '../../src/util/http.js';
 import { buildControlPlane } from '../../src/controlplane/server.js';
@@ -31,8 +32,9 @@ export async function startJobsControlPlane(redisUrl: string, opts: { nodeTimeou
 }> {
   const log = pino({ level: process.env.OSWALK_TEST_LOG ?? 'silent' });
   const redis = connectRedis(redisUrl);
+  const ks = keyspace(opts.prefix ?? testPrefix());
   const ctx: ControlPlaneContext = {
-    redis, readers: new BlockingReaders(redis), ks: keyspace(opts.prefix ?? testPrefix()), log, registry: createRegistry('controlplane'),
+    redis, readers: new BlockingReaders(redis), ks, fs: await openFs(redis, ks), log, registry: createRegistry('controlplane'),
     config: {
       token: TOKEN, agentRedisUrl: redisUrl, nodeTimeoutMs: opts.nodeTimeoutMs ?? 5000, id: `cp-${randomBytes(3).toString('hex')}`,
       ...(opts.defaultImage ? { defaultImage: opts.defaultImage } : {}),

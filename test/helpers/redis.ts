@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { after, before } from 'node:test';
 import { connectRedis } from '../../src/state/redis.js';
+import { fsKeyspace, fsPrefixFor, keyspace, type FsKeyspace, type Keyspace } from '../../src/state/keys.js';
 import { freePort } from '../../src/util/net.js';
 
 export { freePort };
@@ -81,6 +82,20 @@ export class TestRedis {
 /** A key prefix of its own for one test, so tests can share a redis-server. */
 export function testPrefix(): string {
   return `{t-${randomBytes(4).toString('hex')}}:`;
+}
+
+/**
+ * Both key sets of a test's cluster under one prefix of its own: for tests of the parts, which
+ * open no filesystem layout (openFs) and may take one object for both.
+ */
+export function testKeys(): Keyspace & FsKeyspace {
+  const prefix = testPrefix();
+  return { ...keyspace(prefix), ...fsKeyspace(prefix) };
+}
+
+/** The keys of the files of a new cluster with this prefix, where its processes find them (openFs). */
+export function fsKeysOf(prefix: string): FsKeyspace {
+  return fsKeyspace(fsPrefixFor(prefix));
 }
 
 /**

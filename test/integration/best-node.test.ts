@@ -69,7 +69,7 @@ describe('best node: commands go where they will run soonest', () => {
     try {
       // Two files of 150 and 50 MB (their records; no bytes are read), their chunks in node3's
       // store, and the second also in node2's.
-      const ks = cp.ctx.ks;
+      const ks = cp.ctx.fs.ks;
       const put = async (path: string, size: number, holders: string[]) => {
         const list = Buffer.from(`chunk list of ${path}`);
         const hash = createHash('sha256').update(list).digest('hex');
@@ -92,7 +92,7 @@ describe('best node: commands go where they will run soonest', () => {
       assert.equal((await placed(['/data/small.bin', '/data/big.bin'])).node, 'node3');
       assert.equal((await placed(['/data/nothing-here', '/data'])).node, 'node1', 'what is no file counts for nothing');
       const j = await placed(['/data/big.bin']);
-      assert.deepEqual(JSON.parse((await redis.hget(ks.job(j.id), 'input'))!), { bytes: 150e6, nodes: { node3: 150e6 } });
+      assert.deepEqual(JSON.parse((await redis.hget(cp.ctx.ks.job(j.id), 'input'))!), { bytes: 150e6, nodes: { node3: 150e6 } });
     } finally {
       redis.disconnect();
     }

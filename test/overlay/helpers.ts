@@ -10,7 +10,7 @@ import { addChunkListLocation, ChunkStore, chunkRoutes } from '../../src/packetf
 import { mountOverlay, unmountStale, type MountOverlayOptions, type OverlayMount } from '../../src/overlay/index.js';
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, TestRedis, testPrefix } from '../helpers/redis.js';
+import { freePort, fsKeysOf, TestRedis, testPrefix } from '../helpers/redis.js';
 
 export const TOKEN = 'overlay-test-token';
 
@@ -72,7 +72,7 @@ export async function startNode(name: string, redisUrl: string, prefix: string, 
       const redis = connectRedis(redisUrl);
       await app.register(chunkRoutes, {
         store: new ChunkStore(join(stateDir, 'chunks')), token: TOKEN,
-        hold: async (m) => void (await addChunkListLocation(redis, keyspace(prefix), m, name)),
+        hold: async (m) => void (await addChunkListLocation(redis, fsKeysOf(prefix), m, name)),
       });
       app.addHook('onClose', async () => redis.disconnect());
       await app.listen({ host: '127.0.0.1', port });

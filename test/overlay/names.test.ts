@@ -1,8 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { testPrefix } from '../helpers/redis.js';
+import { fsKeysOf, testPrefix } from '../helpers/redis.js';
 import { connectRedis } from '../../src/state/redis.js';
-import { keyspace } from '../../src/state/keys.js';
 import { listDir } from '../../src/state/fs.js';
 import { ok, pyErrno, useOneNode } from './helpers.js';
 
@@ -47,7 +46,7 @@ describe('overlay: names and path limits', () => {
     ].join('\n')), 'EILSEQ');
     const redis = connectRedis(one.redis.url);
     try {
-      assert.deepEqual((await listDir(redis, keyspace(prefix), '/two')).map((e) => e.name).sort(), ['a\uFFFD', 'é', '日本', '🦀'].sort());
+      assert.deepEqual((await listDir(redis, fsKeysOf(prefix), '/two')).map((e) => e.name).sort(), ['a\uFFFD', 'é', '日本', '🦀'].sort());
     } finally {
       redis.disconnect();
     }

@@ -4,8 +4,7 @@ import { constants, mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { testPrefix, useTestRedis } from '../helpers/redis.js';
-import { keyspace } from '../../src/state/keys.js';
+import { testKeys, useTestRedis } from '../helpers/redis.js';
 import { getCurrent } from '../../src/state/fs.js';
 import { ChunkFetcher, ChunkStore, LiveChunker } from '../../src/packetfs/index.js';
 import { ClusterBackend } from '../../src/overlay/cluster-backend.js';
@@ -28,10 +27,10 @@ describe('overlay operations: requests that overlap a release', () => {
   async function mount() {
     const dir = mkdtempSync(join(tmpdir(), 'oswalk-ops-'));
     dirs.push(dir);
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const store = new ChunkStore(join(dir, 'store'), { log: quiet });
-    const fetcher = new ChunkFetcher({ store, redis: db.redis, ks, self: 'n1', token: 't', log: quiet });
-    const backend = new ClusterBackend({ redis: db.redis, ks, node: 'n1', store, fetcher, log: quiet });
+    const fetcher = new ChunkFetcher({ store, redis: db.redis, ks, fs: { redis: db.redis, ks }, self: 'n1', token: 't', log: quiet });
+    const backend = new ClusterBackend({ fs: { redis: db.redis, ks }, node: 'n1', store, fetcher, log: quiet });
     // Commits wait while `held` is set: a release caught in the middle of its commit.
     let held: Promise<void> | null = null;
     const commit = backend.commit.bind(backend);

@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { Registry } from 'prom-client';
-import { testPrefix } from '../helpers/redis.js';
+import { fsKeysOf, testPrefix } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
 import { registerMountMetrics } from '../../src/overlay/metrics.js';
 import { checkPath } from '../../src/overlay/paths.js';
 import { connectRedis } from '../../src/state/redis.js';
-import { keyspace } from '../../src/state/keys.js';
 import { listVersions } from '../../src/state/fs.js';
 import { ok, pyErrno, sh, useOneNode } from './helpers.js';
 
@@ -108,7 +107,7 @@ print(n, m, os.strerror(ctypes.get_errno()))
     // Each change is a version; the attributes are in the namespace, so a new FS process has them.
     const redis = connectRedis(one.redis.url);
     try {
-      const vs = await listVersions(redis, keyspace(prefix), '/xa/f');
+      const vs = await listVersions(redis, fsKeysOf(prefix), '/xa/f');
       assert.deepEqual(vs[0].xattrs, { 'user.color': Buffer.from('green').toString('base64'), 'trusted.t': '' });
       // One version per change: user.bin was there after its own set, trusted.t's and the color's replacement.
       assert.equal(vs.filter((v) => v.xattrs?.['user.bin']).length, 3);
@@ -143,7 +142,7 @@ print(n, m, os.strerror(ctypes.get_errno()))
     await ok('echo one > v && echo two > v && echo three >> v', { cwd: one.n.mnt });
     const r = connectRedis(one.redis.url);
     try {
-      const versions = await listVersions(r, keyspace(prefix), '/v');
+      const versions = await listVersions(r, fsKeysOf(prefix), '/v');
       assert.deepEqual(versions.map((v) => v.size), [10, 4, 4]);
     } finally {
       r.disconnect();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import type { Keyspace } from '../../src/state/keys.js';
+import { fsKeyspace, type Keyspace } from '../../src/state/keys.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { TestRedis } from '../helpers/redis.js';
@@ -36,12 +36,12 @@ export async function startNode(redis: Redis, ks: Keyspace, name: string): Promi
   const dir = mkdtempSync(join(tmpdir(), `oswalk-pfs-${name}-`));
   const store = new ChunkStore(dir, { log: quiet });
   const app = Fastify({ logger: false });
-  await app.register(chunkRoutes, { store, token: TOKEN, hold: async (m) => void (await addChunkListLocation(redis, ks, m, name)) });
+  await app.register(chunkRoutes, { store, token: TOKEN, hold: async (m) => void (await addChunkListLocation(redis, fsKeyspace(ks.prefix), m, name)) });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   await register(redis, ks, name, url);
   return {
     name, store, app, url,
-    fetcher: (extra = {}) => new ChunkFetcher({ store, redis, ks, self: name, token: TOKEN, log: quiet, ...extra }),
+    fetcher: (extra = {}) => new ChunkFetcher({ store, redis, ks, fs: { redis, ks: fsKeyspace(ks.prefix) }, self: name, token: TOKEN, log: quiet, ...extra }),
     close: async () => {
       await app.close();
       rmSync(dir, { recursive: true, force: true });

@@ -2,8 +2,8 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { testPrefix } from '../helpers/redis.js';
-import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { testKeys } from '../helpers/redis.js';
+import type { FsKeyspace, Keyspace } from '../../src/state/keys.js';
 import {
   addChunkListLocation, copiesIn, CopiesError, CopyPusher, chunkListHash, chunkListLocations, Pace, rankTargets, replicate, wantedCopies,
   type ChunkRef, type CopyPolicy, type StoragePolicy,
@@ -81,7 +81,7 @@ describe('copies between real chunk servers', () => {
   });
   const node = cluster.node;
   /** A file of `chunks` chunks stored on n and located there. */
-  async function fileOn(n: TestNode, ks: Keyspace, seed: string, chunks = 3, size = 70_000): Promise<{ m: string; refs: ChunkRef[] }> {
+  async function fileOn(n: TestNode, ks: Keyspace & FsKeyspace, seed: string, chunks = 3, size = 70_000): Promise<{ m: string; refs: ChunkRef[] }> {
     const refs: ChunkRef[] = [];
     for (let i = 0; i < chunks; i++) {
       const data = bytesOf(`${seed}:${i}`, size);
@@ -92,14 +92,14 @@ describe('copies between real chunk servers', () => {
     await addChunkListLocation(redis, ks, m, n.name);
     return { m, refs };
   }
-  const pusher = (n: TestNode, ks: Keyspace) => {
-    const p = new CopyPusher({ store: n.store, redis, ks, self: n.name, token: TOKEN, log: quiet, timeoutMs: 2000 });
+  const pusher = (n: TestNode, ks: Keyspace & FsKeyspace) => {
+    const p = new CopyPusher({ store: n.store, redis, ks, fs: { redis, ks }, self: n.name, token: TOKEN, log: quiet, timeoutMs: 2000 });
     cluster.onClose(async () => p.close());
     return p;
   };
 
   it('a push makes the wanted copies: the peer holds every chunk in its own area and is located', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const [a, b, c] = [await node(ks, 'a'), await node(ks, 'b'), await node(ks, 'c')];
     const { m, refs } = await fileOn(a, ks, 'push');
     const holders = await pusher(a, ks).ensure(m, refs, 2);
@@ -113,7 +113,7 @@ describe('copies between real chunk servers', () => {
   });
 
   it('a peer is sent only the chunks it lacks, and a cached copy is promoted rather than sent', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const { m, refs } = await fileOn(a, ks, 'dedup', 4);
@@ -134,7 +134,7 @@ describe('copies between real chunk servers', () => {
   });
 
   it('a peer that does not answer is passed over; with no peer left the push fails with EIO and the holders say so', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const c = await node(ks, 'c');
@@ -156,7 +156,7 @@ describe('copies between real chunk servers', () => {
   });
 
   it('a chunk whose bytes do not match its name is refused, and a chunk list that does not match its hash', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' };
     const data = bytesOf('x', 1000);
@@ -181,7 +181,7 @@ describe('the replication pass', () => {
   const node = cluster.node;
   const policy = (p: Partial<StoragePolicy> = {}): StoragePolicy => ({ copies: 2, replication: [], rereplicateAfterMs: 0, rereplicateBytesPerSecond: 0, ...p });
   /** n files on `on`, one chunk each, under dir. */
-  async function files(ks: Keyspace, on: TestNode, n: number, dir = '/f'): Promise<Map<string, { path: string; refs: ChunkRef[]; size: number }>> {
+  async function files(ks: Keyspace & FsKeyspace, on: TestNode, n: number, dir = '/f'): Promise<Map<string, { path: string; refs: ChunkRef[]; size: number }>> {
     const out = new Map<string, { path: string; refs: ChunkRef[]; size: number }>();
     for (let i = 0; i < n; i++) {
       const data = bytesOf(`${ks.prefix}:${dir}:${i}`, 10_000);
@@ -193,8 +193,8 @@ describe('the replication pass', () => {
     }
     return out;
   }
-  const pass = (n: TestNode, ks: Keyspace, fs: Map<string, { path: string; refs: ChunkRef[]; size: number }>, p: StoragePolicy, now?: number) => replicate({
-    fetcher: n.fetcher(), redis, ks, self: n.name, policy: p, pace: new Pace(0), log: quiet, ...(now ? { now } : {}),
+  const pass = (n: TestNode, ks: Keyspace & FsKeyspace, fs: Map<string, { path: string; refs: ChunkRef[]; size: number }>, p: StoragePolicy, now?: number) => replicate({
+    fetcher: n.fetcher(), redis, ks, fs: { redis, ks }, self: n.name, policy: p, pace: new Pace(0), log: quiet, ...(now ? { now } : {}),
     files: async function* () {
       for (const [chunkListHash, f] of fs) yield { path: f.path, chunkListHash, size: f.size };
     },
@@ -202,7 +202,7 @@ describe('the replication pass', () => {
   });
 
   it('with three nodes and two copies wanted, exactly one of the other two pulls each file', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const [a, b, c] = [await node(ks, 'a'), await node(ks, 'b'), await node(ks, 'c')];
     const fs = await files(ks, a, 8);
     const [rb, rc] = await Promise.all([pass(b, ks, fs, policy()), pass(c, ks, fs, policy())]);
@@ -218,7 +218,7 @@ describe('the replication pass', () => {
   });
 
   it('a holder down for less than the grace period still counts; past it, its copies are made again', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const [a, b, c] = [await node(ks, 'a'), await node(ks, 'b'), await node(ks, 'c')];
     const fs = await files(ks, a, 4);
     await Promise.all([pass(b, ks, fs, policy()), pass(c, ks, fs, policy())]);
@@ -235,7 +235,7 @@ describe('the replication pass', () => {
   });
 
   it('a node being removed does not count as a holder: what only it holds is copied elsewhere; and rules per prefix apply', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const [a, b] = [await node(ks, 'a'), await node(ks, 'b')];
     const plain = await files(ks, a, 3, '/plain');
     const shared = await files(ks, a, 2, '/shared');

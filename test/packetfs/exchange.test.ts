@@ -6,8 +6,7 @@ import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { freePort, testPrefix } from '../helpers/redis.js';
-import { keyspace } from '../../src/state/keys.js';
+import { freePort, testKeys } from '../helpers/redis.js';
 import {
   ChunkUnavailableError, addChunkListLocation, chunkOffsets, registerPacketfsMetrics, chunkListHash, chunkListLocations,
   type ChunkRef,
@@ -31,7 +30,7 @@ describe('chunk exchange', () => {
   }
 
   it('serves chunks with a bearer token, HEAD, ranges, 404 and 400, and never a corrupt chunk', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const { ref, data } = await chunkOn(a, 5000);
     const auth = { authorization: `Bearer ${TOKEN}` };
@@ -68,7 +67,7 @@ describe('chunk exchange', () => {
   });
 
   it('fetches from a holder, verifies, caches, and shares one fetch between concurrent readers', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const { ref, data } = await chunkOn(a);
@@ -90,7 +89,7 @@ describe('chunk exchange', () => {
   });
 
   it('skips a peer that sends wrong bytes, one that is down and one that hangs', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const good = await node(ks, 'good');
     const me = await node(ks, 'me');
     const { ref, data } = await chunkOn(good);
@@ -117,7 +116,7 @@ describe('chunk exchange', () => {
   });
 
   it('counts and avoids a lying peer', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const good = await node(ks, 'good');
     const me = await node(ks, 'me');
     const { ref } = await chunkOn(good);
@@ -143,7 +142,7 @@ describe('chunk exchange', () => {
   });
 
   it('fails fast with ChunkUnavailableError when no holder can deliver', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const me = await node(ks, 'me');
     const hanger = await startFakePeer(redis, ks, 'hanger', () => undefined);
     cluster.onClose(hanger.close);
@@ -153,12 +152,12 @@ describe('chunk exchange', () => {
     const t0 = Date.now();
     await assert.rejects(f.getChunk(ref), (err: unknown) => err instanceof ChunkUnavailableError && err.code === 'EIO');
     assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
-    const lonely = await node(keyspace(testPrefix()), 'lonely');
+    const lonely = await node(testKeys(), 'lonely');
     await assert.rejects(lonely.fetcher().getChunk(ref), /no other live node/);
   });
 
   it('exports fetcher and store metrics for Prometheus', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const { ref } = await chunkOn(a, 12_345);
@@ -183,7 +182,7 @@ describe('chunk exchange', () => {
   });
 
   it('prefetches chunks ahead of a sequential reader', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const refs = [];
@@ -201,7 +200,7 @@ describe('chunk exchange', () => {
   });
 
   it('reads byte ranges across chunk boundaries and reads ahead', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const put = await a.store.putFile(shareTarball());
@@ -223,7 +222,7 @@ describe('chunk exchange', () => {
   });
 
   it('evicts fetched chunks beyond cacheBytes, least recently used first, never owned ones', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const owned = await chunkOn(b, 50_000);
@@ -246,7 +245,7 @@ describe('chunk exchange', () => {
   });
 
   it('counts chunks read without it (the mount\'s FUSE threads) as just used, for eviction', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const refs = [];
@@ -261,7 +260,7 @@ describe('chunk exchange', () => {
   });
 
   it('re-fetches an owned chunk that went corrupt on disk back into the own area', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const a = await node(ks, 'a');
     const b = await node(ks, 'b');
     const data = randomBytes(30_000);
@@ -276,7 +275,7 @@ describe('chunk exchange', () => {
   });
 
   it('keeps chunk list locations in a Redis set and reports its memory per entry', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const m = sha(Buffer.from('chunk list'));
     assert.equal(await addChunkListLocation(redis, ks, m, 'n2'), true);
     assert.equal(await addChunkListLocation(redis, ks, m, 'n1'), true);

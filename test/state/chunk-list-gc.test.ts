@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
-import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { fsKeyspace, keyspace, type FsKeyspace } from '../../src/state/keys.js';
 import { commitVersion, FsError, getCurrent, linkPath, listVersions, putChunkList, removePath, renamePath, restoreVersion, type NewVersion } from '../../src/state/fs.js';
 import { collectChunkLists, type ChunkListGcResult } from '../../src/state/chunk-list-gc.js';
 import { startChunkListGc } from '../../src/controlplane/chunk-list-gc.js';
@@ -27,7 +27,7 @@ function file(path: string, node: string, mtimeNs: bigint, chunkListHash: string
 }
 
 /** A stored chunk list (random bytes under their hash) held by n1. */
-async function storedChunkList(redis: Redis, ks: Keyspace): Promise<string> {
+async function storedChunkList(redis: Redis, ks: FsKeyspace): Promise<string> {
   const data = randomBytes(40);
   const hash = createHash('sha256').update(data).digest('hex');
   await putChunkList(redis, ks, hash, data);
@@ -36,7 +36,7 @@ async function storedChunkList(redis: Redis, ks: Keyspace): Promise<string> {
 }
 
 /** [fs:m there, pfs:loc there] */
-async function stored(redis: Redis, ks: Keyspace, hash: string): Promise<[number, number]> {
+async function stored(redis: Redis, ks: FsKeyspace, hash: string): Promise<[number, number]> {
   return [await redis.exists(ks.fsChunkList(hash)), await redis.exists(ks.chunkListLocations(hash))];
 }
 
@@ -44,7 +44,7 @@ async function stored(redis: Redis, ks: Keyspace, hash: string): Promise<[number
  * Commit `count` versions of path from node's export (or mount) stream with fresh chunk lists:
  * that stream's older ones there are pruned past 20.
  */
-async function churn(redis: Redis, ks: Keyspace, path: string, count: number, from: bigint, node = 'n1', source: NewVersion['source'] = 'export'): Promise<string[]> {
+async function churn(redis: Redis, ks: FsKeyspace, path: string, count: number, from: bigint, node = 'n1', source: NewVersion['source'] = 'export'): Promise<string[]> {
   const ms = [];
   for (let i = 1; i <= count; i++) {
     const m = await storedChunkList(redis, ks);
@@ -60,7 +60,7 @@ async function churn(redis: Redis, ks: Keyspace, path: string, count: number, fr
  * so what `meanwhile` does (on another connection) lands between them, as another client's step
  * racing the pass would.
  */
-async function passWith(redis: Redis, ks: Keyspace, meanwhile: () => Promise<unknown>): Promise<ChunkListGcResult> {
+async function passWith(redis: Redis, ks: FsKeyspace, meanwhile: () => Promise<unknown>): Promise<ChunkListGcResult> {
   const conn = redis.duplicate();
   const scan = conn.scan.bind(conn) as (...a: unknown[]) => Promise<unknown>;
   let ran = false;
@@ -79,7 +79,7 @@ async function passWith(redis: Redis, ks: Keyspace, meanwhile: () => Promise<unk
 }
 
 /** Whether some kept version (current or not) at one of these paths names chunk list m. */
-async function named(redis: Redis, ks: Keyspace, paths: string[], m: string): Promise<boolean> {
+async function named(redis: Redis, ks: FsKeyspace, paths: string[], m: string): Promise<boolean> {
   for (const p of paths) if ((await listVersions(redis, ks, p, { stored: true })).some((v) => v.chunkListHash === m)) return true;
   return false;
 }
@@ -97,7 +97,7 @@ describe('chunk list garbage collection', () => {
   });
 
   it('deletes the chunk list and holders of chunk lists no kept version names, keeps the rest', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const pruned = await storedChunkList(db.redis, ks);
     await commitVersion(db.redis, ks, file('/f', 'n1', T, pruned));
     const current = await churn(db.redis, ks, '/f', 20, T);
@@ -120,7 +120,7 @@ describe('chunk list garbage collection', () => {
   });
 
   it('keeps a hard-linked file\'s inode and its chunk lists while a kept version names it, then deletes them', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const mount = (path: string, mtimeNs: bigint, m: string): NewVersion => ({ ...file(path, 'n1', mtimeNs, m), source: 'mount' });
     const [m1, m2] = [await storedChunkList(db.redis, ks), await storedChunkList(db.redis, ks)];
     await commitVersion(db.redis, ks, mount('/a', T, m1));
@@ -145,7 +145,7 @@ describe('chunk list garbage collection', () => {
   });
 
   it('keeps an inode a link named after the pass began, though no version names it by the time it is looked at', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     await commitVersion(db.redis, ks, { ...file('/c', 'n1', T, await storedChunkList(db.redis, ks)), source: 'mount' });
     let inode = '';
     const res = await passWith(db.redis, ks, async () => {
@@ -164,7 +164,7 @@ describe('chunk list garbage collection', () => {
   });
 
   it('keeps a chunk list a version took after the pass began, though no version names it by the time it is looked at', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     let m = '';
     const res = await passWith(db.redis, ks, async () => {
       m = await storedChunkList(db.redis, ks);
@@ -182,7 +182,7 @@ describe('chunk list garbage collection', () => {
   it('counts a rename or a restore as taking the chunk lists it copies', async () => {
     // The pass may read the target before the step and the source after its old versions are
     // pruned, so it does not see these chunk lists named; the mark must keep them.
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const moved = await storedChunkList(db.redis, ks);
     const restored = await storedChunkList(db.redis, ks);
     await commitVersion(db.redis, ks, file('/from', 'n1', T, moved));
@@ -203,7 +203,7 @@ describe('chunk list garbage collection', () => {
   });
 
   it('a commit of a chunk list it deleted fails with ESTALE and changes nothing; putting it again lets it through', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const data = randomBytes(40);
     const m = createHash('sha256').update(data).digest('hex');
     await putChunkList(db.redis, ks, m, data);
@@ -216,7 +216,7 @@ describe('chunk list garbage collection', () => {
   });
 
   it('a pass another pass has superseded stops without deleting', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const m = await storedChunkList(db.redis, ks);
     // the second pass begins during the first and waits there until the first has stopped
     let begun!: () => void;
@@ -243,7 +243,7 @@ describe('chunk list garbage collection', () => {
   });
 
   it('runs on the leader only, counting what it deleted and logging each pass', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const m = await storedChunkList(db.redis, ks);
     const registry = new Registry();
     const lines: Record<string, unknown>[] = [];
@@ -254,7 +254,7 @@ describe('chunk list garbage collection', () => {
       },
     }));
     let leader = false;
-    const gc = startChunkListGc({ redis: db.redis, ks, log, registry, isLeader: () => leader, intervalMs: 20 });
+    const gc = startChunkListGc({ fs: { redis: db.redis, ks }, log, registry, isLeader: () => leader, intervalMs: 20 });
     try {
       await new Promise((r) => setTimeout(r, 150));
       assert.deepEqual(await stored(db.redis, ks, m), [1, 1]);
@@ -272,7 +272,7 @@ describe('chunk list garbage collection', () => {
   });
 
   it('the translator stores a file again when a pass deletes its chunk list between the put and the commit', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const exportDir = tmp('export');
     writeFileSync(join(exportDir, 'a.txt'), 'some content');
     // a connection on which a pass runs right after the first SET (putChunkList) answers
@@ -284,7 +284,7 @@ describe('chunk list garbage collection', () => {
       if (!passes++) await collectChunkLists(db.redis, ks);
       return res;
     };
-    const t = await startTranslator({ redis, ks, node: 'n1', exportDir, store: new ChunkStore(tmp('store'), { log: quiet }), log: quiet, watch: false });
+    const t = await startTranslator({ fs: { redis, ks }, node: 'n1', exportDir, store: new ChunkStore(tmp('store'), { log: quiet }), log: quiet, watch: false });
     try {
       await t.idle();
       assert.equal(t.stats().errors, 0);
@@ -300,10 +300,10 @@ describe('chunk list garbage collection', () => {
   });
 
   it('the mount stores content again when the chunk list it remembers putting was deleted', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = fsKeyspace(testPrefix());
     const store = new ChunkStore(tmp('store'), { log: quiet });
-    const fetcher = new ChunkFetcher({ store, redis: db.redis, ks, self: 'n1', token: 't', log: quiet });
-    const backend = new ClusterBackend({ redis: db.redis, ks, node: 'n1', store, fetcher, log: quiet });
+    const fetcher = new ChunkFetcher({ store, redis: db.redis, ks: keyspace(ks.prefix), fs: { redis: db.redis, ks }, self: 'n1', token: 't', log: quiet });
+    const backend = new ClusterBackend({ fs: { redis: db.redis, ks }, node: 'n1', store, fetcher, log: quiet });
     const fs = new OverlayFs({ backend, stagingDir: tmp('staging'), log: quiet });
     await fs.start();
     const caller = { uid: 0, gid: 0, pid: process.pid };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
-import { keyspace } from '../../src/state/keys.js';
+import { fsKeyspace, fsPrefixFor, keyspace } from '../../src/state/keys.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 const dir = join(packageRoot(), 'src', 'state');
@@ -23,7 +23,8 @@ describe('key names in Lua and in keys.ts', () => {
 
   it('are the same', async () => {
     const prefix = testPrefix();
-    const ks = keyspace(prefix);
+    // One P for both: the fs scripts are given the files' prefix as ARGV[1], the others the cluster's.
+    const ks = { ...keyspace(prefix), ...fsKeyspace(prefix) };
     const table = read('keys.ts');
     /** A key only Lua names: its row of the key table, `<...>` filled with args. */
     const row = (pattern: string, ...args: string[]): string => {
@@ -97,5 +98,11 @@ describe('key names in Lua and in keys.ts', () => {
     const script = `${lua.join('\n')}\nreturn {${same.map(([expr]) => expr).join(', ')}}`;
     const names = (await db.redis.eval(script, 0, prefix)) as string[];
     assert.deepEqual(same.map(([expr], i) => [expr, names[i]]), same);
+  });
+
+  it('give the files a hash tag of their own, so that a Redis Cluster may put them on another shard', () => {
+    assert.equal(fsPrefixFor('{oswalk}:'), '{oswalk-fs}:');
+    assert.equal(fsPrefixFor('app:{c1}:'), 'app:{c1-fs}:');
+    assert.throws(() => fsPrefixFor('no-tag:'), /must contain exactly one \{hash tag\}/);
   });
 });

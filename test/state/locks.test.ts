@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testPrefix, useTestRedis } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
-import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import { fsKeyspace, type FsKeyspace } from '../../src/state/keys.js';
 import { commitVersion, FsError, getCurrent } from '../../src/state/fs.js';
 import {
   cancelLockWait, closeLockSession, flockFile, getPosixLock, lockOwnerId, openLockSession,
@@ -18,17 +18,17 @@ describe('lock table', () => {
   const db = useTestRedis();
 
   /** A fresh prefix with one open session per name; owner(s, n) is kernel owner n in session s. */
-  async function setup(...sessions: string[]): Promise<Keyspace> {
-    const ks = keyspace(testPrefix());
+  async function setup(...sessions: string[]): Promise<FsKeyspace> {
+    const ks = fsKeyspace(testPrefix());
     for (const s of sessions) await openLockSession(db.redis, ks, s, LEASE);
     return ks;
   }
   const owner = (session: string, n = 1) => lockOwnerId(session, n);
 
-  function posix(ks: Keyspace, who: string, type: PosixLockType, start: number, end: number, wait = false, path = '/f', pid = 100): Promise<LockStatus> {
+  function posix(ks: FsKeyspace, who: string, type: PosixLockType, start: number, end: number, wait = false, path = '/f', pid = 100): Promise<LockStatus> {
     return setPosixLock(db.redis, ks, { owner: who, pid, path, type, start, end, wait });
   }
-  function flock(ks: Keyspace, who: string, op: FlockOp, wait = false, path = '/f', pid = 100): Promise<LockStatus> {
+  function flock(ks: FsKeyspace, who: string, op: FlockOp, wait = false, path = '/f', pid = 100): Promise<LockStatus> {
     return flockFile(db.redis, ks, { owner: who, pid, path, op, wait });
   }
   /**
@@ -36,7 +36,7 @@ describe('lock table', () => {
    * table's key (lk:p:<path>: owner → `<pid>|r,0,9;w,20,inf`, src/state/keys.ts) as stored,
    * a dead session's too until a script meets it.
    */
-  async function ranges(ks: Keyspace, who: string, path = '/f'): Promise<string[]> {
+  async function ranges(ks: FsKeyspace, who: string, path = '/f'): Promise<string[]> {
     const held = await db.redis.hget(ks.posixLocks(path), who);
     if (!held) return [];
     return held.slice(held.indexOf('|') + 1).split(';').map((r) => {
@@ -45,7 +45,7 @@ describe('lock table', () => {
     });
   }
   /** The flock locks on a path as `<session>:<sh|ex>:<pid>`, read from its key (lk:f:<path>: owner → `<pid>|sh`). */
-  async function flocks(ks: Keyspace, path = '/f'): Promise<string[]> {
+  async function flocks(ks: FsKeyspace, path = '/f'): Promise<string[]> {
     return Object.entries(await db.redis.hgetall(ks.flockLocks(path))).map(([who, held]) => {
       const [pid, mode] = held.split('|');
       return `${who.slice(0, who.lastIndexOf('/'))}:${mode}:${pid}`;

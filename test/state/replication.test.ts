@@ -11,11 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { MASTER_NAME, SentinelRedis } from '../helpers/sentinel.js';
-import { testPrefix } from '../helpers/redis.js';
+import { testKeys } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { replicationStats } from '../../src/state/replication.js';
-import { keyspace, type Keyspace } from '../../src/state/keys.js';
+import type { FsKeyspace, Keyspace } from '../../src/state/keys.js';
 import { registerNode } from '../../src/state/nodes.js';
 import { completeJob, readResults } from '../helpers/job-results.js';
 import { claimJobs, getJob, listJobs, placeJobs, submitJobs } from '../../src/state/jobs.js';
@@ -61,7 +61,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   });
 
   /** N jobs, each claimed alone and completed, on this client; ms per job. */
-  async function jobs(client: Redis, ks: Keyspace): Promise<{ msPerJob: number; last: string }> {
+  async function jobs(client: Redis, ks: Keyspace & FsKeyspace): Promise<{ msPerJob: number; last: string }> {
     const epoch = await registerNode(client, ks, {
       name: 'n1', address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process',
       cpus: N, memoryBytes: 2 ** 40, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/x', mountPath: '/cluster',
@@ -77,7 +77,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   }
 
   /** N commits of symlinks (no content to store: the step alone), on this client; ms per commit. */
-  async function commits(client: Redis, ks: Keyspace): Promise<number> {
+  async function commits(client: Redis, ks: Keyspace & FsKeyspace): Promise<number> {
     const t0 = performance.now();
     for (let i = 0; i < N; i++) {
       await commitVersion(client, ks, symlink(`/l${i}`, 'x'));
@@ -86,7 +86,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   }
 
   it(`a claim, a completion and a commit are on the replica when they return (${N} jobs, ${N} commits), and what that costs`, async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const waits = replicationStats.waits;
     const withWait = await jobs(redis, ks);
     const commitWait = await commits(redis, ks);
@@ -97,7 +97,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
     assert.equal((await getJob(replica, ks, withWait.last))?.state, 'succeeded');
     assert.equal((await getCurrent(replica, ks, `/l${N - 1}`))?.target, 'x');
 
-    const ks2 = keyspace(testPrefix());
+    const ks2 = testKeys();
     const without = await jobs(noWait, ks2);
     const commitNoWait = await commits(noWait, ks2);
     assert.equal(replicationStats.waits - waits, 3 * N + 2, 'OSWALK_REDIS_WAIT=off sends no WAIT');
@@ -106,7 +106,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   });
 
   it('a replica that acknowledges nothing holds a commit for the WAIT\'s timeout, and the commit then succeeds, counted', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const slow = connectWith(s.url, { OSWALK_REDIS_WAIT_MS: '300' });
     try {
       await commitVersion(slow, ks, symlink('/warm', 'x'));
@@ -127,7 +127,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   });
 
   it('a submit, a claim, a completion and a commit whose connection is lost during their WAIT are made sure of, once each', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const epoch = await registerNode(redis, ks, {
       name: 'n1', address: '127.0.0.1', agentUrl: 'http://127.0.0.1:1', labels: {}, runtime: 'process',
       cpus: 4, memoryBytes: 2 ** 40, load1: 0, memoryUsedBytes: 0, runningJobs: 0, exportDir: '/x', mountPath: '/cluster',
@@ -164,7 +164,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   });
 
   it('a failover that leaves the old primary up (SENTINEL FAILOVER): no commit fails or is lost, whether or not the client hears of it', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const old = (await s.primaryPort())!;
     const other = old === s.ports.primary ? s.ports.replica : s.ports.primary;
     // One client as OS Walk's processes have them; one that never hears the sentinels' switch
@@ -229,7 +229,7 @@ describe('Redis behind Sentinel: steps that wait for the replica', { timeout: 12
   });
 
   it('after SIGKILL of the primary the same client writes to the promoted replica; without a replica left, steps no longer WAIT', async () => {
-    const ks = keyspace(testPrefix());
+    const ks = testKeys();
     const primary = (await s.primaryPort())!;
     const survivor = primary === s.ports.primary ? s.ports.replica : s.ports.primary;
     const killedAt = performance.now();

@@ -44,6 +44,7 @@ export async function agentRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneC
     req.log.info({ node, by: req.caller?.name, certificate: nodeCertificate ? new Date(nodeCertificate.notAfter).toISOString() : 'none' }, 'agent joined');
     return {
       redisUrl: ctx.config.agentRedisUrl, prefix: ctx.ks.prefix, nodeTimeoutMs: ctx.config.nodeTimeoutMs,
+      ...(ctx.config.agentFsRedisUrl ? { fsRedisUrl: ctx.config.agentFsRedisUrl } : {}),
       ...(ctx.config.defaultImage ? { defaultImage: ctx.config.defaultImage } : {}), ...(nodeCertificate ? { nodeCertificate } : {}),
     };
   });

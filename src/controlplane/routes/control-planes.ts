@@ -33,6 +33,7 @@ export async function controlPlaneRoutes(app: HttpServer, { ctx }: { ctx: Contro
     return {
       certificate: made.cert, caCert: signer.ca.certPem, caKey: signer.ca.keyPem,
       redisUrl: ctx.config.agentRedisUrl, prefix: ctx.ks.prefix, clusterToken: ctx.config.token,
+      ...(ctx.config.agentFsRedisUrl ? { fsRedisUrl: ctx.config.agentFsRedisUrl } : {}),
       nodeTimeoutMs: ctx.config.nodeTimeoutMs, nodeCertLifetimeMs: signer.lifetimeMs,
       ...(ctx.config.defaultImage ? { defaultImage: ctx.config.defaultImage } : {}),
     };

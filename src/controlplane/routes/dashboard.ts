@@ -80,7 +80,7 @@ export async function dashboardRoutes(app: HttpServer, { ctx, authenticate }: { 
     });
     const tick = async () => {
       const [nodes, jobs, storage, leader] = await Promise.all([
-        listNodes(ctx.redis, ctx.ks), countJobsByState(ctx.redis, ctx.ks), storageHealth(ctx.redis, ctx.ks), leaderHolder(ctx.redis, ctx.ks),
+        listNodes(ctx.redis, ctx.ks), countJobsByState(ctx.redis, ctx.ks), storageHealth(ctx.fs.redis, ctx.fs.ks), leaderHolder(ctx.redis, ctx.ks),
       ]);
       const state: ClusterState = { at: Date.now(), nodes, jobs, ...(storage ? { storage } : {}), ...(leader ? { leader } : {}) };
       if (!closed) out.write(`event: cluster\ndata: ${JSON.stringify(state)}\n\n`);

@@ -42,12 +42,12 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
   }, async (req) => {
     try {
       const path = normalizePath(req.query.path);
-      const page = await listDirPage(ctx.redis, ctx.ks, path, req.query.cursor ?? '0');
+      const page = await listDirPage(ctx.fs.redis, ctx.fs.ks, path, req.query.cursor ?? '0');
       const paths = page.entries.map((e) => (path === '/' ? `/${e.name}` : `${path}/${e.name}`));
       const current: Awaited<ReturnType<typeof getCurrentMany>> = [];
-      for (let i = 0; i < paths.length; i += GET_MANY_MAX) current.push(...await getCurrentMany(ctx.redis, ctx.ks, paths.slice(i, i + GET_MANY_MAX)));
+      for (let i = 0; i < paths.length; i += GET_MANY_MAX) current.push(...await getCurrentMany(ctx.fs.redis, ctx.fs.ks, paths.slice(i, i + GET_MANY_MAX)));
       const chunkListHashes = [...new Set(current.flatMap((v) => (v?.chunkListHash ? [v.chunkListHash] : [])))];
-      const counts = await countChunkListLocations(ctx.redis, ctx.ks, chunkListHashes);
+      const counts = await countChunkListLocations(ctx.fs.redis, ctx.fs.ks, chunkListHashes);
       const holders = new Map(chunkListHashes.map((m, i) => [m, counts[i]]));
       const items = page.entries.flatMap((e, i) => {
         const v = current[i];
@@ -72,7 +72,7 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
   }, async (req) => {
     try {
       const path = normalizePath(req.query.path);
-      return { path, items: await listVersions(ctx.redis, ctx.ks, path) };
+      return { path, items: await listVersions(ctx.fs.redis, ctx.fs.ks, path) };
     } catch (err) {
       return asHttp(err);
     }
@@ -89,7 +89,7 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
     let path;
     try {
       path = normalizePath(req.query.path);
-      v = req.query.version ? (await listVersions(ctx.redis, ctx.ks, path)).find((x) => x.id === req.query.version) : (await getCurrentMany(ctx.redis, ctx.ks, [path]))[0];
+      v = req.query.version ? (await listVersions(ctx.fs.redis, ctx.fs.ks, path)).find((x) => x.id === req.query.version) : (await getCurrentMany(ctx.fs.redis, ctx.fs.ks, [path]))[0];
     } catch (err) {
       return asHttp(err);
     }
@@ -121,7 +121,7 @@ export async function fsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCont
     },
   }, async (req) => {
     try {
-      const v = await restoreVersion(ctx.redis, ctx.ks, req.body.path, req.body.version, req.body.node);
+      const v = await restoreVersion(ctx.fs.redis, ctx.fs.ks, req.body.path, req.body.version, req.body.node);
       req.log.info({ path: v.path, from: req.body.version, id: v.id, node: req.body.node }, 'version restored');
       return v;
     } catch (err) {

@@ -187,7 +187,7 @@ export async function jobsRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
       throw new HttpError(400, (err as Error).message, 'Bad Request');
     }
     // Where its input files' data is, looked up once: the scheduler prefers a node holding it.
-    const input = spec.inputs ? await inputLocality(redis, ks, spec.inputs) : undefined;
+    const input = spec.inputs ? await inputLocality(ctx.fs.redis, ctx.fs.ks, spec.inputs) : undefined;
     const [id] = await submitJobs(redis, ks, [{ ...(req.body.name ? { name: req.body.name } : {}), spec, ...(input ? { input } : {}) }]);
     req.log.info({ job: id, ...(input ? { inputBytes: input.bytes } : {}) }, 'job submitted');
     if (following(req.query.follow)) {

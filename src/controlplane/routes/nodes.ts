@@ -90,7 +90,7 @@ export async function nodeRoutes(app: HttpServer, { ctx }: { ctx: ControlPlaneCo
   }, async (req) => {
     const [node, health, jobs] = await Promise.all([
       getNode(ctx.redis, ctx.ks, req.params.name),
-      storageHealth(ctx.redis, ctx.ks),
+      storageHealth(ctx.fs.redis, ctx.fs.ks),
       jobsOnNode(ctx.redis, ctx.ks, req.params.name),
     ]);
     if (!node) throw notRegistered(req.params.name);

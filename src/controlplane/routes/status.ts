@@ -17,7 +17,7 @@ export async function statusRoutes(app: HttpServer, { ctx }: { ctx: ControlPlane
       },
     },
   }, async () => {
-    const [nodes, jobs, storage] = await Promise.all([listNodes(ctx.redis, ctx.ks), countJobsByState(ctx.redis, ctx.ks), storageHealth(ctx.redis, ctx.ks)]);
+    const [nodes, jobs, storage] = await Promise.all([listNodes(ctx.redis, ctx.ks), countJobsByState(ctx.redis, ctx.ks), storageHealth(ctx.fs.redis, ctx.fs.ks)]);
     return { nodes, jobs, ...(storage ? { storage } : {}) } satisfies ClusterStatus;
   });
 }
