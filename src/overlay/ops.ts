@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import type { Logger } from 'pino';
 import type { LiveChunker } from '../packetfs/index.js';
 import type { Xattrs } from '../api/fs.js';
-import { encodeXattrs, xattrKept } from '../state/xattrs.js';
+import { encodeXattrs, XATTR_PREFIXES, xattrKept } from '../state/xattrs.js';
 import { versionOf, type Backend, type Entry, type NewEntry } from './backend.js';
 import { MetaCache } from './cache.js';
 import { CommitPipeline } from './commit.js';
@@ -504,6 +504,10 @@ export class OverlayFs {
 
   /** An extended attribute's value; ENODATA when the path has none by that name. */
   async getxattr(path: string, name: string): Promise<Buffer> {
+    // A namespace the mount keeps nothing of (system., where POSIX ACLs are, or a made-up one)
+    // is unsupported, as on a filesystem mounted without ACLs. `ls -l` then asks about ACLs
+    // once, not once per file (coreutils remembers the device): a third of its FUSE round trips.
+    if (!XATTR_PREFIXES.some((p) => name.startsWith(p))) throw fsError('EOPNOTSUPP', path, `${name}: only user., trusted. and security. attributes are kept`);
     const x = (await this.mustExist(checkPath(path))).xattrs ?? {};
     if (!Object.hasOwn(x, name)) throw fsError('ENODATA', path, name);
     return Buffer.from(x[name], 'base64');
