@@ -15,7 +15,7 @@
  * | heartbeats                  | zset   | node name → time of its last heartbeat (ms) |
  * | nodehist:<node>             | list   | the node's load, a sample a minute, newest first, the last 60: "<ms> <load1> <usedCpus> <memoryUsedBytes>" (heartbeat-4.lua) |
  * | nodes:room                  | zset   | node that can take a job now (ready, its mount up) → its free milliCPUs (capacity less reservations); kept by every step that changes those (lua/include/room.lua) |
- * | cluster                     | hash   | id (random, set by the first agent or control plane: marks what this cluster creates on a host), nodeTimeoutMs (the leading monitor's), sweepCursor (where the monitor's sweep of the nodes is: monitor-2.lua) |
+ * | cluster                     | hash   | id (random, set by the first agent or control plane: marks what this cluster creates on a host), nodeTimeoutMs (the leading monitor's), sweepCursor (where the monitor's sweep of the nodes is: monitor-2.lua), fsPrefix (the prefix of the cluster's files, FsKeyspace: set once, fs-layout.ts) |
  * | leader                      | string | id of the control plane holding the leader lease (PX expiry) |
  * | job:<id>                    | hash   | one job record (see JobRecord in jobs.ts); spec is JSON |
  * | joblog:<id>                 | stream | the job's output, entries {t: out/err/sys/end, d: data, a: attempt}, byte-capped (tail kept); the end line only for a job someone followed (field follow of its record) |
