@@ -258,10 +258,15 @@ describe('filesystem namespace', () => {
     assert.equal(chmod.current, true);
     const cur = await getCurrent(db.redis, ks, '/p');
     assert.deepEqual([cur?.node, cur?.source, cur?.mode], ['n1', 'mount', 0o100600]);
+    // Extended attributes set through n2's mount are a change of attributes alone too.
+    const setxattr = await commitVersion(db.redis, ks, { ...file('/p', 'n2', T), mode: 0o100600, source: 'mount', xattrs: { 'user.a': 'MQ==' } });
+    assert.equal(setxattr.current, true);
+    const withXattr = await getCurrent(db.redis, ks, '/p');
+    assert.deepEqual([withXattr?.node, withXattr?.xattrs], ['n1', { 'user.a': 'MQ==' }]);
     // Not for new content, nor for what an export directory says: those are n2's own.
     assert.equal((await commitVersion(db.redis, ks, { ...file('/p', 'n2', T, M2), source: 'mount' })).current, false);
     assert.equal((await commitVersion(db.redis, ks, { ...file('/p', 'n2', T), mode: 0o100644 })).current, false);
-    assert.deepEqual((await listVersions(db.redis, ks, '/p')).map((v) => v.node).sort(), ['n1', 'n1', 'n2', 'n2']);
+    assert.deepEqual((await listVersions(db.redis, ks, '/p')).map((v) => v.node).sort(), ['n1', 'n1', 'n1', 'n2', 'n2']);
   });
 
   it('keeps the last 20 versions per node', async () => {

@@ -43,12 +43,12 @@ local at, named = path, e and string.sub(e, 1, 1) == 'h' and currentRecord(path)
 if named and f[1] ~= 'd' and f[1] ~= 't' and (f[8] ~= 'e' or (named.f[8] == 'e' and named.f[2] == f[2])) then
   at = inodePath(named.f[11])
 end
--- A change of attributes alone (chmod, chown, extended attributes: the same content and
+-- A change of attributes alone (chmod, chown, extended attributes: the same content, target and
 -- mtime) made through the mount to another node's current version is a version of that
 -- node's copy. As one of its own node's, it would tie with the copy it changes on mtime and
 -- lose whenever its node's name sorts later.
 local cur = f[8] == 'm' and (named and through(named) or currentRecord(path))
-if cur and cur.f[2] ~= f[2] and cur.f[1] == f[1] and cur.f[3] == f[3] and cur.f[10] == f[10] and cur.f[12] == f[12] then
+if cur and cur.f[2] ~= f[2] and cur.f[1] == f[1] and cur.f[3] == f[3] and cur.f[10] == f[10] and cur.f[11] == f[11] then
   f[2] = cur.f[2]
 end
 -- New content written through a mount is what the path holds from now on. Kept with an older
