@@ -26,6 +26,7 @@
 #include "oswalk-xattrs.c"
 #include "oswalk-passthrough.c"
 #include "oswalk-locks.c"
+#include "oswalk-attrs.c"
 
 #define OW_ALIGN 4096
 /* Chunks loaded ahead of a sequential reader, by this many loader threads: each load is one
@@ -515,8 +516,8 @@ NAPI_METHOD(oswalk_fast_read_stats) {
 }
 
 /* What the addon's NAPI_INIT exports of this file, oswalk-chunk-check.c, oswalk-xattrs.c,
- * oswalk-passthrough.c and oswalk-locks.c (the patch names only this macro, so new functions
- * need no new patch). */
+ * oswalk-passthrough.c, oswalk-locks.c and oswalk-attrs.c (the patch names only this macro, so
+ * new functions need no new patch). */
 #define OSWALK_EXPORT_FUNCTIONS \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_add) \
   NAPI_EXPORT_FUNCTION(oswalk_fast_read_drop) \
@@ -531,4 +532,6 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   NAPI_EXPORT_FUNCTION(oswalk_backing_close) \
   NAPI_EXPORT_FUNCTION(oswalk_open_reply) \
   NAPI_EXPORT_FUNCTION(oswalk_locks_handler) \
-  NAPI_EXPORT_FUNCTION(oswalk_lock_reply)
+  NAPI_EXPORT_FUNCTION(oswalk_lock_reply) \
+  NAPI_EXPORT_FUNCTION(oswalk_attrs_forget) \
+  NAPI_EXPORT_FUNCTION(oswalk_attrs_stats)

@@ -12,8 +12,9 @@
 // UTIME_OMIT. It also compiles in
 // patches/oswalk-fast-read.c, which serves reads of unchanged files on the FUSE threads,
 // patches/oswalk-chunk-check.c, the CRC each chunk file carries, patches/oswalk-passthrough.c,
-// FUSE passthrough under libfuse 2, and patches/oswalk-names.c, which answers EILSEQ to a name
-// that is not UTF-8 before fuse-native turns its stray bytes into U+FFFD.
+// FUSE passthrough under libfuse 2, patches/oswalk-names.c, which answers EILSEQ to a name
+// that is not UTF-8 before fuse-native turns its stray bytes into U+FFFD, and
+// patches/oswalk-attrs.c, which answers the stat of a name just listed on the FUSE threads.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const patches = join(root, 'patches');
 const patchFile = join(patches, 'fuse-native-2.2.6.patch');
-const MARKER = 'OSWALK_PATCHED v8';
+const MARKER = 'OSWALK_PATCHED v9';
 const require = createRequire(join(root, 'package.json'));
 
 let dir;

@@ -13,6 +13,8 @@ export interface MetaCacheOptions {
   /** How long an operation waits for Redis before it fails with EIO. */
   waitMs: number;
   maxEntries: number;
+  /** Told of every change of what is cached: what was kept from it elsewhere is stale (the binding's attributes: patches/oswalk-attrs.c). */
+  changed?: () => void;
 }
 
 /**
@@ -132,7 +134,7 @@ export class MetaCache {
       this.invalidate(path);
       return;
     }
-    this.generation++;
+    this.moved();
     const before = this.entries.get(path);
     this.entries.delete(path);
     if (value?.inode) this.dropInode(value.inode);
@@ -169,6 +171,7 @@ export class MetaCache {
   accessed(path: string, atNs: bigint): void {
     const e = this.entries.get(path)?.value;
     if (!e) return;
+    this.opts.changed?.();
     for (const hit of e.inode ? [...this.entries.values()] : [this.entries.get(path)!]) {
       if (hit.value && (hit.value === e || hit.value.inode === e.inode)) hit.value = { ...hit.value, atimeNs: atNs };
     }
@@ -187,7 +190,13 @@ export class MetaCache {
       this.entries.delete(p);
       dropped = true;
     }
-    if (dropped) this.generation++;
+    if (dropped) this.moved();
+  }
+
+  /** Something cached changed: an answer asked for before is not cached after, nor kept elsewhere. */
+  private moved(): void {
+    this.generation++;
+    this.opts.changed?.();
   }
 
   private setExpected(path: string, n: number): void {
@@ -211,7 +220,7 @@ export class MetaCache {
    * comes or goes), but kept for while Redis is away: every path lies under the root.
    */
   invalidate(path: string): void {
-    this.generation++;
+    this.moved();
     const hit = this.entries.get(path);
     this.entries.delete(path);
     this.dirs.delete(path);
@@ -232,7 +241,7 @@ export class MetaCache {
    * node reads from Redis until this node's cache asked again.
    */
   nameMade(path: string, atNs: bigint): void {
-    this.generation++;
+    this.moved();
     this.touch(parentOf(path), (atNs / 1_000_000n) * 1_000_000n);
   }
 
@@ -257,7 +266,7 @@ export class MetaCache {
   }
 
   clear(): void {
-    this.generation++;
+    this.moved();
     this.entries.clear();
     this.dirs.clear();
   }

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   // Modes come from the callers (the kernel applies their umask); ours must not cut them again.
   process.umask(0);
 
-  const { Fuse, fastReads, passthrough, locks: lockBinding } = loadFuse(cfg.chunkDir, log);
+  const { Fuse, fastReads, passthrough, locks: lockBinding, attrs } = loadFuse(cfg.chunkDir, log);
   // A Redis that keeps the connection but does not answer (stopped, a paused VM, a path that
   // drops packets) would hold every FUSE request that needs it, and its caller, unkillable in
   // the kernel: each command fails after this long instead, and the caller gets EIO.
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const fileCache = new FileCache({ dir: join(cfg.stateDir, 'files'), maxBytes: cfg.fileCacheBytes, minFileBytes: FILE_CACHE_MIN_BYTES, log });
   await fileCache.start();
   const pt = process.env.OSWALK_PASSTHROUGH === '0' || !fileCache.enabled ? {} : { fileCache, passthrough };
-  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log, liveChunker, ...fast, ...pt });
+  const fs = new OverlayFs({ backend, stagingDir: join(cfg.stateDir, 'staging'), log, liveChunker, ...fast, ...pt, attrsChanged: attrs.forget });
   await fs.start();
   // flock and fcntl locks through the mount hold across the cluster (before the mount: the
   // addon gives the mount lock operations only once it has someone to ask).
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   process.on('message', (m: { type?: string; id?: number }) => {
     if (m?.type !== 'stats') return;
     const stats: MountReadStats = {
-      fastReads: fastReads.stats(), javascriptReadBytes: fs.readBytes, fetcher: fetcher.stats(), fileCache: fileCache.stats(), passthroughOpens: fs.passthroughOpens, locks: locks.stats(),
+      fastReads: fastReads.stats(), javascriptReadBytes: fs.readBytes, fetcher: fetcher.stats(), fileCache: fileCache.stats(), passthroughOpens: fs.passthroughOpens, locks: locks.stats(), keptAttrs: attrs.stats(),
       replication: { ...replicationStats },
     };
     process.send?.({ type: 'stats', id: m.id, stats });

@@ -17,13 +17,33 @@ type FuseClass = new (mnt: string, ops: Record<string, unknown>, opts: Record<st
 
 const require = createRequire(import.meta.url);
 
+/** The attributes the addon keeps from directory listings and answers stats with (patches/oswalk-attrs.c). */
+export interface KeptAttrs {
+  /** The metadata cache learnt of a change: nothing kept so far is answered. */
+  forget(): void;
+  /** Answers the addon gave without JavaScript, and the entries it keeps now. */
+  stats(): { answers: number; entries: number };
+}
+
+interface KeptAttrsBinding {
+  oswalk_attrs_forget(): void;
+  oswalk_attrs_stats(): [number, number];
+}
+
 /**
  * fuse-native, with its patched addon; the addon's reads on the FUSE threads over the store at
- * storeDir, its FUSE passthrough, and its lock requests (locks.ts).
+ * storeDir, its FUSE passthrough, its lock requests (locks.ts) and the attributes it keeps.
  */
-export function loadFuse(storeDir: string, log: Logger): { Fuse: FuseClass; fastReads: FastReads; passthrough: Passthrough; locks: LockBinding } {
-  const binding = oswalkAddon() as unknown as FastReadBinding & PassthroughBinding & LockBinding;
-  return { Fuse: require('fuse-native') as FuseClass, fastReads: fastReads(binding, storeDir), passthrough: new Passthrough(binding, log), locks: binding };
+export function loadFuse(storeDir: string, log: Logger): { Fuse: FuseClass; fastReads: FastReads; passthrough: Passthrough; locks: LockBinding; attrs: KeptAttrs } {
+  const binding = oswalkAddon() as unknown as FastReadBinding & PassthroughBinding & LockBinding & KeptAttrsBinding;
+  const attrs: KeptAttrs = {
+    forget: () => binding.oswalk_attrs_forget(),
+    stats: () => {
+      const [answers, entries] = binding.oswalk_attrs_stats();
+      return { answers, entries };
+    },
+  };
+  return { Fuse: require('fuse-native') as FuseClass, fastReads: fastReads(binding, storeDir), passthrough: new Passthrough(binding, log), locks: binding, attrs };
 }
 
 export interface MountTuning {

@@ -107,6 +107,8 @@ export interface MountReadStats {
   passthroughOpens: number;
   /** Cluster-wide flock and fcntl locks through the mount (locks.ts). */
   locks: LockStats;
+  /** Stats and getxattrs the addon answered from a listing's attributes, without JavaScript (fuse.ts). */
+  keptAttrs: { answers: number; entries: number };
   /** Its commits' WAITs for a Redis replica (src/state/replication.ts). */
   replication: ReplicaWaitStats;
 }

@@ -41,6 +41,12 @@ export interface Stat {
   atime: bigint;
   mtime: bigint;
   ctime: bigint;
+  /**
+   * readdir's only: the binding may answer the name's stat with these until anything changes
+   * (patches/oswalk-attrs.c), and its getxattr and listxattr when it has no extended attribute.
+   */
+  keep?: boolean;
+  noXattrs?: boolean;
 }
 
 export interface OverlayFsOptions {
@@ -58,6 +64,8 @@ export interface OverlayFsOptions {
    */
   fileCache?: FileCache;
   passthrough?: Passthrough;
+  /** Told of every change the metadata cache learns of (the binding's kept attributes: fuse.ts). */
+  attrsChanged?: () => void;
 }
 
 /** libfuse renames a file unlinked while open to this (no hard_remove): it leaves the namespace. */
@@ -159,7 +167,7 @@ export class OverlayFs {
       ...(opts.liveChunker ? { liveChunker: opts.liveChunker } : {}),
       ...(opts.fastReads ? { fastReads: opts.fastReads } : {}),
     };
-    this.meta = new MetaCache(this.backend, { ttlMs: 60_000, waitMs: 5_000, maxEntries: 200_000 });
+    this.meta = new MetaCache(this.backend, { ttlMs: 60_000, waitMs: 5_000, maxEntries: 200_000, ...(opts.attrsChanged ? { changed: opts.attrsChanged } : {}) });
     this.handles = new HandleTable({
       backend: opts.backend,
       log: opts.log,
@@ -328,7 +336,9 @@ export class OverlayFs {
       const p = name === '.' ? path : path === '/' ? `/${name}` : `${path}/${name}`;
       const f = this.handles.files.get(p);
       const e = f && !f.hidden && !unchanged(f) ? undefined : this.meta.peek(p);
-      return e ? this.stat(p, e) : unknown;
+      if (!e) return unknown;
+      // What a stat would answer, while nothing changes; an open file's is its handle's to say.
+      return { ...this.stat(p, e), keep: !f, noXattrs: !e.xattrs || Object.keys(e.xattrs).length === 0 };
     });
   }
 
