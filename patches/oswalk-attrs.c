@@ -13,8 +13,13 @@
  *  - at the start and at the end of every FUSE operation that may change anything (all but the
  *    ones that only look: ow_op_looks), so an entry kept before or during a change is never
  *    answered after it;
- *  - whenever the metadata cache learns of a change (another node's commit, an atime moved,
- *    Redis back after an outage: oswalk_attrs_forget from overlay/cache.ts);
+ *  - whenever the metadata cache learns of a change (another node's commit, Redis back after
+ *    an outage: oswalk_attrs_forget from overlay/cache.ts);
+ * and a path whose atime alone moved (a read, here or elsewhere: relatime) is dropped alone
+ * (oswalk_attrs_forget_path): the first `ls -l` of a directory moves the directory's atime,
+ * which must not throw away what its listing just kept. Both run on the JavaScript thread, as
+ * readdir's keeping does, so a forget comes after the keeping of what it forgets or before the
+ * listing read it;
  * and a listing that began in one generation keeps nothing if it ended in another. An entry
  * also lapses after OW_ATTRS_TTL_NS, well within the metadata cache's own age limit.
  *
@@ -156,6 +161,26 @@ static void ow_attrs_put(uint64_t gen, const char *dir, const char *name, const 
 /* oswalk_attrs_forget(): the metadata cache learnt of a change; nothing kept so far is answered. */
 NAPI_METHOD(oswalk_attrs_forget) {
   ow_attrs_bump();
+  return NULL;
+}
+
+/* oswalk_attrs_forget_path(path): only path's attributes changed (its atime). */
+NAPI_METHOD(oswalk_attrs_forget_path) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_UTF8_MALLOC(path, 0)
+  pthread_mutex_lock(&ow_attrs_mutex);
+  for (ow_attrs_entry_t **at = &ow_attrs_table[ow_attrs_hash(path)]; *at;) {
+    ow_attrs_entry_t *e = *at;
+    if (strcmp(e->path, path) == 0) {
+      *at = e->next;
+      free(e);
+      ow_attrs_count--;
+    } else {
+      at = &e->next;
+    }
+  }
+  pthread_mutex_unlock(&ow_attrs_mutex);
+  free(path);
   return NULL;
 }
 

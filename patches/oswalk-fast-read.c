@@ -534,4 +534,5 @@ NAPI_METHOD(oswalk_fast_read_stats) {
   NAPI_EXPORT_FUNCTION(oswalk_locks_handler) \
   NAPI_EXPORT_FUNCTION(oswalk_lock_reply) \
   NAPI_EXPORT_FUNCTION(oswalk_attrs_forget) \
+  NAPI_EXPORT_FUNCTION(oswalk_attrs_forget_path) \
   NAPI_EXPORT_FUNCTION(oswalk_attrs_stats)

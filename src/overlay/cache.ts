@@ -13,8 +13,11 @@ export interface MetaCacheOptions {
   /** How long an operation waits for Redis before it fails with EIO. */
   waitMs: number;
   maxEntries: number;
-  /** Told of every change of what is cached: what was kept from it elsewhere is stale (the binding's attributes: patches/oswalk-attrs.c). */
-  changed?: () => void;
+  /**
+   * Told of every change of what is cached: what was kept from it elsewhere is stale (the
+   * binding's attributes: patches/oswalk-attrs.c); with a path, only that path's atime moved.
+   */
+  changed?: (path?: string) => void;
 }
 
 /**
@@ -171,7 +174,8 @@ export class MetaCache {
   accessed(path: string, atNs: bigint): void {
     const e = this.entries.get(path)?.value;
     if (!e) return;
-    this.opts.changed?.();
+    // A hard-linked file's other names are not known here without a scan: then everything.
+    this.opts.changed?.(e.inode ? undefined : path);
     for (const hit of e.inode ? [...this.entries.values()] : [this.entries.get(path)!]) {
       if (hit.value && (hit.value === e || hit.value.inode === e.inode)) hit.value = { ...hit.value, atimeNs: atNs };
     }

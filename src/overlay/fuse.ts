@@ -19,14 +19,15 @@ const require = createRequire(import.meta.url);
 
 /** The attributes the addon keeps from directory listings and answers stats with (patches/oswalk-attrs.c). */
 export interface KeptAttrs {
-  /** The metadata cache learnt of a change: nothing kept so far is answered. */
-  forget(): void;
+  /** The metadata cache learnt of a change: nothing kept so far is answered; or, with path, of a change of path's atime alone. */
+  forget(path?: string): void;
   /** Answers the addon gave without JavaScript, and the entries it keeps now. */
   stats(): { answers: number; entries: number };
 }
 
 interface KeptAttrsBinding {
   oswalk_attrs_forget(): void;
+  oswalk_attrs_forget_path(path: string): void;
   oswalk_attrs_stats(): [number, number];
 }
 
@@ -37,7 +38,7 @@ interface KeptAttrsBinding {
 export function loadFuse(storeDir: string, log: Logger): { Fuse: FuseClass; fastReads: FastReads; passthrough: Passthrough; locks: LockBinding; attrs: KeptAttrs } {
   const binding = oswalkAddon() as unknown as FastReadBinding & PassthroughBinding & LockBinding & KeptAttrsBinding;
   const attrs: KeptAttrs = {
-    forget: () => binding.oswalk_attrs_forget(),
+    forget: (path) => (path === undefined ? binding.oswalk_attrs_forget() : binding.oswalk_attrs_forget_path(path)),
     stats: () => {
       const [answers, entries] = binding.oswalk_attrs_stats();
       return { answers, entries };

@@ -64,8 +64,8 @@ export interface OverlayFsOptions {
    */
   fileCache?: FileCache;
   passthrough?: Passthrough;
-  /** Told of every change the metadata cache learns of (the binding's kept attributes: fuse.ts). */
-  attrsChanged?: () => void;
+  /** Told of every change the metadata cache learns of (the binding's kept attributes: fuse.ts); with a path, of its atime alone. */
+  attrsChanged?: (path?: string) => void;
 }
 
 /** libfuse renames a file unlinked while open to this (no hard_remove): it leaves the namespace. */

@@ -81,6 +81,15 @@ describe('overlay: two nodes on one Redis', () => {
     await until(a, `python3 -c "import os; print(os.getxattr('listed/f6', 'user.y'))"`, "b'2'\n", 1000);
     await ok('ls -l listed > /dev/null', { cwd: b.mnt });
     assert.equal(await ok('rm listed/f7 && stat listed/f7 2>&1 | grep -c "No such file"', { cwd: b.mnt }), '1\n');
+    // A read through A moves f8's atime (relatime: its first since it was written): B shows it
+    // within 1 s, the directory just listed there.
+    await ok('ls -l listed > /dev/null', { cwd: b.mnt });
+    const atime = await ok('stat -c %X listed/f8', { cwd: b.mnt });
+    await new Promise((r) => setTimeout(r, 1100));
+    await ok('cat listed/f8 > /dev/null', { cwd: a.mnt });
+    const moved = await ok('stat -c %X listed/f8', { cwd: a.mnt });
+    assert.notEqual(moved, atime, 'the read moved the atime on A');
+    await until(b, 'stat -c %X listed/f8', moved, 1000);
   });
 
   it('O_EXCL is exclusive across nodes: of two racing creates of a lock file, exactly one wins', async () => {
