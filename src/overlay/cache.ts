@@ -170,6 +170,16 @@ export class MetaCache {
     return this.entries.get(path)?.value;
   }
 
+  /**
+   * Whether get(path) would answer what peek(path) does without asking Redis: not when the entry
+   * is marked stale (a directory whose names changed: its mtime and link count are asked again)
+   * or old.
+   */
+  fresh(path: string): boolean {
+    const hit = this.entries.get(path);
+    return !!hit && Date.now() - hit.at < this.opts.ttlMs;
+  }
+
   /** A read moved path's atime to atNs (and that of every other name of it, a hard-linked file). */
   accessed(path: string, atNs: bigint): void {
     const e = this.entries.get(path)?.value;

@@ -337,8 +337,9 @@ export class OverlayFs {
       const f = this.handles.files.get(p);
       const e = f && !f.hidden && !unchanged(f) ? undefined : this.meta.peek(p);
       if (!e) return unknown;
-      // What a stat would answer, while nothing changes; an open file's is its handle's to say.
-      return { ...this.stat(p, e), keep: !f, noXattrs: !e.xattrs || Object.keys(e.xattrs).length === 0 };
+      // What a stat would answer, while nothing changes: not an open file's (its handle's to say),
+      // nor an entry the cache would ask Redis for again (a directory whose names changed).
+      return { ...this.stat(p, e), keep: !f && this.meta.fresh(p), noXattrs: !e.xattrs || Object.keys(e.xattrs).length === 0 };
     });
   }
 
